@@ -1,0 +1,43 @@
+using Loyalty.ShopifyApp.Features.Install;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+
+namespace Loyalty.ShopifyApp.Features.Admin;
+
+/// <summary>
+/// <c>/api/admin</c>: the embedded admin's API. Every call carries a Shopify session token; the first one
+/// for a shop we hold no usable token for installs the shop by token exchange before the endpoint runs.
+/// </summary>
+public static class AdminApi
+{
+    public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder app)
+    {
+        var group = app.MapGroup("/api/admin").RequireAuthorization(SessionTokens.Policy);
+        group.AddEndpointFilter<EnsureInstalledFilter>();
+        return group;
+    }
+
+    private sealed class EnsureInstalledFilter(ShopInstallation installation) : IEndpointFilter
+    {
+        public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
+        {
+            var http = context.HttpContext;
+            var sessionToken = http.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
+            try
+            {
+                await installation.EnsureInstalledAsync(http.User.Shop(), sessionToken, http.RequestAborted);
+            }
+            catch (ShopifyGrantRejectedException)
+            {
+                http.Response.Headers[SessionTokens.RetryHeader] = "1";
+                return Problems.Unauthorized("invalid_session_token", "Shopify did not accept this session token; App Bridge will fetch a new one.");
+            }
+            catch (ShopifyUnavailableException)
+            {
+                http.Response.Headers.RetryAfter = "5";
+                return Problems.Unavailable("shopify_unavailable", "Shopify could not be reached to finish installing the app; try again shortly.");
+            }
+            return await next(context);
+        }
+    }
+}

@@ -1,0 +1,39 @@
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Webhooks;
+
+public sealed record WebhookDelivery(
+    long Id,
+    string WebhookId,
+    string ShopDomain,
+    string Topic,
+    string? EventId,
+    DateTimeOffset? TriggeredAt,
+    string? ApiVersion,
+    string? Payload,
+    long? CustomerId,
+    long? OrderId,
+    int Attempts);
+
+/// <summary>The shop as it was when the delivery was picked up.</summary>
+public sealed record WebhookShop(string State, DateTimeOffset InstalledAt);
+
+/// <summary>
+/// What a handler gets: the delivery, and the connection and transaction in which the delivery is marked
+/// processed. A handler's database effects commit together with that mark, or not at all.
+/// </summary>
+public sealed record WebhookContext(WebhookDelivery Delivery, WebhookShop Shop, NpgsqlConnection Connection, NpgsqlTransaction Transaction);
+
+/// <summary>One handler per topic. Handlers must be idempotent on the business key (a delivery can run twice).</summary>
+public interface IWebhookHandler
+{
+    string Topic { get; }
+
+    /// <summary>Compliance topics and the uninstall itself must run for shops that are no longer installed.</summary>
+    bool RunsForUninstalledShops { get; }
+
+    Task HandleAsync(WebhookContext context, CancellationToken ct);
+}
+
+/// <summary>Retrying will not help (e.g. a payload that cannot be read): park the delivery at once with this reason.</summary>
+public sealed class PermanentWebhookFailure(string reason) : Exception(reason);

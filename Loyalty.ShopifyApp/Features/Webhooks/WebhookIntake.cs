@@ -1,0 +1,159 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Webhooks;
+
+/// <summary>
+/// <c>POST /webhooks</c>, every topic. Verify the HMAC over the raw bytes before anything is parsed, store
+/// the delivery durably (unique on X-Shopify-Webhook-Id), answer 200. Processing happens afterwards, in
+/// <see cref="WebhookProcessor"/>, so the answer stays well inside Shopify's 5 seconds and nothing is lost
+/// if this process dies right after answering.
+/// </summary>
+public static partial class WebhookIntake
+{
+    public static IEndpointRouteBuilder MapWebhookIntake(this IEndpointRouteBuilder app)
+    {
+        app.MapPost("/webhooks", ReceiveAsync);
+        return app;
+    }
+
+    private static async Task<Results<Ok, ProblemHttpResult>> ReceiveAsync(
+        HttpContext http, NpgsqlDataSource db, IEnumerable<IWebhookHandler> handlers, WebhookSignal signal,
+        IOptions<ShopifyOptions> shopify, IOptions<WebhookOptions> options, ILoggerFactory loggers, CancellationToken ct)
+    {
+        var log = loggers.CreateLogger(typeof(WebhookIntake));
+        var max = options.Value.MaxBodyBytes;
+        if (http.Request.ContentLength > max)
+        {
+            return Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", $"Webhook bodies are limited to {max} bytes.");
+        }
+        var body = await ReadBodyAsync(http.Request, max, ct);
+        if (body is null)
+        {
+            return Problems.Create(StatusCodes.Status413PayloadTooLarge, "payload_too_large", $"Webhook bodies are limited to {max} bytes.");
+        }
+
+        var headers = http.Request.Headers;
+        if (!ShopifySignatures.IsValidWebhook(body, headers["X-Shopify-Hmac-Sha256"], shopify.Value.Secrets()))
+        {
+            LogRejected(log, headers["X-Shopify-Topic"].ToString(), "HMAC missing or wrong");
+            return Problems.Unauthorized("invalid_webhook_hmac", "The webhook's HMAC does not match.");
+        }
+
+        // Past this point the request is Shopify's own; a malformed header is answered 400 without effect.
+        var topic = headers["X-Shopify-Topic"].ToString();
+        var webhookId = headers["X-Shopify-Webhook-Id"].ToString();
+        if (topic.Length is 0 or > 100 || webhookId.Length is 0 or > 200 || !ShopDomain.TryNormalize(headers["X-Shopify-Shop-Domain"], out var shop))
+        {
+            return Problems.BadRequest("invalid_webhook_headers", "X-Shopify-Topic, X-Shopify-Webhook-Id and X-Shopify-Shop-Domain are required.");
+        }
+
+        var handler = handlers.FirstOrDefault(h => h.Topic == topic);
+        if (handler is null)
+        {
+            LogIgnored(log, topic, shop, webhookId, "no handler for this topic");
+            return TypedResults.Ok();
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var state = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT state FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct));
+        if (state is null || (state != "installed" && !handler.RunsForUninstalledShops))
+        {
+            LogIgnored(log, topic, shop, webhookId, state is null ? "unknown shop" : "shop not installed");
+            return TypedResults.Ok();
+        }
+
+        var (customerId, orderId) = PayloadKeys(topic, body);
+        var id = await conn.QuerySingleOrDefaultAsync<long?>(new CommandDefinition("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, event_id, triggered_at, api_version, payload, customer_id, order_id)
+            VALUES (@webhookId, @shop, @topic, @eventId, @triggeredAt, @apiVersion, @payload, @customerId, @orderId)
+            ON CONFLICT (webhook_id) DO NOTHING
+            RETURNING id
+            """, new
+        {
+            webhookId,
+            shop,
+            topic,
+            eventId = NullIfEmpty(headers["X-Shopify-Event-Id"]),
+            triggeredAt = DateTimeOffset.TryParse(headers["X-Shopify-Triggered-At"], out var t) ? t.ToUniversalTime() : (DateTimeOffset?)null,
+            apiVersion = NullIfEmpty(headers["X-Shopify-API-Version"]),
+            payload = Encoding.UTF8.GetString(body),
+            customerId,
+            orderId,
+        }, cancellationToken: ct));
+
+        if (id is null)
+        {
+            LogDuplicate(log, topic, shop, webhookId);
+        }
+        else
+        {
+            LogStored(log, topic, shop, webhookId, id.Value);
+            signal.Notify();
+        }
+        return TypedResults.Ok();
+    }
+
+    /// <summary>Reads at most <paramref name="max"/> bytes; null when the body is larger.</summary>
+    private static async Task<byte[]?> ReadBodyAsync(HttpRequest request, int max, CancellationToken ct)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > max) return null;
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
+        }
+        return buffer.ToArray();
+    }
+
+    /// <summary>The customer and order a delivery is about, kept beside it so compliance requests can find it.</summary>
+    private static (long? CustomerId, long? OrderId) PayloadKeys(string topic, byte[] body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return (null, null);
+            long? customer = root.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object
+                             && c.TryGetProperty("id", out var cid) && cid.TryGetInt64(out var cv) ? cv : null;
+            long? order = topic.StartsWith("orders/", StringComparison.Ordinal) && root.TryGetProperty("id", out var oid) && oid.TryGetInt64(out var ov) ? ov
+                : root.TryGetProperty("order_id", out var rid) && rid.TryGetInt64(out var rv) ? rv : null;
+            return (customer, order);
+        }
+        catch (JsonException)
+        {
+            return (null, null); // the handler will park it with a clear reason
+        }
+    }
+
+    private static string? NullIfEmpty(Microsoft.Extensions.Primitives.StringValues v) => v.Count == 0 || v[0] is null or "" ? null : v[0];
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused webhook {Topic}: {Reason}")]
+    private static partial void LogRejected(ILogger logger, string topic, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Acknowledged webhook {Topic} for {Shop} ({WebhookId}) without storing it: {Reason}")]
+    private static partial void LogIgnored(ILogger logger, string topic, string shop, string webhookId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Duplicate webhook {Topic} for {Shop} ({WebhookId}) acknowledged; already stored")]
+    private static partial void LogDuplicate(ILogger logger, string topic, string shop, string webhookId);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Stored webhook {Topic} for {Shop} ({WebhookId}) as delivery {DeliveryId}")]
+    private static partial void LogStored(ILogger logger, string topic, string shop, string webhookId, long deliveryId);
+}

@@ -1,0 +1,40 @@
+namespace Loyalty.ShopifyApp.Features.Webhooks;
+
+/// <summary>Section <c>Webhooks</c>: intake limits, processing retries and data retention.</summary>
+public sealed class WebhookOptions
+{
+    public const string Section = "Webhooks";
+
+    /// <summary>Largest body accepted; Shopify order payloads with many lines reach a few hundred KB.</summary>
+    public int MaxBodyBytes { get; set; } = 5 * 1024 * 1024;
+
+    /// <summary>Processing attempts before a delivery is parked as failed for an operator.</summary>
+    public int MaxAttempts { get; set; } = 12;
+
+    /// <summary>First retry delay; doubles each attempt up to <see cref="MaxRetryDelaySeconds"/>.</summary>
+    public double RetryBaseDelaySeconds { get; set; } = 5;
+
+    public double MaxRetryDelaySeconds { get; set; } = 3600;
+
+    /// <summary>How often each instance looks for due deliveries (its own are picked up at once).</summary>
+    public int PollIntervalMs { get; set; } = 1000;
+
+    /// <summary>How long a worker owns a claimed delivery; after that another instance may take it over.</summary>
+    public int LeaseSeconds { get; set; } = 120;
+
+    public int BatchSize { get; set; } = 20;
+
+    /// <summary>Raw payloads of handled deliveries are cleared after this many days (data minimisation).</summary>
+    public int PayloadRetentionDays { get; set; } = 30;
+
+    /// <summary>Handled delivery rows (without payload) are deleted after this many days.</summary>
+    public int DeliveryRetentionDays { get; set; } = 90;
+
+    /// <summary>Customer data exports are deleted this many days after they were produced.</summary>
+    public int DataExportRetentionDays { get; set; } = 30;
+
+    public int PurgeIntervalMinutes { get; set; } = 60;
+
+    /// <summary>Turns the in-process worker off (e.g. a web-only instance); deliveries wait for another instance.</summary>
+    public bool ProcessingEnabled { get; set; } = true;
+}

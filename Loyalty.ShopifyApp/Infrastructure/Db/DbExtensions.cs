@@ -1,0 +1,73 @@
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Db;
+
+public static partial class DbExtensions
+{
+    /// <summary>
+    /// Registers the <see cref="NpgsqlDataSource"/>. The connection comes from <c>ConnectionStrings:Loyalty</c>,
+    /// else <c>DATABASE_URL</c>; with neither, and only in Development, a private local PostgreSQL is started
+    /// under <c>Database:LocalDataDirectory</c> so that <c>dotnet run</c> works on a fresh machine.
+    /// </summary>
+    public static IHostApplicationBuilder AddLoyaltyDb(this IHostApplicationBuilder builder)
+    {
+        Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
+        Dapper.SqlMapper.AddTypeHandler(new DateTimeOffsetHandler());
+
+        // Resolved when first needed, so configuration added by hosts and tests after Program ran is honoured.
+        builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(
+            ResolveConnectionString(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHostEnvironment>())).Build());
+        builder.Services.AddSingleton<Migrator>();
+        builder.Services.AddHostedService<MigrateOnStartup>();
+        return builder;
+    }
+
+    private static string ResolveConnectionString(IConfiguration configuration, IHostEnvironment environment)
+    {
+        var configured = configuration.GetConnectionString("Loyalty");
+        if (!string.IsNullOrWhiteSpace(configured)) return configured;
+
+        var url = configuration["DATABASE_URL"];
+        if (!string.IsNullOrWhiteSpace(url)) return DatabaseUrl.ToConnectionString(url);
+
+        if (!environment.IsDevelopment())
+        {
+            throw new InvalidOperationException(
+                "No database configured: set ConnectionStrings__Loyalty (an Npgsql connection string) or DATABASE_URL (postgres://user:pass@host:port/db).");
+        }
+
+        var dataDirectory = configuration["Database:LocalDataDirectory"] ?? Path.Combine(environment.ContentRootPath, ".local", "postgres");
+        var port = configuration.GetValue("Database:LocalPort", 54329);
+        var local = new LocalPostgres(dataDirectory, port);
+        Console.WriteLine($"[loyalty] No database configured: starting local PostgreSQL on 127.0.0.1:{port}, data in {dataDirectory}");
+        local.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+        EnsureDatabase(local, "loyalty");
+        return local.ConnectionString("loyalty");
+    }
+
+    private static void EnsureDatabase(LocalPostgres local, string name)
+    {
+        using var conn = new NpgsqlConnection(local.ConnectionString("postgres"));
+        conn.Open();
+        using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @n", conn);
+        exists.Parameters.AddWithValue("n", name);
+        if (exists.ExecuteScalar() is null)
+        {
+            using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", conn);
+            create.ExecuteNonQuery();
+        }
+    }
+}
+
+/// <summary>Npgsql reads timestamptz as a UTC DateTime; the code speaks DateTimeOffset.</summary>
+internal sealed class DateTimeOffsetHandler : Dapper.SqlMapper.TypeHandler<DateTimeOffset>
+{
+    public override void SetValue(System.Data.IDbDataParameter parameter, DateTimeOffset value) => parameter.Value = value.ToUniversalTime();
+
+    public override DateTimeOffset Parse(object value) => value switch
+    {
+        DateTime dt => new DateTimeOffset(DateTime.SpecifyKind(dt, DateTimeKind.Utc)),
+        DateTimeOffset dto => dto,
+        _ => throw new InvalidCastException($"Cannot read {value.GetType()} as DateTimeOffset."),
+    };
+}

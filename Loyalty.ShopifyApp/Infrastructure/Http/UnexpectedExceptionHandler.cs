@@ -1,0 +1,41 @@
+using Microsoft.AspNetCore.Diagnostics;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Http;
+
+/// <summary>
+/// The one place unexpected exceptions end: logged with the request, answered as a ProblemDetails
+/// without internals. Malformed requests that ASP.NET Core rejects itself keep their 4xx status.
+/// </summary>
+public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExceptionHandler> logger) : IExceptionHandler
+{
+    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    {
+        if (context.Response.HasStarted) return false;
+
+        if (exception is BadHttpRequestException bad)
+        {
+            var status = bad.StatusCode is >= 400 and < 500 ? bad.StatusCode : StatusCodes.Status400BadRequest;
+            var code = status == StatusCodes.Status413PayloadTooLarge ? "payload_too_large" : "bad_request";
+            LogBadRequest(context.Request.Method, context.Request.Path, status, bad.Message);
+            await Problems.WriteAsync(context, Problems.Create(status, code, "The request could not be read.", bad.Message));
+            return true;
+        }
+
+        if (exception is OperationCanceledException && context.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away; nothing to answer.
+            return true;
+        }
+
+        LogUnexpected(exception, context.Request.Method, context.Request.Path, context.TraceIdentifier);
+        await Problems.WriteAsync(context, Problems.Create(StatusCodes.Status500InternalServerError, "internal_error",
+            "Something went wrong on our side.", $"Quote trace id {context.TraceIdentifier} when reporting this."));
+        return true;
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for {Method} {Path} (trace {TraceId})")]
+    private partial void LogUnexpected(Exception exception, string method, string path, string traceId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Rejected malformed request {Method} {Path} with {Status}: {Reason}")]
+    private partial void LogBadRequest(string method, string path, int status, string reason);
+}

@@ -1,0 +1,64 @@
+using Microsoft.Extensions.Options;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
+
+public static partial class ShopifyExtensions
+{
+    /// <summary>Options, signatures, session tokens, the per-shop token store and the Shopify HTTP clients.</summary>
+    public static IHostApplicationBuilder AddShopify(this IHostApplicationBuilder builder)
+    {
+        builder.Configuration.AddShopifyCliVariables();
+
+        builder.Services.AddOptions<ShopifyOptions>().BindConfiguration(ShopifyOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<ShopifyOptions>, ShopifyOptionsValidator>();
+        builder.Services.AddSingleton<IPostConfigureOptions<ShopifyOptions>, SandboxCredentials>();
+        builder.Services.TryAddTimeProvider();
+
+        builder.Services.AddHttpClient<ShopifyOAuthClient>((sp, http) =>
+            http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ShopifyOptions>>().Value.OAuthTimeoutSeconds));
+        builder.Services.AddHttpClient<ShopifyGraphQLClient>((sp, http) =>
+            http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ShopifyOptions>>().Value.GraphQLTimeoutSeconds));
+        builder.Services.AddSingleton<AccessTokens>();
+        builder.Services.AddHostedService<SandboxBanner>();
+
+        builder.AddShopifySessionTokens();
+        return builder;
+    }
+
+    private static void TryAddTimeProvider(this IServiceCollection services)
+    {
+        if (services.All(d => d.ServiceType != typeof(TimeProvider))) services.AddSingleton(TimeProvider.System);
+    }
+
+    /// <summary>
+    /// With no credentials configured, and only in Development, the app runs as a local sandbox with
+    /// placeholder credentials that no real shop will ever sign with. Anywhere else the validator fails start-up.
+    /// </summary>
+    private sealed class SandboxCredentials(IHostEnvironment environment) : IPostConfigureOptions<ShopifyOptions>
+    {
+        public void PostConfigure(string? name, ShopifyOptions o)
+        {
+            if (!environment.IsDevelopment() || !string.IsNullOrWhiteSpace(o.ApiKey) || !string.IsNullOrWhiteSpace(o.ApiSecret)) return;
+            o.Sandbox = true;
+            o.ApiKey = "sandbox-client-id";
+            o.ApiSecret = "sandbox-client-secret-not-valid-on-any-real-shop";
+            if (string.IsNullOrWhiteSpace(o.AppUrl)) o.AppUrl = "http://localhost:5080";
+        }
+    }
+
+    private sealed partial class SandboxBanner(IOptions<ShopifyOptions> options, ILogger<SandboxBanner> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            if (options.Value.Sandbox) LogSandbox();
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(Level = LogLevel.Warning, Message =
+            "SANDBOX MODE: no Shopify credentials are configured, so placeholder ones are in use and no real shop can reach this app. " +
+            "Set SHOPIFY_API_KEY, SHOPIFY_API_SECRET and SHOPIFY_APP_URL to connect a real app.")]
+        private partial void LogSandbox();
+    }
+}

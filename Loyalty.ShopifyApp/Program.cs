@@ -1,0 +1,28 @@
+using Loyalty.ShopifyApp.Features;
+using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Security;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddLoyaltyDb();
+builder.AddLoyaltyDataProtection();
+builder.AddShopify();
+builder.AddFeatures();
+builder.Services.AddProblemDetails();
+builder.Services.AddExceptionHandler<UnexpectedExceptionHandler>();
+
+var app = builder.Build();
+
+app.UseExceptionHandler();
+app.UseStatusCodePages();
+app.UseAuthentication();
+app.UseAuthorization();
+app.UseAppProxyVerification();
+app.MapFeatures();
+
+app.Run();
+
+/// <summary>Entry point, visible to the tests' WebApplicationFactory.</summary>
+public partial class Program;

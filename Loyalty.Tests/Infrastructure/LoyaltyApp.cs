@@ -1,0 +1,163 @@
+using System.Net.Http.Headers;
+using System.Text;
+using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+
+namespace Loyalty.Tests.Infrastructure;
+
+/// <summary>
+/// The real app on Kestrel (a real socket), a real PostgreSQL database of its own, and Shopify pointed
+/// at a <see cref="ShopifyFake"/>. Tests talk to it only through <see cref="Http"/>, the database and the fake's journal.
+/// </summary>
+public sealed class LoyaltyApp : WebApplicationFactory<Program>
+{
+    public const string ApiKey = "test-client-id-4f1c2b";
+    public const string Secret = "shpss_test_secret_0123456789abcdef0123456789";
+
+    private readonly Dictionary<string, string?> _settings;
+    private readonly Action<IServiceCollection>? _services;
+
+    private LoyaltyApp(Dictionary<string, string?> settings, Action<IServiceCollection>? services)
+    {
+        _settings = settings;
+        _services = services;
+    }
+
+    public HttpClient Http { get; private set; } = null!;
+
+    public string ConnectionString => _settings["ConnectionStrings:Loyalty"]!;
+
+    public NpgsqlDataSource Db => Services.GetRequiredService<NpgsqlDataSource>();
+
+    public static async Task<LoyaltyApp> StartAsync(ShopifyFake shopify, IDictionary<string, string?>? settings = null,
+        Action<IServiceCollection>? services = null, string? connectionString = null)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings:Loyalty"] = connectionString ?? await TestDatabase.CreateAsync(),
+            ["Shopify:ApiKey"] = ApiKey,
+            ["Shopify:ApiSecret"] = Secret,
+            ["Shopify:AppUrl"] = "https://loyalty.test",
+            ["Shopify:AdminUrlTemplate"] = shopify.UrlTemplate,
+            ["Shopify:GraphQLRetryBaseDelayMs"] = "10",
+            ["Webhooks:PollIntervalMs"] = "50",
+            ["Webhooks:RetryBaseDelaySeconds"] = "0.05",
+            ["Webhooks:MaxRetryDelaySeconds"] = "0.2",
+        };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
+
+        var app = new LoyaltyApp(all, services);
+        app.UseKestrel(0);
+        app.StartServer();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        app.Http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, UseCookies = false })
+        {
+            BaseAddress = new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)),
+        };
+        return app;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
+        if (_services is not null) builder.ConfigureTestServices(_services);
+    }
+
+    // ---- Shopify-shaped requests -------------------------------------------------------------
+
+    public static string NewShop() => $"shop-{Guid.NewGuid():N}"[..20] + ".myshopify.com";
+
+    public string SessionToken(string shop) => SessionTokenMinter.Mint(Secret, ApiKey, shop);
+
+    public HttpRequestMessage Admin(HttpMethod method, string path, string shop, HttpContent? content = null) =>
+        AdminWithToken(method, path, SessionToken(shop), content);
+
+    public static HttpRequestMessage AdminWithToken(HttpMethod method, string path, string? token, HttpContent? content = null)
+    {
+        var request = new HttpRequestMessage(method, path) { Content = content };
+        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return request;
+    }
+
+    /// <summary>Installs <paramref name="shop"/> through the real token-exchange path.</summary>
+    public async Task InstallAsync(ShopifyFake shopify, string shop, string accessToken = "shpat_exchanged", int expiresIn = 3600,
+        string refreshToken = "shprt_exchanged")
+    {
+        shopify.StubTokenExchange(shop, accessToken, expiresIn, refreshToken);
+        shopify.StubShopDetails(shop);
+        using var response = await Http.SendAsync(Admin(HttpMethod.Get, "/api/admin/shop", shop));
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Install of {shop} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+    }
+
+    public Task<HttpResponseMessage> PostWebhookAsync(string topic, string shop, string body, string? webhookId = null,
+        string? secret = null, DateTimeOffset? triggeredAt = null, string? hmac = null)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Add("X-Shopify-Topic", topic);
+        request.Headers.Add("X-Shopify-Shop-Domain", shop);
+        request.Headers.Add("X-Shopify-Webhook-Id", webhookId ?? Guid.NewGuid().ToString());
+        request.Headers.Add("X-Shopify-Event-Id", Guid.NewGuid().ToString());
+        request.Headers.Add("X-Shopify-API-Version", "2026-10");
+        request.Headers.Add("X-Shopify-Triggered-At", (triggeredAt ?? DateTimeOffset.UtcNow).ToString("O"));
+        request.Headers.Add("X-Shopify-Hmac-Sha256", hmac ?? ShopifySignatures.SignWebhook(bytes, secret ?? Secret));
+        return Http.SendAsync(request);
+    }
+
+    /// <summary>A storefront request as Shopify's app proxy forwards it, signed like Shopify signs it.</summary>
+    public static string ProxyPath(string path, string shop, long? customerId, DateTimeOffset? timestamp = null,
+        string? secret = null, IEnumerable<KeyValuePair<string, string>>? extra = null)
+    {
+        var query = new List<KeyValuePair<string, string>>
+        {
+            new("shop", shop),
+            new("logged_in_customer_id", customerId?.ToString() ?? ""),
+            new("path_prefix", "/apps/loyalty"),
+            new("timestamp", (timestamp ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds().ToString()),
+        };
+        query.AddRange(extra ?? []);
+        var message = string.Concat(query.GroupBy(p => p.Key)
+            .Select(g => $"{g.Key}={string.Join(",", g.Select(p => p.Value))}")
+            .OrderBy(s => s, StringComparer.Ordinal));
+        query.Add(new("signature", ShopifySignatures.HexHmac(message, secret ?? Secret)));
+        return path + "?" + string.Join("&", query.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
+    }
+
+    // ---- Reading state -------------------------------------------------------------------------
+
+    public async Task<T?> ScalarAsync<T>(string sql, object? args = null)
+    {
+        await using var conn = await Db.OpenConnectionAsync();
+        return await conn.ExecuteScalarAsync<T>(sql, args);
+    }
+
+    /// <summary>Waits for the background processor to bring a delivery to <paramref name="status"/>.</summary>
+    public async Task WaitForDeliveryAsync(string webhookId, string status, int timeoutMs = 15000)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        string? current = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            current = await ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @webhookId", new { webhookId });
+            if (current == status) return;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"Delivery {webhookId} is '{current ?? "absent"}', expected '{status}'.");
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        Http?.Dispose();
+        await base.DisposeAsync();
+    }
+}

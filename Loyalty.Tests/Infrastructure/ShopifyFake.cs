@@ -1,0 +1,84 @@
+using WireMock.Logging;
+using WireMock.Matchers;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace Loyalty.Tests.Infrastructure;
+
+/// <summary>
+/// Shopify on a real local socket (WireMock.Net). The app's AdminUrlTemplate points at
+/// <c>{Url}/{shop}</c>, so every call's path names its shop and the journal can be read per shop.
+/// </summary>
+public sealed class ShopifyFake : IDisposable
+{
+    public WireMockServer Server { get; } = WireMockServer.Start();
+
+    public string UrlTemplate => Server.Url + "/{shop}";
+
+    public const string ApiVersion = "2026-10";
+
+    public void StubTokenExchange(string shop, string accessToken = "shpat_exchanged", int expiresIn = 3600,
+        string refreshToken = "shprt_exchanged", int status = 200) =>
+        Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
+                .WithBody(new WildcardMatcher("*grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange*")))
+            .RespondWith(status == 200
+                ? Response.Create().WithStatusCode(200).WithBodyAsJson(new
+                {
+                    access_token = accessToken, scope = "read_orders,write_customers,write_discounts,write_app_proxy",
+                    expires_in = expiresIn, refresh_token = refreshToken, refresh_token_expires_in = 7776000,
+                })
+                : Response.Create().WithStatusCode(status).WithBodyAsJson(new { error = "invalid_subject_token" }));
+
+    public void StubCodeExchange(string shop, string code, string accessToken = "shpat_from_code") =>
+        Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
+                .WithBody(new WildcardMatcher($"*code={code}*")))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                access_token = accessToken, scope = "read_orders,write_customers,write_discounts,write_app_proxy",
+                expires_in = 3600, refresh_token = "shprt_from_code", refresh_token_expires_in = 7776000,
+            }));
+
+    public void StubRefresh(string shop, string oldRefreshToken, string newAccessToken, string newRefreshToken, TimeSpan? delay = null) =>
+        Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
+                .WithBody(new WildcardMatcher($"*grant_type=refresh_token*refresh_token={oldRefreshToken}*")))
+            .RespondWith(Response.Create().WithStatusCode(200).WithDelay(delay ?? TimeSpan.Zero).WithBodyAsJson(new
+            {
+                access_token = newAccessToken, scope = "read_orders,write_customers,write_discounts,write_app_proxy",
+                expires_in = 3600, refresh_token = newRefreshToken, refresh_token_expires_in = 7776000,
+            }));
+
+    public void StubRefreshRejected(string shop) =>
+        Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
+                .WithBody(new WildcardMatcher("*grant_type=refresh_token*")))
+            .RespondWith(Response.Create().WithStatusCode(400).WithBodyAsJson(new { error = "invalid_grant" }));
+
+    /// <summary>The shop details query the app runs after installing; answers only to <paramref name="acceptedToken"/> when given.</summary>
+    public void StubShopDetails(string shop, string? acceptedToken = null, string name = "Cool Shop", string currency = "EUR",
+        string timezone = "Europe/Berlin")
+    {
+        var request = Request.Create().WithPath(GraphQLPath(shop)).UsingPost();
+        if (acceptedToken is not null) request = request.WithHeader("X-Shopify-Access-Token", acceptedToken);
+        Server.Given(request).AtPriority(10).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+        {
+            data = new { shop = new { name, currencyCode = currency, ianaTimezone = timezone } },
+            extensions = new { cost = new { requestedQueryCost = 1, actualQueryCost = 1, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1999, restoreRate = 100.0 } } },
+        }));
+    }
+
+    /// <summary>GraphQL answers 401 to a revoked or expired token.</summary>
+    public void StubGraphQLUnauthorized(string shop, string token) =>
+        Server.Given(Request.Create().WithPath(GraphQLPath(shop)).UsingPost().WithHeader("X-Shopify-Access-Token", token))
+            .AtPriority(1)
+            .RespondWith(Response.Create().WithStatusCode(401).WithBodyAsJson(new { errors = "[API] Invalid API key or access token (unrecognized login or wrong password)" }));
+
+    public static string GraphQLPath(string shop) => $"/{shop}/admin/api/{ApiVersion}/graphql.json";
+
+    public IReadOnlyList<ILogEntry> Calls(string shop, string pathSuffix) =>
+        Server.LogEntries.Where(e => e.RequestMessage!.Path == $"/{shop}{pathSuffix}").ToList();
+
+    public IReadOnlyList<ILogEntry> TokenCalls(string shop, string grantFragment) =>
+        Calls(shop, "/admin/oauth/access_token").Where(e => e.RequestMessage!.Body?.Contains(grantFragment, StringComparison.Ordinal) == true).ToList();
+
+    public void Dispose() => Server.Stop();
+}

@@ -1,0 +1,87 @@
+using Loyalty.ShopifyApp.Infrastructure.Db;
+using Microsoft.Extensions.Logging.Abstractions;
+using Npgsql;
+
+namespace Loyalty.Tests.Infrastructure;
+
+/// <summary>
+/// One real PostgreSQL server for the whole test run, started from the machine's binaries in a temporary
+/// folder (or the server named by LOYALTY_TEST_POSTGRES, an admin connection string). The schema is
+/// migrated once into a template; every test gets its own database cloned from it, so tests never see
+/// each other's writes and can run in parallel.
+/// </summary>
+public static class TestDatabase
+{
+    private const string Template = "loyalty_template";
+    private static readonly SemaphoreSlim CreateLock = new(1, 1);
+    private static readonly Lazy<Task<Func<string, string>>> Server = new(StartAsync);
+
+    /// <summary>A fresh, migrated database; returns its connection string.</summary>
+    public static async Task<string> CreateAsync()
+    {
+        var connectionFor = await Server.Value;
+        var name = "t_" + Guid.NewGuid().ToString("N");
+        await CreateLock.WaitAsync();
+        try
+        {
+            await using var conn = new NpgsqlConnection(connectionFor("postgres"));
+            await conn.OpenAsync();
+            await using var cmd = new NpgsqlCommand($"CREATE DATABASE \"{name}\" TEMPLATE {Template}", conn);
+            await cmd.ExecuteNonQueryAsync();
+        }
+        finally
+        {
+            CreateLock.Release();
+        }
+        return connectionFor(name);
+    }
+
+    /// <summary>An empty database with no schema at all (for migration tests).</summary>
+    public static async Task<string> CreateEmptyAsync()
+    {
+        var connectionFor = await Server.Value;
+        var name = "e_" + Guid.NewGuid().ToString("N");
+        await using var conn = new NpgsqlConnection(connectionFor("postgres"));
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", conn);
+        await cmd.ExecuteNonQueryAsync();
+        return connectionFor(name);
+    }
+
+    private static async Task<Func<string, string>> StartAsync()
+    {
+        Func<string, string> connectionFor;
+        var external = Environment.GetEnvironmentVariable("LOYALTY_TEST_POSTGRES");
+        if (!string.IsNullOrEmpty(external))
+        {
+            connectionFor = db => new NpgsqlConnectionStringBuilder(external) { Database = db }.ConnectionString;
+        }
+        else
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "loyalty-tests-" + Guid.NewGuid().ToString("N")[..8]);
+            var server = new LocalPostgres(dir, LocalPostgres.FreePort());
+            await server.StartAsync(CancellationToken.None);
+            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+            {
+                NpgsqlConnection.ClearAllPools();
+                server.StopAsync().GetAwaiter().GetResult();
+                try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            };
+            connectionFor = server.ConnectionString;
+        }
+
+        await using (var conn = new NpgsqlConnection(connectionFor("postgres")))
+        {
+            await conn.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {Template}", conn);
+            await drop.ExecuteNonQueryAsync();
+            await using var create = new NpgsqlCommand($"CREATE DATABASE {Template}", conn);
+            await create.ExecuteNonQueryAsync();
+        }
+        await using (var source = NpgsqlDataSource.Create(connectionFor(Template) + ";Pooling=false"))
+        {
+            await new Migrator(source, NullLogger<Migrator>.Instance).MigrateAsync(CancellationToken.None);
+        }
+        return connectionFor;
+    }
+}
