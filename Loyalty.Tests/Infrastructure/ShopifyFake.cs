@@ -42,7 +42,7 @@ public sealed class ShopifyFake : IDisposable
     public void StubRefresh(string shop, string oldRefreshToken, string newAccessToken, string newRefreshToken, TimeSpan? delay = null) =>
         Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
                 .WithBody(new WildcardMatcher($"*grant_type=refresh_token*refresh_token={oldRefreshToken}*")))
-            .RespondWith(Response.Create().WithStatusCode(200).WithDelay(delay ?? TimeSpan.Zero).WithBodyAsJson(new
+            .RespondWith(WithOptionalDelay(Response.Create().WithStatusCode(200), delay).WithBodyAsJson(new
             {
                 access_token = newAccessToken, scope = "read_orders,write_customers,write_discounts,write_app_proxy",
                 expires_in = 3600, refresh_token = newRefreshToken, refresh_token_expires_in = 7776000,
@@ -71,6 +71,9 @@ public sealed class ShopifyFake : IDisposable
         Server.Given(Request.Create().WithPath(GraphQLPath(shop)).UsingPost().WithHeader("X-Shopify-Access-Token", token))
             .AtPriority(1)
             .RespondWith(Response.Create().WithStatusCode(401).WithBodyAsJson(new { errors = "[API] Invalid API key or access token (unrecognized login or wrong password)" }));
+
+    private static IResponseBuilder WithOptionalDelay(IResponseBuilder response, TimeSpan? delay) =>
+        delay is { } d && d > TimeSpan.Zero ? response.WithDelay(d) : response;
 
     public static string GraphQLPath(string shop) => $"/{shop}/admin/api/{ApiVersion}/graphql.json";
 

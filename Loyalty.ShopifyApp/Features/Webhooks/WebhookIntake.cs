@@ -55,6 +55,13 @@ public static partial class WebhookIntake
             return Problems.BadRequest("invalid_webhook_headers", "X-Shopify-Topic, X-Shopify-Webhook-Id and X-Shopify-Shop-Domain are required.");
         }
 
+        // JSON is UTF-8 text without raw NUL bytes; anything else cannot be a Shopify payload (nor stored as text).
+        if (!System.Text.Unicode.Utf8.IsValid(body) || body.AsSpan().Contains((byte)0))
+        {
+            LogRejected(log, topic, "body is not UTF-8 text");
+            return Problems.BadRequest("invalid_payload", "The webhook body is not UTF-8 JSON.");
+        }
+
         var handler = handlers.FirstOrDefault(h => h.Topic == topic);
         if (handler is null)
         {

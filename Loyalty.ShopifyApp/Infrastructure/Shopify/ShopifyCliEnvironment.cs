@@ -1,31 +1,31 @@
+using Microsoft.Extensions.Options;
+
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 /// <summary>
 /// Shopify CLI (<c>shopify app dev</c>) and most hosts hand the app its identity as SHOPIFY_API_KEY,
-/// SHOPIFY_API_SECRET, SCOPES and SHOPIFY_APP_URL (or HOST). Those are mapped onto the <c>Shopify:*</c>
-/// keys unless the <c>Shopify__*</c> form already set them.
+/// SHOPIFY_API_SECRET, SCOPES and SHOPIFY_APP_URL (or HOST). They fill the <c>Shopify:*</c> settings the
+/// <c>Shopify__*</c> form left empty. Applied to the bound options, so configuration added late is seen too.
 /// </summary>
-public static class ShopifyCliEnvironment
+public sealed class ShopifyCliEnvironment(IConfiguration configuration) : IPostConfigureOptions<ShopifyOptions>
 {
-    private static readonly (string Variable, string Key)[] Map =
-    [
-        ("SHOPIFY_API_KEY", "Shopify:ApiKey"),
-        ("SHOPIFY_API_SECRET", "Shopify:ApiSecret"),
-        ("SCOPES", "Shopify:Scopes"),
-        ("SHOPIFY_APP_URL", "Shopify:AppUrl"),
-        ("HOST", "Shopify:AppUrl"),
-    ];
-
-    public static IConfigurationBuilder AddShopifyCliVariables(this IConfigurationManager configuration)
+    public void PostConfigure(string? name, ShopifyOptions o)
     {
-        var values = new Dictionary<string, string?>();
-        foreach (var (variable, key) in Map)
+        if (string.IsNullOrWhiteSpace(o.ApiKey)) o.ApiKey = configuration["SHOPIFY_API_KEY"] ?? "";
+        if (string.IsNullOrWhiteSpace(o.ApiSecret)) o.ApiSecret = configuration["SHOPIFY_API_SECRET"] ?? "";
+        if (!string.IsNullOrWhiteSpace(configuration["SCOPES"]) && string.IsNullOrWhiteSpace(configuration["Shopify:Scopes"]))
         {
-            var value = configuration[variable];
-            if (string.IsNullOrWhiteSpace(value) || !string.IsNullOrWhiteSpace(configuration[key]) || values.ContainsKey(key)) continue;
-            // HOST is sometimes a bare host name; the app URL must be absolute.
-            values[key] = variable == "HOST" && !value.Contains("://", StringComparison.Ordinal) ? "https://" + value : value;
+            o.Scopes = configuration["SCOPES"]!;
         }
-        return values.Count == 0 ? configuration : configuration.AddInMemoryCollection(values);
+        if (string.IsNullOrWhiteSpace(o.AppUrl))
+        {
+            var url = configuration["SHOPIFY_APP_URL"];
+            if (string.IsNullOrWhiteSpace(url) && configuration["HOST"] is { Length: > 0 } host)
+            {
+                // HOST is sometimes a bare host name; the app URL must be absolute.
+                url = host.Contains("://", StringComparison.Ordinal) ? host : "https://" + host;
+            }
+            o.AppUrl = url ?? "";
+        }
     }
 }

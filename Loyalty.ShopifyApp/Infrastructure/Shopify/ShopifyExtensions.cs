@@ -7,10 +7,10 @@ public static partial class ShopifyExtensions
     /// <summary>Options, signatures, session tokens, the per-shop token store and the Shopify HTTP clients.</summary>
     public static IHostApplicationBuilder AddShopify(this IHostApplicationBuilder builder)
     {
-        builder.Configuration.AddShopifyCliVariables();
-
         builder.Services.AddOptions<ShopifyOptions>().BindConfiguration(ShopifyOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<ShopifyOptions>, ShopifyOptionsValidator>();
+        // Order matters: the CLI's variable names first, then the sandbox fallback for what is still empty.
+        builder.Services.AddSingleton<IPostConfigureOptions<ShopifyOptions>, ShopifyCliEnvironment>();
         builder.Services.AddSingleton<IPostConfigureOptions<ShopifyOptions>, SandboxCredentials>();
         builder.Services.TryAddTimeProvider();
 

@@ -88,7 +88,9 @@ public sealed class ShopifyOAuthClient(HttpClient http, IOptions<ShopifyOptions>
                 return token;
             }
 
-            if ((int)response.StatusCode >= 500 || response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout)
+            // Only 400/401 mean "this grant is refused" (a caller may then discard a token); anything else
+            // unexpected is treated as an outage so that no good token is ever thrown away over it.
+            if (response.StatusCode is not (HttpStatusCode.BadRequest or HttpStatusCode.Unauthorized))
             {
                 throw new ShopifyUnavailableException($"Shopify's token endpoint for {shop} answered {(int)response.StatusCode}.");
             }

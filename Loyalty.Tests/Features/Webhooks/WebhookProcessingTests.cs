@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Loyalty.Tests.Infrastructure;
+
+namespace Loyalty.Tests.Features.Webhooks;
+
+/// <summary>Processing after the acknowledgement: retried until it succeeds, parked with a reason, never lost.</summary>
+public sealed class WebhookProcessingTests
+{
+    private static Task<int> RunsAsync(LoyaltyApp app, string webhookId) => RecordingHandler.RunsAsync(app, webhookId);
+
+    [Fact]
+    public async Task A_handler_that_fails_twice_is_retried_until_it_succeeds_and_applies_once()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, services: RecordingHandler.Register);
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(shopify, shop);
+
+        await app.PostWebhookAsync("test/flaky", shop, """{"failTimes":2}""", webhookId: "flaky-" + shop);
+
+        await app.WaitForDeliveryAsync("flaky-" + shop, "processed");
+        Assert.Equal(3, await app.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id = "flaky-" + shop }));
+        Assert.Equal(1, await RunsAsync(app, "flaky-" + shop));
+    }
+
+    [Fact]
+    public async Task A_delivery_that_keeps_failing_is_parked_visible_to_the_merchant_and_can_be_retried()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:MaxAttempts"] = "2" },
+            services: RecordingHandler.Register);
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(shopify, shop);
+        var id = "poison-" + shop;
+        await app.ScalarAsync<int>("INSERT INTO test_failing (webhook_id) VALUES (@id)", new { id });
+
+        await app.PostWebhookAsync("test/flaky", shop, """{"id":1}""", webhookId: id);
+        await app.WaitForDeliveryAsync(id, "failed");
+
+        var list = await app.Http.SendAsync(app.Admin(HttpMethod.Get, "/api/admin/webhooks?status=failed", shop));
+        var page = await list.Content.ReadFromJsonAsync<JsonElement>();
+        var item = Assert.Single(page.GetProperty("items").EnumerateArray());
+        Assert.Equal(id, item.GetProperty("webhookId").GetString());
+        Assert.Contains("listed in test_failing", item.GetProperty("lastError").GetString());
+        Assert.Equal(2, item.GetProperty("attempts").GetInt32());
+        Assert.Equal(0, await RunsAsync(app, id));
+
+        // The cause is fixed; the merchant (or support) retries the parked delivery.
+        await app.ScalarAsync<int>("DELETE FROM test_failing WHERE webhook_id = @id", new { id });
+        var retry = await app.Http.SendAsync(app.Admin(HttpMethod.Post, $"/api/admin/webhooks/{item.GetProperty("id").GetInt64()}/retry", shop));
+        Assert.Equal(HttpStatusCode.NoContent, retry.StatusCode);
+        await app.WaitForDeliveryAsync(id, "processed");
+        Assert.Equal(1, await RunsAsync(app, id));
+    }
+
+    [Fact]
+    public async Task Another_shop_cannot_see_or_retry_a_shops_deliveries()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:MaxAttempts"] = "1" },
+            services: RecordingHandler.Register);
+        var shop = LoyaltyApp.NewShop();
+        var other = LoyaltyApp.NewShop();
+        await app.InstallAsync(shopify, shop);
+        await app.InstallAsync(shopify, other);
+        await app.PostWebhookAsync("test/flaky", shop, """{"failTimes":5}""", webhookId: "mine-" + shop);
+        await app.WaitForDeliveryAsync("mine-" + shop, "failed");
+        var deliveryId = await app.ScalarAsync<long>("SELECT id FROM webhook_deliveries WHERE webhook_id = @id", new { id = "mine-" + shop });
+
+        var list = await (await app.Http.SendAsync(app.Admin(HttpMethod.Get, "/api/admin/webhooks", other))).Content.ReadFromJsonAsync<JsonElement>();
+        var retry = await app.Http.SendAsync(app.Admin(HttpMethod.Post, $"/api/admin/webhooks/{deliveryId}/retry", other));
+
+        Assert.Empty(list.GetProperty("items").EnumerateArray());
+        Assert.Equal(HttpStatusCode.NotFound, retry.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_delivery_acknowledged_by_an_instance_that_died_is_processed_by_the_next_one()
+    {
+        using var shopify = new ShopifyFake();
+        var db = await TestDatabase.CreateAsync();
+        var shop = LoyaltyApp.NewShop();
+        var id = "orphan-" + shop;
+
+        await using (var dying = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:ProcessingEnabled"] = "false" },
+                         RecordingHandler.Register, db))
+        {
+            await dying.InstallAsync(shopify, shop);
+            Assert.Equal(HttpStatusCode.OK, (await dying.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: id)).StatusCode);
+            Assert.Equal("pending", await dying.ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @id", new { id }));
+        }
+
+        await using var next = await LoyaltyApp.StartAsync(shopify, services: RecordingHandler.Register, connectionString: db);
+        await next.WaitForDeliveryAsync(id, "processed");
+        Assert.Equal(1, await RunsAsync(next, id));
+    }
+
+    [Fact]
+    public async Task A_delivery_whose_worker_lease_expired_is_taken_over()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, services: RecordingHandler.Register);
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(shopify, shop);
+        var id = "stuck-" + shop;
+        // As left behind by a worker killed mid-delivery: claimed, lease already run out.
+        await app.ScalarAsync<int>("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, payload, status, attempts, locked_until)
+            VALUES (@id, @shop, 'test/effect', '{"id":1}', 'processing', 1, now() - interval '1 second')
+            """, new { id, shop });
+
+        await app.WaitForDeliveryAsync(id, "processed");
+        Assert.Equal(1, await RunsAsync(app, id));
+        Assert.Equal(2, await app.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id }));
+    }
+}
