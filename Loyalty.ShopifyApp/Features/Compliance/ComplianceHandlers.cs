@@ -92,7 +92,7 @@ public sealed partial class CustomerRedacted(ILogger<CustomerRedacted> logger) :
 /// <summary>
 /// <c>shop/redact</c> (48 h after uninstall): erase everything of the shop. Every shop table cascades from
 /// <c>shops</c>, so deleting that row erases the rest, this delivery included; only the compliance log
-/// entry remains. A shop that was installed again after the request is left alone.
+/// entry remains. A shop that is installed when the request is handled is left alone.
 /// </summary>
 public sealed partial class ShopRedacted(ILogger<ShopRedacted> logger) : IWebhookHandler
 {
@@ -103,7 +103,9 @@ public sealed partial class ShopRedacted(ILogger<ShopRedacted> logger) : IWebhoo
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var d = context.Delivery;
-        if (context.Shop.State == "installed" && (d.TriggeredAt is null || d.TriggeredAt < context.Shop.InstalledAt))
+        // Shopify sends shop/redact 48 h after an uninstall; a shop that is installed now came back, and
+        // erasing a live shop's data would destroy its merchants' customers' points.
+        if (context.Shop.State == "installed")
         {
             await Compliance.CompleteAsync(context, new { erased = false, reason = "shop installed again" }, ct);
             LogKept(d.ShopDomain);

@@ -1,0 +1,133 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Loyalty.Tests.Infrastructure;
+
+namespace Loyalty.Tests.Features.Compliance;
+
+/// <summary>The mandatory compliance topics, carried out for real and checked in the database.</summary>
+public sealed class ComplianceTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+
+    public async Task InitializeAsync() => _app = await LoyaltyApp.StartAsync(_shopify, services: RecordingHandler.Register);
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    private static string Order(long orderId, long customerId, string email) =>
+        $$$"""{"id":{{{orderId}}},"email":"{{{email}}}","customer":{"id":{{{customerId}}},"email":"{{{email}}}","first_name":"Ana"}}""";
+
+    private async Task DeliverAsync(string topic, string shop, string body, string id)
+    {
+        Assert.Equal(HttpStatusCode.OK, (await _app.PostWebhookAsync(topic, shop, body, webhookId: id)).StatusCode);
+        await _app.WaitForDeliveryAsync(id, "processed");
+    }
+
+    /// <summary>shop/redact deletes its own delivery with the shop, so completion shows in the compliance log.</summary>
+    private async Task RedactShopAsync(string shop)
+    {
+        Assert.Equal(HttpStatusCode.OK, (await _app.PostWebhookAsync("shop/redact", shop, $$"""{"shop_id":1,"shop_domain":"{{shop}}"}""", webhookId: "sr-" + shop)).StatusCode);
+        for (var i = 0; i < 300 && await _app.ScalarAsync<long>("SELECT count(*) FROM compliance_log WHERE webhook_id = @id", new { id = "sr-" + shop }) == 0; i++)
+        {
+            await Task.Delay(50);
+        }
+    }
+
+    [Fact]
+    public async Task A_data_request_produces_an_export_of_that_customer_for_the_merchant_to_fetch()
+    {
+        var shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, shop);
+        await DeliverAsync("orders/updated", shop, Order(1001, 777, "ana@example.com"), "o1-" + shop);
+        await DeliverAsync("orders/updated", shop, Order(1002, 888, "bob@example.com"), "o2-" + shop);
+
+        await DeliverAsync("customers/data_request", shop,
+            $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777,"email":"ana@example.com","phone":null},"orders_requested":[1001],"data_request":{"id":9999}}""",
+            "dr-" + shop);
+
+        var list = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/compliance/data-requests", shop)))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        var summary = Assert.Single(list.EnumerateArray());
+        Assert.Equal(777, summary.GetProperty("customerId").GetInt64());
+        Assert.Equal(9999, summary.GetProperty("dataRequestId").GetInt64());
+
+        var export = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", shop)))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        var text = export.GetProperty("data").GetRawText();
+        Assert.Contains("ana@example.com", text);
+        Assert.DoesNotContain("bob@example.com", text);
+        // The request itself carried e-mail and phone: not kept once handled.
+        Assert.Null(await _app.ScalarAsync<string>("SELECT payload FROM webhook_deliveries WHERE webhook_id = @id", new { id = "dr-" + shop }));
+        // Another shop cannot read it.
+        var other = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, other);
+        var foreign = await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", other));
+        Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
+    }
+
+    [Fact]
+    public async Task Customer_redaction_erases_that_customers_data_and_nobody_elses()
+    {
+        var shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, shop);
+        await DeliverAsync("orders/updated", shop, Order(2001, 777, "ana@example.com"), "a1-" + shop);
+        await DeliverAsync("orders/updated", shop, Order(2002, 888, "bob@example.com"), "b1-" + shop);
+        await DeliverAsync("customers/data_request", shop,
+            """{"customer":{"id":777},"orders_requested":[],"data_request":{"id":1}}""", "dr-" + shop);
+
+        await DeliverAsync("customers/redact", shop,
+            $$"""{"shop_domain":"{{shop}}","customer":{"id":777,"email":"ana@example.com","phone":null},"orders_to_redact":[2001]}""",
+            "cr-" + shop);
+
+        var anaLeft = await _app.ScalarAsync<long>(
+            "SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @shop AND payload LIKE '%ana@example.com%'", new { shop });
+        Assert.Equal(0L, anaLeft);
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM customer_data_exports WHERE shop_domain = @shop", new { shop }));
+        Assert.Contains("bob@example.com", await _app.ScalarAsync<string>("SELECT payload FROM webhook_deliveries WHERE webhook_id = @id", new { id = "b1-" + shop }));
+        var log = await _app.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "cr-" + shop });
+        Assert.Contains("webhookPayloadsCleared", log);
+        Assert.DoesNotContain("777", log);
+    }
+
+    [Fact]
+    public async Task Shop_redaction_after_uninstall_erases_every_row_of_that_shop_and_keeps_other_shops()
+    {
+        var shop = LoyaltyApp.NewShop();
+        var neighbour = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, shop);
+        await _app.InstallAsync(_shopify, neighbour);
+        await DeliverAsync("orders/updated", shop, Order(3001, 777, "ana@example.com"), "o-" + shop);
+        await DeliverAsync("orders/updated", neighbour, Order(3002, 999, "cy@example.com"), "o-" + neighbour);
+        await DeliverAsync("customers/data_request", shop, """{"customer":{"id":777},"orders_requested":[],"data_request":{"id":2}}""", "dr-" + shop);
+        await _app.Http.GetAsync($"/auth?shop={shop}"); // leaves an OAuth state row
+        await DeliverAsync("app/uninstalled", shop, """{"id":1}""", "u-" + shop);
+
+        await RedactShopAsync(shop);
+
+        foreach (var table in new[] { "shops", "shop_tokens", "webhook_deliveries", "customer_data_exports", "oauth_states" })
+        {
+            Assert.Equal(0L, await _app.ScalarAsync<long>($"SELECT count(*) FROM {table} WHERE shop_domain = @shop", new { shop }));
+        }
+        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM shops WHERE shop_domain = @neighbour", new { neighbour }));
+        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @neighbour", new { neighbour }));
+        Assert.Contains("\"erased\": true", await _app.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "sr-" + shop }));
+    }
+
+    [Fact]
+    public async Task Shop_redaction_for_a_shop_that_installed_again_keeps_its_data()
+    {
+        var shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, shop);
+
+        await RedactShopAsync(shop);
+
+        Assert.Contains("shop installed again", await _app.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "sr-" + shop }));
+        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal("installed", await _app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
+    }
+}

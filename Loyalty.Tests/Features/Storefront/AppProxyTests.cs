@@ -1,0 +1,85 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Loyalty.Tests.Infrastructure;
+
+namespace Loyalty.Tests.Features.Storefront;
+
+/// <summary>Every /proxy request is verified exactly as Shopify signs it before anything runs.</summary>
+public sealed class AppProxyTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await LoyaltyApp.StartAsync(_shopify);
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    [Fact]
+    public async Task A_signed_request_knows_the_shop_and_the_logged_in_customer()
+    {
+        var response = await _app.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777,
+            extra: [new("extra", "1"), new("extra", "2")]));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(_shop, body.GetProperty("shop").GetString());
+        Assert.Equal(777, body.GetProperty("customerId").GetInt64());
+        Assert.True(body.GetProperty("loggedIn").GetBoolean());
+    }
+
+    [Fact]
+    public async Task A_visitor_who_is_not_logged_in_has_no_customer()
+    {
+        var body = await _app.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/session", _shop, null));
+
+        Assert.False(body.GetProperty("loggedIn").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, body.GetProperty("customerId").ValueKind);
+    }
+
+    public static TheoryData<string, string> Forgeries => new()
+    {
+        { "customer id changed after signing", "customer" },
+        { "signed with another secret", "secret" },
+        { "no signature", "nosig" },
+        { "two shops", "twoshops" },
+        { "timestamp five minutes old", "old" },
+        { "timestamp five minutes ahead", "future" },
+        { "shop not installed", "stranger" },
+        { "customer id not a number", "nan" },
+        { "shop is not a shop domain", "evil" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Forgeries))]
+    public async Task A_forged_or_stale_proxy_request_gets_401(string why, string how)
+    {
+        var path = how switch
+        {
+            "customer" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777).Replace("logged_in_customer_id=777", "logged_in_customer_id=778"),
+            "secret" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, secret: "shpss_other_secret_0123456789abcdef0123"),
+            "nosig" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777).Split("&signature=")[0],
+            "twoshops" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, extra: [new("shop", "other.myshopify.com")]),
+            "old" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, DateTimeOffset.UtcNow.AddMinutes(-5)),
+            "future" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, DateTimeOffset.UtcNow.AddMinutes(5)),
+            "stranger" => LoyaltyApp.ProxyPath("/proxy/api/session", LoyaltyApp.NewShop(), 777),
+            "nan" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, null).Replace("logged_in_customer_id=", "logged_in_customer_id=abc"),
+            _ => LoyaltyApp.ProxyPath("/proxy/api/session", "evil.com", 777),
+        };
+
+        var response = await _app.Http.GetAsync(path);
+
+        Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{why}: {(int)response.StatusCode}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+}
