@@ -1,0 +1,98 @@
+using System.Net;
+using System.Text;
+using Loyalty.Tests.Infrastructure;
+
+namespace Loyalty.Tests.Features;
+
+/// <summary>No forged or malformed request to any entry point is accepted or answered with a 5xx.</summary>
+public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?> { ["Webhooks:MaxBodyBytes"] = "65536" });
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    private IEnumerable<(string What, Func<HttpRequestMessage> Request)> Forgeries()
+    {
+        var paths = new[] { "/api/admin/shop", "/api/admin/webhooks", "/api/admin/webhooks/1/retry", "/api/admin/compliance/data-requests",
+            "/api/admin/compliance/data-requests/1" };
+        foreach (var path in paths)
+        {
+            yield return ($"GET {path} without a token", () => new HttpRequestMessage(HttpMethod.Get, path));
+            yield return ($"POST {path} with a forged token", () => LoyaltyApp.AdminWithToken(HttpMethod.Post, path,
+                SessionTokenMinter.Mint("shpss_attacker_secret_0123456789abcdef01", LoyaltyApp.ApiKey, _shop)));
+            yield return ($"GET {path} with a bearer of junk", () => LoyaltyApp.AdminWithToken(HttpMethod.Get, path, new string('A', 5000)));
+        }
+        yield return ("webhook with no headers", () => new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new StringContent("{}") });
+        yield return ("webhook over the size cap", () =>
+        {
+            var r = new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new ByteArrayContent(new byte[200_000]) };
+            r.Headers.Add("X-Shopify-Hmac-Sha256", "AAAA");
+            return r;
+        });
+        yield return ("webhook as GET", () => new HttpRequestMessage(HttpMethod.Get, "/webhooks"));
+        yield return ("proxy without any query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session"));
+        yield return ("proxy with a broken query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session?shop=%ZZ&&=&signature"));
+        yield return ("proxy with a huge signature", () => new HttpRequestMessage(HttpMethod.Get,
+            $"/proxy/api/session?shop={_shop}&timestamp=1&signature={new string('a', 4000)}"));
+        yield return ("oauth callback with nothing", () => new HttpRequestMessage(HttpMethod.Get, "/auth/callback"));
+        yield return ("oauth callback with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get,
+            $"/auth/callback?shop={_shop}&code=x&state=y&timestamp=1&hmac=zz"));
+        yield return ("oauth start with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}&hmac=00"));
+    }
+
+    [Fact]
+    public async Task Forged_and_malformed_requests_get_a_4xx_and_change_nothing()
+    {
+        var before = await _app.ScalarAsync<long>("SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM shops) + (SELECT count(*) FROM shop_tokens)");
+        var failures = new List<string>();
+        foreach (var (what, request) in Forgeries())
+        {
+            using var response = await _app.Http.SendAsync(request());
+            if ((int)response.StatusCode is < 400 or >= 500) failures.Add($"{what}: {(int)response.StatusCode}");
+        }
+
+        Assert.Empty(failures);
+        Assert.Equal(before, await _app.ScalarAsync<long>("SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM shops) + (SELECT count(*) FROM shop_tokens)"));
+    }
+
+    [Fact]
+    public async Task Random_bytes_with_random_signatures_never_get_a_2xx_or_5xx()
+    {
+        var random = new Random(20261123); // fixed seed: the same inputs every run
+        var failures = new List<string>();
+        for (var i = 0; i < 200; i++)
+        {
+            var body = new byte[random.Next(0, 2048)];
+            random.NextBytes(body);
+            var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new ByteArrayContent(body) };
+            var sig = new byte[32];
+            random.NextBytes(sig);
+            request.Headers.Add("X-Shopify-Hmac-Sha256", Convert.ToBase64String(sig));
+            request.Headers.Add("X-Shopify-Topic", "app/uninstalled");
+            request.Headers.Add("X-Shopify-Shop-Domain", _shop);
+            request.Headers.Add("X-Shopify-Webhook-Id", Guid.NewGuid().ToString());
+            using var response = await _app.Http.SendAsync(request);
+            if ((int)response.StatusCode is < 400 or >= 500) failures.Add($"webhook #{i}: {(int)response.StatusCode}");
+
+            var query = Convert.ToBase64String(body.Take(64).ToArray()).Replace("+", "%2B").Replace("/", "%2F");
+            using var proxy = await _app.Http.GetAsync($"/proxy/api/session?shop={_shop}&timestamp={DateTimeOffset.UtcNow.ToUnixTimeSeconds()}&x={query}&signature={Convert.ToHexStringLower(sig)}");
+            if ((int)proxy.StatusCode is < 400 or >= 500) failures.Add($"proxy #{i}: {(int)proxy.StatusCode}");
+        }
+
+        Assert.Empty(failures);
+        Assert.Equal("installed", await _app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop = _shop }));
+    }
+}
