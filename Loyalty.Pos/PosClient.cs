@@ -1,0 +1,146 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace Loyalty.Pos;
+
+/// <summary>
+/// The POS points API (see shared/pos-api.md). Transient failures are retried by the resilience pipeline
+/// registered in <see cref="PosServiceCollectionExtensions.AddPosClient"/>; additions and deductions may be
+/// retried only because they carry a reference, which the POS applies at most once. This class only says
+/// what the final answer means: applied, rejected (with the POS's error), or unknown.
+/// </summary>
+public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger)
+{
+    public async Task<PosBalance> GetBalanceAsync(PosConnection pos, string customerId, CancellationToken ct)
+    {
+        using var request = Request(HttpMethod.Get, pos, $"customers/{Uri.EscapeDataString(customerId)}/points");
+        try
+        {
+            using var response = await http.SendAsync(request, ct);
+            if (response.IsSuccessStatusCode)
+            {
+                var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+                return new PosBalance.Found(body.GetProperty("balance").GetInt64());
+            }
+            if (response.StatusCode == HttpStatusCode.NotFound) return new PosBalance.CustomerNotFound();
+            return new PosBalance.Unavailable($"HTTP {(int)response.StatusCode}");
+        }
+        catch (Exception e) when (IsTransport(e, ct))
+        {
+            return new PosBalance.Unavailable(Describe(e));
+        }
+    }
+
+    public Task<PosOutcome> DeductAsync(PosConnection pos, string customerId, long points, string reference, string? note, CancellationToken ct) =>
+        MoveAsync(pos, customerId, "deductions", points, reference, note, ct);
+
+    public Task<PosOutcome> AddAsync(PosConnection pos, string customerId, long points, string reference, string? note, CancellationToken ct) =>
+        MoveAsync(pos, customerId, "additions", points, reference, note, ct);
+
+    /// <summary>Settles an unknown outcome: did the POS apply <paramref name="reference"/>?</summary>
+    public async Task<PosLookup> FindTransactionAsync(PosConnection pos, string reference, CancellationToken ct)
+    {
+        if (!PosReference.IsValid(reference)) throw new ArgumentException("Invalid POS reference.", nameof(reference));
+        using var request = Request(HttpMethod.Get, pos, $"transactions/{Uri.EscapeDataString(reference)}");
+        try
+        {
+            using var response = await http.SendAsync(request, ct);
+            if (response.IsSuccessStatusCode)
+            {
+                var tx = await response.Content.ReadFromJsonAsync<PosTransaction>(ct);
+                return tx is null ? new PosLookup.Unavailable("empty body") : new PosLookup.Found(tx);
+            }
+            if (response.StatusCode == HttpStatusCode.NotFound && await ErrorOf(response, ct) is ("not_found", _)) return new PosLookup.NotFound();
+            return new PosLookup.Unavailable($"HTTP {(int)response.StatusCode}");
+        }
+        catch (Exception e) when (IsTransport(e, ct))
+        {
+            return new PosLookup.Unavailable(Describe(e));
+        }
+    }
+
+    private async Task<PosOutcome> MoveAsync(PosConnection pos, string customerId, string kind, long points, string reference, string? note,
+        CancellationToken ct)
+    {
+        if (points <= 0) throw new ArgumentOutOfRangeException(nameof(points), "Points must be positive; the endpoint says which way they move.");
+        if (!PosReference.IsValid(reference)) throw new ArgumentException("Invalid POS reference.", nameof(reference));
+
+        using var request = Request(HttpMethod.Post, pos, $"customers/{Uri.EscapeDataString(customerId)}/points/{kind}");
+        request.Content = JsonContent.Create(new { points, reference, note });
+        try
+        {
+            using var response = await http.SendAsync(request, ct);
+            if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
+            {
+                var tx = await response.Content.ReadFromJsonAsync<PosTransaction>(ct);
+                if (tx is null) return new PosOutcome.Unknown("the POS answered without a body");
+                LogApplied(kind, reference, points, response.StatusCode == HttpStatusCode.OK);
+                return new PosOutcome.Applied(tx, Replayed: response.StatusCode == HttpStatusCode.OK);
+            }
+
+            var status = (int)response.StatusCode;
+            if (status is 408 or 429 || status >= 500 || status < 400)
+            {
+                LogUnknown(kind, reference, $"HTTP {status} after retries");
+                return new PosOutcome.Unknown($"HTTP {status} after retries");
+            }
+            var (error, balance) = await ErrorOf(response, ct);
+            LogRejected(kind, reference, status, error);
+            return new PosOutcome.Rejected(error, status, balance);
+        }
+        catch (Exception e) when (IsTransport(e, ct))
+        {
+            LogUnknown(kind, reference, Describe(e));
+            return new PosOutcome.Unknown(Describe(e));
+        }
+    }
+
+    private static HttpRequestMessage Request(HttpMethod method, PosConnection pos, string path)
+    {
+        var request = new HttpRequestMessage(method, new Uri(new Uri(pos.BaseUrl.ToString().TrimEnd('/') + "/"), path));
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", pos.ApiKey);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        return request;
+    }
+
+    private static async Task<(string Error, long? Balance)> ErrorOf(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
+            var error = body.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString()! : $"http_{(int)response.StatusCode}";
+            long? balance = body.TryGetProperty("balance", out var b) && b.TryGetInt64(out var v) ? v : null;
+            return (error, balance);
+        }
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException)
+        {
+            return ($"http_{(int)response.StatusCode}", null);
+        }
+    }
+
+    /// <summary>Failures of the transport or the pipeline, as opposed to the caller cancelling.</summary>
+    private static bool IsTransport(Exception e, CancellationToken ct) =>
+        !ct.IsCancellationRequested && e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException
+            or TaskCanceledException or IOException or JsonException;
+
+    private static string Describe(Exception e) => e switch
+    {
+        TimeoutRejectedException => "timed out",
+        BrokenCircuitException => "circuit open after repeated failures",
+        _ => $"{e.GetType().Name}: {e.Message}",
+    };
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "POS {Kind} {Reference} of {Points} points applied (replayed: {Replayed})")]
+    private partial void LogApplied(string kind, string reference, long points, bool replayed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Kind} {Reference} rejected with {Status} {Error}")]
+    private partial void LogRejected(string kind, string reference, int status, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Kind} {Reference} outcome unknown: {Reason}")]
+    private partial void LogUnknown(string kind, string reference, string reason);
+}

@@ -1,0 +1,45 @@
+namespace Loyalty.Pos;
+
+/// <summary>Resilience of POS calls. Section <c>Pos</c> in the app.</summary>
+public sealed class PosClientOptions
+{
+    public const string Section = "Pos";
+
+    /// <summary>Timeout of one attempt.</summary>
+    public double AttemptTimeoutSeconds { get; set; } = 5;
+
+    /// <summary>Timeout of a call including its retries.</summary>
+    public double TotalTimeoutSeconds { get; set; } = 20;
+
+    /// <summary>Retries of transient failures (408, 429 honouring Retry-After, 5xx, connection errors, attempt timeouts).</summary>
+    public int MaxRetries { get; set; } = 3;
+
+    /// <summary>First retry delay; grows exponentially with jitter.</summary>
+    public int RetryBaseDelayMs { get; set; } = 200;
+
+    /// <summary>Failure ratio over <see cref="CircuitSamplingSeconds"/> at which one POS host's circuit opens.</summary>
+    public double CircuitFailureRatio { get; set; } = 0.5;
+
+    public int CircuitMinimumThroughput { get; set; } = 20;
+
+    public double CircuitSamplingSeconds { get; set; } = 30;
+
+    public double CircuitBreakSeconds { get; set; } = 15;
+
+    /// <summary>
+    /// POS URLs are entered by merchants; by default they may not point at loopback or private networks
+    /// (server-side request forgery). The local sandbox and tests turn this on.
+    /// </summary>
+    public bool AllowPrivateNetworks { get; set; }
+
+    internal IEnumerable<string> Errors()
+    {
+        if (AttemptTimeoutSeconds <= 0) yield return "Pos:AttemptTimeoutSeconds must be positive.";
+        if (TotalTimeoutSeconds < AttemptTimeoutSeconds) yield return "Pos:TotalTimeoutSeconds must be at least Pos:AttemptTimeoutSeconds.";
+        if (MaxRetries is < 0 or > 10) yield return "Pos:MaxRetries must be between 0 and 10.";
+        if (RetryBaseDelayMs < 0) yield return "Pos:RetryBaseDelayMs must not be negative.";
+        if (CircuitFailureRatio is <= 0 or > 1) yield return "Pos:CircuitFailureRatio must be in (0, 1].";
+        if (CircuitMinimumThroughput < 2) yield return "Pos:CircuitMinimumThroughput must be at least 2.";
+        if (CircuitSamplingSeconds < 0.5 || CircuitBreakSeconds < 0.5) yield return "Pos:CircuitSamplingSeconds and Pos:CircuitBreakSeconds must be at least 0.5.";
+    }
+}

@@ -1,0 +1,222 @@
+using Loyalty.Pos;
+using Microsoft.Extensions.DependencyInjection;
+using WireMock.Matchers;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+using WireMock.Settings;
+
+namespace Loyalty.Tests.Pos;
+
+/// <summary>Loyalty.Pos against a POS faked over a real socket: every answer the contract allows, and every way it fails.</summary>
+public sealed class PosClientTests : IDisposable
+{
+    private readonly WireMockServer _pos = WireMockServer.Start();
+    private readonly ServiceProvider _services;
+    private readonly PosConnection _connection;
+
+    public PosClientTests()
+    {
+        _services = Build(allowPrivate: true);
+        _connection = new PosConnection(new Uri(_pos.Url!), "pos-key-1");
+    }
+
+    private static ServiceProvider Build(bool allowPrivate) => new ServiceCollection()
+        .AddLogging()
+        .AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = allowPrivate;
+            o.AttemptTimeoutSeconds = 0.5;
+            o.TotalTimeoutSeconds = 5;
+            o.MaxRetries = 3;
+            o.RetryBaseDelayMs = 20;
+        }).Services.BuildServiceProvider();
+
+    private PosClient Client => _services.GetRequiredService<PosClient>();
+
+    public void Dispose()
+    {
+        _services.Dispose();
+        _pos.Stop();
+    }
+
+    private const string DeductPath = "/customers/777/points/deductions";
+
+    private IReadOnlyList<string> PostedReferences(string path) => _pos.LogEntries
+        .Where(e => e.RequestMessage!.Path == path && e.RequestMessage.Method == "POST")
+        .Select(e => System.Text.Json.JsonDocument.Parse(e.RequestMessage!.Body!).RootElement.GetProperty("reference").GetString()!)
+        .ToList();
+
+    private static object Tx(string reference, long points, long balance) => new { transactionId = "t_1", reference, points, balance };
+
+    [Fact]
+    public async Task A_deduction_the_POS_creates_is_applied_with_the_key_and_reference()
+    {
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost().WithHeader("Authorization", "Bearer pos-key-1"))
+            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(Tx("conv_1", -500, 750)));
+
+        var outcome = await Client.DeductAsync(_connection, "777", 500, "conv_1", "coupon 777-AB12CD-500", default);
+
+        var applied = Assert.IsType<PosOutcome.Applied>(outcome);
+        Assert.Equal((-500L, 750L, false), (applied.Transaction.Points, applied.Transaction.Balance!.Value, applied.Replayed));
+        Assert.Contains("\"points\":500", _pos.LogEntries.Single().RequestMessage!.Body);
+    }
+
+    [Fact]
+    public async Task A_replayed_reference_is_reported_as_applied_before()
+    {
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Tx("conv_2", -500, 750)));
+
+        var applied = Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_2", null, default));
+
+        Assert.True(applied.Replayed);
+    }
+
+    [Theory]
+    [InlineData(422, "insufficient_points", 300L)]
+    [InlineData(409, "reference_conflict", null)]
+    [InlineData(404, "customer_not_found", null)]
+    public async Task Final_refusals_are_rejected_with_the_POS_error_and_not_retried(int status, string error, long? balance)
+    {
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(status).WithBodyAsJson(balance is null ? new { error } : new { error, balance }));
+
+        var rejected = Assert.IsType<PosOutcome.Rejected>(await Client.DeductAsync(_connection, "777", 500, "conv_3", null, default));
+
+        Assert.Equal((error, status, balance), (rejected.Error, rejected.Status, rejected.Balance));
+        Assert.Single(_pos.LogEntries);
+    }
+
+    [Fact]
+    public async Task Server_errors_are_retried_with_the_same_reference_until_the_POS_answers()
+    {
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).InScenario("flaky").WillSetStateTo("1")
+            .RespondWith(Response.Create().WithStatusCode(500));
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).InScenario("flaky").WhenStateIs("1").WillSetStateTo("2")
+            .RespondWith(Response.Create().WithStatusCode(503));
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).InScenario("flaky").WhenStateIs("2")
+            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(Tx("conv_4", -500, 750)));
+
+        Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_4", null, default));
+
+        Assert.Equal(["conv_4", "conv_4", "conv_4"], PostedReferences(DeductPath));
+    }
+
+    [Fact]
+    public async Task Too_many_requests_waits_for_retry_after_and_then_succeeds()
+    {
+        _pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost()).InScenario("429").WillSetStateTo("ok")
+            .RespondWith(Response.Create().WithStatusCode(429).WithHeader("Retry-After", "1"));
+        _pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost()).InScenario("429").WhenStateIs("ok")
+            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(Tx("order:1", 120, 870)));
+
+        Assert.IsType<PosOutcome.Applied>(await Client.AddAsync(_connection, "777", 120, "order:1", "order #1001", default));
+
+        var times = _pos.LogEntries.Select(e => e.RequestMessage!.DateTime).ToList();
+        Assert.Equal(2, times.Count);
+        Assert.True(times[1] - times[0] >= TimeSpan.FromMilliseconds(900), "the second attempt honoured Retry-After");
+    }
+
+    [Fact]
+    public async Task Slow_answers_time_out_per_attempt_and_a_POS_that_stays_slow_gives_an_unknown_outcome()
+    {
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(201).WithDelay(TimeSpan.FromSeconds(2)).WithBodyAsJson(Tx("conv_5", -500, 750)));
+
+        var outcome = await Client.DeductAsync(_connection, "777", 500, "conv_5", null, default);
+
+        Assert.IsType<PosOutcome.Unknown>(outcome);
+        await WaitForJournalAsync(DeductPath, 4);
+        Assert.Equal(4, PostedReferences(DeductPath).Count(r => r == "conv_5")); // first try + 3 retries, one reference
+    }
+
+    [Fact]
+    public async Task Applied_but_the_answer_arrives_broken_is_unknown_and_settles_by_reference()
+    {
+        // The POS applied the deduction, but the answer that came back is unreadable.
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost())
+            .RespondWith(Response.Create().WithFault(FaultType.MALFORMED_RESPONSE_CHUNK));
+        _pos.Given(Request.Create().WithPath("/transactions/conv_6").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { transactionId = "t_6", customerId = "777", reference = "conv_6", points = -500, createdAt = "2026-11-21T10:00:00Z" }));
+
+        var outcome = await Client.DeductAsync(_connection, "777", 500, "conv_6", null, default);
+
+        Assert.IsType<PosOutcome.Unknown>(outcome); // never guessed as applied or as rejected
+        var settled = Assert.IsType<PosLookup.Found>(await Client.FindTransactionAsync(_connection, "conv_6", default));
+        Assert.Equal(-500, settled.Transaction.Points);
+        Assert.Equal(["conv_6"], PostedReferences(DeductPath));
+    }
+
+    [Fact]
+    public async Task Applied_but_the_answer_never_arrives_is_retried_with_the_same_reference_and_ends_applied()
+    {
+        // The first attempt reaches the POS (which applies it) but the answer comes too late; the retry is a replay.
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).InScenario("lost").WillSetStateTo("applied")
+            .RespondWith(Response.Create().WithStatusCode(201).WithDelay(TimeSpan.FromSeconds(3)).WithBodyAsJson(Tx("conv_11", -500, 750)));
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).InScenario("lost").WhenStateIs("applied")
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Tx("conv_11", -500, 750)));
+
+        var applied = Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_11", null, default));
+
+        Assert.True(applied.Replayed);
+        await WaitForJournalAsync(DeductPath, 2);
+        Assert.Equal(["conv_11", "conv_11"], PostedReferences(DeductPath));
+    }
+
+    /// <summary>WireMock journals a request when its (possibly delayed) answer is done.</summary>
+    private async Task WaitForJournalAsync(string path, int count)
+    {
+        for (var i = 0; i < 100 && PostedReferences(path).Count < count; i++) await Task.Delay(50);
+    }
+
+    [Fact]
+    public async Task A_lookup_tells_applied_from_never_applied_and_from_unreachable()
+    {
+        _pos.Given(Request.Create().WithPath("/transactions/conv_7").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { transactionId = "t_7", customerId = "777", reference = "conv_7", points = -500, createdAt = "2026-11-21T10:00:00Z" }));
+        _pos.Given(Request.Create().WithPath("/transactions/conv_8").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(404).WithBodyAsJson(new { error = "not_found" }));
+        _pos.Given(Request.Create().WithPath("/transactions/conv_9").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(503));
+
+        var found = Assert.IsType<PosLookup.Found>(await Client.FindTransactionAsync(_connection, "conv_7", default));
+        Assert.Equal(-500, found.Transaction.Points);
+        Assert.IsType<PosLookup.NotFound>(await Client.FindTransactionAsync(_connection, "conv_8", default));
+        Assert.IsType<PosLookup.Unavailable>(await Client.FindTransactionAsync(_connection, "conv_9", default));
+    }
+
+    [Fact]
+    public async Task Balances_are_read_and_an_unknown_customer_is_told_apart()
+    {
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 1250 }));
+        _pos.Given(Request.Create().WithPath("/customers/404/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(404).WithBodyAsJson(new { error = "customer_not_found" }));
+
+        Assert.Equal(1250, Assert.IsType<PosBalance.Found>(await Client.GetBalanceAsync(_connection, "777", default)).Balance);
+        Assert.IsType<PosBalance.CustomerNotFound>(await Client.GetBalanceAsync(_connection, "404", default));
+    }
+
+    [Fact]
+    public async Task A_POS_address_on_a_private_network_is_refused_unless_allowed()
+    {
+        using var strict = Build(allowPrivate: false);
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).RespondWith(Response.Create().WithStatusCode(201));
+
+        var outcome = await strict.GetRequiredService<PosClient>().DeductAsync(_connection, "777", 500, "conv_10", null, default);
+
+        Assert.Contains("not allowed", Assert.IsType<PosOutcome.Unknown>(outcome).Reason);
+        Assert.Empty(_pos.LogEntries);
+    }
+
+    [Theory]
+    [InlineData("conv 1")]
+    [InlineData("")]
+    [InlineData("ref/with/slash")]
+    public async Task An_invalid_reference_is_refused_before_anything_is_sent(string reference)
+    {
+        await Assert.ThrowsAsync<ArgumentException>(() => Client.DeductAsync(_connection, "777", 500, reference, null, default));
+        Assert.Empty(_pos.LogEntries);
+    }
+}
