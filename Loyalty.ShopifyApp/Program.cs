@@ -1,6 +1,7 @@
 using Loyalty.ShopifyApp.Features;
 using Loyalty.ShopifyApp.Infrastructure.Db;
 using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Infrastructure.Security;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 
@@ -9,6 +10,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddLoyaltyDb();
 builder.AddLoyaltyDataProtection();
 builder.AddShopify();
+builder.AddLoyaltyJobs();
 builder.AddFeatures();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<UnexpectedExceptionHandler>();

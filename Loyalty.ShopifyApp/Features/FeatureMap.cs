@@ -1,9 +1,15 @@
 using Loyalty.ShopifyApp.Features.Admin;
 using Loyalty.ShopifyApp.Features.Compliance;
 using Loyalty.ShopifyApp.Features.Health;
+using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Install;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.PosSync;
+using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Features.Webhooks;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Hangfire;
 
 namespace Loyalty.ShopifyApp.Features;
 
@@ -26,6 +32,28 @@ public static class FeatureMap
         services.AddSingleton<IWebhookHandler, CustomerDataRequested>();
         services.AddSingleton<IWebhookHandler, CustomerRedacted>();
         services.AddSingleton<IWebhookHandler, ShopRedacted>();
+
+        // Points: settings, earning from orders, the POS and its sync.
+        services.AddOptions<SettingsOptions>().BindConfiguration("Settings");
+        services.AddOptions<OrderSweepOptions>().BindConfiguration("OrderSweep")
+            .Validate(o => o.PageSize is > 0 and <= 250 && o.MaxPages > 0 && o.OverlapMinutes >= 0, "OrderSweep: PageSize 1-250, MaxPages > 0.")
+            .ValidateOnStart();
+        services.AddOptions<PosSyncOptions>().BindConfiguration(PosSyncOptions.Section)
+            .Validate(o => o.MaxAttempts > 0 && o.BatchSize > 0 && o.LeaseSeconds > 0 && o.RetryBaseDelaySeconds >= 0,
+                "PosSync: MaxAttempts, BatchSize and LeaseSeconds must be positive.")
+            .ValidateOnStart();
+        services.AddPosClient();
+        services.AddOptions<PosClientOptions>().BindConfiguration(PosClientOptions.Section);
+        services.AddSingleton<IWebhookHandler, OrderPaid>();
+        services.AddSingleton<IWebhookHandler, RefundCreated>();
+        services.AddSingleton<IWebhookHandler, OrderCancelled>();
+        services.AddSingleton<PosSyncTrigger>();
+        services.AddTransient<PosSyncJob>();
+        services.AddTransient<MissedOrderSweep>();
+        services.AddSingleton(new RecurringJobDefinition(PosSyncJob.RecurringId,
+            (jobs, cron) => jobs.AddOrUpdate<PosSyncJob>(PosSyncJob.RecurringId, j => j.DeliverDueAsync(CancellationToken.None), cron)));
+        services.AddSingleton(new RecurringJobDefinition(MissedOrderSweep.RecurringId,
+            (jobs, cron) => jobs.AddOrUpdate<MissedOrderSweep>(MissedOrderSweep.RecurringId, j => j.SweepAllAsync(CancellationToken.None), cron)));
         return builder;
     }
 
@@ -34,12 +62,18 @@ public static class FeatureMap
         app.MapHealth();
         app.MapAuthorizationCodeGrant();
         app.MapWebhookIntake();
-        app.MapStorefrontApi();
+        app.MapStorefrontApi()
+            .MapMyPoints()
+            .MapFeedback();
 
         app.MapAdminApi()
             .MapShopStatus()
             .MapWebhookDeliveries()
-            .MapDataRequests();
+            .MapDataRequests()
+            .MapSettings()
+            .MapCustomerPoints()
+            .MapPosSync();
+        app.MapJobsDashboard();
         return app;
     }
 }

@@ -88,6 +88,12 @@ public static class TestDatabase
                 """);
             await cmd.ExecuteNonQueryAsync();
         }
+        // Hangfire's own schema, installed once here instead of by every app instance on its clone.
+        await using (var conn = new NpgsqlConnection(connectionFor(Template) + ";Pooling=false"))
+        {
+            await conn.OpenAsync();
+            Hangfire.PostgreSql.PostgreSqlObjectsInstaller.Install(conn, "hangfire");
+        }
         return connectionFor;
     }
 }

@@ -113,6 +113,7 @@ public sealed partial class ShopRedacted(ILogger<ShopRedacted> logger) : IWebhoo
         }
         await Compliance.CompleteAsync(context, new { erased = true }, ct);
         await context.Connection.ExecuteAsync(new CommandDefinition("""
+            SET LOCAL loyalty.erasure = 'on';
             DELETE FROM oauth_states WHERE shop_domain = @shop;
             DELETE FROM shops WHERE shop_domain = @shop;
             """, new { shop = d.ShopDomain }, context.Transaction, cancellationToken: ct));

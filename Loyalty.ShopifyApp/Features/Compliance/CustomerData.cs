@@ -32,23 +32,63 @@ public static class CustomerData
             });
         }
 
+        var args = new { shop, customerId };
         return new JsonObject
         {
             ["shop"] = shop,
             ["customerId"] = customerId,
             ["generatedAt"] = DateTimeOffset.UtcNow.ToString("O"),
-            ["explanation"] = "Order and refund notifications Shopify sent to the Loyalty app about this customer, as received. " +
-                              "Payloads are kept at most the configured retention period after processing.",
+            ["explanation"] = "Points balance and every points movement, orders that earned points, feedback given, and the order " +
+                              "notifications Shopify sent to the Loyalty app about this customer (kept for a limited period).",
+            ["balance"] = await JsonAsync(conn, tx, """
+                SELECT (to_jsonb(b) - 'shop_domain')::text FROM point_balances b WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
+            ["pointsHistory"] = await JsonAsync(conn, tx, """
+                SELECT coalesce(jsonb_agg(to_jsonb(t) - 'shop_domain' ORDER BY t.id), '[]')::text FROM point_transactions t
+                WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
+            ["orders"] = await JsonAsync(conn, tx, """
+                SELECT coalesce(jsonb_agg(to_jsonb(o) - 'shop_domain' ORDER BY o.created_at), '[]')::text FROM order_earnings o
+                WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
+            ["feedback"] = await JsonAsync(conn, tx, """
+                SELECT coalesce(jsonb_agg(to_jsonb(f) - 'shop_domain' ORDER BY f.id), '[]')::text FROM customer_feedback f
+                WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
             ["webhookDeliveries"] = webhookData,
         };
     }
 
-    /// <summary>Erases the customer's personal data; returns how many rows of each kind were touched.</summary>
+    private static async Task<JsonNode?> JsonAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string sql, object args, CancellationToken ct)
+    {
+        var json = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(sql, args, tx, cancellationToken: ct));
+        return json is null ? null : JsonNode.Parse(json);
+    }
+
+    /// <summary>
+    /// Erases the customer's personal data; returns how many rows of each kind were touched. The ledger is
+    /// append-only except for this: the erasure switch is set for this transaction only. Order decisions are
+    /// kept without the customer (so a late redelivery cannot award the order again).
+    /// </summary>
     public static async Task<Dictionary<string, int>> EraseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customerId,
         long[] orderIds, CancellationToken ct)
     {
+        await conn.ExecuteAsync(new CommandDefinition("SET LOCAL loyalty.erasure = 'on'", transaction: tx, cancellationToken: ct));
+        var args = new { shop, customerId };
         var summary = new Dictionary<string, int>
         {
+            ["pointsBalanceErased"] = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
+                "SELECT coalesce((SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId), 0)::int",
+                args, tx, cancellationToken: ct)),
+            ["ledgerRowsDeleted"] = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
+                "SELECT count(*)::int FROM point_transactions WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+            ["balancesDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+            ["feedbackDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM customer_feedback WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+            ["ordersAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(
+                "UPDATE order_earnings SET customer_id = NULL, order_name = NULL WHERE shop_domain = @shop AND customer_id = @customerId",
+                args, tx, cancellationToken: ct)),
             ["webhookPayloadsCleared"] = await conn.ExecuteAsync(new CommandDefinition("""
                 UPDATE webhook_deliveries SET payload = NULL, payload_cleared_at = now(), customer_id = NULL
                 WHERE shop_domain = @shop AND (customer_id = @customerId OR order_id = ANY(@orderIds))

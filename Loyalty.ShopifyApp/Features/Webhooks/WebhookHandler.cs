@@ -22,7 +22,11 @@ public sealed record WebhookShop(string State, DateTimeOffset InstalledAt);
 /// What a handler gets: the delivery, and the connection and transaction in which the delivery is marked
 /// processed. A handler's database effects commit together with that mark, or not at all.
 /// </summary>
-public sealed record WebhookContext(WebhookDelivery Delivery, WebhookShop Shop, NpgsqlConnection Connection, NpgsqlTransaction Transaction);
+public sealed record WebhookContext(WebhookDelivery Delivery, WebhookShop Shop, NpgsqlConnection Connection, NpgsqlTransaction Transaction)
+{
+    /// <summary>Work to start once the transaction committed (e.g. waking a job for what it queued).</summary>
+    public List<Action> AfterCommit { get; } = [];
+}
 
 /// <summary>One handler per topic. Handlers must be idempotent on the business key (a delivery can run twice).</summary>
 public interface IWebhookHandler

@@ -123,8 +123,10 @@ public sealed partial class WebhookProcessor(
                 return;
             }
 
-            await handler!.HandleAsync(new WebhookContext(delivery, shop!, conn, tx), ct);
+            var context = new WebhookContext(delivery, shop!, conn, tx);
+            await handler!.HandleAsync(context, ct);
             await tx.CommitAsync(ct);
+            foreach (var action in context.AfterCommit) action();
             LogProcessed(delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)

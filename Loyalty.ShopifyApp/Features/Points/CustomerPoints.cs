@@ -1,0 +1,107 @@
+using System.Text.RegularExpressions;
+using Dapper;
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.PosSync;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Points;
+
+/// <summary>
+/// The merchant's customer view: <c>GET /api/admin/customers/{id}</c> (balance, totals, full paged history) and
+/// <c>POST /api/admin/customers/{id}/points</c> (bonus points, or a negative adjustment, keyed by Idempotency-Key).
+/// </summary>
+public static partial class CustomerPoints
+{
+    public sealed record CustomerView(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource,
+        IReadOnlyList<Ledger.HistoryItem> History, long? NextBefore);
+
+    public sealed record PointsRequest(long Points, string? Description);
+
+    public sealed record PointsResult(long TransactionId, long Points, long Balance, bool Replayed);
+
+    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,90}$")]
+    private static partial Regex IdempotencyKey();
+
+    public static RouteGroupBuilder MapCustomerPoints(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/customers/{id:long}", GetAsync);
+        admin.MapPost("/customers/{id:long}/points", AddAsync);
+        return admin;
+    }
+
+    private static async Task<Results<Ok<CustomerView>, ProblemHttpResult>> GetAsync(HttpContext http, long id, long? before, int? limit,
+        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, CancellationToken ct)
+    {
+        if (id <= 0) return Problems.Validation("invalid_customer", "Customer ids are positive numbers.");
+        var shop = http.User.Shop();
+        var take = Math.Clamp(limit ?? 50, 1, 200);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        var balance = await CustomerBalance.ReadAsync(conn, shop, id, settings, pos, dataProtection, ct);
+        var history = await Ledger.HistoryAsync(conn, shop, id, before, take, ct);
+        return TypedResults.Ok(new CustomerView(id, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource,
+            history, history.Count == take ? history[^1].Id : null));
+    }
+
+    private static async Task<Results<Created<PointsResult>, Ok<PointsResult>, ProblemHttpResult>> AddAsync(
+        HttpContext http, long id, PointsRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        NpgsqlDataSource db, PosSyncTrigger posSync, ILoggerFactory loggers, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(idempotencyKey) || !IdempotencyKey().IsMatch(idempotencyKey))
+        {
+            return Problems.BadRequest("idempotency_key_required", "Send an Idempotency-Key header: 1-90 characters of A-Z a-z 0-9 _ : . -");
+        }
+        if (id <= 0) return Problems.Validation("invalid_customer", "Customer ids are positive numbers.");
+        if (request.Points == 0 || Math.Abs(request.Points) > 1_000_000)
+        {
+            return Problems.Validation("invalid_points", "Points must be non-zero and at most 1,000,000 either way.");
+        }
+        var description = request.Description?.Trim();
+        if (string.IsNullOrEmpty(description) || description.Length > 500)
+        {
+            return Problems.Validation("invalid_description", "A description (the reason the customer will see) of 1-500 characters is required.");
+        }
+
+        var shop = http.User.Shop();
+        var reference = $"bonus:{idempotencyKey}";
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
+        var earlier = await conn.QuerySingleOrDefaultAsync<(long CustomerId, long Points)?>(new CommandDefinition(
+            "SELECT customer_id, points FROM point_transactions WHERE shop_domain = @shop AND reference = @reference",
+            new { shop, reference }, tx, cancellationToken: ct));
+        if (earlier is { } e && (e.CustomerId != id || e.Points != request.Points))
+        {
+            return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused",
+                "This Idempotency-Key was already used for a different request.");
+        }
+
+        Posted posted;
+        try
+        {
+            posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, id, request.Points, request.Points > 0 ? "bonus" : "manual_adjustment",
+                reference, description, "staff", http.User.FindFirst("sub")?.Value), settings.PosMode, ct);
+        }
+        catch (InsufficientPointsException ex)
+        {
+            return Problems.Validation("insufficient_points", "The customer does not have that many points.",
+                $"Balance {ex.Balance}, adjustment {request.Points}.", new Dictionary<string, object?> { ["balance"] = ex.Balance });
+        }
+        await tx.CommitAsync(ct);
+        if (settings.PosMode && !posted.AlreadyApplied) posSync.Notify();
+
+        var result = new PointsResult(posted.TransactionId, posted.Points, posted.BalanceAfter, posted.AlreadyApplied);
+        if (posted.AlreadyApplied) return TypedResults.Ok(result);
+        LogAdjusted(loggers.CreateLogger(typeof(CustomerPoints)), shop, id, request.Points, http.User.FindFirst("sub")?.Value);
+        return TypedResults.Created($"/api/admin/customers/{id}", result);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Staff user {StaffId} of {Shop} gave customer {CustomerId} {Points} points")]
+    private static partial void LogAdjusted(ILogger logger, string shop, long customerId, long points, string? staffId);
+}

@@ -1,0 +1,115 @@
+using Dapper;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Points;
+
+/// <summary>One movement of points. <see cref="Reference"/> is unique per shop: posting it twice applies it once.</summary>
+public sealed record PointsEntry(
+    string Shop,
+    long CustomerId,
+    long Points,
+    string Kind,
+    string Reference,
+    string Description,
+    string ActorType,
+    string? ActorId = null,
+    long? OrderId = null,
+    decimal? Rate = null,
+    decimal? BasisAmount = null,
+    string? Currency = null);
+
+public sealed record Posted(long TransactionId, long Points, long BalanceAfter, bool AlreadyApplied);
+
+public sealed class InsufficientPointsException(long balance, long requested)
+    : Exception($"The balance of {balance} points does not cover {requested}.")
+{
+    public long Balance { get; } = balance;
+    public long Requested { get; } = requested;
+}
+
+/// <summary>
+/// The append-only points ledger. Every movement is a row in <c>point_transactions</c> plus the matching
+/// change of <c>point_balances</c>, in the caller's transaction, under the customer's row lock. Triggers in
+/// the schema refuse a second row for a reference, a spend below zero and a balance that differs from its
+/// ledger, so this code cannot get them wrong silently.
+/// </summary>
+public static class Ledger
+{
+    public static readonly string[] EarningKinds = ["order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback", "manual_adjustment"];
+
+    /// <summary>Kinds that spend the customer's points: never below zero.</summary>
+    public static readonly string[] SpendingKinds = ["conversion", "donation", "manual_adjustment"];
+
+    /// <param name="floorAtZero">For clawbacks under the floor-at-zero policy: take back at most what the customer has.</param>
+    /// <param name="queueForPos">The shop's balance lives in its POS: queue this row for delivery in the same transaction.</param>
+    public static async Task<Posted> PostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, PointsEntry e, bool queueForPos,
+        CancellationToken ct, bool floorAtZero = false)
+    {
+        await conn.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING", e, tx, cancellationToken: ct));
+        var balance = await conn.QuerySingleAsync<long>(new CommandDefinition(
+            "SELECT balance FROM point_balances WHERE shop_domain = @Shop AND customer_id = @CustomerId FOR UPDATE", e, tx, cancellationToken: ct));
+
+        var existing = await conn.QuerySingleOrDefaultAsync<(long Id, long Points, long BalanceAfter)?>(new CommandDefinition(
+            "SELECT id, points, balance_after FROM point_transactions WHERE shop_domain = @Shop AND reference = @Reference",
+            e, tx, cancellationToken: ct));
+        if (existing is { } found) return new Posted(found.Id, found.Points, found.BalanceAfter, AlreadyApplied: true);
+
+        var points = e.Points;
+        var description = e.Description;
+        if (floorAtZero && points < 0 && balance + points < 0)
+        {
+            points = -Math.Max(balance, 0);
+            description += $" (limited to the {Math.Max(balance, 0)} points left: floor-at-zero policy)";
+        }
+        if (SpendingKinds.Contains(e.Kind) && points < 0 && balance + points < 0)
+        {
+            throw new InsufficientPointsException(balance, -points);
+        }
+
+        var earned = EarningKinds.Contains(e.Kind) ? points : 0;
+        var redeemed = EarningKinds.Contains(e.Kind) ? 0 : -points;
+        var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, actor_id,
+                                            order_id, rate, basis_amount, currency, balance_after)
+            VALUES (@Shop, @CustomerId, @points, @Kind, @Reference, @description, @ActorType, @ActorId,
+                    @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter)
+            RETURNING id
+            """, new
+        {
+            e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
+            e.Currency, balanceAfter = balance + points,
+        }, tx, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE point_balances
+            SET balance = balance + @points, total_earned = total_earned + @earned, total_redeemed = total_redeemed + @redeemed, updated_at = now()
+            WHERE shop_domain = @Shop AND customer_id = @CustomerId
+            """, new { e.Shop, e.CustomerId, points, earned, redeemed }, tx, cancellationToken: ct));
+
+        if (queueForPos && points != 0)
+        {
+            await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO pos_outbox (shop_domain, transaction_id, customer_id, reference, points)
+                VALUES (@Shop, @id, @CustomerId, @Reference, @points)
+                """, new { e.Shop, id, e.CustomerId, e.Reference, points }, tx, cancellationToken: ct));
+        }
+        return new Posted(id, points, balance + points, AlreadyApplied: false);
+    }
+
+    public sealed record Balance(long Points, long TotalEarned, long TotalRedeemed);
+
+    public static async Task<Balance> BalanceAsync(NpgsqlConnection conn, string shop, long customerId, CancellationToken ct) =>
+        await conn.QuerySingleOrDefaultAsync<Balance>(new CommandDefinition(
+            "SELECT balance AS points, total_earned, total_redeemed FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId",
+            new { shop, customerId }, cancellationToken: ct)) ?? new Balance(0, 0, 0);
+
+    public sealed record HistoryItem(long Id, long Points, string Kind, string Description, long BalanceAfter, DateTimeOffset CreatedAt, long? OrderId);
+
+    public static async Task<IReadOnlyList<HistoryItem>> HistoryAsync(NpgsqlConnection conn, string shop, long customerId, long? before, int limit,
+        CancellationToken ct) =>
+        (await conn.QueryAsync<HistoryItem>(new CommandDefinition("""
+            SELECT id, points, kind, description, balance_after, created_at, order_id FROM point_transactions
+            WHERE shop_domain = @shop AND customer_id = @customerId AND (@before::bigint IS NULL OR id < @before)
+            ORDER BY id DESC LIMIT @limit
+            """, new { shop, customerId, before, limit }, cancellationToken: ct))).ToList();
+}

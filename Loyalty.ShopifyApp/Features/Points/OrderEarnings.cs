@@ -1,0 +1,160 @@
+using Dapper;
+using Loyalty.ShopifyApp.Features.Settings;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Points;
+
+/// <summary>What the app needs to know about a paid order, from a webhook or from the missed-order sweep.</summary>
+public sealed record OrderFacts(
+    long OrderId,
+    string? Name,
+    long? CustomerId,
+    bool Test,
+    bool Cancelled,
+    decimal Subtotal,
+    decimal Total,
+    string Currency,
+    decimal PresentmentTotal);
+
+/// <summary>
+/// Order points, decided once per order (<c>order_earnings</c> is keyed by order) and moved through the ledger
+/// with business references (<c>order:{id}</c>, <c>refund:{id}</c>, <c>cancel:{id}</c>), so redeliveries,
+/// reordering and the sweep cannot award or take back twice. Work on one order is serialized by an advisory
+/// lock, which also covers a refund racing its order's award.
+///
+/// Rounding: an award is floor(amount × rate). A refund takes back the refunded share of the award:
+/// floor(award × refunded-so-far / order total) minus what earlier refunds took, so partial refunds that add
+/// up to the whole order take back exactly the award, and never more than was awarded.
+/// </summary>
+public static class OrderEarnings
+{
+    public sealed record Outcome(string Status, long Points, string? Reason);
+
+    public static async Task<Outcome> AwardAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OrderFacts order,
+        ShopSettings settings, string source, CancellationToken ct)
+    {
+        await LockOrderAsync(conn, tx, shop, order.OrderId, ct);
+        var existing = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId", new { shop, order.OrderId }, tx, cancellationToken: ct));
+        if (existing is not null) return new Outcome("already_" + existing, 0, "the order was already handled");
+
+        var amount = settings.EarnBasis == "total" ? order.Total : order.Subtotal;
+        var points = (long)decimal.Floor(amount * settings.EarnRate);
+        var skip = order.Cancelled ? "order is cancelled"
+            : order.CustomerId is null ? "no customer (guest checkout)"
+            : settings.EarnRate == 0 ? "earning is off (rate 0)"
+            : order.Test && !settings.TestOrdersEarn ? "test order"
+            : amount <= 0 ? "zero amount"
+            : points <= 0 ? "amount × rate rounds down to zero points"
+            : null;
+
+        await conn.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO order_earnings (shop_domain, order_id, order_name, customer_id, status, skip_reason, basis, basis_amount, currency,
+                                        rate, order_total, awarded_points, source)
+            VALUES (@shop, @OrderId, @Name, @CustomerId, @status, @skip, @basis, @amount, @Currency, @rate, @PresentmentTotal, @awarded, @source)
+            """, new
+        {
+            shop, order.OrderId, order.Name, order.CustomerId, status = skip is null ? "awarded" : order.Cancelled ? "cancelled" : "skipped",
+            skip, basis = settings.EarnBasis, amount, order.Currency, rate = settings.EarnRate, order.PresentmentTotal,
+            awarded = skip is null ? points : 0, source,
+        }, tx, cancellationToken: ct));
+        if (skip is not null) return new Outcome("skipped", 0, skip);
+
+        await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, points, "order_award", $"order:{order.OrderId}",
+            $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {settings.EarnRate:0.####}", "system",
+            OrderId: order.OrderId, Rate: settings.EarnRate, BasisAmount: amount, Currency: order.Currency), settings.PosMode, ct);
+
+        // Refunds that arrived before the award are applied now.
+        var pending = await conn.QueryAsync<(long RefundId, decimal Amount)>(new CommandDefinition("""
+            SELECT refund_id, refunded_amount FROM order_refunds
+            WHERE shop_domain = @shop AND order_id = @OrderId AND applied_at IS NULL ORDER BY created_at, refund_id
+            """, new { shop, order.OrderId }, tx, cancellationToken: ct));
+        foreach (var (refundId, refunded) in pending.ToList())
+        {
+            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, ct);
+        }
+        return new Outcome("awarded", points, null);
+    }
+
+    /// <summary>Records a refund once; takes back its share now if the order was awarded, or when it is.</summary>
+    public static async Task<Outcome> RefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
+        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
+    {
+        await LockOrderAsync(conn, tx, shop, orderId, ct);
+        var inserted = await conn.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO order_refunds (shop_domain, refund_id, order_id, refunded_amount) VALUES (@shop, @refundId, @orderId, @refundedAmount)
+            ON CONFLICT (shop_domain, refund_id) DO NOTHING
+            """, new { shop, refundId, orderId, refundedAmount }, tx, cancellationToken: ct));
+        if (inserted == 0) return new Outcome("already_handled", 0, "the refund was already handled");
+
+        var status = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+            "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop, orderId }, tx, cancellationToken: ct));
+        if (status != "awarded") return new Outcome("pending", 0, status is null ? "the order has not been awarded (yet)" : $"the order is {status}");
+        var points = await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, ct);
+        return new Outcome("clawed_back", points, null);
+    }
+
+    /// <summary>Reverses what is left of the order's award and keeps a later paid webhook from awarding it.</summary>
+    public static async Task<Outcome> CancelAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, string? name,
+        ShopSettings settings, CancellationToken ct)
+    {
+        await LockOrderAsync(conn, tx, shop, orderId, ct);
+        var earning = await conn.QuerySingleOrDefaultAsync<(string Status, long? CustomerId, long Awarded, long TakenBack)?>(new CommandDefinition("""
+            SELECT status, customer_id, awarded_points, taken_back_points FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId
+            """, new { shop, orderId }, tx, cancellationToken: ct));
+        if (earning is null)
+        {
+            await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO order_earnings (shop_domain, order_id, order_name, status, skip_reason, source)
+                VALUES (@shop, @orderId, @name, 'cancelled', 'cancelled before it was paid or awarded', 'webhook')
+                """, new { shop, orderId, name }, tx, cancellationToken: ct));
+            return new Outcome("cancelled", 0, "nothing was awarded");
+        }
+        var (status, customerId, awarded, takenBack) = earning.Value;
+        if (status == "cancelled") return new Outcome("already_cancelled", 0, null);
+
+        var remaining = status == "awarded" ? awarded - takenBack : 0;
+        if (remaining > 0)
+        {
+            await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId!.Value, -remaining, "cancellation_reversal", $"cancel:{orderId}",
+                $"Order {name ?? "#" + orderId} cancelled", "system", OrderId: orderId), settings.PosMode, ct,
+                floorAtZero: settings.NegativeBalancePolicy == "floor_at_zero");
+        }
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE order_earnings SET status = 'cancelled', taken_back_points = awarded_points, updated_at = now()
+            WHERE shop_domain = @shop AND order_id = @orderId
+            """, new { shop, orderId }, tx, cancellationToken: ct));
+        return new Outcome("cancelled", -remaining, null);
+    }
+
+    private static async Task<long> ApplyRefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
+        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
+    {
+        var e = await conn.QuerySingleAsync<(long CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name)>(
+            new CommandDefinition("""
+                SELECT customer_id, awarded_points, taken_back_points, order_total, refunded_amount, order_name
+                FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId
+                """, new { shop, orderId }, tx, cancellationToken: ct));
+
+        var before = Math.Min(e.Refunded, e.Total);
+        var after = Math.Min(e.Refunded + refundedAmount, e.Total);
+        var share = e.Total <= 0 ? e.Awarded
+            : (long)decimal.Floor(e.Awarded * after / e.Total) - (long)decimal.Floor(e.Awarded * before / e.Total);
+        var claw = Math.Clamp(share, 0, e.Awarded - e.TakenBack);
+
+        var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, e.CustomerId, -claw, "refund_clawback", $"refund:{refundId}",
+            $"Refund on order {e.Name ?? "#" + orderId}: {refundedAmount:0.00} of {e.Total:0.00}", "system", OrderId: orderId),
+            settings.PosMode, ct, floorAtZero: settings.NegativeBalancePolicy == "floor_at_zero");
+
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE order_earnings SET refunded_amount = refunded_amount + @refundedAmount, taken_back_points = taken_back_points + @claw, updated_at = now()
+            WHERE shop_domain = @shop AND order_id = @orderId;
+            UPDATE order_refunds SET applied_at = now(), clawed_points = @clawed WHERE shop_domain = @shop AND refund_id = @refundId;
+            """, new { shop, orderId, refundId, refundedAmount, claw, clawed = -posted.Points }, tx, cancellationToken: ct));
+        return posted.Points;
+    }
+
+    private static Task LockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
+            new { key = $"order:{shop}:{orderId}" }, tx, cancellationToken: ct));
+}

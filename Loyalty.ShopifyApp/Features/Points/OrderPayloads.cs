@@ -1,0 +1,87 @@
+using System.Globalization;
+using System.Text.Json;
+using Loyalty.ShopifyApp.Features.Webhooks;
+
+namespace Loyalty.ShopifyApp.Features.Points;
+
+/// <summary>
+/// Reads the REST-shaped order and refund webhook payloads. Money is parsed as decimal with the invariant
+/// culture from strings or numbers (Shopify mixes both); shop-currency amounts come from the <c>*_set</c>
+/// MoneyBags' <c>shop_money</c>, falling back to the plain fields (which are in shop currency too).
+/// </summary>
+public static class OrderPayloads
+{
+    public static OrderFacts Order(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        var o = doc.RootElement;
+        if (!o.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out var id))
+        {
+            throw new PermanentWebhookFailure("The order payload has no numeric id.");
+        }
+        long? customer = o.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object
+                         && c.TryGetProperty("id", out var cid) && cid.TryGetInt64(out var cv) ? cv : null;
+        var subtotal = ShopMoney(o, "subtotal_price_set", "subtotal_price");
+        var total = ShopMoney(o, "total_price_set", "total_price");
+        var currency = o.TryGetProperty("total_price_set", out var set) && set.TryGetProperty("shop_money", out var sm)
+                       && sm.TryGetProperty("currency_code", out var cc) ? cc.GetString()
+            : o.TryGetProperty("currency", out var cur) ? cur.GetString() : null;
+        var presentment = o.TryGetProperty("total_price_set", out var tps) && tps.TryGetProperty("presentment_money", out var pm)
+                          && pm.TryGetProperty("amount", out var pa) ? Money(pa) : total;
+
+        return new OrderFacts(
+            OrderId: id,
+            Name: o.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null,
+            CustomerId: customer,
+            Test: o.TryGetProperty("test", out var t) && t.ValueKind == JsonValueKind.True,
+            Cancelled: o.TryGetProperty("cancelled_at", out var ca) && ca.ValueKind == JsonValueKind.String,
+            Subtotal: subtotal,
+            Total: total,
+            Currency: currency ?? "",
+            PresentmentTotal: presentment);
+    }
+
+    public sealed record RefundFacts(long RefundId, long OrderId, decimal Amount);
+
+    /// <summary>The money a refund returned: its successful refund transactions (in the order's presentment currency).</summary>
+    public static RefundFacts Refund(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        var r = doc.RootElement;
+        if (!r.TryGetProperty("id", out var id) || !id.TryGetInt64(out var refundId) || !r.TryGetProperty("order_id", out var oid)
+            || !oid.TryGetInt64(out var orderId))
+        {
+            throw new PermanentWebhookFailure("The refund payload has no numeric id or order_id.");
+        }
+        var amount = 0m;
+        if (r.TryGetProperty("transactions", out var transactions) && transactions.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var t in transactions.EnumerateArray())
+            {
+                if (t.TryGetProperty("kind", out var k) && k.GetString() == "refund" && t.TryGetProperty("status", out var s)
+                    && s.GetString() == "success" && t.TryGetProperty("amount", out var a))
+                {
+                    amount += Money(a);
+                }
+            }
+        }
+        return new RefundFacts(refundId, orderId, amount);
+    }
+
+    private static decimal ShopMoney(JsonElement order, string setName, string plainName)
+    {
+        if (order.TryGetProperty(setName, out var set) && set.TryGetProperty("shop_money", out var money) && money.TryGetProperty("amount", out var amount))
+        {
+            return Money(amount);
+        }
+        return order.TryGetProperty(plainName, out var plain) ? Money(plain) : 0m;
+    }
+
+    public static decimal Money(JsonElement value) => value.ValueKind switch
+    {
+        JsonValueKind.String => decimal.Parse(value.GetString()!, NumberStyles.Number, CultureInfo.InvariantCulture),
+        JsonValueKind.Number => value.GetDecimal(),
+        JsonValueKind.Null => 0m,
+        _ => throw new FormatException($"Not a money amount: {value.GetRawText()}"),
+    };
+}

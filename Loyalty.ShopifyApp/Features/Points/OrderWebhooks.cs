@@ -1,0 +1,80 @@
+using Loyalty.ShopifyApp.Features.PosSync;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Features.Webhooks;
+
+namespace Loyalty.ShopifyApp.Features.Points;
+
+/// <summary><c>orders/paid</c>: award floor(amount × rate) once per order.</summary>
+public sealed partial class OrderPaid(PosSyncTrigger posSync, ILogger<OrderPaid> logger) : IWebhookHandler
+{
+    public string Topic => "orders/paid";
+
+    public bool RunsForUninstalledShops => false;
+
+    public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+    {
+        var shop = context.Delivery.ShopDomain;
+        var order = OrderPayloads.Order(context.Delivery.Payload!);
+        var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
+        var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
+        if (outcome.Status == "awarded")
+        {
+            LogAwarded(shop, order.OrderId, order.CustomerId, outcome.Points, settings.EarnRate);
+            if (settings.PosMode) context.AfterCommit.Add(posSync.Notify);
+        }
+        else
+        {
+            LogNotAwarded(shop, order.OrderId, outcome.Status, outcome.Reason);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Awarded {Points} points to customer {CustomerId} of {Shop} for order {OrderId} at rate {Rate}")]
+    private partial void LogAwarded(string shop, long orderId, long? customerId, long points, decimal rate);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "No points for order {OrderId} of {Shop}: {Status} ({Reason})")]
+    private partial void LogNotAwarded(string shop, long orderId, string status, string? reason);
+}
+
+/// <summary><c>refunds/create</c>: take back the refunded share of the order's award, once per refund.</summary>
+public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<RefundCreated> logger) : IWebhookHandler
+{
+    public string Topic => "refunds/create";
+
+    public bool RunsForUninstalledShops => false;
+
+    public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+    {
+        var shop = context.Delivery.ShopDomain;
+        var refund = OrderPayloads.Refund(context.Delivery.Payload!);
+        var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
+        var outcome = await OrderEarnings.RefundAsync(context.Connection, context.Transaction, shop, refund.OrderId, refund.RefundId,
+            refund.Amount, settings, ct);
+        if (settings.PosMode && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
+        LogRefund(shop, refund.RefundId, refund.OrderId, refund.Amount, outcome.Status, outcome.Points, outcome.Reason);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Refund {RefundId} of {Amount} on order {OrderId} of {Shop}: {Status}, {Points} points ({Reason})")]
+    private partial void LogRefund(string shop, long refundId, long orderId, decimal amount, string status, long points, string? reason);
+}
+
+/// <summary><c>orders/cancelled</c>: reverse what is left of the order's award, once.</summary>
+public sealed partial class OrderCancelled(PosSyncTrigger posSync, ILogger<OrderCancelled> logger) : IWebhookHandler
+{
+    public string Topic => "orders/cancelled";
+
+    public bool RunsForUninstalledShops => false;
+
+    public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+    {
+        var shop = context.Delivery.ShopDomain;
+        var order = OrderPayloads.Order(context.Delivery.Payload!);
+        var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
+        var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings, ct);
+        if (settings.PosMode && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
+        LogCancelled(shop, order.OrderId, outcome.Status, outcome.Points);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Order {OrderId} of {Shop} cancelled: {Status}, {Points} points")]
+    private partial void LogCancelled(string shop, long orderId, string status, long points);
+}

@@ -1,0 +1,161 @@
+using System.Net;
+using Dapper;
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Settings;
+
+/// <summary><c>GET</c>/<c>PUT /api/admin/settings</c>. The POS API key is write-only: stored encrypted, never returned.</summary>
+public static partial class SettingsEndpoints
+{
+    public sealed record SettingsView(
+        decimal EarnRate, string EarnBasis, bool TestOrdersEarn, decimal PointValue, long MinConversion, long ConversionStep,
+        long DailyConversionLimit, int CouponValidityDays, long FeedbackBonus, int FeedbackDailyLimit, string NegativeBalancePolicy,
+        string BalanceSource, string? PosBaseUrl, bool PosApiKeySet);
+
+    /// <summary>Fields left out keep their current value. <c>posApiKey</c>: a new key, or "" to remove it.</summary>
+    public sealed record SettingsUpdate(
+        decimal? EarnRate, string? EarnBasis, bool? TestOrdersEarn, decimal? PointValue, long? MinConversion, long? ConversionStep,
+        long? DailyConversionLimit, int? CouponValidityDays, long? FeedbackBonus, int? FeedbackDailyLimit, string? NegativeBalancePolicy,
+        string? BalanceSource, string? PosBaseUrl, string? PosApiKey);
+
+    public static RouteGroupBuilder MapSettings(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/settings", GetAsync);
+        admin.MapPut("/settings", PutAsync);
+        return admin;
+    }
+
+    private static SettingsView View(ShopSettings s) => new(s.EarnRate, s.EarnBasis, s.TestOrdersEarn, s.PointValue, s.MinConversion,
+        s.ConversionStep, s.DailyConversionLimit, s.CouponValidityDays, s.FeedbackBonus, s.FeedbackDailyLimit, s.NegativeBalancePolicy,
+        s.BalanceSource, s.PosBaseUrl, s.PosApiKeyProtected is not null);
+
+    private static async Task<SettingsView> GetAsync(HttpContext http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return View(await ShopSettings.LoadAsync(conn, null, http.User.Shop(), ct));
+    }
+
+    private static async Task<Results<Ok<SettingsView>, ProblemHttpResult>> PutAsync(
+        HttpContext http, SettingsUpdate update, NpgsqlDataSource db, IDataProtectionProvider dataProtection,
+        IOptions<PosClientOptions> pos, IOptions<SettingsOptions> settingsOptions, ILoggerFactory loggers, CancellationToken ct)
+    {
+        var shop = http.User.Shop();
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var current = await ShopSettings.LoadAsync(conn, tx, shop, ct);
+
+        var next = current with
+        {
+            EarnRate = update.EarnRate ?? current.EarnRate,
+            EarnBasis = update.EarnBasis ?? current.EarnBasis,
+            TestOrdersEarn = update.TestOrdersEarn ?? current.TestOrdersEarn,
+            PointValue = update.PointValue ?? current.PointValue,
+            MinConversion = update.MinConversion ?? current.MinConversion,
+            ConversionStep = update.ConversionStep ?? current.ConversionStep,
+            DailyConversionLimit = update.DailyConversionLimit ?? current.DailyConversionLimit,
+            CouponValidityDays = update.CouponValidityDays ?? current.CouponValidityDays,
+            FeedbackBonus = update.FeedbackBonus ?? current.FeedbackBonus,
+            FeedbackDailyLimit = update.FeedbackDailyLimit ?? current.FeedbackDailyLimit,
+            NegativeBalancePolicy = update.NegativeBalancePolicy ?? current.NegativeBalancePolicy,
+            BalanceSource = update.BalanceSource ?? current.BalanceSource,
+            PosBaseUrl = update.PosBaseUrl is null ? current.PosBaseUrl : update.PosBaseUrl.Length == 0 ? null : update.PosBaseUrl.Trim(),
+            PosApiKeyProtected = update.PosApiKey is null ? current.PosApiKeyProtected
+                : update.PosApiKey.Length == 0 ? null : ShopSettings.PosKeyProtector(dataProtection).Protect(update.PosApiKey),
+        };
+
+        var errors = Validate(next, update, pos.Value, settingsOptions.Value);
+        if (errors.Count > 0)
+        {
+            return Problems.Validation("invalid_settings", "Some settings are not valid.", "See errors for each field.",
+                new Dictionary<string, object?> { ["errors"] = errors });
+        }
+
+        await conn.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
+                daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
+                pos_base_url, pos_api_key_protected, updated_at)
+            VALUES (@shop, @EarnRate, @EarnBasis, @TestOrdersEarn, @PointValue, @MinConversion, @ConversionStep, @DailyConversionLimit,
+                @CouponValidityDays, @FeedbackBonus, @FeedbackDailyLimit, @NegativeBalancePolicy, @BalanceSource, @PosBaseUrl,
+                @PosApiKeyProtected, now())
+            ON CONFLICT (shop_domain) DO UPDATE SET
+                earn_rate = excluded.earn_rate, earn_basis = excluded.earn_basis, test_orders_earn = excluded.test_orders_earn,
+                point_value = excluded.point_value, min_conversion = excluded.min_conversion, conversion_step = excluded.conversion_step,
+                daily_conversion_limit = excluded.daily_conversion_limit, coupon_validity_days = excluded.coupon_validity_days,
+                feedback_bonus = excluded.feedback_bonus, feedback_daily_limit = excluded.feedback_daily_limit,
+                negative_balance_policy = excluded.negative_balance_policy, balance_source = excluded.balance_source,
+                pos_base_url = excluded.pos_base_url, pos_api_key_protected = excluded.pos_api_key_protected, updated_at = now()
+            """, new
+        {
+            shop, next.EarnRate, next.EarnBasis, next.TestOrdersEarn, next.PointValue, next.MinConversion, next.ConversionStep,
+            next.DailyConversionLimit, next.CouponValidityDays, next.FeedbackBonus, next.FeedbackDailyLimit, next.NegativeBalancePolicy,
+            next.BalanceSource, next.PosBaseUrl, next.PosApiKeyProtected,
+        }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        LogSaved(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, next.BalanceSource, next.EarnRate);
+        return TypedResults.Ok(View(next));
+    }
+
+    private static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, SettingsOptions options)
+    {
+        var errors = new Dictionary<string, string[]>();
+        void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+
+        if (s.EarnRate is < 0 or > 1000) Add("earnRate", "Must be between 0 (earning off) and 1000 points per unit of currency.");
+        if (decimal.Round(s.EarnRate, 4) != s.EarnRate) Add("earnRate", "At most 4 decimal places.");
+        if (s.EarnBasis is not ("subtotal" or "total")) Add("earnBasis", "Must be 'subtotal' (after discounts, without shipping and tax) or 'total'.");
+        if (s.PointValue is <= 0 or > 1000) Add("pointValue", "Must be more than 0 and at most 1000 (shop currency per point).");
+        if (decimal.Round(s.PointValue, 4) != s.PointValue) Add("pointValue", "At most 4 decimal places.");
+        if (s.ConversionStep is < 1 or > 1_000_000) Add("conversionStep", "Must be between 1 and 1,000,000 points.");
+        if (s.MinConversion is < 1 or > 1_000_000) Add("minConversion", "Must be between 1 and 1,000,000 points.");
+        else if (s.ConversionStep >= 1 && s.MinConversion % s.ConversionStep != 0) Add("minConversion", "Must be a multiple of conversionStep.");
+        if (s.DailyConversionLimit < s.MinConversion || s.DailyConversionLimit > 100_000_000)
+            Add("dailyConversionLimit", "Must be at least minConversion and at most 100,000,000.");
+        if (s.CouponValidityDays is < 1 or > 3650) Add("couponValidityDays", "Must be between 1 and 3650 days.");
+        if (s.FeedbackBonus is < 0 or > 100_000) Add("feedbackBonus", "Must be between 0 and 100,000 points.");
+        if (s.FeedbackDailyLimit is < 0 or > 100) Add("feedbackDailyLimit", "Must be between 0 and 100 rewarded feedbacks per day.");
+        if (s.NegativeBalancePolicy is not ("allow_negative" or "floor_at_zero"))
+            Add("negativeBalancePolicy", "Must be 'allow_negative' (clawbacks may go below zero) or 'floor_at_zero'.");
+        if (s.BalanceSource is not ("ledger" or "pos")) Add("balanceSource", "Must be 'ledger' or 'pos'.");
+
+        if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
+        if (s.PosBaseUrl is not null)
+        {
+            if (!Uri.TryCreate(s.PosBaseUrl, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http") || url.UserInfo.Length > 0
+                || s.PosBaseUrl.Length > 500)
+            {
+                Add("posBaseUrl", "Must be an absolute https URL without credentials.");
+            }
+            else if (url.Scheme == "http" && !options.AllowInsecurePosUrls)
+            {
+                Add("posBaseUrl", "Must use https.");
+            }
+            else if (IPAddress.TryParse(url.Host, out var ip) && !pos.AllowPrivateNetworks && !PosServiceCollectionExtensions.IsPublic(ip)
+                     || url.IsLoopback && !pos.AllowPrivateNetworks)
+            {
+                Add("posBaseUrl", "Must not point at a loopback or private network address.");
+            }
+        }
+        if (s.BalanceSource == "pos")
+        {
+            if (s.PosBaseUrl is null) Add("posBaseUrl", "Required when balanceSource is 'pos'.");
+            if (s.PosApiKeyProtected is null) Add("posApiKey", "Required when balanceSource is 'pos'.");
+        }
+        return errors;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Saved the settings of {Shop}: balance source {BalanceSource}, earn rate {EarnRate}")]
+    private static partial void LogSaved(ILogger logger, string shop, string balanceSource, decimal earnRate);
+}
+
+/// <summary>Section <c>Settings</c>.</summary>
+public sealed class SettingsOptions
+{
+    /// <summary>Accept http:// POS URLs (the local sandbox and tests); production POS URLs must be https.</summary>
+    public bool AllowInsecurePosUrls { get; set; }
+}

@@ -1,0 +1,163 @@
+using System.Security.Cryptography;
+using System.Text;
+using Hangfire;
+using Hangfire.Dashboard;
+using Hangfire.PostgreSql;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
+
+/// <summary>Section <c>Jobs</c>: the Hangfire server of this instance, its dashboard and recurring schedules.</summary>
+public sealed class JobsOptions
+{
+    public const string Section = "Jobs";
+
+    /// <summary>Run a Hangfire server (workers) in this instance. Any number of instances may.</summary>
+    public bool ServerEnabled { get; set; } = true;
+
+    public int WorkerCount { get; set; } = 4;
+
+    public int QueuePollIntervalMs { get; set; } = 1000;
+
+    public int SchedulePollIntervalMs { get; set; } = 5000;
+
+    /// <summary>Basic credentials for <c>/hangfire</c>; with none configured the dashboard refuses everyone.</summary>
+    public string? DashboardUser { get; set; }
+
+    public string? DashboardPassword { get; set; }
+
+    /// <summary>Recurring schedules (cron, UTC). Empty disables one.</summary>
+    public Dictionary<string, string> Schedules { get; set; } = new()
+    {
+        ["pos-sync"] = "* * * * *",
+        ["missed-orders-sweep"] = "*/15 * * * *",
+    };
+}
+
+/// <summary>A recurring job the app schedules: its id, and what it runs.</summary>
+public sealed record RecurringJobDefinition(string Id, Action<IRecurringJobManager, string> Register);
+
+public static partial class JobsExtensions
+{
+    /// <summary>
+    /// Hangfire on PostgreSQL (schema <c>hangfire</c>, through the app's data source). Storage is registered per
+    /// app in DI, never through Hangfire's static JobStorage.Current, so jobs are only ever enqueued and run
+    /// through injected clients.
+    /// </summary>
+    public static IHostApplicationBuilder AddLoyaltyJobs(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section)
+            .Validate(o => o.WorkerCount is > 0 and <= 100 && o.QueuePollIntervalMs > 0 && o.SchedulePollIntervalMs > 0,
+                "Jobs: WorkerCount must be 1-100 and the poll intervals positive.")
+            .ValidateOnStart();
+
+        services.AddSingleton<JobStorage>(sp =>
+        {
+            var o = sp.GetRequiredService<IOptions<JobsOptions>>().Value;
+            return new PostgreSqlStorage(new DataSourceConnectionFactory(sp.GetRequiredService<NpgsqlDataSource>()), new PostgreSqlStorageOptions
+            {
+                SchemaName = "hangfire",
+                PrepareSchemaIfNecessary = true,
+                QueuePollInterval = TimeSpan.FromMilliseconds(o.QueuePollIntervalMs),
+                InvisibilityTimeout = TimeSpan.FromMinutes(30),
+                UseSlidingInvisibilityTimeout = true,
+            });
+        });
+        services.AddHangfire(config => config
+            .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
+            .UseSimpleAssemblyNameTypeSerializer()
+            .UseRecommendedSerializerSettings());
+
+        if (builder.Configuration.GetValue($"{JobsOptions.Section}:{nameof(JobsOptions.ServerEnabled)}", true))
+        {
+            services.AddHangfireServer((sp, o) =>
+            {
+                var jobs = sp.GetRequiredService<IOptions<JobsOptions>>().Value;
+                o.WorkerCount = jobs.WorkerCount;
+                o.SchedulePollingInterval = TimeSpan.FromMilliseconds(jobs.SchedulePollIntervalMs);
+                o.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}";
+            });
+        }
+        services.AddHostedService<RecurringJobsRegistration>();
+        return builder;
+    }
+
+    /// <summary>The dashboard, behind Basic credentials from configuration.</summary>
+    public static WebApplication MapJobsDashboard(this WebApplication app)
+    {
+        var options = app.Services.GetRequiredService<IOptions<JobsOptions>>().Value;
+        app.UseHangfireDashboard("/hangfire", new DashboardOptions
+        {
+            Authorization = [new BasicAuthorization(options.DashboardUser, options.DashboardPassword)],
+            DisplayStorageConnectionString = false,
+            AppPath = null,
+        }, app.Services.GetRequiredService<JobStorage>());
+        return app;
+    }
+
+    private sealed class DataSourceConnectionFactory(NpgsqlDataSource dataSource) : IConnectionFactory
+    {
+        public NpgsqlConnection GetOrCreateConnection() => dataSource.CreateConnection();
+    }
+
+    private sealed class BasicAuthorization(string? user, string? password) : IDashboardAuthorizationFilter
+    {
+        public bool Authorize(DashboardContext context)
+        {
+            var http = context.GetHttpContext();
+            if (string.IsNullOrEmpty(user) || string.IsNullOrEmpty(password))
+            {
+                return false;
+            }
+            var header = http.Request.Headers.Authorization.ToString();
+            if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+            {
+                try
+                {
+                    var given = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim())));
+                    if (CryptographicOperations.FixedTimeEquals(given, Encoding.UTF8.GetBytes($"{user}:{password}"))) return true;
+                }
+                catch (FormatException)
+                {
+                    // falls through to the challenge
+                }
+            }
+            http.Response.Headers.WWWAuthenticate = "Basic realm=\"Loyalty jobs\"";
+            return false;
+        }
+    }
+
+    /// <summary>Registers (or updates) every recurring job with its configured schedule at start-up.</summary>
+    private sealed partial class RecurringJobsRegistration(
+        IEnumerable<RecurringJobDefinition> definitions, IRecurringJobManager manager, IOptions<JobsOptions> options,
+        ILogger<RecurringJobsRegistration> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            foreach (var job in definitions)
+            {
+                if (options.Value.Schedules.TryGetValue(job.Id, out var cron) && !string.IsNullOrWhiteSpace(cron))
+                {
+                    job.Register(manager, cron);
+                    LogScheduled(job.Id, cron);
+                }
+                else
+                {
+                    manager.RemoveIfExists(job.Id);
+                    LogDisabled(job.Id);
+                }
+            }
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Recurring job {JobId} scheduled at '{Cron}'")]
+        private partial void LogScheduled(string jobId, string cron);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Recurring job {JobId} has no schedule and is disabled")]
+        private partial void LogDisabled(string jobId);
+    }
+}
