@@ -141,6 +141,30 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
         return await conn.ExecuteScalarAsync<T>(sql, args);
     }
 
+    /// <summary>Sends a signed delivery and waits until the processor has handled it.</summary>
+    public async Task DeliverAsync(string topic, string shop, string body, string? webhookId = null)
+    {
+        webhookId ??= Guid.NewGuid().ToString();
+        using var response = await PostWebhookAsync(topic, shop, body, webhookId);
+        if (response.StatusCode != System.Net.HttpStatusCode.OK) throw new InvalidOperationException($"Webhook answered {(int)response.StatusCode}.");
+        await WaitForDeliveryAsync(webhookId, "processed");
+    }
+
+    /// <summary>Waits until <paramref name="condition"/> holds (background work), or fails with <paramref name="what"/>.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, string what, int timeoutMs = 15000)
+    {
+        var deadline = DateTime.UtcNow.AddMilliseconds(timeoutMs);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await condition()) return;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException($"Timed out waiting for: {what}");
+    }
+
+    public Task<long> BalanceAsync(string shop, long customerId) => ScalarAsync<long>(
+        "SELECT coalesce((SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId), 0)", new { shop, customerId });
+
     /// <summary>Waits for the background processor to bring a delivery to <paramref name="status"/>.</summary>
     public async Task WaitForDeliveryAsync(string webhookId, string status, int timeoutMs = 15000)
     {
@@ -152,7 +176,8 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
             if (current == status) return;
             await Task.Delay(50);
         }
-        throw new TimeoutException($"Delivery {webhookId} is '{current ?? "absent"}', expected '{status}'.");
+        var error = await ScalarAsync<string>("SELECT last_error FROM webhook_deliveries WHERE webhook_id = @webhookId", new { webhookId });
+        throw new TimeoutException($"Delivery {webhookId} is '{current ?? "absent"}', expected '{status}'. Last error: {error}");
     }
 
     public override async ValueTask DisposeAsync()

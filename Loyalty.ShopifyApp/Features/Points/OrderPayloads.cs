@@ -15,12 +15,12 @@ public static class OrderPayloads
     {
         using var doc = JsonDocument.Parse(json);
         var o = doc.RootElement;
-        if (!o.TryGetProperty("id", out var idElement) || !idElement.TryGetInt64(out var id))
+        if (o.ValueKind != JsonValueKind.Object || !o.TryGetProperty("id", out var idElement) || Int64(idElement) is not { } id)
         {
             throw new PermanentWebhookFailure("The order payload has no numeric id.");
         }
         long? customer = o.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object
-                         && c.TryGetProperty("id", out var cid) && cid.TryGetInt64(out var cv) ? cv : null;
+                         && c.TryGetProperty("id", out var cid) ? Int64(cid) : null;
         var subtotal = ShopMoney(o, "subtotal_price_set", "subtotal_price");
         var total = ShopMoney(o, "total_price_set", "total_price");
         var currency = o.TryGetProperty("total_price_set", out var set) && set.TryGetProperty("shop_money", out var sm)
@@ -48,8 +48,8 @@ public static class OrderPayloads
     {
         using var doc = JsonDocument.Parse(json);
         var r = doc.RootElement;
-        if (!r.TryGetProperty("id", out var id) || !id.TryGetInt64(out var refundId) || !r.TryGetProperty("order_id", out var oid)
-            || !oid.TryGetInt64(out var orderId))
+        if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("id", out var id) || Int64(id) is not { } refundId
+            || !r.TryGetProperty("order_id", out var oid) || Int64(oid) is not { } orderId)
         {
             throw new PermanentWebhookFailure("The refund payload has no numeric id or order_id.");
         }
@@ -67,6 +67,9 @@ public static class OrderPayloads
         }
         return new RefundFacts(refundId, orderId, amount);
     }
+
+    /// <summary>A JSON number that fits a long; TryGetInt64 itself throws on strings.</summary>
+    private static long? Int64(JsonElement e) => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var v) ? v : null;
 
     private static decimal ShopMoney(JsonElement order, string setName, string plainName)
     {

@@ -139,9 +139,9 @@ public static partial class WebhookIntake
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return (null, null);
             long? customer = root.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object
-                             && c.TryGetProperty("id", out var cid) && cid.TryGetInt64(out var cv) ? cv : null;
-            long? order = topic.StartsWith("orders/", StringComparison.Ordinal) && root.TryGetProperty("id", out var oid) && oid.TryGetInt64(out var ov) ? ov
-                : root.TryGetProperty("order_id", out var rid) && rid.TryGetInt64(out var rv) ? rv : null;
+                             && c.TryGetProperty("id", out var cid) ? Int64(cid) : null;
+            long? order = topic.StartsWith("orders/", StringComparison.Ordinal) && root.TryGetProperty("id", out var oid) ? Int64(oid)
+                : root.TryGetProperty("order_id", out var rid) ? Int64(rid) : null;
             return (customer, order);
         }
         catch (JsonException)
@@ -149,6 +149,9 @@ public static partial class WebhookIntake
             return (null, null); // the handler will park it with a clear reason
         }
     }
+
+    /// <summary>A JSON number that fits a long; TryGetInt64 itself throws on strings.</summary>
+    private static long? Int64(JsonElement e) => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var v) ? v : null;
 
     private static string? NullIfEmpty(Microsoft.Extensions.Primitives.StringValues v) => v.Count == 0 || v[0] is null or "" ? null : v[0];
 

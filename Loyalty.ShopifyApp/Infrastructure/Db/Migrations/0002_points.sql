@@ -91,15 +91,22 @@ END $$;
 CREATE TRIGGER point_transactions_append_only BEFORE UPDATE OR DELETE ON point_transactions
     FOR EACH ROW EXECUTE FUNCTION point_transactions_append_only();
 
--- At every commit: a balance equals the sum of its customer's ledger rows.
+-- At every commit: a balance equals the sum of its customer's ledger rows. A deferred event carries the
+-- row as it was when queued, so the check reads the row as it is at commit.
 CREATE FUNCTION point_balances_match_ledger() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+    current_balance bigint;
     ledger_sum bigint;
 BEGIN
+    SELECT balance INTO current_balance FROM point_balances
+    WHERE shop_domain = NEW.shop_domain AND customer_id = NEW.customer_id;
+    IF NOT FOUND THEN
+        RETURN NULL; -- erased later in the same transaction
+    END IF;
     SELECT coalesce(sum(points), 0) INTO ledger_sum FROM point_transactions
     WHERE shop_domain = NEW.shop_domain AND customer_id = NEW.customer_id;
-    IF ledger_sum <> NEW.balance THEN
-        RAISE EXCEPTION 'balance % of customer % differs from its ledger sum %', NEW.balance, NEW.customer_id, ledger_sum;
+    IF ledger_sum <> current_balance THEN
+        RAISE EXCEPTION 'balance % of customer % differs from its ledger sum %', current_balance, NEW.customer_id, ledger_sum;
     END IF;
     RETURN NULL;
 END $$;
