@@ -1,0 +1,78 @@
+using Dapper;
+using Loyalty.Tests.Infrastructure;
+using Npgsql;
+
+namespace Loyalty.Tests.Features.Points;
+
+/// <summary>The database itself refuses what must never happen, even to code that bypasses the app.</summary>
+public sealed class LedgerInvariantTests : IAsyncLifetime
+{
+    private string _db = null!;
+
+    public async Task InitializeAsync()
+    {
+        _db = await TestDatabase.CreateAsync();
+        await using var conn = new NpgsqlConnection(_db);
+        await conn.ExecuteAsync("""
+            INSERT INTO shops (shop_domain, state, installed_at) VALUES ('ledger.myshopify.com', 'installed', now());
+            BEGIN;
+            INSERT INTO point_balances (shop_domain, customer_id) VALUES ('ledger.myshopify.com', 1);
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, 100, 'bonus', 'bonus:seed', 'seed', 'staff', 100);
+            UPDATE point_balances SET balance = 100, total_earned = 100 WHERE customer_id = 1;
+            COMMIT;
+            """);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private async Task<PostgresException> RefusedAsync(string sql)
+    {
+        await using var conn = new NpgsqlConnection(_db);
+        return await Assert.ThrowsAsync<PostgresException>(() => conn.ExecuteAsync(sql));
+    }
+
+    [Fact]
+    public async Task Ledger_rows_cannot_be_updated_or_deleted()
+    {
+        Assert.Contains("append-only", (await RefusedAsync("UPDATE point_transactions SET points = 1000")).MessageText);
+        Assert.Contains("append-only", (await RefusedAsync("DELETE FROM point_transactions")).MessageText);
+    }
+
+    [Fact]
+    public async Task A_spend_below_zero_is_refused()
+    {
+        var error = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, -150, 'conversion', 'conv:x', 'x', 'customer', -50)
+            """);
+        Assert.Equal(("LY001", "insufficient_points"), (error.SqlState, error.MessageText));
+    }
+
+    [Fact]
+    public async Task A_balance_after_that_does_not_follow_from_the_balance_is_refused()
+    {
+        var error = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, 10, 'bonus', 'bonus:wrong', 'x', 'staff', 999)
+            """);
+        Assert.Contains("does not follow", error.MessageText);
+    }
+
+    [Fact]
+    public async Task The_same_reference_cannot_be_applied_twice()
+    {
+        var error = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, 100, 'bonus', 'bonus:seed', 'again', 'staff', 200)
+            """);
+        Assert.Equal(PostgresErrorCodes.UniqueViolation, error.SqlState);
+    }
+
+    [Fact]
+    public async Task A_balance_that_differs_from_its_ledger_cannot_commit()
+    {
+        var error = await RefusedAsync("UPDATE point_balances SET balance = 500, total_earned = 500 WHERE customer_id = 1");
+        Assert.Contains("differs from its ledger", error.MessageText);
+    }
+}

@@ -1,0 +1,113 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Loyalty.Tests.Infrastructure;
+
+namespace Loyalty.Tests.Features.Settings;
+
+public sealed class SettingsTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await LoyaltyApp.StartAsync(_shopify);
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    private Task<HttpResponseMessage> PutAsync(object body) =>
+        _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop, JsonContent.Create(body)));
+
+    [Fact]
+    public async Task A_new_shop_runs_on_the_documented_defaults()
+    {
+        var s = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+
+        Assert.Equal(1m, s.GetProperty("earnRate").GetDecimal());
+        Assert.Equal("subtotal", s.GetProperty("earnBasis").GetString());
+        Assert.Equal(100, s.GetProperty("minConversion").GetInt64());
+        Assert.Equal(100, s.GetProperty("conversionStep").GetInt64());
+        Assert.Equal(10000, s.GetProperty("dailyConversionLimit").GetInt64());
+        Assert.Equal(10, s.GetProperty("feedbackBonus").GetInt64());
+        Assert.Equal("ledger", s.GetProperty("balanceSource").GetString());
+        Assert.False(s.GetProperty("posApiKeySet").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Every_invalid_field_is_named_in_one_422_and_nothing_is_saved()
+    {
+        var response = await PutAsync(new
+        {
+            earnRate = -1, earnBasis = "gross", pointValue = 0, minConversion = 150, conversionStep = 100, dailyConversionLimit = 50,
+            couponValidityDays = 0, feedbackBonus = -5, negativeBalancePolicy = "whatever", balanceSource = "pos",
+        });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("invalid_settings", problem.GetProperty("code").GetString());
+        var fields = problem.GetProperty("errors").EnumerateObject().Select(p => p.Name).ToHashSet();
+        Assert.Superset(new HashSet<string> { "earnRate", "earnBasis", "pointValue", "minConversion", "dailyConversionLimit",
+            "couponValidityDays", "feedbackBonus", "negativeBalancePolicy", "posBaseUrl", "posApiKey" }, fields);
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM shop_settings WHERE shop_domain = @shop", new { shop = _shop }));
+    }
+
+    [Fact]
+    public async Task Saved_settings_are_returned_and_fields_left_out_keep_their_value()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { earnRate = 2.5m, conversionStep = 50, minConversion = 50 })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { feedbackBonus = 25 })).StatusCode);
+
+        var s = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((2.5m, 50L, 25L), (s.GetProperty("earnRate").GetDecimal(), s.GetProperty("conversionStep").GetInt64(), s.GetProperty("feedbackBonus").GetInt64()));
+    }
+
+    [Fact]
+    public async Task The_POS_api_key_is_stored_encrypted_and_never_returned()
+    {
+        var response = await PutAsync(new { balanceSource = "pos", posBaseUrl = "https://pos.example.com/api", posApiKey = "pos_live_secret_key_123" });
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("pos_live_secret_key_123", body);
+        Assert.Contains("\"posApiKeySet\":true", body);
+        var get = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadAsStringAsync();
+        Assert.DoesNotContain("pos_live_secret_key_123", get);
+        var stored = await _app.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = _shop });
+        Assert.DoesNotContain("pos_live_secret_key_123", stored);
+        // Changing another field keeps the key.
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { earnRate = 3 })).StatusCode);
+        Assert.Equal(stored, await _app.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = _shop }));
+    }
+
+    [Theory]
+    [InlineData("http://pos.example.com", "Must use https.")]
+    [InlineData("https://127.0.0.1:8443", "loopback or private")]
+    [InlineData("https://10.1.2.3", "loopback or private")]
+    [InlineData("https://user:pw@pos.example.com", "without credentials")]
+    [InlineData("ftp://pos.example.com", "absolute https URL")]
+    public async Task A_POS_url_that_is_not_public_https_is_refused(string url, string message)
+    {
+        var response = await PutAsync(new { balanceSource = "pos", posBaseUrl = url, posApiKey = "k" });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Contains(message, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_body_that_is_not_json_is_a_4xx()
+    {
+        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop,
+            new StringContent("{not json", System.Text.Encoding.UTF8, "application/json")));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+}
