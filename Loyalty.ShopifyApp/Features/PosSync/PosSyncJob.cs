@@ -141,7 +141,7 @@ public sealed partial class PosSyncJob(
     [LoggerMessage(Level = LogLevel.Information, Message = "POS sync of {Reference} ({Points} points) for {Shop} delivered (replayed: {Replayed})")]
     private partial void LogDelivered(string shop, string reference, long points, bool replayed);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "POS sync of {Reference} for {Shop} attempt {Attempt} failed ({Reason}); retrying in {DelaySeconds:F0} s")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS sync of {Reference} for {Shop} attempt {Attempt} failed ({Reason}); retrying in {DelaySeconds:F1} s")]
     private partial void LogRetrying(string shop, string reference, int attempt, string reason, double delaySeconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "POS sync of {Reference} for {Shop} parked: {Reason}")]
@@ -176,6 +176,11 @@ public sealed class PosSyncTrigger(IBackgroundJobClient jobs)
         }
     }
 
-    /// <summary>Runs the job when a row retried with back-off becomes due (the recurring run is the safety net).</summary>
-    public void NotifyAfter(TimeSpan delay) => jobs.Schedule<PosSyncJob>(j => j.DeliverDueAsync(CancellationToken.None), delay);
+    /// <summary>
+    /// Runs the job when a row retried with back-off becomes due (the recurring run is the safety net).
+    /// Hangfire keeps schedule times in whole seconds and may start a job up to a second early, so the
+    /// wake-up is set a second after the row's due time.
+    /// </summary>
+    public void NotifyAfter(TimeSpan delay) =>
+        jobs.Schedule<PosSyncJob>(j => j.DeliverDueAsync(CancellationToken.None), delay + TimeSpan.FromSeconds(1));
 }

@@ -1,0 +1,220 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Loyalty.Tests.Infrastructure;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+using WireMock.Settings;
+
+namespace Loyalty.Tests.Features.PosSync;
+
+/// <summary>
+/// Shops whose balance lives in their POS: every ledger row reaches the POS exactly once (one reference,
+/// however often it is sent), in order per customer, through the Hangfire job; nothing is lost while the POS is down.
+/// </summary>
+public sealed class PosModeTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private readonly WireMockServer _pos = WireMockServer.Start();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?>
+        {
+            ["Settings:AllowInsecurePosUrls"] = "true",
+            ["Pos:AllowPrivateNetworks"] = "true",
+            ["Pos:AttemptTimeoutSeconds"] = "0.5",
+            ["Pos:TotalTimeoutSeconds"] = "3",
+            ["Pos:RetryBaseDelayMs"] = "20",
+            ["PosSync:RetryBaseDelaySeconds"] = "0.1",
+            ["PosSync:MaxRetryDelaySeconds"] = "0.3",
+            ["Jobs:QueuePollIntervalMs"] = "100",
+            ["Jobs:SchedulePollIntervalMs"] = "100",
+        });
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop,
+            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = _pos.Url, posApiKey = "pos-key" })));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+        _pos.Stop();
+    }
+
+    private static object Tx(string reference, long points) => new { transactionId = "t_" + reference, reference, points, balance = 1000 };
+
+    private IReadOnlyList<string> References(string kind) => _pos.LogEntries
+        .Where(e => e.RequestMessage!.Path.EndsWith("/points/" + kind, StringComparison.Ordinal) && e.RequestMessage.Method == "POST")
+        .Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement.GetProperty("reference").GetString()!)
+        .ToList();
+
+    private Task<string?> StateAsync(string reference) => _app.ScalarAsync<string>(
+        "SELECT state FROM pos_outbox WHERE shop_domain = @shop AND reference = @reference", new { shop = _shop, reference });
+
+    private async Task WaitForStateAsync(string reference, string state, int timeoutMs = 20000)
+    {
+        try
+        {
+            await LoyaltyApp.WaitUntilAsync(async () => await StateAsync(reference) == state, $"{reference} {state}", timeoutMs);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; {await OutboxAsync()}");
+        }
+    }
+
+    private async Task<string> OutboxAsync()
+    {
+        await using var conn = await _app.Db.OpenConnectionAsync();
+        var rows = await Dapper.SqlMapper.QueryAsync<string>(conn,
+            "SELECT reference || ' ' || state || ' attempts=' || attempts || ' due=' || next_attempt_at || ' err=' || coalesce(last_error, '') FROM pos_outbox ORDER BY id");
+        var jobs = await Dapper.SqlMapper.QueryAsync<string>(conn,
+            "SELECT jobid || ':' || name || '@' || to_char(createdat, 'MI:SS.MS') || coalesce(' ' || (data::jsonb ->> 'EnqueueAt'), '') FROM hangfire.state ORDER BY id");
+        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {_pos.LogEntries.Count()}; jobs: {string.Join(", ", jobs)}";
+    }
+
+    /// <summary>WireMock journals a request when its (possibly delayed) answer is done.</summary>
+    private Task WaitForJournalAsync(string kind, int count) =>
+        LoyaltyApp.WaitUntilAsync(() => Task.FromResult(References(kind).Count >= count), $"{count} POS {kind} journaled");
+
+    private void AdditionsAnswer(Func<IResponseBuilder, IResponseBuilder> response, string? scenario = null, string? whenState = null, string? setState = null)
+    {
+        var given = _pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost());
+        if (scenario is not null)
+        {
+            given = given.InScenario(scenario);
+            if (whenState is not null) given = given.WhenStateIs(whenState);
+            if (setState is not null) given = given.WillSetStateTo(setState);
+        }
+        given.RespondWith(response(Response.Create()));
+    }
+
+    [Fact]
+    public async Task An_award_reaches_the_POS_through_the_job_with_the_order_reference()
+    {
+        AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("order:9001", 120)));
+
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9001, 777, 120m, 130m));
+
+        await WaitForStateAsync("order:9001", "delivered");
+        Assert.Equal(["order:9001"], References("additions"));
+        Assert.Equal("Bearer pos-key", _pos.LogEntries.First().RequestMessage!.Headers!["Authorization"].Single());
+        Assert.Contains("\"points\":120", _pos.LogEntries.First().RequestMessage!.Body);
+    }
+
+    public static TheoryData<string> Failures => ["500", "429", "slow", "reset", "applied-but-lost"];
+
+    [Theory]
+    [MemberData(nameof(Failures))]
+    public async Task Every_kind_of_POS_failure_ends_with_one_addition_per_reference(string failure)
+    {
+        Func<IResponseBuilder, IResponseBuilder> first = failure switch
+        {
+            "500" => r => r.WithStatusCode(500),
+            "429" => r => r.WithStatusCode(429).WithHeader("Retry-After", "1"),
+            "slow" => r => r.WithStatusCode(201).WithDelay(TimeSpan.FromSeconds(2)).WithBodyAsJson(Tx("order:9002", 100)),
+            "reset" => r => r.WithFault(FaultType.MALFORMED_RESPONSE_CHUNK),
+            _ => r => r.WithStatusCode(201).WithDelay(TimeSpan.FromSeconds(4)).WithBodyAsJson(Tx("order:9002", 100)), // applied, answer lost
+        };
+        AdditionsAnswer(first, "pos", setState: "recovered");
+        // Once recovered, the POS answers a reference it already applied with 200 (a replay), as its contract says.
+        AdditionsAnswer(r => r.WithStatusCode(failure is "slow" or "applied-but-lost" ? 200 : 201).WithBodyAsJson(Tx("order:9002", 100)),
+            "pos", whenState: "recovered");
+
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9002, 777, 100m, 100m));
+
+        await WaitForStateAsync("order:9002", "delivered");
+        await WaitForJournalAsync("additions", 2); // the failure was retried
+        Assert.All(References("additions"), r => Assert.Equal("order:9002", r));
+        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop", new { shop = _shop }));
+    }
+
+    [Fact]
+    public async Task A_POS_that_is_down_for_a_long_time_loses_nothing_and_gets_everything_when_it_returns()
+    {
+        AdditionsAnswer(r => r.WithStatusCode(503), "outage");
+        for (var i = 0; i < 3; i++) await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9100 + i, 777, 10m, 10m));
+        // Rows of one customer go in order: the first is retried while the others wait behind it.
+        try
+        {
+            await LoyaltyApp.WaitUntilAsync(async () => await _app.ScalarAsync<int>(
+                "SELECT max(attempts) FROM pos_outbox WHERE shop_domain = @shop", new { shop = _shop }) >= 3, "several failed attempts");
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; {await OutboxAsync()}");
+        }
+        Assert.Equal(3L, await _app.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop AND state = 'pending'", new { shop = _shop }));
+
+        _pos.Reset();
+        _pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(new { transactionId = "t", reference = "x", points = 10, balance = 10 }));
+
+        foreach (var id in new[] { 9100, 9101, 9102 }) await WaitForStateAsync($"order:{id}", "delivered");
+        Assert.Equal(["order:9100", "order:9101", "order:9102"], References("additions").Distinct().ToArray());
+    }
+
+    [Fact]
+    public async Task A_row_the_POS_refuses_is_parked_for_the_merchant_blocks_that_customers_later_rows_and_can_be_retried()
+    {
+        AdditionsAnswer(r => r.WithStatusCode(404).WithBodyAsJson(new { error = "customer_not_found" }));
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9201, 777, 50m, 50m));
+        await WaitForStateAsync("order:9201", "parked");
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9202, 777, 30m, 30m)); // waits behind the parked row
+
+        var parked = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/pos-sync?state=parked", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var item = Assert.Single(parked.EnumerateArray());
+        Assert.Contains("customer_not_found", item.GetProperty("lastError").GetString());
+        await Task.Delay(500);
+        Assert.Equal("pending", await StateAsync("order:9202"));
+        Assert.DoesNotContain("order:9202", References("additions"));
+
+        // The merchant creates the customer in the POS and retries.
+        _pos.ResetMappings();
+        AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("ok", 1)));
+        var retry = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, $"/api/admin/pos-sync/{item.GetProperty("id").GetInt64()}/retry", _shop));
+        Assert.Equal(HttpStatusCode.NoContent, retry.StatusCode);
+
+        await WaitForStateAsync("order:9201", "delivered");
+        await WaitForStateAsync("order:9202", "delivered");
+        var order = References("additions").ToList();
+        Assert.True(order.LastIndexOf("order:9201") < order.IndexOf("order:9202"), "the customer's rows reach the POS in order");
+    }
+
+    [Fact]
+    public async Task A_clawback_reaches_the_POS_as_a_deduction_after_its_award()
+    {
+        AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("order:9301", 100)));
+        _pos.Given(Request.Create().WithPath("/customers/777/points/deductions").UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(Tx("refund:77", -50)));
+
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9301, 777, 100m, 100m));
+        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(77, 9301, 50m));
+
+        await WaitForStateAsync("refund:77", "delivered");
+        Assert.Equal(["refund:77"], References("deductions"));
+        Assert.Contains("\"points\":50", _pos.LogEntries.Single(e => e.RequestMessage!.Path.EndsWith("deductions", StringComparison.Ordinal)).RequestMessage!.Body);
+    }
+
+    [Fact]
+    public async Task The_customer_sees_the_POS_balance_in_real_time_and_the_ledger_when_the_POS_is_unreachable()
+    {
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 4321 }));
+
+        var me = await _app.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", _shop, 777));
+        Assert.Equal((4321L, "pos"), (me.GetProperty("balance").GetInt64(), me.GetProperty("balanceSource").GetString()));
+
+        _pos.Reset();
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(503));
+        var fallback = await _app.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", _shop, 777));
+        Assert.Equal("ledger_fallback", fallback.GetProperty("balanceSource").GetString());
+    }
+}
