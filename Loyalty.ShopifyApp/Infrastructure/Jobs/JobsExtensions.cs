@@ -1,7 +1,10 @@
 using System.Security.Cryptography;
 using System.Text;
 using Hangfire;
+using Hangfire.AspNetCore;
 using Hangfire.Dashboard;
+using ILog = Hangfire.Logging.ILog;
+using ILogProvider = Hangfire.Logging.ILogProvider;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -65,10 +68,11 @@ public static partial class JobsExtensions
                 UseSlidingInvisibilityTimeout = true,
             });
         });
-        services.AddHangfire(config => config
+        services.AddHangfire((sp, config) => config
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
-            .UseRecommendedSerializerSettings());
+            .UseRecommendedSerializerSettings()
+            .UseLogProvider(new DisposalSafeLogProvider(sp.GetRequiredService<ILoggerFactory>())));
 
         if (builder.Configuration.GetValue($"{JobsOptions.Section}:{nameof(JobsOptions.ServerEnabled)}", true))
         {
@@ -78,6 +82,8 @@ public static partial class JobsExtensions
                 o.WorkerCount = jobs.WorkerCount;
                 o.SchedulePollingInterval = TimeSpan.FromMilliseconds(jobs.SchedulePollIntervalMs);
                 o.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}";
+                // Without this the server falls back to Hangfire's static JobActivator.Current, which is the last host's.
+                o.Activator = new AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>());
             });
         }
         services.AddHostedService<RecurringJobsRegistration>();
@@ -95,6 +101,43 @@ public static partial class JobsExtensions
             AppPath = null,
         }, app.Services.GetRequiredService<JobStorage>());
         return app;
+    }
+
+    /// <summary>
+    /// Hangfire logs through one process-wide provider, which Hangfire.AspNetCore points at the last host's
+    /// logger factory. When several hosts share a process (the test suite runs many), a disposed host's
+    /// factory would throw inside every other host's Hangfire server; this wrapper drops such log lines instead.
+    /// </summary>
+    private sealed class DisposalSafeLogProvider(ILoggerFactory factory) : ILogProvider
+    {
+        private readonly AspNetCoreLogProvider _inner = new(factory);
+
+        public ILog GetLogger(string name)
+        {
+            try
+            {
+                return new SafeLog(_inner.GetLogger(name));
+            }
+            catch (ObjectDisposedException)
+            {
+                return new SafeLog(null);
+            }
+        }
+
+        private sealed class SafeLog(ILog? inner) : ILog
+        {
+            public bool Log(Hangfire.Logging.LogLevel logLevel, Func<string>? messageFunc, Exception? exception = null)
+            {
+                try
+                {
+                    return inner?.Log(logLevel, messageFunc, exception) ?? false;
+                }
+                catch (ObjectDisposedException)
+                {
+                    return false;
+                }
+            }
+        }
     }
 
     private sealed class DataSourceConnectionFactory(NpgsqlDataSource dataSource) : IConnectionFactory

@@ -77,7 +77,13 @@ public sealed class PosModeTests : IAsyncLifetime
             "SELECT reference || ' ' || state || ' attempts=' || attempts || ' due=' || next_attempt_at || ' err=' || coalesce(last_error, '') FROM pos_outbox ORDER BY id");
         var jobs = await Dapper.SqlMapper.QueryAsync<string>(conn,
             "SELECT jobid || ':' || name || '@' || to_char(createdat, 'MI:SS.MS') || coalesce(' ' || (data::jsonb ->> 'EnqueueAt'), '') FROM hangfire.state ORDER BY id");
-        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {_pos.LogEntries.Count()}; jobs: {string.Join(", ", jobs)}";
+        var queue = await Dapper.SqlMapper.QueryAsync<string>(conn,
+            "SELECT jobid || ':' || queue || ':' || coalesce(to_char(fetchedat, 'MI:SS.MS'), 'unfetched') FROM hangfire.jobqueue ORDER BY id");
+        var servers = await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT id || '@' || to_char(lastheartbeat, 'MI:SS.MS') FROM hangfire.server");
+        var locks = await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT resource || '@' || to_char(acquired, 'MI:SS.MS') FROM hangfire.lock");
+        servers = servers.Append("locks: " + string.Join(", ", locks));
+        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {_pos.LogEntries.Count()}; jobs: {string.Join(", ", jobs)}; " +
+               $"queue: {string.Join(", ", queue)}; servers: {string.Join(", ", servers)}";
     }
 
     /// <summary>WireMock journals a request when its (possibly delayed) answer is done.</summary>
