@@ -130,4 +130,49 @@ public sealed class ComplianceTests : IAsyncLifetime
         Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
         Assert.Equal("installed", await _app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
     }
+
+    [Fact]
+    public async Task Points_history_is_exported_and_erased_with_the_customer_while_other_customers_keep_theirs()
+    {
+        var shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, shop);
+        await DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(5001, 777, 80m, 80m), "p1-" + shop);
+        await DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(5002, 888, 30m, 30m), "p2-" + shop);
+        await _app.Http.PostAsync(LoyaltyApp.ProxyPath("/proxy/api/feedback", shop, 777),
+            JsonContent.Create(new { message = "Lovely shop, will return" }));
+
+        await DeliverAsync("customers/data_request", shop, """{"customer":{"id":777},"orders_requested":[5001],"data_request":{"id":3}}""", "dr-" + shop);
+        var exportId = await _app.ScalarAsync<long>("SELECT id FROM customer_data_exports WHERE shop_domain = @shop", new { shop });
+        var export = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{exportId}", shop)))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        var data = export.GetProperty("data");
+        Assert.Equal(90, data.GetProperty("balance").GetProperty("balance").GetInt64());
+        Assert.Equal(2, data.GetProperty("pointsHistory").GetArrayLength());
+        Assert.Contains("Lovely shop", data.GetProperty("feedback").GetRawText());
+
+        await DeliverAsync("customers/redact", shop, """{"customer":{"id":777},"orders_to_redact":[5001]}""", "cr-" + shop);
+
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND customer_id = 777", new { shop }));
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop AND customer_id = 777", new { shop }));
+        Assert.Null(await _app.ScalarAsync<long?>("SELECT customer_id FROM order_earnings WHERE shop_domain = @shop AND order_id = 5001", new { shop }));
+        Assert.Equal(30, await _app.BalanceAsync(shop, 888));
+        Assert.Contains("\"pointsBalanceErased\": 90", await _app.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "cr-" + shop }));
+        // A late redelivery of the redacted customer's order does not award it again.
+        await DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(5001, 777, 80m, 80m), "p1-again-" + shop);
+        Assert.Equal(0, await _app.BalanceAsync(shop, 777));
+    }
+
+    [Fact]
+    public async Task Shop_redaction_also_erases_the_append_only_ledger()
+    {
+        var shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, shop);
+        await DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(6001, 777, 50m, 50m), "p-" + shop);
+        await DeliverAsync("app/uninstalled", shop, """{"id":1}""", "u-" + shop);
+
+        await RedactShopAsync(shop);
+
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM order_earnings WHERE shop_domain = @shop", new { shop }));
+    }
 }
