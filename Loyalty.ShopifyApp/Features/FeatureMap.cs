@@ -1,5 +1,6 @@
 using Loyalty.ShopifyApp.Features.Admin;
 using Loyalty.ShopifyApp.Features.Compliance;
+using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Health;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Install;
@@ -27,7 +28,7 @@ public static class FeatureMap
         services.AddSingleton<WebhookProcessor>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookProcessor>());
 
-        services.AddSingleton<ShopInstallation>();
+        services.AddTransient<ShopInstallation>();
         services.AddSingleton<IWebhookHandler, AppUninstalled>();
         services.AddSingleton<IWebhookHandler, CustomerDataRequested>();
         services.AddSingleton<IWebhookHandler, CustomerRedacted>();
@@ -54,6 +55,17 @@ public static class FeatureMap
             (jobs, cron) => jobs.AddOrUpdate<PosSyncJob>(PosSyncJob.RecurringId, j => j.DeliverDueAsync(CancellationToken.None), cron)));
         services.AddSingleton(new RecurringJobDefinition(MissedOrderSweep.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<MissedOrderSweep>(MissedOrderSweep.RecurringId, j => j.SweepAllAsync(CancellationToken.None), cron)));
+
+        // Points -> coupon conversion.
+        services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section)
+            .Validate(o => o.LeaseSeconds > 0 && o.SettleAfterSeconds >= 0 && o.RetryDelaySeconds >= 0 && o.MetafieldAttempts > 0 && o.ReconcilerBatchSize > 0,
+                "Conversion: LeaseSeconds, MetafieldAttempts and ReconcilerBatchSize must be positive.")
+            .ValidateOnStart();
+        services.AddTransient<Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifyDiscounts>();
+        services.AddTransient<ConversionSaga>();
+        services.AddTransient<ConversionReconciler>();
+        services.AddSingleton(new RecurringJobDefinition(ConversionReconciler.RecurringId,
+            (jobs, cron) => jobs.AddOrUpdate<ConversionReconciler>(ConversionReconciler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
         return builder;
     }
 
@@ -64,7 +76,8 @@ public static class FeatureMap
         app.MapWebhookIntake();
         app.MapStorefrontApi()
             .MapMyPoints()
-            .MapFeedback();
+            .MapFeedback()
+            .MapConvertPoints();
 
         app.MapAdminApi()
             .MapShopStatus()
@@ -72,7 +85,8 @@ public static class FeatureMap
             .MapDataRequests()
             .MapSettings()
             .MapCustomerPoints()
-            .MapPosSync();
+            .MapPosSync()
+            .MapConversionReview();
         app.MapJobsDashboard();
         return app;
     }

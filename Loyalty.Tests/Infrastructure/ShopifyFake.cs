@@ -75,6 +75,97 @@ public sealed class ShopifyFake : IDisposable
     private static IResponseBuilder WithOptionalDelay(IResponseBuilder response, TimeSpan? delay) =>
         delay is { } d && d > TimeSpan.Zero ? response.WithDelay(d) : response;
 
+    // ---- discounts and metafields (GraphQL operations are told apart by their operation name) ----
+
+    private IRequestBuilder Operation(string shop, string operation) =>
+        Request.Create().WithPath(GraphQLPath(shop)).UsingPost().WithBody(new WildcardMatcher($"*{operation}*"));
+
+    private static object Data(object data) => new
+    {
+        data,
+        extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1990, restoreRate = 100.0 } } },
+    };
+
+    public void StubDiscountCreate(string shop, string discountId = "gid://shopify/DiscountCodeNode/1001", string? scenario = null,
+        string? whenState = null, string? setState = null)
+    {
+        var given = Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(5);
+        if (scenario is not null) given = given.InScenario(scenario);
+        if (whenState is not null) given = given.WhenStateIs(whenState);
+        if (setState is not null) given = given.WillSetStateTo(setState);
+        given.RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            discountCodeBasicCreate = new { codeDiscountNode = new { id = discountId }, userErrors = Array.Empty<object>() },
+        })));
+    }
+
+    public void StubDiscountCreateUserError(string shop, string code, string message, string? scenario = null, string? setState = null)
+    {
+        var given = Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(4);
+        if (scenario is not null) given = given.InScenario(scenario);
+        if (setState is not null) given = given.WillSetStateTo(setState);
+        given.RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            discountCodeBasicCreate = new { codeDiscountNode = (object?)null, userErrors = new[] { new { field = new[] { "basicCodeDiscount", "code" }, code, message } } },
+        })));
+    }
+
+    public void StubDiscountCreateStatus(string shop, int status) =>
+        Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(3).RespondWith(Response.Create().WithStatusCode(status));
+
+    public void StubDiscountCreateThrottledOnce(string shop)
+    {
+        Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(2).InScenario("throttle-" + shop).WillSetStateTo("refilled")
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
+                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 5, restoreRate = 100.0 } } },
+            }));
+    }
+
+    public void StubDiscountDelete(string shop, string? userError = null) =>
+        Server.Given(Operation(shop, "DeleteLoyaltyCode")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            discountCodeDelete = userError is null
+                ? new { deletedCodeDiscountId = (string?)"gid://shopify/DiscountCodeNode/1001", userErrors = Array.Empty<object>() }
+                : new { deletedCodeDiscountId = (string?)null, userErrors = new object[] { new { field = new[] { "id" }, code = "INVALID", message = userError } } },
+        })));
+
+    /// <summary>codeDiscountNodeByCode: found with <paramref name="title"/>, or null.</summary>
+    public void StubFindCode(string shop, string? discountId, string? title = null) =>
+        Server.Given(Operation(shop, "FindLoyaltyCode")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            codeDiscountNodeByCode = discountId is null ? null : new { id = discountId, codeDiscount = new { title } },
+        })));
+
+    public void StubCouponsMetafield(string shop, string? value = null, string? digest = null) =>
+        Server.Given(Operation(shop, "LoyaltyCoupons")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            customer = new { metafield = value is null ? null : new { value, compareDigest = digest } },
+        })));
+
+    public void StubMetafieldsSet(string shop, bool staleFirst = false)
+    {
+        if (staleFirst)
+        {
+            Server.Given(Operation(shop, "SetLoyaltyCoupons")).AtPriority(4).InScenario("stale-" + shop).WillSetStateTo("fresh")
+                .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+                {
+                    metafieldsSet = new { metafields = Array.Empty<object>(), userErrors = new[] { new { field = new[] { "metafields", "0" }, message = "The resource has been updated since it was loaded.", code = "STALE_OBJECT" } } },
+                })));
+        }
+        Server.Given(Operation(shop, "SetLoyaltyCoupons")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            metafieldsSet = new { metafields = new[] { new { id = "gid://shopify/Metafield/1" } }, userErrors = Array.Empty<object>() },
+        })));
+    }
+
+    /// <summary>GraphQL calls of one operation for a shop, in order.</summary>
+    public IReadOnlyList<string> OperationBodies(string shop, string operation) => Server.LogEntries
+        .Where(e => e.RequestMessage!.Path == GraphQLPath(shop) && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)
+        .Select(e => e.RequestMessage!.Body!)
+        .ToList();
+
     public static string GraphQLPath(string shop) => $"/{shop}/admin/api/{ApiVersion}/graphql.json";
 
     public IReadOnlyList<ILogEntry> Calls(string shop, string pathSuffix) =>

@@ -17,11 +17,12 @@ public static class AdminApi
         return group;
     }
 
-    private sealed class EnsureInstalledFilter(ShopInstallation installation) : IEndpointFilter
+    private sealed class EnsureInstalledFilter : IEndpointFilter
     {
         public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
         {
             var http = context.HttpContext;
+            var installation = http.RequestServices.GetRequiredService<ShopInstallation>();
             var sessionToken = http.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
             try
             {

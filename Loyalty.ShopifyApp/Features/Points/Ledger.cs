@@ -42,8 +42,9 @@ public static class Ledger
 
     /// <param name="floorAtZero">For clawbacks under the floor-at-zero policy: take back at most what the customer has.</param>
     /// <param name="queueForPos">The shop's balance lives in its POS: queue this row for delivery in the same transaction.</param>
+    /// <param name="posAuthoritative">The POS already accepted this spend (it owns the balance): record it even below zero.</param>
     public static async Task<Posted> PostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, PointsEntry e, bool queueForPos,
-        CancellationToken ct, bool floorAtZero = false)
+        CancellationToken ct, bool floorAtZero = false, bool posAuthoritative = false)
     {
         await conn.ExecuteAsync(new CommandDefinition(
             "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING", e, tx, cancellationToken: ct));
@@ -62,7 +63,7 @@ public static class Ledger
             points = -Math.Max(balance, 0);
             description += $" (limited to the {Math.Max(balance, 0)} points left: floor-at-zero policy)";
         }
-        if (SpendingKinds.Contains(e.Kind) && points < 0 && balance + points < 0)
+        if (SpendingKinds.Contains(e.Kind) && points < 0 && balance + points < 0 && !posAuthoritative)
         {
             throw new InsufficientPointsException(balance, -points);
         }
@@ -71,14 +72,14 @@ public static class Ledger
         var redeemed = EarningKinds.Contains(e.Kind) ? 0 : -points;
         var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
             INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, actor_id,
-                                            order_id, rate, basis_amount, currency, balance_after)
+                                            order_id, rate, basis_amount, currency, balance_after, pos_authoritative)
             VALUES (@Shop, @CustomerId, @points, @Kind, @Reference, @description, @ActorType, @ActorId,
-                    @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter)
+                    @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter, @posAuthoritative)
             RETURNING id
             """, new
         {
             e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
-            e.Currency, balanceAfter = balance + points,
+            e.Currency, balanceAfter = balance + points, posAuthoritative,
         }, tx, cancellationToken: ct));
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE point_balances

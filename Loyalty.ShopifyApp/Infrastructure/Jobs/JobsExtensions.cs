@@ -35,6 +35,7 @@ public sealed class JobsOptions
     {
         ["pos-sync"] = "* * * * *",
         ["missed-orders-sweep"] = "*/15 * * * *",
+        ["conversion-reconciler"] = "* * * * *",
     };
 }
 

@@ -18,7 +18,8 @@ public static partial class ShopifyExtensions
             http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ShopifyOptions>>().Value.OAuthTimeoutSeconds));
         builder.Services.AddHttpClient<ShopifyGraphQLClient>((sp, http) =>
             http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ShopifyOptions>>().Value.GraphQLTimeoutSeconds));
-        builder.Services.AddSingleton<AccessTokens>();
+        // Transient: these hold typed HttpClients, whose handlers the factory must be free to rotate.
+        builder.Services.AddTransient<AccessTokens>();
         builder.Services.AddHostedService<SandboxBanner>();
 
         builder.AddShopifySessionTokens();

@@ -53,6 +53,9 @@ CREATE TABLE point_transactions (
     basis_amount  numeric(18, 4),
     currency      text,
     balance_after bigint NOT NULL,
+    -- the POS was the balance authority and already accepted this spend: the local ledger (a record of what
+    -- this app did, not the balance) may go below zero for it
+    pos_authoritative boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
     UNIQUE (shop_domain, reference),
     FOREIGN KEY (shop_domain, customer_id) REFERENCES point_balances (shop_domain, customer_id) ON DELETE CASCADE,
@@ -72,7 +75,8 @@ BEGIN
     IF NEW.balance_after <> current_balance + NEW.points THEN
         RAISE EXCEPTION 'balance_after % does not follow from balance % and points %', NEW.balance_after, current_balance, NEW.points;
     END IF;
-    IF NEW.points < 0 AND NEW.kind IN ('conversion', 'donation', 'manual_adjustment') AND current_balance + NEW.points < 0 THEN
+    IF NEW.points < 0 AND NEW.kind IN ('conversion', 'donation', 'manual_adjustment') AND NOT NEW.pos_authoritative
+       AND current_balance + NEW.points < 0 THEN
         RAISE EXCEPTION 'insufficient_points' USING ERRCODE = 'LY001', DETAIL = format('balance %s, requested %s', current_balance, -NEW.points);
     END IF;
     RETURN NEW;

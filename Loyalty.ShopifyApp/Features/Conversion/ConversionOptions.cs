@@ -1,0 +1,49 @@
+using System.Security.Cryptography;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+/// <summary>Section <c>Conversion</c>.</summary>
+public sealed class ConversionOptions
+{
+    public const string Section = "Conversion";
+
+    /// <summary>How long a request or reconciler run owns a conversion it is driving.</summary>
+    public int LeaseSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// A POS deduction whose outcome was unknown is settled by reference only this long after it was sent,
+    /// when no request that could still apply it can be in flight (well past the POS client's total timeout).
+    /// </summary>
+    public int SettleAfterSeconds { get; set; } = 60;
+
+    /// <summary>Delay between reconciler attempts on one conversion.</summary>
+    public int RetryDelaySeconds { get; set; } = 30;
+
+    /// <summary>A conversion still unsettled this long after it started goes to needs_review.</summary>
+    public int NeedsReviewAfterMinutes { get; set; } = 24 * 60;
+
+    /// <summary>A pending conversion whose coupon Shopify does not have after this long is failed (nothing was deducted).</summary>
+    public int PendingTimeoutSeconds { get; set; } = 120;
+
+    public int MetafieldAttempts { get; set; } = 5;
+
+    public int ReconcilerBatchSize { get; set; } = 50;
+}
+
+/// <summary>Conversion ids and coupon codes.</summary>
+public static class ConversionIds
+{
+    // No look-alike characters (0/O, 1/I/L).
+    private const string Alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+    public static string NewId() => "conv_" + Random(24);
+
+    /// <summary>The seed's format: <c>{customerId}-{6 random chars}-{amount}</c>, e.g. 70934-AB12CD-500.</summary>
+    public static string NewCode(long customerId, decimal amount) =>
+        $"{customerId}-{Random(6)}-{(amount == decimal.Truncate(amount) ? ((long)amount).ToString(System.Globalization.CultureInfo.InvariantCulture) : amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture).Replace('.', 'P'))}";
+
+    private static string Random(int length) => string.Create(length, 0, (span, _) =>
+    {
+        for (var i = 0; i < span.Length; i++) span[i] = Alphabet[RandomNumberGenerator.GetInt32(Alphabet.Length)];
+    });
+}

@@ -1,0 +1,73 @@
+using Dapper;
+using Hangfire;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+/// <summary>
+/// Finishes or compensates every conversion a request could not: claims due conversions that nobody is
+/// driving (<c>FOR UPDATE SKIP LOCKED</c> and a lease) and runs the same saga steps the request runs. Safe to
+/// run on several instances at once and to run twice; what it cannot settle goes to <c>needs_review</c>.
+/// </summary>
+public sealed partial class ConversionReconciler(
+    NpgsqlDataSource db, ConversionSaga saga, IOptions<ConversionOptions> options, ILogger<ConversionReconciler> logger)
+{
+    public const string RecurringId = "conversion-reconciler";
+
+    [AutomaticRetry(Attempts = 0)]
+    public async Task<int> RunAsync(CancellationToken ct)
+    {
+        var total = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            List<ConversionRow> batch;
+            await using (var conn = await db.OpenConnectionAsync(ct))
+            {
+                batch = (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
+                    UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), attempts = c.attempts + 1
+                    WHERE c.id IN (
+                        SELECT id FROM conversions
+                        WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating') OR (state = 'completed' AND metafield_synced_at IS NULL))
+                          AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
+                        ORDER BY next_attempt_at
+                        LIMIT @batch
+                        FOR UPDATE SKIP LOCKED)
+                    RETURNING {ConversionRow.Columns.Replace("id,", "c.id,", StringComparison.Ordinal)}
+                    """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.ReconcilerBatchSize }, cancellationToken: ct))).ToList();
+            }
+            if (batch.Count == 0) break;
+
+            foreach (var c in batch)
+            {
+                try
+                {
+                    var after = await saga.DriveAsync(c, ct);
+                    if (after.State != c.State) LogMoved(c.Id, c.State, after.State);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    LogFailed(e, c.Id, c.State);
+                }
+                finally
+                {
+                    await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+                    // Not due again before the retry delay, unless a step set its own time.
+                    await conn.ExecuteAsync(new CommandDefinition("""
+                        UPDATE conversions SET locked_until = NULL,
+                            next_attempt_at = greatest(next_attempt_at, now() + make_interval(secs => @delay))
+                        WHERE id = @id
+                        """, new { id = c.Id, delay = (double)options.Value.RetryDelaySeconds }));
+                }
+                total++;
+            }
+        }
+        return total;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler moved conversion {ConversionId} from {From} to {To}")]
+    private partial void LogMoved(string conversionId, string from, string to);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Reconciler could not drive conversion {ConversionId} ({State}); it stays due")]
+    private partial void LogFailed(Exception e, string conversionId, string state);
+}

@@ -1,0 +1,374 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+public sealed record ConversionRow(
+    string Id, string ShopDomain, long CustomerId, string IdempotencyKey, long Points, decimal Amount, string Currency,
+    string BalanceSource, string State, string Code, string? DiscountId, DateTimeOffset ExpiresAt, string? FailureCode,
+    string? FailureReason, int Attempts, DateTimeOffset? DeductAttemptedAt, DateTimeOffset? MetafieldSyncedAt, string CouponStatus,
+    DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt)
+{
+    public const string Columns = """
+        id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code, discount_id, expires_at,
+        failure_code, failure_reason, attempts, deduct_attempted_at, metafield_synced_at, coupon_status, created_at, completed_at
+        """;
+
+    public bool InFlight => State is "pending" or "coupon_created" or "settling" or "compensating";
+}
+
+/// <summary>
+/// The points → coupon saga, in the seed's order: (1) recorded and checked, (2) coupon created in Shopify,
+/// (3) points deducted (POS with the conversion id as reference, or the ledger), (4) coupon appended to the
+/// customer's <c>loyalty.coupons</c> metafield, (5) result. Every step is a persisted state and every
+/// transition is guarded by the state it leaves, so the request and the reconciler run the same code and
+/// can never both move a conversion. Invariant: a coupon exists and is usable if and only if its points
+/// were deducted exactly once. Never guessed: an unknown deduction is settled by reference, and a coupon
+/// whose points could not be deducted is deleted before the conversion is failed.
+/// </summary>
+public sealed partial class ConversionSaga(
+    NpgsqlDataSource db,
+    ShopifyDiscounts shopify,
+    PosClient pos,
+    IDataProtectionProvider dataProtection,
+    IOptions<ConversionOptions> options,
+    TimeProvider clock,
+    ILogger<ConversionSaga> logger)
+{
+    private ConversionOptions O => options.Value;
+
+    /// <summary>Moves the conversion as far as it can go now. The caller holds its lease.</summary>
+    public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct)
+    {
+        for (var step = 0; step < 8; step++)
+        {
+            var before = c.State;
+            c = c.State switch
+            {
+                "pending" => await CreateCouponAsync(c, ct),
+                "coupon_created" => await DeductAsync(c, ct),
+                "settling" => await SettleAsync(c, ct),
+                "compensating" => await CompensateAsync(c, ct),
+                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, ct),
+                _ => c,
+            };
+            if (c.State == before) break;
+        }
+        return c;
+    }
+
+    // ---- (2) the coupon ---------------------------------------------------------------------------
+
+    private async Task<ConversionRow> CreateCouponAsync(ConversionRow c, CancellationToken ct)
+    {
+        if (c.Attempts > 1)
+        {
+            // A crash, or an answer that never came, may have left the code created: look before creating again.
+            ShopifyDiscounts.FoundCode? found;
+            try
+            {
+                found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct);
+            }
+            catch (Exception e) when (IsShopifyTransient(e))
+            {
+                return await RetryLaterOrReviewAsync(c, $"looking up the code: {e.Message}", ct);
+            }
+            if (found is not null && IsOurs(found, c)) return await CouponCreatedAsync(c, found.Id, ct);
+            if (found is null && clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromSeconds(O.PendingTimeoutSeconds))
+            {
+                return await FailAsync(c, "coupon_not_created", "The coupon was never created in Shopify; no points were deducted.", ct);
+            }
+            if (found is not null) c = await NewCodeAsync(c, ct);
+        }
+
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            try
+            {
+                var discountId = await shopify.CreateCustomerCodeAsync(c.ShopDomain, new ShopifyDiscounts.CustomerCode(
+                    c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt), ct);
+                return await CouponCreatedAsync(c, discountId, ct);
+            }
+            catch (ShopifyUserErrorException e) when (e.Has("TAKEN"))
+            {
+                c = await NewCodeAsync(c, ct);
+            }
+            catch (ShopifyUserErrorException e)
+            {
+                return await FailAsync(c, "coupon_creation_failed", $"Shopify refused the coupon: {e.Message}", ct);
+            }
+            catch (ShopNotAuthorizedException e)
+            {
+                return await FailAsync(c, "shopify_unavailable", e.Message, ct);
+            }
+            catch (Exception e) when (IsShopifyTransient(e))
+            {
+                // The mutation may or may not have been applied: look the code up before deciding.
+                try
+                {
+                    var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct);
+                    if (found is not null && IsOurs(found, c)) return await CouponCreatedAsync(c, found.Id, ct);
+                    return await FailAsync(c, "shopify_unavailable", $"Shopify could not create the coupon: {e.Message}", ct);
+                }
+                catch (Exception lookup) when (IsShopifyTransient(lookup))
+                {
+                    return await RetryLaterOrReviewAsync(c, $"creating the coupon: {e.Message}", ct);
+                }
+            }
+        }
+        return await FailAsync(c, "coupon_creation_failed", "No free coupon code was found.", ct);
+    }
+
+    private static string Title(ConversionRow c) => $"Loyalty reward: {c.Points} points ({c.Id})";
+
+    private static bool IsOurs(ShopifyDiscounts.FoundCode found, ConversionRow c) => found.Title?.Contains(c.Id, StringComparison.Ordinal) == true;
+
+    private async Task<ConversionRow> NewCodeAsync(ConversionRow c, CancellationToken ct) =>
+        await UpdateAsync(c, "code = @code", new { code = ConversionIds.NewCode(c.CustomerId, c.Amount) }, ct) ?? c;
+
+    private async Task<ConversionRow> CouponCreatedAsync(ConversionRow c, string discountId, CancellationToken ct)
+    {
+        LogStep(c.Id, "coupon created", discountId);
+        return await MoveAsync(c, "coupon_created", "discount_id = @discountId, last_error = NULL", new { discountId }, ct);
+    }
+
+    // ---- (3) the points ---------------------------------------------------------------------------
+
+    private async Task<ConversionRow> DeductAsync(ConversionRow c, CancellationToken ct)
+    {
+        if (c.BalanceSource == "ledger")
+        {
+            await using var conn = await db.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            try
+            {
+                await Ledger.PostAsync(conn, tx, Entry(c), queueForPos: false, ct);
+            }
+            catch (InsufficientPointsException e)
+            {
+                await tx.RollbackAsync(ct);
+                return await MoveAsync(c, "compensating", "failure_code = 'insufficient_points', failure_reason = @reason",
+                    new { reason = $"The balance of {e.Balance} points no longer covers {c.Points}." }, ct);
+            }
+            var done = await CompleteAsync(conn, tx, c, ct);
+            await tx.CommitAsync(ct);
+            return done;
+        }
+
+        var connection = await PosConnectionAsync(c, ct);
+        if (connection is null)
+        {
+            return await MoveAsync(c, "compensating", "failure_code = 'pos_not_configured', failure_reason = @reason",
+                new { reason = "The shop no longer has a POS connection." }, ct);
+        }
+        c = await UpdateAsync(c, "deduct_attempted_at = now()", null, ct) ?? c; // persisted before the call
+        var outcome = await pos.DeductAsync(connection, c.CustomerId.ToString(), c.Points, c.Id, $"coupon {c.Code}", ct);
+        switch (outcome)
+        {
+            case PosOutcome.Applied:
+                return await CompleteFromPosAsync(c, ct);
+            case PosOutcome.Rejected rejected:
+                return await MoveAsync(c, "compensating", "failure_code = @code, failure_reason = @reason",
+                    new { code = rejected.Error, reason = $"The POS refused the deduction ({rejected.Error})." }, ct);
+            default:
+                var unknown = (PosOutcome.Unknown)outcome;
+                LogStep(c.Id, "deduction outcome unknown, settling by reference", unknown.Reason);
+                return await MoveAsync(c, "settling", "last_error = @reason, next_attempt_at = now() + make_interval(secs => @after)",
+                    new { reason = unknown.Reason, after = (double)O.SettleAfterSeconds }, ct);
+        }
+    }
+
+    private async Task<ConversionRow> SettleAsync(ConversionRow c, CancellationToken ct)
+    {
+        if (c.DeductAttemptedAt is { } sent && clock.GetUtcNow() - sent < TimeSpan.FromSeconds(O.SettleAfterSeconds)) return c;
+        var connection = await PosConnectionAsync(c, ct);
+        if (connection is null) return await ReviewAsync(c, "The shop no longer has a POS connection to settle the deduction with.", ct);
+
+        switch (await pos.FindTransactionAsync(connection, c.Id, ct))
+        {
+            case PosLookup.Found:
+                LogStep(c.Id, "settled", "the POS applied the deduction");
+                return await CompleteFromPosAsync(c, ct);
+            case PosLookup.NotFound:
+                LogStep(c.Id, "settled", "the POS never applied the deduction");
+                return await MoveAsync(c, "compensating", "failure_code = 'pos_unavailable', failure_reason = @reason",
+                    new { reason = "The POS did not take the points; the coupon is withdrawn." }, ct);
+            case PosLookup.Unavailable u:
+                return await RetryLaterOrReviewAsync(c, $"settling with the POS: {u.Reason}", ct);
+        }
+        return c;
+    }
+
+    private async Task<ConversionRow> CompleteFromPosAsync(ConversionRow c, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await Ledger.PostAsync(conn, tx, Entry(c), queueForPos: false, ct, posAuthoritative: true);
+        var done = await CompleteAsync(conn, tx, c, ct);
+        await tx.CommitAsync(ct);
+        return done;
+    }
+
+    private static PointsEntry Entry(ConversionRow c) => new(c.ShopDomain, c.CustomerId, -c.Points, "conversion", c.Id,
+        $"Coupon {c.Code} ({c.Amount:0.00} {c.Currency})", "customer", c.CustomerId.ToString());
+
+    private async Task<ConversionRow> CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ConversionRow c, CancellationToken ct)
+    {
+        var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+            UPDATE conversions SET state = 'completed', coupon_status = 'active', completed_at = now(), updated_at = now(), last_error = NULL
+            WHERE id = @Id AND state = @State
+            RETURNING {ConversionRow.Columns}
+            """, c, tx, cancellationToken: ct)) ?? throw new InvalidOperationException($"Conversion {c.Id} left {c.State} while it was being completed.");
+        LogCompleted(c.ShopDomain, c.CustomerId, c.Id, c.Points, c.Code);
+        return done;
+    }
+
+    // ---- compensation ------------------------------------------------------------------------------
+
+    private async Task<ConversionRow> CompensateAsync(ConversionRow c, CancellationToken ct)
+    {
+        if (c.DiscountId is not null)
+        {
+            try
+            {
+                await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, ct);
+            }
+            catch (ShopifyUserErrorException e)
+            {
+                return await ReviewAsync(c, $"Shopify refused to delete the coupon: {e.Message}", ct);
+            }
+            catch (ShopNotAuthorizedException)
+            {
+                return await ReviewAsync(c, "The shop's token is gone; the coupon must be deleted in Shopify by hand.", ct);
+            }
+            catch (Exception e) when (IsShopifyTransient(e))
+            {
+                return await RetryLaterOrReviewAsync(c, $"deleting the coupon: {e.Message}", ct);
+            }
+            LogStep(c.Id, "coupon deleted", c.DiscountId);
+        }
+        return await MoveAsync(c, "failed", "coupon_status = 'none'", null, ct);
+    }
+
+    // ---- (4) the metafield -------------------------------------------------------------------------
+
+    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, CancellationToken ct)
+    {
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct);
+                if (current.Items.Any(i => i?["code"]?.GetValue<string>() == c.Code)) break;
+                var items = (JsonArray)current.Items.DeepClone();
+                items.Add(new JsonObject
+                {
+                    ["code"] = c.Code, ["amount"] = c.Amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture),
+                    ["currency"] = c.Currency, ["points"] = c.Points, ["createdAt"] = c.CreatedAt.ToString("O"),
+                    ["expiresAt"] = c.ExpiresAt.ToString("O"), ["discountId"] = c.DiscountId, ["status"] = "active", ["conversionId"] = c.Id,
+                });
+                try
+                {
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct);
+                    break;
+                }
+                catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
+                {
+                    LogStep(c.Id, "metafield changed meanwhile, merging again", e.Message);
+                }
+            }
+        }
+        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyUserErrorException)
+        {
+            // Nice to have: the coupon and the points are right; the reconciler repairs the list later.
+            LogStep(c.Id, "metafield not updated yet", e.Message);
+            await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
+                new { error = e.Message, delay = (double)O.RetryDelaySeconds }, ct);
+            return c;
+        }
+        return await UpdateAsync(c, "metafield_synced_at = now()", null, ct) ?? c;
+    }
+
+    // ---- state plumbing ----------------------------------------------------------------------------
+
+    private Task<ConversionRow> FailAsync(ConversionRow c, string code, string reason, CancellationToken ct)
+    {
+        LogFailed(c.ShopDomain, c.Id, code, reason);
+        return MoveAsync(c, "failed", "failure_code = @code, failure_reason = @reason", new { code, reason }, ct);
+    }
+
+    private Task<ConversionRow> ReviewAsync(ConversionRow c, string reason, CancellationToken ct)
+    {
+        LogNeedsReview(c.ShopDomain, c.Id, c.State, reason);
+        return MoveAsync(c, "needs_review", "failure_reason = @reason", new { reason = $"While {c.State}: {reason}" }, ct);
+    }
+
+    private async Task<ConversionRow> RetryLaterOrReviewAsync(ConversionRow c, string reason, CancellationToken ct)
+    {
+        if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromMinutes(O.NeedsReviewAfterMinutes)) return await ReviewAsync(c, reason, ct);
+        LogStep(c.Id, "will retry", reason);
+        return await UpdateAsync(c, "last_error = @reason, next_attempt_at = now() + make_interval(secs => @delay)",
+            new { reason, delay = (double)O.RetryDelaySeconds }, ct) ?? c;
+    }
+
+    /// <summary>Moves to <paramref name="to"/> only from the state <paramref name="c"/> is in; otherwise returns the row as it is now.</summary>
+    private async Task<ConversionRow> MoveAsync(ConversionRow c, string to, string set, object? args, CancellationToken ct)
+    {
+        var parameters = new DynamicParameters(args);
+        parameters.Add("id", c.Id);
+        parameters.Add("from", c.State);
+        parameters.Add("to", to);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+                   UPDATE conversions SET state = @to, updated_at = now(), {set}
+                   WHERE id = @id AND state = @from
+                   RETURNING {ConversionRow.Columns}
+                   """, parameters, cancellationToken: ct))
+               ?? await LoadAsync(c.Id, ct) ?? c;
+    }
+
+    private async Task<ConversionRow?> UpdateAsync(ConversionRow c, string set, object? args, CancellationToken ct)
+    {
+        var parameters = new DynamicParameters(args);
+        parameters.Add("id", c.Id);
+        parameters.Add("from", c.State);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+            UPDATE conversions SET updated_at = now(), {set} WHERE id = @id AND state = @from RETURNING {ConversionRow.Columns}
+            """, parameters, cancellationToken: ct));
+    }
+
+    public async Task<ConversionRow?> LoadAsync(string id, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition(
+            $"SELECT {ConversionRow.Columns} FROM conversions WHERE id = @id", new { id }, cancellationToken: ct));
+    }
+
+    private async Task<PosConnection?> PosConnectionAsync(ConversionRow c, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await ShopSettings.LoadAsync(conn, null, c.ShopDomain, ct)).PosConnection(dataProtection);
+    }
+
+    private static bool IsShopifyTransient(Exception e) => e is ShopifyUnavailableException or ShopifyGraphQLException;
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Conversion {ConversionId}: {Step} ({Detail})")]
+    private partial void LogStep(string conversionId, string step, string? detail);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Conversion {ConversionId} of customer {CustomerId} of {Shop} completed: {Points} points → {Code}")]
+    private partial void LogCompleted(string shop, long customerId, string conversionId, long points, string code);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversion {ConversionId} of {Shop} failed ({Code}): {Reason}")]
+    private partial void LogFailed(string shop, string conversionId, string code, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Conversion {ConversionId} of {Shop} needs review (was {State}): {Reason}")]
+    private partial void LogNeedsReview(string shop, string conversionId, string state, string reason);
+}

@@ -1,0 +1,206 @@
+using System.Text.RegularExpressions;
+using Dapper;
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+/// <summary>
+/// <c>POST /proxy/api/conversions { points }</c> with an <c>Idempotency-Key</c>: a logged-in customer turns points
+/// into a discount code. 201 with the code once the points are deducted; 202 while an outcome is being settled
+/// (poll <c>GET /proxy/api/conversions/{id}</c>); 422/409/503 with a stable code otherwise.
+/// </summary>
+public static partial class ConvertPoints
+{
+    public sealed record ConvertRequest(long Points);
+
+    public sealed record Converted(string ConversionId, string Code, decimal Amount, string Currency, long Points, DateTimeOffset ExpiresAt, long Balance);
+
+    public sealed record InProgress(string ConversionId, string Status);
+
+    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,100}$")]
+    private static partial Regex IdempotencyKey();
+
+    public static RouteGroupBuilder MapConvertPoints(this RouteGroupBuilder proxy)
+    {
+        proxy.MapPost("/api/conversions", ConvertAsync).RequireLoggedInCustomer();
+        proxy.MapGet("/api/conversions/{id}", GetAsync).RequireLoggedInCustomer();
+        return proxy;
+    }
+
+    private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ConvertAsync(
+        HttpContext http, ConvertRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        NpgsqlDataSource db, ConversionSaga saga, PosClient pos, IDataProtectionProvider dataProtection, IOptions<ConversionOptions> options,
+        CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(idempotencyKey) || !IdempotencyKey().IsMatch(idempotencyKey))
+        {
+            return Problems.BadRequest("idempotency_key_required", "Send an Idempotency-Key header (1-100 of A-Z a-z 0-9 _ : . -), one per attempt.");
+        }
+        var (shop, customer) = (http.Proxy().Shop, http.Customer());
+
+        ConversionRow? existing;
+        ShopSettings settings;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            existing = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key = @idempotencyKey
+                """, new { shop, customer, idempotencyKey }, cancellationToken: ct));
+            settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        }
+        if (existing is not null)
+        {
+            if (existing.Points != request.Points)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused", "This Idempotency-Key was used for another amount of points.");
+            }
+            return await ResultAsync(existing, replay: true, db, pos, dataProtection, settings, ct);
+        }
+
+        if (request.Points < settings.MinConversion)
+        {
+            return Problems.Validation("below_minimum", $"Convert at least {settings.MinConversion} points.", null,
+                new Dictionary<string, object?> { ["minimum"] = settings.MinConversion });
+        }
+        if (request.Points % settings.ConversionStep != 0)
+        {
+            return Problems.Validation("not_a_multiple", $"Convert points in steps of {settings.ConversionStep}.", null,
+                new Dictionary<string, object?> { ["step"] = settings.ConversionStep });
+        }
+
+        // In POS mode the balance is the POS's, read now; if the POS cannot answer, nothing has been done yet.
+        long? posBalance = null;
+        if (settings.PosConnection(dataProtection) is { } connection)
+        {
+            switch (await pos.GetBalanceAsync(connection, customer.ToString(), ct))
+            {
+                case PosBalance.Found found: posBalance = found.Balance; break;
+                case PosBalance.CustomerNotFound: posBalance = 0; break;
+                default:
+                    http.Response.Headers.RetryAfter = "30";
+                    return Problems.Unavailable("pos_unavailable", "Your points balance cannot be checked right now; please try again shortly.");
+            }
+        }
+
+        ConversionRow created;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using (var tx = await conn.BeginTransactionAsync(ct))
+        {
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
+                new { key = $"conversion:{shop}:{customer}" }, tx, cancellationToken: ct));
+            var (convertedToday, currency) = await conn.QuerySingleAsync<(long, string?)>(new CommandDefinition("""
+                SELECT (SELECT coalesce(sum(c.points), 0) FROM conversions c
+                        WHERE c.shop_domain = s.shop_domain AND c.customer_id = @customer AND c.state NOT IN ('failed')
+                          AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')),
+                       s.currency
+                FROM shops s WHERE s.shop_domain = @shop
+                """, new { shop, customer }, tx, cancellationToken: ct));
+            if (convertedToday + request.Points > settings.DailyConversionLimit)
+            {
+                return Problems.Validation("daily_limit_exceeded", "That is more than you can convert today.",
+                    $"{convertedToday} of {settings.DailyConversionLimit} points already converted today.",
+                    new Dictionary<string, object?> { ["remainingToday"] = Math.Max(0, settings.DailyConversionLimit - convertedToday) });
+            }
+            var balance = posBalance ?? (await Ledger.BalanceAsync(conn, shop, customer, ct)).Points;
+            if (balance < request.Points)
+            {
+                return Problems.Validation("insufficient_points", "You do not have enough points.", null,
+                    new Dictionary<string, object?> { ["balance"] = balance });
+            }
+
+            var amount = decimal.Round(request.Points * settings.PointValue, 2);
+            try
+            {
+                created = await conn.QuerySingleAsync<ConversionRow>(new CommandDefinition($"""
+                    INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
+                                             expires_at, attempts, locked_until)
+                    VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @amount, @currency, @source, 'pending', @code,
+                            now() + make_interval(days => @days), 1, now() + make_interval(secs => @lease))
+                    RETURNING {ConversionRow.Columns}
+                    """, new
+                {
+                    id = ConversionIds.NewId(), shop, customer, idempotencyKey, request.Points, amount, currency = currency ?? "",
+                    source = posBalance is null ? "ledger" : "pos", code = ConversionIds.NewCode(customer, amount),
+                    days = settings.CouponValidityDays, lease = (double)options.Value.LeaseSeconds,
+                }, tx, cancellationToken: ct));
+                await tx.CommitAsync(ct);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == "conversions_one_in_flight")
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress",
+                    "Another conversion of yours is being processed; please wait a moment.");
+            }
+        }
+
+        ConversionRow driven;
+        try
+        {
+            driven = await saga.DriveAsync(created, ct);
+        }
+        finally
+        {
+            // Hand over to the reconciler whatever is not finished.
+            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id", created));
+        }
+        return await ResultAsync(driven, replay: false, db, pos, dataProtection, settings, ct);
+    }
+
+    private static async Task<Results<Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> GetAsync(
+        HttpContext http, string id, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, CancellationToken ct)
+    {
+        var (shop, customer) = (http.Proxy().Shop, http.Customer());
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition(
+            $"SELECT {ConversionRow.Columns} FROM conversions WHERE id = @id AND shop_domain = @shop AND customer_id = @customer",
+            new { id, shop, customer }, cancellationToken: ct));
+        if (c is null) return Problems.NotFound("conversion_not_found", "No such conversion.");
+        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        return await ResultAsync(c, replay: true, db, pos, dataProtection, settings, ct) switch
+        {
+            { Result: Created<Converted> created } => TypedResults.Ok(created.Value!),
+            { Result: Ok<Converted> ok } => ok,
+            { Result: Accepted<InProgress> accepted } => accepted,
+            { Result: ProblemHttpResult problem } => problem,
+            _ => throw new InvalidOperationException("Unexpected result."),
+        };
+    }
+
+    /// <summary>What a conversion means to the customer: the code once completed, a status while settling, the reason if it failed.</summary>
+    private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ResultAsync(
+        ConversionRow c, bool replay, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ShopSettings settings,
+        CancellationToken ct)
+    {
+        switch (c.State)
+        {
+            case "completed":
+                long balance;
+                await using (var conn = await db.OpenConnectionAsync(ct))
+                {
+                    balance = (await CustomerBalance.ReadAsync(conn, c.ShopDomain, c.CustomerId, settings, pos, dataProtection, ct)).Balance;
+                }
+                var body = new Converted(c.Id, c.Code, c.Amount, c.Currency, c.Points, c.ExpiresAt, balance);
+                return replay ? TypedResults.Ok(body) : TypedResults.Created($"/proxy/api/conversions/{c.Id}", body);
+            case "failed":
+                var extensions = new Dictionary<string, object?> { ["conversionId"] = c.Id };
+                return c.FailureCode switch
+                {
+                    "insufficient_points" => Problems.Validation("insufficient_points", "You do not have enough points.", c.FailureReason, extensions),
+                    "shopify_unavailable" or "pos_unavailable" => Problems.Create(StatusCodes.Status503ServiceUnavailable, c.FailureCode,
+                        "The coupon could not be issued right now; no points were deducted. Please try again shortly.", c.FailureReason, extensions),
+                    _ => Problems.Create(StatusCodes.Status502BadGateway, c.FailureCode ?? "conversion_failed",
+                        "The coupon could not be issued; no points were deducted.", c.FailureReason, extensions),
+                };
+            default:
+                return TypedResults.Accepted($"/proxy/api/conversions/{c.Id}", new InProgress(c.Id, c.State));
+        }
+    }
+}

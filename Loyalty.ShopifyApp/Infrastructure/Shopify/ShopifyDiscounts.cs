@@ -1,0 +1,143 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
+
+/// <summary>A mutation's <c>userErrors</c>: Shopify refused the request itself (not an outage).</summary>
+public sealed class ShopifyUserErrorException(string operation, IReadOnlyList<(string? Code, string Message)> errors)
+    : Exception($"{operation}: {string.Join("; ", errors.Select(e => $"{e.Code}: {e.Message}"))}")
+{
+    public IReadOnlyList<(string? Code, string Message)> Errors { get; } = errors;
+
+    public bool Has(string code) => Errors.Any(e => e.Code == code);
+}
+
+/// <summary>
+/// The discount and customer-metafield operations of the GraphQL Admin API the app uses, typed. The legacy
+/// REST price rules map to <c>discountCodeBasicCreate</c>: one code, a fixed amount, for one customer.
+/// </summary>
+public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
+{
+    public sealed record CustomerCode(string Code, string Title, decimal Amount, long CustomerId, DateTimeOffset StartsAt, DateTimeOffset EndsAt);
+
+    private const string CreateMutation = """
+        mutation CreateLoyaltyCode($input: DiscountCodeBasicInput!) {
+          discountCodeBasicCreate(basicCodeDiscount: $input) {
+            codeDiscountNode { id }
+            userErrors { field code message }
+          }
+        }
+        """;
+
+    /// <summary>Creates a single-use, customer-only, fixed-amount code; returns the DiscountCodeNode id.</summary>
+    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, CancellationToken ct)
+    {
+        var input = new
+        {
+            title = c.Title,
+            code = c.Code,
+            startsAt = c.StartsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            endsAt = c.EndsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            usageLimit = 1,
+            appliesOncePerCustomer = true,
+            context = new { customers = new { add = new[] { $"gid://shopify/Customer/{c.CustomerId}" } } },
+            customerGets = new
+            {
+                value = new { discountAmount = new { amount = c.Amount.ToString("0.00", CultureInfo.InvariantCulture), appliesOnEachItem = false } },
+                items = new { all = true },
+            },
+            combinesWith = new { orderDiscounts = false, productDiscounts = true, shippingDiscounts = true },
+        };
+        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, ct);
+        var payload = data.GetProperty("discountCodeBasicCreate");
+        ThrowOnUserErrors("discountCodeBasicCreate", payload);
+        return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
+               ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
+    }
+
+    /// <summary>Deletes a code discount; a discount that no longer exists counts as deleted.</summary>
+    public async Task DeleteAsync(string shop, string discountId, CancellationToken ct)
+    {
+        var data = await graphql.MutateAsync(shop, """
+            mutation DeleteLoyaltyCode($id: ID!) {
+              discountCodeDelete(id: $id) { deletedCodeDiscountId userErrors { field code message } }
+            }
+            """, new { id = discountId }, ct);
+        var payload = data.GetProperty("discountCodeDelete");
+        var errors = UserErrors(payload);
+        if (errors.Count > 0 && !errors.All(e => e.Message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || e.Code == "NOT_FOUND"))
+        {
+            throw new ShopifyUserErrorException("discountCodeDelete", errors);
+        }
+    }
+
+    public sealed record FoundCode(string Id, string? Title);
+
+    /// <summary>The code discount that carries <paramref name="code"/> (case-insensitive), or null.</summary>
+    public async Task<FoundCode?> FindByCodeAsync(string shop, string code, CancellationToken ct)
+    {
+        var data = await graphql.QueryAsync(shop, """
+            query FindLoyaltyCode($code: String!) {
+              codeDiscountNodeByCode(code: $code) { id codeDiscount { ... on DiscountCodeBasic { title } } }
+            }
+            """, new { code }, ct);
+        if (!data.TryGetProperty("codeDiscountNodeByCode", out var node) || node.ValueKind != JsonValueKind.Object) return null;
+        var title = node.TryGetProperty("codeDiscount", out var d) && d.ValueKind == JsonValueKind.Object && d.TryGetProperty("title", out var t)
+            ? t.GetString() : null;
+        return new FoundCode(node.GetProperty("id").GetString()!, title);
+    }
+
+    public sealed record Metafield(JsonArray Items, string? CompareDigest);
+
+    /// <summary>The customer's <c>loyalty.coupons</c> JSON list and its digest (null digest: no metafield yet).</summary>
+    public async Task<Metafield> ReadCouponsAsync(string shop, long customerId, CancellationToken ct)
+    {
+        var data = await graphql.QueryAsync(shop, """
+            query LoyaltyCoupons($id: ID!) {
+              customer(id: $id) { metafield(namespace: "loyalty", key: "coupons") { value compareDigest } }
+            }
+            """, new { id = $"gid://shopify/Customer/{customerId}" }, ct);
+        if (!data.TryGetProperty("customer", out var customer) || customer.ValueKind != JsonValueKind.Object)
+        {
+            throw new ShopifyUserErrorException("customer", [("NOT_FOUND", $"customer {customerId} does not exist")]);
+        }
+        if (!customer.TryGetProperty("metafield", out var m) || m.ValueKind != JsonValueKind.Object) return new Metafield([], null);
+        var items = JsonNode.Parse(m.GetProperty("value").GetString() ?? "[]") as JsonArray ?? [];
+        return new Metafield(items, m.GetProperty("compareDigest").GetString());
+    }
+
+    /// <summary>Writes the list if nobody changed it since <paramref name="compareDigest"/> (STALE_OBJECT otherwise).</summary>
+    public async Task WriteCouponsAsync(string shop, long customerId, JsonArray items, string? compareDigest, CancellationToken ct)
+    {
+        var data = await graphql.MutateAsync(shop, """
+            mutation SetLoyaltyCoupons($metafields: [MetafieldsSetInput!]!) {
+              metafieldsSet(metafields: $metafields) { metafields { id } userErrors { field message code } }
+            }
+            """, new
+        {
+            metafields = new[]
+            {
+                new
+                {
+                    ownerId = $"gid://shopify/Customer/{customerId}", @namespace = "loyalty", key = "coupons", type = "json",
+                    value = items.ToJsonString(), compareDigest,
+                },
+            },
+        }, ct);
+        ThrowOnUserErrors("metafieldsSet", data.GetProperty("metafieldsSet"));
+    }
+
+    private static void ThrowOnUserErrors(string operation, JsonElement payload)
+    {
+        var errors = UserErrors(payload);
+        if (errors.Count > 0) throw new ShopifyUserErrorException(operation, errors);
+    }
+
+    private static List<(string? Code, string Message)> UserErrors(JsonElement payload) =>
+        payload.TryGetProperty("userErrors", out var e) && e.ValueKind == JsonValueKind.Array
+            ? e.EnumerateArray().Select(x => (
+                x.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null,
+                x.TryGetProperty("message", out var m) ? m.GetString() ?? "" : "")).ToList()
+            : [];
+}
