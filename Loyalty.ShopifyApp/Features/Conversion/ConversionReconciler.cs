@@ -33,7 +33,7 @@ public sealed partial class ConversionReconciler(
                         ORDER BY next_attempt_at
                         LIMIT @batch
                         FOR UPDATE SKIP LOCKED)
-                    RETURNING {ConversionRow.Columns.Replace("id,", "c.id,", StringComparison.Ordinal)}
+                    RETURNING {ConversionRow.Columns}
                     """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.ReconcilerBatchSize }, cancellationToken: ct))).ToList();
             }
             if (batch.Count == 0) break;
