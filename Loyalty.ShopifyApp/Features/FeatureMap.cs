@@ -77,7 +77,8 @@ public static class FeatureMap
         app.MapStorefrontApi()
             .MapMyPoints()
             .MapFeedback()
-            .MapConvertPoints();
+            .MapConvertPoints()
+            .MapCustomerCoupons();
 
         app.MapAdminApi()
             .MapShopStatus()

@@ -28,7 +28,8 @@ public sealed partial class ConversionReconciler(
                     UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), attempts = c.attempts + 1
                     WHERE c.id IN (
                         SELECT id FROM conversions
-                        WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating') OR (state = 'completed' AND metafield_synced_at IS NULL))
+                        WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
+                               OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')))
                           AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
                         ORDER BY next_attempt_at
                         LIMIT @batch

@@ -14,12 +14,21 @@ public sealed record ConversionRow(
     string Id, string ShopDomain, long CustomerId, string IdempotencyKey, long Points, decimal Amount, string Currency,
     string BalanceSource, string State, string Code, string? DiscountId, DateTimeOffset ExpiresAt, string? FailureCode,
     string? FailureReason, int Attempts, DateTimeOffset? DeductAttemptedAt, DateTimeOffset? MetafieldSyncedAt, string CouponStatus,
-    DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt)
+    DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, long? UsedOrderId, DateTimeOffset? UsedAt)
 {
     public const string Columns = """
         id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code, discount_id, expires_at,
-        failure_code, failure_reason, attempts, deduct_attempted_at, metafield_synced_at, coupon_status, created_at, completed_at
+        failure_code, failure_reason, attempts, deduct_attempted_at, metafield_synced_at, coupon_status, created_at, completed_at,
+        used_order_id, used_at
         """;
+
+    /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
+    public string CouponView(DateTimeOffset now) => CouponStatus switch
+    {
+        "active" when ExpiresAt <= now => "expired",
+        "cancelling" => "cancelled",
+        _ => CouponStatus,
+    };
 
     public bool InFlight => State is "pending" or "coupon_created" or "settling" or "compensating";
 }
@@ -47,19 +56,20 @@ public sealed partial class ConversionSaga(
     /// <summary>Moves the conversion as far as it can go now. The caller holds its lease.</summary>
     public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct)
     {
-        for (var step = 0; step < 8; step++)
+        for (var step = 0; step < 10; step++)
         {
-            var before = c.State;
+            var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
             c = c.State switch
             {
                 "pending" => await CreateCouponAsync(c, ct),
                 "coupon_created" => await DeductAsync(c, ct),
                 "settling" => await SettleAsync(c, ct),
                 "compensating" => await CompensateAsync(c, ct),
+                "completed" when c.CouponStatus == "cancelling" => await CancelCouponAsync(c, ct),
                 "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, ct),
                 _ => c,
             };
-            if (c.State == before) break;
+            if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
         }
         return c;
     }
@@ -259,6 +269,11 @@ public sealed partial class ConversionSaga(
 
     // ---- (4) the metafield -------------------------------------------------------------------------
 
+    /// <summary>
+    /// Rewrites the customer's <c>loyalty.coupons</c> list from our records (every coupon issued to them that is
+    /// active or used, with its current status), keeping entries this app did not write. Optimistic: the write
+    /// carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
+    /// </summary>
     private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, CancellationToken ct)
     {
         try
@@ -266,14 +281,13 @@ public sealed partial class ConversionSaga(
             for (var attempt = 1; ; attempt++)
             {
                 var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct);
-                if (current.Items.Any(i => i?["code"]?.GetValue<string>() == c.Code)) break;
-                var items = (JsonArray)current.Items.DeepClone();
-                items.Add(new JsonObject
+                var items = new JsonArray();
+                foreach (var item in current.Items)
                 {
-                    ["code"] = c.Code, ["amount"] = c.Amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture),
-                    ["currency"] = c.Currency, ["points"] = c.Points, ["createdAt"] = c.CreatedAt.ToString("O"),
-                    ["expiresAt"] = c.ExpiresAt.ToString("O"), ["discountId"] = c.DiscountId, ["status"] = "active", ["conversionId"] = c.Id,
-                });
+                    if (item?["conversionId"]?.GetValue<string>() is { } other && other.StartsWith("conv_", StringComparison.Ordinal)) continue;
+                    items.Add(item?.DeepClone());
+                }
+                foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
                     await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct);
@@ -285,7 +299,7 @@ public sealed partial class ConversionSaga(
                 }
             }
         }
-        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyUserErrorException)
+        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyUserErrorException or ShopNotAuthorizedException)
         {
             // Nice to have: the coupon and the points are right; the reconciler repairs the list later.
             LogStep(c.Id, "metafield not updated yet", e.Message);
@@ -294,6 +308,57 @@ public sealed partial class ConversionSaga(
             return c;
         }
         return await UpdateAsync(c, "metafield_synced_at = now()", null, ct) ?? c;
+    }
+
+    private JsonObject MetafieldEntry(ConversionRow c) => new()
+    {
+        ["code"] = c.Code, ["amount"] = c.Amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture),
+        ["currency"] = c.Currency, ["points"] = c.Points, ["createdAt"] = c.CreatedAt.ToString("O"),
+        ["expiresAt"] = c.ExpiresAt.ToString("O"), ["discountId"] = c.DiscountId, ["status"] = c.CouponView(clock.GetUtcNow()),
+        ["conversionId"] = c.Id,
+    };
+
+    /// <summary>The coupons issued to a customer that are still theirs (active or used), oldest first.</summary>
+    public async Task<IReadOnlyList<ConversionRow>> CouponsOfAsync(string shop, long customerId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
+            SELECT {ConversionRow.Columns} FROM conversions
+            WHERE shop_domain = @shop AND customer_id = @customerId AND state = 'completed' AND coupon_status IN ('active', 'used')
+            ORDER BY created_at
+            """, new { shop, customerId }, cancellationToken: ct))).ToList();
+    }
+
+    // ---- cancelling an issued coupon ---------------------------------------------------------------
+
+    /// <summary>The customer cancelled an unused coupon: delete the discount first, then give the points back, once.</summary>
+    private async Task<ConversionRow> CancelCouponAsync(ConversionRow c, CancellationToken ct)
+    {
+        try
+        {
+            if (c.DiscountId is not null) await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, ct);
+        }
+        catch (Exception e) when (IsShopifyTransient(e) || e is ShopNotAuthorizedException or ShopifyUserErrorException)
+        {
+            LogStep(c.Id, "cancellation waits for Shopify", e.Message);
+            await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
+                new { error = e.Message, delay = (double)O.RetryDelaySeconds }, ct);
+            return c;
+        }
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var settings = await ShopSettings.LoadAsync(conn, tx, c.ShopDomain, ct);
+        await Ledger.PostAsync(conn, tx, new PointsEntry(c.ShopDomain, c.CustomerId, c.Points, "conversion_reversal", $"{c.Id}:reversal",
+            $"Coupon {c.Code} cancelled", "customer", c.CustomerId.ToString()), settings.PosMode && c.BalanceSource == "pos", ct);
+        var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+            UPDATE conversions SET coupon_status = 'cancelled', cancelled_at = now(), metafield_synced_at = NULL, updated_at = now()
+            WHERE id = @Id AND coupon_status = 'cancelling'
+            RETURNING {ConversionRow.Columns}
+            """, c, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        LogStep(c.Id, "coupon cancelled, points given back", c.Code);
+        return done ?? c;
     }
 
     // ---- state plumbing ----------------------------------------------------------------------------

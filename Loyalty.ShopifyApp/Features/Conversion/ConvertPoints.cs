@@ -90,32 +90,16 @@ public static partial class ConvertPoints
             }
         }
 
+        // Claim the customer's single in-flight slot first, then check the rules and the balance in the same
+        // transaction: a conversion that completes meanwhile cannot slip between the balance check and the claim.
         ConversionRow created;
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
             await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
                 new { key = $"conversion:{shop}:{customer}" }, tx, cancellationToken: ct));
-            var (convertedToday, currency) = await conn.QuerySingleAsync<(long, string?)>(new CommandDefinition("""
-                SELECT (SELECT coalesce(sum(c.points), 0) FROM conversions c
-                        WHERE c.shop_domain = s.shop_domain AND c.customer_id = @customer AND c.state NOT IN ('failed')
-                          AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')),
-                       s.currency
-                FROM shops s WHERE s.shop_domain = @shop
-                """, new { shop, customer }, tx, cancellationToken: ct));
-            if (convertedToday + request.Points > settings.DailyConversionLimit)
-            {
-                return Problems.Validation("daily_limit_exceeded", "That is more than you can convert today.",
-                    $"{convertedToday} of {settings.DailyConversionLimit} points already converted today.",
-                    new Dictionary<string, object?> { ["remainingToday"] = Math.Max(0, settings.DailyConversionLimit - convertedToday) });
-            }
-            var balance = posBalance ?? (await Ledger.BalanceAsync(conn, shop, customer, ct)).Points;
-            if (balance < request.Points)
-            {
-                return Problems.Validation("insufficient_points", "You do not have enough points.", null,
-                    new Dictionary<string, object?> { ["balance"] = balance });
-            }
-
+            var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
+                "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
             var amount = decimal.Round(request.Points * settings.PointValue, 2);
             try
             {
@@ -131,13 +115,35 @@ public static partial class ConvertPoints
                     source = posBalance is null ? "ledger" : "pos", code = ConversionIds.NewCode(customer, amount),
                     days = settings.CouponValidityDays, lease = (double)options.Value.LeaseSeconds,
                 }, tx, cancellationToken: ct));
-                await tx.CommitAsync(ct);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == "conversions_one_in_flight")
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress",
                     "Another conversion of yours is being processed; please wait a moment.");
             }
+
+            var convertedToday = await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+                SELECT coalesce(sum(c.points), 0) FROM conversions c, shops s
+                WHERE c.shop_domain = @shop AND s.shop_domain = c.shop_domain AND c.customer_id = @customer AND c.state <> 'failed' AND c.id <> @id
+                  AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')
+                """, new { shop, customer, id = created.Id }, tx, cancellationToken: ct));
+            if (convertedToday + request.Points > settings.DailyConversionLimit)
+            {
+                await tx.RollbackAsync(ct);
+                return Problems.Validation("daily_limit_exceeded", "That is more than you can convert today.",
+                    $"{convertedToday} of {settings.DailyConversionLimit} points already converted today.",
+                    new Dictionary<string, object?> { ["remainingToday"] = Math.Max(0, settings.DailyConversionLimit - convertedToday) });
+            }
+            var balance = posBalance ?? (await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT coalesce((SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer), 0)",
+                new { shop, customer }, tx, cancellationToken: ct)));
+            if (balance < request.Points)
+            {
+                await tx.RollbackAsync(ct);
+                return Problems.Validation("insufficient_points", "You do not have enough points.", null,
+                    new Dictionary<string, object?> { ["balance"] = balance });
+            }
+            await tx.CommitAsync(ct);
         }
 
         ConversionRow driven;

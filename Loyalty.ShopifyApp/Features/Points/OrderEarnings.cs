@@ -14,7 +14,8 @@ public sealed record OrderFacts(
     decimal Subtotal,
     decimal Total,
     string Currency,
-    decimal PresentmentTotal);
+    decimal PresentmentTotal,
+    IReadOnlyList<string>? DiscountCodes = null);
 
 /// <summary>
 /// Order points, decided once per order (<c>order_earnings</c> is keyed by order) and moved through the ledger

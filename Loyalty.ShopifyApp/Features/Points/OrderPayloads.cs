@@ -38,7 +38,11 @@ public static class OrderPayloads
             Subtotal: subtotal,
             Total: total,
             Currency: currency ?? "",
-            PresentmentTotal: presentment);
+            PresentmentTotal: presentment,
+            DiscountCodes: o.TryGetProperty("discount_codes", out var dc) && dc.ValueKind == JsonValueKind.Array
+                ? dc.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.Object && d.TryGetProperty("code", out var x) && x.ValueKind == JsonValueKind.String)
+                    .Select(d => d.GetProperty("code").GetString()!).ToList()
+                : []);
     }
 
     public sealed record RefundFacts(long RefundId, long OrderId, decimal Amount);

@@ -1,10 +1,11 @@
+using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Features.Webhooks;
 
 namespace Loyalty.ShopifyApp.Features.Points;
 
-/// <summary><c>orders/paid</c>: award floor(amount × rate) once per order.</summary>
+/// <summary><c>orders/paid</c>: award floor(amount × rate) once per order, and mark loyalty coupons it used as used.</summary>
 public sealed partial class OrderPaid(PosSyncTrigger posSync, ILogger<OrderPaid> logger) : IWebhookHandler
 {
     public string Topic => "orders/paid";
@@ -17,6 +18,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, ILogger<OrderPaid>
         var order = OrderPayloads.Order(context.Delivery.Payload!);
         var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
+        await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, order.DiscountCodes ?? [], logger, ct);
         if (outcome.Status == "awarded")
         {
             LogAwarded(shop, order.OrderId, order.CustomerId, outcome.Points, settings.EarnRate);

@@ -22,7 +22,11 @@ CREATE TABLE conversions (
     locked_until        timestamptz,
     deduct_attempted_at timestamptz,
     metafield_synced_at timestamptz,
-    coupon_status       text NOT NULL DEFAULT 'none' CHECK (coupon_status IN ('none', 'active', 'used', 'cancelled', 'expired')),
+    -- the coupon's life once issued; 'cancelling' = the customer cancelled it: discount deleted first, then points back
+    coupon_status       text NOT NULL DEFAULT 'none' CHECK (coupon_status IN ('none', 'active', 'used', 'cancelling', 'cancelled')),
+    used_order_id       bigint,
+    used_at             timestamptz,
+    cancelled_at        timestamptz,
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now(),
     completed_at        timestamptz,
@@ -34,5 +38,7 @@ CREATE TABLE conversions (
 CREATE UNIQUE INDEX conversions_one_in_flight ON conversions (shop_domain, customer_id)
     WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating');
 CREATE INDEX conversions_due ON conversions (next_attempt_at)
-    WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating') OR (state = 'completed' AND metafield_synced_at IS NULL);
+    WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating')
+       OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling'));
+CREATE INDEX conversions_code ON conversions (shop_domain, upper(code));
 CREATE INDEX conversions_customer ON conversions (shop_domain, customer_id, created_at);

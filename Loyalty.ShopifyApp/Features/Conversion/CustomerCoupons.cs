@@ -1,0 +1,126 @@
+using Dapper;
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+/// <summary>
+/// The customer's coupons from conversions: <c>GET /proxy/api/coupons</c> (with status active, used, expired,
+/// cancelled) and <c>POST /proxy/api/coupons/{code}/cancel</c> for an unused one: the discount is deleted
+/// first, then the points are given back, once.
+/// </summary>
+public static class CustomerCoupons
+{
+    public sealed record Coupon(string Code, decimal Amount, string Currency, long Points, string Status, DateTimeOffset CreatedAt,
+        DateTimeOffset ExpiresAt, DateTimeOffset? UsedAt, string ConversionId);
+
+    public sealed record Cancelled(string Code, string Status, long PointsReturned, long Balance);
+
+    public static RouteGroupBuilder MapCustomerCoupons(this RouteGroupBuilder proxy)
+    {
+        proxy.MapGet("/api/coupons", ListAsync).RequireLoggedInCustomer();
+        proxy.MapPost("/api/coupons/{code}/cancel", CancelAsync).RequireLoggedInCustomer();
+        return proxy;
+    }
+
+    private static async Task<IReadOnlyList<Coupon>> ListAsync(HttpContext http, NpgsqlDataSource db, TimeProvider clock, CancellationToken ct)
+    {
+        var (shop, customer) = (http.Proxy().Shop, http.Customer());
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
+            SELECT {ConversionRow.Columns} FROM conversions
+            WHERE shop_domain = @shop AND customer_id = @customer AND state = 'completed' AND coupon_status <> 'none'
+            ORDER BY created_at DESC LIMIT 200
+            """, new { shop, customer }, cancellationToken: ct));
+        var now = clock.GetUtcNow();
+        return rows.Select(c => new Coupon(c.Code, c.Amount, c.Currency, c.Points, c.CouponView(now), c.CreatedAt, c.ExpiresAt, c.UsedAt, c.Id)).ToList();
+    }
+
+    private static async Task<Results<Ok<Cancelled>, Accepted<ConvertPoints.InProgress>, ProblemHttpResult>> CancelAsync(
+        HttpContext http, string code, NpgsqlDataSource db, ConversionSaga saga, PosClient pos, IDataProtectionProvider dataProtection,
+        IOptions<ConversionOptions> options, TimeProvider clock, CancellationToken ct)
+    {
+        var (shop, customer) = (http.Proxy().Shop, http.Customer());
+        ConversionRow? c;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+                SELECT {ConversionRow.Columns} FROM conversions
+                WHERE shop_domain = @shop AND customer_id = @customer AND upper(code) = upper(@code) AND state = 'completed'
+                """, new { shop, customer, code }, cancellationToken: ct));
+            if (c is null) return Problems.NotFound("coupon_not_found", "You have no such coupon.");
+            switch (c.CouponView(clock.GetUtcNow()))
+            {
+                case "used": return Problems.Create(StatusCodes.Status409Conflict, "coupon_already_used", "This coupon was already used.");
+                case "expired": return Problems.Create(StatusCodes.Status409Conflict, "coupon_expired", "This coupon has expired.");
+                case "cancelled" when c.CouponStatus == "cancelled": return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
+            }
+            c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+                UPDATE conversions SET coupon_status = 'cancelling', locked_until = now() + make_interval(secs => @lease), updated_at = now()
+                WHERE id = @id AND coupon_status IN ('active', 'cancelling') AND (locked_until IS NULL OR locked_until < now())
+                RETURNING {ConversionRow.Columns}
+                """, new { id = c.Id, lease = (double)options.Value.LeaseSeconds }, cancellationToken: ct));
+            if (c is null)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress", "This coupon is being processed; try again in a moment.");
+            }
+        }
+
+        try
+        {
+            c = await saga.DriveAsync(c, ct);
+        }
+        finally
+        {
+            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id", c));
+        }
+        if (c.CouponStatus != "cancelled") return TypedResults.Accepted($"/proxy/api/coupons", new ConvertPoints.InProgress(c.Id, "cancelling"));
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
+        }
+    }
+
+    private static async Task<Cancelled> ResultAsync(ConversionRow c, NpgsqlConnection conn, string shop, long customer, PosClient pos,
+        IDataProtectionProvider dataProtection, CancellationToken ct)
+    {
+        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        var balance = await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct);
+        return new Cancelled(c.Code, "cancelled", c.Points, balance.Balance);
+    }
+}
+
+/// <summary>Coupons from conversions used in a paid order are marked used (and the customer's metafield follows).</summary>
+public static partial class CouponUse
+{
+    public static async Task<int> MarkUsedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId,
+        IReadOnlyList<string> codes, ILogger logger, CancellationToken ct)
+    {
+        if (codes.Count == 0) return 0;
+        var upper = codes.Select(code => code.ToUpperInvariant()).ToArray();
+        var rows = (await conn.QueryAsync<(string Id, string Code, string Status)>(new CommandDefinition("""
+            UPDATE conversions c SET coupon_status = CASE WHEN c.coupon_status = 'active' THEN 'used' ELSE c.coupon_status END,
+                used_order_id = coalesce(c.used_order_id, @orderId), used_at = coalesce(c.used_at, now()), metafield_synced_at = NULL, updated_at = now()
+            FROM (SELECT id, coupon_status AS before FROM conversions
+                  WHERE shop_domain = @shop AND upper(code) = ANY(@upper) AND state = 'completed' FOR UPDATE) b
+            WHERE c.id = b.id
+            RETURNING c.id, c.code, b.before
+            """, new { shop, orderId, upper }, tx, cancellationToken: ct))).ToList();
+        foreach (var row in rows.Where(r => r.Status is not ("active" or "used")))
+        {
+            LogUsedAfterCancel(logger, shop, row.Code, orderId, row.Status);
+        }
+        return rows.Count;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Coupon {Code} of {Shop} was used in order {OrderId} although it is {Status}; check the customer's points")]
+    private static partial void LogUsedAfterCancel(ILogger logger, string shop, string code, long orderId, string status);
+}
