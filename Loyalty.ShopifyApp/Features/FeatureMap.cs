@@ -1,6 +1,7 @@
 using Loyalty.ShopifyApp.Features.Admin;
 using Loyalty.ShopifyApp.Features.Compliance;
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Donations;
 using Loyalty.ShopifyApp.Features.Health;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Install;
@@ -66,6 +67,9 @@ public static class FeatureMap
         services.AddTransient<ConversionReconciler>();
         services.AddSingleton(new RecurringJobDefinition(ConversionReconciler.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<ConversionReconciler>(ConversionReconciler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
+        services.AddTransient<DonationSettler>();
+        services.AddSingleton(new RecurringJobDefinition(DonationSettler.RecurringId,
+            (jobs, cron) => jobs.AddOrUpdate<DonationSettler>(DonationSettler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
         return builder;
     }
 
@@ -78,7 +82,8 @@ public static class FeatureMap
             .MapMyPoints()
             .MapFeedback()
             .MapConvertPoints()
-            .MapCustomerCoupons();
+            .MapCustomerCoupons()
+            .MapDonate();
 
         app.MapAdminApi()
             .MapShopStatus()
@@ -87,7 +92,8 @@ public static class FeatureMap
             .MapSettings()
             .MapCustomerPoints()
             .MapPosSync()
-            .MapConversionReview();
+            .MapConversionReview()
+            .MapDonationTotals();
         app.MapJobsDashboard();
         return app;
     }

@@ -55,6 +55,15 @@ public static class CustomerData
                 SELECT coalesce(jsonb_agg(to_jsonb(f) - 'shop_domain' ORDER BY f.id), '[]')::text FROM customer_feedback f
                 WHERE shop_domain = @shop AND customer_id = @customerId
                 """, args, ct),
+            ["donations"] = await JsonAsync(conn, tx, """
+                SELECT coalesce(jsonb_agg(to_jsonb(d) - 'shop_domain' ORDER BY d.created_at), '[]')::text FROM donations d
+                WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
+            ["coupons"] = await JsonAsync(conn, tx, """
+                SELECT coalesce(jsonb_agg(jsonb_build_object('code', c.code, 'points', c.points, 'amount', c.amount, 'state', c.state,
+                    'couponStatus', c.coupon_status, 'createdAt', c.created_at, 'expiresAt', c.expires_at) ORDER BY c.created_at), '[]')::text
+                FROM conversions c WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
             ["webhookDeliveries"] = webhookData,
         };
     }
@@ -86,6 +95,11 @@ public static class CustomerData
                 "DELETE FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["feedbackDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM customer_feedback WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+            // Pledges stay (the merchant owes them) but no longer say who gave.
+            ["donationsAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(
+                "UPDATE donations SET customer_id = NULL WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+            ["conversionsDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM conversions WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["ordersAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(
                 "UPDATE order_earnings SET customer_id = NULL, order_name = NULL WHERE shop_domain = @shop AND customer_id = @customerId",
                 args, tx, cancellationToken: ct)),

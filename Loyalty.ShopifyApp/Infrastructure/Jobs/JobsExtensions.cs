@@ -36,6 +36,7 @@ public sealed class JobsOptions
         ["pos-sync"] = "* * * * *",
         ["missed-orders-sweep"] = "*/15 * * * *",
         ["conversion-reconciler"] = "* * * * *",
+        ["donation-settler"] = "* * * * *",
     };
 }
 

@@ -1,0 +1,207 @@
+using System.Text.RegularExpressions;
+using Dapper;
+using Hangfire;
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Donations;
+
+/// <summary>
+/// <c>POST /proxy/api/donations { points, cause }</c> (Idempotency-Key): the customer donates points to a cause;
+/// the points are deducted (ledger, or the POS with the donation id as reference) and the pledge recorded.
+/// <c>GET /api/admin/donations</c>: totals per cause. A POS deduction whose outcome is unknown stays pending
+/// and is settled by reference by <see cref="DonationSettler"/>.
+/// </summary>
+public static partial class Donations
+{
+    public sealed record DonateRequest(long Points, string? Cause);
+
+    public sealed record Donated(string DonationId, long Points, string Cause, string Status, long Balance);
+
+    public sealed record CauseTotal(string Cause, long Donations, long Points, long Customers);
+
+    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,100}$")]
+    private static partial Regex IdempotencyKey();
+
+    public static RouteGroupBuilder MapDonate(this RouteGroupBuilder proxy)
+    {
+        proxy.MapPost("/api/donations", DonateAsync).RequireLoggedInCustomer();
+        return proxy;
+    }
+
+    public static RouteGroupBuilder MapDonationTotals(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/donations", TotalsAsync);
+        return admin;
+    }
+
+    private static async Task<Results<Created<Donated>, Ok<Donated>, Accepted<Donated>, ProblemHttpResult>> DonateAsync(
+        HttpContext http, DonateRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
+        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ILoggerFactory loggers, CancellationToken ct)
+    {
+        if (string.IsNullOrEmpty(idempotencyKey) || !IdempotencyKey().IsMatch(idempotencyKey))
+        {
+            return Problems.BadRequest("idempotency_key_required", "Send an Idempotency-Key header (1-100 of A-Z a-z 0-9 _ : . -), one per attempt.");
+        }
+        var cause = request.Cause?.Trim() ?? "";
+        if (cause.Length is < 2 or > 100) return Problems.Validation("invalid_cause", "Name the cause (2-100 characters).");
+        if (request.Points is < 1 or > 1_000_000) return Problems.Validation("invalid_points", "Donate between 1 and 1,000,000 points.");
+        var (shop, customer) = (http.Proxy().Shop, http.Customer());
+
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        var existing = await conn.QuerySingleOrDefaultAsync<(string Id, long Points, string Cause, string State, string? FailureCode)?>(new CommandDefinition("""
+            SELECT id, points, cause, state, failure_code FROM donations WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key = @idempotencyKey
+            """, new { shop, customer, idempotencyKey }, cancellationToken: ct));
+        if (existing is { } e)
+        {
+            if (e.Points != request.Points || e.Cause != cause)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused", "This Idempotency-Key was used for another donation.");
+            }
+            return await ResultAsync(conn, shop, customer, e.Id, e.Points, e.Cause, e.State, e.FailureCode, replay: true, settings, pos, dataProtection, ct);
+        }
+
+        var id = "don_" + ConversionIds.NewId()[5..];
+        var connection = settings.PosConnection(dataProtection);
+        if (connection is null)
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state, completed_at)
+                VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @cause, 'completed', now())
+                """, new { id, shop, customer, idempotencyKey, request.Points, cause }, tx, cancellationToken: ct));
+            try
+            {
+                await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, request.Points, cause), queueForPos: false, ct);
+            }
+            catch (InsufficientPointsException ex)
+            {
+                return Problems.Validation("insufficient_points", "You do not have enough points.", null,
+                    new Dictionary<string, object?> { ["balance"] = ex.Balance });
+            }
+            await tx.CommitAsync(ct);
+        }
+        else
+        {
+            // The pledge is recorded before the POS is asked, so an answer that never comes is settled later.
+            await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state)
+                VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @cause, 'pending')
+                """, new { id, shop, customer, idempotencyKey, request.Points, cause }, cancellationToken: ct));
+            switch (await pos.DeductAsync(connection, customer.ToString(), request.Points, id, $"donation to {cause}", ct))
+            {
+                case PosOutcome.Applied:
+                    await CompleteFromPosAsync(conn, shop, customer, id, request.Points, cause, ct);
+                    break;
+                case PosOutcome.Rejected rejected:
+                    await conn.ExecuteAsync(new CommandDefinition(
+                        "UPDATE donations SET state = 'failed', failure_code = @error WHERE id = @id AND state = 'pending'",
+                        new { id, error = rejected.Error }, cancellationToken: ct));
+                    break;
+            }
+        }
+
+        var state = await conn.QuerySingleAsync<(string State, string? FailureCode)>(new CommandDefinition(
+            "SELECT state, failure_code FROM donations WHERE id = @id", new { id }, cancellationToken: ct));
+        LogDonation(loggers.CreateLogger(typeof(Donations)), shop, customer, request.Points, cause, state.State);
+        return await ResultAsync(conn, shop, customer, id, request.Points, cause, state.State, state.FailureCode, replay: false, settings, pos, dataProtection, ct);
+    }
+
+    internal static PointsEntry Entry(string shop, long customer, string id, long points, string cause) =>
+        new(shop, customer, -points, "donation", id, $"Donation to {cause}", "customer", customer.ToString());
+
+    internal static async Task CompleteFromPosAsync(NpgsqlConnection conn, string shop, long customer, string id, long points, string cause, CancellationToken ct)
+    {
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, points, cause), queueForPos: false, ct, posAuthoritative: true);
+        await conn.ExecuteAsync(new CommandDefinition(
+            "UPDATE donations SET state = 'completed', completed_at = now() WHERE id = @id AND state = 'pending'", new { id }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+    }
+
+    private static async Task<Results<Created<Donated>, Ok<Donated>, Accepted<Donated>, ProblemHttpResult>> ResultAsync(NpgsqlConnection conn,
+        string shop, long customer, string id, long points, string cause, string state, string? failureCode, bool replay, ShopSettings settings,
+        PosClient pos, IDataProtectionProvider dataProtection, CancellationToken ct)
+    {
+        if (state == "failed")
+        {
+            return failureCode == "insufficient_points"
+                ? Problems.Validation("insufficient_points", "You do not have enough points.")
+                : Problems.Create(StatusCodes.Status502BadGateway, failureCode ?? "donation_failed", "The donation could not be made; no points were deducted.");
+        }
+        var balance = (await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct)).Balance;
+        var body = new Donated(id, points, cause, state, balance);
+        if (state == "pending") return TypedResults.Accepted((string?)null, body);
+        return replay ? TypedResults.Ok(body) : TypedResults.Created((string?)null, body);
+    }
+
+    private static async Task<Results<Ok<IReadOnlyList<CauseTotal>>, ProblemHttpResult>> TotalsAsync(HttpContext http, NpgsqlDataSource db,
+        DateTimeOffset? from, DateTimeOffset? to, CancellationToken ct)
+    {
+        if (from > to) return Problems.Validation("invalid_period", "from must be before to.");
+        await using var conn = await db.OpenConnectionAsync(ct);
+        IReadOnlyList<CauseTotal> totals = (await conn.QueryAsync<CauseTotal>(new CommandDefinition("""
+            SELECT cause, count(*) AS donations, sum(points)::bigint AS points, count(DISTINCT customer_id) AS customers
+            FROM donations
+            WHERE shop_domain = @shop AND state = 'completed'
+              AND (@from::timestamptz IS NULL OR completed_at >= @from) AND (@to::timestamptz IS NULL OR completed_at < @to)
+            GROUP BY cause ORDER BY sum(points) DESC
+            """, new { shop = http.User.Shop(), from, to }, cancellationToken: ct))).ToList();
+        return TypedResults.Ok(totals);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Customer {CustomerId} of {Shop} donated {Points} points to {Cause}: {State}")]
+    private static partial void LogDonation(ILogger logger, string shop, long customerId, long points, string cause, string state);
+}
+
+/// <summary>Settles POS donations whose deduction outcome was unknown, by reference, once no request can still be in flight.</summary>
+public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection,
+    IOptions<ConversionOptions> options, ILogger<DonationSettler> logger)
+{
+    public const string RecurringId = "donation-settler";
+
+    [AutomaticRetry(Attempts = 0)]
+    public async Task<int> RunAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var pending = (await conn.QueryAsync<(string Id, string Shop, long Customer, long Points, string Cause)>(new CommandDefinition("""
+            SELECT id, shop_domain, customer_id, points, cause FROM donations
+            WHERE state = 'pending' AND customer_id IS NOT NULL AND created_at < now() - make_interval(secs => @after)
+            ORDER BY created_at LIMIT 100
+            """, new { after = (double)options.Value.SettleAfterSeconds }, cancellationToken: ct))).ToList();
+        var settled = 0;
+        foreach (var d in pending)
+        {
+            var settings = await ShopSettings.LoadAsync(conn, null, d.Shop, ct);
+            if (settings.PosConnection(dataProtection) is not { } connection) continue;
+            switch (await pos.FindTransactionAsync(connection, d.Id, ct))
+            {
+                case PosLookup.Found:
+                    await Donations.CompleteFromPosAsync(conn, d.Shop, d.Customer, d.Id, d.Points, d.Cause, ct);
+                    settled++;
+                    LogSettled(d.Id, "completed");
+                    break;
+                case PosLookup.NotFound:
+                    await conn.ExecuteAsync(new CommandDefinition(
+                        "UPDATE donations SET state = 'failed', failure_code = 'pos_unavailable' WHERE id = @Id AND state = 'pending'", d, cancellationToken: ct));
+                    settled++;
+                    LogSettled(d.Id, "failed (the POS never took the points)");
+                    break;
+            }
+        }
+        return settled;
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Donation {DonationId} settled: {Outcome}")]
+    private partial void LogSettled(string donationId, string outcome);
+}

@@ -1,0 +1,63 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Loyalty.ShopifyApp.Features.Donations;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+
+namespace Loyalty.Tests.Features.Conversion;
+
+/// <summary>Donating points to a cause: deducted once, recorded as a pledge, totalled per cause for the merchant.</summary>
+public sealed class DonationTests : ConversionTestBase
+{
+    private Task<HttpResponseMessage> DonateAsync(long points, string cause, string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/donations", Shop, Customer))
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { points, cause }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", key);
+        return App.Http.SendAsync(request);
+    }
+
+    [Fact]
+    public async Task Donations_deduct_once_per_key_and_the_merchant_sees_totals_per_cause()
+    {
+        await GiveAsync(1000);
+
+        Assert.Equal(HttpStatusCode.Created, (await DonateAsync(200, "Beach clean-up", "d1")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await DonateAsync(200, "Beach clean-up", "d1")).StatusCode); // replay
+        Assert.Equal(HttpStatusCode.Created, (await DonateAsync(100, "Food bank", "d2")).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await DonateAsync(50, "Beach clean-up", "d3")).StatusCode);
+        Assert.Contains("insufficient_points", await (await DonateAsync(5000, "Food bank", "d4")).Content.ReadAsStringAsync());
+        Assert.Contains("idempotency_key_reused", await (await DonateAsync(10, "Food bank", "d1")).Content.ReadAsStringAsync());
+        Assert.Contains("invalid_cause", await (await DonateAsync(10, " ", "d5")).Content.ReadAsStringAsync());
+
+        Assert.Equal(650, await App.BalanceAsync(Shop, Customer));
+        var totals = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("Beach clean-up", 250L, 2L), (totals[0].GetProperty("cause").GetString(), totals[0].GetProperty("points").GetInt64(), totals[0].GetProperty("donations").GetInt64()));
+        Assert.Equal(("Food bank", 100L), (totals[1].GetProperty("cause").GetString(), totals[1].GetProperty("points").GetInt64()));
+    }
+
+    [Fact]
+    public async Task A_POS_donation_whose_outcome_is_unknown_is_pending_until_settled_by_reference()
+    {
+        await UsePosAsync(balance: 1000);
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost()).RespondWith(Response.Create().WithStatusCode(503));
+
+        var response = await DonateAsync(300, "Food bank", "pd1");
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("donationId").GetString()!;
+        Pos.Given(Request.Create().WithPath($"/transactions/{id}").UsingGet()).RespondWith(Response.Create().WithStatusCode(200)
+            .WithBodyAsJson(new { transactionId = "t9", customerId = "777", reference = id, points = -300, createdAt = "2026-11-23T10:00:00Z" }));
+
+        await App.Services.GetRequiredService<DonationSettler>().RunAsync(default);
+
+        Assert.Equal("completed", await App.ScalarAsync<string>("SELECT state FROM donations WHERE id = @id", new { id }));
+        Assert.Equal(-300L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE reference = @id", new { id }));
+    }
+}
