@@ -62,7 +62,7 @@ public static partial class ConvertPoints
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused", "This Idempotency-Key was used for another amount of points.");
             }
-            return await ResultAsync(existing, replay: true, db, pos, dataProtection, settings, ct);
+            return await ResultAsync(http, existing, replay: true, db, pos, dataProtection, settings, ct);
         }
 
         if (request.Points < settings.MinConversion)
@@ -157,7 +157,7 @@ public static partial class ConvertPoints
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
             await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id", created));
         }
-        return await ResultAsync(driven, replay: false, db, pos, dataProtection, settings, ct);
+        return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
     }
 
     private static async Task<Results<Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> GetAsync(
@@ -170,7 +170,7 @@ public static partial class ConvertPoints
             new { id, shop, customer }, cancellationToken: ct));
         if (c is null) return Problems.NotFound("conversion_not_found", "No such conversion.");
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
-        return await ResultAsync(c, replay: true, db, pos, dataProtection, settings, ct) switch
+        return await ResultAsync(http, c, replay: true, db, pos, dataProtection, settings, ct) switch
         {
             { Result: Created<Converted> created } => TypedResults.Ok(created.Value!),
             { Result: Ok<Converted> ok } => ok,
@@ -182,7 +182,7 @@ public static partial class ConvertPoints
 
     /// <summary>What a conversion means to the customer: the code once completed, a status while settling, the reason if it failed.</summary>
     private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ResultAsync(
-        ConversionRow c, bool replay, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ShopSettings settings,
+        HttpContext http, ConversionRow c, bool replay, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ShopSettings settings,
         CancellationToken ct)
     {
         switch (c.State)
@@ -197,6 +197,7 @@ public static partial class ConvertPoints
                 return replay ? TypedResults.Ok(body) : TypedResults.Created($"/proxy/api/conversions/{c.Id}", body);
             case "failed":
                 var extensions = new Dictionary<string, object?> { ["conversionId"] = c.Id };
+                if (c.FailureCode is "shopify_unavailable" or "pos_unavailable") http.Response.Headers.RetryAfter = "30";
                 return c.FailureCode switch
                 {
                     "insufficient_points" => Problems.Validation("insufficient_points", "You do not have enough points.", c.FailureReason, extensions),

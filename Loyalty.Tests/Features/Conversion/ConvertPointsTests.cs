@@ -119,6 +119,7 @@ public sealed class ConvertPointsTests : ConversionTestBase
         var response = await ConvertAsync(500, "down");
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.NotNull(response.Headers.RetryAfter);
         Assert.Contains("shopify_unavailable", await response.Content.ReadAsStringAsync());
         Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
     }
