@@ -1,4 +1,5 @@
 using Loyalty.ShopifyApp.Features.Admin;
+using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Compliance;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Donations;
@@ -68,6 +69,11 @@ public static class FeatureMap
         services.AddSingleton(new RecurringJobDefinition(ConversionReconciler.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<ConversionReconciler>(ConversionReconciler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
         services.AddTransient<DonationSettler>();
+
+        // Merchant campaigns.
+        services.AddOptions<CampaignOptions>().BindConfiguration("Campaigns")
+            .Validate(o => o.BulkPollIntervalMs >= 0 && o.BulkMaxPolls > 0, "Campaigns: BulkMaxPolls must be positive.").ValidateOnStart();
+        services.AddTransient<CampaignGeneration>();
         services.AddSingleton(new RecurringJobDefinition(DonationSettler.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<DonationSettler>(DonationSettler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
         return builder;
@@ -93,7 +99,9 @@ public static class FeatureMap
             .MapCustomerPoints()
             .MapPosSync()
             .MapConversionReview()
-            .MapDonationTotals();
+            .MapDonationTotals()
+            .MapCreateCampaign()
+            .MapCampaignQueries();
         app.MapJobsDashboard();
         return app;
     }

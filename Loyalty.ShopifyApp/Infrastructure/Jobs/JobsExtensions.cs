@@ -5,6 +5,7 @@ using Hangfire.AspNetCore;
 using Hangfire.Dashboard;
 using ILog = Hangfire.Logging.ILog;
 using ILogProvider = Hangfire.Logging.ILogProvider;
+using Hangfire.Common;
 using Hangfire.PostgreSql;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -76,20 +77,54 @@ public static partial class JobsExtensions
             .UseRecommendedSerializerSettings()
             .UseLogProvider(new DisposalSafeLogProvider(sp.GetRequiredService<ILoggerFactory>())));
 
-        if (builder.Configuration.GetValue($"{JobsOptions.Section}:{nameof(JobsOptions.ServerEnabled)}", true))
-        {
-            services.AddHangfireServer((sp, o) =>
-            {
-                var jobs = sp.GetRequiredService<IOptions<JobsOptions>>().Value;
-                o.WorkerCount = jobs.WorkerCount;
-                o.SchedulePollingInterval = TimeSpan.FromMilliseconds(jobs.SchedulePollIntervalMs);
-                o.ServerName = $"{Environment.MachineName}:{Environment.ProcessId}";
-                // Without this the server falls back to Hangfire's static JobActivator.Current, which is the last host's.
-                o.Activator = new AspNetCoreJobActivator(sp.GetRequiredService<IServiceScopeFactory>());
-            });
-        }
+        services.AddHostedService<JobServerHost>();
         services.AddHostedService<RecurringJobsRegistration>();
         return builder;
+    }
+
+    /// <summary>
+    /// Runs this instance's Hangfire server when <see cref="JobsOptions.ServerEnabled"/> says so. Decided when the
+    /// host starts, from the bound options, so every configuration source counts. The server gets this host's
+    /// activator and filters, never Hangfire's process-wide defaults.
+    /// </summary>
+    private sealed partial class JobServerHost(
+        IOptions<JobsOptions> options, JobStorage storage, IServiceScopeFactory scopes, IJobFilterProvider filters,
+        ILogger<JobServerHost> logger) : IHostedService, IDisposable
+    {
+        private BackgroundJobServer? _server;
+
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            var o = options.Value;
+            if (!o.ServerEnabled)
+            {
+                LogDisabled();
+                return Task.CompletedTask;
+            }
+            _server = new BackgroundJobServer(new BackgroundJobServerOptions
+            {
+                WorkerCount = o.WorkerCount,
+                SchedulePollingInterval = TimeSpan.FromMilliseconds(o.SchedulePollIntervalMs),
+                ServerName = $"{Environment.MachineName}:{Environment.ProcessId}",
+                Activator = new AspNetCoreJobActivator(scopes),
+                FilterProvider = filters,
+            }, storage);
+            return Task.CompletedTask;
+        }
+
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            // Whichever of stop and dispose comes first shuts the server down; the other finds nothing to do.
+            if (Interlocked.Exchange(ref _server, null) is not { } server) return;
+            server.SendStop();
+            await server.WaitForShutdownAsync(cancellationToken);
+            server.Dispose();
+        }
+
+        public void Dispose() => Interlocked.Exchange(ref _server, null)?.Dispose();
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "No Hangfire server in this instance (Jobs:ServerEnabled is false); jobs run elsewhere")]
+        private partial void LogDisabled();
     }
 
     /// <summary>The dashboard, behind Basic credentials from configuration.</summary>

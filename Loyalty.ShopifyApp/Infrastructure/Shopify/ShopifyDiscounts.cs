@@ -56,6 +56,93 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
     }
 
+    public sealed record CampaignDiscount(string Code, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt,
+        DateTimeOffset? EndsAt, int? UsageLimit, bool OncePerCustomer, decimal? MinimumSubtotal, bool CombinesProduct, bool CombinesOrder,
+        bool CombinesShipping, IReadOnlyList<long>? CustomerIds);
+
+    /// <summary>A percentage or fixed-amount code discount for everyone or listed customers; returns its id.</summary>
+    public async Task<string> CreateCampaignDiscountAsync(string shop, CampaignDiscount c, CancellationToken ct)
+    {
+        object value = c.DiscountType == "percentage"
+            ? new { percentage = (double)(c.Value / 100m) }
+            : new { discountAmount = new { amount = c.Value.ToString("0.00", CultureInfo.InvariantCulture), appliesOnEachItem = false } };
+        object context = c.CustomerIds is { Count: > 0 } ids
+            ? new { customers = new { add = ids.Select(id => $"gid://shopify/Customer/{id}").ToArray() } }
+            : new { all = "ALL" };
+        var input = new Dictionary<string, object?>
+        {
+            ["title"] = c.Title,
+            ["code"] = c.Code,
+            ["startsAt"] = c.StartsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            ["endsAt"] = c.EndsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            ["usageLimit"] = c.UsageLimit,
+            ["appliesOncePerCustomer"] = c.OncePerCustomer,
+            ["context"] = context,
+            ["customerGets"] = new { value, items = new { all = true } },
+            ["combinesWith"] = new { productDiscounts = c.CombinesProduct, orderDiscounts = c.CombinesOrder, shippingDiscounts = c.CombinesShipping },
+            ["minimumRequirement"] = c.MinimumSubtotal is { } min
+                ? new { subtotal = new { greaterThanOrEqualToSubtotal = min.ToString("0.00", CultureInfo.InvariantCulture) } }
+                : null,
+        };
+        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, ct);
+        var payload = data.GetProperty("discountCodeBasicCreate");
+        ThrowOnUserErrors("discountCodeBasicCreate", payload);
+        return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
+               ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
+    }
+
+    /// <summary>Adds up to 250 codes to a discount, asynchronously; returns the bulk creation id to poll.</summary>
+    public async Task<string> BulkAddCodesAsync(string shop, string discountId, IReadOnlyList<string> codes, CancellationToken ct)
+    {
+        if (codes.Count is 0 or > 250) throw new ArgumentOutOfRangeException(nameof(codes), "1 to 250 codes per call.");
+        var data = await graphql.MutateAsync(shop, """
+            mutation AddCampaignCodes($discountId: ID!, $codes: [DiscountRedeemCodeInput!]!) {
+              discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) { bulkCreation { id } userErrors { field code message } }
+            }
+            """, new { discountId, codes = codes.Select(code => new { code }).ToArray() }, ct);
+        var payload = data.GetProperty("discountRedeemCodeBulkAdd");
+        ThrowOnUserErrors("discountRedeemCodeBulkAdd", payload);
+        return payload.GetProperty("bulkCreation").GetProperty("id").GetString()
+               ?? throw new ShopifyGraphQLException("discountRedeemCodeBulkAdd returned no id.", null);
+    }
+
+    public sealed record BulkCreation(bool Done, int Imported, int Failed, IReadOnlyDictionary<string, string> Errors);
+
+    /// <summary>Where a bulk creation stands; when done with failures, the failed codes and why.</summary>
+    public async Task<BulkCreation> BulkCreationAsync(string shop, string bulkCreationId, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        string? after = null;
+        while (true)
+        {
+            var data = await graphql.QueryAsync(shop, """
+                query CampaignCodesStatus($id: ID!, $after: String) {
+                  discountRedeemCodeBulkCreation(id: $id) {
+                    done importedCount failedCount
+                    codes(first: 250, after: $after) { pageInfo { hasNextPage endCursor } nodes { code errors { code message } } }
+                  }
+                }
+                """, new { id = bulkCreationId, after }, ct);
+            var bulk = data.GetProperty("discountRedeemCodeBulkCreation");
+            var done = bulk.GetProperty("done").GetBoolean();
+            var failed = bulk.GetProperty("failedCount").GetInt32();
+            if (!done || failed == 0) return new BulkCreation(done, bulk.GetProperty("importedCount").GetInt32(), failed, errors);
+            var page = bulk.GetProperty("codes");
+            foreach (var node in page.GetProperty("nodes").EnumerateArray())
+            {
+                if (node.TryGetProperty("errors", out var e) && e.ValueKind == JsonValueKind.Array && e.GetArrayLength() > 0)
+                {
+                    errors[node.GetProperty("code").GetString()!] = string.Join("; ", e.EnumerateArray().Select(x => x.GetProperty("message").GetString()));
+                }
+            }
+            if (!page.GetProperty("pageInfo").GetProperty("hasNextPage").GetBoolean())
+            {
+                return new BulkCreation(true, bulk.GetProperty("importedCount").GetInt32(), failed, errors);
+            }
+            after = page.GetProperty("pageInfo").GetProperty("endCursor").GetString();
+        }
+    }
+
     /// <summary>Deletes a code discount; a discount that no longer exists counts as deleted.</summary>
     public async Task DeleteAsync(string shop, string discountId, CancellationToken ct)
     {

@@ -1,0 +1,223 @@
+using Dapper;
+using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Campaigns;
+
+/// <summary>Section <c>Campaigns</c>.</summary>
+public sealed class CampaignOptions
+{
+    /// <summary>Wait between polls of a bulk code creation that is not done yet.</summary>
+    public int BulkPollIntervalMs { get; set; } = 1000;
+
+    /// <summary>Polls of one bulk creation before the job gives up (it resumes from there on its next run).</summary>
+    public int BulkMaxPolls { get; set; } = 300;
+}
+
+/// <summary>
+/// Creates a campaign's discount (its first code) and adds the other codes with <c>discountRedeemCodeBulkAdd</c>
+/// in batches of at most 250. Resumable and never sending a code twice: every code is stored before anything
+/// is sent, a batch is recorded before it is sent, and on a later run a batch that was sent without its
+/// answer being recorded is checked code by code (<c>codeDiscountNodeByCode</c>) before its missing codes go
+/// out again. Shopify's cost-based throttle is respected by the GraphQL client (it waits, never fails).
+/// </summary>
+public sealed partial class CampaignGeneration(
+    NpgsqlDataSource db, ShopifyDiscounts shopify, IOptions<CampaignOptions> options, ILogger<CampaignGeneration> logger)
+{
+    // Properties rather than a positional record: Npgsql reports bigint[] as System.Array, which Dapper's
+    // constructor matching refuses but property assignment accepts.
+    private sealed record Campaign
+    {
+        public long Id { get; init; }
+        public string ShopDomain { get; init; } = "";
+        public string Title { get; init; } = "";
+        public string DiscountType { get; init; } = "";
+        public decimal Value { get; init; }
+        public DateTimeOffset StartsAt { get; init; }
+        public DateTimeOffset? EndsAt { get; init; }
+        public int? UsageLimit { get; init; }
+        public bool OncePerCustomer { get; init; }
+        public decimal? MinimumSubtotal { get; init; }
+        public bool CombinesProduct { get; init; }
+        public bool CombinesOrder { get; init; }
+        public bool CombinesShipping { get; init; }
+        public long[]? CustomerIds { get; init; }
+        public string State { get; init; } = "";
+        public string? DiscountId { get; init; }
+    }
+
+    [AutomaticRetry(Attempts = 5)]
+    public async Task GenerateAsync(long campaignId, CancellationToken ct)
+    {
+        // One run per campaign at a time, on any instance; other campaigns go on in parallel.
+        await using var guard = await db.OpenConnectionAsync(ct);
+        if (!await guard.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                new { key = $"campaign:{campaignId}" }, cancellationToken: ct)))
+        {
+            LogBusy(campaignId);
+            return;
+        }
+        try
+        {
+            await RunAsync(campaignId, ct);
+        }
+        finally
+        {
+            await guard.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+        }
+    }
+
+    private async Task RunAsync(long campaignId, CancellationToken ct)
+    {
+        var c = await LoadAsync(campaignId, ct);
+        if (c is null || c.State is "active" or "failed" or "deactivated") return;
+
+        try
+        {
+            if (c.DiscountId is null)
+            {
+                var first = await ScalarAsync<string>("SELECT code FROM campaign_codes WHERE campaign_id = @campaignId AND seq = 0", new { campaignId }, ct);
+                var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, ct);
+                var discountId = found is not null && found.Title?.EndsWith(Marker(c), StringComparison.Ordinal) == true
+                    ? found.Id
+                    : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, new ShopifyDiscounts.CampaignDiscount(first!, c.Title + Marker(c),
+                        c.DiscountType, c.Value, c.StartsAt, c.EndsAt, c.UsageLimit, c.OncePerCustomer, c.MinimumSubtotal, c.CombinesProduct,
+                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), ct);
+                await ExecuteAsync("""
+                    UPDATE campaigns SET discount_id = @discountId, state = 'generating', updated_at = now() WHERE id = @campaignId;
+                    UPDATE campaign_codes SET state = 'created' WHERE campaign_id = @campaignId AND seq = 0;
+                    """, new { discountId, campaignId }, ct);
+                c = c with { DiscountId = discountId };
+            }
+
+            await RecoverUnansweredBatchesAsync(c, ct);
+            foreach (var (batchId, bulkId) in await QueryAsync<(long, string)>(
+                         "SELECT id, bulk_creation_id FROM campaign_batches WHERE campaign_id = @campaignId AND state = 'sent' ORDER BY id", new { campaignId }, ct))
+            {
+                await FinishBatchAsync(c, batchId, bulkId, ct);
+            }
+
+            while (true)
+            {
+                var codes = await QueryAsync<string>("""
+                    SELECT code FROM campaign_codes WHERE campaign_id = @campaignId AND state = 'pending' ORDER BY seq LIMIT 250
+                    """, new { campaignId }, ct);
+                if (codes.Count == 0) break;
+                var batchId = await ScalarAsync<long>("""
+                    WITH b AS (INSERT INTO campaign_batches (campaign_id, state) VALUES (@campaignId, 'sending') RETURNING id)
+                    UPDATE campaign_codes SET state = 'sent', batch_id = (SELECT id FROM b)
+                    WHERE campaign_id = @campaignId AND code = ANY(@codes)
+                    RETURNING (SELECT id FROM b)
+                    """, new { campaignId, codes = codes.ToArray() }, ct);
+                var bulkId = await shopify.BulkAddCodesAsync(c.ShopDomain, c.DiscountId!, codes, ct);
+                await ExecuteAsync("UPDATE campaign_batches SET state = 'sent', bulk_creation_id = @bulkId WHERE id = @batchId", new { bulkId, batchId }, ct);
+                await FinishBatchAsync(c, batchId, bulkId, ct);
+            }
+
+            await ExecuteAsync("UPDATE campaigns SET state = 'active', last_error = NULL, updated_at = now() WHERE id = @campaignId AND state = 'generating'",
+                new { campaignId }, ct);
+            LogDone(c.ShopDomain, campaignId);
+        }
+        catch (ShopifyUserErrorException e) when (c.DiscountId is null)
+        {
+            await ExecuteAsync("UPDATE campaigns SET state = 'failed', last_error = @error, updated_at = now() WHERE id = @campaignId",
+                new { error = e.Message, campaignId }, ct);
+            LogFailed(c.ShopDomain, campaignId, e.Message);
+        }
+        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopifyUserErrorException)
+        {
+            // Resumable: the next run (Hangfire's retry, or a merchant's) continues from what is recorded.
+            await ExecuteAsync("UPDATE campaigns SET last_error = @error, updated_at = now() WHERE id = @campaignId", new { error = e.Message, campaignId }, ct);
+            LogInterrupted(c.ShopDomain, campaignId, e.Message);
+            throw;
+        }
+    }
+
+    /// <summary>A batch recorded as sending but never answered: keep the codes Shopify has, send the rest again.</summary>
+    private async Task RecoverUnansweredBatchesAsync(Campaign c, CancellationToken ct)
+    {
+        foreach (var batchId in await QueryAsync<long>("SELECT id FROM campaign_batches WHERE campaign_id = @Id AND state = 'sending'", c, ct))
+        {
+            foreach (var code in await QueryAsync<string>("SELECT code FROM campaign_codes WHERE batch_id = @batchId AND state = 'sent'", new { batchId }, ct))
+            {
+                var exists = await shopify.FindByCodeAsync(c.ShopDomain, code, ct) is not null;
+                await ExecuteAsync("""
+                    UPDATE campaign_codes SET state = CASE WHEN @exists THEN 'created' ELSE 'pending' END,
+                                              batch_id = CASE WHEN @exists THEN batch_id END
+                    WHERE campaign_id = @Id AND code = @code
+                    """, new { exists, c.Id, code }, ct);
+            }
+            await ExecuteAsync("UPDATE campaign_batches SET state = 'done' WHERE id = @batchId", new { batchId }, ct);
+            LogRecovered(c.ShopDomain, c.Id, batchId);
+        }
+    }
+
+    private async Task FinishBatchAsync(Campaign c, long batchId, string bulkId, CancellationToken ct)
+    {
+        for (var poll = 0; poll < options.Value.BulkMaxPolls; poll++)
+        {
+            var status = await shopify.BulkCreationAsync(c.ShopDomain, bulkId, ct);
+            if (status.Done)
+            {
+                await ExecuteAsync("""
+                    UPDATE campaign_codes SET state = CASE WHEN upper(code) = ANY(@failed) THEN 'failed' ELSE 'created' END,
+                                              error = (@errors::jsonb) ->> upper(code)
+                    WHERE batch_id = @batchId AND state = 'sent';
+                    UPDATE campaign_batches SET state = 'done' WHERE id = @batchId;
+                    """, new
+                {
+                    batchId,
+                    failed = status.Errors.Keys.Select(k => k.ToUpperInvariant()).ToArray(),
+                    errors = System.Text.Json.JsonSerializer.Serialize(status.Errors.ToDictionary(kv => kv.Key.ToUpperInvariant(), kv => kv.Value)),
+                }, ct);
+                return;
+            }
+            await Task.Delay(options.Value.BulkPollIntervalMs, ct);
+        }
+        throw new ShopifyUnavailableException($"Bulk creation {bulkId} did not finish in time; the next run polls it again.");
+    }
+
+    private static string Marker(Campaign c) => $" (campaign {c.Id})";
+
+    private async Task<Campaign?> LoadAsync(long id, CancellationToken ct) =>
+        (await QueryAsync<Campaign>("""
+            SELECT id, shop_domain, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
+                   combines_product, combines_order, combines_shipping, customer_ids, state, discount_id
+            FROM campaigns WHERE id = @id
+            """, new { id }, ct)).SingleOrDefault();
+
+    private async Task<List<T>> QueryAsync<T>(string sql, object args, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<T>(new CommandDefinition(sql, args, cancellationToken: ct))).ToList();
+    }
+
+    private async Task<T?> ScalarAsync<T>(string sql, object args, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteScalarAsync<T>(new CommandDefinition(sql, args, cancellationToken: ct));
+    }
+
+    private async Task ExecuteAsync(string sql, object args, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition(sql, args, cancellationToken: ct));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Campaign {CampaignId} is being generated by another run; leaving it to that one")]
+    private partial void LogBusy(long campaignId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Campaign {CampaignId} of {Shop}: all codes handled")]
+    private partial void LogDone(string shop, long campaignId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Campaign {CampaignId} of {Shop} failed: {Error}")]
+    private partial void LogFailed(string shop, long campaignId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Campaign {CampaignId} of {Shop} interrupted ({Error}); it resumes on the next run")]
+    private partial void LogInterrupted(string shop, long campaignId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Campaign {CampaignId} of {Shop}: batch {BatchId} had no recorded answer; checked its codes one by one")]
+    private partial void LogRecovered(string shop, long campaignId, long batchId);
+}

@@ -1,0 +1,86 @@
+using System.Text;
+using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Campaigns;
+
+/// <summary><c>GET /api/admin/campaigns</c> (paged, by state), <c>GET …/{id}</c> with progress, <c>GET …/{id}/codes.csv</c>.</summary>
+public static class CampaignQueries
+{
+    public sealed record CampaignView(long Id, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt, DateTimeOffset? EndsAt,
+        int? UsageLimit, bool OncePerCustomer, string State, int RequestedCodes, int CreatedCodes, int FailedCodes, int PendingCodes,
+        string? LastError, DateTimeOffset CreatedAt);
+
+    public sealed record Page(IReadOnlyList<CampaignView> Items, long? NextBefore);
+
+    private static readonly string[] States = ["creating", "generating", "active", "failed", "deactivated"];
+
+    private const string Select = """
+        SELECT c.id, c.title, c.discount_type, c.value, c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.state, c.requested_codes,
+               count(*) FILTER (WHERE k.state = 'created')::int AS created_codes,
+               count(*) FILTER (WHERE k.state = 'failed')::int AS failed_codes,
+               count(*) FILTER (WHERE k.state IN ('pending', 'sent'))::int AS pending_codes,
+               c.last_error, c.created_at
+        FROM campaigns c LEFT JOIN campaign_codes k ON k.campaign_id = c.id
+        """;
+
+    public static RouteGroupBuilder MapCampaignQueries(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/campaigns", ListAsync);
+        admin.MapGet("/campaigns/{id:long}", GetAsync);
+        admin.MapGet("/campaigns/{id:long}/codes.csv", CsvAsync);
+        return admin;
+    }
+
+    public static async Task<CampaignView?> LoadAsync(NpgsqlDataSource db, string shop, long id, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<CampaignView>(new CommandDefinition(
+            Select + " WHERE c.id = @id AND c.shop_domain = @shop GROUP BY c.id", new { id, shop }, cancellationToken: ct));
+    }
+
+    private static async Task<Results<Ok<Page>, ProblemHttpResult>> ListAsync(HttpContext http, NpgsqlDataSource db, string? state, long? before,
+        int? limit, CancellationToken ct)
+    {
+        if (state is not null && !States.Contains(state)) return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", States));
+        var take = Math.Clamp(limit ?? 50, 1, 200);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var items = (await conn.QueryAsync<CampaignView>(new CommandDefinition(Select + """
+             WHERE c.shop_domain = @shop AND (@state::text IS NULL OR c.state = @state) AND (@before::bigint IS NULL OR c.id < @before)
+            GROUP BY c.id ORDER BY c.id DESC LIMIT @take
+            """, new { shop = http.User.Shop(), state, before, take }, cancellationToken: ct))).ToList();
+        return TypedResults.Ok(new Page(items, items.Count == take ? items[^1].Id : null));
+    }
+
+    private static async Task<Results<Ok<CampaignView>, ProblemHttpResult>> GetAsync(HttpContext http, NpgsqlDataSource db, long id, CancellationToken ct) =>
+        await LoadAsync(db, http.User.Shop(), id, ct) is { } view ? TypedResults.Ok(view) : Problems.NotFound("campaign_not_found", "No such campaign.");
+
+    private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> CsvAsync(HttpContext http, NpgsqlDataSource db, long id, CancellationToken ct)
+    {
+        var shop = http.User.Shop();
+        await using var conn = await db.OpenConnectionAsync(ct);
+        if (await conn.ExecuteScalarAsync<long>(new CommandDefinition("SELECT count(*) FROM campaigns WHERE id = @id AND shop_domain = @shop",
+                new { id, shop }, cancellationToken: ct)) == 0)
+        {
+            return Problems.NotFound("campaign_not_found", "No such campaign.");
+        }
+        var csv = new StringBuilder("code,state,error\n");
+        foreach (var (code, state, error) in await conn.QueryAsync<(string, string, string?)>(new CommandDefinition(
+                     "SELECT code, state, error FROM campaign_codes WHERE campaign_id = @id ORDER BY seq", new { id }, cancellationToken: ct)))
+        {
+            csv.Append(code).Append(',').Append(state).Append(',').Append(Csv(error)).Append('\n');
+        }
+        return TypedResults.File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", $"campaign-{id}-codes.csv");
+    }
+
+    /// <summary>Quotes a CSV field, and defuses spreadsheet formulas.</summary>
+    private static string Csv(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return "";
+        if (value[0] is '=' or '+' or '-' or '@') value = "'" + value;
+        return "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    }
+}

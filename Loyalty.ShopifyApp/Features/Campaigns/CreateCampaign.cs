@@ -1,0 +1,161 @@
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Dapper;
+using Hangfire;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Campaigns;
+
+/// <summary>
+/// <c>POST /api/admin/campaigns</c>: a merchant's discount campaign, with one code (given or generated) or N
+/// unique codes from a pattern. Codes are generated and stored first; a single code is created in Shopify
+/// before answering (201), many are created by a resumable job (202, progress at <c>GET …/{id}</c>).
+/// </summary>
+public static partial class CreateCampaign
+{
+    public sealed record CodePattern(int Count, string? Prefix, int? Length);
+
+    public sealed record CombinesWith(bool Product, bool Order, bool Shipping);
+
+    public sealed record CampaignRequest(
+        string? Title, decimal? Percentage, decimal? FixedAmount, DateTimeOffset? StartsAt, DateTimeOffset? EndsAt, int? UsageLimit,
+        bool? OncePerCustomer, decimal? MinimumSubtotal, CombinesWith? CombinesWith, long[]? CustomerIds, string? Code, CodePattern? Codes);
+
+    /// <summary>No look-alike characters (0/O, 1/I/L).</summary>
+    public const string Alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+
+    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    private static partial Regex CodeText();
+
+    [GeneratedRegex("^[A-Z0-9_-]{0,20}$")]
+    private static partial Regex PrefixText();
+
+    public static RouteGroupBuilder MapCreateCampaign(this RouteGroupBuilder admin)
+    {
+        admin.MapPost("/campaigns", CreateAsync);
+        return admin;
+    }
+
+    private static async Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>, ProblemHttpResult>> CreateAsync(
+        HttpContext http, CampaignRequest r, NpgsqlDataSource db, CampaignGeneration generation, IBackgroundJobClient jobs, TimeProvider clock,
+        CancellationToken ct)
+    {
+        var shop = http.User.Shop();
+        ShopSettings settings;
+        await using (var c = await db.OpenConnectionAsync(ct)) settings = await ShopSettings.LoadAsync(c, null, shop, ct);
+
+        var now = clock.GetUtcNow();
+        var startsAt = r.StartsAt ?? now;
+        var endsAt = r.EndsAt ?? startsAt.AddDays(settings.CouponValidityDays);
+        var errors = new Dictionary<string, string[]>();
+        void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+
+        var title = r.Title?.Trim() ?? "";
+        if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
+        if ((r.Percentage is null) == (r.FixedAmount is null)) Add("value", "Give either percentage or fixedAmount.");
+        if (r.Percentage is { } p && (p <= 0 || p > 100)) Add("percentage", "Must be more than 0 and at most 100.");
+        if (r.FixedAmount is { } f && (f <= 0 || f > 1_000_000 || decimal.Round(f, 2) != f)) Add("fixedAmount", "Must be more than 0 (shop currency, 2 decimals).");
+        if (endsAt <= startsAt) Add("endsAt", "Must be after startsAt.");
+        if (r.UsageLimit is < 1) Add("usageLimit", "Must be at least 1 when given.");
+        if (r.MinimumSubtotal is <= 0) Add("minimumSubtotal", "Must be more than 0 when given.");
+        if (r.CustomerIds is { } ids && (ids.Length > 250 || ids.Any(id => id <= 0))) Add("customerIds", "Up to 250 positive customer ids (or none for everyone).");
+        if (r.Code is not null && r.Codes is not null) Add("code", "Give either a code or a codes pattern, not both.");
+        if (r.Code is not null && !CodeText().IsMatch(r.Code)) Add("code", "1-64 letters, digits, '-' or '_'.");
+
+        var count = r.Codes?.Count ?? 1;
+        var prefix = r.Codes?.Prefix?.ToUpperInvariant() ?? "";
+        var length = r.Codes?.Length ?? 8;
+        if (r.Codes is not null)
+        {
+            if (count is < 1 or > 100_000) Add("codes.count", "Between 1 and 100,000 codes.");
+            if (!PrefixText().IsMatch(prefix)) Add("codes.prefix", "Up to 20 of A-Z, 0-9, '-' or '_'.");
+            if (length is < 4 or > 32) Add("codes.length", "Between 4 and 32 random characters.");
+            else
+            {
+                // Birthday bound: expected collisions ≈ n² / (2 × space); keep them below one in a thousand.
+                var space = Math.Pow(Alphabet.Length, length);
+                if ((double)count * count / (2 * space) > 0.001)
+                {
+                    var max = (long)Math.Sqrt(0.002 * space);
+                    Add("codes.length", $"{length} random characters allow at most {max:N0} codes with negligible collisions; use a longer length.");
+                }
+            }
+        }
+        if (errors.Count > 0)
+        {
+            return Problems.Validation("invalid_campaign", "Some campaign fields are not valid.", "See errors for each field.",
+                new Dictionary<string, object?> { ["errors"] = errors });
+        }
+
+        long id;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using (var tx = await conn.BeginTransactionAsync(ct))
+        {
+            id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
+                INSERT INTO campaigns (shop_domain, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
+                                       combines_product, combines_order, combines_shipping, customer_ids, requested_codes, state)
+                VALUES (@shop, @title, @type, @value, @startsAt, @endsAt, @UsageLimit, @once, @MinimumSubtotal, @product, @order, @shipping,
+                        @customers, @count, 'creating')
+                RETURNING id
+                """, new
+            {
+                shop, title, type = r.Percentage is null ? "fixed_amount" : "percentage", value = r.Percentage ?? r.FixedAmount, startsAt, endsAt,
+                r.UsageLimit, once = r.OncePerCustomer ?? false, r.MinimumSubtotal, product = r.CombinesWith?.Product ?? false,
+                order = r.CombinesWith?.Order ?? false, shipping = r.CombinesWith?.Shipping ?? false,
+                customers = r.CustomerIds is { Length: > 0 } c2 ? c2 : null, count,
+            }, tx, cancellationToken: ct));
+
+            if (r.Code is not null)
+            {
+                var inserted = await conn.ExecuteAsync(new CommandDefinition("""
+                    INSERT INTO campaign_codes (campaign_id, shop_domain, code, seq, state) VALUES (@id, @shop, @Code, 0, 'pending')
+                    ON CONFLICT DO NOTHING
+                    """, new { id, shop, r.Code }, tx, cancellationToken: ct));
+                if (inserted == 0) return Problems.Validation("code_taken", "That code is already used by another campaign.");
+            }
+            else
+            {
+                await GenerateCodesAsync(conn, tx, id, shop, prefix, length, count, ct);
+            }
+            await tx.CommitAsync(ct);
+        }
+
+        if (count == 1)
+        {
+            await generation.GenerateAsync(id, ct);
+            var view = await CampaignQueries.LoadAsync(db, shop, id, ct);
+            return view!.State == "failed"
+                ? Problems.Create(StatusCodes.Status502BadGateway, "campaign_creation_failed", "Shopify did not create the discount.", view.LastError)
+                : TypedResults.Created($"/api/admin/campaigns/{id}", view);
+        }
+        jobs.Enqueue<CampaignGeneration>(g => g.GenerateAsync(id, CancellationToken.None));
+        return TypedResults.Accepted($"/api/admin/campaigns/{id}", await CampaignQueries.LoadAsync(db, shop, id, ct));
+    }
+
+    /// <summary>Inserts <paramref name="count"/> unique random codes (regenerating any that collide), in chunks.</summary>
+    private static async Task GenerateCodesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, string shop, string prefix, int length,
+        int count, CancellationToken ct)
+    {
+        var seq = 0;
+        while (seq < count)
+        {
+            var chunk = Enumerable.Range(0, Math.Min(5000, count - seq)).Select(_ => prefix + Random(length)).Distinct().ToArray();
+            var inserted = await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO campaign_codes (campaign_id, shop_domain, code, seq, state)
+                SELECT @id, @shop, code, @seq + (row_number() OVER () - 1)::int, 'pending'
+                FROM (SELECT c AS code FROM unnest(@chunk) AS c
+                      WHERE NOT EXISTS (SELECT 1 FROM campaign_codes x WHERE x.shop_domain = @shop AND upper(x.code) = upper(c))) fresh
+                """, new { id, shop, seq, chunk }, tx, cancellationToken: ct));
+            seq += inserted;
+        }
+    }
+
+    private static string Random(int length) => string.Create(length, 0, (span, _) =>
+    {
+        for (var i = 0; i < span.Length; i++) span[i] = Alphabet[RandomNumberGenerator.GetInt32(Alphabet.Length)];
+    });
+}

@@ -1,0 +1,171 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Loyalty.ShopifyApp.Features.Campaigns;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using WireMock.Matchers;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+
+namespace Loyalty.Tests.Features.Campaigns;
+
+/// <summary>Merchant campaigns: validated, one code or many, created in Shopify in resumable batches that never send a code twice.</summary>
+public sealed class CampaignTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        // The test drives the generation job itself: no Hangfire server here.
+        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?>
+        {
+            ["Jobs:ServerEnabled"] = "false",
+            ["Campaigns:BulkPollIntervalMs"] = "0",
+        });
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    private Task<HttpResponseMessage> CreateAsync(object body) =>
+        _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body)));
+
+    private IEnumerable<(int Status, string Body)> Calls(string operation) => _shopify.Server.LogEntries
+        .Where(e => e.RequestMessage!.Path == ShopifyFake.GraphQLPath(_shop) && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)
+        .Select(e => (Convert.ToInt32(e.ResponseMessage!.StatusCode, System.Globalization.CultureInfo.InvariantCulture), e.RequestMessage!.Body!));
+
+    private void StubBulk()
+    {
+        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/42");
+        _shopify.StubFindCode(_shop, null);
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*AddCampaignCodes*")))
+            .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { discountRedeemCodeBulkAdd = new { bulkCreation = new { id = "gid://shopify/DiscountRedeemCodeBulkCreation/1" }, userErrors = Array.Empty<object>() } },
+            }));
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*CampaignCodesStatus*")))
+            .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { discountRedeemCodeBulkCreation = new { done = true, importedCount = 250, failedCount = 0, codes = new { pageInfo = new { hasNextPage = false, endCursor = (string?)null }, nodes = Array.Empty<object>() } } },
+            }));
+    }
+
+    [Fact]
+    public async Task Every_invalid_field_is_named_and_a_pattern_too_small_for_its_count_is_refused()
+    {
+        var response = await CreateAsync(new
+        {
+            title = "", percentage = 120, fixedAmount = 5, usageLimit = 0, minimumSubtotal = -1, customerIds = new[] { -3L },
+            startsAt = "2026-12-01T00:00:00Z", endsAt = "2026-11-01T00:00:00Z", codes = new { count = 100000, prefix = "summer", length = 6 },
+        });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("invalid_campaign", problem.GetProperty("code").GetString());
+        var errors = problem.GetProperty("errors");
+        foreach (var field in new[] { "title", "value", "percentage", "endsAt", "usageLimit", "minimumSubtotal", "customerIds", "codes.length" })
+        {
+            Assert.True(errors.TryGetProperty(field, out _), $"{field} is named");
+        }
+        Assert.Contains("use a longer length", errors.GetProperty("codes.length")[0].GetString());
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaigns"));
+    }
+
+    [Fact]
+    public async Task A_single_code_campaign_is_created_in_Shopify_before_answering()
+    {
+        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/7");
+        _shopify.StubFindCode(_shop, null);
+
+        var response = await CreateAsync(new
+        {
+            title = "Summer", percentage = 10, code = "SUMMER10", usageLimit = 500, oncePerCustomer = true, minimumSubtotal = 50,
+            combinesWith = new { product = true, order = false, shipping = true },
+        });
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var view = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("active", 1), (view.GetProperty("state").GetString(), view.GetProperty("createdCodes").GetInt32()));
+        var input = JsonDocument.Parse(Assert.Single(Calls("CreateLoyaltyCode")).Body).RootElement.GetProperty("variables").GetProperty("input");
+        Assert.Equal("SUMMER10", input.GetProperty("code").GetString());
+        Assert.Equal(0.1, input.GetProperty("customerGets").GetProperty("value").GetProperty("percentage").GetDouble(), 6);
+        Assert.Equal("ALL", input.GetProperty("context").GetProperty("all").GetString());
+        Assert.Equal("50.00", input.GetProperty("minimumRequirement").GetProperty("subtotal").GetProperty("greaterThanOrEqualToSubtotal").GetString());
+        Assert.Equal(500, input.GetProperty("usageLimit").GetInt32());
+    }
+
+    [Fact]
+    public async Task Ten_thousand_codes_survive_a_crash_mid_way_without_a_duplicate_or_a_missing_code()
+    {
+        StubBulk();
+        var response = await CreateAsync(new { title = "Flyers", fixedAmount = 5, codes = new { count = 10000, prefix = "FLY-", length = 10 } });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+        var codes = (await _app.Db.OpenConnection().QueryCodesAsync(id)).ToList();
+        Assert.Equal(10000, codes.Distinct(StringComparer.OrdinalIgnoreCase).Count());
+        Assert.All(codes, c => Assert.Matches("^FLY-[A-HJKMNP-Z2-9]{10}$", c));
+
+        // Shopify fails the 21st batch (codes 5001-5250): the run stops there, as a crash would.
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost()
+                .WithBody(new WildcardMatcher($"*AddCampaignCodes*{codes[5001]}*")))
+            .AtPriority(1).RespondWith(Response.Create().WithStatusCode(500));
+        var generation = _app.Services.GetRequiredService<CampaignGeneration>();
+        var crash = await Record.ExceptionAsync(() => generation.GenerateAsync(id, default));
+        Assert.IsType<Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifyUnavailableException>(crash);
+        var midway = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("generating", 5001), (midway.GetProperty("state").GetString(), midway.GetProperty("createdCodes").GetInt32()));
+
+        _shopify.Server.ResetMappings();
+        _shopify.StubTokenExchange(_shop);
+        StubBulk();
+        await generation.GenerateAsync(id, default); // resume
+
+        var sent = Calls("AddCampaignCodes").Where(c => c.Status == 200)
+            .SelectMany(c => JsonDocument.Parse(c.Body).RootElement.GetProperty("variables").GetProperty("codes").EnumerateArray()
+                .Select(x => x.GetProperty("code").GetString()!)).ToList();
+        Assert.Equal(9999, sent.Count);                       // every code but the discount's own first one …
+        Assert.Equal(codes.Skip(1).OrderBy(c => c), sent.OrderBy(c => c)); // … exactly once
+        Assert.All(Calls("AddCampaignCodes"), c => Assert.True(
+            JsonDocument.Parse(c.Body).RootElement.GetProperty("variables").GetProperty("codes").GetArrayLength() <= 250));
+        Assert.Equal(250, Calls("FindLoyaltyCode").Count() - 1); // the unanswered batch was checked code by code (plus the first code)
+        var done = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("active", 10000, 0), (done.GetProperty("state").GetString(), done.GetProperty("createdCodes").GetInt32(), done.GetProperty("pendingCodes").GetInt32()));
+
+        var csv = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}/codes.csv", _shop))).Content.ReadAsStringAsync();
+        Assert.Equal(10001, csv.TrimEnd('\n').Split('\n').Length);
+        var list = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/campaigns?state=active", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(id, Assert.Single(list.GetProperty("items").EnumerateArray()).GetProperty("id").GetInt64());
+    }
+
+    [Fact]
+    public async Task A_discount_Shopify_refuses_fails_the_campaign_with_the_reason()
+    {
+        _shopify.StubDiscountCreateUserError(_shop, "INVALID", "Minimum subtotal is too high");
+        _shopify.StubFindCode(_shop, null);
+
+        var response = await CreateAsync(new { title = "Bad", fixedAmount = 5, code = "BAD5" });
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Contains("Minimum subtotal is too high", await response.Content.ReadAsStringAsync());
+        Assert.Equal("failed", await _app.ScalarAsync<string>("SELECT state FROM campaigns"));
+    }
+}
+
+internal static class CampaignCodeQueries
+{
+    public static async Task<IEnumerable<string>> QueryCodesAsync(this Npgsql.NpgsqlConnection conn, long id)
+    {
+        await using (conn)
+        {
+            return (await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT code FROM campaign_codes WHERE campaign_id = @id ORDER BY seq", new { id })).ToList();
+        }
+    }
+}
