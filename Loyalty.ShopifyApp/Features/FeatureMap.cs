@@ -89,7 +89,8 @@ public static class FeatureMap
             .MapFeedback()
             .MapConvertPoints()
             .MapCustomerCoupons()
-            .MapDonate();
+            .MapDonate()
+            .MapValidateCouponStorefront();
 
         app.MapAdminApi()
             .MapShopStatus()
@@ -101,7 +102,9 @@ public static class FeatureMap
             .MapConversionReview()
             .MapDonationTotals()
             .MapCreateCampaign()
-            .MapCampaignQueries();
+            .MapCampaignQueries()
+            .MapValidateCouponAdmin()
+            .MapCouponReports();
         app.MapJobsDashboard();
         return app;
     }

@@ -15,7 +15,10 @@ public sealed record OrderFacts(
     decimal Total,
     string Currency,
     decimal PresentmentTotal,
-    IReadOnlyList<string>? DiscountCodes = null);
+    IReadOnlyList<DiscountCodeUse>? DiscountCodes = null);
+
+/// <summary>A discount code an order used, and the amount it took off (shop currency).</summary>
+public sealed record DiscountCodeUse(string Code, decimal Amount);
 
 /// <summary>
 /// Order points, decided once per order (<c>order_earnings</c> is keyed by order) and moved through the ledger

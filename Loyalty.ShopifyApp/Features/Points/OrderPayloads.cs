@@ -41,7 +41,7 @@ public static class OrderPayloads
             PresentmentTotal: presentment,
             DiscountCodes: o.TryGetProperty("discount_codes", out var dc) && dc.ValueKind == JsonValueKind.Array
                 ? dc.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.Object && d.TryGetProperty("code", out var x) && x.ValueKind == JsonValueKind.String)
-                    .Select(d => d.GetProperty("code").GetString()!).ToList()
+                    .Select(d => new DiscountCodeUse(d.GetProperty("code").GetString()!, d.TryGetProperty("amount", out var a) ? Money(a) : 0m)).ToList()
                 : []);
     }
 

@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Settings;
@@ -18,7 +19,9 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, ILogger<OrderPaid>
         var order = OrderPayloads.Order(context.Delivery.Payload!);
         var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
-        await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, order.DiscountCodes ?? [], logger, ct);
+        var codes = order.DiscountCodes ?? [];
+        await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), logger, ct);
+        await CouponRedemptions.RecordAsync(context.Connection, context.Transaction, shop, order, ct);
         if (outcome.Status == "awarded")
         {
             LogAwarded(shop, order.OrderId, order.CustomerId, outcome.Points, settings.EarnRate);

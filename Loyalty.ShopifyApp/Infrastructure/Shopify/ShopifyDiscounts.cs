@@ -159,20 +159,22 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         }
     }
 
-    public sealed record FoundCode(string Id, string? Title);
+    /// <summary>A code discount as Shopify sees it; status is ACTIVE, EXPIRED or SCHEDULED when Shopify says.</summary>
+    public sealed record FoundCode(string Id, string? Title, string? Status = null, int? UsageCount = null, int? UsageLimit = null);
 
     /// <summary>The code discount that carries <paramref name="code"/> (case-insensitive), or null.</summary>
     public async Task<FoundCode?> FindByCodeAsync(string shop, string code, CancellationToken ct)
     {
         var data = await graphql.QueryAsync(shop, """
             query FindLoyaltyCode($code: String!) {
-              codeDiscountNodeByCode(code: $code) { id codeDiscount { ... on DiscountCodeBasic { title } } }
+              codeDiscountNodeByCode(code: $code) { id codeDiscount { ... on DiscountCodeBasic { title status asyncUsageCount usageLimit } } }
             }
             """, new { code }, ct);
         if (!data.TryGetProperty("codeDiscountNodeByCode", out var node) || node.ValueKind != JsonValueKind.Object) return null;
-        var title = node.TryGetProperty("codeDiscount", out var d) && d.ValueKind == JsonValueKind.Object && d.TryGetProperty("title", out var t)
-            ? t.GetString() : null;
-        return new FoundCode(node.GetProperty("id").GetString()!, title);
+        var d = node.TryGetProperty("codeDiscount", out var cd) && cd.ValueKind == JsonValueKind.Object ? cd : default;
+        string? Text(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        int? Number(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
+        return new FoundCode(node.GetProperty("id").GetString()!, Text("title"), Text("status"), Number("asyncUsageCount"), Number("usageLimit"));
     }
 
     public sealed record Metafield(JsonArray Items, string? CompareDigest);

@@ -1,0 +1,31 @@
+using Dapper;
+using Loyalty.ShopifyApp.Features.Points;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Campaigns;
+
+/// <summary>
+/// <c>orders/paid</c> with <c>discount_codes</c>: each code this app made (a campaign code or a loyalty coupon) is
+/// recorded as redeemed with the order, customer, discount and order amount, once per order and code.
+/// </summary>
+public static class CouponRedemptions
+{
+    public static async Task<int> RecordAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OrderFacts order, CancellationToken ct)
+    {
+        var recorded = 0;
+        foreach (var use in order.DiscountCodes ?? [])
+        {
+            recorded += await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO coupon_redemptions (shop_domain, code, campaign_id, conversion_id, order_id, customer_id, discount_amount, order_amount)
+                SELECT @shop, found.code, found.campaign_id, found.conversion_id, @OrderId, @CustomerId, @Amount, @Total
+                FROM (SELECT k.code, k.campaign_id, NULL::text AS conversion_id FROM campaign_codes k
+                      WHERE k.shop_domain = @shop AND upper(k.code) = upper(@Code)
+                      UNION ALL
+                      SELECT c.code, NULL, c.id FROM conversions c WHERE c.shop_domain = @shop AND upper(c.code) = upper(@Code)) found
+                LIMIT 1
+                ON CONFLICT (shop_domain, order_id, upper(code)) DO NOTHING
+                """, new { shop, order.OrderId, order.CustomerId, use.Amount, use.Code, order.Total }, tx, cancellationToken: ct));
+        }
+        return recorded;
+    }
+}

@@ -1,0 +1,118 @@
+using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Campaigns;
+
+/// <summary>
+/// Is this code usable? <c>POST /api/admin/coupons/validate { code, customerId? }</c> and, for the logged-in
+/// customer, <c>POST /proxy/api/coupons/validate { code }</c>. Valid, or not with a reason — in this order of
+/// precedence — <c>not_found</c>, <c>not_started</c>, <c>expired</c>, <c>usage_limit_reached</c>, <c>not_eligible</c>,
+/// <c>already_used</c>, from our records (campaign codes and loyalty coupons) and Shopify's view of the code.
+/// </summary>
+public static class ValidateCoupon
+{
+    public sealed record ValidateRequest(string? Code, long? CustomerId);
+
+    public sealed record Verdict(string Code, bool Valid, string? Reason, string? Kind, long? CampaignId, bool ShopifyChecked);
+
+    // Properties, not a positional record: Dapper cannot match bigint[] (System.Array) to a constructor parameter.
+    private sealed record Known
+    {
+        public string Kind { get; init; } = "";
+        public long? CampaignId { get; init; }
+        public string? ConversionId { get; init; }
+        public string CodeState { get; init; } = "";
+        public string CampaignState { get; init; } = "";
+        public DateTimeOffset StartsAt { get; init; }
+        public DateTimeOffset? EndsAt { get; init; }
+        public int? UsageLimit { get; init; }
+        public bool OncePerCustomer { get; init; }
+        public long[]? CustomerIds { get; init; }
+        public long? Owner { get; init; }
+        public long Redemptions { get; init; }
+        public long CustomerRedemptions { get; init; }
+    }
+
+    public static RouteGroupBuilder MapValidateCouponAdmin(this RouteGroupBuilder admin)
+    {
+        admin.MapPost("/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify, TimeProvider clock,
+            CancellationToken ct) => await ValidateAsync(http.User.Shop(), r.Code, r.CustomerId, db, shopify, clock, ct));
+        return admin;
+    }
+
+    public static RouteGroupBuilder MapValidateCouponStorefront(this RouteGroupBuilder proxy)
+    {
+        proxy.MapPost("/api/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify,
+            TimeProvider clock, CancellationToken ct) => await ValidateAsync(http.Proxy().Shop, r.Code, http.Customer(), db, shopify, clock, ct))
+            .RequireLoggedInCustomer();
+        return proxy;
+    }
+
+    private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(string shop, string? code, long? customer, NpgsqlDataSource db,
+        ShopifyDiscounts shopify, TimeProvider clock, CancellationToken ct)
+    {
+        code = code?.Trim();
+        if (string.IsNullOrEmpty(code) || code.Length > 255) return Problems.Validation("invalid_code", "Send the code to check (1-255 characters).");
+
+        Known? known;
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            known = await conn.QuerySingleOrDefaultAsync<Known>(new CommandDefinition("""
+                SELECT 'campaign' AS kind, c.id AS campaign_id, NULL::text AS conversion_id, k.state AS code_state, c.state AS campaign_state,
+                       c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.customer_ids, NULL::bigint AS owner,
+                       (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id) AS redemptions,
+                       (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id AND r.customer_id = @customer) AS customer_redemptions
+                FROM campaign_codes k JOIN campaigns c ON c.id = k.campaign_id
+                WHERE k.shop_domain = @shop AND upper(k.code) = upper(@code)
+                UNION ALL
+                SELECT 'loyalty', NULL, v.id, v.coupon_status, v.state, v.created_at, v.expires_at, 1, true, NULL, v.customer_id,
+                       CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END, CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END
+                FROM conversions v WHERE v.shop_domain = @shop AND upper(v.code) = upper(@code) AND v.state = 'completed'
+                LIMIT 1
+                """, new { shop, code, customer }, cancellationToken: ct));
+        }
+
+        var now = clock.GetUtcNow();
+        string? reason = known switch
+        {
+            null => "not_found",
+            { Kind: "campaign", CodeState: not "created" } => "not_found",
+            { Kind: "loyalty", CodeState: "cancelled" or "cancelling" or "none" } => "not_found",
+            _ when known.StartsAt > now => "not_started",
+            _ when known.CampaignState == "deactivated" || known.EndsAt <= now => "expired",
+            { Kind: "campaign" } when known.UsageLimit is { } limit && known.Redemptions >= limit => "usage_limit_reached",
+            { Kind: "campaign" } when known.CustomerIds is { Length: > 0 } ids && (customer is null || !ids.Contains(customer.Value)) => "not_eligible",
+            { Kind: "loyalty" } when customer is not null && known.Owner != customer => "not_eligible",
+            { Kind: "loyalty", CodeState: "used" } => "already_used",
+            { Kind: "campaign" } when known.OncePerCustomer && known.CustomerRedemptions > 0 => "already_used",
+            _ => null,
+        };
+
+        // Shopify's own view can only make a valid-looking code invalid (deleted, expired, used up there).
+        var checkedShopify = false;
+        if (reason is null)
+        {
+            try
+            {
+                var found = await shopify.FindByCodeAsync(shop, code, ct);
+                checkedShopify = true;
+                reason = found switch
+                {
+                    null => "not_found",
+                    { Status: "SCHEDULED" } => "not_started",
+                    { Status: "EXPIRED" } => "expired",
+                    { UsageLimit: { } limit, UsageCount: { } used } when used >= limit => "usage_limit_reached",
+                    _ => null,
+                };
+            }
+            catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException)
+            {
+                // Our records alone answer; the verdict says Shopify was not asked.
+            }
+        }
+        return TypedResults.Ok(new Verdict(code, reason is null, reason, known?.Kind, known?.CampaignId, checkedShopify));
+    }
+}

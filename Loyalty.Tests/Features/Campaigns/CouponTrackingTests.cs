@@ -1,0 +1,127 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Loyalty.Tests.Infrastructure;
+using WireMock.Matchers;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+
+namespace Loyalty.Tests.Features.Campaigns;
+
+/// <summary>Redemptions tracked from orders, every validation reason, and the coupon report.</summary>
+public sealed class CouponTrackingTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await LoyaltyApp.StartAsync(_shopify);
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/9");
+        ShopifySees("ACTIVE");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    private void ShopifySees(string status, int priority = 5, string? code = null) =>
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost()
+                .WithBody(new WildcardMatcher("*FindLoyaltyCode*" + (code is null ? "" : code + "*"))))
+            .AtPriority(priority).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { codeDiscountNodeByCode = new { id = "gid://shopify/DiscountCodeNode/9", codeDiscount = new { title = "x", status, asyncUsageCount = 0, usageLimit = (int?)null } } },
+            }));
+
+    private async Task<long> CampaignAsync(object body)
+    {
+        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body)));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+    }
+
+    private async Task<string?> ReasonAsync(string code, long? customer = null)
+    {
+        var verdict = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/coupons/validate", _shop,
+            JsonContent.Create(new { code, customerId = customer })))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(verdict.GetProperty("reason").ValueKind == JsonValueKind.Null, verdict.GetProperty("valid").GetBoolean());
+        return verdict.GetProperty("reason").GetString();
+    }
+
+    private Task PaidAsync(long orderId, long? customer, string code, decimal discount = 5m, decimal total = 100m) =>
+        _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(orderId, customer, total, total, discountCodes: [code])
+            .Replace("\"amount\":\"5.00\"", $"\"amount\":\"{discount:0.00}\"", StringComparison.Ordinal));
+
+    [Fact]
+    public async Task A_redemption_is_recorded_once_per_order_and_shows_in_the_report_and_its_csv()
+    {
+        var id = await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER5" });
+
+        await PaidAsync(9001, 42, "summer5");
+        await PaidAsync(9001, 42, "summer5"); // redelivered
+
+        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM coupon_redemptions WHERE campaign_id = @id", new { id }));
+        var report = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/reports/coupons", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var row = report.EnumerateArray().Single(r => r.GetProperty("source").GetString() == "campaign");
+        Assert.Equal((1L, 1L, 1m, 5m, 100m), (row.GetProperty("issued").GetInt64(), row.GetProperty("redeemed").GetInt64(),
+            row.GetProperty("redemptionRate").GetDecimal(), row.GetProperty("discountGiven").GetDecimal(), row.GetProperty("revenue").GetDecimal()));
+        var csv = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/reports/coupons?format=csv", _shop))).Content.ReadAsStringAsync();
+        Assert.StartsWith("source,campaign_id,title,issued,redeemed", csv);
+        Assert.Contains($"campaign,{id},\"Summer\",1,1,1,1,5.00,100.00", csv);
+    }
+
+    [Fact]
+    public async Task Each_reason_a_code_cannot_be_used_is_told_apart()
+    {
+        await CampaignAsync(new { title = "Later", fixedAmount = 5, code = "LATER5", startsAt = DateTimeOffset.UtcNow.AddDays(3), endsAt = DateTimeOffset.UtcNow.AddDays(9) });
+        await CampaignAsync(new { title = "Gone", fixedAmount = 5, code = "GONE5", startsAt = DateTimeOffset.UtcNow.AddDays(-9), endsAt = DateTimeOffset.UtcNow.AddDays(-1) });
+        await CampaignAsync(new { title = "Once", fixedAmount = 5, code = "ONCE5", usageLimit = 1 });
+        await CampaignAsync(new { title = "VIP", fixedAmount = 5, code = "VIP5", customerIds = new[] { 5L } });
+        await CampaignAsync(new { title = "Each", fixedAmount = 5, code = "EACH5", oncePerCustomer = true });
+        await CampaignAsync(new { title = "Open", fixedAmount = 5, code = "OPEN5" });
+        await CampaignAsync(new { title = "Ended there", fixedAmount = 5, code = "ENDED5" });
+        await PaidAsync(9101, 77, "ONCE5");
+        await PaidAsync(9102, 77, "EACH5");
+        ShopifySees("EXPIRED", priority: 1, code: "ENDED5");
+
+        Assert.Equal("not_found", await ReasonAsync("NOPE"));
+        Assert.Equal("not_started", await ReasonAsync("LATER5"));
+        Assert.Equal("expired", await ReasonAsync("GONE5"));
+        Assert.Equal("usage_limit_reached", await ReasonAsync("once5"));
+        Assert.Equal("not_eligible", await ReasonAsync("VIP5", 6));
+        Assert.Null(await ReasonAsync("VIP5", 5));
+        Assert.Equal("already_used", await ReasonAsync("EACH5", 77));
+        Assert.Null(await ReasonAsync("EACH5", 78));
+        Assert.Null(await ReasonAsync("OPEN5"));
+        Assert.Equal("expired", await ReasonAsync("ENDED5")); // Shopify's view overrules our records
+    }
+
+    [Fact]
+    public async Task A_customer_on_the_storefront_can_check_a_code_and_never_someone_elses_loyalty_coupon()
+    {
+        await CampaignAsync(new { title = "Open", fixedAmount = 5, code = "OPEN5" });
+        await _app.ScalarAsync<int>("""
+            INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
+                                     expires_at, coupon_status, metafield_synced_at, completed_at)
+            VALUES ('conv_AAAAAAAAAAAAAAAAAAAAAAAA', @shop, 777, 'k', 500, 500, 'EUR', 'ledger', 'completed', '777-ABCDEF-500',
+                    now() + interval '30 days', 'active', now(), now())
+            """, new { shop = _shop });
+
+        async Task<string?> StorefrontReasonAsync(string code, long customer) => (await (await _app.Http.PostAsync(
+                LoyaltyApp.ProxyPath("/proxy/api/coupons/validate", _shop, customer),
+                new StringContent(JsonSerializer.Serialize(new { code }), Encoding.UTF8, "application/json")))
+            .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString();
+
+        Assert.Null(await StorefrontReasonAsync("OPEN5", 1));
+        Assert.Null(await StorefrontReasonAsync("777-ABCDEF-500", 777));
+        Assert.Equal("not_eligible", await StorefrontReasonAsync("777-ABCDEF-500", 888));
+        await PaidAsync(9201, 777, "777-ABCDEF-500");
+        Assert.Equal("already_used", await StorefrontReasonAsync("777-ABCDEF-500", 777));
+    }
+}
