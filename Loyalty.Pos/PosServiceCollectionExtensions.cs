@@ -26,11 +26,7 @@ public static class PosServiceCollectionExtensions
             .ConfigurePrimaryHttpMessageHandler(sp =>
             {
                 var allowPrivate = sp.GetRequiredService<IOptions<PosClientOptions>>().Value.AllowPrivateNetworks;
-                return new SocketsHttpHandler
-                {
-                    PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-                    ConnectCallback = (context, ct) => ConnectAsync(context, allowPrivate, ct),
-                };
+                return NetworkGuard.CreateHandler(allowPrivate);
             });
 
         builder.AddResilienceHandler("pos", (pipeline, context) =>
@@ -66,8 +62,22 @@ public static class PosServiceCollectionExtensions
             return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
         }
     }
+}
 
-    /// <summary>Connects only to public addresses unless private networks are allowed (SSRF guard for merchant-entered URLs).</summary>
+/// <summary>
+/// Outbound HTTP to addresses merchants type in (POS URLs, event endpoints) must not reach loopback or private
+/// networks (server-side request forgery): the check runs on the resolved addresses at connect time, so a
+/// DNS name that points inward is refused too.
+/// </summary>
+public static class NetworkGuard
+{
+    public static SocketsHttpHandler CreateHandler(bool allowPrivateNetworks) => new()
+    {
+        PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        ConnectCallback = (context, ct) => ConnectAsync(context, allowPrivateNetworks, ct),
+    };
+
+    /// <summary>Connects only to public addresses unless private networks are allowed.</summary>
     private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool allowPrivate, CancellationToken ct)
     {
         var host = context.DnsEndPoint.Host;

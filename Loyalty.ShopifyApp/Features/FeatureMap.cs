@@ -3,6 +3,7 @@ using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Compliance;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Donations;
+using Loyalty.ShopifyApp.Features.Events;
 using Loyalty.ShopifyApp.Features.Health;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Install;
@@ -74,6 +75,15 @@ public static class FeatureMap
         services.AddOptions<CampaignOptions>().BindConfiguration("Campaigns")
             .Validate(o => o.BulkPollIntervalMs >= 0 && o.BulkMaxPolls > 0, "Campaigns: BulkMaxPolls must be positive.").ValidateOnStart();
         services.AddTransient<CampaignGeneration>();
+
+        // Events for the merchant's other systems.
+        services.AddOptions<EventOptions>().BindConfiguration("Events")
+            .Validate(o => o.MaxAttempts > 0 && o.TimeoutSeconds > 0, "Events: MaxAttempts and TimeoutSeconds must be positive.").ValidateOnStart();
+        services.AddHttpClient(OutgoingEvents.HttpClientName)
+            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.AllowInsecureEndpoints));
+        services.AddTransient<OutgoingEvents>();
+        services.AddSingleton(new RecurringJobDefinition(OutgoingEvents.RecurringId,
+            (jobs, cron) => jobs.AddOrUpdate<OutgoingEvents>(OutgoingEvents.RecurringId, j => j.DeliverDueAsync(CancellationToken.None), cron)));
         services.AddSingleton(new RecurringJobDefinition(DonationSettler.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<DonationSettler>(DonationSettler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
         return builder;
@@ -104,7 +114,9 @@ public static class FeatureMap
             .MapCreateCampaign()
             .MapCampaignQueries()
             .MapValidateCouponAdmin()
-            .MapCouponReports();
+            .MapCouponReports()
+            .MapChangeCampaign()
+            .MapEventEndpoint();
         app.MapJobsDashboard();
         return app;
     }

@@ -116,8 +116,24 @@ public sealed partial class CampaignGeneration(
                 await FinishBatchAsync(c, batchId, bulkId, ct);
             }
 
-            await ExecuteAsync("UPDATE campaigns SET state = 'active', last_error = NULL, updated_at = now() WHERE id = @campaignId AND state = 'generating'",
-                new { campaignId }, ct);
+            await using (var conn = await db.OpenConnectionAsync(ct))
+            await using (var tx = await conn.BeginTransactionAsync(ct))
+            {
+                var activated = await conn.ExecuteAsync(new CommandDefinition(
+                    "UPDATE campaigns SET state = 'active', last_error = NULL, updated_at = now() WHERE id = @campaignId AND state = 'generating'",
+                    new { campaignId }, tx, cancellationToken: ct));
+                if (activated == 1)
+                {
+                    var created = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                        "SELECT count(*) FROM campaign_codes WHERE campaign_id = @campaignId AND state = 'created'", new { campaignId }, tx, cancellationToken: ct));
+                    // One event per campaign (not per code): its codes are in codes.csv.
+                    await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "coupon.created", new
+                    {
+                        campaignId, title = c.Title, discountType = c.DiscountType, value = c.Value, codes = created, source = "campaign",
+                    }, ct);
+                }
+                await tx.CommitAsync(ct);
+            }
             LogDone(c.ShopDomain, campaignId);
         }
         catch (ShopifyUserErrorException e) when (c.DiscountId is null)

@@ -15,7 +15,7 @@ public static class CouponRedemptions
         var recorded = 0;
         foreach (var use in order.DiscountCodes ?? [])
         {
-            recorded += await conn.ExecuteAsync(new CommandDefinition("""
+            var inserted = await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO coupon_redemptions (shop_domain, code, campaign_id, conversion_id, order_id, customer_id, discount_amount, order_amount)
                 SELECT @shop, found.code, found.campaign_id, found.conversion_id, @OrderId, @CustomerId, @Amount, @Total
                 FROM (SELECT k.code, k.campaign_id, NULL::text AS conversion_id FROM campaign_codes k
@@ -25,6 +25,13 @@ public static class CouponRedemptions
                 LIMIT 1
                 ON CONFLICT (shop_domain, order_id, upper(code)) DO NOTHING
                 """, new { shop, order.OrderId, order.CustomerId, use.Amount, use.Code, order.Total }, tx, cancellationToken: ct));
+            if (inserted == 0) continue;
+            recorded++;
+            await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "coupon.redeemed", new
+            {
+                code = use.Code, orderId = order.OrderId, customerId = order.CustomerId, discountAmount = use.Amount, orderAmount = order.Total,
+                currency = order.Currency,
+            }, ct);
         }
         return recorded;
     }

@@ -64,6 +64,10 @@ public static class CustomerData
                     'couponStatus', c.coupon_status, 'createdAt', c.created_at, 'expiresAt', c.expires_at) ORDER BY c.created_at), '[]')::text
                 FROM conversions c WHERE shop_domain = @shop AND customer_id = @customerId
                 """, args, ct),
+            ["couponRedemptions"] = await JsonAsync(conn, tx, """
+                SELECT coalesce(jsonb_agg(to_jsonb(r) - 'shop_domain' ORDER BY r.created_at), '[]')::text FROM coupon_redemptions r
+                WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
             ["webhookDeliveries"] = webhookData,
         };
     }
@@ -98,6 +102,11 @@ public static class CustomerData
             // Pledges stay (the merchant owes them) but no longer say who gave.
             ["donationsAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(
                 "UPDATE donations SET customer_id = NULL WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+            ["redemptionsAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(
+                "UPDATE coupon_redemptions SET customer_id = NULL WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+            ["eventsDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM outgoing_events WHERE shop_domain = @shop AND payload -> 'data' ->> 'customerId' = @customerId::text",
+                args, tx, cancellationToken: ct)),
             ["conversionsDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM conversions WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["ordersAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(

@@ -236,6 +236,10 @@ public sealed partial class ConversionSaga(
             WHERE id = @Id AND state = @State
             RETURNING {ConversionRow.Columns}
             """, c, tx, cancellationToken: ct)) ?? throw new InvalidOperationException($"Conversion {c.Id} left {c.State} while it was being completed.");
+        var coupon = new { code = c.Code, amount = c.Amount, currency = c.Currency, expiresAt = c.ExpiresAt, customerId = c.CustomerId, source = "loyalty" };
+        await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "conversion.completed",
+            new { conversionId = c.Id, customerId = c.CustomerId, points = c.Points, coupon }, ct);
+        await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "coupon.created", coupon, ct);
         LogCompleted(c.ShopDomain, c.CustomerId, c.Id, c.Points, c.Code);
         return done;
     }

@@ -135,7 +135,7 @@ public static partial class SettingsEndpoints
             {
                 Add("posBaseUrl", "Must use https.");
             }
-            else if (IPAddress.TryParse(url.Host, out var ip) && !pos.AllowPrivateNetworks && !PosServiceCollectionExtensions.IsPublic(ip)
+            else if (IPAddress.TryParse(url.Host, out var ip) && !pos.AllowPrivateNetworks && !NetworkGuard.IsPublic(ip)
                      || url.IsLoopback && !pos.AllowPrivateNetworks)
             {
                 Add("posBaseUrl", "Must not point at a loopback or private network address.");

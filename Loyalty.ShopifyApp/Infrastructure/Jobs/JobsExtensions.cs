@@ -38,6 +38,7 @@ public sealed class JobsOptions
         ["missed-orders-sweep"] = "*/15 * * * *",
         ["conversion-reconciler"] = "* * * * *",
         ["donation-settler"] = "* * * * *",
+        ["event-delivery"] = "* * * * *",
     };
 }
 

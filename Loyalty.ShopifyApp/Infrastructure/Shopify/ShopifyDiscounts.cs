@@ -91,6 +91,32 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
     }
 
+    /// <summary>Changes a code discount's title, end and usage limit (the fields a merchant may edit on a campaign).</summary>
+    public async Task UpdateCampaignDiscountAsync(string shop, string discountId, string title, DateTimeOffset? endsAt, int? usageLimit, CancellationToken ct)
+    {
+        var data = await graphql.MutateAsync(shop, """
+            mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {
+              discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { field code message } }
+            }
+            """, new
+        {
+            id = discountId,
+            input = new { title, endsAt = endsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), usageLimit },
+        }, ct);
+        ThrowOnUserErrors("discountCodeBasicUpdate", data.GetProperty("discountCodeBasicUpdate"));
+    }
+
+    /// <summary>Suspends a code discount; Shopify keeps it and its history.</summary>
+    public async Task DeactivateAsync(string shop, string discountId, CancellationToken ct)
+    {
+        var data = await graphql.MutateAsync(shop, """
+            mutation DeactivateCampaign($id: ID!) {
+              discountCodeDeactivate(id: $id) { codeDiscountNode { id } userErrors { field code message } }
+            }
+            """, new { id = discountId }, ct);
+        ThrowOnUserErrors("discountCodeDeactivate", data.GetProperty("discountCodeDeactivate"));
+    }
+
     /// <summary>Adds up to 250 codes to a discount, asynchronously; returns the bulk creation id to poll.</summary>
     public async Task<string> BulkAddCodesAsync(string shop, string discountId, IReadOnlyList<string> codes, CancellationToken ct)
     {

@@ -124,4 +124,29 @@ public sealed class CouponTrackingTests : IAsyncLifetime
         await PaidAsync(9201, 777, "777-ABCDEF-500");
         Assert.Equal("already_used", await StorefrontReasonAsync("777-ABCDEF-500", 777));
     }
+
+    [Fact]
+    public async Task A_campaign_change_and_deactivation_go_to_Shopify_first_and_keep_the_history()
+    {
+        var id = await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER7" });
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*DeactivateCampaign*")))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeDeactivate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
+
+        var bad = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", _shop, JsonContent.Create(new { usageLimit = 0 })));
+        var changed = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", _shop,
+            JsonContent.Create(new { title = "Summer sale", usageLimit = 300 })));
+        var deleted = await _app.Http.SendAsync(_app.Admin(HttpMethod.Delete, $"/api/admin/campaigns/{id}", _shop));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, bad.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
+        var update = JsonDocument.Parse(_shopify.OperationBodies(_shop, "UpdateCampaign").Single()).RootElement.GetProperty("variables");
+        Assert.Equal(("gid://shopify/DiscountCodeNode/9", $"Summer sale (campaign {id})", 300),
+            (update.GetProperty("id").GetString(), update.GetProperty("input").GetProperty("title").GetString(), update.GetProperty("input").GetProperty("usageLimit").GetInt32()));
+        Assert.Equal("deactivated", (await deleted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("state").GetString());
+        Assert.Single(_shopify.OperationBodies(_shop, "DeactivateCampaign"));
+        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id", new { id }));
+        Assert.Equal("expired", await ReasonAsync("SUMMER7"));
+    }
 }
