@@ -146,6 +146,31 @@ public sealed class CampaignTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_throttled_batch_waits_for_the_bucket_and_goes_out_once()
+    {
+        StubBulk();
+        var response = await CreateAsync(new { title = "Throttled", percentage = 15, codes = new { count = 600, length = 10 } });
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+        var codes = (await _app.Db.OpenConnection().QueryCodesAsync(id)).ToList();
+        // Shopify throttles the second batch once (no data, THROTTLED): nothing was executed, so it is simply sent again.
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost()
+                .WithBody(new WildcardMatcher($"*AddCampaignCodes*{codes[251]}*")))
+            .AtPriority(1).InScenario("bucket").WillSetStateTo("refilled")
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
+                extensions = new { cost = new { requestedQueryCost = 20, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 10, restoreRate = 100.0 } } },
+            }));
+
+        await _app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
+
+        var batches = Calls("AddCampaignCodes").ToList();
+        Assert.Equal(2, batches.Count(b => b.Body.Contains(codes[251], StringComparison.Ordinal))); // throttled, then sent again
+        Assert.Equal(2, batches.Count(b => !b.Body.Contains(codes[251], StringComparison.Ordinal))); // the other two batches, once each
+        Assert.Equal(600, await _app.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id AND state = 'created'", new { id }));
+    }
+
+    [Fact]
     public async Task A_discount_Shopify_refuses_fails_the_campaign_with_the_reason()
     {
         _shopify.StubDiscountCreateUserError(_shop, "INVALID", "Minimum subtotal is too high");
