@@ -71,16 +71,8 @@ public static class CampaignQueries
         foreach (var (code, state, error) in await conn.QueryAsync<(string, string, string?)>(new CommandDefinition(
                      "SELECT code, state, error FROM campaign_codes WHERE campaign_id = @id ORDER BY seq", new { id }, cancellationToken: ct)))
         {
-            csv.Append(code).Append(',').Append(state).Append(',').Append(Csv(error)).Append('\n');
+            csv.Append(code).Append(',').Append(state).Append(',').Append(CsvText.Field(error)).Append('\n');
         }
         return TypedResults.File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", $"campaign-{id}-codes.csv");
-    }
-
-    /// <summary>Quotes a CSV field, and defuses spreadsheet formulas.</summary>
-    private static string Csv(string? value)
-    {
-        if (string.IsNullOrEmpty(value)) return "";
-        if (value[0] is '=' or '+' or '-' or '@') value = "'" + value;
-        return "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }
 }

@@ -59,16 +59,9 @@ public static class CouponReports
         var csv = new StringBuilder("source,campaign_id,title,issued,redeemed,redemptions,redemption_rate,discount_given,revenue\n");
         foreach (var r in rows)
         {
-            csv.Append(CultureInfo.InvariantCulture, $"{r.Source},{r.CampaignId},{Csv(r.Title)},{r.Issued},{r.Redeemed},{r.Redemptions},")
+            csv.Append(CultureInfo.InvariantCulture, $"{r.Source},{r.CampaignId},{CsvText.Field(r.Title)},{r.Issued},{r.Redeemed},{r.Redemptions},")
                .Append(CultureInfo.InvariantCulture, $"{r.RedemptionRate},{r.DiscountGiven:0.00},{r.Revenue:0.00}\n");
         }
         return TypedResults.File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", "coupon-report.csv");
-    }
-
-    /// <summary>Quotes a CSV field and defuses spreadsheet formulas in merchant-entered titles.</summary>
-    private static string Csv(string value)
-    {
-        if (value.Length > 0 && value[0] is '=' or '+' or '-' or '@') value = "'" + value;
-        return "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Dapper;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Points;
@@ -26,9 +25,6 @@ public static partial class ConvertPoints
 
     public sealed record InProgress(string ConversionId, string Status);
 
-    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,100}$")]
-    private static partial Regex IdempotencyKey();
-
     public static RouteGroupBuilder MapConvertPoints(this RouteGroupBuilder proxy)
     {
         proxy.MapPost("/api/conversions", ConvertAsync).RequireLoggedInCustomer();
@@ -41,10 +37,7 @@ public static partial class ConvertPoints
         NpgsqlDataSource db, ConversionSaga saga, PosClient pos, IDataProtectionProvider dataProtection, IOptions<ConversionOptions> options,
         CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(idempotencyKey) || !IdempotencyKey().IsMatch(idempotencyKey))
-        {
-            return Problems.BadRequest("idempotency_key_required", "Send an Idempotency-Key header (1-100 of A-Z a-z 0-9 _ : . -), one per attempt.");
-        }
+        if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
 
         ConversionRow? existing;

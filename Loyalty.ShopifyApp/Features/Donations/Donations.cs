@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Dapper;
 using Hangfire;
 using Loyalty.Pos;
@@ -29,9 +28,6 @@ public static partial class Donations
 
     public sealed record CauseTotal(string Cause, long Donations, long Points, long Customers);
 
-    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,100}$")]
-    private static partial Regex IdempotencyKey();
-
     public static RouteGroupBuilder MapDonate(this RouteGroupBuilder proxy)
     {
         proxy.MapPost("/api/donations", DonateAsync).RequireLoggedInCustomer();
@@ -48,10 +44,7 @@ public static partial class Donations
         HttpContext http, DonateRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
         NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ILoggerFactory loggers, CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(idempotencyKey) || !IdempotencyKey().IsMatch(idempotencyKey))
-        {
-            return Problems.BadRequest("idempotency_key_required", "Send an Idempotency-Key header (1-100 of A-Z a-z 0-9 _ : . -), one per attempt.");
-        }
+        if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         var cause = request.Cause?.Trim() ?? "";
         if (cause.Length is < 2 or > 100) return Problems.Validation("invalid_cause", "Name the cause (2-100 characters).");
         if (request.Points is < 1 or > 1_000_000) return Problems.Validation("invalid_points", "Donate between 1 and 1,000,000 points.");

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Dapper;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.PosSync;
@@ -25,9 +24,6 @@ public static partial class CustomerPoints
 
     public sealed record PointsResult(long TransactionId, long Points, long Balance, bool Replayed);
 
-    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,90}$")]
-    private static partial Regex IdempotencyKey();
-
     public static RouteGroupBuilder MapCustomerPoints(this RouteGroupBuilder admin)
     {
         admin.MapGet("/customers/{id:long}", GetAsync);
@@ -53,10 +49,7 @@ public static partial class CustomerPoints
         HttpContext http, long id, PointsRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
         NpgsqlDataSource db, PosSyncTrigger posSync, ILoggerFactory loggers, CancellationToken ct)
     {
-        if (string.IsNullOrEmpty(idempotencyKey) || !IdempotencyKey().IsMatch(idempotencyKey))
-        {
-            return Problems.BadRequest("idempotency_key_required", "Send an Idempotency-Key header: 1-90 characters of A-Z a-z 0-9 _ : . -");
-        }
+        if (!IdempotencyKey.IsValid(idempotencyKey, 90)) return IdempotencyKey.Required(90); // "bonus:" + key fits a 100-character reference
         if (id <= 0) return Problems.Validation("invalid_customer", "Customer ids are positive numbers.");
         if (request.Points == 0 || Math.Abs(request.Points) > 1_000_000)
         {

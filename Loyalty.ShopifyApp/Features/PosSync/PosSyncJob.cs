@@ -50,22 +50,27 @@ public sealed partial class PosSyncJob(
     [AutomaticRetry(Attempts = 0)]
     public async Task DeliverDueAsync(CancellationToken ct)
     {
+        var attempted = new List<long>(); // each run tries a row at most once; back-off decides the next try
         while (!ct.IsCancellationRequested)
         {
-            var batch = await ClaimAsync(ct);
+            var batch = await ClaimAsync(attempted, ct);
             if (batch.Count == 0) return;
-            foreach (var row in batch) await DeliverAsync(row, ct);
+            foreach (var row in batch)
+            {
+                attempted.Add(row.Id);
+                await DeliverAsync(row, ct);
+            }
         }
     }
 
-    private async Task<List<Row>> ClaimAsync(CancellationToken ct)
+    private async Task<List<Row>> ClaimAsync(List<long> attempted, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return (await conn.QueryAsync<Row>(new CommandDefinition("""
             UPDATE pos_outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease)
             WHERE o.id IN (
                 SELECT c.id FROM pos_outbox c
-                WHERE c.state = 'pending' AND c.next_attempt_at <= now()
+                WHERE c.state = 'pending' AND c.next_attempt_at <= now() AND NOT (c.id = ANY(@attempted))
                   AND NOT EXISTS (SELECT 1 FROM pos_outbox e
                                   WHERE e.shop_domain = c.shop_domain AND e.customer_id = c.customer_id AND e.id < c.id
                                     AND e.state IN ('pending', 'parked'))
@@ -73,7 +78,8 @@ public sealed partial class PosSyncJob(
                 LIMIT @batch
                 FOR UPDATE SKIP LOCKED)
             RETURNING o.id, o.shop_domain, o.customer_id, o.reference, o.points, o.attempts
-            """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize }, cancellationToken: ct))).ToList();
+            """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize, attempted = attempted.ToArray() },
+            cancellationToken: ct))).ToList();
     }
 
     private async Task DeliverAsync(Row row, CancellationToken ct)
