@@ -1,0 +1,95 @@
+using Loyalty.Pos;
+using Loyalty.Sandbox;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Loyalty.Tests.Sandbox;
+
+/// <summary>The POS simulator follows the contract in shared/pos-api.md, as Loyalty.Pos sees it, and its faults behave as named.</summary>
+public sealed class PosSimulatorTests : IAsyncLifetime
+{
+    private PosSimulator _pos = null!;
+    private ServiceProvider _services = null!;
+    private PosConnection _connection = null!;
+
+    public async Task InitializeAsync()
+    {
+        _pos = await PosSimulator.StartAsync(seed: 7);
+        _pos.SlowDelay = TimeSpan.FromSeconds(1);
+        _services = new ServiceCollection().AddLogging().AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = true;
+            o.AttemptTimeoutSeconds = 0.5;
+            o.TotalTimeoutSeconds = 5;
+            o.RetryBaseDelayMs = 10;
+            o.CircuitMinimumThroughput = 1000;
+        }).Services.BuildServiceProvider();
+        _connection = new PosConnection(_pos.BaseUrl, _pos.ApiKey);
+        _pos.SetBalance("777", 1250);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _services.DisposeAsync();
+        await _pos.DisposeAsync();
+    }
+
+    private PosClient Client => _services.GetRequiredService<PosClient>();
+
+    [Fact]
+    public async Task Deductions_apply_once_per_reference_replay_with_200_and_refuse_conflicts_and_overdraws()
+    {
+        var first = Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_1", null, default));
+        var replay = Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_1", null, default));
+        var conflict = Assert.IsType<PosOutcome.Rejected>(await Client.DeductAsync(_connection, "777", 400, "conv_1", null, default));
+        var overdraw = Assert.IsType<PosOutcome.Rejected>(await Client.DeductAsync(_connection, "777", 5000, "conv_2", null, default));
+        var stranger = Assert.IsType<PosOutcome.Rejected>(await Client.AddAsync(_connection, "404", 10, "order:1", null, default));
+
+        Assert.Equal((false, true, 750L), (first.Replayed, replay.Replayed, first.Transaction.Balance!.Value));
+        Assert.Equal(("reference_conflict", "insufficient_points", 750L, "customer_not_found"), (conflict.Error, overdraw.Error, overdraw.Balance!.Value, stranger.Error));
+        Assert.Equal(750, _pos.Balance("777"));
+        Assert.Equal(-500, Assert.IsType<PosLookup.Found>(await Client.FindTransactionAsync(_connection, "conv_1", default)).Transaction.Points);
+        Assert.IsType<PosLookup.NotFound>(await Client.FindTransactionAsync(_connection, "conv_2", default));
+        Assert.Equal(750, Assert.IsType<PosBalance.Found>(await Client.GetBalanceAsync(_connection, "777", default)).Balance);
+    }
+
+    [Fact]
+    public async Task A_wrong_api_key_is_refused()
+    {
+        var outcome = await Client.AddAsync(_connection with { ApiKey = "wrong" }, "777", 10, "order:2", null, default);
+
+        Assert.Equal(401, Assert.IsType<PosOutcome.Rejected>(outcome).Status);
+        Assert.Empty(_pos.Transactions());
+    }
+
+    [Theory]
+    [InlineData(PosFault.ServerError)]
+    [InlineData(PosFault.Throttled)]
+    [InlineData(PosFault.Slow)]
+    [InlineData(PosFault.AppliedButAnswerLost)]
+    public async Task Every_fault_ends_with_the_reference_applied_exactly_once(PosFault fault)
+    {
+        _pos.FailNext(fault);
+
+        var outcome = await Client.AddAsync(_connection, "777", 100, $"order:{fault}", null, default);
+
+        Assert.IsType<PosOutcome.Applied>(outcome);
+        Assert.Single(_pos.Transactions(), t => t.Reference == $"order:{fault}");
+        Assert.Equal(1350, _pos.Balance("777"));
+        Assert.True(_pos.Requests >= 2, "the fault was retried");
+    }
+
+    [Fact]
+    public async Task Random_faults_from_a_seed_never_apply_a_reference_twice()
+    {
+        _pos.FaultRate = 0.4;
+        for (var i = 0; i < 40; i++)
+        {
+            var outcome = await Client.AddAsync(_connection, "777", 1, $"order:r{i}", null, default);
+            if (outcome is PosOutcome.Unknown) await Client.AddAsync(_connection, "777", 1, $"order:r{i}", null, default); // settle by sending again
+        }
+
+        var applied = _pos.Transactions().Where(t => t.Reference.StartsWith("order:r", StringComparison.Ordinal)).ToList();
+        Assert.Equal(applied.Count, applied.Select(t => t.Reference).Distinct().Count());
+        Assert.Equal(1250 + applied.Count, _pos.Balance("777"));
+    }
+}
