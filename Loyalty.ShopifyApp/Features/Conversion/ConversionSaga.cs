@@ -303,9 +303,11 @@ public sealed partial class ConversionSaga(
                 }
             }
         }
-        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyUserErrorException or ShopNotAuthorizedException)
+        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyUserErrorException or ShopNotAuthorizedException
+                                      or KeyNotFoundException or InvalidOperationException or System.Text.Json.JsonException)
         {
-            // Nice to have: the coupon and the points are right; the reconciler repairs the list later.
+            // Nice to have: the coupon and the points are right; the reconciler repairs the list later,
+            // whatever went wrong here (including an answer of an unexpected shape).
             LogStep(c.Id, "metafield not updated yet", e.Message);
             await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
                 new { error = e.Message, delay = (double)O.RetryDelaySeconds }, ct);

@@ -1,0 +1,348 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Loyalty.Sandbox;
+
+public enum ShopifyFault
+{
+    /// <summary>Answer 500 without doing anything.</summary>
+    ServerError,
+
+    /// <summary>Answer THROTTLED (HTTP 200, no data) without doing anything.</summary>
+    Throttled,
+
+    /// <summary>Do the work, then drop the connection before answering.</summary>
+    AppliedButAnswerLost,
+}
+
+/// <summary>
+/// A stateful Shopify for the operations this app uses, on a real local socket, at <c>{BaseUrl}/{shop}/admin/…</c>
+/// (point <c>Shopify:AdminUrlTemplate</c> at <c>{BaseUrl}/{shop}</c>): the token endpoint (token exchange that
+/// verifies the session token like Shopify, refresh, code grant) issuing expiring offline tokens, and the GraphQL
+/// Admin API operations the app sends — discounts (create, update, deactivate, delete, look up by code, bulk codes),
+/// the customer metafield <c>loyalty.coupons</c> with compareDigest, shop details and paid orders. Its state is the
+/// ground truth for tests and the soak; faults can be queued or drawn at a seeded rate.
+/// </summary>
+public sealed class ShopifySimulator : IAsyncDisposable
+{
+    public sealed class Discount
+    {
+        public required string Id { get; init; }
+        public required string Title { get; set; }
+        public string Status { get; set; } = "ACTIVE";
+        public int? UsageLimit { get; set; }
+        public string? EndsAt { get; set; }
+        public JsonNode? Input { get; init; }
+        public List<string> Codes { get; } = [];
+    }
+
+    private readonly WebApplication _app;
+    private readonly object _gate = new();
+    private readonly string _clientId;
+    private readonly string _clientSecret;
+    private readonly Dictionary<string, Discount> _discounts = [];
+    private readonly Dictionary<string, string> _codeIndex = new(StringComparer.OrdinalIgnoreCase);
+    private readonly Dictionary<string, (string Value, string Digest)> _metafields = [];
+    private readonly Dictionary<string, (string Shop, DateTimeOffset Expires)> _accessTokens = [];
+    private readonly Dictionary<string, string> _refreshTokens = [];
+    private readonly Dictionary<string, List<JsonObject>> _bulkFailures = [];
+    private readonly List<object> _paidOrders = [];
+    private readonly ConcurrentQueue<ShopifyFault> _nextFaults = new();
+    private readonly Random _random;
+    private long _ids = 1000;
+
+    private ShopifySimulator(WebApplication app, string clientId, string clientSecret, int seed)
+    {
+        _app = app;
+        _clientId = clientId;
+        _clientSecret = clientSecret;
+        _random = new Random(seed);
+    }
+
+    public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>For <c>Shopify:AdminUrlTemplate</c>.</summary>
+    public string AdminUrlTemplate => BaseUrl.ToString().TrimEnd('/') + "/{shop}";
+
+    public int AccessTokenSeconds { get; set; } = 3600;
+
+    public double FaultRate { get; set; }
+
+    public TimeSpan Latency { get; set; }
+
+    public static async Task<ShopifySimulator> StartAsync(string clientId, string clientSecret, int seed = 1, int port = 0, CancellationToken ct = default)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{port}");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var simulator = new ShopifySimulator(app, clientId, clientSecret, seed);
+        simulator.Map(app);
+        await app.StartAsync(ct);
+        simulator.BaseUrl = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return simulator;
+    }
+
+    public void FailNext(ShopifyFault fault, int count = 1)
+    {
+        for (var i = 0; i < count; i++) _nextFaults.Enqueue(fault);
+    }
+
+    public IReadOnlyList<Discount> Discounts()
+    {
+        lock (_gate) return [.. _discounts.Values];
+    }
+
+    public Discount? DiscountWithCode(string code)
+    {
+        lock (_gate) return _codeIndex.TryGetValue(code, out var id) ? _discounts[id] : null;
+    }
+
+    public string? CouponsMetafield(long customerId)
+    {
+        lock (_gate) return _metafields.TryGetValue($"gid://shopify/Customer/{customerId}", out var m) ? m.Value : null;
+    }
+
+    /// <summary>A paid order the missed-order sweep will find (as if its webhook never arrived).</summary>
+    public void AddPaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR")
+    {
+        string M(decimal v) => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+        lock (_gate)
+        {
+            _paidOrders.Add(new
+            {
+                legacyResourceId = id.ToString(System.Globalization.CultureInfo.InvariantCulture), name = $"#{id}", test = false, cancelledAt = (string?)null,
+                customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                subtotalPriceSet = new { shopMoney = new { amount = M(subtotal), currencyCode = currency } },
+                totalPriceSet = new { shopMoney = new { amount = M(total), currencyCode = currency }, presentmentMoney = new { amount = M(total), currencyCode = currency } },
+            });
+        }
+    }
+
+    private ShopifyFault? DrawFault()
+    {
+        if (_nextFaults.TryDequeue(out var queued)) return queued;
+        lock (_gate) return FaultRate > 0 && _random.NextDouble() < FaultRate ? (ShopifyFault)_random.Next(3) : null;
+    }
+
+    private void Map(WebApplication app)
+    {
+        app.MapPost("/{shop}/admin/oauth/access_token", async (string shop, HttpContext http) =>
+        {
+            var form = await http.Request.ReadFormAsync();
+            if (form["client_id"] != _clientId || form["client_secret"] != _clientSecret) return Results.BadRequest(new { error = "invalid_client" });
+            switch (form["grant_type"].ToString())
+            {
+                case "urn:ietf:params:oauth:grant-type:token-exchange":
+                    return IsValidSessionToken(form["subject_token"].ToString(), shop) ? Results.Ok(Issue(shop)) : Results.BadRequest(new { error = "invalid_subject_token" });
+                case "refresh_token":
+                    lock (_gate)
+                    {
+                        if (!_refreshTokens.Remove(form["refresh_token"].ToString(), out var owner) || owner != shop) return Results.BadRequest(new { error = "invalid_grant" });
+                    }
+                    return Results.Ok(Issue(shop));
+                default:
+                    return form["code"].Count == 1 ? Results.Ok(Issue(shop)) : Results.BadRequest(new { error = "unsupported_grant_type" });
+            }
+        });
+
+        app.MapPost("/{shop}/admin/api/{version}/graphql.json", async (string shop, HttpContext http) =>
+        {
+            if (Latency > TimeSpan.Zero) await Task.Delay(Latency, http.RequestAborted);
+            lock (_gate)
+            {
+                var token = http.Request.Headers["X-Shopify-Access-Token"].ToString();
+                if (!_accessTokens.TryGetValue(token, out var t) || t.Shop != shop || t.Expires < DateTimeOffset.UtcNow)
+                {
+                    return Results.Json(new { errors = "[API] Invalid API key or access token (unrecognized login or wrong password)" }, statusCode: 401);
+                }
+            }
+            var fault = DrawFault();
+            if (fault == ShopifyFault.ServerError) return Results.StatusCode(500);
+            if (fault == ShopifyFault.Throttled)
+            {
+                return Results.Json(new
+                {
+                    errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
+                    extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 5, restoreRate = 100.0 } } },
+                });
+            }
+            var request = await JsonNode.ParseAsync(http.Request.Body) ?? new JsonObject();
+            var data = Execute(shop, request["query"]?.GetValue<string>() ?? "", request["variables"] as JsonObject ?? new JsonObject());
+            if (fault == ShopifyFault.AppliedButAnswerLost)
+            {
+                http.Abort();
+                return Results.Empty;
+            }
+            return data is null
+                ? Results.Json(new { errors = new[] { new { message = "Unknown operation", extensions = new { code = "UNKNOWN" } } } })
+                : Results.Json(new { data, extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1990, restoreRate = 100.0 } } } });
+        });
+    }
+
+    private object Issue(string shop)
+    {
+        var access = "shpat_sim_" + Guid.NewGuid().ToString("N");
+        var refresh = "shprt_sim_" + Guid.NewGuid().ToString("N");
+        lock (_gate)
+        {
+            _accessTokens[access] = (shop, DateTimeOffset.UtcNow.AddSeconds(AccessTokenSeconds));
+            _refreshTokens[refresh] = shop;
+        }
+        return new
+        {
+            access_token = access, scope = "read_orders,write_customers,write_discounts,write_app_proxy", expires_in = AccessTokenSeconds,
+            refresh_token = refresh, refresh_token_expires_in = 7776000,
+        };
+    }
+
+    /// <summary>HS256 with the client secret, this app as audience, dest naming the shop, not expired.</summary>
+    private bool IsValidSessionToken(string jwt, string shop)
+    {
+        var parts = jwt.Split('.');
+        if (parts.Length != 3) return false;
+        var expected = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(_clientSecret), Encoding.UTF8.GetBytes($"{parts[0]}.{parts[1]}")))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(parts[2]))) return false;
+        var padded = parts[1].Replace('-', '+').Replace('_', '/');
+        var payload = JsonNode.Parse(Convert.FromBase64String(padded.PadRight(padded.Length + (4 - padded.Length % 4) % 4, '=')))!;
+        return payload["aud"]?.GetValue<string>() == _clientId && payload["dest"]?.GetValue<string>() == $"https://{shop}"
+               && payload["exp"]?.GetValue<long>() > DateTimeOffset.UtcNow.ToUnixTimeSeconds() - 10;
+    }
+
+    private object? Execute(string shop, string query, JsonObject v)
+    {
+        lock (_gate)
+        {
+            string NewId(string type) => $"gid://shopify/{type}/{++_ids}";
+            object Errors(params (string Code, string Message)[] errors) => errors.Select(e => new { field = Array.Empty<string>(), code = e.Code, message = e.Message }).ToArray();
+
+            bool Is(string operation) => query.Contains(operation + " ", StringComparison.Ordinal) || query.Contains(operation + "(", StringComparison.Ordinal)
+                                          || query.Contains(operation + "{", StringComparison.Ordinal);
+
+            if (Is("query ShopDetails"))
+            {
+                return new { shop = new { name = shop.Split('.')[0], currencyCode = "EUR", ianaTimezone = "Europe/Berlin" } };
+            }
+            if (Is("mutation CreateLoyaltyCode"))
+            {
+                var input = v["input"]!;
+                var code = input["code"]!.GetValue<string>();
+                if (_codeIndex.ContainsKey(code))
+                {
+                    return new { discountCodeBasicCreate = new { codeDiscountNode = (object?)null, userErrors = Errors(("TAKEN", "Code must be unique.")) } };
+                }
+                var d = new Discount
+                {
+                    Id = NewId("DiscountCodeNode"), Title = input["title"]!.GetValue<string>(), Input = input.DeepClone(),
+                    UsageLimit = input["usageLimit"]?.GetValue<int?>(), EndsAt = input["endsAt"]?.GetValue<string>(),
+                };
+                d.Codes.Add(code);
+                _discounts[d.Id] = d;
+                _codeIndex[code] = d.Id;
+                return new { discountCodeBasicCreate = new { codeDiscountNode = new { id = d.Id }, userErrors = Array.Empty<object>() } };
+            }
+            if (Is("mutation DeleteLoyaltyCode"))
+            {
+                var id = v["id"]!.GetValue<string>();
+                if (!_discounts.Remove(id, out var d))
+                {
+                    return new { discountCodeDelete = new { deletedCodeDiscountId = (string?)null, userErrors = Errors(("INVALID", "Discount does not exist")) } };
+                }
+                foreach (var c in d.Codes) _codeIndex.Remove(c);
+                return new { discountCodeDelete = new { deletedCodeDiscountId = (string?)id, userErrors = Array.Empty<object>() } };
+            }
+            if (Is("query FindLoyaltyCode"))
+            {
+                return _codeIndex.TryGetValue(v["code"]!.GetValue<string>(), out var id) && _discounts[id] is { } d
+                    ? new { codeDiscountNodeByCode = (object?)new { id, codeDiscount = new { title = d.Title, status = d.Status, asyncUsageCount = 0, usageLimit = d.UsageLimit } } }
+                    : new { codeDiscountNodeByCode = (object?)null };
+            }
+            if (Is("query LoyaltyCoupons"))
+            {
+                return _metafields.TryGetValue(v["id"]!.GetValue<string>(), out var m)
+                    ? new { customer = new { metafield = (object?)new { value = m.Value, compareDigest = m.Digest } } }
+                    : new { customer = new { metafield = (object?)null } };
+            }
+            if (Is("mutation SetLoyaltyCoupons"))
+            {
+                var m = v["metafields"]![0]!;
+                var owner = m["ownerId"]!.GetValue<string>();
+                var digest = m["compareDigest"]?.GetValue<string>();
+                var current = _metafields.TryGetValue(owner, out var existing) ? existing.Digest : null;
+                if (digest != current)
+                {
+                    return new { metafieldsSet = new { metafields = Array.Empty<object>(), userErrors = Errors(("STALE_OBJECT", "The resource has been updated since it was loaded.")) } };
+                }
+                var value = m["value"]!.GetValue<string>();
+                _metafields[owner] = (value, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value))));
+                return new { metafieldsSet = new { metafields = new[] { new { id = NewId("Metafield") } }, userErrors = Array.Empty<object>() } };
+            }
+            if (Is("mutation AddCampaignCodes"))
+            {
+                var d = _discounts[v["discountId"]!.GetValue<string>()];
+                var bulkId = NewId("DiscountRedeemCodeBulkCreation");
+                var failures = new List<JsonObject>();
+                foreach (var node in v["codes"]!.AsArray())
+                {
+                    var code = node!["code"]!.GetValue<string>();
+                    if (_codeIndex.ContainsKey(code))
+                    {
+                        failures.Add(new JsonObject { ["code"] = code, ["errors"] = new JsonArray(new JsonObject { ["code"] = "TAKEN", ["message"] = "Code must be unique." }) });
+                        continue;
+                    }
+                    d.Codes.Add(code);
+                    _codeIndex[code] = d.Id;
+                }
+                _bulkFailures[bulkId] = failures;
+                return new { discountRedeemCodeBulkAdd = new { bulkCreation = new { id = bulkId }, userErrors = Array.Empty<object>() } };
+            }
+            if (Is("query CampaignCodesStatus"))
+            {
+                var failures = _bulkFailures[v["id"]!.GetValue<string>()];
+                return new
+                {
+                    discountRedeemCodeBulkCreation = new
+                    {
+                        done = true, importedCount = 0, failedCount = failures.Count,
+                        codes = new { pageInfo = new { hasNextPage = false, endCursor = (string?)null }, nodes = failures },
+                    },
+                };
+            }
+            if (Is("mutation UpdateCampaign"))
+            {
+                var d = _discounts[v["id"]!.GetValue<string>()];
+                d.Title = v["input"]!["title"]?.GetValue<string>() ?? d.Title;
+                d.UsageLimit = v["input"]!["usageLimit"]?.GetValue<int?>();
+                d.EndsAt = v["input"]!["endsAt"]?.GetValue<string>();
+                return new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = d.Id }, userErrors = Array.Empty<object>() } };
+            }
+            if (Is("mutation DeactivateCampaign"))
+            {
+                _discounts[v["id"]!.GetValue<string>()].Status = "EXPIRED";
+                return new { discountCodeDeactivate = new { codeDiscountNode = new { id = v["id"]!.GetValue<string>() }, userErrors = Array.Empty<object>() } };
+            }
+            if (Is("query PaidOrders"))
+            {
+                return new { orders = new { pageInfo = new { hasNextPage = false, endCursor = (string?)null }, nodes = _paidOrders.ToArray() } };
+            }
+            return null;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
