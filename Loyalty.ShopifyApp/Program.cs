@@ -2,6 +2,7 @@ using Loyalty.ShopifyApp.Features;
 using Loyalty.ShopifyApp.Infrastructure.Db;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Security;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 
@@ -12,6 +13,7 @@ builder.AddLoyaltyDataProtection();
 builder.AddShopify();
 builder.AddLoyaltyJobs();
 builder.AddFeatures();
+builder.AddSandbox();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<UnexpectedExceptionHandler>();
 

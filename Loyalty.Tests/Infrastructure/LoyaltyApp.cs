@@ -25,10 +25,13 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<IServiceCollection>? _services;
 
-    private LoyaltyApp(Dictionary<string, string?> settings, Action<IServiceCollection>? services)
+    private readonly string _environment;
+
+    private LoyaltyApp(Dictionary<string, string?> settings, Action<IServiceCollection>? services, string environment)
     {
         _settings = settings;
         _services = services;
+        _environment = environment;
     }
 
     public HttpClient Http { get; private set; } = null!;
@@ -38,7 +41,7 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     public NpgsqlDataSource Db => Services.GetRequiredService<NpgsqlDataSource>();
 
     public static async Task<LoyaltyApp> StartAsync(ShopifyFake shopify, IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null, string? connectionString = null)
+        Action<IServiceCollection>? services = null, string? connectionString = null, string environment = "Testing")
     {
         var all = new Dictionary<string, string?>
         {
@@ -54,7 +57,7 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
 
-        var app = new LoyaltyApp(all, services);
+        var app = new LoyaltyApp(all, services, environment);
         app.UseKestrel(0);
         app.StartServer();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -67,7 +70,7 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        builder.UseEnvironment("Testing");
+        builder.UseEnvironment(_environment);
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
         if (_services is not null) builder.ConfigureTestServices(_services);
     }

@@ -35,15 +35,20 @@ public static partial class ShopifyExtensions
     /// With no credentials configured, and only in Development, the app runs as a local sandbox with
     /// placeholder credentials that no real shop will ever sign with. Anywhere else the validator fails start-up.
     /// </summary>
-    private sealed class SandboxCredentials(IHostEnvironment environment) : IPostConfigureOptions<ShopifyOptions>
+    private sealed class SandboxCredentials(IHostEnvironment environment, IConfiguration configuration) : IPostConfigureOptions<ShopifyOptions>
     {
         public void PostConfigure(string? name, ShopifyOptions o)
         {
             if (!environment.IsDevelopment() || !string.IsNullOrWhiteSpace(o.ApiKey) || !string.IsNullOrWhiteSpace(o.ApiSecret)) return;
             o.Sandbox = true;
-            o.ApiKey = "sandbox-client-id";
-            o.ApiSecret = "sandbox-client-secret-not-valid-on-any-real-shop";
+            o.ApiKey = Sandbox.SandboxMode.ClientId;
+            o.ApiSecret = Sandbox.SandboxMode.ClientSecret;
             if (string.IsNullOrWhiteSpace(o.AppUrl)) o.AppUrl = "http://localhost:5080";
+            // Every per-shop call goes to the local Shopify simulator.
+            if (o.AdminUrlTemplate == "https://{shop}")
+            {
+                o.AdminUrlTemplate = $"http://127.0.0.1:{configuration.GetValue("Sandbox:ShopifyPort", 5081)}/{{shop}}";
+            }
         }
     }
 
@@ -58,8 +63,8 @@ public static partial class ShopifyExtensions
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
         [LoggerMessage(Level = LogLevel.Warning, Message =
-            "SANDBOX MODE: no Shopify credentials are configured, so placeholder ones are in use and no real shop can reach this app. " +
-            "Set SHOPIFY_API_KEY, SHOPIFY_API_SECRET and SHOPIFY_APP_URL to connect a real app.")]
+            "SANDBOX MODE: no Shopify credentials are configured, so placeholder ones are in use, Shopify and the POS are local simulators, " +
+            "and no real shop can reach this app. Set SHOPIFY_API_KEY, SHOPIFY_API_SECRET and SHOPIFY_APP_URL to connect a real app.")]
         private partial void LogSandbox();
     }
 }

@@ -1,0 +1,148 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Dapper;
+using Loyalty.Pos;
+using Loyalty.Sandbox;
+using Loyalty.ShopifyApp.Features.Install;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.Settings;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Sandbox;
+
+/// <summary>Section <c>Sandbox</c>: where the local simulators listen and what the demo shop holds.</summary>
+public sealed class SandboxOptions
+{
+    public int ShopifyPort { get; set; } = 5081;
+
+    public int PosPort { get; set; } = 5082;
+
+    public string DemoShop { get; set; } = "demo-shop.myshopify.com";
+
+    /// <summary>Demo customers and their starting balances.</summary>
+    public Dictionary<string, long> DemoCustomers { get; set; } = new() { ["1001"] = 1500, ["1002"] = 300, ["1003"] = 12000 };
+}
+
+/// <summary>
+/// With no Shopify credentials, in Development only, the app is a self-contained sandbox: simulators of Shopify
+/// and of the POS run on localhost, every Shopify and POS call goes to them, and a demo shop is installed
+/// through the real token-exchange path with demo customers holding starting balances. In any other case none
+/// of this runs.
+/// </summary>
+public static partial class SandboxMode
+{
+    public const string ClientId = "sandbox-client-id";
+    public const string ClientSecret = "sandbox-client-secret-not-valid-on-any-real-shop";
+
+    public static bool IsOn(IConfiguration configuration, IHostEnvironment environment) =>
+        environment.IsDevelopment()
+        && string.IsNullOrWhiteSpace(configuration["Shopify:ApiKey"]) && string.IsNullOrWhiteSpace(configuration["SHOPIFY_API_KEY"])
+        && string.IsNullOrWhiteSpace(configuration["Shopify:ApiSecret"]) && string.IsNullOrWhiteSpace(configuration["SHOPIFY_API_SECRET"]);
+
+    public static IHostApplicationBuilder AddSandbox(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<SandboxOptions>().BindConfiguration("Sandbox");
+        builder.Services.AddSingleton<IPostConfigureOptions<PosClientOptions>, AllowLocal>();
+        builder.Services.AddSingleton<IPostConfigureOptions<SettingsOptions>, AllowLocal>();
+        builder.Services.AddHostedService<SandboxHost>();
+        return builder;
+    }
+
+    /// <summary>The simulators live on localhost over http: let the POS client and settings accept that, in the sandbox only.</summary>
+    private sealed class AllowLocal(IConfiguration configuration, IHostEnvironment environment)
+        : IPostConfigureOptions<PosClientOptions>, IPostConfigureOptions<SettingsOptions>
+    {
+        public void PostConfigure(string? name, PosClientOptions options)
+        {
+            if (IsOn(configuration, environment)) options.AllowPrivateNetworks = true;
+        }
+
+        public void PostConfigure(string? name, SettingsOptions options)
+        {
+            if (IsOn(configuration, environment)) options.AllowInsecurePosUrls = true;
+        }
+    }
+
+    private sealed partial class SandboxHost(
+        IOptions<ShopifyOptions> shopify, IOptions<SandboxOptions> sandbox, IServiceProvider services, ILogger<SandboxHost> logger)
+        : IHostedService, IAsyncDisposable
+    {
+        private ShopifySimulator? _shopify;
+        private PosSimulator? _pos;
+
+        public async Task StartAsync(CancellationToken ct)
+        {
+            if (!shopify.Value.Sandbox) return;
+            var o = sandbox.Value;
+            _shopify = await ShopifySimulator.StartAsync(shopify.Value.ApiKey, shopify.Value.ApiSecret, port: o.ShopifyPort, ct: ct);
+            _pos = await PosSimulator.StartAsync(port: o.PosPort, ct: ct);
+            foreach (var (customer, balance) in o.DemoCustomers) _pos.SetBalance(customer, balance);
+
+            // The simulators keep their state in memory: tokens from an earlier run mean nothing to this one.
+            var db = services.GetRequiredService<NpgsqlDataSource>();
+            await using (var conn = await db.OpenConnectionAsync(ct))
+            {
+                await conn.ExecuteAsync(new CommandDefinition("DELETE FROM shop_tokens WHERE shop_domain = @shop", new { shop = o.DemoShop }, cancellationToken: ct));
+            }
+            // The demo shop is installed the way a real one is: a session token exchanged for an offline token.
+            await services.GetRequiredService<ShopInstallation>().EnsureInstalledAsync(o.DemoShop, SessionToken(o.DemoShop), ct);
+            await using (var conn = await db.OpenConnectionAsync(ct))
+            await using (var tx = await conn.BeginTransactionAsync(ct))
+            {
+                var s = await ShopSettings.LoadAsync(conn, tx, o.DemoShop, ct);
+                foreach (var (customer, balance) in o.DemoCustomers)
+                {
+                    await Ledger.PostAsync(conn, tx, new PointsEntry(o.DemoShop, long.Parse(customer, System.Globalization.CultureInfo.InvariantCulture),
+                        balance, "bonus", $"sandbox:welcome:{customer}", "Sandbox starting balance", "system"), queueForPos: false, ct);
+                }
+                // The POS connection is set, so the merchant can switch the demo shop to POS mode in the settings.
+                var key = ShopSettings.PosKeyProtector(services.GetRequiredService<IDataProtectionProvider>()).Protect(_pos.ApiKey);
+                await conn.ExecuteAsync(new CommandDefinition("""
+                    INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
+                        daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
+                        pos_base_url, pos_api_key_protected)
+                    VALUES (@shop, @EarnRate, @EarnBasis, @TestOrdersEarn, @PointValue, @MinConversion, @ConversionStep, @DailyConversionLimit,
+                        @CouponValidityDays, @FeedbackBonus, @FeedbackDailyLimit, @NegativeBalancePolicy, @BalanceSource, @posUrl, @key)
+                    ON CONFLICT (shop_domain) DO UPDATE SET pos_base_url = excluded.pos_base_url, pos_api_key_protected = excluded.pos_api_key_protected
+                    """, new
+                {
+                    shop = o.DemoShop, s.EarnRate, s.EarnBasis, s.TestOrdersEarn, s.PointValue, s.MinConversion, s.ConversionStep, s.DailyConversionLimit,
+                    s.CouponValidityDays, s.FeedbackBonus, s.FeedbackDailyLimit, s.NegativeBalancePolicy, s.BalanceSource,
+                    posUrl = _pos.BaseUrl.ToString(), key,
+                }, tx, cancellationToken: ct));
+                await tx.CommitAsync(ct);
+            }
+            LogReady(_shopify.BaseUrl.ToString(), _pos.BaseUrl.ToString(), o.DemoShop, string.Join(", ", o.DemoCustomers.Keys));
+        }
+
+        public Task StopAsync(CancellationToken ct) => Task.CompletedTask;
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_shopify is not null) await _shopify.DisposeAsync();
+            if (_pos is not null) await _pos.DisposeAsync();
+        }
+
+        private string SessionToken(string shop)
+        {
+            static string B64(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+            var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+            var header = B64(JsonSerializer.SerializeToUtf8Bytes(new { alg = "HS256", typ = "JWT" }));
+            var payload = B64(JsonSerializer.SerializeToUtf8Bytes(new
+            {
+                iss = $"https://{shop}/admin", dest = $"https://{shop}", aud = shopify.Value.ApiKey, sub = "1", exp = now + 60, nbf = now, iat = now,
+                jti = Guid.NewGuid().ToString(), sid = "sandbox",
+            }));
+            var signature = B64(HMACSHA256.HashData(Encoding.UTF8.GetBytes(shopify.Value.ApiSecret), Encoding.UTF8.GetBytes($"{header}.{payload}")));
+            return $"{header}.{payload}.{signature}";
+        }
+
+        [LoggerMessage(Level = LogLevel.Warning, Message =
+            "SANDBOX: Shopify simulator at {ShopifyUrl}, POS simulator at {PosUrl}; demo shop {Shop} installed with customers {Customers}")]
+        private partial void LogReady(string shopifyUrl, string posUrl, string shop, string customers);
+    }
+}

@@ -1,0 +1,52 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.Tests.Infrastructure;
+
+namespace Loyalty.Tests.Sandbox;
+
+/// <summary>With no credentials in Development, the app runs against its own simulators with an installed demo shop.</summary>
+public sealed class SandboxModeTests
+{
+    [Fact]
+    public async Task Without_credentials_in_Development_a_demo_shop_is_installed_against_local_simulators_and_works()
+    {
+        using var unused = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(unused, new Dictionary<string, string?>
+        {
+            ["Shopify:ApiKey"] = "",
+            ["Shopify:ApiSecret"] = "",
+            ["Shopify:AppUrl"] = "",
+            ["Shopify:AdminUrlTemplate"] = "https://{shop}",
+            ["Sandbox:ShopifyPort"] = LocalPostgres.FreePort().ToString(),
+            ["Sandbox:PosPort"] = LocalPostgres.FreePort().ToString(),
+        }, environment: "Development");
+        const string shop = "demo-shop.myshopify.com";
+
+        Assert.Equal("installed", await app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal("token_exchange", await app.ScalarAsync<string>("SELECT obtained_via FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal(1500, await app.BalanceAsync(shop, 1001));
+        Assert.Empty(unused.Server.LogEntries); // nothing went anywhere but the simulators
+
+        // A demo customer converts points: the coupon is created in the Shopify simulator.
+        var request = new HttpRequestMessage(HttpMethod.Post, ProxyPath("/proxy/api/conversions", shop, 1001))
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { points = 500 }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", "sandbox-1");
+        var response = await app.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal(1000, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balance").GetInt64());
+    }
+
+    /// <summary>Signed with the sandbox secret, as the storefront emulator will.</summary>
+    private static string ProxyPath(string path, string shop, long customer)
+    {
+        var ts = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var message = $"logged_in_customer_id={customer}path_prefix=/apps/loyaltyshop={shop}timestamp={ts}";
+        var signature = Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.HexHmac(message, Loyalty.ShopifyApp.Infrastructure.Sandbox.SandboxMode.ClientSecret);
+        return $"{path}?shop={shop}&logged_in_customer_id={customer}&path_prefix=%2Fapps%2Floyalty&timestamp={ts}&signature={signature}";
+    }
+}
