@@ -27,7 +27,10 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
     private IEnumerable<(string What, Func<HttpRequestMessage> Request)> Forgeries()
     {
         var paths = new[] { "/api/admin/shop", "/api/admin/webhooks", "/api/admin/webhooks/1/retry", "/api/admin/compliance/data-requests",
-            "/api/admin/compliance/data-requests/1" };
+            "/api/admin/compliance/data-requests/1", "/api/admin/settings", "/api/admin/customers/1", "/api/admin/customers/1/points",
+            "/api/admin/pos-sync", "/api/admin/pos-sync/1/retry", "/api/admin/conversions", "/api/admin/donations", "/api/admin/campaigns",
+            "/api/admin/campaigns/1", "/api/admin/campaigns/1/codes.csv", "/api/admin/coupons/validate", "/api/admin/reports/coupons",
+            "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry" };
         foreach (var path in paths)
         {
             yield return ($"GET {path} without a token", () => new HttpRequestMessage(HttpMethod.Get, path));
@@ -47,6 +50,20 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         yield return ("proxy with a broken query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session?shop=%ZZ&&=&signature"));
         yield return ("proxy with a huge signature", () => new HttpRequestMessage(HttpMethod.Get,
             $"/proxy/api/session?shop={_shop}&timestamp=1&signature={new string('a', 4000)}"));
+        foreach (var path in new[] { "/proxy/api/me", "/proxy/api/feedback", "/proxy/api/conversions", "/proxy/api/conversions/conv_x",
+                     "/proxy/api/coupons", "/proxy/api/coupons/X/cancel", "/proxy/api/donations", "/proxy/api/coupons/validate" })
+        {
+            yield return ($"POST {path} unsigned", () => new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent("{\"points\":500}", Encoding.UTF8, "application/json") });
+            yield return ($"POST {path} with a forged signature", () => new HttpRequestMessage(HttpMethod.Post,
+                LoyaltyApp.ProxyPath(path, _shop, 777, secret: "shpss_attacker_secret_0123456789abcdef01")) { Content = new StringContent("{}", Encoding.UTF8, "application/json") });
+            yield return ($"POST {path} signed but with a broken body", () => new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath(path, _shop, 777))
+                { Content = new StringContent("{not json", Encoding.UTF8, "application/json") });
+        }
+        foreach (var path in new[] { "/api/admin/settings", "/api/admin/campaigns", "/api/admin/coupons/validate", "/api/admin/event-endpoint" })
+        {
+            yield return ($"PUT/POST {path} with a broken body", () => _app.Admin(path.EndsWith("settings", StringComparison.Ordinal) || path.EndsWith("endpoint", StringComparison.Ordinal)
+                ? HttpMethod.Put : HttpMethod.Post, path, _shop, new StringContent("{not json", Encoding.UTF8, "application/json")));
+        }
         yield return ("oauth callback with nothing", () => new HttpRequestMessage(HttpMethod.Get, "/auth/callback"));
         yield return ("oauth callback with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get,
             $"/auth/callback?shop={_shop}&code=x&state=y&timestamp=1&hmac=zz"));
@@ -56,7 +73,10 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
     [Fact]
     public async Task Forged_and_malformed_requests_get_a_4xx_and_change_nothing()
     {
-        var before = await _app.ScalarAsync<long>("SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM shops) + (SELECT count(*) FROM shop_tokens)");
+        const string State = "SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM shops) + (SELECT count(*) FROM shop_tokens) " +
+                             "+ (SELECT count(*) FROM point_transactions) + (SELECT count(*) FROM conversions) + (SELECT count(*) FROM campaigns) " +
+                             "+ (SELECT count(*) FROM donations) + (SELECT count(*) FROM customer_feedback) + (SELECT count(*) FROM shop_settings)";
+        var before = await _app.ScalarAsync<long>(State);
         var failures = new List<string>();
         foreach (var (what, request) in Forgeries())
         {
@@ -65,7 +85,7 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         }
 
         Assert.Empty(failures);
-        Assert.Equal(before, await _app.ScalarAsync<long>("SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM shops) + (SELECT count(*) FROM shop_tokens)"));
+        Assert.Equal(before, await _app.ScalarAsync<long>(State));
     }
 
     [Fact]
