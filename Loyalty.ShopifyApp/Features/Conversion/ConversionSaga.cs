@@ -378,7 +378,7 @@ public sealed partial class ConversionSaga(
     private Task<ConversionRow> ReviewAsync(ConversionRow c, string reason, CancellationToken ct)
     {
         LogNeedsReview(c.ShopDomain, c.Id, c.State, reason);
-        return MoveAsync(c, "needs_review", "failure_reason = @reason", new { reason = $"While {c.State}: {reason}" }, ct);
+        return MoveAsync(c, "needs_review", "failure_reason = @reason, review_from = state", new { reason = $"While {c.State}: {reason}" }, ct);
     }
 
     private async Task<ConversionRow> RetryLaterOrReviewAsync(ConversionRow c, string reason, CancellationToken ct)

@@ -115,11 +115,7 @@ public static partial class ConvertPoints
                     "Another conversion of yours is being processed; please wait a moment.");
             }
 
-            var convertedToday = await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
-                SELECT coalesce(sum(c.points), 0) FROM conversions c, shops s
-                WHERE c.shop_domain = @shop AND s.shop_domain = c.shop_domain AND c.customer_id = @customer AND c.state <> 'failed' AND c.id <> @id
-                  AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')
-                """, new { shop, customer, id = created.Id }, tx, cancellationToken: ct));
+            var convertedToday = await ConvertedTodayAsync(conn, tx, shop, customer, created.Id, ct);
             if (convertedToday + request.Points > settings.DailyConversionLimit)
             {
                 await tx.RollbackAsync(ct);
@@ -172,6 +168,16 @@ public static partial class ConvertPoints
             _ => throw new InvalidOperationException("Unexpected result."),
         };
     }
+
+    /// <summary>Points the customer converted today (the shop's day), failed conversions aside, <paramref name="except"/> aside.</summary>
+    public static Task<long> ConvertedTodayAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer, string? except,
+        CancellationToken ct) =>
+        conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+            SELECT coalesce(sum(c.points), 0) FROM conversions c, shops s
+            WHERE c.shop_domain = @shop AND s.shop_domain = c.shop_domain AND c.customer_id = @customer AND c.state <> 'failed'
+              AND c.id IS DISTINCT FROM @except
+              AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')
+            """, new { shop, customer, except }, tx, cancellationToken: ct));
 
     /// <summary>What a conversion means to the customer: the code once completed, a status while settling, the reason if it failed.</summary>
     private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ResultAsync(

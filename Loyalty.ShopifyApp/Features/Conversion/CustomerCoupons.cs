@@ -25,14 +25,24 @@ public static class CustomerCoupons
 
     public static RouteGroupBuilder MapCustomerCoupons(this RouteGroupBuilder proxy)
     {
-        proxy.MapGet("/api/coupons", ListAsync).RequireLoggedInCustomer();
+        proxy.MapGet("/api/coupons", ListMineAsync).RequireLoggedInCustomer();
         proxy.MapPost("/api/coupons/{code}/cancel", CancelAsync).RequireLoggedInCustomer();
         return proxy;
     }
 
-    private static async Task<IReadOnlyList<Coupon>> ListAsync(HttpContext http, NpgsqlDataSource db, TimeProvider clock, CancellationToken ct)
+    /// <summary><c>GET /api/admin/customers/{id}/coupons</c>: the same list, for the merchant's customer lookup.</summary>
+    public static RouteGroupBuilder MapCustomerCouponsAdmin(this RouteGroupBuilder admin)
     {
-        var (shop, customer) = (http.Proxy().Shop, http.Customer());
+        admin.MapGet("/customers/{id:long}/coupons", (HttpContext http, long id, NpgsqlDataSource db, TimeProvider clock, CancellationToken ct) =>
+            ListAsync(db, http.User.Shop(), id, clock, ct));
+        return admin;
+    }
+
+    private static Task<IReadOnlyList<Coupon>> ListMineAsync(HttpContext http, NpgsqlDataSource db, TimeProvider clock, CancellationToken ct) =>
+        ListAsync(db, http.Proxy().Shop, http.Customer(), clock, ct);
+
+    private static async Task<IReadOnlyList<Coupon>> ListAsync(NpgsqlDataSource db, string shop, long customer, TimeProvider clock, CancellationToken ct)
+    {
         await using var conn = await db.OpenConnectionAsync(ct);
         var rows = await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
             SELECT {ConversionRow.Columns} FROM conversions

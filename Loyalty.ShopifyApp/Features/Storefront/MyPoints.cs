@@ -1,4 +1,6 @@
+using Dapper;
 using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
@@ -7,11 +9,34 @@ using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
 
-/// <summary><c>GET /proxy/api/me</c>: the logged-in customer's balance, totals and recent history.</summary>
+/// <summary>
+/// <c>GET /proxy/api/me</c>: the logged-in customer's balance, totals, recent history, and what they may convert
+/// now under the shop's rules (minimum, step, what is left of today's limit, the choices that follow).
+/// </summary>
 public static class MyPoints
 {
-    public sealed record Me(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource,
+    public sealed record Rules(long MinConversion, long ConversionStep, long DailyLimit, long RemainingToday, decimal PointValue, string Currency,
+        int CouponValidityDays, long FeedbackBonus, IReadOnlyList<long> Choices);
+
+    public sealed record Me(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource, Rules Rules,
         IReadOnlyList<Ledger.HistoryItem> History);
+
+    /// <summary>At most this many ready-made amounts are offered; any other multiple of the step can still be typed.</summary>
+    private const int MaxChoices = 6;
+
+    /// <summary>The amounts the customer can convert right now: the minimum, then multiples of the step, within balance and today's limit.</summary>
+    public static IReadOnlyList<long> Choices(long min, long step, long balance, long remainingToday)
+    {
+        var max = Math.Min(balance, remainingToday);
+        var choices = new List<long>();
+        if (max < min) return choices;
+        var top = max - (max - min) % step;
+        // Spread over the range: small amounts first, and always the largest allowed.
+        var stride = Math.Max(step, (top - min) / (MaxChoices - 1) / step * step);
+        for (var p = min; p < top && choices.Count < MaxChoices - 1; p += stride) choices.Add(p);
+        choices.Add(top);
+        return choices;
+    }
 
     public static RouteGroupBuilder MapMyPoints(this RouteGroupBuilder proxy)
     {
@@ -27,6 +52,11 @@ public static class MyPoints
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, customer, null, 20, ct);
-        return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, history);
+        var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
+            "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? "";
+        var remaining = Math.Max(0, settings.DailyConversionLimit - await ConvertPoints.ConvertedTodayAsync(conn, null, shop, customer, null, ct));
+        var rules = new Rules(settings.MinConversion, settings.ConversionStep, settings.DailyConversionLimit, remaining, settings.PointValue, currency,
+            settings.CouponValidityDays, settings.FeedbackBonus, Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
+        return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, rules, history);
     }
 }
