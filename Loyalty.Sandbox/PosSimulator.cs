@@ -45,7 +45,7 @@ public sealed partial class PosSimulator : IAsyncDisposable
     private readonly Dictionary<string, long> _balances = [];
     private readonly Dictionary<string, Transaction> _byReference = [];
     private readonly List<Transaction> _transactions = [];
-    private readonly ConcurrentQueue<PosFault> _nextFaults = new();
+    private readonly List<(PosFault Fault, string? Path)> _nextFaults = [];
     private readonly Random _random;
     private long _requests;
 
@@ -98,17 +98,29 @@ public sealed partial class PosSimulator : IAsyncDisposable
         lock (_gate) return [.. _transactions];
     }
 
-    /// <summary>The next <paramref name="count"/> requests get <paramref name="fault"/>.</summary>
-    public void FailNext(PosFault fault, int count = 1)
+    /// <summary>
+    /// The next <paramref name="count"/> requests get <paramref name="fault"/>; with <paramref name="pathContains"/>
+    /// (e.g. <c>/points/deductions</c>) only requests whose path contains it, others pass untouched.
+    /// </summary>
+    public void FailNext(PosFault fault, int count = 1, string? pathContains = null)
     {
-        for (var i = 0; i < count; i++) _nextFaults.Enqueue(fault);
-    }
-
-    private PosFault? DrawFault()
-    {
-        if (_nextFaults.TryDequeue(out var queued)) return queued;
         lock (_gate)
         {
+            for (var i = 0; i < count; i++) _nextFaults.Add((fault, pathContains));
+        }
+    }
+
+    private PosFault? DrawFault(string path)
+    {
+        lock (_gate)
+        {
+            var queued = _nextFaults.FindIndex(f => f.Path is null || path.Contains(f.Path, StringComparison.Ordinal));
+            if (queued >= 0)
+            {
+                var fault = _nextFaults[queued].Fault;
+                _nextFaults.RemoveAt(queued);
+                return fault;
+            }
             if (FaultRate <= 0 || _random.NextDouble() >= FaultRate) return null;
             return (PosFault)_random.Next(4);
         }
@@ -126,7 +138,7 @@ public sealed partial class PosSimulator : IAsyncDisposable
                 return;
             }
             if (Latency > TimeSpan.Zero) await Task.Delay(Latency, http.RequestAborted);
-            var fault = DrawFault();
+            var fault = DrawFault(http.Request.Path.Value ?? "");
             switch (fault)
             {
                 case PosFault.ServerError:

@@ -2,6 +2,7 @@ using Loyalty.ShopifyApp.Features.Admin;
 using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Compliance;
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Dashboard;
 using Loyalty.ShopifyApp.Features.Donations;
 using Loyalty.ShopifyApp.Features.Events;
 using Loyalty.ShopifyApp.Features.Health;
@@ -9,8 +10,10 @@ using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Install;
 using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Features.PosSync;
+using Loyalty.ShopifyApp.Features.Sandbox;
 using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Features.Storefront;
+using Loyalty.ShopifyApp.Features.Storefront.MyPage;
 using Loyalty.ShopifyApp.Features.Webhooks;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Hangfire;
@@ -70,6 +73,7 @@ public static class FeatureMap
         services.AddSingleton(new RecurringJobDefinition(ConversionReconciler.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<ConversionReconciler>(ConversionReconciler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
         services.AddTransient<DonationSettler>();
+        services.AddHttpClient(SandboxPages.HttpClientName);
 
         // Merchant campaigns.
         services.AddOptions<CampaignOptions>().BindConfiguration("Campaigns")
@@ -95,6 +99,7 @@ public static class FeatureMap
         app.MapAuthorizationCodeGrant();
         app.MapWebhookIntake();
         app.MapStorefrontApi()
+            .MapMyPage()
             .MapMyPoints()
             .MapFeedback()
             .MapConvertPoints()
@@ -108,6 +113,7 @@ public static class FeatureMap
             .MapDataRequests()
             .MapSettings()
             .MapCustomerPoints()
+            .MapCustomerCouponsAdmin()
             .MapPosSync()
             .MapConversionReview()
             .MapDonationTotals()
@@ -116,8 +122,11 @@ public static class FeatureMap
             .MapValidateCouponAdmin()
             .MapCouponReports()
             .MapChangeCampaign()
-            .MapEventEndpoint();
+            .MapEventEndpoint()
+            .MapDashboard();
         app.MapJobsDashboard();
+        app.MapAdminPages();
+        app.MapSandboxPages();
         return app;
     }
 }

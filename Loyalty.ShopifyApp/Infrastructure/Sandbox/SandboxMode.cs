@@ -1,6 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
 using Dapper;
 using Loyalty.Pos;
 using Loyalty.Sandbox;
@@ -48,6 +45,7 @@ public static partial class SandboxMode
         builder.Services.AddOptions<SandboxOptions>().BindConfiguration("Sandbox");
         builder.Services.AddSingleton<IPostConfigureOptions<PosClientOptions>, AllowLocal>();
         builder.Services.AddSingleton<IPostConfigureOptions<SettingsOptions>, AllowLocal>();
+        builder.Services.AddSingleton<SandboxSimulators>();
         builder.Services.AddHostedService<SandboxHost>();
         return builder;
     }
@@ -67,8 +65,12 @@ public static partial class SandboxMode
         }
     }
 
+    /// <summary>Mints a session token for the demo shop, as App Bridge would hand one to the embedded admin.</summary>
+    public static string SessionToken(ShopifyOptions shopify, string shop) => ShopifyOutbound.SessionToken(shop, shopify.ApiKey, shopify.ApiSecret);
+
     private sealed partial class SandboxHost(
-        IOptions<ShopifyOptions> shopify, IOptions<SandboxOptions> sandbox, IServiceProvider services, ILogger<SandboxHost> logger)
+        IOptions<ShopifyOptions> shopify, IOptions<SandboxOptions> sandbox, SandboxSimulators simulators, IServiceProvider services,
+        ILogger<SandboxHost> logger)
         : IHostedService, IAsyncDisposable
     {
         private ShopifySimulator? _shopify;
@@ -80,6 +82,8 @@ public static partial class SandboxMode
             var o = sandbox.Value;
             _shopify = await ShopifySimulator.StartAsync(shopify.Value.ApiKey, shopify.Value.ApiSecret, port: o.ShopifyPort, ct: ct);
             _pos = await PosSimulator.StartAsync(port: o.PosPort, ct: ct);
+            simulators.Shopify = _shopify;
+            simulators.Pos = _pos;
             foreach (var (customer, balance) in o.DemoCustomers) _pos.SetBalance(customer, balance);
 
             // The simulators keep their state in memory: tokens from an earlier run mean nothing to this one.
@@ -89,11 +93,13 @@ public static partial class SandboxMode
                 await conn.ExecuteAsync(new CommandDefinition("DELETE FROM shop_tokens WHERE shop_domain = @shop", new { shop = o.DemoShop }, cancellationToken: ct));
             }
             // The demo shop is installed the way a real one is: a session token exchanged for an offline token.
-            await services.GetRequiredService<ShopInstallation>().EnsureInstalledAsync(o.DemoShop, SessionToken(o.DemoShop), ct);
+            await services.GetRequiredService<ShopInstallation>().EnsureInstalledAsync(o.DemoShop, SessionToken(shopify.Value, o.DemoShop), ct);
             await using (var conn = await db.OpenConnectionAsync(ct))
             await using (var tx = await conn.BeginTransactionAsync(ct))
             {
-                var s = await ShopSettings.LoadAsync(conn, tx, o.DemoShop, ct);
+                // Demo rules on first start (a point is worth a cent, codes from 500 points in steps of 100);
+                // what the merchant saves later in the admin is kept.
+                var s = await ShopSettings.LoadAsync(conn, tx, o.DemoShop, ct) with { PointValue = 0.01m, MinConversion = 500, ConversionStep = 100 };
                 foreach (var (customer, balance) in o.DemoCustomers)
                 {
                     await Ledger.PostAsync(conn, tx, new PointsEntry(o.DemoShop, long.Parse(customer, System.Globalization.CultureInfo.InvariantCulture),
@@ -127,22 +133,16 @@ public static partial class SandboxMode
             if (_pos is not null) await _pos.DisposeAsync();
         }
 
-        private string SessionToken(string shop)
-        {
-            static string B64(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
-            var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-            var header = B64(JsonSerializer.SerializeToUtf8Bytes(new { alg = "HS256", typ = "JWT" }));
-            var payload = B64(JsonSerializer.SerializeToUtf8Bytes(new
-            {
-                iss = $"https://{shop}/admin", dest = $"https://{shop}", aud = shopify.Value.ApiKey, sub = "1", exp = now + 60, nbf = now, iat = now,
-                jti = Guid.NewGuid().ToString(), sid = "sandbox",
-            }));
-            var signature = B64(HMACSHA256.HashData(Encoding.UTF8.GetBytes(shopify.Value.ApiSecret), Encoding.UTF8.GetBytes($"{header}.{payload}")));
-            return $"{header}.{payload}.{signature}";
-        }
-
         [LoggerMessage(Level = LogLevel.Warning, Message =
             "SANDBOX: Shopify simulator at {ShopifyUrl}, POS simulator at {PosUrl}; demo shop {Shop} installed with customers {Customers}")]
         private partial void LogReady(string shopifyUrl, string posUrl, string shop, string customers);
     }
+}
+
+/// <summary>The running simulators, once the sandbox started them (null outside the sandbox).</summary>
+public sealed class SandboxSimulators
+{
+    public ShopifySimulator? Shopify { get; internal set; }
+
+    public PosSimulator? Pos { get; internal set; }
 }

@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+
+namespace Loyalty.Sandbox;
+
+/// <summary>
+/// What Shopify sends to an app, built and signed the way Shopify does it, independently of the app's own
+/// verification code: <c>orders/paid</c>-style webhooks (HMAC-SHA256 of the raw body, base64) and app proxy
+/// requests (HMAC-SHA256 hex over the sorted query). Used by the sandbox's storefront emulator and order
+/// button, the tests and the benchmarks.
+/// </summary>
+public static class ShopifyOutbound
+{
+    public const string ProxyPathPrefix = "/apps/loyalty";
+
+    private static string M(decimal amount) => amount.ToString("0.00", CultureInfo.InvariantCulture);
+
+    private static object Bag(decimal amount, string currency) => new
+    {
+        shop_money = new { amount = M(amount), currency_code = currency },
+        presentment_money = new { amount = M(amount), currency_code = currency },
+    };
+
+    /// <summary>A paid order as the REST-shaped <c>orders/paid</c> payload carries it.</summary>
+    public static string PaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR", bool cancelled = false) =>
+        JsonSerializer.Serialize(new Dictionary<string, object?>
+        {
+            ["id"] = id,
+            ["admin_graphql_api_id"] = $"gid://shopify/Order/{id}",
+            ["name"] = $"#{id % 100000}",
+            ["currency"] = currency,
+            ["financial_status"] = "paid",
+            ["test"] = false,
+            ["cancelled_at"] = cancelled ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : null,
+            ["subtotal_price"] = M(subtotal),
+            ["total_price"] = M(total),
+            ["subtotal_price_set"] = Bag(subtotal, currency),
+            ["total_price_set"] = Bag(total, currency),
+            ["total_shipping_price_set"] = Bag(total - subtotal, currency),
+            ["discount_codes"] = Array.Empty<object>(),
+            ["customer"] = customerId is null ? null : new { id = customerId },
+            ["line_items"] = new[] { new { id = 1, price = M(subtotal), quantity = 1 } },
+        });
+
+    /// <summary>A refund of <paramref name="amount"/> with one successful refund transaction.</summary>
+    public static string Refund(long id, long orderId, decimal amount) =>
+        JsonSerializer.Serialize(new
+        {
+            id,
+            order_id = orderId,
+            created_at = DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture),
+            transactions = new[] { new { id = id * 10, kind = "refund", status = "success", amount = M(amount) } },
+        });
+
+    /// <summary>A webhook delivery as Shopify makes it: raw JSON body, topic, shop, ids and the body's HMAC.</summary>
+    public static HttpRequestMessage Webhook(Uri endpoint, string topic, string shop, string body, string secret, string? webhookId = null)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Add("X-Shopify-Topic", topic);
+        request.Headers.Add("X-Shopify-Shop-Domain", shop);
+        request.Headers.Add("X-Shopify-Webhook-Id", webhookId ?? Guid.NewGuid().ToString());
+        request.Headers.Add("X-Shopify-Event-Id", Guid.NewGuid().ToString());
+        request.Headers.Add("X-Shopify-API-Version", "2026-10");
+        request.Headers.Add("X-Shopify-Triggered-At", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        request.Headers.Add("X-Shopify-Hmac-Sha256", Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), bytes)));
+        return request;
+    }
+
+    /// <summary>
+    /// The query Shopify's app proxy appends when it forwards a storefront request: the storefront's own query
+    /// parameters plus shop, logged_in_customer_id, path_prefix and timestamp, signed over all of them sorted.
+    /// </summary>
+    public static string AppProxyQuery(string shop, long? customerId, string secret, IEnumerable<KeyValuePair<string, string>>? storefrontQuery = null,
+        DateTimeOffset? now = null)
+    {
+        var query = (storefrontQuery ?? []).Where(p => p.Key is not ("shop" or "logged_in_customer_id" or "path_prefix" or "timestamp" or "signature"))
+            .ToList();
+        query.Add(new("shop", shop));
+        query.Add(new("logged_in_customer_id", customerId?.ToString(CultureInfo.InvariantCulture) ?? ""));
+        query.Add(new("path_prefix", ProxyPathPrefix));
+        query.Add(new("timestamp", (now ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture)));
+        var message = string.Concat(query.GroupBy(p => p.Key)
+            .Select(g => $"{g.Key}={string.Join(",", g.Select(p => p.Value))}")
+            .OrderBy(s => s, StringComparer.Ordinal));
+        var signature = Convert.ToHexStringLower(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(message)));
+        query.Add(new("signature", signature));
+        return string.Join("&", query.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
+    }
+
+    /// <summary>An App Bridge-style session token (HS256 JWT) for <paramref name="shop"/>, as the embedded admin would get one.</summary>
+    public static string SessionToken(string shop, string clientId, string secret, TimeSpan? lifetime = null)
+    {
+        static string B64(byte[] b) => Convert.ToBase64String(b).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var header = B64(JsonSerializer.SerializeToUtf8Bytes(new { alg = "HS256", typ = "JWT" }));
+        var payload = B64(JsonSerializer.SerializeToUtf8Bytes(new
+        {
+            iss = $"https://{shop}/admin", dest = $"https://{shop}", aud = clientId, sub = "1", exp = now + (long)(lifetime ?? TimeSpan.FromMinutes(1)).TotalSeconds,
+            nbf = now, iat = now, jti = Guid.NewGuid().ToString(), sid = "sandbox",
+        }));
+        var signature = B64(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{header}.{payload}")));
+        return $"{header}.{payload}.{signature}";
+    }
+}

@@ -1,0 +1,44 @@
+using System.Net;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.Extensions.Options;
+
+namespace Loyalty.ShopifyApp.Features.Admin;
+
+/// <summary>
+/// <c>GET /admin</c>: the embedded admin (the app URL Shopify opens in its admin). Plain HTML, CSS and JS with a
+/// Polaris-like look and no build step. In a real shop App Bridge is loaded from Shopify's CDN and hands the
+/// page a session token for every <c>/api/admin</c> call; in the sandbox the page asks <c>/sandbox/session-token</c>.
+/// The page holds no data itself, so it is served without a token; framing is limited to the shop's admin.
+/// </summary>
+public static class AdminPages
+{
+    private const string AppBridge = """<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>""";
+
+    private static readonly Lazy<string> Template = new(() => PageAssets.Read("admin.html")
+        .Replace("__CSS__", PageAssets.Read("admin.css"), StringComparison.Ordinal)
+        .Replace("__JS__", PageAssets.Read("admin.js"), StringComparison.Ordinal));
+
+    public static WebApplication MapAdminPages(this WebApplication app)
+    {
+        var sandbox = app.Services.GetRequiredService<IOptions<ShopifyOptions>>().Value.Sandbox;
+        app.MapGet("/admin", (HttpContext http, string? shop, IOptions<ShopifyOptions> options) =>
+        {
+            var o = options.Value;
+            var validShop = ShopDomain.TryNormalize(shop, out var s) ? s : null;
+            http.Response.Headers.ContentSecurityPolicy = o.Sandbox
+                ? "frame-ancestors 'self'"
+                : "frame-ancestors " + (validShop is null ? "" : $"https://{validShop} ") + "https://admin.shopify.com";
+            http.Response.Headers.CacheControl = "no-store";
+            var page = Template.Value
+                .Replace("__API_KEY__", WebUtility.HtmlEncode(o.ApiKey), StringComparison.Ordinal)
+                .Replace("__APP_BRIDGE__", o.Sandbox ? "" : AppBridge, StringComparison.Ordinal)
+                .Replace("__SANDBOX__", o.Sandbox ? "true" : "false", StringComparison.Ordinal)
+                .Replace("__SHOP__", WebUtility.HtmlEncode(validShop ?? ""), StringComparison.Ordinal);
+            return Results.Content(page, "text/html; charset=utf-8");
+        });
+        // Shopify opens the app URL with shop, host and id_token in the query: keep them for App Bridge.
+        if (!sandbox) app.MapGet("/", (HttpContext http) => Results.Redirect("/admin" + http.Request.QueryString));
+        return app;
+    }
+}

@@ -1,0 +1,163 @@
+using System.Text.RegularExpressions;
+using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using static Microsoft.Playwright.Assertions;
+
+namespace Loyalty.Tests.Browser;
+
+/// <summary>A demo customer on My Page, in Chromium, through the emulated app proxy of the sandbox.</summary>
+public sealed class MyPageBrowserTests : SandboxBrowser
+{
+    [Fact]
+    public async Task Customer_earns_from_an_order_converts_500_copies_the_code_sees_it_listed_and_cancels_another_for_the_points_back()
+    {
+        // Earn: the sandbox home sends a signed orders/paid webhook; customer 1002 starts with 300 points, earns 1 per euro.
+        await Page.GotoAsync("/");
+        await Page.GetByLabel("Customer", new() { Exact = true }).SelectOptionAsync("1002");
+        await Page.GetByLabel("Amount").FillAsync("250");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Send orders/paid" }).ClickAsync();
+        await Expect(Page.Locator("#order-out")).ToContainTextAsync("answered HTTP 200");
+        await LoyaltyApp.WaitUntilAsync(async () => await App.BalanceAsync(Shop, 1002) == 550, "the order's 250 points to be awarded");
+
+        await OpenMyPageAsync(1002);
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("550");
+
+        // Convert 500 points.
+        await Page.GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^500 points") }).ClickAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Convert", Exact = true }).ClickAsync();
+        await Expect(Page.GetByTestId("new-code")).ToHaveTextAsync(new Regex("^1002-"));
+        var code = await Page.GetByTestId("new-code").TextContentAsync();
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("50");
+        Assert.NotNull(Simulators.Shopify!.DiscountWithCode(code!)); // the code exists in "Shopify"
+
+        // Copy it.
+        await Context.GrantPermissionsAsync(["clipboard-read", "clipboard-write"]);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Copy code" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Status)).ToContainTextAsync($"Code {code} copied");
+        Assert.Equal(code, await Page.EvaluateAsync<string>("navigator.clipboard.readText()"));
+
+        // It is in the list, active.
+        var row = Page.Locator($"#lp-coupons tr[data-code='{code}']");
+        await Expect(row).ToContainTextAsync("active");
+
+        // Another order and another code, then cancel that one: the points come back.
+        await Page.APIRequest.PostAsync("/sandbox/orders", new() { DataObject = new { customerId = 1002, amount = 500 } });
+        await LoyaltyApp.WaitUntilAsync(async () => await App.BalanceAsync(Shop, 1002) == 550, "the second order's points");
+        await Page.ReloadAsync();
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("550");
+        await Page.GetByLabel("Or enter an amount").FillAsync("500");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Convert", Exact = true }).ClickAsync();
+        await Expect(Page.Locator("#lp-result")).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("new-code")).ToHaveTextAsync(new Regex("^1002-"));
+        var second = await Page.GetByTestId("new-code").TextContentAsync();
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("50");
+
+        var secondRow = Page.Locator($"#lp-coupons tr[data-code='{second}']");
+        await secondRow.GetByRole(AriaRole.Button, new() { Name = $"Cancel coupon {second}" }).ClickAsync();
+        await secondRow.GetByRole(AriaRole.Button, new() { Name = "Yes, cancel and return 500 points" }).ClickAsync();
+        await Expect(secondRow).ToContainTextAsync("cancelled");
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("550");
+        await Expect(row).ToContainTextAsync("active");
+
+        Assert.Null(Simulators.Shopify.DiscountWithCode(second!)); // deleted in "Shopify"
+        Assert.NotNull(Simulators.Shopify.DiscountWithCode(code!));
+        Assert.Equal(550, await App.BalanceAsync(Shop, 1002));
+    }
+
+    [Fact]
+    public async Task Merchant_changes_the_conversion_step_in_the_admin_and_My_Page_follows()
+    {
+        await Page.GotoAsync("/admin?shop=" + Shop + "#settings");
+        await Expect(Page.GetByLabel("Conversion step (points)")).ToHaveValueAsync("100");
+        await Page.GetByLabel("Conversion step (points)").FillAsync("250");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Expect(Page.Locator("#toast")).ToHaveTextAsync("Settings saved.");
+
+        await OpenMyPageAsync(1003);
+        await Expect(Page.Locator("#lp-rules")).ToContainTextAsync("in steps of 250");
+        var choices = await Page.Locator(".lp-choice").EvaluateAllAsync<long[]>("bs => bs.map(b => Number(b.dataset.points))");
+        Assert.NotEmpty(choices);
+        Assert.Equal(500, choices[0]);
+        Assert.All(choices, p => Assert.Equal(0, p % 250));
+
+        // 750 was not a multiple of the old step; now it converts.
+        await Page.GetByLabel("Or enter an amount").FillAsync("750");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Convert", Exact = true }).ClickAsync();
+        await Expect(Page.GetByTestId("new-code")).ToHaveTextAsync(new Regex("^1003-"));
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("11,250");
+        await ScreenshotAsync("my-page.png");
+
+        // And the merchant's dashboard shows it.
+        await Page.GotoAsync("/admin?shop=" + Shop + "#dashboard");
+        await Expect(Page.Locator("[data-metric='Points redeemed'] .value")).ToHaveTextAsync("750");
+        await Expect(Page.Locator("[data-metric='Coupons issued'] .value")).ToHaveTextAsync("1");
+        await ScreenshotAsync("dashboard.png");
+    }
+}
+
+/// <summary>The POS as balance authority, with a deduction that times out: "Processing…" until the reconciler settles it.</summary>
+public sealed class PosTimeoutBrowserTests : SandboxBrowser
+{
+    protected override IDictionary<string, string?> Settings => new Dictionary<string, string?>
+    {
+        ["Pos:AttemptTimeoutSeconds"] = "0.5",
+        ["Pos:TotalTimeoutSeconds"] = "4",
+        ["Pos:RetryBaseDelayMs"] = "10",
+        // An unknown outcome is looked up by reference 10 s after the deduction was sent (the four attempts take ~2.5 s).
+        ["Conversion:SettleAfterSeconds"] = "10",
+        ["Jobs:Schedules:conversion-reconciler"] = "", // run by the test below, where the schedule would
+    };
+
+    [Fact]
+    public async Task Injected_POS_timeout_shows_Processing_and_then_the_settled_result()
+    {
+        // The merchant switches the demo shop to the POS (its connection is preset by the sandbox).
+        await Page.GotoAsync("/admin?shop=" + Shop + "#settings");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Test POS connection" }).ClickAsync();
+        await Expect(Page.Locator("#pos-test-result")).ToContainTextAsync("accepted the API key");
+        await Page.GetByLabel("Balance kept by").SelectOptionAsync("pos");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Expect(Page.Locator("#toast")).ToHaveTextAsync("Settings saved.");
+
+        // Every attempt of the next deduction outlives the client's timeout (set on the sandbox home page).
+        await Page.GotoAsync("/");
+        await Page.GetByLabel("\"Slow\" fault delay (ms, past the client's timeout)").FillAsync("3000");
+        await Page.Locator("#pos-next").SelectOptionAsync("Slow");
+        await Page.Locator("#pos-count").FillAsync("4");
+        await Page.Locator("#pos-only").SelectOptionAsync("deductions");
+        await Page.Locator("form[data-target=pos] button").ClickAsync();
+        await Expect(Page.Locator("form[data-target=pos] + .out")).ToContainTextAsync("next 4 call(s): Slow");
+
+        await OpenMyPageAsync(1001);
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("1,500");
+        await Page.GetByRole(AriaRole.Button, new() { NameRegex = new Regex("^500 points") }).ClickAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Convert", Exact = true }).ClickAsync();
+
+        var convert = Page.Locator("#lp-convert");
+        await Expect(convert).ToHaveTextAsync("Processing…");
+        await Expect(Page.Locator("#lp-status")).ToContainTextAsync("being confirmed", new() { Timeout = 20_000 }); // answered 202: settling
+        await Expect(convert).ToBeDisabledAsync();
+        var id = await App.ScalarAsync<string>("SELECT id FROM conversions WHERE customer_id = 1001");
+        Assert.Equal("settling", await App.ScalarAsync<string>("SELECT state FROM conversions WHERE id = @id", new { id }));
+
+        // The reconciler (run here where its schedule would) settles by reference once SettleAfterSeconds passed:
+        // the POS never applied the deduction, so the coupon is withdrawn.
+        var reconciler = App.Services.GetRequiredService<ConversionReconciler>();
+        await LoyaltyApp.WaitUntilAsync(async () =>
+        {
+            await reconciler.RunAsync(default);
+            return await App.ScalarAsync<string>("SELECT state FROM conversions WHERE id = @id", new { id }) != "settling";
+        }, "the reconciler to settle the conversion", timeoutMs: 40_000);
+        await Expect(Page.Locator("#lp-error")).ToContainTextAsync("Nothing was deducted");
+        await Expect(convert).ToHaveTextAsync("Convert");
+        await Expect(convert).ToBeEnabledAsync();
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("1,500");
+
+        Assert.Equal("failed", await App.ScalarAsync<string>("SELECT state FROM conversions WHERE id = @id", new { id }));
+        Assert.Equal(1500, Simulators.Pos!.Balance("1001"));
+        Assert.DoesNotContain(Simulators.Pos.Transactions(), t => t.Reference == id);
+        Assert.Empty(Simulators.Shopify!.Discounts());
+    }
+}

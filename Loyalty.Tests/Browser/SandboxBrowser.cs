@@ -1,0 +1,89 @@
+using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Infrastructure.Sandbox;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+
+namespace Loyalty.Tests.Browser;
+
+/// <summary>
+/// The app as the README's run command starts it (Development, no Shopify credentials: sandbox mode with its
+/// simulators on real local sockets), and headless Chromium (Debian's <c>/usr/bin/chromium</c>, which
+/// <c>.ci/run</c> installs) driven by Playwright. Set <c>LOYALTY_CHROMIUM</c> to use another Chromium binary and
+/// <c>LOYALTY_SCREENSHOT_DIR</c> to keep screenshots (the ones in docs/ come from here).
+/// </summary>
+public abstract class SandboxBrowser : IAsyncLifetime
+{
+    protected const string Shop = "demo-shop.myshopify.com";
+
+    private readonly ShopifyFake _unused = new();
+    private IPlaywright _playwright = null!;
+    private IBrowser _browser = null!;
+    protected LoyaltyApp App = null!;
+    protected IBrowserContext Context = null!;
+    protected IPage Page = null!;
+
+    protected string BaseUrl => App.Http.BaseAddress!.ToString().TrimEnd('/');
+
+    protected SandboxSimulators Simulators => App.Services.GetRequiredService<SandboxSimulators>();
+
+    /// <summary>Extra configuration for a test class (e.g. tighter POS timeouts).</summary>
+    protected virtual IDictionary<string, string?> Settings => new Dictionary<string, string?>();
+
+    public async Task InitializeAsync()
+    {
+        var chromium = Environment.GetEnvironmentVariable("LOYALTY_CHROMIUM") is { Length: > 0 } custom ? custom : "/usr/bin/chromium";
+        if (!File.Exists(chromium))
+        {
+            throw new InvalidOperationException(
+                $"Browser tests need Chromium at {chromium}: run `apt-get install -y chromium` (as .ci/run does) or set LOYALTY_CHROMIUM.");
+        }
+        var settings = new Dictionary<string, string?>
+        {
+            ["Shopify:ApiKey"] = "",
+            ["Shopify:ApiSecret"] = "",
+            ["Shopify:AppUrl"] = "",
+            ["Shopify:AdminUrlTemplate"] = "https://{shop}",
+            ["Sandbox:ShopifyPort"] = LocalPostgres.FreePort().ToString(),
+            ["Sandbox:PosPort"] = LocalPostgres.FreePort().ToString(),
+        };
+        foreach (var (k, v) in Settings) settings[k] = v;
+        App = await LoyaltyApp.StartAsync(_unused, settings, environment: "Development");
+
+        _playwright = await Playwright.CreateAsync();
+        _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = chromium,
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"],
+        });
+        Context = await _browser.NewContextAsync(new BrowserNewContextOptions { BaseURL = BaseUrl, Locale = "en-US", TimezoneId = "UTC" });
+        Context.SetDefaultTimeout(15_000);
+        Page = await Context.NewPageAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Context.DisposeAsync();
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+        await App.DisposeAsync();
+        _unused.Dispose();
+    }
+
+    /// <summary>Logs the customer in on the emulated storefront and opens My Page.</summary>
+    protected async Task OpenMyPageAsync(long customerId)
+    {
+        await Page.GotoAsync($"/sandbox/storefront/login?customer={customerId}");
+        await Assertions.Expect(Page.GetByTestId("balance")).Not.ToHaveTextAsync("…");
+    }
+
+    protected async Task ScreenshotAsync(string name)
+    {
+        var dir = Environment.GetEnvironmentVariable("LOYALTY_SCREENSHOT_DIR");
+        if (string.IsNullOrEmpty(dir)) return;
+        Directory.CreateDirectory(dir);
+        await Page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(dir, name), FullPage = true });
+    }
+}
