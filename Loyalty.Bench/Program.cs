@@ -1,0 +1,38 @@
+using System.Globalization;
+using Loyalty.Bench;
+
+// dotnet run -c Release --project Loyalty.Bench -- <webhooks|conversions|soak> [options]   (see docs/benchmarks.md)
+Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
+var command = args.FirstOrDefault();
+string? Option(string name) => args.SkipWhile(a => a != "--" + name).Skip(1).FirstOrDefault();
+int IntOption(string name, int fallback) => Option(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
+var smoke = args.Contains("--smoke");
+var seed = IntOption("seed", Environment.TickCount & 0xFFFF);
+using var cts = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+
+return command switch
+{
+    "webhooks" => await WebhookIngest.RunAsync(
+        Option("rates") is { } r ? r.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray()
+            : smoke ? [100] : [250, 500, 1000, 1500, 2000],
+        IntOption("seconds", smoke ? 2 : 10), seed, cts.Token),
+    "soak" => await Soak.RunAsync(new Soak.Options(seed,
+        Conversions: IntOption("conversions", smoke ? 150 : 5000),
+        Customers: IntOption("customers", smoke ? 20 : 300),
+        Orders: IntOption("orders", smoke ? 150 : 3000),
+        Kills: IntOption("kills", smoke ? 1 : 5),
+        Instances: IntOption("instances", 2),
+        FaultRate: Option("fault-rate") is { } f ? double.Parse(f, CultureInfo.InvariantCulture) : 0.2,
+        Broken: args.Contains("--broken"),
+        Concurrency: IntOption("concurrency", 24)), cts.Token),
+    _ => Usage(),
+};
+
+static int Usage()
+{
+    Console.Error.WriteLine("usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--seed N] [--smoke]");
+    Console.Error.WriteLine("       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2]");
+    Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--broken] [--smoke]");
+    return 2;
+}

@@ -1,0 +1,129 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Dapper;
+using Loyalty.Sandbox;
+
+namespace Loyalty.Bench;
+
+/// <summary>
+/// Signed <c>orders/paid</c> deliveries at rising rates against one instance: 30% are redeliveries of an earlier
+/// delivery (a third of those sent at the same moment as the original), the rest new paid orders. Per rate:
+/// achieved deliveries/s and acknowledgement latency; afterwards, once the inbox has drained, awards must
+/// equal the distinct paid orders exactly. The database's own insert ceiling (pgbench) is measured in the same run.
+/// </summary>
+public static class WebhookIngest
+{
+    public sealed record Step(int TargetRate, double Achieved, int Sent, int Errors, double P50, double P99, double Max);
+
+    public static async Task<int> RunAsync(int[] rates, int seconds, int seed, CancellationToken ct)
+    {
+        ThreadPool.SetMinThreads(256, 256);
+        await using var env = await BenchEnvironment.StartAsync(seed, ct);
+        var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
+        await env.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
+        Console.WriteLine($"# webhook ingest: rates {string.Join(",", rates)}/s, {seconds} s each, seed {seed}");
+
+        var ceiling = await PgBench.InsertCeilingAsync(env, Math.Max(3, seconds), clients: 8, ct);
+        Console.WriteLine($"pgbench ceiling (one 1.5 kB insert per transaction, 8 clients): {Stats.F(ceiling, 0)} tps");
+
+        var random = new Random(seed);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
+        {
+            Timeout = TimeSpan.FromSeconds(60),
+        };
+        var endpoint = new Uri(app.BaseUrl, "/webhooks");
+        var deliveries = new List<(string Id, string Body)>();
+        var orders = new HashSet<long>();
+        long nextOrder = 10_000_000;
+        var results = new List<Step>();
+
+        foreach (var rate in rates)
+        {
+            var stats = new Stats();
+            var errors = 0;
+            var total = rate * seconds;
+            var tasks = new List<Task>(total);
+            var clock = Stopwatch.StartNew();
+            var i = 0;
+            while (i < total)
+            {
+                var due = Math.Min(total, (int)(clock.Elapsed.TotalMilliseconds * rate / 1000) + 1);
+                for (; i < due; i++)
+                {
+                    (string Id, string Body) d;
+                    var concurrent = false;
+                    if (deliveries.Count > 0 && random.NextDouble() < 0.3)
+                    {
+                        d = deliveries[random.Next(deliveries.Count)];
+                    }
+                    else
+                    {
+                        var order = nextOrder++;
+                        var amount = random.Next(5, 400);
+                        d = (Guid.NewGuid().ToString(), ShopifyOutbound.PaidOrder(order, random.Next(1, 2001), amount, amount));
+                        deliveries.Add(d);
+                        orders.Add(order);
+                        concurrent = random.NextDouble() < 0.3 * 0.33 / 0.7; // about a third of the duplicates: the original and its copy together
+                    }
+                    tasks.Add(SendAsync(d));
+                    if (concurrent)
+                    {
+                        tasks.Add(SendAsync(d));
+                        i++;
+                    }
+                }
+                await Task.Delay(1, ct);
+            }
+            var sending = clock.Elapsed;
+            await Task.WhenAll(tasks);
+            var all = clock.Elapsed;
+            var step = new Step(rate, tasks.Count / Math.Max(sending.TotalSeconds, all.TotalSeconds - 0.05), tasks.Count, errors,
+                stats.Percentile(50), stats.Percentile(99), stats.Max);
+            results.Add(step);
+            Console.WriteLine($"rate {rate}/s: achieved {Stats.F(step.Achieved, 0)}/s, sent {step.Sent}, errors {errors}, ack p50 {Stats.F(step.P50)} ms, p99 {Stats.F(step.P99)} ms, max {Stats.F(step.Max)} ms");
+            await Task.Delay(2000, ct); // let the processor catch up a little between steps
+
+            async Task SendAsync((string Id, string Body) d)
+            {
+                using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret, d.Id);
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await http.SendAsync(request, ct);
+                    stats.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    if ((int)response.StatusCode != 200) Interlocked.Increment(ref errors);
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        }
+
+        // Drain, then count: exactly one award per distinct paid order, none doubled.
+        var drainStart = Stopwatch.StartNew();
+        while (await env.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") > 0)
+        {
+            if (drainStart.Elapsed > TimeSpan.FromMinutes(10)) break;
+            await Task.Delay(500, ct);
+        }
+        await using var conn = env.Connection();
+        var awards = await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE kind = 'order_award'");
+        var doubled = await conn.ExecuteScalarAsync<long>(
+            "SELECT count(*) FROM (SELECT order_id FROM point_transactions WHERE kind = 'order_award' GROUP BY order_id HAVING count(*) > 1) d");
+        var failed = await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status NOT IN ('processed', 'skipped')");
+        Console.WriteLine($"drained in {Stats.F(drainStart.Elapsed.TotalSeconds)} s after the last step; distinct paid orders {orders.Count}, awards {awards}, doubled {doubled}, unprocessed {failed}");
+        Console.WriteLine($"peak RSS of the app: {app.PeakRssKb / 1024} MiB");
+
+        Console.WriteLine();
+        Console.WriteLine("| target/s | achieved/s | deliveries | errors | ack p50 ms | ack p99 ms | ack max ms | % of pgbench ceiling |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var s in results)
+        {
+            Console.WriteLine($"| {s.TargetRate} | {Stats.F(s.Achieved, 0)} | {s.Sent} | {s.Errors} | {Stats.F(s.P50)} | {Stats.F(s.P99)} | {Stats.F(s.Max)} | {Stats.F(100 * s.Achieved / ceiling, 0)} % |");
+        }
+        var ok = awards == orders.Count && doubled == 0 && failed == 0;
+        Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once" : "RESULT: VIOLATION (awards != distinct orders, or doubled, or unprocessed)");
+        return ok ? 0 : 1;
+    }
+}
