@@ -105,7 +105,11 @@ public static class Soak
             ops.Add(async () =>
             {
                 var code = await client.ConvertAsync(customer, points, key, ct);
-                if (replay) code ??= await client.ConvertAsync(customer, points, key, ct); // same key: never a second conversion
+                if (replay) await client.ConvertAsync(customer, points, key, ct); // the same key again: never a second conversion
+                for (var attempt = 1; code is null && attempt <= 2 && client.LastWasUnavailable(key); attempt++)
+                {
+                    code = await client.ConvertAsync(customer, points, $"{key}-again{attempt}", ct); // the customer clicks again: a new attempt
+                }
                 if (code is not null && cancel) await client.CancelAsync(customer, code, ct);
             });
         }
@@ -171,7 +175,17 @@ public static class Soak
         env.Pos.FaultRate = 0;
         env.Shopify.FaultRate = 0;
         var quiet = Stopwatch.StartNew();
-        await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, "quiescence", ct, TimeSpan.FromMinutes(10));
+        var lastReport = TimeSpan.Zero;
+        await WaitAsync(async () =>
+        {
+            if (await SoakChecker.InFlightAsync(env) == 0) return true;
+            if (quiet.Elapsed - lastReport > TimeSpan.FromSeconds(15))
+            {
+                lastReport = quiet.Elapsed;
+                Console.WriteLine($"  [+{quiet.Elapsed.TotalSeconds:F0} s] still in flight: {await SoakChecker.DescribeInFlightAsync(env)}");
+            }
+            return false;
+        }, "quiescence", ct, TimeSpan.FromMinutes(10));
         var quiescence = quiet.Elapsed;
         Console.WriteLine($"quiescent {quiescence.TotalSeconds:F1} s after the faults stopped");
 
@@ -230,25 +244,39 @@ public static class Soak
             Timeout = TimeSpan.FromSeconds(30),
         };
         private int _next;
+        private readonly ConcurrentDictionary<string, bool> _unavailable = new();
 
-        private async Task<HttpResponseMessage> SendAsync(Func<Uri, HttpRequestMessage> build, CancellationToken ct)
+        public bool LastWasUnavailable(string key) => _unavailable.ContainsKey(key);
+
+        /// <summary>
+        /// A lost connection (an instance killed, or down) is re-sent to the next instance, the same request with the
+        /// same key, for up to two minutes. A 5xx is the app's answer and returned, except for webhooks, which
+        /// Shopify delivers again until they are acknowledged.
+        /// </summary>
+        private async Task<HttpResponseMessage> SendAsync(Func<Uri, HttpRequestMessage> build, CancellationToken ct, bool retry5xx = false)
         {
-            for (var attempt = 0; ; attempt++)
+            var deadline = Stopwatch.StartNew();
+            while (true)
             {
                 var app = env.Apps[(int)((uint)Interlocked.Increment(ref _next) % env.Apps.Count)];
                 Interlocked.Increment(ref seen.Requests);
                 try
                 {
                     var response = await _http.SendAsync(build(app.BaseUrl), ct);
-                    if ((int)response.StatusCode >= 500) Interlocked.Increment(ref seen.Responses5xx);
-                    if (response.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable && attempt < 50)
+                    if ((int)response.StatusCode >= 500)
                     {
-                        await Task.Delay(200, ct);
-                        continue;
+                        Interlocked.Increment(ref seen.Responses5xx);
+                        if (retry5xx && deadline.Elapsed < TimeSpan.FromMinutes(2))
+                        {
+                            response.Dispose();
+                            await Task.Delay(200, ct);
+                            continue;
+                        }
                     }
                     return response;
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested && attempt < 50)
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested
+                                          && deadline.Elapsed < TimeSpan.FromMinutes(2))
                 {
                     Interlocked.Increment(ref seen.TransportRetries);
                     await Task.Delay(200, ct);
@@ -290,6 +318,7 @@ public static class Soak
                 await Task.Delay(250, ct);
             }
             using var _ = response;
+            if (response.StatusCode == HttpStatusCode.ServiceUnavailable) _unavailable[key] = true;
             var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
             if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK) return Shown(body, customer);
             if (response.StatusCode != HttpStatusCode.Accepted) return null;
@@ -320,7 +349,8 @@ public static class Soak
         public async Task WebhookAsync(string topic, string body, string? id, CancellationToken ct)
         {
             var webhookId = id ?? Guid.NewGuid().ToString();
-            using var response = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId), ct);
+            using var response = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId), ct,
+                retry5xx: true);
             if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Webhook {topic} answered {(int)response.StatusCode}.");
         }
     }

@@ -80,6 +80,44 @@ public sealed class ShopifySimulator : IAsyncDisposable
 
     public TimeSpan Latency { get; set; }
 
+    /// <summary>
+    /// Shopify's cost-based GraphQL throttle, per shop: a bucket of <see cref="BucketSize"/> points refilled at
+    /// <see cref="RestoreRate"/> per second; a query costs <see cref="QueryCost"/> and is answered THROTTLED when the
+    /// bucket cannot cover it. Off by default (0).
+    /// </summary>
+    public double BucketSize { get; set; }
+
+    public double RestoreRate { get; set; } = 100;
+
+    public double QueryCost { get; set; } = 10;
+
+    /// <summary>GraphQL requests answered, and how many of them were THROTTLED by the bucket.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    public long BucketThrottled => Interlocked.Read(ref _bucketThrottled);
+
+    private long _requests;
+    private long _bucketThrottled;
+    private readonly Dictionary<string, (double Available, long At)> _buckets = [];
+
+    /// <summary>Takes the query's cost from the shop's bucket; false (and what is left) when it cannot.</summary>
+    private bool TryTake(string shop, out double available)
+    {
+        available = BucketSize;
+        if (BucketSize <= 0) return true;
+        lock (_gate)
+        {
+            var now = System.Diagnostics.Stopwatch.GetTimestamp();
+            var (left, at) = _buckets.TryGetValue(shop, out var b) ? b : (BucketSize, now);
+            left = Math.Min(BucketSize, left + RestoreRate * System.Diagnostics.Stopwatch.GetElapsedTime(at, now).TotalSeconds);
+            var ok = left >= QueryCost;
+            if (ok) left -= QueryCost;
+            _buckets[shop] = (left, now);
+            available = left;
+            return ok;
+        }
+    }
+
     public static async Task<ShopifySimulator> StartAsync(string clientId, string clientSecret, int seed = 1, int port = 0, CancellationToken ct = default)
     {
         var builder = WebApplication.CreateSlimBuilder();
@@ -166,6 +204,16 @@ public sealed class ShopifySimulator : IAsyncDisposable
                 {
                     return Results.Json(new { errors = "[API] Invalid API key or access token (unrecognized login or wrong password)" }, statusCode: 401);
                 }
+            }
+            Interlocked.Increment(ref _requests);
+            if (!TryTake(shop, out var bucket))
+            {
+                Interlocked.Increment(ref _bucketThrottled);
+                return Results.Json(new
+                {
+                    errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
+                    extensions = new { cost = new { requestedQueryCost = QueryCost, actualQueryCost = (double?)null, throttleStatus = new { maximumAvailable = BucketSize, currentlyAvailable = bucket, restoreRate = RestoreRate } } },
+                });
             }
             var fault = DrawFault();
             if (fault == ShopifyFault.ServerError) return Results.StatusCode(500);
