@@ -156,6 +156,11 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
             ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
         };
         foreach (var (k, v) in settings) env2[k.Replace(":", "__", StringComparison.Ordinal)] = v;
+        // Runtime experiments without code changes: BENCH_APP_DOTNET_gcServer=0 reaches the app as DOTNET_gcServer=0.
+        foreach (var entry in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>())
+        {
+            if (entry.Key is string key && key.StartsWith("BENCH_APP_", StringComparison.Ordinal)) env2[key["BENCH_APP_".Length..]] = (string)entry.Value!;
+        }
         foreach (var (k, v) in env2) psi.Environment[k] = v;
 
         _process = Process.Start(psi) ?? throw new InvalidOperationException("Could not start the app.");

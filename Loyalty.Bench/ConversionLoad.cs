@@ -108,9 +108,10 @@ public static class ConversionLoad
             var rate = completed / elapsed;
             var errorText = errors.IsEmpty ? "none" : string.Join(", ", errors.Select(e => $"{e.Key} ×{e.Value}"));
             if (warmup) return "";
-            // What the bucket allows over the run: its size plus what it restores, in conversions of 3 queries (create, metafield read and write).
-            var ceilingRate = (env.Shopify.BucketSize + env.Shopify.RestoreRate * elapsed) / (env.Shopify.QueryCost * 3) / elapsed;
-            var ceiling = throttled ? $" ({100 * rate / ceilingRate:F0} % of the bucket's {ceilingRate:F2}/s)" : "";
+            // What the bucket allows over the run (its size plus what it restores) against the points Shopify accepted.
+            var allowed = env.Shopify.BucketSize + env.Shopify.RestoreRate * elapsed;
+            var used = (env.Shopify.Requests - env.Shopify.BucketThrottled - shopifyBefore) * env.Shopify.QueryCost;
+            var ceiling = throttled ? $" (Shopify query points used: {100 * used / allowed:F0} % of what the bucket allows)" : "";
             return $"| {level} | {rate:F2}{ceiling} | {Stats.F(stats.Percentile(50))} | {Stats.F(stats.Percentile(99))} | {Stats.F(external)} " +
                    $"(POS {posCalls:F1}, Shopify {shopifyCalls:F1} calls) | {Stats.F(stats.Percentile(50) - external)} | {Stats.F(stats.Percentile(99) - external)} | {errorText} |";
         }

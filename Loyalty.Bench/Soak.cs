@@ -64,6 +64,7 @@ public static class Soak
             ["PosSync:RetryBaseDelaySeconds"] = "0.5",
             ["PosSync:MaxRetryDelaySeconds"] = "3",
             ["PosSync:MaxAttempts"] = "1000",
+            ["PosSync:LeaseSeconds"] = "20", // after a SIGKILL, claimed changes wait out the lease (120 s by default)
             ["Webhooks:PollIntervalMs"] = "100",
             ["Webhooks:RetryBaseDelaySeconds"] = "0.5",
             ["Webhooks:MaxRetryDelaySeconds"] = "3",
@@ -90,7 +91,10 @@ public static class Soak
             env.Pos.SetBalance(c.ToString(), 0);
             await client.BonusAsync(c, opening, ct);
         }
-        await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state <> 'delivered'") == 0, "opening balances reach the POS", ct);
+        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state <> 'delivered'") == 0, ct, TimeSpan.FromMinutes(3)))
+        {
+            throw new TimeoutException("The opening balances did not reach the POS.");
+        }
 
         // The schedule, fixed by the seed.
         var hot = customers.Take(Math.Max(2, o.Customers / 20)).ToList();
@@ -169,14 +173,12 @@ public static class Soak
         Console.WriteLine($"load done in {load.Elapsed.TotalSeconds:F0} s: {seen.Requests} requests, {seen.TransportRetries} resent after a lost connection, " +
                           $"{seen.Responses5xx} 5xx answers, POS calls {env.Pos.Requests}");
 
-        if (o.Broken) await BreakAsync(env, random, ct);
-
         // Faults off; everything must settle by itself.
         env.Pos.FaultRate = 0;
         env.Shopify.FaultRate = 0;
         var quiet = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
-        await WaitAsync(async () =>
+        var settled = await WaitAsync(async () =>
         {
             if (await SoakChecker.InFlightAsync(env) == 0) return true;
             if (quiet.Elapsed - lastReport > TimeSpan.FromSeconds(15))
@@ -185,11 +187,16 @@ public static class Soak
                 Console.WriteLine($"  [+{quiet.Elapsed.TotalSeconds:F0} s] still in flight: {await SoakChecker.DescribeInFlightAsync(env)}");
             }
             return false;
-        }, "quiescence", ct, TimeSpan.FromMinutes(10));
+        }, ct, TimeSpan.FromMinutes(10));
         var quiescence = quiet.Elapsed;
-        Console.WriteLine($"quiescent {quiescence.TotalSeconds:F1} s after the faults stopped");
+        var stuck = settled ? null : await SoakChecker.DescribeInFlightAsync(env);
+        Console.WriteLine(settled ? $"quiescent {quiescence.TotalSeconds:F1} s after the faults stopped" : $"NOT quiescent after {quiescence.TotalSeconds:F0} s: {stuck}");
+
+        // The broken variant acts on the settled system, so what the checker finds is the bug's doing alone.
+        if (o.Broken) await BreakAsync(env, ct);
 
         var violations = await SoakChecker.CheckAsync(env, seen, ct);
+        if (stuck is not null) violations.Insert(0, $"not quiescent 10 minutes after the faults stopped: {stuck}");
         var conversions = await env.ScalarAsync<long>("SELECT count(*) FROM conversions");
         var completed = await env.ScalarAsync<long>("SELECT count(*) FROM conversions WHERE state = 'completed'");
         Console.WriteLine($"conversions {conversions} (completed {completed}), codes shown {seen.CodesShown.Count}, cancelled {seen.CodesCancelled.Count}, " +
@@ -204,7 +211,7 @@ public static class Soak
     /// The deliberately broken variant: what a client that retries with a new reference, or re-sends an old one
     /// after the saga gave up, would do to the POS. The checker must report it.
     /// </summary>
-    private static async Task BreakAsync(BenchEnvironment env, Random random, CancellationToken ct)
+    private static async Task BreakAsync(BenchEnvironment env, CancellationToken ct)
     {
         await using var conn = env.Connection();
         var completed = (await conn.QueryAsync<(string Id, long Customer, long Points)>(
@@ -223,17 +230,17 @@ public static class Soak
             await http.PostAsJsonAsync($"customers/{c.Customer}/points/deductions", new { points = c.Points, reference = c.Id }, ct);
         }
         Console.WriteLine($"BROKEN: re-sent {completed.Count} completed deductions under new references and {failed.Count} failed ones under their own");
-        _ = random;
     }
 
-    private static async Task WaitAsync(Func<Task<bool>> condition, string what, CancellationToken ct, TimeSpan? timeout = null)
+    private static async Task<bool> WaitAsync(Func<Task<bool>> condition, CancellationToken ct, TimeSpan timeout)
     {
-        var deadline = Stopwatch.StartNew();
+        var clock = Stopwatch.StartNew();
         while (!await condition())
         {
-            if (deadline.Elapsed > (timeout ?? TimeSpan.FromMinutes(3))) throw new TimeoutException("Timed out waiting for " + what);
+            if (clock.Elapsed > timeout) return false;
             await Task.Delay(250, ct);
         }
+        return true;
     }
 
     /// <summary>Talks to the app instances like browsers and Shopify do: a lost connection is re-sent, same key, to the next instance.</summary>

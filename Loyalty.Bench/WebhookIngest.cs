@@ -50,6 +50,7 @@ public static class WebhookIngest
         foreach (var (rate, warmup) in new[] { (100, true) }.Concat(rates.Select(r => (r, false))))
         {
             var stats = new Stats();
+            var slow = new ConcurrentBag<(double SentAtMs, double Ms)>();
             var errors = 0;
             var total = rate * seconds;
             var tasks = new List<Task>(total);
@@ -89,6 +90,12 @@ public static class WebhookIngest
             var all = clock.Elapsed;
             var step = new Step(rate, tasks.Count / Math.Max(sending.TotalSeconds, all.TotalSeconds - 0.05), tasks.Count, errors,
                 stats.Percentile(50), stats.Percentile(99), stats.Max);
+            if (!slow.IsEmpty)
+            {
+                // When the slow acknowledgements were sent: one cluster is a pause, a spread is queueing.
+                var bySecond = slow.GroupBy(x => (int)(x.SentAtMs / 1000)).OrderBy(g => g.Key).Select(g => $"{g.Key}s:{g.Count()}");
+                Console.WriteLine($"  acks over 200 ms by send second: {string.Join(" ", bySecond)}");
+            }
             if (warmup)
             {
                 Console.WriteLine($"warm-up at {rate}/s: ack p50 {Stats.F(step.P50)} ms, p99 {Stats.F(step.P99)} ms");
@@ -102,11 +109,14 @@ public static class WebhookIngest
             async Task SendAsync((string Id, string Body) d)
             {
                 using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret, d.Id);
+                var sentAt = clock.Elapsed.TotalMilliseconds;
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
                     using var response = await http.SendAsync(request, ct);
-                    stats.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    var ms = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    stats.Add(ms);
+                    if (ms > 200) slow.Add((sentAt, ms));
                     if ((int)response.StatusCode != 200) Interlocked.Increment(ref errors);
                 }
                 catch (HttpRequestException)
