@@ -48,6 +48,37 @@ public static class TestDatabase
         return connectionFor(name);
     }
 
+    private const string OwnerFile = "loyalty-tests.owner";
+
+    /// <summary>
+    /// Servers of earlier runs whose test process is gone (a test host killed before its exit handler ran leaves
+    /// its server running and a few GB of clones behind): stopped and deleted, so runs do not fill the disk.
+    /// </summary>
+    private static async Task RemoveAbandonedServersAsync()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), "loyalty-tests-*"))
+        {
+            var owner = Path.Combine(dir, OwnerFile);
+            if (File.Exists(owner) && int.TryParse(await File.ReadAllTextAsync(owner), out var pid) && IsRunning(pid)) continue;
+            if (!File.Exists(owner) && Directory.GetLastWriteTimeUtc(dir) > DateTime.UtcNow.AddHours(-1)) continue; // another run starting now
+            try
+            {
+                await new LocalPostgres(dir, 0).StopImmediatelyAsync();
+                Directory.Delete(dir, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            {
+                // Left for the next run; never a reason to fail this one.
+            }
+        }
+
+        static bool IsRunning(int pid)
+        {
+            try { return !System.Diagnostics.Process.GetProcessById(pid).HasExited; }
+            catch (ArgumentException) { return false; }
+        }
+    }
+
     private static async Task<Func<string, string>> StartAsync()
     {
         Func<string, string> connectionFor;
@@ -58,9 +89,11 @@ public static class TestDatabase
         }
         else
         {
+            await RemoveAbandonedServersAsync();
             var dir = Path.Combine(Path.GetTempPath(), "loyalty-tests-" + Guid.NewGuid().ToString("N")[..8]);
             var server = new LocalPostgres(dir, LocalPostgres.FreePort());
             await server.StartAsync(CancellationToken.None);
+            await File.WriteAllTextAsync(Path.Combine(dir, OwnerFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             AppDomain.CurrentDomain.ProcessExit += (_, _) =>
             {
                 NpgsqlConnection.ClearAllPools();

@@ -10,10 +10,12 @@ public sealed class WebhookSignal
 {
     private readonly SemaphoreSlim _semaphore = new(0, 1);
 
+    /// <summary>Wakes the processor. Called for every stored delivery: while it is already signalled this costs a read, not an exception.</summary>
     public void Notify()
     {
+        if (_semaphore.CurrentCount > 0) return;
         try { _semaphore.Release(); }
-        catch (SemaphoreFullException) { /* already signalled */ }
+        catch (SemaphoreFullException) { /* signalled meanwhile by another request */ }
     }
 
     public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _semaphore.WaitAsync(timeout, ct);

@@ -71,6 +71,13 @@ public sealed class LocalPostgres
         await RunAsync(Path.Combine(_binDirectory, "pg_ctl"), ["-D", _dataDirectory, "-m", "fast", "-w", "stop"], CancellationToken.None);
     }
 
+    /// <summary>Stops a server whose owner is gone, without waiting for clients (pg_ctl -m immediate).</summary>
+    public async Task StopImmediatelyAsync()
+    {
+        if (!File.Exists(Path.Combine(_dataDirectory, "postmaster.pid"))) return;
+        await RunAsync(Path.Combine(_binDirectory, "pg_ctl"), ["-D", _dataDirectory, "-m", "immediate", "-w", "stop"], CancellationToken.None);
+    }
+
     public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
