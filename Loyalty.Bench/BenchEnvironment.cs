@@ -55,7 +55,9 @@ public sealed class BenchEnvironment : IAsyncDisposable
         }
         var shopify = await ShopifySimulator.StartAsync(ClientId, ClientSecret, seed, ct: ct);
         var pos = await PosSimulator.StartAsync("bench-pos-key", seed, ct: ct);
-        return new BenchEnvironment(dir, pg, pg.ConnectionString("loyalty_bench"), shopify, pos);
+        // One long-lived database: keep idle connections (LocalPostgres prunes after 10 s for the tests' churn of databases).
+        var connectionString = new NpgsqlConnectionStringBuilder(pg.ConnectionString("loyalty_bench")) { ConnectionIdleLifetime = 300 }.ConnectionString;
+        return new BenchEnvironment(dir, pg, connectionString, shopify, pos);
     }
 
     /// <summary>Starts one more app instance and waits until it is ready.</summary>
