@@ -30,7 +30,9 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             "/api/admin/compliance/data-requests/1", "/api/admin/settings", "/api/admin/customers/1", "/api/admin/customers/1/points",
             "/api/admin/pos-sync", "/api/admin/pos-sync/1/retry", "/api/admin/conversions", "/api/admin/donations", "/api/admin/campaigns",
             "/api/admin/campaigns/1", "/api/admin/campaigns/1/codes.csv", "/api/admin/coupons/validate", "/api/admin/reports/coupons",
-            "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry" };
+            "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry",
+            "/api/admin/dashboard", "/api/admin/conversions/conv_x/retry", "/api/admin/conversions/conv_x/cancel", "/api/admin/settings/pos/test",
+            "/api/admin/customers/1/coupons" };
         foreach (var path in paths)
         {
             yield return ($"GET {path} without a token", () => new HttpRequestMessage(HttpMethod.Get, path));
@@ -48,6 +50,9 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         yield return ("webhook as GET", () => new HttpRequestMessage(HttpMethod.Get, "/webhooks"));
         yield return ("proxy without any query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session"));
         yield return ("proxy with a broken query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session?shop=%ZZ&&=&signature"));
+        yield return ("My Page unsigned", () => new HttpRequestMessage(HttpMethod.Get, $"/proxy?shop={_shop}&logged_in_customer_id=777"));
+        yield return ("My Page with a forged signature", () => new HttpRequestMessage(HttpMethod.Get,
+            LoyaltyApp.ProxyPath("/proxy", _shop, 777, secret: "shpss_attacker_secret_0123456789abcdef01")));
         yield return ("proxy with a huge signature", () => new HttpRequestMessage(HttpMethod.Get,
             $"/proxy/api/session?shop={_shop}&timestamp=1&signature={new string('a', 4000)}"));
         foreach (var path in new[] { "/proxy/api/me", "/proxy/api/feedback", "/proxy/api/conversions", "/proxy/api/conversions/conv_x",
@@ -59,9 +64,20 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             yield return ($"POST {path} signed but with a broken body", () => new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath(path, _shop, 777))
                 { Content = new StringContent("{not json", Encoding.UTF8, "application/json") });
         }
-        foreach (var path in new[] { "/api/admin/settings", "/api/admin/campaigns", "/api/admin/coupons/validate", "/api/admin/event-endpoint" })
+        // The pages' admin endpoints with a valid token and bad input.
+        yield return ("dashboard with a date that is not one", () => _app.Admin(HttpMethod.Get, "/api/admin/dashboard?from=yesterday", _shop));
+        yield return ("dashboard backwards", () => _app.Admin(HttpMethod.Get, "/api/admin/dashboard?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", _shop));
+        yield return ("retry of an unknown conversion", () => _app.Admin(HttpMethod.Post, "/api/admin/conversions/%00%27x/retry", _shop));
+        yield return ("cancel of an unknown conversion", () => _app.Admin(HttpMethod.Post, $"/api/admin/conversions/{new string('x', 3000)}/cancel", _shop));
+        yield return ("coupons of a customer that is not a number", () => _app.Admin(HttpMethod.Get, "/api/admin/customers/abc/coupons", _shop));
+        yield return ("POS test against a private address", () => _app.Admin(HttpMethod.Post, "/api/admin/settings/pos/test", _shop,
+            new StringContent("""{"posBaseUrl":"https://10.0.0.1","posApiKey":"k"}""", Encoding.UTF8, "application/json")));
+        yield return ("POS test with credentials in the URL", () => _app.Admin(HttpMethod.Post, "/api/admin/settings/pos/test", _shop,
+            new StringContent("""{"posBaseUrl":"https://user:pw@pos.example.com","posApiKey":"k"}""", Encoding.UTF8, "application/json")));
+        foreach (var path in new[] { "/api/admin/settings", "/api/admin/campaigns", "/api/admin/coupons/validate", "/api/admin/event-endpoint",
+                     "/api/admin/settings/pos/test" })
         {
-            yield return ($"PUT/POST {path} with a broken body", () => _app.Admin(path.EndsWith("settings", StringComparison.Ordinal) || path.EndsWith("endpoint", StringComparison.Ordinal)
+            yield return ($"PUT/POST {path} with a broken body", () => _app.Admin(path.EndsWith("/settings", StringComparison.Ordinal) || path.EndsWith("endpoint", StringComparison.Ordinal)
                 ? HttpMethod.Put : HttpMethod.Post, path, _shop, new StringContent("{not json", Encoding.UTF8, "application/json")));
         }
         yield return ("oauth callback with nothing", () => new HttpRequestMessage(HttpMethod.Get, "/auth/callback"));

@@ -181,6 +181,27 @@ public sealed class SandboxPagesTests : IAsyncLifetime
         Assert.Equal(code, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
     }
 
+    [Theory]
+    [InlineData("POST", "/sandbox/orders", "{not json")]
+    [InlineData("POST", "/sandbox/orders", """{"customerId":-5,"amount":10}""")]
+    [InlineData("POST", "/sandbox/orders", """{"customerId":1001,"amount":1e9}""")]
+    [InlineData("POST", "/sandbox/faults", "{not json")]
+    [InlineData("POST", "/sandbox/faults", """{"target":"pos","latencyMs":-1}""")]
+    [InlineData("GET", "/sandbox/storefront/login?customer=abc", null)]
+    [InlineData("GET", "/sandbox/storefront/login?customer=-1", null)]
+    public async Task Malformed_sandbox_requests_get_a_4xx_and_change_nothing(string method, string path, string? body)
+    {
+        var before = await _app.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries");
+        var request = new HttpRequestMessage(new HttpMethod(method), path);
+        if (body is not null) request.Content = new StringContent(body, System.Text.Encoding.UTF8, "application/json");
+
+        var response = await _app.Http.SendAsync(request);
+
+        Assert.InRange((int)response.StatusCode, 400, 499);
+        Assert.Equal(before, await _app.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries"));
+        Assert.False(response.Headers.Contains("Set-Cookie"));
+    }
+
     [Fact]
     public async Task Faults_set_on_demand_reach_the_simulator()
     {
