@@ -1,4 +1,3 @@
-using Loyalty.ShopifyApp.Infrastructure.Db;
 using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -38,17 +37,7 @@ public abstract class SandboxBrowser : IAsyncLifetime
             throw new InvalidOperationException(
                 $"Browser tests need Chromium at {chromium}: run `apt-get install -y chromium` (as .ci/run does) or set LOYALTY_CHROMIUM.");
         }
-        var settings = new Dictionary<string, string?>
-        {
-            ["Shopify:ApiKey"] = "",
-            ["Shopify:ApiSecret"] = "",
-            ["Shopify:AppUrl"] = "",
-            ["Shopify:AdminUrlTemplate"] = "https://{shop}",
-            ["Sandbox:ShopifyPort"] = LocalPostgres.FreePort().ToString(),
-            ["Sandbox:PosPort"] = LocalPostgres.FreePort().ToString(),
-        };
-        foreach (var (k, v) in Settings) settings[k] = v;
-        App = await LoyaltyApp.StartAsync(_unused, settings, environment: "Development");
+        App = await LoyaltyApp.StartSandboxAsync(_unused, Settings);
 
         _playwright = await Playwright.CreateAsync();
         _browser = await _playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions

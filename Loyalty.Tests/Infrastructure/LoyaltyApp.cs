@@ -68,6 +68,25 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
         return app;
     }
 
+    /// <summary>
+    /// The app as the README's run command starts it: Development with no Shopify credentials, so sandbox mode with
+    /// its simulators on free local ports. <paramref name="unused"/> must see no traffic.
+    /// </summary>
+    public static Task<LoyaltyApp> StartSandboxAsync(ShopifyFake unused, IDictionary<string, string?>? settings = null)
+    {
+        var all = new Dictionary<string, string?>
+        {
+            ["Shopify:ApiKey"] = "",
+            ["Shopify:ApiSecret"] = "",
+            ["Shopify:AppUrl"] = "",
+            ["Shopify:AdminUrlTemplate"] = "https://{shop}",
+            ["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString(),
+            ["Sandbox:PosPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString(),
+        };
+        foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
+        return StartAsync(unused, all, environment: "Development");
+    }
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment(_environment);

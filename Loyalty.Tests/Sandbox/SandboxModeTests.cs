@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Loyalty.ShopifyApp.Infrastructure.Db;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Sandbox;
@@ -14,15 +13,7 @@ public sealed class SandboxModeTests
     public async Task Without_credentials_in_Development_a_demo_shop_is_installed_against_local_simulators_and_works()
     {
         using var unused = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(unused, new Dictionary<string, string?>
-        {
-            ["Shopify:ApiKey"] = "",
-            ["Shopify:ApiSecret"] = "",
-            ["Shopify:AppUrl"] = "",
-            ["Shopify:AdminUrlTemplate"] = "https://{shop}",
-            ["Sandbox:ShopifyPort"] = LocalPostgres.FreePort().ToString(),
-            ["Sandbox:PosPort"] = LocalPostgres.FreePort().ToString(),
-        }, environment: "Development");
+        await using var app = await LoyaltyApp.StartSandboxAsync(unused);
         const string shop = "demo-shop.myshopify.com";
 
         Assert.Equal("installed", await app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
@@ -41,12 +32,7 @@ public sealed class SandboxModeTests
         Assert.Equal(1000, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balance").GetInt64());
     }
 
-    /// <summary>Signed with the sandbox secret, as the storefront emulator will.</summary>
-    private static string ProxyPath(string path, string shop, long customer)
-    {
-        var ts = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var message = $"logged_in_customer_id={customer}path_prefix=/apps/loyaltyshop={shop}timestamp={ts}";
-        var signature = Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.HexHmac(message, Loyalty.ShopifyApp.Infrastructure.Sandbox.SandboxMode.ClientSecret);
-        return $"{path}?shop={shop}&logged_in_customer_id={customer}&path_prefix=%2Fapps%2Floyalty&timestamp={ts}&signature={signature}";
-    }
+    /// <summary>Signed with the sandbox secret, as the storefront emulator does.</summary>
+    private static string ProxyPath(string path, string shop, long customer) =>
+        path + "?" + Loyalty.Sandbox.ShopifyOutbound.AppProxyQuery(shop, customer, Loyalty.ShopifyApp.Infrastructure.Sandbox.SandboxMode.ClientSecret);
 }

@@ -3,7 +3,6 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Loyalty.ShopifyApp.Features.Sandbox;
 using Loyalty.ShopifyApp.Features.Storefront;
-using Loyalty.ShopifyApp.Infrastructure.Db;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Pages;
@@ -108,15 +107,7 @@ public sealed class SandboxPagesTests : IAsyncLifetime
     private readonly ShopifyFake _unused = new();
     private LoyaltyApp _app = null!;
 
-    public async Task InitializeAsync() => _app = await LoyaltyApp.StartAsync(_unused, new Dictionary<string, string?>
-    {
-        ["Shopify:ApiKey"] = "",
-        ["Shopify:ApiSecret"] = "",
-        ["Shopify:AppUrl"] = "",
-        ["Shopify:AdminUrlTemplate"] = "https://{shop}",
-        ["Sandbox:ShopifyPort"] = LocalPostgres.FreePort().ToString(),
-        ["Sandbox:PosPort"] = LocalPostgres.FreePort().ToString(),
-    }, environment: "Development");
+    public async Task InitializeAsync() => _app = await LoyaltyApp.StartSandboxAsync(_unused);
 
     public async Task DisposeAsync()
     {
