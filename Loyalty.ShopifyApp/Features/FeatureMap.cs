@@ -66,7 +66,10 @@ public static class FeatureMap
         services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section)
             .Validate(o => o.LeaseSeconds > 0 && o.SettleAfterSeconds >= 0 && o.RetryDelaySeconds >= 0 && o.MetafieldAttempts > 0 && o.ReconcilerBatchSize > 0,
                 "Conversion: LeaseSeconds, MetafieldAttempts and ReconcilerBatchSize must be positive.")
+            .Validate(o => o.RequestShopifyWaitSeconds is >= 0 and <= 30 && o.ShopifyQueueTimeoutSeconds > 0,
+                "Conversion: RequestShopifyWaitSeconds must be 0-30 and ShopifyQueueTimeoutSeconds positive.")
             .ValidateOnStart();
+        services.AddSingleton<ConversionTrigger>();
         services.AddTransient<Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifyDiscounts>();
         services.AddTransient<ConversionSaga>();
         services.AddTransient<ConversionReconciler>();

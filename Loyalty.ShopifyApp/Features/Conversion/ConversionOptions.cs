@@ -25,6 +25,18 @@ public sealed class ConversionOptions
     /// <summary>A pending conversion whose coupon Shopify does not have after this long is failed (nothing was deducted).</summary>
     public int PendingTimeoutSeconds { get; set; } = 120;
 
+    /// <summary>
+    /// How long a customer's conversion request waits for the shop's Shopify API cost bucket before it answers 202
+    /// and leaves the coupon to the reconciler (woken when the bucket allows). My Page shows "Processing…" meanwhile.
+    /// </summary>
+    public double RequestShopifyWaitSeconds { get; set; } = 3;
+
+    /// <summary>
+    /// A conversion whose coupon could not be sent to Shopify this long after it started (the shop's API budget stayed
+    /// spent) fails with shopify_unavailable; nothing was sent and nothing deducted.
+    /// </summary>
+    public int ShopifyQueueTimeoutSeconds { get; set; } = 900;
+
     public int MetafieldAttempts { get; set; } = 5;
 
     public int ReconcilerBatchSize { get; set; } = 50;

@@ -39,8 +39,19 @@ public sealed partial class ConversionReconciler(
             }
             if (batch.Count == 0) break;
 
-            foreach (var c in batch)
+            // The lease covers the whole batch from the claim; steps may wait (for Shopify's API budget, for a slow
+            // POS), so what is left when half of it has passed goes back for the next claim instead of outliving it.
+            var claimed = System.Diagnostics.Stopwatch.StartNew();
+            for (var i = 0; i < batch.Count; i++)
             {
+                var c = batch[i];
+                if (claimed.Elapsed.TotalSeconds > options.Value.LeaseSeconds / 2.0)
+                {
+                    await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+                    await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = ANY(@ids)",
+                        new { ids = batch.Skip(i).Select(r => r.Id).ToArray() }));
+                    break;
+                }
                 try
                 {
                     var after = await saga.DriveAsync(c, ct);
@@ -53,10 +64,11 @@ public sealed partial class ConversionReconciler(
                 finally
                 {
                     await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-                    // Not due again before the retry delay, unless a step set its own time.
+                    // Due again after the retry delay, unless a step set its own time (e.g. when Shopify's API budget allows).
                     await conn.ExecuteAsync(new CommandDefinition("""
                         UPDATE conversions SET locked_until = NULL,
-                            next_attempt_at = greatest(next_attempt_at, now() + make_interval(secs => @delay))
+                            next_attempt_at = CASE WHEN next_attempt_at > now() THEN next_attempt_at
+                                                   ELSE now() + make_interval(secs => @delay) END
                         WHERE id = @id
                         """, new { id = c.Id, delay = (double)options.Value.RetryDelaySeconds }));
                 }
@@ -71,4 +83,24 @@ public sealed partial class ConversionReconciler(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Reconciler could not drive conversion {ConversionId} ({State}); it stays due")]
     private partial void LogFailed(Exception e, string conversionId, string state);
+}
+
+/// <summary>
+/// Runs the reconciler when a conversion that waits for Shopify's API budget becomes due, instead of at the next
+/// recurring run (a minute away by default). One wake-up per second per instance however many conversions wait;
+/// Hangfire keeps schedule times in whole seconds, so each is set a second after the due time. The recurring run
+/// still catches anything whose wake-up was lost with a dying process.
+/// </summary>
+public sealed class ConversionTrigger(IBackgroundJobClient jobs, TimeProvider clock)
+{
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, byte> _scheduled = new();
+
+    public void WakeAfter(TimeSpan delay)
+    {
+        var now = clock.GetUtcNow().ToUnixTimeSeconds();
+        var at = (clock.GetUtcNow() + delay).ToUnixTimeSeconds() + 1;
+        foreach (var past in _scheduled.Keys.Where(s => s < now)) _scheduled.TryRemove(past, out _);
+        if (!_scheduled.TryAdd(at, 0)) return;
+        jobs.Schedule<ConversionReconciler>(j => j.RunAsync(CancellationToken.None), DateTimeOffset.FromUnixTimeSeconds(at));
+    }
 }

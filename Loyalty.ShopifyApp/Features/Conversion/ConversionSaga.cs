@@ -14,12 +14,13 @@ public sealed record ConversionRow(
     string Id, string ShopDomain, long CustomerId, string IdempotencyKey, long Points, decimal Amount, string Currency,
     string BalanceSource, string State, string Code, string? DiscountId, DateTimeOffset ExpiresAt, string? FailureCode,
     string? FailureReason, int Attempts, DateTimeOffset? DeductAttemptedAt, DateTimeOffset? MetafieldSyncedAt, string CouponStatus,
-    DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, long? UsedOrderId, DateTimeOffset? UsedAt)
+    DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, long? UsedOrderId, DateTimeOffset? UsedAt, DateTimeOffset? CouponRequestedAt,
+    long? BalanceAfter)
 {
     public const string Columns = """
         id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code, discount_id, expires_at,
         failure_code, failure_reason, attempts, deduct_attempted_at, metafield_synced_at, coupon_status, created_at, completed_at,
-        used_order_id, used_at
+        used_order_id, used_at, coupon_requested_at, balance_after
         """;
 
     /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
@@ -48,25 +49,30 @@ public sealed partial class ConversionSaga(
     PosClient pos,
     IDataProtectionProvider dataProtection,
     IOptions<ConversionOptions> options,
+    ConversionTrigger trigger,
     TimeProvider clock,
     ILogger<ConversionSaga> logger)
 {
     private ConversionOptions O => options.Value;
 
-    /// <summary>Moves the conversion as far as it can go now. The caller holds its lease.</summary>
-    public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct)
+    /// <summary>
+    /// Moves the conversion as far as it can go now. The caller holds its lease. <paramref name="shopifyWait"/> caps
+    /// how long a Shopify call waits for the shop's API cost bucket (a customer's request passes a short one); a
+    /// coupon that cannot be sent within it is left pending for the reconciler, which is woken when the bucket allows.
+    /// </summary>
+    public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
     {
         for (var step = 0; step < 10; step++)
         {
             var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
             c = c.State switch
             {
-                "pending" => await CreateCouponAsync(c, ct),
+                "pending" => await CreateCouponAsync(c, shopifyWait, ct),
                 "coupon_created" => await DeductAsync(c, ct),
                 "settling" => await SettleAsync(c, ct),
                 "compensating" => await CompensateAsync(c, ct),
                 "completed" when c.CouponStatus == "cancelling" => await CancelCouponAsync(c, ct),
-                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, ct),
+                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, ct),
                 _ => c,
             };
             if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
@@ -76,15 +82,20 @@ public sealed partial class ConversionSaga(
 
     // ---- (2) the coupon ---------------------------------------------------------------------------
 
-    private async Task<ConversionRow> CreateCouponAsync(ConversionRow c, CancellationToken ct)
+    private async Task<ConversionRow> CreateCouponAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
-        if (c.Attempts > 1)
+        var sentBefore = c.CouponRequestedAt is not null;
+        if (sentBefore)
         {
             // A crash, or an answer that never came, may have left the code created: look before creating again.
             ShopifyDiscounts.FoundCode? found;
             try
             {
-                found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct);
+                found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
+            }
+            catch (ShopifyThrottledException e)
+            {
+                return await DeferAsync(c, e.RetryAfter, clearRequested: false, ct);
             }
             catch (Exception e) when (IsShopifyTransient(e))
             {
@@ -97,14 +108,26 @@ public sealed partial class ConversionSaga(
             }
             if (found is not null) c = await NewCodeAsync(c, ct);
         }
+        else if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromSeconds(O.ShopifyQueueTimeoutSeconds))
+        {
+            return await FailAsync(c, "shopify_unavailable",
+                "Shopify's API limit for the shop did not let the coupon through in time; nothing was sent and no points were deducted.", ct);
+        }
 
         for (var attempt = 0; attempt < 5; attempt++)
         {
             try
             {
+                if (c.CouponRequestedAt is null) c = await UpdateAsync(c, "coupon_requested_at = now()", null, ct) ?? c; // persisted before the call
                 var discountId = await shopify.CreateCustomerCodeAsync(c.ShopDomain, new ShopifyDiscounts.CustomerCode(
-                    c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt), ct);
+                    c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt), ct, shopifyWait);
                 return await CouponCreatedAsync(c, discountId, ct);
+            }
+            catch (ShopifyThrottledException e)
+            {
+                // Not applied: the shop's API budget is spent for now (nothing was sent, or Shopify answered THROTTLED).
+                // Unless an earlier drive may have sent it, the next one need not look it up.
+                return await DeferAsync(c, e.RetryAfter, clearRequested: !sentBefore, ct);
             }
             catch (ShopifyUserErrorException e) when (e.Has("TAKEN"))
             {
@@ -123,7 +146,7 @@ public sealed partial class ConversionSaga(
                 // The mutation may or may not have been applied: look the code up before deciding.
                 try
                 {
-                    var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct);
+                    var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
                     if (found is not null && IsOurs(found, c)) return await CouponCreatedAsync(c, found.Id, ct);
                     return await FailAsync(c, "shopify_unavailable", $"Shopify could not create the coupon: {e.Message}", ct);
                 }
@@ -134,6 +157,17 @@ public sealed partial class ConversionSaga(
             }
         }
         return await FailAsync(c, "coupon_creation_failed", "No free coupon code was found.", ct);
+    }
+
+    /// <summary>Leaves the conversion pending until the shop's cost bucket allows, and wakes the reconciler then.</summary>
+    private async Task<ConversionRow> DeferAsync(ConversionRow c, TimeSpan retryAfter, bool clearRequested, CancellationToken ct)
+    {
+        LogStep(c.Id, "waiting for Shopify's API limit", $"retry in {retryAfter.TotalSeconds:F1} s");
+        var row = await UpdateAsync(c, "last_error = @reason, next_attempt_at = now() + make_interval(secs => @after)"
+                                       + (clearRequested ? ", coupon_requested_at = NULL" : ""),
+            new { reason = "waiting for Shopify's API cost bucket", after = retryAfter.TotalSeconds }, ct);
+        trigger.WakeAfter(retryAfter);
+        return row ?? c;
     }
 
     private static string Title(ConversionRow c) => $"Loyalty reward: {c.Points} points ({c.Id})";
@@ -157,9 +191,10 @@ public sealed partial class ConversionSaga(
         {
             await using var conn = await db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
+            Posted posted;
             try
             {
-                await Ledger.PostAsync(conn, tx, Entry(c), queueForPos: false, ct);
+                posted = await Ledger.PostAsync(conn, tx, Entry(c), queueForPos: false, ct);
             }
             catch (InsufficientPointsException e)
             {
@@ -167,7 +202,7 @@ public sealed partial class ConversionSaga(
                 return await MoveAsync(c, "compensating", "failure_code = 'insufficient_points', failure_reason = @reason",
                     new { reason = $"The balance of {e.Balance} points no longer covers {c.Points}." }, ct);
             }
-            var done = await CompleteAsync(conn, tx, c, ct);
+            var done = await CompleteAsync(conn, tx, c, posted.BalanceAfter, ct);
             await tx.CommitAsync(ct);
             return done;
         }
@@ -182,8 +217,8 @@ public sealed partial class ConversionSaga(
         var outcome = await pos.DeductAsync(connection, c.CustomerId.ToString(), c.Points, c.Id, $"coupon {c.Code}", ct);
         switch (outcome)
         {
-            case PosOutcome.Applied:
-                return await CompleteFromPosAsync(c, ct);
+            case PosOutcome.Applied applied:
+                return await CompleteFromPosAsync(c, applied.Transaction.Balance, ct);
             case PosOutcome.Rejected rejected:
                 return await MoveAsync(c, "compensating", "failure_code = @code, failure_reason = @reason",
                     new { code = rejected.Error, reason = $"The POS refused the deduction ({rejected.Error})." }, ct);
@@ -205,7 +240,7 @@ public sealed partial class ConversionSaga(
         {
             case PosLookup.Found:
                 LogStep(c.Id, "settled", "the POS applied the deduction");
-                return await CompleteFromPosAsync(c, ct);
+                return await CompleteFromPosAsync(c, null, ct);
             case PosLookup.NotFound:
                 LogStep(c.Id, "settled", "the POS never applied the deduction");
                 return await MoveAsync(c, "compensating", "failure_code = 'pos_unavailable', failure_reason = @reason",
@@ -216,12 +251,13 @@ public sealed partial class ConversionSaga(
         return c;
     }
 
-    private async Task<ConversionRow> CompleteFromPosAsync(ConversionRow c, CancellationToken ct)
+    /// <param name="posBalance">The balance the POS reported with the deduction; null when it was settled by lookup.</param>
+    private async Task<ConversionRow> CompleteFromPosAsync(ConversionRow c, long? posBalance, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await Ledger.PostAsync(conn, tx, Entry(c), queueForPos: false, ct, posAuthoritative: true);
-        var done = await CompleteAsync(conn, tx, c, ct);
+        var done = await CompleteAsync(conn, tx, c, posBalance, ct);
         await tx.CommitAsync(ct);
         return done;
     }
@@ -229,13 +265,15 @@ public sealed partial class ConversionSaga(
     private static PointsEntry Entry(ConversionRow c) => new(c.ShopDomain, c.CustomerId, -c.Points, "conversion", c.Id,
         $"Coupon {c.Code} ({c.Amount:0.00} {c.Currency})", "customer", c.CustomerId.ToString());
 
-    private async Task<ConversionRow> CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ConversionRow c, CancellationToken ct)
+    private async Task<ConversionRow> CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ConversionRow c, long? balanceAfter,
+        CancellationToken ct)
     {
         var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-            UPDATE conversions SET state = 'completed', coupon_status = 'active', completed_at = now(), updated_at = now(), last_error = NULL
-            WHERE id = @Id AND state = @State
+            UPDATE conversions SET state = 'completed', coupon_status = 'active', completed_at = now(), updated_at = now(), last_error = NULL,
+                                   balance_after = @balanceAfter
+            WHERE id = @id AND state = @state
             RETURNING {ConversionRow.Columns}
-            """, c, tx, cancellationToken: ct)) ?? throw new InvalidOperationException($"Conversion {c.Id} left {c.State} while it was being completed.");
+            """, new { id = c.Id, state = c.State, balanceAfter }, tx, cancellationToken: ct)) ?? throw new InvalidOperationException($"Conversion {c.Id} left {c.State} while it was being completed.");
         var coupon = new { code = c.Code, amount = c.Amount, currency = c.Currency, expiresAt = c.ExpiresAt, customerId = c.CustomerId, source = "loyalty" };
         await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "conversion.completed",
             new { conversionId = c.Id, customerId = c.CustomerId, points = c.Points, coupon }, ct);
@@ -278,13 +316,13 @@ public sealed partial class ConversionSaga(
     /// active or used, with its current status), keeping entries this app did not write. Optimistic: the write
     /// carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
     /// </summary>
-    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, CancellationToken ct)
+    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
         try
         {
             for (var attempt = 1; ; attempt++)
             {
-                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct);
+                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, shopifyWait);
                 var items = new JsonArray();
                 foreach (var item in current.Items)
                 {
@@ -294,7 +332,7 @@ public sealed partial class ConversionSaga(
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
-                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct);
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, shopifyWait);
                     break;
                 }
                 catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
@@ -307,10 +345,13 @@ public sealed partial class ConversionSaga(
                                       or KeyNotFoundException or InvalidOperationException or System.Text.Json.JsonException)
         {
             // Nice to have: the coupon and the points are right; the reconciler repairs the list later,
-            // whatever went wrong here (including an answer of an unexpected shape).
+            // whatever went wrong here (including an answer of an unexpected shape), or when the shop's API
+            // budget allows again.
             LogStep(c.Id, "metafield not updated yet", e.Message);
+            var delay = e is ShopifyThrottledException t ? t.RetryAfter.TotalSeconds : O.RetryDelaySeconds;
             await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
-                new { error = e.Message, delay = (double)O.RetryDelaySeconds }, ct);
+                new { error = e.Message, delay }, ct);
+            if (e is ShopifyThrottledException) trigger.WakeAfter(TimeSpan.FromSeconds(delay));
             return c;
         }
         return await UpdateAsync(c, "metafield_synced_at = now()", null, ct) ?? c;

@@ -138,7 +138,7 @@ public static partial class ConvertPoints
         ConversionRow driven;
         try
         {
-            driven = await saga.DriveAsync(created, ct);
+            driven = await saga.DriveAsync(created, ct, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds));
         }
         finally
         {
@@ -187,9 +187,13 @@ public static partial class ConvertPoints
         switch (c.State)
         {
             case "completed":
+                // A new code shows the balance its deduction left (the POS said it; no need to ask again); a replay or a
+                // poll shows the balance now.
                 long balance;
-                await using (var conn = await db.OpenConnectionAsync(ct))
+                if (!replay && c.BalanceAfter is { } after) balance = after;
+                else
                 {
+                    await using var conn = await db.OpenConnectionAsync(ct);
                     balance = (await CustomerBalance.ReadAsync(conn, c.ShopDomain, c.CustomerId, settings, pos, dataProtection, ct)).Balance;
                 }
                 var body = new Converted(c.Id, c.Code, c.Amount, c.Currency, c.Points, c.ExpiresAt, balance);

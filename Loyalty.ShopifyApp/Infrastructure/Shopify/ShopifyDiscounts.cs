@@ -31,7 +31,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         """;
 
     /// <summary>Creates a single-use, customer-only, fixed-amount code; returns the DiscountCodeNode id.</summary>
-    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, CancellationToken ct)
+    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, CancellationToken ct, TimeSpan? maxThrottleWait = null)
     {
         var input = new
         {
@@ -49,7 +49,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
             },
             combinesWith = new { orderDiscounts = false, productDiscounts = true, shippingDiscounts = true },
         };
-        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, ct);
+        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
         var payload = data.GetProperty("discountCodeBasicCreate");
         ThrowOnUserErrors("discountCodeBasicCreate", payload);
         return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
@@ -189,13 +189,13 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     public sealed record FoundCode(string Id, string? Title, string? Status = null, int? UsageCount = null, int? UsageLimit = null);
 
     /// <summary>The code discount that carries <paramref name="code"/> (case-insensitive), or null.</summary>
-    public async Task<FoundCode?> FindByCodeAsync(string shop, string code, CancellationToken ct)
+    public async Task<FoundCode?> FindByCodeAsync(string shop, string code, CancellationToken ct, TimeSpan? maxThrottleWait = null)
     {
         var data = await graphql.QueryAsync(shop, """
             query FindLoyaltyCode($code: String!) {
               codeDiscountNodeByCode(code: $code) { id codeDiscount { ... on DiscountCodeBasic { title status asyncUsageCount usageLimit } } }
             }
-            """, new { code }, ct);
+            """, new { code }, maxThrottleWait, ct);
         if (!data.TryGetProperty("codeDiscountNodeByCode", out var node) || node.ValueKind != JsonValueKind.Object) return null;
         var d = node.TryGetProperty("codeDiscount", out var cd) && cd.ValueKind == JsonValueKind.Object ? cd : default;
         string? Text(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
@@ -206,13 +206,13 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     public sealed record Metafield(JsonArray Items, string? CompareDigest);
 
     /// <summary>The customer's <c>loyalty.coupons</c> JSON list and its digest (null digest: no metafield yet).</summary>
-    public async Task<Metafield> ReadCouponsAsync(string shop, long customerId, CancellationToken ct)
+    public async Task<Metafield> ReadCouponsAsync(string shop, long customerId, CancellationToken ct, TimeSpan? maxThrottleWait = null)
     {
         var data = await graphql.QueryAsync(shop, """
             query LoyaltyCoupons($id: ID!) {
               customer(id: $id) { metafield(namespace: "loyalty", key: "coupons") { value compareDigest } }
             }
-            """, new { id = $"gid://shopify/Customer/{customerId}" }, ct);
+            """, new { id = $"gid://shopify/Customer/{customerId}" }, maxThrottleWait, ct);
         if (!data.TryGetProperty("customer", out var customer) || customer.ValueKind != JsonValueKind.Object)
         {
             throw new ShopifyUserErrorException("customer", [("NOT_FOUND", $"customer {customerId} does not exist")]);
@@ -223,7 +223,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     }
 
     /// <summary>Writes the list if nobody changed it since <paramref name="compareDigest"/> (STALE_OBJECT otherwise).</summary>
-    public async Task WriteCouponsAsync(string shop, long customerId, JsonArray items, string? compareDigest, CancellationToken ct)
+    public async Task WriteCouponsAsync(string shop, long customerId, JsonArray items, string? compareDigest, CancellationToken ct, TimeSpan? maxThrottleWait = null)
     {
         var data = await graphql.MutateAsync(shop, """
             mutation SetLoyaltyCoupons($metafields: [MetafieldsSetInput!]!) {
@@ -239,7 +239,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                     value = items.ToJsonString(), compareDigest,
                 },
             },
-        }, ct);
+        }, maxThrottleWait, ct);
         ThrowOnUserErrors("metafieldsSet", data.GetProperty("metafieldsSet"));
     }
 

@@ -13,6 +13,7 @@ public static partial class ShopifyExtensions
         builder.Services.AddSingleton<IPostConfigureOptions<ShopifyOptions>, ShopifyCliEnvironment>();
         builder.Services.AddSingleton<IPostConfigureOptions<ShopifyOptions>, SandboxCredentials>();
         builder.Services.TryAddTimeProvider();
+        builder.Services.AddSingleton<ShopifyCostBucket>(); // one estimate per shop for the whole instance
 
         builder.Services.AddHttpClient<ShopifyOAuthClient>((sp, http) =>
             http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ShopifyOptions>>().Value.OAuthTimeoutSeconds));

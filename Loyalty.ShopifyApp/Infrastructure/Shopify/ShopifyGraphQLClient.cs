@@ -14,34 +14,48 @@ public sealed class ShopifyGraphQLException(string message, string? code) : Exce
 /// <summary>
 /// Thin client for the GraphQL Admin API of one shop at a time. Retry rules depend on what a failure
 /// means, which a generic HTTP pipeline cannot know, so they live here:
-/// 401 → refresh the token once and resend; THROTTLED (HTTP 200 with no data) → wait until the cost
-/// bucket has refilled and resend; 429 → honour Retry-After; 5xx/timeouts → back off and resend only
+/// every call first waits its turn at the shop's cost bucket (<see cref="ShopifyCostBucket"/>), or is not sent
+/// when that turn is further away than its caller waits; 401 → refresh the token once and resend; THROTTLED
+/// (HTTP 200 with no data) → the bucket learns when to resend; 429 → honour Retry-After; 5xx/timeouts → back off and resend only
 /// for queries, because a mutation may have been applied (the caller settles those by looking up).
 /// </summary>
 public sealed partial class ShopifyGraphQLClient(
     HttpClient http,
     AccessTokens tokens,
+    ShopifyCostBucket bucket,
     IOptions<ShopifyOptions> options,
     TimeProvider clock,
     ILogger<ShopifyGraphQLClient> logger)
 {
     private readonly ShopifyOptions _options = options.Value;
 
+    private TimeSpan DefaultMaxWait => TimeSpan.FromSeconds(_options.ThrottleMaxWaitSeconds);
+
     public Task<JsonElement> QueryAsync(string shop, string query, object? variables, CancellationToken ct) =>
-        SendAsync(shop, query, variables, idempotent: true, ct);
+        SendAsync(shop, query, variables, idempotent: true, DefaultMaxWait, ct);
+
+    /// <summary>A query that waits at most <paramref name="maxThrottleWait"/> for the cost bucket (a customer is waiting).</summary>
+    public Task<JsonElement> QueryAsync(string shop, string query, object? variables, TimeSpan? maxThrottleWait, CancellationToken ct) =>
+        SendAsync(shop, query, variables, idempotent: true, maxThrottleWait ?? DefaultMaxWait, ct);
 
     public Task<JsonElement> MutateAsync(string shop, string mutation, object? variables, CancellationToken ct) =>
-        SendAsync(shop, mutation, variables, idempotent: false, ct);
+        SendAsync(shop, mutation, variables, idempotent: false, DefaultMaxWait, ct);
 
-    private async Task<JsonElement> SendAsync(string shop, string document, object? variables, bool idempotent, CancellationToken ct)
+    public Task<JsonElement> MutateAsync(string shop, string mutation, object? variables, TimeSpan? maxThrottleWait, CancellationToken ct) =>
+        SendAsync(shop, mutation, variables, idempotent: false, maxThrottleWait ?? DefaultMaxWait, ct);
+
+    private async Task<JsonElement> SendAsync(string shop, string document, object? variables, bool idempotent, TimeSpan maxWait,
+        CancellationToken ct)
     {
         var url = $"{_options.ShopBaseUrl(shop)}/admin/api/{_options.ApiVersion}/graphql.json";
         var token = await tokens.GetAsync(shop, ct);
         var refreshedAfter401 = false;
+        var throttled = 0;
 
         for (var attempt = 1; ; attempt++)
         {
             var last = attempt >= _options.GraphQLMaxAttempts;
+            await AdmitAsync(shop, document, maxWait, ct);
             HttpResponseMessage response;
             try
             {
@@ -70,8 +84,8 @@ public sealed partial class ShopifyGraphQLClient(
                 }
                 if (response.StatusCode == HttpStatusCode.TooManyRequests)
                 {
-                    if (last) throw new ShopifyUnavailableException($"Shopify kept answering 429 for {shop}.");
                     var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1);
+                    if (last || wait > maxWait) throw new ShopifyThrottledException(shop, wait);
                     LogWaiting(shop, "HTTP 429", wait.TotalMilliseconds);
                     await Task.Delay(wait, clock, ct);
                     continue;
@@ -89,15 +103,22 @@ public sealed partial class ShopifyGraphQLClient(
 
                 using var json = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
                 var root = json.RootElement;
+                var status = ObserveCost(shop, document, root);
                 if (root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array && errors.GetArrayLength() > 0)
                 {
                     var code = errors[0].TryGetProperty("extensions", out var ext) && ext.TryGetProperty("code", out var c) ? c.GetString() : null;
                     if (code == "THROTTLED")
                     {
-                        if (attempt >= _options.GraphQLMaxThrottleWaits) throw new ShopifyUnavailableException($"Shopify kept throttling {shop}.");
-                        var wait = ThrottleWait(root);
-                        LogWaiting(shop, "THROTTLED", wait.TotalMilliseconds);
-                        await Task.Delay(wait, clock, ct);
+                        // Nothing was applied. With a throttleStatus the bucket now knows when to send again, and the
+                        // next admission waits for it (or hands the call back); without one, wait a second.
+                        if (++throttled >= _options.GraphQLMaxThrottleWaits) throw new ShopifyThrottledException(shop, TimeSpan.FromSeconds(1));
+                        attempt--; // a throttled answer is not a failed attempt
+                        if (!status)
+                        {
+                            if (TimeSpan.FromSeconds(1) > maxWait) throw new ShopifyThrottledException(shop, TimeSpan.FromSeconds(1));
+                            LogWaiting(shop, "THROTTLED", 1000);
+                            await Task.Delay(TimeSpan.FromSeconds(1), clock, ct);
+                        }
                         continue;
                     }
                     var message = errors[0].TryGetProperty("message", out var m) ? m.GetString() : "GraphQL error";
@@ -112,19 +133,51 @@ public sealed partial class ShopifyGraphQLClient(
         }
     }
 
-    /// <summary>(requested cost − available) / restore rate, per Shopify's leaky-bucket rules, plus a little jitter.</summary>
-    private static TimeSpan ThrottleWait(JsonElement root)
+    /// <summary>Waits until the shop's cost bucket covers the call, or throws when that is further away than <paramref name="maxWait"/>.</summary>
+    private async Task AdmitAsync(string shop, string document, TimeSpan maxWait, CancellationToken ct)
     {
-        double seconds = 1;
-        if (root.TryGetProperty("extensions", out var ext) && ext.TryGetProperty("cost", out var cost)
-            && cost.TryGetProperty("throttleStatus", out var status)
-            && status.TryGetProperty("currentlyAvailable", out var available)
-            && status.TryGetProperty("restoreRate", out var rate) && rate.GetDouble() > 0)
+        var cost = bucket.ExpectedCost(document);
+        if (!bucket.TryReserve(shop, cost, maxWait, out var wait))
         {
-            var requested = cost.TryGetProperty("requestedQueryCost", out var r) && r.ValueKind == JsonValueKind.Number ? r.GetDouble() : 50;
-            seconds = Math.Max(0.05, (requested - available.GetDouble()) / rate.GetDouble());
+            LogHandedBack(shop, wait.TotalMilliseconds, maxWait.TotalMilliseconds);
+            throw new ShopifyThrottledException(shop, wait);
         }
-        return TimeSpan.FromSeconds(Math.Min(seconds, 30) + Random.Shared.NextDouble() * 0.05);
+        if (wait <= TimeSpan.Zero) return;
+        LogWaiting(shop, "cost bucket", wait.TotalMilliseconds);
+        try
+        {
+            await Task.Delay(wait, clock, ct);
+        }
+        catch (OperationCanceledException)
+        {
+            bucket.Release(shop, cost, wasWaiting: true);
+            throw;
+        }
+        bucket.Sending(shop, cost);
+    }
+
+    /// <summary>Feeds <c>extensions.cost.throttleStatus</c> to the bucket; false when the response had none.</summary>
+    private bool ObserveCost(string shop, string document, JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object
+            || !root.TryGetProperty("extensions", out var ext) || ext.ValueKind != JsonValueKind.Object
+            || !ext.TryGetProperty("cost", out var cost) || cost.ValueKind != JsonValueKind.Object
+            || !cost.TryGetProperty("throttleStatus", out var status) || status.ValueKind != JsonValueKind.Object
+            || !TryNumber(status, "maximumAvailable", out var maximum)
+            || !TryNumber(status, "currentlyAvailable", out var available)
+            || !TryNumber(status, "restoreRate", out var rate))
+        {
+            return false;
+        }
+        double? requested = TryNumber(cost, "requestedQueryCost", out var r) ? r : null;
+        bucket.Observe(shop, document, requested, maximum, available, rate);
+        return true;
+    }
+
+    private static bool TryNumber(JsonElement e, string name, out double value)
+    {
+        value = 0;
+        return e.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.Number && p.TryGetDouble(out value);
     }
 
     private Task BackOffAsync(int attempt, CancellationToken ct)
@@ -134,6 +187,10 @@ public sealed partial class ShopifyGraphQLClient(
         return Task.Delay(delay, clock, ct);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Waiting {DelayMs} ms before resending to {Shop} ({Reason})")]
+    [LoggerMessage(Level = LogLevel.Information, Message = "Waiting {DelayMs:F0} ms before sending to {Shop} ({Reason})")]
     private partial void LogWaiting(string shop, string reason, double delayMs);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Not sending to {Shop}: its cost bucket covers the call in {WaitMs:F0} ms, more than the {MaxWaitMs:F0} ms this caller waits")]
+    private partial void LogHandedBack(string shop, double waitMs, double maxWaitMs);
 }

@@ -21,7 +21,7 @@ public sealed class ShopifyGrantRejectedException(HttpStatusCode status, string?
 }
 
 /// <summary>Shopify could not be reached or failed (5xx, timeout): the request may be tried again later.</summary>
-public sealed class ShopifyUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+public class ShopifyUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
 /// Calls <c>POST {shop}/admin/oauth/access_token</c> for the three grants the app uses. Always asks for

@@ -45,6 +45,13 @@ public sealed class ShopifyOptions
     /// <summary>How many THROTTLED answers one GraphQL call waits out before giving up.</summary>
     public int GraphQLMaxThrottleWaits { get; set; } = 20;
 
+    /// <summary>
+    /// The longest a GraphQL call waits for Shopify's cost bucket (as the last responses described it) before it is
+    /// sent. A call that would wait longer is not sent and fails with <see cref="ShopifyThrottledException"/>.
+    /// Background work uses this; a customer's conversion request passes its own, shorter limit.
+    /// </summary>
+    public double ThrottleMaxWaitSeconds { get; set; } = 60;
+
     /// <summary>First back-off delay between GraphQL retries; doubles each attempt.</summary>
     public int GraphQLRetryBaseDelayMs { get; set; } = 250;
 
@@ -89,6 +96,8 @@ public sealed class ShopifyOptionsValidator : IValidateOptions<ShopifyOptions>
             errors.Add("Shopify:SignatureMaxAgeSeconds must be between 1 and 3600.");
         if (o.SessionTokenClockSkewSeconds is < 0 or > 60)
             errors.Add("Shopify:SessionTokenClockSkewSeconds must be between 0 and 60.");
+        if (o.ThrottleMaxWaitSeconds is < 0 or > 600)
+            errors.Add("Shopify:ThrottleMaxWaitSeconds must be between 0 and 600.");
         if (o.RefreshBeforeExpirySeconds is < 0 or > 3000)
             errors.Add("Shopify:RefreshBeforeExpirySeconds must be between 0 and 3000.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

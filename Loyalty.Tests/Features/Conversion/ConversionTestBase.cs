@@ -78,16 +78,20 @@ public abstract class ConversionTestBase : IAsyncLifetime
         .Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement.GetProperty("reference").GetString()!)
         .ToList();
 
-    /// <summary>A conversion row as a crash would have left it (the reconciler's next claim is attempt 2).</summary>
+    /// <summary>
+    /// A conversion row as a crash would have left it (the reconciler's next claim is attempt 2): in every state, the
+    /// coupon creation had been sent to Shopify.
+    /// </summary>
     protected async Task<string> LeftBehindAsync(string state, long points = 500, string? discountId = null, string balanceSource = "ledger",
         string? failureCode = null)
     {
         var id = ConversionIds.NewId();
         await App.ScalarAsync<int>("""
             INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
-                                     discount_id, expires_at, attempts, failure_code, deduct_attempted_at, created_at)
+                                     discount_id, expires_at, attempts, failure_code, deduct_attempted_at, created_at, coupon_requested_at)
             VALUES (@id, @shop, @customer, @key, @points, @points, 'EUR', @balanceSource, @state, @code, @discountId, now() + interval '90 days', 1,
-                    @failureCode, CASE WHEN @state = 'settling' THEN now() - interval '1 minute' END, now() - interval '5 minutes')
+                    @failureCode, CASE WHEN @state = 'settling' THEN now() - interval '1 minute' END, now() - interval '5 minutes',
+                    now() - interval '5 minutes')
             """, new { id, shop = Shop, customer = Customer, key = "crash-" + id, points, balanceSource, state, code = ConversionIds.NewCode(Customer, points),
             discountId, failureCode });
         return id;
