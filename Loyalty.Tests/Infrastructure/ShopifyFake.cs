@@ -113,13 +113,14 @@ public sealed class ShopifyFake : IDisposable
     public void StubDiscountCreateStatus(string shop, int status) =>
         Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(3).RespondWith(Response.Create().WithStatusCode(status));
 
-    public void StubDiscountCreateThrottledOnce(string shop)
+    /// <summary>The next coupon creation is answered THROTTLED, the bucket holding <paramref name="available"/> points refilled at <paramref name="restoreRate"/>/s.</summary>
+    public void StubDiscountCreateThrottledOnce(string shop, double available = 5, double restoreRate = 100)
     {
         Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(2).InScenario("throttle-" + shop).WillSetStateTo("refilled")
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
-                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 5, restoreRate = 100.0 } } },
+                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
             }));
     }
 
@@ -131,12 +132,13 @@ public sealed class ShopifyFake : IDisposable
                 : new { deletedCodeDiscountId = (string?)null, userErrors = new object[] { new { field = new[] { "id" }, code = "INVALID", message = userError } } },
         })));
 
-    /// <summary>codeDiscountNodeByCode: found with <paramref name="title"/>, or null.</summary>
-    public void StubFindCode(string shop, string? discountId, string? title = null) =>
-        Server.Given(Operation(shop, "FindLoyaltyCode")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+    /// <summary>codeDiscountNodeByCode: found with <paramref name="title"/>, or null; the answer says the bucket holds <paramref name="available"/> points.</summary>
+    public void StubFindCode(string shop, string? discountId, string? title = null, double available = 1990, double restoreRate = 100) =>
+        Server.Given(Operation(shop, "FindLoyaltyCode")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
-            codeDiscountNodeByCode = discountId is null ? null : new { id = discountId, codeDiscount = new { title } },
-        })));
+            data = new { codeDiscountNodeByCode = discountId is null ? null : new { id = discountId, codeDiscount = new { title } } },
+            extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
+        }));
 
     public void StubCouponsMetafield(string shop, string? value = null, string? digest = null) =>
         Server.Given(Operation(shop, "LoyaltyCoupons")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new

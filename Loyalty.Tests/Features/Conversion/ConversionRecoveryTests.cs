@@ -29,12 +29,19 @@ public sealed class ConversionRecoveryTests : ConversionTestBase
         await UsePosAsync(balance: 1250);
         Shopify.StubDiscountCreate(Shop);
         PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        var posCallsBefore = Pos.LogEntries.Count();
 
         var response = await ConvertAsync(500, "pos-1");
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString();
+        var body = await response.Content.ReadFromJsonAsync<JsonElement>();
+        var id = body.GetProperty("conversionId").GetString();
         Assert.Equal([id!], PosDeductions);
+        // Two POS calls: the balance check and the deduction, whose answer carries the balance shown with the code
+        // (the balance stub still says 1250).
+        Assert.Equal(["GET /customers/777/points", "POST /customers/777/points/deductions"],
+            Pos.LogEntries.Skip(posCallsBefore).Select(e => $"{e.RequestMessage!.Method} {e.RequestMessage.Path}"));
+        Assert.Equal(750, body.GetProperty("balance").GetInt64());
         Assert.True(await App.ScalarAsync<bool>("SELECT pos_authoritative FROM point_transactions WHERE reference = @id", new { id }));
         Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox")); // the POS already has it
     }

@@ -17,9 +17,12 @@ public abstract class ConversionTestBase : IAsyncLifetime
     protected string Shop = null!;
     protected const long Customer = 777;
 
+    /// <summary>Settings a test class adds to (or changes in) the ones below.</summary>
+    protected virtual IReadOnlyDictionary<string, string?> MoreSettings => new Dictionary<string, string?>();
+
     public async Task InitializeAsync()
     {
-        App = await LoyaltyApp.StartAsync(Shopify, new Dictionary<string, string?>
+        App = await LoyaltyApp.StartAsync(Shopify, new Dictionary<string, string?>(new Dictionary<string, string?>
         {
             ["Conversion:SettleAfterSeconds"] = "0",
             ["Conversion:RetryDelaySeconds"] = "0",
@@ -30,7 +33,7 @@ public abstract class ConversionTestBase : IAsyncLifetime
             ["Pos:AttemptTimeoutSeconds"] = "0.5",
             ["Pos:TotalTimeoutSeconds"] = "2",
             ["Pos:RetryBaseDelayMs"] = "10",
-        });
+        }.Concat(MoreSettings).GroupBy(kv => kv.Key).Select(g => g.Last())));
         Shop = LoyaltyApp.NewShop();
         await App.InstallAsync(Shopify, Shop);
         Shopify.StubCouponsMetafield(Shop);
