@@ -234,7 +234,9 @@ public sealed class ShopifySimulator : IAsyncDisposable
             }
             return data is null
                 ? Results.Json(new { errors = new[] { new { message = "Unknown operation", extensions = new { code = "UNKNOWN" } } } })
-                : Results.Json(new { data, extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1990, restoreRate = 100.0 } } } });
+                : Results.Json(new { data, extensions = new { cost = new { requestedQueryCost = QueryCost, actualQueryCost = QueryCost, throttleStatus = BucketSize > 0
+                    ? new { maximumAvailable = BucketSize, currentlyAvailable = bucket, restoreRate = RestoreRate }
+                    : new { maximumAvailable = 2000.0, currentlyAvailable = 1990.0, restoreRate = 100.0 } } } });
         });
     }
 

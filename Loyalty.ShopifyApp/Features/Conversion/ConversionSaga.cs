@@ -57,8 +57,8 @@ public sealed partial class ConversionSaga(
 
     /// <summary>
     /// Moves the conversion as far as it can go now. The caller holds its lease. <paramref name="shopifyWait"/> caps
-    /// how long a Shopify call waits for the shop's API cost bucket (a customer's request passes a short one); a
-    /// coupon that cannot be sent within it is left pending for the reconciler, which is woken when the bucket allows.
+    /// how long the coupon's creation waits for the shop's API cost bucket (a customer's request passes a short one);
+    /// a coupon that cannot be sent within it is left pending for the reconciler, which is woken when the bucket allows.
     /// </summary>
     public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
     {
@@ -72,7 +72,7 @@ public sealed partial class ConversionSaga(
                 "settling" => await SettleAsync(c, ct),
                 "compensating" => await CompensateAsync(c, ct),
                 "completed" when c.CouponStatus == "cancelling" => await CancelCouponAsync(c, ct),
-                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, ct),
+                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, ct),
                 _ => c,
             };
             if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
@@ -316,8 +316,11 @@ public sealed partial class ConversionSaga(
     /// active or used, with its current status), keeping entries this app did not write. Optimistic: the write
     /// carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
     /// </summary>
-    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
+    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, CancellationToken ct)
     {
+        // Coupons first: the list only takes budget the shop's bucket has spare now, and never queues ahead of a
+        // customer's coupon. When there is none it is left to the reconciler, for when the bucket allows.
+        var shopifyWait = TimeSpan.Zero;
         try
         {
             for (var attempt = 1; ; attempt++)

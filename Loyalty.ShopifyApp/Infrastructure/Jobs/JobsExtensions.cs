@@ -24,7 +24,8 @@ public sealed class JobsOptions
 
     public int QueuePollIntervalMs { get; set; } = 1000;
 
-    public int SchedulePollIntervalMs { get; set; } = 5000;
+    /// <summary>How often scheduled jobs are checked for being due: a conversion woken when Shopify's API budget allows runs this late at most.</summary>
+    public int SchedulePollIntervalMs { get; set; } = 1000;
 
     /// <summary>Basic credentials for <c>/hangfire</c>; with none configured the dashboard refuses everyone.</summary>
     public string? DashboardUser { get; set; }
