@@ -80,14 +80,15 @@ public sealed class ShopifyFake : IDisposable
     private IRequestBuilder Operation(string shop, string operation) =>
         Request.Create().WithPath(GraphQLPath(shop)).UsingPost().WithBody(new WildcardMatcher($"*{operation}*"));
 
-    private static object Data(object data) => new
+    /// <summary>A successful answer whose throttleStatus says the bucket holds <paramref name="available"/> points.</summary>
+    private static object Data(object data, double available = 1990, double restoreRate = 100) => new
     {
         data,
-        extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1990, restoreRate = 100.0 } } },
+        extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
     };
 
     public void StubDiscountCreate(string shop, string discountId = "gid://shopify/DiscountCodeNode/1001", string? scenario = null,
-        string? whenState = null, string? setState = null)
+        string? whenState = null, string? setState = null, double available = 1990, double restoreRate = 100)
     {
         var given = Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(5);
         if (scenario is not null) given = given.InScenario(scenario);
@@ -96,7 +97,7 @@ public sealed class ShopifyFake : IDisposable
         given.RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
         {
             discountCodeBasicCreate = new { codeDiscountNode = new { id = discountId }, userErrors = Array.Empty<object>() },
-        })));
+        }, available, restoreRate)));
     }
 
     public void StubDiscountCreateUserError(string shop, string code, string message, string? scenario = null, string? setState = null)

@@ -57,8 +57,9 @@ public sealed partial class ConversionSaga(
 
     /// <summary>
     /// Moves the conversion as far as it can go now. The caller holds its lease. <paramref name="shopifyWait"/> caps
-    /// how long the coupon's creation waits for the shop's API cost bucket (a customer's request passes a short one);
-    /// a coupon that cannot be sent within it is left pending for the reconciler, which is woken when the bucket allows.
+    /// how long the coupon's creation (and the metafield write) waits for the shop's API cost bucket (a customer's
+    /// request passes a short one); a coupon that cannot be sent within it is left pending for the reconciler, which
+    /// is woken when the bucket allows.
     /// </summary>
     public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
     {
@@ -72,7 +73,7 @@ public sealed partial class ConversionSaga(
                 "settling" => await SettleAsync(c, ct),
                 "compensating" => await CompensateAsync(c, ct),
                 "completed" when c.CouponStatus == "cancelling" => await CancelCouponAsync(c, ct),
-                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, ct),
+                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, ct),
                 _ => c,
             };
             if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
@@ -162,6 +163,7 @@ public sealed partial class ConversionSaga(
     /// <summary>Leaves the conversion pending until the shop's cost bucket allows, and wakes the reconciler then.</summary>
     private async Task<ConversionRow> DeferAsync(ConversionRow c, TimeSpan retryAfter, bool clearRequested, CancellationToken ct)
     {
+        retryAfter = ThrottleDelay(retryAfter);
         LogStep(c.Id, "waiting for Shopify's API limit", $"retry in {retryAfter.TotalSeconds:F1} s");
         var row = await UpdateAsync(c, "last_error = @reason, next_attempt_at = now() + make_interval(secs => @after)"
                                        + (clearRequested ? ", coupon_requested_at = NULL" : ""),
@@ -169,6 +171,14 @@ public sealed partial class ConversionSaga(
         trigger.WakeAfter(retryAfter);
         return row ?? c;
     }
+
+    /// <summary>
+    /// When to try again after the bucket said no: when it allows, but not sooner than a second, so a reconciler run
+    /// does not claim the same conversion again and again while the bucket is contended.
+    /// </summary>
+    private static TimeSpan ThrottleDelay(ShopifyThrottledException e) => ThrottleDelay(e.RetryAfter);
+
+    private static TimeSpan ThrottleDelay(TimeSpan retryAfter) => retryAfter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryAfter;
 
     private static string Title(ConversionRow c) => $"Loyalty reward: {c.Points} points ({c.Id})";
 
@@ -316,16 +326,17 @@ public sealed partial class ConversionSaga(
     /// active or used, with its current status), keeping entries this app did not write. Optimistic: the write
     /// carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
     /// </summary>
-    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, CancellationToken ct)
+    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, CancellationToken ct)
     {
-        // Coupons first: the list only takes budget the shop's bucket has spare now, and never queues ahead of a
-        // customer's coupon. When there is none it is left to the reconciler, for when the bucket allows.
-        var shopifyWait = TimeSpan.Zero;
+        // Coupons first: the list is only started (read) with budget the shop's bucket has spare now, never queued
+        // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
+        // Once read, the write waits its turn like any call, so a read is not spent for nothing.
+        var readWait = TimeSpan.Zero;
         try
         {
             for (var attempt = 1; ; attempt++)
             {
-                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, shopifyWait);
+                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, readWait);
                 var items = new JsonArray();
                 foreach (var item in current.Items)
                 {
@@ -335,7 +346,7 @@ public sealed partial class ConversionSaga(
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
-                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, shopifyWait);
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, writeWait);
                     break;
                 }
                 catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
@@ -351,7 +362,7 @@ public sealed partial class ConversionSaga(
             // whatever went wrong here (including an answer of an unexpected shape), or when the shop's API
             // budget allows again.
             LogStep(c.Id, "metafield not updated yet", e.Message);
-            var delay = e is ShopifyThrottledException t ? t.RetryAfter.TotalSeconds : O.RetryDelaySeconds;
+            var delay = e is ShopifyThrottledException t ? ThrottleDelay(t).TotalSeconds : O.RetryDelaySeconds;
             await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
                 new { error = e.Message, delay }, ct);
             if (e is ShopifyThrottledException) trigger.WakeAfter(TimeSpan.FromSeconds(delay));

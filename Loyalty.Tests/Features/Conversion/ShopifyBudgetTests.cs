@@ -64,6 +64,32 @@ public sealed class ShopifyBudgetTests : ConversionTestBase
     }
 
     [Fact]
+    public async Task The_code_is_shown_before_a_metafield_write_the_bucket_has_no_room_for_which_the_reconciler_does_later()
+    {
+        await GiveAsync(1000);
+        // The creation leaves the bucket empty, refilling 5 points a second.
+        Shopify.StubDiscountCreate(Shop, available: 0, restoreRate: 5);
+
+        var response = await ConvertAsync(500, "code-first");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString();
+        Assert.Empty(Shopify.OperationBodies(Shop, "LoyaltyCoupons")); // not sent: no room in the bucket
+        Assert.Null(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }));
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline
+               && await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }) is null)
+        {
+            await Task.Delay(200);
+        }
+
+        Assert.NotNull(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }));
+        Assert.Contains((await App.ScalarAsync<string>("SELECT code FROM conversions WHERE id = @id", new { id }))!,
+            Assert.Single(Shopify.OperationBodies(Shop, "SetLoyaltyCoupons")));
+    }
+
+    [Fact]
     public async Task A_call_the_cost_bucket_cannot_cover_in_time_is_not_sent_and_says_when_to_come_back()
     {
         // An answer that leaves the bucket empty, refilling 1 point a second: a 10-point query can go in 10 s.
