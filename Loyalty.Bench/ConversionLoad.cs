@@ -17,7 +17,8 @@ public static class ConversionLoad
 {
     private const int PosMs = 40, ShopifyMs = 120;
 
-    public static async Task<int> RunAsync(int[] levels, int seconds, int throttleSeconds, int seed, CancellationToken ct)
+    public static async Task<int> RunAsync(int[] levels, int seconds, int throttleSeconds, int throttleLevel, int bucketSize, int seed,
+        CancellationToken ct)
     {
         ThreadPool.SetMinThreads(128, 128);
         await using var env = await BenchEnvironment.StartAsync(seed, ct);
@@ -49,15 +50,17 @@ public static class ConversionLoad
 
         // Phase 2: the throttle. Shopify's numbers for a Standard plan: a 2,000-point bucket restored at 100 points/s,
         // 10 points per query; a conversion spends three (create the code, read and write the metafield).
-        env.Shopify.BucketSize = 2000;
+        env.Shopify.BucketSize = bucketSize; // the smoke's is small, so the throttle bites within seconds
         env.Shopify.RestoreRate = 100;
         env.Shopify.QueryCost = 10;
         var acceptedBefore = env.Shopify.Requests - env.Shopify.BucketThrottled;
         var throttledBefore = env.Shopify.BucketThrottled;
-        var throttle = await RunLevelAsync(levels.Max(), throttleSeconds, warmup: false, throttled: true);
+        var customerErrors = -1;
+        var settled = false;
+        var throttle = await RunLevelAsync(throttleLevel, throttleSeconds, warmup: false, throttled: true);
         Console.WriteLine();
         Console.WriteLine($"throttle on (bucket {env.Shopify.BucketSize}, restore {env.Shopify.RestoreRate}/s, {env.Shopify.QueryCost} per query), " +
-                          $"{levels.Max()} customers converting at once for {throttleSeconds} s:");
+                          $"{throttleLevel} customers converting at once for {throttleSeconds} s:");
         Console.WriteLine();
         Console.WriteLine("| codes/s during the load | to the code p50 ms | p99 ms | answered 202 first | customer-facing errors | metafields caught up after | " +
                           "conversions/s, load + catch-up | ceiling/s (what the bucket allows) | of the ceiling | THROTTLED answers |");
@@ -66,7 +69,10 @@ public static class ConversionLoad
         Console.WriteLine();
         Console.WriteLine($"Shopify answered THROTTLED {env.Shopify.BucketThrottled - throttledBefore} times; accepted queries {env.Shopify.Requests - env.Shopify.BucketThrottled - acceptedBefore}");
         Console.WriteLine($"peak RSS of the app: {app.PeakRssKb / 1024} MiB");
-        return 0;
+        Console.WriteLine(customerErrors == 0 && settled
+            ? "RESULT: no customer-facing error at Shopify's throttle, and everything settled"
+            : $"RESULT: {customerErrors} customer-facing errors at Shopify's throttle{(settled ? "" : "; NOT everything settled")}");
+        return customerErrors == 0 && settled ? 0 : 1;
 
         async Task<string> RunLevelAsync(int level, int duration, bool warmup, bool throttled = false)
         {
@@ -142,6 +148,8 @@ public static class ConversionLoad
                 {
                     await Task.Delay(250, ct);
                 }
+                settled = catchUp.Elapsed < TimeSpan.FromMinutes(10);
+                customerErrors = errors.Values.Sum();
                 var total = elapsed + catchUp.Elapsed.TotalSeconds;
                 var all = env.Shopify.Requests - env.Shopify.BucketThrottled - shopifyBefore;
                 // The ceiling: what the bucket lets through over the whole time (it starts full, then refills), in conversions.

@@ -19,7 +19,8 @@ return command switch
         IntOption("seconds", smoke ? 2 : 10), seed, Option("processing") == "after", cts.Token),
     "conversions" => await ConversionLoad.RunAsync(
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
-        IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), seed, cts.Token),
+        IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
+        IntOption("bucket", smoke ? 100 : 2000), seed, cts.Token),
     "soak" => await Soak.RunAsync(new Soak.Options(seed,
         Conversions: IntOption("conversions", smoke ? 150 : 5000),
         Customers: IntOption("customers", smoke ? 20 : 300),
@@ -35,7 +36,7 @@ return command switch
 static int Usage()
 {
     Console.Error.WriteLine("usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--processing during|after] [--seed N] [--smoke]");
-    Console.Error.WriteLine("       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--seed N] [--smoke]");
+    Console.Error.WriteLine("       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] [--seed N] [--smoke]");
     Console.Error.WriteLine("       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2]");
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--broken] [--smoke]");
     return 2;

@@ -64,8 +64,9 @@ public static class FeatureMap
 
         // Points -> coupon conversion.
         services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section)
-            .Validate(o => o.LeaseSeconds > 0 && o.SettleAfterSeconds >= 0 && o.RetryDelaySeconds >= 0 && o.MetafieldAttempts > 0 && o.ReconcilerBatchSize > 0,
-                "Conversion: LeaseSeconds, MetafieldAttempts and ReconcilerBatchSize must be positive.")
+            .Validate(o => o.LeaseSeconds > 0 && o.SettleAfterSeconds >= 0 && o.RetryDelaySeconds >= 0 && o.MetafieldAttempts > 0 && o.ReconcilerBatchSize > 0
+                      && o.ReconcilerParallelism is > 0 and <= 64,
+                "Conversion: LeaseSeconds, MetafieldAttempts and ReconcilerBatchSize must be positive, ReconcilerParallelism 1-64.")
             .Validate(o => o.RequestShopifyWaitSeconds is >= 0 and <= 30 && o.ShopifyQueueTimeoutSeconds > 0,
                 "Conversion: RequestShopifyWaitSeconds must be 0-30 and ShopifyQueueTimeoutSeconds positive.")
             .ValidateOnStart();

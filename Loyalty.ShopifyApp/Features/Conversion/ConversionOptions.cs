@@ -40,6 +40,9 @@ public sealed class ConversionOptions
     public int MetafieldAttempts { get; set; } = 5;
 
     public int ReconcilerBatchSize { get; set; } = 50;
+
+    /// <summary>How many conversions of a batch one reconciler run drives at once.</summary>
+    public int ReconcilerParallelism { get; set; } = 8;
 }
 
 /// <summary>Conversion ids and coupon codes.</summary>

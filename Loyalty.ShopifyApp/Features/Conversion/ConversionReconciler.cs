@@ -31,7 +31,7 @@ public sealed partial class ConversionReconciler(
                         WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
                                OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')))
                           AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
-                        ORDER BY next_attempt_at
+                        ORDER BY state = 'completed', next_attempt_at -- coupons and points before metafields and cancellations
                         LIMIT @batch
                         FOR UPDATE SKIP LOCKED)
                     RETURNING {ConversionRow.Columns}
@@ -39,40 +39,46 @@ public sealed partial class ConversionReconciler(
             }
             if (batch.Count == 0) break;
 
-            // The lease covers the whole batch from the claim; steps may wait (for Shopify's API budget, for a slow
-            // POS), so what is left when half of it has passed goes back for the next claim instead of outliving it.
+            // Conversions of a batch are driven side by side: a step may wait (for Shopify's API budget, a slow POS)
+            // and the others need not wait behind it. The lease covers the whole batch from the claim, so what has not
+            // started when half of it has passed goes back for the next claim instead of outliving it.
             var claimed = System.Diagnostics.Stopwatch.StartNew();
-            for (var i = 0; i < batch.Count; i++)
+            var handedBack = new System.Collections.Concurrent.ConcurrentBag<string>();
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = options.Value.ReconcilerParallelism, CancellationToken = ct },
+                async (c, token) =>
+                {
+                    if (claimed.Elapsed.TotalSeconds > options.Value.LeaseSeconds / 2.0)
+                    {
+                        handedBack.Add(c.Id);
+                        return;
+                    }
+                    try
+                    {
+                        var after = await saga.DriveAsync(c, token);
+                        if (after.State != c.State) LogMoved(c.Id, c.State, after.State);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        LogFailed(e, c.Id, c.State);
+                    }
+                    finally
+                    {
+                        await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+                        // Due again after the retry delay, unless a step set its own time (e.g. when Shopify's API budget allows).
+                        await conn.ExecuteAsync(new CommandDefinition("""
+                            UPDATE conversions SET locked_until = NULL,
+                                next_attempt_at = CASE WHEN next_attempt_at > now() THEN next_attempt_at
+                                                       ELSE now() + make_interval(secs => @delay) END
+                            WHERE id = @id
+                            """, new { id = c.Id, delay = (double)options.Value.RetryDelaySeconds }));
+                    }
+                    Interlocked.Increment(ref total);
+                });
+            if (!handedBack.IsEmpty)
             {
-                var c = batch[i];
-                if (claimed.Elapsed.TotalSeconds > options.Value.LeaseSeconds / 2.0)
-                {
-                    await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-                    await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = ANY(@ids)",
-                        new { ids = batch.Skip(i).Select(r => r.Id).ToArray() }));
-                    break;
-                }
-                try
-                {
-                    var after = await saga.DriveAsync(c, ct);
-                    if (after.State != c.State) LogMoved(c.Id, c.State, after.State);
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    LogFailed(e, c.Id, c.State);
-                }
-                finally
-                {
-                    await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-                    // Due again after the retry delay, unless a step set its own time (e.g. when Shopify's API budget allows).
-                    await conn.ExecuteAsync(new CommandDefinition("""
-                        UPDATE conversions SET locked_until = NULL,
-                            next_attempt_at = CASE WHEN next_attempt_at > now() THEN next_attempt_at
-                                                   ELSE now() + make_interval(secs => @delay) END
-                        WHERE id = @id
-                        """, new { id = c.Id, delay = (double)options.Value.RetryDelaySeconds }));
-                }
-                total++;
+                await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+                await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = ANY(@ids)",
+                    new { ids = handedBack.ToArray() }));
             }
         }
         return total;

@@ -57,9 +57,9 @@ public sealed partial class ConversionSaga(
 
     /// <summary>
     /// Moves the conversion as far as it can go now. The caller holds its lease. <paramref name="shopifyWait"/> caps
-    /// how long the coupon's creation (and the metafield write) waits for the shop's API cost bucket (a customer's
-    /// request passes a short one); a coupon that cannot be sent within it is left pending for the reconciler, which
-    /// is woken when the bucket allows.
+    /// how long the coupon's creation (and its metafield write, or a cancellation's deletion) waits for the shop's API
+    /// cost bucket (a customer's request passes a short one); a coupon that cannot be sent within it is left pending
+    /// for the reconciler, which is woken when the bucket allows.
     /// </summary>
     public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
     {
@@ -72,7 +72,7 @@ public sealed partial class ConversionSaga(
                 "coupon_created" => await DeductAsync(c, ct),
                 "settling" => await SettleAsync(c, ct),
                 "compensating" => await CompensateAsync(c, ct),
-                "completed" when c.CouponStatus == "cancelling" => await CancelCouponAsync(c, ct),
+                "completed" when c.CouponStatus == "cancelling" => await CancelCouponAsync(c, shopifyWait, ct),
                 "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, ct),
                 _ => c,
             };
@@ -176,8 +176,6 @@ public sealed partial class ConversionSaga(
     /// When to try again after the bucket said no: when it allows, but not sooner than a second, so a reconciler run
     /// does not claim the same conversion again and again while the bucket is contended.
     /// </summary>
-    private static TimeSpan ThrottleDelay(ShopifyThrottledException e) => ThrottleDelay(e.RetryAfter);
-
     private static TimeSpan ThrottleDelay(TimeSpan retryAfter) => retryAfter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryAfter;
 
     private static string Title(ConversionRow c) => $"Loyalty reward: {c.Points} points ({c.Id})";
@@ -362,7 +360,7 @@ public sealed partial class ConversionSaga(
             // whatever went wrong here (including an answer of an unexpected shape), or when the shop's API
             // budget allows again.
             LogStep(c.Id, "metafield not updated yet", e.Message);
-            var delay = e is ShopifyThrottledException t ? ThrottleDelay(t).TotalSeconds : O.RetryDelaySeconds;
+            var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter).TotalSeconds : O.RetryDelaySeconds;
             await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
                 new { error = e.Message, delay }, ct);
             if (e is ShopifyThrottledException) trigger.WakeAfter(TimeSpan.FromSeconds(delay));
@@ -393,17 +391,19 @@ public sealed partial class ConversionSaga(
     // ---- cancelling an issued coupon ---------------------------------------------------------------
 
     /// <summary>The customer cancelled an unused coupon: delete the discount first, then give the points back, once.</summary>
-    private async Task<ConversionRow> CancelCouponAsync(ConversionRow c, CancellationToken ct)
+    private async Task<ConversionRow> CancelCouponAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
         try
         {
-            if (c.DiscountId is not null) await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, ct);
+            if (c.DiscountId is not null) await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, ct, shopifyWait);
         }
         catch (Exception e) when (IsShopifyTransient(e) || e is ShopNotAuthorizedException or ShopifyUserErrorException)
         {
             LogStep(c.Id, "cancellation waits for Shopify", e.Message);
+            var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter).TotalSeconds : O.RetryDelaySeconds;
             await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
-                new { error = e.Message, delay = (double)O.RetryDelaySeconds }, ct);
+                new { error = e.Message, delay }, ct);
+            if (e is ShopifyThrottledException) trigger.WakeAfter(TimeSpan.FromSeconds(delay));
             return c;
         }
 

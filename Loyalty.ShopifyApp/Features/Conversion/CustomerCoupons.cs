@@ -85,7 +85,7 @@ public static class CustomerCoupons
 
         try
         {
-            c = await saga.DriveAsync(c, ct);
+            c = await saga.DriveAsync(c, ct, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds));
         }
         finally
         {

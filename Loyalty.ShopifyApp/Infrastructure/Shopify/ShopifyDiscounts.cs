@@ -170,13 +170,13 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     }
 
     /// <summary>Deletes a code discount; a discount that no longer exists counts as deleted.</summary>
-    public async Task DeleteAsync(string shop, string discountId, CancellationToken ct)
+    public async Task DeleteAsync(string shop, string discountId, CancellationToken ct, TimeSpan? maxThrottleWait = null)
     {
         var data = await graphql.MutateAsync(shop, """
             mutation DeleteLoyaltyCode($id: ID!) {
               discountCodeDelete(id: $id) { deletedCodeDiscountId userErrors { field code message } }
             }
-            """, new { id = discountId }, ct);
+            """, new { id = discountId }, maxThrottleWait, ct);
         var payload = data.GetProperty("discountCodeDelete");
         var errors = UserErrors(payload);
         if (errors.Count > 0 && !errors.All(e => e.Message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || e.Code == "NOT_FOUND"))

@@ -90,6 +90,34 @@ public sealed class ShopifyBudgetTests : ConversionTestBase
     }
 
     [Fact]
+    public async Task A_cancellation_the_budget_cannot_cover_now_answers_202_and_is_finished_when_the_bucket_allows()
+    {
+        await GiveAsync(1000);
+        Shopify.StubDiscountCreate(Shop);
+        var converted = await ConvertAsync(500, "to-cancel");
+        var code = (await converted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+        // An answer that leaves the bucket empty, refilling 4 points a second: the deletion can go in 2.5 s.
+        Shopify.StubFindCode(Shop, null, available: 0, restoreRate: 4);
+        await App.Services.GetRequiredService<ShopifyDiscounts>().FindByCodeAsync(Shop, "777-AAAAAA-5", default);
+
+        var response = await App.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", Shop, Customer),
+            new StringContent("{}", System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal(0, Deletes); // not sent
+        Assert.Equal(500, await App.BalanceAsync(Shop, Customer)); // not before the coupon is gone
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline
+               && await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }) != "cancelled")
+        {
+            await Task.Delay(200);
+        }
+        Assert.Equal("cancelled", await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }));
+        Assert.Equal(1, Deletes);
+        Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
+    }
+
+    [Fact]
     public async Task A_call_the_cost_bucket_cannot_cover_in_time_is_not_sent_and_says_when_to_come_back()
     {
         // An answer that leaves the bucket empty, refilling 1 point a second: a 10-point query can go in 10 s.
