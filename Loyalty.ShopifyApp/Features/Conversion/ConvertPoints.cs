@@ -123,9 +123,21 @@ public static partial class ConvertPoints
                     $"{convertedToday} of {settings.DailyConversionLimit} points already converted today.",
                     new Dictionary<string, object?> { ["remainingToday"] = Math.Max(0, settings.DailyConversionLimit - convertedToday) });
             }
-            var balance = posBalance ?? (await conn.ExecuteScalarAsync<long>(new CommandDefinition(
-                "SELECT coalesce((SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer), 0)",
-                new { shop, customer }, tx, cancellationToken: ct)));
+            // The balance row is locked, so a clawback being posted now is either seen here or sees this conversion.
+            await conn.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, @customer) ON CONFLICT DO NOTHING",
+                new { shop, customer }, tx, cancellationToken: ct));
+            var ledgerBalance = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer FOR UPDATE",
+                new { shop, customer }, tx, cancellationToken: ct));
+            // In POS mode, points the ledger has already taken back (a refund, a cancellation) but the POS sync has not
+            // delivered yet are still in the POS balance: they are not the customer's to spend.
+            var balance = posBalance is { } atPos
+                ? atPos + await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+                    SELECT coalesce(sum(points), 0) FROM pos_outbox
+                    WHERE shop_domain = @shop AND customer_id = @customer AND state IN ('pending', 'parked') AND points < 0
+                    """, new { shop, customer }, tx, cancellationToken: ct))
+                : ledgerBalance;
             if (balance < request.Points)
             {
                 await tx.RollbackAsync(ct);

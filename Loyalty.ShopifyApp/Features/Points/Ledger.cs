@@ -58,10 +58,23 @@ public static class Ledger
 
         var points = e.Points;
         var description = e.Description;
-        if (floorAtZero && points < 0 && balance + points < 0)
+        if (floorAtZero && points < 0)
         {
-            points = -Math.Max(balance, 0);
-            description += $" (limited to the {Math.Max(balance, 0)} points left: floor-at-zero policy)";
+            // A conversion the POS is deducting (or may have deducted) is not in the ledger yet: its points are not
+            // there to take back. The balance row locked above serialises this with the conversion's own check.
+            var held = await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+                SELECT coalesce(sum(points), 0) FROM conversions
+                WHERE shop_domain = @Shop AND customer_id = @CustomerId AND balance_source = 'pos'
+                  AND state IN ('pending', 'coupon_created', 'settling')
+                """, e, tx, cancellationToken: ct));
+            var left = Math.Max(balance - held, 0);
+            if (left + points < 0)
+            {
+                points = -left;
+                description += held > 0
+                    ? $" (limited to the {left} points left besides {held} held by a conversion in progress: floor-at-zero policy)"
+                    : $" (limited to the {left} points left: floor-at-zero policy)";
+            }
         }
         if (SpendingKinds.Contains(e.Kind) && points < 0 && balance + points < 0 && !posAuthoritative)
         {

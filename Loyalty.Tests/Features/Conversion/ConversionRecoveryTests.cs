@@ -169,4 +169,39 @@ public sealed class ConversionRecoveryTests : ConversionTestBase
         Assert.Equal(id, item.GetProperty("id").GetString());
         Assert.Contains("locked by another app", item.GetProperty("failureReason").GetString());
     }
+
+    [Fact]
+    public async Task In_POS_mode_points_taken_back_but_not_yet_at_the_POS_cannot_be_spent()
+    {
+        await GiveAsync(1000);
+        await UsePosAsync(balance: 1000); // the POS has not heard of the deduction below yet
+        var request = App.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop,
+            JsonContent.Create(new { points = -600, description = "order returned in store" }));
+        request.Headers.Add("Idempotency-Key", "take-back");
+        (await App.Http.SendAsync(request)).EnsureSuccessStatusCode();
+        Shopify.StubDiscountCreate(Shop);
+
+        var response = await ConvertAsync(500, "spend-taken-back");
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("insufficient_points", 400L), (problem.GetProperty("code").GetString(), problem.GetProperty("balance").GetInt64()));
+        Assert.Equal((0, 0), (Creates, PosDeductions.Count));
+    }
+
+    [Fact]
+    public async Task A_clawback_floored_at_zero_leaves_the_points_a_POS_conversion_in_progress_holds()
+    {
+        await GiveAsync(1000);
+        await LeftBehindAsync("coupon_created", points: 500, discountId: "gid://shopify/DiscountCodeNode/6", balanceSource: "pos");
+
+        await using var conn = await App.Db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        var posted = await Loyalty.ShopifyApp.Features.Points.Ledger.PostAsync(conn, tx, new Loyalty.ShopifyApp.Features.Points.PointsEntry(
+            Shop, Customer, -800, "refund_clawback", "refund:1", "Refund on order #1", "system"), queueForPos: false, default, floorAtZero: true);
+        await tx.CommitAsync();
+
+        Assert.Equal(-500, posted.Points); // 1000 in the ledger, 500 of them on their way to the POS as a deduction
+        Assert.Equal(500, await App.BalanceAsync(Shop, Customer));
+    }
 }
