@@ -132,6 +132,63 @@ public sealed class PosClientTests : IDisposable
     }
 
     [Fact]
+    public async Task An_answer_cut_off_after_its_headers_is_retried_with_the_same_reference_and_ends_applied()
+    {
+        // A POS on a raw socket: the first answer's headers promise a body that the dropped connection never
+        // delivers (the POS had applied the deduction); the retry is answered as a replay.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var references = new List<string>();
+        var server = Task.Run(async () =>
+        {
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                using var client = await listener.AcceptTcpClientAsync();
+                var stream = client.GetStream();
+                var request = await ReadRequestAsync(stream);
+                lock (references) references.Add(System.Text.Json.JsonDocument.Parse(request).RootElement.GetProperty("reference").GetString()!);
+                var body = System.Text.Json.JsonSerializer.Serialize(Tx("conv_12", -500, 750));
+                var answer = attempt == 0
+                    ? $"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n{body[..10]}"
+                    : $"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n{body}";
+                await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(answer));
+                await stream.FlushAsync();
+                client.Client.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            }
+        });
+        var pos = new PosConnection(new Uri($"http://127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}/"), "pos-key-1");
+
+        var outcome = await Client.DeductAsync(pos, "777", 500, "conv_12", null, default);
+        Assert.True(outcome is PosOutcome.Applied, $"{outcome} after {references.Count} requests");
+        var applied = Assert.IsType<PosOutcome.Applied>(outcome);
+        Assert.True(applied.Replayed);
+        Assert.Equal(750, applied.Transaction.Balance);
+        await server.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(["conv_12", "conv_12"], references);
+    }
+
+    /// <summary>Reads one HTTP/1.1 request with a JSON body (Content-Length or chunked); returns the JSON.</summary>
+    private static async Task<string> ReadRequestAsync(System.Net.Sockets.NetworkStream stream)
+    {
+        var buffer = new List<byte>();
+        var chunk = new byte[4096];
+        while (true)
+        {
+            var read = await stream.ReadAsync(chunk);
+            if (read == 0) throw new IOException("closed before a whole request");
+            buffer.AddRange(chunk.AsSpan(0, read).ToArray());
+            var text = System.Text.Encoding.ASCII.GetString(buffer.ToArray());
+            var end = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+            if (end < 0) continue;
+            var length = System.Text.RegularExpressions.Regex.Match(text, "(?i)content-length: *([0-9]+)");
+            var complete = length.Success
+                ? buffer.Count >= end + 4 + int.Parse(length.Groups[1].Value)
+                : text.EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal); // chunked: the last chunk has arrived
+            if (complete) return text[(text.IndexOf('{', end) is var from ? from : 0)..(text.LastIndexOf('}') + 1)];
+        }
+    }
+
+    [Fact]
     public async Task Applied_but_the_answer_arrives_broken_is_unknown_and_settles_by_reference()
     {
         // The POS applied the deduction, but the answer that came back is unreadable.
