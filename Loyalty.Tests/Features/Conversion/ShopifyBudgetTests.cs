@@ -77,12 +77,7 @@ public sealed class ShopifyBudgetTests : ConversionTestBase
         Assert.Empty(Shopify.OperationBodies(Shop, "LoyaltyCoupons")); // not sent: no room in the bucket
         Assert.Null(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }));
 
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline
-               && await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }) is null)
-        {
-            await Task.Delay(200);
-        }
+        await UntilAsync(async () => await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }) is not null);
 
         Assert.NotNull(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }));
         Assert.Contains((await App.ScalarAsync<string>("SELECT code FROM conversions WHERE id = @id", new { id }))!,
@@ -106,12 +101,8 @@ public sealed class ShopifyBudgetTests : ConversionTestBase
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.Equal(0, Deletes); // not sent
         Assert.Equal(500, await App.BalanceAsync(Shop, Customer)); // not before the coupon is gone
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (DateTime.UtcNow < deadline
-               && await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }) != "cancelled")
-        {
-            await Task.Delay(200);
-        }
+        await UntilAsync(async () => await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }) == "cancelled");
+
         Assert.Equal("cancelled", await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }));
         Assert.Equal(1, Deletes);
         Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
@@ -160,6 +151,13 @@ public sealed class ShopifyBudgetTests : ConversionTestBase
         Assert.Equal("shopify_unavailable", await App.ScalarAsync<string>("SELECT failure_code FROM conversions WHERE id = @id", new { id }));
         Assert.Equal((0, 0), (Creates, Finds));
         Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
+    }
+
+    /// <summary>Polls until <paramref name="done"/> (no recurring job runs here: only a wake-up the app scheduled can get there), 30 s at most.</summary>
+    private static async Task UntilAsync(Func<Task<bool>> done)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (DateTime.UtcNow < deadline && !await done()) await Task.Delay(200);
     }
 
     /// <summary>A pending conversion as a deferral leaves it: its coupon never sent to Shopify, due now.</summary>
