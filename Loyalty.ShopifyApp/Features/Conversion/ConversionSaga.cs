@@ -178,6 +178,18 @@ public sealed partial class ConversionSaga(
     /// </summary>
     private static TimeSpan ThrottleDelay(TimeSpan retryAfter) => retryAfter < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retryAfter;
 
+    /// <summary>
+    /// A step that does not move the state (metafield, cancellation) is due again after the retry delay, or when
+    /// the shop's API budget allows, with the reconciler woken for it then.
+    /// </summary>
+    private async Task TryAgainLaterAsync(ConversionRow c, Exception e, CancellationToken ct)
+    {
+        var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter) : TimeSpan.FromSeconds(O.RetryDelaySeconds);
+        await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
+            new { error = e.Message, delay = delay.TotalSeconds }, ct);
+        if (e is ShopifyThrottledException) trigger.WakeAfter(delay);
+    }
+
     private static string Title(ConversionRow c) => $"Loyalty reward: {c.Points} points ({c.Id})";
 
     private static bool IsOurs(ShopifyDiscounts.FoundCode found, ConversionRow c) => found.Title?.Contains(c.Id, StringComparison.Ordinal) == true;
@@ -360,10 +372,7 @@ public sealed partial class ConversionSaga(
             // whatever went wrong here (including an answer of an unexpected shape), or when the shop's API
             // budget allows again.
             LogStep(c.Id, "metafield not updated yet", e.Message);
-            var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter).TotalSeconds : O.RetryDelaySeconds;
-            await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
-                new { error = e.Message, delay }, ct);
-            if (e is ShopifyThrottledException) trigger.WakeAfter(TimeSpan.FromSeconds(delay));
+            await TryAgainLaterAsync(c, e, ct);
             return c;
         }
         return await UpdateAsync(c, "metafield_synced_at = now()", null, ct) ?? c;
@@ -400,10 +409,7 @@ public sealed partial class ConversionSaga(
         catch (Exception e) when (IsShopifyTransient(e) || e is ShopNotAuthorizedException or ShopifyUserErrorException)
         {
             LogStep(c.Id, "cancellation waits for Shopify", e.Message);
-            var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter).TotalSeconds : O.RetryDelaySeconds;
-            await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
-                new { error = e.Message, delay }, ct);
-            if (e is ShopifyThrottledException) trigger.WakeAfter(TimeSpan.FromSeconds(delay));
+            await TryAgainLaterAsync(c, e, ct);
             return c;
         }
 

@@ -57,14 +57,14 @@ public sealed class ShopifyCostBucket(TimeProvider clock)
         lock (b) b.Waiting = Math.Max(0, b.Waiting - cost);
     }
 
-    /// <summary>A call that reserved but was not sent gives its points back.</summary>
-    public void Release(string shop, double cost, bool wasWaiting)
+    /// <summary>A call that waited its turn but was not sent (cancelled) gives its points back.</summary>
+    public void Release(string shop, double cost)
     {
         if (!_buckets.TryGetValue(shop, out var b)) return;
         lock (b)
         {
             b.Available = Math.Min(b.Maximum, b.Available + cost);
-            if (wasWaiting) b.Waiting = Math.Max(0, b.Waiting - cost);
+            b.Waiting = Math.Max(0, b.Waiting - cost);
         }
     }
 
@@ -81,17 +81,6 @@ public sealed class ShopifyCostBucket(TimeProvider clock)
             // Shopify's figure counts every call that reached it; calls still waiting here have not yet.
             b.Available = currentlyAvailable - b.Waiting;
             b.At = clock.GetTimestamp();
-        }
-    }
-
-    /// <summary>The estimate for a shop now (for logs and tests): points available, negative when calls are queued.</summary>
-    public double? Estimate(string shop)
-    {
-        if (!_buckets.TryGetValue(shop, out var b)) return null;
-        lock (b)
-        {
-            Refill(b);
-            return b.Available;
         }
     }
 

@@ -150,7 +150,7 @@ public sealed partial class ShopifyGraphQLClient(
         }
         catch (OperationCanceledException)
         {
-            bucket.Release(shop, cost, wasWaiting: true);
+            bucket.Release(shop, cost);
             throw;
         }
         bucket.Sending(shop, cost);
