@@ -23,6 +23,9 @@ public enum ShopifyFault
 
     /// <summary>Do the work, then drop the connection before answering.</summary>
     AppliedButAnswerLost,
+
+    /// <summary>Answer 500 at once, and do the work <see cref="ShopifySimulator.LateApplyDelay"/> later (queued only, never drawn).</summary>
+    AppliedLate,
 }
 
 /// <summary>
@@ -44,7 +47,17 @@ public sealed class ShopifySimulator : IAsyncDisposable
         public string? EndsAt { get; set; }
         public JsonNode? Input { get; init; }
         public List<string> Codes { get; } = [];
+
+        /// <summary>Orders that used it, counted as Shopify counts <c>asyncUsageCount</c>.</summary>
+        public int UsageCount { get; set; }
+
+        /// <summary>Deleted discounts stay in the record (ground truth for orphans), but nothing finds them.</summary>
+        public bool Deleted { get; set; }
+
+        public DateTimeOffset CreatedAt { get; init; } = DateTimeOffset.UtcNow;
     }
+
+    private sealed record PaidOrder(long Id, DateTimeOffset UpdatedAt, object Node);
 
     private readonly WebApplication _app;
     private readonly object _gate = new();
@@ -56,7 +69,8 @@ public sealed class ShopifySimulator : IAsyncDisposable
     private readonly Dictionary<string, (string Shop, DateTimeOffset Expires)> _accessTokens = [];
     private readonly Dictionary<string, string> _refreshTokens = [];
     private readonly Dictionary<string, List<JsonObject>> _bulkFailures = [];
-    private readonly List<object> _paidOrders = [];
+    private readonly List<PaidOrder> _paidOrders = [];
+    private readonly HashSet<string> _creating = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentQueue<ShopifyFault> _nextFaults = new();
     private readonly Random _random;
     private long _ids = 1000;
@@ -79,6 +93,12 @@ public sealed class ShopifySimulator : IAsyncDisposable
     public double FaultRate { get; set; }
 
     public TimeSpan Latency { get; set; }
+
+    /// <summary>How long a coupon creation takes before it is applied and answered (on top of <see cref="Latency"/>).</summary>
+    public TimeSpan CreateLatency { get; set; }
+
+    /// <summary>How long after its 500 an <see cref="ShopifyFault.AppliedLate"/> call is applied.</summary>
+    public TimeSpan LateApplyDelay { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// Shopify's cost-based GraphQL throttle, per shop: a bucket of <see cref="BucketSize"/> points refilled at
@@ -136,14 +156,38 @@ public sealed class ShopifySimulator : IAsyncDisposable
         for (var i = 0; i < count; i++) _nextFaults.Enqueue(fault);
     }
 
+    /// <summary>The live discounts.</summary>
     public IReadOnlyList<Discount> Discounts()
+    {
+        lock (_gate) return [.. _discounts.Values.Where(d => !d.Deleted)];
+    }
+
+    /// <summary>Every discount ever created, deleted ones included.</summary>
+    public IReadOnlyList<Discount> AllDiscounts()
     {
         lock (_gate) return [.. _discounts.Values];
     }
 
+    /// <summary>
+    /// An order pays with <paramref name="code"/>, as checkout would allow it: the discount is live, not past its usage
+    /// limit, and open to <paramref name="customerId"/>. Counts the use and returns true; false when checkout would refuse.
+    /// </summary>
+    public bool Redeem(string code, long customerId)
+    {
+        lock (_gate)
+        {
+            if (!_codeIndex.TryGetValue(code, out var id) || _discounts[id] is not { Deleted: false, Status: "ACTIVE" } d) return false;
+            if (d.UsageLimit is { } limit && d.UsageCount >= limit) return false;
+            var customers = d.Input?["context"]?["customers"]?["add"]?.AsArray().Select(n => n!.GetValue<string>()).ToList();
+            if (customers is { Count: > 0 } && !customers.Contains($"gid://shopify/Customer/{customerId}")) return false;
+            d.UsageCount++;
+            return true;
+        }
+    }
+
     public Discount? DiscountWithCode(string code)
     {
-        lock (_gate) return _codeIndex.TryGetValue(code, out var id) ? _discounts[id] : null;
+        lock (_gate) return _codeIndex.TryGetValue(code, out var id) && !_discounts[id].Deleted ? _discounts[id] : null;
     }
 
     public string? CouponsMetafield(long customerId)
@@ -151,20 +195,56 @@ public sealed class ShopifySimulator : IAsyncDisposable
         lock (_gate) return _metafields.TryGetValue($"gid://shopify/Customer/{customerId}", out var m) ? m.Value : null;
     }
 
-    /// <summary>A paid order the missed-order sweep will find (as if its webhook never arrived).</summary>
-    public void AddPaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR")
+    /// <summary>
+    /// A paid order the missed-order sweep will find (as if its webhook never arrived), last updated at
+    /// <paramref name="updatedAt"/> (now by default), with the discount codes it used.
+    /// </summary>
+    public void AddPaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR", DateTimeOffset? updatedAt = null,
+        IReadOnlyList<string>? discountCodes = null)
     {
         string M(decimal v) => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
+        var at = updatedAt ?? DateTimeOffset.UtcNow;
         lock (_gate)
         {
-            _paidOrders.Add(new
+            _paidOrders.Add(new PaidOrder(id, at, new
             {
                 legacyResourceId = id.ToString(System.Globalization.CultureInfo.InvariantCulture), name = $"#{id}", test = false, cancelledAt = (string?)null,
+                updatedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+                discountCodes = discountCodes ?? [],
                 customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) },
                 subtotalPriceSet = new { shopMoney = new { amount = M(subtotal), currencyCode = currency } },
                 totalPriceSet = new { shopMoney = new { amount = M(total), currencyCode = currency }, presentmentMoney = new { amount = M(total), currencyCode = currency } },
-            });
+            }));
         }
+    }
+
+    /// <summary>
+    /// <c>orders(first, after, query, sortKey: UPDATED_AT)</c> as Shopify answers it: the <c>updated_at:&gt;'…'</c> term of
+    /// the search is honoured, <c>&gt;=</c> too (the financial status terms are, trivially: every order here is paid), oldest update first,
+    /// <c>first</c> per page, the cursor naming the last order of the page.
+    /// </summary>
+    private object OrdersPage(JsonObject v)
+    {
+        var query = v["query"]?.GetValue<string>() ?? "";
+        var match = System.Text.RegularExpressions.Regex.Match(query, @"updated_at:(>=?)'([^']+)'");
+        var since = match.Success ? DateTimeOffset.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) : DateTimeOffset.MinValue;
+        var inclusive = match.Success && match.Groups[1].Value == ">=";
+        var first = v["first"]?.GetValue<int>() ?? 50;
+        // Shopify's search compares whole seconds.
+        var ordered = _paidOrders.Where(o => inclusive ? o.UpdatedAt.ToUnixTimeSeconds() >= since.ToUnixTimeSeconds() : o.UpdatedAt.ToUnixTimeSeconds() > since.ToUnixTimeSeconds())
+            .OrderBy(o => o.UpdatedAt).ThenBy(o => o.Id).ToList();
+        var after = v["after"]?.GetValue<string>();
+        var start = after is null ? 0 : ordered.FindIndex(o => o.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) == after) + 1;
+        var page = ordered.Skip(start).Take(first).ToList();
+        var hasNext = start + page.Count < ordered.Count;
+        return new
+        {
+            orders = new
+            {
+                pageInfo = new { hasNextPage = hasNext, endCursor = page.Count > 0 ? page[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null },
+                nodes = page.Select(o => o.Node).ToArray(),
+            },
+        };
     }
 
     private ShopifyFault? DrawFault()
@@ -226,7 +306,38 @@ public sealed class ShopifySimulator : IAsyncDisposable
                 });
             }
             var request = await JsonNode.ParseAsync(http.Request.Body) ?? new JsonObject();
-            var data = Execute(shop, request["query"]?.GetValue<string>() ?? "", request["variables"] as JsonObject ?? new JsonObject());
+            var document = request["query"]?.GetValue<string>() ?? "";
+            var variables = request["variables"] as JsonObject ?? new JsonObject();
+            if (fault == ShopifyFault.AppliedLate)
+            {
+                _ = Task.Delay(LateApplyDelay).ContinueWith(_ => Execute(shop, document, variables), TaskScheduler.Default);
+                return Results.StatusCode(500);
+            }
+            object? data;
+            if (CreateLatency > TimeSpan.Zero && document.Contains("mutation CreateLoyaltyCode", StringComparison.Ordinal))
+            {
+                // A slow creation holds its code from the start (a second creation of it is TAKEN at once), is invisible to
+                // lookups until it commits, and commits even when the caller gave up, as Shopify would.
+                var code = variables["input"]?["code"]?.GetValue<string>() ?? "";
+                lock (_gate)
+                {
+                    if (_codeIndex.ContainsKey(code) || !_creating.Add(code))
+                    {
+                        return Results.Json(new { data = new { discountCodeBasicCreate = new { codeDiscountNode = (object?)null,
+                            userErrors = new[] { new { field = new[] { "basicCodeDiscount", "code" }, code = "TAKEN", message = "Code must be unique." } } } } });
+                    }
+                }
+                await Task.Delay(CreateLatency, CancellationToken.None);
+                lock (_gate)
+                {
+                    _creating.Remove(code);
+                    data = Execute(shop, document, variables);
+                }
+            }
+            else
+            {
+                data = Execute(shop, document, variables);
+            }
             if (fault == ShopifyFault.AppliedButAnswerLost)
             {
                 http.Abort();
@@ -288,13 +399,13 @@ public sealed class ShopifySimulator : IAsyncDisposable
             {
                 var input = v["input"]!;
                 var code = input["code"]!.GetValue<string>();
-                if (_codeIndex.ContainsKey(code))
+                if (_codeIndex.ContainsKey(code) || _creating.Contains(code) && CreateLatency == TimeSpan.Zero)
                 {
                     return new { discountCodeBasicCreate = new { codeDiscountNode = (object?)null, userErrors = Errors(("TAKEN", "Code must be unique.")) } };
                 }
                 var d = new Discount
                 {
-                    Id = NewId("DiscountCodeNode"), Title = input["title"]!.GetValue<string>(), Input = input.DeepClone(),
+                    Id = NewId("DiscountCodeNode"), CreatedAt = DateTimeOffset.UtcNow, Title = input["title"]!.GetValue<string>(), Input = input.DeepClone(),
                     UsageLimit = input["usageLimit"]?.GetValue<int?>(), EndsAt = input["endsAt"]?.GetValue<string>(),
                 };
                 d.Codes.Add(code);
@@ -305,17 +416,18 @@ public sealed class ShopifySimulator : IAsyncDisposable
             if (Is("mutation DeleteLoyaltyCode"))
             {
                 var id = v["id"]!.GetValue<string>();
-                if (!_discounts.Remove(id, out var d))
+                if (!_discounts.TryGetValue(id, out var d) || d.Deleted)
                 {
                     return new { discountCodeDelete = new { deletedCodeDiscountId = (string?)null, userErrors = Errors(("INVALID", "Discount does not exist")) } };
                 }
+                d.Deleted = true;
                 foreach (var c in d.Codes) _codeIndex.Remove(c);
                 return new { discountCodeDelete = new { deletedCodeDiscountId = (string?)id, userErrors = Array.Empty<object>() } };
             }
             if (Is("query FindLoyaltyCode"))
             {
-                return _codeIndex.TryGetValue(v["code"]!.GetValue<string>(), out var id) && _discounts[id] is { } d
-                    ? new { codeDiscountNodeByCode = (object?)new { id, codeDiscount = new { title = d.Title, status = d.Status, asyncUsageCount = 0, usageLimit = d.UsageLimit } } }
+                return _codeIndex.TryGetValue(v["code"]!.GetValue<string>(), out var id) && _discounts[id] is { Deleted: false } d
+                    ? new { codeDiscountNodeByCode = (object?)new { id, codeDiscount = new { title = d.Title, status = d.Status, asyncUsageCount = d.UsageCount, usageLimit = d.UsageLimit } } }
                     : new { codeDiscountNodeByCode = (object?)null };
             }
             if (Is("query LoyaltyCoupons"))
@@ -382,10 +494,7 @@ public sealed class ShopifySimulator : IAsyncDisposable
                 _discounts[v["id"]!.GetValue<string>()].Status = "EXPIRED";
                 return new { discountCodeDeactivate = new { codeDiscountNode = new { id = v["id"]!.GetValue<string>() }, userErrors = Array.Empty<object>() } };
             }
-            if (Is("query PaidOrders"))
-            {
-                return new { orders = new { pageInfo = new { hasNextPage = false, endCursor = (string?)null }, nodes = _paidOrders.ToArray() } };
-            }
+            if (Is("query PaidOrders")) return OrdersPage(v);
             return null;
         }
     }

@@ -120,6 +120,7 @@ public static class FeatureMap
             .MapCustomerCouponsAdmin()
             .MapPosSync()
             .MapConversionReview()
+            .MapCouponIncidents()
             .MapDonationTotals()
             .MapCreateCampaign()
             .MapCampaignQueries()

@@ -134,10 +134,11 @@ public sealed class ShopifyFake : IDisposable
         })));
 
     /// <summary>codeDiscountNodeByCode: found with <paramref name="title"/>, or null; the answer says the bucket holds <paramref name="available"/> points.</summary>
-    public void StubFindCode(string shop, string? discountId, string? title = null, double available = 1990, double restoreRate = 100) =>
-        Server.Given(Operation(shop, "FindLoyaltyCode")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+    public void StubFindCode(string shop, string? discountId, string? title = null, double available = 1990, double restoreRate = 100, int usageCount = 0,
+        int priority = 5) =>
+        Server.Given(Operation(shop, "FindLoyaltyCode")).AtPriority(priority).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
-            data = new { codeDiscountNodeByCode = discountId is null ? null : new { id = discountId, codeDiscount = new { title } } },
+            data = new { codeDiscountNodeByCode = discountId is null ? null : new { id = discountId, codeDiscount = new { title, asyncUsageCount = usageCount, usageLimit = 1 } } },
             extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
         }));
 

@@ -25,7 +25,7 @@ public sealed partial class ConversionReconciler(
             await using (var conn = await db.OpenConnectionAsync(ct))
             {
                 batch = (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
-                    UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), attempts = c.attempts + 1
+                    UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(), attempts = c.attempts + 1
                     WHERE c.id IN (
                         SELECT id FROM conversions
                         WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
@@ -43,13 +43,13 @@ public sealed partial class ConversionReconciler(
             // and the others need not wait behind it. The lease covers the whole batch from the claim, so what has not
             // started when half of it has passed goes back for the next claim instead of outliving it.
             var claimed = System.Diagnostics.Stopwatch.StartNew();
-            var handedBack = new System.Collections.Concurrent.ConcurrentBag<string>();
+            var handedBack = new System.Collections.Concurrent.ConcurrentBag<ConversionRow>();
             await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = options.Value.ReconcilerParallelism, CancellationToken = ct },
                 async (c, token) =>
                 {
                     if (claimed.Elapsed.TotalSeconds > options.Value.LeaseSeconds / 2.0)
                     {
-                        handedBack.Add(c.Id);
+                        handedBack.Add(c);
                         return;
                     }
                     try
@@ -69,16 +69,18 @@ public sealed partial class ConversionReconciler(
                             UPDATE conversions SET locked_until = NULL,
                                 next_attempt_at = CASE WHEN next_attempt_at > now() THEN next_attempt_at
                                                        ELSE now() + make_interval(secs => @delay) END
-                            WHERE id = @id
-                            """, new { id = c.Id, delay = (double)options.Value.RetryDelaySeconds }));
+                            WHERE id = @id AND lease_token = @token
+                            """, new { id = c.Id, token = c.LeaseToken, delay = (double)options.Value.RetryDelaySeconds }));
                     }
                     Interlocked.Increment(ref total);
                 });
             if (!handedBack.IsEmpty)
             {
                 await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-                await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = ANY(@ids)",
-                    new { ids = handedBack.ToArray() }));
+                await conn.ExecuteAsync(new CommandDefinition("""
+                    UPDATE conversions c SET locked_until = NULL FROM unnest(@ids, @tokens) AS h(id, token)
+                    WHERE c.id = h.id AND c.lease_token = h.token
+                    """, new { ids = handedBack.Select(h => h.Id).ToArray(), tokens = handedBack.Select(h => h.LeaseToken!.Value).ToArray() }));
             }
         }
         return total;

@@ -88,7 +88,7 @@ public static partial class ConversionReview
             resumed = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                 UPDATE conversions SET state = @to, review_from = NULL, reviewed_by = @staff, updated_at = now(), next_attempt_at = now(),
                     failure_code = CASE WHEN @to = 'compensating' THEN coalesce(failure_code, 'cancelled_by_merchant') ELSE failure_code END,
-                    locked_until = now() + make_interval(secs => @lease)
+                    locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid()
                 WHERE id = @id AND shop_domain = @shop AND state = 'needs_review' AND (locked_until IS NULL OR locked_until < now())
                 RETURNING {ConversionRow.Columns}
                 """, new { id, shop, to, staff, lease = (double)options.LeaseSeconds }, cancellationToken: ct));
@@ -103,7 +103,7 @@ public static partial class ConversionReview
         finally
         {
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @id", new { id }));
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken", resumed));
         }
         await using (var conn = await db.OpenConnectionAsync(ct))
         {

@@ -15,12 +15,12 @@ public sealed record ConversionRow(
     string BalanceSource, string State, string Code, string? DiscountId, DateTimeOffset ExpiresAt, string? FailureCode,
     string? FailureReason, int Attempts, DateTimeOffset? DeductAttemptedAt, DateTimeOffset? MetafieldSyncedAt, string CouponStatus,
     DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, long? UsedOrderId, DateTimeOffset? UsedAt, DateTimeOffset? CouponRequestedAt,
-    long? BalanceAfter)
+    long? BalanceAfter, Guid? LeaseToken)
 {
     public const string Columns = """
         id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code, discount_id, expires_at,
         failure_code, failure_reason, attempts, deduct_attempted_at, metafield_synced_at, coupon_status, created_at, completed_at,
-        used_order_id, used_at, coupon_requested_at, balance_after
+        used_order_id, used_at, coupon_requested_at, balance_after, lease_token
         """;
 
     /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
@@ -63,6 +63,21 @@ public sealed partial class ConversionSaga(
     /// </summary>
     public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
     {
+        try
+        {
+            return await StepsAsync(c, shopifyWait, ct);
+        }
+        catch (LeaseLostException)
+        {
+            // Another driver claimed the conversion after this one's lease ran out (or an order used the coupon being
+            // cancelled): this one changes nothing more.
+            LogLeaseLost(c.Id, c.State);
+            return await LoadAsync(c.Id, CancellationToken.None) ?? c;
+        }
+    }
+
+    private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
+    {
         for (var step = 0; step < 10; step++)
         {
             var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
@@ -85,13 +100,14 @@ public sealed partial class ConversionSaga(
 
     private async Task<ConversionRow> CreateCouponAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
-        var sentBefore = c.CouponRequestedAt is not null;
-        if (sentBefore)
+        if (c.CouponRequestedAt is { } requested)
         {
-            // A crash, or an answer that never came, may have left the code created: look before creating again.
+            // A crash, an answer that never came or a driver that lost its lease may have left the code created, or may
+            // still create it: look before anything else, and never create it again while a send may be in flight.
             ShopifyDiscounts.FoundCode? found;
             try
             {
+                c = await RenewLeaseAsync(c, ct);
                 found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
             }
             catch (ShopifyThrottledException e)
@@ -103,11 +119,16 @@ public sealed partial class ConversionSaga(
                 return await RetryLaterOrReviewAsync(c, $"looking up the code: {e.Message}", ct);
             }
             if (found is not null && IsOurs(found, c)) return await CouponCreatedAsync(c, found.Id, ct);
-            if (found is null && clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromSeconds(O.PendingTimeoutSeconds))
+            if (found is null)
             {
-                return await FailAsync(c, "coupon_not_created", "The coupon was never created in Shopify; no points were deducted.", ct);
+                // Conclusive only once no send can still be applied: PendingTimeoutSeconds after the last one was sent.
+                if (clock.GetUtcNow() - requested <= TimeSpan.FromSeconds(O.PendingTimeoutSeconds))
+                {
+                    return await RetryLaterOrReviewAsync(c, "the coupon's creation may still be under way in Shopify", ct);
+                }
+                return await FailAsync(c, "shopify_unavailable", "Shopify did not create the coupon; no points were deducted.", ct);
             }
-            if (found is not null) c = await NewCodeAsync(c, ct);
+            c = await NewCodeAsync(c, ct); // the code belongs to another discount: ours was never created under it
         }
         else if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromSeconds(O.ShopifyQueueTimeoutSeconds))
         {
@@ -119,19 +140,36 @@ public sealed partial class ConversionSaga(
         {
             try
             {
-                if (c.CouponRequestedAt is null) c = await UpdateAsync(c, "coupon_requested_at = now()", null, ct) ?? c; // persisted before the call
+                // Persisted (and the lease renewed) before the call: whoever drives next looks the code up first.
+                c = await UpdateAsync(c, "coupon_requested_at = now()", null, ct);
                 var discountId = await shopify.CreateCustomerCodeAsync(c.ShopDomain, new ShopifyDiscounts.CustomerCode(
                     c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt), ct, shopifyWait);
                 return await CouponCreatedAsync(c, discountId, ct);
             }
             catch (ShopifyThrottledException e)
             {
-                // Not applied: the shop's API budget is spent for now (nothing was sent, or Shopify answered THROTTLED).
-                // Unless an earlier drive may have sent it, the next one need not look it up.
-                return await DeferAsync(c, e.RetryAfter, clearRequested: !sentBefore, ct);
+                // Not applied: the shop's API budget is spent for now (nothing was sent, or Shopify answered THROTTLED),
+                // and no earlier send can still apply (a lookup above said so), so the next drive need not look it up.
+                return await DeferAsync(c, e.RetryAfter, clearRequested: true, ct);
             }
             catch (ShopifyUserErrorException e) when (e.Has("TAKEN"))
             {
+                // Taken by whom? An earlier send of ours (applied late, or by a driver that lost its lease) is adopted,
+                // never doubled with a second discount under a new code.
+                string? ours;
+                try
+                {
+                    ours = await FindOursAsync(c, shopifyWait, ct);
+                }
+                catch (ShopifyThrottledException t)
+                {
+                    return await DeferAsync(c, t.RetryAfter, clearRequested: false, ct);
+                }
+                catch (Exception lookup) when (IsShopifyTransient(lookup))
+                {
+                    return await RetryLaterOrReviewAsync(c, $"looking up a taken code: {lookup.Message}", ct);
+                }
+                if (ours is not null) return await CouponCreatedAsync(c, ours, ct);
                 c = await NewCodeAsync(c, ct);
             }
             catch (ShopifyUserErrorException e)
@@ -144,20 +182,28 @@ public sealed partial class ConversionSaga(
             }
             catch (Exception e) when (IsShopifyTransient(e))
             {
-                // The mutation may or may not have been applied: look the code up before deciding.
+                // The mutation may have been applied, or may still be. Found now: it was. Not found: nothing is decided
+                // yet; a later drive looks again and fails the conversion only when that lookup is conclusive.
                 try
                 {
-                    var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
-                    if (found is not null && IsOurs(found, c)) return await CouponCreatedAsync(c, found.Id, ct);
-                    return await FailAsync(c, "shopify_unavailable", $"Shopify could not create the coupon: {e.Message}", ct);
+                    if (await FindOursAsync(c, shopifyWait, ct) is { } id) return await CouponCreatedAsync(c, id, ct);
                 }
-                catch (Exception lookup) when (IsShopifyTransient(lookup))
+                catch (Exception lookup) when (IsShopifyTransient(lookup) || lookup is ShopifyThrottledException)
                 {
-                    return await RetryLaterOrReviewAsync(c, $"creating the coupon: {e.Message}", ct);
+                    LogStep(c.Id, "could not look the code up yet", lookup.Message);
                 }
+                return await RetryLaterOrReviewAsync(c, $"creating the coupon: {e.Message}", ct);
             }
         }
         return await FailAsync(c, "coupon_creation_failed", "No free coupon code was found.", ct);
+    }
+
+    /// <summary>The id of the discount under the conversion's code when it is ours; null when it is someone else's or gone.</summary>
+    private async Task<string?> FindOursAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
+    {
+        c = await RenewLeaseAsync(c, ct);
+        var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
+        return found is not null && IsOurs(found, c) ? found.Id : null;
     }
 
     /// <summary>Leaves the conversion pending until the shop's cost bucket allows, and wakes the reconciler then.</summary>
@@ -169,7 +215,7 @@ public sealed partial class ConversionSaga(
                                        + (clearRequested ? ", coupon_requested_at = NULL" : ""),
             new { reason = "waiting for Shopify's API cost bucket", after = retryAfter.TotalSeconds }, ct);
         trigger.WakeAfter(retryAfter);
-        return row ?? c;
+        return row;
     }
 
     /// <summary>
@@ -194,8 +240,8 @@ public sealed partial class ConversionSaga(
 
     private static bool IsOurs(ShopifyDiscounts.FoundCode found, ConversionRow c) => found.Title?.Contains(c.Id, StringComparison.Ordinal) == true;
 
-    private async Task<ConversionRow> NewCodeAsync(ConversionRow c, CancellationToken ct) =>
-        await UpdateAsync(c, "code = @code", new { code = ConversionIds.NewCode(c.CustomerId, c.Amount) }, ct) ?? c;
+    private Task<ConversionRow> NewCodeAsync(ConversionRow c, CancellationToken ct) =>
+        UpdateAsync(c, "code = @code, coupon_requested_at = NULL", new { code = ConversionIds.NewCode(c.CustomerId, c.Amount) }, ct);
 
     private async Task<ConversionRow> CouponCreatedAsync(ConversionRow c, string discountId, CancellationToken ct)
     {
@@ -228,12 +274,17 @@ public sealed partial class ConversionSaga(
         }
 
         var connection = await PosConnectionAsync(c, ct);
+        if (connection is null && c.DeductAttemptedAt is not null)
+        {
+            // A deduction was sent and may stand: never compensated blind.
+            return await ReviewAsync(c, "The shop no longer has a POS connection, and a deduction was already sent to the POS.", ct);
+        }
         if (connection is null)
         {
             return await MoveAsync(c, "compensating", "failure_code = 'pos_not_configured', failure_reason = @reason",
                 new { reason = "The shop no longer has a POS connection." }, ct);
         }
-        c = await UpdateAsync(c, "deduct_attempted_at = now()", null, ct) ?? c; // persisted before the call
+        c = await UpdateAsync(c, "deduct_attempted_at = now()", null, ct); // persisted (and the lease renewed) before the call
         var outcome = await pos.DeductAsync(connection, c.CustomerId.ToString(), c.Points, c.Id, $"coupon {c.Code}", ct);
         switch (outcome)
         {
@@ -256,6 +307,7 @@ public sealed partial class ConversionSaga(
         var connection = await PosConnectionAsync(c, ct);
         if (connection is null) return await ReviewAsync(c, "The shop no longer has a POS connection to settle the deduction with.", ct);
 
+        c = await RenewLeaseAsync(c, ct);
         switch (await pos.FindTransactionAsync(connection, c.Id, ct))
         {
             case PosLookup.Found:
@@ -291,9 +343,10 @@ public sealed partial class ConversionSaga(
         var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
             UPDATE conversions SET state = 'completed', coupon_status = 'active', completed_at = now(), updated_at = now(), last_error = NULL,
                                    balance_after = @balanceAfter
-            WHERE id = @id AND state = @state
+            WHERE id = @id AND state = @state AND lease_token = @token
             RETURNING {ConversionRow.Columns}
-            """, new { id = c.Id, state = c.State, balanceAfter }, tx, cancellationToken: ct)) ?? throw new InvalidOperationException($"Conversion {c.Id} left {c.State} while it was being completed.");
+            """, new { id = c.Id, state = c.State, balanceAfter, token = c.LeaseToken }, tx, cancellationToken: ct))
+            ?? throw new LeaseLostException(c.Id); // the deduction's ledger row is rolled back with the transaction
         var coupon = new { code = c.Code, amount = c.Amount, currency = c.Currency, expiresAt = c.ExpiresAt, customerId = c.CustomerId, source = "loyalty" };
         await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "conversion.completed",
             new { conversionId = c.Id, customerId = c.CustomerId, points = c.Points, coupon }, ct);
@@ -306,11 +359,12 @@ public sealed partial class ConversionSaga(
 
     private async Task<ConversionRow> CompensateAsync(ConversionRow c, CancellationToken ct)
     {
-        if (c.DiscountId is not null)
+        if (c.DiscountId is { } discountId)
         {
             try
             {
-                await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, ct);
+                c = await RenewLeaseAsync(c, ct);
+                await shopify.DeleteAsync(c.ShopDomain, discountId, ct);
             }
             catch (ShopifyUserErrorException e)
             {
@@ -346,6 +400,7 @@ public sealed partial class ConversionSaga(
         {
             for (var attempt = 1; ; attempt++)
             {
+                c = await RenewLeaseAsync(c, ct);
                 var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, readWait);
                 var items = new JsonArray();
                 foreach (var item in current.Items)
@@ -356,6 +411,7 @@ public sealed partial class ConversionSaga(
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
+                    c = await RenewLeaseAsync(c, ct);
                     await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, writeWait);
                     break;
                 }
@@ -375,7 +431,7 @@ public sealed partial class ConversionSaga(
             await TryAgainLaterAsync(c, e, ct);
             return c;
         }
-        return await UpdateAsync(c, "metafield_synced_at = now()", null, ct) ?? c;
+        return await UpdateAsync(c, "metafield_synced_at = now()", null, ct);
     }
 
     private JsonObject MetafieldEntry(ConversionRow c) => new()
@@ -399,11 +455,24 @@ public sealed partial class ConversionSaga(
 
     // ---- cancelling an issued coupon ---------------------------------------------------------------
 
-    /// <summary>The customer cancelled an unused coupon: delete the discount first, then give the points back, once.</summary>
+    /// <summary>
+    /// The customer cancelled a coupon: Shopify is asked first whether an order used it (we learn of uses only from
+    /// orders, which may come late or never), and a used coupon stays used, its points spent. Otherwise the discount
+    /// is deleted first, then the points are given back, once. An order that still uses it in between is caught when
+    /// the order is seen (orders/paid or the missed-order sweep) and goes to the merchant as an incident.
+    /// </summary>
     private async Task<ConversionRow> CancelCouponAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
         try
         {
+            c = await RenewLeaseAsync(c, ct);
+            var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
+            if (c.UsedOrderId is not null || found is { UsageCount: > 0 } && (found.Id == c.DiscountId || IsOurs(found, c)))
+            {
+                LogStep(c.Id, "cancellation refused: the coupon was used", $"order {c.UsedOrderId}, {found?.UsageCount} use(s) in Shopify");
+                return await UpdateCouponAsync(c, "coupon_status = 'used', used_at = coalesce(used_at, now()), metafield_synced_at = NULL", ct);
+            }
+            c = await RenewLeaseAsync(c, ct);
             if (c.DiscountId is not null) await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, ct, shopifyWait);
         }
         catch (Exception e) when (IsShopifyTransient(e) || e is ShopNotAuthorizedException or ShopifyUserErrorException)
@@ -420,12 +489,23 @@ public sealed partial class ConversionSaga(
             $"Coupon {c.Code} cancelled", "customer", c.CustomerId.ToString()), settings.PosMode && c.BalanceSource == "pos", ct);
         var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
             UPDATE conversions SET coupon_status = 'cancelled', cancelled_at = now(), metafield_synced_at = NULL, updated_at = now()
-            WHERE id = @Id AND coupon_status = 'cancelling'
+            WHERE id = @Id AND coupon_status = 'cancelling' AND lease_token = @LeaseToken
             RETURNING {ConversionRow.Columns}
-            """, c, tx, cancellationToken: ct));
+            """, c, tx, cancellationToken: ct)) ?? throw new LeaseLostException(c.Id); // the points given back are rolled back
         await tx.CommitAsync(ct);
         LogStep(c.Id, "coupon cancelled, points given back", c.Code);
-        return done ?? c;
+        return done;
+    }
+
+    /// <summary>Changes a cancelling coupon's status while this driver holds the lease.</summary>
+    private async Task<ConversionRow> UpdateCouponAsync(ConversionRow c, string set, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+            UPDATE conversions SET updated_at = now(), {set}
+            WHERE id = @Id AND coupon_status = 'cancelling' AND lease_token = @LeaseToken
+            RETURNING {ConversionRow.Columns}
+            """, c, cancellationToken: ct)) ?? throw new LeaseLostException(c.Id);
     }
 
     // ---- state plumbing ----------------------------------------------------------------------------
@@ -447,35 +527,42 @@ public sealed partial class ConversionSaga(
         if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromMinutes(O.NeedsReviewAfterMinutes)) return await ReviewAsync(c, reason, ct);
         LogStep(c.Id, "will retry", reason);
         return await UpdateAsync(c, "last_error = @reason, next_attempt_at = now() + make_interval(secs => @delay)",
-            new { reason, delay = (double)O.RetryDelaySeconds }, ct) ?? c;
+            new { reason, delay = (double)O.RetryDelaySeconds }, ct);
     }
 
-    /// <summary>Moves to <paramref name="to"/> only from the state <paramref name="c"/> is in; otherwise returns the row as it is now.</summary>
+    /// <summary>
+    /// Moves to <paramref name="to"/> from the state <paramref name="c"/> is in, only while this driver holds the lease
+    /// (its token, checked in the same UPDATE); otherwise the driver has lost the conversion and stops.
+    /// </summary>
     private async Task<ConversionRow> MoveAsync(ConversionRow c, string to, string set, object? args, CancellationToken ct)
     {
         var parameters = new DynamicParameters(args);
-        parameters.Add("id", c.Id);
-        parameters.Add("from", c.State);
         parameters.Add("to", to);
-        await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-                   UPDATE conversions SET state = @to, updated_at = now(), {set}
-                   WHERE id = @id AND state = @from
-                   RETURNING {ConversionRow.Columns}
-                   """, parameters, cancellationToken: ct))
-               ?? await LoadAsync(c.Id, ct) ?? c;
+        return await UpdateAsync(c, $"state = @to, {set}", parameters, ct);
     }
 
-    private async Task<ConversionRow?> UpdateAsync(ConversionRow c, string set, object? args, CancellationToken ct)
+    /// <summary>
+    /// Changes the row and renews the lease, in one UPDATE fenced by the lease token and the state; throws
+    /// <see cref="LeaseLostException"/> when another driver holds the conversion now.
+    /// </summary>
+    private async Task<ConversionRow> UpdateAsync(ConversionRow c, string set, object? args, CancellationToken ct)
     {
-        var parameters = new DynamicParameters(args);
+        var parameters = args as DynamicParameters ?? new DynamicParameters(args);
         parameters.Add("id", c.Id);
         parameters.Add("from", c.State);
+        parameters.Add("token", c.LeaseToken);
+        parameters.Add("lease", (double)O.LeaseSeconds);
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-            UPDATE conversions SET updated_at = now(), {set} WHERE id = @id AND state = @from RETURNING {ConversionRow.Columns}
-            """, parameters, cancellationToken: ct));
+                   UPDATE conversions SET updated_at = now(), locked_until = now() + make_interval(secs => @lease), {set}
+                   WHERE id = @id AND state = @from AND lease_token = @token
+                   RETURNING {ConversionRow.Columns}
+                   """, parameters, cancellationToken: ct))
+               ?? throw new LeaseLostException(c.Id);
     }
+
+    /// <summary>Renews the lease before an external call; throws <see cref="LeaseLostException"/> when it was lost.</summary>
+    private Task<ConversionRow> RenewLeaseAsync(ConversionRow c, CancellationToken ct) => UpdateAsync(c, "attempts = attempts", null, ct);
 
     public async Task<ConversionRow?> LoadAsync(string id, CancellationToken ct)
     {
@@ -492,6 +579,9 @@ public sealed partial class ConversionSaga(
 
     private static bool IsShopifyTransient(Exception e) => e is ShopifyUnavailableException or ShopifyGraphQLException;
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversion {ConversionId} ({State}) changed under this driver (its lease ran out and another claimed it, or an order used the coupon); this one stops")]
+    private partial void LogLeaseLost(string conversionId, string state);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Conversion {ConversionId}: {Step} ({Detail})")]
     private partial void LogStep(string conversionId, string step, string? detail);
 
@@ -504,3 +594,6 @@ public sealed partial class ConversionSaga(
     [LoggerMessage(Level = LogLevel.Error, Message = "Conversion {ConversionId} of {Shop} needs review (was {State}): {Reason}")]
     private partial void LogNeedsReview(string shop, string conversionId, string state, string reason);
 }
+
+/// <summary>The driver's lease on a conversion ran out and another driver claimed it: this one must change nothing more.</summary>
+public sealed class LeaseLostException(string conversionId) : Exception($"The lease on conversion {conversionId} was lost.");

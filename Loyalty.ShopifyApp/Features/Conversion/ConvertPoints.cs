@@ -91,6 +91,27 @@ public static partial class ConvertPoints
         {
             await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
                 new { key = $"conversion:{shop}:{customer}" }, tx, cancellationToken: ct));
+            // The balance source decided above must still be the shop's: a switch waits for this claim, or this sees it.
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
+                new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
+            var sourceNow = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
+                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct)) ?? "ledger";
+            if (sourceNow != settings.BalanceSource)
+            {
+                await tx.RollbackAsync(ct);
+                return Problems.Create(StatusCodes.Status409Conflict, "settings_changed", "The shop's points settings just changed; please try again.");
+            }
+            // The same key sent twice at once: the second waited for the first's claim above, and answers with its result.
+            var raced = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key = @idempotencyKey
+                """, new { shop, customer, idempotencyKey }, tx, cancellationToken: ct));
+            if (raced is not null)
+            {
+                await tx.RollbackAsync(ct);
+                return raced.Points != request.Points
+                    ? Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused", "This Idempotency-Key was used for another amount of points.")
+                    : await ResultAsync(http, raced, replay: true, db, pos, dataProtection, settings, ct);
+            }
             var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
                 "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
             var amount = decimal.Round(request.Points * settings.PointValue, 2);
@@ -98,9 +119,9 @@ public static partial class ConvertPoints
             {
                 created = await conn.QuerySingleAsync<ConversionRow>(new CommandDefinition($"""
                     INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
-                                             expires_at, attempts, locked_until)
+                                             expires_at, attempts, locked_until, lease_token)
                     VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @amount, @currency, @source, 'pending', @code,
-                            now() + make_interval(days => @days), 1, now() + make_interval(secs => @lease))
+                            now() + make_interval(days => @days), 1, now() + make_interval(secs => @lease), gen_random_uuid())
                     RETURNING {ConversionRow.Columns}
                     """, new
                 {
@@ -156,7 +177,7 @@ public static partial class ConvertPoints
         {
             // Hand over to the reconciler whatever is not finished.
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id", created));
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken", created));
         }
         return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
     }

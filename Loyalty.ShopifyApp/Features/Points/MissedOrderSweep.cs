@@ -17,7 +17,7 @@ public sealed class OrderSweepOptions
 
     public int PageSize { get; set; } = 100;
 
-    /// <summary>Safety stop for one shop's sweep; the rest is taken by the next run.</summary>
+    /// <summary>Safety stop for one shop's sweep; the next run goes on from the last order read (never past it).</summary>
     public int MaxPages { get; set; } = 200;
 }
 
@@ -25,7 +25,9 @@ public sealed class OrderSweepOptions
 /// Shopify warns that webhooks can be missed. This recurring job reads each installed shop's orders that were
 /// paid and updated since its last sweep (GraphQL, paged, throttle-aware through the client) and awards any
 /// that never arrived, through the same idempotent path as <c>orders/paid</c>, so a dropped webhook costs a
-/// customer at most one sweep interval.
+/// customer at most one sweep interval. It also marks the loyalty coupons those orders used (a cancellation must not
+/// give back the points of a coupon an order used). Orders come oldest update first, and the watermark only moves as
+/// far as the orders read: a sweep stopped by <c>MaxPages</c> resumes where it stopped.
 /// </summary>
 public sealed partial class MissedOrderSweep(
     NpgsqlDataSource db,
@@ -42,7 +44,7 @@ public sealed partial class MissedOrderSweep(
           orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
             pageInfo { hasNextPage endCursor }
             nodes {
-              legacyResourceId name test cancelledAt
+              legacyResourceId name test cancelledAt updatedAt discountCodes
               customer { legacyResourceId }
               subtotalPriceSet { shopMoney { amount currencyCode } }
               totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
@@ -85,19 +87,23 @@ public sealed partial class MissedOrderSweep(
     {
         var until = clock.GetUtcNow();
         DateTimeOffset since;
+        DateTimeOffset? resumeFrom;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            since = await conn.QuerySingleAsync<DateTimeOffset>(new CommandDefinition("""
-                SELECT coalesce((SELECT swept_until FROM order_sweeps WHERE shop_domain = @shop), s.installed_at)
-                FROM shops s WHERE s.shop_domain = @shop
+            (since, resumeFrom) = await conn.QuerySingleAsync<(DateTimeOffset, DateTimeOffset?)>(new CommandDefinition("""
+                SELECT coalesce(w.swept_until, s.installed_at), w.resume_from
+                FROM shops s LEFT JOIN order_sweeps w ON w.shop_domain = s.shop_domain WHERE s.shop_domain = @shop
                 """, new { shop }, cancellationToken: ct));
         }
-        var from = since.AddMinutes(-options.Value.OverlapMinutes).UtcDateTime;
-        var search = $"(financial_status:paid OR financial_status:partially_refunded) updated_at:>'{from:yyyy-MM-ddTHH:mm:ssZ}'";
+        var search = resumeFrom is { } resume
+            ? $"(financial_status:paid OR financial_status:partially_refunded) updated_at:>='{resume.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}'"
+            : $"(financial_status:paid OR financial_status:partially_refunded) updated_at:>'{since.AddMinutes(-options.Value.OverlapMinutes).UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}'";
 
         var awarded = 0;
         var seen = 0;
         string? after = null;
+        DateTimeOffset? lastRead = null;
+        var complete = false;
         for (var page = 0; page < options.Value.MaxPages; page++)
         {
             var data = await shopify.QueryAsync(shop, Query, new { query = search, first = options.Value.PageSize, after }, ct);
@@ -106,18 +112,32 @@ public sealed partial class MissedOrderSweep(
             {
                 seen++;
                 if (await AwardAsync(shop, Facts(node), ct)) awarded++;
+                if (node.TryGetProperty("updatedAt", out var u) && u.ValueKind == JsonValueKind.String) lastRead = u.GetDateTimeOffset();
             }
             var info = orders.GetProperty("pageInfo");
-            if (!info.GetProperty("hasNextPage").GetBoolean()) break;
+            if (!info.GetProperty("hasNextPage").GetBoolean())
+            {
+                complete = true;
+                break;
+            }
             after = info.GetProperty("endCursor").GetString();
         }
-
+        // Stopped by MaxPages: what was not read comes after the last order read (they come by update time), so the next
+        // sweep resumes there, and the watermark stays where it was until a sweep reads to the end.
+        DateTimeOffset? resumeNext = null;
+        if (!complete)
+        {
+            resumeNext = lastRead ?? resumeFrom ?? since;
+            LogStoppedEarly(shop, seen, resumeNext.Value);
+        }
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             await conn.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO order_sweeps (shop_domain, swept_until, last_run_at, last_error) VALUES (@shop, @until, now(), NULL)
-                ON CONFLICT (shop_domain) DO UPDATE SET swept_until = excluded.swept_until, last_run_at = now(), last_error = NULL
-                """, new { shop, until }, cancellationToken: ct));
+                INSERT INTO order_sweeps (shop_domain, swept_until, resume_from, last_run_at, last_error)
+                VALUES (@shop, CASE WHEN @complete THEN @until ELSE @since END, @resumeNext, now(), NULL)
+                ON CONFLICT (shop_domain) DO UPDATE SET swept_until = CASE WHEN @complete THEN excluded.swept_until ELSE order_sweeps.swept_until END,
+                    resume_from = excluded.resume_from, last_run_at = now(), last_error = NULL
+                """, new { shop, until, since, complete, resumeNext }, cancellationToken: ct));
         }
         if (awarded > 0) LogRecovered(shop, awarded, seen);
         return awarded;
@@ -129,6 +149,7 @@ public sealed partial class MissedOrderSweep(
         await using var tx = await conn.BeginTransactionAsync(ct);
         var settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(conn, tx, shop, order, settings, "sweep", ct);
+        await Conversion.CouponUse.MarkUsedAsync(conn, tx, shop, order.OrderId, order.DiscountCodes?.Select(d => d.Code).ToList() ?? [], "sweep", logger, ct);
         await tx.CommitAsync(ct);
         if (outcome.Status != "awarded") return false;
         LogAwarded(shop, order.OrderId, outcome.Points);
@@ -149,11 +170,17 @@ public sealed partial class MissedOrderSweep(
             Subtotal: OrderPayloads.Money(node.GetProperty("subtotalPriceSet").GetProperty("shopMoney").GetProperty("amount")),
             Total: OrderPayloads.Money(total.GetProperty("shopMoney").GetProperty("amount")),
             Currency: total.GetProperty("shopMoney").GetProperty("currencyCode").GetString() ?? "",
-            PresentmentTotal: OrderPayloads.Money(total.GetProperty("presentmentMoney").GetProperty("amount")));
+            PresentmentTotal: OrderPayloads.Money(total.GetProperty("presentmentMoney").GetProperty("amount")),
+            DiscountCodes: node.TryGetProperty("discountCodes", out var codes) && codes.ValueKind == JsonValueKind.Array
+                ? codes.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => new DiscountCodeUse(x.GetString()!, 0m)).ToList()
+                : null);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The missed-order sweep awarded order {OrderId} of {Shop} ({Points} points): its webhook never arrived")]
     private partial void LogAwarded(string shop, long orderId, long points);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Missed-order sweep of {Shop} stopped at its page limit after {Seen} orders; the next run resumes from {LastRead}")]
+    private partial void LogStoppedEarly(string shop, int seen, DateTimeOffset lastRead);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Missed-order sweep of {Shop}: {Awarded} of {Seen} orders were missing")]
     private partial void LogRecovered(string shop, int awarded, int seen);

@@ -20,7 +20,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, ILogger<OrderPaid>
         var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
         var codes = order.DiscountCodes ?? [];
-        await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), logger, ct);
+        await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), "webhook", logger, ct);
         await CouponRedemptions.RecordAsync(context.Connection, context.Transaction, shop, order, ct);
         if (outcome.Status == "awarded")
         {

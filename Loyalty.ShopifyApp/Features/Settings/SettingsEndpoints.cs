@@ -83,6 +83,26 @@ public static partial class SettingsEndpoints
                 new Dictionary<string, object?> { ["errors"] = errors });
         }
 
+        // Conversions finish against the balance source they started with; switching the source (or the POS) under one
+        // could compensate a deduction that stands. Conversions take this lock shared while they claim their slot.
+        if (next.BalanceSource != current.BalanceSource || next.PosBaseUrl != current.PosBaseUrl)
+        {
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
+                new { key = BalanceSourceLock(shop) }, tx, cancellationToken: ct));
+            var inFlight = await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+                SELECT count(*) FROM conversions
+                WHERE shop_domain = @shop AND (state IN ('pending', 'coupon_created', 'settling', 'compensating', 'needs_review')
+                                               OR coupon_status = 'cancelling')
+                """, new { shop }, tx, cancellationToken: ct));
+            if (inFlight > 0)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "conversions_in_flight",
+                    $"{inFlight} conversion(s) are still being processed or wait for review against the current balance source. "
+                    + "Let them finish (or resolve them under Needs review), then switch.", null,
+                    new Dictionary<string, object?> { ["inFlight"] = inFlight });
+            }
+        }
+
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
                 daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
@@ -200,6 +220,9 @@ public static partial class SettingsEndpoints
         }
         return errors;
     }
+
+    /// <summary>The advisory lock a balance source switch takes exclusively and a conversion's claim takes shared.</summary>
+    public static string BalanceSourceLock(string shop) => $"balance-source:{shop}";
 
     [LoggerMessage(Level = LogLevel.Information, Message = "POS connection test for {Shop}: ok={Ok} ({Detail})")]
     private static partial void LogPosTested(ILogger logger, string shop, bool ok, string detail);

@@ -110,7 +110,7 @@ public sealed class ConvertPointsTests : ConversionTestBase
     }
 
     [Fact]
-    public async Task Shopify_down_before_anything_was_done_is_a_503_and_nothing_is_deducted()
+    public async Task Shopify_down_is_settled_by_a_later_lookup_and_a_503_with_nothing_deducted()
     {
         await GiveAsync(1000);
         Shopify.StubDiscountCreateStatus(Shop, 503);
@@ -118,10 +118,15 @@ public sealed class ConvertPointsTests : ConversionTestBase
 
         var response = await ConvertAsync(500, "down");
 
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
-        Assert.NotNull(response.Headers.RetryAfter);
-        Assert.Contains("shopify_unavailable", await response.Content.ReadAsStringAsync());
-        Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
+        // A 5xx does not say the coupon was not created: the customer waits for a lookup that can decide.
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString()!;
+        await ReconcileAsync(); // PendingTimeoutSeconds is 0 here: the code is not in Shopify, so it never will be
+        var poll = await App.Http.GetAsync(LoyaltyApp.ProxyPath($"/proxy/api/conversions/{id}", Shop, Customer));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, poll.StatusCode);
+        Assert.NotNull(poll.Headers.RetryAfter);
+        Assert.Contains("shopify_unavailable", await poll.Content.ReadAsStringAsync());
+        Assert.Equal((1, 1000L), (Creates, (long)await App.BalanceAsync(Shop, Customer)));
     }
 
     [Fact]

@@ -77,7 +77,7 @@ public sealed class CustomerCouponsTests : ConversionTestBase
         var usedResponse = await CancelAsync(used);
         var expiredResponse = await CancelAsync(expired);
 
-        Assert.Contains("coupon_already_used", await usedResponse.Content.ReadAsStringAsync());
+        Assert.Contains("coupon_used", await usedResponse.Content.ReadAsStringAsync());
         Assert.Contains("coupon_expired", await expiredResponse.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.NotFound, (await CancelAsync("777-NOSUCH-100")).StatusCode);
         Assert.Equal(0, Deletes);
@@ -100,6 +100,7 @@ public sealed class CustomerCouponsTests : ConversionTestBase
         Assert.Equal(500, await App.BalanceAsync(Shop, Customer)); // not before the coupon is gone
         Shopify.Server.ResetMappings();
         Shopify.StubDiscountDelete(Shop);
+        Shopify.StubFindCode(Shop, null);
         Shopify.StubCouponsMetafield(Shop);
         Shopify.StubMetafieldsSet(Shop);
         await ReconcileAsync();

@@ -1,0 +1,70 @@
+using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+/// <summary>
+/// The merchant's review queue for coupons an order used after the customer cancelled them and got the points back
+/// (the order came after the cancellation's check with Shopify, or its webhook late): <c>GET /api/admin/coupon-incidents</c>
+/// lists them with the amount at stake, <c>POST /api/admin/coupon-incidents/{id}/resolve</c> records the merchant's
+/// decision (taking the points back, if they choose to, is a points adjustment on the customer).
+/// </summary>
+public static partial class CouponIncidents
+{
+    public sealed record Incident(long Id, string ConversionId, long CustomerId, long OrderId, string Kind, string Code, decimal Amount,
+        string Currency, long Points, string DetectedBy, DateTimeOffset CreatedAt, DateTimeOffset? ResolvedAt, string? ResolvedBy,
+        string? Resolution);
+
+    public sealed record Resolve(string Resolution);
+
+    private const string Columns = """
+        i.id, i.conversion_id, c.customer_id, i.order_id, i.kind, i.code, i.amount, i.currency, i.points, i.detected_by, i.created_at,
+        i.resolved_at, i.resolved_by, i.resolution
+        """;
+
+    public static RouteGroupBuilder MapCouponIncidents(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/coupon-incidents", ListAsync);
+        admin.MapPost("/coupon-incidents/{id:long}/resolve", ResolveAsync);
+        return admin;
+    }
+
+    private static async Task<IReadOnlyList<Incident>> ListAsync(HttpContext http, NpgsqlDataSource db, bool? resolved, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<Incident>(new CommandDefinition($"""
+            SELECT {Columns} FROM coupon_incidents i JOIN conversions c ON c.id = i.conversion_id
+            WHERE i.shop_domain = @shop AND (@resolved IS NULL OR (i.resolved_at IS NOT NULL) = @resolved)
+            ORDER BY i.created_at DESC LIMIT 500
+            """, new { shop = http.User.Shop(), resolved }, cancellationToken: ct))).ToList();
+    }
+
+    private static async Task<Results<Ok<Incident>, ProblemHttpResult>> ResolveAsync(HttpContext http, long id, Resolve body, NpgsqlDataSource db,
+        ILoggerFactory loggers, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(body.Resolution) || body.Resolution.Length > 500)
+        {
+            return Problems.Validation("invalid_resolution", "Say in up to 500 characters how the incident was resolved.");
+        }
+        var shop = http.User.Shop();
+        var staff = http.User.FindFirst("sub")?.Value ?? "staff";
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var updated = await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE coupon_incidents SET resolved_at = now(), resolved_by = @staff, resolution = @resolution
+            WHERE id = @id AND shop_domain = @shop AND resolved_at IS NULL
+            """, new { id, shop, staff, resolution = body.Resolution.Trim() }, cancellationToken: ct));
+        var incident = await conn.QuerySingleOrDefaultAsync<Incident>(new CommandDefinition(
+            $"SELECT {Columns} FROM coupon_incidents i JOIN conversions c ON c.id = i.conversion_id WHERE i.id = @id AND i.shop_domain = @shop",
+            new { id, shop }, cancellationToken: ct));
+        if (incident is null) return Problems.NotFound("incident_not_found", "No such incident.");
+        if (updated == 0) return Problems.Create(StatusCodes.Status409Conflict, "incident_resolved", "This incident was already resolved.");
+        LogResolved(loggers.CreateLogger(typeof(CouponIncidents)), shop, id, incident.Code, staff);
+        return TypedResults.Ok(incident);
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Coupon incident {IncidentId} of {Shop} (code {Code}) resolved by {Staff}")]
+    private static partial void LogResolved(ILogger logger, string shop, long incidentId, string code, string staff);
+}

@@ -1,0 +1,157 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.Sandbox;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Loyalty.Tests.Sandbox;
+
+/// <summary>
+/// Money leaks of issue 12 judged by what the app cannot fake: the Shopify simulator's record of every discount ever
+/// created (deleted ones included) and its usage counts, and the orders it serves. Each test failed before its fix.
+/// </summary>
+public sealed class GroundTruthTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _unused = new();
+    private ShopifySimulator _shopify = null!;
+    private LoyaltyApp _app = null!;
+    private const string Shop = "demo-shop.myshopify.com";
+    private const long Customer = 777;
+
+    public async Task InitializeAsync()
+    {
+        _shopify = await ShopifySimulator.StartAsync(LoyaltyApp.ApiKey, LoyaltyApp.Secret, seed: 12);
+        _app = await LoyaltyApp.StartAsync(_unused, new Dictionary<string, string?>
+        {
+            ["Shopify:AdminUrlTemplate"] = _shopify.AdminUrlTemplate,
+            ["Jobs:ServerEnabled"] = "false",
+            ["Conversion:LeaseSeconds"] = "2",
+            ["Conversion:PendingTimeoutSeconds"] = "30",
+            ["Conversion:RetryDelaySeconds"] = "0",
+            ["OrderSweep:PageSize"] = "2",
+            ["OrderSweep:MaxPages"] = "1",
+        });
+        Assert.Equal(HttpStatusCode.OK, (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/shop", Shop))).StatusCode);
+        var give = _app.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop, JsonContent.Create(new { points = 5000, description = "welcome" }));
+        give.Headers.Add("Idempotency-Key", "welcome");
+        (await _app.Http.SendAsync(give)).EnsureSuccessStatusCode();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        await _shopify.DisposeAsync();
+        _unused.Dispose();
+    }
+
+    private Task<HttpResponseMessage> ConvertAsync(long points, string key)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, Customer))
+        {
+            Content = new StringContent(JsonSerializer.Serialize(new { points }), Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", key);
+        return _app.Http.SendAsync(request);
+    }
+
+    private Task<int> ReconcileAsync() => _app.Services.GetRequiredService<ConversionReconciler>().RunAsync(default);
+
+    private async Task<(string State, string Code, string? DiscountId)> RowAsync(string id)
+    {
+        await using var conn = await _app.Db.OpenConnectionAsync();
+        await using var cmd = new Npgsql.NpgsqlCommand("SELECT state, code, discount_id FROM conversions WHERE id = @id", conn);
+        cmd.Parameters.AddWithValue("id", id);
+        await using var reader = await cmd.ExecuteReaderAsync();
+        Assert.True(await reader.ReadAsync());
+        return (reader.GetString(0), reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetString(2));
+    }
+
+    /// <summary>Every discount Shopify ever created for the conversion (its id is in the title), deleted ones included.</summary>
+    private IReadOnlyList<ShopifySimulator.Discount> DiscountsOf(string conversionId) =>
+        _shopify.AllDiscounts().Where(d => d.Title.Contains(conversionId, StringComparison.Ordinal)).ToList();
+
+    [Fact]
+    public async Task A_drive_that_outlasts_its_lease_leaves_exactly_one_discount_and_it_is_the_one_on_the_row()
+    {
+        _shopify.CreateLatency = TimeSpan.FromSeconds(3.5); // longer than the 2 s lease
+
+        var request = ConvertAsync(500, "slow-create");
+        await Task.Delay(TimeSpan.FromSeconds(2.5));
+        var id = await _app.ScalarAsync<string>("SELECT id FROM conversions WHERE idempotency_key = 'slow-create'");
+        await ReconcileAsync(); // claims the conversion whose lease ran out, while the request's create is still in flight
+        await request;
+        _shopify.CreateLatency = TimeSpan.Zero;
+        for (var i = 0; i < 5 && (await RowAsync(id!)).State != "completed"; i++)
+        {
+            await _app.ScalarAsync<int>("UPDATE conversions SET locked_until = NULL, next_attempt_at = now() WHERE id = @id", new { id });
+            await ReconcileAsync();
+        }
+
+        var row = await RowAsync(id!);
+        Assert.Equal("completed", row.State);
+        var discount = Assert.Single(DiscountsOf(id!));
+        Assert.False(discount.Deleted);
+        Assert.Equal((row.DiscountId, row.Code), (discount.Id, discount.Codes.Single()));
+        Assert.Equal(4500, await _app.BalanceAsync(Shop, Customer));
+    }
+
+    [Fact]
+    public async Task A_coupon_Shopify_applies_after_answering_500_completes_the_conversion_instead_of_living_on_as_an_orphan()
+    {
+        _shopify.LateApplyDelay = TimeSpan.FromSeconds(1);
+        _shopify.FailNext(ShopifyFault.AppliedLate);
+
+        var response = await ConvertAsync(500, "late");
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode); // never failed while the create may still apply
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString()!;
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await ReconcileAsync();
+        await ReconcileAsync();
+
+        var row = await RowAsync(id);
+        Assert.Equal("completed", row.State);
+        var discount = Assert.Single(DiscountsOf(id));
+        Assert.Equal((row.DiscountId, false), (discount.Id, discount.Deleted));
+        Assert.Equal(4500, await _app.BalanceAsync(Shop, Customer));
+    }
+
+    [Fact]
+    public async Task A_coupon_redeemed_at_checkout_cannot_be_cancelled_for_its_points()
+    {
+        var body = await (await ConvertAsync(500, "redeem")).Content.ReadFromJsonAsync<JsonElement>();
+        var code = body.GetProperty("code").GetString()!;
+        Assert.True(_shopify.Redeem(code, Customer)); // paid with it; orders/paid not processed yet
+
+        var cancel = await _app.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", Shop, Customer),
+            new StringContent("{}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Conflict, cancel.StatusCode);
+        Assert.Contains("coupon_used", await cancel.Content.ReadAsStringAsync());
+        Assert.False(_shopify.DiscountWithCode(code)!.Deleted);
+        Assert.Equal(4500, await _app.BalanceAsync(Shop, Customer));
+    }
+
+    [Fact]
+    public async Task The_missed_order_sweep_reads_every_order_across_runs_and_marks_the_coupons_they_used()
+    {
+        var body = await (await ConvertAsync(500, "swept-coupon")).Content.ReadFromJsonAsync<JsonElement>();
+        var code = body.GetProperty("code").GetString()!;
+        Assert.True(_shopify.Redeem(code, Customer));
+        await _app.ScalarAsync<int>("UPDATE shops SET installed_at = now() - interval '2 hours' WHERE shop_domain = @Shop", new { Shop });
+        var hourAgo = DateTimeOffset.UtcNow.AddHours(-1); // older than the sweep's overlap: only a resumed sweep reads them
+        for (var i = 0; i < 5; i++) _shopify.AddPaidOrder(9001 + i, 888, 10m, 10m, updatedAt: hourAgo.AddSeconds(i), discountCodes: i == 4 ? [code] : null);
+        var sweep = _app.Services.GetRequiredService<MissedOrderSweep>();
+
+        for (var run = 0; run < 4; run++) await sweep.SweepShopAsync(Shop, default); // one page of two orders per run
+
+        Assert.Equal(50, await _app.BalanceAsync(Shop, 888)); // all five orders, each once
+        Assert.Equal(5L, await _app.ScalarAsync<long>("SELECT count(*) FROM order_earnings WHERE shop_domain = @Shop", new { Shop }));
+        Assert.Equal(("used", 9005L), (await _app.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }),
+            await _app.ScalarAsync<long>("SELECT used_order_id FROM conversions WHERE code = @code", new { code })));
+    }
+}
