@@ -33,6 +33,7 @@ public sealed class PosRefusalTests : IAsyncLifetime
             ["Pos:RetryBaseDelayMs"] = "20",
             ["PosSync:RetryBaseDelaySeconds"] = "0.1",
             ["PosSync:MaxRetryDelaySeconds"] = "0.3",
+            ["PosSync:MaxAttempts"] = "3",
             ["Jobs:QueuePollIntervalMs"] = "100",
             ["Jobs:SchedulePollIntervalMs"] = "100",
         });
@@ -92,6 +93,31 @@ public sealed class PosRefusalTests : IAsyncLifetime
         return string.Join(" | ", rows);
     }
 
+    private async Task<JsonElement> GetAsync(string path)
+    {
+        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, path, _shop));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    private async Task<string?> StateAsync(string reference) => await _app.ScalarAsync<string>(
+        "SELECT state FROM pos_outbox WHERE shop_domain = @shop AND reference = @reference", new { shop = _shop, reference });
+
+    private async Task WaitForStateAsync(string reference, string state)
+    {
+        try
+        {
+            await LoyaltyApp.WaitUntilAsync(async () => await StateAsync(reference) == state, $"{reference} {state}", 20000);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; outbox: {await OutboxAsync()}");
+        }
+    }
+
+    private async Task<HttpResponseMessage> RetryAsync(long id) =>
+        await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, $"/api/admin/pos-sync/{id}/retry", _shop));
+
     [Fact]
     public async Task An_addition_for_a_customer_the_POS_does_not_know_does_not_hold_back_that_customers_later_changes()
     {
@@ -104,6 +130,26 @@ public sealed class PosRefusalTests : IAsyncLifetime
 
         await WaitForPosAsync("additions", "order:9402"); // the refused award does not hold it back
         Assert.Equal(["order:9401", "order:9402"], References("additions"));
+
+        // The merchant sees the refusal, its reason and the drift it leaves: the POS lacks 50 of the ledger's 80 points.
+        await WaitForStateAsync("order:9402", "delivered");
+        var refused = Assert.Single((await GetAsync("/api/admin/pos-sync?state=refused")).EnumerateArray());
+        Assert.Equal(("order:9401", "customer_not_found", 404, 50L), (refused.GetProperty("reference").GetString(),
+            refused.GetProperty("refusalCode").GetString(), refused.GetProperty("refusalStatus").GetInt32(), refused.GetProperty("customerDrift").GetInt64()));
+        Assert.Contains("customer_not_found", refused.GetProperty("lastError").GetString());
+        var drift = Assert.Single((await GetAsync("/api/admin/pos-sync/drift")).EnumerateArray());
+        Assert.Equal((Customer, 80L, 50L, 50L, 0L, 1), (drift.GetProperty("customerId").GetInt64(), drift.GetProperty("ledgerBalance").GetInt64(),
+            drift.GetProperty("drift").GetInt64(), drift.GetProperty("refusedAdditions").GetInt64(), drift.GetProperty("refusedDeductions").GetInt64(),
+            drift.GetProperty("refusals").GetInt32()));
+
+        // The merchant creates the customer in the POS and retries: the same reference is sent again, and the drift is gone.
+        _pos.ResetMappings();
+        Answer("additions", null, 201, Tx(50));
+        Assert.Equal(HttpStatusCode.NoContent, (await RetryAsync(refused.GetProperty("id").GetInt64())).StatusCode);
+        await WaitForStateAsync("order:9401", "delivered");
+        Assert.Equal(["order:9401", "order:9402", "order:9401"], References("additions"));
+        Assert.Empty((await GetAsync("/api/admin/pos-sync/drift")).EnumerateArray());
+        Assert.Equal(HttpStatusCode.Conflict, (await RetryAsync(refused.GetProperty("id").GetInt64())).StatusCode); // delivered: nothing to retry
     }
 
     [Fact]
@@ -141,5 +187,62 @@ public sealed class PosRefusalTests : IAsyncLifetime
         await WaitForPosAsync("additions", $"{conversion}:reversal");
         await WaitForPosAsync("additions", "order:9502");
         Assert.Equal(["refund:77", conversion], References("deductions"));
+
+        // The refused clawback is drift the other way: the POS still holds 50 points the ledger took back.
+        var refused = Assert.Single((await GetAsync("/api/admin/pos-sync?state=refused")).EnumerateArray());
+        Assert.Equal(("refund:77", "insufficient_points", 422, -50L), (refused.GetProperty("reference").GetString(),
+            refused.GetProperty("refusalCode").GetString(), refused.GetProperty("refusalStatus").GetInt32(), refused.GetProperty("customerDrift").GetInt64()));
+        var drift = Assert.Single((await GetAsync("/api/admin/pos-sync/drift")).EnumerateArray());
+        Assert.Equal((-50L, 0L, -50L), (drift.GetProperty("drift").GetInt64(), drift.GetProperty("refusedAdditions").GetInt64(),
+            drift.GetProperty("refusedDeductions").GetInt64()));
+    }
+
+    [Fact]
+    public async Task A_refused_clawback_is_not_spendable_in_a_conversion()
+    {
+        _pos.Given(Request.Create().WithPath($"/customers/{Customer}/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 500 }));
+        Answer("additions", null, 201, Tx(100));
+        Answer("deductions", "refund:78", 422, new { error = "insufficient_points", balance = 0 });
+        _shopify.StubDiscountCreate(_shop);
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9701, Customer, 100m, 100m));
+        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(78, 9701, 100m));
+        await WaitForStateAsync("refund:78", "refused");
+
+        // The POS says 500, but 100 of them were taken back by the refund and are owed until the clawback goes through.
+        using var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", _shop, Customer))
+        {
+            Content = new StringContent("""{"points":500}""", Encoding.UTF8, "application/json"),
+        };
+        convert.Headers.Add("Idempotency-Key", "refusal-c2");
+        var response = await _app.Http.SendAsync(convert);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("insufficient_points", 400L), (problem.GetProperty("code").GetString(), problem.GetProperty("balance").GetInt64()));
+    }
+
+    [Fact]
+    public async Task A_row_that_keeps_failing_is_parked_and_still_holds_back_later_rows_until_it_is_retried()
+    {
+        // A refused API key is no refusal of the change: it is retried like an outage, then parked, and its outcome is
+        // not a settled refusal, so the customer's later rows wait behind it.
+        Answer("additions", null, 401, new { error = "unauthorized" });
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9601, Customer, 40m, 40m));
+        await WaitForStateAsync("order:9601", "parked");
+        Assert.Equal(3, References("additions").Count);
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9602, Customer, 10m, 10m));
+        await Task.Delay(500);
+        Assert.Equal("pending", await StateAsync("order:9602"));
+        Assert.Empty((await GetAsync("/api/admin/pos-sync?state=refused")).EnumerateArray());
+
+        // The merchant fixes the key and retries the parked row: both go through, in order.
+        _pos.ResetMappings();
+        Answer("additions", null, 201, Tx(40));
+        var parked = Assert.Single((await GetAsync("/api/admin/pos-sync?state=parked")).EnumerateArray());
+        Assert.Contains("API key", parked.GetProperty("lastError").GetString());
+        Assert.Equal(HttpStatusCode.NoContent, (await RetryAsync(parked.GetProperty("id").GetInt64())).StatusCode);
+        await WaitForStateAsync("order:9602", "delivered");
+        Assert.Equal(["order:9601", "order:9601", "order:9601", "order:9601", "order:9602"], References("additions"));
     }
 }
