@@ -28,7 +28,7 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
     {
         var paths = new[] { "/api/admin/shop", "/api/admin/webhooks", "/api/admin/webhooks/1/retry", "/api/admin/compliance/data-requests",
             "/api/admin/compliance/data-requests/1", "/api/admin/settings", "/api/admin/customers/1", "/api/admin/customers/1/points",
-            "/api/admin/pos-sync", "/api/admin/pos-sync/1/retry", "/api/admin/conversions", "/api/admin/donations", "/api/admin/campaigns",
+            "/api/admin/pos-sync", "/api/admin/pos-sync/drift", "/api/admin/pos-sync/1/retry", "/api/admin/conversions", "/api/admin/donations", "/api/admin/campaigns",
             "/api/admin/campaigns/1", "/api/admin/campaigns/1/codes.csv", "/api/admin/coupons/validate", "/api/admin/reports/coupons",
             "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry",
             "/api/admin/dashboard", "/api/admin/conversions/conv_x/retry", "/api/admin/conversions/conv_x/cancel", "/api/admin/settings/pos/test",

@@ -1,6 +1,7 @@
 using Dapper;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
@@ -151,12 +152,16 @@ public static partial class ConvertPoints
             var ledgerBalance = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
                 "SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer FOR UPDATE",
                 new { shop, customer }, tx, cancellationToken: ct));
-            // In POS mode, points the ledger has already taken back (a refund, a cancellation) but the POS sync has not
-            // delivered yet are still in the POS balance: they are not the customer's to spend.
+            // In POS mode, points the ledger has already taken back (a refund, a cancellation) but the POS does not have
+            // yet are still in the POS balance: they are not the customer's to spend. That holds for deductions on their
+            // way (pending, parked) and for those the POS refused (a clawback of points already spent in the store): a
+            // refused clawback is owed until the merchant retries it. Refused additions change nothing here: the POS
+            // balance never included them.
             var balance = posBalance is { } atPos
-                ? atPos + await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+                ? atPos + await conn.ExecuteScalarAsync<long>(new CommandDefinition($"""
                     SELECT coalesce(sum(points), 0) FROM pos_outbox
-                    WHERE shop_domain = @shop AND customer_id = @customer AND state IN ('pending', 'parked') AND points < 0
+                    WHERE shop_domain = @shop AND customer_id = @customer AND points < 0
+                      AND state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}', '{PosOutboxState.Refused}')
                     """, new { shop, customer }, tx, cancellationToken: ct))
                 : ledgerBalance;
             if (balance < request.Points)

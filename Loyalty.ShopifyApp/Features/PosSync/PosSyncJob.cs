@@ -28,11 +28,13 @@ public sealed class PosSyncOptions
 
 /// <summary>
 /// Delivers the POS outbox: every ledger row of a POS-mode shop, with the ledger reference as the POS
-/// reference, so a retry after any failure can only ever apply it once. Rows of one customer go in order
-/// (a clawback never reaches the POS before the award it takes back). Transient failures and unknown
-/// outcomes are retried with back-off; a row the POS refuses, or that keeps failing, is parked with its last
-/// error for the merchant (<c>GET /api/admin/pos-sync</c>) and never dropped. Safe on any number of
-/// instances at once: rows are claimed with <c>FOR UPDATE SKIP LOCKED</c> and a lease.
+/// reference, so a retry after any failure can only ever apply it once. A customer's row waits while an earlier
+/// row of theirs is pending or parked, whose outcome is still open (a clawback never reaches the POS before the
+/// award it takes back). Transient failures and unknown outcomes are retried with back-off and parked after
+/// <see cref="PosSyncOptions.MaxAttempts"/>; a row the POS refuses is <see cref="PosOutboxState.Refused"/>, keeps
+/// the POS's error code and holds nothing back (the rule per state: <see cref="PosOutboxState"/>). Nothing is
+/// dropped: both are shown to the merchant (<c>GET /api/admin/pos-sync</c>) and can be retried. Safe on any number
+/// of instances at once: rows are claimed with <c>FOR UPDATE SKIP LOCKED</c> and a lease.
 /// </summary>
 public sealed partial class PosSyncJob(
     NpgsqlDataSource db,
@@ -66,14 +68,15 @@ public sealed partial class PosSyncJob(
     private async Task<List<Row>> ClaimAsync(List<long> attempted, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return (await conn.QueryAsync<Row>(new CommandDefinition("""
+        return (await conn.QueryAsync<Row>(new CommandDefinition($"""
             UPDATE pos_outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease)
             WHERE o.id IN (
                 SELECT c.id FROM pos_outbox c
-                WHERE c.state = 'pending' AND c.next_attempt_at <= now() AND NOT (c.id = ANY(@attempted))
+                WHERE c.state = '{PosOutboxState.Pending}' AND c.next_attempt_at <= now() AND NOT (c.id = ANY(@attempted))
+                  -- Refused rows never reached the POS: only rows whose outcome is still open hold later ones back.
                   AND NOT EXISTS (SELECT 1 FROM pos_outbox e
                                   WHERE e.shop_domain = c.shop_domain AND e.customer_id = c.customer_id AND e.id < c.id
-                                    AND e.state IN ('pending', 'parked'))
+                                    AND e.state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}'))
                 ORDER BY c.id
                 LIMIT @batch
                 FOR UPDATE SKIP LOCKED)
@@ -92,7 +95,7 @@ public sealed partial class PosSyncJob(
         var connection = settings.PosConnection(dataProtection);
         if (connection is null)
         {
-            await FinishAsync(row, "skipped", "the shop no longer keeps its balances in a POS", null, ct);
+            await FinishAsync(row, PosOutboxState.Skipped, "the shop no longer keeps its balances in a POS", null, ct);
             return;
         }
 
@@ -104,15 +107,24 @@ public sealed partial class PosSyncJob(
         switch (outcome)
         {
             case PosOutcome.Applied applied:
-                await FinishAsync(row, "delivered", null, applied.Transaction.TransactionId, ct);
+                await FinishAsync(row, PosOutboxState.Delivered, null, applied.Transaction.TransactionId, ct);
                 LogDelivered(row.ShopDomain, row.Reference, row.Points, applied.Replayed);
                 break;
+            case PosOutcome.Rejected { Status: 401 or 403 } rejected when row.Attempts >= options.Value.MaxAttempts:
+                await FinishAsync(row, PosOutboxState.Parked, $"still failing after {row.Attempts} attempts: {KeyRefused(rejected)}", null, ct);
+                LogParked(row.ShopDomain, row.Reference, KeyRefused(rejected));
+                break;
+            case PosOutcome.Rejected { Status: 401 or 403 } rejected:
+                // The POS refused the shop's key, not this change: every row would be refused alike. Retried like an
+                // outage, they go through once the merchant fixes the key.
+                await RetryLaterAsync(row, KeyRefused(rejected), ct);
+                break;
             case PosOutcome.Rejected rejected:
-                await FinishAsync(row, "parked", $"the POS refused it: {rejected.Error} (HTTP {rejected.Status})", null, ct);
-                LogParked(row.ShopDomain, row.Reference, rejected.Error);
+                await RefuseAsync(row, rejected, ct);
+                LogRefused(row.ShopDomain, row.CustomerId, row.Reference, row.Points, rejected.Error, rejected.Status);
                 break;
             case PosOutcome.Unknown unknown when row.Attempts >= options.Value.MaxAttempts:
-                await FinishAsync(row, "parked", $"still failing after {row.Attempts} attempts: {unknown.Reason}", null, ct);
+                await FinishAsync(row, PosOutboxState.Parked, $"still failing after {row.Attempts} attempts: {unknown.Reason}", null, ct);
                 LogParked(row.ShopDomain, row.Reference, unknown.Reason);
                 break;
             case PosOutcome.Unknown unknown:
@@ -121,12 +133,26 @@ public sealed partial class PosSyncJob(
         }
     }
 
+    private static string KeyRefused(PosOutcome.Rejected rejected) => $"the POS refused the API key: {rejected.Error} (HTTP {rejected.Status})";
+
+    /// <summary>The POS answered and did not apply it: the row holds nothing back any more and is drift until retried.</summary>
+    private async Task RefuseAsync(Row row, PosOutcome.Rejected rejected, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition($"""
+            UPDATE pos_outbox SET state = '{PosOutboxState.Refused}', last_error = @reason, refusal_code = @Error, refusal_status = @Status,
+                refused_at = now()
+            WHERE id = @Id AND attempts = @Attempts AND state = '{PosOutboxState.Pending}'
+            """, new { reason = $"the POS refused it: {rejected.Error} (HTTP {rejected.Status})", rejected.Error, rejected.Status, row.Id, row.Attempts },
+            cancellationToken: ct));
+    }
+
     private async Task FinishAsync(Row row, string state, string? error, string? posTransactionId, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("""
+        await conn.ExecuteAsync(new CommandDefinition($"""
             UPDATE pos_outbox SET state = @state, last_error = @error, pos_transaction_id = @posTransactionId,
-                delivered_at = CASE WHEN @state = 'delivered' THEN now() END
+                delivered_at = CASE WHEN @state = '{PosOutboxState.Delivered}' THEN now() END
             WHERE id = @Id AND attempts = @Attempts
             """, new { state, error, posTransactionId, row.Id, row.Attempts }, cancellationToken: ct));
     }
@@ -136,9 +162,9 @@ public sealed partial class PosSyncJob(
         var o = options.Value;
         var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, row.Attempts - 1), o.MaxRetryDelaySeconds) * (0.8 + Random.Shared.NextDouble() * 0.4);
         await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("""
+        await conn.ExecuteAsync(new CommandDefinition($"""
             UPDATE pos_outbox SET last_error = @reason, next_attempt_at = now() + make_interval(secs => @delay)
-            WHERE id = @Id AND attempts = @Attempts AND state = 'pending'
+            WHERE id = @Id AND attempts = @Attempts AND state = '{PosOutboxState.Pending}'
             """, new { reason, delay, row.Id, row.Attempts }, cancellationToken: ct));
         LogRetrying(row.ShopDomain, row.Reference, row.Attempts, reason, delay);
         trigger.NotifyAfter(TimeSpan.FromSeconds(delay));
@@ -150,43 +176,10 @@ public sealed partial class PosSyncJob(
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS sync of {Reference} for {Shop} attempt {Attempt} failed ({Reason}); retrying in {DelaySeconds:F1} s")]
     private partial void LogRetrying(string shop, string reference, int attempt, string reason, double delaySeconds);
 
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "POS sync of {Reference} ({Points} points) for customer {CustomerId} of {Shop} refused: {Error} (HTTP {Status}); later rows go on")]
+    private partial void LogRefused(string shop, long customerId, string reference, long points, string error, int status);
+
     [LoggerMessage(Level = LogLevel.Error, Message = "POS sync of {Reference} for {Shop} parked: {Reason}")]
     private partial void LogParked(string shop, string reference, string reason);
-}
-
-/// <summary>
-/// Wakes the POS sync job right after something was queued, at most once per short window per instance
-/// (a burst of orders enqueues one job, not one per order). The recurring job catches anything whose
-/// wake-up was lost with a dying process.
-/// </summary>
-public sealed class PosSyncTrigger(IBackgroundJobClient jobs)
-{
-    private static readonly TimeSpan Window = TimeSpan.FromMilliseconds(250);
-    private long _lastEnqueued;
-    private long _scheduledFor;
-
-    public void Notify()
-    {
-        var now = DateTime.UtcNow.Ticks;
-        var last = Interlocked.Read(ref _lastEnqueued);
-        if (now - last >= Window.Ticks && Interlocked.CompareExchange(ref _lastEnqueued, now, last) == last)
-        {
-            jobs.Enqueue<PosSyncJob>(j => j.DeliverDueAsync(CancellationToken.None));
-            return;
-        }
-        // Inside the window: make sure one run follows it.
-        var scheduled = Interlocked.Read(ref _scheduledFor);
-        if (scheduled < now && Interlocked.CompareExchange(ref _scheduledFor, now + Window.Ticks, scheduled) == scheduled)
-        {
-            jobs.Schedule<PosSyncJob>(j => j.DeliverDueAsync(CancellationToken.None), Window);
-        }
-    }
-
-    /// <summary>
-    /// Runs the job when a row retried with back-off becomes due (the recurring run is the safety net).
-    /// Hangfire keeps schedule times in whole seconds and may start a job up to a second early, so the
-    /// wake-up is set a second after the row's due time.
-    /// </summary>
-    public void NotifyAfter(TimeSpan delay) =>
-        jobs.Schedule<PosSyncJob>(j => j.DeliverDueAsync(CancellationToken.None), delay + TimeSpan.FromSeconds(1));
 }

@@ -168,33 +168,6 @@ public sealed class PosModeTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_row_the_POS_refuses_is_parked_for_the_merchant_blocks_that_customers_later_rows_and_can_be_retried()
-    {
-        AdditionsAnswer(r => r.WithStatusCode(404).WithBodyAsJson(new { error = "customer_not_found" }));
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9201, 777, 50m, 50m));
-        await WaitForStateAsync("order:9201", "parked");
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9202, 777, 30m, 30m)); // waits behind the parked row
-
-        var parked = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/pos-sync?state=parked", _shop))).Content.ReadFromJsonAsync<JsonElement>();
-        var item = Assert.Single(parked.EnumerateArray());
-        Assert.Contains("customer_not_found", item.GetProperty("lastError").GetString());
-        await Task.Delay(500);
-        Assert.Equal("pending", await StateAsync("order:9202"));
-        Assert.DoesNotContain("order:9202", References("additions"));
-
-        // The merchant creates the customer in the POS and retries.
-        _pos.ResetMappings();
-        AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("ok", 1)));
-        var retry = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, $"/api/admin/pos-sync/{item.GetProperty("id").GetInt64()}/retry", _shop));
-        Assert.Equal(HttpStatusCode.NoContent, retry.StatusCode);
-
-        await WaitForStateAsync("order:9201", "delivered");
-        await WaitForStateAsync("order:9202", "delivered");
-        var order = References("additions").ToList();
-        Assert.True(order.LastIndexOf("order:9201") < order.IndexOf("order:9202"), "the customer's rows reach the POS in order");
-    }
-
-    [Fact]
     public async Task A_clawback_reaches_the_POS_as_a_deduction_after_its_award()
     {
         AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("order:9301", 100)));

@@ -214,17 +214,35 @@
 
   // POS sync
   function loadPos() {
+    function retry(x) {
+      return h('button', { type: 'button', 'aria-label': 'Retry ' + x.reference, on: { click: function (e) {
+        busy(e.target, true);
+        api('POST', 'pos-sync/' + x.id + '/retry', {}).then(function (rr) { busy(e.target, false); if (!rr.ok) return fail(rr); toast('Queued again: ' + x.reference); loadPos(); });
+      } }, text: 'Retry' });
+    }
+    function signed(n) { return (n > 0 ? '+' : '') + n; }
+    api('GET', 'pos-sync?state=refused').then(function (r) {
+      if (!r.ok) return fail(r);
+      put('pos-refused-list', table([{ title: 'Refused', render: function (x) { return when(x.refusedAt); } }, { title: 'Customer', key: 'customerId' },
+        { title: 'Reference', key: 'reference' }, { title: 'Points', key: 'points', num: true },
+        { title: 'Reason', render: function (x) { return x.refusalCode + ' (HTTP ' + x.refusalStatus + ')'; } },
+        { title: 'Customer drift', num: true, render: function (x) { return signed(x.customerDrift); } },
+        { title: 'Actions', render: retry }], r.data, 'Nothing is refused: the POS took every change it answered.'));
+    });
+    api('GET', 'pos-sync/drift').then(function (r) {
+      if (!r.ok) return fail(r);
+      put('pos-drift-list', table([{ title: 'Customer', key: 'customerId' }, { title: 'Ledger balance', key: 'ledgerBalance', num: true },
+        { title: 'Drift', num: true, render: function (x) { return signed(x.drift); } },
+        { title: 'Refused additions', key: 'refusedAdditions', num: true }, { title: 'Refused deductions', key: 'refusedDeductions', num: true },
+        { title: 'Refusals', key: 'refusals', num: true }, { title: 'Last refused', render: function (x) { return when(x.lastRefusedAt); } }],
+        r.data, 'No drift: the POS has been told every change in the ledger.'));
+    });
     api('GET', 'pos-sync?state=parked').then(function (r) {
       if (!r.ok) return fail(r);
       put('pos-list', table([{ title: 'Created', render: function (x) { return when(x.createdAt); } }, { title: 'Customer', key: 'customerId' },
         { title: 'Reference', key: 'reference' }, { title: 'Points', key: 'points', num: true }, { title: 'Attempts', key: 'attempts', num: true },
         { title: 'Last error', key: 'lastError' },
-        { title: 'Actions', render: function (x) {
-          return h('button', { type: 'button', 'aria-label': 'Retry ' + x.reference, on: { click: function (e) {
-            busy(e.target, true);
-            api('POST', 'pos-sync/' + x.id + '/retry', {}).then(function (rr) { busy(e.target, false); if (!rr.ok) return fail(rr); toast('Queued again: ' + x.reference); loadPos(); });
-          } }, text: 'Retry' });
-        } }], r.data, 'Nothing is parked: every point change reached the POS.'));
+        { title: 'Actions', render: retry }], r.data, 'Nothing is parked: every point change reached the POS or got an answer.'));
     });
   }
 
