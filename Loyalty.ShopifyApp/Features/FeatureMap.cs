@@ -81,7 +81,10 @@ public static class FeatureMap
 
         // Merchant campaigns.
         services.AddOptions<CampaignOptions>().BindConfiguration("Campaigns")
-            .Validate(o => o.BulkPollIntervalMs >= 0 && o.BulkMaxPolls > 0, "Campaigns: BulkMaxPolls must be positive.").ValidateOnStart();
+            .Validate(o => o.BulkPollIntervalMs >= 0 && o.BulkMaxPolls > 0, "Campaigns: BulkMaxPolls must be positive.")
+            .Validate(o => o.RequestShopifyWaitSeconds is >= 0 and <= 30 && o.ResumeDelaySeconds >= 0,
+                "Campaigns: RequestShopifyWaitSeconds must be 0-30 and ResumeDelaySeconds not negative.")
+            .ValidateOnStart();
         services.AddTransient<CampaignGeneration>();
 
         // Events for the merchant's other systems.
@@ -127,6 +130,7 @@ public static class FeatureMap
             .MapValidateCouponAdmin()
             .MapCouponReports()
             .MapChangeCampaign()
+            .MapResumeCampaign()
             .MapEventEndpoint()
             .MapDashboard();
         app.MapJobsDashboard();

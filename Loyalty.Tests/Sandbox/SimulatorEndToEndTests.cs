@@ -93,8 +93,8 @@ public sealed class SimulatorEndToEndTests : IAsyncLifetime
     [Fact]
     public async Task A_campaign_of_600_codes_ends_with_every_code_in_Shopify_once()
     {
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop,
-            JsonContent.Create(new { title = "Flyers", percentage = 10, codes = new { count = 600, prefix = "F-", length = 10 } })));
+        var response = await _app.Http.SendAsync(WithKey(_app.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop,
+            JsonContent.Create(new { title = "Flyers", percentage = 10, codes = new { count = 600, prefix = "F-", length = 10 } })), "e2e-flyers"));
         var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
         _shopify.FailNext(ShopifyFault.Throttled);
 

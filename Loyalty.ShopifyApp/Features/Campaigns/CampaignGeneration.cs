@@ -14,6 +14,12 @@ public sealed class CampaignOptions
 
     /// <summary>Polls of one bulk creation before the job gives up (it resumes from there on its next run).</summary>
     public int BulkMaxPolls { get; set; } = 300;
+
+    /// <summary>How long a merchant's request waits for Shopify's cost bucket before a single code goes to the background job.</summary>
+    public double RequestShopifyWaitSeconds { get; set; } = 3;
+
+    /// <summary>Delay before the background job retries a single code Shopify could not be reached for.</summary>
+    public int ResumeDelaySeconds { get; set; } = 10;
 }
 
 /// <summary>
@@ -48,43 +54,44 @@ public sealed partial class CampaignGeneration(
         public string? DiscountId { get; init; }
     }
 
+    /// <summary>The background job: scheduled for many codes, and for a single code Shopify could not be reached for.</summary>
     [AutomaticRetry(Attempts = 5)]
-    public async Task GenerateAsync(long campaignId, CancellationToken ct)
+    public Task GenerateAsync(long campaignId, CancellationToken ct) => TryRunAsync(campaignId, null, ct);
+
+    /// <summary>
+    /// Runs the campaign's creation unless another run holds it (false). <paramref name="maxThrottleWait"/> bounds the
+    /// wait for Shopify's cost bucket before the discount is created (a merchant is waiting); null: the default.
+    /// </summary>
+    public async Task<bool> TryRunAsync(long campaignId, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         // One run per campaign at a time, on any instance; other campaigns go on in parallel.
-        await using var guard = await db.OpenConnectionAsync(ct);
-        if (!await guard.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key = $"campaign:{campaignId}" }, cancellationToken: ct)))
+        await using var held = await CampaignLock.TryTakeAsync(db, campaignId, ct);
+        if (held is null)
         {
             LogBusy(campaignId);
-            return;
+            return false;
         }
-        try
-        {
-            await RunAsync(campaignId, ct);
-        }
-        finally
-        {
-            await guard.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
-        }
+        await RunAsync(campaignId, maxThrottleWait, ct);
+        return true;
     }
 
-    private async Task RunAsync(long campaignId, CancellationToken ct)
+    private async Task RunAsync(long campaignId, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         var c = await LoadAsync(campaignId, ct);
-        if (c is null || c.State is "active" or "failed" or "deactivated") return;
+        if (c is null || c.State is not (CampaignState.Creating or CampaignState.Generating)) return;
 
         try
         {
             if (c.DiscountId is null)
             {
                 var first = await ScalarAsync<string>("SELECT code FROM campaign_codes WHERE campaign_id = @campaignId AND seq = 0", new { campaignId }, ct);
-                var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, ct);
-                var discountId = found is not null && found.Title?.EndsWith(Marker(c), StringComparison.Ordinal) == true
-                    ? found.Id
-                    : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, new ShopifyDiscounts.CampaignDiscount(first!, c.Title + Marker(c),
+                // An earlier create whose answer was lost may have applied: the campaign id in the title says it is ours.
+                var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, ct, maxThrottleWait);
+                var discountId = IsOurs(found, c.Id)
+                    ? found!.Id
+                    : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, new ShopifyDiscounts.CampaignDiscount(first!, c.Title + Marker(c.Id),
                         c.DiscountType, c.Value, c.StartsAt, c.EndsAt, c.UsageLimit, c.OncePerCustomer, c.MinimumSubtotal, c.CombinesProduct,
-                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), ct);
+                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), ct, maxThrottleWait);
                 await ExecuteAsync("""
                     UPDATE campaigns SET discount_id = @discountId, state = 'generating', updated_at = now() WHERE id = @campaignId;
                     UPDATE campaign_codes SET state = 'created' WHERE campaign_id = @campaignId AND seq = 0;
@@ -138,11 +145,18 @@ public sealed partial class CampaignGeneration(
         }
         catch (ShopifyUserErrorException e) when (c.DiscountId is null)
         {
-            await ExecuteAsync("UPDATE campaigns SET state = 'failed', last_error = @error, updated_at = now() WHERE id = @campaignId",
-                new { error = e.Message, campaignId }, ct);
+            // A definite refusal: Shopify has no discount and no code of this campaign, so its codes are given back.
+            await ExecuteAsync("""
+                UPDATE campaigns SET state = @failed, last_error = @error, updated_at = now() WHERE id = @campaignId AND state = @creating;
+                UPDATE campaign_codes SET state = @released WHERE campaign_id = @campaignId AND state = @pending;
+                """, new
+            {
+                error = e.Message, campaignId, failed = CampaignState.Failed, creating = CampaignState.Creating, released = CodeState.Released,
+                pending = CodeState.Pending,
+            }, ct);
             LogFailed(c.ShopDomain, campaignId, e.Message);
         }
-        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopifyUserErrorException)
+        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopifyUserErrorException or ShopNotAuthorizedException)
         {
             // Resumable: the next run (Hangfire's retry, or a merchant's) continues from what is recorded.
             await ExecuteAsync("UPDATE campaigns SET last_error = @error, updated_at = now() WHERE id = @campaignId", new { error = e.Message, campaignId }, ct);
@@ -195,7 +209,11 @@ public sealed partial class CampaignGeneration(
         throw new ShopifyUnavailableException($"Bulk creation {bulkId} did not finish in time; the next run polls it again.");
     }
 
-    private static string Marker(Campaign c) => $" (campaign {c.Id})";
+    /// <summary>The end of the title of a campaign's discount in Shopify: how a code found there is recognised as this campaign's.</summary>
+    public static string Marker(long campaignId) => $" (campaign {campaignId})";
+
+    public static bool IsOurs(ShopifyDiscounts.FoundCode? found, long campaignId) =>
+        found is not null && found.Title?.EndsWith(Marker(campaignId), StringComparison.Ordinal) == true;
 
     private async Task<Campaign?> LoadAsync(long id, CancellationToken ct) =>
         (await QueryAsync<Campaign>("""

@@ -16,8 +16,6 @@ public static class CampaignQueries
 
     public sealed record Page(IReadOnlyList<CampaignView> Items, long? NextBefore);
 
-    private static readonly string[] States = ["creating", "generating", "active", "failed", "deactivated"];
-
     private const string Select = """
         SELECT c.id, c.title, c.discount_type, c.value, c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.state, c.requested_codes,
                count(*) FILTER (WHERE k.state = 'created')::int AS created_codes,
@@ -45,7 +43,7 @@ public static class CampaignQueries
     private static async Task<Results<Ok<Page>, ProblemHttpResult>> ListAsync(HttpContext http, NpgsqlDataSource db, string? state, long? before,
         int? limit, CancellationToken ct)
     {
-        if (state is not null && !States.Contains(state)) return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", States));
+        if (state is not null && !CampaignState.All.Contains(state)) return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", CampaignState.All));
         var take = Math.Clamp(limit ?? 50, 1, 200);
         await using var conn = await db.OpenConnectionAsync(ct);
         var items = (await conn.QueryAsync<CampaignView>(new CommandDefinition(Select + """

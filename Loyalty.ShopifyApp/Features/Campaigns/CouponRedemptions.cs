@@ -19,12 +19,12 @@ public static class CouponRedemptions
                 INSERT INTO coupon_redemptions (shop_domain, code, campaign_id, conversion_id, order_id, customer_id, discount_amount, order_amount)
                 SELECT @shop, found.code, found.campaign_id, found.conversion_id, @OrderId, @CustomerId, @Amount, @Total
                 FROM (SELECT k.code, k.campaign_id, NULL::text AS conversion_id FROM campaign_codes k
-                      WHERE k.shop_domain = @shop AND upper(k.code) = upper(@Code)
+                      WHERE k.shop_domain = @shop AND upper(k.code) = upper(@Code) AND k.state <> @released
                       UNION ALL
                       SELECT c.code, NULL, c.id FROM conversions c WHERE c.shop_domain = @shop AND upper(c.code) = upper(@Code)) found
                 LIMIT 1
                 ON CONFLICT (shop_domain, order_id, upper(code)) DO NOTHING
-                """, new { shop, order.OrderId, order.CustomerId, use.Amount, use.Code, order.Total }, tx, cancellationToken: ct));
+                """, new { shop, order.OrderId, order.CustomerId, use.Amount, use.Code, order.Total, released = CodeState.Released }, tx, cancellationToken: ct));
             if (inserted == 0) continue;
             recorded++;
             await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "coupon.redeemed", new

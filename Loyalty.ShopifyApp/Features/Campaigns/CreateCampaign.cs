@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text.Json;
 using System.Text.RegularExpressions;
 using Dapper;
 using Hangfire;
@@ -6,14 +7,18 @@ using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Campaigns;
 
 /// <summary>
-/// <c>POST /api/admin/campaigns</c>: a merchant's discount campaign, with one code (given or generated) or N
-/// unique codes from a pattern. Codes are generated and stored first; a single code is created in Shopify
-/// before answering (201), many are created by a resumable job (202, progress at <c>GET …/{id}</c>).
+/// <c>POST /api/admin/campaigns</c> with an <c>Idempotency-Key</c>: a merchant's discount campaign, with one code (given
+/// or generated) or N unique codes from a pattern. Codes are generated and stored first; a single code is created in
+/// Shopify before answering (201) unless Shopify cannot be reached (202, finished by a job), many are created by a
+/// resumable job (202, progress at <c>GET …/{id}</c>). A resend with the same key and body answers for the campaign
+/// the first one made, resuming it if it is still creating; the same key with another body is refused (409).
 /// </summary>
 public static partial class CreateCampaign
 {
@@ -41,10 +46,21 @@ public static partial class CreateCampaign
     }
 
     private static async Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>, ProblemHttpResult>> CreateAsync(
-        HttpContext http, CampaignRequest r, NpgsqlDataSource db, CampaignGeneration generation, IBackgroundJobClient jobs, TimeProvider clock,
+        HttpContext http, CampaignRequest r, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey, NpgsqlDataSource db,
+        CampaignGeneration generation, IBackgroundJobClient jobs, IOptions<CampaignOptions> options, ILoggerFactory loggers, TimeProvider clock,
         CancellationToken ct)
     {
+        if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         var shop = http.User.Shop();
+        // The request as sent (before defaults that depend on the time), so a resend hours later still matches.
+        var requestHash = Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(r)));
+        Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>, ProblemHttpResult>> AnswerAsync(long campaignId) =>
+            AnswerForAsync(db, generation, jobs, options.Value, loggers, shop, campaignId, ct);
+        if (await EarlierAsync(db, shop, idempotencyKey!, ct) is { } earlier)
+        {
+            return earlier.RequestHash == requestHash ? await AnswerAsync(earlier.Id) : KeyReused();
+        }
+
         ShopSettings settings;
         await using (var c = await db.OpenConnectionAsync(ct)) settings = await ShopSettings.LoadAsync(c, null, shop, ct);
 
@@ -95,27 +111,37 @@ public static partial class CreateCampaign
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
+            // A concurrent request with the same key waits here for the first one's commit, then inserts nothing.
+            var inserted = await conn.QuerySingleOrDefaultAsync<long?>(new CommandDefinition("""
                 INSERT INTO campaigns (shop_domain, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
-                                       combines_product, combines_order, combines_shipping, customer_ids, requested_codes, state)
+                                       combines_product, combines_order, combines_shipping, customer_ids, requested_codes, state,
+                                       idempotency_key, request_hash)
                 VALUES (@shop, @title, @type, @value, @startsAt, @endsAt, @UsageLimit, @once, @MinimumSubtotal, @product, @order, @shipping,
-                        @customers, @count, 'creating')
+                        @customers, @count, @creating, @idempotencyKey, @requestHash)
+                ON CONFLICT (shop_domain, idempotency_key) DO NOTHING
                 RETURNING id
                 """, new
             {
                 shop, title, type = r.Percentage is null ? "fixed_amount" : "percentage", value = r.Percentage ?? r.FixedAmount, startsAt, endsAt,
                 r.UsageLimit, once = r.OncePerCustomer ?? false, r.MinimumSubtotal, product = r.CombinesWith?.Product ?? false,
                 order = r.CombinesWith?.Order ?? false, shipping = r.CombinesWith?.Shipping ?? false,
-                customers = r.CustomerIds is { Length: > 0 } c2 ? c2 : null, count,
+                customers = r.CustomerIds is { Length: > 0 } c2 ? c2 : null, count, creating = CampaignState.Creating, idempotencyKey, requestHash,
             }, tx, cancellationToken: ct));
+            if (inserted is not { } newId)
+            {
+                await tx.RollbackAsync(ct);
+                var first = (await EarlierAsync(db, shop, idempotencyKey!, ct))!;
+                return first.RequestHash == requestHash ? await AnswerAsync(first.Id) : KeyReused();
+            }
+            id = newId;
 
             if (r.Code is not null)
             {
-                var inserted = await conn.ExecuteAsync(new CommandDefinition("""
-                    INSERT INTO campaign_codes (campaign_id, shop_domain, code, seq, state) VALUES (@id, @shop, @Code, 0, 'pending')
+                var reserved = await conn.ExecuteAsync(new CommandDefinition("""
+                    INSERT INTO campaign_codes (campaign_id, shop_domain, code, seq, state) VALUES (@id, @shop, @Code, 0, @pending)
                     ON CONFLICT DO NOTHING
-                    """, new { id, shop, r.Code }, tx, cancellationToken: ct));
-                if (inserted == 0) return Problems.Validation("code_taken", "That code is already used by another campaign.");
+                    """, new { id, shop, r.Code, pending = CodeState.Pending }, tx, cancellationToken: ct));
+                if (reserved == 0) return Problems.Validation("code_taken", "That code is already used by another campaign.");
             }
             else
             {
@@ -124,16 +150,32 @@ public static partial class CreateCampaign
             await tx.CommitAsync(ct);
         }
 
-        if (count == 1)
-        {
-            await generation.GenerateAsync(id, ct);
-            var view = await CampaignQueries.LoadAsync(db, shop, id, ct);
-            return view!.State == "failed"
-                ? Problems.Create(StatusCodes.Status502BadGateway, "campaign_creation_failed", "Shopify did not create the discount.", view.LastError)
-                : TypedResults.Created($"/api/admin/campaigns/{id}", view);
-        }
-        jobs.Enqueue<CampaignGeneration>(g => g.GenerateAsync(id, CancellationToken.None));
-        return TypedResults.Accepted($"/api/admin/campaigns/{id}", await CampaignQueries.LoadAsync(db, shop, id, ct));
+        return await AnswerAsync(id);
+    }
+
+    private sealed record Earlier(long Id, string RequestHash);
+
+    private static async Task<Earlier?> EarlierAsync(NpgsqlDataSource db, string shop, string idempotencyKey, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<Earlier>(new CommandDefinition(
+            "SELECT id, request_hash FROM campaigns WHERE shop_domain = @shop AND idempotency_key = @idempotencyKey",
+            new { shop, idempotencyKey }, cancellationToken: ct));
+    }
+
+    private static ProblemHttpResult KeyReused() => Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused",
+        "This Idempotency-Key was already used for a different campaign.", "Send a new key for a new campaign.");
+
+    /// <summary>The answer for a stored campaign, first time or resent: it is finished (201; many codes: 202), goes on in the background (202) or was refused (502).</summary>
+    private static async Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>, ProblemHttpResult>> AnswerForAsync(
+        NpgsqlDataSource db, CampaignGeneration generation, IBackgroundJobClient jobs, CampaignOptions options, ILoggerFactory loggers, string shop,
+        long id, CancellationToken ct)
+    {
+        var (outcome, view) = await ResumeCampaign.RunAsync(db, generation, jobs, options, loggers, shop, id, ct);
+        if (outcome == ResumeCampaign.Outcome.Failed) return ResumeCampaign.CreationFailed(view);
+        return outcome == ResumeCampaign.Outcome.Done && view.RequestedCodes == 1
+            ? TypedResults.Created($"/api/admin/campaigns/{id}", view)
+            : TypedResults.Accepted($"/api/admin/campaigns/{id}", view);
     }
 
     /// <summary>Inserts <paramref name="count"/> unique random codes (regenerating any that collide), in chunks.</summary>
@@ -146,10 +188,11 @@ public static partial class CreateCampaign
             var chunk = Enumerable.Range(0, Math.Min(5000, count - seq)).Select(_ => prefix + Random(length)).Distinct().ToArray();
             var inserted = await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO campaign_codes (campaign_id, shop_domain, code, seq, state)
-                SELECT @id, @shop, code, @seq + (row_number() OVER () - 1)::int, 'pending'
+                SELECT @id, @shop, code, @seq + (row_number() OVER () - 1)::int, @pending
                 FROM (SELECT c AS code FROM unnest(@chunk) AS c
-                      WHERE NOT EXISTS (SELECT 1 FROM campaign_codes x WHERE x.shop_domain = @shop AND upper(x.code) = upper(c))) fresh
-                """, new { id, shop, seq, chunk }, tx, cancellationToken: ct));
+                      WHERE NOT EXISTS (SELECT 1 FROM campaign_codes x
+                                        WHERE x.shop_domain = @shop AND upper(x.code) = upper(c) AND x.state <> @released)) fresh
+                """, new { id, shop, seq, chunk, pending = CodeState.Pending, released = CodeState.Released }, tx, cancellationToken: ct));
             seq += inserted;
         }
     }

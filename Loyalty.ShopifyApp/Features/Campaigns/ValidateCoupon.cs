@@ -66,13 +66,13 @@ public static class ValidateCoupon
                        (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id) AS redemptions,
                        (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id AND r.customer_id = @customer) AS customer_redemptions
                 FROM campaign_codes k JOIN campaigns c ON c.id = k.campaign_id
-                WHERE k.shop_domain = @shop AND upper(k.code) = upper(@code)
+                WHERE k.shop_domain = @shop AND upper(k.code) = upper(@code) AND k.state <> @released
                 UNION ALL
                 SELECT 'loyalty', NULL, v.id, v.coupon_status, v.state, v.created_at, v.expires_at, 1, true, NULL, v.customer_id,
                        CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END, CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END
                 FROM conversions v WHERE v.shop_domain = @shop AND upper(v.code) = upper(@code) AND v.state = 'completed'
                 LIMIT 1
-                """, new { shop, code, customer }, cancellationToken: ct));
+                """, new { shop, code, customer, released = CodeState.Released }, cancellationToken: ct));
         }
 
         var now = clock.GetUtcNow();

@@ -61,7 +61,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         bool CombinesShipping, IReadOnlyList<long>? CustomerIds);
 
     /// <summary>A percentage or fixed-amount code discount for everyone or listed customers; returns its id.</summary>
-    public async Task<string> CreateCampaignDiscountAsync(string shop, CampaignDiscount c, CancellationToken ct)
+    public async Task<string> CreateCampaignDiscountAsync(string shop, CampaignDiscount c, CancellationToken ct, TimeSpan? maxThrottleWait = null)
     {
         object value = c.DiscountType == "percentage"
             ? new { percentage = (double)(c.Value / 100m) }
@@ -84,7 +84,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                 ? new { subtotal = new { greaterThanOrEqualToSubtotal = min.ToString("0.00", CultureInfo.InvariantCulture) } }
                 : null,
         };
-        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, ct);
+        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
         var payload = data.GetProperty("discountCodeBasicCreate");
         ThrowOnUserErrors("discountCodeBasicCreate", payload);
         return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()

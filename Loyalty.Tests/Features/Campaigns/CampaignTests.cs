@@ -35,8 +35,12 @@ public sealed class CampaignTests : IAsyncLifetime
         _shopify.Dispose();
     }
 
-    private Task<HttpResponseMessage> CreateAsync(object body) =>
-        _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body)));
+    private Task<HttpResponseMessage> CreateAsync(object body)
+    {
+        var request = _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body));
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        return _app.Http.SendAsync(request);
+    }
 
     private IEnumerable<(int Status, string Body)> Calls(string operation) => _shopify.Server.LogEntries
         .Where(e => e.RequestMessage!.Path == ShopifyFake.GraphQLPath(_shop) && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)

@@ -41,7 +41,9 @@ public sealed class CouponTrackingTests : IAsyncLifetime
 
     private async Task<long> CampaignAsync(object body)
     {
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body)));
+        using var request = _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body));
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var response = await _app.Http.SendAsync(request);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
     }

@@ -271,11 +271,24 @@
         } },
         { title: 'Ends', render: function (x) { return when(x.endsAt); } },
         { title: 'Actions', render: function (x) {
-          return h('button', { type: 'button', 'aria-label': 'Download the codes of ' + x.title, on: { click: function () { downloadCsv(x); } }, text: 'Codes CSV' });
+          var csv = h('button', { type: 'button', 'aria-label': 'Download the codes of ' + x.title, on: { click: function () { downloadCsv(x); } }, text: 'Codes CSV' });
+          // A refused campaign, or one Shopify could not be reached for: try again, or give it up and free its code.
+          if (x.state !== 'failed' && !(x.state === 'creating' && x.lastError)) return csv;
+          return h('span', { title: x.lastError || '' }, csv, ' ',
+            h('button', { type: 'button', 'aria-label': 'Retry creating ' + x.title, on: { click: function () { changeCampaign(x, 'POST', '/retry'); } }, text: 'Retry' }), ' ',
+            h('button', { type: 'button', 'aria-label': 'Release the code of ' + x.title, on: { click: function () { changeCampaign(x, 'DELETE', ''); } }, text: 'Release code' }));
         } }], items, 'No campaigns yet.'));
       if (items.some(function (x) { return x.state === 'generating' || x.state === 'creating'; })) {
         if (!timer) timer = setInterval(loadCampaigns, 2000);
       } else if (timer) { clearInterval(timer); timer = null; }
+    });
+  }
+  function changeCampaign(x, method, suffix) {
+    clearError();
+    api(method, 'campaigns/' + x.id + suffix).then(function (r) {
+      if (!r.ok) { fail(r); return loadCampaigns(); }
+      toast('Campaign "' + x.title + '" is ' + r.data.state + '.');
+      loadCampaigns();
     });
   }
   function downloadCsv(x) {
@@ -301,9 +314,11 @@
     busy(button, true);
     api('POST', 'campaigns', req, { key: campaignKey }).then(function (r) {
       busy(button, false);
-      if (!r.ok) { if (r.status < 500) campaignKey = null; return fail(r); }
+      // Keep the key only when the answer may have been lost: a resend then gets this campaign, not a second one.
+      if (!r.ok) { if (r.status < 500 || (r.data && r.data.code === 'campaign_creation_failed')) campaignKey = null; loadCampaigns(); return fail(r); }
       campaignKey = null;
-      toast('Campaign "' + r.data.title + '" ' + (r.status === 202 ? 'is generating its codes.' : 'created.'));
+      toast('Campaign "' + r.data.title + '" ' + (r.status === 201 ? 'created.' : r.data.state === 'creating' && r.data.requestedCodes === 1
+        ? 'is being created; Shopify could not be reached, it is retried in the background.' : 'is generating its codes.'));
       $('campaign-form').reset();
       loadCampaigns();
     });

@@ -1,0 +1,49 @@
+using Dapper;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Campaigns;
+
+/// <summary>
+/// One run at a time per campaign, on any instance: a session advisory lock held on a connection of its own for as
+/// long as the run lasts. The generation job, a merchant's request that creates or retries a campaign, and giving a
+/// campaign up all take it, so none of them sends to Shopify while another is deciding what Shopify has.
+/// </summary>
+public sealed class CampaignLock : IAsyncDisposable
+{
+    private readonly NpgsqlConnection _connection;
+
+    private CampaignLock(NpgsqlConnection connection) => _connection = connection;
+
+    /// <summary>The lock, or null when another run holds it.</summary>
+    public static async Task<CampaignLock?> TryTakeAsync(NpgsqlDataSource db, long campaignId, CancellationToken ct)
+    {
+        var connection = await db.OpenConnectionAsync(ct);
+        try
+        {
+            if (await connection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                    new { key = $"campaign:{campaignId}" }, cancellationToken: ct)))
+            {
+                return new CampaignLock(connection);
+            }
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+        await connection.DisposeAsync();
+        return null;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+        }
+        finally
+        {
+            await _connection.DisposeAsync();
+        }
+    }
+}
