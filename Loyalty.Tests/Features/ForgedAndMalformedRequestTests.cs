@@ -32,7 +32,7 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             "/api/admin/campaigns/1", "/api/admin/campaigns/1/codes.csv", "/api/admin/coupons/validate", "/api/admin/reports/coupons",
             "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry",
             "/api/admin/dashboard", "/api/admin/conversions/conv_x/retry", "/api/admin/conversions/conv_x/cancel", "/api/admin/settings/pos/test",
-            "/api/admin/customers/1/coupons" };
+            "/api/admin/customers/1/coupons", "/api/admin/coupon-incidents", "/api/admin/coupon-incidents/1/resolve" };
         foreach (var path in paths)
         {
             yield return ($"GET {path} without a token", () => new HttpRequestMessage(HttpMethod.Get, path));
@@ -69,6 +69,13 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         yield return ("dashboard backwards", () => _app.Admin(HttpMethod.Get, "/api/admin/dashboard?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", _shop));
         yield return ("retry of an unknown conversion", () => _app.Admin(HttpMethod.Post, "/api/admin/conversions/%00%27x/retry", _shop));
         yield return ("cancel of an unknown conversion", () => _app.Admin(HttpMethod.Post, $"/api/admin/conversions/{new string('x', 3000)}/cancel", _shop));
+        yield return ("resolving an incident that is not a number", () => _app.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/abc/resolve", _shop,
+            new StringContent("""{"resolution":"x"}""", Encoding.UTF8, "application/json")));
+        yield return ("resolving an unknown incident", () => _app.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/999999/resolve", _shop,
+            new StringContent("""{"resolution":"x"}""", Encoding.UTF8, "application/json")));
+        yield return ("resolving an incident without saying how", () => _app.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/1/resolve", _shop,
+            new StringContent("""{"resolution":""}""", Encoding.UTF8, "application/json")));
+        yield return ("incidents filtered by a flag that is not one", () => _app.Admin(HttpMethod.Get, "/api/admin/coupon-incidents?resolved=maybe", _shop));
         yield return ("coupons of a customer that is not a number", () => _app.Admin(HttpMethod.Get, "/api/admin/customers/abc/coupons", _shop));
         yield return ("POS test against a private address", () => _app.Admin(HttpMethod.Post, "/api/admin/settings/pos/test", _shop,
             new StringContent("""{"posBaseUrl":"https://10.0.0.1","posApiKey":"k"}""", Encoding.UTF8, "application/json")));

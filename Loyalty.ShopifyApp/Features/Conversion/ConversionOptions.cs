@@ -7,7 +7,10 @@ public sealed class ConversionOptions
 {
     public const string Section = "Conversion";
 
-    /// <summary>How long a request or reconciler run owns a conversion it is driving.</summary>
+    /// <summary>
+    /// How long a request or reconciler run owns a conversion it is driving; renewed by every step and before every
+    /// external call. A driver that outlasts it and is claimed by another is fenced out by the lease token.
+    /// </summary>
     public int LeaseSeconds { get; set; } = 60;
 
     /// <summary>
@@ -22,7 +25,11 @@ public sealed class ConversionOptions
     /// <summary>A conversion still unsettled this long after it started goes to needs_review.</summary>
     public int NeedsReviewAfterMinutes { get; set; } = 24 * 60;
 
-    /// <summary>A pending conversion whose coupon Shopify does not have after this long is failed (nothing was deducted).</summary>
+    /// <summary>
+    /// A pending conversion whose coupon Shopify still does not have this long after its creation was last sent is failed
+    /// (nothing was deducted). Until then a miss is not conclusive: the send may still apply. Keep it above the longest a
+    /// send can take (<c>Shopify:ThrottleMaxWaitSeconds</c> + <c>Shopify:GraphQLTimeoutSeconds</c>).
+    /// </summary>
     public int PendingTimeoutSeconds { get; set; } = 120;
 
     /// <summary>

@@ -56,9 +56,10 @@ public static partial class ConversionReview
         ConversionRow? resumed;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            var row = await conn.QuerySingleOrDefaultAsync<(string State, string? ReviewFrom, string BalanceSource, DateTimeOffset? DeductAttemptedAt)?>(
+            var row = await conn.QuerySingleOrDefaultAsync<(string State, string? ReviewFrom, string BalanceSource, DateTimeOffset? DeductAttemptedAt,
+                DateTimeOffset? CouponRequestedAt)?>(
                 new CommandDefinition("""
-                    SELECT state, review_from, balance_source, deduct_attempted_at FROM conversions WHERE id = @id AND shop_domain = @shop
+                    SELECT state, review_from, balance_source, deduct_attempted_at, coupon_requested_at FROM conversions WHERE id = @id AND shop_domain = @shop
                     """, new { id, shop }, cancellationToken: ct));
             if (row is not { } r) return Problems.NotFound("conversion_not_found", "No such conversion.");
             if (r.State != "needs_review")
@@ -74,6 +75,12 @@ public static partial class ConversionReview
             if (retry)
             {
                 to = r.ReviewFrom;
+            }
+            else if (r.ReviewFrom == "pending" && r.CouponRequestedAt is not null)
+            {
+                // Its coupon may exist in Shopify: failing it blind could leave a live coupon no points paid for.
+                return Problems.Create(StatusCodes.Status409Conflict, "coupon_outcome_unknown",
+                    "Shopify may have created this coupon. Retry instead: the code is looked up and the conversion settled from what Shopify has.");
             }
             else if (r.ReviewFrom == "settling" || r.BalanceSource == "pos" && r.DeductAttemptedAt is not null && r.ReviewFrom == "coupon_created")
             {

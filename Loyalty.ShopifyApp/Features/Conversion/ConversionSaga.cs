@@ -114,7 +114,7 @@ public sealed partial class ConversionSaga(
             {
                 return await DeferAsync(c, e.RetryAfter, clearRequested: false, ct);
             }
-            catch (Exception e) when (IsShopifyTransient(e))
+            catch (Exception e) when (IsShopifyTransient(e) || e is ShopNotAuthorizedException)
             {
                 return await RetryLaterOrReviewAsync(c, $"looking up the code: {e.Message}", ct);
             }
@@ -144,7 +144,15 @@ public sealed partial class ConversionSaga(
                 c = await UpdateAsync(c, "coupon_requested_at = now()", null, ct);
                 var discountId = await shopify.CreateCustomerCodeAsync(c.ShopDomain, new ShopifyDiscounts.CustomerCode(
                     c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt), ct, shopifyWait);
-                return await CouponCreatedAsync(c, discountId, ct);
+                try
+                {
+                    return await CouponCreatedAsync(c, discountId, ct);
+                }
+                catch (LeaseLostException)
+                {
+                    await WithdrawIfOrphanAsync(c, discountId, ct);
+                    throw;
+                }
             }
             catch (ShopifyThrottledException e)
             {
@@ -165,7 +173,7 @@ public sealed partial class ConversionSaga(
                 {
                     return await DeferAsync(c, t.RetryAfter, clearRequested: false, ct);
                 }
-                catch (Exception lookup) when (IsShopifyTransient(lookup))
+                catch (Exception lookup) when (IsShopifyTransient(lookup) || lookup is ShopNotAuthorizedException)
                 {
                     return await RetryLaterOrReviewAsync(c, $"looking up a taken code: {lookup.Message}", ct);
                 }
@@ -188,7 +196,7 @@ public sealed partial class ConversionSaga(
                 {
                     if (await FindOursAsync(c, shopifyWait, ct) is { } id) return await CouponCreatedAsync(c, id, ct);
                 }
-                catch (Exception lookup) when (IsShopifyTransient(lookup) || lookup is ShopifyThrottledException)
+                catch (Exception lookup) when (IsShopifyTransient(lookup) || lookup is ShopifyThrottledException or ShopNotAuthorizedException)
                 {
                     LogStep(c.Id, "could not look the code up yet", lookup.Message);
                 }
@@ -196,6 +204,26 @@ public sealed partial class ConversionSaga(
             }
         }
         return await FailAsync(c, "coupon_creation_failed", "No free coupon code was found.", ct);
+    }
+
+    /// <summary>
+    /// This driver created a discount after losing the conversion (its send outlasted the lease). If the conversion failed
+    /// meanwhile, or moved to another code, nobody will ever own this discount: it is deleted now rather than left live
+    /// with no points paid for it. Best effort; the discount's title names the conversion for a merchant to find it.
+    /// </summary>
+    private async Task WithdrawIfOrphanAsync(ConversionRow c, string discountId, CancellationToken ct)
+    {
+        var now = await LoadAsync(c.Id, CancellationToken.None);
+        if (now is null || now.DiscountId == discountId || now.State != "failed" && string.Equals(now.Code, c.Code, StringComparison.OrdinalIgnoreCase)) return;
+        try
+        {
+            await shopify.DeleteAsync(c.ShopDomain, discountId, ct);
+            LogStep(c.Id, "a coupon created after the lease was lost was withdrawn", discountId);
+        }
+        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyThrottledException or ShopNotAuthorizedException or ShopifyUserErrorException)
+        {
+            LogOrphan(c.ShopDomain, c.Id, discountId, e.Message);
+        }
     }
 
     /// <summary>The id of the discount under the conversion's code when it is ours; null when it is someone else's or gone.</summary>
@@ -551,11 +579,13 @@ public sealed partial class ConversionSaga(
         parameters.Add("id", c.Id);
         parameters.Add("from", c.State);
         parameters.Add("token", c.LeaseToken);
+        parameters.Add("couponStatus", c.CouponStatus);
         parameters.Add("lease", (double)O.LeaseSeconds);
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                    UPDATE conversions SET updated_at = now(), locked_until = now() + make_interval(secs => @lease), {set}
                    WHERE id = @id AND state = @from AND lease_token = @token
+                     AND coupon_status = @couponStatus -- an order marking the coupon used meanwhile stops this driver too
                    RETURNING {ConversionRow.Columns}
                    """, parameters, cancellationToken: ct))
                ?? throw new LeaseLostException(c.Id);
@@ -581,6 +611,9 @@ public sealed partial class ConversionSaga(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Conversion {ConversionId} ({State}) changed under this driver (its lease ran out and another claimed it, or an order used the coupon); this one stops")]
     private partial void LogLeaseLost(string conversionId, string state);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Conversion {ConversionId} of {Shop}: discount {DiscountId} was created after the conversion ended and could not be deleted ({Reason}); delete it in Shopify")]
+    private partial void LogOrphan(string shop, string conversionId, string discountId, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Conversion {ConversionId}: {Step} ({Detail})")]
     private partial void LogStep(string conversionId, string step, string? detail);

@@ -55,6 +55,14 @@ public sealed class MoneyLeakTests : ConversionTestBase
         Assert.Equal((id, 8101L, 500m, 500L), (incident.GetProperty("conversionId").GetString(), incident.GetProperty("orderId").GetInt64(),
             incident.GetProperty("amount").GetDecimal(), incident.GetProperty("points").GetInt64()));
         Assert.Equal("used_after_cancel", incident.GetProperty("kind").GetString());
+
+        var resolve = () => App.Http.SendAsync(App.Admin(HttpMethod.Post, $"/api/admin/coupon-incidents/{incident.GetProperty("id").GetInt64()}/resolve", Shop,
+            JsonContent.Create(new { resolution = "Took the 500 points back by hand" })));
+        Assert.Equal(HttpStatusCode.OK, (await resolve()).StatusCode);
+        Assert.Equal(HttpStatusCode.Conflict, (await resolve()).StatusCode);
+        var open = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupon-incidents?resolved=false", Shop)))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(0, open.GetArrayLength());
     }
 
     [Fact]

@@ -22,7 +22,7 @@
     conversion_failed: 'The code could not be created. Nothing was deducted.',
     conversion_not_found: 'That conversion could not be found.',
     coupon_not_found: 'That coupon could not be found.',
-    coupon_already_used: 'That coupon was already used.',
+    coupon_used: 'That coupon was already used in an order.',
     coupon_expired: 'That coupon has expired.',
     customer_not_logged_in: 'Please log in to use your points.',
     stale_proxy_request: 'This page is out of date. Please reload it.',
