@@ -219,6 +219,35 @@ public sealed class ShopifySimulator : IAsyncDisposable
     }
 
     /// <summary>
+    /// <c>codeDiscountNodes(first, after, query)</c>: live discounts, oldest first; a <c>title:'…'</c> term of the query
+    /// keeps those whose title contains the phrase. The cursor names the last discount of the page.
+    /// </summary>
+    private object DiscountsPage(JsonObject v)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(v["query"]?.GetValue<string>() ?? "", @"title:'([^']*)'");
+        var first = v["first"]?.GetValue<int>() ?? 50;
+        static long Number(string gid) => long.Parse(gid[(gid.LastIndexOf('/') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+        var after = v["after"]?.GetValue<string>() is { } cursor ? Number(cursor) : 0; // still valid when that discount is deleted meanwhile
+        var live = _discounts.Values.Where(d => !d.Deleted && (!match.Success || d.Title.Contains(match.Groups[1].Value, StringComparison.OrdinalIgnoreCase)))
+            .OrderBy(d => Number(d.Id)).ToList();
+        var start = live.FindIndex(d => Number(d.Id) > after);
+        if (start < 0) start = live.Count;
+        var page = live.Skip(start).Take(first).ToList();
+        return new
+        {
+            codeDiscountNodes = new
+            {
+                pageInfo = new { hasNextPage = start + page.Count < live.Count, endCursor = page.Count > 0 ? page[^1].Id : null },
+                nodes = page.Select(d => new
+                {
+                    id = d.Id,
+                    codeDiscount = new { title = d.Title, status = d.Status, asyncUsageCount = d.UsageCount, codes = new { nodes = d.Codes.Take(1).Select(c => new { code = c }) } },
+                }),
+            },
+        };
+    }
+
+    /// <summary>
     /// <c>orders(first, after, query, sortKey: UPDATED_AT)</c> as Shopify answers it: the <c>updated_at:&gt;'…'</c> term of
     /// the search is honoured, <c>&gt;=</c> too (the financial status terms are, trivially: every order here is paid), oldest update first,
     /// <c>first</c> per page, the cursor naming the last order of the page.
@@ -495,6 +524,7 @@ public sealed class ShopifySimulator : IAsyncDisposable
                 return new { discountCodeDeactivate = new { codeDiscountNode = new { id = v["id"]!.GetValue<string>() }, userErrors = Array.Empty<object>() } };
             }
             if (Is("query PaidOrders")) return OrdersPage(v);
+            if (Is("query LoyaltyDiscounts")) return DiscountsPage(v);
             return null;
         }
     }

@@ -140,10 +140,12 @@ public sealed partial class ConversionSaga(
         {
             try
             {
-                // Persisted (and the lease renewed) before the call: whoever drives next looks the code up first.
-                c = await UpdateAsync(c, "coupon_requested_at = now()", null, ct);
+                // Persisted (and the lease renewed) right before every send, however long the shop's cost bucket kept the
+                // call waiting: whoever drives next looks the code up first, counts PendingTimeoutSeconds from the last
+                // send, and a driver that lost the lease while waiting never sends.
                 var discountId = await shopify.CreateCustomerCodeAsync(c.ShopDomain, new ShopifyDiscounts.CustomerCode(
-                    c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt), ct, shopifyWait);
+                    c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt),
+                    async token => c = await UpdateAsync(c, "coupon_requested_at = now()", null, token), ct, shopifyWait);
                 try
                 {
                     return await CouponCreatedAsync(c, discountId, ct);

@@ -30,8 +30,12 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         }
         """;
 
-    /// <summary>Creates a single-use, customer-only, fixed-amount code; returns the DiscountCodeNode id.</summary>
-    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, CancellationToken ct, TimeSpan? maxThrottleWait = null)
+    /// <summary>
+    /// Creates a single-use, customer-only, fixed-amount code; returns the DiscountCodeNode id. <paramref name="beforeSend"/>
+    /// runs before each send of the mutation (the first and any resend after a throttle).
+    /// </summary>
+    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, Func<CancellationToken, Task> beforeSend, CancellationToken ct,
+        TimeSpan? maxThrottleWait = null)
     {
         var input = new
         {
@@ -49,7 +53,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
             },
             combinesWith = new { orderDiscounts = false, productDiscounts = true, shippingDiscounts = true },
         };
-        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
+        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, beforeSend, ct);
         var payload = data.GetProperty("discountCodeBasicCreate");
         ThrowOnUserErrors("discountCodeBasicCreate", payload);
         return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
@@ -201,6 +205,37 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         string? Text(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
         int? Number(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
         return new FoundCode(node.GetProperty("id").GetString()!, Text("title"), Text("status"), Number("asyncUsageCount"), Number("usageLimit"));
+    }
+
+    public sealed record ListedCode(string Id, string Title, string? Code, int UsageCount, string? Status);
+
+    public sealed record CodePage(IReadOnlyList<ListedCode> Codes, string? EndCursor, bool HasNextPage);
+
+    /// <summary>One page of the shop's code discounts whose title matches <paramref name="titleSearch"/> (Shopify's search syntax).</summary>
+    public async Task<CodePage> ListCodesAsync(string shop, string titleSearch, int first, string? after, CancellationToken ct)
+    {
+        var data = await graphql.QueryAsync(shop, """
+            query LoyaltyDiscounts($query: String!, $first: Int!, $after: String) {
+              codeDiscountNodes(first: $first, after: $after, query: $query) {
+                pageInfo { hasNextPage endCursor }
+                nodes { id codeDiscount { ... on DiscountCodeBasic { title status asyncUsageCount codes(first: 1) { nodes { code } } } } }
+              }
+            }
+            """, new { query = titleSearch, first, after }, ct);
+        var page = data.GetProperty("codeDiscountNodes");
+        var codes = new List<ListedCode>();
+        foreach (var node in page.GetProperty("nodes").EnumerateArray())
+        {
+            if (!node.TryGetProperty("codeDiscount", out var d) || d.ValueKind != JsonValueKind.Object
+                || !d.TryGetProperty("title", out var title) || title.ValueKind != JsonValueKind.String) continue;
+            var code = d.TryGetProperty("codes", out var cs) && cs.TryGetProperty("nodes", out var ns) && ns.GetArrayLength() > 0
+                ? ns[0].GetProperty("code").GetString() : null;
+            codes.Add(new ListedCode(node.GetProperty("id").GetString()!, title.GetString()!, code,
+                d.TryGetProperty("asyncUsageCount", out var u) && u.ValueKind == JsonValueKind.Number ? u.GetInt32() : 0,
+                d.TryGetProperty("status", out var st) && st.ValueKind == JsonValueKind.String ? st.GetString() : null));
+        }
+        var info = page.GetProperty("pageInfo");
+        return new CodePage(codes, info.GetProperty("endCursor").GetString(), info.GetProperty("hasNextPage").GetBoolean());
     }
 
     public sealed record Metafield(JsonArray Items, string? CompareDigest);

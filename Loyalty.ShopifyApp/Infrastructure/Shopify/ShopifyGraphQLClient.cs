@@ -44,8 +44,17 @@ public sealed partial class ShopifyGraphQLClient(
     public Task<JsonElement> MutateAsync(string shop, string mutation, object? variables, TimeSpan? maxThrottleWait, CancellationToken ct) =>
         SendAsync(shop, mutation, variables, idempotent: false, maxThrottleWait ?? DefaultMaxWait, ct);
 
+    /// <summary>
+    /// A mutation whose every send (the first, and each one after a THROTTLED, 429 or 401 answer) is preceded by
+    /// <paramref name="beforeSend"/>: a caller that must know when it last sent (and may still be allowed to) says so there,
+    /// and stops the call by throwing.
+    /// </summary>
+    public Task<JsonElement> MutateAsync(string shop, string mutation, object? variables, TimeSpan? maxThrottleWait,
+        Func<CancellationToken, Task> beforeSend, CancellationToken ct) =>
+        SendAsync(shop, mutation, variables, idempotent: false, maxThrottleWait ?? DefaultMaxWait, ct, beforeSend);
+
     private async Task<JsonElement> SendAsync(string shop, string document, object? variables, bool idempotent, TimeSpan maxWait,
-        CancellationToken ct)
+        CancellationToken ct, Func<CancellationToken, Task>? beforeSend = null)
     {
         var url = $"{_options.ShopBaseUrl(shop)}/admin/api/{_options.ApiVersion}/graphql.json";
         var token = await tokens.GetAsync(shop, ct);
@@ -56,6 +65,7 @@ public sealed partial class ShopifyGraphQLClient(
         {
             var last = attempt >= _options.GraphQLMaxAttempts;
             await AdmitAsync(shop, document, maxWait, ct);
+            if (beforeSend is not null) await beforeSend(ct);
             HttpResponseMessage response;
             try
             {
