@@ -76,6 +76,9 @@ public static class FeatureMap
         services.AddTransient<ConversionReconciler>();
         services.AddSingleton(new RecurringJobDefinition(ConversionReconciler.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<ConversionReconciler>(ConversionReconciler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
+        services.AddTransient<OrphanCouponSweep>();
+        services.AddSingleton(new RecurringJobDefinition(OrphanCouponSweep.RecurringId,
+            (jobs, cron) => jobs.AddOrUpdate<OrphanCouponSweep>(OrphanCouponSweep.RecurringId, j => j.SweepAllAsync(CancellationToken.None), cron)));
         services.AddTransient<DonationSettler>();
         services.AddHttpClient(SandboxPages.HttpClientName);
 

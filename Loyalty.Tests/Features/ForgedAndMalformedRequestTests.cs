@@ -32,7 +32,7 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             "/api/admin/campaigns/1", "/api/admin/campaigns/1/codes.csv", "/api/admin/coupons/validate", "/api/admin/reports/coupons",
             "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry",
             "/api/admin/dashboard", "/api/admin/conversions/conv_x/retry", "/api/admin/conversions/conv_x/cancel", "/api/admin/settings/pos/test",
-            "/api/admin/customers/1/coupons", "/api/admin/coupon-incidents", "/api/admin/coupon-incidents/1/resolve" };
+            "/api/admin/customers/1/coupons", "/api/admin/coupon-incidents", "/api/admin/coupon-incidents/1/resolve", "/api/admin/orphan-coupons" };
         foreach (var path in paths)
         {
             yield return ($"GET {path} without a token", () => new HttpRequestMessage(HttpMethod.Get, path));

@@ -154,4 +154,35 @@ public sealed class GroundTruthTests : IAsyncLifetime
         Assert.Equal(("used", 9005L), (await _app.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }),
             await _app.ScalarAsync<long>("SELECT used_order_id FROM conversions WHERE code = @code", new { code })));
     }
+
+    [Fact]
+    public async Task The_orphan_sweep_deletes_every_discount_no_completed_conversion_owns_and_keeps_the_rest()
+    {
+        async Task<(string Id, string Code)> ConvertedAsync(string key)
+        {
+            var body = await (await ConvertAsync(100, key)).Content.ReadFromJsonAsync<JsonElement>();
+            return (body.GetProperty("conversionId").GetString()!, body.GetProperty("code").GetString()!);
+        }
+        var kept = await ConvertedAsync("kept");
+        var failedLate = await ConvertedAsync("failed-late");
+        var gone = await ConvertedAsync("gone");
+        var usedOrphan = await ConvertedAsync("used-orphan");
+        // As Shopify's records would stand after a create that committed past every timeout: the app had failed the
+        // conversion (or never kept it), the discount is live all the same; one of them was even used at checkout.
+        await _app.ScalarAsync<int>("UPDATE conversions SET state = 'failed', coupon_status = 'none', failure_code = 'shopify_unavailable' WHERE id = ANY(@ids)",
+            new { ids = new[] { failedLate.Id, usedOrphan.Id } });
+        await _app.ScalarAsync<int>("DELETE FROM conversions WHERE id = @id", new { id = gone.Id });
+        Assert.True(_shopify.Redeem(usedOrphan.Code, Customer));
+        var sweep = _app.Services.GetRequiredService<OrphanCouponSweep>();
+
+        var result = await sweep.SweepShopAsync(Shop, default);
+        var again = await sweep.SweepShopAsync(Shop, default);
+
+        Assert.Equal(new OrphanCouponSweep.Result(4, 3, 1), result);
+        Assert.Equal(new OrphanCouponSweep.Result(1, 0, 0), again);
+        Assert.False(_shopify.DiscountWithCode(kept.Code) is null);
+        Assert.All(new[] { failedLate, gone, usedOrphan }, o => Assert.True(DiscountsOf(o.Id).All(d => d.Deleted), o.Code));
+        var report = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/orphan-coupons", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((3L, 1L, 0), (report.GetProperty("deletedTotal").GetInt64(), report.GetProperty("usedTotal").GetInt64(), report.GetProperty("lastDeleted").GetInt32()));
+    }
 }

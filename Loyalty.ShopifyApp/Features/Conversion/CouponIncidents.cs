@@ -10,7 +10,8 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// The merchant's review queue for coupons an order used after the customer cancelled them and got the points back
 /// (the order came after the cancellation's check with Shopify, or its webhook late): <c>GET /api/admin/coupon-incidents</c>
 /// lists them with the amount at stake, <c>POST /api/admin/coupon-incidents/{id}/resolve</c> records the merchant's
-/// decision (taking the points back, if they choose to, is a points adjustment on the customer).
+/// decision (taking the points back, if they choose to, is a points adjustment on the customer). Beside it,
+/// <c>GET /api/admin/orphan-coupons</c>: what the orphan coupon sweep found and deleted.
 /// </summary>
 public static partial class CouponIncidents
 {
@@ -29,7 +30,19 @@ public static partial class CouponIncidents
     {
         admin.MapGet("/coupon-incidents", ListAsync);
         admin.MapPost("/coupon-incidents/{id:long}/resolve", ResolveAsync);
+        admin.MapGet("/orphan-coupons", OrphanSweepAsync);
         return admin;
+    }
+
+    public sealed record OrphanSweep(DateTimeOffset? LastRunAt, int LastChecked, int LastDeleted, long DeletedTotal, long UsedTotal, string? LastError);
+
+    /// <summary>What the orphan coupon sweep (<see cref="OrphanCouponSweep"/>) last found in the shop, and its totals.</summary>
+    private static async Task<OrphanSweep> OrphanSweepAsync(HttpContext http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<OrphanSweep>(new CommandDefinition("""
+            SELECT last_run_at, last_checked, last_deleted, deleted_total, used_total, last_error FROM orphan_coupon_sweeps WHERE shop_domain = @shop
+            """, new { shop = http.User.Shop() }, cancellationToken: ct)) ?? new OrphanSweep(null, 0, 0, 0, 0, null);
     }
 
     private static async Task<IReadOnlyList<Incident>> ListAsync(HttpContext http, NpgsqlDataSource db, bool? resolved, CancellationToken ct)

@@ -38,6 +38,7 @@ public sealed class JobsOptions
         ["pos-sync"] = "* * * * *",
         ["missed-orders-sweep"] = "*/15 * * * *",
         ["conversion-reconciler"] = "* * * * *",
+        ["orphan-coupon-sweep"] = "17 * * * *",
         ["donation-settler"] = "* * * * *",
         ["event-delivery"] = "* * * * *",
     };
