@@ -44,7 +44,17 @@ public sealed class ConversionOptions
     /// </summary>
     public int ShopifyQueueTimeoutSeconds { get; set; } = 900;
 
+    /// <summary>Read-merge-write rounds of one metafield update when the list changed meanwhile (STALE_OBJECT).</summary>
     public int MetafieldAttempts { get; set; } = 5;
+
+    /// <summary>At most this many coupons in a customer's <c>loyalty.coupons</c> list: live ones first, then the newest.</summary>
+    public int MetafieldMaxEntries { get; set; } = 50;
+
+    /// <summary>Used and expired coupons stay in the list this many days after their use or expiry.</summary>
+    public int MetafieldRecentDays { get; set; } = 90;
+
+    /// <summary>Failed metafield updates in a row (waiting for Shopify's API budget aside) before the merchant is asked to look.</summary>
+    public int MetafieldMaxFailures { get; set; } = 10;
 
     public int ReconcilerBatchSize { get; set; } = 50;
 

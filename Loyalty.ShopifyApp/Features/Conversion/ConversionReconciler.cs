@@ -29,7 +29,11 @@ public sealed partial class ConversionReconciler(
                     WHERE c.id IN (
                         SELECT id FROM conversions
                         WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
-                               OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')))
+                               OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')
+                                   -- a metafield write the merchant was asked to look at waits for them (cancellations do not)
+                                   AND NOT (coupon_status <> 'cancelling' AND EXISTS (
+                                       SELECT 1 FROM coupon_incidents i WHERE i.conversion_id = conversions.id
+                                         AND i.kind = 'metafield_write_failed' AND i.resolved_at IS NULL))))
                           AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
                         ORDER BY state = 'completed', next_attempt_at -- coupons and points before metafields and cancellations
                         LIMIT @batch

@@ -15,12 +15,12 @@ public sealed record ConversionRow(
     string BalanceSource, string State, string Code, string? DiscountId, DateTimeOffset ExpiresAt, string? FailureCode,
     string? FailureReason, int Attempts, DateTimeOffset? DeductAttemptedAt, DateTimeOffset? MetafieldSyncedAt, string CouponStatus,
     DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt, long? UsedOrderId, DateTimeOffset? UsedAt, DateTimeOffset? CouponRequestedAt,
-    long? BalanceAfter, Guid? LeaseToken)
+    long? BalanceAfter, Guid? LeaseToken, int MetafieldFailures)
 {
     public const string Columns = """
         id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code, discount_id, expires_at,
         failure_code, failure_reason, attempts, deduct_attempted_at, metafield_synced_at, coupon_status, created_at, completed_at,
-        used_order_id, used_at, coupon_requested_at, balance_after, lease_token
+        used_order_id, used_at, coupon_requested_at, balance_after, lease_token, metafield_failures
         """;
 
     /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
@@ -258,10 +258,11 @@ public sealed partial class ConversionSaga(
     /// A step that does not move the state (metafield, cancellation) is due again after the retry delay, or when
     /// the shop's API budget allows, with the reconciler woken for it then.
     /// </summary>
-    private async Task TryAgainLaterAsync(ConversionRow c, Exception e, CancellationToken ct)
+    private async Task TryAgainLaterAsync(ConversionRow c, Exception e, CancellationToken ct, bool countMetafieldFailure = false)
     {
         var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter) : TimeSpan.FromSeconds(O.RetryDelaySeconds);
-        await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)",
+        await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)"
+                             + (countMetafieldFailure ? ", metafield_failures = metafield_failures + 1" : ""),
             new { error = e.Message, delay = delay.TotalSeconds }, ct);
         if (e is ShopifyThrottledException) trigger.WakeAfter(delay);
     }
@@ -411,76 +412,6 @@ public sealed partial class ConversionSaga(
             LogStep(c.Id, "coupon deleted", c.DiscountId);
         }
         return await MoveAsync(c, "failed", "coupon_status = 'none'", null, ct);
-    }
-
-    // ---- (4) the metafield -------------------------------------------------------------------------
-
-    /// <summary>
-    /// Rewrites the customer's <c>loyalty.coupons</c> list from our records (every coupon issued to them that is
-    /// active or used, with its current status), keeping entries this app did not write. Optimistic: the write
-    /// carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
-    /// </summary>
-    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, CancellationToken ct)
-    {
-        // Coupons first: the list is only started (read) with budget the shop's bucket has spare now, never queued
-        // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
-        // Once read, the write waits its turn like any call, so a read is not spent for nothing.
-        var readWait = TimeSpan.Zero;
-        try
-        {
-            for (var attempt = 1; ; attempt++)
-            {
-                c = await RenewLeaseAsync(c, ct);
-                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, readWait);
-                var items = new JsonArray();
-                foreach (var item in current.Items)
-                {
-                    if (item?["conversionId"]?.GetValue<string>() is { } other && other.StartsWith("conv_", StringComparison.Ordinal)) continue;
-                    items.Add(item?.DeepClone());
-                }
-                foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
-                try
-                {
-                    c = await RenewLeaseAsync(c, ct);
-                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, writeWait);
-                    break;
-                }
-                catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
-                {
-                    LogStep(c.Id, "metafield changed meanwhile, merging again", e.Message);
-                }
-            }
-        }
-        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyUserErrorException or ShopNotAuthorizedException
-                                      or KeyNotFoundException or InvalidOperationException or System.Text.Json.JsonException)
-        {
-            // Nice to have: the coupon and the points are right; the reconciler repairs the list later,
-            // whatever went wrong here (including an answer of an unexpected shape), or when the shop's API
-            // budget allows again.
-            LogStep(c.Id, "metafield not updated yet", e.Message);
-            await TryAgainLaterAsync(c, e, ct);
-            return c;
-        }
-        return await UpdateAsync(c, "metafield_synced_at = now()", null, ct);
-    }
-
-    private JsonObject MetafieldEntry(ConversionRow c) => new()
-    {
-        ["code"] = c.Code, ["amount"] = c.Amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture),
-        ["currency"] = c.Currency, ["points"] = c.Points, ["createdAt"] = c.CreatedAt.ToString("O"),
-        ["expiresAt"] = c.ExpiresAt.ToString("O"), ["discountId"] = c.DiscountId, ["status"] = c.CouponView(clock.GetUtcNow()),
-        ["conversionId"] = c.Id,
-    };
-
-    /// <summary>The coupons issued to a customer that are still theirs (active or used), oldest first.</summary>
-    public async Task<IReadOnlyList<ConversionRow>> CouponsOfAsync(string shop, long customerId, CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        return (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
-            SELECT {ConversionRow.Columns} FROM conversions
-            WHERE shop_domain = @shop AND customer_id = @customerId AND state = 'completed' AND coupon_status IN ('active', 'used')
-            ORDER BY created_at
-            """, new { shop, customerId }, cancellationToken: ct))).ToList();
     }
 
     // ---- cancelling an issued coupon ---------------------------------------------------------------

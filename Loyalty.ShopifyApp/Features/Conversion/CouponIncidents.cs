@@ -10,19 +10,27 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// The merchant's review queue for coupons an order used after the customer cancelled them and got the points back
 /// (the order came after the cancellation's check with Shopify, or its webhook late): <c>GET /api/admin/coupon-incidents</c>
 /// lists them with the amount at stake, <c>POST /api/admin/coupon-incidents/{id}/resolve</c> records the merchant's
-/// decision (taking the points back, if they choose to, is a points adjustment on the customer). Beside it,
+/// decision (taking the points back, if they choose to, is a points adjustment on the customer). A customer's
+/// <c>loyalty.coupons</c> metafield that cannot be written time after time is an incident too; resolving it retries the
+/// write. Beside them,
 /// <c>GET /api/admin/orphan-coupons</c>: what the orphan coupon sweep found and deleted.
 /// </summary>
 public static partial class CouponIncidents
 {
-    public sealed record Incident(long Id, string ConversionId, long CustomerId, long OrderId, string Kind, string Code, decimal Amount,
-        string Currency, long Points, string DetectedBy, DateTimeOffset CreatedAt, DateTimeOffset? ResolvedAt, string? ResolvedBy,
+    /// <summary>An order used a coupon after it was cancelled and its points given back.</summary>
+    public const string UsedAfterCancel = "used_after_cancel";
+
+    /// <summary>The customer's <c>loyalty.coupons</c> metafield could not be written, time after time; resolving retries it.</summary>
+    public const string MetafieldWriteFailed = "metafield_write_failed";
+
+    public sealed record Incident(long Id, string ConversionId, long CustomerId, long? OrderId, string Kind, string Code, decimal Amount,
+        string Currency, long Points, string DetectedBy, string? Detail, DateTimeOffset CreatedAt, DateTimeOffset? ResolvedAt, string? ResolvedBy,
         string? Resolution);
 
     public sealed record Resolve(string Resolution);
 
     private const string Columns = """
-        i.id, i.conversion_id, c.customer_id, i.order_id, i.kind, i.code, i.amount, i.currency, i.points, i.detected_by, i.created_at,
+        i.id, i.conversion_id, c.customer_id, i.order_id, i.kind, i.code, i.amount, i.currency, i.points, i.detected_by, i.detail, i.created_at,
         i.resolved_at, i.resolved_by, i.resolution
         """;
 
@@ -74,6 +82,13 @@ public static partial class CouponIncidents
             new { id, shop }, cancellationToken: ct));
         if (incident is null) return Problems.NotFound("incident_not_found", "No such incident.");
         if (updated == 0) return Problems.Create(StatusCodes.Status409Conflict, "incident_resolved", "This incident was already resolved.");
+        if (incident.Kind == MetafieldWriteFailed)
+        {
+            // The merchant fixed what kept the write failing (or wants it tried again): the reconciler takes it up now.
+            await conn.ExecuteAsync(new CommandDefinition(
+                "UPDATE conversions SET metafield_failures = 0, next_attempt_at = now() WHERE id = @ConversionId AND metafield_synced_at IS NULL",
+                incident, cancellationToken: ct));
+        }
         LogResolved(loggers.CreateLogger(typeof(CouponIncidents)), shop, id, incident.Code, staff);
         return TypedResults.Ok(incident);
     }

@@ -10,3 +10,18 @@ CREATE TABLE orphan_coupon_sweeps (
     used_total     bigint NOT NULL, -- orphans an order had already used before they were found: money the merchant lost
     last_error     text
 );
+
+-- metafield_failures: failed loyalty.coupons writes in a row (waiting for Shopify's API budget aside). Past
+-- Conversion:MetafieldMaxFailures the write becomes an incident for the merchant and is not retried until resolved.
+ALTER TABLE conversions ADD COLUMN metafield_failures int NOT NULL DEFAULT 0;
+ALTER TABLE coupon_incidents ALTER COLUMN order_id DROP NOT NULL;
+ALTER TABLE coupon_incidents ADD COLUMN detail text;
+ALTER TABLE coupon_incidents DROP CONSTRAINT coupon_incidents_kind_check;
+ALTER TABLE coupon_incidents ADD CONSTRAINT coupon_incidents_kind_check CHECK (
+    kind IN ('used_after_cancel', 'metafield_write_failed')
+    AND (kind = 'used_after_cancel') = (order_id IS NOT NULL));
+ALTER TABLE coupon_incidents DROP CONSTRAINT coupon_incidents_detected_by_check;
+ALTER TABLE coupon_incidents ADD CONSTRAINT coupon_incidents_detected_by_check CHECK (detected_by IN ('webhook', 'sweep', 'reconciler'));
+-- One open metafield incident per conversion.
+CREATE UNIQUE INDEX coupon_incidents_open_metafield ON coupon_incidents (conversion_id)
+    WHERE kind = 'metafield_write_failed' AND resolved_at IS NULL;

@@ -1,0 +1,116 @@
+using System.Text.Json.Nodes;
+using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+/// <summary>
+/// Step (4) of the saga: the customer's <c>loyalty.coupons</c> metafield. A bounded list (metafield values have a
+/// size limit): every live coupon, then used and expired ones of the last
+/// <see cref="ConversionOptions.MetafieldRecentDays"/>, newest first, <see cref="ConversionOptions.MetafieldMaxEntries"/>
+/// at most. A write that keeps failing (<see cref="ConversionOptions.MetafieldMaxFailures"/> drives in a row) goes to
+/// the merchant as an incident instead of being retried forever; resolving the incident retries it.
+/// </summary>
+public sealed partial class ConversionSaga
+{
+    /// <summary>
+    /// Rewrites the customer's <c>loyalty.coupons</c> list from our records, keeping entries this app did not write.
+    /// Optimistic: the write carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
+    /// </summary>
+    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, CancellationToken ct)
+    {
+        // Coupons first: the list is only started (read) with budget the shop's bucket has spare now, never queued
+        // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
+        // Once read, the write waits its turn like any call, so a read is not spent for nothing.
+        var readWait = TimeSpan.Zero;
+        try
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                c = await RenewLeaseAsync(c, ct);
+                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, readWait);
+                var items = new JsonArray();
+                foreach (var item in current.Items)
+                {
+                    if (item?["conversionId"]?.GetValue<string>() is { } other && other.StartsWith("conv_", StringComparison.Ordinal)) continue;
+                    items.Add(item?.DeepClone());
+                }
+                foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
+                try
+                {
+                    c = await RenewLeaseAsync(c, ct);
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, writeWait);
+                    break;
+                }
+                catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
+                {
+                    LogStep(c.Id, "metafield changed meanwhile, merging again", e.Message);
+                }
+            }
+        }
+        catch (Exception e) when (IsShopifyTransient(e) || e is ShopifyThrottledException or ShopifyUserErrorException or ShopNotAuthorizedException
+                                      or KeyNotFoundException or InvalidOperationException or System.Text.Json.JsonException)
+        {
+            // Nice to have: the coupon and the points are right; the reconciler repairs the list later, whatever went
+            // wrong here (including an answer of an unexpected shape), or when the shop's API budget allows again.
+            // Waiting for the budget is not a failure; anything else counts towards the merchant's review.
+            LogStep(c.Id, "metafield not updated yet", e.Message);
+            if (e is not ShopifyThrottledException && c.MetafieldFailures + 1 >= O.MetafieldMaxFailures) return await MetafieldToReviewAsync(c, e, ct);
+            await TryAgainLaterAsync(c, e, ct, countMetafieldFailure: e is not ShopifyThrottledException);
+            return c;
+        }
+        return await UpdateAsync(c, "metafield_synced_at = now(), metafield_failures = 0", null, ct);
+    }
+
+    /// <summary>The write keeps failing: an incident for the merchant, and the reconciler leaves it until it is resolved.</summary>
+    private async Task<ConversionRow> MetafieldToReviewAsync(ConversionRow c, Exception e, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var row = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+            UPDATE conversions SET metafield_failures = metafield_failures + 1, last_error = @error, updated_at = now()
+            WHERE id = @Id AND lease_token = @LeaseToken
+            RETURNING {ConversionRow.Columns}
+            """, new { c.Id, c.LeaseToken, error = e.Message }, tx, cancellationToken: ct)) ?? throw new LeaseLostException(c.Id);
+        await conn.ExecuteAsync(new CommandDefinition($"""
+            INSERT INTO coupon_incidents (shop_domain, conversion_id, order_id, kind, code, amount, currency, points, detected_by, detail)
+            VALUES (@ShopDomain, @Id, NULL, '{CouponIncidents.MetafieldWriteFailed}', @Code, @Amount, @Currency, @Points, 'reconciler', @detail)
+            ON CONFLICT DO NOTHING
+            """, new { c.ShopDomain, c.Id, c.Code, c.Amount, c.Currency, c.Points, detail = e.Message }, tx, cancellationToken: ct));
+        await tx.CommitAsync(ct);
+        LogMetafieldReview(c.ShopDomain, c.Id, c.CustomerId, row.MetafieldFailures, e.Message);
+        return row;
+    }
+
+    private JsonObject MetafieldEntry(ConversionRow c) => new()
+    {
+        ["code"] = c.Code, ["amount"] = c.Amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture),
+        ["currency"] = c.Currency, ["points"] = c.Points, ["createdAt"] = c.CreatedAt.ToString("O"),
+        ["expiresAt"] = c.ExpiresAt.ToString("O"), ["discountId"] = c.DiscountId, ["status"] = c.CouponView(clock.GetUtcNow()),
+        ["conversionId"] = c.Id,
+    };
+
+    /// <summary>
+    /// The coupons the list shows, oldest first: every live one (active, unexpired), then the newest of those used or
+    /// expired within <see cref="ConversionOptions.MetafieldRecentDays"/>, up to
+    /// <see cref="ConversionOptions.MetafieldMaxEntries"/> in all.
+    /// </summary>
+    public async Task<IReadOnlyList<ConversionRow>> CouponsOfAsync(string shop, long customerId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
+            SELECT * FROM (
+                SELECT {ConversionRow.Columns} FROM conversions
+                WHERE shop_domain = @shop AND customer_id = @customerId AND state = 'completed'
+                  AND (coupon_status = 'active' AND expires_at > now()
+                       OR coupon_status IN ('active', 'used') AND coalesce(used_at, expires_at) > now() - make_interval(days => @days))
+                ORDER BY (coupon_status = 'active' AND expires_at > now()) DESC, created_at DESC
+                LIMIT @max) listed
+            ORDER BY created_at
+            """, new { shop, customerId, days = O.MetafieldRecentDays, max = O.MetafieldMaxEntries }, cancellationToken: ct))).ToList();
+    }
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Conversion {ConversionId} of {Shop}: the loyalty.coupons metafield of customer {CustomerId} failed {Failures} times ({Reason}); it waits for the merchant")]
+    private partial void LogMetafieldReview(string shop, string conversionId, long customerId, int failures, string reason);
+}
