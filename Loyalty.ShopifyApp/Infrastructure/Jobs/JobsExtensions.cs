@@ -32,6 +32,13 @@ public sealed class JobsOptions
 
     public string? DashboardPassword { get; set; }
 
+    /// <summary>
+    /// A job lock (recurring-job registration, <c>DisableConcurrentExecution</c>) older than this is taken as abandoned:
+    /// an instance killed while holding one blocks the others no longer than this (Hangfire.PostgreSql's default is
+    /// 10 minutes). Every job here is safe to run twice, so a long run that outlives its lock costs only work.
+    /// </summary>
+    public int DistributedLockTimeoutSeconds { get; set; } = 120;
+
     /// <summary>Recurring schedules (cron, UTC). Empty disables one.</summary>
     public Dictionary<string, string> Schedules { get; set; } = new()
     {
@@ -58,8 +65,8 @@ public static partial class JobsExtensions
     {
         var services = builder.Services;
         services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section)
-            .Validate(o => o.WorkerCount is > 0 and <= 100 && o.QueuePollIntervalMs > 0 && o.SchedulePollIntervalMs > 0,
-                "Jobs: WorkerCount must be 1-100 and the poll intervals positive.")
+            .Validate(o => o.WorkerCount is > 0 and <= 100 && o.QueuePollIntervalMs > 0 && o.SchedulePollIntervalMs > 0 && o.DistributedLockTimeoutSeconds >= 10,
+                "Jobs: WorkerCount must be 1-100, the poll intervals positive and DistributedLockTimeoutSeconds at least 10.")
             .ValidateOnStart();
 
         services.AddSingleton<JobStorage>(sp =>
@@ -72,6 +79,7 @@ public static partial class JobsExtensions
                 QueuePollInterval = TimeSpan.FromMilliseconds(o.QueuePollIntervalMs),
                 InvisibilityTimeout = TimeSpan.FromMinutes(30),
                 UseSlidingInvisibilityTimeout = true,
+                DistributedLockTimeout = TimeSpan.FromSeconds(o.DistributedLockTimeoutSeconds),
             });
         });
         services.AddHangfire((sp, config) => config
@@ -212,14 +220,44 @@ public static partial class JobsExtensions
         }
     }
 
-    /// <summary>Registers (or updates) every recurring job with its configured schedule at start-up.</summary>
+    /// <summary>
+    /// Registers (or updates) every recurring job with its configured schedule at start-up. Registration takes a job
+    /// lock; one left by an instance killed while holding it would make start-up fail, so a job whose lock is not free
+    /// is registered again in the background until it is (the lock is abandoned after DistributedLockTimeoutSeconds).
+    /// </summary>
     private sealed partial class RecurringJobsRegistration(
         IEnumerable<RecurringJobDefinition> definitions, IRecurringJobManager manager, IOptions<JobsOptions> options,
         ILogger<RecurringJobsRegistration> logger) : IHostedService
     {
+        private readonly CancellationTokenSource _stopping = new();
+        private Task _retries = Task.CompletedTask;
+
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            foreach (var job in definitions)
+            var pending = definitions.Where(job => !TryRegister(job)).ToList();
+            if (pending.Count > 0) _retries = RetryAsync(pending, _stopping.Token);
+            return Task.CompletedTask;
+        }
+
+        private async Task RetryAsync(List<RecurringJobDefinition> pending, CancellationToken ct)
+        {
+            while (pending.Count > 0 && !ct.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(5), ct);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                pending.RemoveAll(TryRegister);
+            }
+        }
+
+        private bool TryRegister(RecurringJobDefinition job)
+        {
+            try
             {
                 if (options.Value.Schedules.TryGetValue(job.Id, out var cron) && !string.IsNullOrWhiteSpace(cron))
                 {
@@ -231,11 +269,23 @@ public static partial class JobsExtensions
                     manager.RemoveIfExists(job.Id);
                     LogDisabled(job.Id);
                 }
+                return true;
             }
-            return Task.CompletedTask;
+            catch (Exception e) when (e is Hangfire.Storage.DistributedLockTimeoutException or Hangfire.PostgreSql.PostgreSqlDistributedLockException)
+            {
+                LogLockBusy(e, job.Id);
+                return false;
+            }
         }
 
-        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+        public async Task StopAsync(CancellationToken cancellationToken)
+        {
+            await _stopping.CancelAsync();
+            await _retries;
+        }
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
+        private partial void LogLockBusy(Exception e, string jobId);
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Recurring job {JobId} scheduled at '{Cron}'")]
         private partial void LogScheduled(string jobId, string cron);
