@@ -97,6 +97,9 @@ public sealed class ShopifySimulator : IAsyncDisposable
     /// <summary>How long a coupon creation takes before it is applied and answered (on top of <see cref="Latency"/>).</summary>
     public TimeSpan CreateLatency { get; set; }
 
+    /// <summary>Runs with a mutation's operation name just before Shopify would apply it (tests: what happens meanwhile).</summary>
+    public Action<string>? BeforeMutation { get; set; }
+
     /// <summary>How long after its 500 an <see cref="ShopifyFault.AppliedLate"/> call is applied.</summary>
     public TimeSpan LateApplyDelay { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -342,6 +345,10 @@ public sealed class ShopifySimulator : IAsyncDisposable
                 _ = Task.Delay(LateApplyDelay).ContinueWith(_ => Execute(shop, document, variables), TaskScheduler.Default);
                 return Results.StatusCode(500);
             }
+            if (BeforeMutation is { } before && System.Text.RegularExpressions.Regex.Match(document, @"mutation\s+(\w+)") is { Success: true } op)
+            {
+                before(op.Groups[1].Value); // a test's "meanwhile", e.g. a checkout landing just before a deletion
+            }
             object? data;
             if (CreateLatency > TimeSpan.Zero && document.Contains("mutation CreateLoyaltyCode", StringComparison.Ordinal))
             {
@@ -520,6 +527,10 @@ public sealed class ShopifySimulator : IAsyncDisposable
             }
             if (Is("mutation DeactivateCampaign"))
             {
+                if (!_discounts.TryGetValue(v["id"]!.GetValue<string>(), out var gone) || gone.Deleted)
+                {
+                    return new { discountCodeDeactivate = new { codeDiscountNode = (object?)null, userErrors = Errors(("INVALID", "Discount does not exist")) } };
+                }
                 _discounts[v["id"]!.GetValue<string>()].Status = "EXPIRED";
                 return new { discountCodeDeactivate = new { codeDiscountNode = new { id = v["id"]!.GetValue<string>() }, userErrors = Array.Empty<object>() } };
             }

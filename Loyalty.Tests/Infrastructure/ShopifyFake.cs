@@ -133,6 +133,12 @@ public sealed class ShopifyFake : IDisposable
                 : new { deletedCodeDiscountId = (string?)null, userErrors = new object[] { new { field = new[] { "id" }, code = "INVALID", message = userError } } },
         })));
 
+    public void StubDiscountDeactivate(string shop) =>
+        Server.Given(Operation(shop, "DeactivateCampaign")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            discountCodeDeactivate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/1001" }, userErrors = Array.Empty<object>() },
+        })));
+
     /// <summary>codeDiscountNodeByCode: found with <paramref name="title"/>, or null; the answer says the bucket holds <paramref name="available"/> points.</summary>
     public void StubFindCode(string shop, string? discountId, string? title = null, double available = 1990, double restoreRate = 100, int usageCount = 0,
         int priority = 5) =>

@@ -185,4 +185,23 @@ public sealed class GroundTruthTests : IAsyncLifetime
         var report = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/orphan-coupons", Shop))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal((3L, 1L, 0), (report.GetProperty("deletedTotal").GetInt64(), report.GetProperty("usedTotal").GetInt64(), report.GetProperty("lastDeleted").GetInt32()));
     }
+
+    [Fact]
+    public async Task A_checkout_racing_a_cancellation_never_leaves_the_coupon_both_used_and_refunded()
+    {
+        var body = await (await ConvertAsync(500, "race")).Content.ReadFromJsonAsync<JsonElement>();
+        var code = body.GetProperty("code").GetString()!;
+        var checkout = false;
+        // The customer pays with the code in another tab while the cancellation is under way, just before the discount
+        // would be deleted (after Shopify was asked for its usage count).
+        _shopify.BeforeMutation = op => { if (op == "DeleteLoyaltyCode") checkout |= _shopify.Redeem(code, Customer); };
+
+        var cancel = await _app.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", Shop, Customer),
+            new StringContent("{}", Encoding.UTF8, "application/json"));
+
+        var discount = _shopify.AllDiscounts().Single(d => d.Codes.Contains(code));
+        var refunded = await _app.BalanceAsync(Shop, Customer) == 5000;
+        Assert.False(discount.UsageCount > 0 && refunded, $"used {discount.UsageCount}x and refunded (cancel answered {(int)cancel.StatusCode})");
+        Assert.Equal((HttpStatusCode.OK, false, 0), (cancel.StatusCode, checkout, discount.UsageCount)); // the checkout found it suspended
+    }
 }

@@ -417,15 +417,21 @@ public sealed partial class ConversionSaga(
     // ---- cancelling an issued coupon ---------------------------------------------------------------
 
     /// <summary>
-    /// The customer cancelled a coupon: Shopify is asked first whether an order used it (we learn of uses only from
-    /// orders, which may come late or never), and a used coupon stays used, its points spent. Otherwise the discount
-    /// is deleted first, then the points are given back, once. An order that still uses it in between is caught when
-    /// the order is seen (orders/paid or the missed-order sweep) and goes to the merchant as an incident.
+    /// The customer cancelled a coupon. The discount is suspended first, so no checkout can use it from then on; then
+    /// Shopify is asked whether an order already did (we learn of uses only from orders, which may come late or never),
+    /// and a used coupon stays used, its points spent. Otherwise the discount is deleted, then the points are given
+    /// back, once. Shopify counts uses asynchronously: an order its count did not show yet is caught when the order is
+    /// seen (orders/paid or the missed-order sweep) and goes to the merchant as an incident.
     /// </summary>
     private async Task<ConversionRow> CancelCouponAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
         try
         {
+            if (c.DiscountId is { } suspend)
+            {
+                c = await RenewLeaseAsync(c, ct);
+                await shopify.DeactivateAsync(c.ShopDomain, suspend, ct, shopifyWait, goneIsDone: true);
+            }
             c = await RenewLeaseAsync(c, ct);
             var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
             if (c.UsedOrderId is not null || found is { UsageCount: > 0 } && (found.Id == c.DiscountId || IsOurs(found, c)))

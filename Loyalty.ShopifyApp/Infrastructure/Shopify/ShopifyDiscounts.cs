@@ -110,16 +110,22 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         ThrowOnUserErrors("discountCodeBasicUpdate", data.GetProperty("discountCodeBasicUpdate"));
     }
 
-    /// <summary>Suspends a code discount; Shopify keeps it and its history.</summary>
-    public async Task DeactivateAsync(string shop, string discountId, CancellationToken ct)
+    /// <summary>
+    /// Suspends a code discount; Shopify keeps it and its history, and checkout no longer accepts it. With
+    /// <paramref name="goneIsDone"/>, a discount that no longer exists counts as suspended.
+    /// </summary>
+    public async Task DeactivateAsync(string shop, string discountId, CancellationToken ct, TimeSpan? maxThrottleWait = null, bool goneIsDone = false)
     {
         var data = await graphql.MutateAsync(shop, """
             mutation DeactivateCampaign($id: ID!) {
               discountCodeDeactivate(id: $id) { codeDiscountNode { id } userErrors { field code message } }
             }
-            """, new { id = discountId }, ct);
-        ThrowOnUserErrors("discountCodeDeactivate", data.GetProperty("discountCodeDeactivate"));
+            """, new { id = discountId }, maxThrottleWait, ct);
+        var errors = UserErrors(data.GetProperty("discountCodeDeactivate"));
+        if (errors.Count > 0 && !(goneIsDone && errors.All(IsGone))) throw new ShopifyUserErrorException("discountCodeDeactivate", errors);
     }
+
+    private static bool IsGone((string? Code, string Message) e) => e.Message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || e.Code == "NOT_FOUND";
 
     /// <summary>Adds up to 250 codes to a discount, asynchronously; returns the bulk creation id to poll.</summary>
     public async Task<string> BulkAddCodesAsync(string shop, string discountId, IReadOnlyList<string> codes, CancellationToken ct)
@@ -183,7 +189,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
             """, new { id = discountId }, maxThrottleWait, ct);
         var payload = data.GetProperty("discountCodeDelete");
         var errors = UserErrors(payload);
-        if (errors.Count > 0 && !errors.All(e => e.Message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || e.Code == "NOT_FOUND"))
+        if (errors.Count > 0 && !errors.All(IsGone))
         {
             throw new ShopifyUserErrorException("discountCodeDelete", errors);
         }

@@ -39,6 +39,7 @@ public abstract class ConversionTestBase : IAsyncLifetime
         Shopify.StubCouponsMetafield(Shop);
         Shopify.StubMetafieldsSet(Shop);
         Shopify.StubDiscountDelete(Shop);
+        Shopify.StubDiscountDeactivate(Shop);
         Shopify.StubFindCode(Shop, null, priority: 10); // no such code, unless a test says otherwise
     }
 

@@ -100,6 +100,7 @@ public sealed class CustomerCouponsTests : ConversionTestBase
         Assert.Equal(500, await App.BalanceAsync(Shop, Customer)); // not before the coupon is gone
         Shopify.Server.ResetMappings();
         Shopify.StubDiscountDelete(Shop);
+        Shopify.StubDiscountDeactivate(Shop);
         Shopify.StubFindCode(Shop, null);
         Shopify.StubCouponsMetafield(Shop);
         Shopify.StubMetafieldsSet(Shop);
