@@ -11,6 +11,12 @@ var seed = IntOption("seed", Environment.TickCount & 0xFFFF);
 using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
 
+if (command == "soak" && (Option("mode") is { } m && m is not ("ledger" or "pos" or "both")
+                          || args.Contains("--broken") && Option("broken") is { } bn && !bn.StartsWith("--", StringComparison.Ordinal) && !SoakBreakage.Names.Contains(bn)))
+{
+    return Usage();
+}
+
 return command switch
 {
     "webhooks" => await WebhookIngest.RunAsync(

@@ -26,6 +26,9 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
     /// <summary>The last answer to this key was a 503: a customer would click again (a new attempt, a new key).</summary>
     public bool LastWasUnavailable(string key) => _unavailable.ContainsKey(key);
 
+    /// <summary>Shopify's next call answers 500 and is applied a moment later anyway (most often the coupon creation about to be sent).</summary>
+    public void ShopifyAppliesNextLate() => env.Shopify.FailNext(ShopifyFault.AppliedLate);
+
     /// <summary>What the generator itself saw go wrong: a replay showing another code, a 5xx where the app promised none.</summary>
     public ConcurrentQueue<string> Anomalies { get; } = new();
 

@@ -29,9 +29,11 @@ public static class SoakSchedule
             var raceDelayMs = random.Next(0, 40);
             var orderId = nextRedemption++;
             var orderAmount = random.Next(20, 200);
+            var appliedLate = random.NextDouble() < 0.05;
             record.Demand.AddOrUpdate(customer, 3 * points, (_, d) => d + 3 * points); // the attempt and two clicks again
             ops.Add(async () =>
             {
+                if (appliedLate) client.ShopifyAppliesNextLate(); // a 500 for a creation Shopify then applies: settled by lookup, never doubled
                 var shown = await client.ConvertAsync(customer, points, key, replay: false, ct);
                 if (replay) await client.ConvertAsync(customer, points, key, replay: true, ct); // the same key again: never a second conversion
                 for (var attempt = 1; shown is null && attempt <= 2 && client.LastWasUnavailable(key); attempt++)
