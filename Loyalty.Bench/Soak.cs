@@ -126,7 +126,8 @@ public static class Soak
             return false;
         }, ct, TimeSpan.FromMinutes(10));
         var quiescence = quiet.Elapsed;
-        var stuck = settled ? null : await SoakChecker.DescribeInFlightAsync(env);
+        var stuck = settled ? null
+            : $"{await SoakChecker.DescribeInFlightAsync(env)}; the missed-order sweep {(await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = lastLost.AddSeconds(1) }) ? "caught up" : "never swept past the end of the load (its Hangfire lock held by a killed instance?)")}";
         Console.WriteLine(settled ? $"quiescent {quiescence.TotalSeconds:F1} s after the faults stopped" : $"NOT quiescent after {quiescence.TotalSeconds:F0} s: {stuck}");
 
         // The customers come back: a conversion they left while it was processing, a cancellation answered 202.
@@ -137,7 +138,12 @@ public static class Soak
         }
 
         // A broken variant acts on the settled system, so what the checker finds is the bug's doing alone.
-        if (o.Broken is { } broken) await SoakBreakage.BreakAsync(broken, env, client, record, ct);
+        if (o.Broken is { } broken)
+        {
+            await SoakBreakage.BreakAsync(broken, env, client, record, ct);
+            await Task.Delay(500, ct); // what the tampering set off (a POS sync of an adjustment) is under way before the check starts
+            await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, ct, TimeSpan.FromMinutes(1));
+        }
 
         var verdict = await SoakChecker.CheckAsync(env, client, record, ct);
         if (stuck is not null) verdict.Add("quiescence", 1, [$"not quiescent 10 minutes after the faults stopped: {stuck}"]);

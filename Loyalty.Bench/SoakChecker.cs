@@ -83,7 +83,7 @@ public static partial class SoakChecker
             if (amount != s.Points * PointValue || amount != s.Amount) v.Add($"code {s.Code} ({s.Points} points, shown as {s.Amount}): worth {amount} in Shopify");
             if (d.UsageLimit != 1) v.Add($"code {s.Code}: usage limit {d.UsageLimit?.ToString() ?? "none"} in Shopify");
             if (Cancelled(s.Code) && !d.Deleted) v.Add($"code {s.Code} of {s.Customer} ({s.ConversionId}): the customer was told it is cancelled, it is still live in Shopify");
-            if (!Cancelled(s.Code) && !Live(d)) v.Add($"code {s.Code} of {s.Customer} ({s.ConversionId}): not cancelled by the customer, {(d.Deleted ? "deleted" : d.Status)} in Shopify (used {d.UsageCount}×)");
+            if (!Cancelled(s.Code) && !Live(d) && d.UsageCount == 0) v.Add($"code {s.Code} of {s.Customer} ({s.ConversionId}): not cancelled by the customer, {(d.Deleted ? "deleted" : d.Status)} in Shopify (used {d.UsageCount}×)");
         }
         verdict.Add("1 every code shown is in Shopify for that customer only, points × value, limit 1, live unless cancelled", record.Codes.Count, v);
 
