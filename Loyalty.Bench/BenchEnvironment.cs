@@ -178,7 +178,18 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
         var deadline = DateTime.UtcNow.AddSeconds(90);
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited) throw new InvalidOperationException($"App {number} exited during start-up; see {LogPath}.");
+            if (_process.HasExited)
+            {
+                // The log goes with the environment's directory when it is disposed: its last lines travel with the exception.
+                _process.WaitForExit();
+                string tail;
+                lock (log)
+                {
+                    using var reader = new StreamReader(new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
+                    tail = string.Join(Environment.NewLine, reader.ReadToEnd().Split('\n').TakeLast(20));
+                }
+                throw new InvalidOperationException($"App {number} exited during start-up (code {_process.ExitCode}); the end of {LogPath}:{Environment.NewLine}{tail}");
+            }
             try
             {
                 if ((await http.GetAsync(new Uri(BaseUrl, "/health/ready"), ct)).IsSuccessStatusCode) return;

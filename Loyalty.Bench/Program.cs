@@ -11,6 +11,12 @@ var seed = IntOption("seed", Environment.TickCount & 0xFFFF);
 using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
 
+if (command == "soak" && (Option("mode") is { } m && m is not ("ledger" or "pos" or "both")
+                          || args.Contains("--broken") && Option("broken") is { } bn && !bn.StartsWith("--", StringComparison.Ordinal) && !SoakBreakage.Names.Contains(bn)))
+{
+    return Usage();
+}
+
 return command switch
 {
     "webhooks" => await WebhookIngest.RunAsync(
@@ -28,8 +34,9 @@ return command switch
         Kills: IntOption("kills", smoke ? 1 : 5),
         Instances: IntOption("instances", 2),
         FaultRate: Option("fault-rate") is { } f ? double.Parse(f, CultureInfo.InvariantCulture) : 0.2,
-        Broken: args.Contains("--broken"),
-        Concurrency: IntOption("concurrency", 24)), cts.Token),
+        Broken: !args.Contains("--broken") ? null : Option("broken") is { } b && !b.StartsWith("--", StringComparison.Ordinal) ? b : "new-reference",
+        Concurrency: IntOption("concurrency", 24),
+        Modes: (Option("mode") ?? "both") == "both" ? ["ledger", "pos"] : [Option("mode")!]), cts.Token),
     _ => Usage(),
 };
 
@@ -38,6 +45,7 @@ static int Usage()
     Console.Error.WriteLine("usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--processing during|after] [--seed N] [--smoke]");
     Console.Error.WriteLine("       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] [--seed N] [--smoke]");
     Console.Error.WriteLine("       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2]");
-    Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--broken] [--smoke]");
+    Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--smoke]");
+    Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|all]]");
     return 2;
 }

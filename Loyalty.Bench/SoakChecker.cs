@@ -1,13 +1,18 @@
 using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Dapper;
+using Loyalty.Sandbox;
 
 namespace Loyalty.Bench;
 
 /// <summary>
-/// Compares the database with the simulators' ground truth once the system is quiet. Every rule the soak
-/// promises is a query here; each broken one is reported with the ids involved.
+/// Judges a settled soak run by what the app cannot fake: the simulators' complete records (every discount ever
+/// created, deleted ones included; every POS transaction) and the generator's <see cref="SoakRecord"/> of what it sent
+/// and what each customer was shown, plus the balance My Page shows. The app's tables are read only to know when the
+/// run is quiet and for the report. Each invariant is printed with the number of cases it checked.
 /// </summary>
-public static class SoakChecker
+public static partial class SoakChecker
 {
     /// <summary>Work still under way: conversions not terminal or with a repair pending, unprocessed webhooks, undelivered POS changes.</summary>
     public static Task<long> InFlightAsync(BenchEnvironment env) => env.ScalarAsync<long>("""
@@ -33,78 +38,146 @@ public static class SoakChecker
         return string.Join(", ", rows.Select(r => $"{r.What} ×{r.N}"));
     }
 
-    private sealed record Conversion(string Id, long CustomerId, long Points, string State, string Code, string CouponStatus);
-
-    public static async Task<List<string>> CheckAsync(BenchEnvironment env, Soak.Observed seen, CancellationToken ct)
+    /// <summary>The invariants, each with how many cases it checked and what broke.</summary>
+    public sealed class Verdict
     {
-        var v = new List<string>();
-        await using var conn = env.Connection();
-        var conversions = (await conn.QueryAsync<Conversion>(
-            "SELECT id, customer_id, points, state, code, coupon_status FROM conversions ORDER BY id")).ToList();
-        var ledger = (await conn.QueryAsync<(string Reference, string Kind, long Points, long CustomerId)>(
-            "SELECT reference, kind, points, customer_id FROM point_transactions")).ToList();
-        var ledgerByRef = ledger.ToLookup(l => l.Reference);
-        var posTx = env.Pos.Transactions();
-        var posByRef = posTx.ToLookup(t => t.Reference);
+        public List<(string Name, int Checked, List<string> Violations)> Invariants { get; } = [];
 
-        // Every conversion is terminal; a coupon exists in Shopify ⇔ one deduction with its reference ⇔ completed (and not cancelled).
-        foreach (var c in conversions)
+        public void Add(string name, int checkedCases, List<string> violations) => Invariants.Add((name, checkedCases, violations));
+
+        public int Violations => Invariants.Sum(i => i.Violations.Count);
+    }
+
+    [GeneratedRegex(@"conv_[A-Za-z0-9]+")]
+    private static partial Regex ConversionId();
+
+    private static string? ConversionOf(string text) => ConversionId().Match(text) is { Success: true } m ? m.Value : null;
+
+    private static bool Live(ShopifySimulator.Discount d) => !d.Deleted && d.Status == "ACTIVE";
+
+    public static async Task<Verdict> CheckAsync(BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
+    {
+        var verdict = new Verdict();
+        var discounts = env.Shopify.AllDiscounts().Select(d => (Discount: d, Conversion: ConversionOf(d.Title))).Where(d => d.Conversion is not null).ToList();
+        var byCode = discounts.SelectMany(d => d.Discount.Codes.Select(code => (code, d.Discount)))
+            .ToLookup(x => x.code, x => x.Discount, StringComparer.OrdinalIgnoreCase);
+        var byConversion = discounts.ToLookup(d => d.Conversion!, d => d.Discount);
+        var shownByConversion = record.Codes.Values.ToDictionary(s => s.ConversionId);
+        var pos = env.Pos.Transactions();
+        var posByConversion = pos.Where(t => ConversionOf(t.Reference) is not null).ToLookup(t => ConversionOf(t.Reference)!);
+        bool Cancelled(string code) => record.Cancels.TryGetValue(code, out var c) && c.Outcome == "cancelled";
+
+        // 1. Every code shown exists in Shopify for that customer only, worth its points, single use, live unless cancelled.
+        var v = new List<string>();
+        foreach (var s in record.Codes.Values)
         {
-            if (c.State is not ("completed" or "failed")) v.Add($"conversion {c.Id} is {c.State}, not terminal");
-            var discount = env.Shopify.DiscountWithCode(c.Code);
-            var live = discount is not null && discount.Status == "ACTIVE";
-            var posDeductions = posByRef[c.Id].Count(t => t.Points < 0);
-            var ledgerDebits = ledgerByRef[c.Id].Count(l => l.Kind == "conversion");
-            var shouldLive = c.State == "completed" && c.CouponStatus is "active" or "used";
-            var deducted = c.State == "completed";
-            if (live != shouldLive) v.Add($"conversion {c.Id} ({c.State}/{c.CouponStatus}): coupon {(live ? "exists" : "missing")} in Shopify");
-            if (posDeductions != (deducted ? 1 : 0)) v.Add($"conversion {c.Id} ({c.State}): {posDeductions} POS deductions with its reference");
-            if (ledgerDebits != (deducted ? 1 : 0)) v.Add($"conversion {c.Id} ({c.State}): {ledgerDebits} ledger debits");
-            if (c.CouponStatus == "cancelled")
+            var found = byCode[s.Code].ToList();
+            if (found.Count != 1) { v.Add($"code {s.Code} shown to {s.Customer} ({s.ConversionId}): {found.Count} discounts in Shopify have it"); continue; }
+            var d = found[0];
+            var customers = (d.Input?["context"]?["customers"]?["add"] as JsonArray)?.Select(n => n?.GetValue<string>()).ToList() ?? [];
+            var amount = decimal.TryParse(d.Input?["customerGets"]?["value"]?["discountAmount"]?["amount"]?.GetValue<string>(),
+                System.Globalization.CultureInfo.InvariantCulture, out var a) ? a : -1;
+            if (ConversionOf(d.Title) != s.ConversionId) v.Add($"code {s.Code} shown for {s.ConversionId}: the discount's title is '{d.Title}'");
+            if (customers is not [var only] || only != $"gid://shopify/Customer/{s.Customer}")
+                v.Add($"code {s.Code} shown to {s.Customer}: open to [{string.Join(", ", customers)}] in Shopify");
+            if (amount != s.Points * PointValue || amount != s.Amount) v.Add($"code {s.Code} ({s.Points} points, shown as {s.Amount}): worth {amount} in Shopify");
+            if (d.UsageLimit != 1) v.Add($"code {s.Code}: usage limit {d.UsageLimit?.ToString() ?? "none"} in Shopify");
+            if (Cancelled(s.Code) && !d.Deleted) v.Add($"code {s.Code} of {s.Customer} ({s.ConversionId}): the customer was told it is cancelled, it is still live in Shopify");
+            if (!Cancelled(s.Code) && !Live(d) && d.UsageCount == 0) v.Add($"code {s.Code} of {s.Customer} ({s.ConversionId}): not cancelled by the customer, {(d.Deleted ? "deleted" : d.Status)} in Shopify (used {d.UsageCount}×)");
+        }
+        verdict.Add("1 every code shown is in Shopify for that customer only, points × value, limit 1, live unless cancelled", record.Codes.Count, v);
+
+        // 2. No orphans: a live discount of the app's belongs to a code a customer was shown; a shown code has exactly one
+        // discount live or used; a deleted, unused coupon keeps no points deducted at the POS.
+        v = [];
+        foreach (var (d, conversion) in discounts.Where(d => !d.Discount.Deleted))
+        {
+            if (!shownByConversion.TryGetValue(conversion!, out var s))
+                v.Add($"discount {d.Id} ({string.Join(",", d.Codes)}, {conversion}) is live but no customer was shown its code ({(record.Answered.ContainsKey(conversion!) ? "the conversion was answered without a code" : "the conversion was never answered")})");
+            else if (!d.Codes.Contains(s.Code, StringComparer.OrdinalIgnoreCase))
+                v.Add($"discount {d.Id} ({string.Join(",", d.Codes)}) of {conversion} is live, but the customer was shown {s.Code}");
+        }
+        foreach (var s in record.Codes.Values)
+        {
+            var liveOrUsed = byConversion[s.ConversionId].Count(d => !d.Deleted || d.UsageCount > 0);
+            if (!Cancelled(s.Code) && liveOrUsed != 1) v.Add($"conversion {s.ConversionId} (code shown to {s.Customer}): {liveOrUsed} discounts live or used");
+        }
+        if (record.PosMode)
+        {
+            foreach (var (d, conversion) in discounts.Where(d => d.Discount.Deleted && d.Discount.UsageCount == 0))
             {
-                if (ledgerByRef[$"{c.Id}:reversal"].Count() != 1) v.Add($"conversion {c.Id}: cancelled without exactly one reversal in the ledger");
-                if (posByRef[$"{c.Id}:reversal"].Count(t => t.Points > 0) != 1) v.Add($"conversion {c.Id}: cancelled without exactly one reversal at the POS");
+                if (byConversion[conversion!].Any(x => !x.Deleted || x.UsageCount > 0)) continue; // another discount of it stands for the points
+                var net = posByConversion[conversion!].Sum(t => t.Points);
+                if (net != 0) v.Add($"conversion {conversion}: its coupon {d.Id} was deleted unused, yet {-net} points stay deducted at the POS");
             }
         }
+        verdict.Add("2 no orphans: live discounts were shown, one per shown conversion, deleted unused coupons refunded", discounts.Count, v);
 
-        // Every code a customer was shown is completed and usable (unless the customer cancelled it).
-        var byCode = conversions.ToDictionary(c => c.Code, StringComparer.OrdinalIgnoreCase);
-        foreach (var (code, customer) in seen.CodesShown)
+        // 3. POS mode: per conversion reference at most one deduction, and one exactly when the code was shown.
+        v = [];
+        var conversionIds = record.Answered.Keys.Concat(posByConversion.Select(g => g.Key)).Concat(discounts.Select(d => d.Conversion!)).ToHashSet();
+        if (record.PosMode)
         {
-            if (!byCode.TryGetValue(code, out var c)) { v.Add($"code {code} shown to {customer} has no conversion"); continue; }
-            if (c.State != "completed") v.Add($"code {code} shown to {customer} belongs to a {c.State} conversion");
-            if (!seen.CodesCancelled.ContainsKey(code) && env.Shopify.DiscountWithCode(code) is not { Status: "ACTIVE" })
-                v.Add($"code {code} shown to {customer} is not usable in Shopify");
+            foreach (var id in conversionIds)
+            {
+                var deductions = posByConversion[id].Where(t => t.Points < 0).ToList();
+                var byItsReference = deductions.Count(t => t.Reference == id);
+                if (deductions.Count != byItsReference) v.Add($"conversion {id}: POS deductions under other references ({string.Join(", ", deductions.Where(t => t.Reference != id).Select(t => t.Reference))})");
+                var shown = shownByConversion.ContainsKey(id);
+                if (byItsReference > 1 || byItsReference != (shown ? 1 : 0)) v.Add($"conversion {id} ({(shown ? "code shown" : "no code shown")}): {byItsReference} POS deductions with its reference");
+            }
         }
+        verdict.Add("3 POS: per conversion at most one deduction, one exactly when its code was shown", record.PosMode ? conversionIds.Count : 0, v);
 
-        // At most one award per order; exactly one for every paid order.
-        var awards = ledger.Where(l => l.Kind == "order_award").GroupBy(l => l.Reference).ToDictionary(g => g.Key, g => g.Count());
-        var awardOrders = (await conn.QueryAsync<(long OrderId, int Awards)>(
-            "SELECT order_id, count(*)::int FROM point_transactions WHERE kind = 'order_award' GROUP BY order_id")).ToDictionary(a => a.OrderId, a => a.Awards);
-        foreach (var (order, (customer, cancelled)) in seen.Orders)
+        // 4. Used coupons: a cancellation after use is refused, and a coupon Shopify counts as used never gets its points back.
+        v = [];
+        var used = discounts.Where(d => d.Discount.UsageCount > 0).ToList();
+        foreach (var (d, conversion) in used)
         {
-            var n = awardOrders.GetValueOrDefault(order);
-            if (n > 1) v.Add($"order {order}: {n} awards");
-            if (n == 0 && !cancelled) v.Add($"order {order} of {customer}: paid, not cancelled, no award");
+            var code = d.Codes.FirstOrDefault() ?? "";
+            if (Cancelled(code))
+            {
+                var c = record.Cancels[code];
+                var when = record.RedeemedAtMs.TryGetValue(code, out var at)
+                    ? $"; the checkout used it {at - c.SentMs:F0} ms after the cancel request was sent, {c.AnsweredMs - at:F0} ms before it was answered"
+                    : "";
+                v.Add($"code {code} of {c.Customer} ({conversion}) used {d.UsageCount}× (order {record.Redeemed.GetValueOrDefault(code)}), yet its cancellation was answered 200 and the points given back{(c.Raced ? " (the cancellation raced the checkout" + when + ")" : "")}");
+            }
+            if (record.PosMode && posByConversion[conversion!].Any(t => t.Points > 0))
+                v.Add($"code {code} ({conversion}) used {d.UsageCount}×, yet the POS has its points given back ({string.Join(", ", posByConversion[conversion!].Where(t => t.Points > 0).Select(t => t.Reference))})");
         }
-        _ = awards;
-
-        // Per customer: the ledger adds up from the opening balance, never below zero, and equals the POS balance.
-        var balances = (await conn.QueryAsync<(long CustomerId, long Balance)>("SELECT customer_id, balance FROM point_balances"))
-            .ToDictionary(b => b.CustomerId, b => b.Balance);
-        foreach (var (customer, opening) in seen.Opening)
+        foreach (var c in record.Cancels.Values)
         {
-            var mine = ledger.Where(l => l.CustomerId == customer).ToList();
-            var expected = opening + mine.Where(l => l.Kind != "bonus").Sum(l => l.Points);
-            var balance = balances.GetValueOrDefault(customer);
-            if (balance != expected) v.Add($"customer {customer}: balance {balance} != opening {opening} + movements = {expected}");
-            if (balance < 0) v.Add($"customer {customer}: negative balance {balance}");
-            var pos = env.Pos.Balance(customer.ToString());
-            if (pos != balance) v.Add($"customer {customer}: ledger {balance} != POS {pos}");
-            var posSum = posTx.Where(t => t.CustomerId == customer.ToString()).Sum(t => t.Points);
-            if (pos != posSum) v.Add($"customer {customer}: POS balance {pos} != its transactions {posSum}");
+            if (c.AfterRedeem && c.Outcome != "used") v.Add($"code {c.Code} of {c.Customer} used at checkout, then cancelling it was answered '{c.Outcome}', not 409 coupon_used");
+            if (c.Outcome == "used" && byCode[c.Code].All(d => d.UsageCount == 0)) v.Add($"code {c.Code} of {c.Customer}: cancellation refused as used, Shopify counts no use");
+        }
+        foreach (var code in record.Redeemed.Keys)
+        {
+            if (byCode[code].Sum(d => d.UsageCount) < 1) v.Add($"code {code}: a checkout used it, Shopify counts no use");
+        }
+        verdict.Add("4 used coupons: cancel after use refused, never refunded", used.Count + record.Cancels.Count, v);
 
-            // The metafield lists exactly the customer's live coupons (active or used) written by this app.
+        // 5. My Page's balance is the generator's arithmetic (in POS mode, for customers whose conversions could not reach zero).
+        v = [];
+        var checkedCustomers = 0;
+        foreach (var customer in record.Opening.Keys.Order())
+        {
+            if (record.PosMode && record.Demand.GetValueOrDefault(customer) > record.Opening[customer]) continue;
+            checkedCustomers++;
+            var expected = record.ExpectedBalance(customer, Soak.EarnRate);
+            var me = await client.MeAsync(customer, ct);
+            if (me is not { } shown) { v.Add($"customer {customer}: My Page did not answer"); continue; }
+            if (shown.Balance != expected) v.Add($"customer {customer}: My Page shows {shown.Balance}, the generator's arithmetic gives {expected} ({Arithmetic(record, customer)})");
+            if (record.PosMode && shown.Source != "pos") v.Add($"customer {customer}: My Page's balance came from '{shown.Source}', not the POS");
+            if (record.PosMode && env.Pos.Balance(customer.ToString()) != expected) v.Add($"customer {customer}: POS balance {env.Pos.Balance(customer.ToString())}, expected {expected}");
+        }
+        verdict.Add($"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{(record.PosMode ? $" ({record.Opening.Count - checkedCustomers} customers whose conversions could reach zero not compared)" : "")}",
+            checkedCustomers, v);
+
+        // 6. The storefront's list (the loyalty.coupons metafield) names exactly the customer's shown codes not cancelled.
+        v = [];
+        foreach (var customer in record.Opening.Keys.Order())
+        {
             var listed = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             if (env.Shopify.CouponsMetafield(customer) is { } json)
             {
@@ -113,22 +186,30 @@ public static class SoakChecker
                     if (item.TryGetProperty("conversionId", out _)) listed.Add(item.GetProperty("code").GetString()!);
                 }
             }
-            var liveCodes = conversions.Where(c => c.CustomerId == customer && c.State == "completed" && c.CouponStatus is "active" or "used")
-                .Select(c => c.Code).ToHashSet(StringComparer.OrdinalIgnoreCase);
-            if (!listed.SetEquals(liveCodes))
-            {
-                v.Add($"customer {customer}: metafield lists {listed.Count} coupons, {listed.Except(liveCodes).Count()} not live, " +
-                      $"{liveCodes.Except(listed).Count()} live ones missing");
-            }
+            var mine = record.Codes.Values.Where(s => s.Customer == customer && !Cancelled(s.Code)).Select(s => s.Code).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            if (!listed.SetEquals(mine))
+                v.Add($"customer {customer}: the storefront lists {listed.Count} coupons, {listed.Except(mine).Count()} not theirs to use ({string.Join(",", listed.Except(mine))}), {mine.Except(listed).Count()} missing ({string.Join(",", mine.Except(listed))})");
         }
+        verdict.Add("6 the storefront's coupon list = the codes shown, not cancelled", record.Opening.Count, v);
 
-        var parked = await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'parked'");
-        if (parked > 0) v.Add($"{parked} POS changes parked");
-        var review = await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM conversions WHERE state = 'needs_review'");
-        if (review > 0) v.Add($"{review} conversions need review");
-        var failedWebhooks = await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status = 'failed'");
-        if (failedWebhooks > 0) v.Add($"{failedWebhooks} webhook deliveries failed");
+        // 7. What customers were told is final and consistent: no conversion still "processing", no cancellation unanswered.
+        v = [.. client.Anomalies];
+        foreach (var (id, customer) in record.Unsettled) v.Add($"conversion {id} of {customer}: still answered 202 after the run settled");
+        foreach (var c in record.Cancels.Values.Where(c => c.Outcome is not ("cancelled" or "used")))
+            v.Add($"code {c.Code} of {c.Customer}: cancellation answered '{c.Outcome}'");
+        verdict.Add("7 every answer final and consistent (replays, polls, cancellations)", record.Answered.Count + record.Cancels.Count, v);
+
         ct.ThrowIfCancellationRequested();
-        return v;
+        return verdict;
+    }
+
+    public const decimal PointValue = 0.01m;
+
+    private static string Arithmetic(SoakRecord record, long customer)
+    {
+        var shown = record.Codes.Values.Where(s => s.Customer == customer).ToList();
+        var refunded = shown.Where(s => record.Cancels.TryGetValue(s.Code, out var c) && c.Outcome == "cancelled").Sum(s => s.Points);
+        var orders = record.Orders.Values.Count(o => o.Customer == customer);
+        return $"opening {record.Opening[customer]}, {orders} orders, {shown.Count} codes shown for {shown.Sum(s => s.Points)}, {refunded} given back";
     }
 }

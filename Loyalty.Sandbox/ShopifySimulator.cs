@@ -545,4 +545,42 @@ public sealed class ShopifySimulator : IAsyncDisposable
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
+
+    /// <summary>
+    /// Tampering for the soak's broken variants: deletes the live discount with <paramref name="code"/> as someone outside
+    /// the app would (it stays in <see cref="AllDiscounts"/>, deleted). False when no live discount has the code.
+    /// </summary>
+    public bool DeleteDiscountWithCode(string code)
+    {
+        lock (_gate)
+        {
+            if (!_codeIndex.TryGetValue(code, out var id) || _discounts[id].Deleted) return false;
+            var d = _discounts[id];
+            d.Deleted = true;
+            foreach (var c in d.Codes) _codeIndex.Remove(c);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Tampering for the soak's broken variants: a second live discount with the same title and input as the one with
+    /// <paramref name="code"/>, under <paramref name="newCode"/>, as a driver without a fence could leave behind. Null when
+    /// there is no live discount with <paramref name="code"/> or <paramref name="newCode"/> is taken.
+    /// </summary>
+    public Discount? DuplicateDiscount(string code, string newCode)
+    {
+        lock (_gate)
+        {
+            if (!_codeIndex.TryGetValue(code, out var id) || _discounts[id] is not { Deleted: false } original || _codeIndex.ContainsKey(newCode)) return null;
+            var copy = new Discount
+            {
+                Id = $"gid://shopify/DiscountCodeNode/{++_ids}", Title = original.Title, Input = original.Input?.DeepClone(),
+                UsageLimit = original.UsageLimit, EndsAt = original.EndsAt,
+            };
+            copy.Codes.Add(newCode);
+            _discounts[copy.Id] = copy;
+            _codeIndex[newCode] = copy.Id;
+            return copy;
+        }
+    }
 }

@@ -1,0 +1,70 @@
+using System.Net.Http.Json;
+
+namespace Loyalty.Bench;
+
+/// <summary>
+/// The deliberately broken variants (<c>--broken [name]</c>): after the run has settled, the outside world is changed
+/// the way a bug would change it, and the checker must report it. Each touches three cases, chosen by conversion id.
+/// </summary>
+public static class SoakBreakage
+{
+    public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "all"];
+
+    public static async Task BreakAsync(string name, BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
+    {
+        if (name is "new-reference" or "all") await NewReferenceAsync(env, client, record, ct);
+        if (name is "refund-used" or "all") await RefundUsedAsync(client, record, ct);
+        if (name is "delete-live" or "all") DeleteLive(env, record);
+        if (name is "no-fence" or "all") NoFence(env, record);
+    }
+
+    private static IEnumerable<SoakRecord.Shown> Live(SoakRecord record) => record.Codes.Values
+        .Where(s => !record.Cancels.ContainsKey(s.Code) && !record.Redeemed.ContainsKey(s.Code)).OrderBy(s => s.ConversionId, StringComparer.Ordinal);
+
+    /// <summary>
+    /// A client that retries a deduction under a new reference, or re-sends one after the saga gave up: in POS mode
+    /// straight to the POS, in ledger mode as a second debit through the admin API.
+    /// </summary>
+    private static async Task NewReferenceAsync(BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
+    {
+        var shown = Live(record).Take(3).ToList();
+        var failed = record.Answered.Where(a => record.Codes.Values.All(s => s.ConversionId != a.Key)).OrderBy(a => a.Key, StringComparer.Ordinal).Take(3).ToList();
+        if (record.PosMode)
+        {
+            using var http = new HttpClient { BaseAddress = env.Pos.BaseUrl };
+            http.DefaultRequestHeaders.Authorization = new("Bearer", env.Pos.ApiKey);
+            foreach (var s in shown) await http.PostAsJsonAsync($"customers/{s.Customer}/points/deductions", new { points = s.Points, reference = s.ConversionId + "-retry" }, ct);
+            foreach (var (id, customer) in failed) await http.PostAsJsonAsync($"customers/{customer}/points/deductions", new { points = 100, reference = id }, ct);
+        }
+        else
+        {
+            foreach (var s in shown) await client.AdjustAsync(s.Customer, -s.Points, $"retry-{s.ConversionId}", $"Coupon {s.Code} (retried)", ct);
+            foreach (var (id, customer) in failed) await client.AdjustAsync(customer, -100, $"resend-{id}", $"Conversion {id} (re-sent)", ct);
+        }
+        Console.WriteLine($"BROKEN new-reference: {shown.Count} completed conversions' points taken again under new references, {failed.Count} failed ones' taken after all");
+    }
+
+    /// <summary>A coupon used at checkout whose points are given back anyway (an admin adjustment naming the conversion).</summary>
+    private static async Task RefundUsedAsync(SoakClient client, SoakRecord record, CancellationToken ct)
+    {
+        var used = record.Codes.Values.Where(s => record.Redeemed.ContainsKey(s.Code))
+            .OrderBy(s => record.PosMode && record.Demand.GetValueOrDefault(s.Customer) > record.Opening[s.Customer]) // balances the checker compares first
+            .ThenBy(s => s.ConversionId, StringComparer.Ordinal).Take(3).ToList();
+        foreach (var s in used) await client.AdjustAsync(s.Customer, s.Points, $"refund-{s.ConversionId}", $"Coupon {s.Code} refunded", ct);
+        Console.WriteLine($"BROKEN refund-used: {used.Count} used coupons' points given back");
+    }
+
+    /// <summary>Live coupons deleted in Shopify while their points stay deducted.</summary>
+    private static void DeleteLive(BenchEnvironment env, SoakRecord record)
+    {
+        var deleted = Live(record).Skip(3).Take(3).Count(s => env.Shopify.DeleteDiscountWithCode(s.Code));
+        Console.WriteLine($"BROKEN delete-live: {deleted} live coupons deleted in Shopify, their points kept");
+    }
+
+    /// <summary>A second discount for a conversion, as a driver without a lease fence would create under a fresh code.</summary>
+    private static void NoFence(BenchEnvironment env, SoakRecord record)
+    {
+        var doubled = Live(record).Skip(6).Take(3).Count(s => env.Shopify.DuplicateDiscount(s.Code, s.Code + "X") is not null);
+        Console.WriteLine($"BROKEN no-fence: {doubled} conversions given a second live discount");
+    }
+}

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+
+namespace Loyalty.Bench;
+
+/// <summary>
+/// The load generator's own record of one soak run: what it sent and what each customer was shown. With the
+/// simulators' complete records it is all <see cref="SoakChecker"/> judges by; the app's tables are read for the
+/// report only, never as evidence.
+/// </summary>
+public sealed class SoakRecord(string mode)
+{
+    /// <summary>A code the app showed a customer (a 201, or a 200 to a replay or a poll), with the conversion it names.</summary>
+    public sealed record Shown(string ConversionId, string Code, long Customer, long Points, decimal Amount);
+
+    /// <summary>An order the generator paid (as a webhook, or left for the missed-order sweep), and what happened to it after.</summary>
+    public sealed record Order(long Customer, decimal Amount, decimal Refunded, bool Cancelled, string? Code);
+
+    /// <summary>What the customer was last told about a cancellation: cancelled, used, expired, pending (202 or busy), or another answer.</summary>
+    /// <param name="SentMs">When the first cancel request was sent, on <see cref="Clock"/>.</param>
+    /// <param name="AnsweredMs">When its first answer came back.</param>
+    public sealed record Cancel(string Code, long Customer, string Outcome, bool AfterRedeem, bool Raced, double SentMs, double AnsweredMs);
+
+    public string Mode { get; } = mode;
+
+    public bool PosMode => Mode == "pos";
+
+    public ConcurrentDictionary<string, Shown> Codes { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Every conversion id the app answered with (a code, a 202, a failure), and its customer.</summary>
+    public ConcurrentDictionary<string, long> Answered { get; } = new();
+
+    /// <summary>Conversions answered 202 whose outcome the customer has not seen yet (they left the page).</summary>
+    public ConcurrentDictionary<string, long> Unsettled { get; } = new();
+
+    public ConcurrentDictionary<string, Cancel> Cancels { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Codes a checkout used (the simulator's <c>Redeem</c> said yes), with the order that used them.</summary>
+    public ConcurrentDictionary<string, long> Redeemed { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>When each checkout used its code, on <see cref="Clock"/>.</summary>
+    public ConcurrentDictionary<string, double> RedeemedAtMs { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The run's clock, for the order of events a violation may need to show.</summary>
+    public System.Diagnostics.Stopwatch Clock { get; } = System.Diagnostics.Stopwatch.StartNew();
+
+    public ConcurrentDictionary<long, Order> Orders { get; } = new();
+
+    public ConcurrentDictionary<long, long> Opening { get; } = new();
+
+    /// <summary>Points each customer could ask to convert at most (every attempt of every scheduled conversion).</summary>
+    public ConcurrentDictionary<long, long> Demand { get; } = new();
+
+    public int Requests;
+    public int TransportRetries;
+    public int Responses5xx;
+
+    private readonly ConcurrentDictionary<string, int> _paths = new();
+
+    /// <summary>Counts one case of a path a request took (printed at the end, in first-seen order of <see cref="PathNames"/>).</summary>
+    public void Count(string path, int n = 1) => _paths.AddOrUpdate(path, n, (_, v) => v + n);
+
+    public int PathCount(string path) => _paths.GetValueOrDefault(path);
+
+    public IReadOnlyDictionary<string, int> Paths => _paths;
+
+    /// <summary>
+    /// The customer's balance by the generator's own arithmetic: opening + floor(amount × rate) per paid order, less
+    /// the refunded share (all of it for a cancelled order), less every conversion whose code was shown, plus the points
+    /// of each coupon whose cancellation the customer was told succeeded.
+    /// </summary>
+    public long ExpectedBalance(long customer, decimal earnRate)
+    {
+        var balance = Opening.GetValueOrDefault(customer);
+        foreach (var o in Orders.Values.Where(o => o.Customer == customer))
+        {
+            var award = (long)decimal.Floor(o.Amount * earnRate);
+            if (award <= 0 || o.Cancelled) continue;
+            balance += award - (long)decimal.Floor(award * Math.Min(o.Refunded, o.Amount) / o.Amount);
+        }
+        foreach (var s in Codes.Values.Where(s => s.Customer == customer))
+        {
+            balance -= s.Points;
+            if (Cancels.TryGetValue(s.Code, out var c) && c.Outcome == "cancelled") balance += s.Points;
+        }
+        return balance;
+    }
+}

@@ -1,0 +1,91 @@
+using Loyalty.Sandbox;
+
+namespace Loyalty.Bench;
+
+/// <summary>
+/// The soak's operations, drawn from the seed before the load starts: conversions (replays, clicks again after a 503,
+/// cancellations, checkouts using the code with or without their webhook, cancellations after or racing a checkout)
+/// and paid orders (duplicates, refunds before or after, cancellations). Each draw happens here, in a fixed order, so a
+/// seed always means the same schedule.
+/// </summary>
+public static class SoakSchedule
+{
+    public static List<Func<Task>> Build(Soak.Options o, Random random, List<long> customers, SoakClient client, SoakRecord record, CancellationToken ct)
+    {
+        var hot = customers.Take(Math.Max(2, o.Customers / 20)).ToList();
+        var ops = new List<Func<Task>>();
+        long nextRedemption = 80_000_000;
+        for (var k = 0; k < o.Conversions; k++)
+        {
+            var customer = random.NextDouble() < 0.4 ? hot[random.Next(hot.Count)] : customers[random.Next(customers.Count)];
+            var points = random.Next(1, 6) * 100L;
+            var key = $"soak-{o.Seed}-{k}";
+            var replay = random.NextDouble() < 0.1;
+            var cancel = random.NextDouble() < 0.05;
+            var redeem = random.NextDouble() < 0.15;
+            var race = random.NextDouble() < 0.04;
+            var dropWebhook = random.NextDouble() < 0.3;
+            var cancelAfterRedeem = random.NextDouble() < 0.5;
+            var raceDelayMs = random.Next(0, 40);
+            var orderId = nextRedemption++;
+            var orderAmount = random.Next(20, 200);
+            var appliedLate = random.NextDouble() < 0.05;
+            record.Demand.AddOrUpdate(customer, 3 * points, (_, d) => d + 3 * points); // the attempt and two clicks again
+            ops.Add(async () =>
+            {
+                if (appliedLate) client.ShopifyAppliesNextLate(); // a 500 for a creation Shopify then applies: settled by lookup, never doubled
+                var shown = await client.ConvertAsync(customer, points, key, replay: false, ct);
+                if (replay) await client.ConvertAsync(customer, points, key, replay: true, ct); // the same key again: never a second conversion
+                for (var attempt = 1; shown is null && attempt <= 2 && client.LastWasUnavailable(key); attempt++)
+                {
+                    record.Count("conversion clicked again after a 503 (a new attempt)");
+                    shown = await client.ConvertAsync(customer, points, $"{key}-again{attempt}", replay: false, ct);
+                }
+                if (shown is null) return;
+                if (cancel)
+                {
+                    await client.CancelAsync(shown, afterRedeem: false, raced: false, ct);
+                }
+                else if (race)
+                {
+                    // A checkout uses the code while the customer cancels it: either may win, never both.
+                    await Task.WhenAll(
+                        client.CancelAsync(shown, afterRedeem: false, raced: true, ct),
+                        Task.Run(async () =>
+                        {
+                            await Task.Delay(raceDelayMs, ct);
+                            await client.RedeemAsync(shown, orderId, orderAmount, dropWebhook, ct);
+                        }, ct));
+                }
+                else if (redeem && await client.RedeemAsync(shown, orderId, orderAmount, dropWebhook, ct) && cancelAfterRedeem)
+                {
+                    await client.CancelAsync(shown, afterRedeem: true, raced: false, ct); // must be refused: the coupon was used
+                }
+            });
+        }
+
+        long nextOrder = 70_000_000;
+        for (var k = 0; k < o.Orders; k++)
+        {
+            var order = nextOrder++;
+            var customer = customers[random.Next(customers.Count)];
+            var amount = random.Next(10, 300);
+            var duplicate = random.NextDouble() < 0.2;
+            var refund = random.NextDouble() < 0.1 ? random.Next(1, amount) : 0;
+            var cancelled = random.NextDouble() < 0.05;
+            var refundFirst = refund > 0 && random.NextDouble() < 0.3;
+            record.Orders[order] = new SoakRecord.Order(customer, amount, refund, cancelled, null);
+            ops.Add(async () =>
+            {
+                var paid = ShopifyOutbound.PaidOrder(order, customer, amount, amount);
+                var paidId = Guid.NewGuid().ToString();
+                if (refundFirst) await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, refund), null, ct);
+                await client.WebhookAsync("orders/paid", paid, paidId, ct);
+                if (duplicate) await client.WebhookAsync("orders/paid", paid, paidId, ct);
+                if (refund > 0 && !refundFirst) await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, refund), null, ct);
+                if (cancelled) await client.WebhookAsync("orders/cancelled", ShopifyOutbound.PaidOrder(order, customer, amount, amount, cancelled: true), null, ct);
+            });
+        }
+        return ops.OrderBy(_ => random.Next()).ToList();
+    }
+}
