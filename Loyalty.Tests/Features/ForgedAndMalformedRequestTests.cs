@@ -32,7 +32,8 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             "/api/admin/campaigns/1", "/api/admin/campaigns/1/codes.csv", "/api/admin/coupons/validate", "/api/admin/reports/coupons",
             "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry",
             "/api/admin/dashboard", "/api/admin/conversions/conv_x/retry", "/api/admin/conversions/conv_x/cancel", "/api/admin/settings/pos/test",
-            "/api/admin/customers/1/coupons", "/api/admin/coupon-incidents", "/api/admin/coupon-incidents/1/resolve", "/api/admin/orphan-coupons" };
+            "/api/admin/customers/1/coupons", "/api/admin/coupon-incidents", "/api/admin/coupon-incidents/1/resolve", "/api/admin/orphan-coupons",
+            "/api/admin/campaigns/1/retry" };
         foreach (var path in paths)
         {
             yield return ($"GET {path} without a token", () => new HttpRequestMessage(HttpMethod.Get, path));
@@ -75,6 +76,10 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             new StringContent("""{"resolution":"x"}""", Encoding.UTF8, "application/json")));
         yield return ("resolving an incident without saying how", () => _app.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/1/resolve", _shop,
             new StringContent("""{"resolution":""}""", Encoding.UTF8, "application/json")));
+        yield return ("retry of a campaign that is not a number", () => _app.Admin(HttpMethod.Post, "/api/admin/campaigns/abc/retry", _shop));
+        yield return ("retry of an unknown campaign", () => _app.Admin(HttpMethod.Post, "/api/admin/campaigns/999999/retry", _shop));
+        yield return ("a campaign without an Idempotency-Key", () => _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop,
+            new StringContent("""{"title":"x","percentage":10,"code":"NOKEY-1"}""", Encoding.UTF8, "application/json")));
         yield return ("incidents filtered by a flag that is not one", () => _app.Admin(HttpMethod.Get, "/api/admin/coupon-incidents?resolved=maybe", _shop));
         yield return ("coupons of a customer that is not a number", () => _app.Admin(HttpMethod.Get, "/api/admin/customers/abc/coupons", _shop));
         yield return ("POS test against a private address", () => _app.Admin(HttpMethod.Post, "/api/admin/settings/pos/test", _shop,
