@@ -36,7 +36,9 @@ return command switch
         FaultRate: Option("fault-rate") is { } f ? double.Parse(f, CultureInfo.InvariantCulture) : 0.2,
         Broken: !args.Contains("--broken") ? null : Option("broken") is { } b && !b.StartsWith("--", StringComparison.Ordinal) ? b : "new-reference",
         Concurrency: IntOption("concurrency", 24),
-        Modes: (Option("mode") ?? "both") == "both" ? ["ledger", "pos"] : [Option("mode")!]), cts.Token),
+        Modes: (Option("mode") ?? "both") == "both" ? ["ledger", "pos"] : [Option("mode")!],
+        PostgresRestarts: IntOption("pg-restarts", 1),
+        PostgresDownSeconds: Option("pg-down-seconds") is { } d ? double.Parse(d, CultureInfo.InvariantCulture) : 5), cts.Token),
     _ => Usage(),
 };
 
@@ -44,7 +46,7 @@ static int Usage()
 {
     Console.Error.WriteLine("usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--processing during|after] [--seed N] [--smoke]");
     Console.Error.WriteLine("       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] [--seed N] [--smoke]");
-    Console.Error.WriteLine("       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2]");
+    Console.Error.WriteLine("       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] [--pg-down-seconds 5]");
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--smoke]");
     Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|all]]");
     return 2;

@@ -17,7 +17,7 @@ namespace Loyalty.Bench;
 public static class Soak
 {
     public sealed record Options(int Seed, int Conversions, int Customers, int Orders, int Kills, int Instances, double FaultRate, string? Broken,
-        int Concurrency, IReadOnlyList<string> Modes);
+        int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5);
 
     public const decimal EarnRate = 1m;
 
@@ -39,7 +39,8 @@ public static class Soak
     private static async Task<(int Violations, TimeSpan Quiescence)> RunModeAsync(Options o, string mode, CancellationToken ct)
     {
         Console.WriteLine($"# soak ({mode} mode): seed {o.Seed}, {o.Conversions} conversions, {o.Customers} customers, {o.Orders} orders, {o.Instances} instances, " +
-                          $"{o.Kills} kills, fault rate {o.FaultRate}{(o.Broken is null ? "" : $", BROKEN variant {o.Broken}")}");
+                          $"{o.Kills} kills, {o.PostgresRestarts} PostgreSQL restarts ({o.PostgresDownSeconds:0.#} s down), fault rate {o.FaultRate}" +
+                          $"{(o.Broken is null ? "" : $", BROKEN variant {o.Broken}")}");
         var random = new Random(o.Seed);
         await using var env = await BenchEnvironment.StartAsync(o.Seed, ct);
         for (var i = 0; i < o.Instances; i++) await env.StartAppAsync(AppSettings, ct);
@@ -98,6 +99,23 @@ public static class Soak
                 Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] app {app.Number} restarted");
             }
         }, ct);
+        // The database goes away for several seconds mid-run (a failover, a restart): nothing may be lost or doubled.
+        var restartAt = Enumerable.Range(0, o.PostgresRestarts).Select(i => (i + 0.5) / o.PostgresRestarts).ToList();
+        var restarter = Task.Run(async () =>
+        {
+            foreach (var at in restartAt)
+            {
+                while (Volatile.Read(ref done) < at * shuffled.Count) await Task.Delay(50, ct);
+                // A fast shutdown: every connection is cut and open transactions roll back. (Not "immediate": the bench's
+                // server runs with synchronous_commit off, which would lose commits no production server loses.)
+                Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] PostgreSQL stopped after {Volatile.Read(ref done)} operations");
+                await env.Postgres.StopAsync();
+                await Task.Delay(TimeSpan.FromSeconds(o.PostgresDownSeconds), ct);
+                await env.Postgres.StartAsync(ct);
+                Npgsql.NpgsqlConnection.ClearAllPools(); // the bench's own idle connections died with the server (the apps find theirs broken on use)
+                Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] PostgreSQL started again");
+            }
+        }, ct);
         await Parallel.ForEachAsync(shuffled, new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency, CancellationToken = ct }, async (op, _) =>
         {
             await op();
@@ -105,6 +123,7 @@ public static class Soak
             if (n % 1000 == 0) Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] {n}/{shuffled.Count} operations");
         });
         await killer;
+        await restarter;
         Console.WriteLine($"load done in {load.Elapsed.TotalSeconds:F0} s: {record.Requests} requests, {record.TransportRetries} resent after a lost connection, " +
                           $"{record.Responses5xx} 5xx answers, POS calls {env.Pos.Requests}");
 

@@ -48,6 +48,16 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
             try
             {
                 var response = await _http.SendAsync(build(app.BaseUrl), ct);
+                if (response.StatusCode == HttpStatusCode.ServiceUnavailable && deadline.Elapsed < TimeSpan.FromMinutes(2)
+                    && (await response.Content.ReadAsStringAsync(ct)).Contains("\"database_unavailable\"", StringComparison.Ordinal))
+                {
+                    // As My Page does: the database was away, nothing was decided; the same request goes again.
+                    Interlocked.Increment(ref record.TransportRetries);
+                    response.Dispose();
+                    resent = true;
+                    await Task.Delay(500, ct);
+                    continue;
+                }
                 if ((int)response.StatusCode >= 500)
                 {
                     Interlocked.Increment(ref record.Responses5xx);

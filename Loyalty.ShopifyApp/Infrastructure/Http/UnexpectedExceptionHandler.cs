@@ -27,11 +27,35 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
             return true;
         }
 
+        if (IsDatabaseUnavailable(exception))
+        {
+            // The database went away (a restart, a failover, a cut connection): an outage, not a bug. Whatever the request
+            // had started is either committed or rolled back and finished by the background jobs; the same request with
+            // the same Idempotency-Key may be sent again.
+            LogDatabaseUnavailable(context.Request.Method, context.Request.Path, exception.Message);
+            context.Response.Headers.RetryAfter = "5";
+            await Problems.WriteAsync(context, Problems.Create(StatusCodes.Status503ServiceUnavailable, "database_unavailable",
+                "The service is briefly unavailable; please try again in a few seconds."));
+            return true;
+        }
+
         LogUnexpected(exception, context.Request.Method, context.Request.Path, context.TraceIdentifier);
         await Problems.WriteAsync(context, Problems.Create(StatusCodes.Status500InternalServerError, "internal_error",
             "Something went wrong on our side.", $"Quote trace id {context.TraceIdentifier} when reporting this."));
         return true;
     }
+
+    private static bool IsDatabaseUnavailable(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is Npgsql.NpgsqlException { IsTransient: true }) return true;
+        }
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} answered 503: the database is unavailable ({Reason})")]
+    private partial void LogDatabaseUnavailable(string method, string path, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Unhandled exception for {Method} {Path} (trace {TraceId})")]
     private partial void LogUnexpected(Exception exception, string method, string path, string traceId);

@@ -74,6 +74,9 @@
       return r.text().then(function (t) {
         var data = null;
         try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
+        // The app could not reach its database: nothing was decided, so it is treated like a lost connection and the
+        // same request (same Idempotency-Key) is sent again.
+        if (r.status === 503 && data && data.code === 'database_unavailable') throw new Error('database_unavailable');
         return { status: r.status, ok: r.ok, data: data };
       });
     });
