@@ -54,7 +54,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
             combinesWith = new { orderDiscounts = false, productDiscounts = true, shippingDiscounts = true },
         };
         var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, beforeSend, ct);
-        var payload = data.GetProperty("discountCodeBasicCreate");
+        var payload = Field(data, "discountCodeBasicCreate");
         ThrowOnUserErrors("discountCodeBasicCreate", payload);
         return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
                ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
@@ -89,7 +89,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                 : null,
         };
         var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
-        var payload = data.GetProperty("discountCodeBasicCreate");
+        var payload = Field(data, "discountCodeBasicCreate");
         ThrowOnUserErrors("discountCodeBasicCreate", payload);
         return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
                ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
@@ -107,7 +107,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
             id = discountId,
             input = new { title, endsAt = endsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), usageLimit },
         }, ct);
-        ThrowOnUserErrors("discountCodeBasicUpdate", data.GetProperty("discountCodeBasicUpdate"));
+        ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
     }
 
     /// <summary>
@@ -121,7 +121,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
               discountCodeDeactivate(id: $id) { codeDiscountNode { id } userErrors { field code message } }
             }
             """, new { id = discountId }, maxThrottleWait, ct);
-        var errors = UserErrors(data.GetProperty("discountCodeDeactivate"));
+        var errors = UserErrors(Field(data, "discountCodeDeactivate"));
         if (errors.Count > 0 && !(goneIsDone && errors.All(IsGone))) throw new ShopifyUserErrorException("discountCodeDeactivate", errors);
     }
 
@@ -136,7 +136,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
               discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) { bulkCreation { id } userErrors { field code message } }
             }
             """, new { discountId, codes = codes.Select(code => new { code }).ToArray() }, ct);
-        var payload = data.GetProperty("discountRedeemCodeBulkAdd");
+        var payload = Field(data, "discountRedeemCodeBulkAdd");
         ThrowOnUserErrors("discountRedeemCodeBulkAdd", payload);
         return payload.GetProperty("bulkCreation").GetProperty("id").GetString()
                ?? throw new ShopifyGraphQLException("discountRedeemCodeBulkAdd returned no id.", null);
@@ -159,7 +159,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                   }
                 }
                 """, new { id = bulkCreationId, after }, ct);
-            var bulk = data.GetProperty("discountRedeemCodeBulkCreation");
+            var bulk = Field(data, "discountRedeemCodeBulkCreation");
             var done = bulk.GetProperty("done").GetBoolean();
             var failed = bulk.GetProperty("failedCount").GetInt32();
             if (!done || failed == 0) return new BulkCreation(done, bulk.GetProperty("importedCount").GetInt32(), failed, errors);
@@ -187,7 +187,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
               discountCodeDelete(id: $id) { deletedCodeDiscountId userErrors { field code message } }
             }
             """, new { id = discountId }, maxThrottleWait, ct);
-        var payload = data.GetProperty("discountCodeDelete");
+        var payload = Field(data, "discountCodeDelete");
         var errors = UserErrors(payload);
         if (errors.Count > 0 && !errors.All(IsGone))
         {
@@ -228,7 +228,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
               }
             }
             """, new { query = titleSearch, first, after }, ct);
-        var page = data.GetProperty("codeDiscountNodes");
+        var page = Field(data, "codeDiscountNodes");
         var codes = new List<ListedCode>();
         foreach (var node in page.GetProperty("nodes").EnumerateArray())
         {
@@ -281,8 +281,14 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                 },
             },
         }, maxThrottleWait, ct);
-        ThrowOnUserErrors("metafieldsSet", data.GetProperty("metafieldsSet"));
+        ThrowOnUserErrors("metafieldsSet", Field(data, "metafieldsSet"));
     }
+
+    /// <summary>A top-level field of an answer; an answer without it is not the one asked for (a proxy's page, a changed API).</summary>
+    private static JsonElement Field(JsonElement data, string name) =>
+        data.ValueKind == JsonValueKind.Object && data.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object
+            ? value
+            : throw new ShopifyGraphQLException($"Shopify's answer has no {name}.", "UNEXPECTED_ANSWER");
 
     private static void ThrowOnUserErrors(string operation, JsonElement payload)
     {

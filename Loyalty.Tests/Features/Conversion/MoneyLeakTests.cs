@@ -120,4 +120,20 @@ public sealed class MoneyLeakTests : ConversionTestBase
         Assert.Equal("gid://shopify/DiscountCodeNode/4242", await App.ScalarAsync<string>("SELECT discount_id FROM conversions WHERE id = @id", new { id }));
         Assert.Equal((1, 0, 500L), (Creates, Deletes, (long)await App.BalanceAsync(Shop, Customer)));
     }
+
+    [Fact]
+    public async Task An_answer_of_an_unexpected_shape_during_a_cancellation_is_waited_out_never_a_500_nor_a_refund()
+    {
+        await GiveAsync(1000);
+        Shopify.StubDiscountCreate(Shop);
+        var (_, code) = await ConvertedAsync(500, "odd-answer");
+        Shopify.Server.ResetMappings();
+        Shopify.StubShopDetails(Shop); // every GraphQL call now gets an answer that is not the one asked for
+
+        var response = await CancelAsync(code);
+
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        Assert.Equal(500, await App.BalanceAsync(Shop, Customer));
+        Assert.Equal(0, Deletes);
+    }
 }

@@ -42,6 +42,8 @@ public sealed class PosRefusalTests : IAsyncLifetime
         _shopify.StubCouponsMetafield(_shop);
         _shopify.StubMetafieldsSet(_shop);
         _shopify.StubDiscountDelete(_shop);
+        _shopify.StubDiscountDeactivate(_shop);
+        _shopify.StubFindCode(_shop, null);
         var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop,
             JsonContent.Create(new { balanceSource = "pos", posBaseUrl = _pos.Url, posApiKey = "pos-key" })));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
