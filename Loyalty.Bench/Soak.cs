@@ -198,6 +198,7 @@ public static class Soak
         ["Webhooks:MaxRetryDelaySeconds"] = "3",
         ["Webhooks:MaxAttempts"] = "1000",
         ["Webhooks:LeaseSeconds"] = "15",
+        ["Jobs:DistributedLockTimeoutSeconds"] = "20", // a job lock left by a SIGKILLed instance (the sweep's) is abandoned after 20 s
         ["Shopify:GraphQLRetryBaseDelayMs"] = "50",
     };
 
