@@ -50,4 +50,31 @@ public sealed class AdminBrowserTests : SandboxBrowser
         // The demo customers' starting balances (1,500 + 300 + 12,000) and the bonus above.
         await Expect(Page.Locator("[data-metric='Points issued'] .value")).ToHaveTextAsync("14,050");
     }
+
+    [Fact]
+    public async Task Merchant_sees_a_coupon_used_after_its_cancellation_with_the_amount_at_stake_and_resolves_it()
+    {
+        // What an order that used a cancelled coupon leaves (as CouponUse records it from orders/paid or the sweep).
+        await App.ScalarAsync<int>("""
+            INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
+                                     expires_at, coupon_status, cancelled_at, completed_at)
+            VALUES ('conv_BROWSERINCIDENT00000000', @Shop, 1001, 'browser-incident', 500, 5.00, 'EUR', 'ledger', 'completed', '1001-INCDNT-5',
+                    now() + interval '90 days', 'cancelled', now(), now());
+            INSERT INTO coupon_incidents (shop_domain, conversion_id, order_id, kind, code, amount, currency, points, detected_by)
+            VALUES (@Shop, 'conv_BROWSERINCIDENT00000000', 424242, 'used_after_cancel', '1001-INCDNT-5', 5.00, 'EUR', 500, 'webhook');
+            """, new { Shop });
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#review");
+        var row = Page.Locator("#incident-list tr", new() { HasText = "1001-INCDNT-5" });
+        await Expect(row).ToContainTextAsync("424242");
+        await Expect(row).ToContainTextAsync("5.00 EUR (500 points)");
+        await Expect(Page.Locator("#orphan-summary")).ToContainTextAsync("has not run yet");
+        await row.GetByRole(AriaRole.Textbox).FillAsync("Took the 500 points back with an adjustment");
+        await row.GetByRole(AriaRole.Button, new() { Name = "Resolve" }).ClickAsync();
+
+        await Expect(Page.Locator("#toast")).ToContainTextAsync("resolved");
+        await Expect(Page.Locator("#incident-list")).ToContainTextAsync("No open coupon incidents.");
+        Assert.Equal("Took the 500 points back with an adjustment", await App.ScalarAsync<string>(
+            "SELECT resolution FROM coupon_incidents WHERE conversion_id = 'conv_BROWSERINCIDENT00000000' AND resolved_at IS NOT NULL"));
+    }
 }

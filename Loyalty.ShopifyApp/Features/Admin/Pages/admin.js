@@ -200,6 +200,37 @@
             h('button', { type: 'button', class: 'critical', on: { click: function (e) { act(e.target, x, 'cancel'); } }, 'aria-label': 'Cancel conversion ' + x.id, text: 'Cancel' }));
         } }], r.data, 'Nothing needs review.'));
     });
+    api('GET', 'coupon-incidents?resolved=false').then(function (r) {
+      if (!r.ok) return fail(r);
+      put('incident-list', table([
+        { title: 'Found', render: function (x) { return when(x.createdAt); } }, { title: 'Customer', key: 'customerId' },
+        { title: 'Order', render: function (x) { return x.orderId === null ? '—' : String(x.orderId); } }, { title: 'Code', key: 'code' },
+        { title: 'At stake', render: function (x) { return Number(x.amount).toFixed(2) + ' ' + x.currency + ' (' + n(x.points) + ' points)'; } },
+        { title: 'What happened', render: function (x) {
+          return x.kind === 'used_after_cancel' ? 'Used after it was cancelled' : 'Coupon list not written: ' + (x.detail || '');
+        } },
+        { title: 'Resolve', render: function (x) {
+          var input = h('input', { type: 'text', maxlength: '500', required: true, 'aria-label': 'How incident ' + x.id + ' was resolved' });
+          return h('form', { on: { submit: function (e) {
+            e.preventDefault();
+            var button = e.target.querySelector('button');
+            busy(button, true);
+            api('POST', 'coupon-incidents/' + x.id + '/resolve', { resolution: input.value }).then(function (rr) {
+              busy(button, false);
+              if (!rr.ok) return fail(rr);
+              toast('Incident ' + x.id + ' resolved.');
+              loadReview();
+            });
+          } } }, input, h('button', { type: 'submit', text: 'Resolve' }));
+        } }], r.data, 'No open coupon incidents.'));
+    });
+    api('GET', 'orphan-coupons').then(function (r) {
+      if (!r.ok) return fail(r);
+      $('orphan-summary').textContent = r.data.lastRunAt
+        ? 'Orphan coupon sweep, ' + when(r.data.lastRunAt) + ': ' + n(r.data.lastChecked) + ' coupons checked, ' + n(r.data.deletedTotal)
+          + ' deleted in all (' + n(r.data.usedTotal) + ' of them already used in an order).'
+        : 'The orphan coupon sweep has not run yet.';
+    });
   }
   function act(button, x, action) {
     clearError();
