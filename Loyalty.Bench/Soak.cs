@@ -21,6 +21,9 @@ public static class Soak
 
     public const decimal EarnRate = 1m;
 
+    /// <summary>The app's Conversion:MetafieldMaxEntries, set for the run (the checker knows the bound it must see).</summary>
+    public const int MetafieldMaxEntries = 50;
+
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(128, 128);
@@ -198,6 +201,7 @@ public static class Soak
         ["Webhooks:MaxRetryDelaySeconds"] = "3",
         ["Webhooks:MaxAttempts"] = "1000",
         ["Webhooks:LeaseSeconds"] = "15",
+        ["Conversion:MetafieldMaxEntries"] = MetafieldMaxEntries.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Jobs:DistributedLockTimeoutSeconds"] = "20", // a job lock left by a SIGKILLed instance (the sweep's) is abandoned after 20 s
         ["Shopify:GraphQLRetryBaseDelayMs"] = "50",
     };
