@@ -19,7 +19,11 @@ public static class Soak
     public sealed record Options(int Seed, int Conversions, int Customers, int Orders, int Kills, int Instances, double FaultRate, string? Broken,
         int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5);
 
-    public const decimal EarnRate = 1m;
+    /// <summary>The shop's earn rate when the run starts, and after the merchant changes it a third of the way through.</summary>
+    public const decimal FirstEarnRate = 1.5m, SecondEarnRate = 2.25m;
+
+    /// <summary>Where in the load the merchant changes the earn rate (every order before it awarded first).</summary>
+    public const double RateChangeAt = 0.35;
 
     /// <summary>The app's Conversion:MetafieldMaxEntries, set for the run (the checker knows the bound it must see).</summary>
     public const int MetafieldMaxEntries = 50;
@@ -52,28 +56,36 @@ public static class Soak
         await env.InstallShopAsync(env.Apps[0], mode == "pos"
             ? new
             {
-                balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, earnRate = EarnRate, earnBasis = "total",
+                balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, earnRate = FirstEarnRate, earnBasis = "total",
                 pointValue = 0.01m, minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000, negativeBalancePolicy = "floor_at_zero",
             }
             : (object)new
             {
-                balanceSource = "ledger", earnRate = EarnRate, earnBasis = "total", pointValue = 0.01m, minConversion = 100, conversionStep = 100,
+                balanceSource = "ledger", earnRate = FirstEarnRate, earnBasis = "total", pointValue = 0.01m, minConversion = 100, conversionStep = 100,
                 dailyConversionLimit = 100_000_000, negativeBalancePolicy = "allow_negative",
             }, ct);
 
-        var record = new SoakRecord(mode);
+        var record = new SoakRecord(mode) { EarnRate = FirstEarnRate };
         var client = new SoakClient(env, record);
 
-        // Opening balances: a bonus per customer through the admin API, synced to the POS (in POS mode) before the load starts.
+        // Opening balances: a bonus per customer through the admin API, synced to the POS (in POS mode) before the load
+        // starts. The last customer is the witness of the balance-source switch attempts. In POS mode a few customers
+        // are unknown to the POS until the merchant creates them there after the run: every change of theirs is refused.
         var customers = Enumerable.Range(1, o.Customers).Select(i => 900_000L + i).ToList();
+        var witness = customers[^1];
+        var hotCount = Math.Max(2, o.Customers / 20);
+        if (record.PosMode)
+        {
+            foreach (var c in customers.Skip(hotCount).SkipLast(1).OrderBy(_ => random.Next()).Take(Math.Max(2, o.Customers / 30))) record.UnknownToPos.Add(c);
+        }
         foreach (var c in customers)
         {
-            var opening = random.Next(100, 300) * 100L;
+            var opening = c == witness ? 100_000L : random.Next(100, 300) * 100L;
             record.Opening[c] = opening;
-            env.Pos.SetBalance(c.ToString(), 0);
+            if (!record.UnknownToPos.Contains(c)) env.Pos.SetBalance(c.ToString(), 0);
             if ((int)await client.AdjustAsync(c, opening, $"opening-{c}", "Soak opening balance", ct) >= 300) throw new InvalidOperationException($"Opening balance of {c} refused.");
         }
-        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state <> 'delivered'") == 0, ct, TimeSpan.FromMinutes(3)))
+        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0, ct, TimeSpan.FromMinutes(3)))
         {
             throw new TimeoutException("The opening balances did not reach the POS.");
         }
@@ -119,14 +131,29 @@ public static class Soak
                 Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] PostgreSQL started again");
             }
         }, ct);
-        await Parallel.ForEachAsync(shuffled, new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency, CancellationToken = ct }, async (op, _) =>
-        {
-            await op();
-            var n = Interlocked.Increment(ref done);
-            if (n % 1000 == 0) Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] {n}/{shuffled.Count} operations");
-        });
+        var switches = SoakSwitchAttempts.Start(o, random, env, client, record, witness, shuffled.Count, () => Volatile.Read(ref done), ct);
+        async Task RunAsync(IEnumerable<Func<Task>> ops) =>
+            await Parallel.ForEachAsync(ops, new ParallelOptions { MaxDegreeOfParallelism = o.Concurrency, CancellationToken = ct }, async (op, _) =>
+            {
+                await op();
+                var n = Interlocked.Increment(ref done);
+                if (n % 1000 == 0) Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] {n}/{shuffled.Count} operations");
+            });
+        var split = (int)(shuffled.Count * RateChangeAt);
+        await RunAsync(shuffled.Take(split));
+        // The merchant changes the earn rate once every order paid so far has been awarded (webhooks processed, the lost
+        // ones swept): each order's rate is then known to the generator, and the orders after it earn at the new one.
+        var barrier = DateTimeOffset.UtcNow;
+        var awarded = await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") == 0
+                                                   && await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = barrier.AddSeconds(1) }),
+            ct, TimeSpan.FromMinutes(5));
+        var rateChange = awarded ? await client.PutSettingsAsync(new { earnRate = SecondEarnRate }, ct) : (Status: 0, Code: "orders before it never all awarded");
+        if (rateChange.Status == 200) record.EarnRate = SecondEarnRate;
+        Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] earn rate {FirstEarnRate} → {SecondEarnRate}: {rateChange.Status} {rateChange.Code} ({(DateTimeOffset.UtcNow - barrier).TotalSeconds:F0} s for the orders before it to be awarded)");
+        await RunAsync(shuffled.Skip(split));
         await killer;
         await restarter;
+        await switches;
         Console.WriteLine($"load done in {load.Elapsed.TotalSeconds:F0} s: {record.Requests} requests, {record.TransportRetries} resent after a lost connection, " +
                           $"{record.Responses5xx} 5xx answers, POS calls {env.Pos.Requests}");
 
@@ -159,6 +186,9 @@ public static class Soak
             await client.CancelAsync(record.Codes[c.Code], c.AfterRedeem, c.Raced, ct, attempts: 3);
         }
 
+        // The merchant resolves the refusals of customers the POS did not know: creates them there, retries their changes.
+        if (record.UnknownToPos.Count > 0) await ResolveUnknownCustomersAsync(env, client, record, ct);
+
         // A broken variant acts on the settled system, so what the checker finds is the bug's doing alone.
         if (o.Broken is { } broken)
         {
@@ -168,10 +198,34 @@ public static class Soak
         }
 
         var verdict = await SoakChecker.CheckAsync(env, client, record, ct);
+        if (rateChange.Status != 200) verdict.Add("rate change", 1, [$"the mid-run earn rate change did not happen: {rateChange.Status} {rateChange.Code}"]);
         if (stuck is not null) verdict.Add("quiescence", 1, [$"not quiescent 10 minutes after the faults stopped: {stuck}"]);
         await SoakReport.PrintAsync(env, record, verdict, ct);
         Console.WriteLine($"mode {mode}: {verdict.Violations} violations");
         return (verdict.Violations, quiescence);
+    }
+
+    private static async Task ResolveUnknownCustomersAsync(BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
+    {
+        foreach (var c in record.UnknownToPos) env.Pos.SetBalance(c.ToString(), 0);
+        var refused = new List<long>();
+        for (long? before = null; ;)
+        {
+            var page = await client.AdminGetAsync($"/api/admin/pos-sync?state=refused&limit=200{(before is null ? "" : $"&before={before}")}", ct);
+            var items = page.EnumerateArray().ToList();
+            refused.AddRange(items.Where(i => record.UnknownToPos.Contains(i.GetProperty("customerId").GetInt64())).Select(i => i.GetProperty("id").GetInt64()));
+            if (items.Count < 200) break;
+            before = items[^1].GetProperty("id").GetInt64();
+        }
+        foreach (var id in refused.Order())
+        {
+            var status = await client.RetryPosChangeAsync(id, ct);
+            record.Count(status is >= 200 and < 300 ? "POS refusal resolved: the customer created at the POS, the change retried" : $"POS refusal retry answered {status}");
+        }
+        if (!await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, ct, TimeSpan.FromMinutes(2)))
+        {
+            Console.WriteLine($"the retried POS changes did not all settle: {await SoakChecker.DescribeInFlightAsync(env)}");
+        }
     }
 
     private static readonly Dictionary<string, string> AppSettings = new()

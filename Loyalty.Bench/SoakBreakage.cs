@@ -48,7 +48,7 @@ public static class SoakBreakage
     private static async Task RefundUsedAsync(SoakClient client, SoakRecord record, CancellationToken ct)
     {
         var used = record.Codes.Values.Where(s => record.Redeemed.ContainsKey(s.Code))
-            .OrderBy(s => record.PosMode && record.Demand.GetValueOrDefault(s.Customer) > record.Opening[s.Customer]) // balances the checker compares first
+            .OrderBy(s => record.PosMode && (record.Demand.GetValueOrDefault(s.Customer) > record.Opening[s.Customer] || record.StoreSpenders.Contains(s.Customer))) // balances the checker compares first
             .ThenBy(s => s.ConversionId, StringComparer.Ordinal).Take(3).ToList();
         foreach (var s in used) await client.AdjustAsync(s.Customer, s.Points, $"refund-{s.ConversionId}", $"Coupon {s.Code} refunded", ct);
         Console.WriteLine($"BROKEN refund-used: {used.Count} used coupons' points given back");

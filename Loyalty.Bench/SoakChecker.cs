@@ -162,16 +162,16 @@ public static partial class SoakChecker
         var checkedCustomers = 0;
         foreach (var customer in record.Opening.Keys.Order())
         {
-            if (record.PosMode && record.Demand.GetValueOrDefault(customer) > record.Opening[customer]) continue;
+            if (record.PosMode && (record.Demand.GetValueOrDefault(customer) > record.Opening[customer] || record.StoreSpenders.Contains(customer))) continue;
             checkedCustomers++;
-            var expected = record.ExpectedBalance(customer, Soak.EarnRate);
+            var expected = record.ExpectedBalance(customer);
             var me = await client.MeAsync(customer, ct);
             if (me is not { } shown) { v.Add($"customer {customer}: My Page did not answer"); continue; }
             if (shown.Balance != expected) v.Add($"customer {customer}: My Page shows {shown.Balance}, the generator's arithmetic gives {expected} ({Arithmetic(record, customer)})");
             if (record.PosMode && shown.Source != "pos") v.Add($"customer {customer}: My Page's balance came from '{shown.Source}', not the POS");
             if (record.PosMode && env.Pos.Balance(customer.ToString()) != expected) v.Add($"customer {customer}: POS balance {env.Pos.Balance(customer.ToString())}, expected {expected}");
         }
-        verdict.Add($"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{(record.PosMode ? $" ({record.Opening.Count - checkedCustomers} customers whose conversions could reach zero not compared)" : "")}",
+        verdict.Add($"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{(record.PosMode ? $" ({record.Opening.Count - checkedCustomers} customers whose conversions could reach zero or who spent at the till: invariant 8)" : "")}",
             checkedCustomers, v);
 
         // 6. The storefront's list (the loyalty.coupons metafield) names exactly the customer's shown codes not cancelled;
@@ -204,11 +204,56 @@ public static partial class SoakChecker
             v.Add($"code {c.Code} of {c.Customer}: cancellation answered '{c.Outcome}'");
         verdict.Add("7 every answer final and consistent (replays, polls, cancellations)", record.Answered.Count + record.Cancels.Count, v);
 
+        await CheckPosRefusalsAsync(env, client, record, verdict, ct);
+
+        // 9. Every balance-source switch sent while a conversion was in flight was refused.
+        v = record.SwitchAttempts.Where(a => (a.Status, a.Code) != (409, "conversions_in_flight"))
+            .Select(a => $"switching the balance source while conversion {a.ConversionKey} was in flight was answered {a.Status} {a.Code}, not 409 conversions_in_flight").ToList();
+        verdict.Add("9 a balance-source switch is refused while a conversion is in flight", record.SwitchAttempts.Count, v);
+
         ct.ThrowIfCancellationRequested();
         return verdict;
     }
 
     public const decimal PointValue = 0.01m;
+
+    /// <summary>
+    /// 8. POS mode: refusals leave exactly the drift the merchant is shown, and block nothing else. Customers the POS did
+    /// not know were never shown a code, and once the merchant created them at the POS and retried, the POS holds the
+    /// generator's arithmetic to the point. Customers who spent at the till: the POS holds the generator's arithmetic
+    /// less what they spent, less the drift the app reports for them (its refused clawbacks); My Page shows the POS.
+    /// Nobody else has drift.
+    /// </summary>
+    private static async Task CheckPosRefusalsAsync(BenchEnvironment env, SoakClient client, SoakRecord record, Verdict verdict, CancellationToken ct)
+    {
+        var v = new List<string>();
+        var drift = record.PosMode
+            ? (await client.AdminGetAsync("/api/admin/pos-sync/drift?limit=200", ct)).EnumerateArray()
+                .ToDictionary(d => d.GetProperty("customerId").GetInt64(), d => d.GetProperty("drift").GetInt64())
+            : [];
+        foreach (var c in record.UnknownToPos.Order())
+        {
+            var expected = record.ExpectedBalance(c);
+            if (record.Codes.Values.Any(s => s.Customer == c)) v.Add($"customer {c}, unknown to the POS during the run, was shown a code");
+            if (env.Pos.Balance(c.ToString()) != expected) v.Add($"customer {c} (created at the POS after the run, refusals retried): POS balance {env.Pos.Balance(c.ToString())}, expected {expected}");
+            if (drift.GetValueOrDefault(c) != 0) v.Add($"customer {c}: the app still reports drift {drift[c]} after the retries");
+        }
+        foreach (var c in record.StoreSpenders.Order())
+        {
+            var pos = env.Pos.Balance(c.ToString());
+            var expected = record.ExpectedBalance(c) - record.SpentInStore.GetValueOrDefault(c) - drift.GetValueOrDefault(c);
+            if (pos != expected)
+                v.Add($"customer {c}: POS balance {pos}; the generator's arithmetic {record.ExpectedBalance(c)} less {record.SpentInStore.GetValueOrDefault(c)} spent at the till less the reported drift {drift.GetValueOrDefault(c)} gives {expected}");
+            if (await client.MeAsync(c, ct) is { } me && me.Balance != pos) v.Add($"customer {c}: My Page shows {me.Balance}, the POS holds {pos}");
+        }
+        foreach (var (c, d) in drift.Where(d => !record.StoreSpenders.Contains(d.Key) && !record.UnknownToPos.Contains(d.Key)))
+        {
+            v.Add($"customer {c}: the app reports drift {d}, though the POS had no reason to refuse any of their changes");
+        }
+        record.Count("POS refusal left as drift: customers with a clawback refused after spending at the till", drift.Where(d => record.StoreSpenders.Contains(d.Key)).Count(d => d.Value < 0));
+        verdict.Add("8 POS refusals: the reported drift explains the POS exactly; unknown customers never shown a code, exact once resolved",
+            record.UnknownToPos.Count + record.StoreSpenders.Count, v);
+    }
 
     private static string Arithmetic(SoakRecord record, long customer)
     {

@@ -226,7 +226,7 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
         if (!env.Shopify.Redeem(s.Code, s.Customer)) return false;
         record.RedeemedAtMs[s.Code] = record.Clock.Elapsed.TotalMilliseconds;
         record.Redeemed[s.Code] = orderId;
-        record.Orders[orderId] = new SoakRecord.Order(s.Customer, amount, 0, false, s.Code);
+        record.Orders[orderId] = new SoakRecord.Order(s.Customer, amount, amount, 0, false, s.Code, record.EarnRate);
         if (dropWebhook)
         {
             env.Shopify.AddPaidOrder(orderId, s.Customer, amount, amount, discountCodes: [s.Code]);
@@ -247,6 +247,49 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
             retry5xx: true);
         using var _ = response;
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Webhook {topic} answered {(int)response.StatusCode}.");
+    }
+
+    /// <summary>The merchant changes settings (partial, as the admin page sends them): the status and the problem's code.</summary>
+    public async Task<(int Status, string? Code)> PutSettingsAsync(object settings, CancellationToken ct)
+    {
+        var (response, _) = await SendAsync(b =>
+        {
+            var r = BenchEnvironment.AdminRequest(HttpMethod.Put, new Uri(b, "/api/admin/settings").ToString());
+            r.Content = JsonContent.Create(settings);
+            return r;
+        }, ct, retry5xx: true);
+        using var _ = response;
+        return ((int)response.StatusCode, Text(await BodyAsync(response, ct), "code"));
+    }
+
+    /// <summary>An admin API read (the merchant's pages): the JSON answered, or throws.</summary>
+    public async Task<JsonElement> AdminGetAsync(string path, CancellationToken ct)
+    {
+        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Get, new Uri(b, path).ToString()), ct, retry5xx: true);
+        using var _ = response;
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {path} answered {(int)response.StatusCode}.");
+        return await BodyAsync(response, ct);
+    }
+
+    /// <summary>The merchant retries a refused POS change (after fixing what the POS refused it for).</summary>
+    public async Task<int> RetryPosChangeAsync(long id, CancellationToken ct)
+    {
+        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Post, new Uri(b, $"/api/admin/pos-sync/{id}/retry").ToString()), ct, retry5xx: true);
+        using var _ = response;
+        return (int)response.StatusCode;
+    }
+
+    /// <summary>
+    /// POS mode: once the award of <paramref name="orderId"/> has reached the POS, the customer spends every point at the
+    /// store's till; the points spent (0 if the award did not arrive within a minute, and nothing was spent).
+    /// </summary>
+    public async Task<long> SpendAllInStoreOnceAwardedAsync(long customer, long orderId, CancellationToken ct)
+    {
+        var awarded = await Soak.WaitAsync(() => Task.FromResult(env.Pos.HasTransaction($"order:{orderId}")), ct, TimeSpan.FromMinutes(1));
+        if (!awarded) return 0;
+        var spent = env.Pos.SpendAllInStore(customer.ToString(), $"store-{orderId}");
+        record.SpentInStore.AddOrUpdate(customer, spent, (_, v) => v + spent);
+        return spent;
     }
 
     /// <summary>What My Page shows the customer: <c>GET /proxy/api/me</c>'s balance and where it came from.</summary>

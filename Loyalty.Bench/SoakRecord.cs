@@ -12,8 +12,12 @@ public sealed class SoakRecord(string mode)
     /// <summary>A code the app showed a customer (a 201, or a 200 to a replay or a poll), with the conversion it names.</summary>
     public sealed record Shown(string ConversionId, string Code, long Customer, long Points, decimal Amount);
 
-    /// <summary>An order the generator paid (as a webhook, or left for the missed-order sweep), and what happened to it after.</summary>
-    public sealed record Order(long Customer, decimal Amount, decimal Refunded, bool Cancelled, string? Code);
+    /// <summary>
+    /// An order the generator paid (as a webhook, or left for the missed-order sweep), and what happened to it after.
+    /// <paramref name="Amount"/> is in the shop's currency (what earns); <paramref name="Paid"/> and <paramref name="Refunded"/>
+    /// in the currency the customer paid in (refunds are); <paramref name="Rate"/> the shop's earn rate when it was paid.
+    /// </summary>
+    public sealed record Order(long Customer, decimal Amount, decimal Paid, decimal Refunded, bool Cancelled, string? Code, decimal Rate);
 
     /// <summary>What the customer was last told about a cancellation: cancelled, used, expired, pending (202 or busy), or another answer.</summary>
     /// <param name="SentMs">When the first cancel request was sent, on <see cref="Clock"/>.</param>
@@ -47,6 +51,21 @@ public sealed class SoakRecord(string mode)
 
     public ConcurrentDictionary<long, long> Opening { get; } = new();
 
+    /// <summary>The shop's earn rate now (the generator changes it once mid-run, with every order before it settled).</summary>
+    public decimal EarnRate { get; set; }
+
+    /// <summary>POS mode: customers the POS does not know until the merchant creates them there after the run.</summary>
+    public HashSet<long> UnknownToPos { get; } = [];
+
+    /// <summary>POS mode: customers who spend their points at the store's till during the run.</summary>
+    public HashSet<long> StoreSpenders { get; } = [];
+
+    /// <summary>POS mode: points each customer spent at the store's till (the POS's own transactions, unknown to the app).</summary>
+    public ConcurrentDictionary<long, long> SpentInStore { get; } = new();
+
+    /// <summary>Balance-source switches attempted while a conversion was held in flight, and what the app answered.</summary>
+    public ConcurrentQueue<(string ConversionKey, int Status, string? Code)> SwitchAttempts { get; } = new();
+
     /// <summary>Points each customer could ask to convert at most (every attempt of every scheduled conversion).</summary>
     public ConcurrentDictionary<long, long> Demand { get; } = new();
 
@@ -64,18 +83,19 @@ public sealed class SoakRecord(string mode)
     public IReadOnlyDictionary<string, int> Paths => _paths;
 
     /// <summary>
-    /// The customer's balance by the generator's own arithmetic: opening + floor(amount × rate) per paid order, less
-    /// the refunded share (all of it for a cancelled order), less every conversion whose code was shown, plus the points
-    /// of each coupon whose cancellation the customer was told succeeded.
+    /// The customer's balance in the ledger by the generator's own arithmetic: opening + floor(amount × rate) per paid
+    /// order (the rate when it was paid), less the refunded share of what the customer paid (all of it for a cancelled
+    /// order), less every conversion whose code was shown, plus the points of each coupon whose cancellation the
+    /// customer was told succeeded.
     /// </summary>
-    public long ExpectedBalance(long customer, decimal earnRate)
+    public long ExpectedBalance(long customer)
     {
         var balance = Opening.GetValueOrDefault(customer);
         foreach (var o in Orders.Values.Where(o => o.Customer == customer))
         {
-            var award = (long)decimal.Floor(o.Amount * earnRate);
+            var award = (long)decimal.Floor(o.Amount * o.Rate);
             if (award <= 0 || o.Cancelled) continue;
-            balance += award - (long)decimal.Floor(award * Math.Min(o.Refunded, o.Amount) / o.Amount);
+            balance += award - (long)decimal.Floor(award * Math.Min(o.Refunded, o.Paid) / o.Paid);
         }
         foreach (var s in Codes.Values.Where(s => s.Customer == customer))
         {

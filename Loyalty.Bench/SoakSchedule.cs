@@ -5,11 +5,15 @@ namespace Loyalty.Bench;
 /// <summary>
 /// The soak's operations, drawn from the seed before the load starts: conversions (replays, clicks again after a 503,
 /// cancellations, checkouts using the code with or without their webhook, cancellations after or racing a checkout)
-/// and paid orders (duplicates, refunds before or after, cancellations). Each draw happens here, in a fixed order, so a
+/// and paid orders (amounts with cents, some paid in another currency; duplicates, refunds before or after, cancellations;
+/// in POS mode, points spent at the till before a refund). Each draw happens here, in a fixed order, so a
 /// seed always means the same schedule.
 /// </summary>
 public static class SoakSchedule
 {
+    /// <summary>The exchange rate of the orders paid in US dollars (the shop's currency is the euro).</summary>
+    public const decimal UsdPerEur = 1.0837m;
+
     public static List<Func<Task>> Build(Soak.Options o, Random random, List<long> customers, SoakClient client, SoakRecord record, CancellationToken ct)
     {
         var hot = customers.Take(Math.Max(2, o.Customers / 20)).ToList();
@@ -28,7 +32,7 @@ public static class SoakSchedule
             var cancelAfterRedeem = random.NextDouble() < 0.5;
             var raceDelayMs = random.Next(0, 40);
             var orderId = nextRedemption++;
-            var orderAmount = random.Next(20, 200);
+            var orderAmount = random.Next(2000, 20000) / 100m;
             var appliedLate = random.NextDouble() < 0.05;
             record.Demand.AddOrUpdate(customer, 3 * points, (_, d) => d + 3 * points); // the attempt and two clicks again
             ops.Add(async () =>
@@ -69,22 +73,53 @@ public static class SoakSchedule
         {
             var order = nextOrder++;
             var customer = customers[random.Next(customers.Count)];
-            var amount = random.Next(10, 300);
+            var amount = random.Next(1000, 30000) / 100m; // in the shop's currency (EUR), with cents
+            // Three in ten customers pay in US dollars: the order carries both amounts, its refunds are in dollars.
+            var presentment = random.NextDouble() < 0.3 ? new ShopifyOutbound.Presentment(decimal.Round(amount * UsdPerEur, 2), "USD") : null;
+            var paidAmount = presentment?.Total ?? amount;
             var duplicate = random.NextDouble() < 0.2;
-            var refund = random.NextDouble() < 0.1 ? random.Next(1, amount) : 0;
+            var refund = random.NextDouble() < 0.1 ? random.Next(1, (int)(paidAmount * 100)) / 100m : 0;
             var cancelled = random.NextDouble() < 0.05;
             var refundFirst = refund > 0 && random.NextDouble() < 0.3;
-            record.Orders[order] = new SoakRecord.Order(customer, amount, refund, cancelled, null);
+            record.Orders[order] = new SoakRecord.Order(customer, amount, paidAmount, refund, cancelled, null, 0);
             ops.Add(async () =>
             {
-                var paid = ShopifyOutbound.PaidOrder(order, customer, amount, amount);
+                record.Orders[order] = record.Orders[order] with { Rate = record.EarnRate };
+                var paid = ShopifyOutbound.PaidOrder(order, customer, amount, amount, presentment: presentment);
                 var paidId = Guid.NewGuid().ToString();
                 if (refundFirst) await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, refund), null, ct);
                 await client.WebhookAsync("orders/paid", paid, paidId, ct);
                 if (duplicate) await client.WebhookAsync("orders/paid", paid, paidId, ct);
                 if (refund > 0 && !refundFirst) await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, refund), null, ct);
-                if (cancelled) await client.WebhookAsync("orders/cancelled", ShopifyOutbound.PaidOrder(order, customer, amount, amount, cancelled: true), null, ct);
+                if (cancelled) await client.WebhookAsync("orders/cancelled", ShopifyOutbound.PaidOrder(order, customer, amount, amount, cancelled: true, presentment: presentment), null, ct);
             });
+        }
+
+        // POS mode: some customers spend all their points at the store's till right after an order's award reached the
+        // POS, and the order is then refunded in full: the POS refuses the clawback (the points are spent), which must
+        // block nothing else of theirs and leave exactly that drift. Only customers whose ledger cannot reach zero, so the
+        // generator's arithmetic stays exact.
+        if (record.PosMode)
+        {
+            var candidates = customers.Where(c => !record.UnknownToPos.Contains(c) && record.Demand.GetValueOrDefault(c) <= record.Opening[c]).ToList();
+            foreach (var customer in candidates.OrderBy(_ => random.Next()).Take(Math.Max(2, customers.Count / 20)).ToList())
+            {
+                record.StoreSpenders.Add(customer);
+                for (var k = 0; k < 2; k++)
+                {
+                    var order = nextOrder++;
+                    var amount = random.Next(1000, 30000) / 100m;
+                    record.Orders[order] = new SoakRecord.Order(customer, amount, amount, amount, false, null, 0);
+                    ops.Add(async () =>
+                    {
+                        record.Orders[order] = record.Orders[order] with { Rate = record.EarnRate };
+                        await client.WebhookAsync("orders/paid", ShopifyOutbound.PaidOrder(order, customer, amount, amount), null, ct);
+                        var spent = await client.SpendAllInStoreOnceAwardedAsync(customer, order, ct);
+                        record.Count(spent > 0 ? "POS: points spent at the till, then the order refunded in full" : "POS: the award did not reach the POS within a minute, nothing spent at the till");
+                        await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, amount), null, ct);
+                    });
+                }
+            }
         }
         return ops.OrderBy(_ => random.Next()).ToList();
     }

@@ -93,6 +93,28 @@ public sealed partial class PosSimulator : IAsyncDisposable
         lock (_gate) return _balances.TryGetValue(customerId, out var b) ? b : null;
     }
 
+    /// <summary>
+    /// The customer spends every point they have at the store's till (the POS's own transaction, which the app never
+    /// hears of): the points spent, 0 for a customer with none or unknown to the POS.
+    /// </summary>
+    public long SpendAllInStore(string customerId, string reference)
+    {
+        lock (_gate)
+        {
+            if (!_balances.TryGetValue(customerId, out var balance) || balance <= 0 || _byReference.ContainsKey(reference)) return 0;
+            var t = new Transaction($"t_{_transactions.Count + 1}", customerId, reference, -balance, 0, DateTimeOffset.UtcNow);
+            _balances[customerId] = 0;
+            _byReference[reference] = t;
+            _transactions.Add(t);
+            return balance;
+        }
+    }
+
+    public bool HasTransaction(string reference)
+    {
+        lock (_gate) return _byReference.ContainsKey(reference);
+    }
+
     public IReadOnlyList<Transaction> Transactions()
     {
         lock (_gate) return [.. _transactions];

@@ -18,28 +18,38 @@ public static class ShopifyOutbound
 
     private static string M(decimal amount) => amount.ToString("0.00", CultureInfo.InvariantCulture);
 
-    private static object Bag(decimal amount, string currency) => new
+    private static object Bag(decimal amount, string currency, Presentment? presentment = null, decimal share = 1m) => new
     {
         shop_money = new { amount = M(amount), currency_code = currency },
-        presentment_money = new { amount = M(amount), currency_code = currency },
+        presentment_money = presentment is { } p
+            ? new { amount = M(decimal.Round(p.Total * share, 2)), currency_code = p.Currency }
+            : new { amount = M(amount), currency_code = currency },
     };
 
-    /// <summary>A paid order as the REST-shaped <c>orders/paid</c> payload carries it.</summary>
-    public static string PaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR", bool cancelled = false) =>
+    /// <summary>What the customer paid in the currency they checked out in, when it is not the shop's.</summary>
+    public sealed record Presentment(decimal Total, string Currency);
+
+    /// <summary>
+    /// A paid order as the REST-shaped <c>orders/paid</c> payload carries it: amounts in the shop's currency, and in
+    /// <paramref name="presentment"/>'s when the customer paid in another (its refunds' transactions are in that one).
+    /// </summary>
+    public static string PaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR", bool cancelled = false,
+        Presentment? presentment = null) =>
         JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["id"] = id,
             ["admin_graphql_api_id"] = $"gid://shopify/Order/{id}",
             ["name"] = $"#{id % 100000}",
             ["currency"] = currency,
+            ["presentment_currency"] = presentment?.Currency ?? currency,
             ["financial_status"] = "paid",
             ["test"] = false,
             ["cancelled_at"] = cancelled ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : null,
             ["subtotal_price"] = M(subtotal),
             ["total_price"] = M(total),
-            ["subtotal_price_set"] = Bag(subtotal, currency),
-            ["total_price_set"] = Bag(total, currency),
-            ["total_shipping_price_set"] = Bag(total - subtotal, currency),
+            ["subtotal_price_set"] = Bag(subtotal, currency, presentment, total == 0 ? 1m : subtotal / total),
+            ["total_price_set"] = Bag(total, currency, presentment),
+            ["total_shipping_price_set"] = Bag(total - subtotal, currency, presentment, total == 0 ? 0m : (total - subtotal) / total),
             ["discount_codes"] = Array.Empty<object>(),
             ["customer"] = customerId is null ? null : new { id = customerId },
             ["line_items"] = new[] { new { id = 1, price = M(subtotal), quantity = 1 } },

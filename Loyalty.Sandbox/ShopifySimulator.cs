@@ -154,6 +154,37 @@ public sealed class ShopifySimulator : IAsyncDisposable
         return simulator;
     }
 
+    /// <summary>A coupon creation for one customer held on its way in: <see cref="Arrived"/> when it is, answered after <see cref="Release"/>.</summary>
+    public sealed class CreationHold(long customerId)
+    {
+        public long CustomerId { get; } = customerId;
+        public TaskCompletionSource Arrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        internal TaskCompletionSource Released { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public void Release() => Released.TrySetResult();
+    }
+
+    private readonly List<CreationHold> _holds = [];
+
+    /// <summary>Holds the next coupon creation for <paramref name="customerId"/> until released (a slow Shopify, on cue).</summary>
+    public CreationHold HoldNextCreationFor(long customerId)
+    {
+        var hold = new CreationHold(customerId);
+        lock (_gate) _holds.Add(hold);
+        return hold;
+    }
+
+    private CreationHold? HeldCreation(JsonObject variables)
+    {
+        var customers = (variables["input"]?["context"]?["customers"]?["add"] as JsonArray)?.Select(n => n?.GetValue<string>()).ToList() ?? [];
+        lock (_gate)
+        {
+            _holds.RemoveAll(h => h.Released.Task.IsCompleted); // released before their creation came: nothing to hold
+            var hold = _holds.FirstOrDefault(h => customers.Contains($"gid://shopify/Customer/{h.CustomerId}"));
+            if (hold is not null) _holds.Remove(hold);
+            return hold;
+        }
+    }
+
     public void FailNext(ShopifyFault fault, int count = 1)
     {
         for (var i = 0; i < count; i++) _nextFaults.Enqueue(fault);
@@ -348,6 +379,11 @@ public sealed class ShopifySimulator : IAsyncDisposable
             if (BeforeMutation is { } before && System.Text.RegularExpressions.Regex.Match(document, @"mutation\s+(\w+)") is { Success: true } op)
             {
                 before(op.Groups[1].Value); // a test's "meanwhile", e.g. a checkout landing just before a deletion
+            }
+            if (document.Contains("mutation CreateLoyaltyCode", StringComparison.Ordinal) && HeldCreation(variables) is { } hold)
+            {
+                hold.Arrived.TrySetResult();
+                await Task.WhenAny(hold.Released.Task, Task.Delay(TimeSpan.FromMinutes(1))); // never held for good
             }
             object? data;
             if (CreateLatency > TimeSpan.Zero && document.Contains("mutation CreateLoyaltyCode", StringComparison.Ordinal))
