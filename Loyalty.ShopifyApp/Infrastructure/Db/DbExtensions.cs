@@ -38,11 +38,20 @@ public static partial class DbExtensions
 
         var dataDirectory = configuration["Database:LocalDataDirectory"] ?? Path.Combine(environment.ContentRootPath, ".local", "postgres");
         var port = configuration.GetValue("Database:LocalPort", 54329);
-        var local = new LocalPostgres(dataDirectory, port);
-        Console.WriteLine($"[loyalty] No database configured: starting local PostgreSQL on 127.0.0.1:{port}, data in {dataDirectory}");
-        local.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
-        EnsureDatabase(local, "loyalty");
-        return local.ConnectionString("loyalty");
+        try
+        {
+            var local = new LocalPostgres(dataDirectory, port);
+            Console.WriteLine($"[loyalty] No database configured: starting local PostgreSQL on 127.0.0.1:{port}, data in {local.DataDirectory}" +
+                              (local.DataDirectory == local.RequestedDataDirectory ? "" : $" (the postgres user cannot reach {local.RequestedDataDirectory})"));
+            local.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
+            EnsureDatabase(local, "loyalty");
+            return local.ConnectionString("loyalty");
+        }
+        catch (InvalidOperationException e)
+        {
+            Console.Error.WriteLine($"[loyalty] Cannot start the local PostgreSQL: {e.Message}");
+            throw;
+        }
     }
 
     private static void EnsureDatabase(LocalPostgres local, string name)

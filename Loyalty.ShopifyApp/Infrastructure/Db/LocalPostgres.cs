@@ -8,23 +8,56 @@ namespace Loyalty.ShopifyApp.Infrastructure.Db;
 /// <summary>
 /// Starts a private PostgreSQL cluster from the machine's PostgreSQL binaries, for the local sandbox and
 /// the test suite, so neither needs a manual setup step. Never used when a connection string is configured.
-/// When this process runs as root (CI), initdb refuses to run, so the server runs as the <c>postgres</c> user.
+/// When this process runs as root (containers, CI), initdb refuses to run, so the server runs as the <c>postgres</c>
+/// user; and when that user cannot reach the requested directory (a clone under <c>/root</c>, mode 700), the data
+/// lives under <see cref="RelocatedRoot"/> instead, one directory per requested path: nobody's home permissions change.
 /// </summary>
 public sealed class LocalPostgres
 {
+    /// <summary>Where a root-run cluster lives when the <c>postgres</c> user cannot reach the requested directory.</summary>
+    public const string RelocatedRoot = "/var/lib/loyalty-dev";
+
     private readonly string _dataDirectory;
     private readonly string _binDirectory;
     private readonly bool _asPostgresUser;
 
     public LocalPostgres(string dataDirectory, int port)
     {
-        _dataDirectory = Path.GetFullPath(dataDirectory);
+        RequestedDataDirectory = Path.GetFullPath(dataDirectory);
         Port = port;
-        _binDirectory = FindBinDirectory();
+        _binDirectory = FindBinDirectory(Environment.GetEnvironmentVariable("LOYALTY_PG_BIN"));
         _asPostgresUser = Environment.UserName == "root";
+        _dataDirectory = _asPostgresUser && !ReachableByOthers(RequestedDataDirectory) ? Relocated(RequestedDataDirectory) : RequestedDataDirectory;
     }
 
     public int Port { get; }
+
+    /// <summary>The directory asked for (<c>Database:LocalDataDirectory</c>).</summary>
+    public string RequestedDataDirectory { get; }
+
+    /// <summary>Where the cluster's data actually is: the requested directory, or its relocation (see <see cref="RelocatedRoot"/>).</summary>
+    public string DataDirectory => _dataDirectory;
+
+    /// <summary>
+    /// Whether a user who is neither owner nor group (the <c>postgres</c> user, for root's directories) can reach the
+    /// path: every existing ancestor must be searchable by others (the directories to create are made by root, 755).
+    /// </summary>
+    public static bool ReachableByOthers(string path)
+    {
+        if (OperatingSystem.IsWindows()) return true;
+        for (var dir = Path.GetDirectoryName(path); !string.IsNullOrEmpty(dir); dir = Path.GetDirectoryName(dir))
+        {
+            if (!Directory.Exists(dir)) continue;
+            if (!File.GetUnixFileMode(dir).HasFlag(UnixFileMode.OtherExecute)) return false;
+        }
+        return true;
+    }
+
+    private static string Relocated(string requested)
+    {
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(requested)))[..12];
+        return Path.Combine(RelocatedRoot, hash, "postgres");
+    }
 
     public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
     {
@@ -43,8 +76,26 @@ public sealed class LocalPostgres
     {
         if (await IsAcceptingConnectionsAsync(ct)) return;
 
+        if (_dataDirectory != RequestedDataDirectory && !OperatingSystem.IsWindows())
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(_dataDirectory)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+            // A note where the data was asked for, so whoever looks there finds it.
+            Directory.CreateDirectory(Path.GetDirectoryName(RequestedDataDirectory)!);
+            await File.WriteAllTextAsync(RequestedDataDirectory + ".location",
+                $"The postgres user cannot reach this directory, so this cluster's data is in {_dataDirectory}\n", ct);
+        }
         Directory.CreateDirectory(_dataDirectory);
-        if (_asPostgresUser) await RunAsync("chown", ["-R", "postgres:postgres", _dataDirectory], ct, asPostgres: false);
+        if (_asPostgresUser)
+        {
+            if (!await PostgresUserExistsAsync(ct))
+            {
+                throw new InvalidOperationException(
+                    "Running as root, the private PostgreSQL must run as the 'postgres' user, which does not exist on this machine. " +
+                    "Install the PostgreSQL server package (it creates that user), run as another user, or configure ConnectionStrings:Loyalty.");
+            }
+            await RunAsync("chown", ["-R", "postgres:postgres", _dataDirectory], ct, asPostgres: false);
+        }
 
         if (!File.Exists(Path.Combine(_dataDirectory, "PG_VERSION")))
         {
@@ -77,6 +128,9 @@ public sealed class LocalPostgres
         if (!File.Exists(Path.Combine(_dataDirectory, "postmaster.pid"))) return;
         await RunAsync(Path.Combine(_binDirectory, "pg_ctl"), ["-D", _dataDirectory, "-m", "immediate", "-w", "stop"], CancellationToken.None);
     }
+
+    private static async Task<bool> PostgresUserExistsAsync(CancellationToken ct) =>
+        File.Exists("/etc/passwd") && (await File.ReadAllLinesAsync("/etc/passwd", ct)).Any(l => l.StartsWith("postgres:", StringComparison.Ordinal));
 
     public static int FreePort()
     {
@@ -129,10 +183,15 @@ public sealed class LocalPostgres
         }
     }
 
-    private static string FindBinDirectory()
+    /// <summary>The PostgreSQL server binaries: <paramref name="configured"/> (<c>LOYALTY_PG_BIN</c>), else the newest under
+    /// <c>/usr/lib/postgresql</c>, else on PATH; a sentence saying what to install when there are none.</summary>
+    public static string FindBinDirectory(string? configured)
     {
-        var configured = Environment.GetEnvironmentVariable("LOYALTY_PG_BIN");
-        if (!string.IsNullOrEmpty(configured)) return configured;
+        if (!string.IsNullOrEmpty(configured))
+        {
+            return File.Exists(Path.Combine(configured, "initdb")) ? configured
+                : throw new InvalidOperationException($"LOYALTY_PG_BIN is {configured}, which has no initdb: point it at PostgreSQL's server binaries (e.g. /usr/lib/postgresql/15/bin).");
+        }
         const string root = "/usr/lib/postgresql";
         if (Directory.Exists(root))
         {
@@ -149,6 +208,6 @@ public sealed class LocalPostgres
         }
         throw new InvalidOperationException(
             "No PostgreSQL server binaries found (looked in /usr/lib/postgresql/*/bin and PATH). " +
-            "Install PostgreSQL, set LOYALTY_PG_BIN, or configure ConnectionStrings:Loyalty.");
+            "Install them (Debian: apt-get install postgresql), set LOYALTY_PG_BIN, or configure ConnectionStrings:Loyalty.");
     }
 }
