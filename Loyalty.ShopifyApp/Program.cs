@@ -7,6 +7,7 @@ using Loyalty.ShopifyApp.Infrastructure.Security;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 var builder = WebApplication.CreateBuilder(args);
+builder.UseCliPort();
 
 builder.AddLoyaltyDb();
 builder.AddLoyaltyDataProtection();
