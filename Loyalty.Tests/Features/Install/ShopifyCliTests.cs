@@ -14,10 +14,10 @@ public sealed class ShopifyCliTests
     [Fact]
     public void The_web_toml_declares_this_backend_and_its_dev_command()
     {
-        var toml = File.ReadAllText(Path.Combine(RepoRoot(), "shopify.web.toml"));
+        var toml = File.ReadAllText(Path.Combine(NodeTools.RepoRoot, "shopify.web.toml"));
         Assert.Contains("roles = [\"backend\"]", toml);
         Assert.Contains("dev = \"dotnet run --project Loyalty.ShopifyApp\"", toml);
-        Assert.True(File.Exists(Path.Combine(RepoRoot(), "Loyalty.ShopifyApp", "Loyalty.ShopifyApp.csproj")));
+        Assert.True(File.Exists(Path.Combine(NodeTools.RepoRoot, "Loyalty.ShopifyApp", "Loyalty.ShopifyApp.csproj")));
     }
 
     [Fact]
@@ -72,14 +72,5 @@ public sealed class ShopifyCliTests
             app.Kill(entireProcessTree: true);
             await app.WaitForExitAsync();
         }
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Loyalty.sln"))) return dir.FullName;
-        }
-        throw new DirectoryNotFoundException("Loyalty.sln not found above the test output.");
     }
 }
