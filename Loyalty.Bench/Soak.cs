@@ -255,6 +255,7 @@ public static class Soak
         ["Webhooks:MaxRetryDelaySeconds"] = "3",
         ["Webhooks:MaxAttempts"] = "1000",
         ["Webhooks:LeaseSeconds"] = "15",
+        ["Conversion:MetafieldLateWriteSeconds"] = "5", // the simulator applies a late write 2 s after its 500
         ["Conversion:MetafieldMaxEntries"] = MetafieldMaxEntries.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Jobs:DistributedLockTimeoutSeconds"] = "20", // a job lock left by a SIGKILLed instance (the sweep's) is abandoned after 20 s
         ["Shopify:GraphQLRetryBaseDelayMs"] = "50",

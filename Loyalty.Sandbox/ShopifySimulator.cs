@@ -100,6 +100,9 @@ public sealed class ShopifySimulator : IAsyncDisposable
     /// <summary>Runs with a mutation's operation name just before Shopify would apply it (tests: what happens meanwhile).</summary>
     public Action<string>? BeforeMutation { get; set; }
 
+    /// <summary>A test's fault for a mutation by its operation name (e.g. <c>SetLoyaltyCoupons</c>), or null for none.</summary>
+    public Func<string, ShopifyFault?>? FaultForMutation { get; set; }
+
     /// <summary>How long after its 500 an <see cref="ShopifyFault.AppliedLate"/> call is applied.</summary>
     public TimeSpan LateApplyDelay { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -371,6 +374,10 @@ public sealed class ShopifySimulator : IAsyncDisposable
             var request = await JsonNode.ParseAsync(http.Request.Body) ?? new JsonObject();
             var document = request["query"]?.GetValue<string>() ?? "";
             var variables = request["variables"] as JsonObject ?? new JsonObject();
+            if (fault is null && FaultForMutation is { } pick && System.Text.RegularExpressions.Regex.Match(document, @"mutation\s+(\w+)") is { Success: true } named)
+            {
+                fault = pick(named.Groups[1].Value); // a test's fault for one operation, e.g. a metafield write applied late
+            }
             if (fault == ShopifyFault.AppliedLate)
             {
                 _ = Task.Delay(LateApplyDelay).ContinueWith(_ => Execute(shop, document, variables), TaskScheduler.Default);

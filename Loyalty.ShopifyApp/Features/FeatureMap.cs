@@ -67,8 +67,8 @@ public static class FeatureMap
             .Validate(o => o.LeaseSeconds > 0 && o.SettleAfterSeconds >= 0 && o.RetryDelaySeconds >= 0 && o.MetafieldAttempts > 0 && o.ReconcilerBatchSize > 0
                       && o.ReconcilerParallelism is > 0 and <= 64,
                 "Conversion: LeaseSeconds, MetafieldAttempts and ReconcilerBatchSize must be positive, ReconcilerParallelism 1-64.")
-            .Validate(o => o.MetafieldMaxEntries is > 0 and <= 200 && o.MetafieldRecentDays >= 0 && o.MetafieldMaxFailures > 0,
-                "Conversion: MetafieldMaxEntries must be 1-200, MetafieldRecentDays 0 or more, MetafieldMaxFailures positive.")
+            .Validate(o => o.MetafieldMaxEntries is > 0 and <= 200 && o.MetafieldRecentDays >= 0 && o.MetafieldMaxFailures > 0 && o.MetafieldLateWriteSeconds >= 0,
+                "Conversion: MetafieldMaxEntries must be 1-200, MetafieldRecentDays and MetafieldLateWriteSeconds 0 or more, MetafieldMaxFailures positive.")
             .Validate(o => o.RequestShopifyWaitSeconds is >= 0 and <= 30 && o.ShopifyQueueTimeoutSeconds > 0,
                 "Conversion: RequestShopifyWaitSeconds must be 0-30 and ShopifyQueueTimeoutSeconds positive.")
             .ValidateOnStart();

@@ -34,6 +34,7 @@ public sealed class GroundTruthTests : IAsyncLifetime
             ["Conversion:RetryDelaySeconds"] = "0",
             ["OrderSweep:PageSize"] = "2",
             ["OrderSweep:MaxPages"] = "1",
+            ["Conversion:MetafieldLateWriteSeconds"] = "4",
         });
         Assert.Equal(HttpStatusCode.OK, (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/shop", Shop))).StatusCode);
         var give = _app.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop, JsonContent.Create(new { points = 5000, description = "welcome" }));
@@ -203,5 +204,31 @@ public sealed class GroundTruthTests : IAsyncLifetime
         var refunded = await _app.BalanceAsync(Shop, Customer) == 5000;
         Assert.False(discount.UsageCount > 0 && refunded, $"used {discount.UsageCount}x and refunded (cancel answered {(int)cancel.StatusCode})");
         Assert.Equal((HttpStatusCode.OK, false, 0), (cancel.StatusCode, checkout, discount.UsageCount)); // the checkout found it suspended
+    }
+
+    [Fact]
+    public async Task A_list_write_Shopify_applies_late_never_leaves_a_cancelled_coupon_on_the_storefront()
+    {
+        var kept = (await (await ConvertAsync(500, "kept")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+        // The next coupon's list write is answered 500, and Shopify applies it 2 s later anyway (an answer lost on the way).
+        _shopify.LateApplyDelay = TimeSpan.FromSeconds(2);
+        var writes = 0;
+        _shopify.FaultForMutation = op => op == "SetLoyaltyCoupons" && Interlocked.Increment(ref writes) == 1 ? ShopifyFault.AppliedLate : null;
+        var code = (await (await ConvertAsync(500, "cancelled")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+
+        // Cancelled at once: the cancellation writes the list as it was before that coupon, a value equal to the one the
+        // late write was based on, so Shopify's digest (of the value) lets the late write land on top of it.
+        var cancel = await _app.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", Shop, Customer),
+            new StringContent("{}", Encoding.UTF8, "application/json"));
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        for (var i = 0; i < 40; i++)
+        {
+            await Task.Delay(250);
+            await ReconcileAsync();
+        }
+
+        var listed = JsonDocument.Parse(_shopify.CouponsMetafield(Customer)!).RootElement.EnumerateArray().Select(e => e.GetProperty("code").GetString()).ToList();
+        Assert.Equal([kept], listed);
+        Assert.True(_shopify.DiscountWithCode(code)?.Deleted ?? true);
     }
 }

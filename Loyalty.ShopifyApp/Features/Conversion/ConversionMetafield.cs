@@ -9,7 +9,9 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// size limit): every live coupon, then used and expired ones of the last
 /// <see cref="ConversionOptions.MetafieldRecentDays"/>, newest first, <see cref="ConversionOptions.MetafieldMaxEntries"/>
 /// at most. A write that keeps failing (<see cref="ConversionOptions.MetafieldMaxFailures"/> drives in a row) goes to
-/// the merchant as an incident instead of being retried forever; resolving the incident retries it.
+/// the merchant as an incident instead of being retried forever; resolving the incident retries it. A write answered
+/// with an error may still be applied by Shopify later; the list is written once more after
+/// <see cref="ConversionOptions.MetafieldLateWriteSeconds"/> so such a write cannot be the last word.
 /// </summary>
 public sealed partial class ConversionSaga
 {
@@ -23,6 +25,7 @@ public sealed partial class ConversionSaga
         // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
         // Once read, the write waits its turn like any call, so a read is not spent for nothing.
         var readWait = TimeSpan.Zero;
+        var writeInFlight = false; // a write sent and not answered for sure: Shopify may still apply it later
         try
         {
             for (var attempt = 1; ; attempt++)
@@ -39,11 +42,13 @@ public sealed partial class ConversionSaga
                 try
                 {
                     c = await RenewLeaseAsync(c, ct);
+                    writeInFlight = true;
                     await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, writeWait);
                     break;
                 }
                 catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
                 {
+                    writeInFlight = false; // refused: it will never be applied
                     LogStep(c.Id, "metafield changed meanwhile, merging again", e.Message);
                 }
             }
@@ -55,11 +60,20 @@ public sealed partial class ConversionSaga
             // wrong here (including an answer of an unexpected shape), or when the shop's API budget allows again.
             // Waiting for the budget is not a failure; anything else counts towards the merchant's review.
             LogStep(c.Id, "metafield not updated yet", e.Message);
+            if (writeInFlight && IsShopifyTransient(e)) c = await UpdateAsync(c, "metafield_uncertain_at = now()", null, ct);
             if (e is not ShopifyThrottledException && c.MetafieldFailures + 1 >= O.MetafieldMaxFailures) return await MetafieldToReviewAsync(c, e, ct);
             await TryAgainLaterAsync(c, e, ct, countMetafieldFailure: e is not ShopifyThrottledException);
             return c;
         }
-        return await UpdateAsync(c, "metafield_synced_at = now(), metafield_failures = 0", null, ct);
+        // Synced, unless a write of this conversion that may still be applied late was sent less than
+        // MetafieldLateWriteSeconds ago: then once more after that, when nothing sent before can land on top any more.
+        return await UpdateAsync(c, """
+            metafield_failures = 0,
+            metafield_synced_at = CASE WHEN metafield_uncertain_at > now() - make_interval(secs => @late) THEN NULL ELSE now() END,
+            next_attempt_at = CASE WHEN metafield_uncertain_at > now() - make_interval(secs => @late)
+                                   THEN metafield_uncertain_at + make_interval(secs => @late) ELSE next_attempt_at END,
+            metafield_uncertain_at = CASE WHEN metafield_uncertain_at > now() - make_interval(secs => @late) THEN metafield_uncertain_at END
+            """, new { late = (double)O.MetafieldLateWriteSeconds }, ct);
     }
 
     /// <summary>The write keeps failing: an incident for the merchant, and the reconciler leaves it until it is resolved.</summary>

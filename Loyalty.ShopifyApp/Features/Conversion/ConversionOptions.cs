@@ -56,6 +56,13 @@ public sealed class ConversionOptions
     /// <summary>Failed metafield updates in a row (waiting for Shopify's API budget aside) before the merchant is asked to look.</summary>
     public int MetafieldMaxFailures { get; set; } = 10;
 
+    /// <summary>
+    /// How long after a list write answered with an error (5xx, timeout) Shopify may still apply it. A sync within that
+    /// time is followed by one more after it: Shopify's compareDigest is a digest of the value, so a late write based on
+    /// a list equal to the current one would otherwise land on top of it.
+    /// </summary>
+    public int MetafieldLateWriteSeconds { get; set; } = 60;
+
     public int ReconcilerBatchSize { get; set; } = 50;
 
     /// <summary>How many conversions of a batch one reconciler run drives at once.</summary>
