@@ -20,7 +20,7 @@ public sealed class ThemeCheckTests
     public static TheoryData<string, string, string, string, string> Sabotages => new()
     {
         // file, text replaced, replacement, the check that must report it, its file in the report
-        { "blocks/loyalty-points.liquid", "{%- if customer -%}", "{%- if customer -%}{% if block.settings.show_balance %}", "LiquidHTMLSyntaxError", "blocks/loyalty-points.liquid" },
+        { "blocks/loyalty-points.liquid", "{%- if block.settings.show_balance -%}", "{%- if block.settings.show_balance -%}{% if preview %}", "LiquidHTMLSyntaxError", "blocks/loyalty-points.liquid" },
         { "locales/ja.json", "\"sign_in\": \"ログイン\"", "\"sign_on\": \"ログイン\"", "MatchingTranslations", "locales/ja.json" },
         { "blocks/loyalty-badge.liquid", "'loyalty.badge.label' | t", "'loyalty.badge.title' | t", "TranslationKeyExists", "blocks/loyalty-badge.liquid" },
         { "blocks/loyalty-badge.liquid", "\"t:blocks.badge.settings.position.label\"", "\"t:blocks.badge.settings.place.label\"", "ValidSchemaTranslations", "blocks/loyalty-badge.liquid" },
