@@ -1,0 +1,59 @@
+// Loyalty theme app extension: fills in the logged-in customer's points balance wherever a block or the badge left
+// a [data-loyalty-balance] slot (rendered only for logged-in customers). The balance comes from the app through the
+// shop's app proxy only: same origin, /apps/loyalty/*, which Shopify signs with the logged-in customer, so the page
+// holds no customer data and no app address. Any failure leaves the slots hidden: no message, no layout shift.
+(function () {
+  'use strict';
+
+  // Both the block and the badge load this script; the second load only re-renders.
+  if (window.loyaltyBalance) {
+    window.loyaltyBalance.render();
+    return;
+  }
+
+  var request = null;
+
+  // One request per page, however many slots there are.
+  function loadMe() {
+    if (request === null) {
+      request = fetch('/apps/loyalty/api/me', { credentials: 'same-origin', headers: { Accept: 'application/json' } })
+        .then(function (response) {
+          if (!response.ok) throw new Error('Loyalty balance unavailable: ' + response.status);
+          return response.json();
+        });
+    }
+    return request;
+  }
+
+  function format(points) {
+    try {
+      return new Intl.NumberFormat(document.documentElement.lang || undefined).format(points);
+    } catch (e) {
+      return String(points);
+    }
+  }
+
+  function render() {
+    var slots = document.querySelectorAll('[data-loyalty-balance]');
+    if (slots.length === 0) return;
+    loadMe()
+      .then(function (me) {
+        if (typeof me.balance !== 'number') return;
+        var text = format(me.balance);
+        Array.prototype.forEach.call(slots, function (slot) {
+          var value = slot.querySelector('[data-loyalty-balance-value]');
+          if (value === null) return;
+          value.textContent = text;
+          slot.hidden = false;
+        });
+      })
+      .catch(function () {
+        // Quietly keep the balance hidden (not logged in after all, app unavailable, network error).
+      });
+  }
+
+  window.loyaltyBalance = { render: render };
+  render();
+  // Blocks added or changed in the theme editor appear without a page load.
+  document.addEventListener('shopify:section:load', render);
+})();
