@@ -6,6 +6,8 @@ using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Security;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 
+if (args is ["healthcheck", ..]) return await Loyalty.ShopifyApp.Features.Health.HealthProbe.RunAsync(args); // the image's HEALTHCHECK
+
 var builder = WebApplication.CreateBuilder(args);
 builder.UseCliPort();
 
@@ -28,6 +30,7 @@ app.UseAppProxyVerification();
 app.MapFeatures();
 
 app.Run();
+return 0;
 
 /// <summary>Entry point, visible to the tests' WebApplicationFactory.</summary>
 public partial class Program;
