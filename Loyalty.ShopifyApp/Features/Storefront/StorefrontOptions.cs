@@ -17,8 +17,11 @@ public sealed class StorefrontOptions
     /// <summary>Coupon code checks one customer may make per window: each may cost a Shopify call from the shop's budget.</summary>
     public int CustomerCodeCheckLimit { get; set; } = 20;
 
-    /// <summary>Requests all visitors of one shop together may make per window.</summary>
-    public int ShopRequestLimit { get; set; } = 3000;
+    /// <summary>
+    /// Requests all visitors of one shop together may make per window (100 a second by default): a cap on what one shop's
+    /// storefront, or someone with many customer accounts, can make this instance do. Busy shops may need more.
+    /// </summary>
+    public int ShopRequestLimit { get; set; } = 6000;
 
     /// <summary>
     /// The longest a storefront request waits for the shop's Shopify cost bucket before it answers 503 <c>shopify_busy</c>
