@@ -26,6 +26,9 @@ public static class ConversionLoad
         {
             ["Jobs:Schedules:missed-orders-sweep"] = "",
             ["Shopify:GraphQLRetryBaseDelayMs"] = "200",
+            // Thousands of customers of one shop converting at once: measure the app, not the storefront's rate limits.
+            ["Storefront:CustomerRequestLimit"] = "10000000",
+            ["Storefront:ShopRequestLimit"] = "10000000",
         }, ct);
         await env.InstallShopAsync(app, new
         {

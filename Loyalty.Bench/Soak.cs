@@ -259,6 +259,10 @@ public static class Soak
         ["Conversion:MetafieldMaxEntries"] = MetafieldMaxEntries.ToString(System.Globalization.CultureInfo.InvariantCulture),
         ["Jobs:DistributedLockTimeoutSeconds"] = "20", // a job lock left by a SIGKILLed instance (the sweep's) is abandoned after 20 s
         ["Shopify:GraphQLRetryBaseDelayMs"] = "50",
+        // The load generator is many customers of one shop, a few hammered concurrently: the storefront's rate limits would
+        // turn its load into 429s, which is not what this run is about.
+        ["Storefront:CustomerRequestLimit"] = "10000000",
+        ["Storefront:ShopRequestLimit"] = "10000000",
     };
 
     public static async Task<bool> WaitAsync(Func<Task<bool>> condition, CancellationToken ct, TimeSpan timeout)

@@ -27,6 +27,7 @@ app.UseStatusCodePages();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseAppProxyVerification();
+app.UseRateLimiter(); // after the proxy verification: the storefront's limits count Shopify's shop and customer
 app.MapFeatures();
 
 app.Run();

@@ -34,6 +34,7 @@ public static class FeatureMap
         services.AddSingleton<WebhookProcessor>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookProcessor>());
 
+        services.AddStorefrontLimits();
         services.AddTransient<ShopInstallation>();
         services.AddSingleton<IWebhookHandler, AppUninstalled>();
         services.AddSingleton<IWebhookHandler, CustomerDataRequested>();

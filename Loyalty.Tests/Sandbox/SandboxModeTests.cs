@@ -32,6 +32,49 @@ public sealed class SandboxModeTests
         Assert.Equal(1000, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balance").GetInt64());
     }
 
+    [Theory]
+    [InlineData("Production")]
+    [InlineData("Staging")]
+    [InlineData("Testing")]
+    public async Task Sandbox_switched_on_by_configuration_outside_Development_refuses_to_start(string environment)
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(shopify, SimulatorPorts(new()
+        {
+            ["Shopify:Sandbox"] = "true",
+        }), environment: environment));
+
+        Assert.Contains($"Shopify:Sandbox is on in the {environment} environment", error.ToString());
+        Assert.Empty(shopify.Server.LogEntries); // no demo shop was installed with the real credentials
+    }
+
+    [Theory]
+    [InlineData("Shopify:ApiSecret", LoyaltyApp.Secret)]
+    [InlineData("Shopify:ApiKey", LoyaltyApp.ApiKey)]
+    [InlineData("SHOPIFY_API_SECRET", LoyaltyApp.Secret)]
+    [InlineData("Shopify:PreviousApiSecret", LoyaltyApp.Secret)]
+    public async Task Sandbox_in_Development_refuses_to_start_with_credentials_that_are_not_its_own(string setting, string value)
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartSandboxAsync(shopify, new Dictionary<string, string?>
+        {
+            ["Shopify:Sandbox"] = "true",
+            [setting] = value,
+        }));
+
+        Assert.Contains("runs only with its own placeholder credentials", error.ToString());
+        Assert.Empty(shopify.Server.LogEntries);
+    }
+
+    private static Dictionary<string, string?> SimulatorPorts(Dictionary<string, string?> settings)
+    {
+        settings["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString();
+        settings["Sandbox:PosPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString();
+        return settings;
+    }
+
     /// <summary>Signed with the sandbox secret, as the storefront emulator does.</summary>
     private static string ProxyPath(string path, string shop, long customer) =>
         path + "?" + Loyalty.Sandbox.ShopifyOutbound.AppProxyQuery(shop, customer, Loyalty.ShopifyApp.Infrastructure.Sandbox.SandboxMode.ClientSecret);

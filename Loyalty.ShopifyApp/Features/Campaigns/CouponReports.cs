@@ -28,9 +28,7 @@ public static class CouponReports
     private static async Task<Results<Ok<IReadOnlyList<Row>>, FileContentHttpResult, ProblemHttpResult>> ReportAsync(HttpContext http, NpgsqlDataSource db,
         DateTimeOffset? from, DateTimeOffset? to, string? format, TimeProvider clock, CancellationToken ct)
     {
-        var until = to ?? clock.GetUtcNow();
-        var since = from ?? until.AddDays(-30);
-        if (since >= until) return Problems.Validation("invalid_period", "from must be before to.");
+        if (ReportPeriod.Resolve(from, to, clock.GetUtcNow(), out var since, out var until) is { } invalid) return invalid;
         if (format is not (null or "json" or "csv")) return Problems.Validation("invalid_format", "format is json or csv.");
 
         await using var conn = await db.OpenConnectionAsync(ct);

@@ -39,6 +39,14 @@ public static partial class CreateCampaign
     [GeneratedRegex("^[A-Z0-9_-]{0,20}$")]
     private static partial Regex PrefixText();
 
+    /// <summary>The largest minimum subtotal a campaign may ask for (it must fit the database's numeric(18, 2)).</summary>
+    public const decimal MaxAmount = 1_000_000_000m;
+
+    internal const string CalendarRule = "Must fall between the years 2000 and 2999.";
+
+    /// <summary>A campaign date this app and Shopify can both work with (and add days to without overflowing).</summary>
+    internal static bool InCalendar(DateTimeOffset date) => date.Year is >= 2000 and < 3000;
+
     public static RouteGroupBuilder MapCreateCampaign(this RouteGroupBuilder admin)
     {
         admin.MapPost("/campaigns", CreateAsync);
@@ -64,11 +72,14 @@ public static partial class CreateCampaign
         ShopSettings settings;
         await using (var c = await db.OpenConnectionAsync(ct)) settings = await ShopSettings.LoadAsync(c, null, shop, ct);
 
-        var now = clock.GetUtcNow();
-        var startsAt = r.StartsAt ?? now;
-        var endsAt = r.EndsAt ?? startsAt.AddDays(settings.CouponValidityDays);
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
+        // Dates are checked before any arithmetic on them: a start in the year 9999 plus the validity would overflow.
+        if (r.StartsAt is { } s0 && !InCalendar(s0)) Add("startsAt", CalendarRule);
+        if (r.EndsAt is { } e0 && !InCalendar(e0)) Add("endsAt", CalendarRule);
+        var now = clock.GetUtcNow();
+        var startsAt = r.StartsAt is { } s1 && InCalendar(s1) ? s1 : now;
+        var endsAt = r.EndsAt ?? startsAt.AddDays(settings.CouponValidityDays);
 
         var title = r.Title?.Trim() ?? "";
         if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
@@ -77,7 +88,8 @@ public static partial class CreateCampaign
         if (r.FixedAmount is { } f && (f <= 0 || f > 1_000_000 || decimal.Round(f, 2) != f)) Add("fixedAmount", "Must be more than 0 (shop currency, 2 decimals).");
         if (endsAt <= startsAt) Add("endsAt", "Must be after startsAt.");
         if (r.UsageLimit is < 1) Add("usageLimit", "Must be at least 1 when given.");
-        if (r.MinimumSubtotal is <= 0) Add("minimumSubtotal", "Must be more than 0 when given.");
+        if (r.MinimumSubtotal is { } m && (m <= 0 || m > MaxAmount || decimal.Round(m, 2) != m))
+            Add("minimumSubtotal", "Must be more than 0 and at most 1,000,000,000 when given (shop currency, 2 decimals).");
         if (r.CustomerIds is { } ids && (ids.Length > 250 || ids.Any(id => id <= 0))) Add("customerIds", "Up to 250 positive customer ids (or none for everyone).");
         if (r.Code is not null && r.Codes is not null) Add("code", "Give either a code or a codes pattern, not both.");
         if (r.Code is not null && !CodeText().IsMatch(r.Code)) Add("code", "1-64 letters, digits, '-' or '_'.");

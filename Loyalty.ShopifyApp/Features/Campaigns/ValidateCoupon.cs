@@ -1,7 +1,10 @@
+using System.Globalization;
 using Dapper;
+using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Campaigns;
@@ -11,6 +14,9 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// customer, <c>POST /proxy/api/coupons/validate { code }</c>. Valid, or not with a reason — in this order of
 /// precedence — <c>not_found</c>, <c>not_started</c>, <c>expired</c>, <c>usage_limit_reached</c>, <c>not_eligible</c>,
 /// <c>already_used</c>, from our records (campaign codes and loyalty coupons) and Shopify's view of the code.
+/// On the storefront a code that is not the customer's (another customer's loyalty coupon, a campaign for listed
+/// customers only) is answered exactly like one that does not exist, so codes cannot be probed; Shopify is asked only
+/// within <see cref="StorefrontOptions.ShopifyWaitSeconds"/> of the shop's cost bucket, else 503 <c>shopify_busy</c>.
 /// </summary>
 public static class ValidateCoupon
 {
@@ -39,20 +45,24 @@ public static class ValidateCoupon
     public static RouteGroupBuilder MapValidateCouponAdmin(this RouteGroupBuilder admin)
     {
         admin.MapPost("/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify, TimeProvider clock,
-            CancellationToken ct) => await ValidateAsync(http.User.Shop(), r.Code, r.CustomerId, db, shopify, clock, ct));
+            CancellationToken ct) => await ValidateAsync(http, http.User.Shop(), r.Code, r.CustomerId, storefrontWait: null, db, shopify, clock, ct));
         return admin;
     }
 
     public static RouteGroupBuilder MapValidateCouponStorefront(this RouteGroupBuilder proxy)
     {
         proxy.MapPost("/api/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify,
-            TimeProvider clock, CancellationToken ct) => await ValidateAsync(http.Proxy().Shop, r.Code, http.Customer(), db, shopify, clock, ct))
-            .RequireLoggedInCustomer();
+                IOptions<StorefrontOptions> storefront, TimeProvider clock, CancellationToken ct) =>
+                await ValidateAsync(http, http.Proxy().Shop, r.Code, http.Customer(), TimeSpan.FromSeconds(storefront.Value.ShopifyWaitSeconds), db,
+                    shopify, clock, ct))
+            .RequireLoggedInCustomer()
+            .RequireStorefrontCodeCheckLimit();
         return proxy;
     }
 
-    private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(string shop, string? code, long? customer, NpgsqlDataSource db,
-        ShopifyDiscounts shopify, TimeProvider clock, CancellationToken ct)
+    /// <param name="storefrontWait">Set for the storefront: the customer's view (see the class summary) and the cost-bucket wait.</param>
+    private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(HttpContext http, string shop, string? code, long? customer,
+        TimeSpan? storefrontWait, NpgsqlDataSource db, ShopifyDiscounts shopify, TimeProvider clock, CancellationToken ct)
     {
         code = code?.Trim();
         if (string.IsNullOrEmpty(code) || code.Length > 255) return Problems.Validation("invalid_code", "Send the code to check (1-255 characters).");
@@ -74,6 +84,9 @@ public static class ValidateCoupon
                 LIMIT 1
                 """, new { shop, code, customer, released = CodeState.Released }, cancellationToken: ct));
         }
+
+        // "Not yours" must not be told from "does not exist": same status, same body, no Shopify call either way.
+        if (storefrontWait is not null && known is not null && !IsFor(known, customer)) known = null;
 
         var now = clock.GetUtcNow();
         string? reason = known switch
@@ -97,7 +110,7 @@ public static class ValidateCoupon
         {
             try
             {
-                var found = await shopify.FindByCodeAsync(shop, code, ct);
+                var found = await shopify.FindByCodeAsync(shop, code, ct, storefrontWait);
                 checkedShopify = true;
                 reason = found switch
                 {
@@ -108,6 +121,12 @@ public static class ValidateCoupon
                     _ => null,
                 };
             }
+            catch (ShopifyThrottledException e) when (storefrontWait is not null)
+            {
+                // The shop's API budget is spent for longer than a customer waits: nothing was sent, ask again later.
+                http.Response.Headers.RetryAfter = Math.Max(1, Math.Ceiling(e.RetryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                return Problems.Unavailable("shopify_busy", "Codes cannot be checked right now; please try again in a moment.");
+            }
             catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException)
             {
                 // Our records alone answer; the verdict says Shopify was not asked.
@@ -115,4 +134,9 @@ public static class ValidateCoupon
         }
         return TypedResults.Ok(new Verdict(code, reason is null, reason, known?.Kind, known?.CampaignId, checkedShopify));
     }
+
+    /// <summary>Whether <paramref name="customer"/> may use the code at all (whatever else then makes it invalid).</summary>
+    private static bool IsFor(Known known, long? customer) => known.Kind == "loyalty"
+        ? known.Owner == customer
+        : known.CustomerIds is not { Length: > 0 } ids || customer is { } c && ids.Contains(c);
 }

@@ -26,6 +26,9 @@ public static partial class ConvertPoints
 
     public sealed record InProgress(string ConversionId, string Status);
 
+    /// <summary>The most points one conversion may ask for: the highest <c>dailyConversionLimit</c> a shop can set.</summary>
+    public const long MaxPoints = 100_000_000;
+
     public static RouteGroupBuilder MapConvertPoints(this RouteGroupBuilder proxy)
     {
         proxy.MapPost("/api/conversions", ConvertAsync).RequireLoggedInCustomer();
@@ -39,6 +42,13 @@ public static partial class ConvertPoints
         CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
+        if (request.Points > MaxPoints)
+        {
+            // No shop's daily limit allows more, and the sums below (today's total plus this) must not overflow.
+            const string Rule = "At most 100,000,000 points can be converted at once.";
+            return Problems.Validation("invalid_points", Rule, null,
+                new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["points"] = [Rule] } });
+        }
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
 
         ConversionRow? existing;

@@ -31,10 +31,11 @@ public static class DashboardReport
     private static async Task<Results<Ok<Report>, ProblemHttpResult>> GetAsync(HttpContext http, NpgsqlDataSource db, DateTimeOffset? from,
         DateTimeOffset? to, TimeProvider clock, CancellationToken ct)
     {
-        var until = to ?? clock.GetUtcNow();
-        var since = from ?? until.AddDays(-30);
-        if (since >= until) return Problems.Validation("invalid_period", "from must be before to.");
-        if (until - since > TimeSpan.FromDays(366)) return Problems.Validation("invalid_period", "The period is at most 366 days.");
+        if (ReportPeriod.Resolve(from, to, clock.GetUtcNow(), out var since, out var until) is { } invalid) return invalid;
+        if (until - since > TimeSpan.FromDays(366))
+        {
+            return ReportPeriod.Invalid("The period is at most 366 days.", new() { ["from"] = ["Must be at most 366 days before to."] });
+        }
         var shop = http.User.Shop();
 
         await using var conn = await db.OpenConnectionAsync(ct);

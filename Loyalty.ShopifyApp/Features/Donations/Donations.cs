@@ -47,7 +47,12 @@ public static partial class Donations
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         var cause = request.Cause?.Trim() ?? "";
         if (cause.Length is < 2 or > 100) return Problems.Validation("invalid_cause", "Name the cause (2-100 characters).");
-        if (request.Points is < 1 or > 1_000_000) return Problems.Validation("invalid_points", "Donate between 1 and 1,000,000 points.");
+        if (request.Points is < 1 or > 1_000_000)
+        {
+            const string Rule = "Donate between 1 and 1,000,000 points.";
+            return Problems.Validation("invalid_points", Rule, null,
+                new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["points"] = [Rule] } });
+        }
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
 
         await using var conn = await db.OpenConnectionAsync(ct);

@@ -24,6 +24,9 @@ public static partial class CustomerPoints
 
     public sealed record PointsResult(long TransactionId, long Points, long Balance, bool Replayed);
 
+    /// <summary>The largest bonus or adjustment one request may make, either way.</summary>
+    public const long MaxPoints = 1_000_000;
+
     public static RouteGroupBuilder MapCustomerPoints(this RouteGroupBuilder admin)
     {
         admin.MapGet("/customers/{id:long}", GetAsync);
@@ -51,9 +54,12 @@ public static partial class CustomerPoints
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 90)) return IdempotencyKey.Required(90); // "bonus:" + key fits a 100-character reference
         if (id <= 0) return Problems.Validation("invalid_customer", "Customer ids are positive numbers.");
-        if (request.Points == 0 || Math.Abs(request.Points) > 1_000_000)
+        // Compared, not Math.Abs'd: Math.Abs(long.MinValue) overflows.
+        if (request.Points is 0 or < -MaxPoints or > MaxPoints)
         {
-            return Problems.Validation("invalid_points", "Points must be non-zero and at most 1,000,000 either way.");
+            const string Rule = "Points must be non-zero and at most 1,000,000 either way.";
+            return Problems.Validation("invalid_points", Rule, null,
+                new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["points"] = [Rule] } });
         }
         var description = request.Description?.Trim();
         if (string.IsNullOrEmpty(description) || description.Length > 500)

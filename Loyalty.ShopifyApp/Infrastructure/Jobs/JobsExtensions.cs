@@ -1,8 +1,5 @@
-using System.Security.Cryptography;
-using System.Text;
 using Hangfire;
 using Hangfire.AspNetCore;
-using Hangfire.Dashboard;
 using ILog = Hangfire.Logging.ILog;
 using ILogProvider = Hangfire.Logging.ILogProvider;
 using Hangfire.Common;
@@ -31,6 +28,12 @@ public sealed class JobsOptions
     public string? DashboardUser { get; set; }
 
     public string? DashboardPassword { get; set; }
+
+    /// <summary>Failed dashboard logins from one client address (an IPv6 /64) that lock it out for <see cref="DashboardLockoutSeconds"/>.</summary>
+    public int DashboardMaxFailedLogins { get; set; } = 5;
+
+    /// <summary>How long a locked-out address is refused, and how long a failed login is remembered.</summary>
+    public int DashboardLockoutSeconds { get; set; } = 900;
 
     /// <summary>
     /// A job lock (recurring-job registration, <c>DisableConcurrentExecution</c>) older than this is taken as abandoned:
@@ -67,7 +70,10 @@ public static partial class JobsExtensions
         services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section)
             .Validate(o => o.WorkerCount is > 0 and <= 100 && o.QueuePollIntervalMs > 0 && o.SchedulePollIntervalMs > 0 && o.DistributedLockTimeoutSeconds >= 10,
                 "Jobs: WorkerCount must be 1-100, the poll intervals positive and DistributedLockTimeoutSeconds at least 10.")
+            .Validate(o => o.DashboardMaxFailedLogins is >= 1 and <= 1000 && o.DashboardLockoutSeconds is >= 1 and <= 86_400,
+                "Jobs: DashboardMaxFailedLogins must be 1-1000 and DashboardLockoutSeconds 1-86400.")
             .ValidateOnStart();
+        services.AddJobsDashboardProtection();
 
         services.AddSingleton<JobStorage>(sp =>
         {
@@ -138,19 +144,6 @@ public static partial class JobsExtensions
         private partial void LogDisabled();
     }
 
-    /// <summary>The dashboard, behind Basic credentials from configuration.</summary>
-    public static WebApplication MapJobsDashboard(this WebApplication app)
-    {
-        var options = app.Services.GetRequiredService<IOptions<JobsOptions>>().Value;
-        app.UseHangfireDashboard("/hangfire", new DashboardOptions
-        {
-            Authorization = [new BasicAuthorization(options.DashboardUser, options.DashboardPassword)],
-            DisplayStorageConnectionString = false,
-            AppPath = null,
-        }, app.Services.GetRequiredService<JobStorage>());
-        return app;
-    }
-
     /// <summary>
     /// Hangfire logs through one process-wide provider, which Hangfire.AspNetCore points at the last host's
     /// logger factory. When several hosts share a process (the test suite runs many), a disposed host's
@@ -191,33 +184,6 @@ public static partial class JobsExtensions
     private sealed class DataSourceConnectionFactory(NpgsqlDataSource dataSource) : IConnectionFactory
     {
         public NpgsqlConnection GetOrCreateConnection() => dataSource.CreateConnection();
-    }
-
-    private sealed class BasicAuthorization(string? user, string? password) : IDashboardAuthorizationFilter
-    {
-        public bool Authorize(DashboardContext context)
-        {
-            var http = context.GetHttpContext();
-            if (string.IsNullOrEmpty(user) || string.IsNullOrEmpty(password))
-            {
-                return false;
-            }
-            var header = http.Request.Headers.Authorization.ToString();
-            if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
-            {
-                try
-                {
-                    var given = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim())));
-                    if (CryptographicOperations.FixedTimeEquals(given, Encoding.UTF8.GetBytes($"{user}:{password}"))) return true;
-                }
-                catch (FormatException)
-                {
-                    // falls through to the challenge
-                }
-            }
-            http.Response.Headers.WWWAuthenticate = "Basic realm=\"Loyalty jobs\"";
-            return false;
-        }
     }
 
     /// <summary>

@@ -43,6 +43,7 @@ public static partial class SandboxMode
     public static IHostApplicationBuilder AddSandbox(this IHostApplicationBuilder builder)
     {
         builder.Services.AddOptions<SandboxOptions>().BindConfiguration("Sandbox");
+        builder.Services.AddSingleton<IValidateOptions<ShopifyOptions>, SandboxGuard>();
         builder.Services.AddSingleton<IPostConfigureOptions<PosClientOptions>, AllowLocal>();
         builder.Services.AddSingleton<IPostConfigureOptions<SettingsOptions>, AllowLocal>();
         builder.Services.AddSingleton<SandboxSimulators>();
@@ -65,12 +66,18 @@ public static partial class SandboxMode
         }
     }
 
-    /// <summary>Mints a session token for the demo shop, as App Bridge would hand one to the embedded admin.</summary>
-    public static string SessionToken(ShopifyOptions shopify, string shop) => ShopifyOutbound.SessionToken(shop, shopify.ApiKey, shopify.ApiSecret);
+    /// <summary>
+    /// Mints a session token for the demo shop, as App Bridge would hand one to the embedded admin. Only ever with the
+    /// sandbox's placeholder secret (<see cref="SandboxGuard"/> refuses to start otherwise; this holds even if it did not).
+    /// </summary>
+    public static string SessionToken(ShopifyOptions shopify, string shop) =>
+        shopify.Sandbox && shopify.ApiSecret == ClientSecret
+            ? ShopifyOutbound.SessionToken(shop, shopify.ApiKey, ClientSecret)
+            : throw new InvalidOperationException("Sandbox session tokens are minted only in sandbox mode, with the sandbox's placeholder secret.");
 
     private sealed partial class SandboxHost(
         IOptions<ShopifyOptions> shopify, IOptions<SandboxOptions> sandbox, SandboxSimulators simulators, IServiceProvider services,
-        ILogger<SandboxHost> logger)
+        IHostEnvironment environment, ILogger<SandboxHost> logger)
         : IHostedService, IAsyncDisposable
     {
         private ShopifySimulator? _shopify;
@@ -78,7 +85,8 @@ public static partial class SandboxMode
 
         public async Task StartAsync(CancellationToken ct)
         {
-            if (!shopify.Value.Sandbox) return;
+            // SandboxGuard has refused to start anything else; the simulators never get a real secret even so.
+            if (!shopify.Value.Sandbox || !environment.IsDevelopment() || shopify.Value.ApiSecret != ClientSecret) return;
             var o = sandbox.Value;
             _shopify = await ShopifySimulator.StartAsync(shopify.Value.ApiKey, shopify.Value.ApiSecret, port: o.ShopifyPort, ct: ct);
             _pos = await PosSimulator.StartAsync(port: o.PosPort, ct: ct);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
+using System.Text.RegularExpressions;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Admin;
@@ -37,5 +38,102 @@ public sealed class JobsDashboardTests
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         Assert.Contains("Basic", refused.Headers.WwwAuthenticate.ToString());
         Assert.Equal(HttpStatusCode.OK, (await app.Http.SendAsync(right)).StatusCode);
+    }
+
+    private const string Password = "a-long-operator-password";
+
+    private static Task<LoyaltyApp> StartWithCredentialsAsync(ShopifyFake shopify, Dictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?> { ["Jobs:DashboardUser"] = "ops", ["Jobs:DashboardPassword"] = Password };
+        foreach (var (k, v) in more ?? []) settings[k] = v;
+        return LoyaltyApp.StartAsync(shopify, settings);
+    }
+
+    private static HttpRequestMessage Dashboard(HttpMethod method, string path, string password = Password)
+    {
+        var request = new HttpRequestMessage(method, path);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"ops:{password}")));
+        return request;
+    }
+
+    private static HttpRequestMessage Trigger(string? cookie = null, string? token = null)
+    {
+        var request = Dashboard(HttpMethod.Post, "/hangfire/recurring/trigger");
+        request.Content = new FormUrlEncodedContent([new("jobs[]", "pos-sync")]);
+        if (cookie is not null) request.Headers.Add("Cookie", cookie);
+        if (token is not null) request.Headers.Add("RequestVerificationToken", token);
+        return request;
+    }
+
+    [Fact]
+    public async Task A_cross_origin_post_with_the_operators_credentials_triggers_nothing()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await StartWithCredentialsAsync(shopify);
+
+        var fromOrigin = Trigger();
+        fromOrigin.Headers.Add("Origin", "https://evil.example");
+        var fromSite = Trigger();
+        fromSite.Headers.Add("Sec-Fetch-Site", "cross-site");
+        var withoutToken = Trigger();
+
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.Http.SendAsync(fromOrigin)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.Http.SendAsync(fromSite)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await app.Http.SendAsync(withoutToken)).StatusCode); // no antiforgery token
+    }
+
+    [Fact]
+    public async Task The_dashboards_own_page_can_still_trigger_a_job_with_its_antiforgery_token()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await StartWithCredentialsAsync(shopify);
+
+        var page = await app.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire/recurring"));
+        var html = await page.Content.ReadAsStringAsync();
+        var token = Regex.Match(html, "<meta name=\"csrf-token\" content=\"([^\"]+)\"").Groups[1].Value;
+        var cookie = page.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("loyalty-jobs-antiforgery=", StringComparison.Ordinal)).Split(';')[0];
+        var sameOrigin = Trigger(cookie, token);
+        sameOrigin.Headers.Add("Origin", app.Http.BaseAddress!.GetLeftPart(UriPartial.Authority));
+        sameOrigin.Headers.Add("Sec-Fetch-Site", "same-origin");
+
+        Assert.NotEmpty(token);
+        Assert.Equal(HttpStatusCode.NoContent, (await app.Http.SendAsync(sameOrigin)).StatusCode);
+    }
+
+    [Fact]
+    public async Task The_dashboards_pages_may_not_be_framed()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await StartWithCredentialsAsync(shopify);
+
+        var page = await app.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire"));
+        var refused = await app.Http.GetAsync("/hangfire");
+
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        foreach (var response in new[] { page, refused })
+        {
+            Assert.Equal("DENY", string.Join(",", response.Headers.GetValues("X-Frame-Options")));
+            Assert.Contains("frame-ancestors 'none'", string.Join(",", response.Headers.GetValues("Content-Security-Policy")));
+        }
+    }
+
+    [Fact]
+    public async Task Repeated_failed_logins_lock_the_address_out_even_for_the_right_password()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await StartWithCredentialsAsync(shopify, new()
+        {
+            ["Jobs:DashboardMaxFailedLogins"] = "3",
+            ["Jobs:DashboardLockoutSeconds"] = "60",
+        });
+
+        var failures = new List<HttpStatusCode>();
+        for (var i = 0; i < 3; i++) failures.Add((await app.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire", $"guess-{i}"))).StatusCode);
+        var locked = await app.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire"));
+
+        Assert.All(failures, status => Assert.Equal(HttpStatusCode.Unauthorized, status));
+        Assert.Equal(HttpStatusCode.TooManyRequests, locked.StatusCode);
+        Assert.InRange(locked.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 60);
+        Assert.Contains("dashboard_locked_out", await locked.Content.ReadAsStringAsync());
     }
 }

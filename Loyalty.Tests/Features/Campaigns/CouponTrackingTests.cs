@@ -122,7 +122,7 @@ public sealed class CouponTrackingTests : IAsyncLifetime
 
         Assert.Null(await StorefrontReasonAsync("OPEN5", 1));
         Assert.Null(await StorefrontReasonAsync("777-ABCDEF-500", 777));
-        Assert.Equal("not_eligible", await StorefrontReasonAsync("777-ABCDEF-500", 888));
+        Assert.Equal("not_found", await StorefrontReasonAsync("777-ABCDEF-500", 888)); // not told apart from a code that does not exist
         await PaidAsync(9201, 777, "777-ABCDEF-500");
         Assert.Equal("already_used", await StorefrontReasonAsync("777-ABCDEF-500", 777));
     }

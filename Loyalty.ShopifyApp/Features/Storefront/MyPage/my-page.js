@@ -33,7 +33,9 @@
     invalid_points: 'Please enter a number of points.',
     donation_failed: 'The donation could not be made. Nothing was deducted.',
     invalid_feedback: 'Feedback must be between 10 and 2000 characters.',
-    invalid_rating: 'A rating is from 1 to 5.'
+    invalid_rating: 'A rating is from 1 to 5.',
+    rate_limited: 'Too many requests just now. Please wait a minute and try again.',
+    shopify_busy: 'The shop is busy right now. Please try again in a moment.'
   };
 
   function fmt(n) { return Number(n).toLocaleString(); }
@@ -77,7 +79,7 @@
         // The app could not reach its database: nothing was decided, so it is treated like a lost connection and the
         // same request (same Idempotency-Key) is sent again.
         if (r.status === 503 && data && data.code === 'database_unavailable') throw new Error('database_unavailable');
-        return { status: r.status, ok: r.ok, data: data };
+        return { status: r.status, ok: r.ok, data: data, retryAfter: Number(r.headers.get('Retry-After')) || 5 };
       });
     });
   }
@@ -246,6 +248,13 @@
       status('Done: ' + fmt(r.data.points) + ' points became code ' + r.data.code + '.');
       showCode(r.data);
       return refresh();
+    }
+    if (r.status === 429 && pendingConvert) {
+      // Rate limited: nothing was done for this request. The same attempt (same key) is sent again once allowed, so a
+      // conversion already under way is answered for, never made twice.
+      status('Busy \u2014 trying again in ' + r.retryAfter + ' s\u2026');
+      polling = setTimeout(send, r.retryAfter * 1000);
+      return;
     }
     if (r.status === 202) {
       // Being settled (e.g. the points system answered late): keep "Processing…" and ask again.
