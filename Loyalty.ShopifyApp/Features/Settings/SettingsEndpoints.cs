@@ -55,6 +55,10 @@ public static partial class SettingsEndpoints
         var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
+        // One save at a time per shop: a save writes every field, so two partial saves read side by side would each
+        // write back the other's old value (an earn rate undone by an unrelated change).
+        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
+            new { key = $"settings:{shop}" }, tx, cancellationToken: ct));
         var current = await ShopSettings.LoadAsync(conn, tx, shop, ct);
 
         var next = current with

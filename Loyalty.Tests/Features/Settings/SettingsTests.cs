@@ -110,4 +110,18 @@ public sealed class SettingsTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
     }
+
+    [Fact]
+    public async Task Two_partial_saves_at_once_both_stick()
+    {
+        // The earn rate (money) saved by one admin tab while another saves an unrelated field: neither may undo the other.
+        for (var i = 1; i <= 15; i++)
+        {
+            var rate = 1m + i / 100m;
+            var answers = await Task.WhenAll(PutAsync(new { earnRate = rate }), PutAsync(new { feedbackBonus = i }));
+            Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
+            var s = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+            Assert.Equal((rate, (long)i), (s.GetProperty("earnRate").GetDecimal(), s.GetProperty("feedbackBonus").GetInt64()));
+        }
+    }
 }
