@@ -56,6 +56,15 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             LoyaltyApp.ProxyPath("/proxy", _shop, 777, secret: "shpss_attacker_secret_0123456789abcdef01")));
         yield return ("proxy with a huge signature", () => new HttpRequestMessage(HttpMethod.Get,
             $"/proxy/api/session?shop={_shop}&timestamp=1&signature={new string('a', 4000)}"));
+        // Signed as Shopify signs them (repeated values joined by commas), but the customer is ambiguous or misspelt.
+        yield return ("proxy with a customer id and an empty one", () => new HttpRequestMessage(HttpMethod.Get,
+            LoyaltyApp.ProxyPath("/proxy/api/me", _shop, 1002, extra: [new("logged_in_customer_id", "")])));
+        foreach (var spelling in new[] { "+1002", " 1002", "01002" })
+        {
+            yield return ($"proxy with customer id '{spelling}'", () => new HttpRequestMessage(HttpMethod.Get, LoyaltyApp.SignedProxyPath("/proxy/api/me",
+                [new("shop", _shop), new("logged_in_customer_id", spelling), new("path_prefix", "/apps/loyalty"),
+                 new("timestamp", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture))])));
+        }
         foreach (var path in new[] { "/proxy/api/me", "/proxy/api/feedback", "/proxy/api/conversions", "/proxy/api/conversions/conv_x",
                      "/proxy/api/coupons", "/proxy/api/coupons/X/cancel", "/proxy/api/donations", "/proxy/api/coupons/validate" })
         {
