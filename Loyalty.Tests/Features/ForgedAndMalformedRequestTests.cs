@@ -49,6 +49,10 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             return r;
         });
         yield return ("webhook as GET", () => new HttpRequestMessage(HttpMethod.Get, "/webhooks"));
+        // Signed bodies of another shop under this shop's header (the HMAC covers the body only).
+        yield return ("signed uninstall naming another shop", () => SignedWebhook("app/uninstalled", """{"id":1,"myshopify_domain":"other.myshopify.com"}"""));
+        yield return ("signed shop erasure naming another shop", () => SignedWebhook("shop/redact", """{"shop_id":1,"shop_domain":"other.myshopify.com"}"""));
+        yield return ("signed order body as an uninstall", () => SignedWebhook("app/uninstalled", ShopifyPayloads.Order(1, 777, 10m, 10m)));
         yield return ("proxy without any query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session"));
         yield return ("proxy with a broken query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session?shop=%ZZ&&=&signature"));
         yield return ("My Page unsigned", () => new HttpRequestMessage(HttpMethod.Get, $"/proxy?shop={_shop}&logged_in_customer_id=777"));
@@ -105,6 +109,17 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         yield return ("oauth callback with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get,
             $"/auth/callback?shop={_shop}&code=x&state=y&timestamp=1&hmac=zz"));
         yield return ("oauth start with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}&hmac=00"));
+    }
+
+    private HttpRequestMessage SignedWebhook(string topic, string body)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new ByteArrayContent(bytes) };
+        request.Headers.Add("X-Shopify-Topic", topic);
+        request.Headers.Add("X-Shopify-Shop-Domain", _shop);
+        request.Headers.Add("X-Shopify-Webhook-Id", Guid.NewGuid().ToString());
+        request.Headers.Add("X-Shopify-Hmac-Sha256", Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.SignWebhook(bytes, LoyaltyApp.Secret));
+        return request;
     }
 
     [Fact]
