@@ -109,6 +109,17 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         yield return ("oauth callback with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get,
             $"/auth/callback?shop={_shop}&code=x&state=y&timestamp=1&hmac=zz"));
         yield return ("oauth start with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}&hmac=00"));
+        // .NET's $ matches before a final newline: each of these once passed its pattern.
+        yield return ("oauth start with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}%0A"));
+        yield return ("oauth callback with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get,
+            $"/auth/callback?shop={_shop}%0A&code=x&state=y&timestamp=1&hmac=zz"));
+        yield return ("a campaign code ending in a newline", () =>
+        {
+            var r = _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop,
+                new StringContent("""{"title":"x","percentage":10,"code":"ABC\n"}""", Encoding.UTF8, "application/json"));
+            r.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            return r;
+        });
     }
 
     private HttpRequestMessage SignedWebhook(string topic, string body)
@@ -138,6 +149,18 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
 
         Assert.Empty(failures);
         Assert.Equal(before, await _app.ScalarAsync<long>(State));
+    }
+
+    [Theory]
+    [InlineData("/auth?shop={shop}%0A")]
+    [InlineData("/auth?shop={shop}%0A&hmac=00")]
+    public async Task A_shop_ending_in_a_newline_gets_a_problem_not_a_500(string path)
+    {
+        using var response = await _app.Http.GetAsync(path.Replace("{shop}", _shop, StringComparison.Ordinal));
+
+        Assert.InRange((int)response.StatusCode, 400, 499);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM oauth_states WHERE shop_domain LIKE '%' || chr(10)"));
     }
 
     [Fact]
