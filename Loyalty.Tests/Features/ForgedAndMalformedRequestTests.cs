@@ -111,6 +111,8 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         yield return ("oauth start with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}&hmac=00"));
         // .NET's $ matches before a final newline: each of these once passed its pattern.
         yield return ("oauth start with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}%0A"));
+        yield return ("admin page with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get, $"/admin?shop={_shop}%0A"));
+        yield return ("admin page with a shop that is not one", () => new HttpRequestMessage(HttpMethod.Get, "/admin?shop=evil.example.com"));
         yield return ("oauth callback with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get,
             $"/auth/callback?shop={_shop}%0A&code=x&state=y&timestamp=1&hmac=zz"));
         yield return ("a campaign code ending in a newline", () =>
@@ -154,6 +156,8 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
     [Theory]
     [InlineData("/auth?shop={shop}%0A")]
     [InlineData("/auth?shop={shop}%0A&hmac=00")]
+    [InlineData("/admin?shop={shop}%0A")]
+    [InlineData("/admin?shop={shop}%0A&host=abc&embedded=1")]
     public async Task A_shop_ending_in_a_newline_gets_a_problem_not_a_500(string path)
     {
         using var response = await _app.Http.GetAsync(path.Replace("{shop}", _shop, StringComparison.Ordinal));
