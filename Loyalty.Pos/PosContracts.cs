@@ -58,7 +58,7 @@ public abstract record PosLookup
 
 public static partial class PosReference
 {
-    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,100}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex(@"^[A-Za-z0-9_:.-]{1,100}\z", RegexOptions.CultureInvariant)]
     private static partial Regex Pattern();
 
     /// <summary>References are the POS's only idempotency key: at most 100 characters of [A-Za-z0-9_:.-].</summary>

@@ -37,7 +37,7 @@ public sealed partial class PosSimulator : IAsyncDisposable
 {
     public sealed record Transaction(string TransactionId, string CustomerId, string Reference, long Points, long Balance, DateTimeOffset CreatedAt);
 
-    [GeneratedRegex("^[A-Za-z0-9_:.-]{1,100}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_:.-]{1,100}\z")]
     private static partial Regex ReferencePattern();
 
     private readonly WebApplication _app;

@@ -49,6 +49,10 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             return r;
         });
         yield return ("webhook as GET", () => new HttpRequestMessage(HttpMethod.Get, "/webhooks"));
+        // Signed bodies of another shop under this shop's header (the HMAC covers the body only).
+        yield return ("signed uninstall naming another shop", () => SignedWebhook("app/uninstalled", """{"id":1,"myshopify_domain":"other.myshopify.com"}"""));
+        yield return ("signed shop erasure naming another shop", () => SignedWebhook("shop/redact", """{"shop_id":1,"shop_domain":"other.myshopify.com"}"""));
+        yield return ("signed order body as an uninstall", () => SignedWebhook("app/uninstalled", ShopifyPayloads.Order(1, 777, 10m, 10m)));
         yield return ("proxy without any query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session"));
         yield return ("proxy with a broken query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session?shop=%ZZ&&=&signature"));
         yield return ("My Page unsigned", () => new HttpRequestMessage(HttpMethod.Get, $"/proxy?shop={_shop}&logged_in_customer_id=777"));
@@ -56,6 +60,15 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
             LoyaltyApp.ProxyPath("/proxy", _shop, 777, secret: "shpss_attacker_secret_0123456789abcdef01")));
         yield return ("proxy with a huge signature", () => new HttpRequestMessage(HttpMethod.Get,
             $"/proxy/api/session?shop={_shop}&timestamp=1&signature={new string('a', 4000)}"));
+        // Signed as Shopify signs them (repeated values joined by commas), but the customer is ambiguous or misspelt.
+        yield return ("proxy with a customer id and an empty one", () => new HttpRequestMessage(HttpMethod.Get,
+            LoyaltyApp.ProxyPath("/proxy/api/me", _shop, 1002, extra: [new("logged_in_customer_id", "")])));
+        foreach (var spelling in new[] { "+1002", " 1002", "01002" })
+        {
+            yield return ($"proxy with customer id '{spelling}'", () => new HttpRequestMessage(HttpMethod.Get, LoyaltyApp.SignedProxyPath("/proxy/api/me",
+                [new("shop", _shop), new("logged_in_customer_id", spelling), new("path_prefix", "/apps/loyalty"),
+                 new("timestamp", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture))])));
+        }
         foreach (var path in new[] { "/proxy/api/me", "/proxy/api/feedback", "/proxy/api/conversions", "/proxy/api/conversions/conv_x",
                      "/proxy/api/coupons", "/proxy/api/coupons/X/cancel", "/proxy/api/donations", "/proxy/api/coupons/validate" })
         {
@@ -96,6 +109,30 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         yield return ("oauth callback with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get,
             $"/auth/callback?shop={_shop}&code=x&state=y&timestamp=1&hmac=zz"));
         yield return ("oauth start with a bad hmac", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}&hmac=00"));
+        // .NET's $ matches before a final newline: each of these once passed its pattern.
+        yield return ("oauth start with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get, $"/auth?shop={_shop}%0A"));
+        yield return ("admin page with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get, $"/admin?shop={_shop}%0A"));
+        yield return ("admin page with a shop that is not one", () => new HttpRequestMessage(HttpMethod.Get, "/admin?shop=evil.example.com"));
+        yield return ("oauth callback with a shop ending in a newline", () => new HttpRequestMessage(HttpMethod.Get,
+            $"/auth/callback?shop={_shop}%0A&code=x&state=y&timestamp=1&hmac=zz"));
+        yield return ("a campaign code ending in a newline", () =>
+        {
+            var r = _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop,
+                new StringContent("""{"title":"x","percentage":10,"code":"ABC\n"}""", Encoding.UTF8, "application/json"));
+            r.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+            return r;
+        });
+    }
+
+    private HttpRequestMessage SignedWebhook(string topic, string body)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new ByteArrayContent(bytes) };
+        request.Headers.Add("X-Shopify-Topic", topic);
+        request.Headers.Add("X-Shopify-Shop-Domain", _shop);
+        request.Headers.Add("X-Shopify-Webhook-Id", Guid.NewGuid().ToString());
+        request.Headers.Add("X-Shopify-Hmac-Sha256", Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.SignWebhook(bytes, LoyaltyApp.Secret));
+        return request;
     }
 
     [Fact]
@@ -114,6 +151,20 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
 
         Assert.Empty(failures);
         Assert.Equal(before, await _app.ScalarAsync<long>(State));
+    }
+
+    [Theory]
+    [InlineData("/auth?shop={shop}%0A")]
+    [InlineData("/auth?shop={shop}%0A&hmac=00")]
+    [InlineData("/admin?shop={shop}%0A")]
+    [InlineData("/admin?shop={shop}%0A&host=abc&embedded=1")]
+    public async Task A_shop_ending_in_a_newline_gets_a_problem_not_a_500(string path)
+    {
+        using var response = await _app.Http.GetAsync(path.Replace("{shop}", _shop, StringComparison.Ordinal));
+
+        Assert.InRange((int)response.StatusCode, 400, 499);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM oauth_states WHERE shop_domain LIKE '%' || chr(10)"));
     }
 
     [Fact]

@@ -148,11 +148,18 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
             new("timestamp", (timestamp ?? DateTimeOffset.UtcNow).ToUnixTimeSeconds().ToString()),
         };
         query.AddRange(extra ?? []);
-        var message = string.Concat(query.GroupBy(p => p.Key)
+        return SignedProxyPath(path, query, secret);
+    }
+
+    /// <summary>Exactly this query, in this order, signed as Shopify's app proxy signs it (repeated keys' values joined with commas).</summary>
+    public static string SignedProxyPath(string path, IEnumerable<KeyValuePair<string, string>> query, string? secret = null)
+    {
+        var pairs = query.ToList();
+        var message = string.Concat(pairs.GroupBy(p => p.Key)
             .Select(g => $"{g.Key}={string.Join(",", g.Select(p => p.Value))}")
             .OrderBy(s => s, StringComparer.Ordinal));
-        query.Add(new("signature", ShopifySignatures.HexHmac(message, secret ?? Secret)));
-        return path + "?" + string.Join("&", query.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
+        pairs.Add(new("signature", ShopifySignatures.HexHmac(message, secret ?? Secret)));
+        return path + "?" + string.Join("&", pairs.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
     }
 
     // ---- Reading state -------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 using System.Net;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features.Admin;
@@ -9,7 +10,8 @@ namespace Loyalty.ShopifyApp.Features.Admin;
 /// <c>GET /admin</c>: the embedded admin (the app URL Shopify opens in its admin). Plain HTML, CSS and JS with a
 /// Polaris-like look and no build step. In a real shop App Bridge is loaded from Shopify's CDN and hands the
 /// page a session token for every <c>/api/admin</c> call; in the sandbox the page asks <c>/sandbox/session-token</c>.
-/// The page holds no data itself, so it is served without a token; framing is limited to the shop's admin.
+/// The page holds no data itself, so it is served without a token; framing is limited to the shop's admin, and a
+/// <c>shop</c> that is not a shop domain is refused rather than written into that header.
 /// </summary>
 public static class AdminPages
 {
@@ -22,10 +24,17 @@ public static class AdminPages
     public static WebApplication MapAdminPages(this WebApplication app)
     {
         var sandbox = app.Services.GetRequiredService<IOptions<ShopifyOptions>>().Value.Sandbox;
-        app.MapGet("/admin", (HttpContext http, string? shop, IOptions<ShopifyOptions> options) =>
+        app.MapGet("/admin", Results<ContentHttpResult, ProblemHttpResult> (HttpContext http, IOptions<ShopifyOptions> options) =>
         {
             var o = options.Value;
-            var validShop = ShopDomain.TryNormalize(shop, out var s) ? s : null;
+            // The shop is unverified here and goes into a header: only one valid shop domain may. Shopify always opens
+            // the page with one; anything else (another host, a second value, a CR/LF, CSP syntax) is refused.
+            var given = http.Request.Query["shop"];
+            string? validShop = null;
+            if (given.Count > 1 || (given.Count == 1 && given[0] is { Length: > 0 } && !ShopDomain.TryNormalize(given[0], out validShop)))
+            {
+                return Problems.BadRequest("invalid_shop", "The shop parameter must be a *.myshopify.com domain.");
+            }
             http.Response.Headers.ContentSecurityPolicy = o.Sandbox
                 ? "frame-ancestors 'self'"
                 : "frame-ancestors " + (validShop is null ? "" : $"https://{validShop} ") + "https://admin.shopify.com";
@@ -35,7 +44,7 @@ public static class AdminPages
                 .Replace("__APP_BRIDGE__", o.Sandbox ? "" : AppBridge, StringComparison.Ordinal)
                 .Replace("__SANDBOX__", o.Sandbox ? "true" : "false", StringComparison.Ordinal)
                 .Replace("__SHOP__", WebUtility.HtmlEncode(validShop ?? ""), StringComparison.Ordinal);
-            return Results.Content(page, "text/html; charset=utf-8");
+            return TypedResults.Content(page, "text/html; charset=utf-8");
         });
         // Shopify opens the app URL with shop, host and id_token in the query: keep them for App Bridge.
         if (!sandbox) app.MapGet("/", (HttpContext http) => Results.Redirect("/admin" + http.Request.QueryString));

@@ -69,7 +69,7 @@ public static class CampaignQueries
         foreach (var (code, state, error) in await conn.QueryAsync<(string, string, string?)>(new CommandDefinition(
                      "SELECT code, state, error FROM campaign_codes WHERE campaign_id = @id ORDER BY seq", new { id }, cancellationToken: ct)))
         {
-            csv.Append(code).Append(',').Append(state).Append(',').Append(CsvText.Field(error)).Append('\n');
+            csv.Append(CsvText.Field(code)).Append(',').Append(state).Append(',').Append(CsvText.Field(error)).Append('\n');
         }
         return TypedResults.File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", $"campaign-{id}-codes.csv");
     }

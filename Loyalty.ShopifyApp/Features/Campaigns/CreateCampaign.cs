@@ -33,10 +33,10 @@ public static partial class CreateCampaign
     /// <summary>No look-alike characters (0/O, 1/I/L).</summary>
     public const string Alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
 
-    [GeneratedRegex("^[A-Za-z0-9_-]{1,64}$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_-]{1,64}\z")]
     private static partial Regex CodeText();
 
-    [GeneratedRegex("^[A-Z0-9_-]{0,20}$")]
+    [GeneratedRegex(@"^[A-Z0-9_-]{0,20}\z")]
     private static partial Regex PrefixText();
 
     /// <summary>The largest minimum subtotal a campaign may ask for (it must fit the database's numeric(18, 2)).</summary>

@@ -46,6 +46,8 @@ public sealed partial class CustomerDataRequested(ILogger<CustomerDataRequested>
 
     public bool RunsForUninstalledShops => true;
 
+    public string? PayloadShopField => "shop_domain";
+
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var payload = Compliance.Read(context.Delivery);
@@ -75,6 +77,8 @@ public sealed partial class CustomerRedacted(ILogger<CustomerRedacted> logger) :
 
     public bool RunsForUninstalledShops => true;
 
+    public string? PayloadShopField => "shop_domain";
+
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var payload = Compliance.Read(context.Delivery);
@@ -99,6 +103,8 @@ public sealed partial class ShopRedacted(ILogger<ShopRedacted> logger) : IWebhoo
     public string Topic => "shop/redact";
 
     public bool RunsForUninstalledShops => true;
+
+    public string? PayloadShopField => "shop_domain";
 
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {

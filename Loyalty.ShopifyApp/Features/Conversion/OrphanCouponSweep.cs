@@ -24,7 +24,7 @@ public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscou
 
     private sealed record Owner(string State, string? DiscountId, string CouponStatus);
 
-    [GeneratedRegex(@"\((conv_[A-Za-z0-9]{20,40})\)$")]
+    [GeneratedRegex(@"\((conv_[A-Za-z0-9]{20,40})\)\z")]
     private static partial Regex ConversionInTitle();
 
     [AutomaticRetry(Attempts = 0)] // the next run starts over

@@ -15,6 +15,9 @@ public sealed partial class AppUninstalled(ILogger<AppUninstalled> logger) : IWe
 
     public bool RunsForUninstalledShops => true;
 
+    /// <summary>The payload is the shop object; <c>domain</c> is its primary (possibly custom) domain, not the myshopify one.</summary>
+    public string? PayloadShopField => "myshopify_domain";
+
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var d = context.Delivery;

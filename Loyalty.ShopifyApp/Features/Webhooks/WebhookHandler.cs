@@ -36,6 +36,12 @@ public interface IWebhookHandler
     /// <summary>Compliance topics and the uninstall itself must run for shops that are no longer installed.</summary>
     bool RunsForUninstalledShops { get; }
 
+    /// <summary>
+    /// The top-level payload field that names the shop's myshopify domain, when the topic's payload has one. The HMAC
+    /// covers the body only, so intake refuses a delivery whose payload does not name the X-Shopify-Shop-Domain shop.
+    /// </summary>
+    string? PayloadShopField => null;
+
     Task HandleAsync(WebhookContext context, CancellationToken ct);
 }
 

@@ -69,6 +69,16 @@ public static partial class WebhookIntake
             return TypedResults.Ok();
         }
 
+        // Signed by Shopify but not for this shop (a body replayed under another shop's header): refused before any
+        // row is written. 422 rather than 2xx so the refusal shows in Shopify's delivery log; Shopify stops after its
+        // 8 retries, and a genuine delivery always names its own shop.
+        if (handler.PayloadShopField is { } field && !WebhookPayloadShop.Names(body, field, shop, out var named))
+        {
+            LogShopMismatch(log, topic, shop, webhookId, field, named ?? "nothing");
+            return Problems.Create(StatusCodes.Status422UnprocessableEntity, "shop_mismatch",
+                $"The payload's {field} is not the shop in X-Shopify-Shop-Domain.");
+        }
+
         await using var conn = await db.OpenConnectionAsync(ct);
         var state = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "SELECT state FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct));
@@ -157,6 +167,9 @@ public static partial class WebhookIntake
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused webhook {Topic}: {Reason}")]
     private static partial void LogRejected(ILogger logger, string topic, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refused webhook {Topic} for {Shop} ({WebhookId}): its payload's {Field} names {Named}")]
+    private static partial void LogShopMismatch(ILogger logger, string topic, string shop, string webhookId, string field, string named);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Acknowledged webhook {Topic} for {Shop} ({WebhookId}) without storing it: {Reason}")]
     private static partial void LogIgnored(ILogger logger, string topic, string shop, string webhookId, string reason);

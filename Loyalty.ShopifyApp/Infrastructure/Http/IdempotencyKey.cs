@@ -8,7 +8,7 @@ namespace Loyalty.ShopifyApp.Infrastructure.Http;
 /// </summary>
 public static partial class IdempotencyKey
 {
-    [GeneratedRegex("^[A-Za-z0-9_:.-]+$")]
+    [GeneratedRegex(@"^[A-Za-z0-9_:.-]+\z")]
     private static partial Regex Pattern();
 
     public static bool IsValid(string? key, int maxLength) => key is { Length: > 0 } && key.Length <= maxLength && Pattern().IsMatch(key);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Dapper;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Microsoft.Extensions.Options;
@@ -36,8 +37,8 @@ public static class AppProxy
 }
 
 /// <summary>
-/// Verifies app proxy requests (signature over the query, one shop/timestamp/signature, timestamp within
-/// the window, shop installed). Runs as middleware after routing and before the endpoint, so a forged
+/// Verifies app proxy requests (signature over the query, at most one value of each parameter Shopify adds,
+/// timestamp within the window, shop installed). Runs as middleware after routing and before the endpoint, so a forged
 /// request is refused before its body is read. State-changing calls must be JSON, which a cross-site form
 /// cannot send without a CORS preflight (CSRF through the customer's storefront session).
 /// </summary>
@@ -69,6 +70,14 @@ public sealed partial class AppProxyVerification(
     private async Task<Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult?> VerifyAsync(HttpContext context, bool customerRequired)
     {
         var query = context.Request.Query;
+        // Shopify signs repeated keys with their values joined by commas, so a storefront URL that carries its own
+        // logged_in_customer_id (or shop, ...) still verifies: the identity would be ambiguous, so it is refused.
+        // The query collection is case-insensitive, so other spellings of a name count as repeats too.
+        if (SignedParameters.FirstOrDefault(p => query[p].Count > 1) is { } repeated)
+        {
+            LogRejected(context.Request.Path, $"{repeated} given more than once");
+            return Problems.Unauthorized("invalid_proxy_signature", "This request was not signed by Shopify.");
+        }
         if (query["shop"].Count != 1 || query["timestamp"].Count != 1 || query["signature"].Count != 1
             || !ShopifySignatures.IsValidAppProxyQuery(query, options.Value.Secrets()))
         {
@@ -80,22 +89,17 @@ public sealed partial class AppProxyVerification(
             LogRejected(context.Request.Path, "shop is not a myshopify.com domain");
             return Problems.Unauthorized("invalid_proxy_signature", "This request was not signed by Shopify.");
         }
-        if (!long.TryParse(query["timestamp"], out var timestamp)
+        if (!long.TryParse(query["timestamp"], NumberStyles.None, CultureInfo.InvariantCulture, out var timestamp)
             || Math.Abs(clock.GetUtcNow().ToUnixTimeSeconds() - timestamp) > options.Value.SignatureMaxAgeSeconds)
         {
             LogRejected(context.Request.Path, "timestamp outside the window");
             return Problems.Unauthorized("stale_proxy_request", "This request is too old; reload the page.");
         }
 
-        long? customerId = null;
-        var rawCustomer = query["logged_in_customer_id"].ToString();
-        if (rawCustomer.Length > 0)
+        if (!TryReadCustomer(query["logged_in_customer_id"], out var customerId))
         {
-            if (!long.TryParse(rawCustomer, out var parsed) || parsed <= 0)
-            {
-                return Problems.Unauthorized("invalid_proxy_signature", "The customer id is malformed.");
-            }
-            customerId = parsed;
+            LogRejected(context.Request.Path, "logged_in_customer_id is not a customer id");
+            return Problems.Unauthorized("invalid_proxy_signature", "This request was not signed by Shopify.");
         }
         if (customerRequired && customerId is null)
         {
@@ -122,6 +126,27 @@ public sealed partial class AppProxyVerification(
 
         AppProxy.Set(context, new AppProxyRequest(shop, customerId, query["path_prefix"].ToString() is { Length: > 0 } p ? p : null));
         return null;
+    }
+
+    /// <summary>The parameters Shopify adds and signs; each may appear at most once.</summary>
+    private static readonly string[] SignedParameters = ["shop", "path_prefix", "timestamp", "signature", "logged_in_customer_id"];
+
+    /// <summary>
+    /// Absent or empty: a visitor who is not logged in. Otherwise Shopify's numeric id exactly as Shopify writes it:
+    /// ASCII digits, no sign, space or leading zero, so one customer has one spelling (and one signature).
+    /// </summary>
+    private static bool TryReadCustomer(Microsoft.Extensions.Primitives.StringValues values, out long? customerId)
+    {
+        customerId = null;
+        var raw = values.Count == 0 ? "" : values[0] ?? "";
+        if (raw.Length == 0) return true;
+        if (raw.Length > 19 || raw[0] == '0' || !raw.All(char.IsAsciiDigit)
+            || !long.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var id))
+        {
+            return false;
+        }
+        customerId = id;
+        return true;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Refused app proxy request to {Path}: {Reason}")]

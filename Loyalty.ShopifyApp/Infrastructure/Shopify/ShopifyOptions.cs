@@ -90,7 +90,7 @@ public sealed class ShopifyOptionsValidator : IValidateOptions<ShopifyOptions>
             errors.Add("Shopify:AdminUrlTemplate must contain {shop}, e.g. https://{shop}.");
         if (!Uri.TryCreate(o.ShopBaseUrl("probe.myshopify.com"), UriKind.Absolute, out _))
             errors.Add("Shopify:AdminUrlTemplate does not form an absolute URL.");
-        if (!System.Text.RegularExpressions.Regex.IsMatch(o.ApiVersion, @"^(\d{4}-\d{2}|unstable)$"))
+        if (!System.Text.RegularExpressions.Regex.IsMatch(o.ApiVersion, @"^([0-9]{4}-[0-9]{2}|unstable)\z"))
             errors.Add("Shopify:ApiVersion must look like 2026-10.");
         if (o.SignatureMaxAgeSeconds is < 1 or > 3600)
             errors.Add("Shopify:SignatureMaxAgeSeconds must be between 1 and 3600.");

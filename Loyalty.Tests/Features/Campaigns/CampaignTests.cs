@@ -174,6 +174,23 @@ public sealed class CampaignTests : IAsyncLifetime
         Assert.Equal(600, await _app.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id AND state = 'created'", new { id }));
     }
 
+    [Theory]
+    [InlineData("code", "ABC\n")]
+    [InlineData("codes.prefix", "SUMMER\n")]
+    public async Task A_code_or_prefix_ending_in_a_newline_is_refused_with_its_field_named(string field, string value)
+    {
+        // .NET's $ also matches before a final newline; such a code would be stored and break codes.csv.
+        var response = await CreateAsync(field == "code"
+            ? new { title = "Newline", percentage = 10, code = value }
+            : new { title = "Newline", percentage = 10, codes = (object)new { count = 5, prefix = value, length = 8 } });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("invalid_campaign", problem.GetProperty("code").GetString());
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"{field} is named");
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaigns"));
+    }
+
     [Fact]
     public async Task A_discount_Shopify_refuses_fails_the_campaign_with_the_reason()
     {

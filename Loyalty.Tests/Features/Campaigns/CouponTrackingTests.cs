@@ -79,6 +79,20 @@ public sealed class CouponTrackingTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Formulas_in_a_campaign_stay_inert_text_in_its_codes_csv_and_the_report_csv()
+    {
+        var formula = await CampaignAsync(new { title = "=HYPERLINK(\"https://evil.example\",\"Summer\")", fixedAmount = 5, code = "-SUMMER" });
+        var number = await CampaignAsync(new { title = "@SUM(A1:A9), again", fixedAmount = 5, code = "-100" });
+
+        async Task<string> Csv(string path) => await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, path, _shop))).Content.ReadAsStringAsync();
+        Assert.Equal("code,state,error\n\"'-SUMMER\",created,\n", await Csv($"/api/admin/campaigns/{formula}/codes.csv"));
+        Assert.Equal("code,state,error\n\"-100\",created,\n", await Csv($"/api/admin/campaigns/{number}/codes.csv")); // a number, not a formula
+        var report = await Csv("/api/admin/reports/coupons?format=csv");
+        Assert.Contains($"campaign,{formula},\"'=HYPERLINK(\"\"https://evil.example\"\",\"\"Summer\"\")\",1,0,", report);
+        Assert.Contains($"campaign,{number},\"'@SUM(A1:A9), again\",1,0,", report);
+    }
+
+    [Fact]
     public async Task Each_reason_a_code_cannot_be_used_is_told_apart()
     {
         await CampaignAsync(new { title = "Later", fixedAmount = 5, code = "LATER5", startsAt = DateTimeOffset.UtcNow.AddDays(3), endsAt = DateTimeOffset.UtcNow.AddDays(9) });

@@ -78,7 +78,7 @@ public sealed class ComplianceTests : IAsyncLifetime
         await DeliverAsync("orders/updated", shop, Order(2001, 777, "ana@example.com"), "a1-" + shop);
         await DeliverAsync("orders/updated", shop, Order(2002, 888, "bob@example.com"), "b1-" + shop);
         await DeliverAsync("customers/data_request", shop,
-            """{"customer":{"id":777},"orders_requested":[],"data_request":{"id":1}}""", "dr-" + shop);
+            $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777},"orders_requested":[],"data_request":{"id":1}}""", "dr-" + shop);
 
         await DeliverAsync("customers/redact", shop,
             $$"""{"shop_domain":"{{shop}}","customer":{"id":777,"email":"ana@example.com","phone":null},"orders_to_redact":[2001]}""",
@@ -103,9 +103,9 @@ public sealed class ComplianceTests : IAsyncLifetime
         await _app.InstallAsync(_shopify, neighbour);
         await DeliverAsync("orders/updated", shop, Order(3001, 777, "ana@example.com"), "o-" + shop);
         await DeliverAsync("orders/updated", neighbour, Order(3002, 999, "cy@example.com"), "o-" + neighbour);
-        await DeliverAsync("customers/data_request", shop, """{"customer":{"id":777},"orders_requested":[],"data_request":{"id":2}}""", "dr-" + shop);
+        await DeliverAsync("customers/data_request", shop, $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777},"orders_requested":[],"data_request":{"id":2}}""", "dr-" + shop);
         await _app.Http.GetAsync($"/auth?shop={shop}"); // leaves an OAuth state row
-        await DeliverAsync("app/uninstalled", shop, """{"id":1}""", "u-" + shop);
+        await DeliverAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", "u-" + shop);
 
         await RedactShopAsync(shop);
 
@@ -141,7 +141,7 @@ public sealed class ComplianceTests : IAsyncLifetime
         await _app.Http.PostAsync(LoyaltyApp.ProxyPath("/proxy/api/feedback", shop, 777),
             JsonContent.Create(new { message = "Lovely shop, will return" }));
 
-        await DeliverAsync("customers/data_request", shop, """{"customer":{"id":777},"orders_requested":[5001],"data_request":{"id":3}}""", "dr-" + shop);
+        await DeliverAsync("customers/data_request", shop, $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777},"orders_requested":[5001],"data_request":{"id":3}}""", "dr-" + shop);
         var exportId = await _app.ScalarAsync<long>("SELECT id FROM customer_data_exports WHERE shop_domain = @shop", new { shop });
         var export = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{exportId}", shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
@@ -150,7 +150,7 @@ public sealed class ComplianceTests : IAsyncLifetime
         Assert.Equal(2, data.GetProperty("pointsHistory").GetArrayLength());
         Assert.Contains("Lovely shop", data.GetProperty("feedback").GetRawText());
 
-        await DeliverAsync("customers/redact", shop, """{"customer":{"id":777},"orders_to_redact":[5001]}""", "cr-" + shop);
+        await DeliverAsync("customers/redact", shop, $$"""{"shop_domain":"{{shop}}","customer":{"id":777},"orders_to_redact":[5001]}""", "cr-" + shop);
 
         Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND customer_id = 777", new { shop }));
         Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop AND customer_id = 777", new { shop }));
@@ -168,7 +168,7 @@ public sealed class ComplianceTests : IAsyncLifetime
         var shop = LoyaltyApp.NewShop();
         await _app.InstallAsync(_shopify, shop);
         await DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(6001, 777, 50m, 50m), "p-" + shop);
-        await DeliverAsync("app/uninstalled", shop, """{"id":1}""", "u-" + shop);
+        await DeliverAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", "u-" + shop);
 
         await RedactShopAsync(shop);
 

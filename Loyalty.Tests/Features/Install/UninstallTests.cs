@@ -48,7 +48,7 @@ public sealed class UninstallTests : IAsyncLifetime
         await _app.ScalarAsync<int>("INSERT INTO test_failing (webhook_id) VALUES (@id)", new { id = "work-" + shop });
         await _app.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: "work-" + shop);
 
-        await _app.PostWebhookAsync("app/uninstalled", shop, """{"id":1}""", webhookId: "u-" + shop);
+        await _app.PostWebhookAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", webhookId: "u-" + shop);
         await _app.WaitForDeliveryAsync("u-" + shop, "processed");
         await _app.ScalarAsync<int>("DELETE FROM test_failing WHERE webhook_id = @id", new { id = "work-" + shop });
 
@@ -62,7 +62,7 @@ public sealed class UninstallTests : IAsyncLifetime
         var shop = LoyaltyApp.NewShop();
         await _app.InstallAsync(_shopify, shop);
 
-        await _app.PostWebhookAsync("app/uninstalled", shop, """{"id":1}""", webhookId: "old-" + shop, triggeredAt: DateTimeOffset.UtcNow.AddHours(-3));
+        await _app.PostWebhookAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", webhookId: "old-" + shop, triggeredAt: DateTimeOffset.UtcNow.AddHours(-3));
         await _app.WaitForDeliveryAsync("old-" + shop, "processed");
 
         Assert.Equal("installed", await _app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));

@@ -66,12 +66,33 @@ public sealed class PagesTests : IAsyncLifetime
         Assert.Contains($"<meta name=\"shopify-api-key\" content=\"{LoyaltyApp.ApiKey}\">", html);
         Assert.Contains("data-sandbox=\"false\"", html);
 
-        var hostile = await _app.Http.GetAsync("/admin?shop=evil.example.com");
-        Assert.Equal("frame-ancestors https://admin.shopify.com", hostile.Headers.GetValues("Content-Security-Policy").Single());
+        var noShop = await _app.Http.GetAsync("/admin");
+        Assert.Equal(HttpStatusCode.OK, noShop.StatusCode);
+        Assert.Equal("frame-ancestors https://admin.shopify.com", noShop.Headers.GetValues("Content-Security-Policy").Single());
 
         var root = await _app.Http.GetAsync($"/?shop={_shop}&host=abc");
         Assert.Equal(HttpStatusCode.Redirect, root.StatusCode);
         Assert.Equal($"/admin?shop={_shop}&host=abc", root.Headers.Location!.ToString());
+    }
+
+    /// <summary>The shop of /admin is unverified (the page holds no data): it may only reach the CSP header once it is a shop domain.</summary>
+    [Theory]
+    [InlineData("evil.example.com")]
+    [InlineData("{shop}%0A")]
+    [InlineData("{shop}%0D%0AX-Injected:%201")]
+    [InlineData("{shop}%20https://evil.example")]
+    [InlineData("{shop};%20script-src%20*")]
+    [InlineData("{shop}&shop=other.myshopify.com")]
+    public async Task An_admin_page_for_a_shop_that_is_not_one_is_refused_and_names_no_one_in_its_headers(string shop)
+    {
+        var response = await _app.Http.GetAsync("/admin?shop=" + shop.Replace("{shop}", _shop, StringComparison.Ordinal));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("invalid_shop", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.False(response.Headers.Contains("X-Injected"));
+        Assert.DoesNotContain(response.Headers.SelectMany(h => h.Value), v => v.Contains("evil", StringComparison.Ordinal)
+            || v.Contains(_shop, StringComparison.Ordinal) || v.Contains("other.", StringComparison.Ordinal));
     }
 
     [Theory]

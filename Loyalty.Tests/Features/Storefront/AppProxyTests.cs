@@ -82,4 +82,47 @@ public sealed class AppProxyTests : IAsyncLifetime
         Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{why}: {(int)response.StatusCode}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
     }
+
+    public static TheoryData<string, string[]> AmbiguousIdentities => new()
+    {
+        { "customer id, then an empty one", ["logged_in_customer_id=1002", "logged_in_customer_id="] },
+        { "an empty customer id, then one", ["logged_in_customer_id=", "logged_in_customer_id=1002"] },
+        { "the same customer id twice", ["logged_in_customer_id=1002", "logged_in_customer_id=1002"] },
+        { "customer id with a plus sign", ["logged_in_customer_id=+1002"] },
+        { "customer id with a leading space", ["logged_in_customer_id= 1002"] },
+        { "customer id with a trailing space", ["logged_in_customer_id=1002 "] },
+        { "customer id with a leading zero", ["logged_in_customer_id=01002"] },
+        { "customer id zero", ["logged_in_customer_id=0"] },
+        { "customer id negative", ["logged_in_customer_id=-1002"] },
+        { "customer id in other digits", ["logged_in_customer_id=\u0661\u0660\u0660\u0662"] },
+        { "customer id too large", ["logged_in_customer_id=99999999999999999999"] },
+        { "customer id under another spelling of its name", ["logged_in_customer_id=", "Logged_In_Customer_Id=1002"] },
+        { "two path prefixes", ["logged_in_customer_id=1002", "path_prefix=/apps/other"] },
+        { "two timestamps", ["logged_in_customer_id=1002", "timestamp=1"] },
+        { "two shops", ["logged_in_customer_id=1002", "shop=other.myshopify.com"] },
+    };
+
+    /// <summary>
+    /// Shopify joins repeated values with commas before signing, so a storefront URL carrying its own
+    /// <c>logged_in_customer_id</c> yields a valid signature over two customer ids: the app must refuse, not pick one.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(AmbiguousIdentities))]
+    public async Task A_signed_proxy_request_with_an_ambiguous_or_malformed_identity_gets_401(string why, string[] parameters)
+    {
+        // Shopify's own parameters, with the customer's position taken by the case's parameters.
+        var query = new List<KeyValuePair<string, string>> { new("shop", _shop) };
+        foreach (var p in parameters)
+        {
+            query.Add(new(p[..p.IndexOf('=')], p[(p.IndexOf('=') + 1)..]));
+        }
+        query.Add(new("path_prefix", "/apps/loyalty"));
+        query.Add(new("timestamp", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString()));
+
+        var response = await _app.Http.GetAsync(LoyaltyApp.SignedProxyPath("/proxy/api/session", query));
+
+        Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{why}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("invalid_proxy_signature", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+    }
 }

@@ -130,7 +130,7 @@ public sealed class WebhookIntakeTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.OK, (await _app.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: "late-" + shop)).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await _app.PostWebhookAsync("customers/redact", shop,
-            """{"customer":{"id":5},"orders_to_redact":[]}""", webhookId: "redact-" + shop)).StatusCode);
+            $$"""{"shop_domain":"{{shop}}","customer":{"id":5},"orders_to_redact":[]}""", webhookId: "redact-" + shop)).StatusCode);
 
         Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = @id", new { id = "late-" + shop }));
         await _app.WaitForDeliveryAsync("redact-" + shop, "processed");

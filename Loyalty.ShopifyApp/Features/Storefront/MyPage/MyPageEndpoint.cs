@@ -16,7 +16,7 @@ public static partial class MyPageEndpoint
         .Replace("__CSS__", "{% raw %}" + PageAssets.Read("my-page.css") + "{% endraw %}", StringComparison.Ordinal)
         .Replace("__JS__", "{% raw %}" + PageAssets.Read("my-page.js") + "{% endraw %}", StringComparison.Ordinal));
 
-    [GeneratedRegex("^/[a-z0-9/_-]{1,100}$")]
+    [GeneratedRegex(@"^/[a-z0-9/_-]{1,100}\z")]
     private static partial Regex PathPrefix();
 
     public static RouteGroupBuilder MapMyPage(this RouteGroupBuilder proxy)
