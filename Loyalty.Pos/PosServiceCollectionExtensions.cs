@@ -33,16 +33,19 @@ public static class PosServiceCollectionExtensions
         builder.AddResilienceHandler("pos", (pipeline, context) =>
         {
             var o = context.ServiceProvider.GetRequiredService<IOptions<PosClientOptions>>().Value;
-            pipeline
-                .AddTimeout(TimeSpan.FromSeconds(o.TotalTimeoutSeconds))
-                .AddRetry(new HttpRetryStrategyOptions
+            pipeline.AddTimeout(TimeSpan.FromSeconds(o.TotalTimeoutSeconds));
+            if (o.MaxRetries > 0) // Polly refuses a retry strategy of 0 attempts; 0 means none
+            {
+                pipeline.AddRetry(new HttpRetryStrategyOptions
                 {
                     MaxRetryAttempts = o.MaxRetries,
                     BackoffType = DelayBackoffType.Exponential,
                     UseJitter = true,
                     Delay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs),
                     ShouldRetryAfterHeader = true,
-                })
+                });
+            }
+            pipeline
                 .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
                 {
                     FailureRatio = o.CircuitFailureRatio,

@@ -21,14 +21,14 @@ public sealed class PosClientTests : IDisposable
         _connection = new PosConnection(new Uri(_pos.Url!), "pos-key-1");
     }
 
-    private static ServiceProvider Build(bool allowPrivate) => new ServiceCollection()
+    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3) => new ServiceCollection()
         .AddLogging()
         .AddPosClient(o =>
         {
             o.AllowPrivateNetworks = allowPrivate;
             o.AttemptTimeoutSeconds = 0.5;
             o.TotalTimeoutSeconds = 5;
-            o.MaxRetries = 3;
+            o.MaxRetries = maxRetries;
             o.RetryBaseDelayMs = 20;
         }).Services.BuildServiceProvider();
 
@@ -101,6 +101,18 @@ public sealed class PosClientTests : IDisposable
         Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_4", null, default));
 
         Assert.Equal(["conv_4", "conv_4", "conv_4"], PostedReferences(DeductPath));
+    }
+
+    [Fact]
+    public async Task With_no_retries_configured_a_call_is_a_single_attempt()
+    {
+        using var once = Build(allowPrivate: true, maxRetries: 0); // Pos:MaxRetries accepts 0
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).RespondWith(Response.Create().WithStatusCode(503));
+
+        var outcome = await once.GetRequiredService<PosClient>().DeductAsync(_connection, "777", 500, "conv_13", null, default);
+
+        Assert.IsType<PosOutcome.Unknown>(outcome);
+        Assert.Equal(["conv_13"], PostedReferences(DeductPath));
     }
 
     [Fact]
