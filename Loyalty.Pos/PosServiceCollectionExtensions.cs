@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
@@ -87,55 +85,5 @@ public static class PosServiceCollectionExtensions
             var errors = options.Errors().ToList();
             return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
         }
-    }
-}
-
-/// <summary>
-/// Outbound HTTP to addresses merchants type in (POS URLs, event endpoints) must not reach loopback or private
-/// networks (server-side request forgery): the check runs on the resolved addresses at connect time, so a
-/// DNS name that points inward is refused too.
-/// </summary>
-public static class NetworkGuard
-{
-    public static SocketsHttpHandler CreateHandler(bool allowPrivateNetworks) => new()
-    {
-        PooledConnectionLifetime = TimeSpan.FromMinutes(2),
-        ConnectCallback = (context, ct) => ConnectAsync(context, allowPrivateNetworks, ct),
-    };
-
-    /// <summary>Connects only to public addresses unless private networks are allowed.</summary>
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool allowPrivate, CancellationToken ct)
-    {
-        var host = context.DnsEndPoint.Host;
-        var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
-        var permitted = addresses.Where(a => allowPrivate || IsPublic(a)).ToArray();
-        if (permitted.Length == 0)
-        {
-            throw new HttpRequestException($"The POS host {host} resolves only to loopback or private addresses, which are not allowed.");
-        }
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(permitted, context.DnsEndPoint.Port, ct);
-            return new NetworkStream(socket, ownsSocket: true);
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
-    }
-
-    public static bool IsPublic(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
-        if (IPAddress.IsLoopback(address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any)) return false;
-        if (address.AddressFamily == AddressFamily.InterNetworkV6)
-        {
-            return !(address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6UniqueLocal || address.IsIPv6Multicast);
-        }
-        var b = address.GetAddressBytes();
-        return !(b[0] == 10 || b[0] == 127 || b[0] == 0 || (b[0] == 172 && b[1] is >= 16 and <= 31) || (b[0] == 192 && b[1] == 168)
-                 || (b[0] == 169 && b[1] == 254) || (b[0] == 100 && b[1] is >= 64 and <= 127) || b[0] >= 224);
     }
 }

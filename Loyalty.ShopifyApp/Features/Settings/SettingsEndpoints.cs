@@ -1,4 +1,3 @@
-using System.Net;
 using Dapper;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Infrastructure.Http;
@@ -196,23 +195,8 @@ public static partial class SettingsEndpoints
         if (s.BalanceSource is not ("ledger" or "pos")) Add("balanceSource", "Must be 'ledger' or 'pos'.");
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
-        if (s.PosBaseUrl is not null)
-        {
-            if (!Uri.TryCreate(s.PosBaseUrl, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http") || url.UserInfo.Length > 0
-                || s.PosBaseUrl.Length > 500)
-            {
-                Add("posBaseUrl", "Must be an absolute https URL without credentials.");
-            }
-            else if (url.Scheme == "http" && !options.AllowInsecurePosUrls)
-            {
-                Add("posBaseUrl", "Must use https.");
-            }
-            else if (IPAddress.TryParse(url.Host, out var ip) && !pos.AllowPrivateNetworks && !NetworkGuard.IsPublic(ip)
-                     || url.IsLoopback && !pos.AllowPrivateNetworks)
-            {
-                Add("posBaseUrl", "Must not point at a loopback or private network address.");
-            }
-        }
+        if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks) is { } urlError)
+            Add("posBaseUrl", urlError);
         if (s.BalanceSource == "pos")
         {
             if (s.PosBaseUrl is null) Add("posBaseUrl", "Required when balanceSource is 'pos'.");

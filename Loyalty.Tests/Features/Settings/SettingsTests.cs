@@ -92,6 +92,12 @@ public sealed class SettingsTests : IAsyncLifetime
     [InlineData("http://pos.example.com", "Must use https.")]
     [InlineData("https://127.0.0.1:8443", "loopback or private")]
     [InlineData("https://10.1.2.3", "loopback or private")]
+    [InlineData("https://192.0.2.2", "loopback or private")]
+    [InlineData("https://198.18.0.1", "loopback or private")]
+    [InlineData("https://192.0.0.8", "loopback or private")]
+    [InlineData("https://[64:ff9b::a00:1]", "loopback or private")]
+    [InlineData("https://[2002:a00:1::1]", "loopback or private")]
+    [InlineData("https://[::ffff:a00:1]", "loopback or private")]
     [InlineData("https://user:pw@pos.example.com", "without credentials")]
     [InlineData("ftp://pos.example.com", "absolute https URL")]
     public async Task A_POS_url_that_is_not_public_https_is_refused(string url, string message)
