@@ -56,7 +56,7 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
                 return tx is null ? new PosLookup.Unavailable("empty body") : new PosLookup.Found(tx);
             }
             if (response.StatusCode == HttpStatusCode.NotFound && await ErrorOf(response, ct) is ("not_found", _)) return new PosLookup.NotFound();
-            return new PosLookup.Unavailable($"HTTP {(int)response.StatusCode}");
+            return new PosLookup.Unavailable($"HTTP {(int)response.StatusCode}", (int)response.StatusCode);
         }
         catch (Exception e) when (IsTransport(e, ct))
         {

@@ -160,15 +160,17 @@ public static partial class SettingsEndpoints
         var started = clock.GetTimestamp();
         var lookup = await posClient.FindTransactionAsync(candidate.PosConnection(dataProtection)!, "loyalty:connection-test", ct);
         var elapsed = (long)clock.GetElapsedTime(started).TotalMilliseconds;
-        var result = lookup switch
+        // Every failure short of the POS refusing the key gets one answer: telling a refused connection from a TLS error
+        // or a timeout would make this endpoint a port scanner. The reason is in the log for the operator.
+        var (result, reason) = lookup switch
         {
-            PosLookup.NotFound or PosLookup.Found => new PosTestResult(true, null, "The POS answered and accepted the API key.", elapsed),
-            PosLookup.Unavailable { Reason: var r } when r.Contains("401", StringComparison.Ordinal) || r.Contains("403", StringComparison.Ordinal) =>
-                new PosTestResult(false, "pos_key_rejected", $"The POS refused the API key ({r}).", elapsed),
-            PosLookup.Unavailable u => new PosTestResult(false, "pos_unreachable", $"The POS could not be reached: {u.Reason}", elapsed),
+            PosLookup.NotFound or PosLookup.Found => (new PosTestResult(true, null, "The POS answered and accepted the API key.", elapsed), "ok"),
+            PosLookup.Unavailable { Status: 401 or 403 } u => (new PosTestResult(false, "pos_key_rejected", "The POS refused the API key.", elapsed), u.Reason),
+            PosLookup.Unavailable u => (new PosTestResult(false, "pos_unreachable",
+                "The POS could not be reached or did not answer as the POS API does. Check the URL, and that the POS accepts connections.", elapsed), u.Reason),
             _ => throw new InvalidOperationException("Unexpected lookup result."),
         };
-        LogPosTested(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, result.Ok, result.Detail);
+        LogPosTested(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, result.Ok, result.Error, reason);
         return TypedResults.Ok(result);
     }
 
@@ -208,8 +210,8 @@ public static partial class SettingsEndpoints
     /// <summary>The advisory lock a balance source switch takes exclusively and a conversion's claim takes shared.</summary>
     public static string BalanceSourceLock(string shop) => $"balance-source:{shop}";
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "POS connection test for {Shop}: ok={Ok} ({Detail})")]
-    private static partial void LogPosTested(ILogger logger, string shop, bool ok, string detail);
+    [LoggerMessage(Level = LogLevel.Information, Message = "POS connection test for {Shop}: ok={Ok} {Error} ({Reason})")]
+    private static partial void LogPosTested(ILogger logger, string shop, bool ok, string? error, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Saved the settings of {Shop}: balance source {BalanceSource}, earn rate {EarnRate}")]
     private static partial void LogSaved(ILogger logger, string shop, string balanceSource, decimal earnRate);

@@ -49,6 +49,41 @@ public sealed class PosConnectionTestTests : ConversionTestBase
     }
 
     [Fact]
+    public async Task Every_network_failure_gets_one_generic_answer_so_the_test_is_no_port_scanner()
+    {
+        Pos.Given(Request.Create().WithPath("/broken/transactions/loyalty:connection-test").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(500));
+        Pos.Given(Request.Create().WithPath("/html/transactions/loyalty:connection-test").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBody("<html>router login</html>"));
+        using var closer = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0); // accepts, then hangs up
+        closer.Start();
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                while (true) (await closer.AcceptTcpClientAsync()).Dispose();
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or ObjectDisposedException) { }
+        });
+        var port = new Uri(Pos.Url!).Port;
+        string[] targets =
+        [
+            $"http://127.0.0.1:{LocalPostgres.FreePort()}", // nothing listens: connection refused
+            $"https://127.0.0.1:{port}", // TLS to a plain-HTTP port: handshake fails
+            $"http://127.0.0.1:{((IPEndPoint)closer.LocalEndpoint).Port}", // connection reset
+            Pos.Url + "/broken", // HTTP 500
+            Pos.Url + "/html", // something that is not a POS
+        ];
+
+        var answers = new List<JsonElement>();
+        foreach (var target in targets) answers.Add((await TestAsync(new { posBaseUrl = target, posApiKey = "k" })).Body);
+
+        Assert.All(answers, a => Assert.Equal((false, "pos_unreachable"), (a.GetProperty("ok").GetBoolean(), a.GetProperty("error").GetString())));
+        Assert.Single(answers.Select(a => a.GetProperty("detail").GetString()).Distinct());
+        closer.Stop();
+    }
+
+    [Fact]
     public async Task A_missing_or_disallowed_connection_is_a_validation_problem()
     {
         var (status, body) = await TestAsync(new { posBaseUrl = "ftp://pos.example.com" });
