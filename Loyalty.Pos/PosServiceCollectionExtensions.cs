@@ -11,8 +11,9 @@ public static class PosServiceCollectionExtensions
     /// Registers <see cref="PosClient"/> with its resilience pipeline: a total timeout, retries with exponential
     /// back-off and jitter on transient failures only (408, 429 honouring Retry-After, 5xx, connection errors,
     /// attempt timeouts), a circuit breaker, and a per-attempt timeout. Each POS host gets its own pipeline, so
-    /// one shop's broken POS never opens the circuit for another's. An answer is read whole inside each attempt,
-    /// so a body cut off by a dropped connection is retried like any transport failure.
+    /// one shop's broken POS never opens the circuit for another's. An answer is read whole inside each attempt, up to
+    /// <see cref="PosClientOptions.MaxResponseBytes"/>, so a body cut off by a dropped connection is retried like any
+    /// transport failure and a body past the limit fails the call (<see cref="ResponseSizeLimitHandler"/>).
     /// </summary>
     public static IHttpClientBuilder AddPosClient(this IServiceCollection services, Action<PosClientOptions>? configure = null)
     {
@@ -53,29 +54,9 @@ public static class PosServiceCollectionExtensions
                 })
                 .AddTimeout(TimeSpan.FromSeconds(o.AttemptTimeoutSeconds));
         }).SelectPipelineByAuthority();
-        // Inside the pipeline, so an answer whose body is cut off (the connection dropped after the headers) is a
-        // failed attempt the retry sees, not an exception after the pipeline has returned.
-        builder.AddHttpMessageHandler(() => new BufferResponseHandler());
+        // Added after the resilience handler, so it runs inside each attempt.
+        builder.AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<IOptions<PosClientOptions>>().Value.MaxResponseBytes));
         return builder;
-    }
-
-    /// <summary>Reads each answer's body (the POS's are small JSON) before handing it back up the pipeline.</summary>
-    private sealed class BufferResponseHandler : DelegatingHandler
-    {
-        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
-        {
-            var response = await base.SendAsync(request, cancellationToken);
-            try
-            {
-                await response.Content.LoadIntoBufferAsync(cancellationToken);
-            }
-            catch
-            {
-                response.Dispose();
-                throw;
-            }
-            return response;
-        }
     }
 
     private sealed class PosClientOptionsValidator : IValidateOptions<PosClientOptions>

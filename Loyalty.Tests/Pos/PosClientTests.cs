@@ -267,6 +267,28 @@ public sealed class PosClientTests : IDisposable
         Assert.IsType<PosBalance.CustomerNotFound>(await Client.GetBalanceAsync(_connection, "404", default));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_huge_answer_fails_the_call_at_the_limit_quickly_and_is_not_retried(bool declaredLength)
+    {
+        // 100 MB, generated as it is sent; chunked, or announced by its Content-Length.
+        using var huge = new Loyalty.Tests.Infrastructure.HugeAnswerServer(status: 201, declareLength: declaredLength);
+        var pos = new PosConnection(new Uri(huge.Url), "pos-key-1");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var deduction = await Client.DeductAsync(pos, "777", 500, "conv_14", null, default);
+        var balance = await Client.GetBalanceAsync(pos, "777", default);
+        var lookup = await Client.FindTransactionAsync(pos, "conv_14", default);
+
+        Assert.Contains("larger than 65536 bytes", Assert.IsType<PosOutcome.Unknown>(deduction).Reason); // it may have been applied
+        Assert.Contains("larger than 65536 bytes", Assert.IsType<PosBalance.Unavailable>(balance).Reason);
+        Assert.Contains("larger than 65536 bytes", Assert.IsType<PosLookup.Unavailable>(lookup).Reason);
+        Assert.Equal(3, huge.Requests); // one attempt each: a retry would only be as long
+        Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the client hung up");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+    }
+
     [Fact]
     public async Task A_POS_address_on_a_private_network_is_refused_unless_allowed()
     {

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Loyalty.Tests.Features.Conversion;
+using Loyalty.Tests.Infrastructure;
 using Loyalty.ShopifyApp.Infrastructure.Db;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -81,6 +82,21 @@ public sealed class PosConnectionTestTests : ConversionTestBase
         Assert.All(answers, a => Assert.Equal((false, "pos_unreachable"), (a.GetProperty("ok").GetBoolean(), a.GetProperty("error").GetString())));
         Assert.Single(answers.Select(a => a.GetProperty("detail").GetString()).Distinct());
         closer.Stop();
+    }
+
+    [Fact]
+    public async Task A_POS_answering_a_huge_body_fails_the_test_quickly_without_reading_it()
+    {
+        using var huge = new HugeAnswerServer(status: 200); // 100 MB, chunked, generated as it is sent
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var (status, body) = await TestAsync(new { posBaseUrl = huge.Url, posApiKey = "k" });
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        Assert.Equal((false, "pos_unreachable"), (body.GetProperty("ok").GetBoolean(), body.GetProperty("error").GetString()));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.Equal(1, huge.Requests);
+        Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the app hung up");
     }
 
     [Fact]
