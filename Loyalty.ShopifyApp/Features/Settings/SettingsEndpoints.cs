@@ -23,17 +23,11 @@ public static partial class SettingsEndpoints
         long? DailyConversionLimit, int? CouponValidityDays, long? FeedbackBonus, int? FeedbackDailyLimit, string? NegativeBalancePolicy,
         string? BalanceSource, string? PosBaseUrl, string? PosApiKey);
 
-    /// <summary>The connection to try: fields left out are taken from the saved settings, so it can be tried before saving.</summary>
-    public sealed record PosTestRequest(string? PosBaseUrl, string? PosApiKey);
-
-    /// <summary><c>ok</c> true when the POS answered with the key accepted; otherwise <c>error</c> says what to fix.</summary>
-    public sealed record PosTestResult(bool Ok, string? Error, string Detail, long ElapsedMs);
-
     public static RouteGroupBuilder MapSettings(this RouteGroupBuilder admin)
     {
         admin.MapGet("/settings", GetAsync);
         admin.MapPut("/settings", PutAsync);
-        admin.MapPost("/settings/pos/test", TestPosAsync);
+        admin.MapPost("/settings/pos/test", TestPosConnection.HandleAsync);
         return admin;
     }
 
@@ -127,54 +121,7 @@ public static partial class SettingsEndpoints
         return TypedResults.Ok(View(next));
     }
 
-    /// <summary>
-    /// Looks up a reference that cannot exist (<c>GET /transactions/loyalty:connection-test</c>): a 404 proves the
-    /// URL reaches a POS that accepts the key, without reading or changing any customer's points.
-    /// </summary>
-    private static async Task<Results<Ok<PosTestResult>, ProblemHttpResult>> TestPosAsync(
-        HttpContext http, PosTestRequest? request, NpgsqlDataSource db, PosClient posClient, IDataProtectionProvider dataProtection,
-        IOptions<PosClientOptions> pos, IOptions<SettingsOptions> settingsOptions, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
-    {
-        var shop = http.User.Shop();
-        ShopSettings current;
-        await using (var conn = await db.OpenConnectionAsync(ct))
-        {
-            current = await ShopSettings.LoadAsync(conn, null, shop, ct);
-        }
-        var candidate = current with
-        {
-            PosBaseUrl = string.IsNullOrWhiteSpace(request?.PosBaseUrl) ? current.PosBaseUrl : request.PosBaseUrl.Trim(),
-            PosApiKeyProtected = string.IsNullOrEmpty(request?.PosApiKey) ? current.PosApiKeyProtected
-                : ShopSettings.PosKeyProtector(dataProtection).Protect(request.PosApiKey),
-            BalanceSource = "pos",
-        };
-        var errors = Validate(candidate, new SettingsUpdate(null, null, null, null, null, null, null, null, null, null, null, null, null,
-            request?.PosApiKey), pos.Value, settingsOptions.Value);
-        var connectionErrors = errors.Where(e => e.Key is "posBaseUrl" or "posApiKey").ToDictionary();
-        if (connectionErrors.Count > 0)
-        {
-            return Problems.Validation("invalid_pos_connection", "The POS connection is incomplete or not allowed.", "See errors for each field.",
-                new Dictionary<string, object?> { ["errors"] = connectionErrors });
-        }
-
-        var started = clock.GetTimestamp();
-        var lookup = await posClient.FindTransactionAsync(candidate.PosConnection(dataProtection)!, "loyalty:connection-test", ct);
-        var elapsed = (long)clock.GetElapsedTime(started).TotalMilliseconds;
-        // Every failure short of the POS refusing the key gets one answer: telling a refused connection from a TLS error
-        // or a timeout would make this endpoint a port scanner. The reason is in the log for the operator.
-        var (result, reason) = lookup switch
-        {
-            PosLookup.NotFound or PosLookup.Found => (new PosTestResult(true, null, "The POS answered and accepted the API key.", elapsed), "ok"),
-            PosLookup.Unavailable { Status: 401 or 403 } u => (new PosTestResult(false, "pos_key_rejected", "The POS refused the API key.", elapsed), u.Reason),
-            PosLookup.Unavailable u => (new PosTestResult(false, "pos_unreachable",
-                "The POS could not be reached or did not answer as the POS API does. Check the URL, and that the POS accepts connections.", elapsed), u.Reason),
-            _ => throw new InvalidOperationException("Unexpected lookup result."),
-        };
-        LogPosTested(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, result.Ok, result.Error, reason);
-        return TypedResults.Ok(result);
-    }
-
-    private static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, SettingsOptions options)
+    internal static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, SettingsOptions options)
     {
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
@@ -209,9 +156,6 @@ public static partial class SettingsEndpoints
 
     /// <summary>The advisory lock a balance source switch takes exclusively and a conversion's claim takes shared.</summary>
     public static string BalanceSourceLock(string shop) => $"balance-source:{shop}";
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "POS connection test for {Shop}: ok={Ok} {Error} ({Reason})")]
-    private static partial void LogPosTested(ILogger logger, string shop, bool ok, string? error, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Saved the settings of {Shop}: balance source {BalanceSource}, earn rate {EarnRate}")]
     private static partial void LogSaved(ILogger logger, string shop, string balanceSource, decimal earnRate);
