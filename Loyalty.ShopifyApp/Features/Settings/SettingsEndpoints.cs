@@ -70,10 +70,14 @@ public static partial class SettingsEndpoints
         };
 
         var errors = Validate(next, update, pos.Value, settingsOptions.Value);
+        var retypeKey = SavedKeyWouldMove(current, next.PosBaseUrl, keepsSavedKey: update.PosApiKey is null);
+        if (retypeKey) errors["posApiKey"] = [.. errors.GetValueOrDefault("posApiKey", []), RetypeKeyMessage];
         if (errors.Count > 0)
         {
-            return Problems.Validation("invalid_settings", "Some settings are not valid.", "See errors for each field.",
-                new Dictionary<string, object?> { ["errors"] = errors });
+            return retypeKey && errors.Count == 1
+                ? RetypeKeyProblem(errors)
+                : Problems.Validation("invalid_settings", "Some settings are not valid.", "See errors for each field.",
+                    new Dictionary<string, object?> { ["errors"] = errors });
         }
 
         // Conversions finish against the balance source they started with; switching the source (or the POS) under one
@@ -153,6 +157,20 @@ public static partial class SettingsEndpoints
         }
         return errors;
     }
+
+    /// <summary>
+    /// The saved POS key was entered for the saved URL and is never sent anywhere else: true when <paramref name="url"/>
+    /// is another one while the saved key would be kept (no new key given), so the merchant must enter the key again.
+    /// </summary>
+    internal static bool SavedKeyWouldMove(ShopSettings saved, string? url, bool keepsSavedKey) =>
+        keepsSavedKey && saved.PosApiKeyProtected is not null && url is not null && url != saved.PosBaseUrl;
+
+    internal const string RetypeKeyMessage = "Enter the API key again: a saved key is only ever sent to the POS URL it was saved with.";
+
+    /// <summary>422 <c>pos_api_key_required</c>: the only thing wrong is the key left out for a new URL.</summary>
+    internal static ProblemHttpResult RetypeKeyProblem(Dictionary<string, string[]> errors) =>
+        Problems.Validation("pos_api_key_required", "Enter the POS API key for the new POS URL.", RetypeKeyMessage,
+            new Dictionary<string, object?> { ["errors"] = errors });
 
     /// <summary>The advisory lock a balance source switch takes exclusively and a conversion's claim takes shared.</summary>
     public static string BalanceSourceLock(string shop) => $"balance-source:{shop}";

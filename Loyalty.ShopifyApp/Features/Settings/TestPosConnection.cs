@@ -41,10 +41,15 @@ public static partial class TestPosConnection
         var keyOnly = new SettingsEndpoints.SettingsUpdate(null, null, null, null, null, null, null, null, null, null, null, null, null, request?.PosApiKey);
         var errors = SettingsEndpoints.Validate(candidate, keyOnly, pos.Value, settingsOptions.Value);
         var connectionErrors = errors.Where(e => e.Key is "posBaseUrl" or "posApiKey").ToDictionary();
+        // Trying another URL takes a key typed for it: the saved key never leaves for a URL it was not saved with.
+        var retypeKey = SettingsEndpoints.SavedKeyWouldMove(current, candidate.PosBaseUrl, keepsSavedKey: string.IsNullOrEmpty(request?.PosApiKey));
+        if (retypeKey) connectionErrors["posApiKey"] = [.. connectionErrors.GetValueOrDefault("posApiKey", []), SettingsEndpoints.RetypeKeyMessage];
         if (connectionErrors.Count > 0)
         {
-            return Problems.Validation("invalid_pos_connection", "The POS connection is incomplete or not allowed.", "See errors for each field.",
-                new Dictionary<string, object?> { ["errors"] = connectionErrors });
+            return retypeKey && connectionErrors.Count == 1
+                ? SettingsEndpoints.RetypeKeyProblem(connectionErrors)
+                : Problems.Validation("invalid_pos_connection", "The POS connection is incomplete or not allowed.", "See errors for each field.",
+                    new Dictionary<string, object?> { ["errors"] = connectionErrors });
         }
 
         var started = clock.GetTimestamp();

@@ -100,6 +100,28 @@ public sealed class PosConnectionTestTests : ConversionTestBase
     }
 
     [Fact]
+    public async Task The_saved_key_is_never_sent_to_another_url()
+    {
+        using var other = WireMock.Server.WireMockServer.Start();
+        other.Given(Request.Create().UsingAnyMethod()).RespondWith(Response.Create().WithStatusCode(404).WithBodyAsJson(new { error = "not_found" }));
+        LookupAnswers(404, new { error = "not_found" });
+        await SetAsync(new { posBaseUrl = Pos.Url, posApiKey = "saved-key" });
+
+        var (status, body) = await TestAsync(new { posBaseUrl = other.Url });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, status);
+        Assert.Equal("pos_api_key_required", body.GetProperty("code").GetString());
+        Assert.True(body.GetProperty("errors").TryGetProperty("posApiKey", out _));
+        Assert.Empty(other.LogEntries);
+        // The saved URL is tried with the saved key, another URL with the key typed for it.
+        Assert.True((await TestAsync(new { })).Body.GetProperty("ok").GetBoolean());
+        Assert.Equal("Bearer saved-key", Assert.Single(Pos.LogEntries).RequestMessage!.Headers!["Authorization"].Single());
+        Assert.True((await TestAsync(new { posBaseUrl = other.Url, posApiKey = "typed-key" })).Body.GetProperty("ok").GetBoolean());
+        Assert.Equal("Bearer typed-key", Assert.Single(other.LogEntries).RequestMessage!.Headers!["Authorization"].Single());
+        other.Stop();
+    }
+
+    [Fact]
     public async Task A_missing_or_disallowed_connection_is_a_validation_problem()
     {
         var (status, body) = await TestAsync(new { posBaseUrl = "ftp://pos.example.com" });
