@@ -31,7 +31,8 @@ public static class NetworkGuard
     private static readonly IPNetwork GlobalUnicastV6 = IPNetwork.Parse("2000::/3");
 
     private static readonly TimeSpan HostAddressesMaxAge = TimeSpan.FromSeconds(30);
-    private static (long At, IReadOnlySet<IPAddress> Addresses)? _hostAddresses;
+    private sealed record HostAddressSnapshot(long At, IReadOnlySet<IPAddress> Addresses);
+    private static volatile HostAddressSnapshot? _hostAddresses; // one reference, so readers never see half of an update
 
     /// <summary>A handler whose every connection goes only to addresses <see cref="IsPublic(IPAddress)"/> allows, unless private networks are allowed.</summary>
     public static SocketsHttpHandler CreateHandler(bool allowPrivateNetworks) => new()
@@ -39,6 +40,8 @@ public static class NetworkGuard
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         // A redirect is a URL the merchant did not enter; the caller sees the 3xx instead of following it with its credentials.
         AllowAutoRedirect = false,
+        // Through an HTTP proxy the callback would check the proxy's address, not the merchant's host.
+        UseProxy = false,
         ConnectCallback = (context, ct) => ConnectAsync(context, allowPrivateNetworks, ct),
     };
 
@@ -106,7 +109,7 @@ public static class NetworkGuard
         {
             addresses = []; // the registries above still cover loopback and private addresses
         }
-        _hostAddresses = (now, addresses);
+        _hostAddresses = new HostAddressSnapshot(now, addresses);
         return addresses;
     }
 

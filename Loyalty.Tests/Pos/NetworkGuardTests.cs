@@ -97,6 +97,33 @@ public sealed class NetworkGuardTests
     }
 
     [Fact]
+    public async Task A_redirect_is_not_followed_to_a_url_the_merchant_did_not_enter()
+    {
+        using var pos = WireMock.Server.WireMockServer.Start();
+        using var elsewhere = WireMock.Server.WireMockServer.Start();
+        pos.Given(WireMock.RequestBuilders.Request.Create().UsingAnyMethod())
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(307).WithHeader("Location", elsewhere.Url + "/collect"));
+        elsewhere.Given(WireMock.RequestBuilders.Request.Create().UsingAnyMethod())
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 1 }));
+        await using var services = new ServiceCollection().AddLogging().AddPosClient(o => o.AllowPrivateNetworks = true).Services.BuildServiceProvider();
+
+        var balance = await services.GetRequiredService<PosClient>().GetBalanceAsync(new PosConnection(new Uri(pos.Url!), "pos-key"), "777", default);
+
+        Assert.IsType<PosBalance.Unavailable>(balance);
+        Assert.Empty(elsewhere.LogEntries);
+    }
+
+    [Fact]
+    public void The_guarded_handler_connects_itself_and_never_through_a_proxy()
+    {
+        // Through a proxy (HTTP_PROXY), the connect-time check would see the proxy's address instead of the merchant's host.
+        using var handler = NetworkGuard.CreateHandler(allowPrivateNetworks: false);
+
+        Assert.False(handler.UseProxy);
+        Assert.NotNull(handler.ConnectCallback);
+    }
+
+    [Fact]
     public async Task A_POS_url_naming_this_machine_reaches_no_local_listener()
     {
         // A listener on every interface, reached through the machine's own non-loopback addresses (and its host name).
