@@ -21,7 +21,7 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         using var request = Request(HttpMethod.Get, pos, $"customers/{Uri.EscapeDataString(customerId)}/points");
         try
         {
-            using var response = await http.SendAsync(request, ct);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             if (response.IsSuccessStatusCode)
             {
                 var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
@@ -32,7 +32,7 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         }
         catch (Exception e) when (IsTransport(e, ct))
         {
-            return new PosBalance.Unavailable(Describe(e));
+            return new PosBalance.Unavailable(Failure("balance read", customerId, e));
         }
     }
 
@@ -49,18 +49,18 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         using var request = Request(HttpMethod.Get, pos, $"transactions/{Uri.EscapeDataString(reference)}");
         try
         {
-            using var response = await http.SendAsync(request, ct);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             if (response.IsSuccessStatusCode)
             {
                 var tx = await response.Content.ReadFromJsonAsync<PosTransaction>(ct);
                 return tx is null ? new PosLookup.Unavailable("empty body") : new PosLookup.Found(tx);
             }
             if (response.StatusCode == HttpStatusCode.NotFound && await ErrorOf(response, ct) is ("not_found", _)) return new PosLookup.NotFound();
-            return new PosLookup.Unavailable($"HTTP {(int)response.StatusCode}");
+            return new PosLookup.Unavailable($"HTTP {(int)response.StatusCode}", (int)response.StatusCode);
         }
         catch (Exception e) when (IsTransport(e, ct))
         {
-            return new PosLookup.Unavailable(Describe(e));
+            return new PosLookup.Unavailable(Failure("lookup", reference, e));
         }
     }
 
@@ -74,7 +74,7 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         request.Content = JsonContent.Create(new { points, reference, note });
         try
         {
-            using var response = await http.SendAsync(request, ct);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
             if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
             {
                 var tx = await response.Content.ReadFromJsonAsync<PosTransaction>(ct);
@@ -95,8 +95,9 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         }
         catch (Exception e) when (IsTransport(e, ct))
         {
-            LogUnknown(kind, reference, Describe(e));
-            return new PosOutcome.Unknown(Describe(e));
+            var reason = Failure(kind, reference, e);
+            LogUnknown(kind, reference, reason);
+            return new PosOutcome.Unknown(reason);
         }
     }
 
@@ -128,18 +129,31 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         !ct.IsCancellationRequested && e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException
             or TaskCanceledException or IOException or JsonException;
 
-    private static string Describe(Exception e) => e switch
+    /// <summary>What went wrong, for the outcome; an answer past the size limit is also logged, as nothing else would say why.</summary>
+    private string Failure(string call, string subject, Exception e)
     {
-        TimeoutRejectedException => "timed out",
-        BrokenCircuitException => "circuit open after repeated failures",
-        _ => $"{e.GetType().Name}: {e.Message}",
-    };
+        switch (e)
+        {
+            case ResponseTooLargeException tooLarge:
+                LogTooLarge(call, subject, tooLarge.Limit);
+                return $"the answer was larger than {tooLarge.Limit} bytes (Pos:MaxResponseBytes); not read further, not retried";
+            case TimeoutRejectedException:
+                return "timed out";
+            case BrokenCircuitException:
+                return "circuit open after repeated failures";
+            default:
+                return $"{e.GetType().Name}: {e.Message}";
+        }
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "POS {Kind} {Reference} of {Points} points applied (replayed: {Replayed})")]
     private partial void LogApplied(string kind, string reference, long points, bool replayed);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Kind} {Reference} rejected with {Status} {Error}")]
     private partial void LogRejected(string kind, string reference, int status, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed: the answer was larger than {Limit} bytes, so it was not read further and the call is not retried")]
+    private partial void LogTooLarge(string call, string subject, long limit);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Kind} {Reference} outcome unknown: {Reason}")]
     private partial void LogUnknown(string kind, string reference, string reason);

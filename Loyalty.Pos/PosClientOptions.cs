@@ -32,8 +32,15 @@ public sealed class PosClientOptions
     /// </summary>
     public bool AllowPrivateNetworks { get; set; }
 
+    /// <summary>
+    /// The most of one answer the client reads (64 KiB; the POS API's answers are a few hundred bytes). A longer answer
+    /// fails the call at once, without a retry; POS URLs are entered by merchants and the instance is shared.
+    /// </summary>
+    public int MaxResponseBytes { get; set; } = 64 * 1024;
+
     internal IEnumerable<string> Errors()
     {
+        if (MaxResponseBytes is < 1024 or > 16 * 1024 * 1024) yield return "Pos:MaxResponseBytes must be between 1024 and 16777216.";
         if (AttemptTimeoutSeconds <= 0) yield return "Pos:AttemptTimeoutSeconds must be positive.";
         if (TotalTimeoutSeconds < AttemptTimeoutSeconds) yield return "Pos:TotalTimeoutSeconds must be at least Pos:AttemptTimeoutSeconds.";
         if (MaxRetries is < 0 or > 10) yield return "Pos:MaxRetries must be between 0 and 10.";

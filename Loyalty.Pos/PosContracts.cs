@@ -53,7 +53,8 @@ public abstract record PosLookup
     /// <summary>The POS never applied that reference.</summary>
     public sealed record NotFound : PosLookup;
 
-    public sealed record Unavailable(string Reason) : PosLookup;
+    /// <summary>No answer to rely on; <paramref name="Status"/> is the POS's HTTP status when it answered one.</summary>
+    public sealed record Unavailable(string Reason, int? Status = null) : PosLookup;
 }
 
 public static partial class PosReference

@@ -95,9 +95,12 @@ public static class FeatureMap
 
         // Events for the merchant's other systems.
         services.AddOptions<EventOptions>().BindConfiguration("Events")
-            .Validate(o => o.MaxAttempts > 0 && o.TimeoutSeconds > 0, "Events: MaxAttempts and TimeoutSeconds must be positive.").ValidateOnStart();
+            .Validate(o => o.MaxAttempts > 0 && o.TimeoutSeconds > 0, "Events: MaxAttempts and TimeoutSeconds must be positive.")
+            .Validate(o => o.MaxResponseBytes is >= 1024 and <= 16 * 1024 * 1024, "Events: MaxResponseBytes must be between 1024 and 16777216.")
+            .ValidateOnStart();
         services.AddHttpClient(OutgoingEvents.HttpClientName)
-            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.AllowInsecureEndpoints));
+            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.AllowInsecureEndpoints))
+            .AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.MaxResponseBytes));
         services.AddTransient<OutgoingEvents>();
         services.AddSingleton(new RecurringJobDefinition(OutgoingEvents.RecurringId,
             (jobs, cron) => jobs.AddOrUpdate<OutgoingEvents>(OutgoingEvents.RecurringId, j => j.DeliverDueAsync(CancellationToken.None), cron)));

@@ -21,14 +21,14 @@ public sealed class PosClientTests : IDisposable
         _connection = new PosConnection(new Uri(_pos.Url!), "pos-key-1");
     }
 
-    private static ServiceProvider Build(bool allowPrivate) => new ServiceCollection()
+    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3) => new ServiceCollection()
         .AddLogging()
         .AddPosClient(o =>
         {
             o.AllowPrivateNetworks = allowPrivate;
             o.AttemptTimeoutSeconds = 0.5;
             o.TotalTimeoutSeconds = 5;
-            o.MaxRetries = 3;
+            o.MaxRetries = maxRetries;
             o.RetryBaseDelayMs = 20;
         }).Services.BuildServiceProvider();
 
@@ -101,6 +101,18 @@ public sealed class PosClientTests : IDisposable
         Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_4", null, default));
 
         Assert.Equal(["conv_4", "conv_4", "conv_4"], PostedReferences(DeductPath));
+    }
+
+    [Fact]
+    public async Task With_no_retries_configured_a_call_is_a_single_attempt()
+    {
+        using var once = Build(allowPrivate: true, maxRetries: 0); // Pos:MaxRetries accepts 0
+        _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).RespondWith(Response.Create().WithStatusCode(503));
+
+        var outcome = await once.GetRequiredService<PosClient>().DeductAsync(_connection, "777", 500, "conv_13", null, default);
+
+        Assert.IsType<PosOutcome.Unknown>(outcome);
+        Assert.Equal(["conv_13"], PostedReferences(DeductPath));
     }
 
     [Fact]
@@ -253,6 +265,28 @@ public sealed class PosClientTests : IDisposable
 
         Assert.Equal(1250, Assert.IsType<PosBalance.Found>(await Client.GetBalanceAsync(_connection, "777", default)).Balance);
         Assert.IsType<PosBalance.CustomerNotFound>(await Client.GetBalanceAsync(_connection, "404", default));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_huge_answer_fails_the_call_at_the_limit_quickly_and_is_not_retried(bool declaredLength)
+    {
+        // 100 MB, generated as it is sent; chunked, or announced by its Content-Length.
+        using var huge = new Loyalty.Tests.Infrastructure.HugeAnswerServer(status: 201, declareLength: declaredLength);
+        var pos = new PosConnection(new Uri(huge.Url), "pos-key-1");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        var deduction = await Client.DeductAsync(pos, "777", 500, "conv_14", null, default);
+        var balance = await Client.GetBalanceAsync(pos, "777", default);
+        var lookup = await Client.FindTransactionAsync(pos, "conv_14", default);
+
+        Assert.Contains("larger than 65536 bytes", Assert.IsType<PosOutcome.Unknown>(deduction).Reason); // it may have been applied
+        Assert.Contains("larger than 65536 bytes", Assert.IsType<PosBalance.Unavailable>(balance).Reason);
+        Assert.Contains("larger than 65536 bytes", Assert.IsType<PosLookup.Unavailable>(lookup).Reason);
+        Assert.Equal(3, huge.Requests); // one attempt each: a retry would only be as long
+        Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the client hung up");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
     }
 
     [Fact]

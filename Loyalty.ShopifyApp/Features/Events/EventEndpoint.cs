@@ -1,4 +1,3 @@
-using System.Net;
 using Dapper;
 using Hangfire;
 using Loyalty.Pos;
@@ -47,11 +46,7 @@ public static class EventEndpoint
     {
         var errors = new Dictionary<string, string[]>();
         var insecureAllowed = options.Value.AllowInsecureEndpoints;
-        if (!Uri.TryCreate(r.Url, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http") || url.UserInfo.Length > 0 || r.Url!.Length > 500)
-            errors["url"] = ["An absolute https URL without credentials."];
-        else if (url.Scheme == "http" && !insecureAllowed) errors["url"] = ["Must use https."];
-        else if (!insecureAllowed && (url.IsLoopback || IPAddress.TryParse(url.Host, out var ip) && !NetworkGuard.IsPublic(ip)))
-            errors["url"] = ["Must not point at a loopback or private network address."];
+        if (NetworkGuard.UrlError(r.Url ?? "", allowHttp: insecureAllowed, allowPrivateNetworks: insecureAllowed) is { } urlError) errors["url"] = [urlError];
         if (r.Secret is not { Length: >= 16 and <= 200 }) errors["secret"] = ["A secret of 16-200 characters, used to sign every event."];
         if (errors.Count > 0)
         {

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Dapper;
 using Hangfire;
+using Loyalty.Pos;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Npgsql;
@@ -20,6 +21,12 @@ public sealed class EventOptions
     public double MaxRetryDelaySeconds { get; set; } = 6 * 3600;
 
     public double TimeoutSeconds { get; set; } = 10;
+
+    /// <summary>
+    /// The most of an endpoint's answer that is read (64 KiB; only its status matters). A longer answer is a failed
+    /// attempt: endpoints are entered by merchants and the instance is shared.
+    /// </summary>
+    public int MaxResponseBytes { get; set; } = 64 * 1024;
 
     /// <summary>Accept http:// endpoints and private addresses (sandbox and tests only).</summary>
     public bool AllowInsecureEndpoints { get; set; }
@@ -103,7 +110,7 @@ public sealed partial class OutgoingEvents(
             request.Headers.Add("X-Loyalty-Signature", $"t={t},v1={signature}");
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(TimeSpan.FromSeconds(options.Value.TimeoutSeconds));
-            using var response = await http.CreateClient(HttpClientName).SendAsync(request, timeout.Token);
+            using var response = await http.CreateClient(HttpClientName).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
@@ -113,9 +120,9 @@ public sealed partial class OutgoingEvents(
             }
             error = $"HTTP {status}";
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or CryptographicException && !ct.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or CryptographicException or IOException && !ct.IsCancellationRequested)
         {
-            error = ex.Message;
+            error = ex is ResponseTooLargeException ? $"{ex.Message} (Events:MaxResponseBytes)" : ex.Message;
         }
 
         var o = options.Value;

@@ -1,4 +1,3 @@
-using System.Net;
 using Dapper;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Infrastructure.Http;
@@ -24,17 +23,11 @@ public static partial class SettingsEndpoints
         long? DailyConversionLimit, int? CouponValidityDays, long? FeedbackBonus, int? FeedbackDailyLimit, string? NegativeBalancePolicy,
         string? BalanceSource, string? PosBaseUrl, string? PosApiKey);
 
-    /// <summary>The connection to try: fields left out are taken from the saved settings, so it can be tried before saving.</summary>
-    public sealed record PosTestRequest(string? PosBaseUrl, string? PosApiKey);
-
-    /// <summary><c>ok</c> true when the POS answered with the key accepted; otherwise <c>error</c> says what to fix.</summary>
-    public sealed record PosTestResult(bool Ok, string? Error, string Detail, long ElapsedMs);
-
     public static RouteGroupBuilder MapSettings(this RouteGroupBuilder admin)
     {
         admin.MapGet("/settings", GetAsync);
         admin.MapPut("/settings", PutAsync);
-        admin.MapPost("/settings/pos/test", TestPosAsync);
+        admin.MapPost("/settings/pos/test", TestPosConnection.HandleAsync);
         return admin;
     }
 
@@ -81,10 +74,14 @@ public static partial class SettingsEndpoints
         };
 
         var errors = Validate(next, update, pos.Value, settingsOptions.Value);
+        var retypeKey = SavedKeyWouldMove(current, next.PosBaseUrl, keepsSavedKey: update.PosApiKey is null);
+        if (retypeKey) errors["posApiKey"] = [.. errors.GetValueOrDefault("posApiKey", []), RetypeKeyMessage];
         if (errors.Count > 0)
         {
-            return Problems.Validation("invalid_settings", "Some settings are not valid.", "See errors for each field.",
-                new Dictionary<string, object?> { ["errors"] = errors });
+            return retypeKey && errors.Count == 1
+                ? RetypeKeyProblem(errors)
+                : Problems.Validation("invalid_settings", "Some settings are not valid.", "See errors for each field.",
+                    new Dictionary<string, object?> { ["errors"] = errors });
         }
 
         // Conversions finish against the balance source they started with; switching the source (or the POS) under one
@@ -132,52 +129,7 @@ public static partial class SettingsEndpoints
         return TypedResults.Ok(View(next));
     }
 
-    /// <summary>
-    /// Looks up a reference that cannot exist (<c>GET /transactions/loyalty:connection-test</c>): a 404 proves the
-    /// URL reaches a POS that accepts the key, without reading or changing any customer's points.
-    /// </summary>
-    private static async Task<Results<Ok<PosTestResult>, ProblemHttpResult>> TestPosAsync(
-        HttpContext http, PosTestRequest? request, NpgsqlDataSource db, PosClient posClient, IDataProtectionProvider dataProtection,
-        IOptions<PosClientOptions> pos, IOptions<SettingsOptions> settingsOptions, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
-    {
-        var shop = http.User.Shop();
-        ShopSettings current;
-        await using (var conn = await db.OpenConnectionAsync(ct))
-        {
-            current = await ShopSettings.LoadAsync(conn, null, shop, ct);
-        }
-        var candidate = current with
-        {
-            PosBaseUrl = string.IsNullOrWhiteSpace(request?.PosBaseUrl) ? current.PosBaseUrl : request.PosBaseUrl.Trim(),
-            PosApiKeyProtected = string.IsNullOrEmpty(request?.PosApiKey) ? current.PosApiKeyProtected
-                : ShopSettings.PosKeyProtector(dataProtection).Protect(request.PosApiKey),
-            BalanceSource = "pos",
-        };
-        var errors = Validate(candidate, new SettingsUpdate(null, null, null, null, null, null, null, null, null, null, null, null, null,
-            request?.PosApiKey), pos.Value, settingsOptions.Value);
-        var connectionErrors = errors.Where(e => e.Key is "posBaseUrl" or "posApiKey").ToDictionary();
-        if (connectionErrors.Count > 0)
-        {
-            return Problems.Validation("invalid_pos_connection", "The POS connection is incomplete or not allowed.", "See errors for each field.",
-                new Dictionary<string, object?> { ["errors"] = connectionErrors });
-        }
-
-        var started = clock.GetTimestamp();
-        var lookup = await posClient.FindTransactionAsync(candidate.PosConnection(dataProtection)!, "loyalty:connection-test", ct);
-        var elapsed = (long)clock.GetElapsedTime(started).TotalMilliseconds;
-        var result = lookup switch
-        {
-            PosLookup.NotFound or PosLookup.Found => new PosTestResult(true, null, "The POS answered and accepted the API key.", elapsed),
-            PosLookup.Unavailable { Reason: var r } when r.Contains("401", StringComparison.Ordinal) || r.Contains("403", StringComparison.Ordinal) =>
-                new PosTestResult(false, "pos_key_rejected", $"The POS refused the API key ({r}).", elapsed),
-            PosLookup.Unavailable u => new PosTestResult(false, "pos_unreachable", $"The POS could not be reached: {u.Reason}", elapsed),
-            _ => throw new InvalidOperationException("Unexpected lookup result."),
-        };
-        LogPosTested(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, result.Ok, result.Detail);
-        return TypedResults.Ok(result);
-    }
-
-    private static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, SettingsOptions options)
+    internal static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, SettingsOptions options)
     {
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
@@ -200,23 +152,8 @@ public static partial class SettingsEndpoints
         if (s.BalanceSource is not ("ledger" or "pos")) Add("balanceSource", "Must be 'ledger' or 'pos'.");
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
-        if (s.PosBaseUrl is not null)
-        {
-            if (!Uri.TryCreate(s.PosBaseUrl, UriKind.Absolute, out var url) || url.Scheme is not ("https" or "http") || url.UserInfo.Length > 0
-                || s.PosBaseUrl.Length > 500)
-            {
-                Add("posBaseUrl", "Must be an absolute https URL without credentials.");
-            }
-            else if (url.Scheme == "http" && !options.AllowInsecurePosUrls)
-            {
-                Add("posBaseUrl", "Must use https.");
-            }
-            else if (IPAddress.TryParse(url.Host, out var ip) && !pos.AllowPrivateNetworks && !NetworkGuard.IsPublic(ip)
-                     || url.IsLoopback && !pos.AllowPrivateNetworks)
-            {
-                Add("posBaseUrl", "Must not point at a loopback or private network address.");
-            }
-        }
+        if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks) is { } urlError)
+            Add("posBaseUrl", urlError);
         if (s.BalanceSource == "pos")
         {
             if (s.PosBaseUrl is null) Add("posBaseUrl", "Required when balanceSource is 'pos'.");
@@ -225,11 +162,22 @@ public static partial class SettingsEndpoints
         return errors;
     }
 
+    /// <summary>
+    /// The saved POS key was entered for the saved URL and is never sent anywhere else: true when <paramref name="url"/>
+    /// is another one while the saved key would be kept (no new key given), so the merchant must enter the key again.
+    /// </summary>
+    internal static bool SavedKeyWouldMove(ShopSettings saved, string? url, bool keepsSavedKey) =>
+        keepsSavedKey && saved.PosApiKeyProtected is not null && url is not null && url != saved.PosBaseUrl;
+
+    internal const string RetypeKeyMessage = "Enter the API key again: a saved key is only ever sent to the POS URL it was saved with.";
+
+    /// <summary>422 <c>pos_api_key_required</c>: the only thing wrong is the key left out for a new URL.</summary>
+    internal static ProblemHttpResult RetypeKeyProblem(Dictionary<string, string[]> errors) =>
+        Problems.Validation("pos_api_key_required", "Enter the POS API key for the new POS URL.", RetypeKeyMessage,
+            new Dictionary<string, object?> { ["errors"] = errors });
+
     /// <summary>The advisory lock a balance source switch takes exclusively and a conversion's claim takes shared.</summary>
     public static string BalanceSourceLock(string shop) => $"balance-source:{shop}";
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "POS connection test for {Shop}: ok={Ok} ({Detail})")]
-    private static partial void LogPosTested(ILogger logger, string shop, bool ok, string detail);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Saved the settings of {Shop}: balance source {BalanceSource}, earn rate {EarnRate}")]
     private static partial void LogSaved(ILogger logger, string shop, string balanceSource, decimal earnRate);

@@ -15,10 +15,19 @@ public static partial class ShopifyExtensions
         builder.Services.TryAddTimeProvider();
         builder.Services.AddSingleton<ShopifyCostBucket>(); // one estimate per shop for the whole instance
 
+        // Both read whole answers (HttpCompletionOption.ResponseContentRead), which MaxResponseContentBufferSize bounds.
         builder.Services.AddHttpClient<ShopifyOAuthClient>((sp, http) =>
-            http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ShopifyOptions>>().Value.OAuthTimeoutSeconds));
+        {
+            var o = sp.GetRequiredService<IOptions<ShopifyOptions>>().Value;
+            http.Timeout = TimeSpan.FromSeconds(o.OAuthTimeoutSeconds);
+            http.MaxResponseContentBufferSize = o.MaxResponseBytes;
+        });
         builder.Services.AddHttpClient<ShopifyGraphQLClient>((sp, http) =>
-            http.Timeout = TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ShopifyOptions>>().Value.GraphQLTimeoutSeconds));
+        {
+            var o = sp.GetRequiredService<IOptions<ShopifyOptions>>().Value;
+            http.Timeout = TimeSpan.FromSeconds(o.GraphQLTimeoutSeconds);
+            http.MaxResponseContentBufferSize = o.MaxResponseBytes;
+        });
         // Transient: these hold typed HttpClients, whose handlers the factory must be free to rotate.
         builder.Services.AddTransient<AccessTokens>();
         builder.Services.AddHostedService<SandboxBanner>();

@@ -58,6 +58,12 @@ public sealed class ShopifyOptions
     /// <summary>Timeout of one GraphQL HTTP call.</summary>
     public int GraphQLTimeoutSeconds { get; set; } = 20;
 
+    /// <summary>
+    /// The most of one Shopify answer (GraphQL, OAuth) that is read: 8 MiB, far above any page the app asks for. A longer
+    /// answer fails the call like a network error instead of growing the shared instance's memory.
+    /// </summary>
+    public int MaxResponseBytes { get; set; } = 8 * 1024 * 1024;
+
     /// <summary>True when no credentials were configured and the app runs against local simulators only.</summary>
     public bool Sandbox { get; set; }
 
@@ -98,6 +104,8 @@ public sealed class ShopifyOptionsValidator : IValidateOptions<ShopifyOptions>
             errors.Add("Shopify:SessionTokenClockSkewSeconds must be between 0 and 60.");
         if (o.ThrottleMaxWaitSeconds is < 0 or > 600)
             errors.Add("Shopify:ThrottleMaxWaitSeconds must be between 0 and 600.");
+        if (o.MaxResponseBytes is < 64 * 1024 or > 256 * 1024 * 1024)
+            errors.Add("Shopify:MaxResponseBytes must be between 65536 and 268435456.");
         if (o.RefreshBeforeExpirySeconds is < 0 or > 3000)
             errors.Add("Shopify:RefreshBeforeExpirySeconds must be between 0 and 3000.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);

@@ -110,6 +110,22 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_endpoint_answering_a_huge_body_is_a_failed_attempt_read_no_further_than_the_limit()
+    {
+        using var huge = new HugeAnswerServer(status: 200); // 100 MB, chunked, generated as it is sent
+        await RegisterAsync(huge.Url + "/hooks");
+        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1005, 777, 50m, 50m));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+
+        Assert.Equal(0, await DeliverAsync());
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+        Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the app hung up");
+        Assert.Equal("pending", await _app.ScalarAsync<string>("SELECT state FROM outgoing_events"));
+        Assert.Contains("larger than 65536 bytes", await _app.ScalarAsync<string>("SELECT last_error FROM outgoing_events"));
+    }
+
+    [Fact]
     public async Task No_endpoint_means_no_events_and_a_bad_endpoint_is_refused()
     {
         await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1004, 777, 50m, 50m));

@@ -88,10 +88,48 @@ public sealed class SettingsTests : IAsyncLifetime
         Assert.Equal(stored, await _app.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = _shop }));
     }
 
+    [Fact]
+    public async Task Changing_the_POS_url_takes_the_key_again_and_without_it_nothing_is_saved()
+    {
+        Assert.Equal(HttpStatusCode.OK,
+            (await PutAsync(new { balanceSource = "pos", posBaseUrl = "https://pos.example.com/api", posApiKey = "key-for-pos-example" })).StatusCode);
+        const string Saved = "SELECT pos_base_url || ' ' || pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop";
+        var saved = await _app.ScalarAsync<string>(Saved, new { shop = _shop });
+
+        var moved = await PutAsync(new { posBaseUrl = "https://collector.example.net" });
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, moved.StatusCode);
+        var problem = await moved.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("pos_api_key_required", problem.GetProperty("code").GetString());
+        Assert.Equal(["posApiKey"], problem.GetProperty("errors").EnumerateObject().Select(p => p.Name));
+        Assert.Equal(saved, await _app.ScalarAsync<string>(Saved, new { shop = _shop }));
+        // The same URL, or other fields, keep the key; a new URL with its key is saved.
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { posBaseUrl = "https://pos.example.com/api", earnRate = 2 })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { posBaseUrl = "https://collector.example.net", posApiKey = "key-for-collector" })).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_URL_change_without_the_key_among_other_invalid_fields_is_one_invalid_settings_422()
+    {
+        await PutAsync(new { posBaseUrl = "https://pos.example.com/api", posApiKey = "key-for-pos-example" });
+
+        var response = await PutAsync(new { posBaseUrl = "https://collector.example.net", earnRate = -1 });
+
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((HttpStatusCode.UnprocessableEntity, "invalid_settings"), (response.StatusCode, problem.GetProperty("code").GetString()));
+        Assert.Equal(["earnRate", "posApiKey"], problem.GetProperty("errors").EnumerateObject().Select(p => p.Name).Order());
+    }
+
     [Theory]
     [InlineData("http://pos.example.com", "Must use https.")]
     [InlineData("https://127.0.0.1:8443", "loopback or private")]
     [InlineData("https://10.1.2.3", "loopback or private")]
+    [InlineData("https://192.0.2.2", "loopback or private")]
+    [InlineData("https://198.18.0.1", "loopback or private")]
+    [InlineData("https://192.0.0.8", "loopback or private")]
+    [InlineData("https://[64:ff9b::a00:1]", "loopback or private")]
+    [InlineData("https://[2002:a00:1::1]", "loopback or private")]
+    [InlineData("https://[::ffff:a00:1]", "loopback or private")]
     [InlineData("https://user:pw@pos.example.com", "without credentials")]
     [InlineData("ftp://pos.example.com", "absolute https URL")]
     public async Task A_POS_url_that_is_not_public_https_is_refused(string url, string message)

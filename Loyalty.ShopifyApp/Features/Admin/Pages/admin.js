@@ -396,7 +396,7 @@
       $('s-balanceSource').value = s.balanceSource;
       $('s-posBaseUrl').value = s.posBaseUrl || '';
       $('s-posApiKey').value = '';
-      $('s-key-state').textContent = s.posApiKeySet ? 'A key is saved (never shown). Type a new one to replace it.' : 'No key saved.';
+      $('s-key-state').textContent = s.posApiKeySet ? 'A key is saved (never shown) and is only sent to the saved URL. Type a new one to replace it, or to use another URL.' : 'No key saved.';
       showFieldErrors(null);
     });
   }

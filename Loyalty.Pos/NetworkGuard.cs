@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+
+namespace Loyalty.Pos;
+
+/// <summary>
+/// Outbound HTTP to addresses merchants type in (POS URLs, event endpoints) may reach only public unicast
+/// addresses (server-side request forgery): never an address of the IANA IPv4 and IPv6 special-purpose
+/// registries, multicast, or an address of this host itself. The rule is enforced when each connection is made,
+/// on every address the name resolves to, so a DNS name that points inward (or is rebound to point inward after
+/// the URL was checked) is refused too. The same rule checks URLs when a merchant saves one, so a literal address
+/// is refused with a field error before anything is sent.
+/// </summary>
+public static class NetworkGuard
+{
+    /// <summary>
+    /// The IANA special-purpose registries (iana.org/assignments/iana-ipv4-special-registry and
+    /// iana-ipv6-special-registry), globally reachable or not, plus multicast and limited broadcast.
+    /// </summary>
+    private static readonly IPNetwork[] SpecialPurpose = [.. new[]
+    {
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
+        "192.31.196.0/24", "192.52.193.0/24", "192.88.99.0/24", "192.168.0.0/16", "192.175.48.0/24", "198.18.0.0/15", "198.51.100.0/24",
+        "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4", // 240/4 includes 255.255.255.255
+        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64", "2001::/23", "2001:db8::/32",
+        "2002::/16", "2620:4f:8000::/48", "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+    }.Select(s => IPNetwork.Parse(s))];
+
+    /// <summary>IPv6 outside this block is not global unicast (IPv4-compatible, unallocated, and the ranges above).</summary>
+    private static readonly IPNetwork GlobalUnicastV6 = IPNetwork.Parse("2000::/3");
+
+    private static readonly TimeSpan HostAddressesMaxAge = TimeSpan.FromSeconds(30);
+    private sealed record HostAddressSnapshot(long At, IReadOnlySet<IPAddress> Addresses);
+    private static volatile HostAddressSnapshot? _hostAddresses; // one reference, so readers never see half of an update
+
+    /// <summary>A handler whose every connection goes only to addresses <see cref="IsPublic(IPAddress)"/> allows, unless private networks are allowed.</summary>
+    public static SocketsHttpHandler CreateHandler(bool allowPrivateNetworks) => new()
+    {
+        PooledConnectionLifetime = TimeSpan.FromMinutes(2),
+        // A redirect is a URL the merchant did not enter; the caller sees the 3xx instead of following it with its credentials.
+        AllowAutoRedirect = false,
+        // Through an HTTP proxy the callback would check the proxy's address, not the merchant's host.
+        UseProxy = false,
+        ConnectCallback = (context, ct) => ConnectAsync(context, allowPrivateNetworks, ct),
+    };
+
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool allowPrivate, CancellationToken ct)
+    {
+        var host = context.DnsEndPoint.Host;
+        var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
+        if (!allowPrivate && addresses.FirstOrDefault(a => !IsPublic(a)) is { } refused)
+        {
+            throw new HttpRequestException(
+                $"The host {host} resolves to {refused}, a special-purpose or this host's own address, which is not allowed.");
+        }
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(addresses, context.DnsEndPoint.Port, ct);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>True for a public unicast address that is not one of this host's own.</summary>
+    public static bool IsPublic(IPAddress address) => IsPublic(address, HostAddresses());
+
+    /// <summary>As <see cref="IsPublic(IPAddress)"/>, with this host's addresses given.</summary>
+    public static bool IsPublic(IPAddress address, IReadOnlySet<IPAddress> hostAddresses)
+    {
+        address = Normalize(address);
+        if (address.AddressFamily == AddressFamily.InterNetworkV6 && !GlobalUnicastV6.Contains(address)) return false;
+        return !SpecialPurpose.Any(n => n.Contains(address)) && !hostAddresses.Contains(address);
+    }
+
+    /// <summary>
+    /// Why a merchant-entered URL may not be used, or null when it may: absolute, https (http only when
+    /// <paramref name="allowHttp"/>), no credentials, and no literal address or local name this guard would refuse
+    /// (names are checked again, resolved, at connect time).
+    /// </summary>
+    public static string? UrlError(string url, bool allowHttp, bool allowPrivateNetworks)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.UserInfo.Length > 0 || url.Length > 500)
+            return "Must be an absolute https URL without credentials.";
+        if (uri.Scheme == "http" && !allowHttp) return "Must use https.";
+        if (!allowPrivateNetworks && (uri.IsLoopback || IPAddress.TryParse(uri.DnsSafeHost, out var ip) && !IsPublic(ip)))
+            return "Must not point at a loopback or private network address, nor at any other special-purpose or this server's own address.";
+        return null;
+    }
+
+    /// <summary>Every address of this host's interfaces, re-read at most every 30 seconds (addresses change).</summary>
+    private static IReadOnlySet<IPAddress> HostAddresses()
+    {
+        var now = Environment.TickCount64;
+        if (_hostAddresses is { } cached && now - cached.At < HostAddressesMaxAge.TotalMilliseconds) return cached.Addresses;
+        HashSet<IPAddress> addresses;
+        try
+        {
+            addresses = [.. NetworkInterface.GetAllNetworkInterfaces()
+                .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+                .Select(a => Normalize(a.Address))];
+        }
+        catch (NetworkInformationException)
+        {
+            addresses = []; // the registries above still cover loopback and private addresses
+        }
+        _hostAddresses = new HostAddressSnapshot(now, addresses);
+        return addresses;
+    }
+
+    /// <summary>IPv4-mapped IPv6 is checked as the IPv4 address it carries; IPv6 scope ids do not make another address.</summary>
+    private static IPAddress Normalize(IPAddress address) =>
+        address.IsIPv4MappedToIPv6 ? address.MapToIPv4()
+        : address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes())
+        : address;
+}
