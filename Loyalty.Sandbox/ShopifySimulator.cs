@@ -33,8 +33,9 @@ public enum ShopifyFault
 /// (point <c>Shopify:AdminUrlTemplate</c> at <c>{BaseUrl}/{shop}</c>): the token endpoint (token exchange that
 /// verifies the session token like Shopify, refresh, code grant) issuing expiring offline tokens, and the GraphQL
 /// Admin API operations the app sends — discounts (create, update, deactivate, delete, look up by code, bulk codes),
-/// the customer metafield <c>loyalty.coupons</c> with compareDigest, shop details and paid orders. Its state is the
-/// ground truth for tests and the soak; faults can be queued or drawn at a seeded rate.
+/// the customer metafield <c>loyalty.coupons</c> with compareDigest, shop details and paid orders — and only those whose
+/// document is in <see cref="AdminOperations"/> (validated against Shopify's schema); any other is refused as Shopify
+/// refuses an invalid one. Its state is the ground truth for tests and the soak; faults can be queued or drawn at a seeded rate.
 /// </summary>
 public sealed class ShopifySimulator : IAsyncDisposable
 {
@@ -96,6 +97,12 @@ public sealed class ShopifySimulator : IAsyncDisposable
 
     /// <summary>How long a coupon creation takes before it is applied and answered (on top of <see cref="Latency"/>).</summary>
     public TimeSpan CreateLatency { get; set; }
+
+    /// <summary>A GraphQL request as it arrived (authenticated), and whether its document is one the simulator answers.</summary>
+    public sealed record ReceivedOperation(string Shop, string Document, string VariablesJson, bool Allowed);
+
+    /// <summary>Runs for every authenticated GraphQL request, before any fault (tests record what the app sends).</summary>
+    public Action<ReceivedOperation>? OnOperation { get; set; }
 
     /// <summary>Runs with a mutation's operation name just before Shopify would apply it (tests: what happens meanwhile).</summary>
     public Action<string>? BeforeMutation { get; set; }
@@ -352,6 +359,27 @@ public sealed class ShopifySimulator : IAsyncDisposable
                 }
             }
             Interlocked.Increment(ref _requests);
+            var request = await JsonNode.ParseAsync(http.Request.Body) ?? new JsonObject();
+            var document = request["query"]?.GetValue<string>() ?? "";
+            var variables = request["variables"] as JsonObject ?? new JsonObject();
+            var allowed = AdminOperations.Bundled.Allows(document);
+            OnOperation?.Invoke(new ReceivedOperation(shop, document, variables.ToJsonString(), allowed));
+            if (!allowed)
+            {
+                // As Shopify answers a document that does not validate: HTTP 200, an errors array, nothing done.
+                return Results.Json(new
+                {
+                    errors = new[]
+                    {
+                        new
+                        {
+                            message = $"The Shopify simulator answers only documents validated against the Admin API {AdminOperations.Bundled.ApiVersion} " +
+                                      "schema (Loyalty.Sandbox/admin-operations.json); this one is not among them.",
+                            extensions = new { code = "UNVALIDATED_OPERATION" },
+                        },
+                    },
+                });
+            }
             if (!TryTake(shop, out var bucket))
             {
                 Interlocked.Increment(ref _bucketThrottled);
@@ -371,9 +399,6 @@ public sealed class ShopifySimulator : IAsyncDisposable
                     extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 5, restoreRate = 100.0 } } },
                 });
             }
-            var request = await JsonNode.ParseAsync(http.Request.Body) ?? new JsonObject();
-            var document = request["query"]?.GetValue<string>() ?? "";
-            var variables = request["variables"] as JsonObject ?? new JsonObject();
             if (fault is null && FaultForMutation is { } pick && System.Text.RegularExpressions.Regex.Match(document, @"mutation\s+(\w+)") is { Success: true } named)
             {
                 fault = pick(named.Groups[1].Value); // a test's fault for one operation, e.g. a metafield write applied late

@@ -121,7 +121,7 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     }
 
     public Task<HttpResponseMessage> PostWebhookAsync(string topic, string shop, string body, string? webhookId = null,
-        string? secret = null, DateTimeOffset? triggeredAt = null, string? hmac = null)
+        string? secret = null, DateTimeOffset? triggeredAt = null, string? hmac = null, string apiVersion = "2026-10")
     {
         var bytes = Encoding.UTF8.GetBytes(body);
         var request = new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new ByteArrayContent(bytes) };
@@ -130,7 +130,7 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
         request.Headers.Add("X-Shopify-Shop-Domain", shop);
         request.Headers.Add("X-Shopify-Webhook-Id", webhookId ?? Guid.NewGuid().ToString());
         request.Headers.Add("X-Shopify-Event-Id", Guid.NewGuid().ToString());
-        request.Headers.Add("X-Shopify-API-Version", "2026-10");
+        request.Headers.Add("X-Shopify-API-Version", apiVersion);
         request.Headers.Add("X-Shopify-Triggered-At", (triggeredAt ?? DateTimeOffset.UtcNow).ToString("O"));
         request.Headers.Add("X-Shopify-Hmac-Sha256", hmac ?? ShopifySignatures.SignWebhook(bytes, secret ?? Secret));
         return Http.SendAsync(request);

@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Loyalty.ShopifyApp.Features.Campaigns;
+using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.Sandbox;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Loyalty.Tests.Conformance;
+
+/// <summary>
+/// Every GraphQL request the app sends while it is driven through each feature that reaches Shopify, as the Shopify
+/// simulator received it (document and variables): install, conversions (metafield created, then updated by digest),
+/// coupon cancellation (suspend, usage check, delete) and a used coupon's refused cancellation, coupon validation from the
+/// admin and the storefront, campaigns with one code (percentage for everyone; fixed amount for listed customers) and with
+/// many (bulk codes and their status), a campaign changed and deactivated, orders/paid with a used code, the coupon report,
+/// the missed-order sweep over several pages and the orphan sweep. Token exchange is REST and not recorded.
+/// </summary>
+public sealed class AppAdminTraffic : IAsyncLifetime
+{
+    private const string Shop = "conformance-shop.myshopify.com";
+    private readonly ConcurrentQueue<ShopifySimulator.ReceivedOperation> _received = new();
+
+    public IReadOnlyList<ShopifySimulator.ReceivedOperation> Received => [.. _received];
+
+    public async Task InitializeAsync()
+    {
+        await using var shopify = await ShopifySimulator.StartAsync(LoyaltyApp.ApiKey, LoyaltyApp.Secret, seed: 14);
+        shopify.OnOperation = _received.Enqueue;
+        using var unused = new ShopifyFake(); // LoyaltyApp wants one; every call goes to the simulator
+        await using var app = await LoyaltyApp.StartAsync(unused, new Dictionary<string, string?>
+        {
+            ["Shopify:AdminUrlTemplate"] = shopify.AdminUrlTemplate,
+            ["Jobs:ServerEnabled"] = "false",
+            ["Campaigns:BulkPollIntervalMs"] = "0",
+            ["OrderSweep:PageSize"] = "2",
+        });
+        await DriveAsync(app, shopify);
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private static async Task DriveAsync(LoyaltyApp app, ShopifySimulator shopify)
+    {
+        async Task<JsonElement> Ok(HttpRequestMessage request, string what)
+        {
+            using var response = await app.Http.SendAsync(request);
+            var body = await response.Content.ReadAsStringAsync();
+            if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{what} answered {(int)response.StatusCode}: {body}");
+            return body.Length == 0 ? default : JsonDocument.Parse(body).RootElement.Clone();
+        }
+        HttpRequestMessage Admin(HttpMethod method, string path, object? body = null, string? key = null)
+        {
+            var request = app.Admin(method, path, Shop, body is null ? null : JsonContent.Create(body));
+            if (key is not null) request.Headers.Add("Idempotency-Key", key);
+            return request;
+        }
+        HttpRequestMessage Proxy(string path, long customer, object body, string? key = null)
+        {
+            var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath(path, Shop, customer))
+            {
+                Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json"),
+            };
+            if (key is not null) request.Headers.Add("Idempotency-Key", key);
+            return request;
+        }
+
+        await Ok(Admin(HttpMethod.Get, "/api/admin/shop"), "install");
+        await Ok(Admin(HttpMethod.Post, "/api/admin/customers/777/points", new { points = 5000, description = "welcome" }, "welcome"), "bonus");
+
+        // Conversions: the first creates the customer's metafield, the second updates it by its digest.
+        var kept = (await Ok(Proxy("/proxy/api/conversions", 777, new { points = 500 }, "c1"), "conversion")).GetProperty("code").GetString()!;
+        var cancelled = (await Ok(Proxy("/proxy/api/conversions", 777, new { points = 300 }, "c2"), "conversion")).GetProperty("code").GetString()!;
+        var used = (await Ok(Proxy("/proxy/api/conversions", 777, new { points = 200 }, "c3"), "conversion")).GetProperty("code").GetString()!;
+        await Ok(Proxy($"/proxy/api/coupons/{cancelled}/cancel", 777, new { }), "cancel");
+        if (!shopify.Redeem(used, 777)) throw new InvalidOperationException("checkout refused the coupon");
+        using (var refused = await app.Http.SendAsync(Proxy($"/proxy/api/coupons/{used}/cancel", 777, new { })))
+        {
+            if (refused.StatusCode != HttpStatusCode.Conflict) throw new InvalidOperationException($"a used coupon's cancel answered {(int)refused.StatusCode}");
+        }
+        await Ok(Admin(HttpMethod.Post, "/api/admin/coupons/validate", new { code = kept, customerId = 777 }), "admin validation");
+        await Ok(Proxy("/proxy/api/coupons/validate", 777, new { code = kept }), "storefront validation");
+
+        // Campaigns: one code for everyone, one for listed customers, many codes; one changed, one deactivated.
+        var summer = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns", new
+        {
+            title = "Summer", percentage = 12.5, code = "SUMMER-CONF", usageLimit = 500, oncePerCustomer = true, minimumSubtotal = 50,
+            startsAt = DateTimeOffset.UtcNow.AddMinutes(-1), endsAt = DateTimeOffset.UtcNow.AddDays(30),
+            combinesWith = new { product = true, order = false, shipping = true },
+        }, "summer"), "single-code campaign")).GetProperty("id").GetInt64();
+        var vip = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns", new { title = "VIP", fixedAmount = 7.5, customerIds = new[] { 777L, 778L } }, "vip"),
+            "listed-customer campaign")).GetProperty("id").GetInt64();
+        await Ok(Admin(HttpMethod.Put, $"/api/admin/campaigns/{summer}", new { title = "Summer sale", endsAt = DateTimeOffset.UtcNow.AddDays(60), usageLimit = 800 }),
+            "campaign change");
+        await Ok(Admin(HttpMethod.Delete, $"/api/admin/campaigns/{vip}"), "campaign deactivation");
+        var flyers = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns", new { title = "Flyers", fixedAmount = 5, codes = new { count = 300, prefix = "FLY-", length = 10 } },
+            "flyers"), "bulk campaign")).GetProperty("id").GetInt64();
+        await app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(flyers, default);
+
+        // Orders: a paid order that used a campaign code, the report, and the sweeps.
+        await app.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(5001, 777, 80m, 90m, discountCodes: ["SUMMER-CONF"]));
+        await Ok(Admin(HttpMethod.Get, "/api/admin/reports/coupons"), "coupon report");
+        await app.ScalarAsync<int>("UPDATE shops SET installed_at = now() - interval '2 hours' WHERE shop_domain = @Shop", new { Shop });
+        for (var i = 0; i < 5; i++) shopify.AddPaidOrder(9001 + i, 888, 10m, 12m, updatedAt: DateTimeOffset.UtcNow.AddMinutes(-5).AddSeconds(i));
+        await app.Services.GetRequiredService<MissedOrderSweep>().SweepShopAsync(Shop, default);
+        await app.ScalarAsync<int>("UPDATE conversions SET state = 'failed', coupon_status = 'none' WHERE code = @kept", new { kept });
+        await app.Services.GetRequiredService<OrphanCouponSweep>().SweepShopAsync(Shop, default);
+    }
+}
