@@ -54,8 +54,12 @@ public sealed class ShopifyWebhookExampleTests(ITestOutputHelper output) : IAsyn
     private static async Task<JsonObject> ExampleAsync(string topic, string shop)
     {
         var payload = await ShopifyWebhookExamples.PayloadAsync(topic) ?? throw new InvalidOperationException($"No example payload for {topic}.");
-        // The compliance examples name the shop as "{shop}.myshopify.com"; Shopify fills in the shop's own domain.
-        return JsonNode.Parse(payload.ToJsonString().Replace("{shop}.myshopify.com", shop, StringComparison.Ordinal))!.AsObject();
+        // The compliance examples name the shop as "{shop}.myshopify.com"; Shopify fills in the shop's own domain. The
+        // app/uninstalled example is a shop object with its identity left null; a real delivery names the shop there,
+        // and the app refuses a payload that does not name the header's shop (422 shop_mismatch).
+        var filled = JsonNode.Parse(payload.ToJsonString().Replace("{shop}.myshopify.com", shop, StringComparison.Ordinal))!.AsObject();
+        if (topic == "app/uninstalled" && filled["myshopify_domain"] is null) filled["myshopify_domain"] = shop;
+        return filled;
     }
 
     private static JsonObject AsPaid(JsonObject order)

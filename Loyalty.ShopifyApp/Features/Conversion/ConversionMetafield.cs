@@ -25,7 +25,17 @@ public sealed partial class ConversionSaga
         // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
         // Once read, the write waits its turn like any call, so a read is not spent for nothing.
         var readWait = TimeSpan.Zero;
-        var writeInFlight = false; // a write sent and not answered for sure: Shopify may still apply it later
+        // Before each send the row records it (metafield_uncertain_at, the earlier mark kept in _prev), so a write whose
+        // answer never comes (an error, a timeout, a lost lease, a killed process) stays marked; a sure answer puts the
+        // earlier mark back.
+        var sent = false;
+        async Task MarkSendingAsync(CancellationToken token)
+        {
+            c = await UpdateAsync(c, """
+                metafield_uncertain_prev = coalesce(metafield_uncertain_prev, metafield_uncertain_at), metafield_uncertain_at = now()
+                """, null, token);
+            sent = true;
+        }
         try
         {
             for (var attempt = 1; ; attempt++)
@@ -41,14 +51,11 @@ public sealed partial class ConversionSaga
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
-                    c = await RenewLeaseAsync(c, ct);
-                    writeInFlight = true;
-                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, ct, writeWait);
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync, ct, writeWait);
                     break;
                 }
                 catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
                 {
-                    writeInFlight = false; // refused: it will never be applied
                     LogStep(c.Id, "metafield changed meanwhile, merging again", e.Message);
                 }
             }
@@ -60,20 +67,38 @@ public sealed partial class ConversionSaga
             // wrong here (including an answer of an unexpected shape), or when the shop's API budget allows again.
             // Waiting for the budget is not a failure; anything else counts towards the merchant's review.
             LogStep(c.Id, "metafield not updated yet", e.Message);
-            if (writeInFlight && IsShopifyTransient(e)) c = await UpdateAsync(c, "metafield_uncertain_at = now()", null, ct);
+            if (sent && e is ShopifyThrottledException or ShopifyUserErrorException) c = await UnmarkAsync(c, ct); // refused: never applied
             if (e is not ShopifyThrottledException && c.MetafieldFailures + 1 >= O.MetafieldMaxFailures) return await MetafieldToReviewAsync(c, e, ct);
             await TryAgainLaterAsync(c, e, ct, countMetafieldFailure: e is not ShopifyThrottledException);
             return c;
         }
         // Synced, unless a write of this conversion that may still be applied late was sent less than
         // MetafieldLateWriteSeconds ago: then once more after that, when nothing sent before can land on top any more.
-        return await UpdateAsync(c, """
-            metafield_failures = 0,
-            metafield_synced_at = CASE WHEN metafield_uncertain_at > now() - make_interval(secs => @late) THEN NULL ELSE now() END,
-            next_attempt_at = CASE WHEN metafield_uncertain_at > now() - make_interval(secs => @late)
-                                   THEN metafield_uncertain_at + make_interval(secs => @late) ELSE next_attempt_at END,
-            metafield_uncertain_at = CASE WHEN metafield_uncertain_at > now() - make_interval(secs => @late) THEN metafield_uncertain_at END
+        // This write was answered; only an earlier, unanswered one (metafield_uncertain_prev) can still land.
+        c = await UpdateAsync(c, """
+            metafield_synced_at = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN NULL ELSE now() END,
+            next_attempt_at = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late)
+                                   THEN metafield_uncertain_prev + make_interval(secs => @late) ELSE next_attempt_at END,
+            metafield_failures = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN metafield_failures ELSE 0 END,
+            metafield_uncertain_at = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN metafield_uncertain_prev END,
+            metafield_uncertain_prev = NULL
             """, new { late = (double)O.MetafieldLateWriteSeconds }, ct);
+        await CloseMetafieldIncidentAsync(c, ct);
+        if (c.MetafieldSyncedAt is null) trigger.WakeAfter(TimeSpan.FromSeconds(O.MetafieldLateWriteSeconds)); // once more after the window
+        return c;
+    }
+
+    private Task<ConversionRow> UnmarkAsync(ConversionRow c, CancellationToken ct) =>
+        UpdateAsync(c, "metafield_uncertain_at = metafield_uncertain_prev, metafield_uncertain_prev = NULL", null, ct);
+
+    /// <summary>A write that kept failing went to the merchant; it went through now, so the incident is closed by the app.</summary>
+    private async Task CloseMetafieldIncidentAsync(ConversionRow c, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition($"""
+            UPDATE coupon_incidents SET resolved_at = now(), resolved_by = 'app', resolution = 'The list was written after all.'
+            WHERE conversion_id = @Id AND kind = '{CouponIncidents.MetafieldWriteFailed}' AND resolved_at IS NULL
+            """, c, cancellationToken: ct));
     }
 
     /// <summary>The write keeps failing: an incident for the merchant, and the reconciler leaves it until it is resolved.</summary>

@@ -263,8 +263,12 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         return new Metafield(items, m.GetProperty("compareDigest").GetString());
     }
 
-    /// <summary>Writes the list if nobody changed it since <paramref name="compareDigest"/> (STALE_OBJECT otherwise).</summary>
-    public async Task WriteCouponsAsync(string shop, long customerId, JsonArray items, string? compareDigest, CancellationToken ct, TimeSpan? maxThrottleWait = null)
+    /// <summary>
+    /// Writes the list if nobody changed it since <paramref name="compareDigest"/> (STALE_OBJECT otherwise).
+    /// <paramref name="beforeSend"/> runs before each send (the caller records that a write may be under way).
+    /// </summary>
+    public async Task WriteCouponsAsync(string shop, long customerId, JsonArray items, string? compareDigest,
+        Func<CancellationToken, Task> beforeSend, CancellationToken ct, TimeSpan? maxThrottleWait = null)
     {
         var data = await graphql.MutateAsync(shop, """
             mutation SetLoyaltyCoupons($metafields: [MetafieldsSetInput!]!) {
@@ -280,7 +284,7 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                     value = items.ToJsonString(), compareDigest,
                 },
             },
-        }, maxThrottleWait, ct);
+        }, maxThrottleWait, beforeSend, ct);
         ThrowOnUserErrors("metafieldsSet", Field(data, "metafieldsSet"));
     }
 
