@@ -90,6 +90,7 @@ public static class Soak
             throw new TimeoutException("The opening balances did not reach the POS.");
         }
 
+        record.Demand.AddOrUpdate(witness, 3 * 100L * SoakSwitchAttempts.PerMode, (_, d) => d + 3 * 100L * SoakSwitchAttempts.PerMode);
         var shuffled = SoakSchedule.Build(o, random, customers, client, record, ct);
         var killTimes = Enumerable.Range(0, o.Kills).Select(_ => random.NextDouble()).Order().ToList();
         var killTargets = Enumerable.Range(0, o.Kills).Select(_ => random.Next(o.Instances)).ToList();

@@ -209,6 +209,7 @@ public static partial class SoakChecker
         // 9. Every balance-source switch sent while a conversion was in flight was refused.
         v = record.SwitchAttempts.Where(a => (a.Status, a.Code) != (409, "conversions_in_flight"))
             .Select(a => $"switching the balance source while conversion {a.ConversionKey} was in flight was answered {a.Status} {a.Code}, not 409 conversions_in_flight").ToList();
+        if (record.SwitchAttempts.IsEmpty) v.Add("no balance-source switch was attempted while a conversion was held in flight: the invariant checked nothing");
         verdict.Add("9 a balance-source switch is refused while a conversion is in flight", record.SwitchAttempts.Count, v);
 
         ct.ThrowIfCancellationRequested();
@@ -231,6 +232,11 @@ public static partial class SoakChecker
             ? (await client.AdminGetAsync("/api/admin/pos-sync/drift?limit=200", ct)).EnumerateArray()
                 .ToDictionary(d => d.GetProperty("customerId").GetInt64(), d => d.GetProperty("drift").GetInt64())
             : [];
+        if (drift.Count == 200) v.Add("the drift list came back full (200 customers): customers past it could not be checked");
+        if (record.PosMode && !drift.Any(d => record.StoreSpenders.Contains(d.Key) && d.Value < 0))
+            v.Add("no clawback was refused after points were spent at the till: the refusal path was never exercised");
+        if (record.PosMode && record.PathCount("POS refusal resolved: the customer created at the POS, the change retried") == 0)
+            v.Add("no refused change of a customer unknown to the POS was retried and resolved: that path was never exercised");
         foreach (var c in record.UnknownToPos.Order())
         {
             var expected = record.ExpectedBalance(c);

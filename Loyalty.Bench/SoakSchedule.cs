@@ -101,7 +101,8 @@ public static class SoakSchedule
         // generator's arithmetic stays exact.
         if (record.PosMode)
         {
-            var candidates = customers.Where(c => !record.UnknownToPos.Contains(c) && record.Demand.GetValueOrDefault(c) <= record.Opening[c]).ToList();
+            var candidates = customers.SkipLast(1) // not the witness of the balance-source switch attempts
+                .Where(c => !record.UnknownToPos.Contains(c) && record.Demand.GetValueOrDefault(c) <= record.Opening[c]).ToList();
             foreach (var customer in candidates.OrderBy(_ => random.Next()).Take(Math.Max(2, customers.Count / 20)).ToList())
             {
                 record.StoreSpenders.Add(customer);
