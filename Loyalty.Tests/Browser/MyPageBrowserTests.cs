@@ -123,8 +123,8 @@ public sealed class MyPageBrowserTests : SandboxBrowser
 
         // And the merchant's dashboard shows it.
         await Page.GotoAsync("/admin?shop=" + Shop + "#dashboard");
-        await Expect(Page.Locator("[data-metric='Points redeemed'] .value")).ToHaveTextAsync("750");
-        await Expect(Page.Locator("[data-metric='Coupons issued'] .value")).ToHaveTextAsync("1");
+        await Expect(Page.Locator("[data-metric='pointsRedeemed'] .value")).ToHaveTextAsync("750");
+        await Expect(Page.Locator("[data-metric='couponsIssued'] .value")).ToHaveTextAsync("1");
         await ScreenshotAsync("dashboard.png");
     }
 }
