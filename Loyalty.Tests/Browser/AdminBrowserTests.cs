@@ -48,7 +48,7 @@ public sealed class AdminBrowserTests : SandboxBrowser
             await Expect(Page.Locator("#error")).ToBeHiddenAsync();
         }
         // The demo customers' starting balances (1,500 + 300 + 12,000) and the bonus above.
-        await Expect(Page.Locator("[data-metric='Points issued'] .value")).ToHaveTextAsync("14,050");
+        await Expect(Page.Locator("[data-metric='pointsIssued'] .value")).ToHaveTextAsync("14,050");
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public sealed class AdminBrowserTests : SandboxBrowser
         await Page.GotoAsync("/admin?shop=" + Shop + "#review");
         var row = Page.Locator("#incident-list tr", new() { HasText = "1001-INCDNT-5" });
         await Expect(row).ToContainTextAsync("424242");
-        await Expect(row).ToContainTextAsync("5.00 EUR (500 points)");
+        await Expect(row).ToContainTextAsync("€5.00 (500 points)");
         await Expect(Page.Locator("#orphan-summary")).ToContainTextAsync("has not run yet");
         await row.GetByRole(AriaRole.Textbox).FillAsync("Took the 500 points back with an adjustment");
         await row.GetByRole(AriaRole.Button, new() { Name = "Resolve" }).ClickAsync();

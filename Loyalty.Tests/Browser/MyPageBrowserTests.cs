@@ -67,6 +67,38 @@ public sealed class MyPageBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task Customer_on_the_Japanese_storefront_gets_My_Page_in_Japanese_with_ja_numbers_money_and_dates()
+    {
+        // The browser itself speaks en-US (SandboxBrowser): the storefront's language decides, not the browser's.
+        await OpenMyPageAsync(1003, "ja");
+
+        await Expect(Page.Locator("#loyalty-my-page")).ToHaveAttributeAsync("lang", "ja");
+        await Expect(Page.GetByRole(AriaRole.Heading, new() { Name = "ポイント残高" })).ToBeVisibleAsync();
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("12,000");
+        await Expect(Page.Locator("#lp-big")).ToHaveTextAsync("12,000ポイント");
+        await Expect(Page.GetByRole(AriaRole.Button, new() { Name = "500ポイント = €5.00" })).ToBeVisibleAsync();
+        await Expect(Page.Locator("#lp-history li").First).ToContainTextAsync(new Regex(@"^\d{4}/\d{2}/\d{2} · ")); // en-US: "Jan 5, 2026"
+
+        // A refusal the API answers with its stable code, in Japanese with the amount formatted.
+        await Page.GetByLabel("またはポイント数を入力").FillAsync("50");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "交換する", Exact = true }).ClickAsync();
+        await Expect(Page.Locator("#lp-error")).ToHaveTextAsync("交換できる最低ポイントに届いていません。最低交換ポイント: 500ポイント。");
+
+        // A conversion: the status, the new coupon's state, value and expiry date in Japanese.
+        await Page.GetByRole(AriaRole.Button, new() { Name = "500ポイント = €5.00" }).ClickAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "交換する", Exact = true }).ClickAsync();
+        await Expect(Page.GetByTestId("new-code")).ToHaveTextAsync(new Regex("^1003-"));
+        var code = await Page.GetByTestId("new-code").TextContentAsync();
+        await Expect(Page.Locator("#lp-status")).ToHaveTextAsync($"完了: 500ポイントをコード{code}に交換しました。");
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("11,500");
+        var row = Page.Locator($"#lp-coupons tr[data-code='{code}']");
+        await Expect(row.Locator("td").Nth(1)).ToHaveTextAsync("€5.00");
+        await Expect(row.Locator("td").Nth(2)).ToHaveTextAsync("有効");
+        await Expect(row.Locator("td").Nth(3)).ToHaveTextAsync(new Regex(@"^\d{4}/\d{2}/\d{2}$"));
+        await ScreenshotAsync("my-page-ja.png");
+    }
+
+    [Fact]
     public async Task Merchant_changes_the_conversion_step_in_the_admin_and_My_Page_follows()
     {
         await Page.GotoAsync("/admin?shop=" + Shop + "#settings");
@@ -91,8 +123,8 @@ public sealed class MyPageBrowserTests : SandboxBrowser
 
         // And the merchant's dashboard shows it.
         await Page.GotoAsync("/admin?shop=" + Shop + "#dashboard");
-        await Expect(Page.Locator("[data-metric='Points redeemed'] .value")).ToHaveTextAsync("750");
-        await Expect(Page.Locator("[data-metric='Coupons issued'] .value")).ToHaveTextAsync("1");
+        await Expect(Page.Locator("[data-metric='pointsRedeemed'] .value")).ToHaveTextAsync("750");
+        await Expect(Page.Locator("[data-metric='couponsIssued'] .value")).ToHaveTextAsync("1");
         await ScreenshotAsync("dashboard.png");
     }
 }

@@ -61,10 +61,10 @@ public abstract class SandboxBrowser : IAsyncLifetime
         _unused.Dispose();
     }
 
-    /// <summary>Logs the customer in on the emulated storefront and opens My Page.</summary>
-    protected async Task OpenMyPageAsync(long customerId)
+    /// <summary>Logs the customer in on the emulated storefront and opens My Page (in the storefront's language, e.g. <c>ja</c>).</summary>
+    protected async Task OpenMyPageAsync(long customerId, string? locale = null)
     {
-        await Page.GotoAsync($"/sandbox/storefront/login?customer={customerId}");
+        await Page.GotoAsync($"/sandbox/storefront/login?customer={customerId}" + (locale is null ? "" : "&locale=" + locale));
         await Assertions.Expect(Page.GetByTestId("balance")).Not.ToHaveTextAsync("…");
     }
 

@@ -12,19 +12,21 @@ namespace Loyalty.ShopifyApp.Features.Admin;
 /// page a session token for every <c>/api/admin</c> call; in the sandbox the page asks <c>/sandbox/session-token</c>.
 /// The page holds no data itself, so it is served without a token; framing is limited to the shop's admin, and a
 /// <c>shop</c> that is not a shop domain is refused rather than written into that header.
+/// It speaks the admin user's language: Shopify puts it in the app URL (<c>locale=ja</c>); English for any other.
 /// </summary>
 public static class AdminPages
 {
     private const string AppBridge = """<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>""";
 
-    private static readonly Lazy<string> Template = new(() => PageAssets.Read("admin.html")
-        .Replace("__CSS__", PageAssets.Read("admin.css"), StringComparison.Ordinal)
-        .Replace("__JS__", PageAssets.Read("admin.js"), StringComparison.Ordinal));
+    private static readonly Lazy<Dictionary<string, string>> Templates = new(() => PageText.Languages("admin").ToDictionary(l => l,
+        l => PageText.Localize(PageAssets.Read("admin.html"), "admin", l)
+            .Replace("__CSS__", PageAssets.Read("admin.css"), StringComparison.Ordinal)
+            .Replace("__JS__", PageAssets.Read("admin.js"), StringComparison.Ordinal)));
 
     public static WebApplication MapAdminPages(this WebApplication app)
     {
         var sandbox = app.Services.GetRequiredService<IOptions<ShopifyOptions>>().Value.Sandbox;
-        app.MapGet("/admin", Results<ContentHttpResult, ProblemHttpResult> (HttpContext http, IOptions<ShopifyOptions> options) =>
+        app.MapGet("/admin", Results<ContentHttpResult, ProblemHttpResult> (HttpContext http, string? locale, IOptions<ShopifyOptions> options) =>
         {
             var o = options.Value;
             // The shop is unverified here and goes into a header: only one valid shop domain may. Shopify always opens
@@ -39,7 +41,9 @@ public static class AdminPages
                 ? "frame-ancestors 'self'"
                 : "frame-ancestors " + (validShop is null ? "" : $"https://{validShop} ") + "https://admin.shopify.com";
             http.Response.Headers.CacheControl = "no-store";
-            var page = Template.Value
+            var language = PageText.Choose("admin", locale);
+            var page = Templates.Value[language]
+                .Replace("__LOCALE__", PageText.FormatLocale(locale, language), StringComparison.Ordinal)
                 .Replace("__API_KEY__", WebUtility.HtmlEncode(o.ApiKey), StringComparison.Ordinal)
                 .Replace("__APP_BRIDGE__", o.Sandbox ? "" : AppBridge, StringComparison.Ordinal)
                 .Replace("__SANDBOX__", o.Sandbox ? "true" : "false", StringComparison.Ordinal)

@@ -17,7 +17,8 @@ namespace Loyalty.ShopifyApp.Features.Sandbox;
 /// The sandbox's own pages, mapped only when the app runs as a sandbox (never in a real deployment):
 /// <c>/</c> the home page; <c>/sandbox/storefront/apps/loyalty/*</c> a storefront emulator that forwards to
 /// <c>/proxy/*</c> over HTTP with the query signed exactly as Shopify's app proxy signs it (so the real
-/// verification runs) and renders Liquid answers in a plain layout; <c>/sandbox/orders</c> sends a signed
+/// verification runs) and renders Liquid answers in a plain layout (<c>/sandbox/storefront/ja/apps/loyalty/*</c> is the
+/// storefront in Japanese, as a shop's <c>/ja/</c> URLs are); <c>/sandbox/orders</c> sends a signed
 /// <c>orders/paid</c> webhook to <c>/webhooks</c>; <c>/sandbox/faults</c> changes what the simulators do;
 /// <c>/sandbox/session-token</c> gives the embedded admin a session token for the demo shop.
 /// </summary>
@@ -51,15 +52,18 @@ public static partial class SandboxPages
         sandbox.MapPost("/faults", SetFaults);
         sandbox.MapGet("/session-token", (IOptions<ShopifyOptions> shopify, IOptions<SandboxOptions> o) =>
             TypedResults.Ok(new { token = SandboxMode.SessionToken(shopify.Value, o.Value.DemoShop), shop = o.Value.DemoShop }));
-        sandbox.MapGet("/storefront/login", (HttpContext http, string? customer, IOptions<SandboxOptions> o) =>
+        sandbox.MapGet("/storefront/login", (HttpContext http, string? customer, string? locale, IOptions<SandboxOptions> o) =>
         {
+            if (locale is not null && !StorefrontLocale().IsMatch(locale))
+                return Results.Problem(statusCode: 400, title: "locale is a language code such as ja or pt-BR", extensions: new Dictionary<string, object?> { ["code"] = "invalid_locale" });
             if (customer is null or "" or "none") http.Response.Cookies.Delete(CustomerCookie);
             else if (long.TryParse(customer, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0)
                 http.Response.Cookies.Append(CustomerCookie, id.ToString(CultureInfo.InvariantCulture), new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Lax });
             else return Results.Problem(statusCode: 400, title: "customer is a positive number or none", extensions: new Dictionary<string, object?> { ["code"] = "invalid_customer" });
-            return Results.Redirect("/sandbox/storefront" + ShopifyOutbound.ProxyPathPrefix);
+            return Results.Redirect("/sandbox/storefront" + (locale is null ? "" : "/" + locale) + ShopifyOutbound.ProxyPathPrefix);
         });
         sandbox.Map("/storefront" + ShopifyOutbound.ProxyPathPrefix + "/{**rest}", ForwardAsync);
+        sandbox.Map("/storefront/{locale}" + ShopifyOutbound.ProxyPathPrefix + "/{**rest}", ForwardAsync);
         return app;
     }
 
@@ -153,11 +157,18 @@ public static partial class SandboxPages
     /// <summary>
     /// What Shopify's app proxy does with a storefront request to <c>/apps/loyalty/*</c>: forward it to the app's
     /// proxy URL with the signed query (the logged-in customer from the storefront session, here a cookie), drop
-    /// cookies, and render a Liquid answer inside the theme (here a plain layout).
+    /// cookies, and render a Liquid answer inside the theme (here a plain layout) in the storefront's language.
     /// </summary>
     private static async Task ForwardAsync(HttpContext http, string? rest, IOptions<SandboxOptions> o, IOptions<ShopifyOptions> shopify,
         IHttpClientFactory clients, IServer server, CancellationToken ct)
     {
+        // From the path only (/sandbox/storefront/ja/apps/loyalty): a locale in the query is the page's, passed on signed.
+        var locale = http.GetRouteValue("locale") as string;
+        if (locale is not null && !StorefrontLocale().IsMatch(locale))
+        {
+            http.Response.StatusCode = StatusCodes.Status404NotFound;
+            return;
+        }
         long? customer = http.Request.Cookies.TryGetValue(CustomerCookie, out var c) && long.TryParse(c, out var id) ? id : null;
         var query = ShopifyOutbound.AppProxyQuery(o.Value.DemoShop, customer, shopify.Value.ApiSecret,
             http.Request.Query.SelectMany(q => q.Value.Select(v => new KeyValuePair<string, string>(q.Key, v ?? ""))));
@@ -178,9 +189,10 @@ public static partial class SandboxPages
         var contentType = response.Content.Headers.ContentType?.ToString() ?? "";
         if (contentType.StartsWith("application/liquid", StringComparison.OrdinalIgnoreCase))
         {
-            var body = RenderLiquid(await response.Content.ReadAsStringAsync(ct));
+            var body = RenderLiquid(await response.Content.ReadAsStringAsync(ct), locale ?? "en");
             http.Response.ContentType = "text/html; charset=utf-8";
             await http.Response.WriteAsync(PageAssets.Read("storefront-layout.html")
+                .Replace("__LANG__", locale ?? "en", StringComparison.Ordinal)
                 .Replace("__CUSTOMER__", customer?.ToString(CultureInfo.InvariantCulture) ?? "none", StringComparison.Ordinal)
                 .Replace("__CONTENT__", body, StringComparison.Ordinal), ct);
             return;
@@ -192,17 +204,44 @@ public static partial class SandboxPages
     [GeneratedRegex(@"\{%-?\s*raw\s*-?%\}(.*?)\{%-?\s*endraw\s*-?%\}", RegexOptions.Singleline)]
     private static partial Regex RawBlock();
 
+    // {% assign x = request.locale.iso_code | split: '-' | first %}{% case x %}{% when 'ja' %}…{% else %}…{% endcase %}
+    [GeneratedRegex(@"\{%-?\s*assign\s+(\w+)\s*=\s*request\.locale\.iso_code\s*\|\s*split:\s*'-'\s*\|\s*first\s*-?%\}\{%-?\s*case\s+\1\s*-?%\}(.*?)\{%-?\s*endcase\s*-?%\}", RegexOptions.Singleline)]
+    private static partial Regex LanguageCase();
+
+    [GeneratedRegex(@"\{%-?\s*(?:when\s+(.+?)|else)\s*-?%\}", RegexOptions.Singleline)]
+    private static partial Regex CaseBranch();
+
+    [GeneratedRegex("'([^']*)'")]
+    private static partial Regex Quoted();
+
+    [GeneratedRegex("^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
+    private static partial Regex StorefrontLocale();
+
     /// <summary>
-    /// The Liquid My Page uses: raw blocks. Anything else would be rendered by Shopify and not by this emulator,
+    /// The Liquid My Page uses: raw blocks, and a case on the storefront's language (<c>request.locale.iso_code</c>,
+    /// here <paramref name="storefrontLocale"/>). Anything else would be rendered by Shopify and not by this emulator,
     /// so it is refused loudly instead of being shown differently from a real shop.
     /// </summary>
-    public static string RenderLiquid(string liquid)
+    public static string RenderLiquid(string liquid, string storefrontLocale = "en")
     {
         var blocks = new List<string>();
         var outside = RawBlock().Replace(liquid, m =>
         {
             blocks.Add(m.Groups[1].Value);
             return $"\u0000{blocks.Count - 1}\u0000";
+        });
+        var language = storefrontLocale.Split('-')[0];
+        outside = LanguageCase().Replace(outside, m =>
+        {
+            var branches = CaseBranch().Matches(m.Groups[2].Value);
+            for (var i = 0; i < branches.Count; i++)
+            {
+                var values = branches[i].Groups[1].Success ? Quoted().Matches(branches[i].Groups[1].Value).Select(q => q.Groups[1].Value) : null;
+                if (values is not null && !values.Contains(language)) continue;
+                var end = i + 1 < branches.Count ? branches[i + 1].Index : m.Groups[2].Length;
+                return m.Groups[2].Value[(branches[i].Index + branches[i].Length)..end];
+            }
+            return "";
         });
         if (outside.Contains("{{", StringComparison.Ordinal) || outside.Contains("{%", StringComparison.Ordinal))
         {

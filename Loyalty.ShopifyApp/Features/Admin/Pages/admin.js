@@ -5,28 +5,53 @@
   var $ = function (id) { return document.getElementById(id); };
   if (sandbox) document.querySelector('.sandbox-banner').hidden = false;
 
+  // ---- words, numbers and dates in the admin's language (the locale Shopify puts in the app URL) ---------------
+  var TEXT = JSON.parse($('i18n').textContent);
+  var lang = document.documentElement.lang || 'en';
+  var locale = body.dataset.locale || lang;
+  try { new Intl.NumberFormat(locale); } catch (e) { locale = lang; }
+  var numbers = new Intl.NumberFormat(locale);
+  var dateTimes = new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' });
+  var plurals = new Intl.PluralRules(locale);
+  function has(key) { return Object.prototype.hasOwnProperty.call(TEXT, key); }
+  // t('key', { name: value }): the text for key with {name} filled in.
+  function t(key, vars) {
+    var text = has(key) ? TEXT[key] : key;
+    return vars ? text.replace(/\{(\w+)\}/g, function (m, name) { return vars[name] === undefined ? m : String(vars[name]); }) : text;
+  }
+  // tp('key', count): key.one, key.other… as the language's plural rules say, with {n} the formatted count.
+  function tp(key, count, vars) {
+    var form = key + '.' + plurals.select(count);
+    vars = vars || {};
+    if (vars.n === undefined) vars.n = n(count);
+    return t(has(form) ? form : key + '.other', vars);
+  }
+  function points(count) { return tp('unit.points', count); }
+  // A value the API gives as a code (a state, a kind), in words when the page has them.
+  function word(prefix, value) { return has(prefix + value) ? t(prefix + value) : String(value).replace(/_/g, ' '); }
+
   // ---- session tokens: App Bridge in a real shop, the sandbox's own endpoint otherwise -------------
   var cached = null;
   function token() {
     if (window.shopify && typeof window.shopify.idToken === 'function') return window.shopify.idToken();
     if (cached && cached.until > Date.now()) return Promise.resolve(cached.token);
     return fetch('/sandbox/session-token').then(function (r) {
-      if (!r.ok) throw new Error('No App Bridge and no sandbox: open this page from Shopify admin.');
+      if (!r.ok) throw new Error(t('error.noSession'));
       return r.json();
     }).then(function (d) { cached = { token: d.token, until: Date.now() + 40000 }; return d.token; });
   }
   function api(method, path, data, opts) {
     opts = opts || {};
-    return token().then(function (t) {
-      var headers = { Authorization: 'Bearer ' + t, Accept: opts.raw ? '*/*' : 'application/json' };
+    return token().then(function (sessionToken) {
+      var headers = { Authorization: 'Bearer ' + sessionToken, Accept: opts.raw ? '*/*' : 'application/json' };
       if (data !== undefined) headers['Content-Type'] = 'application/json';
       if (opts.key) headers['Idempotency-Key'] = opts.key;
       return fetch('/api/admin/' + path, { method: method, headers: headers, body: data === undefined ? undefined : JSON.stringify(data) });
     }).then(function (r) {
       if (opts.raw && r.ok) return r.blob().then(function (b) { return { ok: true, status: r.status, data: b }; });
-      return r.text().then(function (t) {
+      return r.text().then(function (text) {
         var d = null;
-        try { d = t ? JSON.parse(t) : null; } catch (e) { d = null; }
+        try { d = text ? JSON.parse(text) : null; } catch (e) { d = null; }
         return { ok: r.ok, status: r.status, data: d };
       });
     });
@@ -49,7 +74,7 @@
     return el;
   }
   function table(columns, rows, empty) {
-    if (!rows.length) return h('p', { class: 'muted', text: empty || 'Nothing here.' });
+    if (!rows.length) return h('p', { class: 'muted', text: empty || t('table.empty') });
     return h('table', {},
       h('thead', {}, h.apply(null, ['tr', {}].concat(columns.map(function (c) { return h('th', { scope: 'col', class: c.num ? 'num' : null, text: c.title }); })))),
       h.apply(null, ['tbody', {}].concat(rows.map(function (r) {
@@ -59,13 +84,20 @@
         })));
       }))));
   }
-  function badge(s) { return h('span', { class: 'badge ' + s, text: s.replace('_', ' ') }); }
-  function n(v) { return Number(v).toLocaleString(); }
-  function when(iso) { return iso ? new Date(iso).toLocaleString() : '—'; }
+  function badge(s) { return h('span', { class: 'badge ' + s, text: word('state.', s) }); }
+  function n(v) { return numbers.format(Number(v)); }
+  function when(iso) { var d = iso ? new Date(iso) : null; return d && !isNaN(d) ? dateTimes.format(d) : '—'; }
+  function day(isoDate, opts) { return new Intl.DateTimeFormat(locale, opts || { dateStyle: 'medium', timeZone: 'UTC' }).format(new Date(isoDate + 'T00:00:00Z')); }
+  function money(amount, currency) {
+    try { return new Intl.NumberFormat(locale, { style: 'currency', currency: currency }).format(amount); }
+    catch (e) { return n(amount) + ' ' + currency; }
+  }
+  function percent(value, digits) { return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: digits }).format(value); }
   function toast(text) { $('toast').textContent = text; }
   function fail(r) {
     var d = r && r.data;
-    var text = d && d.title ? d.title + (d.detail ? ' ' + d.detail : '') + (d.code ? ' (' + d.code + ')' : '') : 'Request failed (HTTP ' + (r ? r.status : '?') + ').';
+    // The API's own words (title, detail) and its stable code; only a failure without them is the page's.
+    var text = d && d.title ? d.title + (d.detail ? ' ' + d.detail : '') + (d.code ? ' (' + d.code + ')' : '') : t('error.http', { status: r ? r.status : '?' });
     $('error').textContent = text;
     $('error').hidden = false;
   }
@@ -100,18 +132,20 @@
     var from = new Date(to.getTime() - days * 86400000);
     api('GET', 'dashboard?from=' + encodeURIComponent(from.toISOString()) + '&to=' + encodeURIComponent(to.toISOString())).then(function (r) {
       if (!r.ok) return fail(r);
-      var t = r.data.totals;
+      var totals = r.data.totals;
       var cards = $('dash-cards');
       cards.textContent = '';
-      [['Points issued', n(t.pointsIssued)], ['Points redeemed', n(t.pointsRedeemed)], ['Points taken back', n(t.pointsTakenBack)],
-       ['Points outstanding', n(t.pointsOutstanding)], ['Coupons issued', n(t.couponsIssued)], ['Coupons used', n(t.couponsUsed)],
-       ['Redemption rate', (t.redemptionRate * 100).toFixed(1) + ' %'], ['Customers', n(t.customers)]].forEach(function (m) {
-        cards.appendChild(h('div', { class: 'metric', 'data-metric': m[0] }, h('div', { class: 'label', text: m[0] }), h('div', { class: 'value', text: m[1] })));
+      [['pointsIssued', n(totals.pointsIssued)], ['pointsRedeemed', n(totals.pointsRedeemed)], ['pointsTakenBack', n(totals.pointsTakenBack)],
+       ['pointsOutstanding', n(totals.pointsOutstanding)], ['couponsIssued', n(totals.couponsIssued)], ['couponsUsed', n(totals.couponsUsed)],
+       ['redemptionRate', percent(totals.redemptionRate, 1)], ['customers', n(totals.customers)]].forEach(function (m) {
+        cards.appendChild(h('div', { class: 'metric', 'data-metric': m[0] }, h('div', { class: 'label', text: t('metric.' + m[0]) }), h('div', { class: 'value', text: m[1] })));
       });
       put('dash-chart', chart(r.data.days));
-      put('dash-table', table([{ title: 'Day', key: 'date' }, { title: 'Points issued', key: 'pointsIssued', num: true },
-        { title: 'Points redeemed', key: 'pointsRedeemed', num: true }, { title: 'Coupons issued', key: 'couponsIssued', num: true },
-        { title: 'Coupons used', key: 'couponsUsed', num: true }], r.data.days));
+      put('dash-table', table([{ title: t('dashboard.day'), render: function (x) { return day(x.date); } },
+        { title: t('metric.pointsIssued'), render: function (x) { return n(x.pointsIssued); }, num: true },
+        { title: t('metric.pointsRedeemed'), render: function (x) { return n(x.pointsRedeemed); }, num: true },
+        { title: t('metric.couponsIssued'), render: function (x) { return n(x.couponsIssued); }, num: true },
+        { title: t('metric.couponsUsed'), render: function (x) { return n(x.couponsUsed); }, num: true }], r.data.days));
     });
   }
   $('dash-period').addEventListener('change', loadDashboard);
@@ -122,7 +156,7 @@
     var svg = document.createElementNS(ns, 'svg');
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
     svg.setAttribute('role', 'img');
-    svg.setAttribute('aria-label', 'Points issued and redeemed per day; the same figures are in the table below.');
+    svg.setAttribute('aria-label', t('dashboard.chartLabel'));
     function el(name, a) { var e = document.createElementNS(ns, name); Object.keys(a).forEach(function (k) { e.setAttribute(k, a[k]); }); return e; }
     svg.appendChild(el('line', { x1: pad, y1: H - pad, x2: W - 8, y2: H - pad, stroke: '#c9cccf' }));
     var label = el('text', { x: 4, y: 14, 'font-size': 11, fill: '#6d7175' });
@@ -136,12 +170,12 @@
       svg.appendChild(el('rect', { x: x, y: H - pad - hi, width: bw, height: hi, fill: '#008060' }));
       svg.appendChild(el('rect', { x: x + bw + 1, y: H - pad - hr, width: bw, height: hr, fill: '#b98900' }));
       if (i === 0 || i === days.length - 1 || days.length <= 14) {
-        var t = el('text', { x: x, y: H - pad + 14, 'font-size': 10, fill: '#6d7175' });
-        t.textContent = d.date.slice(5);
-        svg.appendChild(t);
+        var tick = el('text', { x: x, y: H - pad + 14, 'font-size': 10, fill: '#6d7175' });
+        tick.textContent = day(d.date, { month: 'numeric', day: 'numeric', timeZone: 'UTC' });
+        svg.appendChild(tick);
       }
     });
-    return h('div', {}, svg, h('div', { class: 'legend' }, h('span', { style: '--c:#008060', text: 'Issued' }), h('span', { style: '--c:#b98900', text: 'Redeemed' })));
+    return h('div', {}, svg, h('div', { class: 'legend' }, h('span', { style: '--c:#008060', text: t('dashboard.issued') }), h('span', { style: '--c:#b98900', text: t('dashboard.redeemed') })));
   }
 
   // Customers
@@ -160,14 +194,15 @@
       $('customer-detail').hidden = false;
       var cards = $('customer-cards');
       cards.textContent = '';
-      [['Balance', n(c.balance)], ['Earned', n(c.totalEarned)], ['Redeemed', n(c.totalRedeemed)], ['Balance kept by', c.balanceSource]].forEach(function (m) {
-        cards.appendChild(h('div', { class: 'metric' }, h('div', { class: 'label', text: m[0] }), h('div', { class: 'value', 'data-testid': 'customer-' + m[0].toLowerCase().replace(/ /g, '-'), text: m[1] })));
+      [['balance', n(c.balance)], ['earned', n(c.totalEarned)], ['redeemed', n(c.totalRedeemed)], ['balance-kept-by', word('source.', c.balanceSource)]].forEach(function (m) {
+        cards.appendChild(h('div', { class: 'metric' }, h('div', { class: 'label', text: t('customer.' + m[0]) }), h('div', { class: 'value', 'data-testid': 'customer-' + m[0], text: m[1] })));
       });
-      put('customer-history', table([{ title: 'When', render: function (x) { return when(x.createdAt); } }, { title: 'What', key: 'description' },
-        { title: 'Kind', key: 'kind' }, { title: 'Points', key: 'points', num: true }, { title: 'Balance after', key: 'balanceAfter', num: true }], c.history, 'No points activity.'));
-      put('customer-coupons', rs[1].ok ? table([{ title: 'Code', key: 'code' }, { title: 'Value', render: function (x) { return x.amount + ' ' + x.currency; } },
-        { title: 'Points', key: 'points', num: true }, { title: 'Status', render: function (x) { return badge(x.status); } },
-        { title: 'Expires', render: function (x) { return when(x.expiresAt); } }], rs[1].data, 'No coupons.') : h('p', { text: 'Coupons could not be loaded.' }));
+      put('customer-history', table([{ title: t('col.when'), render: function (x) { return when(x.createdAt); } }, { title: t('col.what'), key: 'description' },
+        { title: t('col.kind'), render: function (x) { return word('kind.', x.kind); } }, { title: t('col.points'), render: function (x) { return n(x.points); }, num: true },
+        { title: t('col.balanceAfter'), render: function (x) { return n(x.balanceAfter); }, num: true }], c.history, t('customers.noHistory')));
+      put('customer-coupons', rs[1].ok ? table([{ title: t('col.code'), key: 'code' }, { title: t('col.value'), render: function (x) { return money(x.amount, x.currency); } },
+        { title: t('col.points'), render: function (x) { return n(x.points); }, num: true }, { title: t('col.status'), render: function (x) { return badge(x.status); } },
+        { title: t('col.expires'), render: function (x) { return when(x.expiresAt); } }], rs[1].data, t('customers.noCoupons')) : h('p', { text: t('customers.couponsFailed') }));
     });
   }
   $('adjust-form').addEventListener('submit', function (e) {
@@ -181,7 +216,7 @@
         busy(button, false);
         if (!r.ok) { if (r.status < 500) adjustKey = null; return fail(r); }
         adjustKey = null;
-        toast((r.data.replayed ? 'Already applied: ' : 'Applied: ') + n(r.data.points) + ' points; balance ' + n(r.data.balance) + '.');
+        toast(t(r.data.replayed ? 'customers.alreadyApplied' : 'customers.applied', { points: points(r.data.points), balance: n(r.data.balance) }));
         $('adjust-form').reset();
         return loadCustomer(currentCustomer);
       }, function () { busy(button, false); fail(null); });
@@ -192,25 +227,26 @@
     api('GET', 'conversions?state=needs_review').then(function (r) {
       if (!r.ok) return fail(r);
       put('review-list', table([
-        { title: 'Created', render: function (x) { return when(x.createdAt); } }, { title: 'Customer', key: 'customerId' },
-        { title: 'Points', key: 'points', num: true }, { title: 'Code', key: 'code' }, { title: 'Stopped at', key: 'reviewFrom' },
-        { title: 'Reason', key: 'failureReason' },
-        { title: 'Actions', render: function (x) {
-          return h('div', {}, h('button', { type: 'button', on: { click: function (e) { act(e.target, x, 'retry'); } }, 'aria-label': 'Retry conversion ' + x.id, text: 'Retry' }),
-            h('button', { type: 'button', class: 'critical', on: { click: function (e) { act(e.target, x, 'cancel'); } }, 'aria-label': 'Cancel conversion ' + x.id, text: 'Cancel' }));
-        } }], r.data, 'Nothing needs review.'));
+        { title: t('col.created'), render: function (x) { return when(x.createdAt); } }, { title: t('col.customer'), key: 'customerId' },
+        { title: t('col.points'), render: function (x) { return n(x.points); }, num: true }, { title: t('col.code'), key: 'code' },
+        { title: t('col.stoppedAt'), render: function (x) { return x.reviewFrom ? word('state.', x.reviewFrom) : null; } },
+        { title: t('col.reason'), key: 'failureReason' },
+        { title: t('col.actions'), render: function (x) {
+          return h('div', {}, h('button', { type: 'button', on: { click: function (e) { act(e.target, x, 'retry'); } }, 'aria-label': t('review.retryLabel', { id: x.id }), text: t('action.retry') }),
+            h('button', { type: 'button', class: 'critical', on: { click: function (e) { act(e.target, x, 'cancel'); } }, 'aria-label': t('review.cancelLabel', { id: x.id }), text: t('action.cancel') }));
+        } }], r.data, t('review.none')));
     });
     api('GET', 'coupon-incidents?resolved=false').then(function (r) {
       if (!r.ok) return fail(r);
       put('incident-list', table([
-        { title: 'Found', render: function (x) { return when(x.createdAt); } }, { title: 'Customer', key: 'customerId' },
-        { title: 'Order', render: function (x) { return x.orderId === null ? '—' : String(x.orderId); } }, { title: 'Code', key: 'code' },
-        { title: 'At stake', render: function (x) { return Number(x.amount).toFixed(2) + ' ' + x.currency + ' (' + n(x.points) + ' points)'; } },
-        { title: 'What happened', render: function (x) {
-          return x.kind === 'used_after_cancel' ? 'Used after it was cancelled' : 'Coupon list not written: ' + (x.detail || '');
+        { title: t('col.found'), render: function (x) { return when(x.createdAt); } }, { title: t('col.customer'), key: 'customerId' },
+        { title: t('col.order'), render: function (x) { return x.orderId === null ? '—' : String(x.orderId); } }, { title: t('col.code'), key: 'code' },
+        { title: t('col.atStake'), render: function (x) { return t('incidents.atStake', { value: money(x.amount, x.currency), points: points(x.points) }); } },
+        { title: t('col.whatHappened'), render: function (x) {
+          return x.kind === 'used_after_cancel' ? t('incidents.usedAfterCancel') : t('incidents.listNotWritten', { detail: x.detail || '' });
         } },
-        { title: 'Resolve', render: function (x) {
-          var input = h('input', { type: 'text', maxlength: '500', required: true, 'aria-label': 'How incident ' + x.id + ' was resolved' });
+        { title: t('col.resolve'), render: function (x) {
+          var input = h('input', { type: 'text', maxlength: '500', required: true, 'aria-label': t('incidents.howResolved', { id: x.id }) });
           return h('form', { on: { submit: function (e) {
             e.preventDefault();
             var button = e.target.querySelector('button');
@@ -218,18 +254,17 @@
             api('POST', 'coupon-incidents/' + x.id + '/resolve', { resolution: input.value }).then(function (rr) {
               busy(button, false);
               if (!rr.ok) return fail(rr);
-              toast('Incident ' + x.id + ' resolved.');
+              toast(t('incidents.resolved', { id: x.id }));
               loadReview();
             });
-          } } }, input, h('button', { type: 'submit', text: 'Resolve' }));
-        } }], r.data, 'No open coupon incidents.'));
+          } } }, input, h('button', { type: 'submit', text: t('action.resolve') }));
+        } }], r.data, t('incidents.none')));
     });
     api('GET', 'orphan-coupons').then(function (r) {
       if (!r.ok) return fail(r);
       $('orphan-summary').textContent = r.data.lastRunAt
-        ? 'Orphan coupon sweep, ' + when(r.data.lastRunAt) + ': ' + n(r.data.lastChecked) + ' coupons checked, ' + n(r.data.deletedTotal)
-          + ' deleted in all (' + n(r.data.usedTotal) + ' of them already used in an order).'
-        : 'The orphan coupon sweep has not run yet.';
+        ? t('orphans.summary', { when: when(r.data.lastRunAt), checked: n(r.data.lastChecked), deleted: n(r.data.deletedTotal), used: n(r.data.usedTotal) })
+        : t('orphans.notRun');
     });
   }
   function act(button, x, action) {
@@ -238,7 +273,7 @@
     api('POST', 'conversions/' + encodeURIComponent(x.id) + '/' + action, {}).then(function (r) {
       busy(button, false);
       if (!r.ok) return fail(r);
-      toast('Conversion ' + x.id + ' is now ' + r.data.state.replace('_', ' ') + '.');
+      toast(t('review.nowState', { id: x.id, state: word('state.', r.data.state) }));
       loadReview();
     });
   }
@@ -246,34 +281,35 @@
   // POS sync
   function loadPos() {
     function retry(x) {
-      return h('button', { type: 'button', 'aria-label': 'Retry ' + x.reference, on: { click: function (e) {
+      return h('button', { type: 'button', 'aria-label': t('pos.retryLabel', { reference: x.reference }), on: { click: function (e) {
         busy(e.target, true);
-        api('POST', 'pos-sync/' + x.id + '/retry', {}).then(function (rr) { busy(e.target, false); if (!rr.ok) return fail(rr); toast('Queued again: ' + x.reference); loadPos(); });
-      } }, text: 'Retry' });
+        api('POST', 'pos-sync/' + x.id + '/retry', {}).then(function (rr) { busy(e.target, false); if (!rr.ok) return fail(rr); toast(t('pos.queued', { reference: x.reference })); loadPos(); });
+      } }, text: t('action.retry') });
     }
-    function signed(n) { return (n > 0 ? '+' : '') + n; }
+    function signed(v) { return (v > 0 ? '+' : '') + n(v); }
+    function count(key) { return function (x) { return n(x[key]); }; }
     api('GET', 'pos-sync?state=refused').then(function (r) {
       if (!r.ok) return fail(r);
-      put('pos-refused-list', table([{ title: 'Refused', render: function (x) { return when(x.refusedAt); } }, { title: 'Customer', key: 'customerId' },
-        { title: 'Reference', key: 'reference' }, { title: 'Points', key: 'points', num: true },
-        { title: 'Reason', render: function (x) { return x.refusalCode + ' (HTTP ' + x.refusalStatus + ')'; } },
-        { title: 'Customer drift', num: true, render: function (x) { return signed(x.customerDrift); } },
-        { title: 'Actions', render: retry }], r.data, 'Nothing is refused: the POS took every change it answered.'));
+      put('pos-refused-list', table([{ title: t('col.refused'), render: function (x) { return when(x.refusedAt); } }, { title: t('col.customer'), key: 'customerId' },
+        { title: t('col.reference'), key: 'reference' }, { title: t('col.points'), render: count('points'), num: true },
+        { title: t('col.reason'), render: function (x) { return x.refusalCode + ' (HTTP ' + x.refusalStatus + ')'; } },
+        { title: t('col.customerDrift'), num: true, render: function (x) { return signed(x.customerDrift); } },
+        { title: t('col.actions'), render: retry }], r.data, t('pos.noneRefused')));
     });
     api('GET', 'pos-sync/drift').then(function (r) {
       if (!r.ok) return fail(r);
-      put('pos-drift-list', table([{ title: 'Customer', key: 'customerId' }, { title: 'Ledger balance', key: 'ledgerBalance', num: true },
-        { title: 'Drift', num: true, render: function (x) { return signed(x.drift); } },
-        { title: 'Refused additions', key: 'refusedAdditions', num: true }, { title: 'Refused deductions', key: 'refusedDeductions', num: true },
-        { title: 'Refusals', key: 'refusals', num: true }, { title: 'Last refused', render: function (x) { return when(x.lastRefusedAt); } }],
-        r.data, 'No drift: the POS has been told every change in the ledger.'));
+      put('pos-drift-list', table([{ title: t('col.customer'), key: 'customerId' }, { title: t('col.ledgerBalance'), render: count('ledgerBalance'), num: true },
+        { title: t('col.drift'), num: true, render: function (x) { return signed(x.drift); } },
+        { title: t('col.refusedAdditions'), render: count('refusedAdditions'), num: true }, { title: t('col.refusedDeductions'), render: count('refusedDeductions'), num: true },
+        { title: t('col.refusals'), render: count('refusals'), num: true }, { title: t('col.lastRefused'), render: function (x) { return when(x.lastRefusedAt); } }],
+        r.data, t('pos.noDrift')));
     });
     api('GET', 'pos-sync?state=parked').then(function (r) {
       if (!r.ok) return fail(r);
-      put('pos-list', table([{ title: 'Created', render: function (x) { return when(x.createdAt); } }, { title: 'Customer', key: 'customerId' },
-        { title: 'Reference', key: 'reference' }, { title: 'Points', key: 'points', num: true }, { title: 'Attempts', key: 'attempts', num: true },
-        { title: 'Last error', key: 'lastError' },
-        { title: 'Actions', render: retry }], r.data, 'Nothing is parked: every point change reached the POS or got an answer.'));
+      put('pos-list', table([{ title: t('col.created'), render: function (x) { return when(x.createdAt); } }, { title: t('col.customer'), key: 'customerId' },
+        { title: t('col.reference'), key: 'reference' }, { title: t('col.points'), render: count('points'), num: true }, { title: t('col.attempts'), render: count('attempts'), num: true },
+        { title: t('col.lastError'), key: 'lastError' },
+        { title: t('col.actions'), render: retry }], r.data, t('pos.noneParked')));
     });
   }
 
@@ -281,8 +317,9 @@
   function loadDonations() {
     api('GET', 'donations').then(function (r) {
       if (!r.ok) return fail(r);
-      put('donation-list', table([{ title: 'Cause', key: 'cause' }, { title: 'Donations', key: 'donations', num: true },
-        { title: 'Points', key: 'points', num: true }, { title: 'Customers', key: 'customers', num: true }], r.data, 'No donations yet.'));
+      put('donation-list', table([{ title: t('col.cause'), key: 'cause' }, { title: t('col.donations'), render: function (x) { return n(x.donations); }, num: true },
+        { title: t('col.points'), render: function (x) { return n(x.points); }, num: true }, { title: t('col.customers'), render: function (x) { return n(x.customers); }, num: true }],
+        r.data, t('donations.none')));
     });
   }
 
@@ -292,23 +329,24 @@
     api('GET', 'campaigns').then(function (r) {
       if (!r.ok) return fail(r);
       var items = r.data.items;
-      put('campaign-list', table([{ title: 'Title', key: 'title' }, { title: 'Discount', render: function (x) { return x.discountType === 'percentage' ? x.value + ' %' : String(x.value); } },
-        { title: 'State', render: function (x) { return badge(x.state); } },
-        { title: 'Codes', render: function (x) {
+      put('campaign-list', table([{ title: t('col.title'), key: 'title' },
+        { title: t('col.discount'), render: function (x) { return x.discountType === 'percentage' ? percent(x.value / 100, 2) : n(x.value); } },
+        { title: t('col.state'), render: function (x) { return badge(x.state); } },
+        { title: t('col.codes'), render: function (x) {
           if (x.state === 'generating' || x.state === 'creating') {
-            return h('span', {}, h('progress', { max: x.requestedCodes, value: x.createdCodes, 'aria-label': 'Codes created for ' + x.title }), ' ' + n(x.createdCodes) + ' / ' + n(x.requestedCodes));
+            return h('span', {}, h('progress', { max: x.requestedCodes, value: x.createdCodes, 'aria-label': t('campaigns.progressLabel', { title: x.title }) }), ' ' + n(x.createdCodes) + ' / ' + n(x.requestedCodes));
           }
-          return n(x.createdCodes) + ' / ' + n(x.requestedCodes) + (x.failedCodes ? ' (' + n(x.failedCodes) + ' failed)' : '');
+          return n(x.createdCodes) + ' / ' + n(x.requestedCodes) + (x.failedCodes ? ' ' + t('campaigns.failedCodes', { n: n(x.failedCodes) }) : '');
         } },
-        { title: 'Ends', render: function (x) { return when(x.endsAt); } },
-        { title: 'Actions', render: function (x) {
-          var csv = h('button', { type: 'button', 'aria-label': 'Download the codes of ' + x.title, on: { click: function () { downloadCsv(x); } }, text: 'Codes CSV' });
+        { title: t('col.ends'), render: function (x) { return when(x.endsAt); } },
+        { title: t('col.actions'), render: function (x) {
+          var csv = h('button', { type: 'button', 'aria-label': t('campaigns.csvLabel', { title: x.title }), on: { click: function () { downloadCsv(x); } }, text: t('campaigns.csv') });
           // A refused campaign, or one Shopify could not be reached for: try again, or give it up and free its code.
           if (x.state !== 'failed' && !(x.state === 'creating' && x.lastError)) return csv;
           return h('span', { title: x.lastError || '' }, csv, ' ',
-            h('button', { type: 'button', 'aria-label': 'Retry creating ' + x.title, on: { click: function () { changeCampaign(x, 'POST', '/retry'); } }, text: 'Retry' }), ' ',
-            h('button', { type: 'button', 'aria-label': 'Release the code of ' + x.title, on: { click: function () { changeCampaign(x, 'DELETE', ''); } }, text: 'Release code' }));
-        } }], items, 'No campaigns yet.'));
+            h('button', { type: 'button', 'aria-label': t('campaigns.retryLabel', { title: x.title }), on: { click: function () { changeCampaign(x, 'POST', '/retry'); } }, text: t('action.retry') }), ' ',
+            h('button', { type: 'button', 'aria-label': t('campaigns.releaseLabel', { title: x.title }), on: { click: function () { changeCampaign(x, 'DELETE', ''); } }, text: t('campaigns.release') }));
+        } }], items, t('campaigns.none')));
       if (items.some(function (x) { return x.state === 'generating' || x.state === 'creating'; })) {
         if (!timer) timer = setInterval(loadCampaigns, 2000);
       } else if (timer) { clearInterval(timer); timer = null; }
@@ -318,7 +356,7 @@
     clearError();
     api(method, 'campaigns/' + x.id + suffix).then(function (r) {
       if (!r.ok) { fail(r); return loadCampaigns(); }
-      toast('Campaign "' + x.title + '" is ' + r.data.state + '.');
+      toast(t('campaigns.nowState', { title: x.title, state: word('state.', r.data.state) }));
       loadCampaigns();
     });
   }
@@ -348,33 +386,35 @@
       // Keep the key only when the answer may have been lost: a resend then gets this campaign, not a second one.
       if (!r.ok) { if (r.status < 500 || (r.data && r.data.code === 'campaign_creation_failed')) campaignKey = null; loadCampaigns(); return fail(r); }
       campaignKey = null;
-      toast('Campaign "' + r.data.title + '" ' + (r.status === 201 ? 'created.' : r.data.state === 'creating' && r.data.requestedCodes === 1
-        ? 'is being created; Shopify could not be reached, it is retried in the background.' : 'is generating its codes.'));
+      toast(t(r.status === 201 ? 'campaigns.created' : r.data.state === 'creating' && r.data.requestedCodes === 1
+        ? 'campaigns.creatingLater' : 'campaigns.generating', { title: r.data.title }));
       $('campaign-form').reset();
       loadCampaigns();
     });
   });
 
   // Settings
+  // [name, kind or options, step]; the label is t('settings.' + name), an option's t('option.' + value).
   var FIELDS = [
-    ['earnRate', 'Points per unit of currency', 'number', '0.0001'], ['earnBasis', 'Earn on', ['subtotal', 'total']],
-    ['testOrdersEarn', 'Test orders earn points', 'checkbox'], ['pointValue', 'Value of one point (shop currency)', 'number', '0.0001'],
-    ['minConversion', 'Minimum points per conversion', 'number', '1'], ['conversionStep', 'Conversion step (points)', 'number', '1'],
-    ['dailyConversionLimit', 'Daily conversion limit per customer', 'number', '1'], ['couponValidityDays', 'Coupon validity (days)', 'number', '1'],
-    ['feedbackBonus', 'Feedback bonus (points)', 'number', '1'], ['feedbackDailyLimit', 'Rewarded feedbacks per day', 'number', '1'],
-    ['negativeBalancePolicy', 'Refund after spending', ['allow_negative', 'floor_at_zero']]
+    ['earnRate', 'number', '0.0001'], ['earnBasis', ['subtotal', 'total']],
+    ['testOrdersEarn', 'checkbox'], ['pointValue', 'number', '0.0001'],
+    ['minConversion', 'number', '1'], ['conversionStep', 'number', '1'],
+    ['dailyConversionLimit', 'number', '1'], ['couponValidityDays', 'number', '1'],
+    ['feedbackBonus', 'number', '1'], ['feedbackDailyLimit', 'number', '1'],
+    ['negativeBalancePolicy', ['allow_negative', 'floor_at_zero']]
   ];
   (function buildSettings() {
     var box = $('settings-fields');
     FIELDS.forEach(function (f) {
       var id = 's-' + f[0];
       var input;
-      if (Array.isArray(f[2])) input = h.apply(null, ['select', { id: id, name: f[0] }].concat(f[2].map(function (o) { return h('option', { value: o, text: o.replace('_', ' ') }); })));
-      else if (f[2] === 'checkbox') input = h('input', { id: id, name: f[0], type: 'checkbox' });
-      else input = h('input', { id: id, name: f[0], type: 'number', step: f[3], required: true, inputmode: 'decimal' });
-      box.appendChild(f[2] === 'checkbox'
-        ? h('div', {}, h('label', { class: 'check', for: id }, input, ' ' + f[1]), h('p', { class: 'field-error', 'data-for': f[0] }))
-        : h('div', {}, h('label', { for: id, text: f[1] }), input, h('p', { class: 'field-error', 'data-for': f[0] })));
+      var label = t('settings.' + f[0]);
+      if (Array.isArray(f[1])) input = h.apply(null, ['select', { id: id, name: f[0] }].concat(f[1].map(function (o) { return h('option', { value: o, text: word('option.', o) }); })));
+      else if (f[1] === 'checkbox') input = h('input', { id: id, name: f[0], type: 'checkbox' });
+      else input = h('input', { id: id, name: f[0], type: 'number', step: f[2], required: true, inputmode: 'decimal' });
+      box.appendChild(f[1] === 'checkbox'
+        ? h('div', {}, h('label', { class: 'check', for: id }, input, ' ' + label), h('p', { class: 'field-error', 'data-for': f[0] }))
+        : h('div', {}, h('label', { for: id, text: label }), input, h('p', { class: 'field-error', 'data-for': f[0] })));
     });
   })();
   function showFieldErrors(errors) {
@@ -396,7 +436,7 @@
       $('s-balanceSource').value = s.balanceSource;
       $('s-posBaseUrl').value = s.posBaseUrl || '';
       $('s-posApiKey').value = '';
-      $('s-key-state').textContent = s.posApiKeySet ? 'A key is saved (never shown) and is only sent to the saved URL. Type a new one to replace it, or to use another URL.' : 'No key saved.';
+      $('s-key-state').textContent = s.posApiKeySet ? t('settings.keySaved') : t('settings.noKey');
       showFieldErrors(null);
     });
   }
@@ -419,19 +459,19 @@
     api('PUT', 'settings', settingsBody()).then(function (r) {
       busy(button, false);
       if (!r.ok) { showFieldErrors(r.data && r.data.errors); return fail(r); }
-      toast('Settings saved.');
+      toast(t('settings.saved'));
       loadSettings();
     });
   });
   $('pos-test').addEventListener('click', function (e) {
     clearError();
     busy(e.target, true);
-    $('pos-test-result').textContent = 'Testing…';
+    $('pos-test-result').textContent = t('settings.testing');
     var b = { posBaseUrl: $('s-posBaseUrl').value || null, posApiKey: $('s-posApiKey').value || null };
     api('POST', 'settings/pos/test', b).then(function (r) {
       busy(e.target, false);
       if (!r.ok) { $('pos-test-result').textContent = ''; showFieldErrors(r.data && r.data.errors); return fail(r); }
-      $('pos-test-result').textContent = (r.data.ok ? '✓ ' : '✗ ') + r.data.detail + ' (' + r.data.elapsedMs + ' ms)';
+      $('pos-test-result').textContent = (r.data.ok ? '✓ ' : '✗ ') + t('settings.testResult', { detail: r.data.detail, ms: n(r.data.elapsedMs) });
     });
   });
 

@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.RegularExpressions;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
@@ -8,13 +9,18 @@ namespace Loyalty.ShopifyApp.Features.Storefront.MyPage;
 /// <c>GET /proxy</c> (the storefront's <c>/apps/loyalty</c>): My Page, answered as Liquid (<c>application/liquid</c>)
 /// so Shopify renders it inside the shop's theme. Nothing about the customer is written into the Liquid (no
 /// template injection through customer data): the page's script loads everything from <c>/proxy/api/*</c>.
-/// Plain HTML, CSS and JS, inlined so the storefront makes one request; the CSS and JS sit in Liquid raw blocks.
+/// Plain HTML, CSS and JS, inlined so the storefront makes one request; all of it sits in Liquid raw blocks.
+/// The proxy's query does not say the storefront's language, so the page carries its markup in every language
+/// (<c>i18n/*.json</c>) and the only Liquid Shopify runs picks one by <c>request.locale</c>: English for any other.
 /// </summary>
 public static partial class MyPageEndpoint
 {
-    private static readonly Lazy<string> Template = new(() => PageAssets.Read("my-page.html")
-        .Replace("__CSS__", "{% raw %}" + PageAssets.Read("my-page.css") + "{% endraw %}", StringComparison.Ordinal)
-        .Replace("__JS__", "{% raw %}" + PageAssets.Read("my-page.js") + "{% endraw %}", StringComparison.Ordinal));
+    public const string Page = "my-page";
+
+    /// <summary>The storefront's language (<c>ja</c> of <c>ja</c> or <c>pt</c> of <c>pt-BR</c>), for the case below.</summary>
+    public const string LanguageOfRequest = "{%- assign lp_language = request.locale.iso_code | split: '-' | first -%}";
+
+    private static readonly Lazy<string> Template = new(Build);
 
     [GeneratedRegex(@"^/[a-z0-9/_-]{1,100}\z")]
     private static partial Regex PathPrefix();
@@ -33,4 +39,25 @@ public static partial class MyPageEndpoint
         });
         return proxy;
     }
+
+    private static string Build()
+    {
+        var markup = PageAssets.Read("my-page.html");
+        var liquid = new StringBuilder()
+            .Append(Raw("<style>" + PageAssets.Read("my-page.css") + "</style>"))
+            .Append(LanguageOfRequest)
+            .Append("{%- case lp_language -%}");
+        foreach (var language in PageText.Languages(Page).Where(l => l != PageText.Fallback))
+        {
+            liquid.Append("{%- when '").Append(language).Append("' -%}").Append(Raw(PageText.Localize(markup, Page, language)));
+        }
+        return liquid.Append("{%- else -%}").Append(Raw(PageText.Localize(markup, Page, PageText.Fallback))).Append("{%- endcase -%}")
+            .Append(Raw("<script>" + PageAssets.Read("my-page.js") + "</script>"))
+            .ToString();
+    }
+
+    // Shopify renders nothing inside a raw block, so no text of ours can turn into Liquid; only "endraw" could end it early.
+    private static string Raw(string content) => content.Contains("endraw", StringComparison.Ordinal)
+        ? throw new InvalidOperationException("My Page's assets must not contain \"endraw\".")
+        : "{% raw %}" + content + "{% endraw %}";
 }

@@ -9,41 +9,39 @@
   var pendingConvert = null; // { points, key } of the attempt not yet answered: a resend reuses its key
   var polling = null;
 
-  var MESSAGES = {
-    insufficient_points: 'You do not have enough points for that.',
-    below_minimum: 'That is below the minimum you can convert.',
-    not_a_multiple: 'Points are converted in fixed steps; pick one of the amounts offered.',
-    daily_limit_exceeded: 'That is more than you can still convert today.',
-    conversion_in_progress: 'Another conversion of yours is still being processed. Please wait a moment.',
-    idempotency_key_reused: 'This request was already used for a different amount. Please try again.',
-    idempotency_key_required: 'Please reload the page and try again.',
-    pos_unavailable: 'The points system did not answer in time. Nothing was deducted; please try again shortly.',
-    shopify_unavailable: 'The code could not be created right now. Nothing was deducted; please try again shortly.',
-    conversion_failed: 'The code could not be created. Nothing was deducted.',
-    conversion_not_found: 'That conversion could not be found.',
-    coupon_not_found: 'That coupon could not be found.',
-    coupon_used: 'That coupon was already used in an order.',
-    coupon_expired: 'That coupon has expired.',
-    customer_not_logged_in: 'Please log in to use your points.',
-    stale_proxy_request: 'This page is out of date. Please reload it.',
-    invalid_proxy_signature: 'This page could not be verified. Please reload it.',
-    shop_not_installed: 'The points program is not available in this shop.',
-    json_required: 'Please reload the page and try again.',
-    invalid_cause: 'Please name the cause (2–100 characters).',
-    invalid_points: 'Please enter a number of points.',
-    donation_failed: 'The donation could not be made. Nothing was deducted.',
-    invalid_feedback: 'Feedback must be between 10 and 2000 characters.',
-    invalid_rating: 'A rating is from 1 to 5.',
-    rate_limited: 'Too many requests just now. Please wait a minute and try again.',
-    shopify_busy: 'The shop is busy right now. Please try again in a moment.'
-  };
+  // The page's words in its language (chosen by the storefront's locale when Shopify rendered the page), and numbers,
+  // money and dates in that language: the browser's own variant of it when it has one (en-GB), else the language itself.
+  var TEXT = JSON.parse($('lp-i18n').textContent);
+  var lang = root.lang || 'en';
+  var locale = (navigator.languages || [navigator.language]).filter(function (l) {
+    return l && l.split('-')[0].toLowerCase() === lang;
+  })[0] || lang;
+  try { new Intl.NumberFormat(locale); } catch (e) { locale = lang; }
+  var numbers = new Intl.NumberFormat(locale);
+  var dates = new Intl.DateTimeFormat(locale, { dateStyle: 'medium' });
+  var plurals = new Intl.PluralRules(locale);
 
-  function fmt(n) { return Number(n).toLocaleString(); }
-  function money(amount, currency) {
-    try { return new Intl.NumberFormat(undefined, { style: 'currency', currency: currency || 'USD' }).format(amount); }
-    catch (e) { return amount + ' ' + (currency || ''); }
+  function has(key) { return Object.prototype.hasOwnProperty.call(TEXT, key); }
+  // t('key', { name: value }): the text for key with {name} filled in.
+  function t(key, vars) {
+    var text = has(key) ? TEXT[key] : key;
+    return vars ? text.replace(/\{(\w+)\}/g, function (m, name) { return vars[name] === undefined ? m : String(vars[name]); }) : text;
   }
-  function day(iso) { return new Date(iso).toLocaleDateString(); }
+  // tp('key', count): key.one, key.other… as the language's plural rules say, with {n} the formatted count.
+  function tp(key, count, vars) {
+    var form = key + '.' + plurals.select(count);
+    vars = vars || {};
+    if (vars.n === undefined) vars.n = fmt(count);
+    return t(has(form) ? form : key + '.other', vars);
+  }
+  function points(count) { return tp('unit.points', count); }
+
+  function fmt(n) { return numbers.format(Number(n)); }
+  function money(amount, currency) {
+    try { return new Intl.NumberFormat(locale, { style: 'currency', currency: currency || 'USD' }).format(amount); }
+    catch (e) { return fmt(amount) + ' ' + (currency || ''); }
+  }
+  function day(iso) { var d = new Date(iso); return isNaN(d) ? '' : dates.format(d); }
   function newKey() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return 'k' + Date.now().toString(36) + Math.random().toString(36).slice(2);
@@ -54,15 +52,25 @@
     el.textContent = text || '';
     el.hidden = !text;
   }
-  function problemText(problem, fallback) {
-    if (problem && problem.code && MESSAGES[problem.code]) {
-      var text = MESSAGES[problem.code];
-      if (problem.code === 'below_minimum' && problem.minimum) text += ' Minimum: ' + fmt(problem.minimum) + ' points.';
-      if (problem.code === 'daily_limit_exceeded' && problem.remainingToday !== undefined) text += ' Left today: ' + fmt(problem.remainingToday) + ' points.';
-      if (problem.code === 'insufficient_points' && problem.balance !== undefined) text += ' Your balance: ' + fmt(problem.balance) + ' points.';
-      return text;
+  // The API's stable codes in the page's language; a code the page does not know keeps the API's own title.
+  function problemText(problem) {
+    if (problem && problem.code && has('error.' + problem.code)) {
+      var text = t('error.' + problem.code);
+      var more = null;
+      if (problem.code === 'below_minimum' && problem.minimum) more = t('detail.minimum', { points: points(problem.minimum) });
+      if (problem.code === 'daily_limit_exceeded' && problem.remainingToday !== undefined) more = t('detail.remainingToday', { points: points(problem.remainingToday) });
+      if (problem.code === 'insufficient_points' && problem.balance !== undefined) more = t('detail.balance', { points: points(problem.balance) });
+      return more ? text + t('detail.separator') + more : text;
     }
-    return (problem && problem.title) || fallback || 'Something went wrong. Please try again.';
+    return (problem && problem.title) || t('error.generic');
+  }
+  // Puts node where {n} is in text (e.g. "{n} points", or the number first and no space in Japanese), the rest around it.
+  function placeInto(el, text, node) {
+    var at = text.indexOf('{n}');
+    el.textContent = '';
+    el.appendChild(document.createTextNode(at < 0 ? text + ' ' : text.slice(0, at)));
+    el.appendChild(node);
+    if (at >= 0) el.appendChild(document.createTextNode(text.slice(at + 3)));
   }
 
   function call(method, path, body, key) {
@@ -73,9 +81,9 @@
       method: method, headers: headers, credentials: 'same-origin',
       body: body === undefined ? undefined : JSON.stringify(body)
     }).then(function (r) {
-      return r.text().then(function (t) {
+      return r.text().then(function (body) {
         var data = null;
-        try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
+        try { data = body ? JSON.parse(body) : null; } catch (e) { data = null; }
         // The app could not reach its database: nothing was decided, so it is treated like a lost connection and the
         // same request (same Idempotency-Key) is sent again.
         if (r.status === 503 && data && data.code === 'database_unavailable') throw new Error('database_unavailable');
@@ -86,12 +94,14 @@
 
   function render() {
     $('lp-balance').textContent = fmt(me.balance);
+    placeInto($('lp-big'), tp('unit.points', me.balance, { n: '{n}' }), $('lp-balance'));
     $('lp-earned').textContent = fmt(me.totalEarned);
     $('lp-redeemed').textContent = fmt(me.totalRedeemed);
     var r = me.rules;
-    $('lp-rules').textContent = 'Each point is worth ' + money(r.pointValue, r.currency) + '. Convert at least ' + fmt(r.minConversion) +
-      ' points, in steps of ' + fmt(r.conversionStep) + '. Left to convert today: ' + fmt(r.remainingToday) +
-      ' points. Codes are valid for ' + r.couponValidityDays + ' days.';
+    $('lp-rules').textContent = t('convert.rules', {
+      value: money(r.pointValue, r.currency), minimum: points(r.minConversion), step: points(r.conversionStep),
+      today: points(r.remainingToday), days: tp('unit.days', r.couponValidityDays)
+    });
     var choices = $('lp-choices');
     choices.textContent = '';
     r.choices.forEach(function (p) {
@@ -100,7 +110,7 @@
       b.className = 'lp-choice';
       b.setAttribute('aria-pressed', String(Number($('lp-points').value) === p));
       b.dataset.points = String(p);
-      b.textContent = fmt(p) + ' points = ' + money(p * r.pointValue, r.currency);
+      b.textContent = t('convert.choice', { points: points(p), value: money(p * r.pointValue, r.currency) });
       b.addEventListener('click', function () { $('lp-points').value = String(p); syncChoices(); });
       choices.appendChild(b);
     });
@@ -108,8 +118,8 @@
       var note = document.createElement('p');
       note.className = 'lp-muted';
       note.textContent = me.balance < r.minConversion
-        ? 'You need ' + fmt(r.minConversion - me.balance) + ' more points to get a code.'
-        : 'You have reached today\u2019s conversion limit.';
+        ? t('convert.needMore', { points: points(r.minConversion - me.balance) })
+        : t('convert.limitReached');
       choices.appendChild(note);
     }
     $('lp-points').min = String(r.minConversion);
@@ -131,7 +141,7 @@
     });
     if (me.history.length === 0) {
       var empty = document.createElement('li');
-      empty.textContent = 'Nothing yet.';
+      empty.textContent = t('history.none');
       list.appendChild(empty);
     }
   }
@@ -159,7 +169,7 @@
       var st = document.createElement('td');
       var badge = document.createElement('span');
       badge.className = 'lp-badge ' + c.status;
-      badge.textContent = c.status;
+      badge.textContent = has('status.' + c.status) ? t('status.' + c.status) : c.status;
       st.appendChild(badge);
       var exp = document.createElement('td');
       exp.textContent = day(c.expiresAt);
@@ -167,8 +177,8 @@
       if (c.status === 'active') {
         var cancel = document.createElement('button');
         cancel.type = 'button';
-        cancel.textContent = 'Cancel';
-        cancel.setAttribute('aria-label', 'Cancel coupon ' + c.code + ' and get ' + c.points + ' points back');
+        cancel.textContent = t('coupons.cancel');
+        cancel.setAttribute('aria-label', t('coupons.cancelLabel', { code: c.code, points: points(c.points) }));
         cancel.addEventListener('click', function () { confirmCancel(act, c); });
         act.appendChild(cancel);
       }
@@ -183,10 +193,10 @@
     cell.textContent = '';
     var yes = document.createElement('button');
     yes.type = 'button';
-    yes.textContent = 'Yes, cancel and return ' + fmt(coupon.points) + ' points';
+    yes.textContent = t('coupons.confirm', { points: points(coupon.points) });
     var no = document.createElement('button');
     no.type = 'button';
-    no.textContent = 'Keep it';
+    no.textContent = t('coupons.keep');
     yes.addEventListener('click', function () { cancelCoupon(coupon, yes, no); });
     no.addEventListener('click', function () { loadCoupons(); });
     cell.appendChild(yes);
@@ -197,14 +207,14 @@
   function cancelCoupon(coupon, yes, no) {
     yes.disabled = true;
     no.disabled = true;
-    yes.textContent = 'Cancelling\u2026';
+    yes.textContent = t('coupons.cancelling');
     showError('');
     call('POST', 'coupons/' + encodeURIComponent(coupon.code) + '/cancel', {}).then(function (r) {
-      if (r.status === 200) status('Coupon ' + coupon.code + ' cancelled; ' + fmt(r.data.pointsReturned) + ' points are back.');
-      else if (r.status === 202) status('Cancelling ' + coupon.code + '\u2026 the points come back as soon as it is done.');
+      if (r.status === 200) status(t('coupons.cancelled', { code: coupon.code, points: points(r.data.pointsReturned) }));
+      else if (r.status === 202) status(t('coupons.cancelPending', { code: coupon.code }));
       else showError(problemText(r.data));
       return refresh();
-    }).catch(function () { showError('Connection lost. Please try again.'); loadCoupons(); });
+    }).catch(function () { showError(t('connection.lost')); loadCoupons(); });
   }
 
   function loadMe() {
@@ -229,8 +239,7 @@
 
   function showCode(c) {
     $('lp-code').textContent = c.code;
-    $('lp-result-detail').textContent = money(c.amount, c.currency) + ' off, for ' + fmt(c.points) + ' points. Valid until ' +
-      day(c.expiresAt) + '. Only you can use it, once, at checkout.';
+    $('lp-result-detail').textContent = t('result.detail', { value: money(c.amount, c.currency), points: points(c.points), date: day(c.expiresAt) });
     var box = $('lp-result');
     box.hidden = false;
     box.focus();
@@ -239,26 +248,26 @@
   function finishConvert() {
     pendingConvert = null;
     if (polling) { clearTimeout(polling); polling = null; }
-    busy($('lp-convert'), false, 'Convert');
+    busy($('lp-convert'), false, t('convert.button'));
   }
 
   function handleConvert(r) {
     if (r.status === 201 || r.status === 200) {
       finishConvert();
-      status('Done: ' + fmt(r.data.points) + ' points became code ' + r.data.code + '.');
+      status(t('convert.done', { points: points(r.data.points), code: r.data.code }));
       showCode(r.data);
       return refresh();
     }
     if (r.status === 429 && pendingConvert) {
       // Rate limited: nothing was done for this request. The same attempt (same key) is sent again once allowed, so a
       // conversion already under way is answered for, never made twice.
-      status('Busy \u2014 trying again in ' + r.retryAfter + ' s\u2026');
+      status(t('convert.retrying', { seconds: fmt(r.retryAfter) }));
       polling = setTimeout(send, r.retryAfter * 1000);
       return;
     }
     if (r.status === 202) {
       // Being settled (e.g. the points system answered late): keep "Processing…" and ask again.
-      status('Processing\u2026 your code is being confirmed.');
+      status(t('convert.settling'));
       var id = r.data.conversionId;
       polling = setTimeout(function () {
         call('GET', 'conversions/' + encodeURIComponent(id)).then(handleConvert).catch(retryLater(id));
@@ -283,25 +292,25 @@
     e.preventDefault();
     if (pendingConvert) return; // one attempt at a time: the button is disabled, this covers Enter too
     showError('');
-    var points = Number($('lp-points').value);
-    if (!points) { showError('Choose how many points to convert.'); $('lp-points').focus(); return; }
+    var amount = Number($('lp-points').value);
+    if (!amount) { showError(t('convert.choose')); $('lp-points').focus(); return; }
     $('lp-result').hidden = true;
-    pendingConvert = { points: points, key: newKey() };
-    busy($('lp-convert'), true, 'Processing\u2026');
-    status('Processing\u2026');
+    pendingConvert = { points: amount, key: newKey() };
+    busy($('lp-convert'), true, t('convert.processing'));
+    status(t('convert.processing'));
     send();
   });
   function send() {
     call('POST', 'conversions', { points: pendingConvert.points }, pendingConvert.key).then(handleConvert).catch(function () {
       // No answer: the same attempt is sent again with the same key, so it can never convert twice.
-      status('Connection lost \u2014 retrying\u2026');
+      status(t('connection.retrying'));
       setTimeout(send, 2000);
     });
   }
 
   $('lp-copy').addEventListener('click', function () {
     var code = $('lp-code').textContent;
-    var done = function () { status('Code ' + code + ' copied.'); $('lp-copy').textContent = 'Copied'; };
+    var done = function () { status(t('result.copiedStatus', { code: code })); $('lp-copy').textContent = t('result.copied'); };
     if (navigator.clipboard && navigator.clipboard.writeText) {
       navigator.clipboard.writeText(code).then(done, function () { fallbackCopy(code); done(); });
     } else { fallbackCopy(code); done(); }
@@ -320,13 +329,13 @@
     showError('');
     var button = $('lp-donate');
     var body = { cause: $('lp-donate-cause').value, points: Number($('lp-donate-points').value) };
-    busy(button, true, 'Donating\u2026');
+    busy(button, true, t('donate.busy'));
     call('POST', 'donations', body, newKey()).then(function (r) {
-      busy(button, false, 'Donate');
-      if (r.ok) { status('Thank you: ' + fmt(r.data.points) + ' points donated to ' + r.data.cause + '.'); $('lp-donate-form').reset(); }
+      busy(button, false, t('donate.button'));
+      if (r.ok) { status(t('donate.thanks', { points: points(r.data.points), cause: r.data.cause })); $('lp-donate-form').reset(); }
       else showError(problemText(r.data));
       return loadMe();
-    }).catch(function () { busy(button, false, 'Donate'); showError('Connection lost. Please try again.'); });
+    }).catch(function () { busy(button, false, t('donate.button')); showError(t('connection.lost')); });
   });
 
   $('lp-feedback-form').addEventListener('submit', function (e) {
@@ -334,16 +343,16 @@
     showError('');
     var button = $('lp-feedback');
     var rating = $('lp-feedback-rating').value;
-    busy(button, true, 'Sending\u2026');
+    busy(button, true, t('feedback.busy'));
     call('POST', 'feedback', { message: $('lp-feedback-message').value, rating: rating ? Number(rating) : null }).then(function (r) {
-      busy(button, false, 'Send feedback');
+      busy(button, false, t('feedback.button'));
       if (r.ok) {
-        status(r.data.bonusAwarded ? 'Thank you! ' + fmt(r.data.points) + ' points were added.' : 'Thank you for your feedback!');
+        status(r.data.bonusAwarded ? t('feedback.thanksBonus', { points: points(r.data.points) }) : t('feedback.thanks'));
         $('lp-feedback-form').reset();
         return loadMe();
       }
       showError(problemText(r.data));
-    }).catch(function () { busy(button, false, 'Send feedback'); showError('Connection lost. Please try again.'); });
+    }).catch(function () { busy(button, false, t('feedback.button')); showError(t('connection.lost')); });
   });
 
   if (root.dataset.loggedIn !== 'true') {
@@ -351,5 +360,5 @@
     return;
   }
   Array.prototype.forEach.call(root.querySelectorAll('section'), function (s) { s.hidden = false; });
-  refresh().catch(function () { showError('Your points could not be loaded. Please reload the page.'); });
+  refresh().catch(function () { showError(t('load.failed')); });
 })();

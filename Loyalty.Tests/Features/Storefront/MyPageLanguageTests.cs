@@ -1,0 +1,65 @@
+using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.Tests.Infrastructure;
+
+namespace Loyalty.Tests.Features.Storefront;
+
+/// <summary>
+/// My Page in the storefront's language. The proxy's query carries no locale, so the page goes out as Liquid holding
+/// every language and Shopify picks one by <c>request.locale</c>; here the sandbox's Liquid emulator plays Shopify.
+/// </summary>
+public sealed class MyPageLanguageTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await LoyaltyApp.StartAsync(_shopify);
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    [Fact]
+    public async Task A_Japanese_storefront_gets_My_Page_in_Japanese()
+    {
+        var liquid = await _app.Http.GetStringAsync(LoyaltyApp.ProxyPath("/proxy", _shop, 4242));
+        Assert.Contains("request.locale.iso_code", liquid);
+
+        var html = SandboxPages.RenderLiquid(liquid, "ja");
+
+        Assert.Contains("<div id=\"loyalty-my-page\" class=\"lp\" lang=\"ja\"", html);
+        Assert.Contains("<h1 class=\"lp-title\">マイポイント</h1>", html);
+        Assert.Contains(">ポイント残高</h2>", html);
+        Assert.Contains(">有効期限</th>", html);
+        Assert.Contains(">ログイン</a>してください。", html);
+        Assert.Contains("\"convert.button\":\"交換する\"", html); // the script's texts, readable and in the same language
+        Assert.DoesNotContain(">Balance</h2>", html);
+        Assert.DoesNotContain("lang=\"en\"", html);
+    }
+
+    [Theory]
+    [InlineData("en")]
+    [InlineData("en-US")]
+    [InlineData("fr")] // a language My Page has no texts for
+    [InlineData("pt-BR")]
+    public async Task Any_other_storefront_language_gets_My_Page_in_English(string storefrontLocale)
+    {
+        var liquid = await _app.Http.GetStringAsync(LoyaltyApp.ProxyPath("/proxy", _shop, null));
+
+        var html = SandboxPages.RenderLiquid(liquid, storefrontLocale);
+
+        Assert.Contains("<div id=\"loyalty-my-page\" class=\"lp\" lang=\"en\" data-logged-in=\"false\"", html);
+        Assert.Contains("<h1 class=\"lp-title\">My points</h1>", html);
+        Assert.Contains(">Balance</h2>", html);
+        Assert.Contains("Please <a href=\"/account/login?return_url=%2Fapps%2Floyalty\">log in</a> to see and use your points.", html);
+        Assert.DoesNotContain("ポイント", html);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "id=\"loyalty-my-page\""));
+    }
+}
