@@ -12,6 +12,7 @@ if (args is ["healthcheck", ..]) return await Loyalty.ShopifyApp.Features.Health
 var builder = WebApplication.CreateBuilder(args);
 builder.UseCliPort();
 builder.AddLoyaltyLogging();
+builder.AddLoyaltyTelemetry();
 
 builder.AddLoyaltyDb();
 builder.AddLoyaltyDataProtection();
