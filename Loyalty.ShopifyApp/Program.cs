@@ -5,11 +5,14 @@ using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Security;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 if (args is ["healthcheck", ..]) return await Loyalty.ShopifyApp.Features.Health.HealthProbe.RunAsync(args); // the image's HEALTHCHECK
 
 var builder = WebApplication.CreateBuilder(args);
 builder.UseCliPort();
+builder.AddLoyaltyLogging();
+builder.AddLoyaltyTelemetry();
 
 builder.AddLoyaltyDb();
 builder.AddLoyaltyDataProtection();

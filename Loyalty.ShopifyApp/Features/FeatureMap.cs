@@ -26,6 +26,7 @@ public static class FeatureMap
     public static IHostApplicationBuilder AddFeatures(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
+        services.AddReadinessChecks();
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section)
             .Validate(o => o.MaxBodyBytes > 0 && o.MaxAttempts > 0 && o.LeaseSeconds > 0 && o.BatchSize > 0 && o.PollIntervalMs > 0,
                 "Webhooks: MaxBodyBytes, MaxAttempts, LeaseSeconds, BatchSize and PollIntervalMs must be positive.")

@@ -1,6 +1,7 @@
 using Loyalty.ShopifyApp.Features.Install;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 namespace Loyalty.ShopifyApp.Features.Admin;
 
@@ -23,6 +24,7 @@ public static class AdminApi
         {
             var http = context.HttpContext;
             var installation = http.RequestServices.GetRequiredService<ShopInstallation>();
+            using var scope = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(AdminApi)).BeginShopScope(http.User.Shop());
             var sessionToken = http.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
             try
             {

@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
+
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 public sealed record ConversionRow(
@@ -63,6 +65,10 @@ public sealed partial class ConversionSaga(
     /// </summary>
     public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
     {
+        using var scope = logger.BeginScope(new Dictionary<string, object>
+        {
+            [LogScopes.ShopDomain] = c.ShopDomain, [LogScopes.CustomerId] = c.CustomerId, [LogScopes.ConversionId] = c.Id,
+        });
         try
         {
             return await StepsAsync(c, shopifyWait, ct);

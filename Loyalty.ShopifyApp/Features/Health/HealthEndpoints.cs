@@ -1,37 +1,41 @@
-using Dapper;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Npgsql;
+using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Loyalty.ShopifyApp.Features.Health;
 
-/// <summary><c>/health</c>: the process is up. <c>/health/ready</c>: it can reach its database.</summary>
-public static partial class HealthEndpoints
+/// <summary>
+/// <c>/health</c>: liveness, 200 while the process runs. <c>/health/ready</c>: readiness, 200 <c>{"status":"ready"}</c>
+/// when every <see cref="ReadinessChecks"/> check passes, else 503 naming the failed ones in <c>failed</c>.
+/// </summary>
+public static class HealthEndpoints
 {
     public sealed record HealthStatus(string Status);
 
+    public sealed record ReadyStatus(string Status, IReadOnlyList<string> Failed, IReadOnlyDictionary<string, CheckStatus> Checks);
+
+    public sealed record CheckStatus(string Status, string? Description);
+
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
-        var health = app.MapGroup("/health");
-        health.MapGet("/", () => TypedResults.Ok(new HealthStatus("up")));
-        health.MapGet("/ready", ReadyAsync);
+        app.MapGet("/health", () => TypedResults.Ok(new HealthStatus("up")));
+        app.MapHealthChecks("/health/ready", new HealthCheckOptions
+        {
+            Predicate = r => r.Tags.Contains(ReadinessChecks.Tag),
+            ResponseWriter = WriteReadyAsync,
+        });
         return app;
     }
 
-    private static async Task<Results<Ok<HealthStatus>, JsonHttpResult<HealthStatus>>> ReadyAsync(NpgsqlDataSource db, ILoggerFactory loggers, CancellationToken ct)
+    private static Task WriteReadyAsync(HttpContext context, HealthReport report)
     {
-        try
-        {
-            await using var conn = await db.OpenConnectionAsync(ct);
-            await conn.ExecuteScalarAsync<int>(new CommandDefinition("SELECT 1", cancellationToken: ct, commandTimeout: 5));
-            return TypedResults.Ok(new HealthStatus("ready"));
-        }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException)
-        {
-            LogNotReady(loggers.CreateLogger(typeof(HealthEndpoints)), e);
-            return TypedResults.Json(new HealthStatus("database unreachable"), statusCode: StatusCodes.Status503ServiceUnavailable);
-        }
+        var failed = report.Entries.Where(e => e.Value.Status == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy)
+            .Select(e => e.Key).ToList();
+        var body = new ReadyStatus(
+            failed.Count == 0 ? "ready" : "not ready: " + string.Join(", ", failed),
+            failed,
+            report.Entries.ToDictionary(e => e.Key, e => new CheckStatus(e.Value.Status.ToString(), e.Value.Description)));
+        context.Response.ContentType = "application/json";
+        return context.Response.WriteAsync(JsonSerializer.Serialize(body, JsonSerializerOptions.Web), context.RequestAborted);
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Not ready: the database is unreachable")]
-    private static partial void LogNotReady(ILogger logger, Exception e);
 }

@@ -3,11 +3,12 @@ using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Features.Webhooks;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary><c>orders/paid</c>: award floor(amount × rate) once per order, and mark loyalty coupons it used as used.</summary>
-public sealed partial class OrderPaid(PosSyncTrigger posSync, ILogger<OrderPaid> logger) : IWebhookHandler
+public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics metrics, ILogger<OrderPaid> logger) : IWebhookHandler
 {
     public string Topic => "orders/paid";
 
@@ -25,6 +26,8 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, ILogger<OrderPaid>
         if (outcome.Status == "awarded")
         {
             LogAwarded(shop, order.OrderId, order.CustomerId, outcome.Points, settings.EarnRate);
+            var points = outcome.Points;
+            context.AfterCommit.Add(() => metrics.Awarded(points, "webhook"));
             if (settings.PosMode) context.AfterCommit.Add(posSync.Notify);
         }
         else

@@ -8,6 +8,8 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
+
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>
@@ -54,6 +56,7 @@ public static partial class WebhookIntake
         {
             return Problems.BadRequest("invalid_webhook_headers", "X-Shopify-Topic, X-Shopify-Webhook-Id and X-Shopify-Shop-Domain are required.");
         }
+        using var scope = log.BeginShopScope(shop);
 
         // JSON is UTF-8 text without raw NUL bytes; anything else cannot be a Shopify payload (nor stored as text).
         if (!System.Text.Unicode.Utf8.IsValid(body) || body.AsSpan().Contains((byte)0))

@@ -3,6 +3,8 @@ using Dapper;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
+
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>Wakes the processor as soon as this instance stored a delivery; other instances' are found by polling.</summary>
@@ -96,6 +98,10 @@ public sealed partial class WebhookProcessor(
 
     private async Task ProcessOneAsync(WebhookDelivery delivery, CancellationToken ct)
     {
+        var fields = new Dictionary<string, object> { [LogScopes.ShopDomain] = delivery.ShopDomain, [LogScopes.WebhookId] = delivery.WebhookId };
+        if (delivery.OrderId is { } orderId) fields[LogScopes.OrderId] = orderId;
+        if (delivery.CustomerId is { } customerId) fields[LogScopes.CustomerId] = customerId;
+        using var scope = logger.BeginScope(fields);
         try
         {
             await using var conn = await db.OpenConnectionAsync(ct);

@@ -54,6 +54,14 @@ public sealed class JobsOptions
     };
 }
 
+/// <summary>This instance's Hangfire server, as its readiness check looks for it: none until one is started.</summary>
+public sealed class JobServerStatus
+{
+    public string? Name { get; internal set; }
+
+    public DateTimeOffset? StartedAt { get; internal set; }
+}
+
 /// <summary>A recurring job the app schedules: its id, and what it runs.</summary>
 public sealed record RecurringJobDefinition(string Id, Action<IRecurringJobManager, string> Register);
 
@@ -94,6 +102,7 @@ public static partial class JobsExtensions
             .UseRecommendedSerializerSettings()
             .UseLogProvider(new DisposalSafeLogProvider(sp.GetRequiredService<ILoggerFactory>())));
 
+        services.AddSingleton<JobServerStatus>();
         services.AddHostedService<JobServerHost>();
         services.AddHostedService<RecurringJobsRegistration>();
         return builder;
@@ -106,7 +115,7 @@ public static partial class JobsExtensions
     /// </summary>
     private sealed partial class JobServerHost(
         IOptions<JobsOptions> options, JobStorage storage, IServiceScopeFactory scopes, IJobFilterProvider filters,
-        ILogger<JobServerHost> logger) : IHostedService, IDisposable
+        JobServerStatus status, TimeProvider clock, ILogger<JobServerHost> logger) : IHostedService, IDisposable
     {
         private BackgroundJobServer? _server;
 
@@ -118,11 +127,14 @@ public static partial class JobsExtensions
                 LogDisabled();
                 return Task.CompletedTask;
             }
+            var name = $"{Environment.MachineName}:{Environment.ProcessId}";
+            status.Name = name;
+            status.StartedAt = clock.GetUtcNow();
             _server = new BackgroundJobServer(new BackgroundJobServerOptions
             {
                 WorkerCount = o.WorkerCount,
                 SchedulePollingInterval = TimeSpan.FromMilliseconds(o.SchedulePollIntervalMs),
-                ServerName = $"{Environment.MachineName}:{Environment.ProcessId}",
+                ServerName = name,
                 Activator = new AspNetCoreJobActivator(scopes),
                 FilterProvider = filters,
             }, storage);

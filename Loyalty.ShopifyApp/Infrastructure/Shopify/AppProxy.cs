@@ -1,6 +1,7 @@
 using System.Globalization;
 using Dapper;
 using Loyalty.ShopifyApp.Infrastructure.Http;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -64,7 +65,11 @@ public sealed partial class AppProxyVerification(
             await Problems.WriteAsync(context, failure);
             return;
         }
-        await next(context);
+        var proxy = context.Proxy();
+        using (logger.BeginShopScope(proxy.Shop, proxy.CustomerId))
+        {
+            await next(context);
+        }
     }
 
     private async Task<Microsoft.AspNetCore.Http.HttpResults.ProblemHttpResult?> VerifyAsync(HttpContext context, bool customerRequired)

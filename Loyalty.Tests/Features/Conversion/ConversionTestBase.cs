@@ -20,6 +20,9 @@ public abstract class ConversionTestBase : IAsyncLifetime
     /// <summary>Settings a test class adds to (or changes in) the ones below.</summary>
     protected virtual IReadOnlyDictionary<string, string?> MoreSettings => new Dictionary<string, string?>();
 
+    /// <summary>Services a test class replaces or adds (a log capture, a telemetry exporter).</summary>
+    protected virtual Action<IServiceCollection>? MoreServices => null;
+
     public async Task InitializeAsync()
     {
         App = await LoyaltyApp.StartAsync(Shopify, new Dictionary<string, string?>(new Dictionary<string, string?>
@@ -33,7 +36,7 @@ public abstract class ConversionTestBase : IAsyncLifetime
             ["Pos:AttemptTimeoutSeconds"] = "0.5",
             ["Pos:TotalTimeoutSeconds"] = "2",
             ["Pos:RetryBaseDelayMs"] = "10",
-        }.Concat(MoreSettings).GroupBy(kv => kv.Key).Select(g => g.Last())));
+        }.Concat(MoreSettings).GroupBy(kv => kv.Key).Select(g => g.Last())), MoreServices);
         Shop = LoyaltyApp.NewShop();
         await App.InstallAsync(Shopify, Shop);
         Shopify.StubCouponsMetafield(Shop);

@@ -1,0 +1,54 @@
+using Npgsql;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Telemetry;
+
+/// <summary>
+/// OpenTelemetry traces (ASP.NET Core, HttpClient, Npgsql) and metrics (the same, plus <see cref="LoyaltyMetrics"/>).
+/// They are exported over OTLP only when an endpoint is configured (the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
+/// and <c>OTEL_EXPORTER_OTLP_*</c> variables, read by the exporter); without one nothing leaves the process.
+/// </summary>
+public static class TelemetryExtensions
+{
+    public const string OtlpEndpointKey = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+    public static IHostApplicationBuilder AddLoyaltyTelemetry(this IHostApplicationBuilder builder)
+    {
+        var endpoint = builder.Configuration[OtlpEndpointKey];
+        if (!string.IsNullOrWhiteSpace(endpoint) && !Uri.TryCreate(endpoint, UriKind.Absolute, out _))
+        {
+            throw new InvalidOperationException($"{OtlpEndpointKey} must be an absolute URL such as http://collector:4317, not '{endpoint}'.");
+        }
+
+        builder.Services.AddSingleton<LoyaltyMetrics>();
+        var otel = builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "loyalty"))
+            .WithTracing(t => t
+                .AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments("/health"))
+                .AddHttpClientInstrumentation()
+                .AddNpgsql())
+            .WithMetrics(m => m
+                .AddAspNetCoreInstrumentation()
+                .AddHttpClientInstrumentation()
+                .AddMeter(LoyaltyMetrics.MeterName, "Npgsql"));
+        if (!string.IsNullOrWhiteSpace(endpoint)) otel.UseOtlpExporter();
+
+        // Created with the host so its gauges exist before the first collection.
+        builder.Services.AddHostedService<MetricsWarmUp>();
+        return builder;
+    }
+
+    private sealed class MetricsWarmUp(LoyaltyMetrics metrics) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            GC.KeepAlive(metrics);
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    }
+}

@@ -1,0 +1,37 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Loyalty.Tests.Features.Conversion;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Loyalty.Tests.Infrastructure.Telemetry;
+
+/// <summary>What an operator searching the logs finds: a conversion's lines carry its ids as fields, and no HTTP chatter.</summary>
+public sealed class LogFieldsTests : ConversionTestBase
+{
+    private readonly CapturedLogs _logs = new();
+
+    protected override Action<IServiceCollection>? MoreServices => services => services.AddSingleton<ILoggerProvider>(_logs);
+
+    [Fact]
+    public async Task A_conversions_log_lines_carry_shop_customer_and_conversion_ids_and_outbound_calls_write_no_information_lines()
+    {
+        await GiveAsync(1000);
+        Shopify.StubDiscountCreate(Shop);
+
+        var response = await ConvertAsync(500, "attempt-1");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var conversionId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString();
+        var completed = Assert.Single(_logs.Lines, l => l.Category.EndsWith("ConversionSaga", StringComparison.Ordinal) && l.Message.Contains("completed"));
+        Assert.Equal(Shop, completed.Fields["ShopDomain"]);
+        Assert.Equal(Customer, completed.Fields["CustomerId"]);
+        Assert.Equal(conversionId, completed.Fields["ConversionId"]);
+
+        // The conversion called Shopify (discount, metafield) through HttpClient: none of it below Warning.
+        Assert.NotEmpty(Shopify.OperationBodies(Shop, "CreateLoyaltyCode"));
+        Assert.DoesNotContain(_logs.Lines, l => l.Level < LogLevel.Warning
+            && (l.Category.StartsWith("System.Net.Http", StringComparison.Ordinal) || l.Category.StartsWith("Polly", StringComparison.Ordinal)));
+    }
+}
