@@ -26,10 +26,10 @@ public static partial class PageText
     [GeneratedRegex(@"\[\[([A-Za-z0-9_.]+)\]\]")]
     private static partial Regex Placeholder();
 
-    [GeneratedRegex("^[a-z]{2,3}$")]
+    [GeneratedRegex(@"^[a-z]{2,3}\z")]
     private static partial Regex LanguageCode();
 
-    [GeneratedRegex("^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$")]
+    [GeneratedRegex(@"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}\z")]
     private static partial Regex LocaleTag();
 
     /// <summary>The languages a page has a file for, English first.</summary>
