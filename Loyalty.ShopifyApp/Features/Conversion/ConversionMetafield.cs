@@ -31,9 +31,10 @@ public sealed partial class ConversionSaga
         var sent = false;
         async Task MarkSendingAsync(CancellationToken token)
         {
-            c = await UpdateAsync(c, """
-                metafield_uncertain_prev = coalesce(metafield_uncertain_prev, metafield_uncertain_at), metafield_uncertain_at = now()
-                """, null, token);
+            // Only the first send of this sync keeps the earlier mark: a resend follows a THROTTLED or STALE_OBJECT answer,
+            // both sure that nothing was applied.
+            c = await UpdateAsync(c, sent ? "metafield_uncertain_at = now()"
+                : "metafield_uncertain_prev = greatest(metafield_uncertain_prev, metafield_uncertain_at), metafield_uncertain_at = now()", null, token);
             sent = true;
         }
         try
