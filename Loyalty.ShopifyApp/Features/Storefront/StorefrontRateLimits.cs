@@ -9,8 +9,9 @@ namespace Loyalty.ShopifyApp.Features.Storefront;
 
 /// <summary>
 /// Rate limits on the storefront (ASP.NET Core's rate limiter, fixed windows from <see cref="StorefrontOptions"/>): per
-/// logged-in customer of a shop, tighter for coupon code checks (each may cost a Shopify call), and per shop for all its
-/// visitors together. Past a limit: 429 <c>rate_limited</c> with <c>Retry-After</c>. The limiter runs after the app
+/// logged-in customer of a shop, tighter for coupon code checks (each may cost a Shopify call), per shop for all its
+/// customers together, and per shop for its logged-out visitors together (apart, so replayed logged-out URLs cannot
+/// lock the customers out). Past a limit: 429 <c>rate_limited</c> with <c>Retry-After</c>. The limiter runs after the app
 /// proxy signature is verified, so the shop and customer it counts are Shopify's, never the caller's claim; requests
 /// that fail verification were refused before and count nowhere. Other endpoints are not limited here.
 /// </summary>
@@ -34,7 +35,9 @@ public static partial class StorefrontRateLimits
             limiter.GlobalLimiter = PartitionedRateLimiter.CreateChained(
                 Partitioned(o, o.CustomerRequestLimit, http => Storefront(http) is { CustomerId: { } c } p ? $"{p.Shop}\n{c}" : null),
                 Partitioned(o, o.CustomerCodeCheckLimit, http => Storefront(http) is { CustomerId: { } c } p && IsCodeCheck(http) ? $"{p.Shop}\n{c}" : null),
-                Partitioned(o, o.ShopRequestLimit, http => Storefront(http)?.Shop));
+                // Logged-out visitors of a shop share a bucket of their own: a signed logged-out URL can be replayed for
+                // its whole timestamp window, and must not use up the limit the shop's customers share.
+                Partitioned(o, o.ShopRequestLimit, http => Storefront(http) is { } p ? p.CustomerId is null ? $"{p.Shop}\nlogged out" : p.Shop : null));
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             limiter.OnRejected = RejectAsync;
         });

@@ -86,6 +86,18 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Logged_out_visitors_replaying_a_signed_url_cannot_use_up_the_shop_s_limit_for_its_customers()
+    {
+        await StartAsync(new() { ["Storefront:ShopRequestLimit"] = "4" });
+        // A signed URL of a logged-out visitor, replayed (the signature carries no one-time value).
+        var guest = LoyaltyApp.ProxyPath("/proxy/api/session", _shop, null);
+        for (var i = 0; i < 4; i++) Assert.Equal(HttpStatusCode.OK, (await _app.Http.GetAsync(guest)).StatusCode);
+        await AssertRateLimitedAsync(await _app.Http.GetAsync(guest));
+
+        Assert.Equal(HttpStatusCode.OK, (await SessionAsync(777)).StatusCode); // the shop's customers still get in
+    }
+
+    [Fact]
     public async Task Code_checks_have_their_own_tighter_limit_per_customer()
     {
         await StartAsync(new() { ["Storefront:CustomerCodeCheckLimit"] = "2" });
