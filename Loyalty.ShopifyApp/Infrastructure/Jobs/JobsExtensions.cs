@@ -254,6 +254,12 @@ public static partial class JobsExtensions
                 LogLockBusy(e, job.Id);
                 return false;
             }
+            catch (Exception e) when (e is Npgsql.NpgsqlException or TimeoutException)
+            {
+                // An instance started while the database is away (a restart, a failover): it comes up and registers later.
+                LogDatabaseAway(e, job.Id);
+                return false;
+            }
         }
 
         public async Task StopAsync(CancellationToken cancellationToken)
@@ -264,6 +270,9 @@ public static partial class JobsExtensions
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
         private partial void LogLockBusy(Exception e, string jobId);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: the database cannot be reached; registering it again shortly")]
+        private partial void LogDatabaseAway(Exception e, string jobId);
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Recurring job {JobId} scheduled at '{Cron}'")]
         private partial void LogScheduled(string jobId, string cron);
