@@ -20,11 +20,13 @@ builder.AddShopify();
 builder.AddLoyaltyJobs();
 builder.AddFeatures();
 builder.AddSandbox();
+builder.Services.AddForwardedClients();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<UnexpectedExceptionHandler>();
 
 var app = builder.Build();
 
+app.UseForwardedClients(); // first: everything after sees the client a trusted proxy names
 app.UseExceptionHandler();
 app.UseStatusCodePages();
 app.UseAuthentication();

@@ -136,4 +136,51 @@ public sealed class JobsDashboardTests
         Assert.InRange(locked.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 60);
         Assert.Contains("dashboard_locked_out", await locked.Content.ReadAsStringAsync());
     }
+    private static async Task<HttpStatusCode> FromClientAsync(LoyaltyApp app, string client, string password)
+    {
+        var request = Dashboard(HttpMethod.Get, "/hangfire", password);
+        request.Headers.Add("X-Forwarded-For", client);
+        return (await app.Http.SendAsync(request)).StatusCode;
+    }
+
+    [Fact]
+    public async Task Behind_a_trusted_proxy_one_clients_failed_logins_lock_out_that_client_only()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await StartWithCredentialsAsync(shopify, new()
+        {
+            ["Jobs:DashboardMaxFailedLogins"] = "3",
+            ["Http:TrustedProxies:0"] = "127.0.0.0/8",
+            ["Http:TrustedProxies:1"] = "::1",
+        });
+
+        for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.Unauthorized, await FromClientAsync(app, "203.0.113.7", $"guess-{i}"));
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, await FromClientAsync(app, "203.0.113.7", Password));
+        Assert.Equal(HttpStatusCode.OK, await FromClientAsync(app, "198.51.100.9", Password)); // the operator behind the same proxy
+    }
+
+    [Fact]
+    public async Task Without_a_trusted_proxy_a_client_cannot_escape_its_lockout_by_naming_another_address()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await StartWithCredentialsAsync(shopify, new() { ["Jobs:DashboardMaxFailedLogins"] = "3" });
+
+        for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.Unauthorized, await FromClientAsync(app, $"203.0.113.{i}", $"guess-{i}"));
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, await FromClientAsync(app, "198.51.100.9", Password));
+    }
+
+    [Theory]
+    [InlineData("10.0.0.0/33")]
+    [InlineData("proxy.internal")]
+    [InlineData("10.0.0.1, 10.0.0.2")]
+    public async Task A_trusted_proxy_that_is_not_an_address_or_network_stops_the_start(string entry)
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Http:TrustedProxies:0"] = entry }));
+
+        Assert.Contains("TrustedProxies", error.ToString());
+    }
 }
