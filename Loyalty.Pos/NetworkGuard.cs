@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Loyalty.Pos;
 
@@ -10,9 +11,11 @@ namespace Loyalty.Pos;
 /// registries, multicast, or an address of this host itself. The rule is enforced when each connection is made,
 /// on every address the name resolves to, so a DNS name that points inward (or is rebound to point inward after
 /// the URL was checked) is refused too. The same rule checks URLs when a merchant saves one, so a literal address
-/// is refused with a field error before anything is sent.
+/// is refused with a field error before anything is sent. This host's addresses are those of its interfaces; the public
+/// addresses it is reached by through NAT, a load balancer or a cloud provider are not among them, so a deployment lists
+/// those (and anything else of its own) in <see cref="NetworkGuardOptions.DeniedNetworks"/>, refused always.
 /// </summary>
-public static class NetworkGuard
+public static partial class NetworkGuard
 {
     /// <summary>
     /// The IANA special-purpose registries (iana.org/assignments/iana-ipv4-special-registry and
@@ -34,22 +37,31 @@ public static class NetworkGuard
     private sealed record HostAddressSnapshot(long At, IReadOnlySet<IPAddress> Addresses);
     private static volatile HostAddressSnapshot? _hostAddresses; // one reference, so readers never see half of an update
 
-    /// <summary>A handler whose every connection goes only to addresses <see cref="IsPublic(IPAddress)"/> allows, unless private networks are allowed.</summary>
-    public static SocketsHttpHandler CreateHandler(bool allowPrivateNetworks) => new()
+    /// <summary>
+    /// A handler whose every connection goes only to addresses <see cref="IsPublic(IPAddress)"/> allows, unless private
+    /// networks are allowed; never to <paramref name="guard"/>'s denied networks. <paramref name="logger"/> hears when this
+    /// host's own addresses cannot be read.
+    /// </summary>
+    public static SocketsHttpHandler CreateHandler(bool allowPrivateNetworks, NetworkGuardOptions? guard = null, ILogger? logger = null) => new()
     {
         PooledConnectionLifetime = TimeSpan.FromMinutes(2),
         // A redirect is a URL the merchant did not enter; the caller sees the 3xx instead of following it with its credentials.
         AllowAutoRedirect = false,
         // Through an HTTP proxy the callback would check the proxy's address, not the merchant's host.
         UseProxy = false,
-        ConnectCallback = (context, ct) => ConnectAsync(context, allowPrivateNetworks, ct),
+        ConnectCallback = (context, ct) => ConnectAsync(context, allowPrivateNetworks, guard?.Denied ?? [], logger, ct),
     };
 
-    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool allowPrivate, CancellationToken ct)
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, bool allowPrivate, IReadOnlyList<IPNetwork> denied,
+        ILogger? logger, CancellationToken ct)
     {
         var host = context.DnsEndPoint.Host;
         var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
-        if (!allowPrivate && addresses.FirstOrDefault(a => !IsPublic(a)) is { } refused)
+        if (addresses.FirstOrDefault(a => IsDenied(a, denied)) is { } deniedAddress)
+        {
+            throw new HttpRequestException($"The host {host} resolves to {deniedAddress}, in a network this deployment denies (NetworkGuard:DeniedNetworks).");
+        }
+        if (!allowPrivate && addresses.FirstOrDefault(a => !IsPublic(a, HostAddresses(logger))) is { } refused)
         {
             throw new HttpRequestException(
                 $"The host {host} resolves to {refused}, a special-purpose or this host's own address, which is not allowed.");
@@ -68,7 +80,14 @@ public static class NetworkGuard
     }
 
     /// <summary>True for a public unicast address that is not one of this host's own.</summary>
-    public static bool IsPublic(IPAddress address) => IsPublic(address, HostAddresses());
+    public static bool IsPublic(IPAddress address) => IsPublic(address, HostAddresses(null));
+
+    /// <summary>True when <paramref name="address"/> is in one of <paramref name="denied"/>.</summary>
+    public static bool IsDenied(IPAddress address, IReadOnlyList<IPNetwork> denied)
+    {
+        address = Normalize(address);
+        return denied.Any(n => n.Contains(address));
+    }
 
     /// <summary>As <see cref="IsPublic(IPAddress)"/>, with this host's addresses given.</summary>
     public static bool IsPublic(IPAddress address, IReadOnlySet<IPAddress> hostAddresses)
@@ -83,18 +102,20 @@ public static class NetworkGuard
     /// <paramref name="allowHttp"/>), no credentials, and no literal address or local name this guard would refuse
     /// (names are checked again, resolved, at connect time).
     /// </summary>
-    public static string? UrlError(string url, bool allowHttp, bool allowPrivateNetworks)
+    public static string? UrlError(string url, bool allowHttp, bool allowPrivateNetworks, NetworkGuardOptions? guard = null)
     {
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.UserInfo.Length > 0 || url.Length > 500)
             return "Must be an absolute https URL without credentials.";
         if (uri.Scheme == "http" && !allowHttp) return "Must use https.";
+        if (IPAddress.TryParse(uri.DnsSafeHost, out var literal) && IsDenied(literal, guard?.Denied ?? []))
+            return "Must not point at an address this service denies.";
         if (!allowPrivateNetworks && (uri.IsLoopback || IPAddress.TryParse(uri.DnsSafeHost, out var ip) && !IsPublic(ip)))
             return "Must not point at a loopback or private network address, nor at any other special-purpose or this server's own address.";
         return null;
     }
 
     /// <summary>Every address of this host's interfaces, re-read at most every 30 seconds (addresses change).</summary>
-    private static IReadOnlySet<IPAddress> HostAddresses()
+    private static IReadOnlySet<IPAddress> HostAddresses(ILogger? logger)
     {
         var now = Environment.TickCount64;
         if (_hostAddresses is { } cached && now - cached.At < HostAddressesMaxAge.TotalMilliseconds) return cached.Addresses;
@@ -105,9 +126,11 @@ public static class NetworkGuard
                 .SelectMany(i => i.GetIPProperties().UnicastAddresses)
                 .Select(a => Normalize(a.Address))];
         }
-        catch (NetworkInformationException)
+        catch (NetworkInformationException e)
         {
-            addresses = []; // the registries above still cover loopback and private addresses
+            // The registries above still cover loopback and private addresses; public ones of this host go unrefused.
+            if (logger is not null) LogHostAddressesUnknown(logger, e);
+            addresses = [];
         }
         _hostAddresses = new HostAddressSnapshot(now, addresses);
         return addresses;
@@ -118,4 +141,8 @@ public static class NetworkGuard
         address.IsIPv4MappedToIPv6 ? address.MapToIPv4()
         : address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes())
         : address;
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Outbound guard: this host's own addresses could not be read, so only the special-purpose ranges and NetworkGuard:DeniedNetworks are refused; list this host's public addresses there")]
+    private static partial void LogHostAddressesUnknown(ILogger logger, Exception exception);
 }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
 
@@ -21,12 +22,15 @@ public static class PosServiceCollectionExtensions
         if (configure is not null) options.Configure(configure);
         options.ValidateOnStart();
         services.AddSingleton<IValidateOptions<PosClientOptions>>(new PosClientOptionsValidator());
+        services.AddOptions<NetworkGuardOptions>().Validate(g => !g.Errors().Any(), "NetworkGuard:DeniedNetworks: every entry must be an IP address or a CIDR network.")
+            .ValidateOnStart();
 
         var builder = services.AddHttpClient<PosClient>(http => http.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(sp =>
             {
                 var allowPrivate = sp.GetRequiredService<IOptions<PosClientOptions>>().Value.AllowPrivateNetworks;
-                return NetworkGuard.CreateHandler(allowPrivate);
+                return NetworkGuard.CreateHandler(allowPrivate, sp.GetRequiredService<IOptions<NetworkGuardOptions>>().Value,
+                    sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard)));
             });
 
         builder.AddResilienceHandler("pos", (pipeline, context) =>

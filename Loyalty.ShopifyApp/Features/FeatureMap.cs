@@ -53,6 +53,7 @@ public static class FeatureMap
             .ValidateOnStart();
         services.AddPosClient();
         services.AddOptions<PosClientOptions>().BindConfiguration(PosClientOptions.Section);
+        services.AddOptions<NetworkGuardOptions>().BindConfiguration(NetworkGuardOptions.Section);
         services.AddSingleton<IWebhookHandler, OrderPaid>();
         services.AddSingleton<IWebhookHandler, RefundCreated>();
         services.AddSingleton<IWebhookHandler, OrderCancelled>();
@@ -100,7 +101,8 @@ public static class FeatureMap
             .Validate(o => o.MaxResponseBytes is >= 1024 and <= 16 * 1024 * 1024, "Events: MaxResponseBytes must be between 1024 and 16777216.")
             .ValidateOnStart();
         services.AddHttpClient(OutgoingEvents.HttpClientName)
-            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.AllowInsecureEndpoints))
+            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.AllowInsecureEndpoints,
+                sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NetworkGuardOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard))))
             .AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.MaxResponseBytes));
         services.AddTransient<OutgoingEvents>();
         services.AddSingleton(new RecurringJobDefinition(OutgoingEvents.RecurringId,

@@ -88,6 +88,17 @@ public sealed class NetworkGuardTests
     }
 
     [Fact]
+    public void A_denied_network_covers_its_addresses_in_either_form()
+    {
+        var denied = new NetworkGuardOptions { DeniedNetworks = ["8.8.8.0/24", "2606:4700::/32"] };
+
+        Assert.Equal("Must not point at an address this service denies.", NetworkGuard.UrlError("https://8.8.8.9/pos", false, false, denied));
+        Assert.NotNull(NetworkGuard.UrlError("https://[::ffff:8.8.8.8]/pos", false, true, denied)); // even where private networks are allowed
+        Assert.NotNull(NetworkGuard.UrlError("https://[2606:4700:4700::1111]/pos", false, false, denied));
+        Assert.Null(NetworkGuard.UrlError("https://8.8.4.4/pos", false, false, denied));
+    }
+
+    [Fact]
     public void Every_address_of_this_machine_is_refused()
     {
         var addresses = NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(a => a.Address).ToList();

@@ -42,11 +42,11 @@ public static class EventEndpoint
     }
 
     private static async Task<Results<Ok<EndpointView>, ProblemHttpResult>> PutAsync(HttpContext http, EndpointRequest r, NpgsqlDataSource db,
-        IDataProtectionProvider dataProtection, IOptions<EventOptions> options, CancellationToken ct)
+        IDataProtectionProvider dataProtection, IOptions<EventOptions> options, IOptions<NetworkGuardOptions> guard, CancellationToken ct)
     {
         var errors = new Dictionary<string, string[]>();
         var insecureAllowed = options.Value.AllowInsecureEndpoints;
-        if (NetworkGuard.UrlError(r.Url ?? "", allowHttp: insecureAllowed, allowPrivateNetworks: insecureAllowed) is { } urlError) errors["url"] = [urlError];
+        if (NetworkGuard.UrlError(r.Url ?? "", allowHttp: insecureAllowed, allowPrivateNetworks: insecureAllowed, guard.Value) is { } urlError) errors["url"] = [urlError];
         if (r.Secret is not { Length: >= 16 and <= 200 }) errors["secret"] = ["A secret of 16-200 characters, used to sign every event."];
         if (errors.Count > 0)
         {

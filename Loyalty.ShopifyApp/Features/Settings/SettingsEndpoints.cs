@@ -43,7 +43,7 @@ public static partial class SettingsEndpoints
 
     private static async Task<Results<Ok<SettingsView>, ProblemHttpResult>> PutAsync(
         HttpContext http, SettingsUpdate update, NpgsqlDataSource db, IDataProtectionProvider dataProtection,
-        IOptions<PosClientOptions> pos, IOptions<SettingsOptions> settingsOptions, ILoggerFactory loggers, CancellationToken ct)
+        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, ILoggerFactory loggers, CancellationToken ct)
     {
         var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -73,7 +73,7 @@ public static partial class SettingsEndpoints
                 : update.PosApiKey.Length == 0 ? null : ShopSettings.PosKeyProtector(dataProtection).Protect(update.PosApiKey),
         };
 
-        var errors = Validate(next, update, pos.Value, settingsOptions.Value);
+        var errors = Validate(next, update, pos.Value, guard.Value, settingsOptions.Value);
         var retypeKey = SavedKeyWouldMove(current, next.PosBaseUrl, keepsSavedKey: update.PosApiKey is null);
         if (retypeKey) errors["posApiKey"] = [.. errors.GetValueOrDefault("posApiKey", []), RetypeKeyMessage];
         if (errors.Count > 0)
@@ -129,7 +129,7 @@ public static partial class SettingsEndpoints
         return TypedResults.Ok(View(next));
     }
 
-    internal static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, SettingsOptions options)
+    internal static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, NetworkGuardOptions guard, SettingsOptions options)
     {
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
@@ -152,7 +152,7 @@ public static partial class SettingsEndpoints
         if (s.BalanceSource is not ("ledger" or "pos")) Add("balanceSource", "Must be 'ledger' or 'pos'.");
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
-        if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks) is { } urlError)
+        if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks, guard) is { } urlError)
             Add("posBaseUrl", urlError);
         if (s.BalanceSource == "pos")
         {

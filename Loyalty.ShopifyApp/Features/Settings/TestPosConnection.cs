@@ -23,7 +23,7 @@ public static partial class TestPosConnection
     /// </summary>
     public static async Task<Results<Ok<PosTestResult>, ProblemHttpResult>> HandleAsync(
         HttpContext http, PosTestRequest? request, NpgsqlDataSource db, PosClient posClient, IDataProtectionProvider dataProtection,
-        IOptions<PosClientOptions> pos, IOptions<SettingsOptions> settingsOptions, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
     {
         var shop = http.User.Shop();
         ShopSettings current;
@@ -39,7 +39,7 @@ public static partial class TestPosConnection
             BalanceSource = "pos",
         };
         var keyOnly = new SettingsEndpoints.SettingsUpdate(null, null, null, null, null, null, null, null, null, null, null, null, null, request?.PosApiKey);
-        var errors = SettingsEndpoints.Validate(candidate, keyOnly, pos.Value, settingsOptions.Value);
+        var errors = SettingsEndpoints.Validate(candidate, keyOnly, pos.Value, guard.Value, settingsOptions.Value);
         var connectionErrors = errors.Where(e => e.Key is "posBaseUrl" or "posApiKey").ToDictionary();
         // Trying another URL takes a key typed for it: the saved key never leaves for a URL it was not saved with.
         var retypeKey = SettingsEndpoints.SavedKeyWouldMove(current, candidate.PosBaseUrl, keepsSavedKey: string.IsNullOrEmpty(request?.PosApiKey));
