@@ -42,17 +42,29 @@ public sealed class BenchEnvironment : IAsyncDisposable
 
     public string Directory => _dir;
 
-    public static async Task<BenchEnvironment> StartAsync(int seed, CancellationToken ct)
+    /// <summary>
+    /// The soak's environment: a database without fsync, since the soak judges correctness, not speed, and its PostgreSQL
+    /// restart is a fast shutdown (no acknowledged commit is lost by one).
+    /// </summary>
+    public static Task<BenchEnvironment> StartAsync(int seed, CancellationToken ct) => StartAsync(seed, durable: false, ct);
+
+    /// <param name="durable">
+    /// The database with production durability (fsync and synchronous_commit on), as the ingest and conversion benchmarks
+    /// run by default; <c>--fast-db</c> turns it off, as the tests run it.
+    /// </param>
+    public static async Task<BenchEnvironment> StartAsync(int seed, bool durable, CancellationToken ct)
     {
         var dir = Path.Combine(Path.GetTempPath(), "loyalty-bench-" + Guid.NewGuid().ToString("N")[..8]);
         System.IO.Directory.CreateDirectory(dir);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101); // PostgreSQL runs as postgres when we are root
-        var pg = new LocalPostgres(Path.Combine(dir, "postgres"), LocalPostgres.FreePort());
+        var pg = new LocalPostgres(Path.Combine(dir, "postgres"), LocalPostgres.FreePort()) { Durable = durable };
         await pg.StartAsync(ct);
         await using (var admin = new NpgsqlConnection(pg.ConnectionString("postgres")))
         {
             await admin.ExecuteAsync("CREATE DATABASE loyalty_bench");
         }
+        Console.WriteLine(durable ? "# database: PostgreSQL with production durability (fsync, synchronous_commit, full_page_writes on)"
+            : "# database: PostgreSQL with fsync, synchronous_commit and full_page_writes off (--fast-db: not production figures)");
         var shopify = await ShopifySimulator.StartAsync(ClientId, ClientSecret, seed, ct: ct);
         var pos = await PosSimulator.StartAsync("bench-pos-key", seed, ct: ct);
         // One long-lived database: keep idle connections (LocalPostgres prunes after 10 s for the tests' churn of databases).

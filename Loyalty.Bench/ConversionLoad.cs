@@ -18,10 +18,10 @@ public static class ConversionLoad
     private const int PosMs = 40, ShopifyMs = 120;
 
     public static async Task<int> RunAsync(int[] levels, int seconds, int throttleSeconds, int throttleLevel, int bucketSize, int seed,
-        CancellationToken ct)
+        bool durable, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(128, 128);
-        await using var env = await BenchEnvironment.StartAsync(seed, ct);
+        await using var env = await BenchEnvironment.StartAsync(seed, durable, ct);
         var app = await env.StartAppAsync(new Dictionary<string, string>
         {
             ["Jobs:Schedules:missed-orders-sweep"] = "",

@@ -1,12 +1,13 @@
 using System.Globalization;
 using Loyalty.Bench;
 
-// dotnet run -c Release --project Loyalty.Bench -- <webhooks|conversions|soak> [options]   (see docs/benchmarks.md)
+// dotnet run -c Release --project Loyalty.Bench -- <webhooks|webhooks-compare|conversions|soak> [options]   (see docs/benchmarks.md)
 Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
 var command = args.FirstOrDefault();
 string? Option(string name) => args.SkipWhile(a => a != "--" + name).Skip(1).FirstOrDefault();
 int IntOption(string name, int fallback) => Option(name) is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 var smoke = args.Contains("--smoke");
+var durable = !args.Contains("--fast-db"); // production durability unless a figure says otherwise
 var seed = IntOption("seed", Environment.TickCount & 0xFFFF);
 using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -22,11 +23,12 @@ return command switch
     "webhooks" => await WebhookIngest.RunAsync(
         Option("rates") is { } r ? r.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray()
             : smoke ? [100] : [250, 500, 1000, 1500, 2000],
-        IntOption("seconds", smoke ? 2 : 10), seed, Option("processing") == "after", cts.Token),
+        IntOption("seconds", smoke ? 2 : 10), seed, Option("processing") == "after", durable, cts.Token),
+    "webhooks-compare" => await IngestComparison.RunAsync(IntOption("deliveries", smoke ? 500 : 14_000), IntOption("connections", 32), seed, durable, cts.Token),
     "conversions" => await ConversionLoad.RunAsync(
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
-        IntOption("bucket", smoke ? 100 : 2000), seed, cts.Token),
+        IntOption("bucket", smoke ? 100 : 2000), seed, durable, cts.Token),
     "soak" => await Soak.RunAsync(new Soak.Options(seed,
         Conversions: IntOption("conversions", smoke ? 150 : 5000),
         Customers: IntOption("customers", smoke ? 20 : 300),
@@ -44,8 +46,9 @@ return command switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--processing during|after] [--seed N] [--smoke]");
-    Console.Error.WriteLine("       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] [--seed N] [--smoke]");
+    Console.Error.WriteLine("usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--processing during|after] [--seed N] [--smoke] [--fast-db]");
+    Console.Error.WriteLine("       Loyalty.Bench webhooks-compare [--deliveries 14000] [--connections 32] [--seed N] [--smoke] [--fast-db]");
+    Console.Error.WriteLine("       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] [--seed N] [--smoke] [--fast-db]");
     Console.Error.WriteLine("       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] [--pg-down-seconds 5]");
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--smoke]");
     Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|all]]");

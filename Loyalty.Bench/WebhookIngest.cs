@@ -19,10 +19,10 @@ public static class WebhookIngest
     /// The measured instance only acknowledges (<c>Webhooks:ProcessingEnabled=false</c>, an intake tier); a second
     /// instance processes the inbox after the steps. Otherwise the one instance processes while it ingests.
     /// </param>
-    public static async Task<int> RunAsync(int[] rates, int seconds, int seed, bool processAfter, CancellationToken ct)
+    public static async Task<int> RunAsync(int[] rates, int seconds, int seed, bool processAfter, bool durable, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(256, 256);
-        await using var env = await BenchEnvironment.StartAsync(seed, ct);
+        await using var env = await BenchEnvironment.StartAsync(seed, durable, ct);
         var app = await env.StartAppAsync(new Dictionary<string, string>
         {
             ["Jobs:Schedules:missed-orders-sweep"] = "",

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using Dapper;
+using Loyalty.Sandbox;
+
+namespace Loyalty.Bench;
+
+/// <summary>
+/// Side by side in one run, on one database: PostgreSQL's own single-insert ceiling (pgbench), the Node peer
+/// (<see cref="NodePeer"/>: Shopify's library, storing and awarding inline) and Loyalty, each sent the same pre-signed
+/// <c>orders/paid</c> deliveries (30 % redeliveries of an earlier one) as fast as a fixed number of connections allow.
+/// Per target: deliveries acknowledged per second, ack p50/p99/max, and awards per second from the first delivery to
+/// the last award (the peer awards before it acknowledges; Loyalty acknowledges first and awards in the background).
+/// Then, by the generator's own arithmetic: every distinct paid order awarded exactly once, with exactly its points.
+/// </summary>
+public static class IngestComparison
+{
+    private sealed record Delivery(string Id, string Body, long Order, long Points);
+
+    private sealed record Outcome(string Name, int Sent, int Errors, double Seconds, Stats Acks, double AwardSeconds, long Awards, long Points, long RssKb);
+
+    public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, CancellationToken ct)
+    {
+        ThreadPool.SetMinThreads(256, 256);
+        await using var env = await BenchEnvironment.StartAsync(seed, durable, ct);
+        var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
+        await env.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
+        await using var peer = await NodePeer.StartAsync(env, ct);
+        Console.WriteLine($"# webhook ingest compared: {count} deliveries (30 % redeliveries), {connections} connections, seed {seed}");
+
+        var ceiling = await PgBench.InsertCeilingAsync(env, 10, clients: 8, ct);
+        Console.WriteLine($"pgbench ceiling (one 1.5 kB insert per transaction, 8 clients): {Stats.F(ceiling, 0)} tps");
+
+        var random = new Random(seed);
+        var warmup = Deliveries(random, 1_000, firstOrder: 1_000_000);
+        var measured = Deliveries(random, count, firstOrder: 10_000_000);
+        var orders = measured.GroupBy(d => d.Order).ToDictionary(g => g.Key, g => g.First().Points);
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections }) { Timeout = TimeSpan.FromSeconds(60) };
+
+        var outcomes = new List<Outcome>();
+        foreach (var (name, baseUrl) in new[] { ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl), ("Loyalty (one instance)", app.BaseUrl) })
+        {
+            var isPeer = baseUrl == peer.BaseUrl;
+            await SendAllAsync(http, new Uri(baseUrl, "/webhooks"), warmup, connections, ct);
+            await WaitForAwardsAsync(env, isPeer, 1_000_000, warmup.Select(d => d.Order).Distinct().Count(), TimeSpan.FromMinutes(5), ct);
+
+            var clock = Stopwatch.StartNew();
+            var (acks, errors) = await SendAllAsync(http, new Uri(baseUrl, "/webhooks"), measured, connections, ct);
+            var sent = clock.Elapsed.TotalSeconds;
+            await WaitForAwardsAsync(env, isPeer, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
+            var awarded = clock.Elapsed.TotalSeconds;
+            var (awards, points) = await AwardsAsync(env, isPeer, 10_000_000, ct);
+            var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points, isPeer ? peer.PeakRssKb : app.PeakRssKb);
+            outcomes.Add(outcome);
+            Console.WriteLine($"{name}: {Stats.F(outcome.Sent / outcome.Seconds, 0)} acks/s, p99 {Stats.F(acks.Percentile(99))} ms, " +
+                              $"awards/s {Stats.F(orders.Count / awarded, 0)}, {errors} errors");
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| | deliveries acknowledged/s | ack p50 ms | ack p99 ms | ack max ms | awards/s, first delivery → last award | peak RSS |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine($"| PostgreSQL alone (pgbench, one INSERT per transaction, 8 clients) | {Stats.F(ceiling, 0)} | | | | | |");
+        foreach (var o in outcomes)
+        {
+            Console.WriteLine($"| {o.Name} | {Stats.F(o.Sent / o.Seconds, 0)} | {Stats.F(o.Acks.Percentile(50))} | {Stats.F(o.Acks.Percentile(99))} | " +
+                              $"{Stats.F(o.Acks.Max)} | {Stats.F(orders.Count / o.AwardSeconds, 0)} | {o.RssKb / 1024} MiB |");
+        }
+
+        var expectedPoints = orders.Values.Sum();
+        var ok = true;
+        foreach (var o in outcomes)
+        {
+            var exact = o.Errors == 0 && o.Awards == orders.Count && o.Points == expectedPoints;
+            ok &= exact;
+            Console.WriteLine($"{o.Name}: {o.Awards} awards for {orders.Count} distinct paid orders, {o.Points} points of {expectedPoints} " +
+                              $"(the generator's sum), {o.Errors} errors: {(exact ? "exact" : "VIOLATION")}");
+        }
+        Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once, with its points, by both" : "RESULT: VIOLATION");
+        return ok ? 0 : 1;
+    }
+
+    /// <summary>New paid orders, and 30 % redeliveries of an earlier delivery (same id and body, as Shopify resends them).</summary>
+    private static List<Delivery> Deliveries(Random random, int count, long firstOrder)
+    {
+        var list = new List<Delivery>(count);
+        var next = firstOrder;
+        while (list.Count < count)
+        {
+            if (list.Count > 0 && random.NextDouble() < 0.3)
+            {
+                list.Add(list[random.Next(list.Count)]);
+                continue;
+            }
+            var amount = random.Next(5, 400);
+            var order = next++;
+            list.Add(new Delivery(Guid.NewGuid().ToString(), ShopifyOutbound.PaidOrder(order, random.Next(1, 2001), amount, amount), order, amount));
+        }
+        return list;
+    }
+
+    /// <summary>Every delivery in order, through <paramref name="connections"/> concurrent senders (a closed loop, like wrk).</summary>
+    private static async Task<(Stats Acks, int Errors)> SendAllAsync(HttpClient http, Uri endpoint, List<Delivery> deliveries, int connections,
+        CancellationToken ct)
+    {
+        var stats = new Stats();
+        var errors = 0;
+        var next = -1;
+        await Task.WhenAll(Enumerable.Range(0, connections).Select(_ => Task.Run(async () =>
+        {
+            for (var i = Interlocked.Increment(ref next); i < deliveries.Count; i = Interlocked.Increment(ref next))
+            {
+                var d = deliveries[i];
+                using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret, d.Id);
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    using var response = await http.SendAsync(request, ct);
+                    stats.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    if ((int)response.StatusCode != 200) Interlocked.Increment(ref errors);
+                }
+                catch (HttpRequestException)
+                {
+                    Interlocked.Increment(ref errors);
+                }
+            }
+        }, ct)));
+        return (stats, errors);
+    }
+
+    private static async Task WaitForAwardsAsync(BenchEnvironment env, bool peer, long firstOrder, int expected, TimeSpan limit, CancellationToken ct)
+    {
+        var watch = Stopwatch.StartNew();
+        while ((await AwardsAsync(env, peer, firstOrder, ct)).Count < expected && watch.Elapsed < limit) await Task.Delay(50, ct);
+    }
+
+    private static async Task<(long Count, long Points)> AwardsAsync(BenchEnvironment env, bool peer, long firstOrder, CancellationToken ct)
+    {
+        await using var conn = env.Connection();
+        var sql = peer
+            ? "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM peer_awards WHERE order_id >= @firstOrder AND order_id < @firstOrder + 9000000"
+            : "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM point_transactions WHERE kind = 'order_award' AND order_id >= @firstOrder AND order_id < @firstOrder + 9000000";
+        var row = await conn.QuerySingleAsync<(long Count, long Points)>(new CommandDefinition(sql, new { firstOrder }, cancellationToken: ct));
+        return row;
+    }
+}
