@@ -28,8 +28,9 @@ public static class FeatureMap
         var services = builder.Services;
         services.AddReadinessChecks();
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section)
-            .Validate(o => o.MaxBodyBytes > 0 && o.MaxAttempts > 0 && o.LeaseSeconds > 0 && o.BatchSize > 0 && o.PollIntervalMs > 0,
-                "Webhooks: MaxBodyBytes, MaxAttempts, LeaseSeconds, BatchSize and PollIntervalMs must be positive.")
+            .Validate(o => o.MaxBodyBytes > 0 && o.MaxAttempts > 0 && o.LeaseSeconds > 0 && o.BatchSize is > 0 and <= 1000 && o.PollIntervalMs > 0
+                           && o.Parallelism is > 0 and <= 64,
+                "Webhooks: MaxBodyBytes, MaxAttempts, LeaseSeconds and PollIntervalMs must be positive, BatchSize 1-1000 and Parallelism 1-64.")
             .ValidateOnStart();
         services.AddSingleton<WebhookSignal>();
         services.AddSingleton<WebhookProcessor>();

@@ -22,7 +22,14 @@ public sealed class WebhookOptions
     /// <summary>How long a worker owns a claimed delivery; after that another instance may take it over.</summary>
     public int LeaseSeconds { get; set; } = 120;
 
-    public int BatchSize { get; set; } = 20;
+    /// <summary>Deliveries one instance claims at a time.</summary>
+    public int BatchSize { get; set; } = 100;
+
+    /// <summary>
+    /// Lanes of a batch handled at once (deliveries about one customer or order stay in one lane, in order); each takes a
+    /// database connection while it works.
+    /// </summary>
+    public int Parallelism { get; set; } = 8;
 
     /// <summary>Raw payloads of handled deliveries are cleared after this many days (data minimisation).</summary>
     public int PayloadRetentionDays { get; set; } = 30;

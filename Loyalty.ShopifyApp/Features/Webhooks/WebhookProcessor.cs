@@ -24,7 +24,8 @@ public sealed class WebhookSignal
 }
 
 /// <summary>
-/// Works through the webhook inbox on every instance at once. A delivery is claimed with
+/// Works through the webhook inbox on every instance at once, a batch at a time, its lanes
+/// (<see cref="WebhookLanes"/>) in parallel. A delivery is claimed with
 /// <c>FOR UPDATE SKIP LOCKED</c> and a lease; its handler runs in the same transaction that marks it
 /// processed, fenced by the attempt number so a worker whose lease ran out cannot overwrite the one that
 /// took over. Failures are retried with exponential back-off and parked as <c>failed</c> with the last
@@ -89,10 +90,12 @@ public sealed partial class WebhookProcessor(
                 """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize }, cancellationToken: ct))).ToList();
         }
 
-        foreach (var delivery in claimed.OrderBy(d => d.Id))
-        {
-            await ProcessOneAsync(delivery, ct);
-        }
+        // Each delivery in its own transaction, as before; lanes at once, so their commits share the database's WAL flushes.
+        await Parallel.ForEachAsync(WebhookLanes.Group(claimed), new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
+            async (lane, token) =>
+            {
+                foreach (var delivery in lane) await ProcessOneAsync(delivery, token);
+            });
         return claimed.Count;
     }
 

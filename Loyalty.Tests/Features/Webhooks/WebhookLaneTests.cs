@@ -1,0 +1,98 @@
+using System.Collections.Concurrent;
+using Loyalty.ShopifyApp.Features.Webhooks;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Loyalty.Tests.Features.Webhooks;
+
+/// <summary>A claimed batch is worked on in lanes at once; what is about one customer or one order stays in order.</summary>
+public sealed class WebhookLaneTests
+{
+    private static long _ids;
+
+    private static WebhookDelivery D(string topic, long? customer, long? order, string shop = "a.myshopify.com") =>
+        new(Interlocked.Increment(ref _ids), Guid.NewGuid().ToString(), shop, topic, null, null, "2026-10", "{}", customer, order, 1);
+
+    private static List<List<long>> Lanes(params WebhookDelivery[] deliveries) =>
+        [.. WebhookLanes.Group(deliveries.Reverse()).Select(lane => lane.Select(d => d.Id).ToList())];
+
+    [Fact]
+    public void An_award_and_its_refund_share_a_lane_and_other_customers_get_their_own()
+    {
+        var award = D("orders/paid", customer: 7, order: 1);
+        var other = D("orders/paid", customer: 8, order: 2);
+        var refund = D("refunds/create", customer: null, order: 1);
+
+        Assert.Equal([[award.Id, refund.Id], [other.Id]], Lanes(award, other, refund));
+    }
+
+    [Fact]
+    public void A_customers_orders_and_their_refunds_join_into_one_lane_in_arrival_order()
+    {
+        var first = D("orders/paid", customer: 7, order: 1);
+        var refundOfSecond = D("refunds/create", customer: null, order: 3);
+        var second = D("orders/paid", customer: 7, order: 3);
+        var cancelFirst = D("orders/cancelled", customer: 7, order: 1);
+
+        Assert.Equal([[first.Id, refundOfSecond.Id, second.Id, cancelFirst.Id]], Lanes(first, refundOfSecond, second, cancelFirst));
+    }
+
+    [Fact]
+    public void A_delivery_about_the_whole_shop_keeps_that_shop_in_one_lane_and_no_other()
+    {
+        var award = D("orders/paid", customer: 7, order: 1);
+        var uninstall = D("app/uninstalled", customer: null, order: null);
+        var later = D("orders/paid", customer: 8, order: 2);
+        var elsewhere = D("orders/paid", customer: 9, order: 3, shop: "b.myshopify.com");
+
+        Assert.Equal([[award.Id, uninstall.Id, later.Id], [elsewhere.Id]], Lanes(award, uninstall, later, elsewhere));
+    }
+
+    [Fact]
+    public void The_same_customer_number_in_two_shops_is_two_lanes()
+    {
+        var a = D("orders/paid", customer: 7, order: 1);
+        var b = D("orders/paid", customer: 7, order: 1, shop: "b.myshopify.com");
+
+        Assert.Equal(2, Lanes(a, b).Count);
+    }
+
+    /// <summary>Customer 1's delivery finishes only once customer 2's has been handled: only lanes at once can do both.</summary>
+    private sealed class GateHandler : IWebhookHandler
+    {
+        public static readonly ConcurrentDictionary<string, TaskCompletionSource> SecondHandled = new();
+
+        public string Topic => "test/gate";
+
+        public bool RunsForUninstalledShops => false;
+
+        public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+        {
+            var gate = SecondHandled.GetOrAdd(context.Delivery.ShopDomain, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            if (context.Delivery.CustomerId == 2) gate.TrySetResult();
+            else await gate.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        }
+    }
+
+    [Fact]
+    public async Task Two_customers_deliveries_in_one_batch_are_handled_at_once()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:PollIntervalMs"] = "100" },
+            services: s => s.AddSingleton<IWebhookHandler>(new GateHandler()));
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(shopify, shop);
+
+        // Stored together, so one claim takes both (the app's own intake would wake the processor after the first).
+        await app.ScalarAsync<int>("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id)
+            VALUES (@shop || '-1', @shop, 'test/gate', '2026-10', '{"customer":{"id":1}}', 1),
+                   (@shop || '-2', @shop, 'test/gate', '2026-10', '{"customer":{"id":2}}', 2)
+            """, new { shop });
+
+        await app.WaitForDeliveryAsync(shop + "-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync(shop + "-2", "processed");
+        Assert.Equal(2, await app.ScalarAsync<int>(
+            "SELECT count(*)::int FROM webhook_deliveries WHERE shop_domain = @shop AND status = 'processed' AND attempts = 1", new { shop }));
+    }
+}
