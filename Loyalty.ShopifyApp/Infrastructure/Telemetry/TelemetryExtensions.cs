@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -7,7 +8,8 @@ using OpenTelemetry.Trace;
 namespace Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 /// <summary>
-/// OpenTelemetry traces (ASP.NET Core, HttpClient, Npgsql) and metrics (the same, plus <see cref="LoyaltyMetrics"/>).
+/// OpenTelemetry traces (ASP.NET Core, HttpClient, Npgsql) and metrics (the same, plus the app's own: <see cref="LoyaltyMetrics"/>
+/// and <see cref="ShopifyMetrics"/>).
 /// They are exported over OTLP only when an endpoint is configured (the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
 /// and <c>OTEL_EXPORTER_OTLP_*</c> variables, read by the exporter); without one nothing leaves the process.
 /// </summary>
@@ -36,16 +38,16 @@ public static class TelemetryExtensions
                 .AddMeter(LoyaltyMetrics.MeterName, "Npgsql"));
         if (!string.IsNullOrWhiteSpace(endpoint)) otel.UseOtlpExporter();
 
-        // Created with the host so its gauges exist before the first collection.
+        // Created with the host so their instruments exist before the first collection.
         builder.Services.AddHostedService<MetricsWarmUp>();
         return builder;
     }
 
-    private sealed class MetricsWarmUp(LoyaltyMetrics metrics) : IHostedService
+    private sealed class MetricsWarmUp(LoyaltyMetrics metrics, ShopifyMetrics shopify) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            GC.KeepAlive(metrics);
+            GC.KeepAlive((metrics, shopify));
             return Task.CompletedTask;
         }
 
