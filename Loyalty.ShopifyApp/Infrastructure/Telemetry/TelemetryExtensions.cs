@@ -1,3 +1,4 @@
+using Loyalty.Pos;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Npgsql;
 using OpenTelemetry;
@@ -8,8 +9,8 @@ using OpenTelemetry.Trace;
 namespace Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 /// <summary>
-/// OpenTelemetry traces (ASP.NET Core, HttpClient, Npgsql) and metrics (the same, plus the app's own: <see cref="LoyaltyMetrics"/>
-/// and <see cref="ShopifyMetrics"/>).
+/// OpenTelemetry traces (ASP.NET Core, HttpClient, Npgsql) and metrics (the same, plus the app's own: <see cref="LoyaltyMetrics"/>,
+/// <see cref="ShopifyMetrics"/> and the POS client's <see cref="PosCircuits"/>).
 /// They are exported over OTLP only when an endpoint is configured (the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
 /// and <c>OTEL_EXPORTER_OTLP_*</c> variables, read by the exporter); without one nothing leaves the process.
 /// </summary>
@@ -35,7 +36,7 @@ public static class TelemetryExtensions
             .WithMetrics(m => m
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
-                .AddMeter(LoyaltyMetrics.MeterName, "Npgsql"));
+                .AddMeter(LoyaltyMetrics.MeterName, PosCircuits.MeterName, "Npgsql"));
         if (!string.IsNullOrWhiteSpace(endpoint)) otel.UseOtlpExporter();
 
         // Created with the host so their instruments exist before the first collection.
@@ -43,11 +44,11 @@ public static class TelemetryExtensions
         return builder;
     }
 
-    private sealed class MetricsWarmUp(LoyaltyMetrics metrics, ShopifyMetrics shopify) : IHostedService
+    private sealed class MetricsWarmUp(LoyaltyMetrics metrics, ShopifyMetrics shopify, PosCircuits pos) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            GC.KeepAlive((metrics, shopify));
+            GC.KeepAlive((metrics, shopify, pos));
             return Task.CompletedTask;
         }
 
