@@ -1,4 +1,5 @@
 using Loyalty.Pos;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Npgsql;
 using OpenTelemetry;
@@ -10,7 +11,7 @@ namespace Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 /// <summary>
 /// OpenTelemetry traces (ASP.NET Core, HttpClient, Npgsql) and metrics (the same, plus the app's own: <see cref="LoyaltyMetrics"/>,
-/// <see cref="ShopifyMetrics"/> and the POS client's <see cref="PosCircuits"/>).
+/// <see cref="ShopifyMetrics"/>, <see cref="JobRunMetrics"/> and the POS client's <see cref="PosCircuits"/>).
 /// They are exported over OTLP only when an endpoint is configured (the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
 /// and <c>OTEL_EXPORTER_OTLP_*</c> variables, read by the exporter); without one nothing leaves the process.
 /// </summary>
@@ -44,11 +45,11 @@ public static class TelemetryExtensions
         return builder;
     }
 
-    private sealed class MetricsWarmUp(LoyaltyMetrics metrics, ShopifyMetrics shopify, PosCircuits pos) : IHostedService
+    private sealed class MetricsWarmUp(LoyaltyMetrics metrics, ShopifyMetrics shopify, PosCircuits pos, JobRunMetrics jobs) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
-            GC.KeepAlive((metrics, shopify, pos));
+            GC.KeepAlive((metrics, shopify, pos, jobs));
             return Task.CompletedTask;
         }
 
