@@ -1,6 +1,7 @@
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
@@ -14,6 +15,8 @@ namespace Loyalty.ShopifyApp.Infrastructure.Telemetry;
 /// <see cref="ShopifyMetrics"/>, <see cref="JobRunMetrics"/> and the POS client's <see cref="PosCircuits"/>).
 /// They are exported over OTLP only when an endpoint is configured (the standard <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
 /// and <c>OTEL_EXPORTER_OTLP_*</c> variables, read by the exporter); without one nothing leaves the process.
+/// What is recorded is <see cref="TelemetryOptions"/> (section <c>Telemetry</c>), read when the providers are built,
+/// so every configuration source counts.
 /// </summary>
 public static class TelemetryExtensions
 {
@@ -27,10 +30,12 @@ public static class TelemetryExtensions
             throw new InvalidOperationException($"{OtlpEndpointKey} must be an absolute URL such as http://collector:4317, not '{endpoint}'.");
         }
 
+        builder.Services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton<LoyaltyMetrics>();
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(builder.Configuration["OTEL_SERVICE_NAME"] ?? "loyalty"))
             .WithTracing(t => t
+                .SetSampler(sp => sp.GetRequiredService<IOptions<TelemetryOptions>>().Value.Traces ? new AlwaysOnSampler() : new AlwaysOffSampler())
                 .AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments("/health"))
                 .AddHttpClientInstrumentation()
                 .AddNpgsql())
@@ -38,6 +43,10 @@ public static class TelemetryExtensions
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()
                 .AddMeter(LoyaltyMetrics.MeterName, PosCircuits.MeterName, "Npgsql"));
+        builder.Services.ConfigureOpenTelemetryMeterProvider((sp, metrics) =>
+        {
+            if (!sp.GetRequiredService<IOptions<TelemetryOptions>>().Value.Metrics) metrics.AddView(_ => MetricStreamConfiguration.Drop);
+        });
         if (!string.IsNullOrWhiteSpace(endpoint)) otel.UseOtlpExporter();
 
         // Created with the host so their instruments exist before the first collection.
