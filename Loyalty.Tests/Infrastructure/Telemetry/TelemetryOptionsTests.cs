@@ -27,7 +27,7 @@ public sealed class TelemetryOptionsTests
     [InlineData(false)]
     public async Task Traces_and_metrics_are_recorded_only_when_switched_on(bool on)
     {
-        var metrics = new List<MetricSnapshot>();
+        var metrics = new ExportedItems<MetricSnapshot>();
         // A source only this app's tracer provider listens to: whether a span is recorded is its sampler's answer alone
         // (the ASP.NET Core and HttpClient sources are process-wide, shared with the other tests' apps).
         using var probe = new ActivitySource("Loyalty.Tests.Probe." + Guid.NewGuid().ToString("N"));
@@ -47,10 +47,8 @@ public sealed class TelemetryOptionsTests
         app.Services.GetRequiredService<MeterProvider>().ForceFlush();
 
         Assert.Equal(on, span is { Recorded: true }); // off, a span may still carry the trace id along, but is never recorded
-        lock (metrics)
-        {
-            Assert.Equal(on, metrics.Any(m => m.Name == "loyalty.webhooks.backlog"));
-            Assert.Equal(on, metrics.Any(m => m.Name == "http.server.request.duration"));
-        }
+        var exported = metrics.Snapshot();
+        Assert.Equal(on, exported.Any(m => m.Name == "loyalty.webhooks.backlog"));
+        Assert.Equal(on, exported.Any(m => m.Name == "http.server.request.duration"));
     }
 }
