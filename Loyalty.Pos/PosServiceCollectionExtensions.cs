@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -14,7 +15,8 @@ public static class PosServiceCollectionExtensions
     /// attempt timeouts), a circuit breaker, and a per-attempt timeout. Each POS host gets its own pipeline, so
     /// one shop's broken POS never opens the circuit for another's. An answer is read whole inside each attempt, up to
     /// <see cref="PosClientOptions.MaxResponseBytes"/>, so a body cut off by a dropped connection is retried like any
-    /// transport failure and a body past the limit fails the call (<see cref="ResponseSizeLimitHandler"/>).
+    /// transport failure and a body past the limit fails the call (<see cref="ResponseSizeLimitHandler"/>). Each circuit's
+    /// state is reported by <see cref="PosCircuits"/>.
     /// </summary>
     public static IHttpClientBuilder AddPosClient(this IServiceCollection services, Action<PosClientOptions>? configure = null)
     {
@@ -24,6 +26,8 @@ public static class PosServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<PosClientOptions>>(new PosClientOptionsValidator());
         services.AddOptions<NetworkGuardOptions>().Validate(g => !g.Errors().Any(), "NetworkGuard:DeniedNetworks: every entry must be an IP address or a CIDR network.")
             .ValidateOnStart();
+        services.AddMetrics();
+        services.TryAddSingleton<PosCircuits>();
 
         var builder = services.AddHttpClient<PosClient>(http => http.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(sp =>
@@ -36,6 +40,9 @@ public static class PosServiceCollectionExtensions
         builder.AddResilienceHandler("pos", (pipeline, context) =>
         {
             var o = context.ServiceProvider.GetRequiredService<IOptions<PosClientOptions>>().Value;
+            var circuits = context.ServiceProvider.GetRequiredService<PosCircuits>();
+            var circuit = circuits.Track();
+            context.OnPipelineDisposed(() => circuits.Forget(circuit));
             pipeline.AddTimeout(TimeSpan.FromSeconds(o.TotalTimeoutSeconds));
             if (o.MaxRetries > 0) // Polly refuses a retry strategy of 0 attempts; 0 means none
             {
@@ -55,12 +62,21 @@ public static class PosServiceCollectionExtensions
                     MinimumThroughput = o.CircuitMinimumThroughput,
                     SamplingDuration = TimeSpan.FromSeconds(o.CircuitSamplingSeconds),
                     BreakDuration = TimeSpan.FromSeconds(o.CircuitBreakSeconds),
+                    OnOpened = _ => Moved(circuits, circuit, PosCircuits.Open),
+                    OnHalfOpened = _ => Moved(circuits, circuit, PosCircuits.HalfOpen),
+                    OnClosed = _ => Moved(circuits, circuit, PosCircuits.Closed),
                 })
                 .AddTimeout(TimeSpan.FromSeconds(o.AttemptTimeoutSeconds));
         }).SelectPipelineByAuthority();
         // Added after the resilience handler, so it runs inside each attempt.
         builder.AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<IOptions<PosClientOptions>>().Value.MaxResponseBytes));
         return builder;
+    }
+
+    private static ValueTask Moved(PosCircuits circuits, object circuit, string state)
+    {
+        circuits.Moved(circuit, state);
+        return ValueTask.CompletedTask;
     }
 
     private sealed class PosClientOptionsValidator : IValidateOptions<PosClientOptions>

@@ -48,6 +48,25 @@ public static class TestDatabase
         return connectionFor(name);
     }
 
+    /// <summary>
+    /// The database goes away as far as an app can tell (a restart, a failover), or comes back: new connections refused
+    /// and open ones cut, or allowed again. The server stays up for every other test's database.
+    /// </summary>
+    public static async Task SetConnectionsAllowedAsync(string connectionString, bool allowed)
+    {
+        var database = new NpgsqlConnectionStringBuilder(connectionString).Database!;
+        await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres", Pooling = false }.ConnectionString);
+        await admin.OpenAsync();
+        await using (var alter = new NpgsqlCommand($"ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {(allowed ? "true" : "false")}", admin))
+        {
+            await alter.ExecuteNonQueryAsync();
+        }
+        if (allowed) return;
+        await using var kill = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = @database", admin);
+        kill.Parameters.AddWithValue("database", database);
+        await kill.ExecuteScalarAsync();
+    }
+
     private const string OwnerFile = "loyalty-tests.owner";
 
     /// <summary>

@@ -1,5 +1,6 @@
 using Dapper;
 using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
@@ -51,6 +52,8 @@ public sealed partial class ConversionReconciler(
             await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = options.Value.ReconcilerParallelism, CancellationToken = ct },
                 async (c, token) =>
                 {
+                    // The reconciler's own lines about a conversion carry its ids, like the saga's lines inside.
+                    using var scope = logger.BeginConversionScope(c.ShopDomain, c.CustomerId, c.Id);
                     if (claimed.Elapsed.TotalSeconds > options.Value.LeaseSeconds / 2.0)
                     {
                         handedBack.Add(c);

@@ -65,10 +65,7 @@ public sealed partial class ConversionSaga(
     /// </summary>
     public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
     {
-        using var scope = logger.BeginScope(new Dictionary<string, object>
-        {
-            [LogScopes.ShopDomain] = c.ShopDomain, [LogScopes.CustomerId] = c.CustomerId, [LogScopes.ConversionId] = c.Id,
-        });
+        using var scope = logger.BeginConversionScope(c.ShopDomain, c.CustomerId, c.Id);
         try
         {
             return await StepsAsync(c, shopifyWait, ct);

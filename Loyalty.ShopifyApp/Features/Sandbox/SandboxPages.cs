@@ -217,12 +217,21 @@ public static partial class SandboxPages
     [GeneratedRegex("^[a-z]{2,3}(-[A-Za-z]{2,4})?$")]
     private static partial Regex StorefrontLocale();
 
+    [GeneratedRegex(@"\{\{-?\s*routes\.account_login_url\s*-?\}\}")]
+    private static partial Regex AccountLoginUrl();
+
+    // {% unless routes.root_url == '/' %}{{ routes.root_url | url_encode }}{% endunless %}: the language's prefix, encoded.
+    [GeneratedRegex(@"\{%-?\s*unless\s+routes\.root_url\s*==\s*'/'\s*-?%\}\{\{-?\s*routes\.root_url\s*\|\s*url_encode\s*-?\}\}\{%-?\s*endunless\s*-?%\}")]
+    private static partial Regex EncodedLocaleRoot();
+
     /// <summary>
-    /// The Liquid My Page uses: raw blocks, and a case on the storefront's language (<c>request.locale.iso_code</c>,
-    /// here <paramref name="storefrontLocale"/>). Anything else would be rendered by Shopify and not by this emulator,
-    /// so it is refused loudly instead of being shown differently from a real shop.
+    /// The Liquid My Page uses: raw blocks, a case on the storefront's language (<c>request.locale.iso_code</c>,
+    /// here <paramref name="storefrontLocale"/>), and Shopify's <c>routes</c> (<c>account_login_url</c>, and <c>root_url</c>
+    /// as My Page uses it), which carry the language in their path (<c>/ja/account/login</c>) unless it is the shop's
+    /// <paramref name="primaryLocale"/>. Anything else would be rendered by Shopify and not by this emulator, so it is
+    /// refused loudly instead of being shown differently from a real shop.
     /// </summary>
-    public static string RenderLiquid(string liquid, string storefrontLocale = "en")
+    public static string RenderLiquid(string liquid, string storefrontLocale = "en", string primaryLocale = "en")
     {
         var blocks = new List<string>();
         var outside = RawBlock().Replace(liquid, m =>
@@ -243,9 +252,12 @@ public static partial class SandboxPages
             }
             return "";
         });
+        var root = string.Equals(storefrontLocale, primaryLocale, StringComparison.OrdinalIgnoreCase) ? "" : "/" + storefrontLocale.ToLowerInvariant();
+        outside = AccountLoginUrl().Replace(outside, root + "/account/login");
+        outside = EncodedLocaleRoot().Replace(outside, Uri.EscapeDataString(root));
         if (outside.Contains("{{", StringComparison.Ordinal) || outside.Contains("{%", StringComparison.Ordinal))
         {
-            throw new InvalidOperationException("The storefront emulator only renders Liquid raw blocks; the page uses other Liquid.");
+            throw new InvalidOperationException("The storefront emulator renders only raw blocks, the language case and the routes My Page uses; the page uses other Liquid.");
         }
         return Regex.Replace(outside, "\u0000(\\d+)\u0000", m => blocks[int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)]);
     }

@@ -96,6 +96,10 @@ public static partial class JobsExtensions
                 DistributedLockTimeout = TimeSpan.FromSeconds(o.DistributedLockTimeoutSeconds),
             });
         });
+        services.AddSingleton<JobRunMetrics>();
+        // Before AddHangfire, which otherwise registers only the process-wide providers.
+        services.AddSingleton<IJobFilterProvider>(sp =>
+            new JobFilterProviderCollection(JobFilterProviders.Providers, new HostJobFilters(sp.GetRequiredService<JobRunMetrics>())));
         services.AddHangfire((sp, config) => config
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()

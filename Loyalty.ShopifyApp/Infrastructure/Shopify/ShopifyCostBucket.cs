@@ -84,6 +84,23 @@ public sealed class ShopifyCostBucket(TimeProvider clock)
         }
     }
 
+    /// <summary>
+    /// How full the emptiest bucket this instance knows of is now (0 empty, 1 full): Shopify's last figure for each
+    /// shop, refilled at its restore rate since, less what calls waiting here have reserved. Null before any shop answered.
+    /// </summary>
+    public double? LowestFill()
+    {
+        double? lowest = null;
+        var now = clock.GetTimestamp();
+        foreach (var b in _buckets.Values)
+        {
+            double fill;
+            lock (b) fill = Math.Clamp((b.Available + b.RestoreRate * clock.GetElapsedTime(b.At, now).TotalSeconds) / b.Maximum, 0, 1);
+            if (lowest is null || fill < lowest) lowest = fill;
+        }
+        return lowest;
+    }
+
     private void Refill(Bucket b)
     {
         var now = clock.GetTimestamp();

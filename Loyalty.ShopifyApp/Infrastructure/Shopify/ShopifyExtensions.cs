@@ -14,6 +14,7 @@ public static partial class ShopifyExtensions
         builder.Services.AddSingleton<IPostConfigureOptions<ShopifyOptions>, SandboxCredentials>();
         builder.Services.TryAddTimeProvider();
         builder.Services.AddSingleton<ShopifyCostBucket>(); // one estimate per shop for the whole instance
+        builder.Services.AddSingleton<ShopifyMetrics>();
 
         // Both read whole answers (HttpCompletionOption.ResponseContentRead), which MaxResponseContentBufferSize bounds.
         builder.Services.AddHttpClient<ShopifyOAuthClient>((sp, http) =>

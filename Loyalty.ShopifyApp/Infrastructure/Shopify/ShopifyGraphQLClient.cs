@@ -23,6 +23,7 @@ public sealed partial class ShopifyGraphQLClient(
     HttpClient http,
     AccessTokens tokens,
     ShopifyCostBucket bucket,
+    ShopifyMetrics metrics,
     IOptions<ShopifyOptions> options,
     TimeProvider clock,
     ILogger<ShopifyGraphQLClient> logger)
@@ -94,6 +95,7 @@ public sealed partial class ShopifyGraphQLClient(
                 }
                 if (response.StatusCode == HttpStatusCode.TooManyRequests)
                 {
+                    metrics.Throttled(ShopifyMetrics.Http429);
                     var wait = response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1);
                     if (last || wait > maxWait) throw new ShopifyThrottledException(shop, wait);
                     LogWaiting(shop, "HTTP 429", wait.TotalMilliseconds);
@@ -119,6 +121,7 @@ public sealed partial class ShopifyGraphQLClient(
                     var code = errors[0].TryGetProperty("extensions", out var ext) && ext.TryGetProperty("code", out var c) ? c.GetString() : null;
                     if (code == "THROTTLED")
                     {
+                        metrics.Throttled(ShopifyMetrics.GraphQLThrottled);
                         // Nothing was applied. With a throttleStatus the bucket now knows when to send again, and the
                         // next admission waits for it (or hands the call back); without one, wait a second.
                         if (++throttled >= _options.GraphQLMaxThrottleWaits) throw new ShopifyThrottledException(shop, TimeSpan.FromSeconds(1));

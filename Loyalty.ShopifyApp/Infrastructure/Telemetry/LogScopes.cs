@@ -27,4 +27,8 @@ public static class LogScopes
         if (customerId is { } customer) fields[CustomerId] = customer;
         return logger.BeginScope(fields);
     }
+
+    /// <summary>The ids of one conversion, for every line written while it is driven (by a request or the reconciler).</summary>
+    public static IDisposable? BeginConversionScope(this ILogger logger, string shop, long customerId, string conversionId) =>
+        logger.BeginScope(new Dictionary<string, object> { [ShopDomain] = shop, [CustomerId] = customerId, [ConversionId] = conversionId });
 }

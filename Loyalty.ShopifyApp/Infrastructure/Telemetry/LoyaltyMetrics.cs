@@ -1,31 +1,34 @@
 using System.Diagnostics.Metrics;
 using Dapper;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 /// <summary>
-/// The app's own <c>Meter("Loyalty")</c>. Counters are added to where the thing happens (after its transaction
-/// commits); the gauges read the database with one cheap query, cached for <see cref="CacheFor"/> so every
-/// exporter collection costs at most one round trip.
+/// The app's own <c>Meter("Loyalty")</c>: what the database knows and what the features count. Instruments about
+/// Shopify's rate limit and Hangfire's runs sit beside what they measure (<c>ShopifyMetrics</c>, <c>JobRunMetrics</c>).
+/// Counters are added to where the thing happens (after its transaction commits); the gauges read the database with
+/// one cheap query, cached for <see cref="TelemetryOptions.GaugeCacheSeconds"/> so every exporter collection costs at
+/// most one round trip.
 /// </summary>
 public sealed class LoyaltyMetrics
 {
     public const string MeterName = "Loyalty";
-    private static readonly TimeSpan CacheFor = TimeSpan.FromSeconds(5);
-
     private readonly NpgsqlDataSource _db;
     private readonly TimeProvider _clock;
+    private readonly TimeSpan _cacheFor;
     private readonly Counter<long> _awards;
     private readonly Counter<long> _awardedPoints;
     private readonly Lock _gate = new();
     private Snapshot? _snapshot;
     private DateTimeOffset _readAt;
 
-    public LoyaltyMetrics(IMeterFactory meters, NpgsqlDataSource db, TimeProvider clock)
+    public LoyaltyMetrics(IMeterFactory meters, NpgsqlDataSource db, TimeProvider clock, IOptions<TelemetryOptions> options)
     {
         _db = db;
         _clock = clock;
+        _cacheFor = TimeSpan.FromSeconds(options.Value.GaugeCacheSeconds);
         var meter = meters.Create(MeterName);
         _awards = meter.CreateCounter<long>("loyalty.awards", "{award}", "Orders that earned points");
         _awardedPoints = meter.CreateCounter<long>("loyalty.points.awarded", "{point}", "Points awarded for orders");
@@ -62,7 +65,7 @@ public sealed class LoyaltyMetrics
         lock (_gate)
         {
             var now = _clock.GetUtcNow();
-            if (_snapshot is not null && now - _readAt < CacheFor) return _snapshot;
+            if (_snapshot is not null && now - _readAt < _cacheFor) return _snapshot;
             try
             {
                 using var conn = _db.OpenConnection();

@@ -2,7 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Loyalty.Tests.Infrastructure;
-using Npgsql;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Loyalty.Tests.Features.Health;
 
@@ -49,8 +50,7 @@ public sealed class ReadinessTests
     {
         using var shopify = new ShopifyFake();
         await using var app = await LoyaltyApp.StartAsync(shopify);
-        var database = new NpgsqlConnectionStringBuilder(app.ConnectionString).Database!;
-        await SetConnectionsAllowedAsync(app, database, allowed: false);
+        await TestDatabase.SetConnectionsAllowedAsync(app.ConnectionString, allowed: false);
         try
         {
             var ready = await app.Http.GetAsync("/health/ready");
@@ -63,23 +63,41 @@ public sealed class ReadinessTests
         }
         finally
         {
-            await SetConnectionsAllowedAsync(app, database, allowed: true);
+            await TestDatabase.SetConnectionsAllowedAsync(app.ConnectionString, allowed: true);
         }
         Assert.Equal(HttpStatusCode.OK, (await app.Http.GetAsync("/health/ready")).StatusCode);
     }
 
-    /// <summary>The database goes away as far as the app can tell: new connections refused and open ones cut.</summary>
-    private static async Task SetConnectionsAllowedAsync(LoyaltyApp app, string database, bool allowed)
+    [Fact]
+    public async Task A_job_server_that_stopped_beating_is_not_ready_and_names_jobs_while_the_database_is_fine()
     {
-        await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(app.ConnectionString) { Database = "postgres", Pooling = false }.ConnectionString);
-        await admin.OpenAsync();
-        await using (var alter = new NpgsqlCommand($"ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {(allowed ? "true" : "false")}", admin))
-        {
-            await alter.ExecuteNonQueryAsync();
-        }
-        if (allowed) return;
-        await using var kill = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = @database", admin);
-        kill.Parameters.AddWithValue("database", database);
-        await kill.ExecuteScalarAsync();
+        var clock = new ShiftedClock();
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, services: s => s.AddSingleton<TimeProvider>(clock));
+        // Past the start-up grace (a minute), still inside the heartbeat window (two): readiness rests on the heartbeat alone.
+        clock.Shift = TimeSpan.FromSeconds(75);
+        Assert.Equal(HttpStatusCode.OK, (await app.Http.GetAsync("/health/ready")).StatusCode);
+
+        // This instance's Hangfire server dies while the instance keeps answering requests.
+        await app.Services.GetServices<IHostedService>().Single(h => h.GetType().Name == "JobServerHost").StopAsync(default);
+        await LoyaltyApp.WaitUntilAsync(async () => await app.ScalarAsync<long>("SELECT count(*) FROM hangfire.server") == 0,
+            "the stopped Hangfire server took itself off hangfire.server");
+        var ready = await app.Http.GetAsync("/health/ready");
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        var body = await ready.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(["jobs"], body.GetProperty("failed").EnumerateArray().Select(f => f.GetString()));
+        Assert.Equal("Unhealthy", body.GetProperty("checks").GetProperty("jobs").GetProperty("status").GetString());
+        Assert.Contains("no heartbeat", body.GetProperty("checks").GetProperty("jobs").GetProperty("description").GetString());
+        Assert.Equal("Healthy", body.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.OK, (await app.Http.GetAsync("/health")).StatusCode);
+    }
+
+    /// <summary>The system clock, moved forward by <see cref="Shift"/>: time passing without the test waiting for it.</summary>
+    private sealed class ShiftedClock : TimeProvider
+    {
+        public TimeSpan Shift { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Shift;
     }
 }

@@ -38,7 +38,7 @@ public sealed class MyPageLanguageTests : IAsyncLifetime
         Assert.Contains("<h1 class=\"lp-title\">マイポイント</h1>", html);
         Assert.Contains(">ポイント残高</h2>", html);
         Assert.Contains(">有効期限</th>", html);
-        Assert.Contains(">ログイン</a>してください。", html);
+        Assert.Contains("ポイントの確認・利用には<a href=\"/ja/account/login?return_url=%2Fja%2Fapps%2Floyalty\">ログイン</a>してください。", html);
         Assert.Contains("\"convert.button\":\"交換する\"", html); // the script's texts, readable and in the same language
         Assert.DoesNotContain(">Balance</h2>", html);
         Assert.DoesNotContain("lang=\"en\"", html);
@@ -58,8 +58,24 @@ public sealed class MyPageLanguageTests : IAsyncLifetime
         Assert.Contains("<div id=\"loyalty-my-page\" class=\"lp\" lang=\"en\" data-logged-in=\"false\"", html);
         Assert.Contains("<h1 class=\"lp-title\">My points</h1>", html);
         Assert.Contains(">Balance</h2>", html);
-        Assert.Contains("Please <a href=\"/account/login?return_url=%2Fapps%2Floyalty\">log in</a> to see and use your points.", html);
+        Assert.Matches("Please <a href=\"[^\"]*/account/login\\?return_url=[^\"]*%2Fapps%2Floyalty\">log in</a> to see and use your points.", html);
         Assert.DoesNotContain("ポイント", html);
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "id=\"loyalty-my-page\""));
+    }
+
+    [Theory]
+    [InlineData("en", "/account/login?return_url=%2Fapps%2Floyalty")]
+    [InlineData("ja", "/ja/account/login?return_url=%2Fja%2Fapps%2Floyalty")]
+    [InlineData("fr", "/fr/account/login?return_url=%2Ffr%2Fapps%2Floyalty")] // English texts, but the French storefront's login
+    public async Task The_login_link_is_the_shops_login_in_the_storefronts_language_and_comes_back_to_My_Page_in_it(string storefrontLocale, string href)
+    {
+        var liquid = await _app.Http.GetStringAsync(LoyaltyApp.ProxyPath("/proxy", _shop, null));
+        // Shopify's route, which it writes in the storefront's language; a hard-coded path is always the primary language's.
+        Assert.Contains("{{ routes.account_login_url }}", liquid);
+        Assert.DoesNotContain("/account/login", liquid);
+
+        var html = SandboxPages.RenderLiquid(liquid, storefrontLocale);
+
+        Assert.Contains($"<a href=\"{href}\">", html);
     }
 }

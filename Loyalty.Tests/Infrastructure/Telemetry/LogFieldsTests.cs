@@ -34,4 +34,20 @@ public sealed class LogFieldsTests : ConversionTestBase
         Assert.DoesNotContain(_logs.Lines, l => l.Level < LogLevel.Warning
             && (l.Category.StartsWith("System.Net.Http", StringComparison.Ordinal) || l.Category.StartsWith("Polly", StringComparison.Ordinal)));
     }
+
+    [Fact]
+    public async Task The_reconcilers_own_lines_carry_shop_customer_and_conversion_ids()
+    {
+        await GiveAsync(1000);
+        // A conversion a crash left pending whose coupon Shopify never got: the reconciler fails it, and says so.
+        var id = await LeftBehindAsync("pending");
+
+        await ReconcileAsync();
+
+        Assert.Equal("failed", await StateAsync(id));
+        var moved = Assert.Single(_logs.Lines, l => l.Category.EndsWith("ConversionReconciler", StringComparison.Ordinal) && l.Message.Contains("moved"));
+        Assert.Equal(Shop, moved.Fields["ShopDomain"]);
+        Assert.Equal(Customer, moved.Fields["CustomerId"]);
+        Assert.Equal(id, moved.Fields["ConversionId"]);
+    }
 }

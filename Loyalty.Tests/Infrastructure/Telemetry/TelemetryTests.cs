@@ -12,8 +12,8 @@ public sealed class TelemetryTests
     [Fact]
     public async Task A_processed_orders_paid_webhook_counts_an_award_and_leaves_an_http_server_span()
     {
-        var metrics = new List<MetricSnapshot>();
-        var spans = new List<Activity>();
+        var metrics = new ExportedItems<MetricSnapshot>();
+        var spans = new ExportedItems<Activity>();
         using var shopify = new ShopifyFake();
         await using var app = await LoyaltyApp.StartAsync(shopify, services: s =>
         {
@@ -30,20 +30,12 @@ public sealed class TelemetryTests
         await LoyaltyApp.WaitUntilAsync(() =>
         {
             provider.ForceFlush();
-            lock (metrics)
-            {
-                return Task.FromResult(metrics.Where(m => m.Name == "loyalty.awards").SelectMany(m => m.MetricPoints).Any(p => p.GetSumLong() >= 1));
-            }
+            return Task.FromResult(metrics.Snapshot().Where(m => m.Name == "loyalty.awards").SelectMany(m => m.MetricPoints).Any(p => p.GetSumLong() >= 1));
         }, "loyalty.awards counted the award");
-        lock (metrics)
-        {
-            Assert.Contains(metrics, m => m.Name == "loyalty.points.awarded" && m.Unit == "{point}");
-            Assert.Contains(metrics, m => m.Name == "loyalty.webhooks.backlog");
-            Assert.Contains(metrics, m => m.Name == "loyalty.conversions.needs_review");
-        }
-        lock (spans)
-        {
-            Assert.Contains(spans, a => a.Kind == ActivityKind.Server && a.GetTagItem("url.path") as string == "/webhooks");
-        }
+        var exported = metrics.Snapshot();
+        Assert.Contains(exported, m => m.Name == "loyalty.points.awarded" && m.Unit == "{point}");
+        Assert.Contains(exported, m => m.Name == "loyalty.webhooks.backlog");
+        Assert.Contains(exported, m => m.Name == "loyalty.conversions.needs_review");
+        Assert.Contains(spans.Snapshot(), a => a.Kind == ActivityKind.Server && a.GetTagItem("url.path") as string == "/webhooks");
     }
 }

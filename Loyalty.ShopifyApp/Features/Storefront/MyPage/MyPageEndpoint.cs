@@ -12,6 +12,7 @@ namespace Loyalty.ShopifyApp.Features.Storefront.MyPage;
 /// Plain HTML, CSS and JS, inlined so the storefront makes one request; all of it sits in Liquid raw blocks.
 /// The proxy's query does not say the storefront's language, so the page carries its markup in every language
 /// (<c>i18n/*.json</c>) and the only Liquid Shopify runs picks one by <c>request.locale</c>: English for any other.
+/// Besides that, Shopify fills in its own routes (<see cref="Routes"/>), which carry the storefront's language.
 /// </summary>
 public static partial class MyPageEndpoint
 {
@@ -19,6 +20,17 @@ public static partial class MyPageEndpoint
 
     /// <summary>The storefront's language (<c>ja</c> of <c>ja</c> or <c>pt</c> of <c>pt-BR</c>), for the case below.</summary>
     public const string LanguageOfRequest = "{%- assign lp_language = request.locale.iso_code | split: '-' | first -%}";
+
+    /// <summary>
+    /// Shopify's routes in the storefront's language, as the page's links need them: the shop's login
+    /// (<c>/ja/account/login</c> in Japanese; a hard-coded <c>/account/login</c> is the primary language's) and the prefix
+    /// that brings the customer back to My Page in the same language (<c>%2Fja</c>; nothing for the primary language).
+    /// </summary>
+    public static readonly IReadOnlyList<(string Token, string Liquid)> Routes =
+    [
+        ("__LOGIN_URL__", "{{ routes.account_login_url }}"),
+        ("__LOCALE_ROOT__", "{%- unless routes.root_url == '/' -%}{{ routes.root_url | url_encode }}{%- endunless -%}"),
+    ];
 
     private static readonly Lazy<string> Template = new(Build);
 
@@ -57,7 +69,9 @@ public static partial class MyPageEndpoint
     }
 
     // Shopify renders nothing inside a raw block, so no text of ours can turn into Liquid; only "endraw" could end it early.
+    // The routes' tokens close the block around Shopify's own Liquid for them.
     private static string Raw(string content) => content.Contains("endraw", StringComparison.Ordinal)
         ? throw new InvalidOperationException("My Page's assets must not contain \"endraw\".")
-        : "{% raw %}" + content + "{% endraw %}";
+        : Routes.Aggregate("{% raw %}" + content + "{% endraw %}",
+            (page, route) => page.Replace(route.Token, "{% endraw %}" + route.Liquid + "{% raw %}", StringComparison.Ordinal));
 }

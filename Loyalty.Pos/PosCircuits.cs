@@ -1,0 +1,55 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace Loyalty.Pos;
+
+/// <summary>
+/// The POS hosts' circuit breakers as an operator watches them, on <c>Meter("Loyalty.Pos")</c>: how many are closed,
+/// open or half-open now, and each change of state. Every POS host has a circuit of its own
+/// (<see cref="PosServiceCollectionExtensions.AddPosClient"/>); the host is no tag, so the series stay three however
+/// many shops connect a POS. The client's warning lines name the host.
+/// </summary>
+public sealed class PosCircuits
+{
+    public const string MeterName = "Loyalty.Pos";
+    public const string Closed = "closed";
+    public const string Open = "open";
+    public const string HalfOpen = "half_open";
+
+    private static readonly string[] States = [Closed, Open, HalfOpen];
+
+    private readonly ConcurrentDictionary<object, string> _circuits = new();
+    private readonly Counter<long> _transitions;
+
+    public PosCircuits(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        _transitions = meter.CreateCounter<long>("loyalty.pos.circuit.transitions", "{transition}",
+            "POS circuit breakers that changed state, by the state they entered (open, half_open, closed)");
+        meter.CreateObservableGauge("loyalty.pos.circuits", Count, "{circuit}",
+            "Circuit breakers of the POS hosts this instance has called, by state (closed, open, half_open)");
+    }
+
+    /// <summary>A POS host's pipeline was built: its circuit starts closed. The handle identifies it from now on.</summary>
+    internal object Track()
+    {
+        var circuit = new object();
+        _circuits[circuit] = Closed;
+        return circuit;
+    }
+
+    internal void Moved(object circuit, string state)
+    {
+        if (_circuits.TryGetValue(circuit, out var before)) _circuits.TryUpdate(circuit, state, before);
+        _transitions.Add(1, new KeyValuePair<string, object?>("state", state));
+    }
+
+    /// <summary>The pipeline was disposed (its host's client is gone): its circuit no longer counts.</summary>
+    internal void Forget(object circuit) => _circuits.TryRemove(circuit, out _);
+
+    private IEnumerable<Measurement<long>> Count()
+    {
+        var states = _circuits.Values.ToList();
+        return States.Select(s => new Measurement<long>(states.Count(v => v == s), new KeyValuePair<string, object?>("state", s)));
+    }
+}

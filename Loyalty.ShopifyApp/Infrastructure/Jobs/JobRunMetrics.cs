@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using Hangfire.Common;
+using Hangfire.Server;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
+
+/// <summary>
+/// Every Hangfire job this instance's server runs, on the app's <c>Meter("Loyalty")</c>: counted and timed by job
+/// (<c>Type.Method</c>, a handful fixed by the code) and outcome (<c>success</c>, <c>failure</c>, or <c>cancelled</c>
+/// when the server stops it). A filter of this host's (<see cref="HostJobFilters"/>), not of Hangfire's process-wide
+/// list, so hosts sharing a process each count their own runs.
+/// </summary>
+public sealed class JobRunMetrics : IServerFilter
+{
+    public const string Success = "success";
+    public const string Failure = "failure";
+    public const string Cancelled = "cancelled";
+
+    private const string StartedAt = "Loyalty.JobStartedAt";
+
+    private readonly TimeProvider _clock;
+    private readonly Counter<long> _runs;
+    private readonly Histogram<double> _duration;
+
+    public JobRunMetrics(IMeterFactory meters, TimeProvider clock)
+    {
+        _clock = clock;
+        var meter = meters.Create(LoyaltyMetrics.MeterName);
+        _runs = meter.CreateCounter<long>("loyalty.jobs.runs", "{run}", "Hangfire job runs by job and outcome (success, failure, cancelled)");
+        _duration = meter.CreateHistogram<double>("loyalty.jobs.duration", "s", "How long Hangfire job runs took, by job and outcome");
+    }
+
+    public static string NameOf(Job job) => $"{job.Type.Name}.{job.Method.Name}";
+
+    public void OnPerforming(PerformingContext context) => context.Items[StartedAt] = _clock.GetTimestamp();
+
+    public void OnPerformed(PerformedContext context)
+    {
+        var outcome = context.Exception switch
+        {
+            null => Success,
+            OperationCanceledException => Cancelled, // the server is stopping (Hangfire's JobAbortedException is one too)
+            _ => Failure,
+        };
+        var tags = new TagList { { "job", NameOf(context.BackgroundJob.Job) }, { "outcome", outcome } };
+        _runs.Add(1, tags);
+        if (context.Items.TryGetValue(StartedAt, out var started) && started is long at)
+        {
+            _duration.Record(_clock.GetElapsedTime(at).TotalSeconds, tags);
+        }
+    }
+}
+
+/// <summary>This host's job filters, beside Hangfire's process-wide ones (attributes, <c>GlobalJobFilters</c>).</summary>
+internal sealed class HostJobFilters(JobRunMetrics metrics) : IJobFilterProvider
+{
+    public IEnumerable<JobFilter> GetFilters(Job job) => [new JobFilter(metrics, JobFilterScope.Global, null)];
+}

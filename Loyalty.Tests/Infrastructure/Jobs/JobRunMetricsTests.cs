@@ -1,0 +1,45 @@
+using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Loyalty.Tests.Infrastructure.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Loyalty.Tests.Infrastructure.Jobs;
+
+/// <summary>Hangfire job runs as an operator's dashboard shows them: counted and timed per job and outcome.</summary>
+public sealed class JobRunMetricsTests
+{
+    private const string Succeeding = nameof(ProbeJob) + "." + nameof(ProbeJob.SucceedAsync);
+    private const string Failing = nameof(ProbeJob) + "." + nameof(ProbeJob.Fail);
+
+    [Fact]
+    public async Task Each_job_run_is_counted_and_timed_under_its_job_and_outcome()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Jobs:QueuePollIntervalMs"] = "200" });
+        using var metrics = new AppMeasurements(app.Services);
+        var jobs = app.Services.GetRequiredService<IBackgroundJobClient>();
+
+        jobs.Enqueue<ProbeJob>(j => j.SucceedAsync());
+        jobs.Enqueue<ProbeJob>(j => j.Fail());
+
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(
+                metrics.Values("loyalty.jobs.runs", ("job", Succeeding)).Count > 0 && metrics.Values("loyalty.jobs.runs", ("job", Failing)).Count > 0),
+            "both probe jobs ran and were counted");
+        Assert.Equal(1, metrics.Sum("loyalty.jobs.runs", ("job", Succeeding), ("outcome", JobRunMetrics.Success)));
+        Assert.Equal(1, metrics.Sum("loyalty.jobs.runs", ("job", Failing), ("outcome", JobRunMetrics.Failure)));
+        Assert.Empty(metrics.Values("loyalty.jobs.runs", ("job", Succeeding), ("outcome", JobRunMetrics.Failure)));
+        Assert.Empty(metrics.Values("loyalty.jobs.runs", ("job", Failing), ("outcome", JobRunMetrics.Success)));
+        Assert.InRange(Assert.Single(metrics.Values("loyalty.jobs.duration", ("job", Succeeding), ("outcome", JobRunMetrics.Success))), 0.25, 10);
+        Assert.Single(metrics.Values("loyalty.jobs.duration", ("job", Failing), ("outcome", JobRunMetrics.Failure)));
+    }
+}
+
+/// <summary>A job of the tests' own, run by the app's Hangfire server like any of the app's.</summary>
+public sealed class ProbeJob
+{
+    [AutomaticRetry(Attempts = 0)]
+    public Task SucceedAsync() => Task.Delay(TimeSpan.FromMilliseconds(300));
+
+    [AutomaticRetry(Attempts = 0)]
+    public void Fail() => throw new InvalidOperationException("The probe job fails on purpose.");
+}

@@ -1,0 +1,61 @@
+using Loyalty.Pos;
+using Loyalty.Tests.Infrastructure.Telemetry;
+using Microsoft.Extensions.DependencyInjection;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace Loyalty.Tests.Pos;
+
+/// <summary>A POS host's circuit breaker as an operator's dashboard shows it: open while the POS fails, closed again once it answers.</summary>
+public sealed class PosCircuitMetricsTests : IDisposable
+{
+    private readonly WireMockServer _pos = WireMockServer.Start();
+
+    public void Dispose() => _pos.Stop();
+
+    [Fact]
+    public async Task A_failing_POS_opens_its_circuit_in_the_gauge_and_a_recovered_one_closes_it()
+    {
+        await using var services = new ServiceCollection().AddLogging().AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = true;
+            o.MaxRetries = 0;
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitFailureRatio = 0.5;
+            o.CircuitBreakSeconds = 0.5;
+        }).Services.BuildServiceProvider();
+        using var metrics = new AppMeasurements(services);
+        var connection = new PosConnection(new Uri(_pos.Url!), "pos-key-1");
+        var balance = Request.Create().WithPath("/customers/777/points").UsingGet();
+        _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(500));
+
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.IsType<PosBalance.Unavailable>(await services.GetRequiredService<PosClient>().GetBalanceAsync(connection, "777", default));
+        }
+        var refused = await services.GetRequiredService<PosClient>().GetBalanceAsync(connection, "777", default);
+
+        Assert.IsType<PosBalance.Unavailable>(refused);
+        Assert.Equal(2, _pos.LogEntries.Count()); // the open circuit kept the third call from the POS
+        Assert.Equal((0d, 1d, 0d), Circuits(metrics));
+        Assert.Equal(1, metrics.Sum("loyalty.pos.circuit.transitions", ("state", PosCircuits.Open)));
+
+        _pos.Reset();
+        _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 40 }));
+        await Task.Delay(TimeSpan.FromSeconds(0.7)); // past the break: the next call is the trial
+        var found = await services.GetRequiredService<PosClient>().GetBalanceAsync(connection, "777", default);
+
+        Assert.Equal(40, Assert.IsType<PosBalance.Found>(found).Balance);
+        Assert.Equal((1d, 0d, 0d), Circuits(metrics));
+        Assert.Equal(1, metrics.Sum("loyalty.pos.circuit.transitions", ("state", PosCircuits.HalfOpen)));
+        Assert.Equal(1, metrics.Sum("loyalty.pos.circuit.transitions", ("state", PosCircuits.Closed)));
+    }
+
+    /// <summary>(closed, open, half-open) circuits, as the gauge reports them now.</summary>
+    private static (double Closed, double Open, double HalfOpen) Circuits(AppMeasurements metrics)
+    {
+        var now = metrics.Observe("loyalty.pos.circuits").ToDictionary(m => m.Tags["state"]!, m => m.Value);
+        return (now[PosCircuits.Closed], now[PosCircuits.Open], now[PosCircuits.HalfOpen]);
+    }
+}
