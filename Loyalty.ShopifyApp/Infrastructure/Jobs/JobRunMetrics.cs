@@ -9,7 +9,8 @@ namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 /// <summary>
 /// Every Hangfire job this instance's server runs, on the app's <c>Meter("Loyalty")</c>: counted and timed by job
 /// (<c>Type.Method</c>, a handful fixed by the code) and outcome (<c>success</c>, <c>failure</c>, or <c>cancelled</c>
-/// when the server stops it). A filter of this host's (<see cref="HostJobFilters"/>), not of Hangfire's process-wide
+/// when the server stops it), and traced: each run is a span <c>job {Type.Method}</c> on <see cref="ActivitySourceName"/>,
+/// the parent of the database and HTTP spans the job makes. A filter of this host's (<see cref="HostJobFilters"/>), not of Hangfire's process-wide
 /// list, so hosts sharing a process each count their own runs.
 /// </summary>
 public sealed class JobRunMetrics : IServerFilter
@@ -18,7 +19,13 @@ public sealed class JobRunMetrics : IServerFilter
     public const string Failure = "failure";
     public const string Cancelled = "cancelled";
 
+    /// <summary>The ActivitySource of job runs, exported with the app's traces.</summary>
+    public const string ActivitySourceName = "Loyalty.Jobs";
+
     private const string StartedAt = "Loyalty.JobStartedAt";
+    private const string Span = "Loyalty.JobActivity";
+
+    private static readonly ActivitySource Source = new(ActivitySourceName);
 
     private readonly TimeProvider _clock;
     private readonly Counter<long> _runs;
@@ -34,7 +41,18 @@ public sealed class JobRunMetrics : IServerFilter
 
     public static string NameOf(Job job) => $"{job.Type.Name}.{job.Method.Name}";
 
-    public void OnPerforming(PerformingContext context) => context.Items[StartedAt] = _clock.GetTimestamp();
+    public void OnPerforming(PerformingContext context)
+    {
+        context.Items[StartedAt] = _clock.GetTimestamp();
+        // Hangfire performs the job between these two calls on this same flow, so the span is Activity.Current meanwhile.
+        var name = NameOf(context.BackgroundJob.Job);
+        if (Source.StartActivity("job " + name, ActivityKind.Internal) is { } activity)
+        {
+            activity.SetTag("job", name);
+            activity.SetTag("job.id", context.BackgroundJob.Id);
+            context.Items[Span] = activity;
+        }
+    }
 
     public void OnPerformed(PerformedContext context)
     {
@@ -49,6 +67,12 @@ public sealed class JobRunMetrics : IServerFilter
         if (context.Items.TryGetValue(StartedAt, out var started) && started is long at)
         {
             _duration.Record(_clock.GetElapsedTime(at).TotalSeconds, tags);
+        }
+        if (context.Items.TryGetValue(Span, out var span) && span is Activity activity)
+        {
+            activity.SetTag("outcome", outcome);
+            if (outcome == Failure) activity.SetStatus(ActivityStatusCode.Error, context.Exception!.GetType().Name);
+            activity.Stop();
         }
     }
 }

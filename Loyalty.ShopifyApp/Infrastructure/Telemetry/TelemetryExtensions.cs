@@ -38,7 +38,8 @@ public static class TelemetryExtensions
                 .SetSampler(sp => sp.GetRequiredService<IOptions<TelemetryOptions>>().Value.Traces ? new AlwaysOnSampler() : new AlwaysOffSampler())
                 .AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments("/health"))
                 .AddHttpClientInstrumentation()
-                .AddNpgsql())
+                .AddNpgsql()
+                .AddSource(JobRunMetrics.ActivitySourceName))
             .WithMetrics(m => m
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()

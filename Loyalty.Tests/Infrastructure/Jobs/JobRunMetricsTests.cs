@@ -34,6 +34,35 @@ public sealed class JobRunMetricsTests
     }
 }
 
+public sealed class JobRunTraceTests
+{
+    [Fact]
+    public async Task Each_job_run_is_a_span_named_after_its_job_with_its_outcome()
+    {
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == JobRunMetrics.ActivitySourceName,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Jobs:QueuePollIntervalMs"] = "200" });
+        var jobs = app.Services.GetRequiredService<IBackgroundJobClient>();
+
+        var succeeded = jobs.Enqueue<ProbeJob>(j => j.SucceedAsync());
+        var failed = jobs.Enqueue<ProbeJob>(j => j.Fail());
+
+        System.Diagnostics.Activity? Span(string id) => spans.FirstOrDefault(a => (string?)a.GetTagItem("job.id") == id);
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(Span(succeeded) is not null && Span(failed) is not null), "both probe jobs were traced");
+        Assert.Equal("job ProbeJob.SucceedAsync", Span(succeeded)!.DisplayName);
+        Assert.Equal(("success", System.Diagnostics.ActivityStatusCode.Unset), ((string?)Span(succeeded)!.GetTagItem("outcome"), Span(succeeded)!.Status));
+        Assert.InRange(Span(succeeded)!.Duration.TotalSeconds, 0.25, 10);
+        Assert.Equal(("failure", System.Diagnostics.ActivityStatusCode.Error), ((string?)Span(failed)!.GetTagItem("outcome"), Span(failed)!.Status));
+    }
+}
+
 /// <summary>A job of the tests' own, run by the app's Hangfire server like any of the app's.</summary>
 public sealed class ProbeJob
 {
