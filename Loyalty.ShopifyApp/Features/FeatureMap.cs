@@ -29,10 +29,14 @@ public static class FeatureMap
         services.AddReadinessChecks();
         services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section)
             .Validate(o => o.MaxBodyBytes > 0 && o.MaxAttempts > 0 && o.LeaseSeconds > 0 && o.BatchSize is > 0 and <= 1000 && o.PollIntervalMs > 0
-                           && o.Parallelism is > 0 and <= 64,
-                "Webhooks: MaxBodyBytes, MaxAttempts, LeaseSeconds and PollIntervalMs must be positive, BatchSize 1-1000 and Parallelism 1-64.")
+                           && o.Parallelism is > 0 and <= 64 && o.IntakeWriters is > 0 and <= 16 && o.IntakeGroupMaxRows is > 0 and <= 1000
+                           && o.IntakeGroupWaitMs is >= 0 and <= 1000,
+                "Webhooks: MaxBodyBytes, MaxAttempts, LeaseSeconds and PollIntervalMs must be positive, BatchSize 1-1000, Parallelism 1-64, "
+                + "IntakeWriters 1-16, IntakeGroupMaxRows 1-1000 and IntakeGroupWaitMs 0-1000.")
             .ValidateOnStart();
         services.AddSingleton<WebhookSignal>();
+        services.AddSingleton<WebhookInbox>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookInbox>());
         services.AddSingleton<WebhookProcessor>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookProcessor>());
 

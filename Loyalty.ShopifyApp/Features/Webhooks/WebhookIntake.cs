@@ -14,7 +14,8 @@ namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>
 /// <c>POST /webhooks</c>, every topic. Verify the HMAC over the raw bytes before anything is parsed, store
-/// the delivery durably (unique on X-Shopify-Webhook-Id), answer 200. Processing happens afterwards, in
+/// the delivery durably (unique on X-Shopify-Webhook-Id; concurrent deliveries share one INSERT, <see cref="WebhookInbox"/>),
+/// answer 200. Processing happens afterwards, in
 /// <see cref="WebhookProcessor"/>, so the answer stays well inside Shopify's 5 seconds and nothing is lost
 /// if this process dies right after answering.
 /// </summary>
@@ -27,7 +28,7 @@ public static partial class WebhookIntake
     }
 
     private static async Task<Results<Ok, ProblemHttpResult>> ReceiveAsync(
-        HttpContext http, NpgsqlDataSource db, IEnumerable<IWebhookHandler> handlers, WebhookSignal signal,
+        HttpContext http, NpgsqlDataSource db, WebhookInbox inbox, IEnumerable<IWebhookHandler> handlers, WebhookSignal signal,
         IOptions<ShopifyOptions> shopify, IOptions<WebhookOptions> options, ILoggerFactory loggers, CancellationToken ct)
     {
         var log = loggers.CreateLogger(typeof(WebhookIntake));
@@ -92,23 +93,10 @@ public static partial class WebhookIntake
         }
 
         var (customerId, orderId) = PayloadKeys(topic, body);
-        var id = await conn.QuerySingleOrDefaultAsync<long?>(new CommandDefinition("""
-            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, event_id, triggered_at, api_version, payload, customer_id, order_id)
-            VALUES (@webhookId, @shop, @topic, @eventId, @triggeredAt, @apiVersion, @payload, @customerId, @orderId)
-            ON CONFLICT (webhook_id) DO NOTHING
-            RETURNING id
-            """, new
-        {
-            webhookId,
-            shop,
-            topic,
-            eventId = NullIfEmpty(headers["X-Shopify-Event-Id"]),
-            triggeredAt = DateTimeOffset.TryParse(headers["X-Shopify-Triggered-At"], out var t) ? t.ToUniversalTime() : (DateTimeOffset?)null,
-            apiVersion = NullIfEmpty(headers["X-Shopify-API-Version"]),
-            payload = Encoding.UTF8.GetString(body),
-            customerId,
-            orderId,
-        }, cancellationToken: ct));
+        await conn.CloseAsync(); // the inbox writes with its own connection
+        var id = await inbox.StoreAsync(new IncomingDelivery(webhookId, shop, topic, NullIfEmpty(headers["X-Shopify-Event-Id"]),
+            DateTimeOffset.TryParse(headers["X-Shopify-Triggered-At"], out var t) ? t.ToUniversalTime() : null,
+            NullIfEmpty(headers["X-Shopify-API-Version"]), Encoding.UTF8.GetString(body), customerId, orderId), ct);
 
         if (id is null)
         {

@@ -22,6 +22,15 @@ public sealed class WebhookOptions
     /// <summary>How long a worker owns a claimed delivery; after that another instance may take it over.</summary>
     public int LeaseSeconds { get; set; } = 120;
 
+    /// <summary>Writers storing acknowledged deliveries (<see cref="WebhookInbox"/>); each takes all that is queued when it is free.</summary>
+    public int IntakeWriters { get; set; } = 2;
+
+    /// <summary>The most deliveries one INSERT stores.</summary>
+    public int IntakeGroupMaxRows { get; set; } = 200;
+
+    /// <summary>How long a writer waits for more deliveries before it writes (0: what is queued now; under load, what came meanwhile).</summary>
+    public int IntakeGroupWaitMs { get; set; }
+
     /// <summary>Deliveries one instance claims at a time.</summary>
     public int BatchSize { get; set; } = 100;
 

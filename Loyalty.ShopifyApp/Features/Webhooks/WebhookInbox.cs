@@ -1,0 +1,92 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace Loyalty.ShopifyApp.Features.Webhooks;
+
+/// <summary>A verified delivery on its way into <c>webhook_deliveries</c>.</summary>
+public sealed record IncomingDelivery(string WebhookId, string ShopDomain, string Topic, string? EventId, DateTimeOffset? TriggeredAt,
+    string? ApiVersion, string Payload, long? CustomerId, long? OrderId);
+
+/// <summary>
+/// Group commit for the intake: deliveries arriving together are stored by one multi-row INSERT, one transaction and one
+/// WAL flush, instead of one each. A writer takes everything queued when it is free (under load, what arrived during the
+/// previous flush), waiting <see cref="WebhookOptions.IntakeGroupWaitMs"/> for more if configured; each request is answered
+/// only once its row is durable, or knows it was a redelivery (unique webhook id: the first of a group wins, the rest and
+/// any already stored are duplicates). A failed INSERT fails every request of its group, as a failed single insert would.
+/// </summary>
+public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> options) : BackgroundService
+{
+    private sealed record Pending(IncomingDelivery Delivery, TaskCompletionSource<long?> Stored);
+
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = false });
+
+    /// <summary>Stores <paramref name="delivery"/> durably; its new row id, or null when the webhook id was already stored.</summary>
+    public async Task<long?> StoreAsync(IncomingDelivery delivery, CancellationToken ct)
+    {
+        var pending = new Pending(delivery, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously));
+        if (!_queue.Writer.TryWrite(pending)) throw new InvalidOperationException("The webhook inbox is shut down.");
+        // The row may still be written after the caller gave up: Shopify redelivers, and the id makes that a duplicate.
+        return await pending.Stored.Task.WaitAsync(ct);
+    }
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        Task.WhenAll(Enumerable.Range(0, options.Value.IntakeWriters).Select(_ => WriteAsync(stoppingToken)));
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _queue.Writer.TryComplete(); // the server has stopped taking requests; what is queued is still written
+        await base.StopAsync(cancellationToken);
+    }
+
+    private async Task WriteAsync(CancellationToken ct)
+    {
+        var o = options.Value;
+        var group = new List<Pending>(o.IntakeGroupMaxRows);
+        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        {
+            if (o.IntakeGroupWaitMs > 0) await Task.Delay(o.IntakeGroupWaitMs, CancellationToken.None);
+            while (group.Count < o.IntakeGroupMaxRows && _queue.Reader.TryRead(out var next)) group.Add(next);
+            if (group.Count == 0) continue;
+            try
+            {
+                var stored = await InsertAsync(group, ct.IsCancellationRequested ? CancellationToken.None : ct);
+                foreach (var p in group) p.Stored.TrySetResult(stored.TryGetValue(p, out var id) ? id : null);
+            }
+            catch (Exception e)
+            {
+                foreach (var p in group) p.Stored.TrySetException(e);
+            }
+            group.Clear();
+        }
+    }
+
+    /// <summary>One INSERT for the group; the row id of each request whose delivery was new, the first of a repeated id.</summary>
+    private async Task<Dictionary<Pending, long>> InsertAsync(List<Pending> group, CancellationToken ct)
+    {
+        var first = group.GroupBy(p => p.Delivery.WebhookId, StringComparer.Ordinal).Select(g => g.First()).ToList();
+        await using var cmd = db.CreateCommand("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, event_id, triggered_at, api_version, payload, customer_id, order_id)
+            SELECT * FROM unnest(@webhook_ids, @shops, @topics, @event_ids, @triggered_ats, @api_versions, @payloads, @customer_ids, @order_ids)
+            ON CONFLICT (webhook_id) DO NOTHING
+            RETURNING id, webhook_id
+            """);
+        var d = first.Select(p => p.Delivery).ToList();
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("webhook_ids", [.. d.Select(x => x.WebhookId)]));
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("shops", [.. d.Select(x => x.ShopDomain)]));
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("topics", [.. d.Select(x => x.Topic)]));
+        cmd.Parameters.Add(new NpgsqlParameter<string?[]>("event_ids", [.. d.Select(x => x.EventId)]));
+        cmd.Parameters.Add(new NpgsqlParameter<DateTime?[]>("triggered_ats", [.. d.Select(x => x.TriggeredAt?.UtcDateTime)]) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter<string?[]>("api_versions", [.. d.Select(x => x.ApiVersion)]));
+        cmd.Parameters.Add(new NpgsqlParameter<string[]>("payloads", [.. d.Select(x => x.Payload)]));
+        cmd.Parameters.Add(new NpgsqlParameter<long?[]>("customer_ids", [.. d.Select(x => x.CustomerId)]));
+        cmd.Parameters.Add(new NpgsqlParameter<long?[]>("order_ids", [.. d.Select(x => x.OrderId)]));
+
+        var byId = first.ToDictionary(p => p.Delivery.WebhookId, StringComparer.Ordinal);
+        var stored = new Dictionary<Pending, long>();
+        await using var reader = await cmd.ExecuteReaderAsync(ct);
+        while (await reader.ReadAsync(ct)) stored[byId[reader.GetString(1)]] = reader.GetInt64(0);
+        return stored;
+    }
+}
