@@ -69,7 +69,7 @@ public static partial class Soak
         var barrier = DateTimeOffset.UtcNow;
         var awarded = await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") == 0
                                                    && await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = barrier.AddSeconds(1) }),
-            ct, TimeSpan.FromMinutes(5));
+            TimeSpan.FromMinutes(5), ct);
         var rateChange = awarded ? await client.PutSettingsAsync(new { earnRate = SecondEarnRate }, ct) : (Status: 0, Code: "orders before it never all awarded");
         if (rateChange.Status == 200) record.EarnRate = SecondEarnRate;
         Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] earn rate {FirstEarnRate} → {SecondEarnRate}: {rateChange.Status} {rateChange.Code} ({(DateTimeOffset.UtcNow - barrier).TotalSeconds:F0} s for the orders before it to be awarded)");

@@ -45,7 +45,7 @@ public static partial class Soak
             if (!record.UnknownToPos.Contains(c)) env.Pos.SetBalance(c.ToString(), 0);
             if ((int)await client.AdjustAsync(c, opening, $"opening-{c}", "Soak opening balance", ct) >= 300) throw new InvalidOperationException($"Opening balance of {c} refused.");
         }
-        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0, ct, TimeSpan.FromMinutes(3)))
+        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0, TimeSpan.FromMinutes(3), ct))
         {
             throw new TimeoutException("The opening balances did not reach the POS.");
         }

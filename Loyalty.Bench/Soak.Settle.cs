@@ -28,17 +28,17 @@ public static partial class Soak
                 Console.WriteLine($"  [+{quiet.Elapsed.TotalSeconds:F0} s] still in flight: {await SoakChecker.DescribeInFlightAsync(env)}{(swept ? "" : ", the sweep has not caught up")}");
             }
             return false;
-        }, ct, TimeSpan.FromMinutes(10));
+        }, TimeSpan.FromMinutes(10), ct);
         var quiescence = quiet.Elapsed;
         var stuck = settled ? null
             : $"{await SoakChecker.DescribeInFlightAsync(env)}; the missed-order sweep {(await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = lastLost.AddSeconds(1) }) ? "caught up" : "never swept past the end of the load (its Hangfire lock held by a killed instance?)")}";
         Console.WriteLine(settled ? $"quiescent {quiescence.TotalSeconds:F1} s after the faults stopped" : $"NOT quiescent after {quiescence.TotalSeconds:F0} s: {stuck}");
 
         // The customers come back: a conversion they left while it was processing, a cancellation answered 202.
-        foreach (var (id, customer) in record.Unsettled.ToList()) await client.PollAsync(id, customer, TimeSpan.FromSeconds(2), ct, "when the customer came back");
+        foreach (var (id, customer) in record.Unsettled.ToList()) await client.PollAsync(id, customer, TimeSpan.FromSeconds(2), "when the customer came back", ct);
         foreach (var c in record.Cancels.Values.Where(c => c.Outcome == "pending").ToList())
         {
-            await client.CancelAsync(record.Codes[c.Code], c.AfterRedeem, c.Raced, ct, attempts: 3);
+            await client.CancelAsync(record.Codes[c.Code], c.AfterRedeem, c.Raced, attempts: 3, ct);
         }
 
         // The merchant resolves the refusals of customers the POS did not know: creates them there, retries their changes.
@@ -63,7 +63,7 @@ public static partial class Soak
             var status = await client.RetryPosChangeAsync(id, ct);
             record.Count(status is >= 200 and < 300 ? "POS refusal resolved: the customer created at the POS, the change retried" : $"POS refusal retry answered {status}");
         }
-        if (!await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, ct, TimeSpan.FromMinutes(2)))
+        if (!await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, TimeSpan.FromMinutes(2), ct))
         {
             Console.WriteLine($"the retried POS changes did not all settle: {await SoakChecker.DescribeInFlightAsync(env)}");
         }

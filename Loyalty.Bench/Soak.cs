@@ -63,7 +63,7 @@ public static partial class Soak
         {
             await SoakBreakage.BreakAsync(broken, env, client, record, ct);
             await Task.Delay(500, ct); // what the tampering set off (a POS sync of an adjustment) is under way before the check starts
-            await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, ct, TimeSpan.FromMinutes(1));
+            await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, TimeSpan.FromMinutes(1), ct);
         }
 
         var verdict = await SoakChecker.CheckAsync(env, client, record, ct);
@@ -74,7 +74,7 @@ public static partial class Soak
         return (verdict.Violations, quiescence);
     }
 
-    public static async Task<bool> WaitAsync(Func<Task<bool>> condition, CancellationToken ct, TimeSpan timeout)
+    public static async Task<bool> WaitAsync(Func<Task<bool>> condition, TimeSpan timeout, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition())

@@ -25,8 +25,7 @@ public sealed partial class SoakClient
     public async Task WebhookAsync(string topic, string body, string? id, CancellationToken ct)
     {
         var webhookId = id ?? Guid.NewGuid().ToString();
-        var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId), ct,
-            retry5xx: true);
+        var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId), retry5xx: true, ct);
         using var _ = response;
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Webhook {topic} answered {(int)response.StatusCode}.");
     }
@@ -39,7 +38,7 @@ public sealed partial class SoakClient
             var r = BenchEnvironment.AdminRequest(HttpMethod.Put, new Uri(b, "/api/admin/settings").ToString());
             r.Content = JsonContent.Create(settings);
             return r;
-        }, ct, retry5xx: true);
+        }, retry5xx: true, ct);
         using var _ = response;
         return ((int)response.StatusCode, Text(await BodyAsync(response, ct), "code"));
     }
@@ -47,7 +46,7 @@ public sealed partial class SoakClient
     /// <summary>An admin API read (the merchant's pages): the JSON answered, or throws.</summary>
     public async Task<JsonElement> AdminGetAsync(string path, CancellationToken ct)
     {
-        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Get, new Uri(b, path).ToString()), ct, retry5xx: true);
+        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Get, new Uri(b, path).ToString()), retry5xx: true, ct);
         using var _ = response;
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {path} answered {(int)response.StatusCode}.");
         return await BodyAsync(response, ct);
@@ -56,7 +55,7 @@ public sealed partial class SoakClient
     /// <summary>The merchant retries a refused POS change (after fixing what the POS refused it for).</summary>
     public async Task<int> RetryPosChangeAsync(long id, CancellationToken ct)
     {
-        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Post, new Uri(b, $"/api/admin/pos-sync/{id}/retry").ToString()), ct, retry5xx: true);
+        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Post, new Uri(b, $"/api/admin/pos-sync/{id}/retry").ToString()), retry5xx: true, ct);
         using var _ = response;
         return (int)response.StatusCode;
     }

@@ -14,7 +14,10 @@ public sealed partial class SoakClient
     /// same key, for up to two minutes. A 5xx is the app's answer and returned, except for webhooks, which
     /// Shopify delivers again until they are acknowledged.
     /// </summary>
-    private async Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, CancellationToken ct, bool retry5xx = false)
+    private Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, CancellationToken ct) =>
+        SendAsync(build, retry5xx: false, ct);
+
+    private async Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, bool retry5xx, CancellationToken ct)
     {
         var deadline = Stopwatch.StartNew();
         var resent = false;

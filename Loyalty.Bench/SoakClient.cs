@@ -69,11 +69,11 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
         }
         record.Count(replay ? "conversion replay answered 202" : "conversion answered 202 (settled later)");
         record.Unsettled[id!] = customer;
-        return await PollAsync(id!, customer, TimeSpan.FromMinutes(1), ct);
+        return await PollAsync(id!, customer, TimeSpan.FromMinutes(1), "while polling", ct);
     }
 
     /// <summary>Polls a conversion the customer was told is being processed; the code once shown, null if it failed or is still settling.</summary>
-    public async Task<SoakRecord.Shown?> PollAsync(string id, long customer, TimeSpan patience, CancellationToken ct, string when = "while polling")
+    public async Task<SoakRecord.Shown?> PollAsync(string id, long customer, TimeSpan patience, string when, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         do
@@ -105,11 +105,15 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
         return shown;
     }
 
+    /// <summary>The customer cancels a coupon, asking again up to 20 times; see the overload with <c>attempts</c>.</summary>
+    public Task<string> CancelAsync(SoakRecord.Shown s, bool afterRedeem, bool raced, CancellationToken ct) =>
+        CancelAsync(s, afterRedeem, raced, attempts: 20, ct);
+
     /// <summary>
     /// The customer cancels a coupon; a 202 or a busy coupon is asked again (as My Page would) until the answer is final
     /// or <paramref name="attempts"/> run out. Records the last answer.
     /// </summary>
-    public async Task<string> CancelAsync(SoakRecord.Shown s, bool afterRedeem, bool raced, CancellationToken ct, int attempts = 20)
+    public async Task<string> CancelAsync(SoakRecord.Shown s, bool afterRedeem, bool raced, int attempts, CancellationToken ct)
     {
         var outcome = "none";
         var (sentMs, answeredMs) = record.Cancels.TryGetValue(s.Code, out var earlier) ? (earlier.SentMs, earlier.AnsweredMs) : (record.Clock.Elapsed.TotalMilliseconds, 0d);
@@ -164,7 +168,7 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
     /// </summary>
     public async Task<long> SpendAllInStoreOnceAwardedAsync(long customer, long orderId, CancellationToken ct)
     {
-        var awarded = await Soak.WaitAsync(() => Task.FromResult(env.Pos.HasTransaction($"order:{orderId}")), ct, TimeSpan.FromMinutes(1));
+        var awarded = await Soak.WaitAsync(() => Task.FromResult(env.Pos.HasTransaction($"order:{orderId}")), TimeSpan.FromMinutes(1), ct);
         if (!awarded) return 0;
         var spent = env.Pos.SpendAllInStore(customer.ToString(), $"store-{orderId}");
         record.SpentInStore.AddOrUpdate(customer, spent, (_, v) => v + spent);
