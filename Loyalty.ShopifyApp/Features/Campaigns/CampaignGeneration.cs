@@ -70,12 +70,12 @@ public sealed partial class CampaignGeneration(
             {
                 var first = await ScalarAsync<string>("SELECT code FROM campaign_codes WHERE campaign_id = @campaignId AND seq = 0", new { campaignId }, ct);
                 // An earlier create whose answer was lost may have applied: the campaign id in the title says it is ours.
-                var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, ct, maxThrottleWait);
+                var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, maxThrottleWait, ct);
                 var discountId = IsOurs(found, c.Id)
                     ? found!.Id
                     : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, new ShopifyDiscounts.CampaignDiscount(first!, c.Title + Marker(c.Id),
                         c.DiscountType, c.Value, c.StartsAt, c.EndsAt, c.UsageLimit, c.OncePerCustomer, c.MinimumSubtotal, c.CombinesProduct,
-                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), ct, maxThrottleWait);
+                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), maxThrottleWait, ct);
                 await ExecuteAsync("""
                     UPDATE campaigns SET discount_id = @discountId, state = 'generating', updated_at = now() WHERE id = @campaignId;
                     UPDATE campaign_codes SET state = 'created' WHERE campaign_id = @campaignId AND seq = 0;

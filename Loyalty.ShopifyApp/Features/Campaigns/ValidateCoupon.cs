@@ -110,7 +110,7 @@ public static class ValidateCoupon
         {
             try
             {
-                var found = await shopify.FindByCodeAsync(shop, code, ct, storefrontWait);
+                var found = await shopify.FindByCodeAsync(shop, code, storefrontWait, ct);
                 checkedShopify = true;
                 reason = found switch
                 {

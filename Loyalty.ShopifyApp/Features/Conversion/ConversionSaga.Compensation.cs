@@ -54,17 +54,17 @@ public sealed partial class ConversionSaga
             if (c.DiscountId is { } suspend)
             {
                 c = await RenewLeaseAsync(c, ct);
-                await shopify.DeactivateAsync(c.ShopDomain, suspend, ct, shopifyWait, goneIsDone: true);
+                await shopify.DeactivateAsync(c.ShopDomain, suspend, shopifyWait, goneIsDone: true, ct);
             }
             c = await RenewLeaseAsync(c, ct);
-            var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
+            var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, shopifyWait, ct);
             if (c.UsedOrderId is not null || found is { UsageCount: > 0 } && (found.Id == c.DiscountId || IsOurs(found, c)))
             {
                 LogStep(c.Id, "cancellation refused: the coupon was used", $"order {c.UsedOrderId}, {found?.UsageCount} use(s) in Shopify");
                 return await UpdateCouponAsync(c, "coupon_status = 'used', used_at = coalesce(used_at, now()), metafield_synced_at = NULL", ct);
             }
             c = await RenewLeaseAsync(c, ct);
-            if (c.DiscountId is not null) await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, ct, shopifyWait);
+            if (c.DiscountId is not null) await shopify.DeleteAsync(c.ShopDomain, c.DiscountId, shopifyWait, ct);
         }
         catch (Exception e) when (IsShopifyTransient(e) || e is ShopNotAuthorizedException or ShopifyUserErrorException)
         {

@@ -19,7 +19,7 @@ public sealed partial class ConversionSaga
             try
             {
                 c = await RenewLeaseAsync(c, ct);
-                found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
+                found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, shopifyWait, ct);
             }
             catch (ShopifyThrottledException e)
             {
@@ -56,7 +56,7 @@ public sealed partial class ConversionSaga
                 // send, and a driver that lost the lease while waiting never sends.
                 var discountId = await shopify.CreateCustomerCodeAsync(c.ShopDomain, new ShopifyDiscounts.CustomerCode(
                     c.Code, Title(c), c.Amount, c.CustomerId, c.CreatedAt, c.ExpiresAt),
-                    async token => c = await UpdateAsync(c, "coupon_requested_at = now()", null, token), ct, shopifyWait);
+                    async token => c = await UpdateAsync(c, "coupon_requested_at = now()", null, token), shopifyWait, ct);
                 try
                 {
                     return await CouponCreatedAsync(c, discountId, ct);
@@ -143,7 +143,7 @@ public sealed partial class ConversionSaga
     private async Task<string?> FindOursAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
         c = await RenewLeaseAsync(c, ct);
-        var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, ct, shopifyWait);
+        var found = await shopify.FindByCodeAsync(c.ShopDomain, c.Code, shopifyWait, ct);
         return found is not null && IsOurs(found, c) ? found.Id : null;
     }
 

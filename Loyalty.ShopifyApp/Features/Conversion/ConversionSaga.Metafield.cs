@@ -42,7 +42,7 @@ public sealed partial class ConversionSaga
             for (var attempt = 1; ; attempt++)
             {
                 c = await RenewLeaseAsync(c, ct);
-                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, readWait);
+                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, readWait, ct);
                 var items = new JsonArray();
                 foreach (var item in current.Items)
                 {
@@ -52,7 +52,7 @@ public sealed partial class ConversionSaga
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
-                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync, ct, writeWait);
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync, writeWait, ct);
                     break;
                 }
                 catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
