@@ -69,7 +69,7 @@ public sealed partial class ConversionSaga
         catch (Exception e) when (IsShopifyTransient(e) || e is ShopNotAuthorizedException or ShopifyUserErrorException)
         {
             LogStep(c.Id, "cancellation waits for Shopify", e.Message);
-            await TryAgainLaterAsync(c, e, ct);
+            await TryAgainLaterAsync(c, e, countMetafieldFailure: false, ct);
             return c;
         }
 

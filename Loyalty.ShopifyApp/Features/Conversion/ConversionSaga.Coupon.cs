@@ -33,7 +33,7 @@ public sealed partial class ConversionSaga
             if (found is null)
             {
                 // Conclusive only once no send can still be applied: PendingTimeoutSeconds after the last one was sent.
-                if (clock.GetUtcNow() - requested <= TimeSpan.FromSeconds(O.PendingTimeoutSeconds))
+                if (clock.GetUtcNow() - requested <= TimeSpan.FromSeconds(Options.PendingTimeoutSeconds))
                 {
                     return await RetryLaterOrReviewAsync(c, "the coupon's creation may still be under way in Shopify", ct);
                 }
@@ -41,7 +41,7 @@ public sealed partial class ConversionSaga
             }
             c = await NewCodeAsync(c, ct); // the code belongs to another discount: ours was never created under it
         }
-        else if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromSeconds(O.ShopifyQueueTimeoutSeconds))
+        else if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromSeconds(Options.ShopifyQueueTimeoutSeconds))
         {
             return await FailAsync(c, "shopify_unavailable",
                 "Shopify's API limit for the shop did not let the coupon through in time; nothing was sent and no points were deducted.", ct);

@@ -58,13 +58,13 @@ public sealed partial class ConversionSaga
                 var unknown = (PosOutcome.Unknown)outcome;
                 LogStep(c.Id, "deduction outcome unknown, settling by reference", unknown.Reason);
                 return await MoveAsync(c, "settling", "last_error = @reason, next_attempt_at = now() + make_interval(secs => @after)",
-                    new { reason = unknown.Reason, after = (double)O.SettleAfterSeconds }, ct);
+                    new { reason = unknown.Reason, after = (double)Options.SettleAfterSeconds }, ct);
         }
     }
 
     private async Task<ConversionRow> SettleAsync(ConversionRow c, CancellationToken ct)
     {
-        if (c.DeductAttemptedAt is { } sent && clock.GetUtcNow() - sent < TimeSpan.FromSeconds(O.SettleAfterSeconds)) return c;
+        if (c.DeductAttemptedAt is { } sent && clock.GetUtcNow() - sent < TimeSpan.FromSeconds(Options.SettleAfterSeconds)) return c;
         var connection = await PosConnectionAsync(c, ct);
         if (connection is null) return await ReviewAsync(c, "The shop no longer has a POS connection to settle the deduction with.", ct);
 

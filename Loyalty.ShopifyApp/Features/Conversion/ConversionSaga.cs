@@ -30,7 +30,10 @@ public sealed partial class ConversionSaga(
     TimeProvider clock,
     ILogger<ConversionSaga> logger)
 {
-    private ConversionOptions O => options.Value;
+    private ConversionOptions Options => options.Value;
+
+    /// <summary>Moves the conversion as far as it can go now (a background driver: Shopify calls wait for the cost bucket as long as the GraphQL client allows).</summary>
+    public Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct) => DriveAsync(c, null, ct);
 
     /// <summary>
     /// Moves the conversion as far as it can go now. The caller holds its lease. <paramref name="shopifyWait"/> caps
@@ -38,7 +41,7 @@ public sealed partial class ConversionSaga(
     /// cost bucket (a customer's request passes a short one); a coupon that cannot be sent within it is left pending
     /// for the reconciler, which is woken when the bucket allows.
     /// </summary>
-    public async Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct, TimeSpan? shopifyWait = null)
+    public async Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
     {
         using var scope = logger.BeginScope(new Dictionary<string, object>
         {
@@ -87,9 +90,9 @@ public sealed partial class ConversionSaga(
     /// A step that does not move the state (metafield, cancellation) is due again after the retry delay, or when
     /// the shop's API budget allows, with the reconciler woken for it then.
     /// </summary>
-    private async Task TryAgainLaterAsync(ConversionRow c, Exception e, CancellationToken ct, bool countMetafieldFailure = false)
+    private async Task TryAgainLaterAsync(ConversionRow c, Exception e, bool countMetafieldFailure, CancellationToken ct)
     {
-        var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter) : TimeSpan.FromSeconds(O.RetryDelaySeconds);
+        var delay = e is ShopifyThrottledException t ? ThrottleDelay(t.RetryAfter) : TimeSpan.FromSeconds(Options.RetryDelaySeconds);
         await UpdateAsync(c, "last_error = @error, next_attempt_at = now() + make_interval(secs => @delay)"
                              + (countMetafieldFailure ? ", metafield_failures = metafield_failures + 1" : ""),
             new { error = e.Message, delay = delay.TotalSeconds }, ct);
@@ -112,10 +115,10 @@ public sealed partial class ConversionSaga(
 
     private async Task<ConversionRow> RetryLaterOrReviewAsync(ConversionRow c, string reason, CancellationToken ct)
     {
-        if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromMinutes(O.NeedsReviewAfterMinutes)) return await ReviewAsync(c, reason, ct);
+        if (clock.GetUtcNow() - c.CreatedAt > TimeSpan.FromMinutes(Options.NeedsReviewAfterMinutes)) return await ReviewAsync(c, reason, ct);
         LogStep(c.Id, "will retry", reason);
         return await UpdateAsync(c, "last_error = @reason, next_attempt_at = now() + make_interval(secs => @delay)",
-            new { reason, delay = (double)O.RetryDelaySeconds }, ct);
+            new { reason, delay = (double)Options.RetryDelaySeconds }, ct);
     }
 
     /// <summary>
@@ -140,7 +143,7 @@ public sealed partial class ConversionSaga(
         parameters.Add("from", c.State);
         parameters.Add("token", c.LeaseToken);
         parameters.Add("couponStatus", c.CouponStatus);
-        parameters.Add("lease", (double)O.LeaseSeconds);
+        parameters.Add("lease", (double)Options.LeaseSeconds);
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                    UPDATE conversions SET updated_at = now(), locked_until = now() + make_interval(secs => @lease), {set}

@@ -185,7 +185,7 @@ public static partial class ConvertPoints
         ConversionRow driven;
         try
         {
-            driven = await saga.DriveAsync(created, ct, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds));
+            driven = await saga.DriveAsync(created, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), ct);
         }
         finally
         {

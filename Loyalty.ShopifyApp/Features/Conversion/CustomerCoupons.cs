@@ -87,7 +87,7 @@ public static class CustomerCoupons
         var claimed = c;
         try
         {
-            c = await saga.DriveAsync(c, ct, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds));
+            c = await saga.DriveAsync(c, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), ct);
         }
         finally
         {
