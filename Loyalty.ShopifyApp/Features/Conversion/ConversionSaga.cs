@@ -32,7 +32,7 @@ public sealed partial class ConversionSaga(
 {
     private ConversionOptions Options => options.Value;
 
-    /// <summary>Moves the conversion as far as it can go now (a background driver: Shopify calls wait for the cost bucket as long as the GraphQL client allows).</summary>
+    /// <summary>Moves the conversion as far as it can go now; Shopify calls wait for the cost bucket as long as the GraphQL client allows.</summary>
     public Task<ConversionRow> DriveAsync(ConversionRow c, CancellationToken ct) => DriveAsync(c, null, ct);
 
     /// <summary>
