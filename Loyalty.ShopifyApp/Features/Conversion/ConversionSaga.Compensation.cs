@@ -77,7 +77,8 @@ public sealed partial class ConversionSaga
         await using var tx = await conn.BeginTransactionAsync(ct);
         var settings = await ShopSettings.LoadAsync(conn, tx, c.ShopDomain, ct);
         await Ledger.PostAsync(conn, tx, new PointsEntry(c.ShopDomain, c.CustomerId, c.Points, "conversion_reversal", $"{c.Id}:reversal",
-            $"Coupon {c.Code} cancelled", "customer", c.CustomerId.ToString()), settings.PosMode && c.BalanceSource == "pos", ct);
+            $"Coupon {c.Code} cancelled", "customer", c.CustomerId.ToString()),
+            new Posting(QueueForPos: settings.PosMode && c.BalanceSource == "pos"), ct);
         var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
             UPDATE conversions SET coupon_status = 'cancelled', cancelled_at = now(), metafield_synced_at = NULL, updated_at = now()
             WHERE id = @Id AND coupon_status = 'cancelling' AND lease_token = @LeaseToken

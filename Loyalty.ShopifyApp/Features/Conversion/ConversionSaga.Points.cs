@@ -21,7 +21,7 @@ public sealed partial class ConversionSaga
             Posted posted;
             try
             {
-                posted = await Ledger.PostAsync(conn, tx, Entry(c), queueForPos: false, ct);
+                posted = await Ledger.PostAsync(conn, tx, Entry(c), new Posting(QueueForPos: false), ct);
             }
             catch (InsufficientPointsException e)
             {
@@ -89,7 +89,7 @@ public sealed partial class ConversionSaga
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await Ledger.PostAsync(conn, tx, Entry(c), queueForPos: false, ct, posAuthoritative: true);
+        await Ledger.PostAsync(conn, tx, Entry(c), new Posting(QueueForPos: false, PosAuthoritative: true), ct);
         var done = await CompleteAsync(conn, tx, c, posBalance, ct);
         await tx.CommitAsync(ct);
         return done;
