@@ -17,10 +17,10 @@ public sealed record ConversionRow(
     /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
     public string CouponView(DateTimeOffset now) => CouponStatus switch
     {
-        "active" when ExpiresAt <= now => "expired",
-        "cancelling" => "cancelled",
+        CouponStatuses.Active when ExpiresAt <= now => CouponStatuses.Expired,
+        CouponStatuses.Cancelling => CouponStatuses.Cancelled,
         _ => CouponStatus,
     };
 
-    public bool InFlight => State is "pending" or "coupon_created" or "settling" or "compensating";
+    public bool InFlight => State is ConversionStates.Pending or ConversionStates.CouponCreated or ConversionStates.Settling or ConversionStates.Compensating;
 }

@@ -35,7 +35,7 @@ public sealed partial class ConversionSaga
             }
             LogStep(c.Id, "coupon deleted", c.DiscountId);
         }
-        return await MoveAsync(c, "failed", "coupon_status = 'none'", null, ct);
+        return await MoveAsync(c, ConversionStates.Failed, "coupon_status = 'none'", null, ct);
     }
 
     // ---- cancelling an issued coupon ---------------------------------------------------------------
@@ -78,7 +78,7 @@ public sealed partial class ConversionSaga
         var settings = await ShopSettings.LoadAsync(conn, tx, c.ShopDomain, ct);
         await Ledger.PostAsync(conn, tx, new PointsEntry(c.ShopDomain, c.CustomerId, c.Points, "conversion_reversal", $"{c.Id}:reversal",
             $"Coupon {c.Code} cancelled", "customer", c.CustomerId.ToString()),
-            new Posting(QueueForPos: settings.PosMode && c.BalanceSource == "pos"), ct);
+            new Posting(QueueForPos: settings.PosMode && c.BalanceSource == BalanceSources.Pos), ct);
         var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
             UPDATE conversions SET coupon_status = 'cancelled', cancelled_at = now(), metafield_synced_at = NULL, updated_at = now()
             WHERE id = @Id AND coupon_status = 'cancelling' AND lease_token = @LeaseToken

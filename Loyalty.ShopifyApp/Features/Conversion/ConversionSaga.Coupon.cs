@@ -127,7 +127,7 @@ public sealed partial class ConversionSaga
     private async Task WithdrawIfOrphanAsync(ConversionRow c, string discountId, CancellationToken ct)
     {
         var now = await LoadAsync(c.Id, CancellationToken.None);
-        if (now is null || now.DiscountId == discountId || now.State != "failed" && string.Equals(now.Code, c.Code, StringComparison.OrdinalIgnoreCase)) return;
+        if (now is null || now.DiscountId == discountId || now.State != ConversionStates.Failed && string.Equals(now.Code, c.Code, StringComparison.OrdinalIgnoreCase)) return;
         try
         {
             await shopify.DeleteAsync(c.ShopDomain, discountId, ct);
@@ -169,7 +169,7 @@ public sealed partial class ConversionSaga
     private async Task<ConversionRow> CouponCreatedAsync(ConversionRow c, string discountId, CancellationToken ct)
     {
         LogStep(c.Id, "coupon created", discountId);
-        return await MoveAsync(c, "coupon_created", "discount_id = @discountId, last_error = NULL", new { discountId }, ct);
+        return await MoveAsync(c, ConversionStates.CouponCreated, "discount_id = @discountId, last_error = NULL", new { discountId }, ct);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Conversion {ConversionId} of {Shop}: discount {DiscountId} was created after the conversion ended and could not be deleted ({Reason}); delete it in Shopify")]

@@ -14,7 +14,7 @@ public sealed partial class ConversionSaga
 {
     private async Task<ConversionRow> DeductAsync(ConversionRow c, CancellationToken ct)
     {
-        if (c.BalanceSource == "ledger")
+        if (c.BalanceSource == BalanceSources.Ledger)
         {
             await using var conn = await db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
@@ -26,7 +26,7 @@ public sealed partial class ConversionSaga
             catch (InsufficientPointsException e)
             {
                 await tx.RollbackAsync(ct);
-                return await MoveAsync(c, "compensating", "failure_code = 'insufficient_points', failure_reason = @reason",
+                return await MoveAsync(c, ConversionStates.Compensating, "failure_code = 'insufficient_points', failure_reason = @reason",
                     new { reason = $"The balance of {e.Balance} points no longer covers {c.Points}." }, ct);
             }
             var done = await CompleteAsync(conn, tx, c, posted.BalanceAfter, ct);
@@ -42,7 +42,7 @@ public sealed partial class ConversionSaga
         }
         if (connection is null)
         {
-            return await MoveAsync(c, "compensating", "failure_code = 'pos_not_configured', failure_reason = @reason",
+            return await MoveAsync(c, ConversionStates.Compensating, "failure_code = 'pos_not_configured', failure_reason = @reason",
                 new { reason = "The shop no longer has a POS connection." }, ct);
         }
         c = await UpdateAsync(c, "deduct_attempted_at = now()", null, ct); // persisted (and the lease renewed) before the call
@@ -52,12 +52,12 @@ public sealed partial class ConversionSaga
             case PosOutcome.Applied applied:
                 return await CompleteFromPosAsync(c, applied.Transaction.Balance, ct);
             case PosOutcome.Rejected rejected:
-                return await MoveAsync(c, "compensating", "failure_code = @code, failure_reason = @reason",
+                return await MoveAsync(c, ConversionStates.Compensating, "failure_code = @code, failure_reason = @reason",
                     new { code = rejected.Error, reason = $"The POS refused the deduction ({rejected.Error})." }, ct);
             default:
                 var unknown = (PosOutcome.Unknown)outcome;
                 LogStep(c.Id, "deduction outcome unknown, settling by reference", unknown.Reason);
-                return await MoveAsync(c, "settling", "last_error = @reason, next_attempt_at = now() + make_interval(secs => @after)",
+                return await MoveAsync(c, ConversionStates.Settling, "last_error = @reason, next_attempt_at = now() + make_interval(secs => @after)",
                     new { reason = unknown.Reason, after = (double)Options.SettleAfterSeconds }, ct);
         }
     }
@@ -76,7 +76,7 @@ public sealed partial class ConversionSaga
                 return await CompleteFromPosAsync(c, null, ct);
             case PosLookup.NotFound:
                 LogStep(c.Id, "settled", "the POS never applied the deduction");
-                return await MoveAsync(c, "compensating", "failure_code = 'pos_unavailable', failure_reason = @reason",
+                return await MoveAsync(c, ConversionStates.Compensating, "failure_code = 'pos_unavailable', failure_reason = @reason",
                     new { reason = "The POS did not take the points; the coupon is withdrawn." }, ct);
             case PosLookup.Unavailable u:
                 return await RetryLaterOrReviewAsync(c, $"settling with the POS: {u.Reason}", ct);

@@ -67,12 +67,12 @@ public sealed partial class ConversionSaga(
             var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
             c = c.State switch
             {
-                "pending" => await CreateCouponAsync(c, shopifyWait, ct),
-                "coupon_created" => await DeductAsync(c, ct),
-                "settling" => await SettleAsync(c, ct),
-                "compensating" => await CompensateAsync(c, ct),
-                "completed" when c.CouponStatus == "cancelling" => await CancelCouponAsync(c, shopifyWait, ct),
-                "completed" when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, ct),
+                ConversionStates.Pending => await CreateCouponAsync(c, shopifyWait, ct),
+                ConversionStates.CouponCreated => await DeductAsync(c, ct),
+                ConversionStates.Settling => await SettleAsync(c, ct),
+                ConversionStates.Compensating => await CompensateAsync(c, ct),
+                ConversionStates.Completed when c.CouponStatus == CouponStatuses.Cancelling => await CancelCouponAsync(c, shopifyWait, ct),
+                ConversionStates.Completed when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, ct),
                 _ => c,
             };
             if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
@@ -104,13 +104,13 @@ public sealed partial class ConversionSaga(
     private Task<ConversionRow> FailAsync(ConversionRow c, string code, string reason, CancellationToken ct)
     {
         LogFailed(c.ShopDomain, c.Id, code, reason);
-        return MoveAsync(c, "failed", "failure_code = @code, failure_reason = @reason", new { code, reason }, ct);
+        return MoveAsync(c, ConversionStates.Failed, "failure_code = @code, failure_reason = @reason", new { code, reason }, ct);
     }
 
     private Task<ConversionRow> ReviewAsync(ConversionRow c, string reason, CancellationToken ct)
     {
         LogNeedsReview(c.ShopDomain, c.Id, c.State, reason);
-        return MoveAsync(c, "needs_review", "failure_reason = @reason, review_from = state", new { reason = $"While {c.State}: {reason}" }, ct);
+        return MoveAsync(c, ConversionStates.NeedsReview, "failure_reason = @reason, review_from = state", new { reason = $"While {c.State}: {reason}" }, ct);
     }
 
     private async Task<ConversionRow> RetryLaterOrReviewAsync(ConversionRow c, string reason, CancellationToken ct)

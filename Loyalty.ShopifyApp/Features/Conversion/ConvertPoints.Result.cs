@@ -43,7 +43,7 @@ public static partial class ConvertPoints
     {
         switch (c.State)
         {
-            case "completed":
+            case ConversionStates.Completed:
                 // A new code shows the balance its deduction left (the POS said it; no need to ask again); a replay or a
                 // poll shows the balance now.
                 long balance;
@@ -55,7 +55,7 @@ public static partial class ConvertPoints
                 }
                 var body = new Converted(c.Id, c.Code, c.Amount, c.Currency, c.Points, c.ExpiresAt, balance);
                 return replay ? TypedResults.Ok(body) : TypedResults.Created($"/proxy/api/conversions/{c.Id}", body);
-            case "failed":
+            case ConversionStates.Failed:
                 var extensions = new Dictionary<string, object?> { ["conversionId"] = c.Id };
                 if (c.FailureCode is "shopify_unavailable" or "pos_unavailable") http.Response.Headers.RetryAfter = "30";
                 return c.FailureCode switch

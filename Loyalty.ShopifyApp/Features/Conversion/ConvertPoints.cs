@@ -1,5 +1,6 @@
 using Dapper;
 using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Infrastructure.Http;
@@ -105,7 +106,7 @@ public static partial class ConvertPoints
             await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
                 new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
             var sourceNow = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
-                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct)) ?? "ledger";
+                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct)) ?? BalanceSources.Ledger;
             if (sourceNow != settings.BalanceSource)
             {
                 await tx.RollbackAsync(ct);
@@ -136,7 +137,7 @@ public static partial class ConvertPoints
                     """, new
                 {
                     id = ConversionIds.NewId(), shop, customer, idempotencyKey, request.Points, amount, currency = currency ?? "",
-                    source = posBalance is null ? "ledger" : "pos", code = ConversionIds.NewCode(customer, amount),
+                    source = posBalance is null ? BalanceSources.Ledger : BalanceSources.Pos, code = ConversionIds.NewCode(customer, amount),
                     days = settings.CouponValidityDays, lease = (double)options.Value.LeaseSeconds,
                 }, tx, cancellationToken: ct));
             }

@@ -26,7 +26,7 @@ public static partial class CouponUse
             WHERE c.id = b.id
             RETURNING c.id, c.code, b.before
             """, new { shop, orderId, upper }, tx, cancellationToken: ct))).ToList();
-        foreach (var row in rows.Where(r => r.Status == "cancelled"))
+        foreach (var row in rows.Where(r => r.Status == CouponStatuses.Cancelled))
         {
             var opened = await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO coupon_incidents (shop_domain, conversion_id, order_id, kind, code, amount, currency, points, detected_by)

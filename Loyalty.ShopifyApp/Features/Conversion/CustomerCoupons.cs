@@ -68,9 +68,9 @@ public static class CustomerCoupons
             if (c is null) return Problems.NotFound("coupon_not_found", "You have no such coupon.");
             switch (c.CouponView(clock.GetUtcNow()))
             {
-                case "used": return Problems.Create(StatusCodes.Status409Conflict, "coupon_used", "This coupon was already used in an order; its points stay spent.");
-                case "expired": return Problems.Create(StatusCodes.Status409Conflict, "coupon_expired", "This coupon has expired.");
-                case "cancelled" when c.CouponStatus == "cancelled": return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
+                case CouponStatuses.Used: return Problems.Create(StatusCodes.Status409Conflict, "coupon_used", "This coupon was already used in an order; its points stay spent.");
+                case CouponStatuses.Expired: return Problems.Create(StatusCodes.Status409Conflict, "coupon_expired", "This coupon has expired.");
+                case CouponStatuses.Cancelled when c.CouponStatus == CouponStatuses.Cancelled: return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
             }
             c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                 UPDATE conversions SET coupon_status = 'cancelling', locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(),
@@ -94,11 +94,11 @@ public static class CustomerCoupons
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
             await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken", claimed));
         }
-        if (c.CouponStatus == "used")
+        if (c.CouponStatus == CouponStatuses.Used)
         {
             return Problems.Create(StatusCodes.Status409Conflict, "coupon_used", "This coupon was already used in an order; its points stay spent.");
         }
-        if (c.CouponStatus != "cancelled") return TypedResults.Accepted($"/proxy/api/coupons", new ConvertPoints.InProgress(c.Id, "cancelling"));
+        if (c.CouponStatus != CouponStatuses.Cancelled) return TypedResults.Accepted($"/proxy/api/coupons", new ConvertPoints.InProgress(c.Id, CouponStatuses.Cancelling));
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
@@ -110,6 +110,6 @@ public static class CustomerCoupons
     {
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct);
-        return new Cancelled(c.Code, "cancelled", c.Points, balance.Balance);
+        return new Cancelled(c.Code, CouponStatuses.Cancelled, c.Points, balance.Balance);
     }
 }

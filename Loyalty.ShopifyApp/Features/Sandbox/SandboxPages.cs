@@ -1,6 +1,7 @@
 using System.Globalization;
 using Dapper;
 using Loyalty.Sandbox;
+using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
@@ -73,7 +74,7 @@ public static partial class SandboxPages
         var balances = (await conn.QueryAsync<(long CustomerId, long Balance)>(new CommandDefinition(
             "SELECT customer_id, balance FROM point_balances WHERE shop_domain = @shop ORDER BY customer_id", new { shop }, cancellationToken: ct))).ToList();
         var source = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
-            "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? "ledger";
+            "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? BalanceSources.Ledger;
         var counts = await conn.QuerySingleAsync<(long NeedsReview, long InFlight)>(new CommandDefinition("""
             SELECT count(*) FILTER (WHERE state = 'needs_review'), count(*) FILTER (WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating'))
             FROM conversions WHERE shop_domain = @shop
