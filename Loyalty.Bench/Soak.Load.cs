@@ -10,8 +10,8 @@ namespace Loyalty.Bench;
 public static partial class Soak
 {
     /// <summary>Runs the load; the merchant's mid-run earn-rate change as answered (status and problem code).</summary>
-    private static async Task<(int Status, string? Code)> LoadAsync(Options o, Random random, BenchEnvironment env, SoakClient client, SoakRecord record,
-        List<long> customers, long witness, CancellationToken ct)
+    private static async Task<(int Status, string? Code)> LoadAsync(Options o, Random random, BenchEnvironment env, SoakClient client,
+        SoakRecord record, List<long> customers, long witness, CancellationToken ct)
     {
         var shuffled = SoakSchedule.Build(o, random, customers, client, record, ct);
         var killTimes = Enumerable.Range(0, o.Kills).Select(_ => random.NextDouble()).Order().ToList();

@@ -25,7 +25,8 @@ public sealed partial class SoakClient
     public async Task WebhookAsync(string topic, string body, string? id, CancellationToken ct)
     {
         var webhookId = id ?? Guid.NewGuid().ToString();
-        var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId), retry5xx: true, ct);
+        var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId),
+            retry5xx: true, ct);
         using var _ = response;
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Webhook {topic} answered {(int)response.StatusCode}.");
     }

@@ -1,6 +1,9 @@
 namespace Loyalty.Sandbox;
 
-/// <summary>What the Shopify simulator does to a call instead of answering it plainly: queued (<see cref="ShopifySimulator.FailNext"/>) or drawn at its fault rate.</summary>
+/// <summary>
+/// What the Shopify simulator does to a call instead of answering it plainly: queued (<see cref="ShopifySimulator.FailNext"/>)
+/// or drawn at its fault rate.
+/// </summary>
 public enum ShopifyFault
 {
     /// <summary>Answer 500 without doing anything.</summary>
