@@ -37,7 +37,10 @@ public static partial class ConversionReview
     private static async Task<Results<Ok<IReadOnlyList<Item>>, ProblemHttpResult>> ListAsync(HttpContext http, NpgsqlDataSource db, string? state,
         int? limit, CancellationToken ct)
     {
-        if (state is not null && !ConversionStates.All.Contains(state)) return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", ConversionStates.All));
+        if (state is not null && !ConversionStates.All.Contains(state))
+        {
+            return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", ConversionStates.All));
+        }
         await using var conn = await db.OpenConnectionAsync(ct);
         IReadOnlyList<Item> items = (await conn.QueryAsync<Item>(new CommandDefinition($"""
             SELECT {ItemColumns}
@@ -81,7 +84,8 @@ public static partial class ConversionReview
                 return Problems.Create(StatusCodes.Status409Conflict, "coupon_outcome_unknown",
                     "Shopify may have created this coupon. Retry instead: the code is looked up and the conversion settled from what Shopify has.");
             }
-            else if (r.ReviewFrom == ConversionStates.Settling || r.BalanceSource == BalanceSources.Pos && r.DeductAttemptedAt is not null && r.ReviewFrom == ConversionStates.CouponCreated)
+            else if (r.ReviewFrom == ConversionStates.Settling
+                     || r.BalanceSource == BalanceSources.Pos && r.DeductAttemptedAt is not null && r.ReviewFrom == ConversionStates.CouponCreated)
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "deduction_outcome_unknown",
                     "The POS may have taken these points. Retry instead: the outcome is settled by reference once the POS answers.");

@@ -22,5 +22,6 @@ public sealed record ConversionRow(
         _ => CouponStatus,
     };
 
-    public bool InFlight => State is ConversionStates.Pending or ConversionStates.CouponCreated or ConversionStates.Settling or ConversionStates.Compensating;
+    public bool InFlight =>
+        State is ConversionStates.Pending or ConversionStates.CouponCreated or ConversionStates.Settling or ConversionStates.Compensating;
 }

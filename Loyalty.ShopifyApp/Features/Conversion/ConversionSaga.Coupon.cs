@@ -127,7 +127,8 @@ public sealed partial class ConversionSaga
     private async Task WithdrawIfOrphanAsync(ConversionRow c, string discountId, CancellationToken ct)
     {
         var now = await LoadAsync(c.Id, CancellationToken.None);
-        if (now is null || now.DiscountId == discountId || now.State != ConversionStates.Failed && string.Equals(now.Code, c.Code, StringComparison.OrdinalIgnoreCase)) return;
+        if (now is null || now.DiscountId == discountId
+            || now.State != ConversionStates.Failed && string.Equals(now.Code, c.Code, StringComparison.OrdinalIgnoreCase)) return;
         try
         {
             await shopify.DeleteAsync(c.ShopDomain, discountId, ct);

@@ -110,7 +110,8 @@ public sealed partial class ConversionSaga(
     private Task<ConversionRow> ReviewAsync(ConversionRow c, string reason, CancellationToken ct)
     {
         LogNeedsReview(c.ShopDomain, c.Id, c.State, reason);
-        return MoveAsync(c, ConversionStates.NeedsReview, "failure_reason = @reason, review_from = state", new { reason = $"While {c.State}: {reason}" }, ct);
+        return MoveAsync(c, ConversionStates.NeedsReview, "failure_reason = @reason, review_from = state",
+            new { reason = $"While {c.State}: {reason}" }, ct);
     }
 
     private async Task<ConversionRow> RetryLaterOrReviewAsync(ConversionRow c, string reason, CancellationToken ct)

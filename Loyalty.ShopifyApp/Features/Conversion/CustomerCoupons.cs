@@ -70,7 +70,8 @@ public static class CustomerCoupons
             {
                 case CouponStatuses.Used: return Problems.Create(StatusCodes.Status409Conflict, "coupon_used", "This coupon was already used in an order; its points stay spent.");
                 case CouponStatuses.Expired: return Problems.Create(StatusCodes.Status409Conflict, "coupon_expired", "This coupon has expired.");
-                case CouponStatuses.Cancelled when c.CouponStatus == CouponStatuses.Cancelled: return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
+                case CouponStatuses.Cancelled when c.CouponStatus == CouponStatuses.Cancelled:
+                    return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
             }
             c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                 UPDATE conversions SET coupon_status = 'cancelling', locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(),
@@ -98,7 +99,10 @@ public static class CustomerCoupons
         {
             return Problems.Create(StatusCodes.Status409Conflict, "coupon_used", "This coupon was already used in an order; its points stay spent.");
         }
-        if (c.CouponStatus != CouponStatuses.Cancelled) return TypedResults.Accepted($"/proxy/api/coupons", new ConvertPoints.InProgress(c.Id, CouponStatuses.Cancelling));
+        if (c.CouponStatus != CouponStatuses.Cancelled)
+        {
+            return TypedResults.Accepted($"/proxy/api/coupons", new ConvertPoints.InProgress(c.Id, CouponStatuses.Cancelling));
+        }
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));

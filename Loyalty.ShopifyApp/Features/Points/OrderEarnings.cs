@@ -66,7 +66,8 @@ public static class OrderEarnings
 
         await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, points, "order_award", $"order:{order.OrderId}",
             $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {settings.EarnRate:0.####}", "system",
-            OrderId: order.OrderId, Rate: settings.EarnRate, BasisAmount: amount, Currency: order.Currency), new Posting(QueueForPos: settings.PosMode), ct);
+            OrderId: order.OrderId, Rate: settings.EarnRate, BasisAmount: amount, Currency: order.Currency),
+            new Posting(QueueForPos: settings.PosMode), ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.awarded", new
         {
             customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = settings.EarnRate, amount, currency = order.Currency,

@@ -26,8 +26,8 @@ public sealed partial class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     /// Creates a single-use, customer-only, fixed-amount code; returns the DiscountCodeNode id. <paramref name="beforeSend"/>
     /// runs before each send of the mutation (the first and any resend after a throttle).
     /// </summary>
-    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, Func<CancellationToken, Task> beforeSend, TimeSpan? maxThrottleWait,
-        CancellationToken ct)
+    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, Func<CancellationToken, Task> beforeSend,
+        TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         var input = new
         {
@@ -60,7 +60,8 @@ public sealed partial class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     /// Suspends a code discount; Shopify keeps it and its history, and checkout no longer accepts it. With
     /// <paramref name="goneIsDone"/>, a discount that no longer exists counts as suspended.
     /// </summary>
-    public Task DeactivateAsync(string shop, string discountId, CancellationToken ct) => DeactivateAsync(shop, discountId, null, goneIsDone: false, ct);
+    public Task DeactivateAsync(string shop, string discountId, CancellationToken ct) =>
+        DeactivateAsync(shop, discountId, null, goneIsDone: false, ct);
 
     /// <inheritdoc cref="DeactivateAsync(string, string, CancellationToken)"/>
     public async Task DeactivateAsync(string shop, string discountId, TimeSpan? maxThrottleWait, bool goneIsDone, CancellationToken ct)
