@@ -1,8 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
-using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Loyalty.Sandbox;
@@ -13,7 +11,7 @@ namespace Loyalty.Bench;
 /// Talks to the app instances like browsers and Shopify do (a lost connection is re-sent, same key, to the next
 /// instance), and writes into the <see cref="SoakRecord"/> what each customer was shown and what was sent.
 /// </summary>
-public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
+public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256, ConnectTimeout = TimeSpan.FromSeconds(2) })
     {
@@ -31,86 +29,6 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
 
     /// <summary>What the generator itself saw go wrong: a replay showing another code, a 5xx where the app promised none.</summary>
     public ConcurrentQueue<string> Anomalies { get; } = new();
-
-    /// <summary>
-    /// A lost connection (an instance killed, or down) is re-sent to the next instance, the same request with the
-    /// same key, for up to two minutes. A 5xx is the app's answer and returned, except for webhooks, which
-    /// Shopify delivers again until they are acknowledged.
-    /// </summary>
-    private async Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, CancellationToken ct, bool retry5xx = false)
-    {
-        var deadline = Stopwatch.StartNew();
-        var resent = false;
-        while (true)
-        {
-            var app = env.Apps[(int)((uint)Interlocked.Increment(ref _next) % env.Apps.Count)];
-            Interlocked.Increment(ref record.Requests);
-            try
-            {
-                var response = await _http.SendAsync(build(app.BaseUrl), ct);
-                if (response.StatusCode == HttpStatusCode.ServiceUnavailable && deadline.Elapsed < TimeSpan.FromMinutes(2)
-                    && (await response.Content.ReadAsStringAsync(ct)).Contains("\"database_unavailable\"", StringComparison.Ordinal))
-                {
-                    // As My Page does: the database was away, nothing was decided; the same request goes again.
-                    Interlocked.Increment(ref record.TransportRetries);
-                    response.Dispose();
-                    resent = true;
-                    await Task.Delay(500, ct);
-                    continue;
-                }
-                if ((int)response.StatusCode >= 500)
-                {
-                    Interlocked.Increment(ref record.Responses5xx);
-                    if (retry5xx && deadline.Elapsed < TimeSpan.FromMinutes(2))
-                    {
-                        response.Dispose();
-                        await Task.Delay(200, ct);
-                        continue;
-                    }
-                }
-                return (response, resent);
-            }
-            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested
-                                      && deadline.Elapsed < TimeSpan.FromMinutes(2))
-            {
-                Interlocked.Increment(ref record.TransportRetries);
-                resent = true;
-                await Task.Delay(200, ct);
-            }
-        }
-    }
-
-    /// <summary>A points adjustment through the admin API (a bonus, or a negative adjustment); the status answered.</summary>
-    public async Task<HttpStatusCode> AdjustAsync(long customer, long points, string key, string description, CancellationToken ct)
-    {
-        var (response, _) = await SendAsync(b =>
-        {
-            var r = BenchEnvironment.AdminRequest(HttpMethod.Post, new Uri(b, $"/api/admin/customers/{customer}/points").ToString());
-            r.Content = JsonContent.Create(new { points, description });
-            r.Headers.Add("Idempotency-Key", key);
-            return r;
-        }, ct);
-        using var _ = response;
-        return response.StatusCode;
-    }
-
-    private static HttpRequestMessage Proxy(Uri app, HttpMethod method, string path, long customer, object? body, string? key)
-    {
-        var r = new HttpRequestMessage(method, new Uri(app, "/proxy/" + path + "?" + ShopifyOutbound.AppProxyQuery(BenchEnvironment.Shop, customer, BenchEnvironment.ClientSecret)));
-        if (body is not null) r.Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
-        if (key is not null) r.Headers.Add("Idempotency-Key", key);
-        return r;
-    }
-
-    private static string? Text(JsonElement body, string name) =>
-        body.ValueKind == JsonValueKind.Object && body.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    private static async Task<JsonElement> BodyAsync(HttpResponseMessage response, CancellationToken ct)
-    {
-        var text = await response.Content.ReadAsStringAsync(ct);
-        try { return text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone(); }
-        catch (JsonException) { return default; }
-    }
 
     /// <summary>
     /// Converts like My Page: waits and clicks again on 409 <c>conversion_in_progress</c>, polls a 202 for up to a minute.
@@ -151,11 +69,11 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
         }
         record.Count(replay ? "conversion replay answered 202" : "conversion answered 202 (settled later)");
         record.Unsettled[id!] = customer;
-        return await PollAsync(id!, customer, TimeSpan.FromMinutes(1), ct);
+        return await PollAsync(id!, customer, TimeSpan.FromMinutes(1), "while polling", ct);
     }
 
     /// <summary>Polls a conversion the customer was told is being processed; the code once shown, null if it failed or is still settling.</summary>
-    public async Task<SoakRecord.Shown?> PollAsync(string id, long customer, TimeSpan patience, CancellationToken ct, string when = "while polling")
+    public async Task<SoakRecord.Shown?> PollAsync(string id, long customer, TimeSpan patience, string when, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
         do
@@ -187,11 +105,15 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
         return shown;
     }
 
+    /// <summary>The customer cancels a coupon, asking again up to 20 times; see the overload with <c>attempts</c>.</summary>
+    public Task<string> CancelAsync(SoakRecord.Shown s, bool afterRedeem, bool raced, CancellationToken ct) =>
+        CancelAsync(s, afterRedeem, raced, attempts: 20, ct);
+
     /// <summary>
     /// The customer cancels a coupon; a 202 or a busy coupon is asked again (as My Page would) until the answer is final
     /// or <paramref name="attempts"/> run out. Records the last answer.
     /// </summary>
-    public async Task<string> CancelAsync(SoakRecord.Shown s, bool afterRedeem, bool raced, CancellationToken ct, int attempts = 20)
+    public async Task<string> CancelAsync(SoakRecord.Shown s, bool afterRedeem, bool raced, int attempts, CancellationToken ct)
     {
         var outcome = "none";
         var (sentMs, answeredMs) = record.Cancels.TryGetValue(s.Code, out var earlier) ? (earlier.SentMs, earlier.AnsweredMs) : (record.Clock.Elapsed.TotalMilliseconds, 0d);
@@ -240,52 +162,13 @@ public sealed class SoakClient(BenchEnvironment env, SoakRecord record)
         return true;
     }
 
-    public async Task WebhookAsync(string topic, string body, string? id, CancellationToken ct)
-    {
-        var webhookId = id ?? Guid.NewGuid().ToString();
-        var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId), ct,
-            retry5xx: true);
-        using var _ = response;
-        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Webhook {topic} answered {(int)response.StatusCode}.");
-    }
-
-    /// <summary>The merchant changes settings (partial, as the admin page sends them): the status and the problem's code.</summary>
-    public async Task<(int Status, string? Code)> PutSettingsAsync(object settings, CancellationToken ct)
-    {
-        var (response, _) = await SendAsync(b =>
-        {
-            var r = BenchEnvironment.AdminRequest(HttpMethod.Put, new Uri(b, "/api/admin/settings").ToString());
-            r.Content = JsonContent.Create(settings);
-            return r;
-        }, ct, retry5xx: true);
-        using var _ = response;
-        return ((int)response.StatusCode, Text(await BodyAsync(response, ct), "code"));
-    }
-
-    /// <summary>An admin API read (the merchant's pages): the JSON answered, or throws.</summary>
-    public async Task<JsonElement> AdminGetAsync(string path, CancellationToken ct)
-    {
-        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Get, new Uri(b, path).ToString()), ct, retry5xx: true);
-        using var _ = response;
-        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"GET {path} answered {(int)response.StatusCode}.");
-        return await BodyAsync(response, ct);
-    }
-
-    /// <summary>The merchant retries a refused POS change (after fixing what the POS refused it for).</summary>
-    public async Task<int> RetryPosChangeAsync(long id, CancellationToken ct)
-    {
-        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Post, new Uri(b, $"/api/admin/pos-sync/{id}/retry").ToString()), ct, retry5xx: true);
-        using var _ = response;
-        return (int)response.StatusCode;
-    }
-
     /// <summary>
     /// POS mode: once the award of <paramref name="orderId"/> has reached the POS, the customer spends every point at the
     /// store's till; the points spent (0 if the award did not arrive within a minute, and nothing was spent).
     /// </summary>
     public async Task<long> SpendAllInStoreOnceAwardedAsync(long customer, long orderId, CancellationToken ct)
     {
-        var awarded = await Soak.WaitAsync(() => Task.FromResult(env.Pos.HasTransaction($"order:{orderId}")), ct, TimeSpan.FromMinutes(1));
+        var awarded = await Soak.WaitAsync(() => Task.FromResult(env.Pos.HasTransaction($"order:{orderId}")), TimeSpan.FromMinutes(1), ct);
         if (!awarded) return 0;
         var spent = env.Pos.SpendAllInStore(customer.ToString(), $"store-{orderId}");
         record.SpentInStore.AddOrUpdate(customer, spent, (_, v) => v + spent);

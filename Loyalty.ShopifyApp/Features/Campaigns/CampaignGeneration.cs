@@ -6,22 +6,6 @@ using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Campaigns;
 
-/// <summary>Section <c>Campaigns</c>.</summary>
-public sealed class CampaignOptions
-{
-    /// <summary>Wait between polls of a bulk code creation that is not done yet.</summary>
-    public int BulkPollIntervalMs { get; set; } = 1000;
-
-    /// <summary>Polls of one bulk creation before the job gives up (it resumes from there on its next run).</summary>
-    public int BulkMaxPolls { get; set; } = 300;
-
-    /// <summary>How long a merchant's request waits for Shopify's cost bucket before a single code goes to the background job.</summary>
-    public double RequestShopifyWaitSeconds { get; set; } = 3;
-
-    /// <summary>Delay before the background job retries a single code Shopify could not be reached for.</summary>
-    public int ResumeDelaySeconds { get; set; } = 10;
-}
-
 /// <summary>
 /// Creates a campaign's discount (its first code) and adds the other codes with <c>discountRedeemCodeBulkAdd</c>
 /// in batches of at most 250. Resumable and never sending a code twice: every code is stored before anything
@@ -86,12 +70,12 @@ public sealed partial class CampaignGeneration(
             {
                 var first = await ScalarAsync<string>("SELECT code FROM campaign_codes WHERE campaign_id = @campaignId AND seq = 0", new { campaignId }, ct);
                 // An earlier create whose answer was lost may have applied: the campaign id in the title says it is ours.
-                var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, ct, maxThrottleWait);
+                var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, maxThrottleWait, ct);
                 var discountId = IsOurs(found, c.Id)
                     ? found!.Id
                     : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, new ShopifyDiscounts.CampaignDiscount(first!, c.Title + Marker(c.Id),
                         c.DiscountType, c.Value, c.StartsAt, c.EndsAt, c.UsageLimit, c.OncePerCustomer, c.MinimumSubtotal, c.CombinesProduct,
-                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), ct, maxThrottleWait);
+                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), maxThrottleWait, ct);
                 await ExecuteAsync("""
                     UPDATE campaigns SET discount_id = @discountId, state = 'generating', updated_at = now() WHERE id = @campaignId;
                     UPDATE campaign_codes SET state = 'created' WHERE campaign_id = @campaignId AND seq = 0;
@@ -165,50 +149,6 @@ public sealed partial class CampaignGeneration(
         }
     }
 
-    /// <summary>A batch recorded as sending but never answered: keep the codes Shopify has, send the rest again.</summary>
-    private async Task RecoverUnansweredBatchesAsync(Campaign c, CancellationToken ct)
-    {
-        foreach (var batchId in await QueryAsync<long>("SELECT id FROM campaign_batches WHERE campaign_id = @Id AND state = 'sending'", c, ct))
-        {
-            foreach (var code in await QueryAsync<string>("SELECT code FROM campaign_codes WHERE batch_id = @batchId AND state = 'sent'", new { batchId }, ct))
-            {
-                var exists = await shopify.FindByCodeAsync(c.ShopDomain, code, ct) is not null;
-                await ExecuteAsync("""
-                    UPDATE campaign_codes SET state = CASE WHEN @exists THEN 'created' ELSE 'pending' END,
-                                              batch_id = CASE WHEN @exists THEN batch_id END
-                    WHERE campaign_id = @Id AND code = @code
-                    """, new { exists, c.Id, code }, ct);
-            }
-            await ExecuteAsync("UPDATE campaign_batches SET state = 'done' WHERE id = @batchId", new { batchId }, ct);
-            LogRecovered(c.ShopDomain, c.Id, batchId);
-        }
-    }
-
-    private async Task FinishBatchAsync(Campaign c, long batchId, string bulkId, CancellationToken ct)
-    {
-        for (var poll = 0; poll < options.Value.BulkMaxPolls; poll++)
-        {
-            var status = await shopify.BulkCreationAsync(c.ShopDomain, bulkId, ct);
-            if (status.Done)
-            {
-                await ExecuteAsync("""
-                    UPDATE campaign_codes SET state = CASE WHEN upper(code) = ANY(@failed) THEN 'failed' ELSE 'created' END,
-                                              error = (@errors::jsonb) ->> upper(code)
-                    WHERE batch_id = @batchId AND state = 'sent';
-                    UPDATE campaign_batches SET state = 'done' WHERE id = @batchId;
-                    """, new
-                {
-                    batchId,
-                    failed = status.Errors.Keys.Select(k => k.ToUpperInvariant()).ToArray(),
-                    errors = System.Text.Json.JsonSerializer.Serialize(status.Errors.ToDictionary(kv => kv.Key.ToUpperInvariant(), kv => kv.Value)),
-                }, ct);
-                return;
-            }
-            await Task.Delay(options.Value.BulkPollIntervalMs, ct);
-        }
-        throw new ShopifyUnavailableException($"Bulk creation {bulkId} did not finish in time; the next run polls it again.");
-    }
-
     /// <summary>The end of the title of a campaign's discount in Shopify: how a code found there is recognised as this campaign's.</summary>
     public static string Marker(long campaignId) => $" (campaign {campaignId})";
 
@@ -251,7 +191,4 @@ public sealed partial class CampaignGeneration(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Campaign {CampaignId} of {Shop} interrupted ({Error}); it resumes on the next run")]
     private partial void LogInterrupted(string shop, long campaignId, string error);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Campaign {CampaignId} of {Shop}: batch {BatchId} had no recorded answer; checked its codes one by one")]
-    private partial void LogRecovered(string shop, long campaignId, long batchId);
 }

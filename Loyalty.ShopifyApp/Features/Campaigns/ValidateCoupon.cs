@@ -1,5 +1,6 @@
 using System.Globalization;
 using Dapper;
+using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
@@ -93,13 +94,13 @@ public static class ValidateCoupon
         {
             null => "not_found",
             { Kind: "campaign", CodeState: not "created" } => "not_found",
-            { Kind: "loyalty", CodeState: "cancelled" or "cancelling" or "none" } => "not_found",
+            { Kind: "loyalty", CodeState: CouponStatuses.Cancelled or CouponStatuses.Cancelling or CouponStatuses.None } => "not_found",
             _ when known.StartsAt > now => "not_started",
             _ when known.CampaignState == "deactivated" || known.EndsAt <= now => "expired",
             { Kind: "campaign" } when known.UsageLimit is { } limit && known.Redemptions >= limit => "usage_limit_reached",
             { Kind: "campaign" } when known.CustomerIds is { Length: > 0 } ids && (customer is null || !ids.Contains(customer.Value)) => "not_eligible",
             { Kind: "loyalty" } when customer is not null && known.Owner != customer => "not_eligible",
-            { Kind: "loyalty", CodeState: "used" } => "already_used",
+            { Kind: "loyalty", CodeState: CouponStatuses.Used } => "already_used",
             { Kind: "campaign" } when known.OncePerCustomer && known.CustomerRedemptions > 0 => "already_used",
             _ => null,
         };
@@ -110,7 +111,7 @@ public static class ValidateCoupon
         {
             try
             {
-                var found = await shopify.FindByCodeAsync(shop, code, ct, storefrontWait);
+                var found = await shopify.FindByCodeAsync(shop, code, storefrontWait, ct);
                 checkedShopify = true;
                 reason = found switch
                 {

@@ -1,4 +1,5 @@
 using Dapper;
+using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.Http.HttpResults;
@@ -16,8 +17,6 @@ public static partial class ConversionReview
 {
     public sealed record Item(string Id, long CustomerId, long Points, decimal Amount, string Currency, string State, string Code,
         string? DiscountId, string? FailureCode, string? FailureReason, string? ReviewFrom, DateTimeOffset CreatedAt, DateTimeOffset? CompletedAt);
-
-    private static readonly string[] States = ["pending", "coupon_created", "settling", "compensating", "completed", "failed", "needs_review"];
 
     private const string ItemColumns = """
         id, customer_id, points, amount, currency, state, code, discount_id, failure_code, failure_reason, review_from, created_at, completed_at
@@ -38,7 +37,10 @@ public static partial class ConversionReview
     private static async Task<Results<Ok<IReadOnlyList<Item>>, ProblemHttpResult>> ListAsync(HttpContext http, NpgsqlDataSource db, string? state,
         int? limit, CancellationToken ct)
     {
-        if (state is not null && !States.Contains(state)) return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", States));
+        if (state is not null && !ConversionStates.All.Contains(state))
+        {
+            return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", ConversionStates.All));
+        }
         await using var conn = await db.OpenConnectionAsync(ct);
         IReadOnlyList<Item> items = (await conn.QueryAsync<Item>(new CommandDefinition($"""
             SELECT {ItemColumns}
@@ -62,7 +64,7 @@ public static partial class ConversionReview
                     SELECT state, review_from, balance_source, deduct_attempted_at, coupon_requested_at FROM conversions WHERE id = @id AND shop_domain = @shop
                     """, new { id, shop }, cancellationToken: ct));
             if (row is not { } r) return Problems.NotFound("conversion_not_found", "No such conversion.");
-            if (r.State != "needs_review")
+            if (r.State != ConversionStates.NeedsReview)
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "not_in_review", $"This conversion is {r.State}, not waiting for review.");
             }
@@ -76,20 +78,21 @@ public static partial class ConversionReview
             {
                 to = r.ReviewFrom;
             }
-            else if (r.ReviewFrom == "pending" && r.CouponRequestedAt is not null)
+            else if (r.ReviewFrom == ConversionStates.Pending && r.CouponRequestedAt is not null)
             {
                 // Its coupon may exist in Shopify: failing it blind could leave a live coupon no points paid for.
                 return Problems.Create(StatusCodes.Status409Conflict, "coupon_outcome_unknown",
                     "Shopify may have created this coupon. Retry instead: the code is looked up and the conversion settled from what Shopify has.");
             }
-            else if (r.ReviewFrom == "settling" || r.BalanceSource == "pos" && r.DeductAttemptedAt is not null && r.ReviewFrom == "coupon_created")
+            else if (r.ReviewFrom == ConversionStates.Settling
+                     || r.BalanceSource == BalanceSources.Pos && r.DeductAttemptedAt is not null && r.ReviewFrom == ConversionStates.CouponCreated)
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "deduction_outcome_unknown",
                     "The POS may have taken these points. Retry instead: the outcome is settled by reference once the POS answers.");
             }
             else
             {
-                to = "compensating";
+                to = ConversionStates.Compensating;
             }
             // Leased, so the reconciler leaves it to this request while it runs.
             resumed = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""

@@ -106,7 +106,7 @@ public static partial class ConvertPoints
             await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
                 new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
             var sourceNow = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
-                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct)) ?? "ledger";
+                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct)) ?? BalanceSources.Ledger;
             if (sourceNow != settings.BalanceSource)
             {
                 await tx.RollbackAsync(ct);
@@ -137,7 +137,7 @@ public static partial class ConvertPoints
                     """, new
                 {
                     id = ConversionIds.NewId(), shop, customer, idempotencyKey, request.Points, amount, currency = currency ?? "",
-                    source = posBalance is null ? "ledger" : "pos", code = ConversionIds.NewCode(customer, amount),
+                    source = posBalance is null ? BalanceSources.Ledger : BalanceSources.Pos, code = ConversionIds.NewCode(customer, amount),
                     days = settings.CouponValidityDays, lease = (double)options.Value.LeaseSeconds,
                 }, tx, cancellationToken: ct));
             }
@@ -186,7 +186,7 @@ public static partial class ConvertPoints
         ConversionRow driven;
         try
         {
-            driven = await saga.DriveAsync(created, ct, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds));
+            driven = await saga.DriveAsync(created, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), ct);
         }
         finally
         {
@@ -195,26 +195,6 @@ public static partial class ConvertPoints
             await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken", created));
         }
         return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
-    }
-
-    private static async Task<Results<Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> GetAsync(
-        HttpContext http, string id, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, CancellationToken ct)
-    {
-        var (shop, customer) = (http.Proxy().Shop, http.Customer());
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition(
-            $"SELECT {ConversionRow.Columns} FROM conversions WHERE id = @id AND shop_domain = @shop AND customer_id = @customer",
-            new { id, shop, customer }, cancellationToken: ct));
-        if (c is null) return Problems.NotFound("conversion_not_found", "No such conversion.");
-        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
-        return await ResultAsync(http, c, replay: true, db, pos, dataProtection, settings, ct) switch
-        {
-            { Result: Created<Converted> created } => TypedResults.Ok(created.Value!),
-            { Result: Ok<Converted> ok } => ok,
-            { Result: Accepted<InProgress> accepted } => accepted,
-            { Result: ProblemHttpResult problem } => problem,
-            _ => throw new InvalidOperationException("Unexpected result."),
-        };
     }
 
     /// <summary>Points the customer converted today (the shop's day), failed conversions aside, <paramref name="except"/> aside.</summary>
@@ -226,39 +206,4 @@ public static partial class ConvertPoints
               AND c.id IS DISTINCT FROM @except
               AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')
             """, new { shop, customer, except }, tx, cancellationToken: ct));
-
-    /// <summary>What a conversion means to the customer: the code once completed, a status while settling, the reason if it failed.</summary>
-    private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ResultAsync(
-        HttpContext http, ConversionRow c, bool replay, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ShopSettings settings,
-        CancellationToken ct)
-    {
-        switch (c.State)
-        {
-            case "completed":
-                // A new code shows the balance its deduction left (the POS said it; no need to ask again); a replay or a
-                // poll shows the balance now.
-                long balance;
-                if (!replay && c.BalanceAfter is { } after) balance = after;
-                else
-                {
-                    await using var conn = await db.OpenConnectionAsync(ct);
-                    balance = (await CustomerBalance.ReadAsync(conn, c.ShopDomain, c.CustomerId, settings, pos, dataProtection, ct)).Balance;
-                }
-                var body = new Converted(c.Id, c.Code, c.Amount, c.Currency, c.Points, c.ExpiresAt, balance);
-                return replay ? TypedResults.Ok(body) : TypedResults.Created($"/proxy/api/conversions/{c.Id}", body);
-            case "failed":
-                var extensions = new Dictionary<string, object?> { ["conversionId"] = c.Id };
-                if (c.FailureCode is "shopify_unavailable" or "pos_unavailable") http.Response.Headers.RetryAfter = "30";
-                return c.FailureCode switch
-                {
-                    "insufficient_points" => Problems.Validation("insufficient_points", "You do not have enough points.", c.FailureReason, extensions),
-                    "shopify_unavailable" or "pos_unavailable" => Problems.Create(StatusCodes.Status503ServiceUnavailable, c.FailureCode,
-                        "The coupon could not be issued right now; no points were deducted. Please try again shortly.", c.FailureReason, extensions),
-                    _ => Problems.Create(StatusCodes.Status502BadGateway, c.FailureCode ?? "conversion_failed",
-                        "The coupon could not be issued; no points were deducted.", c.FailureReason, extensions),
-                };
-            default:
-                return TypedResults.Accepted($"/proxy/api/conversions/{c.Id}", new InProgress(c.Id, c.State));
-        }
-    }
 }

@@ -73,9 +73,9 @@ public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscou
                 var why = owner switch
                 {
                     null => "its conversion does not exist",
-                    { State: "failed" } => "its conversion failed",
-                    { State: "completed", CouponStatus: "cancelled" } => "its coupon was cancelled",
-                    { State: "completed" } when owner.DiscountId != listed.Id => "its conversion owns another discount",
+                    { State: ConversionStates.Failed } => "its conversion failed",
+                    { State: ConversionStates.Completed, CouponStatus: CouponStatuses.Cancelled } => "its coupon was cancelled",
+                    { State: ConversionStates.Completed } when owner.DiscountId != listed.Id => "its conversion owns another discount",
                     _ => null, // owned, or still in flight or in review: the saga decides
                 };
                 if (why is null) continue;

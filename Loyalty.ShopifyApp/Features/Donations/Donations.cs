@@ -80,7 +80,7 @@ public static partial class Donations
                 """, new { id, shop, customer, idempotencyKey, request.Points, cause }, tx, cancellationToken: ct));
             try
             {
-                await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, request.Points, cause), queueForPos: false, ct);
+                await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, request.Points, cause), new Posting(QueueForPos: false), ct);
             }
             catch (InsufficientPointsException ex)
             {
@@ -121,7 +121,7 @@ public static partial class Donations
     internal static async Task CompleteFromPosAsync(NpgsqlConnection conn, string shop, long customer, string id, long points, string cause, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, points, cause), queueForPos: false, ct, posAuthoritative: true);
+        await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, points, cause), new Posting(QueueForPos: false, PosAuthoritative: true), ct);
         await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE donations SET state = 'completed', completed_at = now() WHERE id = @id AND state = 'pending'", new { id }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);

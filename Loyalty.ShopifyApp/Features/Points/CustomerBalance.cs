@@ -16,12 +16,12 @@ public sealed record CustomerBalance(long Balance, long TotalEarned, long TotalR
     {
         var ledger = await Ledger.BalanceAsync(conn, shop, customerId, ct);
         var connection = settings.PosConnection(dataProtection);
-        if (connection is null) return new CustomerBalance(ledger.Points, ledger.TotalEarned, ledger.TotalRedeemed, "ledger");
+        if (connection is null) return new CustomerBalance(ledger.Points, ledger.TotalEarned, ledger.TotalRedeemed, BalanceSources.Ledger);
 
         return await pos.GetBalanceAsync(connection, customerId.ToString(), ct) switch
         {
-            PosBalance.Found found => new CustomerBalance(found.Balance, ledger.TotalEarned, ledger.TotalRedeemed, "pos"),
-            PosBalance.CustomerNotFound => new CustomerBalance(0, ledger.TotalEarned, ledger.TotalRedeemed, "pos"),
+            PosBalance.Found found => new CustomerBalance(found.Balance, ledger.TotalEarned, ledger.TotalRedeemed, BalanceSources.Pos),
+            PosBalance.CustomerNotFound => new CustomerBalance(0, ledger.TotalEarned, ledger.TotalRedeemed, BalanceSources.Pos),
             _ => new CustomerBalance(ledger.Points, ledger.TotalEarned, ledger.TotalRedeemed, "ledger_fallback"),
         };
     }

@@ -85,7 +85,7 @@ public static partial class CustomerPoints
         try
         {
             posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, id, request.Points, request.Points > 0 ? "bonus" : "manual_adjustment",
-                reference, description, "staff", http.User.FindFirst("sub")?.Value), settings.PosMode, ct);
+                reference, description, "staff", http.User.FindFirst("sub")?.Value), new Posting(QueueForPos: settings.PosMode), ct);
         }
         catch (InsufficientPointsException ex)
         {

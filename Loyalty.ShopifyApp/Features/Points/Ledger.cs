@@ -40,11 +40,8 @@ public static class Ledger
     /// <summary>Kinds that spend the customer's points: never below zero.</summary>
     public static readonly string[] SpendingKinds = ["conversion", "donation", "manual_adjustment"];
 
-    /// <param name="floorAtZero">For clawbacks under the floor-at-zero policy: take back at most what the customer has.</param>
-    /// <param name="queueForPos">The shop's balance lives in its POS: queue this row for delivery in the same transaction.</param>
-    /// <param name="posAuthoritative">The POS already accepted this spend (it owns the balance): record it even below zero.</param>
-    public static async Task<Posted> PostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, PointsEntry e, bool queueForPos,
-        CancellationToken ct, bool floorAtZero = false, bool posAuthoritative = false)
+    /// <summary>Posts <paramref name="e"/> once (a reference posted before answers as it was), as <paramref name="posting"/> asks.</summary>
+    public static async Task<Posted> PostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, PointsEntry e, Posting posting, CancellationToken ct)
     {
         await conn.ExecuteAsync(new CommandDefinition(
             "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING", e, tx, cancellationToken: ct));
@@ -58,7 +55,7 @@ public static class Ledger
 
         var points = e.Points;
         var description = e.Description;
-        if (floorAtZero && points < 0)
+        if (posting.FloorAtZero && points < 0)
         {
             // A conversion the POS is deducting (or may have deducted) is not in the ledger yet: its points are not
             // there to take back. The balance row locked above serialises this with the conversion's own check.
@@ -76,7 +73,7 @@ public static class Ledger
                     : $" (limited to the {left} points left: floor-at-zero policy)";
             }
         }
-        if (SpendingKinds.Contains(e.Kind) && points < 0 && balance + points < 0 && !posAuthoritative)
+        if (SpendingKinds.Contains(e.Kind) && points < 0 && balance + points < 0 && !posting.PosAuthoritative)
         {
             throw new InsufficientPointsException(balance, -points);
         }
@@ -92,7 +89,7 @@ public static class Ledger
             """, new
         {
             e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
-            e.Currency, balanceAfter = balance + points, posAuthoritative,
+            e.Currency, balanceAfter = balance + points, posAuthoritative = posting.PosAuthoritative,
         }, tx, cancellationToken: ct));
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE point_balances
@@ -100,7 +97,7 @@ public static class Ledger
             WHERE shop_domain = @Shop AND customer_id = @CustomerId
             """, new { e.Shop, e.CustomerId, points, earned, redeemed }, tx, cancellationToken: ct));
 
-        if (queueForPos && points != 0)
+        if (posting.QueueForPos && points != 0)
         {
             await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO pos_outbox (shop_domain, transaction_id, customer_id, reference, points)

@@ -66,7 +66,8 @@ public static class OrderEarnings
 
         await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, points, "order_award", $"order:{order.OrderId}",
             $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {settings.EarnRate:0.####}", "system",
-            OrderId: order.OrderId, Rate: settings.EarnRate, BasisAmount: amount, Currency: order.Currency), settings.PosMode, ct);
+            OrderId: order.OrderId, Rate: settings.EarnRate, BasisAmount: amount, Currency: order.Currency),
+            new Posting(QueueForPos: settings.PosMode), ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.awarded", new
         {
             customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = settings.EarnRate, amount, currency = order.Currency,
@@ -125,8 +126,8 @@ public static class OrderEarnings
         if (remaining > 0)
         {
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId!.Value, -remaining, "cancellation_reversal", $"cancel:{orderId}",
-                $"Order {name ?? "#" + orderId} cancelled", "system", OrderId: orderId), settings.PosMode, ct,
-                floorAtZero: settings.NegativeBalancePolicy == "floor_at_zero");
+                $"Order {name ?? "#" + orderId} cancelled", "system", OrderId: orderId),
+                new Posting(QueueForPos: settings.PosMode, FloorAtZero: settings.NegativeBalancePolicy == "floor_at_zero"), ct);
         }
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE order_earnings SET status = 'cancelled', taken_back_points = awarded_points, updated_at = now()
@@ -152,7 +153,7 @@ public static class OrderEarnings
 
         var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, e.CustomerId, -claw, "refund_clawback", $"refund:{refundId}",
             $"Refund on order {e.Name ?? "#" + orderId}: {refundedAmount:0.00} of {e.Total:0.00}", "system", OrderId: orderId),
-            settings.PosMode, ct, floorAtZero: settings.NegativeBalancePolicy == "floor_at_zero");
+            new Posting(QueueForPos: settings.PosMode, FloorAtZero: settings.NegativeBalancePolicy == "floor_at_zero"), ct);
 
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE order_earnings SET refunded_amount = refunded_amount + @refundedAmount, taken_back_points = taken_back_points + @claw, updated_at = now()

@@ -1,5 +1,6 @@
 using Dapper;
 using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.DataProtection;
@@ -149,12 +150,12 @@ public static partial class SettingsEndpoints
         if (s.FeedbackDailyLimit is < 0 or > 100) Add("feedbackDailyLimit", "Must be between 0 and 100 rewarded feedbacks per day.");
         if (s.NegativeBalancePolicy is not ("allow_negative" or "floor_at_zero"))
             Add("negativeBalancePolicy", "Must be 'allow_negative' (clawbacks may go below zero) or 'floor_at_zero'.");
-        if (s.BalanceSource is not ("ledger" or "pos")) Add("balanceSource", "Must be 'ledger' or 'pos'.");
+        if (s.BalanceSource is not (BalanceSources.Ledger or BalanceSources.Pos)) Add("balanceSource", "Must be 'ledger' or 'pos'.");
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
         if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks, guard) is { } urlError)
             Add("posBaseUrl", urlError);
-        if (s.BalanceSource == "pos")
+        if (s.BalanceSource == BalanceSources.Pos)
         {
             if (s.PosBaseUrl is null) Add("posBaseUrl", "Required when balanceSource is 'pos'.");
             if (s.PosApiKeyProtected is null) Add("posApiKey", "Required when balanceSource is 'pos'.");

@@ -1,5 +1,6 @@
 using Dapper;
 using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Points;
 using Microsoft.AspNetCore.DataProtection;
 using Npgsql;
 
@@ -30,9 +31,9 @@ public sealed record ShopSettings(
         EarnRate: 1m, EarnBasis: "subtotal", TestOrdersEarn: false, PointValue: 1m,
         MinConversion: 100, ConversionStep: 100, DailyConversionLimit: 10_000, CouponValidityDays: 90,
         FeedbackBonus: 10, FeedbackDailyLimit: 1, NegativeBalancePolicy: "allow_negative",
-        BalanceSource: "ledger", PosBaseUrl: null, PosApiKeyProtected: null);
+        BalanceSource: BalanceSources.Ledger, PosBaseUrl: null, PosApiKeyProtected: null);
 
-    public bool PosMode => BalanceSource == "pos";
+    public bool PosMode => BalanceSource == BalanceSources.Pos;
 
     public static async Task<ShopSettings> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, CancellationToken ct) =>
         await conn.QuerySingleOrDefaultAsync<ShopSettings>(new CommandDefinition("""

@@ -1,4 +1,5 @@
 using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.DataProtection;
@@ -36,7 +37,7 @@ public static partial class TestPosConnection
             PosBaseUrl = string.IsNullOrWhiteSpace(request?.PosBaseUrl) ? current.PosBaseUrl : request.PosBaseUrl.Trim(),
             PosApiKeyProtected = string.IsNullOrEmpty(request?.PosApiKey) ? current.PosApiKeyProtected
                 : ShopSettings.PosKeyProtector(dataProtection).Protect(request.PosApiKey),
-            BalanceSource = "pos",
+            BalanceSource = BalanceSources.Pos,
         };
         var keyOnly = new SettingsEndpoints.SettingsUpdate(null, null, null, null, null, null, null, null, null, null, null, null, null, request?.PosApiKey);
         var errors = SettingsEndpoints.Validate(candidate, keyOnly, pos.Value, guard.Value, settingsOptions.Value);

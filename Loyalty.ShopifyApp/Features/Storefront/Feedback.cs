@@ -60,7 +60,7 @@ public static partial class Feedback
         if (bonus > 0)
         {
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customer, bonus, "feedback", $"feedback:{id}", "Thank you for your feedback",
-                "customer", customer.ToString()), settings.PosMode, ct);
+                "customer", customer.ToString()), new Posting(QueueForPos: settings.PosMode), ct);
         }
         await tx.CommitAsync(ct);
         if (bonus > 0 && settings.PosMode) posSync.Notify();

@@ -111,7 +111,7 @@ public static partial class SandboxMode
                 foreach (var (customer, balance) in o.DemoCustomers)
                 {
                     await Ledger.PostAsync(conn, tx, new PointsEntry(o.DemoShop, long.Parse(customer, System.Globalization.CultureInfo.InvariantCulture),
-                        balance, "bonus", $"sandbox:welcome:{customer}", "Sandbox starting balance", "system"), queueForPos: false, ct);
+                        balance, "bonus", $"sandbox:welcome:{customer}", "Sandbox starting balance", "system"), new Posting(QueueForPos: false), ct);
                 }
                 // The POS connection is set, so the merchant can switch the demo shop to POS mode in the settings.
                 var key = ShopSettings.PosKeyProtector(services.GetRequiredService<IDataProtectionProvider>()).Protect(_pos.ApiKey);

@@ -1,23 +1,15 @@
 using System.Globalization;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
-/// <summary>A mutation's <c>userErrors</c>: Shopify refused the request itself (not an outage).</summary>
-public sealed class ShopifyUserErrorException(string operation, IReadOnlyList<(string? Code, string Message)> errors)
-    : Exception($"{operation}: {string.Join("; ", errors.Select(e => $"{e.Code}: {e.Message}"))}")
-{
-    public IReadOnlyList<(string? Code, string Message)> Errors { get; } = errors;
-
-    public bool Has(string code) => Errors.Any(e => e.Code == code);
-}
-
 /// <summary>
-/// The discount and customer-metafield operations of the GraphQL Admin API the app uses, typed. The legacy
-/// REST price rules map to <c>discountCodeBasicCreate</c>: one code, a fixed amount, for one customer.
+/// The discount operations of the GraphQL Admin API the app uses, typed (a merchant's campaigns are in
+/// <c>ShopifyDiscounts.Campaigns.cs</c>, the customer's coupons metafield in <c>.CouponsMetafield.cs</c>). The legacy REST
+/// price rules map to <c>discountCodeBasicCreate</c>: one code, a fixed amount, for one customer. Each answer's payload is
+/// read into a small record; a field the code relies on is <c>required</c>, so an answer without it fails loudly.
 /// </summary>
-public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
+public sealed partial class ShopifyDiscounts(ShopifyGraphQLClient graphql)
 {
     public sealed record CustomerCode(string Code, string Title, decimal Amount, long CustomerId, DateTimeOffset StartsAt, DateTimeOffset EndsAt);
 
@@ -34,8 +26,8 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     /// Creates a single-use, customer-only, fixed-amount code; returns the DiscountCodeNode id. <paramref name="beforeSend"/>
     /// runs before each send of the mutation (the first and any resend after a throttle).
     /// </summary>
-    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, Func<CancellationToken, Task> beforeSend, CancellationToken ct,
-        TimeSpan? maxThrottleWait = null)
+    public async Task<string> CreateCustomerCodeAsync(string shop, CustomerCode c, Func<CancellationToken, Task> beforeSend,
+        TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         var input = new
         {
@@ -54,67 +46,25 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
             combinesWith = new { orderDiscounts = false, productDiscounts = true, shippingDiscounts = true },
         };
         var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, beforeSend, ct);
-        var payload = Field(data, "discountCodeBasicCreate");
-        ThrowOnUserErrors("discountCodeBasicCreate", payload);
-        return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
-               ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
+        return CreatedId(data);
     }
 
-    public sealed record CampaignDiscount(string Code, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt,
-        DateTimeOffset? EndsAt, int? UsageLimit, bool OncePerCustomer, decimal? MinimumSubtotal, bool CombinesProduct, bool CombinesOrder,
-        bool CombinesShipping, IReadOnlyList<long>? CustomerIds);
-
-    /// <summary>A percentage or fixed-amount code discount for everyone or listed customers; returns its id.</summary>
-    public async Task<string> CreateCampaignDiscountAsync(string shop, CampaignDiscount c, CancellationToken ct, TimeSpan? maxThrottleWait = null)
+    private static string CreatedId(JsonElement data)
     {
-        object value = c.DiscountType == "percentage"
-            ? new { percentage = (double)(c.Value / 100m) }
-            : new { discountAmount = new { amount = c.Value.ToString("0.00", CultureInfo.InvariantCulture), appliesOnEachItem = false } };
-        object context = c.CustomerIds is { Count: > 0 } ids
-            ? new { customers = new { add = ids.Select(id => $"gid://shopify/Customer/{id}").ToArray() } }
-            : new { all = "ALL" };
-        var input = new Dictionary<string, object?>
-        {
-            ["title"] = c.Title,
-            ["code"] = c.Code,
-            ["startsAt"] = c.StartsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-            ["endsAt"] = c.EndsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
-            ["usageLimit"] = c.UsageLimit,
-            ["appliesOncePerCustomer"] = c.OncePerCustomer,
-            ["context"] = context,
-            ["customerGets"] = new { value, items = new { all = true } },
-            ["combinesWith"] = new { productDiscounts = c.CombinesProduct, orderDiscounts = c.CombinesOrder, shippingDiscounts = c.CombinesShipping },
-            ["minimumRequirement"] = c.MinimumSubtotal is { } min
-                ? new { subtotal = new { greaterThanOrEqualToSubtotal = min.ToString("0.00", CultureInfo.InvariantCulture) } }
-                : null,
-        };
-        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
         var payload = Field(data, "discountCodeBasicCreate");
         ThrowOnUserErrors("discountCodeBasicCreate", payload);
-        return payload.GetProperty("codeDiscountNode").GetProperty("id").GetString()
-               ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
-    }
-
-    /// <summary>Changes a code discount's title, end and usage limit (the fields a merchant may edit on a campaign).</summary>
-    public async Task UpdateCampaignDiscountAsync(string shop, string discountId, string title, DateTimeOffset? endsAt, int? usageLimit, CancellationToken ct)
-    {
-        var data = await graphql.MutateAsync(shop, """
-            mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {
-              discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { field code message } }
-            }
-            """, new
-        {
-            id = discountId,
-            input = new { title, endsAt = endsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), usageLimit },
-        }, ct);
-        ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
+        return Read<CodeCreated>(payload).CodeDiscountNode?.Id ?? throw new ShopifyGraphQLException("discountCodeBasicCreate returned no id.", null);
     }
 
     /// <summary>
     /// Suspends a code discount; Shopify keeps it and its history, and checkout no longer accepts it. With
     /// <paramref name="goneIsDone"/>, a discount that no longer exists counts as suspended.
     /// </summary>
-    public async Task DeactivateAsync(string shop, string discountId, CancellationToken ct, TimeSpan? maxThrottleWait = null, bool goneIsDone = false)
+    public Task DeactivateAsync(string shop, string discountId, CancellationToken ct) =>
+        DeactivateAsync(shop, discountId, null, goneIsDone: false, ct);
+
+    /// <inheritdoc cref="DeactivateAsync(string, string, CancellationToken)"/>
+    public async Task DeactivateAsync(string shop, string discountId, TimeSpan? maxThrottleWait, bool goneIsDone, CancellationToken ct)
     {
         var data = await graphql.MutateAsync(shop, """
             mutation DeactivateCampaign($id: ID!) {
@@ -127,60 +77,11 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
 
     private static bool IsGone((string? Code, string Message) e) => e.Message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || e.Code == "NOT_FOUND";
 
-    /// <summary>Adds up to 250 codes to a discount, asynchronously; returns the bulk creation id to poll.</summary>
-    public async Task<string> BulkAddCodesAsync(string shop, string discountId, IReadOnlyList<string> codes, CancellationToken ct)
-    {
-        if (codes.Count is 0 or > 250) throw new ArgumentOutOfRangeException(nameof(codes), "1 to 250 codes per call.");
-        var data = await graphql.MutateAsync(shop, """
-            mutation AddCampaignCodes($discountId: ID!, $codes: [DiscountRedeemCodeInput!]!) {
-              discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) { bulkCreation { id } userErrors { field code message } }
-            }
-            """, new { discountId, codes = codes.Select(code => new { code }).ToArray() }, ct);
-        var payload = Field(data, "discountRedeemCodeBulkAdd");
-        ThrowOnUserErrors("discountRedeemCodeBulkAdd", payload);
-        return payload.GetProperty("bulkCreation").GetProperty("id").GetString()
-               ?? throw new ShopifyGraphQLException("discountRedeemCodeBulkAdd returned no id.", null);
-    }
-
-    public sealed record BulkCreation(bool Done, int Imported, int Failed, IReadOnlyDictionary<string, string> Errors);
-
-    /// <summary>Where a bulk creation stands; when done with failures, the failed codes and why.</summary>
-    public async Task<BulkCreation> BulkCreationAsync(string shop, string bulkCreationId, CancellationToken ct)
-    {
-        var errors = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        string? after = null;
-        while (true)
-        {
-            var data = await graphql.QueryAsync(shop, """
-                query CampaignCodesStatus($id: ID!, $after: String) {
-                  discountRedeemCodeBulkCreation(id: $id) {
-                    done importedCount failedCount
-                    codes(first: 250, after: $after) { pageInfo { hasNextPage endCursor } nodes { code errors { code message } } }
-                  }
-                }
-                """, new { id = bulkCreationId, after }, ct);
-            var bulk = Field(data, "discountRedeemCodeBulkCreation");
-            var done = bulk.GetProperty("done").GetBoolean();
-            var failed = bulk.GetProperty("failedCount").GetInt32();
-            if (!done || failed == 0) return new BulkCreation(done, bulk.GetProperty("importedCount").GetInt32(), failed, errors);
-            var page = bulk.GetProperty("codes");
-            foreach (var node in page.GetProperty("nodes").EnumerateArray())
-            {
-                if (node.TryGetProperty("errors", out var e) && e.ValueKind == JsonValueKind.Array && e.GetArrayLength() > 0)
-                {
-                    errors[node.GetProperty("code").GetString()!] = string.Join("; ", e.EnumerateArray().Select(x => x.GetProperty("message").GetString()));
-                }
-            }
-            if (!page.GetProperty("pageInfo").GetProperty("hasNextPage").GetBoolean())
-            {
-                return new BulkCreation(true, bulk.GetProperty("importedCount").GetInt32(), failed, errors);
-            }
-            after = page.GetProperty("pageInfo").GetProperty("endCursor").GetString();
-        }
-    }
-
     /// <summary>Deletes a code discount; a discount that no longer exists counts as deleted.</summary>
-    public async Task DeleteAsync(string shop, string discountId, CancellationToken ct, TimeSpan? maxThrottleWait = null)
+    public Task DeleteAsync(string shop, string discountId, CancellationToken ct) => DeleteAsync(shop, discountId, null, ct);
+
+    /// <inheritdoc cref="DeleteAsync(string, string, CancellationToken)"/>
+    public async Task DeleteAsync(string shop, string discountId, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         var data = await graphql.MutateAsync(shop, """
             mutation DeleteLoyaltyCode($id: ID!) {
@@ -199,7 +100,14 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
     public sealed record FoundCode(string Id, string? Title, string? Status = null, int? UsageCount = null, int? UsageLimit = null);
 
     /// <summary>The code discount that carries <paramref name="code"/> (case-insensitive), or null.</summary>
-    public async Task<FoundCode?> FindByCodeAsync(string shop, string code, CancellationToken ct, TimeSpan? maxThrottleWait = null)
+    public Task<FoundCode?> FindByCodeAsync(string shop, string code, CancellationToken ct) => FindByCodeAsync(shop, code, null, ct);
+
+    /// <inheritdoc cref="FindByCodeAsync(string, string, CancellationToken)"/>
+    /// <remarks>
+    /// Read field by field, leniently: a lookup answers for a customer's or merchant's check and a saga's decision, and a
+    /// field of an unexpected kind reads as absent rather than failing the lookup.
+    /// </remarks>
+    public async Task<FoundCode?> FindByCodeAsync(string shop, string code, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         var data = await graphql.QueryAsync(shop, """
             query FindLoyaltyCode($code: String!) {
@@ -228,64 +136,14 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
               }
             }
             """, new { query = titleSearch, first, after }, ct);
-        var page = Field(data, "codeDiscountNodes");
+        var page = Read<CodeNodes>(Field(data, "codeDiscountNodes"));
         var codes = new List<ListedCode>();
-        foreach (var node in page.GetProperty("nodes").EnumerateArray())
+        foreach (var node in page.Nodes)
         {
-            if (!node.TryGetProperty("codeDiscount", out var d) || d.ValueKind != JsonValueKind.Object
-                || !d.TryGetProperty("title", out var title) || title.ValueKind != JsonValueKind.String) continue;
-            var code = d.TryGetProperty("codes", out var cs) && cs.TryGetProperty("nodes", out var ns) && ns.GetArrayLength() > 0
-                ? ns[0].GetProperty("code").GetString() : null;
-            codes.Add(new ListedCode(node.GetProperty("id").GetString()!, title.GetString()!, code,
-                d.TryGetProperty("asyncUsageCount", out var u) && u.ValueKind == JsonValueKind.Number ? u.GetInt32() : 0,
-                d.TryGetProperty("status", out var st) && st.ValueKind == JsonValueKind.String ? st.GetString() : null));
+            if (node.CodeDiscount is not { Title: { } title } d) continue;
+            codes.Add(new ListedCode(node.Id, title, d.Codes?.Nodes is [var listed, ..] ? listed.Code : null, d.AsyncUsageCount ?? 0, d.Status));
         }
-        var info = page.GetProperty("pageInfo");
-        return new CodePage(codes, info.GetProperty("endCursor").GetString(), info.GetProperty("hasNextPage").GetBoolean());
-    }
-
-    public sealed record Metafield(JsonArray Items, string? CompareDigest);
-
-    /// <summary>The customer's <c>loyalty.coupons</c> JSON list and its digest (null digest: no metafield yet).</summary>
-    public async Task<Metafield> ReadCouponsAsync(string shop, long customerId, CancellationToken ct, TimeSpan? maxThrottleWait = null)
-    {
-        var data = await graphql.QueryAsync(shop, """
-            query LoyaltyCoupons($id: ID!) {
-              customer(id: $id) { metafield(namespace: "loyalty", key: "coupons") { value compareDigest } }
-            }
-            """, new { id = $"gid://shopify/Customer/{customerId}" }, maxThrottleWait, ct);
-        if (!data.TryGetProperty("customer", out var customer) || customer.ValueKind != JsonValueKind.Object)
-        {
-            throw new ShopifyUserErrorException("customer", [("NOT_FOUND", $"customer {customerId} does not exist")]);
-        }
-        if (!customer.TryGetProperty("metafield", out var m) || m.ValueKind != JsonValueKind.Object) return new Metafield([], null);
-        var items = JsonNode.Parse(m.GetProperty("value").GetString() ?? "[]") as JsonArray ?? [];
-        return new Metafield(items, m.GetProperty("compareDigest").GetString());
-    }
-
-    /// <summary>
-    /// Writes the list if nobody changed it since <paramref name="compareDigest"/> (STALE_OBJECT otherwise).
-    /// <paramref name="beforeSend"/> runs before each send (the caller records that a write may be under way).
-    /// </summary>
-    public async Task WriteCouponsAsync(string shop, long customerId, JsonArray items, string? compareDigest,
-        Func<CancellationToken, Task> beforeSend, CancellationToken ct, TimeSpan? maxThrottleWait = null)
-    {
-        var data = await graphql.MutateAsync(shop, """
-            mutation SetLoyaltyCoupons($metafields: [MetafieldsSetInput!]!) {
-              metafieldsSet(metafields: $metafields) { metafields { id } userErrors { field message code } }
-            }
-            """, new
-        {
-            metafields = new[]
-            {
-                new
-                {
-                    ownerId = $"gid://shopify/Customer/{customerId}", @namespace = "loyalty", key = "coupons", type = "json",
-                    value = items.ToJsonString(), compareDigest,
-                },
-            },
-        }, maxThrottleWait, beforeSend, ct);
-        ThrowOnUserErrors("metafieldsSet", Field(data, "metafieldsSet"));
+        return new CodePage(codes, page.PageInfo.EndCursor, page.PageInfo.HasNextPage);
     }
 
     /// <summary>A top-level field of an answer; an answer without it is not the one asked for (a proxy's page, a changed API).</summary>
@@ -293,6 +151,11 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         data.ValueKind == JsonValueKind.Object && data.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Object
             ? value
             : throw new ShopifyGraphQLException($"Shopify's answer has no {name}.", "UNEXPECTED_ANSWER");
+
+    /// <summary>An answer's payload (an object, see <see cref="Field"/>) as the record of its shape.</summary>
+    private static T Read<T>(JsonElement payload) => payload.Deserialize<T>(Json)!;
+
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     private static void ThrowOnUserErrors(string operation, JsonElement payload)
     {
@@ -306,4 +169,38 @@ public sealed class ShopifyDiscounts(ShopifyGraphQLClient graphql)
                 x.TryGetProperty("code", out var c) && c.ValueKind == JsonValueKind.String ? c.GetString() : null,
                 x.TryGetProperty("message", out var m) ? m.GetString() ?? "" : "")).ToList()
             : [];
+
+    // The payloads' shapes, as the documents above ask for them.
+    private sealed record IdNode(string? Id);
+
+    private sealed record CodeCreated
+    {
+        public required IdNode? CodeDiscountNode { get; init; }
+    }
+
+    /// <summary>A page's position; the cursor is read only where there is a next page.</summary>
+    private sealed record PageInfo
+    {
+        public required bool HasNextPage { get; init; }
+        public string? EndCursor { get; init; }
+    }
+
+    private sealed record CodeNodes
+    {
+        public required PageInfo PageInfo { get; init; }
+        public required List<ListedNode> Nodes { get; init; }
+    }
+
+    private sealed record ListedNode
+    {
+        public required string Id { get; init; }
+        public ListedDiscount? CodeDiscount { get; init; }
+    }
+
+    /// <summary>A <c>DiscountCodeBasic</c>; a discount of another type answers an empty object (no title), and is not ours.</summary>
+    private sealed record ListedDiscount(string? Title, string? Status, int? AsyncUsageCount, CodeList? Codes);
+
+    private sealed record CodeList(List<CodeOnly>? Nodes);
+
+    private sealed record CodeOnly(string? Code);
 }

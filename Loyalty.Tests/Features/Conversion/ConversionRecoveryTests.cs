@@ -199,7 +199,8 @@ public sealed class ConversionRecoveryTests : ConversionTestBase
         await using var conn = await App.Db.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
         var posted = await Loyalty.ShopifyApp.Features.Points.Ledger.PostAsync(conn, tx, new Loyalty.ShopifyApp.Features.Points.PointsEntry(
-            Shop, Customer, -800, "refund_clawback", "refund:1", "Refund on order #1", "system"), queueForPos: false, default, floorAtZero: true);
+            Shop, Customer, -800, "refund_clawback", "refund:1", "Refund on order #1", "system"),
+            new Loyalty.ShopifyApp.Features.Points.Posting(QueueForPos: false, FloorAtZero: true), default);
         await tx.CommitAsync();
 
         Assert.Equal(-500, posted.Points); // 1000 in the ledger, 500 of them on their way to the POS as a deduction

@@ -117,7 +117,7 @@ public sealed class ShopifyBudgetTests : ConversionTestBase
         await shopify.FindByCodeAsync(Shop, "777-AAAAAA-5", default);
 
         var refused = await Assert.ThrowsAsync<ShopifyThrottledException>(() =>
-            shopify.FindByCodeAsync(Shop, "777-BBBBBB-5", default, maxThrottleWait: TimeSpan.FromSeconds(1)));
+            shopify.FindByCodeAsync(Shop, "777-BBBBBB-5", maxThrottleWait: TimeSpan.FromSeconds(1), default));
 
         Assert.Equal(1, Finds); // the second was never sent
         Assert.InRange(refused.RetryAfter.TotalSeconds, 8, 10.01);

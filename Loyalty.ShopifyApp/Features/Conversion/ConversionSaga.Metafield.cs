@@ -42,7 +42,7 @@ public sealed partial class ConversionSaga
             for (var attempt = 1; ; attempt++)
             {
                 c = await RenewLeaseAsync(c, ct);
-                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, ct, readWait);
+                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, readWait, ct);
                 var items = new JsonArray();
                 foreach (var item in current.Items)
                 {
@@ -52,10 +52,10 @@ public sealed partial class ConversionSaga
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
-                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync, ct, writeWait);
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync, writeWait, ct);
                     break;
                 }
-                catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < O.MetafieldAttempts)
+                catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < Options.MetafieldAttempts)
                 {
                     LogStep(c.Id, "metafield changed meanwhile, merging again", e.Message);
                 }
@@ -69,8 +69,8 @@ public sealed partial class ConversionSaga
             // Waiting for the budget is not a failure; anything else counts towards the merchant's review.
             LogStep(c.Id, "metafield not updated yet", e.Message);
             if (sent && e is ShopifyThrottledException or ShopifyUserErrorException) c = await UnmarkAsync(c, ct); // refused: never applied
-            if (e is not ShopifyThrottledException && c.MetafieldFailures + 1 >= O.MetafieldMaxFailures) return await MetafieldToReviewAsync(c, e, ct);
-            await TryAgainLaterAsync(c, e, ct, countMetafieldFailure: e is not ShopifyThrottledException);
+            if (e is not ShopifyThrottledException && c.MetafieldFailures + 1 >= Options.MetafieldMaxFailures) return await MetafieldToReviewAsync(c, e, ct);
+            await TryAgainLaterAsync(c, e, countMetafieldFailure: e is not ShopifyThrottledException, ct);
             return c;
         }
         // Synced, unless a write of this conversion that may still be applied late was sent less than
@@ -83,9 +83,9 @@ public sealed partial class ConversionSaga
             metafield_failures = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN metafield_failures ELSE 0 END,
             metafield_uncertain_at = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN metafield_uncertain_prev END,
             metafield_uncertain_prev = NULL
-            """, new { late = (double)O.MetafieldLateWriteSeconds }, ct);
+            """, new { late = (double)Options.MetafieldLateWriteSeconds }, ct);
         await CloseMetafieldIncidentAsync(c, ct);
-        if (c.MetafieldSyncedAt is null) trigger.WakeAfter(TimeSpan.FromSeconds(O.MetafieldLateWriteSeconds)); // once more after the window
+        if (c.MetafieldSyncedAt is null) trigger.WakeAfter(TimeSpan.FromSeconds(Options.MetafieldLateWriteSeconds)); // once more after the window
         return c;
     }
 
@@ -147,7 +147,7 @@ public sealed partial class ConversionSaga
                 ORDER BY (coupon_status = 'active' AND expires_at > now()) DESC, created_at DESC
                 LIMIT @max) listed
             ORDER BY created_at
-            """, new { shop, customerId, days = O.MetafieldRecentDays, max = O.MetafieldMaxEntries }, cancellationToken: ct))).ToList();
+            """, new { shop, customerId, days = Options.MetafieldRecentDays, max = Options.MetafieldMaxEntries }, cancellationToken: ct))).ToList();
     }
 
     [LoggerMessage(Level = LogLevel.Error,

@@ -1,0 +1,93 @@
+namespace Loyalty.Bench;
+
+/// <summary>
+/// The soak's seed: the app instances with the run's settings, the shop installed in the mode's balance source, and
+/// every customer's opening balance (in POS mode, synced to the POS before the load starts).
+/// </summary>
+public static partial class Soak
+{
+    private static async Task StartShopAsync(Options o, string mode, BenchEnvironment env, CancellationToken ct)
+    {
+        for (var i = 0; i < o.Instances; i++) await env.StartAppAsync(AppSettings, ct);
+        // Ledger mode lets a clawback go below zero, so the balance is exact arithmetic whatever the interleaving; the POS
+        // refuses to go below zero, so POS mode floors clawbacks and the checker compares only balances that cannot reach zero.
+        await env.InstallShopAsync(env.Apps[0], mode == "pos"
+            ? new
+            {
+                balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, earnRate = FirstEarnRate, earnBasis = "total",
+                pointValue = 0.01m, minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000, negativeBalancePolicy = "floor_at_zero",
+            }
+            : (object)new
+            {
+                balanceSource = "ledger", earnRate = FirstEarnRate, earnBasis = "total", pointValue = 0.01m, minConversion = 100, conversionStep = 100,
+                dailyConversionLimit = 100_000_000, negativeBalancePolicy = "allow_negative",
+            }, ct);
+    }
+
+    /// <summary>Gives every customer an opening balance; the customers, and the witness of the balance-source switch attempts.</summary>
+    private static async Task<(List<long> Customers, long Witness)> SeedAsync(Options o, Random random, BenchEnvironment env, SoakClient client,
+        SoakRecord record, CancellationToken ct)
+    {
+        // Opening balances: a bonus per customer through the admin API, synced to the POS (in POS mode) before the load
+        // starts. The last customer is the witness of the balance-source switch attempts. In POS mode a few customers
+        // are unknown to the POS until the merchant creates them there after the run: every change of theirs is refused.
+        var customers = Enumerable.Range(1, o.Customers).Select(i => 900_000L + i).ToList();
+        var witness = customers[^1];
+        var hotCount = Math.Max(2, o.Customers / 20);
+        if (record.PosMode)
+        {
+            foreach (var c in customers.Skip(hotCount).SkipLast(1).OrderBy(_ => random.Next()).Take(Math.Max(2, o.Customers / 30))) record.UnknownToPos.Add(c);
+        }
+        foreach (var c in customers)
+        {
+            var opening = c == witness ? 100_000L : random.Next(100, 300) * 100L;
+            record.Opening[c] = opening;
+            if (!record.UnknownToPos.Contains(c)) env.Pos.SetBalance(c.ToString(), 0);
+            if ((int)await client.AdjustAsync(c, opening, $"opening-{c}", "Soak opening balance", ct) >= 300) throw new InvalidOperationException($"Opening balance of {c} refused.");
+        }
+        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0, TimeSpan.FromMinutes(3), ct))
+        {
+            throw new TimeoutException("The opening balances did not reach the POS.");
+        }
+
+        record.Demand.AddOrUpdate(witness, 3 * 100L * SoakSwitchAttempts.PerMode, (_, d) => d + 3 * 100L * SoakSwitchAttempts.PerMode);
+        return (customers, witness);
+    }
+
+    private static readonly Dictionary<string, string> AppSettings = new()
+    {
+        ["Jobs:SchedulePollIntervalMs"] = "1000",
+        ["Jobs:QueuePollIntervalMs"] = "200",
+        ["Jobs:Schedules:conversion-reconciler"] = "*/2 * * * * *",
+        ["Jobs:Schedules:pos-sync"] = "*/2 * * * * *",
+        ["Jobs:Schedules:donation-settler"] = "",
+        ["Jobs:Schedules:event-delivery"] = "",
+        ["Jobs:Schedules:missed-orders-sweep"] = "*/3 * * * * *",
+        ["Conversion:SettleAfterSeconds"] = "3",
+        ["Conversion:RetryDelaySeconds"] = "1",
+        ["Conversion:PendingTimeoutSeconds"] = "5",
+        ["Conversion:LeaseSeconds"] = "15",
+        ["Conversion:MetafieldAttempts"] = "8",
+        ["Pos:AttemptTimeoutSeconds"] = "1",
+        ["Pos:TotalTimeoutSeconds"] = "4",
+        ["Pos:RetryBaseDelayMs"] = "50",
+        ["Pos:CircuitMinimumThroughput"] = "100000", // the breaker would only hide the faults this run is about
+        ["PosSync:RetryBaseDelaySeconds"] = "0.5",
+        ["PosSync:MaxRetryDelaySeconds"] = "3",
+        ["PosSync:MaxAttempts"] = "1000",
+        ["PosSync:LeaseSeconds"] = "20", // after a SIGKILL, claimed changes wait out the lease (120 s by default)
+        ["Webhooks:PollIntervalMs"] = "100",
+        ["Webhooks:RetryBaseDelaySeconds"] = "0.5",
+        ["Webhooks:MaxRetryDelaySeconds"] = "3",
+        ["Webhooks:MaxAttempts"] = "1000",
+        ["Webhooks:LeaseSeconds"] = "15",
+        ["Conversion:MetafieldLateWriteSeconds"] = "5", // the simulator applies a late write 2 s after its 500
+        ["Conversion:MetafieldMaxEntries"] = MetafieldMaxEntries.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Jobs:DistributedLockTimeoutSeconds"] = "20", // a job lock left by a SIGKILLed instance (the sweep's) is abandoned after 20 s
+        ["Shopify:GraphQLRetryBaseDelayMs"] = "50",
+        // The load generator is many customers of one shop, a few hammered concurrently: the storefront's rate limits would
+        // turn its load into 429s, which is not what this run is about.
+        ["Storefront:CustomerRequestLimit"] = "10000000",
+        ["Storefront:ShopRequestLimit"] = "10000000",
+    };
+}

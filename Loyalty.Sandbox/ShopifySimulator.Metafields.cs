@@ -1,0 +1,36 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Loyalty.Sandbox;
+
+/// <summary>The customer metafield <c>loyalty.coupons</c>, written only with the compareDigest of what is there (STALE_OBJECT otherwise).</summary>
+public sealed partial class ShopifySimulator
+{
+    public string? CouponsMetafield(long customerId)
+    {
+        lock (_gate) return _metafields.TryGetValue($"gid://shopify/Customer/{customerId}", out var m) ? m.Value : null;
+    }
+
+    private object LoyaltyCoupons(string shop, JsonObject v)
+    {
+        return _metafields.TryGetValue(v["id"]!.GetValue<string>(), out var m)
+            ? new { customer = new { metafield = (object?)new { value = m.Value, compareDigest = m.Digest } } }
+            : new { customer = new { metafield = (object?)null } };
+    }
+
+    private object SetLoyaltyCoupons(string shop, JsonObject v)
+    {
+        var m = v["metafields"]![0]!;
+        var owner = m["ownerId"]!.GetValue<string>();
+        var digest = m["compareDigest"]?.GetValue<string>();
+        var current = _metafields.TryGetValue(owner, out var existing) ? existing.Digest : null;
+        if (digest != current)
+        {
+            return new { metafieldsSet = new { metafields = Array.Empty<object>(), userErrors = Errors(("STALE_OBJECT", "The resource has been updated since it was loaded.")) } };
+        }
+        var value = m["value"]!.GetValue<string>();
+        _metafields[owner] = (value, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value))));
+        return new { metafieldsSet = new { metafields = new[] { new { id = NewId("Metafield") } }, userErrors = Array.Empty<object>() } };
+    }
+}

@@ -1,0 +1,129 @@
+using System.Globalization;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
+
+/// <summary>
+/// A merchant's campaigns: one code discount for everyone or listed customers, its editable fields, and the other
+/// codes added in bulk (up to 250 per call) and polled until Shopify is done with them.
+/// </summary>
+public sealed partial class ShopifyDiscounts
+{
+    public sealed record CampaignDiscount(string Code, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt,
+        DateTimeOffset? EndsAt, int? UsageLimit, bool OncePerCustomer, decimal? MinimumSubtotal, bool CombinesProduct, bool CombinesOrder,
+        bool CombinesShipping, IReadOnlyList<long>? CustomerIds);
+
+    /// <summary>A percentage or fixed-amount code discount for everyone or listed customers; returns its id.</summary>
+    public async Task<string> CreateCampaignDiscountAsync(string shop, CampaignDiscount c, TimeSpan? maxThrottleWait, CancellationToken ct)
+    {
+        object value = c.DiscountType == "percentage"
+            ? new { percentage = (double)(c.Value / 100m) }
+            : new { discountAmount = new { amount = c.Value.ToString("0.00", CultureInfo.InvariantCulture), appliesOnEachItem = false } };
+        object context = c.CustomerIds is { Count: > 0 } ids
+            ? new { customers = new { add = ids.Select(id => $"gid://shopify/Customer/{id}").ToArray() } }
+            : new { all = "ALL" };
+        var input = new Dictionary<string, object?>
+        {
+            ["title"] = c.Title,
+            ["code"] = c.Code,
+            ["startsAt"] = c.StartsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            ["endsAt"] = c.EndsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
+            ["usageLimit"] = c.UsageLimit,
+            ["appliesOncePerCustomer"] = c.OncePerCustomer,
+            ["context"] = context,
+            ["customerGets"] = new { value, items = new { all = true } },
+            ["combinesWith"] = new { productDiscounts = c.CombinesProduct, orderDiscounts = c.CombinesOrder, shippingDiscounts = c.CombinesShipping },
+            ["minimumRequirement"] = c.MinimumSubtotal is { } min
+                ? new { subtotal = new { greaterThanOrEqualToSubtotal = min.ToString("0.00", CultureInfo.InvariantCulture) } }
+                : null,
+        };
+        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
+        return CreatedId(data);
+    }
+
+    /// <summary>Changes a code discount's title, end and usage limit (the fields a merchant may edit on a campaign).</summary>
+    public async Task UpdateCampaignDiscountAsync(string shop, string discountId, string title, DateTimeOffset? endsAt, int? usageLimit, CancellationToken ct)
+    {
+        var data = await graphql.MutateAsync(shop, """
+            mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {
+              discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { field code message } }
+            }
+            """, new
+        {
+            id = discountId,
+            input = new { title, endsAt = endsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), usageLimit },
+        }, ct);
+        ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
+    }
+
+    /// <summary>Adds up to 250 codes to a discount, asynchronously; returns the bulk creation id to poll.</summary>
+    public async Task<string> BulkAddCodesAsync(string shop, string discountId, IReadOnlyList<string> codes, CancellationToken ct)
+    {
+        if (codes.Count is 0 or > 250) throw new ArgumentOutOfRangeException(nameof(codes), "1 to 250 codes per call.");
+        var data = await graphql.MutateAsync(shop, """
+            mutation AddCampaignCodes($discountId: ID!, $codes: [DiscountRedeemCodeInput!]!) {
+              discountRedeemCodeBulkAdd(discountId: $discountId, codes: $codes) { bulkCreation { id } userErrors { field code message } }
+            }
+            """, new { discountId, codes = codes.Select(code => new { code }).ToArray() }, ct);
+        var payload = Field(data, "discountRedeemCodeBulkAdd");
+        ThrowOnUserErrors("discountRedeemCodeBulkAdd", payload);
+        return Read<CodesAdded>(payload).BulkCreation?.Id ?? throw new ShopifyGraphQLException("discountRedeemCodeBulkAdd returned no id.", null);
+    }
+
+    public sealed record BulkCreation(bool Done, int Imported, int Failed, IReadOnlyDictionary<string, string> Errors);
+
+    /// <summary>Where a bulk creation stands; when done with failures, the failed codes and why.</summary>
+    public async Task<BulkCreation> BulkCreationAsync(string shop, string bulkCreationId, CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        string? after = null;
+        while (true)
+        {
+            var data = await graphql.QueryAsync(shop, """
+                query CampaignCodesStatus($id: ID!, $after: String) {
+                  discountRedeemCodeBulkCreation(id: $id) {
+                    done importedCount failedCount
+                    codes(first: 250, after: $after) { pageInfo { hasNextPage endCursor } nodes { code errors { code message } } }
+                  }
+                }
+                """, new { id = bulkCreationId, after }, ct);
+            var payload = Field(data, "discountRedeemCodeBulkCreation");
+            var bulk = Read<BulkStatus>(payload);
+            if (!bulk.Done || bulk.FailedCount == 0) return new BulkCreation(bulk.Done, bulk.ImportedCount, bulk.FailedCount, errors);
+            var page = Read<BulkFailures>(payload).Codes;
+            foreach (var node in page.Nodes)
+            {
+                if (node.Errors is { Count: > 0 } e) errors[node.Code!] = string.Join("; ", e.Select(x => x.Message));
+            }
+            if (!page.PageInfo.HasNextPage) return new BulkCreation(true, bulk.ImportedCount, bulk.FailedCount, errors);
+            after = page.PageInfo.EndCursor;
+        }
+    }
+
+    private sealed record CodesAdded
+    {
+        public required IdNode? BulkCreation { get; init; }
+    }
+
+    private sealed record BulkStatus
+    {
+        public required bool Done { get; init; }
+        public required int ImportedCount { get; init; }
+        public required int FailedCount { get; init; }
+    }
+
+    /// <summary>The codes of a bulk creation, read only once it is done with failures (as before: only then are they looked at).</summary>
+    private sealed record BulkFailures
+    {
+        public required BulkCodes Codes { get; init; }
+    }
+
+    private sealed record BulkCodes
+    {
+        public required PageInfo PageInfo { get; init; }
+        public required List<BulkCode> Nodes { get; init; }
+    }
+
+    private sealed record BulkCode(string? Code, List<CodeError>? Errors);
+
+    private sealed record CodeError(string? Message);
+}
