@@ -21,6 +21,7 @@ builder.AddLoyaltyJobs();
 builder.AddFeatures();
 builder.AddSandbox();
 builder.Services.AddForwardedClients();
+builder.Services.AddApiDescription();
 builder.Services.AddProblemDetails();
 builder.Services.AddExceptionHandler<UnexpectedExceptionHandler>();
 
@@ -34,6 +35,7 @@ app.UseAuthorization();
 app.UseAppProxyVerification();
 app.UseRateLimiter(); // after the proxy verification: the storefront's limits count Shopify's shop and customer
 app.MapFeatures();
+app.MapApiDescription();
 
 app.Run();
 return 0;

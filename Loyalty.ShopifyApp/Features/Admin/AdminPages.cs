@@ -49,9 +49,9 @@ public static class AdminPages
                 .Replace("__SANDBOX__", o.Sandbox ? "true" : "false", StringComparison.Ordinal)
                 .Replace("__SHOP__", WebUtility.HtmlEncode(validShop ?? ""), StringComparison.Ordinal);
             return TypedResults.Content(page, "text/html; charset=utf-8");
-        });
+        }).ExcludeFromDescription(); // the embedded admin page
         // Shopify opens the app URL with shop, host and id_token in the query: keep them for App Bridge.
-        if (!sandbox) app.MapGet("/", (HttpContext http) => Results.Redirect("/admin" + http.Request.QueryString));
+        if (!sandbox) app.MapGet("/", (HttpContext http) => Results.Redirect("/admin" + http.Request.QueryString)).ExcludeFromDescription();
         return app;
     }
 }

@@ -1,5 +1,4 @@
-using System.Text.Json;
-using Microsoft.AspNetCore.Diagnostics.HealthChecks;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Loyalty.ShopifyApp.Features.Health;
@@ -19,23 +18,27 @@ public static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", () => TypedResults.Ok(new HealthStatus("up")));
-        app.MapHealthChecks("/health/ready", new HealthCheckOptions
-        {
-            Predicate = r => r.Tags.Contains(ReadinessChecks.Tag),
-            ResponseWriter = WriteReadyAsync,
-        });
+        app.MapGet("/health/ready", ReadyAsync);
         return app;
     }
 
-    private static Task WriteReadyAsync(HttpContext context, HealthReport report)
+    /// <summary>The readiness checks (<c>AddHealthChecks</c>), run now; never cached by anything in between.</summary>
+    private static async Task<Results<Ok<ReadyStatus>, JsonHttpResult<ReadyStatus>>> ReadyAsync(HttpContext http, HealthCheckService checks,
+        CancellationToken ct)
+    {
+        var report = await checks.CheckHealthAsync(r => r.Tags.Contains(ReadinessChecks.Tag), ct);
+        http.Response.Headers.CacheControl = "no-store, no-cache";
+        var body = Ready(report);
+        return body.Failed.Count == 0 ? TypedResults.Ok(body) : TypedResults.Json(body, statusCode: StatusCodes.Status503ServiceUnavailable);
+    }
+
+    private static ReadyStatus Ready(HealthReport report)
     {
         var failed = report.Entries.Where(e => e.Value.Status == Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Unhealthy)
             .Select(e => e.Key).ToList();
-        var body = new ReadyStatus(
+        return new ReadyStatus(
             failed.Count == 0 ? "ready" : "not ready: " + string.Join(", ", failed),
             failed,
             report.Entries.ToDictionary(e => e.Key, e => new CheckStatus(e.Value.Status.ToString(), e.Value.Description)));
-        context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(JsonSerializer.Serialize(body, JsonSerializerOptions.Web), context.RequestAborted);
     }
 }

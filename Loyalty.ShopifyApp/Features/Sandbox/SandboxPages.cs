@@ -45,8 +45,8 @@ public static partial class SandboxPages
     {
         if (!app.Services.GetRequiredService<IOptions<ShopifyOptions>>().Value.Sandbox) return app;
 
-        app.MapGet("/", () => Results.Content(PageAssets.Read("sandbox-home.html"), "text/html; charset=utf-8"));
-        var sandbox = app.MapGroup("/sandbox");
+        app.MapGet("/", () => Results.Content(PageAssets.Read("sandbox-home.html"), "text/html; charset=utf-8")).ExcludeFromDescription();
+        var sandbox = app.MapGroup("/sandbox").ExcludeFromDescription(); // the local demo's controls, not the product's API
         sandbox.MapGet("/state", StateAsync);
         sandbox.MapPost("/orders", SendOrderAsync);
         sandbox.MapPost("/faults", SetFaults);

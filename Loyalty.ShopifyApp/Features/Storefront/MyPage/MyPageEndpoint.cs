@@ -48,7 +48,7 @@ public static partial class MyPageEndpoint
                 .Replace("__RETURN_URL__", Uri.EscapeDataString(returnTo), StringComparison.Ordinal);
             http.Response.Headers.CacheControl = "private, no-store";
             return Results.Text(page, "application/liquid; charset=utf-8");
-        });
+        }).ExcludeFromDescription(); // a page (Liquid), not an API
         return proxy;
     }
 
