@@ -139,7 +139,7 @@ public static class OrderEarnings
     private static async Task<long> ApplyRefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
         decimal refundedAmount, ShopSettings settings, CancellationToken ct)
     {
-        var e = await conn.QuerySingleAsync<(long CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name)>(
+        var e = await conn.QuerySingleAsync<(long? CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name)>(
             new CommandDefinition("""
                 SELECT customer_id, awarded_points, taken_back_points, order_total, refunded_amount, order_name
                 FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId
@@ -149,9 +149,19 @@ public static class OrderEarnings
         var after = Math.Min(e.Refunded + refundedAmount, e.Total);
         var share = e.Total <= 0 ? e.Awarded
             : (long)decimal.Floor(e.Awarded * after / e.Total) - (long)decimal.Floor(e.Awarded * before / e.Total);
+        if (e.CustomerId is not { } customerId)
+        {
+            // Erased by customers/redact: no one is left to take points from, and no account to post to.
+            await conn.ExecuteAsync(new CommandDefinition("""
+                UPDATE order_earnings SET refunded_amount = refunded_amount + @refundedAmount, updated_at = now()
+                WHERE shop_domain = @shop AND order_id = @orderId;
+                UPDATE order_refunds SET applied_at = now(), clawed_points = 0 WHERE shop_domain = @shop AND refund_id = @refundId;
+                """, new { shop, orderId, refundId, refundedAmount }, tx, cancellationToken: ct));
+            return 0;
+        }
         var claw = Math.Clamp(share, 0, e.Awarded - e.TakenBack);
 
-        var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, e.CustomerId, -claw, "refund_clawback", $"refund:{refundId}",
+        var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, -claw, "refund_clawback", $"refund:{refundId}",
             $"Refund on order {e.Name ?? "#" + orderId}: {refundedAmount:0.00} of {e.Total:0.00}", "system", OrderId: orderId),
             new Posting(QueueForPos: settings.PosMode, FloorAtZero: settings.NegativeBalancePolicy == "floor_at_zero"), ct);
 

@@ -14,7 +14,8 @@ public sealed record IncomingDelivery(string WebhookId, string ShopDomain, strin
 /// WAL flush, instead of one each. A writer takes everything queued when it is free (under load, what arrived during the
 /// previous flush), waiting <see cref="WebhookOptions.IntakeGroupWaitMs"/> for more if configured; each request is answered
 /// only once its row is durable, or knows it was a redelivery (unique webhook id: the first of a group wins, the rest and
-/// any already stored are duplicates). A failed INSERT fails every request of its group, as a failed single insert would.
+/// any already stored are duplicates). A failed INSERT is retried row by row, so one row that cannot be stored fails only
+/// its own request.
 /// </summary>
 public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> options) : BackgroundService
 {
@@ -49,23 +50,37 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
             if (o.IntakeGroupWaitMs > 0) await Task.Delay(o.IntakeGroupWaitMs, CancellationToken.None);
             while (group.Count < o.IntakeGroupMaxRows && _queue.Reader.TryRead(out var next)) group.Add(next);
             if (group.Count == 0) continue;
-            try
-            {
-                var stored = await InsertAsync(group, ct.IsCancellationRequested ? CancellationToken.None : ct);
-                foreach (var p in group) p.Stored.TrySetResult(stored.TryGetValue(p, out var id) ? id : null);
-            }
-            catch (Exception e)
-            {
-                foreach (var p in group) p.Stored.TrySetException(e);
-            }
+            await StoreGroupAsync(group, ct.IsCancellationRequested ? CancellationToken.None : ct);
             group.Clear();
         }
     }
 
-    /// <summary>One INSERT for the group; the row id of each request whose delivery was new, the first of a repeated id.</summary>
+    /// <summary>
+    /// Stores a group; if its INSERT fails (a shop removed meanwhile, a deadlock with the other writer), each delivery is
+    /// stored on its own, so only one that really cannot be stored fails, and only its request answers an error.
+    /// </summary>
+    private async Task StoreGroupAsync(List<Pending> group, CancellationToken ct)
+    {
+        try
+        {
+            var stored = await InsertAsync(group, ct);
+            foreach (var p in group) p.Stored.TrySetResult(stored.TryGetValue(p, out var id) ? id : null);
+        }
+        catch (Exception) when (group.Count > 1)
+        {
+            foreach (var p in group) await StoreGroupAsync([p], ct);
+        }
+        catch (Exception e)
+        {
+            group[0].Stored.TrySetException(e);
+        }
+    }
+
+    /// <summary>One INSERT for the group, in webhook id order (two writers then take their row locks in the same order); the row id of each request whose delivery was new, the first of a repeated id.</summary>
     private async Task<Dictionary<Pending, long>> InsertAsync(List<Pending> group, CancellationToken ct)
     {
-        var first = group.GroupBy(p => p.Delivery.WebhookId, StringComparer.Ordinal).Select(g => g.First()).ToList();
+        var first = group.GroupBy(p => p.Delivery.WebhookId, StringComparer.Ordinal).Select(g => g.First())
+            .OrderBy(p => p.Delivery.WebhookId, StringComparer.Ordinal).ToList();
         await using var cmd = db.CreateCommand("""
             INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, event_id, triggered_at, api_version, payload, customer_id, order_id)
             SELECT * FROM unnest(@webhook_ids, @shops, @topics, @event_ids, @triggered_ats, @api_versions, @payloads, @customer_ids, @order_ids)

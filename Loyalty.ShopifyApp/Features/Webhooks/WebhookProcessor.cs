@@ -91,7 +91,7 @@ public sealed partial class WebhookProcessor(
         }
 
         // Each delivery in its own transaction, as before; lanes at once, so their commits share the database's WAL flushes.
-        await Parallel.ForEachAsync(WebhookLanes.Group(claimed), new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
+        await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)), new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
             async (lane, token) =>
             {
                 foreach (var delivery in lane) await ProcessOneAsync(delivery, token);
@@ -99,7 +99,21 @@ public sealed partial class WebhookProcessor(
         return claimed.Count;
     }
 
-    private async Task ProcessOneAsync(WebhookDelivery delivery, CancellationToken ct)
+    /// <summary>The recorded customer of each order a delivery names without its customer (refunds), for the lanes.</summary>
+    private async Task<Dictionary<(string Shop, long Order), long?>> CustomersOfOrdersAsync(List<WebhookDelivery> claimed, CancellationToken ct)
+    {
+        var orderOnly = claimed.Where(d => d.CustomerId is null && d.OrderId is not null).ToList();
+        if (orderOnly.Count == 0) return [];
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var rows = await conn.QueryAsync<(string Shop, long Order, long? Customer)>(new CommandDefinition("""
+            SELECT e.shop_domain, e.order_id, e.customer_id
+            FROM order_earnings e JOIN unnest(@shops, @orders) AS o(shop_domain, order_id) USING (shop_domain, order_id)
+            """, new { shops = orderOnly.Select(d => d.ShopDomain).ToArray(), orders = orderOnly.Select(d => d.OrderId!.Value).ToArray() },
+            cancellationToken: ct));
+        return rows.ToDictionary(r => (r.Shop, r.Order), r => r.Customer);
+    }
+
+        private async Task ProcessOneAsync(WebhookDelivery delivery, CancellationToken ct)
     {
         var fields = new Dictionary<string, object> { [LogScopes.ShopDomain] = delivery.ShopDomain, [LogScopes.WebhookId] = delivery.WebhookId };
         if (delivery.OrderId is { } orderId) fields[LogScopes.OrderId] = orderId;

@@ -13,8 +13,10 @@ public sealed class WebhookLaneTests
     private static WebhookDelivery D(string topic, long? customer, long? order, string shop = "a.myshopify.com") =>
         new(Interlocked.Increment(ref _ids), Guid.NewGuid().ToString(), shop, topic, null, null, "2026-10", "{}", customer, order, 1);
 
-    private static List<List<long>> Lanes(params WebhookDelivery[] deliveries) =>
-        [.. WebhookLanes.Group(deliveries.Reverse()).Select(lane => lane.Select(d => d.Id).ToList())];
+    private static List<List<long>> Lanes(params WebhookDelivery[] deliveries) => Lanes(new Dictionary<(string, long), long?>(), deliveries);
+
+    private static List<List<long>> Lanes(Dictionary<(string, long), long?> customerOfOrder, params WebhookDelivery[] deliveries) =>
+        [.. WebhookLanes.Group(deliveries.Reverse(), customerOfOrder).Select(lane => lane.Select(d => d.Id).ToList())];
 
     [Fact]
     public void An_award_and_its_refund_share_a_lane_and_other_customers_get_their_own()
@@ -23,7 +25,31 @@ public sealed class WebhookLaneTests
         var other = D("orders/paid", customer: 8, order: 2);
         var refund = D("refunds/create", customer: null, order: 1);
 
-        Assert.Equal([[award.Id, refund.Id], [other.Id]], Lanes(award, other, refund));
+        Assert.Equal([[award.Id, refund.Id], [other.Id]], Lanes(new Dictionary<(string, long), long?> { [("a.myshopify.com", 1)] = 7 }, award, other, refund));
+    }
+
+    [Fact]
+    public void A_refund_of_an_earlier_order_keeps_its_place_among_that_customers_later_deliveries()
+    {
+        // Under a floor at zero, a clawback before an award and one after it leave different balances.
+        var refundOfEarlier = D("refunds/create", customer: null, order: 4401);
+        var laterAward = D("orders/paid", customer: 7, order: 4402);
+        var someoneElse = D("orders/paid", customer: 8, order: 4403);
+
+        Assert.Equal([[refundOfEarlier.Id, laterAward.Id], [someoneElse.Id]],
+            Lanes(new Dictionary<(string, long), long?> { [("a.myshopify.com", 4401)] = 7 }, refundOfEarlier, laterAward, someoneElse));
+    }
+
+    [Fact]
+    public void A_refund_of_an_order_not_seen_yet_keeps_its_shop_in_one_lane_and_a_guests_order_its_own()
+    {
+        var unknownRefund = D("refunds/create", customer: null, order: 9);
+        var award = D("orders/paid", customer: 7, order: 10);
+        var guestRefund = D("refunds/create", customer: null, order: 11, shop: "b.myshopify.com");
+        var otherInB = D("orders/paid", customer: 8, order: 12, shop: "b.myshopify.com");
+
+        Assert.Equal([[unknownRefund.Id, award.Id], [guestRefund.Id], [otherInB.Id]],
+            Lanes(new Dictionary<(string, long), long?> { [("b.myshopify.com", 11)] = null }, unknownRefund, award, guestRefund, otherInB));
     }
 
     [Fact]
@@ -34,7 +60,8 @@ public sealed class WebhookLaneTests
         var second = D("orders/paid", customer: 7, order: 3);
         var cancelFirst = D("orders/cancelled", customer: 7, order: 1);
 
-        Assert.Equal([[first.Id, refundOfSecond.Id, second.Id, cancelFirst.Id]], Lanes(first, refundOfSecond, second, cancelFirst));
+        Assert.Equal([[first.Id, refundOfSecond.Id, second.Id, cancelFirst.Id]],
+            Lanes(new Dictionary<(string, long), long?> { [("a.myshopify.com", 3)] = 7 }, first, refundOfSecond, second, cancelFirst));
     }
 
     [Fact]
