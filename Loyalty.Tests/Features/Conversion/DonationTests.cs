@@ -11,7 +11,7 @@ using WireMock.ResponseBuilders;
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>Donating points to a cause: deducted once, recorded as a pledge, totalled per cause for the merchant.</summary>
-public sealed class DonationTests : ConversionTestBase
+public sealed class DonationTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private Task<HttpResponseMessage> DonateAsync(long points, string cause, string key)
     {
