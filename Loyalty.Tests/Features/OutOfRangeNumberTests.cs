@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Loyalty.Tests.Infrastructure;
@@ -10,39 +9,22 @@ namespace Loyalty.Tests.Features;
 /// Numbers and dates a client sends at the edges of their types (long.MinValue, long.MaxValue, year 1 or 9999) are
 /// refused with a 422 naming the field, before any arithmetic can overflow into a 500.
 /// </summary>
-public sealed class OutOfRangeNumberTests : IAsyncLifetime
+public sealed class OutOfRangeNumberTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
     private Task<HttpResponseMessage> AdminAsync(HttpMethod method, string path, string? json = null, bool idempotent = false)
     {
-        var request = _app.Admin(method, path, _shop, json is null ? null : Json(json));
+        var request = App.Admin(method, path, Shop, json is null ? null : Json(json));
         if (idempotent) request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
-        return _app.Http.SendAsync(request);
+        return App.Http.SendAsync(request);
     }
 
     private Task<HttpResponseMessage> StorefrontAsync(string path, string json)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath(path, _shop, 777)) { Content = Json(json) };
+        var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath(path, Shop, 777)) { Content = Json(json) };
         request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
-        return _app.Http.SendAsync(request);
+        return App.Http.SendAsync(request);
     }
 
     /// <summary>A 422 whose <c>errors</c> name <paramref name="field"/>.</summary>
@@ -64,7 +46,7 @@ public sealed class OutOfRangeNumberTests : IAsyncLifetime
         var response = await AdminAsync(HttpMethod.Post, "/api/admin/customers/777/points", $$"""{"points":{{points}},"description":"edge"}""", idempotent: true);
 
         await AssertFieldErrorAsync(response, "invalid_points", "points");
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 
     [Theory]
@@ -75,7 +57,7 @@ public sealed class OutOfRangeNumberTests : IAsyncLifetime
         var response = await StorefrontAsync("/proxy/api/conversions", $$"""{"points":{{points}}}""");
 
         await AssertFieldErrorAsync(response, "invalid_points", "points");
-        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM conversions"));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM conversions WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Theory]
@@ -99,7 +81,7 @@ public sealed class OutOfRangeNumberTests : IAsyncLifetime
         var response = await AdminAsync(HttpMethod.Post, "/api/admin/campaigns", json, idempotent: true);
 
         await AssertFieldErrorAsync(response, "invalid_campaign", field);
-        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaigns"));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Theory]

@@ -1,5 +1,8 @@
+using WireMock;
+using WireMock.Extensions;
 using WireMock.Logging;
 using WireMock.Matchers;
+using WireMock.Matchers.Request;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 using WireMock.Server;
@@ -169,6 +172,20 @@ public sealed class ShopifyFake : IDisposable
             metafieldsSet = new { metafields = new[] { new { id = "gid://shopify/Metafield/1" } }, userErrors = Array.Empty<object>() },
         })));
     }
+
+    /// <summary>
+    /// Forgets every stub of <paramref name="shop"/>, leaving other shops' (tests sharing this fake): Shopify "from scratch"
+    /// for that shop. Its journal stays.
+    /// </summary>
+    public void ResetMappings(string shop)
+    {
+        foreach (var mapping in Server.Mappings.Where(m => IsFor(m, shop)).ToList()) Server.DeleteMapping(mapping.Guid);
+    }
+
+    private static bool IsFor(IMapping mapping, string shop) =>
+        mapping.RequestMatcher is Request request
+        && request.GetRequestMessageMatcher<RequestMessagePathMatcher>()?.Matchers?.Any(m => m.GetPatterns()
+            .Any(p => p.GetPattern().StartsWith($"/{shop}/", StringComparison.Ordinal))) == true;
 
     /// <summary>GraphQL calls of one operation for a shop, in order.</summary>
     public IReadOnlyList<string> OperationBodies(string shop, string operation) => Server.LogEntries

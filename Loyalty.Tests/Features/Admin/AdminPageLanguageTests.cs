@@ -4,19 +4,10 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Admin;
 
 /// <summary>The embedded admin in the admin user's language, which Shopify puts in the app URL as <c>locale</c>.</summary>
-public sealed class AdminPageLanguageTests : IAsyncLifetime
+public sealed class AdminPageLanguageTests(AppFixture app) : IClassFixture<AppFixture>
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private readonly string _shop = LoyaltyApp.NewShop();
-
-    public async Task InitializeAsync() => _app = await LoyaltyApp.StartAsync(_shopify);
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
+    private readonly LoyaltyApp _app = app.App;
+    private readonly string _shop = LoyaltyApp.NewShop(); // the page holds no data: its shop need not be installed
 
     [Theory]
     [InlineData("ja", "ja")]

@@ -6,13 +6,31 @@ using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Admin;
 
-public sealed class JobsDashboardTests
+/// <summary>
+/// The Hangfire dashboard. The tests that log in as the operator share an app; those that lock an address out, or whose
+/// app is configured otherwise, start their own (a lockout is the app's, in memory, and every test comes from 127.0.0.1).
+/// </summary>
+public sealed class JobsDashboardTests(JobsDashboardTests.DashboardApp dashboard) : IClassFixture<JobsDashboardTests.DashboardApp>
 {
+    private const string Password = "a-long-operator-password";
+
+    /// <summary>The operator's credentials configured; fewer failed logins among its tests than lock the address out.</summary>
+    public sealed class DashboardApp() : AppFixture(Credentials());
+
+    private static Dictionary<string, string?> Credentials(Dictionary<string, string?>? more = null)
+    {
+        var settings = new Dictionary<string, string?> { ["Jobs:DashboardUser"] = "ops", ["Jobs:DashboardPassword"] = Password };
+        foreach (var (k, v) in more ?? []) settings[k] = v;
+        return settings;
+    }
+
+    private LoyaltyApp App => dashboard.App;
+
     [Fact]
     public async Task The_jobs_dashboard_refuses_everyone_when_no_credentials_are_configured()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify);
+        await using var fixture = await AppFixture.StartAsync();
+        var app = fixture.App;
 
         var response = await app.Http.GetAsync("/hangfire");
 
@@ -22,31 +40,15 @@ public sealed class JobsDashboardTests
     [Fact]
     public async Task The_jobs_dashboard_opens_only_with_the_configured_credentials()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?>
-        {
-            ["Jobs:DashboardUser"] = "ops",
-            ["Jobs:DashboardPassword"] = "a-long-operator-password",
-        });
-
         var wrong = new HttpRequestMessage(HttpMethod.Get, "/hangfire");
         wrong.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:guess")));
         var right = new HttpRequestMessage(HttpMethod.Get, "/hangfire");
         right.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:a-long-operator-password")));
 
-        var refused = await app.Http.SendAsync(wrong);
+        var refused = await App.Http.SendAsync(wrong);
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
         Assert.Contains("Basic", refused.Headers.WwwAuthenticate.ToString());
-        Assert.Equal(HttpStatusCode.OK, (await app.Http.SendAsync(right)).StatusCode);
-    }
-
-    private const string Password = "a-long-operator-password";
-
-    private static Task<LoyaltyApp> StartWithCredentialsAsync(ShopifyFake shopify, Dictionary<string, string?>? more = null)
-    {
-        var settings = new Dictionary<string, string?> { ["Jobs:DashboardUser"] = "ops", ["Jobs:DashboardPassword"] = Password };
-        foreach (var (k, v) in more ?? []) settings[k] = v;
-        return LoyaltyApp.StartAsync(shopify, settings);
+        Assert.Equal(HttpStatusCode.OK, (await App.Http.SendAsync(right)).StatusCode);
     }
 
     private static HttpRequestMessage Dashboard(HttpMethod method, string path, string password = Password)
@@ -68,46 +70,37 @@ public sealed class JobsDashboardTests
     [Fact]
     public async Task A_cross_origin_post_with_the_operators_credentials_triggers_nothing()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await StartWithCredentialsAsync(shopify);
-
         var fromOrigin = Trigger();
         fromOrigin.Headers.Add("Origin", "https://evil.example");
         var fromSite = Trigger();
         fromSite.Headers.Add("Sec-Fetch-Site", "cross-site");
         var withoutToken = Trigger();
 
-        Assert.Equal(HttpStatusCode.Forbidden, (await app.Http.SendAsync(fromOrigin)).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await app.Http.SendAsync(fromSite)).StatusCode);
-        Assert.Equal(HttpStatusCode.Forbidden, (await app.Http.SendAsync(withoutToken)).StatusCode); // no antiforgery token
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Http.SendAsync(fromOrigin)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Http.SendAsync(fromSite)).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await App.Http.SendAsync(withoutToken)).StatusCode); // no antiforgery token
     }
 
     [Fact]
     public async Task The_dashboards_own_page_can_still_trigger_a_job_with_its_antiforgery_token()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await StartWithCredentialsAsync(shopify);
-
-        var page = await app.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire/recurring"));
+        var page = await App.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire/recurring"));
         var html = await page.Content.ReadAsStringAsync();
         var token = Regex.Match(html, "<meta name=\"csrf-token\" content=\"([^\"]+)\"").Groups[1].Value;
         var cookie = page.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("loyalty-jobs-antiforgery=", StringComparison.Ordinal)).Split(';')[0];
         var sameOrigin = Trigger(cookie, token);
-        sameOrigin.Headers.Add("Origin", app.Http.BaseAddress!.GetLeftPart(UriPartial.Authority));
+        sameOrigin.Headers.Add("Origin", App.Http.BaseAddress!.GetLeftPart(UriPartial.Authority));
         sameOrigin.Headers.Add("Sec-Fetch-Site", "same-origin");
 
         Assert.NotEmpty(token);
-        Assert.Equal(HttpStatusCode.NoContent, (await app.Http.SendAsync(sameOrigin)).StatusCode);
+        Assert.Equal(HttpStatusCode.NoContent, (await App.Http.SendAsync(sameOrigin)).StatusCode);
     }
 
     [Fact]
     public async Task The_dashboards_pages_may_not_be_framed()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await StartWithCredentialsAsync(shopify);
-
-        var page = await app.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire"));
-        var refused = await app.Http.GetAsync("/hangfire");
+        var page = await App.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire"));
+        var refused = await App.Http.GetAsync("/hangfire");
 
         Assert.Equal(HttpStatusCode.OK, page.StatusCode);
         foreach (var response in new[] { page, refused })
@@ -120,12 +113,12 @@ public sealed class JobsDashboardTests
     [Fact]
     public async Task Repeated_failed_logins_lock_the_address_out_even_for_the_right_password()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await StartWithCredentialsAsync(shopify, new()
+        await using var fixture = await AppFixture.StartAsync(Credentials(new()
         {
             ["Jobs:DashboardMaxFailedLogins"] = "3",
             ["Jobs:DashboardLockoutSeconds"] = "60",
-        });
+        }));
+        var app = fixture.App;
 
         var failures = new List<HttpStatusCode>();
         for (var i = 0; i < 3; i++) failures.Add((await app.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire", $"guess-{i}"))).StatusCode);
@@ -146,13 +139,13 @@ public sealed class JobsDashboardTests
     [Fact]
     public async Task Behind_a_trusted_proxy_one_clients_failed_logins_lock_out_that_client_only()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await StartWithCredentialsAsync(shopify, new()
+        await using var fixture = await AppFixture.StartAsync(Credentials(new()
         {
             ["Jobs:DashboardMaxFailedLogins"] = "3",
             ["Http:TrustedProxies:0"] = "127.0.0.0/8",
             ["Http:TrustedProxies:1"] = "::1",
-        });
+        }));
+        var app = fixture.App;
 
         for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.Unauthorized, await FromClientAsync(app, "203.0.113.7", $"guess-{i}"));
 
@@ -163,8 +156,8 @@ public sealed class JobsDashboardTests
     [Fact]
     public async Task Without_a_trusted_proxy_a_client_cannot_escape_its_lockout_by_naming_another_address()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await StartWithCredentialsAsync(shopify, new() { ["Jobs:DashboardMaxFailedLogins"] = "3" });
+        await using var fixture = await AppFixture.StartAsync(Credentials(new() { ["Jobs:DashboardMaxFailedLogins"] = "3" }));
+        var app = fixture.App;
 
         for (var i = 0; i < 3; i++) Assert.Equal(HttpStatusCode.Unauthorized, await FromClientAsync(app, $"203.0.113.{i}", $"guess-{i}"));
 
@@ -177,9 +170,7 @@ public sealed class JobsDashboardTests
     [InlineData("10.0.0.1, 10.0.0.2")]
     public async Task A_trusted_proxy_that_is_not_an_address_or_network_stops_the_start(string entry)
     {
-        using var shopify = new ShopifyFake();
-
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Http:TrustedProxies:0"] = entry }));
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => AppFixture.StartAsync(new() { ["Http:TrustedProxies:0"] = entry }));
 
         Assert.Contains("TrustedProxies", error.ToString());
     }

@@ -5,26 +5,14 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Admin;
 
 /// <summary>Everything under /api/admin needs a Shopify session token that is valid in every respect.</summary>
-public sealed class SessionTokenTests : IAsyncLifetime
+public sealed class SessionTokenTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-
-    public async Task InitializeAsync() => _app = await LoyaltyApp.StartAsync(_shopify);
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     [Fact]
     public async Task A_valid_session_token_reaches_the_admin_api_for_the_shop_named_in_dest()
     {
-        var shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, shop);
+        var shop = Shop;
 
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/shop", shop));
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/shop", shop));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await response.Content.ReadFromJsonAsync<Dictionary<string, object>>();
@@ -52,21 +40,21 @@ public sealed class SessionTokenTests : IAsyncLifetime
     public async Task An_invalid_session_token_gets_401_with_the_retry_header_and_installs_nothing(string why, Func<string, string> token)
     {
         var shop = LoyaltyApp.NewShop();
-        _shopify.StubTokenExchange(shop);
+        Shopify.StubTokenExchange(shop);
 
-        var response = await _app.Http.SendAsync(LoyaltyApp.AdminWithToken(HttpMethod.Get, "/api/admin/shop", token(shop)));
+        var response = await App.Http.SendAsync(LoyaltyApp.AdminWithToken(HttpMethod.Get, "/api/admin/shop", token(shop)));
 
         Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, why);
         Assert.Equal("1", response.Headers.GetValues("X-Shopify-Retry-Invalid-Session-Request").Single());
         Assert.Contains("invalid_session_token", await response.Content.ReadAsStringAsync());
-        Assert.Empty(_shopify.Calls(shop, "/admin/oauth/access_token"));
-        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM shops WHERE shop_domain = @shop", new { shop }));
+        Assert.Empty(Shopify.Calls(shop, "/admin/oauth/access_token"));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE shop_domain = @shop", new { shop }));
     }
 
     [Fact]
     public async Task A_missing_session_token_gets_401_with_the_retry_header()
     {
-        var response = await _app.Http.SendAsync(LoyaltyApp.AdminWithToken(HttpMethod.Get, "/api/admin/shop", null));
+        var response = await App.Http.SendAsync(LoyaltyApp.AdminWithToken(HttpMethod.Get, "/api/admin/shop", null));
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Equal("1", response.Headers.GetValues("X-Shopify-Retry-Invalid-Session-Request").Single());
@@ -75,11 +63,10 @@ public sealed class SessionTokenTests : IAsyncLifetime
     [Fact]
     public async Task A_token_expired_5_s_ago_is_still_accepted_within_the_10_s_skew()
     {
-        var shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, shop);
+        var shop = Shop;
         var token = SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, DateTimeOffset.UtcNow.AddSeconds(-65), TimeSpan.FromMinutes(1));
 
-        var response = await _app.Http.SendAsync(LoyaltyApp.AdminWithToken(HttpMethod.Get, "/api/admin/shop", token));
+        var response = await App.Http.SendAsync(LoyaltyApp.AdminWithToken(HttpMethod.Get, "/api/admin/shop", token));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }

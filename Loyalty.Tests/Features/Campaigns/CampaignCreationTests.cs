@@ -16,31 +16,16 @@ namespace Loyalty.Tests.Features.Campaigns;
 /// Shopify could not create is finished in the background (looked up before it is created again), and a campaign
 /// that failed or got stuck can be retried or released.
 /// </summary>
-public sealed class CampaignCreationTests : IAsyncLifetime
+public sealed class CampaignCreationTests(CampaignCreationTests.CampaignApp app) : AppTests<CampaignCreationTests.CampaignApp>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        // The test runs the background job itself: no Hangfire server here, the job is only looked for in storage.
-        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?> { ["Jobs:ServerEnabled"] = "false" });
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
+    // The tests run the background job themselves: no Hangfire server here, the job is only looked for in storage.
+    public sealed class CampaignApp() : AppFixture(new() { ["Jobs:ServerEnabled"] = "false" });
 
     private async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, object? body = null, string? key = null)
     {
-        using var request = _app.Admin(method, path, _shop, body is null ? null : JsonContent.Create(body));
+        using var request = App.Admin(method, path, Shop, body is null ? null : JsonContent.Create(body));
         if (key is not null) request.Headers.Add("Idempotency-Key", key);
-        using var response = await _app.Http.SendAsync(request);
+        using var response = await App.Http.SendAsync(request);
         var text = await response.Content.ReadAsStringAsync();
         return (response.StatusCode, text.Length == 0 ? default : JsonDocument.Parse(text).RootElement.Clone());
     }
@@ -48,23 +33,23 @@ public sealed class CampaignCreationTests : IAsyncLifetime
     private Task<(HttpStatusCode Status, JsonElement Body)> CreateAsync(object body, string? key) =>
         SendAsync(HttpMethod.Post, "/api/admin/campaigns", body, key);
 
-    private IReadOnlyList<string> Creates => _shopify.OperationBodies(_shop, "CreateLoyaltyCode");
+    private IReadOnlyList<string> Creates => Shopify.OperationBodies(Shop, "CreateLoyaltyCode");
 
-    private Task<long> CampaignsAsync() => _app.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = _shop });
+    private Task<long> CampaignsAsync() => App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = Shop });
 
     /// <summary>Shopify again, from scratch: the code is not there (or is, as <paramref name="found"/>), and a create succeeds.</summary>
     private void ShopifyIsBack(string? found = null, string? foundTitle = null)
     {
-        _shopify.Server.ResetMappings();
-        _shopify.StubTokenExchange(_shop);
-        _shopify.StubFindCode(_shop, found, foundTitle);
-        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/80");
+        Shopify.ResetMappings(Shop);
+        Shopify.StubTokenExchange(Shop);
+        Shopify.StubFindCode(Shop, found, foundTitle);
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/80");
     }
 
     /// <summary>Campaign generation jobs waiting in Hangfire's storage, by campaign id.</summary>
     private List<long> WaitingJobs()
     {
-        var monitor = _app.Services.GetRequiredService<JobStorage>().GetMonitoringApi();
+        var monitor = App.Services.GetRequiredService<JobStorage>().GetMonitoringApi();
         return monitor.ScheduledJobs(0, 100).Select(j => j.Value.Job)
             .Concat(monitor.EnqueuedJobs("default", 0, 100).Select(j => j.Value.Job))
             .Where(j => j.Type == typeof(CampaignGeneration)).Select(j => Convert.ToInt64(j.Args[0], System.Globalization.CultureInfo.InvariantCulture)).ToList();
@@ -73,8 +58,8 @@ public sealed class CampaignCreationTests : IAsyncLifetime
     [Fact]
     public async Task A_resend_with_the_same_key_gets_the_first_answer_and_no_second_campaign()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/7");
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/7");
         var body = new { title = "Welcome", percentage = 10 };
 
         var first = await CreateAsync(body, "key-1");
@@ -89,8 +74,8 @@ public sealed class CampaignCreationTests : IAsyncLifetime
     [Fact]
     public async Task The_same_key_with_another_body_is_refused_and_so_is_a_missing_key()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/7");
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/7");
 
         var first = await CreateAsync(new { title = "Welcome", percentage = 10 }, "key-2");
         var reused = await CreateAsync(new { title = "Welcome", percentage = 20 }, "key-2");
@@ -106,8 +91,8 @@ public sealed class CampaignCreationTests : IAsyncLifetime
     [Fact]
     public async Task Concurrent_requests_with_the_same_key_make_one_campaign_and_never_a_500()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*CreateLoyaltyCode*")))
+        Shopify.StubFindCode(Shop, null);
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*CreateLoyaltyCode*")))
             .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithDelay(TimeSpan.FromMilliseconds(500)).WithBodyAsJson(new
             {
                 data = new { discountCodeBasicCreate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/8" }, userErrors = Array.Empty<object>() } },
@@ -127,8 +112,8 @@ public sealed class CampaignCreationTests : IAsyncLifetime
     [Fact]
     public async Task A_single_code_Shopify_failed_to_create_is_accepted_and_finished_in_the_background_after_looking_it_up()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreateStatus(_shop, 503);
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreateStatus(Shop, 503);
 
         var (status, view) = await CreateAsync(new { title = "Lost", fixedAmount = 5, code = "LOST5" }, "key-4");
 
@@ -138,19 +123,19 @@ public sealed class CampaignCreationTests : IAsyncLifetime
 
         // The create had in fact been applied: Shopify has the code, with our campaign's title.
         ShopifyIsBack(found: "gid://shopify/DiscountCodeNode/70", foundTitle: $"Lost (campaign {id})");
-        await _app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
+        await App.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
 
         var done = await SendAsync(HttpMethod.Get, $"/api/admin/campaigns/{id}");
         Assert.Equal(("active", 1), (done.Body.GetProperty("state").GetString(), done.Body.GetProperty("createdCodes").GetInt32()));
         Assert.Single(Creates); // only the one whose answer was lost: nothing created a second time
-        Assert.Equal("gid://shopify/DiscountCodeNode/70", await _app.ScalarAsync<string>("SELECT discount_id FROM campaigns WHERE id = @id", new { id }));
+        Assert.Equal("gid://shopify/DiscountCodeNode/70", await App.ScalarAsync<string>("SELECT discount_id FROM campaigns WHERE id = @id", new { id }));
     }
 
     [Fact]
     public async Task A_resent_post_resumes_a_campaign_Shopify_could_not_create()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreateStatus(_shop, 502);
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreateStatus(Shop, 502);
         var body = new { title = "Resent", percentage = 15, code = "RESENT15" };
         var first = await CreateAsync(body, "key-5");
         Assert.Equal(HttpStatusCode.Accepted, first.Status);
@@ -167,15 +152,15 @@ public sealed class CampaignCreationTests : IAsyncLifetime
     [Fact]
     public async Task A_refusal_in_the_background_fails_the_campaign_with_the_reason_and_frees_its_code()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreateStatus(_shop, 503);
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreateStatus(Shop, 503);
         var id = (await CreateAsync(new { title = "Refused", fixedAmount = 5, code = "FREE5" }, "key-6")).Body.GetProperty("id").GetInt64();
 
-        _shopify.Server.ResetMappings();
-        _shopify.StubTokenExchange(_shop);
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreateUserError(_shop, "INVALID", "Minimum subtotal is too high");
-        await _app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
+        Shopify.ResetMappings(Shop);
+        Shopify.StubTokenExchange(Shop);
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreateUserError(Shop, "INVALID", "Minimum subtotal is too high");
+        await App.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
 
         var failed = (await SendAsync(HttpMethod.Get, $"/api/admin/campaigns/{id}")).Body;
         Assert.Equal("failed", failed.GetProperty("state").GetString());
@@ -188,53 +173,53 @@ public sealed class CampaignCreationTests : IAsyncLifetime
     [Fact]
     public async Task A_campaign_Shopify_refused_can_be_retried_once_Shopify_accepts_it()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreateUserError(_shop, "INVALID", "Discounts are paused on this shop");
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreateUserError(Shop, "INVALID", "Discounts are paused on this shop");
         var refused = await CreateAsync(new { title = "Retry", fixedAmount = 5, code = "RETRY5" }, "key-7");
         Assert.Equal(HttpStatusCode.BadGateway, refused.Status);
-        var id = await _app.ScalarAsync<long>("SELECT id FROM campaigns WHERE shop_domain = @shop", new { shop = _shop });
+        var id = await App.ScalarAsync<long>("SELECT id FROM campaigns WHERE shop_domain = @shop", new { shop = Shop });
 
         ShopifyIsBack();
         var retried = await SendAsync(HttpMethod.Post, $"/api/admin/campaigns/{id}/retry");
 
         Assert.Equal((HttpStatusCode.OK, "active"), (retried.Status, retried.Body.GetProperty("state").GetString()));
-        Assert.Equal("created", await _app.ScalarAsync<string>("SELECT state FROM campaign_codes WHERE campaign_id = @id", new { id }));
+        Assert.Equal("created", await App.ScalarAsync<string>("SELECT state FROM campaign_codes WHERE campaign_id = @id", new { id }));
         Assert.Equal(2, Creates.Count); // refused, then accepted
     }
 
     [Fact]
     public async Task Deactivating_a_campaign_stuck_in_creating_frees_its_code_when_Shopify_does_not_have_it()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreateStatus(_shop, 503);
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreateStatus(Shop, 503);
         var id = (await CreateAsync(new { title = "Stuck", fixedAmount = 5, code = "STUCK5" }, "key-8")).Body.GetProperty("id").GetInt64();
 
         var deactivated = await SendAsync(HttpMethod.Delete, $"/api/admin/campaigns/{id}");
 
         Assert.Equal((HttpStatusCode.OK, "deactivated"), (deactivated.Status, deactivated.Body.GetProperty("state").GetString()));
-        Assert.Empty(_shopify.OperationBodies(_shop, "DeactivateCampaign"));
+        Assert.Empty(Shopify.OperationBodies(Shop, "DeactivateCampaign"));
         ShopifyIsBack();
         var reused = await CreateAsync(new { title = "Unstuck", fixedAmount = 5, code = "STUCK5" }, "key-9");
         Assert.Equal(HttpStatusCode.Created, reused.Status);
-        await _app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default); // a late job leaves it alone
-        Assert.Equal("deactivated", await _app.ScalarAsync<string>("SELECT state FROM campaigns WHERE id = @id", new { id }));
+        await App.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default); // a late job leaves it alone
+        Assert.Equal("deactivated", await App.ScalarAsync<string>("SELECT state FROM campaigns WHERE id = @id", new { id }));
         Assert.Equal(2, Creates.Count); // the stuck one's, and the new campaign's
     }
 
     [Fact]
     public async Task Deactivating_a_creating_campaign_Shopify_did_create_deactivates_it_there_and_keeps_the_code()
     {
-        _shopify.StubFindCode(_shop, null);
-        _shopify.StubDiscountCreateStatus(_shop, 503);
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubDiscountCreateStatus(Shop, 503);
         var id = (await CreateAsync(new { title = "Held", fixedAmount = 5, code = "HELD5" }, "key-10")).Body.GetProperty("id").GetInt64();
         ShopifyIsBack(found: "gid://shopify/DiscountCodeNode/74", foundTitle: $"Held (campaign {id})");
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*DeactivateCampaign*")))
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*DeactivateCampaign*")))
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeDeactivate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
 
         var deactivated = await SendAsync(HttpMethod.Delete, $"/api/admin/campaigns/{id}");
 
         Assert.Equal((HttpStatusCode.OK, "deactivated"), (deactivated.Status, deactivated.Body.GetProperty("state").GetString()));
-        Assert.Contains("gid://shopify/DiscountCodeNode/74", Assert.Single(_shopify.OperationBodies(_shop, "DeactivateCampaign")));
+        Assert.Contains("gid://shopify/DiscountCodeNode/74", Assert.Single(Shopify.OperationBodies(Shop, "DeactivateCampaign")));
         var reused = await CreateAsync(new { title = "Again", fixedAmount = 5, code = "HELD5" }, "key-11");
         Assert.Equal((HttpStatusCode.UnprocessableEntity, "code_taken"), (reused.Status, reused.Body.GetProperty("code").GetString()));
     }

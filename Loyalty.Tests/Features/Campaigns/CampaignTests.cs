@@ -11,51 +11,36 @@ using WireMock.ResponseBuilders;
 namespace Loyalty.Tests.Features.Campaigns;
 
 /// <summary>Merchant campaigns: validated, one code or many, created in Shopify in resumable batches that never send a code twice.</summary>
-public sealed class CampaignTests : IAsyncLifetime
+public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<CampaignTests.CampaignApp>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
+    // The tests drive the generation job themselves: no Hangfire server here.
+    public sealed class CampaignApp() : AppFixture(new()
     {
-        // The test drives the generation job itself: no Hangfire server here.
-        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?>
-        {
-            ["Jobs:ServerEnabled"] = "false",
-            ["Campaigns:BulkPollIntervalMs"] = "0",
-        });
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
+        ["Jobs:ServerEnabled"] = "false",
+        ["Campaigns:BulkPollIntervalMs"] = "0",
+    });
 
     private Task<HttpResponseMessage> CreateAsync(object body)
     {
-        var request = _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body));
+        var request = App.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop, JsonContent.Create(body));
         request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        return _app.Http.SendAsync(request);
+        return App.Http.SendAsync(request);
     }
 
-    private IEnumerable<(int Status, string Body)> Calls(string operation) => _shopify.Server.LogEntries
-        .Where(e => e.RequestMessage!.Path == ShopifyFake.GraphQLPath(_shop) && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)
+    private IEnumerable<(int Status, string Body)> Calls(string operation) => Shopify.Server.LogEntries
+        .Where(e => e.RequestMessage!.Path == ShopifyFake.GraphQLPath(Shop) && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)
         .Select(e => (Convert.ToInt32(e.ResponseMessage!.StatusCode, System.Globalization.CultureInfo.InvariantCulture), e.RequestMessage!.Body!));
 
     private void StubBulk()
     {
-        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/42");
-        _shopify.StubFindCode(_shop, null);
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*AddCampaignCodes*")))
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/42");
+        Shopify.StubFindCode(Shop, null);
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*AddCampaignCodes*")))
             .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 data = new { discountRedeemCodeBulkAdd = new { bulkCreation = new { id = "gid://shopify/DiscountRedeemCodeBulkCreation/1" }, userErrors = Array.Empty<object>() } },
             }));
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*CampaignCodesStatus*")))
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*CampaignCodesStatus*")))
             .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 data = new { discountRedeemCodeBulkCreation = new { done = true, importedCount = 250, failedCount = 0, codes = new { pageInfo = new { hasNextPage = false, endCursor = (string?)null }, nodes = Array.Empty<object>() } } },
@@ -80,14 +65,14 @@ public sealed class CampaignTests : IAsyncLifetime
             Assert.True(errors.TryGetProperty(field, out _), $"{field} is named");
         }
         Assert.Contains("use a longer length", errors.GetProperty("codes.length")[0].GetString());
-        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaigns"));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
     public async Task A_single_code_campaign_is_created_in_Shopify_before_answering()
     {
-        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/7");
-        _shopify.StubFindCode(_shop, null);
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/7");
+        Shopify.StubFindCode(Shop, null);
 
         var response = await CreateAsync(new
         {
@@ -113,22 +98,22 @@ public sealed class CampaignTests : IAsyncLifetime
         var response = await CreateAsync(new { title = "Flyers", fixedAmount = 5, codes = new { count = 10000, prefix = "FLY-", length = 10 } });
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
-        var codes = (await _app.Db.OpenConnection().QueryCodesAsync(id)).ToList();
+        var codes = (await App.Db.OpenConnection().QueryCodesAsync(id)).ToList();
         Assert.Equal(10000, codes.Distinct(StringComparer.OrdinalIgnoreCase).Count());
         Assert.All(codes, c => Assert.Matches("^FLY-[A-HJKMNP-Z2-9]{10}$", c));
 
         // Shopify fails the 21st batch (codes 5001-5250): the run stops there, as a crash would.
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost()
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
                 .WithBody(new WildcardMatcher($"*AddCampaignCodes*{codes[5001]}*")))
             .AtPriority(1).RespondWith(Response.Create().WithStatusCode(500));
-        var generation = _app.Services.GetRequiredService<CampaignGeneration>();
+        var generation = App.Services.GetRequiredService<CampaignGeneration>();
         var crash = await Record.ExceptionAsync(() => generation.GenerateAsync(id, default));
         Assert.IsType<Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifyUnavailableException>(crash);
-        var midway = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var midway = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", Shop))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(("generating", 5001), (midway.GetProperty("state").GetString(), midway.GetProperty("createdCodes").GetInt32()));
 
-        _shopify.Server.ResetMappings();
-        _shopify.StubTokenExchange(_shop);
+        Shopify.ResetMappings(Shop);
+        Shopify.StubTokenExchange(Shop);
         StubBulk();
         await generation.GenerateAsync(id, default); // resume
 
@@ -140,12 +125,12 @@ public sealed class CampaignTests : IAsyncLifetime
         Assert.All(Calls("AddCampaignCodes"), c => Assert.True(
             JsonDocument.Parse(c.Body).RootElement.GetProperty("variables").GetProperty("codes").GetArrayLength() <= 250));
         Assert.Equal(250, Calls("FindLoyaltyCode").Count() - 1); // the unanswered batch was checked code by code (plus the first code)
-        var done = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var done = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", Shop))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(("active", 10000, 0), (done.GetProperty("state").GetString(), done.GetProperty("createdCodes").GetInt32(), done.GetProperty("pendingCodes").GetInt32()));
 
-        var csv = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}/codes.csv", _shop))).Content.ReadAsStringAsync();
+        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}/codes.csv", Shop))).Content.ReadAsStringAsync();
         Assert.Equal(10001, csv.TrimEnd('\n').Split('\n').Length);
-        var list = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/campaigns?state=active", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var list = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/campaigns?state=active", Shop))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(id, Assert.Single(list.GetProperty("items").EnumerateArray()).GetProperty("id").GetInt64());
     }
 
@@ -155,23 +140,23 @@ public sealed class CampaignTests : IAsyncLifetime
         StubBulk();
         var response = await CreateAsync(new { title = "Throttled", percentage = 15, codes = new { count = 600, length = 10 } });
         var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
-        var codes = (await _app.Db.OpenConnection().QueryCodesAsync(id)).ToList();
+        var codes = (await App.Db.OpenConnection().QueryCodesAsync(id)).ToList();
         // Shopify throttles the second batch once (no data, THROTTLED): nothing was executed, so it is simply sent again.
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost()
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
                 .WithBody(new WildcardMatcher($"*AddCampaignCodes*{codes[251]}*")))
-            .AtPriority(1).InScenario("bucket").WillSetStateTo("refilled")
+            .AtPriority(1).InScenario("bucket-" + Shop).WillSetStateTo("refilled")
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
                 extensions = new { cost = new { requestedQueryCost = 20, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 10, restoreRate = 100.0 } } },
             }));
 
-        await _app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
+        await App.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
 
         var batches = Calls("AddCampaignCodes").ToList();
         Assert.Equal(2, batches.Count(b => b.Body.Contains(codes[251], StringComparison.Ordinal))); // throttled, then sent again
         Assert.Equal(2, batches.Count(b => !b.Body.Contains(codes[251], StringComparison.Ordinal))); // the other two batches, once each
-        Assert.Equal(600, await _app.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id AND state = 'created'", new { id }));
+        Assert.Equal(600, await App.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id AND state = 'created'", new { id }));
     }
 
     [Theory]
@@ -188,20 +173,20 @@ public sealed class CampaignTests : IAsyncLifetime
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("invalid_campaign", problem.GetProperty("code").GetString());
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"{field} is named");
-        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaigns"));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
     public async Task A_discount_Shopify_refuses_fails_the_campaign_with_the_reason()
     {
-        _shopify.StubDiscountCreateUserError(_shop, "INVALID", "Minimum subtotal is too high");
-        _shopify.StubFindCode(_shop, null);
+        Shopify.StubDiscountCreateUserError(Shop, "INVALID", "Minimum subtotal is too high");
+        Shopify.StubFindCode(Shop, null);
 
         var response = await CreateAsync(new { title = "Bad", fixedAmount = 5, code = "BAD5" });
 
         Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         Assert.Contains("Minimum subtotal is too high", await response.Content.ReadAsStringAsync());
-        Assert.Equal("failed", await _app.ScalarAsync<string>("SELECT state FROM campaigns"));
+        Assert.Equal("failed", await App.ScalarAsync<string>("SELECT state FROM campaigns WHERE shop_domain = @shop", new { shop = Shop }));
     }
 }
 

@@ -10,29 +10,17 @@ using WireMock.ResponseBuilders;
 namespace Loyalty.Tests.Features.Campaigns;
 
 /// <summary>Redemptions tracked from orders, every validation reason, and the coupon report.</summary>
-public sealed class CouponTrackingTests : IAsyncLifetime
+public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/9");
+        await base.InitializeAsync();
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/9");
         ShopifySees("ACTIVE");
     }
 
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     private void ShopifySees(string status, int priority = 5, string? code = null) =>
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost()
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
                 .WithBody(new WildcardMatcher("*FindLoyaltyCode*" + (code is null ? "" : code + "*"))))
             .AtPriority(priority).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
@@ -41,23 +29,23 @@ public sealed class CouponTrackingTests : IAsyncLifetime
 
     private async Task<long> CampaignAsync(object body)
     {
-        using var request = _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop, JsonContent.Create(body));
+        using var request = App.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop, JsonContent.Create(body));
         request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        var response = await _app.Http.SendAsync(request);
+        var response = await App.Http.SendAsync(request);
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
     }
 
     private async Task<string?> ReasonAsync(string code, long? customer = null)
     {
-        var verdict = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/coupons/validate", _shop,
+        var verdict = await (await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/coupons/validate", Shop,
             JsonContent.Create(new { code, customerId = customer })))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(verdict.GetProperty("reason").ValueKind == JsonValueKind.Null, verdict.GetProperty("valid").GetBoolean());
         return verdict.GetProperty("reason").GetString();
     }
 
     private Task PaidAsync(long orderId, long? customer, string code, decimal discount = 5m, decimal total = 100m) =>
-        _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(orderId, customer, total, total, discountCodes: [code])
+        App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(orderId, customer, total, total, discountCodes: [code])
             .Replace("\"amount\":\"5.00\"", $"\"amount\":\"{discount:0.00}\"", StringComparison.Ordinal));
 
     [Fact]
@@ -68,12 +56,12 @@ public sealed class CouponTrackingTests : IAsyncLifetime
         await PaidAsync(9001, 42, "summer5");
         await PaidAsync(9001, 42, "summer5"); // redelivered
 
-        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM coupon_redemptions WHERE campaign_id = @id", new { id }));
-        var report = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/reports/coupons", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM coupon_redemptions WHERE campaign_id = @id", new { id }));
+        var report = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/reports/coupons", Shop))).Content.ReadFromJsonAsync<JsonElement>();
         var row = report.EnumerateArray().Single(r => r.GetProperty("source").GetString() == "campaign");
         Assert.Equal((1L, 1L, 1m, 5m, 100m), (row.GetProperty("issued").GetInt64(), row.GetProperty("redeemed").GetInt64(),
             row.GetProperty("redemptionRate").GetDecimal(), row.GetProperty("discountGiven").GetDecimal(), row.GetProperty("revenue").GetDecimal()));
-        var csv = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/reports/coupons?format=csv", _shop))).Content.ReadAsStringAsync();
+        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/reports/coupons?format=csv", Shop))).Content.ReadAsStringAsync();
         Assert.StartsWith("source,campaign_id,title,issued,redeemed", csv);
         Assert.Contains($"campaign,{id},\"Summer\",1,1,1,1,5.00,100.00", csv);
     }
@@ -84,7 +72,7 @@ public sealed class CouponTrackingTests : IAsyncLifetime
         var formula = await CampaignAsync(new { title = "=HYPERLINK(\"https://evil.example\",\"Summer\")", fixedAmount = 5, code = "-SUMMER" });
         var number = await CampaignAsync(new { title = "@SUM(A1:A9), again", fixedAmount = 5, code = "-100" });
 
-        async Task<string> Csv(string path) => await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, path, _shop))).Content.ReadAsStringAsync();
+        async Task<string> Csv(string path) => await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, path, Shop))).Content.ReadAsStringAsync();
         Assert.Equal("code,state,error\n\"'-SUMMER\",created,\n", await Csv($"/api/admin/campaigns/{formula}/codes.csv"));
         Assert.Equal("code,state,error\n\"-100\",created,\n", await Csv($"/api/admin/campaigns/{number}/codes.csv")); // a number, not a formula
         var report = await Csv("/api/admin/reports/coupons?format=csv");
@@ -122,15 +110,15 @@ public sealed class CouponTrackingTests : IAsyncLifetime
     public async Task A_customer_on_the_storefront_can_check_a_code_and_never_someone_elses_loyalty_coupon()
     {
         await CampaignAsync(new { title = "Open", fixedAmount = 5, code = "OPEN5" });
-        await _app.ScalarAsync<int>("""
+        await App.ScalarAsync<int>("""
             INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
                                      expires_at, coupon_status, metafield_synced_at, completed_at)
             VALUES ('conv_AAAAAAAAAAAAAAAAAAAAAAAA', @shop, 777, 'k', 500, 500, 'EUR', 'ledger', 'completed', '777-ABCDEF-500',
                     now() + interval '30 days', 'active', now(), now())
-            """, new { shop = _shop });
+            """, new { shop = Shop });
 
-        async Task<string?> StorefrontReasonAsync(string code, long customer) => (await (await _app.Http.PostAsync(
-                LoyaltyApp.ProxyPath("/proxy/api/coupons/validate", _shop, customer),
+        async Task<string?> StorefrontReasonAsync(string code, long customer) => (await (await App.Http.PostAsync(
+                LoyaltyApp.ProxyPath("/proxy/api/coupons/validate", Shop, customer),
                 new StringContent(JsonSerializer.Serialize(new { code }), Encoding.UTF8, "application/json")))
             .Content.ReadFromJsonAsync<JsonElement>()).GetProperty("reason").GetString();
 
@@ -145,24 +133,24 @@ public sealed class CouponTrackingTests : IAsyncLifetime
     public async Task A_campaign_change_and_deactivation_go_to_Shopify_first_and_keep_the_history()
     {
         var id = await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER7" });
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*DeactivateCampaign*")))
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*DeactivateCampaign*")))
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeDeactivate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
 
-        var bad = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", _shop, JsonContent.Create(new { usageLimit = 0 })));
-        var changed = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", _shop,
+        var bad = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", Shop, JsonContent.Create(new { usageLimit = 0 })));
+        var changed = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", Shop,
             JsonContent.Create(new { title = "Summer sale", usageLimit = 300 })));
-        var deleted = await _app.Http.SendAsync(_app.Admin(HttpMethod.Delete, $"/api/admin/campaigns/{id}", _shop));
+        var deleted = await App.Http.SendAsync(App.Admin(HttpMethod.Delete, $"/api/admin/campaigns/{id}", Shop));
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, bad.StatusCode);
         Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
-        var update = JsonDocument.Parse(_shopify.OperationBodies(_shop, "UpdateCampaign").Single()).RootElement.GetProperty("variables");
+        var update = JsonDocument.Parse(Shopify.OperationBodies(Shop, "UpdateCampaign").Single()).RootElement.GetProperty("variables");
         Assert.Equal(("gid://shopify/DiscountCodeNode/9", $"Summer sale (campaign {id})", 300),
             (update.GetProperty("id").GetString(), update.GetProperty("input").GetProperty("title").GetString(), update.GetProperty("input").GetProperty("usageLimit").GetInt32()));
         Assert.Equal("deactivated", (await deleted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("state").GetString());
-        Assert.Single(_shopify.OperationBodies(_shop, "DeactivateCampaign"));
-        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id", new { id }));
+        Assert.Single(Shopify.OperationBodies(Shop, "DeactivateCampaign"));
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id", new { id }));
         Assert.Equal("expired", await ReasonAsync("SUMMER7"));
     }
 }

@@ -8,7 +8,7 @@ using WireMock.ResponseBuilders;
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>POS mode, compensations, unknown outcomes and crashes: whatever fails halfway ends consistent.</summary>
-public sealed class ConversionRecoveryTests : ConversionTestBase
+public sealed class ConversionRecoveryTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private void PosDeductionAnswers(int status, object? body = null, TimeSpan? delay = null)
     {
@@ -43,7 +43,7 @@ public sealed class ConversionRecoveryTests : ConversionTestBase
             Pos.LogEntries.Skip(posCallsBefore).Select(e => $"{e.RequestMessage!.Method} {e.RequestMessage.Path}"));
         Assert.Equal(750, body.GetProperty("balance").GetInt64());
         Assert.True(await App.ScalarAsync<bool>("SELECT pos_authoritative FROM point_transactions WHERE reference = @id", new { id }));
-        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox")); // the POS already has it
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop", new { shop = Shop })); // the POS already has it
     }
 
     [Fact]
@@ -156,7 +156,7 @@ public sealed class ConversionRecoveryTests : ConversionTestBase
     [Fact]
     public async Task What_the_reconciler_cannot_settle_waits_in_needs_review_for_the_merchant()
     {
-        Shopify.Server.ResetMappings(); // replace the base class's successful delete
+        Shopify.ResetMappings(Shop); // replace the base class's successful delete
         Shopify.StubDiscountDelete(Shop, userError: "Discount is locked by another app");
         var id = await LeftBehindAsync("compensating", discountId: "gid://shopify/DiscountCodeNode/9", failureCode: "insufficient_points");
 

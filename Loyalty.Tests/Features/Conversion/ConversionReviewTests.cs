@@ -6,7 +6,7 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>The merchant's actions on conversions the reconciler could not settle: retry where it stopped, or cancel.</summary>
-public sealed class ConversionReviewTests : ConversionTestBase
+public sealed class ConversionReviewTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private async Task<string> InReviewAsync(string from, string? discountId = "gid://shopify/DiscountCodeNode/1001", string balanceSource = "ledger")
     {
@@ -25,7 +25,7 @@ public sealed class ConversionReviewTests : ConversionTestBase
     [Fact]
     public async Task The_reconciler_records_the_step_a_conversion_stopped_at_when_it_sends_it_to_review()
     {
-        Shopify.Server.ResetMappings();
+        Shopify.ResetMappings(Shop);
         Shopify.StubDiscountDelete(Shop, userError: "Discount is locked by another app");
         var id = await LeftBehindAsync("compensating", discountId: "gid://shopify/DiscountCodeNode/9", failureCode: "insufficient_points");
 

@@ -8,24 +8,20 @@ using WireMock.Server;
 
 namespace Loyalty.Tests.Features.Conversion;
 
-/// <summary>An installed shop with a WireMock Shopify (discounts, metafields) and POS; the reconciler is run by the tests.</summary>
-public abstract class ConversionTestBase : IAsyncLifetime
+/// <summary>
+/// The app conversions run on: Shopify (discounts, metafields) stubbed for every new shop, POS URLs on this machine
+/// allowed, nothing waited for, and the reconciler left to the tests. A class that needs more settings passes them.
+/// </summary>
+public class ConversionApp : AppFixture
 {
-    protected readonly ShopifyFake Shopify = new();
-    protected readonly WireMockServer Pos = WireMockServer.Start();
-    protected LoyaltyApp App = null!;
-    protected string Shop = null!;
-    protected const long Customer = 777;
-
-    /// <summary>Settings a test class adds to (or changes in) the ones below.</summary>
-    protected virtual IReadOnlyDictionary<string, string?> MoreSettings => new Dictionary<string, string?>();
-
-    /// <summary>Services a test class replaces or adds (a log capture, a telemetry exporter).</summary>
-    protected virtual Action<IServiceCollection>? MoreServices => null;
-
-    public async Task InitializeAsync()
+    public ConversionApp()
+        : this(null)
     {
-        App = await LoyaltyApp.StartAsync(Shopify, new Dictionary<string, string?>(new Dictionary<string, string?>
+    }
+
+    /// <param name="more">Settings added to (or changed in) the ones below.</param>
+    protected ConversionApp(Dictionary<string, string?>? more)
+        : base(new Dictionary<string, string?>
         {
             ["Conversion:SettleAfterSeconds"] = "0",
             ["Conversion:RetryDelaySeconds"] = "0",
@@ -36,21 +32,47 @@ public abstract class ConversionTestBase : IAsyncLifetime
             ["Pos:AttemptTimeoutSeconds"] = "0.5",
             ["Pos:TotalTimeoutSeconds"] = "2",
             ["Pos:RetryBaseDelayMs"] = "10",
-        }.Concat(MoreSettings).GroupBy(kv => kv.Key).Select(g => g.Last())), MoreServices);
-        Shop = LoyaltyApp.NewShop();
-        await App.InstallAsync(Shopify, Shop);
-        Shopify.StubCouponsMetafield(Shop);
-        Shopify.StubMetafieldsSet(Shop);
-        Shopify.StubDiscountDelete(Shop);
-        Shopify.StubDiscountDeactivate(Shop);
-        Shopify.StubFindCode(Shop, null, priority: 10); // no such code, unless a test says otherwise
+        }.Concat(more ?? []).GroupBy(kv => kv.Key).ToDictionary(g => g.Key, g => g.Last().Value))
+    {
     }
 
-    public async Task DisposeAsync()
+    public override async Task<string> NewShopAsync()
     {
-        await App.DisposeAsync();
-        Shopify.Dispose();
-        Pos.Stop();
+        var shop = await base.NewShopAsync();
+        Shopify.StubCouponsMetafield(shop);
+        Shopify.StubMetafieldsSet(shop);
+        Shopify.StubDiscountDelete(shop);
+        Shopify.StubDiscountDeactivate(shop);
+        Shopify.StubFindCode(shop, null, priority: 10); // no such code, unless a test says otherwise
+        return shop;
+    }
+}
+
+/// <summary>
+/// Conversion tests: customer <see cref="Customer"/> of a new shop on the class's <see cref="ConversionApp"/>, with a POS
+/// of the test's own (used when a test switches the shop to POS mode); the reconciler is run by the tests.
+/// </summary>
+public abstract class ConversionTestBase<TFixture>(TFixture fixture) : AppTests<TFixture>(fixture) where TFixture : ConversionApp
+{
+    protected const long Customer = 777;
+
+    protected WireMockServer Pos { get; private set; } = null!;
+
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        Pos = Fixture.NewServer();
+    }
+
+    /// <summary>
+    /// Takes this test's conversions out of every later reconciler run: a run drives every shop's due conversions, again
+    /// and again while one stays due (the retry delay is 0 here), so one a test leaves unsettled on purpose would keep
+    /// the next test's run from ever ending.
+    /// </summary>
+    public override async Task DisposeAsync()
+    {
+        await App.ScalarAsync<int>("UPDATE conversions SET next_attempt_at = 'infinity' WHERE shop_domain = @shop", new { shop = Shop });
+        await base.DisposeAsync();
     }
 
     protected async Task GiveAsync(long points)
@@ -73,7 +95,18 @@ public abstract class ConversionTestBase : IAsyncLifetime
         return App.Http.SendAsync(request);
     }
 
-    protected Task<int> ReconcileAsync() => App.Services.GetRequiredService<ConversionReconciler>().RunAsync(default);
+    /// <summary>
+    /// Runs the reconciler, then waits while another run (a wake-up that a test before this one on the same app scheduled)
+    /// still holds one of this shop's conversions, so that what the test reads next is settled.
+    /// </summary>
+    protected async Task<int> ReconcileAsync()
+    {
+        var driven = await App.Services.GetRequiredService<ConversionReconciler>().RunAsync(default);
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>(
+            "SELECT count(*) FROM conversions WHERE shop_domain = @shop AND locked_until > now()", new { shop = Shop }) == 0,
+            "no other reconciler run holding this shop's conversions");
+        return driven;
+    }
 
     protected Task<string?> StateAsync(string id) => App.ScalarAsync<string>("SELECT state FROM conversions WHERE id = @id", new { id });
 

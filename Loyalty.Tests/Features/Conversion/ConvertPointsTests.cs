@@ -7,7 +7,7 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>The request: a logged-in customer turns points into a code, in ledger mode.</summary>
-public sealed class ConvertPointsTests : ConversionTestBase
+public sealed class ConvertPointsTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     [Fact]
     public async Task Converting_500_points_creates_a_customer_only_code_deducts_once_and_records_it_on_the_customer()

@@ -12,13 +12,13 @@ namespace Loyalty.Tests.Features.Conversion;
 /// merchant instead of being retried forever (issue 12, leak 7; both failed before the fix: the list held every coupon
 /// ever issued, and the reconciler wrote again on every run).
 /// </summary>
-public sealed class CouponsMetafieldTests : ConversionTestBase
+public sealed class CouponsMetafieldTests(CouponsMetafieldTests.BoundedApp app) : ConversionTestBase<CouponsMetafieldTests.BoundedApp>(app)
 {
-    protected override IReadOnlyDictionary<string, string?> MoreSettings => new Dictionary<string, string?>
+    public sealed class BoundedApp() : ConversionApp(new()
     {
         ["Conversion:MetafieldMaxEntries"] = "3",
         ["Conversion:MetafieldMaxFailures"] = "3",
-    };
+    });
 
     private int Writes => Shopify.OperationBodies(Shop, "SetLoyaltyCoupons").Count;
 

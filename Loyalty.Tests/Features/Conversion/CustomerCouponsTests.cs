@@ -7,7 +7,7 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>The customer's coupons: listed with their status, marked used by orders, cancelled for the points back once.</summary>
-public sealed class CustomerCouponsTests : ConversionTestBase
+public sealed class CustomerCouponsTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private async Task<string> ConvertedCodeAsync(long points, string key)
     {
@@ -90,7 +90,7 @@ public sealed class CustomerCouponsTests : ConversionTestBase
         await GiveAsync(1000);
         Shopify.StubDiscountCreate(Shop);
         var code = await ConvertedCodeAsync(500, "c5");
-        Shopify.Server.ResetMappings();
+        Shopify.ResetMappings(Shop);
         Shopify.Server.Given(WireMock.RequestBuilders.Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost())
             .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(503));
 
@@ -98,7 +98,7 @@ public sealed class CustomerCouponsTests : ConversionTestBase
 
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.Equal(500, await App.BalanceAsync(Shop, Customer)); // not before the coupon is gone
-        Shopify.Server.ResetMappings();
+        Shopify.ResetMappings(Shop);
         Shopify.StubDiscountDelete(Shop);
         Shopify.StubDiscountDeactivate(Shop);
         Shopify.StubFindCode(Shop, null);

@@ -9,7 +9,7 @@ namespace Loyalty.Tests.Features.Conversion;
 /// Leaks found by reading the saga line by line (issue 12): each test failed on the code before its fix. The
 /// simulator-backed ones, judged by Shopify's own record, are in <c>Sandbox/GroundTruthTests</c>.
 /// </summary>
-public sealed class MoneyLeakTests : ConversionTestBase
+public sealed class MoneyLeakTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private async Task<(string Id, string Code)> ConvertedAsync(long points, string key)
     {
@@ -127,7 +127,7 @@ public sealed class MoneyLeakTests : ConversionTestBase
         await GiveAsync(1000);
         Shopify.StubDiscountCreate(Shop);
         var (_, code) = await ConvertedAsync(500, "odd-answer");
-        Shopify.Server.ResetMappings();
+        Shopify.ResetMappings(Shop);
         Shopify.StubShopDetails(Shop); // every GraphQL call now gets an answer that is not the one asked for
 
         var response = await CancelAsync(code);

@@ -12,15 +12,15 @@ namespace Loyalty.Tests.Features.Conversion;
 /// Shopify's cost-based throttle: calls wait their turn at the shop's bucket before they are sent, and a customer's
 /// conversion that would wait too long answers 202 and is finished by the reconciler, never with a throttling error.
 /// </summary>
-public sealed class ShopifyBudgetTests : ConversionTestBase
+public sealed class ShopifyBudgetTests(ShopifyBudgetTests.BudgetApp app) : ConversionTestBase<ShopifyBudgetTests.BudgetApp>(app)
 {
-    protected override IReadOnlyDictionary<string, string?> MoreSettings => new Dictionary<string, string?>
+    public sealed class BudgetApp() : ConversionApp(new()
     {
         ["Conversion:RequestShopifyWaitSeconds"] = "0.5",
         ["Conversion:PendingTimeoutSeconds"] = "120",
         ["Jobs:SchedulePollIntervalMs"] = "200",
         ["Jobs:QueuePollIntervalMs"] = "200",
-    };
+    });
 
     private int Finds => Shopify.OperationBodies(Shop, "FindLoyaltyCode").Count;
 

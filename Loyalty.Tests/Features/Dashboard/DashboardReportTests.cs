@@ -2,12 +2,11 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Loyalty.Tests.Features.Conversion;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Dashboard;
 
 /// <summary>The merchant's overview: points issued/redeemed/outstanding, coupons issued/used, per day for the chart.</summary>
-public sealed class DashboardReportTests : ConversionTestBase
+public sealed class DashboardReportTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private async Task<JsonElement> ReportAsync(string query = "")
     {

@@ -13,38 +13,35 @@ using WireMock.Server;
 namespace Loyalty.Tests.Features.Events;
 
 /// <summary>Signed events to the merchant's endpoint, at least once, with retries; failures visible and retryable.</summary>
-public sealed class EventDeliveryTests : IAsyncLifetime
+public sealed class EventDeliveryTests(EventDeliveryTests.EventsApp app) : AppTests<EventDeliveryTests.EventsApp>(app)
 {
     private const string Secret = "whsec_a_long_enough_secret";
-    private readonly ShopifyFake _shopify = new();
-    private readonly WireMockServer _receiver = WireMockServer.Start();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
 
-    public async Task InitializeAsync()
+    /// <summary>
+    /// Delivery runs only when a test runs it. A run delivers every shop's due events: those of the tests before are all
+    /// delivered or, their endpoint gone, fail again, so what a run counts is this test's.
+    /// </summary>
+    public sealed class EventsApp() : AppFixture(new()
     {
-        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?>
-        {
-            ["Events:AllowInsecureEndpoints"] = "true",
-            ["Events:RetryBaseDelaySeconds"] = "0",
-            ["Events:MaxAttempts"] = "3",
-            ["Jobs:Schedules:event-delivery"] = "",
-        });
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
+        ["Events:AllowInsecureEndpoints"] = "true",
+        ["Events:RetryBaseDelaySeconds"] = "0",
+        ["Events:MaxAttempts"] = "3",
+        ["Jobs:Schedules:event-delivery"] = "",
+    });
 
-    public async Task DisposeAsync()
+    /// <summary>The merchant's endpoint, this test's own.</summary>
+    private WireMockServer _receiver = null!;
+
+    public override async Task InitializeAsync()
     {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-        _receiver.Stop();
+        await base.InitializeAsync();
+        _receiver = Fixture.NewServer();
     }
 
     private Task<HttpResponseMessage> RegisterAsync(string? url, string secret = Secret) =>
-        _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/event-endpoint", _shop, JsonContent.Create(new { url, secret })));
+        App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/event-endpoint", Shop, JsonContent.Create(new { url, secret })));
 
-    private Task<int> DeliverAsync() => _app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
+    private Task<int> DeliverAsync() => App.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
 
     private void ReceiverAnswers(int status) =>
         _receiver.Given(Request.Create().WithPath("/hooks").UsingPost()).RespondWith(Response.Create().WithStatusCode(status));
@@ -55,7 +52,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await RegisterAsync(_receiver.Url + "/hooks")).StatusCode);
         ReceiverAnswers(200);
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1001, 777, 120m, 130m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(1001, 777, 120m, 130m));
         Assert.Equal(1, await DeliverAsync());
 
         var request = Assert.Single(_receiver.LogEntries).RequestMessage!;
@@ -76,7 +73,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     {
         await RegisterAsync(_receiver.Url + "/hooks");
         ReceiverAnswers(500);
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1002, 777, 50m, 50m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(1002, 777, 50m, 50m));
 
         await DeliverAsync();
         await DeliverAsync();
@@ -84,7 +81,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
         ReceiverAnswers(204);
         await DeliverAsync();
 
-        Assert.Equal(("delivered", 3), (await _app.ScalarAsync<string>("SELECT state FROM outgoing_events"), await _app.ScalarAsync<int>("SELECT attempts FROM outgoing_events")));
+        Assert.Equal(("delivered", 3), (await App.ScalarAsync<string>("SELECT state FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }), await App.ScalarAsync<int>("SELECT attempts FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop })));
         Assert.Single(_receiver.LogEntries.Select(e => e.RequestMessage!.Headers!["X-Loyalty-Event-Id"].Single()).Distinct());
     }
 
@@ -93,20 +90,20 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     {
         await RegisterAsync(_receiver.Url + "/hooks");
         ReceiverAnswers(503);
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1003, 777, 50m, 50m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(1003, 777, 50m, 50m));
         for (var i = 0; i < 3; i++) await DeliverAsync();
 
-        var failed = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/event-endpoint/events?state=failed", _shop)))
+        var failed = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/event-endpoint/events?state=failed", Shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
         var item = Assert.Single(failed.EnumerateArray());
         Assert.Equal((503, "HTTP 503"), (item.GetProperty("lastStatus").GetInt32(), item.GetProperty("lastError").GetString()));
 
         _receiver.ResetMappings();
         ReceiverAnswers(200);
-        var retry = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, $"/api/admin/event-endpoint/events/{item.GetProperty("id").GetString()}/retry", _shop));
+        var retry = await App.Http.SendAsync(App.Admin(HttpMethod.Post, $"/api/admin/event-endpoint/events/{item.GetProperty("id").GetString()}/retry", Shop));
         Assert.Equal(HttpStatusCode.NoContent, retry.StatusCode);
         await DeliverAsync();
-        Assert.Equal("delivered", await _app.ScalarAsync<string>("SELECT state FROM outgoing_events"));
+        Assert.Equal("delivered", await App.ScalarAsync<string>("SELECT state FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
@@ -114,28 +111,28 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     {
         using var huge = new HugeAnswerServer(status: 200); // 100 MB, chunked, generated as it is sent
         await RegisterAsync(huge.Url + "/hooks");
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1005, 777, 50m, 50m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(1005, 777, 50m, 50m));
         var watch = System.Diagnostics.Stopwatch.StartNew();
 
         Assert.Equal(0, await DeliverAsync());
 
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
         Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the app hung up");
-        Assert.Equal("pending", await _app.ScalarAsync<string>("SELECT state FROM outgoing_events"));
-        Assert.Contains("larger than 65536 bytes", await _app.ScalarAsync<string>("SELECT last_error FROM outgoing_events"));
+        Assert.Equal("pending", await App.ScalarAsync<string>("SELECT state FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }));
+        Assert.Contains("larger than 65536 bytes", await App.ScalarAsync<string>("SELECT last_error FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
     public async Task No_endpoint_means_no_events_and_a_bad_endpoint_is_refused()
     {
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1004, 777, 50m, 50m));
-        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM outgoing_events"));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(1004, 777, 50m, 50m));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }));
 
         var badUrl = await RegisterAsync("ftp://example.com/x");
         var shortSecret = await RegisterAsync(_receiver.Url + "/hooks", "short");
         Assert.Contains("invalid_event_endpoint", await badUrl.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.UnprocessableEntity, shortSecret.StatusCode);
-        var view = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/event-endpoint", _shop))).Content.ReadAsStringAsync();
+        var view = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/event-endpoint", Shop))).Content.ReadAsStringAsync();
         Assert.DoesNotContain("whsec", view);
     }
 }

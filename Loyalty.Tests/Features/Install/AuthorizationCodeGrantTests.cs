@@ -6,25 +6,14 @@ using Microsoft.AspNetCore.WebUtilities;
 namespace Loyalty.Tests.Features.Install;
 
 /// <summary>The authorization code grant (standalone installs): state, HMAC, shop and timestamp are all checked.</summary>
-public sealed class AuthorizationCodeGrantTests : IAsyncLifetime
+public sealed class AuthorizationCodeGrantTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-
-    public async Task InitializeAsync() => _app = await LoyaltyApp.StartAsync(_shopify);
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     private async Task<(string State, string Cookie)> BeginAsync(string shop)
     {
-        var response = await _app.Http.GetAsync($"/auth?shop={shop}");
+        var response = await App.Http.GetAsync($"/auth?shop={shop}");
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
         var location = response.Headers.Location!;
-        Assert.StartsWith($"{_shopify.Server.Url}/{shop}/admin/oauth/authorize?", location.ToString());
+        Assert.StartsWith($"{Shopify.Server.Url}/{shop}/admin/oauth/authorize?", location.ToString());
         var query = QueryHelpers.ParseQuery(location.Query);
         Assert.Equal(LoyaltyApp.ApiKey, query["client_id"]);
         Assert.Equal("https://loyalty.test/auth/callback", query["redirect_uri"]);
@@ -46,33 +35,33 @@ public sealed class AuthorizationCodeGrantTests : IAsyncLifetime
     {
         var request = new HttpRequestMessage(HttpMethod.Get, url);
         if (cookie is not null) request.Headers.Add("Cookie", cookie);
-        return _app.Http.SendAsync(request);
+        return App.Http.SendAsync(request);
     }
 
     [Fact]
     public async Task A_complete_grant_stores_the_token_and_lands_the_merchant_in_the_app()
     {
         var shop = LoyaltyApp.NewShop();
-        _shopify.StubCodeExchange(shop, "code123");
-        _shopify.StubShopDetails(shop);
+        Shopify.StubCodeExchange(shop, "code123");
+        Shopify.StubShopDetails(shop);
         var (state, cookie) = await BeginAsync(shop);
 
         var response = await CallbackAsync(SignedCallback(shop, "code123", state), cookie);
 
         Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
-        Assert.Equal($"{_shopify.Server.Url}/{shop}/admin/apps/{LoyaltyApp.ApiKey}", response.Headers.Location!.ToString());
-        var exchange = Assert.Single(_shopify.TokenCalls(shop, "code=code123"));
+        Assert.Equal($"{Shopify.Server.Url}/{shop}/admin/apps/{LoyaltyApp.ApiKey}", response.Headers.Location!.ToString());
+        var exchange = Assert.Single(Shopify.TokenCalls(shop, "code=code123"));
         Assert.Contains("expiring=1", exchange.RequestMessage!.Body);
-        Assert.Equal("authorization_code", await _app.ScalarAsync<string>("SELECT obtained_via FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
-        Assert.Equal("installed", await _app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal("authorization_code", await App.ScalarAsync<string>("SELECT obtained_via FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal("installed", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
     }
 
     [Fact]
     public async Task The_state_is_single_use()
     {
         var shop = LoyaltyApp.NewShop();
-        _shopify.StubCodeExchange(shop, "code123");
-        _shopify.StubShopDetails(shop);
+        Shopify.StubCodeExchange(shop, "code123");
+        Shopify.StubShopDetails(shop);
         var (state, cookie) = await BeginAsync(shop);
         Assert.Equal(HttpStatusCode.Redirect, (await CallbackAsync(SignedCallback(shop, "code123", state), cookie)).StatusCode);
 
@@ -80,27 +69,27 @@ public sealed class AuthorizationCodeGrantTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Unauthorized, replay.StatusCode);
         Assert.Contains("invalid_state", await replay.Content.ReadAsStringAsync());
-        Assert.Single(_shopify.TokenCalls(shop, "code=code123"));
+        Assert.Single(Shopify.TokenCalls(shop, "code=code123"));
     }
 
     [Fact]
     public async Task A_callback_without_this_browsers_cookie_is_refused()
     {
         var shop = LoyaltyApp.NewShop();
-        _shopify.StubCodeExchange(shop, "code123");
+        Shopify.StubCodeExchange(shop, "code123");
         var (state, _) = await BeginAsync(shop);
         var (_, otherBrowsersCookie) = await BeginAsync(shop);
 
         Assert.Equal(HttpStatusCode.Unauthorized, (await CallbackAsync(SignedCallback(shop, "code123", state), null)).StatusCode);
         Assert.Equal(HttpStatusCode.Unauthorized, (await CallbackAsync(SignedCallback(shop, "code123", state), otherBrowsersCookie)).StatusCode);
-        Assert.Empty(_shopify.TokenCalls(shop, "code=code123"));
+        Assert.Empty(Shopify.TokenCalls(shop, "code=code123"));
     }
 
     [Fact]
     public async Task A_callback_with_a_bad_hmac_old_timestamp_or_foreign_shop_is_refused_without_exchanging()
     {
         var shop = LoyaltyApp.NewShop();
-        _shopify.StubCodeExchange(shop, "code123");
+        Shopify.StubCodeExchange(shop, "code123");
         var (state, cookie) = await BeginAsync(shop);
 
         var wrongSecret = await CallbackAsync(SignedCallback(shop, "code123", state, secret: "shpss_wrong_secret_0123456789abcdef0123"), cookie);
@@ -112,9 +101,9 @@ public sealed class AuthorizationCodeGrantTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, tampered.StatusCode);
         Assert.Contains("stale_request", await stale.Content.ReadAsStringAsync());
         Assert.Equal(HttpStatusCode.BadRequest, badShop.StatusCode);
-        Assert.Empty(_shopify.TokenCalls(shop, "code="));
+        Assert.Empty(Shopify.TokenCalls(shop, "code="));
         // The state was not consumed by the refused attempts: the genuine callback still works.
-        _shopify.StubShopDetails(shop);
+        Shopify.StubShopDetails(shop);
         Assert.Equal(HttpStatusCode.Redirect, (await CallbackAsync(SignedCallback(shop, "code123", state), cookie)).StatusCode);
     }
 
@@ -124,7 +113,7 @@ public sealed class AuthorizationCodeGrantTests : IAsyncLifetime
     [InlineData("")]
     public async Task Starting_the_grant_for_something_that_is_not_a_shop_is_refused(string shop)
     {
-        var response = await _app.Http.GetAsync($"/auth?shop={shop}");
+        var response = await App.Http.GetAsync($"/auth?shop={shop}");
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains("invalid_shop", await response.Content.ReadAsStringAsync());

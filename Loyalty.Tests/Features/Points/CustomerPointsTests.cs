@@ -6,30 +6,13 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Points;
 
 /// <summary>Bonus points and adjustments by staff, the merchant's customer view, and customer feedback.</summary>
-public sealed class CustomerPointsTests : IAsyncLifetime
+public sealed class CustomerPointsTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     private Task<HttpResponseMessage> GiveAsync(long customer, long points, string? key, string? description = "Event attendance", string? shop = null)
     {
-        var request = _app.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", shop ?? _shop, JsonContent.Create(new { points, description }));
+        var request = App.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", shop ?? Shop, JsonContent.Create(new { points, description }));
         if (key is not null) request.Headers.Add("Idempotency-Key", key);
-        return _app.Http.SendAsync(request);
+        return App.Http.SendAsync(request);
     }
 
     [Fact]
@@ -41,9 +24,9 @@ public sealed class CustomerPointsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Created, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, replay.StatusCode);
         Assert.True((await replay.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("replayed").GetBoolean());
-        Assert.Equal(250, await _app.BalanceAsync(_shop, 777));
-        Assert.Equal("bonus|staff|42", await _app.ScalarAsync<string>(
-            "SELECT kind || '|' || actor_type || '|' || actor_id FROM point_transactions WHERE shop_domain = @shop", new { shop = _shop }));
+        Assert.Equal(250, await App.BalanceAsync(Shop, 777));
+        Assert.Equal("bonus|staff|42", await App.ScalarAsync<string>(
+            "SELECT kind || '|' || actor_type || '|' || actor_id FROM point_transactions WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
@@ -55,7 +38,7 @@ public sealed class CustomerPointsTests : IAsyncLifetime
 
         Assert.Equal(HttpStatusCode.Conflict, conflict.StatusCode);
         Assert.Contains("idempotency_key_reused", await conflict.Content.ReadAsStringAsync());
-        Assert.Equal(250, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(250, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
@@ -68,7 +51,7 @@ public sealed class CustomerPointsTests : IAsyncLifetime
         var overdraw = await GiveAsync(777, -10, "k3", description: "correction");
         Assert.Equal(HttpStatusCode.UnprocessableEntity, overdraw.StatusCode);
         Assert.Contains("insufficient_points", await overdraw.Content.ReadAsStringAsync());
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
@@ -77,12 +60,12 @@ public sealed class CustomerPointsTests : IAsyncLifetime
         for (var i = 0; i < 5; i++) await GiveAsync(777, 10 + i, $"p-{i}");
         await GiveAsync(777, -20, "adj", description: "correction");
         var other = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, other);
+        await App.InstallAsync(Shopify, other);
 
-        var page1 = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/customers/777?limit=4", _shop))).Content.ReadFromJsonAsync<JsonElement>();
-        var page2 = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get,
-            $"/api/admin/customers/777?limit=4&before={page1.GetProperty("nextBefore").GetInt64()}", _shop))).Content.ReadFromJsonAsync<JsonElement>();
-        var foreign = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/customers/777", other))).Content.ReadFromJsonAsync<JsonElement>();
+        var page1 = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/customers/777?limit=4", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var page2 = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get,
+            $"/api/admin/customers/777?limit=4&before={page1.GetProperty("nextBefore").GetInt64()}", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var foreign = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/customers/777", other))).Content.ReadFromJsonAsync<JsonElement>();
 
         Assert.Equal((40L, 40L, 0L), (page1.GetProperty("balance").GetInt64(), page1.GetProperty("totalEarned").GetInt64(), page1.GetProperty("totalRedeemed").GetInt64()));
         Assert.Equal(4, page1.GetProperty("history").GetArrayLength());
@@ -92,7 +75,7 @@ public sealed class CustomerPointsTests : IAsyncLifetime
     }
 
     private Task<HttpResponseMessage> FeedbackAsync(long? customer, object body, string contentType = "application/json") =>
-        _app.Http.PostAsync(LoyaltyApp.ProxyPath("/proxy/api/feedback", _shop, customer),
+        App.Http.PostAsync(LoyaltyApp.ProxyPath("/proxy/api/feedback", Shop, customer),
             new StringContent(JsonSerializer.Serialize(body), System.Text.Encoding.UTF8, contentType));
 
     [Fact]
@@ -104,8 +87,8 @@ public sealed class CustomerPointsTests : IAsyncLifetime
         Assert.True(first.GetProperty("bonusAwarded").GetBoolean());
         Assert.False(second.GetProperty("bonusAwarded").GetBoolean());
         Assert.Equal("daily_limit_reached", second.GetProperty("reason").GetString());
-        Assert.Equal(10, await _app.BalanceAsync(_shop, 777));
-        Assert.Equal(2L, await _app.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop", new { shop = _shop }));
+        Assert.Equal(10, await App.BalanceAsync(Shop, 777));
+        Assert.Equal(2L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
@@ -114,7 +97,7 @@ public sealed class CustomerPointsTests : IAsyncLifetime
         var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => FeedbackAsync(777, new { message = $"Feedback number {i} here" })));
 
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.Created, r.StatusCode));
-        Assert.Equal(10, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(10, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
@@ -130,13 +113,13 @@ public sealed class CustomerPointsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.UnsupportedMediaType, form.StatusCode);
         Assert.Contains("invalid_feedback", await tooShort.Content.ReadAsStringAsync());
         Assert.Contains("invalid_rating", await badRating.Content.ReadAsStringAsync());
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
     public async Task My_points_need_a_logged_in_customer()
     {
-        var response = await _app.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/me", _shop, null));
+        var response = await App.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, null));
 
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Contains("customer_not_logged_in", await response.Content.ReadAsStringAsync());

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json;
 using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.Tests.Infrastructure;
@@ -10,25 +9,8 @@ using WireMock.ResponseBuilders;
 namespace Loyalty.Tests.Features.Points;
 
 /// <summary>A paid order whose webhook never arrived is found through the Admin API and awarded once.</summary>
-public sealed class MissedOrderSweepTests : IAsyncLifetime
+public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     private static object Node(long id, long? customer, string subtotal, string total, bool test = false) => new
     {
         legacyResourceId = id.ToString(),
@@ -42,9 +24,9 @@ public sealed class MissedOrderSweepTests : IAsyncLifetime
 
     private void StubOrdersPage(string? after, object[] nodes, bool hasNext, string? endCursor)
     {
-        var request = Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost()
+        var request = Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
             .WithBody(new WildcardMatcher("*PaidOrders*" + (after is null ? "\"after\":null" : $"\"after\":\"{after}\"") + "*"));
-        _shopify.Server.Given(request).AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+        Shopify.Server.Given(request).AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
             data = new { orders = new { pageInfo = new { hasNextPage = hasNext, endCursor }, nodes } },
             extensions = new { cost = new { requestedQueryCost = 50, actualQueryCost = 20, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1900, restoreRate = 100.0 } } },
@@ -54,44 +36,44 @@ public sealed class MissedOrderSweepTests : IAsyncLifetime
     [Fact]
     public async Task The_sweep_awards_paid_orders_that_never_arrived_and_leaves_delivered_ones_alone()
     {
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(7001, 777, 40m, 45m)); // arrived as a webhook
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(7001, 777, 40m, 45m)); // arrived as a webhook
         StubOrdersPage(null, [Node(7001, 777, "40.00", "45.00"), Node(7002, 777, "60.00", "65.00")], hasNext: true, endCursor: "c1");
         StubOrdersPage("c1", [Node(7003, 888, "25.50", "30.00"), Node(7004, null, "99.00", "99.00")], hasNext: false, endCursor: "c2");
-        var sweep = _app.Services.GetRequiredService<MissedOrderSweep>();
+        var sweep = App.Services.GetRequiredService<MissedOrderSweep>();
 
-        var awarded = await sweep.SweepShopAsync(_shop, default);
-        var again = await sweep.SweepShopAsync(_shop, default);
+        var awarded = await sweep.SweepShopAsync(Shop, default);
+        var again = await sweep.SweepShopAsync(Shop, default);
 
         Assert.Equal((2, 0), (awarded, again));
-        Assert.Equal(100, await _app.BalanceAsync(_shop, 777)); // 40 from the webhook + 60 from the sweep
-        Assert.Equal(25, await _app.BalanceAsync(_shop, 888));
-        Assert.Equal("sweep", await _app.ScalarAsync<string>("SELECT source FROM order_earnings WHERE shop_domain = @shop AND order_id = 7002", new { shop = _shop }));
-        var query = JsonDocument.Parse(_shopify.Server.LogEntries.First(e => e.RequestMessage!.Body!.Contains("PaidOrders")).RequestMessage!.Body!)
+        Assert.Equal(100, await App.BalanceAsync(Shop, 777)); // 40 from the webhook + 60 from the sweep
+        Assert.Equal(25, await App.BalanceAsync(Shop, 888));
+        Assert.Equal("sweep", await App.ScalarAsync<string>("SELECT source FROM order_earnings WHERE shop_domain = @shop AND order_id = 7002", new { shop = Shop }));
+        var query = JsonDocument.Parse(Shopify.OperationBodies(Shop, "PaidOrders")[0])
             .RootElement.GetProperty("variables").GetProperty("query").GetString();
         Assert.StartsWith("(financial_status:paid OR financial_status:partially_refunded) updated_at:>'", query);
-        Assert.NotNull(await _app.ScalarAsync<DateTime?>("SELECT swept_until FROM order_sweeps WHERE shop_domain = @shop", new { shop = _shop }));
+        Assert.NotNull(await App.ScalarAsync<DateTime?>("SELECT swept_until FROM order_sweeps WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
     public async Task A_throttled_sweep_waits_and_carries_on()
     {
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
-            .InScenario("throttle").WillSetStateTo("ok").AtPriority(1)
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
+            .InScenario("throttle-" + Shop).WillSetStateTo("ok").AtPriority(1)
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
                 extensions = new { cost = new { requestedQueryCost = 102, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 100, restoreRate = 100.0 } } },
             }));
-        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
-            .InScenario("throttle").WhenStateIs("ok").AtPriority(1)
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
+            .InScenario("throttle-" + Shop).WhenStateIs("ok").AtPriority(1)
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "x" }, nodes = new[] { Node(7101, 777, "10.00", "10.00") } } },
             }));
 
-        var awarded = await _app.Services.GetRequiredService<MissedOrderSweep>().SweepShopAsync(_shop, default);
+        var awarded = await App.Services.GetRequiredService<MissedOrderSweep>().SweepShopAsync(Shop, default);
 
         Assert.Equal(1, awarded);
-        Assert.Equal(2, _shopify.Server.LogEntries.Count(e => e.RequestMessage!.Body?.Contains("PaidOrders") == true));
+        Assert.Equal(2, Shopify.OperationBodies(Shop, "PaidOrders").Count);
     }
 }

@@ -6,49 +6,32 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Points;
 
 /// <summary>orders/paid earns points once per order, whatever Shopify redelivers, and skips what should not earn.</summary>
-public sealed class OrderAwardTests : IAsyncLifetime
+public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     private async Task SetAsync(object settings)
     {
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop, JsonContent.Create(settings)));
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(settings)));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    private Task<string?> SkipReasonAsync(long orderId) => _app.ScalarAsync<string>(
-        "SELECT skip_reason FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop = _shop, orderId });
+    private Task<string?> SkipReasonAsync(long orderId) => App.ScalarAsync<string>(
+        "SELECT skip_reason FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop = Shop, orderId });
 
     [Fact]
     public async Task A_paid_order_awards_floor_of_the_discounted_subtotal_times_the_rate()
     {
         await SetAsync(new { earnRate = 1.5m });
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(5512345, 777, subtotal: 123.45m, total: 140.00m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(5512345, 777, subtotal: 123.45m, total: 140.00m));
 
-        Assert.Equal(185, await _app.BalanceAsync(_shop, 777)); // floor(123.45 × 1.5) = floor(185.175)
-        var row = await _app.ScalarAsync<string>("""
+        Assert.Equal(185, await App.BalanceAsync(Shop, 777)); // floor(123.45 × 1.5) = floor(185.175)
+        var row = await App.ScalarAsync<string>("""
             SELECT kind || '|' || reference || '|' || rate::text || '|' || basis_amount::text || '|' || currency FROM point_transactions
             WHERE shop_domain = @shop AND customer_id = 777
-            """, new { shop = _shop });
+            """, new { shop = Shop });
         Assert.Equal("order_award|order:5512345|1.5000|123.4500|EUR", row);
 
-        var me = await _app.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", _shop, 777));
+        var me = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, 777));
         Assert.Equal(185, me.GetProperty("balance").GetInt64());
         Assert.Equal(185, me.GetProperty("totalEarned").GetInt64());
         Assert.Equal("order_award", me.GetProperty("history")[0].GetProperty("kind").GetString());
@@ -59,42 +42,42 @@ public sealed class OrderAwardTests : IAsyncLifetime
     {
         await SetAsync(new { earnRate = 1m, earnBasis = "total" });
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1, 777, subtotal: 100m, total: 119.99m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(1, 777, subtotal: 100m, total: 119.99m));
 
-        Assert.Equal(119, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(119, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
     public async Task Duplicate_orders_paid_delivery_awards_once_sequentially_and_concurrently()
     {
         var body = ShopifyPayloads.Order(2001, 777, 100m, 110m);
-        for (var i = 0; i < 10; i++) await _app.PostWebhookAsync("orders/paid", _shop, body, webhookId: "same-" + _shop);
+        for (var i = 0; i < 10; i++) await App.PostWebhookAsync("orders/paid", Shop, body, webhookId: "same-" + Shop);
         // Shopify may also send the same order in distinct deliveries (several subscriptions, replays): different webhook ids.
-        await Task.WhenAll(Enumerable.Range(0, 10).Select(i => _app.PostWebhookAsync("orders/paid", _shop, body, webhookId: $"distinct-{i}-{_shop}")));
+        await Task.WhenAll(Enumerable.Range(0, 10).Select(i => App.PostWebhookAsync("orders/paid", Shop, body, webhookId: $"distinct-{i}-{Shop}")));
 
-        await LoyaltyApp.WaitUntilAsync(async () => await _app.ScalarAsync<long>(
-            "SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @shop AND status = 'processed'", new { shop = _shop }) == 11,
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>(
+            "SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @shop AND status = 'processed'", new { shop = Shop }) == 11,
             "all 11 stored deliveries processed");
-        Assert.Equal(100, await _app.BalanceAsync(_shop, 777));
-        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop", new { shop = _shop }));
+        Assert.Equal(100, await App.BalanceAsync(Shop, 777));
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
     public async Task Orders_that_should_not_earn_are_skipped_with_a_recorded_reason()
     {
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(3001, null, 100m, 100m));
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(3002, 777, 100m, 100m, test: true));
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(3003, 777, 0m, 0m));
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(3004, 777, 0.99m, 0.99m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(3001, null, 100m, 100m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(3002, 777, 100m, 100m, test: true));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(3003, 777, 0m, 0m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(3004, 777, 0.99m, 0.99m));
         await SetAsync(new { earnRate = 0m });
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(3005, 777, 100m, 100m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(3005, 777, 100m, 100m));
 
         Assert.Equal("no customer (guest checkout)", await SkipReasonAsync(3001));
         Assert.Equal("test order", await SkipReasonAsync(3002));
         Assert.Equal("zero amount", await SkipReasonAsync(3003));
         Assert.Equal("amount × rate rounds down to zero points", await SkipReasonAsync(3004));
         Assert.Equal("earning is off (rate 0)", await SkipReasonAsync(3005));
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
@@ -102,99 +85,99 @@ public sealed class OrderAwardTests : IAsyncLifetime
     {
         await SetAsync(new { testOrdersEarn = true });
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(3101, 777, 50m, 50m, test: true));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(3101, 777, 50m, 50m, test: true));
 
-        Assert.Equal(50, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(50, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
     public async Task A_refund_that_arrives_before_its_order_is_taken_back_when_the_order_is_awarded()
     {
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(998, 4001, 50m));
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(998, 4001, 50m));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(4001, 777, subtotal: 180m, total: 200m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(4001, 777, subtotal: 180m, total: 200m));
 
         // awarded 180; refunded 50 of 200 → floor(180 × 50 / 200) = 45 taken back
-        Assert.Equal(135, await _app.BalanceAsync(_shop, 777));
-        Assert.Equal(-45L, await _app.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'refund:998'", new { shop = _shop }));
+        Assert.Equal(135, await App.BalanceAsync(Shop, 777));
+        Assert.Equal(-45L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'refund:998'", new { shop = Shop }));
     }
 
     [Fact]
     public async Task Partial_refunds_that_add_up_to_the_order_take_back_exactly_the_award()
     {
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(4101, 777, subtotal: 99.99m, total: 100m));
-        Assert.Equal(99, await _app.BalanceAsync(_shop, 777));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(4101, 777, subtotal: 99.99m, total: 100m));
+        Assert.Equal(99, await App.BalanceAsync(Shop, 777));
 
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(1, 4101, 33.33m));
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(2, 4101, 33.33m));
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(2, 4101, 33.33m)); // the same refund again
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(3, 4101, 20m, 13.34m)); // two transactions
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(1, 4101, 33.33m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(2, 4101, 33.33m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(2, 4101, 33.33m)); // the same refund again
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(3, 4101, 20m, 13.34m)); // two transactions
 
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
-        Assert.Equal(3L, await _app.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND kind = 'refund_clawback'", new { shop = _shop }));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
+        Assert.Equal(3L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND kind = 'refund_clawback'", new { shop = Shop }));
         // One more refund beyond the order's total takes nothing more than was awarded.
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(4, 4101, 10m));
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(4, 4101, 10m));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
     public async Task A_cancellation_after_a_partial_refund_reverses_only_what_is_left_once()
     {
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(4201, 777, subtotal: 200m, total: 200m));
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(11, 4201, 50m));
-        Assert.Equal(150, await _app.BalanceAsync(_shop, 777));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(4201, 777, subtotal: 200m, total: 200m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(11, 4201, 50m));
+        Assert.Equal(150, await App.BalanceAsync(Shop, 777));
 
         var cancelled = ShopifyPayloads.Order(4201, 777, subtotal: 200m, total: 200m, cancelled: true);
-        await _app.DeliverAsync("orders/cancelled", _shop, cancelled);
-        await _app.DeliverAsync("orders/cancelled", _shop, cancelled);
+        await App.DeliverAsync("orders/cancelled", Shop, cancelled);
+        await App.DeliverAsync("orders/cancelled", Shop, cancelled);
         // The cancellation's refund of the remaining money arrives too: nothing is left to take.
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(12, 4201, 150m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(12, 4201, 150m));
 
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
-        Assert.Equal(-150L, await _app.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'cancel:4201'", new { shop = _shop }));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
+        Assert.Equal(-150L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'cancel:4201'", new { shop = Shop }));
     }
 
     [Fact]
     public async Task An_order_cancelled_before_its_paid_webhook_never_earns()
     {
-        await _app.DeliverAsync("orders/cancelled", _shop, ShopifyPayloads.Order(4301, 777, 100m, 100m, cancelled: true));
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(4301, 777, 100m, 100m));
+        await App.DeliverAsync("orders/cancelled", Shop, ShopifyPayloads.Order(4301, 777, 100m, 100m, cancelled: true));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(4301, 777, 100m, 100m));
 
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 
     [Fact]
     public async Task Clawbacks_go_below_zero_by_default_and_stop_at_zero_under_the_floor_policy()
     {
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(4401, 777, 100m, 100m));
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(4402, 888, 100m, 100m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(4401, 777, 100m, 100m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(4402, 888, 100m, 100m));
         // Both customers spend 80 of their 100 points.
         foreach (var customer in new[] { 777, 888 })
         {
-            var spend = _app.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", _shop,
+            var spend = App.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", Shop,
                 JsonContent.Create(new { points = -80, description = "spent at the till" }));
             spend.Headers.Add("Idempotency-Key", $"spend-{customer}");
-            Assert.Equal(HttpStatusCode.Created, (await _app.Http.SendAsync(spend)).StatusCode);
+            Assert.Equal(HttpStatusCode.Created, (await App.Http.SendAsync(spend)).StatusCode);
         }
 
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(21, 4401, 100m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(21, 4401, 100m));
         await SetAsync(new { negativeBalancePolicy = "floor_at_zero" });
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(22, 4402, 100m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(22, 4402, 100m));
 
-        Assert.Equal(-80, await _app.BalanceAsync(_shop, 777));
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 888));
+        Assert.Equal(-80, await App.BalanceAsync(Shop, 777));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 888));
     }
 
     [Fact]
     public async Task A_malformed_order_payload_is_parked_with_a_reason_and_awards_nothing()
     {
-        var response = await _app.PostWebhookAsync("orders/paid", _shop, """{"id":"not-a-number","customer":{"id":"777"}}""", webhookId: "bad-" + _shop);
+        var response = await App.PostWebhookAsync("orders/paid", Shop, """{"id":"not-a-number","customer":{"id":"777"}}""", webhookId: "bad-" + Shop);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        await _app.WaitForDeliveryAsync("bad-" + _shop, "failed");
-        Assert.Equal(1, await _app.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id = "bad-" + _shop }));
-        Assert.Contains("no numeric id", await _app.ScalarAsync<string>("SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id", new { id = "bad-" + _shop }));
-        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+        await App.WaitForDeliveryAsync("bad-" + Shop, "failed");
+        Assert.Equal(1, await App.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id = "bad-" + Shop }));
+        Assert.Contains("no numeric id", await App.ScalarAsync<string>("SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id", new { id = "bad-" + Shop }));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 }

@@ -1,10 +1,8 @@
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Loyalty.Tests.Infrastructure;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
-using WireMock.Server;
 using WireMock.Settings;
 
 namespace Loyalty.Tests.Features.PosSync;
@@ -13,50 +11,9 @@ namespace Loyalty.Tests.Features.PosSync;
 /// Shops whose balance lives in their POS: every ledger row reaches the POS exactly once (one reference,
 /// however often it is sent), in order per customer, through the Hangfire job; nothing is lost while the POS is down.
 /// </summary>
-public sealed class PosModeTests : IAsyncLifetime
+public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private readonly WireMockServer _pos = WireMockServer.Start();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?>
-        {
-            ["Settings:AllowInsecurePosUrls"] = "true",
-            ["Pos:AllowPrivateNetworks"] = "true",
-            ["Pos:AttemptTimeoutSeconds"] = "0.5",
-            ["Pos:TotalTimeoutSeconds"] = "3",
-            ["Pos:RetryBaseDelayMs"] = "20",
-            ["PosSync:RetryBaseDelaySeconds"] = "0.1",
-            ["PosSync:MaxRetryDelaySeconds"] = "0.3",
-            ["Jobs:QueuePollIntervalMs"] = "100",
-            ["Jobs:SchedulePollIntervalMs"] = "100",
-        });
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop,
-            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = _pos.Url, posApiKey = "pos-key" })));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-        _pos.Stop();
-    }
-
     private static object Tx(string reference, long points) => new { transactionId = "t_" + reference, reference, points, balance = 1000 };
-
-    private IReadOnlyList<string> References(string kind) => _pos.LogEntries
-        .Where(e => e.RequestMessage!.Path.EndsWith("/points/" + kind, StringComparison.Ordinal) && e.RequestMessage.Method == "POST")
-        .Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement.GetProperty("reference").GetString()!)
-        .ToList();
-
-    private Task<string?> StateAsync(string reference) => _app.ScalarAsync<string>(
-        "SELECT state FROM pos_outbox WHERE shop_domain = @shop AND reference = @reference", new { shop = _shop, reference });
 
     private async Task WaitForStateAsync(string reference, string state, int timeoutMs = 20000)
     {
@@ -72,9 +29,9 @@ public sealed class PosModeTests : IAsyncLifetime
 
     private async Task<string> OutboxAsync()
     {
-        await using var conn = await _app.Db.OpenConnectionAsync();
+        await using var conn = await App.Db.OpenConnectionAsync();
         var rows = await Dapper.SqlMapper.QueryAsync<string>(conn,
-            "SELECT reference || ' ' || state || ' attempts=' || attempts || ' due=' || next_attempt_at || ' err=' || coalesce(last_error, '') FROM pos_outbox ORDER BY id");
+            "SELECT reference || ' ' || state || ' attempts=' || attempts || ' due=' || next_attempt_at || ' err=' || coalesce(last_error, '') FROM pos_outbox WHERE shop_domain = @shop ORDER BY id", new { shop = Shop });
         var jobs = await Dapper.SqlMapper.QueryAsync<string>(conn,
             "SELECT jobid || ':' || name || '@' || to_char(createdat, 'MI:SS.MS') || coalesce(' ' || (data::jsonb ->> 'EnqueueAt'), '') FROM hangfire.state ORDER BY id");
         var queue = await Dapper.SqlMapper.QueryAsync<string>(conn,
@@ -82,7 +39,7 @@ public sealed class PosModeTests : IAsyncLifetime
         var servers = await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT id || '@' || to_char(lastheartbeat, 'MI:SS.MS') FROM hangfire.server");
         var locks = await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT resource || '@' || to_char(acquired, 'MI:SS.MS') FROM hangfire.lock");
         servers = servers.Append("locks: " + string.Join(", ", locks));
-        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {_pos.LogEntries.Count()}; jobs: {string.Join(", ", jobs)}; " +
+        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {Pos.LogEntries.Count()}; jobs: {string.Join(", ", jobs)}; " +
                $"queue: {string.Join(", ", queue)}; servers: {string.Join(", ", servers)}";
     }
 
@@ -92,7 +49,7 @@ public sealed class PosModeTests : IAsyncLifetime
 
     private void AdditionsAnswer(Func<IResponseBuilder, IResponseBuilder> response, string? scenario = null, string? whenState = null, string? setState = null)
     {
-        var given = _pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost());
+        var given = Pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost());
         if (scenario is not null)
         {
             given = given.InScenario(scenario);
@@ -107,12 +64,12 @@ public sealed class PosModeTests : IAsyncLifetime
     {
         AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("order:9001", 120)));
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9001, 777, 120m, 130m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9001, 777, 120m, 130m));
 
         await WaitForStateAsync("order:9001", "delivered");
         Assert.Equal(["order:9001"], References("additions"));
-        Assert.Equal("Bearer pos-key", _pos.LogEntries.First().RequestMessage!.Headers!["Authorization"].Single());
-        Assert.Contains("\"points\":120", _pos.LogEntries.First().RequestMessage!.Body);
+        Assert.Equal("Bearer pos-key", Pos.LogEntries.First().RequestMessage!.Headers!["Authorization"].Single());
+        Assert.Contains("\"points\":120", Pos.LogEntries.First().RequestMessage!.Body);
     }
 
     public static TheoryData<string> Failures => ["500", "429", "slow", "reset", "applied-but-lost"];
@@ -134,33 +91,33 @@ public sealed class PosModeTests : IAsyncLifetime
         AdditionsAnswer(r => r.WithStatusCode(failure is "slow" or "applied-but-lost" ? 200 : 201).WithBodyAsJson(Tx("order:9002", 100)),
             "pos", whenState: "recovered");
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9002, 777, 100m, 100m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9002, 777, 100m, 100m));
 
         await WaitForStateAsync("order:9002", "delivered");
         await WaitForJournalAsync("additions", 2); // the failure was retried
         Assert.All(References("additions"), r => Assert.Equal("order:9002", r));
-        Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop", new { shop = _shop }));
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
     public async Task A_POS_that_is_down_for_a_long_time_loses_nothing_and_gets_everything_when_it_returns()
     {
         AdditionsAnswer(r => r.WithStatusCode(503), "outage");
-        for (var i = 0; i < 3; i++) await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9100 + i, 777, 10m, 10m));
+        for (var i = 0; i < 3; i++) await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9100 + i, 777, 10m, 10m));
         // Rows of one customer go in order: the first is retried while the others wait behind it.
         try
         {
-            await LoyaltyApp.WaitUntilAsync(async () => await _app.ScalarAsync<int>(
-                "SELECT max(attempts) FROM pos_outbox WHERE shop_domain = @shop", new { shop = _shop }) >= 3, "several failed attempts");
+            await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<int>(
+                "SELECT max(attempts) FROM pos_outbox WHERE shop_domain = @shop", new { shop = Shop }) >= 3, "several failed attempts");
         }
         catch (TimeoutException e)
         {
             throw new TimeoutException($"{e.Message}; {await OutboxAsync()}");
         }
-        Assert.Equal(3L, await _app.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop AND state = 'pending'", new { shop = _shop }));
+        Assert.Equal(3L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop AND state = 'pending'", new { shop = Shop }));
 
-        _pos.Reset();
-        _pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost())
+        Pos.Reset();
+        Pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost())
             .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(new { transactionId = "t", reference = "x", points = 10, balance = 10 }));
 
         foreach (var id in new[] { 9100, 9101, 9102 }) await WaitForStateAsync($"order:{id}", "delivered");
@@ -171,29 +128,29 @@ public sealed class PosModeTests : IAsyncLifetime
     public async Task A_clawback_reaches_the_POS_as_a_deduction_after_its_award()
     {
         AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("order:9301", 100)));
-        _pos.Given(Request.Create().WithPath("/customers/777/points/deductions").UsingPost())
+        Pos.Given(Request.Create().WithPath("/customers/777/points/deductions").UsingPost())
             .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(Tx("refund:77", -50)));
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9301, 777, 100m, 100m));
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(77, 9301, 50m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9301, 777, 100m, 100m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(77, 9301, 50m));
 
         await WaitForStateAsync("refund:77", "delivered");
         Assert.Equal(["refund:77"], References("deductions"));
-        Assert.Contains("\"points\":50", _pos.LogEntries.Single(e => e.RequestMessage!.Path.EndsWith("deductions", StringComparison.Ordinal)).RequestMessage!.Body);
+        Assert.Contains("\"points\":50", Pos.LogEntries.Single(e => e.RequestMessage!.Path.EndsWith("deductions", StringComparison.Ordinal)).RequestMessage!.Body);
     }
 
     [Fact]
     public async Task The_customer_sees_the_POS_balance_in_real_time_and_the_ledger_when_the_POS_is_unreachable()
     {
-        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+        Pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 4321 }));
 
-        var me = await _app.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", _shop, 777));
+        var me = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, 777));
         Assert.Equal((4321L, "pos"), (me.GetProperty("balance").GetInt64(), me.GetProperty("balanceSource").GetString()));
 
-        _pos.Reset();
-        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(503));
-        var fallback = await _app.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", _shop, 777));
+        Pos.Reset();
+        Pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(503));
+        var fallback = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, 777));
         Assert.Equal("ledger_fallback", fallback.GetProperty("balanceSource").GetString());
     }
 }

@@ -6,7 +6,6 @@ using Loyalty.Tests.Infrastructure;
 using WireMock.Matchers;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
-using WireMock.Server;
 
 namespace Loyalty.Tests.Features.PosSync;
 
@@ -14,46 +13,20 @@ namespace Loyalty.Tests.Features.PosSync;
 /// Changes the POS refuses for good (it answered, and did not apply them): they must not hold back the
 /// customer's later changes; each stays visible with its reason and the drift it leaves, and can be retried.
 /// </summary>
-public sealed class PosRefusalTests : IAsyncLifetime
+public sealed class PosRefusalTests(PosRefusalTests.RefusalApp app) : PosSyncTestBase<PosRefusalTests.RefusalApp>(app)
 {
     private const long Customer = 777;
-    private readonly ShopifyFake _shopify = new();
-    private readonly WireMockServer _pos = WireMockServer.Start();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
 
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?>
-        {
-            ["Settings:AllowInsecurePosUrls"] = "true",
-            ["Pos:AllowPrivateNetworks"] = "true",
-            ["Pos:AttemptTimeoutSeconds"] = "0.5",
-            ["Pos:TotalTimeoutSeconds"] = "3",
-            ["Pos:RetryBaseDelayMs"] = "20",
-            ["PosSync:RetryBaseDelaySeconds"] = "0.1",
-            ["PosSync:MaxRetryDelaySeconds"] = "0.3",
-            ["PosSync:MaxAttempts"] = "3",
-            ["Jobs:QueuePollIntervalMs"] = "100",
-            ["Jobs:SchedulePollIntervalMs"] = "100",
-        });
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-        _shopify.StubCouponsMetafield(_shop);
-        _shopify.StubMetafieldsSet(_shop);
-        _shopify.StubDiscountDelete(_shop);
-        _shopify.StubDiscountDeactivate(_shop);
-        _shopify.StubFindCode(_shop, null);
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop,
-            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = _pos.Url, posApiKey = "pos-key" })));
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-    }
+    public sealed class RefusalApp() : PosSyncApp(new() { ["PosSync:MaxAttempts"] = "3" });
 
-    public async Task DisposeAsync()
+    public override async Task InitializeAsync()
     {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-        _pos.Stop();
+        await base.InitializeAsync();
+        Shopify.StubCouponsMetafield(Shop);
+        Shopify.StubMetafieldsSet(Shop);
+        Shopify.StubDiscountDelete(Shop);
+        Shopify.StubDiscountDeactivate(Shop);
+        Shopify.StubFindCode(Shop, null);
     }
 
     /// <summary>How the POS answers an addition or deduction: for one reference, or (null) for any other.</summary>
@@ -61,17 +34,11 @@ public sealed class PosRefusalTests : IAsyncLifetime
     {
         var request = Request.Create().WithPath($"/customers/{Customer}/points/{kind}").UsingPost();
         if (reference is not null) request = request.WithBody(new WildcardMatcher($"*\"reference\":\"{reference}\"*"));
-        _pos.Given(request).AtPriority(reference is null ? 100 : 1)
+        Pos.Given(request).AtPriority(reference is null ? 100 : 1)
             .RespondWith(Response.Create().WithStatusCode(status).WithBodyAsJson(body));
     }
 
     private static object Tx(long points) => new { transactionId = "t_" + Guid.NewGuid().ToString("N"), reference = "r", points, balance = 1000 };
-
-    /// <summary>The references POSTed to the POS, in the order its journal holds them.</summary>
-    private IReadOnlyList<string> References(string kind) => _pos.LogEntries
-        .Where(e => e.RequestMessage!.Path.EndsWith("/points/" + kind, StringComparison.Ordinal) && e.RequestMessage.Method == "POST")
-        .Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement.GetProperty("reference").GetString()!)
-        .ToList();
 
     private async Task WaitForPosAsync(string kind, string reference, int times = 1)
     {
@@ -88,22 +55,19 @@ public sealed class PosRefusalTests : IAsyncLifetime
 
     private async Task<string> OutboxAsync()
     {
-        await using var conn = await _app.Db.OpenConnectionAsync();
+        await using var conn = await App.Db.OpenConnectionAsync();
         var rows = await Dapper.SqlMapper.QueryAsync<string>(conn,
             "SELECT reference || ' ' || points || ' ' || state || ' err=' || coalesce(last_error, '') FROM pos_outbox WHERE shop_domain = @shop ORDER BY id",
-            new { shop = _shop });
+            new { shop = Shop });
         return string.Join(" | ", rows);
     }
 
     private async Task<JsonElement> GetAsync(string path)
     {
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, path, _shop));
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, path, Shop));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadFromJsonAsync<JsonElement>();
     }
-
-    private async Task<string?> StateAsync(string reference) => await _app.ScalarAsync<string>(
-        "SELECT state FROM pos_outbox WHERE shop_domain = @shop AND reference = @reference", new { shop = _shop, reference });
 
     private async Task WaitForStateAsync(string reference, string state)
     {
@@ -118,7 +82,7 @@ public sealed class PosRefusalTests : IAsyncLifetime
     }
 
     private async Task<HttpResponseMessage> RetryAsync(long id) =>
-        await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, $"/api/admin/pos-sync/{id}/retry", _shop));
+        await App.Http.SendAsync(App.Admin(HttpMethod.Post, $"/api/admin/pos-sync/{id}/retry", Shop));
 
     [Fact]
     public async Task An_addition_for_a_customer_the_POS_does_not_know_does_not_hold_back_that_customers_later_changes()
@@ -126,9 +90,9 @@ public sealed class PosRefusalTests : IAsyncLifetime
         Answer("additions", "order:9401", 404, new { error = "customer_not_found" });
         Answer("additions", null, 201, Tx(30));
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9401, Customer, 50m, 50m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9401, Customer, 50m, 50m));
         await WaitForPosAsync("additions", "order:9401");
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9402, Customer, 30m, 30m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9402, Customer, 30m, 30m));
 
         await WaitForPosAsync("additions", "order:9402"); // the refused award does not hold it back
         Assert.Equal(["order:9401", "order:9402"], References("additions"));
@@ -145,7 +109,7 @@ public sealed class PosRefusalTests : IAsyncLifetime
             drift.GetProperty("refusals").GetInt32()));
 
         // The merchant creates the customer in the POS and retries: the same reference is sent again, and the drift is gone.
-        _pos.ResetMappings();
+        Pos.ResetMappings();
         Answer("additions", null, 201, Tx(50));
         Assert.Equal(HttpStatusCode.NoContent, (await RetryAsync(refused.GetProperty("id").GetInt64())).StatusCode);
         await WaitForStateAsync("order:9401", "delivered");
@@ -157,34 +121,34 @@ public sealed class PosRefusalTests : IAsyncLifetime
     [Fact]
     public async Task A_clawback_the_POS_refuses_does_not_hold_back_a_cancelled_coupons_points_or_a_later_award()
     {
-        _pos.Given(Request.Create().WithPath($"/customers/{Customer}/points").UsingGet())
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points").UsingGet())
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 1000 }));
         Answer("additions", null, 201, Tx(100));
         Answer("deductions", "refund:77", 422, new { error = "insufficient_points", balance = 0 }); // spent in the store already
         Answer("deductions", null, 201, Tx(-500));
-        _shopify.StubDiscountCreate(_shop);
+        Shopify.StubDiscountCreate(Shop);
 
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9501, Customer, 100m, 100m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9501, Customer, 100m, 100m));
         await WaitForPosAsync("additions", "order:9501");
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(77, 9501, 50m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(77, 9501, 50m));
         await WaitForPosAsync("deductions", "refund:77");
 
         // The customer turns 500 points into a coupon (deducted at the POS directly), then cancels it: the points go back
         // through the POS sync.
-        using var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", _shop, Customer))
+        using var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, Customer))
         {
             Content = new StringContent("""{"points":500}""", Encoding.UTF8, "application/json"),
         };
         convert.Headers.Add("Idempotency-Key", "refusal-c1");
-        var converted = await _app.Http.SendAsync(convert);
+        var converted = await App.Http.SendAsync(convert);
         Assert.Equal(HttpStatusCode.Created, converted.StatusCode);
         var body = await converted.Content.ReadFromJsonAsync<JsonElement>();
         var (conversion, code) = (body.GetProperty("conversionId").GetString()!, body.GetProperty("code").GetString()!);
-        var cancelled = await _app.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", _shop, Customer),
+        var cancelled = await App.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", Shop, Customer),
             new StringContent("{}", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, cancelled.StatusCode);
         // A cancellation does not wake the POS sync itself (the minutely run would); the next order's wake-up runs it now.
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9502, Customer, 20m, 20m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9502, Customer, 20m, 20m));
 
         await WaitForPosAsync("additions", $"{conversion}:reversal");
         await WaitForPosAsync("additions", "order:9502");
@@ -202,22 +166,22 @@ public sealed class PosRefusalTests : IAsyncLifetime
     [Fact]
     public async Task A_refused_clawback_is_not_spendable_in_a_conversion()
     {
-        _pos.Given(Request.Create().WithPath($"/customers/{Customer}/points").UsingGet())
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points").UsingGet())
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 500 }));
         Answer("additions", null, 201, Tx(100));
         Answer("deductions", "refund:78", 422, new { error = "insufficient_points", balance = 0 });
-        _shopify.StubDiscountCreate(_shop);
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9701, Customer, 100m, 100m));
-        await _app.DeliverAsync("refunds/create", _shop, ShopifyPayloads.Refund(78, 9701, 100m));
+        Shopify.StubDiscountCreate(Shop);
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9701, Customer, 100m, 100m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(78, 9701, 100m));
         await WaitForStateAsync("refund:78", "refused");
 
         // The POS says 500, but 100 of them were taken back by the refund and are owed until the clawback goes through.
-        using var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", _shop, Customer))
+        using var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, Customer))
         {
             Content = new StringContent("""{"points":500}""", Encoding.UTF8, "application/json"),
         };
         convert.Headers.Add("Idempotency-Key", "refusal-c2");
-        var response = await _app.Http.SendAsync(convert);
+        var response = await App.Http.SendAsync(convert);
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
@@ -230,16 +194,16 @@ public sealed class PosRefusalTests : IAsyncLifetime
         // A refused API key is no refusal of the change: it is retried like an outage, then parked, and its outcome is
         // not a settled refusal, so the customer's later rows wait behind it.
         Answer("additions", null, 401, new { error = "unauthorized" });
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9601, Customer, 40m, 40m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9601, Customer, 40m, 40m));
         await WaitForStateAsync("order:9601", "parked");
         Assert.Equal(3, References("additions").Count);
-        await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(9602, Customer, 10m, 10m));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9602, Customer, 10m, 10m));
         await Task.Delay(500);
         Assert.Equal("pending", await StateAsync("order:9602"));
         Assert.Empty((await GetAsync("/api/admin/pos-sync?state=refused")).EnumerateArray());
 
         // The merchant fixes the key and retries the parked row: both go through, in order.
-        _pos.ResetMappings();
+        Pos.ResetMappings();
         Answer("additions", null, 201, Tx(40));
         var parked = Assert.Single((await GetAsync("/api/admin/pos-sync?state=parked")).EnumerateArray());
         Assert.Contains("API key", parked.GetProperty("lastError").GetString());

@@ -13,14 +13,14 @@ namespace Loyalty.Tests.Features.Settings;
 /// address) are refused for merchant-entered URLs, literal or resolved, even where private networks are allowed. Here the
 /// POS simulator's own network stands in for such an address.
 /// </summary>
-public sealed class DeniedNetworkTests : ConversionTestBase
+public sealed class DeniedNetworkTests(DeniedNetworkTests.DenyingApp app) : ConversionTestBase<DeniedNetworkTests.DenyingApp>(app)
 {
-    protected override IReadOnlyDictionary<string, string?> MoreSettings => new Dictionary<string, string?>
+    public sealed class DenyingApp() : ConversionApp(new()
     {
         ["NetworkGuard:DeniedNetworks:0"] = "127.0.0.0/8",
         ["NetworkGuard:DeniedNetworks:1"] = "::1",
         ["Events:AllowInsecureEndpoints"] = "true",
-    };
+    });
 
     private async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(HttpMethod method, string path, object body)
     {
@@ -59,10 +59,7 @@ public sealed class DeniedNetworkTests : ConversionTestBase
     [Fact]
     public async Task A_denied_network_that_does_not_parse_stops_the_start()
     {
-        using var shopify = new ShopifyFake();
-
-        var error = await Assert.ThrowsAnyAsync<Exception>(() =>
-            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["NetworkGuard:DeniedNetworks:0"] = "nat.example.com" }));
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => AppFixture.StartAsync(new() { ["NetworkGuard:DeniedNetworks:0"] = "nat.example.com" }));
 
         Assert.Contains("DeniedNetworks", error.ToString());
     }

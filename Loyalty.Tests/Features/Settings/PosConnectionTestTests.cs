@@ -10,7 +10,7 @@ using WireMock.ResponseBuilders;
 namespace Loyalty.Tests.Features.Settings;
 
 /// <summary>"Test connection" in the settings: proves the POS is reached and takes the key, touching no points.</summary>
-public sealed class PosConnectionTestTests : ConversionTestBase
+public sealed class PosConnectionTestTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private async Task<(HttpStatusCode Status, JsonElement Body)> TestAsync(object body)
     {

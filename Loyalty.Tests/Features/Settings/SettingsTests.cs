@@ -5,32 +5,15 @@ using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Settings;
 
-public sealed class SettingsTests : IAsyncLifetime
+public sealed class SettingsTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     private Task<HttpResponseMessage> PutAsync(object body) =>
-        _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop, JsonContent.Create(body)));
+        App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(body)));
 
     [Fact]
     public async Task A_new_shop_runs_on_the_documented_defaults()
     {
-        var s = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var s = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/settings", Shop))).Content.ReadFromJsonAsync<JsonElement>();
 
         Assert.Equal(1m, s.GetProperty("earnRate").GetDecimal());
         Assert.Equal("subtotal", s.GetProperty("earnBasis").GetString());
@@ -57,7 +40,7 @@ public sealed class SettingsTests : IAsyncLifetime
         var fields = problem.GetProperty("errors").EnumerateObject().Select(p => p.Name).ToHashSet();
         Assert.Superset(new HashSet<string> { "earnRate", "earnBasis", "pointValue", "minConversion", "dailyConversionLimit",
             "couponValidityDays", "feedbackBonus", "negativeBalancePolicy", "posBaseUrl", "posApiKey" }, fields);
-        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM shop_settings WHERE shop_domain = @shop", new { shop = _shop }));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM shop_settings WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
@@ -66,7 +49,7 @@ public sealed class SettingsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { earnRate = 2.5m, conversionStep = 50, minConversion = 50 })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { feedbackBonus = 25 })).StatusCode);
 
-        var s = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var s = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/settings", Shop))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal((2.5m, 50L, 25L), (s.GetProperty("earnRate").GetDecimal(), s.GetProperty("conversionStep").GetInt64(), s.GetProperty("feedbackBonus").GetInt64()));
     }
 
@@ -79,13 +62,13 @@ public sealed class SettingsTests : IAsyncLifetime
         var body = await response.Content.ReadAsStringAsync();
         Assert.DoesNotContain("pos_live_secret_key_123", body);
         Assert.Contains("\"posApiKeySet\":true", body);
-        var get = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadAsStringAsync();
+        var get = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/settings", Shop))).Content.ReadAsStringAsync();
         Assert.DoesNotContain("pos_live_secret_key_123", get);
-        var stored = await _app.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = _shop });
+        var stored = await App.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = Shop });
         Assert.DoesNotContain("pos_live_secret_key_123", stored);
         // Changing another field keeps the key.
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { earnRate = 3 })).StatusCode);
-        Assert.Equal(stored, await _app.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = _shop }));
+        Assert.Equal(stored, await App.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
@@ -94,7 +77,7 @@ public sealed class SettingsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK,
             (await PutAsync(new { balanceSource = "pos", posBaseUrl = "https://pos.example.com/api", posApiKey = "key-for-pos-example" })).StatusCode);
         const string Saved = "SELECT pos_base_url || ' ' || pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop";
-        var saved = await _app.ScalarAsync<string>(Saved, new { shop = _shop });
+        var saved = await App.ScalarAsync<string>(Saved, new { shop = Shop });
 
         var moved = await PutAsync(new { posBaseUrl = "https://collector.example.net" });
 
@@ -102,7 +85,7 @@ public sealed class SettingsTests : IAsyncLifetime
         var problem = await moved.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal("pos_api_key_required", problem.GetProperty("code").GetString());
         Assert.Equal(["posApiKey"], problem.GetProperty("errors").EnumerateObject().Select(p => p.Name));
-        Assert.Equal(saved, await _app.ScalarAsync<string>(Saved, new { shop = _shop }));
+        Assert.Equal(saved, await App.ScalarAsync<string>(Saved, new { shop = Shop }));
         // The same URL, or other fields, keep the key; a new URL with its key is saved.
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { posBaseUrl = "https://pos.example.com/api", earnRate = 2 })).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { posBaseUrl = "https://collector.example.net", posApiKey = "key-for-collector" })).StatusCode);
@@ -143,7 +126,7 @@ public sealed class SettingsTests : IAsyncLifetime
     [Fact]
     public async Task A_body_that_is_not_json_is_a_4xx()
     {
-        var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop,
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
             new StringContent("{not json", System.Text.Encoding.UTF8, "application/json")));
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
@@ -158,7 +141,7 @@ public sealed class SettingsTests : IAsyncLifetime
             var rate = 1m + i / 100m;
             var answers = await Task.WhenAll(PutAsync(new { earnRate = rate }), PutAsync(new { feedbackBonus = i }));
             Assert.All(answers, a => Assert.Equal(HttpStatusCode.OK, a.StatusCode));
-            var s = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/settings", _shop))).Content.ReadFromJsonAsync<JsonElement>();
+            var s = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/settings", Shop))).Content.ReadFromJsonAsync<JsonElement>();
             Assert.Equal((rate, (long)i), (s.GetProperty("earnRate").GetDecimal(), s.GetProperty("feedbackBonus").GetInt64()));
         }
     }

@@ -6,34 +6,17 @@ using Loyalty.Tests.Infrastructure;
 namespace Loyalty.Tests.Features.Storefront;
 
 /// <summary>Every /proxy request is verified exactly as Shopify signs it before anything runs.</summary>
-public sealed class AppProxyTests : IAsyncLifetime
+public sealed class AppProxyTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
-
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     [Fact]
     public async Task A_signed_request_knows_the_shop_and_the_logged_in_customer()
     {
-        var response = await _app.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777,
+        var response = await App.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/session", Shop, 777,
             extra: [new("extra", "1"), new("extra", "2")]));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal(_shop, body.GetProperty("shop").GetString());
+        Assert.Equal(Shop, body.GetProperty("shop").GetString());
         Assert.Equal(777, body.GetProperty("customerId").GetInt64());
         Assert.True(body.GetProperty("loggedIn").GetBoolean());
     }
@@ -41,7 +24,7 @@ public sealed class AppProxyTests : IAsyncLifetime
     [Fact]
     public async Task A_visitor_who_is_not_logged_in_has_no_customer()
     {
-        var body = await _app.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/session", _shop, null));
+        var body = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/session", Shop, null));
 
         Assert.False(body.GetProperty("loggedIn").GetBoolean());
         Assert.Equal(JsonValueKind.Null, body.GetProperty("customerId").ValueKind);
@@ -66,18 +49,18 @@ public sealed class AppProxyTests : IAsyncLifetime
     {
         var path = how switch
         {
-            "customer" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777).Replace("logged_in_customer_id=777", "logged_in_customer_id=778"),
-            "secret" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, secret: "shpss_other_secret_0123456789abcdef0123"),
-            "nosig" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777).Split("&signature=")[0],
-            "twoshops" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, extra: [new("shop", "other.myshopify.com")]),
-            "old" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, DateTimeOffset.UtcNow.AddMinutes(-5)),
-            "future" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, 777, DateTimeOffset.UtcNow.AddMinutes(5)),
+            "customer" => LoyaltyApp.ProxyPath("/proxy/api/session", Shop, 777).Replace("logged_in_customer_id=777", "logged_in_customer_id=778"),
+            "secret" => LoyaltyApp.ProxyPath("/proxy/api/session", Shop, 777, secret: "shpss_other_secret_0123456789abcdef0123"),
+            "nosig" => LoyaltyApp.ProxyPath("/proxy/api/session", Shop, 777).Split("&signature=")[0],
+            "twoshops" => LoyaltyApp.ProxyPath("/proxy/api/session", Shop, 777, extra: [new("shop", "other.myshopify.com")]),
+            "old" => LoyaltyApp.ProxyPath("/proxy/api/session", Shop, 777, DateTimeOffset.UtcNow.AddMinutes(-5)),
+            "future" => LoyaltyApp.ProxyPath("/proxy/api/session", Shop, 777, DateTimeOffset.UtcNow.AddMinutes(5)),
             "stranger" => LoyaltyApp.ProxyPath("/proxy/api/session", LoyaltyApp.NewShop(), 777),
-            "nan" => LoyaltyApp.ProxyPath("/proxy/api/session", _shop, null).Replace("logged_in_customer_id=", "logged_in_customer_id=abc"),
+            "nan" => LoyaltyApp.ProxyPath("/proxy/api/session", Shop, null).Replace("logged_in_customer_id=", "logged_in_customer_id=abc"),
             _ => LoyaltyApp.ProxyPath("/proxy/api/session", "evil.com", 777),
         };
 
-        var response = await _app.Http.GetAsync(path);
+        var response = await App.Http.GetAsync(path);
 
         Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{why}: {(int)response.StatusCode}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
@@ -111,7 +94,7 @@ public sealed class AppProxyTests : IAsyncLifetime
     public async Task A_signed_proxy_request_with_an_ambiguous_or_malformed_identity_gets_401(string why, string[] parameters)
     {
         // Shopify's own parameters, with the customer's position taken by the case's parameters.
-        var query = new List<KeyValuePair<string, string>> { new("shop", _shop) };
+        var query = new List<KeyValuePair<string, string>> { new("shop", Shop) };
         foreach (var p in parameters)
         {
             query.Add(new(p[..p.IndexOf('=')], p[(p.IndexOf('=') + 1)..]));
@@ -119,7 +102,7 @@ public sealed class AppProxyTests : IAsyncLifetime
         query.Add(new("path_prefix", "/apps/loyalty"));
         query.Add(new("timestamp", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString()));
 
-        var response = await _app.Http.GetAsync(LoyaltyApp.SignedProxyPath("/proxy/api/session", query));
+        var response = await App.Http.GetAsync(LoyaltyApp.SignedProxyPath("/proxy/api/session", query));
 
         Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{why}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);

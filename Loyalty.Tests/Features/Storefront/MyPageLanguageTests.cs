@@ -7,24 +7,14 @@ namespace Loyalty.Tests.Features.Storefront;
 /// My Page in the storefront's language. The proxy's query carries no locale, so the page goes out as Liquid holding
 /// every language and Shopify picks one by <c>request.locale</c>; here the sandbox's Liquid emulator plays Shopify.
 /// </summary>
-public sealed class MyPageLanguageTests : IAsyncLifetime
+public sealed class MyPageLanguageTests(AppFixture app) : IClassFixture<AppFixture>, IAsyncLifetime
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
+    private readonly LoyaltyApp _app = app.App;
     private string _shop = null!;
 
-    public async Task InitializeAsync()
-    {
-        _app = await LoyaltyApp.StartAsync(_shopify);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
-    }
+    public async Task InitializeAsync() => _shop = await app.NewShopAsync();
 
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
+    public Task DisposeAsync() => Task.CompletedTask;
 
     [Fact]
     public async Task A_Japanese_storefront_gets_My_Page_in_Japanese()

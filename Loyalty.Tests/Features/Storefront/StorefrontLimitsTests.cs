@@ -11,34 +11,35 @@ namespace Loyalty.Tests.Features.Storefront;
 /// <summary>
 /// What one storefront visitor can make the app do: rate limits per customer, per shop and for code checks (429 with
 /// Retry-After), code checks that cannot tell another customer's code from an unknown one, and a short wait for the
-/// shop's Shopify budget.
+/// shop's Shopify budget. Each test starts an app of its own, with the limits it tests.
 /// </summary>
 public sealed class StorefrontLimitsTests : IAsyncLifetime
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-    private string _shop = null!;
+    private AppFixture? _fixture;
+    private string Shop { get; set; } = null!;
+
+    private LoyaltyApp App => _fixture!.App;
+
+    private ShopifyFake Shopify => _fixture!.Shopify;
 
     private async Task StartAsync(Dictionary<string, string?>? settings = null)
     {
-        _app = await LoyaltyApp.StartAsync(_shopify, settings);
-        _shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, _shop);
+        _fixture = await AppFixture.StartAsync(settings);
+        Shop = await _fixture.NewShopAsync();
     }
 
-    public Task InitializeAsync() => Task.CompletedTask; // each test starts the app with its own limits
+    public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync()
     {
-        if (_app is not null) await _app.DisposeAsync();
-        _shopify.Dispose();
+        if (_fixture is not null) await _fixture.DisposeAsync();
     }
 
     private Task<HttpResponseMessage> SessionAsync(long customer, string? shop = null) =>
-        _app.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/session", shop ?? _shop, customer));
+        App.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/session", shop ?? Shop, customer));
 
     private Task<HttpResponseMessage> CheckAsync(string code, long customer) =>
-        _app.Http.PostAsync(LoyaltyApp.ProxyPath("/proxy/api/coupons/validate", _shop, customer),
+        App.Http.PostAsync(LoyaltyApp.ProxyPath("/proxy/api/coupons/validate", Shop, customer),
             new StringContent(JsonSerializer.Serialize(new { code }), Encoding.UTF8, "application/json"));
 
     private static async Task AssertRateLimitedAsync(HttpResponseMessage response)
@@ -50,12 +51,12 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
     }
 
     private async Task LoyaltyCouponAsync(long owner, string code, string status = "active", int expiresInDays = 30) =>
-        await _app.ScalarAsync<int>("""
+        await App.ScalarAsync<int>("""
             INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
                                      expires_at, coupon_status, metafield_synced_at, completed_at)
             VALUES ('conv_' || substr(md5(@code), 1, 24), @shop, @owner, @code, 500, 500, 'EUR', 'ledger', 'completed', @code,
                     now() + make_interval(days => @expiresInDays), @status, now(), now())
-            """, new { shop = _shop, owner, code, status, expiresInDays });
+            """, new { shop = Shop, owner, code, status, expiresInDays });
 
     [Fact]
     public async Task Past_the_per_customer_limit_the_storefront_answers_429_with_Retry_After()
@@ -77,7 +78,7 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
     {
         await StartAsync(new() { ["Storefront:ShopRequestLimit"] = "4" });
         var otherShop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, otherShop);
+        await App.InstallAsync(Shopify, otherShop);
 
         for (var customer = 1; customer <= 4; customer++) Assert.Equal(HttpStatusCode.OK, (await SessionAsync(customer)).StatusCode);
 
@@ -90,9 +91,9 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
     {
         await StartAsync(new() { ["Storefront:ShopRequestLimit"] = "4" });
         // A signed URL of a logged-out visitor, replayed (the signature carries no one-time value).
-        var guest = LoyaltyApp.ProxyPath("/proxy/api/session", _shop, null);
-        for (var i = 0; i < 4; i++) Assert.Equal(HttpStatusCode.OK, (await _app.Http.GetAsync(guest)).StatusCode);
-        await AssertRateLimitedAsync(await _app.Http.GetAsync(guest));
+        var guest = LoyaltyApp.ProxyPath("/proxy/api/session", Shop, null);
+        for (var i = 0; i < 4; i++) Assert.Equal(HttpStatusCode.OK, (await App.Http.GetAsync(guest)).StatusCode);
+        await AssertRateLimitedAsync(await App.Http.GetAsync(guest));
 
         Assert.Equal(HttpStatusCode.OK, (await SessionAsync(777)).StatusCode); // the shop's customers still get in
     }
@@ -113,12 +114,12 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
     public async Task Another_customers_code_and_an_unknown_code_answer_identically()
     {
         await StartAsync();
-        _shopify.StubDiscountCreate(_shop, "gid://shopify/DiscountCodeNode/9");
-        _shopify.StubFindCode(_shop, null); // the campaign's creation first looks its code up
-        var campaign = _app.Admin(HttpMethod.Post, "/api/admin/campaigns", _shop,
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/9");
+        Shopify.StubFindCode(Shop, null); // the campaign's creation first looks its code up
+        var campaign = App.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop,
             JsonContent.Create(new { title = "VIP", fixedAmount = 5, code = "VIP5", customerIds = new[] { 5L } }));
         campaign.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        Assert.Equal(HttpStatusCode.Created, (await _app.Http.SendAsync(campaign)).StatusCode);
+        Assert.Equal(HttpStatusCode.Created, (await App.Http.SendAsync(campaign)).StatusCode);
         await LoyaltyCouponAsync(777, "777-ACTIVE-500");
         await LoyaltyCouponAsync(777, "777-EXPIRD-500", expiresInDays: -1);
         await LoyaltyCouponAsync(777, "777-USEDUP-500", status: "used");
@@ -131,7 +132,7 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
             return (response.StatusCode, response.Content.Headers.ContentType?.ToString(), body.ToJsonString());
         }
 
-        var lookups = _shopify.OperationBodies(_shop, "FindLoyaltyCode").Count;
+        var lookups = Shopify.OperationBodies(Shop, "FindLoyaltyCode").Count;
 
         var unknown = await AnswerAsync("888-NOSUCH-500");
         Assert.Equal(HttpStatusCode.OK, unknown.Status);
@@ -140,7 +141,7 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
         {
             Assert.Equal(unknown, await AnswerAsync(notTheirs));
         }
-        Assert.Equal(lookups, _shopify.OperationBodies(_shop, "FindLoyaltyCode").Count); // neither asked Shopify
+        Assert.Equal(lookups, Shopify.OperationBodies(Shop, "FindLoyaltyCode").Count); // neither asked Shopify
     }
 
     [Fact]
@@ -149,7 +150,7 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
         await StartAsync(new() { ["Storefront:ShopifyWaitSeconds"] = "1" });
         await LoyaltyCouponAsync(777, "777-ABCDEF-500");
         // Shopify's answer says the bucket is empty and refills 1 point a second: the next lookup (10 points) is 10 s away.
-        _shopify.StubFindCode(_shop, "gid://shopify/DiscountCodeNode/1", "Loyalty", available: 0, restoreRate: 1);
+        Shopify.StubFindCode(Shop, "gid://shopify/DiscountCodeNode/1", "Loyalty", available: 0, restoreRate: 1);
         Assert.Equal(HttpStatusCode.OK, (await CheckAsync("777-ABCDEF-500", 777)).StatusCode);
 
         var clock = Stopwatch.StartNew();
@@ -160,6 +161,6 @@ public sealed class StorefrontLimitsTests : IAsyncLifetime
         Assert.Equal("shopify_busy", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
         Assert.InRange(response.Headers.RetryAfter?.Delta?.TotalSeconds ?? 0, 1, 11);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"answered after {clock.Elapsed}");
-        Assert.Single(_shopify.OperationBodies(_shop, "FindLoyaltyCode")); // the second was never sent
+        Assert.Single(Shopify.OperationBodies(Shop, "FindLoyaltyCode")); // the second was never sent
     }
 }

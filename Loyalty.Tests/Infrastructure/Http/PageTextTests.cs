@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 
-namespace Loyalty.Tests.Features.Pages;
+namespace Loyalty.Tests.Infrastructure.Http;
 
 /// <summary>
 /// The pages' words (i18n/*.json beside each page) against what the pages use, read from the embedded assets the app

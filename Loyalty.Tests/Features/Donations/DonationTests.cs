@@ -3,15 +3,16 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Loyalty.ShopifyApp.Features.Donations;
+using Loyalty.Tests.Features.Conversion;
 using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 
-namespace Loyalty.Tests.Features.Conversion;
+namespace Loyalty.Tests.Features.Donations;
 
 /// <summary>Donating points to a cause: deducted once, recorded as a pledge, totalled per cause for the merchant.</summary>
-public sealed class DonationTests : ConversionTestBase
+public sealed class DonationTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
 {
     private Task<HttpResponseMessage> DonateAsync(long points, string cause, string key)
     {
