@@ -1,0 +1,265 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Events;
+using Loyalty.Tests.Features.Conversion;
+using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
+using WireMock.Matchers;
+using WireMock.RequestBuilders;
+using WireMock.ResponseBuilders;
+using WireMock.Server;
+
+namespace Loyalty.Tests.Features;
+
+// Probes of the audit of issue 13 (response caps, range checks, trusted proxies, denied networks). Each one fails on
+// main as of 16260a7 and names the behaviour a fix should give. Run with --filter "FullyQualifiedName~Audit13".
+
+/// <summary>Campaign fields the validation lets through but the database refuses: a 500 instead of a 422.</summary>
+public sealed class Audit13CampaignProbeTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private LoyaltyApp _app = null!;
+    private string _shop = null!;
+
+    public async Task InitializeAsync()
+    {
+        _app = await LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?> { ["Jobs:ServerEnabled"] = "false" });
+        _shop = LoyaltyApp.NewShop();
+        await _app.InstallAsync(_shopify, _shop);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _app.DisposeAsync();
+        _shopify.Dispose();
+    }
+
+    private async Task<(HttpStatusCode Status, string Body)> SendAsync(HttpMethod method, string path, string json, bool idempotent = false)
+    {
+        using var request = _app.Admin(method, path, _shop, new StringContent(json, Encoding.UTF8, "application/json"));
+        if (idempotent) request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
+        using var response = await _app.Http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Theory]
+    // value is numeric(18, 4) CHECK (value > 0): 0.00001 passes "> 0" and is stored as 0.0000.
+    [InlineData("""{"title":"Tiny","percentage":0.00001,"code":"TINY1"}""", "percentage")]
+    // ends_at > starts_at is checked in 100 ns ticks by the app, in microseconds by PostgreSQL (which truncates).
+    [InlineData("""{"title":"Blink","fixedAmount":5,"code":"BLINK1","startsAt":"2030-01-01T00:00:00.0000001Z","endsAt":"2030-01-01T00:00:00.0000009Z"}""", "endsAt")]
+    public async Task Audit13_campaign_values_the_database_cannot_hold_are_a_422_not_a_500(string json, string field)
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, "/api/admin/campaigns", json, idempotent: true);
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.Contains(field, body);
+    }
+
+    [Fact]
+    public async Task Audit13_a_NUL_character_in_a_campaign_title_is_a_4xx_not_a_500()
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, "/api/admin/campaigns", """{"title":"Summer\u0000","fixedAmount":5,"code":"NUL1"}""", idempotent: true);
+
+        Assert.True((int)status is >= 400 and < 500, $"{(int)status}: {body}");
+    }
+
+    [Fact]
+    public async Task Audit13_a_NUL_character_in_a_bonus_description_is_a_4xx_not_a_500()
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, "/api/admin/customers/777/points", """{"points":5,"description":"welcome\u0000"}""", idempotent: true);
+
+        Assert.True((int)status is >= 400 and < 500, $"{(int)status}: {body}");
+    }
+
+    [Fact]
+    public async Task Audit13_changing_a_campaign_end_to_less_than_a_microsecond_after_its_start_is_a_422_and_Shopify_is_not_changed()
+    {
+        var id = await _app.ScalarAsync<long>("""
+            INSERT INTO campaigns (shop_domain, title, discount_type, value, starts_at, ends_at, once_per_customer, combines_product, combines_order,
+                                   combines_shipping, requested_codes, state, discount_id)
+            VALUES (@shop, 'Active', 'fixed_amount', 5, '2030-01-01T00:00:00Z', '2030-02-01T00:00:00Z', false, false, false, false, 1, 'active',
+                    'gid://shopify/DiscountCodeNode/77')
+            RETURNING id
+            """, new { shop = _shop });
+        _shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(_shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
+            .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/77" }, userErrors = Array.Empty<object>() } },
+            }));
+
+        var (status, body) = await SendAsync(HttpMethod.Put, $"/api/admin/campaigns/{id}", """{"endsAt":"2030-01-01T00:00:00.0000005Z"}""");
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.Empty(_shopify.OperationBodies(_shop, "UpdateCampaign")); // today Shopify is changed, then the database refuses
+    }
+}
+
+/// <summary>Storefront requests a customer can send, and POS answers a POS can give, that end in a 500.</summary>
+public sealed class Audit13StorefrontProbeTests : ConversionTestBase
+{
+    [Fact]
+    public async Task Audit13_a_NUL_character_in_storefront_feedback_is_a_4xx_not_a_500()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/feedback", Shop, Customer))
+        {
+            Content = new StringContent("""{"message":"Great shop\u0000, thanks!","rating":5}""", Encoding.UTF8, "application/json"),
+        };
+
+        using var response = await App.Http.SendAsync(request);
+
+        Assert.True((int)response.StatusCode is >= 400 and < 500, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+    }
+
+    [Theory]
+    [InlineData("""{"balance":"lots"}""")]
+    [InlineData("""{"balance":1.5}""")]
+    [InlineData("""{"points":5}""")]
+    [InlineData("""[]""")]
+    public async Task Audit13_a_POS_balance_answer_that_is_not_the_contract_falls_back_instead_of_a_500(string answer)
+    {
+        await SetAsync(new { balanceSource = "pos", posBaseUrl = Pos.Url, posApiKey = "pos-key" });
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(answer));
+
+        using var response = await App.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, Customer));
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        Assert.Equal("ledger_fallback", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balanceSource").GetString());
+    }
+}
+
+/// <summary>The event delivery client: what a merchant learns from its errors, and what one shop's endpoint costs the others.</summary>
+public sealed class Audit13EventProbeTests : IAsyncLifetime
+{
+    private readonly ShopifyFake _shopify = new();
+    private readonly WireMockServer _receiver = WireMockServer.Start();
+    private LoyaltyApp? _app;
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        if (_app is not null) await _app.DisposeAsync();
+        _shopify.Dispose();
+        _receiver.Stop();
+    }
+
+    private async Task<LoyaltyApp> StartAsync(Dictionary<string, string?> settings)
+    {
+        settings["Jobs:Schedules:event-delivery"] = "";
+        settings["Events:RetryBaseDelaySeconds"] = "0";
+        _app = await LoyaltyApp.StartAsync(_shopify, settings);
+        return _app;
+    }
+
+    private static async Task RegisterAsync(LoyaltyApp app, string shop, string url)
+    {
+        using var response = await app.Http.SendAsync(app.Admin(HttpMethod.Put, "/api/admin/event-endpoint", shop,
+            JsonContent.Create(new { url, secret = "whsec_a_long_enough_secret" })));
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+    }
+
+    [Fact]
+    public async Task Audit13_a_failed_delivery_does_not_tell_the_merchant_what_an_internal_name_resolves_to()
+    {
+        // Production settings: https only, no private networks. The machine's own name stands for an internal DNS name
+        // (a VPC private zone, a cluster service) that resolves to a private address.
+        var app = await StartAsync(new Dictionary<string, string?>());
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(_shopify, shop);
+        var name = Dns.GetHostName();
+        var addresses = (await Dns.GetHostAddressesAsync(name)).Select(a => a.ToString()).ToList();
+        Assert.NotEmpty(addresses);
+        await RegisterAsync(app, shop, $"https://{name}/hooks");
+        await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(2001, 777, 50m, 50m));
+
+        await app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
+
+        var events = await (await app.Http.SendAsync(app.Admin(HttpMethod.Get, "/api/admin/event-endpoint/events", shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var lastError = Assert.Single(events.EnumerateArray()).GetProperty("lastError").GetString() ?? "";
+        Assert.All(addresses, a => Assert.DoesNotContain(a, lastError));
+    }
+
+    [Fact]
+    public async Task Audit13_one_shops_unanswering_endpoint_does_not_hold_back_another_shops_events()
+    {
+        var app = await StartAsync(new Dictionary<string, string?> { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1" });
+        var (slow, other) = (LoyaltyApp.NewShop(), LoyaltyApp.NewShop());
+        await app.InstallAsync(_shopify, slow);
+        await app.InstallAsync(_shopify, other);
+        using var blackHole = new TcpListener(IPAddress.Loopback, 0); // connections are taken (backlog) and never answered
+        blackHole.Start();
+        await RegisterAsync(app, slow, $"http://127.0.0.1:{((IPEndPoint)blackHole.LocalEndpoint).Port}/hooks");
+        await RegisterAsync(app, other, _receiver.Url + "/hooks");
+        _receiver.Given(Request.Create().WithPath("/hooks").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        for (var i = 0; i < 4; i++) await app.DeliverAsync("orders/paid", slow, ShopifyPayloads.Order(3001 + i, 777, 50m, 50m));
+        await app.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(4001, 888, 50m, 50m));
+
+        var watch = Stopwatch.StartNew();
+        var run = app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(_receiver.LogEntries.Any()), "the other shop's event", 20_000);
+        var waited = watch.Elapsed;
+        await run;
+
+        // Today the other shop's event waits behind every timeout of the first (4 x 1 s here, 50 x 10 s per batch by default).
+        Assert.True(waited < TimeSpan.FromSeconds(2), $"the other shop's event waited {waited}");
+    }
+}
+
+/// <summary>Loyalty.Pos: denied networks and the per-host circuit breaker.</summary>
+public sealed class Audit13PosProbeTests : IDisposable
+{
+    private readonly WireMockServer _pos = WireMockServer.Start();
+
+    public void Dispose() => _pos.Stop();
+
+    [Fact]
+    public void Audit13_a_denied_network_written_as_IPv4_mapped_IPv6_still_denies_its_IPv4_addresses()
+    {
+        // Accepted at start-up (it parses), but addresses are compared after mapping to IPv4, so it never matches.
+        var guard = new NetworkGuardOptions { DeniedNetworks = ["::ffff:8.8.8.0/120"] };
+
+        Assert.NotNull(NetworkGuard.UrlError("https://8.8.8.8/", allowHttp: false, allowPrivateNetworks: false, guard));
+        Assert.NotNull(NetworkGuard.UrlError("https://[::ffff:8.8.8.8]/", allowHttp: false, allowPrivateNetworks: false, guard));
+    }
+
+    [Theory]
+    [InlineData("64:ff9b::808:808")] // NAT64 of 8.8.8.8
+    [InlineData("2002:808:808::1")] // 6to4 of 8.8.8.8
+    [InlineData("::8.8.8.8")] // IPv4-compatible
+    public void Audit13_where_private_networks_are_allowed_a_denied_IPv4_address_is_denied_in_its_IPv6_translations_too(string translated)
+    {
+        var guard = new NetworkGuardOptions { DeniedNetworks = ["8.8.8.8"] };
+
+        Assert.NotNull(NetworkGuard.UrlError($"https://[{translated}]/", allowHttp: false, allowPrivateNetworks: true, guard));
+    }
+
+    [Fact]
+    public async Task Audit13_one_merchants_failing_calls_do_not_open_the_circuit_for_another_merchant_on_the_same_POS_host()
+    {
+        // Two shops on one multi-tenant POS service: the POS rate-limits the first shop's key, the second's is fine.
+        using var services = new ServiceCollection().AddLogging()
+            .AddPosClient(o =>
+            {
+                o.AllowPrivateNetworks = true;
+                o.MaxRetries = 0;
+            }).Services.BuildServiceProvider();
+        var client = services.GetRequiredService<PosClient>();
+        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-a"))
+            .RespondWith(Response.Create().WithStatusCode(429));
+        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-b"))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "1", balance = 5 }));
+        var shopA = new PosConnection(new Uri(_pos.Url!), "key-of-shop-a");
+        var shopB = new PosConnection(new Uri(_pos.Url!), "key-of-shop-b");
+
+        for (var i = 0; i < 25; i++) await client.GetBalanceAsync(shopA, "1", default);
+        var other = await client.GetBalanceAsync(shopB, "1", default);
+
+        Assert.True(other is PosBalance.Found, $"shop B got {other}");
+    }
+}
