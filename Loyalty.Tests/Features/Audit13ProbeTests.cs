@@ -238,28 +238,4 @@ public sealed class Audit13PosProbeTests : IDisposable
 
         Assert.NotNull(NetworkGuard.UrlError($"https://[{translated}]/", allowHttp: false, allowPrivateNetworks: true, guard));
     }
-
-    [Fact]
-    public async Task Audit13_one_merchants_failing_calls_do_not_open_the_circuit_for_another_merchant_on_the_same_POS_host()
-    {
-        // Two shops on one multi-tenant POS service: the POS rate-limits the first shop's key, the second's is fine.
-        using var services = new ServiceCollection().AddLogging()
-            .AddPosClient(o =>
-            {
-                o.AllowPrivateNetworks = true;
-                o.MaxRetries = 0;
-            }).Services.BuildServiceProvider();
-        var client = services.GetRequiredService<PosClient>();
-        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-a"))
-            .RespondWith(Response.Create().WithStatusCode(429));
-        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-b"))
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "1", balance = 5 }));
-        var shopA = new PosConnection(new Uri(_pos.Url!), "key-of-shop-a");
-        var shopB = new PosConnection(new Uri(_pos.Url!), "key-of-shop-b");
-
-        for (var i = 0; i < 25; i++) await client.GetBalanceAsync(shopA, "1", default);
-        var other = await client.GetBalanceAsync(shopB, "1", default);
-
-        Assert.True(other is PosBalance.Found, $"shop B got {other}");
-    }
 }

@@ -1,5 +1,7 @@
 using Loyalty.Pos;
+using Loyalty.Tests.Infrastructure.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using WireMock.Matchers;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -21,8 +23,11 @@ public sealed class PosClientTests : IDisposable
         _connection = new PosConnection(new Uri(_pos.Url!), "pos-key-1");
     }
 
-    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3) => new ServiceCollection()
-        .AddLogging()
+    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3, ILoggerProvider? logs = null) => new ServiceCollection()
+        .AddLogging(b =>
+        {
+            if (logs is not null) b.AddProvider(logs);
+        })
         .AddPosClient(o =>
         {
             o.AllowPrivateNetworks = allowPrivate;
@@ -287,6 +292,29 @@ public sealed class PosClientTests : IDisposable
         Assert.Equal(3, huge.Requests); // one attempt each: a retry would only be as long
         Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the client hung up");
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task One_merchants_failing_calls_do_not_open_the_circuit_for_another_merchant_on_the_same_POS_host()
+    {
+        // Two shops on one multi-tenant POS service: the POS rate-limits the first shop's key, the second's is fine.
+        var logs = new CapturedLogs();
+        await using var services = Build(allowPrivate: true, maxRetries: 0, logs);
+        var client = services.GetRequiredService<PosClient>();
+        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-a"))
+            .RespondWith(Response.Create().WithStatusCode(429));
+        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-b"))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "1", balance = 5 }));
+        var shopA = new PosConnection(new Uri(_pos.Url!), "key-of-shop-a");
+        var shopB = new PosConnection(new Uri(_pos.Url!), "key-of-shop-b");
+
+        for (var i = 0; i < 25; i++) await client.GetBalanceAsync(shopA, "1", default);
+        var other = await client.GetBalanceAsync(shopB, "1", default);
+
+        Assert.True(other is PosBalance.Found, $"shop B got {other}");
+        Assert.Contains("circuit", Assert.IsType<PosBalance.Unavailable>(await client.GetBalanceAsync(shopA, "1", default)).Reason);
+        Assert.Contains(logs.Lines, l => l.Message.Contains("OnCircuitOpened", StringComparison.Ordinal)); // the circuit's name is logged...
+        Assert.DoesNotContain(logs.Lines, l => l.Message.Contains("key-of-shop", StringComparison.Ordinal)); // ...and never holds the key
     }
 
     [Fact]
