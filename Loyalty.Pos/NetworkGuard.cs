@@ -57,14 +57,16 @@ public static partial class NetworkGuard
     {
         var host = context.DnsEndPoint.Host;
         var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
+        // Where the host led and why it was refused is for the operator's log: the exception's message reaches merchants.
         if (addresses.FirstOrDefault(a => IsDenied(a, denied)) is { } deniedAddress)
         {
-            throw new HttpRequestException($"The host {host} resolves to {deniedAddress}, in a network this deployment denies (NetworkGuard:DeniedNetworks).");
+            if (logger is not null) LogRefused(logger, host, deniedAddress.ToString(), "in a network this deployment denies (NetworkGuard:DeniedNetworks)");
+            throw new OutboundAddressRefusedException();
         }
         if (!allowPrivate && addresses.FirstOrDefault(a => !IsPublic(a, HostAddresses(logger))) is { } refused)
         {
-            throw new HttpRequestException(
-                $"The host {host} resolves to {refused}, a special-purpose or this host's own address, which is not allowed.");
+            if (logger is not null) LogRefused(logger, host, refused.ToString(), "a special-purpose address or one of this host's own");
+            throw new OutboundAddressRefusedException();
         }
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -141,6 +143,9 @@ public static partial class NetworkGuard
         address.IsIPv4MappedToIPv6 ? address.MapToIPv4()
         : address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes())
         : address;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbound guard: a connection to {Host} was refused: it resolves to {Address}, {Why}")]
+    private static partial void LogRefused(ILogger logger, string host, string address, string why);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Outbound guard: this host's own addresses could not be read, so only the special-purpose ranges and NetworkGuard:DeniedNetworks are refused; list this host's public addresses there")]

@@ -129,21 +129,20 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         !ct.IsCancellationRequested && e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException
             or TaskCanceledException or IOException or JsonException;
 
-    /// <summary>What went wrong, for the outcome; an answer past the size limit is also logged, as nothing else would say why.</summary>
+    /// <summary>
+    /// What went wrong, for the outcome: a stable reason (<see cref="OutboundFailure"/>), shown to merchants, never an address
+    /// or transport detail. The detail is logged here, for the operator.
+    /// </summary>
     private string Failure(string call, string subject, Exception e)
     {
-        switch (e)
+        if (e is ResponseTooLargeException tooLarge)
         {
-            case ResponseTooLargeException tooLarge:
-                LogTooLarge(call, subject, tooLarge.Limit);
-                return $"the answer was larger than {tooLarge.Limit} bytes (Pos:MaxResponseBytes); not read further, not retried";
-            case TimeoutRejectedException:
-                return "timed out";
-            case BrokenCircuitException:
-                return "circuit open after repeated failures";
-            default:
-                return $"{e.GetType().Name}: {e.Message}";
+            LogTooLarge(call, subject, tooLarge.Limit);
+            return $"{OutboundFailure.TooLarge(tooLarge.Limit)} (Pos:MaxResponseBytes); not read further, not retried";
         }
+        var reason = OutboundFailure.Reason(e);
+        LogFailed(call, subject, reason, OutboundFailure.Detail(e));
+        return reason;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "POS {Kind} {Reference} of {Points} points applied (replayed: {Replayed})")]
@@ -154,6 +153,9 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed: the answer was larger than {Limit} bytes, so it was not read further and the call is not retried")]
     private partial void LogTooLarge(string call, string subject, long limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed ({Reason}): {Detail}")]
+    private partial void LogFailed(string call, string subject, string reason, string detail);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Kind} {Reference} outcome unknown: {Reason}")]
     private partial void LogUnknown(string kind, string reference, string reason);

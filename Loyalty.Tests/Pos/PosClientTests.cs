@@ -318,6 +318,28 @@ public sealed class PosClientTests : IDisposable
     }
 
     [Fact]
+    public async Task A_failed_call_tells_a_stable_reason_and_leaves_addresses_and_transport_detail_to_the_log()
+    {
+        var logs = new CapturedLogs();
+        await using var strict = Build(allowPrivate: false, maxRetries: 0, logs);
+        await using var lenient = Build(allowPrivate: true, maxRetries: 0, logs);
+        using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // nothing listens there any more: connections are refused
+        const string name = "localhost"; // stands for an internal DNS name that resolves to a private address
+        var addresses = (await System.Net.Dns.GetHostAddressesAsync(name)).Select(a => a.ToString()).ToList();
+
+        var refused = await strict.GetRequiredService<PosClient>().GetBalanceAsync(new PosConnection(new Uri($"http://{name}:{port}/"), "k"), "777", default);
+        var unreachable = await lenient.GetRequiredService<PosClient>().DeductAsync(new PosConnection(new Uri($"http://127.0.0.1:{port}/"), "k"), "777", 5,
+            "conv_unreachable", null, default);
+
+        Assert.Equal("refused: address not allowed", Assert.IsType<PosBalance.Unavailable>(refused).Reason);
+        Assert.Equal("unreachable", Assert.IsType<PosOutcome.Unknown>(unreachable).Reason);
+        Assert.Contains(logs.Lines, l => addresses.Any(a => l.Message.Contains(a, StringComparison.Ordinal))); // the operator learns where the name led
+    }
+
+    [Fact]
     public async Task A_POS_address_on_a_private_network_is_refused_unless_allowed()
     {
         using var strict = Build(allowPrivate: false);

@@ -96,6 +96,7 @@ public sealed partial class OutgoingEvents(
     {
         int? status = null;
         string? error;
+        string? detail = null;
         try
         {
             var body = Encoding.UTF8.GetBytes(e.Payload);
@@ -122,7 +123,14 @@ public sealed partial class OutgoingEvents(
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or CryptographicException or IOException && !ct.IsCancellationRequested)
         {
-            error = ex is ResponseTooLargeException ? $"{ex.Message} (Events:MaxResponseBytes)" : ex.Message;
+            // The merchant sees a stable reason, never a resolved address or transport detail; the detail is logged.
+            error = ex switch
+            {
+                CryptographicException => "the signing secret cannot be read; save the endpoint again",
+                ResponseTooLargeException => $"{OutboundFailure.Reason(ex)} (Events:MaxResponseBytes)",
+                _ => OutboundFailure.Reason(ex),
+            };
+            detail = OutboundFailure.Detail(ex);
         }
 
         var o = options.Value;
@@ -133,7 +141,7 @@ public sealed partial class OutgoingEvents(
                 next_attempt_at = now() + make_interval(secs => @delay)
             WHERE id = @id
             """, new { id = e.Id, failed, status, error, delay }, ct);
-        LogFailed(e.ShopDomain, e.Id, e.Type, e.Attempts, error, failed);
+        LogFailed(e.ShopDomain, e.Id, e.Type, e.Attempts, error, detail, failed);
         return false;
     }
 
@@ -143,6 +151,7 @@ public sealed partial class OutgoingEvents(
         await conn.ExecuteAsync(new CommandDefinition(sql, args, cancellationToken: ct));
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Event {EventId} ({Type}) for {Shop} not delivered on attempt {Attempt}: {Error} (given up: {Failed})")]
-    private partial void LogFailed(string shop, string eventId, string type, int attempt, string? error, bool failed);
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Event {EventId} ({Type}) for {Shop} not delivered on attempt {Attempt}: {Error} (given up: {Failed}) {Detail}")]
+    private partial void LogFailed(string shop, string eventId, string type, int attempt, string? error, string? detail, bool failed);
 }

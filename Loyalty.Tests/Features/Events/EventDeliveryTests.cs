@@ -37,8 +37,31 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await _app.DisposeAsync();
+        foreach (var app in _otherApps) await app.DisposeAsync();
         _shopify.Dispose();
         _receiver.Stop();
+    }
+
+    private readonly List<LoyaltyApp> _otherApps = [];
+
+    /// <summary>Another app, for a test that needs other settings than the class's (the delivery job is left to the test).</summary>
+    private async Task<LoyaltyApp> StartAppAsync(Dictionary<string, string?> settings)
+    {
+        settings["Jobs:Schedules:event-delivery"] = "";
+        settings["Events:RetryBaseDelaySeconds"] = "0";
+        var app = await LoyaltyApp.StartAsync(_shopify, settings);
+        _otherApps.Add(app);
+        return app;
+    }
+
+    /// <summary>A shop of <paramref name="app"/> sending its events to <paramref name="url"/>.</summary>
+    private async Task<string> ShopWithEndpointAsync(LoyaltyApp app, string url)
+    {
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(_shopify, shop);
+        using var response = await app.Http.SendAsync(app.Admin(HttpMethod.Put, "/api/admin/event-endpoint", shop, JsonContent.Create(new { url, secret = Secret })));
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return shop;
     }
 
     private Task<HttpResponseMessage> RegisterAsync(string? url, string secret = Secret) =>
@@ -123,6 +146,26 @@ public sealed class EventDeliveryTests : IAsyncLifetime
         Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the app hung up");
         Assert.Equal("pending", await _app.ScalarAsync<string>("SELECT state FROM outgoing_events"));
         Assert.Contains("larger than 65536 bytes", await _app.ScalarAsync<string>("SELECT last_error FROM outgoing_events"));
+    }
+
+    [Fact]
+    public async Task A_failed_delivery_does_not_tell_the_merchant_what_an_internal_name_resolves_to()
+    {
+        // Production settings: https only, no private networks. The machine's own name stands for an internal DNS name
+        // (a VPC private zone, a cluster service) that resolves to a private address.
+        var app = await StartAppAsync(new Dictionary<string, string?>());
+        var name = Dns.GetHostName();
+        var addresses = (await Dns.GetHostAddressesAsync(name)).Select(a => a.ToString()).ToList();
+        Assert.NotEmpty(addresses);
+        var shop = await ShopWithEndpointAsync(app, $"https://{name}/hooks");
+        await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(2001, 777, 50m, 50m));
+
+        await app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
+
+        var events = await (await app.Http.SendAsync(app.Admin(HttpMethod.Get, "/api/admin/event-endpoint/events", shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var lastError = Assert.Single(events.EnumerateArray()).GetProperty("lastError").GetString() ?? "";
+        Assert.All(addresses, a => Assert.DoesNotContain(a, lastError));
+        Assert.Contains(lastError, new[] { "refused: address not allowed", "timed out" }); // timed out: the name took longer to resolve than an attempt may
     }
 
     [Fact]
