@@ -133,63 +133,6 @@ public sealed class Audit13StorefrontProbeTests : ConversionTestBase
     }
 }
 
-/// <summary>The event delivery client: what a merchant learns from its errors, and what one shop's endpoint costs the others.</summary>
-public sealed class Audit13EventProbeTests : IAsyncLifetime
-{
-    private readonly ShopifyFake _shopify = new();
-    private readonly WireMockServer _receiver = WireMockServer.Start();
-    private LoyaltyApp? _app;
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        if (_app is not null) await _app.DisposeAsync();
-        _shopify.Dispose();
-        _receiver.Stop();
-    }
-
-    private async Task<LoyaltyApp> StartAsync(Dictionary<string, string?> settings)
-    {
-        settings["Jobs:Schedules:event-delivery"] = "";
-        settings["Events:RetryBaseDelaySeconds"] = "0";
-        _app = await LoyaltyApp.StartAsync(_shopify, settings);
-        return _app;
-    }
-
-    private static async Task RegisterAsync(LoyaltyApp app, string shop, string url)
-    {
-        using var response = await app.Http.SendAsync(app.Admin(HttpMethod.Put, "/api/admin/event-endpoint", shop,
-            JsonContent.Create(new { url, secret = "whsec_a_long_enough_secret" })));
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
-    }
-
-    [Fact]
-    public async Task Audit13_one_shops_unanswering_endpoint_does_not_hold_back_another_shops_events()
-    {
-        var app = await StartAsync(new Dictionary<string, string?> { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1" });
-        var (slow, other) = (LoyaltyApp.NewShop(), LoyaltyApp.NewShop());
-        await app.InstallAsync(_shopify, slow);
-        await app.InstallAsync(_shopify, other);
-        using var blackHole = new TcpListener(IPAddress.Loopback, 0); // connections are taken (backlog) and never answered
-        blackHole.Start();
-        await RegisterAsync(app, slow, $"http://127.0.0.1:{((IPEndPoint)blackHole.LocalEndpoint).Port}/hooks");
-        await RegisterAsync(app, other, _receiver.Url + "/hooks");
-        _receiver.Given(Request.Create().WithPath("/hooks").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
-        for (var i = 0; i < 4; i++) await app.DeliverAsync("orders/paid", slow, ShopifyPayloads.Order(3001 + i, 777, 50m, 50m));
-        await app.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(4001, 888, 50m, 50m));
-
-        var watch = Stopwatch.StartNew();
-        var run = app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
-        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(_receiver.LogEntries.Any()), "the other shop's event", 20_000);
-        var waited = watch.Elapsed;
-        await run;
-
-        // Today the other shop's event waits behind every timeout of the first (4 x 1 s here, 50 x 10 s per batch by default).
-        Assert.True(waited < TimeSpan.FromSeconds(2), $"the other shop's event waited {waited}");
-    }
-}
-
 /// <summary>Loyalty.Pos: denied networks and the per-host circuit breaker.</summary>
 public sealed class Audit13PosProbeTests : IDisposable
 {

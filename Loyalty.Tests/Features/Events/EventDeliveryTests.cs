@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -53,6 +55,18 @@ public sealed class EventDeliveryTests : IAsyncLifetime
         _otherApps.Add(app);
         return app;
     }
+
+    /// <summary>An endpoint that takes connections (the backlog) and never answers.</summary>
+    private static TcpListener BlackHole()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return listener;
+    }
+
+    private static string Url(TcpListener listener) => $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/hooks";
+
+    private static Task<int> DeliverAsync(LoyaltyApp app) => app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
 
     /// <summary>A shop of <paramref name="app"/> sending its events to <paramref name="url"/>.</summary>
     private async Task<string> ShopWithEndpointAsync(LoyaltyApp app, string url)
@@ -146,6 +160,96 @@ public sealed class EventDeliveryTests : IAsyncLifetime
         Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the app hung up");
         Assert.Equal("pending", await _app.ScalarAsync<string>("SELECT state FROM outgoing_events"));
         Assert.Contains("larger than 65536 bytes", await _app.ScalarAsync<string>("SELECT last_error FROM outgoing_events"));
+    }
+
+    [Fact]
+    public async Task One_shops_unanswering_endpoint_does_not_hold_back_another_shops_events()
+    {
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1" });
+        using var blackHole = BlackHole();
+        var slow = await ShopWithEndpointAsync(app, Url(blackHole));
+        var other = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
+        ReceiverAnswers(200);
+        for (var i = 0; i < 4; i++) await app.DeliverAsync("orders/paid", slow, ShopifyPayloads.Order(3001 + i, 777, 50m, 50m));
+        await app.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(4001, 888, 50m, 50m));
+
+        var watch = Stopwatch.StartNew();
+        var run = DeliverAsync(app);
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(_receiver.LogEntries.Any()), "the other shop's event", 20_000);
+        var waited = watch.Elapsed;
+        await run;
+
+        // Before, the other shop's event could wait behind every timeout of the first (4 x 1 s here, 50 x 10 s per batch by default).
+        Assert.True(waited < TimeSpan.FromSeconds(2), $"the other shop's event waited {waited}");
+    }
+
+    [Fact]
+    public async Task A_shop_gets_at_most_its_share_of_attempts_in_one_run()
+    {
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:MaxPerShopPerRun"] = "2" });
+        ReceiverAnswers(500);
+        var shop = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
+        for (var i = 0; i < 5; i++) await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(5001 + i, 777, 50m, 50m));
+
+        await DeliverAsync(app);
+
+        Assert.Equal(2, _receiver.LogEntries.Count());
+        Assert.Equal(3L, await app.ScalarAsync<long>("SELECT count(*) FROM outgoing_events WHERE attempts = 0"));
+    }
+
+    [Fact]
+    public async Task A_run_started_while_another_is_under_way_leaves_the_events_to_it()
+    {
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "2" });
+        using var blackHole = BlackHole();
+        var slow = await ShopWithEndpointAsync(app, Url(blackHole));
+        var other = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
+        ReceiverAnswers(200);
+        await app.DeliverAsync("orders/paid", slow, ShopifyPayloads.Order(6001, 777, 50m, 50m));
+        await app.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(6002, 888, 50m, 50m));
+        await app.ScalarAsync<int>("UPDATE outgoing_events SET next_attempt_at = now() + interval '1 hour' WHERE shop_domain = @other", new { other });
+
+        var first = DeliverAsync(app); // busy with the unanswering endpoint for 2 s
+        await Task.Delay(300);
+        await app.ScalarAsync<int>("UPDATE outgoing_events SET next_attempt_at = now() WHERE shop_domain = @other", new { other });
+        var second = await DeliverAsync(app);
+        var overlapped = !first.IsCompleted;
+        var byFirst = await first;
+
+        Assert.True(overlapped, "the second run started after the first had finished");
+        Assert.Equal((0, 1), (second, byFirst));
+        Assert.Single(_receiver.LogEntries);
+    }
+
+    [Fact]
+    public async Task A_run_starts_no_delivery_it_could_not_finish_in_time_and_hands_the_rest_back()
+    {
+        var app = await StartAppAsync(new()
+        {
+            ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1", ["Events:Parallelism"] = "1", ["Events:MaxRunSeconds"] = "2",
+        });
+        using var blackHole = BlackHole();
+        var shop = await ShopWithEndpointAsync(app, Url(blackHole));
+        for (var i = 0; i < 5; i++) await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(7001 + i, 777, 50m, 50m));
+        var watch = Stopwatch.StartNew();
+
+        await DeliverAsync(app);
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3.5), $"the run took {watch.Elapsed}");
+        Assert.InRange(await app.ScalarAsync<long>("SELECT sum(attempts) FROM outgoing_events"), 1, 2);
+        Assert.True(await app.ScalarAsync<long>("SELECT count(*) FROM outgoing_events WHERE attempts = 0 AND state = 'pending' AND next_attempt_at <= now()") >= 3);
+    }
+
+    [Theory]
+    [InlineData("Events:Parallelism", "0")]
+    [InlineData("Events:MaxPerShopPerRun", "0")]
+    [InlineData("Events:BatchSize", "0")]
+    [InlineData("Events:MaxRunSeconds", "5")] // shorter than one attempt (TimeoutSeconds 10)
+    public async Task Event_delivery_limits_out_of_range_stop_the_start(string setting, string value)
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(_shopify, new Dictionary<string, string?> { [setting] = value }));
+
+        Assert.Contains(setting.Split(':')[1], error.ToString());
     }
 
     [Fact]
