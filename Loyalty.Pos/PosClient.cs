@@ -25,7 +25,15 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
             if (response.IsSuccessStatusCode)
             {
                 var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-                return new PosBalance.Found(body.GetProperty("balance").GetInt64());
+                if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("balance", out var balance) && balance.ValueKind == JsonValueKind.Number
+                    && balance.TryGetInt64(out var points))
+                {
+                    return new PosBalance.Found(points);
+                }
+                // Not the contract ({"balance": <integer>}): as good as no answer, and the callers fall back as they do for one.
+                LogNotUnderstood("balance read", customerId, body.ValueKind == JsonValueKind.Object
+                    ? $"balance is {(body.TryGetProperty("balance", out var b) ? b.ValueKind.ToString() : "missing")}" : $"the answer is {body.ValueKind}");
+                return new PosBalance.Unavailable(OutboundFailure.NotUnderstood);
             }
             if (response.StatusCode == HttpStatusCode.NotFound) return new PosBalance.CustomerNotFound();
             return new PosBalance.Unavailable($"HTTP {(int)response.StatusCode}");
@@ -153,6 +161,9 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed: the answer was larger than {Limit} bytes, so it was not read further and the call is not retried")]
     private partial void LogTooLarge(string call, string subject, long limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject}: the answer does not follow the POS API ({Shape}); taken as the POS being unavailable")]
+    private partial void LogNotUnderstood(string call, string subject, string shape);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed ({Reason}): {Detail}")]
     private partial void LogFailed(string call, string subject, string reason, string detail);

@@ -273,6 +273,25 @@ public sealed class PosClientTests : IDisposable
     }
 
     [Theory]
+    [InlineData("""{"balance":"lots"}""")]
+    [InlineData("""{"balance":1.5}""")]
+    [InlineData("""{"points":5}""")]
+    [InlineData("""[]""")]
+    [InlineData("""null""")]
+    public async Task A_balance_answer_that_breaks_the_contract_is_unavailable_and_logged(string answer)
+    {
+        var logs = new CapturedLogs();
+        await using var services = Build(allowPrivate: true, logs: logs);
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(answer));
+
+        var balance = await services.GetRequiredService<PosClient>().GetBalanceAsync(_connection, "777", default);
+
+        Assert.Equal("answer not understood", Assert.IsType<PosBalance.Unavailable>(balance).Reason);
+        Assert.Contains(logs.Lines, l => l.Category == typeof(PosClient).FullName && l.Level == LogLevel.Warning && l.Message.Contains("balance", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_huge_answer_fails_the_call_at_the_limit_quickly_and_is_not_retried(bool declaredLength)
