@@ -194,4 +194,26 @@ public sealed class ForgedAndMalformedRequestTests : IAsyncLifetime
         Assert.Empty(failures);
         Assert.Equal("installed", await _app.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop = _shop }));
     }
+
+    [Fact]
+    public async Task A_NUL_character_in_an_incident_resolution_is_refused_with_a_field_error()
+    {
+        using var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/1/resolve", _shop,
+            new StringContent("""{"resolution":"done\u0000"}""", Encoding.UTF8, "application/json")));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.Contains("\"resolution\"", body); // errors.resolution
+    }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_query_that_reaches_the_database_is_a_4xx_not_a_500()
+    {
+        // A field without a check of its own: the database refuses the NUL, and that is the client's mistake, not a 500.
+        using var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/event-endpoint/events?state=fail%00ed", _shop));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.Contains("\"invalid_text\"", body);
+    }
 }

@@ -91,7 +91,8 @@ public static partial class CreateCampaign
         var endsAt = AsStored(r.EndsAt ?? startsAt.AddDays(settings.CouponValidityDays));
 
         var title = r.Title?.Trim() ?? "";
-        if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
+        if (StoredText.HasNul(title)) Add("title", StoredText.NulRule);
+        else if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
         if ((r.Percentage is null) == (r.FixedAmount is null)) Add("value", "Give either percentage or fixedAmount.");
         if (r.Percentage is { } p && (p <= 0 || p > 100 || !FitsPercentage(p))) Add("percentage", "Must be more than 0 and at most 100, with at most 4 decimals.");
         if (r.FixedAmount is { } f && (f <= 0 || f > 1_000_000 || decimal.Round(f, 2) != f)) Add("fixedAmount", "Must be more than 0 (shop currency, 2 decimals).");

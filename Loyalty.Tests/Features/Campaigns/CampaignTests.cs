@@ -214,8 +214,19 @@ public sealed class CampaignTests : IAsyncLifetime
         Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaigns"));
     }
 
+    [Fact]
+    public async Task A_NUL_character_in_a_campaign_title_is_refused_with_a_field_error()
+    {
+        var (status, body) = await SendJsonAsync(HttpMethod.Post, "/api/admin/campaigns", """{"title":"Summer\u0000","fixedAmount":5,"code":"NUL1"}""", idempotent: true);
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("title", out _), body);
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaigns"));
+    }
+
     [Theory]
     [InlineData("""{"endsAt":"2030-01-01T00:00:00.0000005Z"}""", "endsAt")] // less than a microsecond after the start
+    [InlineData("""{"title":"Sum\u0000mer"}""", "title")] // PostgreSQL's text holds no NUL
     public async Task A_change_the_database_could_not_hold_is_refused_before_Shopify_is_changed(string json, string field)
     {
         var id = await _app.ScalarAsync<long>("""

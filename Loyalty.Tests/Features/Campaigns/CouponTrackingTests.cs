@@ -165,4 +165,15 @@ public sealed class CouponTrackingTests : IAsyncLifetime
         Assert.Equal(1L, await _app.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id", new { id }));
         Assert.Equal("expired", await ReasonAsync("SUMMER7"));
     }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_code_to_check_is_refused_with_a_field_error()
+    {
+        using var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Post, "/api/admin/coupons/validate", _shop,
+            new StringContent("""{"code":"SUMMER\u0000"}""", Encoding.UTF8, "application/json")));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("code", out _), body);
+    }
 }

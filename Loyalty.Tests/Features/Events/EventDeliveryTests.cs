@@ -273,6 +273,16 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_event_endpoint_with_a_NUL_character_is_refused_with_a_field_error()
+    {
+        using var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/event-endpoint", _shop,
+            new StringContent("""{"url":"https://example.com/ho\u0000oks","secret":"whsec_a_long_enough_secret"}""", Encoding.UTF8, "application/json")));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.True((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("url", out _));
+    }
+
+    [Fact]
     public async Task No_endpoint_means_no_events_and_a_bad_endpoint_is_refused()
     {
         await _app.DeliverAsync("orders/paid", _shop, ShopifyPayloads.Order(1004, 777, 50m, 50m));

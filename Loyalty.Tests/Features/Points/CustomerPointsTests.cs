@@ -141,4 +141,34 @@ public sealed class CustomerPointsTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Contains("customer_not_logged_in", await response.Content.ReadAsStringAsync());
     }
+
+    private async Task<(HttpStatusCode Status, string Body)> SendJsonAsync(HttpRequestMessage request, string json, bool idempotent = false)
+    {
+        request.Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        if (idempotent) request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
+        using var response = await _app.Http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_bonus_description_is_refused_with_a_field_error()
+    {
+        var (status, body) = await SendJsonAsync(_app.Admin(HttpMethod.Post, "/api/admin/customers/777/points", _shop),
+            """{"points":5,"description":"welcome\u0000"}""", idempotent: true);
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("description", out _), body);
+        Assert.Equal(0, await _app.BalanceAsync(_shop, 777));
+    }
+
+    [Fact]
+    public async Task A_NUL_character_in_feedback_is_refused_with_a_field_error()
+    {
+        var (status, body) = await SendJsonAsync(new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/feedback", _shop, 777)),
+            """{"message":"Great shop\u0000, thanks!","rating":5}""");
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("message", out _), body);
+        Assert.Equal(0L, await _app.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop", new { shop = _shop }));
+    }
 }
