@@ -84,11 +84,34 @@ public static partial class NetworkGuard
     /// <summary>True for a public unicast address that is not one of this host's own.</summary>
     public static bool IsPublic(IPAddress address) => IsPublic(address, HostAddresses(null));
 
-    /// <summary>True when <paramref name="address"/> is in one of <paramref name="denied"/>.</summary>
+    /// <summary>
+    /// True when <paramref name="address"/> is in one of <paramref name="denied"/>, or is an IPv6 translation of an IPv4 address
+    /// that is: where private networks are allowed, a NAT64 or 6to4 gateway would otherwise carry a connection to a denied
+    /// IPv4 address (elsewhere those ranges are refused as special-purpose anyway).
+    /// </summary>
     public static bool IsDenied(IPAddress address, IReadOnlyList<IPNetwork> denied)
     {
         address = Normalize(address);
-        return denied.Any(n => n.Contains(address));
+        return denied.Any(n => n.Contains(address)) || EmbeddedIPv4(address) is { } carried && denied.Any(n => n.Contains(carried));
+    }
+
+    private static readonly IPNetwork Nat64 = IPNetwork.Parse("64:ff9b::/96");
+    private static readonly IPNetwork SixToFour = IPNetwork.Parse("2002::/16");
+    private static readonly IPNetwork IPv4Compatible = IPNetwork.Parse("::/96");
+    private static readonly IPNetwork IPv4Translated = IPNetwork.Parse("::ffff:0:0:0/96");
+
+    /// <summary>
+    /// The IPv4 address an IPv6 address carries: NAT64 (<c>64:ff9b::a.b.c.d</c>), 6to4 (<c>2002:AABB:CCDD::/48</c>),
+    /// IPv4-compatible (<c>::a.b.c.d</c>, deprecated) and IPv4-translated (<c>::ffff:0:a.b.c.d</c>); IPv4-mapped ones are
+    /// normalized before. Null for any other address.
+    /// </summary>
+    private static IPAddress? EmbeddedIPv4(IPAddress address)
+    {
+        if (address.AddressFamily != AddressFamily.InterNetworkV6) return null;
+        var bytes = address.GetAddressBytes();
+        if (Nat64.Contains(address) || IPv4Compatible.Contains(address) || IPv4Translated.Contains(address)) return new IPAddress(bytes.AsSpan(12, 4));
+        if (SixToFour.Contains(address)) return new IPAddress(bytes.AsSpan(2, 4));
+        return null;
     }
 
     /// <summary>As <see cref="IsPublic(IPAddress)"/>, with this host's addresses given.</summary>
