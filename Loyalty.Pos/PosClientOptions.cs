@@ -28,7 +28,7 @@ public sealed class PosClientOptions
 
     /// <summary>
     /// POS URLs are entered by merchants; by default they may not point at loopback or private networks
-    /// (server-side request forgery). The local sandbox and tests turn this on.
+    /// (server-side request forgery). The local sandbox and tests turn this on; the app refuses it at start-up outside Development.
     /// </summary>
     public bool AllowPrivateNetworks { get; set; }
 

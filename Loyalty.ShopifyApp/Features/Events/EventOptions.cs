@@ -18,7 +18,7 @@ public sealed class EventOptions
     /// </summary>
     public int MaxResponseBytes { get; set; } = 64 * 1024;
 
-    /// <summary>Accept http:// endpoints and private addresses (sandbox and tests only).</summary>
+    /// <summary>Accept http:// endpoints and private addresses (sandbox and tests only; refused at start-up outside Development).</summary>
     public bool AllowInsecureEndpoints { get; set; }
 
     /// <summary>Attempts one run makes at once: an endpoint that never answers holds one of them for an attempt's timeout, not the run.</summary>

@@ -189,6 +189,6 @@ public static partial class SettingsEndpoints
 /// <summary>Section <c>Settings</c>.</summary>
 public sealed class SettingsOptions
 {
-    /// <summary>Accept http:// POS URLs (the local sandbox and tests); production POS URLs must be https.</summary>
+    /// <summary>Accept http:// POS URLs (the local sandbox and tests; refused at start-up outside Development); production POS URLs must be https.</summary>
     public bool AllowInsecurePosUrls { get; set; }
 }

@@ -36,7 +36,7 @@ public abstract class ConversionTestBase : IAsyncLifetime
             ["Pos:AttemptTimeoutSeconds"] = "0.5",
             ["Pos:TotalTimeoutSeconds"] = "2",
             ["Pos:RetryBaseDelayMs"] = "10",
-        }.Concat(MoreSettings).GroupBy(kv => kv.Key).Select(g => g.Last())), MoreServices);
+        }.Concat(MoreSettings).GroupBy(kv => kv.Key).Select(g => g.Last())), MoreServices, environment: "Development"); // the POS fake is on loopback, over http
         Shop = LoyaltyApp.NewShop();
         await App.InstallAsync(Shopify, Shop);
         Shopify.StubCouponsMetafield(Shop);

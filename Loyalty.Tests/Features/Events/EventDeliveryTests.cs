@@ -31,7 +31,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
             ["Events:RetryBaseDelaySeconds"] = "0",
             ["Events:MaxAttempts"] = "3",
             ["Jobs:Schedules:event-delivery"] = "",
-        });
+        }, environment: "Development"); // the receiver is on loopback, over http
         _shop = LoyaltyApp.NewShop();
         await _app.InstallAsync(_shopify, _shop);
     }
@@ -46,12 +46,15 @@ public sealed class EventDeliveryTests : IAsyncLifetime
 
     private readonly List<LoyaltyApp> _otherApps = [];
 
-    /// <summary>Another app, for a test that needs other settings than the class's (the delivery job is left to the test).</summary>
-    private async Task<LoyaltyApp> StartAppAsync(Dictionary<string, string?> settings)
+    /// <summary>
+    /// Another app, for a test that needs other settings than the class's (the delivery job is left to the test). Endpoints on
+    /// loopback (Events:AllowInsecureEndpoints) are accepted in Development only.
+    /// </summary>
+    private async Task<LoyaltyApp> StartAppAsync(Dictionary<string, string?> settings, string environment = "Testing")
     {
         settings["Jobs:Schedules:event-delivery"] = "";
         settings["Events:RetryBaseDelaySeconds"] = "0";
-        var app = await LoyaltyApp.StartAsync(_shopify, settings);
+        var app = await LoyaltyApp.StartAsync(_shopify, settings, environment: environment);
         _otherApps.Add(app);
         return app;
     }
@@ -165,7 +168,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     [Fact]
     public async Task One_shops_unanswering_endpoint_does_not_hold_back_another_shops_events()
     {
-        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1" });
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1" }, environment: "Development");
         using var blackHole = BlackHole();
         var slow = await ShopWithEndpointAsync(app, Url(blackHole));
         var other = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
@@ -186,7 +189,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     [Fact]
     public async Task A_shop_gets_at_most_its_share_of_attempts_in_one_run()
     {
-        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:MaxPerShopPerRun"] = "2" });
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:MaxPerShopPerRun"] = "2" }, environment: "Development");
         ReceiverAnswers(500);
         var shop = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
         for (var i = 0; i < 5; i++) await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(5001 + i, 777, 50m, 50m));
@@ -200,7 +203,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
     [Fact]
     public async Task A_run_started_while_another_is_under_way_leaves_the_events_to_it()
     {
-        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "2" });
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "2" }, environment: "Development");
         using var blackHole = BlackHole();
         var slow = await ShopWithEndpointAsync(app, Url(blackHole));
         var other = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
@@ -227,7 +230,7 @@ public sealed class EventDeliveryTests : IAsyncLifetime
         var app = await StartAppAsync(new()
         {
             ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1", ["Events:Parallelism"] = "1", ["Events:MaxRunSeconds"] = "2",
-        });
+        }, environment: "Development");
         using var blackHole = BlackHole();
         var shop = await ShopWithEndpointAsync(app, Url(blackHole));
         for (var i = 0; i < 5; i++) await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(7001 + i, 777, 50m, 50m));

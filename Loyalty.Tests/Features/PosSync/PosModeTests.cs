@@ -33,7 +33,7 @@ public sealed class PosModeTests : IAsyncLifetime
             ["PosSync:MaxRetryDelaySeconds"] = "0.3",
             ["Jobs:QueuePollIntervalMs"] = "100",
             ["Jobs:SchedulePollIntervalMs"] = "100",
-        });
+        }, environment: "Development"); // the POS fake is on loopback, over http
         _shop = LoyaltyApp.NewShop();
         await _app.InstallAsync(_shopify, _shop);
         var response = await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", _shop,

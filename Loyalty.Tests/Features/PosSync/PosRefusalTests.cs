@@ -36,7 +36,7 @@ public sealed class PosRefusalTests : IAsyncLifetime
             ["PosSync:MaxAttempts"] = "3",
             ["Jobs:QueuePollIntervalMs"] = "100",
             ["Jobs:SchedulePollIntervalMs"] = "100",
-        });
+        }, environment: "Development"); // the POS fake is on loopback, over http
         _shop = LoyaltyApp.NewShop();
         await _app.InstallAsync(_shopify, _shop);
         _shopify.StubCouponsMetafield(_shop);
