@@ -158,7 +158,10 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
         };
         var env2 = new Dictionary<string, string>
         {
-            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            // The simulators are on loopback over http, which Pos:AllowPrivateNetworks and Settings:AllowInsecurePosUrls allow in
+            // Development only; the logs stay JSON as in Production.
+            ["ASPNETCORE_ENVIRONMENT"] = "Development",
+            ["Logging__Console__FormatterName"] = "json",
             ["ConnectionStrings__Loyalty"] = env.ConnectionString,
             ["Shopify__ApiKey"] = BenchEnvironment.ClientId,
             ["Shopify__ApiSecret"] = BenchEnvironment.ClientSecret,

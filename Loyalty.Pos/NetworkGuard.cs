@@ -57,14 +57,16 @@ public static partial class NetworkGuard
     {
         var host = context.DnsEndPoint.Host;
         var addresses = IPAddress.TryParse(host, out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, ct);
+        // Where the host led and why it was refused is for the operator's log: the exception's message reaches merchants.
         if (addresses.FirstOrDefault(a => IsDenied(a, denied)) is { } deniedAddress)
         {
-            throw new HttpRequestException($"The host {host} resolves to {deniedAddress}, in a network this deployment denies (NetworkGuard:DeniedNetworks).");
+            if (logger is not null) LogRefused(logger, host, deniedAddress.ToString(), "in a network this deployment denies (NetworkGuard:DeniedNetworks)");
+            throw new OutboundAddressRefusedException();
         }
         if (!allowPrivate && addresses.FirstOrDefault(a => !IsPublic(a, HostAddresses(logger))) is { } refused)
         {
-            throw new HttpRequestException(
-                $"The host {host} resolves to {refused}, a special-purpose or this host's own address, which is not allowed.");
+            if (logger is not null) LogRefused(logger, host, refused.ToString(), "a special-purpose address or one of this host's own");
+            throw new OutboundAddressRefusedException();
         }
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -82,11 +84,34 @@ public static partial class NetworkGuard
     /// <summary>True for a public unicast address that is not one of this host's own.</summary>
     public static bool IsPublic(IPAddress address) => IsPublic(address, HostAddresses(null));
 
-    /// <summary>True when <paramref name="address"/> is in one of <paramref name="denied"/>.</summary>
+    /// <summary>
+    /// True when <paramref name="address"/> is in one of <paramref name="denied"/>, or is an IPv6 translation of an IPv4 address
+    /// that is: where private networks are allowed, a NAT64 or 6to4 gateway would otherwise carry a connection to a denied
+    /// IPv4 address (elsewhere those ranges are refused as special-purpose anyway).
+    /// </summary>
     public static bool IsDenied(IPAddress address, IReadOnlyList<IPNetwork> denied)
     {
         address = Normalize(address);
-        return denied.Any(n => n.Contains(address));
+        return denied.Any(n => n.Contains(address)) || EmbeddedIPv4(address) is { } carried && denied.Any(n => n.Contains(carried));
+    }
+
+    private static readonly IPNetwork Nat64 = IPNetwork.Parse("64:ff9b::/96");
+    private static readonly IPNetwork SixToFour = IPNetwork.Parse("2002::/16");
+    private static readonly IPNetwork IPv4Compatible = IPNetwork.Parse("::/96");
+    private static readonly IPNetwork IPv4Translated = IPNetwork.Parse("::ffff:0:0:0/96");
+
+    /// <summary>
+    /// The IPv4 address an IPv6 address carries: NAT64 (<c>64:ff9b::a.b.c.d</c>), 6to4 (<c>2002:AABB:CCDD::/48</c>),
+    /// IPv4-compatible (<c>::a.b.c.d</c>, deprecated) and IPv4-translated (<c>::ffff:0:a.b.c.d</c>); IPv4-mapped ones are
+    /// normalized before. Null for any other address.
+    /// </summary>
+    private static IPAddress? EmbeddedIPv4(IPAddress address)
+    {
+        if (address.AddressFamily != AddressFamily.InterNetworkV6) return null;
+        var bytes = address.GetAddressBytes();
+        if (Nat64.Contains(address) || IPv4Compatible.Contains(address) || IPv4Translated.Contains(address)) return new IPAddress(bytes.AsSpan(12, 4));
+        if (SixToFour.Contains(address)) return new IPAddress(bytes.AsSpan(2, 4));
+        return null;
     }
 
     /// <summary>As <see cref="IsPublic(IPAddress)"/>, with this host's addresses given.</summary>
@@ -141,6 +166,9 @@ public static partial class NetworkGuard
         address.IsIPv4MappedToIPv6 ? address.MapToIPv4()
         : address.AddressFamily == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes())
         : address;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Outbound guard: a connection to {Host} was refused: it resolves to {Address}, {Why}")]
+    private static partial void LogRefused(ILogger logger, string host, string address, string why);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Outbound guard: this host's own addresses could not be read, so only the special-purpose ranges and NetworkGuard:DeniedNetworks are refused; list this host's public addresses there")]

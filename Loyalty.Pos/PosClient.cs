@@ -25,7 +25,15 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
             if (response.IsSuccessStatusCode)
             {
                 var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-                return new PosBalance.Found(body.GetProperty("balance").GetInt64());
+                if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("balance", out var balance) && balance.ValueKind == JsonValueKind.Number
+                    && balance.TryGetInt64(out var points))
+                {
+                    return new PosBalance.Found(points);
+                }
+                // Not the contract ({"balance": <integer>}): as good as no answer, and the callers fall back as they do for one.
+                LogNotUnderstood("balance read", customerId, body.ValueKind == JsonValueKind.Object
+                    ? $"balance is {(body.TryGetProperty("balance", out var b) ? b.ValueKind.ToString() : "missing")}" : $"the answer is {body.ValueKind}");
+                return new PosBalance.Unavailable(OutboundFailure.NotUnderstood);
             }
             if (response.StatusCode == HttpStatusCode.NotFound) return new PosBalance.CustomerNotFound();
             return new PosBalance.Unavailable($"HTTP {(int)response.StatusCode}");
@@ -129,21 +137,20 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         !ct.IsCancellationRequested && e is HttpRequestException or TimeoutRejectedException or BrokenCircuitException
             or TaskCanceledException or IOException or JsonException;
 
-    /// <summary>What went wrong, for the outcome; an answer past the size limit is also logged, as nothing else would say why.</summary>
+    /// <summary>
+    /// What went wrong, for the outcome: a stable reason (<see cref="OutboundFailure"/>), shown to merchants, never an address
+    /// or transport detail. The detail is logged here, for the operator.
+    /// </summary>
     private string Failure(string call, string subject, Exception e)
     {
-        switch (e)
+        if (e is ResponseTooLargeException tooLarge)
         {
-            case ResponseTooLargeException tooLarge:
-                LogTooLarge(call, subject, tooLarge.Limit);
-                return $"the answer was larger than {tooLarge.Limit} bytes (Pos:MaxResponseBytes); not read further, not retried";
-            case TimeoutRejectedException:
-                return "timed out";
-            case BrokenCircuitException:
-                return "circuit open after repeated failures";
-            default:
-                return $"{e.GetType().Name}: {e.Message}";
+            LogTooLarge(call, subject, tooLarge.Limit);
+            return $"{OutboundFailure.TooLarge(tooLarge.Limit)} (Pos:MaxResponseBytes); not read further, not retried";
         }
+        var reason = OutboundFailure.Reason(e);
+        LogFailed(call, subject, reason, OutboundFailure.Detail(e));
+        return reason;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "POS {Kind} {Reference} of {Points} points applied (replayed: {Replayed})")]
@@ -154,6 +161,12 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed: the answer was larger than {Limit} bytes, so it was not read further and the call is not retried")]
     private partial void LogTooLarge(string call, string subject, long limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject}: the answer does not follow the POS API ({Shape}); taken as the POS being unavailable")]
+    private partial void LogNotUnderstood(string call, string subject, string shape);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed ({Reason}): {Detail}")]
+    private partial void LogFailed(string call, string subject, string reason, string detail);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Kind} {Reference} outcome unknown: {Reason}")]
     private partial void LogUnknown(string kind, string reference, string reason);

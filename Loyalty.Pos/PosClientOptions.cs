@@ -17,7 +17,7 @@ public sealed class PosClientOptions
     /// <summary>First retry delay; grows exponentially with jitter.</summary>
     public int RetryBaseDelayMs { get; set; } = 200;
 
-    /// <summary>Failure ratio over <see cref="CircuitSamplingSeconds"/> at which one POS host's circuit opens.</summary>
+    /// <summary>Failure ratio over <see cref="CircuitSamplingSeconds"/> at which one POS connection's (host and API key) circuit opens.</summary>
     public double CircuitFailureRatio { get; set; } = 0.5;
 
     public int CircuitMinimumThroughput { get; set; } = 20;
@@ -28,7 +28,7 @@ public sealed class PosClientOptions
 
     /// <summary>
     /// POS URLs are entered by merchants; by default they may not point at loopback or private networks
-    /// (server-side request forgery). The local sandbox and tests turn this on.
+    /// (server-side request forgery). The local sandbox and tests turn this on; the app refuses it at start-up outside Development.
     /// </summary>
     public bool AllowPrivateNetworks { get; set; }
 

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
@@ -12,8 +14,9 @@ public static class PosServiceCollectionExtensions
     /// <summary>
     /// Registers <see cref="PosClient"/> with its resilience pipeline: a total timeout, retries with exponential
     /// back-off and jitter on transient failures only (408, 429 honouring Retry-After, 5xx, connection errors,
-    /// attempt timeouts), a circuit breaker, and a per-attempt timeout. Each POS host gets its own pipeline, so
-    /// one shop's broken POS never opens the circuit for another's. An answer is read whole inside each attempt, up to
+    /// attempt timeouts), a circuit breaker, and a per-attempt timeout. Each POS connection (host and API key) gets its own
+    /// pipeline (<see cref="PipelineKey"/>), so one shop's failing calls never open the circuit for another shop, not even
+    /// one on the same multi-tenant POS host. An answer is read whole inside each attempt, up to
     /// <see cref="PosClientOptions.MaxResponseBytes"/>, so a body cut off by a dropped connection is retried like any
     /// transport failure and a body past the limit fails the call (<see cref="ResponseSizeLimitHandler"/>). Each circuit's
     /// state is reported by <see cref="PosCircuits"/>.
@@ -67,7 +70,7 @@ public static class PosServiceCollectionExtensions
                     OnClosed = _ => Moved(circuits, circuit, PosCircuits.Closed),
                 })
                 .AddTimeout(TimeSpan.FromSeconds(o.AttemptTimeoutSeconds));
-        }).SelectPipelineByAuthority();
+        }).SelectPipelineBy(_ => PipelineKey);
         // Added after the resilience handler, so it runs inside each attempt.
         builder.AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<IOptions<PosClientOptions>>().Value.MaxResponseBytes));
         return builder;
@@ -77,6 +80,22 @@ public static class PosServiceCollectionExtensions
     {
         circuits.Moved(circuit, state);
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Per process: a key's hash in a pipeline name (logged, in metrics) cannot be looked up or compared across instances.</summary>
+    private static readonly byte[] PipelineKeySalt = RandomNumberGenerator.GetBytes(32);
+
+    /// <summary>
+    /// The resilience pipeline (and so the circuit) of a request: its POS's scheme, host and port, and a keyed hash of the API
+    /// key it carries. Shops on one multi-tenant POS host differ by their keys. The name is logged and tagged on metrics, so it
+    /// never holds the key itself.
+    /// </summary>
+    internal static string PipelineKey(HttpRequestMessage request)
+    {
+        var uri = request.RequestUri!;
+        var key = request.Headers.Authorization?.Parameter ?? "";
+        var hash = Convert.ToHexStringLower(HMACSHA256.HashData(PipelineKeySalt, Encoding.UTF8.GetBytes(key)).AsSpan(0, 8));
+        return $"{uri.Scheme}://{uri.Authority}#{hash}";
     }
 
     private sealed class PosClientOptionsValidator : IValidateOptions<PosClientOptions>

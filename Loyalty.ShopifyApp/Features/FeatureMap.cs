@@ -103,6 +103,8 @@ public static class FeatureMap
         // Events for the merchant's other systems.
         services.AddOptions<EventOptions>().BindConfiguration("Events")
             .Validate(o => o.MaxAttempts > 0 && o.TimeoutSeconds > 0, "Events: MaxAttempts and TimeoutSeconds must be positive.")
+            .Validate(o => o.LimitsValid(), EventOptions.LimitsRule)
+            .Validate(o => o.RunValid(), EventOptions.RunRule)
             .Validate(o => o.MaxResponseBytes is >= 1024 and <= 16 * 1024 * 1024, "Events: MaxResponseBytes must be between 1024 and 16777216.")
             .ValidateOnStart();
         services.AddHttpClient(OutgoingEvents.HttpClientName)

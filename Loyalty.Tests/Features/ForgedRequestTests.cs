@@ -104,4 +104,25 @@ public sealed class ForgedRequestTests(ForgedRequestTests.ForgeryApp app) : AppT
         Assert.Empty(failures);
         Assert.Equal("installed", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop = Shop }));
     }
+    [Fact]
+    public async Task A_NUL_character_in_an_incident_resolution_is_refused_with_a_field_error()
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/1/resolve", Shop,
+            new StringContent("""{"resolution":"done\u0000"}""", System.Text.Encoding.UTF8, "application/json")));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.Contains("\"resolution\"", body); // errors.resolution
+    }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_query_that_reaches_the_database_is_a_4xx_not_a_500()
+    {
+        // A field without a check of its own: the database refuses the NUL, and that is the client's mistake, not a 500.
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/event-endpoint/events?state=fail%00ed", Shop));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.Contains("\"invalid_text\"", body);
+    }
 }

@@ -40,6 +40,8 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
 
     public NpgsqlDataSource Db => Services.GetRequiredService<NpgsqlDataSource>();
 
+    private static readonly string[] DevelopmentOnly = ["Pos:AllowPrivateNetworks", "Settings:AllowInsecurePosUrls", "Events:AllowInsecureEndpoints"];
+
     public static async Task<LoyaltyApp> StartAsync(ShopifyFake shopify, IDictionary<string, string?>? settings = null,
         Action<IServiceCollection>? services = null, string? connectionString = null, string environment = "Testing")
     {
@@ -56,6 +58,10 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
             ["Webhooks:MaxRetryDelaySeconds"] = "0.2",
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
+        // The settings that let outbound calls reach loopback fakes over http exist only in Development (the app refuses
+        // them anywhere else): a test that needs them runs its app as Development.
+        if (environment == "Testing" && DevelopmentOnly.Any(k => string.Equals(all.GetValueOrDefault(k), "true", StringComparison.OrdinalIgnoreCase)))
+            environment = "Development";
 
         var app = new LoyaltyApp(all, services, environment);
         app.UseKestrel(0);

@@ -99,6 +99,32 @@ public sealed class NetworkGuardTests
     }
 
     [Fact]
+    public void A_denied_network_written_as_IPv4_mapped_IPv6_denies_its_IPv4_addresses()
+    {
+        // It parsed, but addresses are compared after mapping to IPv4, so as an IPv6 network it never matched.
+        var guard = new NetworkGuardOptions { DeniedNetworks = ["::ffff:8.8.8.0/120"] };
+        var everyMapped = new NetworkGuardOptions { DeniedNetworks = ["::ffff:0:0/96"] };
+
+        Assert.NotNull(NetworkGuard.UrlError("https://8.8.8.8/", allowHttp: false, allowPrivateNetworks: false, guard));
+        Assert.NotNull(NetworkGuard.UrlError("https://[::ffff:8.8.8.8]/", allowHttp: false, allowPrivateNetworks: false, guard));
+        Assert.Null(NetworkGuard.UrlError("https://8.8.4.4/", allowHttp: false, allowPrivateNetworks: false, guard));
+        Assert.NotNull(NetworkGuard.UrlError("https://1.1.1.1/", allowHttp: false, allowPrivateNetworks: false, everyMapped));
+    }
+
+    [Theory]
+    [InlineData("64:ff9b::808:808")] // NAT64 of 8.8.8.8
+    [InlineData("2002:808:808::1")] // 6to4 of 8.8.8.8
+    [InlineData("::8.8.8.8")] // IPv4-compatible
+    [InlineData("::ffff:0:808:808")] // IPv4-translated
+    public void Where_private_networks_are_allowed_a_denied_IPv4_address_is_denied_in_its_IPv6_translations_too(string translated)
+    {
+        var guard = new NetworkGuardOptions { DeniedNetworks = ["8.8.8.8"] };
+
+        Assert.NotNull(NetworkGuard.UrlError($"https://[{translated}]/", allowHttp: false, allowPrivateNetworks: true, guard));
+        Assert.Null(NetworkGuard.UrlError("https://[64:ff9b::808:404]/", allowHttp: false, allowPrivateNetworks: true, guard)); // 8.8.4.4 is not denied
+    }
+
+    [Fact]
     public void Every_address_of_this_machine_is_refused()
     {
         var addresses = NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(a => a.Address).ToList();

@@ -1,5 +1,7 @@
 using Loyalty.Pos;
+using Loyalty.Tests.Infrastructure.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using WireMock.Matchers;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -21,8 +23,11 @@ public sealed class PosClientTests : IDisposable
         _connection = new PosConnection(new Uri(_pos.Url!), "pos-key-1");
     }
 
-    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3) => new ServiceCollection()
-        .AddLogging()
+    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3, ILoggerProvider? logs = null) => new ServiceCollection()
+        .AddLogging(b =>
+        {
+            if (logs is not null) b.AddProvider(logs);
+        })
         .AddPosClient(o =>
         {
             o.AllowPrivateNetworks = allowPrivate;
@@ -268,6 +273,25 @@ public sealed class PosClientTests : IDisposable
     }
 
     [Theory]
+    [InlineData("""{"balance":"lots"}""")]
+    [InlineData("""{"balance":1.5}""")]
+    [InlineData("""{"points":5}""")]
+    [InlineData("""[]""")]
+    [InlineData("""null""")]
+    public async Task A_balance_answer_that_breaks_the_contract_is_unavailable_and_logged(string answer)
+    {
+        var logs = new CapturedLogs();
+        await using var services = Build(allowPrivate: true, logs: logs);
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(answer));
+
+        var balance = await services.GetRequiredService<PosClient>().GetBalanceAsync(_connection, "777", default);
+
+        Assert.Equal("answer not understood", Assert.IsType<PosBalance.Unavailable>(balance).Reason);
+        Assert.Contains(logs.Lines, l => l.Category == typeof(PosClient).FullName && l.Level == LogLevel.Warning && l.Message.Contains("balance", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public async Task A_huge_answer_fails_the_call_at_the_limit_quickly_and_is_not_retried(bool declaredLength)
@@ -287,6 +311,51 @@ public sealed class PosClientTests : IDisposable
         Assert.Equal(3, huge.Requests); // one attempt each: a retry would only be as long
         Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the client hung up");
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public async Task One_merchants_failing_calls_do_not_open_the_circuit_for_another_merchant_on_the_same_POS_host()
+    {
+        // Two shops on one multi-tenant POS service: the POS rate-limits the first shop's key, the second's is fine.
+        var logs = new CapturedLogs();
+        await using var services = Build(allowPrivate: true, maxRetries: 0, logs);
+        var client = services.GetRequiredService<PosClient>();
+        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-a"))
+            .RespondWith(Response.Create().WithStatusCode(429));
+        _pos.Given(Request.Create().WithPath("/customers/1/points").UsingGet().WithHeader("Authorization", "Bearer key-of-shop-b"))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "1", balance = 5 }));
+        var shopA = new PosConnection(new Uri(_pos.Url!), "key-of-shop-a");
+        var shopB = new PosConnection(new Uri(_pos.Url!), "key-of-shop-b");
+
+        for (var i = 0; i < 25; i++) await client.GetBalanceAsync(shopA, "1", default);
+        var other = await client.GetBalanceAsync(shopB, "1", default);
+
+        Assert.True(other is PosBalance.Found, $"shop B got {other}");
+        Assert.Contains("circuit", Assert.IsType<PosBalance.Unavailable>(await client.GetBalanceAsync(shopA, "1", default)).Reason);
+        Assert.Contains(logs.Lines, l => l.Message.Contains("OnCircuitOpened", StringComparison.Ordinal)); // the circuit's name is logged...
+        Assert.DoesNotContain(logs.Lines, l => l.Message.Contains("key-of-shop", StringComparison.Ordinal)); // ...and never holds the key
+    }
+
+    [Fact]
+    public async Task A_failed_call_tells_a_stable_reason_and_leaves_addresses_and_transport_detail_to_the_log()
+    {
+        var logs = new CapturedLogs();
+        await using var strict = Build(allowPrivate: false, maxRetries: 0, logs);
+        await using var lenient = Build(allowPrivate: true, maxRetries: 0, logs);
+        using var closed = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closed.Start();
+        var port = ((System.Net.IPEndPoint)closed.LocalEndpoint).Port;
+        closed.Stop(); // nothing listens there any more: connections are refused
+        const string name = "localhost"; // stands for an internal DNS name that resolves to a private address
+        var addresses = (await System.Net.Dns.GetHostAddressesAsync(name)).Select(a => a.ToString()).ToList();
+
+        var refused = await strict.GetRequiredService<PosClient>().GetBalanceAsync(new PosConnection(new Uri($"http://{name}:{port}/"), "k"), "777", default);
+        var unreachable = await lenient.GetRequiredService<PosClient>().DeductAsync(new PosConnection(new Uri($"http://127.0.0.1:{port}/"), "k"), "777", 5,
+            "conv_unreachable", null, default);
+
+        Assert.Equal("refused: address not allowed", Assert.IsType<PosBalance.Unavailable>(refused).Reason);
+        Assert.Equal("unreachable", Assert.IsType<PosOutcome.Unknown>(unreachable).Reason);
+        Assert.Contains(logs.Lines, l => addresses.Any(a => l.Message.Contains(a, StringComparison.Ordinal))); // the operator learns where the name led
     }
 
     [Fact]

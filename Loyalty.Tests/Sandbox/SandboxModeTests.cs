@@ -50,6 +50,22 @@ public sealed class SandboxModeTests
     }
 
     [Theory]
+    [InlineData("Pos:AllowPrivateNetworks", "Production")]
+    [InlineData("Events:AllowInsecureEndpoints", "Production")]
+    [InlineData("Settings:AllowInsecurePosUrls", "Production")]
+    [InlineData("Pos:AllowPrivateNetworks", "Testing")]
+    [InlineData("Events:AllowInsecureEndpoints", "Staging")]
+    public async Task Settings_that_lift_the_outbound_guard_refuse_to_start_outside_Development(string setting, string environment)
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() =>
+            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { [setting] = "true" }, environment: environment));
+
+        Assert.Contains($"{setting} is on in the {environment} environment", error.ToString());
+    }
+
+    [Theory]
     [InlineData("Shopify:ApiSecret", LoyaltyApp.Secret)]
     [InlineData("Shopify:ApiKey", LoyaltyApp.ApiKey)]
     [InlineData("SHOPIFY_API_SECRET", LoyaltyApp.Secret)]

@@ -29,7 +29,7 @@ public sealed class SimulatorEndToEndTests : IAsyncLifetime
             ["Pos:AllowPrivateNetworks"] = "true",
             ["Jobs:ServerEnabled"] = "false",
             ["Campaigns:BulkPollIntervalMs"] = "0",
-        });
+        }, environment: "Development"); // the POS simulator is on loopback, over http
         Assert.Equal(HttpStatusCode.OK, (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/shop", Shop))).StatusCode);
     }
 

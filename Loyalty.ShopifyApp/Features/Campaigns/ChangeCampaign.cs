@@ -35,10 +35,12 @@ public static class ChangeCampaign
             return Problems.Create(StatusCodes.Status409Conflict, "campaign_not_editable", $"A {current.State} campaign cannot be changed.");
         }
         var title = change.Title?.Trim() ?? current.Title;
-        var endsAt = change.EndsAt ?? current.EndsAt;
+        // Everything the database would refuse is refused here, before Shopify is changed.
+        var endsAt = change.EndsAt is { } newEnd ? CreateCampaign.AsStored(newEnd) : current.EndsAt;
         var usageLimit = change.UsageLimit ?? current.UsageLimit;
         var errors = new Dictionary<string, string[]>();
-        if (title.Length is 0 or > 255) errors["title"] = ["A title of 1-255 characters is required."];
+        if (StoredText.HasNul(title)) errors["title"] = [StoredText.NulRule];
+        else if (title.Length is 0 or > 255) errors["title"] = ["A title of 1-255 characters is required."];
         if (change.EndsAt is { } requested && !CreateCampaign.InCalendar(requested)) errors["endsAt"] = [CreateCampaign.CalendarRule];
         else if (endsAt <= current.StartsAt) errors["endsAt"] = ["Must be after the campaign's start."];
         if (usageLimit is < 1) errors["usageLimit"] = ["Must be at least 1."];

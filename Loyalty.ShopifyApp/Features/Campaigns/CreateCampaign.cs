@@ -47,6 +47,15 @@ public static partial class CreateCampaign
     /// <summary>A campaign date this app and Shopify can both work with (and add days to without overflowing).</summary>
     internal static bool InCalendar(DateTimeOffset date) => date.Year is >= 2000 and < 3000;
 
+    /// <summary>
+    /// A date as the database keeps it: PostgreSQL's timestamps hold microseconds and Npgsql drops the 100 ns ticks below. Dates
+    /// are compared as stored, so an end less than a microsecond after the start is refused here, not by the table's check.
+    /// </summary>
+    internal static DateTimeOffset AsStored(DateTimeOffset date) => date.AddTicks(-(date.UtcTicks % TimeSpan.TicksPerMicrosecond));
+
+    /// <summary>The finest percentage the database keeps (numeric(18, 4)): a finer one would be stored rounded, or as 0.</summary>
+    internal static bool FitsPercentage(decimal percentage) => decimal.Round(percentage, 4) == percentage;
+
     public static RouteGroupBuilder MapCreateCampaign(this RouteGroupBuilder admin)
     {
         admin.MapPost("/campaigns", CreateAsync);
@@ -78,13 +87,14 @@ public static partial class CreateCampaign
         if (r.StartsAt is { } s0 && !InCalendar(s0)) Add("startsAt", CalendarRule);
         if (r.EndsAt is { } e0 && !InCalendar(e0)) Add("endsAt", CalendarRule);
         var now = clock.GetUtcNow();
-        var startsAt = r.StartsAt is { } s1 && InCalendar(s1) ? s1 : now;
-        var endsAt = r.EndsAt ?? startsAt.AddDays(settings.CouponValidityDays);
+        var startsAt = AsStored(r.StartsAt is { } s1 && InCalendar(s1) ? s1 : now);
+        var endsAt = AsStored(r.EndsAt ?? startsAt.AddDays(settings.CouponValidityDays));
 
         var title = r.Title?.Trim() ?? "";
-        if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
+        if (StoredText.HasNul(title)) Add("title", StoredText.NulRule);
+        else if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
         if ((r.Percentage is null) == (r.FixedAmount is null)) Add("value", "Give either percentage or fixedAmount.");
-        if (r.Percentage is { } p && (p <= 0 || p > 100)) Add("percentage", "Must be more than 0 and at most 100.");
+        if (r.Percentage is { } p && (p <= 0 || p > 100 || !FitsPercentage(p))) Add("percentage", "Must be more than 0 and at most 100, with at most 4 decimals.");
         if (r.FixedAmount is { } f && (f <= 0 || f > 1_000_000 || decimal.Round(f, 2) != f)) Add("fixedAmount", "Must be more than 0 (shop currency, 2 decimals).");
         if (endsAt <= startsAt) Add("endsAt", "Must be after startsAt.");
         if (r.UsageLimit is < 1) Add("usageLimit", "Must be at least 1 when given.");

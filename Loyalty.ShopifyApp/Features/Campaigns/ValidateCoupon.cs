@@ -65,6 +65,7 @@ public static class ValidateCoupon
     private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(HttpContext http, string shop, string? code, long? customer,
         TimeSpan? storefrontWait, NpgsqlDataSource db, ShopifyDiscounts shopify, TimeProvider clock, CancellationToken ct)
     {
+        if (StoredText.HasNul(code)) return StoredText.Problem("invalid_code", "code");
         code = code?.Trim();
         if (string.IsNullOrEmpty(code) || code.Length > 255) return Problems.Validation("invalid_code", "Send the code to check (1-255 characters).");
 

@@ -66,6 +66,7 @@ public static partial class CouponIncidents
     private static async Task<Results<Ok<Incident>, ProblemHttpResult>> ResolveAsync(HttpContext http, long id, Resolve body, NpgsqlDataSource db,
         ILoggerFactory loggers, CancellationToken ct)
     {
+        if (StoredText.HasNul(body.Resolution)) return StoredText.Problem("invalid_resolution", "resolution");
         if (string.IsNullOrWhiteSpace(body.Resolution) || body.Resolution.Length > 500)
         {
             return Problems.Validation("invalid_resolution", "Say in up to 500 characters how the incident was resolved.");

@@ -45,6 +45,7 @@ public static partial class Donations
         NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ILoggerFactory loggers, CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
+        if (StoredText.HasNul(request.Cause)) return StoredText.Problem("invalid_cause", "cause");
         var cause = request.Cause?.Trim() ?? "";
         if (cause.Length is < 2 or > 100) return Problems.Validation("invalid_cause", "Name the cause (2-100 characters).");
         if (request.Points is < 1 or > 1_000_000)

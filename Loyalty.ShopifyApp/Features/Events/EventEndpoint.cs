@@ -46,7 +46,8 @@ public static class EventEndpoint
     {
         var errors = new Dictionary<string, string[]>();
         var insecureAllowed = options.Value.AllowInsecureEndpoints;
-        if (NetworkGuard.UrlError(r.Url ?? "", allowHttp: insecureAllowed, allowPrivateNetworks: insecureAllowed, guard.Value) is { } urlError) errors["url"] = [urlError];
+        if (StoredText.HasNul(r.Url)) errors["url"] = [StoredText.NulRule];
+        else if (NetworkGuard.UrlError(r.Url ?? "", allowHttp: insecureAllowed, allowPrivateNetworks: insecureAllowed, guard.Value) is { } urlError) errors["url"] = [urlError];
         if (r.Secret is not { Length: >= 16 and <= 200 }) errors["secret"] = ["A secret of 16-200 characters, used to sign every event."];
         if (errors.Count > 0)
         {

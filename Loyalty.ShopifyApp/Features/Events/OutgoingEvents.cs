@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
@@ -10,27 +12,6 @@ using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Events;
-
-/// <summary>Section <c>Events</c>.</summary>
-public sealed class EventOptions
-{
-    public int MaxAttempts { get; set; } = 15;
-
-    public double RetryBaseDelaySeconds { get; set; } = 30;
-
-    public double MaxRetryDelaySeconds { get; set; } = 6 * 3600;
-
-    public double TimeoutSeconds { get; set; } = 10;
-
-    /// <summary>
-    /// The most of an endpoint's answer that is read (64 KiB; only its status matters). A longer answer is a failed
-    /// attempt: endpoints are entered by merchants and the instance is shared.
-    /// </summary>
-    public int MaxResponseBytes { get; set; } = 64 * 1024;
-
-    /// <summary>Accept http:// endpoints and private addresses (sandbox and tests only).</summary>
-    public bool AllowInsecureEndpoints { get; set; }
-}
 
 /// <summary>
 /// Events for the merchant's other systems. <see cref="EmitAsync"/> writes an event in the caller's
@@ -63,39 +44,123 @@ public sealed partial class OutgoingEvents(
 
     private sealed record Due(string Id, string ShopDomain, string Type, string Payload, int Attempts, string Url, string SecretProtected);
 
+    /// <summary>The session advisory lock that makes runs take turns, on any instance.</summary>
+    private const string RunLockKey = "outgoing-events:run";
+
+    /// <summary>
+    /// Delivers due events, fairly and within bounds, so one shop's slow endpoint never holds back another's events nor
+    /// ties up the job workers: attempts run side by side (<see cref="EventOptions.Parallelism"/>), events are claimed in
+    /// turns across shops, a shop gets <see cref="EventOptions.MaxPerShopPerRun"/> attempts per run at most, and a run
+    /// ends within <see cref="EventOptions.MaxRunSeconds"/>. One run at a time: a run started while another is under way
+    /// (the schedule, a merchant's retry) returns at once and leaves the events to it, so runs cannot pile up.
+    /// </summary>
     [AutomaticRetry(Attempts = 0)]
     public async Task<int> DeliverDueAsync(CancellationToken ct)
     {
+        // Held on a connection of its own for the whole run; a dead instance's lock goes with its connection.
+        await using var lockConnection = await db.OpenConnectionAsync(ct);
+        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                new { key = RunLockKey }, cancellationToken: ct)))
+        {
+            LogRunUnderWay();
+            return 0;
+        }
+        try
+        {
+            return await RunAsync(ct);
+        }
+        finally
+        {
+            await lockConnection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+        }
+    }
+
+    private async Task<int> RunAsync(CancellationToken ct)
+    {
+        var o = options.Value;
+        var run = Stopwatch.StartNew();
+        bool AttemptEndsInTime() => run.Elapsed.TotalSeconds + o.TimeoutSeconds <= o.MaxRunSeconds;
         var delivered = 0;
         var attempted = new List<string>(); // each run tries an event at most once; back-off decides the next try
-        while (!ct.IsCancellationRequested)
+        var perShop = new Dictionary<string, int>();
+        while (!ct.IsCancellationRequested && AttemptEndsInTime())
         {
-            List<Due> batch;
-            await using (var conn = await db.OpenConnectionAsync(ct))
-            {
-                batch = (await conn.QueryAsync<Due>(new CommandDefinition("""
-                    UPDATE outgoing_events e SET attempts = e.attempts + 1, next_attempt_at = now() + interval '2 minutes'
-                    FROM event_endpoints p
-                    WHERE p.shop_domain = e.shop_domain AND e.id IN (
-                        SELECT id FROM outgoing_events WHERE state = 'pending' AND next_attempt_at <= now() AND NOT (id = ANY(@attempted))
-                        ORDER BY created_at LIMIT 50 FOR UPDATE SKIP LOCKED)
-                    RETURNING e.id, e.shop_domain, e.type, e.payload::text AS payload, e.attempts, p.url, p.secret_protected
-                    """, new { attempted = attempted.ToArray() }, cancellationToken: ct))).ToList();
-            }
-            if (batch.Count == 0) return delivered;
+            var batch = await ClaimAsync(attempted, perShop, ct);
+            if (batch.Count == 0) break;
             foreach (var e in batch)
             {
                 attempted.Add(e.Id);
-                if (await DeliverAsync(e, ct)) delivered++;
+                perShop[e.ShopDomain] = perShop.GetValueOrDefault(e.ShopDomain) + 1;
+            }
+            var unstarted = new ConcurrentBag<Due>();
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = o.Parallelism, CancellationToken = ct }, async (e, token) =>
+            {
+                if (!AttemptEndsInTime())
+                {
+                    unstarted.Add(e);
+                    return;
+                }
+                if (await DeliverAsync(e, token)) Interlocked.Increment(ref delivered);
+            });
+            if (!unstarted.IsEmpty)
+            {
+                await HandBackAsync(unstarted, ct);
+                break;
             }
         }
         return delivered;
+    }
+
+    /// <summary>
+    /// Claims due events, leased for <see cref="EventOptions.LeaseSeconds"/>: each shop's oldest first, shops in turns (a
+    /// shop's n-th event of this run comes after every other shop's (n-1)-th), none past a shop's share of the run.
+    /// </summary>
+    private async Task<List<Due>> ClaimAsync(List<string> attempted, Dictionary<string, int> perShop, CancellationToken ct)
+    {
+        var o = options.Value;
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<Due>(new CommandDefinition("""
+            WITH due AS (
+                SELECT e.id, e.created_at,
+                       row_number() OVER (PARTITION BY e.shop_domain ORDER BY e.created_at, e.id) + coalesce(u.used, 0) AS turn
+                FROM outgoing_events e
+                LEFT JOIN unnest(@shops::text[], @used::int[]) AS u (shop, used) ON u.shop = e.shop_domain
+                WHERE e.state = 'pending' AND e.next_attempt_at <= now() AND NOT (e.id = ANY(@attempted))
+                  AND EXISTS (SELECT 1 FROM event_endpoints p WHERE p.shop_domain = e.shop_domain)
+            ), picked AS (
+                SELECT e.id, d.turn, d.created_at FROM outgoing_events e JOIN due d ON d.id = e.id
+                WHERE d.turn <= @perShop AND e.state = 'pending' AND e.next_attempt_at <= now()
+                ORDER BY d.turn, d.created_at
+                LIMIT @batch
+                FOR UPDATE OF e SKIP LOCKED
+            ), claimed AS (
+                UPDATE outgoing_events e SET attempts = e.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease)
+                FROM event_endpoints p, picked
+                WHERE picked.id = e.id AND p.shop_domain = e.shop_domain
+                RETURNING e.id, e.shop_domain, e.type, e.payload::text AS payload, e.attempts, p.url, p.secret_protected, picked.turn, picked.created_at
+            )
+            SELECT id, shop_domain, type, payload, attempts, url, secret_protected FROM claimed ORDER BY turn, created_at
+            """, new
+        {
+            attempted = attempted.ToArray(), shops = perShop.Keys.ToArray(), used = perShop.Values.ToArray(), perShop = o.MaxPerShopPerRun,
+            batch = o.BatchSize, lease = o.LeaseSeconds,
+        }, cancellationToken: ct))).ToList();
+    }
+
+    /// <summary>Claimed events the run had no time left to attempt: due again, the claim's attempt not counted.</summary>
+    private async Task HandBackAsync(IEnumerable<Due> events, CancellationToken ct)
+    {
+        var ids = events.Select(e => e.Id).ToArray();
+        await UpdateAsync("UPDATE outgoing_events SET attempts = attempts - 1, next_attempt_at = now() WHERE id = ANY(@ids) AND state = 'pending'",
+            new { ids }, ct);
+        LogHandedBack(ids.Length);
     }
 
     private async Task<bool> DeliverAsync(Due e, CancellationToken ct)
     {
         int? status = null;
         string? error;
+        string? detail = null;
         try
         {
             var body = Encoding.UTF8.GetBytes(e.Payload);
@@ -122,7 +187,14 @@ public sealed partial class OutgoingEvents(
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or CryptographicException or IOException && !ct.IsCancellationRequested)
         {
-            error = ex is ResponseTooLargeException ? $"{ex.Message} (Events:MaxResponseBytes)" : ex.Message;
+            // The merchant sees a stable reason, never a resolved address or transport detail; the detail is logged.
+            error = ex switch
+            {
+                CryptographicException => "the signing secret cannot be read; save the endpoint again",
+                ResponseTooLargeException => $"{OutboundFailure.Reason(ex)} (Events:MaxResponseBytes)",
+                _ => OutboundFailure.Reason(ex),
+            };
+            detail = OutboundFailure.Detail(ex);
         }
 
         var o = options.Value;
@@ -133,7 +205,7 @@ public sealed partial class OutgoingEvents(
                 next_attempt_at = now() + make_interval(secs => @delay)
             WHERE id = @id
             """, new { id = e.Id, failed, status, error, delay }, ct);
-        LogFailed(e.ShopDomain, e.Id, e.Type, e.Attempts, error, failed);
+        LogFailed(e.ShopDomain, e.Id, e.Type, e.Attempts, error, detail, failed);
         return false;
     }
 
@@ -143,6 +215,13 @@ public sealed partial class OutgoingEvents(
         await conn.ExecuteAsync(new CommandDefinition(sql, args, cancellationToken: ct));
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Event {EventId} ({Type}) for {Shop} not delivered on attempt {Attempt}: {Error} (given up: {Failed})")]
-    private partial void LogFailed(string shop, string eventId, string type, int attempt, string? error, bool failed);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Event delivery: another run is under way; this one leaves the events to it")]
+    private partial void LogRunUnderWay();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Event delivery: {Count} claimed events handed back for the next run (Events:MaxRunSeconds reached)")]
+    private partial void LogHandedBack(int count);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Event {EventId} ({Type}) for {Shop} not delivered on attempt {Attempt}: {Error} (given up: {Failed}) {Detail}")]
+    private partial void LogFailed(string shop, string eventId, string type, int attempt, string? error, string? detail, bool failed);
 }

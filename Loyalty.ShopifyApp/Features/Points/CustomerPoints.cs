@@ -61,6 +61,7 @@ public static partial class CustomerPoints
             return Problems.Validation("invalid_points", Rule, null,
                 new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["points"] = [Rule] } });
         }
+        if (StoredText.HasNul(request.Description)) return StoredText.Problem("invalid_description", "description");
         var description = request.Description?.Trim();
         if (string.IsNullOrEmpty(description) || description.Length > 500)
         {

@@ -153,7 +153,10 @@ public static partial class SettingsEndpoints
         if (s.BalanceSource is not (BalanceSources.Ledger or BalanceSources.Pos)) Add("balanceSource", "Must be 'ledger' or 'pos'.");
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
-        if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks, guard) is { } urlError)
+        // Sent as a header: a line break or a NUL would break the request (and a NUL cannot be stored).
+        if (update.PosApiKey is not null && update.PosApiKey.Any(char.IsControl)) Add("posApiKey", "Must not contain control characters (line breaks, NUL).");
+        if (StoredText.HasNul(s.PosBaseUrl)) Add("posBaseUrl", StoredText.NulRule);
+        else if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks, guard) is { } urlError)
             Add("posBaseUrl", urlError);
         if (s.BalanceSource == BalanceSources.Pos)
         {
@@ -187,6 +190,6 @@ public static partial class SettingsEndpoints
 /// <summary>Section <c>Settings</c>.</summary>
 public sealed class SettingsOptions
 {
-    /// <summary>Accept http:// POS URLs (the local sandbox and tests); production POS URLs must be https.</summary>
+    /// <summary>Accept http:// POS URLs (the local sandbox and tests; refused at start-up outside Development); production POS URLs must be https.</summary>
     public bool AllowInsecurePosUrls { get; set; }
 }

@@ -29,6 +29,7 @@ public static partial class Feedback
     private static async Task<Results<Created<FeedbackResult>, ProblemHttpResult>> SubmitAsync(HttpContext http, FeedbackRequest request,
         NpgsqlDataSource db, PosSyncTrigger posSync, ILoggerFactory loggers, CancellationToken ct)
     {
+        if (StoredText.HasNul(request.Message)) return StoredText.Problem("invalid_feedback", "message");
         var message = request.Message?.Trim() ?? "";
         if (message.Length is < 10 or > 2000)
         {

@@ -27,6 +27,14 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
             return true;
         }
 
+        if (IsTextTheDatabaseCannotStore(exception))
+        {
+            // A field without its StoredText check: bad input all the same, so a 4xx, and a warning so the field gets one.
+            LogUnstorableText(context.Request.Method, context.Request.Path);
+            await Problems.WriteAsync(context, Problems.Validation("invalid_text", "The request holds a character that cannot be stored.", StoredText.NulRule));
+            return true;
+        }
+
         if (IsDatabaseUnavailable(exception))
         {
             // The database went away (a restart, a failover, a cut connection): an outage, not a bug. Whatever the request
@@ -53,6 +61,21 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
         }
         return false;
     }
+
+    private static bool IsTextTheDatabaseCannotStore(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.CharacterNotInRepertoire or Npgsql.PostgresErrorCodes.UntranslatableCharacter })
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} answered 422 invalid_text: a NUL reached the database; give the field a StoredText check")]
+    private partial void LogUnstorableText(string method, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} answered 503: the database is unavailable ({Reason})")]
     private partial void LogDatabaseUnavailable(string method, string path, string reason);

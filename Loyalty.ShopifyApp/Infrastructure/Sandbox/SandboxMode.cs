@@ -44,6 +44,10 @@ public static partial class SandboxMode
     {
         builder.Services.AddOptions<SandboxOptions>().BindConfiguration("Sandbox");
         builder.Services.AddSingleton<IValidateOptions<ShopifyOptions>, SandboxGuard>();
+        builder.Services.AddSingleton<IValidateOptions<PosClientOptions>, DevelopmentOnlySettings>();
+        builder.Services.AddSingleton<IValidateOptions<Features.Events.EventOptions>, DevelopmentOnlySettings>();
+        builder.Services.AddSingleton<IValidateOptions<SettingsOptions>, DevelopmentOnlySettings>();
+        builder.Services.AddOptions<SettingsOptions>().ValidateOnStart();
         builder.Services.AddSingleton<IPostConfigureOptions<PosClientOptions>, AllowLocal>();
         builder.Services.AddSingleton<IPostConfigureOptions<SettingsOptions>, AllowLocal>();
         builder.Services.AddSingleton<SandboxSimulators>();

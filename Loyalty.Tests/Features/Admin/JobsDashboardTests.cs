@@ -174,4 +174,20 @@ public sealed class JobsDashboardTests(JobsDashboardTests.DashboardApp dashboard
 
         Assert.Contains("TrustedProxies", error.ToString());
     }
+
+    [Theory]
+    [InlineData("0.0.0.0/0")]
+    [InlineData("::/0")]
+    [InlineData("10.0.0.0/7")]
+    [InlineData("2001:db8::/31")]
+    [InlineData("::ffff:0:0/96")] // every IPv4 client, as a dual-stack listener sees them
+    [InlineData("::/64")] // holds ::ffff:0:0/96 too
+    public async Task A_trusted_proxy_network_broader_than_a_proxy_could_be_stops_the_start(string entry)
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Http:TrustedProxies:0"] = entry }));
+
+        Assert.Contains($"'{entry}' is too broad", error.ToString());
+    }
 }

@@ -27,6 +27,14 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         return App.Http.SendAsync(request);
     }
 
+    private async Task<(HttpStatusCode Status, string Body)> SendJsonAsync(HttpMethod method, string path, string json, bool idempotent = false)
+    {
+        using var request = App.Admin(method, path, Shop, new StringContent(json, System.Text.Encoding.UTF8, "application/json"));
+        if (idempotent) request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
+        using var response = await App.Http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     private IEnumerable<(int Status, string Body)> Calls(string operation) => Shopify.Server.LogEntries
         .Where(e => e.RequestMessage!.Path == ShopifyFake.GraphQLPath(Shop) && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)
         .Select(e => (Convert.ToInt32(e.ResponseMessage!.StatusCode, System.Globalization.CultureInfo.InvariantCulture), e.RequestMessage!.Body!));
@@ -174,6 +182,57 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         Assert.Equal("invalid_campaign", problem.GetProperty("code").GetString());
         Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), $"{field} is named");
         Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = Shop }));
+    }
+
+    [Theory]
+    // value is numeric(18, 4) CHECK (value > 0): 0.00001 passes "> 0" and is stored as 0.0000; 12.34567 as 12.3457.
+    [InlineData("""{"title":"Tiny","percentage":0.00001,"code":"TINY1"}""", "percentage")]
+    [InlineData("""{"title":"Fine","percentage":12.34567,"code":"FINE1"}""", "percentage")]
+    // ends_at > starts_at is checked in 100 ns ticks by the app, in microseconds by PostgreSQL (which keeps no finer).
+    [InlineData("""{"title":"Blink","fixedAmount":5,"code":"BLINK1","startsAt":"2030-01-01T00:00:00.0000001Z","endsAt":"2030-01-01T00:00:00.0000009Z"}""", "endsAt")]
+    public async Task Campaign_values_the_database_cannot_hold_are_refused_with_a_field_error(string json, string field)
+    {
+        var (status, body) = await SendJsonAsync(HttpMethod.Post, "/api/admin/campaigns", json, idempotent: true);
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty(field, out _), body);
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @Shop", new { Shop }));
+    }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_campaign_title_is_refused_with_a_field_error()
+    {
+        var (status, body) = await SendJsonAsync(HttpMethod.Post, "/api/admin/campaigns", """{"title":"Summer\u0000","fixedAmount":5,"code":"NUL1"}""", idempotent: true);
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("title", out _), body);
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @Shop", new { Shop }));
+    }
+
+    [Theory]
+    [InlineData("""{"endsAt":"2030-01-01T00:00:00.0000005Z"}""", "endsAt")] // less than a microsecond after the start
+    [InlineData("""{"title":"Sum\u0000mer"}""", "title")] // PostgreSQL's text holds no NUL
+    public async Task A_change_the_database_could_not_hold_is_refused_before_Shopify_is_changed(string json, string field)
+    {
+        var id = await App.ScalarAsync<long>("""
+            INSERT INTO campaigns (shop_domain, title, discount_type, value, starts_at, ends_at, once_per_customer, combines_product, combines_order,
+                                   combines_shipping, requested_codes, state, discount_id)
+            VALUES (@shop, 'Active', 'fixed_amount', 5, '2030-01-01T00:00:00Z', '2030-02-01T00:00:00Z', false, false, false, false, 1, 'active',
+                    'gid://shopify/DiscountCodeNode/77')
+            RETURNING id
+            """, new { shop = Shop });
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
+            .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/77" }, userErrors = Array.Empty<object>() } },
+            }));
+
+        var (status, body) = await SendJsonAsync(HttpMethod.Put, $"/api/admin/campaigns/{id}", json);
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty(field, out _), body);
+        Assert.Empty(Shopify.OperationBodies(Shop, "UpdateCampaign")); // before, Shopify was changed and then the database refused
+        Assert.Equal("Active", await App.ScalarAsync<string>("SELECT title FROM campaigns WHERE id = @id", new { id }));
     }
 
     [Fact]

@@ -153,4 +153,15 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id", new { id }));
         Assert.Equal("expired", await ReasonAsync("SUMMER7"));
     }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_code_to_check_is_refused_with_a_field_error()
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/coupons/validate", Shop,
+            new StringContent("""{"code":"SUMMER\u0000"}""", Encoding.UTF8, "application/json")));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("code", out _), body);
+    }
 }

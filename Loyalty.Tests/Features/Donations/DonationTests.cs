@@ -61,4 +61,21 @@ public sealed class DonationTests(ConversionApp app) : ConversionTestBase<Conver
         Assert.Equal("completed", await App.ScalarAsync<string>("SELECT state FROM donations WHERE id = @id", new { id }));
         Assert.Equal(-300L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE reference = @id", new { id }));
     }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_donation_cause_is_refused_with_a_field_error()
+    {
+        await GiveAsync(1000);
+        var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/donations", Shop, Customer))
+        {
+            Content = new StringContent("""{"points":100,"cause":"Food\u0000bank"}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("Idempotency-Key", "nul-1");
+
+        using var response = await App.Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.True((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("cause", out _));
+        Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
+    }
 }

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -36,6 +38,43 @@ public sealed class EventDeliveryTests(EventDeliveryTests.EventsApp app) : AppTe
     {
         await base.InitializeAsync();
         _receiver = Fixture.NewServer();
+    }
+
+    private readonly List<LoyaltyApp> _otherApps = [];
+
+    /// <summary>
+    /// Another app, for a test that needs other settings than the class's (the delivery job is left to the test). Endpoints on
+    /// loopback (Events:AllowInsecureEndpoints) are accepted in Development only.
+    /// </summary>
+    private async Task<LoyaltyApp> StartAppAsync(Dictionary<string, string?> settings, string environment = "Testing")
+    {
+        settings["Jobs:Schedules:event-delivery"] = "";
+        settings["Events:RetryBaseDelaySeconds"] = "0";
+        var app = await LoyaltyApp.StartAsync(Shopify, settings, environment: environment);
+        _otherApps.Add(app);
+        return app;
+    }
+
+    /// <summary>An endpoint that takes connections (the backlog) and never answers.</summary>
+    private static TcpListener BlackHole()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return listener;
+    }
+
+    private static string Url(TcpListener listener) => $"http://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/hooks";
+
+    private static Task<int> DeliverAsync(LoyaltyApp app) => app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
+
+    /// <summary>A shop of <paramref name="app"/> sending its events to <paramref name="url"/>.</summary>
+    private async Task<string> ShopWithEndpointAsync(LoyaltyApp app, string url)
+    {
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(Shopify, shop);
+        using var response = await app.Http.SendAsync(app.Admin(HttpMethod.Put, "/api/admin/event-endpoint", shop, JsonContent.Create(new { url, secret = Secret })));
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        return shop;
     }
 
     private Task<HttpResponseMessage> RegisterAsync(string? url, string secret = Secret) =>
@@ -120,6 +159,126 @@ public sealed class EventDeliveryTests(EventDeliveryTests.EventsApp app) : AppTe
         Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the app hung up");
         Assert.Equal("pending", await App.ScalarAsync<string>("SELECT state FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }));
         Assert.Contains("larger than 65536 bytes", await App.ScalarAsync<string>("SELECT last_error FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }));
+    }
+
+    [Fact]
+    public async Task One_shops_unanswering_endpoint_does_not_hold_back_another_shops_events()
+    {
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1" }, environment: "Development");
+        using var blackHole = BlackHole();
+        var slow = await ShopWithEndpointAsync(app, Url(blackHole));
+        var other = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
+        ReceiverAnswers(200);
+        for (var i = 0; i < 4; i++) await app.DeliverAsync("orders/paid", slow, ShopifyPayloads.Order(3001 + i, 777, 50m, 50m));
+        await app.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(4001, 888, 50m, 50m));
+
+        var watch = Stopwatch.StartNew();
+        var run = DeliverAsync(app);
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(_receiver.LogEntries.Any()), "the other shop's event", 20_000);
+        var waited = watch.Elapsed;
+        await run;
+
+        // Before, the other shop's event could wait behind every timeout of the first (4 x 1 s here, 50 x 10 s per batch by default).
+        Assert.True(waited < TimeSpan.FromSeconds(2), $"the other shop's event waited {waited}");
+    }
+
+    [Fact]
+    public async Task A_shop_gets_at_most_its_share_of_attempts_in_one_run()
+    {
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:MaxPerShopPerRun"] = "2" }, environment: "Development");
+        ReceiverAnswers(500);
+        var shop = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
+        for (var i = 0; i < 5; i++) await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(5001 + i, 777, 50m, 50m));
+
+        await DeliverAsync(app);
+
+        Assert.Equal(2, _receiver.LogEntries.Count());
+        Assert.Equal(3L, await app.ScalarAsync<long>("SELECT count(*) FROM outgoing_events WHERE attempts = 0"));
+    }
+
+    [Fact]
+    public async Task A_run_started_while_another_is_under_way_leaves_the_events_to_it()
+    {
+        var app = await StartAppAsync(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "2" }, environment: "Development");
+        using var blackHole = BlackHole();
+        var slow = await ShopWithEndpointAsync(app, Url(blackHole));
+        var other = await ShopWithEndpointAsync(app, _receiver.Url + "/hooks");
+        ReceiverAnswers(200);
+        await app.DeliverAsync("orders/paid", slow, ShopifyPayloads.Order(6001, 777, 50m, 50m));
+        await app.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(6002, 888, 50m, 50m));
+        await app.ScalarAsync<int>("UPDATE outgoing_events SET next_attempt_at = now() + interval '1 hour' WHERE shop_domain = @other", new { other });
+
+        var first = DeliverAsync(app); // busy with the unanswering endpoint for 2 s
+        await Task.Delay(300);
+        await app.ScalarAsync<int>("UPDATE outgoing_events SET next_attempt_at = now() WHERE shop_domain = @other", new { other });
+        var second = await DeliverAsync(app);
+        var overlapped = !first.IsCompleted;
+        var byFirst = await first;
+
+        Assert.True(overlapped, "the second run started after the first had finished");
+        Assert.Equal((0, 1), (second, byFirst));
+        Assert.Single(_receiver.LogEntries);
+    }
+
+    [Fact]
+    public async Task A_run_starts_no_delivery_it_could_not_finish_in_time_and_hands_the_rest_back()
+    {
+        var app = await StartAppAsync(new()
+        {
+            ["Events:AllowInsecureEndpoints"] = "true", ["Events:TimeoutSeconds"] = "1", ["Events:Parallelism"] = "1", ["Events:MaxRunSeconds"] = "2",
+        }, environment: "Development");
+        using var blackHole = BlackHole();
+        var shop = await ShopWithEndpointAsync(app, Url(blackHole));
+        for (var i = 0; i < 5; i++) await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(7001 + i, 777, 50m, 50m));
+        var watch = Stopwatch.StartNew();
+
+        await DeliverAsync(app);
+
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(3.5), $"the run took {watch.Elapsed}");
+        Assert.InRange(await app.ScalarAsync<long>("SELECT sum(attempts) FROM outgoing_events"), 1, 2);
+        Assert.True(await app.ScalarAsync<long>("SELECT count(*) FROM outgoing_events WHERE attempts = 0 AND state = 'pending' AND next_attempt_at <= now()") >= 3);
+    }
+
+    [Theory]
+    [InlineData("Events:Parallelism", "0")]
+    [InlineData("Events:MaxPerShopPerRun", "0")]
+    [InlineData("Events:BatchSize", "0")]
+    [InlineData("Events:MaxRunSeconds", "5")] // shorter than one attempt (TimeoutSeconds 10)
+    public async Task Event_delivery_limits_out_of_range_stop_the_start(string setting, string value)
+    {
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(Shopify, new Dictionary<string, string?> { [setting] = value }));
+
+        Assert.Contains(setting.Split(':')[1], error.ToString());
+    }
+
+    [Fact]
+    public async Task A_failed_delivery_does_not_tell_the_merchant_what_an_internal_name_resolves_to()
+    {
+        // Production settings: https only, no private networks. The machine's own name stands for an internal DNS name
+        // (a VPC private zone, a cluster service) that resolves to a private address.
+        var app = await StartAppAsync(new Dictionary<string, string?>());
+        var name = Dns.GetHostName();
+        var addresses = (await Dns.GetHostAddressesAsync(name)).Select(a => a.ToString()).ToList();
+        Assert.NotEmpty(addresses);
+        var shop = await ShopWithEndpointAsync(app, $"https://{name}/hooks");
+        await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(2001, 777, 50m, 50m));
+
+        await app.Services.GetRequiredService<OutgoingEvents>().DeliverDueAsync(default);
+
+        var events = await (await app.Http.SendAsync(app.Admin(HttpMethod.Get, "/api/admin/event-endpoint/events", shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var lastError = Assert.Single(events.EnumerateArray()).GetProperty("lastError").GetString() ?? "";
+        Assert.All(addresses, a => Assert.DoesNotContain(a, lastError));
+        Assert.Contains(lastError, new[] { "refused: address not allowed", "timed out" }); // timed out: the name took longer to resolve than an attempt may
+    }
+
+    [Fact]
+    public async Task An_event_endpoint_with_a_NUL_character_is_refused_with_a_field_error()
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/event-endpoint", Shop,
+            new StringContent("""{"url":"https://example.com/ho\u0000oks","secret":"whsec_a_long_enough_secret"}""", Encoding.UTF8, "application/json")));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.True((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("url", out _));
     }
 
     [Fact]

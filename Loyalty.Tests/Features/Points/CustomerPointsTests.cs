@@ -124,4 +124,34 @@ public sealed class CustomerPointsTests(AppFixture app) : AppTests<AppFixture>(a
         Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
         Assert.Contains("customer_not_logged_in", await response.Content.ReadAsStringAsync());
     }
+
+    private async Task<(HttpStatusCode Status, string Body)> SendJsonAsync(HttpRequestMessage request, string json, bool idempotent = false)
+    {
+        request.Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        if (idempotent) request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
+        using var response = await App.Http.SendAsync(request);
+        return (response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_NUL_character_in_a_bonus_description_is_refused_with_a_field_error()
+    {
+        var (status, body) = await SendJsonAsync(App.Admin(HttpMethod.Post, "/api/admin/customers/777/points", Shop),
+            """{"points":5,"description":"welcome\u0000"}""", idempotent: true);
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("description", out _), body);
+        Assert.Equal(0, await App.BalanceAsync(Shop, 777));
+    }
+
+    [Fact]
+    public async Task A_NUL_character_in_feedback_is_refused_with_a_field_error()
+    {
+        var (status, body) = await SendJsonAsync(new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/feedback", Shop, 777)),
+            """{"message":"Great shop\u0000, thanks!","rating":5}""");
+
+        Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("message", out _), body);
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop", new { shop = Shop }));
+    }
 }

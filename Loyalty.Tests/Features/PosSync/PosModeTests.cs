@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Loyalty.Tests.Infrastructure;
@@ -152,5 +153,21 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
         Pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(503));
         var fallback = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, 777));
         Assert.Equal("ledger_fallback", fallback.GetProperty("balanceSource").GetString());
+    }
+
+    [Theory]
+    [InlineData("""{"balance":"lots"}""")]
+    [InlineData("""{"balance":1.5}""")]
+    [InlineData("""{"points":5}""")]
+    [InlineData("""[]""")]
+    public async Task A_POS_balance_answer_that_breaks_the_contract_shows_the_ledger_instead_of_a_500(string answer)
+    {
+        Pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithHeader("Content-Type", "application/json").WithBody(answer));
+
+        using var response = await App.Http.GetAsync(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, 777));
+
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
+        Assert.Equal("ledger_fallback", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balanceSource").GetString());
     }
 }

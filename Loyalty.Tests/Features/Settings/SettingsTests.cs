@@ -145,4 +145,19 @@ public sealed class SettingsTests(AppFixture app) : AppTests<AppFixture>(app)
             Assert.Equal((rate, (long)i), (s.GetProperty("earnRate").GetDecimal(), s.GetProperty("feedbackBonus").GetInt64()));
         }
     }
+
+    [Theory]
+    [InlineData("""{"posBaseUrl":"https://pos.example.com/a\u0000b"}""", "posBaseUrl")]
+    [InlineData("""{"posBaseUrl":"https://pos.example.com","posApiKey":"key\u0000"}""", "posApiKey")]
+    [InlineData("""{"posBaseUrl":"https://pos.example.com","posApiKey":"key\nX-Other: 1"}""", "posApiKey")] // sent as a header
+    public async Task A_NUL_or_control_character_in_the_POS_connection_is_refused_with_a_field_error(string json, string field)
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            new StringContent(json, System.Text.Encoding.UTF8, "application/json")));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty(field, out _), body);
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM shop_settings WHERE shop_domain = @shop", new { shop = Shop }));
+    }
 }
