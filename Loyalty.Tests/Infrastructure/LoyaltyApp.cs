@@ -43,7 +43,7 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     private static readonly string[] DevelopmentOnly = ["Pos:AllowPrivateNetworks", "Settings:AllowInsecurePosUrls", "Events:AllowInsecureEndpoints"];
 
     public static async Task<LoyaltyApp> StartAsync(ShopifyFake shopify, IDictionary<string, string?>? settings = null,
-        Action<IServiceCollection>? services = null, string? connectionString = null, string environment = "Testing")
+        Action<IServiceCollection>? services = null, string? connectionString = null, string? environment = null)
     {
         var all = new Dictionary<string, string?>
         {
@@ -60,8 +60,9 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
         // The settings that let outbound calls reach loopback fakes over http exist only in Development (the app refuses
         // them anywhere else): a test that needs them runs its app as Development.
-        if (environment == "Testing" && DevelopmentOnly.Any(k => string.Equals(all.GetValueOrDefault(k), "true", StringComparison.OrdinalIgnoreCase)))
-            environment = "Development";
+        // Unless the test names its environment.
+        environment ??= DevelopmentOnly.Any(k => string.Equals(all.GetValueOrDefault(k), "true", StringComparison.OrdinalIgnoreCase))
+            ? "Development" : "Testing";
 
         var app = new LoyaltyApp(all, services, environment);
         app.UseKestrel(0);
