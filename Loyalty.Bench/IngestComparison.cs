@@ -66,7 +66,8 @@ public static class IngestComparison
         }
 
         var expectedPoints = orders.Values.Sum();
-        var ok = true;
+        var ok = orders.Count > 0; // a run that sent no order proves nothing
+        if (!ok) Console.WriteLine("no paid order was sent: nothing was compared");
         foreach (var o in outcomes)
         {
             var exact = o.Errors == 0 && o.Awards == orders.Count && o.Points == expectedPoints;

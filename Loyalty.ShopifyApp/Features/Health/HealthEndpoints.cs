@@ -18,7 +18,7 @@ public static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", () => TypedResults.Ok(new HealthStatus("up")));
-        app.MapGet("/health/ready", ReadyAsync);
+        app.MapMethods("/health/ready", [HttpMethods.Get, HttpMethods.Head], ReadyAsync); // as MapHealthChecks answered: load balancers probe with either
         return app;
     }
 

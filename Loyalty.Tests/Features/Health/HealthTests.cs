@@ -15,5 +15,7 @@ public sealed class HealthTests
         var ready = await app.Http.GetAsync("/health/ready");
         Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
         Assert.Contains("ready", await ready.Content.ReadAsStringAsync());
+        using var probe = new HttpRequestMessage(HttpMethod.Head, "/health/ready"); // load balancers probe with HEAD too
+        Assert.Equal(HttpStatusCode.OK, (await app.Http.SendAsync(probe)).StatusCode);
     }
 }
