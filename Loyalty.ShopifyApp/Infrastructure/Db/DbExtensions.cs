@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Db;
@@ -18,6 +19,9 @@ public static partial class DbExtensions
         builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(
             ResolveConnectionString(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHostEnvironment>())).Build());
         builder.Services.AddSingleton<Migrator>();
+        builder.Services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateOnStart();
+        builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<DatabaseOptions>, DatabaseOptionsValidator>();
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHostedService<MigrateOnStartup>();
         return builder;
     }

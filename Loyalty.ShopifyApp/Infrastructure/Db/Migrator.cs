@@ -74,7 +74,11 @@ public sealed partial class Migrator(NpgsqlDataSource dataSource, ILogger<Migrat
         }
         finally
         {
-            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key)", new { key = MigrationLockKey }, cancellationToken: CancellationToken.None));
+            // A session that broke (the database went away) took its lock with it; reopening here would only hide why it broke.
+            if (conn.State == System.Data.ConnectionState.Open)
+            {
+                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key)", new { key = MigrationLockKey }, cancellationToken: CancellationToken.None));
+            }
         }
     }
 
@@ -95,12 +99,4 @@ public sealed partial class Migrator(NpgsqlDataSource dataSource, ILogger<Migrat
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Applied migration {Version} ({Name})")]
     private partial void LogApplied(int version, string name);
-}
-
-/// <summary>Runs the migrations before the server starts listening (hosted services start first).</summary>
-public sealed class MigrateOnStartup(Migrator migrator) : IHostedService
-{
-    public Task StartAsync(CancellationToken cancellationToken) => migrator.MigrateAsync(cancellationToken);
-
-    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }

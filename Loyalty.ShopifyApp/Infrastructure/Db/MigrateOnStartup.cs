@@ -1,0 +1,78 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Infrastructure.Db;
+
+/// <summary>Section <c>Database</c> (the local server of <c>dotnet run</c> reads its own keys there too).</summary>
+public sealed class DatabaseOptions
+{
+    public const string Section = "Database";
+
+    /// <summary>
+    /// How long an instance that starts while its database is unreachable (starting, restarting, failing over) waits for it
+    /// before it gives up; 0 gives up at once.
+    /// </summary>
+    [Range(0, 3600)]
+    public int StartupWaitSeconds { get; set; } = 60;
+}
+
+[OptionsValidator]
+public sealed partial class DatabaseOptionsValidator : IValidateOptions<DatabaseOptions>;
+
+/// <summary>
+/// Runs the migrations before the server starts listening (hosted services start first). An instance that starts while the
+/// database is down or restarting waits for it, up to <see cref="DatabaseOptions.StartupWaitSeconds"/>, instead of exiting:
+/// orchestrators start the app and its database together, and an instance restarted during a database restart must come up.
+/// </summary>
+public sealed partial class MigrateOnStartup(Migrator migrator, IOptions<DatabaseOptions> options, TimeProvider clock,
+    ILogger<MigrateOnStartup> logger) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var deadline = clock.GetUtcNow().AddSeconds(options.Value.StartupWaitSeconds);
+        var delay = TimeSpan.FromMilliseconds(250);
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await migrator.MigrateAsync(cancellationToken);
+                if (attempt > 1) LogReached(attempt);
+                return;
+            }
+            catch (Exception e) when (IsUnavailable(e) && !cancellationToken.IsCancellationRequested)
+            {
+                if (clock.GetUtcNow() + delay > deadline)
+                {
+                    throw new InvalidOperationException(
+                        $"The database stayed unreachable for Database:StartupWaitSeconds ({options.Value.StartupWaitSeconds} s): {e.Message}", e);
+                }
+                LogWaiting(attempt, e.Message, delay.TotalSeconds);
+                await Task.Delay(delay, clock, cancellationToken);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+            }
+        }
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>
+    /// The database cannot be reached or is not taking connections yet: refused or broken sockets, and PostgreSQL's connection
+    /// exceptions (08), shutdowns and start-ups (57P01-57P03), and lack of resources (53). Anything else (a bad password, a
+    /// failed migration) stops start-up at once.
+    /// </summary>
+    public static bool IsUnavailable(Exception e) => e switch
+    {
+        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState.StartsWith("57P", StringComparison.Ordinal)
+                                || pg.SqlState.StartsWith("53", StringComparison.Ordinal),
+        NpgsqlException { InnerException: System.Net.Sockets.SocketException or IOException or TimeoutException } => true,
+        NpgsqlException npgsql => npgsql.IsTransient,
+        _ => false,
+    };
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The database is not reachable yet (attempt {Attempt}: {Reason}); trying again in {DelaySeconds:F2} s")]
+    private partial void LogWaiting(int attempt, string reason, double delaySeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The database is reachable again after {Attempts} attempts; migrations done")]
+    private partial void LogReached(int attempts);
+}
