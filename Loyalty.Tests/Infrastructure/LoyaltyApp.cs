@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 
 namespace Loyalty.Tests.Infrastructure;
@@ -35,6 +36,9 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     }
 
     public HttpClient Http { get; private set; } = null!;
+
+    /// <summary>The app's latest log lines, for the message of a test that timed out waiting for background work.</summary>
+    public RecentLogs Log { get; } = new();
 
     public string ConnectionString => _settings["ConnectionStrings:Loyalty"]!;
 
@@ -98,6 +102,7 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     {
         builder.UseEnvironment(_environment);
         builder.ConfigureAppConfiguration((_, config) => config.AddInMemoryCollection(_settings));
+        builder.ConfigureLogging(logging => logging.AddProvider(Log));
         if (_services is not null) builder.ConfigureTestServices(_services);
     }
 

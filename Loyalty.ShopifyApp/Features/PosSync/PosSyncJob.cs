@@ -60,7 +60,20 @@ public sealed partial class PosSyncJob(
             foreach (var row in batch)
             {
                 attempted.Add(row.Id);
-                await DeliverAsync(row, ct);
+                try
+                {
+                    await DeliverAsync(row, ct);
+                }
+                catch (Exception e) when (!ct.IsCancellationRequested && e is not OutOfMemoryException)
+                {
+                    // A row that fails inside the app (its key unreadable, a bug) is retried and parked like an outage, with a reason;
+                    // it must not leave itself and the rest of the claimed batch leased and silent.
+                    var reason = e is System.Security.Cryptography.CryptographicException
+                        ? "the POS API key cannot be read (the app's data-protection keys changed); save it again in the settings"
+                        : $"the app failed to process it ({e.GetType().Name}); see the app's logs";
+                    LogRowFailed(e, row.ShopDomain, row.Reference);
+                    await RetryOrParkAsync(row, reason, ct);
+                }
             }
         }
     }
@@ -110,27 +123,30 @@ public sealed partial class PosSyncJob(
                 await FinishAsync(row, PosOutboxState.Delivered, null, applied.Transaction.TransactionId, ct);
                 LogDelivered(row.ShopDomain, row.Reference, row.Points, applied.Replayed);
                 break;
-            case PosOutcome.Rejected { Status: 401 or 403 } rejected when row.Attempts >= options.Value.MaxAttempts:
-                await FinishAsync(row, PosOutboxState.Parked, $"still failing after {row.Attempts} attempts: {KeyRefused(rejected)}", null, ct);
-                LogParked(row.ShopDomain, row.Reference, KeyRefused(rejected));
-                break;
             case PosOutcome.Rejected { Status: 401 or 403 } rejected:
                 // The POS refused the shop's key, not this change: every row would be refused alike. Retried like an
                 // outage, they go through once the merchant fixes the key.
-                await RetryLaterAsync(row, KeyRefused(rejected), ct);
+                await RetryOrParkAsync(row, KeyRefused(rejected), ct);
                 break;
             case PosOutcome.Rejected rejected:
                 await RefuseAsync(row, rejected, ct);
                 LogRefused(row.ShopDomain, row.CustomerId, row.Reference, row.Points, rejected.Error, rejected.Status);
                 break;
-            case PosOutcome.Unknown unknown when row.Attempts >= options.Value.MaxAttempts:
-                await FinishAsync(row, PosOutboxState.Parked, $"still failing after {row.Attempts} attempts: {unknown.Reason}", null, ct);
-                LogParked(row.ShopDomain, row.Reference, unknown.Reason);
-                break;
             case PosOutcome.Unknown unknown:
-                await RetryLaterAsync(row, unknown.Reason, ct);
+                await RetryOrParkAsync(row, unknown.Reason, ct);
                 break;
         }
+    }
+
+    private async Task RetryOrParkAsync(Row row, string reason, CancellationToken ct)
+    {
+        if (row.Attempts < options.Value.MaxAttempts)
+        {
+            await RetryLaterAsync(row, reason, ct);
+            return;
+        }
+        await FinishAsync(row, PosOutboxState.Parked, $"still failing after {row.Attempts} attempts: {reason}", null, ct);
+        LogParked(row.ShopDomain, row.Reference, reason);
     }
 
     private static string KeyRefused(PosOutcome.Rejected rejected) => $"the POS refused the API key: {rejected.Error} (HTTP {rejected.Status})";
@@ -179,6 +195,9 @@ public sealed partial class PosSyncJob(
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "POS sync of {Reference} ({Points} points) for customer {CustomerId} of {Shop} refused: {Error} (HTTP {Status}); later rows go on")]
     private partial void LogRefused(string shop, long customerId, string reference, long points, string error, int status);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "POS sync of {Reference} for {Shop} failed inside the app; retried like an outage")]
+    private partial void LogRowFailed(Exception error, string shop, string reference);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "POS sync of {Reference} for {Shop} parked: {Reason}")]
     private partial void LogParked(string shop, string reference, string reason);

@@ -16,34 +16,6 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
 {
     private static object Tx(string reference, long points) => new { transactionId = "t_" + reference, reference, points, balance = 1000 };
 
-    private async Task WaitForStateAsync(string reference, string state, int timeoutMs = 20000)
-    {
-        try
-        {
-            await LoyaltyApp.WaitUntilAsync(async () => await StateAsync(reference) == state, $"{reference} {state}", timeoutMs);
-        }
-        catch (TimeoutException e)
-        {
-            throw new TimeoutException($"{e.Message}; {await OutboxAsync()}");
-        }
-    }
-
-    private async Task<string> OutboxAsync()
-    {
-        await using var conn = await App.Db.OpenConnectionAsync();
-        var rows = await Dapper.SqlMapper.QueryAsync<string>(conn,
-            "SELECT reference || ' ' || state || ' attempts=' || attempts || ' due=' || next_attempt_at || ' err=' || coalesce(last_error, '') FROM pos_outbox WHERE shop_domain = @shop ORDER BY id", new { shop = Shop });
-        var jobs = await Dapper.SqlMapper.QueryAsync<string>(conn,
-            "SELECT jobid || ':' || name || '@' || to_char(createdat, 'MI:SS.MS') || coalesce(' ' || (data::jsonb ->> 'EnqueueAt'), '') FROM hangfire.state ORDER BY id");
-        var queue = await Dapper.SqlMapper.QueryAsync<string>(conn,
-            "SELECT jobid || ':' || queue || ':' || coalesce(to_char(fetchedat, 'MI:SS.MS'), 'unfetched') FROM hangfire.jobqueue ORDER BY id");
-        var servers = await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT id || '@' || to_char(lastheartbeat, 'MI:SS.MS') FROM hangfire.server");
-        var locks = await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT resource || '@' || to_char(acquired, 'MI:SS.MS') FROM hangfire.lock");
-        servers = servers.Append("locks: " + string.Join(", ", locks));
-        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {Pos.LogEntries.Count()}; jobs: {string.Join(", ", jobs)}; " +
-               $"queue: {string.Join(", ", queue)}; servers: {string.Join(", ", servers)}";
-    }
-
     /// <summary>WireMock journals a request when its (possibly delayed) answer is done.</summary>
     private Task WaitForJournalAsync(string kind, int count) =>
         LoyaltyApp.WaitUntilAsync(() => Task.FromResult(References(kind).Count >= count), $"{count} POS {kind} journaled");
@@ -71,6 +43,36 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
         Assert.Equal(["order:9001"], References("additions"));
         Assert.Equal("Bearer pos-key", Pos.LogEntries.First().RequestMessage!.Headers!["Authorization"].Single());
         Assert.Contains("\"points\":120", Pos.LogEntries.First().RequestMessage!.Body);
+    }
+
+    [Fact]
+    public async Task A_row_that_fails_inside_the_app_is_retried_with_its_reason_and_holds_back_no_other_shop()
+    {
+        AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("order:9052", 10)));
+        // This shop's POS key was protected with data-protection keys the app no longer has (a deploy that lost its key ring).
+        await App.ScalarAsync<int>("UPDATE shop_settings SET pos_api_key_protected = 'CfDJ8-unreadable' WHERE shop_domain = @shop", new { shop = Shop });
+        var other = await Fixture.NewShopAsync();
+        var settings = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", other,
+            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = Pos.Url, posApiKey = "pos-key" })));
+        Assert.Equal(HttpStatusCode.OK, settings.StatusCode);
+
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9051, 777, 10m, 10m));
+        await App.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(9052, 777, 10m, 10m));
+
+        try
+        {
+            await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<string>(
+                "SELECT state FROM pos_outbox WHERE shop_domain = @other AND reference = 'order:9052'", new { other }) == "delivered", "the other shop's award delivered", 20000);
+            // The failing row is not left leased and silent: it is retried with back-off, with a reason the merchant can act on.
+            await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<int>(
+                "SELECT attempts FROM pos_outbox WHERE shop_domain = @shop AND reference = 'order:9051' AND state = 'pending' AND last_error LIKE '%POS API key%'",
+                new { shop = Shop }) >= 2, "order:9051 retried with its reason", 20000);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; {await DiagnosticsAsync()}");
+        }
+        Assert.Equal(["order:9052"], References("additions"));
     }
 
     public static TheoryData<string> Failures => ["500", "429", "slow", "reset", "applied-but-lost"];
@@ -113,7 +115,7 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
         }
         catch (TimeoutException e)
         {
-            throw new TimeoutException($"{e.Message}; {await OutboxAsync()}");
+            throw new TimeoutException($"{e.Message}; {await DiagnosticsAsync()}");
         }
         Assert.Equal(3L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop AND state = 'pending'", new { shop = Shop }));
 

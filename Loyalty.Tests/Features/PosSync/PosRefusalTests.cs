@@ -49,17 +49,8 @@ public sealed class PosRefusalTests(PosRefusalTests.RefusalApp app) : PosSyncTes
         }
         catch (TimeoutException e)
         {
-            throw new TimeoutException($"{e.Message}; outbox: {await OutboxAsync()}");
+            throw new TimeoutException($"{e.Message}; {await DiagnosticsAsync()}");
         }
-    }
-
-    private async Task<string> OutboxAsync()
-    {
-        await using var conn = await App.Db.OpenConnectionAsync();
-        var rows = await Dapper.SqlMapper.QueryAsync<string>(conn,
-            "SELECT reference || ' ' || points || ' ' || state || ' err=' || coalesce(last_error, '') FROM pos_outbox WHERE shop_domain = @shop ORDER BY id",
-            new { shop = Shop });
-        return string.Join(" | ", rows);
     }
 
     private async Task<JsonElement> GetAsync(string path)
@@ -67,18 +58,6 @@ public sealed class PosRefusalTests(PosRefusalTests.RefusalApp app) : PosSyncTes
         var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, path, Shop));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadFromJsonAsync<JsonElement>();
-    }
-
-    private async Task WaitForStateAsync(string reference, string state)
-    {
-        try
-        {
-            await LoyaltyApp.WaitUntilAsync(async () => await StateAsync(reference) == state, $"{reference} {state}", 20000);
-        }
-        catch (TimeoutException e)
-        {
-            throw new TimeoutException($"{e.Message}; outbox: {await OutboxAsync()}");
-        }
     }
 
     private async Task<HttpResponseMessage> RetryAsync(long id) =>
