@@ -181,25 +181,43 @@ public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, 
         var settled = 0;
         foreach (var d in pending)
         {
-            var settings = await ShopSettings.LoadAsync(conn, null, d.Shop, ct);
-            if (settings.PosConnection(dataProtection) is not { } connection) continue;
-            switch (await pos.FindTransactionAsync(connection, d.Id, ct))
+            try
             {
-                case PosLookup.Found:
-                    await Donations.CompleteFromPosAsync(conn, d.Shop, d.Customer, d.Id, d.Points, d.Cause, ct);
-                    settled++;
-                    LogSettled(d.Id, "completed");
-                    break;
-                case PosLookup.NotFound:
-                    await conn.ExecuteAsync(new CommandDefinition(
-                        "UPDATE donations SET state = 'failed', failure_code = 'pos_unavailable' WHERE id = @Id AND state = 'pending'", d, cancellationToken: ct));
-                    settled++;
-                    LogSettled(d.Id, "failed (the POS never took the points)");
-                    break;
+                if (await SettleAsync(conn, d.Id, d.Shop, d.Customer, d.Points, d.Cause, ct)) settled++;
+            }
+            catch (Exception e) when (!ct.IsCancellationRequested && e is not OutOfMemoryException)
+            {
+                // One donation the settler cannot work on (its shop's POS key unreadable, say) must not stop the rest: it stays
+                // pending, and the next run tries it again.
+                LogSettleFailed(e, d.Id, d.Shop);
             }
         }
         return settled;
     }
+
+    private async Task<bool> SettleAsync(NpgsqlConnection conn, string id, string shop, long customer, long points, string cause, CancellationToken ct)
+    {
+        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        if (settings.PosConnection(dataProtection) is not { } connection) return false;
+        switch (await pos.FindTransactionAsync(connection, id, ct))
+        {
+            case PosLookup.Found:
+                await Donations.CompleteFromPosAsync(conn, shop, customer, id, points, cause, ct);
+                LogSettled(id, "completed");
+                return true;
+            case PosLookup.NotFound:
+                await conn.ExecuteAsync(new CommandDefinition(
+                    "UPDATE donations SET state = 'failed', failure_code = 'pos_unavailable' WHERE id = @id AND state = 'pending'", new { id },
+                    cancellationToken: ct));
+                LogSettled(id, "failed (the POS never took the points)");
+                return true;
+            default:
+                return false; // the POS cannot tell yet: the next run asks again
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Donation {DonationId} of {Shop} could not be settled in this run; it stays pending")]
+    private partial void LogSettleFailed(Exception error, string donationId, string shop);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Donation {DonationId} settled: {Outcome}")]
     private partial void LogSettled(string donationId, string outcome);

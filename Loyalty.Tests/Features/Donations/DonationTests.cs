@@ -63,6 +63,33 @@ public sealed class DonationTests(ConversionApp app) : ConversionTestBase<Conver
     }
 
     [Fact]
+    public async Task A_donation_the_settler_cannot_work_on_does_not_stop_it_settling_the_others()
+    {
+        await UsePosAsync(balance: 1000);
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost()).RespondWith(Response.Create().WithStatusCode(503));
+        var id = (await (await DonateAsync(300, "Food bank", "pd2")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("donationId").GetString()!;
+        Pos.Given(Request.Create().WithPath($"/transactions/{id}").UsingGet()).RespondWith(Response.Create().WithStatusCode(200)
+            .WithBodyAsJson(new { transactionId = "t10", customerId = "777", reference = id, points = -300, createdAt = "2026-11-23T10:00:00Z" }));
+        // An older pending donation of another shop whose POS key the app can no longer read (its key ring was lost).
+        var other = await Fixture.NewShopAsync();
+        using var saved = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", other,
+            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = Pos.Url, posApiKey = "pos-key" })));
+        Assert.Equal(HttpStatusCode.OK, saved.StatusCode);
+        await App.ScalarAsync<int>("UPDATE shop_settings SET pos_api_key_protected = 'CfDJ8-unreadable' WHERE shop_domain = @other", new { other });
+        await App.ScalarAsync<int>("""
+            INSERT INTO donations SELECT (jsonb_populate_record(d, jsonb_build_object(
+                'id', 'don_POISON' || substr(d.id, 5), 'shop_domain', @other::text, 'created_at', d.created_at - interval '1 minute'))).*
+            FROM donations d WHERE d.id = @id
+            """, new { id, other });
+
+        var settled = await App.Services.GetRequiredService<DonationSettler>().RunAsync(default);
+
+        Assert.Equal(1, settled);
+        Assert.Equal("completed", await App.ScalarAsync<string>("SELECT state FROM donations WHERE id = @id", new { id }));
+        Assert.Equal("pending", await App.ScalarAsync<string>("SELECT state FROM donations WHERE id = 'don_POISON' || substr(@id, 5)", new { id }));
+    }
+
+    [Fact]
     public async Task A_NUL_character_in_a_donation_cause_is_refused_with_a_field_error()
     {
         await GiveAsync(1000);
