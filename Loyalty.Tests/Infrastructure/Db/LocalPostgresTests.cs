@@ -65,6 +65,17 @@ public sealed class LocalPostgresTests
     }
 
     [Fact]
+    public void Free_ports_for_servers_started_later_are_outside_the_range_outgoing_connections_take_and_never_repeat()
+    {
+        var ephemeralStart = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' '])[0]);
+
+        var ports = Enumerable.Range(0, 200).Select(_ => LocalPostgres.FreePort()).ToList();
+
+        Assert.All(ports, p => Assert.InRange(p, 1024, ephemeralStart - 1));
+        Assert.Equal(ports.Count, ports.Distinct().Count());
+    }
+
+    [Fact]
     public void Missing_server_binaries_are_named_with_what_to_install()
     {
         var error = Assert.Throws<InvalidOperationException>(() => LocalPostgres.FindBinDirectory("/nonexistent/postgresql/bin"));
