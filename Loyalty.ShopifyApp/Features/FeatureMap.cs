@@ -139,6 +139,7 @@ public static class FeatureMap
             .MapDataRequests()
             .MapSettings()
             .MapCustomerPoints()
+            .MapPointTransactions()
             .MapCustomerCouponsAdmin()
             .MapPosSync()
             .MapConversionReview()
