@@ -45,6 +45,7 @@ public static class ShopifyOutbound
             ["financial_status"] = "paid",
             ["test"] = false,
             ["cancelled_at"] = cancelled ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : null,
+            ["processed_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture), // whole seconds, as Shopify's
             ["subtotal_price"] = M(subtotal),
             ["total_price"] = M(total),
             ["subtotal_price_set"] = Bag(subtotal, currency, presentment, total == 0 ? 1m : subtotal / total),

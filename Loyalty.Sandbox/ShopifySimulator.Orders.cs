@@ -27,6 +27,7 @@ public sealed partial class ShopifySimulator
             {
                 legacyResourceId = id.ToString(System.Globalization.CultureInfo.InvariantCulture), name = $"#{id}", test = false, cancelledAt = (string?)null,
                 updatedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+                processedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
                 discountCodes = discountCodes ?? [],
                 customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) },
                 subtotalPriceSet = new { shopMoney = new { amount = M(subtotal), currencyCode = currency } },

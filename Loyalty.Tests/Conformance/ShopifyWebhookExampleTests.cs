@@ -62,6 +62,10 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
     {
         var paid = order.DeepClone().AsObject();
         (paid["cancelled_at"], paid["cancel_reason"], paid["financial_status"]) = (null, null, "paid");
+        // An order earns at the rule in force when Shopify processed it. The example was processed years before this test's
+        // shop saved its rule; as a live order it is processed now (a second ahead: processed_at has whole seconds).
+        Assert.NotNull(paid["processed_at"]);
+        paid["processed_at"] = DateTimeOffset.UtcNow.AddSeconds(1).ToString("yyyy-MM-ddTHH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
         return paid;
     }
 

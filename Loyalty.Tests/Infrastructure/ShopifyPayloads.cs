@@ -15,7 +15,7 @@ public static class ShopifyPayloads
     };
 
     public static string Order(long id, long? customerId, decimal subtotal, decimal total, bool test = false, bool cancelled = false,
-        string currency = "EUR", IEnumerable<string>? discountCodes = null) =>
+        string currency = "EUR", IEnumerable<string>? discountCodes = null, DateTimeOffset? processedAt = null) =>
         JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["id"] = id,
@@ -26,6 +26,7 @@ public static class ShopifyPayloads
             ["financial_status"] = "paid",
             ["test"] = test,
             ["cancelled_at"] = cancelled ? "2026-11-23T10:00:00+01:00" : null,
+            ["processed_at"] = processedAt?.ToString("yyyy-MM-ddTHH:mm:sszzz"),
             ["subtotal_price"] = M(subtotal),
             ["total_price"] = M(total),
             ["subtotal_price_set"] = Bag(subtotal, currency: currency),

@@ -44,7 +44,7 @@ public sealed partial class MissedOrderSweep(
           orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
             pageInfo { hasNextPage endCursor }
             nodes {
-              legacyResourceId name test cancelledAt updatedAt discountCodes
+              legacyResourceId name test cancelledAt processedAt updatedAt discountCodes
               customer { legacyResourceId }
               subtotalPriceSet { shopMoney { amount currencyCode } }
               totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
@@ -173,7 +173,8 @@ public sealed partial class MissedOrderSweep(
             PresentmentTotal: OrderPayloads.Money(total.GetProperty("presentmentMoney").GetProperty("amount")),
             DiscountCodes: node.TryGetProperty("discountCodes", out var codes) && codes.ValueKind == JsonValueKind.Array
                 ? codes.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => new DiscountCodeUse(x.GetString()!, 0m)).ToList()
-                : null);
+                : null,
+            ProcessedAt: node.TryGetProperty("processedAt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetDateTimeOffset() : null);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The missed-order sweep awarded order {OrderId} of {Shop} ({Points} points): its webhook never arrived")]

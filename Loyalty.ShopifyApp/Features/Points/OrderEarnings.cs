@@ -15,7 +15,8 @@ public sealed record OrderFacts(
     decimal Total,
     string Currency,
     decimal PresentmentTotal,
-    IReadOnlyList<DiscountCodeUse>? DiscountCodes = null);
+    IReadOnlyList<DiscountCodeUse>? DiscountCodes = null,
+    DateTimeOffset? ProcessedAt = null);
 
 /// <summary>A discount code an order used, and the amount it took off (shop currency).</summary>
 public sealed record DiscountCodeUse(string Code, decimal Amount);
@@ -42,12 +43,14 @@ public static class OrderEarnings
             "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId", new { shop, order.OrderId }, tx, cancellationToken: ct));
         if (existing is not null) return new Outcome("already_" + existing, 0, "the order was already handled");
 
-        var amount = settings.EarnBasis == "total" ? order.Total : order.Subtotal;
-        var points = (long)decimal.Floor(amount * settings.EarnRate);
+        // The rule in force when Shopify processed the order: a rate changed since does not re-price it.
+        var rule = await EarnRule.InForceAsync(conn, tx, shop, order.ProcessedAt, settings, ct);
+        var amount = rule.Basis == "total" ? order.Total : order.Subtotal;
+        var points = (long)decimal.Floor(amount * rule.Rate);
         var skip = order.Cancelled ? "order is cancelled"
             : order.CustomerId is null ? "no customer (guest checkout)"
-            : settings.EarnRate == 0 ? "earning is off (rate 0)"
-            : order.Test && !settings.TestOrdersEarn ? "test order"
+            : rule.Rate == 0 ? "earning is off (rate 0)"
+            : order.Test && !rule.TestOrdersEarn ? "test order"
             : amount <= 0 ? "zero amount"
             : points <= 0 ? "amount × rate rounds down to zero points"
             : null;
@@ -59,18 +62,18 @@ public static class OrderEarnings
             """, new
         {
             shop, order.OrderId, order.Name, order.CustomerId, status = skip is null ? "awarded" : order.Cancelled ? "cancelled" : "skipped",
-            skip, basis = settings.EarnBasis, amount, order.Currency, rate = settings.EarnRate, order.PresentmentTotal,
+            skip, basis = rule.Basis, amount, order.Currency, rate = rule.Rate, order.PresentmentTotal,
             awarded = skip is null ? points : 0, source,
         }, tx, cancellationToken: ct));
         if (skip is not null) return new Outcome("skipped", 0, skip);
 
         await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, points, "order_award", $"order:{order.OrderId}",
-            $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {settings.EarnRate:0.####}", "system",
-            OrderId: order.OrderId, Rate: settings.EarnRate, BasisAmount: amount, Currency: order.Currency),
+            $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {rule.Rate:0.####}", "system",
+            OrderId: order.OrderId, Rate: rule.Rate, BasisAmount: amount, Currency: order.Currency),
             new Posting(QueueForPos: settings.PosMode), ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.awarded", new
         {
-            customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = settings.EarnRate, amount, currency = order.Currency,
+            customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = rule.Rate, amount, currency = order.Currency,
         }, ct);
 
         // Refunds that arrived before the award are applied now.

@@ -11,12 +11,13 @@ namespace Loyalty.Tests.Features.Points;
 /// <summary>A paid order whose webhook never arrived is found through the Admin API and awarded once.</summary>
 public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private static object Node(long id, long? customer, string subtotal, string total, bool test = false) => new
+    private static object Node(long id, long? customer, string subtotal, string total, bool test = false, DateTimeOffset? processedAt = null) => new
     {
         legacyResourceId = id.ToString(),
         name = $"#{id}",
         test,
         cancelledAt = (string?)null,
+        processedAt = processedAt?.ToString("yyyy-MM-ddTHH:mm:ssZ"),
         customer = customer is null ? null : new { legacyResourceId = customer.ToString() },
         subtotalPriceSet = new { shopMoney = new { amount = subtotal, currencyCode = "EUR" } },
         totalPriceSet = new { shopMoney = new { amount = total, currencyCode = "EUR" }, presentmentMoney = new { amount = total, currencyCode = "EUR" } },
@@ -52,6 +53,24 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
             .RootElement.GetProperty("variables").GetProperty("query").GetString();
         Assert.StartsWith("(financial_status:paid OR financial_status:partially_refunded) updated_at:>'", query);
         Assert.NotNull(await App.ScalarAsync<DateTime?>("SELECT swept_until FROM order_sweeps WHERE shop_domain = @shop", new { shop = Shop }));
+    }
+
+    [Fact]
+    public async Task An_order_the_sweep_finds_earns_at_the_rate_in_force_when_it_was_processed()
+    {
+        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, System.Net.Http.Json.JsonContent.Create(new { earnRate = 3m }))))
+            .EnsureSuccessStatusCode();
+        await Task.Delay(1100);
+        var paid = DateTimeOffset.UtcNow;
+        await Task.Delay(1100);
+        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, System.Net.Http.Json.JsonContent.Create(new { earnRate = 7m }))))
+            .EnsureSuccessStatusCode();
+        StubOrdersPage(null, [Node(7201, 777, "10.00", "10.00", processedAt: paid)], hasNext: false, endCursor: "c1");
+
+        await App.Services.GetRequiredService<MissedOrderSweep>().SweepShopAsync(Shop, default);
+
+        Assert.Equal(30, await App.BalanceAsync(Shop, 777)); // 10 × 3, the rate when it was paid; not 7
+        Assert.Contains("processedAt", Shopify.OperationBodies(Shop, "PaidOrders")[0]);
     }
 
     [Fact]

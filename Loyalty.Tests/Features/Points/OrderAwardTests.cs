@@ -38,6 +38,29 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
     }
 
     [Fact]
+    public async Task An_order_earns_at_the_rate_in_force_when_it_was_processed_not_when_its_webhook_is_handled()
+    {
+        await SetAsync(new { earnRate = 2m });
+        await Task.Delay(1100); // Shopify's processed_at has whole seconds
+        var between = DateTimeOffset.UtcNow;
+        await Task.Delay(1100);
+        await SetAsync(new { earnRate = 5m, earnBasis = "total" });
+        await Task.Delay(1100);
+
+        // Paid while the rate was 2 (on the subtotal), handled after the merchant changed it: it keeps the rate of then.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6101, 777, subtotal: 10m, total: 12m, processedAt: between));
+        // Paid after the change: the new rate and basis.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6102, 778, subtotal: 10m, total: 12m, processedAt: DateTimeOffset.UtcNow));
+        // Paid before the shop saved any rule: the defaults of then.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6103, 779, subtotal: 10m, total: 12m,
+            processedAt: DateTimeOffset.UtcNow.AddDays(-1)));
+
+        Assert.Equal((20L, 60L, 10L), (await App.BalanceAsync(Shop, 777), await App.BalanceAsync(Shop, 778), await App.BalanceAsync(Shop, 779)));
+        Assert.Equal("2.0000|subtotal", await App.ScalarAsync<string>(
+            "SELECT rate::text || '|' || basis FROM order_earnings WHERE shop_domain = @shop AND order_id = 6101", new { shop = Shop }));
+    }
+
+    [Fact]
     public async Task The_total_basis_uses_the_order_total_including_shipping_and_tax()
     {
         await SetAsync(new { earnRate = 1m, earnBasis = "total" });

@@ -1,0 +1,31 @@
+using Dapper;
+using Loyalty.ShopifyApp.Features.Settings;
+using Npgsql;
+
+namespace Loyalty.ShopifyApp.Features.Points;
+
+/// <summary>How orders earn: the rate, the amount it applies to, and whether test orders earn.</summary>
+public sealed record EarnRule(decimal Rate, string Basis, bool TestOrdersEarn)
+{
+    /// <summary>
+    /// The rule in force at <paramref name="at"/> (when Shopify processed the order), from the shop's saved changes
+    /// (<c>earn_rule_changes</c>, written by a trigger on every save). Before the shop's first save the defaults were in force;
+    /// an order that names no time earns by the current rule. Shopify's times have whole seconds, so a change counts from the
+    /// start of the second it was saved in.
+    /// </summary>
+    public static async Task<EarnRule> InForceAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, DateTimeOffset? at,
+        ShopSettings current, CancellationToken ct)
+    {
+        if (at is null) return Of(current);
+        var found = await conn.QuerySingleOrDefaultAsync<(bool Known, decimal Rate, string Basis, bool TestOrdersEarn)?>(new CommandDefinition("""
+            SELECT true, earn_rate, earn_basis, test_orders_earn FROM earn_rule_changes
+            WHERE shop_domain = @shop AND date_trunc('second', effective_at) <= @at ORDER BY effective_at DESC LIMIT 1
+            """, new { shop, at = at.Value.UtcDateTime }, tx, cancellationToken: ct));
+        if (found is { } rule) return new EarnRule(rule.Rate, rule.Basis, rule.TestOrdersEarn);
+        var saved = await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+            "SELECT EXISTS (SELECT 1 FROM earn_rule_changes WHERE shop_domain = @shop)", new { shop }, tx, cancellationToken: ct));
+        return Of(saved ? ShopSettings.Defaults : current);
+    }
+
+    private static EarnRule Of(ShopSettings s) => new(s.EarnRate, s.EarnBasis, s.TestOrdersEarn);
+}
