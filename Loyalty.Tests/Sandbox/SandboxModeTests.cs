@@ -93,5 +93,5 @@ public sealed class SandboxModeTests
 
     /// <summary>Signed with the sandbox secret, as the storefront emulator does.</summary>
     private static string ProxyPath(string path, string shop, long customer) =>
-        path + "?" + Loyalty.Sandbox.ShopifyOutbound.AppProxyQuery(shop, customer, Loyalty.ShopifyApp.Infrastructure.Sandbox.SandboxMode.ClientSecret);
+        path + "?" + Loyalty.Sandbox.ShopifyOutbound.AppProxyQuery(shop, customer, Loyalty.ShopifyApp.Sandbox.SandboxMode.ClientSecret);
 }

@@ -52,8 +52,8 @@ public static partial class ShopifyExtensions
         {
             if (!environment.IsDevelopment() || !string.IsNullOrWhiteSpace(o.ApiKey) || !string.IsNullOrWhiteSpace(o.ApiSecret)) return;
             o.Sandbox = true;
-            o.ApiKey = Sandbox.SandboxMode.ClientId;
-            o.ApiSecret = Sandbox.SandboxMode.ClientSecret;
+            o.ApiKey = Loyalty.ShopifyApp.Sandbox.SandboxMode.ClientId;
+            o.ApiSecret = Loyalty.ShopifyApp.Sandbox.SandboxMode.ClientSecret;
             if (string.IsNullOrWhiteSpace(o.AppUrl)) o.AppUrl = "http://localhost:5080";
             // Every per-shop call goes to the local Shopify simulator.
             if (o.AdminUrlTemplate == "https://{shop}")

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Sandbox;

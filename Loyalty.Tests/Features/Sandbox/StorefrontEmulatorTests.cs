@@ -1,4 +1,4 @@
-using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 
 namespace Loyalty.Tests.Features.Sandbox;
 

@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Loyalty.ShopifyApp.Infrastructure.Sandbox;
+namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>Section <c>Sandbox</c>: where the local simulators listen and what the demo shop holds.</summary>
 public sealed class SandboxOptions
