@@ -86,8 +86,8 @@ public sealed class SandboxModeTests
 
     private static Dictionary<string, string?> SimulatorPorts(Dictionary<string, string?> settings)
     {
-        settings["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString();
-        settings["Sandbox:PosPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString();
+        settings["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Sandbox.LocalPostgres.FreePort().ToString();
+        settings["Sandbox:PosPort"] = Loyalty.ShopifyApp.Sandbox.LocalPostgres.FreePort().ToString();
         return settings;
     }
 

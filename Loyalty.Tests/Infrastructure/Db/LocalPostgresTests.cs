@@ -1,4 +1,4 @@
-using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Sandbox;
 using Npgsql;
 
 namespace Loyalty.Tests.Infrastructure.Db;
