@@ -4,7 +4,7 @@ using System.Text.Json;
 using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 
-namespace Loyalty.Tests.Features.Sandbox;
+namespace Loyalty.Tests.Sandbox;
 
 /// <summary>The sandbox's own endpoints, on an app in sandbox mode.</summary>
 public sealed class SandboxPagesTests(SandboxApp sandbox) : IClassFixture<SandboxApp>
