@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Dapper;
 using Loyalty.Sandbox;
-using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Sandbox;
 using Npgsql;
 
 namespace Loyalty.Bench;

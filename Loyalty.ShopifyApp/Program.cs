@@ -2,10 +2,10 @@ using Loyalty.ShopifyApp.Features;
 using Loyalty.ShopifyApp.Infrastructure.Db;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
-using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Security;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
+using Loyalty.ShopifyApp.Sandbox;
 
 if (args is ["healthcheck", ..]) return await Loyalty.ShopifyApp.Features.Health.HealthProbe.RunAsync(args); // the image's HEALTHCHECK
 

@@ -10,7 +10,7 @@ using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Install;
 using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Features.PosSync;
-using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.ShopifyApp.Features.Settings;
 using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Features.Storefront.MyPage;

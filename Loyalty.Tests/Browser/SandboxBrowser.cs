@@ -1,4 +1,4 @@
-using Loyalty.ShopifyApp.Infrastructure.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;

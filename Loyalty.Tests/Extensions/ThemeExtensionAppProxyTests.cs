@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Loyalty.Sandbox;
-using Loyalty.ShopifyApp.Infrastructure.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Extensions;

@@ -91,8 +91,8 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
             ["Shopify:ApiSecret"] = "",
             ["Shopify:AppUrl"] = "",
             ["Shopify:AdminUrlTemplate"] = "https://{shop}",
-            ["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString(),
-            ["Sandbox:PosPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString(),
+            ["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Sandbox.LocalPostgres.FreePort().ToString(),
+            ["Sandbox:PosPort"] = Loyalty.ShopifyApp.Sandbox.LocalPostgres.FreePort().ToString(),
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
         return StartAsync(unused, all, environment: "Development");

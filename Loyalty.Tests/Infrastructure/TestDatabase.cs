@@ -1,4 +1,5 @@
 using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Sandbox;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 

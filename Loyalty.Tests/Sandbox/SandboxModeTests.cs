@@ -86,12 +86,12 @@ public sealed class SandboxModeTests
 
     private static Dictionary<string, string?> SimulatorPorts(Dictionary<string, string?> settings)
     {
-        settings["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString();
-        settings["Sandbox:PosPort"] = Loyalty.ShopifyApp.Infrastructure.Db.LocalPostgres.FreePort().ToString();
+        settings["Sandbox:ShopifyPort"] = Loyalty.ShopifyApp.Sandbox.LocalPostgres.FreePort().ToString();
+        settings["Sandbox:PosPort"] = Loyalty.ShopifyApp.Sandbox.LocalPostgres.FreePort().ToString();
         return settings;
     }
 
     /// <summary>Signed with the sandbox secret, as the storefront emulator does.</summary>
     private static string ProxyPath(string path, string shop, long customer) =>
-        path + "?" + Loyalty.Sandbox.ShopifyOutbound.AppProxyQuery(shop, customer, Loyalty.ShopifyApp.Infrastructure.Sandbox.SandboxMode.ClientSecret);
+        path + "?" + Loyalty.Sandbox.ShopifyOutbound.AppProxyQuery(shop, customer, Loyalty.ShopifyApp.Sandbox.SandboxMode.ClientSecret);
 }

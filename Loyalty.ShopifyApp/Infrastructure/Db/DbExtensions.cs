@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Sandbox;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Npgsql;
 
@@ -7,8 +8,8 @@ public static partial class DbExtensions
 {
     /// <summary>
     /// Registers the <see cref="NpgsqlDataSource"/>. The connection comes from <c>ConnectionStrings:Loyalty</c>,
-    /// else <c>DATABASE_URL</c>; with neither, and only in Development, a private local PostgreSQL is started
-    /// under <c>Database:LocalDataDirectory</c> so that <c>dotnet run</c> works on a fresh machine.
+    /// else <c>DATABASE_URL</c>; with neither, and only in Development, the sandbox's private local PostgreSQL
+    /// (<see cref="LocalDatabase"/>) so that <c>dotnet run</c> works on a fresh machine.
     /// </summary>
     public static IHostApplicationBuilder AddLoyaltyDb(this IHostApplicationBuilder builder)
     {
@@ -40,35 +41,7 @@ public static partial class DbExtensions
                 "No database configured: set ConnectionStrings__Loyalty (an Npgsql connection string) or DATABASE_URL (postgres://user:pass@host:port/db).");
         }
 
-        var dataDirectory = configuration["Database:LocalDataDirectory"] ?? Path.Combine(environment.ContentRootPath, ".local", "postgres");
-        var port = configuration.GetValue("Database:LocalPort", 54329);
-        try
-        {
-            var local = new LocalPostgres(dataDirectory, port);
-            Console.WriteLine($"[loyalty] No database configured: starting local PostgreSQL on 127.0.0.1:{port}, data in {local.DataDirectory}" +
-                              (local.DataDirectory == local.RequestedDataDirectory ? "" : $" (the postgres user cannot reach {local.RequestedDataDirectory})"));
-            local.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
-            EnsureDatabase(local, "loyalty");
-            return local.ConnectionString("loyalty");
-        }
-        catch (InvalidOperationException e)
-        {
-            Console.Error.WriteLine($"[loyalty] Cannot start the local PostgreSQL: {e.Message}");
-            throw;
-        }
-    }
-
-    private static void EnsureDatabase(LocalPostgres local, string name)
-    {
-        using var conn = new NpgsqlConnection(local.ConnectionString("postgres"));
-        conn.Open();
-        using var exists = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @n", conn);
-        exists.Parameters.AddWithValue("n", name);
-        if (exists.ExecuteScalar() is null)
-        {
-            using var create = new NpgsqlCommand($"CREATE DATABASE \"{name}\"", conn);
-            create.ExecuteNonQuery();
-        }
+        return LocalDatabase.ConnectionString(configuration, environment);
     }
 }
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Net;
-using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Install;

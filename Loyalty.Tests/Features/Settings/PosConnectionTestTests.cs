@@ -1,9 +1,9 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Features.Conversion;
 using Loyalty.Tests.Infrastructure;
-using Loyalty.ShopifyApp.Infrastructure.Db;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 

@@ -1,4 +1,4 @@
-using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Storefront;

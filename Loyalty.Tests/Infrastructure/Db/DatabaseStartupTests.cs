@@ -1,5 +1,6 @@
 using Dapper;
 using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Sandbox;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
 using Npgsql;

@@ -1,5 +1,5 @@
 using System.Net;
-using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Storefront.MyPage;

@@ -1,7 +1,7 @@
-using Loyalty.ShopifyApp.Infrastructure.Db;
+using Loyalty.ShopifyApp.Sandbox;
 using Npgsql;
 
-namespace Loyalty.Tests.Infrastructure.Db;
+namespace Loyalty.Tests.Sandbox;
 
 /// <summary>
 /// The private PostgreSQL of <c>dotnet run</c> starts wherever the repository was cloned and whoever runs it: as root

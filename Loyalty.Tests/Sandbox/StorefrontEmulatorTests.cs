@@ -1,6 +1,6 @@
-using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 
-namespace Loyalty.Tests.Features.Sandbox;
+namespace Loyalty.Tests.Sandbox;
 
 /// <summary>The sandbox's storefront emulator renders only the Liquid it renders as Shopify would (no app needed).</summary>
 public sealed class StorefrontEmulatorTests

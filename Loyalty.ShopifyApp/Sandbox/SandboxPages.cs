@@ -3,7 +3,6 @@ using Dapper;
 using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -11,7 +10,7 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
 
-namespace Loyalty.ShopifyApp.Features.Sandbox;
+namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>
 /// The sandbox's own pages, mapped only when the app runs as a sandbox (never in a real deployment):

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace Loyalty.ShopifyApp.Infrastructure.Db;
+namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>
 /// Starts a private PostgreSQL cluster from the machine's PostgreSQL binaries, for the local sandbox and

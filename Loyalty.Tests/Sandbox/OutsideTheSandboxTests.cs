@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using Loyalty.Tests.Infrastructure;
 
-namespace Loyalty.Tests.Features.Sandbox;
+namespace Loyalty.Tests.Sandbox;
 
 /// <summary>An app that is not in sandbox mode mounts none of the sandbox's pages.</summary>
 public sealed class OutsideTheSandboxTests(AppFixture app) : AppTests<AppFixture>(app)

@@ -2,7 +2,7 @@ using System.Net;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.Extensions.Options;
 
-namespace Loyalty.ShopifyApp.Infrastructure.Sandbox;
+namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>
 /// The sandbox starts simulators, serves unauthenticated <c>/sandbox/*</c> pages (one of them hands out session tokens)

@@ -2,12 +2,11 @@ using System.Globalization;
 using System.Text.RegularExpressions;
 using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Sandbox;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.Extensions.Options;
 
-namespace Loyalty.ShopifyApp.Features.Sandbox;
+namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>
 /// The storefront emulator at <c>/sandbox/storefront/apps/loyalty/*</c>: Shopify's app proxy (a signed forward to

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Loyalty.ShopifyApp.Features.Sandbox;
+using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 
-namespace Loyalty.Tests.Features.Sandbox;
+namespace Loyalty.Tests.Sandbox;
 
 /// <summary>The sandbox's own endpoints, on an app in sandbox mode.</summary>
 public sealed class SandboxPagesTests(SandboxApp sandbox) : IClassFixture<SandboxApp>

@@ -3,7 +3,7 @@ using Loyalty.ShopifyApp.Features.Events;
 using Loyalty.ShopifyApp.Features.Settings;
 using Microsoft.Extensions.Options;
 
-namespace Loyalty.ShopifyApp.Infrastructure.Sandbox;
+namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>
 /// Settings that lift the guard on merchant-entered URLs, for the sandbox's local simulators and the tests:
