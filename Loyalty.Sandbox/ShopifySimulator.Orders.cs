@@ -17,7 +17,7 @@ public sealed partial class ShopifySimulator
     /// <paramref name="updatedAt"/> (now by default), with the discount codes it used.
     /// </summary>
     public void AddPaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR", DateTimeOffset? updatedAt = null,
-        IReadOnlyList<string>? discountCodes = null)
+        IReadOnlyList<string>? discountCodes = null, decimal discountAmount = 0m)
     {
         string M(decimal v) => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
         var at = updatedAt ?? DateTimeOffset.UtcNow;
@@ -32,6 +32,7 @@ public sealed partial class ShopifySimulator
                 customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) },
                 subtotalPriceSet = new { shopMoney = new { amount = M(subtotal), currencyCode = currency } },
                 totalPriceSet = new { shopMoney = new { amount = M(total), currencyCode = currency }, presentmentMoney = new { amount = M(total), currencyCode = currency } },
+                totalDiscountsSet = new { shopMoney = new { amount = M(discountAmount), currencyCode = currency } },
             }));
         }
     }

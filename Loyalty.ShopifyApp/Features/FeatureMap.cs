@@ -149,6 +149,7 @@ public static class FeatureMap
             .MapCampaignQueries()
             .MapValidateCouponAdmin()
             .MapCouponReports()
+            .MapCodeUsage()
             .MapChangeCampaign()
             .MapResumeCampaign()
             .MapEventEndpoint()

@@ -48,6 +48,7 @@ public sealed partial class MissedOrderSweep(
               customer { legacyResourceId }
               subtotalPriceSet { shopMoney { amount currencyCode } }
               totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
+              totalDiscountsSet { shopMoney { amount } }
             }
           }
         }
@@ -150,6 +151,7 @@ public sealed partial class MissedOrderSweep(
         var settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(conn, tx, shop, order, settings, "sweep", ct);
         await Conversion.CouponUse.MarkUsedAsync(conn, tx, shop, order.OrderId, order.DiscountCodes?.Select(d => d.Code).ToList() ?? [], "sweep", logger, ct);
+        await Campaigns.CouponRedemptions.RecordAsync(conn, tx, shop, order, ct);
         await tx.CommitAsync(ct);
         if (outcome.Status != "awarded") return false;
         LogAwarded(shop, order.OrderId, outcome.Points);
@@ -171,10 +173,21 @@ public sealed partial class MissedOrderSweep(
             Total: OrderPayloads.Money(total.GetProperty("shopMoney").GetProperty("amount")),
             Currency: total.GetProperty("shopMoney").GetProperty("currencyCode").GetString() ?? "",
             PresentmentTotal: OrderPayloads.Money(total.GetProperty("presentmentMoney").GetProperty("amount")),
-            DiscountCodes: node.TryGetProperty("discountCodes", out var codes) && codes.ValueKind == JsonValueKind.Array
-                ? codes.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => new DiscountCodeUse(x.GetString()!, 0m)).ToList()
-                : null,
+            DiscountCodes: DiscountCodes(node),
             ProcessedAt: node.TryGetProperty("processedAt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetDateTimeOffset() : null);
+    }
+
+    /// <summary>
+    /// The codes the order used. The Admin API names them without what each took off; an order with one code (the usual case)
+    /// gets the order's total discount, one with several gets 0 for each (the webhook, when it arrives first, has the amounts).
+    /// </summary>
+    private static List<DiscountCodeUse>? DiscountCodes(JsonElement node)
+    {
+        if (!node.TryGetProperty("discountCodes", out var codes) || codes.ValueKind != JsonValueKind.Array) return null;
+        var names = codes.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!).ToList();
+        var total = names.Count == 1 && node.TryGetProperty("totalDiscountsSet", out var set) && set.ValueKind == JsonValueKind.Object
+            ? OrderPayloads.Money(set.GetProperty("shopMoney").GetProperty("amount")) : 0m;
+        return names.Select(n => new DiscountCodeUse(n, total)).ToList();
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "The missed-order sweep awarded order {OrderId} of {Shop} ({Points} points): its webhook never arrived")]

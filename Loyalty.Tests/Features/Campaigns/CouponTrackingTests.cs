@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Loyalty.Tests.Infrastructure;
+using Microsoft.Extensions.DependencyInjection;
 using WireMock.Matchers;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
@@ -64,6 +65,52 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/reports/coupons?format=csv", Shop))).Content.ReadAsStringAsync();
         Assert.StartsWith("source,campaign_id,title,issued,redeemed", csv);
         Assert.Contains($"campaign,{id},\"Summer\",1,1,1,1,5.00,100.00", csv);
+    }
+
+    [Fact]
+    public async Task A_codes_usage_history_lists_each_order_that_used_it_from_webhooks_and_the_sweep_and_as_csv()
+    {
+        var id = await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER5" });
+        await PaidAsync(9101, 42, "summer5", discount: 5m, total: 100m);
+        await PaidAsync(9102, 43, "SUMMER5", discount: 7.5m, total: 80m);
+        // An order whose webhook never came, found by the missed-order sweep.
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
+            .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "c1" }, nodes = new[] { new
+                {
+                    legacyResourceId = "9103", name = "#9103", test = false, cancelledAt = (string?)null, discountCodes = new[] { "Summer5" },
+                    customer = new { legacyResourceId = "44" },
+                    subtotalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" } },
+                    totalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" }, presentmentMoney = new { amount = "50.00", currencyCode = "EUR" } },
+                    totalDiscountsSet = new { shopMoney = new { amount = "4.00", currencyCode = "EUR" } },
+                } } } },
+            }));
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Points.MissedOrderSweep>().SweepShopAsync(Shop, default);
+
+        var history = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/summer5/redemptions", Shop)))
+            .Content.ReadFromJsonAsync<JsonElement>();
+
+        Assert.Equal(("SUMMER5", id, "Summer", 3L, 16.5m, 230m), (history.GetProperty("code").GetString(), history.GetProperty("campaignId").GetInt64(),
+            history.GetProperty("campaignTitle").GetString(), history.GetProperty("uses").GetInt64(), history.GetProperty("discountGiven").GetDecimal(),
+            history.GetProperty("revenue").GetDecimal()));
+        Assert.Equal([(9103L, 44L, 4m), (9102L, 43L, 7.5m), (9101L, 42L, 5m)], history.GetProperty("redemptions").EnumerateArray()
+            .Select(r => (r.GetProperty("orderId").GetInt64(), r.GetProperty("customerId").GetInt64(), r.GetProperty("discountAmount").GetDecimal())).ToList());
+        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/SUMMER5/redemptions?format=csv", Shop)))
+            .Content.ReadAsStringAsync();
+        Assert.StartsWith("code,order_id,customer_id,discount_amount,order_amount,redeemed_at\n\"SUMMER5\",9103,44,4.00,50.00,", csv);
+        Assert.Equal(4, csv.TrimEnd('\n').Split('\n').Length);
+    }
+
+    [Theory]
+    [InlineData("NO-SUCH-CODE", HttpStatusCode.NotFound, "coupon_not_found")]
+    [InlineData("%20", HttpStatusCode.UnprocessableEntity, "invalid_code")]
+    public async Task A_code_the_app_did_not_make_has_no_usage_history(string code, HttpStatusCode status, string problem)
+    {
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/coupons/{code}/redemptions", Shop));
+
+        Assert.Equal(status, response.StatusCode);
+        Assert.Equal(problem, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
     }
 
     [Fact]
