@@ -131,6 +131,7 @@ public static class FeatureMap
             .MapConvertPoints()
             .MapCustomerCoupons()
             .MapDonate()
+            .MapMyRedemptions()
             .MapValidateCouponStorefront();
 
         app.MapAdminApi()

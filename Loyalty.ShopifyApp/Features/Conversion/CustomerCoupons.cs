@@ -41,7 +41,7 @@ public static class CustomerCoupons
     private static Task<IReadOnlyList<Coupon>> ListMineAsync(HttpContext http, NpgsqlDataSource db, TimeProvider clock, CancellationToken ct) =>
         ListAsync(db, http.Proxy().Shop, http.Customer(), clock, ct);
 
-    private static async Task<IReadOnlyList<Coupon>> ListAsync(NpgsqlDataSource db, string shop, long customer, TimeProvider clock, CancellationToken ct)
+    internal static async Task<IReadOnlyList<Coupon>> ListAsync(NpgsqlDataSource db, string shop, long customer, TimeProvider clock, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         var rows = await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""

@@ -24,9 +24,11 @@ public static partial class Donations
 {
     public sealed record DonateRequest(long Points, string? Cause);
 
-    public sealed record Donated(string DonationId, long Points, string Cause, string Status, long Balance);
+    /// <param name="Value">The money the donation represents: its points × the shop's point value when it was made.</param>
+    public sealed record Donated(string DonationId, long Points, decimal Value, string Currency, string Cause, string Status, long Balance);
 
-    public sealed record CauseTotal(string Cause, long Donations, long Points, long Customers);
+    /// <param name="Value">The money the cause's donations represent (each at the point value of when it was made).</param>
+    public sealed record CauseTotal(string Cause, long Donations, long Points, decimal Value, string Currency, long Customers);
 
     public static RouteGroupBuilder MapDonate(this RouteGroupBuilder proxy)
     {
@@ -76,9 +78,10 @@ public static partial class Donations
         {
             await using var tx = await conn.BeginTransactionAsync(ct);
             await conn.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state, completed_at)
-                VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @cause, 'completed', now())
-                """, new { id, shop, customer, idempotencyKey, request.Points, cause }, tx, cancellationToken: ct));
+                INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state, completed_at, money_value, currency)
+                VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @cause, 'completed', now(), round(@Points * @pointValue, 2),
+                        coalesce((SELECT currency FROM shops WHERE shop_domain = @shop), ''))
+                """, new { id, shop, customer, idempotencyKey, request.Points, cause, pointValue = settings.PointValue }, tx, cancellationToken: ct));
             try
             {
                 await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, request.Points, cause), new Posting(QueueForPos: false), ct);
@@ -94,9 +97,10 @@ public static partial class Donations
         {
             // The pledge is recorded before the POS is asked, so an answer that never comes is settled later.
             await conn.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state)
-                VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @cause, 'pending')
-                """, new { id, shop, customer, idempotencyKey, request.Points, cause }, cancellationToken: ct));
+                INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state, money_value, currency)
+                VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @cause, 'pending', round(@Points * @pointValue, 2),
+                        coalesce((SELECT currency FROM shops WHERE shop_domain = @shop), ''))
+                """, new { id, shop, customer, idempotencyKey, request.Points, cause, pointValue = settings.PointValue }, cancellationToken: ct));
             switch (await pos.DeductAsync(connection, customer.ToString(), request.Points, id, $"donation to {cause}", ct))
             {
                 case PosOutcome.Applied:
@@ -139,24 +143,35 @@ public static partial class Donations
                 : Problems.Create(StatusCodes.Status502BadGateway, failureCode ?? "donation_failed", "The donation could not be made; no points were deducted.");
         }
         var balance = (await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct)).Balance;
-        var body = new Donated(id, points, cause, state, balance);
+        var (value, currency) = await conn.QuerySingleAsync<(decimal, string)>(new CommandDefinition(
+            "SELECT money_value, currency FROM donations WHERE id = @id", new { id }, cancellationToken: ct));
+        var body = new Donated(id, points, value, currency, cause, state, balance);
         if (state == "pending") return TypedResults.Accepted((string?)null, body);
         return replay ? TypedResults.Ok(body) : TypedResults.Created((string?)null, body);
     }
 
-    private static async Task<Results<Ok<IReadOnlyList<CauseTotal>>, ProblemHttpResult>> TotalsAsync(HttpContext http, NpgsqlDataSource db,
-        DateTimeOffset? from, DateTimeOffset? to, CancellationToken ct)
+    private static async Task<Results<Ok<IReadOnlyList<CauseTotal>>, FileContentHttpResult, ProblemHttpResult>> TotalsAsync(HttpContext http,
+        NpgsqlDataSource db, DateTimeOffset? from, DateTimeOffset? to, string? format, CancellationToken ct)
     {
         if (from > to) return Problems.Validation("invalid_period", "from must be before to.");
+        if (format is not (null or "json" or "csv")) return Problems.Validation("invalid_format", "format is json or csv.");
         await using var conn = await db.OpenConnectionAsync(ct);
         IReadOnlyList<CauseTotal> totals = (await conn.QueryAsync<CauseTotal>(new CommandDefinition("""
-            SELECT cause, count(*) AS donations, sum(points)::bigint AS points, count(DISTINCT customer_id) AS customers
+            SELECT cause, count(*) AS donations, sum(points)::bigint AS points, sum(money_value) AS value, max(currency) AS currency,
+                   count(DISTINCT customer_id) AS customers
             FROM donations
             WHERE shop_domain = @shop AND state = 'completed'
               AND (@from::timestamptz IS NULL OR completed_at >= @from) AND (@to::timestamptz IS NULL OR completed_at < @to)
             GROUP BY cause ORDER BY sum(points) DESC
             """, new { shop = http.User.Shop(), from, to }, cancellationToken: ct))).ToList();
-        return TypedResults.Ok(totals);
+        if (format != "csv") return TypedResults.Ok(totals);
+        var csv = new System.Text.StringBuilder("cause,donations,points,value,currency,customers\n");
+        foreach (var t in totals)
+        {
+            csv.Append(System.Globalization.CultureInfo.InvariantCulture,
+                $"{CsvText.Field(t.Cause)},{t.Donations},{t.Points},{t.Value:0.00},{t.Currency},{t.Customers}\n");
+        }
+        return TypedResults.File(System.Text.Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", "donations-by-cause.csv");
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Customer {CustomerId} of {Shop} donated {Points} points to {Cause}: {State}")]

@@ -44,6 +44,31 @@ public sealed class DonationTests(ConversionApp app) : ConversionTestBase<Conver
     }
 
     [Fact]
+    public async Task A_donation_carries_the_money_it_represents_at_the_point_value_of_when_it_was_made()
+    {
+        await GiveAsync(1000);
+        await SetAsync(new { pointValue = 0.05m });
+        var donated = await (await DonateAsync(200, "Food bank", "v1")).Content.ReadFromJsonAsync<JsonElement>();
+        await SetAsync(new { pointValue = 0.10m }); // later donations are worth more; the first keeps its value
+        await DonateAsync(100, "Food bank", "v2");
+
+        Assert.Equal((10m, "EUR"), (donated.GetProperty("value").GetDecimal(), donated.GetProperty("currency").GetString()));
+        var total = (await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations", Shop))).Content.ReadFromJsonAsync<JsonElement>())[0];
+        Assert.Equal((300L, 20m, "EUR"), (total.GetProperty("points").GetInt64(), total.GetProperty("value").GetDecimal(), total.GetProperty("currency").GetString()));
+        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations?format=csv", Shop))).Content.ReadAsStringAsync();
+        Assert.Equal("cause,donations,points,value,currency,customers\n\"Food bank\",2,300,20.00,EUR,1\n", csv);
+
+        // The customer's redemption history lists the donations beside their coupons, with what each was for and its value.
+        Shopify.StubDiscountCreate(Shop);
+        var code = (await (await ConvertAsync(100, "v3")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
+        var history = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/redemptions", Shop, Customer));
+        Assert.Equal([("coupon", code, 100L, 10m, "active", true), ("donation", "Food bank", 100L, 10m, "completed", false),
+            ("donation", "Food bank", 200L, 10m, "completed", false)], history.EnumerateArray()
+            .Select(r => (r.GetProperty("kind").GetString(), r.GetProperty("kind").GetString() == "coupon" ? r.GetProperty("code").GetString() : r.GetProperty("cause").GetString(),
+                r.GetProperty("points").GetInt64(), r.GetProperty("value").GetDecimal(), r.GetProperty("status").GetString(), r.GetProperty("active").GetBoolean())).ToList());
+    }
+
+    [Fact]
     public async Task A_POS_donation_whose_outcome_is_unknown_is_pending_until_settled_by_reference()
     {
         await UsePosAsync(balance: 1000);
