@@ -16,7 +16,6 @@ using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Features.Storefront.MyPage;
 using Loyalty.ShopifyApp.Features.Webhooks;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
-using Hangfire;
 
 namespace Loyalty.ShopifyApp.Features;
 
@@ -65,10 +64,8 @@ public static class FeatureMap
         services.AddSingleton<PosSyncTrigger>();
         services.AddTransient<PosSyncJob>();
         services.AddTransient<MissedOrderSweep>();
-        services.AddSingleton(new RecurringJobDefinition(PosSyncJob.RecurringId,
-            (jobs, cron) => jobs.AddOrUpdate<PosSyncJob>(PosSyncJob.RecurringId, j => j.DeliverDueAsync(CancellationToken.None), cron)));
-        services.AddSingleton(new RecurringJobDefinition(MissedOrderSweep.RecurringId,
-            (jobs, cron) => jobs.AddOrUpdate<MissedOrderSweep>(MissedOrderSweep.RecurringId, j => j.SweepAllAsync(CancellationToken.None), cron)));
+        services.AddRecurringJob<PosSyncJob>(PosSyncJob.RecurringId, "* * * * *", j => j.DeliverDueAsync(CancellationToken.None));
+        services.AddRecurringJob<MissedOrderSweep>(MissedOrderSweep.RecurringId, "*/15 * * * *", j => j.SweepAllAsync(CancellationToken.None));
 
         // Points -> coupon conversion.
         services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section)
@@ -84,11 +81,9 @@ public static class FeatureMap
         services.AddTransient<Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifyDiscounts>();
         services.AddTransient<ConversionSaga>();
         services.AddTransient<ConversionReconciler>();
-        services.AddSingleton(new RecurringJobDefinition(ConversionReconciler.RecurringId,
-            (jobs, cron) => jobs.AddOrUpdate<ConversionReconciler>(ConversionReconciler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
+        services.AddRecurringJob<ConversionReconciler>(ConversionReconciler.RecurringId, "* * * * *", j => j.RunAsync(CancellationToken.None));
         services.AddTransient<OrphanCouponSweep>();
-        services.AddSingleton(new RecurringJobDefinition(OrphanCouponSweep.RecurringId,
-            (jobs, cron) => jobs.AddOrUpdate<OrphanCouponSweep>(OrphanCouponSweep.RecurringId, j => j.SweepAllAsync(CancellationToken.None), cron)));
+        services.AddRecurringJob<OrphanCouponSweep>(OrphanCouponSweep.RecurringId, "17 * * * *", j => j.SweepAllAsync(CancellationToken.None));
         services.AddTransient<DonationSettler>();
         services.AddHttpClient(SandboxPages.HttpClientName);
 
@@ -112,10 +107,8 @@ public static class FeatureMap
                 sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NetworkGuardOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard))))
             .AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.MaxResponseBytes));
         services.AddTransient<OutgoingEvents>();
-        services.AddSingleton(new RecurringJobDefinition(OutgoingEvents.RecurringId,
-            (jobs, cron) => jobs.AddOrUpdate<OutgoingEvents>(OutgoingEvents.RecurringId, j => j.DeliverDueAsync(CancellationToken.None), cron)));
-        services.AddSingleton(new RecurringJobDefinition(DonationSettler.RecurringId,
-            (jobs, cron) => jobs.AddOrUpdate<DonationSettler>(DonationSettler.RecurringId, j => j.RunAsync(CancellationToken.None), cron)));
+        services.AddRecurringJob<OutgoingEvents>(OutgoingEvents.RecurringId, "* * * * *", j => j.DeliverDueAsync(CancellationToken.None));
+        services.AddRecurringJob<DonationSettler>(DonationSettler.RecurringId, "* * * * *", j => j.RunAsync(CancellationToken.None));
         return builder;
     }
 
