@@ -16,6 +16,7 @@ using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Features.Storefront.MyPage;
 using Loyalty.ShopifyApp.Features.Webhooks;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features;
 
@@ -26,13 +27,8 @@ public static class FeatureMap
     {
         var services = builder.Services;
         services.AddReadinessChecks();
-        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section)
-            .Validate(o => o.MaxBodyBytes > 0 && o.MaxAttempts > 0 && o.LeaseSeconds > 0 && o.BatchSize is > 0 and <= 1000 && o.PollIntervalMs > 0
-                           && o.Parallelism is > 0 and <= 64 && o.IntakeWriters is > 0 and <= 16 && o.IntakeGroupMaxRows is > 0 and <= 1000
-                           && o.IntakeGroupWaitMs is >= 0 and <= 1000,
-                "Webhooks: MaxBodyBytes, MaxAttempts, LeaseSeconds and PollIntervalMs must be positive, BatchSize 1-1000, Parallelism 1-64, "
-                + "IntakeWriters 1-16, IntakeGroupMaxRows 1-1000 and IntakeGroupWaitMs 0-1000.")
-            .ValidateOnStart();
+        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
         services.AddSingleton<WebhookSignal>();
         services.AddSingleton<WebhookInbox>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookInbox>());
@@ -47,14 +43,11 @@ public static class FeatureMap
         services.AddSingleton<IWebhookHandler, ShopRedacted>();
 
         // Points: settings, earning from orders, the POS and its sync.
-        services.AddOptions<SettingsOptions>().BindConfiguration("Settings");
-        services.AddOptions<OrderSweepOptions>().BindConfiguration("OrderSweep")
-            .Validate(o => o.PageSize is > 0 and <= 250 && o.MaxPages > 0 && o.OverlapMinutes >= 0, "OrderSweep: PageSize 1-250, MaxPages > 0.")
-            .ValidateOnStart();
-        services.AddOptions<PosSyncOptions>().BindConfiguration(PosSyncOptions.Section)
-            .Validate(o => o.MaxAttempts > 0 && o.BatchSize > 0 && o.LeaseSeconds > 0 && o.RetryBaseDelaySeconds >= 0,
-                "PosSync: MaxAttempts, BatchSize and LeaseSeconds must be positive.")
-            .ValidateOnStart();
+        services.AddOptions<SettingsOptions>().BindConfiguration(SettingsOptions.Section);
+        services.AddOptions<OrderSweepOptions>().BindConfiguration(OrderSweepOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OrderSweepOptions>, OrderSweepOptionsValidator>();
+        services.AddOptions<PosSyncOptions>().BindConfiguration(PosSyncOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PosSyncOptions>, PosSyncOptionsValidator>();
         services.AddPosClient();
         services.AddOptions<PosClientOptions>().BindConfiguration(PosClientOptions.Section);
         services.AddOptions<NetworkGuardOptions>().BindConfiguration(NetworkGuardOptions.Section);
@@ -68,15 +61,8 @@ public static class FeatureMap
         services.AddRecurringJob<MissedOrderSweep>(MissedOrderSweep.RecurringId, "*/15 * * * *", j => j.SweepAllAsync(CancellationToken.None));
 
         // Points -> coupon conversion.
-        services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section)
-            .Validate(o => o.LeaseSeconds > 0 && o.SettleAfterSeconds >= 0 && o.RetryDelaySeconds >= 0 && o.MetafieldAttempts > 0 && o.ReconcilerBatchSize > 0
-                      && o.ReconcilerParallelism is > 0 and <= 64,
-                "Conversion: LeaseSeconds, MetafieldAttempts and ReconcilerBatchSize must be positive, ReconcilerParallelism 1-64.")
-            .Validate(o => o.MetafieldMaxEntries is > 0 and <= 200 && o.MetafieldRecentDays >= 0 && o.MetafieldMaxFailures > 0 && o.MetafieldLateWriteSeconds >= 0,
-                "Conversion: MetafieldMaxEntries must be 1-200, MetafieldRecentDays and MetafieldLateWriteSeconds 0 or more, MetafieldMaxFailures positive.")
-            .Validate(o => o.RequestShopifyWaitSeconds is >= 0 and <= 30 && o.ShopifyQueueTimeoutSeconds > 0,
-                "Conversion: RequestShopifyWaitSeconds must be 0-30 and ShopifyQueueTimeoutSeconds positive.")
-            .ValidateOnStart();
+        services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ConversionOptions>, ConversionOptionsValidator>();
         services.AddSingleton<ConversionTrigger>();
         services.AddTransient<Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifyDiscounts>();
         services.AddTransient<ConversionSaga>();
@@ -88,24 +74,17 @@ public static class FeatureMap
         services.AddHttpClient(SandboxPages.HttpClientName);
 
         // Merchant campaigns.
-        services.AddOptions<CampaignOptions>().BindConfiguration("Campaigns")
-            .Validate(o => o.BulkPollIntervalMs >= 0 && o.BulkMaxPolls > 0, "Campaigns: BulkMaxPolls must be positive.")
-            .Validate(o => o.RequestShopifyWaitSeconds is >= 0 and <= 30 && o.ResumeDelaySeconds >= 0,
-                "Campaigns: RequestShopifyWaitSeconds must be 0-30 and ResumeDelaySeconds not negative.")
-            .ValidateOnStart();
+        services.AddOptions<CampaignOptions>().BindConfiguration(CampaignOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<CampaignOptions>, CampaignOptionsValidator>();
         services.AddTransient<CampaignGeneration>();
 
         // Events for the merchant's other systems.
-        services.AddOptions<EventOptions>().BindConfiguration("Events")
-            .Validate(o => o.MaxAttempts > 0 && o.TimeoutSeconds > 0, "Events: MaxAttempts and TimeoutSeconds must be positive.")
-            .Validate(o => o.LimitsValid(), EventOptions.LimitsRule)
-            .Validate(o => o.RunValid(), EventOptions.RunRule)
-            .Validate(o => o.MaxResponseBytes is >= 1024 and <= 16 * 1024 * 1024, "Events: MaxResponseBytes must be between 1024 and 16777216.")
-            .ValidateOnStart();
+        services.AddOptions<EventOptions>().BindConfiguration(EventOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EventOptions>, EventOptionsValidator>();
         services.AddHttpClient(OutgoingEvents.HttpClientName)
-            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.AllowInsecureEndpoints,
-                sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NetworkGuardOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard))))
-            .AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<EventOptions>>().Value.MaxResponseBytes));
+            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<IOptions<EventOptions>>().Value.AllowInsecureEndpoints,
+                sp.GetRequiredService<IOptions<NetworkGuardOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard))))
+            .AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<IOptions<EventOptions>>().Value.MaxResponseBytes));
         services.AddTransient<OutgoingEvents>();
         services.AddRecurringJob<OutgoingEvents>(OutgoingEvents.RecurringId, "* * * * *", j => j.DeliverDueAsync(CancellationToken.None));
         services.AddRecurringJob<DonationSettler>(DonationSettler.RecurringId, "* * * * *", j => j.RunAsync(CancellationToken.None));

@@ -1,4 +1,4 @@
-using System.ComponentModel.DataAnnotations;
+using Loyalty.ShopifyApp.Infrastructure.Configuration;
 using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
@@ -11,14 +11,14 @@ public sealed class JobsOptions
     /// <summary>Run a Hangfire server (workers) in this instance. Any number of instances may.</summary>
     public bool ServerEnabled { get; set; } = true;
 
-    [Range(1, 100, ErrorMessage = "Jobs:WorkerCount must be 1-100.")]
+    [SettingRange(1, 100, ErrorMessage = "Jobs:WorkerCount must be 1-100.")]
     public int WorkerCount { get; set; } = 4;
 
-    [Range(1, int.MaxValue, ErrorMessage = "Jobs:QueuePollIntervalMs must be positive (milliseconds).")]
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Jobs:QueuePollIntervalMs must be positive (milliseconds).")]
     public int QueuePollIntervalMs { get; set; } = 1000;
 
     /// <summary>How often scheduled jobs are checked for being due: a conversion woken when Shopify's API budget allows runs this late at most.</summary>
-    [Range(1, int.MaxValue, ErrorMessage = "Jobs:SchedulePollIntervalMs must be positive (milliseconds).")]
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Jobs:SchedulePollIntervalMs must be positive (milliseconds).")]
     public int SchedulePollIntervalMs { get; set; } = 1000;
 
     /// <summary>Basic credentials for <c>/hangfire</c>; with none configured the dashboard refuses everyone.</summary>
@@ -27,11 +27,11 @@ public sealed class JobsOptions
     public string? DashboardPassword { get; set; }
 
     /// <summary>Failed dashboard logins from one client address (an IPv6 /64) that lock it out for <see cref="DashboardLockoutSeconds"/>.</summary>
-    [Range(1, 1000, ErrorMessage = "Jobs:DashboardMaxFailedLogins must be 1-1000.")]
+    [SettingRange(1, 1000, ErrorMessage = "Jobs:DashboardMaxFailedLogins must be 1-1000.")]
     public int DashboardMaxFailedLogins { get; set; } = 5;
 
     /// <summary>How long a locked-out address is refused, and how long a failed login is remembered.</summary>
-    [Range(1, 86_400, ErrorMessage = "Jobs:DashboardLockoutSeconds must be 1-86400.")]
+    [SettingRange(1, 86_400, ErrorMessage = "Jobs:DashboardLockoutSeconds must be 1-86400.")]
     public int DashboardLockoutSeconds { get; set; } = 900;
 
     /// <summary>
@@ -39,7 +39,7 @@ public sealed class JobsOptions
     /// an instance killed while holding one blocks the others no longer than this (Hangfire.PostgreSql's default is
     /// 10 minutes). Every job here is safe to run twice, so a long run that outlives its lock costs only work.
     /// </summary>
-    [Range(10, int.MaxValue, ErrorMessage = "Jobs:DistributedLockTimeoutSeconds must be at least 10.")]
+    [SettingRange(10, int.MaxValue, ErrorMessage = "Jobs:DistributedLockTimeoutSeconds must be at least 10.")]
     public int DistributedLockTimeoutSeconds { get; set; } = 120;
 
     /// <summary>
