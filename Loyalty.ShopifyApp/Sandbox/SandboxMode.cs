@@ -36,6 +36,7 @@ public static class SandboxMode
         builder.Services.AddSingleton<IPostConfigureOptions<PosClientOptions>, AllowLocal>();
         builder.Services.AddSingleton<IPostConfigureOptions<SettingsOptions>, AllowLocal>();
         builder.Services.AddSingleton<SandboxSimulators>();
+        builder.Services.AddHttpClient(SandboxPages.HttpClientName); // the sandbox pages' calls back into this app (storefront, webhooks)
         builder.Services.AddHostedService<SandboxBanner>();
         builder.Services.AddHostedService<SandboxHost>();
         return builder;

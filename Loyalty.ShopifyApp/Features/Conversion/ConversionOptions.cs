@@ -1,3 +1,6 @@
+using Loyalty.ShopifyApp.Infrastructure.Configuration;
+using Microsoft.Extensions.Options;
+
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>Section <c>Conversion</c>.</summary>
@@ -9,15 +12,18 @@ public sealed class ConversionOptions
     /// How long a request or reconciler run owns a conversion it is driving; renewed by every step and before every
     /// external call. A driver that outlasts it and is claimed by another is fenced out by the lease token.
     /// </summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:LeaseSeconds must be positive.")]
     public int LeaseSeconds { get; set; } = 60;
 
     /// <summary>
     /// A POS deduction whose outcome was unknown is settled by reference only this long after it was sent,
     /// when no request that could still apply it can be in flight (well past the POS client's total timeout).
     /// </summary>
+    [SettingRange(0, int.MaxValue, ErrorMessage = "Conversion:SettleAfterSeconds must be 0 or more.")]
     public int SettleAfterSeconds { get; set; } = 60;
 
     /// <summary>Delay between reconciler attempts on one conversion.</summary>
+    [SettingRange(0, int.MaxValue, ErrorMessage = "Conversion:RetryDelaySeconds must be 0 or more.")]
     public int RetryDelaySeconds { get; set; } = 30;
 
     /// <summary>A conversion still unsettled this long after it started goes to needs_review.</summary>
@@ -34,24 +40,30 @@ public sealed class ConversionOptions
     /// How long a customer's conversion request waits for the shop's Shopify API cost bucket before it answers 202
     /// and leaves the coupon to the reconciler (woken when the bucket allows). My Page shows "Processing…" meanwhile.
     /// </summary>
+    [SettingRange(0d, 30d, ErrorMessage = "Conversion:RequestShopifyWaitSeconds must be 0-30.")]
     public double RequestShopifyWaitSeconds { get; set; } = 3;
 
     /// <summary>
     /// A conversion whose coupon could not be sent to Shopify this long after it started (the shop's API budget stayed
     /// spent) fails with shopify_unavailable; nothing was sent and nothing deducted.
     /// </summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:ShopifyQueueTimeoutSeconds must be positive.")]
     public int ShopifyQueueTimeoutSeconds { get; set; } = 900;
 
     /// <summary>Read-merge-write rounds of one metafield update when the list changed meanwhile (STALE_OBJECT).</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:MetafieldAttempts must be positive.")]
     public int MetafieldAttempts { get; set; } = 5;
 
     /// <summary>At most this many coupons in a customer's <c>loyalty.coupons</c> list: live ones first, then the newest.</summary>
+    [SettingRange(1, 200, ErrorMessage = "Conversion:MetafieldMaxEntries must be 1-200.")]
     public int MetafieldMaxEntries { get; set; } = 50;
 
     /// <summary>Used and expired coupons stay in the list this many days after their use or expiry.</summary>
+    [SettingRange(0, int.MaxValue, ErrorMessage = "Conversion:MetafieldRecentDays must be 0 or more.")]
     public int MetafieldRecentDays { get; set; } = 90;
 
     /// <summary>Failed metafield updates in a row (waiting for Shopify's API budget aside) before the merchant is asked to look.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:MetafieldMaxFailures must be positive.")]
     public int MetafieldMaxFailures { get; set; } = 10;
 
     /// <summary>
@@ -59,10 +71,17 @@ public sealed class ConversionOptions
     /// time is followed by one more after it: Shopify's compareDigest is a digest of the value, so a late write based on
     /// a list equal to the current one would otherwise land on top of it.
     /// </summary>
+    [SettingRange(0, int.MaxValue, ErrorMessage = "Conversion:MetafieldLateWriteSeconds must be 0 or more.")]
     public int MetafieldLateWriteSeconds { get; set; } = 60;
+
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:ReconcilerBatchSize must be positive.")]
 
     public int ReconcilerBatchSize { get; set; } = 50;
 
     /// <summary>How many conversions of a batch one reconciler run drives at once.</summary>
+    [SettingRange(1, 64, ErrorMessage = "Conversion:ReconcilerParallelism must be 1-64.")]
     public int ReconcilerParallelism { get; set; } = 8;
 }
+
+[OptionsValidator]
+public sealed partial class ConversionOptionsValidator : IValidateOptions<ConversionOptions>;

@@ -1,5 +1,4 @@
 using Dapper;
-using Hangfire;
 using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Points;
@@ -9,7 +8,6 @@ using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Donations;
@@ -176,64 +174,4 @@ public static partial class Donations
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Customer {CustomerId} of {Shop} donated {Points} points to {Cause}: {State}")]
     private static partial void LogDonation(ILogger logger, string shop, long customerId, long points, string cause, string state);
-}
-
-/// <summary>Settles POS donations whose deduction outcome was unknown, by reference, once no request can still be in flight.</summary>
-public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection,
-    IOptions<ConversionOptions> options, ILogger<DonationSettler> logger)
-{
-    public const string RecurringId = "donation-settler";
-
-    [AutomaticRetry(Attempts = 0)]
-    public async Task<int> RunAsync(CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var pending = (await conn.QueryAsync<(string Id, string Shop, long Customer, long Points, string Cause)>(new CommandDefinition("""
-            SELECT id, shop_domain, customer_id, points, cause FROM donations
-            WHERE state = 'pending' AND customer_id IS NOT NULL AND created_at < now() - make_interval(secs => @after)
-            ORDER BY created_at LIMIT 100
-            """, new { after = (double)options.Value.SettleAfterSeconds }, cancellationToken: ct))).ToList();
-        var settled = 0;
-        foreach (var d in pending)
-        {
-            try
-            {
-                if (await SettleAsync(conn, d.Id, d.Shop, d.Customer, d.Points, d.Cause, ct)) settled++;
-            }
-            catch (Exception e) when (!ct.IsCancellationRequested && e is not OutOfMemoryException)
-            {
-                // One donation the settler cannot work on (its shop's POS key unreadable, say) must not stop the rest: it stays
-                // pending, and the next run tries it again.
-                LogSettleFailed(e, d.Id, d.Shop);
-            }
-        }
-        return settled;
-    }
-
-    private async Task<bool> SettleAsync(NpgsqlConnection conn, string id, string shop, long customer, long points, string cause, CancellationToken ct)
-    {
-        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
-        if (settings.PosConnection(dataProtection) is not { } connection) return false;
-        switch (await pos.FindTransactionAsync(connection, id, ct))
-        {
-            case PosLookup.Found:
-                await Donations.CompleteFromPosAsync(conn, shop, customer, id, points, cause, ct);
-                LogSettled(id, "completed");
-                return true;
-            case PosLookup.NotFound:
-                await conn.ExecuteAsync(new CommandDefinition(
-                    "UPDATE donations SET state = 'failed', failure_code = 'pos_unavailable' WHERE id = @id AND state = 'pending'", new { id },
-                    cancellationToken: ct));
-                LogSettled(id, "failed (the POS never took the points)");
-                return true;
-            default:
-                return false; // the POS cannot tell yet: the next run asks again
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Donation {DonationId} of {Shop} could not be settled in this run; it stays pending")]
-    private partial void LogSettleFailed(Exception error, string donationId, string shop);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Donation {DonationId} settled: {Outcome}")]
-    private partial void LogSettled(string donationId, string outcome);
 }

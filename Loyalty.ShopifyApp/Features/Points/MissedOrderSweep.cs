@@ -9,18 +9,6 @@ using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Points;
 
-/// <summary>Section <c>OrderSweep</c>.</summary>
-public sealed class OrderSweepOptions
-{
-    /// <summary>Each sweep looks this far behind the previous one, for orders updated while it ran.</summary>
-    public int OverlapMinutes { get; set; } = 10;
-
-    public int PageSize { get; set; } = 100;
-
-    /// <summary>Safety stop for one shop's sweep; the next run goes on from the last order read (never past it).</summary>
-    public int MaxPages { get; set; } = 200;
-}
-
 /// <summary>
 /// Shopify warns that webhooks can be missed. This recurring job reads each installed shop's orders that were
 /// paid and updated since its last sweep (GraphQL, paged, throttle-aware through the client) and awards any

@@ -8,24 +8,6 @@ using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.PosSync;
 
-/// <summary>Section <c>PosSync</c>.</summary>
-public sealed class PosSyncOptions
-{
-    public const string Section = "PosSync";
-
-    /// <summary>Attempts before a row is parked for the merchant (about a day with the default back-off).</summary>
-    public int MaxAttempts { get; set; } = 40;
-
-    public double RetryBaseDelaySeconds { get; set; } = 10;
-
-    public double MaxRetryDelaySeconds { get; set; } = 3600;
-
-    public int BatchSize { get; set; } = 50;
-
-    /// <summary>How long a claimed row is hidden from other workers while its POS call runs.</summary>
-    public int LeaseSeconds { get; set; } = 120;
-}
-
 /// <summary>
 /// Delivers the POS outbox: every ledger row of a POS-mode shop, with the ledger reference as the POS
 /// reference, so a retry after any failure can only ever apply it once. A customer's row waits while an earlier

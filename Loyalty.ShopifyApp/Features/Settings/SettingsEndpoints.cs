@@ -186,10 +186,3 @@ public static partial class SettingsEndpoints
     [LoggerMessage(Level = LogLevel.Information, Message = "Saved the settings of {Shop}: balance source {BalanceSource}, earn rate {EarnRate}")]
     private static partial void LogSaved(ILogger logger, string shop, string balanceSource, decimal earnRate);
 }
-
-/// <summary>Section <c>Settings</c>.</summary>
-public sealed class SettingsOptions
-{
-    /// <summary>Accept http:// POS URLs (the local sandbox and tests; refused at start-up outside Development); production POS URLs must be https.</summary>
-    public bool AllowInsecurePosUrls { get; set; }
-}

@@ -25,9 +25,8 @@ public static partial class StorefrontRateLimits
 
     public static IServiceCollection AddStorefrontLimits(this IServiceCollection services)
     {
-        services.AddOptions<StorefrontOptions>().BindConfiguration(StorefrontOptions.Section)
-            .Validate(o => o.IsValid(), StorefrontOptions.Rule)
-            .ValidateOnStart();
+        services.AddOptions<StorefrontOptions>().BindConfiguration(StorefrontOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<StorefrontOptions>, StorefrontOptionsValidator>();
         services.AddRateLimiter(_ => { });
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<StorefrontOptions>>((limiter, storefront) =>
         {

@@ -1,3 +1,6 @@
+using Loyalty.ShopifyApp.Infrastructure.Configuration;
+using Microsoft.Extensions.Options;
+
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>Section <c>Webhooks</c>: intake limits, processing retries and data retention.</summary>
@@ -6,9 +9,11 @@ public sealed class WebhookOptions
     public const string Section = "Webhooks";
 
     /// <summary>Largest body accepted; Shopify order payloads with many lines reach a few hundred KB.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Webhooks:MaxBodyBytes must be positive (bytes).")]
     public int MaxBodyBytes { get; set; } = 5 * 1024 * 1024;
 
     /// <summary>Processing attempts before a delivery is parked as failed for an operator.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Webhooks:MaxAttempts must be positive.")]
     public int MaxAttempts { get; set; } = 12;
 
     /// <summary>First retry delay; doubles each attempt up to <see cref="MaxRetryDelaySeconds"/>.</summary>
@@ -17,27 +22,34 @@ public sealed class WebhookOptions
     public double MaxRetryDelaySeconds { get; set; } = 3600;
 
     /// <summary>How often each instance looks for due deliveries (its own are picked up at once).</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Webhooks:PollIntervalMs must be positive (milliseconds).")]
     public int PollIntervalMs { get; set; } = 1000;
 
     /// <summary>How long a worker owns a claimed delivery; after that another instance may take it over.</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Webhooks:LeaseSeconds must be positive.")]
     public int LeaseSeconds { get; set; } = 120;
 
     /// <summary>Writers storing acknowledged deliveries (<see cref="WebhookInbox"/>); each takes all that is queued when it is free.</summary>
+    [SettingRange(1, 16, ErrorMessage = "Webhooks:IntakeWriters must be 1-16.")]
     public int IntakeWriters { get; set; } = 2;
 
     /// <summary>The most deliveries one INSERT stores.</summary>
+    [SettingRange(1, 1000, ErrorMessage = "Webhooks:IntakeGroupMaxRows must be 1-1000.")]
     public int IntakeGroupMaxRows { get; set; } = 200;
 
     /// <summary>How long a writer waits for more deliveries before it writes (0: what is queued now; under load, what came meanwhile).</summary>
+    [SettingRange(0, 1000, ErrorMessage = "Webhooks:IntakeGroupWaitMs must be 0-1000 (milliseconds).")]
     public int IntakeGroupWaitMs { get; set; }
 
     /// <summary>Deliveries one instance claims at a time.</summary>
+    [SettingRange(1, 1000, ErrorMessage = "Webhooks:BatchSize must be 1-1000.")]
     public int BatchSize { get; set; } = 100;
 
     /// <summary>
     /// Lanes of a batch handled at once (deliveries about one customer or order stay in one lane, in order); each takes a
     /// database connection while it works.
     /// </summary>
+    [SettingRange(1, 64, ErrorMessage = "Webhooks:Parallelism must be 1-64.")]
     public int Parallelism { get; set; } = 8;
 
     /// <summary>Raw payloads of handled deliveries are cleared after this many days (data minimisation).</summary>
@@ -54,3 +66,6 @@ public sealed class WebhookOptions
     /// <summary>Turns the in-process worker off (e.g. a web-only instance); deliveries wait for another instance.</summary>
     public bool ProcessingEnabled { get; set; } = true;
 }
+
+[OptionsValidator]
+public sealed partial class WebhookOptionsValidator : IValidateOptions<WebhookOptions>;

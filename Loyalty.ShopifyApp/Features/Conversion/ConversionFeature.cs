@@ -1,0 +1,26 @@
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.Extensions.Options;
+
+namespace Loyalty.ShopifyApp.Features.Conversion;
+
+public static class ConversionFeature
+{
+    /// <summary>
+    /// Points to coupons: the saga a request drives, the reconciler that finishes what a request left (woken by
+    /// <see cref="ConversionTrigger"/>, and on a schedule), and the sweep that deletes discounts in Shopify no completed conversion owns.
+    /// </summary>
+    public static IServiceCollection AddConversion(this IServiceCollection services)
+    {
+        services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<ConversionOptions>, ConversionOptionsValidator>();
+        services.AddSingleton<ConversionTrigger>();
+        services.AddTransient<ShopifyDiscounts>();
+        services.AddTransient<ConversionSaga>();
+        services.AddTransient<ConversionReconciler>();
+        services.AddRecurringJob<ConversionReconciler>(ConversionReconciler.RecurringId, "* * * * *", j => j.RunAsync(CancellationToken.None));
+        services.AddTransient<OrphanCouponSweep>();
+        services.AddRecurringJob<OrphanCouponSweep>(OrphanCouponSweep.RecurringId, "17 * * * *", j => j.SweepAllAsync(CancellationToken.None));
+        return services;
+    }
+}

@@ -1,0 +1,21 @@
+using Loyalty.ShopifyApp.Features.Webhooks;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Microsoft.Extensions.Options;
+
+namespace Loyalty.ShopifyApp.Features.Points;
+
+public static class PointsFeature
+{
+    /// <summary>Earning from orders: the order webhooks, and the sweep that awards orders whose webhook never came.</summary>
+    public static IServiceCollection AddPoints(this IServiceCollection services)
+    {
+        services.AddOptions<OrderSweepOptions>().BindConfiguration(OrderSweepOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<OrderSweepOptions>, OrderSweepOptionsValidator>();
+        services.AddSingleton<IWebhookHandler, OrderPaid>();
+        services.AddSingleton<IWebhookHandler, RefundCreated>();
+        services.AddSingleton<IWebhookHandler, OrderCancelled>();
+        services.AddTransient<MissedOrderSweep>();
+        services.AddRecurringJob<MissedOrderSweep>(MissedOrderSweep.RecurringId, "*/15 * * * *", j => j.SweepAllAsync(CancellationToken.None));
+        return services;
+    }
+}

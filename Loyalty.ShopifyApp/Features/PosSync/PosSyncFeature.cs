@@ -1,0 +1,25 @@
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Microsoft.Extensions.Options;
+
+namespace Loyalty.ShopifyApp.Features.PosSync;
+
+public static class PosSyncFeature
+{
+    /// <summary>
+    /// The POS client (sections <c>Pos</c> and <c>NetworkGuard</c>; the guard's deny-list also covers event endpoints) and the
+    /// outbox that carries the ledger to the POS: woken by <see cref="PosSyncTrigger"/>, with a schedule as the safety net.
+    /// </summary>
+    public static IServiceCollection AddPosSync(this IServiceCollection services)
+    {
+        services.AddOptions<PosSyncOptions>().BindConfiguration(PosSyncOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<PosSyncOptions>, PosSyncOptionsValidator>();
+        services.AddPosClient();
+        services.AddOptions<PosClientOptions>().BindConfiguration(PosClientOptions.Section);
+        services.AddOptions<NetworkGuardOptions>().BindConfiguration(NetworkGuardOptions.Section);
+        services.AddSingleton<PosSyncTrigger>();
+        services.AddTransient<PosSyncJob>();
+        services.AddRecurringJob<PosSyncJob>(PosSyncJob.RecurringId, "* * * * *", j => j.DeliverDueAsync(CancellationToken.None));
+        return services;
+    }
+}

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Options;
+
+namespace Loyalty.ShopifyApp.Features.Webhooks;
+
+public static class WebhooksFeature
+{
+    /// <summary>
+    /// The intake (<see cref="WebhookInbox"/> stores acknowledged deliveries) and the worker that hands them to the topic
+    /// handlers (<see cref="WebhookProcessor"/>). The handlers are registered by the features that own their topics.
+    /// </summary>
+    public static IServiceCollection AddWebhooks(this IServiceCollection services)
+    {
+        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
+        services.AddSingleton<WebhookSignal>();
+        services.AddSingleton<WebhookInbox>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookInbox>());
+        services.AddSingleton<WebhookProcessor>();
+        services.AddHostedService(sp => sp.GetRequiredService<WebhookProcessor>());
+        return services;
+    }
+}
