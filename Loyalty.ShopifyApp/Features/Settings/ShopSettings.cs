@@ -29,7 +29,7 @@ public sealed record ShopSettings(
     /// <summary>1 point per unit of currency on the discounted subtotal; 1 point = 1 unit when converting (500 → a 500 coupon).</summary>
     public static ShopSettings Defaults { get; } = new(
         EarnRate: 1m, EarnBasis: "subtotal", TestOrdersEarn: false, PointValue: 1m,
-        MinConversion: 100, ConversionStep: 100, DailyConversionLimit: 10_000, CouponValidityDays: 90,
+        MinConversion: 100, ConversionStep: 100, DailyConversionLimit: 10_000, CouponValidityDays: 30,
         FeedbackBonus: 10, FeedbackDailyLimit: 1, NegativeBalancePolicy: "allow_negative",
         BalanceSource: BalanceSources.Ledger, PosBaseUrl: null, PosApiKeyProtected: null);
 

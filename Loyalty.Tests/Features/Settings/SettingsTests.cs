@@ -20,6 +20,7 @@ public sealed class SettingsTests(AppFixture app) : AppTests<AppFixture>(app)
         Assert.Equal(100, s.GetProperty("minConversion").GetInt64());
         Assert.Equal(100, s.GetProperty("conversionStep").GetInt64());
         Assert.Equal(10000, s.GetProperty("dailyConversionLimit").GetInt64());
+        Assert.Equal(30, s.GetProperty("couponValidityDays").GetInt32()); // seed 001's default expiry
         Assert.Equal(10, s.GetProperty("feedbackBonus").GetInt64());
         Assert.Equal("ledger", s.GetProperty("balanceSource").GetString());
         Assert.False(s.GetProperty("posApiKeySet").GetBoolean());
