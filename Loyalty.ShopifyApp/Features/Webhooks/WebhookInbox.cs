@@ -15,19 +15,27 @@ public sealed record IncomingDelivery(string WebhookId, string ShopDomain, strin
 /// previous flush), waiting <see cref="WebhookOptions.IntakeGroupWaitMs"/> for more if configured; each request is answered
 /// only once its row is durable, or knows it was a redelivery (unique webhook id: the first of a group wins, the rest and
 /// any already stored are duplicates). A failed INSERT is retried row by row, so one row that cannot be stored fails only
-/// its own request.
+/// its own request. At most <see cref="WebhookOptions.IntakeQueueCapacity"/> deliveries wait; one more is refused at once
+/// (<see cref="WebhookInboxFullException"/>) rather than held in memory while the database is slow or away.
 /// </summary>
 public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> options) : BackgroundService
 {
     private sealed record Pending(IncomingDelivery Delivery, TaskCompletionSource<long?> Stored);
 
-    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>(new UnboundedChannelOptions { SingleReader = false });
+    private readonly Channel<Pending> _queue = Channel.CreateBounded<Pending>(
+        new BoundedChannelOptions(options.Value.IntakeQueueCapacity) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
+
+    private volatile bool _stopping;
 
     /// <summary>Stores <paramref name="delivery"/> durably; its new row id, or null when the webhook id was already stored.</summary>
+    /// <exception cref="WebhookInboxFullException">As many deliveries as <see cref="WebhookOptions.IntakeQueueCapacity"/> are waiting.</exception>
     public async Task<long?> StoreAsync(IncomingDelivery delivery, CancellationToken ct)
     {
         var pending = new Pending(delivery, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_queue.Writer.TryWrite(pending)) throw new InvalidOperationException("The webhook inbox is shut down.");
+        if (!_queue.Writer.TryWrite(pending))
+        {
+            throw _stopping ? new InvalidOperationException("The webhook inbox is shut down.") : new WebhookInboxFullException(options.Value.IntakeQueueCapacity);
+        }
         // The row may still be written after the caller gave up: Shopify redelivers, and the id makes that a duplicate.
         return await pending.Stored.Task.WaitAsync(ct);
     }
@@ -37,6 +45,7 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
+        _stopping = true;
         _queue.Writer.TryComplete(); // the server has stopped taking requests; what is queued is still written
         await base.StopAsync(cancellationToken);
     }
@@ -105,3 +114,7 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
         return stored;
     }
 }
+
+/// <summary>The inbox holds as many waiting deliveries as it may: the request is answered 503 and Shopify retries it.</summary>
+public sealed class WebhookInboxFullException(int capacity)
+    : Exception($"{capacity} webhook deliveries are already waiting to be stored (Webhooks:IntakeQueueCapacity).");

@@ -94,9 +94,20 @@ public static partial class WebhookIntake
 
         var (customerId, orderId) = PayloadKeys(topic, body);
         await conn.CloseAsync(); // the inbox writes with its own connection
-        var id = await inbox.StoreAsync(new IncomingDelivery(webhookId, shop, topic, NullIfEmpty(headers["X-Shopify-Event-Id"]),
-            DateTimeOffset.TryParse(headers["X-Shopify-Triggered-At"], out var t) ? t.ToUniversalTime() : null,
-            NullIfEmpty(headers["X-Shopify-API-Version"]), Encoding.UTF8.GetString(body), customerId, orderId), ct);
+        long? id;
+        try
+        {
+            id = await inbox.StoreAsync(new IncomingDelivery(webhookId, shop, topic, NullIfEmpty(headers["X-Shopify-Event-Id"]),
+                DateTimeOffset.TryParse(headers["X-Shopify-Triggered-At"], out var t) ? t.ToUniversalTime() : null,
+                NullIfEmpty(headers["X-Shopify-API-Version"]), Encoding.UTF8.GetString(body), customerId, orderId), ct);
+        }
+        catch (WebhookInboxFullException full)
+        {
+            // Not acknowledged, so Shopify delivers it again (with back-off); nothing is lost and memory stays bounded.
+            LogInboxFull(log, topic, shop, webhookId, full.Message);
+            http.Response.Headers.RetryAfter = "5";
+            return Problems.Unavailable("webhook_intake_busy", "Too many webhook deliveries are waiting to be stored; send it again shortly.");
+        }
 
         if (id is null)
         {
@@ -167,6 +178,9 @@ public static partial class WebhookIntake
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Duplicate webhook {Topic} for {Shop} ({WebhookId}) acknowledged; already stored")]
     private static partial void LogDuplicate(ILogger logger, string topic, string shop, string webhookId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {Topic} for {Shop} ({WebhookId}) answered 503 for Shopify to send again: {Reason}")]
+    private static partial void LogInboxFull(ILogger logger, string topic, string shop, string webhookId, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Stored webhook {Topic} for {Shop} ({WebhookId}) as delivery {DeliveryId}")]
     private static partial void LogStored(ILogger logger, string topic, string shop, string webhookId, long deliveryId);

@@ -33,6 +33,13 @@ public sealed class WebhookOptions
     [SettingRange(1, 16, ErrorMessage = "Webhooks:IntakeWriters must be 1-16.")]
     public int IntakeWriters { get; set; } = 2;
 
+    /// <summary>
+    /// Deliveries waiting for a writer, at most. When the database is slow or away, more would only grow the instance's
+    /// memory: a delivery beyond it is answered 503 with Retry-After, and Shopify sends it again.
+    /// </summary>
+    [SettingRange(1, 1_000_000, ErrorMessage = "Webhooks:IntakeQueueCapacity must be 1-1000000.")]
+    public int IntakeQueueCapacity { get; set; } = 5000;
+
     /// <summary>The most deliveries one INSERT stores.</summary>
     [SettingRange(1, 1000, ErrorMessage = "Webhooks:IntakeGroupMaxRows must be 1-1000.")]
     public int IntakeGroupMaxRows { get; set; } = 200;
