@@ -18,7 +18,19 @@ public static partial class Feedback
 {
     public sealed record FeedbackRequest(string? Message, int? Rating);
 
-    public sealed record FeedbackResult(long FeedbackId, bool BonusAwarded, long Points, string? Reason);
+    /// <summary>Why a feedback earned no bonus (<see cref="FeedbackResult.Reason"/>), for My Page to say plainly.</summary>
+    public static class NoBonus
+    {
+        /// <summary>The shop gives no feedback bonus (its <c>feedbackBonus</c> is 0).</summary>
+        public const string NoFeedbackBonus = "no_feedback_bonus";
+
+        /// <summary>The customer's feedback already earned the bonus <c>feedbackDailyLimit</c> times today (the anti-farming limit).</summary>
+        public const string DailyLimitReached = "daily_limit_reached";
+    }
+
+    /// <param name="Reason">Null when the bonus was awarded; else a <see cref="NoBonus"/> code.</param>
+    /// <param name="DailyLimit">How many feedbacks a day earn the bonus in this shop (its <c>feedbackDailyLimit</c> setting).</param>
+    public sealed record FeedbackResult(long FeedbackId, bool BonusAwarded, long Points, string? Reason, int DailyLimit);
 
     public static RouteGroupBuilder MapFeedback(this RouteGroupBuilder proxy)
     {
@@ -50,8 +62,8 @@ public static partial class Feedback
               AND f.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')
             """, new { shop, customer }, tx, cancellationToken: ct));
 
-        var reason = settings.FeedbackBonus == 0 ? "the shop gives no feedback bonus"
-            : rewardedToday >= settings.FeedbackDailyLimit ? "daily_limit_reached"
+        var reason = settings.FeedbackBonus == 0 ? NoBonus.NoFeedbackBonus
+            : rewardedToday >= settings.FeedbackDailyLimit ? NoBonus.DailyLimitReached
             : null;
         var bonus = reason is null ? settings.FeedbackBonus : 0;
         var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
@@ -66,7 +78,7 @@ public static partial class Feedback
         await tx.CommitAsync(ct);
         if (bonus > 0 && settings.PosMode) posSync.Notify();
         LogFeedback(loggers.CreateLogger(typeof(Feedback)), shop, customer, bonus, reason);
-        return TypedResults.Created($"/proxy/api/feedback/{id}", new FeedbackResult(id, bonus > 0, bonus, reason));
+        return TypedResults.Created($"/proxy/api/feedback/{id}", new FeedbackResult(id, bonus > 0, bonus, reason, settings.FeedbackDailyLimit));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Feedback from customer {CustomerId} of {Shop}: {Points} points ({Reason})")]

@@ -16,7 +16,7 @@ namespace Loyalty.ShopifyApp.Features.Storefront;
 public static class MyPoints
 {
     public sealed record Rules(long MinConversion, long ConversionStep, long DailyLimit, long RemainingToday, decimal PointValue, string Currency,
-        int CouponValidityDays, long FeedbackBonus, IReadOnlyList<long> Choices);
+        int CouponValidityDays, long FeedbackBonus, int FeedbackDailyLimit, IReadOnlyList<long> Choices);
 
     public sealed record Me(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource, Rules Rules,
         IReadOnlyList<Ledger.HistoryItem> History);
@@ -56,7 +56,7 @@ public static class MyPoints
             "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? "";
         var remaining = Math.Max(0, settings.DailyConversionLimit - await ConvertPoints.ConvertedTodayAsync(conn, null, shop, customer, null, ct));
         var rules = new Rules(settings.MinConversion, settings.ConversionStep, settings.DailyConversionLimit, remaining, settings.PointValue, currency,
-            settings.CouponValidityDays, settings.FeedbackBonus, Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
+            settings.CouponValidityDays, settings.FeedbackBonus, settings.FeedbackDailyLimit, Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
         return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, rules, history);
     }
 }

@@ -86,8 +86,11 @@ public sealed class CustomerPointsTests(AppFixture app) : AppTests<AppFixture>(a
 
         Assert.True(first.GetProperty("bonusAwarded").GetBoolean());
         Assert.False(second.GetProperty("bonusAwarded").GetBoolean());
-        Assert.Equal("daily_limit_reached", second.GetProperty("reason").GetString());
+        Assert.Equal(("daily_limit_reached", 1), (second.GetProperty("reason").GetString(), second.GetProperty("dailyLimit").GetInt32()));
         Assert.Equal(10, await App.BalanceAsync(Shop, 777));
+        // My Page can say the rule before the customer writes: the bonus and how many feedbacks a day earn it.
+        var rules = (await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, 777))).GetProperty("rules");
+        Assert.Equal((10L, 1), (rules.GetProperty("feedbackBonus").GetInt64(), rules.GetProperty("feedbackDailyLimit").GetInt32()));
         Assert.Equal(2L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
