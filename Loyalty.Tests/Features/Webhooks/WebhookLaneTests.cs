@@ -122,4 +122,21 @@ public sealed class WebhookLaneTests
         Assert.Equal(2, await app.ScalarAsync<int>(
             "SELECT count(*)::int FROM webhook_deliveries WHERE shop_domain = @shop AND status = 'processed' AND attempts = 1", new { shop }));
     }
+
+    [Fact]
+    public async Task Lanes_and_writers_that_would_take_more_than_half_the_connection_pool_stop_start_up_naming_both_settings()
+    {
+        using var shopify = new ShopifyFake();
+        var small = new Npgsql.NpgsqlConnectionStringBuilder(await TestDatabase.CreateAsync()) { MaxPoolSize = 20 }.ConnectionString;
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?>
+        {
+            ["Webhooks:Parallelism"] = "9",
+            ["Webhooks:IntakeWriters"] = "2",
+        }, connectionString: small));
+
+        var message = error is Microsoft.Extensions.Options.OptionsValidationException o ? string.Join(" ", o.Failures) : error.ToString();
+        Assert.Contains("Webhooks:Parallelism (9) + Webhooks:IntakeWriters (2) may hold at most half", message);
+        Assert.Contains("Maximum Pool Size 20", message);
+    }
 }
