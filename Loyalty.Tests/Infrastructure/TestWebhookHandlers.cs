@@ -9,7 +9,7 @@ namespace Loyalty.Tests.Infrastructure;
 /// Test topics that record their effect in <c>test_effects</c> (one row per webhook id, counting runs), so
 /// tests can see exactly how often a delivery's effect was applied. A delivery fails while its payload's
 /// <c>failTimes</c> attempts have not passed, or while its webhook id is listed in <c>test_failing</c>
-/// (a bug the test "fixes" by deleting the row). <c>orders/updated</c> stands for a topic whose payload
+/// (a bug the test "fixes" by deleting the row); <c>failWith</c> is the failure's message. <c>orders/updated</c> stands for a topic whose payload
 /// carries customer data. Both tables exist in every test database (see <see cref="TestDatabase"/>).
 /// </summary>
 public sealed class RecordingHandler(string topic, bool runsForUninstalledShops = false) : IWebhookHandler
@@ -23,7 +23,8 @@ public sealed class RecordingHandler(string topic, bool runsForUninstalledShops 
         using var doc = JsonDocument.Parse(context.Delivery.Payload!);
         if (doc.RootElement.TryGetProperty("failTimes", out var f) && context.Delivery.Attempts <= f.GetInt32())
         {
-            throw new InvalidOperationException($"induced failure on attempt {context.Delivery.Attempts}");
+            throw new InvalidOperationException(doc.RootElement.TryGetProperty("failWith", out var with) ? with.GetString()
+                : $"induced failure on attempt {context.Delivery.Attempts}");
         }
         if (await context.Connection.ExecuteScalarAsync<bool>(new CommandDefinition(
                 "SELECT EXISTS (SELECT 1 FROM test_failing WHERE webhook_id = @WebhookId)", context.Delivery, context.Transaction, cancellationToken: ct)))

@@ -92,9 +92,21 @@ public sealed partial class WebhookProcessor(
 
         // Each delivery in its own transaction, as before; lanes at once, so their commits share the database's WAL flushes.
         await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)), new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
-            async (lane, token) =>
+            async (lane, _) =>
             {
-                foreach (var delivery in lane) await ProcessOneAsync(delivery, token);
+                // Each lane on the worker's own token: a lane that fails (its failure could not be recorded) must not cancel the
+                // others mid-batch; its delivery stays leased and is claimed again when the lease ends.
+                foreach (var delivery in lane)
+                {
+                    try
+                    {
+                        await ProcessOneAsync(delivery, ct);
+                    }
+                    catch (Exception e) when (!ct.IsCancellationRequested)
+                    {
+                        LogLaneFailed(e, delivery.Topic, delivery.ShopDomain, delivery.WebhookId);
+                    }
+                }
             });
         return claimed.Count;
     }
@@ -182,7 +194,9 @@ public sealed partial class WebhookProcessor(
         var park = permanent || delivery.Attempts >= o.MaxAttempts;
         var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, delivery.Attempts - 1), o.MaxRetryDelaySeconds)
                     * (0.8 + Random.Shared.NextDouble() * 0.4);
-        var reason = $"{error.GetType().Name}: {error.Message}";
+        // A NUL (from a payload quoted in a message) is the one character a text column refuses: a failure that cannot be recorded
+        // would leave the delivery "processing" until its lease ends, then again, for ever.
+        var reason = $"{error.GetType().Name}: {error.Message}".Replace('\0', '\uFFFD');
         if (reason.Length > 2000) reason = reason[..2000];
 
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -218,6 +232,9 @@ public sealed partial class WebhookProcessor(
             new { exportDays = o.DataExportRetentionDays }, cancellationToken: ct));
         if (cleared + deleted + exports > 0) LogPurged(cleared, deleted, exports);
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Webhook {Topic} for {Shop} ({WebhookId}) could not be finished or recorded; it is claimed again when its lease ends")]
+    private partial void LogLaneFailed(Exception error, string topic, string shop, string webhookId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Processed webhook {Topic} for {Shop} ({WebhookId}) on attempt {Attempt}")]
     private partial void LogProcessed(string topic, string shop, string webhookId, int attempt);

@@ -27,6 +27,23 @@ public sealed class WebhookProcessingTests(RecordingApp recording) : IClassFixtu
     }
 
     [Fact]
+    public async Task A_failure_whose_message_the_database_cannot_store_is_still_recorded_and_other_lanes_go_on()
+    {
+        await using var fixture = await AppFixture.StartAsync(new() { ["Webhooks:MaxAttempts"] = "1" }, RecordingHandler.Register);
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
+
+        // A handler's error message with a NUL byte (from a payload, say), which a PostgreSQL text column refuses.
+        await app.PostWebhookAsync("test/flaky", shop, """{"failTimes":9,"failWith":"bad\u0000byte"}""", webhookId: "nul-" + shop);
+        await app.PostWebhookAsync("test/effect", shop, """{"id":2}""", webhookId: "fine-" + shop);
+
+        await app.WaitForDeliveryAsync("nul-" + shop, "failed"); // not left "processing" until its lease ends, again and again
+        await app.WaitForDeliveryAsync("fine-" + shop, "processed");
+        Assert.Equal("InvalidOperationException: bad\uFFFDbyte", await app.ScalarAsync<string>(
+            "SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id", new { id = "nul-" + shop }));
+    }
+
+    [Fact]
     public async Task A_delivery_that_keeps_failing_is_parked_visible_to_the_merchant_and_can_be_retried()
     {
         await using var fixture = await AppFixture.StartAsync(new() { ["Webhooks:MaxAttempts"] = "2" }, RecordingHandler.Register);
