@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Loyalty.ShopifyApp.Sandbox;
 using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -66,6 +68,37 @@ public abstract class SandboxBrowser : IAsyncLifetime
     {
         await Page.GotoAsync($"/sandbox/storefront/login?customer={customerId}" + (locale is null ? "" : "&locale=" + locale));
         await Assertions.Expect(Page.GetByTestId("balance")).Not.ToHaveTextAsync("…");
+    }
+
+    /// <summary>The admin API as the embedded admin calls it in the sandbox (its session token), each call with its own Idempotency-Key.</summary>
+    protected async Task<JsonElement> AdminApiAsync(HttpMethod method, string path, object? body = null)
+    {
+        var session = await App.Http.GetFromJsonAsync<JsonElement>("/sandbox/session-token");
+        using var request = LoyaltyApp.AdminWithToken(method, "/api/admin/" + path, session.GetProperty("token").GetString(),
+            body is null ? null : JsonContent.Create(body));
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        using var response = await App.Http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {path} answered {(int)response.StatusCode}: {text}");
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>A paid order of the demo shop, signed as the sandbox's Shopify signs it, once the app has processed it.</summary>
+    protected async Task DeliverOrderAsync(long orderId, long customerId, decimal total, params string[] discountCodes)
+    {
+        Simulators.Shopify!.AddPaidOrder(orderId, customerId, total, total);
+        var webhookId = Guid.NewGuid().ToString();
+        using var response = await App.PostWebhookAsync("orders/paid", Shop, ShopifyPayloads.Order(orderId, customerId, total, total, discountCodes: discountCodes),
+            webhookId, secret: SandboxMode.ClientSecret);
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        await App.WaitForDeliveryAsync(webhookId, "processed");
+    }
+
+    /// <summary>Clicks <paramref name="button"/>, which saves a file, and reads the file as the browser saved it.</summary>
+    protected async Task<(string Name, string Text)> DownloadAsync(ILocator button)
+    {
+        var download = await Page.RunAndWaitForDownloadAsync(() => button.ClickAsync());
+        return (download.SuggestedFilename, await File.ReadAllTextAsync(await download.PathAsync()));
     }
 
     protected async Task ScreenshotAsync(string name)

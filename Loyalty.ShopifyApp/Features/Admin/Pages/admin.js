@@ -92,6 +92,11 @@
     try { return new Intl.NumberFormat(locale, { style: 'currency', currency: currency }).format(amount); }
     catch (e) { return n(amount) + ' ' + currency; }
   }
+  // Money where the API names no currency (a code's orders): the shop's currency when known, else the bare amount.
+  function amount(value, currency) {
+    return currency ? money(value, currency) : new Intl.NumberFormat(locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(value);
+  }
+  function signed(v) { return (v > 0 ? '+' : '') + n(v); }
   function percent(value, digits) { return new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: digits }).format(value); }
   function toast(text) { $('toast').textContent = text; }
   function fail(r) {
@@ -104,10 +109,31 @@
   function clearError() { $('error').hidden = true; $('error').textContent = ''; }
   function put(id, node) { var el = $(id); el.textContent = ''; el.appendChild(node); }
   function busy(button, on) { button.disabled = on; button.setAttribute('aria-busy', String(on)); }
+  // A CSV the API answers: fetched with the session token (a plain link would carry none) and saved under filename.
+  function download(path, filename, button) {
+    clearError();
+    if (button) busy(button, true);
+    return api('GET', path, undefined, { raw: true }).then(function (r) {
+      if (button) busy(button, false);
+      if (!r.ok) { fail(r); return r; }
+      var a = h('a', { href: URL.createObjectURL(r.data), download: filename });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(a.href); }, 60000); // once the browser has surely read it
+      return r;
+    });
+  }
+  // The shop (its currency), asked once.
+  var shopInfo = null;
+  function shop() {
+    if (!shopInfo) shopInfo = api('GET', 'shop').then(function (r) { if (!r.ok) shopInfo = null; return r.ok ? r.data : {}; });
+    return shopInfo;
+  }
 
   // ---- views -----------------------------------------------------------------------------------------
   var views = {
-    dashboard: loadDashboard, customers: function () {}, review: loadReview, 'pos-sync': loadPos,
+    dashboard: loadDashboard, customers: function () {}, transactions: function () { loadTransactions(false); }, review: loadReview, 'pos-sync': loadPos,
     donations: loadDonations, campaigns: loadCampaigns, settings: loadSettings
   };
   var timer = null;
@@ -222,6 +248,62 @@
       }, function () { busy(button, false); fail(null); });
   });
 
+  // Point transactions: the shop's whole ledger, newest first, a page at a time; the CSV holds every matching row.
+  var KINDS = ['order_award', 'refund_clawback', 'cancellation_reversal', 'bonus', 'feedback', 'manual_adjustment',
+    'conversion', 'conversion_reversal', 'donation', 'donation_reversal'];
+  KINDS.forEach(function (k) { $('tx-kind').appendChild(h('option', { value: k, text: word('kind.', k) })); });
+  var txShown = { query: '', rows: [], next: null };
+  function txFilter() {
+    var q = new URLSearchParams();
+    if ($('tx-customerId').value !== '') q.set('customerId', $('tx-customerId').value);
+    if ($('tx-kind').value) q.set('kind', $('tx-kind').value);
+    return q;
+  }
+  function txSource(x) {
+    if (x.orderId) {
+      return x.rate !== null && x.basisAmount !== null
+        ? t('transactions.fromOrderRate', { order: x.orderId, rate: n(x.rate), basis: amount(x.basisAmount, x.currency) })
+        : t('transactions.fromOrder', { order: x.orderId });
+    }
+    if (x.conversionId) return t('transactions.fromConversion', { id: x.conversionId });
+    if (x.donationId) return t('transactions.fromDonation', { id: x.donationId });
+    return x.reference;
+  }
+  // more: the next page of what is shown (the filter it was shown with); otherwise the first page of the form's filter.
+  function loadTransactions(more) {
+    clearError();
+    var button = more ? $('tx-more') : $('tx-show');
+    var q = more ? new URLSearchParams(txShown.query) : txFilter();
+    if (!more) q.set('limit', $('tx-limit').value);
+    if (more) q.set('before', txShown.next);
+    busy(button, true);
+    return api('GET', 'point-transactions?' + q.toString()).then(function (r) {
+      busy(button, false);
+      showFieldErrors(r.ok ? null : r.data && r.data.errors, $('tx-form'), 'tx-');
+      if (!r.ok) return fail(r);
+      if (!more) txShown = { query: q.toString(), rows: [], next: null };
+      txShown.rows = txShown.rows.concat(r.data.items);
+      txShown.next = r.data.nextBefore;
+      put('tx-list', table([{ title: t('col.when'), render: function (x) { return when(x.createdAt); } }, { title: t('col.customer'), render: function (x) { return String(x.customerId); } },
+        { title: t('col.kind'), render: function (x) { return word('kind.', x.kind); } }, { title: t('col.points'), render: function (x) { return signed(x.points); }, num: true },
+        { title: t('col.balanceAfter'), render: function (x) { return n(x.balanceAfter); }, num: true }, { title: t('col.source'), render: txSource },
+        { title: t('col.what'), key: 'description' },
+        { title: t('col.by'), render: function (x) { return word('actor.', x.actorType) + (x.actorId ? ' ' + x.actorId : ''); } }],
+        txShown.rows, t('transactions.none')));
+      $('tx-more').hidden = txShown.next === null || txShown.next === undefined;
+      $('tx-count').textContent = txShown.next ? tp('transactions.shownMore', txShown.rows.length) : tp('transactions.shown', txShown.rows.length);
+    });
+  }
+  $('tx-form').addEventListener('submit', function (e) { e.preventDefault(); loadTransactions(false); });
+  $('tx-more').addEventListener('click', function () { loadTransactions(true); });
+  $('tx-csv').addEventListener('click', function (e) {
+    var q = txFilter();
+    q.set('format', 'csv');
+    download('point-transactions?' + q.toString(), 'point-transactions.csv', e.currentTarget).then(function (r) {
+      showFieldErrors(r.ok ? null : r.data && r.data.errors, $('tx-form'), 'tx-');
+    });
+  });
+
   // Needs review
   function loadReview() {
     api('GET', 'conversions?state=needs_review').then(function (r) {
@@ -286,7 +368,6 @@
         api('POST', 'pos-sync/' + x.id + '/retry', {}).then(function (rr) { busy(e.target, false); if (!rr.ok) return fail(rr); toast(t('pos.queued', { reference: x.reference })); loadPos(); });
       } }, text: t('action.retry') });
     }
-    function signed(v) { return (v > 0 ? '+' : '') + n(v); }
     function count(key) { return function (x) { return n(x[key]); }; }
     api('GET', 'pos-sync?state=refused').then(function (r) {
       if (!r.ok) return fail(r);
@@ -318,10 +399,13 @@
     api('GET', 'donations').then(function (r) {
       if (!r.ok) return fail(r);
       put('donation-list', table([{ title: t('col.cause'), key: 'cause' }, { title: t('col.donations'), render: function (x) { return n(x.donations); }, num: true },
-        { title: t('col.points'), render: function (x) { return n(x.points); }, num: true }, { title: t('col.customers'), render: function (x) { return n(x.customers); }, num: true }],
+        { title: t('col.points'), render: function (x) { return n(x.points); }, num: true },
+        { title: t('col.value'), render: function (x) { return amount(x.value, x.currency); }, num: true },
+        { title: t('col.customers'), render: function (x) { return n(x.customers); }, num: true }],
         r.data, t('donations.none')));
     });
   }
+  $('donations-csv').addEventListener('click', function (e) { download('donations?format=csv', 'donations-by-cause.csv', e.currentTarget); });
 
   // Campaigns
   var campaignKey = null;
@@ -360,15 +444,40 @@
       loadCampaigns();
     });
   }
-  function downloadCsv(x) {
-    api('GET', 'campaigns/' + x.id + '/codes.csv', undefined, { raw: true }).then(function (r) {
-      if (!r.ok) return fail(r);
-      var a = h('a', { href: URL.createObjectURL(r.data), download: 'campaign-' + x.id + '-codes.csv' });
-      document.body.appendChild(a);
-      a.click();
-      a.remove();
+  function downloadCsv(x) { download('campaigns/' + x.id + '/codes.csv', 'campaign-' + x.id + '-codes.csv'); }
+
+  // Code usage: which orders used a code this app made, and what it gave away.
+  var usageCode = null;
+  $('usage-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    clearError();
+    var button = $('usage-submit');
+    busy(button, true);
+    Promise.all([api('GET', 'coupons/' + encodeURIComponent($('usage-code').value.trim()) + '/redemptions'), shop()]).then(function (rs) {
+      busy(button, false);
+      var r = rs[0], currency = rs[1].currency;
+      $('usage-result').hidden = !r.ok;
+      if (!r.ok) { usageCode = null; return fail(r); }
+      var u = r.data;
+      usageCode = u.code;
+      $('usage-owner').textContent = u.campaignId !== null && u.campaignId !== undefined
+        ? t('usage.ofCampaign', { code: u.code, title: u.campaignTitle })
+        : t('usage.ofCustomer', { code: u.code, customer: u.ownerCustomerId, id: u.conversionId });
+      var cards = $('usage-cards');
+      cards.textContent = '';
+      [['uses', n(u.uses)], ['discountGiven', amount(u.discountGiven, currency)], ['revenue', amount(u.revenue, currency)]].forEach(function (m) {
+        cards.appendChild(h('div', { class: 'metric', 'data-metric': m[0] }, h('div', { class: 'label', text: t('usage.' + m[0]) }), h('div', { class: 'value', text: m[1] })));
+      });
+      put('usage-list', table([{ title: t('col.when'), render: function (x) { return when(x.redeemedAt); } }, { title: t('col.order'), render: function (x) { return String(x.orderId); } },
+        { title: t('col.customer'), render: function (x) { return x.customerId === null ? null : String(x.customerId); } },
+        { title: t('col.discount'), render: function (x) { return amount(x.discountAmount, currency); }, num: true },
+        { title: t('col.orderAmount'), render: function (x) { return amount(x.orderAmount, currency); }, num: true }], u.redemptions, t('usage.none')));
     });
-  }
+  });
+  $('usage-csv').addEventListener('click', function (e) {
+    if (!usageCode) return;
+    download('coupons/' + encodeURIComponent(usageCode) + '/redemptions?format=csv', 'code-' + usageCode.replace(/[^A-Za-z0-9_-]/g, '_') + '-redemptions.csv', e.currentTarget);
+  });
   $('campaign-form').addEventListener('submit', function (e) {
     e.preventDefault();
     clearError();
@@ -417,11 +526,14 @@
         : h('div', {}, h('label', { for: id, text: label }), input, h('p', { class: 'field-error', 'data-for': f[0] })));
     });
   })();
-  function showFieldErrors(errors) {
-    Array.prototype.forEach.call(document.querySelectorAll('.field-error'), function (p) {
+  // The API's errors per field beside each field of form (the settings' by default), whose inputs' ids are prefix + name.
+  function showFieldErrors(errors, form, prefix) {
+    form = form || $('settings-form');
+    prefix = prefix || 's-';
+    Array.prototype.forEach.call(form.querySelectorAll('.field-error'), function (p) {
       var msgs = errors && errors[p.dataset.for];
       p.textContent = msgs ? msgs.join(' ') : '';
-      var input = $('s-' + p.dataset.for);
+      var input = $(prefix + p.dataset.for);
       if (input) { if (msgs) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid'); }
     });
   }

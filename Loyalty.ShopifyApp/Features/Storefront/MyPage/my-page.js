@@ -153,28 +153,40 @@
     });
   }
 
-  function renderCoupons(coupons) {
+  // Everything the customer turned points into, newest first: coupons (cancellable while active) and donations.
+  function renderRewards(rewards) {
     var table = $('lp-coupons');
     var body = table.tBodies[0];
     body.textContent = '';
-    coupons.forEach(function (c) {
+    rewards.forEach(function (c) {
+      var coupon = c.kind === 'coupon';
       var tr = document.createElement('tr');
-      tr.dataset.code = c.code;
-      var code = document.createElement('td');
-      var codeText = document.createElement('code');
-      codeText.textContent = c.code;
-      code.appendChild(codeText);
+      tr.dataset.kind = c.kind;
+      if (coupon) tr.dataset.code = c.code; else tr.dataset.donation = c.id;
+      var what = document.createElement('td');
+      if (coupon) {
+        var codeText = document.createElement('code');
+        codeText.textContent = c.code;
+        what.appendChild(codeText);
+      } else {
+        what.appendChild(document.createTextNode(t('coupons.donation', { cause: c.cause })));
+      }
+      var detail = document.createElement('span');
+      detail.className = 'lp-detail';
+      detail.textContent = t('coupons.detail', { points: points(c.points), date: day(c.createdAt) });
+      what.appendChild(detail);
       var value = document.createElement('td');
-      value.textContent = money(c.amount, c.currency);
+      value.textContent = money(c.value, c.currency);
       var st = document.createElement('td');
       var badge = document.createElement('span');
+      var state = (coupon ? 'status.' : 'status.donation.') + c.status;
       badge.className = 'lp-badge ' + c.status;
-      badge.textContent = has('status.' + c.status) ? t('status.' + c.status) : c.status;
+      badge.textContent = has(state) ? t(state) : c.status;
       st.appendChild(badge);
       var exp = document.createElement('td');
-      exp.textContent = day(c.expiresAt);
+      exp.textContent = coupon ? day(c.expiresAt) : '';
       var act = document.createElement('td');
-      if (c.status === 'active') {
+      if (coupon && c.status === 'active') {
         var cancel = document.createElement('button');
         cancel.type = 'button';
         cancel.textContent = t('coupons.cancel');
@@ -182,11 +194,11 @@
         cancel.addEventListener('click', function () { confirmCancel(act, c); });
         act.appendChild(cancel);
       }
-      [code, value, st, exp, act].forEach(function (td) { tr.appendChild(td); });
+      [what, value, st, exp, act].forEach(function (td) { tr.appendChild(td); });
       body.appendChild(tr);
     });
-    table.hidden = coupons.length === 0;
-    $('lp-no-coupons').hidden = coupons.length !== 0;
+    table.hidden = rewards.length === 0;
+    $('lp-no-coupons').hidden = rewards.length !== 0;
   }
 
   function confirmCancel(cell, coupon) {
@@ -198,7 +210,7 @@
     no.type = 'button';
     no.textContent = t('coupons.keep');
     yes.addEventListener('click', function () { cancelCoupon(coupon, yes, no); });
-    no.addEventListener('click', function () { loadCoupons(); });
+    no.addEventListener('click', function () { loadRewards(); });
     cell.appendChild(yes);
     cell.appendChild(no);
     yes.focus();
@@ -214,7 +226,7 @@
       else if (r.status === 202) status(t('coupons.cancelPending', { code: coupon.code }));
       else showError(problemText(r.data));
       return refresh();
-    }).catch(function () { showError(t('connection.lost')); loadCoupons(); });
+    }).catch(function () { showError(t('connection.lost')); loadRewards(); });
   }
 
   function loadMe() {
@@ -224,12 +236,12 @@
       render();
     });
   }
-  function loadCoupons() {
-    return call('GET', 'coupons').then(function (r) {
-      if (r.ok) renderCoupons(r.data); else showError(problemText(r.data));
+  function loadRewards() {
+    return call('GET', 'redemptions').then(function (r) {
+      if (r.ok) renderRewards(r.data); else showError(problemText(r.data));
     });
   }
-  function refresh() { return Promise.all([loadMe(), loadCoupons()]); }
+  function refresh() { return Promise.all([loadMe(), loadRewards()]); }
 
   function busy(button, on, label) {
     button.disabled = on;
@@ -334,7 +346,7 @@
       busy(button, false, t('donate.button'));
       if (r.ok) { status(t('donate.thanks', { points: points(r.data.points), cause: r.data.cause })); $('lp-donate-form').reset(); }
       else showError(problemText(r.data));
-      return loadMe();
+      return refresh();
     }).catch(function () { busy(button, false, t('donate.button')); showError(t('connection.lost')); });
   });
 
