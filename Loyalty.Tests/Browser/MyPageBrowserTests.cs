@@ -99,6 +99,23 @@ public sealed class MyPageBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task Customer_whose_feedback_earns_nothing_is_told_why_and_the_limit()
+    {
+        await OpenMyPageAsync(1001);
+        var message = Page.GetByLabel("Your feedback (10–2000 characters)");
+        var send = Page.GetByRole(AriaRole.Button, new() { Name = "Send feedback" });
+
+        await message.FillAsync("Lovely shop, fast delivery.");
+        await send.ClickAsync();
+        await Expect(Page.Locator("#lp-status")).ToHaveTextAsync("Thank you! 10 points were added.");
+        await message.FillAsync("And the packaging was nice too.");
+        await send.ClickAsync();
+
+        await Expect(Page.Locator("#lp-status")).ToHaveTextAsync(
+            "Thank you for your feedback! It earned no points this time: only your first feedback each day earns points.");
+    }
+
+    [Fact]
     public async Task Merchant_changes_the_conversion_step_in_the_admin_and_My_Page_follows()
     {
         await Page.GotoAsync("/admin?shop=" + Shop + "#settings");

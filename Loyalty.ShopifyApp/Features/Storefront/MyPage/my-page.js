@@ -359,7 +359,8 @@
     call('POST', 'feedback', { message: $('lp-feedback-message').value, rating: rating ? Number(rating) : null }).then(function (r) {
       busy(button, false, t('feedback.button'));
       if (r.ok) {
-        status(r.data.bonusAwarded ? t('feedback.thanksBonus', { points: points(r.data.points) }) : t('feedback.thanks'));
+        status(r.data.bonusAwarded ? t('feedback.thanksBonus', { points: points(r.data.points) })
+          : r.data.reason === 'daily_limit_reached' ? tp('feedback.noBonusLimit', r.data.dailyLimit) : t('feedback.thanks'));
         $('lp-feedback-form').reset();
         return loadMe();
       }
