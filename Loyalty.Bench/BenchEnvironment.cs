@@ -82,7 +82,7 @@ public sealed class BenchEnvironment : IAsyncDisposable
     }
 
     /// <summary>Installs the bench shop through token exchange (a session token to the admin API) and sets its rules.</summary>
-    public async Task InstallShopAsync(AppInstance app, object settings, CancellationToken ct)
+    public static async Task InstallShopAsync(AppInstance app, object settings, CancellationToken ct)
     {
         using var http = new HttpClient { BaseAddress = app.BaseUrl };
         using var install = AdminRequest(HttpMethod.Get, "/api/admin/shop");

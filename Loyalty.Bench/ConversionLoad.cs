@@ -30,7 +30,7 @@ public static class ConversionLoad
             ["Storefront:CustomerRequestLimit"] = "10000000",
             ["Storefront:ShopRequestLimit"] = "10000000",
         }, ct);
-        await env.InstallShopAsync(app, new
+        await BenchEnvironment.InstallShopAsync(app, new
         {
             balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, pointValue = 0.01m,
             minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000,

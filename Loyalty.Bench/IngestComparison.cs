@@ -23,7 +23,7 @@ public static class IngestComparison
         ThreadPool.SetMinThreads(256, 256);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct);
         var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
-        await env.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
+        await BenchEnvironment.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
         await using var peer = await NodePeer.StartAsync(env, ct);
         Console.WriteLine($"# webhook ingest compared: {count} deliveries (30 % redeliveries), {connections} connections, seed {seed}");
 

@@ -11,7 +11,7 @@ public static partial class Soak
         for (var i = 0; i < o.Instances; i++) await env.StartAppAsync(AppSettings, ct);
         // Ledger mode lets a clawback go below zero, so the balance is exact arithmetic whatever the interleaving; the POS
         // refuses to go below zero, so POS mode floors clawbacks and the checker compares only balances that cannot reach zero.
-        await env.InstallShopAsync(env.Apps[0], mode == "pos"
+        await BenchEnvironment.InstallShopAsync(env.Apps[0], mode == "pos"
             ? new
             {
                 balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, earnRate = FirstEarnRate, earnBasis = "total",

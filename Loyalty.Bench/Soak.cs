@@ -53,7 +53,7 @@ public static partial class Soak
         await using var env = await BenchEnvironment.StartAsync(o.Seed, ct);
         await StartShopAsync(o, mode, env, ct);
         var record = new SoakRecord(mode) { EarnRate = FirstEarnRate };
-        var client = new SoakClient(env, record);
+        using var client = new SoakClient(env, record);
         var (customers, witness) = await SeedAsync(o, random, env, client, record, ct);
         var rateChange = await LoadAsync(o, random, env, client, record, customers, witness, ct);
         var (quiescence, stuck) = await SettleAsync(env, client, record, ct);

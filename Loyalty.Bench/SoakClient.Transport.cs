@@ -24,7 +24,7 @@ public sealed partial class SoakClient
         while (true)
         {
             var app = env.Apps[(int)((uint)Interlocked.Increment(ref _next) % env.Apps.Count)];
-            Interlocked.Increment(ref record.Requests);
+            record.CountRequest();
             try
             {
                 var response = await _http.SendAsync(build(app.BaseUrl), ct);
@@ -32,7 +32,7 @@ public sealed partial class SoakClient
                     && (await response.Content.ReadAsStringAsync(ct)).Contains("\"database_unavailable\"", StringComparison.Ordinal))
                 {
                     // As My Page does: the database was away, nothing was decided; the same request goes again.
-                    Interlocked.Increment(ref record.TransportRetries);
+                    record.CountTransportRetry();
                     response.Dispose();
                     resent = true;
                     await Task.Delay(500, ct);
@@ -40,7 +40,7 @@ public sealed partial class SoakClient
                 }
                 if ((int)response.StatusCode >= 500)
                 {
-                    Interlocked.Increment(ref record.Responses5xx);
+                    record.CountResponse5xx();
                     if (retry5xx && deadline.Elapsed < TimeSpan.FromMinutes(2))
                     {
                         response.Dispose();
@@ -53,7 +53,7 @@ public sealed partial class SoakClient
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested
                                       && deadline.Elapsed < TimeSpan.FromMinutes(2))
             {
-                Interlocked.Increment(ref record.TransportRetries);
+                record.CountTransportRetry();
                 resent = true;
                 await Task.Delay(200, ct);
             }

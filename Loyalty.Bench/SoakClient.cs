@@ -11,7 +11,7 @@ namespace Loyalty.Bench;
 /// Talks to the app instances like browsers and Shopify do (a lost connection is re-sent, same key, to the next
 /// instance), and writes into the <see cref="SoakRecord"/> what each customer was shown and what was sent.
 /// </summary>
-public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
+public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record) : IDisposable
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256, ConnectTimeout = TimeSpan.FromSeconds(2) })
     {
@@ -184,4 +184,6 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
         var body = await BodyAsync(response, ct);
         return (body.GetProperty("balance").GetInt64(), Text(body, "balanceSource") ?? "");
     }
+
+    public void Dispose() => _http.Dispose();
 }

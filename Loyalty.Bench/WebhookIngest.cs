@@ -28,7 +28,7 @@ public static class WebhookIngest
             ["Jobs:Schedules:missed-orders-sweep"] = "",
             ["Webhooks:ProcessingEnabled"] = processAfter ? "false" : "true",
         }, ct);
-        await env.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
+        await BenchEnvironment.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
         Console.WriteLine($"# webhook ingest: rates {string.Join(",", rates)}/s, {seconds} s each, seed {seed}, " +
                           (processAfter ? "intake-only instance, processed afterwards by a second one" : "one instance ingesting and processing"));
 

@@ -90,7 +90,7 @@ public sealed partial class ShopifySimulator
                 if (_codeIndex.ContainsKey(code) || !_creating.Add(code))
                 {
                     return Results.Json(new { data = new { discountCodeBasicCreate = new { codeDiscountNode = (object?)null,
-                        userErrors = new[] { new { field = new[] { "basicCodeDiscount", "code" }, code = "TAKEN", message = "Code must be unique." } } } } });
+                        userErrors = new[] { new { field = TakenCodeField, code = "TAKEN", message = "Code must be unique." } } } } });
                 }
             }
             await Task.Delay(CreateLatency, CancellationToken.None);
@@ -134,6 +134,8 @@ public sealed partial class ShopifySimulator
 
     /// <summary>A new id of <paramref name="type"/>; called under the gate.</summary>
     private string NewId(string type) => $"gid://shopify/{type}/{++_ids}";
+
+    private static readonly string[] TakenCodeField = ["basicCodeDiscount", "code"];
 
     private static object Errors(params (string Code, string Message)[] errors) =>
         errors.Select(e => new { field = Array.Empty<string>(), code = e.Code, message = e.Message }).ToArray();

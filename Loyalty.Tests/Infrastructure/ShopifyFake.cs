@@ -80,7 +80,7 @@ public sealed class ShopifyFake : IDisposable
 
     // ---- discounts and metafields (GraphQL operations are told apart by their operation name) ----
 
-    private IRequestBuilder Operation(string shop, string operation) =>
+    private static IRequestBuilder Operation(string shop, string operation) =>
         Request.Create().WithPath(GraphQLPath(shop)).UsingPost().WithBody(new WildcardMatcher($"*{operation}*"));
 
     /// <summary>A successful answer whose throttleStatus says the bucket holds <paramref name="available"/> points.</summary>

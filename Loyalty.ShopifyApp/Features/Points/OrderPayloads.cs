@@ -17,7 +17,7 @@ public static class OrderPayloads
         var o = doc.RootElement;
         if (o.ValueKind != JsonValueKind.Object || !o.TryGetProperty("id", out var idElement) || Int64(idElement) is not { } id)
         {
-            throw new PermanentWebhookFailure("The order payload has no numeric id.");
+            throw new PermanentWebhookFailureException("The order payload has no numeric id.");
         }
         long? customer = o.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object
                          && c.TryGetProperty("id", out var cid) ? Int64(cid) : null;
@@ -57,7 +57,7 @@ public static class OrderPayloads
         if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("id", out var id) || Int64(id) is not { } refundId
             || !r.TryGetProperty("order_id", out var oid) || Int64(oid) is not { } orderId)
         {
-            throw new PermanentWebhookFailure("The refund payload has no numeric id or order_id.");
+            throw new PermanentWebhookFailureException("The refund payload has no numeric id or order_id.");
         }
         var amount = 0m;
         if (r.TryGetProperty("transactions", out var transactions) && transactions.ValueKind == JsonValueKind.Array)

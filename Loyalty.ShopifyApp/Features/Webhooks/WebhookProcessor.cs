@@ -1,14 +1,13 @@
 using System.Text.Json;
 using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 using Microsoft.Extensions.Options;
 using Npgsql;
-
-using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>Wakes the processor as soon as this instance stored a delivery; other instances' are found by polling.</summary>
-public sealed class WebhookSignal
+public sealed class WebhookSignal : IDisposable
 {
     private readonly SemaphoreSlim _semaphore = new(0, 1);
 
@@ -21,6 +20,8 @@ public sealed class WebhookSignal
     }
 
     public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _semaphore.WaitAsync(timeout, ct);
+
+    public void Dispose() => _semaphore.Dispose();
 }
 
 /// <summary>
@@ -178,7 +179,7 @@ public sealed partial class WebhookProcessor(
     private async Task RecordFailureAsync(WebhookDelivery delivery, Exception error, CancellationToken ct)
     {
         var o = options.Value;
-        var permanent = error is PermanentWebhookFailure or JsonException or KeyNotFoundException or FormatException;
+        var permanent = error is PermanentWebhookFailureException or JsonException or KeyNotFoundException or FormatException;
         var park = permanent || delivery.Attempts >= o.MaxAttempts;
         var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, delivery.Attempts - 1), o.MaxRetryDelaySeconds)
                     * (0.8 + Random.Shared.NextDouble() * 0.4);

@@ -11,7 +11,7 @@ namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 /// </summary>
 internal sealed partial class RecurringJobsRegistration(
     IEnumerable<RecurringJobDefinition> definitions, IRecurringJobManager manager, IOptions<JobsOptions> options,
-    ILogger<RecurringJobsRegistration> logger) : IHostedService
+    ILogger<RecurringJobsRegistration> logger) : IHostedService, IDisposable
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task _retries = Task.CompletedTask;
@@ -74,6 +74,8 @@ internal sealed partial class RecurringJobsRegistration(
         await _stopping.CancelAsync();
         await _retries;
     }
+
+    public void Dispose() => _stopping.Dispose();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
     private partial void LogLockBusy(Exception e, string jobId);

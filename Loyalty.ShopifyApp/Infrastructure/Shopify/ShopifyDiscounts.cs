@@ -58,7 +58,7 @@ public sealed partial class ShopifyDiscounts(ShopifyGraphQLClient graphql)
 
     /// <summary>
     /// Suspends a code discount; Shopify keeps it and its history, and checkout no longer accepts it. With
-    /// <paramref name="goneIsDone"/>, a discount that no longer exists counts as suspended.
+    /// <c>goneIsDone</c>, a discount that no longer exists counts as suspended.
     /// </summary>
     public Task DeactivateAsync(string shop, string discountId, CancellationToken ct) =>
         DeactivateAsync(shop, discountId, null, goneIsDone: false, ct);

@@ -29,7 +29,7 @@ public sealed class ConversionRecoveryTests(ConversionApp app) : ConversionTestB
         await UsePosAsync(balance: 1250);
         Shopify.StubDiscountCreate(Shop);
         PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
-        var posCallsBefore = Pos.LogEntries.Count();
+        var posCallsBefore = Pos.LogEntries.Count;
 
         var response = await ConvertAsync(500, "pos-1");
 

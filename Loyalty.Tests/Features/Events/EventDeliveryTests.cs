@@ -192,7 +192,7 @@ public sealed class EventDeliveryTests(EventDeliveryTests.EventsApp app) : AppTe
 
         await DeliverAsync(app);
 
-        Assert.Equal(2, _receiver.LogEntries.Count());
+        Assert.Equal(2, _receiver.LogEntries.Count);
         Assert.Equal(3L, await app.ScalarAsync<long>("SELECT count(*) FROM outgoing_events WHERE attempts = 0"));
     }
 

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Loyalty.Tests.Infrastructure;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
-using WireMock.Settings;
 
 namespace Loyalty.Tests.Features.PosSync;
 
@@ -41,8 +40,8 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
 
         await WaitForStateAsync("order:9001", "delivered");
         Assert.Equal(["order:9001"], References("additions"));
-        Assert.Equal("Bearer pos-key", Pos.LogEntries.First().RequestMessage!.Headers!["Authorization"].Single());
-        Assert.Contains("\"points\":120", Pos.LogEntries.First().RequestMessage!.Body);
+        Assert.Equal("Bearer pos-key", Pos.LogEntries[0].RequestMessage!.Headers!["Authorization"].Single());
+        Assert.Contains("\"points\":120", Pos.LogEntries[0].RequestMessage!.Body);
     }
 
     [Fact]

@@ -1,7 +1,7 @@
-using Dapper;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Dapper;
 using Loyalty.Tests.Infrastructure;
 using WireMock.Server;
 
@@ -80,7 +80,7 @@ public abstract class PosSyncTestBase<TFixture>(TFixture fixture) : AppTests<TFi
             "SELECT jobid || ':' || queue || ':' || coalesce(to_char(fetchedat, 'MI:SS.MS'), 'unfetched') FROM hangfire.jobqueue ORDER BY id");
         var servers = await conn.QueryAsync<string>("SELECT id || '@' || to_char(lastheartbeat, 'MI:SS.MS') FROM hangfire.server");
         var locks = await conn.QueryAsync<string>("SELECT resource || '@' || to_char(acquired, 'MI:SS.MS') FROM hangfire.lock");
-        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {Pos.LogEntries.Count()}; jobs (latest first): {string.Join(", ", jobs)}; " +
+        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {Pos.LogEntries.Count}; jobs (latest first): {string.Join(", ", jobs)}; " +
                $"queue: {string.Join(", ", queue)}; servers: {string.Join(", ", servers)}; locks: {string.Join(", ", locks)}{Environment.NewLine}" +
                $"app log:{Environment.NewLine}{App.Log.Tail(60)}";
     }

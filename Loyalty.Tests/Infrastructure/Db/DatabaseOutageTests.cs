@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
 using Npgsql;
 
 namespace Loyalty.Tests.Infrastructure.Db;

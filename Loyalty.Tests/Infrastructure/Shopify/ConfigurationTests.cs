@@ -1,5 +1,4 @@
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 

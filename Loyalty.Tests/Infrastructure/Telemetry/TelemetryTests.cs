@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
