@@ -7,7 +7,10 @@ using Npgsql;
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>Wakes the processor as soon as this instance stored a delivery; other instances' are found by polling.</summary>
-public sealed class WebhookSignal : IDisposable
+// Not disposed on purpose: requests may still signal while the host shuts down, and a SemaphoreSlim whose wait handle
+// is never asked for holds nothing that needs releasing.
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "See the comment above.")]
+public sealed class WebhookSignal
 {
     private readonly SemaphoreSlim _semaphore = new(0, 1);
 
@@ -20,8 +23,6 @@ public sealed class WebhookSignal : IDisposable
     }
 
     public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken ct) => _semaphore.WaitAsync(timeout, ct);
-
-    public void Dispose() => _semaphore.Dispose();
 }
 
 /// <summary>

@@ -9,9 +9,12 @@ namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 /// start-up fail, so a job whose lock is not free is registered again in the background until it is (the lock is abandoned
 /// after DistributedLockTimeoutSeconds).
 /// </summary>
+// Not disposed on purpose: the host can call StopAsync after the container disposed its services (seen in tests), and a
+// CancellationTokenSource without a timer holds nothing that needs releasing.
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "See the comment above.")]
 internal sealed partial class RecurringJobsRegistration(
     IEnumerable<RecurringJobDefinition> definitions, IRecurringJobManager manager, IOptions<JobsOptions> options,
-    ILogger<RecurringJobsRegistration> logger) : IHostedService, IDisposable
+    ILogger<RecurringJobsRegistration> logger) : IHostedService
 {
     private readonly CancellationTokenSource _stopping = new();
     private Task _retries = Task.CompletedTask;
@@ -74,8 +77,6 @@ internal sealed partial class RecurringJobsRegistration(
         await _stopping.CancelAsync();
         await _retries;
     }
-
-    public void Dispose() => _stopping.Dispose();
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
     private partial void LogLockBusy(Exception e, string jobId);
