@@ -17,7 +17,8 @@ public sealed partial class SoakClient
     private Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, CancellationToken ct) =>
         SendAsync(build, retry5xx: false, ct);
 
-    private async Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, bool retry5xx, CancellationToken ct)
+    private async Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, bool retry5xx,
+        CancellationToken ct)
     {
         var deadline = Stopwatch.StartNew();
         var resent = false;
@@ -62,7 +63,8 @@ public sealed partial class SoakClient
 
     private static HttpRequestMessage Proxy(Uri app, HttpMethod method, string path, long customer, object? body, string? key)
     {
-        var r = new HttpRequestMessage(method, new Uri(app, "/proxy/" + path + "?" + ShopifyOutbound.AppProxyQuery(BenchEnvironment.Shop, customer, BenchEnvironment.ClientSecret)));
+        var r = new HttpRequestMessage(method, new Uri(app, "/proxy/" + path + "?"
+            + ShopifyOutbound.AppProxyQuery(BenchEnvironment.Shop, customer, BenchEnvironment.ClientSecret)));
         if (body is not null) r.Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
         if (key is not null) r.Headers.Add("Idempotency-Key", key);
         return r;

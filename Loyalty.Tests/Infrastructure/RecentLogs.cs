@@ -44,7 +44,8 @@ public sealed class RecentLogs : ILoggerProvider
         {
             if (!IsEnabled(logLevel)) return;
             var error = exception is null ? "" : $" [{exception.GetType().Name}: {exception.Message}]";
-            owner.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel.ToString()[..4]} {category[(category.LastIndexOf('.') + 1)..]}: {formatter(state, exception)}{error}");
+            owner.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel.ToString()[..4]} {category[(category.LastIndexOf('.') + 1)..]}: " +
+                $"{formatter(state, exception)}{error}");
         }
     }
 }

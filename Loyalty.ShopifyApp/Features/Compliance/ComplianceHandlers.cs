@@ -60,7 +60,8 @@ public sealed partial class CustomerDataRequested(ILogger<CustomerDataRequested>
             VALUES (@shop, @customerId, @requestId, @export::jsonb)
             ON CONFLICT (shop_domain, data_request_id) DO UPDATE SET export = excluded.export, created_at = now()
             RETURNING id
-            """, new { shop, customerId, requestId = payload.DataRequest?.Id, export = export.ToJsonString() }, context.Transaction, cancellationToken: ct));
+            """, new { shop, customerId, requestId = payload.DataRequest?.Id, export = export.ToJsonString() }, context.Transaction,
+                cancellationToken: ct));
         await Compliance.CompleteAsync(context, new { exportId }, ct);
         LogExported(shop, exportId);
     }

@@ -40,11 +40,14 @@ public static class OrderPayloads
             Currency: currency ?? "",
             PresentmentTotal: presentment,
             DiscountCodes: o.TryGetProperty("discount_codes", out var dc) && dc.ValueKind == JsonValueKind.Array
-                ? dc.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.Object && d.TryGetProperty("code", out var x) && x.ValueKind == JsonValueKind.String)
-                    .Select(d => new DiscountCodeUse(d.GetProperty("code").GetString()!, d.TryGetProperty("amount", out var a) ? Money(a) : 0m)).ToList()
+                ? dc.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.Object && d.TryGetProperty("code", out var x)
+                    && x.ValueKind == JsonValueKind.String)
+                    .Select(d => new DiscountCodeUse(d.GetProperty("code").GetString()!,
+                        d.TryGetProperty("amount", out var a) ? Money(a) : 0m)).ToList()
                 : [],
             ProcessedAt: o.TryGetProperty("processed_at", out var pa2) && pa2.ValueKind == JsonValueKind.String
-                         && DateTimeOffset.TryParse(pa2.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var processed) ? processed : null);
+                         && DateTimeOffset.TryParse(pa2.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var processed) ? processed
+                             : null);
     }
 
     public sealed record RefundFacts(long RefundId, long OrderId, decimal Amount);
@@ -79,7 +82,8 @@ public static class OrderPayloads
 
     private static decimal ShopMoney(JsonElement order, string setName, string plainName)
     {
-        if (order.TryGetProperty(setName, out var set) && set.TryGetProperty("shop_money", out var money) && money.TryGetProperty("amount", out var amount))
+        if (order.TryGetProperty(setName, out var set) && set.TryGetProperty("shop_money", out var money)
+            && money.TryGetProperty("amount", out var amount))
         {
             return Money(amount);
         }

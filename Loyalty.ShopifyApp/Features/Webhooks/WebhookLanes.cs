@@ -28,7 +28,8 @@ public static class WebhookLanes
         {
             var d = ordered[i];
             if (shopWide.Contains(d.ShopDomain)) Join(i, $"shop\n{d.ShopDomain}");
-            var customer = d.CustomerId ?? (d.OrderId is { } named && customerOfOrder.TryGetValue((d.ShopDomain, named), out var owner) ? owner : null);
+            var customer = d.CustomerId ?? (d.OrderId is { } named && customerOfOrder.TryGetValue((d.ShopDomain, named), out var owner) ? owner
+                : null);
             if (customer is not null) Join(i, $"customer\n{d.ShopDomain}\n{customer}");
             if (d.OrderId is { } order) Join(i, $"order\n{d.ShopDomain}\n{order}");
         }

@@ -93,7 +93,8 @@ public sealed partial class WebhookProcessor(
         }
 
         // Each delivery in its own transaction, as before; lanes at once, so their commits share the database's WAL flushes.
-        await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)), new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
+        await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)),
+            new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
             async (lane, token) =>
             {
                 foreach (var delivery in lane) await ProcessOneAsync(delivery, token);
@@ -227,7 +228,8 @@ public sealed partial class WebhookProcessor(
     [LoggerMessage(Level = LogLevel.Information, Message = "Skipped webhook {Topic} for {Shop} ({WebhookId}): {Reason}")]
     private partial void LogSkipped(string topic, string shop, string webhookId, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {Topic} for {Shop} ({WebhookId}) failed on attempt {Attempt}; retrying in {DelaySeconds:F0} s")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Webhook {Topic} for {Shop} ({WebhookId}) failed on attempt {Attempt}; retrying in {DelaySeconds:F0} s")]
     private partial void LogWillRetry(Exception e, string topic, string shop, string webhookId, int attempt, double delaySeconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Webhook {Topic} for {Shop} ({WebhookId}) parked as failed after {Attempt} attempts: {Reason}")]
@@ -239,6 +241,7 @@ public sealed partial class WebhookProcessor(
     [LoggerMessage(Level = LogLevel.Error, Message = "The webhook processing loop failed; trying again")]
     private partial void LogLoopFailed(Exception e);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Purged {Payloads} webhook payloads, {Deliveries} old deliveries, {Exports} old data exports")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Purged {Payloads} webhook payloads, {Deliveries} old deliveries, {Exports} old data exports")]
     private partial void LogPurged(int payloads, int deliveries, int exports);
 }

@@ -41,7 +41,8 @@ public static partial class DbExtensions
         if (!environment.IsDevelopment())
         {
             throw new InvalidOperationException(
-                "No database configured: set ConnectionStrings__Loyalty (an Npgsql connection string) or DATABASE_URL (postgres://user:pass@host:port/db).");
+                "No database configured: set ConnectionStrings__Loyalty (an Npgsql connection string) or DATABASE_URL " +
+                    "(postgres://user:pass@host:port/db).");
         }
 
         return LocalDatabase.ConnectionString(configuration, environment);

@@ -46,7 +46,8 @@ public static class ApiDescription
     public static WebApplication MapApiDescription(this WebApplication app)
     {
         app.MapOpenApi(DocumentPath);
-        if (app.Environment.IsDevelopment()) app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern(DocumentPath).WithTitle("Loyalty API"));
+        if (app.Environment.IsDevelopment()) app.MapScalarApiReference("/scalar",
+            o => o.WithOpenApiRoutePattern(DocumentPath).WithTitle("Loyalty API"));
         return app;
     }
 

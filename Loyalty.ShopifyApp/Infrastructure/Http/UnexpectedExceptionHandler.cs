@@ -31,7 +31,8 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
         {
             // A field without its StoredText check: bad input all the same, so a 4xx, and a warning so the field gets one.
             LogUnstorableText(httpContext.Request.Method, httpContext.Request.Path);
-            await Problems.WriteAsync(httpContext, Problems.Validation("invalid_text", "The request holds a character that cannot be stored.", StoredText.NulRule));
+            await Problems.WriteAsync(httpContext, Problems.Validation("invalid_text", "The request holds a character that cannot be stored.",
+                StoredText.NulRule));
             return true;
         }
 
@@ -66,7 +67,10 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
     {
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
-            if (x is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.CharacterNotInRepertoire or Npgsql.PostgresErrorCodes.UntranslatableCharacter })
+            if (x is Npgsql.PostgresException
+                {
+                    SqlState: Npgsql.PostgresErrorCodes.CharacterNotInRepertoire or Npgsql.PostgresErrorCodes.UntranslatableCharacter,
+                })
             {
                 return true;
             }
@@ -74,7 +78,8 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
         return false;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} answered 422 invalid_text: a NUL reached the database; give the field a StoredText check")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "{Method} {Path} answered 422 invalid_text: a NUL reached the database; give the field a StoredText check")]
     private partial void LogUnstorableText(string method, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} answered 503: the database is unavailable ({Reason})")]

@@ -78,7 +78,8 @@ internal sealed partial class RecurringJobsRegistration(
         await _retries;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
     private partial void LogLockBusy(Exception e, string jobId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: the database cannot be reached; registering it again shortly")]
