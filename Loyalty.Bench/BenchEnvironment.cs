@@ -68,7 +68,8 @@ public sealed class BenchEnvironment : IAsyncDisposable
         var shopify = await ShopifySimulator.StartAsync(ClientId, ClientSecret, seed, ct: ct);
         var pos = await PosSimulator.StartAsync("bench-pos-key", seed, ct: ct);
         // One long-lived database: keep idle connections (LocalPostgres prunes after 10 s for the tests' churn of databases).
-        var connectionString = new NpgsqlConnectionStringBuilder(pg.ConnectionString("loyalty_bench")) { ConnectionIdleLifetime = 300 }.ConnectionString;
+        var connectionString = new NpgsqlConnectionStringBuilder(
+            pg.ConnectionString("loyalty_bench")) { ConnectionIdleLifetime = 300 }.ConnectionString;
         return new BenchEnvironment(dir, pg, connectionString, shopify, pos);
     }
 
@@ -82,7 +83,7 @@ public sealed class BenchEnvironment : IAsyncDisposable
     }
 
     /// <summary>Installs the bench shop through token exchange (a session token to the admin API) and sets its rules.</summary>
-    public async Task InstallShopAsync(AppInstance app, object settings, CancellationToken ct)
+    public static async Task InstallShopAsync(AppInstance app, object settings, CancellationToken ct)
     {
         using var http = new HttpClient { BaseAddress = app.BaseUrl };
         using var install = AdminRequest(HttpMethod.Get, "/api/admin/shop");
@@ -176,7 +177,8 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
         // Runtime experiments without code changes: BENCH_APP_DOTNET_gcServer=0 reaches the app as DOTNET_gcServer=0.
         foreach (var entry in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>())
         {
-            if (entry.Key is string key && key.StartsWith("BENCH_APP_", StringComparison.Ordinal)) env2[key["BENCH_APP_".Length..]] = (string)entry.Value!;
+            if (entry.Key is string key && key.StartsWith("BENCH_APP_",
+                StringComparison.Ordinal)) env2[key["BENCH_APP_".Length..]] = (string)entry.Value!;
         }
         foreach (var (k, v) in env2) psi.Environment[k] = v;
 
@@ -203,7 +205,8 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
                     using var reader = new StreamReader(new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite));
                     tail = string.Join(Environment.NewLine, reader.ReadToEnd().Split('\n').TakeLast(20));
                 }
-                throw new InvalidOperationException($"App {number} exited during start-up (code {_process.ExitCode}); the end of {LogPath}:{Environment.NewLine}{tail}");
+                throw new InvalidOperationException(
+                    $"App {number} exited during start-up (code {_process.ExitCode}); the end of {LogPath}:{Environment.NewLine}{tail}");
             }
             try
             {

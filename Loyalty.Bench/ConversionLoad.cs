@@ -30,7 +30,7 @@ public static class ConversionLoad
             ["Storefront:CustomerRequestLimit"] = "10000000",
             ["Storefront:ShopRequestLimit"] = "10000000",
         }, ct);
-        await env.InstallShopAsync(app, new
+        await BenchEnvironment.InstallShopAsync(app, new
         {
             balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, pointValue = 0.01m,
             minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000,
@@ -38,16 +38,20 @@ public static class ConversionLoad
         for (var c = 1; c <= 5000; c++) env.Pos.SetBalance((800_000 + c).ToString(), 1_000_000_000);
         env.Pos.Latency = TimeSpan.FromMilliseconds(PosMs);
         env.Shopify.Latency = TimeSpan.FromMilliseconds(ShopifyMs);
-        Console.WriteLine($"# conversions: POS {PosMs} ms, Shopify {ShopifyMs} ms per call, levels {string.Join(",", levels)}, {seconds} s each, seed {seed}");
+        Console.WriteLine(
+            $"# conversions: POS {PosMs} ms, Shopify {ShopifyMs} ms per call, levels {string.Join(",", levels)}, {seconds} s each, seed {seed}");
 
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = app.BaseUrl, Timeout = TimeSpan.FromSeconds(120) };
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = app.BaseUrl,
+            Timeout = TimeSpan.FromSeconds(120) };
         var nextCustomer = 0;
         await RunLevelAsync(2, 3, warmup: true); // JIT, pools
         var rows = new List<string>();
         foreach (var level in levels) rows.Add(await RunLevelAsync(level, seconds, warmup: false));
 
         Console.WriteLine();
-        Console.WriteLine("| concurrency | conversions/s | latency p50 ms | latency p99 ms | external per conversion ms | app adds p50 ms | app adds p99 ms | errors |");
+        Console.WriteLine(
+            "| concurrency | conversions/s | latency p50 ms | latency p99 ms | external per conversion ms | app adds p50 ms | app adds p99 ms | " +
+            "errors |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in rows) Console.WriteLine(r);
 
@@ -65,12 +69,15 @@ public static class ConversionLoad
         Console.WriteLine($"throttle on (bucket {env.Shopify.BucketSize}, restore {env.Shopify.RestoreRate}/s, {env.Shopify.QueryCost} per query), " +
                           $"{throttleLevel} customers converting at once for {throttleSeconds} s:");
         Console.WriteLine();
-        Console.WriteLine("| codes/s during the load | to the code p50 ms | p99 ms | answered 202 first | customer-facing errors | metafields caught up after | " +
+        Console.WriteLine(
+            "| codes/s during the load | to the code p50 ms | p99 ms | answered 202 first | customer-facing errors | metafields caught up after | " +
                           "conversions/s, load + catch-up | ceiling/s (what the bucket allows) | of the ceiling | THROTTLED answers |");
         Console.WriteLine("|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|");
         Console.WriteLine(throttle);
         Console.WriteLine();
-        Console.WriteLine($"Shopify answered THROTTLED {env.Shopify.BucketThrottled - throttledBefore} times; accepted queries {env.Shopify.Requests - env.Shopify.BucketThrottled - acceptedBefore}");
+        Console.WriteLine(
+            $"Shopify answered THROTTLED {env.Shopify.BucketThrottled - throttledBefore} times; accepted queries " +
+            $"{env.Shopify.Requests - env.Shopify.BucketThrottled - acceptedBefore}");
         Console.WriteLine($"peak RSS of the app: {app.PeakRssKb / 1024} MiB");
         Console.WriteLine(customerErrors == 0 && settled
             ? "RESULT: no customer-facing error at Shopify's throttle, and everything settled"
@@ -125,7 +132,8 @@ public static class ConversionLoad
                         else
                         {
                             var body = await response.Content.ReadAsStringAsync(ct);
-                            var code = body.StartsWith('{') && JsonDocument.Parse(body).RootElement.TryGetProperty("code", out var c) ? c.GetString() : null;
+                            var code = body.StartsWith('{') && JsonDocument.Parse(body).RootElement.TryGetProperty("code", out var c) ? c.GetString()
+                                : null;
                             errors.AddOrUpdate($"{(int)response.StatusCode} {code}", 1, (_, n) => n + 1);
                             await Task.Delay(100, ct);
                         }
@@ -146,7 +154,8 @@ public static class ConversionLoad
                 var catchUp = Stopwatch.StartNew();
                 while (await env.ScalarAsync<long>("""
                            SELECT count(*) FROM conversions
-                           WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating') OR (state = 'completed' AND metafield_synced_at IS NULL)
+                           WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating') OR (state = 'completed' AND metafield_synced_at IS
+                               NULL)
                            """) > 0 && catchUp.Elapsed < TimeSpan.FromMinutes(10))
                 {
                     await Task.Delay(250, ct);
@@ -169,7 +178,8 @@ public static class ConversionLoad
             var shopifyCalls = (double)accepted / completed;
             var external = posCalls * PosMs + shopifyCalls * ShopifyMs;
             return $"| {level} | {rate:F2} | {Stats.F(stats.Percentile(50))} | {Stats.F(stats.Percentile(99))} | {Stats.F(external)} " +
-                   $"(POS {posCalls:F1}, Shopify {shopifyCalls:F1} calls) | {Stats.F(stats.Percentile(50) - external)} | {Stats.F(stats.Percentile(99) - external)} | {errorText} |";
+                   $"(POS {posCalls:F1}, Shopify {shopifyCalls:F1} calls) | {Stats.F(stats.Percentile(50) - external)} | " +
+                       $"{Stats.F(stats.Percentile(99) - external)} | {errorText} |";
         }
     }
 }

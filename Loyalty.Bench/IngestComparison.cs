@@ -16,14 +16,15 @@ public static class IngestComparison
 {
     private sealed record Delivery(string Id, string Body, long Order, long Points);
 
-    private sealed record Outcome(string Name, int Sent, int Errors, double Seconds, Stats Acks, double AwardSeconds, long Awards, long Points, long RssKb);
+    private sealed record Outcome(string Name, int Sent, int Errors, double Seconds, Stats Acks, double AwardSeconds, long Awards, long Points,
+        long RssKb);
 
     public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(256, 256);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct);
         var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
-        await env.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
+        await BenchEnvironment.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
         await using var peer = await NodePeer.StartAsync(env, ct);
         Console.WriteLine($"# webhook ingest compared: {count} deliveries (30 % redeliveries), {connections} connections, seed {seed}");
 
@@ -37,7 +38,8 @@ public static class IngestComparison
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections }) { Timeout = TimeSpan.FromSeconds(60) };
 
         var outcomes = new List<Outcome>();
-        foreach (var (name, baseUrl) in new[] { ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl), ("Loyalty (one instance)", app.BaseUrl) })
+        foreach (var (name, baseUrl) in new[] { ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl),
+            ("Loyalty (one instance)", app.BaseUrl) })
         {
             var isPeer = baseUrl == peer.BaseUrl;
             await SendAllAsync(http, new Uri(baseUrl, "/webhooks"), warmup, connections, ct);
@@ -56,12 +58,14 @@ public static class IngestComparison
         }
 
         Console.WriteLine();
-        Console.WriteLine("| | deliveries acknowledged/s | ack p50 ms | ack p99 ms | ack max ms | awards/s, first delivery → last award | peak RSS |");
+        Console.WriteLine(
+            "| | deliveries acknowledged/s | ack p50 ms | ack p99 ms | ack max ms | awards/s, first delivery → last award | peak RSS |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         Console.WriteLine($"| PostgreSQL alone (pgbench, one INSERT per transaction, 8 clients) | {Stats.F(ceiling, 0)} | | | | | |");
         foreach (var o in outcomes)
         {
-            Console.WriteLine($"| {o.Name} | {Stats.F(o.Sent / o.Seconds, 0)} | {Stats.F(o.Acks.Percentile(50))} | {Stats.F(o.Acks.Percentile(99))} | " +
+            Console.WriteLine(
+                $"| {o.Name} | {Stats.F(o.Sent / o.Seconds, 0)} | {Stats.F(o.Acks.Percentile(50))} | {Stats.F(o.Acks.Percentile(99))} | " +
                               $"{Stats.F(o.Acks.Max)} | {Stats.F(orders.Count / o.AwardSeconds, 0)} | {o.RssKb / 1024} MiB |");
         }
 
@@ -110,7 +114,8 @@ public static class IngestComparison
             for (var i = Interlocked.Increment(ref next); i < deliveries.Count; i = Interlocked.Increment(ref next))
             {
                 var d = deliveries[i];
-                using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret, d.Id);
+                using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret,
+                    d.Id);
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
@@ -137,8 +142,10 @@ public static class IngestComparison
     {
         await using var conn = env.Connection();
         var sql = peer
-            ? "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM peer_awards WHERE order_id >= @firstOrder AND order_id < @firstOrder + 9000000"
-            : "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM point_transactions WHERE kind = 'order_award' AND order_id >= @firstOrder AND order_id < @firstOrder + 9000000";
+            ? "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM peer_awards WHERE order_id >= @firstOrder AND order_id < " +
+                "@firstOrder + 9000000"
+            : "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM point_transactions WHERE kind = 'order_award' AND " +
+                "order_id >= @firstOrder AND order_id < @firstOrder + 9000000";
         var row = await conn.QuerySingleAsync<(long Count, long Points)>(new CommandDefinition(sql, new { firstOrder }, cancellationToken: ct));
         return row;
     }

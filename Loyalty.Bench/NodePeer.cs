@@ -70,7 +70,8 @@ public sealed class NodePeer : IAsyncDisposable
             if (!_process.HasExited)
             {
                 var line = File.ReadLines($"/proc/{_process.Id}/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
-                if (line is not null) _peakRssKb = Math.Max(_peakRssKb, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture));
+                if (line is not null) _peakRssKb = Math.Max(_peakRssKb,
+                    long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture));
             }
             return _peakRssKb;
         }
@@ -99,10 +100,12 @@ public sealed class NodePeer : IAsyncDisposable
 
     private static async Task RunAsync(string file, string[] args, string dir, CancellationToken ct)
     {
-        using var p = Process.Start(new ProcessStartInfo(file, args) { WorkingDirectory = dir, RedirectStandardOutput = true, RedirectStandardError = true })!;
+        using var p = Process.Start(new ProcessStartInfo(file, args) { WorkingDirectory = dir, RedirectStandardOutput = true,
+            RedirectStandardError = true })!;
         var output = p.StandardOutput.ReadToEndAsync(ct);
         var error = p.StandardError.ReadToEndAsync(ct);
         await p.WaitForExitAsync(ct);
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {await output}{await error}");
+        if (p.ExitCode != 0) throw new InvalidOperationException(
+            $"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {await output}{await error}");
     }
 }

@@ -15,15 +15,19 @@ public static partial class PgBench
     {
         await using (var conn = env.Connection())
         {
-            await conn.ExecuteAsync("CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial PRIMARY KEY, webhook_id text UNIQUE, payload text, received_at timestamptz DEFAULT now())");
+            await conn.ExecuteAsync(
+                "CREATE TABLE IF NOT EXISTS bench_ceiling (id bigserial PRIMARY KEY, webhook_id text UNIQUE, payload text, received_at timestamptz " +
+                "DEFAULT now())");
         }
         var script = Path.Combine(env.Directory, "ceiling.sql");
         await File.WriteAllTextAsync(script,
             "INSERT INTO bench_ceiling (webhook_id, payload) VALUES (md5(random()::text || clock_timestamp()::text), repeat('x', 1500));\n", ct);
         var bin = Environment.GetEnvironmentVariable("LOYALTY_PG_BIN") is { Length: > 0 } custom ? custom
-            : Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")).First(d => File.Exists(Path.Combine(d, "pgbench")));
+            : Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")).First(
+                d => File.Exists(Path.Combine(d, "pgbench")));
         var psi = new ProcessStartInfo(Path.Combine(bin, "pgbench"),
-            ["-n", "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", "2", "-T", seconds.ToString(CultureInfo.InvariantCulture), "-f", script,
+            ["-n", "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", "2", "-T", seconds.ToString(CultureInfo.InvariantCulture), "-f",
+                script,
              "-h", "127.0.0.1", "-p", env.Postgres.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "loyalty_bench"])
         {
             RedirectStandardOutput = true,

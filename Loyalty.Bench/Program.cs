@@ -13,7 +13,8 @@ using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
 
 if (command == "soak" && (Option("mode") is { } m && m is not ("ledger" or "pos" or "both")
-                          || args.Contains("--broken") && Option("broken") is { } bn && !bn.StartsWith("--", StringComparison.Ordinal) && !SoakBreakage.Names.Contains(bn)))
+                          || args.Contains("--broken") && Option("broken") is { } bn && !bn.StartsWith("--", StringComparison.Ordinal)
+                              && !SoakBreakage.Names.Contains(bn)))
 {
     return Usage();
 }
@@ -24,7 +25,8 @@ return command switch
         Option("rates") is { } r ? r.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray()
             : smoke ? [100] : [250, 500, 1000, 1500, 2000],
         IntOption("seconds", smoke ? 2 : 10), seed, Option("processing") == "after", durable, cts.Token),
-    "webhooks-compare" => await IngestComparison.RunAsync(IntOption("deliveries", smoke ? 500 : 14_000), IntOption("connections", 32), seed, durable, cts.Token),
+    "webhooks-compare" => await IngestComparison.RunAsync(IntOption("deliveries", smoke ? 500 : 14_000), IntOption("connections", 32), seed, durable,
+        cts.Token),
     "conversions" => await ConversionLoad.RunAsync(
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
@@ -46,10 +48,15 @@ return command switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--processing during|after] [--seed N] [--smoke] [--fast-db]");
+    Console.Error.WriteLine(
+        "usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--processing during|after] [--seed N] [--smoke] [--fast-db]");
     Console.Error.WriteLine("       Loyalty.Bench webhooks-compare [--deliveries 14000] [--connections 32] [--seed N] [--smoke] [--fast-db]");
-    Console.Error.WriteLine("       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] [--seed N] [--smoke] [--fast-db]");
-    Console.Error.WriteLine("       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] [--pg-down-seconds 5]");
+    Console.Error.WriteLine(
+        "       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] " +
+        "[--seed N] [--smoke] [--fast-db]");
+    Console.Error.WriteLine(
+        "       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] " +
+        "[--pg-down-seconds 5]");
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--smoke]");
     Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|all]]");
     return 2;

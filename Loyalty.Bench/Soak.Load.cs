@@ -67,17 +67,23 @@ public static partial class Soak
         // The merchant changes the earn rate once every order paid so far has been awarded (webhooks processed, the lost
         // ones swept): each order's rate is then known to the generator, and the orders after it earn at the new one.
         var barrier = DateTimeOffset.UtcNow;
-        var awarded = await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") == 0
-                                                   && await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = barrier.AddSeconds(1) }),
+        var awarded = await WaitAsync(async () => await env.ScalarAsync<long>(
+            "SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") == 0
+                                                   && await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps",
+                                                       new { at = barrier.AddSeconds(1) }),
             TimeSpan.FromMinutes(5), ct);
-        var rateChange = awarded ? await client.PutSettingsAsync(new { earnRate = SecondEarnRate }, ct) : (Status: 0, Code: "orders before it never all awarded");
+        var rateChange = awarded ? await client.PutSettingsAsync(new { earnRate = SecondEarnRate }, ct)
+            : (Status: 0, Code: "orders before it never all awarded");
         if (rateChange.Status == 200) record.EarnRate = SecondEarnRate;
-        Console.WriteLine($"  [{load.Elapsed:mm\\:ss}] earn rate {FirstEarnRate} → {SecondEarnRate}: {rateChange.Status} {rateChange.Code} ({(DateTimeOffset.UtcNow - barrier).TotalSeconds:F0} s for the orders before it to be awarded)");
+        Console.WriteLine(
+            $"  [{load.Elapsed:mm\\:ss}] earn rate {FirstEarnRate} → {SecondEarnRate}: {rateChange.Status} {rateChange.Code} " +
+            $"({(DateTimeOffset.UtcNow - barrier).TotalSeconds:F0} s for the orders before it to be awarded)");
         await RunAsync(shuffled.Skip(split));
         await killer;
         await restarter;
         await switches;
-        Console.WriteLine($"load done in {load.Elapsed.TotalSeconds:F0} s: {record.Requests} requests, {record.TransportRetries} resent after a lost connection, " +
+        Console.WriteLine(
+            $"load done in {load.Elapsed.TotalSeconds:F0} s: {record.Requests} requests, {record.TransportRetries} resent after a lost connection, " +
                           $"{record.Responses5xx} 5xx answers, POS calls {env.Pos.Requests}");
         return rateChange;
     }

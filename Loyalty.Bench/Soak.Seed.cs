@@ -11,15 +11,18 @@ public static partial class Soak
         for (var i = 0; i < o.Instances; i++) await env.StartAppAsync(AppSettings, ct);
         // Ledger mode lets a clawback go below zero, so the balance is exact arithmetic whatever the interleaving; the POS
         // refuses to go below zero, so POS mode floors clawbacks and the checker compares only balances that cannot reach zero.
-        await env.InstallShopAsync(env.Apps[0], mode == "pos"
+        await BenchEnvironment.InstallShopAsync(env.Apps[0], mode == "pos"
             ? new
             {
-                balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, earnRate = FirstEarnRate, earnBasis = "total",
-                pointValue = 0.01m, minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000, negativeBalancePolicy = "floor_at_zero",
+                balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, earnRate = FirstEarnRate,
+                earnBasis = "total",
+                pointValue = 0.01m, minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000,
+                negativeBalancePolicy = "floor_at_zero",
             }
             : (object)new
             {
-                balanceSource = "ledger", earnRate = FirstEarnRate, earnBasis = "total", pointValue = 0.01m, minConversion = 100, conversionStep = 100,
+                balanceSource = "ledger", earnRate = FirstEarnRate, earnBasis = "total", pointValue = 0.01m, minConversion = 100,
+                conversionStep = 100,
                 dailyConversionLimit = 100_000_000, negativeBalancePolicy = "allow_negative",
             }, ct);
     }
@@ -36,16 +39,19 @@ public static partial class Soak
         var hotCount = Math.Max(2, o.Customers / 20);
         if (record.PosMode)
         {
-            foreach (var c in customers.Skip(hotCount).SkipLast(1).OrderBy(_ => random.Next()).Take(Math.Max(2, o.Customers / 30))) record.UnknownToPos.Add(c);
+            foreach (var c in customers.Skip(hotCount).SkipLast(1).OrderBy(_ => random.Next()).Take(
+                Math.Max(2, o.Customers / 30))) record.UnknownToPos.Add(c);
         }
         foreach (var c in customers)
         {
             var opening = c == witness ? 100_000L : random.Next(100, 300) * 100L;
             record.Opening[c] = opening;
             if (!record.UnknownToPos.Contains(c)) env.Pos.SetBalance(c.ToString(), 0);
-            if ((int)await client.AdjustAsync(c, opening, $"opening-{c}", "Soak opening balance", ct) >= 300) throw new InvalidOperationException($"Opening balance of {c} refused.");
+            if ((int)await client.AdjustAsync(c, opening, $"opening-{c}", "Soak opening balance", ct) >= 300) throw new InvalidOperationException(
+                $"Opening balance of {c} refused.");
         }
-        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0, TimeSpan.FromMinutes(3), ct))
+        if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0,
+            TimeSpan.FromMinutes(3), ct))
         {
             throw new TimeoutException("The opening balances did not reach the POS.");
         }

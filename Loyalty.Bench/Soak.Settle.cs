@@ -20,22 +20,30 @@ public static partial class Soak
         var lastReport = TimeSpan.Zero;
         var settled = await WaitAsync(async () =>
         {
-            var swept = await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = lastLost.AddSeconds(1) });
+            var swept = await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps",
+                new { at = lastLost.AddSeconds(1) });
             if (swept && await SoakChecker.InFlightAsync(env) == 0) return true;
             if (quiet.Elapsed - lastReport > TimeSpan.FromSeconds(15))
             {
                 lastReport = quiet.Elapsed;
-                Console.WriteLine($"  [+{quiet.Elapsed.TotalSeconds:F0} s] still in flight: {await SoakChecker.DescribeInFlightAsync(env)}{(swept ? "" : ", the sweep has not caught up")}");
+                Console.WriteLine(
+                    $"  [+{quiet.Elapsed.TotalSeconds:F0} s] still in flight: " +
+                    $"{await SoakChecker.DescribeInFlightAsync(env)}{(swept ? "" : ", the sweep has not caught up")}");
             }
             return false;
         }, TimeSpan.FromMinutes(10), ct);
         var quiescence = quiet.Elapsed;
         var stuck = settled ? null
-            : $"{await SoakChecker.DescribeInFlightAsync(env)}; the missed-order sweep {(await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = lastLost.AddSeconds(1) }) ? "caught up" : "never swept past the end of the load (its Hangfire lock held by a killed instance?)")}";
-        Console.WriteLine(settled ? $"quiescent {quiescence.TotalSeconds:F1} s after the faults stopped" : $"NOT quiescent after {quiescence.TotalSeconds:F0} s: {stuck}");
+            : $"{await SoakChecker.DescribeInFlightAsync(env)}; the missed-order sweep "
+              + (await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps", new { at = lastLost.AddSeconds(1) })
+                  ? "caught up"
+                  : "never swept past the end of the load (its Hangfire lock held by a killed instance?)");
+        Console.WriteLine(settled ? $"quiescent {quiescence.TotalSeconds:F1} s after the faults stopped"
+            : $"NOT quiescent after {quiescence.TotalSeconds:F0} s: {stuck}");
 
         // The customers come back: a conversion they left while it was processing, a cancellation answered 202.
-        foreach (var (id, customer) in record.Unsettled.ToList()) await client.PollAsync(id, customer, TimeSpan.FromSeconds(2), "when the customer came back", ct);
+        foreach (var (id, customer) in record.Unsettled.ToList()) await client.PollAsync(id, customer, TimeSpan.FromSeconds(2),
+            "when the customer came back", ct);
         foreach (var c in record.Cancels.Values.Where(c => c.Outcome == "pending").ToList())
         {
             await client.CancelAsync(record.Codes[c.Code], c.AfterRedeem, c.Raced, attempts: 3, ct);
@@ -54,14 +62,16 @@ public static partial class Soak
         {
             var page = await client.AdminGetAsync($"/api/admin/pos-sync?state=refused&limit=200{(before is null ? "" : $"&before={before}")}", ct);
             var items = page.EnumerateArray().ToList();
-            refused.AddRange(items.Where(i => record.UnknownToPos.Contains(i.GetProperty("customerId").GetInt64())).Select(i => i.GetProperty("id").GetInt64()));
+            refused.AddRange(items.Where(i => record.UnknownToPos.Contains(i.GetProperty("customerId").GetInt64())).Select(
+                i => i.GetProperty("id").GetInt64()));
             if (items.Count < 200) break;
             before = items[^1].GetProperty("id").GetInt64();
         }
         foreach (var id in refused.Order())
         {
             var status = await client.RetryPosChangeAsync(id, ct);
-            record.Count(status is >= 200 and < 300 ? "POS refusal resolved: the customer created at the POS, the change retried" : $"POS refusal retry answered {status}");
+            record.Count(status is >= 200 and < 300 ? "POS refusal resolved: the customer created at the POS, the change retried"
+                : $"POS refusal retry answered {status}");
         }
         if (!await WaitAsync(async () => await SoakChecker.InFlightAsync(env) == 0, TimeSpan.FromMinutes(2), ct))
         {

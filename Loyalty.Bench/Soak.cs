@@ -40,20 +40,24 @@ public static partial class Soak
             total += violations;
             quiescence.Add($"{mode} {quiet.TotalSeconds:F1} s");
         }
-        Console.WriteLine($"RESULT: {total} violations (seed {o.Seed}, modes {string.Join("+", o.Modes)}, quiescence {string.Join(", ", quiescence)})");
+        Console.WriteLine(
+            $"RESULT: {total} violations (seed {o.Seed}, modes {string.Join("+", o.Modes)}, quiescence {string.Join(", ", quiescence)})");
         return total == 0 ? 0 : 1;
     }
 
     private static async Task<(int Violations, TimeSpan Quiescence)> RunModeAsync(Options o, string mode, CancellationToken ct)
     {
-        Console.WriteLine($"# soak ({mode} mode): seed {o.Seed}, {o.Conversions} conversions, {o.Customers} customers, {o.Orders} orders, {o.Instances} instances, " +
-                          $"{o.Kills} kills, {o.PostgresRestarts} PostgreSQL restarts ({o.PostgresDownSeconds:0.#} s down), fault rate {o.FaultRate}" +
+        Console.WriteLine(
+            $"# soak ({mode} mode): seed {o.Seed}, {o.Conversions} conversions, {o.Customers} customers, {o.Orders} orders, {o.Instances} " +
+            $"instances, " +
+                          $"{o.Kills} kills, {o.PostgresRestarts} PostgreSQL restarts ({o.PostgresDownSeconds:0.#} s down), fault rate " +
+                              $"{o.FaultRate}" +
                           $"{(o.Broken is null ? "" : $", BROKEN variant {o.Broken}")}");
         var random = new Random(o.Seed);
         await using var env = await BenchEnvironment.StartAsync(o.Seed, ct);
         await StartShopAsync(o, mode, env, ct);
         var record = new SoakRecord(mode) { EarnRate = FirstEarnRate };
-        var client = new SoakClient(env, record);
+        using var client = new SoakClient(env, record);
         var (customers, witness) = await SeedAsync(o, random, env, client, record, ct);
         var rateChange = await LoadAsync(o, random, env, client, record, customers, witness, ct);
         var (quiescence, stuck) = await SettleAsync(env, client, record, ct);
@@ -67,7 +71,8 @@ public static partial class Soak
         }
 
         var verdict = await SoakChecker.CheckAsync(env, client, record, ct);
-        if (rateChange.Status != 200) verdict.Add("rate change", 1, [$"the mid-run earn rate change did not happen: {rateChange.Status} {rateChange.Code}"]);
+        if (rateChange.Status != 200) verdict.Add("rate change", 1,
+            [$"the mid-run earn rate change did not happen: {rateChange.Status} {rateChange.Code}"]);
         if (stuck is not null) verdict.Add("quiescence", 1, [$"not quiescent 10 minutes after the faults stopped: {stuck}"]);
         await SoakReport.PrintAsync(env, record, verdict, ct);
         Console.WriteLine($"mode {mode}: {verdict.Violations} violations");

@@ -28,27 +28,34 @@ public static class SoakBreakage
     private static async Task NewReferenceAsync(BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
     {
         var shown = Live(record).Take(3).ToList();
-        var failed = record.Answered.Where(a => record.Codes.Values.All(s => s.ConversionId != a.Key)).OrderBy(a => a.Key, StringComparer.Ordinal).Take(3).ToList();
+        var failed = record.Answered.Where(a => record.Codes.Values.All(s => s.ConversionId != a.Key)).OrderBy(a => a.Key,
+            StringComparer.Ordinal).Take(3).ToList();
         if (record.PosMode)
         {
             using var http = new HttpClient { BaseAddress = env.Pos.BaseUrl };
             http.DefaultRequestHeaders.Authorization = new("Bearer", env.Pos.ApiKey);
-            foreach (var s in shown) await http.PostAsJsonAsync($"customers/{s.Customer}/points/deductions", new { points = s.Points, reference = s.ConversionId + "-retry" }, ct);
-            foreach (var (id, customer) in failed) await http.PostAsJsonAsync($"customers/{customer}/points/deductions", new { points = 100, reference = id }, ct);
+            foreach (var s in shown) await http.PostAsJsonAsync($"customers/{s.Customer}/points/deductions",
+                new { points = s.Points, reference = s.ConversionId + "-retry" }, ct);
+            foreach (var (id, customer) in failed) await http.PostAsJsonAsync($"customers/{customer}/points/deductions",
+                new { points = 100, reference = id }, ct);
         }
         else
         {
             foreach (var s in shown) await client.AdjustAsync(s.Customer, -s.Points, $"retry-{s.ConversionId}", $"Coupon {s.Code} (retried)", ct);
             foreach (var (id, customer) in failed) await client.AdjustAsync(customer, -100, $"resend-{id}", $"Conversion {id} (re-sent)", ct);
         }
-        Console.WriteLine($"BROKEN new-reference: {shown.Count} completed conversions' points taken again under new references, {failed.Count} failed ones' taken after all");
+        Console.WriteLine(
+            $"BROKEN new-reference: {shown.Count} completed conversions' points taken again under new references, {failed.Count} failed ones' " +
+            $"taken after all");
     }
 
     /// <summary>A coupon used at checkout whose points are given back anyway (an admin adjustment naming the conversion).</summary>
     private static async Task RefundUsedAsync(SoakClient client, SoakRecord record, CancellationToken ct)
     {
         var used = record.Codes.Values.Where(s => record.Redeemed.ContainsKey(s.Code))
-            .OrderBy(s => record.PosMode && (record.Demand.GetValueOrDefault(s.Customer) > record.Opening[s.Customer] || record.StoreSpenders.Contains(s.Customer))) // balances the checker compares first
+            // balances the checker compares first
+            .OrderBy(s => record.PosMode && (record.Demand.GetValueOrDefault(s.Customer) > record.Opening[s.Customer]
+                || record.StoreSpenders.Contains(s.Customer)))
             .ThenBy(s => s.ConversionId, StringComparer.Ordinal).Take(3).ToList();
         foreach (var s in used) await client.AdjustAsync(s.Customer, s.Points, $"refund-{s.ConversionId}", $"Coupon {s.Code} refunded", ct);
         Console.WriteLine($"BROKEN refund-used: {used.Count} used coupons' points given back");

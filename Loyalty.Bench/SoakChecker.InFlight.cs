@@ -18,7 +18,8 @@ public static partial class SoakChecker
     {
         await using var conn = env.Connection();
         var rows = await conn.QueryAsync<(string What, long N)>("""
-            SELECT 'conversion ' || state || CASE WHEN state = 'completed' THEN '/' || coupon_status || CASE WHEN metafield_synced_at IS NULL THEN '/metafield' ELSE '' END ELSE '' END, count(*)
+            SELECT 'conversion ' || state || CASE WHEN state = 'completed' THEN '/' || coupon_status || CASE WHEN metafield_synced_at IS NULL THEN
+                '/metafield' ELSE '' END ELSE '' END, count(*)
             FROM conversions
             WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating')
                OR state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')

@@ -25,7 +25,9 @@ public static partial class SoakChecker
         {
             var expected = record.ExpectedBalance(c);
             if (record.Codes.Values.Any(s => s.Customer == c)) v.Add($"customer {c}, unknown to the POS during the run, was shown a code");
-            if (env.Pos.Balance(c.ToString()) != expected) v.Add($"customer {c} (created at the POS after the run, refusals retried): POS balance {env.Pos.Balance(c.ToString())}, expected {expected}");
+            if (env.Pos.Balance(c.ToString()) != expected) v.Add(
+                $"customer {c} (created at the POS after the run, refusals retried): POS balance {env.Pos.Balance(c.ToString())}, expected " +
+                $"{expected}");
             if (drift.GetValueOrDefault(c) != 0) v.Add($"customer {c}: the app still reports drift {drift[c]} after the retries");
         }
         foreach (var c in record.StoreSpenders.Order())
@@ -33,14 +35,17 @@ public static partial class SoakChecker
             var pos = env.Pos.Balance(c.ToString());
             var expected = record.ExpectedBalance(c) - record.SpentInStore.GetValueOrDefault(c) - drift.GetValueOrDefault(c);
             if (pos != expected)
-                v.Add($"customer {c}: POS balance {pos}; the generator's arithmetic {record.ExpectedBalance(c)} less {record.SpentInStore.GetValueOrDefault(c)} spent at the till less the reported drift {drift.GetValueOrDefault(c)} gives {expected}");
+                v.Add($"customer {c}: POS balance {pos}; the generator's arithmetic {record.ExpectedBalance(c)} less " +
+                    $"{record.SpentInStore.GetValueOrDefault(c)} spent at the till less the reported drift {drift.GetValueOrDefault(c)} gives " +
+                    $"{expected}");
             if (await client.MeAsync(c, ct) is { } me && me.Balance != pos) v.Add($"customer {c}: My Page shows {me.Balance}, the POS holds {pos}");
         }
         foreach (var (c, d) in drift.Where(d => !record.StoreSpenders.Contains(d.Key) && !record.UnknownToPos.Contains(d.Key)))
         {
             v.Add($"customer {c}: the app reports drift {d}, though the POS had no reason to refuse any of their changes");
         }
-        record.Count("POS refusal left as drift: customers with a clawback refused after spending at the till", drift.Where(d => record.StoreSpenders.Contains(d.Key)).Count(d => d.Value < 0));
+        record.Count("POS refusal left as drift: customers with a clawback refused after spending at the till",
+            drift.Where(d => record.StoreSpenders.Contains(d.Key)).Count(d => d.Value < 0));
         verdict.Add("8 POS refusals: the reported drift explains the POS exactly; unknown customers never shown a code, exact once resolved",
             record.UnknownToPos.Count + record.StoreSpenders.Count, v);
     }

@@ -33,7 +33,8 @@ public static partial class SoakChecker
     public static async Task<Verdict> CheckAsync(BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
     {
         var verdict = new Verdict();
-        var discounts = env.Shopify.AllDiscounts().Select(d => (Discount: d, Conversion: ConversionOf(d.Title))).Where(d => d.Conversion is not null).ToList();
+        var discounts = env.Shopify.AllDiscounts().Select(d => (Discount: d, Conversion: ConversionOf(d.Title))).Where(
+            d => d.Conversion is not null).ToList();
         var byCode = discounts.SelectMany(d => d.Discount.Codes.Select(code => (code, d.Discount)))
             .ToLookup(x => x.code, x => x.Discount, StringComparer.OrdinalIgnoreCase);
         var byConversion = discounts.ToLookup(d => d.Conversion!, d => d.Discount);
@@ -47,7 +48,8 @@ public static partial class SoakChecker
         foreach (var s in record.Codes.Values)
         {
             var found = byCode[s.Code].ToList();
-            if (found.Count != 1) { v.Add($"code {s.Code} shown to {s.Customer} ({s.ConversionId}): {found.Count} discounts in Shopify have it"); continue; }
+            if (found.Count != 1) { v.Add(
+                $"code {s.Code} shown to {s.Customer} ({s.ConversionId}): {found.Count} discounts in Shopify have it"); continue; }
             var d = found[0];
             var customers = (d.Input?["context"]?["customers"]?["add"] as JsonArray)?.Select(n => n?.GetValue<string>()).ToList() ?? [];
             var amount = decimal.TryParse(d.Input?["customerGets"]?["value"]?["discountAmount"]?["amount"]?.GetValue<string>(),
@@ -55,12 +57,18 @@ public static partial class SoakChecker
             if (ConversionOf(d.Title) != s.ConversionId) v.Add($"code {s.Code} shown for {s.ConversionId}: the discount's title is '{d.Title}'");
             if (customers is not [var only] || only != $"gid://shopify/Customer/{s.Customer}")
                 v.Add($"code {s.Code} shown to {s.Customer}: open to [{string.Join(", ", customers)}] in Shopify");
-            if (amount != s.Points * PointValue || amount != s.Amount) v.Add($"code {s.Code} ({s.Points} points, shown as {s.Amount}): worth {amount} in Shopify");
+            if (amount != s.Points * PointValue || amount != s.Amount) v.Add(
+                $"code {s.Code} ({s.Points} points, shown as {s.Amount}): worth {amount} in Shopify");
             if (d.UsageLimit != 1) v.Add($"code {s.Code}: usage limit {d.UsageLimit?.ToString() ?? "none"} in Shopify");
-            if (Cancelled(s.Code) && !d.Deleted) v.Add($"code {s.Code} of {s.Customer} ({s.ConversionId}): the customer was told it is cancelled, it is still live in Shopify");
-            if (!Cancelled(s.Code) && !Live(d) && d.UsageCount == 0) v.Add($"code {s.Code} of {s.Customer} ({s.ConversionId}): not cancelled by the customer, {(d.Deleted ? "deleted" : d.Status)} in Shopify (used {d.UsageCount}×)");
+            if (Cancelled(s.Code)
+                && !d.Deleted) v.Add(
+                $"code {s.Code} of {s.Customer} ({s.ConversionId}): the customer was told it is cancelled, it is still live in Shopify");
+            if (!Cancelled(s.Code) && !Live(d) && d.UsageCount == 0) v.Add(
+                $"code {s.Code} of {s.Customer} ({s.ConversionId}): not cancelled by the customer, {(d.Deleted ? "deleted" : d.Status)} in Shopify " +
+                $"(used {d.UsageCount}×)");
         }
-        verdict.Add("1 every code shown is in Shopify for that customer only, points × value, limit 1, live unless cancelled", record.Codes.Count, v);
+        verdict.Add(
+            "1 every code shown is in Shopify for that customer only, points × value, limit 1, live unless cancelled", record.Codes.Count, v);
 
         // 2. No orphans: a live discount of the app's belongs to a code a customer was shown; a shown code has exactly one
         // discount live or used; a deleted, unused coupon keeps no points deducted at the POS.
@@ -68,14 +76,20 @@ public static partial class SoakChecker
         foreach (var (d, conversion) in discounts.Where(d => !d.Discount.Deleted))
         {
             if (!shownByConversion.TryGetValue(conversion!, out var s))
-                v.Add($"discount {d.Id} ({string.Join(",", d.Codes)}, {conversion}) is live but no customer was shown its code ({(record.Answered.ContainsKey(conversion!) ? "the conversion was answered without a code" : "the conversion was never answered")})");
+            {
+                var answered = record.Answered.ContainsKey(conversion!)
+                    ? "the conversion was answered without a code"
+                    : "the conversion was never answered";
+                v.Add($"discount {d.Id} ({string.Join(",", d.Codes)}, {conversion}) is live but no customer was shown its code ({answered})");
+            }
             else if (!d.Codes.Contains(s.Code, StringComparer.OrdinalIgnoreCase))
                 v.Add($"discount {d.Id} ({string.Join(",", d.Codes)}) of {conversion} is live, but the customer was shown {s.Code}");
         }
         foreach (var s in record.Codes.Values)
         {
             var liveOrUsed = byConversion[s.ConversionId].Count(d => !d.Deleted || d.UsageCount > 0);
-            if (!Cancelled(s.Code) && liveOrUsed != 1) v.Add($"conversion {s.ConversionId} (code shown to {s.Customer}): {liveOrUsed} discounts live or used");
+            if (!Cancelled(s.Code)
+                && liveOrUsed != 1) v.Add($"conversion {s.ConversionId} (code shown to {s.Customer}): {liveOrUsed} discounts live or used");
         }
         if (record.PosMode)
         {
@@ -97,9 +111,12 @@ public static partial class SoakChecker
             {
                 var deductions = posByConversion[id].Where(t => t.Points < 0).ToList();
                 var byItsReference = deductions.Count(t => t.Reference == id);
-                if (deductions.Count != byItsReference) v.Add($"conversion {id}: POS deductions under other references ({string.Join(", ", deductions.Where(t => t.Reference != id).Select(t => t.Reference))})");
+                if (deductions.Count != byItsReference) v.Add(
+                    $"conversion {id}: POS deductions under other references " +
+                    $"({string.Join(", ", deductions.Where(t => t.Reference != id).Select(t => t.Reference))})");
                 var shown = shownByConversion.ContainsKey(id);
-                if (byItsReference > 1 || byItsReference != (shown ? 1 : 0)) v.Add($"conversion {id} ({(shown ? "code shown" : "no code shown")}): {byItsReference} POS deductions with its reference");
+                if (byItsReference > 1 || byItsReference != (shown ? 1 : 0)) v.Add(
+                    $"conversion {id} ({(shown ? "code shown" : "no code shown")}): {byItsReference} POS deductions with its reference");
             }
         }
         verdict.Add("3 POS: per conversion at most one deduction, one exactly when its code was shown", record.PosMode ? conversionIds.Count : 0, v);
@@ -114,17 +131,24 @@ public static partial class SoakChecker
             {
                 var c = record.Cancels[code];
                 var when = record.RedeemedAtMs.TryGetValue(code, out var at)
-                    ? $"; the checkout used it {at - c.SentMs:F0} ms after the cancel request was sent, {c.AnsweredMs - at:F0} ms before it was answered"
+                    ? $"; the checkout used it {at - c.SentMs:F0} ms after the cancel request was sent, "
+                      + $"{c.AnsweredMs - at:F0} ms before it was answered"
                     : "";
-                v.Add($"code {code} of {c.Customer} ({conversion}) used {d.UsageCount}× (order {record.Redeemed.GetValueOrDefault(code)}), yet its cancellation was answered 200 and the points given back{(c.Raced ? " (the cancellation raced the checkout" + when + ")" : "")}");
+                v.Add($"code {code} of {c.Customer} ({conversion}) used {d.UsageCount}× (order {record.Redeemed.GetValueOrDefault(code)}), "
+                      + $"yet its cancellation was answered 200 and the points given back"
+                      + $"{(c.Raced ? " (the cancellation raced the checkout" + when + ")" : "")}");
             }
             if (record.PosMode && posByConversion[conversion!].Any(t => t.Points > 0))
-                v.Add($"code {code} ({conversion}) used {d.UsageCount}×, yet the POS has its points given back ({string.Join(", ", posByConversion[conversion!].Where(t => t.Points > 0).Select(t => t.Reference))})");
+                v.Add($"code {code} ({conversion}) used {d.UsageCount}×, yet the POS has its points given back " +
+                    $"({string.Join(", ", posByConversion[conversion!].Where(t => t.Points > 0).Select(t => t.Reference))})");
         }
         foreach (var c in record.Cancels.Values)
         {
-            if (c.AfterRedeem && c.Outcome != "used") v.Add($"code {c.Code} of {c.Customer} used at checkout, then cancelling it was answered '{c.Outcome}', not 409 coupon_used");
-            if (c.Outcome == "used" && byCode[c.Code].All(d => d.UsageCount == 0)) v.Add($"code {c.Code} of {c.Customer}: cancellation refused as used, Shopify counts no use");
+            if (c.AfterRedeem
+                && c.Outcome != "used") v.Add(
+                $"code {c.Code} of {c.Customer} used at checkout, then cancelling it was answered '{c.Outcome}', not 409 coupon_used");
+            if (c.Outcome == "used" && byCode[c.Code].All(d => d.UsageCount == 0)) v.Add(
+                $"code {c.Code} of {c.Customer}: cancellation refused as used, Shopify counts no use");
         }
         foreach (var code in record.Redeemed.Keys)
         {
@@ -137,16 +161,22 @@ public static partial class SoakChecker
         var checkedCustomers = 0;
         foreach (var customer in record.Opening.Keys.Order())
         {
-            if (record.PosMode && (record.Demand.GetValueOrDefault(customer) > record.Opening[customer] || record.StoreSpenders.Contains(customer))) continue;
+            if (record.PosMode && (record.Demand.GetValueOrDefault(customer) > record.Opening[customer]
+                || record.StoreSpenders.Contains(customer))) continue;
             checkedCustomers++;
             var expected = record.ExpectedBalance(customer);
             var me = await client.MeAsync(customer, ct);
             if (me is not { } shown) { v.Add($"customer {customer}: My Page did not answer"); continue; }
-            if (shown.Balance != expected) v.Add($"customer {customer}: My Page shows {shown.Balance}, the generator's arithmetic gives {expected} ({Arithmetic(record, customer)})");
+            if (shown.Balance != expected) v.Add(
+                $"customer {customer}: My Page shows {shown.Balance}, the generator's arithmetic gives {expected} ({Arithmetic(record, customer)})");
             if (record.PosMode && shown.Source != "pos") v.Add($"customer {customer}: My Page's balance came from '{shown.Source}', not the POS");
-            if (record.PosMode && env.Pos.Balance(customer.ToString()) != expected) v.Add($"customer {customer}: POS balance {env.Pos.Balance(customer.ToString())}, expected {expected}");
+            if (record.PosMode && env.Pos.Balance(customer.ToString()) != expected) v.Add(
+                $"customer {customer}: POS balance {env.Pos.Balance(customer.ToString())}, expected {expected}");
         }
-        verdict.Add($"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{(record.PosMode ? $" ({record.Opening.Count - checkedCustomers} customers whose conversions could reach zero or who spent at the till: invariant 8)" : "")}",
+        var skipped = record.PosMode
+            ? $" ({record.Opening.Count - checkedCustomers} customers whose conversions could reach zero or who spent at the till: invariant 8)"
+            : "";
+        verdict.Add($"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{skipped}",
             checkedCustomers, v);
 
         // 6. The storefront's list (the loyalty.coupons metafield) names exactly the customer's shown codes not cancelled;
@@ -162,13 +192,15 @@ public static partial class SoakChecker
                     if (item.TryGetProperty("conversionId", out _)) listed.Add(item.GetProperty("code").GetString()!);
                 }
             }
-            var mine = record.Codes.Values.Where(s => s.Customer == customer && !Cancelled(s.Code)).Select(s => s.Code).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            var mine = record.Codes.Values.Where(s => s.Customer == customer
+                && !Cancelled(s.Code)).Select(s => s.Code).ToHashSet(StringComparer.OrdinalIgnoreCase);
             var unused = mine.Where(code => !record.Redeemed.ContainsKey(code)).ToHashSet(StringComparer.OrdinalIgnoreCase);
             var withinBound = mine.Count > Soak.MetafieldMaxEntries
                 && listed.IsSubsetOf(mine) && listed.Count == Soak.MetafieldMaxEntries
                 && (unused.IsSubsetOf(listed) || listed.IsSubsetOf(unused)); // live coupons are never left out for used ones
             if (!listed.SetEquals(mine) && !withinBound)
-                v.Add($"customer {customer}: the storefront lists {listed.Count} coupons, {listed.Except(mine).Count()} not theirs to use ({string.Join(",", listed.Except(mine))}), {mine.Except(listed).Count()} missing ({string.Join(",", mine.Except(listed))})");
+                v.Add($"customer {customer}: the storefront lists {listed.Count} coupons, {listed.Except(mine).Count()} not theirs to use " +
+                    $"({string.Join(",", listed.Except(mine))}), {mine.Except(listed).Count()} missing ({string.Join(",", mine.Except(listed))})");
         }
         verdict.Add("6 the storefront's coupon list = the codes shown, not cancelled", record.Opening.Count, v);
 
@@ -183,8 +215,10 @@ public static partial class SoakChecker
 
         // 9. Every balance-source switch sent while a conversion was in flight was refused.
         v = record.SwitchAttempts.Where(a => (a.Status, a.Code) != (409, "conversions_in_flight"))
-            .Select(a => $"switching the balance source while conversion {a.ConversionKey} was in flight was answered {a.Status} {a.Code}, not 409 conversions_in_flight").ToList();
-        if (record.SwitchAttempts.IsEmpty) v.Add("no balance-source switch was attempted while a conversion was held in flight: the invariant checked nothing");
+            .Select(a => $"switching the balance source while conversion {a.ConversionKey} was in flight was answered {a.Status} {a.Code}, not 409 " +
+                $"conversions_in_flight").ToList();
+        if (record.SwitchAttempts.IsEmpty) v.Add(
+            "no balance-source switch was attempted while a conversion was held in flight: the invariant checked nothing");
         verdict.Add("9 a balance-source switch is refused while a conversion is in flight", record.SwitchAttempts.Count, v);
 
         ct.ThrowIfCancellationRequested();
@@ -198,6 +232,7 @@ public static partial class SoakChecker
         var shown = record.Codes.Values.Where(s => s.Customer == customer).ToList();
         var refunded = shown.Where(s => record.Cancels.TryGetValue(s.Code, out var c) && c.Outcome == "cancelled").Sum(s => s.Points);
         var orders = record.Orders.Values.Count(o => o.Customer == customer);
-        return $"opening {record.Opening[customer]}, {orders} orders, {shown.Count} codes shown for {shown.Sum(s => s.Points)}, {refunded} given back";
+        return $"opening {record.Opening[customer]}, {orders} orders, {shown.Count} codes shown for {shown.Sum(s => s.Points)}, {refunded} given " +
+            $"back";
     }
 }

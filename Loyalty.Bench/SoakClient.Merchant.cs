@@ -25,7 +25,8 @@ public sealed partial class SoakClient
     public async Task WebhookAsync(string topic, string body, string? id, CancellationToken ct)
     {
         var webhookId = id ?? Guid.NewGuid().ToString();
-        var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body, BenchEnvironment.ClientSecret, webhookId),
+        var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body,
+            BenchEnvironment.ClientSecret, webhookId),
             retry5xx: true, ct);
         using var _ = response;
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Webhook {topic} answered {(int)response.StatusCode}.");
@@ -56,7 +57,8 @@ public sealed partial class SoakClient
     /// <summary>The merchant retries a refused POS change (after fixing what the POS refused it for).</summary>
     public async Task<int> RetryPosChangeAsync(long id, CancellationToken ct)
     {
-        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Post, new Uri(b, $"/api/admin/pos-sync/{id}/retry").ToString()), retry5xx: true, ct);
+        var (response, _) = await SendAsync(b => BenchEnvironment.AdminRequest(HttpMethod.Post,
+            new Uri(b, $"/api/admin/pos-sync/{id}/retry").ToString()), retry5xx: true, ct);
         using var _ = response;
         return (int)response.StatusCode;
     }

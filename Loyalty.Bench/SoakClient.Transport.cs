@@ -17,14 +17,15 @@ public sealed partial class SoakClient
     private Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, CancellationToken ct) =>
         SendAsync(build, retry5xx: false, ct);
 
-    private async Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, bool retry5xx, CancellationToken ct)
+    private async Task<(HttpResponseMessage Response, bool Resent)> SendAsync(Func<Uri, HttpRequestMessage> build, bool retry5xx,
+        CancellationToken ct)
     {
         var deadline = Stopwatch.StartNew();
         var resent = false;
         while (true)
         {
             var app = env.Apps[(int)((uint)Interlocked.Increment(ref _next) % env.Apps.Count)];
-            Interlocked.Increment(ref record.Requests);
+            record.CountRequest();
             try
             {
                 var response = await _http.SendAsync(build(app.BaseUrl), ct);
@@ -32,7 +33,7 @@ public sealed partial class SoakClient
                     && (await response.Content.ReadAsStringAsync(ct)).Contains("\"database_unavailable\"", StringComparison.Ordinal))
                 {
                     // As My Page does: the database was away, nothing was decided; the same request goes again.
-                    Interlocked.Increment(ref record.TransportRetries);
+                    record.CountTransportRetry();
                     response.Dispose();
                     resent = true;
                     await Task.Delay(500, ct);
@@ -40,7 +41,7 @@ public sealed partial class SoakClient
                 }
                 if ((int)response.StatusCode >= 500)
                 {
-                    Interlocked.Increment(ref record.Responses5xx);
+                    record.CountResponse5xx();
                     if (retry5xx && deadline.Elapsed < TimeSpan.FromMinutes(2))
                     {
                         response.Dispose();
@@ -53,7 +54,7 @@ public sealed partial class SoakClient
             catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !ct.IsCancellationRequested
                                       && deadline.Elapsed < TimeSpan.FromMinutes(2))
             {
-                Interlocked.Increment(ref record.TransportRetries);
+                record.CountTransportRetry();
                 resent = true;
                 await Task.Delay(200, ct);
             }
@@ -62,7 +63,8 @@ public sealed partial class SoakClient
 
     private static HttpRequestMessage Proxy(Uri app, HttpMethod method, string path, long customer, object? body, string? key)
     {
-        var r = new HttpRequestMessage(method, new Uri(app, "/proxy/" + path + "?" + ShopifyOutbound.AppProxyQuery(BenchEnvironment.Shop, customer, BenchEnvironment.ClientSecret)));
+        var r = new HttpRequestMessage(method, new Uri(app, "/proxy/" + path + "?"
+            + ShopifyOutbound.AppProxyQuery(BenchEnvironment.Shop, customer, BenchEnvironment.ClientSecret)));
         if (body is not null) r.Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
         if (key is not null) r.Headers.Add("Idempotency-Key", key);
         return r;

@@ -11,7 +11,7 @@ namespace Loyalty.Bench;
 /// Talks to the app instances like browsers and Shopify do (a lost connection is re-sent, same key, to the next
 /// instance), and writes into the <see cref="SoakRecord"/> what each customer was shown and what was sent.
 /// </summary>
-public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
+public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record) : IDisposable
 {
     private readonly HttpClient _http = new(new SocketsHttpHandler { MaxConnectionsPerServer = 256, ConnectTimeout = TimeSpan.FromSeconds(2) })
     {
@@ -56,15 +56,18 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
             record.Answered[id] = customer;
             if (_keys.GetOrAdd(key, id) != id) Anomalies.Enqueue($"key {key} of {customer} answered conversion {id}, earlier {_keys[key]}");
         }
-        if (resent && id is not null) record.Count(replay ? "conversion replay answered after a resend to the other instance" : "conversion answered after a resend to the other instance");
+        if (resent && id is not null) record.Count(replay ? "conversion replay answered after a resend to the other instance"
+            : "conversion answered after a resend to the other instance");
         if (response.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK)
         {
-            record.Count(replay ? "conversion replay answered with its code" : response.StatusCode == HttpStatusCode.Created ? "conversion code shown at once (201)" : "conversion code shown at once (200)");
+            record.Count(replay ? "conversion replay answered with its code" : response.StatusCode == HttpStatusCode.Created
+                ? "conversion code shown at once (201)" : "conversion code shown at once (200)");
             return Shown(body, customer);
         }
         if (response.StatusCode != HttpStatusCode.Accepted)
         {
-            record.Count(id is null ? $"conversion refused up front ({status} {Text(body, "code")})" : $"conversion failed at once ({status} {Text(body, "code")})");
+            record.Count(id is null ? $"conversion refused up front ({status} {Text(body, "code")})"
+                : $"conversion failed at once ({status} {Text(body, "code")})");
             return null;
         }
         record.Count(replay ? "conversion replay answered 202" : "conversion answered 202 (settled later)");
@@ -116,11 +119,13 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
     public async Task<string> CancelAsync(SoakRecord.Shown s, bool afterRedeem, bool raced, int attempts, CancellationToken ct)
     {
         var outcome = "none";
-        var (sentMs, answeredMs) = record.Cancels.TryGetValue(s.Code, out var earlier) ? (earlier.SentMs, earlier.AnsweredMs) : (record.Clock.Elapsed.TotalMilliseconds, 0d);
+        var (sentMs, answeredMs) = record.Cancels.TryGetValue(s.Code, out var earlier) ? (earlier.SentMs, earlier.AnsweredMs)
+            : (record.Clock.Elapsed.TotalMilliseconds, 0d);
         for (var attempt = 0; attempt < attempts; attempt++)
         {
             if (attempt > 0) await Task.Delay(500, ct);
-            var (response, _) = await SendAsync(b => Proxy(b, HttpMethod.Post, $"api/coupons/{Uri.EscapeDataString(s.Code)}/cancel", s.Customer, new { }, null), ct);
+            var (response, _) = await SendAsync(b => Proxy(b, HttpMethod.Post, $"api/coupons/{Uri.EscapeDataString(s.Code)}/cancel", s.Customer,
+                new { }, null), ct);
             using var _ = response;
             var code = Text(await BodyAsync(response, ct), "code");
             outcome = ((int)response.StatusCode, code) switch
@@ -156,7 +161,8 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
             return true;
         }
         var order = JsonNode.Parse(ShopifyOutbound.PaidOrder(orderId, s.Customer, amount, amount))!;
-        order["discount_codes"] = new JsonArray(new JsonObject { ["code"] = s.Code, ["amount"] = s.Amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture), ["type"] = "fixed_amount" });
+        order["discount_codes"] = new JsonArray(new JsonObject { ["code"] = s.Code,
+            ["amount"] = s.Amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture), ["type"] = "fixed_amount" });
         await WebhookAsync("orders/paid", order.ToJsonString(), null, ct);
         record.Count("redemption: orders/paid webhook naming the code");
         return true;
@@ -184,4 +190,6 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record)
         var body = await BodyAsync(response, ct);
         return (body.GetProperty("balance").GetInt64(), Text(body, "balanceSource") ?? "");
     }
+
+    public void Dispose() => _http.Dispose();
 }

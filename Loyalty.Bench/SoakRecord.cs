@@ -69,13 +69,21 @@ public sealed class SoakRecord(string mode)
     /// <summary>Points each customer could ask to convert at most (every attempt of every scheduled conversion).</summary>
     public ConcurrentDictionary<long, long> Demand { get; } = new();
 
-    public int Requests;
-    public int TransportRetries;
-    public int Responses5xx;
+    private int _requests;
+    private int _transportRetries;
+    private int _responses5xx;
+
+    public int Requests => Volatile.Read(ref _requests);
+    public int TransportRetries => Volatile.Read(ref _transportRetries);
+    public int Responses5xx => Volatile.Read(ref _responses5xx);
+
+    public void CountRequest() => Interlocked.Increment(ref _requests);
+    public void CountTransportRetry() => Interlocked.Increment(ref _transportRetries);
+    public void CountResponse5xx() => Interlocked.Increment(ref _responses5xx);
 
     private readonly ConcurrentDictionary<string, int> _paths = new();
 
-    /// <summary>Counts one case of a path a request took (printed at the end, in first-seen order of <see cref="PathNames"/>).</summary>
+    /// <summary>Counts one case of a path a request took (printed at the end, sorted by path).</summary>
     public void Count(string path, int n = 1) => _paths.AddOrUpdate(path, n, (_, v) => v + n);
 
     public int PathCount(string path) => _paths.GetValueOrDefault(path);

@@ -14,7 +14,8 @@ public static class SoakSchedule
     /// <summary>The exchange rate of the orders paid in US dollars (the shop's currency is the euro).</summary>
     public const decimal UsdPerEur = 1.0837m;
 
-    public static List<Func<Task>> Build(Soak.Options o, Random random, List<long> customers, SoakClient client, SoakRecord record, CancellationToken ct)
+    public static List<Func<Task>> Build(Soak.Options o, Random random, List<long> customers, SoakClient client, SoakRecord record,
+        CancellationToken ct)
     {
         var hot = customers.Take(Math.Max(2, o.Customers / 20)).ToList();
         var ops = new List<Func<Task>>();
@@ -90,8 +91,10 @@ public static class SoakSchedule
                 if (refundFirst) await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, refund), null, ct);
                 await client.WebhookAsync("orders/paid", paid, paidId, ct);
                 if (duplicate) await client.WebhookAsync("orders/paid", paid, paidId, ct);
-                if (refund > 0 && !refundFirst) await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, refund), null, ct);
-                if (cancelled) await client.WebhookAsync("orders/cancelled", ShopifyOutbound.PaidOrder(order, customer, amount, amount, cancelled: true, presentment: presentment), null, ct);
+                if (refund > 0 && !refundFirst) await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, refund), null,
+                    ct);
+                if (cancelled) await client.WebhookAsync("orders/cancelled",
+                    ShopifyOutbound.PaidOrder(order, customer, amount, amount, cancelled: true, presentment: presentment), null, ct);
             });
         }
 
@@ -116,7 +119,8 @@ public static class SoakSchedule
                         record.Orders[order] = record.Orders[order] with { Rate = record.EarnRate };
                         await client.WebhookAsync("orders/paid", ShopifyOutbound.PaidOrder(order, customer, amount, amount), null, ct);
                         var spent = await client.SpendAllInStoreOnceAwardedAsync(customer, order, ct);
-                        record.Count(spent > 0 ? "POS: points spent at the till, then the order refunded in full" : "POS: the award did not reach the POS within a minute, nothing spent at the till");
+                        record.Count(spent > 0 ? "POS: points spent at the till, then the order refunded in full"
+                            : "POS: the award did not reach the POS within a minute, nothing spent at the till");
                         await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, amount), null, ct);
                     });
                 }

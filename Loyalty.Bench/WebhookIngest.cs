@@ -28,7 +28,7 @@ public static class WebhookIngest
             ["Jobs:Schedules:missed-orders-sweep"] = "",
             ["Webhooks:ProcessingEnabled"] = processAfter ? "false" : "true",
         }, ct);
-        await env.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
+        await BenchEnvironment.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
         Console.WriteLine($"# webhook ingest: rates {string.Join(",", rates)}/s, {seconds} s each, seed {seed}, " +
                           (processAfter ? "intake-only instance, processed afterwards by a second one" : "one instance ingesting and processing"));
 
@@ -36,7 +36,8 @@ public static class WebhookIngest
         Console.WriteLine($"pgbench ceiling (one 1.5 kB insert per transaction, 8 clients): {Stats.F(ceiling, 0)} tps");
 
         var random = new Random(seed);
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024, PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
+        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024,
+            PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5) })
         {
             Timeout = TimeSpan.FromSeconds(60),
         };
@@ -103,12 +104,15 @@ public static class WebhookIngest
                 continue;
             }
             results.Add(step);
-            Console.WriteLine($"rate {rate}/s: achieved {Stats.F(step.Achieved, 0)}/s, sent {step.Sent}, errors {errors}, ack p50 {Stats.F(step.P50)} ms, p99 {Stats.F(step.P99)} ms, max {Stats.F(step.Max)} ms");
+            Console.WriteLine(
+                $"rate {rate}/s: achieved {Stats.F(step.Achieved, 0)}/s, sent {step.Sent}, errors {errors}, ack p50 {Stats.F(step.P50)} ms, p99 " +
+                $"{Stats.F(step.P99)} ms, max {Stats.F(step.Max)} ms");
             await Task.Delay(2000, ct); // let the processor catch up a little between steps
 
             async Task SendAsync((string Id, string Body) d)
             {
-                using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret, d.Id);
+                using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret,
+                    d.Id);
                 var sentAt = clock.Elapsed.TotalMilliseconds;
                 var started = Stopwatch.GetTimestamp();
                 try
@@ -140,7 +144,9 @@ public static class WebhookIngest
         var doubled = await conn.ExecuteScalarAsync<long>(
             "SELECT count(*) FROM (SELECT order_id FROM point_transactions WHERE kind = 'order_award' GROUP BY order_id HAVING count(*) > 1) d");
         var failed = await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status NOT IN ('processed', 'skipped')");
-        Console.WriteLine($"drained in {Stats.F(drainStart.Elapsed.TotalSeconds)} s after the last step; distinct paid orders {orders.Count}, awards {awards}, doubled {doubled}, unprocessed {failed}");
+        Console.WriteLine(
+            $"drained in {Stats.F(drainStart.Elapsed.TotalSeconds)} s after the last step; distinct paid orders {orders.Count}, awards {awards}, " +
+            $"doubled {doubled}, unprocessed {failed}");
         Console.WriteLine($"peak RSS of the ingesting app: {ingestRss / 1024} MiB");
 
         Console.WriteLine();
@@ -148,10 +154,13 @@ public static class WebhookIngest
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var s in results)
         {
-            Console.WriteLine($"| {s.TargetRate} | {Stats.F(s.Achieved, 0)} | {s.Sent} | {s.Errors} | {Stats.F(s.P50)} | {Stats.F(s.P99)} | {Stats.F(s.Max)} | {Stats.F(100 * s.Achieved / ceiling, 0)} % |");
+            Console.WriteLine(
+                $"| {s.TargetRate} | {Stats.F(s.Achieved, 0)} | {s.Sent} | {s.Errors} | {Stats.F(s.P50)} | {Stats.F(s.P99)} | {Stats.F(s.Max)} | " +
+                $"{Stats.F(100 * s.Achieved / ceiling, 0)} % |");
         }
         var ok = awards == orders.Count && doubled == 0 && failed == 0;
-        Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once" : "RESULT: VIOLATION (awards != distinct orders, or doubled, or unprocessed)");
+        Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once"
+            : "RESULT: VIOLATION (awards != distinct orders, or doubled, or unprocessed)");
         return ok ? 0 : 1;
     }
 }

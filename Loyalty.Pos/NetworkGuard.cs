@@ -60,7 +60,8 @@ public static partial class NetworkGuard
         // Where the host led and why it was refused is for the operator's log: the exception's message reaches merchants.
         if (addresses.FirstOrDefault(a => IsDenied(a, denied)) is { } deniedAddress)
         {
-            if (logger is not null) LogRefused(logger, host, deniedAddress.ToString(), "in a network this deployment denies (NetworkGuard:DeniedNetworks)");
+            if (logger is not null) LogRefused(logger, host, deniedAddress.ToString(),
+                "in a network this deployment denies (NetworkGuard:DeniedNetworks)");
             throw new OutboundAddressRefusedException();
         }
         if (!allowPrivate && addresses.FirstOrDefault(a => !IsPublic(a, HostAddresses(logger))) is { } refused)
@@ -109,7 +110,8 @@ public static partial class NetworkGuard
     {
         if (address.AddressFamily != AddressFamily.InterNetworkV6) return null;
         var bytes = address.GetAddressBytes();
-        if (Nat64.Contains(address) || IPv4Compatible.Contains(address) || IPv4Translated.Contains(address)) return new IPAddress(bytes.AsSpan(12, 4));
+        if (Nat64.Contains(address) || IPv4Compatible.Contains(address)
+            || IPv4Translated.Contains(address)) return new IPAddress(bytes.AsSpan(12, 4));
         if (SixToFour.Contains(address)) return new IPAddress(bytes.AsSpan(2, 4));
         return null;
     }
@@ -129,7 +131,8 @@ public static partial class NetworkGuard
     /// </summary>
     public static string? UrlError(string url, bool allowHttp, bool allowPrivateNetworks, NetworkGuardOptions? guard = null)
     {
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.UserInfo.Length > 0 || url.Length > 500)
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("https" or "http") || uri.UserInfo.Length > 0
+            || url.Length > 500)
             return "Must be an absolute https URL without credentials.";
         if (uri.Scheme == "http" && !allowHttp) return "Must use https.";
         if (IPAddress.TryParse(uri.DnsSafeHost, out var literal) && IsDenied(literal, guard?.Denied ?? []))
@@ -171,6 +174,7 @@ public static partial class NetworkGuard
     private static partial void LogRefused(ILogger logger, string host, string address, string why);
 
     [LoggerMessage(Level = LogLevel.Warning,
-        Message = "Outbound guard: this host's own addresses could not be read, so only the special-purpose ranges and NetworkGuard:DeniedNetworks are refused; list this host's public addresses there")]
+        Message = "Outbound guard: this host's own addresses could not be read, so only the special-purpose ranges and NetworkGuard:DeniedNetworks " +
+            "are refused; list this host's public addresses there")]
     private static partial void LogHostAddressesUnknown(ILogger logger, Exception exception);
 }

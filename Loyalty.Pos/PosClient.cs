@@ -25,14 +25,16 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
             if (response.IsSuccessStatusCode)
             {
                 var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-                if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("balance", out var balance) && balance.ValueKind == JsonValueKind.Number
+                if (body.ValueKind == JsonValueKind.Object && body.TryGetProperty("balance", out var balance)
+                    && balance.ValueKind == JsonValueKind.Number
                     && balance.TryGetInt64(out var points))
                 {
                     return new PosBalance.Found(points);
                 }
                 // Not the contract ({"balance": <integer>}): as good as no answer, and the callers fall back as they do for one.
                 LogNotUnderstood("balance read", customerId, body.ValueKind == JsonValueKind.Object
-                    ? $"balance is {(body.TryGetProperty("balance", out var b) ? b.ValueKind.ToString() : "missing")}" : $"the answer is {body.ValueKind}");
+                    ? $"balance is {(body.TryGetProperty("balance", out var b) ? b.ValueKind.ToString() : "missing")}"
+                        : $"the answer is {body.ValueKind}");
                 return new PosBalance.Unavailable(OutboundFailure.NotUnderstood);
             }
             if (response.StatusCode == HttpStatusCode.NotFound) return new PosBalance.CustomerNotFound();
@@ -122,7 +124,8 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         try
         {
             var body = await response.Content.ReadFromJsonAsync<JsonElement>(ct);
-            var error = body.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString()! : $"http_{(int)response.StatusCode}";
+            var error = body.TryGetProperty("error", out var e) && e.ValueKind == JsonValueKind.String ? e.GetString()!
+                : $"http_{(int)response.StatusCode}";
             long? balance = body.TryGetProperty("balance", out var b) && b.TryGetInt64(out var v) ? v : null;
             return (error, balance);
         }
@@ -159,10 +162,12 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Kind} {Reference} rejected with {Status} {Error}")]
     private partial void LogRejected(string kind, string reference, int status, string error);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed: the answer was larger than {Limit} bytes, so it was not read further and the call is not retried")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "POS {Call} of {Subject} failed: the answer was larger than {Limit} bytes, so it was not read further and the call is not retried")]
     private partial void LogTooLarge(string call, string subject, long limit);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject}: the answer does not follow the POS API ({Shape}); taken as the POS being unavailable")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "POS {Call} of {Subject}: the answer does not follow the POS API ({Shape}); taken as the POS being unavailable")]
     private partial void LogNotUnderstood(string call, string subject, string shape);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "POS {Call} of {Subject} failed ({Reason}): {Detail}")]

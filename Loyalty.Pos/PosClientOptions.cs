@@ -47,6 +47,7 @@ public sealed class PosClientOptions
         if (RetryBaseDelayMs < 0) yield return "Pos:RetryBaseDelayMs must not be negative.";
         if (CircuitFailureRatio is <= 0 or > 1) yield return "Pos:CircuitFailureRatio must be in (0, 1].";
         if (CircuitMinimumThroughput < 2) yield return "Pos:CircuitMinimumThroughput must be at least 2.";
-        if (CircuitSamplingSeconds < 0.5 || CircuitBreakSeconds < 0.5) yield return "Pos:CircuitSamplingSeconds and Pos:CircuitBreakSeconds must be at least 0.5.";
+        if (CircuitSamplingSeconds < 0.5
+            || CircuitBreakSeconds < 0.5) yield return "Pos:CircuitSamplingSeconds and Pos:CircuitBreakSeconds must be at least 0.5.";
     }
 }

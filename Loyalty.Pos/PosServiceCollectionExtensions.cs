@@ -27,7 +27,8 @@ public static class PosServiceCollectionExtensions
         if (configure is not null) options.Configure(configure);
         options.ValidateOnStart();
         services.AddSingleton<IValidateOptions<PosClientOptions>>(new PosClientOptionsValidator());
-        services.AddOptions<NetworkGuardOptions>().Validate(g => !g.Errors().Any(), "NetworkGuard:DeniedNetworks: every entry must be an IP address or a CIDR network.")
+        services.AddOptions<NetworkGuardOptions>().Validate(g => !g.Errors().Any(),
+            "NetworkGuard:DeniedNetworks: every entry must be an IP address or a CIDR network.")
             .ValidateOnStart();
         services.AddMetrics();
         services.TryAddSingleton<PosCircuits>();

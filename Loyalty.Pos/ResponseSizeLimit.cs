@@ -31,7 +31,8 @@ public sealed class ResponseSizeLimitHandler(long maxBytes) : DelegatingHandler
         return response;
     }
 
-    /// <summary>The content read into memory (its headers kept), or <see cref="ResponseTooLargeException"/> past <paramref name="maxBytes"/>.</summary>
+    /// <summary>The content read into memory (its headers kept), or <see cref="ResponseTooLargeException"/> past <paramref
+    /// name="maxBytes"/>.</summary>
     public static async Task<HttpContent> ReadAsync(HttpContent content, long maxBytes, CancellationToken ct)
     {
         if (content.Headers.ContentLength > maxBytes) throw new ResponseTooLargeException(maxBytes);

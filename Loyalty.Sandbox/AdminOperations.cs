@@ -65,7 +65,8 @@ public sealed partial class AdminOperations
     private static AdminOperations Load()
     {
         using var stream = typeof(AdminOperations).Assembly.GetManifestResourceStream(ResourceName)
-                           ?? throw new InvalidOperationException($"{ResourceName} is not embedded in {typeof(AdminOperations).Assembly.GetName().Name}.");
+                           ?? throw new InvalidOperationException(
+                               $"{ResourceName} is not embedded in {typeof(AdminOperations).Assembly.GetName().Name}.");
         using var reader = new StreamReader(stream, Encoding.UTF8);
         return Parse(reader.ReadToEnd());
     }

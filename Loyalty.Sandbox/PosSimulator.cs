@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -188,7 +187,8 @@ public sealed partial class PosSimulator : IAsyncDisposable
             lock (_gate)
             {
                 return _byReference.TryGetValue(reference, out var t)
-                    ? Results.Ok(new { transactionId = t.TransactionId, customerId = t.CustomerId, reference = t.Reference, points = t.Points, createdAt = t.CreatedAt })
+                    ? Results.Ok(new { transactionId = t.TransactionId, customerId = t.CustomerId, reference = t.Reference, points = t.Points,
+                        createdAt = t.CreatedAt })
                     : Results.NotFound(new { error = "not_found" });
             }
         });
@@ -222,7 +222,8 @@ public sealed partial class PosSimulator : IAsyncDisposable
         }
     }
 
-    private static object Body(Transaction t) => new { transactionId = t.TransactionId, reference = t.Reference, points = t.Points, balance = t.Balance };
+    private static object Body(Transaction t) => new { transactionId = t.TransactionId, reference = t.Reference, points = t.Points,
+        balance = t.Balance };
 
     public async ValueTask DisposeAsync()
     {

@@ -86,10 +86,12 @@ public static class ShopifyOutbound
     /// The query Shopify's app proxy appends when it forwards a storefront request: the storefront's own query
     /// parameters plus shop, logged_in_customer_id, path_prefix and timestamp, signed over all of them sorted.
     /// </summary>
-    public static string AppProxyQuery(string shop, long? customerId, string secret, IEnumerable<KeyValuePair<string, string>>? storefrontQuery = null,
+    public static string AppProxyQuery(string shop, long? customerId, string secret, IEnumerable<KeyValuePair<string,
+        string>>? storefrontQuery = null,
         DateTimeOffset? now = null)
     {
-        var query = (storefrontQuery ?? []).Where(p => p.Key is not ("shop" or "logged_in_customer_id" or "path_prefix" or "timestamp" or "signature"))
+        var query = (storefrontQuery
+            ?? []).Where(p => p.Key is not ("shop" or "logged_in_customer_id" or "path_prefix" or "timestamp" or "signature"))
             .ToList();
         query.Add(new("shop", shop));
         query.Add(new("logged_in_customer_id", customerId?.ToString(CultureInfo.InvariantCulture) ?? ""));
@@ -111,7 +113,8 @@ public static class ShopifyOutbound
         var header = B64(JsonSerializer.SerializeToUtf8Bytes(new { alg = "HS256", typ = "JWT" }));
         var payload = B64(JsonSerializer.SerializeToUtf8Bytes(new
         {
-            iss = $"https://{shop}/admin", dest = $"https://{shop}", aud = clientId, sub = "1", exp = now + (long)(lifetime ?? TimeSpan.FromMinutes(1)).TotalSeconds,
+            iss = $"https://{shop}/admin", dest = $"https://{shop}", aud = clientId, sub = "1",
+            exp = now + (long)(lifetime ?? TimeSpan.FromMinutes(1)).TotalSeconds,
             nbf = now, iat = now, jti = Guid.NewGuid().ToString(), sid = "sandbox",
         }));
         var signature = B64(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{header}.{payload}")));

@@ -85,7 +85,8 @@ public sealed partial class ShopifySimulator
         var id = v["id"]!.GetValue<string>();
         if (!_discounts.TryGetValue(id, out var d) || d.Deleted)
         {
-            return new { discountCodeDelete = new { deletedCodeDiscountId = (string?)null, userErrors = Errors(("INVALID", "Discount does not exist")) } };
+            return new { discountCodeDelete = new { deletedCodeDiscountId = (string?)null,
+                userErrors = Errors(("INVALID", "Discount does not exist")) } };
         }
         d.Deleted = true;
         foreach (var c in d.Codes) _codeIndex.Remove(c);
@@ -95,7 +96,8 @@ public sealed partial class ShopifySimulator
     private object FindLoyaltyCode(string shop, JsonObject v)
     {
         return _codeIndex.TryGetValue(v["code"]!.GetValue<string>(), out var id) && _discounts[id] is { Deleted: false } d
-            ? new { codeDiscountNodeByCode = (object?)new { id, codeDiscount = new { title = d.Title, status = d.Status, asyncUsageCount = d.UsageCount, usageLimit = d.UsageLimit } } }
+            ? new { codeDiscountNodeByCode = (object?)new { id, codeDiscount = new { title = d.Title, status = d.Status,
+                asyncUsageCount = d.UsageCount, usageLimit = d.UsageLimit } } }
             : new { codeDiscountNodeByCode = (object?)null };
     }
 
@@ -109,7 +111,8 @@ public sealed partial class ShopifySimulator
             var code = node!["code"]!.GetValue<string>();
             if (_codeIndex.ContainsKey(code))
             {
-                failures.Add(new JsonObject { ["code"] = code, ["errors"] = new JsonArray(new JsonObject { ["code"] = "TAKEN", ["message"] = "Code must be unique." }) });
+                failures.Add(new JsonObject { ["code"] = code, ["errors"] = new JsonArray(
+                    new JsonObject { ["code"] = "TAKEN", ["message"] = "Code must be unique." }) });
                 continue;
             }
             d.Codes.Add(code);
@@ -145,10 +148,12 @@ public sealed partial class ShopifySimulator
     {
         if (!_discounts.TryGetValue(v["id"]!.GetValue<string>(), out var gone) || gone.Deleted)
         {
-            return new { discountCodeDeactivate = new { codeDiscountNode = (object?)null, userErrors = Errors(("INVALID", "Discount does not exist")) } };
+            return new { discountCodeDeactivate = new { codeDiscountNode = (object?)null,
+                userErrors = Errors(("INVALID", "Discount does not exist")) } };
         }
         _discounts[v["id"]!.GetValue<string>()].Status = "EXPIRED";
-        return new { discountCodeDeactivate = new { codeDiscountNode = new { id = v["id"]!.GetValue<string>() }, userErrors = Array.Empty<object>() } };
+        return new { discountCodeDeactivate = new { codeDiscountNode = new { id = v["id"]!.GetValue<string>() },
+            userErrors = Array.Empty<object>() } };
     }
 
     /// <summary>
@@ -161,7 +166,8 @@ public sealed partial class ShopifySimulator
         var first = v["first"]?.GetValue<int>() ?? 50;
         static long Number(string gid) => long.Parse(gid[(gid.LastIndexOf('/') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
         var after = v["after"]?.GetValue<string>() is { } cursor ? Number(cursor) : 0; // still valid when that discount is deleted meanwhile
-        var live = _discounts.Values.Where(d => !d.Deleted && (!match.Success || d.Title.Contains(match.Groups[1].Value, StringComparison.OrdinalIgnoreCase)))
+        var live = _discounts.Values.Where(d => !d.Deleted && (!match.Success
+            || d.Title.Contains(match.Groups[1].Value, StringComparison.OrdinalIgnoreCase)))
             .OrderBy(d => Number(d.Id)).ToList();
         var start = live.FindIndex(d => Number(d.Id) > after);
         if (start < 0) start = live.Count;
@@ -174,7 +180,8 @@ public sealed partial class ShopifySimulator
                 nodes = page.Select(d => new
                 {
                     id = d.Id,
-                    codeDiscount = new { title = d.Title, status = d.Status, asyncUsageCount = d.UsageCount, codes = new { nodes = d.Codes.Take(1).Select(c => new { code = c }) } },
+                    codeDiscount = new { title = d.Title, status = d.Status, asyncUsageCount = d.UsageCount,
+                        codes = new { nodes = d.Codes.Take(1).Select(c => new { code = c }) } },
                 }),
             },
         };
@@ -205,7 +212,8 @@ public sealed partial class ShopifySimulator
     {
         lock (_gate)
         {
-            if (!_codeIndex.TryGetValue(code, out var id) || _discounts[id] is not { Deleted: false } original || _codeIndex.ContainsKey(newCode)) return null;
+            if (!_codeIndex.TryGetValue(code, out var id) || _discounts[id] is not { Deleted: false } original
+                || _codeIndex.ContainsKey(newCode)) return null;
             var copy = new Discount
             {
                 Id = $"gid://shopify/DiscountCodeNode/{++_ids}", Title = original.Title, Input = original.Input?.DeepClone(),

@@ -35,7 +35,8 @@ public sealed partial class ShopifySimulator
                 {
                     new
                     {
-                        message = $"The Shopify simulator answers only documents validated against the Admin API {AdminOperations.Bundled.ApiVersion} " +
+                        message = $"The Shopify simulator answers only documents validated against the Admin API " +
+                            $"{AdminOperations.Bundled.ApiVersion} " +
                                   "schema (Loyalty.Sandbox/admin-operations.json); this one is not among them.",
                         extensions = new { code = "UNVALIDATED_OPERATION" },
                     },
@@ -48,7 +49,8 @@ public sealed partial class ShopifySimulator
             return Results.Json(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
-                extensions = new { cost = new { requestedQueryCost = QueryCost, actualQueryCost = (double?)null, throttleStatus = new { maximumAvailable = BucketSize, currentlyAvailable = bucket, restoreRate = RestoreRate } } },
+                extensions = new { cost = new { requestedQueryCost = QueryCost, actualQueryCost = (double?)null,
+                    throttleStatus = new { maximumAvailable = BucketSize, currentlyAvailable = bucket, restoreRate = RestoreRate } } },
             });
         }
         var fault = DrawFault();
@@ -58,10 +60,12 @@ public sealed partial class ShopifySimulator
             return Results.Json(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
-                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 5, restoreRate = 100.0 } } },
+                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null,
+                    throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 5, restoreRate = 100.0 } } },
             });
         }
-        if (fault is null && FaultForMutation is { } pick && System.Text.RegularExpressions.Regex.Match(document, @"mutation\s+(\w+)") is { Success: true } named)
+        if (fault is null && FaultForMutation is { } pick && System.Text.RegularExpressions.Regex.Match(document,
+            @"mutation\s+(\w+)") is { Success: true } named)
         {
             fault = pick(named.Groups[1].Value); // a test's fault for one operation, e.g. a metafield write applied late
         }
@@ -90,7 +94,7 @@ public sealed partial class ShopifySimulator
                 if (_codeIndex.ContainsKey(code) || !_creating.Add(code))
                 {
                     return Results.Json(new { data = new { discountCodeBasicCreate = new { codeDiscountNode = (object?)null,
-                        userErrors = new[] { new { field = new[] { "basicCodeDiscount", "code" }, code = "TAKEN", message = "Code must be unique." } } } } });
+                        userErrors = new[] { new { field = TakenCodeField, code = "TAKEN", message = "Code must be unique." } } } } });
                 }
             }
             await Task.Delay(CreateLatency, CancellationToken.None);
@@ -111,7 +115,8 @@ public sealed partial class ShopifySimulator
         }
         return data is null
             ? Results.Json(new { errors = new[] { new { message = "Unknown operation", extensions = new { code = "UNKNOWN" } } } })
-            : Results.Json(new { data, extensions = new { cost = new { requestedQueryCost = QueryCost, actualQueryCost = QueryCost, throttleStatus = BucketSize > 0
+            : Results.Json(new { data, extensions = new { cost = new { requestedQueryCost = QueryCost, actualQueryCost = QueryCost,
+                throttleStatus = BucketSize > 0
                 ? new { maximumAvailable = BucketSize, currentlyAvailable = bucket, restoreRate = RestoreRate }
                 : new { maximumAvailable = 2000.0, currentlyAvailable = 1990.0, restoreRate = 100.0 } } } });
     }
@@ -134,6 +139,8 @@ public sealed partial class ShopifySimulator
 
     /// <summary>A new id of <paramref name="type"/>; called under the gate.</summary>
     private string NewId(string type) => $"gid://shopify/{type}/{++_ids}";
+
+    private static readonly string[] TakenCodeField = ["basicCodeDiscount", "code"];
 
     private static object Errors(params (string Code, string Message)[] errors) =>
         errors.Select(e => new { field = Array.Empty<string>(), code = e.Code, message = e.Message }).ToArray();
@@ -162,7 +169,8 @@ public sealed partial class ShopifySimulator
         lock (_gate) return FaultRate > 0 && _random.NextDouble() < FaultRate ? (ShopifyFault)_random.Next(3) : null;
     }
 
-    /// <summary>A coupon creation for one customer held on its way in: <see cref="Arrived"/> when it is, answered after <see cref="Release"/>.</summary>
+    /// <summary>A coupon creation for one customer held on its way in: <see cref="Arrived"/> when it is, answered after <see
+    /// cref="Release"/>.</summary>
     public sealed class CreationHold(long customerId)
     {
         public long CustomerId { get; } = customerId;

@@ -27,7 +27,8 @@ public sealed partial class ShopifySimulator
         var current = _metafields.TryGetValue(owner, out var existing) ? existing.Digest : null;
         if (digest != current)
         {
-            return new { metafieldsSet = new { metafields = Array.Empty<object>(), userErrors = Errors(("STALE_OBJECT", "The resource has been updated since it was loaded.")) } };
+            return new { metafieldsSet = new { metafields = Array.Empty<object>(),
+                userErrors = Errors(("STALE_OBJECT", "The resource has been updated since it was loaded.")) } };
         }
         var value = m["value"]!.GetValue<string>();
         _metafields[owner] = (value, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value))));

@@ -25,13 +25,16 @@ public sealed partial class ShopifySimulator
         {
             _paidOrders.Add(new PaidOrder(id, at, new
             {
-                legacyResourceId = id.ToString(System.Globalization.CultureInfo.InvariantCulture), name = $"#{id}", test = false, cancelledAt = (string?)null,
+                legacyResourceId = id.ToString(System.Globalization.CultureInfo.InvariantCulture), name = $"#{id}", test = false,
+                cancelledAt = (string?)null,
                 updatedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
                 processedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
                 discountCodes = discountCodes ?? [],
-                customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+                customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(
+                    System.Globalization.CultureInfo.InvariantCulture) },
                 subtotalPriceSet = new { shopMoney = new { amount = M(subtotal), currencyCode = currency } },
-                totalPriceSet = new { shopMoney = new { amount = M(total), currencyCode = currency }, presentmentMoney = new { amount = M(total), currencyCode = currency } },
+                totalPriceSet = new { shopMoney = new { amount = M(total), currencyCode = currency },
+                    presentmentMoney = new { amount = M(total), currencyCode = currency } },
                 totalDiscountsSet = new { shopMoney = new { amount = M(discountAmount), currencyCode = currency } },
             }));
         }
@@ -46,11 +49,13 @@ public sealed partial class ShopifySimulator
     {
         var query = v["query"]?.GetValue<string>() ?? "";
         var match = System.Text.RegularExpressions.Regex.Match(query, @"updated_at:(>=?)'([^']+)'");
-        var since = match.Success ? DateTimeOffset.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) : DateTimeOffset.MinValue;
+        var since = match.Success ? DateTimeOffset.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)
+            : DateTimeOffset.MinValue;
         var inclusive = match.Success && match.Groups[1].Value == ">=";
         var first = v["first"]?.GetValue<int>() ?? 50;
         // Shopify's search compares whole seconds.
-        var ordered = _paidOrders.Where(o => inclusive ? o.UpdatedAt.ToUnixTimeSeconds() >= since.ToUnixTimeSeconds() : o.UpdatedAt.ToUnixTimeSeconds() > since.ToUnixTimeSeconds())
+        var ordered = _paidOrders.Where(o => inclusive ? o.UpdatedAt.ToUnixTimeSeconds() >= since.ToUnixTimeSeconds()
+            : o.UpdatedAt.ToUnixTimeSeconds() > since.ToUnixTimeSeconds())
             .OrderBy(o => o.UpdatedAt).ThenBy(o => o.Id).ToList();
         var after = v["after"]?.GetValue<string>();
         var start = after is null ? 0 : ordered.FindIndex(o => o.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) == after) + 1;
@@ -60,7 +65,8 @@ public sealed partial class ShopifySimulator
         {
             orders = new
             {
-                pageInfo = new { hasNextPage = hasNext, endCursor = page.Count > 0 ? page[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null },
+                pageInfo = new { hasNextPage = hasNext, endCursor = page.Count > 0
+                    ? page[^1].Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : null },
                 nodes = page.Select(o => o.Node).ToArray(),
             },
         };

@@ -5,7 +5,8 @@ using Microsoft.AspNetCore.Http;
 
 namespace Loyalty.Sandbox;
 
-/// <summary>The token endpoint: token exchange (verifying the session token like Shopify), refresh and code grant, issuing expiring offline tokens.</summary>
+/// <summary>The token endpoint: token exchange (verifying the session token like Shopify), refresh and code grant, issuing expiring offline
+/// tokens.</summary>
 public sealed partial class ShopifySimulator
 {
     private async Task<IResult> AccessTokenAsync(string shop, HttpContext http)
@@ -15,11 +16,13 @@ public sealed partial class ShopifySimulator
         switch (form["grant_type"].ToString())
         {
             case "urn:ietf:params:oauth:grant-type:token-exchange":
-                return IsValidSessionToken(form["subject_token"].ToString(), shop) ? Results.Ok(Issue(shop)) : Results.BadRequest(new { error = "invalid_subject_token" });
+                return IsValidSessionToken(form["subject_token"].ToString(), shop) ? Results.Ok(Issue(shop))
+                    : Results.BadRequest(new { error = "invalid_subject_token" });
             case "refresh_token":
                 lock (_gate)
                 {
-                    if (!_refreshTokens.Remove(form["refresh_token"].ToString(), out var owner) || owner != shop) return Results.BadRequest(new { error = "invalid_grant" });
+                    if (!_refreshTokens.Remove(form["refresh_token"].ToString(), out var owner)
+                        || owner != shop) return Results.BadRequest(new { error = "invalid_grant" });
                 }
                 return Results.Ok(Issue(shop));
             default:
@@ -48,7 +51,8 @@ public sealed partial class ShopifySimulator
     {
         var parts = jwt.Split('.');
         if (parts.Length != 3) return false;
-        var expected = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(_clientSecret), Encoding.UTF8.GetBytes($"{parts[0]}.{parts[1]}")))
+        var expected = Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(_clientSecret),
+            Encoding.UTF8.GetBytes($"{parts[0]}.{parts[1]}")))
             .TrimEnd('=').Replace('+', '-').Replace('/', '_');
         if (!CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(expected), Encoding.ASCII.GetBytes(parts[2]))) return false;
         var padded = parts[1].Replace('-', '+').Replace('_', '/');

@@ -116,7 +116,8 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
     private long _bucketThrottled;
     private readonly Dictionary<string, (double Available, long At)> _buckets = [];
 
-    public static async Task<ShopifySimulator> StartAsync(string clientId, string clientSecret, int seed = 1, int port = 0, CancellationToken ct = default)
+    public static async Task<ShopifySimulator> StartAsync(string clientId, string clientSecret, int seed = 1, int port = 0,
+        CancellationToken ct = default)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls($"http://127.0.0.1:{port}");

@@ -17,9 +17,11 @@ public sealed class DevelopmentOnlySettings(IHostEnvironment environment)
 {
     public ValidateOptionsResult Validate(string? name, PosClientOptions options) => Check("Pos:AllowPrivateNetworks", options.AllowPrivateNetworks);
 
-    public ValidateOptionsResult Validate(string? name, EventOptions options) => Check("Events:AllowInsecureEndpoints", options.AllowInsecureEndpoints);
+    public ValidateOptionsResult Validate(string? name, EventOptions options) =>
+        Check("Events:AllowInsecureEndpoints", options.AllowInsecureEndpoints);
 
-    public ValidateOptionsResult Validate(string? name, SettingsOptions options) => Check("Settings:AllowInsecurePosUrls", options.AllowInsecurePosUrls);
+    public ValidateOptionsResult Validate(string? name, SettingsOptions options) =>
+        Check("Settings:AllowInsecurePosUrls", options.AllowInsecurePosUrls);
 
     private ValidateOptionsResult Check(string setting, bool on) => !on || environment.IsDevelopment()
         ? ValidateOptionsResult.Success

@@ -10,7 +10,8 @@ namespace Loyalty.ShopifyApp.Sandbox;
 /// </summary>
 internal static class LocalDatabase
 {
-    /// <summary>Starts the local PostgreSQL (idempotent: a running one is reused) and returns the connection string to its <c>loyalty</c> database.</summary>
+    /// <summary>Starts the local PostgreSQL (idempotent: a running one is reused) and returns the connection string to its <c>loyalty</c>
+    /// database.</summary>
     public static string ConnectionString(IConfiguration configuration, IHostEnvironment environment)
     {
         var dataDirectory = configuration["Database:LocalDataDirectory"] ?? Path.Combine(environment.ContentRootPath, ".local", "postgres");
@@ -19,7 +20,8 @@ internal static class LocalDatabase
         {
             var local = new LocalPostgres(dataDirectory, port);
             Console.WriteLine($"[loyalty] No database configured: starting local PostgreSQL on 127.0.0.1:{port}, data in {local.DataDirectory}" +
-                              (local.DataDirectory == local.RequestedDataDirectory ? "" : $" (the postgres user cannot reach {local.RequestedDataDirectory})"));
+                              (local.DataDirectory == local.RequestedDataDirectory ? ""
+                                  : $" (the postgres user cannot reach {local.RequestedDataDirectory})"));
             local.StartAsync(CancellationToken.None).GetAwaiter().GetResult();
             EnsureDatabase(local, "loyalty");
             return local.ConnectionString("loyalty");

@@ -85,7 +85,8 @@ public sealed class LocalPostgres
 
         if (_dataDirectory != RequestedDataDirectory && !OperatingSystem.IsWindows())
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(_dataDirectory)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+            Directory.CreateDirectory(Path.GetDirectoryName(_dataDirectory)!,
+                UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
                 | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
             // A note where the data was asked for, so whoever looks there finds it.
             Directory.CreateDirectory(Path.GetDirectoryName(RequestedDataDirectory)!);
@@ -173,7 +174,8 @@ public sealed class LocalPostgres
     {
         try
         {
-            var first = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0];
+            var first = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'],
+                StringSplitOptions.RemoveEmptyEntries)[0];
             return int.TryParse(first, out var start) && start > 2048 ? start : 32768;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -233,7 +235,9 @@ public sealed class LocalPostgres
         if (!string.IsNullOrEmpty(configured))
         {
             return File.Exists(Path.Combine(configured, "initdb")) ? configured
-                : throw new InvalidOperationException($"LOYALTY_PG_BIN is {configured}, which has no initdb: point it at PostgreSQL's server binaries (e.g. /usr/lib/postgresql/15/bin).");
+                : throw new InvalidOperationException(
+                    $"LOYALTY_PG_BIN is {configured}, which has no initdb: point it at PostgreSQL's server binaries (e.g. " +
+                    $"/usr/lib/postgresql/15/bin).");
         }
         const string root = "/usr/lib/postgresql";
         if (Directory.Exists(root))

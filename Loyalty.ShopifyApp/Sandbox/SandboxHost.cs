@@ -50,10 +50,12 @@ internal sealed partial class SandboxHost(
         var db = services.GetRequiredService<NpgsqlDataSource>();
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            await conn.ExecuteAsync(new CommandDefinition("DELETE FROM shop_tokens WHERE shop_domain = @shop", new { shop = o.DemoShop }, cancellationToken: ct));
+            await conn.ExecuteAsync(new CommandDefinition("DELETE FROM shop_tokens WHERE shop_domain = @shop", new { shop = o.DemoShop },
+                cancellationToken: ct));
         }
         // The demo shop is installed the way a real one is: a session token exchanged for an offline token.
-        await services.GetRequiredService<ShopInstallation>().EnsureInstalledAsync(o.DemoShop, SandboxMode.SessionToken(shopify.Value, o.DemoShop), ct);
+        await services.GetRequiredService<ShopInstallation>().EnsureInstalledAsync(o.DemoShop, SandboxMode.SessionToken(shopify.Value, o.DemoShop),
+            ct);
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {

@@ -65,7 +65,10 @@ public static partial class SandboxPages
     private static partial Regex RawBlock();
 
     // {% assign x = request.locale.iso_code | split: '-' | first %}{% case x %}{% when 'ja' %}…{% else %}…{% endcase %}
-    [GeneratedRegex(@"\{%-?\s*assign\s+(\w+)\s*=\s*request\.locale\.iso_code\s*\|\s*split:\s*'-'\s*\|\s*first\s*-?%\}\{%-?\s*case\s+\1\s*-?%\}(.*?)\{%-?\s*endcase\s*-?%\}", RegexOptions.Singleline)]
+    [GeneratedRegex(
+        @"\{%-?\s*assign\s+(\w+)\s*=\s*request\.locale\.iso_code\s*\|\s*split:\s*'-'\s*\|\s*first\s*-?%\}"
+        + @"\{%-?\s*case\s+\1\s*-?%\}(.*?)\{%-?\s*endcase\s*-?%\}",
+        RegexOptions.Singleline)]
     private static partial Regex LanguageCase();
 
     [GeneratedRegex(@"\{%-?\s*(?:when\s+(.+?)|else)\s*-?%\}", RegexOptions.Singleline)]
@@ -81,7 +84,8 @@ public static partial class SandboxPages
     private static partial Regex AccountLoginUrl();
 
     // {% unless routes.root_url == '/' %}{{ routes.root_url | url_encode }}{% endunless %}: the language's prefix, encoded.
-    [GeneratedRegex(@"\{%-?\s*unless\s+routes\.root_url\s*==\s*'/'\s*-?%\}\{\{-?\s*routes\.root_url\s*\|\s*url_encode\s*-?\}\}\{%-?\s*endunless\s*-?%\}")]
+    [GeneratedRegex(
+        @"\{%-?\s*unless\s+routes\.root_url\s*==\s*'/'\s*-?%\}\{\{-?\s*routes\.root_url\s*\|\s*url_encode\s*-?\}\}\{%-?\s*endunless\s*-?%\}")]
     private static partial Regex EncodedLocaleRoot();
 
     /// <summary>
@@ -112,12 +116,14 @@ public static partial class SandboxPages
             }
             return "";
         });
-        var root = string.Equals(storefrontLocale, primaryLocale, StringComparison.OrdinalIgnoreCase) ? "" : "/" + storefrontLocale.ToLowerInvariant();
+        var root = string.Equals(storefrontLocale, primaryLocale, StringComparison.OrdinalIgnoreCase) ? "" : "/"
+            + storefrontLocale.ToLowerInvariant();
         outside = AccountLoginUrl().Replace(outside, root + "/account/login");
         outside = EncodedLocaleRoot().Replace(outside, Uri.EscapeDataString(root));
         if (outside.Contains("{{", StringComparison.Ordinal) || outside.Contains("{%", StringComparison.Ordinal))
         {
-            throw new InvalidOperationException("The storefront emulator renders only raw blocks, the language case and the routes My Page uses; the page uses other Liquid.");
+            throw new InvalidOperationException(
+                "The storefront emulator renders only raw blocks, the language case and the routes My Page uses; the page uses other Liquid.");
         }
         return Regex.Replace(outside, "\u0000(\\d+)\u0000", m => blocks[int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)]);
     }

@@ -54,11 +54,14 @@ public static partial class SandboxPages
         sandbox.MapGet("/storefront/login", (HttpContext http, string? customer, string? locale, IOptions<SandboxOptions> o) =>
         {
             if (locale is not null && !StorefrontLocale().IsMatch(locale))
-                return Results.Problem(statusCode: 400, title: "locale is a language code such as ja or pt-BR", extensions: new Dictionary<string, object?> { ["code"] = "invalid_locale" });
+                return Results.Problem(statusCode: 400, title: "locale is a language code such as ja or pt-BR", extensions: new Dictionary<string,
+                    object?> { ["code"] = "invalid_locale" });
             if (customer is null or "" or "none") http.Response.Cookies.Delete(CustomerCookie);
             else if (long.TryParse(customer, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && id > 0)
-                http.Response.Cookies.Append(CustomerCookie, id.ToString(CultureInfo.InvariantCulture), new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Lax });
-            else return Results.Problem(statusCode: 400, title: "customer is a positive number or none", extensions: new Dictionary<string, object?> { ["code"] = "invalid_customer" });
+                http.Response.Cookies.Append(CustomerCookie, id.ToString(CultureInfo.InvariantCulture),
+                    new CookieOptions { HttpOnly = true, SameSite = SameSiteMode.Lax });
+            else return Results.Problem(statusCode: 400, title: "customer is a positive number or none", extensions: new Dictionary<string,
+                object?> { ["code"] = "invalid_customer" });
             return Results.Redirect("/sandbox/storefront" + (locale is null ? "" : "/" + locale) + ShopifyOutbound.ProxyPathPrefix);
         });
         sandbox.Map("/storefront" + ShopifyOutbound.ProxyPathPrefix + "/{**rest}", ForwardAsync);
@@ -71,16 +74,19 @@ public static partial class SandboxPages
         var shop = o.Value.DemoShop;
         await using var conn = await db.OpenConnectionAsync(ct);
         var balances = (await conn.QueryAsync<(long CustomerId, long Balance)>(new CommandDefinition(
-            "SELECT customer_id, balance FROM point_balances WHERE shop_domain = @shop ORDER BY customer_id", new { shop }, cancellationToken: ct))).ToList();
+            "SELECT customer_id, balance FROM point_balances WHERE shop_domain = @shop ORDER BY customer_id", new { shop },
+            cancellationToken: ct))).ToList();
         var source = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? BalanceSources.Ledger;
         var counts = await conn.QuerySingleAsync<(long NeedsReview, long InFlight)>(new CommandDefinition("""
-            SELECT count(*) FILTER (WHERE state = 'needs_review'), count(*) FILTER (WHERE state IN ('pending', 'coupon_created', 'settling', 'compensating'))
+            SELECT count(*) FILTER (WHERE state = 'needs_review'), count(*) FILTER (WHERE state IN ('pending', 'coupon_created', 'settling',
+                'compensating'))
             FROM conversions WHERE shop_domain = @shop
             """, new { shop }, cancellationToken: ct));
         var pos = simulators.Pos;
         var shopify = simulators.Shopify;
-        var ids = balances.Select(b => b.CustomerId).Union(o.Value.DemoCustomers.Keys.Select(k => long.Parse(k, CultureInfo.InvariantCulture))).Order();
+        var ids = balances.Select(b => b.CustomerId).Union(o.Value.DemoCustomers.Keys.Select(
+            k => long.Parse(k, CultureInfo.InvariantCulture))).Order();
         return new State(shop, source,
             ids.Select(id => new CustomerState(id, balances.FirstOrDefault(b => b.CustomerId == id).Balance,
                 pos?.Balance(id.ToString(CultureInfo.InvariantCulture)))).ToList(),
@@ -89,9 +95,11 @@ public static partial class SandboxPages
             shopify?.Discounts().Count ?? 0, counts.NeedsReview, counts.InFlight);
     }
 
-    /// <summary>A paid order for a demo customer: recorded in the Shopify simulator, then delivered to <c>/webhooks</c> signed like Shopify.</summary>
+    /// <summary>A paid order for a demo customer: recorded in the Shopify simulator, then delivered to <c>/webhooks</c> signed like
+    /// Shopify.</summary>
     private static async Task<Results<Ok<OrderSent>, ProblemHttpResult>> SendOrderAsync(OrderRequest request, SandboxSimulators simulators,
-        IOptions<SandboxOptions> o, IOptions<ShopifyOptions> shopify, IHttpClientFactory clients, IServer server, ILoggerFactory loggers, CancellationToken ct)
+        IOptions<SandboxOptions> o, IOptions<ShopifyOptions> shopify, IHttpClientFactory clients, IServer server, ILoggerFactory loggers,
+        CancellationToken ct)
     {
         if (request.CustomerId is not > 0) return Problems.Validation("invalid_customer", "customerId is a positive number.");
         if (request.Amount is not (> 0 and <= 100_000)) return Problems.Validation("invalid_amount", "amount is more than 0 and at most 100,000.");
@@ -106,7 +114,8 @@ public static partial class SandboxPages
         return TypedResults.Ok(new OrderSent(orderId, request.CustomerId, amount, (int)response.StatusCode, webhookId));
     }
 
-    private static Results<Ok<State>, Ok<Faults>, ProblemHttpResult> SetFaults(FaultRequest request, SandboxSimulators simulators, ILoggerFactory loggers)
+    private static Results<Ok<State>, Ok<Faults>, ProblemHttpResult> SetFaults(FaultRequest request, SandboxSimulators simulators,
+        ILoggerFactory loggers)
     {
         if (request.Rate is < 0 or > 1) return Problems.Validation("invalid_rate", "rate is between 0 and 1.");
         if (request.LatencyMs is < 0 or > 60_000 || request.SlowDelayMs is < 0 or > 120_000)
@@ -163,7 +172,8 @@ public static partial class SandboxPages
         return uri.Uri;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "SANDBOX: sent orders/paid for order {OrderId} of customer {CustomerId}, {Amount}: HTTP {Status}")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "SANDBOX: sent orders/paid for order {OrderId} of customer {CustomerId}, {Amount}: HTTP {Status}")]
     private static partial void LogOrder(ILogger logger, long orderId, long customerId, decimal amount, int status);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "SANDBOX: {Target} faults now rate {Rate}, latency {LatencyMs} ms, next {Next}")]

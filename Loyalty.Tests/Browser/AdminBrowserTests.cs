@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 

@@ -88,7 +88,8 @@ public abstract class SandboxBrowser : IAsyncLifetime
     {
         Simulators.Shopify!.AddPaidOrder(orderId, customerId, total, total);
         var webhookId = Guid.NewGuid().ToString();
-        using var response = await App.PostWebhookAsync("orders/paid", Shop, ShopifyPayloads.Order(orderId, customerId, total, total, discountCodes: discountCodes),
+        using var response = await App.PostWebhookAsync("orders/paid", Shop,
+            ShopifyPayloads.Order(orderId, customerId, total, total, discountCodes: discountCodes),
             webhookId, secret: SandboxMode.ClientSecret);
         Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
         await App.WaitForDeliveryAsync(webhookId, "processed");

@@ -22,7 +22,8 @@ public sealed class AdminGraphQLConformanceTests(AppAdminTraffic traffic, ITestO
 
         var verdicts = await AdminSchema.ValidateAsync(sent);
 
-        foreach (var deprecated in verdicts.SelectMany(v => v.Deprecations.Select(d => $"{v.Name}: {d}")).Distinct()) output.WriteLine($"deprecated: {deprecated}");
+        foreach (var deprecated in verdicts.SelectMany(v => v.Deprecations.Select(d => $"{v.Name}: {d}")).Distinct()) output.WriteLine(
+            $"deprecated: {deprecated}");
         foreach (var operation in sent.GroupBy(s => AdminSchema.Name(s.Document)).OrderBy(g => g.Key, StringComparer.Ordinal))
         {
             output.WriteLine($"{operation.Key}: {operation.Count()} distinct set(s) of variables");
@@ -30,7 +31,8 @@ public sealed class AdminGraphQLConformanceTests(AppAdminTraffic traffic, ITestO
         var failed = verdicts.Where(v => !v.Valid).ToList();
         Assert.True(failed.Count == 0, "Shopify would refuse:\n" + AdminSchema.Describe(failed));
         var refused = traffic.Received.Where(r => !r.Allowed).Select(r => AdminSchema.Name(r.Document)).Distinct().ToList();
-        Assert.True(refused.Count == 0, $"The simulator refused {string.Join(", ", refused)}: not in Loyalty.Sandbox/admin-operations.json (see SimulatorAllowListTests).");
+        Assert.True(refused.Count == 0,
+            $"The simulator refused {string.Join(", ", refused)}: not in Loyalty.Sandbox/admin-operations.json (see SimulatorAllowListTests).");
     }
 
     [Fact]
@@ -44,7 +46,8 @@ public sealed class AdminGraphQLConformanceTests(AppAdminTraffic traffic, ITestO
         Assert.NotEmpty(documents);
         Assert.True(never.Count == 0,
             $"Never sent while AppAdminTraffic drove the app, so never validated with real variables: {string.Join(", ", never)}. " +
-            "Drive the feature that sends it in AppAdminTraffic (a document assembled at run time shows here as a fragment: keep documents literal).");
+            "Drive the feature that sends it in AppAdminTraffic (a document assembled at run time shows here as a fragment: keep documents " +
+                "literal).");
     }
 
     [Fact]

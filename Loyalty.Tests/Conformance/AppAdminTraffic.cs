@@ -3,10 +3,10 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.Sandbox;
 using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -80,7 +80,8 @@ public sealed class AppAdminTraffic : IAsyncLifetime
         if (!shopify.Redeem(used, 777)) throw new InvalidOperationException("checkout refused the coupon");
         using (var refused = await app.Http.SendAsync(Proxy($"/proxy/api/coupons/{used}/cancel", 777, new { })))
         {
-            if (refused.StatusCode != HttpStatusCode.Conflict) throw new InvalidOperationException($"a used coupon's cancel answered {(int)refused.StatusCode}");
+            if (refused.StatusCode != HttpStatusCode.Conflict) throw new InvalidOperationException(
+                $"a used coupon's cancel answered {(int)refused.StatusCode}");
         }
         await Ok(Admin(HttpMethod.Post, "/api/admin/coupons/validate", new { code = kept, customerId = 777 }), "admin validation");
         await Ok(Proxy("/proxy/api/coupons/validate", 777, new { code = kept }), "storefront validation");
@@ -92,12 +93,15 @@ public sealed class AppAdminTraffic : IAsyncLifetime
             startsAt = DateTimeOffset.UtcNow.AddMinutes(-1), endsAt = DateTimeOffset.UtcNow.AddDays(30),
             combinesWith = new { product = true, order = false, shipping = true },
         }, "summer"), "single-code campaign")).GetProperty("id").GetInt64();
-        var vip = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns", new { title = "VIP", fixedAmount = 7.5, customerIds = new[] { 777L, 778L } }, "vip"),
+        var vip = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns",
+            new { title = "VIP", fixedAmount = 7.5, customerIds = new[] { 777L, 778L } }, "vip"),
             "listed-customer campaign")).GetProperty("id").GetInt64();
-        await Ok(Admin(HttpMethod.Put, $"/api/admin/campaigns/{summer}", new { title = "Summer sale", endsAt = DateTimeOffset.UtcNow.AddDays(60), usageLimit = 800 }),
+        await Ok(Admin(HttpMethod.Put, $"/api/admin/campaigns/{summer}",
+            new { title = "Summer sale", endsAt = DateTimeOffset.UtcNow.AddDays(60), usageLimit = 800 }),
             "campaign change");
         await Ok(Admin(HttpMethod.Delete, $"/api/admin/campaigns/{vip}"), "campaign deactivation");
-        var flyers = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns", new { title = "Flyers", fixedAmount = 5, codes = new { count = 300, prefix = "FLY-", length = 10 } },
+        var flyers = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns",
+            new { title = "Flyers", fixedAmount = 5, codes = new { count = 300, prefix = "FLY-", length = 10 } },
             "flyers"), "bulk campaign")).GetProperty("id").GetInt64();
         await app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(flyers, default);
 

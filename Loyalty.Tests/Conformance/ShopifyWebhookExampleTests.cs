@@ -65,7 +65,8 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
         // An order earns at the rule in force when Shopify processed it. The example was processed years before this test's
         // shop saved its rule; as a live order it is processed now (a second ahead: processed_at has whole seconds).
         Assert.NotNull(paid["processed_at"]);
-        paid["processed_at"] = DateTimeOffset.UtcNow.AddSeconds(1).ToString("yyyy-MM-ddTHH:mm:sszzz", System.Globalization.CultureInfo.InvariantCulture);
+        paid["processed_at"] = DateTimeOffset.UtcNow.AddSeconds(1).ToString("yyyy-MM-ddTHH:mm:sszzz",
+            System.Globalization.CultureInfo.InvariantCulture);
         return paid;
     }
 
@@ -83,7 +84,8 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
         var id = await SendAsync(topic, shop, payload);
         string? status = null;
         await LoyaltyApp.WaitUntilAsync(async () =>
-            (status = await App.ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @id", new { id })) is "processed" or "failed" or "skipped",
+            (status = await App.ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @id",
+                new { id })) is "processed" or "failed" or "skipped",
             $"{topic} handled");
         var error = await App.ScalarAsync<string>("SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id", new { id });
         var attempts = await App.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id });
@@ -118,8 +120,10 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
 
         var orderId = order["id"]!.GetValue<long>();
         Assert.Equal(("cancelled", "order is cancelled"), (
-            await App.ScalarAsync<string>("SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop, orderId }),
-            await App.ScalarAsync<string>("SELECT skip_reason FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop, orderId })));
+            await App.ScalarAsync<string>("SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId",
+                new { shop, orderId }),
+            await App.ScalarAsync<string>("SELECT skip_reason FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId",
+                new { shop, orderId })));
         Assert.Equal(0, await App.BalanceAsync(shop, order["customer"]!["id"]!.GetValue<long>()));
     }
 
@@ -181,7 +185,8 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
 
     private async Task GiveAsync(string shop, long customer, long points)
     {
-        var give = App.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", shop, JsonContent.Create(new { points, description = "bonus" }));
+        var give = App.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", shop,
+            JsonContent.Create(new { points, description = "bonus" }));
         give.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
         (await App.Http.SendAsync(give)).EnsureSuccessStatusCode();
     }
@@ -196,11 +201,13 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
 
         await DeliverAsync("customers/data_request", shop, request);
 
-        var list = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/compliance/data-requests", shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var list = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/compliance/data-requests",
+            shop))).Content.ReadFromJsonAsync<JsonElement>();
         var summary = Assert.Single(list.EnumerateArray());
         Assert.Equal((customer, request["data_request"]!["id"]!.GetValue<long>()),
             (summary.GetProperty("customerId").GetInt64(), summary.GetProperty("dataRequestId").GetInt64()));
-        var export = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", shop)))
+        var export = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get,
+            $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(40, export.GetProperty("data").GetProperty("balance").GetProperty("balance").GetInt64());
     }
@@ -216,8 +223,10 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
 
         await DeliverAsync("customers/redact", shop, redact);
 
-        Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND customer_id = @customer", new { shop, customer }));
-        Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer", new { shop, customer }));
+        Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND customer_id = @customer",
+            new { shop, customer }));
+        Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer",
+            new { shop, customer }));
         Assert.Equal(25, await App.BalanceAsync(shop, customer + 1));
     }
 
@@ -231,10 +240,13 @@ public sealed class ShopifyWebhookExampleTests(ShopifyWebhookExampleTests.FirstA
         // The erasure deletes the delivery with the shop: its outcome is the compliance log (written only when it succeeded,
         // and with one attempt allowed, only by the first).
         var id = await SendAsync("shop/redact", shop, await ExampleAsync("shop/redact", shop));
-        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>("SELECT count(*) FROM compliance_log WHERE webhook_id = @id", new { id }) == 1
-            || await App.ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @id", new { id }) is "failed" or "skipped", "shop/redact handled");
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>("SELECT count(*) FROM compliance_log WHERE webhook_id = @id",
+            new { id }) == 1
+            || await App.ScalarAsync<string>("SELECT status FROM webhook_deliveries WHERE webhook_id = @id", new { id }) is "failed" or "skipped",
+            "shop/redact handled");
 
-        Assert.Equal("{\"erased\": true}", await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id }));
+        Assert.Equal("{\"erased\": true}", await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id",
+            new { id }));
         Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE shop_domain = @shop", new { shop }));
         Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop", new { shop }));
         Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @shop", new { shop }));

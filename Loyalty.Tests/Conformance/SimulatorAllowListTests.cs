@@ -34,14 +34,17 @@ public sealed class SimulatorAllowListTests
         var verdicts = await AdminSchema.ValidateAsync([.. listed.Operations.Select(o => new AdminSchema.Operation(o.Name, o.Document))]);
 
         Assert.Equal(AdminSchema.ApiVersion, listed.ApiVersion);
-        Assert.True(verdicts.All(v => v.Valid), "admin-operations.json holds documents Shopify would refuse:\n" + AdminSchema.Describe(verdicts.Where(v => !v.Valid)));
+        Assert.True(verdicts.All(v => v.Valid), "admin-operations.json holds documents Shopify would refuse:\n"
+            + AdminSchema.Describe(verdicts.Where(v => !v.Valid)));
         var inList = listed.Operations.Select(o => AdminOperations.Normalize(o.Document)).ToHashSet(StringComparer.Ordinal);
         var inApp = app.Select(o => o.Document).ToHashSet(StringComparer.Ordinal);
         var missing = app.Where(o => !inList.Contains(o.Document)).Select(o => o.Name).ToList();
         var stale = listed.Operations.Where(o => !inApp.Contains(AdminOperations.Normalize(o.Document))).Select(o => o.Name).ToList();
         Assert.True(missing.Count == 0 && stale.Count == 0,
-            $"admin-operations.json is behind the app: missing {string.Join(", ", missing)}; no longer sent {string.Join(", ", stale)}. Rewrite it with " +
-            $"{Rewrite}=1 dotnet test Loyalty.Tests --filter \"FullyQualifiedName~SimulatorAllowListTests\" (it is written only if every document validates), then rebuild.");
+            $"admin-operations.json is behind the app: missing {string.Join(", ", missing)}; no longer sent {string.Join(", ", stale)}. Rewrite it " +
+                $"with " +
+            $"{Rewrite}=1 dotnet test Loyalty.Tests --filter \"FullyQualifiedName~SimulatorAllowListTests\" (it is written only if every document " +
+                $"validates), then rebuild.");
         Assert.True(inList.SetEquals(AdminOperations.Bundled.Operations.Select(o => AdminOperations.Normalize(o.Document))),
             "The built Loyalty.Sandbox carries an older admin-operations.json than the file: rebuild.");
     }

@@ -36,7 +36,8 @@ public sealed partial class ThemeExtensionAppProxyTests
             {
                 var value = m.Groups["value"].Value;
                 var viaShopify = LiquidUrl().IsMatch(value); // {{ routes.* }} or {{ '…' | asset_url }}: the shop's own addresses
-                if (!viaShopify && !IsUnder(value, storefront)) problems.Add($"{file}: {m.Groups["name"].Value}=\"{value}\" is neither the app proxy nor a Shopify route/asset");
+                if (!viaShopify && !IsUnder(value, storefront)) problems.Add(
+                    $"{file}: {m.Groups["name"].Value}=\"{value}\" is neither the app proxy nor a Shopify route/asset");
             }
         }
 
@@ -72,7 +73,8 @@ public sealed partial class ThemeExtensionAppProxyTests
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
         var me = await response.Content.ReadFromJsonAsync<JsonElement>();
-        foreach (var field in fields) Assert.True(me.TryGetProperty(field, out _), $"{Script} reads me.{field}, which {appPath} does not answer: {me}");
+        foreach (var field in fields) Assert.True(me.TryGetProperty(field, out _),
+            $"{Script} reads me.{field}, which {appPath} does not answer: {me}");
         foreach (var field in numbers) Assert.Equal(JsonValueKind.Number, me.GetProperty(field).ValueKind);
         Assert.Equal(1500, me.GetProperty("balance").GetInt64()); // demo customer 1001's starting balance
 
@@ -87,7 +89,8 @@ public sealed partial class ThemeExtensionAppProxyTests
     private static (string Storefront, string App) AppProxy()
     {
         var toml = File.ReadAllText(Path.Combine(NodeTools.RepoRoot, "shopify.app.toml"));
-        var section = Regex.Match(toml, @"^\[app_proxy\][^\n]*\n(?<body>.*?)(?=^\[|\z)", RegexOptions.Multiline | RegexOptions.Singleline).Groups["body"].Value;
+        var section = Regex.Match(toml, @"^\[app_proxy\][^\n]*\n(?<body>.*?)(?=^\[|\z)",
+            RegexOptions.Multiline | RegexOptions.Singleline).Groups["body"].Value;
         Assert.False(string.IsNullOrWhiteSpace(section), "shopify.app.toml has no [app_proxy]");
         return ($"/{TomlValue(section, "prefix")}/{TomlValue(section, "subpath")}", new Uri(TomlValue(section, "url")).AbsolutePath.TrimEnd('/'));
     }

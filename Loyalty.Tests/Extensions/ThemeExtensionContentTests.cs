@@ -21,10 +21,12 @@ public sealed partial class ThemeExtensionContentTests
 
         // What `shopify app deploy` bundles (assets/, blocks/, locales/, snippets/, with the types it accepts);
         // at the top only the extension's TOML and the lint configuration, which it leaves out.
-        var allowed = new Regex(@"^(shopify\.extension\.toml|\.theme-check\.yml|assets/[^/]+\.(js|css|png|jpg|svg)|blocks/[^/]+\.liquid|snippets/[^/]+\.liquid|locales/[^/]+\.json)$");
+        var allowed = new Regex(@"^(shopify\.extension\.toml|\.theme-check\.yml|assets/[^/]+\.(js|css|png|jpg|svg)|blocks/[^/]+\.liquid"
+            + @"|snippets/[^/]+\.liquid|locales/[^/]+\.json)$");
         var files = ThemeExtension.Files();
         Assert.All(files, f => Assert.Matches(allowed, f));
-        foreach (var required in new[] { "blocks/loyalty-points.liquid", "blocks/loyalty-badge.liquid" }.Concat(SchemaLocales.Concat(StorefrontLocales).Select(l => "locales/" + l)))
+        foreach (var required in new[] { "blocks/loyalty-points.liquid",
+            "blocks/loyalty-badge.liquid" }.Concat(SchemaLocales.Concat(StorefrontLocales).Select(l => "locales/" + l)))
         {
             Assert.Contains(required, files);
         }
@@ -40,7 +42,8 @@ public sealed partial class ThemeExtensionContentTests
             .ToList();
         Assert.NotEmpty(keys);
 
-        var missing = keys.SelectMany(k => SchemaLocales.Where(l => ThemeExtension.Translation(l, k.Key) is not { Length: > 0 }).Select(l => $"{k.File}: t:{k.Key} not in {l}")).ToList();
+        var missing = keys.SelectMany(k => SchemaLocales.Where(l => ThemeExtension.Translation(l, k.Key) is not { Length: > 0 }).Select(
+            l => $"{k.File}: t:{k.Key} not in {l}")).ToList();
         Assert.True(missing.Count == 0, string.Join("\n", missing));
     }
 
@@ -52,7 +55,8 @@ public sealed partial class ThemeExtensionContentTests
             .ToList();
         Assert.NotEmpty(keys);
 
-        var missing = keys.SelectMany(k => StorefrontLocales.Where(l => ThemeExtension.Translation(l, k.Key) is not { Length: > 0 }).Select(l => $"{k.File}: '{k.Key}' | t not in {l}")).ToList();
+        var missing = keys.SelectMany(k => StorefrontLocales.Where(l => ThemeExtension.Translation(l, k.Key) is not { Length: > 0 }).Select(
+            l => $"{k.File}: '{k.Key}' | t not in {l}")).ToList();
         Assert.True(missing.Count == 0, string.Join("\n", missing));
     }
 

@@ -21,9 +21,12 @@ public sealed class ForgedRequestTests(ForgedRequestTests.ForgeryApp app) : AppT
     /// Every row a request could add, of every shop (a forgery may name another one). The tests of this class run one at a
     /// time and none of their requests is accepted, so nothing else writes while one runs.
     /// </summary>
-    private const string State = "SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM shops) + (SELECT count(*) FROM shop_tokens) " +
-                                 "+ (SELECT count(*) FROM point_transactions) + (SELECT count(*) FROM conversions) + (SELECT count(*) FROM campaigns) " +
-                                 "+ (SELECT count(*) FROM donations) + (SELECT count(*) FROM customer_feedback) + (SELECT count(*) FROM shop_settings) " +
+    private const string State = "SELECT (SELECT count(*) FROM webhook_deliveries) + (SELECT count(*) FROM shops) + (SELECT count(*) FROM " +
+        "shop_tokens) " +
+                                 "+ (SELECT count(*) FROM point_transactions) + (SELECT count(*) FROM conversions) + (SELECT count(*) FROM " +
+                                     "campaigns) " +
+                                 "+ (SELECT count(*) FROM donations) + (SELECT count(*) FROM customer_feedback) + (SELECT count(*) FROM " +
+                                     "shop_settings) " +
                                  "+ (SELECT count(*) FROM oauth_states)";
 
     /// <summary>Sends every request; returns how many went out and those answered with anything but a 4xx.</summary>
@@ -97,7 +100,9 @@ public sealed class ForgedRequestTests(ForgedRequestTests.ForgeryApp app) : AppT
             if ((int)response.StatusCode is < 400 or >= 500) failures.Add($"webhook #{i}: {(int)response.StatusCode}");
 
             var query = Convert.ToBase64String(body.Take(64).ToArray()).Replace("+", "%2B").Replace("/", "%2F");
-            using var proxy = await App.Http.GetAsync($"/proxy/api/session?shop={Shop}&timestamp={DateTimeOffset.UtcNow.ToUnixTimeSeconds()}&x={query}&signature={Convert.ToHexStringLower(sig)}");
+            using var proxy = await App.Http.GetAsync(
+                $"/proxy/api/session?shop={Shop}&timestamp={DateTimeOffset.UtcNow.ToUnixTimeSeconds()}&x={query}"
+                + $"&signature={Convert.ToHexStringLower(sig)}");
             if ((int)proxy.StatusCode is < 400 or >= 500) failures.Add($"proxy #{i}: {(int)proxy.StatusCode}");
         }
 

@@ -23,18 +23,21 @@ public static class Forgeries
 
     private static readonly (HttpMethod Method, string Path)[] ProxyCalls =
     [
-        (HttpMethod.Get, "/proxy"), (HttpMethod.Get, "/proxy/api/me"), (HttpMethod.Get, "/proxy/api/session"), (HttpMethod.Post, "/proxy/api/conversions"),
+        (HttpMethod.Get, "/proxy"), (HttpMethod.Get, "/proxy/api/me"), (HttpMethod.Get, "/proxy/api/session"),
+        (HttpMethod.Post, "/proxy/api/conversions"),
         (HttpMethod.Get, "/proxy/api/conversions/conv_x"), (HttpMethod.Get, "/proxy/api/coupons"), (HttpMethod.Post, "/proxy/api/coupons/ABC/cancel"),
         (HttpMethod.Post, "/proxy/api/coupons/validate"), (HttpMethod.Post, "/proxy/api/donations"), (HttpMethod.Post, "/proxy/api/feedback"),
     ];
 
-    private static readonly string[] Topics = ["orders/paid", "orders/cancelled", "refunds/create", "app/uninstalled", "customers/redact", "shop/redact", "customers/data_request"];
+    private static readonly string[] Topics = ["orders/paid", "orders/cancelled", "refunds/create", "app/uninstalled", "customers/redact",
+        "shop/redact", "customers/data_request"];
 
     public static IEnumerable<(string What, Func<HttpRequestMessage> Request)> Handwritten(LoyaltyApp app, string shop)
     {
         var paths = new[] { "/api/admin/shop", "/api/admin/webhooks", "/api/admin/webhooks/1/retry", "/api/admin/compliance/data-requests",
             "/api/admin/compliance/data-requests/1", "/api/admin/settings", "/api/admin/customers/1", "/api/admin/customers/1/points",
-            "/api/admin/pos-sync", "/api/admin/pos-sync/drift", "/api/admin/pos-sync/1/retry", "/api/admin/conversions", "/api/admin/donations", "/api/admin/campaigns",
+            "/api/admin/pos-sync", "/api/admin/pos-sync/drift", "/api/admin/pos-sync/1/retry", "/api/admin/conversions", "/api/admin/donations",
+            "/api/admin/campaigns",
             "/api/admin/campaigns/1", "/api/admin/campaigns/1/codes.csv", "/api/admin/coupons/validate", "/api/admin/reports/coupons",
             "/api/admin/event-endpoint", "/api/admin/event-endpoint/events", "/api/admin/event-endpoint/events/evt_x/retry",
             "/api/admin/dashboard", "/api/admin/conversions/conv_x/retry", "/api/admin/conversions/conv_x/cancel", "/api/admin/settings/pos/test",
@@ -56,8 +59,10 @@ public static class Forgeries
         });
         yield return ("webhook as GET", () => new HttpRequestMessage(HttpMethod.Get, "/webhooks"));
         // Signed bodies of another shop under this shop's header (the HMAC covers the body only).
-        yield return ("signed uninstall naming another shop", () => SignedWebhook("app/uninstalled", """{"id":1,"myshopify_domain":"other.myshopify.com"}""", shop));
-        yield return ("signed shop erasure naming another shop", () => SignedWebhook("shop/redact", """{"shop_id":1,"shop_domain":"other.myshopify.com"}""", shop));
+        yield return ("signed uninstall naming another shop", () => SignedWebhook("app/uninstalled",
+            """{"id":1,"myshopify_domain":"other.myshopify.com"}""", shop));
+        yield return ("signed shop erasure naming another shop", () => SignedWebhook("shop/redact",
+            """{"shop_id":1,"shop_domain":"other.myshopify.com"}""", shop));
         yield return ("signed order body as an uninstall", () => SignedWebhook("app/uninstalled", ShopifyPayloads.Order(1, 777, 10m, 10m), shop));
         yield return ("proxy without any query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session"));
         yield return ("proxy with a broken query", () => new HttpRequestMessage(HttpMethod.Get, "/proxy/api/session?shop=%ZZ&&=&signature"));
@@ -71,24 +76,29 @@ public static class Forgeries
             LoyaltyApp.ProxyPath("/proxy/api/me", shop, 1002, extra: [new("logged_in_customer_id", "")])));
         foreach (var spelling in new[] { "+1002", " 1002", "01002" })
         {
-            yield return ($"proxy with customer id '{spelling}'", () => new HttpRequestMessage(HttpMethod.Get, LoyaltyApp.SignedProxyPath("/proxy/api/me",
+            yield return ($"proxy with customer id '{spelling}'", () => new HttpRequestMessage(HttpMethod.Get,
+                LoyaltyApp.SignedProxyPath("/proxy/api/me",
                 [new("shop", shop), new("logged_in_customer_id", spelling), new("path_prefix", "/apps/loyalty"),
                  new("timestamp", DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture))])));
         }
         foreach (var path in new[] { "/proxy/api/me", "/proxy/api/feedback", "/proxy/api/conversions", "/proxy/api/conversions/conv_x",
                      "/proxy/api/coupons", "/proxy/api/coupons/X/cancel", "/proxy/api/donations", "/proxy/api/coupons/validate" })
         {
-            yield return ($"POST {path} unsigned", () => new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent("{\"points\":500}", Encoding.UTF8, "application/json") });
+            yield return ($"POST {path} unsigned", () => new HttpRequestMessage(HttpMethod.Post,
+                path) { Content = new StringContent("{\"points\":500}", Encoding.UTF8, "application/json") });
             yield return ($"POST {path} with a forged signature", () => new HttpRequestMessage(HttpMethod.Post,
                 LoyaltyApp.ProxyPath(path, shop, 777, secret: Attacker)) { Content = new StringContent("{}", Encoding.UTF8, "application/json") });
-            yield return ($"POST {path} signed but with a broken body", () => new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath(path, shop, 777))
+            yield return ($"POST {path} signed but with a broken body",
+                () => new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath(path, shop, 777))
                 { Content = new StringContent("{not json", Encoding.UTF8, "application/json") });
         }
         // The pages' admin endpoints with a valid token and bad input.
         yield return ("dashboard with a date that is not one", () => app.Admin(HttpMethod.Get, "/api/admin/dashboard?from=yesterday", shop));
-        yield return ("dashboard backwards", () => app.Admin(HttpMethod.Get, "/api/admin/dashboard?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", shop));
+        yield return ("dashboard backwards", () => app.Admin(HttpMethod.Get, "/api/admin/dashboard?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+            shop));
         yield return ("retry of an unknown conversion", () => app.Admin(HttpMethod.Post, "/api/admin/conversions/%00%27x/retry", shop));
-        yield return ("cancel of an unknown conversion", () => app.Admin(HttpMethod.Post, $"/api/admin/conversions/{new string('x', 3000)}/cancel", shop));
+        yield return ("cancel of an unknown conversion", () => app.Admin(HttpMethod.Post, $"/api/admin/conversions/{new string('x', 3000)}/cancel",
+            shop));
         yield return ("resolving an incident that is not a number", () => app.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/abc/resolve", shop,
             new StringContent("""{"resolution":"x"}""", Encoding.UTF8, "application/json")));
         yield return ("resolving an unknown incident", () => app.Admin(HttpMethod.Post, "/api/admin/coupon-incidents/999999/resolve", shop,
@@ -99,7 +109,8 @@ public static class Forgeries
         yield return ("retry of an unknown campaign", () => app.Admin(HttpMethod.Post, "/api/admin/campaigns/999999/retry", shop));
         yield return ("a campaign without an Idempotency-Key", () => app.Admin(HttpMethod.Post, "/api/admin/campaigns", shop,
             new StringContent("""{"title":"x","percentage":10,"code":"NOKEY-1"}""", Encoding.UTF8, "application/json")));
-        yield return ("incidents filtered by a flag that is not one", () => app.Admin(HttpMethod.Get, "/api/admin/coupon-incidents?resolved=maybe", shop));
+        yield return ("incidents filtered by a flag that is not one",
+            () => app.Admin(HttpMethod.Get, "/api/admin/coupon-incidents?resolved=maybe", shop));
         yield return ("coupons of a customer that is not a number", () => app.Admin(HttpMethod.Get, "/api/admin/customers/abc/coupons", shop));
         yield return ("POS test against a private address", () => app.Admin(HttpMethod.Post, "/api/admin/settings/pos/test", shop,
             new StringContent("""{"posBaseUrl":"https://10.0.0.1","posApiKey":"k"}""", Encoding.UTF8, "application/json")));
@@ -108,7 +119,8 @@ public static class Forgeries
         foreach (var path in new[] { "/api/admin/settings", "/api/admin/campaigns", "/api/admin/coupons/validate", "/api/admin/event-endpoint",
                      "/api/admin/settings/pos/test" })
         {
-            yield return ($"PUT/POST {path} with a broken body", () => app.Admin(path.EndsWith("/settings", StringComparison.Ordinal) || path.EndsWith("endpoint", StringComparison.Ordinal)
+            yield return ($"PUT/POST {path} with a broken body", () => app.Admin(path.EndsWith("/settings", StringComparison.Ordinal)
+                || path.EndsWith("endpoint", StringComparison.Ordinal)
                 ? HttpMethod.Put : HttpMethod.Post, path, shop, new StringContent("{not json", Encoding.UTF8, "application/json")));
         }
         yield return ("oauth callback with nothing", () => new HttpRequestMessage(HttpMethod.Get, "/auth/callback"));
@@ -137,7 +149,8 @@ public static class Forgeries
         request.Headers.Add("X-Shopify-Topic", topic);
         request.Headers.Add("X-Shopify-Shop-Domain", shop);
         request.Headers.Add("X-Shopify-Webhook-Id", Guid.NewGuid().ToString());
-        request.Headers.Add("X-Shopify-Hmac-Sha256", Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.SignWebhook(bytes, LoyaltyApp.Secret));
+        request.Headers.Add("X-Shopify-Hmac-Sha256", Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.SignWebhook(bytes,
+            LoyaltyApp.Secret));
         return request;
     }
 
@@ -150,7 +163,8 @@ public static class Forgeries
             ("expired", () => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, now: DateTimeOffset.UtcNow.AddHours(-2))),
             ("another audience", () => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, audience: "another-app")),
             ("alg none", () => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, alg: "none")),
-            ("not before the future", () => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, notBeforeOffset: TimeSpan.FromHours(1))),
+            ("not before the future", () => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop,
+                notBeforeOffset: TimeSpan.FromHours(1))),
             ("iss of another shop", () => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, issShop: "other.myshopify.com")),
             ("junk", () => Convert.ToBase64String(Bytes(random, 64))),
         };
@@ -160,7 +174,8 @@ public static class Forgeries
             foreach (var method in methods)
             foreach (var (what, token) in tokens)
             {
-                yield return ($"{method} {path} with a token {what}", () => LoyaltyApp.AdminWithToken(method, path, token(), Json("{\"points\":100}")));
+                yield return ($"{method} {path} with a token {what}", () => LoyaltyApp.AdminWithToken(method, path, token(),
+                    Json("{\"points\":100}")));
             }
         }
         for (var i = 0; i < 330; i++)
@@ -168,14 +183,16 @@ public static class Forgeries
             foreach (var (method, path) in ProxyCalls)
             {
                 var (what, query) = ForgedProxyQuery(random, path, shop);
-                yield return ($"{method} {path} {what}", () => new HttpRequestMessage(method, query) { Content = method == HttpMethod.Post ? Json("{\"points\":100,\"code\":\"X\"}") : null });
+                yield return ($"{method} {path} {what}", () => new HttpRequestMessage(method,
+                    query) { Content = method == HttpMethod.Post ? Json("{\"points\":100,\"code\":\"X\"}") : null });
             }
         }
         for (var i = 0; i < 150; i++)
         {
             var topic = Topics[random.Next(Topics.Length)];
             var body = Bytes(random, random.Next(0, 300));
-            var hmac = random.Next(3) switch { 0 => null, 1 => Convert.ToBase64String(Bytes(random, 32)), _ => Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.SignWebhook(body, Attacker) };
+            var hmac = random.Next(3) switch { 0 => null, 1 => Convert.ToBase64String(Bytes(random, 32)),
+                _ => Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifySignatures.SignWebhook(body, Attacker) };
             yield return ($"webhook {topic} with {(hmac is null ? "no" : "a forged")} HMAC", () =>
             {
                 var r = new HttpRequestMessage(HttpMethod.Post, "/webhooks") { Content = new ByteArrayContent(body) };
@@ -190,7 +207,8 @@ public static class Forgeries
         {
             var named = random.Next(3) switch { 0 => shop + "%0A", 1 => "evil.example.com", _ => $"{shop}&shop=other.myshopify.com" };
             yield return ($"OAuth callback for {named} with a forged hmac", () => new HttpRequestMessage(HttpMethod.Get,
-                $"/auth/callback?shop={named}&code=abc&state=s{random.Next()}&timestamp={DateTimeOffset.UtcNow.ToUnixTimeSeconds()}&hmac={Convert.ToHexString(Bytes(random, 32))}"));
+                $"/auth/callback?shop={named}&code=abc&state=s{random.Next()}&timestamp={DateTimeOffset.UtcNow.ToUnixTimeSeconds()}"
+                + $"&hmac={Convert.ToHexString(Bytes(random, 32))}"));
             yield return ($"GET /admin?shop={named}", () => new HttpRequestMessage(HttpMethod.Get, $"/admin?shop={named}"));
         }
     }
@@ -209,9 +227,11 @@ public static class Forgeries
             0 => ("signed with another secret", LoyaltyApp.SignedProxyPath(path, Query(customer), Attacker)),
             1 => ("signed 10 minutes ago", LoyaltyApp.SignedProxyPath(path, Query(customer, DateTimeOffset.UtcNow.AddMinutes(-10)))),
             2 => ("with the customer twice", LoyaltyApp.SignedProxyPath(path, [.. Query(customer), new("logged_in_customer_id", "")])),
-            3 => ("with a customer spelt otherwise", LoyaltyApp.SignedProxyPath(path, Query(random.Next(3) switch { 0 => "+" + customer, 1 => "0" + customer, _ => " " + customer }))),
+            3 => ("with a customer spelt otherwise", LoyaltyApp.SignedProxyPath(path,
+                Query(random.Next(3) switch { 0 => "+" + customer, 1 => "0" + customer, _ => " " + customer }))),
             4 => ("with the shop twice", LoyaltyApp.SignedProxyPath(path, [.. Query(customer), new("shop", "other.myshopify.com")])),
-            _ => ("with its signature altered", LoyaltyApp.SignedProxyPath(path, Query(customer)).Replace("signature=", "signature=0", StringComparison.Ordinal)),
+            _ => ("with its signature altered", LoyaltyApp.SignedProxyPath(path, Query(customer)).Replace("signature=", "signature=0",
+                StringComparison.Ordinal)),
         };
     }
 

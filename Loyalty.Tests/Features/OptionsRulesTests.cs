@@ -34,10 +34,13 @@ public sealed class OptionsRulesTests
         Refused(new WebhookOptionsValidator(), new WebhookOptions { IntakeGroupWaitMs = -1 }, "Webhooks:IntakeGroupWaitMs must be 0-1000");
         Refused(new OrderSweepOptionsValidator(), new OrderSweepOptions { PageSize = 251 }, "OrderSweep:PageSize must be 1-250");
         Refused(new PosSyncOptionsValidator(), new PosSyncOptions { LeaseSeconds = 0 }, "PosSync:LeaseSeconds must be positive");
-        Refused(new ConversionOptionsValidator(), new ConversionOptions { MetafieldMaxEntries = 201 }, "Conversion:MetafieldMaxEntries must be 1-200");
+        Refused(new ConversionOptionsValidator(), new ConversionOptions { MetafieldMaxEntries = 201 },
+            "Conversion:MetafieldMaxEntries must be 1-200");
         Refused(new CampaignOptionsValidator(), new CampaignOptions { BulkMaxPolls = 0 }, "Campaigns:BulkMaxPolls must be positive");
-        Refused(new StorefrontOptionsValidator(), new StorefrontOptions { ShopRequestLimit = 10_000_001 }, "Storefront:ShopRequestLimit must be 1-10,000,000");
-        Refused(new JobsOptionsValidator(), new JobsOptions { DistributedLockTimeoutSeconds = 9 }, "Jobs:DistributedLockTimeoutSeconds must be at least 10");
+        Refused(new StorefrontOptionsValidator(), new StorefrontOptions { ShopRequestLimit = 10_000_001 },
+            "Storefront:ShopRequestLimit must be 1-10,000,000");
+        Refused(new JobsOptionsValidator(), new JobsOptions { DistributedLockTimeoutSeconds = 9 },
+            "Jobs:DistributedLockTimeoutSeconds must be at least 10");
         Accepted(new JobsOptionsValidator(), new JobsOptions { DistributedLockTimeoutSeconds = 10 });
     }
 
@@ -45,9 +48,11 @@ public sealed class OptionsRulesTests
     public void Durations_in_seconds_keep_their_bounds_to_the_fraction()
     {
         Accepted(new ConversionOptionsValidator(), new ConversionOptions { RequestShopifyWaitSeconds = 30 });
-        Refused(new ConversionOptionsValidator(), new ConversionOptions { RequestShopifyWaitSeconds = 30.5 }, "Conversion:RequestShopifyWaitSeconds must be 0-30");
+        Refused(new ConversionOptionsValidator(), new ConversionOptions { RequestShopifyWaitSeconds = 30.5 },
+            "Conversion:RequestShopifyWaitSeconds must be 0-30");
         Refused(new StorefrontOptionsValidator(), new StorefrontOptions { WindowSeconds = 0.5 }, "Storefront:WindowSeconds must be 1-3600");
-        Refused(new PosSyncOptionsValidator(), new PosSyncOptions { RetryBaseDelaySeconds = -0.1 }, "PosSync:RetryBaseDelaySeconds must be 0 or more");
+        Refused(new PosSyncOptionsValidator(), new PosSyncOptions { RetryBaseDelaySeconds = -0.1 },
+            "PosSync:RetryBaseDelaySeconds must be 0 or more");
         Accepted(new PosSyncOptionsValidator(), new PosSyncOptions { RetryBaseDelaySeconds = double.PositiveInfinity });
         Refused(new EventOptionsValidator(), new EventOptions { TimeoutSeconds = 0 }, "Events:TimeoutSeconds must be more than 0 and at most 120");
         Refused(new EventOptionsValidator(), new EventOptions { TimeoutSeconds = 120.5, MaxRunSeconds = 300 }, "Events:TimeoutSeconds");
@@ -57,7 +62,8 @@ public sealed class OptionsRulesTests
     public void An_event_run_must_leave_time_for_one_attempt_and_last_at_most_ten_minutes()
     {
         Accepted(new EventOptionsValidator(), new EventOptions { TimeoutSeconds = 20, MaxRunSeconds = 20 });
-        Refused(new EventOptionsValidator(), new EventOptions { TimeoutSeconds = 20, MaxRunSeconds = 19.9 }, "Events:MaxRunSeconds must be at least Events:TimeoutSeconds");
+        Refused(new EventOptionsValidator(), new EventOptions { TimeoutSeconds = 20, MaxRunSeconds = 19.9 },
+            "Events:MaxRunSeconds must be at least Events:TimeoutSeconds");
         Accepted(new EventOptionsValidator(), new EventOptions { MaxRunSeconds = 600 });
         Refused(new EventOptionsValidator(), new EventOptions { MaxRunSeconds = 600.5 }, "at most 600");
     }

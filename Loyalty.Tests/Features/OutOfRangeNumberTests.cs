@@ -43,7 +43,8 @@ public sealed class OutOfRangeNumberTests(AppFixture app) : AppTests<AppFixture>
     [InlineData(-1_000_001)]
     public async Task Bonus_points_at_the_edges_of_long_are_refused_with_a_field_error(long points)
     {
-        var response = await AdminAsync(HttpMethod.Post, "/api/admin/customers/777/points", $$"""{"points":{{points}},"description":"edge"}""", idempotent: true);
+        var response = await AdminAsync(HttpMethod.Post, "/api/admin/customers/777/points", $$"""{"points":{{points}},"description":"edge"}""",
+            idempotent: true);
 
         await AssertFieldErrorAsync(response, "invalid_points", "points");
         Assert.Equal(0, await App.BalanceAsync(Shop, 777));

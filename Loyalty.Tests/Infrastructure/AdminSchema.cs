@@ -42,7 +42,8 @@ public static class AdminSchema
                 r["valid"]!.GetValue<bool>(),
                 [.. r["errors"]!.AsArray().Select(e => e!.GetValue<string>())],
                 [.. r["deprecations"]!.AsArray().Select(e => e!.GetValue<string>())])).ToList();
-            if (results.Count != operations.Count) throw new InvalidOperationException($"validate-graphql.mjs judged {results.Count} of {operations.Count} operations.");
+            if (results.Count != operations.Count) throw new InvalidOperationException(
+                $"validate-graphql.mjs judged {results.Count} of {operations.Count} operations.");
             if ((exit == 0) != results.All(r => r.Valid)) throw new InvalidOperationException($"validate-graphql.mjs exited {exit} for: {output}");
             return results;
         }

@@ -86,5 +86,9 @@ public class AppFixture : IAsyncLifetime, IAsyncDisposable
         lock (_servers) _servers.ForEach(s => s.Stop());
     }
 
-    async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync();
+    async ValueTask IAsyncDisposable.DisposeAsync()
+    {
+        await DisposeAsync();
+        GC.SuppressFinalize(this);
+    }
 }

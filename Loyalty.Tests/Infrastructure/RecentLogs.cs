@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace Loyalty.Tests.Infrastructure;
 
 /// <summary>
-/// The app's latest log lines (its own and Hangfire's, Information and up), kept so that a test that times out waiting for
+/// The app's latest log lines (its own, Hangfire's and Npgsql's, Information and up), kept so that a test that times out waiting for
 /// background work can say what the app was doing instead of only what it did not see.
 /// </summary>
 public sealed class RecentLogs : ILoggerProvider
@@ -33,7 +33,8 @@ public sealed class RecentLogs : ILoggerProvider
 
     private sealed class Logger(RecentLogs owner, string category) : ILogger
     {
-        private readonly bool _kept = category.StartsWith("Loyalty", StringComparison.Ordinal) || category.StartsWith("Hangfire", StringComparison.Ordinal);
+        private readonly bool _kept = category.StartsWith("Loyalty", StringComparison.Ordinal)
+            || category.StartsWith("Hangfire", StringComparison.Ordinal) || category.StartsWith("Npgsql", StringComparison.Ordinal);
 
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
 
@@ -43,7 +44,8 @@ public sealed class RecentLogs : ILoggerProvider
         {
             if (!IsEnabled(logLevel)) return;
             var error = exception is null ? "" : $" [{exception.GetType().Name}: {exception.Message}]";
-            owner.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel.ToString()[..4]} {category[(category.LastIndexOf('.') + 1)..]}: {formatter(state, exception)}{error}");
+            owner.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel.ToString()[..4]} {category[(category.LastIndexOf('.') + 1)..]}: " +
+                $"{formatter(state, exception)}{error}");
         }
     }
 }

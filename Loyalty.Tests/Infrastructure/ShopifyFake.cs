@@ -65,7 +65,8 @@ public sealed class ShopifyFake : IDisposable
         Server.Given(request).AtPriority(10).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
             data = new { shop = new { name, currencyCode = currency, ianaTimezone = timezone } },
-            extensions = new { cost = new { requestedQueryCost = 1, actualQueryCost = 1, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1999, restoreRate = 100.0 } } },
+            extensions = new { cost = new { requestedQueryCost = 1, actualQueryCost = 1,
+                throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1999, restoreRate = 100.0 } } },
         }));
     }
 
@@ -73,21 +74,23 @@ public sealed class ShopifyFake : IDisposable
     public void StubGraphQLUnauthorized(string shop, string token) =>
         Server.Given(Request.Create().WithPath(GraphQLPath(shop)).UsingPost().WithHeader("X-Shopify-Access-Token", token))
             .AtPriority(1)
-            .RespondWith(Response.Create().WithStatusCode(401).WithBodyAsJson(new { errors = "[API] Invalid API key or access token (unrecognized login or wrong password)" }));
+            .RespondWith(Response.Create().WithStatusCode(401).WithBodyAsJson(
+                new { errors = "[API] Invalid API key or access token (unrecognized login or wrong password)" }));
 
     private static IResponseBuilder WithOptionalDelay(IResponseBuilder response, TimeSpan? delay) =>
         delay is { } d && d > TimeSpan.Zero ? response.WithDelay(d) : response;
 
     // ---- discounts and metafields (GraphQL operations are told apart by their operation name) ----
 
-    private IRequestBuilder Operation(string shop, string operation) =>
+    private static IRequestBuilder Operation(string shop, string operation) =>
         Request.Create().WithPath(GraphQLPath(shop)).UsingPost().WithBody(new WildcardMatcher($"*{operation}*"));
 
     /// <summary>A successful answer whose throttleStatus says the bucket holds <paramref name="available"/> points.</summary>
     private static object Data(object data, double available = 1990, double restoreRate = 100) => new
     {
         data,
-        extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
+        extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10,
+            throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
     };
 
     public void StubDiscountCreate(string shop, string discountId = "gid://shopify/DiscountCodeNode/1001", string? scenario = null,
@@ -110,21 +113,24 @@ public sealed class ShopifyFake : IDisposable
         if (setState is not null) given = given.WillSetStateTo(setState);
         given.RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
         {
-            discountCodeBasicCreate = new { codeDiscountNode = (object?)null, userErrors = new[] { new { field = new[] { "basicCodeDiscount", "code" }, code, message } } },
+            discountCodeBasicCreate = new { codeDiscountNode = (object?)null,
+                userErrors = new[] { new { field = new[] { "basicCodeDiscount", "code" }, code, message } } },
         })));
     }
 
     public void StubDiscountCreateStatus(string shop, int status) =>
         Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(3).RespondWith(Response.Create().WithStatusCode(status));
 
-    /// <summary>The next coupon creation is answered THROTTLED, the bucket holding <paramref name="available"/> points refilled at <paramref name="restoreRate"/>/s.</summary>
+    /// <summary>The next coupon creation is answered THROTTLED, the bucket holding <paramref name="available"/> points refilled at <paramref
+    /// name="restoreRate"/>/s.</summary>
     public void StubDiscountCreateThrottledOnce(string shop, double available = 5, double restoreRate = 100)
     {
         Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(2).InScenario("throttle-" + shop).WillSetStateTo("refilled")
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
-                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
+                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = (int?)null,
+                    throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
             }));
     }
 
@@ -133,22 +139,28 @@ public sealed class ShopifyFake : IDisposable
         {
             discountCodeDelete = userError is null
                 ? new { deletedCodeDiscountId = (string?)"gid://shopify/DiscountCodeNode/1001", userErrors = Array.Empty<object>() }
-                : new { deletedCodeDiscountId = (string?)null, userErrors = new object[] { new { field = new[] { "id" }, code = "INVALID", message = userError } } },
+                : new { deletedCodeDiscountId = (string?)null, userErrors = new object[] { new { field = new[] { "id" }, code = "INVALID",
+                    message = userError } } },
         })));
 
     public void StubDiscountDeactivate(string shop) =>
         Server.Given(Operation(shop, "DeactivateCampaign")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
         {
-            discountCodeDeactivate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/1001" }, userErrors = Array.Empty<object>() },
+            discountCodeDeactivate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/1001" },
+                userErrors = Array.Empty<object>() },
         })));
 
-    /// <summary>codeDiscountNodeByCode: found with <paramref name="title"/>, or null; the answer says the bucket holds <paramref name="available"/> points.</summary>
-    public void StubFindCode(string shop, string? discountId, string? title = null, double available = 1990, double restoreRate = 100, int usageCount = 0,
+    /// <summary>codeDiscountNodeByCode: found with <paramref name="title"/>, or null; the answer says the bucket holds <paramref name="available"/>
+    /// points.</summary>
+    public void StubFindCode(string shop, string? discountId, string? title = null, double available = 1990, double restoreRate = 100,
+        int usageCount = 0,
         int priority = 5) =>
         Server.Given(Operation(shop, "FindLoyaltyCode")).AtPriority(priority).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
-            data = new { codeDiscountNodeByCode = discountId is null ? null : new { id = discountId, codeDiscount = new { title, asyncUsageCount = usageCount, usageLimit = 1 } } },
-            extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
+            data = new { codeDiscountNodeByCode = discountId is null ? null
+                : new { id = discountId, codeDiscount = new { title, asyncUsageCount = usageCount, usageLimit = 1 } } },
+            extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10,
+                throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = available, restoreRate } } },
         }));
 
     public void StubCouponsMetafield(string shop, string? value = null, string? digest = null) =>
@@ -164,7 +176,9 @@ public sealed class ShopifyFake : IDisposable
             Server.Given(Operation(shop, "SetLoyaltyCoupons")).AtPriority(4).InScenario("stale-" + shop).WillSetStateTo("fresh")
                 .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
                 {
-                    metafieldsSet = new { metafields = Array.Empty<object>(), userErrors = new[] { new { field = new[] { "metafields", "0" }, message = "The resource has been updated since it was loaded.", code = "STALE_OBJECT" } } },
+                    metafieldsSet = new { metafields = Array.Empty<object>(),
+                        userErrors = new[] { new { field = new[] { "metafields", "0" },
+                        message = "The resource has been updated since it was loaded.", code = "STALE_OBJECT" } } },
                 })));
         }
         Server.Given(Operation(shop, "SetLoyaltyCoupons")).AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
@@ -199,7 +213,8 @@ public sealed class ShopifyFake : IDisposable
         Server.LogEntries.Where(e => e.RequestMessage!.Path == $"/{shop}{pathSuffix}").ToList();
 
     public IReadOnlyList<ILogEntry> TokenCalls(string shop, string grantFragment) =>
-        Calls(shop, "/admin/oauth/access_token").Where(e => e.RequestMessage!.Body?.Contains(grantFragment, StringComparison.Ordinal) == true).ToList();
+        Calls(shop, "/admin/oauth/access_token").Where(e => e.RequestMessage!.Body?.Contains(grantFragment,
+            StringComparison.Ordinal) == true).ToList();
 
     public void Dispose() => Server.Stop();
 }

@@ -45,7 +45,8 @@ public static class ShopifyPayloads
             order_id = orderId,
             created_at = "2026-11-23T10:00:00+01:00",
             refund_line_items = new[] { new { id = 1, quantity = 1, subtotal = 1.0, total_tax = 0.0 } },
-            transactions = amounts.Select((a, i) => new { id = id * 10 + i, order_id = orderId, kind = "refund", status = "success", amount = M(a), currency = "EUR" })
+            transactions = amounts.Select((a, i) => new { id = id * 10 + i, order_id = orderId, kind = "refund", status = "success", amount = M(a),
+                currency = "EUR" })
                 .Append(new { id = id * 10 + 9, order_id = orderId, kind = "refund", status = "failure", amount = "999.00", currency = "EUR" })
                 .ToArray(),
         });

@@ -56,7 +56,8 @@ public static class TestDatabase
     public static async Task SetConnectionsAllowedAsync(string connectionString, bool allowed)
     {
         var database = new NpgsqlConnectionStringBuilder(connectionString).Database!;
-        await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres", Pooling = false }.ConnectionString);
+        await using var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { Database = "postgres",
+            Pooling = false }.ConnectionString);
         await admin.OpenAsync();
         await using (var alter = new NpgsqlCommand($"ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {(allowed ? "true" : "false")}", admin))
         {
@@ -113,7 +114,8 @@ public static class TestDatabase
             var dir = Path.Combine(Path.GetTempPath(), "loyalty-tests-" + Guid.NewGuid().ToString("N")[..8]);
             var server = new LocalPostgres(dir, LocalPostgres.FreePort());
             await server.StartAsync(CancellationToken.None);
-            await File.WriteAllTextAsync(Path.Combine(dir, OwnerFile), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            await File.WriteAllTextAsync(Path.Combine(dir, OwnerFile),
+                Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
             AppDomain.CurrentDomain.ProcessExit += (_, _) =>
             {
                 NpgsqlConnection.ClearAllPools();

@@ -27,7 +27,8 @@ public sealed class RecordingHandler(string topic, bool runsForUninstalledShops 
                 : $"induced failure on attempt {context.Delivery.Attempts}");
         }
         if (await context.Connection.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT EXISTS (SELECT 1 FROM test_failing WHERE webhook_id = @WebhookId)", context.Delivery, context.Transaction, cancellationToken: ct)))
+                "SELECT EXISTS (SELECT 1 FROM test_failing WHERE webhook_id = @WebhookId)", context.Delivery, context.Transaction,
+                cancellationToken: ct)))
         {
             throw new InvalidOperationException("induced failure: the delivery is listed in test_failing");
         }

@@ -27,7 +27,8 @@ public sealed class ValidationPatternTests
         Assert.True(PosReference.IsValid("loyalty:conv_1"));
 
         var options = new ShopifyOptions { ApiKey = "k", ApiSecret = LoyaltyApp.Secret, AppUrl = "https://loyalty.test", ApiVersion = "2026-10\n" };
-        Assert.Contains(new ShopifyOptionsValidator().Validate(null, options).Failures ?? [], f => f.Contains("ApiVersion", StringComparison.Ordinal));
+        Assert.Contains(new ShopifyOptionsValidator().Validate(null, options).Failures ?? [],
+            f => f.Contains("ApiVersion", StringComparison.Ordinal));
         options.ApiVersion = "2026-10";
         Assert.True(new ShopifyOptionsValidator().Validate(null, options).Succeeded);
     }

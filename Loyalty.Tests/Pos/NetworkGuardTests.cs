@@ -121,13 +121,15 @@ public sealed class NetworkGuardTests
         var guard = new NetworkGuardOptions { DeniedNetworks = ["8.8.8.8"] };
 
         Assert.NotNull(NetworkGuard.UrlError($"https://[{translated}]/", allowHttp: false, allowPrivateNetworks: true, guard));
-        Assert.Null(NetworkGuard.UrlError("https://[64:ff9b::808:404]/", allowHttp: false, allowPrivateNetworks: true, guard)); // 8.8.4.4 is not denied
+        // 8.8.4.4 is not denied
+        Assert.Null(NetworkGuard.UrlError("https://[64:ff9b::808:404]/", allowHttp: false, allowPrivateNetworks: true, guard));
     }
 
     [Fact]
     public void Every_address_of_this_machine_is_refused()
     {
-        var addresses = NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(a => a.Address).ToList();
+        var addresses = NetworkInterface.GetAllNetworkInterfaces().SelectMany(i => i.GetIPProperties().UnicastAddresses).Select(
+            a => a.Address).ToList();
 
         Assert.NotEmpty(addresses);
         Assert.All(addresses, a => Assert.False(NetworkGuard.IsPublic(a), a.ToString()));
@@ -142,7 +144,8 @@ public sealed class NetworkGuardTests
             .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(307).WithHeader("Location", elsewhere.Url + "/collect"));
         elsewhere.Given(WireMock.RequestBuilders.Request.Create().UsingAnyMethod())
             .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 1 }));
-        await using var services = new ServiceCollection().AddLogging().AddPosClient(o => o.AllowPrivateNetworks = true).Services.BuildServiceProvider();
+        await using var services = new ServiceCollection().AddLogging().AddPosClient(
+            o => o.AllowPrivateNetworks = true).Services.BuildServiceProvider();
 
         var balance = await services.GetRequiredService<PosClient>().GetBalanceAsync(new PosConnection(new Uri(pos.Url!), "pos-key"), "777", default);
 

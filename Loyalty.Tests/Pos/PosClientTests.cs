@@ -2,11 +2,9 @@ using Loyalty.Pos;
 using Loyalty.Tests.Infrastructure.Telemetry;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using WireMock.Matchers;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
 using WireMock.Server;
-using WireMock.Settings;
 
 namespace Loyalty.Tests.Pos;
 
@@ -212,7 +210,8 @@ public sealed class PosClientTests : IDisposable
         _pos.Given(Request.Create().WithPath(DeductPath).UsingPost())
             .RespondWith(Response.Create().WithFault(FaultType.MALFORMED_RESPONSE_CHUNK));
         _pos.Given(Request.Create().WithPath("/transactions/conv_6").UsingGet())
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { transactionId = "t_6", customerId = "777", reference = "conv_6", points = -500, createdAt = "2026-11-21T10:00:00Z" }));
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(
+                new { transactionId = "t_6", customerId = "777", reference = "conv_6", points = -500, createdAt = "2026-11-21T10:00:00Z" }));
 
         var outcome = await Client.DeductAsync(_connection, "777", 500, "conv_6", null, default);
 
@@ -248,7 +247,8 @@ public sealed class PosClientTests : IDisposable
     public async Task A_lookup_tells_applied_from_never_applied_and_from_unreachable()
     {
         _pos.Given(Request.Create().WithPath("/transactions/conv_7").UsingGet())
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { transactionId = "t_7", customerId = "777", reference = "conv_7", points = -500, createdAt = "2026-11-21T10:00:00Z" }));
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(
+                new { transactionId = "t_7", customerId = "777", reference = "conv_7", points = -500, createdAt = "2026-11-21T10:00:00Z" }));
         _pos.Given(Request.Create().WithPath("/transactions/conv_8").UsingGet())
             .RespondWith(Response.Create().WithStatusCode(404).WithBodyAsJson(new { error = "not_found" }));
         _pos.Given(Request.Create().WithPath("/transactions/conv_9").UsingGet())
@@ -288,7 +288,8 @@ public sealed class PosClientTests : IDisposable
         var balance = await services.GetRequiredService<PosClient>().GetBalanceAsync(_connection, "777", default);
 
         Assert.Equal("answer not understood", Assert.IsType<PosBalance.Unavailable>(balance).Reason);
-        Assert.Contains(logs.Lines, l => l.Category == typeof(PosClient).FullName && l.Level == LogLevel.Warning && l.Message.Contains("balance", StringComparison.Ordinal));
+        Assert.Contains(logs.Lines, l => l.Category == typeof(PosClient).FullName && l.Level == LogLevel.Warning
+            && l.Message.Contains("balance", StringComparison.Ordinal));
     }
 
     [Theory]
@@ -349,13 +350,16 @@ public sealed class PosClientTests : IDisposable
         const string name = "localhost"; // stands for an internal DNS name that resolves to a private address
         var addresses = (await System.Net.Dns.GetHostAddressesAsync(name)).Select(a => a.ToString()).ToList();
 
-        var refused = await strict.GetRequiredService<PosClient>().GetBalanceAsync(new PosConnection(new Uri($"http://{name}:{port}/"), "k"), "777", default);
-        var unreachable = await lenient.GetRequiredService<PosClient>().DeductAsync(new PosConnection(new Uri($"http://127.0.0.1:{port}/"), "k"), "777", 5,
+        var refused = await strict.GetRequiredService<PosClient>().GetBalanceAsync(new PosConnection(new Uri($"http://{name}:{port}/"), "k"), "777",
+            default);
+        var unreachable = await lenient.GetRequiredService<PosClient>().DeductAsync(new PosConnection(new Uri($"http://127.0.0.1:{port}/"), "k"),
+            "777", 5,
             "conv_unreachable", null, default);
 
         Assert.Equal("refused: address not allowed", Assert.IsType<PosBalance.Unavailable>(refused).Reason);
         Assert.Equal("unreachable", Assert.IsType<PosOutcome.Unknown>(unreachable).Reason);
-        Assert.Contains(logs.Lines, l => addresses.Any(a => l.Message.Contains(a, StringComparison.Ordinal))); // the operator learns where the name led
+        // the operator learns where the name led
+        Assert.Contains(logs.Lines, l => addresses.Any(a => l.Message.Contains(a, StringComparison.Ordinal)));
     }
 
     [Fact]

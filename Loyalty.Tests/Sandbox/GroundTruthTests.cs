@@ -2,9 +2,9 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.Sandbox;
 using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -37,7 +37,8 @@ public sealed class GroundTruthTests : IAsyncLifetime
             ["Conversion:MetafieldLateWriteSeconds"] = "4",
         });
         Assert.Equal(HttpStatusCode.OK, (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/shop", Shop))).StatusCode);
-        var give = _app.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop, JsonContent.Create(new { points = 5000, description = "welcome" }));
+        var give = _app.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop,
+            JsonContent.Create(new { points = 5000, description = "welcome" }));
         give.Headers.Add("Idempotency-Key", "welcome");
         (await _app.Http.SendAsync(give)).EnsureSuccessStatusCode();
     }
@@ -145,7 +146,8 @@ public sealed class GroundTruthTests : IAsyncLifetime
         Assert.True(_shopify.Redeem(code, Customer));
         await _app.ScalarAsync<int>("UPDATE shops SET installed_at = now() - interval '2 hours' WHERE shop_domain = @Shop", new { Shop });
         var hourAgo = DateTimeOffset.UtcNow.AddHours(-1); // older than the sweep's overlap: only a resumed sweep reads them
-        for (var i = 0; i < 5; i++) _shopify.AddPaidOrder(9001 + i, 888, 10m, 10m, updatedAt: hourAgo.AddSeconds(i), discountCodes: i == 4 ? [code] : null);
+        for (var i = 0; i < 5; i++) _shopify.AddPaidOrder(9001 + i, 888, 10m, 10m, updatedAt: hourAgo.AddSeconds(i),
+            discountCodes: i == 4 ? [code] : null);
         var sweep = _app.Services.GetRequiredService<MissedOrderSweep>();
 
         for (var run = 0; run < 4; run++) await sweep.SweepShopAsync(Shop, default); // one page of two orders per run
@@ -170,7 +172,8 @@ public sealed class GroundTruthTests : IAsyncLifetime
         var usedOrphan = await ConvertedAsync("used-orphan");
         // As Shopify's records would stand after a create that committed past every timeout: the app had failed the
         // conversion (or never kept it), the discount is live all the same; one of them was even used at checkout.
-        await _app.ScalarAsync<int>("UPDATE conversions SET state = 'failed', coupon_status = 'none', failure_code = 'shopify_unavailable' WHERE id = ANY(@ids)",
+        await _app.ScalarAsync<int>(
+            "UPDATE conversions SET state = 'failed', coupon_status = 'none', failure_code = 'shopify_unavailable' WHERE id = ANY(@ids)",
             new { ids = new[] { failedLate.Id, usedOrphan.Id } });
         await _app.ScalarAsync<int>("DELETE FROM conversions WHERE id = @id", new { id = gone.Id });
         Assert.True(_shopify.Redeem(usedOrphan.Code, Customer));
@@ -183,8 +186,10 @@ public sealed class GroundTruthTests : IAsyncLifetime
         Assert.Equal(new OrphanCouponSweep.Result(1, 0, 0), again);
         Assert.False(_shopify.DiscountWithCode(kept.Code) is null);
         Assert.All(new[] { failedLate, gone, usedOrphan }, o => Assert.True(DiscountsOf(o.Id).All(d => d.Deleted), o.Code));
-        var report = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/orphan-coupons", Shop))).Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal((3L, 1L, 0), (report.GetProperty("deletedTotal").GetInt64(), report.GetProperty("usedTotal").GetInt64(), report.GetProperty("lastDeleted").GetInt32()));
+        var report = await (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/orphan-coupons",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((3L, 1L, 0), (report.GetProperty("deletedTotal").GetInt64(), report.GetProperty("usedTotal").GetInt64(),
+            report.GetProperty("lastDeleted").GetInt32()));
     }
 
     [Fact]
@@ -227,7 +232,8 @@ public sealed class GroundTruthTests : IAsyncLifetime
             await ReconcileAsync();
         }
 
-        var listed = JsonDocument.Parse(_shopify.CouponsMetafield(Customer)!).RootElement.EnumerateArray().Select(e => e.GetProperty("code").GetString()).ToList();
+        var listed = JsonDocument.Parse(_shopify.CouponsMetafield(Customer)!).RootElement.EnumerateArray().Select(
+            e => e.GetProperty("code").GetString()).ToList();
         Assert.Equal([kept], listed);
         Assert.True(_shopify.DiscountWithCode(code)?.Deleted ?? true);
     }

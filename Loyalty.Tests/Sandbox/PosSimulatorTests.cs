@@ -45,7 +45,8 @@ public sealed class PosSimulatorTests : IAsyncLifetime
         var stranger = Assert.IsType<PosOutcome.Rejected>(await Client.AddAsync(_connection, "404", 10, "order:1", null, default));
 
         Assert.Equal((false, true, 750L), (first.Replayed, replay.Replayed, first.Transaction.Balance!.Value));
-        Assert.Equal(("reference_conflict", "insufficient_points", 750L, "customer_not_found"), (conflict.Error, overdraw.Error, overdraw.Balance!.Value, stranger.Error));
+        Assert.Equal(("reference_conflict", "insufficient_points", 750L, "customer_not_found"),
+            (conflict.Error, overdraw.Error, overdraw.Balance!.Value, stranger.Error));
         Assert.Equal(750, _pos.Balance("777"));
         Assert.Equal(-500, Assert.IsType<PosLookup.Found>(await Client.FindTransactionAsync(_connection, "conv_1", default)).Transaction.Points);
         Assert.IsType<PosLookup.NotFound>(await Client.FindTransactionAsync(_connection, "conv_2", default));

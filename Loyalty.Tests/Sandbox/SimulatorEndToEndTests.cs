@@ -2,8 +2,8 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
-using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.Sandbox;
+using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -57,7 +57,8 @@ public sealed class SimulatorEndToEndTests : IAsyncLifetime
         Assert.Equal("demo-shop", await _app.ScalarAsync<string>("SELECT shop_name FROM shops WHERE shop_domain = @Shop", new { Shop }));
         _pos.SetBalance("777", 1000);
         (await _app.Http.SendAsync(_app.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
-            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = _pos.BaseUrl.ToString(), posApiKey = _pos.ApiKey })))).EnsureSuccessStatusCode();
+            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = _pos.BaseUrl.ToString(),
+                posApiKey = _pos.ApiKey })))).EnsureSuccessStatusCode();
 
         var converted = await ConvertAsync(500, "e2e-1");
 

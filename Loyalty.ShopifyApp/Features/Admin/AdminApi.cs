@@ -24,7 +24,8 @@ public static class AdminApi
         {
             var http = context.HttpContext;
             var installation = http.RequestServices.GetRequiredService<ShopInstallation>();
-            using var scope = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(AdminApi)).BeginShopScope(http.User.Shop());
+            using var scope = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(AdminApi)).BeginShopScope(
+                http.User.Shop());
             var sessionToken = http.Request.Headers.Authorization.ToString()["Bearer ".Length..].Trim();
             try
             {

@@ -13,7 +13,8 @@ public sealed partial class CampaignGeneration
     {
         foreach (var batchId in await QueryAsync<long>("SELECT id FROM campaign_batches WHERE campaign_id = @Id AND state = 'sending'", c, ct))
         {
-            foreach (var code in await QueryAsync<string>("SELECT code FROM campaign_codes WHERE batch_id = @batchId AND state = 'sent'", new { batchId }, ct))
+            foreach (var code in await QueryAsync<string>("SELECT code FROM campaign_codes WHERE batch_id = @batchId AND state = 'sent'",
+                new { batchId }, ct))
             {
                 var exists = await shopify.FindByCodeAsync(c.ShopDomain, code, ct) is not null;
                 await ExecuteAsync("""
@@ -52,6 +53,7 @@ public sealed partial class CampaignGeneration
         throw new ShopifyUnavailableException($"Bulk creation {bulkId} did not finish in time; the next run polls it again.");
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Campaign {CampaignId} of {Shop}: batch {BatchId} had no recorded answer; checked its codes one by one")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Campaign {CampaignId} of {Shop}: batch {BatchId} had no recorded answer; checked its codes one by one")]
     private partial void LogRecovered(string shop, long campaignId, long batchId);
 }

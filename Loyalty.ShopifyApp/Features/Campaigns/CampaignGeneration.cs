@@ -68,7 +68,8 @@ public sealed partial class CampaignGeneration(
         {
             if (c.DiscountId is null)
             {
-                var first = await ScalarAsync<string>("SELECT code FROM campaign_codes WHERE campaign_id = @campaignId AND seq = 0", new { campaignId }, ct);
+                var first = await ScalarAsync<string>("SELECT code FROM campaign_codes WHERE campaign_id = @campaignId AND seq = 0",
+                    new { campaignId }, ct);
                 // An earlier create whose answer was lost may have applied: the campaign id in the title says it is ours.
                 var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, maxThrottleWait, ct);
                 var discountId = IsOurs(found, c.Id)
@@ -85,7 +86,8 @@ public sealed partial class CampaignGeneration(
 
             await RecoverUnansweredBatchesAsync(c, ct);
             foreach (var (batchId, bulkId) in await QueryAsync<(long, string)>(
-                         "SELECT id, bulk_creation_id FROM campaign_batches WHERE campaign_id = @campaignId AND state = 'sent' ORDER BY id", new { campaignId }, ct))
+                         "SELECT id, bulk_creation_id FROM campaign_batches WHERE campaign_id = @campaignId AND state = 'sent' ORDER BY id",
+                         new { campaignId }, ct))
             {
                 await FinishBatchAsync(c, batchId, bulkId, ct);
             }
@@ -103,7 +105,8 @@ public sealed partial class CampaignGeneration(
                     RETURNING (SELECT id FROM b)
                     """, new { campaignId, codes = codes.ToArray() }, ct);
                 var bulkId = await shopify.BulkAddCodesAsync(c.ShopDomain, c.DiscountId!, codes, ct);
-                await ExecuteAsync("UPDATE campaign_batches SET state = 'sent', bulk_creation_id = @bulkId WHERE id = @batchId", new { bulkId, batchId }, ct);
+                await ExecuteAsync("UPDATE campaign_batches SET state = 'sent', bulk_creation_id = @bulkId WHERE id = @batchId",
+                    new { bulkId, batchId }, ct);
                 await FinishBatchAsync(c, batchId, bulkId, ct);
             }
 
@@ -116,7 +119,8 @@ public sealed partial class CampaignGeneration(
                 if (activated == 1)
                 {
                     var created = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
-                        "SELECT count(*) FROM campaign_codes WHERE campaign_id = @campaignId AND state = 'created'", new { campaignId }, tx, cancellationToken: ct));
+                        "SELECT count(*) FROM campaign_codes WHERE campaign_id = @campaignId AND state = 'created'", new { campaignId }, tx,
+                        cancellationToken: ct));
                     // One event per campaign (not per code): its codes are in codes.csv.
                     await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "coupon.created", new
                     {
@@ -140,10 +144,12 @@ public sealed partial class CampaignGeneration(
             }, ct);
             LogFailed(c.ShopDomain, campaignId, e.Message);
         }
-        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopifyUserErrorException or ShopNotAuthorizedException)
+        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopifyUserErrorException
+                                      or ShopNotAuthorizedException)
         {
             // Resumable: the next run (Hangfire's retry, or a merchant's) continues from what is recorded.
-            await ExecuteAsync("UPDATE campaigns SET last_error = @error, updated_at = now() WHERE id = @campaignId", new { error = e.Message, campaignId }, ct);
+            await ExecuteAsync("UPDATE campaigns SET last_error = @error, updated_at = now() WHERE id = @campaignId",
+                new { error = e.Message, campaignId }, ct);
             LogInterrupted(c.ShopDomain, campaignId, e.Message);
             throw;
         }

@@ -43,7 +43,8 @@ public static class CampaignQueries
     private static async Task<Results<Ok<Page>, ProblemHttpResult>> ListAsync(HttpContext http, NpgsqlDataSource db, string? state, long? before,
         int? limit, CancellationToken ct)
     {
-        if (state is not null && !CampaignState.All.Contains(state)) return Problems.Validation("invalid_state", "Unknown state.", string.Join(", ", CampaignState.All));
+        if (state is not null && !CampaignState.All.Contains(state)) return Problems.Validation("invalid_state", "Unknown state.",
+            string.Join(", ", CampaignState.All));
         var take = Math.Clamp(limit ?? 50, 1, 200);
         await using var conn = await db.OpenConnectionAsync(ct);
         var items = (await conn.QueryAsync<CampaignView>(new CommandDefinition(Select + """
@@ -53,10 +54,13 @@ public static class CampaignQueries
         return TypedResults.Ok(new Page(items, items.Count == take ? items[^1].Id : null));
     }
 
-    private static async Task<Results<Ok<CampaignView>, ProblemHttpResult>> GetAsync(HttpContext http, NpgsqlDataSource db, long id, CancellationToken ct) =>
-        await LoadAsync(db, http.User.Shop(), id, ct) is { } view ? TypedResults.Ok(view) : Problems.NotFound("campaign_not_found", "No such campaign.");
+    private static async Task<Results<Ok<CampaignView>, ProblemHttpResult>> GetAsync(HttpContext http, NpgsqlDataSource db, long id,
+        CancellationToken ct) =>
+        await LoadAsync(db, http.User.Shop(), id, ct) is { } view ? TypedResults.Ok(view)
+            : Problems.NotFound("campaign_not_found", "No such campaign.");
 
-    private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> CsvAsync(HttpContext http, NpgsqlDataSource db, long id, CancellationToken ct)
+    private static async Task<Results<FileContentHttpResult, ProblemHttpResult>> CsvAsync(HttpContext http, NpgsqlDataSource db, long id,
+        CancellationToken ct)
     {
         var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);

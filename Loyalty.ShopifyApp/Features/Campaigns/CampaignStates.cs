@@ -3,7 +3,8 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// <summary>Where a campaign stands (<c>campaigns.state</c>).</summary>
 public static class CampaignState
 {
-    /// <summary>Stored with its codes reserved; its discount is not known to be in Shopify yet. A run (now or in the background) finishes it.</summary>
+    /// <summary>Stored with its codes reserved; its discount is not known to be in Shopify yet. A run (now or in the background) finishes
+    /// it.</summary>
     public const string Creating = "creating";
 
     /// <summary>The discount exists; the other codes are being added in batches.</summary>

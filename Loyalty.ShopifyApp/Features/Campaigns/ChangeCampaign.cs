@@ -24,7 +24,8 @@ public static class ChangeCampaign
         return admin;
     }
 
-    private static async Task<Results<Ok<CampaignQueries.CampaignView>, ProblemHttpResult>> UpdateAsync(HttpContext http, long id, CampaignChange change,
+    private static async Task<Results<Ok<CampaignQueries.CampaignView>,
+    ProblemHttpResult>> UpdateAsync(HttpContext http, long id, CampaignChange change,
         NpgsqlDataSource db, ShopifyDiscounts shopify, CancellationToken ct)
     {
         var shop = http.User.Shop();
@@ -72,7 +73,8 @@ public static class ChangeCampaign
         return TypedResults.Ok((await CampaignQueries.LoadAsync(db, shop, id, ct))!);
     }
 
-    private static async Task<Results<Ok<CampaignQueries.CampaignView>, ProblemHttpResult>> DeactivateAsync(HttpContext http, long id, NpgsqlDataSource db,
+    private static async Task<Results<Ok<CampaignQueries.CampaignView>,
+    ProblemHttpResult>> DeactivateAsync(HttpContext http, long id, NpgsqlDataSource db,
         ShopifyDiscounts shopify, CancellationToken ct)
     {
         var shop = http.User.Shop();
@@ -85,10 +87,12 @@ public static class ChangeCampaign
             if (held is null)
             {
                 http.Response.Headers.RetryAfter = "5";
-                return Problems.Create(StatusCodes.Status409Conflict, "campaign_in_progress", "The campaign is being created right now; try again in a moment.");
+                return Problems.Create(StatusCodes.Status409Conflict, "campaign_in_progress",
+                    "The campaign is being created right now; try again in a moment.");
             }
             current = (await LoadAsync(db, shop, id, ct))!;
-            if (current.State is CampaignState.Creating or CampaignState.Failed && await GiveUpAsync(http, db, shopify, shop, id, current.State, ct) is { } problem)
+            if (current.State is CampaignState.Creating or CampaignState.Failed
+                && await GiveUpAsync(http, db, shopify, shop, id, current.State, ct) is { } problem)
             {
                 return problem;
             }
@@ -139,7 +143,8 @@ public static class ChangeCampaign
                 await conn.ExecuteAsync(new CommandDefinition("""
                     UPDATE campaigns SET discount_id = @discountId, state = @deactivated, updated_at = now() WHERE id = @id;
                     UPDATE campaign_codes SET state = @created WHERE campaign_id = @id AND seq = 0;
-                    """, new { id, discountId = found.Id, deactivated = CampaignState.Deactivated, created = CodeState.Created }, cancellationToken: ct));
+                    """, new { id, discountId = found.Id, deactivated = CampaignState.Deactivated, created = CodeState.Created }, cancellationToken:
+                        ct));
                 return null;
             }
         }
@@ -155,7 +160,8 @@ public static class ChangeCampaign
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE campaigns SET state = @deactivated, updated_at = now() WHERE id = @id;
             UPDATE campaign_codes SET state = @released WHERE campaign_id = @id AND state = @pending;
-            """, new { id, deactivated = CampaignState.Deactivated, released = CodeState.Released, pending = CodeState.Pending }, cancellationToken: ct));
+            """, new { id, deactivated = CampaignState.Deactivated, released = CodeState.Released, pending = CodeState.Pending }, cancellationToken:
+                ct));
         return null;
     }
 

@@ -60,7 +60,8 @@ public static class CodeUsage
         foreach (var r in redemptions)
         {
             csv.Append(CultureInfo.InvariantCulture,
-                $"{CsvText.Field(o.Code)},{r.OrderId},{r.CustomerId},{r.DiscountAmount:0.00},{r.OrderAmount:0.00},{r.RedeemedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}\n");
+                $"{CsvText.Field(o.Code)},{r.OrderId},{r.CustomerId},{r.DiscountAmount:0.00},{r.OrderAmount:0.00},"
+                + $"{r.RedeemedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}\n");
         }
         return TypedResults.File(Encoding.UTF8.GetBytes(csv.ToString()), "text/csv", "code-redemptions.csv");
     }

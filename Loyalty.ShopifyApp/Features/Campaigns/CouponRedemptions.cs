@@ -24,7 +24,8 @@ public static class CouponRedemptions
                       SELECT c.code, NULL, c.id FROM conversions c WHERE c.shop_domain = @shop AND upper(c.code) = upper(@Code)) found
                 LIMIT 1
                 ON CONFLICT (shop_domain, order_id, upper(code)) DO NOTHING
-                """, new { shop, order.OrderId, order.CustomerId, use.Amount, use.Code, order.Total, released = CodeState.Released }, tx, cancellationToken: ct));
+                """, new { shop, order.OrderId, order.CustomerId, use.Amount, use.Code, order.Total, released = CodeState.Released }, tx,
+                    cancellationToken: ct));
             if (inserted == 0) continue;
             recorded++;
             await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "coupon.redeemed", new

@@ -25,7 +25,8 @@ public static class CouponReports
         return admin;
     }
 
-    private static async Task<Results<Ok<IReadOnlyList<Row>>, FileContentHttpResult, ProblemHttpResult>> ReportAsync(HttpContext http, NpgsqlDataSource db,
+    private static async Task<Results<Ok<IReadOnlyList<Row>>, FileContentHttpResult,
+    ProblemHttpResult>> ReportAsync(HttpContext http, NpgsqlDataSource db,
         DateTimeOffset? from, DateTimeOffset? to, string? format, TimeProvider clock, CancellationToken ct)
     {
         if (ReportPeriod.Resolve(from, to, clock.GetUtcNow(), out var since, out var until) is { } invalid) return invalid;

@@ -71,7 +71,8 @@ public static partial class CreateCampaign
         var shop = http.User.Shop();
         // The request as sent (before defaults that depend on the time), so a resend hours later still matches.
         var requestHash = Convert.ToHexStringLower(SHA256.HashData(JsonSerializer.SerializeToUtf8Bytes(r)));
-        Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>, ProblemHttpResult>> AnswerAsync(long campaignId) =>
+        Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>,
+        ProblemHttpResult>> AnswerAsync(long campaignId) =>
             AnswerForAsync(db, generation, jobs, options.Value, loggers, shop, campaignId, ct);
         if (await EarlierAsync(db, shop, idempotencyKey!, ct) is { } earlier)
         {
@@ -94,13 +95,16 @@ public static partial class CreateCampaign
         if (StoredText.HasNul(title)) Add("title", StoredText.NulRule);
         else if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
         if ((r.Percentage is null) == (r.FixedAmount is null)) Add("value", "Give either percentage or fixedAmount.");
-        if (r.Percentage is { } p && (p <= 0 || p > 100 || !FitsPercentage(p))) Add("percentage", "Must be more than 0 and at most 100, with at most 4 decimals.");
-        if (r.FixedAmount is { } f && (f <= 0 || f > 1_000_000 || decimal.Round(f, 2) != f)) Add("fixedAmount", "Must be more than 0 (shop currency, 2 decimals).");
+        if (r.Percentage is { } p && (p <= 0 || p > 100 || !FitsPercentage(p))) Add("percentage",
+            "Must be more than 0 and at most 100, with at most 4 decimals.");
+        if (r.FixedAmount is { } f && (f <= 0 || f > 1_000_000 || decimal.Round(f, 2) != f)) Add("fixedAmount",
+            "Must be more than 0 (shop currency, 2 decimals).");
         if (endsAt <= startsAt) Add("endsAt", "Must be after startsAt.");
         if (r.UsageLimit is < 1) Add("usageLimit", "Must be at least 1 when given.");
         if (r.MinimumSubtotal is { } m && (m <= 0 || m > MaxAmount || decimal.Round(m, 2) != m))
             Add("minimumSubtotal", "Must be more than 0 and at most 1,000,000,000 when given (shop currency, 2 decimals).");
-        if (r.CustomerIds is { } ids && (ids.Length > 250 || ids.Any(id => id <= 0))) Add("customerIds", "Up to 250 positive customer ids (or none for everyone).");
+        if (r.CustomerIds is { } ids && (ids.Length > 250 || ids.Any(id => id <= 0))) Add("customerIds",
+            "Up to 250 positive customer ids (or none for everyone).");
         if (r.Code is not null && r.Codes is not null) Add("code", "Give either a code or a codes pattern, not both.");
         if (r.Code is not null && !CodeText().IsMatch(r.Code)) Add("code", "1-64 letters, digits, '-' or '_'.");
 
@@ -188,8 +192,10 @@ public static partial class CreateCampaign
     private static ProblemHttpResult KeyReused() => Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused",
         "This Idempotency-Key was already used for a different campaign.", "Send a new key for a new campaign.");
 
-    /// <summary>The answer for a stored campaign, first time or resent: it is finished (201; many codes: 202), goes on in the background (202) or was refused (502).</summary>
-    private static async Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>, ProblemHttpResult>> AnswerForAsync(
+    /// <summary>The answer for a stored campaign, first time or resent: it is finished (201; many codes: 202), goes on in the background (202) or was
+    /// refused (502).</summary>
+    private static async Task<Results<Created<CampaignQueries.CampaignView>, Accepted<CampaignQueries.CampaignView>,
+    ProblemHttpResult>> AnswerForAsync(
         NpgsqlDataSource db, CampaignGeneration generation, IBackgroundJobClient jobs, CampaignOptions options, ILoggerFactory loggers, string shop,
         long id, CancellationToken ct)
     {

@@ -89,7 +89,8 @@ public static partial class ResumeCampaign
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
                     // The merchant went away mid-create (the lost answer itself): the job settles what Shopify got.
-                    jobs.Schedule<CampaignGeneration>(g => g.GenerateAsync(id, CancellationToken.None), TimeSpan.FromSeconds(options.ResumeDelaySeconds));
+                    jobs.Schedule<CampaignGeneration>(g => g.GenerateAsync(id, CancellationToken.None),
+                        TimeSpan.FromSeconds(options.ResumeDelaySeconds));
                     throw;
                 }
             }

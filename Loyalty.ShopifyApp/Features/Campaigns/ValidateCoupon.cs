@@ -45,7 +45,8 @@ public static class ValidateCoupon
 
     public static RouteGroupBuilder MapValidateCouponAdmin(this RouteGroupBuilder admin)
     {
-        admin.MapPost("/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify, TimeProvider clock,
+        admin.MapPost("/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify,
+            TimeProvider clock,
             CancellationToken ct) => await ValidateAsync(http, http.User.Shop(), r.Code, r.CustomerId, storefrontWait: null, db, shopify, clock, ct));
         return admin;
     }
@@ -99,7 +100,8 @@ public static class ValidateCoupon
             _ when known.StartsAt > now => "not_started",
             _ when known.CampaignState == "deactivated" || known.EndsAt <= now => "expired",
             { Kind: "campaign" } when known.UsageLimit is { } limit && known.Redemptions >= limit => "usage_limit_reached",
-            { Kind: "campaign" } when known.CustomerIds is { Length: > 0 } ids && (customer is null || !ids.Contains(customer.Value)) => "not_eligible",
+            { Kind: "campaign" } when known.CustomerIds is { Length: > 0 } ids && (customer is null || !ids.Contains(customer.Value)) =>
+                "not_eligible",
             { Kind: "loyalty" } when customer is not null && known.Owner != customer => "not_eligible",
             { Kind: "loyalty", CodeState: CouponStatuses.Used } => "already_used",
             { Kind: "campaign" } when known.OncePerCustomer && known.CustomerRedemptions > 0 => "already_used",

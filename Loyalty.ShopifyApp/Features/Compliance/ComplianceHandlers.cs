@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Dapper;
 using Loyalty.ShopifyApp.Features.Webhooks;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Compliance;
 
@@ -21,7 +20,7 @@ public sealed record ComplianceDataRequest([property: JsonPropertyName("id")] lo
 internal static class Compliance
 {
     public static CompliancePayload Read(WebhookDelivery d) =>
-        JsonSerializer.Deserialize<CompliancePayload>(d.Payload!) ?? throw new PermanentWebhookFailure("Empty compliance payload.");
+        JsonSerializer.Deserialize<CompliancePayload>(d.Payload!) ?? throw new PermanentWebhookFailureException("Empty compliance payload.");
 
     /// <summary>Records that the request was carried out and clears the request's own payload (it carries e-mail and phone).</summary>
     public static Task CompleteAsync(WebhookContext context, object summary, CancellationToken ct) =>
@@ -51,7 +50,7 @@ public sealed partial class CustomerDataRequested(ILogger<CustomerDataRequested>
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var payload = Compliance.Read(context.Delivery);
-        var customerId = payload.Customer?.Id ?? throw new PermanentWebhookFailure("The data request names no customer.");
+        var customerId = payload.Customer?.Id ?? throw new PermanentWebhookFailureException("The data request names no customer.");
         var orders = payload.OrdersRequested ?? [];
         var shop = context.Delivery.ShopDomain;
 
@@ -61,7 +60,8 @@ public sealed partial class CustomerDataRequested(ILogger<CustomerDataRequested>
             VALUES (@shop, @customerId, @requestId, @export::jsonb)
             ON CONFLICT (shop_domain, data_request_id) DO UPDATE SET export = excluded.export, created_at = now()
             RETURNING id
-            """, new { shop, customerId, requestId = payload.DataRequest?.Id, export = export.ToJsonString() }, context.Transaction, cancellationToken: ct));
+            """, new { shop, customerId, requestId = payload.DataRequest?.Id, export = export.ToJsonString() }, context.Transaction,
+                cancellationToken: ct));
         await Compliance.CompleteAsync(context, new { exportId }, ct);
         LogExported(shop, exportId);
     }
@@ -82,7 +82,7 @@ public sealed partial class CustomerRedacted(ILogger<CustomerRedacted> logger) :
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var payload = Compliance.Read(context.Delivery);
-        var customerId = payload.Customer?.Id ?? throw new PermanentWebhookFailure("The redaction names no customer.");
+        var customerId = payload.Customer?.Id ?? throw new PermanentWebhookFailureException("The redaction names no customer.");
         var summary = await CustomerData.EraseAsync(context.Connection, context.Transaction, context.Delivery.ShopDomain,
             customerId, payload.OrdersToRedact ?? [], ct);
         await Compliance.CompleteAsync(context, summary, ct);

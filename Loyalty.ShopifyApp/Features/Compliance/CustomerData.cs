@@ -94,7 +94,8 @@ public static class CustomerData
                 "SELECT coalesce((SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId), 0)::int",
                 args, tx, cancellationToken: ct)),
             ["ledgerRowsDeleted"] = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
-                "SELECT count(*)::int FROM point_transactions WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+                "SELECT count(*)::int FROM point_transactions WHERE shop_domain = @shop AND customer_id = @customerId", args, tx,
+                cancellationToken: ct)),
             ["balancesDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["feedbackDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
@@ -103,7 +104,8 @@ public static class CustomerData
             ["donationsAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(
                 "UPDATE donations SET customer_id = NULL WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["redemptionsAnonymised"] = await conn.ExecuteAsync(new CommandDefinition(
-                "UPDATE coupon_redemptions SET customer_id = NULL WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
+                "UPDATE coupon_redemptions SET customer_id = NULL WHERE shop_domain = @shop AND customer_id = @customerId", args, tx,
+                cancellationToken: ct)),
             ["eventsDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM outgoing_events WHERE shop_domain = @shop AND payload -> 'data' ->> 'customerId' = @customerId::text",
                 args, tx, cancellationToken: ct)),

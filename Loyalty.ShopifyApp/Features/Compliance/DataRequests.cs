@@ -40,6 +40,7 @@ public static class DataRequests
                 """, new { id, shop = http.User.Shop() }, cancellationToken: ct));
         if (row.Export is null) return Problems.NotFound("export_not_found", "No such data export for this shop.");
         using var doc = JsonDocument.Parse(row.Export);
-        return TypedResults.Ok(new Export(row.Id, row.CustomerId, row.DataRequestId, new DateTimeOffset(row.CreatedAt, TimeSpan.Zero), doc.RootElement.Clone()));
+        return TypedResults.Ok(new Export(row.Id, row.CustomerId, row.DataRequestId, new DateTimeOffset(row.CreatedAt, TimeSpan.Zero),
+            doc.RootElement.Clone()));
     }
 }

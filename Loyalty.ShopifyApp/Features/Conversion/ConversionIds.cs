@@ -12,7 +12,9 @@ public static class ConversionIds
 
     /// <summary>The seed's format: <c>{customerId}-{6 random chars}-{amount}</c>, e.g. 70934-AB12CD-500.</summary>
     public static string NewCode(long customerId, decimal amount) =>
-        $"{customerId}-{Random(6)}-{(amount == decimal.Truncate(amount) ? ((long)amount).ToString(System.Globalization.CultureInfo.InvariantCulture) : amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture).Replace('.', 'P'))}";
+        $"{customerId}-{Random(6)}-{(amount == decimal.Truncate(amount)
+            ? ((long)amount).ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : amount.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture).Replace('.', 'P'))}";
 
     private static string Random(int length) => string.Create(length, 0, (span, _) =>
     {

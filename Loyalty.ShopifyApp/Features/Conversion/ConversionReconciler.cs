@@ -26,7 +26,8 @@ public sealed partial class ConversionReconciler(
             await using (var conn = await db.OpenConnectionAsync(ct))
             {
                 batch = (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
-                    UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(), attempts = c.attempts + 1
+                    UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(), attempts =
+                        c.attempts + 1
                     WHERE c.id IN (
                         SELECT id FROM conversions
                         WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
@@ -40,7 +41,8 @@ public sealed partial class ConversionReconciler(
                         LIMIT @batch
                         FOR UPDATE SKIP LOCKED)
                     RETURNING {ConversionRow.Columns}
-                    """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.ReconcilerBatchSize }, cancellationToken: ct))).ToList();
+                    """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.ReconcilerBatchSize }, cancellationToken:
+                        ct))).ToList();
             }
             if (batch.Count == 0) break;
 
@@ -49,7 +51,8 @@ public sealed partial class ConversionReconciler(
             // started when half of it has passed goes back for the next claim instead of outliving it.
             var claimed = System.Diagnostics.Stopwatch.StartNew();
             var handedBack = new System.Collections.Concurrent.ConcurrentBag<ConversionRow>();
-            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = options.Value.ReconcilerParallelism, CancellationToken = ct },
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = options.Value.ReconcilerParallelism,
+                CancellationToken = ct },
                 async (c, token) =>
                 {
                     // The reconciler's own lines about a conversion carry its ids, like the saga's lines inside.

@@ -61,7 +61,8 @@ public static partial class ConversionReview
             var row = await conn.QuerySingleOrDefaultAsync<(string State, string? ReviewFrom, string BalanceSource, DateTimeOffset? DeductAttemptedAt,
                 DateTimeOffset? CouponRequestedAt)?>(
                 new CommandDefinition("""
-                    SELECT state, review_from, balance_source, deduct_attempted_at, coupon_requested_at FROM conversions WHERE id = @id AND shop_domain = @shop
+                    SELECT state, review_from, balance_source, deduct_attempted_at, coupon_requested_at FROM conversions WHERE id = @id AND
+                        shop_domain = @shop
                     """, new { id, shop }, cancellationToken: ct));
             if (row is not { } r) return Problems.NotFound("conversion_not_found", "No such conversion.");
             if (r.State != ConversionStates.NeedsReview)
@@ -113,7 +114,8 @@ public static partial class ConversionReview
         finally
         {
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken", resumed));
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken",
+                resumed));
         }
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
@@ -122,6 +124,7 @@ public static partial class ConversionReview
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversion {ConversionId} of {Shop}: merchant {Staff} chose {Action} from review, resuming at {State}")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Conversion {ConversionId} of {Shop}: merchant {Staff} chose {Action} from review, resuming at {State}")]
     private static partial void LogAction(ILogger logger, string shop, string conversionId, string action, string staff, string state);
 }

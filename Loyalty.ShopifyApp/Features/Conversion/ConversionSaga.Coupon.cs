@@ -173,6 +173,8 @@ public sealed partial class ConversionSaga
         return await MoveAsync(c, ConversionStates.CouponCreated, "discount_id = @discountId, last_error = NULL", new { discountId }, ct);
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Conversion {ConversionId} of {Shop}: discount {DiscountId} was created after the conversion ended and could not be deleted ({Reason}); delete it in Shopify")]
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Conversion {ConversionId} of {Shop}: discount {DiscountId} was created after the conversion ended and could not be deleted " +
+        "({Reason}); delete it in Shopify")]
     private partial void LogOrphan(string shop, string conversionId, string discountId, string reason);
 }

@@ -34,7 +34,8 @@ public sealed partial class ConversionSaga
             // Only the first send of this sync keeps the earlier mark: a resend follows a THROTTLED or STALE_OBJECT answer,
             // both sure that nothing was applied.
             c = await UpdateAsync(c, sent ? "metafield_uncertain_at = now()"
-                : "metafield_uncertain_prev = greatest(metafield_uncertain_prev, metafield_uncertain_at), metafield_uncertain_at = now()", null, token);
+                : "metafield_uncertain_prev = greatest(metafield_uncertain_prev, metafield_uncertain_at), metafield_uncertain_at = now()", null,
+                token);
             sent = true;
         }
         try
@@ -69,7 +70,8 @@ public sealed partial class ConversionSaga
             // Waiting for the budget is not a failure; anything else counts towards the merchant's review.
             LogStep(c.Id, "metafield not updated yet", e.Message);
             if (sent && e is ShopifyThrottledException or ShopifyUserErrorException) c = await UnmarkAsync(c, ct); // refused: never applied
-            if (e is not ShopifyThrottledException && c.MetafieldFailures + 1 >= Options.MetafieldMaxFailures) return await MetafieldToReviewAsync(c, e, ct);
+            if (e is not ShopifyThrottledException && c.MetafieldFailures + 1 >= Options.MetafieldMaxFailures) return await MetafieldToReviewAsync(c,
+                e, ct);
             await TryAgainLaterAsync(c, e, countMetafieldFailure: e is not ShopifyThrottledException, ct);
             return c;
         }
@@ -151,6 +153,7 @@ public sealed partial class ConversionSaga
     }
 
     [LoggerMessage(Level = LogLevel.Error,
-        Message = "Conversion {ConversionId} of {Shop}: the loyalty.coupons metafield of customer {CustomerId} failed {Failures} times ({Reason}); it waits for the merchant")]
+        Message = "Conversion {ConversionId} of {Shop}: the loyalty.coupons metafield of customer {CustomerId} failed {Failures} times ({Reason}); " +
+            "it waits for the merchant")]
     private partial void LogMetafieldReview(string shop, string conversionId, long customerId, int failures, string reason);
 }

@@ -108,7 +108,8 @@ public sealed partial class ConversionSaga
             RETURNING {ConversionRow.Columns}
             """, new { id = c.Id, state = c.State, balanceAfter, token = c.LeaseToken }, tx, cancellationToken: ct))
             ?? throw new LeaseLostException(c.Id); // the deduction's ledger row is rolled back with the transaction
-        var coupon = new { code = c.Code, amount = c.Amount, currency = c.Currency, expiresAt = c.ExpiresAt, customerId = c.CustomerId, source = "loyalty" };
+        var coupon = new { code = c.Code, amount = c.Amount, currency = c.Currency, expiresAt = c.ExpiresAt, customerId = c.CustomerId,
+            source = "loyalty" };
         await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "conversion.completed",
             new { conversionId = c.Id, customerId = c.CustomerId, points = c.Points, coupon }, ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "coupon.created", coupon, ct);
@@ -116,6 +117,7 @@ public sealed partial class ConversionSaga
         return done;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Conversion {ConversionId} of customer {CustomerId} of {Shop} completed: {Points} points → {Code}")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Conversion {ConversionId} of customer {CustomerId} of {Shop} completed: {Points} points → {Code}")]
     private partial void LogCompleted(string shop, long customerId, string conversionId, long points, string code);
 }

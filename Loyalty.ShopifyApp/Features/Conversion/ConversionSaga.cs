@@ -170,7 +170,9 @@ public sealed partial class ConversionSaga(
 
     private static bool IsShopifyTransient(Exception e) => e is ShopifyUnavailableException or ShopifyGraphQLException;
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversion {ConversionId} ({State}) changed under this driver (its lease ran out and another claimed it, or an order used the coupon); this one stops")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Conversion {ConversionId} ({State}) changed under this driver (its lease ran out and another claimed it, or an order used the " +
+        "coupon); this one stops")]
     private partial void LogLeaseLost(string conversionId, string state);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Conversion {ConversionId}: {Step} ({Detail})")]

@@ -38,7 +38,8 @@ public static partial class ConvertPoints
 
     /// <summary>What a conversion means to the customer: the code once completed, a status while settling, the reason if it failed.</summary>
     private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ResultAsync(
-        HttpContext http, ConversionRow c, bool replay, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ShopSettings settings,
+        HttpContext http, ConversionRow c, bool replay, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection,
+        ShopSettings settings,
         CancellationToken ct)
     {
         switch (c.State)
@@ -60,7 +61,8 @@ public static partial class ConvertPoints
                 if (c.FailureCode is "shopify_unavailable" or "pos_unavailable") http.Response.Headers.RetryAfter = "30";
                 return c.FailureCode switch
                 {
-                    "insufficient_points" => Problems.Validation("insufficient_points", "You do not have enough points.", c.FailureReason, extensions),
+                    "insufficient_points" => Problems.Validation("insufficient_points", "You do not have enough points.", c.FailureReason,
+                        extensions),
                     "shopify_unavailable" or "pos_unavailable" => Problems.Create(StatusCodes.Status503ServiceUnavailable, c.FailureCode,
                         "The coupon could not be issued right now; no points were deducted. Please try again shortly.", c.FailureReason, extensions),
                     _ => Problems.Create(StatusCodes.Status502BadGateway, c.FailureCode ?? "conversion_failed",

@@ -22,7 +22,8 @@ public static partial class ConvertPoints
 {
     public sealed record ConvertRequest(long Points);
 
-    public sealed record Converted(string ConversionId, string Code, decimal Amount, string Currency, long Points, DateTimeOffset ExpiresAt, long Balance);
+    public sealed record Converted(string ConversionId, string Code, decimal Amount, string Currency, long Points, DateTimeOffset ExpiresAt,
+        long Balance);
 
     public sealed record InProgress(string ConversionId, string Status);
 
@@ -56,7 +57,8 @@ public static partial class ConvertPoints
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             existing = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key = @idempotencyKey
+                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
+                    @idempotencyKey
                 """, new { shop, customer, idempotencyKey }, cancellationToken: ct));
             settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         }
@@ -64,7 +66,8 @@ public static partial class ConvertPoints
         {
             if (existing.Points != request.Points)
             {
-                return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused", "This Idempotency-Key was used for another amount of points.");
+                return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused",
+                    "This Idempotency-Key was used for another amount of points.");
             }
             return await ResultAsync(http, existing, replay: true, db, pos, dataProtection, settings, ct);
         }
@@ -106,21 +109,25 @@ public static partial class ConvertPoints
             await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
                 new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
             var sourceNow = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
-                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct)) ?? BalanceSources.Ledger;
+                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct))
+                    ?? BalanceSources.Ledger;
             if (sourceNow != settings.BalanceSource)
             {
                 await tx.RollbackAsync(ct);
-                return Problems.Create(StatusCodes.Status409Conflict, "settings_changed", "The shop's points settings just changed; please try again.");
+                return Problems.Create(StatusCodes.Status409Conflict, "settings_changed",
+                    "The shop's points settings just changed; please try again.");
             }
             // The same key sent twice at once: the second waited for the first's claim above, and answers with its result.
             var raced = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key = @idempotencyKey
+                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
+                    @idempotencyKey
                 """, new { shop, customer, idempotencyKey }, tx, cancellationToken: ct));
             if (raced is not null)
             {
                 await tx.RollbackAsync(ct);
                 return raced.Points != request.Points
-                    ? Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused", "This Idempotency-Key was used for another amount of points.")
+                    ? Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused",
+                        "This Idempotency-Key was used for another amount of points.")
                     : await ResultAsync(http, raced, replay: true, db, pos, dataProtection, settings, ct);
             }
             var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
@@ -192,7 +199,8 @@ public static partial class ConvertPoints
         {
             // Hand over to the reconciler whatever is not finished.
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken", created));
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken",
+                created));
         }
         return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
     }

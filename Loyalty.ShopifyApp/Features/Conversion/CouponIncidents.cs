@@ -42,7 +42,8 @@ public static partial class CouponIncidents
         return admin;
     }
 
-    public sealed record OrphanSweep(DateTimeOffset? LastRunAt, int LastChecked, int LastDeleted, long DeletedTotal, long UsedTotal, string? LastError);
+    public sealed record OrphanSweep(DateTimeOffset? LastRunAt, int LastChecked, int LastDeleted, long DeletedTotal, long UsedTotal,
+        string? LastError);
 
     /// <summary>What the orphan coupon sweep (<see cref="OrphanCouponSweep"/>) last found in the shop, and its totals.</summary>
     private static async Task<OrphanSweep> OrphanSweepAsync(HttpContext http, NpgsqlDataSource db, CancellationToken ct)

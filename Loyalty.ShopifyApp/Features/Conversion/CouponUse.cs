@@ -18,7 +18,8 @@ public static partial class CouponUse
         var upper = codes.Select(code => code.ToUpperInvariant()).ToArray();
         var rows = (await conn.QueryAsync<(string Id, string Code, string Status)>(new CommandDefinition("""
             UPDATE conversions c SET coupon_status = CASE WHEN c.coupon_status IN ('active', 'cancelling') THEN 'used' ELSE c.coupon_status END,
-                used_order_id = coalesce(c.used_order_id, @orderId), used_at = coalesce(c.used_at, now()), metafield_synced_at = NULL, updated_at = now()
+                used_order_id = coalesce(c.used_order_id, @orderId), used_at = coalesce(c.used_at, now()), metafield_synced_at = NULL, updated_at =
+                    now()
             FROM (SELECT id, coupon_status AS before FROM conversions
                   WHERE shop_domain = @shop AND upper(code) = ANY(@upper) AND state = 'completed'
                     AND used_order_id IS DISTINCT FROM @orderId -- an order seen again (a resend, the sweep's overlap) changes nothing
@@ -39,6 +40,7 @@ public static partial class CouponUse
     }
 
     [LoggerMessage(Level = LogLevel.Error,
-        Message = "Coupon {Code} of {Shop} was used in order {OrderId} after it was cancelled and its points given back; an incident awaits the merchant")]
+        Message = "Coupon {Code} of {Shop} was used in order {OrderId} after it was cancelled and its points given back; an incident awaits the " +
+            "merchant")]
     private static partial void LogUsedAfterCancel(ILogger logger, string shop, string code, long orderId);
 }

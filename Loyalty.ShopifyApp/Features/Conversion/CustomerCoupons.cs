@@ -41,7 +41,8 @@ public static class CustomerCoupons
     private static Task<IReadOnlyList<Coupon>> ListMineAsync(HttpContext http, NpgsqlDataSource db, TimeProvider clock, CancellationToken ct) =>
         ListAsync(db, http.Proxy().Shop, http.Customer(), clock, ct);
 
-    internal static async Task<IReadOnlyList<Coupon>> ListAsync(NpgsqlDataSource db, string shop, long customer, TimeProvider clock, CancellationToken ct)
+    internal static async Task<IReadOnlyList<Coupon>> ListAsync(NpgsqlDataSource db, string shop, long customer, TimeProvider clock,
+        CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         var rows = await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
@@ -50,7 +51,8 @@ public static class CustomerCoupons
             ORDER BY created_at DESC LIMIT 200
             """, new { shop, customer }, cancellationToken: ct));
         var now = clock.GetUtcNow();
-        return rows.Select(c => new Coupon(c.Code, c.Amount, c.Currency, c.Points, c.CouponView(now), c.CreatedAt, c.ExpiresAt, c.UsedAt, c.Id)).ToList();
+        return rows.Select(c => new Coupon(c.Code, c.Amount, c.Currency, c.Points, c.CouponView(now), c.CreatedAt, c.ExpiresAt, c.UsedAt,
+            c.Id)).ToList();
     }
 
     private static async Task<Results<Ok<Cancelled>, Accepted<ConvertPoints.InProgress>, ProblemHttpResult>> CancelAsync(
@@ -68,20 +70,23 @@ public static class CustomerCoupons
             if (c is null) return Problems.NotFound("coupon_not_found", "You have no such coupon.");
             switch (c.CouponView(clock.GetUtcNow()))
             {
-                case CouponStatuses.Used: return Problems.Create(StatusCodes.Status409Conflict, "coupon_used", "This coupon was already used in an order; its points stay spent.");
+                case CouponStatuses.Used: return Problems.Create(StatusCodes.Status409Conflict, "coupon_used",
+                    "This coupon was already used in an order; its points stay spent.");
                 case CouponStatuses.Expired: return Problems.Create(StatusCodes.Status409Conflict, "coupon_expired", "This coupon has expired.");
                 case CouponStatuses.Cancelled when c.CouponStatus == CouponStatuses.Cancelled:
                     return TypedResults.Ok(await ResultAsync(c, conn, shop, customer, pos, dataProtection, ct));
             }
             c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-                UPDATE conversions SET coupon_status = 'cancelling', locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(),
+                UPDATE conversions SET coupon_status = 'cancelling', locked_until = now() + make_interval(secs => @lease), lease_token =
+                    gen_random_uuid(),
                                        updated_at = now()
                 WHERE id = @id AND coupon_status IN ('active', 'cancelling') AND (locked_until IS NULL OR locked_until < now())
                 RETURNING {ConversionRow.Columns}
                 """, new { id = c.Id, lease = (double)options.Value.LeaseSeconds }, cancellationToken: ct));
             if (c is null)
             {
-                return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress", "This coupon is being processed; try again in a moment.");
+                return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress",
+                    "This coupon is being processed; try again in a moment.");
             }
         }
 
@@ -93,7 +98,8 @@ public static class CustomerCoupons
         finally
         {
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken", claimed));
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken",
+                claimed));
         }
         if (c.CouponStatus == CouponStatuses.Used)
         {

@@ -43,7 +43,8 @@ public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscou
             {
                 await SweepShopAsync(shop, ct);
             }
-            catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException or ShopifyThrottledException)
+            catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException
+                                          or ShopifyThrottledException)
             {
                 LogShopFailed(e, shop);
                 await RecordAsync(shop, new Result(0, 0, 0), e.Message, ct);
@@ -116,7 +117,8 @@ public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscou
     private partial void LogDeleted(string shop, string discountId, string? code, string conversionId, string why);
 
     [LoggerMessage(Level = LogLevel.Error,
-        Message = "Orphan coupon {DiscountId} ({Code}) of {Shop} had been used in an order before it was found: {Why} (conversion {ConversionId}); deleted")]
+        Message = "Orphan coupon {DiscountId} ({Code}) of {Shop} had been used in an order before it was found: {Why} (conversion {ConversionId}); " +
+            "deleted")]
     private partial void LogUsedOrphan(string shop, string discountId, string? code, string conversionId, string why);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Orphan coupon sweep of {Shop} failed; the next run starts over")]

@@ -46,11 +46,14 @@ public static class DashboardReport
         var days = (await conn.QueryAsync<Day>(new CommandDefinition("""
             WITH days AS (
                 SELECT d::date AS date
-                FROM generate_series((@since AT TIME ZONE @tz)::date, ((@until - interval '1 microsecond') AT TIME ZONE @tz)::date, interval '1 day') d),
+                FROM generate_series((@since AT TIME ZONE @tz)::date, ((@until - interval '1 microsecond') AT TIME ZONE @tz)::date, interval '1 day')
+                    d),
             points AS (
                 SELECT (created_at AT TIME ZONE @tz)::date AS date,
-                       sum(points) FILTER (WHERE kind IN ('order_award', 'bonus', 'feedback') OR kind = 'manual_adjustment' AND points > 0)::bigint AS issued,
-                       (-sum(points) FILTER (WHERE kind IN ('conversion', 'conversion_reversal', 'donation', 'donation_reversal')))::bigint AS redeemed
+                       sum(points) FILTER (WHERE kind IN ('order_award', 'bonus', 'feedback') OR kind = 'manual_adjustment' AND points > 0)::bigint AS
+                           issued,
+                       (-sum(points) FILTER (WHERE kind IN ('conversion', 'conversion_reversal', 'donation', 'donation_reversal')))::bigint AS
+                           redeemed
                 FROM point_transactions
                 WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
                 GROUP BY 1),
@@ -82,7 +85,8 @@ public static class DashboardReport
               coalesce((SELECT sum(points) FROM point_transactions WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
                   AND (kind IN ('order_award', 'bonus', 'feedback') OR kind = 'manual_adjustment' AND points > 0)), 0)::bigint AS points_issued,
               coalesce((SELECT -sum(points) FROM point_transactions WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
-                  AND (kind IN ('refund_clawback', 'cancellation_reversal') OR kind = 'manual_adjustment' AND points < 0)), 0)::bigint AS points_taken_back,
+                  AND (kind IN ('refund_clawback', 'cancellation_reversal') OR kind = 'manual_adjustment' AND points < 0)), 0)::bigint AS
+                      points_taken_back,
               coalesce((SELECT -sum(points) FROM point_transactions WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
                   AND kind IN ('conversion', 'conversion_reversal', 'donation', 'donation_reversal')), 0)::bigint AS points_redeemed,
               coalesce((SELECT sum(balance) FROM point_balances WHERE shop_domain = @shop AND balance > 0), 0)::bigint AS points_outstanding,

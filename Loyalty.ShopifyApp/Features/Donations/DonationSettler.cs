@@ -41,7 +41,8 @@ public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, 
         return settled;
     }
 
-    private async Task<bool> SettleAsync(NpgsqlConnection conn, string id, string shop, long customer, long points, string cause, CancellationToken ct)
+    private async Task<bool> SettleAsync(NpgsqlConnection conn, string id, string shop, long customer, long points, string cause,
+        CancellationToken ct)
     {
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         if (settings.PosConnection(dataProtection) is not { } connection) return false;

@@ -58,16 +58,20 @@ public static partial class Donations
 
         await using var conn = await db.OpenConnectionAsync(ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
-        var existing = await conn.QuerySingleOrDefaultAsync<(string Id, long Points, string Cause, string State, string? FailureCode)?>(new CommandDefinition("""
-            SELECT id, points, cause, state, failure_code FROM donations WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key = @idempotencyKey
+        var existing = await conn.QuerySingleOrDefaultAsync<(string Id, long Points, string Cause, string State, string? FailureCode)?>(
+            new CommandDefinition("""
+            SELECT id, points, cause, state, failure_code FROM donations WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
+                @idempotencyKey
             """, new { shop, customer, idempotencyKey }, cancellationToken: ct));
         if (existing is { } e)
         {
             if (e.Points != request.Points || e.Cause != cause)
             {
-                return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused", "This Idempotency-Key was used for another donation.");
+                return Problems.Create(StatusCodes.Status409Conflict, "idempotency_key_reused",
+                    "This Idempotency-Key was used for another donation.");
             }
-            return await ResultAsync(conn, shop, customer, e.Id, e.Points, e.Cause, e.State, e.FailureCode, replay: true, settings, pos, dataProtection, ct);
+            return await ResultAsync(conn, shop, customer, e.Id, e.Points, e.Cause, e.State, e.FailureCode, replay: true, settings, pos,
+                dataProtection, ct);
         }
 
         var id = "don_" + ConversionIds.NewId()[5..];
@@ -115,18 +119,21 @@ public static partial class Donations
         var state = await conn.QuerySingleAsync<(string State, string? FailureCode)>(new CommandDefinition(
             "SELECT state, failure_code FROM donations WHERE id = @id", new { id }, cancellationToken: ct));
         LogDonation(loggers.CreateLogger(typeof(Donations)), shop, customer, request.Points, cause, state.State);
-        return await ResultAsync(conn, shop, customer, id, request.Points, cause, state.State, state.FailureCode, replay: false, settings, pos, dataProtection, ct);
+        return await ResultAsync(conn, shop, customer, id, request.Points, cause, state.State, state.FailureCode, replay: false, settings, pos,
+            dataProtection, ct);
     }
 
     internal static PointsEntry Entry(string shop, long customer, string id, long points, string cause) =>
         new(shop, customer, -points, "donation", id, $"Donation to {cause}", "customer", customer.ToString());
 
-    internal static async Task CompleteFromPosAsync(NpgsqlConnection conn, string shop, long customer, string id, long points, string cause, CancellationToken ct)
+    internal static async Task CompleteFromPosAsync(NpgsqlConnection conn, string shop, long customer, string id, long points, string cause,
+        CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
         await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, points, cause), new Posting(QueueForPos: false, PosAuthoritative: true), ct);
         await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE donations SET state = 'completed', completed_at = now() WHERE id = @id AND state = 'pending'", new { id }, tx, cancellationToken: ct));
+            "UPDATE donations SET state = 'completed', completed_at = now() WHERE id = @id AND state = 'pending'", new { id }, tx,
+            cancellationToken: ct));
         await tx.CommitAsync(ct);
     }
 
@@ -138,7 +145,8 @@ public static partial class Donations
         {
             return failureCode == "insufficient_points"
                 ? Problems.Validation("insufficient_points", "You do not have enough points.")
-                : Problems.Create(StatusCodes.Status502BadGateway, failureCode ?? "donation_failed", "The donation could not be made; no points were deducted.");
+                : Problems.Create(StatusCodes.Status502BadGateway, failureCode ?? "donation_failed",
+                    "The donation could not be made; no points were deducted.");
         }
         var balance = (await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct)).Balance;
         var (value, currency) = await conn.QuerySingleAsync<(decimal, string)>(new CommandDefinition(

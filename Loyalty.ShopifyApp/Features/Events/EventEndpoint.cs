@@ -47,7 +47,8 @@ public static class EventEndpoint
         var errors = new Dictionary<string, string[]>();
         var insecureAllowed = options.Value.AllowInsecureEndpoints;
         if (StoredText.HasNul(r.Url)) errors["url"] = [StoredText.NulRule];
-        else if (NetworkGuard.UrlError(r.Url ?? "", allowHttp: insecureAllowed, allowPrivateNetworks: insecureAllowed, guard.Value) is { } urlError) errors["url"] = [urlError];
+        else if (NetworkGuard.UrlError(r.Url ?? "", allowHttp: insecureAllowed, allowPrivateNetworks: insecureAllowed,
+            guard.Value) is { } urlError) errors["url"] = [urlError];
         if (r.Secret is not { Length: >= 16 and <= 200 }) errors["secret"] = ["A secret of 16-200 characters, used to sign every event."];
         if (errors.Count > 0)
         {
@@ -58,14 +59,16 @@ public static class EventEndpoint
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO event_endpoints (shop_domain, url, secret_protected) VALUES (@shop, @Url, @secret)
             ON CONFLICT (shop_domain) DO UPDATE SET url = excluded.url, secret_protected = excluded.secret_protected, updated_at = now()
-            """, new { shop = http.User.Shop(), r.Url, secret = OutgoingEvents.SecretProtector(dataProtection).Protect(r.Secret!) }, cancellationToken: ct));
+            """, new { shop = http.User.Shop(), r.Url, secret = OutgoingEvents.SecretProtector(dataProtection).Protect(r.Secret!) },
+                cancellationToken: ct));
         return TypedResults.Ok(new EndpointView(r.Url, true));
     }
 
     private static async Task<NoContent> DeleteAsync(HttpContext http, NpgsqlDataSource db, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("DELETE FROM event_endpoints WHERE shop_domain = @shop", new { shop = http.User.Shop() }, cancellationToken: ct));
+        await conn.ExecuteAsync(new CommandDefinition("DELETE FROM event_endpoints WHERE shop_domain = @shop", new { shop = http.User.Shop() },
+            cancellationToken: ct));
         return TypedResults.NoContent();
     }
 
@@ -78,12 +81,14 @@ public static class EventEndpoint
             """, new { shop = http.User.Shop(), state }, cancellationToken: ct))).ToList();
     }
 
-    private static async Task<Results<NoContent, ProblemHttpResult>> RetryAsync(HttpContext http, string id, NpgsqlDataSource db, IBackgroundJobClient jobs,
+    private static async Task<Results<NoContent, ProblemHttpResult>> RetryAsync(HttpContext http, string id, NpgsqlDataSource db,
+        IBackgroundJobClient jobs,
         CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         var updated = await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE outgoing_events SET state = 'pending', attempts = 0, next_attempt_at = now() WHERE id = @id AND shop_domain = @shop AND state = 'failed'
+            UPDATE outgoing_events SET state = 'pending', attempts = 0, next_attempt_at = now() WHERE id = @id AND shop_domain = @shop AND state =
+                'failed'
             """, new { id, shop = http.User.Shop() }, cancellationToken: ct));
         if (updated == 0) return Problems.NotFound("event_not_found", "No failed event with that id for this shop.");
         jobs.Enqueue<OutgoingEvents>(e => e.DeliverDueAsync(CancellationToken.None));

@@ -15,8 +15,10 @@ public static class EventsFeature
         services.AddOptions<EventOptions>().BindConfiguration(EventOptions.Section).ValidateOnStart();
         services.AddSingleton<IValidateOptions<EventOptions>, EventOptionsValidator>();
         services.AddHttpClient(OutgoingEvents.HttpClientName)
-            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(sp.GetRequiredService<IOptions<EventOptions>>().Value.AllowInsecureEndpoints,
-                sp.GetRequiredService<IOptions<NetworkGuardOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard))))
+            .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(
+                sp.GetRequiredService<IOptions<EventOptions>>().Value.AllowInsecureEndpoints,
+                sp.GetRequiredService<IOptions<NetworkGuardOptions>>().Value,
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard))))
             .AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<IOptions<EventOptions>>().Value.MaxResponseBytes));
         services.AddTransient<OutgoingEvents>();
         services.AddRecurringJob<OutgoingEvents>(OutgoingEvents.RecurringId, "* * * * *", j => j.DeliverDueAsync(CancellationToken.None));

@@ -32,13 +32,15 @@ public sealed partial class OutgoingEvents
             status = (int)response.StatusCode;
             if (response.IsSuccessStatusCode)
             {
-                await UpdateAsync("UPDATE outgoing_events SET state = 'delivered', delivered_at = now(), last_status = @status, last_error = NULL WHERE id = @id",
+                await UpdateAsync(
+                    "UPDATE outgoing_events SET state = 'delivered', delivered_at = now(), last_status = @status, last_error = NULL WHERE id = @id",
                     new { id = e.Id, status }, ct);
                 return true;
             }
             error = $"HTTP {status}";
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or CryptographicException or IOException && !ct.IsCancellationRequested)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or CryptographicException or IOException
+            && !ct.IsCancellationRequested)
         {
             // The merchant sees a stable reason, never a resolved address or transport detail; the detail is logged.
             error = ex switch
@@ -52,7 +54,8 @@ public sealed partial class OutgoingEvents
 
         var o = options.Value;
         var failed = e.Attempts >= o.MaxAttempts;
-        var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, e.Attempts - 1), o.MaxRetryDelaySeconds) * (0.8 + Random.Shared.NextDouble() * 0.4);
+        var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, e.Attempts - 1),
+            o.MaxRetryDelaySeconds) * (0.8 + Random.Shared.NextDouble() * 0.4);
         await UpdateAsync("""
             UPDATE outgoing_events SET state = CASE WHEN @failed THEN 'failed' ELSE 'pending' END, last_status = @status, last_error = @error,
                 next_attempt_at = now() + make_interval(secs => @delay)

@@ -89,7 +89,8 @@ public sealed partial class OutgoingEvents(
                 perShop[e.ShopDomain] = perShop.GetValueOrDefault(e.ShopDomain) + 1;
             }
             var unstarted = new ConcurrentBag<Due>();
-            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = o.Parallelism, CancellationToken = ct }, async (e, token) =>
+            await Parallel.ForEachAsync(batch, new ParallelOptions { MaxDegreeOfParallelism = o.Parallelism, CancellationToken = ct },
+                async (e, token) =>
             {
                 if (!AttemptEndsInTime())
                 {
@@ -133,7 +134,8 @@ public sealed partial class OutgoingEvents(
                 UPDATE outgoing_events e SET attempts = e.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease)
                 FROM event_endpoints p, picked
                 WHERE picked.id = e.id AND p.shop_domain = e.shop_domain
-                RETURNING e.id, e.shop_domain, e.type, e.payload::text AS payload, e.attempts, p.url, p.secret_protected, picked.turn, picked.created_at
+                RETURNING e.id, e.shop_domain, e.type, e.payload::text AS payload, e.attempts, p.url, p.secret_protected, picked.turn,
+                    picked.created_at
             )
             SELECT id, shop_domain, type, payload, attempts, url, secret_protected FROM claimed ORDER BY turn, created_at
             """, new
@@ -161,6 +163,7 @@ public sealed partial class OutgoingEvents(
     [LoggerMessage(Level = LogLevel.Debug, Message = "Event delivery: another run is under way; this one leaves the events to it")]
     private partial void LogRunUnderWay();
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Event delivery: {Count} claimed events handed back for the next run (Events:MaxRunSeconds reached)")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Event delivery: {Count} claimed events handed back for the next run (Events:MaxRunSeconds reached)")]
     private partial void LogHandedBack(int count);
 }

@@ -18,7 +18,8 @@ public static class HealthEndpoints
     public static IEndpointRouteBuilder MapHealth(this IEndpointRouteBuilder app)
     {
         app.MapGet("/health", () => TypedResults.Ok(new HealthStatus("up")));
-        app.MapMethods("/health/ready", [HttpMethods.Get, HttpMethods.Head], ReadyAsync); // as MapHealthChecks answered: load balancers probe with either
+        // as MapHealthChecks answered: load balancers probe with either
+        app.MapMethods("/health/ready", [HttpMethods.Get, HttpMethods.Head], ReadyAsync);
         return app;
     }
 

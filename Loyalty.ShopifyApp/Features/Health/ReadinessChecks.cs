@@ -91,7 +91,8 @@ public static class ReadinessChecks
                     s.Name.StartsWith(name + ":", StringComparison.OrdinalIgnoreCase)
                     && s.Heartbeat is { } beat && now - new DateTimeOffset(DateTime.SpecifyKind(beat, DateTimeKind.Utc)) < MaxHeartbeatAge);
                 if (beating || now - startedAt < StartGrace) return Task.FromResult(HealthCheckResult.Healthy());
-                return Task.FromResult(HealthCheckResult.Unhealthy($"job server {name} has no heartbeat in the last {MaxHeartbeatAge.TotalSeconds:F0} s"));
+                return Task.FromResult(
+                    HealthCheckResult.Unhealthy($"job server {name} has no heartbeat in the last {MaxHeartbeatAge.TotalSeconds:F0} s"));
             }
             catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
             {

@@ -37,6 +37,7 @@ public sealed partial class AppUninstalled(ILogger<AppUninstalled> logger) : IWe
     [LoggerMessage(Level = LogLevel.Information, Message = "{Shop} uninstalled the app; its tokens are deleted and its work stops")]
     private partial void LogUninstalled(string shop);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Ignored an uninstall of {Shop} from {Triggered}: the shop was installed again at {InstalledAt}")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Ignored an uninstall of {Shop} from {Triggered}: the shop was installed again at {InstalledAt}")]
     private partial void LogStale(string shop, DateTimeOffset triggered, DateTimeOffset installedAt);
 }

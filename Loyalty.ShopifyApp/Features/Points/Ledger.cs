@@ -35,7 +35,8 @@ public sealed class InsufficientPointsException(long balance, long requested)
 /// </summary>
 public static class Ledger
 {
-    public static readonly string[] EarningKinds = ["order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback", "manual_adjustment"];
+    public static readonly string[] EarningKinds = ["order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback",
+        "manual_adjustment"];
 
     /// <summary>Kinds that spend the customer's points: never below zero.</summary>
     public static readonly string[] SpendingKinds = ["conversion", "donation", "manual_adjustment"];
@@ -44,7 +45,8 @@ public static class Ledger
     public static async Task<Posted> PostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, PointsEntry e, Posting posting, CancellationToken ct)
     {
         await conn.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING", e, tx, cancellationToken: ct));
+            "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING", e, tx,
+            cancellationToken: ct));
         var balance = await conn.QuerySingleAsync<long>(new CommandDefinition(
             "SELECT balance FROM point_balances WHERE shop_domain = @Shop AND customer_id = @CustomerId FOR UPDATE", e, tx, cancellationToken: ct));
 
@@ -114,7 +116,8 @@ public static class Ledger
             "SELECT balance AS points, total_earned, total_redeemed FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId",
             new { shop, customerId }, cancellationToken: ct)) ?? new Balance(0, 0, 0);
 
-    public sealed record HistoryItem(long Id, long Points, string Kind, string Description, long BalanceAfter, DateTimeOffset CreatedAt, long? OrderId);
+    public sealed record HistoryItem(long Id, long Points, string Kind, string Description, long BalanceAfter, DateTimeOffset CreatedAt,
+        long? OrderId);
 
     public static async Task<IReadOnlyList<HistoryItem>> HistoryAsync(NpgsqlConnection conn, string shop, long customerId, long? before, int limit,
         CancellationToken ct) =>

@@ -86,7 +86,8 @@ public sealed partial class MissedOrderSweep(
         }
         var search = resumeFrom is { } resume
             ? $"(financial_status:paid OR financial_status:partially_refunded) updated_at:>='{resume.UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}'"
-            : $"(financial_status:paid OR financial_status:partially_refunded) updated_at:>'{since.AddMinutes(-options.Value.OverlapMinutes).UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}'";
+            : $"(financial_status:paid OR financial_status:partially_refunded) " +
+                $"updated_at:>'{since.AddMinutes(-options.Value.OverlapMinutes).UtcDateTime:yyyy-MM-ddTHH:mm:ssZ}'";
 
         var awarded = 0;
         var seen = 0;
@@ -138,7 +139,8 @@ public sealed partial class MissedOrderSweep(
         await using var tx = await conn.BeginTransactionAsync(ct);
         var settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(conn, tx, shop, order, settings, "sweep", ct);
-        await Conversion.CouponUse.MarkUsedAsync(conn, tx, shop, order.OrderId, order.DiscountCodes?.Select(d => d.Code).ToList() ?? [], "sweep", logger, ct);
+        await Conversion.CouponUse.MarkUsedAsync(conn, tx, shop, order.OrderId, order.DiscountCodes?.Select(d => d.Code).ToList() ?? [], "sweep",
+            logger, ct);
         await Campaigns.CouponRedemptions.RecordAsync(conn, tx, shop, order, ct);
         await tx.CommitAsync(ct);
         if (outcome.Status != "awarded") return false;
@@ -178,10 +180,12 @@ public sealed partial class MissedOrderSweep(
         return names.Select(n => new DiscountCodeUse(n, total)).ToList();
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The missed-order sweep awarded order {OrderId} of {Shop} ({Points} points): its webhook never arrived")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The missed-order sweep awarded order {OrderId} of {Shop} ({Points} points): its webhook never arrived")]
     private partial void LogAwarded(string shop, long orderId, long points);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Missed-order sweep of {Shop} stopped at its page limit after {Seen} orders; the next run resumes from {LastRead}")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Missed-order sweep of {Shop} stopped at its page limit after {Seen} orders; the next run resumes from {LastRead}")]
     private partial void LogStoppedEarly(string shop, int seen, DateTimeOffset lastRead);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Missed-order sweep of {Shop}: {Awarded} of {Seen} orders were missing")]

@@ -40,7 +40,8 @@ public static class OrderEarnings
     {
         await LockOrderAsync(conn, tx, shop, order.OrderId, ct);
         var existing = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId", new { shop, order.OrderId }, tx, cancellationToken: ct));
+            "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId", new { shop, order.OrderId }, tx,
+            cancellationToken: ct));
         if (existing is not null) return new Outcome("already_" + existing, 0, "the order was already handled");
 
         // The rule in force when Shopify processed the order: a rate changed since does not re-price it.
@@ -73,7 +74,8 @@ public static class OrderEarnings
             new Posting(QueueForPos: settings.PosMode), ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.awarded", new
         {
-            customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = rule.Rate, amount, currency = order.Currency,
+            customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = rule.Rate, amount,
+            currency = order.Currency,
         }, ct);
 
         // Refunds that arrived before the award are applied now.
@@ -169,7 +171,8 @@ public static class OrderEarnings
             new Posting(QueueForPos: settings.PosMode, FloorAtZero: settings.NegativeBalancePolicy == "floor_at_zero"), ct);
 
         await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE order_earnings SET refunded_amount = refunded_amount + @refundedAmount, taken_back_points = taken_back_points + @claw, updated_at = now()
+            UPDATE order_earnings SET refunded_amount = refunded_amount + @refundedAmount, taken_back_points = taken_back_points + @claw, updated_at =
+                now()
             WHERE shop_domain = @shop AND order_id = @orderId;
             UPDATE order_refunds SET applied_at = now(), clawed_points = @clawed WHERE shop_domain = @shop AND refund_id = @refundId;
             """, new { shop, orderId, refundId, refundedAmount, claw, clawed = -posted.Points }, tx, cancellationToken: ct));

@@ -17,7 +17,7 @@ public static class OrderPayloads
         var o = doc.RootElement;
         if (o.ValueKind != JsonValueKind.Object || !o.TryGetProperty("id", out var idElement) || Int64(idElement) is not { } id)
         {
-            throw new PermanentWebhookFailure("The order payload has no numeric id.");
+            throw new PermanentWebhookFailureException("The order payload has no numeric id.");
         }
         long? customer = o.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object
                          && c.TryGetProperty("id", out var cid) ? Int64(cid) : null;
@@ -40,11 +40,14 @@ public static class OrderPayloads
             Currency: currency ?? "",
             PresentmentTotal: presentment,
             DiscountCodes: o.TryGetProperty("discount_codes", out var dc) && dc.ValueKind == JsonValueKind.Array
-                ? dc.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.Object && d.TryGetProperty("code", out var x) && x.ValueKind == JsonValueKind.String)
-                    .Select(d => new DiscountCodeUse(d.GetProperty("code").GetString()!, d.TryGetProperty("amount", out var a) ? Money(a) : 0m)).ToList()
+                ? dc.EnumerateArray().Where(d => d.ValueKind == JsonValueKind.Object && d.TryGetProperty("code", out var x)
+                    && x.ValueKind == JsonValueKind.String)
+                    .Select(d => new DiscountCodeUse(d.GetProperty("code").GetString()!,
+                        d.TryGetProperty("amount", out var a) ? Money(a) : 0m)).ToList()
                 : [],
             ProcessedAt: o.TryGetProperty("processed_at", out var pa2) && pa2.ValueKind == JsonValueKind.String
-                         && DateTimeOffset.TryParse(pa2.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var processed) ? processed : null);
+                         && DateTimeOffset.TryParse(pa2.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var processed) ? processed
+                             : null);
     }
 
     public sealed record RefundFacts(long RefundId, long OrderId, decimal Amount);
@@ -57,7 +60,7 @@ public static class OrderPayloads
         if (r.ValueKind != JsonValueKind.Object || !r.TryGetProperty("id", out var id) || Int64(id) is not { } refundId
             || !r.TryGetProperty("order_id", out var oid) || Int64(oid) is not { } orderId)
         {
-            throw new PermanentWebhookFailure("The refund payload has no numeric id or order_id.");
+            throw new PermanentWebhookFailureException("The refund payload has no numeric id or order_id.");
         }
         var amount = 0m;
         if (r.TryGetProperty("transactions", out var transactions) && transactions.ValueKind == JsonValueKind.Array)
@@ -79,7 +82,8 @@ public static class OrderPayloads
 
     private static decimal ShopMoney(JsonElement order, string setName, string plainName)
     {
-        if (order.TryGetProperty(setName, out var set) && set.TryGetProperty("shop_money", out var money) && money.TryGetProperty("amount", out var amount))
+        if (order.TryGetProperty(setName, out var set) && set.TryGetProperty("shop_money", out var money)
+            && money.TryGetProperty("amount", out var amount))
         {
             return Money(amount);
         }

@@ -21,7 +21,8 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
         var codes = order.DiscountCodes ?? [];
-        await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), "webhook", logger, ct);
+        await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), "webhook",
+            logger, ct);
         await CouponRedemptions.RecordAsync(context.Connection, context.Transaction, shop, order, ct);
         if (outcome.Status == "awarded")
         {
@@ -36,7 +37,8 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Awarded {Points} points to customer {CustomerId} of {Shop} for order {OrderId} at rate {Rate}")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Awarded {Points} points to customer {CustomerId} of {Shop} for order {OrderId} at rate {Rate}")]
     private partial void LogAwarded(string shop, long orderId, long? customerId, long points, decimal rate);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "No points for order {OrderId} of {Shop}: {Status} ({Reason})")]

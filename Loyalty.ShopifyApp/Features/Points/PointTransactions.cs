@@ -60,10 +60,12 @@ public static class PointTransactions
         }
 
         var filter = new Filter(http.User.Shop(), customerId, kind, from, to, before, limit ?? 50);
-        if (format == "csv") return TypedResults.Stream(stream => WriteCsvAsync(stream, db, filter, http.RequestAborted), "text/csv", "point-transactions.csv");
+        if (format == "csv") return TypedResults.Stream(stream => WriteCsvAsync(stream, db, filter, http.RequestAborted), "text/csv",
+            "point-transactions.csv");
 
         await using var conn = await db.OpenConnectionAsync(ct);
-        var items = (await conn.QueryAsync<Row>(new CommandDefinition(Select + " LIMIT @Limit", filter, cancellationToken: ct))).Select(ToItem).ToList();
+        var items = (await conn.QueryAsync<Row>(new CommandDefinition(Select + " LIMIT @Limit", filter, cancellationToken: ct))).Select(
+            ToItem).ToList();
         return TypedResults.Ok(new Page(items, items.Count == filter.Limit ? items[^1].Id : null));
     }
 
@@ -83,7 +85,9 @@ public static class PointTransactions
     private sealed record Row(long Id, long CustomerId, long Points, string Kind, string Reference, string Description, string ActorType,
         string? ActorId, long? OrderId, decimal? Rate, decimal? BasisAmount, string? Currency, long BalanceAfter, DateTimeOffset CreatedAt);
 
-    /// <summary>Conversions post their id (<c>conv_…</c>, <c>conv_…:reversal</c>) and donations theirs (<c>don_…</c>) as the reference.</summary>
+    /// <summary>
+    /// Conversions post their id (<c>conv_…</c>, <c>conv_…:reversal</c>) and donations theirs (<c>don_…</c>) as the reference.
+    /// </summary>
     private static Item ToItem(Row r)
     {
         var source = r.Reference.Split(':')[0];
@@ -96,15 +100,16 @@ public static class PointTransactions
     private static async Task WriteCsvAsync(Stream stream, NpgsqlDataSource db, Filter filter, CancellationToken ct)
     {
         await using var writer = new StreamWriter(stream, new UTF8Encoding(false));
-        await writer.WriteAsync("id,created_at,customer_id,kind,points,balance_after,order_id,conversion_id,donation_id,rate,basis_amount,currency,actor_type,actor_id,reference,description\n");
+        await writer.WriteAsync("id,created_at,customer_id,kind,points,balance_after,order_id,conversion_id,donation_id,"
+            + "rate,basis_amount,currency,actor_type,actor_id,reference,description\n");
         await using var conn = await db.OpenConnectionAsync(ct);
         await foreach (var row in conn.QueryUnbufferedAsync<Row>(Select, filter).WithCancellation(ct))
         {
             var item = ToItem(row);
             await writer.WriteAsync(string.Create(CultureInfo.InvariantCulture,
-                $"{item.Id},{item.CreatedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ},{item.CustomerId},{item.Kind},{item.Points},{item.BalanceAfter},{item.OrderId},{item.ConversionId},"
-                + $"{item.DonationId},{item.Rate},{item.BasisAmount},{item.Currency},{item.ActorType},{CsvText.Field(item.ActorId)},{CsvText.Field(item.Reference)},"
-                + $"{CsvText.Field(item.Description)}\n"));
+                $"{item.Id},{item.CreatedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ},{item.CustomerId},{item.Kind},{item.Points},"
+                + $"{item.BalanceAfter},{item.OrderId},{item.ConversionId},{item.DonationId},{item.Rate},{item.BasisAmount},{item.Currency},"
+                + $"{item.ActorType},{CsvText.Field(item.ActorId)},{CsvText.Field(item.Reference)},{CsvText.Field(item.Description)}\n"));
         }
     }
 }

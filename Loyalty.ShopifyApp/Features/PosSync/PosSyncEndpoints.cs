@@ -21,7 +21,8 @@ public static class PosSyncEndpoints
         DateTimeOffset? RefusedAt, long CustomerDrift);
 
     /// <summary>One customer whose ledger and POS disagree because the POS refused some of their changes.</summary>
-    /// <param name="Drift">Ledger minus what the POS has been told: the sum of <paramref name="RefusedAdditions"/> and <paramref name="RefusedDeductions"/>.</param>
+    /// <param name="Drift">Ledger minus what the POS has been told: the sum of <paramref name="RefusedAdditions"/> and <paramref
+    /// name="RefusedDeductions"/>.</param>
     /// <param name="RefusedAdditions">Points the POS never received (e.g. an award for a customer it did not know).</param>
     /// <param name="RefusedDeductions">Points taken back in the ledger but still in the POS balance (negative; e.g. a clawback of
     /// points already spent in the store). A conversion does not count them as spendable.</param>

@@ -141,7 +141,8 @@ public sealed partial class PosSyncJob(
             UPDATE pos_outbox SET state = '{PosOutboxState.Refused}', last_error = @reason, refusal_code = @Error, refusal_status = @Status,
                 refused_at = now()
             WHERE id = @Id AND attempts = @Attempts AND state = '{PosOutboxState.Pending}'
-            """, new { reason = $"the POS refused it: {rejected.Error} (HTTP {rejected.Status})", rejected.Error, rejected.Status, row.Id, row.Attempts },
+            """,
+            new { reason = $"the POS refused it: {rejected.Error} (HTTP {rejected.Status})", rejected.Error, rejected.Status, row.Id, row.Attempts },
             cancellationToken: ct));
     }
 
@@ -158,7 +159,8 @@ public sealed partial class PosSyncJob(
     private async Task RetryLaterAsync(Row row, string reason, CancellationToken ct)
     {
         var o = options.Value;
-        var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, row.Attempts - 1), o.MaxRetryDelaySeconds) * (0.8 + Random.Shared.NextDouble() * 0.4);
+        var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, row.Attempts - 1),
+            o.MaxRetryDelaySeconds) * (0.8 + Random.Shared.NextDouble() * 0.4);
         await using var conn = await db.OpenConnectionAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition($"""
             UPDATE pos_outbox SET last_error = @reason, next_attempt_at = now() + make_interval(secs => @delay)
@@ -171,7 +173,8 @@ public sealed partial class PosSyncJob(
     [LoggerMessage(Level = LogLevel.Information, Message = "POS sync of {Reference} ({Points} points) for {Shop} delivered (replayed: {Replayed})")]
     private partial void LogDelivered(string shop, string reference, long points, bool replayed);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "POS sync of {Reference} for {Shop} attempt {Attempt} failed ({Reason}); retrying in {DelaySeconds:F1} s")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "POS sync of {Reference} for {Shop} attempt {Attempt} failed ({Reason}); retrying in {DelaySeconds:F1} s")]
     private partial void LogRetrying(string shop, string reference, int attempt, string reason, double delaySeconds);
 
     [LoggerMessage(Level = LogLevel.Warning,

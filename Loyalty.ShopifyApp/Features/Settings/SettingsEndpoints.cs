@@ -44,7 +44,8 @@ public static partial class SettingsEndpoints
 
     private static async Task<Results<Ok<SettingsView>, ProblemHttpResult>> PutAsync(
         HttpContext http, SettingsUpdate update, NpgsqlDataSource db, IDataProtectionProvider dataProtection,
-        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, ILoggerFactory loggers, CancellationToken ct)
+        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, ILoggerFactory loggers,
+        CancellationToken ct)
     {
         var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -130,14 +131,16 @@ public static partial class SettingsEndpoints
         return TypedResults.Ok(View(next));
     }
 
-    internal static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, NetworkGuardOptions guard, SettingsOptions options)
+    internal static Dictionary<string, string[]> Validate(ShopSettings s, SettingsUpdate update, PosClientOptions pos, NetworkGuardOptions guard,
+        SettingsOptions options)
     {
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
 
         if (s.EarnRate is < 0 or > 1000) Add("earnRate", "Must be between 0 (earning off) and 1000 points per unit of currency.");
         if (decimal.Round(s.EarnRate, 4) != s.EarnRate) Add("earnRate", "At most 4 decimal places.");
-        if (s.EarnBasis is not ("subtotal" or "total")) Add("earnBasis", "Must be 'subtotal' (after discounts, without shipping and tax) or 'total'.");
+        if (s.EarnBasis is not ("subtotal" or "total")) Add("earnBasis",
+            "Must be 'subtotal' (after discounts, without shipping and tax) or 'total'.");
         if (s.PointValue is <= 0 or > 1000) Add("pointValue", "Must be more than 0 and at most 1000 (shop currency per point).");
         if (decimal.Round(s.PointValue, 4) != s.PointValue) Add("pointValue", "At most 4 decimal places.");
         if (s.ConversionStep is < 1 or > 1_000_000) Add("conversionStep", "Must be between 1 and 1,000,000 points.");
@@ -154,9 +157,11 @@ public static partial class SettingsEndpoints
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
         // Sent as a header: a line break or a NUL would break the request (and a NUL cannot be stored).
-        if (update.PosApiKey is not null && update.PosApiKey.Any(char.IsControl)) Add("posApiKey", "Must not contain control characters (line breaks, NUL).");
+        if (update.PosApiKey is not null && update.PosApiKey.Any(char.IsControl)) Add("posApiKey",
+            "Must not contain control characters (line breaks, NUL).");
         if (StoredText.HasNul(s.PosBaseUrl)) Add("posBaseUrl", StoredText.NulRule);
-        else if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks, guard) is { } urlError)
+        else if (s.PosBaseUrl is not null && NetworkGuard.UrlError(s.PosBaseUrl, options.AllowInsecurePosUrls, pos.AllowPrivateNetworks,
+            guard) is { } urlError)
             Add("posBaseUrl", urlError);
         if (s.BalanceSource == BalanceSources.Pos)
         {

@@ -24,7 +24,8 @@ public static partial class TestPosConnection
     /// </summary>
     public static async Task<Results<Ok<PosTestResult>, ProblemHttpResult>> HandleAsync(
         HttpContext http, PosTestRequest? request, NpgsqlDataSource db, PosClient posClient, IDataProtectionProvider dataProtection,
-        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, TimeProvider clock, ILoggerFactory loggers, CancellationToken ct)
+        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, TimeProvider clock,
+        ILoggerFactory loggers, CancellationToken ct)
     {
         var shop = http.User.Shop();
         ShopSettings current;
@@ -39,7 +40,8 @@ public static partial class TestPosConnection
                 : ShopSettings.PosKeyProtector(dataProtection).Protect(request.PosApiKey),
             BalanceSource = BalanceSources.Pos,
         };
-        var keyOnly = new SettingsEndpoints.SettingsUpdate(null, null, null, null, null, null, null, null, null, null, null, null, null, request?.PosApiKey);
+        var keyOnly = new SettingsEndpoints.SettingsUpdate(null, null, null, null, null, null, null, null, null, null, null, null, null,
+            request?.PosApiKey);
         var errors = SettingsEndpoints.Validate(candidate, keyOnly, pos.Value, guard.Value, settingsOptions.Value);
         var connectionErrors = errors.Where(e => e.Key is "posBaseUrl" or "posApiKey").ToDictionary();
         // Trying another URL takes a key typed for it: the saved key never leaves for a URL it was not saved with.
@@ -61,9 +63,11 @@ public static partial class TestPosConnection
         var (result, reason) = lookup switch
         {
             PosLookup.NotFound or PosLookup.Found => (new PosTestResult(true, null, "The POS answered and accepted the API key.", elapsed), "ok"),
-            PosLookup.Unavailable { Status: 401 or 403 } u => (new PosTestResult(false, "pos_key_rejected", "The POS refused the API key.", elapsed), u.Reason),
+            PosLookup.Unavailable { Status: 401 or 403 } u => (new PosTestResult(false, "pos_key_rejected", "The POS refused the API key.", elapsed),
+                u.Reason),
             PosLookup.Unavailable u => (new PosTestResult(false, "pos_unreachable",
-                "The POS could not be reached or did not answer as the POS API does. Check the URL, and that the POS accepts connections.", elapsed), u.Reason),
+                "The POS could not be reached or did not answer as the POS API does. Check the URL, and that the POS accepts connections.", elapsed),
+                    u.Reason),
             _ => throw new InvalidOperationException("Unexpected lookup result."),
         };
         LogPosTested(loggers.CreateLogger(typeof(TestPosConnection)), shop, result.Ok, result.Error, reason);

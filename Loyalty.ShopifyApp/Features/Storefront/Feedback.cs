@@ -67,7 +67,8 @@ public static partial class Feedback
             : null;
         var bonus = reason is null ? settings.FeedbackBonus : 0;
         var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
-            INSERT INTO customer_feedback (shop_domain, customer_id, message, rating, bonus_points) VALUES (@shop, @customer, @message, @Rating, @bonus)
+            INSERT INTO customer_feedback (shop_domain, customer_id, message, rating, bonus_points) VALUES (@shop, @customer, @message, @Rating,
+                @bonus)
             RETURNING id
             """, new { shop, customer, message, request.Rating, bonus }, tx, cancellationToken: ct));
         if (bonus > 0)

@@ -55,8 +55,9 @@ public static class MyPoints
         var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? "";
         var remaining = Math.Max(0, settings.DailyConversionLimit - await ConvertPoints.ConvertedTodayAsync(conn, null, shop, customer, null, ct));
-        var rules = new Rules(settings.MinConversion, settings.ConversionStep, settings.DailyConversionLimit, remaining, settings.PointValue, currency,
-            settings.CouponValidityDays, settings.FeedbackBonus, settings.FeedbackDailyLimit, Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
+        var rules = new Rules(settings.MinConversion, settings.ConversionStep, settings.DailyConversionLimit, remaining, settings.PointValue,
+            currency, settings.CouponValidityDays, settings.FeedbackBonus, settings.FeedbackDailyLimit,
+            Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
         return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, rules, history);
     }
 }

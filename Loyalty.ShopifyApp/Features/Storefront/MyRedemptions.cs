@@ -23,7 +23,8 @@ public static class MyRedemptions
     public sealed record Redemption(string Kind, string Id, long Points, decimal Value, string Currency, string Status, bool Active,
         DateTimeOffset CreatedAt, string? Code, DateTimeOffset? ExpiresAt, DateTimeOffset? UsedAt, string? Cause);
 
-    private sealed record DonationRow(string Id, long Points, decimal MoneyValue, string Currency, string State, string Cause, DateTimeOffset CreatedAt);
+    private sealed record DonationRow(string Id, long Points, decimal MoneyValue, string Currency, string State, string Cause,
+        DateTimeOffset CreatedAt);
 
     /// <summary>At most this many of each kind, newest first.</summary>
     private const int Limit = 200;

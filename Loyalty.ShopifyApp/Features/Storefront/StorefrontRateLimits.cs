@@ -33,10 +33,12 @@ public static partial class StorefrontRateLimits
             var o = storefront.Value;
             limiter.GlobalLimiter = PartitionedRateLimiter.CreateChained(
                 Partitioned(o, o.CustomerRequestLimit, http => Storefront(http) is { CustomerId: { } c } p ? $"{p.Shop}\n{c}" : null),
-                Partitioned(o, o.CustomerCodeCheckLimit, http => Storefront(http) is { CustomerId: { } c } p && IsCodeCheck(http) ? $"{p.Shop}\n{c}" : null),
+                Partitioned(o, o.CustomerCodeCheckLimit, http => Storefront(http) is { CustomerId: { } c } p && IsCodeCheck(http) ? $"{p.Shop}\n{c}"
+                    : null),
                 // Logged-out visitors of a shop share a bucket of their own: a signed logged-out URL can be replayed for
                 // its whole timestamp window, and must not use up the limit the shop's customers share.
-                Partitioned(o, o.ShopRequestLimit, http => Storefront(http) is { } p ? p.CustomerId is null ? $"{p.Shop}\nlogged out" : p.Shop : null));
+                Partitioned(o, o.ShopRequestLimit, http => Storefront(http) is { } p ? p.CustomerId is null ? $"{p.Shop}\nlogged out" : p.Shop
+                    : null));
             limiter.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             limiter.OnRejected = RejectAsync;
         });
@@ -80,6 +82,7 @@ public static partial class StorefrontRateLimits
             "Too many requests; please wait a moment and try again."));
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Storefront request to {Path} from customer {CustomerId} of {Shop} refused: rate limited for {RetryAfterSeconds:F0} s")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Storefront request to {Path} from customer {CustomerId} of {Shop} refused: rate limited for {RetryAfterSeconds:F0} s")]
     private static partial void LogRejected(ILogger logger, string shop, long? customerId, string path, double retryAfterSeconds);
 }

@@ -50,11 +50,13 @@ public static class WebhookDeliveries
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         var status = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "SELECT status FROM webhook_deliveries WHERE id = @id AND shop_domain = @shop", new { id, shop = http.User.Shop() }, cancellationToken: ct));
+            "SELECT status FROM webhook_deliveries WHERE id = @id AND shop_domain = @shop", new { id, shop = http.User.Shop() },
+            cancellationToken: ct));
         if (status is null) return Problems.NotFound("delivery_not_found", "No such webhook delivery for this shop.");
         if (status != "failed")
         {
-            return Problems.Create(StatusCodes.Status409Conflict, "delivery_not_failed", $"Only failed deliveries can be retried; this one is {status}.");
+            return Problems.Create(StatusCodes.Status409Conflict, "delivery_not_failed",
+                $"Only failed deliveries can be retried; this one is {status}.");
         }
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(), last_error = NULL

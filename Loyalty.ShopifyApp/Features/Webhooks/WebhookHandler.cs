@@ -46,4 +46,4 @@ public interface IWebhookHandler
 }
 
 /// <summary>Retrying will not help (e.g. a payload that cannot be read): park the delivery at once with this reason.</summary>
-public sealed class PermanentWebhookFailure(string reason) : Exception(reason);
+public sealed class PermanentWebhookFailureException(string reason) : Exception(reason);

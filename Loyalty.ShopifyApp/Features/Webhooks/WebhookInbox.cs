@@ -34,7 +34,9 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
         var pending = new Pending(delivery, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously));
         if (!_queue.Writer.TryWrite(pending))
         {
-            throw _stopping ? new InvalidOperationException("The webhook inbox is shut down.") : new WebhookInboxFullException(options.Value.IntakeQueueCapacity);
+            throw _stopping
+                ? new InvalidOperationException("The webhook inbox is shut down.")
+                : new WebhookInboxFullException(options.Value.IntakeQueueCapacity);
         }
         // The row may still be written after the caller gave up: Shopify redelivers, and the id makes that a duplicate.
         return await pending.Stored.Task.WaitAsync(ct);
@@ -85,7 +87,8 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
         }
     }
 
-    /// <summary>One INSERT for the group, in webhook id order (two writers then take their row locks in the same order); the row id of each request whose delivery was new, the first of a repeated id.</summary>
+    /// <summary>One INSERT for the group, in webhook id order (two writers then take their row locks in the same order); the row id of each request
+    /// whose delivery was new, the first of a repeated id.</summary>
     private async Task<Dictionary<Pending, long>> InsertAsync(List<Pending> group, CancellationToken ct)
     {
         var first = group.GroupBy(p => p.Delivery.WebhookId, StringComparer.Ordinal).Select(g => g.First())
@@ -101,7 +104,8 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
         cmd.Parameters.Add(new NpgsqlParameter<string[]>("shops", [.. d.Select(x => x.ShopDomain)]));
         cmd.Parameters.Add(new NpgsqlParameter<string[]>("topics", [.. d.Select(x => x.Topic)]));
         cmd.Parameters.Add(new NpgsqlParameter<string?[]>("event_ids", [.. d.Select(x => x.EventId)]));
-        cmd.Parameters.Add(new NpgsqlParameter<DateTime?[]>("triggered_ats", [.. d.Select(x => x.TriggeredAt?.UtcDateTime)]) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
+        cmd.Parameters.Add(new NpgsqlParameter<DateTime?[]>("triggered_ats",
+            [.. d.Select(x => x.TriggeredAt?.UtcDateTime)]) { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.TimestampTz });
         cmd.Parameters.Add(new NpgsqlParameter<string?[]>("api_versions", [.. d.Select(x => x.ApiVersion)]));
         cmd.Parameters.Add(new NpgsqlParameter<string[]>("payloads", [.. d.Select(x => x.Payload)]));
         cmd.Parameters.Add(new NpgsqlParameter<long?[]>("customer_ids", [.. d.Select(x => x.CustomerId)]));

@@ -4,11 +4,10 @@ using System.Text.Json;
 using Dapper;
 using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.Extensions.Options;
 using Npgsql;
-
-using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 

@@ -5,7 +5,7 @@ namespace Loyalty.ShopifyApp.Features.Webhooks;
 /// customer or the same order (an award and its refund, a customer's awards and clawbacks, which a floor at zero makes
 /// order-dependent) share a lane and run one after another in arrival order; a delivery about neither (an uninstall, a
 /// shop redaction) puts every delivery of its shop in the batch into one lane. A refund names only its order: its customer
-/// is the one the order was awarded to (<paramref name="customerOfOrder"/>), and a refund whose order the app has not seen
+/// is the one the order was awarded to (<c>customerOfOrder</c>), and a refund whose order the app has not seen
 /// yet, whose customer is unknown, keeps its shop's batch in one lane too. Lanes run in parallel.
 /// </summary>
 public static class WebhookLanes
@@ -28,7 +28,8 @@ public static class WebhookLanes
         {
             var d = ordered[i];
             if (shopWide.Contains(d.ShopDomain)) Join(i, $"shop\n{d.ShopDomain}");
-            var customer = d.CustomerId ?? (d.OrderId is { } named && customerOfOrder.TryGetValue((d.ShopDomain, named), out var owner) ? owner : null);
+            var customer = d.CustomerId ?? (d.OrderId is { } named && customerOfOrder.TryGetValue((d.ShopDomain, named), out var owner) ? owner
+                : null);
             if (customer is not null) Join(i, $"customer\n{d.ShopDomain}\n{customer}");
             if (d.OrderId is { } order) Join(i, $"order\n{d.ShopDomain}\n{order}");
         }

@@ -14,7 +14,8 @@ namespace Loyalty.ShopifyApp.Features.Webhooks;
 /// </summary>
 public static class WebhookPayloadShop
 {
-    /// <summary>Whether <paramref name="body"/>'s <paramref name="field"/> names <paramref name="shop"/> (case-insensitive, as domains are).</summary>
+    /// <summary>Whether <paramref name="body"/>'s <paramref name="field"/> names <paramref name="shop"/> (case-insensitive, as domains
+    /// are).</summary>
     /// <param name="named">What the payload names instead, cut short for the log; null when it names nothing.</param>
     public static bool Names(byte[] body, string field, string shop, out string? named)
     {

@@ -17,7 +17,8 @@ public sealed class WebhookPoolRule(NpgsqlDataSource db) : IValidateOptions<Webh
         var held = options.Parallelism + options.IntakeWriters;
         return held * 2 <= pool
             ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail($"Webhooks:Parallelism ({options.Parallelism}) + Webhooks:IntakeWriters ({options.IntakeWriters}) may hold at most half "
+            : ValidateOptionsResult.Fail(
+                $"Webhooks:Parallelism ({options.Parallelism}) + Webhooks:IntakeWriters ({options.IntakeWriters}) may hold at most half "
                 + $"of the database connection pool (Maximum Pool Size {pool}): lower them or raise the pool size.");
     }
 }

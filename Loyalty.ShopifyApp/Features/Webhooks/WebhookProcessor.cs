@@ -1,13 +1,15 @@
 using System.Text.Json;
 using Dapper;
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 using Microsoft.Extensions.Options;
 using Npgsql;
-
-using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>Wakes the processor as soon as this instance stored a delivery; other instances' are found by polling.</summary>
+// Not disposed on purpose: requests may still signal while the host shuts down, and a SemaphoreSlim whose wait handle
+// is never asked for holds nothing that needs releasing.
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "See the comment above.")]
 public sealed class WebhookSignal
 {
     private readonly SemaphoreSlim _semaphore = new(0, 1);
@@ -91,7 +93,8 @@ public sealed partial class WebhookProcessor(
         }
 
         // Each delivery in its own transaction, as before; lanes at once, so their commits share the database's WAL flushes.
-        await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)), new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
+        await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)),
+            new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
             async (lane, _) =>
             {
                 // Each lane on the worker's own token: a lane that fails (its failure could not be recorded) must not cancel the
@@ -190,7 +193,7 @@ public sealed partial class WebhookProcessor(
     private async Task RecordFailureAsync(WebhookDelivery delivery, Exception error, CancellationToken ct)
     {
         var o = options.Value;
-        var permanent = error is PermanentWebhookFailure or JsonException or KeyNotFoundException or FormatException;
+        var permanent = error is PermanentWebhookFailureException or JsonException or KeyNotFoundException or FormatException;
         var park = permanent || delivery.Attempts >= o.MaxAttempts;
         var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, delivery.Attempts - 1), o.MaxRetryDelaySeconds)
                     * (0.8 + Random.Shared.NextDouble() * 0.4);
@@ -233,7 +236,8 @@ public sealed partial class WebhookProcessor(
         if (cleared + deleted + exports > 0) LogPurged(cleared, deleted, exports);
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Webhook {Topic} for {Shop} ({WebhookId}) could not be finished or recorded; it is claimed again when its lease ends")]
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Webhook {Topic} for {Shop} ({WebhookId}) could not be finished or recorded; it is claimed again when its lease ends")]
     private partial void LogLaneFailed(Exception error, string topic, string shop, string webhookId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Processed webhook {Topic} for {Shop} ({WebhookId}) on attempt {Attempt}")]
@@ -242,7 +246,8 @@ public sealed partial class WebhookProcessor(
     [LoggerMessage(Level = LogLevel.Information, Message = "Skipped webhook {Topic} for {Shop} ({WebhookId}): {Reason}")]
     private partial void LogSkipped(string topic, string shop, string webhookId, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Webhook {Topic} for {Shop} ({WebhookId}) failed on attempt {Attempt}; retrying in {DelaySeconds:F0} s")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Webhook {Topic} for {Shop} ({WebhookId}) failed on attempt {Attempt}; retrying in {DelaySeconds:F0} s")]
     private partial void LogWillRetry(Exception e, string topic, string shop, string webhookId, int attempt, double delaySeconds);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Webhook {Topic} for {Shop} ({WebhookId}) parked as failed after {Attempt} attempts: {Reason}")]
@@ -254,6 +259,7 @@ public sealed partial class WebhookProcessor(
     [LoggerMessage(Level = LogLevel.Error, Message = "The webhook processing loop failed; trying again")]
     private partial void LogLoopFailed(Exception e);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Purged {Payloads} webhook payloads, {Deliveries} old deliveries, {Exports} old data exports")]
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "Purged {Payloads} webhook payloads, {Deliveries} old deliveries, {Exports} old data exports")]
     private partial void LogPurged(int payloads, int deliveries, int exports);
 }

@@ -17,8 +17,11 @@ public static partial class DbExtensions
         Dapper.SqlMapper.AddTypeHandler(new DateTimeOffsetHandler());
 
         // Resolved when first needed, so configuration added by hosts and tests after Program ran is honoured.
+        // Npgsql's own logs (connection failures, errors it swallows) go through the app's logging.
         builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(
-            ResolveConnectionString(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHostEnvironment>())).Build());
+                ResolveConnectionString(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHostEnvironment>()))
+            .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
+            .Build());
         builder.Services.AddSingleton<Migrator>();
         builder.Services.AddOptions<DatabaseOptions>().BindConfiguration(DatabaseOptions.Section).ValidateOnStart();
         builder.Services.AddSingleton<Microsoft.Extensions.Options.IValidateOptions<DatabaseOptions>, DatabaseOptionsValidator>();
@@ -38,7 +41,8 @@ public static partial class DbExtensions
         if (!environment.IsDevelopment())
         {
             throw new InvalidOperationException(
-                "No database configured: set ConnectionStrings__Loyalty (an Npgsql connection string) or DATABASE_URL (postgres://user:pass@host:port/db).");
+                "No database configured: set ConnectionStrings__Loyalty (an Npgsql connection string) or DATABASE_URL " +
+                    "(postgres://user:pass@host:port/db).");
         }
 
         return LocalDatabase.ConnectionString(configuration, environment);

@@ -70,7 +70,8 @@ public sealed partial class MigrateOnStartup(Migrator migrator, IOptions<Databas
         _ => false,
     };
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The database is not reachable yet (attempt {Attempt}: {Reason}); trying again in {DelaySeconds:F2} s")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The database is not reachable yet (attempt {Attempt}: {Reason}); trying again in {DelaySeconds:F2} s")]
     private partial void LogWaiting(int attempt, string reason, double delaySeconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The database is reachable again after {Attempts} attempts; migrations done")]

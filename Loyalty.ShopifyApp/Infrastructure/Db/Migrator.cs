@@ -77,7 +77,8 @@ public sealed partial class Migrator(NpgsqlDataSource dataSource, ILogger<Migrat
             // A session that broke (the database went away) took its lock with it; reopening here would only hide why it broke.
             if (conn.State == System.Data.ConnectionState.Open)
             {
-                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key)", new { key = MigrationLockKey }, cancellationToken: CancellationToken.None));
+                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key)", new { key = MigrationLockKey },
+                    cancellationToken: CancellationToken.None));
             }
         }
     }

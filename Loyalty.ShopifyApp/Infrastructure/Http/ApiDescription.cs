@@ -1,4 +1,3 @@
-using Microsoft.AspNetCore.OpenApi;
 using Microsoft.OpenApi;
 using Scalar.AspNetCore;
 
@@ -47,7 +46,8 @@ public static class ApiDescription
     public static WebApplication MapApiDescription(this WebApplication app)
     {
         app.MapOpenApi(DocumentPath);
-        if (app.Environment.IsDevelopment()) app.MapScalarApiReference("/scalar", o => o.WithOpenApiRoutePattern(DocumentPath).WithTitle("Loyalty API"));
+        if (app.Environment.IsDevelopment()) app.MapScalarApiReference("/scalar",
+            o => o.WithOpenApiRoutePattern(DocumentPath).WithTitle("Loyalty API"));
         return app;
     }
 

@@ -10,6 +10,8 @@ namespace Loyalty.ShopifyApp.Infrastructure.Http;
 /// </summary>
 public static class CsvText
 {
+    private static readonly System.Buffers.SearchValues<char> AsciiDigits = System.Buffers.SearchValues.Create("0123456789");
+
     public static string Field(string? value)
     {
         if (string.IsNullOrEmpty(value)) return "";
@@ -27,6 +29,6 @@ public static class CsvText
         var point = s.IndexOf('.');
         return point < 0 ? Digits(s) : Digits(s[..point]) && Digits(s[(point + 1)..]);
 
-        static bool Digits(ReadOnlySpan<char> d) => !d.IsEmpty && !d.ContainsAnyExcept("0123456789");
+        static bool Digits(ReadOnlySpan<char> d) => !d.IsEmpty && !d.ContainsAnyExcept(AsciiDigits);
     }
 }

@@ -51,7 +51,8 @@ public sealed class HttpOptions
                 : (!v6, network.PrefixLength);
             if (v4 && prefix < WidestIPv4Prefix || !v4 && prefix < WidestIPv6Prefix)
             {
-                yield return $"Http:TrustedProxies: '{entry.Trim()}' is too broad (at most /{WidestIPv4Prefix} for IPv4, /{WidestIPv6Prefix} for IPv6): "
+                yield return $"Http:TrustedProxies: '{entry.Trim()}' is too broad (at most /{WidestIPv4Prefix} for IPv4, /{WidestIPv6Prefix} for " +
+                    $"IPv6): "
                              + "a client anywhere in it could name any address. List the proxies' own addresses.";
             }
         }

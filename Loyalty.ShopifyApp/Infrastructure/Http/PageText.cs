@@ -44,7 +44,8 @@ public static partial class PageText
             .ToList();
     });
 
-    /// <summary>The page's language for a locale (<c>ja</c>, <c>ja-JP</c>, <c>en_US</c>): its primary subtag if the page has it, else English.</summary>
+    /// <summary>The page's language for a locale (<c>ja</c>, <c>ja-JP</c>, <c>en_US</c>): its primary subtag if the page has it, else
+    /// English.</summary>
     public static string Choose(string page, string? locale)
     {
         var language = locale?.Split('-', '_')[0].ToLowerInvariant();

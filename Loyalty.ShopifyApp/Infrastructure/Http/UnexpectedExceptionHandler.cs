@@ -8,20 +8,20 @@ namespace Loyalty.ShopifyApp.Infrastructure.Http;
 /// </summary>
 public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExceptionHandler> logger) : IExceptionHandler
 {
-    public async ValueTask<bool> TryHandleAsync(HttpContext context, Exception exception, CancellationToken cancellationToken)
+    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
-        if (context.Response.HasStarted) return false;
+        if (httpContext.Response.HasStarted) return false;
 
         if (exception is BadHttpRequestException bad)
         {
             var status = bad.StatusCode is >= 400 and < 500 ? bad.StatusCode : StatusCodes.Status400BadRequest;
             var code = status == StatusCodes.Status413PayloadTooLarge ? "payload_too_large" : "bad_request";
-            LogBadRequest(context.Request.Method, context.Request.Path, status, bad.Message);
-            await Problems.WriteAsync(context, Problems.Create(status, code, "The request could not be read.", bad.Message));
+            LogBadRequest(httpContext.Request.Method, httpContext.Request.Path, status, bad.Message);
+            await Problems.WriteAsync(httpContext, Problems.Create(status, code, "The request could not be read.", bad.Message));
             return true;
         }
 
-        if (exception is OperationCanceledException && context.RequestAborted.IsCancellationRequested)
+        if (exception is OperationCanceledException && httpContext.RequestAborted.IsCancellationRequested)
         {
             // The client went away; nothing to answer.
             return true;
@@ -30,8 +30,9 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
         if (IsTextTheDatabaseCannotStore(exception))
         {
             // A field without its StoredText check: bad input all the same, so a 4xx, and a warning so the field gets one.
-            LogUnstorableText(context.Request.Method, context.Request.Path);
-            await Problems.WriteAsync(context, Problems.Validation("invalid_text", "The request holds a character that cannot be stored.", StoredText.NulRule));
+            LogUnstorableText(httpContext.Request.Method, httpContext.Request.Path);
+            await Problems.WriteAsync(httpContext, Problems.Validation("invalid_text", "The request holds a character that cannot be stored.",
+                StoredText.NulRule));
             return true;
         }
 
@@ -40,16 +41,16 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
             // The database went away (a restart, a failover, a cut connection): an outage, not a bug. Whatever the request
             // had started is either committed or rolled back and finished by the background jobs; the same request with
             // the same Idempotency-Key may be sent again.
-            LogDatabaseUnavailable(context.Request.Method, context.Request.Path, exception.Message);
-            context.Response.Headers.RetryAfter = "5";
-            await Problems.WriteAsync(context, Problems.Create(StatusCodes.Status503ServiceUnavailable, "database_unavailable",
+            LogDatabaseUnavailable(httpContext.Request.Method, httpContext.Request.Path, exception.Message);
+            httpContext.Response.Headers.RetryAfter = "5";
+            await Problems.WriteAsync(httpContext, Problems.Create(StatusCodes.Status503ServiceUnavailable, "database_unavailable",
                 "The service is briefly unavailable; please try again in a few seconds."));
             return true;
         }
 
-        LogUnexpected(exception, context.Request.Method, context.Request.Path, context.TraceIdentifier);
-        await Problems.WriteAsync(context, Problems.Create(StatusCodes.Status500InternalServerError, "internal_error",
-            "Something went wrong on our side.", $"Quote trace id {context.TraceIdentifier} when reporting this."));
+        LogUnexpected(exception, httpContext.Request.Method, httpContext.Request.Path, httpContext.TraceIdentifier);
+        await Problems.WriteAsync(httpContext, Problems.Create(StatusCodes.Status500InternalServerError, "internal_error",
+            "Something went wrong on our side.", $"Quote trace id {httpContext.TraceIdentifier} when reporting this."));
         return true;
     }
 
@@ -66,7 +67,10 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
     {
         for (Exception? x = e; x is not null; x = x.InnerException)
         {
-            if (x is Npgsql.PostgresException { SqlState: Npgsql.PostgresErrorCodes.CharacterNotInRepertoire or Npgsql.PostgresErrorCodes.UntranslatableCharacter })
+            if (x is Npgsql.PostgresException
+                {
+                    SqlState: Npgsql.PostgresErrorCodes.CharacterNotInRepertoire or Npgsql.PostgresErrorCodes.UntranslatableCharacter,
+                })
             {
                 return true;
             }
@@ -74,7 +78,8 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
         return false;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} answered 422 invalid_text: a NUL reached the database; give the field a StoredText check")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "{Method} {Path} answered 422 invalid_text: a NUL reached the database; give the field a StoredText check")]
     private partial void LogUnstorableText(string method, string path);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "{Method} {Path} answered 503: the database is unavailable ({Reason})")]

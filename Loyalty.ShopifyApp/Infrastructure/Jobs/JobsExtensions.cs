@@ -54,7 +54,8 @@ public static class JobsExtensions
     /// Schedules <paramref name="run"/> as recurring job <paramref name="id"/> at start-up, at <paramref name="defaultCron"/>
     /// (cron, UTC) unless <c>Jobs:Schedules:{id}</c> sets another schedule or an empty one, which disables the job.
     /// </summary>
-    public static IServiceCollection AddRecurringJob<T>(this IServiceCollection services, string id, string defaultCron, Expression<Func<T, Task>> run)
+    public static IServiceCollection AddRecurringJob<T>(this IServiceCollection services, string id, string defaultCron, Expression<Func<T,
+        Task>> run)
     {
         services.AddSingleton(new RecurringJobDefinition(id, defaultCron, (jobs, cron) => jobs.AddOrUpdate(id, run, cron)));
         return services;

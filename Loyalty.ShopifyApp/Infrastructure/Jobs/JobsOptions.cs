@@ -17,7 +17,8 @@ public sealed class JobsOptions
     [SettingRange(1, int.MaxValue, ErrorMessage = "Jobs:QueuePollIntervalMs must be positive (milliseconds).")]
     public int QueuePollIntervalMs { get; set; } = 1000;
 
-    /// <summary>How often scheduled jobs are checked for being due: a conversion woken when Shopify's API budget allows runs this late at most.</summary>
+    /// <summary>How often scheduled jobs are checked for being due: a conversion woken when Shopify's API budget allows runs this late at
+    /// most.</summary>
     [SettingRange(1, int.MaxValue, ErrorMessage = "Jobs:SchedulePollIntervalMs must be positive (milliseconds).")]
     public int SchedulePollIntervalMs { get; set; } = 1000;
 

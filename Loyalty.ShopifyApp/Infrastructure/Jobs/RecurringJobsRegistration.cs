@@ -9,6 +9,9 @@ namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 /// start-up fail, so a job whose lock is not free is registered again in the background until it is (the lock is abandoned
 /// after DistributedLockTimeoutSeconds).
 /// </summary>
+// Not disposed on purpose: the host can call StopAsync after the container disposed its services (seen in tests), and a
+// CancellationTokenSource without a timer holds nothing that needs releasing.
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "See the comment above.")]
 internal sealed partial class RecurringJobsRegistration(
     IEnumerable<RecurringJobDefinition> definitions, IRecurringJobManager manager, IOptions<JobsOptions> options,
     ILogger<RecurringJobsRegistration> logger) : IHostedService
@@ -75,7 +78,8 @@ internal sealed partial class RecurringJobsRegistration(
         await _retries;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Recurring job {JobId}: its lock is held (perhaps by a killed instance); registering it again shortly")]
     private partial void LogLockBusy(Exception e, string jobId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recurring job {JobId}: the database cannot be reached; registering it again shortly")]

@@ -70,7 +70,8 @@ public sealed partial class AccessTokens(
         RefreshAsync(shop, rejectedAccessToken, ct);
 
     /// <summary>Stores a freshly granted token pair inside the caller's transaction.</summary>
-    public async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OAuthTokenResponse token, string obtainedVia, CancellationToken ct)
+    public async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OAuthTokenResponse token, string obtainedVia,
+        CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         if (token.ExpiresIn is null)
@@ -166,6 +167,7 @@ public sealed partial class AccessTokens(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forgot the token of {Shop}: {Reason}; the next session token will exchange a new one")]
     private partial void LogNeedsReauthorization(string shop, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Shopify granted {Shop} a non-expiring offline token; expiring tokens are required of public apps")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Shopify granted {Shop} a non-expiring offline token; expiring tokens are required of public apps")]
     private partial void LogNonExpiringToken(string shop);
 }

@@ -43,9 +43,11 @@ public static partial class ShopifyExtensions
         var cli = builder.Configuration["BACKEND_PORT"];
         var value = string.IsNullOrWhiteSpace(cli) ? builder.Configuration["PORT"] : cli;
         if (string.IsNullOrWhiteSpace(value)) return builder;
-        if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        if (!int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            || port is < 1 or > 65535)
         {
-            throw new InvalidOperationException($"{(string.IsNullOrWhiteSpace(cli) ? "PORT" : "BACKEND_PORT")} is '{value}', not a port number (1-65535).");
+            throw new InvalidOperationException(
+                $"{(string.IsNullOrWhiteSpace(cli) ? "PORT" : "BACKEND_PORT")} is '{value}', not a port number (1-65535).");
         }
         builder.WebHost.UseUrls(string.IsNullOrWhiteSpace(cli) ? $"http://+:{port}" : $"http://localhost:{port}");
         return builder;

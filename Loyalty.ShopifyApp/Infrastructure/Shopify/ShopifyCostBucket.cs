@@ -73,7 +73,8 @@ public sealed class ShopifyCostBucket(TimeProvider clock)
     {
         if (requestedCost is > 0 and var c) _costs[document] = c;
         if (maximum <= 0 || restoreRate <= 0) return;
-        var b = _buckets.GetOrAdd(shop, _ => new Bucket { Maximum = maximum, RestoreRate = restoreRate, Available = maximum, At = clock.GetTimestamp() });
+        var b = _buckets.GetOrAdd(shop, _ => new Bucket { Maximum = maximum, RestoreRate = restoreRate, Available = maximum,
+            At = clock.GetTimestamp() });
         lock (b)
         {
             b.Maximum = maximum;

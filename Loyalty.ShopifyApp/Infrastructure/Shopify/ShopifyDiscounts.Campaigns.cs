@@ -41,7 +41,8 @@ public sealed partial class ShopifyDiscounts
     }
 
     /// <summary>Changes a code discount's title, end and usage limit (the fields a merchant may edit on a campaign).</summary>
-    public async Task UpdateCampaignDiscountAsync(string shop, string discountId, string title, DateTimeOffset? endsAt, int? usageLimit, CancellationToken ct)
+    public async Task UpdateCampaignDiscountAsync(string shop, string discountId, string title, DateTimeOffset? endsAt, int? usageLimit,
+        CancellationToken ct)
     {
         var data = await graphql.MutateAsync(shop, """
             mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {

@@ -58,7 +58,7 @@ public sealed partial class ShopifyDiscounts(ShopifyGraphQLClient graphql)
 
     /// <summary>
     /// Suspends a code discount; Shopify keeps it and its history, and checkout no longer accepts it. With
-    /// <paramref name="goneIsDone"/>, a discount that no longer exists counts as suspended.
+    /// <c>goneIsDone</c>, a discount that no longer exists counts as suspended.
     /// </summary>
     public Task DeactivateAsync(string shop, string discountId, CancellationToken ct) =>
         DeactivateAsync(shop, discountId, null, goneIsDone: false, ct);
@@ -75,7 +75,8 @@ public sealed partial class ShopifyDiscounts(ShopifyGraphQLClient graphql)
         if (errors.Count > 0 && !(goneIsDone && errors.All(IsGone))) throw new ShopifyUserErrorException("discountCodeDeactivate", errors);
     }
 
-    private static bool IsGone((string? Code, string Message) e) => e.Message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || e.Code == "NOT_FOUND";
+    private static bool IsGone((string? Code, string Message) e) =>
+        e.Message.Contains("does not exist", StringComparison.OrdinalIgnoreCase) || e.Code == "NOT_FOUND";
 
     /// <summary>Deletes a code discount; a discount that no longer exists counts as deleted.</summary>
     public Task DeleteAsync(string shop, string discountId, CancellationToken ct) => DeleteAsync(shop, discountId, null, ct);
@@ -116,8 +117,10 @@ public sealed partial class ShopifyDiscounts(ShopifyGraphQLClient graphql)
             """, new { code }, maxThrottleWait, ct);
         if (!data.TryGetProperty("codeDiscountNodeByCode", out var node) || node.ValueKind != JsonValueKind.Object) return null;
         var d = node.TryGetProperty("codeDiscount", out var cd) && cd.ValueKind == JsonValueKind.Object ? cd : default;
-        string? Text(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-        int? Number(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
+        string? Text(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String
+            ? v.GetString() : null;
+        int? Number(string name) => d.ValueKind == JsonValueKind.Object && d.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number
+            ? v.GetInt32() : null;
         return new FoundCode(node.GetProperty("id").GetString()!, Text("title"), Text("status"), Number("asyncUsageCount"), Number("usageLimit"));
     }
 

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 
@@ -104,13 +103,15 @@ public sealed partial class ShopifyGraphQLClient(
                 }
                 if ((int)response.StatusCode >= 500)
                 {
-                    if (!idempotent || last) throw new ShopifyUnavailableException($"Shopify Admin API for {shop} answered {(int)response.StatusCode}.");
+                    if (!idempotent || last) throw new ShopifyUnavailableException(
+                        $"Shopify Admin API for {shop} answered {(int)response.StatusCode}.");
                     await BackOffAsync(attempt, ct);
                     continue;
                 }
                 if (!response.IsSuccessStatusCode)
                 {
-                    throw new ShopifyGraphQLException($"Shopify Admin API for {shop} answered {(int)response.StatusCode}.", ((int)response.StatusCode).ToString());
+                    throw new ShopifyGraphQLException($"Shopify Admin API for {shop} answered {(int)response.StatusCode}.",
+                        ((int)response.StatusCode).ToString());
                 }
 
                 using var json = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);

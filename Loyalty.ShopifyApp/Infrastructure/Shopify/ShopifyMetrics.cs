@@ -22,7 +22,8 @@ public sealed class ShopifyMetrics
         _throttled = meter.CreateCounter<long>("loyalty.shopify.throttled", "{answer}",
             "Admin API answers that refused a call for the shop's rate limit: GraphQL THROTTLED (answer=throttled) or HTTP 429 (answer=http_429)");
         meter.CreateObservableGauge("loyalty.shopify.cost_bucket.lowest_fill", () => Fill(bucket), "1",
-            "How full the emptiest Shopify GraphQL cost bucket of the shops this instance called is (0 empty, 1 full), from their last throttleStatus and restore rate");
+            "How full the emptiest Shopify GraphQL cost bucket of the shops this instance called is (0 empty, 1 full), from their last " +
+                "throttleStatus and restore rate");
     }
 
     /// <summary>Shopify answered THROTTLED or 429 (<paramref name="answer"/>: <see cref="GraphQLThrottled"/> or <see cref="Http429"/>).</summary>

@@ -87,7 +87,9 @@ public sealed class ShopifyOptionsValidator : IValidateOptions<ShopifyOptions>
         if (string.IsNullOrWhiteSpace(o.ApiSecret))
             errors.Add("Shopify:ApiSecret is missing: set SHOPIFY_API_SECRET (or Shopify__ApiSecret) to the app's client secret.");
         else if (System.Text.Encoding.UTF8.GetByteCount(o.ApiSecret) < 32)
-            errors.Add("Shopify:ApiSecret is shorter than 32 bytes, so session tokens (HS256) cannot be verified with it; Shopify client secrets are longer, check the value.");
+            errors.Add(
+                "Shopify:ApiSecret is shorter than 32 bytes, so session tokens (HS256) cannot be verified with it; Shopify client secrets are " +
+                "longer, check the value.");
         if (string.IsNullOrWhiteSpace(o.AppUrl) || !Uri.TryCreate(o.AppUrl, UriKind.Absolute, out _))
             errors.Add("Shopify:AppUrl is missing or not an absolute URL: set SHOPIFY_APP_URL (or Shopify__AppUrl) to the app's public https URL.");
         if (string.IsNullOrWhiteSpace(o.Scopes))

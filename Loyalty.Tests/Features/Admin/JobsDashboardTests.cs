@@ -43,7 +43,8 @@ public sealed class JobsDashboardTests(JobsDashboardTests.DashboardApp dashboard
         var wrong = new HttpRequestMessage(HttpMethod.Get, "/hangfire");
         wrong.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:guess")));
         var right = new HttpRequestMessage(HttpMethod.Get, "/hangfire");
-        right.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:a-long-operator-password")));
+        right.Headers.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:a-long-operator-password")));
 
         var refused = await App.Http.SendAsync(wrong);
         Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
@@ -87,7 +88,8 @@ public sealed class JobsDashboardTests(JobsDashboardTests.DashboardApp dashboard
         var page = await App.Http.SendAsync(Dashboard(HttpMethod.Get, "/hangfire/recurring"));
         var html = await page.Content.ReadAsStringAsync();
         var token = Regex.Match(html, "<meta name=\"csrf-token\" content=\"([^\"]+)\"").Groups[1].Value;
-        var cookie = page.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("loyalty-jobs-antiforgery=", StringComparison.Ordinal)).Split(';')[0];
+        var cookie = page.Headers.GetValues("Set-Cookie").Single(c => c.StartsWith("loyalty-jobs-antiforgery=", StringComparison.Ordinal)).Split(
+            ';')[0];
         var sameOrigin = Trigger(cookie, token);
         sameOrigin.Headers.Add("Origin", App.Http.BaseAddress!.GetLeftPart(UriPartial.Authority));
         sameOrigin.Headers.Add("Sec-Fetch-Site", "same-origin");
@@ -186,7 +188,8 @@ public sealed class JobsDashboardTests(JobsDashboardTests.DashboardApp dashboard
     {
         using var shopify = new ShopifyFake();
 
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Http:TrustedProxies:0"] = entry }));
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => LoyaltyApp.StartAsync(shopify, new Dictionary<string,
+            string?> { ["Http:TrustedProxies:0"] = entry }));
 
         Assert.Contains($"'{entry}' is too broad", error.ToString());
     }

@@ -29,8 +29,10 @@ public sealed class SessionTokenTests(AppFixture app) : AppTests<AppFixture>(app
         { "wrong audience", shop => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, audience: "another-app") },
         { "signed with another secret", shop => SessionTokenMinter.Mint("shpss_some_other_secret_0123456789abcdef", LoyaltyApp.ApiKey, shop) },
         { "alg none", shop => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, alg: "none") },
-        { "iss names a foreign shop", shop => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, issShop: "other-shop.myshopify.com") },
-        { "dest is not a shop", shop => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, "evil.example.com", issShop: "evil.example.com") },
+        { "iss names a foreign shop", shop => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop,
+            issShop: "other-shop.myshopify.com") },
+        { "dest is not a shop", shop => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, "evil.example.com",
+            issShop: "evil.example.com") },
         { "dest is plain http", shop => SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, dest: $"http://{shop}") },
         { "garbage", _ => "not.a.jwt" },
     };
@@ -64,7 +66,8 @@ public sealed class SessionTokenTests(AppFixture app) : AppTests<AppFixture>(app
     public async Task A_token_expired_5_s_ago_is_still_accepted_within_the_10_s_skew()
     {
         var shop = Shop;
-        var token = SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, DateTimeOffset.UtcNow.AddSeconds(-65), TimeSpan.FromMinutes(1));
+        var token = SessionTokenMinter.Mint(LoyaltyApp.Secret, LoyaltyApp.ApiKey, shop, DateTimeOffset.UtcNow.AddSeconds(-65),
+            TimeSpan.FromMinutes(1));
 
         var response = await App.Http.SendAsync(LoyaltyApp.AdminWithToken(HttpMethod.Get, "/api/admin/shop", token));
 

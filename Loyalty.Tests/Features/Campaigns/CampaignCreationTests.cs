@@ -52,7 +52,8 @@ public sealed class CampaignCreationTests(CampaignCreationTests.CampaignApp app)
         var monitor = App.Services.GetRequiredService<JobStorage>().GetMonitoringApi();
         return monitor.ScheduledJobs(0, 100).Select(j => j.Value.Job)
             .Concat(monitor.EnqueuedJobs("default", 0, 100).Select(j => j.Value.Job))
-            .Where(j => j.Type == typeof(CampaignGeneration)).Select(j => Convert.ToInt64(j.Args[0], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+            .Where(j => j.Type == typeof(CampaignGeneration)).Select(
+                j => Convert.ToInt64(j.Args[0], System.Globalization.CultureInfo.InvariantCulture)).ToList();
     }
 
     [Fact]
@@ -92,10 +93,12 @@ public sealed class CampaignCreationTests(CampaignCreationTests.CampaignApp app)
     public async Task Concurrent_requests_with_the_same_key_make_one_campaign_and_never_a_500()
     {
         Shopify.StubFindCode(Shop, null);
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*CreateLoyaltyCode*")))
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(
+            new WildcardMatcher("*CreateLoyaltyCode*")))
             .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithDelay(TimeSpan.FromMilliseconds(500)).WithBodyAsJson(new
             {
-                data = new { discountCodeBasicCreate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/8" }, userErrors = Array.Empty<object>() } },
+                data = new { discountCodeBasicCreate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/8" },
+                    userErrors = Array.Empty<object>() } },
             }));
         var body = new { title = "Rush", fixedAmount = 5 };
 
@@ -128,7 +131,8 @@ public sealed class CampaignCreationTests(CampaignCreationTests.CampaignApp app)
         var done = await SendAsync(HttpMethod.Get, $"/api/admin/campaigns/{id}");
         Assert.Equal(("active", 1), (done.Body.GetProperty("state").GetString(), done.Body.GetProperty("createdCodes").GetInt32()));
         Assert.Single(Creates); // only the one whose answer was lost: nothing created a second time
-        Assert.Equal("gid://shopify/DiscountCodeNode/70", await App.ScalarAsync<string>("SELECT discount_id FROM campaigns WHERE id = @id", new { id }));
+        Assert.Equal("gid://shopify/DiscountCodeNode/70", await App.ScalarAsync<string>("SELECT discount_id FROM campaigns WHERE id = @id",
+            new { id }));
     }
 
     [Fact]
@@ -213,8 +217,10 @@ public sealed class CampaignCreationTests(CampaignCreationTests.CampaignApp app)
         Shopify.StubDiscountCreateStatus(Shop, 503);
         var id = (await CreateAsync(new { title = "Held", fixedAmount = 5, code = "HELD5" }, "key-10")).Body.GetProperty("id").GetInt64();
         ShopifyIsBack(found: "gid://shopify/DiscountCodeNode/74", foundTitle: $"Held (campaign {id})");
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*DeactivateCampaign*")))
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeDeactivate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(
+            new WildcardMatcher("*DeactivateCampaign*")))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(
+                new { data = new { discountCodeDeactivate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
 
         var deactivated = await SendAsync(HttpMethod.Delete, $"/api/admin/campaigns/{id}");
 

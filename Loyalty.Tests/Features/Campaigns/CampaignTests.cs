@@ -36,7 +36,8 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
     }
 
     private IEnumerable<(int Status, string Body)> Calls(string operation) => Shopify.Server.LogEntries
-        .Where(e => e.RequestMessage!.Path == ShopifyFake.GraphQLPath(Shop) && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)
+        .Where(e => e.RequestMessage!.Path == ShopifyFake.GraphQLPath(Shop)
+            && e.RequestMessage.Body?.Contains(operation, StringComparison.Ordinal) == true)
         .Select(e => (Convert.ToInt32(e.ResponseMessage!.StatusCode, System.Globalization.CultureInfo.InvariantCulture), e.RequestMessage!.Body!));
 
     private void StubBulk()
@@ -46,12 +47,15 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*AddCampaignCodes*")))
             .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
-                data = new { discountRedeemCodeBulkAdd = new { bulkCreation = new { id = "gid://shopify/DiscountRedeemCodeBulkCreation/1" }, userErrors = Array.Empty<object>() } },
+                data = new { discountRedeemCodeBulkAdd = new { bulkCreation = new { id = "gid://shopify/DiscountRedeemCodeBulkCreation/1" },
+                    userErrors = Array.Empty<object>() } },
             }));
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*CampaignCodesStatus*")))
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(
+            new WildcardMatcher("*CampaignCodesStatus*")))
             .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
-                data = new { discountRedeemCodeBulkCreation = new { done = true, importedCount = 250, failedCount = 0, codes = new { pageInfo = new { hasNextPage = false, endCursor = (string?)null }, nodes = Array.Empty<object>() } } },
+                data = new { discountRedeemCodeBulkCreation = new { done = true, importedCount = 250, failedCount = 0,
+                    codes = new { pageInfo = new { hasNextPage = false, endCursor = (string?)null }, nodes = Array.Empty<object>() } } },
             }));
     }
 
@@ -95,7 +99,8 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         Assert.Equal("SUMMER10", input.GetProperty("code").GetString());
         Assert.Equal(0.1, input.GetProperty("customerGets").GetProperty("value").GetProperty("percentage").GetDouble(), 6);
         Assert.Equal("ALL", input.GetProperty("context").GetProperty("all").GetString());
-        Assert.Equal("50.00", input.GetProperty("minimumRequirement").GetProperty("subtotal").GetProperty("greaterThanOrEqualToSubtotal").GetString());
+        Assert.Equal("50.00", input.GetProperty("minimumRequirement").GetProperty("subtotal").GetProperty(
+            "greaterThanOrEqualToSubtotal").GetString());
         Assert.Equal(500, input.GetProperty("usageLimit").GetInt32());
     }
 
@@ -117,7 +122,8 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         var generation = App.Services.GetRequiredService<CampaignGeneration>();
         var crash = await Record.ExceptionAsync(() => generation.GenerateAsync(id, default));
         Assert.IsType<Loyalty.ShopifyApp.Infrastructure.Shopify.ShopifyUnavailableException>(crash);
-        var midway = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var midway = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(("generating", 5001), (midway.GetProperty("state").GetString(), midway.GetProperty("createdCodes").GetInt32()));
 
         Shopify.ResetMappings(Shop);
@@ -133,12 +139,16 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         Assert.All(Calls("AddCampaignCodes"), c => Assert.True(
             JsonDocument.Parse(c.Body).RootElement.GetProperty("variables").GetProperty("codes").GetArrayLength() <= 250));
         Assert.Equal(250, Calls("FindLoyaltyCode").Count() - 1); // the unanswered batch was checked code by code (plus the first code)
-        var done = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}", Shop))).Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal(("active", 10000, 0), (done.GetProperty("state").GetString(), done.GetProperty("createdCodes").GetInt32(), done.GetProperty("pendingCodes").GetInt32()));
+        var done = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("active", 10000, 0), (done.GetProperty("state").GetString(), done.GetProperty("createdCodes").GetInt32(),
+            done.GetProperty("pendingCodes").GetInt32()));
 
-        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}/codes.csv", Shop))).Content.ReadAsStringAsync();
+        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/campaigns/{id}/codes.csv",
+            Shop))).Content.ReadAsStringAsync();
         Assert.Equal(10001, csv.TrimEnd('\n').Split('\n').Length);
-        var list = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/campaigns?state=active", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var list = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/campaigns?state=active",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(id, Assert.Single(list.GetProperty("items").EnumerateArray()).GetProperty("id").GetInt64());
     }
 
@@ -156,7 +166,8 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
-                extensions = new { cost = new { requestedQueryCost = 20, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 10, restoreRate = 100.0 } } },
+                extensions = new { cost = new { requestedQueryCost = 20, actualQueryCost = (int?)null,
+                    throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 10, restoreRate = 100.0 } } },
             }));
 
         await App.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(id, default);
@@ -164,7 +175,8 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         var batches = Calls("AddCampaignCodes").ToList();
         Assert.Equal(2, batches.Count(b => b.Body.Contains(codes[251], StringComparison.Ordinal))); // throttled, then sent again
         Assert.Equal(2, batches.Count(b => !b.Body.Contains(codes[251], StringComparison.Ordinal))); // the other two batches, once each
-        Assert.Equal(600, await App.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id AND state = 'created'", new { id }));
+        Assert.Equal(600, await App.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id AND state = 'created'",
+            new { id }));
     }
 
     [Theory]
@@ -189,7 +201,9 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
     [InlineData("""{"title":"Tiny","percentage":0.00001,"code":"TINY1"}""", "percentage")]
     [InlineData("""{"title":"Fine","percentage":12.34567,"code":"FINE1"}""", "percentage")]
     // ends_at > starts_at is checked in 100 ns ticks by the app, in microseconds by PostgreSQL (which keeps no finer).
-    [InlineData("""{"title":"Blink","fixedAmount":5,"code":"BLINK1","startsAt":"2030-01-01T00:00:00.0000001Z","endsAt":"2030-01-01T00:00:00.0000009Z"}""", "endsAt")]
+    [InlineData(
+        """{"title":"Blink","fixedAmount":5,"code":"BLINK1","startsAt":"2030-01-01T00:00:00.0000001Z","endsAt":"2030-01-01T00:00:00.0000009Z"}""",
+        "endsAt")]
     public async Task Campaign_values_the_database_cannot_hold_are_refused_with_a_field_error(string json, string field)
     {
         var (status, body) = await SendJsonAsync(HttpMethod.Post, "/api/admin/campaigns", json, idempotent: true);
@@ -202,7 +216,8 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
     [Fact]
     public async Task A_NUL_character_in_a_campaign_title_is_refused_with_a_field_error()
     {
-        var (status, body) = await SendJsonAsync(HttpMethod.Post, "/api/admin/campaigns", """{"title":"Summer\u0000","fixedAmount":5,"code":"NUL1"}""", idempotent: true);
+        var (status, body) = await SendJsonAsync(HttpMethod.Post, "/api/admin/campaigns",
+            """{"title":"Summer\u0000","fixedAmount":5,"code":"NUL1"}""", idempotent: true);
 
         Assert.True(status == HttpStatusCode.UnprocessableEntity, $"{(int)status}: {body}");
         Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty("title", out _), body);
@@ -224,7 +239,8 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
         Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
             .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
-                data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/77" }, userErrors = Array.Empty<object>() } },
+                data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "gid://shopify/DiscountCodeNode/77" },
+                    userErrors = Array.Empty<object>() } },
             }));
 
         var (status, body) = await SendJsonAsync(HttpMethod.Put, $"/api/admin/campaigns/{id}", json);
@@ -255,7 +271,8 @@ internal static class CampaignCodeQueries
     {
         await using (conn)
         {
-            return (await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT code FROM campaign_codes WHERE campaign_id = @id ORDER BY seq", new { id })).ToList();
+            return (await Dapper.SqlMapper.QueryAsync<string>(conn, "SELECT code FROM campaign_codes WHERE campaign_id = @id ORDER BY seq",
+                new { id })).ToList();
         }
     }
 }

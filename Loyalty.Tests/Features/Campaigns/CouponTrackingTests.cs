@@ -25,7 +25,8 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
                 .WithBody(new WildcardMatcher("*FindLoyaltyCode*" + (code is null ? "" : code + "*"))))
             .AtPriority(priority).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
-                data = new { codeDiscountNodeByCode = new { id = "gid://shopify/DiscountCodeNode/9", codeDiscount = new { title = "x", status, asyncUsageCount = 0, usageLimit = (int?)null } } },
+                data = new { codeDiscountNodeByCode = new { id = "gid://shopify/DiscountCodeNode/9",
+                    codeDiscount = new { title = "x", status, asyncUsageCount = 0, usageLimit = (int?)null } } },
             }));
 
     private async Task<long> CampaignAsync(object body)
@@ -58,11 +59,13 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         await PaidAsync(9001, 42, "summer5"); // redelivered
 
         Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM coupon_redemptions WHERE campaign_id = @id", new { id }));
-        var report = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/reports/coupons", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var report = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/reports/coupons",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>();
         var row = report.EnumerateArray().Single(r => r.GetProperty("source").GetString() == "campaign");
         Assert.Equal((1L, 1L, 1m, 5m, 100m), (row.GetProperty("issued").GetInt64(), row.GetProperty("redeemed").GetInt64(),
             row.GetProperty("redemptionRate").GetDecimal(), row.GetProperty("discountGiven").GetDecimal(), row.GetProperty("revenue").GetDecimal()));
-        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/reports/coupons?format=csv", Shop))).Content.ReadAsStringAsync();
+        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/reports/coupons?format=csv",
+            Shop))).Content.ReadAsStringAsync();
         Assert.StartsWith("source,campaign_id,title,issued,redeemed", csv);
         Assert.Contains($"campaign,{id},\"Summer\",1,1,1,1,5.00,100.00", csv);
     }
@@ -82,7 +85,8 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
                     legacyResourceId = "9103", name = "#9103", test = false, cancelledAt = (string?)null, discountCodes = new[] { "Summer5" },
                     customer = new { legacyResourceId = "44" },
                     subtotalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" } },
-                    totalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" }, presentmentMoney = new { amount = "50.00", currencyCode = "EUR" } },
+                    totalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" },
+                        presentmentMoney = new { amount = "50.00", currencyCode = "EUR" } },
                     totalDiscountsSet = new { shopMoney = new { amount = "4.00", currencyCode = "EUR" } },
                 } } } },
             }));
@@ -91,11 +95,14 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         var history = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/summer5/redemptions", Shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
 
-        Assert.Equal(("SUMMER5", id, "Summer", 3L, 16.5m, 230m), (history.GetProperty("code").GetString(), history.GetProperty("campaignId").GetInt64(),
-            history.GetProperty("campaignTitle").GetString(), history.GetProperty("uses").GetInt64(), history.GetProperty("discountGiven").GetDecimal(),
+        Assert.Equal(("SUMMER5", id, "Summer", 3L, 16.5m, 230m), (history.GetProperty("code").GetString(),
+            history.GetProperty("campaignId").GetInt64(),
+            history.GetProperty("campaignTitle").GetString(), history.GetProperty("uses").GetInt64(),
+            history.GetProperty("discountGiven").GetDecimal(),
             history.GetProperty("revenue").GetDecimal()));
         Assert.Equal([(9103L, 44L, 4m), (9102L, 43L, 7.5m), (9101L, 42L, 5m)], history.GetProperty("redemptions").EnumerateArray()
-            .Select(r => (r.GetProperty("orderId").GetInt64(), r.GetProperty("customerId").GetInt64(), r.GetProperty("discountAmount").GetDecimal())).ToList());
+            .Select(r => (r.GetProperty("orderId").GetInt64(), r.GetProperty("customerId").GetInt64(),
+                r.GetProperty("discountAmount").GetDecimal())).ToList());
         var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/SUMMER5/redemptions?format=csv", Shop)))
             .Content.ReadAsStringAsync();
         Assert.StartsWith("code,order_id,customer_id,discount_amount,order_amount,redeemed_at\n\"SUMMER5\",9103,44,4.00,50.00,", csv);
@@ -130,8 +137,10 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
     [Fact]
     public async Task Each_reason_a_code_cannot_be_used_is_told_apart()
     {
-        await CampaignAsync(new { title = "Later", fixedAmount = 5, code = "LATER5", startsAt = DateTimeOffset.UtcNow.AddDays(3), endsAt = DateTimeOffset.UtcNow.AddDays(9) });
-        await CampaignAsync(new { title = "Gone", fixedAmount = 5, code = "GONE5", startsAt = DateTimeOffset.UtcNow.AddDays(-9), endsAt = DateTimeOffset.UtcNow.AddDays(-1) });
+        await CampaignAsync(new { title = "Later", fixedAmount = 5, code = "LATER5", startsAt = DateTimeOffset.UtcNow.AddDays(3),
+            endsAt = DateTimeOffset.UtcNow.AddDays(9) });
+        await CampaignAsync(new { title = "Gone", fixedAmount = 5, code = "GONE5", startsAt = DateTimeOffset.UtcNow.AddDays(-9),
+            endsAt = DateTimeOffset.UtcNow.AddDays(-1) });
         await CampaignAsync(new { title = "Once", fixedAmount = 5, code = "ONCE5", usageLimit = 1 });
         await CampaignAsync(new { title = "VIP", fixedAmount = 5, code = "VIP5", customerIds = new[] { 5L } });
         await CampaignAsync(new { title = "Each", fixedAmount = 5, code = "EACH5", oncePerCustomer = true });
@@ -181,9 +190,12 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
     {
         var id = await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER7" });
         Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*DeactivateCampaign*")))
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { data = new { discountCodeDeactivate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(
+                new { data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(
+            new WildcardMatcher("*DeactivateCampaign*")))
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(
+                new { data = new { discountCodeDeactivate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
 
         var bad = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", Shop, JsonContent.Create(new { usageLimit = 0 })));
         var changed = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", Shop,
@@ -194,7 +206,8 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         Assert.Equal(HttpStatusCode.OK, changed.StatusCode);
         var update = JsonDocument.Parse(Shopify.OperationBodies(Shop, "UpdateCampaign").Single()).RootElement.GetProperty("variables");
         Assert.Equal(("gid://shopify/DiscountCodeNode/9", $"Summer sale (campaign {id})", 300),
-            (update.GetProperty("id").GetString(), update.GetProperty("input").GetProperty("title").GetString(), update.GetProperty("input").GetProperty("usageLimit").GetInt32()));
+            (update.GetProperty("id").GetString(), update.GetProperty("input").GetProperty("title").GetString(),
+                update.GetProperty("input").GetProperty("usageLimit").GetInt32()));
         Assert.Equal("deactivated", (await deleted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("state").GetString());
         Assert.Single(Shopify.OperationBodies(Shop, "DeactivateCampaign"));
         Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM campaign_codes WHERE campaign_id = @id", new { id }));

@@ -20,8 +20,10 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
     /// <summary>shop/redact deletes its own delivery with the shop, so completion shows in the compliance log.</summary>
     private async Task RedactShopAsync(string shop)
     {
-        Assert.Equal(HttpStatusCode.OK, (await App.PostWebhookAsync("shop/redact", shop, $$"""{"shop_id":1,"shop_domain":"{{shop}}"}""", webhookId: "sr-" + shop)).StatusCode);
-        for (var i = 0; i < 300 && await App.ScalarAsync<long>("SELECT count(*) FROM compliance_log WHERE webhook_id = @id", new { id = "sr-" + shop }) == 0; i++)
+        Assert.Equal(HttpStatusCode.OK, (await App.PostWebhookAsync("shop/redact", shop, $$"""{"shop_id":1,"shop_domain":"{{shop}}"}""",
+            webhookId: "sr-" + shop)).StatusCode);
+        for (var i = 0; i < 300 && await App.ScalarAsync<long>("SELECT count(*) FROM compliance_log WHERE webhook_id = @id",
+            new { id = "sr-" + shop }) == 0; i++)
         {
             await Task.Delay(50);
         }
@@ -35,7 +37,10 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         await DeliverAsync("orders/updated", shop, Order(1002, 888, "bob@example.com"), "o2-" + shop);
 
         await DeliverAsync("customers/data_request", shop,
-            $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777,"email":"ana@example.com","phone":null},"orders_requested":[1001],"data_request":{"id":9999}}""",
+            $$$"""
+            {"shop_domain":"{{{shop}}}","customer":{"id":777,"email":"ana@example.com","phone":null},
+            "orders_requested":[1001],"data_request":{"id":9999}}
+            """,
             "dr-" + shop);
 
         var list = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/compliance/data-requests", shop)))
@@ -44,7 +49,8 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         Assert.Equal(777, summary.GetProperty("customerId").GetInt64());
         Assert.Equal(9999, summary.GetProperty("dataRequestId").GetInt64());
 
-        var export = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", shop)))
+        var export = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get,
+            $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
         var text = export.GetProperty("data").GetRawText();
         Assert.Contains("ana@example.com", text);
@@ -54,7 +60,8 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         // Another shop cannot read it.
         var other = LoyaltyApp.NewShop();
         await App.InstallAsync(Shopify, other);
-        var foreign = await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", other));
+        var foreign = await App.Http.SendAsync(App.Admin(HttpMethod.Get,
+            $"/api/admin/compliance/data-requests/{summary.GetProperty("id").GetInt64()}", other));
         Assert.Equal(HttpStatusCode.NotFound, foreign.StatusCode);
     }
 
@@ -75,7 +82,8 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
             "SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @shop AND payload LIKE '%ana@example.com%'", new { shop });
         Assert.Equal(0L, anaLeft);
         Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_data_exports WHERE shop_domain = @shop", new { shop }));
-        Assert.Contains("bob@example.com", await App.ScalarAsync<string>("SELECT payload FROM webhook_deliveries WHERE webhook_id = @id", new { id = "b1-" + shop }));
+        Assert.Contains("bob@example.com", await App.ScalarAsync<string>("SELECT payload FROM webhook_deliveries WHERE webhook_id = @id",
+            new { id = "b1-" + shop }));
         var log = await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "cr-" + shop });
         Assert.Contains("webhookPayloadsCleared", log);
         Assert.DoesNotContain("777", log);
@@ -90,7 +98,8 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         await App.InstallAsync(Shopify, neighbour);
         await DeliverAsync("orders/updated", shop, Order(3001, 777, "ana@example.com"), "o-" + shop);
         await DeliverAsync("orders/updated", neighbour, Order(3002, 999, "cy@example.com"), "o-" + neighbour);
-        await DeliverAsync("customers/data_request", shop, $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777},"orders_requested":[],"data_request":{"id":2}}""", "dr-" + shop);
+        await DeliverAsync("customers/data_request", shop,
+            $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777},"orders_requested":[],"data_request":{"id":2}}""", "dr-" + shop);
         await App.Http.GetAsync($"/auth?shop={shop}"); // leaves an OAuth state row
         await DeliverAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", "u-" + shop);
 
@@ -102,7 +111,8 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         }
         Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE shop_domain = @neighbour", new { neighbour }));
         Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE shop_domain = @neighbour", new { neighbour }));
-        Assert.Contains("\"erased\": true", await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "sr-" + shop }));
+        Assert.Contains("\"erased\": true", await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id",
+            new { id = "sr-" + shop }));
     }
 
     [Fact]
@@ -112,7 +122,8 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
 
         await RedactShopAsync(shop);
 
-        Assert.Contains("shop installed again", await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "sr-" + shop }));
+        Assert.Contains("shop installed again", await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id",
+            new { id = "sr-" + shop }));
         Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
         Assert.Equal("installed", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
     }
@@ -126,7 +137,8 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         await App.Http.PostAsync(LoyaltyApp.ProxyPath("/proxy/api/feedback", shop, 777),
             JsonContent.Create(new { message = "Lovely shop, will return" }));
 
-        await DeliverAsync("customers/data_request", shop, $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777},"orders_requested":[5001],"data_request":{"id":3}}""", "dr-" + shop);
+        await DeliverAsync("customers/data_request", shop,
+            $$$"""{"shop_domain":"{{{shop}}}","customer":{"id":777},"orders_requested":[5001],"data_request":{"id":3}}""", "dr-" + shop);
         var exportId = await App.ScalarAsync<long>("SELECT id FROM customer_data_exports WHERE shop_domain = @shop", new { shop });
         var export = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/compliance/data-requests/{exportId}", shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
@@ -135,13 +147,18 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         Assert.Equal(2, data.GetProperty("pointsHistory").GetArrayLength());
         Assert.Contains("Lovely shop", data.GetProperty("feedback").GetRawText());
 
-        await DeliverAsync("customers/redact", shop, $$"""{"shop_domain":"{{shop}}","customer":{"id":777},"orders_to_redact":[5001]}""", "cr-" + shop);
+        await DeliverAsync("customers/redact", shop, $$"""{"shop_domain":"{{shop}}","customer":{"id":777},"orders_to_redact":[5001]}""",
+            "cr-" + shop);
 
-        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND customer_id = 777", new { shop }));
-        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop AND customer_id = 777", new { shop }));
-        Assert.Null(await App.ScalarAsync<long?>("SELECT customer_id FROM order_earnings WHERE shop_domain = @shop AND order_id = 5001", new { shop }));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND customer_id = 777",
+            new { shop }));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop AND customer_id = 777",
+            new { shop }));
+        Assert.Null(await App.ScalarAsync<long?>("SELECT customer_id FROM order_earnings WHERE shop_domain = @shop AND order_id = 5001",
+            new { shop }));
         Assert.Equal(30, await App.BalanceAsync(shop, 888));
-        Assert.Contains("\"pointsBalanceErased\": 90", await App.ScalarAsync<string>("SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "cr-" + shop }));
+        Assert.Contains("\"pointsBalanceErased\": 90", await App.ScalarAsync<string>(
+            "SELECT summary::text FROM compliance_log WHERE webhook_id = @id", new { id = "cr-" + shop }));
         // A late redelivery of the redacted customer's order does not award it again.
         await DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(5001, 777, 80m, 80m), "p1-again-" + shop);
         Assert.Equal(0, await App.BalanceAsync(shop, 777));

@@ -20,7 +20,8 @@ public sealed class ConversionRecoveryTests(ConversionApp app) : ConversionTestB
 
     private void PosLookupAnswers(string reference, bool applied) =>
         Pos.Given(Request.Create().WithPath($"/transactions/{reference}").UsingGet()).RespondWith(applied
-            ? Response.Create().WithStatusCode(200).WithBodyAsJson(new { transactionId = "t1", customerId = "777", reference, points = -500, createdAt = "2026-11-23T10:00:00Z" })
+            ? Response.Create().WithStatusCode(200).WithBodyAsJson(new { transactionId = "t1", customerId = "777", reference, points = -500,
+                createdAt = "2026-11-23T10:00:00Z" })
             : Response.Create().WithStatusCode(404).WithBodyAsJson(new { error = "not_found" }));
 
     [Fact]
@@ -29,7 +30,7 @@ public sealed class ConversionRecoveryTests(ConversionApp app) : ConversionTestB
         await UsePosAsync(balance: 1250);
         Shopify.StubDiscountCreate(Shop);
         PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
-        var posCallsBefore = Pos.LogEntries.Count();
+        var posCallsBefore = Pos.LogEntries.Count;
 
         var response = await ConvertAsync(500, "pos-1");
 
@@ -43,7 +44,8 @@ public sealed class ConversionRecoveryTests(ConversionApp app) : ConversionTestB
             Pos.LogEntries.Skip(posCallsBefore).Select(e => $"{e.RequestMessage!.Method} {e.RequestMessage.Path}"));
         Assert.Equal(750, body.GetProperty("balance").GetInt64());
         Assert.True(await App.ScalarAsync<bool>("SELECT pos_authoritative FROM point_transactions WHERE reference = @id", new { id }));
-        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop", new { shop = Shop })); // the POS already has it
+        // the POS already has it
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
     [Fact]
@@ -112,7 +114,8 @@ public sealed class ConversionRecoveryTests(ConversionApp app) : ConversionTestB
         await ReconcileAsync();
 
         Assert.Equal("completed", await StateAsync(id));
-        Assert.Equal("gid://shopify/DiscountCodeNode/77", await App.ScalarAsync<string>("SELECT discount_id FROM conversions WHERE id = @id", new { id }));
+        Assert.Equal("gid://shopify/DiscountCodeNode/77", await App.ScalarAsync<string>("SELECT discount_id FROM conversions WHERE id = @id",
+            new { id }));
         Assert.Equal((0, 500L), (Creates, (long)await App.BalanceAsync(Shop, Customer)));
     }
 

@@ -11,7 +11,8 @@ public sealed class ConversionReviewTests(ConversionApp app) : ConversionTestBas
     private async Task<string> InReviewAsync(string from, string? discountId = "gid://shopify/DiscountCodeNode/1001", string balanceSource = "ledger")
     {
         var id = await LeftBehindAsync(from, discountId: discountId, balanceSource: balanceSource);
-        await App.ScalarAsync<int>("UPDATE conversions SET state = 'needs_review', review_from = state, failure_reason = 'While ' || state || ': test' WHERE id = @id",
+        await App.ScalarAsync<int>(
+            "UPDATE conversions SET state = 'needs_review', review_from = state, failure_reason = 'While ' || state || ': test' WHERE id = @id",
             new { id });
         return id;
     }
@@ -48,7 +49,8 @@ public sealed class ConversionReviewTests(ConversionApp app) : ConversionTestBas
         Assert.Equal("completed", item.GetProperty("state").GetString());
         Assert.Equal(500, await App.BalanceAsync(Shop, Customer));
         Assert.Equal(0, Deletes);
-        Assert.Equal("42", await App.ScalarAsync<string>("SELECT reviewed_by FROM conversions WHERE id = @id", new { id })); // the staff member (session token sub)
+        // the staff member (session token sub)
+        Assert.Equal("42", await App.ScalarAsync<string>("SELECT reviewed_by FROM conversions WHERE id = @id", new { id }));
 
         var again = await ActAsync(id, "retry");
         Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);

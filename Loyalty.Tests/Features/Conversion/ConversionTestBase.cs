@@ -77,7 +77,8 @@ public abstract class ConversionTestBase<TFixture>(TFixture fixture) : AppTests<
 
     protected async Task GiveAsync(long points)
     {
-        var request = App.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop, JsonContent.Create(new { points, description = "welcome" }));
+        var request = App.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop,
+            JsonContent.Create(new { points, description = "welcome" }));
         request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString("N"));
         (await App.Http.SendAsync(request)).EnsureSuccessStatusCode();
     }
@@ -133,8 +134,12 @@ public abstract class ConversionTestBase<TFixture>(TFixture fixture) : AppTests<
             VALUES (@id, @shop, @customer, @key, @points, @points, 'EUR', @balanceSource, @state, @code, @discountId, now() + interval '90 days', 1,
                     @failureCode, CASE WHEN @state = 'settling' THEN now() - interval '1 minute' END, now() - interval '5 minutes',
                     now() - interval '5 minutes')
-            """, new { id, shop = Shop, customer = Customer, key = "crash-" + id, points, balanceSource, state, code = ConversionIds.NewCode(Customer, points),
-            discountId, failureCode });
+            """,
+            new
+            {
+                id, shop = Shop, customer = Customer, key = "crash-" + id, points, balanceSource, state,
+                code = ConversionIds.NewCode(Customer, points), discountId, failureCode,
+            });
         return id;
     }
 
@@ -142,6 +147,7 @@ public abstract class ConversionTestBase<TFixture>(TFixture fixture) : AppTests<
     {
         await SetAsync(new { balanceSource = "pos", posBaseUrl = Pos.Url, posApiKey = "pos-key" });
         Pos.Given(WireMock.RequestBuilders.Request.Create().WithPath($"/customers/{Customer}/points").UsingGet())
-            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = Customer.ToString(), balance }));
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithBodyAsJson(
+                new { customerId = Customer.ToString(), balance }));
     }
 }

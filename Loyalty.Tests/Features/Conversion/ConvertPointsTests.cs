@@ -21,21 +21,26 @@ public sealed class ConvertPointsTests(ConversionApp app) : ConversionTestBase<C
         var body = await response.Content.ReadFromJsonAsync<JsonElement>();
         var code = body.GetProperty("code").GetString()!;
         Assert.Matches(new Regex("^777-[A-HJKMNP-Z2-9]{6}-500$"), code);
-        Assert.Equal((500m, 500L, 500L), (body.GetProperty("amount").GetDecimal(), body.GetProperty("points").GetInt64(), body.GetProperty("balance").GetInt64()));
+        Assert.Equal((500m, 500L, 500L), (body.GetProperty("amount").GetDecimal(), body.GetProperty("points").GetInt64(),
+            body.GetProperty("balance").GetInt64()));
 
-        var create = JsonDocument.Parse(Assert.Single(Shopify.OperationBodies(Shop, "CreateLoyaltyCode"))).RootElement.GetProperty("variables").GetProperty("input");
+        var create = JsonDocument.Parse(Assert.Single(Shopify.OperationBodies(Shop, "CreateLoyaltyCode"))).RootElement.GetProperty(
+            "variables").GetProperty("input");
         Assert.Equal(code, create.GetProperty("code").GetString());
         Assert.Equal("gid://shopify/Customer/777", create.GetProperty("context").GetProperty("customers").GetProperty("add")[0].GetString());
         Assert.Equal(1, create.GetProperty("usageLimit").GetInt32());
         Assert.True(create.GetProperty("appliesOncePerCustomer").GetBoolean());
-        Assert.Equal("500.00", create.GetProperty("customerGets").GetProperty("value").GetProperty("discountAmount").GetProperty("amount").GetString());
+        Assert.Equal("500.00", create.GetProperty("customerGets").GetProperty("value").GetProperty("discountAmount").GetProperty(
+            "amount").GetString());
         Assert.Equal(500, await App.BalanceAsync(Shop, Customer));
         var conversionId = body.GetProperty("conversionId").GetString();
-        Assert.Equal(-500L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = @conversionId",
+        Assert.Equal(-500L,
+            await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = @conversionId",
             new { shop = Shop, conversionId }));
         var metafield = JsonDocument.Parse(Assert.Single(Shopify.OperationBodies(Shop, "SetLoyaltyCoupons"))).RootElement
             .GetProperty("variables").GetProperty("metafields")[0];
-        Assert.Equal(("loyalty", "coupons", "json"), (metafield.GetProperty("namespace").GetString(), metafield.GetProperty("key").GetString(), metafield.GetProperty("type").GetString()));
+        Assert.Equal(("loyalty", "coupons", "json"), (metafield.GetProperty("namespace").GetString(), metafield.GetProperty("key").GetString(),
+            metafield.GetProperty("type").GetString()));
         Assert.Contains(code, metafield.GetProperty("value").GetString());
         Assert.Equal(JsonValueKind.Null, metafield.GetProperty("compareDigest").ValueKind); // no list yet: must not exist
     }
@@ -93,7 +98,8 @@ public sealed class ConvertPointsTests(ConversionApp app) : ConversionTestBase<C
             r => Assert.True(r.StatusCode is HttpStatusCode.Conflict or HttpStatusCode.UnprocessableEntity, $"{(int)r.StatusCode}"));
         Assert.Equal(1, Creates);
         Assert.Equal(0, await App.BalanceAsync(Shop, Customer));
-        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM conversions WHERE shop_domain = @shop AND state = 'completed'", new { shop = Shop }));
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM conversions WHERE shop_domain = @shop AND state = 'completed'",
+            new { shop = Shop }));
     }
 
     [Fact]
@@ -173,6 +179,7 @@ public sealed class ConvertPointsTests(ConversionApp app) : ConversionTestBase<C
         var last = JsonDocument.Parse(writes[1]).RootElement.GetProperty("variables").GetProperty("metafields")[0];
         Assert.Equal("digest-1", last.GetProperty("compareDigest").GetString());
         Assert.Contains("777-OLDONE-100", last.GetProperty("value").GetString());
-        Assert.NotNull(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE shop_domain = @shop", new { shop = Shop }));
+        Assert.NotNull(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE shop_domain = @shop",
+            new { shop = Shop }));
     }
 }

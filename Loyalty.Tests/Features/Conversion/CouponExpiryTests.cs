@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Conversion;
 
@@ -13,7 +12,8 @@ public sealed class CouponExpiryTests(ConversionApp app) : ConversionTestBase<Co
 {
     private (DateTimeOffset StartsAt, DateTimeOffset EndsAt) SentToShopify(int index)
     {
-        var input = JsonDocument.Parse(Shopify.OperationBodies(Shop, "CreateLoyaltyCode")[index]).RootElement.GetProperty("variables").GetProperty("input");
+        var input = JsonDocument.Parse(Shopify.OperationBodies(Shop, "CreateLoyaltyCode")[index]).RootElement
+            .GetProperty("variables").GetProperty("input");
         return (input.GetProperty("startsAt").GetDateTimeOffset(), input.GetProperty("endsAt").GetDateTimeOffset());
     }
 

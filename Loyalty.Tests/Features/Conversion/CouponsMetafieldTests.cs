@@ -51,7 +51,8 @@ public sealed class CouponsMetafieldTests(CouponsMetafieldTests.BoundedApp app) 
                 .WithBody(new WireMock.Matchers.WildcardMatcher("*SetLoyaltyCoupons*"))).AtPriority(1)
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
-                data = new { metafieldsSet = new { metafields = Array.Empty<object>(), userErrors = new[] { new { field = new[] { "value" }, code = "INVALID_VALUE", message = "Value is too big" } } } },
+                data = new { metafieldsSet = new { metafields = Array.Empty<object>(),
+                    userErrors = new[] { new { field = new[] { "value" }, code = "INVALID_VALUE", message = "Value is too big" } } } },
             }));
         var id = (await (await ConvertAsync(500, "meta-fails")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString()!;
 
@@ -70,9 +71,11 @@ public sealed class CouponsMetafieldTests(CouponsMetafieldTests.BoundedApp app) 
                 .WithBody(new WireMock.Matchers.WildcardMatcher("*SetLoyaltyCoupons*"))).AtPriority(0)
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
-                data = new { metafieldsSet = new { metafields = new[] { new { id = "gid://shopify/Metafield/1" } }, userErrors = Array.Empty<object>() } },
+                data = new { metafieldsSet = new { metafields = new[] { new { id = "gid://shopify/Metafield/1" } },
+                    userErrors = Array.Empty<object>() } },
             }));
-        var resolved = await App.Http.SendAsync(App.Admin(HttpMethod.Post, $"/api/admin/coupon-incidents/{incident.GetProperty("id").GetInt64()}/resolve",
+        var resolved = await App.Http.SendAsync(App.Admin(HttpMethod.Post,
+            $"/api/admin/coupon-incidents/{incident.GetProperty("id").GetInt64()}/resolve",
             Shop, JsonContent.Create(new { resolution = "Removed old entries from the metafield" })));
         Assert.Equal(HttpStatusCode.OK, resolved.StatusCode);
         await ReconcileAsync();

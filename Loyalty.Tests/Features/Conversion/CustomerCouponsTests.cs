@@ -38,7 +38,8 @@ public sealed class CustomerCouponsTests(ConversionApp app) : ConversionTestBase
         Assert.Equal("used", (await CouponsAsync())[0].GetProperty("status").GetString());
         await ReconcileAsync();
         var last = Shopify.OperationBodies(Shop, "SetLoyaltyCoupons")[^1];
-        var list = JsonDocument.Parse(JsonDocument.Parse(last).RootElement.GetProperty("variables").GetProperty("metafields")[0].GetProperty("value").GetString()!);
+        var list = JsonDocument.Parse(JsonDocument.Parse(last).RootElement.GetProperty("variables").GetProperty("metafields")[0].GetProperty(
+            "value").GetString()!);
         Assert.Equal("used", list.RootElement[0].GetProperty("status").GetString());
         Assert.Equal(8001L, await App.ScalarAsync<long>("SELECT used_order_id FROM conversions WHERE code = @code", new { code }));
     }
@@ -60,7 +61,9 @@ public sealed class CustomerCouponsTests(ConversionApp app) : ConversionTestBase
         Assert.Equal(1, Deletes);
         Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
         Assert.Equal("cancelled", (await CouponsAsync())[0].GetProperty("status").GetString());
-        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND kind = 'conversion_reversal'", new { shop = Shop }));
+        Assert.Equal(1L,
+            await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND kind = 'conversion_reversal'",
+            new { shop = Shop }));
     }
 
     [Fact]

@@ -56,7 +56,8 @@ public sealed class MoneyLeakTests(ConversionApp app) : ConversionTestBase<Conve
             incident.GetProperty("amount").GetDecimal(), incident.GetProperty("points").GetInt64()));
         Assert.Equal("used_after_cancel", incident.GetProperty("kind").GetString());
 
-        var resolve = () => App.Http.SendAsync(App.Admin(HttpMethod.Post, $"/api/admin/coupon-incidents/{incident.GetProperty("id").GetInt64()}/resolve", Shop,
+        var resolve = () => App.Http.SendAsync(App.Admin(HttpMethod.Post,
+            $"/api/admin/coupon-incidents/{incident.GetProperty("id").GetInt64()}/resolve", Shop,
             JsonContent.Create(new { resolution = "Took the 500 points back by hand" })));
         Assert.Equal(HttpStatusCode.OK, (await resolve()).StatusCode);
         Assert.Equal(HttpStatusCode.Conflict, (await resolve()).StatusCode);
@@ -77,7 +78,8 @@ public sealed class MoneyLeakTests(ConversionApp app) : ConversionTestBase<Conve
             var answers = await Task.WhenAll(ConvertAsync(100, key), ConvertAsync(100, key));
 
             Assert.All(answers, a => Assert.True(a.StatusCode is HttpStatusCode.Created or HttpStatusCode.OK or HttpStatusCode.Accepted
-                                                    || a.StatusCode == HttpStatusCode.Conflict && a.Content.ReadAsStringAsync().Result.Contains("conversion_in_progress"),
+                                                    || a.StatusCode == HttpStatusCode.Conflict
+                                                        && a.Content.ReadAsStringAsync().Result.Contains("conversion_in_progress"),
                 $"{key}: {(int)a.StatusCode} {a.Content.ReadAsStringAsync().Result}"));
         }
         await ReconcileAsync();
@@ -91,7 +93,8 @@ public sealed class MoneyLeakTests(ConversionApp app) : ConversionTestBase<Conve
         await UsePosAsync(balance: 1000);
         var id = await LeftBehindAsync("settling", discountId: "gid://shopify/DiscountCodeNode/6", balanceSource: "pos");
 
-        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(new { balanceSource = "ledger" })));
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            JsonContent.Create(new { balanceSource = "ledger" })));
 
         Assert.Equal(HttpStatusCode.Conflict, response.StatusCode);
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
@@ -117,7 +120,8 @@ public sealed class MoneyLeakTests(ConversionApp app) : ConversionTestBase<Conve
         await ReconcileAsync();
 
         Assert.Equal("completed", await StateAsync(id));
-        Assert.Equal("gid://shopify/DiscountCodeNode/4242", await App.ScalarAsync<string>("SELECT discount_id FROM conversions WHERE id = @id", new { id }));
+        Assert.Equal("gid://shopify/DiscountCodeNode/4242", await App.ScalarAsync<string>("SELECT discount_id FROM conversions WHERE id = @id",
+            new { id }));
         Assert.Equal((1, 0, 500L), (Creates, Deletes, (long)await App.BalanceAsync(Shop, Customer)));
     }
 

@@ -77,7 +77,8 @@ public sealed class ShopifyBudgetTests(ShopifyBudgetTests.BudgetApp app) : Conve
         Assert.Empty(Shopify.OperationBodies(Shop, "LoyaltyCoupons")); // not sent: no room in the bucket
         Assert.Null(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }));
 
-        await UntilAsync(async () => await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }) is not null);
+        await UntilAsync(async () => await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id",
+            new { id }) is not null);
 
         Assert.NotNull(await App.ScalarAsync<DateTime?>("SELECT metafield_synced_at FROM conversions WHERE id = @id", new { id }));
         Assert.Contains((await App.ScalarAsync<string>("SELECT code FROM conversions WHERE id = @id", new { id }))!,
@@ -101,7 +102,8 @@ public sealed class ShopifyBudgetTests(ShopifyBudgetTests.BudgetApp app) : Conve
         Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
         Assert.Equal(0, Deletes); // not sent
         Assert.Equal(500, await App.BalanceAsync(Shop, Customer)); // not before the coupon is gone
-        await UntilAsync(async () => await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }) == "cancelled");
+        await UntilAsync(async () => await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code",
+            new { code }) == "cancelled");
 
         Assert.Equal("cancelled", await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }));
         Assert.Equal(1, Deletes);
@@ -153,7 +155,8 @@ public sealed class ShopifyBudgetTests(ShopifyBudgetTests.BudgetApp app) : Conve
         Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
     }
 
-    /// <summary>Polls until <paramref name="done"/> (no recurring job runs here: only a wake-up the app scheduled can get there), 30 s at most.</summary>
+    /// <summary>Polls until <paramref name="done"/> (no recurring job runs here: only a wake-up the app scheduled can get there), 30 s at
+    /// most.</summary>
     private static async Task UntilAsync(Func<Task<bool>> done)
     {
         var deadline = DateTime.UtcNow.AddSeconds(30);
@@ -169,7 +172,8 @@ public sealed class ShopifyBudgetTests(ShopifyBudgetTests.BudgetApp app) : Conve
                                      expires_at, attempts, created_at, last_error)
             VALUES (@id, @shop, @customer, @key, 500, 5, 'EUR', 'ledger', 'pending', @code, now() + interval '90 days', 1,
                     now() - make_interval(secs => @age), 'waiting for Shopify''s API cost bucket')
-            """, new { id, shop = Shop, customer = Customer, key = "waited-" + id, code = ConversionIds.NewCode(Customer, 5), age = age.TotalSeconds });
+            """,
+            new { id, shop = Shop, customer = Customer, key = "waited-" + id, code = ConversionIds.NewCode(Customer, 5), age = age.TotalSeconds });
         return id;
     }
 }

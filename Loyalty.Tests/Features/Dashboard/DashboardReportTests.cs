@@ -20,7 +20,8 @@ public sealed class DashboardReportTests(ConversionApp app) : ConversionTestBase
     {
         Shopify.StubDiscountCreate(Shop);
         await GiveAsync(1000);
-        var adjust = App.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop, JsonContent.Create(new { points = -100, description = "correction" }));
+        var adjust = App.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop,
+            JsonContent.Create(new { points = -100, description = "correction" }));
         adjust.Headers.Add("Idempotency-Key", "adjust-1");
         (await App.Http.SendAsync(adjust)).EnsureSuccessStatusCode();
         Assert.Equal(HttpStatusCode.Created, (await ConvertAsync(500, "dash-1")).StatusCode);

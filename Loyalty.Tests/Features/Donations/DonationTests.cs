@@ -38,8 +38,10 @@ public sealed class DonationTests(ConversionApp app) : ConversionTestBase<Conver
         Assert.Contains("invalid_cause", await (await DonateAsync(10, " ", "d5")).Content.ReadAsStringAsync());
 
         Assert.Equal(650, await App.BalanceAsync(Shop, Customer));
-        var totals = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations", Shop))).Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal(("Beach clean-up", 250L, 2L), (totals[0].GetProperty("cause").GetString(), totals[0].GetProperty("points").GetInt64(), totals[0].GetProperty("donations").GetInt64()));
+        var totals = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal(("Beach clean-up", 250L, 2L), (totals[0].GetProperty("cause").GetString(), totals[0].GetProperty("points").GetInt64(),
+            totals[0].GetProperty("donations").GetInt64()));
         Assert.Equal(("Food bank", 100L), (totals[1].GetProperty("cause").GetString(), totals[1].GetProperty("points").GetInt64()));
     }
 
@@ -53,8 +55,10 @@ public sealed class DonationTests(ConversionApp app) : ConversionTestBase<Conver
         await DonateAsync(100, "Food bank", "v2");
 
         Assert.Equal((10m, "EUR"), (donated.GetProperty("value").GetDecimal(), donated.GetProperty("currency").GetString()));
-        var total = (await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations", Shop))).Content.ReadFromJsonAsync<JsonElement>())[0];
-        Assert.Equal((300L, 20m, "EUR"), (total.GetProperty("points").GetInt64(), total.GetProperty("value").GetDecimal(), total.GetProperty("currency").GetString()));
+        var total = (await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>())[0];
+        Assert.Equal((300L, 20m, "EUR"), (total.GetProperty("points").GetInt64(), total.GetProperty("value").GetDecimal(),
+            total.GetProperty("currency").GetString()));
         var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/donations?format=csv", Shop))).Content.ReadAsStringAsync();
         Assert.Equal("cause,donations,points,value,currency,customers\n\"Food bank\",2,300,20.00,EUR,1\n", csv);
 
@@ -64,15 +68,18 @@ public sealed class DonationTests(ConversionApp app) : ConversionTestBase<Conver
         var history = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/redemptions", Shop, Customer));
         Assert.Equal([("coupon", code, 100L, 10m, "active", true), ("donation", "Food bank", 100L, 10m, "completed", false),
             ("donation", "Food bank", 200L, 10m, "completed", false)], history.EnumerateArray()
-            .Select(r => (r.GetProperty("kind").GetString(), r.GetProperty("kind").GetString() == "coupon" ? r.GetProperty("code").GetString() : r.GetProperty("cause").GetString(),
-                r.GetProperty("points").GetInt64(), r.GetProperty("value").GetDecimal(), r.GetProperty("status").GetString(), r.GetProperty("active").GetBoolean())).ToList());
+            .Select(r => (r.GetProperty("kind").GetString(), r.GetProperty("kind").GetString() == "coupon" ? r.GetProperty("code").GetString()
+                : r.GetProperty("cause").GetString(),
+                r.GetProperty("points").GetInt64(), r.GetProperty("value").GetDecimal(), r.GetProperty("status").GetString(),
+                r.GetProperty("active").GetBoolean())).ToList());
     }
 
     [Fact]
     public async Task A_POS_donation_whose_outcome_is_unknown_is_pending_until_settled_by_reference()
     {
         await UsePosAsync(balance: 1000);
-        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost()).RespondWith(Response.Create().WithStatusCode(503));
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost()).RespondWith(
+            Response.Create().WithStatusCode(503));
 
         var response = await DonateAsync(300, "Food bank", "pd1");
 
@@ -91,7 +98,8 @@ public sealed class DonationTests(ConversionApp app) : ConversionTestBase<Conver
     public async Task A_donation_the_settler_cannot_work_on_does_not_stop_it_settling_the_others()
     {
         await UsePosAsync(balance: 1000);
-        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost()).RespondWith(Response.Create().WithStatusCode(503));
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost()).RespondWith(
+            Response.Create().WithStatusCode(503));
         var id = (await (await DonateAsync(300, "Food bank", "pd2")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("donationId").GetString()!;
         Pos.Given(Request.Create().WithPath($"/transactions/{id}").UsingGet()).RespondWith(Response.Create().WithStatusCode(200)
             .WithBodyAsJson(new { transactionId = "t10", customerId = "777", reference = id, points = -300, createdAt = "2026-11-23T10:00:00Z" }));

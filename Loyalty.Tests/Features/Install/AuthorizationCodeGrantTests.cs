@@ -52,7 +52,8 @@ public sealed class AuthorizationCodeGrantTests(AppFixture app) : AppTests<AppFi
         Assert.Equal($"{Shopify.Server.Url}/{shop}/admin/apps/{LoyaltyApp.ApiKey}", response.Headers.Location!.ToString());
         var exchange = Assert.Single(Shopify.TokenCalls(shop, "code=code123"));
         Assert.Contains("expiring=1", exchange.RequestMessage!.Body);
-        Assert.Equal("authorization_code", await App.ScalarAsync<string>("SELECT obtained_via FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
+        Assert.Equal("authorization_code", await App.ScalarAsync<string>("SELECT obtained_via FROM shop_tokens WHERE shop_domain = @shop",
+            new { shop }));
         Assert.Equal("installed", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
     }
 

@@ -34,7 +34,8 @@ public sealed class TokenExchangeTests(AppFixture app) : AppTests<AppFixture>(ap
 
         await using var conn = await App.Db.OpenConnectionAsync();
         var row = await conn.QuerySingleAsync<(string Access, string Refresh, DateTime AccessExpires, DateTime RefreshExpires, string Via)>(
-            "SELECT access_token_protected, refresh_token_protected, access_token_expires_at, refresh_token_expires_at, obtained_via FROM shop_tokens WHERE shop_domain = @shop",
+            "SELECT access_token_protected, refresh_token_protected, access_token_expires_at, refresh_token_expires_at, obtained_via FROM " +
+                "shop_tokens WHERE shop_domain = @shop",
             new { shop });
         Assert.DoesNotContain("shpat_secret_access_value", row.Access);
         Assert.DoesNotContain("shprt_secret_refresh_value", row.Refresh);

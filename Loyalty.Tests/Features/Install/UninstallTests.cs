@@ -48,7 +48,8 @@ public sealed class UninstallTests(RecordingApp app) : AppTests<RecordingApp>(ap
     {
         var shop = Shop;
 
-        await App.PostWebhookAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", webhookId: "old-" + shop, triggeredAt: DateTimeOffset.UtcNow.AddHours(-3));
+        await App.PostWebhookAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", webhookId: "old-" + shop,
+            triggeredAt: DateTimeOffset.UtcNow.AddHours(-3));
         await App.WaitForDeliveryAsync("old-" + shop, "processed");
 
         Assert.Equal("installed", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));

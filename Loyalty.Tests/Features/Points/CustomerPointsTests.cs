@@ -8,9 +8,11 @@ namespace Loyalty.Tests.Features.Points;
 /// <summary>Bonus points and adjustments by staff, the merchant's customer view, and customer feedback.</summary>
 public sealed class CustomerPointsTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private Task<HttpResponseMessage> GiveAsync(long customer, long points, string? key, string? description = "Event attendance", string? shop = null)
+    private Task<HttpResponseMessage> GiveAsync(long customer, long points, string? key, string? description = "Event attendance",
+        string? shop = null)
     {
-        var request = App.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", shop ?? Shop, JsonContent.Create(new { points, description }));
+        var request = App.Admin(HttpMethod.Post, $"/api/admin/customers/{customer}/points", shop ?? Shop,
+            JsonContent.Create(new { points, description }));
         if (key is not null) request.Headers.Add("Idempotency-Key", key);
         return App.Http.SendAsync(request);
     }
@@ -62,12 +64,15 @@ public sealed class CustomerPointsTests(AppFixture app) : AppTests<AppFixture>(a
         var other = LoyaltyApp.NewShop();
         await App.InstallAsync(Shopify, other);
 
-        var page1 = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/customers/777?limit=4", Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        var page1 = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/customers/777?limit=4",
+            Shop))).Content.ReadFromJsonAsync<JsonElement>();
         var page2 = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get,
             $"/api/admin/customers/777?limit=4&before={page1.GetProperty("nextBefore").GetInt64()}", Shop))).Content.ReadFromJsonAsync<JsonElement>();
-        var foreign = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/customers/777", other))).Content.ReadFromJsonAsync<JsonElement>();
+        var foreign = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/customers/777",
+            other))).Content.ReadFromJsonAsync<JsonElement>();
 
-        Assert.Equal((40L, 40L, 0L), (page1.GetProperty("balance").GetInt64(), page1.GetProperty("totalEarned").GetInt64(), page1.GetProperty("totalRedeemed").GetInt64()));
+        Assert.Equal((40L, 40L, 0L), (page1.GetProperty("balance").GetInt64(), page1.GetProperty("totalEarned").GetInt64(),
+            page1.GetProperty("totalRedeemed").GetInt64()));
         Assert.Equal(4, page1.GetProperty("history").GetArrayLength());
         Assert.Equal(2, page2.GetProperty("history").GetArrayLength());
         Assert.Equal(0, foreign.GetProperty("balance").GetInt64());
@@ -81,7 +86,8 @@ public sealed class CustomerPointsTests(AppFixture app) : AppTests<AppFixture>(a
     [Fact]
     public async Task Feedback_earns_the_bonus_once_a_day_and_every_feedback_is_kept()
     {
-        var first = await (await FeedbackAsync(777, new { message = "Great shop, quick delivery!", rating = 5 })).Content.ReadFromJsonAsync<JsonElement>();
+        var first = await (await FeedbackAsync(777, new { message = "Great shop, quick delivery!",
+            rating = 5 })).Content.ReadFromJsonAsync<JsonElement>();
         var second = await (await FeedbackAsync(777, new { message = "Also the packaging was nice." })).Content.ReadFromJsonAsync<JsonElement>();
 
         Assert.True(first.GetProperty("bonusAwarded").GetBoolean());

@@ -20,7 +20,8 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
         processedAt = processedAt?.ToString("yyyy-MM-ddTHH:mm:ssZ"),
         customer = customer is null ? null : new { legacyResourceId = customer.ToString() },
         subtotalPriceSet = new { shopMoney = new { amount = subtotal, currencyCode = "EUR" } },
-        totalPriceSet = new { shopMoney = new { amount = total, currencyCode = "EUR" }, presentmentMoney = new { amount = total, currencyCode = "EUR" } },
+        totalPriceSet = new { shopMoney = new { amount = total, currencyCode = "EUR" },
+            presentmentMoney = new { amount = total, currencyCode = "EUR" } },
     };
 
     private void StubOrdersPage(string? after, object[] nodes, bool hasNext, string? endCursor)
@@ -30,7 +31,8 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
         Shopify.Server.Given(request).AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
             data = new { orders = new { pageInfo = new { hasNextPage = hasNext, endCursor }, nodes } },
-            extensions = new { cost = new { requestedQueryCost = 50, actualQueryCost = 20, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1900, restoreRate = 100.0 } } },
+            extensions = new { cost = new { requestedQueryCost = 50, actualQueryCost = 20,
+                throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1900, restoreRate = 100.0 } } },
         }));
     }
 
@@ -48,7 +50,8 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
         Assert.Equal((2, 0), (awarded, again));
         Assert.Equal(100, await App.BalanceAsync(Shop, 777)); // 40 from the webhook + 60 from the sweep
         Assert.Equal(25, await App.BalanceAsync(Shop, 888));
-        Assert.Equal("sweep", await App.ScalarAsync<string>("SELECT source FROM order_earnings WHERE shop_domain = @shop AND order_id = 7002", new { shop = Shop }));
+        Assert.Equal("sweep", await App.ScalarAsync<string>("SELECT source FROM order_earnings WHERE shop_domain = @shop AND order_id = 7002",
+            new { shop = Shop }));
         var query = JsonDocument.Parse(Shopify.OperationBodies(Shop, "PaidOrders")[0])
             .RootElement.GetProperty("variables").GetProperty("query").GetString();
         Assert.StartsWith("(financial_status:paid OR financial_status:partially_refunded) updated_at:>'", query);
@@ -58,12 +61,14 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
     [Fact]
     public async Task An_order_the_sweep_finds_earns_at_the_rate_in_force_when_it_was_processed()
     {
-        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, System.Net.Http.Json.JsonContent.Create(new { earnRate = 3m }))))
+        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            System.Net.Http.Json.JsonContent.Create(new { earnRate = 3m }))))
             .EnsureSuccessStatusCode();
         await Task.Delay(1100);
         var paid = DateTimeOffset.UtcNow;
         await Task.Delay(1100);
-        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, System.Net.Http.Json.JsonContent.Create(new { earnRate = 7m }))))
+        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            System.Net.Http.Json.JsonContent.Create(new { earnRate = 7m }))))
             .EnsureSuccessStatusCode();
         StubOrdersPage(null, [Node(7201, 777, "10.00", "10.00", processedAt: paid)], hasNext: false, endCursor: "c1");
 
@@ -81,13 +86,15 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
-                extensions = new { cost = new { requestedQueryCost = 102, actualQueryCost = (int?)null, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 100, restoreRate = 100.0 } } },
+                extensions = new { cost = new { requestedQueryCost = 102, actualQueryCost = (int?)null,
+                    throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 100, restoreRate = 100.0 } } },
             }));
         Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
             .InScenario("throttle-" + Shop).WhenStateIs("ok").AtPriority(1)
             .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
             {
-                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "x" }, nodes = new[] { Node(7101, 777, "10.00", "10.00") } } },
+                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "x" },
+                    nodes = new[] { Node(7101, 777, "10.00", "10.00") } } },
             }));
 
         var awarded = await App.Services.GetRequiredService<MissedOrderSweep>().SweepShopAsync(Shop, default);

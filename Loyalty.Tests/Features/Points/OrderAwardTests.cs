@@ -123,7 +123,8 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
 
         // awarded 180; refunded 50 of 200 → floor(180 × 50 / 200) = 45 taken back
         Assert.Equal(135, await App.BalanceAsync(Shop, 777));
-        Assert.Equal(-45L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'refund:998'", new { shop = Shop }));
+        Assert.Equal(-45L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'refund:998'",
+            new { shop = Shop }));
     }
 
     [Fact]
@@ -138,7 +139,8 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(3, 4101, 20m, 13.34m)); // two transactions
 
         Assert.Equal(0, await App.BalanceAsync(Shop, 777));
-        Assert.Equal(3L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND kind = 'refund_clawback'", new { shop = Shop }));
+        Assert.Equal(3L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND kind = 'refund_clawback'",
+            new { shop = Shop }));
         // One more refund beyond the order's total takes nothing more than was awarded.
         await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(4, 4101, 10m));
         Assert.Equal(0, await App.BalanceAsync(Shop, 777));
@@ -158,7 +160,9 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(12, 4201, 150m));
 
         Assert.Equal(0, await App.BalanceAsync(Shop, 777));
-        Assert.Equal(-150L, await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'cancel:4201'", new { shop = Shop }));
+        Assert.Equal(-150L,
+            await App.ScalarAsync<long>("SELECT points FROM point_transactions WHERE shop_domain = @shop AND reference = 'cancel:4201'",
+            new { shop = Shop }));
     }
 
     [Fact]
@@ -200,7 +204,8 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await App.WaitForDeliveryAsync("bad-" + Shop, "failed");
         Assert.Equal(1, await App.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id = "bad-" + Shop }));
-        Assert.Contains("no numeric id", await App.ScalarAsync<string>("SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id", new { id = "bad-" + Shop }));
+        Assert.Contains("no numeric id", await App.ScalarAsync<string>("SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id",
+            new { id = "bad-" + Shop }));
         Assert.Equal(0, await App.BalanceAsync(Shop, 777));
     }
 }

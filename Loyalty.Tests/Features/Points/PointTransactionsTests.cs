@@ -14,7 +14,8 @@ public sealed class PointTransactionsTests(AppFixture app) : AppTests<AppFixture
     public override async Task InitializeAsync()
     {
         await base.InitializeAsync();
-        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(new { earnRate = 2, earnBasis = "total" }))))
+        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            JsonContent.Create(new { earnRate = 2, earnBasis = "total" }))))
             .EnsureSuccessStatusCode();
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(5101, 501, 100m, 120m));
         await GiveAsync(502, 300, "=HYPERLINK(\"http://evil\")", "b1");
@@ -46,7 +47,8 @@ public sealed class PointTransactionsTests(AppFixture app) : AppTests<AppFixture
 
         Assert.Equal(["order:5102", "bonus:b2", "bonus:b1", "order:5101"], References(page));
         var award = page.GetProperty("items")[3];
-        Assert.Equal((501L, "order_award", 240L, 5101L, 2m, 120m, "EUR", 240L), (award.GetProperty("customerId").GetInt64(), award.GetProperty("kind").GetString(),
+        Assert.Equal((501L, "order_award", 240L, 5101L, 2m, 120m, "EUR", 240L),
+            (award.GetProperty("customerId").GetInt64(), award.GetProperty("kind").GetString(),
             award.GetProperty("points").GetInt64(), award.GetProperty("orderId").GetInt64(), award.GetProperty("rate").GetDecimal(),
             award.GetProperty("basisAmount").GetDecimal(), award.GetProperty("currency").GetString(), award.GetProperty("balanceAfter").GetInt64()));
         Assert.Equal(JsonValueKind.Null, page.GetProperty("nextBefore").ValueKind);

@@ -4,7 +4,6 @@ using System.Text.Json;
 using Loyalty.Tests.Infrastructure;
 using WireMock.RequestBuilders;
 using WireMock.ResponseBuilders;
-using WireMock.Settings;
 
 namespace Loyalty.Tests.Features.PosSync;
 
@@ -20,7 +19,8 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
     private Task WaitForJournalAsync(string kind, int count) =>
         LoyaltyApp.WaitUntilAsync(() => Task.FromResult(References(kind).Count >= count), $"{count} POS {kind} journaled");
 
-    private void AdditionsAnswer(Func<IResponseBuilder, IResponseBuilder> response, string? scenario = null, string? whenState = null, string? setState = null)
+    private void AdditionsAnswer(Func<IResponseBuilder, IResponseBuilder> response, string? scenario = null, string? whenState = null,
+        string? setState = null)
     {
         var given = Pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost());
         if (scenario is not null)
@@ -41,8 +41,8 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
 
         await WaitForStateAsync("order:9001", "delivered");
         Assert.Equal(["order:9001"], References("additions"));
-        Assert.Equal("Bearer pos-key", Pos.LogEntries.First().RequestMessage!.Headers!["Authorization"].Single());
-        Assert.Contains("\"points\":120", Pos.LogEntries.First().RequestMessage!.Body);
+        Assert.Equal("Bearer pos-key", Pos.LogEntries[0].RequestMessage!.Headers!["Authorization"].Single());
+        Assert.Contains("\"points\":120", Pos.LogEntries[0].RequestMessage!.Body);
     }
 
     [Fact]
@@ -50,7 +50,8 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
     {
         AdditionsAnswer(r => r.WithStatusCode(201).WithBodyAsJson(Tx("order:9052", 10)));
         // This shop's POS key was protected with data-protection keys the app no longer has (a deploy that lost its key ring).
-        await App.ScalarAsync<int>("UPDATE shop_settings SET pos_api_key_protected = 'CfDJ8-unreadable' WHERE shop_domain = @shop", new { shop = Shop });
+        await App.ScalarAsync<int>("UPDATE shop_settings SET pos_api_key_protected = 'CfDJ8-unreadable' WHERE shop_domain = @shop",
+            new { shop = Shop });
         var other = await Fixture.NewShopAsync();
         var settings = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", other,
             JsonContent.Create(new { balanceSource = "pos", posBaseUrl = Pos.Url, posApiKey = "pos-key" })));
@@ -62,10 +63,12 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
         try
         {
             await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<string>(
-                "SELECT state FROM pos_outbox WHERE shop_domain = @other AND reference = 'order:9052'", new { other }) == "delivered", "the other shop's award delivered", 20000);
+                "SELECT state FROM pos_outbox WHERE shop_domain = @other AND reference = 'order:9052'", new { other }) == "delivered",
+                    "the other shop's award delivered", 20000);
             // The failing row is not left leased and silent: it is retried with back-off, with a reason the merchant can act on.
             await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<int>(
-                "SELECT attempts FROM pos_outbox WHERE shop_domain = @shop AND reference = 'order:9051' AND state = 'pending' AND last_error LIKE '%POS API key%'",
+                "SELECT attempts FROM pos_outbox WHERE shop_domain = @shop AND reference = 'order:9051' AND state = 'pending' AND last_error LIKE " +
+                    "'%POS API key%'",
                 new { shop = Shop }) >= 2, "order:9051 retried with its reason", 20000);
         }
         catch (TimeoutException e)
@@ -117,11 +120,13 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
         {
             throw new TimeoutException($"{e.Message}; {await DiagnosticsAsync()}");
         }
-        Assert.Equal(3L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop AND state = 'pending'", new { shop = Shop }));
+        Assert.Equal(3L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop AND state = 'pending'",
+            new { shop = Shop }));
 
         Pos.Reset();
         Pos.Given(Request.Create().WithPath("/customers/777/points/additions").UsingPost())
-            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(new { transactionId = "t", reference = "x", points = 10, balance = 10 }));
+            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(
+                new { transactionId = "t", reference = "x", points = 10, balance = 10 }));
 
         foreach (var id in new[] { 9100, 9101, 9102 }) await WaitForStateAsync($"order:{id}", "delivered");
         Assert.Equal(["order:9100", "order:9101", "order:9102"], References("additions").Distinct().ToArray());
@@ -139,7 +144,8 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
 
         await WaitForStateAsync("refund:77", "delivered");
         Assert.Equal(["refund:77"], References("deductions"));
-        Assert.Contains("\"points\":50", Pos.LogEntries.Single(e => e.RequestMessage!.Path.EndsWith("deductions", StringComparison.Ordinal)).RequestMessage!.Body);
+        Assert.Contains("\"points\":50", Pos.LogEntries.Single(e => e.RequestMessage!.Path.EndsWith("deductions",
+            StringComparison.Ordinal)).RequestMessage!.Body);
     }
 
     [Fact]

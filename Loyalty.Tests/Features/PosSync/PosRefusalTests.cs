@@ -80,11 +80,13 @@ public sealed class PosRefusalTests(PosRefusalTests.RefusalApp app) : PosSyncTes
         await WaitForStateAsync("order:9402", "delivered");
         var refused = Assert.Single((await GetAsync("/api/admin/pos-sync?state=refused")).EnumerateArray());
         Assert.Equal(("order:9401", "customer_not_found", 404, 50L), (refused.GetProperty("reference").GetString(),
-            refused.GetProperty("refusalCode").GetString(), refused.GetProperty("refusalStatus").GetInt32(), refused.GetProperty("customerDrift").GetInt64()));
+            refused.GetProperty("refusalCode").GetString(), refused.GetProperty("refusalStatus").GetInt32(),
+            refused.GetProperty("customerDrift").GetInt64()));
         Assert.Contains("customer_not_found", refused.GetProperty("lastError").GetString());
         var drift = Assert.Single((await GetAsync("/api/admin/pos-sync/drift")).EnumerateArray());
         Assert.Equal((Customer, 80L, 50L, 50L, 0L, 1), (drift.GetProperty("customerId").GetInt64(), drift.GetProperty("ledgerBalance").GetInt64(),
-            drift.GetProperty("drift").GetInt64(), drift.GetProperty("refusedAdditions").GetInt64(), drift.GetProperty("refusedDeductions").GetInt64(),
+            drift.GetProperty("drift").GetInt64(), drift.GetProperty("refusedAdditions").GetInt64(),
+            drift.GetProperty("refusedDeductions").GetInt64(),
             drift.GetProperty("refusals").GetInt32()));
 
         // The merchant creates the customer in the POS and retries: the same reference is sent again, and the drift is gone.
@@ -136,7 +138,8 @@ public sealed class PosRefusalTests(PosRefusalTests.RefusalApp app) : PosSyncTes
         // The refused clawback is drift the other way: the POS still holds 50 points the ledger took back.
         var refused = Assert.Single((await GetAsync("/api/admin/pos-sync?state=refused")).EnumerateArray());
         Assert.Equal(("refund:77", "insufficient_points", 422, -50L), (refused.GetProperty("reference").GetString(),
-            refused.GetProperty("refusalCode").GetString(), refused.GetProperty("refusalStatus").GetInt32(), refused.GetProperty("customerDrift").GetInt64()));
+            refused.GetProperty("refusalCode").GetString(), refused.GetProperty("refusalStatus").GetInt32(),
+            refused.GetProperty("customerDrift").GetInt64()));
         var drift = Assert.Single((await GetAsync("/api/admin/pos-sync/drift")).EnumerateArray());
         Assert.Equal((-50L, 0L, -50L), (drift.GetProperty("drift").GetInt64(), drift.GetProperty("refusedAdditions").GetInt64(),
             drift.GetProperty("refusedDeductions").GetInt64()));

@@ -1,7 +1,7 @@
-using Dapper;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Dapper;
 using Loyalty.Tests.Infrastructure;
 using WireMock.Server;
 
@@ -68,19 +68,23 @@ public abstract class PosSyncTestBase<TFixture>(TFixture fixture) : AppTests<TFi
         }
     }
 
-    /// <summary>What a timed-out wait reports: the shop's outbox, Hangfire's jobs, queue, servers and locks, and the app's latest log lines.</summary>
+    /// <summary>What a timed-out wait reports: the shop's outbox, Hangfire's jobs, queue, servers and locks, and the app's latest log
+    /// lines.</summary>
     protected async Task<string> DiagnosticsAsync()
     {
         await using var conn = await App.Db.OpenConnectionAsync();
         var rows = await conn.QueryAsync<string>(
-            "SELECT reference || ' ' || state || ' attempts=' || attempts || ' due=' || next_attempt_at || ' err=' || coalesce(last_error, '') FROM pos_outbox WHERE shop_domain = @shop ORDER BY id", new { shop = Shop });
+            "SELECT reference || ' ' || state || ' attempts=' || attempts || ' due=' || next_attempt_at || ' err=' || coalesce(last_error, '') " +
+                "FROM pos_outbox WHERE shop_domain = @shop ORDER BY id", new { shop = Shop });
         var jobs = await conn.QueryAsync<string>(
-            "SELECT jobid || ':' || name || '@' || to_char(createdat, 'MI:SS.MS') || coalesce(' ' || (data::jsonb ->> 'EnqueueAt'), '') FROM hangfire.state ORDER BY id DESC LIMIT 30");
+            "SELECT jobid || ':' || name || '@' || to_char(createdat, 'MI:SS.MS') || coalesce(' ' || (data::jsonb ->> 'EnqueueAt'), '') FROM " +
+                "hangfire.state ORDER BY id DESC LIMIT 30");
         var queue = await conn.QueryAsync<string>(
             "SELECT jobid || ':' || queue || ':' || coalesce(to_char(fetchedat, 'MI:SS.MS'), 'unfetched') FROM hangfire.jobqueue ORDER BY id");
         var servers = await conn.QueryAsync<string>("SELECT id || '@' || to_char(lastheartbeat, 'MI:SS.MS') FROM hangfire.server");
         var locks = await conn.QueryAsync<string>("SELECT resource || '@' || to_char(acquired, 'MI:SS.MS') FROM hangfire.lock");
-        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {Pos.LogEntries.Count()}; jobs (latest first): {string.Join(", ", jobs)}; " +
+        return $"outbox: {string.Join(" | ", rows)}; now={DateTime.UtcNow:O}; POS calls: {Pos.LogEntries.Count}; jobs (latest first): " +
+            $"{string.Join(", ", jobs)}; " +
                $"queue: {string.Join(", ", queue)}; servers: {string.Join(", ", servers)}; locks: {string.Join(", ", locks)}{Environment.NewLine}" +
                $"app log:{Environment.NewLine}{App.Log.Tail(60)}";
     }

@@ -59,7 +59,8 @@ public sealed class DeniedNetworkTests(DeniedNetworkTests.DenyingApp app) : Conv
     [Fact]
     public async Task A_denied_network_that_does_not_parse_stops_the_start()
     {
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => AppFixture.StartAsync(new() { ["NetworkGuard:DeniedNetworks:0"] = "nat.example.com" }));
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => AppFixture.StartAsync(
+            new() { ["NetworkGuard:DeniedNetworks:0"] = "nat.example.com" }));
 
         Assert.Contains("DeniedNetworks", error.ToString());
     }

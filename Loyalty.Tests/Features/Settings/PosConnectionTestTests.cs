@@ -34,7 +34,9 @@ public sealed class PosConnectionTestTests(ConversionApp app) : ConversionTestBa
         var call = Assert.Single(Pos.LogEntries);
         Assert.Equal("GET", call.RequestMessage!.Method);
         Assert.Equal("Bearer the-key", call.RequestMessage.Headers!["Authorization"].Single());
-        Assert.Equal("ledger", await App.ScalarAsync<string>("SELECT coalesce((SELECT balance_source FROM shop_settings WHERE shop_domain = @shop), 'ledger')", new { shop = Shop }));
+        Assert.Equal("ledger",
+            await App.ScalarAsync<string>("SELECT coalesce((SELECT balance_source FROM shop_settings WHERE shop_domain = @shop), 'ledger')",
+            new { shop = Shop }));
     }
 
     [Fact]

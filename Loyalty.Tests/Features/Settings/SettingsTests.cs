@@ -51,13 +51,15 @@ public sealed class SettingsTests(AppFixture app) : AppTests<AppFixture>(app)
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { feedbackBonus = 25 })).StatusCode);
 
         var s = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/settings", Shop))).Content.ReadFromJsonAsync<JsonElement>();
-        Assert.Equal((2.5m, 50L, 25L), (s.GetProperty("earnRate").GetDecimal(), s.GetProperty("conversionStep").GetInt64(), s.GetProperty("feedbackBonus").GetInt64()));
+        Assert.Equal((2.5m, 50L, 25L), (s.GetProperty("earnRate").GetDecimal(), s.GetProperty("conversionStep").GetInt64(),
+            s.GetProperty("feedbackBonus").GetInt64()));
     }
 
     [Fact]
     public async Task The_POS_api_key_is_stored_encrypted_and_never_returned()
     {
-        var response = await PutAsync(new { balanceSource = "pos", posBaseUrl = "https://pos.example.com/api", posApiKey = "pos_live_secret_key_123" });
+        var response = await PutAsync(new { balanceSource = "pos", posBaseUrl = "https://pos.example.com/api",
+            posApiKey = "pos_live_secret_key_123" });
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var body = await response.Content.ReadAsStringAsync();
@@ -69,14 +71,16 @@ public sealed class SettingsTests(AppFixture app) : AppTests<AppFixture>(app)
         Assert.DoesNotContain("pos_live_secret_key_123", stored);
         // Changing another field keeps the key.
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { earnRate = 3 })).StatusCode);
-        Assert.Equal(stored, await App.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop", new { shop = Shop }));
+        Assert.Equal(stored, await App.ScalarAsync<string>("SELECT pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop",
+            new { shop = Shop }));
     }
 
     [Fact]
     public async Task Changing_the_POS_url_takes_the_key_again_and_without_it_nothing_is_saved()
     {
         Assert.Equal(HttpStatusCode.OK,
-            (await PutAsync(new { balanceSource = "pos", posBaseUrl = "https://pos.example.com/api", posApiKey = "key-for-pos-example" })).StatusCode);
+            (await PutAsync(new { balanceSource = "pos", posBaseUrl = "https://pos.example.com/api",
+                posApiKey = "key-for-pos-example" })).StatusCode);
         const string Saved = "SELECT pos_base_url || ' ' || pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop";
         var saved = await App.ScalarAsync<string>(Saved, new { shop = Shop });
 
@@ -89,7 +93,8 @@ public sealed class SettingsTests(AppFixture app) : AppTests<AppFixture>(app)
         Assert.Equal(saved, await App.ScalarAsync<string>(Saved, new { shop = Shop }));
         // The same URL, or other fields, keep the key; a new URL with its key is saved.
         Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { posBaseUrl = "https://pos.example.com/api", earnRate = 2 })).StatusCode);
-        Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { posBaseUrl = "https://collector.example.net", posApiKey = "key-for-collector" })).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await PutAsync(new { posBaseUrl = "https://collector.example.net",
+            posApiKey = "key-for-collector" })).StatusCode);
     }
 
     [Fact]

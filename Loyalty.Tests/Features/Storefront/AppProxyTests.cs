@@ -104,7 +104,8 @@ public sealed class AppProxyTests(AppFixture app) : AppTests<AppFixture>(app)
 
         var response = await App.Http.GetAsync(LoyaltyApp.SignedProxyPath("/proxy/api/session", query));
 
-        Assert.True(response.StatusCode == HttpStatusCode.Unauthorized, $"{why}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        Assert.True(response.StatusCode == HttpStatusCode.Unauthorized,
+            $"{why}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal("invalid_proxy_signature", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
     }

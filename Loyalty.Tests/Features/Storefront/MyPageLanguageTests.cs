@@ -57,7 +57,8 @@ public sealed class MyPageLanguageTests(AppFixture app) : IClassFixture<AppFixtu
     [InlineData("en", "/account/login?return_url=%2Fapps%2Floyalty")]
     [InlineData("ja", "/ja/account/login?return_url=%2Fja%2Fapps%2Floyalty")]
     [InlineData("fr", "/fr/account/login?return_url=%2Ffr%2Fapps%2Floyalty")] // English texts, but the French storefront's login
-    public async Task The_login_link_is_the_shops_login_in_the_storefronts_language_and_comes_back_to_My_Page_in_it(string storefrontLocale, string href)
+    public async Task The_login_link_is_the_shops_login_in_the_storefronts_language_and_comes_back_to_My_Page_in_it(string storefrontLocale,
+        string href)
     {
         var liquid = await _app.Http.GetStringAsync(LoyaltyApp.ProxyPath("/proxy", _shop, null));
         // Shopify's route, which it writes in the storefront's language; a hard-coded path is always the primary language's.

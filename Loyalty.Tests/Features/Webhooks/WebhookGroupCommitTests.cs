@@ -33,7 +33,8 @@ public sealed class WebhookGroupCommitTests
             "SELECT count(DISTINCT xmin::text)::int FROM webhook_deliveries WHERE shop_domain = @shop", new { shop });
         Assert.True(transactions <= 10, $"30 deliveries were stored in {transactions} transactions");
         Assert.Equal(string.Join(",", ids.Order(StringComparer.Ordinal)), await app.ScalarAsync<string>(
-            "SELECT string_agg(webhook_id, ',' ORDER BY webhook_id COLLATE \"C\") FROM webhook_deliveries WHERE shop_domain = @shop AND status = 'pending'",
+            "SELECT string_agg(webhook_id, ',' ORDER BY webhook_id COLLATE \"C\") FROM webhook_deliveries WHERE shop_domain = @shop AND status = " +
+                "'pending'",
             new { shop }));
     }
 

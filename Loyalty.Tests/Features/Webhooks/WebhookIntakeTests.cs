@@ -21,7 +21,8 @@ public sealed class WebhookIntakeTests(RecordingApp app) : AppTests<RecordingApp
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         await App.WaitForDeliveryAsync("wh-1-" + shop, "processed");
         Assert.Equal(1, await RunsAsync("wh-1-" + shop));
-        Assert.Equal("""{"id":1}""", await App.ScalarAsync<string>("SELECT payload FROM webhook_deliveries WHERE webhook_id = @id", new { id = "wh-1-" + shop }));
+        Assert.Equal("""{"id":1}""", await App.ScalarAsync<string>("SELECT payload FROM webhook_deliveries WHERE webhook_id = @id",
+            new { id = "wh-1-" + shop }));
     }
 
     [Theory]
@@ -81,7 +82,8 @@ public sealed class WebhookIntakeTests(RecordingApp app) : AppTests<RecordingApp
         var shop = Shop;
         var id = "dup-con-" + shop;
 
-        var responses = await Task.WhenAll(Enumerable.Range(0, 10).Select(_ => App.PostWebhookAsync("test/effect", shop, """{"id":8}""", webhookId: id)));
+        var responses = await Task.WhenAll(Enumerable.Range(0, 10).Select(
+            _ => App.PostWebhookAsync("test/effect", shop, """{"id":8}""", webhookId: id)));
 
         Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
         await App.WaitForDeliveryAsync(id, "processed");
@@ -134,6 +136,7 @@ public sealed class WebhookIntakeTests(RecordingApp app) : AppTests<RecordingApp
         await App.WaitForDeliveryAsync("nojson-" + shop, "failed");
         var error = await App.ScalarAsync<string>("SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id", new { id = "nojson-" + shop });
         Assert.Contains("Json", error);
-        Assert.Equal(1, await App.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id = "nojson-" + shop })); // parked at once: retrying cannot help
+        // parked at once: retrying cannot help
+        Assert.Equal(1, await App.ScalarAsync<int>("SELECT attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id = "nojson-" + shop }));
     }
 }

@@ -25,7 +25,8 @@ public sealed class WebhookLaneTests
         var other = D("orders/paid", customer: 8, order: 2);
         var refund = D("refunds/create", customer: null, order: 1);
 
-        Assert.Equal([[award.Id, refund.Id], [other.Id]], Lanes(new Dictionary<(string, long), long?> { [("a.myshopify.com", 1)] = 7 }, award, other, refund));
+        Assert.Equal([[award.Id, refund.Id], [other.Id]], Lanes(new Dictionary<(string, long), long?> { [("a.myshopify.com", 1)] = 7 }, award, other,
+            refund));
     }
 
     [Fact]
@@ -95,7 +96,8 @@ public sealed class WebhookLaneTests
 
         public async Task HandleAsync(WebhookContext context, CancellationToken ct)
         {
-            var gate = SecondHandled.GetOrAdd(context.Delivery.ShopDomain, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            var gate = SecondHandled.GetOrAdd(context.Delivery.ShopDomain,
+                _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             if (context.Delivery.CustomerId == 2) gate.TrySetResult();
             else await gate.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
         }

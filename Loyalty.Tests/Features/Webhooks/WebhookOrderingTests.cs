@@ -55,13 +55,15 @@ public sealed class WebhookOrderingTests
     private static async Task RefundThenAwardAsync(int parallelism)
     {
         using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:Parallelism"] = parallelism.ToString() });
+        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string,
+            string?> { ["Webhooks:Parallelism"] = parallelism.ToString() });
         var shop = LoyaltyApp.NewShop();
         await app.InstallAsync(shopify, shop);
         await SetAsync(app, shop, new { earnRate = 1m, earnBasis = "total", negativeBalancePolicy = "floor_at_zero" });
 
         await app.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(4401, 777, 100m, 100m));
-        var spend = app.Admin(HttpMethod.Post, "/api/admin/customers/777/points", shop, JsonContent.Create(new { points = -80, description = "spent" }));
+        var spend = app.Admin(HttpMethod.Post, "/api/admin/customers/777/points", shop,
+            JsonContent.Create(new { points = -80, description = "spent" }));
         spend.Headers.Add("Idempotency-Key", "spend-" + shop);
         Assert.Equal(HttpStatusCode.Created, (await app.Http.SendAsync(spend)).StatusCode);
         Assert.Equal(20, await app.BalanceAsync(shop, 777));
@@ -103,7 +105,8 @@ public sealed class WebhookOrderingTests
     private static async Task RedactThenRefundAsync(int parallelism)
     {
         using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Webhooks:Parallelism"] = parallelism.ToString() });
+        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string,
+            string?> { ["Webhooks:Parallelism"] = parallelism.ToString() });
         var shop = LoyaltyApp.NewShop();
         await app.InstallAsync(shopify, shop);
         await SetAsync(app, shop, new { earnRate = 1m, earnBasis = "total" });
@@ -112,7 +115,8 @@ public sealed class WebhookOrderingTests
 
         await using var rowHolder = await app.Db.OpenConnectionAsync();
         await using var rowTx = await rowHolder.BeginTransactionAsync();
-        await rowHolder.ExecuteAsync("SELECT 1 FROM order_earnings WHERE shop_domain = @shop AND order_id = 4401 FOR NO KEY UPDATE", new { shop }, rowTx);
+        await rowHolder.ExecuteAsync("SELECT 1 FROM order_earnings WHERE shop_domain = @shop AND order_id = 4401 FOR NO KEY UPDATE", new { shop },
+            rowTx);
         await using var lockHolder = await app.Db.OpenConnectionAsync();
         await lockHolder.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = $"order:{shop}:4401" });
 

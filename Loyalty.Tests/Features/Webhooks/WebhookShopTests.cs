@@ -16,8 +16,12 @@ public sealed class WebhookShopTests(AppFixture app) : AppTests<AppFixture>(app)
     {
         "app/uninstalled" => $$"""{"id":548380009,"name":"Super Toys","domain":"www.supertoys.example","myshopify_domain":"{{shop}}"}""",
         "shop/redact" => $$"""{"shop_id":954889,"shop_domain":"{{shop}}"}""",
-        "customers/redact" => $$"""{"shop_id":954889,"shop_domain":"{{shop}}","customer":{"id":777,"email":"ana@example.com","phone":null},"orders_to_redact":[]}""",
-        _ => $$$"""{"shop_id":954889,"shop_domain":"{{{shop}}}","customer":{"id":777,"email":"ana@example.com","phone":null},"orders_requested":[],"data_request":{"id":9999}}""",
+        "customers/redact" =>
+            $$"""{"shop_id":954889,"shop_domain":"{{shop}}","customer":{"id":777,"email":"ana@example.com","phone":null},"orders_to_redact":[]}""",
+        _ => $$$"""
+            {"shop_id":954889,"shop_domain":"{{{shop}}}","customer":{"id":777,"email":"ana@example.com","phone":null},
+            "orders_requested":[],"data_request":{"id":9999}}
+            """,
     };
 
     /// <summary>Everything a shop's webhooks could change.</summary>
@@ -81,7 +85,8 @@ public sealed class WebhookShopTests(AppFixture app) : AppTests<AppFixture>(app)
     {
         var shop = Shop;
 
-        await App.DeliverAsync("app/uninstalled", shop, Payload("app/uninstalled", shop.Split('.')[0].ToUpperInvariant() + ".myshopify.com"), "u-" + shop);
+        await App.DeliverAsync("app/uninstalled", shop, Payload("app/uninstalled", shop.Split('.')[0].ToUpperInvariant() + ".myshopify.com"),
+            "u-" + shop);
 
         Assert.Equal("uninstalled", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
     }

@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
 using Npgsql;
 
 namespace Loyalty.Tests.Infrastructure.Db;
@@ -32,10 +30,12 @@ public sealed class DatabaseOutageTests
 
         // Every server connection of the app's database is cut, as a restart would.
         var database = new NpgsqlConnectionStringBuilder(app.ConnectionString).Database;
-        await using (var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(app.ConnectionString) { Database = "postgres", Pooling = false }.ConnectionString))
+        await using (var admin = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(app.ConnectionString) { Database = "postgres",
+            Pooling = false }.ConnectionString))
         {
             await admin.OpenAsync();
-            await using var kill = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = @database", admin);
+            await using var kill = new NpgsqlCommand("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = @database",
+                admin);
             kill.Parameters.AddWithValue("database", database!);
             Assert.True((long)(await kill.ExecuteScalarAsync())! > 0);
         }

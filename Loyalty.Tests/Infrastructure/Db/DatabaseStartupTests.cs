@@ -38,7 +38,8 @@ public sealed class DatabaseStartupTests
         finally
         {
             await server.StopAsync();
-            if (server.DataDirectory != server.RequestedDataDirectory) Directory.Delete(Path.GetDirectoryName(server.DataDirectory)!, recursive: true);
+            if (server.DataDirectory != server.RequestedDataDirectory) Directory.Delete(Path.GetDirectoryName(server.DataDirectory)!,
+                recursive: true);
             home.Delete(recursive: true);
         }
     }
@@ -46,7 +47,8 @@ public sealed class DatabaseStartupTests
     [Fact]
     public async Task An_instance_whose_database_never_comes_gives_up_after_the_wait_and_says_which_setting_decides_it()
     {
-        var unused = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = LocalPostgres.FreePort(), Username = "loyalty", Database = "loyalty" };
+        var unused = new NpgsqlConnectionStringBuilder { Host = "127.0.0.1", Port = LocalPostgres.FreePort(), Username = "loyalty",
+            Database = "loyalty" };
         await using var source = NpgsqlDataSource.Create(unused.ConnectionString);
 
         var error = await Assert.ThrowsAsync<InvalidOperationException>(() => StartUp(source, 1).StartAsync(CancellationToken.None));
@@ -59,7 +61,8 @@ public sealed class DatabaseStartupTests
     public void A_database_that_answers_with_an_error_of_its_own_is_not_waited_for()
     {
         Assert.True(MigrateOnStartup.IsUnavailable(new PostgresException("the database system is shutting down", "FATAL", "FATAL", "57P03")));
-        Assert.True(MigrateOnStartup.IsUnavailable(new PostgresException("terminating connection due to administrator command", "FATAL", "FATAL", "57P01")));
+        Assert.True(MigrateOnStartup.IsUnavailable(new PostgresException("terminating connection due to administrator command", "FATAL", "FATAL",
+            "57P01")));
         Assert.False(MigrateOnStartup.IsUnavailable(new PostgresException("password authentication failed", "FATAL", "FATAL", "28P01")));
         Assert.False(MigrateOnStartup.IsUnavailable(new PostgresException("syntax error", "ERROR", "ERROR", "42601")));
     }

@@ -9,7 +9,8 @@ public sealed class DatabaseUrlTests
     [Theory]
     [InlineData("postgres://loyal:s%40cret@db.example.com:6543/points?sslmode=require", "db.example.com", 6543, "points", "loyal", "s@cret")]
     [InlineData("postgresql://u:p@localhost/loyalty", "localhost", 5432, "loyalty", "u", "p")]
-    public void DATABASE_URL_in_the_hosting_form_becomes_an_Npgsql_connection_string(string url, string host, int port, string database, string user, string password)
+    public void DATABASE_URL_in_the_hosting_form_becomes_an_Npgsql_connection_string(string url, string host, int port, string database, string user,
+        string password)
     {
         var builder = new NpgsqlConnectionStringBuilder(DatabaseUrl.ToConnectionString(url));
 

@@ -61,7 +61,8 @@ public sealed class MigrationTests
             await conn.ExecuteAsync("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1");
         }
 
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(() => new Migrator(source, NullLogger<Migrator>.Instance).MigrateAsync(default));
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(
+            () => new Migrator(source, NullLogger<Migrator>.Instance).MigrateAsync(default));
 
         Assert.Contains("was changed after it was applied", error.Message);
     }

@@ -45,7 +45,8 @@ public sealed partial class PageTextTests
             var texts = PageText.Strings(page, language);
             Assert.Empty(english.Keys.Except(texts.Keys).Select(k => $"{language}.json lacks {k}"));
             Assert.Empty(texts.Keys.Except(english.Keys).Select(k => $"{language}.json has {k}, en.json does not"));
-            Assert.Empty(texts.Where(t => t.Value.Length == 0 && !t.Key.EndsWith("separator", StringComparison.Ordinal)).Select(t => $"{language}: {t.Key} is empty"));
+            Assert.Empty(texts.Where(t => t.Value.Length == 0 && !t.Key.EndsWith("separator", StringComparison.Ordinal)).Select(
+                t => $"{language}: {t.Key} is empty"));
             // The same {placeholders} in every language, or a value would be dropped or shown as "{name}".
             Assert.Empty(english.Where(e => !Placeholders(e.Value).SetEquals(Placeholders(texts[e.Key])))
                 .Select(e => $"{language}: {e.Key} has other placeholders than in English"));
@@ -71,7 +72,8 @@ public sealed partial class PageTextTests
         Assert.NotEmpty(keys);
         Assert.Empty(inHtml.Where(k => !texts.ContainsKey(k)).Select(k => $"{html} uses [[{k}]], which en.json lacks"));
         // A key, or the base of plural forms (tp('unit.points', n) needs unit.points.other).
-        Assert.Empty(keys.Where(k => !texts.ContainsKey(k) && !texts.ContainsKey(k + ".other")).Select(k => $"{script} uses '{k}', which en.json lacks"));
+        Assert.Empty(keys.Where(k => !texts.ContainsKey(k) && !texts.ContainsKey(k + ".other")).Select(
+            k => $"{script} uses '{k}', which en.json lacks"));
         Assert.Empty(texts.Keys.Where(k => !inHtml.Contains(k) && !keys.Contains(k)
                 && !keys.Any(b => k.StartsWith(b + ".", StringComparison.Ordinal))
                 && !prefixes.Any(p => k.StartsWith(p, StringComparison.Ordinal)))

@@ -1,5 +1,3 @@
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Infrastructure.Jobs;
 
 /// <summary>
@@ -15,7 +13,8 @@ public sealed class AbandonedJobLockTests
         using var shopify = new ShopifyFake();
         await using var first = await LoyaltyApp.StartAsync(shopify);
         // What the killed instance left: the registration lock of the pos-sync recurring job, just taken.
-        await first.ScalarAsync<int>("INSERT INTO hangfire.lock (resource, updatecount, acquired) VALUES ('hangfire:lock:recurring-job:pos-sync', 0, now())");
+        await first.ScalarAsync<int>(
+            "INSERT INTO hangfire.lock (resource, updatecount, acquired) VALUES ('hangfire:lock:recurring-job:pos-sync', 0, now())");
 
         await using var second = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?>
         {

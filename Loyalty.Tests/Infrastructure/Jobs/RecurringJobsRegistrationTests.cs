@@ -23,7 +23,8 @@ public sealed class RecurringJobsRegistrationTests
             {
                 // Migrations have run and the job server has started; then, right before the recurring jobs are
                 // registered, the database stops taking connections and cuts the open ones.
-                var registration = s.ToList().FindIndex(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType?.Name == "RecurringJobsRegistration");
+                var registration = s.ToList().FindIndex(d => d.ServiceType == typeof(IHostedService)
+                    && d.ImplementationType?.Name == "RecurringJobsRegistration");
                 Assert.True(registration > 0, "the recurring-job registration is a hosted service of the app");
                 s.Insert(registration, ServiceDescriptor.Singleton<IHostedService>(new DatabaseGoesAway(connectionString)));
             });

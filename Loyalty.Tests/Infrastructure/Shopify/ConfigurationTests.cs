@@ -1,5 +1,4 @@
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -47,7 +46,8 @@ public sealed class ConfigurationTests
 
         var options = app.Services.GetRequiredService<IOptions<ShopifyOptions>>().Value;
 
-        Assert.Equal(("cli-client-id", "cli-secret-0123456789abcdef0123456789", "https://tunnel.example.com"), (options.ApiKey, options.ApiSecret, options.AppUrl));
+        Assert.Equal(("cli-client-id", "cli-secret-0123456789abcdef0123456789", "https://tunnel.example.com"),
+            (options.ApiKey, options.ApiSecret, options.AppUrl));
         Assert.False(options.Sandbox);
     }
 

@@ -24,17 +24,21 @@ public sealed class ShopifyMetricsTests
 
         // THROTTLED, then 429, then an answer saying the bucket holds 500 of 2000 points and refills 1 a second.
         var probe = Request.Create().WithPath(ShopifyFake.GraphQLPath(shop)).UsingPost().WithBody(new WildcardMatcher("*TelemetryProbe*"));
-        shopify.Server.Given(probe).AtPriority(1).InScenario("probe").WillSetStateTo("429").RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+        shopify.Server.Given(probe).AtPriority(1).InScenario("probe").WillSetStateTo("429").RespondWith(
+            Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
             errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },
-            extensions = new { cost = new { requestedQueryCost = 1, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1500, restoreRate = 100.0 } } },
+            extensions = new { cost = new { requestedQueryCost = 1, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 1500,
+                restoreRate = 100.0 } } },
         }));
         shopify.Server.Given(probe).AtPriority(1).InScenario("probe").WhenStateIs("429").WillSetStateTo("ok")
             .RespondWith(Response.Create().WithStatusCode(429).WithHeader("Retry-After", "0"));
-        shopify.Server.Given(probe).AtPriority(1).InScenario("probe").WhenStateIs("ok").RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+        shopify.Server.Given(probe).AtPriority(1).InScenario("probe").WhenStateIs("ok").RespondWith(
+            Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
             data = new { shop = new { name = "Cool Shop" } },
-            extensions = new { cost = new { requestedQueryCost = 1, actualQueryCost = 1, throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 500, restoreRate = 1.0 } } },
+            extensions = new { cost = new { requestedQueryCost = 1, actualQueryCost = 1,
+                throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 500, restoreRate = 1.0 } } },
         }));
 
         var data = await app.Services.GetRequiredService<ShopifyGraphQLClient>().QueryAsync(shop, Probe, null, default);

@@ -6,7 +6,7 @@ namespace Loyalty.Tests.Infrastructure.Telemetry;
 
 /// <summary>
 /// What one app's instruments report, read with a <see cref="MeterListener"/> as an exporter reads them. Only the
-/// instruments of <paramref name="services"/>' own <see cref="IMeterFactory"/> are heard: meters are process-wide,
+/// instruments of the given services' own <see cref="IMeterFactory"/> are heard: meters are process-wide,
 /// and the other tests' apps running beside this one use the same meter and instrument names.
 /// </summary>
 public sealed class AppMeasurements : IDisposable

@@ -30,7 +30,8 @@ public sealed class LogFieldsTests(LogFieldsTests.LoggedApp app) : ConversionTes
 
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         var conversionId = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString();
-        var completed = Assert.Single(Fixture.Logs.Lines, l => OfThisShop(l) && l.Category.EndsWith("ConversionSaga", StringComparison.Ordinal) && l.Message.Contains("completed"));
+        var completed = Assert.Single(Fixture.Logs.Lines, l => OfThisShop(l) && l.Category.EndsWith("ConversionSaga", StringComparison.Ordinal)
+            && l.Message.Contains("completed"));
         Assert.Equal(Shop, completed.Fields["ShopDomain"]);
         Assert.Equal(Customer, completed.Fields["CustomerId"]);
         Assert.Equal(conversionId, completed.Fields["ConversionId"]);
@@ -51,7 +52,8 @@ public sealed class LogFieldsTests(LogFieldsTests.LoggedApp app) : ConversionTes
         await ReconcileAsync();
 
         Assert.Equal("failed", await StateAsync(id));
-        var moved = Assert.Single(Fixture.Logs.Lines, l => OfThisShop(l) && l.Category.EndsWith("ConversionReconciler", StringComparison.Ordinal) && l.Message.Contains("moved"));
+        var moved = Assert.Single(Fixture.Logs.Lines, l => OfThisShop(l) && l.Category.EndsWith("ConversionReconciler", StringComparison.Ordinal)
+            && l.Message.Contains("moved"));
         Assert.Equal(Shop, moved.Fields["ShopDomain"]);
         Assert.Equal(Customer, moved.Fields["CustomerId"]);
         Assert.Equal(id, moved.Fields["ConversionId"]);

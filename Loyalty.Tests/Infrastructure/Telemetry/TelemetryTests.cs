@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -30,7 +29,8 @@ public sealed class TelemetryTests
         await LoyaltyApp.WaitUntilAsync(() =>
         {
             provider.ForceFlush();
-            return Task.FromResult(metrics.Snapshot().Where(m => m.Name == "loyalty.awards").SelectMany(m => m.MetricPoints).Any(p => p.GetSumLong() >= 1));
+            return Task.FromResult(metrics.Snapshot().Where(m => m.Name == "loyalty.awards").SelectMany(m => m.MetricPoints).Any(
+                p => p.GetSumLong() >= 1));
         }, "loyalty.awards counted the award");
         var exported = metrics.Snapshot();
         Assert.Contains(exported, m => m.Name == "loyalty.points.awarded" && m.Unit == "{point}");
