@@ -45,6 +45,7 @@ public static class ShopifyOutbound
             ["financial_status"] = "paid",
             ["test"] = false,
             ["cancelled_at"] = cancelled ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : null,
+            ["created_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture), // whole seconds, as Shopify's
             ["processed_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture), // whole seconds, as Shopify's
             ["subtotal_price"] = M(subtotal),
             ["total_price"] = M(total),

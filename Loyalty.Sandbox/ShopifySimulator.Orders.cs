@@ -29,6 +29,7 @@ public sealed partial class ShopifySimulator
                 cancelledAt = (string?)null,
                 updatedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
                 processedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
+                createdAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
                 discountCodes = discountCodes ?? [],
                 customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(
                     System.Globalization.CultureInfo.InvariantCulture) },

@@ -41,11 +41,11 @@ public static class CodeUsage
         var owner = await conn.QuerySingleOrDefaultAsync<(string Code, long? CampaignId, string? Title, string? ConversionId, long? Customer)?>(
             new CommandDefinition("""
                 SELECT k.code, k.campaign_id, c.title, NULL::text, NULL::bigint FROM campaign_codes k JOIN campaigns c ON c.id = k.campaign_id
-                WHERE k.shop_domain = @shop AND upper(k.code) = upper(@code)
+                WHERE k.shop_domain = @shop AND upper(k.code) = upper(@code) AND k.state <> @released
                 UNION ALL
                 SELECT v.code, NULL, NULL, v.id, v.customer_id FROM conversions v WHERE v.shop_domain = @shop AND upper(v.code) = upper(@code)
                 LIMIT 1
-                """, new { shop, code }, cancellationToken: ct));
+                """, new { shop, code, released = CodeState.Released }, cancellationToken: ct));
         if (owner is not { } o) return Problems.NotFound("coupon_not_found", "This app made no code like that in this shop.");
 
         var redemptions = (await conn.QueryAsync<Redemption>(new CommandDefinition("""

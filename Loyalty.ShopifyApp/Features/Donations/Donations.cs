@@ -163,12 +163,12 @@ public static partial class Donations
         if (format is not (null or "json" or "csv")) return Problems.Validation("invalid_format", "format is json or csv.");
         await using var conn = await db.OpenConnectionAsync(ct);
         IReadOnlyList<CauseTotal> totals = (await conn.QueryAsync<CauseTotal>(new CommandDefinition("""
-            SELECT cause, count(*) AS donations, sum(points)::bigint AS points, sum(money_value) AS value, max(currency) AS currency,
+            SELECT cause, count(*) AS donations, sum(points)::bigint AS points, sum(money_value) AS value, currency,
                    count(DISTINCT customer_id) AS customers
             FROM donations
             WHERE shop_domain = @shop AND state = 'completed'
               AND (@from::timestamptz IS NULL OR completed_at >= @from) AND (@to::timestamptz IS NULL OR completed_at < @to)
-            GROUP BY cause ORDER BY sum(points) DESC
+            GROUP BY cause, currency ORDER BY sum(points) DESC -- a shop that changed currency gets a row per currency, never a mixed sum
             """, new { shop = http.User.Shop(), from, to }, cancellationToken: ct))).ToList();
         if (format != "csv") return TypedResults.Ok(totals);
         var csv = new System.Text.StringBuilder("cause,donations,points,value,currency,customers\n");

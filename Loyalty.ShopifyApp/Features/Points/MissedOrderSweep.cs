@@ -32,7 +32,7 @@ public sealed partial class MissedOrderSweep(
           orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {
             pageInfo { hasNextPage endCursor }
             nodes {
-              legacyResourceId name test cancelledAt processedAt updatedAt discountCodes
+              legacyResourceId name test cancelledAt createdAt processedAt updatedAt discountCodes
               customer { legacyResourceId }
               subtotalPriceSet { shopMoney { amount currencyCode } }
               totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
@@ -164,7 +164,9 @@ public sealed partial class MissedOrderSweep(
             Currency: total.GetProperty("shopMoney").GetProperty("currencyCode").GetString() ?? "",
             PresentmentTotal: OrderPayloads.Money(total.GetProperty("presentmentMoney").GetProperty("amount")),
             DiscountCodes: DiscountCodes(node),
-            ProcessedAt: node.TryGetProperty("processedAt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetDateTimeOffset() : null);
+            ProcessedAt: OrderPayloads.NotBefore(
+                node.TryGetProperty("processedAt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetDateTimeOffset() : null,
+                node.TryGetProperty("createdAt", out var created) && created.ValueKind == JsonValueKind.String ? created.GetDateTimeOffset() : null));
     }
 
     /// <summary>

@@ -45,9 +45,7 @@ public static class OrderPayloads
                     .Select(d => new DiscountCodeUse(d.GetProperty("code").GetString()!,
                         d.TryGetProperty("amount", out var a) ? Money(a) : 0m)).ToList()
                 : [],
-            ProcessedAt: o.TryGetProperty("processed_at", out var pa2) && pa2.ValueKind == JsonValueKind.String
-                         && DateTimeOffset.TryParse(pa2.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var processed) ? processed
-                             : null);
+            ProcessedAt: NotBefore(Time(o, "processed_at"), Time(o, "created_at")));
     }
 
     public sealed record RefundFacts(long RefundId, long OrderId, decimal Amount);
@@ -76,6 +74,18 @@ public static class OrderPayloads
         }
         return new RefundFacts(refundId, orderId, amount);
     }
+
+    /// <summary>
+    /// When the order counts as processed for its earning rule: its <c>processed_at</c>, never before Shopify created it. An
+    /// app or staff member may set <c>processed_at</c> to any past time (order imports do), which would otherwise pick the
+    /// best rate the shop ever had; <c>created_at</c> is Shopify's own.
+    /// </summary>
+    public static DateTimeOffset? NotBefore(DateTimeOffset? processedAt, DateTimeOffset? createdAt) =>
+        processedAt is { } p && createdAt is { } c ? (p > c ? p : c) : processedAt ?? createdAt;
+
+    private static DateTimeOffset? Time(JsonElement o, string name) =>
+        o.TryGetProperty(name, out var t) && t.ValueKind == JsonValueKind.String
+        && DateTimeOffset.TryParse(t.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var at) ? at : null;
 
     /// <summary>A JSON number that fits a long; TryGetInt64 itself throws on strings.</summary>
     private static long? Int64(JsonElement e) => e.ValueKind == JsonValueKind.Number && e.TryGetInt64(out var v) ? v : null;

@@ -96,20 +96,36 @@ public static class PointTransactions
             r.Rate, r.BasisAmount, r.Currency, r.BalanceAfter, r.CreatedAt);
     }
 
-    /// <summary>Every matching row (no page limit), streamed as it is read.</summary>
+    /// <summary>Rows an export reads per query; no connection is held while the client reads what was written.</summary>
+    private const int ExportPage = 1000;
+
+    /// <summary>
+    /// Every matching row (no page limit), written page by page: each page is read on a connection of its own that goes back to
+    /// the pool before the rows are written, so a slow client holds none.
+    /// </summary>
     private static async Task WriteCsvAsync(Stream stream, NpgsqlDataSource db, Filter filter, CancellationToken ct)
     {
         await using var writer = new StreamWriter(stream, new UTF8Encoding(false));
-        await writer.WriteAsync("id,created_at,customer_id,kind,points,balance_after,order_id,conversion_id,donation_id,"
-            + "rate,basis_amount,currency,actor_type,actor_id,reference,description\n");
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await foreach (var row in conn.QueryUnbufferedAsync<Row>(Select, filter).WithCancellation(ct))
+        await writer.WriteAsync("id,created_at,customer_id,kind,points,balance_after,order_id,conversion_id,donation_id,rate,basis_amount,currency,"
+            + "actor_type,actor_id,reference,description\n");
+        var page = filter with { Limit = ExportPage };
+        while (true)
         {
-            var item = ToItem(row);
-            await writer.WriteAsync(string.Create(CultureInfo.InvariantCulture,
-                $"{item.Id},{item.CreatedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ},{item.CustomerId},{item.Kind},{item.Points},"
-                + $"{item.BalanceAfter},{item.OrderId},{item.ConversionId},{item.DonationId},{item.Rate},{item.BasisAmount},{item.Currency},"
-                + $"{item.ActorType},{CsvText.Field(item.ActorId)},{CsvText.Field(item.Reference)},{CsvText.Field(item.Description)}\n"));
+            List<Row> rows;
+            await using (var conn = await db.OpenConnectionAsync(ct))
+            {
+                rows = [.. await conn.QueryAsync<Row>(new CommandDefinition(Select + " LIMIT @Limit", page, cancellationToken: ct))];
+            }
+            foreach (var item in rows.Select(ToItem))
+            {
+                await writer.WriteAsync(string.Create(CultureInfo.InvariantCulture,
+                    $"{item.Id},{item.CreatedAt.UtcDateTime:yyyy-MM-ddTHH:mm:ss.fffZ},{item.CustomerId},{item.Kind},{item.Points},"
+                    + $"{item.BalanceAfter},{item.OrderId},{item.ConversionId},{item.DonationId},{item.Rate},{item.BasisAmount},"
+                    + $"{item.Currency},{item.ActorType},{CsvText.Field(item.ActorId)},{CsvText.Field(item.Reference)},"
+                    + $"{CsvText.Field(item.Description)}\n"));
+            }
+            if (rows.Count < ExportPage) return;
+            page = page with { Before = rows[^1].Id };
         }
     }
 }

@@ -200,7 +200,7 @@ public sealed partial class WebhookProcessor(
         // A NUL (from a payload quoted in a message) is the one character a text column refuses: a failure that cannot be recorded
         // would leave the delivery "processing" until its lease ends, then again, for ever.
         var reason = $"{error.GetType().Name}: {error.Message}".Replace('\0', '\uFFFD');
-        if (reason.Length > 2000) reason = reason[..2000];
+        if (reason.Length > 2000) reason = reason[..(char.IsHighSurrogate(reason[1999]) ? 1999 : 2000)]; // never half a character
 
         await using var conn = await db.OpenConnectionAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition("""

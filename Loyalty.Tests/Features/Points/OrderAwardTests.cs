@@ -55,7 +55,13 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6103, 779, subtotal: 10m, total: 12m,
             processedAt: DateTimeOffset.UtcNow.AddDays(-1)));
 
+        // An order created now that claims it was processed back then (an app or staff member may set processed_at): the rule
+        // of when Shopify created it, not the better one of a past it names.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6104, 780, subtotal: 10m, total: 12m, processedAt: between,
+            createdAt: DateTimeOffset.UtcNow));
+
         Assert.Equal((20L, 60L, 10L), (await App.BalanceAsync(Shop, 777), await App.BalanceAsync(Shop, 778), await App.BalanceAsync(Shop, 779)));
+        Assert.Equal(60L, await App.BalanceAsync(Shop, 780));
         Assert.Equal("2.0000|subtotal", await App.ScalarAsync<string>(
             "SELECT rate::text || '|' || basis FROM order_earnings WHERE shop_domain = @shop AND order_id = 6101", new { shop = Shop }));
     }

@@ -2,6 +2,9 @@
 -- webhook happens to be processed or the sweep finds it: a merchant's rate change never re-prices orders paid before it.
 -- Written by the trigger below whenever a shop's rate, basis or test-order rule is saved, whoever saves it. Before a
 -- shop's first row, the defaults in code (Features/Settings/ShopSettings.cs) were in force.
+-- No save may commit between the backfill below and the trigger: it would be recorded by neither.
+LOCK TABLE shop_settings IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE earn_rule_changes (
     shop_domain      text NOT NULL REFERENCES shops (shop_domain) ON DELETE CASCADE,
     effective_at     timestamptz NOT NULL,
