@@ -1,9 +1,7 @@
 using Loyalty.ShopifyApp.Features;
 using Loyalty.ShopifyApp.Infrastructure.Db;
-using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Infrastructure.Security;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 using Loyalty.ShopifyApp.Sandbox;
 

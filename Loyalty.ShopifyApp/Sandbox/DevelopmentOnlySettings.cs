@@ -1,7 +1,4 @@
-using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Events;
-using Loyalty.ShopifyApp.Features.Settings;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 

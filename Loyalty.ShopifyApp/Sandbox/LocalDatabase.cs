@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>

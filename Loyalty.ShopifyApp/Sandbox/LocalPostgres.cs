@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 
@@ -12,7 +10,7 @@ namespace Loyalty.ShopifyApp.Sandbox;
 /// user; and when that user cannot reach the requested directory (a clone under <c>/root</c>, mode 700), the data
 /// lives under <see cref="RelocatedRoot"/> instead, one directory per requested path: nobody's home permissions change.
 /// </summary>
-public sealed class LocalPostgres
+public sealed partial class LocalPostgres
 {
     /// <summary>Where a root-run cluster lives when the <c>postgres</c> user cannot reach the requested directory.</summary>
     public const string RelocatedRoot = "/var/lib/loyalty-dev";
@@ -139,50 +137,6 @@ public sealed class LocalPostgres
 
     private static async Task<bool> PostgresUserExistsAsync(CancellationToken ct) =>
         File.Exists("/etc/passwd") && (await File.ReadAllLinesAsync("/etc/passwd", ct)).Any(l => l.StartsWith("postgres:", StringComparison.Ordinal));
-
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> HandedOut = new();
-
-    /// <summary>
-    /// A loopback port free now, for a server started a moment later (a database, a simulator). It is taken from below the
-    /// kernel's ephemeral range: a port from that range (what binding port 0 gives) can be taken meanwhile by any outgoing
-    /// connection on the machine, which made servers started on it fail now and then. Never the same port twice per process.
-    /// </summary>
-    public static int FreePort()
-    {
-        var below = EphemeralRangeStart();
-        for (var attempt = 0; attempt < 200; attempt++)
-        {
-            var port = Random.Shared.Next(Math.Min(10_000, below / 2), below);
-            if (!HandedOut.TryAdd(port, 0)) continue;
-            try
-            {
-                using var listener = new TcpListener(IPAddress.Loopback, port);
-                listener.Start();
-                return port;
-            }
-            catch (SocketException)
-            {
-                // In use: try another.
-            }
-        }
-        using var fallback = new TcpListener(IPAddress.Loopback, 0);
-        fallback.Start();
-        return ((IPEndPoint)fallback.LocalEndpoint).Port;
-    }
-
-    private static int EphemeralRangeStart()
-    {
-        try
-        {
-            var first = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'],
-                StringSplitOptions.RemoveEmptyEntries)[0];
-            return int.TryParse(first, out var start) && start > 2048 ? start : 32768;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return 32768;
-        }
-    }
 
     private async Task<bool> IsAcceptingConnectionsAsync(CancellationToken ct)
     {

@@ -1,6 +1,3 @@
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
-
 namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>Says loudly, once at start-up, that the app runs as the sandbox and cannot be reached by a real shop.</summary>

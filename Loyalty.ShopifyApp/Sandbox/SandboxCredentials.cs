@@ -1,6 +1,3 @@
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
-
 namespace Loyalty.ShopifyApp.Sandbox;
 
 /// <summary>

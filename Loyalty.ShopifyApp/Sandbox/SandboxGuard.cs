@@ -1,6 +1,4 @@
 using System.Net;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 

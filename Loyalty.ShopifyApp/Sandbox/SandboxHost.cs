@@ -1,12 +1,5 @@
-using Dapper;
 using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Features.Install;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 

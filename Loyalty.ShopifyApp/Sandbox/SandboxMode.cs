@@ -1,9 +1,5 @@
-using Loyalty.Pos;
 using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Features.Events;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 

@@ -1,10 +1,6 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 using Loyalty.Sandbox;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 

@@ -1,14 +1,6 @@
-using System.Globalization;
-using Dapper;
 using Loyalty.Sandbox;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 

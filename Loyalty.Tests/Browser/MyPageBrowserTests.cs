@@ -1,7 +1,5 @@
 using System.Text.RegularExpressions;
 using Loyalty.ShopifyApp.Features.Conversion;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 

@@ -1,5 +1,4 @@
 using Loyalty.Sandbox;
-using Loyalty.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Loyalty.Tests.Conformance;

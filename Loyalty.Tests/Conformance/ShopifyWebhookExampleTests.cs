@@ -1,9 +1,5 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Loyalty.Tests.Infrastructure;
 using Xunit.Abstractions;
 
 namespace Loyalty.Tests.Conformance;

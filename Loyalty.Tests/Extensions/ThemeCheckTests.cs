@@ -1,5 +1,3 @@
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Extensions;
 
 /// <summary>

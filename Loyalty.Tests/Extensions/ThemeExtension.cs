@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Extensions;
 
 /// <summary>The theme app extension's files as the tests read them (<c>extensions/loyalty-theme</c>).</summary>

@@ -1,10 +1,6 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using System.Text.RegularExpressions;
 using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Sandbox;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Extensions;
 

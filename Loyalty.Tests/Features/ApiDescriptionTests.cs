@@ -1,9 +1,5 @@
-using System.Net;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.AspNetCore.Routing;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Features;
 

@@ -1,6 +1,3 @@
-using System.Text;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features;
 
 /// <summary>

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.DependencyInjection;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Infrastructure;

@@ -3,8 +3,6 @@ using WireMock.Extensions;
 using WireMock.Logging;
 using WireMock.Matchers;
 using WireMock.Matchers.Request;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Infrastructure;

@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Dapper;
 using Loyalty.ShopifyApp.Features.Webhooks;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Infrastructure;
 

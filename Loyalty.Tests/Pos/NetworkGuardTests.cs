@@ -1,8 +1,6 @@
-using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Loyalty.Pos;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Pos;
 

@@ -1,8 +1,5 @@
 using Loyalty.Pos;
 using Loyalty.Tests.Infrastructure.Telemetry;
-using Microsoft.Extensions.DependencyInjection;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Pos;

@@ -1,9 +1,6 @@
 using Loyalty.Pos;
 using Loyalty.Tests.Infrastructure.Telemetry;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Pos;

@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Sandbox;
 
 /// <summary>An app that is not in sandbox mode mounts none of the sandbox's pages.</summary>

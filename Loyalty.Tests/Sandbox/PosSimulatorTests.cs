@@ -1,6 +1,5 @@
 using Loyalty.Pos;
 using Loyalty.Sandbox;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Sandbox;
 

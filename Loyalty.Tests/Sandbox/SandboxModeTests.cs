@@ -1,9 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Sandbox;
 
 /// <summary>With no credentials in Development, the app runs against its own simulators with an installed demo shop.</summary>

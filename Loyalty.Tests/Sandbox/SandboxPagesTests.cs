@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Loyalty.ShopifyApp.Sandbox;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Sandbox;
 

@@ -1,11 +1,5 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
 using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Features.Campaigns;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Sandbox;
 

@@ -1,8 +1,4 @@
 using System.Net;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features.Admin;
 

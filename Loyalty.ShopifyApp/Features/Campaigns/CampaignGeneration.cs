@@ -1,8 +1,4 @@
-using Dapper;
 using Hangfire;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Campaigns;
 

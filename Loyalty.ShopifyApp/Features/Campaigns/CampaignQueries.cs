@@ -1,10 +1,3 @@
-using System.Text;
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Campaigns;
 
 /// <summary><c>GET /api/admin/campaigns</c> (paged, by state), <c>GET …/{id}</c> with progress, <c>GET …/{id}/codes.csv</c>.</summary>

@@ -1,7 +1,3 @@
-using Dapper;
-using Loyalty.ShopifyApp.Features.Points;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Campaigns;
 
 /// <summary>

@@ -1,6 +1,4 @@
-using System.Text.Json;
 using System.Text.Json.Serialization;
-using Dapper;
 using Loyalty.ShopifyApp.Features.Webhooks;
 
 namespace Loyalty.ShopifyApp.Features.Compliance;

@@ -1,10 +1,3 @@
-using System.Text.Json;
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Compliance;
 
 /// <summary>The merchant fetches customer data exports: <c>GET /api/admin/compliance/data-requests[/{id}]</c>.</summary>

@@ -1,6 +1,4 @@
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features.Conversion;
 

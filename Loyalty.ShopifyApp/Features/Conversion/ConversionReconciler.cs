@@ -1,8 +1,5 @@
-using Dapper;
 using Hangfire;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Conversion;
 

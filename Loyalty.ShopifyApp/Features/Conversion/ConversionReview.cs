@@ -1,11 +1,3 @@
-using Dapper;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>

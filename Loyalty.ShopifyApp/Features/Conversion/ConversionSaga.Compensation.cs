@@ -1,8 +1,3 @@
-using Dapper;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>

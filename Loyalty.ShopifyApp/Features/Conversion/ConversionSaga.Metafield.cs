@@ -1,6 +1,4 @@
 using System.Text.Json.Nodes;
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 namespace Loyalty.ShopifyApp.Features.Conversion;
 

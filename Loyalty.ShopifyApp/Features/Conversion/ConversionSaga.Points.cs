@@ -1,8 +1,3 @@
-using Dapper;
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Points;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>

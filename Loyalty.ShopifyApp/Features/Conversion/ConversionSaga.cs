@@ -1,11 +1,4 @@
-using Dapper;
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Conversion;
 

@@ -1,13 +1,3 @@
-using Dapper;
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>

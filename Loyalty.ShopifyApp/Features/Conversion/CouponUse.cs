@@ -1,6 +1,3 @@
-using Dapper;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>

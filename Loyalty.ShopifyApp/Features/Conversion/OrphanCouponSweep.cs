@@ -1,8 +1,5 @@
 using System.Text.RegularExpressions;
-using Dapper;
 using Hangfire;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Conversion;
 

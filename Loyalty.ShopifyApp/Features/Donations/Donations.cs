@@ -1,14 +1,5 @@
-using Dapper;
-using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Conversion;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Donations;
 

@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using Loyalty.ShopifyApp.Infrastructure.Configuration;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features.Events;
 

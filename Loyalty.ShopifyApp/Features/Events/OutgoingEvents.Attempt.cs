@@ -1,8 +1,5 @@
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
-using System.Text;
-using Loyalty.Pos;
-using Microsoft.AspNetCore.DataProtection;
 
 namespace Loyalty.ShopifyApp.Features.Events;
 

@@ -1,9 +1,7 @@
-using Dapper;
 using Hangfire;
 using Loyalty.ShopifyApp.Infrastructure.Db;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Health;
 

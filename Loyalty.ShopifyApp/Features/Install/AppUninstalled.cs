@@ -1,4 +1,3 @@
-using Dapper;
 using Loyalty.ShopifyApp.Features.Webhooks;
 
 namespace Loyalty.ShopifyApp.Features.Install;

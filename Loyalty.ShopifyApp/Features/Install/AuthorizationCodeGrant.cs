@@ -1,13 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text.Encodings.Web;
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Install;
 

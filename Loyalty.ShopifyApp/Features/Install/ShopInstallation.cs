@@ -1,7 +1,3 @@
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Install;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Install;
 
 /// <summary><c>GET /api/admin/shop</c>: the authenticated shop's install state. Token values never leave the server.</summary>

@@ -1,8 +1,3 @@
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Settings;
-using Microsoft.AspNetCore.DataProtection;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary>

@@ -1,7 +1,3 @@
-using Dapper;
-using Loyalty.ShopifyApp.Features.Settings;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary>How orders earn: the rate, the amount it applies to, and whether test orders earn.</summary>

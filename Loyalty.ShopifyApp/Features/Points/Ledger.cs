@@ -1,6 +1,3 @@
-using Dapper;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary>One movement of points. <see cref="Reference"/> is unique per shop: posting it twice applies it once.</summary>

@@ -1,11 +1,5 @@
-using System.Text.Json;
-using Dapper;
 using Hangfire;
 using Loyalty.ShopifyApp.Features.PosSync;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Points;
 

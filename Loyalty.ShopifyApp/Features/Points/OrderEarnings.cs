@@ -1,7 +1,3 @@
-using Dapper;
-using Loyalty.ShopifyApp.Features.Settings;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary>What the app needs to know about a paid order, from a webhook or from the missed-order sweep.</summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.Json;
 using Loyalty.ShopifyApp.Features.Webhooks;
 
 namespace Loyalty.ShopifyApp.Features.Points;

@@ -1,11 +1,3 @@
-using System.Globalization;
-using System.Text;
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary>

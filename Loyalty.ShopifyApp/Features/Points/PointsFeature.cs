@@ -1,6 +1,5 @@
 using Loyalty.ShopifyApp.Features.Webhooks;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features.Points;
 

@@ -1,6 +1,4 @@
-using Loyalty.Pos;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features.PosSync;
 

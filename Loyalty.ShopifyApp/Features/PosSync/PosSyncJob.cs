@@ -1,10 +1,4 @@
-using Dapper;
 using Hangfire;
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Settings;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.PosSync;
 

@@ -1,13 +1,3 @@
-using Dapper;
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Settings;
 
 /// <summary><c>GET</c>/<c>PUT /api/admin/settings</c>. The POS API key is write-only: stored encrypted, never returned.</summary>

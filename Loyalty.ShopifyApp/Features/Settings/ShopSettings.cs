@@ -1,9 +1,3 @@
-using Dapper;
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Points;
-using Microsoft.AspNetCore.DataProtection;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Settings;
 
 /// <summary>

@@ -1,12 +1,3 @@
-using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Settings;
 
 /// <summary><c>POST /api/admin/settings/pos/test</c>: "Test connection" in the settings, before or after saving.</summary>

@@ -1,11 +1,4 @@
-using Dapper;
-using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Features.PosSync;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
 

@@ -1,11 +1,4 @@
-using Dapper;
-using Loyalty.Pos;
 using Loyalty.ShopifyApp.Features.Conversion;
-using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.ShopifyApp.Features.Settings;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.AspNetCore.DataProtection;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
 

@@ -1,7 +1,4 @@
-using Dapper;
 using Loyalty.ShopifyApp.Features.Conversion;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
 

@@ -1,5 +1,3 @@
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-
 namespace Loyalty.ShopifyApp.Features.Storefront;
 
 /// <summary>

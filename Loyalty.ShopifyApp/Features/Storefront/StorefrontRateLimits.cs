@@ -1,9 +1,5 @@
-using System.Globalization;
 using System.Threading.RateLimiting;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.RateLimiting;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
 

@@ -1,6 +1,4 @@
 using System.Threading.Channels;
-using Microsoft.Extensions.Options;
-using Npgsql;
 using NpgsqlTypes;
 
 namespace Loyalty.ShopifyApp.Features.Webhooks;

@@ -1,13 +1,5 @@
 using System.Buffers;
-using System.Text;
-using System.Text.Json;
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
-using Microsoft.AspNetCore.Http.HttpResults;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>

@@ -1,6 +1,3 @@
-using Microsoft.Extensions.Options;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>

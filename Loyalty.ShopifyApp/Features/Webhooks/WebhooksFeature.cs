@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 public static class WebhooksFeature

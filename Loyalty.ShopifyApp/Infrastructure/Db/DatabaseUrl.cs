@@ -1,5 +1,3 @@
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Infrastructure.Db;
 
 /// <summary>

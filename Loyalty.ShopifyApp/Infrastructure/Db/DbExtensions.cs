@@ -1,6 +1,5 @@
 using Loyalty.ShopifyApp.Sandbox;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Db;
 

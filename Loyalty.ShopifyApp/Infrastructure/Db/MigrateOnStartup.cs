@@ -1,6 +1,4 @@
 using System.ComponentModel.DataAnnotations;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Db;
 

@@ -1,8 +1,5 @@
 using System.Reflection;
 using System.Security.Cryptography;
-using System.Text;
-using Dapper;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Db;
 

@@ -1,5 +1,3 @@
-using Microsoft.AspNetCore.Http.HttpResults;
-
 namespace Loyalty.ShopifyApp.Infrastructure.Http;
 
 /// <summary>

@@ -1,7 +1,6 @@
 using Hangfire;
 using Hangfire.AspNetCore;
 using Hangfire.Common;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 

@@ -1,9 +1,6 @@
 using System.Security.Cryptography;
-using System.Text;
 using Hangfire;
 using Hangfire.Dashboard;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 

@@ -1,5 +1,4 @@
 using Loyalty.ShopifyApp.Infrastructure.Configuration;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 

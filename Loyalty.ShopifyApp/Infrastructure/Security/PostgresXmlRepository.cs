@@ -1,7 +1,5 @@
 using System.Xml.Linq;
-using Dapper;
 using Microsoft.AspNetCore.DataProtection.Repositories;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Security;
 

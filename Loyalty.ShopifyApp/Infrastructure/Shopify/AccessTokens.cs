@@ -1,8 +1,3 @@
-using Dapper;
-using Microsoft.AspNetCore.DataProtection;
-using Microsoft.Extensions.Options;
-using Npgsql;
-
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 /// <summary>We hold no usable token for the shop: a merchant must open the app (token exchange) or reinstall.</summary>

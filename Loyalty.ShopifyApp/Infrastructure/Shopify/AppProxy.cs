@@ -1,9 +1,4 @@
-using System.Globalization;
-using Dapper;
-using Loyalty.ShopifyApp.Infrastructure.Http;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 

@@ -1,8 +1,5 @@
 using System.Security.Claims;
-using System.Text;
-using Loyalty.ShopifyApp.Infrastructure.Http;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
-using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 /// <summary>

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 /// <summary>

@@ -1,6 +1,4 @@
 using System.Net;
-using System.Text.Json;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 

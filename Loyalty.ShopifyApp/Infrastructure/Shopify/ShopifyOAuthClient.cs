@@ -1,6 +1,5 @@
 using System.Net;
 using System.Text.Json.Serialization;
-using Microsoft.Extensions.Options;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 

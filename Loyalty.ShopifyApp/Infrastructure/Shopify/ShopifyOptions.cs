@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Options;
-
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 /// <summary>The app's Shopify identity and the knobs of the trust boundary. Section <c>Shopify</c>.</summary>

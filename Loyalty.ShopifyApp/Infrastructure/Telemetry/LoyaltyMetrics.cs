@@ -1,7 +1,4 @@
 using System.Diagnostics.Metrics;
-using Dapper;
-using Microsoft.Extensions.Options;
-using Npgsql;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Telemetry;
 

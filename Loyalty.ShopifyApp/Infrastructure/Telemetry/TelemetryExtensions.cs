@@ -1,8 +1,4 @@
-using Loyalty.Pos;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.Options;
-using Npgsql;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;

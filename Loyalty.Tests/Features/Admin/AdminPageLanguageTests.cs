@@ -1,6 +1,3 @@
-using System.Net;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Admin;
 
 /// <summary>The embedded admin in the admin user's language, which Shopify puts in the app URL as <c>locale</c>.</summary>

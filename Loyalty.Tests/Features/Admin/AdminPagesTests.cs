@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Admin;
 
 /// <summary>The embedded admin page: App Bridge, and framed only by the shop's own admin.</summary>

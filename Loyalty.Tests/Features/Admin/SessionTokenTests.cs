@@ -1,7 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Admin;
 
 /// <summary>Everything under /api/admin needs a Shopify session token that is valid in every respect.</summary>

@@ -1,12 +1,5 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Loyalty.ShopifyApp.Features.Campaigns;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using WireMock.Matchers;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 
 namespace Loyalty.Tests.Features.Campaigns;
 

@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Compliance;
 
 /// <summary>The mandatory compliance topics, carried out for real and checked in the database.</summary>

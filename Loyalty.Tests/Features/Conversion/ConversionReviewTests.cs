@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>The merchant's actions on conversions the reconciler could not settle: retry where it stopped, or cancel.</summary>

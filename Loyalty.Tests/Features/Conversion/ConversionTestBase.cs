@@ -1,9 +1,4 @@
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
 using Loyalty.ShopifyApp.Features.Conversion;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Features.Conversion;

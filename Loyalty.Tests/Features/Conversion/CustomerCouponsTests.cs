@@ -1,9 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>The customer's coupons: listed with their status, marked used by orders, cancelled for the points back once.</summary>

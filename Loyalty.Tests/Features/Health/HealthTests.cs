@@ -1,6 +1,3 @@
-using System.Net;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Health;
 
 public sealed class HealthTests

@@ -1,6 +1,4 @@
-using System.Net;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.AspNetCore.WebUtilities;
 
 namespace Loyalty.Tests.Features.Install;

@@ -1,7 +1,5 @@
 using System.Diagnostics;
-using System.Net;
 using Loyalty.ShopifyApp.Sandbox;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Install;
 

@@ -1,8 +1,5 @@
-using System.Net;
 using Dapper;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Features.Install;
 

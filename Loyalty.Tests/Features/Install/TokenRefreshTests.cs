@@ -1,6 +1,4 @@
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Features.Install;
 

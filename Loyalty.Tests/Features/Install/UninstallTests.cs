@@ -1,6 +1,3 @@
-using System.Net;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Install;
 
 /// <summary>app/uninstalled stops the shop's work and deletes its tokens; reinstalling starts from a clean token state.</summary>

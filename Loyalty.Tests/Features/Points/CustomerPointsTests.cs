@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Points;
 
 /// <summary>Bonus points and adjustments by staff, the merchant's customer view, and customer feedback.</summary>

@@ -1,5 +1,4 @@
 using Dapper;
-using Loyalty.Tests.Infrastructure;
 using Npgsql;
 
 namespace Loyalty.Tests.Features.Points;

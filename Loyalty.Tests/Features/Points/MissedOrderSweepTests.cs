@@ -1,10 +1,5 @@
-using System.Text.Json;
 using Loyalty.ShopifyApp.Features.Points;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 using WireMock.Matchers;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 
 namespace Loyalty.Tests.Features.Points;
 

@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Points;
 
 /// <summary>orders/paid earns points once per order, whatever Shopify redelivers, and skips what should not earn.</summary>

@@ -1,8 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Dapper;
-using Loyalty.Tests.Infrastructure;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Features.PosSync;

@@ -1,10 +1,4 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Loyalty.Tests.Features.Conversion;
-using Loyalty.Tests.Infrastructure;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 
 namespace Loyalty.Tests.Features.Settings;
 

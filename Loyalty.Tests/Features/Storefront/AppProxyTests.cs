@@ -1,8 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Storefront;
 
 /// <summary>Every /proxy request is verified exactly as Shopify signs it before anything runs.</summary>

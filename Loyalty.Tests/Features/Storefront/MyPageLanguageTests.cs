@@ -1,5 +1,4 @@
 using Loyalty.ShopifyApp.Sandbox;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Storefront;
 

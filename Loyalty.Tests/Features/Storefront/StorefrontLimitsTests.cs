@@ -1,10 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Http.Json;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Storefront;
 

@@ -1,6 +1,3 @@
-using System.Net;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Webhooks;
 
 /// <summary>Deliveries arriving together are stored together: one INSERT, one transaction, each answered once durable.</summary>

@@ -1,6 +1,3 @@
-using System.Net;
-using Loyalty.Tests.Infrastructure;
-
 namespace Loyalty.Tests.Features.Webhooks;
 
 /// <summary>POST /webhooks: HMAC over the raw body first, stored once per X-Shopify-Webhook-Id, acknowledged fast.</summary>

@@ -1,7 +1,5 @@
 using System.Collections.Concurrent;
 using Loyalty.ShopifyApp.Features.Webhooks;
-using Loyalty.Tests.Infrastructure;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Features.Webhooks;
 

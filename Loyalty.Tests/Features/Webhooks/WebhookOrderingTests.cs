@@ -1,8 +1,5 @@
-using System.Net;
-using System.Net.Http.Json;
 using Dapper;
 using Loyalty.ShopifyApp.Features.Webhooks;
-using Loyalty.Tests.Infrastructure;
 using Microsoft.Extensions.Options;
 using Npgsql;
 

@@ -1,6 +1,3 @@
-using System.Net;
-using System.Net.Http.Json;
-using System.Text.Json;
 using Npgsql;
 
 namespace Loyalty.Tests.Infrastructure.Db;

@@ -1,7 +1,6 @@
 using Hangfire;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.Tests.Infrastructure.Telemetry;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Loyalty.Tests.Infrastructure.Jobs;
 

@@ -1,6 +1,4 @@
-using System.Net;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
 namespace Loyalty.Tests.Infrastructure.Jobs;

@@ -1,5 +1,4 @@
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace Loyalty.Tests.Infrastructure.Shopify;

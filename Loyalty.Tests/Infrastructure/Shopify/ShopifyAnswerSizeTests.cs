@@ -1,8 +1,5 @@
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
-using Microsoft.Extensions.DependencyInjection;
 using WireMock.Matchers;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 
 namespace Loyalty.Tests.Infrastructure.Shopify;
 

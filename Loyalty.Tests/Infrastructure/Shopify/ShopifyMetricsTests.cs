@@ -1,9 +1,6 @@
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Loyalty.Tests.Infrastructure.Telemetry;
-using Microsoft.Extensions.DependencyInjection;
 using WireMock.Matchers;
-using WireMock.RequestBuilders;
-using WireMock.ResponseBuilders;
 
 namespace Loyalty.Tests.Infrastructure.Shopify;
 

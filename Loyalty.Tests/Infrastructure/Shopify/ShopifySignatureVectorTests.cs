@@ -1,4 +1,3 @@
-using System.Text;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
 using Microsoft.AspNetCore.WebUtilities;
 

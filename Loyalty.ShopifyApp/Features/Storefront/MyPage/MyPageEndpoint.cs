@@ -1,7 +1,4 @@
-using System.Text;
 using System.Text.RegularExpressions;
-using Loyalty.ShopifyApp.Infrastructure.Http;
-using Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 namespace Loyalty.ShopifyApp.Features.Storefront.MyPage;
 

@@ -1,6 +1,4 @@
-using System.Net;
 using Loyalty.ShopifyApp.Sandbox;
-using Loyalty.Tests.Infrastructure;
 
 namespace Loyalty.Tests.Features.Storefront.MyPage;
 
