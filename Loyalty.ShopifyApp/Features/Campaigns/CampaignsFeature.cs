@@ -5,8 +5,7 @@ public static class CampaignsFeature
     /// <summary>Merchant coupon campaigns: their codes are created in Shopify by <see cref="CampaignGeneration"/>.</summary>
     public static IServiceCollection AddCampaigns(this IServiceCollection services)
     {
-        services.AddOptions<CampaignOptions>().BindConfiguration(CampaignOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<CampaignOptions>, CampaignOptionsValidator>();
+        services.AddValidatedOptions<CampaignOptions, CampaignOptionsValidator>(CampaignOptions.Section);
         services.AddTransient<CampaignGeneration>();
         return services;
     }

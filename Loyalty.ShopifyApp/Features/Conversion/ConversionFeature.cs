@@ -10,8 +10,7 @@ public static class ConversionFeature
     /// </summary>
     public static IServiceCollection AddConversion(this IServiceCollection services)
     {
-        services.AddOptions<ConversionOptions>().BindConfiguration(ConversionOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<ConversionOptions>, ConversionOptionsValidator>();
+        services.AddValidatedOptions<ConversionOptions, ConversionOptionsValidator>(ConversionOptions.Section);
         services.AddSingleton<ConversionTrigger>();
         services.AddTransient<ShopifyDiscounts>();
         services.AddTransient<ConversionSaga>();

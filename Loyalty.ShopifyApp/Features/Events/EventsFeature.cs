@@ -10,8 +10,7 @@ public static class EventsFeature
     /// </summary>
     public static IServiceCollection AddEvents(this IServiceCollection services)
     {
-        services.AddOptions<EventOptions>().BindConfiguration(EventOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<EventOptions>, EventOptionsValidator>();
+        services.AddValidatedOptions<EventOptions, EventOptionsValidator>(EventOptions.Section);
         services.AddHttpClient(OutgoingEvents.HttpClientName)
             .ConfigurePrimaryHttpMessageHandler(sp => NetworkGuard.CreateHandler(
                 sp.GetRequiredService<IOptions<EventOptions>>().Value.AllowInsecureEndpoints,

@@ -8,8 +8,7 @@ public static class PointsFeature
     /// <summary>Earning from orders: the order webhooks, and the sweep that awards orders whose webhook never came.</summary>
     public static IServiceCollection AddPoints(this IServiceCollection services)
     {
-        services.AddOptions<OrderSweepOptions>().BindConfiguration(OrderSweepOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<OrderSweepOptions>, OrderSweepOptionsValidator>();
+        services.AddValidatedOptions<OrderSweepOptions, OrderSweepOptionsValidator>(OrderSweepOptions.Section);
         services.AddSingleton<IWebhookHandler, OrderPaid>();
         services.AddSingleton<IWebhookHandler, RefundCreated>();
         services.AddSingleton<IWebhookHandler, OrderCancelled>();

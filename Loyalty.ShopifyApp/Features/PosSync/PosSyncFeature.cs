@@ -10,8 +10,7 @@ public static class PosSyncFeature
     /// </summary>
     public static IServiceCollection AddPosSync(this IServiceCollection services)
     {
-        services.AddOptions<PosSyncOptions>().BindConfiguration(PosSyncOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<PosSyncOptions>, PosSyncOptionsValidator>();
+        services.AddValidatedOptions<PosSyncOptions, PosSyncOptionsValidator>(PosSyncOptions.Section);
         services.AddPosClient();
         services.AddOptions<PosClientOptions>().BindConfiguration(PosClientOptions.Section);
         services.AddOptions<NetworkGuardOptions>().BindConfiguration(NetworkGuardOptions.Section);

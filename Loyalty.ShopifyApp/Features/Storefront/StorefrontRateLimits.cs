@@ -21,8 +21,7 @@ public static partial class StorefrontRateLimits
 
     public static IServiceCollection AddStorefrontLimits(this IServiceCollection services)
     {
-        services.AddOptions<StorefrontOptions>().BindConfiguration(StorefrontOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<StorefrontOptions>, StorefrontOptionsValidator>();
+        services.AddValidatedOptions<StorefrontOptions, StorefrontOptionsValidator>(StorefrontOptions.Section);
         services.AddRateLimiter(_ => { });
         services.AddOptions<RateLimiterOptions>().Configure<IOptions<StorefrontOptions>>((limiter, storefront) =>
         {

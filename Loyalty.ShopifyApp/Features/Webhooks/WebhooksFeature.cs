@@ -8,8 +8,7 @@ public static class WebhooksFeature
     /// </summary>
     public static IServiceCollection AddWebhooks(this IServiceCollection services)
     {
-        services.AddOptions<WebhookOptions>().BindConfiguration(WebhookOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookOptionsValidator>();
+        services.AddValidatedOptions<WebhookOptions, WebhookOptionsValidator>(WebhookOptions.Section);
         services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookPoolRule>();
         services.AddSingleton<WebhookSignal>();
         services.AddSingleton<WebhookInbox>();

@@ -15,8 +15,7 @@ public static class JobsExtensions
     public static IHostApplicationBuilder AddLoyaltyJobs(this IHostApplicationBuilder builder)
     {
         var services = builder.Services;
-        services.AddOptions<JobsOptions>().BindConfiguration(JobsOptions.Section).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<JobsOptions>, JobsOptionsValidator>();
+        services.AddValidatedOptions<JobsOptions, JobsOptionsValidator>(JobsOptions.Section);
         services.AddJobsDashboardProtection();
 
         services.AddSingleton<JobStorage>(sp =>

@@ -5,8 +5,7 @@ public static partial class ShopifyExtensions
     /// <summary>Options, signatures, session tokens, the per-shop token store and the Shopify HTTP clients.</summary>
     public static IHostApplicationBuilder AddShopify(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<ShopifyOptions>().BindConfiguration(ShopifyOptions.Section).ValidateOnStart();
-        builder.Services.AddSingleton<IValidateOptions<ShopifyOptions>, ShopifyOptionsValidator>();
+        builder.Services.AddValidatedOptions<ShopifyOptions, ShopifyOptionsValidator>(ShopifyOptions.Section);
         // The CLI's variable names; AddSandbox() registers its placeholder credentials after this, for what is still empty.
         builder.Services.AddSingleton<IPostConfigureOptions<ShopifyOptions>, ShopifyCliEnvironment>();
         builder.Services.TryAddTimeProvider();
