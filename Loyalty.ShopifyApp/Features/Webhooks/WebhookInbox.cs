@@ -5,7 +5,11 @@ namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>A verified delivery on its way into <c>webhook_deliveries</c>.</summary>
 public sealed record IncomingDelivery(string WebhookId, string ShopDomain, string Topic, string? EventId, DateTimeOffset? TriggeredAt,
-    string? ApiVersion, string Payload, long? CustomerId, long? OrderId);
+    string? ApiVersion, string Payload, long? CustomerId, long? OrderId)
+{
+    /// <summary>The payload's size as Shopify sent it (UTF-8), what the inbox's byte limits count.</summary>
+    public int Bytes { get; } = Encoding.UTF8.GetByteCount(Payload);
+}
 
 /// <summary>
 /// Group commit for the intake: deliveries arriving together are stored by one multi-row INSERT, one transaction and one
@@ -13,8 +17,11 @@ public sealed record IncomingDelivery(string WebhookId, string ShopDomain, strin
 /// previous flush), waiting <see cref="WebhookOptions.IntakeGroupWaitMs"/> for more if configured; each request is answered
 /// only once its row is durable, or knows it was a redelivery (unique webhook id: the first of a group wins, the rest and
 /// any already stored are duplicates). A failed INSERT is retried row by row, so one row that cannot be stored fails only
-/// its own request. At most <see cref="WebhookOptions.IntakeQueueCapacity"/> deliveries wait; one more is refused at once
-/// (<see cref="WebhookInboxFullException"/>) rather than held in memory while the database is slow or away.
+/// its own request. At most <see cref="WebhookOptions.IntakeQueueCapacity"/> deliveries and
+/// <see cref="WebhookOptions.IntakeQueueMaxBytes"/> of payload wait; one more is refused at once
+/// (<see cref="WebhookInboxFullException"/>) rather than held in memory while the database is slow or away. One INSERT
+/// carries at most <see cref="WebhookOptions.IntakeGroupMaxRows"/> deliveries and <see cref="WebhookOptions.IntakeGroupMaxBytes"/>
+/// of payload (a single larger delivery goes alone).
 /// </summary>
 public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> options) : BackgroundService
 {
@@ -24,17 +31,23 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
         new BoundedChannelOptions(options.Value.IntakeQueueCapacity) { SingleReader = false, FullMode = BoundedChannelFullMode.Wait });
 
     private volatile bool _stopping;
+    private long _queuedBytes;
 
     /// <summary>Stores <paramref name="delivery"/> durably; its new row id, or null when the webhook id was already stored.</summary>
     /// <exception cref="WebhookInboxFullException">As many deliveries as <see cref="WebhookOptions.IntakeQueueCapacity"/> are waiting.</exception>
     public async Task<long?> StoreAsync(IncomingDelivery delivery, CancellationToken ct)
     {
         var pending = new Pending(delivery, new TaskCompletionSource<long?>(TaskCreationOptions.RunContinuationsAsynchronously));
-        if (!_queue.Writer.TryWrite(pending))
+        // The bytes are reserved first; a delivery that would pass the limit is refused unless nothing else waits (so one
+        // delivery of any accepted size always gets through).
+        var queued = Interlocked.Add(ref _queuedBytes, delivery.Bytes);
+        var overBytes = queued > options.Value.IntakeQueueMaxBytes && queued > delivery.Bytes;
+        if (overBytes || !_queue.Writer.TryWrite(pending))
         {
-            throw _stopping
-                ? new InvalidOperationException("The webhook inbox is shut down.")
-                : new WebhookInboxFullException(options.Value.IntakeQueueCapacity);
+            Interlocked.Add(ref _queuedBytes, -delivery.Bytes);
+            throw _stopping ? new InvalidOperationException("The webhook inbox is shut down.")
+                : overBytes ? WebhookInboxFullException.Bytes(options.Value.IntakeQueueMaxBytes)
+                : WebhookInboxFullException.Count(options.Value.IntakeQueueCapacity);
         }
         // The row may still be written after the caller gave up: Shopify redelivers, and the id makes that a duplicate.
         return await pending.Stored.Task.WaitAsync(ct);
@@ -54,10 +67,28 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
     {
         var o = options.Value;
         var group = new List<Pending>(o.IntakeGroupMaxRows);
-        while (await _queue.Reader.WaitToReadAsync(CancellationToken.None))
+        Pending? carried = null; // taken from the queue but past the last group's byte limit: it opens the next one
+        while (carried is not null || await _queue.Reader.WaitToReadAsync(CancellationToken.None))
         {
-            if (o.IntakeGroupWaitMs > 0) await Task.Delay(o.IntakeGroupWaitMs, CancellationToken.None);
-            while (group.Count < o.IntakeGroupMaxRows && _queue.Reader.TryRead(out var next)) group.Add(next);
+            if (carried is null && o.IntakeGroupWaitMs > 0) await Task.Delay(o.IntakeGroupWaitMs, CancellationToken.None);
+            var bytes = 0L;
+            if (carried is not null)
+            {
+                group.Add(carried);
+                bytes = carried.Delivery.Bytes;
+                carried = null;
+            }
+            while (group.Count < o.IntakeGroupMaxRows && _queue.Reader.TryRead(out var next))
+            {
+                Interlocked.Add(ref _queuedBytes, -next.Delivery.Bytes);
+                if (group.Count > 0 && bytes + next.Delivery.Bytes > o.IntakeGroupMaxBytes)
+                {
+                    carried = next;
+                    break;
+                }
+                group.Add(next);
+                bytes += next.Delivery.Bytes;
+            }
             if (group.Count == 0) continue;
             await StoreGroupAsync(group, ct.IsCancellationRequested ? CancellationToken.None : ct);
             group.Clear();
@@ -118,5 +149,11 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
 }
 
 /// <summary>The inbox holds as many waiting deliveries as it may: the request is answered 503 and Shopify retries it.</summary>
-public sealed class WebhookInboxFullException(int capacity)
-    : Exception($"{capacity} webhook deliveries are already waiting to be stored (Webhooks:IntakeQueueCapacity).");
+public sealed class WebhookInboxFullException(string message) : Exception(message)
+{
+    public static WebhookInboxFullException Count(int capacity) =>
+        new($"{capacity} webhook deliveries are already waiting to be stored (Webhooks:IntakeQueueCapacity).");
+
+    public static WebhookInboxFullException Bytes(int maxBytes) =>
+        new($"Webhook payloads waiting to be stored would pass {maxBytes} bytes (Webhooks:IntakeQueueMaxBytes).");
+}

@@ -39,6 +39,17 @@ public sealed class WebhookOptions
     [SettingRange(1, 1_000_000, ErrorMessage = "Webhooks:IntakeQueueCapacity must be 1-1000000.")]
     public int IntakeQueueCapacity { get; set; } = 5000;
 
+    /// <summary>
+    /// Payload bytes waiting for a writer, at most (the count limit alone would let 5000 large orders hold gigabytes): past it
+    /// a delivery is answered 503 like one past <see cref="IntakeQueueCapacity"/>. One delivery is always let in when none waits.
+    /// </summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Webhooks:IntakeQueueMaxBytes must be positive (bytes).")]
+    public int IntakeQueueMaxBytes { get; set; } = 64 * 1024 * 1024;
+
+    /// <summary>The most payload bytes one INSERT stores (a single larger delivery is stored alone).</summary>
+    [SettingRange(1, int.MaxValue, ErrorMessage = "Webhooks:IntakeGroupMaxBytes must be positive (bytes).")]
+    public int IntakeGroupMaxBytes { get; set; } = 4 * 1024 * 1024;
+
     /// <summary>The most deliveries one INSERT stores.</summary>
     [SettingRange(1, 1000, ErrorMessage = "Webhooks:IntakeGroupMaxRows must be 1-1000.")]
     public int IntakeGroupMaxRows { get; set; } = 200;

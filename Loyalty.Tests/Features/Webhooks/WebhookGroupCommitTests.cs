@@ -36,19 +36,66 @@ public sealed class WebhookGroupCommitTests
     }
 
     [Fact]
-    public async Task While_the_database_stalls_deliveries_beyond_the_queue_capacity_are_refused_503_and_nothing_accepted_is_lost()
+    public Task While_the_database_stalls_deliveries_beyond_the_queue_capacity_are_refused_503_and_nothing_accepted_is_lost() =>
+        StallAndSendSixAsync(new() { ["Webhooks:IntakeQueueCapacity"] = "2" }, """{"id":1}""");
+
+    [Fact]
+    public Task While_the_database_stalls_deliveries_beyond_the_queued_bytes_are_refused_503_and_nothing_accepted_is_lost() =>
+        StallAndSendSixAsync(new() { ["Webhooks:IntakeQueueMaxBytes"] = "2500" }, Padded(1000)); // two of 1,000 bytes wait
+
+    [Fact]
+    public async Task One_insert_carries_no_more_payload_bytes_than_the_group_limit_and_a_larger_delivery_goes_alone()
     {
-        using var shopify = new ShopifyFake();
-        await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?>
+        await using var fixture = await AppFixture.StartAsync(new()
         {
-            ["Webhooks:IntakeQueueCapacity"] = "2",
+            ["Webhooks:IntakeGroupWaitMs"] = "300",
+            ["Webhooks:IntakeGroupMaxBytes"] = "2500",
+            ["Webhooks:ProcessingEnabled"] = "false",
+        },
+            RecordingHandler.Register);
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => (Id: $"{shop}-{i}", Body: Padded(1000)))
+            .Append((Id: $"{shop}-large", Body: Padded(3000)))
+            .Select(async d =>
+            {
+                using var response = await app.PostWebhookAsync("test/effect", shop, d.Body, webhookId: d.Id);
+                return response.StatusCode;
+            }));
+
+        Assert.All(answers, status => Assert.Equal(HttpStatusCode.OK, status));
+        var groups = (await app.ScalarAsync<string>("""
+            SELECT string_agg(rows::text, ',' ORDER BY rows) FROM (
+                SELECT count(*) AS rows, sum(octet_length(payload)) AS bytes FROM webhook_deliveries WHERE shop_domain = @shop
+                GROUP BY xmin::text) g
+            WHERE bytes > 2500 AND rows > 1
+            """, new { shop }));
+        Assert.Null(groups); // no INSERT of more than one delivery passed 2,500 bytes
+        Assert.Equal(11, await app.ScalarAsync<int>("SELECT count(*)::int FROM webhook_deliveries WHERE shop_domain = @shop", new { shop }));
+        Assert.True(await app.ScalarAsync<int>("SELECT count(DISTINCT xmin::text)::int FROM webhook_deliveries WHERE shop_domain = @shop",
+            new { shop }) >= 6, "ten deliveries of 1,000 bytes and one of 3,000 need at least six INSERTs");
+    }
+
+    /// <summary>A body of <paramref name="bytes"/> bytes the test handler accepts.</summary>
+    private static string Padded(int bytes) => $$"""{"id":1,"pad":"{{new string('x', bytes - 17)}}"}""";
+
+    /// <summary>
+    /// One writer taking one delivery at a time is stalled by a lock; of six deliveries sent, one is with the writer, two wait
+    /// in the queue, and the other three are refused at once with 503 for Shopify to send again. Once the database is back,
+    /// the three accepted are stored, and so are the three Shopify resends.
+    /// </summary>
+    private static async Task StallAndSendSixAsync(Dictionary<string, string?> limit, string body)
+    {
+        await using var fixture = await AppFixture.StartAsync(new(limit)
+        {
             ["Webhooks:IntakeWriters"] = "1",
             ["Webhooks:IntakeGroupMaxRows"] = "1",
             ["Webhooks:ProcessingEnabled"] = "false",
         },
-            services: RecordingHandler.Register);
-        var shop = LoyaltyApp.NewShop();
-        await app.InstallAsync(shopify, shop);
+            RecordingHandler.Register);
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
 
         // The database stalls every write of the inbox (a lock, as a long migration or a failover would).
         await using var stall = await app.Db.OpenConnectionAsync();
@@ -73,7 +120,7 @@ public sealed class WebhookGroupCommitTests
 
         async Task<HttpStatusCode> SendAsync(string id)
         {
-            using var response = await app.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: id);
+            using var response = await app.PostWebhookAsync("test/effect", shop, body, webhookId: id);
             return response.StatusCode;
         }
     }
