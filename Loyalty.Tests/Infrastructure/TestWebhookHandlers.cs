@@ -24,6 +24,7 @@ public sealed class RecordingHandler(string topic, bool runsForUninstalledShops 
             throw new InvalidOperationException(doc.RootElement.TryGetProperty("failWith", out var with) ? with.GetString()
                 : $"induced failure on attempt {context.Delivery.Attempts}");
         }
+        if (doc.RootElement.TryGetProperty("sleepMs", out var sleep)) await Task.Delay(sleep.GetInt32(), ct); // a slow handler
         if (await context.Connection.ExecuteScalarAsync<bool>(new CommandDefinition(
                 "SELECT EXISTS (SELECT 1 FROM test_failing WHERE webhook_id = @WebhookId)", context.Delivery, context.Transaction,
                 cancellationToken: ct)))

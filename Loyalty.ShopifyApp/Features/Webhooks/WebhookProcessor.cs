@@ -69,6 +69,26 @@ public sealed partial class WebhookProcessor(
                 """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize }, cancellationToken: ct))).ToList();
         }
 
+        if (claimed.Count == 0) return 0;
+
+        // The batch keeps its lease while it runs: a delivery further down a lane must not be claimed by another instance (and
+        // run before the one ahead of it in its lane commits) only because the lane is slow.
+        using var renewing = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var renewal = RenewLeasesAsync(claimed, renewing.Token);
+        try
+        {
+            await HandleLanesAsync(claimed, ct);
+        }
+        finally
+        {
+            await renewing.CancelAsync();
+            await renewal;
+        }
+        return claimed.Count;
+    }
+
+    private async Task HandleLanesAsync(List<WebhookDelivery> claimed, CancellationToken ct)
+    {
         // Each delivery in its own transaction, as before; lanes at once, so their commits share the database's WAL flushes.
         await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)),
             new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
@@ -88,7 +108,6 @@ public sealed partial class WebhookProcessor(
                     }
                 }
             });
-        return claimed.Count;
     }
 
     /// <summary>The recorded customer of each order a delivery names without its customer (refunds), for the lanes.</summary>
@@ -105,7 +124,7 @@ public sealed partial class WebhookProcessor(
         return rows.ToDictionary(r => (r.Shop, r.Order), r => r.Customer);
     }
 
-        private async Task ProcessOneAsync(WebhookDelivery delivery, CancellationToken ct)
+    private async Task ProcessOneAsync(WebhookDelivery delivery, CancellationToken ct)
     {
         var fields = new Dictionary<string, object> { [LogScopes.ShopDomain] = delivery.ShopDomain, [LogScopes.WebhookId] = delivery.WebhookId };
         if (delivery.OrderId is { } orderId) fields[LogScopes.OrderId] = orderId;
@@ -193,26 +212,6 @@ public sealed partial class WebhookProcessor(
         else LogWillRetry(error, delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts, delay);
     }
 
-    /// <summary>Data minimisation: clear old payloads, drop old delivery rows and old customer data exports.</summary>
-    public async Task PurgeAsync(CancellationToken ct)
-    {
-        var o = options.Value;
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var cleared = await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE webhook_deliveries SET payload = NULL, payload_cleared_at = now()
-            WHERE payload IS NOT NULL AND status IN ('processed', 'skipped')
-              AND processed_at < now() - make_interval(days => @payloadDays)
-            """, new { payloadDays = o.PayloadRetentionDays }, cancellationToken: ct));
-        var deleted = await conn.ExecuteAsync(new CommandDefinition("""
-            DELETE FROM webhook_deliveries
-            WHERE status IN ('processed', 'skipped') AND received_at < now() - make_interval(days => @deliveryDays)
-            """, new { deliveryDays = o.DeliveryRetentionDays }, cancellationToken: ct));
-        var exports = await conn.ExecuteAsync(new CommandDefinition(
-            "DELETE FROM customer_data_exports WHERE created_at < now() - make_interval(days => @exportDays)",
-            new { exportDays = o.DataExportRetentionDays }, cancellationToken: ct));
-        if (cleared + deleted + exports > 0) LogPurged(cleared, deleted, exports);
-    }
-
     [LoggerMessage(Level = LogLevel.Error,
         Message = "Webhook {Topic} for {Shop} ({WebhookId}) could not be finished or recorded; it is claimed again when its lease ends")]
     private partial void LogLaneFailed(Exception error, string topic, string shop, string webhookId);
@@ -235,8 +234,4 @@ public sealed partial class WebhookProcessor(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The webhook processing loop failed; trying again")]
     private partial void LogLoopFailed(Exception e);
-
-    [LoggerMessage(Level = LogLevel.Information,
-        Message = "Purged {Payloads} webhook payloads, {Deliveries} old deliveries, {Exports} old data exports")]
-    private partial void LogPurged(int payloads, int deliveries, int exports);
 }

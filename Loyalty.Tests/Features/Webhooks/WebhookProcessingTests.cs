@@ -1,3 +1,5 @@
+using Loyalty.ShopifyApp.Features.Webhooks;
+
 namespace Loyalty.Tests.Features.Webhooks;
 
 /// <summary>
@@ -36,6 +38,31 @@ public sealed class WebhookProcessingTests(RecordingApp recording) : IClassFixtu
         await app.WaitForDeliveryAsync("fine-" + shop, "processed");
         Assert.Equal("InvalidOperationException: bad\uFFFDbyte", await app.ScalarAsync<string>(
             "SELECT last_error FROM webhook_deliveries WHERE webhook_id = @id", new { id = "nul-" + shop }));
+    }
+
+    [Fact]
+    public async Task A_batch_slower_than_its_lease_keeps_it_so_no_other_worker_runs_a_later_delivery_of_its_lane_first()
+    {
+        await using var fixture = await AppFixture.StartAsync(
+            new() { ["Webhooks:LeaseSeconds"] = "2", ["Webhooks:ProcessingEnabled"] = "false" }, RecordingHandler.Register);
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
+        // One customer's two deliveries, so one lane: the first takes 5 s (two and a half leases), the second waits behind it.
+        await app.PostWebhookAsync("test/effect", shop, """{"customer":{"id":7},"sleepMs":5000}""", webhookId: "slow-" + shop);
+        await app.PostWebhookAsync("test/effect", shop, """{"customer":{"id":7}}""", webhookId: "next-" + shop);
+        var processor = app.Services.GetRequiredService<WebhookProcessor>();
+
+        var batch = processor.ProcessDueAsync(CancellationToken.None);
+        await Task.Delay(3500); // the claim's first lease has run out
+        Assert.Equal(0, await processor.ProcessDueAsync(CancellationToken.None)); // another worker takes nothing over
+        Assert.Equal(2, await batch);
+
+        foreach (var id in new[] { "slow-" + shop, "next-" + shop })
+        {
+            Assert.Equal("processed, attempt 1", await app.ScalarAsync<string>(
+                "SELECT status || ', attempt ' || attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id }));
+            Assert.Equal(1, await RunsAsync(app, id));
+        }
     }
 
     [Fact]
