@@ -42,7 +42,8 @@ public static class WebhookIngest
             Timeout = TimeSpan.FromSeconds(60),
         };
         var endpoint = new Uri(app.BaseUrl, "/webhooks");
-        var deliveries = new List<(string Id, string Body)>();
+        var deliveries = new List<(string Id, string Body, long Order)>();
+        var lag = new AwardLag(env);
         var orders = new HashSet<long>();
         long nextOrder = 10_000_000;
         var results = new List<Step>();
@@ -56,13 +57,15 @@ public static class WebhookIngest
             var total = rate * seconds;
             var tasks = new List<Task>(total);
             var clock = Stopwatch.StartNew();
+            using var sampling = new CancellationTokenSource();
+            var sampler = warmup ? Task.CompletedTask : lag.SampleBacklogAsync(rate, sampling.Token);
             var i = 0;
             while (i < total)
             {
                 var due = Math.Min(total, (int)(clock.Elapsed.TotalMilliseconds * rate / 1000) + 1);
                 for (; i < due; i++)
                 {
-                    (string Id, string Body) d;
+                    (string Id, string Body, long Order) d;
                     var concurrent = false;
                     if (deliveries.Count > 0 && random.NextDouble() < 0.3)
                     {
@@ -72,7 +75,7 @@ public static class WebhookIngest
                     {
                         var order = nextOrder++;
                         var amount = random.Next(5, 400);
-                        d = (Guid.NewGuid().ToString(), ShopifyOutbound.PaidOrder(order, random.Next(1, 2001), amount, amount));
+                        d = (Guid.NewGuid().ToString(), ShopifyOutbound.PaidOrder(order, random.Next(1, 2001), amount, amount), order);
                         deliveries.Add(d);
                         orders.Add(order);
                         concurrent = random.NextDouble() < 0.3 * 0.33 / 0.7; // about a third of the duplicates: the original and its copy together
@@ -89,6 +92,8 @@ public static class WebhookIngest
             var sending = clock.Elapsed;
             await Task.WhenAll(tasks);
             var all = clock.Elapsed;
+            await sampling.CancelAsync();
+            await sampler;
             var step = new Step(rate, tasks.Count / Math.Max(sending.TotalSeconds, all.TotalSeconds - 0.05), tasks.Count, errors,
                 stats.Percentile(50), stats.Percentile(99), stats.Max);
             if (!slow.IsEmpty)
@@ -109,7 +114,7 @@ public static class WebhookIngest
                 $"{Stats.F(step.P99)} ms, max {Stats.F(step.Max)} ms");
             await Task.Delay(2000, ct); // let the processor catch up a little between steps
 
-            async Task SendAsync((string Id, string Body) d)
+            async Task SendAsync((string Id, string Body, long Order) d)
             {
                 using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret,
                     d.Id);
@@ -122,6 +127,7 @@ public static class WebhookIngest
                     stats.Add(ms);
                     if (ms > 200) slow.Add((sentAt, ms));
                     if ((int)response.StatusCode != 200) Interlocked.Increment(ref errors);
+                    else if (!warmup) lag.Acknowledged(d.Order, rate);
                 }
                 catch (HttpRequestException)
                 {
@@ -157,6 +163,14 @@ public static class WebhookIngest
             Console.WriteLine(
                 $"| {s.TargetRate} | {Stats.F(s.Achieved, 0)} | {s.Sent} | {s.Errors} | {Stats.F(s.P50)} | {Stats.F(s.P99)} | {Stats.F(s.Max)} | " +
                 $"{Stats.F(100 * s.Achieved / ceiling, 0)} % |");
+        }
+        Console.WriteLine();
+        Console.WriteLine("| target/s | orders awarded | delivery → award p50 ms | p99 ms | max ms | within 2 s | backlog max | backlog at step end |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in await lag.ReportAsync())
+        {
+            Console.WriteLine($"| {r.Step} | {r.Awards} | {Stats.F(r.P50)} | {Stats.F(r.P99)} | {Stats.F(r.Max)} | {Stats.F(r.Within2s)} % | " +
+                              $"{r.MaxBacklog} | {r.EndBacklog} |");
         }
         var ok = awards == orders.Count && doubled == 0 && failed == 0;
         Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once"
