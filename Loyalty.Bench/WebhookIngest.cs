@@ -165,7 +165,8 @@ public static class WebhookIngest
                 $"{Stats.F(100 * s.Achieved / ceiling, 0)} % |");
         }
         Console.WriteLine();
-        Console.WriteLine("| target/s | orders awarded | delivery → award p50 ms | p99 ms | max ms | within 2 s | backlog max | backlog at step end |");
+        Console.WriteLine(
+            "| target/s | orders awarded | delivery → award p50 ms | p99 ms | max ms | within 2 s | backlog max | backlog at step end |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in await lag.ReportAsync())
         {

@@ -138,7 +138,7 @@ public static class TestDatabase
             await new Migrator(source, NullLogger<Migrator>.Instance).MigrateAsync(CancellationToken.None);
             // Tables of the test-only webhook handlers (TestWebhookHandlers.cs).
             await using var cmd = source.CreateCommand("""
-                CREATE TABLE test_effects (webhook_id text PRIMARY KEY, runs int NOT NULL);
+                CREATE TABLE test_effects (webhook_id text PRIMARY KEY, runs int NOT NULL, tx bigint);
                 CREATE TABLE test_failing (webhook_id text PRIMARY KEY);
                 """);
             await cmd.ExecuteNonQueryAsync();

@@ -69,6 +69,13 @@ public sealed class WebhookOptions
     [SettingRange(1, 64, ErrorMessage = "Webhooks:Parallelism must be 1-64.")]
     public int Parallelism { get; set; } = 8;
 
+    /// <summary>
+    /// Deliveries a lane worker handles in one transaction (each in a savepoint of its own, so a failure undoes only its delivery):
+    /// one commit, one WAL flush, for up to this many awards. 1 gives each delivery its own transaction.
+    /// </summary>
+    [SettingRange(1, 1000, ErrorMessage = "Webhooks:TransactionSize must be 1-1000.")]
+    public int TransactionSize { get; set; } = 25;
+
     /// <summary>Raw payloads of handled deliveries are cleared after this many days (data minimisation).</summary>
     public int PayloadRetentionDays { get; set; } = 30;
 

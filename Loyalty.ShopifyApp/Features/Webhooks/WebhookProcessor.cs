@@ -1,5 +1,3 @@
-using Loyalty.ShopifyApp.Infrastructure.Telemetry;
-
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>
@@ -87,27 +85,33 @@ public sealed partial class WebhookProcessor(
         return claimed.Count;
     }
 
+    /// <summary>
+    /// The batch's lanes spread over <see cref="WebhookOptions.Parallelism"/> workers, each lane whole on one worker and in
+    /// order; a worker handles its deliveries in transactions of up to <see cref="WebhookOptions.TransactionSize"/>, one after
+    /// another (<see cref="ProcessChunkAsync"/>), so a lane's later delivery never commits before its earlier one.
+    /// </summary>
     private async Task HandleLanesAsync(List<WebhookDelivery> claimed, CancellationToken ct)
     {
-        // Each delivery in its own transaction, as before; lanes at once, so their commits share the database's WAL flushes.
-        await Parallel.ForEachAsync(WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct)),
-            new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct },
-            async (lane, _) =>
+        var lanes = WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct));
+        var workers = Enumerable.Range(0, Math.Min(options.Value.Parallelism, lanes.Count)).Select(_ => new List<WebhookDelivery>()).ToList();
+        foreach (var lane in lanes.OrderByDescending(l => l.Count)) workers.MinBy(w => w.Count)!.AddRange(lane); // longest first, evenly
+        await Task.WhenAll(workers.Select(async work =>
+        {
+            await Task.Yield();
+            foreach (var chunk in work.Chunk(options.Value.TransactionSize))
             {
-                // Each lane on the worker's own token: a lane that fails (its failure could not be recorded) must not cancel the
-                // others mid-batch; its delivery stays leased and is claimed again when the lease ends.
-                foreach (var delivery in lane)
+                // Each worker on the processor's own token: one whose chunk fails beyond recording (the database is away) must not cancel
+                // the others mid-batch; its deliveries stay leased and are claimed again when the lease ends.
+                try
                 {
-                    try
-                    {
-                        await ProcessOneAsync(delivery, ct);
-                    }
-                    catch (Exception e) when (!ct.IsCancellationRequested)
-                    {
-                        LogLaneFailed(e, delivery.Topic, delivery.ShopDomain, delivery.WebhookId);
-                    }
+                    await ProcessChunkAsync(chunk, ct);
                 }
-            });
+                catch (Exception e) when (!ct.IsCancellationRequested)
+                {
+                    LogLaneFailed(e, chunk[0].Topic, chunk[0].ShopDomain, chunk[0].WebhookId);
+                }
+            }
+        }));
     }
 
     /// <summary>The recorded customer of each order a delivery names without its customer (refunds), for the lanes.</summary>
@@ -124,96 +128,9 @@ public sealed partial class WebhookProcessor(
         return rows.ToDictionary(r => (r.Shop, r.Order), r => r.Customer);
     }
 
-    private async Task ProcessOneAsync(WebhookDelivery delivery, CancellationToken ct)
-    {
-        var fields = new Dictionary<string, object> { [LogScopes.ShopDomain] = delivery.ShopDomain, [LogScopes.WebhookId] = delivery.WebhookId };
-        if (delivery.OrderId is { } orderId) fields[LogScopes.OrderId] = orderId;
-        if (delivery.CustomerId is { } customerId) fields[LogScopes.CustomerId] = customerId;
-        using var scope = logger.BeginScope(fields);
-        try
-        {
-            await using var conn = await db.OpenConnectionAsync(ct);
-            await using var tx = await conn.BeginTransactionAsync(ct);
-
-            // Fence: still ours? (a worker whose lease expired must not finish what another took over)
-            var owned = await conn.ExecuteAsync(new CommandDefinition("""
-                UPDATE webhook_deliveries SET status = 'processed', processed_at = now(), locked_until = NULL, last_error = NULL
-                WHERE id = @Id AND status = 'processing' AND attempts = @Attempts
-                """, delivery, tx, cancellationToken: ct));
-            if (owned != 1)
-            {
-                LogLostLease(delivery.Id, delivery.Topic);
-                return;
-            }
-
-            var shop = await conn.QuerySingleOrDefaultAsync<WebhookShop>(new CommandDefinition(
-                "SELECT state, installed_at FROM shops WHERE shop_domain = @ShopDomain", delivery, tx, cancellationToken: ct));
-            var skip = SkipReason(delivery, shop, out var handler);
-            if (skip is not null)
-            {
-                await conn.ExecuteAsync(new CommandDefinition(
-                    "UPDATE webhook_deliveries SET status = 'skipped', last_error = @skip WHERE id = @id",
-                    new { skip, id = delivery.Id }, tx, cancellationToken: ct));
-                await tx.CommitAsync(ct);
-                LogSkipped(delivery.Topic, delivery.ShopDomain, delivery.WebhookId, skip);
-                return;
-            }
-
-            var context = new WebhookContext(delivery, shop!, conn, tx);
-            await handler!.HandleAsync(context, ct);
-            await tx.CommitAsync(ct);
-            foreach (var action in context.AfterCommit) action();
-            LogProcessed(delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            throw; // shutting down: the lease expires and another worker retries it
-        }
-        catch (Exception e)
-        {
-            await RecordFailureAsync(delivery, e, ct);
-        }
-    }
-
-    private string? SkipReason(WebhookDelivery delivery, WebhookShop? shop, out IWebhookHandler? handler)
-    {
-        handler = null;
-        if (!_handlers.TryGetValue(delivery.Topic, out var h)) return "no handler for this topic";
-        handler = h;
-        if (shop is null) return "shop no longer known";
-        if (shop.State != "installed" && !h.RunsForUninstalledShops) return "shop is not installed";
-        if (delivery.Payload is null) return "payload was cleared before processing";
-        return null;
-    }
-
-    private async Task RecordFailureAsync(WebhookDelivery delivery, Exception error, CancellationToken ct)
-    {
-        var o = options.Value;
-        var permanent = error is PermanentWebhookFailureException or JsonException or KeyNotFoundException or FormatException;
-        var park = permanent || delivery.Attempts >= o.MaxAttempts;
-        var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, delivery.Attempts - 1), o.MaxRetryDelaySeconds)
-                    * (0.8 + Random.Shared.NextDouble() * 0.4);
-        // A NUL (from a payload quoted in a message) is the one character a text column refuses: a failure that cannot be recorded
-        // would leave the delivery "processing" until its lease ends, then again, for ever.
-        var reason = $"{error.GetType().Name}: {error.Message}".Replace('\0', '\uFFFD');
-        if (reason.Length > 2000) reason = reason[..(char.IsHighSurrogate(reason[1999]) ? 1999 : 2000)]; // never half a character
-
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE webhook_deliveries
-            SET status = CASE WHEN @park THEN 'failed' ELSE 'pending' END,
-                next_attempt_at = now() + make_interval(secs => @delay),
-                locked_until = NULL,
-                last_error = @reason
-            WHERE id = @id AND status = 'processing' AND attempts = @attempts
-            """, new { park, delay, reason, id = delivery.Id, attempts = delivery.Attempts }, cancellationToken: ct));
-
-        if (park) LogParked(error, delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts, reason);
-        else LogWillRetry(error, delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts, delay);
-    }
-
     [LoggerMessage(Level = LogLevel.Error,
-        Message = "Webhook {Topic} for {Shop} ({WebhookId}) could not be finished or recorded; it is claimed again when its lease ends")]
+        Message = "Webhook deliveries starting with {Topic} for {Shop} ({WebhookId}) could not be finished or recorded; they are claimed again " +
+        "when their lease ends")]
     private partial void LogLaneFailed(Exception error, string topic, string shop, string webhookId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Processed webhook {Topic} for {Shop} ({WebhookId}) on attempt {Attempt}")]
