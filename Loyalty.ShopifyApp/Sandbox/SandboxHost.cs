@@ -52,9 +52,13 @@ internal sealed partial class SandboxHost(
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            // Demo rules on first start (a point is worth a cent, codes from 500 points in steps of 100);
-            // what the merchant saves later in the admin is kept.
-            var s = await ShopSettings.LoadAsync(conn, tx, o.DemoShop, ct) with { PointValue = 0.01m, MinConversion = 500, ConversionStep = 100 };
+            // Demo rules on first start (a point per unit of the order total, a point is worth a cent, codes from 500 points in steps
+            // of 100): a new shop earns nothing until its merchant sets a rate, and the demo should earn. What the merchant saves later
+            // in the admin is kept.
+            var s = await ShopSettings.LoadAsync(conn, tx, o.DemoShop, ct) with
+            {
+                EarnRate = 1m, PointValue = 0.01m, MinConversion = 500, ConversionStep = 100,
+            };
             foreach (var (customer, balance) in o.DemoCustomers)
             {
                 await Ledger.PostAsync(conn, tx, new PointsEntry(o.DemoShop, long.Parse(customer, System.Globalization.CultureInfo.InvariantCulture),

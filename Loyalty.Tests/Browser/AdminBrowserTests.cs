@@ -51,6 +51,31 @@ public sealed class AdminBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task While_earning_is_off_the_admin_opens_on_a_checklist_that_goes_once_the_merchant_sets_a_rate()
+    {
+        await AdminApiAsync(HttpMethod.Put, "settings", new { earnRate = 0m }); // as a new shop starts
+
+        await Page.GotoAsync("/admin?shop=" + Shop);
+        var checklist = Page.Locator("#checklist");
+        await Expect(checklist).ToBeVisibleAsync();
+        await Expect(checklist).ToContainTextAsync("Customers earn no points yet");
+        await Expect(checklist.Locator("li")).ToHaveCountAsync(3);
+        await Expect(checklist.Locator("[data-step='chooseSource']")).ToContainTextAsync("Now: This app (ledger).");
+        await Expect(checklist.GetByRole(AriaRole.Link, new() { Name = "Open My Page" }))
+            .ToHaveAttributeAsync("href", "/sandbox/storefront/apps/loyalty");
+
+        await checklist.GetByRole(AriaRole.Link, new() { Name = "Set the earn rate" }).ClickAsync();
+        await Page.GetByLabel("Points per unit of currency").FillAsync("2");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Expect(Page.Locator("#toast")).ToContainTextAsync("Settings saved.");
+
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Dashboard" }).ClickAsync();
+        await Expect(Page.Locator("#view-dashboard")).ToContainTextAsync("Points issued");
+        await Expect(checklist).ToBeHiddenAsync();
+        Assert.Equal(2m, (await AdminApiAsync(HttpMethod.Get, "settings")).GetProperty("earnRate").GetDecimal());
+    }
+
+    [Fact]
     public async Task Merchant_sees_a_coupon_used_after_its_cancellation_with_the_amount_at_stake_and_resolves_it()
     {
         // What an order that used a cancelled coupon leaves (as CouponUse records it from orders/paid or the sweep).

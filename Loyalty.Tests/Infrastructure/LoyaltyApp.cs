@@ -123,14 +123,39 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     }
 
     /// <summary>Installs <paramref name="shop"/> through the real token-exchange path.</summary>
+    /// <summary>
+    /// Installs <paramref name="shop"/> as Shopify's managed install does. Unless <paramref name="earningOff"/>, its merchant has
+    /// earned 1 point per unit of the subtotal from the start (the rules most tests are written against; a new shop's
+    /// defaults leave earning off until the merchant sets a rate).
+    /// </summary>
     public async Task InstallAsync(ShopifyFake shopify, string shop, string accessToken = "shpat_exchanged", int expiresIn = 3600,
-        string refreshToken = "shprt_exchanged")
+        string refreshToken = "shprt_exchanged", bool earningOff = false)
     {
         shopify.StubTokenExchange(shop, accessToken, expiresIn, refreshToken);
         shopify.StubShopDetails(shop);
         using var response = await Http.SendAsync(Admin(HttpMethod.Get, "/api/admin/shop", shop));
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException(
             $"Install of {shop} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}");
+        if (!earningOff) await EarnFromTheStartAsync(shop);
+    }
+
+    /// <summary>
+    /// <paramref name="shop"/>'s merchant set 1 point per unit of the subtotal before any order (the rules most tests are written
+    /// against), as a shop installed before earning was off by default kept them (migration 0020).
+    /// </summary>
+    public async Task EarnFromTheStartAsync(string shop)
+    {
+        await using var conn = await Db.OpenConnectionAsync();
+        await conn.ExecuteAsync("""
+            INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
+                                       daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit,
+                                       negative_balance_policy, balance_source)
+            VALUES (@shop, 1, 'subtotal', false, 1, 100, 100, 10000, 30, 10, 1, 'allow_negative', 'ledger')
+            ON CONFLICT (shop_domain) DO NOTHING;
+            INSERT INTO earn_rule_changes (shop_domain, effective_at, earn_rate, earn_basis, test_orders_earn)
+            VALUES (@shop, '-infinity', 1, 'subtotal', false)
+            ON CONFLICT (shop_domain, effective_at) DO NOTHING;
+            """, new { shop });
     }
 
     public Task<HttpResponseMessage> PostWebhookAsync(string topic, string shop, string body, string? webhookId = null,

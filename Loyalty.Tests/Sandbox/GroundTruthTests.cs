@@ -31,6 +31,7 @@ public sealed class GroundTruthTests : IAsyncLifetime
             ["Conversion:MetafieldLateWriteSeconds"] = "4",
         });
         Assert.Equal(HttpStatusCode.OK, (await _app.Http.SendAsync(_app.Admin(HttpMethod.Get, "/api/admin/shop", Shop))).StatusCode);
+        await _app.EarnFromTheStartAsync(Shop);
         var give = _app.Admin(HttpMethod.Post, $"/api/admin/customers/{Customer}/points", Shop,
             JsonContent.Create(new { points = 5000, description = "welcome" }));
         give.Headers.Add("Idempotency-Key", "welcome");

@@ -20,9 +20,13 @@ public sealed record ShopSettings(
     string? PosBaseUrl,
     string? PosApiKeyProtected)
 {
-    /// <summary>1 point per unit of currency on the discounted subtotal; 1 point = 1 unit when converting (500 → a 500 coupon).</summary>
+    /// <summary>
+    /// Earning is off (rate 0, on the order total) until the merchant sets a rate, as seed 003 says; the admin opens on a first-run
+    /// checklist meanwhile. 1 point = 1 unit when converting (500 → a 500 coupon). Shops installed before these defaults
+    /// (1 point per unit of the subtotal) kept theirs, saved by migration 0020.
+    /// </summary>
     public static ShopSettings Defaults { get; } = new(
-        EarnRate: 1m, EarnBasis: "subtotal", TestOrdersEarn: false, PointValue: 1m,
+        EarnRate: 0m, EarnBasis: "total", TestOrdersEarn: false, PointValue: 1m,
         MinConversion: 100, ConversionStep: 100, DailyConversionLimit: 10_000, CouponValidityDays: 30,
         FeedbackBonus: 10, FeedbackDailyLimit: 1, NegativeBalancePolicy: "allow_negative",
         BalanceSource: BalanceSources.Ledger, PosBaseUrl: null, PosApiKeyProtected: null);

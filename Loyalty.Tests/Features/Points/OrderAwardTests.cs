@@ -33,6 +33,32 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
     }
 
     [Fact]
+    public async Task A_new_shop_earns_nothing_until_its_merchant_sets_a_rate_and_then_earns_on_the_order_total()
+    {
+        var shop = LoyaltyApp.NewShop();
+        await App.InstallAsync(Shopify, shop, earningOff: true); // a merchant who has not opened the settings yet
+
+        var settings = await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/settings", shop));
+        var view = await settings.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((0m, "total"), (view.GetProperty("earnRate").GetDecimal(), view.GetProperty("earnBasis").GetString()));
+
+        await App.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(7001, 777, subtotal: 100m, total: 119.99m));
+        Assert.Equal(0, await App.BalanceAsync(shop, 777));
+        Assert.Equal("earning is off (rate 0)", await App.ScalarAsync<string>(
+            "SELECT skip_reason FROM order_earnings WHERE shop_domain = @shop AND order_id = 7001", new { shop }));
+
+        using var put = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", shop, JsonContent.Create(new { earnRate = 1m })));
+        Assert.Equal(HttpStatusCode.OK, put.StatusCode);
+        await Task.Delay(1100); // Shopify's processed_at has whole seconds: this order is paid after the rate was set
+        await App.DeliverAsync("orders/paid", shop, ShopifyPayloads.Order(7002, 777, subtotal: 100m, total: 119.99m,
+            processedAt: DateTimeOffset.UtcNow));
+
+        Assert.Equal(119, await App.BalanceAsync(shop, 777)); // floor(119.99 × 1), on the total the default basis names
+        Assert.Equal("earning is off (rate 0)", await App.ScalarAsync<string>(
+            "SELECT skip_reason FROM order_earnings WHERE shop_domain = @shop AND order_id = 7001", new { shop })); // not re-priced
+    }
+
+    [Fact]
     public async Task An_order_earns_at_the_rate_in_force_when_it_was_processed_not_when_its_webhook_is_handled()
     {
         await SetAsync(new { earnRate = 2m });

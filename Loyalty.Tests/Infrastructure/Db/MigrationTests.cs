@@ -66,4 +66,56 @@ public sealed class MigrationTests
 
         Assert.Contains("was changed after it was applied", error.Message);
     }
+
+    [Fact]
+    public async Task Shops_installed_before_earning_was_off_by_default_keep_the_rules_they_ran_on()
+    {
+        var db = await TestDatabase.CreateEmptyAsync();
+        await using var source = NpgsqlDataSource.Create(db);
+        await using (var conn = await source.OpenConnectionAsync())
+        {
+            // The database as migration 19 left it: a shop that never saved settings, and one whose merchant saved a rate of 2.
+            await conn.ExecuteAsync("""
+                CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                                                applied_at timestamptz NOT NULL DEFAULT now())
+                """);
+            foreach (var m in Migrator.Embedded().Where(m => m.Version < 20))
+            {
+                await using var tx = await conn.BeginTransactionAsync();
+                await conn.ExecuteAsync(m.Sql, transaction: tx);
+                await conn.ExecuteAsync("INSERT INTO schema_migrations (version, name, checksum) VALUES (@Version, @Name, @Checksum)", m, tx);
+                await tx.CommitAsync();
+            }
+            await conn.ExecuteAsync("""
+                INSERT INTO shops (shop_domain, state, installed_at)
+                VALUES ('never-saved.myshopify.com', 'installed', now()), ('saved.myshopify.com', 'installed', now());
+                INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
+                                           daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit,
+                                           negative_balance_policy, balance_source)
+                VALUES ('saved.myshopify.com', 2, 'total', true, 0.01, 500, 100, 5000, 7, 0, 0, 'floor_at_zero', 'ledger');
+                """);
+        }
+
+        await new Migrator(source, NullLogger<Migrator>.Instance).MigrateAsync(default);
+
+        await using var check = await source.OpenConnectionAsync();
+        await check.ExecuteAsync("INSERT INTO shops (shop_domain, state, installed_at) VALUES ('new.myshopify.com', 'installed', now())");
+        var settings = (await check.QueryAsync<string>("""
+            SELECT shop_domain || ' ' || earn_rate::text || ' ' || earn_basis || ' ' || point_value::text || ' ' || min_conversion
+            FROM shop_settings ORDER BY shop_domain
+            """)).ToList();
+        // The shop that never saved keeps the defaults it ran on, now saved; the saved one is untouched; a new shop has no row,
+        // so it runs on today's defaults (earning off).
+        Assert.Equal(["never-saved.myshopify.com 1.0000 subtotal 1.0000 100", "saved.myshopify.com 2.0000 total 0.0100 500"], settings);
+        // Orders paid before either shop's first save keep the rate of then, however late they are processed.
+        var fromTheStart = (await check.QueryAsync<string>("""
+            SELECT shop_domain || ' ' || earn_rate::text || ' ' || earn_basis || ' ' || test_orders_earn FROM earn_rule_changes
+            WHERE effective_at = '-infinity' ORDER BY shop_domain
+            """)).ToList();
+        Assert.Equal(["never-saved.myshopify.com 1.0000 subtotal false", "saved.myshopify.com 1.0000 subtotal false"], fromTheStart);
+        Assert.Equal("2.0000 total", await check.ExecuteScalarAsync<string>("""
+            SELECT earn_rate::text || ' ' || earn_basis FROM earn_rule_changes
+            WHERE shop_domain = 'saved.myshopify.com' ORDER BY effective_at DESC LIMIT 1
+            """));
+    }
 }

@@ -151,8 +151,28 @@
   }
   window.addEventListener('hashchange', function () { route(); $('main').focus(); });
 
+  // First run: while earning is off (a new shop's rate is 0), the dashboard opens on what to do first.
+  function loadChecklist() {
+    api('GET', 'settings').then(function (r) {
+      if (!r.ok) return fail(r);
+      var box = $('checklist');
+      box.hidden = r.data.earnRate > 0;
+      if (box.hidden) return;
+      var myPage = sandbox ? '/sandbox/storefront/apps/loyalty' : 'https://' + body.dataset.shop + '/apps/loyalty';
+      var steps = $('checklist-steps');
+      steps.textContent = '';
+      [['setRate', '#settings', false], ['chooseSource', '#settings', false, { source: t('source.' + r.data.balanceSource) }],
+       ['seeMyPage', myPage, true]].forEach(function (s) {
+        var link = h('a', { href: s[1], text: t('checklist.' + s[0] + '.do', s[3]) });
+        if (s[2]) { link.target = '_blank'; link.rel = 'noopener'; }
+        steps.appendChild(h('li', { 'data-step': s[0] }, h('p', { text: t('checklist.' + s[0], s[3]) }), link));
+      });
+    });
+  }
+
   // Dashboard
   function loadDashboard() {
+    loadChecklist();
     var days = Number($('dash-period').value);
     var to = new Date();
     var from = new Date(to.getTime() - days * 86400000);
