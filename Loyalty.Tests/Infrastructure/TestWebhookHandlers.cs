@@ -61,6 +61,7 @@ public sealed class RecordingHandler(string topic, bool runsForUninstalledShops 
     {
         services.AddSingleton<IWebhookHandler>(new RecordingHandler("test/effect"));
         services.AddSingleton<IWebhookHandler>(new RecordingHandler("test/flaky"));
+        services.AddSingleton<IWebhookHandler>(new RecordingHandler("test/compliance", runsForUninstalledShops: true));
         services.AddSingleton<IWebhookHandler>(new RecordingHandler("orders/updated"));
     }
 }

@@ -12,11 +12,11 @@ public sealed partial class WebhookProcessor
     /// <summary>
     /// The chunk's deliveries in one transaction, in order, each inside a savepoint: a delivery that fails has its own effects
     /// rolled back and its failure recorded, and the others commit together, with one WAL flush instead of one each. One that
-    /// met another transaction's locks (a deadlock with another instance's chunk) is handled again on its own once this
-    /// chunk committed. If the transaction as a whole fails, each delivery is handled on its own, its fence deciding whether
-    /// the commit went through after all.
+    /// met another transaction's locks (a deadlock's victim) is handled again on its own once this chunk committed, and so are
+    /// the later deliveries of its lane in the chunk, after it and in order. If the transaction as a whole fails, each delivery
+    /// is handled on its own, its fence deciding whether the commit went through after all.
     /// </summary>
-    private async Task ProcessChunkAsync(WebhookDelivery[] chunk, CancellationToken ct)
+    private async Task ProcessChunkAsync(WebhookDelivery[] chunk, Dictionary<long, int> laneOf, CancellationToken ct)
     {
         if (chunk.Length == 1)
         {
@@ -25,12 +25,19 @@ public sealed partial class WebhookProcessor
         }
         var handled = new List<Handled>(chunk.Length);
         var failed = new List<(WebhookDelivery Delivery, Exception Error)>();
+        var heldLanes = new HashSet<int>();
+        var afterCommit = new List<WebhookDelivery>(); // a deadlock's victim and what follows it in its lane, in order
         try
         {
             await using var conn = await db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
             foreach (var delivery in chunk)
             {
+                if (heldLanes.Contains(laneOf[delivery.Id]))
+                {
+                    afterCommit.Add(delivery);
+                    continue;
+                }
                 using var scope = BeginDeliveryScope(delivery);
                 await tx.SaveAsync("delivery", ct);
                 try
@@ -41,7 +48,16 @@ public sealed partial class WebhookProcessor
                 catch (Exception e) when (e is not OperationCanceledException && conn.State == ConnectionState.Open)
                 {
                     await tx.RollbackAsync("delivery", ct);
-                    failed.Add((delivery, e));
+                    if (e is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
+                            or PostgresErrorCodes.LockNotAvailable })
+                    {
+                        heldLanes.Add(laneOf[delivery.Id]);
+                        afterCommit.Add(delivery);
+                    }
+                    else
+                    {
+                        failed.Add((delivery, e));
+                    }
                 }
             }
             await tx.CommitAsync(ct);
@@ -52,19 +68,25 @@ public sealed partial class WebhookProcessor
             foreach (var delivery in chunk) await ProcessOneAsync(delivery, ct);
             return;
         }
-        foreach (var h in handled) Finish(h);
+        foreach (var h in handled) FinishSafely(h);
         foreach (var (delivery, error) in failed)
         {
-            if (error is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
-                    or PostgresErrorCodes.LockNotAvailable })
-            {
-                await ProcessOneAsync(delivery, ct);
-            }
-            else
-            {
-                using var scope = BeginDeliveryScope(delivery);
-                await RecordFailureAsync(delivery, error, ct);
-            }
+            using var scope = BeginDeliveryScope(delivery);
+            await RecordFailureAsync(delivery, error, ct);
+        }
+        foreach (var delivery in afterCommit) await ProcessOneAsync(delivery, ct);
+    }
+
+    /// <summary>What follows a commit must not stop the chunk's other deliveries from being finished or recorded.</summary>
+    private void FinishSafely(Handled h)
+    {
+        try
+        {
+            Finish(h);
+        }
+        catch (Exception e)
+        {
+            LogAfterCommitFailed(e, h.Delivery.Topic, h.Delivery.WebhookId);
         }
     }
 
@@ -78,7 +100,7 @@ public sealed partial class WebhookProcessor
             await using var tx = await conn.BeginTransactionAsync(ct);
             var handled = await HandleInAsync(conn, tx, delivery, ct);
             await tx.CommitAsync(ct);
-            Finish(handled);
+            FinishSafely(handled);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -179,6 +201,9 @@ public sealed partial class WebhookProcessor
         if (park) LogParked(error, delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts, reason);
         else LogWillRetry(error, delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts, delay);
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Webhook {Topic} ({WebhookId}) was committed, but what was to follow the commit failed")]
+    private partial void LogAfterCommitFailed(Exception e, string topic, string webhookId);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "A transaction of {Count} webhook deliveries failed as a whole; handling each on its own")]

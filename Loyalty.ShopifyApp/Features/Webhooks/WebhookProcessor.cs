@@ -88,30 +88,60 @@ public sealed partial class WebhookProcessor(
     /// <summary>
     /// The batch's lanes spread over <see cref="WebhookOptions.Parallelism"/> workers, each lane whole on one worker and in
     /// order; a worker handles its deliveries in transactions of up to <see cref="WebhookOptions.TransactionSize"/>, one after
-    /// another (<see cref="ProcessChunkAsync"/>), so a lane's later delivery never commits before its earlier one.
+    /// another (<see cref="ProcessChunkAsync"/>), so a lane's later delivery never commits before its earlier one. Uninstall and
+    /// compliance deliveries (what runs for uninstalled shops: erasures switch the ledger's guard off for their transaction) always
+    /// get a transaction of their own.
     /// </summary>
     private async Task HandleLanesAsync(List<WebhookDelivery> claimed, CancellationToken ct)
     {
         var lanes = WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct));
+        var laneOf = lanes.SelectMany((lane, i) => lane.Select(d => (d.Id, i))).ToDictionary(x => x.Id, x => x.i);
         var workers = Enumerable.Range(0, Math.Min(options.Value.Parallelism, lanes.Count)).Select(_ => new List<WebhookDelivery>()).ToList();
         foreach (var lane in lanes.OrderByDescending(l => l.Count)) workers.MinBy(w => w.Count)!.AddRange(lane); // longest first, evenly
         await Task.WhenAll(workers.Select(async work =>
         {
             await Task.Yield();
-            foreach (var chunk in work.Chunk(options.Value.TransactionSize))
+            foreach (var chunk in Chunks(work))
             {
                 // Each worker on the processor's own token: one whose chunk fails beyond recording (the database is away) must not cancel
-                // the others mid-batch; its deliveries stay leased and are claimed again when the lease ends.
+                // the others mid-batch. It stops there: its later deliveries (later ones of the same lanes among them) stay leased and
+                // are claimed again, in order, when the lease ends.
                 try
                 {
-                    await ProcessChunkAsync(chunk, ct);
+                    await ProcessChunkAsync(chunk, laneOf, ct);
                 }
                 catch (Exception e) when (!ct.IsCancellationRequested)
                 {
                     LogLaneFailed(e, chunk[0].Topic, chunk[0].ShopDomain, chunk[0].WebhookId);
+                    return;
                 }
             }
         }));
+    }
+
+    /// <summary>
+    /// A worker's deliveries in order, cut into transactions: at most TransactionSize, and one of its own for each delivery that
+    /// needs it.
+    /// </summary>
+    private IEnumerable<WebhookDelivery[]> Chunks(List<WebhookDelivery> work)
+    {
+        var chunk = new List<WebhookDelivery>();
+        foreach (var delivery in work)
+        {
+            var alone = _handlers.TryGetValue(delivery.Topic, out var handler) && handler.RunsForUninstalledShops;
+            if (chunk.Count > 0 && (alone || chunk.Count == options.Value.TransactionSize))
+            {
+                yield return [.. chunk];
+                chunk.Clear();
+            }
+            chunk.Add(delivery);
+            if (alone)
+            {
+                yield return [.. chunk];
+                chunk.Clear();
+            }
+        }
+        if (chunk.Count > 0) yield return [.. chunk];
     }
 
     /// <summary>The recorded customer of each order a delivery names without its customer (refunds), for the lanes.</summary>

@@ -64,14 +64,44 @@ public sealed class WebhookBatchTests(WebhookBatchTests.BatchApp batch) : AppTes
     }
 
     [Fact]
-    public async Task A_deadlock_victim_in_a_shared_transaction_is_handled_again_on_its_own_at_once_not_counted_as_a_failure()
+    public async Task A_deadlock_victim_and_the_rest_of_its_lane_are_handled_again_on_their_own_in_order_not_counted_as_failures()
     {
-        var ids = await PostAsync("""{"customer":{"id":1}}""", """{"customer":{"id":1},"deadlockOnce":true}""");
+        var ids = await PostAsync("""{"customer":{"id":1}}""", """{"customer":{"id":1},"deadlockOnce":true}""", """{"customer":{"id":1}}""");
 
         await ProcessAsync();
 
-        Assert.Equal([1, 1], await RunsAsync(ids));
+        Assert.Equal([1, 1, 1], await RunsAsync(ids));
         Assert.Equal("processed 1", await App.ScalarAsync<string>(
             "SELECT status || ' ' || attempts FROM webhook_deliveries WHERE webhook_id = @id", new { id = ids[1] }));
+        // The one behind the victim in its lane waited for it: three transactions, in arrival order.
+        var tx = await TxAsync(ids);
+        Assert.True(tx[0] < tx[1] && tx[1] < tx[2], string.Join(" < ", tx));
+    }
+
+    [Fact]
+    public async Task Uninstall_and_compliance_deliveries_get_a_transaction_of_their_own()
+    {
+        // A compliance delivery names no customer, so its shop's deliveries form one lane: before, it, after.
+        var before = await PostAsync("""{"customer":{"id":1}}""");
+        using (var response = await App.PostWebhookAsync("test/compliance", Shop, """{"id":2}""", webhookId: $"{Shop}-compliance"))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        using (var response = await App.PostWebhookAsync("test/effect", Shop, """{"customer":{"id":2}}""", webhookId: $"{Shop}-after"))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await ProcessAsync();
+
+        var tx = await TxAsync([before[0], $"{Shop}-compliance", $"{Shop}-after"]);
+        Assert.True(tx[0] < tx[1] && tx[1] < tx[2], string.Join(" < ", tx));
+    }
+
+    private async Task<List<long>> TxAsync(List<string> ids)
+    {
+        var tx = new List<long>();
+        foreach (var id in ids) tx.Add(await App.ScalarAsync<long>("SELECT tx FROM test_effects WHERE webhook_id = @id", new { id }));
+        return tx;
     }
 }

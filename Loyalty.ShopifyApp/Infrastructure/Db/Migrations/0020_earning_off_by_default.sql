@@ -3,7 +3,9 @@
 -- the subtotal, test orders not earning, a point worth 1, codes from 100 in steps of 100, 10,000 a day, 30 days,
 -- 10 points per feedback once a day, negative balances allowed, the ledger): nothing about them may change under
 -- them, neither what they earn from now on nor what an order paid before earns when it is processed late.
--- A save may not commit between the statements below (it would be pinned by one and not the other).
+-- A save may not commit between the statements below (it would be pinned by one and not the other), nor may an install (an
+-- instance still on the previous version installing a shop meanwhile would leave it unpinned).
+LOCK TABLE shops IN SHARE MODE;
 LOCK TABLE shop_settings IN SHARE ROW EXCLUSIVE MODE;
 
 -- Before a shop's first save, the previous defaults were in force: an order paid then keeps their rate. Shops that
