@@ -102,6 +102,52 @@ public sealed class EventDeliveryTests(EventDeliveryTests.EventsApp app) : AppTe
     }
 
     [Fact]
+    public async Task A_campaign_code_and_a_loyalty_coupon_are_sent_as_coupon_created_and_a_code_used_in_an_order_as_coupon_redeemed()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await RegisterAsync(_receiver.Url + "/hooks")).StatusCode);
+        ReceiverAnswers(200);
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/77");
+        Shopify.StubFindCode(Shop, null);
+        Shopify.StubCouponsMetafield(Shop);
+        Shopify.StubMetafieldsSet(Shop);
+
+        // The merchant's campaign with one code, and a customer's loyalty coupon for 500 points.
+        using var campaign = App.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop,
+            JsonContent.Create(new { title = "Spring", percentage = 10, code = "SPRING10" }));
+        campaign.Headers.Add("Idempotency-Key", "spring");
+        using (var created = await App.Http.SendAsync(campaign)) Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        using var bonus = App.Admin(HttpMethod.Post, "/api/admin/customers/777/points", Shop,
+            JsonContent.Create(new { points = 500, description = "welcome" }));
+        bonus.Headers.Add("Idempotency-Key", "welcome");
+        (await App.Http.SendAsync(bonus)).EnsureSuccessStatusCode();
+        using var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, 777))
+        {
+            Content = JsonContent.Create(new { points = 500 }),
+        };
+        convert.Headers.Add("Idempotency-Key", "convert-500");
+        using var converted = await App.Http.SendAsync(convert);
+        Assert.Equal(HttpStatusCode.Created, converted.StatusCode);
+        var code = (await converted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
+        // Another customer pays with the campaign's code.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(2001, 778, 100m, 90m, discountCodes: ["SPRING10"]));
+
+        while (await DeliverAsync() > 0) { }
+
+        var sent = _receiver.LogEntries.Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement).ToList();
+        var couponCreated = sent.Where(e => e.GetProperty("type").GetString() == "coupon.created")
+            .Select(e => e.GetProperty("data")).ToDictionary(d => d.GetProperty("source").GetString()!);
+        Assert.Equal(("Spring", 1L, "percentage", 10m), (couponCreated["campaign"].GetProperty("title").GetString(),
+            couponCreated["campaign"].GetProperty("codes").GetInt64(), couponCreated["campaign"].GetProperty("discountType").GetString(),
+            couponCreated["campaign"].GetProperty("value").GetDecimal()));
+        Assert.Equal((code, 777L, 500m), (couponCreated["loyalty"].GetProperty("code").GetString(),
+            couponCreated["loyalty"].GetProperty("customerId").GetInt64(), couponCreated["loyalty"].GetProperty("amount").GetDecimal()));
+        var redeemed = Assert.Single(sent, e => e.GetProperty("type").GetString() == "coupon.redeemed").GetProperty("data");
+        Assert.Equal(("SPRING10", 2001L, 778L, 5.00m, 90m), (redeemed.GetProperty("code").GetString(), redeemed.GetProperty("orderId").GetInt64(),
+            redeemed.GetProperty("customerId").GetInt64(), redeemed.GetProperty("discountAmount").GetDecimal(),
+            redeemed.GetProperty("orderAmount").GetDecimal()));
+    }
+
+    [Fact]
     public async Task A_failing_endpoint_is_retried_and_gets_the_event_once_it_recovers()
     {
         await RegisterAsync(_receiver.Url + "/hooks");
