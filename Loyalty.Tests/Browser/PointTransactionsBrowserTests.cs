@@ -69,6 +69,22 @@ public sealed class PointTransactionsBrowserTests : SandboxBrowser
         await Expect(Page.Locator("#tx-form .field-error[data-for=customerId]")).ToHaveTextAsync("Customer ids are positive numbers.");
         await Expect(Page.GetByLabel("Customer id (optional)")).ToHaveAttributeAsync("aria-invalid", "true");
         await Expect(Page.Locator("#error")).ToContainTextAsync("(invalid_filter)");
+
+        // Whole days: today holds the award, tomorrow nothing, and a period that ends before it starts is refused.
+        var today = DateTime.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture); // the browser runs in UTC
+        var tomorrow = DateTime.UtcNow.AddDays(1).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        await Page.GetByLabel("Customer id (optional)").FillAsync("1001");
+        await Page.GetByLabel("From (optional)").FillAsync(today);
+        await Page.GetByLabel("To, including that day (optional)").FillAsync(today);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page.Locator("#tx-count")).ToHaveTextAsync("1 transaction shown.");
+        await Page.GetByLabel("From (optional)").FillAsync(tomorrow);
+        await Page.GetByLabel("To, including that day (optional)").FillAsync(tomorrow);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page.Locator("#tx-list")).ToContainTextAsync("No point transactions match.");
+        await Page.GetByLabel("To, including that day (optional)").FillAsync(today);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Show" }).ClickAsync();
+        await Expect(Page.Locator("#tx-form .field-error[data-for=from]")).ToHaveTextAsync("Must be before to.");
     }
 
     private static ILocator Cells(ILocator row) => row.Locator("td");

@@ -277,6 +277,13 @@
     var q = new URLSearchParams();
     if ($('tx-customerId').value !== '') q.set('customerId', $('tx-customerId').value);
     if ($('tx-kind').value) q.set('kind', $('tx-kind').value);
+    // Whole days in the merchant's own time: from the start of the first, through the end of the last.
+    if ($('tx-from').value) q.set('from', new Date($('tx-from').value + 'T00:00:00').toISOString());
+    if ($('tx-to').value) {
+      var end = new Date($('tx-to').value + 'T00:00:00');
+      end.setDate(end.getDate() + 1);
+      q.set('to', end.toISOString());
+    }
     return q;
   }
   function txSource(x) {
