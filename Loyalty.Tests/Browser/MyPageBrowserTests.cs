@@ -97,6 +97,29 @@ public sealed class MyPageBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task Customer_checks_a_campaign_code_and_sees_what_it_takes_off_their_cart()
+    {
+        await AdminApiAsync(HttpMethod.Post, "campaigns", new { title = "Spring", percentage = 10, code = "SPRING10", minimumSubtotal = 50 });
+        await OpenMyPageAsync(1001);
+        var check = Page.GetByRole(AriaRole.Button, new() { Name = "Check", Exact = true });
+        var result = Page.Locator("#lp-check-result");
+
+        await Page.GetByLabel("Discount code", new() { Exact = true }).FillAsync("spring10");
+        await Page.GetByLabel("Cart subtotal (optional)").FillAsync("120");
+        await check.ClickAsync();
+        await Expect(result).ToHaveTextAsync("spring10 can be used: 10 % off, €12.00 off a cart of €120.00.");
+
+        await Page.GetByLabel("Cart subtotal (optional)").FillAsync("40");
+        await check.ClickAsync();
+        await Expect(result).ToHaveTextAsync("spring10 needs a cart of at least €50.00.");
+
+        await Page.GetByLabel("Discount code", new() { Exact = true }).FillAsync("NOSUCH");
+        await check.ClickAsync();
+        await Expect(result).ToHaveTextAsync("NOSUCH is not a code you can use.");
+        await Expect(Page.Locator("#lp-error")).ToBeHiddenAsync();
+    }
+
+    [Fact]
     public async Task Customer_whose_feedback_earns_nothing_is_told_why_and_the_limit()
     {
         await OpenMyPageAsync(1001);

@@ -8,15 +8,22 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// customer, <c>POST /proxy/api/coupons/validate { code }</c>. Valid, or not with a reason — in this order of
 /// precedence — <c>not_found</c>, <c>not_started</c>, <c>expired</c>, <c>usage_limit_reached</c>, <c>not_eligible</c>,
 /// <c>already_used</c>, from our records (campaign codes and loyalty coupons) and Shopify's view of the code.
+/// A known code's verdict says what it takes off (<c>discountType</c>, <c>value</c>, <c>currency</c>, <c>minimumSubtotal</c>);
+/// given a cart <c>subtotal</c>, the <c>amountOff</c> for that cart, and <c>minimum_not_met</c> (last in precedence) when the
+/// cart is below the code's minimum.
 /// On the storefront a code that is not the customer's (another customer's loyalty coupon, a campaign for listed
 /// customers only) is answered exactly like one that does not exist, so codes cannot be probed; Shopify is asked only
 /// within <see cref="StorefrontOptions.ShopifyWaitSeconds"/> of the shop's cost bucket, else 503 <c>shopify_busy</c>.
 /// </summary>
 public static class ValidateCoupon
 {
-    public sealed record ValidateRequest(string? Code, long? CustomerId);
+    public sealed record ValidateRequest(string? Code, long? CustomerId, decimal? Subtotal);
 
-    public sealed record Verdict(string Code, bool Valid, string? Reason, string? Kind, long? CampaignId, bool ShopifyChecked);
+    public sealed record Verdict(string Code, bool Valid, string? Reason, string? Kind, long? CampaignId, bool ShopifyChecked,
+        string? DiscountType, decimal? Value, string? Currency, decimal? MinimumSubtotal, decimal? AmountOff);
+
+    /// <summary>The largest cart subtotal a check takes (as a campaign's minimum subtotal).</summary>
+    private const decimal MaxSubtotal = 1_000_000_000m;
 
     // Properties, not a positional record: Dapper cannot match bigint[] (System.Array) to a constructor parameter.
     private sealed record Known
@@ -34,13 +41,17 @@ public static class ValidateCoupon
         public long? Owner { get; init; }
         public long Redemptions { get; init; }
         public long CustomerRedemptions { get; init; }
+        public string DiscountType { get; init; } = "";
+        public decimal Value { get; init; }
+        public decimal? MinimumSubtotal { get; init; }
+        public string? Currency { get; init; }
     }
 
     public static RouteGroupBuilder MapValidateCouponAdmin(this RouteGroupBuilder admin)
     {
         admin.MapPost("/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify,
             TimeProvider clock,
-            CancellationToken ct) => await ValidateAsync(http, http.User.Shop(), r.Code, r.CustomerId, storefrontWait: null, db, shopify, clock, ct));
+            CancellationToken ct) => await ValidateAsync(http, http.User.Shop(), r, r.CustomerId, storefrontWait: null, db, shopify, clock, ct));
         return admin;
     }
 
@@ -48,7 +59,7 @@ public static class ValidateCoupon
     {
         proxy.MapPost("/api/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify,
                 IOptions<StorefrontOptions> storefront, TimeProvider clock, CancellationToken ct) =>
-                await ValidateAsync(http, http.Proxy().Shop, r.Code, http.Customer(), TimeSpan.FromSeconds(storefront.Value.ShopifyWaitSeconds), db,
+                await ValidateAsync(http, http.Proxy().Shop, r, http.Customer(), TimeSpan.FromSeconds(storefront.Value.ShopifyWaitSeconds), db,
                     shopify, clock, ct))
             .RequireLoggedInCustomer()
             .RequireStorefrontCodeCheckLimit();
@@ -56,10 +67,17 @@ public static class ValidateCoupon
     }
 
     /// <param name="storefrontWait">Set for the storefront: the customer's view (see the class summary) and the cost-bucket wait.</param>
-    private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(HttpContext http, string shop, string? code, long? customer,
-        TimeSpan? storefrontWait, NpgsqlDataSource db, ShopifyDiscounts shopify, TimeProvider clock, CancellationToken ct)
+    private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(HttpContext http, string shop, ValidateRequest request,
+        long? customer, TimeSpan? storefrontWait, NpgsqlDataSource db, ShopifyDiscounts shopify, TimeProvider clock, CancellationToken ct)
     {
+        var (code, subtotal) = (request.Code, request.Subtotal);
         if (StoredText.HasNul(code)) return StoredText.Problem("invalid_code", "code");
+        if (subtotal is < 0 or > MaxSubtotal || subtotal is { } given && decimal.Round(given, 2) != given)
+        {
+            const string Rule = "A cart subtotal from 0 to 1,000,000,000, with at most 2 decimals.";
+            return Problems.Validation("invalid_subtotal", Rule, null,
+                new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["subtotal"] = [Rule] } });
+        }
         code = code?.Trim();
         if (string.IsNullOrEmpty(code) || code.Length > 255) return Problems.Validation("invalid_code", "Send the code to check (1-255 characters).");
 
@@ -70,12 +88,14 @@ public static class ValidateCoupon
                 SELECT 'campaign' AS kind, c.id AS campaign_id, NULL::text AS conversion_id, k.state AS code_state, c.state AS campaign_state,
                        c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.customer_ids, NULL::bigint AS owner,
                        (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id) AS redemptions,
-                       (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id AND r.customer_id = @customer) AS customer_redemptions
+                       (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id AND r.customer_id = @customer) AS customer_redemptions,
+                       c.discount_type, c.value, c.minimum_subtotal, (SELECT s.currency FROM shops s WHERE s.shop_domain = c.shop_domain) AS currency
                 FROM campaign_codes k JOIN campaigns c ON c.id = k.campaign_id
                 WHERE k.shop_domain = @shop AND upper(k.code) = upper(@code) AND k.state <> @released
                 UNION ALL
                 SELECT 'loyalty', NULL, v.id, v.coupon_status, v.state, v.created_at, v.expires_at, 1, true, NULL, v.customer_id,
-                       CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END, CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END
+                       CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END, CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END,
+                       'fixed_amount', v.amount, NULL, v.currency
                 FROM conversions v WHERE v.shop_domain = @shop AND upper(v.code) = upper(@code) AND v.state = 'completed'
                 LIMIT 1
                 """, new { shop, code, customer, released = CodeState.Released }, cancellationToken: ct));
@@ -129,7 +149,19 @@ public static class ValidateCoupon
                 // Our records alone answer; the verdict says Shopify was not asked.
             }
         }
-        return TypedResults.Ok(new Verdict(code, reason is null, reason, known?.Kind, known?.CampaignId, checkedShopify));
+        // What it takes off, for a code that exists for this customer (a not_found answer is the same whatever the code). For this
+        // cart: below the code's minimum it takes nothing off, as Shopify would not apply it.
+        var shown = reason == "not_found" ? null : known;
+        decimal? amountOff = null;
+        if (shown is not null && subtotal is { } cart)
+        {
+            if (shown.MinimumSubtotal is { } minimum && cart < minimum) reason ??= "minimum_not_met";
+            amountOff = shown.MinimumSubtotal is { } min && cart < min ? 0m
+                : shown.DiscountType == "percentage" ? decimal.Round(cart * shown.Value / 100m, 2, MidpointRounding.AwayFromZero)
+                : Math.Min(shown.Value, cart);
+        }
+        return TypedResults.Ok(new Verdict(code, reason is null, reason, known?.Kind, known?.CampaignId, checkedShopify,
+            shown?.DiscountType, shown?.Value, shown?.Currency, shown?.MinimumSubtotal, amountOff));
     }
 
     /// <summary>Whether <paramref name="customer"/> may use the code at all (whatever else then makes it invalid).</summary>

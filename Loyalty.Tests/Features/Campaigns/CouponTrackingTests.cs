@@ -206,6 +206,41 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         Assert.Equal("expired", await ReasonAsync("SUMMER7"));
     }
 
+    private async Task<JsonElement> CheckAsync(string code, decimal? subtotal)
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/coupons/validate", Shop,
+            JsonContent.Create(new { code, subtotal })));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    [Fact]
+    public async Task A_check_says_what_a_code_takes_off_a_given_cart_and_refuses_a_cart_below_its_minimum()
+    {
+        await CampaignAsync(new { title = "Tenth", percentage = 10, code = "TENTH", minimumSubtotal = 50 });
+        await CampaignAsync(new { title = "Five", fixedAmount = 5, code = "FIVE" });
+
+        var tenth = await CheckAsync("tenth", 123.45m);
+        Assert.Equal((true, "percentage", 10m, "EUR", 50m, 12.35m), (tenth.GetProperty("valid").GetBoolean(),
+            tenth.GetProperty("discountType").GetString(), tenth.GetProperty("value").GetDecimal(), tenth.GetProperty("currency").GetString(),
+            tenth.GetProperty("minimumSubtotal").GetDecimal(), tenth.GetProperty("amountOff").GetDecimal())); // 10 % of 123.45, rounded
+        var small = await CheckAsync("TENTH", 40m);
+        Assert.Equal((false, "minimum_not_met", 0m), (small.GetProperty("valid").GetBoolean(), small.GetProperty("reason").GetString(),
+            small.GetProperty("amountOff").GetDecimal()));
+        Assert.Equal(3m, (await CheckAsync("FIVE", 3m)).GetProperty("amountOff").GetDecimal()); // never more than the cart
+        Assert.Equal(JsonValueKind.Null, (await CheckAsync("FIVE", null)).GetProperty("amountOff").ValueKind); // no cart, no amount
+        var unknown = await CheckAsync("NOPE", 100m);
+        Assert.Equal(("not_found", JsonValueKind.Null, JsonValueKind.Null), (unknown.GetProperty("reason").GetString(),
+            unknown.GetProperty("discountType").ValueKind, unknown.GetProperty("amountOff").ValueKind));
+
+        using var bad = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/coupons/validate", Shop,
+            JsonContent.Create(new { code = "FIVE", subtotal = -1 })));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, bad.StatusCode);
+        var problem = await bad.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("invalid_subtotal", problem.GetProperty("code").GetString());
+        Assert.True(problem.GetProperty("errors").TryGetProperty("subtotal", out _));
+    }
+
     [Fact]
     public async Task A_NUL_character_in_a_code_to_check_is_refused_with_a_field_error()
     {

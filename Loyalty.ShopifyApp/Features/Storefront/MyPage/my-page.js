@@ -336,6 +336,31 @@
     try { document.execCommand('copy'); } catch (e) { /* the code stays selected for the customer to copy */ }
   }
 
+  // Check a code: whether it can be used, and what it takes off (off this cart, if the customer gives its subtotal).
+  function verdictText(v, subtotal) {
+    if (!v.valid) {
+      return v.reason === 'minimum_not_met' ? t('check.minimum', { code: v.code, minimum: money(v.minimumSubtotal, v.currency) })
+        : t(has('check.' + v.reason) ? 'check.' + v.reason : 'check.not_found', { code: v.code });
+    }
+    var off = v.discountType === 'percentage' ? t('check.percent', { value: fmt(v.value) }) : money(v.value, v.currency);
+    return v.amountOff === null || v.amountOff === undefined ? t('check.valid', { code: v.code, off: off })
+      : t('check.validCart', { code: v.code, off: off, amount: money(v.amountOff, v.currency), subtotal: money(subtotal, v.currency) });
+  }
+  $('lp-check-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    showError('');
+    var code = $('lp-check-code').value.trim();
+    if (!code) { $('lp-check-result').textContent = t('check.enterCode'); return; }
+    var subtotal = $('lp-check-subtotal').value === '' ? null : Number($('lp-check-subtotal').value);
+    var button = $('lp-check');
+    busy(button, true, t('check.busy'));
+    call('POST', 'coupons/validate', { code: code, subtotal: subtotal }).then(function (r) {
+      busy(button, false, t('check.button'));
+      $('lp-check-result').textContent = r.ok ? verdictText(r.data, subtotal) : '';
+      if (!r.ok) showError(problemText(r.data));
+    }).catch(function () { busy(button, false, t('check.button')); showError(t('connection.lost')); });
+  });
+
   $('lp-donate-form').addEventListener('submit', function (e) {
     e.preventDefault();
     showError('');
