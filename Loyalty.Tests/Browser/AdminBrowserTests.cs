@@ -76,6 +76,26 @@ public sealed class AdminBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task Merchant_checks_a_code_for_a_customer_and_a_cart()
+    {
+        await AdminApiAsync(HttpMethod.Post, "campaigns", new { title = "Staff", fixedAmount = 15, code = "STAFF15", customerIds = new[] { 1001L } });
+        await Page.GotoAsync("/admin?shop=" + Shop + "#campaigns");
+        var form = Page.Locator("#check-form");
+        var result = Page.Locator("#check-result");
+
+        await form.GetByLabel("Code", new() { Exact = true }).FillAsync("STAFF15");
+        await form.GetByLabel("For customer id (optional)").FillAsync("1001");
+        await form.GetByLabel("Cart subtotal (optional)").FillAsync("10");
+        await form.GetByRole(AriaRole.Button, new() { Name = "Check", Exact = true }).ClickAsync();
+        await Expect(result).ToHaveTextAsync("STAFF15 is valid: €15.00 off, €10.00 off a cart of €10.00."); // never more than the cart
+
+        await form.GetByLabel("For customer id (optional)").FillAsync("1002");
+        await form.GetByRole(AriaRole.Button, new() { Name = "Check", Exact = true }).ClickAsync();
+        await Expect(result).ToHaveTextAsync("STAFF15 is not valid: not for this customer.");
+        await Expect(Page.Locator("#error")).ToBeHiddenAsync();
+    }
+
+    [Fact]
     public async Task Merchant_sees_a_coupon_used_after_its_cancellation_with_the_amount_at_stake_and_resolves_it()
     {
         // What an order that used a cancelled coupon leaves (as CouponUse records it from orders/paid or the sweep).

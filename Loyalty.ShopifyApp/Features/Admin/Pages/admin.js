@@ -475,6 +475,29 @@
 
   // Code usage: which orders used a code this app made, and what it gave away.
   var usageCode = null;
+  // The same check a customer has on My Page, for any customer (or none) and cart.
+  $('check-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    clearError();
+    var body = { code: $('check-code').value.trim() };
+    if ($('check-customerId').value !== '') body.customerId = Number($('check-customerId').value);
+    if ($('check-subtotal').value !== '') body.subtotal = Number($('check-subtotal').value);
+    var button = $('check-submit');
+    busy(button, true);
+    api('POST', 'coupons/validate', body).then(function (r) {
+      busy(button, false);
+      showFieldErrors(r.ok ? null : r.data && r.data.errors, $('check-form'), 'check-');
+      if (!r.ok) { $('check-result').textContent = ''; return fail(r); }
+      var v = r.data;
+      var off = v.discountType === 'percentage' ? t('check.percent', { value: n(v.value) }) : v.value !== null ? amount(v.value, v.currency) : '';
+      $('check-result').textContent = v.valid
+        ? (v.amountOff !== null ? t('check.validCart', { code: v.code, off: off, amount: amount(v.amountOff, v.currency), subtotal: amount(body.subtotal, v.currency) })
+          : t('check.valid', { code: v.code, off: off }))
+        : v.reason === 'minimum_not_met' ? t('check.minimum', { code: v.code, minimum: amount(v.minimumSubtotal, v.currency) })
+        : t('check.invalid', { code: v.code, reason: word('check.reason.', v.reason) });
+    });
+  });
+
   $('usage-form').addEventListener('submit', function (e) {
     e.preventDefault();
     clearError();
