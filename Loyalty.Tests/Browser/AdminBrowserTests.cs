@@ -84,12 +84,12 @@ public sealed class AdminBrowserTests : SandboxBrowser
         var result = Page.Locator("#check-result");
 
         await form.GetByLabel("Code", new() { Exact = true }).FillAsync("STAFF15");
-        await form.GetByLabel("For customer id (optional)").FillAsync("1001");
+        await form.GetByLabel("As seen by customer (id, optional)").FillAsync("1001");
         await form.GetByLabel("Cart subtotal (optional)").FillAsync("10");
         await form.GetByRole(AriaRole.Button, new() { Name = "Check", Exact = true }).ClickAsync();
         await Expect(result).ToHaveTextAsync("STAFF15 is valid: €15.00 off, €10.00 off a cart of €10.00."); // never more than the cart
 
-        await form.GetByLabel("For customer id (optional)").FillAsync("1002");
+        await form.GetByLabel("As seen by customer (id, optional)").FillAsync("1002");
         await form.GetByRole(AriaRole.Button, new() { Name = "Check", Exact = true }).ClickAsync();
         await Expect(result).ToHaveTextAsync("STAFF15 is not valid: not for this customer.");
         await Expect(Page.Locator("#error")).ToBeHiddenAsync();
