@@ -14,7 +14,8 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// </summary>
 public static partial class CreateCampaign
 {
-    public sealed record CodePattern(int Count, string? Prefix, int? Length);
+    /// <summary>N generated codes: <see cref="CodeFormats"/> says what <paramref name="Format"/> and <paramref name="Pattern"/> mean.</summary>
+    public sealed record CodePattern(int Count, string? Prefix, int? Length, string? Format = null, string? Pattern = null);
 
     public sealed record CombinesWith(bool Product, bool Order, bool Shipping);
 
@@ -103,16 +104,35 @@ public static partial class CreateCampaign
         var count = r.Codes?.Count ?? 1;
         var prefix = r.Codes?.Prefix?.ToUpperInvariant() ?? "";
         var length = r.Codes?.Length ?? 8;
+        var format = r.Codes?.Format ?? CodeFormats.Random;
+        var pattern = r.Codes?.Pattern?.ToUpperInvariant();
         if (r.Codes is not null)
         {
             if (count is < 1 or > 100_000) Add("codes.count", "Between 1 and 100,000 codes.");
             if (!PrefixText().IsMatch(prefix)) Add("codes.prefix", "Up to 20 of A-Z, 0-9, '-' or '_'.");
-            if (length is < 4 or > 32) Add("codes.length", "Between 4 and 32 random characters.");
+            var shape = format switch
+            {
+                CodeFormats.Random when length is < 4 or > 32 => ("codes.length", "Between 4 and 32 random characters."),
+                CodeFormats.Pattern when CodeFormats.PatternError(pattern) is { } error => ("codes.pattern", error),
+                CodeFormats.Random or CodeFormats.Pattern or CodeFormats.Uuid => default,
+                _ => ("codes.format", "random, pattern or uuid."),
+            };
+            if (shape.Item1 is not null)
+            {
+                Add(shape.Item1, shape.Item2);
+            }
             else
             {
-                // Birthday bound: expected collisions ≈ n² / (2 × space); keep them below one in a thousand.
-                var space = Math.Pow(Alphabet.Length, length);
-                if ((double)count * count / (2 * space) > 0.001)
+                // Random codes: the birthday bound, expected collisions ≈ n² / (2 × space) below one in a thousand. A pattern is the
+                // merchant's chosen shape (short, easy to type): codes that collide are drawn again, so it must only leave room to
+                // draw, at most a tenth of its space taken by one campaign.
+                var space = CodeFormats.Space(format, length, pattern);
+                if (format == CodeFormats.Pattern && count > space / 10)
+                {
+                    Add("codes.pattern",
+                        $"{pattern} allows at most {(long)(space / 10):N0} codes (a tenth of its {space:N0}); use a longer pattern.");
+                }
+                else if (format == CodeFormats.Random && (double)count * count / (2 * space) > 0.001)
                 {
                     var max = (long)Math.Sqrt(0.002 * space);
                     Add("codes.length", $"{length} random characters allow at most {max:N0} codes with negligible collisions; use a longer length.");
@@ -161,9 +181,20 @@ public static partial class CreateCampaign
                     """, new { id, shop, r.Code, pending = CodeState.Pending }, tx, cancellationToken: ct));
                 if (reserved == 0) return Problems.Validation("code_taken", "That code is already used by another campaign.");
             }
-            else
+            else if (!await CodeFormats.InsertAsync(conn, tx, id, shop, () => CodeFormats.Next(format, prefix, length, pattern), count, ct))
             {
-                await GenerateCodesAsync(conn, tx, id, shop, prefix, length, count, ct);
+                // The shop's other campaigns took nearly every code of this shape: nothing is kept, nothing was sent.
+                await tx.RollbackAsync(ct);
+                var shape = format == CodeFormats.Pattern ? "pattern" : "length";
+                var full = $"The shop's other campaigns already use nearly every code of this {shape}.";
+                return Problems.Validation("invalid_campaign", "Some campaign fields are not valid.", "See errors for each field.",
+                    new Dictionary<string, object?>
+                    {
+                        ["errors"] = new Dictionary<string, string[]>
+                        {
+                            [format == CodeFormats.Pattern ? "codes.pattern" : "codes.length"] = [full],
+                        },
+                    });
             }
             await tx.CommitAsync(ct);
         }
@@ -197,28 +228,4 @@ public static partial class CreateCampaign
             ? TypedResults.Created($"/api/admin/campaigns/{id}", view)
             : TypedResults.Accepted($"/api/admin/campaigns/{id}", view);
     }
-
-    /// <summary>Inserts <paramref name="count"/> unique random codes (regenerating any that collide), in chunks.</summary>
-    private static async Task GenerateCodesAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, string shop, string prefix, int length,
-        int count, CancellationToken ct)
-    {
-        var seq = 0;
-        while (seq < count)
-        {
-            var chunk = Enumerable.Range(0, Math.Min(5000, count - seq)).Select(_ => prefix + Random(length)).Distinct().ToArray();
-            var inserted = await conn.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO campaign_codes (campaign_id, shop_domain, code, seq, state)
-                SELECT @id, @shop, code, @seq + (row_number() OVER () - 1)::int, @pending
-                FROM (SELECT c AS code FROM unnest(@chunk) AS c
-                      WHERE NOT EXISTS (SELECT 1 FROM campaign_codes x
-                                        WHERE x.shop_domain = @shop AND upper(x.code) = upper(c) AND x.state <> @released)) fresh
-                """, new { id, shop, seq, chunk, pending = CodeState.Pending, released = CodeState.Released }, tx, cancellationToken: ct));
-            seq += inserted;
-        }
-    }
-
-    private static string Random(int length) => string.Create(length, 0, (span, _) =>
-    {
-        for (var i = 0; i < span.Length; i++) span[i] = Alphabet[RandomNumberGenerator.GetInt32(Alphabet.Length)];
-    });
 }

@@ -146,6 +146,61 @@ public sealed class CampaignTests(CampaignTests.CampaignApp app) : AppTests<Camp
     }
 
     [Fact]
+    public async Task Codes_follow_the_format_asked_for_a_letter_and_five_digits_or_a_UUID_and_a_pattern_too_small_is_refused_first()
+    {
+        StubBulk();
+        var seedPattern = await CreateAsync(new
+        {
+            title = "Seed", fixedAmount = 5, codes = new { count = 300, format = "pattern", pattern = "a99999" },
+        });
+        Assert.Equal(HttpStatusCode.Accepted, seedPattern.StatusCode);
+        var id = (await seedPattern.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+        var codes = (await App.Db.OpenConnection().QueryCodesAsync(id)).ToList();
+        Assert.Equal(300, codes.Distinct(StringComparer.OrdinalIgnoreCase).Count());
+        Assert.All(codes, c => Assert.Matches("^[A-HJKMNP-Z][2-9]{5}$", c)); // one letter then five digits, no look-alikes
+
+        var uuids = await CreateAsync(new { title = "Ids", fixedAmount = 5, codes = new { count = 3, prefix = "P-", format = "uuid" } });
+        Assert.Equal(HttpStatusCode.Accepted, uuids.StatusCode);
+        var uuidCodes = (await App.Db.OpenConnection().QueryCodesAsync(
+            (await uuids.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64())).ToList();
+        Assert.All(uuidCodes, c => Assert.Matches("^P-[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$", c));
+
+        var calls = Calls("AddCampaignCodes").Count();
+        foreach (var (body, field) in new (object, string)[]
+                 {
+                     (new { count = 1000, format = "pattern", pattern = "A9" }, "codes.pattern"), // 184 codes at most: refused
+                     (new { count = 10, format = "pattern", pattern = "AB9" }, "codes.pattern"),
+                     (new { count = 10, format = "barcode" }, "codes.format"),
+                 })
+        {
+            var refused = await CreateAsync(new { title = "Bad", fixedAmount = 5, codes = body });
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+            var errors = (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors");
+            Assert.True(errors.TryGetProperty(field, out _), errors.ToString());
+        }
+        Assert.Equal(calls, Calls("AddCampaignCodes").Count()); // nothing sent for a refused pattern
+        Assert.Equal(2L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = Shop }));
+
+        // "X-A9" has 184 codes: ten campaigns of 18 take 180, and the eleventh finds too few left instead of searching for ever.
+        for (var i = 0; i < 10; i++)
+        {
+            var taken = await CreateAsync(new
+            {
+                title = $"Small {i}", fixedAmount = 5, codes = new { count = 18, prefix = "X-", format = "pattern", pattern = "A9" },
+            });
+            Assert.Equal(HttpStatusCode.Accepted, taken.StatusCode);
+        }
+        var full = await CreateAsync(new
+        {
+            title = "One too many", fixedAmount = 5, codes = new { count = 18, prefix = "X-", format = "pattern", pattern = "A9" },
+        });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, full.StatusCode);
+        Assert.Contains("already use nearly every code", (await full.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors")
+            .GetProperty("codes.pattern")[0].GetString());
+        Assert.Equal(12L, await App.ScalarAsync<long>("SELECT count(*) FROM campaigns WHERE shop_domain = @shop", new { shop = Shop }));
+    }
+
+    [Fact]
     public async Task A_throttled_batch_waits_for_the_bucket_and_goes_out_once()
     {
         StubBulk();
