@@ -76,6 +76,25 @@ public sealed class AdminBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task Merchant_creates_codes_of_one_letter_and_five_digits_from_the_campaign_form()
+    {
+        await Page.GotoAsync("/admin?shop=" + Shop + "#campaigns");
+        await Page.GetByLabel("Title", new() { Exact = true }).FillAsync("Seed codes");
+        await Page.GetByLabel("Value", new() { Exact = true }).FillAsync("5");
+        await Page.GetByLabel("Number of codes").FillAsync("2");
+        await Page.GetByLabel("Code prefix (optional)").FillAsync("SEED-");
+        await Page.GetByLabel("Code format").SelectOptionAsync(new SelectOptionValue { Label = "A pattern" });
+        await Page.GetByLabel("Pattern (A letter, 9 digit, X either)").FillAsync("A99999");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+
+        await Expect(Page.Locator("#campaign-list tr", new() { HasText = "Seed codes" })).ToContainTextAsync(new Regex(@"2 / 2"),
+            new() { Timeout = 30_000 });
+        var codes = Simulators.Shopify!.Discounts().SelectMany(d => d.Codes).Where(c => c.StartsWith("SEED-", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, codes.Count);
+        Assert.All(codes, c => Assert.Matches("^SEED-[A-HJKMNP-Z][2-9]{5}$", c)); // as Shopify received them
+    }
+
+    [Fact]
     public async Task Merchant_checks_a_code_for_a_customer_and_a_cart()
     {
         await AdminApiAsync(HttpMethod.Post, "campaigns", new { title = "Staff", fixedAmount = 15, code = "STAFF15", customerIds = new[] { 1001L } });

@@ -537,7 +537,11 @@
     req[$('c-kind').value] = Number($('c-value').value);
     if ($('c-ends').value) req.endsAt = new Date($('c-ends').value).toISOString();
     if ($('c-limit').value) req.usageLimit = Number($('c-limit').value);
-    if (count > 1 || $('c-prefix').value) req.codes = { count: count, prefix: $('c-prefix').value || null };
+    var format = $('c-format').value;
+    if (count > 1 || $('c-prefix').value || format !== 'random') {
+      req.codes = { count: count, prefix: $('c-prefix').value || null, format: format };
+      if (format === 'pattern') req.codes.pattern = $('c-pattern').value;
+    }
     campaignKey = campaignKey || newKey();
     busy(button, true);
     api('POST', 'campaigns', req, { key: campaignKey }).then(function (r) {
