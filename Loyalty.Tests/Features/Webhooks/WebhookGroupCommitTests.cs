@@ -81,8 +81,9 @@ public sealed class WebhookGroupCommitTests
     private static string Padded(int bytes) => $$"""{"id":1,"pad":"{{new string('x', bytes - 17)}}"}""";
 
     /// <summary>
-    /// One writer taking one delivery at a time is stalled by a lock; of six deliveries sent, one is with the writer, two wait
-    /// in the queue, and the other three are refused at once with 503 for Shopify to send again. Once the database is back,
+    /// One writer taking one delivery at a time is stalled by a lock; of six deliveries sent (the first alone, until the writer
+    /// waits with it), one is with the writer, two wait in the queue, and the other three are refused at once with 503 for
+    /// Shopify to send again. Once the database is back,
     /// the three accepted are stored, and so are the three Shopify resends.
     /// </summary>
     private static async Task StallAndSendSixAsync(Dictionary<string, string?> limit, string body)
@@ -104,7 +105,13 @@ public sealed class WebhookGroupCommitTests
         {
             await lockTable.ExecuteNonQueryAsync();
         }
-        var sent = Enumerable.Range(0, 6).Select(i => (Id: $"{shop}-stall-{i}", Answer: SendAsync($"{shop}-stall-{i}"))).ToList();
+        // The first goes to the writer, which then waits on the lock; only after that do the other five arrive together.
+        var sent = new List<(string Id, Task<HttpStatusCode> Answer)> { ($"{shop}-stall-0", SendAsync($"{shop}-stall-0")) };
+        await LoyaltyApp.WaitUntilAsync(async () => await app.ScalarAsync<int>("""
+            SELECT count(*)::int FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO webhook_deliveries%'
+            """) == 1, "the writer waiting on the lock");
+        sent.AddRange(Enumerable.Range(1, 5).Select(i => ($"{shop}-stall-{i}", SendAsync($"{shop}-stall-{i}"))));
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(sent.Count(s => s.Answer.IsCompleted) >= 3), "three deliveries answered while stalled");
         await Task.Delay(300); // no more than that are answered while the database stalls
 
