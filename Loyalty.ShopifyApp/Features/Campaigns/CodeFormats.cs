@@ -62,23 +62,31 @@ public static class CodeFormats
 
     /// <summary>
     /// Inserts <paramref name="count"/> unique codes made by <paramref name="next"/> (regenerating any that collide), in chunks;
-    /// false when 20 draws in a row found no free code (the shop's campaigns fill the format's space).
+    /// false when 20 rounds of draws in a row found no free code (the shop's campaigns fill the format's space).
     /// </summary>
     internal static async Task<bool> InsertAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, string shop, Func<string> next,
         int count, CancellationToken ct)
     {
+        // One campaign's codes at a time per shop: another's uncommitted codes are invisible to the check below, and would meet
+        // this one's at the unique index instead.
+        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
+            new { key = $"campaign-codes:{shop}" }, tx, cancellationToken: ct));
         var seq = 0;
         for (var fruitless = 0; seq < count; )
         {
             if (fruitless == 20) return false;
-            var chunk = Enumerable.Range(0, Math.Min(5000, count - seq)).Select(_ => next()).Distinct().ToArray();
+            // Draw more than needed (a crowded shape then still finds its free codes) and keep only what is needed.
+            var needed = count - seq;
+            var chunk = Enumerable.Range(0, Math.Min(5000, Math.Max(1000, needed * 2))).Select(_ => next()).Distinct().ToArray();
             var inserted = await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO campaign_codes (campaign_id, shop_domain, code, seq, state)
                 SELECT @id, @shop, code, @seq + (row_number() OVER () - 1)::int, @pending
                 FROM (SELECT c AS code FROM unnest(@chunk) AS c
                       WHERE NOT EXISTS (SELECT 1 FROM campaign_codes x
-                                        WHERE x.shop_domain = @shop AND upper(x.code) = upper(c) AND x.state <> @released)) fresh
-                """, new { id, shop, seq, chunk, pending = CodeState.Pending, released = CodeState.Released }, tx, cancellationToken: ct));
+                                        WHERE x.shop_domain = @shop AND upper(x.code) = upper(c) AND x.state <> @released)
+                      LIMIT @needed) fresh
+                """, new { id, shop, seq, chunk, needed, pending = CodeState.Pending, released = CodeState.Released }, tx,
+                cancellationToken: ct));
             seq += inserted;
             fruitless = inserted == 0 ? fruitless + 1 : 0;
         }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using System.Text.Json.Serialization;
 using System.Text.RegularExpressions;
 using Hangfire;
 using Microsoft.AspNetCore.Mvc;
@@ -15,7 +16,9 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 public static partial class CreateCampaign
 {
     /// <summary>N generated codes: <see cref="CodeFormats"/> says what <paramref name="Format"/> and <paramref name="Pattern"/> mean.</summary>
-    public sealed record CodePattern(int Count, string? Prefix, int? Length, string? Format = null, string? Pattern = null);
+    public sealed record CodePattern(int Count, string? Prefix, int? Length,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Format = null, // absent: the request hash of
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Pattern = null); // before formats holds
 
     public sealed record CombinesWith(bool Product, bool Order, bool Shipping);
 
@@ -104,7 +107,7 @@ public static partial class CreateCampaign
         var count = r.Codes?.Count ?? 1;
         var prefix = r.Codes?.Prefix?.ToUpperInvariant() ?? "";
         var length = r.Codes?.Length ?? 8;
-        var format = r.Codes?.Format ?? CodeFormats.Random;
+        var format = r.Codes?.Format?.ToLowerInvariant() ?? CodeFormats.Random;
         var pattern = r.Codes?.Pattern?.ToUpperInvariant();
         if (r.Codes is not null)
         {
@@ -124,13 +127,13 @@ public static partial class CreateCampaign
             else
             {
                 // Random codes: the birthday bound, expected collisions ≈ n² / (2 × space) below one in a thousand. A pattern is the
-                // merchant's chosen shape (short, easy to type): codes that collide are drawn again, so it must only leave room to
-                // draw, at most a tenth of its space taken by one campaign.
+                // merchant's chosen shape (short, easy to type): codes that collide are drawn again, but one guess in a hundred
+                // must not find a live code, so a campaign takes at most a hundredth of its space.
                 var space = CodeFormats.Space(format, length, pattern);
-                if (format == CodeFormats.Pattern && count > space / 10)
+                if (format == CodeFormats.Pattern && count > space / 100)
                 {
                     Add("codes.pattern",
-                        $"{pattern} allows at most {(long)(space / 10):N0} codes (a tenth of its {space:N0}); use a longer pattern.");
+                        $"{pattern} allows at most {(long)(space / 100):N0} codes (a hundredth of its {space:N0}); use a longer pattern.");
                 }
                 else if (format == CodeFormats.Random && (double)count * count / (2 * space) > 0.001)
                 {

@@ -9,8 +9,8 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// precedence — <c>not_found</c>, <c>not_started</c>, <c>expired</c>, <c>usage_limit_reached</c>, <c>not_eligible</c>,
 /// <c>already_used</c>, from our records (campaign codes and loyalty coupons) and Shopify's view of the code.
 /// A known code's verdict says what it takes off (<c>discountType</c>, <c>value</c>, <c>currency</c>, <c>minimumSubtotal</c>);
-/// given a cart <c>subtotal</c>, the <c>amountOff</c> for that cart, and <c>minimum_not_met</c> (last in precedence) when the
-/// cart is below the code's minimum.
+/// given a cart <c>subtotal</c>, the <c>amountOff</c> for that cart when the code is usable, and <c>minimum_not_met</c> (last in
+/// precedence, amountOff 0) when the cart is below the code's minimum.
 /// On the storefront a code that is not the customer's (another customer's loyalty coupon, a campaign for listed
 /// customers only) is answered exactly like one that does not exist, so codes cannot be probed; Shopify is asked only
 /// within <see cref="StorefrontOptions.ShopifyWaitSeconds"/> of the shop's cost bucket, else 503 <c>shopify_busy</c>.
@@ -152,8 +152,14 @@ public static class ValidateCoupon
         // What it takes off, for a code that exists for this customer (a not_found answer is the same whatever the code). For this
         // cart: below the code's minimum it takes nothing off, as Shopify would not apply it.
         var shown = reason == "not_found" ? null : known;
+        if (shown is null && storefrontWait is not null)
+        {
+            // To a customer every not_found is the same answer, whatever our records or Shopify hold (a reserved code not live
+            // yet, a cancelled coupon, one Shopify deleted): nothing to tell them apart or to count campaigns by.
+            return TypedResults.Ok(new Verdict(code, false, "not_found", null, null, false, null, null, null, null, null));
+        }
         decimal? amountOff = null;
-        if (shown is not null && subtotal is { } cart)
+        if (shown is not null && subtotal is { } cart && reason is null)
         {
             if (shown.MinimumSubtotal is { } minimum && cart < minimum) reason ??= "minimum_not_met";
             amountOff = shown.MinimumSubtotal is { } min && cart < min ? 0m

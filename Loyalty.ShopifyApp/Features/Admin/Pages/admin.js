@@ -495,7 +495,7 @@
           : t('check.valid', { code: v.code, off: off }))
         : v.reason === 'minimum_not_met' ? t('check.minimum', { code: v.code, minimum: amount(v.minimumSubtotal, v.currency) })
         : t('check.invalid', { code: v.code, reason: word('check.reason.', v.reason) });
-    });
+    }).catch(function () { busy(button, false); });
   });
 
   $('usage-form').addEventListener('submit', function (e) {
