@@ -16,21 +16,29 @@ public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, 
         var pending = (await conn.QueryAsync<(string Id, string Shop, long Customer, long Points, string Cause)>(new CommandDefinition("""
             SELECT id, shop_domain, customer_id, points, cause FROM donations
             WHERE state = 'pending' AND customer_id IS NOT NULL AND created_at < now() - make_interval(secs => @after)
-            ORDER BY created_at LIMIT 100
+              AND coalesce(next_settle_at, created_at) <= now()
+            ORDER BY coalesce(next_settle_at, created_at) LIMIT 100
             """, new { after = (double)options.Value.SettleAfterSeconds }, cancellationToken: ct))).ToList();
         var settled = 0;
         foreach (var d in pending)
         {
             try
             {
-                if (await SettleAsync(conn, d.Id, d.Shop, d.Customer, d.Points, d.Cause, ct)) settled++;
+                if (await SettleAsync(conn, d.Id, d.Shop, d.Customer, d.Points, d.Cause, ct))
+                {
+                    settled++;
+                    continue;
+                }
             }
             catch (Exception e) when (!ct.IsCancellationRequested && e is not OutOfMemoryException)
             {
-                // One donation the settler cannot work on (its shop's POS key unreadable, say) must not stop the rest: it stays
-                // pending, and the next run tries it again.
+                // One donation the settler cannot work on (its shop's POS key unreadable, say) must not stop the rest.
                 LogSettleFailed(e, d.Id, d.Shop);
             }
+            // Not settled: it stays pending and waits its turn behind the others, so a run's batch is never all such donations.
+            await conn.ExecuteAsync(new CommandDefinition("""
+                UPDATE donations SET next_settle_at = now() + make_interval(secs => @delay) WHERE id = @id AND state = 'pending'
+                """, new { id = d.Id, delay = (double)options.Value.RetryDelaySeconds }, cancellationToken: ct));
         }
         return settled;
     }
@@ -57,7 +65,8 @@ public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, 
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Donation {DonationId} of {Shop} could not be settled in this run; it stays pending")]
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Donation {DonationId} of {Shop} could not be settled in this run; it stays pending and is tried again later")]
     private partial void LogSettleFailed(Exception error, string donationId, string shop);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Donation {DonationId} settled: {Outcome}")]
