@@ -31,6 +31,8 @@ public sealed partial class ShopifySimulator
                 processedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
                 createdAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture),
                 discountCodes = discountCodes ?? [],
+                transactions = new[] { new { kind = "SALE", status = "SUCCESS",
+                    processedAt = at.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture) } },
                 customer = customerId is null ? null : new { legacyResourceId = customerId.Value.ToString(
                     System.Globalization.CultureInfo.InvariantCulture) },
                 subtotalPriceSet = new { shopMoney = new { amount = M(subtotal), currencyCode = currency } },

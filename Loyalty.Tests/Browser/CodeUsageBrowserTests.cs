@@ -42,10 +42,10 @@ public sealed class CodeUsageBrowserTests : SandboxBrowser
         var (name, csv) = await DownloadAsync(Page.GetByRole(AriaRole.Button, new() { Name = "Download CSV" }));
         Assert.Equal("code-SPRING5-redemptions.csv", name);
         var lines = csv.TrimEnd('\n').Split('\n');
-        Assert.Equal("code,order_id,customer_id,discount_amount,order_amount,redeemed_at", lines[0]);
+        Assert.Equal("code,order_id,customer_id,discount_amount,amount_estimated,order_amount,redeemed_at", lines[0]);
         Assert.Equal(3, lines.Length);
-        Assert.StartsWith("\"SPRING5\",8102,1002,5.00,120.00,", lines[1]);
-        Assert.StartsWith("\"SPRING5\",8101,1001,5.00,80.00,", lines[2]);
+        Assert.StartsWith("\"SPRING5\",8102,1002,5.00,false,120.00,", lines[1]);
+        Assert.StartsWith("\"SPRING5\",8101,1001,5.00,false,80.00,", lines[2]);
     }
 
     [Fact]

@@ -209,10 +209,10 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     }
 
     /// <summary>Sends a signed delivery and waits until the processor has handled it.</summary>
-    public async Task DeliverAsync(string topic, string shop, string body, string? webhookId = null)
+    public async Task DeliverAsync(string topic, string shop, string body, string? webhookId = null, DateTimeOffset? triggeredAt = null)
     {
         webhookId ??= Guid.NewGuid().ToString();
-        using var response = await PostWebhookAsync(topic, shop, body, webhookId);
+        using var response = await PostWebhookAsync(topic, shop, body, webhookId, triggeredAt: triggeredAt);
         if (response.StatusCode != System.Net.HttpStatusCode.OK) throw new InvalidOperationException($"Webhook answered {(int)response.StatusCode}.");
         await WaitForDeliveryAsync(webhookId, "processed");
     }

@@ -27,6 +27,7 @@ public sealed partial class MissedOrderSweep(
             pageInfo { hasNextPage endCursor }
             nodes {
               legacyResourceId name test cancelledAt createdAt processedAt updatedAt discountCodes
+              transactions(first: 20) { kind status processedAt }
               customer { legacyResourceId }
               subtotalPriceSet { shopMoney { amount currencyCode } }
               totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
@@ -143,9 +144,12 @@ public sealed partial class MissedOrderSweep(
         return true;
     }
 
-    private static OrderFacts Facts(JsonElement node)
+    private OrderFacts Facts(JsonElement node)
     {
         var total = node.GetProperty("totalPriceSet");
+        var processedAt = OrderPayloads.NotBefore(
+            node.TryGetProperty("processedAt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetDateTimeOffset() : null,
+            node.TryGetProperty("createdAt", out var created) && created.ValueKind == JsonValueKind.String ? created.GetDateTimeOffset() : null);
         return new OrderFacts(
             OrderId: long.Parse(node.GetProperty("legacyResourceId").GetString()!, System.Globalization.CultureInfo.InvariantCulture),
             Name: node.TryGetProperty("name", out var n) ? n.GetString() : null,
@@ -158,10 +162,18 @@ public sealed partial class MissedOrderSweep(
             Currency: total.GetProperty("shopMoney").GetProperty("currencyCode").GetString() ?? "",
             PresentmentTotal: OrderPayloads.Money(total.GetProperty("presentmentMoney").GetProperty("amount")),
             DiscountCodes: DiscountCodes(node),
-            ProcessedAt: OrderPayloads.NotBefore(
-                node.TryGetProperty("processedAt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetDateTimeOffset() : null,
-                node.TryGetProperty("createdAt", out var created) && created.ValueKind == JsonValueKind.String ? created.GetDateTimeOffset() : null));
+            ProcessedAt: processedAt,
+            PaidAt: OrderPayloads.PaidAt(LastPayment(node), processedAt, clock.GetUtcNow()));
     }
+
+    /// <summary>When the order's last successful sale or capture was processed: when it became paid (a pay-later order: its payment).</summary>
+    private static DateTimeOffset? LastPayment(JsonElement node) =>
+        node.TryGetProperty("transactions", out var list) && list.ValueKind == JsonValueKind.Array
+            ? list.EnumerateArray()
+                .Where(t => t.TryGetProperty("status", out var s) && s.GetString() == "SUCCESS" && t.TryGetProperty("kind", out var k)
+                    && k.GetString() is "SALE" or "CAPTURE" && t.TryGetProperty("processedAt", out var at) && at.ValueKind == JsonValueKind.String)
+                .Select(t => (DateTimeOffset?)t.GetProperty("processedAt").GetDateTimeOffset()).Max()
+            : null;
 
     /// <summary>
     /// The codes the order used. The Admin API names them without what each took off; an order with one code (the usual case)
@@ -173,7 +185,7 @@ public sealed partial class MissedOrderSweep(
         var names = codes.EnumerateArray().Where(x => x.ValueKind == JsonValueKind.String).Select(x => x.GetString()!).ToList();
         var total = names.Count == 1 && node.TryGetProperty("totalDiscountsSet", out var set) && set.ValueKind == JsonValueKind.Object
             ? OrderPayloads.Money(set.GetProperty("shopMoney").GetProperty("amount")) : 0m;
-        return names.Select(n => new DiscountCodeUse(n, total)).ToList();
+        return names.Select(n => new DiscountCodeUse(n, total, Estimated: true)).ToList();
     }
 
     [LoggerMessage(Level = LogLevel.Warning,

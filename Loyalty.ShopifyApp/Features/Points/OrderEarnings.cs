@@ -12,10 +12,14 @@ public sealed record OrderFacts(
     string Currency,
     decimal PresentmentTotal,
     IReadOnlyList<DiscountCodeUse>? DiscountCodes = null,
-    DateTimeOffset? ProcessedAt = null);
+    DateTimeOffset? ProcessedAt = null,
+    DateTimeOffset? PaidAt = null);
 
-/// <summary>A discount code an order used, and the amount it took off (shop currency).</summary>
-public sealed record DiscountCodeUse(string Code, decimal Amount);
+/// <summary>
+/// A discount code an order used, and the amount it took off (shop currency); <paramref name="Estimated"/> when the source
+/// could not say exactly (the missed-order sweep: the Admin API names an order's codes without what each took off).
+/// </summary>
+public sealed record DiscountCodeUse(string Code, decimal Amount, bool Estimated = false);
 
 /// <summary>
 /// Order points, decided once per order (<c>order_earnings</c> is keyed by order) and moved through the ledger
@@ -40,8 +44,9 @@ public static class OrderEarnings
             cancellationToken: ct));
         if (existing is not null) return new Outcome("already_" + existing, 0, "the order was already handled");
 
-        // The rule in force when Shopify processed the order: a rate changed since does not re-price it.
-        var rule = await EarnRule.InForceAsync(conn, tx, shop, order.ProcessedAt, settings, ct);
+        // The rule in force when the order was paid (a pay-later order: when its payment came, not when it was placed); a rate
+        // changed since does not re-price it.
+        var rule = await EarnRule.InForceAsync(conn, tx, shop, order.PaidAt ?? order.ProcessedAt, settings, ct);
         var amount = rule.Basis == "total" ? order.Total : order.Subtotal;
         var points = (long)decimal.Floor(amount * rule.Rate);
         var skip = order.Cancelled ? "order is cancelled"

@@ -81,6 +81,18 @@ public static class OrderPayloads
     public static DateTimeOffset? NotBefore(DateTimeOffset? processedAt, DateTimeOffset? createdAt) =>
         processedAt is { } p && createdAt is { } c ? (p > c ? p : c) : processedAt ?? createdAt;
 
+    /// <summary>
+    /// When the order was paid, from <paramref name="reported"/> (the <c>orders/paid</c> delivery's trigger time, or the order's last
+    /// successful payment transaction): a pay-later order is paid days after it was processed. Never before the order counts as
+    /// processed (<see cref="NotBefore"/>) nor after <paramref name="now"/>: the trigger time is a header the HMAC does not cover.
+    /// Null when nothing reported it (the processed time stands).
+    /// </summary>
+    public static DateTimeOffset? PaidAt(DateTimeOffset? reported, DateTimeOffset? processedAt, DateTimeOffset now) =>
+        reported is not { } paid ? null
+        : paid > now ? now
+        : processedAt is { } p && paid < p ? p
+        : paid;
+
     private static DateTimeOffset? Time(JsonElement o, string name) =>
         o.TryGetProperty(name, out var t) && t.ValueKind == JsonValueKind.String
         && DateTimeOffset.TryParse(t.GetString(), CultureInfo.InvariantCulture, DateTimeStyles.None, out var at) ? at : null;

@@ -7,7 +7,8 @@ using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary><c>orders/paid</c>: award floor(amount × rate) once per order, and mark loyalty coupons it used as used.</summary>
-public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics metrics, ILogger<OrderPaid> logger) : IWebhookHandler
+public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics metrics, TimeProvider clock, ILogger<OrderPaid> logger)
+    : IWebhookHandler
 {
     public string Topic => "orders/paid";
 
@@ -17,6 +18,8 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
     {
         var shop = context.Delivery.ShopDomain;
         var order = OrderPayloads.Order(context.Delivery.Payload!);
+        // Shopify triggers orders/paid when the order is paid: for a pay-later order, days after it was processed.
+        order = order with { PaidAt = OrderPayloads.PaidAt(context.Delivery.TriggeredAt, order.ProcessedAt, clock.GetUtcNow()) };
         var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
         var codes = order.DiscountCodes ?? [];

@@ -97,8 +97,64 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
                 r.GetProperty("discountAmount").GetDecimal())).ToList());
         var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/SUMMER5/redemptions?format=csv", Shop)))
             .Content.ReadAsStringAsync();
-        Assert.StartsWith("code,order_id,customer_id,discount_amount,order_amount,redeemed_at\n\"SUMMER5\",9103,44,4.00,50.00,", csv);
+        // The sweep's use carries the order's whole discount as an estimate, and says so.
+        Assert.StartsWith("code,order_id,customer_id,discount_amount,amount_estimated,order_amount,redeemed_at\n\"SUMMER5\",9103,44,4.00,true,50.00,",
+            csv);
         Assert.Equal(4, csv.TrimEnd('\n').Split('\n').Length);
+    }
+
+    [Fact]
+    public async Task A_codes_usage_comes_a_page_at_a_time_with_totals_over_every_use()
+    {
+        await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER5" });
+        await PaidAsync(9301, 42, "SUMMER5", discount: 5m, total: 100m);
+        await PaidAsync(9302, 43, "SUMMER5", discount: 6m, total: 90m);
+        await PaidAsync(9303, 44, "SUMMER5", discount: 7m, total: 80m);
+        async Task<JsonElement> PageAsync(string query) => await (await App.Http.SendAsync(App.Admin(HttpMethod.Get,
+            "/api/admin/coupons/SUMMER5/redemptions" + query, Shop))).Content.ReadFromJsonAsync<JsonElement>();
+        static List<long> Orders(JsonElement page) =>
+            [.. page.GetProperty("redemptions").EnumerateArray().Select(r => r.GetProperty("orderId").GetInt64())];
+
+        var first = await PageAsync("?limit=2");
+        var second = await PageAsync($"?limit=2&before={first.GetProperty("nextBefore").GetInt64()}");
+
+        Assert.Equal([9303L, 9302L], Orders(first));
+        Assert.Equal((3L, 18m, 270m), (first.GetProperty("uses").GetInt64(), first.GetProperty("discountGiven").GetDecimal(),
+            first.GetProperty("revenue").GetDecimal()));
+        Assert.Equal([9301L], Orders(second));
+        Assert.Equal(JsonValueKind.Null, second.GetProperty("nextBefore").ValueKind);
+        using var bad = await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/SUMMER5/redemptions?limit=501", Shop));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, bad.StatusCode);
+        Assert.Contains("\"limit\"", await bad.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task A_use_the_sweep_recorded_with_an_estimate_takes_the_exact_amount_when_the_orders_webhook_comes_later()
+    {
+        await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER5" });
+        // The sweep finds the order first: the Admin API gives the order's whole discount (4.00, shipping included), not the code's.
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
+            .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "c1" }, nodes = new[] { new
+                {
+                    legacyResourceId = "9201", name = "#9201", test = false, cancelledAt = (string?)null, discountCodes = new[] { "SUMMER5" },
+                    customer = new { legacyResourceId = "44" },
+                    subtotalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" } },
+                    totalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" },
+                        presentmentMoney = new { amount = "50.00", currencyCode = "EUR" } },
+                    totalDiscountsSet = new { shopMoney = new { amount = "4.00", currencyCode = "EUR" } },
+                } } } },
+            }));
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Points.MissedOrderSweep>().SweepShopAsync(Shop, default);
+
+        await PaidAsync(9201, 44, "SUMMER5", discount: 3m, total: 50m); // the webhook, late, with what the code took off
+        await PaidAsync(9201, 44, "SUMMER5", discount: 3m, total: 50m); // and again
+
+        var history = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/SUMMER5/redemptions", Shop)))
+            .Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal((1L, 3m), (history.GetProperty("uses").GetInt64(), history.GetProperty("discountGiven").GetDecimal()));
+        Assert.Equal(3m, history.GetProperty("redemptions")[0].GetProperty("discountAmount").GetDecimal());
     }
 
     [Theory]

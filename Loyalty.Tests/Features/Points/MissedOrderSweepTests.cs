@@ -6,8 +6,10 @@ namespace Loyalty.Tests.Features.Points;
 /// <summary>A paid order whose webhook never arrived is found through the Admin API and awarded once.</summary>
 public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>(app)
 {
-    private static object Node(long id, long? customer, string subtotal, string total, bool test = false, DateTimeOffset? processedAt = null) => new
+    private static object Node(long id, long? customer, string subtotal, string total, bool test = false, DateTimeOffset? processedAt = null,
+        object[]? transactions = null) => new
     {
+        transactions = transactions ?? [],
         legacyResourceId = id.ToString(),
         name = $"#{id}",
         test,
@@ -71,6 +73,30 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
 
         Assert.Equal(30, await App.BalanceAsync(Shop, 777)); // 10 × 3, the rate when it was paid; not 7
         Assert.Contains("processedAt", Shopify.OperationBodies(Shop, "PaidOrders")[0]);
+    }
+
+    [Fact]
+    public async Task A_pay_later_order_the_sweep_finds_earns_at_the_rate_in_force_when_its_payment_came()
+    {
+        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            System.Net.Http.Json.JsonContent.Create(new { earnRate = 3m })))).EnsureSuccessStatusCode();
+        await Task.Delay(1100);
+        var placed = DateTimeOffset.UtcNow;
+        await Task.Delay(1100);
+        (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            System.Net.Http.Json.JsonContent.Create(new { earnRate = 7m })))).EnsureSuccessStatusCode();
+        await Task.Delay(1100);
+        static object Transaction(string kind, string status, DateTimeOffset at) => new { kind, status, processedAt = at.ToString("O") };
+        // Placed on payment terms while the rate was 3; paid (a manual sale) after the merchant made it 7. A failed attempt and an
+        // authorization do not pay an order.
+        StubOrdersPage(null, [Node(7301, 777, "10.00", "10.00", processedAt: placed, transactions: [
+            Transaction("AUTHORIZATION", "SUCCESS", placed), Transaction("SALE", "FAILURE", placed.AddSeconds(1)),
+            Transaction("SALE", "SUCCESS", DateTimeOffset.UtcNow)])], hasNext: false, endCursor: "c1");
+
+        await App.Services.GetRequiredService<MissedOrderSweep>().SweepShopAsync(Shop, default);
+
+        Assert.Equal(70, await App.BalanceAsync(Shop, 777)); // 10 × 7: the rate when it was paid; not 3
+        Assert.Contains("transactions", Shopify.OperationBodies(Shop, "PaidOrders")[0]);
     }
 
     [Fact]

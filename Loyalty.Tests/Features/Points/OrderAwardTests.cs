@@ -68,13 +68,16 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         await SetAsync(new { earnRate = 5m, earnBasis = "total" });
         await Task.Delay(1100);
 
-        // Paid while the rate was 2 (on the subtotal), handled after the merchant changed it: it keeps the rate of then.
-        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6101, 777, subtotal: 10m, total: 12m, processedAt: between));
+        // Paid while the rate was 2 (on the subtotal), handled after the merchant changed it: it keeps the rate of then. Shopify
+        // triggers orders/paid when the order is paid and says when in X-Shopify-Triggered-At, on every retry alike.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6101, 777, subtotal: 10m, total: 12m, processedAt: between),
+            triggeredAt: between);
         // Paid after the change: the new rate and basis.
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6102, 778, subtotal: 10m, total: 12m, processedAt: DateTimeOffset.UtcNow));
         // Paid before the shop saved any rule: the defaults of then.
-        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6103, 779, subtotal: 10m, total: 12m,
-            processedAt: DateTimeOffset.UtcNow.AddDays(-1)));
+        var dayBefore = DateTimeOffset.UtcNow.AddDays(-1);
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6103, 779, subtotal: 10m, total: 12m, processedAt: dayBefore),
+            triggeredAt: dayBefore);
 
         // An order created now that claims it was processed back then (an app or staff member may set processed_at): the rule
         // of when Shopify created it, not the better one of a past it names.
@@ -85,6 +88,26 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         Assert.Equal(60L, await App.BalanceAsync(Shop, 780));
         Assert.Equal("2.0000|subtotal", await App.ScalarAsync<string>(
             "SELECT rate::text || '|' || basis FROM order_earnings WHERE shop_domain = @shop AND order_id = 6101", new { shop = Shop }));
+    }
+
+    [Fact]
+    public async Task A_pay_later_order_earns_at_the_rate_in_force_when_it_was_paid_not_when_it_was_placed()
+    {
+        await SetAsync(new { earnRate = 2m });
+        await Task.Delay(1100); // Shopify's processed_at has whole seconds
+        var placed = DateTimeOffset.UtcNow;
+        await Task.Delay(1100);
+        await SetAsync(new { earnRate = 5m, earnBasis = "total" });
+        await Task.Delay(1100);
+
+        // Placed on payment terms (net 30) while the rate was 2; the customer paid after the merchant changed it.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6201, 777, subtotal: 10m, total: 12m, processedAt: placed),
+            triggeredAt: DateTimeOffset.UtcNow);
+        // A trigger time before the order was processed (the header is not signed) counts as the processed time, not earlier.
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6202, 778, subtotal: 10m, total: 12m, processedAt: placed),
+            triggeredAt: placed.AddDays(-1));
+
+        Assert.Equal((60L, 20L), (await App.BalanceAsync(Shop, 777), await App.BalanceAsync(Shop, 778)));
     }
 
     [Fact]

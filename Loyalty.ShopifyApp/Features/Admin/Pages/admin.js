@@ -498,6 +498,15 @@
     }).catch(function () { busy(button, false); });
   });
 
+  // The totals count every use; the uses come a page at a time, older ones on request.
+  var usageRows = [], usageNext = null, usageCurrency = null;
+  function showUsage() {
+    put('usage-list', table([{ title: t('col.when'), render: function (x) { return when(x.redeemedAt); } }, { title: t('col.order'), render: function (x) { return String(x.orderId); } },
+      { title: t('col.customer'), render: function (x) { return x.customerId === null ? null : String(x.customerId); } },
+      { title: t('col.discount'), render: function (x) { return amount(x.discountAmount, usageCurrency) + (x.amountEstimated ? ' ' + t('usage.estimated') : ''); }, num: true },
+      { title: t('col.orderAmount'), render: function (x) { return amount(x.orderAmount, usageCurrency); }, num: true }], usageRows, t('usage.none')));
+    $('usage-more').hidden = usageNext === null;
+  }
   $('usage-form').addEventListener('submit', function (e) {
     e.preventDefault();
     clearError();
@@ -505,7 +514,8 @@
     busy(button, true);
     Promise.all([api('GET', 'coupons/' + encodeURIComponent($('usage-code').value.trim()) + '/redemptions'), shop()]).then(function (rs) {
       busy(button, false);
-      var r = rs[0], currency = rs[1].currency;
+      var r = rs[0];
+      usageCurrency = rs[1].currency;
       $('usage-result').hidden = !r.ok;
       if (!r.ok) { usageCode = null; return fail(r); }
       var u = r.data;
@@ -515,13 +525,24 @@
         : t('usage.ofCustomer', { code: u.code, customer: u.ownerCustomerId, id: u.conversionId });
       var cards = $('usage-cards');
       cards.textContent = '';
-      [['uses', n(u.uses)], ['discountGiven', amount(u.discountGiven, currency)], ['revenue', amount(u.revenue, currency)]].forEach(function (m) {
+      [['uses', n(u.uses)], ['discountGiven', amount(u.discountGiven, usageCurrency)], ['revenue', amount(u.revenue, usageCurrency)]].forEach(function (m) {
         cards.appendChild(h('div', { class: 'metric', 'data-metric': m[0] }, h('div', { class: 'label', text: t('usage.' + m[0]) }), h('div', { class: 'value', text: m[1] })));
       });
-      put('usage-list', table([{ title: t('col.when'), render: function (x) { return when(x.redeemedAt); } }, { title: t('col.order'), render: function (x) { return String(x.orderId); } },
-        { title: t('col.customer'), render: function (x) { return x.customerId === null ? null : String(x.customerId); } },
-        { title: t('col.discount'), render: function (x) { return amount(x.discountAmount, currency); }, num: true },
-        { title: t('col.orderAmount'), render: function (x) { return amount(x.orderAmount, currency); }, num: true }], u.redemptions, t('usage.none')));
+      usageRows = u.redemptions;
+      usageNext = u.nextBefore;
+      showUsage();
+    });
+  });
+  $('usage-more').addEventListener('click', function (e) {
+    if (!usageCode || usageNext === null) return;
+    var button = e.currentTarget;
+    busy(button, true);
+    api('GET', 'coupons/' + encodeURIComponent(usageCode) + '/redemptions?before=' + usageNext).then(function (r) {
+      busy(button, false);
+      if (!r.ok) return fail(r);
+      usageRows = usageRows.concat(r.data.redemptions);
+      usageNext = r.data.nextBefore;
+      showUsage();
     });
   });
   $('usage-csv').addEventListener('click', function (e) {
