@@ -47,6 +47,7 @@ public static class ShopifyOutbound
             ["cancelled_at"] = cancelled ? DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture) : null,
             ["created_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture), // whole seconds, as Shopify's
             ["processed_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture), // whole seconds, as Shopify's
+            ["updated_at"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:sszzz", CultureInfo.InvariantCulture),
             ["subtotal_price"] = M(subtotal),
             ["total_price"] = M(total),
             ["subtotal_price_set"] = Bag(subtotal, currency, presentment, total == 0 ? 1m : subtotal / total),

@@ -15,7 +15,7 @@ public static class ShopifyPayloads
 
     public static string Order(long id, long? customerId, decimal subtotal, decimal total, bool test = false, bool cancelled = false,
         string currency = "EUR", IEnumerable<string>? discountCodes = null, DateTimeOffset? processedAt = null,
-        DateTimeOffset? createdAt = null) =>
+        DateTimeOffset? createdAt = null, DateTimeOffset? updatedAt = null) =>
         JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["id"] = id,
@@ -28,6 +28,7 @@ public static class ShopifyPayloads
             ["cancelled_at"] = cancelled ? "2026-11-23T10:00:00+01:00" : null,
             ["processed_at"] = processedAt?.ToString("yyyy-MM-ddTHH:mm:sszzz"),
             ["created_at"] = createdAt?.ToString("yyyy-MM-ddTHH:mm:sszzz"),
+            ["updated_at"] = (updatedAt ?? DateTimeOffset.UtcNow).ToString("yyyy-MM-ddTHH:mm:sszzz"), // being paid updates the order
             ["subtotal_price"] = M(subtotal),
             ["total_price"] = M(total),
             ["subtotal_price_set"] = Bag(subtotal, currency: currency),

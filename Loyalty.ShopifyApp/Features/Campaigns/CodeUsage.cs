@@ -46,8 +46,8 @@ public static class CodeUsage
         {
             return Problems.Validation("invalid_code", "A code is 1-255 characters.");
         }
+        if (format is not (null or "json" or "csv")) return Problems.Validation("invalid_format", "format is json or csv.");
         var errors = new Dictionary<string, string[]>();
-        if (format is not (null or "json" or "csv")) errors["format"] = ["json or csv."];
         if (before is <= 0) errors["before"] = ["Must be a positive id (nextBefore of the previous page)."];
         if (limit is < 1 or > 500) errors["limit"] = ["Must be 1-500."];
         if (errors.Count > 0)

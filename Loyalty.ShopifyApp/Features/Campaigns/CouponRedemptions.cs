@@ -31,7 +31,8 @@ public static class CouponRedemptions
             recorded++;
             await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "coupon.redeemed", new
             {
-                code = use.Code, orderId = order.OrderId, customerId = order.CustomerId, discountAmount = use.Amount, orderAmount = order.Total,
+                code = use.Code, orderId = order.OrderId, customerId = order.CustomerId, discountAmount = use.Amount,
+                amountEstimated = use.Estimated, orderAmount = order.Total,
                 currency = order.Currency,
             }, ct);
         }

@@ -27,7 +27,7 @@ public sealed partial class MissedOrderSweep(
             pageInfo { hasNextPage endCursor }
             nodes {
               legacyResourceId name test cancelledAt createdAt processedAt updatedAt discountCodes
-              transactions(first: 20) { kind status processedAt }
+              transactions(first: 5) { kind status processedAt }
               customer { legacyResourceId }
               subtotalPriceSet { shopMoney { amount currencyCode } }
               totalPriceSet { shopMoney { amount currencyCode } presentmentMoney { amount currencyCode } }
@@ -147,6 +147,8 @@ public sealed partial class MissedOrderSweep(
     private OrderFacts Facts(JsonElement node)
     {
         var total = node.GetProperty("totalPriceSet");
+        var updatedAt = node.TryGetProperty("updatedAt", out var u) && u.ValueKind == JsonValueKind.String
+            ? u.GetDateTimeOffset() : (DateTimeOffset?)null;
         var processedAt = OrderPayloads.NotBefore(
             node.TryGetProperty("processedAt", out var p) && p.ValueKind == JsonValueKind.String ? p.GetDateTimeOffset() : null,
             node.TryGetProperty("createdAt", out var created) && created.ValueKind == JsonValueKind.String ? created.GetDateTimeOffset() : null);
@@ -163,7 +165,7 @@ public sealed partial class MissedOrderSweep(
             PresentmentTotal: OrderPayloads.Money(total.GetProperty("presentmentMoney").GetProperty("amount")),
             DiscountCodes: DiscountCodes(node),
             ProcessedAt: processedAt,
-            PaidAt: OrderPayloads.PaidAt(LastPayment(node), processedAt, clock.GetUtcNow()));
+            PaidAt: OrderPayloads.PaidAt(LastPayment(node), processedAt, updatedAt, clock.GetUtcNow()));
     }
 
     /// <summary>When the order's last successful sale or capture was processed: when it became paid (a pay-later order: its payment).</summary>

@@ -13,7 +13,8 @@ public sealed record OrderFacts(
     decimal PresentmentTotal,
     IReadOnlyList<DiscountCodeUse>? DiscountCodes = null,
     DateTimeOffset? ProcessedAt = null,
-    DateTimeOffset? PaidAt = null);
+    DateTimeOffset? PaidAt = null,
+    DateTimeOffset? UpdatedAt = null);
 
 /// <summary>
 /// A discount code an order used, and the amount it took off (shop currency); <paramref name="Estimated"/> when the source

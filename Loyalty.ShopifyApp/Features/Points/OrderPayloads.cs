@@ -43,7 +43,8 @@ public static class OrderPayloads
                     .Select(d => new DiscountCodeUse(d.GetProperty("code").GetString()!,
                         d.TryGetProperty("amount", out var a) ? Money(a) : 0m)).ToList()
                 : [],
-            ProcessedAt: NotBefore(Time(o, "processed_at"), Time(o, "created_at")));
+            ProcessedAt: NotBefore(Time(o, "processed_at"), Time(o, "created_at")),
+            UpdatedAt: Time(o, "updated_at"));
     }
 
     public sealed record RefundFacts(long RefundId, long OrderId, decimal Amount);
@@ -83,15 +84,17 @@ public static class OrderPayloads
 
     /// <summary>
     /// When the order was paid, from <paramref name="reported"/> (the <c>orders/paid</c> delivery's trigger time, or the order's last
-    /// successful payment transaction): a pay-later order is paid days after it was processed. Never before the order counts as
-    /// processed (<see cref="NotBefore"/>) nor after <paramref name="now"/>: the trigger time is a header the HMAC does not cover.
-    /// Null when nothing reported it (the processed time stands).
+    /// successful payment transaction): a pay-later order is paid days after it was processed. The trigger time is a header the
+    /// HMAC does not cover, so it only chooses within what the signed order says: never before the order counts as processed
+    /// (<see cref="NotBefore"/>), never after it was last updated (being paid updates it) nor after <paramref name="now"/>. Null
+    /// when nothing reported it or the order names no such times (the processed time stands).
     /// </summary>
-    public static DateTimeOffset? PaidAt(DateTimeOffset? reported, DateTimeOffset? processedAt, DateTimeOffset now) =>
-        reported is not { } paid ? null
-        : paid > now ? now
-        : processedAt is { } p && paid < p ? p
-        : paid;
+    public static DateTimeOffset? PaidAt(DateTimeOffset? reported, DateTimeOffset? processedAt, DateTimeOffset? updatedAt, DateTimeOffset now)
+    {
+        if (reported is not { } paid || processedAt is not { } earliest || updatedAt is not { } updated) return null;
+        var latest = updated < now ? updated : now;
+        return paid > latest ? (latest > earliest ? latest : earliest) : paid < earliest ? earliest : paid;
+    }
 
     private static DateTimeOffset? Time(JsonElement o, string name) =>
         o.TryGetProperty(name, out var t) && t.ValueKind == JsonValueKind.String

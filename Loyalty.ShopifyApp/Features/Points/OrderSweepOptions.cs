@@ -11,9 +11,12 @@ public sealed class OrderSweepOptions
     [SettingRange(0, int.MaxValue, ErrorMessage = "OrderSweep:OverlapMinutes must be 0 or more.")]
     public int OverlapMinutes { get; set; } = 10;
 
-    /// <summary>Orders asked of Shopify per page (its GraphQL API returns at most 250).</summary>
-    [SettingRange(1, 250, ErrorMessage = "OrderSweep:PageSize must be 1-250.")]
-    public int PageSize { get; set; } = 100;
+    /// <summary>
+    /// Orders asked of Shopify per page. Each order costs about 16 points of Shopify's query cost (the order, its customer, seven money
+    /// objects and up to five transactions) and a query may cost at most 1,000, so a page holds at most 60.
+    /// </summary>
+    [SettingRange(1, 60, ErrorMessage = "OrderSweep:PageSize must be 1-60 (Shopify refuses a query that costs more than 1,000 points).")]
+    public int PageSize { get; set; } = 50;
 
     /// <summary>Safety stop for one shop's sweep; the next run goes on from the last order read (never past it).</summary>
     [SettingRange(1, int.MaxValue, ErrorMessage = "OrderSweep:MaxPages must be positive.")]

@@ -19,7 +19,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         var shop = context.Delivery.ShopDomain;
         var order = OrderPayloads.Order(context.Delivery.Payload!);
         // Shopify triggers orders/paid when the order is paid: for a pay-later order, days after it was processed.
-        order = order with { PaidAt = OrderPayloads.PaidAt(context.Delivery.TriggeredAt, order.ProcessedAt, clock.GetUtcNow()) };
+        order = order with { PaidAt = OrderPayloads.PaidAt(context.Delivery.TriggeredAt, order.ProcessedAt, order.UpdatedAt, clock.GetUtcNow()) };
         var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
         var codes = order.DiscountCodes ?? [];

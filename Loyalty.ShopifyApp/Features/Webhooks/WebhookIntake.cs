@@ -89,7 +89,8 @@ public static partial class WebhookIntake
         try
         {
             id = await inbox.StoreAsync(new IncomingDelivery(webhookId, shop, topic, NullIfEmpty(headers["X-Shopify-Event-Id"]),
-                DateTimeOffset.TryParse(headers["X-Shopify-Triggered-At"], out var t) ? t.ToUniversalTime() : null,
+                DateTimeOffset.TryParse(headers["X-Shopify-Triggered-At"], CultureInfo.InvariantCulture,
+                    DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t) ? t : null,
                 NullIfEmpty(headers["X-Shopify-API-Version"]), Encoding.UTF8.GetString(body), customerId, orderId), ct);
         }
         catch (WebhookInboxFullException full)

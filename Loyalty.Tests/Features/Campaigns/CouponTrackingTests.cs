@@ -132,6 +132,10 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
     public async Task A_use_the_sweep_recorded_with_an_estimate_takes_the_exact_amount_when_the_orders_webhook_comes_later()
     {
         await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER5" });
+        await App.ScalarAsync<int>("""
+            INSERT INTO event_endpoints (shop_domain, url, secret_protected) VALUES (@shop, 'https://events.invalid/loyalty', 'unused') RETURNING 1
+            """, new { shop = Shop }); // so the shop's events are recorded
+
         // The sweep finds the order first: the Admin API gives the order's whole discount (4.00, shipping included), not the code's.
         Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
             .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
@@ -154,7 +158,10 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         var history = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/SUMMER5/redemptions", Shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal((1L, 3m), (history.GetProperty("uses").GetInt64(), history.GetProperty("discountGiven").GetDecimal()));
-        Assert.Equal(3m, history.GetProperty("redemptions")[0].GetProperty("discountAmount").GetDecimal());
+        Assert.Equal((3m, false), (history.GetProperty("redemptions")[0].GetProperty("discountAmount").GetDecimal(),
+            history.GetProperty("redemptions")[0].GetProperty("amountEstimated").GetBoolean()));
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM outgoing_events WHERE shop_domain = @shop AND type = 'coupon.redeemed'",
+            new { shop = Shop })); // announced once, when the sweep found it
     }
 
     [Theory]

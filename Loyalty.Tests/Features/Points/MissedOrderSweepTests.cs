@@ -10,6 +10,7 @@ public sealed class MissedOrderSweepTests(AppFixture app) : AppTests<AppFixture>
         object[]? transactions = null) => new
     {
         transactions = transactions ?? [],
+        updatedAt = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
         legacyResourceId = id.ToString(),
         name = $"#{id}",
         test,

@@ -82,7 +82,7 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         // An order created now that claims it was processed back then (an app or staff member may set processed_at): the rule
         // of when Shopify created it, not the better one of a past it names.
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6104, 780, subtotal: 10m, total: 12m, processedAt: between,
-            createdAt: DateTimeOffset.UtcNow));
+            createdAt: DateTimeOffset.UtcNow), triggeredAt: between);
 
         Assert.Equal((20L, 60L, 10L), (await App.BalanceAsync(Shop, 777), await App.BalanceAsync(Shop, 778), await App.BalanceAsync(Shop, 779)));
         Assert.Equal(60L, await App.BalanceAsync(Shop, 780));
@@ -103,11 +103,14 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         // Placed on payment terms (net 30) while the rate was 2; the customer paid after the merchant changed it.
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6201, 777, subtotal: 10m, total: 12m, processedAt: placed),
             triggeredAt: DateTimeOffset.UtcNow);
-        // A trigger time before the order was processed (the header is not signed) counts as the processed time, not earlier.
+        // The header is not signed: a trigger time before the order was processed counts as the processed time, and one after the
+        // order was last updated (as it was when paid) counts as that.
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6202, 778, subtotal: 10m, total: 12m, processedAt: placed),
             triggeredAt: placed.AddDays(-1));
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6203, 779, subtotal: 10m, total: 12m, processedAt: placed,
+            updatedAt: placed), triggeredAt: DateTimeOffset.UtcNow.AddDays(1));
 
-        Assert.Equal((60L, 20L), (await App.BalanceAsync(Shop, 777), await App.BalanceAsync(Shop, 778)));
+        Assert.Equal((60L, 20L, 20L), (await App.BalanceAsync(Shop, 777), await App.BalanceAsync(Shop, 778), await App.BalanceAsync(Shop, 779)));
     }
 
     [Fact]

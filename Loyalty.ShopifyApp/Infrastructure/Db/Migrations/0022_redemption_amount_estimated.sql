@@ -3,3 +3,6 @@
 -- when it comes after the sweep, has the exact amount and replaces the estimate, once. Uses recorded before this column
 -- existed count as exact: which of them the sweep recorded is not known.
 ALTER TABLE coupon_redemptions ADD COLUMN amount_estimated boolean NOT NULL DEFAULT false;
+
+-- A code's uses are read newest first a page at a time (and exported a thousand at a time) by id.
+CREATE INDEX coupon_redemptions_code_id ON coupon_redemptions (shop_domain, upper(code), id);
