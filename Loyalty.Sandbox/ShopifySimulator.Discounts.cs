@@ -15,7 +15,8 @@ public sealed partial class ShopifySimulator
         public string Status { get; set; } = "ACTIVE";
         public int? UsageLimit { get; set; }
         public string? EndsAt { get; set; }
-        public JsonNode? Input { get; init; }
+        /// <summary>The discount as it stands: its create input with every later update applied.</summary>
+        public JsonNode? Input { get; set; }
         public List<string> Codes { get; } = [];
 
         /// <summary>Orders that used it, counted as Shopify counts <c>asyncUsageCount</c>.</summary>
@@ -135,12 +136,38 @@ public sealed partial class ShopifySimulator
         };
     }
 
+    /// <summary>
+    /// <c>discountCodeBasicUpdate</c>: each field given replaces the discount's; <c>context.customers</c> adds to and removes from
+    /// the current list, <c>context.all</c> opens it to everyone; a minimum requirement whose subtotal and quantity are null is removed.
+    /// </summary>
     private object UpdateCampaign(string shop, JsonObject v)
     {
         var d = _discounts[v["id"]!.GetValue<string>()];
-        d.Title = v["input"]!["title"]?.GetValue<string>() ?? d.Title;
-        d.UsageLimit = v["input"]!["usageLimit"]?.GetValue<int?>();
-        d.EndsAt = v["input"]!["endsAt"]?.GetValue<string>();
+        var input = (JsonObject)v["input"]!;
+        var merged = (JsonObject)(d.Input?.DeepClone() ?? new JsonObject());
+        foreach (var (key, value) in input)
+        {
+            if (key == "context" && value?["customers"] is JsonObject change)
+            {
+                static IEnumerable<string> Ids(JsonNode? list) => list?.AsArray().Select(n => n!.GetValue<string>()) ?? [];
+                var now = Ids(merged["context"]?["customers"]?["add"]).Union(Ids(change["add"])).Except(Ids(change["remove"])).ToList();
+                merged["context"] = now.Count == 0 ? new JsonObject { ["all"] = "ALL" }
+                    : new JsonObject { ["customers"] = new JsonObject { ["add"] = new JsonArray([.. now.Select(id => (JsonNode)id)]) } };
+            }
+            else if (key == "minimumRequirement" && value?["subtotal"]?["greaterThanOrEqualToSubtotal"] is null
+                     && value?["quantity"]?["greaterThanOrEqualToQuantity"] is null)
+            {
+                merged["minimumRequirement"] = null;
+            }
+            else
+            {
+                merged[key] = value?.DeepClone();
+            }
+        }
+        d.Input = merged;
+        d.Title = input["title"]?.GetValue<string>() ?? d.Title;
+        if (input.ContainsKey("usageLimit")) d.UsageLimit = input["usageLimit"]?.GetValue<int?>();
+        if (input.ContainsKey("endsAt")) d.EndsAt = input["endsAt"]?.GetValue<string>();
         return new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = d.Id }, userErrors = Array.Empty<object>() } };
     }
 

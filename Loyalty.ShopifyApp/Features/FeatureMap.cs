@@ -69,6 +69,7 @@ public static class FeatureMap
             .MapValidateCouponAdmin()
             .MapCouponReports()
             .MapCodeUsage()
+            .MapEditCampaign()
             .MapChangeCampaign()
             .MapResumeCampaign()
             .MapEventEndpoint()

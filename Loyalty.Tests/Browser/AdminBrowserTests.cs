@@ -24,8 +24,8 @@ public sealed class AdminBrowserTests : SandboxBrowser
         Assert.Equal(1750, await App.BalanceAsync(Shop, 1001));
 
         await Page.GotoAsync("/admin?shop=" + Shop + "#campaigns");
-        await Page.GetByLabel("Title", new() { Exact = true }).FillAsync("Winter sale");
-        await Page.GetByLabel("Value", new() { Exact = true }).FillAsync("15");
+        await Page.Locator("#campaign-form").GetByLabel("Title", new() { Exact = true }).FillAsync("Winter sale");
+        await Page.Locator("#campaign-form").GetByLabel("Value", new() { Exact = true }).FillAsync("15");
         await Page.GetByLabel("Number of codes").FillAsync("3");
         await Page.GetByLabel("Code prefix (optional)").FillAsync("WINTER");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
@@ -79,8 +79,8 @@ public sealed class AdminBrowserTests : SandboxBrowser
     public async Task Merchant_creates_codes_of_one_letter_and_five_digits_from_the_campaign_form()
     {
         await Page.GotoAsync("/admin?shop=" + Shop + "#campaigns");
-        await Page.GetByLabel("Title", new() { Exact = true }).FillAsync("Seed codes");
-        await Page.GetByLabel("Value", new() { Exact = true }).FillAsync("5");
+        await Page.Locator("#campaign-form").GetByLabel("Title", new() { Exact = true }).FillAsync("Seed codes");
+        await Page.Locator("#campaign-form").GetByLabel("Value", new() { Exact = true }).FillAsync("5");
         await Page.GetByLabel("Number of codes").FillAsync("2");
         await Page.GetByLabel("Code prefix (optional)").FillAsync("SEED-");
         await Page.GetByLabel("Code format").SelectOptionAsync(new SelectOptionValue { Label = "A pattern" });
@@ -92,6 +92,41 @@ public sealed class AdminBrowserTests : SandboxBrowser
         var codes = Simulators.Shopify!.Discounts().SelectMany(d => d.Codes).Where(c => c.StartsWith("SEED-", StringComparison.Ordinal)).ToList();
         Assert.Equal(2, codes.Count);
         Assert.All(codes, c => Assert.Matches("^SEED-[A-HJKMNP-Z][2-9]{5}$", c)); // as Shopify received them
+    }
+
+    [Fact]
+    public async Task Merchant_edits_a_campaign_in_full_and_then_deactivates_it()
+    {
+        await AdminApiAsync(HttpMethod.Post, "campaigns", new { title = "Staff", fixedAmount = 15, code = "STAFFX", customerIds = new[] { 1001L },
+            usageLimit = 5 });
+        await Page.GotoAsync("/admin?shop=" + Shop + "#campaigns");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Edit Staff", Exact = true }).ClickAsync();
+        var form = Page.Locator("#edit-form");
+        await Expect(form.GetByLabel("Only these customer ids (comma-separated; empty: everyone)")).ToHaveValueAsync("1001");
+
+        await form.GetByLabel("Title", new() { Exact = true }).FillAsync("Staff and friends");
+        await form.GetByLabel("Discount", new() { Exact = true }).SelectOptionAsync("percentage");
+        await form.GetByLabel("Value", new() { Exact = true }).FillAsync("20");
+        await form.GetByLabel("Minimum subtotal (optional)").FillAsync("30");
+        await form.GetByLabel("Uses per code (optional)").FillAsync("");
+        await form.GetByLabel("Only these customer ids (comma-separated; empty: everyone)").FillAsync("");
+        await form.GetByLabel("Combines with shipping discounts").CheckAsync();
+        await form.GetByRole(AriaRole.Button, new() { Name = "Save changes" }).ClickAsync();
+
+        await Expect(Page.Locator("#toast")).ToHaveTextAsync("Campaign \"Staff and friends\" saved.");
+        await Expect(form).ToBeHiddenAsync();
+        var discount = Simulators.Shopify!.DiscountWithCode("STAFFX")!; // what Shopify now holds
+        Assert.Equal((0.2, "30.00", "ALL", true), (discount.Input!["customerGets"]!["value"]!["percentage"]!.GetValue<double>(),
+            discount.Input["minimumRequirement"]!["subtotal"]!["greaterThanOrEqualToSubtotal"]!.GetValue<string>(),
+            discount.Input["context"]!["all"]!.GetValue<string>(), discount.Input["combinesWith"]!["shippingDiscounts"]!.GetValue<bool>()));
+        Assert.Null(discount.UsageLimit);
+        Assert.StartsWith("Staff and friends", discount.Title, StringComparison.Ordinal);
+
+        Page.Dialog += (_, dialog) => dialog.AcceptAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Deactivate Staff and friends", Exact = true }).ClickAsync();
+        await Expect(Page.Locator("#toast")).ToContainTextAsync("is deactivated");
+        Assert.Equal("EXPIRED", Simulators.Shopify.DiscountWithCode("STAFFX")!.Status);
+        await Expect(Page.Locator("#error")).ToBeHiddenAsync();
     }
 
     [Fact]

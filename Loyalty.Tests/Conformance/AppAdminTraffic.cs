@@ -93,6 +93,20 @@ public sealed class AppAdminTraffic : IAsyncLifetime
         await Ok(Admin(HttpMethod.Put, $"/api/admin/campaigns/{summer}",
             new { title = "Summer sale", endsAt = DateTimeOffset.UtcNow.AddDays(60), usageLimit = 800 }),
             "campaign change");
+        // Every field a merchant may change, customers added and removed, and the optional ones cleared.
+        await Ok(Admin(HttpMethod.Put, $"/api/admin/campaigns/{vip}", new
+        {
+            percentage = 15, usageLimit = 40, minimumSubtotal = 25, oncePerCustomer = true, customerIds = new[] { 778L, 779L },
+            combinesWith = new { product = false, order = true, shipping = false }, startsAt = DateTimeOffset.UtcNow.AddMinutes(-2),
+        }), "campaign edit");
+        var eligible = shopify.Discounts().Single(d => d.Title.EndsWith($"(campaign {vip})", StringComparison.Ordinal))
+            .Input?["context"]?["customers"]?["add"]?.ToJsonString();
+        if (eligible != "[\"gid://shopify/Customer/778\",\"gid://shopify/Customer/779\"]")
+        {
+            throw new InvalidOperationException($"Shopify's discount is open to {eligible} after the edit");
+        }
+        await Ok(Admin(HttpMethod.Put, $"/api/admin/campaigns/{summer}", new { clear = new[] { "endsAt", "usageLimit", "minimumSubtotal" } }),
+            "campaign clear");
         await Ok(Admin(HttpMethod.Delete, $"/api/admin/campaigns/{vip}"), "campaign deactivation");
         var flyers = (await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns",
             new { title = "Flyers", fixedAmount = 5, codes = new { count = 300, prefix = "FLY-", length = 10 } },

@@ -3,14 +3,45 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// <summary><c>GET /api/admin/campaigns</c> (paged, by state), <c>GET …/{id}</c> with progress, <c>GET …/{id}/codes.csv</c>.</summary>
 public static class CampaignQueries
 {
+    /// <param name="CustomerIds">The customers who may use it; null: everyone.</param>
     public sealed record CampaignView(long Id, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt, DateTimeOffset? EndsAt,
-        int? UsageLimit, bool OncePerCustomer, string State, int RequestedCodes, int CreatedCodes, int FailedCodes, int PendingCodes,
-        string? LastError, DateTimeOffset CreatedAt);
+        int? UsageLimit, bool OncePerCustomer, decimal? MinimumSubtotal, CreateCampaign.CombinesWith CombinesWith, IReadOnlyList<long>? CustomerIds,
+        string State, int RequestedCodes, int CreatedCodes, int FailedCodes, int PendingCodes, string? LastError, DateTimeOffset CreatedAt);
+
+    // Properties, not a positional record: Dapper maps bigint[] (System.Array to Npgsql) only by assignment.
+    private sealed class Row
+    {
+        public long Id { get; init; }
+        public string Title { get; init; } = "";
+        public string DiscountType { get; init; } = "";
+        public decimal Value { get; init; }
+        public DateTimeOffset StartsAt { get; init; }
+        public DateTimeOffset? EndsAt { get; init; }
+        public int? UsageLimit { get; init; }
+        public bool OncePerCustomer { get; init; }
+        public decimal? MinimumSubtotal { get; init; }
+        public bool CombinesProduct { get; init; }
+        public bool CombinesOrder { get; init; }
+        public bool CombinesShipping { get; init; }
+        public long[]? CustomerIds { get; init; }
+        public string State { get; init; } = "";
+        public int RequestedCodes { get; init; }
+        public int CreatedCodes { get; init; }
+        public int FailedCodes { get; init; }
+        public int PendingCodes { get; init; }
+        public string? LastError { get; init; }
+        public DateTimeOffset CreatedAt { get; init; }
+
+        public CampaignView View() => new(Id, Title, DiscountType, Value, StartsAt, EndsAt, UsageLimit, OncePerCustomer, MinimumSubtotal,
+            new CreateCampaign.CombinesWith(CombinesProduct, CombinesOrder, CombinesShipping), CustomerIds, State, RequestedCodes, CreatedCodes,
+            FailedCodes, PendingCodes, LastError, CreatedAt);
+    }
 
     public sealed record Page(IReadOnlyList<CampaignView> Items, long? NextBefore);
 
     private const string Select = """
-        SELECT c.id, c.title, c.discount_type, c.value, c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.state, c.requested_codes,
+        SELECT c.id, c.title, c.discount_type, c.value, c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.minimum_subtotal,
+               c.combines_product, c.combines_order, c.combines_shipping, c.customer_ids, c.state, c.requested_codes,
                count(*) FILTER (WHERE k.state = 'created')::int AS created_codes,
                count(*) FILTER (WHERE k.state = 'failed')::int AS failed_codes,
                count(*) FILTER (WHERE k.state IN ('pending', 'sent'))::int AS pending_codes,
@@ -29,8 +60,8 @@ public static class CampaignQueries
     public static async Task<CampaignView?> LoadAsync(NpgsqlDataSource db, string shop, long id, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.QuerySingleOrDefaultAsync<CampaignView>(new CommandDefinition(
-            Select + " WHERE c.id = @id AND c.shop_domain = @shop GROUP BY c.id", new { id, shop }, cancellationToken: ct));
+        return (await conn.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
+            Select + " WHERE c.id = @id AND c.shop_domain = @shop GROUP BY c.id", new { id, shop }, cancellationToken: ct)))?.View();
     }
 
     private static async Task<Results<Ok<Page>, ProblemHttpResult>> ListAsync(HttpContext http, NpgsqlDataSource db, string? state, long? before,
@@ -40,10 +71,10 @@ public static class CampaignQueries
             string.Join(", ", CampaignState.All));
         var take = Math.Clamp(limit ?? 50, 1, 200);
         await using var conn = await db.OpenConnectionAsync(ct);
-        var items = (await conn.QueryAsync<CampaignView>(new CommandDefinition(Select + """
+        var items = (await conn.QueryAsync<Row>(new CommandDefinition(Select + """
              WHERE c.shop_domain = @shop AND (@state::text IS NULL OR c.state = @state) AND (@before::bigint IS NULL OR c.id < @before)
             GROUP BY c.id ORDER BY c.id DESC LIMIT @take
-            """, new { shop = http.User.Shop(), state, before, take }, cancellationToken: ct))).ToList();
+            """, new { shop = http.User.Shop(), state, before, take }, cancellationToken: ct))).Select(r => r.View()).ToList();
         return TypedResults.Ok(new Page(items, items.Count == take ? items[^1].Id : null));
     }
 

@@ -1,70 +1,18 @@
 namespace Loyalty.ShopifyApp.Features.Campaigns;
 
 /// <summary>
-/// <c>PUT /api/admin/campaigns/{id}</c> (title, end date, usage limit) and <c>DELETE …/{id}</c> (deactivate in
-/// Shopify, keep the history). Shopify is changed first; our records follow only when it accepted. Deactivating a
-/// campaign that failed or is still creating gives it up and releases its codes, unless Shopify turns out to have it.
+/// <c>DELETE /api/admin/campaigns/{id}</c>: deactivate in Shopify, keep the history (editing is <see cref="EditCampaign"/>).
+/// Shopify is changed first; our records follow only when it accepted. Deactivating a campaign that failed or is still creating
+/// gives it up and releases its codes, unless Shopify turns out to have it.
 /// </summary>
 public static class ChangeCampaign
 {
-    public sealed record CampaignChange(string? Title, DateTimeOffset? EndsAt, int? UsageLimit);
-
-    private sealed record Current(string State, string? DiscountId, string Title, DateTimeOffset StartsAt, DateTimeOffset? EndsAt, int? UsageLimit);
+    private sealed record Current(string State, string? DiscountId);
 
     public static RouteGroupBuilder MapChangeCampaign(this RouteGroupBuilder admin)
     {
-        admin.MapPut("/campaigns/{id:long}", UpdateAsync);
         admin.MapDelete("/campaigns/{id:long}", DeactivateAsync);
         return admin;
-    }
-
-    private static async Task<Results<Ok<CampaignQueries.CampaignView>,
-    ProblemHttpResult>> UpdateAsync(HttpContext http, long id, CampaignChange change,
-        NpgsqlDataSource db, ShopifyDiscounts shopify, CancellationToken ct)
-    {
-        var shop = http.User.Shop();
-        var current = await LoadAsync(db, shop, id, ct);
-        if (current is null) return Problems.NotFound("campaign_not_found", "No such campaign.");
-        if (current.DiscountId is null || current.State is CampaignState.Deactivated or CampaignState.Failed)
-        {
-            return Problems.Create(StatusCodes.Status409Conflict, "campaign_not_editable", $"A {current.State} campaign cannot be changed.");
-        }
-        var title = change.Title?.Trim() ?? current.Title;
-        // Everything the database would refuse is refused here, before Shopify is changed.
-        var endsAt = change.EndsAt is { } newEnd ? CreateCampaign.AsStored(newEnd) : current.EndsAt;
-        var usageLimit = change.UsageLimit ?? current.UsageLimit;
-        var errors = new Dictionary<string, string[]>();
-        if (StoredText.HasNul(title)) errors["title"] = [StoredText.NulRule];
-        else if (title.Length is 0 or > 255) errors["title"] = ["A title of 1-255 characters is required."];
-        if (change.EndsAt is { } requested && !CreateCampaign.InCalendar(requested)) errors["endsAt"] = [CreateCampaign.CalendarRule];
-        else if (endsAt <= current.StartsAt) errors["endsAt"] = ["Must be after the campaign's start."];
-        if (usageLimit is < 1) errors["usageLimit"] = ["Must be at least 1."];
-        if (errors.Count > 0)
-        {
-            return Problems.Validation("invalid_campaign", "Some campaign fields are not valid.", "See errors for each field.",
-                new Dictionary<string, object?> { ["errors"] = errors });
-        }
-
-        try
-        {
-            await shopify.UpdateCampaignDiscountAsync(shop, current.DiscountId, title + CampaignGeneration.Marker(id), endsAt, usageLimit, ct);
-        }
-        catch (ShopifyUserErrorException e)
-        {
-            return Problems.Create(StatusCodes.Status502BadGateway, "shopify_refused", "Shopify did not accept the change.", e.Message);
-        }
-        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException)
-        {
-            http.Response.Headers.RetryAfter = "30";
-            return Problems.Unavailable("shopify_unavailable", "Shopify could not be reached; nothing was changed.");
-        }
-        await using (var conn = await db.OpenConnectionAsync(ct))
-        {
-            await conn.ExecuteAsync(new CommandDefinition("""
-                UPDATE campaigns SET title = @title, ends_at = @endsAt, usage_limit = @usageLimit, updated_at = now() WHERE id = @id
-                """, new { id, title, endsAt, usageLimit }, cancellationToken: ct));
-        }
-        return TypedResults.Ok((await CampaignQueries.LoadAsync(db, shop, id, ct))!);
     }
 
     private static async Task<Results<Ok<CampaignQueries.CampaignView>,
@@ -163,7 +111,7 @@ public static class ChangeCampaign
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<Current>(new CommandDefinition(
-            "SELECT state, discount_id, title, starts_at, ends_at, usage_limit FROM campaigns WHERE id = @id AND shop_domain = @shop",
+            "SELECT state, discount_id FROM campaigns WHERE id = @id AND shop_domain = @shop",
             new { id, shop }, cancellationToken: ct));
     }
 }

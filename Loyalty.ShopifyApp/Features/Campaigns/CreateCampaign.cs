@@ -88,19 +88,13 @@ public static partial class CreateCampaign
         var endsAt = AsStored(r.EndsAt ?? startsAt.AddDays(settings.CouponValidityDays));
 
         var title = r.Title?.Trim() ?? "";
-        if (StoredText.HasNul(title)) Add("title", StoredText.NulRule);
-        else if (title.Length is 0 or > 255) Add("title", "A title of 1-255 characters is required.");
+        CampaignRules.Title(title, Add);
         if ((r.Percentage is null) == (r.FixedAmount is null)) Add("value", "Give either percentage or fixedAmount.");
-        if (r.Percentage is { } p && (p <= 0 || p > 100 || !FitsPercentage(p))) Add("percentage",
-            "Must be more than 0 and at most 100, with at most 4 decimals.");
-        if (r.FixedAmount is { } f && (f <= 0 || f > 1_000_000 || decimal.Round(f, 2) != f)) Add("fixedAmount",
-            "Must be more than 0 (shop currency, 2 decimals).");
+        CampaignRules.Value(r.Percentage, r.FixedAmount, Add);
         if (endsAt <= startsAt) Add("endsAt", "Must be after startsAt.");
-        if (r.UsageLimit is < 1) Add("usageLimit", "Must be at least 1 when given.");
-        if (r.MinimumSubtotal is { } m && (m <= 0 || m > MaxAmount || decimal.Round(m, 2) != m))
-            Add("minimumSubtotal", "Must be more than 0 and at most 1,000,000,000 when given (shop currency, 2 decimals).");
-        if (r.CustomerIds is { } ids && (ids.Length > 250 || ids.Any(id => id <= 0))) Add("customerIds",
-            "Up to 250 positive customer ids (or none for everyone).");
+        CampaignRules.UsageLimit(r.UsageLimit, Add);
+        CampaignRules.MinimumSubtotal(r.MinimumSubtotal, Add);
+        CampaignRules.CustomerIds(r.CustomerIds, Add);
         if (r.Code is not null && r.Codes is not null) Add("code", "Give either a code or a codes pattern, not both.");
         if (r.Code is not null && !CodeText().IsMatch(r.Code)) Add("code", "1-64 letters, digits, '-' or '_'.");
 

@@ -13,45 +13,65 @@ public sealed partial class ShopifyDiscounts
     /// <summary>A percentage or fixed-amount code discount for everyone or listed customers; returns its id.</summary>
     public async Task<string> CreateCampaignDiscountAsync(string shop, CampaignDiscount c, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
+        var input = Input(c);
+        input["code"] = c.Code;
+        input["context"] = c.CustomerIds is { Count: > 0 } ids
+            ? new { customers = new { add = ids.Select(CustomerGid).ToArray() } }
+            : new { all = "ALL" };
+        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
+        return CreatedId(data);
+    }
+
+    /// <summary>
+    /// Sets every field a merchant may edit on a campaign's discount (its code stays): <paramref name="c"/> is the campaign as it is to
+    /// be. Who may use it changes relative to <paramref name="customersBefore"/> (null: everyone): Shopify adds and removes customers
+    /// from the current list, or opens the discount to all. A minimum subtotal that is no longer wanted is removed by setting it null.
+    /// </summary>
+    public async Task UpdateCampaignDiscountAsync(string shop, string discountId, CampaignDiscount c, IReadOnlyList<long>? customersBefore,
+        CancellationToken ct)
+    {
+        var input = Input(c);
+        input["minimumRequirement"] ??= new { subtotal = new { greaterThanOrEqualToSubtotal = (string?)null },
+            quantity = new { greaterThanOrEqualToQuantity = (string?)null } };
+        if (c.CustomerIds is { Count: > 0 } after)
+        {
+            var before = customersBefore ?? [];
+            input["context"] = new { customers = new { add = after.Except(before).Select(CustomerGid).ToArray(),
+                remove = before.Except(after).Select(CustomerGid).ToArray() } };
+        }
+        else
+        {
+            input["context"] = new { all = "ALL" };
+        }
+        var data = await graphql.MutateAsync(shop, """
+            mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {
+              discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { field code message } }
+            }
+            """, new { id = discountId, input }, ct);
+        ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
+    }
+
+    private static string CustomerGid(long id) => $"gid://shopify/Customer/{id}";
+
+    /// <summary>The discount's fields as <c>DiscountCodeBasicInput</c>, without its code and who may use it.</summary>
+    private static Dictionary<string, object?> Input(CampaignDiscount c)
+    {
         object value = c.DiscountType == "percentage"
             ? new { percentage = (double)(c.Value / 100m) }
             : new { discountAmount = new { amount = c.Value.ToString("0.00", CultureInfo.InvariantCulture), appliesOnEachItem = false } };
-        object context = c.CustomerIds is { Count: > 0 } ids
-            ? new { customers = new { add = ids.Select(id => $"gid://shopify/Customer/{id}").ToArray() } }
-            : new { all = "ALL" };
-        var input = new Dictionary<string, object?>
+        return new Dictionary<string, object?>
         {
             ["title"] = c.Title,
-            ["code"] = c.Code,
             ["startsAt"] = c.StartsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             ["endsAt"] = c.EndsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture),
             ["usageLimit"] = c.UsageLimit,
             ["appliesOncePerCustomer"] = c.OncePerCustomer,
-            ["context"] = context,
             ["customerGets"] = new { value, items = new { all = true } },
             ["combinesWith"] = new { productDiscounts = c.CombinesProduct, orderDiscounts = c.CombinesOrder, shippingDiscounts = c.CombinesShipping },
             ["minimumRequirement"] = c.MinimumSubtotal is { } min
                 ? new { subtotal = new { greaterThanOrEqualToSubtotal = min.ToString("0.00", CultureInfo.InvariantCulture) } }
                 : null,
         };
-        var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
-        return CreatedId(data);
-    }
-
-    /// <summary>Changes a code discount's title, end and usage limit (the fields a merchant may edit on a campaign).</summary>
-    public async Task UpdateCampaignDiscountAsync(string shop, string discountId, string title, DateTimeOffset? endsAt, int? usageLimit,
-        CancellationToken ct)
-    {
-        var data = await graphql.MutateAsync(shop, """
-            mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {
-              discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { field code message } }
-            }
-            """, new
-        {
-            id = discountId,
-            input = new { title, endsAt = endsAt?.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture), usageLimit },
-        }, ct);
-        ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
     }
 
     /// <summary>Adds up to 250 codes to a discount, asynchronously; returns the bulk creation id to poll.</summary>

@@ -452,6 +452,13 @@
         { title: t('col.ends'), render: function (x) { return when(x.endsAt); } },
         { title: t('col.actions'), render: function (x) {
           var csv = h('button', { type: 'button', 'aria-label': t('campaigns.csvLabel', { title: x.title }), on: { click: function () { downloadCsv(x); } }, text: t('campaigns.csv') });
+          if (x.state === 'active') {
+            return h('span', {}, csv, ' ',
+              h('button', { type: 'button', 'aria-label': t('campaigns.editLabel', { title: x.title }), on: { click: function () { editCampaign(x); } }, text: t('campaigns.edit') }), ' ',
+              h('button', { type: 'button', 'aria-label': t('campaigns.deactivateLabel', { title: x.title }), on: { click: function () {
+                if (window.confirm(t('campaigns.deactivateConfirm', { title: x.title }))) changeCampaign(x, 'DELETE', '');
+              } }, text: t('campaigns.deactivate') }));
+          }
           // A refused campaign, or one Shopify could not be reached for: try again, or give it up and free its code.
           if (x.state !== 'failed' && !(x.state === 'creating' && x.lastError)) return csv;
           return h('span', { title: x.lastError || '' }, csv, ' ',
@@ -471,6 +478,57 @@
       loadCampaigns();
     });
   }
+  // Editing: the form starts from the campaign as it is; fields left empty that had a value are cleared, dates are sent only when changed.
+  var editing = null;
+  function localTime(iso) { var d = new Date(iso); d.setMinutes(d.getMinutes() - d.getTimezoneOffset()); return d.toISOString().slice(0, 16); }
+  function editCampaign(x) {
+    editing = x;
+    $('edit-h').textContent = t('campaigns.editing', { title: x.title });
+    $('e-title').value = x.title;
+    $('e-kind').value = x.discountType === 'percentage' ? 'percentage' : 'fixedAmount';
+    $('e-value').value = x.value;
+    $('e-startsAt').value = localTime(x.startsAt);
+    $('e-endsAt').value = x.endsAt ? localTime(x.endsAt) : '';
+    $('e-usageLimit').value = x.usageLimit === null ? '' : x.usageLimit;
+    $('e-minimumSubtotal').value = x.minimumSubtotal === null ? '' : x.minimumSubtotal;
+    $('e-customerIds').value = (x.customerIds || []).join(', ');
+    $('e-once').checked = x.oncePerCustomer;
+    $('e-product').checked = x.combinesWith.product;
+    $('e-order').checked = x.combinesWith.order;
+    $('e-shipping').checked = x.combinesWith.shipping;
+    showFieldErrors(null, $('edit-form'), 'e-');
+    $('edit-form').hidden = false;
+    $('e-title').focus();
+  }
+  $('e-cancel').addEventListener('click', function () { $('edit-form').hidden = true; editing = null; });
+  $('edit-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    clearError();
+    var x = editing, clear = [];
+    if (!x) return;
+    var req = { title: $('e-title').value, oncePerCustomer: $('e-once').checked,
+      combinesWith: { product: $('e-product').checked, order: $('e-order').checked, shipping: $('e-shipping').checked } };
+    req[$('e-kind').value] = Number($('e-value').value);
+    if ($('e-startsAt').value !== localTime(x.startsAt)) req.startsAt = new Date($('e-startsAt').value).toISOString();
+    var ends = $('e-endsAt').value;
+    if (!ends) { if (x.endsAt) clear.push('endsAt'); } else if (!x.endsAt || ends !== localTime(x.endsAt)) req.endsAt = new Date(ends).toISOString();
+    if ($('e-usageLimit').value) req.usageLimit = Number($('e-usageLimit').value); else if (x.usageLimit !== null) clear.push('usageLimit');
+    if ($('e-minimumSubtotal').value) req.minimumSubtotal = Number($('e-minimumSubtotal').value); else if (x.minimumSubtotal !== null) clear.push('minimumSubtotal');
+    var ids = $('e-customerIds').value.split(/[\s,]+/).filter(Boolean);
+    if (ids.length) req.customerIds = ids.map(Number); else if (x.customerIds) clear.push('customerIds');
+    if (clear.length) req.clear = clear;
+    var button = $('e-submit');
+    busy(button, true);
+    api('PUT', 'campaigns/' + x.id, req).then(function (r) {
+      busy(button, false);
+      showFieldErrors(r.ok ? null : r.data && r.data.errors, $('edit-form'), 'e-');
+      if (!r.ok) return fail(r);
+      $('edit-form').hidden = true;
+      editing = null;
+      toast(t('campaigns.saved', { title: r.data.title }));
+      loadCampaigns();
+    }).catch(function () { busy(button, false); });
+  });
   function downloadCsv(x) { download('campaigns/' + x.id + '/codes.csv', 'campaign-' + x.id + '-codes.csv'); }
 
   // Code usage: which orders used a code this app made, and what it gave away.

@@ -1,0 +1,127 @@
+using WireMock.Matchers;
+
+namespace Loyalty.Tests.Features.Campaigns;
+
+/// <summary>
+/// A merchant edits what Shopify lets a code discount change (value, dates, limits, minimum, combinations, eligible customers):
+/// Shopify receives the campaign as it is to be, customers as additions and removals, and our record follows only when it accepted.
+/// </summary>
+public sealed class CampaignEditTests(AppFixture app) : AppTests<AppFixture>(app)
+{
+    public override async Task InitializeAsync()
+    {
+        await base.InitializeAsync();
+        Shopify.StubDiscountCreate(Shop, "gid://shopify/DiscountCodeNode/9");
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
+            .AtPriority(5).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(
+                new { data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
+    }
+
+    private async Task<long> CampaignAsync(object body)
+    {
+        using var request = App.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop, JsonContent.Create(body));
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var response = await App.Http.SendAsync(request);
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+    }
+
+    private async Task<(HttpStatusCode Status, JsonElement Body)> EditAsync(long id, object change)
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", Shop, JsonContent.Create(change)));
+        return (response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>());
+    }
+
+    private JsonElement LastUpdateInput() =>
+        JsonDocument.Parse(Shopify.OperationBodies(Shop, "UpdateCampaign")[^1]).RootElement.GetProperty("variables").GetProperty("input");
+
+    private static string[] Gids(JsonElement list) => [.. list.EnumerateArray().Select(x => x.GetString()!)];
+
+    [Fact]
+    public async Task Every_field_Shopify_lets_a_code_discount_change_goes_to_Shopify_and_into_the_campaign()
+    {
+        var id = await CampaignAsync(new { title = "VIP", fixedAmount = 5, code = "VIP5", customerIds = new[] { 1L, 2L }, usageLimit = 10 });
+        var startsAt = DateTimeOffset.UtcNow.AddDays(1);
+
+        var (status, view) = await EditAsync(id, new
+        {
+            percentage = 15, startsAt, endsAt = startsAt.AddDays(30), usageLimit = 50, oncePerCustomer = true, minimumSubtotal = 40,
+            combinesWith = new { product = true, order = false, shipping = true }, customerIds = new[] { 2L, 3L },
+        });
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var input = LastUpdateInput();
+        Assert.Equal(0.15, input.GetProperty("customerGets").GetProperty("value").GetProperty("percentage").GetDouble());
+        Assert.Equal(startsAt.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ssZ"), input.GetProperty("startsAt").GetString());
+        Assert.Equal((50, true, "40.00"), (input.GetProperty("usageLimit").GetInt32(), input.GetProperty("appliesOncePerCustomer").GetBoolean(),
+            input.GetProperty("minimumRequirement").GetProperty("subtotal").GetProperty("greaterThanOrEqualToSubtotal").GetString()));
+        Assert.Equal((true, false, true), (input.GetProperty("combinesWith").GetProperty("productDiscounts").GetBoolean(),
+            input.GetProperty("combinesWith").GetProperty("orderDiscounts").GetBoolean(),
+            input.GetProperty("combinesWith").GetProperty("shippingDiscounts").GetBoolean()));
+        var customers = input.GetProperty("context").GetProperty("customers");
+        Assert.Equal(["gid://shopify/Customer/3"], Gids(customers.GetProperty("add")));
+        Assert.Equal(["gid://shopify/Customer/1"], Gids(customers.GetProperty("remove")));
+        Assert.Equal(("percentage", 15m, 50, 40m), (view.GetProperty("discountType").GetString(), view.GetProperty("value").GetDecimal(),
+            view.GetProperty("usageLimit").GetInt32(), view.GetProperty("minimumSubtotal").GetDecimal()));
+        Assert.Equal([2L, 3L], view.GetProperty("customerIds").EnumerateArray().Select(x => x.GetInt64()).ToList());
+        Assert.True(view.GetProperty("oncePerCustomer").GetBoolean());
+    }
+
+    [Fact]
+    public async Task Clearing_removes_the_end_the_limit_the_minimum_and_the_customer_list_in_Shopify_too()
+    {
+        var id = await CampaignAsync(new { title = "VIP", fixedAmount = 5, code = "VIP6", customerIds = new[] { 1L }, usageLimit = 10,
+            minimumSubtotal = 30 });
+
+        var (status, view) = await EditAsync(id, new { clear = new[] { "endsAt", "usageLimit", "minimumSubtotal", "customerIds" } });
+
+        Assert.Equal(HttpStatusCode.OK, status);
+        var input = LastUpdateInput();
+        Assert.Equal((JsonValueKind.Null, JsonValueKind.Null), (input.GetProperty("endsAt").ValueKind, input.GetProperty("usageLimit").ValueKind));
+        Assert.Equal(JsonValueKind.Null,
+            input.GetProperty("minimumRequirement").GetProperty("subtotal").GetProperty("greaterThanOrEqualToSubtotal").ValueKind);
+        Assert.Equal("ALL", input.GetProperty("context").GetProperty("all").GetString());
+        Assert.Equal((JsonValueKind.Null, JsonValueKind.Null, JsonValueKind.Null, JsonValueKind.Null), (view.GetProperty("endsAt").ValueKind,
+            view.GetProperty("usageLimit").ValueKind, view.GetProperty("minimumSubtotal").ValueKind, view.GetProperty("customerIds").ValueKind));
+        Assert.Equal(5m, view.GetProperty("value").GetDecimal()); // what was not named stays
+    }
+
+    [Theory]
+    [InlineData("""{"percentage":5,"fixedAmount":5}""", "value")]
+    [InlineData("""{"percentage":101}""", "percentage")]
+    [InlineData("""{"minimumSubtotal":0}""", "minimumSubtotal")]
+    [InlineData("""{"customerIds":[-1]}""", "customerIds")]
+    [InlineData("""{"startsAt":"2031-01-01T00:00:00Z","endsAt":"2030-01-01T00:00:00Z"}""", "endsAt")]
+    [InlineData("""{"usageLimit":5,"clear":["usageLimit"]}""", "usageLimit")]
+    [InlineData("""{"clear":["title"]}""", "clear")]
+    public async Task A_change_that_is_not_valid_is_refused_by_field_before_Shopify_is_changed(string json, string field)
+    {
+        var id = await CampaignAsync(new { title = "Open", fixedAmount = 5, code = "OPEN" + Math.Abs(json.GetHashCode() % 10000) });
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/campaigns/{id}", Shop,
+            new StringContent(json, Encoding.UTF8, "application/json")));
+        var body = await response.Content.ReadAsStringAsync();
+
+        Assert.True(response.StatusCode == HttpStatusCode.UnprocessableEntity, $"{(int)response.StatusCode}: {body}");
+        Assert.True(JsonDocument.Parse(body).RootElement.GetProperty("errors").TryGetProperty(field, out _), body);
+        Assert.Empty(Shopify.OperationBodies(Shop, "UpdateCampaign"));
+    }
+
+    [Fact]
+    public async Task A_change_Shopify_refuses_leaves_the_campaign_as_it_was()
+    {
+        var id = await CampaignAsync(new { title = "Open", fixedAmount = 5, code = "OPEN9" });
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*UpdateCampaign*")))
+            .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { discountCodeBasicUpdate = new { codeDiscountNode = (object?)null,
+                    userErrors = new[] { new { field = new[] { "basicCodeDiscount", "startsAt" }, code = "INVALID",
+                        message = "Starts at is invalid" } } } },
+            }));
+
+        var (status, body) = await EditAsync(id, new { percentage = 20 });
+
+        Assert.Equal((HttpStatusCode.BadGateway, "shopify_refused"), (status, body.GetProperty("code").GetString()));
+        Assert.Equal("fixed_amount|5.0000", await App.ScalarAsync<string>("SELECT discount_type || '|' || value::text FROM campaigns WHERE id = @id",
+            new { id }));
+    }
+}
