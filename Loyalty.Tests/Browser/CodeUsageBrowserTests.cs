@@ -3,9 +3,35 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Loyalty.Tests.Browser;
 
-/// <summary>The merchant looks up which orders used a code, in the embedded admin's campaigns section.</summary>
+/// <summary>The merchant looks up which orders used a code, and the coupon report, in the embedded admin's campaigns section.</summary>
 public sealed class CodeUsageBrowserTests : SandboxBrowser
 {
+    [Fact]
+    public async Task Merchant_reads_the_coupon_report_for_a_period_and_downloads_it()
+    {
+        await AdminApiAsync(HttpMethod.Post, "campaigns", new { title = "Autumn sale", fixedAmount = 5m, code = "AUTUMN5" });
+        await DeliverOrderAsync(8201, 1001, 80m, "AUTUMN5");
+        await DeliverOrderAsync(8202, 1002, 120m, "autumn5");
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#campaigns");
+        var report = Page.Locator("#report-form");
+        await report.GetByRole(AriaRole.Button, new() { Name = "Show report" }).ClickAsync();
+        var row = Page.Locator("#report-list tbody tr", new() { HasText = "Autumn sale" });
+        // Issued, codes redeemed, uses, rate, discount given, revenue: what the two orders' webhooks said.
+        Assert.Equal(["1", "1", "2", "100%", "€10.00", "€200.00"], (await row.Locator("td").AllTextContentsAsync()).Skip(1));
+
+        var (name, csv) = await DownloadAsync(Page.GetByRole(AriaRole.Button, new() { Name = "Report CSV" }));
+        Assert.Equal("coupon-report.csv", name);
+        Assert.Contains(",\"Autumn sale\",1,1,2,1,10.00,200.00", csv);
+
+        // A period before the orders: none of them.
+        await report.GetByLabel("From").FillAsync(DateTime.Today.AddDays(-20).ToString("yyyy-MM-dd"));
+        await report.GetByLabel("To").FillAsync(DateTime.Today.AddDays(-10).ToString("yyyy-MM-dd"));
+        await report.GetByRole(AriaRole.Button, new() { Name = "Show report" }).ClickAsync();
+        await Expect(row.Locator("td").Nth(3)).ToHaveTextAsync("0");
+        await Expect(Page.Locator("#error")).ToBeHiddenAsync();
+    }
+
     [Fact]
     public async Task Merchant_types_a_campaign_code_and_sees_its_orders_totals_and_CSV_and_an_unknown_code_is_said_so()
     {

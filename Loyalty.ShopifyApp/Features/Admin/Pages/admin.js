@@ -531,6 +531,41 @@
   });
   function downloadCsv(x) { download('campaigns/' + x.id + '/codes.csv', 'campaign-' + x.id + '-codes.csv'); }
 
+  // Coupon report: per campaign and for loyalty coupons, over whole days in the merchant's own time (the API's default: 30 days).
+  function reportQuery() {
+    var q = new URLSearchParams();
+    if ($('report-from').value) q.set('from', new Date($('report-from').value + 'T00:00:00').toISOString());
+    if ($('report-to').value) {
+      var end = new Date($('report-to').value + 'T00:00:00');
+      end.setDate(end.getDate() + 1);
+      q.set('to', end.toISOString());
+    }
+    return q.toString();
+  }
+  $('report-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    clearError();
+    var button = $('report-submit');
+    busy(button, true);
+    Promise.all([api('GET', 'reports/coupons?' + reportQuery()), shop()]).then(function (rs) {
+      busy(button, false);
+      var r = rs[0], currency = rs[1].currency;
+      $('report-errors').textContent = !r.ok && r.data && r.data.errors ? Object.keys(r.data.errors).map(function (k) { return r.data.errors[k].join(' '); }).join(' ') : '';
+      if (!r.ok) return fail(r);
+      put('report-list', table([{ title: t('col.title'), render: function (x) { return x.source === 'loyalty' ? t('report.loyalty') : x.title; } },
+        { title: t('col.issued'), render: function (x) { return n(x.issued); }, num: true },
+        { title: t('col.redeemed'), render: function (x) { return n(x.redeemed); }, num: true },
+        { title: t('col.redemptions'), render: function (x) { return n(x.redemptions); }, num: true },
+        { title: t('col.redemptionRate'), render: function (x) { return percent(x.redemptionRate, 1); }, num: true },
+        { title: t('col.discountGiven'), render: function (x) { return amount(x.discountGiven, currency); }, num: true },
+        { title: t('col.revenue'), render: function (x) { return amount(x.revenue, currency); }, num: true }], r.data, t('report.none')));
+    }).catch(function () { busy(button, false); });
+  });
+  $('report-csv').addEventListener('click', function (e) {
+    var q = reportQuery();
+    download('reports/coupons?format=csv' + (q ? '&' + q : ''), 'coupon-report.csv', e.currentTarget);
+  });
+
   // Code usage: which orders used a code this app made, and what it gave away.
   var usageCode = null;
   // The same check a customer has on My Page, for any customer (or none) and cart.
