@@ -47,7 +47,8 @@ public static class OrderEarnings
 
         // The rule in force when the order was paid (a pay-later order: when its payment came, not when it was placed); a rate
         // changed since does not re-price it.
-        var rule = await EarnRule.InForceAsync(conn, tx, shop, order.PaidAt ?? order.ProcessedAt, settings, ct);
+        var pricedAt = order.PaidAt ?? order.ProcessedAt;
+        var rule = await EarnRule.InForceAsync(conn, tx, shop, pricedAt, settings, ct);
         var amount = rule.Basis == "total" ? order.Total : order.Subtotal;
         var points = (long)decimal.Floor(amount * rule.Rate);
         var skip = order.Cancelled ? "order is cancelled"
@@ -60,13 +61,15 @@ public static class OrderEarnings
 
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO order_earnings (shop_domain, order_id, order_name, customer_id, status, skip_reason, basis, basis_amount, currency,
-                                        rate, order_total, awarded_points, source)
-            VALUES (@shop, @OrderId, @Name, @CustomerId, @status, @skip, @basis, @amount, @Currency, @rate, @PresentmentTotal, @awarded, @source)
+                                        rate, order_total, awarded_points, source, priced_at, priced_by)
+            VALUES (@shop, @OrderId, @Name, @CustomerId, @status, @skip, @basis, @amount, @Currency, @rate, @PresentmentTotal, @awarded, @source,
+                    @pricedAt, @pricedBy)
             """, new
         {
             shop, order.OrderId, order.Name, order.CustomerId, status = skip is null ? "awarded" : order.Cancelled ? "cancelled" : "skipped",
             skip, basis = rule.Basis, amount, order.Currency, rate = rule.Rate, order.PresentmentTotal,
-            awarded = skip is null ? points : 0, source,
+            awarded = skip is null ? points : 0, source, pricedAt,
+            pricedBy = order.PaidAt is not null ? "paid" : order.ProcessedAt is not null ? "processed" : "current",
         }, tx, cancellationToken: ct));
         if (skip is not null) return new Outcome("skipped", 0, skip);
 

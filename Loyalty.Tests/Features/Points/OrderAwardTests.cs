@@ -111,6 +111,13 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
             updatedAt: placed), triggeredAt: DateTimeOffset.UtcNow.AddDays(1));
 
         Assert.Equal((60L, 20L, 20L), (await App.BalanceAsync(Shop, 777), await App.BalanceAsync(Shop, 778), await App.BalanceAsync(Shop, 779)));
+        // Each order says when it was priced and what said so.
+        Assert.Equal("paid|paid|paid", await App.ScalarAsync<string>("""
+            SELECT string_agg(priced_by, '|' ORDER BY order_id) FROM order_earnings WHERE shop_domain = @shop AND order_id IN (6201, 6202, 6203)
+            """, new { shop = Shop }));
+        Assert.True(await App.ScalarAsync<bool>("""
+            SELECT priced_at = date_trunc('second', @placed::timestamptz) FROM order_earnings WHERE shop_domain = @shop AND order_id = 6202
+            """, new { shop = Shop, placed })); // the trigger time a day early counts as the processed time
     }
 
     [Fact]
