@@ -6,7 +6,8 @@ public static class CampaignQueries
     /// <param name="CustomerIds">The customers who may use it; null: everyone.</param>
     public sealed record CampaignView(long Id, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt, DateTimeOffset? EndsAt,
         int? UsageLimit, bool OncePerCustomer, decimal? MinimumSubtotal, CreateCampaign.CombinesWith CombinesWith, IReadOnlyList<long>? CustomerIds,
-        string State, int RequestedCodes, int CreatedCodes, int FailedCodes, int PendingCodes, string? LastError, DateTimeOffset CreatedAt);
+        string State, int RequestedCodes, int CreatedCodes, int FailedCodes, int PendingCodes, string? LastError, DateTimeOffset CreatedAt,
+        DateTimeOffset UpdatedAt);
 
     // Properties, not a positional record: Dapper maps bigint[] (System.Array to Npgsql) only by assignment.
     private sealed class Row
@@ -31,10 +32,11 @@ public static class CampaignQueries
         public int PendingCodes { get; init; }
         public string? LastError { get; init; }
         public DateTimeOffset CreatedAt { get; init; }
+        public DateTimeOffset UpdatedAt { get; init; }
 
         public CampaignView View() => new(Id, Title, DiscountType, Value, StartsAt, EndsAt, UsageLimit, OncePerCustomer, MinimumSubtotal,
             new CreateCampaign.CombinesWith(CombinesProduct, CombinesOrder, CombinesShipping), CustomerIds, State, RequestedCodes, CreatedCodes,
-            FailedCodes, PendingCodes, LastError, CreatedAt);
+            FailedCodes, PendingCodes, LastError, CreatedAt, UpdatedAt);
     }
 
     public sealed record Page(IReadOnlyList<CampaignView> Items, long? NextBefore);
@@ -45,7 +47,7 @@ public static class CampaignQueries
                count(*) FILTER (WHERE k.state = 'created')::int AS created_codes,
                count(*) FILTER (WHERE k.state = 'failed')::int AS failed_codes,
                count(*) FILTER (WHERE k.state IN ('pending', 'sent'))::int AS pending_codes,
-               c.last_error, c.created_at
+               c.last_error, c.created_at, c.updated_at
         FROM campaigns c LEFT JOIN campaign_codes k ON k.campaign_id = c.id
         """;
 

@@ -41,7 +41,7 @@ internal static class CampaignRules
 
     public static void CustomerIds(long[]? ids, AddError add)
     {
-        if (ids is { } list && (list.Length > 250 || list.Any(id => id <= 0)))
+        if (ids is { } list && (list.Distinct().Count() > 250 || list.Any(id => id <= 0)))
         {
             add("customerIds", "Up to 250 positive customer ids (or none for everyone).");
         }

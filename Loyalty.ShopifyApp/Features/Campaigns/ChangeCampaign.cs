@@ -22,22 +22,25 @@ public static class ChangeCampaign
         var shop = http.User.Shop();
         var current = await LoadAsync(db, shop, id, ct);
         if (current is null) return Problems.NotFound("campaign_not_found", "No such campaign.");
-        if (current.State is CampaignState.Creating or CampaignState.Failed)
+        // Nobody may create it in Shopify while we decide whether Shopify has it, nor edit it (an edit sends its dates) while it is
+        // deactivated. A campaign still generating its codes is deactivated without waiting for the job that holds the lock.
+        await using var held = current.State is CampaignState.Creating or CampaignState.Failed or CampaignState.Active
+            ? await CampaignLock.TryTakeAsync(db, id, ct)
+            : null;
+        if (current.State is CampaignState.Creating or CampaignState.Failed or CampaignState.Active)
         {
-            // Nobody may create it in Shopify while we decide whether Shopify has it.
-            await using var held = await CampaignLock.TryTakeAsync(db, id, ct);
             if (held is null)
             {
                 http.Response.Headers.RetryAfter = "5";
                 return Problems.Create(StatusCodes.Status409Conflict, "campaign_in_progress",
-                    "The campaign is being created right now; try again in a moment.");
+                    "The campaign is being created or changed right now; try again in a moment.");
             }
             current = (await LoadAsync(db, shop, id, ct))!;
-            if (current.State is CampaignState.Creating or CampaignState.Failed
-                && await GiveUpAsync(http, db, shopify, shop, id, current.State, ct) is { } problem)
-            {
-                return problem;
-            }
+        }
+        if (current.State is CampaignState.Creating or CampaignState.Failed
+            && await GiveUpAsync(http, db, shopify, shop, id, current.State, ct) is { } problem)
+        {
+            return problem;
         }
         if (current.State != CampaignState.Deactivated && current.DiscountId is not null)
         {

@@ -5,14 +5,19 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// amount), start and end, usage limit, once per customer, minimum subtotal, combinations and eligible customers — through
 /// <c>discountCodeBasicUpdate</c>. A field left out stays as it is; <c>clear</c> names the optional ones to remove (no end, no
 /// limit, no minimum, everyone). Everything the database would refuse is refused before Shopify is changed; Shopify is
-/// changed first and our record follows only when it accepted. One change at a time per campaign (its lock), so two editors
-/// cannot interleave the customer lists they add and remove.
+/// changed first and our record follows only when it accepted. Only an active campaign is edited, one change at a time (its
+/// lock, which deactivation takes too); <c>version</c> (the <c>updatedAt</c> the editor saw) refuses a change made on a stale
+/// view (409 <c>campaign_changed</c>). When Shopify's answer is lost, the customers sent are kept as unconfirmed and the next
+/// edit removes them unless it keeps them.
 /// </summary>
 public static class EditCampaign
 {
     public sealed record CampaignChange(string? Title, decimal? Percentage, decimal? FixedAmount, DateTimeOffset? StartsAt, DateTimeOffset? EndsAt,
-        int? UsageLimit, bool? OncePerCustomer, decimal? MinimumSubtotal, CreateCampaign.CombinesWith? CombinesWith, long[]? CustomerIds,
-        string[]? Clear);
+        int? UsageLimit, bool? OncePerCustomer, decimal? MinimumSubtotal, CombinesChange? CombinesWith, long[]? CustomerIds, string?[]? Clear,
+        DateTimeOffset? Version);
+
+    /// <summary>The discount classes it combines with; one left out stays as it is.</summary>
+    public sealed record CombinesChange(bool? Product, bool? Order, bool? Shipping);
 
     /// <summary>The optional fields <c>clear</c> may name.</summary>
     public static readonly string[] Clearable = ["endsAt", "usageLimit", "minimumSubtotal", "customerIds"];
@@ -34,6 +39,8 @@ public static class EditCampaign
         public bool CombinesOrder { get; init; }
         public bool CombinesShipping { get; init; }
         public long[]? CustomerIds { get; init; }
+        public long[]? CustomerIdsUnconfirmed { get; init; }
+        public DateTimeOffset UpdatedAt { get; init; }
     }
 
     public static RouteGroupBuilder MapEditCampaign(this RouteGroupBuilder admin)
@@ -46,36 +53,35 @@ public static class EditCampaign
         CampaignChange change, NpgsqlDataSource db, ShopifyDiscounts shopify, CancellationToken ct)
     {
         var shop = http.User.Shop();
+        // Another shop's campaign is not found, and never locked: its id says nothing and holds up nothing.
+        if (await LoadAsync(db, shop, id, ct) is null) return Problems.NotFound("campaign_not_found", "No such campaign.");
         await using var held = await CampaignLock.TryTakeAsync(db, id, ct);
         if (held is null)
         {
             http.Response.Headers.RetryAfter = "5";
             return Problems.Create(StatusCodes.Status409Conflict, "campaign_in_progress",
-                "The campaign is being created or changed right now; try again in a moment.");
+                "The campaign is being created, changed or deactivated right now; try again in a moment.");
         }
-        Stored? current;
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        var current = (await LoadAsync(db, shop, id, ct))!;
+        if (current.DiscountId is null || current.State != CampaignState.Active)
         {
-            current = await conn.QuerySingleOrDefaultAsync<Stored>(new CommandDefinition("""
-                SELECT state, discount_id, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
-                       combines_product, combines_order, combines_shipping, customer_ids
-                FROM campaigns WHERE id = @id AND shop_domain = @shop
-                """, new { id, shop }, cancellationToken: ct));
+            return Problems.Create(StatusCodes.Status409Conflict, "campaign_not_editable",
+                $"A {current.State} campaign cannot be changed; only an active one can.");
         }
-        if (current is null) return Problems.NotFound("campaign_not_found", "No such campaign.");
-        if (current.DiscountId is null || current.State is CampaignState.Deactivated or CampaignState.Failed)
+        if (change.Version is { } seen && CreateCampaign.AsStored(seen) != current.UpdatedAt)
         {
-            return Problems.Create(StatusCodes.Status409Conflict, "campaign_not_editable", $"A {current.State} campaign cannot be changed.");
+            return Problems.Create(StatusCodes.Status409Conflict, "campaign_changed",
+                "The campaign was changed since you loaded it; load it again and redo your change.");
         }
 
         var errors = new Dictionary<string, string[]>();
         void Add(string field, string message) => errors[field] = [.. errors.GetValueOrDefault(field, []), message];
         var clear = change.Clear ?? [];
-        foreach (var field in clear.Where(f => !Clearable.Contains(f)))
+        if (clear.Any(f => f is null || !Clearable.Contains(f))) Add("clear", $"clear takes only {string.Join(", ", Clearable)}.");
+        foreach (var field in clear.OfType<string>().Where(f => Clearable.Contains(f) && Given(change, f)))
         {
-            Add("clear", $"{field} cannot be cleared; clear takes {string.Join(", ", Clearable)}.");
+            Add(field, "Give a value or clear it, not both.");
         }
-        foreach (var field in clear.Where(f => Clearable.Contains(f) && Given(change, f))) Add(field, "Give a value or clear it, not both.");
         if (change.Percentage is not null && change.FixedAmount is not null) Add("value", "Give either percentage or fixedAmount.");
         CampaignRules.Value(change.Percentage, change.FixedAmount, Add);
         var title = change.Title?.Trim() ?? current.Title;
@@ -89,7 +95,11 @@ public static class EditCampaign
         var startsAt = change.StartsAt is { } s1 && CreateCampaign.InCalendar(s1) ? CreateCampaign.AsStored(s1) : current.StartsAt;
         var endsAt = clear.Contains("endsAt") ? null
             : change.EndsAt is { } e1 && CreateCampaign.InCalendar(e1) ? CreateCampaign.AsStored(e1) : current.EndsAt;
-        if (endsAt <= startsAt && !errors.ContainsKey("endsAt")) Add("endsAt", "Must be after the campaign's start.");
+        // Shopify keeps whole seconds: an end in the start's second would be refused there.
+        if (endsAt is { } end && end.ToUnixTimeSeconds() <= startsAt.ToUnixTimeSeconds() && !errors.ContainsKey("endsAt"))
+        {
+            Add("endsAt", "Must be at least a second after the campaign's start.");
+        }
         if (errors.Count > 0)
         {
             return Problems.Validation("invalid_campaign", "Some campaign fields are not valid.", "See errors for each field.",
@@ -107,7 +117,8 @@ public static class EditCampaign
             change.CombinesWith?.Shipping ?? current.CombinesShipping, customers);
         try
         {
-            await shopify.UpdateCampaignDiscountAsync(shop, current.DiscountId, wanted, current.CustomerIds, ct);
+            // Customers an earlier edit may have added in Shopify (its answer was lost) are removed too, unless kept.
+            await shopify.UpdateCampaignDiscountAsync(shop, current.DiscountId, wanted, current.CustomerIds, current.CustomerIdsUnconfirmed, ct);
         }
         catch (ShopifyUserErrorException e)
         {
@@ -115,27 +126,49 @@ public static class EditCampaign
         }
         catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException)
         {
+            // Shopify may have applied it: remember whom it may have let in, so the next edit can take them out again.
+            await using (var conn = await db.OpenConnectionAsync(CancellationToken.None))
+            {
+                await conn.ExecuteAsync(new CommandDefinition("""
+                    UPDATE campaigns
+                    SET customer_ids_unconfirmed = ARRAY(SELECT DISTINCT unnest(coalesce(customer_ids_unconfirmed, '{}') || @customers))
+                    WHERE id = @id
+                    """, new { id, customers = customers ?? [] }, cancellationToken: CancellationToken.None));
+            }
             http.Response.Headers.RetryAfter = "30";
-            return Problems.Unavailable("shopify_unavailable", "Shopify could not be reached; nothing was changed.");
+            return Problems.Unavailable("shopify_unavailable",
+                "Shopify did not answer; the change may or may not have been applied there. Send it again.");
         }
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        // Shopify has it: our record follows even if the merchant's request is gone meanwhile.
+        await using (var conn = await db.OpenConnectionAsync(CancellationToken.None))
         {
             await conn.ExecuteAsync(new CommandDefinition("""
                 UPDATE campaigns SET title = @title, discount_type = @DiscountType, value = @Value, starts_at = @StartsAt, ends_at = @EndsAt,
                        usage_limit = @UsageLimit, once_per_customer = @OncePerCustomer, minimum_subtotal = @MinimumSubtotal,
                        combines_product = @CombinesProduct, combines_order = @CombinesOrder, combines_shipping = @CombinesShipping,
-                       customer_ids = @customers, updated_at = now()
-                WHERE id = @id
+                       customer_ids = @customers, customer_ids_unconfirmed = NULL, updated_at = now()
+                WHERE id = @id AND state = @active
                 """, new
             {
                 id, title, wanted.DiscountType, wanted.Value, wanted.StartsAt, wanted.EndsAt, wanted.UsageLimit, wanted.OncePerCustomer,
                 wanted.MinimumSubtotal, wanted.CombinesProduct, wanted.CombinesOrder, wanted.CombinesShipping, customers,
-            }, cancellationToken: ct));
+                active = CampaignState.Active,
+            }, cancellationToken: CancellationToken.None));
         }
         return TypedResults.Ok((await CampaignQueries.LoadAsync(db, shop, id, ct))!);
     }
 
-    private static bool Given(CampaignChange change, string field) => field switch
+    private static async Task<Stored?> LoadAsync(NpgsqlDataSource db, string shop, long id, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.QuerySingleOrDefaultAsync<Stored>(new CommandDefinition("""
+            SELECT state, discount_id, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
+                   combines_product, combines_order, combines_shipping, customer_ids, customer_ids_unconfirmed, updated_at
+            FROM campaigns WHERE id = @id AND shop_domain = @shop
+            """, new { id, shop }, cancellationToken: ct));
+    }
+
+    private static bool Given(CampaignChange change, string? field) => field switch
     {
         "endsAt" => change.EndsAt is not null,
         "usageLimit" => change.UsageLimit is not null,

@@ -47,7 +47,7 @@ public static class OrderEarnings
 
         // The rule in force when the order was paid (a pay-later order: when its payment came, not when it was placed); a rate
         // changed since does not re-price it.
-        var pricedAt = order.PaidAt ?? order.ProcessedAt;
+        var pricedAt = (order.PaidAt ?? order.ProcessedAt)?.ToUniversalTime(); // Npgsql writes timestamptz from UTC only
         var rule = await EarnRule.InForceAsync(conn, tx, shop, pricedAt, settings, ct);
         var amount = rule.Basis == "total" ? order.Total : order.Subtotal;
         var points = (long)decimal.Floor(amount * rule.Rate);

@@ -25,10 +25,11 @@ public sealed partial class ShopifyDiscounts
     /// <summary>
     /// Sets every field a merchant may edit on a campaign's discount (its code stays): <paramref name="c"/> is the campaign as it is to
     /// be. Who may use it changes relative to <paramref name="customersBefore"/> (null: everyone): Shopify adds and removes customers
-    /// from the current list, or opens the discount to all. A minimum subtotal that is no longer wanted is removed by setting it null.
+    /// from the current list, or opens the discount to all; <paramref name="customersMaybe"/>, those an edit whose answer was lost may
+    /// have added, are removed too unless wanted. A minimum subtotal that is no longer wanted is removed by setting it null.
     /// </summary>
     public async Task UpdateCampaignDiscountAsync(string shop, string discountId, CampaignDiscount c, IReadOnlyList<long>? customersBefore,
-        CancellationToken ct)
+        IReadOnlyList<long>? customersMaybe, CancellationToken ct)
     {
         var input = Input(c);
         input["minimumRequirement"] ??= new { subtotal = new { greaterThanOrEqualToSubtotal = (string?)null },
@@ -37,7 +38,7 @@ public sealed partial class ShopifyDiscounts
         {
             var before = customersBefore ?? [];
             input["context"] = new { customers = new { add = after.Except(before).Select(CustomerGid).ToArray(),
-                remove = before.Except(after).Select(CustomerGid).ToArray() } };
+                remove = before.Union(customersMaybe ?? []).Except(after).Select(CustomerGid).ToArray() } };
         }
         else
         {

@@ -112,7 +112,17 @@ public sealed partial class ShopifyGraphQLClient(
                         ((int)response.StatusCode).ToString());
                 }
 
-                using var json = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
+                // A cut or garbled answer: a mutation may have applied, so it is not sent again; a query is.
+                using var json = await ReadAnswerAsync(response, ct);
+                if (json is null)
+                {
+                    if (!idempotent || last)
+                    {
+                        throw new ShopifyUnavailableException($"Shopify Admin API for {shop} sent an answer that could not be read.");
+                    }
+                    await BackOffAsync(attempt, ct);
+                    continue;
+                }
                 var root = json.RootElement;
                 var status = ObserveCost(shop, document, root);
                 if (root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array && errors.GetArrayLength() > 0)
@@ -190,6 +200,19 @@ public sealed partial class ShopifyGraphQLClient(
     {
         value = 0;
         return e.TryGetProperty(name, out var p) && p.ValueKind == JsonValueKind.Number && p.TryGetDouble(out value);
+    }
+
+    /// <summary>Shopify's answer as JSON, or null when it was cut short or is not JSON.</summary>
+    private static async Task<JsonDocument?> ReadAnswerAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        try
+        {
+            return await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(ct), cancellationToken: ct);
+        }
+        catch (Exception e) when (e is JsonException or IOException or HttpRequestException && !ct.IsCancellationRequested)
+        {
+            return null;
+        }
     }
 
     private Task BackOffAsync(int attempt, CancellationToken ct)

@@ -506,7 +506,7 @@
     clearError();
     var x = editing, clear = [];
     if (!x) return;
-    var req = { title: $('e-title').value, oncePerCustomer: $('e-once').checked,
+    var req = { version: x.updatedAt, title: $('e-title').value, oncePerCustomer: $('e-once').checked,
       combinesWith: { product: $('e-product').checked, order: $('e-order').checked, shipping: $('e-shipping').checked } };
     req[$('e-kind').value] = Number($('e-value').value);
     if ($('e-startsAt').value !== localTime(x.startsAt)) req.startsAt = new Date($('e-startsAt').value).toISOString();
@@ -515,6 +515,9 @@
     if ($('e-usageLimit').value) req.usageLimit = Number($('e-usageLimit').value); else if (x.usageLimit !== null) clear.push('usageLimit');
     if ($('e-minimumSubtotal').value) req.minimumSubtotal = Number($('e-minimumSubtotal').value); else if (x.minimumSubtotal !== null) clear.push('minimumSubtotal');
     var ids = $('e-customerIds').value.split(/[\s,]+/).filter(Boolean);
+    if (ids.some(function (id) { return !/^[0-9]{1,15}$/.test(id); })) {
+      return showFieldErrors({ customerIds: [t('campaigns.customersInvalid')] }, $('edit-form'), 'e-');
+    }
     if (ids.length) req.customerIds = ids.map(Number); else if (x.customerIds) clear.push('customerIds');
     if (clear.length) req.clear = clear;
     var button = $('e-submit');
