@@ -20,8 +20,7 @@ builder.AddFeatures();
 builder.AddSandbox();
 builder.Services.AddForwardedClients();
 builder.Services.AddApiDescription();
-builder.Services.AddProblemDetails();
-builder.Services.AddExceptionHandler<UnexpectedExceptionHandler>();
+builder.Services.AddProblemAnswers();
 
 var app = builder.Build();
 

@@ -42,6 +42,22 @@ public sealed partial class ApiDescriptionTests
         Assert.True(described.Count >= 40, $"only {described.Count} operations described");
     }
 
+    [Fact]
+    public async Task A_malformed_json_body_is_a_problem_with_the_bad_request_code_outside_development_too()
+    {
+        using var shopify = new ShopifyFake();
+        await using var app = await LoyaltyApp.StartAsync(shopify);
+        var shop = LoyaltyApp.NewShop();
+        await app.InstallAsync(shopify, shop);
+
+        using var response = await app.Http.SendAsync(app.Admin(HttpMethod.Put, "/api/admin/settings", shop,
+            new StringContent("{not json", Encoding.UTF8, "application/json")));
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("bad_request", problem.RootElement.GetProperty("code").GetString());
+    }
+
     /// <summary>A route as OpenAPI writes its path: parameters without their constraints.</summary>
-    private static string Normalize(string route) => Regex.Replace(route.Length > 1 ? route.TrimEnd('/') : route, @"\{([^}:?=]+)[^}]*\}", "{$1}");
+    internal static string Normalize(string route) => Regex.Replace(route.Length > 1 ? route.TrimEnd('/') : route, @"\{([^}:?=]+)[^}]*\}", "{$1}");
 }

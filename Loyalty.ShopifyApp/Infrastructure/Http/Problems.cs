@@ -8,6 +8,19 @@ namespace Loyalty.ShopifyApp.Infrastructure.Http;
 /// </summary>
 public static class Problems
 {
+    /// <summary>
+    /// Problem details for every error answer, <see cref="UnexpectedExceptionHandler"/> for what no endpoint expected, and a
+    /// malformed parameter or JSON body thrown to it in every environment (ASP.NET Core only does so in Development, and
+    /// elsewhere answers a bare 400), so it too is a problem with a <c>code</c>: <c>bad_request</c>.
+    /// </summary>
+    public static IServiceCollection AddProblemAnswers(this IServiceCollection services)
+    {
+        services.AddProblemDetails();
+        services.AddExceptionHandler<UnexpectedExceptionHandler>();
+        services.Configure<RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        return services;
+    }
+
     public static ProblemHttpResult Create(int status, string code, string title, string? detail = null,
         IDictionary<string, object?>? extensions = null)
     {
