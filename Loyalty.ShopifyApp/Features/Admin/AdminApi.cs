@@ -11,7 +11,9 @@ public static class AdminApi
 {
     public static RouteGroupBuilder MapAdminApi(this IEndpointRouteBuilder app)
     {
-        var group = app.MapGroup("/api/admin").RequireAuthorization(SessionTokens.Policy);
+        var group = app.MapGroup("/api/admin").RequireAuthorization(SessionTokens.Policy)
+            .ProblemCodes(StatusCodes.Status401Unauthorized, "invalid_session_token") // SessionTokens' challenge, and the filter below
+            .ProblemCodes(StatusCodes.Status503ServiceUnavailable, "shopify_unavailable");
         group.AddEndpointFilter<EnsureInstalledFilter>();
         return group;
     }

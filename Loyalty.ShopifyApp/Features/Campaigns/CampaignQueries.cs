@@ -53,9 +53,9 @@ public static class CampaignQueries
 
     public static RouteGroupBuilder MapCampaignQueries(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/campaigns", ListAsync);
-        admin.MapGet("/campaigns/{id:long}", GetAsync);
-        admin.MapGet("/campaigns/{id:long}/codes.csv", CsvAsync);
+        admin.MapGet("/campaigns", ListAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_state");
+        admin.MapGet("/campaigns/{id:long}", GetAsync).ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found");
+        admin.MapGet("/campaigns/{id:long}/codes.csv", CsvAsync).ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found");
         return admin;
     }
 

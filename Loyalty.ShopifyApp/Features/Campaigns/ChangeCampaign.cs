@@ -11,7 +11,10 @@ public static class ChangeCampaign
 
     public static RouteGroupBuilder MapChangeCampaign(this RouteGroupBuilder admin)
     {
-        admin.MapDelete("/campaigns/{id:long}", DeactivateAsync);
+        admin.MapDelete("/campaigns/{id:long}", DeactivateAsync)
+            .ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "campaign_in_progress")
+            .ProblemCodes(StatusCodes.Status502BadGateway, "shopify_refused");
         return admin;
     }
 

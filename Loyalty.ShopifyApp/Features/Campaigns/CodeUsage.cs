@@ -35,7 +35,9 @@ public static class CodeUsage
 
     public static RouteGroupBuilder MapCodeUsage(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/coupons/{code}/redemptions", GetAsync);
+        admin.MapGet("/coupons/{code}/redemptions", GetAsync)
+            .ProblemCodes(StatusCodes.Status404NotFound, "coupon_not_found")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_code", "invalid_format");
         return admin;
     }
 

@@ -13,7 +13,7 @@ public static class CouponReports
 
     public static RouteGroupBuilder MapCouponReports(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/reports/coupons", ReportAsync);
+        admin.MapGet("/reports/coupons", ReportAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_period", "invalid_format");
         return admin;
     }
 

@@ -54,7 +54,10 @@ public static partial class CreateCampaign
 
     public static RouteGroupBuilder MapCreateCampaign(this RouteGroupBuilder admin)
     {
-        admin.MapPost("/campaigns", CreateAsync);
+        admin.MapPost("/campaigns", CreateAsync)
+            .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
+            .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_campaign", "code_taken");
         return admin;
     }
 

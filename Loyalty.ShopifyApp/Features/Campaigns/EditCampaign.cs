@@ -45,7 +45,11 @@ public static class EditCampaign
 
     public static RouteGroupBuilder MapEditCampaign(this RouteGroupBuilder admin)
     {
-        admin.MapPut("/campaigns/{id:long}", UpdateAsync);
+        admin.MapPut("/campaigns/{id:long}", UpdateAsync)
+            .ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "campaign_not_editable", "campaign_in_progress")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_campaign")
+            .ProblemCodes(StatusCodes.Status502BadGateway, "shopify_refused");
         return admin;
     }
 

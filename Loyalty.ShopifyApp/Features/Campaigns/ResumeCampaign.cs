@@ -26,7 +26,10 @@ public static partial class ResumeCampaign
 
     public static RouteGroupBuilder MapResumeCampaign(this RouteGroupBuilder admin)
     {
-        admin.MapPost("/campaigns/{id:long}/retry", RetryAsync);
+        admin.MapPost("/campaigns/{id:long}/retry", RetryAsync)
+            .ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "code_taken", "campaign_not_retryable")
+            .ProblemCodes(StatusCodes.Status502BadGateway, "campaign_creation_failed");
         return admin;
     }
 

@@ -51,7 +51,8 @@ public static class ValidateCoupon
     {
         admin.MapPost("/coupons/validate", async (HttpContext http, ValidateRequest r, NpgsqlDataSource db, ShopifyDiscounts shopify,
             TimeProvider clock,
-            CancellationToken ct) => await ValidateAsync(http, http.User.Shop(), r, r.CustomerId, storefrontWait: null, db, shopify, clock, ct));
+            CancellationToken ct) => await ValidateAsync(http, http.User.Shop(), r, r.CustomerId, storefrontWait: null, db, shopify, clock, ct))
+            .DeclareValidateAnswers();
         return admin;
     }
 
@@ -62,9 +63,15 @@ public static class ValidateCoupon
                 await ValidateAsync(http, http.Proxy().Shop, r, http.Customer(), TimeSpan.FromSeconds(storefront.Value.ShopifyWaitSeconds), db,
                     shopify, clock, ct))
             .RequireLoggedInCustomer()
-            .RequireStorefrontCodeCheckLimit();
+            .RequireStorefrontCodeCheckLimit()
+            .DeclareValidateAnswers();
         return proxy;
     }
+
+    /// <summary>What a code check answers besides its verdict, on the admin and the storefront alike.</summary>
+    private static RouteHandlerBuilder DeclareValidateAnswers(this RouteHandlerBuilder endpoint) => endpoint
+        .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_code", "invalid_subtotal")
+        .ProblemCodes(StatusCodes.Status503ServiceUnavailable, "shopify_busy");
 
     /// <param name="storefrontWait">Set for the storefront: the customer's view (see the class summary) and the cost-bucket wait.</param>
     private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(HttpContext http, string shop, ValidateRequest request,

@@ -10,7 +10,7 @@ public static class DataRequests
     public static RouteGroupBuilder MapDataRequests(this RouteGroupBuilder admin)
     {
         admin.MapGet("/compliance/data-requests", ListAsync);
-        admin.MapGet("/compliance/data-requests/{id:long}", GetAsync);
+        admin.MapGet("/compliance/data-requests/{id:long}", GetAsync).ProblemCodes(StatusCodes.Status404NotFound, "export_not_found");
         return admin;
     }
 

@@ -16,15 +16,21 @@ public static partial class ConversionReview
 
     public static RouteGroupBuilder MapConversionReview(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/conversions", ListAsync);
+        admin.MapGet("/conversions", ListAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_state");
         admin.MapPost("/conversions/{id}/retry", (HttpContext http, string id, NpgsqlDataSource db, ConversionSaga saga,
             IOptions<ConversionOptions> options, ILoggerFactory loggers, CancellationToken ct) =>
-            ActAsync(http, id, retry: true, db, saga, options.Value, loggers, ct));
+            ActAsync(http, id, retry: true, db, saga, options.Value, loggers, ct)).DeclareActAnswers();
         admin.MapPost("/conversions/{id}/cancel", (HttpContext http, string id, NpgsqlDataSource db, ConversionSaga saga,
             IOptions<ConversionOptions> options, ILoggerFactory loggers, CancellationToken ct) =>
-            ActAsync(http, id, retry: false, db, saga, options.Value, loggers, ct));
+            ActAsync(http, id, retry: false, db, saga, options.Value, loggers, ct)).DeclareActAnswers();
         return admin;
     }
+
+    /// <summary>What a retry or a cancel answers when the conversion is not (or no longer) one to act on.</summary>
+    private static RouteHandlerBuilder DeclareActAnswers(this RouteHandlerBuilder endpoint) => endpoint
+        .ProblemCodes(StatusCodes.Status404NotFound, "conversion_not_found")
+        .ProblemCodes(StatusCodes.Status409Conflict, "not_in_review", "review_step_unknown", "coupon_outcome_unknown", "deduction_outcome_unknown",
+            "conversion_busy");
 
     private static async Task<Results<Ok<IReadOnlyList<Item>>, ProblemHttpResult>> ListAsync(HttpContext http, NpgsqlDataSource db, string? state,
         int? limit, CancellationToken ct)

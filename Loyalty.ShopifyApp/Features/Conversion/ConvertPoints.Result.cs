@@ -6,6 +6,13 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// </summary>
 public static partial class ConvertPoints
 {
+    /// <summary>How a failed conversion answers, when it is made and when it is polled.</summary>
+    private static RouteHandlerBuilder DeclareOutcomeAnswers(this RouteHandlerBuilder endpoint) => endpoint
+        .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "insufficient_points")
+        .OpenProblemCodes(StatusCodes.Status502BadGateway, "the code the POS refused the deduction with",
+            "conversion_failed", "coupon_creation_failed", "pos_not_configured", "cancelled_by_merchant")
+        .ProblemCodes(StatusCodes.Status503ServiceUnavailable, "shopify_unavailable", "pos_unavailable");
+
     private static async Task<Results<Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> GetAsync(
         HttpContext http, string id, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, CancellationToken ct)
     {

@@ -22,8 +22,12 @@ public static partial class ConvertPoints
 
     public static RouteGroupBuilder MapConvertPoints(this RouteGroupBuilder proxy)
     {
-        proxy.MapPost("/api/conversions", ConvertAsync).RequireLoggedInCustomer();
-        proxy.MapGet("/api/conversions/{id}", GetAsync).RequireLoggedInCustomer();
+        proxy.MapPost("/api/conversions", ConvertAsync).RequireLoggedInCustomer().DeclareOutcomeAnswers()
+            .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
+            .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused", "settings_changed", "conversion_in_progress")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_points", "below_minimum", "not_a_multiple", "daily_limit_exceeded");
+        proxy.MapGet("/api/conversions/{id}", GetAsync).RequireLoggedInCustomer().DeclareOutcomeAnswers()
+            .ProblemCodes(StatusCodes.Status404NotFound, "conversion_not_found");
         return proxy;
     }
 

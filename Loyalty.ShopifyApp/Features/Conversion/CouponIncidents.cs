@@ -31,7 +31,10 @@ public static partial class CouponIncidents
     public static RouteGroupBuilder MapCouponIncidents(this RouteGroupBuilder admin)
     {
         admin.MapGet("/coupon-incidents", ListAsync);
-        admin.MapPost("/coupon-incidents/{id:long}/resolve", ResolveAsync);
+        admin.MapPost("/coupon-incidents/{id:long}/resolve", ResolveAsync)
+            .ProblemCodes(StatusCodes.Status404NotFound, "incident_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "incident_resolved")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_resolution");
         admin.MapGet("/orphan-coupons", OrphanSweepAsync);
         return admin;
     }

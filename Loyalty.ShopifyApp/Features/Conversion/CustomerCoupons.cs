@@ -15,7 +15,9 @@ public static class CustomerCoupons
     public static RouteGroupBuilder MapCustomerCoupons(this RouteGroupBuilder proxy)
     {
         proxy.MapGet("/api/coupons", ListMineAsync).RequireLoggedInCustomer();
-        proxy.MapPost("/api/coupons/{code}/cancel", CancelAsync).RequireLoggedInCustomer();
+        proxy.MapPost("/api/coupons/{code}/cancel", CancelAsync).RequireLoggedInCustomer()
+            .ProblemCodes(StatusCodes.Status404NotFound, "coupon_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "coupon_used", "coupon_expired", "conversion_in_progress");
         return proxy;
     }
 

@@ -18,7 +18,7 @@ public static class DashboardReport
 
     public static RouteGroupBuilder MapDashboard(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/dashboard", GetAsync);
+        admin.MapGet("/dashboard", GetAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_period");
         return admin;
     }
 

@@ -21,13 +21,17 @@ public static partial class Donations
 
     public static RouteGroupBuilder MapDonate(this RouteGroupBuilder proxy)
     {
-        proxy.MapPost("/api/donations", DonateAsync).RequireLoggedInCustomer();
+        proxy.MapPost("/api/donations", DonateAsync).RequireLoggedInCustomer()
+            .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
+            .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_cause", "invalid_points", "insufficient_points")
+            .OpenProblemCodes(StatusCodes.Status502BadGateway, "the code the POS refused the donation with", "donation_failed", "pos_unavailable");
         return proxy;
     }
 
     public static RouteGroupBuilder MapDonationTotals(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/donations", TotalsAsync);
+        admin.MapGet("/donations", TotalsAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_period", "invalid_format");
         return admin;
     }
 

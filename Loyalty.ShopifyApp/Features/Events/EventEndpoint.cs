@@ -18,10 +18,10 @@ public static class EventEndpoint
     public static RouteGroupBuilder MapEventEndpoint(this RouteGroupBuilder admin)
     {
         admin.MapGet("/event-endpoint", GetAsync);
-        admin.MapPut("/event-endpoint", PutAsync);
+        admin.MapPut("/event-endpoint", PutAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_event_endpoint");
         admin.MapDelete("/event-endpoint", DeleteAsync);
         admin.MapGet("/event-endpoint/events", EventsAsync);
-        admin.MapPost("/event-endpoint/events/{id}/retry", RetryAsync);
+        admin.MapPost("/event-endpoint/events/{id}/retry", RetryAsync).ProblemCodes(StatusCodes.Status404NotFound, "event_not_found");
         return admin;
     }
 

@@ -18,8 +18,14 @@ public static partial class AuthorizationCodeGrant
     public static IEndpointRouteBuilder MapAuthorizationCodeGrant(this IEndpointRouteBuilder app)
     {
         var auth = app.MapGroup("/auth");
-        auth.MapGet("/", BeginAsync);
-        auth.MapGet("/callback", CallbackAsync);
+        auth.MapGet("/", BeginAsync)
+            .ProblemCodes(StatusCodes.Status400BadRequest, "invalid_shop")
+            .ProblemCodes(StatusCodes.Status401Unauthorized, "invalid_hmac");
+        auth.MapGet("/callback", CallbackAsync)
+            .ProblemCodes(StatusCodes.Status400BadRequest, "invalid_shop", "missing_code")
+            .ProblemCodes(StatusCodes.Status401Unauthorized, "invalid_hmac", "stale_request", "invalid_state")
+            .ProblemCodes(StatusCodes.Status502BadGateway, "code_exchange_failed")
+            .ProblemCodes(StatusCodes.Status503ServiceUnavailable, "shopify_unavailable");
         return app;
     }
 

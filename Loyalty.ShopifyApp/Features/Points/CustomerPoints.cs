@@ -21,8 +21,12 @@ public static partial class CustomerPoints
 
     public static RouteGroupBuilder MapCustomerPoints(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/customers/{id:long}", GetAsync);
-        admin.MapPost("/customers/{id:long}/points", AddAsync);
+        admin.MapGet("/customers/{id:long}", GetAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_customer");
+        admin.MapPost("/customers/{id:long}/points", AddAsync)
+            .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
+            .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_customer", "invalid_points", "invalid_description",
+                "insufficient_points");
         return admin;
     }
 

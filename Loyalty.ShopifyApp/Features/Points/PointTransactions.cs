@@ -29,7 +29,7 @@ public static class PointTransactions
 
     public static RouteGroupBuilder MapPointTransactions(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/point-transactions", ListAsync);
+        admin.MapGet("/point-transactions", ListAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_filter");
         return admin;
     }
 

@@ -25,9 +25,11 @@ public static class PosSyncEndpoints
 
     public static RouteGroupBuilder MapPosSync(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/pos-sync", ListAsync);
+        admin.MapGet("/pos-sync", ListAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_state");
         admin.MapGet("/pos-sync/drift", DriftAsync);
-        admin.MapPost("/pos-sync/{id:long}/retry", RetryAsync);
+        admin.MapPost("/pos-sync/{id:long}/retry", RetryAsync)
+            .ProblemCodes(StatusCodes.Status404NotFound, "pos_sync_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "pos_sync_not_parked");
         return admin;
     }
 

@@ -17,8 +17,11 @@ public static partial class SettingsEndpoints
     public static RouteGroupBuilder MapSettings(this RouteGroupBuilder admin)
     {
         admin.MapGet("/settings", GetAsync);
-        admin.MapPut("/settings", PutAsync);
-        admin.MapPost("/settings/pos/test", TestPosConnection.HandleAsync);
+        admin.MapPut("/settings", PutAsync)
+            .ProblemCodes(StatusCodes.Status409Conflict, "conversions_in_flight")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_settings", "pos_api_key_required");
+        admin.MapPost("/settings/pos/test", TestPosConnection.HandleAsync)
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_pos_connection");
         return admin;
     }
 

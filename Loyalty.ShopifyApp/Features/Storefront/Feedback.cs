@@ -27,7 +27,8 @@ public static partial class Feedback
 
     public static RouteGroupBuilder MapFeedback(this RouteGroupBuilder proxy)
     {
-        proxy.MapPost("/api/feedback", SubmitAsync).RequireLoggedInCustomer();
+        proxy.MapPost("/api/feedback", SubmitAsync).RequireLoggedInCustomer()
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_feedback", "invalid_rating");
         return proxy;
     }
 

@@ -41,7 +41,8 @@ public static partial class StorefrontRateLimits
     }
 
     /// <summary>Every endpoint of the storefront group counts against the limits.</summary>
-    public static RouteGroupBuilder RequireStorefrontRateLimits(this RouteGroupBuilder group) => group.WithMetadata(new Limited());
+    public static RouteGroupBuilder RequireStorefrontRateLimits(this RouteGroupBuilder group) =>
+        group.WithMetadata(new Limited()).ProblemCodes(StatusCodes.Status429TooManyRequests, "rate_limited");
 
     /// <summary>The endpoint checks coupon codes: it also counts against <see cref="StorefrontOptions.CustomerCodeCheckLimit"/>.</summary>
     public static TBuilder RequireStorefrontCodeCheckLimit<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>

@@ -15,8 +15,10 @@ public static class WebhookDeliveries
 
     public static RouteGroupBuilder MapWebhookDeliveries(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/webhooks", ListAsync);
-        admin.MapPost("/webhooks/{id:long}/retry", RetryAsync);
+        admin.MapGet("/webhooks", ListAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_status");
+        admin.MapPost("/webhooks/{id:long}/retry", RetryAsync)
+            .ProblemCodes(StatusCodes.Status404NotFound, "delivery_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "delivery_not_failed");
         return admin;
     }
 

@@ -14,7 +14,12 @@ public static partial class WebhookIntake
 {
     public static IEndpointRouteBuilder MapWebhookIntake(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/webhooks", ReceiveAsync);
+        app.MapPost("/webhooks", ReceiveAsync)
+            .ProblemCodes(StatusCodes.Status400BadRequest, "invalid_webhook_headers", "invalid_payload")
+            .ProblemCodes(StatusCodes.Status401Unauthorized, "invalid_webhook_hmac")
+            .ProblemCodes(StatusCodes.Status413PayloadTooLarge, "payload_too_large")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "shop_mismatch")
+            .ProblemCodes(StatusCodes.Status503ServiceUnavailable, "webhook_intake_busy");
         return app;
     }
 

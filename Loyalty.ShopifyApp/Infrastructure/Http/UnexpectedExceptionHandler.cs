@@ -15,9 +15,10 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
         if (exception is BadHttpRequestException bad)
         {
             var status = bad.StatusCode is >= 400 and < 500 ? bad.StatusCode : StatusCodes.Status400BadRequest;
-            var code = status == StatusCodes.Status413PayloadTooLarge ? "payload_too_large" : "bad_request";
             LogBadRequest(httpContext.Request.Method, httpContext.Request.Path, status, bad.Message);
-            await Problems.WriteAsync(httpContext, Problems.Create(status, code, "The request could not be read.", bad.Message));
+            await Problems.WriteAsync(httpContext, status == StatusCodes.Status413PayloadTooLarge
+                ? Problems.Create(status, "payload_too_large", "The request body is too large.", bad.Message)
+                : Problems.Create(status, "bad_request", "The request could not be read.", bad.Message));
             return true;
         }
 
@@ -52,6 +53,23 @@ public sealed partial class UnexpectedExceptionHandler(ILogger<UnexpectedExcepti
         await Problems.WriteAsync(httpContext, Problems.Create(StatusCodes.Status500InternalServerError, "internal_error",
             "Something went wrong on our side.", $"Quote trace id {httpContext.TraceIdentifier} when reporting this."));
         return true;
+    }
+
+    /// <summary>
+    /// What this handler may answer any request with, for the API description: a malformed parameter or body (400; 415 for a
+    /// body that is not JSON, 413 past the server's size limit), text the database cannot store, the database away, a bug.
+    /// </summary>
+    public static IEnumerable<ApiDeclarations.ProblemAnswers> Answers(bool withBody)
+    {
+        yield return new(StatusCodes.Status400BadRequest, ["bad_request"]);
+        if (withBody)
+        {
+            yield return new(StatusCodes.Status413PayloadTooLarge, ["payload_too_large"]);
+            yield return new(StatusCodes.Status415UnsupportedMediaType, ["bad_request"]);
+        }
+        yield return new(StatusCodes.Status422UnprocessableEntity, ["invalid_text"]);
+        yield return new(StatusCodes.Status500InternalServerError, ["internal_error"]);
+        yield return new(StatusCodes.Status503ServiceUnavailable, ["database_unavailable"]);
     }
 
     private static bool IsDatabaseUnavailable(Exception e)

@@ -12,13 +12,29 @@ public static class AppProxy
 {
     private const string ItemKey = "loyalty.app-proxy";
 
-    /// <summary>Every endpoint of the group is verified as an app proxy request before anything is bound or run.</summary>
-    public static RouteGroupBuilder RequireAppProxySignature(this RouteGroupBuilder group) =>
-        group.WithMetadata(new AppProxySignatureRequired(CustomerRequired: false));
+    /// <summary>
+    /// Every endpoint of the group is verified as an app proxy request before anything is bound or run; what the verification
+    /// answers is declared for each (and <c>json_required</c> for those that take a body).
+    /// </summary>
+    public static RouteGroupBuilder RequireAppProxySignature(this RouteGroupBuilder group)
+    {
+        group.WithMetadata(new AppProxySignatureRequired(CustomerRequired: false))
+            .ProblemCodes(StatusCodes.Status401Unauthorized, "invalid_proxy_signature", "stale_proxy_request", "shop_not_installed");
+        ((IEndpointConventionBuilder)group).Add(endpoint =>
+        {
+            var methods = endpoint.Metadata.OfType<IHttpMethodMetadata>().LastOrDefault()?.HttpMethods ?? [];
+            if (methods.Any(m => !HttpMethods.IsGet(m) && !HttpMethods.IsHead(m)))
+            {
+                endpoint.Metadata.Add(new ApiDeclarations.ProblemAnswers(StatusCodes.Status415UnsupportedMediaType, ["json_required"]));
+            }
+        });
+        return group;
+    }
 
     /// <summary>The endpoint needs a logged-in customer (<c>logged_in_customer_id</c> non-empty), else 401.</summary>
     public static TBuilder RequireLoggedInCustomer<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
-        builder.WithMetadata(new AppProxySignatureRequired(CustomerRequired: true));
+        builder.WithMetadata(new AppProxySignatureRequired(CustomerRequired: true))
+            .ProblemCodes(StatusCodes.Status401Unauthorized, "customer_not_logged_in");
 
     public static AppProxyRequest Proxy(this HttpContext context) =>
         context.Items[ItemKey] as AppProxyRequest ?? throw new InvalidOperationException("Not a verified app proxy request.");
