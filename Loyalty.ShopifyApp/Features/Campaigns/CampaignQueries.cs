@@ -41,6 +41,11 @@ public static class CampaignQueries
 
     public sealed record Page(IReadOnlyList<CampaignView> Items, long? NextBefore);
 
+    /// <summary>A created one-code campaign, the example of the API description's campaign answers.</summary>
+    internal static readonly CampaignView Example = new(42, "Summer sale", "percentage", 10m, new DateTimeOffset(2025, 7, 1, 0, 0, 0, TimeSpan.Zero),
+        new DateTimeOffset(2025, 8, 31, 0, 0, 0, TimeSpan.Zero), 500, true, "active", 1, 1, 0, 0, null, new DateTimeOffset(2025, 6, 20, 8, 0, 0,
+            TimeSpan.Zero));
+
     private const string Select = """
         SELECT c.id, c.title, c.discount_type, c.value, c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.minimum_subtotal,
                c.combines_product, c.combines_order, c.combines_shipping, c.customer_ids, c.state, c.requested_codes,
@@ -54,7 +59,8 @@ public static class CampaignQueries
     public static RouteGroupBuilder MapCampaignQueries(this RouteGroupBuilder admin)
     {
         admin.MapGet("/campaigns", ListAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_state");
-        admin.MapGet("/campaigns/{id:long}", GetAsync).ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found");
+        admin.MapGet("/campaigns/{id:long}", GetAsync).ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found")
+            .ResponseExample(StatusCodes.Status200OK, Example);
         admin.MapGet("/campaigns/{id:long}/codes.csv", CsvAsync).ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found");
         return admin;
     }

@@ -57,7 +57,10 @@ public static partial class CreateCampaign
         admin.MapPost("/campaigns", CreateAsync)
             .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
             .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused")
-            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_campaign", "code_taken");
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_campaign", "code_taken")
+            .RequestExample(new CampaignRequest("Summer sale", 10m, null, CampaignQueries.Example.StartsAt, CampaignQueries.Example.EndsAt, 500,
+                OncePerCustomer: true, MinimumSubtotal: 3000m, new CombinesWith(false, true, true), CustomerIds: null, "SUMMER10", Codes: null))
+            .ResponseExample(StatusCodes.Status201Created, CampaignQueries.Example);
         return admin;
     }
 

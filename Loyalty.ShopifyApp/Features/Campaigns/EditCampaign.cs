@@ -49,7 +49,13 @@ public static class EditCampaign
             .ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found")
             .ProblemCodes(StatusCodes.Status409Conflict, "campaign_not_editable", "campaign_in_progress")
             .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_campaign")
-            .ProblemCodes(StatusCodes.Status502BadGateway, "shopify_refused");
+            .ProblemCodes(StatusCodes.Status502BadGateway, "shopify_refused")
+            .RequestExample(new CampaignChange("Summer sale, extended", null, null, null, CampaignQueries.Example.EndsAt!.Value.AddDays(14), 800,
+                null, null, null, null, null))
+            .ResponseExample(StatusCodes.Status200OK, CampaignQueries.Example with
+            {
+                Title = "Summer sale, extended", EndsAt = CampaignQueries.Example.EndsAt!.Value.AddDays(14), UsageLimit = 800,
+            });
         return admin;
     }
 

@@ -71,7 +71,10 @@ public static class ValidateCoupon
     /// <summary>What a code check answers besides its verdict, on the admin and the storefront alike.</summary>
     private static RouteHandlerBuilder DeclareValidateAnswers(this RouteHandlerBuilder endpoint) => endpoint
         .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_code", "invalid_subtotal")
-        .ProblemCodes(StatusCodes.Status503ServiceUnavailable, "shopify_busy");
+        .ProblemCodes(StatusCodes.Status503ServiceUnavailable, "shopify_busy")
+        .RequestExample(new ValidateRequest("SUMMER10", CustomerId: null, Subtotal: 4800m))
+        .ResponseExample(StatusCodes.Status200OK, new Verdict("SUMMER10", Valid: true, Reason: null, Kind: "campaign", CampaignId: 42,
+            ShopifyChecked: true, DiscountType: "percentage", Value: 10m, Currency: "JPY", MinimumSubtotal: 3000m, AmountOff: 480m));
 
     /// <param name="storefrontWait">Set for the storefront: the customer's view (see the class summary) and the cost-bucket wait.</param>
     private static async Task<Results<Ok<Verdict>, ProblemHttpResult>> ValidateAsync(HttpContext http, string shop, ValidateRequest request,

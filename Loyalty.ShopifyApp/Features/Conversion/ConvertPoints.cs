@@ -25,7 +25,10 @@ public static partial class ConvertPoints
         proxy.MapPost("/api/conversions", ConvertAsync).RequireLoggedInCustomer().DeclareOutcomeAnswers()
             .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
             .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused", "settings_changed", "conversion_in_progress")
-            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_points", "below_minimum", "not_a_multiple", "daily_limit_exceeded");
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_points", "below_minimum", "not_a_multiple", "daily_limit_exceeded")
+            .RequestExample(new ConvertRequest(500))
+            .ResponseExample(StatusCodes.Status201Created, new Converted("conv_7hQ2mX9kLp3vR8tY1wZ4nB6c", "7001-K7Q2MX-500", 500m, "JPY", 500,
+                new DateTimeOffset(2025, 9, 1, 0, 0, 0, TimeSpan.Zero), 750));
         proxy.MapGet("/api/conversions/{id}", GetAsync).RequireLoggedInCustomer().DeclareOutcomeAnswers()
             .ProblemCodes(StatusCodes.Status404NotFound, "conversion_not_found");
         return proxy;

@@ -34,7 +34,11 @@ public static partial class CouponIncidents
         admin.MapPost("/coupon-incidents/{id:long}/resolve", ResolveAsync)
             .ProblemCodes(StatusCodes.Status404NotFound, "incident_not_found")
             .ProblemCodes(StatusCodes.Status409Conflict, "incident_resolved")
-            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_resolution");
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_resolution")
+            .RequestExample(new Resolve("Refunded the order; the coupon was voided in Shopify."))
+            .ResponseExample(StatusCodes.Status200OK, new Incident(17, "conv_7hQ2mX9kLp3vR8tY1wZ4nB6c", 7001, 5502, UsedAfterCancel, "7001-K7Q2MX-500", 500m, "JPY",
+                500, "order_webhook", null, new DateTimeOffset(2025, 6, 3, 10, 0, 0, TimeSpan.Zero),
+                new DateTimeOffset(2025, 6, 4, 9, 0, 0, TimeSpan.Zero), "staff@example.com", "Refunded the order; the coupon was voided in Shopify."));
         admin.MapGet("/orphan-coupons", OrphanSweepAsync);
         return admin;
     }

@@ -18,7 +18,9 @@ public static class EventEndpoint
     public static RouteGroupBuilder MapEventEndpoint(this RouteGroupBuilder admin)
     {
         admin.MapGet("/event-endpoint", GetAsync);
-        admin.MapPut("/event-endpoint", PutAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_event_endpoint");
+        admin.MapPut("/event-endpoint", PutAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_event_endpoint")
+            .RequestExample(new EndpointRequest("https://erp.example.com/loyalty-events", "whsec_3f9a1c"))
+            .ResponseExample(StatusCodes.Status200OK, new EndpointView("https://erp.example.com/loyalty-events", SecretSet: true));
         admin.MapDelete("/event-endpoint", DeleteAsync);
         admin.MapGet("/event-endpoint/events", EventsAsync);
         admin.MapPost("/event-endpoint/events/{id}/retry", RetryAsync).ProblemCodes(StatusCodes.Status404NotFound, "event_not_found");

@@ -26,7 +26,9 @@ public static partial class CustomerPoints
             .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
             .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused")
             .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_customer", "invalid_points", "invalid_description",
-                "insufficient_points");
+                "insufficient_points")
+            .RequestExample(new PointsRequest(200, "Apology for the late delivery"))
+            .ResponseExample(StatusCodes.Status201Created, new PointsResult(3302, 200, 1450, Replayed: false));
         return admin;
     }
 

@@ -16,12 +16,17 @@ public static partial class SettingsEndpoints
 
     public static RouteGroupBuilder MapSettings(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/settings", GetAsync);
+        var example = new SettingsView(1m, "subtotal", false, 1m, 500, 100, 5000, 90, 10, 1, "allow_negative", BalanceSources.Ledger, null, false);
+        admin.MapGet("/settings", GetAsync).ResponseExample(StatusCodes.Status200OK, example);
         admin.MapPut("/settings", PutAsync)
             .ProblemCodes(StatusCodes.Status409Conflict, "conversions_in_flight")
-            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_settings", "pos_api_key_required");
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_settings", "pos_api_key_required")
+            .RequestExample(new SettingsUpdate(1.5m, null, null, null, 1000, null, null, null, null, null, null, null, null, null))
+            .ResponseExample(StatusCodes.Status200OK, example with { EarnRate = 1.5m, MinConversion = 1000 });
         admin.MapPost("/settings/pos/test", TestPosConnection.HandleAsync)
-            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_pos_connection");
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_pos_connection")
+            .RequestExample(new TestPosConnection.PosTestRequest("https://pos.example.com/api", "pos_live_key"))
+            .ResponseExample(StatusCodes.Status200OK, new TestPosConnection.PosTestResult(true, null, "The POS answered.", 184));
         return admin;
     }
 

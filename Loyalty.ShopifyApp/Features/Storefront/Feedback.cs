@@ -28,7 +28,9 @@ public static partial class Feedback
     public static RouteGroupBuilder MapFeedback(this RouteGroupBuilder proxy)
     {
         proxy.MapPost("/api/feedback", SubmitAsync).RequireLoggedInCustomer()
-            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_feedback", "invalid_rating");
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_feedback", "invalid_rating")
+            .RequestExample(new FeedbackRequest("The points page is easy to follow.", 5))
+            .ResponseExample(StatusCodes.Status201Created, new FeedbackResult(812, BonusAwarded: true, Points: 10, Reason: null, DailyLimit: 1));
         return proxy;
     }
 

@@ -33,7 +33,9 @@ public static class MyPoints
 
     public static RouteGroupBuilder MapMyPoints(this RouteGroupBuilder proxy)
     {
-        proxy.MapGet("/api/me", GetAsync).RequireLoggedInCustomer();
+        proxy.MapGet("/api/me", GetAsync).RequireLoggedInCustomer().ResponseExample(StatusCodes.Status200OK, new Me(7001, 1250, 1800, 550,
+            BalanceSources.Ledger, new Rules(500, 100, 5000, 4500, 1m, "JPY", 90, 10, 1, [500, 1000]),
+            [new Ledger.HistoryItem(3301, 120, "earn", "Order #1042", 1250, new DateTimeOffset(2025, 6, 1, 9, 30, 0, TimeSpan.Zero), 5501)]));
         return proxy;
     }
 
