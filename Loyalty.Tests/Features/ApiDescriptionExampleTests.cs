@@ -37,7 +37,8 @@ public sealed class ApiDescriptionExampleTests
         var takesJson = operations.Where(o => o.Operation["requestBody"]?["content"]?["application/json"] is not null).ToList();
         var noRequest = takesJson.Where(o => o.Operation["requestBody"]!["content"]!["application/json"]!["example"] is null).Select(o => o.Name);
         var noAnswer = takesJson.Concat(operations.Where(o => MainReads.Contains(o.Name)))
-            .Where(o => !o.Operation["responses"]!.AsObject().Any(r => r.Key.StartsWith('2') && r.Value!["content"]?["application/json"]?["example"] is not null))
+            .Where(o => !o.Operation["responses"]!.AsObject()
+                .Any(r => r.Key.StartsWith('2') && r.Value!["content"]?["application/json"]?["example"] is not null))
             .Select(o => o.Name);
 
         Assert.True(takesJson.Count >= 12, $"only {takesJson.Count} operations take JSON");

@@ -9,7 +9,9 @@ public sealed partial class ApiDescriptionProblemCodesTests
     private static readonly string App = Path.Combine(NodeTools.RepoRoot, "Loyalty.ShopifyApp");
 
     /// <summary><c>Problems.NotFound("code", …)</c> and the like; the code may follow <c>x ??</c> as its fallback.</summary>
-    [GeneratedRegex("""Problems\.(?<helper>BadRequest|Unauthorized|NotFound|Validation|Unavailable)\(\s*(?:[\w.]+\s*\?\?\s*)?"(?<code>[a-z][a-z0-9_]*)"(?=\s*[,)])""")]
+    [GeneratedRegex("""
+        Problems\.(?<helper>BadRequest|Unauthorized|NotFound|Validation|Unavailable)\(\s*(?:[\w.]+\s*\?\?\s*)?"(?<code>[a-z][a-z0-9_]*)"(?=\s*[,)])
+        """)]
     private static partial Regex NamedCall();
 
     /// <summary><c>Problems.Create(status, "code", …)</c>, the status a <c>StatusCodes</c> or <c>HttpStatusCode</c> constant or a variable.</summary>
@@ -17,7 +19,9 @@ public sealed partial class ApiDescriptionProblemCodesTests
     private static partial Regex CreateCall();
 
     /// <summary>Helpers that make a problem: <c>StoredText.Problem("code", …)</c> takes the endpoint's code, the others have their own.</summary>
-    [GeneratedRegex("""StoredText\.Problem\(\s*"(?<code>[a-z][a-z0-9_]*)"|(?<key>IdempotencyKey\.Required)\(|(?<period>ReportPeriod\.(?:Resolve|Invalid))\(""")]
+    [GeneratedRegex("""
+        StoredText\.Problem\(\s*"(?<code>[a-z][a-z0-9_]*)"|(?<key>IdempotencyKey\.Required)\(|(?<period>ReportPeriod\.(?:Resolve|Invalid))\(
+        """)]
     private static partial Regex HelperCall();
 
     /// <summary>The declarations themselves, left out when looking for the codes a feature's source mentions.</summary>
@@ -63,10 +67,20 @@ public sealed partial class ApiDescriptionProblemCodesTests
         return string.Join(Environment.NewLine, files.Select(File.ReadAllText));
     }
 
-    /// <summary>Everything the class's feature folder says, less the declarations: where a stored or passed-on code is found.</summary>
-    private static string FeatureText(Type type) =>
-        string.Join(Environment.NewLine, Directory.EnumerateFiles(Path.GetDirectoryName(SourceFiles(type)[0])!, "*.cs")
+    /// <summary>
+    /// Whether a code the class's endpoints declare, but no <c>Problems</c> call of theirs makes, is found where a code is passed on:
+    /// as a string in the class's own files or in files of its feature folder that map no endpoint (a saga's failure codes),
+    /// or stored as an SQL literal (<c>'code'</c>) anywhere in the folder. The declarations themselves do not count.
+    /// </summary>
+    private static Func<string, bool> Mentions(Type type, HashSet<string> endpointFiles)
+    {
+        var own = SourceFiles(type);
+        var folder = Directory.EnumerateFiles(Path.GetDirectoryName(own[0])!, "*.cs").ToList();
+        var strings = string.Join(Environment.NewLine, folder.Where(f => own.Contains(f) || !endpointFiles.Contains(f))
             .Select(f => Declaration().Replace(File.ReadAllText(f), "")));
+        var sql = string.Join(Environment.NewLine, folder.Select(File.ReadAllText));
+        return code => strings.Contains($"\"{code}\"", StringComparison.Ordinal) || sql.Contains($"'{code}'", StringComparison.Ordinal);
+    }
 
     private static List<string> SourceFiles(Type type) =>
         Directory.EnumerateFiles(App, $"{type.Name}*.cs", SearchOption.AllDirectories)
