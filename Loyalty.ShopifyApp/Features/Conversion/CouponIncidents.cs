@@ -23,6 +23,8 @@ public static partial class CouponIncidents
 
     public sealed record Resolve(string Resolution);
 
+    private const string ExampleResolution = "Refunded the order; the coupon was voided in Shopify.";
+
     private const string Columns = """
         i.id, i.conversion_id, c.customer_id, i.order_id, i.kind, i.code, i.amount, i.currency, i.points, i.detected_by, i.detail, i.created_at,
         i.resolved_at, i.resolved_by, i.resolution
@@ -35,10 +37,10 @@ public static partial class CouponIncidents
             .ProblemCodes(StatusCodes.Status404NotFound, "incident_not_found")
             .ProblemCodes(StatusCodes.Status409Conflict, "incident_resolved")
             .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_resolution")
-            .RequestExample(new Resolve("Refunded the order; the coupon was voided in Shopify."))
-            .ResponseExample(StatusCodes.Status200OK, new Incident(17, "conv_7hQ2mX9kLp3vR8tY1wZ4nB6c", 7001, 5502, UsedAfterCancel, "7001-K7Q2MX-500", 500m, "JPY",
-                500, "order_webhook", null, new DateTimeOffset(2025, 6, 3, 10, 0, 0, TimeSpan.Zero),
-                new DateTimeOffset(2025, 6, 4, 9, 0, 0, TimeSpan.Zero), "staff@example.com", "Refunded the order; the coupon was voided in Shopify."));
+            .RequestExample(new Resolve(ExampleResolution))
+            .ResponseExample(StatusCodes.Status200OK, new Incident(17, "conv_7hQ2mX9kLp3vR8tY1wZ4nB6c", 7001, 5502, UsedAfterCancel,
+                "7001-K7Q2MX-500", 500m, "JPY", 500, "order_webhook", null, new DateTimeOffset(2025, 6, 3, 10, 0, 0, TimeSpan.Zero),
+                new DateTimeOffset(2025, 6, 4, 9, 0, 0, TimeSpan.Zero), "staff@example.com", ExampleResolution));
         admin.MapGet("/orphan-coupons", OrphanSweepAsync);
         return admin;
     }

@@ -27,7 +27,8 @@ public static partial class Donations
             .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_cause", "invalid_points", "insufficient_points")
             .OpenProblemCodes(StatusCodes.Status502BadGateway, "the code the POS refused the donation with", "donation_failed", "pos_unavailable")
             .RequestExample(new DonateRequest(300, "Forest restoration"))
-            .ResponseExample(StatusCodes.Status201Created, new Donated("don_Pq4sT8vW2xY6zA1bC5dE9fG3", 300, 300m, "JPY", "Forest restoration", "completed", 950));
+            .ResponseExample(StatusCodes.Status201Created,
+                new Donated("don_Pq4sT8vW2xY6zA1bC5dE9fG3", 300, 300m, "JPY", "Forest restoration", "completed", 950));
         return proxy;
     }
 
