@@ -47,14 +47,14 @@ public sealed partial class ApiDescriptionProblemCodesTests
         delete.Declared.Remove((404, "campaign_not_found"));
         change.Declared.Add((409, "campaign_vanished"));
         change.Declared.Add((404, "invalid_campaign"));
-        operations.Single(o => o.Path == "/api/admin/coupons/{code}/redemptions").Declared.Add((422, "invalid_format")); // CouponReports' code
+        operations.Single(o => o.Path == "/api/admin/coupons/{code}/redemptions").Declared.Add((409, "campaign_not_retryable")); // ResumeCampaign's
 
         var failures = Check(operations);
 
         Assert.Contains(failures, f => f.Contains("ChangeCampaign answers 404 campaign_not_found", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("declares 409 campaign_vanished", StringComparison.Ordinal));
         Assert.Contains(failures, f => f.Contains("declares 404 invalid_campaign but its source answers it with 422", StringComparison.Ordinal));
-        Assert.Contains(failures, f => f.Contains("redemptions declares 422 invalid_format", StringComparison.Ordinal));
+        Assert.Contains(failures, f => f.Contains("redemptions declares 409 campaign_not_retryable", StringComparison.Ordinal));
     }
 
     private static List<string> Check(IReadOnlyList<Operation> operations)

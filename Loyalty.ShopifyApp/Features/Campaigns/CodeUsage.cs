@@ -37,7 +37,7 @@ public static class CodeUsage
     {
         admin.MapGet("/coupons/{code}/redemptions", GetAsync)
             .ProblemCodes(StatusCodes.Status404NotFound, "coupon_not_found")
-            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_code", "invalid_filter");
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_code", "invalid_format", "invalid_filter");
         return admin;
     }
 
