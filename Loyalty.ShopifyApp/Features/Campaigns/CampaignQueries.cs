@@ -44,7 +44,7 @@ public static class CampaignQueries
     /// <summary>A created one-code campaign, the example of the API description's campaign answers.</summary>
     internal static readonly CampaignView Example = new(42, "Summer sale", "percentage", 10m, new DateTimeOffset(2025, 7, 1, 0, 0, 0, TimeSpan.Zero),
         new DateTimeOffset(2025, 8, 31, 0, 0, 0, TimeSpan.Zero), 500, true, 3000m, new CreateCampaign.CombinesWith(false, true, true), null,
-        "active", 1, 1, 0, 0, null, new DateTimeOffset(2025, 6, 20, 8, 0, 0, TimeSpan.Zero));
+        "active", 1, 1, 0, 0, null, new DateTimeOffset(2025, 6, 20, 8, 0, 0, TimeSpan.Zero), new DateTimeOffset(2025, 6, 20, 8, 0, 1, TimeSpan.Zero));
 
     private const string Select = """
         SELECT c.id, c.title, c.discount_type, c.value, c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.minimum_subtotal,

@@ -47,11 +47,11 @@ public static class EditCampaign
     {
         admin.MapPut("/campaigns/{id:long}", UpdateAsync)
             .ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found")
-            .ProblemCodes(StatusCodes.Status409Conflict, "campaign_not_editable", "campaign_in_progress")
+            .ProblemCodes(StatusCodes.Status409Conflict, "campaign_not_editable", "campaign_in_progress", "campaign_changed")
             .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_campaign")
             .ProblemCodes(StatusCodes.Status502BadGateway, "shopify_refused")
             .RequestExample(new CampaignChange("Summer sale, extended", null, null, null, CampaignQueries.Example.EndsAt!.Value.AddDays(14), 800,
-                null, null, null, null, null))
+                null, null, null, null, null, CampaignQueries.Example.UpdatedAt))
             .ResponseExample(StatusCodes.Status200OK, CampaignQueries.Example with
             {
                 Title = "Summer sale, extended", EndsAt = CampaignQueries.Example.EndsAt!.Value.AddDays(14), UsageLimit = 800,
