@@ -129,6 +129,24 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
     }
 
     [Fact]
+    public async Task A_codes_csv_holds_every_use_across_its_export_pages_once_and_newest_first()
+    {
+        var id = await CampaignAsync(new { title = "Flood", fixedAmount = 5, code = "FLOOD5" });
+        await App.ScalarAsync<int>("""
+            INSERT INTO coupon_redemptions (shop_domain, code, campaign_id, order_id, customer_id, discount_amount, order_amount)
+            SELECT @shop, 'FLOOD5', @id, 100000 + n, n % 50, 5, 20 FROM generate_series(1, 2001) n;
+            SELECT 1
+            """, new { shop = Shop, id }); // two export pages of a thousand and one more
+
+        var csv = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/FLOOD5/redemptions?format=csv", Shop)))
+            .Content.ReadAsStringAsync();
+
+        var orders = csv.TrimEnd('\n').Split('\n').Skip(1).Select(line => long.Parse(line.Split(',')[1])).ToList();
+        Assert.Equal(2001, orders.Count);
+        Assert.Equal(Enumerable.Range(1, 2001).Select(n => 100000L + n).Reverse(), orders);
+    }
+
+    [Fact]
     public async Task A_use_the_sweep_recorded_with_an_estimate_takes_the_exact_amount_when_the_orders_webhook_comes_later()
     {
         await CampaignAsync(new { title = "Summer", fixedAmount = 5, code = "SUMMER5" });
