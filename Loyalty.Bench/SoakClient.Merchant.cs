@@ -25,8 +25,9 @@ public sealed partial class SoakClient
     public async Task WebhookAsync(string topic, string body, string? id, CancellationToken ct)
     {
         var webhookId = id ?? Guid.NewGuid().ToString();
+        var triggeredAt = DateTimeOffset.UtcNow; // a resend after a lost connection or a 5xx is the same event, triggered then
         var (response, _) = await SendAsync(b => ShopifyOutbound.Webhook(new Uri(b, "/webhooks"), topic, BenchEnvironment.Shop, body,
-            BenchEnvironment.ClientSecret, webhookId),
+            BenchEnvironment.ClientSecret, webhookId, triggeredAt),
             retry5xx: true, ct);
         using var _ = response;
         if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Webhook {topic} answered {(int)response.StatusCode}.");

@@ -68,8 +68,12 @@ public static class ShopifyOutbound
             transactions = new[] { new { id = id * 10, kind = "refund", status = "success", amount = M(amount) } },
         });
 
-    /// <summary>A webhook delivery as Shopify makes it: raw JSON body, topic, shop, ids and the body's HMAC.</summary>
-    public static HttpRequestMessage Webhook(Uri endpoint, string topic, string shop, string body, string secret, string? webhookId = null)
+    /// <summary>
+    /// A webhook delivery as Shopify makes it: raw JSON body, topic, shop, ids, the body's HMAC, and when the event was triggered
+    /// (<paramref name="triggeredAt"/>, now by default): Shopify keeps it when it delivers the same event again.
+    /// </summary>
+    public static HttpRequestMessage Webhook(Uri endpoint, string topic, string shop, string body, string secret, string? webhookId = null,
+        DateTimeOffset? triggeredAt = null)
     {
         var bytes = Encoding.UTF8.GetBytes(body);
         var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(bytes) };
@@ -79,7 +83,7 @@ public static class ShopifyOutbound
         request.Headers.Add("X-Shopify-Webhook-Id", webhookId ?? Guid.NewGuid().ToString());
         request.Headers.Add("X-Shopify-Event-Id", Guid.NewGuid().ToString());
         request.Headers.Add("X-Shopify-API-Version", "2026-10");
-        request.Headers.Add("X-Shopify-Triggered-At", DateTimeOffset.UtcNow.ToString("O", CultureInfo.InvariantCulture));
+        request.Headers.Add("X-Shopify-Triggered-At", (triggeredAt ?? DateTimeOffset.UtcNow).ToString("O", CultureInfo.InvariantCulture));
         request.Headers.Add("X-Shopify-Hmac-Sha256", Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), bytes)));
         return request;
     }
