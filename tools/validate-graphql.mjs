@@ -8,9 +8,14 @@
 // own scalars (DateTime, Decimal, URL, …) are checked against what the schema's descriptions say they accept; a client
 // schema alone would take anything for them.
 //
-// Output: one JSON document, { schema, results: [{ name, valid, errors: [..], deprecations: [..] }] }. Deprecated fields,
-// arguments and enum values are reported, not failed. Exit 0 when every operation is valid, 1 when one is not, 2 when
-// the input cannot be read.
+// With variables, the operation's requested cost is worked out by Shopify's published model (shopify.dev, "API rate
+// limits" → calculated query cost): a scalar or enum 0, an object 1, a connection 2 plus first/last × the cost of one of
+// its nodes, a list field sized by first/last likewise, a union or interface the dearest of its fragments, a mutation
+// 10. Shopify refuses a query that costs more than 1,000 (MAX_COST_EXCEEDED), so such an operation is invalid here too.
+//
+// Output: one JSON document, { schema, results: [{ name, valid, cost, errors: [..], deprecations: [..] }] }. Deprecated
+// fields, arguments and enum values are reported, not failed. Exit 0 when every operation is valid, 1 when one is not, 2
+// when the input cannot be read.
 
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
@@ -18,8 +23,12 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   buildClientSchema,
+  getNamedType,
+  getNullableType,
   getVariableValues,
+  GraphQLList,
   GraphQLScalarType,
+  isLeafType,
   Kind,
   NoDeprecatedCustomRule,
   parse,
@@ -108,6 +117,57 @@ try {
 }
 if (!Array.isArray(operations)) usage("the input must be a JSON array of { name, document, variables }");
 
+// ---- Shopify's calculated query cost ------------------------------------------------------------------------------
+
+const maxQueryCost = 1000;
+
+function argumentValue(field, name, variables) {
+  const arg = field.arguments?.find((a) => a.name.value === name);
+  if (!arg) return null;
+  if (arg.value.kind === Kind.VARIABLE) return variables[arg.value.name.value] ?? null;
+  return arg.value.kind === Kind.INT ? Number(arg.value.value) : null;
+}
+
+function selectionCost(selectionSet, type, variables) {
+  if (!selectionSet) return 0;
+  let fields = 0;
+  let fragments = 0; // a union or interface costs its dearest possible type
+  for (const selection of selectionSet.selections) {
+    if (selection.kind === Kind.INLINE_FRAGMENT) {
+      const on = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : type;
+      fragments = Math.max(fragments, selectionCost(selection.selectionSet, on, variables));
+      continue;
+    }
+    if (selection.kind !== Kind.FIELD || selection.name.value.startsWith("__")) continue;
+    const definition = type.getFields?.()[selection.name.value];
+    if (!definition) continue;
+    const named = getNamedType(definition.type);
+    if (isLeafType(named)) continue;
+    const size = argumentValue(selection, "first", variables) ?? argumentValue(selection, "last", variables);
+    const child = selectionCost(selection.selectionSet, named, variables);
+    if (named.name.endsWith("Connection")) {
+      // The connection's nodes (or edges' nodes) are counted once per requested item; pageInfo is in the overhead.
+      let perItem = 0;
+      for (const part of selection.selectionSet?.selections ?? []) {
+        if (part.kind !== Kind.FIELD) continue;
+        const partType = getNamedType(named.getFields()[part.name.value]?.type);
+        if (part.name.value === "nodes" || part.name.value === "edges") perItem += 1 + selectionCost(part.selectionSet, partType, variables);
+      }
+      fields += 2 + (size ?? 0) * perItem;
+    } else if (getNullableType(definition.type) instanceof GraphQLList) {
+      fields += (size ?? 1) * (1 + child);
+    } else {
+      fields += 1 + child;
+    }
+  }
+  return fields + fragments;
+}
+
+function requestedCost(operation, variables) {
+  if (operation.operation === "mutation") return 10;
+  return selectionCost(operation.selectionSet, schema.getQueryType(), variables);
+}
+
 function describe(error) {
   const where = error.locations?.map((l) => `${l.line}:${l.column}`).join(", ");
   return where ? `${error.message} (at ${where})` : error.message;
@@ -115,7 +175,7 @@ function describe(error) {
 
 function check(operation, index) {
   const name = operation?.name ?? `#${index}`;
-  const result = { name, valid: false, errors: [], deprecations: [] };
+  const result = { name, valid: false, cost: null, errors: [], deprecations: [] };
   if (typeof operation?.document !== "string") {
     result.errors.push("no document");
     return result;
@@ -147,6 +207,12 @@ function check(operation, index) {
       }
       const coerced = getVariableValues(schema, definitions[0].variableDefinitions ?? [], variables, { maxErrors: 50 });
       if (coerced.errors) result.errors.push(...coerced.errors.map((e) => `variables: ${describe(e)}`));
+      else {
+        result.cost = requestedCost(definitions[0], coerced.coerced);
+        if (result.cost > maxQueryCost) {
+          result.errors.push(`MAX_COST_EXCEEDED: requested cost ${result.cost} is over Shopify's ${maxQueryCost} per query`);
+        }
+      }
     }
   }
   result.valid = result.errors.length === 0;

@@ -79,4 +79,24 @@ public sealed class AdminGraphQLConformanceTests(AppAdminTraffic traffic, ITestO
         Assert.Contains(verdicts[5].Errors, e => e.Contains("$shop", StringComparison.Ordinal));
         Assert.Contains(verdicts[6].Errors, e => e.StartsWith("syntax", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// The sweep asks for a page of orders at a time; the largest page its setting allows must stay under the 1,000 points Shopify
+    /// allows a query (else every sweep fails with MAX_COST_EXCEEDED), by the cost model Shopify publishes. Each order's
+    /// transactions made a page of 100 cost 1,402: PageSize is at most 60 since.
+    /// </summary>
+    [Fact]
+    public async Task The_missed_order_sweeps_largest_page_costs_no_more_than_Shopify_allows_a_query()
+    {
+        var sweep = AdminSchema.AppDocuments().Single(d => AdminSchema.Name(d) == "PaidOrders");
+        var range = typeof(Loyalty.ShopifyApp.Features.Points.OrderSweepOptions).GetProperty("PageSize")!
+            .GetCustomAttributes(typeof(System.ComponentModel.DataAnnotations.RangeAttribute), false).Cast<
+                System.ComponentModel.DataAnnotations.RangeAttribute>().Single();
+        string Page(object first) => $$"""{"query":"(financial_status:paid) updated_at:>'2026-12-01T00:00:00Z'","first":{{first}},"after":null}""";
+
+        var verdicts = await AdminSchema.ValidateAsync([new("largest page", sweep, Page(range.Maximum)), new("a page of 100", sweep, Page(100))]);
+
+        Assert.True(verdicts[0].Valid, AdminSchema.Describe(verdicts));
+        Assert.Contains(verdicts[1].Errors, e => e.StartsWith("MAX_COST_EXCEEDED: requested cost 1402", StringComparison.Ordinal));
+    }
 }
