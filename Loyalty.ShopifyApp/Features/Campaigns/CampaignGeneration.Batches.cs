@@ -7,7 +7,7 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 public sealed partial class CampaignGeneration
 {
     /// <summary>A batch recorded as sending but never answered: keep the codes Shopify has, send the rest again.</summary>
-    private async Task RecoverUnansweredBatchesAsync(Campaign c, CancellationToken ct)
+    private async Task RecoverUnansweredBatchesAsync(StoredCampaign c, CancellationToken ct)
     {
         foreach (var batchId in await QueryAsync<long>("SELECT id FROM campaign_batches WHERE campaign_id = @Id AND state = 'sending'", c, ct))
         {
@@ -26,7 +26,7 @@ public sealed partial class CampaignGeneration
         }
     }
 
-    private async Task FinishBatchAsync(Campaign c, long batchId, string bulkId, CancellationToken ct)
+    private async Task FinishBatchAsync(StoredCampaign c, long batchId, string bulkId, CancellationToken ct)
     {
         for (var poll = 0; poll < options.Value.BulkMaxPolls; poll++)
         {

@@ -12,28 +12,6 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 public sealed partial class CampaignGeneration(
     NpgsqlDataSource db, ShopifyDiscounts shopify, IOptions<CampaignOptions> options, ILogger<CampaignGeneration> logger)
 {
-    // Properties rather than a positional record: Npgsql reports bigint[] as System.Array, which Dapper's
-    // constructor matching refuses but property assignment accepts.
-    private sealed record Campaign
-    {
-        public long Id { get; init; }
-        public string ShopDomain { get; init; } = "";
-        public string Title { get; init; } = "";
-        public string DiscountType { get; init; } = "";
-        public decimal Value { get; init; }
-        public DateTimeOffset StartsAt { get; init; }
-        public DateTimeOffset? EndsAt { get; init; }
-        public int? UsageLimit { get; init; }
-        public bool OncePerCustomer { get; init; }
-        public decimal? MinimumSubtotal { get; init; }
-        public bool CombinesProduct { get; init; }
-        public bool CombinesOrder { get; init; }
-        public bool CombinesShipping { get; init; }
-        public long[]? CustomerIds { get; init; }
-        public string State { get; init; } = "";
-        public string? DiscountId { get; init; }
-    }
-
     /// <summary>The background job: scheduled for many codes, and for a single code Shopify could not be reached for.</summary>
     [AutomaticRetry(Attempts = 5)]
     public Task GenerateAsync(long campaignId, CancellationToken ct) => TryRunAsync(campaignId, null, ct);
@@ -70,9 +48,7 @@ public sealed partial class CampaignGeneration(
                 var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, maxThrottleWait, ct);
                 var discountId = IsOurs(found, c.Id)
                     ? found!.Id
-                    : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, new ShopifyDiscounts.CampaignDiscount(first!, c.Title + Marker(c.Id),
-                        c.DiscountType, c.Value, c.StartsAt, c.EndsAt, c.UsageLimit, c.OncePerCustomer, c.MinimumSubtotal, c.CombinesProduct,
-                        c.CombinesOrder, c.CombinesShipping, c.CustomerIds), maxThrottleWait, ct);
+                    : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, c.Discount(first!), maxThrottleWait, ct);
                 await ExecuteAsync("""
                     UPDATE campaigns SET discount_id = @discountId, state = 'generating', updated_at = now() WHERE id = @campaignId;
                     UPDATE campaign_codes SET state = 'created' WHERE campaign_id = @campaignId AND seq = 0;
@@ -157,8 +133,8 @@ public sealed partial class CampaignGeneration(
     public static bool IsOurs(ShopifyDiscounts.FoundCode? found, long campaignId) =>
         found is not null && found.Title?.EndsWith(Marker(campaignId), StringComparison.Ordinal) == true;
 
-    private async Task<Campaign?> LoadAsync(long id, CancellationToken ct) =>
-        (await QueryAsync<Campaign>("""
+    private async Task<StoredCampaign?> LoadAsync(long id, CancellationToken ct) =>
+        (await QueryAsync<StoredCampaign>("""
             SELECT id, shop_domain, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
                    combines_product, combines_order, combines_shipping, customer_ids, state, discount_id
             FROM campaigns WHERE id = @id

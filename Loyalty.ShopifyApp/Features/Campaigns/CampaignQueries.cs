@@ -9,30 +9,13 @@ public static class CampaignQueries
         string State, int RequestedCodes, int CreatedCodes, int FailedCodes, int PendingCodes, string? LastError, DateTimeOffset CreatedAt,
         DateTimeOffset UpdatedAt);
 
-    // Properties, not a positional record: Dapper maps bigint[] (System.Array to Npgsql) only by assignment.
-    private sealed class Row
+    /// <summary>A campaign with how far its codes have come.</summary>
+    private sealed record Row : StoredCampaign
     {
-        public long Id { get; init; }
-        public string Title { get; init; } = "";
-        public string DiscountType { get; init; } = "";
-        public decimal Value { get; init; }
-        public DateTimeOffset StartsAt { get; init; }
-        public DateTimeOffset? EndsAt { get; init; }
-        public int? UsageLimit { get; init; }
-        public bool OncePerCustomer { get; init; }
-        public decimal? MinimumSubtotal { get; init; }
-        public bool CombinesProduct { get; init; }
-        public bool CombinesOrder { get; init; }
-        public bool CombinesShipping { get; init; }
-        public long[]? CustomerIds { get; init; }
-        public string State { get; init; } = "";
         public int RequestedCodes { get; init; }
         public int CreatedCodes { get; init; }
         public int FailedCodes { get; init; }
         public int PendingCodes { get; init; }
-        public string? LastError { get; init; }
-        public DateTimeOffset CreatedAt { get; init; }
-        public DateTimeOffset UpdatedAt { get; init; }
 
         public CampaignView View() => new(Id, Title, DiscountType, Value, StartsAt, EndsAt, UsageLimit, OncePerCustomer, MinimumSubtotal,
             new CreateCampaign.CombinesWith(CombinesProduct, CombinesOrder, CombinesShipping), CustomerIds, State, RequestedCodes, CreatedCodes,

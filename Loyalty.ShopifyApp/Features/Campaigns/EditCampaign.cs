@@ -22,27 +22,6 @@ public static class EditCampaign
     /// <summary>The optional fields <c>clear</c> may name.</summary>
     public static readonly string[] Clearable = ["endsAt", "usageLimit", "minimumSubtotal", "customerIds"];
 
-    // Properties, not a positional record: Dapper maps bigint[] (System.Array to Npgsql) only by assignment.
-    private sealed class Stored
-    {
-        public string State { get; init; } = "";
-        public string? DiscountId { get; init; }
-        public string Title { get; init; } = "";
-        public string DiscountType { get; init; } = "";
-        public decimal Value { get; init; }
-        public DateTimeOffset StartsAt { get; init; }
-        public DateTimeOffset? EndsAt { get; init; }
-        public int? UsageLimit { get; init; }
-        public bool OncePerCustomer { get; init; }
-        public decimal? MinimumSubtotal { get; init; }
-        public bool CombinesProduct { get; init; }
-        public bool CombinesOrder { get; init; }
-        public bool CombinesShipping { get; init; }
-        public long[]? CustomerIds { get; init; }
-        public long[]? CustomerIdsUnconfirmed { get; init; }
-        public DateTimeOffset UpdatedAt { get; init; }
-    }
-
     public static RouteGroupBuilder MapEditCampaign(this RouteGroupBuilder admin)
     {
         admin.MapPut("/campaigns/{id:long}", UpdateAsync)
@@ -116,19 +95,27 @@ public static class EditCampaign
                 new Dictionary<string, object?> { ["errors"] = errors });
         }
 
-        var customers = clear.Contains("customerIds") ? null
-            : change.CustomerIds is { } ids ? (ids.Length == 0 ? null : ids.Distinct().Order().ToArray()) : current.CustomerIds;
-        var wanted = new ShopifyDiscounts.CampaignDiscount("", title + CampaignGeneration.Marker(id),
-            change.Percentage is not null ? "percentage" : change.FixedAmount is not null ? "fixed_amount" : current.DiscountType,
-            change.Percentage ?? change.FixedAmount ?? current.Value, startsAt, endsAt,
-            clear.Contains("usageLimit") ? null : change.UsageLimit ?? current.UsageLimit, change.OncePerCustomer ?? current.OncePerCustomer,
-            clear.Contains("minimumSubtotal") ? null : change.MinimumSubtotal ?? current.MinimumSubtotal,
-            change.CombinesWith?.Product ?? current.CombinesProduct, change.CombinesWith?.Order ?? current.CombinesOrder,
-            change.CombinesWith?.Shipping ?? current.CombinesShipping, customers);
+        var edited = current with
+        {
+            Title = title,
+            DiscountType = change.Percentage is not null ? "percentage" : change.FixedAmount is not null ? "fixed_amount" : current.DiscountType,
+            Value = change.Percentage ?? change.FixedAmount ?? current.Value,
+            StartsAt = startsAt,
+            EndsAt = endsAt,
+            UsageLimit = clear.Contains("usageLimit") ? null : change.UsageLimit ?? current.UsageLimit,
+            OncePerCustomer = change.OncePerCustomer ?? current.OncePerCustomer,
+            MinimumSubtotal = clear.Contains("minimumSubtotal") ? null : change.MinimumSubtotal ?? current.MinimumSubtotal,
+            CombinesProduct = change.CombinesWith?.Product ?? current.CombinesProduct,
+            CombinesOrder = change.CombinesWith?.Order ?? current.CombinesOrder,
+            CombinesShipping = change.CombinesWith?.Shipping ?? current.CombinesShipping,
+            CustomerIds = clear.Contains("customerIds") ? null
+                : change.CustomerIds is { } ids ? (ids.Length == 0 ? null : ids.Distinct().Order().ToArray()) : current.CustomerIds,
+        };
         try
         {
             // Customers an earlier edit may have added in Shopify (its answer was lost) are removed too, unless kept.
-            await shopify.UpdateCampaignDiscountAsync(shop, current.DiscountId, wanted, current.CustomerIds, current.CustomerIdsUnconfirmed, ct);
+            await shopify.UpdateCampaignDiscountAsync(shop, current.DiscountId, edited.Discount(""), current.CustomerIds,
+                current.CustomerIdsUnconfirmed, ct);
         }
         catch (ShopifyUserErrorException e)
         {
@@ -143,7 +130,7 @@ public static class EditCampaign
                     UPDATE campaigns
                     SET customer_ids_unconfirmed = ARRAY(SELECT DISTINCT unnest(coalesce(customer_ids_unconfirmed, '{}') || @customers))
                     WHERE id = @id
-                    """, new { id, customers = customers ?? [] }, cancellationToken: CancellationToken.None));
+                    """, new { id, customers = edited.CustomerIds ?? [] }, cancellationToken: CancellationToken.None));
             }
             http.Response.Headers.RetryAfter = "30";
             return Problems.Unavailable("shopify_unavailable",
@@ -153,26 +140,26 @@ public static class EditCampaign
         await using (var conn = await db.OpenConnectionAsync(CancellationToken.None))
         {
             await conn.ExecuteAsync(new CommandDefinition("""
-                UPDATE campaigns SET title = @title, discount_type = @DiscountType, value = @Value, starts_at = @StartsAt, ends_at = @EndsAt,
+                UPDATE campaigns SET title = @Title, discount_type = @DiscountType, value = @Value, starts_at = @StartsAt, ends_at = @EndsAt,
                        usage_limit = @UsageLimit, once_per_customer = @OncePerCustomer, minimum_subtotal = @MinimumSubtotal,
                        combines_product = @CombinesProduct, combines_order = @CombinesOrder, combines_shipping = @CombinesShipping,
-                       customer_ids = @customers, customer_ids_unconfirmed = NULL, updated_at = now()
-                WHERE id = @id AND state = @active
+                       customer_ids = @CustomerIds, customer_ids_unconfirmed = NULL, updated_at = now()
+                WHERE id = @Id AND state = @active
                 """, new
             {
-                id, title, wanted.DiscountType, wanted.Value, wanted.StartsAt, wanted.EndsAt, wanted.UsageLimit, wanted.OncePerCustomer,
-                wanted.MinimumSubtotal, wanted.CombinesProduct, wanted.CombinesOrder, wanted.CombinesShipping, customers,
+                edited.Id, edited.Title, edited.DiscountType, edited.Value, edited.StartsAt, edited.EndsAt, edited.UsageLimit, edited.OncePerCustomer,
+                edited.MinimumSubtotal, edited.CombinesProduct, edited.CombinesOrder, edited.CombinesShipping, edited.CustomerIds,
                 active = CampaignState.Active,
             }, cancellationToken: CancellationToken.None));
         }
         return TypedResults.Ok((await CampaignQueries.LoadAsync(db, shop, id, ct))!);
     }
 
-    private static async Task<Stored?> LoadAsync(NpgsqlDataSource db, string shop, long id, CancellationToken ct)
+    private static async Task<StoredCampaign?> LoadAsync(NpgsqlDataSource db, string shop, long id, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.QuerySingleOrDefaultAsync<Stored>(new CommandDefinition("""
-            SELECT state, discount_id, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
+        return await conn.QuerySingleOrDefaultAsync<StoredCampaign>(new CommandDefinition("""
+            SELECT id, state, discount_id, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
                    combines_product, combines_order, combines_shipping, customer_ids, customer_ids_unconfirmed, updated_at
             FROM campaigns WHERE id = @id AND shop_domain = @shop
             """, new { id, shop }, cancellationToken: ct));

@@ -17,14 +17,7 @@ public sealed class CampaignEditTests(AppFixture app) : AppTests<AppFixture>(app
                 new { data = new { discountCodeBasicUpdate = new { codeDiscountNode = new { id = "x" }, userErrors = Array.Empty<object>() } } }));
     }
 
-    private async Task<long> CampaignAsync(object body)
-    {
-        using var request = App.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop, JsonContent.Create(body));
-        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        var response = await App.Http.SendAsync(request);
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
-    }
+    private Task<long> CampaignAsync(object body) => App.CreateCampaignAsync(Shop, body);
 
     private async Task<(HttpStatusCode Status, JsonElement Body)> EditAsync(long id, object change)
     {

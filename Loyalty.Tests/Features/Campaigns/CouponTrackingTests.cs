@@ -21,14 +21,7 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
                     codeDiscount = new { title = "x", status, asyncUsageCount = 0, usageLimit = (int?)null } } },
             }));
 
-    private async Task<long> CampaignAsync(object body)
-    {
-        using var request = App.Admin(HttpMethod.Post, "/api/admin/campaigns", Shop, JsonContent.Create(body));
-        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        var response = await App.Http.SendAsync(request);
-        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
-    }
+    private Task<long> CampaignAsync(object body) => App.CreateCampaignAsync(Shop, body);
 
     private async Task<string?> ReasonAsync(string code, long? customer = null)
     {
@@ -41,6 +34,28 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
     private Task PaidAsync(long orderId, long? customer, string code, decimal discount = 5m, decimal total = 100m) =>
         App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(orderId, customer, total, total, discountCodes: [code])
             .Replace("\"amount\":\"5.00\"", $"\"amount\":\"{discount:0.00}\"", StringComparison.Ordinal));
+
+    /// <summary>
+    /// The missed-order sweep finds a paid order of customer 44 (€50.00) that used <paramref name="code"/>, as the Admin API names it:
+    /// the code without its amount, and the order's whole discount (€4.00).
+    /// </summary>
+    private async Task SweepFindsAsync(long orderId, string code)
+    {
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
+            .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "c1" }, nodes = new[] { new
+                {
+                    legacyResourceId = orderId.ToString(System.Globalization.CultureInfo.InvariantCulture), name = $"#{orderId}", test = false,
+                    cancelledAt = (string?)null, discountCodes = new[] { code }, customer = new { legacyResourceId = "44" },
+                    subtotalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" } },
+                    totalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" },
+                        presentmentMoney = new { amount = "50.00", currencyCode = "EUR" } },
+                    totalDiscountsSet = new { shopMoney = new { amount = "4.00", currencyCode = "EUR" } },
+                } } } },
+            }));
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Points.MissedOrderSweep>().SweepShopAsync(Shop, default);
+    }
 
     [Fact]
     public async Task A_redemption_is_recorded_once_per_order_and_shows_in_the_report_and_its_csv()
@@ -69,20 +84,7 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
         await PaidAsync(9101, 42, "summer5", discount: 5m, total: 100m);
         await PaidAsync(9102, 43, "SUMMER5", discount: 7.5m, total: 80m);
         // An order whose webhook never came, found by the missed-order sweep.
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
-            .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
-            {
-                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "c1" }, nodes = new[] { new
-                {
-                    legacyResourceId = "9103", name = "#9103", test = false, cancelledAt = (string?)null, discountCodes = new[] { "Summer5" },
-                    customer = new { legacyResourceId = "44" },
-                    subtotalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" } },
-                    totalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" },
-                        presentmentMoney = new { amount = "50.00", currencyCode = "EUR" } },
-                    totalDiscountsSet = new { shopMoney = new { amount = "4.00", currencyCode = "EUR" } },
-                } } } },
-            }));
-        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Points.MissedOrderSweep>().SweepShopAsync(Shop, default);
+        await SweepFindsAsync(9103, "Summer5");
 
         var history = await (await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/coupons/summer5/redemptions", Shop)))
             .Content.ReadFromJsonAsync<JsonElement>();
@@ -155,20 +157,7 @@ public sealed class CouponTrackingTests(AppFixture app) : AppTests<AppFixture>(a
             """, new { shop = Shop }); // so the shop's events are recorded
 
         // The sweep finds the order first: the Admin API gives the order's whole discount (4.00, shipping included), not the code's.
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WildcardMatcher("*PaidOrders*")))
-            .AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
-            {
-                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "c1" }, nodes = new[] { new
-                {
-                    legacyResourceId = "9201", name = "#9201", test = false, cancelledAt = (string?)null, discountCodes = new[] { "SUMMER5" },
-                    customer = new { legacyResourceId = "44" },
-                    subtotalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" } },
-                    totalPriceSet = new { shopMoney = new { amount = "50.00", currencyCode = "EUR" },
-                        presentmentMoney = new { amount = "50.00", currencyCode = "EUR" } },
-                    totalDiscountsSet = new { shopMoney = new { amount = "4.00", currencyCode = "EUR" } },
-                } } } },
-            }));
-        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Points.MissedOrderSweep>().SweepShopAsync(Shop, default);
+        await SweepFindsAsync(9201, "SUMMER5");
 
         await PaidAsync(9201, 44, "SUMMER5", discount: 3m, total: 50m); // the webhook, late, with what the code took off
         await PaidAsync(9201, 44, "SUMMER5", discount: 3m, total: 50m); // and again

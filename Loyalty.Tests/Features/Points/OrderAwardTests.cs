@@ -9,6 +9,21 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
+    /// <summary>
+    /// The merchant earns 2 on the subtotal, then changes to 5 on the total; returns a time while 2 was in force. Shopify's times
+    /// have whole seconds, so a second passes on each side of it.
+    /// </summary>
+    private async Task<DateTimeOffset> RateTwoThenFiveOnTheTotalAsync()
+    {
+        await SetAsync(new { earnRate = 2m });
+        await Task.Delay(1100);
+        var whileTwo = DateTimeOffset.UtcNow;
+        await Task.Delay(1100);
+        await SetAsync(new { earnRate = 5m, earnBasis = "total" });
+        await Task.Delay(1100);
+        return whileTwo;
+    }
+
     private Task<string?> SkipReasonAsync(long orderId) => App.ScalarAsync<string>(
         "SELECT skip_reason FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop = Shop, orderId });
 
@@ -61,12 +76,7 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
     [Fact]
     public async Task An_order_earns_at_the_rate_in_force_when_it_was_processed_not_when_its_webhook_is_handled()
     {
-        await SetAsync(new { earnRate = 2m });
-        await Task.Delay(1100); // Shopify's processed_at has whole seconds
-        var between = DateTimeOffset.UtcNow;
-        await Task.Delay(1100);
-        await SetAsync(new { earnRate = 5m, earnBasis = "total" });
-        await Task.Delay(1100);
+        var between = await RateTwoThenFiveOnTheTotalAsync();
 
         // Paid while the rate was 2 (on the subtotal), handled after the merchant changed it: it keeps the rate of then. Shopify
         // triggers orders/paid when the order is paid and says when in X-Shopify-Triggered-At, on every retry alike.
@@ -93,12 +103,7 @@ public sealed class OrderAwardTests(AppFixture app) : AppTests<AppFixture>(app)
     [Fact]
     public async Task A_pay_later_order_earns_at_the_rate_in_force_when_it_was_paid_not_when_it_was_placed()
     {
-        await SetAsync(new { earnRate = 2m });
-        await Task.Delay(1100); // Shopify's processed_at has whole seconds
-        var placed = DateTimeOffset.UtcNow;
-        await Task.Delay(1100);
-        await SetAsync(new { earnRate = 5m, earnBasis = "total" });
-        await Task.Delay(1100);
+        var placed = await RateTwoThenFiveOnTheTotalAsync();
 
         // Placed on payment terms (net 30) while the rate was 2; the customer paid after the merchant changed it.
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(6201, 777, subtotal: 10m, total: 12m, processedAt: placed),
