@@ -52,12 +52,16 @@ public sealed class BenchEnvironment : IAsyncDisposable
     /// The database with production durability (fsync and synchronous_commit on), as the ingest and conversion benchmarks
     /// run by default; <c>--fast-db</c> turns it off, as the tests run it.
     /// </param>
-    public static async Task<BenchEnvironment> StartAsync(int seed, bool durable, CancellationToken ct)
+    /// <param name="profile">Loads pg_stat_statements, for <see cref="CpuProfile"/>.</param>
+    public static async Task<BenchEnvironment> StartAsync(int seed, bool durable, CancellationToken ct, bool profile = false)
     {
         var dir = Path.Combine(Path.GetTempPath(), "loyalty-bench-" + Guid.NewGuid().ToString("N")[..8]);
         System.IO.Directory.CreateDirectory(dir);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101); // PostgreSQL runs as postgres when we are root
-        var pg = new LocalPostgres(Path.Combine(dir, "postgres"), LocalPostgres.FreePort()) { Durable = durable };
+        var pg = new LocalPostgres(Path.Combine(dir, "postgres"), LocalPostgres.FreePort())
+        {
+            Durable = durable, ExtraOptions = profile ? CpuProfile.PostgresOptions : "",
+        };
         await pg.StartAsync(ct);
         await using (var admin = new NpgsqlConnection(pg.ConnectionString("postgres")))
         {
@@ -142,6 +146,9 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
     public Uri BaseUrl => new($"http://127.0.0.1:{_port}");
 
     public bool Running => _process is { HasExited: false };
+
+    /// <summary>The running process's id (0 when it is not running).</summary>
+    public int Pid => _process is { HasExited: false } p ? p.Id : 0;
 
     public int Starts { get; private set; }
 

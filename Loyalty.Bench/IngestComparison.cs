@@ -19,10 +19,11 @@ public static class IngestComparison
     private sealed record Outcome(string Name, int Sent, int Errors, double Seconds, Stats Acks, double AwardSeconds, long Awards, long Points,
         long RssKb);
 
-    public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, CancellationToken ct)
+    /// <param name="profile">Also reports CPU seconds per award (the server's and the database's) and the database's statements.</param>
+    public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, bool profile, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(256, 256);
-        await using var env = await BenchEnvironment.StartAsync(seed, durable, ct);
+        await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
         var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
         await BenchEnvironment.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
         await using var peer = await NodePeer.StartAsync(env, ct);
@@ -45,12 +46,23 @@ public static class IngestComparison
             await SendAllAsync(http, new Uri(baseUrl, "/webhooks"), warmup, connections, ct);
             await WaitForAwardsAsync(env, isPeer, 1_000_000, warmup.Select(d => d.Order).Distinct().Count(), TimeSpan.FromMinutes(5), ct);
 
+            if (profile) await CpuProfile.ResetStatementsAsync(env);
+            var pid = isPeer ? peer.Pid : app.Pid;
+            var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds());
             var clock = Stopwatch.StartNew();
             var (acks, errors) = await SendAllAsync(http, new Uri(baseUrl, "/webhooks"), measured, connections, ct);
             var sent = clock.Elapsed.TotalSeconds;
             await WaitForAwardsAsync(env, isPeer, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
             var awarded = clock.Elapsed.TotalSeconds;
+            serverCpu = CpuProfile.ProcessSeconds(pid) - serverCpu;
+            databaseCpu = CpuProfile.PostgresSeconds() - databaseCpu;
             var (awards, points) = await AwardsAsync(env, isPeer, 10_000_000, ct);
+            if (profile)
+            {
+                Console.WriteLine($"# {name}: CPU per award {Stats.F(serverCpu * 1000 / orders.Count, 2)} ms in the server, " +
+                                  $"{Stats.F(databaseCpu * 1000 / orders.Count, 2)} ms in PostgreSQL (from /proc; the whole phase)");
+                await CpuProfile.PrintTopStatementsAsync(env, name, orders.Count, top: 25);
+            }
             var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points, isPeer ? peer.PeakRssKb : app.PeakRssKb);
             outcomes.Add(outcome);
             Console.WriteLine($"{name}: {Stats.F(outcome.Sent / outcome.Seconds, 0)} acks/s, p99 {Stats.F(acks.Percentile(99))} ms, " +

@@ -62,6 +62,8 @@ public sealed class NodePeer : IAsyncDisposable
         throw new InvalidOperationException($"The Node peer exited before listening (code {(process.HasExited ? process.ExitCode : -1)}).");
     }
 
+    public int Pid => _process.Id;
+
     /// <summary>Peak resident memory of the peer so far (VmHWM).</summary>
     public long PeakRssKb
     {

@@ -37,6 +37,9 @@ public sealed partial class LocalPostgres
     /// </summary>
     public bool Durable { get; init; }
 
+    /// <summary>More server options (<c>-c name=value</c>), e.g. a benchmark's profiling extension.</summary>
+    public string ExtraOptions { get; init; } = "";
+
     /// <summary>The directory asked for (<c>Database:LocalDataDirectory</c>).</summary>
     public string RequestedDataDirectory { get; }
 
@@ -111,7 +114,8 @@ public sealed partial class LocalPostgres
 
         var logFile = Path.Combine(_dataDirectory, "server.log");
         var options = $"-p {Port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='{_dataDirectory}' " +
-                      "-c max_connections=300" + (Durable ? "" : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+                      "-c max_connections=300" + (Durable ? "" : " -c fsync=off -c synchronous_commit=off -c full_page_writes=off") +
+                      (ExtraOptions.Length > 0 ? " " + ExtraOptions : "");
         await RunAsync(Path.Combine(_binDirectory, "pg_ctl"),
             ["-D", _dataDirectory, "-l", logFile, "-o", options, "-w", "-t", "60", "start"], ct);
 

@@ -1,0 +1,88 @@
+using System.Globalization;
+using Dapper;
+
+namespace Loyalty.Bench;
+
+/// <summary>
+/// Where a phase's work went (<c>--profile</c>): CPU seconds of one process and of the database's processes, read from
+/// <c>/proc</c> (so the app cannot misreport them), and PostgreSQL's own count of statements by total execution time
+/// (<c>pg_stat_statements</c>, loaded only when profiling).
+/// </summary>
+public static class CpuProfile
+{
+    private const double TicksPerSecond = 100; // USER_HZ on Linux
+
+    /// <summary>The server option that loads pg_stat_statements (a profiled run only: it costs a little on every statement).</summary>
+    public const string PostgresOptions = "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all";
+
+    /// <summary>CPU seconds (user + system, with reaped children) of process <paramref name="pid"/> so far; 0 once it is gone.</summary>
+    public static double ProcessSeconds(int pid) => Read($"/proc/{pid}/stat") is { } f ? Seconds(f) : 0;
+
+    /// <summary>CPU seconds of every running <c>postgres</c> process (the postmaster's reaped backends included).</summary>
+    public static double PostgresSeconds()
+    {
+        var total = 0.0;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out _)) continue;
+            var stat = Read(Path.Combine(dir, "stat"));
+            if (stat is not null && stat.Value.Comm == "postgres") total += Seconds(stat.Value);
+        }
+        return total;
+    }
+
+    public static async Task ResetStatementsAsync(BenchEnvironment env)
+    {
+        await using var conn = env.Connection();
+        await conn.ExecuteAsync("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        await conn.ExecuteAsync("SELECT pg_stat_statements_reset()");
+    }
+
+    /// <summary>The statements that took the most execution time since the reset, per <paramref name="unit"/> (e.g. per award).</summary>
+    public static async Task PrintTopStatementsAsync(BenchEnvironment env, string title, long unit, int top)
+    {
+        await using var conn = env.Connection();
+        var rows = (await conn.QueryAsync<(long Calls, double TotalMs, string Query)>("""
+            SELECT calls, total_exec_time, regexp_replace(query, '\s+', ' ', 'g')
+            FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT @top
+            """, new { top })).ToList();
+        var all = await conn.QuerySingleAsync<(long Calls, double TotalMs)>(
+            "SELECT coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0) FROM pg_stat_statements");
+        Console.WriteLine($"# {title}: {all.Calls} statements ({Stats.F((double)all.Calls / unit)} per award), " +
+                          $"{Stats.F(all.TotalMs)} ms executing ({Stats.F(all.TotalMs / unit, 3)} ms per award); the top {top}:");
+        Console.WriteLine("| calls | per award | total ms | µs per call | statement |");
+        Console.WriteLine("|---:|---:|---:|---:|---|");
+        foreach (var (calls, totalMs, query) in rows)
+        {
+            var text = query.Length > 110 ? query[..110] + "…" : query;
+            Console.WriteLine($"| {calls} | {Stats.F((double)calls / unit)} | {Stats.F(totalMs)} | {Stats.F(totalMs * 1000 / calls, 0)} | " +
+                              $"`{text.Replace("|", "\\|", StringComparison.Ordinal)}` |");
+        }
+    }
+
+    private readonly record struct ProcStat(string Comm, string[] Fields);
+
+    private static ProcStat? Read(string path)
+    {
+        try
+        {
+            var text = File.ReadAllText(path);
+            var open = text.IndexOf('(', StringComparison.Ordinal);
+            var close = text.LastIndexOf(')');
+            // After "pid (comm) " come the fields from the third on: state, ppid, …, utime is the 14th.
+            return new ProcStat(text[(open + 1)..close], text[(close + 2)..].Split(' '));
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static readonly int[] CpuFields = [11, 12, 13, 14]; // utime, stime, cutime, cstime
+
+    private static double Seconds(ProcStat s) => CpuFields.Sum(i => long.Parse(s.Fields[i], CultureInfo.InvariantCulture)) / TicksPerSecond;
+}
