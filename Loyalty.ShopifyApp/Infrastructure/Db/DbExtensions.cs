@@ -17,8 +17,9 @@ public static partial class DbExtensions
 
         // Resolved when first needed, so configuration added by hosts and tests after Program ran is honoured.
         // Npgsql's own logs (connection failures, errors it swallows) go through the app's logging.
-        builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(
-                ResolveConnectionString(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHostEnvironment>()))
+        builder.Services.AddSingleton(sp => new NpgsqlDataSourceBuilder(WithSessionSettings(
+                ResolveConnectionString(sp.GetRequiredService<IConfiguration>(), sp.GetRequiredService<IHostEnvironment>()),
+                sp.GetRequiredService<IOptions<DatabaseOptions>>().Value))
             .UseLoggerFactory(sp.GetRequiredService<ILoggerFactory>())
             .Build());
         builder.Services.AddSingleton<Migrator>();
@@ -27,6 +28,18 @@ public static partial class DbExtensions
         builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddHostedService<MigrateOnStartup>();
         return builder;
+    }
+
+    /// <summary>The connection string with <see cref="DatabaseOptions"/>' statement preparation and plan mode, unless it sets its own.</summary>
+    public static string WithSessionSettings(string connectionString, DatabaseOptions options)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = options.AutoPrepareStatements;
+        if (options.ForceCustomPlans && builder.Options?.Contains("plan_cache_mode", StringComparison.Ordinal) != true)
+        {
+            builder.Options = ((builder.Options ?? "") + " -c plan_cache_mode=force_custom_plan").Trim();
+        }
+        return builder.ConnectionString;
     }
 
     private static string ResolveConnectionString(IConfiguration configuration, IHostEnvironment environment)
