@@ -20,7 +20,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         var order = OrderPayloads.Order(context.Delivery.Payload!);
         // Shopify triggers orders/paid when the order is paid: for a pay-later order, days after it was processed.
         order = order with { PaidAt = OrderPayloads.PaidAt(context.Delivery.TriggeredAt, order.ProcessedAt, order.UpdatedAt, clock.GetUtcNow()) };
-        var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
+        var settings = await context.SettingsAsync(ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
         var codes = order.DiscountCodes ?? [];
         await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), "webhook",
@@ -58,7 +58,7 @@ public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<Refund
     {
         var shop = context.Delivery.ShopDomain;
         var refund = OrderPayloads.Refund(context.Delivery.Payload!);
-        var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
+        var settings = await context.SettingsAsync(ct);
         var outcome = await OrderEarnings.RefundAsync(context.Connection, context.Transaction, shop, refund.OrderId, refund.RefundId,
             refund.Amount, settings, ct);
         if (settings.PosMode && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
@@ -81,7 +81,7 @@ public sealed partial class OrderCancelled(PosSyncTrigger posSync, ILogger<Order
     {
         var shop = context.Delivery.ShopDomain;
         var order = OrderPayloads.Order(context.Delivery.Payload!);
-        var settings = await ShopSettings.LoadAsync(context.Connection, context.Transaction, shop, ct);
+        var settings = await context.SettingsAsync(ct);
         var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings, ct);
         if (settings.PosMode && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
         LogCancelled(shop, order.OrderId, outcome.Status, outcome.Points);

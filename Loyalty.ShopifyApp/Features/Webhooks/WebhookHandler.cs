@@ -20,10 +20,45 @@ public sealed record WebhookShop(string State, DateTimeOffset InstalledAt);
 /// What a handler gets: the delivery, and the connection and transaction in which the delivery is marked
 /// processed. A handler's database effects commit together with that mark, or not at all.
 /// </summary>
-public sealed record WebhookContext(WebhookDelivery Delivery, WebhookShop Shop, NpgsqlConnection Connection, NpgsqlTransaction Transaction)
+public sealed record WebhookContext(WebhookDelivery Delivery, WebhookShop Shop, NpgsqlConnection Connection, NpgsqlTransaction Transaction,
+    WebhookShopReads Reads)
 {
     /// <summary>Work to start once the transaction committed (e.g. waking a job for what it queued).</summary>
     public List<Action> AfterCommit { get; } = [];
+
+    /// <summary>The shop's settings as this transaction first read them.</summary>
+    public Task<ShopSettings> SettingsAsync(CancellationToken ct) => Reads.SettingsAsync(Connection, Transaction, Delivery.ShopDomain, ct);
+}
+
+/// <summary>
+/// Each shop's row and settings, read once per transaction and shared by the deliveries it handles, instead of twice per
+/// delivery. No handler that shares a transaction changes them: the uninstall, which does, always runs in one of its own.
+/// </summary>
+public sealed class WebhookShopReads
+{
+    private readonly Dictionary<string, WebhookShop?> _shops = [];
+    private readonly Dictionary<string, ShopSettings> _settings = [];
+
+    public async Task<WebhookShop?> ShopAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct)
+    {
+        if (!_shops.TryGetValue(shop, out var row))
+        {
+            row = await conn.QuerySingleOrDefaultAsync<WebhookShop>(new CommandDefinition(
+                "SELECT state, installed_at FROM shops WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
+            _shops[shop] = row;
+        }
+        return row;
+    }
+
+    public async Task<ShopSettings> SettingsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct)
+    {
+        if (!_settings.TryGetValue(shop, out var settings))
+        {
+            settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
+            _settings[shop] = settings;
+        }
+        return settings;
+    }
 }
 
 /// <summary>One handler per topic. Handlers must be idempotent on the business key (a delivery can run twice).</summary>

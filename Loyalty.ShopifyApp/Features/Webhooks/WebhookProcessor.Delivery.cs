@@ -24,6 +24,7 @@ public sealed partial class WebhookProcessor
             return;
         }
         var handled = new List<Handled>(chunk.Length);
+        var reads = new WebhookShopReads();
         var failed = new List<(WebhookDelivery Delivery, Exception Error)>();
         var heldLanes = new HashSet<int>();
         var afterCommit = new List<WebhookDelivery>(); // a deadlock's victim and what follows it in its lane, in order
@@ -42,7 +43,7 @@ public sealed partial class WebhookProcessor
                 await tx.SaveAsync("delivery", ct);
                 try
                 {
-                    handled.Add(await HandleInAsync(conn, tx, delivery, ct));
+                    handled.Add(await HandleInAsync(conn, tx, delivery, reads, ct));
                     await tx.ReleaseAsync("delivery", ct);
                 }
                 catch (Exception e) when (e is not OperationCanceledException && conn.State == ConnectionState.Open)
@@ -98,7 +99,7 @@ public sealed partial class WebhookProcessor
         {
             await using var conn = await db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
-            var handled = await HandleInAsync(conn, tx, delivery, ct);
+            var handled = await HandleInAsync(conn, tx, delivery, new WebhookShopReads(), ct);
             await tx.CommitAsync(ct);
             FinishSafely(handled);
         }
@@ -113,7 +114,8 @@ public sealed partial class WebhookProcessor
     }
 
     /// <summary>Marks the delivery handled, fenced by its attempt, and runs its handler, all in <paramref name="tx"/>.</summary>
-    private async Task<Handled> HandleInAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WebhookDelivery delivery, CancellationToken ct)
+    private async Task<Handled> HandleInAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WebhookDelivery delivery, WebhookShopReads reads,
+        CancellationToken ct)
     {
         // Fence: still ours? (a worker whose lease expired must not finish what another took over)
         var owned = await conn.ExecuteAsync(new CommandDefinition("""
@@ -122,8 +124,7 @@ public sealed partial class WebhookProcessor
             """, delivery, tx, cancellationToken: ct));
         if (owned != 1) return new Handled(delivery, false, null, null);
 
-        var shop = await conn.QuerySingleOrDefaultAsync<WebhookShop>(new CommandDefinition(
-            "SELECT state, installed_at FROM shops WHERE shop_domain = @ShopDomain", delivery, tx, cancellationToken: ct));
+        var shop = await reads.ShopAsync(conn, tx, delivery.ShopDomain, ct);
         var skip = SkipReason(delivery, shop, out var handler);
         if (skip is not null)
         {
@@ -132,7 +133,7 @@ public sealed partial class WebhookProcessor
             return new Handled(delivery, true, skip, null);
         }
 
-        var context = new WebhookContext(delivery, shop!, conn, tx);
+        var context = new WebhookContext(delivery, shop!, conn, tx, reads);
         await handler!.HandleAsync(context, ct);
         return new Handled(delivery, true, null, context);
     }
