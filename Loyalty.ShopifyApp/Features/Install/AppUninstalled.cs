@@ -8,7 +8,7 @@ namespace Loyalty.ShopifyApp.Features.Install;
 /// from a clean token state. Loyalty data stays until <c>shop/redact</c>, 48 hours later.
 /// A late uninstall that predates the current installation is ignored.
 /// </summary>
-public sealed partial class AppUninstalled(ILogger<AppUninstalled> logger) : IWebhookHandler
+public sealed partial class AppUninstalled(InstalledShops installed, ILogger<AppUninstalled> logger) : IWebhookHandler
 {
     public string Topic => "app/uninstalled";
 
@@ -30,6 +30,7 @@ public sealed partial class AppUninstalled(ILogger<AppUninstalled> logger) : IWe
             WHERE shop_domain = @shop;
             DELETE FROM shop_tokens WHERE shop_domain = @shop;
             """, new { shop = d.ShopDomain, triggered = d.TriggeredAt }, context.Transaction, cancellationToken: ct));
+        context.AfterCommit.Add(() => installed.Forget(d.ShopDomain));
         LogUninstalled(d.ShopDomain);
     }
 

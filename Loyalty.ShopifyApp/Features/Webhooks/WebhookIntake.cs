@@ -25,7 +25,7 @@ public static partial class WebhookIntake
 
     private static async Task<Results<Ok, ProblemHttpResult>> ReceiveAsync(
         HttpContext http, NpgsqlDataSource db, WebhookInbox inbox, IEnumerable<IWebhookHandler> handlers, WebhookSignal signal,
-        IOptions<ShopifyOptions> shopify, IOptions<WebhookOptions> options, ILoggerFactory loggers, CancellationToken ct)
+        InstalledShops installed, IOptions<ShopifyOptions> shopify, IOptions<WebhookOptions> options, ILoggerFactory loggers, CancellationToken ct)
     {
         var log = loggers.CreateLogger(typeof(WebhookIntake));
         var max = options.Value.MaxBodyBytes;
@@ -79,17 +79,23 @@ public static partial class WebhookIntake
                 $"The payload's {field} is not the shop in X-Shopify-Shop-Domain.");
         }
 
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var state = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "SELECT state FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct));
-        if (state is null || (state != "installed" && !handler.RunsForUninstalledShops))
+        if (!installed.IsKnownInstalled(shop))
         {
-            LogIgnored(log, topic, shop, webhookId, state is null ? "unknown shop" : "shop not installed");
-            return TypedResults.Ok();
+            string? state;
+            await using (var conn = await db.OpenConnectionAsync(ct)) // the inbox writes with its own connection
+            {
+                state = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
+                    "SELECT state FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct));
+            }
+            if (state is null || (state != "installed" && !handler.RunsForUninstalledShops))
+            {
+                LogIgnored(log, topic, shop, webhookId, state is null ? "unknown shop" : "shop not installed");
+                return TypedResults.Ok();
+            }
+            if (state == "installed") installed.Remember(shop);
         }
 
         var (customerId, orderId) = PayloadKeys(topic, body);
-        await conn.CloseAsync(); // the inbox writes with its own connection
         long? id;
         try
         {

@@ -77,6 +77,13 @@ public sealed class WebhookOptions
     [SettingRange(1, 50, ErrorMessage = "Webhooks:TransactionSize must be 1-50.")]
     public int TransactionSize { get; set; } = 25;
 
+    /// <summary>
+    /// How long the intake takes a shop it found installed to be installed still, without asking the database
+    /// (<see cref="InstalledShops"/>); 0 asks for every delivery.
+    /// </summary>
+    [SettingRange(0, 300, ErrorMessage = "Webhooks:InstalledShopCacheSeconds must be 0-300.")]
+    public int InstalledShopCacheSeconds { get; set; } = 5;
+
     /// <summary>Raw payloads of handled deliveries are cleared after this many days (data minimisation).</summary>
     public int PayloadRetentionDays { get; set; } = 30;
 

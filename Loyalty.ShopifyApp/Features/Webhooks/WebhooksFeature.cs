@@ -11,6 +11,7 @@ public static class WebhooksFeature
         services.AddValidatedOptions<WebhookOptions, WebhookOptionsValidator>(WebhookOptions.Section);
         services.AddSingleton<IValidateOptions<WebhookOptions>, WebhookPoolRule>();
         services.AddSingleton<WebhookSignal>();
+        services.AddSingleton<InstalledShops>();
         services.AddSingleton<WebhookInbox>();
         services.AddHostedService(sp => sp.GetRequiredService<WebhookInbox>());
         services.AddSingleton<WebhookProcessor>();
