@@ -202,13 +202,19 @@ public sealed class EventDeliveryTests(EventDeliveryTests.EventsApp app) : AppTe
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(1005, 777, 50m, 50m));
         var watch = System.Diagnostics.Stopwatch.StartNew();
 
-        Assert.Equal(0, await DeliverAsync());
+        // This run makes the attempt, or a run the award's commit started first (it holds the run lock, and this one returns).
+        string? lastError = null;
+        while (lastError is null && watch.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            Assert.Equal(0, await DeliverAsync());
+            lastError = await App.ScalarAsync<string?>("SELECT last_error FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop });
+            if (lastError is null) await Task.Delay(20);
+        }
 
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5), $"took {watch.Elapsed}");
         Assert.True(huge.BytesSent < 16 * 1024 * 1024, $"{huge.BytesSent} bytes were sent before the app hung up");
         Assert.Equal("pending", await App.ScalarAsync<string>("SELECT state FROM outgoing_events WHERE shop_domain = @shop", new { shop = Shop }));
-        Assert.Contains("larger than 65536 bytes", await App.ScalarAsync<string>("SELECT last_error FROM outgoing_events WHERE shop_domain = @shop",
-            new { shop = Shop }));
+        Assert.Contains("larger than 65536 bytes", lastError);
     }
 
     [Fact]
