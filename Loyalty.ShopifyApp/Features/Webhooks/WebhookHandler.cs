@@ -33,6 +33,9 @@ public sealed record WebhookContext(WebhookDelivery Delivery, WebhookShop Shop, 
 /// <summary>
 /// Each shop's row and settings, read once per transaction and shared by the deliveries it handles, instead of twice per
 /// delivery. No handler that shares a transaction changes them: the uninstall, which does, always runs in one of its own.
+/// The settings are read under the shop's balance-source lock, taken shared until the transaction ends: a merchant's switch
+/// of the balance source (which takes it exclusively) waits for the awards made under the old source to commit, so none is
+/// posted (or left out of the POS queue) by a source that is no longer the shop's.
 /// </summary>
 public sealed class WebhookShopReads
 {
@@ -54,6 +57,8 @@ public sealed class WebhookShopReads
     {
         if (!_settings.TryGetValue(shop, out var settings))
         {
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
+                new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
             settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
             _settings[shop] = settings;
         }

@@ -81,6 +81,7 @@ public static partial class WebhookIntake
 
         if (!installed.IsKnownInstalled(shop))
         {
+            var askedAt = installed.Version;
             string? state;
             await using (var conn = await db.OpenConnectionAsync(ct)) // the inbox writes with its own connection
             {
@@ -92,7 +93,7 @@ public static partial class WebhookIntake
                 LogIgnored(log, topic, shop, webhookId, state is null ? "unknown shop" : "shop not installed");
                 return TypedResults.Ok();
             }
-            if (state == "installed") installed.Remember(shop);
+            if (state == "installed") installed.Remember(shop, askedAt);
         }
 
         var (customerId, orderId) = PayloadKeys(topic, body);

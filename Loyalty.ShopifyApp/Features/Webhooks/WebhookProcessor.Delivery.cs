@@ -49,8 +49,10 @@ public sealed partial class WebhookProcessor
                 catch (Exception e) when (e is not OperationCanceledException && conn.State == ConnectionState.Open)
                 {
                     await tx.RollbackAsync("delivery", ct);
+                    // Also a prepared statement whose table another instance's migration changed (0A000, "cached plan must not change
+                    // result type"): Npgsql prepares it again on its next use, so run alone it goes through without spending an attempt.
                     if (e is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
-                            or PostgresErrorCodes.LockNotAvailable })
+                            or PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.FeatureNotSupported })
                     {
                         heldLanes.Add(laneOf[delivery.Id]);
                         afterCommit.Add(delivery);

@@ -34,7 +34,10 @@ public static partial class DbExtensions
     public static string WithSessionSettings(string connectionString, DatabaseOptions options)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = options.AutoPrepareStatements;
+        // Whether the string names it at all (0 included: how one turns preparation off for a pooler); NpgsqlConnectionStringBuilder's
+        // own ContainsKey only says whether a keyword is known.
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare")) builder.MaxAutoPrepare = options.AutoPrepareStatements;
         if (options.ForceCustomPlans && builder.Options?.Contains("plan_cache_mode", StringComparison.Ordinal) != true)
         {
             builder.Options = ((builder.Options ?? "") + " -c plan_cache_mode=force_custom_plan").Trim();

@@ -52,33 +52,4 @@ public sealed class UninstallTests(RecordingApp app) : AppTests<RecordingApp>(ap
         Assert.Equal("installed", await App.ScalarAsync<string>("SELECT state FROM shops WHERE shop_domain = @shop", new { shop }));
         Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
     }
-
-    [Fact]
-    public async Task After_the_uninstall_this_instance_stores_none_of_the_shops_deliveries_though_it_found_the_shop_installed_moments_before()
-    {
-        var shop = Shop;
-        await App.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: "before-" + shop); // the intake now knows it installed
-        await App.WaitForDeliveryAsync("before-" + shop, "processed");
-
-        await App.PostWebhookAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", webhookId: "u-" + shop);
-        await App.WaitForDeliveryAsync("u-" + shop, "processed");
-        await App.PostWebhookAsync("test/effect", shop, """{"id":2}""", webhookId: "after-" + shop);
-
-        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE webhook_id = @id", new { id = "after-" + shop }));
-    }
-
-    [Fact]
-    public async Task A_delivery_for_a_shop_another_instance_just_uninstalled_is_skipped_by_the_processor()
-    {
-        var shop = Shop;
-        await App.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: "before-" + shop);
-        await App.WaitForDeliveryAsync("before-" + shop, "processed");
-        // Another instance handled the uninstall: this one still takes the shop for installed for a few seconds.
-        await App.ScalarAsync<int>("UPDATE shops SET state = 'uninstalled' WHERE shop_domain = @shop RETURNING 1", new { shop });
-
-        await App.PostWebhookAsync("test/effect", shop, """{"id":2}""", webhookId: "after-" + shop);
-
-        await App.WaitForDeliveryAsync("after-" + shop, "skipped");
-        Assert.Equal(0, await RecordingHandler.RunsAsync(App, "after-" + shop));
-    }
 }

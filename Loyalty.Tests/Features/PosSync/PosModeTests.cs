@@ -1,3 +1,5 @@
+using Dapper;
+
 namespace Loyalty.Tests.Features.PosSync;
 
 /// <summary>
@@ -170,5 +172,32 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
 
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"{(int)response.StatusCode}: {await response.Content.ReadAsStringAsync()}");
         Assert.Equal("ledger_fallback", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balanceSource").GetString());
+    }
+
+    [Fact]
+    public async Task A_balance_source_switch_waits_for_an_award_made_under_the_old_source_to_commit()
+    {
+        // The award's transaction has read the shop's settings (POS) and waits for the customer's balance row, held here.
+        await App.ScalarAsync<int>("INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, 777) RETURNING 1", new { shop = Shop });
+        await using var holder = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await holder.OpenAsync();
+        await using var held = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("SELECT 1 FROM point_balances WHERE shop_domain = @shop AND customer_id = 777 FOR UPDATE", new { shop = Shop }, held);
+        await App.PostWebhookAsync("orders/paid", Shop, ShopifyPayloads.Order(9001, 777, 50m, 50m), webhookId: "paid-" + Shop);
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>("""
+            SELECT count(*) FROM pg_stat_activity
+            WHERE wait_event_type = 'Lock' AND query LIKE '%point_balances%' AND pid <> pg_backend_pid()
+            """) > 0, "the award waiting for the balance row");
+
+        var switching = App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(new { balanceSource = "ledger" })));
+        await Task.WhenAny(switching, Task.Delay(1500));
+        Assert.False(switching.IsCompleted, "the switch to the ledger went through while an award made under the POS was uncommitted");
+
+        await held.CommitAsync();
+        Assert.Equal(HttpStatusCode.OK, (await switching).StatusCode);
+        await App.WaitForDeliveryAsync("paid-" + Shop, "processed");
+        // Made under the POS source, the award is queued for the POS: it committed before the switch.
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop AND reference = 'order:9001'",
+            new { shop = Shop }));
     }
 }

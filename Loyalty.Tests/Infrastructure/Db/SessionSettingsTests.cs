@@ -33,6 +33,9 @@ public sealed class SessionSettingsTests
         Assert.Equal(5, own.MaxAutoPrepare);
         Assert.Equal("-c plan_cache_mode=auto", own.Options);
 
+        var pooler = new NpgsqlConnectionStringBuilder(DbExtensions.WithSessionSettings("Host=h;Max Auto Prepare=0", new DatabaseOptions()));
+        Assert.Equal(0, pooler.MaxAutoPrepare);
+
         var off = new NpgsqlConnectionStringBuilder(DbExtensions.WithSessionSettings(
             "Host=h;Options=-c statement_timeout=5000", new DatabaseOptions { AutoPrepareStatements = 0, ForceCustomPlans = false }));
         Assert.Equal(0, off.MaxAutoPrepare);
