@@ -38,7 +38,7 @@ public static class CpuProfile
         await conn.ExecuteAsync("SELECT pg_stat_statements_reset()");
     }
 
-    /// <summary>The statements that took the most execution time since the reset, per <paramref name="unit"/> (e.g. per award).</summary>
+    /// <summary>The statements that took the most execution time since the reset, per <paramref name="unit"/> (an award, a conversion).</summary>
     public static async Task PrintTopStatementsAsync(BenchEnvironment env, string title, long unit, int top)
     {
         await using var conn = env.Connection();
@@ -48,9 +48,9 @@ public static class CpuProfile
             """, new { top })).ToList();
         var all = await conn.QuerySingleAsync<(long Calls, double TotalMs)>(
             "SELECT coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0) FROM pg_stat_statements");
-        Console.WriteLine($"# {title}: {all.Calls} statements ({Stats.F((double)all.Calls / unit)} per award), " +
-                          $"{Stats.F(all.TotalMs)} ms executing ({Stats.F(all.TotalMs / unit, 3)} ms per award); the top {top}:");
-        Console.WriteLine("| calls | per award | total ms | µs per call | statement |");
+        Console.WriteLine($"# {title}: {all.Calls} statements ({Stats.F((double)all.Calls / unit)} per unit), " +
+                          $"{Stats.F(all.TotalMs)} ms executing ({Stats.F(all.TotalMs / unit, 3)} ms per unit); the top {top}:");
+        Console.WriteLine("| calls | per unit | total ms | µs per call | statement |");
         Console.WriteLine("|---:|---:|---:|---:|---|");
         foreach (var (calls, totalMs, query) in rows)
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -68,6 +69,11 @@ public sealed partial class PosSimulator : IAsyncDisposable
     public TimeSpan Latency { get; set; }
 
     public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>The time requests spent in the simulator, summed (from arrival to the end of the answer), for benchmarks.</summary>
+    public TimeSpan Served => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _servedTicks));
+
+    private long _servedTicks;
 
     public static async Task<PosSimulator> StartAsync(string apiKey = "sandbox-pos-key", int seed = 1, int port = 0, CancellationToken ct = default)
     {
@@ -149,6 +155,12 @@ public sealed partial class PosSimulator : IAsyncDisposable
 
     private void Map(WebApplication app)
     {
+        app.Use(async (http, next) =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            await next(http);
+            Interlocked.Add(ref _servedTicks, Stopwatch.GetTimestamp() - started);
+        });
         app.Use(async (http, next) =>
         {
             Interlocked.Increment(ref _requests);

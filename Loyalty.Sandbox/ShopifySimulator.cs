@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -112,6 +113,11 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
 
     public long BucketThrottled => Interlocked.Read(ref _bucketThrottled);
 
+    /// <summary>The time requests spent in the simulator, summed (from arrival to the end of the answer), for benchmarks.</summary>
+    public TimeSpan Served => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _servedTicks));
+
+    private long _servedTicks;
+
     private long _requests;
     private long _bucketThrottled;
     private readonly Dictionary<string, (double Available, long At)> _buckets = [];
@@ -137,6 +143,12 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
 
     private void Map(WebApplication app)
     {
+        app.Use(async (http, next) =>
+        {
+            var started = Stopwatch.GetTimestamp();
+            await next(http);
+            Interlocked.Add(ref _servedTicks, Stopwatch.GetTimestamp() - started);
+        });
         app.MapPost("/{shop}/admin/oauth/access_token", AccessTokenAsync);
         app.MapPost("/{shop}/admin/api/{version}/graphql.json", GraphQLAsync);
     }
