@@ -193,7 +193,8 @@ public static class ConversionLoad
             var nominal = posCalls * PosMs + shopifyCalls * ShopifyMs;
             var external = (env.Pos.Served + env.Shopify.Served - servedBefore).TotalMilliseconds / completed;
             return $"| {level} | {rate:F2} | {Stats.F(stats.Percentile(50))} | {Stats.F(stats.Percentile(99))} | {Stats.F(external)} " +
-                   $"(nominal {Stats.F(nominal)}: POS {posCalls:F1}, Shopify {shopifyCalls:F1} calls) | {Stats.F(stats.Percentile(50) - external)} | " +
+                   $"(nominal {Stats.F(nominal)}: POS {posCalls:F1}, Shopify {shopifyCalls:F1} calls) | " +
+                   $"{Stats.F(stats.Percentile(50) - external)} | " +
                        $"{Stats.F(stats.Percentile(99) - external)} | {errorText} |";
         }
     }

@@ -52,19 +52,51 @@ public sealed partial class WebhookProcessor(
         List<WebhookDelivery> claimed;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
+            // Shops take turns: every shop with ready work gets its oldest delivery into the batch before any shop gets its second,
+            // and so on, so one shop's flood cannot hold back another shop's deliveries (a shop alone still fills the batch). The
+            // walk goes from shop to shop along webhook_deliveries_ready_by_shop, visiting only shops with a delivery due by now
+            // (one in back-off is passed over inside the index); each shop's deliveries are taken oldest first, as its lanes need.
+            // Four times the batch are candidates, locked in turn order with SKIP LOCKED, so an instance claiming at the same moment
+            // as another still fills its batch with what the other did not take.
             claimed = (await conn.QueryAsync<WebhookDelivery>(new CommandDefinition("""
+                WITH RECURSIVE shops_with_work (shop_domain) AS (
+                    (SELECT shop_domain FROM webhook_deliveries
+                     WHERE status IN ('pending', 'processing') AND next_attempt_at <= now() ORDER BY shop_domain LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT w.shop_domain FROM webhook_deliveries w
+                            WHERE w.status IN ('pending', 'processing') AND w.next_attempt_at <= now() AND w.shop_domain > s.shop_domain
+                            ORDER BY w.shop_domain LIMIT 1)
+                    FROM shops_with_work s WHERE s.shop_domain IS NOT NULL
+                ),
+                in_turns AS (
+                    SELECT ready.id, ready.next_attempt_at, ready.turn
+                    FROM shops_with_work s
+                    CROSS JOIN LATERAL (
+                        SELECT w.id, w.next_attempt_at, row_number() OVER (ORDER BY w.next_attempt_at, w.id) AS turn
+                        FROM webhook_deliveries w
+                        WHERE w.shop_domain = s.shop_domain AND w.status IN ('pending', 'processing') AND w.next_attempt_at <= now()
+                          AND (w.status = 'pending' OR w.locked_until < now())
+                        ORDER BY w.next_attempt_at, w.id
+                        LIMIT @candidates) ready
+                    WHERE s.shop_domain IS NOT NULL
+                    ORDER BY ready.turn, ready.next_attempt_at, ready.id
+                    LIMIT @candidates
+                ),
+                taken AS (
+                    -- checked again as each row is locked: another instance may have claimed it since in_turns was read
+                    SELECT w.id FROM webhook_deliveries w JOIN in_turns t USING (id)
+                    WHERE (w.status = 'pending' AND w.next_attempt_at <= now()) OR (w.status = 'processing' AND w.locked_until < now())
+                    ORDER BY t.turn, t.next_attempt_at, t.id
+                    LIMIT @batch
+                    FOR UPDATE OF w SKIP LOCKED
+                )
                 UPDATE webhook_deliveries d
                 SET status = 'processing', attempts = d.attempts + 1, locked_until = now() + make_interval(secs => @lease)
-                WHERE d.id IN (
-                    SELECT id FROM webhook_deliveries
-                    WHERE (status = 'pending' AND next_attempt_at <= now())
-                       OR (status = 'processing' AND locked_until < now())
-                    ORDER BY next_attempt_at, id
-                    LIMIT @batch
-                    FOR UPDATE SKIP LOCKED)
+                FROM taken WHERE d.id = taken.id
                 RETURNING d.id, d.webhook_id, d.shop_domain, d.topic, d.event_id, d.triggered_at, d.api_version,
                           d.payload, d.customer_id, d.order_id, d.attempts
-                """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize }, cancellationToken: ct))).ToList();
+                """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize, candidates = 4 * options.Value.BatchSize },
+                cancellationToken: ct))).ToList();
         }
 
         if (claimed.Count == 0) return 0;

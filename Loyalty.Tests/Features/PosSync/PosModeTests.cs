@@ -182,14 +182,16 @@ public sealed class PosModeTests(PosSyncApp app) : PosSyncTestBase<PosSyncApp>(a
         await using var holder = new Npgsql.NpgsqlConnection(App.ConnectionString);
         await holder.OpenAsync();
         await using var held = await holder.BeginTransactionAsync();
-        await holder.ExecuteAsync("SELECT 1 FROM point_balances WHERE shop_domain = @shop AND customer_id = 777 FOR UPDATE", new { shop = Shop }, held);
+        await holder.ExecuteAsync("SELECT 1 FROM point_balances WHERE shop_domain = @shop AND customer_id = 777 FOR UPDATE", new { shop = Shop },
+            held);
         await App.PostWebhookAsync("orders/paid", Shop, ShopifyPayloads.Order(9001, 777, 50m, 50m), webhookId: "paid-" + Shop);
         await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>("""
             SELECT count(*) FROM pg_stat_activity
             WHERE wait_event_type = 'Lock' AND query LIKE '%point_balances%' AND pid <> pg_backend_pid()
             """) > 0, "the award waiting for the balance row");
 
-        var switching = App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(new { balanceSource = "ledger" })));
+        var switching = App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            JsonContent.Create(new { balanceSource = "ledger" })));
         await Task.WhenAny(switching, Task.Delay(1500));
         Assert.False(switching.IsCompleted, "the switch to the ledger went through while an award made under the POS was uncommitted");
 
