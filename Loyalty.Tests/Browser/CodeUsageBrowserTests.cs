@@ -17,7 +17,8 @@ public sealed class CodeUsageBrowserTests : SandboxBrowser
         var report = Page.Locator("#report-form");
         await report.GetByRole(AriaRole.Button, new() { Name = "Show report" }).ClickAsync();
         var row = Page.Locator("#report-list tbody tr", new() { HasText = "Autumn sale" });
-        // Issued, codes redeemed, uses, rate, discount given, revenue: what the two orders' webhooks said.
+        // Issued, codes redeemed, uses, rate, discount given, revenue: what the two orders' webhooks said (read once the report is shown).
+        await Expect(row).ToBeVisibleAsync();
         Assert.Equal(["1", "1", "2", "100%", "€10.00", "€200.00"], (await row.Locator("td").AllTextContentsAsync()).Skip(1));
 
         var (name, csv) = await DownloadAsync(Page.GetByRole(AriaRole.Button, new() { Name = "Report CSV" }));
