@@ -4,7 +4,7 @@ using Loyalty.ShopifyApp.Features.PosSync;
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary>
-/// Shopify warns that webhooks can be missed. This recurring job reads each installed shop's orders that were
+/// Shopify warns that webhooks can be missed. This job (one per shop, see <c>MissedOrderSweep.FanOut.cs</c>) reads a shop's orders that were
 /// paid and updated since its last sweep (GraphQL, paged, throttle-aware through the client) and awards any
 /// that never arrived, through the same idempotent path as <c>orders/paid</c>, so a dropped webhook costs a
 /// customer at most one sweep interval. It also marks the loyalty coupons those orders used (a cancellation must not
@@ -16,6 +16,7 @@ public sealed partial class MissedOrderSweep(
     ShopifyGraphQLClient shopify,
     PosSyncTrigger posSync,
     IOptions<OrderSweepOptions> options,
+    IBackgroundJobClient jobs,
     TimeProvider clock,
     ILogger<MissedOrderSweep> logger)
 {
@@ -36,35 +37,6 @@ public sealed partial class MissedOrderSweep(
           }
         }
         """;
-
-    [AutomaticRetry(Attempts = 0)] // a failed shop is retried by the next run from the same point
-    [DisableConcurrentExecution(timeoutInSeconds: 60)]
-    public async Task SweepAllAsync(CancellationToken ct)
-    {
-        List<string> shops;
-        await using (var conn = await db.OpenConnectionAsync(ct))
-        {
-            shops = (await conn.QueryAsync<string>(new CommandDefinition(
-                "SELECT shop_domain FROM shops WHERE state = 'installed' ORDER BY shop_domain", cancellationToken: ct))).ToList();
-        }
-        foreach (var shop in shops)
-        {
-            try
-            {
-                await SweepShopAsync(shop, ct);
-            }
-            catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException)
-            {
-                LogShopFailed(e, shop);
-                await using var conn = await db.OpenConnectionAsync(ct);
-                await conn.ExecuteAsync(new CommandDefinition("""
-                    INSERT INTO order_sweeps (shop_domain, swept_until, last_run_at, last_error)
-                    SELECT shop_domain, installed_at, now(), @error FROM shops WHERE shop_domain = @shop
-                    ON CONFLICT (shop_domain) DO UPDATE SET last_run_at = now(), last_error = excluded.last_error
-                    """, new { shop, error = e.Message }, cancellationToken: ct));
-            }
-        }
-    }
 
     /// <summary>Awards the shop's paid orders updated since the last sweep that were never awarded. Returns how many it awarded.</summary>
     public async Task<int> SweepShopAsync(string shop, CancellationToken ct)
@@ -201,6 +173,4 @@ public sealed partial class MissedOrderSweep(
     [LoggerMessage(Level = LogLevel.Information, Message = "Missed-order sweep of {Shop}: {Awarded} of {Seen} orders were missing")]
     private partial void LogRecovered(string shop, int awarded, int seen);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Missed-order sweep of {Shop} failed; the next run starts from the same point")]
-    private partial void LogShopFailed(Exception e, string shop);
 }

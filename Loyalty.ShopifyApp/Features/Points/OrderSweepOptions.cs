@@ -21,6 +21,13 @@ public sealed class OrderSweepOptions
     /// <summary>Safety stop for one shop's sweep; the next run goes on from the last order read (never past it).</summary>
     [SettingRange(1, int.MaxValue, ErrorMessage = "OrderSweep:MaxPages must be positive.")]
     public int MaxPages { get; set; } = 200;
+
+    /// <summary>
+    /// The recurring run schedules one sweep per installed shop, spread evenly over this many seconds (0: all at once). Keep it
+    /// below the run's interval (15 minutes by default, <c>Jobs:Schedules:missed-orders-sweep</c>) so passes do not overlap.
+    /// </summary>
+    [SettingRange(0, 3600, ErrorMessage = "OrderSweep:SpreadSeconds must be 0-3600.")]
+    public int SpreadSeconds { get; set; } = 600;
 }
 
 [OptionsValidator]

@@ -1,0 +1,103 @@
+using Hangfire;
+using Loyalty.ShopifyApp.Features.Points;
+
+namespace Loyalty.Tests.Features.Points;
+
+/// <summary>
+/// The recurring missed-order sweep fans out: one job per installed shop, spread over <c>OrderSweep:SpreadSeconds</c>, which any
+/// instance's job worker runs; a shop is swept by one job at a time. The jobs are read from Hangfire's own storage.
+/// </summary>
+public sealed class MissedOrderSweepFanOutTests(MissedOrderSweepFanOutTests.SpreadApp app) : AppTests<MissedOrderSweepFanOutTests.SpreadApp>(app)
+{
+    /// <summary>No job server here: the scheduled sweeps stay in storage to be looked at.</summary>
+    public sealed class SpreadApp() : AppFixture(new() { ["Jobs:ServerEnabled"] = "false", ["OrderSweep:SpreadSeconds"] = "600" });
+
+    private MissedOrderSweep Sweep => App.Services.GetRequiredService<MissedOrderSweep>();
+
+    private List<(string Shop, DateTime EnqueueAt)> ScheduledSweeps() =>
+        [.. App.Services.GetRequiredService<JobStorage>().GetMonitoringApi().ScheduledJobs(0, 1000)
+            .Where(j => j.Value.Job.Type == typeof(MissedOrderSweep) && j.Value.Job.Method.Name == nameof(MissedOrderSweep.SweepOneAsync))
+            .Select(j => ((string)j.Value.Job.Args[0], j.Value.EnqueueAt))];
+
+    [Fact]
+    public async Task The_recurring_run_schedules_one_sweep_per_installed_shop_spread_evenly_over_the_setting()
+    {
+        var others = new[] { LoyaltyApp.NewShop(), LoyaltyApp.NewShop() };
+        foreach (var shop in others) await App.InstallAsync(Shopify, shop);
+        var uninstalled = LoyaltyApp.NewShop();
+        await App.InstallAsync(Shopify, uninstalled);
+        await App.ScalarAsync<int>("UPDATE shops SET state = 'uninstalled' WHERE shop_domain = @shop RETURNING 1", new { shop = uninstalled });
+        var installed = await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE state = 'installed'");
+        var before = ScheduledSweeps().Count;
+        var started = DateTime.UtcNow;
+
+        await Sweep.SweepAllAsync(default);
+
+        var sweeps = ScheduledSweeps().Skip(before).ToList();
+        Assert.Equal(installed, sweeps.Count);
+        Assert.Equal(sweeps.Count, sweeps.Select(s => s.Shop).Distinct().Count());
+        Assert.Contains(sweeps, s => s.Shop == Shop);
+        Assert.DoesNotContain(sweeps, s => s.Shop == uninstalled);
+        // Evenly apart over ten minutes: the n-th of N shops at n × 600 / N seconds.
+        var offsets = sweeps.Select(s => (s.EnqueueAt - started).TotalSeconds).Order().ToList();
+        for (var n = 0; n < offsets.Count; n++) Assert.InRange(offsets[n], 600.0 * n / offsets.Count - 5, 600.0 * n / offsets.Count + 30);
+    }
+
+    [Fact]
+    public async Task A_shop_being_swept_elsewhere_is_not_swept_again_at_the_same_time()
+    {
+        await using var elsewhere = new Npgsql.NpgsqlConnection(App.ConnectionString);
+        await elsewhere.OpenAsync();
+        Assert.True(await Dapper.SqlMapper.ExecuteScalarAsync<bool>(elsewhere, "SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+            new { key = $"order-sweep:{Shop}" }));
+
+        await Sweep.SweepOneAsync(Shop, default);
+
+        Assert.Empty(Shopify.OperationBodies(Shop, "PaidOrders"));
+        Assert.Null(await App.ScalarAsync<DateTime?>("SELECT last_run_at FROM order_sweeps WHERE shop_domain = @shop", new { shop = Shop }));
+    }
+
+    [Fact]
+    public async Task A_scheduled_sweep_that_cannot_reach_Shopify_records_why_for_the_next_run()
+    {
+        Shopify.ResetMappings(Shop); // no token, no answer: the shop's Admin API is out of reach
+
+        await Sweep.SweepOneAsync(Shop, default);
+
+        Assert.NotNull(await App.ScalarAsync<string?>("SELECT last_error FROM order_sweeps WHERE shop_domain = @shop", new { shop = Shop }));
+    }
+}
+
+/// <summary>The fanned-out sweeps run on the job workers and award what they find.</summary>
+public sealed class MissedOrderSweepWorkerTests(MissedOrderSweepWorkerTests.WorkerApp app) : AppTests<MissedOrderSweepWorkerTests.WorkerApp>(app)
+{
+    public sealed class WorkerApp() : AppFixture(new()
+    {
+        ["OrderSweep:SpreadSeconds"] = "0", ["Jobs:SchedulePollIntervalMs"] = "100", ["Jobs:QueuePollIntervalMs"] = "100",
+    });
+
+    [Fact]
+    public async Task Each_shops_sweep_runs_as_a_job_of_its_own_and_awards_the_order_whose_webhook_never_came()
+    {
+        Shopify.Server.Given(WireMock.RequestBuilders.Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
+                .WithBody(new WireMock.Matchers.WildcardMatcher("*PaidOrders*")))
+            .AtPriority(1).RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { orders = new { pageInfo = new { hasNextPage = false, endCursor = "c1" }, nodes = new[] { new
+                {
+                    transactions = Array.Empty<object>(), updatedAt = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+                    legacyResourceId = "9101", name = "#9101", test = false, cancelledAt = (string?)null, processedAt = (string?)null,
+                    customer = new { legacyResourceId = "777" },
+                    subtotalPriceSet = new { shopMoney = new { amount = "30.00", currencyCode = "EUR" } },
+                    totalPriceSet = new { shopMoney = new { amount = "30.00", currencyCode = "EUR" },
+                        presentmentMoney = new { amount = "30.00", currencyCode = "EUR" } },
+                } } } },
+            }));
+
+        await App.Services.GetRequiredService<MissedOrderSweep>().SweepAllAsync(default);
+
+        await LoyaltyApp.WaitUntilAsync(async () => await App.BalanceAsync(Shop, 777) == 30, "the swept order awarded by a job");
+        Assert.Equal("sweep", await App.ScalarAsync<string>("SELECT source FROM order_earnings WHERE shop_domain = @shop AND order_id = 9101",
+            new { shop = Shop }));
+    }
+}
