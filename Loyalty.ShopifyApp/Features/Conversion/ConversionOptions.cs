@@ -80,6 +80,13 @@ public sealed class ConversionOptions
     /// <summary>How many conversions of a batch one reconciler run drives at once.</summary>
     [SettingRange(1, 64, ErrorMessage = "Conversion:ReconcilerParallelism must be 1-64.")]
     public int ReconcilerParallelism { get; set; } = 8;
+
+    /// <summary>
+    /// The hourly orphan-coupon sweep schedules one job per installed shop, spread evenly over this many seconds (0: all at
+    /// once); keep it below the run's interval.
+    /// </summary>
+    [SettingRange(0, 3600, ErrorMessage = "Conversion:OrphanSweepSpreadSeconds must be 0-3600.")]
+    public int OrphanSweepSpreadSeconds { get; set; } = 1800;
 }
 
 [OptionsValidator]

@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
 
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
@@ -10,7 +11,8 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// (a create that committed past every timeout). Each run's counts are kept per shop
 /// (<c>GET /api/admin/orphan-coupons</c>). Conversions still in flight or in review are left to the saga.
 /// </summary>
-public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscounts shopify, ILogger<OrphanCouponSweep> logger)
+public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscounts shopify, ShopFanOut fanOut, IOptions<ConversionOptions> options,
+    ILogger<OrphanCouponSweep> logger)
 {
     public const string RecurringId = "orphan-coupon-sweep";
 
@@ -24,30 +26,29 @@ public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscou
     [GeneratedRegex(@"\((conv_[A-Za-z0-9]{20,40})\)\z")]
     private static partial Regex ConversionInTitle();
 
+    public const string Work = RecurringId;
+
+    /// <summary>The recurring run: one job per installed shop, spread over <see cref="ConversionOptions.OrphanSweepSpreadSeconds"/>.</summary>
     [AutomaticRetry(Attempts = 0)] // the next run starts over
     [DisableConcurrentExecution(timeoutInSeconds: 60)]
-    public async Task SweepAllAsync(CancellationToken ct)
+    public Task SweepAllAsync(CancellationToken ct) => fanOut.ScheduleAsync<OrphanCouponSweep>(Work,
+        TimeSpan.FromSeconds(options.Value.OrphanSweepSpreadSeconds), shop => j => j.SweepOneAsync(shop, CancellationToken.None), ct);
+
+    /// <summary>One shop's sweep, as its own job, one at a time per shop; a failure is recorded with the shop's counts.</summary>
+    [AutomaticRetry(Attempts = 0)]
+    public Task SweepOneAsync(string shop, CancellationToken ct) => fanOut.RunAloneAsync(Work, shop, async () =>
     {
-        List<string> shops;
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        try
         {
-            shops = (await conn.QueryAsync<string>(new CommandDefinition(
-                "SELECT shop_domain FROM shops WHERE state = 'installed' ORDER BY shop_domain", cancellationToken: ct))).ToList();
+            await SweepShopAsync(shop, ct);
         }
-        foreach (var shop in shops)
+        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException
+                                      or ShopifyThrottledException)
         {
-            try
-            {
-                await SweepShopAsync(shop, ct);
-            }
-            catch (Exception e) when (e is ShopifyUnavailableException or ShopifyGraphQLException or ShopNotAuthorizedException
-                                          or ShopifyThrottledException)
-            {
-                LogShopFailed(e, shop);
-                await RecordAsync(shop, new Result(0, 0, 0), e.Message, ct);
-            }
+            LogShopFailed(e, shop);
+            await RecordAsync(shop, new Result(0, 0, 0), e.Message, ct);
         }
-    }
+    }, ct);
 
     public async Task<Result> SweepShopAsync(string shop, CancellationToken ct)
     {

@@ -1,5 +1,5 @@
-using Hangfire;
 using Loyalty.ShopifyApp.Features.PosSync;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
 
 namespace Loyalty.ShopifyApp.Features.Points;
 
@@ -16,7 +16,7 @@ public sealed partial class MissedOrderSweep(
     ShopifyGraphQLClient shopify,
     PosSyncTrigger posSync,
     IOptions<OrderSweepOptions> options,
-    IBackgroundJobClient jobs,
+    ShopFanOut fanOut,
     TimeProvider clock,
     ILogger<MissedOrderSweep> logger)
 {

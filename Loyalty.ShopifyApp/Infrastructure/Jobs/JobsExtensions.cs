@@ -32,6 +32,7 @@ public static class JobsExtensions
             });
         });
         services.AddSingleton<JobRunMetrics>();
+        services.AddSingleton<ShopFanOut>();
         // Before AddHangfire, which otherwise registers only the process-wide providers.
         services.AddSingleton<IJobFilterProvider>(sp =>
             new JobFilterProviderCollection(JobFilterProviders.Providers, new HostJobFilters(sp.GetRequiredService<JobRunMetrics>())));

@@ -1,22 +1,24 @@
 using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
+using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Points;
 
-namespace Loyalty.Tests.Features.Points;
+namespace Loyalty.Tests.Infrastructure.Jobs;
 
 /// <summary>
-/// The recurring missed-order sweep fans out: one job per installed shop, spread over <c>OrderSweep:SpreadSeconds</c>, which any
+/// Per-shop sweeps fan out (<see cref="ShopFanOut"/>): one job per installed shop, spread over the sweep's setting, which any
 /// instance's job worker runs; a shop is swept by one job at a time. The jobs are read from Hangfire's own storage.
 /// </summary>
-public sealed class MissedOrderSweepFanOutTests(MissedOrderSweepFanOutTests.SpreadApp app) : AppTests<MissedOrderSweepFanOutTests.SpreadApp>(app)
+public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<ShopFanOutTests.SpreadApp>(app)
 {
     /// <summary>No job server here: the scheduled sweeps stay in storage to be looked at.</summary>
     public sealed class SpreadApp() : AppFixture(new() { ["Jobs:ServerEnabled"] = "false", ["OrderSweep:SpreadSeconds"] = "600" });
 
     private MissedOrderSweep Sweep => App.Services.GetRequiredService<MissedOrderSweep>();
 
-    private List<(string Shop, DateTime EnqueueAt)> ScheduledSweeps() =>
-        [.. App.Services.GetRequiredService<JobStorage>().GetMonitoringApi().ScheduledJobs(0, 1000)
-            .Where(j => j.Value.Job.Type == typeof(MissedOrderSweep) && j.Value.Job.Method.Name == nameof(MissedOrderSweep.SweepOneAsync))
+    private List<(string Shop, DateTime EnqueueAt)> ScheduledSweeps<T>() =>
+        [.. App.Services.GetRequiredService<JobStorage>().GetMonitoringApi().ScheduledJobs(0, 10_000)
+            .Where(j => j.Value.Job.Type == typeof(T) && j.Value.Job.Method.Name == "SweepOneAsync")
             .Select(j => ((string)j.Value.Job.Args[0], j.Value.EnqueueAt))];
 
     [Fact]
@@ -28,12 +30,11 @@ public sealed class MissedOrderSweepFanOutTests(MissedOrderSweepFanOutTests.Spre
         await App.InstallAsync(Shopify, uninstalled);
         await App.ScalarAsync<int>("UPDATE shops SET state = 'uninstalled' WHERE shop_domain = @shop RETURNING 1", new { shop = uninstalled });
         var installed = await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE state = 'installed'");
-        var before = ScheduledSweeps().Count;
         var started = DateTime.UtcNow;
 
         await Sweep.SweepAllAsync(default);
 
-        var sweeps = ScheduledSweeps().Skip(before).ToList();
+        var sweeps = ScheduledSweeps<MissedOrderSweep>().Where(s => s.EnqueueAt >= started.AddSeconds(-1)).ToList();
         Assert.Equal(installed, sweeps.Count);
         Assert.Equal(sweeps.Count, sweeps.Select(s => s.Shop).Distinct().Count());
         Assert.Contains(sweeps, s => s.Shop == Shop);
@@ -44,12 +45,27 @@ public sealed class MissedOrderSweepFanOutTests(MissedOrderSweepFanOutTests.Spre
     }
 
     [Fact]
+    public async Task The_orphan_coupon_sweep_schedules_one_sweep_per_installed_shop_over_its_own_half_hour()
+    {
+        var installed = await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE state = 'installed'");
+        var started = DateTime.UtcNow;
+
+        await App.Services.GetRequiredService<OrphanCouponSweep>().SweepAllAsync(default);
+
+        var sweeps = ScheduledSweeps<OrphanCouponSweep>().Where(s => s.EnqueueAt >= started.AddSeconds(-1)).ToList();
+        Assert.Equal(installed, sweeps.Count);
+        Assert.Contains(sweeps, s => s.Shop == Shop);
+        var last = sweeps.Max(s => s.EnqueueAt) - started;
+        Assert.InRange(last.TotalSeconds, 1800.0 * (sweeps.Count - 1) / sweeps.Count - 5, 1800);
+    }
+
+    [Fact]
     public async Task A_shop_being_swept_elsewhere_is_not_swept_again_at_the_same_time()
     {
         await using var elsewhere = new Npgsql.NpgsqlConnection(App.ConnectionString);
         await elsewhere.OpenAsync();
         Assert.True(await Dapper.SqlMapper.ExecuteScalarAsync<bool>(elsewhere, "SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-            new { key = $"order-sweep:{Shop}" }));
+            new { key = ShopFanOut.LockKey(MissedOrderSweep.Work, Shop) }));
 
         await Sweep.SweepOneAsync(Shop, default);
 
