@@ -35,7 +35,8 @@ public sealed partial class OrphanCouponSweep(NpgsqlDataSource db, ShopifyDiscou
         TimeSpan.FromSeconds(options.Value.OrphanSweepSpreadSeconds), shop => j => j.SweepOneAsync(shop, CancellationToken.None), ct);
 
     /// <summary>One shop's sweep, as its own job, one at a time per shop; a failure is recorded with the shop's counts.</summary>
-    [AutomaticRetry(Attempts = 0)]
+    // Failed: deleted (its error is in shop_job_runs), so a day's failures do not pile up in Hangfire's storage; the next run retries.
+    [AutomaticRetry(Attempts = 0, OnAttemptsExceeded = AttemptsExceededAction.Delete)]
     public Task SweepOneAsync(string shop, CancellationToken ct) => fanOut.RunAloneAsync(Work, shop, async () =>
     {
         try

@@ -18,7 +18,8 @@ public sealed partial class MissedOrderSweep
         TimeSpan.FromSeconds(options.Value.SpreadSeconds), shop => j => j.SweepOneAsync(shop, CancellationToken.None), ct);
 
     /// <summary>One shop's sweep, as its own job; a failure is recorded and the next run starts from the same point.</summary>
-    [AutomaticRetry(Attempts = 0)]
+    // Failed: deleted (its error is in shop_job_runs), so a day's failures do not pile up in Hangfire's storage; the next run retries.
+    [AutomaticRetry(Attempts = 0, OnAttemptsExceeded = AttemptsExceededAction.Delete)]
     public Task SweepOneAsync(string shop, CancellationToken ct) => fanOut.RunAloneAsync(Work, shop, async () =>
     {
         try

@@ -12,14 +12,24 @@ namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 /// </summary>
 public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient jobs, ILogger<ShopFanOut> logger)
 {
-    /// <summary>Schedules <paramref name="job"/> once per installed shop, the n-th of N at n × <paramref name="spread"/> / N.</summary>
+    /// <summary>
+    /// Schedules <paramref name="job"/> once per installed shop, the n-th of N at n × <paramref name="spread"/> / N, except for a
+    /// shop whose previous job of this work has not started yet (unless it was scheduled more than an hour past its spread ago:
+    /// a job the storage lost must not stop the shop's work for good).
+    /// </summary>
     public async Task<int> ScheduleAsync<T>(string work, TimeSpan spread, Func<string, Expression<Func<T, Task>>> job, CancellationToken ct)
     {
         List<string> shops;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            shops = (await conn.QueryAsync<string>(new CommandDefinition(
-                "SELECT shop_domain FROM shops WHERE state = 'installed' ORDER BY shop_domain", cancellationToken: ct))).ToList();
+            shops = (await conn.QueryAsync<string>(new CommandDefinition("""
+                INSERT INTO shop_job_runs (work, shop_domain, scheduled_at)
+                SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed'
+                ON CONFLICT (work, shop_domain) DO UPDATE SET scheduled_at = excluded.scheduled_at
+                WHERE shop_job_runs.started_at >= shop_job_runs.scheduled_at
+                   OR shop_job_runs.scheduled_at < now() - make_interval(secs => @stale)
+                RETURNING shop_domain
+                """, new { work, stale = spread.TotalSeconds + 3600 }, cancellationToken: ct))).Order(StringComparer.Ordinal).ToList();
         }
         for (var i = 0; i < shops.Count; i++)
         {
@@ -32,23 +42,40 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
 
     /// <summary>
     /// Runs <paramref name="run"/> for <paramref name="shop"/> unless the shop is no longer installed or <paramref name="work"/> is
-    /// under way for it elsewhere; false when it did not run.
+    /// under way for it elsewhere; false when it did not run. Its start, end and any error are kept in <c>shop_job_runs</c>.
     /// </summary>
     public async Task<bool> RunAloneAsync(string work, string shop, Func<Task> run, CancellationToken ct)
     {
         await using var lockConnection = await db.OpenConnectionAsync(ct);
-        var state = await lockConnection.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "SELECT state FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct));
+        var state = await lockConnection.QuerySingleOrDefaultAsync<string>(new CommandDefinition("""
+            UPDATE shop_job_runs SET started_at = now() WHERE work = @work AND shop_domain = @shop;
+            SELECT state FROM shops WHERE shop_domain = @shop;
+            """, new { work, shop }, cancellationToken: ct));
         if (state != "installed") return false; // uninstalled since the run was scheduled
-        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key = LockKey(work, shop) }, cancellationToken: ct)))
-        {
-            LogUnderWay(work, shop);
-            return false;
-        }
         try
         {
-            await run();
+            if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                    new { key = LockKey(work, shop) }, cancellationToken: ct)))
+            {
+                LogUnderWay(work, shop);
+                return false;
+            }
+            string? error = null;
+            try
+            {
+                await run();
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                error = $"{e.GetType().Name}: {e.Message}";
+                throw;
+            }
+            finally
+            {
+                await lockConnection.ExecuteAsync(new CommandDefinition(
+                    "UPDATE shop_job_runs SET finished_at = now(), last_error = @error WHERE work = @work AND shop_domain = @shop",
+                    new { work, shop, error }, cancellationToken: CancellationToken.None));
+            }
             return true;
         }
         finally

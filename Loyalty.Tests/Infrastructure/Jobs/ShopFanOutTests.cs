@@ -16,10 +16,14 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
 
     private MissedOrderSweep Sweep => App.Services.GetRequiredService<MissedOrderSweep>();
 
-    private List<(string Shop, DateTime EnqueueAt)> ScheduledSweeps<T>() =>
+    /// <summary>The sweeps of <typeparamref name="T"/> scheduled since <paramref name="since"/>, and when each is due.</summary>
+    private List<(string Shop, DateTime EnqueueAt)> ScheduledSince<T>(DateTime since) =>
         [.. App.Services.GetRequiredService<JobStorage>().GetMonitoringApi().ScheduledJobs(0, 10_000)
-            .Where(j => j.Value.Job.Type == typeof(T) && j.Value.Job.Method.Name == "SweepOneAsync")
+            .Where(j => j.Value.Job.Type == typeof(T) && j.Value.Job.Method.Name == "SweepOneAsync" && j.Value.ScheduledAt >= since.AddSeconds(-1))
             .Select(j => ((string)j.Value.Job.Args[0], j.Value.EnqueueAt))];
+
+    /// <summary>Forgets which sweeps this class's earlier tests scheduled, so every installed shop is due one again.</summary>
+    private Task NoSweepWaitingAsync() => App.ScalarAsync<long>("WITH d AS (DELETE FROM shop_job_runs RETURNING 1) SELECT count(*) FROM d");
 
     [Fact]
     public async Task The_recurring_run_schedules_one_sweep_per_installed_shop_spread_evenly_over_the_setting()
@@ -30,11 +34,12 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
         await App.InstallAsync(Shopify, uninstalled);
         await App.ScalarAsync<int>("UPDATE shops SET state = 'uninstalled' WHERE shop_domain = @shop RETURNING 1", new { shop = uninstalled });
         var installed = await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE state = 'installed'");
+        await NoSweepWaitingAsync();
         var started = DateTime.UtcNow;
 
         await Sweep.SweepAllAsync(default);
 
-        var sweeps = ScheduledSweeps<MissedOrderSweep>().Where(s => s.EnqueueAt >= started.AddSeconds(-1)).ToList();
+        var sweeps = ScheduledSince<MissedOrderSweep>(started);
         Assert.Equal(installed, sweeps.Count);
         Assert.Equal(sweeps.Count, sweeps.Select(s => s.Shop).Distinct().Count());
         Assert.Contains(sweeps, s => s.Shop == Shop);
@@ -47,16 +52,55 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
     [Fact]
     public async Task The_orphan_coupon_sweep_schedules_one_sweep_per_installed_shop_over_its_own_half_hour()
     {
+        foreach (var shop in new[] { LoyaltyApp.NewShop(), LoyaltyApp.NewShop(), LoyaltyApp.NewShop() }) await App.InstallAsync(Shopify, shop);
         var installed = await App.ScalarAsync<long>("SELECT count(*) FROM shops WHERE state = 'installed'");
+        await NoSweepWaitingAsync();
         var started = DateTime.UtcNow;
 
         await App.Services.GetRequiredService<OrphanCouponSweep>().SweepAllAsync(default);
 
-        var sweeps = ScheduledSweeps<OrphanCouponSweep>().Where(s => s.EnqueueAt >= started.AddSeconds(-1)).ToList();
+        var sweeps = ScheduledSince<OrphanCouponSweep>(started);
         Assert.Equal(installed, sweeps.Count);
         Assert.Contains(sweeps, s => s.Shop == Shop);
         var last = sweeps.Max(s => s.EnqueueAt) - started;
         Assert.InRange(last.TotalSeconds, 1800.0 * (sweeps.Count - 1) / sweeps.Count - 5, 1800);
+    }
+
+    [Fact]
+    public async Task A_shops_sweep_is_not_scheduled_again_while_the_previous_one_has_not_started_and_is_once_it_ran()
+    {
+        await Sweep.SweepAllAsync(default); // every installed shop has a sweep waiting now
+        var waiting = ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch);
+
+        await Sweep.SweepAllAsync(default);
+        Assert.Empty(ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Except(waiting));
+
+        Shopify.ResetMappings(Shop); // its job runs, and fails: Shopify is out of reach (recorded in order_sweeps)
+        await Sweep.SweepOneAsync(Shop, default);
+        await Sweep.SweepAllAsync(default);
+        Assert.Equal([Shop], ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Except(waiting).Select(s => s.Shop));
+        Assert.Equal(1L, await App.ScalarAsync<long>(
+            "SELECT count(*) FROM shop_job_runs WHERE work = @work AND shop_domain = @shop AND finished_at >= started_at",
+            new { work = MissedOrderSweep.Work, shop = Shop }));
+    }
+
+    [Fact]
+    public async Task A_sweep_releases_its_shop_when_done_and_a_shop_uninstalled_before_its_job_ran_is_not_swept()
+    {
+        Shopify.ResetMappings(Shop);
+        await Sweep.SweepOneAsync(Shop, default);
+        await using (var probe = new Npgsql.NpgsqlConnection(App.ConnectionString))
+        {
+            await probe.OpenAsync();
+            Assert.True(await Dapper.SqlMapper.ExecuteScalarAsync<bool>(probe, "SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                new { key = ShopFanOut.LockKey(MissedOrderSweep.Work, Shop) }));
+        }
+
+        var gone = LoyaltyApp.NewShop();
+        await App.InstallAsync(Shopify, gone);
+        await App.ScalarAsync<int>("UPDATE shops SET state = 'uninstalled' WHERE shop_domain = @shop RETURNING 1", new { shop = gone });
+        await Sweep.SweepOneAsync(gone, default);
+        Assert.Empty(Shopify.OperationBodies(gone, "PaidOrders"));
     }
 
     [Fact]
