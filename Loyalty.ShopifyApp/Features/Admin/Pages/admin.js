@@ -708,7 +708,10 @@
       if (input) { if (msgs) input.setAttribute('aria-invalid', 'true'); else input.removeAttribute('aria-invalid'); }
     });
   }
+  // The form cannot be edited until it shows the shop's values: typed before they arrive, they would be overwritten,
+  // and saved while the form still held its blanks, they would overwrite the shop's.
   function loadSettings() {
+    $('settings-set').disabled = true;
     api('GET', 'settings').then(function (r) {
       if (!r.ok) return fail(r);
       var s = r.data;
@@ -721,6 +724,7 @@
       $('s-posApiKey').value = '';
       $('s-key-state').textContent = s.posApiKeySet ? t('settings.keySaved') : t('settings.noKey');
       showFieldErrors(null);
+      $('settings-set').disabled = false;
     });
   }
   function settingsBody() {
