@@ -7,6 +7,7 @@ using Loyalty.ShopifyApp.Features.Donations;
 using Loyalty.ShopifyApp.Features.Events;
 using Loyalty.ShopifyApp.Features.Health;
 using Loyalty.ShopifyApp.Features.Install;
+using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Features.Storefront.MyPage;
@@ -29,6 +30,7 @@ public static class FeatureMap
             .AddCompliance()        // Shopify's compliance (GDPR) webhooks
             .AddSettings()          // what a shop's settings may hold
             .AddPoints()            // earning from orders, and the sweep for orders whose webhook was missed
+            .AddPending()           // an order's points wait out the shop's pending period, then are released
             .AddPosSync()           // the POS client and the outbox that carries the ledger to it
             .AddConversion()        // points to coupons
             .AddDonations()         // donating points

@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Microsoft.AspNetCore.Mvc;
 
@@ -37,7 +38,7 @@ public static partial class ConvertPoints
     private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ConvertAsync(
         HttpContext http, ConvertRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
         NpgsqlDataSource db, ConversionSaga saga, PosClient pos, IDataProtectionProvider dataProtection, IOptions<ConversionOptions> options,
-        CancellationToken ct)
+        PendingRelease pending, CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         if (request.Points > MaxPoints)
@@ -58,6 +59,7 @@ public static partial class ConvertPoints
                     @idempotencyKey
                 """, new { shop, customer, idempotencyKey }, cancellationToken: ct));
             settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+            if (existing is null) await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose period is over count
         }
         if (existing is not null)
         {

@@ -9,8 +9,10 @@ namespace Loyalty.ShopifyApp.Features.Dashboard;
 /// </summary>
 public static class DashboardReport
 {
+    /// <param name="PointsIssued">Points that became spendable: awards (when released, for a shop with a pending period), bonuses.</param>
+    /// <param name="PointsPending">Points orders hold now until their pending period is over (not in outstanding).</param>
     public sealed record Totals(long PointsIssued, long PointsTakenBack, long PointsRedeemed, long PointsOutstanding, long Customers,
-        long CouponsIssued, long CouponsUsed, decimal RedemptionRate);
+        long CouponsIssued, long CouponsUsed, decimal RedemptionRate, long PointsPending = 0);
 
     public sealed record Day(string Date, long PointsIssued, long PointsRedeemed, long CouponsIssued, long CouponsUsed);
 
@@ -44,7 +46,8 @@ public static class DashboardReport
                     d),
             points AS (
                 SELECT (created_at AT TIME ZONE @tz)::date AS date,
-                       sum(points) FILTER (WHERE kind IN ('order_award', 'bonus', 'feedback') OR kind = 'manual_adjustment' AND points > 0)::bigint AS
+                       sum(points) FILTER (WHERE kind IN ('order_award', 'pending_release', 'bonus', 'feedback')
+                                                  OR kind = 'manual_adjustment' AND points > 0)::bigint AS
                            issued,
                        (-sum(points) FILTER (WHERE kind IN ('conversion', 'conversion_reversal', 'donation', 'donation_reversal')))::bigint AS
                            redeemed
@@ -77,7 +80,8 @@ public static class DashboardReport
         var totals = await conn.QuerySingleAsync<Totals>(new CommandDefinition("""
             SELECT
               coalesce((SELECT sum(points) FROM point_transactions WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
-                  AND (kind IN ('order_award', 'bonus', 'feedback') OR kind = 'manual_adjustment' AND points > 0)), 0)::bigint AS points_issued,
+                  AND (kind IN ('order_award', 'pending_release', 'bonus', 'feedback') OR kind = 'manual_adjustment' AND points > 0)), 0)::bigint
+                      AS points_issued,
               coalesce((SELECT -sum(points) FROM point_transactions WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
                   AND (kind IN ('refund_clawback', 'cancellation_reversal') OR kind = 'manual_adjustment' AND points < 0)), 0)::bigint AS
                       points_taken_back,
@@ -85,7 +89,8 @@ public static class DashboardReport
                   AND kind IN ('conversion', 'conversion_reversal', 'donation', 'donation_reversal')), 0)::bigint AS points_redeemed,
               coalesce((SELECT sum(balance) FROM point_balances WHERE shop_domain = @shop AND balance > 0), 0)::bigint AS points_outstanding,
               (SELECT count(*) FROM point_balances WHERE shop_domain = @shop) AS customers,
-              0::bigint AS coupons_issued, 0::bigint AS coupons_used, 0::numeric AS redemption_rate
+              0::bigint AS coupons_issued, 0::bigint AS coupons_used, 0::numeric AS redemption_rate,
+              coalesce((SELECT sum(pending) FROM point_balances WHERE shop_domain = @shop), 0)::bigint AS points_pending
             """, args, cancellationToken: ct));
         var issued = days.Sum(d => d.CouponsIssued);
         var used = await conn.ExecuteScalarAsync<long>(new CommandDefinition("""

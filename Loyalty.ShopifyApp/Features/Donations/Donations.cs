@@ -1,4 +1,5 @@
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Pending;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Loyalty.ShopifyApp.Features.Donations;
@@ -40,7 +41,8 @@ public static partial class Donations
 
     private static async Task<Results<Created<Donated>, Ok<Donated>, Accepted<Donated>, ProblemHttpResult>> DonateAsync(
         HttpContext http, DonateRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
-        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, ILoggerFactory loggers, CancellationToken ct)
+        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, ILoggerFactory loggers,
+        CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         if (StoredText.HasNul(request.Cause)) return StoredText.Problem("invalid_cause", "cause");
@@ -72,6 +74,7 @@ public static partial class Donations
                 dataProtection, ct);
         }
 
+        await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose pending period is over can be given
         var id = "don_" + ConversionIds.NewId()[5..];
         var connection = settings.PosConnection(dataProtection);
         if (connection is null)

@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Microsoft.AspNetCore.Mvc;
 
@@ -9,8 +10,10 @@ namespace Loyalty.ShopifyApp.Features.Points;
 /// </summary>
 public static partial class CustomerPoints
 {
+    /// <param name="Balance">The points available to spend.</param>
+    /// <param name="Lifetime">Every point earned and not taken back, pending ones included.</param>
     public sealed record CustomerView(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource,
-        IReadOnlyList<Ledger.HistoryItem> History, long? NextBefore);
+        IReadOnlyList<Ledger.HistoryItem> History, long? NextBefore, long Pending, long Lifetime, IReadOnlyList<PendingOrder> PendingOrders);
 
     public sealed record PointsRequest(long Points, string? Description);
 
@@ -33,17 +36,19 @@ public static partial class CustomerPoints
     }
 
     private static async Task<Results<Ok<CustomerView>, ProblemHttpResult>> GetAsync(HttpContext http, long id, long? before, int? limit,
-        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, CancellationToken ct)
+        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, CancellationToken ct)
     {
         if (id <= 0) return Problems.Validation("invalid_customer", "Customer ids are positive numbers.");
         var shop = http.User.Shop();
         var take = Math.Clamp(limit ?? 50, 1, 200);
         await using var conn = await db.OpenConnectionAsync(ct);
+        await pending.ReleaseDueForCustomerAsync(conn, shop, id, ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, id, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, id, before, take, ct);
+        var pendingOrders = balance.Pending > 0 ? await PendingOrders.ForCustomerAsync(conn, shop, id, ct) : [];
         return TypedResults.Ok(new CustomerView(id, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource,
-            history, history.Count == take ? history[^1].Id : null));
+            history, history.Count == take ? history[^1].Id : null, balance.Pending, balance.Lifetime, pendingOrders));
     }
 
     private static async Task<Results<Created<PointsResult>, Ok<PointsResult>, ProblemHttpResult>> AddAsync(

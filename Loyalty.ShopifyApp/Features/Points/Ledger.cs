@@ -1,6 +1,9 @@
 namespace Loyalty.ShopifyApp.Features.Points;
 
-/// <summary>One movement of points. <see cref="Reference"/> is unique per shop: posting it twice applies it once.</summary>
+/// <summary>
+/// One movement of points. <see cref="Reference"/> is unique per shop: posting it twice applies it once. <see cref="Points"/> moves the
+/// spendable balance, <see cref="PendingPoints"/> the points an order holds until its pending period ends (a release moves both).
+/// </summary>
 public sealed record PointsEntry(
     string Shop,
     long CustomerId,
@@ -13,7 +16,8 @@ public sealed record PointsEntry(
     long? OrderId = null,
     decimal? Rate = null,
     decimal? BasisAmount = null,
-    string? Currency = null);
+    string? Currency = null,
+    long PendingPoints = 0);
 
 public sealed record Posted(long TransactionId, long Points, long BalanceAfter, bool AlreadyApplied);
 
@@ -33,7 +37,7 @@ public sealed class InsufficientPointsException(long balance, long requested)
 public static class Ledger
 {
     public static readonly string[] EarningKinds = ["order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback",
-        "manual_adjustment"];
+        "manual_adjustment", "pending_release"];
 
     /// <summary>Kinds that spend the customer's points: never below zero.</summary>
     public static readonly string[] SpendingKinds = ["conversion", "donation", "manual_adjustment"];
@@ -44,8 +48,9 @@ public static class Ledger
         await conn.ExecuteAsync(new CommandDefinition(
             "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING", e, tx,
             cancellationToken: ct));
-        var balance = await conn.QuerySingleAsync<long>(new CommandDefinition(
-            "SELECT balance FROM point_balances WHERE shop_domain = @Shop AND customer_id = @CustomerId FOR UPDATE", e, tx, cancellationToken: ct));
+        var (balance, pending) = await conn.QuerySingleAsync<(long, long)>(new CommandDefinition(
+            "SELECT balance, pending FROM point_balances WHERE shop_domain = @Shop AND customer_id = @CustomerId FOR UPDATE", e, tx,
+            cancellationToken: ct));
 
         var existing = await conn.QuerySingleOrDefaultAsync<(long Id, long Points, long BalanceAfter)?>(new CommandDefinition(
             "SELECT id, points, balance_after FROM point_transactions WHERE shop_domain = @Shop AND reference = @Reference",
@@ -81,20 +86,22 @@ public static class Ledger
         var redeemed = EarningKinds.Contains(e.Kind) ? 0 : -points;
         var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
             INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, actor_id,
-                                            order_id, rate, basis_amount, currency, balance_after, pos_authoritative)
+                                            order_id, rate, basis_amount, currency, balance_after, pos_authoritative, pending_points, pending_after)
             VALUES (@Shop, @CustomerId, @points, @Kind, @Reference, @description, @ActorType, @ActorId,
-                    @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter, @posAuthoritative)
+                    @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter, @posAuthoritative, @PendingPoints, @pendingAfter)
             RETURNING id
             """, new
         {
             e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
-            e.Currency, balanceAfter = balance + points, posAuthoritative = posting.PosAuthoritative,
+            e.Currency, balanceAfter = balance + points, posAuthoritative = posting.PosAuthoritative, e.PendingPoints,
+            pendingAfter = pending + e.PendingPoints,
         }, tx, cancellationToken: ct));
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE point_balances
-            SET balance = balance + @points, total_earned = total_earned + @earned, total_redeemed = total_redeemed + @redeemed, updated_at = now()
+            SET balance = balance + @points, pending = pending + @PendingPoints, total_earned = total_earned + @earned,
+                total_redeemed = total_redeemed + @redeemed, updated_at = now()
             WHERE shop_domain = @Shop AND customer_id = @CustomerId
-            """, new { e.Shop, e.CustomerId, points, earned, redeemed }, tx, cancellationToken: ct));
+            """, new { e.Shop, e.CustomerId, points, e.PendingPoints, earned, redeemed }, tx, cancellationToken: ct));
 
         if (posting.QueueForPos && points != 0)
         {
@@ -106,20 +113,23 @@ public static class Ledger
         return new Posted(id, points, balance + points, AlreadyApplied: false);
     }
 
-    public sealed record Balance(long Points, long TotalEarned, long TotalRedeemed);
+    /// <summary>The spendable balance, the points still pending, and the net earned and redeemed to date.</summary>
+    public sealed record Balance(long Points, long Pending, long TotalEarned, long TotalRedeemed);
 
     public static async Task<Balance> BalanceAsync(NpgsqlConnection conn, string shop, long customerId, CancellationToken ct) =>
-        await conn.QuerySingleOrDefaultAsync<Balance>(new CommandDefinition(
-            "SELECT balance AS points, total_earned, total_redeemed FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId",
-            new { shop, customerId }, cancellationToken: ct)) ?? new Balance(0, 0, 0);
+        await conn.QuerySingleOrDefaultAsync<Balance>(new CommandDefinition("""
+            SELECT balance AS points, pending, total_earned, total_redeemed FROM point_balances
+            WHERE shop_domain = @shop AND customer_id = @customerId
+            """, new { shop, customerId }, cancellationToken: ct)) ?? new Balance(0, 0, 0, 0);
 
+    /// <summary>A ledger row as shown: <see cref="PendingPoints"/> is what it moved in (+) or out of (−) the pending points.</summary>
     public sealed record HistoryItem(long Id, long Points, string Kind, string Description, long BalanceAfter, DateTimeOffset CreatedAt,
-        long? OrderId);
+        long? OrderId, long PendingPoints = 0);
 
     public static async Task<IReadOnlyList<HistoryItem>> HistoryAsync(NpgsqlConnection conn, string shop, long customerId, long? before, int limit,
         CancellationToken ct) =>
         (await conn.QueryAsync<HistoryItem>(new CommandDefinition("""
-            SELECT id, points, kind, description, balance_after, created_at, order_id FROM point_transactions
+            SELECT id, points, kind, description, balance_after, created_at, order_id, pending_points FROM point_transactions
             WHERE shop_domain = @shop AND customer_id = @customerId AND (@before::bigint IS NULL OR id < @before)
             ORDER BY id DESC LIMIT @limit
             """, new { shop, customerId, before, limit }, cancellationToken: ct))).ToList();

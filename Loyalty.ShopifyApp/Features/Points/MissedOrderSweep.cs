@@ -105,14 +105,14 @@ public sealed partial class MissedOrderSweep(
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
-        var outcome = await OrderEarnings.AwardAsync(conn, tx, shop, order, settings, "sweep", ct);
+        var outcome = await OrderEarnings.AwardAsync(conn, tx, shop, order, settings, "sweep", clock.GetUtcNow(), ct);
         await Conversion.CouponUse.MarkUsedAsync(conn, tx, shop, order.OrderId, order.DiscountCodes?.Select(d => d.Code).ToList() ?? [], "sweep",
             logger, ct);
         await Campaigns.CouponRedemptions.RecordAsync(conn, tx, shop, order, ct);
         await tx.CommitAsync(ct);
         if (outcome.Status != "awarded") return false;
         LogAwarded(shop, order.OrderId, outcome.Points);
-        if (settings.PosMode) posSync.Notify();
+        if (settings.PosMode && outcome.PendingUntil is null) posSync.Notify();
         return true;
     }
 

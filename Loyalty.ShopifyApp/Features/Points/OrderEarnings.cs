@@ -1,3 +1,5 @@
+using Loyalty.ShopifyApp.Features.Pending;
+
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary>What the app needs to know about a paid order, from a webhook or from the missed-order sweep.</summary>
@@ -34,10 +36,11 @@ public sealed record DiscountCodeUse(string Code, decimal Amount, bool Estimated
 /// </summary>
 public static class OrderEarnings
 {
-    public sealed record Outcome(string Status, long Points, string? Reason);
+    /// <param name="PendingUntil">When the points awarded become spendable, if they are pending until then.</param>
+    public sealed record Outcome(string Status, long Points, string? Reason, DateTimeOffset? PendingUntil = null);
 
     public static async Task<Outcome> AwardAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OrderFacts order,
-        ShopSettings settings, string source, CancellationToken ct)
+        ShopSettings settings, string source, DateTimeOffset now, CancellationToken ct)
     {
         await LockOrderAsync(conn, tx, shop, order.OrderId, ct);
         var existing = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
@@ -58,46 +61,50 @@ public static class OrderEarnings
             : amount <= 0 ? "zero amount"
             : points <= 0 ? "amount × rate rounds down to zero points"
             : null;
+        // The shop's pending period runs from payment; an order found after it (the sweep, a late webhook) is spendable at once.
+        var pendingUntil = skip is null ? PendingRelease.PendingUntil(settings, pricedAt ?? now) : null;
+        var pending = pendingUntil > now;
 
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO order_earnings (shop_domain, order_id, order_name, customer_id, status, skip_reason, basis, basis_amount, currency,
-                                        rate, order_total, awarded_points, source, priced_at, priced_by)
+                                        rate, order_total, awarded_points, source, priced_at, priced_by, pending_until, released_at)
             VALUES (@shop, @OrderId, @Name, @CustomerId, @status, @skip, @basis, @amount, @Currency, @rate, @PresentmentTotal, @awarded, @source,
-                    @pricedAt, @pricedBy)
+                    @pricedAt, @pricedBy, @pendingUntil, @releasedAt)
             """, new
         {
             shop, order.OrderId, order.Name, order.CustomerId, status = skip is null ? "awarded" : order.Cancelled ? "cancelled" : "skipped",
             skip, basis = rule.Basis, amount, order.Currency, rate = rule.Rate, order.PresentmentTotal,
             awarded = skip is null ? points : 0, source, pricedAt,
             pricedBy = order.PaidAt is not null ? "paid" : order.ProcessedAt is not null ? "processed" : "current",
+            pendingUntil, releasedAt = pendingUntil is not null && !pending ? now : (DateTimeOffset?)null,
         }, tx, cancellationToken: ct));
         if (skip is not null) return new Outcome("skipped", 0, skip);
 
-        await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, points, "order_award", $"order:{order.OrderId}",
+        await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, pending ? 0 : points, "order_award", $"order:{order.OrderId}",
             $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {rule.Rate:0.####}", "system",
-            OrderId: order.OrderId, Rate: rule.Rate, BasisAmount: amount, Currency: order.Currency),
+            OrderId: order.OrderId, Rate: rule.Rate, BasisAmount: amount, Currency: order.Currency, PendingPoints: pending ? points : 0),
             new Posting(QueueForPos: settings.PosMode), ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.awarded", new
         {
             customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = rule.Rate, amount,
-            currency = order.Currency,
+            currency = order.Currency, pendingUntil = pending ? pendingUntil : null,
         }, ct);
 
         // Refunds that arrived before the award are applied now.
-        var pending = await conn.QueryAsync<(long RefundId, decimal Amount)>(new CommandDefinition("""
+        var earlyRefunds = await conn.QueryAsync<(long RefundId, decimal Amount)>(new CommandDefinition("""
             SELECT refund_id, refunded_amount FROM order_refunds
             WHERE shop_domain = @shop AND order_id = @OrderId AND applied_at IS NULL ORDER BY created_at, refund_id
             """, new { shop, order.OrderId }, tx, cancellationToken: ct));
-        foreach (var (refundId, refunded) in pending.ToList())
+        foreach (var (refundId, refunded) in earlyRefunds.ToList())
         {
-            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, ct);
+            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, now, ct);
         }
-        return new Outcome("awarded", points, null);
+        return new Outcome("awarded", points, null, pending ? pendingUntil : null);
     }
 
     /// <summary>Records a refund once; takes back its share now if the order was awarded, or when it is.</summary>
     public static async Task<Outcome> RefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
-        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
+        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, CancellationToken ct)
     {
         await LockOrderAsync(conn, tx, shop, orderId, ct);
         var inserted = await conn.ExecuteAsync(new CommandDefinition("""
@@ -109,18 +116,20 @@ public static class OrderEarnings
         var status = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop, orderId }, tx, cancellationToken: ct));
         if (status != "awarded") return new Outcome("pending", 0, status is null ? "the order has not been awarded (yet)" : $"the order is {status}");
-        var points = await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, ct);
-        return new Outcome("clawed_back", points, null);
+        return await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, now, ct);
     }
 
     /// <summary>Reverses what is left of the order's award and keeps a later paid webhook from awarding it.</summary>
     public static async Task<Outcome> CancelAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, string? name,
-        ShopSettings settings, CancellationToken ct)
+        ShopSettings settings, DateTimeOffset now, CancellationToken ct)
     {
         await LockOrderAsync(conn, tx, shop, orderId, ct);
-        var earning = await conn.QuerySingleOrDefaultAsync<(string Status, long? CustomerId, long Awarded, long TakenBack)?>(new CommandDefinition("""
-            SELECT status, customer_id, awarded_points, taken_back_points FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId
-            """, new { shop, orderId }, tx, cancellationToken: ct));
+        await PendingRelease.ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct); // after its period, a cancel takes spendable points
+        var earning = await conn.QuerySingleOrDefaultAsync<(string Status, long? CustomerId, long Awarded, long TakenBack, bool Pending)?>(
+            new CommandDefinition("""
+                SELECT status, customer_id, awarded_points, taken_back_points, pending_until IS NOT NULL AND released_at IS NULL
+                FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId
+                """, new { shop, orderId }, tx, cancellationToken: ct));
         if (earning is null)
         {
             await conn.ExecuteAsync(new CommandDefinition("""
@@ -129,29 +138,32 @@ public static class OrderEarnings
                 """, new { shop, orderId, name }, tx, cancellationToken: ct));
             return new Outcome("cancelled", 0, "nothing was awarded");
         }
-        var (status, customerId, awarded, takenBack) = earning.Value;
+        var (status, customerId, awarded, takenBack, inPending) = earning.Value;
         if (status == "cancelled") return new Outcome("already_cancelled", 0, null);
 
         var remaining = status == "awarded" ? awarded - takenBack : 0;
-        if (remaining > 0)
+        if (remaining > 0 && customerId is { } customer)
         {
-            await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId!.Value, -remaining, "cancellation_reversal", $"cancel:{orderId}",
-                $"Order {name ?? "#" + orderId} cancelled", "system", OrderId: orderId),
+            await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customer, inPending ? 0 : -remaining, "cancellation_reversal", $"cancel:{orderId}",
+                $"Order {name ?? "#" + orderId} cancelled{(inPending ? " (its points were still pending)" : "")}", "system", OrderId: orderId,
+                PendingPoints: inPending ? -remaining : 0),
                 new Posting(QueueForPos: settings.PosMode, FloorAtZero: settings.NegativeBalancePolicy == "floor_at_zero"), ct);
         }
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE order_earnings SET status = 'cancelled', taken_back_points = awarded_points, updated_at = now()
             WHERE shop_domain = @shop AND order_id = @orderId
             """, new { shop, orderId }, tx, cancellationToken: ct));
-        return new Outcome("cancelled", -remaining, null);
+        return new Outcome(inPending ? "cancelled_pending" : "cancelled", -remaining, null);
     }
 
-    private static async Task<long> ApplyRefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
-        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
+    private static async Task<Outcome> ApplyRefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
+        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, CancellationToken ct)
     {
-        var e = await conn.QuerySingleAsync<(long? CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name)>(
-            new CommandDefinition("""
-                SELECT customer_id, awarded_points, taken_back_points, order_total, refunded_amount, order_name
+        await PendingRelease.ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct); // after its period, a refund takes spendable points
+        var e = await conn.QuerySingleAsync<(long? CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name,
+            bool Pending)>(new CommandDefinition("""
+                SELECT customer_id, awarded_points, taken_back_points, order_total, refunded_amount, order_name,
+                       pending_until IS NOT NULL AND released_at IS NULL
                 FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId
                 """, new { shop, orderId }, tx, cancellationToken: ct));
 
@@ -167,24 +179,30 @@ public static class OrderEarnings
                 WHERE shop_domain = @shop AND order_id = @orderId;
                 UPDATE order_refunds SET applied_at = now(), clawed_points = 0 WHERE shop_domain = @shop AND refund_id = @refundId;
                 """, new { shop, orderId, refundId, refundedAmount }, tx, cancellationToken: ct));
-            return 0;
+            return new Outcome("clawed_back", 0, "the customer was erased");
         }
         var claw = Math.Clamp(share, 0, e.Awarded - e.TakenBack);
 
-        var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, -claw, "refund_clawback", $"refund:{refundId}",
-            $"Refund on order {e.Name ?? "#" + orderId}: {refundedAmount:0.00} of {e.Total:0.00}", "system", OrderId: orderId),
+        // Inside the pending period the refund takes its share out of the order's pending points, never the spendable balance.
+        var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, e.Pending ? 0 : -claw, "refund_clawback",
+            $"refund:{refundId}",
+            $"Refund on order {e.Name ?? "#" + orderId}: {refundedAmount:0.00} of {e.Total:0.00}"
+                + (e.Pending ? " (its points were still pending)" : ""),
+            "system", OrderId: orderId, PendingPoints: e.Pending ? -claw : 0),
             new Posting(QueueForPos: settings.PosMode, FloorAtZero: settings.NegativeBalancePolicy == "floor_at_zero"), ct);
+        var clawed = e.Pending ? claw : -posted.Points;
 
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE order_earnings SET refunded_amount = refunded_amount + @refundedAmount, taken_back_points = taken_back_points + @claw, updated_at =
                 now()
             WHERE shop_domain = @shop AND order_id = @orderId;
             UPDATE order_refunds SET applied_at = now(), clawed_points = @clawed WHERE shop_domain = @shop AND refund_id = @refundId;
-            """, new { shop, orderId, refundId, refundedAmount, claw, clawed = -posted.Points }, tx, cancellationToken: ct));
-        return posted.Points;
+            """, new { shop, orderId, refundId, refundedAmount, claw, clawed }, tx, cancellationToken: ct));
+        return new Outcome(e.Pending ? "clawed_back_pending" : "clawed_back", -clawed, null);
     }
 
-    private static Task LockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>
+    /// <summary>Serialises all work on one order (award, refunds, cancel, release) across transactions and instances.</summary>
+    internal static Task LockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
             new { key = $"order:{shop}:{orderId}" }, tx, cancellationToken: ct));
 }

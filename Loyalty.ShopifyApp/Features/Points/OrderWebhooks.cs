@@ -21,16 +21,22 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         // Shopify triggers orders/paid when the order is paid: for a pay-later order, days after it was processed.
         order = order with { PaidAt = OrderPayloads.PaidAt(context.Delivery.TriggeredAt, order.ProcessedAt, order.UpdatedAt, clock.GetUtcNow()) };
         var settings = await context.SettingsAsync(ct);
-        var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", ct);
+        var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", clock.GetUtcNow(),
+            ct);
         var codes = order.DiscountCodes ?? [];
         await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), "webhook",
             logger, ct);
         await CouponRedemptions.RecordAsync(context.Connection, context.Transaction, shop, order, ct);
         if (outcome.Status == "awarded")
         {
-            LogAwarded(shop, order.OrderId, order.CustomerId, outcome.Points, settings.EarnRate);
             var points = outcome.Points;
             context.AfterCommit.Add(() => metrics.Awarded(points, "webhook"));
+            if (outcome.PendingUntil is { } until)
+            {
+                LogAwardedPending(shop, order.OrderId, order.CustomerId, points, settings.EarnRate, until);
+                return;
+            }
+            LogAwarded(shop, order.OrderId, order.CustomerId, points, settings.EarnRate);
             if (settings.PosMode) context.AfterCommit.Add(posSync.Notify);
         }
         else
@@ -43,12 +49,16 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         Message = "Awarded {Points} points to customer {CustomerId} of {Shop} for order {OrderId} at rate {Rate}")]
     private partial void LogAwarded(string shop, long orderId, long? customerId, long points, decimal rate);
 
+    [LoggerMessage(Level = LogLevel.Information, Message =
+        "Awarded {Points} points to customer {CustomerId} of {Shop} for order {OrderId} at rate {Rate}, pending until {PendingUntil}")]
+    private partial void LogAwardedPending(string shop, long orderId, long? customerId, long points, decimal rate, DateTimeOffset pendingUntil);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "No points for order {OrderId} of {Shop}: {Status} ({Reason})")]
     private partial void LogNotAwarded(string shop, long orderId, string status, string? reason);
 }
 
 /// <summary><c>refunds/create</c>: take back the refunded share of the order's award, once per refund.</summary>
-public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<RefundCreated> logger) : IWebhookHandler
+public sealed partial class RefundCreated(PosSyncTrigger posSync, TimeProvider clock, ILogger<RefundCreated> logger) : IWebhookHandler
 {
     public string Topic => "refunds/create";
 
@@ -60,8 +70,8 @@ public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<Refund
         var refund = OrderPayloads.Refund(context.Delivery.Payload!);
         var settings = await context.SettingsAsync(ct);
         var outcome = await OrderEarnings.RefundAsync(context.Connection, context.Transaction, shop, refund.OrderId, refund.RefundId,
-            refund.Amount, settings, ct);
-        if (settings.PosMode && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
+            refund.Amount, settings, clock.GetUtcNow(), ct);
+        if (settings.PosMode && outcome.Status == "clawed_back" && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
         LogRefund(shop, refund.RefundId, refund.OrderId, refund.Amount, outcome.Status, outcome.Points, outcome.Reason);
     }
 
@@ -71,7 +81,7 @@ public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<Refund
 }
 
 /// <summary><c>orders/cancelled</c>: reverse what is left of the order's award, once.</summary>
-public sealed partial class OrderCancelled(PosSyncTrigger posSync, ILogger<OrderCancelled> logger) : IWebhookHandler
+public sealed partial class OrderCancelled(PosSyncTrigger posSync, TimeProvider clock, ILogger<OrderCancelled> logger) : IWebhookHandler
 {
     public string Topic => "orders/cancelled";
 
@@ -82,8 +92,9 @@ public sealed partial class OrderCancelled(PosSyncTrigger posSync, ILogger<Order
         var shop = context.Delivery.ShopDomain;
         var order = OrderPayloads.Order(context.Delivery.Payload!);
         var settings = await context.SettingsAsync(ct);
-        var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings, ct);
-        if (settings.PosMode && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
+        var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings,
+            clock.GetUtcNow(), ct);
+        if (settings.PosMode && outcome.Status == "cancelled" && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
         LogCancelled(shop, order.OrderId, outcome.Status, outcome.Points);
     }
 

@@ -12,7 +12,7 @@ public static class PointTransactions
     public static readonly string[] Kinds =
     [
         "order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback", "manual_adjustment",
-        "conversion", "conversion_reversal", "donation", "donation_reversal",
+        "conversion", "conversion_reversal", "donation", "donation_reversal", "pending_release",
     ];
 
     /// <param name="ConversionId">The conversion (loyalty coupon) a conversion or its reversal belongs to.</param>

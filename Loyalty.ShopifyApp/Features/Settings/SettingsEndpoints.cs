@@ -6,17 +6,17 @@ public static partial class SettingsEndpoints
     public sealed record SettingsView(
         decimal EarnRate, string EarnBasis, bool TestOrdersEarn, decimal PointValue, long MinConversion, long ConversionStep,
         long DailyConversionLimit, int CouponValidityDays, long FeedbackBonus, int FeedbackDailyLimit, string NegativeBalancePolicy,
-        string BalanceSource, string? PosBaseUrl, bool PosApiKeySet);
+        string BalanceSource, string? PosBaseUrl, bool PosApiKeySet, int PendingDays);
 
     /// <summary>Fields left out keep their current value. <c>posApiKey</c>: a new key, or "" to remove it.</summary>
     public sealed record SettingsUpdate(
         decimal? EarnRate, string? EarnBasis, bool? TestOrdersEarn, decimal? PointValue, long? MinConversion, long? ConversionStep,
         long? DailyConversionLimit, int? CouponValidityDays, long? FeedbackBonus, int? FeedbackDailyLimit, string? NegativeBalancePolicy,
-        string? BalanceSource, string? PosBaseUrl, string? PosApiKey);
+        string? BalanceSource, string? PosBaseUrl, string? PosApiKey, int? PendingDays = null);
 
     public static RouteGroupBuilder MapSettings(this RouteGroupBuilder admin)
     {
-        var example = new SettingsView(1m, "subtotal", false, 1m, 500, 100, 5000, 90, 10, 1, "allow_negative", BalanceSources.Ledger, null, false);
+        var example = new SettingsView(1m, "subtotal", false, 1m, 500, 100, 5000, 90, 10, 1, "allow_negative", BalanceSources.Ledger, null, false, 0);
         admin.MapGet("/settings", GetAsync).ResponseExample(StatusCodes.Status200OK, example);
         admin.MapPut("/settings", PutAsync)
             .ProblemCodes(StatusCodes.Status409Conflict, "conversions_in_flight")
@@ -32,7 +32,7 @@ public static partial class SettingsEndpoints
 
     private static SettingsView View(ShopSettings s) => new(s.EarnRate, s.EarnBasis, s.TestOrdersEarn, s.PointValue, s.MinConversion,
         s.ConversionStep, s.DailyConversionLimit, s.CouponValidityDays, s.FeedbackBonus, s.FeedbackDailyLimit, s.NegativeBalancePolicy,
-        s.BalanceSource, s.PosBaseUrl, s.PosApiKeyProtected is not null);
+        s.BalanceSource, s.PosBaseUrl, s.PosApiKeyProtected is not null, s.PendingDays);
 
     private static async Task<SettingsView> GetAsync(HttpContext http, NpgsqlDataSource db, CancellationToken ct)
     {
@@ -71,6 +71,7 @@ public static partial class SettingsEndpoints
             PosBaseUrl = update.PosBaseUrl is null ? current.PosBaseUrl : update.PosBaseUrl.Length == 0 ? null : update.PosBaseUrl.Trim(),
             PosApiKeyProtected = update.PosApiKey is null ? current.PosApiKeyProtected
                 : update.PosApiKey.Length == 0 ? null : ShopSettings.PosKeyProtector(dataProtection).Protect(update.PosApiKey),
+            PendingDays = update.PendingDays ?? current.PendingDays,
         };
 
         var errors = Validate(next, update, pos.Value, guard.Value, settingsOptions.Value);
@@ -107,22 +108,23 @@ public static partial class SettingsEndpoints
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
                 daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                pos_base_url, pos_api_key_protected, updated_at)
+                pos_base_url, pos_api_key_protected, pending_days, updated_at)
             VALUES (@shop, @EarnRate, @EarnBasis, @TestOrdersEarn, @PointValue, @MinConversion, @ConversionStep, @DailyConversionLimit,
                 @CouponValidityDays, @FeedbackBonus, @FeedbackDailyLimit, @NegativeBalancePolicy, @BalanceSource, @PosBaseUrl,
-                @PosApiKeyProtected, now())
+                @PosApiKeyProtected, @PendingDays, now())
             ON CONFLICT (shop_domain) DO UPDATE SET
                 earn_rate = excluded.earn_rate, earn_basis = excluded.earn_basis, test_orders_earn = excluded.test_orders_earn,
                 point_value = excluded.point_value, min_conversion = excluded.min_conversion, conversion_step = excluded.conversion_step,
                 daily_conversion_limit = excluded.daily_conversion_limit, coupon_validity_days = excluded.coupon_validity_days,
                 feedback_bonus = excluded.feedback_bonus, feedback_daily_limit = excluded.feedback_daily_limit,
                 negative_balance_policy = excluded.negative_balance_policy, balance_source = excluded.balance_source,
-                pos_base_url = excluded.pos_base_url, pos_api_key_protected = excluded.pos_api_key_protected, updated_at = now()
+                pos_base_url = excluded.pos_base_url, pos_api_key_protected = excluded.pos_api_key_protected,
+                pending_days = excluded.pending_days, updated_at = now()
             """, new
         {
             shop, next.EarnRate, next.EarnBasis, next.TestOrdersEarn, next.PointValue, next.MinConversion, next.ConversionStep,
             next.DailyConversionLimit, next.CouponValidityDays, next.FeedbackBonus, next.FeedbackDailyLimit, next.NegativeBalancePolicy,
-            next.BalanceSource, next.PosBaseUrl, next.PosApiKeyProtected,
+            next.BalanceSource, next.PosBaseUrl, next.PosApiKeyProtected, next.PendingDays,
         }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         LogSaved(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, next.BalanceSource, next.EarnRate);
@@ -152,6 +154,7 @@ public static partial class SettingsEndpoints
         if (s.NegativeBalancePolicy is not ("allow_negative" or "floor_at_zero"))
             Add("negativeBalancePolicy", "Must be 'allow_negative' (clawbacks may go below zero) or 'floor_at_zero'.");
         if (s.BalanceSource is not (BalanceSources.Ledger or BalanceSources.Pos)) Add("balanceSource", "Must be 'ledger' or 'pos'.");
+        if (s.PendingDays is < 0 or > 365) Add("pendingDays", "Must be between 0 (points can be spent at once) and 365 days.");
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
         // Sent as a header: a line break or a NUL would break the request (and a NUL cannot be stored).

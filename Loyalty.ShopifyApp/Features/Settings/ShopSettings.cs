@@ -2,7 +2,8 @@ namespace Loyalty.ShopifyApp.Features.Settings;
 
 /// <summary>
 /// A shop's points rules. A shop that never saved settings runs on <see cref="Defaults"/>.
-/// Money is decimal in shop currency; points are whole numbers.
+/// Money is decimal in shop currency; points are whole numbers. <see cref="PendingDays"/>: how long an order's points wait (its
+/// return window) before they can be spent; 0 = at once.
 /// </summary>
 public sealed record ShopSettings(
     decimal EarnRate,
@@ -18,7 +19,8 @@ public sealed record ShopSettings(
     string NegativeBalancePolicy,
     string BalanceSource,
     string? PosBaseUrl,
-    string? PosApiKeyProtected)
+    string? PosApiKeyProtected,
+    int PendingDays)
 {
     /// <summary>
     /// Earning is off (rate 0, on the order total) until the merchant sets a rate, as seed 003 says; the admin opens on a first-run
@@ -29,7 +31,7 @@ public sealed record ShopSettings(
         EarnRate: 0m, EarnBasis: "total", TestOrdersEarn: false, PointValue: 1m,
         MinConversion: 100, ConversionStep: 100, DailyConversionLimit: 10_000, CouponValidityDays: 30,
         FeedbackBonus: 10, FeedbackDailyLimit: 1, NegativeBalancePolicy: "allow_negative",
-        BalanceSource: BalanceSources.Ledger, PosBaseUrl: null, PosApiKeyProtected: null);
+        BalanceSource: BalanceSources.Ledger, PosBaseUrl: null, PosApiKeyProtected: null, PendingDays: 0);
 
     public bool PosMode => BalanceSource == BalanceSources.Pos;
 
@@ -37,7 +39,7 @@ public sealed record ShopSettings(
         await conn.QuerySingleOrDefaultAsync<ShopSettings>(new CommandDefinition("""
             SELECT earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step, daily_conversion_limit,
                    coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                   pos_base_url, pos_api_key_protected
+                   pos_base_url, pos_api_key_protected, pending_days
             FROM shop_settings WHERE shop_domain = @shop
             """, new { shop }, tx, cancellationToken: ct)) ?? Defaults;
 

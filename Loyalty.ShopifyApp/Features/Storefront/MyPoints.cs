@@ -1,18 +1,22 @@
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Pending;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
 
 /// <summary>
-/// <c>GET /proxy/api/me</c>: the logged-in customer's balance, totals, recent history, and what they may convert
-/// now under the shop's rules (minimum, step, what is left of today's limit, the choices that follow).
+/// <c>GET /proxy/api/me</c>: the logged-in customer's balance (available to spend), pending points with the orders that hold them
+/// and when each becomes available, totals, recent history, and what they may convert now under the shop's rules (minimum, step,
+/// what is left of today's limit, the choices that follow). Pending points whose period is over are released first.
 /// </summary>
 public static class MyPoints
 {
     public sealed record Rules(long MinConversion, long ConversionStep, long DailyLimit, long RemainingToday, decimal PointValue, string Currency,
         int CouponValidityDays, long FeedbackBonus, int FeedbackDailyLimit, IReadOnlyList<long> Choices);
 
+    /// <param name="Balance">The points available to spend (also <see cref="Available"/>).</param>
+    /// <param name="Lifetime">Every point earned and not taken back, pending ones included.</param>
     public sealed record Me(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource, Rules Rules,
-        IReadOnlyList<Ledger.HistoryItem> History);
+        IReadOnlyList<Ledger.HistoryItem> History, long Available, long Pending, long Lifetime, IReadOnlyList<PendingOrder> PendingOrders);
 
     /// <summary>At most this many ready-made amounts are offered; any other multiple of the step can still be typed.</summary>
     private const int MaxChoices = 6;
@@ -35,15 +39,17 @@ public static class MyPoints
     {
         proxy.MapGet("/api/me", GetAsync).RequireLoggedInCustomer().ResponseExample(StatusCodes.Status200OK, new Me(7001, 1250, 1800, 550,
             BalanceSources.Ledger, new Rules(500, 100, 5000, 4500, 1m, "JPY", 90, 10, 1, [500, 1000]),
-            [new Ledger.HistoryItem(3301, 120, "earn", "Order #1042", 1250, new DateTimeOffset(2025, 6, 1, 9, 30, 0, TimeSpan.Zero), 5501)]));
+            [new Ledger.HistoryItem(3301, 120, "order_award", "Order #1042", 1250, new DateTimeOffset(2025, 6, 1, 9, 30, 0, TimeSpan.Zero), 5501)],
+            1250, 80, 1880, [new PendingOrder(5502, "#1043", 80, new DateTimeOffset(2025, 6, 15, 9, 30, 0, TimeSpan.Zero))]));
         return proxy;
     }
 
     private static async Task<Me> GetAsync(HttpContext http, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection,
-        CancellationToken ct)
+        PendingRelease pending, CancellationToken ct)
     {
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
         await using var conn = await db.OpenConnectionAsync(ct);
+        await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, customer, null, 20, ct);
@@ -53,6 +59,8 @@ public static class MyPoints
         var rules = new Rules(settings.MinConversion, settings.ConversionStep, settings.DailyConversionLimit, remaining, settings.PointValue,
             currency, settings.CouponValidityDays, settings.FeedbackBonus, settings.FeedbackDailyLimit,
             Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
-        return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, rules, history);
+        var pendingOrders = balance.Pending > 0 ? await PendingOrders.ForCustomerAsync(conn, shop, customer, ct) : [];
+        return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, rules, history,
+            balance.Balance, balance.Pending, balance.Lifetime, pendingOrders);
     }
 }

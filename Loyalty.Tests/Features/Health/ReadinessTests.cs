@@ -87,12 +87,4 @@ public sealed class ReadinessTests
         Assert.Equal("Healthy", body.GetProperty("checks").GetProperty("database").GetProperty("status").GetString());
         Assert.Equal(HttpStatusCode.OK, (await app.Http.GetAsync("/health")).StatusCode);
     }
-
-    /// <summary>The system clock, moved forward by <see cref="Shift"/>: time passing without the test waiting for it.</summary>
-    private sealed class ShiftedClock : TimeProvider
-    {
-        public TimeSpan Shift { get; set; }
-
-        public override DateTimeOffset GetUtcNow() => System.GetUtcNow() + Shift;
-    }
 }

@@ -74,4 +74,38 @@ public sealed class LedgerInvariantTests : IAsyncLifetime
         var error = await RefusedAsync("UPDATE point_balances SET balance = 500, total_earned = 500 WHERE customer_id = 1");
         Assert.Contains("differs from its ledger", error.MessageText);
     }
+
+    [Fact]
+    public async Task Pending_points_that_differ_from_their_ledger_cannot_commit()
+    {
+        var error = await RefusedAsync("UPDATE point_balances SET pending = 40 WHERE customer_id = 1");
+        Assert.Contains("differ from their ledger sum", error.MessageText);
+    }
+
+    [Fact]
+    public async Task A_pending_after_that_does_not_follow_or_goes_below_zero_is_refused()
+    {
+        var wrong = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            pending_points, pending_after)
+            VALUES ('ledger.myshopify.com', 1, 0, 'order_award', 'order:1', 'x', 'system', 100, 50, 70)
+            """);
+        Assert.Contains("pending_after 70 does not follow", wrong.MessageText);
+        var negative = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            pending_points, pending_after)
+            VALUES ('ledger.myshopify.com', 1, 0, 'refund_clawback', 'refund:1', 'x', 'system', 100, -5, -5)
+            """);
+        Assert.Contains("below zero", negative.MessageText);
+    }
+
+    [Fact]
+    public async Task A_release_must_move_its_points_from_pending_to_the_balance()
+    {
+        var error = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, 30, 'pending_release', 'release:1', 'x', 'system', 130)
+            """);
+        Assert.Equal(("23514", "point_transactions_release_moves_pending"), (error.SqlState, error.ConstraintName));
+    }
 }

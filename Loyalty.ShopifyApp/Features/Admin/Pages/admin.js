@@ -182,7 +182,7 @@
       var cards = $('dash-cards');
       cards.textContent = '';
       [['pointsIssued', n(totals.pointsIssued)], ['pointsRedeemed', n(totals.pointsRedeemed)], ['pointsTakenBack', n(totals.pointsTakenBack)],
-       ['pointsOutstanding', n(totals.pointsOutstanding)], ['couponsIssued', n(totals.couponsIssued)], ['couponsUsed', n(totals.couponsUsed)],
+       ['pointsOutstanding', n(totals.pointsOutstanding)], ['pointsPending', n(totals.pointsPending)], ['couponsIssued', n(totals.couponsIssued)], ['couponsUsed', n(totals.couponsUsed)],
        ['redemptionRate', percent(totals.redemptionRate, 1)], ['customers', n(totals.customers)]].forEach(function (m) {
         cards.appendChild(h('div', { class: 'metric', 'data-metric': m[0] }, h('div', { class: 'label', text: t('metric.' + m[0]) }), h('div', { class: 'value', text: m[1] })));
       });
@@ -240,12 +240,18 @@
       $('customer-detail').hidden = false;
       var cards = $('customer-cards');
       cards.textContent = '';
-      [['balance', n(c.balance)], ['earned', n(c.totalEarned)], ['redeemed', n(c.totalRedeemed)], ['balance-kept-by', word('source.', c.balanceSource)]].forEach(function (m) {
+      [['balance', n(c.balance)], ['pending', n(c.pending)], ['earned', n(c.lifetime)], ['redeemed', n(c.totalRedeemed)],
+       ['balance-kept-by', word('source.', c.balanceSource)]].forEach(function (m) {
         cards.appendChild(h('div', { class: 'metric' }, h('div', { class: 'label', text: t('customer.' + m[0]) }), h('div', { class: 'value', 'data-testid': 'customer-' + m[0], text: m[1] })));
       });
       put('customer-history', table([{ title: t('col.when'), render: function (x) { return when(x.createdAt); } }, { title: t('col.what'), key: 'description' },
         { title: t('col.kind'), render: function (x) { return word('kind.', x.kind); } }, { title: t('col.points'), render: function (x) { return n(x.points); }, num: true },
+        { title: t('col.pendingPoints'), render: function (x) { return x.pendingPoints ? n(x.pendingPoints) : ''; }, num: true },
         { title: t('col.balanceAfter'), render: function (x) { return n(x.balanceAfter); }, num: true }], c.history, t('customers.noHistory')));
+      // Orders whose points wait out the shop's pending period, and the day each becomes spendable.
+      put('customer-pending', c.pendingOrders.length ? table([{ title: t('col.order'), render: function (x) { return x.orderName || '#' + x.orderId; } },
+        { title: t('col.points'), render: function (x) { return n(x.points); }, num: true },
+        { title: t('col.availableAt'), render: function (x) { return when(x.availableAt); } }], c.pendingOrders, '') : h('p', { text: t('customers.noPending') }));
       put('customer-coupons', rs[1].ok ? table([{ title: t('col.code'), key: 'code' }, { title: t('col.value'), render: function (x) { return money(x.amount, x.currency); } },
         { title: t('col.points'), render: function (x) { return n(x.points); }, num: true }, { title: t('col.status'), render: function (x) { return badge(x.status); } },
         { title: t('col.expires'), render: function (x) { return when(x.expiresAt); } }], rs[1].data, t('customers.noCoupons')) : h('p', { text: t('customers.couponsFailed') }));
@@ -270,7 +276,7 @@
 
   // Point transactions: the shop's whole ledger, newest first, a page at a time; the CSV holds every matching row.
   var KINDS = ['order_award', 'refund_clawback', 'cancellation_reversal', 'bonus', 'feedback', 'manual_adjustment',
-    'conversion', 'conversion_reversal', 'donation', 'donation_reversal'];
+    'conversion', 'conversion_reversal', 'donation', 'donation_reversal', 'pending_release'];
   KINDS.forEach(function (k) { $('tx-kind').appendChild(h('option', { value: k, text: word('kind.', k) })); });
   var txShown = { query: '', rows: [], next: null };
   function txFilter() {
@@ -681,7 +687,7 @@
     ['minConversion', 'number', '1'], ['conversionStep', 'number', '1'],
     ['dailyConversionLimit', 'number', '1'], ['couponValidityDays', 'number', '1'],
     ['feedbackBonus', 'number', '1'], ['feedbackDailyLimit', 'number', '1'],
-    ['negativeBalancePolicy', ['allow_negative', 'floor_at_zero']]
+    ['negativeBalancePolicy', ['allow_negative', 'floor_at_zero']], ['pendingDays', 'number', '1']
   ];
   (function buildSettings() {
     var box = $('settings-fields');

@@ -95,7 +95,18 @@
   function render() {
     $('lp-balance').textContent = fmt(me.balance);
     placeInto($('lp-big'), tp('unit.points', me.balance, { n: '{n}' }), $('lp-balance'));
-    $('lp-earned').textContent = fmt(me.totalEarned);
+    $('lp-earned').textContent = fmt(me.lifetime);
+    // Points an order holds until its pending period (the shop's return window) is over: shown, with the day, not spendable.
+    $('lp-pending-total').hidden = !me.pending;
+    $('lp-pending').textContent = fmt(me.pending);
+    var pendingList = $('lp-pending-orders');
+    pendingList.textContent = '';
+    pendingList.hidden = !me.pendingOrders.length;
+    me.pendingOrders.forEach(function (o) {
+      var li = document.createElement('li');
+      li.textContent = t('balance.pendingOrder', { order: o.orderName || '#' + o.orderId, points: points(o.points), date: day(o.availableAt) });
+      pendingList.appendChild(li);
+    });
     $('lp-redeemed').textContent = fmt(me.totalRedeemed);
     var r = me.rules;
     $('lp-rules').textContent = t('convert.rules', {
@@ -133,8 +144,10 @@
       var what = document.createElement('span');
       what.textContent = day(h.createdAt) + ' \u00b7 ' + h.description;
       var pts = document.createElement('span');
-      pts.className = h.points >= 0 ? 'lp-plus' : 'lp-minus';
-      pts.textContent = (h.points >= 0 ? '+' : '\u2212') + fmt(Math.abs(h.points));
+      // A row that only moved pending points (an award still pending, a refund of one) says so.
+      var shown = h.points === 0 && h.pendingPoints ? h.pendingPoints : h.points;
+      pts.className = shown >= 0 ? 'lp-plus' : 'lp-minus';
+      pts.textContent = (shown >= 0 ? '+' : '\u2212') + fmt(Math.abs(shown)) + (shown === h.points ? '' : ' ' + t('history.pending'));
       li.appendChild(what);
       li.appendChild(pts);
       list.appendChild(li);
