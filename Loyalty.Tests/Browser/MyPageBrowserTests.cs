@@ -65,6 +65,30 @@ public sealed class MyPageBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task Merchant_sets_a_pending_period_and_the_customer_sees_an_orders_points_pending_with_the_day_they_become_available()
+    {
+        await Page.GotoAsync("/admin?shop=" + Shop + "#settings");
+        await Page.GetByLabel("Pending period (days after payment before points can be spent; 0 = at once)").FillAsync("14");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Expect(Page.Locator("#toast")).ToContainTextAsync("Settings saved.");
+
+        await DeliverOrderAsync(7700001, 1001, 80m);
+        await OpenMyPageAsync(1001);
+
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("1,500"); // the demo starting balance: the order's points are not spendable
+        await Expect(Page.GetByTestId("pending")).ToHaveTextAsync("80");
+        var day = DateTimeOffset.UtcNow.AddDays(14).ToString("MMM d, yyyy", System.Globalization.CultureInfo.InvariantCulture);
+        await Expect(Page.Locator("#lp-pending-orders li")).ToHaveTextAsync($"#1: 80 points available from {day}");
+        await Expect(Page.Locator("#lp-history li").First).ToContainTextAsync("+80 (pending)");
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#customers");
+        await Page.GetByLabel("Shopify customer id").FillAsync("1001");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Look up" }).ClickAsync();
+        await Expect(Page.GetByTestId("customer-pending")).ToHaveTextAsync("80");
+        await Expect(Page.Locator("#customer-pending")).ToContainTextAsync(day);
+    }
+
+    [Fact]
     public async Task Customer_on_the_Japanese_storefront_gets_My_Page_in_Japanese_with_ja_numbers_money_and_dates()
     {
         // The browser itself speaks en-US (SandboxBrowser): the storefront's language decides, not the browser's.
