@@ -91,6 +91,9 @@ public static class CustomerData
             ["pointsBalanceErased"] = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
                 "SELECT coalesce((SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId), 0)::int",
                 args, tx, cancellationToken: ct)),
+            ["pendingPointsErased"] = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
+                "SELECT coalesce((SELECT pending FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId), 0)::int",
+                args, tx, cancellationToken: ct)),
             ["ledgerRowsDeleted"] = await conn.ExecuteScalarAsync<int>(new CommandDefinition(
                 "SELECT count(*)::int FROM point_transactions WHERE shop_domain = @shop AND customer_id = @customerId", args, tx,
                 cancellationToken: ct)),

@@ -5,9 +5,10 @@ namespace Loyalty.ShopifyApp.Features.Pending;
 /// <summary>
 /// The end of an order's pending period: what the order still holds (awarded less taken back) moves from the customer's pending
 /// points to the balance, as one ledger row <c>release:{order}</c>, and in POS mode goes to the POS like any award. Released by
-/// this recurring job, by a customer's or merchant's read (<see cref="ReleaseDueForCustomerAsync"/>, so no one waits on the job),
-/// and by a refund or cancellation that comes after the period (so it takes back spendable points). The order's advisory lock and
-/// the unique reference make every path release an order once.
+/// this recurring job and by a customer's or merchant's read or spend (<see cref="ReleaseDueForCustomerAsync"/>, so no one waits on
+/// the job). Until then a refund or cancellation, whenever it is processed, takes from the pending points; an order with one that
+/// Shopify sent but the app has not processed yet is not released. The order's advisory lock and the unique reference make every
+/// path release an order once.
 /// </summary>
 public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger posSync, TimeProvider clock, IOptions<PendingOptions> options,
     ILogger<PendingRelease> logger)
@@ -15,6 +16,19 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
     public const string RecurringId = "pending-release";
 
     private const string Due = "status = 'awarded' AND pending_until IS NOT NULL AND released_at IS NULL AND pending_until <= @now";
+
+    /// <summary>
+    /// A refund or cancellation of the order that Shopify sent and the app has not processed yet (a backlog, a retry): the order waits
+    /// for it, so it takes pending points, not points the customer could already have spent.
+    /// </summary>
+    private const string NothingWaiting = """
+        NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                    WHERE d.shop_domain = @shop AND d.order_id = @orderId AND d.topic IN ('refunds/create', 'orders/cancelled')
+                      AND d.status IN ('pending', 'processing'))
+        """;
+
+    /// <summary>How long a customer's read waits for a lock before it leaves the release to the job.</summary>
+    private const int ReadLockTimeoutMs = 2000;
 
     /// <summary>When an order priced (paid) at <paramref name="pricedAt"/> becomes spendable; null: at once (no pending period).</summary>
     public static DateTimeOffset? PendingUntil(ShopSettings settings, DateTimeOffset pricedAt) =>
@@ -27,7 +41,7 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
     {
         var order = await conn.QuerySingleOrDefaultAsync<(long? CustomerId, long Points, string? Name)?>(new CommandDefinition($"""
             SELECT customer_id, awarded_points - taken_back_points, order_name FROM order_earnings
-            WHERE shop_domain = @shop AND order_id = @orderId AND {Due}
+            WHERE shop_domain = @shop AND order_id = @orderId AND {Due} AND {NothingWaiting}
             """, new { shop, orderId, now }, tx, cancellationToken: ct));
         if (order is not { } o) return 0;
 
@@ -36,6 +50,8 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, o.Points, "pending_release", $"release:{orderId}",
                 $"Order {o.Name ?? "#" + orderId}: pending period over", "system", OrderId: orderId, PendingPoints: -o.Points),
                 new Posting(QueueForPos: settings.PosMode), ct);
+            await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.released",
+                new { customerId, orderId, orderName = o.Name, points = o.Points }, ct);
         }
         await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE order_earnings SET released_at = @now, updated_at = now() WHERE shop_domain = @shop AND order_id = @orderId",
@@ -60,17 +76,27 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
         try
         {
             await using var tx = await conn.BeginTransactionAsync(ct);
-            settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
-            foreach (var orderId in due) // ascending, as every other path that locks several orders of one customer
+            // A reader never queues behind other work: an order busy elsewhere is skipped (the job takes it), and no lock is waited on
+            // for long while the customer waits for the page.
+            await conn.ExecuteAsync(new CommandDefinition($"SET LOCAL lock_timeout = {ReadLockTimeoutMs}", transaction: tx, cancellationToken: ct));
+            settings = await LoadForReleaseAsync(conn, tx, shop, ct);
+            var mine = new List<long>();
+            foreach (var orderId in due)
             {
-                await OrderEarnings.LockOrderAsync(conn, tx, shop, orderId, ct);
-                released += await ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct);
+                if (await OrderEarnings.TryLockOrderAsync(conn, tx, shop, orderId, ct)) mine.Add(orderId);
             }
+            foreach (var orderId in mine) released += await ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct);
             await tx.CommitAsync(ct);
         }
         catch (PostgresException ex) when (ex.SqlState is PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.LockNotAvailable)
         {
             LogGaveWay(shop, customerId, ex.SqlState);
+            return 0;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The customer's page (or spend) goes on with the points as they stand; the job retries and logs each run.
+            LogReadReleaseFailed(ex, shop, customerId);
             return 0;
         }
         if (settings.PosMode && released > 0) posSync.Notify();
@@ -81,42 +107,66 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
     public async Task<int> ReleaseDueAsync(CancellationToken ct)
     {
         var now = clock.GetUtcNow();
-        var (count, points, notify, skipped) = (0, 0L, false, 0);
-        var settingsOf = new Dictionary<string, ShopSettings>();
+        var (count, points, notify, failed) = (0, 0L, false, new HashSet<(string, long)>());
         await using var conn = await db.OpenConnectionAsync(ct);
         while (count < options.Value.MaxPerRun)
         {
             var batch = (await conn.QueryAsync<(string Shop, long OrderId)>(new CommandDefinition($"""
-                SELECT shop_domain, order_id FROM order_earnings WHERE {Due} ORDER BY pending_until LIMIT @limit
-                """, new { now, limit = Math.Min(options.Value.BatchSize, options.Value.MaxPerRun - count) }, cancellationToken: ct))).ToList();
-            if (batch.Count == 0) break;
-            skipped = 0;
+                SELECT shop_domain, order_id FROM order_earnings WHERE {Due} ORDER BY pending_until, shop_domain, order_id LIMIT @limit
+                """, new { now, limit = Math.Min(options.Value.BatchSize, options.Value.MaxPerRun - count) + failed.Count },
+                cancellationToken: ct))).Where(o => !failed.Contains(o)).ToList();
+            if (batch.Count == 0) break; // nothing due, or only what failed (or waits for a refund) in this run
             foreach (var (shop, orderId) in batch)
             {
-                if (!settingsOf.TryGetValue(shop, out var settings)) settingsOf[shop] = settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
                 long released;
+                ShopSettings settings;
                 try
                 {
                     await using var tx = await conn.BeginTransactionAsync(ct);
+                    settings = await LoadForReleaseAsync(conn, tx, shop, ct);
                     await OrderEarnings.LockOrderAsync(conn, tx, shop, orderId, ct);
                     released = await ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct);
                     await tx.CommitAsync(ct);
                 }
-                catch (PostgresException ex) when (ex.SqlState == PostgresErrorCodes.DeadlockDetected)
+                catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    LogGaveWay(shop, orderId, ex.SqlState);
-                    skipped++;
+                    // One order that cannot be released (a deadlock, a shop's broken row) holds back no other; the next run retries it.
+                    LogNotReleased(ex, shop, orderId);
+                    failed.Add((shop, orderId));
                     continue;
                 }
+                if (released == 0 && await StillDueAsync(conn, shop, orderId, now, ct)) failed.Add((shop, orderId)); // waits for a refund
                 (count, points, notify) = (count + 1, points + released, notify || (settings.PosMode && released > 0));
             }
-            if (skipped > 0 && batch.Count == skipped) break; // only orders other work holds are left: the next run takes them
-            if (settingsOf.Count > 1000) settingsOf.Clear(); // a run over many shops holds a bounded number of settings
         }
         if (notify) posSync.Notify();
-        if (count > 0) LogReleased(count, points);
+        if (points > 0) LogReleased(count, points);
         return count;
     }
+
+    private static Task<bool> StillDueAsync(NpgsqlConnection conn, string shop, long orderId, DateTimeOffset now, CancellationToken ct) =>
+        conn.ExecuteScalarAsync<bool>(new CommandDefinition($"""
+            SELECT EXISTS (SELECT 1 FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId AND {Due})
+            """, new { shop, orderId, now }, cancellationToken: ct));
+
+    /// <summary>
+    /// The shop's settings as a release must see them: under the balance-source lock (shared), so a switch to or from POS mode is
+    /// either wholly before the release (its points go to the POS) or wholly after it (the switch finds them in the ledger). Taken
+    /// before any order's lock, as webhook processing takes it.
+    /// </summary>
+    private static async Task<ShopSettings> LoadForReleaseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct)
+    {
+        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
+            new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
+        return await ShopSettings.LoadAsync(conn, tx, shop, ct);
+    }
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Could not release the due pending points of customer {CustomerId} of {Shop} on their read; the job retries")]
+    private partial void LogReadReleaseFailed(Exception ex, string shop, long customerId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not release the pending points of order {OrderId} of {Shop}; the next run retries")]
+    private partial void LogNotReleased(Exception ex, string shop, long orderId);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Releasing the due pending points of {Shop} ({Key}) gave way to other work on the same orders ({SqlState}); the job retries")]

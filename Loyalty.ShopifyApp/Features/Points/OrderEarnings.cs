@@ -97,14 +97,14 @@ public static class OrderEarnings
             """, new { shop, order.OrderId }, tx, cancellationToken: ct));
         foreach (var (refundId, refunded) in earlyRefunds.ToList())
         {
-            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, now, ct);
+            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, ct);
         }
         return new Outcome("awarded", points, null, pending ? pendingUntil : null);
     }
 
     /// <summary>Records a refund once; takes back its share now if the order was awarded, or when it is.</summary>
     public static async Task<Outcome> RefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
-        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, CancellationToken ct)
+        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
     {
         await LockOrderAsync(conn, tx, shop, orderId, ct);
         var inserted = await conn.ExecuteAsync(new CommandDefinition("""
@@ -116,15 +116,14 @@ public static class OrderEarnings
         var status = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop, orderId }, tx, cancellationToken: ct));
         if (status != "awarded") return new Outcome("pending", 0, status is null ? "the order has not been awarded (yet)" : $"the order is {status}");
-        return await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, now, ct);
+        return await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, ct);
     }
 
     /// <summary>Reverses what is left of the order's award and keeps a later paid webhook from awarding it.</summary>
     public static async Task<Outcome> CancelAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, string? name,
-        ShopSettings settings, DateTimeOffset now, CancellationToken ct)
+        ShopSettings settings, CancellationToken ct)
     {
         await LockOrderAsync(conn, tx, shop, orderId, ct);
-        await PendingRelease.ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct); // after its period, a cancel takes spendable points
         var earning = await conn.QuerySingleOrDefaultAsync<(string Status, long? CustomerId, long Awarded, long TakenBack, bool Pending)?>(
             new CommandDefinition("""
                 SELECT status, customer_id, awarded_points, taken_back_points, pending_until IS NOT NULL AND released_at IS NULL
@@ -157,9 +156,8 @@ public static class OrderEarnings
     }
 
     private static async Task<Outcome> ApplyRefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
-        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, CancellationToken ct)
+        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
     {
-        await PendingRelease.ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct); // after its period, a refund takes spendable points
         var e = await conn.QuerySingleAsync<(long? CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name,
             bool Pending)>(new CommandDefinition("""
                 SELECT customer_id, awarded_points, taken_back_points, order_total, refunded_amount, order_name,
@@ -183,7 +181,8 @@ public static class OrderEarnings
         }
         var claw = Math.Clamp(share, 0, e.Awarded - e.TakenBack);
 
-        // Inside the pending period the refund takes its share out of the order's pending points, never the spendable balance.
+        // While the order's points are pending (not released yet, whatever the date) the refund takes its share out of them, never the
+        // spendable balance: a refund that waited in a backlog past the period must not claw back points already spent.
         var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, e.Pending ? 0 : -claw, "refund_clawback",
             $"refund:{refundId}",
             $"Refund on order {e.Name ?? "#" + orderId}: {refundedAmount:0.00} of {e.Total:0.00}"
@@ -200,6 +199,11 @@ public static class OrderEarnings
             """, new { shop, orderId, refundId, refundedAmount, claw, clawed }, tx, cancellationToken: ct));
         return new Outcome(e.Pending ? "clawed_back_pending" : "clawed_back", -clawed, null);
     }
+
+    /// <summary>The order's lock if no one else holds it now (a reader that must not wait); false when busy.</summary>
+    internal static Task<bool> TryLockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>
+        conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_xact_lock(hashtextextended(@key, 0))",
+            new { key = $"order:{shop}:{orderId}" }, tx, cancellationToken: ct));
 
     /// <summary>Serialises all work on one order (award, refunds, cancel, release) across transactions and instances.</summary>
     internal static Task LockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>

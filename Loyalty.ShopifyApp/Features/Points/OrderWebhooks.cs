@@ -58,7 +58,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
 }
 
 /// <summary><c>refunds/create</c>: take back the refunded share of the order's award, once per refund.</summary>
-public sealed partial class RefundCreated(PosSyncTrigger posSync, TimeProvider clock, ILogger<RefundCreated> logger) : IWebhookHandler
+public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<RefundCreated> logger) : IWebhookHandler
 {
     public string Topic => "refunds/create";
 
@@ -70,7 +70,7 @@ public sealed partial class RefundCreated(PosSyncTrigger posSync, TimeProvider c
         var refund = OrderPayloads.Refund(context.Delivery.Payload!);
         var settings = await context.SettingsAsync(ct);
         var outcome = await OrderEarnings.RefundAsync(context.Connection, context.Transaction, shop, refund.OrderId, refund.RefundId,
-            refund.Amount, settings, clock.GetUtcNow(), ct);
+            refund.Amount, settings, ct);
         if (settings.PosMode && outcome.Status == "clawed_back" && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
         LogRefund(shop, refund.RefundId, refund.OrderId, refund.Amount, outcome.Status, outcome.Points, outcome.Reason);
     }
@@ -81,7 +81,7 @@ public sealed partial class RefundCreated(PosSyncTrigger posSync, TimeProvider c
 }
 
 /// <summary><c>orders/cancelled</c>: reverse what is left of the order's award, once.</summary>
-public sealed partial class OrderCancelled(PosSyncTrigger posSync, TimeProvider clock, ILogger<OrderCancelled> logger) : IWebhookHandler
+public sealed partial class OrderCancelled(PosSyncTrigger posSync, ILogger<OrderCancelled> logger) : IWebhookHandler
 {
     public string Topic => "orders/cancelled";
 
@@ -92,8 +92,7 @@ public sealed partial class OrderCancelled(PosSyncTrigger posSync, TimeProvider 
         var shop = context.Delivery.ShopDomain;
         var order = OrderPayloads.Order(context.Delivery.Payload!);
         var settings = await context.SettingsAsync(ct);
-        var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings,
-            clock.GetUtcNow(), ct);
+        var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings, ct);
         if (settings.PosMode && outcome.Status == "cancelled" && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
         LogCancelled(shop, order.OrderId, outcome.Status, outcome.Points);
     }

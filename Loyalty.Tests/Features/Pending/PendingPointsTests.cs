@@ -18,7 +18,8 @@ public sealed class PendingPointsTests(PendingPointsTests.PendingApp app) : AppT
         }
 
         private PendingApp(ShiftedClock clock)
-            : base(null, s => s.AddSingleton<TimeProvider>(clock)) => Clock = clock;
+            : base(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Jobs:Schedules:event-delivery"] = "" },
+                s => s.AddSingleton<TimeProvider>(clock)) => Clock = clock;
 
         public ShiftedClock Clock { get; }
     }
@@ -125,15 +126,38 @@ public sealed class PendingPointsTests(PendingPointsTests.PendingApp app) : AppT
     }
 
     [Fact]
-    public async Task A_refund_after_the_period_takes_spendable_points_even_before_anything_released_them()
+    public async Task A_refund_processed_after_the_period_but_before_the_release_takes_from_pending_then_the_rest_is_released()
     {
         await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(8401, 777, subtotal: 100m, total: 100m));
         Clock.Shift = TimeSpan.FromDays(15);
 
         await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(84011, 8401, 40m));
 
-        Assert.Equal((60, 0), (await App.BalanceAsync(Shop, 777), await PendingAsync(777)));
-        Assert.Equal(["order_award 0 100", "pending_release 100 -100", "refund_clawback -40 0"], await LedgerAsync());
+        Assert.Equal((0, 60), (await App.BalanceAsync(Shop, 777), await PendingAsync(777)));
+        Assert.Equal((60, 0, 60), Figures(await MeAsync(777)));
+        Assert.Equal(["order_award 0 100", "refund_clawback 0 -40", "pending_release 60 -60"], await LedgerAsync());
+    }
+
+    [Fact]
+    public async Task An_order_whose_refund_waits_in_the_webhook_backlog_is_not_released_until_the_refund_is_taken_from_pending()
+    {
+        await SetAsync(new { negativeBalancePolicy = "floor_at_zero" }); // a refund after spending could take back nothing
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(8451, 777, subtotal: 100m, total: 100m));
+        // Shopify sent the refund inside the period; the app has not processed it yet (a backlog, a retry waiting out its back-off).
+        await App.ScalarAsync<int>("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id, order_id, next_attempt_at)
+            VALUES (@shop || '-refund', @shop, 'refunds/create', '2026-10', @refund, NULL, 8451, now() + interval '1 hour')
+            """, new { shop = Shop, refund = ShopifyPayloads.Refund(84511, 8451, 100m) });
+        Clock.Shift = TimeSpan.FromDays(15);
+
+        await App.Services.GetRequiredService<PendingRelease>().ReleaseDueAsync(default);
+        Assert.Equal((0, 100, 100), Figures(await MeAsync(777))); // neither the job nor the customer's read released it
+
+        await App.ScalarAsync<int>("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE webhook_id = @id", new { id = Shop + "-refund" });
+        await App.WaitForDeliveryAsync(Shop + "-refund", "processed");
+        await App.Services.GetRequiredService<PendingRelease>().ReleaseDueAsync(default);
+        Assert.Equal((0, 0, 0), Figures(await MeAsync(777)));
+        Assert.Equal(["order_award 0 100", "refund_clawback 0 -100"], await LedgerAsync());
     }
 
     [Fact]
@@ -161,6 +185,28 @@ public sealed class PendingPointsTests(PendingPointsTests.PendingApp app) : AppT
 
         Assert.Equal((90, 0), (await App.BalanceAsync(Shop, 777), await PendingAsync(777)));
         Assert.Equal(0, await RowsAsync("release:8601"));
+    }
+
+    [Fact]
+    public async Task The_merchants_endpoint_hears_of_the_points_awarded_as_pending_and_of_their_release()
+    {
+        var receiver = Fixture.NewServer();
+        receiver.Given(Request.Create().WithPath("/hooks").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        var endpoint = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/event-endpoint", Shop,
+            JsonContent.Create(new { url = receiver.Url + "/hooks", secret = "whsec_pending_points_test_secret" })));
+        Assert.True(endpoint.IsSuccessStatusCode, await endpoint.Content.ReadAsStringAsync());
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(8801, 777, subtotal: 60m, total: 60m));
+        Clock.Shift = TimeSpan.FromDays(15);
+        await App.Services.GetRequiredService<PendingRelease>().ReleaseDueAsync(default);
+
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Events.OutgoingEvents>().DeliverDueAsync(default);
+
+        var events = receiver.LogEntries.Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement).ToDictionary(
+            e => e.GetProperty("type").GetString()!, e => e.GetProperty("data"));
+        Assert.Equal(60, events["points.awarded"].GetProperty("points").GetInt64());
+        Assert.Equal(JsonValueKind.String, events["points.awarded"].GetProperty("pendingUntil").ValueKind);
+        var released = events["points.released"];
+        Assert.Equal((8801, 60), (released.GetProperty("orderId").GetInt64(), released.GetProperty("points").GetInt64()));
     }
 
     [Fact]

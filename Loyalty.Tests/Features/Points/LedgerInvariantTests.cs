@@ -108,4 +108,22 @@ public sealed class LedgerInvariantTests : IAsyncLifetime
             """);
         Assert.Equal(("23514", "point_transactions_release_moves_pending"), (error.SqlState, error.ConstraintName));
     }
+
+    [Fact]
+    public async Task A_row_written_without_the_pending_columns_as_code_from_before_them_writes_them_keeps_the_pending_points()
+    {
+        await using var conn = new NpgsqlConnection(_db);
+        await conn.ExecuteAsync("""
+            BEGIN;
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            pending_points, pending_after)
+            VALUES ('ledger.myshopify.com', 1, 0, 'order_award', 'order:7', 'pending', 'system', 100, 30, 30);
+            UPDATE point_balances SET pending = 30 WHERE customer_id = 1;
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, 5, 'bonus', 'bonus:old-instance', 'during a rolling deploy', 'staff', 105);
+            UPDATE point_balances SET balance = 105, total_earned = 105 WHERE customer_id = 1;
+            COMMIT;
+            """);
+        Assert.Equal(30, await conn.ExecuteScalarAsync<long>("SELECT pending_after FROM point_transactions WHERE reference = 'bonus:old-instance'"));
+    }
 }
