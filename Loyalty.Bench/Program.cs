@@ -42,7 +42,8 @@ return command switch
         Concurrency: IntOption("concurrency", 24),
         Modes: (Option("mode") ?? "both") == "both" ? ["ledger", "pos"] : [Option("mode")!],
         PostgresRestarts: IntOption("pg-restarts", 1),
-        PostgresDownSeconds: Option("pg-down-seconds") is { } d ? double.Parse(d, CultureInfo.InvariantCulture) : 5), cts.Token),
+        PostgresDownSeconds: Option("pg-down-seconds") is { } d ? double.Parse(d, CultureInfo.InvariantCulture) : 5,
+        PendingDays: IntOption("pending-days", 0)), cts.Token),
     _ => Usage(),
 };
 
@@ -58,7 +59,7 @@ static int Usage()
     Console.Error.WriteLine(
         "       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] " +
         "[--pg-down-seconds 5]");
-    Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--smoke]");
-    Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|all]]");
+    Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--pending-days 0] [--smoke]");
+    Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|all]]");
     return 2;
 }

@@ -17,13 +17,13 @@ public static partial class Soak
                 balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, earnRate = FirstEarnRate,
                 earnBasis = "total",
                 pointValue = 0.01m, minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000,
-                negativeBalancePolicy = "floor_at_zero",
+                negativeBalancePolicy = "floor_at_zero", pendingDays = o.PendingDays,
             }
             : (object)new
             {
                 balanceSource = "ledger", earnRate = FirstEarnRate, earnBasis = "total", pointValue = 0.01m, minConversion = 100,
                 conversionStep = 100,
-                dailyConversionLimit = 100_000_000, negativeBalancePolicy = "allow_negative",
+                dailyConversionLimit = 100_000_000, negativeBalancePolicy = "allow_negative", pendingDays = o.PendingDays,
             }, ct);
     }
 

@@ -18,7 +18,7 @@ namespace Loyalty.Bench;
 public static partial class Soak
 {
     public sealed record Options(int Seed, int Conversions, int Customers, int Orders, int Kills, int Instances, double FaultRate, string? Broken,
-        int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5);
+        int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5, int PendingDays = 0);
 
     /// <summary>The shop's earn rate when the run starts, and after the merchant changes it a third of the way through.</summary>
     public const decimal FirstEarnRate = 1.5m, SecondEarnRate = 2.25m;
@@ -52,11 +52,12 @@ public static partial class Soak
             $"instances, " +
                           $"{o.Kills} kills, {o.PostgresRestarts} PostgreSQL restarts ({o.PostgresDownSeconds:0.#} s down), fault rate " +
                               $"{o.FaultRate}" +
+                          $"{(o.PendingDays == 0 ? "" : $", pending period {o.PendingDays} days")}" +
                           $"{(o.Broken is null ? "" : $", BROKEN variant {o.Broken}")}");
         var random = new Random(o.Seed);
         await using var env = await BenchEnvironment.StartAsync(o.Seed, ct);
         await StartShopAsync(o, mode, env, ct);
-        var record = new SoakRecord(mode) { EarnRate = FirstEarnRate };
+        var record = new SoakRecord(mode) { EarnRate = FirstEarnRate, PendingDays = o.PendingDays };
         using var client = new SoakClient(env, record);
         var (customers, witness) = await SeedAsync(o, random, env, client, record, ct);
         var rateChange = await LoadAsync(o, random, env, client, record, customers, witness, ct);

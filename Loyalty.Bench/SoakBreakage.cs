@@ -8,7 +8,7 @@ namespace Loyalty.Bench;
 /// </summary>
 public static class SoakBreakage
 {
-    public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "all"];
+    public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "early-release", "all"];
 
     public static async Task BreakAsync(string name, BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
     {
@@ -16,6 +16,25 @@ public static class SoakBreakage
         if (name is "refund-used" or "all") await RefundUsedAsync(client, record, ct);
         if (name is "delete-live" or "all") DeleteLive(env, record);
         if (name is "no-fence" or "all") NoFence(env, record);
+        if (name == "early-release" || (name == "all" && record.PendingDays > 0)) await EarlyReleaseAsync(env, record);
+    }
+
+    /// <summary>
+    /// With a pending period: an app that releases orders before their period is over (as a wrong date would). Three orders' periods
+    /// are made to end now; the checker's own reads of My Page then release them.
+    /// </summary>
+    private static async Task EarlyReleaseAsync(BenchEnvironment env, SoakRecord record)
+    {
+        if (record.PendingDays == 0) throw new InvalidOperationException("--broken early-release needs --pending-days");
+        var early = await env.ScalarAsync<long>("""
+            WITH three AS (SELECT shop_domain, order_id FROM order_earnings
+                           WHERE released_at IS NULL AND pending_until IS NOT NULL AND awarded_points > taken_back_points
+                           ORDER BY order_id LIMIT 3),
+                 moved AS (UPDATE order_earnings e SET pending_until = now() - interval '1 second' FROM three
+                           WHERE e.shop_domain = three.shop_domain AND e.order_id = three.order_id RETURNING 1)
+            SELECT count(*) FROM moved
+            """);
+        Console.WriteLine($"BROKEN early-release: {early} orders' pending periods made to end now, days early");
     }
 
     private static IEnumerable<SoakRecord.Shown> Live(SoakRecord record) => record.Codes.Values

@@ -169,6 +169,8 @@ public static partial class SoakChecker
             if (me is not { } shown) { v.Add($"customer {customer}: My Page did not answer"); continue; }
             if (shown.Balance != expected) v.Add(
                 $"customer {customer}: My Page shows {shown.Balance}, the generator's arithmetic gives {expected} ({Arithmetic(record, customer)})");
+            if (shown.Pending != record.ExpectedPending(customer)) v.Add(
+                $"customer {customer}: My Page shows {shown.Pending} pending, the generator's arithmetic gives {record.ExpectedPending(customer)}");
             if (record.PosMode && shown.Source != "pos") v.Add($"customer {customer}: My Page's balance came from '{shown.Source}', not the POS");
             if (record.PosMode && env.Pos.Balance(customer.ToString()) != expected) v.Add(
                 $"customer {customer}: POS balance {env.Pos.Balance(customer.ToString())}, expected {expected}");
@@ -176,7 +178,10 @@ public static partial class SoakChecker
         var skipped = record.PosMode
             ? $" ({record.Opening.Count - checkedCustomers} customers whose conversions could reach zero or who spent at the till: invariant 8)"
             : "";
-        verdict.Add($"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{skipped}",
+        verdict.Add(record.PendingDays > 0
+            ? $"5 My Page balance = opening − conversions + refunds of cancelled coupons; pending = awards − clawbacks (a {record.PendingDays}-day " +
+              $"pending period){skipped}"
+            : $"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{skipped}",
             checkedCustomers, v);
 
         // 6. The storefront's list (the loyalty.coupons metafield) names exactly the customer's shown codes not cancelled;

@@ -181,14 +181,14 @@ public sealed partial class SoakClient(BenchEnvironment env, SoakRecord record) 
         return spent;
     }
 
-    /// <summary>What My Page shows the customer: <c>GET /proxy/api/me</c>'s balance and where it came from.</summary>
-    public async Task<(long Balance, string Source)?> MeAsync(long customer, CancellationToken ct)
+    /// <summary>What My Page shows the customer: <c>GET /proxy/api/me</c>'s balance, where it came from, and the points pending.</summary>
+    public async Task<(long Balance, string Source, long Pending)?> MeAsync(long customer, CancellationToken ct)
     {
         var (response, _) = await SendAsync(b => Proxy(b, HttpMethod.Get, "api/me", customer, null, null), ct);
         using var _ = response;
         if (!response.IsSuccessStatusCode) return null;
         var body = await BodyAsync(response, ct);
-        return (body.GetProperty("balance").GetInt64(), Text(body, "balanceSource") ?? "");
+        return (body.GetProperty("balance").GetInt64(), Text(body, "balanceSource") ?? "", body.GetProperty("pending").GetInt64());
     }
 
     public void Dispose() => _http.Dispose();

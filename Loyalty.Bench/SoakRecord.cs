@@ -98,18 +98,34 @@ public sealed class SoakRecord(string mode)
     /// </summary>
     public long ExpectedBalance(long customer)
     {
-        var balance = Opening.GetValueOrDefault(customer);
-        foreach (var o in Orders.Values.Where(o => o.Customer == customer))
-        {
-            var award = (long)decimal.Floor(o.Amount * o.Rate);
-            if (award <= 0 || o.Cancelled) continue;
-            balance += award - (long)decimal.Floor(award * Math.Min(o.Refunded, o.Paid) / o.Paid);
-        }
+        var balance = Opening.GetValueOrDefault(customer) + (PendingDays > 0 ? 0 : OrderPoints(customer));
         foreach (var s in Codes.Values.Where(s => s.Customer == customer))
         {
             balance -= s.Points;
             if (Cancels.TryGetValue(s.Code, out var c) && c.Outcome == "cancelled") balance += s.Points;
         }
         return balance;
+    }
+
+    /// <summary>
+    /// The shop's pending period (0: none). Every order of a run is paid during it and the run lasts far less than a day, so with a
+    /// period every order's points are still pending at the check: none spendable, none sent to a POS.
+    /// </summary>
+    public int PendingDays { get; init; }
+
+    /// <summary>The customer's pending points by the generator's arithmetic: what their orders still hold (0 without a period).</summary>
+    public long ExpectedPending(long customer) => PendingDays > 0 ? OrderPoints(customer) : 0;
+
+    /// <summary>What the customer's orders earned and still hold: floor(amount × rate) each, less its refunded share; 0 if cancelled.</summary>
+    private long OrderPoints(long customer)
+    {
+        long points = 0;
+        foreach (var o in Orders.Values.Where(o => o.Customer == customer))
+        {
+            var award = (long)decimal.Floor(o.Amount * o.Rate);
+            if (award <= 0 || o.Cancelled) continue;
+            points += award - (long)decimal.Floor(award * Math.Min(o.Refunded, o.Paid) / o.Paid);
+        }
+        return points;
     }
 }

@@ -1,4 +1,5 @@
 using Loyalty.Sandbox;
+using Loyalty.ShopifyApp.Features.Pending;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -10,7 +11,8 @@ namespace Loyalty.ShopifyApp.Sandbox;
 /// <c>/proxy/*</c> over HTTP with the query signed exactly as Shopify's app proxy signs it (so the real
 /// verification runs) and renders Liquid answers in a plain layout (<c>/sandbox/storefront/ja/apps/loyalty/*</c> is the
 /// storefront in Japanese, as a shop's <c>/ja/</c> URLs are); <c>/sandbox/orders</c> sends a signed
-/// <c>orders/paid</c> webhook to <c>/webhooks</c>; <c>/sandbox/faults</c> changes what the simulators do;
+/// <c>orders/paid</c> webhook to <c>/webhooks</c>; <c>/sandbox/faults</c> changes what the simulators do; <c>/sandbox/clock</c>
+/// moves the points program's time ahead;
 /// <c>/sandbox/session-token</c> gives the embedded admin a session token for the demo shop.
 /// </summary>
 public static partial class SandboxPages
@@ -27,10 +29,10 @@ public static partial class SandboxPages
 
     public sealed record Faults(double Rate, int LatencyMs, int? SlowDelayMs);
 
-    public sealed record CustomerState(long CustomerId, long Balance, long? PosBalance);
+    public sealed record CustomerState(long CustomerId, long Balance, long? PosBalance, long Pending);
 
     public sealed record State(string Shop, string BalanceSource, IReadOnlyList<CustomerState> Customers, Faults Pos, Faults Shopify, int Discounts,
-        long NeedsReview, long InFlight);
+        long NeedsReview, long InFlight, ClockState Clock);
 
     public static WebApplication MapSandboxPages(this WebApplication app)
     {
@@ -41,6 +43,7 @@ public static partial class SandboxPages
         sandbox.MapGet("/state", StateAsync);
         sandbox.MapPost("/orders", SendOrderAsync);
         sandbox.MapPost("/faults", SetFaults);
+        sandbox.MapPost("/clock", SetClock);
         sandbox.MapGet("/session-token", (IOptions<ShopifyOptions> shopify, IOptions<SandboxOptions> o) =>
             TypedResults.Ok(new { token = SandboxMode.SessionToken(shopify.Value, o.Value.DemoShop), shop = o.Value.DemoShop }));
         sandbox.MapGet("/storefront/login", (HttpContext http, string? customer, string? locale, IOptions<SandboxOptions> o) =>
@@ -61,12 +64,13 @@ public static partial class SandboxPages
         return app;
     }
 
-    private static async Task<State> StateAsync(NpgsqlDataSource db, SandboxSimulators simulators, IOptions<SandboxOptions> o, CancellationToken ct)
+    private static async Task<State> StateAsync(NpgsqlDataSource db, SandboxSimulators simulators, IOptions<SandboxOptions> o, ProgramClock clock,
+        CancellationToken ct)
     {
         var shop = o.Value.DemoShop;
         await using var conn = await db.OpenConnectionAsync(ct);
-        var balances = (await conn.QueryAsync<(long CustomerId, long Balance)>(new CommandDefinition(
-            "SELECT customer_id, balance FROM point_balances WHERE shop_domain = @shop ORDER BY customer_id", new { shop },
+        var balances = (await conn.QueryAsync<(long CustomerId, long Balance, long Pending)>(new CommandDefinition(
+            "SELECT customer_id, balance, pending FROM point_balances WHERE shop_domain = @shop ORDER BY customer_id", new { shop },
             cancellationToken: ct))).ToList();
         var source = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? BalanceSources.Ledger;
@@ -81,10 +85,10 @@ public static partial class SandboxPages
             k => long.Parse(k, CultureInfo.InvariantCulture))).Order();
         return new State(shop, source,
             ids.Select(id => new CustomerState(id, balances.FirstOrDefault(b => b.CustomerId == id).Balance,
-                pos?.Balance(id.ToString(CultureInfo.InvariantCulture)))).ToList(),
+                pos?.Balance(id.ToString(CultureInfo.InvariantCulture)), balances.FirstOrDefault(b => b.CustomerId == id).Pending)).ToList(),
             new Faults(pos?.FaultRate ?? 0, (int)(pos?.Latency.TotalMilliseconds ?? 0), (int?)pos?.SlowDelay.TotalMilliseconds),
             new Faults(shopify?.FaultRate ?? 0, (int)(shopify?.Latency.TotalMilliseconds ?? 0), null),
-            shopify?.Discounts().Count ?? 0, counts.NeedsReview, counts.InFlight);
+            shopify?.Discounts().Count ?? 0, counts.NeedsReview, counts.InFlight, Clock(clock));
     }
 
     /// <summary>A paid order for a demo customer: recorded in the Shopify simulator, then delivered to <c>/webhooks</c> signed like

@@ -65,7 +65,7 @@ public sealed class MyPageBrowserTests : SandboxBrowser
     }
 
     [Fact]
-    public async Task Merchant_sets_a_pending_period_and_the_customer_sees_an_orders_points_pending_with_the_day_they_become_available()
+    public async Task Merchant_sets_a_pending_period_and_the_customer_sees_an_orders_points_pending_with_their_day_and_then_available()
     {
         await Page.GotoAsync("/admin?shop=" + Shop + "#settings");
         await Page.GetByLabel("Pending period (days after payment before points can be spent; 0 = at once)").FillAsync("14");
@@ -86,6 +86,19 @@ public sealed class MyPageBrowserTests : SandboxBrowser
         await Page.GetByRole(AriaRole.Button, new() { Name = "Look up" }).ClickAsync();
         await Expect(Page.GetByTestId("customer-pending")).ToHaveTextAsync("80");
         await Expect(Page.Locator("#customer-pending")).ToContainTextAsync(day);
+
+        // The sandbox moves the program's time past the period: the customer's next visit finds the points available.
+        await Page.GotoAsync("/");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "+7 days" }).ClickAsync();
+        await Expect(Page.Locator("#clock-out")).ToContainTextAsync("(7 days ahead)");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "+7 days" }).ClickAsync();
+        await Expect(Page.Locator("#clock-out")).ToContainTextAsync("(14 days ahead)");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "+1 day" }).ClickAsync();
+        await Expect(Page.Locator("#clock-out")).ToContainTextAsync("(15 days ahead)");
+        await OpenMyPageAsync(1001);
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("1,580");
+        await Expect(Page.GetByTestId("pending")).ToBeHiddenAsync();
+        await Expect(Page.Locator("#lp-history li").First).ToContainTextAsync("pending period over");
     }
 
     [Fact]

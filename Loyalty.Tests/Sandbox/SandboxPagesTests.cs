@@ -85,6 +85,20 @@ public sealed class SandboxPagesTests(SandboxApp sandbox) : IClassFixture<Sandbo
         Assert.False(response.Headers.Contains("Set-Cookie"));
     }
 
+    [Theory]
+    [InlineData("""{"days":-1}""")]
+    [InlineData("""{"days":3651}""")]
+    [InlineData("""{}""")]
+    public async Task The_program_clock_moves_0_to_3650_days_ahead_and_nothing_else(string body)
+    {
+        var response = await App.Http.PostAsync("/sandbox/clock", new StringContent(body, System.Text.Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.Equal("invalid_days", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        var clock = (await App.Http.GetFromJsonAsync<JsonElement>("/sandbox/state")).GetProperty("clock");
+        Assert.Equal(0, clock.GetProperty("days").GetInt32());
+    }
+
     [Fact]
     public async Task Faults_set_on_demand_reach_the_simulator()
     {

@@ -10,7 +10,7 @@ namespace Loyalty.ShopifyApp.Features.Pending;
 /// Shopify sent but the app has not processed yet is not released. The order's advisory lock and the unique reference make every
 /// path release an order once.
 /// </summary>
-public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger posSync, TimeProvider clock, IOptions<PendingOptions> options,
+public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger posSync, ProgramClock clock, IOptions<PendingOptions> options,
     ILogger<PendingRelease> logger)
 {
     public const string RecurringId = "pending-release";
@@ -65,7 +65,7 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
     /// </summary>
     public async Task<long> ReleaseDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
+        var now = clock.Now;
         var due = (await conn.QueryAsync<long>(new CommandDefinition($"""
             SELECT order_id FROM order_earnings WHERE shop_domain = @shop AND customer_id = @customerId AND {Due} ORDER BY order_id
             """, new { shop, customerId, now }, cancellationToken: ct))).ToList();
@@ -106,7 +106,7 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
     /// <summary>The recurring run: releases every due order, oldest period first, each in a transaction of its own.</summary>
     public async Task<int> ReleaseDueAsync(CancellationToken ct)
     {
-        var now = clock.GetUtcNow();
+        var now = clock.Now;
         var (count, points, notify, failed) = (0, 0L, false, new HashSet<(string, long)>());
         await using var conn = await db.OpenConnectionAsync(ct);
         while (count < options.Value.MaxPerRun)

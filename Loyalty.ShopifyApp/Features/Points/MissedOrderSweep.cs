@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 
@@ -18,6 +19,7 @@ public sealed partial class MissedOrderSweep(
     IOptions<OrderSweepOptions> options,
     ShopFanOut fanOut,
     TimeProvider clock,
+    ProgramClock programClock,
     ILogger<MissedOrderSweep> logger)
 {
     public const string RecurringId = "missed-orders-sweep";
@@ -105,7 +107,7 @@ public sealed partial class MissedOrderSweep(
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var settings = await ShopSettings.LoadAsync(conn, tx, shop, ct);
-        var outcome = await OrderEarnings.AwardAsync(conn, tx, shop, order, settings, "sweep", clock.GetUtcNow(), ct);
+        var outcome = await OrderEarnings.AwardAsync(conn, tx, shop, order, settings, "sweep", programClock.Now, ct);
         await Conversion.CouponUse.MarkUsedAsync(conn, tx, shop, order.OrderId, order.DiscountCodes?.Select(d => d.Code).ToList() ?? [], "sweep",
             logger, ct);
         await Campaigns.CouponRedemptions.RecordAsync(conn, tx, shop, order, ct);

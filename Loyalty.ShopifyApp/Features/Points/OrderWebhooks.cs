@@ -1,5 +1,6 @@
 using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Webhooks;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
@@ -7,7 +8,8 @@ using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 namespace Loyalty.ShopifyApp.Features.Points;
 
 /// <summary><c>orders/paid</c>: award floor(amount × rate) once per order, and mark loyalty coupons it used as used.</summary>
-public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics metrics, TimeProvider clock, ILogger<OrderPaid> logger)
+public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics metrics, TimeProvider clock, ProgramClock programClock,
+    ILogger<OrderPaid> logger)
     : IWebhookHandler
 {
     public string Topic => "orders/paid";
@@ -21,7 +23,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         // Shopify triggers orders/paid when the order is paid: for a pay-later order, days after it was processed.
         order = order with { PaidAt = OrderPayloads.PaidAt(context.Delivery.TriggeredAt, order.ProcessedAt, order.UpdatedAt, clock.GetUtcNow()) };
         var settings = await context.SettingsAsync(ct);
-        var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", clock.GetUtcNow(),
+        var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", programClock.Now,
             ct);
         var codes = order.DiscountCodes ?? [];
         await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), "webhook",
