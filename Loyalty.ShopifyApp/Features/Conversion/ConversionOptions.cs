@@ -77,6 +77,13 @@ public sealed class ConversionOptions
 
     public int ReconcilerBatchSize { get; set; } = 50;
 
+    /// <summary>
+    /// At most this many of one shop's conversions in one reconciler batch: shops take turns in a claim (each its most urgent first),
+    /// so one shop with many conversions waiting (its Shopify throttled, its POS down) cannot take every worker from the others.
+    /// </summary>
+    [SettingRange(1, 1000, ErrorMessage = "Conversion:ReconcilerMaxPerShop must be 1-1000.")]
+    public int ReconcilerMaxPerShop { get; set; } = 4;
+
     /// <summary>How many conversions of a batch one reconciler run drives at once.</summary>
     [SettingRange(1, 64, ErrorMessage = "Conversion:ReconcilerParallelism must be 1-64.")]
     public int ReconcilerParallelism { get; set; } = 8;

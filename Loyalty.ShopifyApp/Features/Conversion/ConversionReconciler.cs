@@ -19,28 +19,7 @@ public sealed partial class ConversionReconciler(
         var total = 0;
         while (!ct.IsCancellationRequested)
         {
-            List<ConversionRow> batch;
-            await using (var conn = await db.OpenConnectionAsync(ct))
-            {
-                batch = (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
-                    UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(), attempts =
-                        c.attempts + 1
-                    WHERE c.id IN (
-                        SELECT id FROM conversions
-                        WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
-                               OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')
-                                   -- a metafield write the merchant was asked to look at waits for them (cancellations do not)
-                                   AND NOT (coupon_status <> 'cancelling' AND EXISTS (
-                                       SELECT 1 FROM coupon_incidents i WHERE i.conversion_id = conversions.id
-                                         AND i.kind = 'metafield_write_failed' AND i.resolved_at IS NULL))))
-                          AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
-                        ORDER BY state = 'completed', next_attempt_at -- coupons and points before metafields and cancellations
-                        LIMIT @batch
-                        FOR UPDATE SKIP LOCKED)
-                    RETURNING {ConversionRow.Columns}
-                    """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.ReconcilerBatchSize }, cancellationToken:
-                        ct))).ToList();
-            }
+            var batch = await ClaimAsync(ct);
             if (batch.Count == 0) break;
 
             // Conversions of a batch are driven side by side: a step may wait (for Shopify's API budget, a slow POS)
@@ -91,6 +70,43 @@ public sealed partial class ConversionReconciler(
             }
         }
         return total;
+    }
+
+    /// <summary>
+    /// Claims a batch of due conversions nobody drives (a lease each). Shops take turns: each shop's due conversions are ranked (coupons
+    /// and points before metafields and cancellations, then the longest due), and the batch takes every shop's first before any
+    /// shop's second, at most <see cref="ConversionOptions.ReconcilerMaxPerShop"/> of one shop.
+    /// </summary>
+    internal async Task<List<ConversionRow>> ClaimAsync(CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
+            WITH due AS (
+                SELECT id, row_number() OVER (PARTITION BY shop_domain ORDER BY state = 'completed', next_attempt_at, id) AS turn,
+                       state = 'completed' AS later, next_attempt_at
+                FROM conversions
+                WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
+                       OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')
+                           -- a metafield write the merchant was asked to look at waits for them (cancellations do not)
+                           AND NOT (coupon_status <> 'cancelling' AND EXISTS (
+                               SELECT 1 FROM coupon_incidents i WHERE i.conversion_id = conversions.id
+                                 AND i.kind = 'metafield_write_failed' AND i.resolved_at IS NULL))))
+                  AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())),
+            picked AS (
+                SELECT c.id AS picked_id FROM conversions c JOIN due d ON d.id = c.id
+                WHERE d.turn <= @perShop
+                ORDER BY d.turn, d.later, d.next_attempt_at, c.id
+                LIMIT @batch
+                FOR UPDATE OF c SKIP LOCKED)
+            UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(),
+                attempts = c.attempts + 1
+            FROM picked WHERE c.id = picked.picked_id
+              AND (c.locked_until IS NULL OR c.locked_until < now()) -- claimed meanwhile by another run (read before its lock)
+            RETURNING {ConversionRow.Columns}
+            """, new
+        {
+            lease = (double)options.Value.LeaseSeconds, batch = options.Value.ReconcilerBatchSize, perShop = options.Value.ReconcilerMaxPerShop,
+        }, cancellationToken: ct))).ToList();
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Reconciler moved conversion {ConversionId} from {From} to {To}")]
