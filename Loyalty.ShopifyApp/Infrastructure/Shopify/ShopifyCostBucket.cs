@@ -3,111 +3,135 @@ using System.Collections.Concurrent;
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
 /// <summary>
-/// Shopify's GraphQL cost bucket (per app and shop), as this instance last saw it: admission control in front of
-/// every Admin API call, so the app waits before it sends rather than after Shopify answers THROTTLED. Each
-/// response's <c>throttleStatus</c> resets the estimate (it also counts what other instances of the app spent);
-/// between responses it refills at the restore rate. A call reserves its expected cost up front, so callers
-/// queue in order; one that would wait longer than the caller allows reserves nothing and is told when to
-/// come back (<see cref="ShopifyThrottledException"/>), so it can hand the work to a background job instead of
-/// holding a customer's request. Until a shop has answered once, nothing waits.
+/// Shopify's GraphQL cost bucket (per app and shop): admission control in front of every Admin API call, so the app waits before
+/// it sends rather than after Shopify answers THROTTLED. The bucket lives in PostgreSQL (<c>shopify_cost_buckets</c>), shared by
+/// every instance: a call reserves its expected cost there up front (so callers of all instances queue in order), each
+/// response's <c>throttleStatus</c> resets it, and between responses it refills at the restore rate. A call that would wait
+/// longer than its caller allows reserves nothing and is told when to come back (<see cref="ShopifyThrottledException"/>), so it
+/// can hand the work to a background job instead of holding a customer's request. Until a shop has answered once, nothing waits;
+/// if the database cannot be asked, the call goes ahead (Shopify's own THROTTLED answer is still handled).
 /// </summary>
-public sealed class ShopifyCostBucket(TimeProvider clock)
+public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider clock, ILogger<ShopifyCostBucket> logger)
 {
-    private sealed class Bucket
-    {
-        public double Maximum;
-        public double RestoreRate;
-        public double Available; // may go below zero: cost reserved by calls waiting their turn
-        public long At;
-        public double Waiting;   // cost reserved by calls that have not been sent yet
-    }
+    /// <summary>What this instance last saw of a bucket, for the fill metric only; at most this many shops are kept.</summary>
+    private const int MaxMirrored = 10_000;
 
-    private readonly ConcurrentDictionary<string, Bucket> _buckets = new(StringComparer.OrdinalIgnoreCase);
+    private sealed record Seen(double Maximum, double RestoreRate, double Available, long At);
+
+    private readonly ConcurrentDictionary<string, Seen> _mirror = new(StringComparer.OrdinalIgnoreCase);
+    private readonly ConcurrentDictionary<string, double> _waiting = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentDictionary<string, double> _costs = new(StringComparer.Ordinal);
 
     /// <summary>What a document cost last time (Shopify's <c>requestedQueryCost</c>); a mutation's default, 10, before that.</summary>
     public double ExpectedCost(string document) => _costs.TryGetValue(document, out var cost) ? cost : 10;
 
     /// <summary>
-    /// Reserves <paramref name="cost"/> points. True with the time to wait before sending (zero when the bucket
-    /// covers it now); false, reserving nothing, with the time after which to try again when that wait would be
-    /// longer than <paramref name="maxWait"/>.
+    /// Reserves <paramref name="cost"/> points. Reserved, with the time to wait before sending (zero when the bucket covers it
+    /// now); or not reserved (nothing taken), with the time after which to try again, when that wait is longer than
+    /// <paramref name="maxWait"/>.
     /// </summary>
-    public bool TryReserve(string shop, double cost, TimeSpan maxWait, out TimeSpan wait)
+    public async Task<(bool Reserved, TimeSpan Wait)> TryReserveAsync(string shop, double cost, TimeSpan maxWait, CancellationToken ct)
     {
-        wait = TimeSpan.Zero;
-        if (!_buckets.TryGetValue(shop, out var b)) return true;
-        lock (b)
+        (double Available, double RestoreRate, double Maximum, bool Reserved)? row;
+        try
         {
-            Refill(b);
-            if (b.RestoreRate <= 0) return true;
-            var deficit = cost - b.Available;
-            wait = deficit > 0 ? TimeSpan.FromSeconds(deficit / b.RestoreRate) : TimeSpan.Zero;
-            if (wait > maxWait) return false;
-            b.Available -= cost;
-            if (wait > TimeSpan.Zero) b.Waiting += cost;
-            return true;
+            await using var conn = await db.OpenConnectionAsync(ct);
+            row = await conn.QuerySingleOrDefaultAsync<(double, double, double, bool)?>(new CommandDefinition("""
+                WITH cur AS (
+                    SELECT shop_domain, maximum, restore_rate,
+                           least(maximum, available + restore_rate * extract(epoch FROM clock_timestamp() - at)) AS now_available
+                    FROM shopify_cost_buckets WHERE shop_domain = @shop FOR UPDATE),
+                reserved AS (
+                    UPDATE shopify_cost_buckets b SET available = cur.now_available - @cost, at = clock_timestamp()
+                    FROM cur WHERE b.shop_domain = cur.shop_domain AND greatest(0, @cost - cur.now_available) / cur.restore_rate <= @maxWait
+                    RETURNING 1)
+                SELECT now_available, restore_rate, maximum, EXISTS (SELECT 1 FROM reserved) FROM cur
+                """, new { shop, cost, maxWait = maxWait.TotalSeconds }, cancellationToken: ct));
         }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
+        {
+            LogUnshared(e, shop);
+            return (true, TimeSpan.Zero);
+        }
+        if (row is not { } b) return (true, TimeSpan.Zero);
+        var wait = TimeSpan.FromSeconds(Math.Max(0, cost - b.Available) / b.RestoreRate);
+        Mirror(shop, b.Maximum, b.RestoreRate, b.Reserved ? b.Available - cost : b.Available);
+        if (b.Reserved && wait > TimeSpan.Zero) _waiting.AddOrUpdate(shop, cost, (_, w) => w + cost);
+        return (b.Reserved, wait);
     }
 
     /// <summary>A call that had to wait is now being sent: Shopify will count it from here on.</summary>
-    public void Sending(string shop, double cost)
-    {
-        if (!_buckets.TryGetValue(shop, out var b)) return;
-        lock (b) b.Waiting = Math.Max(0, b.Waiting - cost);
-    }
+    public void Sending(string shop, double cost) => _waiting.AddOrUpdate(shop, 0, (_, w) => Math.Max(0, w - cost));
 
     /// <summary>A call that waited its turn but was not sent (cancelled) gives its points back.</summary>
-    public void Release(string shop, double cost)
+    public async Task ReleaseAsync(string shop, double cost)
     {
-        if (!_buckets.TryGetValue(shop, out var b)) return;
-        lock (b)
+        Sending(shop, cost);
+        try
         {
-            b.Available = Math.Min(b.Maximum, b.Available + cost);
-            b.Waiting = Math.Max(0, b.Waiting - cost);
+            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+            await conn.ExecuteAsync("""
+                UPDATE shopify_cost_buckets
+                SET available = least(maximum, available + restore_rate * extract(epoch FROM clock_timestamp() - at) + @cost), at = clock_timestamp()
+                WHERE shop_domain = @shop
+                """, new { shop, cost });
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
+        {
+            LogUnshared(e, shop);
         }
     }
 
     /// <summary>What Shopify said about the bucket in a response (successful or THROTTLED).</summary>
-    public void Observe(string shop, string document, double? requestedCost, double maximum, double currentlyAvailable, double restoreRate)
+    public async Task ObserveAsync(string shop, string document, double? requestedCost, double maximum, double currentlyAvailable,
+        double restoreRate, CancellationToken ct)
     {
         if (requestedCost is > 0 and var c) _costs[document] = c;
         if (maximum <= 0 || restoreRate <= 0) return;
-        var b = _buckets.GetOrAdd(shop, _ => new Bucket { Maximum = maximum, RestoreRate = restoreRate, Available = maximum,
-            At = clock.GetTimestamp() });
-        lock (b)
+        // Shopify's figure counts every call that reached it; calls still waiting their turn here have not yet.
+        var available = currentlyAvailable - _waiting.GetValueOrDefault(shop);
+        Mirror(shop, maximum, restoreRate, available);
+        try
         {
-            b.Maximum = maximum;
-            b.RestoreRate = restoreRate;
-            // Shopify's figure counts every call that reached it; calls still waiting here have not yet.
-            b.Available = currentlyAvailable - b.Waiting;
-            b.At = clock.GetTimestamp();
+            await using var conn = await db.OpenConnectionAsync(ct);
+            await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO shopify_cost_buckets (shop_domain, maximum, restore_rate, available, at)
+                VALUES (@shop, @maximum, @restoreRate, @available, clock_timestamp())
+                ON CONFLICT (shop_domain) DO UPDATE SET maximum = excluded.maximum, restore_rate = excluded.restore_rate,
+                    available = excluded.available, at = excluded.at
+                """, new { shop, maximum, restoreRate, available }, cancellationToken: ct));
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
+        {
+            LogUnshared(e, shop);
         }
     }
 
     /// <summary>
-    /// How full the emptiest bucket this instance knows of is now (0 empty, 1 full): Shopify's last figure for each
-    /// shop, refilled at its restore rate since, less what calls waiting here have reserved. Null before any shop answered.
+    /// How full the emptiest bucket this instance has seen is now (0 empty, 1 full): its last figure for each shop, refilled at
+    /// its restore rate since. Null before any shop answered.
     /// </summary>
     public double? LowestFill()
     {
         double? lowest = null;
         var now = clock.GetTimestamp();
-        foreach (var b in _buckets.Values)
+        foreach (var b in _mirror.Values)
         {
-            double fill;
-            lock (b) fill = Math.Clamp((b.Available + b.RestoreRate * clock.GetElapsedTime(b.At, now).TotalSeconds) / b.Maximum, 0, 1);
+            var fill = Math.Clamp((b.Available + b.RestoreRate * clock.GetElapsedTime(b.At, now).TotalSeconds) / b.Maximum, 0, 1);
             if (lowest is null || fill < lowest) lowest = fill;
         }
         return lowest;
     }
 
-    private void Refill(Bucket b)
+    private void Mirror(string shop, double maximum, double restoreRate, double available)
     {
-        var now = clock.GetTimestamp();
-        b.Available = Math.Min(b.Maximum, b.Available + b.RestoreRate * clock.GetElapsedTime(b.At, now).TotalSeconds);
-        b.At = now;
+        if (_mirror.Count >= MaxMirrored && !_mirror.ContainsKey(shop)) _mirror.Clear(); // bounded: the metric starts over
+        _mirror[shop] = new Seen(maximum, restoreRate, available, clock.GetTimestamp());
     }
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Shopify's cost bucket of {Shop} could not be read or written in the database; the call goes ahead unshared")]
+    private partial void LogUnshared(Exception e, string shop);
 }
 
 /// <summary>

@@ -124,7 +124,7 @@ public sealed partial class ShopifyGraphQLClient(
                     continue;
                 }
                 var root = json.RootElement;
-                var status = ObserveCost(shop, document, root);
+                var status = await ObserveCostAsync(shop, document, root, ct);
                 if (root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array && errors.GetArrayLength() > 0)
                 {
                     var code = errors[0].TryGetProperty("extensions", out var ext) && ext.TryGetProperty("code", out var c) ? c.GetString() : null;
@@ -159,7 +159,8 @@ public sealed partial class ShopifyGraphQLClient(
     private async Task AdmitAsync(string shop, string document, TimeSpan maxWait, CancellationToken ct)
     {
         var cost = bucket.ExpectedCost(document);
-        if (!bucket.TryReserve(shop, cost, maxWait, out var wait))
+        var (reserved, wait) = await bucket.TryReserveAsync(shop, cost, maxWait, ct);
+        if (!reserved)
         {
             LogHandedBack(shop, wait.TotalMilliseconds, maxWait.TotalMilliseconds);
             throw new ShopifyThrottledException(shop, wait);
@@ -172,14 +173,14 @@ public sealed partial class ShopifyGraphQLClient(
         }
         catch (OperationCanceledException)
         {
-            bucket.Release(shop, cost);
+            await bucket.ReleaseAsync(shop, cost);
             throw;
         }
         bucket.Sending(shop, cost);
     }
 
     /// <summary>Feeds <c>extensions.cost.throttleStatus</c> to the bucket; false when the response had none.</summary>
-    private bool ObserveCost(string shop, string document, JsonElement root)
+    private async Task<bool> ObserveCostAsync(string shop, string document, JsonElement root, CancellationToken ct)
     {
         if (root.ValueKind != JsonValueKind.Object
             || !root.TryGetProperty("extensions", out var ext) || ext.ValueKind != JsonValueKind.Object
@@ -192,7 +193,7 @@ public sealed partial class ShopifyGraphQLClient(
             return false;
         }
         double? requested = TryNumber(cost, "requestedQueryCost", out var r) ? r : null;
-        bucket.Observe(shop, document, requested, maximum, available, rate);
+        await bucket.ObserveAsync(shop, document, requested, maximum, available, rate, ct);
         return true;
     }
 

@@ -1,0 +1,58 @@
+using Loyalty.ShopifyApp.Infrastructure.Shopify;
+
+namespace Loyalty.Tests.Infrastructure.Shopify;
+
+/// <summary>
+/// Shopify's cost bucket of a shop is one for the whole app, however many instances call: what one instance learns from an
+/// answer (and what it reserves) holds the others back, so N instances do not each spend the whole bucket.
+/// </summary>
+public sealed class SharedCostBucketTests(AppFixture app) : AppTests<AppFixture>(app)
+{
+    private const string Probe = "query BucketProbe { shop { name } }";
+
+    /// <summary>Shopify's answer to the probe: the bucket nearly empty, refilling slowly.</summary>
+    private void StubNearlyEmptyBucket() =>
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WireMock.Matchers.WildcardMatcher(
+                "*BucketProbe*")))
+            .AtPriority(1)
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+            {
+                data = new { shop = new { name = "Cool Shop" } },
+                extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 1,
+                    throttleStatus = new { maximumAvailable = 1000.0, currentlyAvailable = 4.0, restoreRate = 0.5 } } },
+            }));
+
+    private int ProbesSent() => Shopify.OperationBodies(Shop, "BucketProbe").Count;
+
+    [Fact]
+    public async Task A_second_instance_waits_for_the_bucket_the_first_instance_saw_nearly_empty_instead_of_sending()
+    {
+        StubNearlyEmptyBucket();
+        await using var second = await LoyaltyApp.StartAsync(Shopify, connectionString: App.ConnectionString);
+
+        await App.Services.GetRequiredService<ShopifyGraphQLClient>().QueryAsync(Shop, Probe, null, TimeSpan.Zero, default);
+        Assert.Equal(1, ProbesSent());
+
+        // The second instance never called this shop: only the shared bucket can tell it there are ~4 of 10 points, 12 s away.
+        var refused = await Assert.ThrowsAsync<ShopifyThrottledException>(() =>
+            second.Services.GetRequiredService<ShopifyGraphQLClient>().QueryAsync(Shop, Probe, null, TimeSpan.FromSeconds(1), default));
+        Assert.InRange(refused.RetryAfter, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(13));
+        Assert.Equal(1, ProbesSent()); // nothing sent to be answered THROTTLED
+    }
+
+    [Fact]
+    public async Task Calls_of_two_instances_queue_in_one_bucket_each_waiting_for_what_the_other_reserved()
+    {
+        StubNearlyEmptyBucket();
+        await using var second = await LoyaltyApp.StartAsync(Shopify, connectionString: App.ConnectionString);
+        await App.Services.GetRequiredService<ShopifyGraphQLClient>().QueryAsync(Shop, Probe, null, TimeSpan.Zero, default);
+        var bucketOf = (LoyaltyApp app) => app.Services.GetRequiredService<ShopifyCostBucket>();
+
+        var first = await bucketOf(App).TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default);
+        var then = await bucketOf(second).TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default);
+
+        Assert.True(first.Reserved && then.Reserved);
+        Assert.InRange(first.Wait, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12.1)); // 6 points short at 0.5 a second
+        Assert.InRange(then.Wait - first.Wait, TimeSpan.FromSeconds(19), TimeSpan.FromSeconds(20.1)); // behind the first's 10 points
+    }
+}
