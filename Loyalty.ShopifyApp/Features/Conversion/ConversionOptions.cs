@@ -78,8 +78,9 @@ public sealed class ConversionOptions
     public int ReconcilerBatchSize { get; set; } = 50;
 
     /// <summary>
-    /// At most this many of one shop's conversions in one reconciler batch: shops take turns in a claim (each its most urgent first),
-    /// so one shop with many conversions waiting (its Shopify throttled, its POS down) cannot take every worker from the others.
+    /// A shop's share of a reconciler batch while other shops have conversions waiting: shops take turns in a claim (each its most
+    /// urgent first) up to this many each, so one shop with many waiting (its Shopify throttled, its POS down) cannot take every
+    /// worker from the others; what is left of the batch then goes to more of the shops with more waiting.
     /// </summary>
     [SettingRange(1, 1000, ErrorMessage = "Conversion:ReconcilerMaxPerShop must be 1-1000.")]
     public int ReconcilerMaxPerShop { get; set; } = 4;

@@ -72,36 +72,40 @@ public sealed partial class ConversionReconciler(
         return total;
     }
 
+    /// <summary>A conversion (alias <c>c</c>) the reconciler should drive now and nobody is driving.</summary>
+    private const string Due = """
+        (c.state IN ('pending', 'coupon_created', 'settling', 'compensating')
+         OR (c.state = 'completed' AND (c.metafield_synced_at IS NULL OR c.coupon_status = 'cancelling')
+             -- a metafield write the merchant was asked to look at waits for them (cancellations do not)
+             AND NOT (c.coupon_status <> 'cancelling' AND EXISTS (
+                 SELECT 1 FROM coupon_incidents i WHERE i.conversion_id = c.id AND i.kind = 'metafield_write_failed' AND i.resolved_at IS NULL))))
+        AND c.next_attempt_at <= now() AND (c.locked_until IS NULL OR c.locked_until < now())
+        """;
+
     /// <summary>
-    /// Claims a batch of due conversions nobody drives (a lease each). Shops take turns: each shop's due conversions are ranked (coupons
-    /// and points before metafields and cancellations, then the longest due), and the batch takes every shop's first before any
-    /// shop's second, at most <see cref="ConversionOptions.ReconcilerMaxPerShop"/> of one shop.
+    /// Claims a batch of due conversions nobody drives (a lease each). Conversions in flight (coupons and points) come before
+    /// metafield writes and cancellations, across all shops; within each, shops take turns: every shop's first before any shop's
+    /// second, up to <see cref="ConversionOptions.ReconcilerMaxPerShop"/> of one shop, and only then more of a shop to fill the
+    /// batch. So a shop with many waiting cannot crowd out another shop's customer, and alone it still fills whole batches.
     /// </summary>
     internal async Task<List<ConversionRow>> ClaimAsync(CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return (await conn.QueryAsync<ConversionRow>(new CommandDefinition($"""
             WITH due AS (
-                SELECT id, row_number() OVER (PARTITION BY shop_domain ORDER BY state = 'completed', next_attempt_at, id) AS turn,
-                       state = 'completed' AS later, next_attempt_at
-                FROM conversions
-                WHERE (state IN ('pending', 'coupon_created', 'settling', 'compensating')
-                       OR (state = 'completed' AND (metafield_synced_at IS NULL OR coupon_status = 'cancelling')
-                           -- a metafield write the merchant was asked to look at waits for them (cancellations do not)
-                           AND NOT (coupon_status <> 'cancelling' AND EXISTS (
-                               SELECT 1 FROM coupon_incidents i WHERE i.conversion_id = conversions.id
-                                 AND i.kind = 'metafield_write_failed' AND i.resolved_at IS NULL))))
-                  AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())),
+                SELECT c.id, row_number() OVER (PARTITION BY c.shop_domain ORDER BY c.state = 'completed', c.next_attempt_at, c.id) AS turn,
+                       c.state = 'completed' AS later, c.next_attempt_at
+                FROM conversions c
+                WHERE {Due}),
             picked AS (
                 SELECT c.id AS picked_id FROM conversions c JOIN due d ON d.id = c.id
-                WHERE d.turn <= @perShop
-                ORDER BY d.turn, d.later, d.next_attempt_at, c.id
+                WHERE {Due} -- again on the row as locked: another run may have claimed, driven or finished it since `due` was read
+                ORDER BY d.later, d.turn > @perShop, d.turn, d.next_attempt_at, c.id
                 LIMIT @batch
                 FOR UPDATE OF c SKIP LOCKED)
             UPDATE conversions c SET locked_until = now() + make_interval(secs => @lease), lease_token = gen_random_uuid(),
                 attempts = c.attempts + 1
             FROM picked WHERE c.id = picked.picked_id
-              AND (c.locked_until IS NULL OR c.locked_until < now()) -- claimed meanwhile by another run (read before its lock)
             RETURNING {ConversionRow.Columns}
             """, new
         {
