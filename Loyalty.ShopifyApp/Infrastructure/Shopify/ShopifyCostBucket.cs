@@ -19,7 +19,11 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
     private sealed record Seen(double Maximum, double RestoreRate, double Available, long At);
 
     private readonly ConcurrentDictionary<string, Seen> _mirror = new(StringComparer.OrdinalIgnoreCase);
-    private readonly ConcurrentDictionary<string, double> _waiting = new(StringComparer.OrdinalIgnoreCase);
+    /// <summary>How long after its expected send time a waiting call's reservation still counts as waiting.</summary>
+    private const double WaitingSlackSeconds = 10;
+
+    /// <summary>The cost of calls reserved but not sent yet, while that lasts (SQL on the bucket's row).</summary>
+    private const string Waiting = "CASE WHEN b.waiting_until > clock_timestamp() THEN b.waiting ELSE 0 END";
     private readonly ConcurrentDictionary<string, double> _costs = new(StringComparer.Ordinal);
 
     /// <summary>What a document cost last time (Shopify's <c>requestedQueryCost</c>); a mutation's default, 10, before that.</summary>
@@ -36,17 +40,23 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
         try
         {
             await using var conn = await db.OpenConnectionAsync(ct);
-            row = await conn.QuerySingleOrDefaultAsync<(double, double, double, bool)?>(new CommandDefinition("""
+            row = await conn.QuerySingleOrDefaultAsync<(double, double, double, bool)?>(new CommandDefinition($"""
                 WITH cur AS (
-                    SELECT shop_domain, maximum, restore_rate,
-                           least(maximum, available + restore_rate * extract(epoch FROM clock_timestamp() - at)) AS now_available
-                    FROM shopify_cost_buckets WHERE shop_domain = @shop FOR UPDATE),
+                    SELECT b.shop_domain, b.maximum, b.restore_rate, {Waiting} AS now_waiting,
+                           least(b.maximum, b.available + b.restore_rate * extract(epoch FROM clock_timestamp() - b.at)) AS now_available
+                    FROM shopify_cost_buckets b WHERE b.shop_domain = @shop FOR UPDATE),
+                calc AS (SELECT *, greatest(0, @cost - now_available) / restore_rate AS wait_seconds FROM cur),
                 reserved AS (
-                    UPDATE shopify_cost_buckets b SET available = cur.now_available - @cost, at = clock_timestamp()
-                    FROM cur WHERE b.shop_domain = cur.shop_domain AND greatest(0, @cost - cur.now_available) / cur.restore_rate <= @maxWait
+                    UPDATE shopify_cost_buckets b SET available = calc.now_available - @cost, at = clock_timestamp(),
+                        waiting = calc.now_waiting + CASE WHEN calc.wait_seconds > 0 THEN @cost ELSE 0 END,
+                        waiting_until = CASE WHEN calc.wait_seconds > 0
+                            THEN greatest(coalesce(b.waiting_until, '-infinity'),
+                                          clock_timestamp() + make_interval(secs => calc.wait_seconds + @slack))
+                            ELSE b.waiting_until END
+                    FROM calc WHERE b.shop_domain = calc.shop_domain AND calc.wait_seconds <= @maxWait
                     RETURNING 1)
-                SELECT now_available, restore_rate, maximum, EXISTS (SELECT 1 FROM reserved) FROM cur
-                """, new { shop, cost, maxWait = maxWait.TotalSeconds }, cancellationToken: ct));
+                SELECT now_available, restore_rate, maximum, EXISTS (SELECT 1 FROM reserved) FROM calc
+                """, new { shop, cost, maxWait = maxWait.TotalSeconds, slack = WaitingSlackSeconds }, cancellationToken: ct));
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
         {
@@ -56,25 +66,29 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
         if (row is not { } b) return (true, TimeSpan.Zero);
         var wait = TimeSpan.FromSeconds(Math.Max(0, cost - b.Available) / b.RestoreRate);
         Mirror(shop, b.Maximum, b.RestoreRate, b.Reserved ? b.Available - cost : b.Available);
-        if (b.Reserved && wait > TimeSpan.Zero) _waiting.AddOrUpdate(shop, cost, (_, w) => w + cost);
         return (b.Reserved, wait);
     }
 
     /// <summary>A call that had to wait is now being sent: Shopify will count it from here on.</summary>
-    public void Sending(string shop, double cost) => _waiting.AddOrUpdate(shop, 0, (_, w) => Math.Max(0, w - cost));
+    public Task SendingAsync(string shop, double cost) => UpdateAsync(shop, cost, """
+        UPDATE shopify_cost_buckets SET waiting = greatest(0, waiting - @cost) WHERE shop_domain = @shop
+        """);
 
     /// <summary>A call that waited its turn but was not sent (cancelled) gives its points back.</summary>
-    public async Task ReleaseAsync(string shop, double cost)
+    public Task ReleaseAsync(string shop, double cost) => UpdateAsync(shop, cost, """
+        UPDATE shopify_cost_buckets
+        SET available = least(maximum, available + restore_rate * extract(epoch FROM clock_timestamp() - at) + @cost), at = clock_timestamp(),
+            waiting = greatest(0, waiting - @cost)
+        WHERE shop_domain = @shop
+        """);
+
+    /// <summary>Not cancelled with the call it belongs to: what it corrects is the shared bucket's, not the caller's.</summary>
+    private async Task UpdateAsync(string shop, double cost, string sql)
     {
-        Sending(shop, cost);
         try
         {
             await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync("""
-                UPDATE shopify_cost_buckets
-                SET available = least(maximum, available + restore_rate * extract(epoch FROM clock_timestamp() - at) + @cost), at = clock_timestamp()
-                WHERE shop_domain = @shop
-                """, new { shop, cost });
+            await conn.ExecuteAsync(sql, new { shop, cost });
         }
         catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
@@ -82,26 +96,28 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
         }
     }
 
-    /// <summary>What Shopify said about the bucket in a response (successful or THROTTLED).</summary>
+    /// <summary>
+    /// What Shopify said about the bucket in a response (successful or THROTTLED). Not cancelled with the call: the answer is in,
+    /// and the bucket must learn from it.
+    /// </summary>
     public async Task ObserveAsync(string shop, string document, double? requestedCost, double maximum, double currentlyAvailable,
-        double restoreRate, CancellationToken ct)
+        double restoreRate)
     {
         if (requestedCost is > 0 and var c) _costs[document] = c;
         if (maximum <= 0 || restoreRate <= 0) return;
-        // Shopify's figure counts every call that reached it; calls still waiting their turn here have not yet.
-        var available = currentlyAvailable - _waiting.GetValueOrDefault(shop);
-        Mirror(shop, maximum, restoreRate, available);
+        Mirror(shop, maximum, restoreRate, currentlyAvailable);
         try
         {
-            await using var conn = await db.OpenConnectionAsync(ct);
-            await conn.ExecuteAsync(new CommandDefinition("""
-                INSERT INTO shopify_cost_buckets (shop_domain, maximum, restore_rate, available, at)
-                VALUES (@shop, @maximum, @restoreRate, @available, clock_timestamp())
+            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+            // Shopify's figure counts every call that reached it; calls still waiting their turn (on any instance) have not yet.
+            await conn.ExecuteAsync($"""
+                INSERT INTO shopify_cost_buckets AS b (shop_domain, maximum, restore_rate, available, at)
+                VALUES (@shop, @maximum, @restoreRate, @currentlyAvailable, clock_timestamp())
                 ON CONFLICT (shop_domain) DO UPDATE SET maximum = excluded.maximum, restore_rate = excluded.restore_rate,
-                    available = excluded.available, at = excluded.at
-                """, new { shop, maximum, restoreRate, available }, cancellationToken: ct));
+                    available = excluded.available - {Waiting}, at = excluded.at
+                """, new { shop, maximum, restoreRate, currentlyAvailable });
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException && !ct.IsCancellationRequested)
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             LogUnshared(e, shop);
         }

@@ -55,4 +55,21 @@ public sealed class SharedCostBucketTests(AppFixture app) : AppTests<AppFixture>
         Assert.InRange(first.Wait, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12.1)); // 6 points short at 0.5 a second
         Assert.InRange(then.Wait - first.Wait, TimeSpan.FromSeconds(19), TimeSpan.FromSeconds(20.1)); // behind the first's 10 points
     }
+
+    [Fact]
+    public async Task What_one_instance_has_waiting_to_send_still_counts_after_another_instance_hears_from_Shopify()
+    {
+        StubNearlyEmptyBucket();
+        await using var second = await LoyaltyApp.StartAsync(Shopify, connectionString: App.ConnectionString);
+        await App.Services.GetRequiredService<ShopifyGraphQLClient>().QueryAsync(Shop, Probe, null, TimeSpan.Zero, default);
+        var (mine, theirs) = (App.Services.GetRequiredService<ShopifyCostBucket>(), second.Services.GetRequiredService<ShopifyCostBucket>());
+        var waiting = await mine.TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default); // ~12 s away: not sent yet
+
+        // Shopify answers the other instance: its figure cannot count the call still waiting here.
+        await theirs.ObserveAsync(Shop, Probe, 10, 1000, 4, 0.5);
+        var next = await theirs.TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default);
+
+        Assert.InRange(waiting.Wait, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12.1));
+        Assert.InRange(next.Wait, TimeSpan.FromSeconds(31), TimeSpan.FromSeconds(32.1)); // (10 − (4 − 10)) / 0.5, not 12 s
+    }
 }
