@@ -10,34 +10,64 @@ namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 /// shop is installed and no other job runs the same work for it (a session advisory lock, released with the job or its
 /// connection).
 /// </summary>
-public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient jobs, ILogger<ShopFanOut> logger)
+public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient jobs, JobStorage storage, ILogger<ShopFanOut> logger)
 {
     /// <summary>
     /// Schedules <paramref name="job"/> once per installed shop, the n-th of N at n × <paramref name="spread"/> / N, except for a
-    /// shop whose previous job of this work has not started yet (unless it was scheduled more than an hour past its spread ago:
-    /// a job the storage lost must not stop the shop's work for good).
+    /// shop whose previous job of this work is still waiting to start. A job that is gone before it started (it failed or was
+    /// deleted, e.g. the database was down as it began; or the storage lost it, or it was scheduled more than an hour past its
+    /// spread ago) does not hold its shop back.
     /// </summary>
     public async Task<int> ScheduleAsync<T>(string work, TimeSpan spread, Func<string, Expression<Func<T, Task>>> job, CancellationToken ct)
     {
-        List<string> shops;
-        await using (var conn = await db.OpenConnectionAsync(ct))
-        {
-            shops = (await conn.QueryAsync<string>(new CommandDefinition("""
-                INSERT INTO shop_job_runs (work, shop_domain, scheduled_at)
-                SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed'
-                ON CONFLICT (work, shop_domain) DO UPDATE SET scheduled_at = excluded.scheduled_at
-                WHERE shop_job_runs.started_at >= shop_job_runs.scheduled_at
-                   OR shop_job_runs.scheduled_at < now() - make_interval(secs => @stale)
-                RETURNING shop_domain
-                """, new { work, stale = spread.TotalSeconds + 3600 }, cancellationToken: ct))).Order(StringComparer.Ordinal).ToList();
-        }
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var notStarted = await conn.QueryAsync<(string Shop, string? JobId)>(new CommandDefinition("""
+            SELECT shop_domain, job_id FROM shop_job_runs
+            WHERE work = @work AND (started_at IS NULL OR started_at < scheduled_at)
+            """, new { work }, cancellationToken: ct));
+        var gone = notStarted.Where(n => JobGone(n.JobId)).Select(n => n.Shop).ToArray();
+        var shops = (await conn.QueryAsync<string>(new CommandDefinition("""
+            INSERT INTO shop_job_runs (work, shop_domain, scheduled_at)
+            SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed'
+            ON CONFLICT (work, shop_domain) DO UPDATE SET scheduled_at = excluded.scheduled_at, job_id = NULL
+            WHERE shop_job_runs.started_at >= shop_job_runs.scheduled_at
+               OR shop_job_runs.shop_domain = ANY (@gone)
+               OR shop_job_runs.scheduled_at < now() - make_interval(secs => @stale)
+            RETURNING shop_domain
+            """, new { work, gone, stale = spread.TotalSeconds + 3600 }, cancellationToken: ct))).Order(StringComparer.Ordinal).ToList();
+        var ids = new string[shops.Count];
         for (var i = 0; i < shops.Count; i++)
         {
             ct.ThrowIfCancellationRequested();
-            jobs.Schedule(job(shops[i]), spread * i / shops.Count);
+            ids[i] = jobs.Schedule(job(shops[i]), spread * i / shops.Count);
         }
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE shop_job_runs r SET job_id = s.job_id FROM unnest(@shops, @ids) AS s(shop_domain, job_id)
+            WHERE r.work = @work AND r.shop_domain = s.shop_domain
+            """, new { work, shops = shops.ToArray(), ids }, cancellationToken: ct));
         LogScheduled(work, shops.Count, spread.TotalSeconds);
         return shops.Count;
+    }
+
+    /// <summary>
+    /// A job taken by a worker starts its shop's work (and marks it started) at once: one still processing this long after without
+    /// doing so lost its worker (an instance killed between taking the job and starting it), which Hangfire only notices after
+    /// its invisibility timeout, half an hour.
+    /// </summary>
+    private static readonly TimeSpan StartGrace = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// True when the shop's last scheduled job (which has not started the shop's work) will not: Hangfire no longer holds it as
+    /// waiting or running, it lost its worker (see <see cref="StartGrace"/>), or none was recorded.
+    /// </summary>
+    private bool JobGone(string? jobId)
+    {
+        if (jobId is null) return true;
+        var latest = storage.GetMonitoringApi().JobDetails(jobId)?.History?.MaxBy(h => h.CreatedAt);
+        return latest is null
+            || latest.StateName == Hangfire.States.FailedState.StateName || latest.StateName == Hangfire.States.DeletedState.StateName
+            || latest.StateName == Hangfire.States.SucceededState.StateName
+            || (latest.StateName == Hangfire.States.ProcessingState.StateName && latest.CreatedAt < DateTime.UtcNow - StartGrace);
     }
 
     /// <summary>

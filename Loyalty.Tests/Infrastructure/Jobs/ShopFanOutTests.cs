@@ -67,6 +67,41 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
     }
 
     [Fact]
+    public async Task A_shop_whose_sweep_failed_or_was_deleted_before_it_started_is_scheduled_again_at_the_next_run()
+    {
+        await Sweep.SweepAllAsync(default); // every installed shop has a sweep waiting now
+        var jobId = await App.ScalarAsync<string>("SELECT job_id FROM shop_job_runs WHERE work = @work AND shop_domain = @shop",
+            new { work = MissedOrderSweep.Work, shop = Shop });
+        var waiting = ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch);
+
+        // Its job is gone before it started (the database was down as it began, and failed jobs of the fan-out are deleted).
+        Assert.True(App.Services.GetRequiredService<IBackgroundJobClient>().Delete(jobId));
+        await Sweep.SweepAllAsync(default);
+
+        // Rescheduled now, not an hour past its spread (the old rule); the others, still waiting, are not.
+        Assert.Equal([Shop], ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Except(waiting).Select(s => s.Shop));
+    }
+
+    [Fact]
+    public async Task A_shop_whose_sweep_lost_its_worker_before_it_started_is_scheduled_again_after_a_minute()
+    {
+        await Sweep.SweepAllAsync(default);
+        const string Runs = "SELECT job_id FROM shop_job_runs WHERE work = @work AND shop_domain = @shop";
+        var jobId = await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop });
+        // A worker took the job and its instance was killed before the sweep began: Hangfire still says Processing.
+        Assert.True(App.Services.GetRequiredService<IBackgroundJobClient>().ChangeState(jobId,
+            new TakenByWorker()));
+
+        await Sweep.SweepAllAsync(default);
+        Assert.Equal(jobId, await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop })); // 30 s in: it may yet start
+
+        await App.ScalarAsync<int>("UPDATE hangfire.state SET createdat = createdat - interval '2 minutes' WHERE jobid = @id::bigint",
+            new { id = jobId });
+        await Sweep.SweepAllAsync(default);
+        Assert.NotEqual(jobId, await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop })); // scheduled again
+    }
+
+    [Fact]
     public async Task A_shops_sweep_is_not_scheduled_again_while_the_previous_one_has_not_started_and_is_once_it_ran()
     {
         await Sweep.SweepAllAsync(default); // every installed shop has a sweep waiting now
@@ -126,6 +161,23 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
 
         Assert.NotNull(await App.ScalarAsync<string?>("SELECT last_error FROM order_sweeps WHERE shop_domain = @shop", new { shop = Shop }));
     }
+}
+
+/// <summary>Hangfire's Processing state, as a worker that took the job records it (its own type cannot be made outside Hangfire).</summary>
+internal sealed class TakenByWorker : Hangfire.States.IState
+{
+    public string Name => Hangfire.States.ProcessingState.StateName;
+
+    public string Reason => "taken by a worker of an instance that was then killed";
+
+    public bool IsFinal => false;
+
+    public bool IgnoreJobLoadException => false;
+
+    public Dictionary<string, string> SerializeData() => new()
+    {
+        ["StartedAt"] = Hangfire.Common.JobHelper.SerializeDateTime(DateTime.UtcNow), ["ServerId"] = "killed-instance", ["WorkerId"] = "1",
+    };
 }
 
 /// <summary>The fanned-out sweeps run on the job workers and award what they find.</summary>

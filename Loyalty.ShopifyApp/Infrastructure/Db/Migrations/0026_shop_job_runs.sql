@@ -8,5 +8,6 @@ CREATE TABLE shop_job_runs (
     started_at    timestamptz,
     finished_at   timestamptz,
     last_error    text,
+    job_id        text,         -- the Hangfire job last scheduled: one that is gone before it started frees the shop at once
     PRIMARY KEY (work, shop_domain)
 );
