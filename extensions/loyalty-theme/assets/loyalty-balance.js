@@ -1,5 +1,6 @@
 // Loyalty theme app extension: fills in the logged-in customer's points balance wherever a block or the badge left
-// a [data-loyalty-balance] slot (rendered only for logged-in customers). The balance comes from the app through the
+// a [data-loyalty-balance] slot (rendered only for logged-in customers), and their pending points (an order's points
+// waiting out the shop's pending period) in a [data-loyalty-pending] slot, shown only while there are some. The balance comes from the app through the
 // shop's app proxy only: same origin, /apps/loyalty/*, which Shopify signs with the logged-in customer, so the page
 // holds no customer data and no app address. Any failure leaves the slots hidden: no message, no layout shift.
 (function () {
@@ -33,19 +34,25 @@
     }
   }
 
+  function fill(slots, selector, points) {
+    Array.prototype.forEach.call(slots, function (slot) {
+      var value = slot.querySelector(selector);
+      if (value === null) return;
+      value.textContent = format(points);
+      slot.hidden = false;
+    });
+  }
+
   function render() {
     var slots = document.querySelectorAll('[data-loyalty-balance]');
     if (slots.length === 0) return;
     loadMe()
       .then(function (me) {
         if (typeof me.balance !== 'number') return;
-        var text = format(me.balance);
-        Array.prototype.forEach.call(slots, function (slot) {
-          var value = slot.querySelector('[data-loyalty-balance-value]');
-          if (value === null) return;
-          value.textContent = text;
-          slot.hidden = false;
-        });
+        fill(slots, '[data-loyalty-balance-value]', me.balance);
+        if (typeof me.pending === 'number' && me.pending > 0) {
+          fill(document.querySelectorAll('[data-loyalty-pending]'), '[data-loyalty-pending-value]', me.pending);
+        }
       })
       .catch(function () {
         // Quietly keep the balance hidden (not logged in after all, app unavailable, network error).
