@@ -5,6 +5,7 @@ using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Dashboard;
 using Loyalty.ShopifyApp.Features.Donations;
 using Loyalty.ShopifyApp.Features.Events;
+using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Health;
 using Loyalty.ShopifyApp.Features.Install;
 using Loyalty.ShopifyApp.Features.Pending;
@@ -31,6 +32,7 @@ public static class FeatureMap
             .AddSettings()          // what a shop's settings may hold
             .AddPoints()            // earning from orders, and the sweep for orders whose webhook was missed
             .AddPending()           // an order's points wait out the shop's pending period, then are released
+            .AddExpiry()            // points expire under the shop's rule (per lot, or after inactivity)
             .AddPosSync()           // the POS client and the outbox that carries the ledger to it
             .AddConversion()        // points to coupons
             .AddDonations()         // donating points

@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Microsoft.AspNetCore.Mvc;
@@ -38,7 +39,7 @@ public static partial class ConvertPoints
     private static async Task<Results<Created<Converted>, Ok<Converted>, Accepted<InProgress>, ProblemHttpResult>> ConvertAsync(
         HttpContext http, ConvertRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
         NpgsqlDataSource db, ConversionSaga saga, PosClient pos, IDataProtectionProvider dataProtection, IOptions<ConversionOptions> options,
-        PendingRelease pending, CancellationToken ct)
+        PendingRelease pending, PointsExpiry expiry, ProgramClock clock, PosSyncTrigger posSync, CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         if (request.Points > MaxPoints)
@@ -59,7 +60,11 @@ public static partial class ConvertPoints
                     @idempotencyKey
                 """, new { shop, customer, idempotencyKey }, cancellationToken: ct));
             settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
-            if (existing is null) await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose period is over count
+            if (existing is null)
+            {
+                await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose period is over count
+                await expiry.ExpireDueForCustomerAsync(conn, shop, customer, ct); // and those whose time is up do not
+            }
         }
         if (existing is not null)
         {
@@ -99,6 +104,7 @@ public static partial class ConvertPoints
         // Claim the customer's single in-flight slot first, then check the rules and the balance in the same
         // transaction: a conversion that completes meanwhile cannot slip between the balance check and the claim.
         ConversionRow created;
+        long expired;
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
@@ -116,6 +122,9 @@ public static partial class ConvertPoints
                 return Problems.Create(StatusCodes.Status409Conflict, "settings_changed",
                     "The shop's points settings just changed; please try again.");
             }
+            // Points whose time is up expire here, under the same locks and before this conversion is counted as held, so they cannot
+            // be spent: in POS mode the expiry is a deduction on its way to the POS, which the balance below counts.
+            expired = await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, settings, clock.Now, ct);
             // The same key sent twice at once: the second waited for the first's claim above, and answers with its result.
             var raced = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
@@ -188,6 +197,7 @@ public static partial class ConvertPoints
             }
             await tx.CommitAsync(ct);
         }
+        if (expired > 0 && settings.PosMode) posSync.Notify();
 
         ConversionRow driven;
         try

@@ -1,3 +1,6 @@
+using Loyalty.ShopifyApp.Features.Expiry;
+using Loyalty.ShopifyApp.Features.Pending;
+
 namespace Loyalty.ShopifyApp.Features.Dashboard;
 
 /// <summary>
@@ -11,8 +14,12 @@ public static class DashboardReport
 {
     /// <param name="PointsIssued">Points that became spendable: awards (when released, for a shop with a pending period), bonuses.</param>
     /// <param name="PointsPending">Points orders hold now until their pending period is over (not in outstanding).</param>
+    /// <param name="PointsExpired">Points that expired in the period.</param>
+    /// <param name="OutstandingValue">The program's liability: outstanding points at the shop's point value now, in its currency.</param>
+    /// <param name="PointsExpiringSoon">Outstanding points that expire within <paramref name="ExpiringSoonDays"/> days unless spent.</param>
     public sealed record Totals(long PointsIssued, long PointsTakenBack, long PointsRedeemed, long PointsOutstanding, long Customers,
-        long CouponsIssued, long CouponsUsed, decimal RedemptionRate, long PointsPending = 0);
+        long CouponsIssued, long CouponsUsed, decimal RedemptionRate, long PointsPending = 0, long PointsExpired = 0,
+        decimal OutstandingValue = 0, string Currency = "", long PointsExpiringSoon = 0, int ExpiringSoonDays = 0);
 
     public sealed record Day(string Date, long PointsIssued, long PointsRedeemed, long CouponsIssued, long CouponsUsed);
 
@@ -25,7 +32,7 @@ public static class DashboardReport
     }
 
     private static async Task<Results<Ok<Report>, ProblemHttpResult>> GetAsync(HttpContext http, NpgsqlDataSource db, DateTimeOffset? from,
-        DateTimeOffset? to, TimeProvider clock, CancellationToken ct)
+        DateTimeOffset? to, TimeProvider clock, ProgramClock programClock, IOptions<ExpiryOptions> expiry, CancellationToken ct)
     {
         if (ReportPeriod.Resolve(from, to, clock.GetUtcNow(), out var since, out var until) is { } invalid) return invalid;
         if (until - since > TimeSpan.FromDays(366))
@@ -90,14 +97,23 @@ public static class DashboardReport
               coalesce((SELECT sum(balance) FROM point_balances WHERE shop_domain = @shop AND balance > 0), 0)::bigint AS points_outstanding,
               (SELECT count(*) FROM point_balances WHERE shop_domain = @shop) AS customers,
               0::bigint AS coupons_issued, 0::bigint AS coupons_used, 0::numeric AS redemption_rate,
-              coalesce((SELECT sum(pending) FROM point_balances WHERE shop_domain = @shop), 0)::bigint AS points_pending
+              coalesce((SELECT sum(pending) FROM point_balances WHERE shop_domain = @shop), 0)::bigint AS points_pending,
+              coalesce((SELECT -sum(points) FROM point_transactions WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
+                  AND kind = 'expiry'), 0)::bigint AS points_expired,
+              0::numeric AS outstanding_value, coalesce((SELECT currency FROM shops WHERE shop_domain = @shop), '') AS currency,
+              0::bigint AS points_expiring_soon, 0 AS expiring_soon_days
             """, args, cancellationToken: ct));
         var issued = days.Sum(d => d.CouponsIssued);
         var used = await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
             SELECT count(DISTINCT upper(code)) FROM coupon_redemptions WHERE shop_domain = @shop AND created_at >= @since AND created_at < @until
             """, args, cancellationToken: ct));
+        var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        var soonDays = expiry.Value.ExpiringSoonDays;
         totals = totals with
         {
+            OutstandingValue = decimal.Round(totals.PointsOutstanding * settings.PointValue, 2),
+            PointsExpiringSoon = await ExpiryLiability.ExpiringByAsync(conn, shop, settings, programClock.Now.AddDays(soonDays), ct),
+            ExpiringSoonDays = soonDays,
             CouponsIssued = issued,
             CouponsUsed = used,
             RedemptionRate = issued == 0 ? 0 : Math.Round((decimal)used / issued, 4),

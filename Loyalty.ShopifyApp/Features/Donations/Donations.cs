@@ -1,4 +1,5 @@
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
 using Microsoft.AspNetCore.Mvc;
 
@@ -41,8 +42,8 @@ public static partial class Donations
 
     private static async Task<Results<Created<Donated>, Ok<Donated>, Accepted<Donated>, ProblemHttpResult>> DonateAsync(
         HttpContext http, DonateRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
-        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, ILoggerFactory loggers,
-        CancellationToken ct)
+        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, PointsExpiry expiry, ProgramClock clock,
+        ILoggerFactory loggers, CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         if (StoredText.HasNul(request.Cause)) return StoredText.Problem("invalid_cause", "cause");
@@ -75,6 +76,7 @@ public static partial class Donations
         }
 
         await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose pending period is over can be given
+        await expiry.ExpireDueForCustomerAsync(conn, shop, customer, ct); // and those whose time is up cannot (the POS hears of it)
         var id = "don_" + ConversionIds.NewId()[5..];
         var connection = settings.PosConnection(dataProtection);
         if (connection is null)
@@ -87,6 +89,9 @@ public static partial class Donations
                 """, new { id, shop, customer, idempotencyKey, request.Points, cause, pointValue = settings.PointValue }, tx, cancellationToken: ct));
             try
             {
+                // Due points expire under the same balance lock as the donation takes, so none of them can be given.
+                var now = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
+                if (!now.PosMode) await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, now, clock.Now, ct);
                 await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, request.Points, cause), new Posting(QueueForPos: false), ct);
             }
             catch (InsufficientPointsException ex)

@@ -39,8 +39,9 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
     public static async Task<long> ReleaseLockedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, ShopSettings settings,
         DateTimeOffset now, CancellationToken ct)
     {
-        var order = await conn.QuerySingleOrDefaultAsync<(long? CustomerId, long Points, string? Name)?>(new CommandDefinition($"""
-            SELECT customer_id, awarded_points - taken_back_points, order_name FROM order_earnings
+        var order = await conn.QuerySingleOrDefaultAsync<(long? CustomerId, long Points, string? Name, DateTimeOffset Until)?>(
+            new CommandDefinition($"""
+            SELECT customer_id, awarded_points - taken_back_points, order_name, pending_until FROM order_earnings
             WHERE shop_domain = @shop AND order_id = @orderId AND {Due} AND {NothingWaiting}
             """, new { shop, orderId, now }, tx, cancellationToken: ct));
         if (order is not { } o) return 0;
@@ -48,7 +49,7 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
         if (o.CustomerId is { } customerId && o.Points > 0)
         {
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, o.Points, "pending_release", $"release:{orderId}",
-                $"Order {o.Name ?? "#" + orderId}: pending period over", "system", OrderId: orderId, PendingPoints: -o.Points),
+                $"Order {o.Name ?? "#" + orderId}: pending period over", "system", OrderId: orderId, PendingPoints: -o.Points, EarnedAt: o.Until),
                 new Posting(QueueForPos: settings.PosMode), ct);
             await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.released",
                 new { customerId, orderId, orderName = o.Name, points = o.Points }, ct);
@@ -79,7 +80,7 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
             // A reader never queues behind other work: an order busy elsewhere is skipped (the job takes it), and no lock is waited on
             // for long while the customer waits for the page.
             await conn.ExecuteAsync(new CommandDefinition($"SET LOCAL lock_timeout = {ReadLockTimeoutMs}", transaction: tx, cancellationToken: ct));
-            settings = await LoadForReleaseAsync(conn, tx, shop, ct);
+            settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
             var mine = new List<long>();
             foreach (var orderId in due)
             {
@@ -123,7 +124,7 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
                 try
                 {
                     await using var tx = await conn.BeginTransactionAsync(ct);
-                    settings = await LoadForReleaseAsync(conn, tx, shop, ct);
+                    settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
                     await OrderEarnings.LockOrderAsync(conn, tx, shop, orderId, ct);
                     released = await ReleaseLockedAsync(conn, tx, shop, orderId, settings, now, ct);
                     await tx.CommitAsync(ct);
@@ -148,18 +149,6 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
         conn.ExecuteScalarAsync<bool>(new CommandDefinition($"""
             SELECT EXISTS (SELECT 1 FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId AND {Due})
             """, new { shop, orderId, now }, cancellationToken: ct));
-
-    /// <summary>
-    /// The shop's settings as a release must see them: under the balance-source lock (shared), so a switch to or from POS mode is
-    /// either wholly before the release (its points go to the POS) or wholly after it (the switch finds them in the ledger). Taken
-    /// before any order's lock, as webhook processing takes it.
-    /// </summary>
-    private static async Task<ShopSettings> LoadForReleaseAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct)
-    {
-        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
-            new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
-        return await ShopSettings.LoadAsync(conn, tx, shop, ct);
-    }
 
     [LoggerMessage(Level = LogLevel.Error,
         Message = "Could not release the due pending points of customer {CustomerId} of {Shop} on their read; the job retries")]

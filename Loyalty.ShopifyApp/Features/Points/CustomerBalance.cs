@@ -4,8 +4,9 @@ namespace Loyalty.ShopifyApp.Features.Points;
 /// The balance a customer or merchant is shown. In POS mode it is the POS's, read in real time; if the POS
 /// cannot be reached the ledger's figure is shown and says so. Totals and pending points always come from the ledger (a POS knows
 /// only spendable points). <see cref="Lifetime"/>: every point earned and not taken back, pending ones included.
+/// <see cref="LedgerBalance"/>: the ledger's own figure, whatever the source (what expiry goes by).
 /// </summary>
-public sealed record CustomerBalance(long Balance, long Pending, long TotalEarned, long TotalRedeemed, string BalanceSource)
+public sealed record CustomerBalance(long Balance, long Pending, long TotalEarned, long TotalRedeemed, string BalanceSource, long LedgerBalance)
 {
     public long Lifetime => TotalEarned + Pending;
 
@@ -23,6 +24,7 @@ public sealed record CustomerBalance(long Balance, long Pending, long TotalEarne
             _ => Of(ledger.Points, "ledger_fallback"),
         };
 
-        CustomerBalance Of(long balance, string source) => new(balance, ledger.Pending, ledger.TotalEarned, ledger.TotalRedeemed, source);
+        CustomerBalance Of(long balance, string source) => new(balance, ledger.Pending, ledger.TotalEarned, ledger.TotalRedeemed, source,
+            ledger.Points);
     }
 }

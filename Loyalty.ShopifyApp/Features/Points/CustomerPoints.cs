@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Microsoft.AspNetCore.Mvc;
@@ -13,7 +14,8 @@ public static partial class CustomerPoints
     /// <param name="Balance">The points available to spend.</param>
     /// <param name="Lifetime">Every point earned and not taken back, pending ones included.</param>
     public sealed record CustomerView(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource,
-        IReadOnlyList<Ledger.HistoryItem> History, long? NextBefore, long Pending, long Lifetime, IReadOnlyList<PendingOrder> PendingOrders);
+        IReadOnlyList<Ledger.HistoryItem> History, long? NextBefore, long Pending, long Lifetime, IReadOnlyList<PendingOrder> PendingOrders,
+        ExpiryNotice Expiry);
 
     public sealed record PointsRequest(long Points, string? Description);
 
@@ -36,24 +38,26 @@ public static partial class CustomerPoints
     }
 
     private static async Task<Results<Ok<CustomerView>, ProblemHttpResult>> GetAsync(HttpContext http, long id, long? before, int? limit,
-        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, CancellationToken ct)
+        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, PointsExpiry expiry, CancellationToken ct)
     {
         if (id <= 0) return Problems.Validation("invalid_customer", "Customer ids are positive numbers.");
         var shop = http.User.Shop();
         var take = Math.Clamp(limit ?? 50, 1, 200);
         await using var conn = await db.OpenConnectionAsync(ct);
         await pending.ReleaseDueForCustomerAsync(conn, shop, id, ct);
+        await expiry.ExpireDueForCustomerAsync(conn, shop, id, ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, id, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, id, before, take, ct);
         var pendingOrders = balance.Pending > 0 ? await PendingOrders.ForCustomerAsync(conn, shop, id, ct) : [];
         return TypedResults.Ok(new CustomerView(id, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource,
-            history, history.Count == take ? history[^1].Id : null, balance.Pending, balance.Lifetime, pendingOrders));
+            history, history.Count == take ? history[^1].Id : null, balance.Pending, balance.Lifetime, pendingOrders,
+            await HeldLots.NoticeAsync(conn, shop, id, balance.LedgerBalance, settings, ct)));
     }
 
     private static async Task<Results<Created<PointsResult>, Ok<PointsResult>, ProblemHttpResult>> AddAsync(
         HttpContext http, long id, PointsRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
-        NpgsqlDataSource db, PosSyncTrigger posSync, ILoggerFactory loggers, CancellationToken ct)
+        NpgsqlDataSource db, PosSyncTrigger posSync, ProgramClock clock, ILoggerFactory loggers, CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 90)) return IdempotencyKey.Required(90); // "bonus:" + key fits a 100-character reference
         if (id <= 0) return Problems.Validation("invalid_customer", "Customer ids are positive numbers.");
@@ -89,7 +93,8 @@ public static partial class CustomerPoints
         try
         {
             posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, id, request.Points, request.Points > 0 ? "bonus" : "manual_adjustment",
-                reference, description, "staff", http.User.FindFirst("sub")?.Value), new Posting(QueueForPos: settings.PosMode), ct);
+                reference, description, "staff", http.User.FindFirst("sub")?.Value, EarnedAt: clock.Now), new Posting(QueueForPos: settings.PosMode),
+                ct);
         }
         catch (InsufficientPointsException ex)
         {

@@ -3,6 +3,8 @@ namespace Loyalty.ShopifyApp.Features.Points;
 /// <summary>
 /// One movement of points. <see cref="Reference"/> is unique per shop: posting it twice applies it once. <see cref="Points"/> moves the
 /// spendable balance, <see cref="PendingPoints"/> the points an order holds until its pending period ends (a release moves both).
+/// <see cref="EarnedAt"/>: when a credit's points count as earned (an order's payment), which is when they start to age towards
+/// expiry; null: when the row is written.
 /// </summary>
 public sealed record PointsEntry(
     string Shop,
@@ -17,7 +19,8 @@ public sealed record PointsEntry(
     decimal? Rate = null,
     decimal? BasisAmount = null,
     string? Currency = null,
-    long PendingPoints = 0);
+    long PendingPoints = 0,
+    DateTimeOffset? EarnedAt = null);
 
 public sealed record Posted(long TransactionId, long Points, long BalanceAfter, bool AlreadyApplied);
 
@@ -39,8 +42,11 @@ public static class Ledger
     public static readonly string[] EarningKinds = ["order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback",
         "manual_adjustment", "pending_release"];
 
-    /// <summary>Kinds that spend the customer's points: never below zero.</summary>
-    public static readonly string[] SpendingKinds = ["conversion", "donation", "manual_adjustment"];
+    /// <summary>Kinds that spend the customer's points (or let them expire): never below zero.</summary>
+    public static readonly string[] SpendingKinds = ["conversion", "donation", "manual_adjustment", Expiry];
+
+    /// <summary>Points that expired: neither earned back nor redeemed, counted in a total of their own.</summary>
+    public const string Expiry = "expiry";
 
     /// <summary>Posts <paramref name="e"/> once (a reference posted before answers as it was), as <paramref name="posting"/> asks.</summary>
     public static async Task<Posted> PostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, PointsEntry e, Posting posting, CancellationToken ct)
@@ -63,11 +69,7 @@ public static class Ledger
         {
             // A conversion the POS is deducting (or may have deducted) is not in the ledger yet: its points are not
             // there to take back. The balance row locked above serialises this with the conversion's own check.
-            var held = await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
-                SELECT coalesce(sum(points), 0) FROM conversions
-                WHERE shop_domain = @Shop AND customer_id = @CustomerId AND balance_source = 'pos'
-                  AND state IN ('pending', 'coupon_created', 'settling')
-                """, e, tx, cancellationToken: ct));
+            var held = await HeldByPosConversionsAsync(conn, tx, e.Shop, e.CustomerId, ct);
             var left = Math.Max(balance - held, 0);
             if (left + points < 0)
             {
@@ -83,25 +85,28 @@ public static class Ledger
         }
 
         var earned = EarningKinds.Contains(e.Kind) ? points : 0;
-        var redeemed = EarningKinds.Contains(e.Kind) ? 0 : -points;
+        var expired = e.Kind == Expiry ? -points : 0;
+        var redeemed = EarningKinds.Contains(e.Kind) || e.Kind == Expiry ? 0 : -points;
         var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
             INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, actor_id,
-                                            order_id, rate, basis_amount, currency, balance_after, pos_authoritative, pending_points, pending_after)
+                                            order_id, rate, basis_amount, currency, balance_after, pos_authoritative, pending_points, pending_after,
+                                            earned_at)
             VALUES (@Shop, @CustomerId, @points, @Kind, @Reference, @description, @ActorType, @ActorId,
-                    @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter, @posAuthoritative, @PendingPoints, @pendingAfter)
+                    @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter, @posAuthoritative, @PendingPoints, @pendingAfter,
+                    @EarnedAt)
             RETURNING id
             """, new
         {
             e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
             e.Currency, balanceAfter = balance + points, posAuthoritative = posting.PosAuthoritative, e.PendingPoints,
-            pendingAfter = pending + e.PendingPoints,
+            pendingAfter = pending + e.PendingPoints, e.EarnedAt,
         }, tx, cancellationToken: ct));
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE point_balances
             SET balance = balance + @points, pending = pending + @PendingPoints, total_earned = total_earned + @earned,
-                total_redeemed = total_redeemed + @redeemed, updated_at = now()
+                total_redeemed = total_redeemed + @redeemed, total_expired = total_expired + @expired, updated_at = now()
             WHERE shop_domain = @Shop AND customer_id = @CustomerId
-            """, new { e.Shop, e.CustomerId, points, e.PendingPoints, earned, redeemed }, tx, cancellationToken: ct));
+            """, new { e.Shop, e.CustomerId, points, e.PendingPoints, earned, redeemed, expired }, tx, cancellationToken: ct));
 
         if (posting.QueueForPos && points != 0)
         {
@@ -112,6 +117,18 @@ public static class Ledger
         }
         return new Posted(id, points, balance + points, AlreadyApplied: false);
     }
+
+    /// <summary>
+    /// Points a POS-mode customer spent at the POS that the ledger does not show yet: conversions in flight, which the ledger records
+    /// once they settle. Whatever takes points from the ledger's balance without the POS's word must leave these alone.
+    /// </summary>
+    public static Task<long> HeldByPosConversionsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customerId,
+        CancellationToken ct) =>
+        conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+            SELECT coalesce(sum(points), 0) FROM conversions
+            WHERE shop_domain = @shop AND customer_id = @customerId AND balance_source = 'pos'
+              AND state IN ('pending', 'coupon_created', 'settling')
+            """, new { shop, customerId }, tx, cancellationToken: ct));
 
     /// <summary>The spendable balance, the points still pending, and the net earned and redeemed to date.</summary>
     public sealed record Balance(long Points, long Pending, long TotalEarned, long TotalRedeemed);

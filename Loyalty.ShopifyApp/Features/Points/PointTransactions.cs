@@ -13,6 +13,7 @@ public static class PointTransactions
     [
         "order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback", "manual_adjustment",
         "conversion", "conversion_reversal", "donation", "donation_reversal", "pending_release",
+        Ledger.Expiry,
     ];
 
     /// <param name="ConversionId">The conversion (loyalty coupon) a conversion or its reversal belongs to.</param>

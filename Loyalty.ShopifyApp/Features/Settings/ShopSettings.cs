@@ -1,9 +1,12 @@
+using Loyalty.ShopifyApp.Features.Expiry;
+
 namespace Loyalty.ShopifyApp.Features.Settings;
 
 /// <summary>
 /// A shop's points rules. A shop that never saved settings runs on <see cref="Defaults"/>.
 /// Money is decimal in shop currency; points are whole numbers. <see cref="PendingDays"/>: how long an order's points wait (its
-/// return window) before they can be spent; 0 = at once.
+/// return window) before they can be spent; 0 = at once. <see cref="ExpiryMode"/> (one of <see cref="ExpiryModes"/>) and
+/// <see cref="ExpiryMonths"/>: when points expire.
 /// </summary>
 public sealed record ShopSettings(
     decimal EarnRate,
@@ -20,7 +23,9 @@ public sealed record ShopSettings(
     string BalanceSource,
     string? PosBaseUrl,
     string? PosApiKeyProtected,
-    int PendingDays)
+    int PendingDays,
+    string ExpiryMode = ExpiryModes.Never,
+    int ExpiryMonths = 12)
 {
     /// <summary>
     /// Earning is off (rate 0, on the order total) until the merchant sets a rate, as seed 003 says; the admin opens on a first-run
@@ -39,9 +44,22 @@ public sealed record ShopSettings(
         await conn.QuerySingleOrDefaultAsync<ShopSettings>(new CommandDefinition("""
             SELECT earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step, daily_conversion_limit,
                    coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                   pos_base_url, pos_api_key_protected, pending_days
+                   pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months
             FROM shop_settings WHERE shop_domain = @shop
             """, new { shop }, tx, cancellationToken: ct)) ?? Defaults;
+
+    /// <summary>
+    /// The settings as a change of the ledger outside a request must see them (a release, an expiry): under the balance-source lock
+    /// (shared), so a switch to or from POS mode is either wholly before the change (its points go to the POS) or wholly after it
+    /// (the switch finds them in the ledger). Taken before any order's or balance's lock, as webhook processing takes it.
+    /// </summary>
+    public static async Task<ShopSettings> LoadUnderBalanceSourceAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop,
+        CancellationToken ct)
+    {
+        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
+            new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
+        return await LoadAsync(conn, tx, shop, ct);
+    }
 
     /// <summary>The shop's POS, when it runs in POS mode.</summary>
     public PosConnection? PosConnection(IDataProtectionProvider dataProtection) =>

@@ -1,4 +1,5 @@
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
@@ -6,7 +7,8 @@ namespace Loyalty.ShopifyApp.Features.Storefront;
 /// <summary>
 /// <c>GET /proxy/api/me</c>: the logged-in customer's balance (available to spend), pending points with the orders that hold them
 /// and when each becomes available, totals, recent history, and what they may convert now under the shop's rules (minimum, step,
-/// what is left of today's limit, the choices that follow). Pending points whose period is over are released first.
+/// what is left of today's limit, the choices that follow), and what expires next. Pending points whose period is over are released
+/// first, and points whose time is up expire first.
 /// </summary>
 public static class MyPoints
 {
@@ -16,7 +18,8 @@ public static class MyPoints
     /// <param name="Balance">The points available to spend (also <see cref="Available"/>).</param>
     /// <param name="Lifetime">Every point earned and not taken back, pending ones included.</param>
     public sealed record Me(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource, Rules Rules,
-        IReadOnlyList<Ledger.HistoryItem> History, long Available, long Pending, long Lifetime, IReadOnlyList<PendingOrder> PendingOrders);
+        IReadOnlyList<Ledger.HistoryItem> History, long Available, long Pending, long Lifetime, IReadOnlyList<PendingOrder> PendingOrders,
+        ExpiryNotice Expiry);
 
     /// <summary>At most this many ready-made amounts are offered; any other multiple of the step can still be typed.</summary>
     private const int MaxChoices = 6;
@@ -40,16 +43,18 @@ public static class MyPoints
         proxy.MapGet("/api/me", GetAsync).RequireLoggedInCustomer().ResponseExample(StatusCodes.Status200OK, new Me(7001, 1250, 1800, 550,
             BalanceSources.Ledger, new Rules(500, 100, 5000, 4500, 1m, "JPY", 90, 10, 1, [500, 1000]),
             [new Ledger.HistoryItem(3301, 120, "order_award", "Order #1042", 1250, new DateTimeOffset(2025, 6, 1, 9, 30, 0, TimeSpan.Zero), 5501)],
-            1250, 80, 1880, [new PendingOrder(5502, "#1043", 80, new DateTimeOffset(2025, 6, 15, 9, 30, 0, TimeSpan.Zero))]));
+            1250, 80, 1880, [new PendingOrder(5502, "#1043", 80, new DateTimeOffset(2025, 6, 15, 9, 30, 0, TimeSpan.Zero))],
+            new ExpiryNotice(ExpiryModes.Earned, 12, [new ExpiringPoints(300, new DateTimeOffset(2026, 1, 10, 8, 0, 0, TimeSpan.Zero))])));
         return proxy;
     }
 
     private static async Task<Me> GetAsync(HttpContext http, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection,
-        PendingRelease pending, CancellationToken ct)
+        PendingRelease pending, PointsExpiry expiry, CancellationToken ct)
     {
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
         await using var conn = await db.OpenConnectionAsync(ct);
         await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct);
+        await expiry.ExpireDueForCustomerAsync(conn, shop, customer, ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, customer, null, 20, ct);
@@ -60,7 +65,8 @@ public static class MyPoints
             currency, settings.CouponValidityDays, settings.FeedbackBonus, settings.FeedbackDailyLimit,
             Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
         var pendingOrders = balance.Pending > 0 ? await PendingOrders.ForCustomerAsync(conn, shop, customer, ct) : [];
+        var expiring = await HeldLots.NoticeAsync(conn, shop, customer, balance.LedgerBalance, settings, ct);
         return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, rules, history,
-            balance.Balance, balance.Pending, balance.Lifetime, pendingOrders);
+            balance.Balance, balance.Pending, balance.Lifetime, pendingOrders, expiring);
     }
 }

@@ -126,4 +126,38 @@ public sealed class LedgerInvariantTests : IAsyncLifetime
             """);
         Assert.Equal(30, await conn.ExecuteScalarAsync<long>("SELECT pending_after FROM point_transactions WHERE reference = 'bonus:old-instance'"));
     }
+
+    [Fact]
+    public async Task An_expiry_below_zero_is_refused()
+    {
+        var error = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, -101, 'expiry', 'expire:1', 'x', 'system', -1)
+            """);
+        Assert.Equal(("LY001", "insufficient_points"), (error.SqlState, error.MessageText));
+    }
+
+    [Fact]
+    public async Task An_expiry_only_takes_spendable_points()
+    {
+        var error = await RefusedAsync("""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, 20, 'expiry', 'expire:1', 'x', 'system', 120)
+            """);
+        Assert.Equal(("23514", "point_transactions_expiry_takes"), (error.SqlState, error.ConstraintName));
+    }
+
+    [Fact]
+    public async Task Expired_points_must_be_counted_as_expired_for_the_balance_to_commit()
+    {
+        await using var conn = new NpgsqlConnection(_db);
+        var error = await Assert.ThrowsAsync<PostgresException>(() => conn.ExecuteAsync("""
+            BEGIN;
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+            VALUES ('ledger.myshopify.com', 1, -40, 'expiry', 'expire:1', 'x', 'system', 60);
+            UPDATE point_balances SET balance = 60 WHERE customer_id = 1;
+            COMMIT;
+            """));
+        Assert.Equal(("23514", "point_balances_totals_check"), (error.SqlState, error.ConstraintName));
+    }
 }

@@ -1,0 +1,39 @@
+namespace Loyalty.ShopifyApp.Features.Expiry;
+
+/// <summary>
+/// The program's liability as the merchant's dashboard shows it: the points customers hold, what they are worth in shop currency,
+/// and how many of them expire soon unless spent (already due ones included: the job or the customer's next read expires them).
+/// </summary>
+public static class ExpiryLiability
+{
+    /// <summary>Points of the shop's customers that expire by <paramref name="until"/> under <paramref name="settings"/> (0: none ever do).</summary>
+    public static async Task<long> ExpiringByAsync(NpgsqlConnection conn, string shop, ShopSettings settings, DateTimeOffset until,
+        CancellationToken ct)
+    {
+        var args = new { shop, months = settings.ExpiryMonths, until };
+        return settings.ExpiryMode switch
+        {
+            // Each customer's held lots (the newest that sum to their balance), as HeldLots reads them for one.
+            // Each customer's held lots (the newest that sum to their balance), as HeldLots reads them for one.
+            ExpiryModes.Earned => await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+                WITH lots AS (
+                    SELECT t.points, b.balance, coalesce(t.earned_at, t.created_at) AS earned,
+                           sum(t.points) OVER (PARTITION BY t.customer_id ORDER BY coalesce(t.earned_at, t.created_at) DESC, t.id DESC)
+                               AS newer_and_this
+                    FROM point_transactions t
+                    JOIN point_balances b ON b.shop_domain = t.shop_domain AND b.customer_id = t.customer_id AND b.balance > 0
+                    WHERE t.shop_domain = @shop AND t.points > 0
+                      AND NOT EXISTS (SELECT 1 FROM point_transactions x WHERE x.shop_domain = t.shop_domain AND x.reference = 'expire:' || t.id))
+                SELECT coalesce(sum(least(points, balance - (newer_and_this - points))), 0)::bigint FROM lots
+                WHERE newer_and_this - points < balance AND loyalty_expires_at(earned, @months) <= @until
+                """, args, cancellationToken: ct)),
+            ExpiryModes.Inactivity => await conn.ExecuteScalarAsync<long>(new CommandDefinition($"""
+                SELECT coalesce(sum(b.balance), 0)::bigint FROM point_balances b
+                WHERE b.shop_domain = @shop AND b.balance > 0
+                  AND (SELECT loyalty_expires_at(max(coalesce(t.earned_at, t.created_at)), @months) FROM point_transactions t
+                       WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.kind <> '{Ledger.Expiry}') <= @until
+                """, args, cancellationToken: ct)),
+            _ => 0,
+        };
+    }
+}

@@ -1,0 +1,172 @@
+using Loyalty.ShopifyApp.Features.Pending;
+using Loyalty.ShopifyApp.Features.PosSync;
+
+namespace Loyalty.ShopifyApp.Features.Expiry;
+
+/// <summary>
+/// Points that expire under the shop's <see cref="ExpiryModes"/>: a ledger row <c>expire:{lot}</c> per lot whose time has come (or
+/// <c>expire:inactive:{last row}</c> for a balance left unused too long), sent to the POS like any change in POS mode, and a
+/// <c>points.expired</c> event. Expired by this recurring job and by a customer's or merchant's read or spend
+/// (<see cref="ExpireDueForCustomerAsync"/>), so no one can spend a point after it expired. The balance row's lock and the unique
+/// references make every path expire a lot once.
+/// </summary>
+public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger posSync, ProgramClock clock, IOptions<ExpiryOptions> options,
+    ILogger<PointsExpiry> logger)
+{
+    public const string RecurringId = "points-expiry";
+
+    /// <summary>How long a customer's read waits for a lock before it leaves the expiry to the job.</summary>
+    private const int ReadLockTimeoutMs = 2000;
+
+    private sealed record Due(long Points, string Reference, string Description, long? LotId, DateTimeOffset? EarnedAt);
+
+    /// <summary>Expires what is due of the customer's points; the caller holds the balance-source lock (shared) in <paramref name="tx"/>.</summary>
+    /// <returns>The points expired now (0 when nothing was due).</returns>
+    public static async Task<long> ExpireLockedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customerId,
+        ShopSettings settings, DateTimeOffset now, CancellationToken ct)
+    {
+        if (settings.ExpiryMode == ExpiryModes.Never) return 0;
+        var balance = await conn.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(
+            "SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId FOR UPDATE",
+            new { shop, customerId }, tx, cancellationToken: ct)) ?? 0;
+        if (settings.PosMode) balance -= await Ledger.HeldByPosConversionsAsync(conn, tx, shop, customerId, ct);
+        if (balance <= 0) return 0;
+
+        var months = settings.ExpiryMonths;
+        var due = new List<Due>();
+        if (settings.ExpiryMode == ExpiryModes.Earned)
+        {
+            foreach (var lot in await HeldLots.ForCustomerAsync(conn, tx, shop, customerId, balance, months, ct))
+            {
+                if (lot.ExpiresAt > now) break; // oldest first: the rest expire later
+                due.Add(new Due(lot.Points, $"expire:{lot.LotId}",
+                    $"{lot.Points} points earned on {lot.EarnedAt.UtcDateTime:yyyy-MM-dd} expired after {months} months", lot.LotId, lot.EarnedAt));
+            }
+        }
+        else if (await HeldLots.LastActivityAsync(conn, tx, shop, customerId, months, ct) is { } last && last.ExpiresAt <= now)
+        {
+            due.Add(new Due(balance, $"expire:inactive:{last.Id}", $"{balance} points expired after {months} months without activity", null,
+                null));
+        }
+
+        long expired = 0;
+        var rows = new List<object>();
+        foreach (var d in due)
+        {
+            var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, -d.Points, Ledger.Expiry, d.Reference, d.Description,
+                "system"), new Posting(QueueForPos: settings.PosMode), ct);
+            if (posted.AlreadyApplied) continue; // a lot expires once, whatever its remaining share looks like later
+            expired += d.Points;
+            rows.Add(new { transactionId = posted.TransactionId, lotTransactionId = d.LotId, points = d.Points, earnedAt = d.EarnedAt });
+        }
+        if (expired > 0)
+        {
+            await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.expired",
+                new { customerId, points = expired, mode = settings.ExpiryMode, months, lots = rows }, ct);
+        }
+        return expired;
+    }
+
+    /// <summary>
+    /// Expires whatever of this customer's is due, in one short transaction: run before their balance is shown or spent. Best effort
+    /// only where nothing is lost by it: if it would have to wait out other work on the same customer it gives way, and the job expires
+    /// the points (a spend meanwhile takes the oldest points first, the same ones that were due).
+    /// </summary>
+    public async Task<long> ExpireDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, CancellationToken ct)
+    {
+        if ((await ShopSettings.LoadAsync(conn, null, shop, ct)).ExpiryMode == ExpiryModes.Never) return 0;
+        long expired;
+        ShopSettings settings;
+        try
+        {
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            await conn.ExecuteAsync(new CommandDefinition($"SET LOCAL lock_timeout = {ReadLockTimeoutMs}", transaction: tx, cancellationToken: ct));
+            settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
+            expired = await ExpireLockedAsync(conn, tx, shop, customerId, settings, clock.Now, ct);
+            await tx.CommitAsync(ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogReadExpiryFailed(ex, shop, customerId);
+            return 0;
+        }
+        if (expired > 0)
+        {
+            LogExpired(shop, customerId, expired);
+            if (settings.PosMode) posSync.Notify();
+        }
+        return expired;
+    }
+
+    /// <summary>
+    /// The recurring run: every customer of a shop whose points expire with something due, in order, each in a transaction of its
+    /// own; one that fails holds back no other (the next run retries it).
+    /// </summary>
+    public async Task<int> ExpireDueAsync(CancellationToken ct)
+    {
+        var now = clock.Now;
+        var (customers, points, notify, after) = (0, 0L, false, (Shop: "", Customer: 0L));
+        await using var conn = await db.OpenConnectionAsync(ct);
+        while (customers < options.Value.MaxPerRun)
+        {
+            var batch = (await conn.QueryAsync<(string Shop, long Customer)>(new CommandDefinition(DueCustomers,
+                new { now, afterShop = after.Shop, afterCustomer = after.Customer, limit = options.Value.BatchSize },
+                cancellationToken: ct))).ToList();
+            if (batch.Count == 0) break;
+            foreach (var (shop, customer) in batch)
+            {
+                after = (shop, customer);
+                try
+                {
+                    await using var tx = await conn.BeginTransactionAsync(ct);
+                    var settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
+                    var expired = await ExpireLockedAsync(conn, tx, shop, customer, settings, now, ct);
+                    await tx.CommitAsync(ct);
+                    (customers, points, notify) = (customers + 1, points + expired, notify || (settings.PosMode && expired > 0));
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogNotExpired(ex, shop, customer);
+                }
+            }
+        }
+        if (notify) posSync.Notify();
+        if (points > 0) LogExpiredRun(customers, points);
+        return customers;
+    }
+
+    /// <summary>
+    /// Customers with something due, after the keyset (<c>afterShop</c>, <c>afterCustomer</c>): under <c>earned</c>, a balance larger
+    /// than the lots that have not expired yet (so it still holds an expired one); under <c>inactivity</c>, a last activity long enough
+    /// ago. Approximate for POS mode (points held by a conversion in flight): the customer's own step decides.
+    /// </summary>
+    private const string DueCustomers = $"""
+        SELECT b.shop_domain, b.customer_id
+        FROM point_balances b JOIN shop_settings s ON s.shop_domain = b.shop_domain
+        WHERE b.balance > 0 AND s.expiry_mode <> '{ExpiryModes.Never}'
+          AND (b.shop_domain, b.customer_id) > (@afterShop, @afterCustomer)
+          AND CASE s.expiry_mode
+                WHEN '{ExpiryModes.Earned}' THEN b.balance > (
+                    SELECT coalesce(sum(t.points), 0) FROM point_transactions t
+                    WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.points > 0
+                      AND loyalty_expires_at(coalesce(t.earned_at, t.created_at), s.expiry_months) > @now)
+                ELSE (SELECT loyalty_expires_at(max(coalesce(t.earned_at, t.created_at)), s.expiry_months) FROM point_transactions t
+                      WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.kind <> '{Ledger.Expiry}') <= @now
+              END
+        ORDER BY b.shop_domain, b.customer_id
+        LIMIT @limit
+        """;
+
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Could not expire the due points of customer {CustomerId} of {Shop} on their read; the job retries")]
+    private partial void LogReadExpiryFailed(Exception ex, string shop, long customerId);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not expire the due points of customer {CustomerId} of {Shop}; the next run retries")]
+    private partial void LogNotExpired(Exception ex, string shop, long customerId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Expired {Points} points of customer {CustomerId} of {Shop} on their read")]
+    private partial void LogExpired(string shop, long customerId, long points);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Expired the due points of {Customers} customer(s): {Points} points")]
+    private partial void LogExpiredRun(int customers, long points);
+}

@@ -1,0 +1,79 @@
+-- Points that expire. A shop chooses (shop_settings.expiry_mode):
+--   never       nothing expires (the default: as before)
+--   earned      each lot expires expiry_months after it was credited; spending takes the oldest lots first
+--   inactivity  the whole balance expires expiry_months after the customer's last ledger row (earning or spending)
+--
+-- A lot is every row that credited the balance (points > 0: an award, a release, a bonus, a reversal), dated by when its
+-- points were earned: earned_at, which the app states (an order's payment, the end of its pending period, a bonus's time),
+-- or else when the row was written. Every debit takes the oldest lots first, so what a customer still holds is always their
+-- newest lots that sum to the balance; what lies beyond them is spent. Expiry posts one row per lot, kind 'expiry',
+-- reference expire:{lot id} (or expire:inactive:{last row id} for the whole balance), so a lot expires once whichever path
+-- gets to it first, and is spent for good afterwards; the ledger still holds the balance equal to the sum of its rows.
+--
+-- On a large database: one transaction whose ALTERs lock the ledger tables until commit; it gives up after lock_timeout
+-- (start-up retries) rather than queue every query behind it. The new CHECKs are NOT VALID: each is looser than what held
+-- every existing row, so a scan of the ledger would prove nothing new.
+SET LOCAL lock_timeout = '5s';
+
+ALTER TABLE shop_settings
+    ADD COLUMN expiry_mode text NOT NULL DEFAULT 'never' CHECK (expiry_mode IN ('never', 'earned', 'inactivity')),
+    ADD COLUMN expiry_months int NOT NULL DEFAULT 12 CHECK (expiry_months BETWEEN 1 AND 120);
+
+-- When a lot credited at `earned` expires: `months` calendar months later, counted in UTC whatever the session's time zone
+-- (Jan 31 + 1 month = Feb 28/29). The one definition every query uses: the job, the read path, My Page and the dashboard.
+CREATE FUNCTION loyalty_expires_at(earned timestamptz, months int) RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN ((earned AT TIME ZONE 'UTC') + make_interval(months => months)) AT TIME ZONE 'UTC';
+
+-- Null on every row before this migration (and on debits): the row's created_at is when it was earned.
+ALTER TABLE point_transactions ADD COLUMN earned_at timestamptz;
+
+-- Expired points are neither earned back nor redeemed: they get a total of their own, and the balance is still what was
+-- earned less what was redeemed and what expired.
+ALTER TABLE point_balances ADD COLUMN total_expired bigint NOT NULL DEFAULT 0;
+ALTER TABLE point_balances DROP CONSTRAINT point_balances_check;
+ALTER TABLE point_balances ADD CONSTRAINT point_balances_totals_check
+    CHECK (balance = total_earned - total_redeemed - total_expired) NOT VALID;
+
+ALTER TABLE point_transactions DROP CONSTRAINT point_transactions_kind_check;
+ALTER TABLE point_transactions ADD CONSTRAINT point_transactions_kind_check CHECK (
+    kind IN ('order_award', 'refund_clawback', 'cancellation_reversal', 'bonus', 'feedback', 'manual_adjustment', 'conversion',
+             'conversion_reversal', 'donation', 'donation_reversal', 'pending_release', 'expiry')) NOT VALID;
+-- An expiry only ever takes points away, and never pending ones (they are not the customer's to spend yet).
+ALTER TABLE point_transactions ADD CONSTRAINT point_transactions_expiry_takes CHECK (
+    kind <> 'expiry' OR (points < 0 AND pending_points = 0)) NOT VALID;
+
+ALTER TABLE outgoing_events DROP CONSTRAINT outgoing_events_type_check;
+ALTER TABLE outgoing_events ADD CONSTRAINT outgoing_events_type_check CHECK (
+    type IN ('coupon.created', 'coupon.redeemed', 'points.awarded', 'conversion.completed', 'points.released', 'points.expired')) NOT VALID;
+
+-- Before a ledger row goes in: as in 0027, and an expiry, like a spend, never takes the balance below zero.
+CREATE OR REPLACE FUNCTION point_transactions_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    current_balance bigint;
+    current_pending bigint;
+BEGIN
+    SELECT balance, pending INTO current_balance, current_pending FROM point_balances
+    WHERE shop_domain = NEW.shop_domain AND customer_id = NEW.customer_id FOR UPDATE;
+    IF NEW.balance_after <> current_balance + NEW.points THEN
+        RAISE EXCEPTION 'balance_after % does not follow from balance % and points %', NEW.balance_after, current_balance, NEW.points;
+    END IF;
+    IF NEW.pending_points = 0 THEN
+        NEW.pending_after := current_pending;
+    END IF;
+    IF NEW.pending_after <> current_pending + NEW.pending_points THEN
+        RAISE EXCEPTION 'pending_after % does not follow from pending % and pending_points %', NEW.pending_after, current_pending,
+            NEW.pending_points;
+    END IF;
+    IF NEW.pending_after < 0 THEN
+        RAISE EXCEPTION 'pending points of customer % would go below zero (%)', NEW.customer_id, NEW.pending_after;
+    END IF;
+    IF NEW.points < 0 AND NEW.kind IN ('conversion', 'donation', 'manual_adjustment', 'expiry') AND NOT NEW.pos_authoritative
+       AND current_balance + NEW.points < 0 THEN
+        RAISE EXCEPTION 'insufficient_points' USING ERRCODE = 'LY001', DETAIL = format('balance %s, requested %s', current_balance, -NEW.points);
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- The customers of shops whose points expire, with a balance: the job's candidates.
+CREATE INDEX point_balances_positive ON point_balances (shop_domain, customer_id) WHERE balance > 0;

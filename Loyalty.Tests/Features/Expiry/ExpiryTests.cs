@@ -1,0 +1,229 @@
+using Dapper;
+using Loyalty.ShopifyApp.Features.Expiry;
+
+namespace Loyalty.Tests.Features.Expiry;
+
+/// <summary>
+/// Points that expire: each lot its months after it was earned (an order's payment, as Shopify signed it), spending the oldest
+/// first, or the whole balance after months without activity. An expiry is a ledger row per lot, made by the job or by any read or
+/// spend of the customer's points, so an expired point can never be spent. The clock moves through the app's <see cref="TimeProvider"/>.
+/// </summary>
+public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTests.ExpiryApp>(app)
+{
+    public sealed class ExpiryApp : AppFixture
+    {
+        public ExpiryApp()
+            : this(new ShiftedClock())
+        {
+        }
+
+        private ExpiryApp(ShiftedClock clock)
+            : base(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Jobs:Schedules:event-delivery"] = "" },
+                s => s.AddSingleton<TimeProvider>(clock)) => Clock = clock;
+
+        public ShiftedClock Clock { get; }
+    }
+
+    private ShiftedClock Clock => Fixture.Clock;
+
+    private static readonly DateTimeOffset Today = DateTimeOffset.UtcNow;
+
+    public override async Task InitializeAsync()
+    {
+        Clock.Shift = TimeSpan.Zero;
+        await base.InitializeAsync();
+        await SetAsync(new { earnRate = 1m, expiryMode = "earned", expiryMonths = 12 });
+    }
+
+    private async Task SetAsync(object settings)
+    {
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(settings)));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    /// <summary>An order of <paramref name="points"/> (rate 1) paid <paramref name="monthsAgo"/> months (and days) before today.</summary>
+    private Task PaidAsync(long orderId, long customer, decimal points, int monthsAgo, int daysAgo = 0)
+    {
+        var paid = Today.AddMonths(-monthsAgo).AddDays(-daysAgo);
+        return App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(orderId, customer, subtotal: points, total: points, processedAt: paid,
+            createdAt: paid), triggeredAt: paid);
+    }
+
+    private Task<JsonElement> MeAsync(long customer) =>
+        App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, customer, Clock.GetUtcNow()));
+
+    private Task<HttpResponseMessage> DonateAsync(long customer, long points)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/donations", Shop, customer, Clock.GetUtcNow()))
+        {
+            Content = JsonContent.Create(new { points, cause = "Food bank" }),
+        };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        return App.Http.SendAsync(request);
+    }
+
+    /// <summary>The customer's expiry rows as "reference points", oldest first.</summary>
+    private async Task<List<string>> ExpiriesAsync(long customer)
+    {
+        await using var conn = await App.Db.OpenConnectionAsync();
+        return (await conn.QueryAsync<string>("""
+            SELECT reference || ' ' || points FROM point_transactions WHERE shop_domain = @shop AND customer_id = @customer AND kind = 'expiry'
+            ORDER BY id
+            """, new { shop = Shop, customer })).ToList();
+    }
+
+    private Task<long> LotAsync(long orderId) => App.ScalarAsync<long>(
+        "SELECT id FROM point_transactions WHERE shop_domain = @shop AND reference = @reference",
+        new { shop = Shop, reference = $"order:{orderId}" });
+
+    [Fact]
+    public async Task A_lot_expires_its_months_after_payment_and_spending_takes_the_oldest_lot_first()
+    {
+        await PaidAsync(7101, 501, 100, monthsAgo: 11);
+        await PaidAsync(7102, 501, 50, monthsAgo: 1);
+        Assert.Equal(HttpStatusCode.Created, (await DonateAsync(501, 40)).StatusCode); // out of the oldest order's 100
+
+        var me = await MeAsync(501);
+        Assert.Equal("earned", me.GetProperty("expiry").GetProperty("mode").GetString());
+        var next = me.GetProperty("expiry").GetProperty("next");
+        Assert.Equal((60, 50), (next[0].GetProperty("points").GetInt64(), next[1].GetProperty("points").GetInt64()));
+        Assert.InRange(next[0].GetProperty("expiresAt").GetDateTimeOffset() - Today.AddMonths(1), TimeSpan.FromSeconds(-2), TimeSpan.FromSeconds(2));
+
+        Clock.Shift = Today.AddMonths(1).AddDays(1) - Today; // no job runs: the customer's read expires what is due
+        me = await MeAsync(501);
+        Assert.Equal(50, me.GetProperty("available").GetInt64());
+        Assert.Equal([$"expire:{await LotAsync(7101)} -60"], await ExpiriesAsync(501));
+        var row = me.GetProperty("history")[0];
+        Assert.Equal(("expiry", -60), (row.GetProperty("kind").GetString(), row.GetProperty("points").GetInt64()));
+        Assert.Equal(150, me.GetProperty("lifetime").GetInt64()); // what was earned, expired or not
+        Assert.Equal(40, me.GetProperty("totalRedeemed").GetInt64()); // expired points are not counted as redeemed
+
+        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        Assert.Single(await ExpiriesAsync(501)); // the lot expired once
+
+        Clock.Shift = Today.AddMonths(11).AddDays(1) - Today;
+        Assert.Equal(0, (await MeAsync(501)).GetProperty("available").GetInt64());
+        Assert.Equal(2, (await ExpiriesAsync(501)).Count);
+        Assert.Equal(110, await App.ScalarAsync<long>(
+            "SELECT total_expired FROM point_balances WHERE shop_domain = @shop AND customer_id = 501", new { shop = Shop }));
+    }
+
+    [Fact]
+    public async Task Points_whose_time_is_up_cannot_be_donated_even_before_anything_read_them()
+    {
+        await PaidAsync(7201, 502, 300, monthsAgo: 13); // expired on arrival: paid more than 12 months ago
+        Assert.Equal(300, await App.BalanceAsync(Shop, 502)); // the award stands in the ledger; nothing has expired it yet
+
+        var refused = await DonateAsync(502, 100);
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        Assert.Equal("insufficient_points", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(0, await App.BalanceAsync(Shop, 502));
+        Assert.Equal([$"expire:{await LotAsync(7201)} -300"], await ExpiriesAsync(502));
+    }
+
+    [Fact]
+    public async Task Points_whose_time_is_up_cannot_be_converted()
+    {
+        await PaidAsync(7301, 503, 500, monthsAgo: 12);
+        Clock.Shift = TimeSpan.FromDays(1);
+        var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, 503, Clock.GetUtcNow()))
+        {
+            Content = JsonContent.Create(new { points = 100 }),
+        };
+        convert.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+
+        var refused = await App.Http.SendAsync(convert);
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        Assert.Equal("insufficient_points", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(0, await App.BalanceAsync(Shop, 503));
+    }
+
+    [Fact]
+    public async Task Under_inactivity_the_whole_balance_expires_after_the_months_without_earning_or_spending()
+    {
+        await SetAsync(new { expiryMode = "inactivity", expiryMonths = 6 });
+        await PaidAsync(7401, 504, 70, monthsAgo: 5);
+        await PaidAsync(7402, 504, 30, monthsAgo: 4);
+        await PaidAsync(7403, 505, 90, monthsAgo: 5); // another customer, active since
+
+        var next = (await MeAsync(504)).GetProperty("expiry").GetProperty("next").EnumerateArray().Single();
+        Assert.Equal(100, next.GetProperty("points").GetInt64());
+        Assert.InRange(next.GetProperty("expiresAt").GetDateTimeOffset() - Today.AddMonths(2), TimeSpan.FromSeconds(-2), TimeSpan.FromSeconds(2));
+        Assert.Equal(HttpStatusCode.Created, (await DonateAsync(505, 10)).StatusCode); // activity today
+
+        Clock.Shift = Today.AddMonths(2).AddDays(1) - Today;
+        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+
+        Assert.Equal(0, await App.BalanceAsync(Shop, 504));
+        var lastRow = await App.ScalarAsync<long>("SELECT id FROM point_transactions WHERE shop_domain = @shop AND reference = 'order:7402'",
+            new { shop = Shop });
+        Assert.Equal([$"expire:inactive:{lastRow} -100"], await ExpiriesAsync(504));
+        Assert.Equal(80, await App.BalanceAsync(Shop, 505));
+        Assert.Empty(await ExpiriesAsync(505));
+    }
+
+    [Fact]
+    public async Task The_merchants_endpoint_hears_of_each_expiry_with_its_lots()
+    {
+        var receiver = Fixture.NewServer();
+        receiver.Given(Request.Create().WithPath("/hooks").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        var endpoint = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/event-endpoint", Shop,
+            JsonContent.Create(new { url = receiver.Url + "/hooks", secret = "whsec_points_expiry_test_secret" })));
+        Assert.True(endpoint.IsSuccessStatusCode, await endpoint.Content.ReadAsStringAsync());
+        await PaidAsync(7501, 506, 25, monthsAgo: 14);
+        await PaidAsync(7502, 506, 35, monthsAgo: 13);
+
+        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Events.OutgoingEvents>().DeliverDueAsync(default);
+
+        var expired = receiver.LogEntries.Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement)
+            .Single(e => e.GetProperty("type").GetString() == "points.expired").GetProperty("data");
+        Assert.Equal((506, 60), (expired.GetProperty("customerId").GetInt64(), expired.GetProperty("points").GetInt64()));
+        Assert.Equal([await LotAsync(7501), await LotAsync(7502)],
+            expired.GetProperty("lots").EnumerateArray().Select(l => l.GetProperty("lotTransactionId").GetInt64()));
+    }
+
+    [Fact]
+    public async Task The_dashboard_shows_the_programs_liability_and_what_expires_soon()
+    {
+        await SetAsync(new { pointValue = 0.5m });
+        await PaidAsync(7601, 507, 200, monthsAgo: 11, daysAgo: 10); // expires within 30 days
+        await PaidAsync(7602, 507, 100, monthsAgo: 2);
+        await PaidAsync(7603, 508, 40, monthsAgo: 12); // due now: the job has not run
+
+        var totals = await DashboardAsync();
+        Assert.Equal(340, totals.GetProperty("pointsOutstanding").GetInt64());
+        Assert.Equal(170m, totals.GetProperty("outstandingValue").GetDecimal());
+        Assert.Equal(240, totals.GetProperty("pointsExpiringSoon").GetInt64());
+        Assert.Equal(30, totals.GetProperty("expiringSoonDays").GetInt32());
+
+        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        totals = await DashboardAsync();
+        Assert.Equal((300, 40, 200), (totals.GetProperty("pointsOutstanding").GetInt64(), totals.GetProperty("pointsExpired").GetInt64(),
+            totals.GetProperty("pointsExpiringSoon").GetInt64()));
+    }
+
+    private async Task<JsonElement> DashboardAsync()
+    {
+        var to = Uri.EscapeDataString(Clock.GetUtcNow().AddMinutes(1).ToString("O"));
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/dashboard?to={to}", Shop));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("totals");
+    }
+
+    [Theory]
+    [InlineData("sometimes", 12, "expiryMode")]
+    [InlineData("earned", 0, "expiryMonths")]
+    [InlineData("inactivity", 121, "expiryMonths")]
+    public async Task Expiry_is_never_earned_or_inactivity_over_1_to_120_months(string mode, int months, string field)
+    {
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            JsonContent.Create(new { expiryMode = mode, expiryMonths = months })));
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("invalid_settings", problem.GetProperty("code").GetString());
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
+    }
+}
