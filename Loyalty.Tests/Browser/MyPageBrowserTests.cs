@@ -102,6 +102,38 @@ public sealed class MyPageBrowserTests : SandboxBrowser
     }
 
     [Fact]
+    public async Task Merchant_makes_points_expire_12_months_after_they_were_earned_and_the_customer_sees_when_and_later_sees_them_gone()
+    {
+        await Page.GotoAsync("/admin?shop=" + Shop + "#settings");
+        await Page.GetByLabel("Points expire").SelectOptionAsync("earned");
+        await Page.GetByLabel("Expiry period (months: after each point was earned, or without activity)").FillAsync("12");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
+        await Expect(Page.Locator("#toast")).ToContainTextAsync("Settings saved.");
+
+        await OpenMyPageAsync(1002); // the demo's 300 starting points, earned today
+        var day = DateTimeOffset.UtcNow.AddMonths(12).ToString("MMM d, yyyy", System.Globalization.CultureInfo.InvariantCulture);
+        await Expect(Page.GetByTestId("expiring")).ToHaveTextAsync($"300 points expire on {day} unless you use them first");
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#customers");
+        await Page.GetByLabel("Shopify customer id").FillAsync("1002");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Look up" }).ClickAsync();
+        await Expect(Page.GetByTestId("customer-expiring")).ToContainTextAsync("300");
+
+        // A year on in the program's time: the customer's next visit finds the points expired, and says so in the history.
+        await Page.GotoAsync("/");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "+1 year" }).ClickAsync();
+        await Expect(Page.Locator("#clock-out")).ToContainTextAsync("(365 days ahead)");
+        await OpenMyPageAsync(1002);
+        await Expect(Page.GetByTestId("balance")).ToHaveTextAsync("0");
+        await Expect(Page.GetByTestId("expiring")).ToBeHiddenAsync();
+        await Expect(Page.Locator("#lp-history li").First).ToContainTextAsync("300 points earned on");
+        await Expect(Page.Locator("#lp-history li").First).ToContainTextAsync("expired after 12 months");
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#dashboard");
+        await Expect(Page.Locator("[data-metric=pointsExpired] .value")).ToHaveTextAsync("300");
+    }
+
+    [Fact]
     public async Task Customer_on_the_Japanese_storefront_gets_My_Page_in_Japanese_with_ja_numbers_money_and_dates()
     {
         // The browser itself speaks en-US (SandboxBrowser): the storefront's language decides, not the browser's.

@@ -183,8 +183,12 @@
       cards.textContent = '';
       [['pointsIssued', n(totals.pointsIssued)], ['pointsRedeemed', n(totals.pointsRedeemed)], ['pointsTakenBack', n(totals.pointsTakenBack)],
        ['pointsOutstanding', n(totals.pointsOutstanding)], ['pointsPending', n(totals.pointsPending)], ['couponsIssued', n(totals.couponsIssued)], ['couponsUsed', n(totals.couponsUsed)],
-       ['redemptionRate', percent(totals.redemptionRate, 1)], ['customers', n(totals.customers)]].forEach(function (m) {
-        cards.appendChild(h('div', { class: 'metric', 'data-metric': m[0] }, h('div', { class: 'label', text: t('metric.' + m[0]) }), h('div', { class: 'value', text: m[1] })));
+       ['redemptionRate', percent(totals.redemptionRate, 1)], ['customers', n(totals.customers)],
+       // The program's liability: what customers hold, its worth, what expired in the period and what expires soon.
+       ['outstandingValue', money(totals.outstandingValue, totals.currency)], ['pointsExpired', n(totals.pointsExpired)],
+       ['pointsExpiringSoon', n(totals.pointsExpiringSoon)]].forEach(function (m) {
+        var label = t('metric.' + m[0], { days: n(totals.expiringSoonDays) });
+        cards.appendChild(h('div', { class: 'metric', 'data-metric': m[0] }, h('div', { class: 'label', text: label }), h('div', { class: 'value', text: m[1] })));
       });
       put('dash-chart', chart(r.data.days));
       put('dash-table', table([{ title: t('dashboard.day'), render: function (x) { return day(x.date); } },
@@ -252,6 +256,10 @@
       put('customer-pending', c.pendingOrders.length ? table([{ title: t('col.order'), render: function (x) { return x.orderName || '#' + x.orderId; } },
         { title: t('col.points'), render: function (x) { return n(x.points); }, num: true },
         { title: t('col.availableAt'), render: function (x) { return when(x.availableAt); } }], c.pendingOrders, '') : h('p', { text: t('customers.noPending') }));
+      // What expires next and when (the shop's rule: each lot, or the whole balance after a time without activity).
+      var expiring = (c.expiry && c.expiry.next) || [];
+      put('customer-expiring', expiring.length ? table([{ title: t('col.points'), render: function (x) { return n(x.points); }, num: true },
+        { title: t('col.expiresAt'), render: function (x) { return when(x.expiresAt); } }], expiring, '') : h('p', { text: t('customers.noExpiring') }));
       put('customer-coupons', rs[1].ok ? table([{ title: t('col.code'), key: 'code' }, { title: t('col.value'), render: function (x) { return money(x.amount, x.currency); } },
         { title: t('col.points'), render: function (x) { return n(x.points); }, num: true }, { title: t('col.status'), render: function (x) { return badge(x.status); } },
         { title: t('col.expires'), render: function (x) { return when(x.expiresAt); } }], rs[1].data, t('customers.noCoupons')) : h('p', { text: t('customers.couponsFailed') }));
@@ -687,7 +695,8 @@
     ['minConversion', 'number', '1'], ['conversionStep', 'number', '1'],
     ['dailyConversionLimit', 'number', '1'], ['couponValidityDays', 'number', '1'],
     ['feedbackBonus', 'number', '1'], ['feedbackDailyLimit', 'number', '1'],
-    ['negativeBalancePolicy', ['allow_negative', 'floor_at_zero']], ['pendingDays', 'number', '1']
+    ['negativeBalancePolicy', ['allow_negative', 'floor_at_zero']], ['pendingDays', 'number', '1'],
+    ['expiryMode', ['never', 'earned', 'inactivity']], ['expiryMonths', 'number', '1']
   ];
   (function buildSettings() {
     var box = $('settings-fields');

@@ -107,6 +107,17 @@
       li.textContent = t('balance.pendingOrder', { order: o.orderName || '#' + o.orderId, points: points(o.points), date: day(o.availableAt) });
       pendingList.appendChild(li);
     });
+    // What expires next and when: a lot's points unless they are spent first, or the whole balance after a time without activity.
+    var expiring = $('lp-expiring');
+    var next = (me.expiry && me.expiry.next) || [];
+    expiring.textContent = '';
+    expiring.hidden = !next.length;
+    next.forEach(function (e) {
+      var li = document.createElement('li');
+      li.textContent = t(me.expiry.mode === 'inactivity' ? 'balance.expiringInactive' : 'balance.expiringLot',
+        { points: points(e.points), date: day(e.expiresAt) });
+      expiring.appendChild(li);
+    });
     $('lp-redeemed').textContent = fmt(me.totalRedeemed);
     var r = me.rules;
     $('lp-rules').textContent = t('convert.rules', {
