@@ -14,16 +14,12 @@ public static class ExpiryLiability
         return settings.ExpiryMode switch
         {
             // Each customer's held lots (the newest that sum to their balance), as HeldLots reads them for one.
-            // Each customer's held lots (the newest that sum to their balance), as HeldLots reads them for one.
             ExpiryModes.Earned => await conn.ExecuteScalarAsync<long>(new CommandDefinition("""
                 WITH lots AS (
-                    SELECT t.points, b.balance, coalesce(t.earned_at, t.created_at) AS earned,
-                           sum(t.points) OVER (PARTITION BY t.customer_id ORDER BY coalesce(t.earned_at, t.created_at) DESC, t.id DESC)
-                               AS newer_and_this
-                    FROM point_transactions t
-                    JOIN point_balances b ON b.shop_domain = t.shop_domain AND b.customer_id = t.customer_id AND b.balance > 0
-                    WHERE t.shop_domain = @shop AND t.points > 0
-                      AND NOT EXISTS (SELECT 1 FROM point_transactions x WHERE x.shop_domain = t.shop_domain AND x.reference = 'expire:' || t.id))
+                    SELECT l.points, b.balance, l.earned,
+                           sum(l.points) OVER (PARTITION BY b.customer_id ORDER BY l.earned DESC, l.id DESC) AS newer_and_this
+                    FROM point_balances b CROSS JOIN LATERAL loyalty_lots(b.shop_domain, b.customer_id) l
+                    WHERE b.shop_domain = @shop AND b.balance > 0 AND l.points > 0)
                 SELECT coalesce(sum(least(points, balance - (newer_and_this - points))), 0)::bigint FROM lots
                 WHERE newer_and_this - points < balance AND loyalty_expires_at(earned, @months) <= @until
                 """, args, cancellationToken: ct)),

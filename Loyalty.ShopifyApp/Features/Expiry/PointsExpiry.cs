@@ -4,8 +4,9 @@ using Loyalty.ShopifyApp.Features.PosSync;
 namespace Loyalty.ShopifyApp.Features.Expiry;
 
 /// <summary>
-/// Points that expire under the shop's <see cref="ExpiryModes"/>: a ledger row <c>expire:{lot}</c> per lot whose time has come (or
-/// <c>expire:inactive:{last row}</c> for a balance left unused too long), sent to the POS like any change in POS mode, and a
+/// Points that expire under the shop's <see cref="ExpiryModes"/>: a ledger row <c>expire:{lot}</c> per lot whose time has come (under
+/// inactivity, every lot the customer holds once the period since their last activity is over), sent to the POS like any change in
+/// POS mode, and a
 /// <c>points.expired</c> event. Expired by this recurring job and by a customer's or merchant's read or spend
 /// (<see cref="ExpireDueForCustomerAsync"/>), so no one can spend a point after it expired. The balance row's lock and the unique
 /// references make every path expire a lot once.
@@ -18,7 +19,7 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
     /// <summary>How long a customer's read waits for a lock before it leaves the expiry to the job.</summary>
     private const int ReadLockTimeoutMs = 2000;
 
-    private sealed record Due(long Points, string Reference, string Description, long? LotId, DateTimeOffset? EarnedAt);
+    private sealed record Due(long Points, string Reference, string Description, long LotId, DateTimeOffset EarnedAt);
 
     /// <summary>Expires what is due of the customer's points; the caller holds the balance-source lock (shared) in <paramref name="tx"/>.</summary>
     /// <returns>The points expired now (0 when nothing was due).</returns>
@@ -33,20 +34,17 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
         if (balance <= 0) return 0;
 
         var months = settings.ExpiryMonths;
+        var held = await HeldLots.ForCustomerAsync(conn, tx, shop, customerId, balance, months, ct);
+        // Under inactivity every lot the customer holds expires with the last activity's period; each lot still has its own row.
+        var inactive = settings.ExpiryMode == ExpiryModes.Inactivity
+            && await HeldLots.LastActivityEndsAsync(conn, tx, shop, customerId, months, ct) <= now;
         var due = new List<Due>();
-        if (settings.ExpiryMode == ExpiryModes.Earned)
+        foreach (var lot in settings.ExpiryMode == ExpiryModes.Earned || inactive ? held : [])
         {
-            foreach (var lot in await HeldLots.ForCustomerAsync(conn, tx, shop, customerId, balance, months, ct))
-            {
-                if (lot.ExpiresAt > now) break; // oldest first: the rest expire later
-                due.Add(new Due(lot.Points, $"expire:{lot.LotId}",
-                    $"{lot.Points} points earned on {lot.EarnedAt.UtcDateTime:yyyy-MM-dd} expired after {months} months", lot.LotId, lot.EarnedAt));
-            }
-        }
-        else if (await HeldLots.LastActivityAsync(conn, tx, shop, customerId, months, ct) is { } last && last.ExpiresAt <= now)
-        {
-            due.Add(new Due(balance, $"expire:inactive:{last.Id}", $"{balance} points expired after {months} months without activity", null,
-                null));
+            if (!inactive && lot.ExpiresAt > now) break; // oldest first: the rest expire later
+            due.Add(new Due(lot.Points, $"expire:{lot.LotId}", inactive
+                ? $"{lot.Points} points earned on {lot.EarnedAt.UtcDateTime:yyyy-MM-dd} expired after {months} months without activity"
+                : $"{lot.Points} points earned on {lot.EarnedAt.UtcDateTime:yyyy-MM-dd} expired after {months} months", lot.LotId, lot.EarnedAt));
         }
 
         long expired = 0;
@@ -147,9 +145,8 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
           AND (b.shop_domain, b.customer_id) > (@afterShop, @afterCustomer)
           AND CASE s.expiry_mode
                 WHEN '{ExpiryModes.Earned}' THEN b.balance > (
-                    SELECT coalesce(sum(t.points), 0) FROM point_transactions t
-                    WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.points > 0
-                      AND loyalty_expires_at(coalesce(t.earned_at, t.created_at), s.expiry_months) > @now)
+                    SELECT coalesce(sum(l.points), 0) FROM loyalty_lots(b.shop_domain, b.customer_id) l
+                    WHERE l.points > 0 AND loyalty_expires_at(l.earned, s.expiry_months) > @now)
                 ELSE (SELECT loyalty_expires_at(max(coalesce(t.earned_at, t.created_at)), s.expiry_months) FROM point_transactions t
                       WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.kind <> '{Ledger.Expiry}') <= @now
               END

@@ -1,3 +1,4 @@
+using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
 
 namespace Loyalty.ShopifyApp.Features.Points;
@@ -141,7 +142,8 @@ public static class OrderEarnings
         var (status, customerId, awarded, takenBack, inPending) = earning.Value;
         if (status == "cancelled") return new Outcome("already_cancelled", 0, null);
 
-        var remaining = status == "awarded" ? awarded - takenBack : 0;
+        // Points of the order that expired are gone already: the cancellation takes back at most the rest.
+        var remaining = status == "awarded" ? Math.Max(0, awarded - takenBack - await HeldLots.ExpiredOfOrderAsync(conn, tx, shop, orderId, ct)) : 0;
         if (remaining > 0 && customerId is { } customer)
         {
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customer, inPending ? 0 : -remaining, "cancellation_reversal", $"cancel:{orderId}",
@@ -180,7 +182,8 @@ public static class OrderEarnings
                 """, new { shop, orderId, refundId, refundedAmount }, tx, cancellationToken: ct));
             return new Outcome("clawed_back", 0, "the customer was erased");
         }
-        var claw = Math.Clamp(share, 0, e.Awarded - e.TakenBack);
+        // Points of the order that expired are gone already: a refund takes back at most the rest.
+        var claw = Math.Clamp(share, 0, Math.Max(0, e.Awarded - e.TakenBack - await HeldLots.ExpiredOfOrderAsync(conn, tx, shop, orderId, ct)));
 
         // While the order's points are pending (not released yet, whatever the date) the refund takes its share out of them, never the
         // spendable balance: a refund that waited in a backlog past the period must not claw back points already spent.

@@ -109,6 +109,37 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
     }
 
     [Fact]
+    public async Task Buying_and_refunding_an_order_does_not_renew_points_about_to_expire()
+    {
+        await PaidAsync(7111, 509, 100, monthsAgo: 11, daysAgo: 20);
+        await PaidAsync(7112, 509, 100, monthsAgo: 0);
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(71121, 7112, 100m)); // the refund takes its own order's points
+
+        Clock.Shift = TimeSpan.FromDays(15);
+        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+
+        Assert.Equal([$"expire:{await LotAsync(7111)} -100"], await ExpiriesAsync(509));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 509));
+    }
+
+    [Fact]
+    public async Task A_refund_after_an_orders_points_expired_does_not_take_them_a_second_time()
+    {
+        await PaidAsync(7121, 510, 100, monthsAgo: 13);
+        await PaidAsync(7122, 510, 50, monthsAgo: 1);
+        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        Assert.Equal(50, await App.BalanceAsync(Shop, 510));
+
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(71211, 7121, 100m));
+        await App.DeliverAsync("orders/cancelled", Shop, ShopifyPayloads.Order(7121, 510, subtotal: 100m, total: 100m, cancelled: true));
+
+        Assert.Equal(50, await App.BalanceAsync(Shop, 510)); // the refunded order's points had expired: nothing is left to take back
+        Assert.Equal(0, await App.ScalarAsync<long>(
+            "SELECT coalesce(sum(points), 0) FROM point_transactions WHERE shop_domain = @shop AND order_id = 7121 AND kind <> 'order_award'",
+            new { shop = Shop }));
+    }
+
+    [Fact]
     public async Task Points_whose_time_is_up_cannot_be_donated_even_before_anything_read_them()
     {
         await PaidAsync(7201, 502, 300, monthsAgo: 13); // expired on arrival: paid more than 12 months ago
@@ -156,9 +187,7 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
 
         Assert.Equal(0, await App.BalanceAsync(Shop, 504));
-        var lastRow = await App.ScalarAsync<long>("SELECT id FROM point_transactions WHERE shop_domain = @shop AND reference = 'order:7402'",
-            new { shop = Shop });
-        Assert.Equal([$"expire:inactive:{lastRow} -100"], await ExpiriesAsync(504));
+        Assert.Equal([$"expire:{await LotAsync(7401)} -70", $"expire:{await LotAsync(7402)} -30"], await ExpiriesAsync(504)); // a row per lot
         Assert.Equal(80, await App.BalanceAsync(Shop, 505));
         Assert.Empty(await ExpiriesAsync(505));
     }

@@ -1,14 +1,14 @@
 -- Points that expire. A shop chooses (shop_settings.expiry_mode):
 --   never       nothing expires (the default: as before)
 --   earned      each lot expires expiry_months after it was credited; spending takes the oldest lots first
---   inactivity  the whole balance expires expiry_months after the customer's last ledger row (earning or spending)
+--   inactivity  every lot the customer holds expires expiry_months after their last earning or spending
 --
 -- A lot is every row that credited the balance (points > 0: an award, a release, a bonus, a reversal), dated by when its
 -- points were earned: earned_at, which the app states (an order's payment, the end of its pending period, a bonus's time),
--- or else when the row was written. Every debit takes the oldest lots first, so what a customer still holds is always their
--- newest lots that sum to the balance; what lies beyond them is spent. Expiry posts one row per lot, kind 'expiry',
--- reference expire:{lot id} (or expire:inactive:{last row id} for the whole balance), so a lot expires once whichever path
--- gets to it first, and is spent for good afterwards; the ledger still holds the balance equal to the sum of its rows.
+-- or else when the row was written. A refund or cancellation takes its own order's lot; every other debit takes the oldest
+-- lots first, so what a customer still holds is always their newest lots that sum to the balance; what lies beyond them is
+-- spent. Expiry posts one row per lot, kind 'expiry', reference expire:{lot id}, so a lot expires once whichever path gets
+-- to it first, and is spent for good afterwards; the ledger still holds the balance equal to the sum of its rows.
 --
 -- On a large database: one transaction whose ALTERs lock the ledger tables until commit; it gives up after lock_timeout
 -- (start-up retries) rather than queue every query behind it. The new CHECKs are NOT VALID: each is looser than what held
@@ -27,6 +27,23 @@ CREATE FUNCTION loyalty_expires_at(earned timestamptz, months int) RETURNS times
 
 -- Null on every row before this migration (and on debits): the row's created_at is when it was earned.
 ALTER TABLE point_transactions ADD COLUMN earned_at timestamptz;
+
+-- A customer's lots that may still hold points: every credit by when it was earned, less what refunds and cancellations of
+-- its own order took back from the balance (a refund takes its order's points, not the oldest: buying and refunding must not
+-- renew points about to expire), less the lots that expired (an expired lot is spent for good: its last points went then).
+-- The one definition the job, the read path, My Page and the dashboard use.
+CREATE FUNCTION loyalty_lots(shop text, customer bigint) RETURNS TABLE (id bigint, points bigint, earned timestamptz)
+    LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT t.id, t.points + coalesce((
+               SELECT sum(c.points) FROM point_transactions c
+               WHERE t.order_id IS NOT NULL AND t.kind IN ('order_award', 'pending_release')
+                 AND c.shop_domain = t.shop_domain AND c.customer_id = t.customer_id AND c.order_id = t.order_id
+                 AND c.kind IN ('refund_clawback', 'cancellation_reversal')), 0),
+           coalesce(t.earned_at, t.created_at)
+    FROM point_transactions t
+    WHERE t.shop_domain = shop AND t.customer_id = customer AND t.points > 0
+      AND NOT EXISTS (SELECT 1 FROM point_transactions x WHERE x.shop_domain = t.shop_domain AND x.reference = 'expire:' || t.id)
+$$;
 
 -- Expired points are neither earned back nor redeemed: they get a total of their own, and the balance is still what was
 -- earned less what was redeemed and what expired.
