@@ -16,7 +16,7 @@ public sealed partial class ConversionSaga
             Posted posted;
             try
             {
-                posted = await Ledger.PostAsync(conn, tx, Entry(c), new Posting(QueueForPos: false), ct);
+                posted = await Ledger.PostAsync(conn, tx, Entry(c, programClock.Now), new Posting(QueueForPos: false), ct);
             }
             catch (InsufficientPointsException e)
             {
@@ -84,14 +84,15 @@ public sealed partial class ConversionSaga
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await Ledger.PostAsync(conn, tx, Entry(c), new Posting(QueueForPos: false, PosAuthoritative: true), ct);
+        await Ledger.PostAsync(conn, tx, Entry(c, programClock.Now), new Posting(QueueForPos: false, PosAuthoritative: true), ct);
         var done = await CompleteAsync(conn, tx, c, posBalance, ct);
         await tx.CommitAsync(ct);
         return done;
     }
 
-    private static PointsEntry Entry(ConversionRow c) => new(c.ShopDomain, c.CustomerId, -c.Points, "conversion", c.Id,
-        $"Coupon {c.Code} ({c.Amount:0.00} {c.Currency})", "customer", c.CustomerId.ToString());
+    /// <param name="at">The program's time now: the customer's activity (what an inactivity period counts from).</param>
+    private static PointsEntry Entry(ConversionRow c, DateTimeOffset at) => new(c.ShopDomain, c.CustomerId, -c.Points, "conversion", c.Id,
+        $"Coupon {c.Code} ({c.Amount:0.00} {c.Currency})", "customer", c.CustomerId.ToString(), OccurredAt: at);
 
     private async Task<ConversionRow> CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ConversionRow c, long? balanceAfter,
         CancellationToken ct)

@@ -21,6 +21,7 @@ public sealed partial class ConversionSaga(
     IOptions<ConversionOptions> options,
     ConversionTrigger trigger,
     TimeProvider clock,
+    Pending.ProgramClock programClock,
     ILogger<ConversionSaga> logger)
 {
     private ConversionOptions Options => options.Value;

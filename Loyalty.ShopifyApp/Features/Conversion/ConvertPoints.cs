@@ -53,6 +53,7 @@ public static partial class ConvertPoints
 
         ConversionRow? existing;
         ShopSettings settings;
+        long expired = 0;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             existing = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
@@ -63,7 +64,7 @@ public static partial class ConvertPoints
             if (existing is null)
             {
                 await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose period is over count
-                await expiry.ExpireDueForCustomerAsync(conn, shop, customer, ct); // and those whose time is up do not
+                expired = await expiry.ExpireDueForCustomerAsync(conn, shop, customer, notifyPos: false, ct); // those whose time is up do not
             }
         }
         if (existing is not null)
@@ -104,7 +105,6 @@ public static partial class ConvertPoints
         // Claim the customer's single in-flight slot first, then check the rules and the balance in the same
         // transaction: a conversion that completes meanwhile cannot slip between the balance check and the claim.
         ConversionRow created;
-        long expired;
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
@@ -124,7 +124,7 @@ public static partial class ConvertPoints
             }
             // Points whose time is up expire here, under the same locks and before this conversion is counted as held, so they cannot
             // be spent: in POS mode the expiry is a deduction on its way to the POS, which the balance below counts.
-            expired = await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, settings, clock.Now, ct);
+            expired += await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, settings, clock.Now, ct);
             // The same key sent twice at once: the second waited for the first's claim above, and answers with its result.
             var raced = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
@@ -177,18 +177,8 @@ public static partial class ConvertPoints
             var ledgerBalance = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
                 "SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer FOR UPDATE",
                 new { shop, customer }, tx, cancellationToken: ct));
-            // In POS mode, points the ledger has already taken back (a refund, a cancellation) but the POS does not have
-            // yet are still in the POS balance: they are not the customer's to spend. That holds for deductions on their
-            // way (pending, parked) and for those the POS refused (a clawback of points already spent in the store): a
-            // refused clawback is owed until the merchant retries it. Refused additions change nothing here: the POS
-            // balance never included them.
-            var balance = posBalance is { } atPos
-                ? atPos + await conn.ExecuteScalarAsync<long>(new CommandDefinition($"""
-                    SELECT coalesce(sum(points), 0) FROM pos_outbox
-                    WHERE shop_domain = @shop AND customer_id = @customer AND points < 0
-                      AND state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}', '{PosOutboxState.Refused}')
-                    """, new { shop, customer }, tx, cancellationToken: ct))
-                : ledgerBalance;
+            // In POS mode, points the ledger has already taken back but the POS does not have yet are not the customer's to spend.
+            var balance = posBalance is { } atPos ? atPos + await PosOwed.DeductionsAsync(conn, tx, shop, customer, ct) : ledgerBalance;
             if (balance < request.Points)
             {
                 await tx.RollbackAsync(ct);

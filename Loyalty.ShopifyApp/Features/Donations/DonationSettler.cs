@@ -51,7 +51,7 @@ public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, 
         switch (await pos.FindTransactionAsync(connection, id, ct))
         {
             case PosLookup.Found:
-                await Donations.CompleteFromPosAsync(conn, shop, customer, id, points, cause, ct);
+                await Donations.CompleteFromPosAsync(conn, shop, customer, id, points, cause, null, ct); // settled later: dated when written
                 LogSettled(id, "completed");
                 return true;
             case PosLookup.NotFound:

@@ -1,6 +1,7 @@
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
+using Loyalty.ShopifyApp.Features.PosSync;
 using Microsoft.AspNetCore.Mvc;
 
 namespace Loyalty.ShopifyApp.Features.Donations;
@@ -42,8 +43,8 @@ public static partial class Donations
 
     private static async Task<Results<Created<Donated>, Ok<Donated>, Accepted<Donated>, ProblemHttpResult>> DonateAsync(
         HttpContext http, DonateRequest request, [FromHeader(Name = "Idempotency-Key")] string? idempotencyKey,
-        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, PointsExpiry expiry, ProgramClock clock,
-        ILoggerFactory loggers, CancellationToken ct)
+        NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection, PendingRelease pending, ProgramClock clock,
+        PosSyncTrigger posSync, ILoggerFactory loggers, CancellationToken ct)
     {
         if (!IdempotencyKey.IsValid(idempotencyKey, 100)) return IdempotencyKey.Required(100);
         if (StoredText.HasNul(request.Cause)) return StoredText.Problem("invalid_cause", "cause");
@@ -76,12 +77,16 @@ public static partial class Donations
         }
 
         await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose pending period is over can be given
-        await expiry.ExpireDueForCustomerAsync(conn, shop, customer, ct); // and those whose time is up cannot (the POS hears of it)
         var id = "don_" + ConversionIds.NewId()[5..];
         var connection = settings.PosConnection(dataProtection);
         if (connection is null)
         {
             await using var tx = await conn.BeginTransactionAsync(ct);
+            // Due points expire first, under the balance lock the donation takes, so none of them can be given; that stands even if
+            // the donation is refused.
+            var locked = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
+            if (!locked.PosMode) await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, locked, clock.Now, ct);
+            await tx.SaveAsync("expired", ct);
             await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state, completed_at, money_value, currency)
                 VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @cause, 'completed', now(), round(@Points * @pointValue, 2),
@@ -89,13 +94,14 @@ public static partial class Donations
                 """, new { id, shop, customer, idempotencyKey, request.Points, cause, pointValue = settings.PointValue }, tx, cancellationToken: ct));
             try
             {
-                // Due points expire under the same balance lock as the donation takes, so none of them can be given.
-                var now = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
-                if (!now.PosMode) await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, now, clock.Now, ct);
-                await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, request.Points, cause), new Posting(QueueForPos: false), ct);
+                await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, request.Points, cause, clock.Now), new Posting(QueueForPos: false),
+                    ct);
             }
             catch (InsufficientPointsException ex)
             {
+                // The donation is not made; the expiry before it stands.
+                await tx.RollbackAsync("expired", ct);
+                await tx.CommitAsync(ct);
                 return Problems.Validation("insufficient_points", "You do not have enough points.", null,
                     new Dictionary<string, object?> { ["balance"] = ex.Balance });
             }
@@ -103,6 +109,21 @@ public static partial class Donations
         }
         else
         {
+            // Points whose time is up expire first, and what the customer owes the POS (such an expiry on its way, a refund) is not
+            // theirs to give: the POS would take it from its balance, which still holds them.
+            var available = await PosAvailableAsync(conn, shop, customer, connection, clock, pos, ct);
+            posSync.Notify();
+            if (available is not { } points)
+            {
+                http.Response.Headers.RetryAfter = "30";
+                return Problems.Create(StatusCodes.Status502BadGateway, "pos_unavailable",
+                    "Your points balance cannot be checked right now; please try again shortly.");
+            }
+            if (points < request.Points)
+            {
+                return Problems.Validation("insufficient_points", "You do not have enough points.", null,
+                    new Dictionary<string, object?> { ["balance"] = points });
+            }
             // The pledge is recorded before the POS is asked, so an answer that never comes is settled later.
             await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state, money_value, currency)
@@ -112,7 +133,7 @@ public static partial class Donations
             switch (await pos.DeductAsync(connection, customer.ToString(), request.Points, id, $"donation to {cause}", ct))
             {
                 case PosOutcome.Applied:
-                    await CompleteFromPosAsync(conn, shop, customer, id, request.Points, cause, ct);
+                    await CompleteFromPosAsync(conn, shop, customer, id, request.Points, cause, clock.Now, ct);
                     break;
                 case PosOutcome.Rejected rejected:
                     await conn.ExecuteAsync(new CommandDefinition(
@@ -129,14 +150,39 @@ public static partial class Donations
             dataProtection, ct);
     }
 
-    internal static PointsEntry Entry(string shop, long customer, string id, long points, string cause) =>
-        new(shop, customer, -points, "donation", id, $"Donation to {cause}", "customer", customer.ToString());
+    /// <summary>
+    /// POS mode: expires what is due under the customer's balance lock, then answers the POS balance less what the customer owes the
+    /// POS; null when the POS cannot be asked.
+    /// </summary>
+    private static async Task<long?> PosAvailableAsync(NpgsqlConnection conn, string shop, long customer, PosConnection connection,
+        ProgramClock clock, PosClient pos, CancellationToken ct)
+    {
+        await using (var tx = await conn.BeginTransactionAsync(ct))
+        {
+            var settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
+            await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, settings, clock.Now, ct);
+            await tx.CommitAsync(ct);
+        }
+        long atPos;
+        switch (await pos.GetBalanceAsync(connection, customer.ToString(), ct))
+        {
+            case PosBalance.Found found: atPos = found.Balance; break;
+            case PosBalance.CustomerNotFound: atPos = 0; break;
+            default: return null;
+        }
+        return atPos + await PosOwed.DeductionsAsync(conn, null, shop, customer, ct);
+    }
+
+    /// <param name="at">When the customer gave, in the program's time (what an inactivity period counts from); null: when written.</param>
+    internal static PointsEntry Entry(string shop, long customer, string id, long points, string cause, DateTimeOffset? at) =>
+        new(shop, customer, -points, "donation", id, $"Donation to {cause}", "customer", customer.ToString(), OccurredAt: at);
 
     internal static async Task CompleteFromPosAsync(NpgsqlConnection conn, string shop, long customer, string id, long points, string cause,
-        CancellationToken ct)
+        DateTimeOffset? at, CancellationToken ct)
     {
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, points, cause), new Posting(QueueForPos: false, PosAuthoritative: true), ct);
+        await Ledger.PostAsync(conn, tx, Entry(shop, customer, id, points, cause, at), new Posting(QueueForPos: false, PosAuthoritative: true),
+            ct);
         await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE donations SET state = 'completed', completed_at = now() WHERE id = @id AND state = 'pending'", new { id }, tx,
             cancellationToken: ct));

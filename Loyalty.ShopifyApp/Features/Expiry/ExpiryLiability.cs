@@ -10,7 +10,7 @@ public static class ExpiryLiability
     public static async Task<long> ExpiringByAsync(NpgsqlConnection conn, string shop, ShopSettings settings, DateTimeOffset until,
         CancellationToken ct)
     {
-        var args = new { shop, months = settings.ExpiryMonths, until };
+        var args = new { shop, months = settings.ExpiryMonths, since = settings.ExpirySince, until };
         return settings.ExpiryMode switch
         {
             // Each customer's held lots (the newest that sum to their balance), as HeldLots reads them for one.
@@ -21,12 +21,13 @@ public static class ExpiryLiability
                     FROM point_balances b CROSS JOIN LATERAL loyalty_lots(b.shop_domain, b.customer_id) l
                     WHERE b.shop_domain = @shop AND b.balance > 0 AND l.points > 0)
                 SELECT coalesce(sum(least(points, balance - (newer_and_this - points))), 0)::bigint FROM lots
-                WHERE newer_and_this - points < balance AND loyalty_expires_at(earned, @months) <= @until
+                WHERE newer_and_this - points < balance AND loyalty_expires_at(greatest(earned, @since::timestamptz), @months) <= @until
                 """, args, cancellationToken: ct)),
             ExpiryModes.Inactivity => await conn.ExecuteScalarAsync<long>(new CommandDefinition($"""
                 SELECT coalesce(sum(b.balance), 0)::bigint FROM point_balances b
                 WHERE b.shop_domain = @shop AND b.balance > 0
-                  AND (SELECT loyalty_expires_at(max(coalesce(t.earned_at, t.created_at)), @months) FROM point_transactions t
+                  AND (SELECT loyalty_expires_at(greatest(max(coalesce(t.occurred_at, t.created_at)), @since::timestamptz), @months)
+                       FROM point_transactions t
                        WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.kind <> '{Ledger.Expiry}') <= @until
                 """, args, cancellationToken: ct)),
             _ => 0,

@@ -15,6 +15,11 @@ public sealed class ExpiryOptions
     [SettingRange(1, int.MaxValue, ErrorMessage = "Expiry:MaxPerRun must be positive.")]
     public int MaxPerRun { get; set; } = 100_000;
 
+    /// <summary>How long a customer's read (My Page, the admin customer view) waits for their balance before it leaves the expiry to
+    /// the job or to the spend that follows, which expire under their own lock.</summary>
+    [SettingRange(1, 60_000, ErrorMessage = "Expiry:ReadLockTimeoutMs must be 1-60,000.")]
+    public int ReadLockTimeoutMs { get; set; } = 2000;
+
     /// <summary>The dashboard's "expiring soon": points that expire within this many days unless spent.</summary>
     [SettingRange(1, 365, ErrorMessage = "Expiry:ExpiringSoonDays must be 1-365.")]
     public int ExpiringSoonDays { get; set; } = 30;

@@ -15,43 +15,62 @@ public sealed record ExpiryNotice(string Mode, int Months, IReadOnlyList<Expirin
 }
 
 /// <summary>
-/// What of a customer's lots is still theirs. Every credit to the balance is a lot (<c>loyalty_lots()</c>, migration 0029: net of its
-/// own order's refunds, without the lots that expired); every other debit takes the oldest lots first, so the customer holds the
-/// newest lots that sum to their balance (the oldest of them only in part), and nothing older.
+/// What of a customer's lots is still theirs. Every earning into the balance is a lot (<c>loyalty_lots()</c>, migration 0029: net of
+/// its own order's refunds and of what expired of it); every other debit takes the oldest lots first and a reversal gives back what
+/// its debit took, so the customer holds the newest lots that sum to their balance (the oldest of them only in part), and nothing
+/// older. A lot earned before the shop's rule began (<see cref="ShopSettings.ExpirySince"/>) counts from then.
 /// </summary>
 public static class HeldLots
 {
-    /// <summary>The lots <paramref name="balance"/> consists of, oldest first, each with when it expires under <paramref name="months"/>.</summary>
+    /// <summary>The lots <paramref name="balance"/> consists of, oldest first, each with when it expires under the shop's rule.</summary>
     public static async Task<IReadOnlyList<HeldLot>> ForCustomerAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customerId,
-        long balance, int months, CancellationToken ct)
+        long balance, ShopSettings settings, CancellationToken ct)
     {
         if (balance <= 0) return [];
         return (await conn.QueryAsync<HeldLot>(new CommandDefinition("""
             SELECT id AS lot_id, least(points, @balance - (newer_and_this - points))::bigint AS points, earned AS earned_at,
-                   loyalty_expires_at(earned, @months) AS expires_at
+                   loyalty_expires_at(greatest(earned, @since::timestamptz), @months) AS expires_at
             FROM (SELECT id, points, earned, sum(points) OVER (ORDER BY earned DESC, id DESC) AS newer_and_this
                   FROM loyalty_lots(@shop, @customerId) WHERE points > 0) held
             WHERE newer_and_this - points < @balance
             ORDER BY earned, id
-            """, new { shop, customerId, balance, months }, tx, cancellationToken: ct))).ToList();
+            """, new { shop, customerId, balance, months = settings.ExpiryMonths, since = settings.ExpirySince }, tx, cancellationToken: ct)))
+            .ToList();
     }
 
     /// <summary>When the inactivity period since the customer's last earning or spending (an expiry is neither) ends; null: no activity.</summary>
     public static Task<DateTimeOffset?> LastActivityEndsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customerId,
-        int months, CancellationToken ct) =>
+        ShopSettings settings, CancellationToken ct) =>
         conn.ExecuteScalarAsync<DateTimeOffset?>(new CommandDefinition($"""
-            SELECT loyalty_expires_at(max(coalesce(earned_at, created_at)), @months) FROM point_transactions
+            SELECT loyalty_expires_at(greatest(max(coalesce(occurred_at, created_at)), @since::timestamptz), @months) FROM point_transactions
             WHERE shop_domain = @shop AND customer_id = @customerId AND kind <> '{Ledger.Expiry}'
-            """, new { shop, customerId, months }, tx, cancellationToken: ct));
+            """, new { shop, customerId, months = settings.ExpiryMonths, since = settings.ExpirySince }, tx, cancellationToken: ct));
 
     /// <summary>
-    /// What of an order's points expired (its lot's expiry row): a refund or cancellation after that takes back at most the rest, so
+    /// Points the customer has spent that the ledger does not show yet: conversions and donations in flight (and, for a POS deduction
+    /// that may stand, in compensation or review). They are the newest debits, so they take the oldest lots, and an expiry must leave
+    /// those alone; once they settle either way, what is left of the lots expires on a later run.
+    /// </summary>
+    public static Task<long> SpentInFlightAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customerId, CancellationToken ct) =>
+        conn.ExecuteScalarAsync<long>(new CommandDefinition("""
+            SELECT (SELECT coalesce(sum(c.points), 0) FROM conversions c
+                    WHERE c.shop_domain = @shop AND c.customer_id = @customerId
+                      AND (c.state IN ('pending', 'coupon_created', 'settling')
+                           OR c.state IN ('compensating', 'needs_review') AND c.deduct_attempted_at IS NOT NULL)
+                      AND NOT EXISTS (SELECT 1 FROM point_transactions t WHERE t.shop_domain = c.shop_domain AND t.reference = c.id))
+                 + (SELECT coalesce(sum(d.points), 0) FROM donations d
+                    WHERE d.shop_domain = @shop AND d.customer_id = @customerId AND d.state = 'pending'
+                      AND NOT EXISTS (SELECT 1 FROM point_transactions t WHERE t.shop_domain = d.shop_domain AND t.reference = d.id))
+            """, new { shop, customerId }, tx, cancellationToken: ct));
+
+    /// <summary>
+    /// What of an order's points expired (its lot's expiry rows): a refund or cancellation after that takes back at most the rest, so
     /// the customer does not lose the same points twice.
     /// </summary>
     public static Task<long> ExpiredOfOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>
         conn.ExecuteScalarAsync<long>(new CommandDefinition("""
             SELECT coalesce(-sum(x.points), 0) FROM point_transactions l
-            JOIN point_transactions x ON x.shop_domain = l.shop_domain AND x.reference = 'expire:' || l.id
+            JOIN point_transactions x ON x.shop_domain = l.shop_domain AND x.expires_lot = l.id
             WHERE l.shop_domain = @shop AND l.order_id = @orderId AND l.kind IN ('order_award', 'pending_release') AND l.points > 0
             """, new { shop, orderId }, tx, cancellationToken: ct));
 
@@ -62,12 +81,12 @@ public static class HeldLots
         IReadOnlyList<ExpiringPoints> next = [];
         if (balance > 0 && settings.ExpiryMode == ExpiryModes.Earned)
         {
-            var lots = await ForCustomerAsync(conn, null, shop, customerId, balance, settings.ExpiryMonths, ct);
+            var lots = await ForCustomerAsync(conn, null, shop, customerId, balance, settings, ct);
             next = [.. lots.GroupBy(l => l.ExpiresAt.UtcDateTime.Date).OrderBy(g => g.Key).Take(ExpiryNotice.MaxListed)
                 .Select(g => new ExpiringPoints(g.Sum(l => l.Points), g.Min(l => l.ExpiresAt)))];
         }
         else if (balance > 0 && settings.ExpiryMode == ExpiryModes.Inactivity
-            && await LastActivityEndsAsync(conn, null, shop, customerId, settings.ExpiryMonths, ct) is { } ends)
+            && await LastActivityEndsAsync(conn, null, shop, customerId, settings, ct) is { } ends)
         {
             next = [new ExpiringPoints(balance, ends)];
         }

@@ -16,52 +16,54 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
 {
     public const string RecurringId = "points-expiry";
 
-    /// <summary>How long a customer's read waits for a lock before it leaves the expiry to the job.</summary>
-    private const int ReadLockTimeoutMs = 2000;
-
-    private sealed record Due(long Points, string Reference, string Description, long LotId, DateTimeOffset EarnedAt);
-
     /// <summary>Expires what is due of the customer's points; the caller holds the balance-source lock (shared) in <paramref name="tx"/>.</summary>
     /// <returns>The points expired now (0 when nothing was due).</returns>
     public static async Task<long> ExpireLockedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customerId,
         ShopSettings settings, DateTimeOffset now, CancellationToken ct)
     {
         if (settings.ExpiryMode == ExpiryModes.Never) return 0;
+        // The balance row's lock serialises every path that expires (or spends) this customer's points: what a lot still holds is
+        // computed under it, so two paths never take the same points.
         var balance = await conn.QuerySingleOrDefaultAsync<long?>(new CommandDefinition(
             "SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId FOR UPDATE",
             new { shop, customerId }, tx, cancellationToken: ct)) ?? 0;
-        if (settings.PosMode) balance -= await Ledger.HeldByPosConversionsAsync(conn, tx, shop, customerId, ct);
+        balance -= await HeldLots.SpentInFlightAsync(conn, tx, shop, customerId, ct);
         if (balance <= 0) return 0;
 
-        var months = settings.ExpiryMonths;
-        var held = await HeldLots.ForCustomerAsync(conn, tx, shop, customerId, balance, months, ct);
-        // Under inactivity every lot the customer holds expires with the last activity's period; each lot still has its own row.
+        var held = await HeldLots.ForCustomerAsync(conn, tx, shop, customerId, balance, settings, ct);
+        // Under inactivity every lot the customer holds expires once the period since their last activity is over.
         var inactive = settings.ExpiryMode == ExpiryModes.Inactivity
-            && await HeldLots.LastActivityEndsAsync(conn, tx, shop, customerId, months, ct) <= now;
-        var due = new List<Due>();
-        foreach (var lot in settings.ExpiryMode == ExpiryModes.Earned || inactive ? held : [])
+            && await HeldLots.LastActivityEndsAsync(conn, tx, shop, customerId, settings, ct) <= now;
+        var due = (settings.ExpiryMode == ExpiryModes.Earned || inactive ? held : []).TakeWhile(l => inactive || l.ExpiresAt <= now).ToList();
+        if (settings.PosMode && due.Count > 0)
         {
-            if (!inactive && lot.ExpiresAt > now) break; // oldest first: the rest expire later
-            due.Add(new Due(lot.Points, $"expire:{lot.LotId}", inactive
-                ? $"{lot.Points} points earned on {lot.EarnedAt.UtcDateTime:yyyy-MM-dd} expired after {months} months without activity"
-                : $"{lot.Points} points earned on {lot.EarnedAt.UtcDateTime:yyyy-MM-dd} expired after {months} months", lot.LotId, lot.EarnedAt));
+            // A lot the POS never received (its addition refused, or skipped) is not the POS's to take back.
+            var notAtPos = (await conn.QueryAsync<long>(new CommandDefinition($"""
+                SELECT transaction_id FROM pos_outbox WHERE shop_domain = @shop AND transaction_id = ANY(@ids)
+                  AND state IN ('{PosOutboxState.Refused}', '{PosOutboxState.Skipped}')
+                """, new { shop, ids = due.Select(l => l.LotId).ToArray() }, tx, cancellationToken: ct))).ToHashSet();
+            due = [.. due.Where(l => !notAtPos.Contains(l.LotId))];
         }
+        if (due.Count == 0) return 0;
 
-        long expired = 0;
+        // Each expiry row names its lot; a lot can expire again only if points came back to it (a reversal of what spent it).
+        var earlier = (await conn.QueryAsync<(long Lot, int Count)>(new CommandDefinition("""
+            SELECT expires_lot, count(*)::int FROM point_transactions WHERE shop_domain = @shop AND expires_lot = ANY(@ids) GROUP BY 1
+            """, new { shop, ids = due.Select(l => l.LotId).ToArray() }, tx, cancellationToken: ct))).ToDictionary(x => x.Lot, x => x.Count);
+        var months = settings.ExpiryMonths;
         var rows = new List<object>();
-        foreach (var d in due)
+        foreach (var lot in due)
         {
-            var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, -d.Points, Ledger.Expiry, d.Reference, d.Description,
-                "system"), new Posting(QueueForPos: settings.PosMode), ct);
-            if (posted.AlreadyApplied) continue; // a lot expires once, whatever its remaining share looks like later
-            expired += d.Points;
-            rows.Add(new { transactionId = posted.TransactionId, lotTransactionId = d.LotId, points = d.Points, earnedAt = d.EarnedAt });
+            var why = inactive ? $"after {months} months without activity" : $"after {months} months";
+            var posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, -lot.Points, Ledger.Expiry,
+                $"expire:{lot.LotId}:{earlier.GetValueOrDefault(lot.LotId) + 1}",
+                $"{lot.Points} points earned on {lot.EarnedAt.UtcDateTime:yyyy-MM-dd} expired {why}", "system", ExpiresLot: lot.LotId),
+                new Posting(QueueForPos: settings.PosMode), ct);
+            rows.Add(new { transactionId = posted.TransactionId, lotTransactionId = lot.LotId, points = lot.Points, earnedAt = lot.EarnedAt });
         }
-        if (expired > 0)
-        {
-            await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.expired",
-                new { customerId, points = expired, mode = settings.ExpiryMode, months, lots = rows }, ct);
-        }
+        var expired = due.Sum(l => l.Points);
+        await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.expired",
+            new { customerId, points = expired, mode = settings.ExpiryMode, months, lots = rows }, ct);
         return expired;
     }
 
@@ -70,7 +72,10 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
     /// only where nothing is lost by it: if it would have to wait out other work on the same customer it gives way, and the job expires
     /// the points (a spend meanwhile takes the oldest points first, the same ones that were due).
     /// </summary>
-    public async Task<long> ExpireDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, CancellationToken ct)
+    /// <param name="notifyPos">False when the caller reads the POS balance next and wakes the POS sync itself after, so a delivery of
+    /// the expiry cannot land between its read of the POS balance and its count of what is still owed.</param>
+    public async Task<long> ExpireDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, bool notifyPos,
+        CancellationToken ct)
     {
         if ((await ShopSettings.LoadAsync(conn, null, shop, ct)).ExpiryMode == ExpiryModes.Never) return 0;
         long expired;
@@ -78,7 +83,8 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
         try
         {
             await using var tx = await conn.BeginTransactionAsync(ct);
-            await conn.ExecuteAsync(new CommandDefinition($"SET LOCAL lock_timeout = {ReadLockTimeoutMs}", transaction: tx, cancellationToken: ct));
+            await conn.ExecuteAsync(new CommandDefinition($"SET LOCAL lock_timeout = {options.Value.ReadLockTimeoutMs}", transaction: tx,
+                cancellationToken: ct));
             settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
             expired = await ExpireLockedAsync(conn, tx, shop, customerId, settings, clock.Now, ct);
             await tx.CommitAsync(ct);
@@ -91,7 +97,7 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
         if (expired > 0)
         {
             LogExpired(shop, customerId, expired);
-            if (settings.PosMode) posSync.Notify();
+            if (settings.PosMode && notifyPos) posSync.Notify();
         }
         return expired;
     }
@@ -146,8 +152,9 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
           AND CASE s.expiry_mode
                 WHEN '{ExpiryModes.Earned}' THEN b.balance > (
                     SELECT coalesce(sum(l.points), 0) FROM loyalty_lots(b.shop_domain, b.customer_id) l
-                    WHERE l.points > 0 AND loyalty_expires_at(l.earned, s.expiry_months) > @now)
-                ELSE (SELECT loyalty_expires_at(max(coalesce(t.earned_at, t.created_at)), s.expiry_months) FROM point_transactions t
+                    WHERE l.points > 0 AND loyalty_expires_at(greatest(l.earned, s.expiry_since), s.expiry_months) > @now)
+                ELSE (SELECT loyalty_expires_at(greatest(max(coalesce(t.occurred_at, t.created_at)), s.expiry_since), s.expiry_months)
+                      FROM point_transactions t
                       WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.kind <> '{Ledger.Expiry}') <= @now
               END
         ORDER BY b.shop_domain, b.customer_id

@@ -49,7 +49,7 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
         if (o.CustomerId is { } customerId && o.Points > 0)
         {
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customerId, o.Points, "pending_release", $"release:{orderId}",
-                $"Order {o.Name ?? "#" + orderId}: pending period over", "system", OrderId: orderId, PendingPoints: -o.Points, EarnedAt: o.Until),
+                $"Order {o.Name ?? "#" + orderId}: pending period over", "system", OrderId: orderId, PendingPoints: -o.Points, OccurredAt: o.Until),
                 new Posting(QueueForPos: settings.PosMode), ct);
             await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.released",
                 new { customerId, orderId, orderName = o.Name, points = o.Points }, ct);

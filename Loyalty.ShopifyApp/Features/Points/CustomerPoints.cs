@@ -45,7 +45,7 @@ public static partial class CustomerPoints
         var take = Math.Clamp(limit ?? 50, 1, 200);
         await using var conn = await db.OpenConnectionAsync(ct);
         await pending.ReleaseDueForCustomerAsync(conn, shop, id, ct);
-        await expiry.ExpireDueForCustomerAsync(conn, shop, id, ct);
+        await expiry.ExpireDueForCustomerAsync(conn, shop, id, notifyPos: true, ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, id, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, id, before, take, ct);
@@ -93,8 +93,8 @@ public static partial class CustomerPoints
         try
         {
             posted = await Ledger.PostAsync(conn, tx, new PointsEntry(shop, id, request.Points, request.Points > 0 ? "bonus" : "manual_adjustment",
-                reference, description, "staff", http.User.FindFirst("sub")?.Value, EarnedAt: clock.Now), new Posting(QueueForPos: settings.PosMode),
-                ct);
+                reference, description, "staff", http.User.FindFirst("sub")?.Value, OccurredAt: clock.Now),
+                new Posting(QueueForPos: settings.PosMode), ct);
         }
         catch (InsufficientPointsException ex)
         {

@@ -3,8 +3,9 @@ namespace Loyalty.ShopifyApp.Features.Points;
 /// <summary>
 /// One movement of points. <see cref="Reference"/> is unique per shop: posting it twice applies it once. <see cref="Points"/> moves the
 /// spendable balance, <see cref="PendingPoints"/> the points an order holds until its pending period ends (a release moves both).
-/// <see cref="EarnedAt"/>: when a credit's points count as earned (an order's payment), which is when they start to age towards
-/// expiry; null: when the row is written.
+/// <see cref="OccurredAt"/>: when the movement happened in the program's time (an order's payment, the end of its pending period, a
+/// customer's or merchant's action): a credit's points age towards expiry from then, and a customer's activity is dated by it; null:
+/// when the row is written. <see cref="ExpiresLot"/>: for an expiry, the lot (row id) it takes from.
 /// </summary>
 public sealed record PointsEntry(
     string Shop,
@@ -20,7 +21,8 @@ public sealed record PointsEntry(
     decimal? BasisAmount = null,
     string? Currency = null,
     long PendingPoints = 0,
-    DateTimeOffset? EarnedAt = null);
+    DateTimeOffset? OccurredAt = null,
+    long? ExpiresLot = null);
 
 public sealed record Posted(long TransactionId, long Points, long BalanceAfter, bool AlreadyApplied);
 
@@ -90,16 +92,16 @@ public static class Ledger
         var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
             INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, actor_id,
                                             order_id, rate, basis_amount, currency, balance_after, pos_authoritative, pending_points, pending_after,
-                                            earned_at)
+                                            occurred_at, expires_lot)
             VALUES (@Shop, @CustomerId, @points, @Kind, @Reference, @description, @ActorType, @ActorId,
                     @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter, @posAuthoritative, @PendingPoints, @pendingAfter,
-                    @EarnedAt)
+                    @OccurredAt, @ExpiresLot)
             RETURNING id
             """, new
         {
             e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
             e.Currency, balanceAfter = balance + points, posAuthoritative = posting.PosAuthoritative, e.PendingPoints,
-            pendingAfter = pending + e.PendingPoints, e.EarnedAt,
+            pendingAfter = pending + e.PendingPoints, e.OccurredAt, e.ExpiresLot,
         }, tx, cancellationToken: ct));
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE point_balances

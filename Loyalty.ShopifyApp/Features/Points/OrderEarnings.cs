@@ -84,7 +84,7 @@ public static class OrderEarnings
         await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, pending ? 0 : points, "order_award", $"order:{order.OrderId}",
             $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {rule.Rate:0.####}", "system",
             OrderId: order.OrderId, Rate: rule.Rate, BasisAmount: amount, Currency: order.Currency, PendingPoints: pending ? points : 0,
-            EarnedAt: pricedAt ?? now),
+            OccurredAt: pricedAt ?? now),
             new Posting(QueueForPos: settings.PosMode), ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.awarded", new
         {

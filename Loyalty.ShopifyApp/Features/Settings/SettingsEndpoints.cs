@@ -1,4 +1,5 @@
 using Loyalty.ShopifyApp.Features.Expiry;
+using Loyalty.ShopifyApp.Features.Pending;
 
 namespace Loyalty.ShopifyApp.Features.Settings;
 
@@ -46,8 +47,8 @@ public static partial class SettingsEndpoints
 
     private static async Task<Results<Ok<SettingsView>, ProblemHttpResult>> PutAsync(
         HttpContext http, SettingsUpdate update, NpgsqlDataSource db, IDataProtectionProvider dataProtection,
-        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, ILoggerFactory loggers,
-        CancellationToken ct)
+        IOptions<PosClientOptions> pos, IOptions<NetworkGuardOptions> guard, IOptions<SettingsOptions> settingsOptions, ProgramClock clock,
+        ILoggerFactory loggers, CancellationToken ct)
     {
         var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -79,6 +80,8 @@ public static partial class SettingsEndpoints
             ExpiryMode = update.ExpiryMode ?? current.ExpiryMode,
             ExpiryMonths = update.ExpiryMonths ?? current.ExpiryMonths,
         };
+        // A new expiry rule counts from now for every point earned before it: turning it on or shortening it never takes points at once.
+        if (next.ExpiryMode != current.ExpiryMode || next.ExpiryMonths != current.ExpiryMonths) next = next with { ExpirySince = clock.Now };
 
         var errors = Validate(next, update, pos.Value, guard.Value, settingsOptions.Value);
         var retypeKey = SavedKeyWouldMove(current, next.PosBaseUrl, keepsSavedKey: update.PosApiKey is null);
@@ -114,10 +117,10 @@ public static partial class SettingsEndpoints
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
                 daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, updated_at)
+                pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since, updated_at)
             VALUES (@shop, @EarnRate, @EarnBasis, @TestOrdersEarn, @PointValue, @MinConversion, @ConversionStep, @DailyConversionLimit,
                 @CouponValidityDays, @FeedbackBonus, @FeedbackDailyLimit, @NegativeBalancePolicy, @BalanceSource, @PosBaseUrl,
-                @PosApiKeyProtected, @PendingDays, @ExpiryMode, @ExpiryMonths, now())
+                @PosApiKeyProtected, @PendingDays, @ExpiryMode, @ExpiryMonths, @ExpirySince, now())
             ON CONFLICT (shop_domain) DO UPDATE SET
                 earn_rate = excluded.earn_rate, earn_basis = excluded.earn_basis, test_orders_earn = excluded.test_orders_earn,
                 point_value = excluded.point_value, min_conversion = excluded.min_conversion, conversion_step = excluded.conversion_step,
@@ -126,12 +129,13 @@ public static partial class SettingsEndpoints
                 negative_balance_policy = excluded.negative_balance_policy, balance_source = excluded.balance_source,
                 pos_base_url = excluded.pos_base_url, pos_api_key_protected = excluded.pos_api_key_protected,
                 pending_days = excluded.pending_days, expiry_mode = excluded.expiry_mode, expiry_months = excluded.expiry_months,
-                updated_at = now()
+                expiry_since = excluded.expiry_since, updated_at = now()
             """, new
         {
             shop, next.EarnRate, next.EarnBasis, next.TestOrdersEarn, next.PointValue, next.MinConversion, next.ConversionStep,
             next.DailyConversionLimit, next.CouponValidityDays, next.FeedbackBonus, next.FeedbackDailyLimit, next.NegativeBalancePolicy,
             next.BalanceSource, next.PosBaseUrl, next.PosApiKeyProtected, next.PendingDays, next.ExpiryMode, next.ExpiryMonths,
+            next.ExpirySince,
         }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         LogSaved(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, next.BalanceSource, next.EarnRate);

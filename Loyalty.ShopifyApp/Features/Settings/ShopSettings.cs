@@ -6,7 +6,8 @@ namespace Loyalty.ShopifyApp.Features.Settings;
 /// A shop's points rules. A shop that never saved settings runs on <see cref="Defaults"/>.
 /// Money is decimal in shop currency; points are whole numbers. <see cref="PendingDays"/>: how long an order's points wait (its
 /// return window) before they can be spent; 0 = at once. <see cref="ExpiryMode"/> (one of <see cref="ExpiryModes"/>) and
-/// <see cref="ExpiryMonths"/>: when points expire.
+/// <see cref="ExpiryMonths"/>: when points expire; <see cref="ExpirySince"/>: when that rule began (a lot earned before counts from
+/// then).
 /// </summary>
 public sealed record ShopSettings(
     decimal EarnRate,
@@ -25,7 +26,8 @@ public sealed record ShopSettings(
     string? PosApiKeyProtected,
     int PendingDays,
     string ExpiryMode = ExpiryModes.Never,
-    int ExpiryMonths = 12)
+    int ExpiryMonths = 12,
+    DateTimeOffset? ExpirySince = null)
 {
     /// <summary>
     /// Earning is off (rate 0, on the order total) until the merchant sets a rate, as seed 003 says; the admin opens on a first-run
@@ -44,7 +46,7 @@ public sealed record ShopSettings(
         await conn.QuerySingleOrDefaultAsync<ShopSettings>(new CommandDefinition("""
             SELECT earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step, daily_conversion_limit,
                    coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                   pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months
+                   pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since
             FROM shop_settings WHERE shop_domain = @shop
             """, new { shop }, tx, cancellationToken: ct)) ?? Defaults;
 

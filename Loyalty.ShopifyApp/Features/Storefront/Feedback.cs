@@ -35,7 +35,7 @@ public static partial class Feedback
     }
 
     private static async Task<Results<Created<FeedbackResult>, ProblemHttpResult>> SubmitAsync(HttpContext http, FeedbackRequest request,
-        NpgsqlDataSource db, PosSyncTrigger posSync, ILoggerFactory loggers, CancellationToken ct)
+        NpgsqlDataSource db, PosSyncTrigger posSync, Pending.ProgramClock clock, ILoggerFactory loggers, CancellationToken ct)
     {
         if (StoredText.HasNul(request.Message)) return StoredText.Problem("invalid_feedback", "message");
         var message = request.Message?.Trim() ?? "";
@@ -70,7 +70,7 @@ public static partial class Feedback
         if (bonus > 0)
         {
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customer, bonus, "feedback", $"feedback:{id}", "Thank you for your feedback",
-                "customer", customer.ToString()), new Posting(QueueForPos: settings.PosMode), ct);
+                "customer", customer.ToString(), OccurredAt: clock.Now), new Posting(QueueForPos: settings.PosMode), ct);
         }
         await tx.CommitAsync(ct);
         if (bonus > 0 && settings.PosMode) posSync.Notify();

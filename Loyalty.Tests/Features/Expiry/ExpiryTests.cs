@@ -28,6 +28,7 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
 
     private static readonly DateTimeOffset Today = DateTimeOffset.UtcNow;
 
+    /// <summary>The shop's rule is set today (when it begins: a point counts from then at the earliest); every test moves on from here.</summary>
     public override async Task InitializeAsync()
     {
         Clock.Shift = TimeSpan.Zero;
@@ -41,10 +42,13 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
 
-    /// <summary>An order of <paramref name="points"/> (rate 1) paid <paramref name="monthsAgo"/> months (and days) before today.</summary>
-    private Task PaidAsync(long orderId, long customer, decimal points, int monthsAgo, int daysAgo = 0)
+    /// <summary>Moves the app's clock to <paramref name="months"/> months and <paramref name="days"/> days after today.</summary>
+    private void At(int months, int days = 0) => Clock.Shift = Today.AddMonths(months).AddDays(days) - Today;
+
+    /// <summary>An order of <paramref name="points"/> (rate 1) paid now, as the app's clock has it.</summary>
+    private Task PaidAsync(long orderId, long customer, decimal points)
     {
-        var paid = Today.AddMonths(-monthsAgo).AddDays(-daysAgo);
+        var paid = Clock.GetUtcNow();
         return App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(orderId, customer, subtotal: points, total: points, processedAt: paid,
             createdAt: paid), triggeredAt: paid);
     }
@@ -62,6 +66,8 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         return App.Http.SendAsync(request);
     }
 
+    private Task ExpireDueAsync() => App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+
     /// <summary>The customer's expiry rows as "reference points", oldest first.</summary>
     private async Task<List<string>> ExpiriesAsync(long customer)
     {
@@ -76,32 +82,37 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         "SELECT id FROM point_transactions WHERE shop_domain = @shop AND reference = @reference",
         new { shop = Shop, reference = $"order:{orderId}" });
 
+    private static void Near(DateTimeOffset expected, JsonElement at) =>
+        Assert.InRange(at.GetDateTimeOffset() - expected, TimeSpan.FromSeconds(-2), TimeSpan.FromSeconds(2));
+
     [Fact]
     public async Task A_lot_expires_its_months_after_payment_and_spending_takes_the_oldest_lot_first()
     {
-        await PaidAsync(7101, 501, 100, monthsAgo: 11);
-        await PaidAsync(7102, 501, 50, monthsAgo: 1);
+        await PaidAsync(7101, 501, 100);
+        At(10);
+        await PaidAsync(7102, 501, 50);
         Assert.Equal(HttpStatusCode.Created, (await DonateAsync(501, 40)).StatusCode); // out of the oldest order's 100
 
         var me = await MeAsync(501);
         Assert.Equal("earned", me.GetProperty("expiry").GetProperty("mode").GetString());
         var next = me.GetProperty("expiry").GetProperty("next");
         Assert.Equal((60, 50), (next[0].GetProperty("points").GetInt64(), next[1].GetProperty("points").GetInt64()));
-        Assert.InRange(next[0].GetProperty("expiresAt").GetDateTimeOffset() - Today.AddMonths(1), TimeSpan.FromSeconds(-2), TimeSpan.FromSeconds(2));
+        Near(Today.AddMonths(12), next[0].GetProperty("expiresAt"));
+        Near(Today.AddMonths(22), next[1].GetProperty("expiresAt"));
 
-        Clock.Shift = Today.AddMonths(1).AddDays(1) - Today; // no job runs: the customer's read expires what is due
+        At(12, 1); // no job runs: the customer's read expires what is due
         me = await MeAsync(501);
         Assert.Equal(50, me.GetProperty("available").GetInt64());
-        Assert.Equal([$"expire:{await LotAsync(7101)} -60"], await ExpiriesAsync(501));
+        Assert.Equal([$"expire:{await LotAsync(7101)}:1 -60"], await ExpiriesAsync(501));
         var row = me.GetProperty("history")[0];
         Assert.Equal(("expiry", -60), (row.GetProperty("kind").GetString(), row.GetProperty("points").GetInt64()));
         Assert.Equal(150, me.GetProperty("lifetime").GetInt64()); // what was earned, expired or not
         Assert.Equal(40, me.GetProperty("totalRedeemed").GetInt64()); // expired points are not counted as redeemed
 
-        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        await ExpireDueAsync();
         Assert.Single(await ExpiriesAsync(501)); // the lot expired once
 
-        Clock.Shift = Today.AddMonths(11).AddDays(1) - Today;
+        At(22, 1);
         Assert.Equal(0, (await MeAsync(501)).GetProperty("available").GetInt64());
         Assert.Equal(2, (await ExpiriesAsync(501)).Count);
         Assert.Equal(110, await App.ScalarAsync<long>(
@@ -109,25 +120,45 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
     }
 
     [Fact]
+    public async Task Turning_expiry_on_never_takes_points_at_once_earlier_points_count_from_that_day()
+    {
+        await SetAsync(new { expiryMode = "never" });
+        var old = Today.AddMonths(-20);
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(7131, 511, subtotal: 80m, total: 80m, processedAt: old, createdAt: old),
+            triggeredAt: old);
+        At(1);
+        await SetAsync(new { expiryMode = "earned", expiryMonths = 12 });
+
+        await ExpireDueAsync();
+        var next = (await MeAsync(511)).GetProperty("expiry").GetProperty("next").EnumerateArray().Single();
+
+        Assert.Equal(80, await App.BalanceAsync(Shop, 511));
+        Near(Today.AddMonths(13), next.GetProperty("expiresAt"));
+    }
+
+    [Fact]
     public async Task Buying_and_refunding_an_order_does_not_renew_points_about_to_expire()
     {
-        await PaidAsync(7111, 509, 100, monthsAgo: 11, daysAgo: 20);
-        await PaidAsync(7112, 509, 100, monthsAgo: 0);
+        await PaidAsync(7111, 509, 100);
+        At(11, 20);
+        await PaidAsync(7112, 509, 100);
         await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(71121, 7112, 100m)); // the refund takes its own order's points
 
-        Clock.Shift = TimeSpan.FromDays(15);
-        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        At(12, 5);
+        await ExpireDueAsync();
 
-        Assert.Equal([$"expire:{await LotAsync(7111)} -100"], await ExpiriesAsync(509));
+        Assert.Equal([$"expire:{await LotAsync(7111)}:1 -100"], await ExpiriesAsync(509));
         Assert.Equal(0, await App.BalanceAsync(Shop, 509));
     }
 
     [Fact]
     public async Task A_refund_after_an_orders_points_expired_does_not_take_them_a_second_time()
     {
-        await PaidAsync(7121, 510, 100, monthsAgo: 13);
-        await PaidAsync(7122, 510, 50, monthsAgo: 1);
-        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        await PaidAsync(7121, 510, 100);
+        At(11);
+        await PaidAsync(7122, 510, 50);
+        At(12, 1);
+        await ExpireDueAsync();
         Assert.Equal(50, await App.BalanceAsync(Shop, 510));
 
         await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(71211, 7121, 100m));
@@ -142,21 +173,23 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
     [Fact]
     public async Task Points_whose_time_is_up_cannot_be_donated_even_before_anything_read_them()
     {
-        await PaidAsync(7201, 502, 300, monthsAgo: 13); // expired on arrival: paid more than 12 months ago
-        Assert.Equal(300, await App.BalanceAsync(Shop, 502)); // the award stands in the ledger; nothing has expired it yet
+        await PaidAsync(7201, 502, 300);
+        At(12, 1);
+        Assert.Equal(300, await App.BalanceAsync(Shop, 502)); // due, but nothing has expired them yet
 
         var refused = await DonateAsync(502, 100);
+
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
         Assert.Equal("insufficient_points", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
-        Assert.Equal(0, await App.BalanceAsync(Shop, 502));
-        Assert.Equal([$"expire:{await LotAsync(7201)} -300"], await ExpiriesAsync(502));
+        Assert.Equal(0, await App.BalanceAsync(Shop, 502)); // the donation's own transaction expired them, and kept that
+        Assert.Equal([$"expire:{await LotAsync(7201)}:1 -300"], await ExpiriesAsync(502));
     }
 
     [Fact]
     public async Task Points_whose_time_is_up_cannot_be_converted()
     {
-        await PaidAsync(7301, 503, 500, monthsAgo: 12);
-        Clock.Shift = TimeSpan.FromDays(1);
+        await PaidAsync(7301, 503, 500);
+        At(12, 1);
         var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, 503, Clock.GetUtcNow()))
         {
             Content = JsonContent.Create(new { points = 100 }),
@@ -174,20 +207,22 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
     public async Task Under_inactivity_the_whole_balance_expires_after_the_months_without_earning_or_spending()
     {
         await SetAsync(new { expiryMode = "inactivity", expiryMonths = 6 });
-        await PaidAsync(7401, 504, 70, monthsAgo: 5);
-        await PaidAsync(7402, 504, 30, monthsAgo: 4);
-        await PaidAsync(7403, 505, 90, monthsAgo: 5); // another customer, active since
+        await PaidAsync(7401, 504, 70);
+        await PaidAsync(7403, 505, 90);
+        At(1);
+        await PaidAsync(7402, 504, 30);
 
         var next = (await MeAsync(504)).GetProperty("expiry").GetProperty("next").EnumerateArray().Single();
         Assert.Equal(100, next.GetProperty("points").GetInt64());
-        Assert.InRange(next.GetProperty("expiresAt").GetDateTimeOffset() - Today.AddMonths(2), TimeSpan.FromSeconds(-2), TimeSpan.FromSeconds(2));
-        Assert.Equal(HttpStatusCode.Created, (await DonateAsync(505, 10)).StatusCode); // activity today
+        Near(Today.AddMonths(7), next.GetProperty("expiresAt"));
+        At(5);
+        Assert.Equal(HttpStatusCode.Created, (await DonateAsync(505, 10)).StatusCode); // activity: 505's period starts again
 
-        Clock.Shift = Today.AddMonths(2).AddDays(1) - Today;
-        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        At(7, 1);
+        await ExpireDueAsync();
 
         Assert.Equal(0, await App.BalanceAsync(Shop, 504));
-        Assert.Equal([$"expire:{await LotAsync(7401)} -70", $"expire:{await LotAsync(7402)} -30"], await ExpiriesAsync(504)); // a row per lot
+        Assert.Equal([$"expire:{await LotAsync(7401)}:1 -70", $"expire:{await LotAsync(7402)}:1 -30"], await ExpiriesAsync(504)); // a row per lot
         Assert.Equal(80, await App.BalanceAsync(Shop, 505));
         Assert.Empty(await ExpiriesAsync(505));
     }
@@ -200,10 +235,12 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         var endpoint = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/event-endpoint", Shop,
             JsonContent.Create(new { url = receiver.Url + "/hooks", secret = "whsec_points_expiry_test_secret" })));
         Assert.True(endpoint.IsSuccessStatusCode, await endpoint.Content.ReadAsStringAsync());
-        await PaidAsync(7501, 506, 25, monthsAgo: 14);
-        await PaidAsync(7502, 506, 35, monthsAgo: 13);
+        await PaidAsync(7501, 506, 25);
+        At(0, 1);
+        await PaidAsync(7502, 506, 35);
 
-        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        At(12, 2);
+        await ExpireDueAsync();
         await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Events.OutgoingEvents>().DeliverDueAsync(default);
 
         var expired = receiver.LogEntries.Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement)
@@ -216,27 +253,31 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
     [Fact]
     public async Task The_dashboard_shows_the_programs_liability_and_what_expires_soon()
     {
-        await SetAsync(new { pointValue = 0.5m });
-        await PaidAsync(7601, 507, 200, monthsAgo: 11, daysAgo: 10); // expires within 30 days
-        await PaidAsync(7602, 507, 100, monthsAgo: 2);
-        await PaidAsync(7603, 508, 40, monthsAgo: 12); // due now: the job has not run
+        await SetAsync(new { pointValue = 0.5m, expiryMonths = 1 });
+        await PaidAsync(7601, 507, 200);
+        await PaidAsync(7603, 508, 40);
+        At(0, 20);
+        await PaidAsync(7602, 507, 100);
 
         var totals = await DashboardAsync();
         Assert.Equal(340, totals.GetProperty("pointsOutstanding").GetInt64());
         Assert.Equal(170m, totals.GetProperty("outstandingValue").GetDecimal());
-        Assert.Equal(240, totals.GetProperty("pointsExpiringSoon").GetInt64());
+        Assert.Equal(240, totals.GetProperty("pointsExpiringSoon").GetInt64()); // the first two orders' points, within 30 days
         Assert.Equal(30, totals.GetProperty("expiringSoonDays").GetInt32());
 
-        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        At(1, 1);
+        await ExpireDueAsync();
         totals = await DashboardAsync();
-        Assert.Equal((300, 40, 200), (totals.GetProperty("pointsOutstanding").GetInt64(), totals.GetProperty("pointsExpired").GetInt64(),
+        Assert.Equal((100, 240, 100), (totals.GetProperty("pointsOutstanding").GetInt64(), totals.GetProperty("pointsExpired").GetInt64(),
             totals.GetProperty("pointsExpiringSoon").GetInt64()));
     }
 
+    /// <summary>The dashboard from yesterday (when the ledger's rows were written, on the real clock) to the app's now.</summary>
     private async Task<JsonElement> DashboardAsync()
     {
+        var from = Uri.EscapeDataString(Today.AddDays(-1).ToString("O"));
         var to = Uri.EscapeDataString(Clock.GetUtcNow().AddMinutes(1).ToString("O"));
-        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/dashboard?to={to}", Shop));
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, $"/api/admin/dashboard?from={from}&to={to}", Shop));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("totals");
     }

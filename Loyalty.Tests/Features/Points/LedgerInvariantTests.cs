@@ -131,18 +131,42 @@ public sealed class LedgerInvariantTests : IAsyncLifetime
     public async Task An_expiry_below_zero_is_refused()
     {
         var error = await RefusedAsync("""
-            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
-            VALUES ('ledger.myshopify.com', 1, -101, 'expiry', 'expire:1', 'x', 'system', -1)
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            expires_lot)
+            VALUES ('ledger.myshopify.com', 1, -101, 'expiry', 'expire:1:1', 'x', 'system', -1, 1)
             """);
         Assert.Equal(("LY001", "insufficient_points"), (error.SqlState, error.MessageText));
     }
 
-    [Fact]
-    public async Task An_expiry_only_takes_spendable_points()
+    [Theory]
+    [InlineData("20, 'expiry', 'expire:1:1', 'x', 'system', 120, 0, 1")] // gives points
+    [InlineData("-20, 'expiry', 'expire:1:1', 'x', 'system', 80, 0, NULL")] // names no lot
+    public async Task An_expiry_only_takes_spendable_points_from_the_lot_it_names(string values)
     {
+        var error = await RefusedAsync($"""
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            pending_points, expires_lot)
+            VALUES ('ledger.myshopify.com', 1, {values})
+            """);
+        Assert.Equal(("23514", "point_transactions_expiry_takes"), (error.SqlState, error.ConstraintName));
+    }
+
+    [Fact]
+    public async Task An_expiry_never_takes_pending_points()
+    {
+        await using var conn = new NpgsqlConnection(_db);
+        await conn.ExecuteAsync("""
+            BEGIN;
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            pending_points, pending_after)
+            VALUES ('ledger.myshopify.com', 1, 0, 'order_award', 'order:8', 'pending', 'system', 100, 30, 30);
+            UPDATE point_balances SET pending = 30 WHERE customer_id = 1;
+            COMMIT;
+            """);
         var error = await RefusedAsync("""
-            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
-            VALUES ('ledger.myshopify.com', 1, 20, 'expiry', 'expire:1', 'x', 'system', 120)
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            pending_points, pending_after, expires_lot)
+            VALUES ('ledger.myshopify.com', 1, -20, 'expiry', 'expire:1:1', 'x', 'system', 80, -5, 25, 1)
             """);
         Assert.Equal(("23514", "point_transactions_expiry_takes"), (error.SqlState, error.ConstraintName));
     }
@@ -153,8 +177,9 @@ public sealed class LedgerInvariantTests : IAsyncLifetime
         await using var conn = new NpgsqlConnection(_db);
         var error = await Assert.ThrowsAsync<PostgresException>(() => conn.ExecuteAsync("""
             BEGIN;
-            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
-            VALUES ('ledger.myshopify.com', 1, -40, 'expiry', 'expire:1', 'x', 'system', 60);
+            INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after,
+                                            expires_lot)
+            VALUES ('ledger.myshopify.com', 1, -40, 'expiry', 'expire:1:1', 'x', 'system', 60, 1);
             UPDATE point_balances SET balance = 60 WHERE customer_id = 1;
             COMMIT;
             """));

@@ -3,12 +3,14 @@
 --   earned      each lot expires expiry_months after it was credited; spending takes the oldest lots first
 --   inactivity  every lot the customer holds expires expiry_months after their last earning or spending
 --
--- A lot is every row that credited the balance (points > 0: an award, a release, a bonus, a reversal), dated by when its
--- points were earned: earned_at, which the app states (an order's payment, the end of its pending period, a bonus's time),
--- or else when the row was written. A refund or cancellation takes its own order's lot; every other debit takes the oldest
--- lots first, so what a customer still holds is always their newest lots that sum to the balance; what lies beyond them is
--- spent. Expiry posts one row per lot, kind 'expiry', reference expire:{lot id}, so a lot expires once whichever path gets
--- to it first, and is spent for good afterwards; the ledger still holds the balance equal to the sum of its rows.
+-- A lot is every row that earned points into the balance (an award, a release, a bonus, feedback), dated by when its points
+-- were earned: occurred_at, which the app states in the program's time (an order's payment, the end of its pending period, a
+-- bonus's or a spend's moment), or else when the row was written. A refund or cancellation takes its own order's lot and an expiry the lot it names; every other
+-- debit takes the oldest lots first, and a reversal of one (a cancelled coupon, a failed donation) gives back what it took,
+-- so it is no lot of its own (a fresh date would renew old points). What a customer holds is always their newest lots that
+-- sum to the balance; what lies beyond them is spent. An expiry is a row per lot, kind 'expiry', naming its lot
+-- (expires_lot) in its reference expire:{lot id}:{n}; it takes what the lot still holds, computed under the customer's
+-- balance lock, so no path expires the same points twice, and points given back to a lot later expire in turn.
 --
 -- On a large database: one transaction whose ALTERs lock the ledger tables until commit; it gives up after lock_timeout
 -- (start-up retries) rather than queue every query behind it. The new CHECKs are NOT VALID: each is looser than what held
@@ -17,7 +19,10 @@ SET LOCAL lock_timeout = '5s';
 
 ALTER TABLE shop_settings
     ADD COLUMN expiry_mode text NOT NULL DEFAULT 'never' CHECK (expiry_mode IN ('never', 'earned', 'inactivity')),
-    ADD COLUMN expiry_months int NOT NULL DEFAULT 12 CHECK (expiry_months BETWEEN 1 AND 120);
+    ADD COLUMN expiry_months int NOT NULL DEFAULT 12 CHECK (expiry_months BETWEEN 1 AND 120),
+    -- When the rule in force began: a lot earned before counts from then, so turning expiry on (or shortening it) never takes
+    -- points at once. Null: never set (nothing expires).
+    ADD COLUMN expiry_since timestamptz;
 
 -- When a lot credited at `earned` expires: `months` calendar months later, counted in UTC whatever the session's time zone
 -- (Jan 31 + 1 month = Feb 28/29). The one definition every query uses: the job, the read path, My Page and the dashboard.
@@ -25,24 +30,28 @@ CREATE FUNCTION loyalty_expires_at(earned timestamptz, months int) RETURNS times
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN ((earned AT TIME ZONE 'UTC') + make_interval(months => months)) AT TIME ZONE 'UTC';
 
--- Null on every row before this migration (and on debits): the row's created_at is when it was earned.
-ALTER TABLE point_transactions ADD COLUMN earned_at timestamptz;
+-- occurred_at: when the row happened in the program's time (the sandbox can move it ahead of the real one); null on every
+-- row before this migration: its created_at.
+-- expires_lot: on an expiry row, the lot (row id) it took its points from.
+ALTER TABLE point_transactions ADD COLUMN occurred_at timestamptz, ADD COLUMN expires_lot bigint;
+CREATE INDEX point_transactions_expired_lots ON point_transactions (shop_domain, expires_lot) WHERE expires_lot IS NOT NULL;
 
--- A customer's lots that may still hold points: every credit by when it was earned, less what refunds and cancellations of
--- its own order took back from the balance (a refund takes its order's points, not the oldest: buying and refunding must not
--- renew points about to expire), less the lots that expired (an expired lot is spent for good: its last points went then).
--- The one definition the job, the read path, My Page and the dashboard use.
+-- A customer's lots and what each has not lost to its own debits: the points it earned, less what refunds and cancellations
+-- of its own order took back from the balance (buying and refunding must not renew points about to expire), less what
+-- expired of it. The one definition the job, the read path, My Page and the dashboard use.
 CREATE FUNCTION loyalty_lots(shop text, customer bigint) RETURNS TABLE (id bigint, points bigint, earned timestamptz)
     LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT t.id, t.points + coalesce((
-               SELECT sum(c.points) FROM point_transactions c
-               WHERE t.order_id IS NOT NULL AND t.kind IN ('order_award', 'pending_release')
-                 AND c.shop_domain = t.shop_domain AND c.customer_id = t.customer_id AND c.order_id = t.order_id
-                 AND c.kind IN ('refund_clawback', 'cancellation_reversal')), 0),
-           coalesce(t.earned_at, t.created_at)
+    SELECT t.id,
+           t.points
+           + coalesce((SELECT sum(c.points) FROM point_transactions c
+                       WHERE t.order_id IS NOT NULL AND t.kind IN ('order_award', 'pending_release')
+                         AND c.shop_domain = t.shop_domain AND c.customer_id = t.customer_id AND c.order_id = t.order_id
+                         AND c.kind IN ('refund_clawback', 'cancellation_reversal')), 0)
+           + coalesce((SELECT sum(x.points) FROM point_transactions x WHERE x.shop_domain = t.shop_domain AND x.expires_lot = t.id), 0),
+           coalesce(t.occurred_at, t.created_at)
     FROM point_transactions t
     WHERE t.shop_domain = shop AND t.customer_id = customer AND t.points > 0
-      AND NOT EXISTS (SELECT 1 FROM point_transactions x WHERE x.shop_domain = t.shop_domain AND x.reference = 'expire:' || t.id)
+      AND t.kind NOT IN ('conversion_reversal', 'donation_reversal')
 $$;
 
 -- Expired points are neither earned back nor redeemed: they get a total of their own, and the balance is still what was
@@ -58,7 +67,7 @@ ALTER TABLE point_transactions ADD CONSTRAINT point_transactions_kind_check CHEC
              'conversion_reversal', 'donation', 'donation_reversal', 'pending_release', 'expiry')) NOT VALID;
 -- An expiry only ever takes points away, and never pending ones (they are not the customer's to spend yet).
 ALTER TABLE point_transactions ADD CONSTRAINT point_transactions_expiry_takes CHECK (
-    kind <> 'expiry' OR (points < 0 AND pending_points = 0)) NOT VALID;
+    kind <> 'expiry' OR (points < 0 AND pending_points = 0 AND expires_lot IS NOT NULL)) NOT VALID;
 
 ALTER TABLE outgoing_events DROP CONSTRAINT outgoing_events_type_check;
 ALTER TABLE outgoing_events ADD CONSTRAINT outgoing_events_type_check CHECK (
