@@ -154,6 +154,9 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
 
     public string LogPath => Path.Combine(env.Directory, $"app{number}.log");
 
+    /// <summary>Settings added to the instance's own from its next start on (the soak's jump of the program's clock).</summary>
+    public Dictionary<string, string> Overrides { get; } = [];
+
     public async Task StartAsync(CancellationToken ct)
     {
         var dll = BenchEnvironment.AppDll();
@@ -180,7 +183,7 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
             ["Logging__LogLevel__Default"] = "Warning",
             ["Logging__LogLevel__Microsoft.Hosting.Lifetime"] = "Information",
         };
-        foreach (var (k, v) in settings) env2[k.Replace(":", "__", StringComparison.Ordinal)] = v;
+        foreach (var (k, v) in settings.Concat(Overrides)) env2[k.Replace(":", "__", StringComparison.Ordinal)] = v;
         // Runtime experiments without code changes: BENCH_APP_DOTNET_gcServer=0 reaches the app as DOTNET_gcServer=0.
         foreach (var entry in Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>())
         {

@@ -18,12 +18,14 @@ public static partial class Soak
                 earnBasis = "total",
                 pointValue = 0.01m, minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000,
                 negativeBalancePolicy = "floor_at_zero", pendingDays = o.PendingDays,
+                expiryMode = o.ExpiryMonths > 0 ? "earned" : "never", expiryMonths = Math.Max(o.ExpiryMonths, 1),
             }
             : (object)new
             {
                 balanceSource = "ledger", earnRate = FirstEarnRate, earnBasis = "total", pointValue = 0.01m, minConversion = 100,
                 conversionStep = 100,
                 dailyConversionLimit = 100_000_000, negativeBalancePolicy = "allow_negative", pendingDays = o.PendingDays,
+                expiryMode = o.ExpiryMonths > 0 ? "earned" : "never", expiryMonths = Math.Max(o.ExpiryMonths, 1),
             }, ct);
     }
 

@@ -18,7 +18,8 @@ namespace Loyalty.Bench;
 public static partial class Soak
 {
     public sealed record Options(int Seed, int Conversions, int Customers, int Orders, int Kills, int Instances, double FaultRate, string? Broken,
-        int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5, int PendingDays = 0);
+        int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5, int PendingDays = 0,
+        int ExpiryMonths = 0);
 
     /// <summary>The shop's earn rate when the run starts, and after the merchant changes it a third of the way through.</summary>
     public const decimal FirstEarnRate = 1.5m, SecondEarnRate = 2.25m;
@@ -53,15 +54,17 @@ public static partial class Soak
                           $"{o.Kills} kills, {o.PostgresRestarts} PostgreSQL restarts ({o.PostgresDownSeconds:0.#} s down), fault rate " +
                               $"{o.FaultRate}" +
                           $"{(o.PendingDays == 0 ? "" : $", pending period {o.PendingDays} days")}" +
+                          $"{(o.ExpiryMonths == 0 ? "" : $", points expire after {o.ExpiryMonths} months")}" +
                           $"{(o.Broken is null ? "" : $", BROKEN variant {o.Broken}")}");
         var random = new Random(o.Seed);
         await using var env = await BenchEnvironment.StartAsync(o.Seed, ct);
         await StartShopAsync(o, mode, env, ct);
-        var record = new SoakRecord(mode) { EarnRate = FirstEarnRate, PendingDays = o.PendingDays };
+        var record = new SoakRecord(mode) { EarnRate = FirstEarnRate, PendingDays = o.PendingDays, ExpiryMonths = o.ExpiryMonths };
         using var client = new SoakClient(env, record);
         var (customers, witness) = await SeedAsync(o, random, env, client, record, ct);
         var rateChange = await LoadAsync(o, random, env, client, record, customers, witness, ct);
         var (quiescence, stuck) = await SettleAsync(env, client, record, ct);
+        if (o.ExpiryMonths > 0) stuck ??= await JumpPastExpiryAsync(env, client, record, ct);
 
         // A broken variant acts on the settled system, so what the checker finds is the bug's doing alone.
         if (o.Broken is { } broken)

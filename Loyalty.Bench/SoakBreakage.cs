@@ -8,7 +8,7 @@ namespace Loyalty.Bench;
 /// </summary>
 public static class SoakBreakage
 {
-    public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "early-release", "all"];
+    public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "early-release", "expire-twice", "all"];
 
     public static async Task BreakAsync(string name, BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
     {
@@ -17,6 +17,30 @@ public static class SoakBreakage
         if (name is "delete-live" or "all") DeleteLive(env, record);
         if (name is "no-fence" or "all") NoFence(env, record);
         if (name == "early-release" || (name == "all" && record.PendingDays > 0)) await EarlyReleaseAsync(env, record);
+        if (name == "expire-twice" || (name == "all" && record.Expired)) await ExpireTwiceAsync(env, record);
+    }
+
+    /// <summary>
+    /// After the jump past expiry: an app that expires a lot a second time (as a lost lock or a wrong reference would). Three
+    /// customers who still hold points lose one more point each, in a ledger row the database accepts as consistent.
+    /// </summary>
+    private static async Task ExpireTwiceAsync(BenchEnvironment env, SoakRecord record)
+    {
+        if (!record.Expired) throw new InvalidOperationException("--broken expire-twice needs --expiry-months");
+        var twice = await env.ScalarAsync<long>("""
+            WITH three AS (SELECT b.shop_domain, b.customer_id, b.balance,
+                                  (SELECT max(id) FROM point_transactions t WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id
+                                     AND t.points > 0) AS lot
+                           FROM point_balances b WHERE b.balance > 0 ORDER BY b.customer_id LIMIT 3),
+                 posted AS (INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type,
+                                                            balance_after, expires_lot)
+                            SELECT shop_domain, customer_id, -1, 'expiry', 'expire:' || lot || ':99', 'expired again', 'system', balance - 1, lot
+                            FROM three RETURNING shop_domain, customer_id),
+                 taken AS (UPDATE point_balances b SET balance = balance - 1, total_expired = total_expired + 1 FROM posted
+                           WHERE b.shop_domain = posted.shop_domain AND b.customer_id = posted.customer_id RETURNING 1)
+            SELECT count(*) FROM taken
+            """);
+        Console.WriteLine($"BROKEN expire-twice: {twice} customers' lots expired a second time, one point each");
     }
 
     /// <summary>

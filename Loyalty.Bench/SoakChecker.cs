@@ -178,11 +178,13 @@ public static partial class SoakChecker
         var skipped = record.PosMode
             ? $" ({record.Opening.Count - checkedCustomers} customers whose conversions could reach zero or who spent at the till: invariant 8)"
             : "";
-        verdict.Add(record.PendingDays > 0
+        var rule = record.PendingDays > 0
             ? $"5 My Page balance = opening − conversions + refunds of cancelled coupons; pending = awards − clawbacks (a {record.PendingDays}-day " +
-              $"pending period){skipped}"
-            : $"5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons{skipped}",
-            checkedCustomers, v);
+              "pending period)"
+            : "5 My Page balance = opening + awards − clawbacks − conversions + refunds of cancelled coupons";
+        if (record.Expired) rule = $"5 after the jump past {record.ExpiryMonths} months every point held expired: My Page balance = that " +
+            "balance if negative, else 0" + (record.PendingDays > 0 ? ", + the pending points released at the jump; pending = 0" : "");
+        verdict.Add(rule + skipped, checkedCustomers, v);
 
         // 6. The storefront's list (the loyalty.coupons metafield) names exactly the customer's shown codes not cancelled;
         //    past the app's documented bound (Conversion:MetafieldMaxEntries) it names that many of them, unused ones first.

@@ -94,9 +94,18 @@ public sealed class SoakRecord(string mode)
     /// The customer's balance in the ledger by the generator's own arithmetic: opening + floor(amount × rate) per paid
     /// order (the rate when it was paid), less the refunded share of what the customer paid (all of it for a cancelled
     /// order), less every conversion whose code was shown, plus the points of each coupon whose cancellation the
-    /// customer was told succeeded.
+    /// customer was told succeeded. After the jump past expiry (<see cref="Expired"/>), every point earned in the run has
+    /// expired: what is left is a negative balance (nothing to expire) and the points pending during the run, released at the
+    /// jump (dated by the end of their period, so still young).
     /// </summary>
     public long ExpectedBalance(long customer)
+    {
+        var balance = BalanceBeforeExpiry(customer);
+        return Expired ? Math.Min(balance, 0) + (PendingDays > 0 ? OrderPoints(customer) : 0) : balance;
+    }
+
+    /// <summary>What the customer held when the program's time jumped (see <see cref="ExpectedBalance"/>): all of it expires if positive.</summary>
+    public long BalanceBeforeExpiry(long customer)
     {
         var balance = Opening.GetValueOrDefault(customer) + (PendingDays > 0 ? 0 : OrderPoints(customer));
         foreach (var s in Codes.Values.Where(s => s.Customer == customer))
@@ -107,6 +116,12 @@ public sealed class SoakRecord(string mode)
         return balance;
     }
 
+    /// <summary>Months after which points expire (0: never); the run ends with the program's time moved past them.</summary>
+    public int ExpiryMonths { get; init; }
+
+    /// <summary>The program's time has jumped past the expiry of every point earned in the run (the checker then judges).</summary>
+    public bool Expired { get; set; }
+
     /// <summary>
     /// The shop's pending period (0: none). Every order of a run is paid during it and the run lasts far less than a day, so with a
     /// period every order's points are still pending at the check: none spendable, none sent to a POS.
@@ -114,7 +129,7 @@ public sealed class SoakRecord(string mode)
     public int PendingDays { get; init; }
 
     /// <summary>The customer's pending points by the generator's arithmetic: what their orders still hold (0 without a period).</summary>
-    public long ExpectedPending(long customer) => PendingDays > 0 ? OrderPoints(customer) : 0;
+    public long ExpectedPending(long customer) => PendingDays > 0 && !Expired ? OrderPoints(customer) : 0;
 
     /// <summary>What the customer's orders earned and still hold: floor(amount × rate) each, less its refunded share; 0 if cancelled.</summary>
     private long OrderPoints(long customer)

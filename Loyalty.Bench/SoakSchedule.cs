@@ -102,7 +102,9 @@ public static class SoakSchedule
         // POS, and the order is then refunded in full: the POS refuses the clawback (the points are spent), which must
         // block nothing else of theirs and leave exactly that drift. Only customers whose ledger cannot reach zero, so the
         // generator's arithmetic stays exact.
-        if (record.PosMode && record.PendingDays == 0) // with a pending period no award reaches the POS during the run
+        // With a pending period no award reaches the POS during the run; a run that ends past expiry leaves the till out (the POS
+        // would refuse the expiry of points spent there: a documented limit).
+        if (record.PosMode && record.PendingDays == 0 && record.ExpiryMonths == 0)
         {
             var candidates = customers.SkipLast(1) // not the witness of the balance-source switch attempts
                 .Where(c => !record.UnknownToPos.Contains(c) && record.Demand.GetValueOrDefault(c) <= record.Opening[c]).ToList();

@@ -1,4 +1,5 @@
 using Loyalty.ShopifyApp.Features.Events;
+using Loyalty.ShopifyApp.Features.Pending;
 
 namespace Loyalty.ShopifyApp.Sandbox;
 
@@ -10,7 +11,7 @@ namespace Loyalty.ShopifyApp.Sandbox;
 /// setting, as it does for the sandbox itself (<see cref="SandboxGuard"/>).
 /// </summary>
 public sealed class DevelopmentOnlySettings(IHostEnvironment environment)
-    : IValidateOptions<PosClientOptions>, IValidateOptions<EventOptions>, IValidateOptions<SettingsOptions>
+    : IValidateOptions<PosClientOptions>, IValidateOptions<EventOptions>, IValidateOptions<SettingsOptions>, IValidateOptions<ProgramClockOptions>
 {
     public ValidateOptionsResult Validate(string? name, PosClientOptions options) => Check("Pos:AllowPrivateNetworks", options.AllowPrivateNetworks);
 
@@ -19,6 +20,13 @@ public sealed class DevelopmentOnlySettings(IHostEnvironment environment)
 
     public ValidateOptionsResult Validate(string? name, SettingsOptions options) =>
         Check("Settings:AllowInsecurePosUrls", options.AllowInsecurePosUrls);
+
+    /// <summary>A program clock ahead of the real one would expire customers' points early in a deployment.</summary>
+    public ValidateOptionsResult Validate(string? name, ProgramClockOptions options) => options.OffsetDays == 0 || environment.IsDevelopment()
+        ? ValidateOptionsResult.Success
+        : ValidateOptionsResult.Fail($"ProgramClock:OffsetDays is {options.OffsetDays} in the {environment.EnvironmentName} environment, but it "
+                                     + "moves the points program's time ahead (points would expire early), for the soak only: it is accepted in "
+                                     + "Development alone. Remove ProgramClock:OffsetDays (ProgramClock__OffsetDays).");
 
     private ValidateOptionsResult Check(string setting, bool on) => !on || environment.IsDevelopment()
         ? ValidateOptionsResult.Success

@@ -28,6 +28,7 @@ public static class SandboxMode
         builder.Services.AddSingleton<IValidateOptions<PosClientOptions>, DevelopmentOnlySettings>();
         builder.Services.AddSingleton<IValidateOptions<EventOptions>, DevelopmentOnlySettings>();
         builder.Services.AddSingleton<IValidateOptions<SettingsOptions>, DevelopmentOnlySettings>();
+        builder.Services.AddSingleton<IValidateOptions<Features.Pending.ProgramClockOptions>, DevelopmentOnlySettings>();
         builder.Services.AddOptions<SettingsOptions>().ValidateOnStart();
         builder.Services.AddSingleton<IPostConfigureOptions<PosClientOptions>, AllowLocal>();
         builder.Services.AddSingleton<IPostConfigureOptions<SettingsOptions>, AllowLocal>();

@@ -59,6 +59,17 @@ public sealed class SandboxModeTests
         Assert.Contains($"{setting} is on in the {environment} environment", error.ToString());
     }
 
+    [Fact]
+    public async Task A_program_clock_ahead_of_the_real_one_refuses_to_start_outside_Development()
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() =>
+            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["ProgramClock:OffsetDays"] = "30" }, environment: "Production"));
+
+        Assert.Contains("ProgramClock:OffsetDays is 30 in the Production environment", error.ToString());
+    }
+
     [Theory]
     [InlineData("Shopify:ApiSecret", LoyaltyApp.Secret)]
     [InlineData("Shopify:ApiKey", LoyaltyApp.ApiKey)]

@@ -8,6 +8,7 @@ public static class PendingFeature
     public static IServiceCollection AddPending(this IServiceCollection services)
     {
         services.AddValidatedOptions<PendingOptions, PendingOptionsValidator>(PendingOptions.Section);
+        services.AddValidatedOptions<ProgramClockOptions, ProgramClockOptionsValidator>(ProgramClockOptions.Section);
         services.AddSingleton<ProgramClock>();
         services.AddTransient<PendingRelease>();
         services.AddRecurringJob<PendingRelease>(PendingRelease.RecurringId, "*/5 * * * *", j => j.ReleaseDueAsync(CancellationToken.None));
