@@ -19,7 +19,8 @@ public static partial class SoakChecker
         if (drift.Count == 200) v.Add("the drift list came back full (200 customers): customers past it could not be checked");
         // With a pending period no award reaches the POS during the run, so no one spends one at the till (SoakSchedule); nor in a
         // run that ends past expiry, whose deduction the POS would refuse for points spent at the till (a documented limit).
-        if (record.PosMode && record.PendingDays == 0 && record.ExpiryMonths == 0 && !drift.Any(d => record.StoreSpenders.Contains(d.Key) && d.Value < 0))
+        if (record.PosMode && record.PendingDays == 0 && record.ExpiryMonths == 0
+            && !drift.Any(d => record.StoreSpenders.Contains(d.Key) && d.Value < 0))
             v.Add("no clawback was refused after points were spent at the till: the refusal path was never exercised");
         if (record.PosMode && record.PathCount("POS refusal resolved: the customer created at the POS, the change retried") == 0)
             v.Add("no refused change of a customer unknown to the POS was retried and resolved: that path was never exercised");

@@ -26,7 +26,7 @@ public static partial class Donations
     {
         proxy.MapPost("/api/donations", DonateAsync).RequireLoggedInCustomer()
             .ProblemCodes(StatusCodes.Status400BadRequest, "idempotency_key_required")
-            .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused")
+            .ProblemCodes(StatusCodes.Status409Conflict, "idempotency_key_reused", "settings_changed")
             .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_cause", "invalid_points", "insufficient_points")
             .OpenProblemCodes(StatusCodes.Status502BadGateway, "the code the POS refused the donation with", "donation_failed", "pos_unavailable")
             .RequestExample(new DonateRequest(300, "Forest restoration"))
@@ -85,7 +85,12 @@ public static partial class Donations
             // Due points expire first, under the balance lock the donation takes, so none of them can be given; that stands even if
             // the donation is refused.
             var locked = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
-            if (!locked.PosMode) await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, locked, clock.Now, ct);
+            if (locked.PosMode)
+            {
+                return Problems.Create(StatusCodes.Status409Conflict, "settings_changed",
+                    "The shop's points settings just changed; please try again.");
+            }
+            await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, locked, clock.Now, ct);
             await tx.SaveAsync("expired", ct);
             await conn.ExecuteAsync(new CommandDefinition("""
                 INSERT INTO donations (id, shop_domain, customer_id, idempotency_key, points, cause, state, completed_at, money_value, currency)

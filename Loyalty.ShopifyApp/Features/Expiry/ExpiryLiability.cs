@@ -28,7 +28,7 @@ public static class ExpiryLiability
                 WHERE b.shop_domain = @shop AND b.balance > 0
                   AND (SELECT loyalty_expires_at(greatest(max(coalesce(t.occurred_at, t.created_at)), @since::timestamptz), @months)
                        FROM point_transactions t
-                       WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.kind <> '{Ledger.Expiry}') <= @until
+                       WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.{HeldLots.IsActivity}) <= @until
                 """, args, cancellationToken: ct)),
             _ => 0,
         };

@@ -38,13 +38,19 @@ public static class HeldLots
             .ToList();
     }
 
-    /// <summary>When the inactivity period since the customer's last earning or spending (an expiry is neither) ends; null: no activity.</summary>
+    /// <summary>
+    /// When the inactivity period since the customer's last earning or spending ends; null: no activity. Refunds, cancellations and
+    /// expiries are neither (a refund must not renew a balance).
+    /// </summary>
     public static Task<DateTimeOffset?> LastActivityEndsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customerId,
         ShopSettings settings, CancellationToken ct) =>
         conn.ExecuteScalarAsync<DateTimeOffset?>(new CommandDefinition($"""
             SELECT loyalty_expires_at(greatest(max(coalesce(occurred_at, created_at)), @since::timestamptz), @months) FROM point_transactions
-            WHERE shop_domain = @shop AND customer_id = @customerId AND kind <> '{Ledger.Expiry}'
+            WHERE shop_domain = @shop AND customer_id = @customerId AND {IsActivity}
             """, new { shop, customerId, months = settings.ExpiryMonths, since = settings.ExpirySince }, tx, cancellationToken: ct));
+
+    /// <summary>The rows that are activity of the customer's (SQL over <c>point_transactions</c>; prefix it with the table's alias).</summary>
+    public const string IsActivity = $"kind NOT IN ('{Ledger.Expiry}', 'refund_clawback', 'cancellation_reversal')";
 
     /// <summary>
     /// Points the customer has spent that the ledger does not show yet: conversions and donations in flight (and, for a POS deduction
@@ -71,8 +77,8 @@ public static class HeldLots
         conn.ExecuteScalarAsync<long>(new CommandDefinition("""
             SELECT coalesce(-sum(x.points), 0) FROM point_transactions l
             JOIN point_transactions x ON x.shop_domain = l.shop_domain AND x.expires_lot = l.id
-            WHERE l.shop_domain = @shop AND l.order_id = @orderId AND l.kind IN ('order_award', 'pending_release') AND l.points > 0
-            """, new { shop, orderId }, tx, cancellationToken: ct));
+            WHERE l.shop_domain = @shop AND l.reference IN ('order:' || @orderId, 'release:' || @orderId) AND l.points > 0
+            """, new { shop, orderId = orderId.ToString(CultureInfo.InvariantCulture) }, tx, cancellationToken: ct));
 
     /// <summary>What expires next of <paramref name="balance"/> (the ledger's), for My Page and the admin customer view.</summary>
     public static async Task<ExpiryNotice> NoticeAsync(NpgsqlConnection conn, string shop, long customerId, long balance, ShopSettings settings,

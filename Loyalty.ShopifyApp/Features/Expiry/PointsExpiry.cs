@@ -37,12 +37,13 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
         var due = (settings.ExpiryMode == ExpiryModes.Earned || inactive ? held : []).TakeWhile(l => inactive || l.ExpiresAt <= now).ToList();
         if (settings.PosMode && due.Count > 0)
         {
-            // A lot the POS never received (its addition refused, or skipped) is not the POS's to take back.
-            var notAtPos = (await conn.QueryAsync<long>(new CommandDefinition($"""
+            // Only a lot the POS received is the POS's to take back: not one whose addition it refused or skipped, nor one earned
+            // before the shop's balance moved to the POS (never sent). One on its way is left for a later run.
+            var atPos = (await conn.QueryAsync<long>(new CommandDefinition($"""
                 SELECT transaction_id FROM pos_outbox WHERE shop_domain = @shop AND transaction_id = ANY(@ids)
-                  AND state IN ('{PosOutboxState.Refused}', '{PosOutboxState.Skipped}')
+                  AND state = '{PosOutboxState.Delivered}'
                 """, new { shop, ids = due.Select(l => l.LotId).ToArray() }, tx, cancellationToken: ct))).ToHashSet();
-            due = [.. due.Where(l => !notAtPos.Contains(l.LotId))];
+            due = [.. due.Where(l => atPos.Contains(l.LotId))];
         }
         if (due.Count == 0) return 0;
 
@@ -126,7 +127,9 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
                     var settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
                     var expired = await ExpireLockedAsync(conn, tx, shop, customer, settings, now, ct);
                     await tx.CommitAsync(ct);
-                    (customers, points, notify) = (customers + 1, points + expired, notify || (settings.PosMode && expired > 0));
+                    // Only customers who expired something count against the run's stop: one whose due lots must wait (a spend in
+                    // flight, a lot not at the POS) is visited again each run and holds back no one after it.
+                    if (expired > 0) (customers, points, notify) = (customers + 1, points + expired, notify || settings.PosMode);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -155,7 +158,7 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
                     WHERE l.points > 0 AND loyalty_expires_at(greatest(l.earned, s.expiry_since), s.expiry_months) > @now)
                 ELSE (SELECT loyalty_expires_at(greatest(max(coalesce(t.occurred_at, t.created_at)), s.expiry_since), s.expiry_months)
                       FROM point_transactions t
-                      WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.kind <> '{Ledger.Expiry}') <= @now
+                      WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.{HeldLots.IsActivity}) <= @now
               END
         ORDER BY b.shop_domain, b.customer_id
         LIMIT @limit

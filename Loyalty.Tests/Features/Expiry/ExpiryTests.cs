@@ -18,7 +18,7 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         }
 
         private ExpiryApp(ShiftedClock clock)
-            : base(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Jobs:Schedules:event-delivery"] = "" },
+            : base(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Jobs:Schedules:event-delivery"] = "", ["Expiry:ReadLockTimeoutMs"] = "100" },
                 s => s.AddSingleton<TimeProvider>(clock)) => Clock = clock;
 
         public ShiftedClock Clock { get; }
@@ -201,6 +201,47 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
         Assert.Equal("insufficient_points", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
         Assert.Equal(0, await App.BalanceAsync(Shop, 503));
+    }
+
+    [Fact]
+    public async Task A_conversion_expires_due_points_in_its_own_claim_when_the_read_before_it_gave_way()
+    {
+        await PaidAsync(7311, 512, 500);
+        At(12, 1);
+        await using var holder = await App.Db.OpenConnectionAsync();
+        await using var busy = await holder.BeginTransactionAsync(); // other work holds the customer's balance
+        await holder.ExecuteAsync("SELECT 1 FROM point_balances WHERE shop_domain = @shop AND customer_id = 512 FOR UPDATE", new { shop = Shop },
+            busy);
+        var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, 512, Clock.GetUtcNow()))
+        {
+            Content = JsonContent.Create(new { points = 100 }),
+        };
+        convert.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var answer = App.Http.SendAsync(convert);
+
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(App.Log.Tail(200, "Could not expire the due points of customer 512").Length > 0),
+            "the read before the conversion to give way");
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'") > 0,
+            "the conversion's claim to wait for the balance");
+        await busy.CommitAsync();
+        var refused = await answer;
+
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, refused.StatusCode);
+        Assert.Equal("insufficient_points", (await refused.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task A_longer_period_keeps_the_rules_start_and_a_shorter_one_counts_from_its_own_day()
+    {
+        await PaidAsync(7141, 513, 100);
+        At(6);
+        await SetAsync(new { expiryMonths = 24 }); // longer: the point still expires 24 months after it was earned
+        Near(Today.AddMonths(24), (await MeAsync(513)).GetProperty("expiry").GetProperty("next")[0].GetProperty("expiresAt"));
+
+        await SetAsync(new { expiryMonths = 3 }); // shorter: counts from today, month 6, never at once
+        Near(Today.AddMonths(9), (await MeAsync(513)).GetProperty("expiry").GetProperty("next")[0].GetProperty("expiresAt"));
+        Assert.Equal(100, await App.BalanceAsync(Shop, 513));
     }
 
     [Fact]

@@ -35,6 +35,8 @@ CREATE FUNCTION loyalty_expires_at(earned timestamptz, months int) RETURNS times
 -- expires_lot: on an expiry row, the lot (row id) it took its points from.
 ALTER TABLE point_transactions ADD COLUMN occurred_at timestamptz, ADD COLUMN expires_lot bigint;
 CREATE INDEX point_transactions_expired_lots ON point_transactions (shop_domain, expires_lot) WHERE expires_lot IS NOT NULL;
+-- An order's rows of a customer: loyalty_lots() nets each order's lot with its clawbacks through it.
+CREATE INDEX point_transactions_by_order ON point_transactions (shop_domain, customer_id, order_id) WHERE order_id IS NOT NULL;
 
 -- A customer's lots and what each has not lost to its own debits: the points it earned, less what refunds and cancellations
 -- of its own order took back from the balance (buying and refunding must not renew points about to expire), less what
