@@ -80,6 +80,30 @@ public static class HeldLots
             WHERE l.shop_domain = @shop AND l.reference IN ('order:' || @orderId, 'release:' || @orderId) AND l.points > 0
             """, new { shop, orderId = orderId.ToString(CultureInfo.InvariantCulture) }, tx, cancellationToken: ct));
 
+    /// <summary>
+    /// SQL for the customers (<c>shop_domain, customer_id</c>) of shops whose points expire with something due by <paramref name="horizon"/>
+    /// (an SQL expression over <c>s</c>, the shop's settings), after the keyset (<c>@afterShop</c>, <c>@afterCustomer</c>), at most
+    /// <c>@limit</c>, and where <paramref name="filter"/> holds: under <c>earned</c>, a balance larger than the lots that expire after the
+    /// horizon (so it still holds one that expires before); under <c>inactivity</c>, a last activity whose period ends by then.
+    /// Approximate (points held by a spend in flight, lots not at the POS): the customer's own step decides.
+    /// </summary>
+    public static string DueBy(string horizon, string filter) => $"""
+        SELECT b.shop_domain, b.customer_id
+        FROM point_balances b JOIN shop_settings s ON s.shop_domain = b.shop_domain
+        WHERE b.balance > 0 AND s.expiry_mode <> '{ExpiryModes.Never}' AND {filter}
+          AND (b.shop_domain, b.customer_id) > (@afterShop, @afterCustomer)
+          AND CASE s.expiry_mode
+                WHEN '{ExpiryModes.Earned}' THEN b.balance > (
+                    SELECT coalesce(sum(l.points), 0) FROM loyalty_lots(b.shop_domain, b.customer_id) l
+                    WHERE l.points > 0 AND loyalty_expires_at(greatest(l.earned, s.expiry_since), s.expiry_months) > {horizon})
+                ELSE (SELECT loyalty_expires_at(greatest(max(coalesce(t.occurred_at, t.created_at)), s.expiry_since), s.expiry_months)
+                      FROM point_transactions t
+                      WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.{IsActivity}) <= {horizon}
+              END
+        ORDER BY b.shop_domain, b.customer_id
+        LIMIT @limit
+        """;
+
     /// <summary>What expires next of <paramref name="balance"/> (the ledger's), for My Page and the admin customer view.</summary>
     public static async Task<ExpiryNotice> NoticeAsync(NpgsqlConnection conn, string shop, long customerId, long balance, ShopSettings settings,
         CancellationToken ct)

@@ -142,27 +142,8 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
         return customers;
     }
 
-    /// <summary>
-    /// Customers with something due, after the keyset (<c>afterShop</c>, <c>afterCustomer</c>): under <c>earned</c>, a balance larger
-    /// than the lots that have not expired yet (so it still holds an expired one); under <c>inactivity</c>, a last activity long enough
-    /// ago. Approximate for POS mode (points held by a conversion in flight): the customer's own step decides.
-    /// </summary>
-    private const string DueCustomers = $"""
-        SELECT b.shop_domain, b.customer_id
-        FROM point_balances b JOIN shop_settings s ON s.shop_domain = b.shop_domain
-        WHERE b.balance > 0 AND s.expiry_mode <> '{ExpiryModes.Never}'
-          AND (b.shop_domain, b.customer_id) > (@afterShop, @afterCustomer)
-          AND CASE s.expiry_mode
-                WHEN '{ExpiryModes.Earned}' THEN b.balance > (
-                    SELECT coalesce(sum(l.points), 0) FROM loyalty_lots(b.shop_domain, b.customer_id) l
-                    WHERE l.points > 0 AND loyalty_expires_at(greatest(l.earned, s.expiry_since), s.expiry_months) > @now)
-                ELSE (SELECT loyalty_expires_at(greatest(max(coalesce(t.occurred_at, t.created_at)), s.expiry_since), s.expiry_months)
-                      FROM point_transactions t
-                      WHERE t.shop_domain = b.shop_domain AND t.customer_id = b.customer_id AND t.{HeldLots.IsActivity}) <= @now
-              END
-        ORDER BY b.shop_domain, b.customer_id
-        LIMIT @limit
-        """;
+    /// <summary>Customers with something due now (see <see cref="HeldLots.DueBy"/>).</summary>
+    private static readonly string DueCustomers = HeldLots.DueBy("@now", "true");
 
     [LoggerMessage(Level = LogLevel.Error,
         Message = "Could not expire the due points of customer {CustomerId} of {Shop} on their read; the job retries")]

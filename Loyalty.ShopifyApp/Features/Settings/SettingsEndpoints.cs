@@ -9,19 +9,19 @@ public static partial class SettingsEndpoints
     public sealed record SettingsView(
         decimal EarnRate, string EarnBasis, bool TestOrdersEarn, decimal PointValue, long MinConversion, long ConversionStep,
         long DailyConversionLimit, int CouponValidityDays, long FeedbackBonus, int FeedbackDailyLimit, string NegativeBalancePolicy,
-        string BalanceSource, string? PosBaseUrl, bool PosApiKeySet, int PendingDays, string ExpiryMode, int ExpiryMonths);
+        string BalanceSource, string? PosBaseUrl, bool PosApiKeySet, int PendingDays, string ExpiryMode, int ExpiryMonths, int ExpiryNoticeDays);
 
     /// <summary>Fields left out keep their current value. <c>posApiKey</c>: a new key, or "" to remove it.</summary>
     public sealed record SettingsUpdate(
         decimal? EarnRate, string? EarnBasis, bool? TestOrdersEarn, decimal? PointValue, long? MinConversion, long? ConversionStep,
         long? DailyConversionLimit, int? CouponValidityDays, long? FeedbackBonus, int? FeedbackDailyLimit, string? NegativeBalancePolicy,
         string? BalanceSource, string? PosBaseUrl, string? PosApiKey, int? PendingDays = null, string? ExpiryMode = null,
-        int? ExpiryMonths = null);
+        int? ExpiryMonths = null, int? ExpiryNoticeDays = null);
 
     public static RouteGroupBuilder MapSettings(this RouteGroupBuilder admin)
     {
         var example = new SettingsView(1m, "subtotal", false, 1m, 500, 100, 5000, 90, 10, 1, "allow_negative", BalanceSources.Ledger, null, false, 0,
-            ExpiryModes.Never, 12);
+            ExpiryModes.Never, 12, 14);
         admin.MapGet("/settings", GetAsync).ResponseExample(StatusCodes.Status200OK, example);
         admin.MapPut("/settings", PutAsync)
             .ProblemCodes(StatusCodes.Status409Conflict, "conversions_in_flight")
@@ -37,7 +37,8 @@ public static partial class SettingsEndpoints
 
     private static SettingsView View(ShopSettings s) => new(s.EarnRate, s.EarnBasis, s.TestOrdersEarn, s.PointValue, s.MinConversion,
         s.ConversionStep, s.DailyConversionLimit, s.CouponValidityDays, s.FeedbackBonus, s.FeedbackDailyLimit, s.NegativeBalancePolicy,
-        s.BalanceSource, s.PosBaseUrl, s.PosApiKeyProtected is not null, s.PendingDays, s.ExpiryMode, s.ExpiryMonths);
+        s.BalanceSource, s.PosBaseUrl, s.PosApiKeyProtected is not null, s.PendingDays, s.ExpiryMode, s.ExpiryMonths,
+        s.ExpiryNoticeDays);
 
     private static async Task<SettingsView> GetAsync(HttpContext http, NpgsqlDataSource db, CancellationToken ct)
     {
@@ -79,6 +80,7 @@ public static partial class SettingsEndpoints
             PendingDays = update.PendingDays ?? current.PendingDays,
             ExpiryMode = update.ExpiryMode ?? current.ExpiryMode,
             ExpiryMonths = update.ExpiryMonths ?? current.ExpiryMonths,
+            ExpiryNoticeDays = update.ExpiryNoticeDays ?? current.ExpiryNoticeDays,
         };
         // A new or shorter expiry rule counts from now for every point earned before it: turning it on, changing it or shortening it
         // never takes points at once. A longer period keeps the date, so it does not renew points already due.
@@ -118,10 +120,10 @@ public static partial class SettingsEndpoints
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO shop_settings (shop_domain, earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step,
                 daily_conversion_limit, coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since, updated_at)
+                pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since, expiry_notice_days, updated_at)
             VALUES (@shop, @EarnRate, @EarnBasis, @TestOrdersEarn, @PointValue, @MinConversion, @ConversionStep, @DailyConversionLimit,
                 @CouponValidityDays, @FeedbackBonus, @FeedbackDailyLimit, @NegativeBalancePolicy, @BalanceSource, @PosBaseUrl,
-                @PosApiKeyProtected, @PendingDays, @ExpiryMode, @ExpiryMonths, @ExpirySince, now())
+                @PosApiKeyProtected, @PendingDays, @ExpiryMode, @ExpiryMonths, @ExpirySince, @ExpiryNoticeDays, now())
             ON CONFLICT (shop_domain) DO UPDATE SET
                 earn_rate = excluded.earn_rate, earn_basis = excluded.earn_basis, test_orders_earn = excluded.test_orders_earn,
                 point_value = excluded.point_value, min_conversion = excluded.min_conversion, conversion_step = excluded.conversion_step,
@@ -130,13 +132,13 @@ public static partial class SettingsEndpoints
                 negative_balance_policy = excluded.negative_balance_policy, balance_source = excluded.balance_source,
                 pos_base_url = excluded.pos_base_url, pos_api_key_protected = excluded.pos_api_key_protected,
                 pending_days = excluded.pending_days, expiry_mode = excluded.expiry_mode, expiry_months = excluded.expiry_months,
-                expiry_since = excluded.expiry_since, updated_at = now()
+                expiry_since = excluded.expiry_since, expiry_notice_days = excluded.expiry_notice_days, updated_at = now()
             """, new
         {
             shop, next.EarnRate, next.EarnBasis, next.TestOrdersEarn, next.PointValue, next.MinConversion, next.ConversionStep,
             next.DailyConversionLimit, next.CouponValidityDays, next.FeedbackBonus, next.FeedbackDailyLimit, next.NegativeBalancePolicy,
             next.BalanceSource, next.PosBaseUrl, next.PosApiKeyProtected, next.PendingDays, next.ExpiryMode, next.ExpiryMonths,
-            next.ExpirySince,
+            next.ExpirySince, next.ExpiryNoticeDays,
         }, tx, cancellationToken: ct));
         await tx.CommitAsync(ct);
         LogSaved(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, next.BalanceSource, next.EarnRate);
@@ -171,6 +173,7 @@ public static partial class SettingsEndpoints
             "Must be 'never', 'earned' (each point expires expiryMonths after it was earned) or 'inactivity' (the balance expires after "
             + "expiryMonths without earning or spending).");
         if (s.ExpiryMonths is < 1 or > 120) Add("expiryMonths", "Must be between 1 and 120 months.");
+        if (s.ExpiryNoticeDays is < 0 or > 90) Add("expiryNoticeDays", "Must be between 0 (no notice) and 90 days before points expire.");
 
         if (update.PosApiKey is { Length: > 500 }) Add("posApiKey", "At most 500 characters.");
         // Sent as a header: a line break or a NUL would break the request (and a NUL cannot be stored).

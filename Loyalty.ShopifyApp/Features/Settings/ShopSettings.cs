@@ -7,7 +7,7 @@ namespace Loyalty.ShopifyApp.Features.Settings;
 /// Money is decimal in shop currency; points are whole numbers. <see cref="PendingDays"/>: how long an order's points wait (its
 /// return window) before they can be spent; 0 = at once. <see cref="ExpiryMode"/> (one of <see cref="ExpiryModes"/>) and
 /// <see cref="ExpiryMonths"/>: when points expire; <see cref="ExpirySince"/>: when that rule began (a lot earned before counts from
-/// then).
+/// then); <see cref="ExpiryNoticeDays"/>: how long before points expire the shop hears of it (0: never).
 /// </summary>
 public sealed record ShopSettings(
     decimal EarnRate,
@@ -27,7 +27,8 @@ public sealed record ShopSettings(
     int PendingDays,
     string ExpiryMode = ExpiryModes.Never,
     int ExpiryMonths = 12,
-    DateTimeOffset? ExpirySince = null)
+    DateTimeOffset? ExpirySince = null,
+    int ExpiryNoticeDays = 14)
 {
     /// <summary>
     /// Earning is off (rate 0, on the order total) until the merchant sets a rate, as seed 003 says; the admin opens on a first-run
@@ -46,7 +47,7 @@ public sealed record ShopSettings(
         await conn.QuerySingleOrDefaultAsync<ShopSettings>(new CommandDefinition("""
             SELECT earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step, daily_conversion_limit,
                    coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                   pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since
+                   pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since, expiry_notice_days
             FROM shop_settings WHERE shop_domain = @shop
             """, new { shop }, tx, cancellationToken: ct)) ?? Defaults;
 

@@ -142,12 +142,18 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
         Assert.Equal(2, data.GetProperty("pointsHistory").GetArrayLength());
         Assert.Contains("Lovely shop", data.GetProperty("feedback").GetRawText());
 
+        await App.ScalarAsync<int>("""
+            INSERT INTO expiry_notices (shop_domain, customer_id, notice_key, points, expires_at) VALUES (@shop, 777, 'lot:1', 80, now())
+            """, new { shop }); // what the expiry-notices job keeps of a customer it told the shop about
+
         await DeliverAsync("customers/redact", shop, $$"""{"shop_domain":"{{shop}}","customer":{"id":777},"orders_to_redact":[5001]}""",
             "cr-" + shop);
 
         Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE shop_domain = @shop AND customer_id = 777",
             new { shop }));
         Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_feedback WHERE shop_domain = @shop AND customer_id = 777",
+            new { shop }));
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM expiry_notices WHERE shop_domain = @shop AND customer_id = 777",
             new { shop }));
         Assert.Null(await App.ScalarAsync<long?>("SELECT customer_id FROM order_earnings WHERE shop_domain = @shop AND order_id = 5001",
             new { shop }));

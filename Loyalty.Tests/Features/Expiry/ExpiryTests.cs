@@ -292,6 +292,34 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
     }
 
     [Fact]
+    public async Task The_shop_hears_once_of_points_expiring_within_the_notice_period()
+    {
+        var receiver = Fixture.NewServer();
+        receiver.Given(Request.Create().WithPath("/hooks").UsingPost()).RespondWith(Response.Create().WithStatusCode(200));
+        var endpoint = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/event-endpoint", Shop,
+            JsonContent.Create(new { url = receiver.Url + "/hooks", secret = "whsec_points_expiring_test_secret" })));
+        Assert.True(endpoint.IsSuccessStatusCode, await endpoint.Content.ReadAsStringAsync());
+        await PaidAsync(7701, 514, 100);
+        At(6);
+        await PaidAsync(7702, 514, 50);
+        var notices = App.Services.GetRequiredService<ExpiryNotices>();
+
+        At(11, 10); // the first order's points expire in about three weeks: not yet within the 14 days
+        await notices.NoticeDueAsync(default);
+        At(11, 20);
+        await notices.NoticeDueAsync(default);
+        await notices.NoticeDueAsync(default); // told once
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Events.OutgoingEvents>().DeliverDueAsync(default);
+
+        var expiring = receiver.LogEntries.Select(e => JsonDocument.Parse(e.RequestMessage!.Body!).RootElement)
+            .Where(e => e.GetProperty("type").GetString() == "points.expiring").Select(e => e.GetProperty("data")).ToList();
+        var data = Assert.Single(expiring);
+        Assert.Equal((514, 100), (data.GetProperty("customerId").GetInt64(), data.GetProperty("points").GetInt64()));
+        Near(Today.AddMonths(12), data.GetProperty("expiresAt"));
+        Assert.Equal(await LotAsync(7701), data.GetProperty("lots")[0].GetProperty("lotTransactionId").GetInt64());
+    }
+
+    [Fact]
     public async Task The_dashboard_shows_the_programs_liability_and_what_expires_soon()
     {
         await SetAsync(new { pointValue = 0.5m, expiryMonths = 1 });
@@ -327,10 +355,12 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
     [InlineData("sometimes", 12, "expiryMode")]
     [InlineData("earned", 0, "expiryMonths")]
     [InlineData("inactivity", 121, "expiryMonths")]
-    public async Task Expiry_is_never_earned_or_inactivity_over_1_to_120_months(string mode, int months, string field)
+    [InlineData("earned", 12, "expiryNoticeDays", 91)]
+    public async Task Expiry_is_never_earned_or_inactivity_over_1_to_120_months_noticed_0_to_90_days_before(string mode, int months,
+        string field, int noticeDays = 14)
     {
         var response = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
-            JsonContent.Create(new { expiryMode = mode, expiryMonths = months })));
+            JsonContent.Create(new { expiryMode = mode, expiryMonths = months, expiryNoticeDays = noticeDays })));
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         var problem = await response.Content.ReadFromJsonAsync<JsonElement>();

@@ -696,7 +696,7 @@
     ['dailyConversionLimit', 'number', '1'], ['couponValidityDays', 'number', '1'],
     ['feedbackBonus', 'number', '1'], ['feedbackDailyLimit', 'number', '1'],
     ['negativeBalancePolicy', ['allow_negative', 'floor_at_zero']], ['pendingDays', 'number', '1'],
-    ['expiryMode', ['never', 'earned', 'inactivity']], ['expiryMonths', 'number', '1']
+    ['expiryMode', ['never', 'earned', 'inactivity']], ['expiryMonths', 'number', '1'], ['expiryNoticeDays', 'number', '1']
   ];
   (function buildSettings() {
     var box = $('settings-fields');
