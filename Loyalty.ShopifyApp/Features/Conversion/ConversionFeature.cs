@@ -18,6 +18,8 @@ public static class ConversionFeature
         services.AddRecurringJob<ConversionReconciler>(ConversionReconciler.RecurringId, "* * * * *", j => j.RunAsync(CancellationToken.None));
         services.AddTransient<OrphanCouponSweep>();
         services.AddRecurringJob<OrphanCouponSweep>(OrphanCouponSweep.RecurringId, "17 * * * *", j => j.SweepAllAsync(CancellationToken.None));
+        services.AddFanOutSpread(OrphanCouponSweep.RecurringId, "Conversion:OrphanSweepSpreadSeconds",
+            sp => TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<ConversionOptions>>().Value.OrphanSweepSpreadSeconds));
         return services;
     }
 }

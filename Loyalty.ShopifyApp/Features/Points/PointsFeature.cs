@@ -14,6 +14,8 @@ public static class PointsFeature
         services.AddSingleton<IWebhookHandler, OrderCancelled>();
         services.AddTransient<MissedOrderSweep>();
         services.AddRecurringJob<MissedOrderSweep>(MissedOrderSweep.RecurringId, "*/15 * * * *", j => j.SweepAllAsync(CancellationToken.None));
+        services.AddFanOutSpread(MissedOrderSweep.RecurringId, "OrderSweep:SpreadSeconds",
+            sp => TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<OrderSweepOptions>>().Value.SpreadSeconds));
         return services;
     }
 }

@@ -16,6 +16,7 @@ public static class JobsExtensions
     {
         var services = builder.Services;
         services.AddValidatedOptions<JobsOptions, JobsOptionsValidator>(JobsOptions.Section);
+        services.AddSingleton<IValidateOptions<JobsOptions>, FanOutSpreadCheck>();
         services.AddJobsDashboardProtection();
 
         services.AddSingleton<JobStorage>(sp =>

@@ -1,0 +1,41 @@
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
+
+namespace Loyalty.Tests.Infrastructure.Jobs;
+
+/// <summary>A fanned-out job whose spread is not shorter than its schedule refuses to start, naming both settings.</summary>
+public sealed class FanOutSpreadCheckTests
+{
+    [Fact]
+    public async Task A_sweep_spread_over_its_whole_schedule_refuses_to_start()
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() =>
+            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["OrderSweep:SpreadSeconds"] = "900" })); // every 15 minutes
+
+        Assert.Contains("OrderSweep:SpreadSeconds spreads each pass of missed-orders-sweep over 900 s, but its schedule '*/15 * * * *'",
+            error.ToString());
+    }
+
+    [Fact]
+    public async Task A_longer_schedule_or_a_disabled_one_lets_the_same_spread_start()
+    {
+        using var shopify = new ShopifyFake();
+
+        await using var longer = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?>
+        {
+            ["OrderSweep:SpreadSeconds"] = "900", ["Jobs:Schedules:missed-orders-sweep"] = "*/30 * * * *",
+            ["Conversion:OrphanSweepSpreadSeconds"] = "3600", ["Jobs:Schedules:orphan-coupon-sweep"] = "",
+        });
+
+        Assert.Equal(HttpStatusCode.OK, (await longer.Http.GetAsync("/health")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("*/15 * * * *", 900)]
+    [InlineData("17 * * * *", 3600)]
+    [InlineData("*/2 * * * * *", 2)]
+    [InlineData("0 3,4 * * *", 3600)] // the shortest gap of an uneven schedule
+    public void The_shortest_interval_of_a_schedule_is_measured_over_a_week(string cron, int seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), FanOutSpreadCheck.ShortestInterval(cron));
+}
