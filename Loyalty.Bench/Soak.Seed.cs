@@ -71,6 +71,7 @@ public static partial class Soak
         ["Jobs:Schedules:donation-settler"] = "",
         ["Jobs:Schedules:event-delivery"] = "",
         ["Jobs:Schedules:missed-orders-sweep"] = "*/3 * * * * *",
+        ["OrderSweep:SpreadSeconds"] = "0", // the run's one shop, swept at once every 3 s (a spread must be shorter than the schedule)
         ["Conversion:SettleAfterSeconds"] = "3",
         ["Conversion:RetryDelaySeconds"] = "1",
         ["Conversion:PendingTimeoutSeconds"] = "5",

@@ -18,11 +18,21 @@ public static class SoakSchedule
         CancellationToken ct)
     {
         var hot = customers.Take(Math.Max(2, o.Customers / 20)).ToList();
+        // POS mode: a few customers spend their points at the store's till (below) and take no other part in the load, so nothing
+        // else reaches the POS between their spend and the refund it must refuse. Not with a pending period (no award reaches the
+        // POS during the run), nor in a run that ends past expiry (the POS would refuse the expiry of points spent at the till: a
+        // documented limit). Never the witness of the balance-source switch attempts, nor a customer unknown to the POS.
+        if (record.PosMode && record.PendingDays == 0 && record.ExpiryMonths == 0)
+        {
+            foreach (var c in customers.Skip(hot.Count).SkipLast(1).Where(c => !record.UnknownToPos.Contains(c)).OrderBy(_ => random.Next())
+                .Take(Math.Max(2, customers.Count / 20)).ToList()) record.StoreSpenders.Add(c);
+        }
+        var others = customers.Where(c => !record.StoreSpenders.Contains(c)).ToList();
         var ops = new List<Func<Task>>();
         long nextRedemption = 80_000_000;
         for (var k = 0; k < o.Conversions; k++)
         {
-            var customer = random.NextDouble() < 0.4 ? hot[random.Next(hot.Count)] : customers[random.Next(customers.Count)];
+            var customer = random.NextDouble() < 0.4 ? hot[random.Next(hot.Count)] : others[random.Next(others.Count)];
             var points = random.Next(1, 6) * 100L;
             var key = $"soak-{o.Seed}-{k}";
             var replay = random.NextDouble() < 0.1;
@@ -73,7 +83,7 @@ public static class SoakSchedule
         for (var k = 0; k < o.Orders; k++)
         {
             var order = nextOrder++;
-            var customer = customers[random.Next(customers.Count)];
+            var customer = others[random.Next(others.Count)];
             var amount = random.Next(1000, 30000) / 100m; // in the shop's currency (EUR), with cents
             // Three in ten customers pay in US dollars: the order carries both amounts, its refunds are in dollars.
             var presentment = random.NextDouble() < 0.3 ? new ShopifyOutbound.Presentment(decimal.Round(amount * UsdPerEur, 2), "USD") : null;
@@ -98,34 +108,25 @@ public static class SoakSchedule
             });
         }
 
-        // POS mode: some customers spend all their points at the store's till right after an order's award reached the
-        // POS, and the order is then refunded in full: the POS refuses the clawback (the points are spent), which must
-        // block nothing else of theirs and leave exactly that drift. Only customers whose ledger cannot reach zero, so the
-        // generator's arithmetic stays exact.
-        // With a pending period no award reaches the POS during the run; a run that ends past expiry leaves the till out (the POS
-        // would refuse the expiry of points spent there: a documented limit).
-        if (record.PosMode && record.PendingDays == 0 && record.ExpiryMonths == 0)
+        // POS mode: the till spenders spend all their points at the store's till right after an order's award reached the POS, and
+        // the order is then refunded in full: the POS refuses the clawback (the points are spent), which must block nothing else of
+        // theirs and leave exactly that drift.
+        foreach (var customer in record.StoreSpenders.Order().ToList())
         {
-            var candidates = customers.SkipLast(1) // not the witness of the balance-source switch attempts
-                .Where(c => !record.UnknownToPos.Contains(c) && record.Demand.GetValueOrDefault(c) <= record.Opening[c]).ToList();
-            foreach (var customer in candidates.OrderBy(_ => random.Next()).Take(Math.Max(2, customers.Count / 20)).ToList())
+            for (var k = 0; k < 2; k++)
             {
-                record.StoreSpenders.Add(customer);
-                for (var k = 0; k < 2; k++)
+                var order = nextOrder++;
+                var amount = random.Next(1000, 30000) / 100m;
+                record.Orders[order] = new SoakRecord.Order(customer, amount, amount, amount, false, null, 0);
+                ops.Add(async () =>
                 {
-                    var order = nextOrder++;
-                    var amount = random.Next(1000, 30000) / 100m;
-                    record.Orders[order] = new SoakRecord.Order(customer, amount, amount, amount, false, null, 0);
-                    ops.Add(async () =>
-                    {
-                        record.Orders[order] = record.Orders[order] with { Rate = record.EarnRate };
-                        await client.WebhookAsync("orders/paid", ShopifyOutbound.PaidOrder(order, customer, amount, amount), null, ct);
-                        var spent = await client.SpendAllInStoreOnceAwardedAsync(customer, order, ct);
-                        record.Count(spent > 0 ? "POS: points spent at the till, then the order refunded in full"
-                            : "POS: the award did not reach the POS within a minute, nothing spent at the till");
-                        await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, amount), null, ct);
-                    });
-                }
+                    record.Orders[order] = record.Orders[order] with { Rate = record.EarnRate };
+                    await client.WebhookAsync("orders/paid", ShopifyOutbound.PaidOrder(order, customer, amount, amount), null, ct);
+                    var spent = await client.SpendAllInStoreOnceAwardedAsync(customer, order, ct);
+                    record.Count(spent > 0 ? "POS: points spent at the till, then the order refunded in full"
+                        : "POS: the award did not reach the POS within a minute, nothing spent at the till");
+                    await client.WebhookAsync("refunds/create", ShopifyOutbound.Refund(order * 10, order, amount), null, ct);
+                });
             }
         }
         return ops.OrderBy(_ => random.Next()).ToList();
