@@ -105,7 +105,7 @@ public sealed class MyPageBrowserTests : SandboxBrowser
     public async Task Merchant_makes_points_expire_12_months_after_they_were_earned_and_the_customer_sees_when_and_later_sees_them_gone()
     {
         await Page.GotoAsync("/admin?shop=" + Shop + "#settings");
-        await Page.GetByLabel("Points expire").SelectOptionAsync("earned");
+        await Page.GetByLabel("Points expire", new() { Exact = true }).SelectOptionAsync("earned");
         await Page.GetByLabel("Expiry period (months: after each point was earned, or without activity)").FillAsync("12");
         await Page.GetByRole(AriaRole.Button, new() { Name = "Save" }).ClickAsync();
         await Expect(Page.Locator("#toast")).ToContainTextAsync("Settings saved.");

@@ -18,8 +18,8 @@ public sealed class JobRunMetricsTests
         using var metrics = new AppMeasurements(app.Services);
         var jobs = app.Services.GetRequiredService<IBackgroundJobClient>();
 
-        jobs.Enqueue<ProbeJob>(j => j.SucceedAsync());
-        jobs.Enqueue<ProbeJob>(j => j.Fail());
+        jobs.Enqueue<ProbeJob>(j => j.SucceedAsync(Guid.NewGuid()));
+        jobs.Enqueue<ProbeJob>(j => j.Fail(Guid.NewGuid()));
 
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(
                 metrics.Values("loyalty.jobs.runs", ("job", Succeeding)).Count > 0
@@ -52,17 +52,24 @@ public sealed class JobRunTraceTests
         await using var app = await LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["Jobs:QueuePollIntervalMs"] = "200" });
         var jobs = app.Services.GetRequiredService<IBackgroundJobClient>();
 
-        var succeeded = jobs.Enqueue<ProbeJob>(j => j.SucceedAsync());
-        var failed = jobs.Enqueue<ProbeJob>(j => j.Fail());
+        var (succeeding, failing) = (Guid.NewGuid(), Guid.NewGuid());
+        var succeeded = jobs.Enqueue<ProbeJob>(j => j.SucceedAsync(succeeding));
+        var failed = jobs.Enqueue<ProbeJob>(j => j.Fail(failing));
 
-        System.Diagnostics.Activity? Span(string id) => spans.FirstOrDefault(a => (string?)a.GetTagItem("job.id") == id);
-        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(Span(succeeded) is not null && Span(failed) is not null),
+        // The listener hears every app of the test process, whose databases number their jobs alike: a span is this app's probe
+        // run when it is the one the probe itself ran in.
+        System.Diagnostics.Activity? Span(Guid token) =>
+            ProbeJob.RanIn.TryGetValue(token, out var ran) ? spans.FirstOrDefault(a => a.SpanId == ran) : null;
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(Span(succeeding) is not null && Span(failing) is not null),
             "both probe jobs were traced");
-        Assert.Equal("job ProbeJob.SucceedAsync", Span(succeeded)!.DisplayName);
+        Assert.Equal(succeeded, (string?)Span(succeeding)!.GetTagItem("job.id"));
+        Assert.Equal(failed, (string?)Span(failing)!.GetTagItem("job.id"));
+        Assert.Equal("job ProbeJob.SucceedAsync", Span(succeeding)!.DisplayName);
         Assert.Equal(("success", System.Diagnostics.ActivityStatusCode.Unset),
-            ((string?)Span(succeeded)!.GetTagItem("outcome"), Span(succeeded)!.Status));
-        Assert.InRange(Span(succeeded)!.Duration.TotalSeconds, 0.25, 10);
-        Assert.Equal(("failure", System.Diagnostics.ActivityStatusCode.Error), ((string?)Span(failed)!.GetTagItem("outcome"), Span(failed)!.Status));
+            ((string?)Span(succeeding)!.GetTagItem("outcome"), Span(succeeding)!.Status));
+        Assert.InRange(Span(succeeding)!.Duration.TotalSeconds, 0.25, 10);
+        Assert.Equal(("failure", System.Diagnostics.ActivityStatusCode.Error),
+            ((string?)Span(failing)!.GetTagItem("outcome"), Span(failing)!.Status));
     }
 }
 
@@ -70,9 +77,20 @@ public sealed class JobRunTraceTests
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822", Justification = "Enqueued as an instance job, as the app's own jobs are.")]
 public sealed class ProbeJob
 {
-    [AutomaticRetry(Attempts = 0)]
-    public Task SucceedAsync() => Task.Delay(TimeSpan.FromMilliseconds(300));
+    /// <summary>The span each run (by the token it was given) ran in.</summary>
+    public static System.Collections.Concurrent.ConcurrentDictionary<Guid, System.Diagnostics.ActivitySpanId> RanIn { get; } = new();
 
     [AutomaticRetry(Attempts = 0)]
-    public void Fail() => throw new InvalidOperationException("The probe job fails on purpose.");
+    public Task SucceedAsync(Guid token)
+    {
+        RanIn[token] = System.Diagnostics.Activity.Current?.SpanId ?? default;
+        return Task.Delay(TimeSpan.FromMilliseconds(300));
+    }
+
+    [AutomaticRetry(Attempts = 0)]
+    public void Fail(Guid token)
+    {
+        RanIn[token] = System.Diagnostics.Activity.Current?.SpanId ?? default;
+        throw new InvalidOperationException("The probe job fails on purpose.");
+    }
 }
