@@ -89,7 +89,8 @@ public sealed partial class ExpiryNotices(NpgsqlDataSource db, ProgramClock cloc
         return told.Count > 0;
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not tell {Shop} of the points of customer {CustomerId} expiring soon; the next run retries")]
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Could not tell {Shop} of the points of customer {CustomerId} expiring soon; the next run retries")]
     private partial void LogNotNoticed(Exception ex, string shop, long customerId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Told the shops of {Customers} customer(s) with points expiring soon")]

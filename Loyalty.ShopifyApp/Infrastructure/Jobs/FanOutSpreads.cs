@@ -32,7 +32,8 @@ public sealed class FanOutSpreadCheck(IServiceProvider services, IEnumerable<Fan
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    /// <summary>The shortest gap between two runs of <paramref name="cron"/> (five fields, or six with seconds) over a week; null if unparsable.</summary>
+    /// <summary>The shortest gap between two runs of <paramref name="cron"/> (five fields, or six with seconds) over a week; null: unparsable.
+    /// </summary>
     public static TimeSpan? ShortestInterval(string cron)
     {
         CronExpression expression;
