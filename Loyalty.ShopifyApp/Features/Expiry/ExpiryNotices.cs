@@ -18,25 +18,18 @@ public sealed partial class ExpiryNotices(NpgsqlDataSource db, ProgramClock cloc
     public async Task<int> NoticeDueAsync(CancellationToken ct)
     {
         var now = clock.Now;
-        var (noticed, after) = (0, (Shop: "", Customer: 0L));
+        var noticed = 0;
         await using var conn = await db.OpenConnectionAsync(ct);
-        while (noticed < options.Value.MaxPerRun)
+        await foreach (var (shop, customer) in HeldLots.CandidatesAsync(conn, Candidates, now, options.Value.BatchSize, ct))
         {
-            var batch = (await conn.QueryAsync<(string Shop, long Customer)>(new CommandDefinition(Candidates,
-                new { now, afterShop = after.Shop, afterCustomer = after.Customer, limit = options.Value.BatchSize },
-                cancellationToken: ct))).ToList();
-            if (batch.Count == 0) break;
-            foreach (var (shop, customer) in batch)
+            if (noticed >= options.Value.MaxPerRun) break;
+            try
             {
-                after = (shop, customer);
-                try
-                {
-                    if (await NoticeAsync(conn, shop, customer, now, ct)) noticed++;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogNotNoticed(ex, shop, customer);
-                }
+                if (await NoticeAsync(conn, shop, customer, now, ct)) noticed++;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogNotNoticed(ex, shop, customer);
             }
         }
         if (noticed > 0) LogNoticed(noticed);

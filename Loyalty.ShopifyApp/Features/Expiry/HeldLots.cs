@@ -104,6 +104,27 @@ public static class HeldLots
         LIMIT @limit
         """;
 
+    /// <summary>
+    /// The customers a <see cref="DueBy"/> query selects at <paramref name="now"/>, in key order, read a page of
+    /// <paramref name="pageSize"/> at a time (the connection is free between pages: each is read whole before it is handed out).
+    /// </summary>
+    public static async IAsyncEnumerable<(string Shop, long Customer)> CandidatesAsync(NpgsqlConnection conn, string query, DateTimeOffset now,
+        int pageSize, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        var after = (Shop: "", Customer: 0L);
+        while (true)
+        {
+            var page = (await conn.QueryAsync<(string Shop, long Customer)>(new CommandDefinition(query,
+                new { now, afterShop = after.Shop, afterCustomer = after.Customer, limit = pageSize }, cancellationToken: ct))).ToList();
+            if (page.Count == 0) yield break;
+            foreach (var candidate in page)
+            {
+                after = candidate;
+                yield return candidate;
+            }
+        }
+    }
+
     /// <summary>What expires next of <paramref name="balance"/> (the ledger's), for My Page and the admin customer view.</summary>
     public static async Task<ExpiryNotice> NoticeAsync(NpgsqlConnection conn, string shop, long customerId, long balance, ShopSettings settings,
         CancellationToken ct)

@@ -110,31 +110,24 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
     public async Task<int> ExpireDueAsync(CancellationToken ct)
     {
         var now = clock.Now;
-        var (customers, points, notify, after) = (0, 0L, false, (Shop: "", Customer: 0L));
+        var (customers, points, notify) = (0, 0L, false);
         await using var conn = await db.OpenConnectionAsync(ct);
-        while (customers < options.Value.MaxPerRun)
+        await foreach (var (shop, customer) in HeldLots.CandidatesAsync(conn, DueCustomers, now, options.Value.BatchSize, ct))
         {
-            var batch = (await conn.QueryAsync<(string Shop, long Customer)>(new CommandDefinition(DueCustomers,
-                new { now, afterShop = after.Shop, afterCustomer = after.Customer, limit = options.Value.BatchSize },
-                cancellationToken: ct))).ToList();
-            if (batch.Count == 0) break;
-            foreach (var (shop, customer) in batch)
+            if (customers >= options.Value.MaxPerRun) break;
+            try
             {
-                after = (shop, customer);
-                try
-                {
-                    await using var tx = await conn.BeginTransactionAsync(ct);
-                    var settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
-                    var expired = await ExpireLockedAsync(conn, tx, shop, customer, settings, now, ct);
-                    await tx.CommitAsync(ct);
-                    // Only customers who expired something count against the run's stop: one whose due lots must wait (a spend in
-                    // flight, a lot not at the POS) is visited again each run and holds back no one after it.
-                    if (expired > 0) (customers, points, notify) = (customers + 1, points + expired, notify || settings.PosMode);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogNotExpired(ex, shop, customer);
-                }
+                await using var tx = await conn.BeginTransactionAsync(ct);
+                var settings = await ShopSettings.LoadUnderBalanceSourceAsync(conn, tx, shop, ct);
+                var expired = await ExpireLockedAsync(conn, tx, shop, customer, settings, now, ct);
+                await tx.CommitAsync(ct);
+                // Only customers who expired something count against the run's stop: one whose due lots must wait (a spend in flight,
+                // a lot not at the POS) is visited again each run and holds back no one after it.
+                if (expired > 0) (customers, points, notify) = (customers + 1, points + expired, notify || settings.PosMode);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogNotExpired(ex, shop, customer);
             }
         }
         if (notify) posSync.Notify();

@@ -305,7 +305,7 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
         var notices = App.Services.GetRequiredService<ExpiryNotices>();
 
         At(11, 10); // the first order's points expire in about three weeks: not yet within the 14 days
-        await notices.NoticeDueAsync(default);
+        Assert.Equal(0, await notices.NoticeDueAsync(default));
         At(11, 20);
         await notices.NoticeDueAsync(default);
         await notices.NoticeDueAsync(default); // told once
