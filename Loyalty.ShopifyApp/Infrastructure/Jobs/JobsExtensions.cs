@@ -27,7 +27,7 @@ public static class JobsExtensions
                 SchemaName = "hangfire",
                 PrepareSchemaIfNecessary = true,
                 QueuePollInterval = TimeSpan.FromMilliseconds(o.QueuePollIntervalMs),
-                InvisibilityTimeout = TimeSpan.FromMinutes(30),
+                InvisibilityTimeout = TimeSpan.FromSeconds(o.InvisibilityTimeoutSeconds),
                 UseSlidingInvisibilityTimeout = true,
                 DistributedLockTimeout = TimeSpan.FromSeconds(o.DistributedLockTimeoutSeconds),
             });

@@ -43,6 +43,14 @@ public sealed class JobsOptions
     public int DistributedLockTimeoutSeconds { get; set; } = 120;
 
     /// <summary>
+    /// A job taken from its queue by a worker that then died (its instance killed, or the database lost between taking the job
+    /// and starting it) is taken again after this. A worker renews the jobs it runs every fifth of it, so a long job is not run
+    /// twice. Hangfire.PostgreSql's default is half an hour.
+    /// </summary>
+    [SettingRange(60, 86_400, ErrorMessage = "Jobs:InvisibilityTimeoutSeconds must be 60-86400.")]
+    public int InvisibilityTimeoutSeconds { get; set; } = 300;
+
+    /// <summary>
     /// Recurring schedules (cron, UTC) by job id, over the defaults each feature registers its jobs with
     /// (<see cref="JobsExtensions.AddRecurringJob{T}"/>). Empty disables one.
     /// </summary>

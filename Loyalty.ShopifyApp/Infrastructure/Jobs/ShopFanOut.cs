@@ -25,7 +25,11 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
             SELECT shop_domain, job_id FROM shop_job_runs
             WHERE work = @work AND (started_at IS NULL OR started_at < scheduled_at)
             """, new { work }, cancellationToken: ct));
-        var gone = notStarted.Where(n => JobGone(n.JobId)).Select(n => n.Shop).ToArray();
+        var lostInQueue = (await conn.QueryAsync<string>(new CommandDefinition("""
+            SELECT jobid::text FROM hangfire.jobqueue WHERE jobid::text = ANY (@ids) AND fetchedat < now() - make_interval(secs => @grace)
+            """, new { ids = notStarted.Select(n => n.JobId).OfType<string>().ToArray(), grace = StartGrace.TotalSeconds },
+            cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
+        var gone = notStarted.Where(n => n.JobId is null || lostInQueue.Contains(n.JobId) || JobGone(n.JobId)).Select(n => n.Shop).ToArray();
         var shops = (await conn.QueryAsync<string>(new CommandDefinition("""
             INSERT INTO shop_job_runs (work, shop_domain, scheduled_at)
             SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed'
@@ -51,18 +55,18 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
 
     /// <summary>
     /// A job taken by a worker starts its shop's work (and marks it started) at once: one still processing this long after without
-    /// doing so lost its worker (an instance killed between taking the job and starting it), which Hangfire only notices after
-    /// its invisibility timeout, half an hour.
+    /// doing so lost its worker (an instance killed between taking the job and starting it), and so did one taken from its queue
+    /// this long ago that never turned Processing (the worker died, or lost the database, between the two). Hangfire only
+    /// notices either after its invisibility timeout (<see cref="JobsOptions.InvisibilityTimeoutSeconds"/>).
     /// </summary>
     private static readonly TimeSpan StartGrace = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// True when the shop's last scheduled job (which has not started the shop's work) will not: Hangfire no longer holds it as
-    /// waiting or running, it lost its worker (see <see cref="StartGrace"/>), or none was recorded.
+    /// waiting or running, or it lost its worker while processing (see <see cref="StartGrace"/>).
     /// </summary>
-    private bool JobGone(string? jobId)
+    private bool JobGone(string jobId)
     {
-        if (jobId is null) return true;
         var latest = storage.GetMonitoringApi().JobDetails(jobId)?.History?.MaxBy(h => h.CreatedAt);
         return latest is null
             || latest.StateName == Hangfire.States.FailedState.StateName || latest.StateName == Hangfire.States.DeletedState.StateName

@@ -101,6 +101,26 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
         Assert.NotEqual(jobId, await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop })); // scheduled again
     }
 
+
+    [Fact]
+    public async Task A_shop_whose_sweep_was_taken_from_its_queue_by_a_worker_that_died_is_scheduled_again_after_a_minute()
+    {
+        await Sweep.SweepAllAsync(default);
+        const string Runs = "SELECT job_id FROM shop_job_runs WHERE work = @work AND shop_domain = @shop";
+        var jobId = await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop });
+        // Due and enqueued; a worker took it from the queue and died (or lost the database) before it turned Processing:
+        // Hangfire still says Enqueued, and would hand it out again only after its invisibility timeout.
+        Assert.True(App.Services.GetRequiredService<IBackgroundJobClient>().Requeue(jobId));
+        const string Take = "UPDATE hangfire.jobqueue SET fetchedat = now() - make_interval(secs => @ago) WHERE jobid = @id::bigint RETURNING 1";
+        await App.ScalarAsync<int>(Take, new { id = jobId, ago = 20 });
+
+        await Sweep.SweepAllAsync(default);
+        Assert.Equal(jobId, await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop })); // 20 s in: it may yet start
+
+        await App.ScalarAsync<int>(Take, new { id = jobId, ago = 120 });
+        await Sweep.SweepAllAsync(default);
+        Assert.NotEqual(jobId, await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop })); // scheduled again
+    }
     [Fact]
     public async Task A_shops_sweep_is_not_scheduled_again_while_the_previous_one_has_not_started_and_is_once_it_ran()
     {
