@@ -89,6 +89,28 @@ public static class ShopifyOutbound
     }
 
     /// <summary>
+    /// Shopify Flow's trigger lifecycle callback: a merchant turned on (or off) a workflow using the trigger
+    /// <paramref name="triggerId"/> (its <c>flow_trigger_definition_id</c>) in <paramref name="shop"/>. JSON body, base64 HMAC-SHA256
+    /// of it with the app's secret in X-Shopify-Hmac-SHA256, as webhooks.
+    /// </summary>
+    public static HttpRequestMessage FlowLifecycle(Uri endpoint, string shop, string triggerId, bool enabled, DateTimeOffset at, string secret)
+    {
+        var body = JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["flow_trigger_definition_id"] = triggerId,
+            ["has_enabled_flow"] = enabled,
+            ["shop_id"] = 1000 + (uint)shop.GetHashCode(StringComparison.Ordinal) % 100_000,
+            ["shopify_domain"] = shop,
+            ["timestamp"] = at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+        });
+        var bytes = Encoding.UTF8.GetBytes(body);
+        var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(bytes) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        request.Headers.Add("X-Shopify-Hmac-SHA256", Convert.ToBase64String(HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), bytes)));
+        return request;
+    }
+
+    /// <summary>
     /// The query Shopify's app proxy appends when it forwards a storefront request: the storefront's own query
     /// parameters plus shop, logged_in_customer_id, path_prefix and timestamp, signed over all of them sorted.
     /// </summary>

@@ -65,6 +65,7 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
             ("mutation DeactivateCampaign", DeactivateCampaign),
             ("query PaidOrders", (_, v) => OrdersPage(v)),
             ("query LoyaltyDiscounts", (_, v) => DiscountsPage(v)),
+            ("mutation FlowTriggerReceive", FlowTriggerReceive),
         ];
     }
 

@@ -6,6 +6,7 @@ using Loyalty.ShopifyApp.Features.Dashboard;
 using Loyalty.ShopifyApp.Features.Donations;
 using Loyalty.ShopifyApp.Features.Events;
 using Loyalty.ShopifyApp.Features.Expiry;
+using Loyalty.ShopifyApp.Features.Flow;
 using Loyalty.ShopifyApp.Features.Health;
 using Loyalty.ShopifyApp.Features.Install;
 using Loyalty.ShopifyApp.Features.Pending;
@@ -37,7 +38,8 @@ public static class FeatureMap
             .AddConversion()        // points to coupons
             .AddDonations()         // donating points
             .AddCampaigns()         // merchant coupon campaigns
-            .AddEvents();           // events for the merchant's other systems
+            .AddEvents()            // events for the merchant's other systems
+            .AddFlow();             // Shopify Flow triggers, for the shops whose workflows use them
         return builder;
     }
 
@@ -46,6 +48,7 @@ public static class FeatureMap
         app.MapHealth();
         app.MapAuthorizationCodeGrant();
         app.MapWebhookIntake();
+        app.MapFlowLifecycle();
         app.MapStorefrontApi()
             .MapMyPage()
             .MapMyPoints()
@@ -77,6 +80,7 @@ public static class FeatureMap
             .MapChangeCampaign()
             .MapResumeCampaign()
             .MapEventEndpoint()
+            .MapFlowStatus()
             .MapDashboard();
         app.MapJobsDashboard();
         app.MapAdminPages();

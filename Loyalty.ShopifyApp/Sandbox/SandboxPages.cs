@@ -12,7 +12,7 @@ namespace Loyalty.ShopifyApp.Sandbox;
 /// verification runs) and renders Liquid answers in a plain layout (<c>/sandbox/storefront/ja/apps/loyalty/*</c> is the
 /// storefront in Japanese, as a shop's <c>/ja/</c> URLs are); <c>/sandbox/orders</c> sends a signed
 /// <c>orders/paid</c> webhook to <c>/webhooks</c>; <c>/sandbox/faults</c> changes what the simulators do; <c>/sandbox/clock</c>
-/// moves the points program's time ahead;
+/// moves the points program's time ahead; <c>/sandbox/flow</c> turns the demo shop's Shopify Flow workflows on and off;
 /// <c>/sandbox/session-token</c> gives the embedded admin a session token for the demo shop.
 /// </summary>
 public static partial class SandboxPages
@@ -44,6 +44,7 @@ public static partial class SandboxPages
         sandbox.MapPost("/orders", SendOrderAsync);
         sandbox.MapPost("/faults", SetFaults);
         sandbox.MapPost("/clock", SetClock);
+        sandbox.MapSandboxFlow();
         sandbox.MapGet("/session-token", (IOptions<ShopifyOptions> shopify, IOptions<SandboxOptions> o) =>
             TypedResults.Ok(new { token = SandboxMode.SessionToken(shopify.Value, o.Value.DemoShop), shop = o.Value.DemoShop }));
         sandbox.MapGet("/storefront/login", (HttpContext http, string? customer, string? locale, IOptions<SandboxOptions> o) =>

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using Loyalty.Sandbox;
 using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Conversion;
+using Loyalty.ShopifyApp.Features.Flow;
 using Loyalty.ShopifyApp.Features.Points;
 
 namespace Loyalty.Tests.Conformance;
@@ -12,7 +13,8 @@ namespace Loyalty.Tests.Conformance;
 /// coupon cancellation (suspend, usage check, delete) and a used coupon's refused cancellation, coupon validation from the
 /// admin and the storefront, campaigns with one code (percentage for everyone; fixed amount for listed customers) and with
 /// many (bulk codes and their status), a campaign changed and deactivated, orders/paid with a used code, the coupon report,
-/// the missed-order sweep over several pages and the orphan sweep. Token exchange is REST and not recorded.
+/// the missed-order sweep over several pages and the orphan sweep, and the Flow triggers those sent (points earned, coupon
+/// issued) for a shop whose workflows use them. Token exchange is REST and not recorded.
 /// </summary>
 public sealed class AppAdminTraffic : IAsyncLifetime
 {
@@ -65,6 +67,11 @@ public sealed class AppAdminTraffic : IAsyncLifetime
 
         await Ok(Admin(HttpMethod.Get, "/api/admin/shop"), "install");
         await Ok(Admin(HttpMethod.Post, "/api/admin/customers/777/points", new { points = 5000, description = "welcome" }, "welcome"), "bonus");
+        foreach (var trigger in FlowTrigger.All)
+        {
+            await Ok(ShopifyOutbound.FlowLifecycle(new Uri("/flow/lifecycle", UriKind.Relative), Shop, trigger.Handle, true, DateTimeOffset.UtcNow,
+                LoyaltyApp.Secret), "Flow workflow turned on");
+        }
 
         // Conversions: the first creates the customer's metafield, the second updates it by its digest.
         var kept = (await Ok(Proxy("/proxy/api/conversions", 777, new { points = 500 }, "c1"), "conversion")).GetProperty("code").GetString()!;
@@ -114,6 +121,7 @@ public sealed class AppAdminTraffic : IAsyncLifetime
         await app.Services.GetRequiredService<CampaignGeneration>().GenerateAsync(flyers, default);
 
         // Orders: a paid order that used a campaign code, the report, and the sweeps.
+        await Ok(Admin(HttpMethod.Put, "/api/admin/settings", new { earnRate = 1 }), "earning on");
         await app.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(5001, 777, 80m, 90m, discountCodes: ["SUMMER-CONF"]));
         await Ok(Admin(HttpMethod.Get, "/api/admin/reports/coupons"), "coupon report");
         await app.ScalarAsync<int>("UPDATE shops SET installed_at = now() - interval '2 hours' WHERE shop_domain = @Shop", new { Shop });
@@ -121,5 +129,11 @@ public sealed class AppAdminTraffic : IAsyncLifetime
         await app.Services.GetRequiredService<MissedOrderSweep>().SweepShopAsync(Shop, default);
         await app.ScalarAsync<int>("UPDATE conversions SET state = 'failed', coupon_status = 'none' WHERE code = @kept", new { kept });
         await app.Services.GetRequiredService<OrphanCouponSweep>().SweepShopAsync(Shop, default);
+        await app.Services.GetRequiredService<FlowDelivery>().DeliverDueAsync(default);
+        if (shopify.FlowTriggersReceived.Select(r => r.Handle).Distinct().Count() != 2)
+        {
+            throw new InvalidOperationException("Flow did not accept both points earned and coupon issued: "
+                + string.Join(", ", shopify.FlowTriggersReceived.Select(r => r.Handle)));
+        }
     }
 }

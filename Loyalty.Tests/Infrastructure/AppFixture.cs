@@ -1,3 +1,4 @@
+using Loyalty.Sandbox;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Infrastructure;
@@ -9,13 +10,16 @@ namespace Loyalty.Tests.Infrastructure;
 /// (<see cref="NewShopAsync"/>), so they share the app but not its data; classes run in parallel on apps of their own.
 /// A class whose app needs other settings or services has a subclass that passes them (or overrides
 /// <see cref="Services"/>). A test whose app must be its alone, because it changes what the whole app holds in memory
-/// (rate-limit windows, lockouts) or its start must fail, starts one with <see cref="StartAsync"/>.
+/// (rate-limit windows, lockouts) or its start must fail, starts one with <see cref="StartAsync"/>. A class that judges the app by
+/// what Shopify holds passes <c>shopifySimulator: true</c>: the app's Shopify is then the stateful <see cref="ShopifySimulator"/>
+/// (shops install through its token exchange), whose records are the ground truth.
 /// </summary>
 public class AppFixture : IAsyncLifetime, IAsyncDisposable
 {
     private readonly Dictionary<string, string?>? _settings;
     private readonly Action<IServiceCollection>? _services;
     private readonly string? _connectionString;
+    private readonly bool _shopifySimulator;
     private readonly List<WireMockServer> _servers = [];
 
     public AppFixture()
@@ -25,14 +29,22 @@ public class AppFixture : IAsyncLifetime, IAsyncDisposable
     /// <param name="settings">Settings added to (or changed in) <see cref="LoyaltyApp"/>'s own test settings.</param>
     /// <param name="services">Services replaced or added (test webhook handlers, a log capture).</param>
     /// <param name="connectionString">An existing database (two instances of the app on one); a new one when null.</param>
-    protected AppFixture(Dictionary<string, string?>? settings, Action<IServiceCollection>? services = null, string? connectionString = null)
+    /// <param name="shopifySimulator">Shopify is the <see cref="ShopifySimulator"/> (<see cref="Simulator"/>), not the WireMock fake.</param>
+    protected AppFixture(Dictionary<string, string?>? settings, Action<IServiceCollection>? services = null, string? connectionString = null,
+        bool shopifySimulator = false)
     {
         _settings = settings;
         _services = services;
         _connectionString = connectionString;
+        _shopifySimulator = shopifySimulator;
     }
 
     public ShopifyFake Shopify { get; } = new();
+
+    /// <summary>The app's Shopify, when the class asked for the simulator.</summary>
+    public ShopifySimulator Simulator => _simulator ?? throw new InvalidOperationException("This fixture's Shopify is the WireMock fake.");
+
+    private ShopifySimulator? _simulator;
 
     public LoyaltyApp App { get; private set; } = null!;
 
@@ -59,7 +71,14 @@ public class AppFixture : IAsyncLifetime, IAsyncDisposable
     public virtual async Task<string> NewShopAsync()
     {
         var shop = LoyaltyApp.NewShop();
-        await App.InstallAsync(Shopify, shop);
+        if (_simulator is null)
+        {
+            await App.InstallAsync(Shopify, shop);
+            return shop;
+        }
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Get, "/api/admin/shop", shop));
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Install of {shop} failed: {(int)response.StatusCode}");
+        await App.EarnFromTheStartAsync(shop);
         return shop;
     }
 
@@ -76,11 +95,18 @@ public class AppFixture : IAsyncLifetime, IAsyncDisposable
 
     public async Task InitializeAsync() => App = await StartAppAsync();
 
-    protected virtual Task<LoyaltyApp> StartAppAsync() => LoyaltyApp.StartAsync(Shopify, _settings, Services, _connectionString);
+    protected virtual async Task<LoyaltyApp> StartAppAsync()
+    {
+        if (!_shopifySimulator) return await LoyaltyApp.StartAsync(Shopify, _settings, Services, _connectionString);
+        _simulator = await ShopifySimulator.StartAsync(LoyaltyApp.ApiKey, LoyaltyApp.Secret, seed: 18);
+        var settings = new Dictionary<string, string?>(_settings ?? []) { ["Shopify:AdminUrlTemplate"] = _simulator.AdminUrlTemplate };
+        return await LoyaltyApp.StartAsync(Shopify, settings, Services, _connectionString);
+    }
 
     public async Task DisposeAsync()
     {
         if (App is not null) await App.DisposeAsync();
+        if (_simulator is not null) await _simulator.DisposeAsync();
         Shopify.Dispose();
         lock (_servers) _servers.ForEach(s => s.Stop());
     }

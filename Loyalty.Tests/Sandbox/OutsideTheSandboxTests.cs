@@ -9,6 +9,8 @@ public sealed class OutsideTheSandboxTests(AppFixture app) : AppTests<AppFixture
     [InlineData("POST", "/sandbox/orders")]
     [InlineData("POST", "/sandbox/faults")]
     [InlineData("POST", "/sandbox/clock")]
+    [InlineData("GET", "/sandbox/flow")]
+    [InlineData("POST", "/sandbox/flow")]
     [InlineData("GET", "/sandbox/storefront/login?customer=1")]
     [InlineData("GET", "/sandbox/storefront/apps/loyalty/api/me")]
     public async Task Outside_the_sandbox_none_of_the_sandbox_is_mounted(string method, string path)

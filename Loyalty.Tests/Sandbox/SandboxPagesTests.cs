@@ -100,6 +100,27 @@ public sealed class SandboxPagesTests(SandboxApp sandbox) : IClassFixture<Sandbo
     }
 
     [Fact]
+    public async Task A_Flow_workflow_turned_on_in_the_sandbox_receives_the_points_of_an_order_placed_there()
+    {
+        var bad = await App.Http.PostAsJsonAsync("/sandbox/flow", new { trigger = "no-such-trigger", enabled = true });
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, bad.StatusCode);
+        Assert.Equal("invalid_trigger", (await bad.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+
+        var on = await App.Http.PostAsJsonAsync("/sandbox/flow", new { trigger = "loyalty-points-earned", enabled = true });
+        Assert.Equal(HttpStatusCode.OK, on.StatusCode);
+        var order = await App.Http.PostAsJsonAsync("/sandbox/orders", new { customerId = 1003, amount = 42.5 });
+        var webhookId = (await order.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("webhookId").GetString()!;
+        await App.WaitForDeliveryAsync(webhookId, "processed");
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Flow.FlowDelivery>().DeliverDueAsync(default);
+
+        var flow = await App.Http.GetFromJsonAsync<JsonElement>("/sandbox/flow");
+        Assert.True(flow.GetProperty("triggers").EnumerateArray().Single(t => t.GetProperty("handle").GetString() == "loyalty-points-earned")
+            .GetProperty("usedByAWorkflow").GetBoolean());
+        var run = flow.GetProperty("received").EnumerateArray().First(r => r.GetProperty("handle").GetString() == "loyalty-points-earned");
+        Assert.Equal(1003, JsonDocument.Parse(run.GetProperty("payload").GetString()!).RootElement.GetProperty("customer_id").GetInt64());
+    }
+
+    [Fact]
     public async Task Faults_set_on_demand_reach_the_simulator()
     {
         var response = await App.Http.PostAsJsonAsync("/sandbox/faults", new { target = "pos", rate = 0.2, latencyMs = 40 });

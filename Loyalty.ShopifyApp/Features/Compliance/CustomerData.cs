@@ -119,6 +119,8 @@ public static class CustomerData
                 UPDATE webhook_deliveries SET payload = NULL, payload_cleared_at = now(), customer_id = NULL
                 WHERE shop_domain = @shop AND (customer_id = @customerId OR order_id = ANY(@orderIds))
                 """, new { shop, customerId, orderIds }, tx, cancellationToken: ct)),
+            ["flowTriggersDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
+                "DELETE FROM flow_outbox WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["expiryNoticesDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM expiry_notices WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["dataExportsDeleted"] = await conn.ExecuteAsync(new CommandDefinition(

@@ -109,6 +109,11 @@ public sealed partial class ConversionSaga
         await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "conversion.completed",
             new { conversionId = c.Id, customerId = c.CustomerId, points = c.Points, coupon }, ct);
         await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "coupon.created", coupon, ct);
+        await Flow.FlowTriggers.QueueAsync(conn, tx, c.ShopDomain, Flow.FlowTrigger.CouponIssued, c.Id, c.CustomerId, new Dictionary<string, object>
+        {
+            ["Coupon code"] = c.Code, ["Coupon value"] = c.Amount, ["Currency"] = c.Currency, ["Points"] = c.Points,
+            ["Expires at"] = Flow.FlowTriggers.Instant(c.ExpiresAt),
+        }, ct);
         LogCompleted(c.ShopDomain, c.CustomerId, c.Id, c.Points, c.Code);
         return done;
     }

@@ -77,6 +77,12 @@ public sealed partial class ExpiryNotices(NpgsqlDataSource db, ProgramClock cloc
                 customerId = customer, points = told.Sum(s => s.Points), expiresAt = told.Min(s => s.ExpiresAt), mode = settings.ExpiryMode,
                 lots = told.Select(s => new { lotTransactionId = s.LotId, points = s.Points, expiresAt = s.ExpiresAt }),
             }, ct);
+            // Once per notice: the first notice key told now was never told before.
+            await Flow.FlowTriggers.QueueAsync(conn, tx, shop, Flow.FlowTrigger.PointsExpiring, $"{customer}:{told[0].Key}", customer,
+                new Dictionary<string, object>
+                {
+                    ["Points"] = told.Sum(s => s.Points), ["Expires at"] = Flow.FlowTriggers.Instant(told.Min(s => s.ExpiresAt)),
+                }, ct);
         }
         await tx.CommitAsync(ct);
         return told.Count > 0;

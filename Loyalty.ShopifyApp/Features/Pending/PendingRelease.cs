@@ -53,6 +53,8 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
                 new Posting(QueueForPos: settings.PosMode), ct);
             await Events.OutgoingEvents.EmitAsync(conn, tx, shop, "points.released",
                 new { customerId, orderId, orderName = o.Name, points = o.Points }, ct);
+            await Flow.FlowTriggers.QueueAsync(conn, tx, shop, Flow.FlowTrigger.PointsEarned, $"release:{orderId}", customerId,
+                new Dictionary<string, object> { ["Points"] = o.Points, ["Order name"] = o.Name ?? $"#{orderId}" }, ct);
         }
         await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE order_earnings SET released_at = @now, updated_at = now() WHERE shop_domain = @shop AND order_id = @orderId",

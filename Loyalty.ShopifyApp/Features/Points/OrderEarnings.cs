@@ -91,6 +91,11 @@ public static class OrderEarnings
             customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = rule.Rate, amount,
             currency = order.Currency, pendingUntil = pending ? pendingUntil : null,
         }, ct);
+        if (!pending && points > 0)
+        {
+            await Flow.FlowTriggers.QueueAsync(conn, tx, shop, Flow.FlowTrigger.PointsEarned, $"order:{order.OrderId}", order.CustomerId.Value,
+                new Dictionary<string, object> { ["Points"] = points, ["Order name"] = order.Name ?? $"#{order.OrderId}" }, ct);
+        }
 
         // Refunds that arrived before the award are applied now.
         var earlyRefunds = await conn.QueryAsync<(long RefundId, decimal Amount)>(new CommandDefinition("""

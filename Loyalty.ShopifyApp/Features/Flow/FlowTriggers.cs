@@ -1,0 +1,43 @@
+namespace Loyalty.ShopifyApp.Features.Flow;
+
+/// <summary>
+/// A Shopify Flow trigger the app declares as an extension (<c>extensions/{Handle}/shopify.extension.toml</c>): its handle, and
+/// its title, which Shopify's lifecycle callback may name it by.
+/// </summary>
+public sealed record FlowTrigger(string Handle, string Title)
+{
+    public static readonly FlowTrigger PointsEarned = new("loyalty-points-earned", "Loyalty points earned");
+    public static readonly FlowTrigger PointsExpiring = new("loyalty-points-expiring", "Loyalty points expiring soon");
+    public static readonly FlowTrigger CouponIssued = new("loyalty-coupon-issued", "Loyalty coupon issued");
+
+    public static readonly IReadOnlyList<FlowTrigger> All = [PointsEarned, PointsExpiring, CouponIssued];
+}
+
+/// <summary>
+/// Queues a Flow trigger in the transaction of the fact it reports, so it is sent exactly when the fact happened, once per fact
+/// (<c>dedupeKey</c>), and only for a shop where a merchant turned on a workflow using it (<c>flow_trigger_usage</c>, kept by
+/// <see cref="FlowLifecycle"/>). <see cref="FlowDelivery"/> sends it.
+/// </summary>
+public static class FlowTriggers
+{
+    /// <summary>
+    /// Queues <paramref name="trigger"/> about <paramref name="customerId"/> with <paramref name="fields"/> (keys as its extension
+    /// declares them); false when the shop uses no workflow with it, or this fact was queued already.
+    /// </summary>
+    public static async Task<bool> QueueAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, FlowTrigger trigger, string dedupeKey,
+        long customerId, IReadOnlyDictionary<string, object> fields, CancellationToken ct)
+    {
+        // A customer_reference field is sent as customer_id, the customer's numeric id.
+        var payload = JsonSerializer.Serialize(new Dictionary<string, object>(fields) { ["customer_id"] = customerId });
+        return await conn.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO flow_outbox (shop_domain, handle, dedupe_key, customer_id, payload)
+            SELECT @shop, @handle, @dedupeKey, @customerId, @payload::jsonb
+            WHERE EXISTS (SELECT 1 FROM flow_trigger_usage u WHERE u.shop_domain = @shop AND u.trigger IN (@handle, @title) AND u.enabled)
+            ON CONFLICT (shop_domain, handle, dedupe_key) DO NOTHING
+            """, new { shop, handle = trigger.Handle, title = trigger.Title, dedupeKey, customerId, payload }, tx, cancellationToken: ct)) == 1;
+    }
+
+    /// <summary>An ISO 8601 instant as the triggers carry dates (Flow refuses date fields on triggers).</summary>
+    public static string Instant(DateTimeOffset? at) =>
+        at?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture) ?? "";
+}
