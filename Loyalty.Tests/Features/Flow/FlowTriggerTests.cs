@@ -186,6 +186,21 @@ public sealed class FlowTriggerTests(FlowTriggerTests.FlowApp app) : AppTests<Fl
     }
 
     [Fact]
+    public async Task Erasing_a_customer_deletes_the_triggers_queued_about_them_before_Flow_received_them()
+    {
+        await WorkflowAsync(FlowTrigger.PointsEarned.Handle, enabled: true);
+        await PaidAsync(9701, 47, 15m);
+        await PaidAsync(9702, 48, 15m);
+
+        await App.DeliverAsync("customers/redact", Shop, $$"""{"shop_domain":"{{Shop}}","customer":{"id":47},"orders_to_redact":[9701]}""");
+        await SendAsync();
+
+        Assert.Equal([48L], Received(FlowTrigger.PointsEarned.Handle).Select(p => p.GetProperty("customer_id").GetInt64()));
+        Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM flow_outbox WHERE shop_domain = @shop AND (customer_id = 47 OR payload ->> 'customer_id' = '47')",
+            new { shop = Shop }));
+    }
+
+    [Fact]
     public async Task A_lifecycle_callback_not_signed_with_the_apps_secret_or_not_one_at_all_is_refused()
     {
         using var forged = ShopifyOutbound.FlowLifecycle(Lifecycle, Shop, FlowTrigger.PointsEarned.Handle, true, DateTimeOffset.UtcNow,
