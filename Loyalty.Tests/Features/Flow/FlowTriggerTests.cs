@@ -196,7 +196,8 @@ public sealed class FlowTriggerTests(FlowTriggerTests.FlowApp app) : AppTests<Fl
         await SendAsync();
 
         Assert.Equal([48L], Received(FlowTrigger.PointsEarned.Handle).Select(p => p.GetProperty("customer_id").GetInt64()));
-        Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM flow_outbox WHERE shop_domain = @shop AND (customer_id = 47 OR payload ->> 'customer_id' = '47')",
+        Assert.Equal(0, await App.ScalarAsync<long>(
+            "SELECT count(*) FROM flow_outbox WHERE shop_domain = @shop AND (customer_id = 47 OR payload ->> 'customer_id' = '47')",
             new { shop = Shop }));
     }
 
