@@ -93,7 +93,9 @@ public static class ShopifyOutbound
     /// <paramref name="triggerId"/> (its <c>flow_trigger_definition_id</c>) in <paramref name="shop"/>. JSON body, base64 HMAC-SHA256
     /// of it with the app's secret in X-Shopify-Hmac-SHA256, as webhooks.
     /// </summary>
-    public static HttpRequestMessage FlowLifecycle(Uri endpoint, string shop, string triggerId, bool enabled, DateTimeOffset at, string secret)
+    /// <param name="zoned">Write <paramref name="at"/> with its own offset rather than in UTC.</param>
+    public static HttpRequestMessage FlowLifecycle(Uri endpoint, string shop, string triggerId, bool enabled, DateTimeOffset at, string secret,
+        bool zoned = false)
     {
         var body = JsonSerializer.Serialize(new Dictionary<string, object>
         {
@@ -101,7 +103,8 @@ public static class ShopifyOutbound
             ["has_enabled_flow"] = enabled,
             ["shop_id"] = 1000 + (uint)shop.GetHashCode(StringComparison.Ordinal) % 100_000,
             ["shopify_domain"] = shop,
-            ["timestamp"] = at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+            ["timestamp"] = zoned ? at.ToString("yyyy-MM-dd'T'HH:mm:ss.fffzzz", CultureInfo.InvariantCulture)
+                : at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
         });
         var bytes = Encoding.UTF8.GetBytes(body);
         var request = new HttpRequestMessage(HttpMethod.Post, endpoint) { Content = new ByteArrayContent(bytes) };

@@ -66,6 +66,11 @@ public static class CustomerData
                 SELECT coalesce(jsonb_agg(to_jsonb(r) - 'shop_domain' ORDER BY r.created_at), '[]')::text FROM coupon_redemptions r
                 WHERE shop_domain = @shop AND customer_id = @customerId
                 """, args, ct),
+            ["flowTriggers"] = await JsonAsync(conn, tx, """
+                SELECT coalesce(jsonb_agg(jsonb_build_object('trigger', f.handle, 'payload', f.payload, 'state', f.state,
+                    'createdAt', f.created_at, 'deliveredAt', f.delivered_at) ORDER BY f.id), '[]')::text
+                FROM flow_outbox f WHERE shop_domain = @shop AND customer_id = @customerId
+                """, args, ct),
             ["webhookDeliveries"] = webhookData,
         };
     }

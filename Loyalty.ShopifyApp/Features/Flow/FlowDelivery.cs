@@ -4,16 +4,19 @@ using Hangfire;
 namespace Loyalty.ShopifyApp.Features.Flow;
 
 /// <summary>
-/// Sends queued Flow triggers with the Admin API's <c>flowTriggerReceive</c>, at least once: claimed in turns across shops
-/// (<see cref="FlowOptions.MaxPerShopPerRun"/> each per run) under a lease, so any instance may run at once and one shop's burst
-/// does not hold back another's. A trigger Shopify refuses (<c>userErrors</c>) is <c>failed</c> at once; one that could not be sent
-/// (Shopify out of reach, throttled, an error) is tried again with back-off, and <c>failed</c> after <see cref="FlowOptions.MaxAttempts"/>;
-/// one whose shop turned off every workflow using it before it was sent is <c>skipped</c>.
+/// Sends queued Flow triggers with the Admin API's <c>flowTriggerReceive</c>, at least once. Runs take turns on every instance (an
+/// advisory lock), so slow answers never pile runs up on the job workers. A run claims triggers in turns across shops
+/// (<see cref="FlowOptions.MaxPerShopPerRun"/> each) under a lease, and starts a send only if it can end inside that lease, handing
+/// the rest back, so a trigger is never sent by two runs at once. A trigger Shopify refuses (<c>userErrors</c>) is <c>failed</c> at
+/// once; one that could not be sent is tried again with back-off, and <c>failed</c> after <see cref="FlowOptions.MaxAttempts"/>; one
+/// whose shop turned off every workflow using it, or uninstalled the app, is <c>skipped</c>.
 /// </summary>
 public sealed partial class FlowDelivery(
     NpgsqlDataSource db, ShopifyGraphQLClient shopify, IOptions<FlowOptions> options, ILogger<FlowDelivery> logger)
 {
     public const string RecurringId = "flow-delivery";
+
+    private const string RunLockKey = "flow-delivery:run";
 
     private const string Mutation = """
         mutation FlowTriggerReceive($handle: String!, $payload: JSON!) {
@@ -21,40 +24,76 @@ public sealed partial class FlowDelivery(
         }
         """;
 
-    private sealed record Claimed(long Id, string ShopDomain, string Handle, string Payload, int Attempts);
+    private sealed record Claimed(long Id, string ShopDomain, string Handle, string Payload, int Attempts, long Turn);
 
     [AutomaticRetry(Attempts = 0)]
     public async Task<int> DeliverDueAsync(CancellationToken ct)
     {
+        await using var lockConnection = await db.OpenConnectionAsync(ct);
+        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                new { key = RunLockKey }, cancellationToken: ct)))
+        {
+            return 0; // another run is under way: the triggers are its
+        }
+        try
+        {
+            return await RunAsync(ct);
+        }
+        finally
+        {
+            await lockConnection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+        }
+    }
+
+    private async Task<int> RunAsync(CancellationToken ct)
+    {
         var o = options.Value;
         var run = Stopwatch.StartNew();
-        await SkipUnusedAsync(ct);
+        await SettleAsync(ct);
         var sent = 0;
         var perShop = new Dictionary<string, int>(StringComparer.Ordinal);
         while (!ct.IsCancellationRequested && run.Elapsed.TotalSeconds < o.MaxRunSeconds)
         {
+            var claimed = Stopwatch.StartNew();
             var batch = await ClaimAsync(perShop, ct);
             if (batch.Count == 0) break;
-            foreach (var t in batch)
+            var unsent = new Queue<Claimed>(batch);
+            try
             {
-                perShop[t.ShopDomain] = perShop.GetValueOrDefault(t.ShopDomain) + 1;
-                if (await SendAsync(t, ct)) sent++;
+                // A send may take up to the client's throttle wait and timeout: none starts that could outlive the claim's lease.
+                while (unsent.TryPeek(out var t) && claimed.Elapsed.TotalSeconds + o.SendSecondsAtMost <= o.LeaseSeconds
+                       && !ct.IsCancellationRequested)
+                {
+                    unsent.Dequeue();
+                    perShop[t.ShopDomain] = perShop.GetValueOrDefault(t.ShopDomain) + 1;
+                    if (await SendAsync(t, ct)) sent++;
+                }
             }
+            finally
+            {
+                if (unsent.Count > 0) await HandBackAsync(unsent, CancellationToken.None);
+            }
+            if (unsent.Count > 0) break;
         }
         if (sent > 0) LogSent(sent);
         return sent;
     }
 
-    /// <summary>Triggers queued for a shop that has since turned off every workflow using them: not sent.</summary>
-    private async Task SkipUnusedAsync(CancellationToken ct)
+    /// <summary>
+    /// Before claiming: triggers of shops that no longer use them (or uninstalled the app) are skipped, and any still pending after its
+    /// last attempt (its sender died each time) is failed.
+    /// </summary>
+    private async Task SettleAsync(CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition($"""
             UPDATE flow_outbox o SET state = 'skipped', last_error = 'no workflow of the shop uses this trigger any more'
             WHERE o.state = 'pending' AND o.next_attempt_at <= now() AND NOT EXISTS (
-                SELECT 1 FROM flow_trigger_usage u WHERE u.shop_domain = o.shop_domain AND u.enabled
-                  AND u.trigger IN (o.handle, {TitleOf("o.handle")}))
-            """, cancellationToken: ct));
+                SELECT 1 FROM flow_trigger_usage u JOIN shops s ON s.shop_domain = u.shop_domain AND s.state = 'installed'
+                WHERE u.shop_domain = o.shop_domain AND u.enabled AND u.trigger IN (o.handle, {TitleOf("o.handle")}));
+            UPDATE flow_outbox SET state = 'failed', last_error = coalesce(last_error || '; ', '') || 'no answer after the last attempt'
+            WHERE state = 'pending' AND next_attempt_at <= now() AND attempts >= @max;
+            """, new { max = options.Value.MaxAttempts }, cancellationToken: ct));
     }
 
     private static string TitleOf(string handle) =>
@@ -78,12 +117,12 @@ public sealed partial class FlowDelivery(
             )
             UPDATE flow_outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease)
             FROM picked WHERE picked.id = o.id
-            RETURNING o.id, o.shop_domain, o.handle, o.payload::text AS payload, o.attempts
+            RETURNING o.id, o.shop_domain, o.handle, o.payload::text AS payload, o.attempts, picked.turn
             """, new
         {
             shops = perShop.Keys.ToArray(), used = perShop.Values.ToArray(), perShop = o.MaxPerShopPerRun, batch = o.BatchSize,
             lease = o.LeaseSeconds,
-        }, cancellationToken: ct))).OrderBy(c => c.Id).ToList();
+        }, cancellationToken: ct))).OrderBy(c => c.Turn).ThenBy(c => c.Id).ToList();
     }
 
     private async Task<bool> SendAsync(Claimed t, CancellationToken ct)
@@ -93,37 +132,45 @@ public sealed partial class FlowDelivery(
         try
         {
             using var payload = JsonDocument.Parse(t.Payload);
-            var data = await shopify.MutateAsync(t.ShopDomain, Mutation, new { handle = t.Handle, payload = payload.RootElement }, ct);
+            var data = await shopify.MutateAsync(t.ShopDomain, Mutation, new { handle = t.Handle, payload = payload.RootElement },
+                TimeSpan.FromSeconds(options.Value.MaxThrottleWaitSeconds), ct);
             var errors = data.GetProperty("flowTriggerReceive").GetProperty("userErrors");
             if (errors.GetArrayLength() > 0)
             {
                 refused = string.Join("; ", errors.EnumerateArray().Select(e => e.GetProperty("message").GetString()));
             }
         }
-        catch (Exception e) when (e is ShopifyUnavailableException or ShopifyThrottledException or ShopifyGraphQLException
-                                      or ShopNotAuthorizedException or KeyNotFoundException or InvalidOperationException)
+        catch (Exception e) when (!ct.IsCancellationRequested)
         {
-            error = $"{e.GetType().Name}: {e.Message}";
+            error = $"{e.GetType().Name}: {e.Message}"; // this trigger's trouble, whatever it is, never stops the others
         }
         await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-        if (refused is null && error is null)
-        {
-            await conn.ExecuteAsync(new CommandDefinition(
-                "UPDATE flow_outbox SET state = 'delivered', delivered_at = now(), last_error = NULL WHERE id = @Id", t,
-                cancellationToken: CancellationToken.None));
-            return true;
-        }
         var o = options.Value;
         var giveUp = refused is not null || t.Attempts >= o.MaxAttempts;
         var delay = Math.Min(o.MaxRetryDelaySeconds, o.RetryBaseDelaySeconds * Math.Pow(2, Math.Min(t.Attempts - 1, 20)));
+        // Only while this run still holds the trigger (its claim's attempt): a run whose lease ran out changes nothing.
         await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE flow_outbox SET state = CASE WHEN @giveUp THEN 'failed' ELSE 'pending' END, last_error = left(@why, 1000),
-                next_attempt_at = now() + make_interval(secs => @delay)
-            WHERE id = @id
-            """, new { id = t.Id, giveUp, why = refused ?? error, delay }, cancellationToken: CancellationToken.None));
+            UPDATE flow_outbox SET
+                state = CASE WHEN @delivered THEN 'delivered' WHEN @giveUp THEN 'failed' ELSE 'pending' END,
+                delivered_at = CASE WHEN @delivered THEN now() END, last_error = left(@why, 1000),
+                next_attempt_at = CASE WHEN @delivered THEN next_attempt_at ELSE now() + make_interval(secs => @delay) END
+            WHERE id = @Id AND state = 'pending' AND attempts = @Attempts
+            """, new { t.Id, t.Attempts, delivered = refused is null && error is null, giveUp, why = refused ?? error, delay },
+            cancellationToken: CancellationToken.None));
         if (refused is not null) LogRefused(t.ShopDomain, t.Handle, t.Id, refused);
-        else LogNotSent(t.ShopDomain, t.Handle, t.Id, t.Attempts, giveUp, error!);
-        return false;
+        else if (error is not null) LogNotSent(t.ShopDomain, t.Handle, t.Id, t.Attempts, giveUp, error);
+        return refused is null && error is null;
+    }
+
+    /// <summary>Claimed triggers this run did not send: due again, the claim's attempt not counted.</summary>
+    private async Task HandBackAsync(IEnumerable<Claimed> triggers, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("""
+            UPDATE flow_outbox o SET attempts = o.attempts - 1, next_attempt_at = now()
+            FROM unnest(@ids, @attempts) AS h (id, attempts)
+            WHERE o.id = h.id AND o.state = 'pending' AND o.attempts = h.attempts
+            """, new { ids = triggers.Select(t => t.Id).ToArray(), attempts = triggers.Select(t => t.Attempts).ToArray() }, cancellationToken: ct));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow triggers sent: {Count}")]

@@ -8,6 +8,7 @@ public static class FlowFeature
     public static IServiceCollection AddFlow(this IServiceCollection services)
     {
         services.AddValidatedOptions<FlowOptions, FlowOptionsValidator>(FlowOptions.Section);
+        services.AddSingleton<IValidateOptions<FlowOptions>, FlowLeaseCheck>();
         services.AddTransient<FlowDelivery>();
         services.AddRecurringJob<FlowDelivery>(FlowDelivery.RecurringId, "*/30 * * * * *", j => j.DeliverDueAsync(CancellationToken.None));
         return services;

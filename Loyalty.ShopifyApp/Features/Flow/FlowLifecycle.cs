@@ -52,13 +52,14 @@ public static partial class FlowLifecycle
         {
             c = null;
         }
-        if (c is not { TriggerId.Length: > 0 and <= 200, HasEnabledFlow: { } enabled, Timestamp: { } at }
-            || !ShopDomain.TryNormalize(c.ShopifyDomain, out var shop))
+        if (c is not { TriggerId.Length: > 0 and <= 200, HasEnabledFlow: { } enabled, Timestamp: { } stamped }
+            || c.TriggerId.Any(char.IsControl) || !ShopDomain.TryNormalize(c.ShopifyDomain, out var shop))
         {
             LogRejected(log, "not a lifecycle callback");
             return Problems.BadRequest("invalid_lifecycle_callback",
                 "flow_trigger_definition_id, has_enabled_flow, shopify_domain and timestamp are required.");
         }
+        var at = stamped.ToUniversalTime(); // Npgsql writes timestamptz from UTC only
         await using var conn = await db.OpenConnectionAsync(ct);
         var kept = await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO flow_trigger_usage (shop_domain, trigger, enabled, changed_at)
@@ -66,6 +67,7 @@ public static partial class FlowLifecycle
             ON CONFLICT (shop_domain, trigger) DO UPDATE SET enabled = excluded.enabled, changed_at = excluded.changed_at, received_at = now()
             WHERE flow_trigger_usage.changed_at < excluded.changed_at
             """, new { shop, trigger = c.TriggerId, enabled, at }, cancellationToken: ct));
+        if (!FlowTrigger.All.Any(t => t.Handle == c.TriggerId || t.Title == c.TriggerId)) LogUnknown(log, shop, c.TriggerId);
         if (kept == 1) LogChanged(log, shop, c.TriggerId, enabled);
         else LogIgnored(log, shop, c.TriggerId, enabled);
         return TypedResults.Ok();
@@ -73,6 +75,10 @@ public static partial class FlowLifecycle
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Flow lifecycle callback refused: {Reason}")]
     private static partial void LogRejected(ILogger logger, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Flow lifecycle callback of {Shop} names {Trigger}, neither a handle nor a title of a trigger of the app: none is sent")]
+    private static partial void LogUnknown(ILogger logger, string shop, string trigger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Flow trigger {Trigger} of {Shop}: a workflow uses it: {Enabled}")]
     private static partial void LogChanged(ILogger logger, string shop, string trigger, bool enabled);

@@ -23,6 +23,17 @@ public sealed class FlowOptions
     [SettingRange(10, 3600, ErrorMessage = "Flow:LeaseSeconds must be 10-3600.")]
     public int LeaseSeconds { get; set; } = 120;
 
+    /// <summary>The longest a send waits for the shop's Shopify cost bucket before it is tried again later.</summary>
+    [SettingRange(0, 60, ErrorMessage = "Flow:MaxThrottleWaitSeconds must be 0-60.")]
+    public int MaxThrottleWaitSeconds { get; set; } = 5;
+
+    /// <summary>
+    /// The longest one send may take (the throttle wait, Shopify's answer within the client's timeout and its retries): a send starts
+    /// only when this much of the claim's lease is left, so a lease never runs out while its trigger is being sent.
+    /// </summary>
+    [SettingRange(1, 600, ErrorMessage = "Flow:SendSecondsAtMost must be 1-600.")]
+    public int SendSecondsAtMost { get; set; } = 45;
+
     /// <summary>Sends of one trigger before it is given up as failed (Shopify out of reach, throttled, or erring).</summary>
     [SettingRange(1, 100, ErrorMessage = "Flow:MaxAttempts must be 1-100.")]
     public int MaxAttempts { get; set; } = 10;
@@ -37,3 +48,11 @@ public sealed class FlowOptions
 
 [OptionsValidator]
 public sealed partial class FlowOptionsValidator : IValidateOptions<FlowOptions>;
+
+/// <summary>A send must fit in a lease with room to spare, or no trigger would ever be sent.</summary>
+public sealed class FlowLeaseCheck : IValidateOptions<FlowOptions>
+{
+    public ValidateOptionsResult Validate(string? name, FlowOptions o) => o.SendSecondsAtMost * 2 <= o.LeaseSeconds
+        ? ValidateOptionsResult.Success
+        : ValidateOptionsResult.Fail($"Flow:LeaseSeconds ({o.LeaseSeconds}) must be at least twice Flow:SendSecondsAtMost ({o.SendSecondsAtMost}).");
+}

@@ -29,6 +29,9 @@ public sealed partial class AppUninstalled(InstalledShops installed, ILogger<App
             UPDATE shops SET state = 'uninstalled', uninstalled_at = coalesce(@triggered, now()), updated_at = now()
             WHERE shop_domain = @shop;
             DELETE FROM shop_tokens WHERE shop_domain = @shop;
+            -- Shopify Flow: workflows are the shop's; a reinstall hears of them again through the lifecycle callback.
+            DELETE FROM flow_trigger_usage WHERE shop_domain = @shop;
+            UPDATE flow_outbox SET state = 'skipped', last_error = 'the shop uninstalled the app' WHERE shop_domain = @shop AND state = 'pending';
             """, new { shop = d.ShopDomain, triggered = d.TriggeredAt }, context.Transaction, cancellationToken: ct));
         context.AfterCommit.Add(() => installed.Forget(d.ShopDomain));
         LogUninstalled(d.ShopDomain);

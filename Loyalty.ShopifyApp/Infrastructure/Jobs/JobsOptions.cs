@@ -44,8 +44,9 @@ public sealed class JobsOptions
 
     /// <summary>
     /// A job taken from its queue by a worker that then died (its instance killed, or the database lost between taking the job
-    /// and starting it) is taken again after this. A worker renews the jobs it runs every fifth of it, so a long job is not run
-    /// twice. Hangfire.PostgreSql's default is half an hour.
+    /// and starting it) is taken again after this. A worker renews the jobs it runs every fifth of it, so a long job is not taken
+    /// again while its instance reaches the database; one cut off for longer may see it run elsewhere meanwhile (every job here is
+    /// safe to run twice). Hangfire.PostgreSql's default is half an hour.
     /// </summary>
     [SettingRange(60, 86_400, ErrorMessage = "Jobs:InvisibilityTimeoutSeconds must be 60-86400.")]
     public int InvisibilityTimeoutSeconds { get; set; } = 300;

@@ -29,7 +29,12 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
             SELECT jobid::text FROM hangfire.jobqueue WHERE jobid::text = ANY (@ids) AND fetchedat < now() - make_interval(secs => @grace)
             """, new { ids = notStarted.Select(n => n.JobId).OfType<string>().ToArray(), grace = StartGrace.TotalSeconds },
             cancellationToken: ct))).ToHashSet(StringComparer.Ordinal);
-        var gone = notStarted.Where(n => n.JobId is null || lostInQueue.Contains(n.JobId) || JobGone(n.JobId)).Select(n => n.Shop).ToArray();
+        var states = notStarted.Select(n => (n.Shop, n.JobId, State: n.JobId is null ? Gone.Yes
+            : lostInQueue.Contains(n.JobId) ? Gone.LostWorker : JobGone(n.JobId))).ToList();
+        // A job that lost its worker is still Hangfire's to hand out again (after its invisibility timeout): deleted, so the shop's
+        // work runs in the job scheduled now only.
+        foreach (var lost in states.Where(s => s.State == Gone.LostWorker)) jobs.Delete(lost.JobId);
+        var gone = states.Where(s => s.State != Gone.No).Select(s => s.Shop).ToArray();
         var shops = (await conn.QueryAsync<string>(new CommandDefinition("""
             INSERT INTO shop_job_runs (work, shop_domain, scheduled_at)
             SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed'
@@ -65,14 +70,18 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
     /// True when the shop's last scheduled job (which has not started the shop's work) will not: Hangfire no longer holds it as
     /// waiting or running, or it lost its worker while processing (see <see cref="StartGrace"/>).
     /// </summary>
-    private bool JobGone(string jobId)
+    private Gone JobGone(string jobId)
     {
         var latest = storage.GetMonitoringApi().JobDetails(jobId)?.History?.MaxBy(h => h.CreatedAt);
         return latest is null
             || latest.StateName == Hangfire.States.FailedState.StateName || latest.StateName == Hangfire.States.DeletedState.StateName
-            || latest.StateName == Hangfire.States.SucceededState.StateName
-            || (latest.StateName == Hangfire.States.ProcessingState.StateName && latest.CreatedAt < DateTime.UtcNow - StartGrace);
+            || latest.StateName == Hangfire.States.SucceededState.StateName ? Gone.Yes
+            : latest.StateName == Hangfire.States.ProcessingState.StateName && latest.CreatedAt < DateTime.UtcNow - StartGrace ? Gone.LostWorker
+            : Gone.No;
     }
+
+    /// <summary>Whether a shop's job that has not started its work will not: it is over (or was never recorded), or it lost its worker.</summary>
+    private enum Gone { No, Yes, LostWorker }
 
     /// <summary>
     /// Runs <paramref name="run"/> for <paramref name="shop"/> unless the shop is no longer installed or <paramref name="work"/> is

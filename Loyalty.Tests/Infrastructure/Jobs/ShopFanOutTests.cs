@@ -120,6 +120,9 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
         await App.ScalarAsync<int>(Take, new { id = jobId, ago = 120 });
         await Sweep.SweepAllAsync(default);
         Assert.NotEqual(jobId, await App.ScalarAsync<string>(Runs, new { work = MissedOrderSweep.Work, shop = Shop })); // scheduled again
+        // ... and the lost one is deleted: Hangfire would hand it out again after its invisibility timeout, and the work would run twice.
+        Assert.Equal(Hangfire.States.DeletedState.StateName,
+            App.Services.GetRequiredService<JobStorage>().GetConnection().GetStateData(jobId)?.Name);
     }
     [Fact]
     public async Task A_shops_sweep_is_not_scheduled_again_while_the_previous_one_has_not_started_and_is_once_it_ran()
