@@ -13,6 +13,7 @@ using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Storefront;
 using Loyalty.ShopifyApp.Features.Storefront.MyPage;
+using Loyalty.ShopifyApp.Features.Tiers;
 using Loyalty.ShopifyApp.Features.Webhooks;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Sandbox;
@@ -34,6 +35,7 @@ public static class FeatureMap
             .AddPoints()            // earning from orders, and the sweep for orders whose webhook was missed
             .AddPending()           // an order's points wait out the shop's pending period, then are released
             .AddExpiry()            // points expire under the shop's rule (per lot, or after inactivity)
+            .AddTiers()             // VIP tiers: a multiplier for good customers, reviewed daily
             .AddPosSync()           // the POS client and the outbox that carries the ledger to it
             .AddConversion()        // points to coupons
             .AddDonations()         // donating points
@@ -65,6 +67,8 @@ public static class FeatureMap
             .MapDataRequests()
             .MapSettings()
             .MapCustomerPoints()
+            .MapTiers()
+            .MapCustomerTier()
             .MapPointTransactions()
             .MapCustomerCouponsAdmin()
             .MapPosSync()

@@ -66,6 +66,14 @@ public static class CustomerData
                 SELECT coalesce(jsonb_agg(to_jsonb(r) - 'shop_domain' ORDER BY r.created_at), '[]')::text FROM coupon_redemptions r
                 WHERE shop_domain = @shop AND customer_id = @customerId
                 """, args, ct),
+            ["tier"] = await JsonAsync(conn, tx, """
+                SELECT jsonb_build_object('tier', t.name, 'source', c.source, 'since', c.since, 'changes', coalesce((
+                    SELECT jsonb_agg(jsonb_build_object('from', f.name, 'to', n.name, 'cause', h.cause, 'reason', h.reason, 'at', h.created_at)
+                        ORDER BY h.id)
+                    FROM tier_changes h LEFT JOIN tiers f ON f.id = h.from_tier_id LEFT JOIN tiers n ON n.id = h.to_tier_id
+                    WHERE h.shop_domain = c.shop_domain AND h.customer_id = c.customer_id), '[]'))::text
+                FROM customer_tiers c LEFT JOIN tiers t ON t.id = c.tier_id WHERE c.shop_domain = @shop AND c.customer_id = @customerId
+                """, args, ct),
             ["flowTriggers"] = await JsonAsync(conn, tx, """
                 SELECT coalesce(jsonb_agg(jsonb_build_object('trigger', f.handle, 'payload', f.payload, 'state', f.state,
                     'createdAt', f.created_at, 'deliveredAt', f.delivered_at) ORDER BY f.id), '[]')::text
@@ -124,6 +132,10 @@ public static class CustomerData
                 UPDATE webhook_deliveries SET payload = NULL, payload_cleared_at = now(), customer_id = NULL
                 WHERE shop_domain = @shop AND (customer_id = @customerId OR order_id = ANY(@orderIds))
                 """, new { shop, customerId, orderIds }, tx, cancellationToken: ct)),
+            ["tierRowsDeleted"] = await conn.ExecuteAsync(new CommandDefinition("""
+                DELETE FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customerId;
+                DELETE FROM tier_changes WHERE shop_domain = @shop AND customer_id = @customerId;
+                """, args, tx, cancellationToken: ct)),
             ["flowTriggersDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM flow_outbox WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),
             ["expiryNoticesDeleted"] = await conn.ExecuteAsync(new CommandDefinition(

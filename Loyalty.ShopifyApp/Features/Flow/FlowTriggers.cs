@@ -9,8 +9,9 @@ public sealed record FlowTrigger(string Handle, string Title)
     public static readonly FlowTrigger PointsEarned = new("loyalty-points-earned", "Loyalty points earned");
     public static readonly FlowTrigger PointsExpiring = new("loyalty-points-expiring", "Loyalty points expiring soon");
     public static readonly FlowTrigger CouponIssued = new("loyalty-coupon-issued", "Loyalty coupon issued");
+    public static readonly FlowTrigger TierChanged = new("loyalty-tier-changed", "Loyalty tier changed");
 
-    public static readonly IReadOnlyList<FlowTrigger> All = [PointsEarned, PointsExpiring, CouponIssued];
+    public static readonly IReadOnlyList<FlowTrigger> All = [PointsEarned, PointsExpiring, CouponIssued, TierChanged];
 }
 
 /// <summary>

@@ -59,6 +59,8 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
         await conn.ExecuteAsync(new CommandDefinition(
             "UPDATE order_earnings SET released_at = @now, updated_at = now() WHERE shop_domain = @shop AND order_id = @orderId",
             new { shop, orderId, now }, tx, cancellationToken: ct));
+        // Released points count toward the customer's tier from now on.
+        if (o.CustomerId is { } member && o.Points > 0) await Tiers.TierEvaluation.EvaluateAsync(conn, tx, shop, member, now, ct);
         return o.CustomerId is null ? 0 : o.Points;
     }
 

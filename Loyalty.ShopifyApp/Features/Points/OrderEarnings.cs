@@ -1,5 +1,6 @@
 using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
+using Loyalty.ShopifyApp.Features.Tiers;
 
 namespace Loyalty.ShopifyApp.Features.Points;
 
@@ -54,7 +55,9 @@ public static class OrderEarnings
         var pricedAt = (order.PaidAt ?? order.ProcessedAt)?.ToUniversalTime(); // Npgsql writes timestamptz from UTC only
         var rule = await EarnRule.InForceAsync(conn, tx, shop, pricedAt, settings, ct);
         var amount = rule.Basis == "total" ? order.Total : order.Subtotal;
-        var points = (long)decimal.Floor(amount * rule.Rate);
+        // The customer's tier when the order is awarded multiplies it (1 without one); the order keeps the multiplier it earned at.
+        var multiplier = order.CustomerId is { } member ? await TierProgram.MultiplierAsync(conn, tx, shop, member, ct) : 1m;
+        var points = (long)decimal.Floor(amount * rule.Rate * multiplier);
         var skip = order.Cancelled ? "order is cancelled"
             : order.CustomerId is null ? "no customer (guest checkout)"
             : rule.Rate == 0 ? "earning is off (rate 0)"
@@ -68,21 +71,23 @@ public static class OrderEarnings
 
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO order_earnings (shop_domain, order_id, order_name, customer_id, status, skip_reason, basis, basis_amount, currency,
-                                        rate, order_total, awarded_points, source, priced_at, priced_by, pending_until, released_at)
+                                        rate, order_total, awarded_points, source, priced_at, priced_by, pending_until, released_at,
+                                        tier_multiplier)
             VALUES (@shop, @OrderId, @Name, @CustomerId, @status, @skip, @basis, @amount, @Currency, @rate, @PresentmentTotal, @awarded, @source,
-                    @pricedAt, @pricedBy, @pendingUntil, @releasedAt)
+                    @pricedAt, @pricedBy, @pendingUntil, @releasedAt, @multiplier)
             """, new
         {
             shop, order.OrderId, order.Name, order.CustomerId, status = skip is null ? "awarded" : order.Cancelled ? "cancelled" : "skipped",
             skip, basis = rule.Basis, amount, order.Currency, rate = rule.Rate, order.PresentmentTotal,
             awarded = skip is null ? points : 0, source, pricedAt,
             pricedBy = order.PaidAt is not null ? "paid" : order.ProcessedAt is not null ? "processed" : "current",
-            pendingUntil, releasedAt = pendingUntil is not null && !pending ? now : (DateTimeOffset?)null,
+            pendingUntil, releasedAt = pendingUntil is not null && !pending ? now : (DateTimeOffset?)null, multiplier,
         }, tx, cancellationToken: ct));
         if (skip is not null) return new Outcome("skipped", 0, skip);
 
         await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, pending ? 0 : points, "order_award", $"order:{order.OrderId}",
-            $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {rule.Rate:0.####}", "system",
+            $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {rule.Rate:0.####}"
+                + (multiplier == 1m ? "" : $" × {multiplier:0.###} (tier)"), "system",
             OrderId: order.OrderId, Rate: rule.Rate, BasisAmount: amount, Currency: order.Currency, PendingPoints: pending ? points : 0,
             OccurredAt: pricedAt ?? now),
             new Posting(QueueForPos: settings.PosMode), ct);
@@ -91,11 +96,6 @@ public static class OrderEarnings
             customerId = order.CustomerId, orderId = order.OrderId, orderName = order.Name, points, rate = rule.Rate, amount,
             currency = order.Currency, pendingUntil = pending ? pendingUntil : null,
         }, ct);
-        if (!pending && points > 0)
-        {
-            await Flow.FlowTriggers.QueueAsync(conn, tx, shop, Flow.FlowTrigger.PointsEarned, $"order:{order.OrderId}", order.CustomerId.Value,
-                new Dictionary<string, object> { ["Points"] = points, ["Order name"] = order.Name ?? $"#{order.OrderId}" }, ct);
-        }
 
         // Refunds that arrived before the award are applied now.
         var earlyRefunds = await conn.QueryAsync<(long RefundId, decimal Amount)>(new CommandDefinition("""
@@ -104,14 +104,27 @@ public static class OrderEarnings
             """, new { shop, order.OrderId }, tx, cancellationToken: ct));
         foreach (var (refundId, refunded) in earlyRefunds.ToList())
         {
-            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, ct);
+            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, now, ct);
+        }
+        if (!pending)
+        {
+            // What the customer keeps of the order (refunds that came first are applied): Flow hears of that, never a gross figure.
+            var kept = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT awarded_points - taken_back_points FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId",
+                new { shop, order.OrderId }, tx, cancellationToken: ct));
+            if (kept > 0)
+            {
+                await Flow.FlowTriggers.QueueAsync(conn, tx, shop, Flow.FlowTrigger.PointsEarned, $"order:{order.OrderId}", order.CustomerId.Value,
+                    new Dictionary<string, object> { ["Points"] = kept, ["Order name"] = order.Name ?? $"#{order.OrderId}" }, ct);
+            }
+            await TierEvaluation.EvaluateAsync(conn, tx, shop, order.CustomerId.Value, now, ct);
         }
         return new Outcome("awarded", points, null, pending ? pendingUntil : null);
     }
 
     /// <summary>Records a refund once; takes back its share now if the order was awarded, or when it is.</summary>
     public static async Task<Outcome> RefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
-        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
+        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, CancellationToken ct)
     {
         await LockOrderAsync(conn, tx, shop, orderId, ct);
         var inserted = await conn.ExecuteAsync(new CommandDefinition("""
@@ -123,12 +136,12 @@ public static class OrderEarnings
         var status = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop, orderId }, tx, cancellationToken: ct));
         if (status != "awarded") return new Outcome("pending", 0, status is null ? "the order has not been awarded (yet)" : $"the order is {status}");
-        return await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, ct);
+        return await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, now, ct);
     }
 
     /// <summary>Reverses what is left of the order's award and keeps a later paid webhook from awarding it.</summary>
     public static async Task<Outcome> CancelAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, string? name,
-        ShopSettings settings, CancellationToken ct)
+        ShopSettings settings, DateTimeOffset now, CancellationToken ct)
     {
         await LockOrderAsync(conn, tx, shop, orderId, ct);
         var earning = await conn.QuerySingleOrDefaultAsync<(string Status, long? CustomerId, long Awarded, long TakenBack, bool Pending)?>(
@@ -160,11 +173,12 @@ public static class OrderEarnings
             UPDATE order_earnings SET status = 'cancelled', taken_back_points = awarded_points, updated_at = now()
             WHERE shop_domain = @shop AND order_id = @orderId
             """, new { shop, orderId }, tx, cancellationToken: ct));
+        if (status == "awarded" && customerId is { } member) await TierEvaluation.EvaluateAsync(conn, tx, shop, member, now, ct);
         return new Outcome(inPending ? "cancelled_pending" : "cancelled", -remaining, null);
     }
 
     private static async Task<Outcome> ApplyRefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
-        decimal refundedAmount, ShopSettings settings, CancellationToken ct)
+        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, CancellationToken ct)
     {
         var e = await conn.QuerySingleAsync<(long? CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name,
             bool Pending)>(new CommandDefinition("""
@@ -206,6 +220,7 @@ public static class OrderEarnings
             WHERE shop_domain = @shop AND order_id = @orderId;
             UPDATE order_refunds SET applied_at = now(), clawed_points = @clawed WHERE shop_domain = @shop AND refund_id = @refundId;
             """, new { shop, orderId, refundId, refundedAmount, claw, clawed }, tx, cancellationToken: ct));
+        await TierEvaluation.EvaluateAsync(conn, tx, shop, customerId, now, ct);
         return new Outcome(e.Pending ? "clawed_back_pending" : "clawed_back", -clawed, null);
     }
 

@@ -60,7 +60,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
 }
 
 /// <summary><c>refunds/create</c>: take back the refunded share of the order's award, once per refund.</summary>
-public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<RefundCreated> logger) : IWebhookHandler
+public sealed partial class RefundCreated(PosSyncTrigger posSync, ProgramClock programClock, ILogger<RefundCreated> logger) : IWebhookHandler
 {
     public string Topic => "refunds/create";
 
@@ -72,7 +72,7 @@ public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<Refund
         var refund = OrderPayloads.Refund(context.Delivery.Payload!);
         var settings = await context.SettingsAsync(ct);
         var outcome = await OrderEarnings.RefundAsync(context.Connection, context.Transaction, shop, refund.OrderId, refund.RefundId,
-            refund.Amount, settings, ct);
+            refund.Amount, settings, programClock.Now, ct);
         if (settings.PosMode && outcome.Status == "clawed_back" && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
         LogRefund(shop, refund.RefundId, refund.OrderId, refund.Amount, outcome.Status, outcome.Points, outcome.Reason);
     }
@@ -83,7 +83,7 @@ public sealed partial class RefundCreated(PosSyncTrigger posSync, ILogger<Refund
 }
 
 /// <summary><c>orders/cancelled</c>: reverse what is left of the order's award, once.</summary>
-public sealed partial class OrderCancelled(PosSyncTrigger posSync, ILogger<OrderCancelled> logger) : IWebhookHandler
+public sealed partial class OrderCancelled(PosSyncTrigger posSync, ProgramClock programClock, ILogger<OrderCancelled> logger) : IWebhookHandler
 {
     public string Topic => "orders/cancelled";
 
@@ -94,7 +94,8 @@ public sealed partial class OrderCancelled(PosSyncTrigger posSync, ILogger<Order
         var shop = context.Delivery.ShopDomain;
         var order = OrderPayloads.Order(context.Delivery.Payload!);
         var settings = await context.SettingsAsync(ct);
-        var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings, ct);
+        var outcome = await OrderEarnings.CancelAsync(context.Connection, context.Transaction, shop, order.OrderId, order.Name, settings,
+            programClock.Now, ct);
         if (settings.PosMode && outcome.Status == "cancelled" && outcome.Points != 0) context.AfterCommit.Add(posSync.Notify);
         LogCancelled(shop, order.OrderId, outcome.Status, outcome.Points);
     }

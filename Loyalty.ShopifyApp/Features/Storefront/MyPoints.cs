@@ -1,13 +1,15 @@
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Expiry;
 using Loyalty.ShopifyApp.Features.Pending;
+using Loyalty.ShopifyApp.Features.Tiers;
 
 namespace Loyalty.ShopifyApp.Features.Storefront;
 
 /// <summary>
 /// <c>GET /proxy/api/me</c>: the logged-in customer's balance (available to spend), pending points with the orders that hold them
 /// and when each becomes available, totals, recent history, and what they may convert now under the shop's rules (minimum, step,
-/// what is left of today's limit, the choices that follow), and what expires next. Pending points whose period is over are released
+/// what is left of today's limit, the choices that follow), what expires next, and their VIP tier with what the next one
+/// needs. Pending points whose period is over are released
 /// first, and points whose time is up expire first.
 /// </summary>
 public static class MyPoints
@@ -19,7 +21,7 @@ public static class MyPoints
     /// <param name="Lifetime">Every point earned and not taken back, pending ones included.</param>
     public sealed record Me(long CustomerId, long Balance, long TotalEarned, long TotalRedeemed, string BalanceSource, Rules Rules,
         IReadOnlyList<Ledger.HistoryItem> History, long Available, long Pending, long Lifetime, IReadOnlyList<PendingOrder> PendingOrders,
-        ExpiryNotice Expiry);
+        ExpiryNotice Expiry, CustomerTierStatus? Tier);
 
     /// <summary>At most this many ready-made amounts are offered; any other multiple of the step can still be typed.</summary>
     private const int MaxChoices = 6;
@@ -44,12 +46,15 @@ public static class MyPoints
             BalanceSources.Ledger, new Rules(500, 100, 5000, 4500, 1m, "JPY", 90, 10, 1, [500, 1000]),
             [new Ledger.HistoryItem(3301, 120, "order_award", "Order #1042", 1250, new DateTimeOffset(2025, 6, 1, 9, 30, 0, TimeSpan.Zero), 5501)],
             1250, 80, 1880, [new PendingOrder(5502, "#1043", 80, new DateTimeOffset(2025, 6, 15, 9, 30, 0, TimeSpan.Zero))],
-            new ExpiryNotice(ExpiryModes.Earned, 12, [new ExpiringPoints(300, new DateTimeOffset(2026, 1, 10, 8, 0, 0, TimeSpan.Zero))])));
+            new ExpiryNotice(ExpiryModes.Earned, 12, [new ExpiringPoints(300, new DateTimeOffset(2026, 1, 10, 8, 0, 0, TimeSpan.Zero))]),
+            new CustomerTierStatus(new TierView(2, "Silver", 1.25m, ["Early access to sales"]), "computed",
+                new DateTimeOffset(2025, 3, 2, 10, 0, 0, TimeSpan.Zero), TierBases.PointsEarned, 12, 1800,
+                new NextTier("Gold", 3000, 1200), null)));
         return proxy;
     }
 
     private static async Task<Me> GetAsync(HttpContext http, NpgsqlDataSource db, PosClient pos, IDataProtectionProvider dataProtection,
-        PendingRelease pending, PointsExpiry expiry, CancellationToken ct)
+        PendingRelease pending, PointsExpiry expiry, ProgramClock clock, CancellationToken ct)
     {
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
         await using var conn = await db.OpenConnectionAsync(ct);
@@ -66,7 +71,8 @@ public static class MyPoints
             Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
         var pendingOrders = balance.Pending > 0 ? await PendingOrders.ForCustomerAsync(conn, shop, customer, ct) : [];
         var expiring = await HeldLots.NoticeAsync(conn, shop, customer, balance.LedgerBalance, settings, ct);
+        var tier = await CustomerTierStatus.ReadAsync(conn, shop, customer, clock.Now, ct);
         return new Me(customer, balance.Balance, balance.TotalEarned, balance.TotalRedeemed, balance.BalanceSource, rules, history,
-            balance.Balance, balance.Pending, balance.Lifetime, pendingOrders, expiring);
+            balance.Balance, balance.Pending, balance.Lifetime, pendingOrders, expiring, tier);
     }
 }

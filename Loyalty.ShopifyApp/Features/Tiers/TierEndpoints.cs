@@ -1,0 +1,184 @@
+namespace Loyalty.ShopifyApp.Features.Tiers;
+
+/// <summary>
+/// The merchant's tiers: <c>GET /api/admin/tiers</c> (the rules and the active tiers with their member counts), <c>PUT
+/// /api/admin/tiers/rules</c> (what tiers measure, over what window, the grace before a drop), <c>POST /api/admin/tiers</c>, <c>PUT
+/// /api/admin/tiers/{id}</c>, <c>DELETE /api/admin/tiers/{id}</c> (archives it: its members leave it at their next evaluation, the
+/// daily one at the latest), and <c>GET /api/admin/tiers/{id}/members</c>.
+/// </summary>
+public static class TierEndpoints
+{
+    public sealed record TierRequest(string? Name, decimal? Threshold, decimal? Multiplier, IReadOnlyList<string>? Perks);
+
+    public sealed record TierDefinition
+    {
+        public long Id { get; init; }
+
+        public string Name { get; init; } = "";
+
+        public decimal Threshold { get; init; }
+
+        public decimal Multiplier { get; init; }
+
+        public string[] Perks { get; init; } = [];
+
+        public long Members { get; init; }
+    }
+
+    public sealed record RulesRequest(string? Basis, int? WindowMonths, int? GraceDays);
+
+    public sealed record TiersView(TierRules Rules, IReadOnlyList<TierDefinition> Tiers);
+
+    public sealed record Member(long CustomerId, string Source, DateTimeOffset Since, decimal Metric);
+
+    private static readonly TierDefinition Example =
+        new() { Id = 3, Name = "Gold", Threshold = 1000m, Multiplier = 1.5m, Perks = ["Free shipping over 50"] };
+
+    /// <summary>The most active tiers a shop may have.</summary>
+    public const int MaxTiers = 20;
+
+    public static RouteGroupBuilder MapTiers(this RouteGroupBuilder admin)
+    {
+        admin.MapGet("/tiers", ListAsync);
+        admin.MapPut("/tiers/rules", SetRulesAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_tier_rules")
+            .RequestExample(new RulesRequest(TierBases.PointsEarned, 12, 30))
+            .ResponseExample(StatusCodes.Status200OK, new TierRules(TierBases.PointsEarned, 12, 30));
+        admin.MapPost("/tiers", CreateAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_tier")
+            .ProblemCodes(StatusCodes.Status409Conflict, "tier_conflict")
+            .RequestExample(new TierRequest("Gold", 1000m, 1.5m, ["Free shipping over 50"]))
+            .ResponseExample(StatusCodes.Status201Created, Example);
+        admin.MapPut("/tiers/{id:long}", UpdateAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_tier")
+            .ProblemCodes(StatusCodes.Status409Conflict, "tier_conflict").ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found")
+            .RequestExample(new TierRequest("Gold", 1000m, 1.5m, ["Free shipping over 50"]))
+            .ResponseExample(StatusCodes.Status200OK, Example with { Members = 42 });
+        admin.MapDelete("/tiers/{id:long}", ArchiveAsync).ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found");
+        admin.MapGet("/tiers/{id:long}/members", MembersAsync).ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found");
+        return admin;
+    }
+
+    private static async Task<TiersView> ListAsync(HttpContext http, NpgsqlDataSource db, CancellationToken ct)
+    {
+        var shop = http.User.Shop();
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var (rules, _) = await TierProgram.LoadAsync(conn, null, shop, ct);
+        var tiers = await conn.QueryAsync<TierDefinition>(new CommandDefinition("""
+            SELECT t.id, t.name, t.threshold, t.multiplier, t.perks,
+                   (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = t.id) AS members
+            FROM tiers t WHERE t.shop_domain = @shop AND t.archived_at IS NULL ORDER BY t.threshold
+            """, new { shop }, cancellationToken: ct));
+        return new TiersView(rules, tiers.ToList());
+    }
+
+    private static async Task<Results<Ok<TierRules>, ProblemHttpResult>> SetRulesAsync(HttpContext http, RulesRequest r, NpgsqlDataSource db,
+        CancellationToken ct)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (r.Basis is null || !TierBases.All.Contains(r.Basis)) errors["basis"] = [$"One of {string.Join(", ", TierBases.All)}."];
+        if (r.WindowMonths is not null and not (>= 1 and <= 60)) errors["windowMonths"] = ["1-60 months, or null for the customer's lifetime."];
+        if (r.GraceDays is not (>= 0 and <= 365)) errors["graceDays"] = ["0-365 days."];
+        if (errors.Count > 0) return Invalid("invalid_tier_rules", "The tier rules are not valid.", errors);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await conn.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO tier_programs (shop_domain, basis, window_months, grace_days) VALUES (@shop, @Basis, @WindowMonths, @GraceDays)
+            ON CONFLICT (shop_domain) DO UPDATE SET basis = excluded.basis, window_months = excluded.window_months,
+                grace_days = excluded.grace_days, updated_at = now()
+            """, new { shop = http.User.Shop(), r.Basis, r.WindowMonths, r.GraceDays }, cancellationToken: ct));
+        return TypedResults.Ok(new TierRules(r.Basis!, r.WindowMonths, r.GraceDays!.Value));
+    }
+
+    private static async Task<Results<Created<TierDefinition>, ProblemHttpResult>> CreateAsync(HttpContext http, TierRequest r, NpgsqlDataSource db,
+        CancellationToken ct)
+    {
+        if (Validate(r) is { } invalid) return invalid;
+        var shop = http.User.Shop();
+        await using var conn = await db.OpenConnectionAsync(ct);
+        if (await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+                "SELECT count(*) FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL", new { shop }, cancellationToken: ct)) >= MaxTiers)
+        {
+            return Invalid("invalid_tier", $"A shop has at most {MaxTiers} tiers.", new() { ["name"] = [$"At most {MaxTiers} tiers."] });
+        }
+        try
+        {
+            var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""
+                INSERT INTO tiers (shop_domain, name, threshold, multiplier, perks) VALUES (@shop, @name, @Threshold, @Multiplier, @perks)
+                RETURNING id, name, threshold, multiplier, perks, 0::bigint AS members
+                """, new { shop, name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r) }, cancellationToken: ct));
+            return TypedResults.Created($"/api/admin/tiers/{tier.Id}", tier);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return Taken();
+        }
+    }
+
+    private static async Task<Results<Ok<TierDefinition>, ProblemHttpResult>> UpdateAsync(HttpContext http, long id, TierRequest r,
+        NpgsqlDataSource db, CancellationToken ct)
+    {
+        if (Validate(r) is { } invalid) return invalid;
+        await using var conn = await db.OpenConnectionAsync(ct);
+        try
+        {
+            var tier = await conn.QuerySingleOrDefaultAsync<TierDefinition>(new CommandDefinition("""
+                UPDATE tiers SET name = @name, threshold = @Threshold, multiplier = @Multiplier, perks = @perks, updated_at = now()
+                WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL
+                RETURNING id, name, threshold, multiplier, perks, (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = tiers.id) AS members
+                """, new { id, shop = http.User.Shop(), name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r) },
+                cancellationToken: ct));
+            return tier is null ? NotFound() : TypedResults.Ok(tier);
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            return Taken();
+        }
+    }
+
+    private static async Task<Results<NoContent, ProblemHttpResult>> ArchiveAsync(HttpContext http, long id, NpgsqlDataSource db,
+        CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var archived = await conn.ExecuteAsync(new CommandDefinition(
+            "UPDATE tiers SET archived_at = now(), updated_at = now() WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL",
+            new { id, shop = http.User.Shop() }, cancellationToken: ct));
+        return archived == 1 ? TypedResults.NoContent() : NotFound();
+    }
+
+    private static async Task<Results<Ok<List<Member>>, ProblemHttpResult>> MembersAsync(HttpContext http, long id, long? after, int? limit,
+        NpgsqlDataSource db, CancellationToken ct)
+    {
+        var shop = http.User.Shop();
+        await using var conn = await db.OpenConnectionAsync(ct);
+        if (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+                "SELECT EXISTS (SELECT 1 FROM tiers WHERE id = @id AND shop_domain = @shop)", new { id, shop }, cancellationToken: ct)))
+        {
+            return NotFound();
+        }
+        var members = await conn.QueryAsync<Member>(new CommandDefinition("""
+            SELECT customer_id, source, since, metric FROM customer_tiers
+            WHERE shop_domain = @shop AND tier_id = @id AND customer_id > @after ORDER BY customer_id LIMIT @limit
+            """, new { shop, id, after = after ?? 0, limit = Math.Clamp(limit ?? 100, 1, 500) }, cancellationToken: ct));
+        return TypedResults.Ok(members.ToList());
+    }
+
+    private static string[] Perks(TierRequest r) => [.. (r.Perks ?? []).Select(p => p.Trim())];
+
+    private static ProblemHttpResult? Validate(TierRequest r)
+    {
+        var errors = new Dictionary<string, string[]>();
+        if (r.Name?.Trim() is not { Length: >= 1 and <= 60 } || StoredText.HasNul(r.Name)) errors["name"] = ["1-60 characters."];
+        if (r.Threshold is not (> 0 and <= 1_000_000_000_000m) || decimal.Round(r.Threshold.Value, 2) != r.Threshold)
+            errors["threshold"] = ["More than 0, at most 10^12, with at most 2 decimals (points or shop currency, as the rules measure)."];
+        if (r.Multiplier is not (>= 1 and <= 10) || decimal.Round(r.Multiplier.Value, 3) != r.Multiplier)
+            errors["multiplier"] = ["1 to 10, with at most 3 decimals."];
+        if (r.Perks is { } perks && (perks.Count > 10 || perks.Any(p => p?.Trim() is not { Length: >= 1 and <= 100 } || StoredText.HasNul(p))))
+            errors["perks"] = ["At most 10 perks of 1-100 characters each."];
+        return errors.Count > 0 ? Invalid("invalid_tier", "The tier is not valid.", errors) : null;
+    }
+
+    private static ProblemHttpResult Invalid(string code, string title, Dictionary<string, string[]> errors) =>
+        Problems.Validation(code, title, "See errors for each field.", new Dictionary<string, object?> { ["errors"] = errors });
+
+    private static ProblemHttpResult Taken() =>
+        Problems.Create(StatusCodes.Status409Conflict, "tier_conflict", "Another active tier has this name or this threshold.");
+
+    private static ProblemHttpResult NotFound() => Problems.NotFound("tier_not_found", "No such tier in this shop.");
+}
