@@ -118,6 +118,24 @@
         { points: points(e.points), date: day(e.expiresAt) });
       expiring.appendChild(li);
     });
+    // The customer's VIP tier, what it brings, and what the next one needs (in points earned or money spent, as the shop measures).
+    var tier = me.tier;
+    $('lp-tier').hidden = !tier;
+    if (tier) {
+      $('lp-tier-name').textContent = tier.tier
+        ? t('tier.current', { name: tier.tier.name, multiplier: fmt(tier.tier.multiplier) }) : t('tier.none');
+      var next = tier.next ? t('tier.next', { name: tier.next.name, amount: tier.basis === 'money_spent'
+        ? money(tier.next.remaining, me.rules.currency) : points(tier.next.remaining) }) : '';
+      if (tier.keptUntil && tier.tier) next = t('tier.kept', { name: tier.tier.name, date: day(tier.keptUntil) }) + (next ? ' ' + next : '');
+      $('lp-tier-next').textContent = next;
+      var perks = $('lp-tier-perks');
+      perks.textContent = '';
+      ((tier.tier && tier.tier.perks) || []).forEach(function (p) {
+        var li = document.createElement('li');
+        li.textContent = p;
+        perks.appendChild(li);
+      });
+    }
     $('lp-redeemed').textContent = fmt(me.totalRedeemed);
     var r = me.rules;
     $('lp-rules').textContent = t('convert.rules', {
