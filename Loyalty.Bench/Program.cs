@@ -44,7 +44,8 @@ return command switch
         PostgresRestarts: IntOption("pg-restarts", 1),
         PostgresDownSeconds: Option("pg-down-seconds") is { } d ? double.Parse(d, CultureInfo.InvariantCulture) : 5,
         PendingDays: IntOption("pending-days", 0),
-        ExpiryMonths: IntOption("expiry-months", 0)), cts.Token),
+        ExpiryMonths: IntOption("expiry-months", 0),
+        Tiers: args.Contains("--tiers")), cts.Token),
     _ => Usage(),
 };
 
@@ -61,7 +62,7 @@ static int Usage()
         "       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] " +
         "[--pg-down-seconds 5]");
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--pending-days 0]");
-    Console.Error.WriteLine("                          [--expiry-months 0] [--smoke]");
+    Console.Error.WriteLine("                          [--expiry-months 0] [--tiers] [--smoke]");
     Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|all]]");
     return 2;
 }

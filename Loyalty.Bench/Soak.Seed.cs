@@ -52,6 +52,7 @@ public static partial class Soak
             if ((int)await client.AdjustAsync(c, opening, $"opening-{c}", "Soak opening balance", ct) >= 300) throw new InvalidOperationException(
                 $"Opening balance of {c} refused.");
         }
+        if (o.Tiers) await PlaceInTiersAsync(customers, witness, client, record, placeInApp: o.Broken != SoakBreakage.TierUnset, ct);
         if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0,
             TimeSpan.FromMinutes(3), ct))
         {
@@ -60,6 +61,28 @@ public static partial class Soak
 
         record.Demand.AddOrUpdate(witness, 3 * 100L * SoakSwitchAttempts.PerMode, (_, d) => d + 3 * 100L * SoakSwitchAttempts.PerMode);
         return (customers, witness);
+    }
+
+    /// <summary>
+    /// With <c>--tiers</c>: the merchant defines a tier no figure reaches and puts every third customer in it by hand, so their orders
+    /// earn at its multiplier whatever order the app sees them in (the generator knows the multiplier, never the app's reading of it),
+    /// and every award of the run evaluates tiers under the faults.
+    /// </summary>
+    private static async Task PlaceInTiersAsync(List<long> customers, long witness, SoakClient client, SoakRecord record, bool placeInApp,
+        CancellationToken ct)
+    {
+        var tier = await client.AdminSendAsync(HttpMethod.Post, "/api/admin/tiers",
+            new { name = "Soak gold", threshold = 1_000_000_000_000m, multiplier = TierMultiplier }, ct);
+        foreach (var c in customers.Where((c, i) => i % 3 == 0 && c != witness))
+        {
+            if (placeInApp)
+            {
+                await client.AdminSendAsync(HttpMethod.Put, $"/api/admin/customers/{c}/tier",
+                    new { tierId = tier.GetProperty("id").GetInt64(), reason = "soak: a member by hand" }, ct);
+            }
+            record.Multipliers[c] = TierMultiplier;
+        }
+        if (!placeInApp) Console.WriteLine($"BROKEN {SoakBreakage.TierUnset}: {record.Multipliers.Count} customers' tiers never reached the app");
     }
 
     private static readonly Dictionary<string, string> AppSettings = new()

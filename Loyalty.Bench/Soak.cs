@@ -19,10 +19,13 @@ public static partial class Soak
 {
     public sealed record Options(int Seed, int Conversions, int Customers, int Orders, int Kills, int Instances, double FaultRate, string? Broken,
         int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5, int PendingDays = 0,
-        int ExpiryMonths = 0);
+        int ExpiryMonths = 0, bool Tiers = false);
 
     /// <summary>The shop's earn rate when the run starts, and after the merchant changes it a third of the way through.</summary>
     public const decimal FirstEarnRate = 1.5m, SecondEarnRate = 2.25m;
+
+    /// <summary>With <c>--tiers</c>: the multiplier of the tier the merchant puts a third of the customers in by hand.</summary>
+    public const decimal TierMultiplier = 1.5m;
 
     /// <summary>Where in the load the merchant changes the earn rate (every order before it awarded first).</summary>
     public const double RateChangeAt = 0.35;
@@ -55,6 +58,7 @@ public static partial class Soak
                               $"{o.FaultRate}" +
                           $"{(o.PendingDays == 0 ? "" : $", pending period {o.PendingDays} days")}" +
                           $"{(o.ExpiryMonths == 0 ? "" : $", points expire after {o.ExpiryMonths} months")}" +
+                          $"{(o.Tiers ? $", a third of the customers in a ×{TierMultiplier} tier set by hand" : "")}" +
                           $"{(o.Broken is null ? "" : $", BROKEN variant {o.Broken}")}");
         var random = new Random(o.Seed);
         await using var env = await BenchEnvironment.StartAsync(o.Seed, ct);

@@ -8,7 +8,15 @@ namespace Loyalty.Bench;
 /// </summary>
 public static class SoakBreakage
 {
-    public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "early-release", "expire-twice", "all"];
+    public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "early-release", "expire-twice", "tier-unset",
+        "all"];
+
+    /// <summary>
+    /// <c>tier-unset</c> breaks the run before it starts (<see cref="Soak"/>'s seed): the merchant's tier placements never reach the app
+    /// while the generator still counts on their multiplier, as an app that ignored a customer's tier at award would; the checker must
+    /// see every member's balance short.
+    /// </summary>
+    public const string TierUnset = "tier-unset";
 
     public static async Task BreakAsync(string name, BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
     {

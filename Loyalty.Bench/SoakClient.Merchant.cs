@@ -46,6 +46,20 @@ public sealed partial class SoakClient
         return ((int)response.StatusCode, Text(await BodyAsync(response, ct), "code"));
     }
 
+    /// <summary>An admin API change (JSON in and out): the JSON answered, or throws.</summary>
+    public async Task<JsonElement> AdminSendAsync(HttpMethod method, string path, object body, CancellationToken ct)
+    {
+        var (response, _) = await SendAsync(b =>
+        {
+            var r = BenchEnvironment.AdminRequest(method, new Uri(b, path).ToString());
+            r.Content = JsonContent.Create(body);
+            return r;
+        }, retry5xx: true, ct);
+        using var _ = response;
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{method} {path} answered {(int)response.StatusCode}.");
+        return await BodyAsync(response, ct);
+    }
+
     /// <summary>An admin API read (the merchant's pages): the JSON answered, or throws.</summary>
     public async Task<JsonElement> AdminGetAsync(string path, CancellationToken ct)
     {

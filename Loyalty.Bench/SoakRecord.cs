@@ -131,13 +131,20 @@ public sealed class SoakRecord(string mode)
     /// <summary>The customer's pending points by the generator's arithmetic: what their orders still hold (0 without a period).</summary>
     public long ExpectedPending(long customer) => PendingDays > 0 && !Expired ? OrderPoints(customer) : 0;
 
-    /// <summary>What the customer's orders earned and still hold: floor(amount × rate) each, less its refunded share; 0 if cancelled.</summary>
+    /// <summary>The multiplier of each customer the merchant put in a tier by hand before the load (1 for the others).</summary>
+    public ConcurrentDictionary<long, decimal> Multipliers { get; } = new();
+
+    /// <summary>
+    /// What the customer's orders earned and still hold: floor(amount × rate × their tier's multiplier) each, less its refunded share; 0 if
+    /// cancelled.
+    /// </summary>
     private long OrderPoints(long customer)
     {
         long points = 0;
+        var multiplier = Multipliers.GetValueOrDefault(customer, 1m);
         foreach (var o in Orders.Values.Where(o => o.Customer == customer))
         {
-            var award = (long)decimal.Floor(o.Amount * o.Rate);
+            var award = (long)decimal.Floor(o.Amount * o.Rate * multiplier);
             if (award <= 0 || o.Cancelled) continue;
             points += award - (long)decimal.Floor(award * Math.Min(o.Refunded, o.Paid) / o.Paid);
         }
