@@ -56,7 +56,7 @@ public static class OrderEarnings
         var rule = await EarnRule.InForceAsync(conn, tx, shop, pricedAt, settings, ct);
         var amount = rule.Basis == "total" ? order.Total : order.Subtotal;
         // The customer's tier when the order is awarded multiplies it (1 without one); the order keeps the multiplier it earned at.
-        var multiplier = order.CustomerId is { } member ? await TierProgram.MultiplierAsync(conn, tx, shop, member, ct) : 1m;
+        var multiplier = order.CustomerId is { } member ? await TierProgram.EffectiveMultiplierAsync(conn, tx, shop, member, now, ct) : 1m;
         var points = (long)decimal.Floor(amount * rule.Rate * multiplier);
         var skip = order.Cancelled ? "order is cancelled"
             : order.CustomerId is null ? "no customer (guest checkout)"
@@ -83,7 +83,15 @@ public static class OrderEarnings
             pricedBy = order.PaidAt is not null ? "paid" : order.ProcessedAt is not null ? "processed" : "current",
             pendingUntil, releasedAt = pendingUntil is not null && !pending ? now : (DateTimeOffset?)null, multiplier,
         }, tx, cancellationToken: ct));
-        if (skip is not null) return new Outcome("skipped", 0, skip);
+        if (skip is not null)
+        {
+            // Money spent counts toward a tier whether or not the order earned points (earning off, or rounding to none).
+            if (order.CustomerId is { } spender && !order.Cancelled && !order.Test)
+            {
+                await TierEvaluation.EvaluateAsync(conn, tx, shop, spender, now, ct);
+            }
+            return new Outcome("skipped", 0, skip);
+        }
 
         await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, pending ? 0 : points, "order_award", $"order:{order.OrderId}",
             $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {rule.Rate:0.####}"
@@ -104,7 +112,7 @@ public static class OrderEarnings
             """, new { shop, order.OrderId }, tx, cancellationToken: ct));
         foreach (var (refundId, refunded) in earlyRefunds.ToList())
         {
-            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, now, ct);
+            await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, now, evaluate: false, ct); // once, below
         }
         if (!pending)
         {
@@ -136,7 +144,7 @@ public static class OrderEarnings
         var status = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
             "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @orderId", new { shop, orderId }, tx, cancellationToken: ct));
         if (status != "awarded") return new Outcome("pending", 0, status is null ? "the order has not been awarded (yet)" : $"the order is {status}");
-        return await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, now, ct);
+        return await ApplyRefundAsync(conn, tx, shop, orderId, refundId, refundedAmount, settings, now, evaluate: true, ct);
     }
 
     /// <summary>Reverses what is left of the order's award and keeps a later paid webhook from awarding it.</summary>
@@ -173,12 +181,12 @@ public static class OrderEarnings
             UPDATE order_earnings SET status = 'cancelled', taken_back_points = awarded_points, updated_at = now()
             WHERE shop_domain = @shop AND order_id = @orderId
             """, new { shop, orderId }, tx, cancellationToken: ct));
-        if (status == "awarded" && customerId is { } member) await TierEvaluation.EvaluateAsync(conn, tx, shop, member, now, ct);
+        if (status == "awarded" && customerId is { } member) await TierEvaluation.EvaluateAsync(conn, tx, shop, member, now, ct, takenBack: true);
         return new Outcome(inPending ? "cancelled_pending" : "cancelled", -remaining, null);
     }
 
     private static async Task<Outcome> ApplyRefundAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, long refundId,
-        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, CancellationToken ct)
+        decimal refundedAmount, ShopSettings settings, DateTimeOffset now, bool evaluate, CancellationToken ct)
     {
         var e = await conn.QuerySingleAsync<(long? CustomerId, long Awarded, long TakenBack, decimal Total, decimal Refunded, string? Name,
             bool Pending)>(new CommandDefinition("""
@@ -220,7 +228,7 @@ public static class OrderEarnings
             WHERE shop_domain = @shop AND order_id = @orderId;
             UPDATE order_refunds SET applied_at = now(), clawed_points = @clawed WHERE shop_domain = @shop AND refund_id = @refundId;
             """, new { shop, orderId, refundId, refundedAmount, claw, clawed }, tx, cancellationToken: ct));
-        await TierEvaluation.EvaluateAsync(conn, tx, shop, customerId, now, ct);
+        if (evaluate) await TierEvaluation.EvaluateAsync(conn, tx, shop, customerId, now, ct, takenBack: true);
         return new Outcome(e.Pending ? "clawed_back_pending" : "clawed_back", -clawed, null);
     }
 

@@ -13,15 +13,20 @@ public static class TierEvaluation
     /// <summary>A change made: the tier left and the tier entered (null: none).</summary>
     public sealed record Change(long Id, Tier? From, Tier? To, string Cause);
 
+    /// <param name="takenBack">Points were taken back (a refund, a cancellation): a drop it causes is at once, not after the grace
+    /// period, so buying into a tier and returning the order does not keep it.</param>
     public static async Task<Change?> EvaluateAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customer, DateTimeOffset now,
-        CancellationToken ct)
+        CancellationToken ct, bool takenBack = false)
     {
-        // A shop with tiers gives every customer it evaluates a row (none yet: no tier); one without tiers keeps only the rows it had.
-        // The row is locked for the evaluation, so concurrent ones (an award, the daily job, the merchant) take turns.
+        // A shop with tiers gives every customer it evaluates a row (none yet: no tier), if the customer is still the shop's (an erased
+        // one is not brought back); one without tiers keeps only the rows it had. The row is locked for the evaluation, so concurrent
+        // ones (an award, the daily job, the merchant) take turns.
         var row = await conn.QuerySingleOrDefaultAsync<CustomerTier>(new CommandDefinition("""
             INSERT INTO customer_tiers (shop_domain, customer_id, tier_id, source, since, evaluated_at)
             SELECT @shop, @customer, NULL, 'computed', @now, @now
             WHERE EXISTS (SELECT 1 FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL)
+              AND (EXISTS (SELECT 1 FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer)
+                   OR EXISTS (SELECT 1 FROM order_earnings WHERE shop_domain = @shop AND customer_id = @customer))
             ON CONFLICT (shop_domain, customer_id) DO NOTHING;
             SELECT tier_id, source, since, below_since, metric FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customer
             FOR UPDATE;
@@ -31,20 +36,17 @@ public static class TierEvaluation
         var metric = await TierProgram.MetricAsync(conn, tx, shop, customer, rules, now, ct);
         var target = TierProgram.Reached(tiers, metric);
         var current = row.TierId is { } id ? tiers.FirstOrDefault(t => t.Id == id) : null;
-        var archived = row.TierId is not null && current is null;
-        var rising = (target?.Threshold ?? 0) > (current?.Threshold ?? 0);
-        var falling = archived || (target?.Threshold ?? 0) < (current?.Threshold ?? 0);
-        var below = falling ? row.BelowSince ?? now : (DateTimeOffset?)null;
-        var move = row.Source == "computed" && (rising || (falling && (archived || now - below!.Value >= TimeSpan.FromDays(rules.GraceDays))));
+        var (move, below) = TierProgram.Decide(row, current, target, rules, now, takenBack);
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE customer_tiers SET metric = @metric, evaluated_at = @now,
                 tier_id = CASE WHEN @move THEN @target ELSE tier_id END, since = CASE WHEN @move THEN @now ELSE since END,
-                below_since = CASE WHEN @move OR source = 'manual' THEN NULL ELSE @below END
+                below_since = CASE WHEN source = 'manual' THEN NULL ELSE @below END
             WHERE shop_domain = @shop AND customer_id = @customer
             """, new { shop, customer, metric, now, move, target = target?.Id, below }, tx, cancellationToken: ct));
         if (!move) return null;
-        var from = current ?? (archived ? await ArchivedAsync(conn, tx, row.TierId!.Value, ct) : null);
-        return await RecordAsync(conn, tx, shop, customer, from, target, rising ? TierCauses.Rose : TierCauses.Dropped, null, "system", ct);
+        var from = current ?? (row.TierId is { } gone ? await ArchivedAsync(conn, tx, gone, ct) : null);
+        var cause = (target?.Threshold ?? 0) > (from?.Threshold ?? 0) ? TierCauses.Rose : TierCauses.Dropped;
+        return await RecordAsync(conn, tx, shop, customer, from, target, cause, null, "system", ct);
     }
 
     internal static Task<Tier?> ArchivedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, CancellationToken ct) =>
@@ -66,7 +68,8 @@ public static class TierEvaluation
         }, ct);
         await FlowTriggers.QueueAsync(conn, tx, shop, FlowTrigger.TierChanged, $"tier-change:{id}", customer, new Dictionary<string, object>
         {
-            ["Previous tier"] = from?.Name ?? "", ["New tier"] = to?.Name ?? "", ["Change"] = cause, ["Reason"] = reason ?? "",
+            ["Previous tier"] = from?.Name ?? "", ["New tier"] = to?.Name ?? "", ["Change"] = cause,
+            ["Reason"] = string.Join(' ', (reason ?? "").Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)), // a one-line field
         }, ct);
         return new Change(id, from, to, cause);
     }

@@ -59,27 +59,63 @@ public static class TierProgram
         return (rules ?? TierRules.Default, tiers);
     }
 
-    /// <summary>What an order of <paramref name="customer"/> earns at: their tier's multiplier, 1 without one.</summary>
-    public static async Task<decimal> MultiplierAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customer,
-        CancellationToken ct) =>
-        await conn.ExecuteScalarAsync<decimal?>(new CommandDefinition("""
-            SELECT t.multiplier FROM customer_tiers c JOIN tiers t ON t.id = c.tier_id AND t.archived_at IS NULL
-            WHERE c.shop_domain = @shop AND c.customer_id = @customer
-            """, new { shop, customer }, tx, cancellationToken: ct)) ?? 1m;
+    /// <summary>
+    /// What an order of <paramref name="customer"/> earns at now: the multiplier of the tier their last evaluation would give them
+    /// (a grace period that ran out, a window that moved on, a tier archived count at once, not at the next evaluation), 1 without
+    /// one. Read without locking: the award's own evaluation, after the ledger's locks, records any change.
+    /// </summary>
+    public static async Task<decimal> EffectiveMultiplierAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customer,
+        DateTimeOffset now, CancellationToken ct)
+    {
+        var row = await conn.QuerySingleOrDefaultAsync<CustomerTier>(new CommandDefinition("""
+            SELECT tier_id, source, since, below_since, metric FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customer
+            """, new { shop, customer }, tx, cancellationToken: ct));
+        if (row?.TierId is null && !await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
+                "SELECT EXISTS (SELECT 1 FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL)", new { shop }, tx, cancellationToken: ct)))
+        {
+            return 1m;
+        }
+        var (rules, tiers) = await LoadAsync(conn, tx, shop, ct);
+        var current = row?.TierId is { } id ? tiers.FirstOrDefault(t => t.Id == id) : null;
+        if (row?.Source == "manual") return current?.Multiplier ?? 1m;
+        var target = Reached(tiers, await MetricAsync(conn, tx, shop, customer, rules, now, ct));
+        var decision = Decide(row, current, target, rules, now, takenBack: false);
+        return (decision.Move ? target : current)?.Multiplier ?? 1m;
+    }
+
+    /// <summary>A customer's move, if any: up at once; down once the grace period since the figure fell has passed (at once for a
+    /// tier that is gone, or when points were taken back); <paramref name="row"/> null: no tier yet.</summary>
+    public static (bool Move, DateTimeOffset? BelowSince) Decide(CustomerTier? row, Tier? current, Tier? target, TierRules rules,
+        DateTimeOffset now, bool takenBack)
+    {
+        var archived = row?.TierId is not null && current is null;
+        var rising = (target?.Threshold ?? 0) > (current?.Threshold ?? 0);
+        var falling = archived || (target?.Threshold ?? 0) < (current?.Threshold ?? 0);
+        var below = falling ? row?.BelowSince ?? now : (DateTimeOffset?)null;
+        var move = (row?.Source ?? "computed") == "computed"
+            && (rising || (falling && (archived || takenBack || now - below!.Value >= TimeSpan.FromDays(rules.GraceDays))));
+        return (move, move ? null : below);
+    }
 
     /// <summary>
-    /// The customer's figure: points earned from orders (net of refunds and cancellations), or money spent on them (shop currency, net
-    /// of refunds), counting an order once its points are spendable (after any pending period), from its payment within the window.
+    /// The customer's figure: points earned from orders at the shop's rate (before any tier's multiplier, so a tier does not feed
+    /// itself), net of refunds and cancellations; or money spent on orders (shop currency, net of refunds), whether or not they earned
+    /// points (not test orders). An order counts once its points are spendable (after any pending period), from its payment within
+    /// the window.
     /// </summary>
     public static Task<decimal> MetricAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer, TierRules rules,
         DateTimeOffset now, CancellationToken ct) =>
         conn.ExecuteScalarAsync<decimal>(new CommandDefinition("""
-            SELECT coalesce(sum(CASE WHEN @basis = 'points_earned' THEN (awarded_points - taken_back_points)::numeric
-                ELSE basis_amount * (1 - least(refunded_amount, order_total) / nullif(order_total, 0)) END), 0)::numeric(18, 2)
-            FROM order_earnings
-            WHERE shop_domain = @shop AND customer_id = @customer AND status = 'awarded'
-              AND (pending_until IS NULL OR released_at IS NOT NULL)
-              AND (@since::timestamptz IS NULL OR coalesce(priced_at, created_at) >= @since)
+            SELECT round(coalesce(sum(CASE WHEN @basis = 'points_earned'
+                    THEN CASE WHEN e.status = 'awarded' THEN (e.awarded_points - e.taken_back_points) / e.tier_multiplier ELSE 0 END
+                    ELSE e.basis_amount * (1 - least((SELECT coalesce(sum(r.refunded_amount), 0) FROM order_refunds r
+                                                      WHERE r.shop_domain = e.shop_domain AND r.order_id = e.order_id), e.order_total)
+                                               / nullif(e.order_total, 0)) END), 0), 2)
+            FROM order_earnings e
+            WHERE e.shop_domain = @shop AND e.customer_id = @customer AND e.status IN ('awarded', 'skipped')
+              AND e.skip_reason IS DISTINCT FROM 'test order'
+              AND (e.pending_until IS NULL OR e.released_at IS NOT NULL)
+              AND (@since::timestamptz IS NULL OR coalesce(e.priced_at, e.created_at) >= @since)
             """, new
         {
             shop, customer, basis = rules.Basis,

@@ -19,25 +19,43 @@ public sealed partial class TierReview(NpgsqlDataSource db, ProgramClock clock, 
     [DisableConcurrentExecution(timeoutInSeconds: 60)]
     public async Task<int> ReviewAsync(CancellationToken ct)
     {
-        var changed = 0;
-        (string Shop, long Customer) after = ("", 0);
-        while (!ct.IsCancellationRequested)
+        List<string> shops;
+        await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            List<(string Shop, long Customer)> batch;
+            shops = (await conn.QueryAsync<string>(new CommandDefinition("""
+                SELECT DISTINCT t.shop_domain FROM tiers t
+                WHERE t.archived_at IS NULL OR EXISTS (SELECT 1 FROM customer_tiers c WHERE c.tier_id = t.id)
+                ORDER BY 1
+                """, cancellationToken: ct))).ToList();
+        }
+        var changed = 0;
+        foreach (var shop in shops)
+        {
+            if (ct.IsCancellationRequested) break;
+            changed += await ReviewShopAsync(shop, ct);
+        }
+        LogReviewed(changed, shops.Count);
+        return changed;
+    }
+
+    /// <summary>The shop's customers (with points, or evaluated before), a page at a time by id, each branch read by its own index.</summary>
+    private async Task<int> ReviewShopAsync(string shop, CancellationToken ct)
+    {
+        var changed = 0;
+        for (long after = 0; !ct.IsCancellationRequested;)
+        {
+            List<long> batch;
             await using (var conn = await db.OpenConnectionAsync(ct))
             {
-                batch = (await conn.QueryAsync<(string, long)>(new CommandDefinition("""
-                    SELECT shop_domain, customer_id FROM (
-                        SELECT b.shop_domain, b.customer_id FROM point_balances b
-                        WHERE EXISTS (SELECT 1 FROM tiers t WHERE t.shop_domain = b.shop_domain AND t.archived_at IS NULL)
-                        UNION
-                        SELECT shop_domain, customer_id FROM customer_tiers WHERE tier_id IS NOT NULL) c
-                    WHERE (shop_domain, customer_id) > (@shop, @customer)
-                    ORDER BY shop_domain, customer_id LIMIT @limit
-                    """, new { shop = after.Shop, customer = after.Customer, limit = BatchSize }, cancellationToken: ct))).ToList();
+                batch = (await conn.QueryAsync<long>(new CommandDefinition("""
+                    (SELECT customer_id FROM point_balances WHERE shop_domain = @shop AND customer_id > @after ORDER BY customer_id LIMIT @limit)
+                    UNION
+                    (SELECT customer_id FROM customer_tiers WHERE shop_domain = @shop AND customer_id > @after ORDER BY customer_id LIMIT @limit)
+                    ORDER BY 1 LIMIT @limit
+                    """, new { shop, after, limit = BatchSize }, cancellationToken: ct))).ToList();
             }
             if (batch.Count == 0) break;
-            foreach (var (shop, customer) in batch)
+            foreach (var customer in batch)
             {
                 try
                 {
@@ -53,13 +71,12 @@ public sealed partial class TierReview(NpgsqlDataSource db, ProgramClock clock, 
             }
             after = batch[^1];
         }
-        LogReviewed(changed);
         return changed;
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Tier review of customer {CustomerId} of {Shop} failed; the next run tries again")]
     private partial void LogFailed(Exception e, string shop, long customerId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Tier review: {Changed} customer(s) changed tier")]
-    private partial void LogReviewed(int changed);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Tier review: {Changed} customer(s) of {Shops} shop(s) changed tier")]
+    private partial void LogReviewed(int changed, int shops);
 }

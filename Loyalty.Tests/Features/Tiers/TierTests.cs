@@ -76,8 +76,8 @@ public sealed class TierTests(TierTests.TierApp app) : AppTests<TierTests.TierAp
         Assert.Equal("Silver", TierName(tier));
         Assert.Equal(1.5m, tier.GetProperty("tier").GetProperty("multiplier").GetDecimal());
         Assert.Equal("Free shipping", tier.GetProperty("tier").GetProperty("perks")[0].GetString());
-        Assert.Equal(270m, tier.GetProperty("current").GetDecimal());
-        Assert.Equal(("Gold", 730m), (tier.GetProperty("next").GetProperty("name").GetString(),
+        Assert.Equal(220m, tier.GetProperty("current").GetDecimal()); // points at the shop's rate: a tier's multiplier does not feed itself
+        Assert.Equal(("Gold", 780m), (tier.GetProperty("next").GetProperty("name").GetString(),
             tier.GetProperty("next").GetProperty("remaining").GetDecimal()));
         var history = (await CustomerTierAsync(61)).GetProperty("history");
         Assert.Equal(("rose", "Silver", "system"), (history[0].GetProperty("cause").GetString(), history[0].GetProperty("toTier").GetString(),
@@ -165,6 +165,90 @@ public sealed class TierTests(TierTests.TierApp app) : AppTests<TierTests.TierAp
         var view = await CustomerTierAsync(65);
         Assert.Null(TierName(view.GetProperty("status")));
         Assert.Equal(0, view.GetProperty("history").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Refunds_that_came_before_their_order_are_weighed_once_so_a_passing_figure_gives_no_tier()
+    {
+        await TierAsync("Gold", 50, 2m);
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(84011, 8401, 40m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(84012, 8401, 60m));
+        await PaidAsync(8401, 66, 100m); // refunded in full before it was paid: 100 points awarded and taken back at once
+
+        Assert.Null(TierName((await MeAsync(66)).GetProperty("tier")));
+        Assert.Equal(0, (await CustomerTierAsync(66)).GetProperty("history").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task Buying_into_a_tier_and_returning_the_order_leaves_it_at_once_grace_or_not()
+    {
+        await RulesAsync(TierBases.PointsEarned, windowMonths: null, graceDays: 30);
+        await TierAsync("Gold", 1000, 2m);
+        await PaidAsync(8501, 67, 1000m);
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(85011, 8501, 1000m));
+
+        await PaidAsync(8502, 67, 100m); // no tier any more: × 1
+
+        Assert.Equal(100, await App.BalanceAsync(Shop, 67));
+        Assert.Equal("dropped", (await CustomerTierAsync(67)).GetProperty("history")[0].GetProperty("cause").GetString());
+    }
+
+    [Fact]
+    public async Task An_order_after_the_grace_period_ended_earns_without_the_tier_even_before_the_daily_review()
+    {
+        await RulesAsync(TierBases.PointsEarned, windowMonths: 1, graceDays: 10);
+        await TierAsync("Silver", 100, 1.25m);
+        await PaidAsync(8601, 68, 150m);
+        Clock.Shift = TimeSpan.FromDays(40);
+        await ReviewAsync(); // the figure fell: the grace period starts
+
+        Clock.Shift = TimeSpan.FromDays(51);
+        await PaidAsync(8602, 68, 40m); // no review since the grace ended: still × 1
+
+        Assert.Equal(190, await App.BalanceAsync(Shop, 68));
+    }
+
+    [Fact]
+    public async Task A_very_large_order_in_a_shop_with_tiers_is_awarded_not_refused()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await AdminAsync(HttpMethod.Put, "/api/admin/settings", new { earnRate = 1000 })).StatusCode);
+        await TierAsync("Gold", 1_000_000_000_000m, 2m);
+
+        await PaidAsync(8701, 69, 20_000_000_000_000m); // 2 × 10^16 points: more than numeric(18, 2) holds
+
+        Assert.Equal(20_000_000_000_000_000L, await App.BalanceAsync(Shop, 69));
+        Assert.Equal("Gold", TierName((await MeAsync(69)).GetProperty("tier")));
+    }
+
+    [Fact]
+    public async Task Money_spent_counts_orders_that_earned_no_points()
+    {
+        Assert.Equal(HttpStatusCode.OK, (await AdminAsync(HttpMethod.Put, "/api/admin/settings", new { earnRate = 0 })).StatusCode);
+        await RulesAsync(TierBases.MoneySpent, windowMonths: null, graceDays: 0);
+        await TierAsync("VIP", 100, 1m);
+
+        await PaidAsync(8801, 70, 250m);
+
+        Assert.Equal("VIP", TierName((await CustomerTierAsync(70)).GetProperty("status")));
+    }
+
+    [Fact]
+    public async Task An_erased_customer_is_not_brought_back_by_a_later_evaluation()
+    {
+        await TierAsync("Silver", 100, 1.5m);
+        await PaidAsync(8901, 71, 150m);
+        await App.DeliverAsync("customers/redact", Shop, $$"""{"shop_domain":"{{Shop}}","customer":{"id":71},"orders_to_redact":[8901]}""");
+
+        await ReviewAsync();
+        await using (var conn = await App.Db.OpenConnectionAsync())
+        await using (var tx = await conn.BeginTransactionAsync())
+        {
+            await TierEvaluation.EvaluateAsync(conn, tx, Shop, 71, Clock.GetUtcNow(), default);
+            await tx.CommitAsync();
+        }
+
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM customer_tiers WHERE shop_domain = @shop AND customer_id = 71",
+            new { shop = Shop }));
     }
 
     [Fact]

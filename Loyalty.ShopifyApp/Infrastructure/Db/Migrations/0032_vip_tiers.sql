@@ -35,7 +35,7 @@ CREATE TABLE customer_tiers (
     source       text NOT NULL CHECK (source IN ('computed', 'manual')),
     since        timestamptz NOT NULL,
     below_since  timestamptz,
-    metric       numeric(18, 2) NOT NULL DEFAULT 0,
+    metric       numeric NOT NULL DEFAULT 0,
     evaluated_at timestamptz NOT NULL,
     PRIMARY KEY (shop_domain, customer_id)
 );
@@ -53,6 +53,9 @@ CREATE TABLE tier_changes (
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX tier_changes_by_customer ON tier_changes (shop_domain, customer_id, id);
+
+-- A customer's figure reads their orders (awarded, or skipped but paid: money spent counts without points) by this index.
+CREATE INDEX order_earnings_by_customer ON order_earnings (shop_domain, customer_id) WHERE status IN ('awarded', 'skipped');
 
 -- The multiplier an order earned at (its customer's tier when it was awarded); refunds read awarded_points, so stay exact.
 ALTER TABLE order_earnings ADD COLUMN tier_multiplier numeric(6, 3) NOT NULL DEFAULT 1 CHECK (tier_multiplier BETWEEN 1 AND 10);
