@@ -30,4 +30,34 @@ public sealed class TierBrowserTests : SandboxBrowser
         await Expect(tier).ToContainTextAsync("850 points more to reach Gold.");
         await Expect(tier.GetByRole(AriaRole.Listitem)).ToHaveTextAsync("Free shipping");
     }
+
+    [Fact]
+    public async Task Merchant_adds_tiers_sets_a_customers_tier_by_hand_with_a_reason_and_finds_them_among_its_members()
+    {
+        await Page.GotoAsync("/admin?shop=" + Shop + "#tiers");
+        var add = Page.Locator("#tier-add-form");
+        await add.GetByLabel("Name").FillAsync("Gold");
+        await add.GetByLabel("Threshold").FillAsync("5000");
+        await add.GetByLabel("Multiplier").FillAsync("2");
+        await add.GetByLabel("Perks (comma-separated)").FillAsync("Free shipping, Early access");
+        await add.GetByRole(AriaRole.Button, new() { Name = "Add" }).ClickAsync();
+        await Expect(Page.GetByRole(AriaRole.Status)).ToContainTextAsync("Gold added.");
+        await Expect(Page.GetByTestId("tiers-list")).ToContainTextAsync("Free shipping, Early access");
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#customers");
+        await Page.GetByLabel("Shopify customer id").FillAsync("1002");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Look up" }).ClickAsync();
+        await Expect(Page.GetByTestId("customer-tier")).ToHaveTextAsync("No tier.");
+        await Page.GetByLabel("Set the tier by hand").SelectOptionAsync(new SelectOptionValue { Label = "Gold" });
+        await Page.GetByLabel("Reason (kept in the tier history)").FillAsync("Our first customer");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Set tier" }).ClickAsync();
+        await Expect(Page.GetByTestId("customer-tier")).ToContainTextAsync("set by hand");
+        await Expect(Page.Locator("#customer-tier-history")).ToContainTextAsync("Our first customer");
+        await Expect(Page.Locator("#customer-tier-history")).ToContainTextAsync("set by hand");
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#tiers");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Members of Gold" }).ClickAsync();
+        await Expect(Page.GetByTestId("tier-members")).ToContainTextAsync("1002");
+        await Expect(Page.GetByTestId("tier-members")).ToContainTextAsync("by hand");
+    }
 }

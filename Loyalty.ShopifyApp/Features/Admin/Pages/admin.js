@@ -133,7 +133,7 @@
 
   // ---- views -----------------------------------------------------------------------------------------
   var views = {
-    dashboard: loadDashboard, customers: function () {}, transactions: function () { loadTransactions(false); }, review: loadReview, 'pos-sync': loadPos,
+    dashboard: loadDashboard, customers: function () {}, tiers: loadTiers, transactions: function () { loadTransactions(false); }, review: loadReview, 'pos-sync': loadPos,
     donations: loadDonations, campaigns: loadCampaigns, settings: loadSettings
   };
   var timer = null;
@@ -260,6 +260,7 @@
       var expiring = (c.expiry && c.expiry.next) || [];
       put('customer-expiring', expiring.length ? table([{ title: t('col.points'), render: function (x) { return n(x.points); }, num: true },
         { title: t('col.expiresAt'), render: function (x) { return when(x.expiresAt); } }], expiring, '') : h('p', { text: t('customers.noExpiring') }));
+      loadCustomerTier(id);
       put('customer-coupons', rs[1].ok ? table([{ title: t('col.code'), key: 'code' }, { title: t('col.value'), render: function (x) { return money(x.amount, x.currency); } },
         { title: t('col.points'), render: function (x) { return n(x.points); }, num: true }, { title: t('col.status'), render: function (x) { return badge(x.status); } },
         { title: t('col.expires'), render: function (x) { return when(x.expiresAt); } }], rs[1].data, t('customers.noCoupons')) : h('p', { text: t('customers.couponsFailed') }));
@@ -280,6 +281,94 @@
         $('adjust-form').reset();
         return loadCustomer(currentCustomer);
       }, function () { busy(button, false); fail(null); });
+  });
+
+  // A customer's VIP tier: their standing, the merchant's hand (with a reason, audited), and the history of changes.
+  function loadCustomerTier(id) {
+    return Promise.all([api('GET', 'customers/' + id + '/tier'), api('GET', 'tiers')]).then(function (rs) {
+      if (!rs[0].ok) return fail(rs[0]);
+      var s = rs[0].data.status;
+      $('customer-tier').textContent = !s ? t('customers.noTierProgram') : s.tier
+        ? t(s.source === 'manual' ? 'customers.tierManual' : 'customers.tierComputed', { name: s.tier.name, multiplier: n(s.tier.multiplier), since: when(s.since) })
+        : t('customers.noTier');
+      var select = $('tier-select');
+      select.textContent = '';
+      select.appendChild(h('option', { value: 'automatic', text: t('customers.tierAutomatic') }));
+      select.appendChild(h('option', { value: 'none', text: t('customers.tierNone') }));
+      (rs[1].ok ? rs[1].data.tiers : []).forEach(function (x) { select.appendChild(h('option', { value: String(x.id), text: x.name })); });
+      put('customer-tier-history', table([{ title: t('col.when'), render: function (x) { return when(x.at); } },
+        { title: t('col.from'), render: function (x) { return x.fromTier || '—'; } }, { title: t('col.to'), render: function (x) { return x.toTier || '—'; } },
+        { title: t('col.why'), render: function (x) { return word('tierCause.', x.cause); } }, { title: t('col.reason'), render: function (x) { return x.reason || ''; } },
+        { title: t('col.by'), key: 'actor' }], rs[0].data.history, t('customers.noTierHistory')));
+    });
+  }
+  $('tier-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    clearError();
+    var choice = $('tier-select').value;
+    var body = choice === 'automatic' ? { automatic: true } : { tierId: choice === 'none' ? null : Number(choice) };
+    body.reason = $('tier-reason').value;
+    busy($('tier-submit'), true);
+    api('PUT', 'customers/' + currentCustomer + '/tier', body).then(function (r) {
+      busy($('tier-submit'), false);
+      if (!r.ok) return fail(r);
+      toast(t('customers.tierSet'));
+      $('tier-form').reset();
+      return loadCustomerTier(currentCustomer);
+    }, function () { busy($('tier-submit'), false); fail(null); });
+  });
+
+  // Tiers: the rules, the tiers with their members, a new tier, archiving one.
+  function loadTiers() {
+    return api('GET', 'tiers').then(function (r) {
+      if (!r.ok) return fail(r);
+      $('tr-basis').value = r.data.rules.basis;
+      $('tr-windowMonths').value = r.data.rules.windowMonths === null ? '' : r.data.rules.windowMonths;
+      $('tr-graceDays').value = r.data.rules.graceDays;
+      put('tiers-list', table([{ title: t('tiers.name'), key: 'name' }, { title: t('tiers.threshold'), render: function (x) { return n(x.threshold); }, num: true },
+        { title: t('tiers.multiplier'), render: function (x) { return '×' + n(x.multiplier); }, num: true },
+        { title: t('tiers.perks'), render: function (x) { return x.perks.join(', '); } },
+        { title: t('tiers.members'), render: function (x) {
+          return h('button', { type: 'button', text: n(x.members), 'aria-label': t('tiers.showMembers', { name: x.name }), on: { click: function () { showMembers(x); } } }); }, num: true },
+        { title: '', render: function (x) {
+          return h('button', { type: 'button', text: t('tiers.archive'), 'aria-label': t('tiers.archiveOne', { name: x.name }), on: { click: function () {
+            api('DELETE', 'tiers/' + x.id).then(function (d) { if (!d.ok) return fail(d); toast(t('tiers.archived', { name: x.name })); loadTiers(); });
+          } } }); } }], r.data.tiers, t('tiers.none')));
+    });
+  }
+  function showMembers(tier) {
+    api('GET', 'tiers/' + tier.id + '/members').then(function (r) {
+      if (!r.ok) return fail(r);
+      $('tier-members-card').hidden = false;
+      $('tier-members-h').textContent = t('tiers.membersOf', { name: tier.name });
+      put('tier-members', table([{ title: t('col.customer'), render: function (x) {
+        return h('a', { href: '#customers', text: String(x.customerId), on: { click: function () { $('customer-id').value = x.customerId; setTimeout(function () { loadCustomer(x.customerId); }); } } }); } },
+        { title: t('col.how'), render: function (x) { return word('tierSource.', x.source); } }, { title: t('col.since'), render: function (x) { return when(x.since); } }],
+        r.data, t('tiers.noMembers')));
+    });
+  }
+  $('tier-rules-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    clearError();
+    var w = $('tr-windowMonths').value;
+    api('PUT', 'tiers/rules', { basis: $('tr-basis').value, windowMonths: w === '' ? null : Number(w), graceDays: Number($('tr-graceDays').value) }).then(function (r) {
+      showFieldErrors(r.ok ? null : r.data && r.data.errors, $('tier-rules-form'), 'tr-');
+      if (!r.ok) return fail(r);
+      toast(t('tiers.rulesSaved'));
+    });
+  });
+  $('tier-add-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    clearError();
+    var perks = $('ta-perks').value.split(',').map(function (p) { return p.trim(); }).filter(function (p) { return p; });
+    api('POST', 'tiers', { name: $('ta-name').value, threshold: Number($('ta-threshold').value), multiplier: Number($('ta-multiplier').value), perks: perks })
+      .then(function (r) {
+        showFieldErrors(r.ok ? null : r.data && r.data.errors, $('tier-add-form'), 'ta-');
+        if (!r.ok) return fail(r);
+        toast(t('tiers.added', { name: r.data.name }));
+        $('tier-add-form').reset();
+        loadTiers();
+      });
   });
 
   // Point transactions: the shop's whole ledger, newest first, a page at a time; the CSV holds every matching row.
