@@ -66,6 +66,8 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
             ("query PaidOrders", (_, v) => OrdersPage(v)),
             ("query LoyaltyDiscounts", (_, v) => DiscountsPage(v)),
             ("mutation FlowTriggerReceive", FlowTriggerReceive),
+            ("mutation TagsAdd", TagsAdd),
+            ("mutation TagsRemove", TagsRemove),
         ];
     }
 

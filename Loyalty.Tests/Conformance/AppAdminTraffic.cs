@@ -4,6 +4,7 @@ using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Flow;
 using Loyalty.ShopifyApp.Features.Points;
+using Loyalty.ShopifyApp.Features.Tiers;
 
 namespace Loyalty.Tests.Conformance;
 
@@ -14,7 +15,7 @@ namespace Loyalty.Tests.Conformance;
 /// admin and the storefront, campaigns with one code (percentage for everyone; fixed amount for listed customers) and with
 /// many (bulk codes and their status), a campaign changed and deactivated, orders/paid with a used code, the coupon report,
 /// the missed-order sweep over several pages and the orphan sweep, and the Flow triggers those sent (points earned, coupon
-/// issued) for a shop whose workflows use them. Token exchange is REST and not recorded.
+/// issued) for a shop whose workflows use them, and a tier's customer tag added and removed. Token exchange is REST and not recorded.
 /// </summary>
 public sealed class AppAdminTraffic : IAsyncLifetime
 {
@@ -130,6 +131,16 @@ public sealed class AppAdminTraffic : IAsyncLifetime
         await app.ScalarAsync<int>("UPDATE conversions SET state = 'failed', coupon_status = 'none' WHERE code = @kept", new { kept });
         await app.Services.GetRequiredService<OrphanCouponSweep>().SweepShopAsync(Shop, default);
         await app.Services.GetRequiredService<FlowDelivery>().DeliverDueAsync(default);
+
+        // A tier's customer tag follows its members: added when the merchant puts a customer in it, removed when they take them out.
+        var tier = (await Ok(Admin(HttpMethod.Post, "/api/admin/tiers",
+            new { name = "Gold", threshold = 1_000_000, multiplier = 2, customerTag = "VIP Gold" }), "tier")).GetProperty("id").GetInt64();
+        await Ok(Admin(HttpMethod.Put, "/api/admin/customers/777/tier", new { tierId = tier, reason = "conformance" }), "tier by hand");
+        await app.Services.GetRequiredService<CustomerTags>().ApplyDueAsync(default);
+        if (!shopify.CustomerTags(Shop, 777).Contains("VIP Gold")) throw new InvalidOperationException("the tier's tag was not added");
+        await Ok(Admin(HttpMethod.Put, "/api/admin/customers/777/tier", new { tierId = (long?)null, reason = "conformance" }), "no tier");
+        await app.Services.GetRequiredService<CustomerTags>().ApplyDueAsync(default);
+        if (shopify.CustomerTags(Shop, 777).Count != 0) throw new InvalidOperationException("the tier's tag was not removed");
         if (shopify.FlowTriggersReceived.Select(r => r.Handle).Distinct().Count() != 2)
         {
             throw new InvalidOperationException("Flow did not accept both points earned and coupon issued: "

@@ -135,6 +135,7 @@ public static class CustomerData
             ["tierRowsDeleted"] = await conn.ExecuteAsync(new CommandDefinition("""
                 DELETE FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customerId;
                 DELETE FROM tier_changes WHERE shop_domain = @shop AND customer_id = @customerId;
+                DELETE FROM customer_tag_changes WHERE shop_domain = @shop AND customer_id = @customerId;
                 """, args, tx, cancellationToken: ct)),
             ["flowTriggersDeleted"] = await conn.ExecuteAsync(new CommandDefinition(
                 "DELETE FROM flow_outbox WHERE shop_domain = @shop AND customer_id = @customerId", args, tx, cancellationToken: ct)),

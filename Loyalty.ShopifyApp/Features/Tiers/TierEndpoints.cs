@@ -8,7 +8,8 @@ namespace Loyalty.ShopifyApp.Features.Tiers;
 /// </summary>
 public static class TierEndpoints
 {
-    public sealed record TierRequest(string? Name, decimal? Threshold, decimal? Multiplier, IReadOnlyList<string>? Perks);
+    /// <param name="CustomerTag">The Shopify customer tag members carry (1-40 letters, digits, spaces, '-' or '_'), or null.</param>
+    public sealed record TierRequest(string? Name, decimal? Threshold, decimal? Multiplier, IReadOnlyList<string>? Perks, string? CustomerTag = null);
 
     public sealed record TierDefinition
     {
@@ -21,6 +22,8 @@ public static class TierEndpoints
         public decimal Multiplier { get; init; }
 
         public string[] Perks { get; init; } = [];
+
+        public string? CustomerTag { get; init; }
 
         public long Members { get; init; }
     }
@@ -62,7 +65,7 @@ public static class TierEndpoints
         await using var conn = await db.OpenConnectionAsync(ct);
         var (rules, _) = await TierProgram.LoadAsync(conn, null, shop, ct);
         var tiers = await conn.QueryAsync<TierDefinition>(new CommandDefinition("""
-            SELECT t.id, t.name, t.threshold, t.multiplier, t.perks,
+            SELECT t.id, t.name, t.threshold, t.multiplier, t.perks, t.customer_tag,
                    (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = t.id) AS members
             FROM tiers t WHERE t.shop_domain = @shop AND t.archived_at IS NULL ORDER BY t.threshold
             """, new { shop }, cancellationToken: ct));
@@ -100,9 +103,10 @@ public static class TierEndpoints
         try
         {
             var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""
-                INSERT INTO tiers (shop_domain, name, threshold, multiplier, perks) VALUES (@shop, @name, @Threshold, @Multiplier, @perks)
-                RETURNING id, name, threshold, multiplier, perks, 0::bigint AS members
-                """, new { shop, name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r) }, cancellationToken: ct));
+                INSERT INTO tiers (shop_domain, name, threshold, multiplier, perks, customer_tag)
+                VALUES (@shop, @name, @Threshold, @Multiplier, @perks, @tag)
+                RETURNING id, name, threshold, multiplier, perks, customer_tag, 0::bigint AS members
+                """, new { shop, name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r) }, cancellationToken: ct));
             return TypedResults.Created($"/api/admin/tiers/{tier.Id}", tier);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -119,10 +123,12 @@ public static class TierEndpoints
         try
         {
             var tier = await conn.QuerySingleOrDefaultAsync<TierDefinition>(new CommandDefinition("""
-                UPDATE tiers SET name = @name, threshold = @Threshold, multiplier = @Multiplier, perks = @perks, updated_at = now()
+                UPDATE tiers SET name = @name, threshold = @Threshold, multiplier = @Multiplier, perks = @perks, customer_tag = @tag,
+                    updated_at = now()
                 WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL
-                RETURNING id, name, threshold, multiplier, perks, (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = tiers.id) AS members
-                """, new { id, shop = http.User.Shop(), name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r) },
+                RETURNING id, name, threshold, multiplier, perks, customer_tag,
+                    (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = tiers.id) AS members
+                """, new { id, shop = http.User.Shop(), name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r) },
                 cancellationToken: ct));
             return tier is null ? NotFound() : TypedResults.Ok(tier);
         }
@@ -161,6 +167,8 @@ public static class TierEndpoints
 
     private static string[] Perks(TierRequest r) => [.. (r.Perks ?? []).Select(p => p.Trim())];
 
+    private static string? Tag(TierRequest r) => string.IsNullOrWhiteSpace(r.CustomerTag) ? null : r.CustomerTag.Trim();
+
     private static ProblemHttpResult? Validate(TierRequest r)
     {
         var errors = new Dictionary<string, string[]>();
@@ -171,6 +179,8 @@ public static class TierEndpoints
             errors["multiplier"] = ["1 to 10, with at most 3 decimals."];
         if (r.Perks is { } perks && (perks.Count > 10 || perks.Any(p => p?.Trim() is not { Length: >= 1 and <= 100 } || StoredText.HasNul(p))))
             errors["perks"] = ["At most 10 perks of 1-100 characters each."];
+        if (Tag(r) is { } tag && !System.Text.RegularExpressions.Regex.IsMatch(tag, "^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$"))
+            errors["customerTag"] = ["1-40 letters, digits, spaces, '-' or '_', starting with a letter or digit."];
         return errors.Count > 0 ? Invalid("invalid_tier", "The tier is not valid.", errors) : null;
     }
 

@@ -51,7 +51,7 @@ public static class TierEvaluation
 
     internal static Task<Tier?> ArchivedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, CancellationToken ct) =>
         conn.QuerySingleOrDefaultAsync<Tier>(new CommandDefinition(
-            "SELECT id, name, threshold, multiplier, perks FROM tiers WHERE id = @id", new { id }, tx, cancellationToken: ct));
+            "SELECT id, name, threshold, multiplier, perks, customer_tag FROM tiers WHERE id = @id", new { id }, tx, cancellationToken: ct));
 
     /// <summary>Audits a change and tells the shop's other systems and its Flow workflows.</summary>
     public static async Task<Change> RecordAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customer, Tier? from, Tier? to,
@@ -66,6 +66,15 @@ public static class TierEvaluation
             customerId = customer, from = from is null ? null : new { id = from.Id, name = from.Name },
             to = to is null ? null : new { id = to.Id, name = to.Name, multiplier = to.Multiplier }, cause, reason,
         }, ct);
+        // The tier's perk in Shopify: its customer tag goes with the tier (the customer-tags job applies it, in order).
+        var add = to?.CustomerTag is { } gained && gained != from?.CustomerTag ? new[] { gained } : [];
+        var remove = from?.CustomerTag is { } lost && lost != to?.CustomerTag ? new[] { lost } : [];
+        if (add.Length + remove.Length > 0)
+        {
+            await conn.ExecuteAsync(new CommandDefinition("""
+                INSERT INTO customer_tag_changes (shop_domain, customer_id, add_tags, remove_tags) VALUES (@shop, @customer, @add, @remove)
+                """, new { shop, customer, add, remove }, tx, cancellationToken: ct));
+        }
         await FlowTriggers.QueueAsync(conn, tx, shop, FlowTrigger.TierChanged, $"tier-change:{id}", customer, new Dictionary<string, object>
         {
             ["Previous tier"] = from?.Name ?? "", ["New tier"] = to?.Name ?? "", ["Change"] = cause,

@@ -37,6 +37,9 @@ public sealed record Tier
     public decimal Multiplier { get; init; }
 
     public string[] Perks { get; init; } = [];
+
+    /// <summary>The Shopify customer tag its members carry (a segment on it limits discounts to the tier), or null.</summary>
+    public string? CustomerTag { get; init; }
 }
 
 /// <summary>A customer's tier as evaluated: the tier (null: none), whether it was set by hand, and their figure.</summary>
@@ -54,7 +57,8 @@ public static class TierProgram
         var rules = await conn.QuerySingleOrDefaultAsync<TierRules>(new CommandDefinition(
             "SELECT basis, window_months, grace_days FROM tier_programs WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
         var tiers = (await conn.QueryAsync<Tier>(new CommandDefinition("""
-            SELECT id, name, threshold, multiplier, perks FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL ORDER BY threshold
+            SELECT id, name, threshold, multiplier, perks, customer_tag FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL
+            ORDER BY threshold
             """, new { shop }, tx, cancellationToken: ct))).ToList();
         return (rules ?? TierRules.Default, tiers);
     }

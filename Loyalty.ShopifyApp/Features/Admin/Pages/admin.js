@@ -328,6 +328,7 @@
       put('tiers-list', table([{ title: t('tiers.name'), key: 'name' }, { title: t('tiers.threshold'), render: function (x) { return n(x.threshold); }, num: true },
         { title: t('tiers.multiplier'), render: function (x) { return '×' + n(x.multiplier); }, num: true },
         { title: t('tiers.perks'), render: function (x) { return x.perks.join(', '); } },
+        { title: t('tiers.customerTag'), render: function (x) { return x.customerTag || '—'; } },
         { title: t('tiers.members'), render: function (x) {
           return h('button', { type: 'button', text: n(x.members), 'aria-label': t('tiers.showMembers', { name: x.name }), on: { click: function () { showMembers(x); } } }); }, num: true },
         { title: '', render: function (x) {
@@ -361,7 +362,8 @@
     e.preventDefault();
     clearError();
     var perks = $('ta-perks').value.split(',').map(function (p) { return p.trim(); }).filter(function (p) { return p; });
-    api('POST', 'tiers', { name: $('ta-name').value, threshold: Number($('ta-threshold').value), multiplier: Number($('ta-multiplier').value), perks: perks })
+    api('POST', 'tiers', { name: $('ta-name').value, threshold: Number($('ta-threshold').value), multiplier: Number($('ta-multiplier').value), perks: perks,
+      customerTag: $('ta-customerTag').value || null })
       .then(function (r) {
         showFieldErrors(r.ok ? null : r.data && r.data.errors, $('tier-add-form'), 'ta-');
         if (!r.ok) return fail(r);

@@ -1,0 +1,75 @@
+using Loyalty.Sandbox;
+using Loyalty.ShopifyApp.Features.Tiers;
+
+namespace Loyalty.Tests.Features.Tiers;
+
+/// <summary>
+/// A tier's perk in Shopify: its customer tag follows its members (a customer segment on the tag limits the merchant's discounts to
+/// the tier). Judged by the tags the Shopify simulator holds for the customer.
+/// </summary>
+public sealed class TierTagTests(TierTagTests.TagApp app) : AppTests<TierTagTests.TagApp>(app)
+{
+    public sealed class TagApp() : AppFixture(new() { ["Jobs:ServerEnabled"] = "false" }, shopifySimulator: true);
+
+    private ShopifySimulator Shopify2 => Fixture.Simulator;
+
+    private async Task<long> TierAsync(string name, decimal threshold, string? customerTag)
+    {
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", Shop,
+            JsonContent.Create(new { name, threshold, multiplier = 1.5m, customerTag })));
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+    }
+
+    private Task PaidAsync(long orderId, long customer, decimal amount) =>
+        App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(orderId, customer, subtotal: amount, total: amount));
+
+    private Task<int> ApplyAsync() => App.Services.GetRequiredService<CustomerTags>().ApplyDueAsync(default);
+
+    [Fact]
+    public async Task A_member_carries_their_tiers_tag_in_Shopify_swaps_it_when_they_rise_and_loses_it_when_they_leave()
+    {
+        await TierAsync("Silver", 100, "Loyalty Silver");
+        await TierAsync("Gold", 300, "Loyalty Gold");
+
+        await PaidAsync(7101, 81, 150m);
+        await ApplyAsync();
+        Assert.Equal(["Loyalty Silver"], Shopify2.CustomerTags(Shop, 81));
+
+        await PaidAsync(7102, 81, 200m);
+        await ApplyAsync();
+        Assert.Equal(["Loyalty Gold"], Shopify2.CustomerTags(Shop, 81));
+
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(71021, 7102, 200m));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(71011, 7101, 150m));
+        await ApplyAsync();
+        Assert.Empty(Shopify2.CustomerTags(Shop, 81));
+    }
+
+    [Fact]
+    public async Task A_change_Shopify_could_not_take_is_applied_later_and_the_customers_later_changes_wait_for_it()
+    {
+        await TierAsync("Silver", 100, "Loyalty Silver");
+        await PaidAsync(7201, 82, 150m);
+        Shopify2.FailNext(ShopifyFault.ServerError);
+        await ApplyAsync();
+        Assert.Empty(Shopify2.CustomerTags(Shop, 82));
+        await App.DeliverAsync("refunds/create", Shop, ShopifyPayloads.Refund(72011, 7201, 150m)); // out again: its removal is queued
+
+        await ApplyAsync(); // the first change is not due yet, and the removal waits behind it
+        Assert.Empty(Shopify2.CustomerTags(Shop, 82));
+        await App.ScalarAsync<int>("UPDATE customer_tag_changes SET next_attempt_at = now() WHERE shop_domain = @shop RETURNING 1",
+            new { shop = Shop });
+        Assert.Equal(2, await ApplyAsync()); // the add, then the removal: in the other order the tag would stay
+        Assert.Empty(Shopify2.CustomerTags(Shop, 82));
+    }
+
+    [Fact]
+    public async Task A_tag_Shopify_could_not_hold_is_refused_when_the_tier_is_saved()
+    {
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", Shop,
+            JsonContent.Create(new { name = "Odd", threshold = 10, multiplier = 1, customerTag = "-bad,tag" })));
+        Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
+        Assert.True((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("errors").TryGetProperty("customerTag", out _));
+    }
+}
