@@ -140,7 +140,9 @@ public static partial class ConvertPoints
             }
             var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
                 "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
-            var amount = decimal.Round(request.Points * settings.PointValue, 2);
+            // A member's tier may make their points worth more (a better conversion value), as the tier is when they convert.
+            var amount = decimal.Round(request.Points * settings.PointValue * await Tiers.TierProgram.ConversionFactorAsync(conn, tx, shop, customer,
+                clock.Now, ct), 2);
             try
             {
                 created = await conn.QuerySingleAsync<ConversionRow>(new CommandDefinition($"""

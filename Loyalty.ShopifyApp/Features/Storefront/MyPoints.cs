@@ -66,7 +66,9 @@ public static class MyPoints
         var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
             "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, cancellationToken: ct)) ?? "";
         var remaining = Math.Max(0, settings.DailyConversionLimit - await ConvertPoints.ConvertedTodayAsync(conn, null, shop, customer, null, ct));
-        var rules = new Rules(settings.MinConversion, settings.ConversionStep, settings.DailyConversionLimit, remaining, settings.PointValue,
+        // What a point is worth to this customer: a tier's conversion bonus included, as their coupons will be.
+        var pointValue = settings.PointValue * await TierProgram.ConversionFactorAsync(conn, null, shop, customer, clock.Now, ct);
+        var rules = new Rules(settings.MinConversion, settings.ConversionStep, settings.DailyConversionLimit, remaining, pointValue,
             currency, settings.CouponValidityDays, settings.FeedbackBonus, settings.FeedbackDailyLimit,
             Choices(settings.MinConversion, settings.ConversionStep, balance.Balance, remaining));
         var pendingOrders = balance.Pending > 0 ? await PendingOrders.ForCustomerAsync(conn, shop, customer, ct) : [];

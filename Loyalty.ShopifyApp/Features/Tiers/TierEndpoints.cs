@@ -9,7 +9,9 @@ namespace Loyalty.ShopifyApp.Features.Tiers;
 public static class TierEndpoints
 {
     /// <param name="CustomerTag">The Shopify customer tag members carry (1-40 letters, digits, spaces, '-' or '_'), or null.</param>
-    public sealed record TierRequest(string? Name, decimal? Threshold, decimal? Multiplier, IReadOnlyList<string>? Perks, string? CustomerTag = null);
+    /// <param name="ConversionBonusPercent">How much more a member's coupon is worth (0-100 %, 2 decimals; 0 or null: none).</param>
+    public sealed record TierRequest(string? Name, decimal? Threshold, decimal? Multiplier, IReadOnlyList<string>? Perks, string? CustomerTag = null,
+        decimal? ConversionBonusPercent = null);
 
     public sealed record TierDefinition
     {
@@ -24,6 +26,8 @@ public static class TierEndpoints
         public string[] Perks { get; init; } = [];
 
         public string? CustomerTag { get; init; }
+
+        public decimal ConversionBonusPercent { get; init; }
 
         public long Members { get; init; }
     }
@@ -65,7 +69,7 @@ public static class TierEndpoints
         await using var conn = await db.OpenConnectionAsync(ct);
         var (rules, _) = await TierProgram.LoadAsync(conn, null, shop, ct);
         var tiers = await conn.QueryAsync<TierDefinition>(new CommandDefinition("""
-            SELECT t.id, t.name, t.threshold, t.multiplier, t.perks, t.customer_tag,
+            SELECT t.id, t.name, t.threshold, t.multiplier, t.perks, t.customer_tag, t.conversion_bonus_percent,
                    (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = t.id) AS members
             FROM tiers t WHERE t.shop_domain = @shop AND t.archived_at IS NULL ORDER BY t.threshold
             """, new { shop }, cancellationToken: ct));
@@ -103,10 +107,14 @@ public static class TierEndpoints
         try
         {
             var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""
-                INSERT INTO tiers (shop_domain, name, threshold, multiplier, perks, customer_tag)
-                VALUES (@shop, @name, @Threshold, @Multiplier, @perks, @tag)
-                RETURNING id, name, threshold, multiplier, perks, customer_tag, 0::bigint AS members
-                """, new { shop, name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r) }, cancellationToken: ct));
+                INSERT INTO tiers (shop_domain, name, threshold, multiplier, perks, customer_tag, conversion_bonus_percent)
+                VALUES (@shop, @name, @Threshold, @Multiplier, @perks, @tag, @bonus)
+                RETURNING id, name, threshold, multiplier, perks, customer_tag, conversion_bonus_percent, 0::bigint AS members
+                """, new
+                {
+                    shop, name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r), bonus = r.ConversionBonusPercent ?? 0m,
+                },
+                cancellationToken: ct));
             return TypedResults.Created($"/api/admin/tiers/{tier.Id}", tier);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -124,11 +132,15 @@ public static class TierEndpoints
         {
             var tier = await conn.QuerySingleOrDefaultAsync<TierDefinition>(new CommandDefinition("""
                 UPDATE tiers SET name = @name, threshold = @Threshold, multiplier = @Multiplier, perks = @perks, customer_tag = @tag,
-                    updated_at = now()
+                    conversion_bonus_percent = @bonus, updated_at = now()
                 WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL
-                RETURNING id, name, threshold, multiplier, perks, customer_tag,
+                RETURNING id, name, threshold, multiplier, perks, customer_tag, conversion_bonus_percent,
                     (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = tiers.id) AS members
-                """, new { id, shop = http.User.Shop(), name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r) },
+                """, new
+                {
+                    id, shop = http.User.Shop(), name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r),
+                    bonus = r.ConversionBonusPercent ?? 0m,
+                },
                 cancellationToken: ct));
             return tier is null ? NotFound() : TypedResults.Ok(tier);
         }
@@ -181,6 +193,8 @@ public static class TierEndpoints
             errors["perks"] = ["At most 10 perks of 1-100 characters each."];
         if (Tag(r) is { } tag && !System.Text.RegularExpressions.Regex.IsMatch(tag, "^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$"))
             errors["customerTag"] = ["1-40 letters, digits, spaces, '-' or '_', starting with a letter or digit."];
+        if (r.ConversionBonusPercent is { } bonus && (bonus is < 0 or > 100 || decimal.Round(bonus, 2) != bonus))
+            errors["conversionBonusPercent"] = ["0 to 100 (percent), with at most 2 decimals."];
         return errors.Count > 0 ? Invalid("invalid_tier", "The tier is not valid.", errors) : null;
     }
 

@@ -51,7 +51,8 @@ public static class TierEvaluation
 
     internal static Task<Tier?> ArchivedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, CancellationToken ct) =>
         conn.QuerySingleOrDefaultAsync<Tier>(new CommandDefinition(
-            "SELECT id, name, threshold, multiplier, perks, customer_tag FROM tiers WHERE id = @id", new { id }, tx, cancellationToken: ct));
+            "SELECT id, name, threshold, multiplier, perks, customer_tag, conversion_bonus_percent FROM tiers WHERE id = @id", new { id }, tx,
+            cancellationToken: ct));
 
     /// <summary>Audits a change and tells the shop's other systems and its Flow workflows.</summary>
     public static async Task<Change> RecordAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customer, Tier? from, Tier? to,

@@ -40,6 +40,9 @@ public sealed record Tier
 
     /// <summary>The Shopify customer tag its members carry (a segment on it limits discounts to the tier), or null.</summary>
     public string? CustomerTag { get; init; }
+
+    /// <summary>How much more a member's coupon is worth, in percent of its points' value (a better conversion value).</summary>
+    public decimal ConversionBonusPercent { get; init; }
 }
 
 /// <summary>A customer's tier as evaluated: the tier (null: none), whether it was set by hand, and their figure.</summary>
@@ -57,7 +60,8 @@ public static class TierProgram
         var rules = await conn.QuerySingleOrDefaultAsync<TierRules>(new CommandDefinition(
             "SELECT basis, window_months, grace_days FROM tier_programs WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
         var tiers = (await conn.QueryAsync<Tier>(new CommandDefinition("""
-            SELECT id, name, threshold, multiplier, perks, customer_tag FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL
+            SELECT id, name, threshold, multiplier, perks, customer_tag, conversion_bonus_percent FROM tiers
+            WHERE shop_domain = @shop AND archived_at IS NULL
             ORDER BY threshold
             """, new { shop }, tx, cancellationToken: ct))).ToList();
         return (rules ?? TierRules.Default, tiers);
@@ -68,7 +72,17 @@ public static class TierProgram
     /// (a grace period that ran out, a window that moved on, a tier archived count at once, not at the next evaluation), 1 without
     /// one. Read without locking: the award's own evaluation, after the ledger's locks, records any change.
     /// </summary>
-    public static async Task<decimal> EffectiveMultiplierAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long customer,
+    public static async Task<decimal> EffectiveMultiplierAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer,
+        DateTimeOffset now, CancellationToken ct) =>
+        (await EffectiveTierAsync(conn, tx, shop, customer, now, ct))?.Multiplier ?? 1m;
+
+    /// <summary>What a member's points are worth against a non-member's: 1 + their tier's conversion bonus (1 without one).</summary>
+    public static async Task<decimal> ConversionFactorAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer,
+        DateTimeOffset now, CancellationToken ct) =>
+        1m + ((await EffectiveTierAsync(conn, tx, shop, customer, now, ct))?.ConversionBonusPercent ?? 0m) / 100m;
+
+    /// <summary>The tier the customer holds by the rules now (see <see cref="EffectiveMultiplierAsync"/>), or null.</summary>
+    public static async Task<Tier?> EffectiveTierAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer,
         DateTimeOffset now, CancellationToken ct)
     {
         var row = await conn.QuerySingleOrDefaultAsync<CustomerTier>(new CommandDefinition("""
@@ -77,14 +91,13 @@ public static class TierProgram
         if (row?.TierId is null && !await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
                 "SELECT EXISTS (SELECT 1 FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL)", new { shop }, tx, cancellationToken: ct)))
         {
-            return 1m;
+            return null;
         }
         var (rules, tiers) = await LoadAsync(conn, tx, shop, ct);
         var current = row?.TierId is { } id ? tiers.FirstOrDefault(t => t.Id == id) : null;
-        if (row?.Source == "manual") return current?.Multiplier ?? 1m;
+        if (row?.Source == "manual") return current;
         var target = Reached(tiers, await MetricAsync(conn, tx, shop, customer, rules, now, ct));
-        var decision = Decide(row, current, target, rules, now, takenBack: false);
-        return (decision.Move ? target : current)?.Multiplier ?? 1m;
+        return Decide(row, current, target, rules, now, takenBack: false).Move ? target : current;
     }
 
     /// <summary>A customer's move, if any: up at once; down once the grace period since the figure fell has passed (at once for a

@@ -65,6 +65,33 @@ public sealed class TierTagTests(TierTagTests.TagApp app) : AppTests<TierTagTest
     }
 
     [Fact]
+    public async Task A_members_coupon_is_worth_their_tiers_conversion_bonus_in_Shopify()
+    {
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", Shop,
+            JsonContent.Create(new { name = "Gold", threshold = 1_000_000m, multiplier = 1m, conversionBonusPercent = 10m })));
+        var gold = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+        Assert.True((await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/customers/83/tier", Shop,
+            JsonContent.Create(new { tierId = gold, reason = "VIP by contract" })))).IsSuccessStatusCode);
+        var give = App.Admin(HttpMethod.Post, "/api/admin/customers/83/points", Shop,
+            JsonContent.Create(new { points = 1000, description = "welcome" }));
+        give.Headers.Add("Idempotency-Key", "tier-bonus-welcome");
+        (await App.Http.SendAsync(give)).EnsureSuccessStatusCode();
+        var me = await App.Http.GetFromJsonAsync<JsonElement>(LoyaltyApp.ProxyPath("/proxy/api/me", Shop, 83));
+        Assert.Equal(1.1m, me.GetProperty("rules").GetProperty("pointValue").GetDecimal()); // what My Page offers: 500 points = 550
+
+        var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, 83))
+        {
+            Content = JsonContent.Create(new { points = 500 }),
+        };
+        convert.Headers.Add("Idempotency-Key", "tier-bonus");
+        var code = (await (await App.Http.SendAsync(convert)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+
+        var discount = Shopify2.DiscountWithCode(code)!;
+        Assert.Equal("550.00", discount.Input?["customerGets"]?["value"]?["discountAmount"]?["amount"]?.GetValue<string>());
+        Assert.Equal(500, await App.BalanceAsync(Shop, 83)); // the points are the points: the bonus is in the coupon's value
+    }
+
+    [Fact]
     public async Task A_tag_Shopify_could_not_hold_is_refused_when_the_tier_is_saved()
     {
         var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", Shop,

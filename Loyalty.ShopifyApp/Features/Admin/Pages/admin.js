@@ -329,6 +329,7 @@
         { title: t('tiers.multiplier'), render: function (x) { return '×' + n(x.multiplier); }, num: true },
         { title: t('tiers.perks'), render: function (x) { return x.perks.join(', '); } },
         { title: t('tiers.customerTag'), render: function (x) { return x.customerTag || '—'; } },
+        { title: t('tiers.conversionBonus'), render: function (x) { return x.conversionBonusPercent ? '+' + n(x.conversionBonusPercent) + ' %' : '—'; }, num: true },
         { title: t('tiers.members'), render: function (x) {
           return h('button', { type: 'button', text: n(x.members), 'aria-label': t('tiers.showMembers', { name: x.name }), on: { click: function () { showMembers(x); } } }); }, num: true },
         { title: '', render: function (x) {
@@ -363,7 +364,7 @@
     clearError();
     var perks = $('ta-perks').value.split(',').map(function (p) { return p.trim(); }).filter(function (p) { return p; });
     api('POST', 'tiers', { name: $('ta-name').value, threshold: Number($('ta-threshold').value), multiplier: Number($('ta-multiplier').value), perks: perks,
-      customerTag: $('ta-customerTag').value || null })
+      customerTag: $('ta-customerTag').value || null, conversionBonusPercent: Number($('ta-conversionBonusPercent').value || 0) })
       .then(function (r) {
         showFieldErrors(r.ok ? null : r.data && r.data.errors, $('tier-add-form'), 'ta-');
         if (!r.ok) return fail(r);

@@ -5,6 +5,10 @@ SET LOCAL lock_timeout = '5s';
 
 ALTER TABLE tiers ADD COLUMN customer_tag text CHECK (customer_tag ~ '^[A-Za-z0-9][A-Za-z0-9 _-]{0,39}$');
 
+-- A better conversion value for members: a coupon from their points is worth this much more (0-100 %).
+ALTER TABLE tiers ADD COLUMN conversion_bonus_percent numeric(5, 2) NOT NULL DEFAULT 0
+    CHECK (conversion_bonus_percent BETWEEN 0 AND 100);
+
 CREATE TABLE customer_tag_changes (
     id              bigserial PRIMARY KEY,
     shop_domain     text NOT NULL REFERENCES shops (shop_domain) ON DELETE CASCADE,
