@@ -140,9 +140,11 @@ public static partial class ConvertPoints
             }
             var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
                 "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
-            // A member's tier may make their points worth more (a better conversion value), as the tier is when they convert.
-            var amount = decimal.Round(request.Points * settings.PointValue * await Tiers.TierProgram.ConversionFactorAsync(conn, tx, shop, customer,
-                clock.Now, ct), 2);
+            // A member's tier may make their points worth more (a better conversion value), as the tier is when they convert; the bonus
+            // is rounded down to the currency's smallest unit, so rounding never adds to it.
+            var factor = await Tiers.TierProgram.ConversionFactorAsync(conn, tx, shop, customer, clock.Now, ct);
+            var amount = factor == 1m ? decimal.Round(request.Points * settings.PointValue, 2)
+                : Tiers.TierProgram.RoundDown(request.Points * settings.PointValue * factor, currency);
             try
             {
                 created = await conn.QuerySingleAsync<ConversionRow>(new CommandDefinition($"""

@@ -123,26 +123,38 @@ public static class TierEndpoints
         }
     }
 
+    /// <summary>
+    /// Changes a tier. <c>customerTag</c> and <c>conversionBonusPercent</c> left out keep their values (an empty tag clears it); a new tag
+    /// moves onto the tier's members in Shopify, the old one off them, queued in the same transaction.
+    /// </summary>
     private static async Task<Results<Ok<TierDefinition>, ProblemHttpResult>> UpdateAsync(HttpContext http, long id, TierRequest r,
         NpgsqlDataSource db, CancellationToken ct)
     {
         if (Validate(r) is { } invalid) return invalid;
+        var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var old = await conn.QuerySingleOrDefaultAsync<(long Id, string? Tag)?>(new CommandDefinition(
+            "SELECT id, customer_tag FROM tiers WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL FOR UPDATE", new { id, shop }, tx,
+            cancellationToken: ct));
+        if (old is null) return NotFound();
+        var tag = r.CustomerTag is null ? old.Value.Tag : Tag(r);
         try
         {
-            var tier = await conn.QuerySingleOrDefaultAsync<TierDefinition>(new CommandDefinition("""
+            var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""
                 UPDATE tiers SET name = @name, threshold = @Threshold, multiplier = @Multiplier, perks = @perks, customer_tag = @tag,
-                    conversion_bonus_percent = @bonus, updated_at = now()
-                WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL
+                    conversion_bonus_percent = coalesce(@bonus, conversion_bonus_percent), updated_at = now()
+                WHERE id = @id
                 RETURNING id, name, threshold, multiplier, perks, customer_tag, conversion_bonus_percent,
                     (SELECT count(*) FROM customer_tiers c WHERE c.tier_id = tiers.id) AS members
-                """, new
-                {
-                    id, shop = http.User.Shop(), name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r),
-                    bonus = r.ConversionBonusPercent ?? 0m,
-                },
-                cancellationToken: ct));
-            return tier is null ? NotFound() : TypedResults.Ok(tier);
+                """, new { id, name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag, bonus = r.ConversionBonusPercent },
+                tx, cancellationToken: ct));
+            if (!string.Equals(tag, old.Value.Tag, StringComparison.OrdinalIgnoreCase))
+            {
+                await RetagMembersAsync(conn, tx, shop, id, old.Value.Tag, tag, ct);
+            }
+            await tx.CommitAsync(ct);
+            return TypedResults.Ok(tier);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
@@ -150,14 +162,34 @@ public static class TierEndpoints
         }
     }
 
+    /// <summary>Queues, for every member of the tier (by the rules or by hand), the move from its old tag to its new one in Shopify.</summary>
+    private static Task RetagMembersAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long id, string? oldTag, string? newTag,
+        CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("""
+            INSERT INTO customer_tag_changes (shop_domain, customer_id, add_tags, remove_tags)
+            SELECT shop_domain, customer_id, @add, @remove FROM customer_tiers WHERE shop_domain = @shop AND tier_id = @id
+            """, new
+        {
+            shop, id, add = newTag is null ? Array.Empty<string>() : [newTag], remove = oldTag is null ? Array.Empty<string>() : [oldTag],
+        }, tx, cancellationToken: ct));
+
+    /// <summary>Archives a tier: its members leave it (computed ones at their next evaluation), and its tag leaves them in Shopify now.</summary>
     private static async Task<Results<NoContent, ProblemHttpResult>> ArchiveAsync(HttpContext http, long id, NpgsqlDataSource db,
         CancellationToken ct)
     {
+        var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);
-        var archived = await conn.ExecuteAsync(new CommandDefinition(
-            "UPDATE tiers SET archived_at = now(), updated_at = now() WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL",
-            new { id, shop = http.User.Shop() }, cancellationToken: ct));
-        return archived == 1 ? TypedResults.NoContent() : NotFound();
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var tag = await conn.QuerySingleOrDefaultAsync<(long Id, string? Tag)?>(new CommandDefinition(
+            """
+            UPDATE tiers SET archived_at = now(), updated_at = now() WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL
+            RETURNING id, customer_tag
+            """,
+            new { id, shop }, tx, cancellationToken: ct));
+        if (tag is null) return NotFound();
+        if (tag.Value.Tag is { } gone) await RetagMembersAsync(conn, tx, shop, id, gone, null, ct);
+        await tx.CommitAsync(ct);
+        return TypedResults.NoContent();
     }
 
     private static async Task<Results<Ok<List<Member>>, ProblemHttpResult>> MembersAsync(HttpContext http, long id, long? after, int? limit,

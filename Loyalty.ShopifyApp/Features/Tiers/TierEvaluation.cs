@@ -68,8 +68,10 @@ public static class TierEvaluation
             to = to is null ? null : new { id = to.Id, name = to.Name, multiplier = to.Multiplier }, cause, reason,
         }, ct);
         // The tier's perk in Shopify: its customer tag goes with the tier (the customer-tags job applies it, in order).
-        var add = to?.CustomerTag is { } gained && gained != from?.CustomerTag ? new[] { gained } : [];
-        var remove = from?.CustomerTag is { } lost && lost != to?.CustomerTag ? new[] { lost } : [];
+        // Shopify's tags are case-insensitive: "vip" and "VIP" are one tag, kept, not removed.
+        static bool Same(string? a, string? b) => string.Equals(a, b, StringComparison.OrdinalIgnoreCase);
+        var add = to?.CustomerTag is { } gained && !Same(gained, from?.CustomerTag) ? new[] { gained } : [];
+        var remove = from?.CustomerTag is { } lost && !Same(lost, to?.CustomerTag) ? new[] { lost } : [];
         if (add.Length + remove.Length > 0)
         {
             await conn.ExecuteAsync(new CommandDefinition("""

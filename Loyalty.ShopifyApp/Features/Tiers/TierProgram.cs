@@ -81,6 +81,16 @@ public static class TierProgram
         DateTimeOffset now, CancellationToken ct) =>
         1m + ((await EffectiveTierAsync(conn, tx, shop, customer, now, ct))?.ConversionBonusPercent ?? 0m) / 100m;
 
+    /// <summary>ISO 4217 currencies without minor units: an amount in them is whole.</summary>
+    private static readonly HashSet<string> WholeCurrencies = new(StringComparer.OrdinalIgnoreCase)
+    {
+        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF",
+    };
+
+    /// <summary><paramref name="amount"/> rounded down to <paramref name="currency"/>'s smallest unit (a yen, a cent).</summary>
+    public static decimal RoundDown(decimal amount, string? currency) =>
+        decimal.Round(amount, currency is not null && WholeCurrencies.Contains(currency) ? 0 : 2, MidpointRounding.ToZero);
+
     /// <summary>The tier the customer holds by the rules now (see <see cref="EffectiveMultiplierAsync"/>), or null.</summary>
     public static async Task<Tier?> EffectiveTierAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer,
         DateTimeOffset now, CancellationToken ct)

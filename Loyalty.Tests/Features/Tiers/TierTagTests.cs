@@ -91,6 +91,79 @@ public sealed class TierTagTests(TierTagTests.TagApp app) : AppTests<TierTagTest
         Assert.Equal(500, await App.BalanceAsync(Shop, 83)); // the points are the points: the bonus is in the coupon's value
     }
 
+    private async Task SetTierAsync(long customer, long? tierId) => Assert.True((await App.Http.SendAsync(App.Admin(HttpMethod.Put,
+        $"/api/admin/customers/{customer}/tier", Shop, JsonContent.Create(new { tierId, reason = "test" })))).IsSuccessStatusCode);
+
+    [Fact]
+    public async Task A_tiers_new_tag_moves_onto_its_members_and_the_tag_they_carry_is_the_one_taken_off_when_they_leave()
+    {
+        var gold = await TierAsync("Gold", 1_000_000m, "Gold A");
+        await App.ScalarAsync<int>("INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, 84) RETURNING 1", new { shop = Shop });
+        await SetTierAsync(84, gold);
+        await ApplyAsync();
+
+        Assert.True((await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/tiers/{gold}", Shop,
+            JsonContent.Create(new { name = "Gold", threshold = 1_000_000m, multiplier = 1.5m, customerTag = "Gold B" })))).IsSuccessStatusCode);
+        await ApplyAsync();
+        Assert.Equal(["Gold B"], Shopify2.CustomerTags(Shop, 84));
+        Assert.True((await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/tiers/{gold}", Shop,
+            JsonContent.Create(new { name = "Gold", threshold = 1_000_000m, multiplier = 1.5m })))).IsSuccessStatusCode); // the tag left out: kept
+
+        await SetTierAsync(84, null);
+        await ApplyAsync();
+        Assert.Empty(Shopify2.CustomerTags(Shop, 84));
+    }
+
+    [Fact]
+    public async Task Archiving_a_tier_takes_its_tag_off_its_members_set_by_hand_too()
+    {
+        var gold = await TierAsync("Gold", 1_000_000m, "Gold");
+        await App.ScalarAsync<int>("INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, 85) RETURNING 1", new { shop = Shop });
+        await SetTierAsync(85, gold);
+        await ApplyAsync();
+        Assert.Equal(["Gold"], Shopify2.CustomerTags(Shop, 85));
+
+        Assert.Equal(HttpStatusCode.NoContent, (await App.Http.SendAsync(App.Admin(HttpMethod.Delete, $"/api/admin/tiers/{gold}", Shop))).StatusCode);
+        await ApplyAsync();
+
+        Assert.Empty(Shopify2.CustomerTags(Shop, 85));
+    }
+
+    [Fact]
+    public async Task Tags_differing_only_in_case_are_one_tag_in_Shopify_and_a_rise_between_them_keeps_it()
+    {
+        await TierAsync("Silver", 100, "vip");
+        await TierAsync("Gold", 300, "VIP");
+        await PaidAsync(7301, 86, 150m);
+        await PaidAsync(7302, 86, 200m);
+
+        await ApplyAsync();
+
+        Assert.Equal(["vip"], Shopify2.CustomerTags(Shop, 86), StringComparer.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task A_bonus_in_a_currency_without_cents_is_rounded_down_to_a_whole_unit()
+    {
+        await App.ScalarAsync<int>("UPDATE shops SET currency = 'JPY' WHERE shop_domain = @shop RETURNING 1", new { shop = Shop });
+        var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", Shop,
+            JsonContent.Create(new { name = "Gold", threshold = 1_000_000m, multiplier = 1m, conversionBonusPercent = 2.5m })));
+        var gold = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
+        var give = App.Admin(HttpMethod.Post, "/api/admin/customers/87/points", Shop, JsonContent.Create(new { points = 1000, description = "x" }));
+        give.Headers.Add("Idempotency-Key", "jpy-welcome");
+        (await App.Http.SendAsync(give)).EnsureSuccessStatusCode();
+        await SetTierAsync(87, gold);
+
+        var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, 87))
+        {
+            Content = JsonContent.Create(new { points = 500 }),
+        };
+        convert.Headers.Add("Idempotency-Key", "jpy-bonus");
+        var code = (await (await App.Http.SendAsync(convert)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+
+        Assert.Equal("512.00", Shopify2.DiscountWithCode(code)!.Input?["customerGets"]?["value"]?["discountAmount"]?["amount"]?.GetValue<string>());
+    }
+
     [Fact]
     public async Task A_tag_Shopify_could_not_hold_is_refused_when_the_tier_is_saved()
     {

@@ -298,7 +298,7 @@
       (rs[1].ok ? rs[1].data.tiers : []).forEach(function (x) { select.appendChild(h('option', { value: String(x.id), text: x.name })); });
       put('customer-tier-history', table([{ title: t('col.when'), render: function (x) { return when(x.at); } },
         { title: t('col.from'), render: function (x) { return x.fromTier || '—'; } }, { title: t('col.to'), render: function (x) { return x.toTier || '—'; } },
-        { title: t('col.why'), render: function (x) { return word('tierCause.', x.cause); } }, { title: t('col.reason'), render: function (x) { return x.reason || ''; } },
+        { title: t('col.why'), render: function (x) { return word('tiercause.', x.cause); } }, { title: t('col.reason'), render: function (x) { return x.reason || ''; } },
         { title: t('col.by'), key: 'actor' }], rs[0].data.history, t('customers.noTierHistory')));
     });
   }
@@ -345,7 +345,7 @@
       $('tier-members-h').textContent = t('tiers.membersOf', { name: tier.name });
       put('tier-members', table([{ title: t('col.customer'), render: function (x) {
         return h('a', { href: '#customers', text: String(x.customerId), on: { click: function () { $('customer-id').value = x.customerId; setTimeout(function () { loadCustomer(x.customerId); }); } } }); } },
-        { title: t('col.how'), render: function (x) { return word('tierSource.', x.source); } }, { title: t('col.since'), render: function (x) { return when(x.since); } }],
+        { title: t('col.how'), render: function (x) { return word('tiersource.', x.source); } }, { title: t('col.since'), render: function (x) { return when(x.since); } }],
         r.data, t('tiers.noMembers')));
     });
   }
