@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Db;
 
 namespace Loyalty.ShopifyApp.Features.Events;
 
@@ -48,22 +49,9 @@ public sealed partial class OutgoingEvents(
     [AutomaticRetry(Attempts = 0)]
     public async Task<int> DeliverDueAsync(CancellationToken ct)
     {
-        // Held on a connection of its own for the whole run; a dead instance's lock goes with its connection.
-        await using var lockConnection = await db.OpenConnectionAsync(ct);
-        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key = RunLockKey }, cancellationToken: ct)))
-        {
-            LogRunUnderWay();
-            return 0;
-        }
-        try
-        {
-            return await RunAsync(ct);
-        }
-        finally
-        {
-            await lockConnection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
-        }
+        if (await RunAlone.TryAsync(db, RunLockKey, () => RunAsync(ct), ct) is { } delivered) return delivered;
+        LogRunUnderWay();
+        return 0;
     }
 
     private async Task<int> RunAsync(CancellationToken ct)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Db;
 
 namespace Loyalty.ShopifyApp.Features.Flow;
 
@@ -27,23 +28,8 @@ public sealed partial class FlowDelivery(
     private sealed record Claimed(long Id, string ShopDomain, string Handle, string Payload, int Attempts, long Turn);
 
     [AutomaticRetry(Attempts = 0)]
-    public async Task<int> DeliverDueAsync(CancellationToken ct)
-    {
-        await using var lockConnection = await db.OpenConnectionAsync(ct);
-        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key = RunLockKey }, cancellationToken: ct)))
-        {
-            return 0; // another run is under way: the triggers are its
-        }
-        try
-        {
-            return await RunAsync(ct);
-        }
-        finally
-        {
-            await lockConnection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
-        }
-    }
+    public async Task<int> DeliverDueAsync(CancellationToken ct) =>
+        await RunAlone.TryAsync(db, RunLockKey, () => RunAsync(ct), ct) ?? 0; // 0: another run is under way, the triggers are its
 
     private async Task<int> RunAsync(CancellationToken ct)
     {

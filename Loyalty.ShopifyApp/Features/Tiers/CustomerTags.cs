@@ -1,4 +1,5 @@
 using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Db;
 
 namespace Loyalty.ShopifyApp.Features.Tiers;
 
@@ -43,36 +44,27 @@ public sealed partial class CustomerTags(NpgsqlDataSource db, ShopifyGraphQLClie
     }
 
     [AutomaticRetry(Attempts = 0)]
-    public async Task<int> ApplyDueAsync(CancellationToken ct)
+    public async Task<int> ApplyDueAsync(CancellationToken ct) => await RunAlone.TryAsync(db, RunLockKey, () => RunAsync(ct), ct) ?? 0;
+
+    /// <summary>
+    /// Claim after claim, so a customer's next change follows their last within the run; a change that failed waits out its back-off,
+    /// and the customer's later ones with it.
+    /// </summary>
+    private async Task<int> RunAsync(CancellationToken ct)
     {
-        await using var lockConnection = await db.OpenConnectionAsync(ct);
-        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key = RunLockKey }, cancellationToken: ct)))
+        var applied = 0;
+        var run = System.Diagnostics.Stopwatch.StartNew();
+        while (!ct.IsCancellationRequested && run.Elapsed < MaxRun)
         {
-            return 0;
-        }
-        try
-        {
-            // Claim after claim, so a customer's next change follows their last within the run; a change that failed waits out its
-            // back-off, and the customer's later ones with it.
-            var applied = 0;
-            var run = System.Diagnostics.Stopwatch.StartNew();
-            while (!ct.IsCancellationRequested && run.Elapsed < MaxRun)
+            var batch = await ClaimAsync(ct);
+            if (batch.Count == 0) break;
+            foreach (var change in batch)
             {
-                var batch = await ClaimAsync(ct);
-                if (batch.Count == 0) break;
-                foreach (var change in batch)
-                {
-                    if (ct.IsCancellationRequested) break;
-                    if (await ApplyAsync(change, ct)) applied++;
-                }
+                if (ct.IsCancellationRequested) break;
+                if (await ApplyAsync(change, ct)) applied++;
             }
-            return applied;
         }
-        finally
-        {
-            await lockConnection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
-        }
+        return applied;
     }
 
     private async Task<List<Change>> ClaimAsync(CancellationToken ct)
