@@ -42,7 +42,8 @@ public sealed partial class ShopifySimulator
 
     /// <summary>
     /// An order pays with <paramref name="code"/>, as checkout would allow it: the discount is live, not past its usage
-    /// limit, and open to <paramref name="customerId"/>. Counts the use and returns true; false when checkout would refuse.
+    /// limit, and open to <paramref name="customerId"/> (listed, or in one of its customer segments
+    /// now). Counts the use and returns true; false when checkout would refuse.
     /// </summary>
     public bool Redeem(string code, long customerId)
     {
@@ -52,6 +53,8 @@ public sealed partial class ShopifySimulator
             if (d.UsageLimit is { } limit && d.UsageCount >= limit) return false;
             var customers = d.Input?["context"]?["customers"]?["add"]?.AsArray().Select(n => n!.GetValue<string>()).ToList();
             if (customers is { Count: > 0 } && !customers.Contains($"gid://shopify/Customer/{customerId}")) return false;
+            var segments = d.Input?["context"]?["customerSegments"]?["add"]?.AsArray().Select(n => n!.GetValue<string>()).ToList();
+            if (segments is { Count: > 0 } && !segments.Any(s => IsMember(s, customerId))) return false;
             d.UsageCount++;
             return true;
         }

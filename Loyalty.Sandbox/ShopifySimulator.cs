@@ -68,6 +68,9 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
             ("mutation FlowTriggerReceive", FlowTriggerReceive),
             ("mutation TagsAdd", TagsAdd),
             ("mutation TagsRemove", TagsRemove),
+            ("query FindTierSegment", SegmentsPage),
+            ("mutation CreateTierSegment", CreateSegment),
+            ("mutation UpdateTierSegment", UpdateSegment),
         ];
     }
 

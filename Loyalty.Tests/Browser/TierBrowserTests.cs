@@ -60,4 +60,28 @@ public sealed class TierBrowserTests : SandboxBrowser
         await Expect(Page.GetByTestId("tier-members")).ToContainTextAsync("1002");
         await Expect(Page.GetByTestId("tier-members")).ToContainTextAsync("by hand");
     }
+
+    [Fact]
+    public async Task Merchant_limits_a_campaign_to_a_tagged_tier_and_Shopify_lets_only_its_members_use_the_code()
+    {
+        var gold = await AdminApiAsync(HttpMethod.Post, "tiers", new { name = "Gold", threshold = 100, multiplier = 1, customerTag = "Gold club" });
+        await AdminApiAsync(HttpMethod.Post, "tiers", new { name = "Untagged", threshold = 5000, multiplier = 1 });
+        await AdminApiAsync(HttpMethod.Put, "customers/1003/tier", new { tierId = gold.GetProperty("id").GetInt64(), reason = "Launch guest" });
+        await App.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Tiers.CustomerTags>().ApplyDueAsync(default);
+
+        await Page.GotoAsync("/admin?shop=" + Shop + "#campaigns");
+        var form = Page.Locator("#campaign-form");
+        await form.GetByLabel("Title", new() { Exact = true }).FillAsync("Gold evening");
+        await form.GetByLabel("Value", new() { Exact = true }).FillAsync("20");
+        var who = form.GetByLabel("Who may use it");
+        await Expect(who.Locator("option")).ToHaveTextAsync(["Everyone", "Gold members only"]); // an untagged tier cannot be a segment
+        await who.SelectOptionAsync(new SelectOptionValue { Label = "Gold members only" });
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Create" }).ClickAsync();
+        var row = Page.Locator("#campaign-list tr", new() { HasText = "Gold evening" });
+        await Expect(row).ToContainTextAsync("1 / 1", new() { Timeout = 30_000 });
+
+        var discount = Assert.Single(Simulators.Shopify!.Discounts(), d => d.Title.StartsWith("Gold evening", StringComparison.Ordinal));
+        Assert.True(Simulators.Shopify.Redeem(discount.Codes[0], 1003));
+        Assert.False(Simulators.Shopify.Redeem(discount.Codes[0], 1004));
+    }
 }

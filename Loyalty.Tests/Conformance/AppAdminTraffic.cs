@@ -15,7 +15,9 @@ namespace Loyalty.Tests.Conformance;
 /// admin and the storefront, campaigns with one code (percentage for everyone; fixed amount for listed customers) and with
 /// many (bulk codes and their status), a campaign changed and deactivated, orders/paid with a used code, the coupon report,
 /// the missed-order sweep over several pages and the orphan sweep, and the Flow triggers those sent (points earned, coupon
-/// issued) for a shop whose workflows use them, and a tier's customer tag added and removed. Token exchange is REST and not recorded.
+/// issued) for a shop whose workflows use them, a tier's customer tag added and removed, and a
+/// campaign limited to the tier through its customer segment (created, then moved onto the tier's new tag).
+/// Token exchange is REST and not recorded.
 /// </summary>
 public sealed class AppAdminTraffic : IAsyncLifetime
 {
@@ -141,6 +143,18 @@ public sealed class AppAdminTraffic : IAsyncLifetime
         await Ok(Admin(HttpMethod.Put, "/api/admin/customers/777/tier", new { tierId = (long?)null, reason = "conformance" }), "no tier");
         await app.Services.GetRequiredService<CustomerTags>().ApplyDueAsync(default);
         if (shopify.CustomerTags(Shop, 777).Count != 0) throw new InvalidOperationException("the tier's tag was not removed");
+
+        // A campaign limited to the tier: a customer segment on its tag (looked up by name, then created), the discount's context that
+        // segment; the tier's tag changed, the segment's query follows it.
+        var gold = await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns",
+            new { title = "Gold only", percentage = 20, code = "GOLD-CONF", tierId = tier }, "conf-tier-campaign"), "tier campaign");
+        if (gold.GetProperty("state").GetString() != "active") throw new InvalidOperationException($"tier campaign: {gold}");
+        await Ok(Admin(HttpMethod.Put, $"/api/admin/tiers/{tier}",
+            new { name = "Gold", threshold = 1_000_000, multiplier = 2, customerTag = "VIP Gold 2026" }), "tier retagged");
+        if (await app.Services.GetRequiredService<TierSegments>().SyncDueAsync(default) != 1)
+        {
+            throw new InvalidOperationException("the tier's segment was not moved onto its new tag");
+        }
         if (shopify.FlowTriggersReceived.Select(r => r.Handle).Distinct().Count() != 2)
         {
             throw new InvalidOperationException("Flow did not accept both points earned and coupon issued: "

@@ -9,8 +9,8 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// answer being recorded is checked code by code (<c>codeDiscountNodeByCode</c>) before its missing codes go
 /// out again. Shopify's cost-based throttle is respected by the GraphQL client (it waits, never fails).
 /// </summary>
-public sealed partial class CampaignGeneration(
-    NpgsqlDataSource db, ShopifyDiscounts shopify, IOptions<CampaignOptions> options, ILogger<CampaignGeneration> logger)
+public sealed partial class CampaignGeneration(NpgsqlDataSource db, ShopifyDiscounts shopify, Tiers.TierSegments segments,
+    IOptions<CampaignOptions> options, ILogger<CampaignGeneration> logger)
 {
     /// <summary>The background job: scheduled for many codes, and for a single code Shopify could not be reached for.</summary>
     [AutomaticRetry(Attempts = 5)]
@@ -46,9 +46,9 @@ public sealed partial class CampaignGeneration(
                     new { campaignId }, ct);
                 // An earlier create whose answer was lost may have applied: the campaign id in the title says it is ours.
                 var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, maxThrottleWait, ct);
-                var discountId = IsOurs(found, c.Id)
-                    ? found!.Id
-                    : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, c.Discount(first!), maxThrottleWait, ct);
+                var discountId = IsOurs(found, c.Id) ? found!.Id : await shopify.CreateCampaignDiscountAsync(c.ShopDomain,
+                    c.Discount(first!, c.TierId is { } tier ? await segments.EnsureAsync(c.ShopDomain, tier, maxThrottleWait, ct) : null),
+                    maxThrottleWait, ct);
                 await ExecuteAsync("""
                     UPDATE campaigns SET discount_id = @discountId, state = 'generating', updated_at = now() WHERE id = @campaignId;
                     UPDATE campaign_codes SET state = 'created' WHERE campaign_id = @campaignId AND seq = 0;
@@ -103,9 +103,10 @@ public sealed partial class CampaignGeneration(
             }
             LogDone(c.ShopDomain, campaignId);
         }
-        catch (ShopifyUserErrorException e) when (c.DiscountId is null)
+        catch (Exception e) when ((e is ShopifyUserErrorException or Tiers.TierSegments.NotASegmentException) && c.DiscountId is null)
         {
-            // A definite refusal: Shopify has no discount and no code of this campaign, so its codes are given back.
+            // A definite refusal (by Shopify, or a tier that cannot be a segment): Shopify has no discount and no code of this campaign, so
+            // its codes are given back.
             await ExecuteAsync("""
                 UPDATE campaigns SET state = @failed, last_error = @error, updated_at = now() WHERE id = @campaignId AND state = @creating;
                 UPDATE campaign_codes SET state = @released WHERE campaign_id = @campaignId AND state = @pending;
@@ -136,7 +137,7 @@ public sealed partial class CampaignGeneration(
     private async Task<StoredCampaign?> LoadAsync(long id, CancellationToken ct) =>
         (await QueryAsync<StoredCampaign>("""
             SELECT id, shop_domain, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
-                   combines_product, combines_order, combines_shipping, customer_ids, state, discount_id
+                   combines_product, combines_order, combines_shipping, customer_ids, tier_id, state, discount_id
             FROM campaigns WHERE id = @id
             """, new { id }, ct)).SingleOrDefault();
 

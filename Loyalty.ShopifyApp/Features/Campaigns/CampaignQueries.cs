@@ -3,11 +3,12 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// <summary><c>GET /api/admin/campaigns</c> (paged, by state), <c>GET …/{id}</c> with progress, <c>GET …/{id}/codes.csv</c>.</summary>
 public static class CampaignQueries
 {
-    /// <param name="CustomerIds">The customers who may use it; null: everyone.</param>
+    /// <param name="CustomerIds">The customers who may use it; null: everyone (or the tier's members).</param>
+    /// <param name="TierId">The VIP tier whose members alone may use it; null: not limited to a tier.</param>
     public sealed record CampaignView(long Id, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt, DateTimeOffset? EndsAt,
         int? UsageLimit, bool OncePerCustomer, decimal? MinimumSubtotal, CreateCampaign.CombinesWith CombinesWith, IReadOnlyList<long>? CustomerIds,
         string State, int RequestedCodes, int CreatedCodes, int FailedCodes, int PendingCodes, string? LastError, DateTimeOffset CreatedAt,
-        DateTimeOffset UpdatedAt);
+        DateTimeOffset UpdatedAt, long? TierId = null);
 
     /// <summary>A campaign with how far its codes have come.</summary>
     private sealed record Row : StoredCampaign
@@ -19,7 +20,7 @@ public static class CampaignQueries
 
         public CampaignView View() => new(Id, Title, DiscountType, Value, StartsAt, EndsAt, UsageLimit, OncePerCustomer, MinimumSubtotal,
             new CreateCampaign.CombinesWith(CombinesProduct, CombinesOrder, CombinesShipping), CustomerIds, State, RequestedCodes, CreatedCodes,
-            FailedCodes, PendingCodes, LastError, CreatedAt, UpdatedAt);
+            FailedCodes, PendingCodes, LastError, CreatedAt, UpdatedAt, TierId);
     }
 
     public sealed record Page(IReadOnlyList<CampaignView> Items, long? NextBefore);
@@ -31,7 +32,7 @@ public static class CampaignQueries
 
     private const string Select = """
         SELECT c.id, c.title, c.discount_type, c.value, c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.minimum_subtotal,
-               c.combines_product, c.combines_order, c.combines_shipping, c.customer_ids, c.state, c.requested_codes,
+               c.combines_product, c.combines_order, c.combines_shipping, c.customer_ids, c.tier_id, c.state, c.requested_codes,
                count(*) FILTER (WHERE k.state = 'created')::int AS created_codes,
                count(*) FILTER (WHERE k.state = 'failed')::int AS failed_codes,
                count(*) FILTER (WHERE k.state IN ('pending', 'sent'))::int AS pending_codes,

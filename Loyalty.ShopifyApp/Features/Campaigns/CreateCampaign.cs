@@ -22,9 +22,11 @@ public static partial class CreateCampaign
 
     public sealed record CombinesWith(bool Product, bool Order, bool Shipping);
 
+    /// <param name="TierId">Only this VIP tier's members may use it (through the tier's Shopify customer segment on its customer tag).</param>
     public sealed record CampaignRequest(
         string? Title, decimal? Percentage, decimal? FixedAmount, DateTimeOffset? StartsAt, DateTimeOffset? EndsAt, int? UsageLimit,
-        bool? OncePerCustomer, decimal? MinimumSubtotal, CombinesWith? CombinesWith, long[]? CustomerIds, string? Code, CodePattern? Codes);
+        bool? OncePerCustomer, decimal? MinimumSubtotal, CombinesWith? CombinesWith, long[]? CustomerIds, string? Code, CodePattern? Codes,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] long? TierId = null); // absent: the request hash as before
 
     /// <summary>No look-alike characters (0/O, 1/I/L).</summary>
     public const string Alphabet = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -101,6 +103,11 @@ public static partial class CreateCampaign
         CampaignRules.UsageLimit(r.UsageLimit, Add);
         CampaignRules.MinimumSubtotal(r.MinimumSubtotal, Add);
         CampaignRules.CustomerIds(r.CustomerIds, Add);
+        if (r.TierId is { } tierId)
+        {
+            if (r.CustomerIds is { Length: > 0 }) Add("tierId", "Give either customerIds or tierId, not both.");
+            else if (await TierAudienceAsync(db, shop, tierId, ct) is { } why) Add("tierId", why);
+        }
         if (r.Code is not null && r.Codes is not null) Add("code", "Give either a code or a codes pattern, not both.");
         if (r.Code is not null && !CodeText().IsMatch(r.Code)) Add("code", "1-64 letters, digits, '-' or '_'.");
 
@@ -155,10 +162,10 @@ public static partial class CreateCampaign
             // A concurrent request with the same key waits here for the first one's commit, then inserts nothing.
             var inserted = await conn.QuerySingleOrDefaultAsync<long?>(new CommandDefinition("""
                 INSERT INTO campaigns (shop_domain, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
-                                       combines_product, combines_order, combines_shipping, customer_ids, requested_codes, state,
+                                       combines_product, combines_order, combines_shipping, customer_ids, tier_id, requested_codes, state,
                                        idempotency_key, request_hash)
                 VALUES (@shop, @title, @type, @value, @startsAt, @endsAt, @UsageLimit, @once, @MinimumSubtotal, @product, @order, @shipping,
-                        @customers, @count, @creating, @idempotencyKey, @requestHash)
+                        @customers, @TierId, @count, @creating, @idempotencyKey, @requestHash)
                 ON CONFLICT (shop_domain, idempotency_key) DO NOTHING
                 RETURNING id
                 """, new
@@ -166,7 +173,8 @@ public static partial class CreateCampaign
                 shop, title, type = r.Percentage is null ? "fixed_amount" : "percentage", value = r.Percentage ?? r.FixedAmount, startsAt, endsAt,
                 r.UsageLimit, once = r.OncePerCustomer ?? false, r.MinimumSubtotal, product = r.CombinesWith?.Product ?? false,
                 order = r.CombinesWith?.Order ?? false, shipping = r.CombinesWith?.Shipping ?? false,
-                customers = r.CustomerIds is { Length: > 0 } c2 ? c2 : null, count, creating = CampaignState.Creating, idempotencyKey, requestHash,
+                customers = r.CustomerIds is { Length: > 0 } c2 ? c2 : null, r.TierId, count, creating = CampaignState.Creating, idempotencyKey,
+                requestHash,
             }, tx, cancellationToken: ct));
             if (inserted is not { } newId)
             {
@@ -203,6 +211,18 @@ public static partial class CreateCampaign
         }
 
         return await AnswerAsync(id);
+    }
+
+    /// <summary>Why a campaign cannot be limited to the tier (null: it can): Shopify knows its members by its customer tag.</summary>
+    private static async Task<string?> TierAudienceAsync(NpgsqlDataSource db, string shop, long tierId, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var tag = await conn.QuerySingleOrDefaultAsync<(long Id, string? Tag)?>(new CommandDefinition(
+            "SELECT id, customer_tag FROM tiers WHERE id = @tierId AND shop_domain = @shop AND archived_at IS NULL",
+            new { shop, tierId }, cancellationToken: ct));
+        return tag is null ? "No such active tier in this shop."
+            : tag.Value.Tag is null ? "The tier has no customer tag, so Shopify cannot tell its members; give the tier a customerTag first."
+            : null;
     }
 
     private sealed record Earlier(long Id, string RequestHash);

@@ -80,6 +80,10 @@ public static class EditCampaign
         CampaignRules.UsageLimit(change.UsageLimit, Add);
         CampaignRules.MinimumSubtotal(change.MinimumSubtotal, Add);
         CampaignRules.CustomerIds(change.CustomerIds, Add);
+        if (current.TierId is not null && (change.CustomerIds is not null || clear.Contains("customerIds")))
+        {
+            Add("customerIds", "The campaign is limited to a VIP tier: its members are who may use it.");
+        }
         // Everything the database would refuse is refused here, before Shopify is changed.
         var startsAt = change.StartsAt is { } s1 && CreateCampaign.InCalendar(s1) ? CreateCampaign.AsStored(s1) : current.StartsAt;
         var endsAt = clear.Contains("endsAt") ? null
@@ -115,7 +119,7 @@ public static class EditCampaign
         {
             // Customers an earlier edit may have added in Shopify (its answer was lost) are removed too, unless kept.
             await shopify.UpdateCampaignDiscountAsync(shop, current.DiscountId, edited.Discount(""), current.CustomerIds,
-                current.CustomerIdsUnconfirmed, ct);
+                current.CustomerIdsUnconfirmed, segmentLimited: current.TierId is not null, ct);
         }
         catch (ShopifyUserErrorException e)
         {
@@ -160,7 +164,7 @@ public static class EditCampaign
         await using var conn = await db.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<StoredCampaign>(new CommandDefinition("""
             SELECT id, state, discount_id, title, discount_type, value, starts_at, ends_at, usage_limit, once_per_customer, minimum_subtotal,
-                   combines_product, combines_order, combines_shipping, customer_ids, customer_ids_unconfirmed, updated_at
+                   combines_product, combines_order, combines_shipping, customer_ids, customer_ids_unconfirmed, tier_id, updated_at
             FROM campaigns WHERE id = @id AND shop_domain = @shop
             """, new { id, shop }, cancellationToken: ct));
     }

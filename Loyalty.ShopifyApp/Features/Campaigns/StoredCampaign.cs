@@ -24,6 +24,9 @@ public record StoredCampaign
     /// <summary>The customers who may use it; null: everyone.</summary>
     public long[]? CustomerIds { get; init; }
 
+    /// <summary>The VIP tier whose members alone may use it (through the tier's Shopify customer segment); null: not limited to one.</summary>
+    public long? TierId { get; init; }
+
     /// <summary>Customers an edit whose answer was lost may have added in Shopify.</summary>
     public long[]? CustomerIdsUnconfirmed { get; init; }
 
@@ -33,7 +36,9 @@ public record StoredCampaign
     public DateTimeOffset CreatedAt { get; init; }
     public DateTimeOffset UpdatedAt { get; init; }
 
-    /// <summary>The discount Shopify is to hold for it: its title carries the campaign's id, so a lost create can be recognised.</summary>
-    public ShopifyDiscounts.CampaignDiscount Discount(string firstCode) => new(firstCode, Title + CampaignGeneration.Marker(Id), DiscountType,
-        Value, StartsAt, EndsAt, UsageLimit, OncePerCustomer, MinimumSubtotal, CombinesProduct, CombinesOrder, CombinesShipping, CustomerIds);
+    /// <summary>The discount Shopify is to hold for it: its title carries the campaign's id, so a lost create can be recognised. A tier's
+    /// campaign is for the tier's <paramref name="segmentId"/>.</summary>
+    public ShopifyDiscounts.CampaignDiscount Discount(string firstCode, string? segmentId = null) => new(firstCode,
+        Title + CampaignGeneration.Marker(Id), DiscountType, Value, StartsAt, EndsAt, UsageLimit, OncePerCustomer, MinimumSubtotal, CombinesProduct,
+        CombinesOrder, CombinesShipping, CustomerIds, segmentId);
 }

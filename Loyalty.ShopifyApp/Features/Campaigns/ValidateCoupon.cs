@@ -38,6 +38,8 @@ public static class ValidateCoupon
         public int? UsageLimit { get; init; }
         public bool OncePerCustomer { get; init; }
         public long[]? CustomerIds { get; init; }
+        public long? TierId { get; init; }
+        public long? CustomerTierId { get; init; }
         public long? Owner { get; init; }
         public long Redemptions { get; init; }
         public long CustomerRedemptions { get; init; }
@@ -96,14 +98,16 @@ public static class ValidateCoupon
         {
             known = await conn.QuerySingleOrDefaultAsync<Known>(new CommandDefinition("""
                 SELECT 'campaign' AS kind, c.id AS campaign_id, NULL::text AS conversion_id, k.state AS code_state, c.state AS campaign_state,
-                       c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.customer_ids, NULL::bigint AS owner,
+                       c.starts_at, c.ends_at, c.usage_limit, c.once_per_customer, c.customer_ids, c.tier_id,
+                       (SELECT t.tier_id FROM customer_tiers t WHERE t.shop_domain = c.shop_domain AND t.customer_id = @customer)
+                           AS customer_tier_id, NULL::bigint AS owner,
                        (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id) AS redemptions,
                        (SELECT count(*) FROM coupon_redemptions r WHERE r.campaign_id = c.id AND r.customer_id = @customer) AS customer_redemptions,
                        c.discount_type, c.value, c.minimum_subtotal, (SELECT s.currency FROM shops s WHERE s.shop_domain = c.shop_domain) AS currency
                 FROM campaign_codes k JOIN campaigns c ON c.id = k.campaign_id
                 WHERE k.shop_domain = @shop AND upper(k.code) = upper(@code) AND k.state <> @released
                 UNION ALL
-                SELECT 'loyalty', NULL, v.id, v.coupon_status, v.state, v.created_at, v.expires_at, 1, true, NULL, v.customer_id,
+                SELECT 'loyalty', NULL, v.id, v.coupon_status, v.state, v.created_at, v.expires_at, 1, true, NULL, NULL, NULL, v.customer_id,
                        CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END, CASE WHEN v.coupon_status = 'used' THEN 1 ELSE 0 END,
                        'fixed_amount', v.amount, NULL, v.currency
                 FROM conversions v WHERE v.shop_domain = @shop AND upper(v.code) = upper(@code) AND v.state = 'completed'
@@ -125,6 +129,7 @@ public static class ValidateCoupon
             { Kind: "campaign" } when known.UsageLimit is { } limit && known.Redemptions >= limit => "usage_limit_reached",
             { Kind: "campaign" } when known.CustomerIds is { Length: > 0 } ids && (customer is null || !ids.Contains(customer.Value)) =>
                 "not_eligible",
+            { Kind: "campaign" } when known.TierId is { } tier && known.CustomerTierId != tier => "not_eligible",
             { Kind: "loyalty" } when customer is not null && known.Owner != customer => "not_eligible",
             { Kind: "loyalty", CodeState: CouponStatuses.Used } => "already_used",
             { Kind: "campaign" } when known.OncePerCustomer && known.CustomerRedemptions > 0 => "already_used",
@@ -183,5 +188,6 @@ public static class ValidateCoupon
     /// <summary>Whether <paramref name="customer"/> may use the code at all (whatever else then makes it invalid).</summary>
     private static bool IsFor(Known known, long? customer) => known.Kind == "loyalty"
         ? known.Owner == customer
-        : known.CustomerIds is not { Length: > 0 } ids || customer is { } c && ids.Contains(c);
+        : (known.CustomerIds is not { Length: > 0 } ids || customer is { } c && ids.Contains(c))
+          && (known.TierId is null || known.CustomerTierId == known.TierId);
 }

@@ -55,10 +55,12 @@ public static class TierEndpoints
             .RequestExample(new TierRequest("Gold", 1000m, 1.5m, ["Free shipping over 50"]))
             .ResponseExample(StatusCodes.Status201Created, Example);
         admin.MapPut("/tiers/{id:long}", UpdateAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_tier")
-            .ProblemCodes(StatusCodes.Status409Conflict, "tier_conflict").ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "tier_conflict", "tier_in_campaigns")
+            .ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found")
             .RequestExample(new TierRequest("Gold", 1000m, 1.5m, ["Free shipping over 50"]))
             .ResponseExample(StatusCodes.Status200OK, Example with { Members = 42 });
-        admin.MapDelete("/tiers/{id:long}", ArchiveAsync).ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found");
+        admin.MapDelete("/tiers/{id:long}", ArchiveAsync).ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found")
+            .ProblemCodes(StatusCodes.Status409Conflict, "tier_in_campaigns");
         admin.MapGet("/tiers/{id:long}/members", MembersAsync).ProblemCodes(StatusCodes.Status404NotFound, "tier_not_found");
         return admin;
     }
@@ -139,6 +141,7 @@ public static class TierEndpoints
             cancellationToken: ct));
         if (old is null) return NotFound();
         var tag = r.CustomerTag is null ? old.Value.Tag : Tag(r);
+        if (tag is null && old.Value.Tag is not null && await InCampaignsAsync(conn, tx, id, ct)) return InCampaigns("lose its customer tag");
         try
         {
             var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""
@@ -187,10 +190,24 @@ public static class TierEndpoints
             """,
             new { id, shop }, tx, cancellationToken: ct));
         if (tag is null) return NotFound();
+        if (await InCampaignsAsync(conn, tx, id, ct)) return InCampaigns("be archived");
         if (tag.Value.Tag is { } gone) await RetagMembersAsync(conn, tx, shop, id, gone, null, ct);
         await tx.CommitAsync(ct);
         return TypedResults.NoContent();
     }
+
+    /// <summary>Whether a campaign that is not over is limited to the tier: Shopify knows its members by the tier's tag.</summary>
+    private static Task<bool> InCampaignsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, CancellationToken ct) =>
+        conn.ExecuteScalarAsync<bool>(new CommandDefinition("""
+            SELECT EXISTS (SELECT 1 FROM campaigns WHERE tier_id = @id AND state IN (@creating, @generating, @active)
+                           AND (ends_at IS NULL OR ends_at > now()))
+            """, new
+        {
+            id, creating = Campaigns.CampaignState.Creating, generating = Campaigns.CampaignState.Generating, active = Campaigns.CampaignState.Active,
+        }, tx, cancellationToken: ct));
+
+    private static ProblemHttpResult InCampaigns(string change) => Problems.Create(StatusCodes.Status409Conflict, "tier_in_campaigns",
+        $"Campaigns are limited to this tier, so it cannot {change}; deactivate them first (or give the tier another tag).");
 
     private static async Task<Results<Ok<List<Member>>, ProblemHttpResult>> MembersAsync(HttpContext http, long id, long? after, int? limit,
         NpgsqlDataSource db, CancellationToken ct)

@@ -8,15 +8,15 @@ public sealed partial class ShopifyDiscounts
 {
     public sealed record CampaignDiscount(string Code, string Title, string DiscountType, decimal Value, DateTimeOffset StartsAt,
         DateTimeOffset? EndsAt, int? UsageLimit, bool OncePerCustomer, decimal? MinimumSubtotal, bool CombinesProduct, bool CombinesOrder,
-        bool CombinesShipping, IReadOnlyList<long>? CustomerIds);
+        bool CombinesShipping, IReadOnlyList<long>? CustomerIds, string? SegmentId = null);
 
-    /// <summary>A percentage or fixed-amount code discount for everyone or listed customers; returns its id.</summary>
+    /// <summary>A percentage or fixed-amount code discount for everyone, listed customers or a customer segment; returns its id.</summary>
     public async Task<string> CreateCampaignDiscountAsync(string shop, CampaignDiscount c, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         var input = Input(c);
         input["code"] = c.Code;
-        input["context"] = c.CustomerIds is { Count: > 0 } ids
-            ? new { customers = new { add = ids.Select(CustomerGid).ToArray() } }
+        input["context"] = c.SegmentId is { } segment ? new { customerSegments = new { add = new[] { segment } } }
+            : c.CustomerIds is { Count: > 0 } ids ? new { customers = new { add = ids.Select(CustomerGid).ToArray() } }
             : new { all = "ALL" };
         var data = await graphql.MutateAsync(shop, CreateMutation, new { input }, maxThrottleWait, ct);
         return CreatedId(data);
@@ -26,21 +26,23 @@ public sealed partial class ShopifyDiscounts
     /// Sets every field a merchant may edit on a campaign's discount (its code stays): <paramref name="c"/> is the campaign as it is to
     /// be. Who may use it changes relative to <paramref name="customersBefore"/> (null: everyone): Shopify adds and removes customers
     /// from the current list, or opens the discount to all; <paramref name="customersMaybe"/>, those an edit whose answer was lost may
-    /// have added, are removed too unless wanted. A minimum subtotal that is no longer wanted is removed by setting it null.
+    /// have added, are removed too unless wanted. A minimum subtotal that is no longer wanted is removed by setting it null. A discount
+    /// limited to a customer segment (<paramref name="segmentLimited"/>) keeps its context untouched.
     /// </summary>
     public async Task UpdateCampaignDiscountAsync(string shop, string discountId, CampaignDiscount c, IReadOnlyList<long>? customersBefore,
-        IReadOnlyList<long>? customersMaybe, CancellationToken ct)
+        IReadOnlyList<long>? customersMaybe, bool segmentLimited, CancellationToken ct)
     {
         var input = Input(c);
         input["minimumRequirement"] ??= new { subtotal = new { greaterThanOrEqualToSubtotal = (string?)null },
             quantity = new { greaterThanOrEqualToQuantity = (string?)null } };
-        if (c.CustomerIds is { Count: > 0 } after)
+        // A segment-limited discount keeps the context set at creation: sending one here would replace it.
+        if (!segmentLimited && c.CustomerIds is { Count: > 0 } after)
         {
             var before = customersBefore ?? [];
             input["context"] = new { customers = new { add = after.Except(before).Select(CustomerGid).ToArray(),
                 remove = before.Union(customersMaybe ?? []).Except(after).Select(CustomerGid).ToArray() } };
         }
-        else
+        else if (!segmentLimited)
         {
             input["context"] = new { all = "ALL" };
         }

@@ -543,6 +543,18 @@
   // Campaigns
   var campaignKey = null;
   function loadCampaigns() {
+    // A campaign can be for one VIP tier's members: Shopify knows them by the tier's customer tag, so only tagged tiers are offered.
+    api('GET', 'tiers').then(function (r) {
+      if (!r.ok) return;
+      var select = $('c-tier');
+      var chosen = select.value;
+      while (select.options.length > 1) select.remove(1);
+      r.data.tiers.filter(function (x) { return x.customerTag; }).forEach(function (x) {
+        select.appendChild(h('option', { value: String(x.id), text: t('campaigns.tierOnly', { name: x.name }) }));
+      });
+      select.value = chosen;
+      if (select.selectedIndex < 0) select.value = '';
+    });
     api('GET', 'campaigns').then(function (r) {
       if (!r.ok) return fail(r);
       var items = r.data.items;
@@ -598,6 +610,7 @@
     $('e-usageLimit').value = x.usageLimit === null ? '' : x.usageLimit;
     $('e-minimumSubtotal').value = x.minimumSubtotal === null ? '' : x.minimumSubtotal;
     $('e-customerIds').value = (x.customerIds || []).join(', ');
+    $('e-customerIds').disabled = x.tierId !== null && x.tierId !== undefined; // a tier's campaign is for its members
     $('e-once').checked = x.oncePerCustomer;
     $('e-product').checked = x.combinesWith.product;
     $('e-order').checked = x.combinesWith.order;
@@ -760,6 +773,7 @@
     req[$('c-kind').value] = Number($('c-value').value);
     if ($('c-ends').value) req.endsAt = new Date($('c-ends').value).toISOString();
     if ($('c-limit').value) req.usageLimit = Number($('c-limit').value);
+    if ($('c-tier').value) req.tierId = Number($('c-tier').value);
     var format = $('c-format').value;
     if (count > 1 || $('c-prefix').value || format !== 'random') {
       req.codes = { count: count, prefix: $('c-prefix').value || null, format: format };
