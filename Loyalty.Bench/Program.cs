@@ -45,7 +45,8 @@ return command switch
         PostgresDownSeconds: Option("pg-down-seconds") is { } d ? double.Parse(d, CultureInfo.InvariantCulture) : 5,
         PendingDays: IntOption("pending-days", 0),
         ExpiryMonths: IntOption("expiry-months", 0),
-        Tiers: args.Contains("--tiers")), cts.Token),
+        Tiers: args.Contains("--tiers"),
+        TierRules: args.Contains("--tier-rules")), cts.Token),
     _ => Usage(),
 };
 
@@ -62,7 +63,8 @@ static int Usage()
         "       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] " +
         "[--pg-down-seconds 5]");
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--pending-days 0]");
-    Console.Error.WriteLine("                          [--expiry-months 0] [--tiers] [--smoke]");
-    Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|all]]");
+    Console.Error.WriteLine("                          [--expiry-months 0] [--tiers | --tier-rules] [--smoke]");
+    Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|tier-unset|" +
+        "tier-rule-unmet|all]]");
     return 2;
 }

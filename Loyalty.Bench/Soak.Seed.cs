@@ -53,6 +53,7 @@ public static partial class Soak
                 $"Opening balance of {c} refused.");
         }
         if (o.Tiers) await PlaceInTiersAsync(customers, witness, client, record, placeInApp: o.Broken != SoakBreakage.TierUnset, ct);
+        if (o.TierRules) await LiftByRulesAsync(o, customers, witness, env, client, record, ct);
         if (!await WaitAsync(async () => await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0,
             TimeSpan.FromMinutes(3), ct))
         {
@@ -83,6 +84,43 @@ public static partial class Soak
             record.Multipliers[c] = TierMultiplier;
         }
         if (!placeInApp) Console.WriteLine($"BROKEN {SoakBreakage.TierUnset}: {record.Multipliers.Count} customers' tiers never reached the app");
+    }
+
+    /// <summary>
+    /// With <c>--tier-rules</c>: the rules, not the merchant, put customers in a tier, and the generator still knows every order's
+    /// multiplier whatever order the app sees the load in. The rules count money spent over a lifetime; the tier's threshold is more
+    /// than any customer's whole load could spend (every order of the run at the largest amount), so the load alone lifts no one. Every
+    /// third customer first pays one entry order of exactly the threshold, awarded before the load starts: it earns at ×1 (nothing was
+    /// spent before it), is never refunded, and keeps its customer in the tier, so each of their later orders earns at the tier's
+    /// multiplier, refunds and cancellations of those included, and every other customer's at ×1.
+    /// </summary>
+    private static async Task LiftByRulesAsync(Options o, List<long> customers, long witness, BenchEnvironment env, SoakClient client,
+        SoakRecord record, CancellationToken ct)
+    {
+        const decimal MaxOrderAmount = 300m; // SoakSchedule: orders up to 300.00, checkouts with a code up to 200.00 (in EUR)
+        var threshold = MaxOrderAmount * (o.Orders + o.Conversions + 2 * o.Customers) + 1m;
+        var unmet = o.Broken == SoakBreakage.TierRuleUnmet;
+        await client.AdminSendAsync(HttpMethod.Put, "/api/admin/tiers/rules", new { basis = "money_spent", windowMonths = (int?)null, graceDays = 30 },
+            ct);
+        await client.AdminSendAsync(HttpMethod.Post, "/api/admin/tiers",
+            new { name = "Soak rules gold", threshold = unmet ? threshold + 0.01m : threshold, multiplier = TierRulesMultiplier }, ct);
+        long entry = 60_000_000;
+        var members = customers.Where((c, i) => i % 3 == 1 && c != witness && !record.UnknownToPos.Contains(c)).ToList();
+        foreach (var c in members)
+        {
+            var order = entry++;
+            record.Orders[order] = new SoakRecord.Order(c, threshold, threshold, 0, false, null, FirstEarnRate, Multiplier: 1m);
+            await client.WebhookAsync("orders/paid", Loyalty.Sandbox.ShopifyOutbound.PaidOrder(order, c, threshold, threshold), null, ct);
+            record.Multipliers[c] = TierRulesMultiplier;
+        }
+        if (!await WaitAsync(async () => await env.ScalarAsync<long>(
+                "SELECT count(*) FROM order_earnings WHERE order_id >= 60000000 AND order_id < 70000000 AND status = 'awarded'") == members.Count,
+            TimeSpan.FromMinutes(3), ct))
+        {
+            throw new TimeoutException("The entry orders were not all awarded before the load.");
+        }
+        Console.WriteLine($"{members.Count} customers paid an entry order of {threshold:0.00} EUR (the tier's threshold)" +
+                          (unmet ? $"; BROKEN {SoakBreakage.TierRuleUnmet}: the threshold is a cent above it (each member's next order lifts them)" : ""));
     }
 
     private static readonly Dictionary<string, string> AppSettings = new()

@@ -19,13 +19,16 @@ public static partial class Soak
 {
     public sealed record Options(int Seed, int Conversions, int Customers, int Orders, int Kills, int Instances, double FaultRate, string? Broken,
         int Concurrency, IReadOnlyList<string> Modes, int PostgresRestarts = 1, double PostgresDownSeconds = 5, int PendingDays = 0,
-        int ExpiryMonths = 0, bool Tiers = false);
+        int ExpiryMonths = 0, bool Tiers = false, bool TierRules = false);
 
     /// <summary>The shop's earn rate when the run starts, and after the merchant changes it a third of the way through.</summary>
     public const decimal FirstEarnRate = 1.5m, SecondEarnRate = 2.25m;
 
     /// <summary>With <c>--tiers</c>: the multiplier of the tier the merchant puts a third of the customers in by hand.</summary>
     public const decimal TierMultiplier = 1.5m;
+
+    /// <summary>With <c>--tier-rules</c>: the multiplier of the tier the rules lift every third customer into (money spent, lifetime).</summary>
+    public const decimal TierRulesMultiplier = 2m;
 
     /// <summary>Where in the load the merchant changes the earn rate (every order before it awarded first).</summary>
     public const double RateChangeAt = 0.35;
@@ -36,6 +39,12 @@ public static partial class Soak
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(128, 128);
+        if (o.TierRules && (o.Tiers || o.PendingDays > 0))
+        {
+            // Pending orders do not count toward a tier until released, and members by hand would hide what the rules decide.
+            Console.Error.WriteLine("--tier-rules runs without --tiers and without --pending-days.");
+            return 2;
+        }
         var total = 0;
         var quiescence = new List<string>();
         foreach (var mode in o.Modes)
@@ -59,6 +68,7 @@ public static partial class Soak
                           $"{(o.PendingDays == 0 ? "" : $", pending period {o.PendingDays} days")}" +
                           $"{(o.ExpiryMonths == 0 ? "" : $", points expire after {o.ExpiryMonths} months")}" +
                           $"{(o.Tiers ? $", a third of the customers in a ×{TierMultiplier} tier set by hand" : "")}" +
+                          $"{(o.TierRules ? $", a third of the customers lifted by the rules into a ×{TierRulesMultiplier} tier" : "")}" +
                           $"{(o.Broken is null ? "" : $", BROKEN variant {o.Broken}")}");
         var random = new Random(o.Seed);
         await using var env = await BenchEnvironment.StartAsync(o.Seed, ct);

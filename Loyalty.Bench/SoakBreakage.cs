@@ -9,7 +9,7 @@ namespace Loyalty.Bench;
 public static class SoakBreakage
 {
     public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "early-release", "expire-twice", "tier-unset",
-        "all"];
+        "tier-rule-unmet", "all"];
 
     /// <summary>
     /// <c>tier-unset</c> breaks the run before it starts (<see cref="Soak"/>'s seed): the merchant's tier placements never reach the app
@@ -17,6 +17,13 @@ public static class SoakBreakage
     /// see every member's balance short.
     /// </summary>
     public const string TierUnset = "tier-unset";
+
+    /// <summary>
+    /// <c>tier-rule-unmet</c> breaks a <c>--tier-rules</c> run before it starts: the tier's threshold is a cent above what the entry orders
+    /// spend, so each member is lifted only by their first later order, which earns at ×1 where the generator counts the tier's multiplier
+    /// (as an app whose rules missed one order, or priced it after the lift it caused, would).
+    /// </summary>
+    public const string TierRuleUnmet = "tier-rule-unmet";
 
     public static async Task BreakAsync(string name, BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
     {

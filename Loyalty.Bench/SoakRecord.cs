@@ -17,7 +17,9 @@ public sealed class SoakRecord(string mode)
     /// <paramref name="Amount"/> is in the shop's currency (what earns); <paramref name="Paid"/> and <paramref name="Refunded"/>
     /// in the currency the customer paid in (refunds are); <paramref name="Rate"/> the shop's earn rate when it was paid.
     /// </summary>
-    public sealed record Order(long Customer, decimal Amount, decimal Paid, decimal Refunded, bool Cancelled, string? Code, decimal Rate);
+    /// <param name="Multiplier">The tier multiplier it earns at, when the generator knows it is not the customer's (an entry order).</param>
+    public sealed record Order(long Customer, decimal Amount, decimal Paid, decimal Refunded, bool Cancelled, string? Code, decimal Rate,
+        decimal? Multiplier = null);
 
     /// <summary>What the customer was last told about a cancellation: cancelled, used, expired, pending (202 or busy), or another answer.</summary>
     /// <param name="SentMs">When the first cancel request was sent, on <see cref="Clock"/>.</param>
@@ -131,7 +133,7 @@ public sealed class SoakRecord(string mode)
     /// <summary>The customer's pending points by the generator's arithmetic: what their orders still hold (0 without a period).</summary>
     public long ExpectedPending(long customer) => PendingDays > 0 && !Expired ? OrderPoints(customer) : 0;
 
-    /// <summary>The multiplier of each customer the merchant put in a tier by hand before the load (1 for the others).</summary>
+    /// <summary>The multiplier of each customer in a tier before the load, by hand or by the rules (1 for the others).</summary>
     public ConcurrentDictionary<long, decimal> Multipliers { get; } = new();
 
     /// <summary>
@@ -144,7 +146,7 @@ public sealed class SoakRecord(string mode)
         var multiplier = Multipliers.GetValueOrDefault(customer, 1m);
         foreach (var o in Orders.Values.Where(o => o.Customer == customer))
         {
-            var award = (long)decimal.Floor(o.Amount * o.Rate * multiplier);
+            var award = (long)decimal.Floor(o.Amount * o.Rate * (o.Multiplier ?? multiplier));
             if (award <= 0 || o.Cancelled) continue;
             points += award - (long)decimal.Floor(award * Math.Min(o.Refunded, o.Paid) / o.Paid);
         }
