@@ -64,7 +64,7 @@ static int Usage()
         "[--pg-down-seconds 5]");
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--pending-days 0]");
     Console.Error.WriteLine("                          [--expiry-months 0] [--tiers | --tier-rules] [--smoke]");
-    Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|tier-unset|" +
-        "tier-rule-unmet|all]]");
+    Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|" +
+        "tier-unset|tier-rule-unmet|all]]");
     return 2;
 }

@@ -100,8 +100,8 @@ public static partial class Soak
         const decimal MaxOrderAmount = 300m; // SoakSchedule: orders up to 300.00, checkouts with a code up to 200.00 (in EUR)
         var threshold = MaxOrderAmount * (o.Orders + o.Conversions + 2 * o.Customers) + 1m;
         var unmet = o.Broken == SoakBreakage.TierRuleUnmet;
-        await client.AdminSendAsync(HttpMethod.Put, "/api/admin/tiers/rules", new { basis = "money_spent", windowMonths = (int?)null, graceDays = 30 },
-            ct);
+        await client.AdminSendAsync(HttpMethod.Put, "/api/admin/tiers/rules",
+            new { basis = "money_spent", windowMonths = (int?)null, graceDays = 30 }, ct);
         await client.AdminSendAsync(HttpMethod.Post, "/api/admin/tiers",
             new { name = "Soak rules gold", threshold = unmet ? threshold + 0.01m : threshold, multiplier = TierRulesMultiplier }, ct);
         long entry = 60_000_000;
@@ -120,7 +120,8 @@ public static partial class Soak
             throw new TimeoutException("The entry orders were not all awarded before the load.");
         }
         Console.WriteLine($"{members.Count} customers paid an entry order of {threshold:0.00} EUR (the tier's threshold)" +
-                          (unmet ? $"; BROKEN {SoakBreakage.TierRuleUnmet}: the threshold is a cent above it (each member's next order lifts them)" : ""));
+                          (unmet ? $"; BROKEN {SoakBreakage.TierRuleUnmet}: the threshold is a cent above it (each member's next order " +
+                                   "lifts them)" : ""));
     }
 
     private static readonly Dictionary<string, string> AppSettings = new()
