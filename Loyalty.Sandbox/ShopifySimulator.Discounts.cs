@@ -69,6 +69,12 @@ public sealed partial class ShopifySimulator
     {
         var input = v["input"]!;
         var code = input["code"]!.GetValue<string>();
+        if (input["context"]?["customerSegments"]?["add"]?.AsArray().Select(n => n!.GetValue<string>())
+                .FirstOrDefault(s => !_segments.TryGetValue(s, out var known) || known.Shop != shop) is { } unknown)
+        {
+            return new { discountCodeBasicCreate = new { codeDiscountNode = (object?)null,
+                userErrors = Errors(("INVALID", $"Customer segment {unknown} does not exist.")) } };
+        }
         if (_codeIndex.ContainsKey(code) || _creating.Contains(code) && CreateLatency == TimeSpan.Zero)
         {
             return new { discountCodeBasicCreate = new { codeDiscountNode = (object?)null, userErrors = Errors(("TAKEN", "Code must be unique.")) } };
@@ -150,7 +156,16 @@ public sealed partial class ShopifySimulator
         var merged = (JsonObject)(d.Input?.DeepClone() ?? new JsonObject());
         foreach (var (key, value) in input)
         {
-            if (key == "context" && value?["customers"] is JsonObject change)
+            if (key == "context" && value?["customerSegments"] is JsonObject moved)
+            {
+                static IEnumerable<string> Ids(JsonNode? list) => list?.AsArray().Select(n => n!.GetValue<string>()) ?? [];
+                var now = Ids(merged["context"]?["customerSegments"]?["add"]).Union(Ids(moved["add"])).Except(Ids(moved["remove"])).ToList();
+                merged["context"] = new JsonObject
+                {
+                    ["customerSegments"] = new JsonObject { ["add"] = new JsonArray([.. now.Select(id => (JsonNode)id)]) },
+                };
+            }
+            else if (key == "context" && value?["customers"] is JsonObject change)
             {
                 static IEnumerable<string> Ids(JsonNode? list) => list?.AsArray().Select(n => n!.GetValue<string>()) ?? [];
                 var now = Ids(merged["context"]?["customers"]?["add"]).Union(Ids(change["add"])).Except(Ids(change["remove"])).ToList();

@@ -74,6 +74,18 @@ public sealed partial class ShopifySimulator
         return field is null ? null : new { segment = (object?)null, userErrors = new[] { new { field = new[] { field }, message } } };
     }
 
+    /// <summary><c>segment(id)</c>: null when it is gone or another shop's.</summary>
+    private object SegmentById(string shop, JsonObject v) =>
+        _segments.TryGetValue(v["id"]?.GetValue<string>() ?? "", out var s) && s.Shop == shop
+            ? new { segment = (object?)new { id = s.Id, name = s.Name, query = s.Query } }
+            : new { segment = (object?)null };
+
+    /// <summary>As a merchant editing the segment in Shopify's admin: its query replaced.</summary>
+    public void ChangeSegmentQuery(string segmentId, string query)
+    {
+        lock (_gate) _segments[segmentId] = _segments[segmentId] with { Query = query };
+    }
+
     /// <summary><c>segments(first, query)</c>: a <c>name:'…'</c> term keeps the segments whose name contains the phrase.</summary>
     private object SegmentsPage(string shop, JsonObject v)
     {

@@ -69,6 +69,7 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
             ("mutation TagsAdd", TagsAdd),
             ("mutation TagsRemove", TagsRemove),
             ("query FindTierSegment", SegmentsPage),
+            ("query TierSegmentState", SegmentById),
             ("mutation CreateTierSegment", CreateSegment),
             ("mutation UpdateTierSegment", UpdateSegment),
         ];

@@ -155,6 +155,15 @@ public sealed class AppAdminTraffic : IAsyncLifetime
         {
             throw new InvalidOperationException("the tier's segment was not moved onto its new tag");
         }
+        // The merchant deletes the segment in Shopify: the next campaign for the tier makes it again and moves the first one onto it.
+        shopify.DeleteSegment(Assert.Single(shopify.Segments(Shop)).Id);
+        await Ok(Admin(HttpMethod.Post, "/api/admin/campaigns", new { title = "Gold again", percentage = 10, code = "GOLD-CONF-2", tierId = tier },
+            "conf-tier-campaign-2"), "second tier campaign");
+        var remade = shopify.Segments(Shop).Single().Id;
+        if (shopify.DiscountWithCode("GOLD-CONF")?.Input?["context"]?["customerSegments"]?["add"]?[0]?.GetValue<string>() != remade)
+        {
+            throw new InvalidOperationException("the first tier campaign was not moved onto the segment made again");
+        }
         if (shopify.FlowTriggersReceived.Select(r => r.Handle).Distinct().Count() != 2)
         {
             throw new InvalidOperationException("Flow did not accept both points earned and coupon issued: "

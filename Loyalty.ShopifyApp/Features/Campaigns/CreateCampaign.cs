@@ -106,7 +106,11 @@ public static partial class CreateCampaign
         if (r.TierId is { } tierId)
         {
             if (r.CustomerIds is { Length: > 0 }) Add("tierId", "Give either customerIds or tierId, not both.");
-            else if (await TierAudienceAsync(db, shop, tierId, ct) is { } why) Add("tierId", why);
+            else
+            {
+                await using var conn = await db.OpenConnectionAsync(ct);
+                if (await Tiers.TierAudience.WhyNotAsync(conn, null, shop, tierId, lockTier: false, ct) is { } why) Add("tierId", why);
+            }
         }
         if (r.Code is not null && r.Codes is not null) Add("code", "Give either a code or a codes pattern, not both.");
         if (r.Code is not null && !CodeText().IsMatch(r.Code)) Add("code", "1-64 letters, digits, '-' or '_'.");
@@ -183,6 +187,14 @@ public static partial class CreateCampaign
                 return first.RequestHash == requestHash ? await AnswerAsync(first.Id) : KeyReused();
             }
             id = newId;
+            // Checked again under the tier's lock (FOR SHARE) until this commits: a concurrent archive or change of its tag, which locks
+            // it FOR UPDATE and then looks for its campaigns, waits for this one and sees it, or went first and is seen here.
+            if (r.TierId is { } lockedTier && await Tiers.TierAudience.WhyNotAsync(conn, tx, shop, lockedTier, lockTier: true, ct) is { } changed)
+            {
+                await tx.RollbackAsync(ct);
+                return Problems.Validation("invalid_campaign", "Some campaign fields are not valid.", "See errors for each field.",
+                    new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["tierId"] = [changed] } });
+            }
 
             if (r.Code is not null)
             {
@@ -211,18 +223,6 @@ public static partial class CreateCampaign
         }
 
         return await AnswerAsync(id);
-    }
-
-    /// <summary>Why a campaign cannot be limited to the tier (null: it can): Shopify knows its members by its customer tag.</summary>
-    private static async Task<string?> TierAudienceAsync(NpgsqlDataSource db, string shop, long tierId, CancellationToken ct)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        var tag = await conn.QuerySingleOrDefaultAsync<(long Id, string? Tag)?>(new CommandDefinition(
-            "SELECT id, customer_tag FROM tiers WHERE id = @tierId AND shop_domain = @shop AND archived_at IS NULL",
-            new { shop, tierId }, cancellationToken: ct));
-        return tag is null ? "No such active tier in this shop."
-            : tag.Value.Tag is null ? "The tier has no customer tag, so Shopify cannot tell its members; give the tier a customerTag first."
-            : null;
     }
 
     private sealed record Earlier(long Id, string RequestHash);

@@ -106,6 +106,10 @@ public static class TierEndpoints
         {
             return Invalid("invalid_tier", $"A shop has at most {MaxTiers} tiers.", new() { ["name"] = [$"At most {MaxTiers} tiers."] });
         }
+        if (Tag(r) is { } newTag && await TierAudience.TagClashAsync(conn, null, shop, 0, newTag, ct))
+        {
+            return TierAudience.InCampaigns("share its tag");
+        }
         try
         {
             var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""
@@ -141,7 +145,12 @@ public static class TierEndpoints
             cancellationToken: ct));
         if (old is null) return NotFound();
         var tag = r.CustomerTag is null ? old.Value.Tag : Tag(r);
-        if (tag is null && old.Value.Tag is not null && await InCampaignsAsync(conn, tx, id, ct)) return InCampaigns("lose its customer tag");
+        if (tag is null && old.Value.Tag is not null && await TierAudience.InCampaignsAsync(conn, tx, id, ct))
+        {
+            return TierAudience.InCampaigns("lose its customer tag");
+        }
+        if (tag is not null && !string.Equals(tag, old.Value.Tag, StringComparison.OrdinalIgnoreCase)
+            && await TierAudience.TagClashAsync(conn, tx, shop, id, tag, ct)) return TierAudience.InCampaigns("share its tag");
         try
         {
             var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""
@@ -183,31 +192,18 @@ public static class TierEndpoints
         var shop = http.User.Shop();
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
+        // Locked first: a campaign being stored for the tier holds it (FOR SHARE) until it commits, so this sees it.
         var tag = await conn.QuerySingleOrDefaultAsync<(long Id, string? Tag)?>(new CommandDefinition(
-            """
-            UPDATE tiers SET archived_at = now(), updated_at = now() WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL
-            RETURNING id, customer_tag
-            """,
+            "SELECT id, customer_tag FROM tiers WHERE id = @id AND shop_domain = @shop AND archived_at IS NULL FOR UPDATE",
             new { id, shop }, tx, cancellationToken: ct));
         if (tag is null) return NotFound();
-        if (await InCampaignsAsync(conn, tx, id, ct)) return InCampaigns("be archived");
+        if (await TierAudience.InCampaignsAsync(conn, tx, id, ct)) return TierAudience.InCampaigns("be archived");
+        await conn.ExecuteAsync(new CommandDefinition("UPDATE tiers SET archived_at = now(), updated_at = now() WHERE id = @id",
+            new { id }, tx, cancellationToken: ct));
         if (tag.Value.Tag is { } gone) await RetagMembersAsync(conn, tx, shop, id, gone, null, ct);
         await tx.CommitAsync(ct);
         return TypedResults.NoContent();
     }
-
-    /// <summary>Whether a campaign that is not over is limited to the tier: Shopify knows its members by the tier's tag.</summary>
-    private static Task<bool> InCampaignsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, long id, CancellationToken ct) =>
-        conn.ExecuteScalarAsync<bool>(new CommandDefinition("""
-            SELECT EXISTS (SELECT 1 FROM campaigns WHERE tier_id = @id AND state IN (@creating, @generating, @active)
-                           AND (ends_at IS NULL OR ends_at > now()))
-            """, new
-        {
-            id, creating = Campaigns.CampaignState.Creating, generating = Campaigns.CampaignState.Generating, active = Campaigns.CampaignState.Active,
-        }, tx, cancellationToken: ct));
-
-    private static ProblemHttpResult InCampaigns(string change) => Problems.Create(StatusCodes.Status409Conflict, "tier_in_campaigns",
-        $"Campaigns are limited to this tier, so it cannot {change}; deactivate them first (or give the tier another tag).");
 
     private static async Task<Results<Ok<List<Member>>, ProblemHttpResult>> MembersAsync(HttpContext http, long id, long? after, int? limit,
         NpgsqlDataSource db, CancellationToken ct)

@@ -7,10 +7,13 @@ namespace Loyalty.ShopifyApp.Features.Tiers;
 /// A tier as a Shopify customer segment, so a campaign can be limited to its members: they carry the tier's customer tag (the
 /// customer-tags job), the segment <c>customer_tags CONTAINS 'tag'</c> holds exactly them, and the campaign's discount has that segment
 /// as its context. One segment per tier, named <see cref="Name"/>: Shopify's segment names are unique, so a create whose answer was
-/// lost is found again by its name, never made twice. When the tier's tag changes, the <c>tier-segments</c> job moves the segment's
-/// query onto the new tag (the row says which tag the segment names now), so the tier's campaigns follow it.
+/// lost is found again by its name, never made twice. One run per tier at a time on every instance (an advisory lock held across the
+/// Shopify calls), so two runs cannot leave the segment on a tag read before the other's. Before a campaign uses it the segment is
+/// read back from Shopify: one the merchant changed is put back on the tag, one they deleted is made again and the tier's live
+/// campaigns are moved onto it. When the tier's tag changes, the <c>tier-segments</c> job moves the segment's query onto the new tag.
 /// </summary>
-public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClient shopify, ILogger<TierSegments> logger)
+public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClient shopify, ShopifyDiscounts discounts,
+    ILogger<TierSegments> logger)
 {
     public const string RecurringId = "tier-segments";
 
@@ -27,43 +30,50 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
 
     private sealed record Tier(string? CustomerTag, string? SegmentId, string? SegmentTag, bool Archived);
 
-    private sealed record Found(string Id, string Name, string Query);
-
-    /// <summary>The id of the segment of <paramref name="tierId"/>'s members, created or moved onto the tier's tag first.</summary>
+    /// <summary>The id of the segment of <paramref name="tierId"/>'s members, created, repaired or moved onto the tier's tag first.</summary>
     public async Task<string> EnsureAsync(string shop, long tierId, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
-        Tier? t;
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var key = $"tier-segment:{tierId}";
+        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key }, commandTimeout: 120,
+            cancellationToken: ct));
+        try
         {
-            t = await conn.QuerySingleOrDefaultAsync<Tier>(new CommandDefinition("""
+            // Read under the lock: a run that waited sees what the one before it recorded, and the tag as it is now.
+            var t = await conn.QuerySingleOrDefaultAsync<Tier>(new CommandDefinition("""
                 SELECT customer_tag, segment_id, segment_tag, archived_at IS NOT NULL AS archived
                 FROM tiers WHERE id = @tierId AND shop_domain = @shop
                 """, new { shop, tierId }, cancellationToken: ct));
-        }
-        if (t is null || t.Archived) throw new NotASegmentException($"Tier {tierId} is not an active tier of this shop.");
-        if (t.CustomerTag is not { } tag)
-        {
-            throw new NotASegmentException($"Tier {tierId} has no customer tag, so Shopify cannot tell its members; give it one.");
-        }
-        if (t.SegmentId is { } id && t.SegmentTag == tag) return id;
+            if (t is null || t.Archived) throw new NotASegmentException($"Tier {tierId} is not an active tier of this shop.");
+            if (t.CustomerTag is not { } tag)
+            {
+                throw new NotASegmentException($"Tier {tierId} has no customer tag, so Shopify cannot tell its members; give it one.");
+            }
 
-        // None yet, the tag moved, or the merchant deleted the segment in Shopify: find it by its name, else create it.
-        var segment = t.SegmentId is { } known && await UpdateAsync(shop, known, tag, maxThrottleWait, ct) ? known : null;
-        if (segment is null && await FindAsync(shop, tierId, maxThrottleWait, ct) is { } found)
-        {
-            segment = found.Query == Query(tag) || await UpdateAsync(shop, found.Id, tag, maxThrottleWait, ct) ? found.Id
-                : throw new ShopifyUserErrorException("segmentUpdate", [(null, $"Segment {found.Id} could not be moved onto tag {tag}.")]);
+            // The recorded segment as Shopify has it now (the merchant may have changed or deleted it), else the one by its name.
+            var segment = t.SegmentId is { } known ? await SegmentAsync(shop, known, maxThrottleWait, ct) : null;
+            segment ??= await FindAsync(shop, tierId, maxThrottleWait, ct);
+            string id;
+            if (segment is null)
+            {
+                id = await CreateAsync(shop, tierId, tag, maxThrottleWait, ct);
+            }
+            else
+            {
+                if (segment.Query != Query(tag)) await UpdateAsync(shop, segment.Id, tag, maxThrottleWait, ct);
+                id = segment.Id;
+            }
+            if (t.SegmentId is { } old && old != id) await RepointAsync(conn, shop, tierId, old, id, ct);
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE tiers SET segment_id = @id, segment_tag = @tag WHERE id = @tierId",
+                new { id, tag, tierId }, cancellationToken: CancellationToken.None));
+            if (id != t.SegmentId || tag != t.SegmentTag) LogSegment(shop, tierId, id, tag);
+            return id;
         }
-        segment ??= await CreateAsync(shop, tierId, tag, maxThrottleWait, ct);
-        await using (var conn = await db.OpenConnectionAsync(CancellationToken.None))
+        finally
         {
-            // Only the tag read above is recorded: if the tier's tag changed meanwhile, the job moves the segment again.
-            await conn.ExecuteAsync(new CommandDefinition(
-                "UPDATE tiers SET segment_id = @segment, segment_tag = @tag WHERE id = @tierId",
-                new { segment, tag, tierId }, cancellationToken: CancellationToken.None));
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key },
+                cancellationToken: CancellationToken.None));
         }
-        LogSegment(shop, tierId, segment, tag);
-        return segment;
     }
 
     /// <summary>The job: every tier whose segment names another tag than the tier's is moved onto it (one run at a time).</summary>
@@ -96,49 +106,30 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
         return moved;
     }, ct) ?? 0;
 
-    private async Task<Found?> FindAsync(string shop, long tierId, TimeSpan? maxThrottleWait, CancellationToken ct)
+    /// <summary>
+    /// The tier's segment was made again (the merchant deleted the old one): its campaigns' discounts still name the old one, so
+    /// each live one is moved onto the new (add and remove are idempotent: a run cut short is finished by the next).
+    /// </summary>
+    private async Task RepointAsync(NpgsqlConnection conn, string shop, long tierId, string old, string id, CancellationToken ct)
     {
-        var data = await shopify.QueryAsync(shop, """
-            query FindTierSegment($query: String!) { segments(first: 10, query: $query) { nodes { id name query } } }
-            """, new { query = $"name:'{Name(tierId)}'" }, maxThrottleWait, ct);
-        return data.GetProperty("segments").GetProperty("nodes").Deserialize<List<Found>>(JsonSerializerOptions.Web)!
-            .FirstOrDefault(s => s.Name == Name(tierId)); // the search matches words; the name must be this one exactly
-    }
-
-    private async Task<string> CreateAsync(string shop, long tierId, string tag, TimeSpan? maxThrottleWait, CancellationToken ct)
-    {
-        var data = await shopify.MutateAsync(shop, """
-            mutation CreateTierSegment($name: String!, $query: String!) {
-              segmentCreate(name: $name, query: $query) { segment { id } userErrors { field message } }
-            }
-            """, new { name = Name(tierId), query = Query(tag) }, maxThrottleWait, ct);
-        var payload = data.GetProperty("segmentCreate");
-        if (Errors(payload) is { Count: > 0 } errors)
+        var live = await conn.QueryAsync<string>(new CommandDefinition("""
+            SELECT discount_id FROM campaigns WHERE tier_id = @tierId AND shop_domain = @shop AND discount_id IS NOT NULL
+              AND state IN (@generating, @active)
+            """, new
         {
-            // Taken: another run made it meanwhile (or an earlier answer was lost), so it is found now.
-            if (await FindAsync(shop, tierId, maxThrottleWait, ct) is { } made && made.Query == Query(tag)) return made.Id;
-            throw new ShopifyUserErrorException("segmentCreate", errors);
-        }
-        return payload.GetProperty("segment").GetProperty("id").GetString()!;
+            tierId, shop, generating = Campaigns.CampaignState.Generating, active = Campaigns.CampaignState.Active,
+        }, cancellationToken: ct));
+        foreach (var discountId in live) await discounts.MoveToSegmentAsync(shop, discountId, old, id, ct);
+        LogRepointed(shop, tierId, old, id);
     }
-
-    /// <summary>Points the segment at <paramref name="tag"/>; false when Shopify refuses (the merchant deleted it).</summary>
-    private async Task<bool> UpdateAsync(string shop, string segmentId, string tag, TimeSpan? maxThrottleWait, CancellationToken ct)
-    {
-        var data = await shopify.MutateAsync(shop, """
-            mutation UpdateTierSegment($id: ID!, $query: String!) {
-              segmentUpdate(id: $id, query: $query) { segment { id } userErrors { field message } }
-            }
-            """, new { id = segmentId, query = Query(tag) }, maxThrottleWait, ct);
-        return Errors(data.GetProperty("segmentUpdate")).Count == 0;
-    }
-
-    private static List<(string? Code, string Message)> Errors(JsonElement payload) =>
-        [.. payload.GetProperty("userErrors").EnumerateArray().Select(e => ((string?)null, e.GetProperty("message").GetString() ?? ""))];
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Tier {TierId} of {Shop} is Shopify segment {SegmentId} on tag {Tag}")]
     private partial void LogSegment(string shop, long tierId, string segmentId, string tag);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Segment of tier {TierId} of {Shop} not moved to its tag yet: {Error}")]
     private partial void LogNotMoved(string shop, long tierId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Segment {Old} of tier {TierId} of {Shop} is gone from Shopify; its live campaigns now use segment {SegmentId}")]
+    private partial void LogRepointed(string shop, long tierId, string old, string segmentId);
 }

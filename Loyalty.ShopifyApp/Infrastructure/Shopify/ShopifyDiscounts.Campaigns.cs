@@ -46,13 +46,24 @@ public sealed partial class ShopifyDiscounts
         {
             input["context"] = new { all = "ALL" };
         }
-        var data = await graphql.MutateAsync(shop, """
-            mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {
-              discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { field code message } }
-            }
-            """, new { id = discountId, input }, ct);
+        var data = await graphql.MutateAsync(shop, UpdateMutation, new { id = discountId, input }, ct);
         ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
     }
+
+    /// <summary>A segment-limited discount moved from segment <paramref name="old"/> (gone) onto <paramref name="segment"/>; nothing else
+    /// changes.</summary>
+    public async Task MoveToSegmentAsync(string shop, string discountId, string old, string segment, CancellationToken ct)
+    {
+        var input = new { context = new { customerSegments = new { add = new[] { segment }, remove = new[] { old } } } };
+        var data = await graphql.MutateAsync(shop, UpdateMutation, new { id = discountId, input }, ct);
+        ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
+    }
+
+    private const string UpdateMutation = """
+        mutation UpdateCampaign($id: ID!, $input: DiscountCodeBasicInput!) {
+          discountCodeBasicUpdate(id: $id, basicCodeDiscount: $input) { codeDiscountNode { id } userErrors { field code message } }
+        }
+        """;
 
     private static string CustomerGid(long id) => $"gid://shopify/Customer/{id}";
 

@@ -144,12 +144,17 @@ public sealed class TierCampaignTests(TierCampaignTests.SegmentApp app) : AppTes
     public async Task A_tier_without_a_tag_another_shops_tier_or_a_tier_with_a_customer_list_is_refused_before_anything_is_sent()
     {
         var untagged = await TierAsync("Plain", 100, customerTag: null);
+        var tagged = await TierAsync("Gold", 200, "Gold refused");
+        var otherShop = await Fixture.NewShopAsync();
+        var response0 = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", otherShop,
+            JsonContent.Create(new { name = "Theirs", threshold = 100m, multiplier = 1m, customerTag = "Theirs" })));
+        var theirs = (await response0.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetInt64();
         var before = Simulator.Discounts().Count;
         foreach (var body in new object[]
                  {
                      new { title = "No tag", percentage = 10m, tierId = untagged },
-                     new { title = "Unknown", percentage = 10m, tierId = 987654321L },
-                     new { title = "Both", percentage = 10m, tierId = untagged, customerIds = new[] { 1L } },
+                     new { title = "Another shop's", percentage = 10m, tierId = theirs },
+                     new { title = "Both", percentage = 10m, tierId = tagged, customerIds = new[] { 1L } },
                  })
         {
             using var response = await CampaignAsync(body);
@@ -160,6 +165,81 @@ public sealed class TierCampaignTests(TierCampaignTests.SegmentApp app) : AppTes
         }
         Assert.Equal(before, Simulator.Discounts().Count);
         Assert.Empty(Simulator.Segments(Shop));
+        Assert.Empty(Simulator.Segments(otherShop));
+    }
+
+    [Fact]
+    public async Task A_tag_two_tiers_share_cannot_limit_a_campaign_and_a_tier_in_campaigns_keeps_its_tag_to_itself()
+    {
+        var gold = await TierAsync("Gold", 100, "VIP");
+        var platinum = await TierAsync("Platinum", 500, "vip"); // Shopify's tags ignore case: the same tag
+        using (var shared = await CampaignAsync(new { title = "Platinum only", percentage = 10m, tierId = platinum }))
+        {
+            Assert.Equal(HttpStatusCode.UnprocessableEntity, shared.StatusCode); // its segment would let Gold's members in
+        }
+        var retag = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/tiers/{platinum}", Shop,
+            JsonContent.Create(new { name = "Platinum", threshold = 500m, multiplier = 1m, customerTag = "Platinum club" })));
+        Assert.Equal(HttpStatusCode.OK, retag.StatusCode);
+        await App.CreateCampaignAsync(Shop, new { title = "Platinum only", percentage = 10m, code = $"PLAT{Unique}", tierId = platinum });
+
+        var join = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/tiers/{gold}", Shop,
+            JsonContent.Create(new { name = "Gold", threshold = 100m, multiplier = 1m, customerTag = "platinum CLUB" })));
+        Assert.Equal(HttpStatusCode.Conflict, join.StatusCode);
+        var newcomer = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", Shop,
+            JsonContent.Create(new { name = "Silver", threshold = 50m, multiplier = 1m, customerTag = "Platinum club" })));
+        Assert.Equal(HttpStatusCode.Conflict, newcomer.StatusCode);
+        Assert.Equal("tier_in_campaigns", (await newcomer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+    }
+
+    [Fact]
+    public async Task A_segment_the_merchant_deleted_in_Shopify_is_made_again_and_the_tiers_live_campaigns_move_onto_it()
+    {
+        var gold = await TierAsync("Gold", 100, "Gold again");
+        await PaidAsync(8501, 96, 150m);
+        await TagsAsync();
+        await App.CreateCampaignAsync(Shop, new { title = "First", percentage = 10m, code = $"FIRST{Unique}", tierId = gold });
+        var first = Assert.Single(Simulator.Segments(Shop));
+        Assert.True(Simulator.DeleteSegment(first.Id));
+        Assert.False(Simulator.Redeem($"FIRST{Unique}", 96)); // open to no one now
+
+        await App.CreateCampaignAsync(Shop, new { title = "Second", percentage = 10m, code = $"SECOND{Unique}", tierId = gold });
+        var second = Assert.Single(Simulator.Segments(Shop));
+        Assert.NotEqual(first.Id, second.Id);
+        Assert.True(Simulator.Redeem($"SECOND{Unique}", 96));
+        Assert.True(Simulator.Redeem($"FIRST{Unique}", 96));
+
+        Simulator.ChangeSegmentQuery(second.Id, "customer_tags CONTAINS 'anyone'"); // the merchant edits it in Shopify's admin
+        await App.CreateCampaignAsync(Shop, new { title = "Third", percentage = 10m, code = $"THIRD{Unique}", tierId = gold });
+        Assert.Equal("customer_tags CONTAINS 'Gold again'", Assert.Single(Simulator.Segments(Shop)).Query);
+    }
+
+    [Fact]
+    public async Task Two_runs_for_one_tier_leave_its_segment_on_the_tag_the_tier_has_now()
+    {
+        var gold = await TierAsync("Gold", 100, "Tag one");
+        await App.CreateCampaignAsync(Shop, new { title = "Race", percentage = 10m, code = $"RACE{Unique}", tierId = gold });
+        await App.ScalarAsync<int>("UPDATE tiers SET customer_tag = 'Tag two' WHERE id = @gold RETURNING 1", new { gold });
+        var segments = App.Services.GetRequiredService<TierSegments>();
+        Task? second = null;
+        var once = 0;
+        Simulator.BeforeMutation = op =>
+        {
+            // The first run's move reaches Shopify late: meanwhile the tag changes again and a second run starts.
+            if (op != "UpdateTierSegment" || Interlocked.Increment(ref once) != 1) return;
+            App.ScalarAsync<int>("UPDATE tiers SET customer_tag = 'Tag three' WHERE id = @gold RETURNING 1", new { gold }).GetAwaiter().GetResult();
+            second = Task.Run(() => segments.EnsureAsync(Shop, gold, null, default));
+            Thread.Sleep(700);
+        };
+        try
+        {
+            await segments.EnsureAsync(Shop, gold, null, default);
+            await second!;
+        }
+        finally
+        {
+            Simulator.BeforeMutation = null;
+        }
+        Assert.Equal("customer_tags CONTAINS 'Tag three'", Assert.Single(Simulator.Segments(Shop)).Query);
     }
 
     [Fact]
@@ -174,6 +254,10 @@ public sealed class TierCampaignTests(TierCampaignTests.SegmentApp app) : AppTes
         Assert.Equal("tier_in_campaigns", (await untag.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
         var archive = await App.Http.SendAsync(App.Admin(HttpMethod.Delete, $"/api/admin/tiers/{gold}", Shop));
         Assert.Equal(HttpStatusCode.Conflict, archive.StatusCode);
+        // Past its end it still holds the tier: an edit could extend it.
+        await App.ScalarAsync<int>(
+            "UPDATE campaigns SET starts_at = now() - interval '2 days', ends_at = now() - interval '1 day' WHERE id = @id RETURNING 1", new { id });
+        Assert.Equal(HttpStatusCode.Conflict, (await App.Http.SendAsync(App.Admin(HttpMethod.Delete, $"/api/admin/tiers/{gold}", Shop))).StatusCode);
 
         var off = await App.Http.SendAsync(App.Admin(HttpMethod.Delete, $"/api/admin/campaigns/{id}", Shop));
         Assert.True(off.IsSuccessStatusCode, await off.Content.ReadAsStringAsync());
