@@ -44,7 +44,7 @@ public sealed class PosCircuits
         _transitions.Add(1, new KeyValuePair<string, object?>("state", state));
     }
 
-    /// <summary>The pipeline was disposed (its host's client is gone): its circuit no longer counts.</summary>
+    /// <summary>The pipeline was dropped (<see cref="PosPipelines"/> keeps a bounded number): its circuit no longer counts.</summary>
     internal void Forget(object circuit) => _circuits.TryRemove(circuit, out _);
 
     private IEnumerable<Measurement<long>> Count()

@@ -27,6 +27,12 @@ public sealed class PosClientOptions
     public double CircuitBreakSeconds { get; set; } = 15;
 
     /// <summary>
+    /// The most POS connections whose pipelines (and circuits) an instance keeps in memory; beyond it the least recently used is
+    /// dropped, and its circuit starts closed if it comes back. At least the number of POS-mode shops an instance serves in a few minutes.
+    /// </summary>
+    public int MaxCircuits { get; set; } = 10_000;
+
+    /// <summary>
     /// POS URLs are entered by merchants; by default they may not point at loopback or private networks
     /// (server-side request forgery). The local sandbox and tests turn this on; the app refuses it at start-up outside Development.
     /// </summary>
@@ -47,6 +53,7 @@ public sealed class PosClientOptions
         if (RetryBaseDelayMs < 0) yield return "Pos:RetryBaseDelayMs must not be negative.";
         if (CircuitFailureRatio is <= 0 or > 1) yield return "Pos:CircuitFailureRatio must be in (0, 1].";
         if (CircuitMinimumThroughput < 2) yield return "Pos:CircuitMinimumThroughput must be at least 2.";
+        if (MaxCircuits is < 1 or > 1_000_000) yield return "Pos:MaxCircuits must be between 1 and 1,000,000.";
         if (CircuitSamplingSeconds < 0.5
             || CircuitBreakSeconds < 0.5) yield return "Pos:CircuitSamplingSeconds and Pos:CircuitBreakSeconds must be at least 0.5.";
     }

@@ -5,18 +5,16 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Polly;
 
 namespace Loyalty.Pos;
 
 public static class PosServiceCollectionExtensions
 {
     /// <summary>
-    /// Registers <see cref="PosClient"/> with its resilience pipeline: a total timeout, retries with exponential
-    /// back-off and jitter on transient failures only (408, 429 honouring Retry-After, 5xx, connection errors,
-    /// attempt timeouts), a circuit breaker, and a per-attempt timeout. Each POS connection (host and API key) gets its own
-    /// pipeline (<see cref="PipelineKey"/>), so one shop's failing calls never open the circuit for another shop, not even
-    /// one on the same multi-tenant POS host. An answer is read whole inside each attempt, up to
+    /// Registers <see cref="PosClient"/> with its resilience pipeline (<see cref="PosPipelines"/>: a total timeout, retries with
+    /// exponential back-off and jitter on transient failures only, a circuit breaker, and a per-attempt timeout). Each POS connection
+    /// (host and API key) gets its own pipeline (<see cref="PipelineKey"/>), so one shop's failing calls never open the circuit for
+    /// another shop, not even one on the same multi-tenant POS host; at most <see cref="PosClientOptions.MaxCircuits"/> are kept. An answer is read whole inside each attempt, up to
     /// <see cref="PosClientOptions.MaxResponseBytes"/>, so a body cut off by a dropped connection is retried like any
     /// transport failure and a body past the limit fails the call (<see cref="ResponseSizeLimitHandler"/>). Each circuit's
     /// state is reported by <see cref="PosCircuits"/>.
@@ -41,46 +39,11 @@ public static class PosServiceCollectionExtensions
                     sp.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(NetworkGuard)));
             });
 
-        builder.AddResilienceHandler("pos", (pipeline, context) =>
-        {
-            var o = context.ServiceProvider.GetRequiredService<IOptions<PosClientOptions>>().Value;
-            var circuits = context.ServiceProvider.GetRequiredService<PosCircuits>();
-            var circuit = circuits.Track();
-            context.OnPipelineDisposed(() => circuits.Forget(circuit));
-            pipeline.AddTimeout(TimeSpan.FromSeconds(o.TotalTimeoutSeconds));
-            if (o.MaxRetries > 0) // Polly refuses a retry strategy of 0 attempts; 0 means none
-            {
-                pipeline.AddRetry(new HttpRetryStrategyOptions
-                {
-                    MaxRetryAttempts = o.MaxRetries,
-                    BackoffType = DelayBackoffType.Exponential,
-                    UseJitter = true,
-                    Delay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs),
-                    ShouldRetryAfterHeader = true,
-                });
-            }
-            pipeline
-                .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
-                {
-                    FailureRatio = o.CircuitFailureRatio,
-                    MinimumThroughput = o.CircuitMinimumThroughput,
-                    SamplingDuration = TimeSpan.FromSeconds(o.CircuitSamplingSeconds),
-                    BreakDuration = TimeSpan.FromSeconds(o.CircuitBreakSeconds),
-                    OnOpened = _ => Moved(circuits, circuit, PosCircuits.Open),
-                    OnHalfOpened = _ => Moved(circuits, circuit, PosCircuits.HalfOpen),
-                    OnClosed = _ => Moved(circuits, circuit, PosCircuits.Closed),
-                })
-                .AddTimeout(TimeSpan.FromSeconds(o.AttemptTimeoutSeconds));
-        }).SelectPipelineBy(_ => PipelineKey);
+        services.TryAddSingleton<PosPipelines>();
+        builder.AddHttpMessageHandler(sp => new ResilienceHandler(sp.GetRequiredService<PosPipelines>().For));
         // Added after the resilience handler, so it runs inside each attempt.
         builder.AddHttpMessageHandler(sp => new ResponseSizeLimitHandler(sp.GetRequiredService<IOptions<PosClientOptions>>().Value.MaxResponseBytes));
         return builder;
-    }
-
-    private static ValueTask Moved(PosCircuits circuits, object circuit, string state)
-    {
-        circuits.Moved(circuit, state);
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>Per process: a key's hash in a pipeline name (logged, in metrics) cannot be looked up or compared across instances.</summary>

@@ -49,6 +49,44 @@ public sealed class PosCircuitMetricsTests : IDisposable
         Assert.Equal(1, metrics.Sum("loyalty.pos.circuit.transitions", ("state", PosCircuits.Closed)));
     }
 
+    [Fact]
+    public async Task An_instance_keeps_at_most_MaxCircuits_POS_connections_and_drops_the_least_recently_used()
+    {
+        await using var services = new ServiceCollection().AddLogging().AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = true;
+            o.MaxRetries = 0;
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitBreakSeconds = 60;
+            o.MaxCircuits = 2;
+        }).Services.BuildServiceProvider();
+        using var metrics = new AppMeasurements(services);
+        var pos = services.GetRequiredService<PosClient>();
+        var balance = Request.Create().WithPath("/customers/777/points").UsingGet();
+        _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(500));
+        var failing = new PosConnection(new Uri(_pos.Url!), "shop-a-key");
+        for (var i = 0; i < 3; i++) await pos.GetBalanceAsync(failing, "777", default); // opens shop A's circuit
+        Assert.Equal((0d, 1d, 0d), Circuits(metrics));
+
+        // Shop B keeps A among the two most recent: A's circuit stays open (the POS is not called).
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "shop-b-key"), "777", default);
+        var calls = _pos.LogEntries.Count;
+        await pos.GetBalanceAsync(failing, "777", default);
+        Assert.Equal(calls, _pos.LogEntries.Count);
+
+        // Shops C and D push A out: ten thousand shops cannot grow an instance's pipelines past the bound.
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "shop-c-key"), "777", default);
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "shop-d-key"), "777", default);
+        Assert.Equal(2, services.GetRequiredService<PosPipelines>().Count);
+        var (closed, open, halfOpen) = Circuits(metrics);
+        Assert.Equal(2d, closed + open + halfOpen);
+
+        // A comes back with a new pipeline, its circuit closed: the POS is called again.
+        calls = _pos.LogEntries.Count;
+        await pos.GetBalanceAsync(failing, "777", default);
+        Assert.Equal(calls + 1, _pos.LogEntries.Count);
+    }
+
     /// <summary>(closed, open, half-open) circuits, as the gauge reports them now.</summary>
     private static (double Closed, double Open, double HalfOpen) Circuits(AppMeasurements metrics)
     {

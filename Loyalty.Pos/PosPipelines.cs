@@ -1,0 +1,95 @@
+using Microsoft.Extensions.Http.Resilience;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+
+namespace Loyalty.Pos;
+
+/// <summary>
+/// The resilience pipelines of the POS connections this instance calls, one per connection (<see cref="PosServiceCollectionExtensions.PipelineKey"/>:
+/// host and a keyed hash of the API key), so one shop's failing POS never opens another shop's circuit. At most
+/// <see cref="PosClientOptions.MaxCircuits"/> are kept: beyond it the least recently used is dropped, and a connection that comes back
+/// gets a new pipeline whose circuit starts closed (Polly's own registry would keep every key for the life of the process).
+/// </summary>
+public sealed class PosPipelines(IOptionsMonitor<PosClientOptions> options, PosCircuits circuits, ILoggerFactory loggers)
+{
+    private sealed record Entry(string Key, ResiliencePipeline<HttpResponseMessage> Pipeline, object Circuit);
+
+    private readonly object _gate = new();
+    private readonly Dictionary<string, LinkedListNode<Entry>> _byKey = new(StringComparer.Ordinal);
+    private readonly LinkedList<Entry> _recent = new(); // most recently used first
+
+    /// <summary>How many pipelines are kept now.</summary>
+    public int Count
+    {
+        get { lock (_gate) return _byKey.Count; }
+    }
+
+    /// <summary>The pipeline of the connection <paramref name="request"/> goes to, made on first use.</summary>
+    public ResiliencePipeline<HttpResponseMessage> For(HttpRequestMessage request)
+    {
+        var key = PosServiceCollectionExtensions.PipelineKey(request);
+        lock (_gate)
+        {
+            if (_byKey.TryGetValue(key, out var node))
+            {
+                _recent.Remove(node);
+                _recent.AddFirst(node);
+                return node.Value.Pipeline;
+            }
+            var circuit = circuits.Track();
+            var entry = new Entry(key, Build(key, options.CurrentValue, circuit), circuit);
+            _byKey[key] = _recent.AddFirst(entry);
+            while (_byKey.Count > Math.Max(1, options.CurrentValue.MaxCircuits))
+            {
+                var oldest = _recent.Last!;
+                _recent.RemoveLast();
+                _byKey.Remove(oldest.Value.Key);
+                circuits.Forget(oldest.Value.Circuit);
+            }
+            return entry.Pipeline;
+        }
+    }
+
+    /// <summary>
+    /// A total timeout; retries with exponential back-off and jitter on transient failures only (408, 429 honouring Retry-After, 5xx,
+    /// connection errors, attempt timeouts); a circuit breaker; a per-attempt timeout. Polly's telemetry logs its events under the
+    /// connection's key (which holds a hash of the API key, never the key).
+    /// </summary>
+    private ResiliencePipeline<HttpResponseMessage> Build(string key, PosClientOptions o, object circuit)
+    {
+        var pipeline = new ResiliencePipelineBuilder<HttpResponseMessage> { Name = "pos", InstanceName = key }
+            .ConfigureTelemetry(loggers)
+            .AddTimeout(TimeSpan.FromSeconds(o.TotalTimeoutSeconds));
+        if (o.MaxRetries > 0) // Polly refuses a retry strategy of 0 attempts; 0 means none
+        {
+            pipeline.AddRetry(new HttpRetryStrategyOptions
+            {
+                MaxRetryAttempts = o.MaxRetries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(o.RetryBaseDelayMs),
+                ShouldRetryAfterHeader = true,
+            });
+        }
+        return pipeline
+            .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
+            {
+                FailureRatio = o.CircuitFailureRatio,
+                MinimumThroughput = o.CircuitMinimumThroughput,
+                SamplingDuration = TimeSpan.FromSeconds(o.CircuitSamplingSeconds),
+                BreakDuration = TimeSpan.FromSeconds(o.CircuitBreakSeconds),
+                OnOpened = _ => Moved(circuit, PosCircuits.Open),
+                OnHalfOpened = _ => Moved(circuit, PosCircuits.HalfOpen),
+                OnClosed = _ => Moved(circuit, PosCircuits.Closed),
+            })
+            .AddTimeout(TimeSpan.FromSeconds(o.AttemptTimeoutSeconds))
+            .Build();
+    }
+
+    private ValueTask Moved(object circuit, string state)
+    {
+        circuits.Moved(circuit, state);
+        return ValueTask.CompletedTask;
+    }
+}
