@@ -14,7 +14,8 @@ public static class PosServiceCollectionExtensions
     /// Registers <see cref="PosClient"/> with its resilience pipeline (<see cref="PosPipelines"/>: a total timeout, retries with
     /// exponential back-off and jitter on transient failures only, a circuit breaker, and a per-attempt timeout). Each POS connection
     /// (host and API key) gets its own pipeline (<see cref="PipelineKey"/>), so one shop's failing calls never open the circuit for
-    /// another shop, not even one on the same multi-tenant POS host; at most <see cref="PosClientOptions.MaxCircuits"/> are kept. An answer is read whole inside each attempt, up to
+    /// another shop, not even one on the same multi-tenant POS host; at most <see cref="PosClientOptions.MaxCircuits"/> are kept. An
+    /// answer is read whole inside each attempt, up to
     /// <see cref="PosClientOptions.MaxResponseBytes"/>, so a body cut off by a dropped connection is retried like any
     /// transport failure and a body past the limit fails the call (<see cref="ResponseSizeLimitHandler"/>). Each circuit's
     /// state is reported by <see cref="PosCircuits"/>.

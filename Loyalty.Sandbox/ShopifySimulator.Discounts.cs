@@ -151,7 +151,17 @@ public sealed partial class ShopifySimulator
     /// </summary>
     private object UpdateCampaign(string shop, JsonObject v)
     {
-        var d = _discounts[v["id"]!.GetValue<string>()];
+        if (!_discounts.TryGetValue(v["id"]!.GetValue<string>(), out var d) || d.Deleted)
+        {
+            return new { discountCodeBasicUpdate = new { codeDiscountNode = (object?)null,
+                userErrors = Errors(("INVALID", "Discount does not exist")) } };
+        }
+        if (v["input"]?["context"]?["customerSegments"]?["add"]?.AsArray().Select(n => n!.GetValue<string>())
+                .FirstOrDefault(s => !_segments.TryGetValue(s, out var known) || known.Shop != shop) is { } unknown)
+        {
+            return new { discountCodeBasicUpdate = new { codeDiscountNode = (object?)null,
+                userErrors = Errors(("INVALID", $"Customer segment {unknown} does not exist.")) } };
+        }
         var input = (JsonObject)v["input"]!;
         var merged = (JsonObject)(d.Input?.DeepClone() ?? new JsonObject());
         foreach (var (key, value) in input)

@@ -5,7 +5,8 @@ namespace Loyalty.Sandbox;
 /// <summary>The shop's details and its paid orders, as the missed-order sweep reads them.</summary>
 public sealed partial class ShopifySimulator
 {
-    private sealed record PaidOrder(long Id, DateTimeOffset UpdatedAt, object Node);
+    /// <param name="Shop">The shop it belongs to; null: every shop's (a test with one shop).</param>
+    private sealed record PaidOrder(long Id, DateTimeOffset UpdatedAt, object Node, string? Shop);
 
     private object ShopDetails(string shop, JsonObject v)
     {
@@ -14,16 +15,17 @@ public sealed partial class ShopifySimulator
 
     /// <summary>
     /// A paid order the missed-order sweep will find (as if its webhook never arrived), last updated at
-    /// <paramref name="updatedAt"/> (now by default), with the discount codes it used.
+    /// <paramref name="updatedAt"/> (now by default), with the discount codes it used; of <paramref name="shop"/> only, or of every shop.
     /// </summary>
     public void AddPaidOrder(long id, long? customerId, decimal subtotal, decimal total, string currency = "EUR", DateTimeOffset? updatedAt = null,
-        IReadOnlyList<string>? discountCodes = null, decimal discountAmount = 0m)
+        IReadOnlyList<string>? discountCodes = null, decimal discountAmount = 0m, string? shop = null)
     {
         string M(decimal v) => v.ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
         var at = updatedAt ?? DateTimeOffset.UtcNow;
         lock (_gate)
         {
-            _paidOrders.Add(new PaidOrder(id, at, new
+            if (!_paidOrders.TryGetValue(shop ?? "", out var list)) _paidOrders[shop ?? ""] = list = [];
+            list.Add(new PaidOrder(id, at, new
             {
                 legacyResourceId = id.ToString(System.Globalization.CultureInfo.InvariantCulture), name = $"#{id}", test = false,
                 cancelledAt = (string?)null,
@@ -39,7 +41,7 @@ public sealed partial class ShopifySimulator
                 totalPriceSet = new { shopMoney = new { amount = M(total), currencyCode = currency },
                     presentmentMoney = new { amount = M(total), currencyCode = currency } },
                 totalDiscountsSet = new { shopMoney = new { amount = M(discountAmount), currencyCode = currency } },
-            }));
+            }, shop));
         }
     }
 
@@ -48,7 +50,7 @@ public sealed partial class ShopifySimulator
     /// the search is honoured, <c>&gt;=</c> too (the financial status terms are, trivially: every order here is paid), oldest update first,
     /// <c>first</c> per page, the cursor naming the last order of the page.
     /// </summary>
-    private object OrdersPage(JsonObject v)
+    private object OrdersPage(string shop, JsonObject v)
     {
         var query = v["query"]?.GetValue<string>() ?? "";
         var match = System.Text.RegularExpressions.Regex.Match(query, @"updated_at:(>=?)'([^']+)'");
@@ -57,7 +59,8 @@ public sealed partial class ShopifySimulator
         var inclusive = match.Success && match.Groups[1].Value == ">=";
         var first = v["first"]?.GetValue<int>() ?? 50;
         // Shopify's search compares whole seconds.
-        var ordered = _paidOrders.Where(o => inclusive ? o.UpdatedAt.ToUnixTimeSeconds() >= since.ToUnixTimeSeconds()
+        var ordered = _paidOrders.GetValueOrDefault(shop, []).Concat(_paidOrders.GetValueOrDefault("", []))
+            .Where(o => inclusive ? o.UpdatedAt.ToUnixTimeSeconds() >= since.ToUnixTimeSeconds()
             : o.UpdatedAt.ToUnixTimeSeconds() > since.ToUnixTimeSeconds())
             .OrderBy(o => o.UpdatedAt).ThenBy(o => o.Id).ToList();
         var after = v["after"]?.GetValue<string>();

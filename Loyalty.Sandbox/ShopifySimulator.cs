@@ -33,7 +33,7 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
     private readonly Dictionary<string, (string Shop, DateTimeOffset Expires)> _accessTokens = [];
     private readonly Dictionary<string, string> _refreshTokens = [];
     private readonly Dictionary<string, List<JsonObject>> _bulkFailures = [];
-    private readonly List<PaidOrder> _paidOrders = [];
+    private readonly Dictionary<string, List<PaidOrder>> _paidOrders = []; // by shop ("": every shop's)
     private readonly HashSet<string> _creating = new(StringComparer.OrdinalIgnoreCase);
     private readonly ConcurrentQueue<ShopifyFault> _nextFaults = new();
     private readonly Random _random;
@@ -63,7 +63,7 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
             ("query CampaignCodesStatus", CampaignCodesStatus),
             ("mutation UpdateCampaign", UpdateCampaign),
             ("mutation DeactivateCampaign", DeactivateCampaign),
-            ("query PaidOrders", (_, v) => OrdersPage(v)),
+            ("query PaidOrders", OrdersPage),
             ("query LoyaltyDiscounts", (_, v) => DiscountsPage(v)),
             ("mutation FlowTriggerReceive", FlowTriggerReceive),
             ("mutation TagsAdd", TagsAdd),

@@ -46,9 +46,11 @@ public sealed partial class CampaignGeneration(NpgsqlDataSource db, ShopifyDisco
                     new { campaignId }, ct);
                 // An earlier create whose answer was lost may have applied: the campaign id in the title says it is ours.
                 var found = await shopify.FindByCodeAsync(c.ShopDomain, first!, maxThrottleWait, ct);
-                var discountId = IsOurs(found, c.Id) ? found!.Id : await shopify.CreateCampaignDiscountAsync(c.ShopDomain,
-                    c.Discount(first!, c.TierId is { } tier ? await segments.EnsureAsync(c.ShopDomain, tier, maxThrottleWait, ct) : null),
-                    maxThrottleWait, ct);
+                var segment = c.TierId is { } tier ? await TierSegmentAsync(c.ShopDomain, tier, maxThrottleWait, ct) : null;
+                var discountId = IsOurs(found, c.Id) ? found!.Id
+                    : await shopify.CreateCampaignDiscountAsync(c.ShopDomain, c.Discount(first!, segment), maxThrottleWait, ct);
+                // A discount an earlier run created (its answer lost) may name a segment deleted since: moved onto the tier's.
+                if (IsOurs(found, c.Id) && segment is not null) await shopify.MoveToSegmentAsync(c.ShopDomain, discountId, null, segment, ct);
                 await ExecuteAsync("""
                     UPDATE campaigns SET discount_id = @discountId, state = 'generating', updated_at = now() WHERE id = @campaignId;
                     UPDATE campaign_codes SET state = 'created' WHERE campaign_id = @campaignId AND seq = 0;
@@ -126,6 +128,22 @@ public sealed partial class CampaignGeneration(NpgsqlDataSource db, ShopifyDisco
             LogInterrupted(c.ShopDomain, campaignId, e.Message);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The segment of the campaign's tier, checked again now (a retry, or a tier that came to share its tag since the campaign was
+    /// stored): a tier that can no longer be an audience fails the campaign before Shopify has a discount open to others.
+    /// </summary>
+    private async Task<string> TierSegmentAsync(string shop, long tierId, TimeSpan? maxThrottleWait, CancellationToken ct)
+    {
+        await using (var conn = await db.OpenConnectionAsync(ct))
+        {
+            if (await Tiers.TierAudience.WhyNotAsync(conn, null, shop, tierId, lockTier: false, ct) is { } why)
+            {
+                throw new Tiers.TierSegments.NotASegmentException(why);
+            }
+        }
+        return await segments.EnsureAsync(shop, tierId, maxThrottleWait, ct);
     }
 
     /// <summary>The end of the title of a campaign's discount in Shopify: how a code found there is recognised as this campaign's.</summary>

@@ -189,7 +189,8 @@ public static partial class CreateCampaign
             id = newId;
             // Checked again under the tier's lock (FOR SHARE) until this commits: a concurrent archive or change of its tag, which locks
             // it FOR UPDATE and then looks for its campaigns, waits for this one and sees it, or went first and is seen here.
-            if (r.TierId is { } lockedTier && await Tiers.TierAudience.WhyNotAsync(conn, tx, shop, lockedTier, lockTier: true, ct) is { } changed)
+            if (r.TierId is { } lockedTier) await Tiers.TierAudience.LockTagsAsync(conn, tx, shop, ct);
+            if (r.TierId is { } checkedTier && await Tiers.TierAudience.WhyNotAsync(conn, tx, shop, checkedTier, lockTier: true, ct) is { } changed)
             {
                 await tx.RollbackAsync(ct);
                 return Problems.Validation("invalid_campaign", "Some campaign fields are not valid.", "See errors for each field.",

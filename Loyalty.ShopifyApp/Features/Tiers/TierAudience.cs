@@ -6,6 +6,14 @@ namespace Loyalty.ShopifyApp.Features.Tiers;
 /// </summary>
 public static class TierAudience
 {
+    /// <summary>
+    /// One change of a shop's tier tags or tier campaigns at a time, until <paramref name="tx"/> ends: a tier taking a tag and a campaign
+    /// stored for another tier with that tag each see the other's commit, never both pass unseen.
+    /// </summary>
+    public static Task LockTagsAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct) =>
+        conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended('tier-tags:' || @shop, 0))", new { shop }, tx,
+            cancellationToken: ct));
+
     /// <summary>Why a campaign cannot be limited to the tier (null: it can): Shopify knows its members by its customer tag.</summary>
     public static async Task<string?> WhyNotAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long tierId, bool lockTier,
         CancellationToken ct)

@@ -51,7 +51,7 @@ public static class TierEndpoints
             .RequestExample(new RulesRequest(TierBases.PointsEarned, 12, 30))
             .ResponseExample(StatusCodes.Status200OK, new TierRules(TierBases.PointsEarned, 12, 30));
         admin.MapPost("/tiers", CreateAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_tier")
-            .ProblemCodes(StatusCodes.Status409Conflict, "tier_conflict")
+            .ProblemCodes(StatusCodes.Status409Conflict, "tier_conflict", "tier_in_campaigns")
             .RequestExample(new TierRequest("Gold", 1000m, 1.5m, ["Free shipping over 50"]))
             .ResponseExample(StatusCodes.Status201Created, Example);
         admin.MapPut("/tiers/{id:long}", UpdateAsync).ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_tier")
@@ -106,9 +106,11 @@ public static class TierEndpoints
         {
             return Invalid("invalid_tier", $"A shop has at most {MaxTiers} tiers.", new() { ["name"] = [$"At most {MaxTiers} tiers."] });
         }
-        if (Tag(r) is { } newTag && await TierAudience.TagClashAsync(conn, null, shop, 0, newTag, ct))
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        if (Tag(r) is { } newTag)
         {
-            return TierAudience.InCampaigns("share its tag");
+            await TierAudience.LockTagsAsync(conn, tx, shop, ct);
+            if (await TierAudience.TagClashAsync(conn, tx, shop, 0, newTag, ct)) return TierAudience.InCampaigns("share its tag");
         }
         try
         {
@@ -120,7 +122,8 @@ public static class TierEndpoints
                 {
                     shop, name = r.Name!.Trim(), r.Threshold, r.Multiplier, perks = Perks(r), tag = Tag(r), bonus = r.ConversionBonusPercent ?? 0m,
                 },
-                cancellationToken: ct));
+                tx, cancellationToken: ct));
+            await tx.CommitAsync(ct);
             return TypedResults.Created($"/api/admin/tiers/{tier.Id}", tier);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -149,8 +152,11 @@ public static class TierEndpoints
         {
             return TierAudience.InCampaigns("lose its customer tag");
         }
-        if (tag is not null && !string.Equals(tag, old.Value.Tag, StringComparison.OrdinalIgnoreCase)
-            && await TierAudience.TagClashAsync(conn, tx, shop, id, tag, ct)) return TierAudience.InCampaigns("share its tag");
+        if (tag is not null && !string.Equals(tag, old.Value.Tag, StringComparison.OrdinalIgnoreCase))
+        {
+            await TierAudience.LockTagsAsync(conn, tx, shop, ct);
+            if (await TierAudience.TagClashAsync(conn, tx, shop, id, tag, ct)) return TierAudience.InCampaigns("share its tag");
+        }
         try
         {
             var tier = await conn.QuerySingleAsync<TierDefinition>(new CommandDefinition("""

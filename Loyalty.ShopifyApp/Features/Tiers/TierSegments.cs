@@ -28,20 +28,19 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
     /// <summary>Why a tier cannot be a segment (it is gone, archived, or has no tag): a campaign for it fails, nothing is retried.</summary>
     public sealed class NotASegmentException(string message) : Exception(message);
 
-    private sealed record Tier(string? CustomerTag, string? SegmentId, string? SegmentTag, bool Archived);
+    private sealed record Tier(string? CustomerTag, string? SegmentId, string? SegmentTag, bool Archived, string? SegmentMovedFrom);
 
     /// <summary>The id of the segment of <paramref name="tierId"/>'s members, created, repaired or moved onto the tier's tag first.</summary>
     public async Task<string> EnsureAsync(string shop, long tierId, TimeSpan? maxThrottleWait, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         var key = $"tier-segment:{tierId}";
-        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key }, commandTimeout: 120,
-            cancellationToken: ct));
+        await TakeAsync(conn, key, maxThrottleWait ?? TimeSpan.FromSeconds(60), ct);
         try
         {
             // Read under the lock: a run that waited sees what the one before it recorded, and the tag as it is now.
             var t = await conn.QuerySingleOrDefaultAsync<Tier>(new CommandDefinition("""
-                SELECT customer_tag, segment_id, segment_tag, archived_at IS NOT NULL AS archived
+                SELECT customer_tag, segment_id, segment_tag, archived_at IS NOT NULL AS archived, segment_moved_from
                 FROM tiers WHERE id = @tierId AND shop_domain = @shop
                 """, new { shop, tierId }, cancellationToken: ct));
             if (t is null || t.Archived) throw new NotASegmentException($"Tier {tierId} is not an active tier of this shop.");
@@ -52,7 +51,8 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
 
             // The recorded segment as Shopify has it now (the merchant may have changed or deleted it), else the one by its name.
             var segment = t.SegmentId is { } known ? await SegmentAsync(shop, known, maxThrottleWait, ct) : null;
-            segment ??= await FindAsync(shop, tierId, maxThrottleWait, ct);
+            // Shopify's search may still list a segment just deleted: never the one just found gone.
+            segment ??= await FindAsync(shop, tierId, maxThrottleWait, ct) is { } byName && byName.Id != t.SegmentId ? byName : null;
             string id;
             if (segment is null)
             {
@@ -63,20 +63,52 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
                 if (segment.Query != Query(tag)) await UpdateAsync(shop, segment.Id, tag, maxThrottleWait, ct);
                 id = segment.Id;
             }
-            if (t.SegmentId is { } old && old != id) await RepointAsync(conn, shop, tierId, old, id, ct);
-            await conn.ExecuteAsync(new CommandDefinition("UPDATE tiers SET segment_id = @id, segment_tag = @tag WHERE id = @tierId",
-                new { id, tag, tierId }, cancellationToken: CancellationToken.None));
+            // Recorded first, with the segment the live campaigns are to be moved off: a move cut short is finished by the job.
+            var movedFrom = t.SegmentId is { } old && old != id ? old : t.SegmentMovedFrom;
+            await conn.ExecuteAsync(new CommandDefinition("""
+                UPDATE tiers SET segment_id = @id, segment_tag = @tag, segment_moved_from = @movedFrom WHERE id = @tierId
+                """, new { id, tag, tierId, movedFrom }, cancellationToken: CancellationToken.None));
+            if (movedFrom is not null && await RepointAsync(conn, shop, tierId, movedFrom, id, ct))
+            {
+                await conn.ExecuteAsync(new CommandDefinition("UPDATE tiers SET segment_moved_from = NULL WHERE id = @tierId AND segment_id = @id",
+                    new { tierId, id }, cancellationToken: CancellationToken.None));
+            }
             if (id != t.SegmentId || tag != t.SegmentTag) LogSegment(shop, tierId, id, tag);
             return id;
         }
         finally
         {
-            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key },
-                cancellationToken: CancellationToken.None));
+            try
+            {
+                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key },
+                    cancellationToken: CancellationToken.None));
+            }
+            catch (NpgsqlException e)
+            {
+                LogUnlockFailed(shop, tierId, e.Message); // the connection broke: the server freed the lock with its session
+            }
         }
     }
 
-    /// <summary>The job: every tier whose segment names another tag than the tier's is moved onto it (one run at a time).</summary>
+    /// <summary>
+    /// Waits for the tier's lock as long as the caller waits for Shopify (a merchant is waiting, or a job's bound), then gives up with
+    /// an error the caller retries later, as when Shopify is busy.
+    /// </summary>
+    private static async Task TakeAsync(NpgsqlConnection conn, string key, TimeSpan wait, CancellationToken ct)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))", new { key },
+                   cancellationToken: ct)))
+        {
+            if (clock.Elapsed >= wait) throw new ShopifyGraphQLException($"Another run is updating {key}; try again later.", null);
+            await Task.Delay(TimeSpan.FromMilliseconds(200), ct);
+        }
+    }
+
+    /// <summary>
+    /// The job: every tier whose segment names another tag than the tier's is moved onto it, and a move of live campaigns off a deleted
+    /// segment cut short is finished (one run at a time).
+    /// </summary>
     [AutomaticRetry(Attempts = 0)]
     public async Task<int> SyncDueAsync(CancellationToken ct) => await RunAlone.TryAsync(db, RunLockKey, async () =>
     {
@@ -85,8 +117,8 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
         {
             behind = (await conn.QueryAsync<(long, string)>(new CommandDefinition("""
                 SELECT t.id, t.shop_domain FROM tiers t JOIN shops s ON s.shop_domain = t.shop_domain AND s.state = 'installed'
-                WHERE t.segment_id IS NOT NULL AND t.segment_tag IS DISTINCT FROM t.customer_tag AND t.customer_tag IS NOT NULL
-                  AND t.archived_at IS NULL
+                WHERE t.segment_id IS NOT NULL AND (t.segment_tag IS DISTINCT FROM t.customer_tag OR t.segment_moved_from IS NOT NULL)
+                  AND t.customer_tag IS NOT NULL AND t.archived_at IS NULL
                 ORDER BY t.id LIMIT 100
                 """, cancellationToken: ct))).ToList();
         }
@@ -108,9 +140,10 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
 
     /// <summary>
     /// The tier's segment was made again (the merchant deleted the old one): its campaigns' discounts still name the old one, so
-    /// each live one is moved onto the new (add and remove are idempotent: a run cut short is finished by the next).
+    /// each live one is moved onto the new (add and remove are idempotent). True when every one moved (a discount deleted in Shopify
+    /// counts as moved); a failure is logged and left to the job, never failing the campaign that found the segment gone.
     /// </summary>
-    private async Task RepointAsync(NpgsqlConnection conn, string shop, long tierId, string old, string id, CancellationToken ct)
+    private async Task<bool> RepointAsync(NpgsqlConnection conn, string shop, long tierId, string old, string id, CancellationToken ct)
     {
         var live = await conn.QueryAsync<string>(new CommandDefinition("""
             SELECT discount_id FROM campaigns WHERE tier_id = @tierId AND shop_domain = @shop AND discount_id IS NOT NULL
@@ -119,8 +152,22 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
         {
             tierId, shop, generating = Campaigns.CampaignState.Generating, active = Campaigns.CampaignState.Active,
         }, cancellationToken: ct));
-        foreach (var discountId in live) await discounts.MoveToSegmentAsync(shop, discountId, old, id, ct);
-        LogRepointed(shop, tierId, old, id);
+        var all = true;
+        foreach (var discountId in live)
+        {
+            try
+            {
+                await discounts.MoveToSegmentAsync(shop, discountId, old, id, ct);
+            }
+            catch (Exception e) when (e is ShopifyUserErrorException or ShopifyUnavailableException or ShopifyGraphQLException
+                                          && !ct.IsCancellationRequested)
+            {
+                all = false;
+                LogNotRepointed(shop, tierId, discountId, e.Message);
+            }
+        }
+        if (all) LogRepointed(shop, tierId, old, id);
+        return all;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Tier {TierId} of {Shop} is Shopify segment {SegmentId} on tag {Tag}")]
@@ -128,6 +175,12 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Segment of tier {TierId} of {Shop} not moved to its tag yet: {Error}")]
     private partial void LogNotMoved(string shop, long tierId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Discount {DiscountId} of tier {TierId} of {Shop} not moved to its new segment yet: {Error}")]
+    private partial void LogNotRepointed(string shop, long tierId, string discountId, string error);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Unlocking the segment of tier {TierId} of {Shop} failed: {Error}")]
+    private partial void LogUnlockFailed(string shop, long tierId, string error);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Segment {Old} of tier {TierId} of {Shop} is gone from Shopify; its live campaigns now use segment {SegmentId}")]

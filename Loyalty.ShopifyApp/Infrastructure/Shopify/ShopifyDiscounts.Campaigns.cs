@@ -50,13 +50,16 @@ public sealed partial class ShopifyDiscounts
         ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
     }
 
-    /// <summary>A segment-limited discount moved from segment <paramref name="old"/> (gone) onto <paramref name="segment"/>; nothing else
-    /// changes.</summary>
-    public async Task MoveToSegmentAsync(string shop, string discountId, string old, string segment, CancellationToken ct)
+    /// <summary>
+    /// A segment-limited discount moved onto <paramref name="segment"/>, off <paramref name="old"/> (gone) when known; nothing else
+    /// changes. A discount that no longer exists counts as moved.
+    /// </summary>
+    public async Task MoveToSegmentAsync(string shop, string discountId, string? old, string segment, CancellationToken ct)
     {
-        var input = new { context = new { customerSegments = new { add = new[] { segment }, remove = new[] { old } } } };
+        var input = new { context = new { customerSegments = new { add = new[] { segment }, remove = old is null ? [] : new[] { old } } } };
         var data = await graphql.MutateAsync(shop, UpdateMutation, new { id = discountId, input }, ct);
-        ThrowOnUserErrors("discountCodeBasicUpdate", Field(data, "discountCodeBasicUpdate"));
+        var errors = UserErrors(Field(data, "discountCodeBasicUpdate"));
+        if (errors.Count > 0 && !errors.All(IsGone)) throw new ShopifyUserErrorException("discountCodeBasicUpdate", errors);
     }
 
     private const string UpdateMutation = """

@@ -185,6 +185,7 @@ public sealed class TierCampaignTests(TierCampaignTests.SegmentApp app) : AppTes
         var join = await App.Http.SendAsync(App.Admin(HttpMethod.Put, $"/api/admin/tiers/{gold}", Shop,
             JsonContent.Create(new { name = "Gold", threshold = 100m, multiplier = 1m, customerTag = "platinum CLUB" })));
         Assert.Equal(HttpStatusCode.Conflict, join.StatusCode);
+        Assert.Equal("tier_in_campaigns", (await join.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
         var newcomer = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/tiers", Shop,
             JsonContent.Create(new { name = "Silver", threshold = 50m, multiplier = 1m, customerTag = "Platinum club" })));
         Assert.Equal(HttpStatusCode.Conflict, newcomer.StatusCode);
@@ -211,6 +212,42 @@ public sealed class TierCampaignTests(TierCampaignTests.SegmentApp app) : AppTes
         Simulator.ChangeSegmentQuery(second.Id, "customer_tags CONTAINS 'anyone'"); // the merchant edits it in Shopify's admin
         await App.CreateCampaignAsync(Shop, new { title = "Third", percentage = 10m, code = $"THIRD{Unique}", tierId = gold });
         Assert.Equal("customer_tags CONTAINS 'Gold again'", Assert.Single(Simulator.Segments(Shop)).Query);
+    }
+
+    [Fact]
+    public async Task A_failed_tier_campaign_retried_after_another_tier_took_its_tag_fails_again_rather_than_open_to_both()
+    {
+        var platinum = await TierAsync("Platinum", 500, "Platinum retry");
+        var code = $"RETRY{Unique}";
+        var otherShop = await Fixture.NewShopAsync();
+        await App.CreateCampaignAsync(otherShop, new { title = "Theirs", percentage = 5m, code }); // Shopify's codes are unique across shops
+        using (var refused = await CampaignAsync(new { title = "Platinum only", percentage = 10m, code, tierId = platinum }))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, refused.StatusCode);
+        }
+        var id = await App.ScalarAsync<long>("SELECT id FROM campaigns WHERE shop_domain = @Shop AND title = 'Platinum only'", new { Shop });
+        await TierAsync("Gold", 100, "platinum RETRY"); // allowed: the failed campaign holds no tag
+        Assert.True(Simulator.DeleteDiscountWithCode(code)); // the code is free in Shopify again
+
+        using var retry = await App.Http.SendAsync(App.Admin(HttpMethod.Post, $"/api/admin/campaigns/{id}/retry", Shop));
+        Assert.False(retry.IsSuccessStatusCode);
+        Assert.Null(Simulator.DiscountWithCode(code)); // no discount on a segment Gold's members are in
+    }
+
+    [Fact]
+    public async Task A_live_campaign_whose_discount_is_gone_does_not_fail_the_next_campaign_when_the_segment_is_made_again()
+    {
+        var gold = await TierAsync("Gold", 100, "Gold gone");
+        await PaidAsync(8601, 97, 150m);
+        await TagsAsync();
+        await App.CreateCampaignAsync(Shop, new { title = "Kept", percentage = 10m, code = $"KEPT{Unique}", tierId = gold });
+        await App.CreateCampaignAsync(Shop, new { title = "Gone", percentage = 10m, code = $"GONE{Unique}", tierId = gold });
+        Assert.True(Simulator.DeleteDiscountWithCode($"GONE{Unique}"));
+        Assert.True(Simulator.DeleteSegment(Assert.Single(Simulator.Segments(Shop)).Id));
+
+        await App.CreateCampaignAsync(Shop, new { title = "Next", percentage = 10m, code = $"NEXT{Unique}", tierId = gold });
+        Assert.True(Simulator.Redeem($"NEXT{Unique}", 97));
+        Assert.True(Simulator.Redeem($"KEPT{Unique}", 97));
     }
 
     [Fact]

@@ -6,7 +6,10 @@ SET LOCAL lock_timeout = '5s';
 ALTER TABLE tiers ADD COLUMN segment_id text CHECK (segment_id LIKE 'gid://shopify/Segment/%');
 ALTER TABLE tiers ADD COLUMN segment_tag text;
 ALTER TABLE tiers ADD CONSTRAINT tiers_segment_has_tag CHECK ((segment_id IS NULL) = (segment_tag IS NULL));
-CREATE INDEX tiers_segment_behind ON tiers (id) WHERE segment_id IS NOT NULL AND segment_tag IS DISTINCT FROM customer_tag;
+-- The segment the tier's live campaigns are still being moved off (the merchant deleted it in Shopify); the job finishes the move.
+ALTER TABLE tiers ADD COLUMN segment_moved_from text;
+CREATE INDEX tiers_segment_behind ON tiers (id)
+    WHERE segment_id IS NOT NULL AND (segment_tag IS DISTINCT FROM customer_tag OR segment_moved_from IS NOT NULL);
 
 -- A campaign is for everyone, listed customers, or one tier's members: never two of these.
 ALTER TABLE campaigns ADD COLUMN tier_id bigint REFERENCES tiers (id);
