@@ -47,6 +47,17 @@ return command switch
         ExpiryMonths: IntOption("expiry-months", 0),
         Tiers: args.Contains("--tiers"),
         TierRules: args.Contains("--tier-rules")), cts.Token),
+    "fleet" => await Fleet.RunAsync(new Fleet.Options(seed,
+        Shops: IntOption("shops", smoke ? 200 : 10_000),
+        Instances: IntOption("instances", smoke ? 2 : 3),
+        FloodOrders: IntOption("flood", smoke ? 2_000 : 50_000),
+        Seconds: IntOption("seconds", smoke ? 60 : 600),
+        TrickleSeconds: IntOption("trickle-seconds", smoke ? 20 : 180),
+        DropRate: Option("drop-rate") is { } dr ? double.Parse(dr, CultureInfo.InvariantCulture) : 0.05,
+        SweepMinutes: IntOption("sweep-minutes", smoke ? 1 : 5),
+        TokenSeconds: IntOption("token-seconds", smoke ? 45 : 300),
+        Concurrency: IntOption("concurrency", 64),
+        Durable: durable), cts.Token),
     _ => Usage(),
 };
 
@@ -66,5 +77,7 @@ static int Usage()
     Console.Error.WriteLine("                          [--expiry-months 0] [--tiers | --tier-rules] [--smoke]");
     Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|" +
         "tier-unset|tier-rule-unmet|all]]");
+    Console.Error.WriteLine("       Loyalty.Bench fleet [--shops 10000] [--instances 3] [--flood 50000] [--seconds 600] [--trickle-seconds 180] " +
+        "[--drop-rate 0.05] [--sweep-minutes 5] [--token-seconds 300] [--seed N] [--smoke] [--fast-db]");
     return 2;
 }

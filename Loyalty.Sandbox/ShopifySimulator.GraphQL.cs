@@ -17,10 +17,12 @@ public sealed partial class ShopifySimulator
             var token = http.Request.Headers["X-Shopify-Access-Token"].ToString();
             if (!_accessTokens.TryGetValue(token, out var t) || t.Shop != shop || t.Expires < DateTimeOffset.UtcNow)
             {
+                if (t.Shop == shop) CountExpiredToken(shop); // a token of this shop, past its expiry: refreshed too late
                 return Results.Json(new { errors = "[API] Invalid API key or access token (unrecognized login or wrong password)" }, statusCode: 401);
             }
         }
         Interlocked.Increment(ref _requests);
+        CountRequest(shop);
         var request = await JsonNode.ParseAsync(http.Request.Body) ?? new JsonObject();
         var document = request["query"]?.GetValue<string>() ?? "";
         var variables = request["variables"] as JsonObject ?? new JsonObject();
@@ -46,6 +48,7 @@ public sealed partial class ShopifySimulator
         if (!TryTake(shop, out var bucket))
         {
             Interlocked.Increment(ref _bucketThrottled);
+            CountThrottled(shop);
             return Results.Json(new
             {
                 errors = new[] { new { message = "Throttled", extensions = new { code = "THROTTLED" } } },

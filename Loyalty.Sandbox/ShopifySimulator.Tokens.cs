@@ -24,6 +24,7 @@ public sealed partial class ShopifySimulator
                     if (!_refreshTokens.Remove(form["refresh_token"].ToString(), out var owner)
                         || owner != shop) return Results.BadRequest(new { error = "invalid_grant" });
                 }
+                CountRefresh(shop);
                 return Results.Ok(Issue(shop));
             default:
                 return form["code"].Count == 1 ? Results.Ok(Issue(shop)) : Results.BadRequest(new { error = "unsupported_grant_type" });
