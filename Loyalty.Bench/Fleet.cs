@@ -25,7 +25,8 @@ public static partial class Fleet
     public static async Task<int> RunAsync(Options o, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(128, 128);
-        Console.WriteLine($"# fleet: seed {o.Seed}, {o.Shops} shops on {o.Instances} instances; one shop gets {o.FloodOrders} orders in {o.Seconds} s, " +
+        Console.WriteLine($"# fleet: seed {o.Seed}, {o.Shops} shops on {o.Instances} instances; " +
+                          $"one shop gets {o.FloodOrders} orders in {o.Seconds} s, " +
                           $"every other one an order every {o.TrickleSeconds} s ({o.DropRate:P0} of their webhooks dropped); sweep every " +
                           $"{o.SweepMinutes} min; access tokens expire every {o.TokenSeconds} s");
         await using var env = await BenchEnvironment.StartAsync(o.Seed, o.Durable, ct);

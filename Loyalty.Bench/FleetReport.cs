@@ -96,7 +96,8 @@ public sealed class FleetReport(BenchEnvironment env, Fleet.Options o, List<Flee
         Console.WriteLine($"orders: {plan.Count} planned ({plan.Count(p => p.Flood)} flood, {dropped.Count} dropped webhooks); awarded " +
                           $"{awards.Count}, lost {lost.Count}, doubled {doubled}; dropped ones found by the sweep {droppedFound} of {dropped.Count}");
         Console.WriteLine($"quiet shops' delivery → award during the flood: p50 {quiet.Percentile(50) / 1000:F2} s, p99 " +
-                          $"{quiet.Percentile(99) / 1000:F2} s, max {quiet.Max / 1000:F2} s, within 5 s {100.0 * within5 / Math.Max(1, quiet.Count):F1} % " +
+                          $"{quiet.Percentile(99) / 1000:F2} s, max {quiet.Max / 1000:F2} s, " +
+                          $"within 5 s {100.0 * within5 / Math.Max(1, quiet.Count):F1} % " +
                           $"of {quiet.Count} (the flood shop's own: p50 {flood.Percentile(50) / 1000:F2} s, max {flood.Max / 1000:F2} s)");
         Console.WriteLine($"sweeps: interval {interval.TotalMinutes:F0} min; longest gap of any shop {gaps.Max(g => g.Max).TotalSeconds:F0} s; " +
                           $"shops past interval + 30 s: {late}; never swept: {gaps.Count(g => g.Runs == 0)}");

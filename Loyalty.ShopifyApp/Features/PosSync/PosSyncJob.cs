@@ -10,7 +10,9 @@ namespace Loyalty.ShopifyApp.Features.PosSync;
 /// <see cref="PosSyncOptions.MaxAttempts"/>; a row the POS refuses is <see cref="PosOutboxState.Refused"/>, keeps
 /// the POS's error code and holds nothing back (the rule per state: <see cref="PosOutboxState"/>). Nothing is
 /// dropped: both are shown to the merchant (<c>GET /api/admin/pos-sync</c>) and can be retried. Safe on any number
-/// of instances at once: rows are claimed with <c>FOR UPDATE SKIP LOCKED</c> and a lease.
+/// of instances at once: rows are claimed with <c>FOR UPDATE SKIP LOCKED</c> and a lease. Shops are served in turns (every shop
+/// with rows due gets its oldest into a batch before any shop gets a second), and a batch's shops are sent to in parallel lanes
+/// (<see cref="PosSyncOptions.Parallelism"/>), each shop's rows in order, so one shop's backlog or slow POS delays no other shop.
 /// </summary>
 public sealed partial class PosSyncJob(
     NpgsqlDataSource db,
@@ -33,24 +35,30 @@ public sealed partial class PosSyncJob(
         {
             var batch = await ClaimAsync(attempted, ct);
             if (batch.Count == 0) return;
-            foreach (var row in batch)
-            {
-                attempted.Add(row.Id);
-                try
+            attempted.AddRange(batch.Select(r => r.Id));
+            await Parallel.ForEachAsync(batch.GroupBy(r => r.ShopDomain),
+                new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct }, async (lane, _) =>
                 {
-                    await DeliverAsync(row, ct);
-                }
-                catch (Exception e) when (!ct.IsCancellationRequested && e is not OutOfMemoryException)
-                {
-                    // A row that fails inside the app (its key unreadable, a bug) is retried and parked like an outage, with a reason;
-                    // it must not leave itself and the rest of the claimed batch leased and silent.
-                    var reason = e is System.Security.Cryptography.CryptographicException
-                        ? "the POS API key cannot be read (the app's data-protection keys changed); save it again in the settings"
-                        : $"the app failed to process it ({e.GetType().Name}); see the app's logs";
-                    LogRowFailed(e, row.ShopDomain, row.Reference);
-                    await RetryOrParkAsync(row, reason, ct);
-                }
-            }
+                    foreach (var row in lane.OrderBy(r => r.Id)) await DeliverOrParkAsync(row, ct);
+                });
+        }
+    }
+
+    private async Task DeliverOrParkAsync(Row row, CancellationToken ct)
+    {
+        try
+        {
+            await DeliverAsync(row, ct);
+        }
+        catch (Exception e) when (!ct.IsCancellationRequested && e is not OutOfMemoryException)
+        {
+            // A row that fails inside the app (its key unreadable, a bug) is retried and parked like an outage, with a reason;
+            // it must not leave itself and the rest of the claimed batch leased and silent.
+            var reason = e is System.Security.Cryptography.CryptographicException
+                ? "the POS API key cannot be read (the app's data-protection keys changed); save it again in the settings"
+                : $"the app failed to process it ({e.GetType().Name}); see the app's logs";
+            LogRowFailed(e, row.ShopDomain, row.Reference);
+            await RetryOrParkAsync(row, reason, ct);
         }
     }
 
@@ -58,17 +66,24 @@ public sealed partial class PosSyncJob(
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return (await conn.QueryAsync<Row>(new CommandDefinition($"""
-            UPDATE pos_outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease)
-            WHERE o.id IN (
-                SELECT c.id FROM pos_outbox c
+            WITH due AS (
+                SELECT c.id, row_number() OVER (PARTITION BY c.shop_domain ORDER BY c.id) AS turn
+                FROM pos_outbox c
                 WHERE c.state = '{PosOutboxState.Pending}' AND c.next_attempt_at <= now() AND NOT (c.id = ANY(@attempted))
                   -- Refused rows never reached the POS: only rows whose outcome is still open hold later ones back.
                   AND NOT EXISTS (SELECT 1 FROM pos_outbox e
                                   WHERE e.shop_domain = c.shop_domain AND e.customer_id = c.customer_id AND e.id < c.id
                                     AND e.state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}'))
-                ORDER BY c.id
+            ), picked AS (
+                -- checked again as each row is locked: another instance may have claimed it since due was read
+                SELECT c.id FROM pos_outbox c JOIN due USING (id)
+                WHERE c.state = '{PosOutboxState.Pending}' AND c.next_attempt_at <= now()
+                ORDER BY due.turn, c.id
                 LIMIT @batch
-                FOR UPDATE SKIP LOCKED)
+                FOR UPDATE OF c SKIP LOCKED
+            )
+            UPDATE pos_outbox o SET attempts = o.attempts + 1, next_attempt_at = now() + make_interval(secs => @lease)
+            FROM picked WHERE o.id = picked.id
             RETURNING o.id, o.shop_domain, o.customer_id, o.reference, o.points, o.attempts
             """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize, attempted = attempted.ToArray() },
             cancellationToken: ct))).ToList();

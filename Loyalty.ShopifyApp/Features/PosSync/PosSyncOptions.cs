@@ -19,6 +19,10 @@ public sealed class PosSyncOptions
     [SettingRange(1, int.MaxValue, ErrorMessage = "PosSync:BatchSize must be positive.")]
     public int BatchSize { get; set; } = 50;
 
+    /// <summary>Shops whose rows of a claimed batch are sent at once (each shop's in order): a slow POS holds back only its own shop.</summary>
+    [SettingRange(1, 64, ErrorMessage = "PosSync:Parallelism must be 1-64.")]
+    public int Parallelism { get; set; } = 8;
+
     /// <summary>How long a claimed row is hidden from other workers while its POS call runs.</summary>
     [SettingRange(1, int.MaxValue, ErrorMessage = "PosSync:LeaseSeconds must be positive.")]
     public int LeaseSeconds { get; set; } = 120;

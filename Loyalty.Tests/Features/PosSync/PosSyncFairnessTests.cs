@@ -1,0 +1,46 @@
+using Loyalty.ShopifyApp.Features.PosSync;
+using WireMock.Matchers;
+
+namespace Loyalty.Tests.Features.PosSync;
+
+/// <summary>
+/// Many shops on one POS sync: a shop with a backlog behind a slow POS holds back no other shop's changes. Judged by when each POS
+/// received its calls (the POS fakes' own journals).
+/// </summary>
+public sealed class PosSyncFairnessTests(PosSyncFairnessTests.ManualJobsApp app) : PosSyncTestBase<PosSyncFairnessTests.ManualJobsApp>(app)
+{
+    /// <summary>The job runs only when a test calls it, so one run meets the whole backlog, four rows a batch.</summary>
+    public sealed class ManualJobsApp() : PosSyncApp(new() { ["Jobs:ServerEnabled"] = "false", ["Pos:AttemptTimeoutSeconds"] = "5",
+        ["Pos:TotalTimeoutSeconds"] = "10", ["PosSync:BatchSize"] = "4" });
+
+    [Fact]
+    public async Task A_shop_whose_slow_POS_has_a_backlog_does_not_hold_back_another_shops_change()
+    {
+        // This shop: eight customers' awards queued, its POS taking 400 ms a call.
+        Pos.Given(Request.Create().WithPath(new RegexMatcher("^/customers/[0-9]+/points/additions$")).UsingPost())
+            .RespondWith(Response.Create().WithDelay(400).WithStatusCode(201).WithBodyAsJson(new { transactionId = "t", points = 10, balance = 10 }));
+        for (var c = 0; c < 8; c++) await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9300 + c, 700 + c, 10m, 10m));
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @Shop",
+            new { Shop }) == 8, "this shop's eight awards queued first");
+
+        // Another shop, its own POS, one award queued after all of them.
+        var other = await Fixture.NewShopAsync();
+        using var otherPos = Fixture.NewServer();
+        otherPos.Given(Request.Create().WithPath(new RegexMatcher("^/customers/[0-9]+/points/additions$")).UsingPost())
+            .RespondWith(Response.Create().WithStatusCode(201).WithBodyAsJson(new { transactionId = "t", points = 10, balance = 10 }));
+        var settings = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", other,
+            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = otherPos.Url, posApiKey = "other-key" })));
+        Assert.Equal(HttpStatusCode.OK, settings.StatusCode);
+        await App.DeliverAsync("orders/paid", other, ShopifyPayloads.Order(9399, 799, 10m, 10m));
+        Assert.Equal(9, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain IN (@Shop, @other) AND state = 'pending'",
+            new { Shop, other }));
+
+        await App.Services.GetRequiredService<PosSyncJob>().DeliverDueAsync(default);
+
+        Assert.Equal(8, References("additions").Count);
+        var otherAt = Assert.Single(otherPos.LogEntries).RequestMessage!.DateTime;
+        var lastOfThisShop = Pos.LogEntries.Max(e => e.RequestMessage!.DateTime);
+        Assert.True(otherAt < lastOfThisShop,
+            $"the other shop's change reached its POS at {otherAt:O}, after this shop's last at {lastOfThisShop:O}");
+    }
+}
