@@ -30,13 +30,8 @@ public sealed class PosCircuits
             "Circuit breakers of the POS hosts this instance has called, by state (closed, open, half_open)");
     }
 
-    /// <summary>A POS host's pipeline was built: its circuit starts closed. The handle identifies it from now on.</summary>
-    internal object Track()
-    {
-        var circuit = new object();
-        _circuits[circuit] = Closed;
-        return circuit;
-    }
+    /// <summary>A POS connection's pipeline was built: its circuit, identified by <paramref name="circuit"/> from now on, starts closed.</summary>
+    internal void Track(object circuit) => _circuits[circuit] = Closed;
 
     internal void Moved(object circuit, string state)
     {

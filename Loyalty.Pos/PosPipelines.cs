@@ -11,7 +11,7 @@ namespace Loyalty.Pos;
 /// <see cref="PosClientOptions.MaxCircuits"/> are kept: beyond it the least recently used is dropped, and a connection that comes back
 /// gets a new pipeline whose circuit starts closed (Polly's own registry would keep every key for the life of the process).
 /// </summary>
-public sealed class PosPipelines(IOptionsMonitor<PosClientOptions> options, PosCircuits circuits, ILoggerFactory loggers)
+public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, ILoggerFactory loggers)
 {
     private sealed record Entry(string Key, ResiliencePipeline<HttpResponseMessage> Pipeline, object Circuit);
 
@@ -37,10 +37,11 @@ public sealed class PosPipelines(IOptionsMonitor<PosClientOptions> options, PosC
                 _recent.AddFirst(node);
                 return node.Value.Pipeline;
             }
-            var circuit = circuits.Track();
-            var entry = new Entry(key, Build(key, options.CurrentValue, circuit), circuit);
+            var circuit = new object();
+            var entry = new Entry(key, Build(key, options.Value, circuit), circuit);
+            circuits.Track(circuit);
             _byKey[key] = _recent.AddFirst(entry);
-            while (_byKey.Count > Math.Max(1, options.CurrentValue.MaxCircuits))
+            while (_byKey.Count > options.Value.MaxCircuits)
             {
                 var oldest = _recent.Last!;
                 _recent.RemoveLast();

@@ -36,11 +36,24 @@ public sealed partial class PosSyncJob(
             var batch = await ClaimAsync(attempted, ct);
             if (batch.Count == 0) return;
             attempted.AddRange(batch.Select(r => r.Id));
-            await Parallel.ForEachAsync(batch.GroupBy(r => r.ShopDomain),
-                new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct }, async (lane, _) =>
-                {
-                    foreach (var row in lane.OrderBy(r => r.Id)) await DeliverOrParkAsync(row, ct);
-                });
+            var started = new System.Collections.Concurrent.ConcurrentDictionary<long, bool>();
+            try
+            {
+                await Parallel.ForEachAsync(batch.GroupBy(r => r.ShopDomain),
+                    new ParallelOptions { MaxDegreeOfParallelism = options.Value.Parallelism, CancellationToken = ct }, async (lane, _) =>
+                    {
+                        foreach (var row in lane.OrderBy(r => r.Id))
+                        {
+                            started[row.Id] = true;
+                            await DeliverOrParkAsync(row, ct);
+                        }
+                    });
+            }
+            finally
+            {
+                // Rows a failed or cancelled run never started go back at once, their attempt not counted.
+                await HandBackAsync(batch.Where(r => !started.ContainsKey(r.Id)).ToList());
+            }
         }
     }
 
@@ -48,6 +61,13 @@ public sealed partial class PosSyncJob(
     {
         try
         {
+            // The lease was taken when the batch was claimed; a row whose turn comes after it ran out may be another run's by now. It is
+            // sent only if this run still holds it, and its lease starts again for the call.
+            if (!await RenewAsync(row, ct))
+            {
+                LogLeaseLost(row.ShopDomain, row.Reference);
+                return;
+            }
             await DeliverAsync(row, ct);
         }
         catch (Exception e) when (!ct.IsCancellationRequested && e is not OutOfMemoryException)
@@ -66,14 +86,20 @@ public sealed partial class PosSyncJob(
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         return (await conn.QueryAsync<Row>(new CommandDefinition($"""
-            WITH due AS (
-                SELECT c.id, row_number() OVER (PARTITION BY c.shop_domain ORDER BY c.id) AS turn
-                FROM pos_outbox c
-                WHERE c.state = '{PosOutboxState.Pending}' AND c.next_attempt_at <= now() AND NOT (c.id = ANY(@attempted))
-                  -- Refused rows never reached the POS: only rows whose outcome is still open hold later ones back.
-                  AND NOT EXISTS (SELECT 1 FROM pos_outbox e
-                                  WHERE e.shop_domain = c.shop_domain AND e.customer_id = c.customer_id AND e.id < c.id
-                                    AND e.state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}'))
+            WITH shops_with_work AS (
+                SELECT DISTINCT shop_domain FROM pos_outbox WHERE state = '{PosOutboxState.Pending}' AND next_attempt_at <= now()
+            ), due AS (
+                -- at most a batch from each shop, so a shop's backlog of thousands is not read for every batch
+                SELECT r.id, r.turn FROM shops_with_work s CROSS JOIN LATERAL (
+                    SELECT c.id, row_number() OVER (ORDER BY c.id) AS turn
+                    FROM pos_outbox c
+                    WHERE c.shop_domain = s.shop_domain AND c.state = '{PosOutboxState.Pending}' AND c.next_attempt_at <= now()
+                      AND NOT (c.id = ANY(@attempted))
+                      -- Refused rows never reached the POS: only rows whose outcome is still open hold later ones back.
+                      AND NOT EXISTS (SELECT 1 FROM pos_outbox e
+                                      WHERE e.shop_domain = c.shop_domain AND e.customer_id = c.customer_id AND e.id < c.id
+                                        AND e.state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}'))
+                    ORDER BY c.id LIMIT @batch) r
             ), picked AS (
                 -- checked again as each row is locked: another instance may have claimed it since due was read
                 SELECT c.id FROM pos_outbox c JOIN due USING (id)
@@ -87,6 +113,35 @@ public sealed partial class PosSyncJob(
             RETURNING o.id, o.shop_domain, o.customer_id, o.reference, o.points, o.attempts
             """, new { lease = (double)options.Value.LeaseSeconds, batch = options.Value.BatchSize, attempted = attempted.ToArray() },
             cancellationToken: ct))).ToList();
+    }
+
+    private async Task<bool> RenewAsync(Row row, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await conn.ExecuteAsync(new CommandDefinition($"""
+            UPDATE pos_outbox SET next_attempt_at = now() + make_interval(secs => @lease)
+            WHERE id = @Id AND attempts = @Attempts AND state = '{PosOutboxState.Pending}'
+            """, new { lease = (double)options.Value.LeaseSeconds, row.Id, row.Attempts }, cancellationToken: ct)) == 1;
+    }
+
+    private async Task HandBackAsync(List<Row> rows)
+    {
+        if (rows.Count == 0) return;
+        try
+        {
+            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+            foreach (var row in rows)
+            {
+                await conn.ExecuteAsync(new CommandDefinition($"""
+                    UPDATE pos_outbox SET attempts = attempts - 1, next_attempt_at = now()
+                    WHERE id = @Id AND attempts = @Attempts AND state = '{PosOutboxState.Pending}'
+                    """, new { row.Id, row.Attempts }, cancellationToken: CancellationToken.None));
+            }
+        }
+        catch (NpgsqlException e)
+        {
+            LogHandBackFailed(rows.Count, e.Message); // their leases run out instead
+        }
     }
 
     private async Task DeliverAsync(Row row, CancellationToken ct)
@@ -195,4 +250,11 @@ public sealed partial class PosSyncJob(
 
     [LoggerMessage(Level = LogLevel.Error, Message = "POS sync of {Reference} for {Shop} parked: {Reason}")]
     private partial void LogParked(string shop, string reference, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "POS change {Reference} of {Shop} not sent: its lease ran out before its turn and it is another run's now")]
+    private partial void LogLeaseLost(string shop, string reference);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Count} claimed POS changes not handed back ({Error}); their leases run out instead")]
+    private partial void LogHandBackFailed(int count, string error);
 }

@@ -9,9 +9,9 @@ namespace Loyalty.Tests.Features.PosSync;
 /// </summary>
 public sealed class PosSyncFairnessTests(PosSyncFairnessTests.ManualJobsApp app) : PosSyncTestBase<PosSyncFairnessTests.ManualJobsApp>(app)
 {
-    /// <summary>The job runs only when a test calls it, so one run meets the whole backlog, four rows a batch.</summary>
+    /// <summary>The job runs only when a test calls it, so one run meets the whole backlog, four rows a batch, each leased for 2 s.</summary>
     public sealed class ManualJobsApp() : PosSyncApp(new() { ["Jobs:ServerEnabled"] = "false", ["Pos:AttemptTimeoutSeconds"] = "5",
-        ["Pos:TotalTimeoutSeconds"] = "10", ["PosSync:BatchSize"] = "4" });
+        ["Pos:TotalTimeoutSeconds"] = "10", ["Pos:MaxRetries"] = "0", ["PosSync:BatchSize"] = "4", ["PosSync:LeaseSeconds"] = "2" });
 
     [Fact]
     public async Task A_shop_whose_slow_POS_has_a_backlog_does_not_hold_back_another_shops_change()
@@ -42,5 +42,28 @@ public sealed class PosSyncFairnessTests(PosSyncFairnessTests.ManualJobsApp app)
         var lastOfThisShop = Pos.LogEntries.Max(e => e.RequestMessage!.DateTime);
         Assert.True(otherAt < lastOfThisShop,
             $"the other shop's change reached its POS at {otherAt:O}, after this shop's last at {lastOfThisShop:O}");
+    }
+
+    [Fact]
+    public async Task A_claimed_change_whose_lease_ran_out_before_its_turn_is_sent_once_by_the_run_that_took_it_over()
+    {
+        // Three customers' awards, claimed in one batch by the first run; the POS takes 1.5 s a call, so the third row's lease (2 s from
+        // the claim) runs out while the first run is still busy with the second, and a second run takes it over.
+        Pos.Given(Request.Create().WithPath(new RegexMatcher("^/customers/[0-9]+/points/additions$")).UsingPost())
+            .RespondWith(Response.Create().WithDelay(1500).WithStatusCode(201)
+                .WithBodyAsJson(new { transactionId = "t", points = 10, balance = 10 }));
+        for (var c = 0; c < 3; c++) await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9500 + c, 750 + c, 10m, 10m));
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @Shop",
+            new { Shop }) == 3, "three awards queued");
+        var job = App.Services.GetRequiredService<PosSyncJob>();
+
+        var first = job.DeliverDueAsync(default);
+        await Task.Delay(2300);
+        var second = job.DeliverDueAsync(default);
+        await Task.WhenAll(first, second);
+
+        var sent = References("additions").GroupBy(r => r).ToDictionary(g => g.Key, g => g.Count());
+        Assert.Equal(3, sent.Count);
+        Assert.All(sent, s => Assert.Equal(1, s.Value)); // never the same reference from two runs at once
     }
 }
