@@ -29,6 +29,7 @@ public static partial class ResumeCampaign
         admin.MapPost("/campaigns/{id:long}/retry", RetryAsync)
             .ProblemCodes(StatusCodes.Status404NotFound, "campaign_not_found")
             .ProblemCodes(StatusCodes.Status409Conflict, "code_taken", "campaign_not_retryable")
+            .ProblemCodes(StatusCodes.Status422UnprocessableEntity, "invalid_campaign")
             .ProblemCodes(StatusCodes.Status502BadGateway, "campaign_creation_failed");
         return admin;
     }
@@ -40,6 +41,16 @@ public static partial class ResumeCampaign
         var shop = http.User.Shop();
         var view = await CampaignQueries.LoadAsync(db, shop, id, ct);
         if (view is null) return Problems.NotFound("campaign_not_found", "No such campaign.");
+        if (view.State == CampaignState.Failed && view.TierId is { } tier)
+        {
+            // The app's own rule, not Shopify, refuses it now (the tier lost its tag, was archived or shares its tag): a 422, nothing sent.
+            await using var conn = await db.OpenConnectionAsync(ct);
+            if (await Tiers.TierAudience.WhyNotAsync(conn, null, shop, tier, lockTier: false, ct) is { } why)
+            {
+                return Problems.Validation("invalid_campaign", "Some campaign fields are not valid.", "See errors for each field.",
+                    new Dictionary<string, object?> { ["errors"] = new Dictionary<string, string[]> { ["tierId"] = [why] } });
+            }
+        }
         if (view.State == CampaignState.Failed && !await ReserveAgainAsync(db, id, ct))
         {
             return Problems.Create(StatusCodes.Status409Conflict, "code_taken", "Another campaign uses one of this campaign's codes now.",
