@@ -15,10 +15,13 @@ namespace Loyalty.Bench;
 public static partial class Fleet
 {
     public sealed record Options(int Seed, int Shops, int Instances, int FloodOrders, int Seconds, int TrickleSeconds, double DropRate,
-        int SweepMinutes, int TokenSeconds, int Concurrency, bool Durable);
+        int SweepMinutes, int TokenSeconds, int Concurrency, bool Durable, bool Pos = false, int PosLatencyMs = 0);
 
-    /// <summary>One order of the load: its shop, when it is due (seconds into the load), and whether its webhook is never sent.</summary>
-    public sealed record PlannedOrder(long Id, string Shop, double DueSeconds, bool Dropped, bool Flood);
+    /// <summary>
+    /// One order of the load: its shop, its customer, when it is due (seconds into the load), and whether its webhook is never sent.
+    /// In POS mode every shop has customers of its own (the POS simulator's balances are per customer, so each balance checks one shop).
+    /// </summary>
+    public sealed record PlannedOrder(long Id, string Shop, long Customer, double DueSeconds, bool Dropped, bool Flood);
 
     public static string ShopName(int i) => $"fleet-{i:D5}.myshopify.com";
 
@@ -28,12 +31,14 @@ public static partial class Fleet
         Console.WriteLine($"# fleet: seed {o.Seed}, {o.Shops} shops on {o.Instances} instances; " +
                           $"one shop gets {o.FloodOrders} orders in {o.Seconds} s, " +
                           $"every other one an order every {o.TrickleSeconds} s ({o.DropRate:P0} of their webhooks dropped); sweep every " +
-                          $"{o.SweepMinutes} min; access tokens expire every {o.TokenSeconds} s");
+                          $"{o.SweepMinutes} min; access tokens expire every {o.TokenSeconds} s" +
+                          (o.Pos ? $"; balances in the POS (a key per shop, {o.PosLatencyMs} ms a call)" : ""));
         await using var env = await BenchEnvironment.StartAsync(o.Seed, o.Durable, ct);
         env.Shopify.AccessTokenSeconds = o.TokenSeconds;
         env.Shopify.BucketSize = 1000; // Shopify's standard bucket: 1,000 points refilled at 50 a second
         env.Shopify.RestoreRate = 50;
         env.Shopify.QueryCost = 10;
+        env.Pos.Latency = TimeSpan.FromMilliseconds(o.PosLatencyMs);
         var spread = (int)(o.SweepMinutes * 60 * 0.8);
         var settings = new Dictionary<string, string>
         {
@@ -47,7 +52,7 @@ public static partial class Fleet
 
         var shops = Enumerable.Range(0, o.Shops).Select(ShopName).ToList();
         var install = Stopwatch.StartNew();
-        await InstallAsync(env, shops, o.Concurrency, ct);
+        await InstallAsync(env, shops, o.Pos, o.Concurrency, ct);
         Console.WriteLine($"installed {shops.Count} shops in {install.Elapsed.TotalSeconds:F0} s");
 
         var plan = Plan(o, shops);
@@ -61,16 +66,22 @@ public static partial class Fleet
 
         // Every order awarded, or a sweep interval and a minute more (a dropped order waits for its shop's next sweep).
         var expected = plan.Count;
+        // In POS mode, and every award delivered to the POS.
         var settled = await Soak.WaitAsync(async () => await env.ScalarAsync<long>(
-            "SELECT count(*) FROM order_earnings WHERE order_id >= 100000000") >= expected, TimeSpan.FromMinutes(o.SweepMinutes + 1), ct);
+                "SELECT count(*) FROM order_earnings WHERE order_id >= 100000000") >= expected
+            && (!o.Pos || await env.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE state = 'pending'") == 0),
+            TimeSpan.FromMinutes(o.SweepMinutes + 1), ct);
         Console.WriteLine($"settled: {settled} after {load.Elapsed.TotalSeconds:F0} s");
         await sampling.CancelAsync();
         await sampler;
         return await report.PrintAsync();
     }
 
-    /// <summary>Each shop installed through token exchange, as a merchant opening the app does, with earning on (1 point a euro).</summary>
-    private static async Task InstallAsync(BenchEnvironment env, List<string> shops, int concurrency, CancellationToken ct)
+    /// <summary>
+    /// Each shop installed through token exchange, as a merchant opening the app does, with earning on (1 point a euro); in POS mode
+    /// with its balances in the POS simulator under a key of its own.
+    /// </summary>
+    private static async Task InstallAsync(BenchEnvironment env, List<string> shops, bool pos, int concurrency, CancellationToken ct)
     {
         using var http = new HttpClient();
         var next = 0;
@@ -80,7 +91,14 @@ public static partial class Fleet
             using var open = Admin(app, HttpMethod.Get, "/api/admin/shop", shop);
             (await http.SendAsync(open, ct)).EnsureSuccessStatusCode();
             using var put = Admin(app, HttpMethod.Put, "/api/admin/settings", shop);
-            put.Content = JsonContent.Create(new { earnRate = 1m, earnBasis = "total" });
+            var key = $"{env.Pos.ApiKey}-{shop}";
+            if (pos) env.Pos.AddApiKey(key);
+            put.Content = pos
+                ? JsonContent.Create(new
+                {
+                    earnRate = 1m, earnBasis = "total", balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = key,
+                })
+                : JsonContent.Create(new { earnRate = 1m, earnBasis = "total" });
             (await http.SendAsync(put, ct)).EnsureSuccessStatusCode();
         });
     }
@@ -98,12 +116,16 @@ public static partial class Fleet
         var random = new Random(o.Seed);
         var plan = new List<PlannedOrder>();
         long id = 100_000_000;
-        for (var k = 0; k < o.FloodOrders; k++) plan.Add(new PlannedOrder(id++, shops[0], (double)k * o.Seconds / o.FloodOrders, false, true));
-        foreach (var shop in shops.Skip(1))
+        long Customer(int shop, long order) => o.Pos ? 10_000_000 + shop * 100L + order % 50 : 5_000 + order % 50;
+        for (var k = 0; k < o.FloodOrders; k++, id++)
         {
-            for (var at = random.NextDouble() * o.TrickleSeconds; at < o.Seconds; at += o.TrickleSeconds)
+            plan.Add(new PlannedOrder(id, shops[0], Customer(0, id), (double)k * o.Seconds / o.FloodOrders, false, true));
+        }
+        for (var s = 1; s < shops.Count; s++)
+        {
+            for (var at = random.NextDouble() * o.TrickleSeconds; at < o.Seconds; at += o.TrickleSeconds, id++)
             {
-                plan.Add(new PlannedOrder(id++, shop, at, random.NextDouble() < o.DropRate, false));
+                plan.Add(new PlannedOrder(id, shops[s], Customer(s, id), at, random.NextDouble() < o.DropRate, false));
             }
         }
         return [.. plan.OrderBy(p => p.DueSeconds)];
@@ -122,11 +144,12 @@ public static partial class Fleet
         {
             var wait = TimeSpan.FromSeconds(p.DueSeconds) - clock.Elapsed;
             if (wait > TimeSpan.Zero) await Task.Delay(wait, ct);
-            var amount = 10m + p.Id % 90;
-            env.Shopify.AddPaidOrder(p.Id, 5_000 + p.Id % 50, amount, amount, shop: p.Shop);
+            var amount = Amount(p);
+            env.Pos.EnsureCustomer(p.Customer.ToString(System.Globalization.CultureInfo.InvariantCulture)); // known to the POS before it earns
+            env.Shopify.AddPaidOrder(p.Id, p.Customer, amount, amount, shop: p.Shop);
             if (p.Dropped) return;
             var app = env.Apps[Interlocked.Increment(ref sent) % env.Apps.Count];
-            var body = ShopifyOutbound.PaidOrder(p.Id, 5_000 + p.Id % 50, amount, amount);
+            var body = ShopifyOutbound.PaidOrder(p.Id, p.Customer, amount, amount);
             var sentAt = DateTime.UtcNow; // its arrival, as Shopify would count it
             for (var attempt = 1; ; attempt++)
             {
@@ -147,4 +170,7 @@ public static partial class Fleet
             report.Delivered(p, sentAt);
         });
     }
+
+    /// <summary>An order's amount, and so its points at 1 point a euro: the generator's own arithmetic the POS balances are judged by.</summary>
+    public static decimal Amount(PlannedOrder p) => 10m + p.Id % 90;
 }

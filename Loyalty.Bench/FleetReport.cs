@@ -10,7 +10,7 @@ namespace Loyalty.Bench;
 /// 5 s); tokens used past their expiry and refreshes per 10 s, and THROTTLED answers per shop, as the Shopify simulator saw them;
 /// each instance's peak RSS.
 /// </summary>
-public sealed class FleetReport(BenchEnvironment env, Fleet.Options o, List<Fleet.PlannedOrder> plan)
+public sealed partial class FleetReport(BenchEnvironment env, Fleet.Options o, List<Fleet.PlannedOrder> plan)
 {
     private readonly ConcurrentDictionary<long, DateTime> _acked = new();
     private readonly ConcurrentDictionary<string, SortedSet<DateTime>> _sweeps = new();
@@ -107,9 +107,12 @@ public sealed class FleetReport(BenchEnvironment env, Fleet.Options o, List<Flee
                           $"worst shop {worstThrottled.Shop} {100 * worstThrottled.Ratio:F2} % of {worstThrottled.Requests}");
         Console.WriteLine("peak RSS: " + string.Join(", ", env.Apps.Select(a => $"app {a.Number} {a.PeakRssKb / 1024} MiB")));
         foreach (var p in lost.Take(5)) Console.WriteLine($"VIOLATION order {p.Id} of {p.Shop} (dropped: {p.Dropped}) never awarded");
-        var ok = lost.Count == 0 && doubled == 0;
+        var (posOk, posLines) = o.Pos ? JudgePos() : (true, []);
+        foreach (var line in posLines) Console.WriteLine(line);
+        var ok = lost.Count == 0 && doubled == 0 && posOk;
         Console.WriteLine(ok ? $"RESULT: every paid order awarded exactly once ({awards.Count} of {plan.Count}), {droppedFound} found by the sweep"
-            : $"RESULT: FAILED: {lost.Count} orders lost, {doubled} doubled");
+                               + (o.Pos ? "; every award applied once at the POS, every POS balance exact" : "")
+            : $"RESULT: FAILED: {lost.Count} orders lost, {doubled} doubled" + (o.Pos && !posOk ? "; the POS does not hold the awards" : ""));
         return ok ? 0 : 1;
     }
 }

@@ -58,6 +58,24 @@ public sealed partial class PosSimulator : IAsyncDisposable
 
     public string ApiKey { get; }
 
+    private readonly HashSet<string> _otherKeys = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Accepts <paramref name="apiKey"/> too, as a multi-tenant POS host gives each shop a key of its own (the many-shops bench: each
+    /// shop's calls are a POS connection, and so a circuit, of their own). Balances stay keyed by customer.
+    /// </summary>
+    public void AddApiKey(string apiKey)
+    {
+        lock (_gate) _otherKeys.Add(apiKey);
+    }
+
+    private bool Accepts(string authorization)
+    {
+        if (authorization == $"Bearer {ApiKey}") return true;
+        if (!authorization.StartsWith("Bearer ", StringComparison.Ordinal)) return false;
+        lock (_gate) return _otherKeys.Contains(authorization["Bearer ".Length..]);
+    }
+
     public Uri BaseUrl { get; private set; } = null!;
 
     /// <summary>Share of requests (0-1) that get a random fault, drawn from the seeded source.</summary>
@@ -91,6 +109,12 @@ public sealed partial class PosSimulator : IAsyncDisposable
     public void SetBalance(string customerId, long balance)
     {
         lock (_gate) _balances[customerId] = balance;
+    }
+
+    /// <summary>Makes <paramref name="customerId"/> known to the POS with no points, unless it is already; true when it was new.</summary>
+    public bool EnsureCustomer(string customerId)
+    {
+        lock (_gate) return _balances.TryAdd(customerId, 0);
     }
 
     public long? Balance(string customerId)
@@ -164,7 +188,7 @@ public sealed partial class PosSimulator : IAsyncDisposable
         app.Use(async (http, next) =>
         {
             Interlocked.Increment(ref _requests);
-            if (http.Request.Headers.Authorization.ToString() != $"Bearer {ApiKey}")
+            if (!Accepts(http.Request.Headers.Authorization.ToString()))
             {
                 http.Response.StatusCode = StatusCodes.Status401Unauthorized;
                 await http.Response.WriteAsJsonAsync(new { error = "unauthorized" });

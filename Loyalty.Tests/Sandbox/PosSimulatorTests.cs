@@ -61,6 +61,22 @@ public sealed class PosSimulatorTests : IAsyncLifetime
         Assert.Empty(_pos.Transactions());
     }
 
+    [Fact]
+    public async Task A_shop_key_added_to_the_host_is_accepted_and_a_new_customer_starts_at_zero()
+    {
+        _pos.AddApiKey("shop-2-key");
+
+        var known = _pos.EnsureCustomer("778");
+        var again = _pos.EnsureCustomer("777");
+        var applied = await Client.AddAsync(_connection with { ApiKey = "shop-2-key" }, "778", 10, "order:3", null, default);
+        var other = await Client.AddAsync(_connection with { ApiKey = "shop-3-key" }, "778", 10, "order:4", null, default);
+
+        Assert.Equal((true, false), (known, again));
+        Assert.Equal(10, Assert.IsType<PosOutcome.Applied>(applied).Transaction.Balance);
+        Assert.Equal(401, Assert.IsType<PosOutcome.Rejected>(other).Status);
+        Assert.Equal((10L, 1250L), (_pos.Balance("778"), _pos.Balance("777")));
+    }
+
     [Theory]
     [InlineData(PosFault.ServerError)]
     [InlineData(PosFault.Throttled)]
