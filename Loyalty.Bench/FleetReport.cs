@@ -101,8 +101,11 @@ public sealed partial class FleetReport(BenchEnvironment env, Fleet.Options o, L
                           $"of {quiet.Count} (the flood shop's own: p50 {flood.Percentile(50) / 1000:F2} s, max {flood.Max / 1000:F2} s)");
         Console.WriteLine($"sweeps: interval {interval.TotalMinutes:F0} min; longest gap of any shop {gaps.Max(g => g.Max).TotalSeconds:F0} s; " +
                           $"shops past interval + 30 s: {late}; never swept: {gaps.Count(g => g.Runs == 0)}");
+        var lapses = traffic.Values.Sum(t => t.TokenLapses);
+        var expiredAtEnd = traffic.Values.Count(t => t.TokenValidUntil < DateTimeOffset.UtcNow);
         Console.WriteLine($"tokens: {refreshes.Count} refreshes (busiest 10 s: {perTen.Max()}, mean {perTen.Average():F1}); requests with an " +
-                          $"expired token: {expired}");
+                          $"expired token: {expired}; a shop's token expired before the next was issued: {lapses} times; shops whose token " +
+                          $"has expired at the end: {expiredAtEnd}");
         Console.WriteLine($"Shopify: {traffic.Values.Sum(t => t.Requests)} Admin API requests, {traffic.Values.Sum(t => t.Throttled)} THROTTLED; " +
                           $"worst shop {worstThrottled.Shop} {100 * worstThrottled.Ratio:F2} % of {worstThrottled.Requests}");
         Console.WriteLine("peak RSS: " + string.Join(", ", env.Apps.Select(a => $"app {a.Number} {a.PeakRssKb / 1024} MiB")));

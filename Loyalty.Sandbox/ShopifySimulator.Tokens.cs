@@ -37,8 +37,10 @@ public sealed partial class ShopifySimulator
         var refresh = "shprt_sim_" + Guid.NewGuid().ToString("N");
         lock (_gate)
         {
-            _accessTokens[access] = (shop, DateTimeOffset.UtcNow.AddSeconds(AccessTokenSeconds));
+            var now = DateTimeOffset.UtcNow;
+            _accessTokens[access] = (shop, now.AddSeconds(AccessTokenSeconds));
             _refreshTokens[refresh] = shop;
+            CountIssued(shop, now, now.AddSeconds(AccessTokenSeconds));
         }
         return new
         {
