@@ -29,7 +29,7 @@ public static class FeatureMap
             .AddReadinessChecks()   // /health/ready: database, migrations, this instance's job server
             .AddWebhooks()          // intake and processing of Shopify's webhooks; topic handlers come with their features
             .AddStorefrontLimits()  // rate limits of the storefront (app proxy)
-            .AddInstall()           // installing a shop, and its uninstall
+            .AddInstall()           // installing a shop, its uninstall, and refreshing its token ahead of expiry
             .AddCompliance()        // Shopify's compliance (GDPR) webhooks
             .AddSettings()          // what a shop's settings may hold
             .AddPoints()            // earning from orders, and the sweep for orders whose webhook was missed

@@ -1,6 +1,7 @@
 using Loyalty.ShopifyApp.Features.Campaigns;
 using Loyalty.ShopifyApp.Features.Conversion;
 using Loyalty.ShopifyApp.Features.Events;
+using Loyalty.ShopifyApp.Features.Install;
 using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Features.PosSync;
 using Loyalty.ShopifyApp.Features.Storefront;
@@ -24,6 +25,7 @@ public sealed class OptionsRulesTests
         Assert.True(new EventOptionsValidator().Validate(null, new EventOptions()).Succeeded);
         Assert.True(new StorefrontOptionsValidator().Validate(null, new StorefrontOptions()).Succeeded);
         Assert.True(new JobsOptionsValidator().Validate(null, new JobsOptions()).Succeeded);
+        Assert.True(new TokenRefreshOptionsValidator().Validate(null, new TokenRefreshOptions()).Succeeded);
     }
 
     [Fact]
@@ -42,6 +44,8 @@ public sealed class OptionsRulesTests
         Refused(new JobsOptionsValidator(), new JobsOptions { DistributedLockTimeoutSeconds = 9 },
             "Jobs:DistributedLockTimeoutSeconds must be at least 10");
         Accepted(new JobsOptionsValidator(), new JobsOptions { DistributedLockTimeoutSeconds = 10 });
+        Refused(new TokenRefreshOptionsValidator(), new TokenRefreshOptions { SpreadSeconds = 3601 }, "TokenRefresh:SpreadSeconds must be 0-3600");
+        Refused(new TokenRefreshOptionsValidator(), new TokenRefreshOptions { MarginSeconds = -1 }, "TokenRefresh:MarginSeconds must be 0-3600");
     }
 
     [Fact]

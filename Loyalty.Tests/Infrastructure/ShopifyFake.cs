@@ -20,16 +20,27 @@ public sealed class ShopifyFake : IDisposable
     public const string ApiVersion = "2026-10";
 
     public void StubTokenExchange(string shop, string accessToken = "shpat_exchanged", int expiresIn = 3600,
-        string refreshToken = "shprt_exchanged", int status = 200) =>
-        Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
-                .WithBody(new WildcardMatcher("*grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange*")))
+        string refreshToken = "shprt_exchanged", int status = 200, int refreshTokenExpiresIn = 7776000) =>
+        Server.Given(TokenExchange(shop))
             .RespondWith(status == 200
                 ? Response.Create().WithStatusCode(200).WithBodyAsJson(new
                 {
                     access_token = accessToken, scope = "read_orders,write_customers,write_discounts,write_app_proxy",
-                    expires_in = expiresIn, refresh_token = refreshToken, refresh_token_expires_in = 7776000,
+                    expires_in = expiresIn, refresh_token = refreshToken, refresh_token_expires_in = refreshTokenExpiresIn,
                 })
                 : Response.Create().WithStatusCode(status).WithBodyAsJson(new { error = "invalid_subject_token" }));
+
+    /// <summary>
+    /// The token exchange grants what a shop on a legacy non-expiring offline token holds: no expiry, no refresh token; with
+    /// <paramref name="expiresIn"/>, an expiring token that still comes without a refresh token.
+    /// </summary>
+    public void StubTokenExchangeWithoutRefresh(string shop, string accessToken, int? expiresIn = null) =>
+        Server.Given(TokenExchange(shop)).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(expiresIn is { } seconds
+            ? new { access_token = accessToken, scope = "read_orders,write_customers,write_discounts,write_app_proxy", expires_in = seconds }
+            : (object)new { access_token = accessToken, scope = "read_orders,write_customers,write_discounts,write_app_proxy" }));
+
+    private static IRequestBuilder TokenExchange(string shop) => Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
+        .WithBody(new WildcardMatcher("*grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange*"));
 
     public void StubCodeExchange(string shop, string code, string accessToken = "shpat_from_code") =>
         Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()

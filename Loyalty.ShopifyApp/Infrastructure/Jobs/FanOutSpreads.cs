@@ -36,17 +36,7 @@ public sealed class FanOutSpreadCheck(IServiceProvider services, IEnumerable<Fan
     /// </summary>
     public static TimeSpan? ShortestInterval(string cron)
     {
-        CronExpression expression;
-        try
-        {
-            expression = CronExpression.Parse(cron.Trim(), cron.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).Length == 6
-                ? CronFormat.IncludeSeconds
-                : CronFormat.Standard);
-        }
-        catch (CronFormatException)
-        {
-            return null;
-        }
+        if (Parse(cron) is not { } expression) return null;
         var from = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         TimeSpan? shortest = null;
         var previous = expression.GetNextOccurrence(from);
@@ -59,6 +49,24 @@ public sealed class FanOutSpreadCheck(IServiceProvider services, IEnumerable<Fan
             previous = next;
         }
         return shortest;
+    }
+
+    /// <summary>When <paramref name="cron"/> (UTC, as Hangfire runs it) next fires after <paramref name="after"/>; null: unparsable.</summary>
+    public static DateTimeOffset? NextRun(string cron, DateTimeOffset after) => Parse(cron)?.GetNextOccurrence(after, TimeZoneInfo.Utc);
+
+    /// <summary>Five fields, or six with seconds (Hangfire's formats); null: unparsable.</summary>
+    private static CronExpression? Parse(string cron)
+    {
+        try
+        {
+            return CronExpression.Parse(cron.Trim(), cron.Trim().Split(' ', StringSplitOptions.RemoveEmptyEntries).Length == 6
+                ? CronFormat.IncludeSeconds
+                : CronFormat.Standard);
+        }
+        catch (CronFormatException)
+        {
+            return null;
+        }
     }
 }
 

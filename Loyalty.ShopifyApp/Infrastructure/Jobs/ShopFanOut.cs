@@ -18,7 +18,16 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
     /// deleted, e.g. the database was down as it began; or the storage lost it, or it was scheduled more than an hour past its
     /// spread ago) does not hold its shop back.
     /// </summary>
-    public async Task<int> ScheduleAsync<T>(string work, TimeSpan spread, Func<string, Expression<Func<T, Task>>> job, CancellationToken ct)
+    public Task<int> ScheduleAsync<T>(string work, TimeSpan spread, Func<string, Expression<Func<T, Task>>> job, CancellationToken ct) =>
+        ScheduleAsync(work, spread, job, only: null, ct);
+
+    /// <summary>
+    /// As <see cref="ScheduleAsync{T}(string, TimeSpan, Func{string, Expression{Func{T, Task}}}, CancellationToken)"/>, for the installed
+    /// shops among <paramref name="only"/> (all installed shops when null), in its order: work whose shops are not all due every run
+    /// (a token about to expire) names them, most urgent first, and they are spread over the period in that order.
+    /// </summary>
+    public async Task<int> ScheduleAsync<T>(string work, TimeSpan spread, Func<string, Expression<Func<T, Task>>> job,
+        IReadOnlyList<string>? only, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         var notStarted = await conn.QueryAsync<(string Shop, string? JobId)>(new CommandDefinition("""
@@ -37,13 +46,20 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
         var gone = states.Where(s => s.State != Gone.No).Select(s => s.Shop).ToArray();
         var shops = (await conn.QueryAsync<string>(new CommandDefinition("""
             INSERT INTO shop_job_runs (work, shop_domain, scheduled_at)
-            SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed'
+            SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed' AND (@all OR shop_domain = ANY (@only))
             ON CONFLICT (work, shop_domain) DO UPDATE SET scheduled_at = excluded.scheduled_at, job_id = NULL
             WHERE shop_job_runs.started_at >= shop_job_runs.scheduled_at
                OR shop_job_runs.shop_domain = ANY (@gone)
                OR shop_job_runs.scheduled_at < now() - make_interval(secs => @stale)
             RETURNING shop_domain
-            """, new { work, gone, stale = spread.TotalSeconds + 3600 }, cancellationToken: ct))).Order(StringComparer.Ordinal).ToList();
+            """, new { work, gone, stale = spread.TotalSeconds + 3600, all = only is null, only = only?.ToArray() ?? [] },
+            cancellationToken: ct))).Order(StringComparer.Ordinal).ToList();
+        if (only is not null)
+        {
+            var rank = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (var i = 0; i < only.Count; i++) rank.TryAdd(only[i], i);
+            shops = [.. shops.OrderBy(shop => rank[shop])];
+        }
         var ids = new string[shops.Count];
         for (var i = 0; i < shops.Count; i++)
         {

@@ -64,6 +64,22 @@ public sealed partial class AccessTokens(
     public Task<string> RefreshAfterUnauthorizedAsync(string shop, string rejectedAccessToken, CancellationToken ct) =>
         RefreshAsync(shop, rejectedAccessToken, ct);
 
+    /// <summary>
+    /// The token-refresh job's refresh ahead of expiry: refreshes the shop's token when it expires before <paramref name="expiringBefore"/>,
+    /// on the same locked path as a call's refresh, so a token another caller (or instance) refreshed meanwhile is left alone. False when
+    /// nothing needed doing: the token lasts past then, never expires, or the shop holds none (uninstalled or forgotten since).
+    /// A refused refresh forgets the token and throws <see cref="ShopNotAuthorizedException"/>, as on use.
+    /// </summary>
+    public async Task<bool> RefreshIfExpiringBeforeAsync(string shop, DateTimeOffset expiringBefore, CancellationToken ct)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        var row = await LockedRowAsync(conn, tx, shop, ct);
+        if (row is null || !(row.AccessTokenExpiresAt < expiringBefore || NeedsRefresh(row, clock.GetUtcNow()))) return false;
+        await RefreshLockedAsync(conn, tx, shop, row, "ahead of expiry", ct);
+        return true;
+    }
+
     /// <summary>Stores a freshly granted token pair inside the caller's transaction.</summary>
     public async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OAuthTokenResponse token, string obtainedVia,
         CancellationToken ct)
@@ -109,18 +125,27 @@ public sealed partial class AccessTokens(
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        await LockShopAsync(conn, tx, shop, ct);
-
-        var row = await conn.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(SelectRow, new { shop }, tx, cancellationToken: ct))
-            ?? throw new ShopNotAuthorizedException(shop, "the shop has no stored token");
-        var now = clock.GetUtcNow();
+        var row = await LockedRowAsync(conn, tx, shop, ct) ?? throw new ShopNotAuthorizedException(shop, "the shop has no stored token");
         var current = _protector.Unprotect(row.AccessTokenProtected);
 
         // Another caller refreshed while we waited for the lock: use its token.
         var rejectedIsCurrent = rejectedAccessToken is not null && rejectedAccessToken == current;
-        if (!rejectedIsCurrent && !NeedsRefresh(row, now)) return current;
+        if (!rejectedIsCurrent && !NeedsRefresh(row, clock.GetUtcNow())) return current;
+        return await RefreshLockedAsync(conn, tx, shop, row, rejectedAccessToken is null ? "expiring soon" : "rejected with 401", ct);
+    }
 
-        if (row.RefreshTokenProtected is null || row.RefreshTokenExpiresAt <= now)
+    /// <summary>Takes the shop's token lock in <paramref name="tx"/>, then reads its token: what every refresh decides on.</summary>
+    private static async Task<Row?> LockedRowAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct)
+    {
+        await LockShopAsync(conn, tx, shop, ct);
+        return await conn.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(SelectRow, new { shop }, tx, cancellationToken: ct));
+    }
+
+    /// <summary>Refreshes <paramref name="row"/> under the lock <paramref name="tx"/> holds, and commits the new pair (or forgets it).</summary>
+    private async Task<string> RefreshLockedAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, Row row, string reason,
+        CancellationToken ct)
+    {
+        if (row.RefreshTokenProtected is null || row.RefreshTokenExpiresAt <= clock.GetUtcNow())
         {
             await ForgetAsync(conn, tx, shop, ct);
             await tx.CommitAsync(ct);
@@ -143,7 +168,7 @@ public sealed partial class AccessTokens(
 
         await StoreAsync(conn, tx, shop, refreshed, "refresh", ct);
         await tx.CommitAsync(ct);
-        LogRefreshed(shop, rejectedAccessToken is null ? "expiring soon" : "rejected with 401");
+        LogRefreshed(shop, reason);
         return refreshed.AccessToken;
     }
 

@@ -18,6 +18,18 @@ public sealed class FanOutSpreadCheckTests
     }
 
     [Fact]
+    public async Task A_token_refresh_spread_over_its_whole_five_minutes_refuses_to_start()
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() =>
+            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["TokenRefresh:SpreadSeconds"] = "300" }));
+
+        Assert.Contains("TokenRefresh:SpreadSeconds spreads each pass of token-refresh over 300 s, but its schedule '*/5 * * * *'",
+            error.ToString());
+    }
+
+    [Fact]
     public async Task A_longer_schedule_or_a_disabled_one_lets_the_same_spread_start()
     {
         using var shopify = new ShopifyFake();
