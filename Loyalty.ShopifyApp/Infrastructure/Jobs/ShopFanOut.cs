@@ -30,6 +30,27 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
         IReadOnlyList<string>? only, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
+        // One pass of a work at a time on any instance: a second pass would read the shops the first has just inserted, but not yet
+        // given their job ids, as gone and schedule them again. It has nothing to add, so it stops.
+        if (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                new { key = $"fan-out:{work}" }, cancellationToken: ct)))
+        {
+            LogPassUnderWay(work);
+            return 0;
+        }
+        try
+        {
+            return await ScheduleLockedAsync(conn, work, spread, job, only, ct);
+        }
+        finally
+        {
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+        }
+    }
+
+    private async Task<int> ScheduleLockedAsync<T>(NpgsqlConnection conn, string work, TimeSpan spread,
+        Func<string, Expression<Func<T, Task>>> job, IReadOnlyList<string>? only, CancellationToken ct)
+    {
         var notStarted = await conn.QueryAsync<(string Shop, string? JobId)>(new CommandDefinition("""
             SELECT shop_domain, job_id FROM shop_job_runs
             WHERE work = @work AND (started_at IS NULL OR started_at < scheduled_at)
@@ -148,6 +169,9 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Work}: {Shops} shops scheduled, spread over {SpreadSeconds} s")]
     private partial void LogScheduled(string work, int shops, double spreadSeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Work}: a pass is already scheduling its shops elsewhere; this one stops")]
+    private partial void LogPassUnderWay(string work);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Work} of {Shop} skipped: it is under way elsewhere")]
     private partial void LogUnderWay(string work, string shop);

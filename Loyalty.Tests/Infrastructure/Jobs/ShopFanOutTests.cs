@@ -1,3 +1,4 @@
+using Dapper;
 using Hangfire;
 using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Features.Conversion;
@@ -47,6 +48,28 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
         // Evenly apart over ten minutes: the n-th of N shops at n × 600 / N seconds.
         var offsets = sweeps.Select(s => (s.EnqueueAt - started).TotalSeconds).Order().ToList();
         for (var n = 0; n < offsets.Count; n++) Assert.InRange(offsets[n], 600.0 * n / offsets.Count - 5, 600.0 * n / offsets.Count + 30);
+    }
+
+    [Fact]
+    public async Task A_pass_that_finds_another_pass_of_the_same_work_scheduling_schedules_nothing()
+    {
+        await NoSweepWaitingAsync();
+        var before = ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Count;
+        await using var otherPass = await App.Db.OpenConnectionAsync();
+        // Another instance's pass is under way: its shops are inserted, their job ids not yet written, so they look gone.
+        await otherPass.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = $"fan-out:{MissedOrderSweep.Work}" });
+        await otherPass.ExecuteAsync("""
+            INSERT INTO shop_job_runs (work, shop_domain, scheduled_at) SELECT @work, shop_domain, now() FROM shops WHERE state = 'installed'
+            """, new { work = MissedOrderSweep.Work });
+
+        await Sweep.SweepAllAsync(default);
+
+        // Before the fix: every installed shop scheduled a second time.
+        Assert.Equal(before, ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Count);
+        await otherPass.ExecuteAsync("SELECT pg_advisory_unlock_all()");
+        await NoSweepWaitingAsync();
+        await Sweep.SweepAllAsync(default); // the lock released, a pass schedules again
+        Assert.True(ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Count > before);
     }
 
     [Fact]
