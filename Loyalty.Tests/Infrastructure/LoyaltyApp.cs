@@ -58,6 +58,9 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
             ["Webhooks:PollIntervalMs"] = "50",
             ["Webhooks:RetryBaseDelaySeconds"] = "0.05",
             ["Webhooks:MaxRetryDelaySeconds"] = "0.2",
+            // Off unless a test turns it on (TokenRefreshWorkerTests): a refresh from the background, at whatever moment a 5-minute
+            // boundary falls, would be one more grant in tests that count what Shopify's token endpoint received.
+            ["Jobs:Schedules:token-refresh"] = "",
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) all[k] = v;
         // The settings that let outbound calls reach loopback fakes over http exist only in Development (the app refuses

@@ -22,6 +22,8 @@ public sealed class TokenRefreshWorkerTests(TokenRefreshWorkerTests.WorkerApp ap
             {
                 ["TokenRefresh:SpreadSeconds"] = "2", ["Jobs:SchedulePollIntervalMs"] = "100", ["Jobs:QueuePollIntervalMs"] = "100",
                 ["Jobs:Schedules:missed-orders-sweep"] = "", ["Jobs:Schedules:orphan-coupon-sweep"] = "",
+                ["Jobs:Schedules:token-refresh"] = TokenRefresh.DefaultCron, // the tests' settings turn it off
+
             }, s => s.AddSingleton<TimeProvider>(clock)) => Clock = clock;
 
         public ShiftedClock Clock { get; }

@@ -23,7 +23,10 @@ public sealed class FanOutSpreadCheckTests
         using var shopify = new ShopifyFake();
 
         var error = await Assert.ThrowsAnyAsync<Exception>(() =>
-            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?> { ["TokenRefresh:SpreadSeconds"] = "300" }));
+            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?>
+            {
+                ["TokenRefresh:SpreadSeconds"] = "300", ["Jobs:Schedules:token-refresh"] = "*/5 * * * *", // the tests' settings turn it off
+            }));
 
         Assert.Contains("TokenRefresh:SpreadSeconds spreads each pass of token-refresh over 300 s, but its schedule '*/5 * * * *'",
             error.ToString());
