@@ -40,11 +40,17 @@ public static partial class Fleet
         env.Shopify.QueryCost = 10;
         env.Pos.Latency = TimeSpan.FromMilliseconds(o.PosLatencyMs);
         var spread = (int)(o.SweepMinutes * 60 * 0.8);
+        var refreshEvery = o.TokenSeconds <= 120 ? 10 : 60;
         var settings = new Dictionary<string, string>
         {
             ["Jobs:Schedules:missed-orders-sweep"] = o.SweepMinutes == 1 ? "* * * * *" : $"*/{o.SweepMinutes} * * * *",
             ["OrderSweep:SpreadSeconds"] = spread.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Shopify:RefreshBeforeExpirySeconds"] = Math.Min(300, o.TokenSeconds / 3).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            // Tokens refreshed ahead of expiry by the per-shop token-refresh jobs, at a pace that fits the run's short-lived tokens.
+            ["Jobs:Schedules:token-refresh"] = refreshEvery == 10 ? "*/10 * * * * *" : "* * * * *",
+            ["TokenRefresh:SpreadSeconds"] = (refreshEvery / 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["TokenRefresh:MarginSeconds"] = (refreshEvery / 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["TokenRefresh:EarlySeconds"] = (o.TokenSeconds / 4).ToString(System.Globalization.CultureInfo.InvariantCulture), // of an hour: 600 s
             ["Jobs:Schedules:orphan-coupon-sweep"] = "", // no coupons in this load
             ["Storefront:ShopRequestLimit"] = "10000000",
         };

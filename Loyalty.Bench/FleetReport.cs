@@ -88,7 +88,10 @@ public sealed partial class FleetReport(BenchEnvironment env, Fleet.Options o, L
         var traffic = env.Shopify.Traffic();
         var expired = traffic.Values.Sum(t => t.ExpiredTokenUses);
         var refreshes = traffic.Values.SelectMany(t => t.Refreshes).ToList();
-        var perTen = refreshes.GroupBy(r => r.ToUnixTimeSeconds() / 10).Select(g => g.Count()).DefaultIfEmpty(0).ToList();
+        // Per 10 s from the first refresh to the last, the quiet windows included: how evenly the refreshes came.
+        var windows = refreshes.Count == 0 ? [] : refreshes.GroupBy(r => r.ToUnixTimeSeconds() / 10).ToDictionary(g => g.Key, g => g.Count());
+        var perTen = windows.Count == 0 ? [0] : Enumerable.Range(0, (int)(windows.Keys.Max() - windows.Keys.Min()) + 1)
+            .Select(k => windows.GetValueOrDefault(windows.Keys.Min() + k)).ToList();
         var worstThrottled = traffic.Where(t => t.Value.Requests > 0)
             .Select(t => (Shop: t.Key, Ratio: (double)t.Value.Throttled / t.Value.Requests, t.Value.Requests)).OrderByDescending(t => t.Ratio)
             .FirstOrDefault();
@@ -112,10 +115,13 @@ public sealed partial class FleetReport(BenchEnvironment env, Fleet.Options o, L
         foreach (var p in lost.Take(5)) Console.WriteLine($"VIOLATION order {p.Id} of {p.Shop} (dropped: {p.Dropped}) never awarded");
         var (posOk, posLines) = o.Pos ? JudgePos() : (true, []);
         foreach (var line in posLines) Console.WriteLine(line);
-        var ok = lost.Count == 0 && doubled == 0 && posOk;
-        Console.WriteLine(ok ? $"RESULT: every paid order awarded exactly once ({awards.Count} of {plan.Count}), {droppedFound} found by the sweep"
+        if (lapses > 0 || expiredAtEnd > 0) Console.WriteLine($"VIOLATION tokens: {lapses} lapsed, {expiredAtEnd} expired at the end");
+        var ok = lost.Count == 0 && doubled == 0 && posOk && lapses == 0 && expiredAtEnd == 0;
+        Console.WriteLine(ok ? $"RESULT: every paid order awarded exactly once ({awards.Count} of {plan.Count}), {droppedFound} found by the sweep, "
+                               + "no token lapsed"
                                + (o.Pos ? "; every award applied once at the POS, every POS balance exact" : "")
-            : $"RESULT: FAILED: {lost.Count} orders lost, {doubled} doubled" + (o.Pos && !posOk ? "; the POS does not hold the awards" : ""));
+            : $"RESULT: FAILED: {lost.Count} orders lost, {doubled} doubled" + (o.Pos && !posOk ? "; the POS does not hold the awards" : "")
+              + (lapses > 0 || expiredAtEnd > 0 ? "; tokens lapsed" : ""));
         return ok ? 0 : 1;
     }
 }

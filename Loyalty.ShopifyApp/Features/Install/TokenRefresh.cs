@@ -36,15 +36,18 @@ public sealed partial class TokenRefresh(
     public async Task<int> RefreshAllAsync(CancellationToken ct)
     {
         var now = clock.GetUtcNow();
+        var before = RefreshBefore(now);
         List<string> due;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            due = [.. await conn.QueryAsync<string>(new CommandDefinition("""
-                SELECT t.shop_domain FROM shop_tokens t JOIN shops s USING (shop_domain)
-                WHERE s.state = 'installed' AND t.access_token_expires_at < @before
+            // Read up to the latest any shop's early share reaches; each shop's own cutoff is applied below.
+            due = [.. (await conn.QueryAsync<(string Shop, DateTime ExpiresAt)>(new CommandDefinition("""
+                SELECT t.shop_domain, t.access_token_expires_at FROM shop_tokens t JOIN shops s USING (shop_domain)
+                WHERE s.state = 'installed' AND t.access_token_expires_at < @latest
                   AND t.refresh_token_protected IS NOT NULL AND t.refresh_token_expires_at > @now
                 ORDER BY t.access_token_expires_at, t.shop_domain
-                """, new { before = RefreshBefore(now), now }, cancellationToken: ct))];
+                """, new { latest = before.AddSeconds(options.Value.EarlySeconds), now }, cancellationToken: ct)))
+                .Where(t => new DateTimeOffset(t.ExpiresAt, TimeSpan.Zero) < CutoffOf(t.Shop, before)).Select(t => t.Shop)];
         }
         return await fanOut.ScheduleAsync<TokenRefresh>(Work, Spread, shop => j => j.RefreshOneAsync(shop, CancellationToken.None), due, ct);
     }
@@ -56,7 +59,7 @@ public sealed partial class TokenRefresh(
     {
         try
         {
-            if (!await tokens.RefreshIfExpiringBeforeAsync(shop, RefreshBefore(clock.GetUtcNow()), ct)) LogNotDue(shop);
+            if (!await tokens.RefreshIfExpiringBeforeAsync(shop, CutoffOf(shop, RefreshBefore(clock.GetUtcNow())), ct)) LogNotDue(shop);
         }
         catch (ShopifyUnavailableException e)
         {
@@ -79,6 +82,19 @@ public sealed partial class TokenRefresh(
         var nextRun = FanOutSpreadCheck.NextRun(cron, now) ?? FanOutSpreadCheck.NextRun(DefaultCron, now) ?? now.AddMinutes(5);
         return nextRun + Spread + TimeSpan.FromSeconds(shopify.Value.RefreshBeforeExpirySeconds + options.Value.MarginSeconds);
     }
+
+    /// <summary>
+    /// <paramref name="before"/> moved later by the shop's early share: a fixed fraction of <see cref="TokenRefreshOptions.EarlySeconds"/>
+    /// drawn from its name, so shops whose tokens were granted together (many installs at once, the end of an outage) are refreshed a
+    /// little apart, and drift further apart with each hour's refresh instead of refreshing together every hour.
+    /// </summary>
+    private DateTimeOffset CutoffOf(string shop, DateTimeOffset before) =>
+        before.AddSeconds(EarlyShare(shop) * options.Value.EarlySeconds);
+
+    /// <summary>The shop's share in [0, 1), the same on every instance and every run.</summary>
+    public static double EarlyShare(string shop) =>
+        System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(System.Security.Cryptography.SHA256.HashData(
+            System.Text.Encoding.UTF8.GetBytes(shop))) / 4294967296.0;
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Token of {Shop} not refreshed ahead of expiry: it is fresh (another caller refreshed it) "
                                                      + "or gone")]

@@ -20,6 +20,14 @@ public sealed class TokenRefreshOptions
     /// </summary>
     [SettingRange(0, 3600, ErrorMessage = "TokenRefresh:MarginSeconds must be 0-3600.")]
     public int MarginSeconds { get; set; } = 60;
+
+    /// <summary>
+    /// Each shop's token is refreshed up to this many seconds earlier than needed, by a fixed share drawn from the shop's name, so tokens
+    /// granted together drift apart instead of all being refreshed in the same run every hour (0: each exactly when due). It costs a
+    /// few more refreshes: with the hour's tokens and the default, about 8 % more.
+    /// </summary>
+    [SettingRange(0, 3600, ErrorMessage = "TokenRefresh:EarlySeconds must be 0-3600.")]
+    public int EarlySeconds { get; set; } = 600;
 }
 
 [OptionsValidator]

@@ -25,6 +25,7 @@ public sealed class TokenRefreshJobTests(TokenRefreshJobTests.ClockApp app) : Ap
             {
                 ["Jobs:ServerEnabled"] = "false", ["Jobs:Schedules:token-refresh"] = "*/10 * * * *", ["TokenRefresh:SpreadSeconds"] = "240",
                 ["TokenRefresh:MarginSeconds"] = "60", ["Shopify:RefreshBeforeExpirySeconds"] = "300",
+                ["TokenRefresh:EarlySeconds"] = "0", // each token exactly when due (TokenRefreshEarlyTests: the early share)
             }, s => s.AddSingleton<TimeProvider>(clock)) => Clock = clock;
 
         public ShiftedClock Clock { get; }
