@@ -8,12 +8,15 @@ namespace Loyalty.Pos;
 /// <summary>
 /// The resilience pipelines of the POS connections this instance calls, one per connection (<see cref="PosServiceCollectionExtensions.PipelineKey"/>:
 /// host and a keyed hash of the API key), so one shop's failing POS never opens another shop's circuit. At most
-/// <see cref="PosClientOptions.MaxCircuits"/> are kept: beyond it the least recently used is dropped, and a connection that comes back
-/// gets a new pipeline whose circuit starts closed (Polly's own registry would keep every key for the life of the process).
+/// <see cref="PosClientOptions.MaxCircuits"/> are kept: beyond it the least recently used is dropped (counted and logged), and a
+/// connection that comes back gets a new pipeline whose circuit starts closed (Polly's own registry would keep every key for the life
+/// of the process).
 /// </summary>
-public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, ILoggerFactory loggers)
+public sealed partial class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, ILoggerFactory loggers)
 {
     private sealed record Entry(string Key, ResiliencePipeline<HttpResponseMessage> Pipeline, object Circuit);
+
+    private readonly ILogger _logger = loggers.CreateLogger<PosPipelines>();
 
     private readonly object _gate = new();
     private readonly Dictionary<string, LinkedListNode<Entry>> _byKey = new(StringComparer.Ordinal);
@@ -46,7 +49,9 @@ public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits
                 var oldest = _recent.Last!;
                 _recent.RemoveLast();
                 _byKey.Remove(oldest.Value.Key);
-                circuits.Forget(oldest.Value.Circuit);
+                var state = circuits.Evict(oldest.Value.Circuit);
+                if (state == PosCircuits.Closed) LogEvicted(oldest.Value.Key, options.Value.MaxCircuits);
+                else LogEvictedOpen(oldest.Value.Key, state, options.Value.MaxCircuits);
             }
             return entry.Pipeline;
         }
@@ -93,4 +98,13 @@ public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits
         circuits.Moved(circuit, state);
         return ValueTask.CompletedTask;
     }
+
+    [LoggerMessage(Level = LogLevel.Debug,
+        Message = "Dropped the resilience pipeline of POS connection {Connection}, the least recently used of more than {MaxCircuits}")]
+    private partial void LogEvicted(string connection, int maxCircuits);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Dropped the resilience pipeline of POS connection {Connection} while its circuit was {State} (more than {MaxCircuits} " +
+        "connections, Pos:MaxCircuits): this instance forgets the break and calls that POS again")]
+    private partial void LogEvictedOpen(string connection, string state, int maxCircuits);
 }
