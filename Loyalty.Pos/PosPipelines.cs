@@ -10,14 +10,18 @@ namespace Loyalty.Pos;
 /// host and a keyed hash of the API key), so one shop's failing POS never opens another shop's circuit. At most
 /// <see cref="PosClientOptions.MaxCircuits"/> are kept: beyond it the least recently used is dropped (counted and logged), and a
 /// connection that comes back gets a new pipeline whose circuit starts closed (Polly's own registry would keep every key for the life
-/// of the process).
+/// of the process); a break shared on the <see cref="IPosCircuitBoard"/> still holds it back. Each entry also keeps what the board
+/// said of its connection (<see cref="SharedCircuit"/>), so the board is not asked on every call.
 /// </summary>
-public sealed partial class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, ILoggerFactory loggers)
+public sealed partial class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, IPosCircuitBoard board, TimeProvider clock,
+    ILoggerFactory loggers)
 {
     private sealed record Entry(string Key, ResiliencePipeline<HttpResponseMessage> Pipeline, object Circuit);
 
-    private readonly ILogger _logger = loggers.CreateLogger<PosPipelines>();
+    /// <summary>The request's <see cref="PosConnection.Circuit"/>, set by <see cref="PosClient"/>.</summary>
+    internal static readonly HttpRequestOptionsKey<PosCircuitKey> CircuitKey = new("Loyalty.Pos.CircuitKey");
 
+    private readonly ILogger _logger = loggers.CreateLogger<PosPipelines>();
     private readonly object _gate = new();
     private readonly Dictionary<string, LinkedListNode<Entry>> _byKey = new(StringComparer.Ordinal);
     private readonly LinkedList<Entry> _recent = new(); // most recently used first
@@ -57,10 +61,14 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
         }
     }
 
+    /// <summary>The shared circuit a call belongs to (<see cref="CircuitKey"/>), from its pipeline's context.</summary>
+    internal static PosCircuitKey? CircuitKeyOf(ResilienceContext context) =>
+        context.GetRequestMessage()?.Options.TryGetValue(CircuitKey, out var key) == true ? key : null;
+
     /// <summary>
     /// A total timeout; retries with exponential back-off and jitter on transient failures only (408, 429 honouring Retry-After, 5xx,
-    /// connection errors, attempt timeouts); a circuit breaker; a per-attempt timeout. Polly's telemetry logs its events under the
-    /// connection's key (which holds a hash of the API key, never the key).
+    /// connection errors, attempt timeouts); the shared circuit's check (unless nothing is shared); a circuit breaker; a per-attempt
+    /// timeout. Polly's telemetry logs its events under the connection's key (which holds a hash of the API key, never the key).
     /// </summary>
     private ResiliencePipeline<HttpResponseMessage> Build(string key, PosClientOptions o, object circuit)
     {
@@ -78,6 +86,12 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
                 ShouldRetryAfterHeader = true,
             });
         }
+        SharedCircuit? shared = null;
+        if (board is not UnsharedCircuitBoard)
+        {
+            shared = new SharedCircuit(board, clock, TimeSpan.FromSeconds(o.SharedCircuitRefreshSeconds), _logger);
+            pipeline.AddStrategy(_ => new SharedCircuitStrategy(shared));
+        }
         return pipeline
             .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
             {
@@ -85,9 +99,21 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
                 MinimumThroughput = o.CircuitMinimumThroughput,
                 SamplingDuration = TimeSpan.FromSeconds(o.CircuitSamplingSeconds),
                 BreakDuration = TimeSpan.FromSeconds(o.CircuitBreakSeconds),
-                OnOpened = _ => Moved(circuit, PosCircuits.Open),
-                OnHalfOpened = _ => Moved(circuit, PosCircuits.HalfOpen),
-                OnClosed = _ => Moved(circuit, PosCircuits.Closed),
+                OnOpened = args =>
+                {
+                    shared?.Opened(CircuitKeyOf(args.Context), args.BreakDuration);
+                    return Moved(circuit, PosCircuits.Open);
+                },
+                OnHalfOpened = _ =>
+                {
+                    shared?.HalfOpened();
+                    return Moved(circuit, PosCircuits.HalfOpen);
+                },
+                OnClosed = args =>
+                {
+                    shared?.Closed(CircuitKeyOf(args.Context));
+                    return Moved(circuit, PosCircuits.Closed);
+                },
             })
             .AddTimeout(TimeSpan.FromSeconds(o.AttemptTimeoutSeconds))
             .Build();
@@ -105,6 +131,7 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Dropped the resilience pipeline of POS connection {Connection} while its circuit was {State} (more than {MaxCircuits} " +
-        "connections, Pos:MaxCircuits): this instance forgets the break and calls that POS again")]
+        "connections, Pos:MaxCircuits): this instance forgets the break and calls that POS again; a break shared between instances " +
+        "still holds")]
     private partial void LogEvictedOpen(string connection, string state, int maxCircuits);
 }
