@@ -116,6 +116,7 @@ public sealed partial class PosClient(HttpClient http, ILogger<PosClient> logger
         var request = new HttpRequestMessage(method, new Uri(new Uri(pos.BaseUrl.ToString().TrimEnd('/') + "/"), path));
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", pos.ApiKey);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+        if (pos.Circuit is { } circuit) request.Options.Set(PosPipelines.CircuitKey, circuit);
         return request;
     }
 

@@ -33,6 +33,12 @@ public sealed class PosClientOptions
     public int MaxCircuits { get; set; } = 10_000;
 
     /// <summary>
+    /// How long an instance goes by what the <see cref="IPosCircuitBoard"/> last said of a shop's POS connection (a break another
+    /// instance shared, or none) before it asks again: one read per shop and connection in this time, not one per call.
+    /// </summary>
+    public double SharedCircuitRefreshSeconds { get; set; } = 2;
+
+    /// <summary>
     /// POS URLs are entered by merchants; by default they may not point at loopback or private networks
     /// (server-side request forgery). The local sandbox and tests turn this on; the app refuses it at start-up outside Development.
     /// </summary>
@@ -54,6 +60,7 @@ public sealed class PosClientOptions
         if (CircuitFailureRatio is <= 0 or > 1) yield return "Pos:CircuitFailureRatio must be in (0, 1].";
         if (CircuitMinimumThroughput < 2) yield return "Pos:CircuitMinimumThroughput must be at least 2.";
         if (MaxCircuits is < 1 or > 1_000_000) yield return "Pos:MaxCircuits must be between 1 and 1,000,000.";
+        if (SharedCircuitRefreshSeconds is < 0.1 or > 60) yield return "Pos:SharedCircuitRefreshSeconds must be between 0.1 and 60.";
         if (CircuitSamplingSeconds < 0.5
             || CircuitBreakSeconds < 0.5) yield return "Pos:CircuitSamplingSeconds and Pos:CircuitBreakSeconds must be at least 0.5.";
     }

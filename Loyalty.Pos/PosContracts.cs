@@ -3,8 +3,11 @@ using System.Text.RegularExpressions;
 
 namespace Loyalty.Pos;
 
-/// <summary>Where one shop's POS lives and the key it accepts. Configured per shop.</summary>
-public sealed record PosConnection(Uri BaseUrl, string ApiKey);
+/// <summary>
+/// Where one shop's POS lives and the key it accepts. Configured per shop. <paramref name="Circuit"/>: how the instances of an app name
+/// this connection on their shared <see cref="IPosCircuitBoard"/>; without it, its calls go by this instance's circuit alone.
+/// </summary>
+public sealed record PosConnection(Uri BaseUrl, string ApiKey, PosCircuitKey? Circuit = null);
 
 /// <summary>A transaction the POS applied (or had already applied, for a replayed reference).</summary>
 public sealed record PosTransaction(

@@ -8,13 +8,20 @@ namespace Loyalty.Pos;
 /// <summary>
 /// The resilience pipelines of the POS connections this instance calls, one per connection (<see cref="PosServiceCollectionExtensions.PipelineKey"/>:
 /// host and a keyed hash of the API key), so one shop's failing POS never opens another shop's circuit. At most
-/// <see cref="PosClientOptions.MaxCircuits"/> are kept: beyond it the least recently used is dropped, and a connection that comes back
-/// gets a new pipeline whose circuit starts closed (Polly's own registry would keep every key for the life of the process).
+/// <see cref="PosClientOptions.MaxCircuits"/> are kept: beyond it the least recently used is dropped (counted and logged), and a
+/// connection that comes back gets a new pipeline whose circuit starts closed (Polly's own registry would keep every key for the life
+/// of the process); a break shared on the <see cref="IPosCircuitBoard"/> still holds it back. Each entry also keeps what the board
+/// said of its connection (<see cref="SharedCircuit"/>), so the board is not asked on every call.
 /// </summary>
-public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, ILoggerFactory loggers)
+public sealed partial class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, IPosCircuitBoard board, TimeProvider clock,
+    ILoggerFactory loggers)
 {
     private sealed record Entry(string Key, ResiliencePipeline<HttpResponseMessage> Pipeline, object Circuit);
 
+    /// <summary>The request's <see cref="PosConnection.Circuit"/>, set by <see cref="PosClient"/>.</summary>
+    internal static readonly HttpRequestOptionsKey<PosCircuitKey> CircuitKey = new("Loyalty.Pos.CircuitKey");
+
+    private readonly ILogger _logger = loggers.CreateLogger<PosPipelines>();
     private readonly object _gate = new();
     private readonly Dictionary<string, LinkedListNode<Entry>> _byKey = new(StringComparer.Ordinal);
     private readonly LinkedList<Entry> _recent = new(); // most recently used first
@@ -46,16 +53,22 @@ public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits
                 var oldest = _recent.Last!;
                 _recent.RemoveLast();
                 _byKey.Remove(oldest.Value.Key);
-                circuits.Forget(oldest.Value.Circuit);
+                var state = circuits.Evict(oldest.Value.Circuit);
+                if (state == PosCircuits.Closed) LogEvicted(oldest.Value.Key, options.Value.MaxCircuits);
+                else LogEvictedOpen(oldest.Value.Key, state, options.Value.MaxCircuits);
             }
             return entry.Pipeline;
         }
     }
 
+    /// <summary>The shared circuit a call belongs to (<see cref="CircuitKey"/>), from its pipeline's context.</summary>
+    internal static PosCircuitKey? CircuitKeyOf(ResilienceContext context) =>
+        context.GetRequestMessage()?.Options.TryGetValue(CircuitKey, out var key) == true ? key : null;
+
     /// <summary>
     /// A total timeout; retries with exponential back-off and jitter on transient failures only (408, 429 honouring Retry-After, 5xx,
-    /// connection errors, attempt timeouts); a circuit breaker; a per-attempt timeout. Polly's telemetry logs its events under the
-    /// connection's key (which holds a hash of the API key, never the key).
+    /// connection errors, attempt timeouts); the shared circuit's check (unless nothing is shared); a circuit breaker; a per-attempt
+    /// timeout. Polly's telemetry logs its events under the connection's key (which holds a hash of the API key, never the key).
     /// </summary>
     private ResiliencePipeline<HttpResponseMessage> Build(string key, PosClientOptions o, object circuit)
     {
@@ -73,6 +86,12 @@ public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits
                 ShouldRetryAfterHeader = true,
             });
         }
+        SharedCircuit? shared = null;
+        if (board is not UnsharedCircuitBoard)
+        {
+            shared = new SharedCircuit(board, clock, TimeSpan.FromSeconds(o.SharedCircuitRefreshSeconds), _logger);
+            pipeline.AddStrategy(_ => new SharedCircuitStrategy(shared));
+        }
         return pipeline
             .AddCircuitBreaker(new HttpCircuitBreakerStrategyOptions
             {
@@ -80,9 +99,21 @@ public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits
                 MinimumThroughput = o.CircuitMinimumThroughput,
                 SamplingDuration = TimeSpan.FromSeconds(o.CircuitSamplingSeconds),
                 BreakDuration = TimeSpan.FromSeconds(o.CircuitBreakSeconds),
-                OnOpened = _ => Moved(circuit, PosCircuits.Open),
-                OnHalfOpened = _ => Moved(circuit, PosCircuits.HalfOpen),
-                OnClosed = _ => Moved(circuit, PosCircuits.Closed),
+                OnOpened = args =>
+                {
+                    shared?.Opened(CircuitKeyOf(args.Context), args.BreakDuration);
+                    return Moved(circuit, PosCircuits.Open);
+                },
+                OnHalfOpened = _ =>
+                {
+                    shared?.HalfOpened();
+                    return Moved(circuit, PosCircuits.HalfOpen);
+                },
+                OnClosed = args =>
+                {
+                    shared?.Closed(CircuitKeyOf(args.Context));
+                    return Moved(circuit, PosCircuits.Closed);
+                },
             })
             .AddTimeout(TimeSpan.FromSeconds(o.AttemptTimeoutSeconds))
             .Build();
@@ -93,4 +124,14 @@ public sealed class PosPipelines(IOptions<PosClientOptions> options, PosCircuits
         circuits.Moved(circuit, state);
         return ValueTask.CompletedTask;
     }
+
+    [LoggerMessage(Level = LogLevel.Debug,
+        Message = "Dropped the resilience pipeline of POS connection {Connection}, the least recently used of more than {MaxCircuits}")]
+    private partial void LogEvicted(string connection, int maxCircuits);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "Dropped the resilience pipeline of POS connection {Connection} while its circuit was {State} (more than {MaxCircuits} " +
+        "connections, Pos:MaxCircuits): this instance forgets the break and calls that POS again; a break shared between instances " +
+        "still holds")]
+    private partial void LogEvictedOpen(string connection, string state, int maxCircuits);
 }

@@ -18,7 +18,8 @@ public static class PosServiceCollectionExtensions
     /// answer is read whole inside each attempt, up to
     /// <see cref="PosClientOptions.MaxResponseBytes"/>, so a body cut off by a dropped connection is retried like any
     /// transport failure and a body past the limit fails the call (<see cref="ResponseSizeLimitHandler"/>). Each circuit's
-    /// state is reported by <see cref="PosCircuits"/>.
+    /// state is reported by <see cref="PosCircuits"/>. Circuits are shared between an app's instances through an
+    /// <see cref="IPosCircuitBoard"/> the app registers (before or after this); by default nothing is shared.
     /// </summary>
     public static IHttpClientBuilder AddPosClient(this IServiceCollection services, Action<PosClientOptions>? configure = null)
     {
@@ -31,6 +32,8 @@ public static class PosServiceCollectionExtensions
             .ValidateOnStart();
         services.AddMetrics();
         services.TryAddSingleton<PosCircuits>();
+        services.TryAddSingleton<IPosCircuitBoard, UnsharedCircuitBoard>();
+        services.TryAddSingleton(TimeProvider.System);
 
         var builder = services.AddHttpClient<PosClient>(http => http.Timeout = Timeout.InfiniteTimeSpan)
             .ConfigurePrimaryHttpMessageHandler(sp =>

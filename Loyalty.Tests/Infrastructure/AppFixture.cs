@@ -50,6 +50,9 @@ public class AppFixture : IAsyncLifetime, IAsyncDisposable
 
     protected virtual Action<IServiceCollection>? Services => _services;
 
+    /// <summary>The settings the app was given over <see cref="LoyaltyApp"/>'s own (a second instance of it starts with them too).</summary>
+    protected IReadOnlyDictionary<string, string?> Settings => _settings ?? [];
+
     /// <summary>An app for one test alone; the test disposes it (<c>await using</c>).</summary>
     public static async Task<AppFixture> StartAsync(Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null,
         string? connectionString = null)
@@ -103,7 +106,7 @@ public class AppFixture : IAsyncLifetime, IAsyncDisposable
         return await LoyaltyApp.StartAsync(Shopify, settings, Services, _connectionString);
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         if (App is not null) await App.DisposeAsync();
         if (_simulator is not null) await _simulator.DisposeAsync();

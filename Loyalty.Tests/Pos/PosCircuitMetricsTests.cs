@@ -1,5 +1,6 @@
 using Loyalty.Pos;
 using Loyalty.Tests.Infrastructure.Telemetry;
+using Microsoft.Extensions.Logging;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Pos;
@@ -86,6 +87,62 @@ public sealed class PosCircuitMetricsTests : IDisposable
         await pos.GetBalanceAsync(failing, "777", default);
         Assert.Equal(calls + 1, _pos.LogEntries.Count);
     }
+
+    [Fact]
+    public async Task A_connection_dropped_past_MaxCircuits_is_counted_and_logged_without_its_key()
+    {
+        var logs = new CapturedLogs();
+        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)).AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = true;
+            o.MaxCircuits = 1;
+        }).Services.BuildServiceProvider();
+        using var metrics = new AppMeasurements(services);
+        var pos = services.GetRequiredService<PosClient>();
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 40 }));
+
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-a"), "777", default);
+        Assert.Equal(0, metrics.Sum("loyalty.pos.circuits.evicted"));
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-b"), "777", default); // drops shop A's
+
+        Assert.Equal(1, metrics.Sum("loyalty.pos.circuits.evicted", ("state", PosCircuits.Closed)));
+        var dropped = Assert.Single(Dropped(logs));
+        Assert.Equal(LogLevel.Debug, dropped.Level);
+        Assert.DoesNotContain("secret-key", dropped.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_connection_dropped_while_its_circuit_is_open_is_counted_as_open_with_a_warning()
+    {
+        var logs = new CapturedLogs();
+        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)).AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = true;
+            o.MaxRetries = 0;
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitBreakSeconds = 60;
+            o.MaxCircuits = 1;
+        }).Services.BuildServiceProvider();
+        using var metrics = new AppMeasurements(services);
+        var pos = services.GetRequiredService<PosClient>();
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(500));
+        var failing = new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-a");
+        for (var i = 0; i < 2; i++) await pos.GetBalanceAsync(failing, "777", default); // opens shop A's circuit
+        Assert.Equal((0d, 1d, 0d), Circuits(metrics));
+
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-b"), "777", default); // drops shop A's
+
+        Assert.Equal(1, metrics.Sum("loyalty.pos.circuits.evicted", ("state", PosCircuits.Open)));
+        Assert.Equal(0, metrics.Sum("loyalty.pos.circuits.evicted", ("state", PosCircuits.Closed)));
+        var dropped = Assert.Single(Dropped(logs));
+        Assert.Equal(LogLevel.Warning, dropped.Level);
+        Assert.Contains("open", dropped.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("secret-key", dropped.Message, StringComparison.Ordinal);
+    }
+
+    private static IEnumerable<CapturedLogs.Line> Dropped(CapturedLogs logs) =>
+        logs.Lines.Where(l => l.Category == typeof(PosPipelines).FullName && l.Message.StartsWith("Dropped", StringComparison.Ordinal));
 
     /// <summary>(closed, open, half-open) circuits, as the gauge reports them now.</summary>
     private static (double Closed, double Open, double HalfOpen) Circuits(AppMeasurements metrics)

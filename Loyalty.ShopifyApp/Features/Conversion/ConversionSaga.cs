@@ -159,7 +159,7 @@ public sealed partial class ConversionSaga(
     private async Task<PosConnection?> PosConnectionAsync(ConversionRow c, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return (await ShopSettings.LoadAsync(conn, null, c.ShopDomain, ct)).PosConnection(dataProtection);
+        return (await ShopSettings.LoadAsync(conn, null, c.ShopDomain, ct)).PosConnection(c.ShopDomain, dataProtection);
     }
 
     private static bool IsShopifyTransient(Exception e) => e is ShopifyUnavailableException or ShopifyGraphQLException;

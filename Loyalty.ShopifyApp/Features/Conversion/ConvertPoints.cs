@@ -90,7 +90,7 @@ public static partial class ConvertPoints
 
         // In POS mode the balance is the POS's, read now; if the POS cannot answer, nothing has been done yet.
         long? posBalance = null;
-        if (settings.PosConnection(dataProtection) is { } connection)
+        if (settings.PosConnection(shop, dataProtection) is { } connection)
         {
             switch (await pos.GetBalanceAsync(connection, customer.ToString(), ct))
             {

@@ -47,7 +47,7 @@ public sealed partial class DonationSettler(NpgsqlDataSource db, PosClient pos, 
         CancellationToken ct)
     {
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
-        if (settings.PosConnection(dataProtection) is not { } connection) return false;
+        if (settings.PosConnection(shop, dataProtection) is not { } connection) return false;
         switch (await pos.FindTransactionAsync(connection, id, ct))
         {
             case PosLookup.Found:

@@ -78,7 +78,7 @@ public static partial class Donations
 
         await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose pending period is over can be given
         var id = "don_" + ConversionIds.NewId()[5..];
-        var connection = settings.PosConnection(dataProtection);
+        var connection = settings.PosConnection(shop, dataProtection);
         if (connection is null)
         {
             await using var tx = await conn.BeginTransactionAsync(ct);

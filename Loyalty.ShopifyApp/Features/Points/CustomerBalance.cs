@@ -14,7 +14,7 @@ public sealed record CustomerBalance(long Balance, long Pending, long TotalEarne
         PosClient pos, IDataProtectionProvider dataProtection, CancellationToken ct)
     {
         var ledger = await Ledger.BalanceAsync(conn, shop, customerId, ct);
-        var connection = settings.PosConnection(dataProtection);
+        var connection = settings.PosConnection(shop, dataProtection);
         if (connection is null) return Of(ledger.Points, BalanceSources.Ledger);
 
         return await pos.GetBalanceAsync(connection, customerId.ToString(), ct) switch

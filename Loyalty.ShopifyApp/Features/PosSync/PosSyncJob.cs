@@ -151,7 +151,7 @@ public sealed partial class PosSyncJob(
         {
             settings = await ShopSettings.LoadAsync(conn, null, row.ShopDomain, ct);
         }
-        var connection = settings.PosConnection(dataProtection);
+        var connection = settings.PosConnection(row.ShopDomain, dataProtection);
         if (connection is null)
         {
             await FinishAsync(row, PosOutboxState.Skipped, "the shop no longer keeps its balances in a POS", null, ct);

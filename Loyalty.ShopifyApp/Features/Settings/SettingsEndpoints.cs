@@ -140,6 +140,10 @@ public static partial class SettingsEndpoints
             next.BalanceSource, next.PosBaseUrl, next.PosApiKeyProtected, next.PendingDays, next.ExpiryMode, next.ExpiryMonths,
             next.ExpirySince, next.ExpiryNoticeDays,
         }, tx, cancellationToken: ct));
+        if (next.PosBaseUrl != current.PosBaseUrl || next.PosApiKeyProtected != current.PosApiKeyProtected)
+        {
+            await PosSync.SharedPosCircuits.ForgetShopAsync(conn, tx, shop, ct); // another POS: the old one's breaks hold it back nowhere
+        }
         await tx.CommitAsync(ct);
         LogSaved(loggers.CreateLogger(typeof(SettingsEndpoints)), shop, next.BalanceSource, next.EarnRate);
         return TypedResults.Ok(View(next));

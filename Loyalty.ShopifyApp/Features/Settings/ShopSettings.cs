@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using Loyalty.ShopifyApp.Features.Expiry;
 
 namespace Loyalty.ShopifyApp.Features.Settings;
@@ -64,11 +65,19 @@ public sealed record ShopSettings(
         return await LoadAsync(conn, tx, shop, ct);
     }
 
-    /// <summary>The shop's POS, when it runs in POS mode.</summary>
-    public PosConnection? PosConnection(IDataProtectionProvider dataProtection) =>
+    /// <summary>The POS of <paramref name="shop"/>, when it runs in POS mode, named for the circuit breaks the instances share.</summary>
+    public PosConnection? PosConnection(string shop, IDataProtectionProvider dataProtection) =>
         PosMode && PosBaseUrl is not null && PosApiKeyProtected is not null
-            ? new PosConnection(new Uri(PosBaseUrl), PosKeyProtector(dataProtection).Unprotect(PosApiKeyProtected))
+            ? new PosConnection(new Uri(PosBaseUrl), PosKeyProtector(dataProtection).Unprotect(PosApiKeyProtected), CircuitKey(shop))
             : null;
+
+    /// <summary>
+    /// The shop's POS on the shared circuit board (<see cref="PosCircuitKey"/>): the shop and a fingerprint of the URL and of the key
+    /// as stored. The stored key is encrypted afresh on every save, so saving a key (even the same one again) or another URL makes a
+    /// new fingerprint, the same on every instance, and nothing of the key can be read from it.
+    /// </summary>
+    private PosCircuitKey CircuitKey(string shop) => new(shop,
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{PosBaseUrl}\n{PosApiKeyProtected}")).AsSpan(0, 8)));
 
     public static IDataProtector PosKeyProtector(IDataProtectionProvider dataProtection) => dataProtection.CreateProtector("Loyalty.PosApiKey.v1");
 }

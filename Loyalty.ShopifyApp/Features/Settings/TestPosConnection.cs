@@ -47,7 +47,7 @@ public static partial class TestPosConnection
         }
 
         var started = clock.GetTimestamp();
-        var lookup = await posClient.FindTransactionAsync(candidate.PosConnection(dataProtection)!, "loyalty:connection-test", ct);
+        var lookup = await posClient.FindTransactionAsync(candidate.PosConnection(shop, dataProtection)!, "loyalty:connection-test", ct);
         var elapsed = (long)clock.GetElapsedTime(started).TotalMilliseconds;
         // Every failure short of the POS refusing the key gets one answer: telling a refused connection from a TLS error
         // or a timeout would make this endpoint a port scanner. The reason is in the log for the operator.

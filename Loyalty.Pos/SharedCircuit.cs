@@ -1,0 +1,178 @@
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+
+namespace Loyalty.Pos;
+
+/// <summary>
+/// One POS connection's part of the <see cref="IPosCircuitBoard"/> in this instance, kept in its <see cref="PosPipelines"/> entry (so
+/// as bounded as the pipelines): what the board last said of each shop calling through it, asked at most every
+/// <paramref name="refresh"/>, and the writes of the connection's circuit changes, made in order and off the calls' path. The board
+/// is consulted only while this instance's own circuit is closed: an open or half-open one decides alone, so this instance's probe
+/// is sent when its own break ends and, if it succeeds, takes the shared break down for all.
+/// </summary>
+internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider clock, TimeSpan refresh, ILogger logger)
+{
+    /// <summary>The longest a call waits for the board's answer; past it the call goes ahead unshared (the answer still lands).</summary>
+    private static readonly TimeSpan ReadWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>Shops a connection's memory holds (one, unless shops share a POS key or a merchant tries keys); past it, it starts over.</summary>
+    private const int MaxShops = 16;
+
+    private sealed class Seen
+    {
+        public long? ReadAt;
+        public long? OpenUntil;
+        public Task? Reading;
+        /// <summary>Counts this instance's own word on the connection (a probe that succeeded), which a read begun before it must not undo.</summary>
+        public int Version;
+    }
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<PosCircuitKey, Seen> _seen = [];
+    private Task _writes = Task.CompletedTask;
+    private volatile bool _locallyClosed = true;
+
+    /// <summary>
+    /// How much is left of a break of <paramref name="key"/> another instance shared, or null: none, this instance's own circuit is not
+    /// closed (it decides), or the board could not say in time.
+    /// </summary>
+    public async ValueTask<TimeSpan?> OpenForAsync(PosCircuitKey key, CancellationToken ct)
+    {
+        if (!_locallyClosed) return null;
+        Seen seen;
+        Task? reading;
+        lock (_gate)
+        {
+            seen = SeenOf(key);
+            var now = clock.GetTimestamp();
+            if (seen.Reading is null && (seen.ReadAt is not { } at || clock.GetElapsedTime(at, now) >= refresh))
+            {
+                seen.ReadAt = now;
+                var version = seen.Version;
+                seen.Reading = Task.Run(() => ReadAsync(key, seen, version), CancellationToken.None);
+            }
+            reading = seen.Reading;
+        }
+        if (reading is not null)
+        {
+            try
+            {
+                await reading.WaitAsync(ReadWait, clock, ct);
+            }
+            catch (TimeoutException)
+            {
+                LogReadSlow(key.Shop, ReadWait.TotalSeconds);
+            }
+        }
+        lock (_gate)
+        {
+            var now = clock.GetTimestamp();
+            return seen.OpenUntil is { } until && until > now ? clock.GetElapsedTime(now, until) : null;
+        }
+    }
+
+    /// <summary>This instance's circuit opened on a call of <paramref name="key"/> (null: a call that takes no part in sharing).</summary>
+    public void Opened(PosCircuitKey? key, TimeSpan breakDuration)
+    {
+        _locallyClosed = false;
+        if (key is not null) Write(key, "opened", ct => board.OpenedAsync(key, breakDuration, ct));
+    }
+
+    public void HalfOpened() => _locallyClosed = false;
+
+    /// <summary>A probe of <paramref name="key"/> succeeded: the POS answers, so no break of it holds here, nor anywhere once written.</summary>
+    public void Closed(PosCircuitKey? key)
+    {
+        _locallyClosed = true;
+        if (key is null) return;
+        lock (_gate)
+        {
+            // The probe's answer is the latest word: no read for a refresh interval, by when the board has been told.
+            var seen = SeenOf(key);
+            seen.OpenUntil = null;
+            seen.ReadAt = clock.GetTimestamp();
+            seen.Version++;
+        }
+        Write(key, "closed", ct => board.ClosedAsync(key, ct));
+    }
+
+    private Seen SeenOf(PosCircuitKey key)
+    {
+        if (_seen.TryGetValue(key, out var seen)) return seen;
+        if (_seen.Count >= MaxShops) _seen.Clear();
+        return _seen[key] = new Seen();
+    }
+
+    private async Task ReadAsync(PosCircuitKey key, Seen seen, int version)
+    {
+        long? until = null;
+        var read = false;
+        try
+        {
+            // Not cancelled with the call that started it: the answer serves every call of the next refresh interval.
+            if (await board.OpenForAsync(key, CancellationToken.None) is { } left) until = clock.GetTimestamp() + Ticks(left);
+            read = true;
+        }
+        catch (Exception e)
+        {
+            LogReadFailed(e, key.Shop);
+        }
+        lock (_gate)
+        {
+            if (read && seen.Version == version) seen.OpenUntil = until; // unread, a break known before still runs out on its own
+            seen.Reading = null;
+        }
+    }
+
+    /// <summary>In order (an opening is never overtaken by the closing after it); a failure is logged, never a POS call's.</summary>
+    private void Write(PosCircuitKey key, string change, Func<CancellationToken, Task> write)
+    {
+        lock (_gate)
+        {
+            _writes = _writes.ContinueWith(async _ =>
+            {
+                try
+                {
+                    await write(CancellationToken.None);
+                }
+                catch (Exception e)
+                {
+                    LogWriteFailed(e, key.Shop, change);
+                }
+            }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default).Unwrap();
+        }
+    }
+
+    private long Ticks(TimeSpan span) => (long)(span.TotalSeconds * clock.TimestampFrequency);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The shared POS circuit of {Shop} could not be read; its calls go by this instance's circuit alone until it can")]
+    private partial void LogReadFailed(Exception e, string shop);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The shared POS circuit of {Shop} did not answer within {Seconds} s; this call goes by this instance's circuit alone")]
+    private partial void LogReadSlow(string shop, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "The shared POS circuit of {Shop} could not be written ({Change}); the other instances go by their own circuits meanwhile")]
+    private partial void LogWriteFailed(Exception e, string shop, string change);
+}
+
+/// <summary>
+/// A pipeline's check of the <see cref="IPosCircuitBoard"/>, just before its circuit breaker: a call of a connection another instance
+/// broke fails as this instance's open circuit would fail it, without reaching the POS, and without counting as one of its failures.
+/// </summary>
+internal sealed class SharedCircuitStrategy(SharedCircuit shared) : ResilienceStrategy<HttpResponseMessage>
+{
+    protected override async ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
+        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
+    {
+        if (PosPipelines.CircuitKeyOf(context) is { } key && await shared.OpenForAsync(key, context.CancellationToken) is { } left)
+        {
+            return Outcome.FromException<HttpResponseMessage>(new BrokenCircuitException(
+                $"The circuit of this POS connection was opened by another instance and stays open {left.TotalSeconds:F1} s more."));
+        }
+        return await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
+    }
+}

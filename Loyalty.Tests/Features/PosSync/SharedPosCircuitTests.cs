@@ -1,0 +1,79 @@
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Settings;
+using Microsoft.AspNetCore.DataProtection;
+
+namespace Loyalty.Tests.Features.PosSync;
+
+/// <summary>
+/// A shop's POS circuit is one for every instance (issue 19): once it opens on one, the others stop calling that POS too, instead of
+/// each waiting for failures of its own; another shop, even on the same POS host, is not held back, nor is a connection the merchant
+/// saved since. The break here outlasts every test, so what ends it is the app.
+/// </summary>
+public sealed class SharedPosCircuitTests(LongBreakInstances app) : SharedPosCircuitTestBase<LongBreakInstances>(app)
+{
+    [Fact]
+    public async Task After_one_instance_opens_a_shops_POS_circuit_the_other_fails_fast_without_calling_that_POS()
+    {
+        await OpenOnTheFirstInstanceAsync();
+
+        // The second instance never called this POS: only the shared break can keep it away.
+        for (var i = 0; i < 3; i++) Assert.Equal("ledger_fallback", await BalanceSourceAsync(Second, Shop));
+
+        Assert.Equal(2, PosReads());
+    }
+
+    [Fact]
+    public async Task Another_shop_on_the_same_POS_host_still_reaches_it_from_the_other_instance()
+    {
+        var other = await Fixture.NewShopAsync();
+        using (var saved = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", other,
+            JsonContent.Create(new { balanceSource = "pos", posBaseUrl = Pos.Url, posApiKey = "other-key" }))))
+        {
+            Assert.Equal(HttpStatusCode.OK, saved.StatusCode);
+        }
+        Pos.Given(BalanceRead("other-key")).RespondWith(Balance(40));
+        await OpenOnTheFirstInstanceAsync();
+
+        Assert.Equal("ledger_fallback", await BalanceSourceAsync(Second, Shop));
+        Assert.Equal("pos", await BalanceSourceAsync(Second, other));
+
+        Assert.Equal(1, PosReads("other-key"));
+        Assert.Equal(2, PosReads("pos-key"));
+    }
+
+    [Fact]
+    public async Task Saving_another_POS_key_clears_the_shops_shared_break()
+    {
+        await OpenOnTheFirstInstanceAsync();
+        Assert.Equal("ledger_fallback", await BalanceSourceAsync(Second, Shop));
+        Pos.Given(BalanceRead("new-key")).RespondWith(Balance(40));
+
+        await SavePosKeyAsync(Second, "new-key");
+
+        Assert.Equal(0, await App.ScalarAsync<long>("SELECT count(*) FROM pos_circuits WHERE shop_domain = @shop", new { shop = Shop }));
+        Assert.Equal("pos", await BalanceSourceAsync(Second, Shop));
+        Assert.Equal(1, PosReads("new-key"));
+    }
+
+    [Fact]
+    public async Task A_break_the_old_connection_opens_after_a_new_key_was_saved_does_not_hold_back_the_new_one()
+    {
+        Pos.Given(BalanceRead("pos-key")).RespondWith(Response.Create().WithStatusCode(500));
+        Pos.Given(BalanceRead("new-key")).RespondWith(Balance(40));
+        // A run that loaded the shop's POS before the merchant saved a new key, still calling with the old one.
+        PosConnection old;
+        await using (var conn = await App.Db.OpenConnectionAsync())
+        {
+            var dataProtection = App.Services.GetRequiredService<IDataProtectionProvider>();
+            old = (await ShopSettings.LoadAsync(conn, null, Shop, default)).PosConnection(Shop, dataProtection)!;
+        }
+        await SavePosKeyAsync(App, "new-key");
+
+        var pos = App.Services.GetRequiredService<PosClient>();
+        for (var i = 0; i < 2; i++) Assert.IsType<PosBalance.Unavailable>(await pos.GetBalanceAsync(old, "777", default));
+        await LoyaltyApp.WaitUntilAsync(async () => await BreaksAsync(Shop) == 1, "the old connection's break on the shared board");
+
+        Assert.Equal("pos", await BalanceSourceAsync(Second, Shop));
+        Assert.Equal(1, PosReads("new-key"));
+    }
+}

@@ -1,0 +1,169 @@
+using Loyalty.Pos;
+using Loyalty.Tests.Infrastructure.Telemetry;
+using Microsoft.Extensions.Logging;
+using WireMock.Server;
+
+namespace Loyalty.Tests.Pos;
+
+/// <summary>
+/// The shared circuit board is a help, never a new way for a POS call to fail: a board that cannot be read or written leaves every
+/// call as this instance's own circuit would have it, and says so in the log.
+/// </summary>
+public sealed class PosCircuitBoardTests : IDisposable
+{
+    private readonly WireMockServer _pos = WireMockServer.Start();
+
+    public void Dispose() => _pos.Stop();
+
+    /// <summary>A board whose database is down: every read and write throws.</summary>
+    private sealed class BrokenBoard : IPosCircuitBoard
+    {
+        public Task<TimeSpan?> OpenForAsync(PosCircuitKey key, CancellationToken ct) => throw new InvalidOperationException("board down");
+
+        public Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct) => throw new InvalidOperationException("board down");
+
+        public Task ClosedAsync(PosCircuitKey key, CancellationToken ct) => throw new InvalidOperationException("board down");
+    }
+
+    /// <summary>A board with no break on it, counting its reads.</summary>
+    private sealed class CountingBoard : IPosCircuitBoard
+    {
+        private int _reads;
+
+        public int Reads => Volatile.Read(ref _reads);
+
+        public Task<TimeSpan?> OpenForAsync(PosCircuitKey key, CancellationToken ct)
+        {
+            Interlocked.Increment(ref _reads);
+            return Task.FromResult<TimeSpan?>(null);
+        }
+
+        public Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct) => Task.CompletedTask;
+
+        public Task ClosedAsync(PosCircuitKey key, CancellationToken ct) => Task.CompletedTask;
+    }
+
+    /// <summary>A board in memory, as a database would keep it for every instance.</summary>
+    private sealed class MemoryBoard : IPosCircuitBoard
+    {
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<PosCircuitKey, DateTimeOffset> _until = new();
+
+        public bool Holds(PosCircuitKey key) => _until.ContainsKey(key);
+
+        public Task<TimeSpan?> OpenForAsync(PosCircuitKey key, CancellationToken ct) => Task.FromResult(
+            _until.TryGetValue(key, out var until) && until > DateTimeOffset.UtcNow ? until - DateTimeOffset.UtcNow : (TimeSpan?)null);
+
+        public Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct)
+        {
+            _until[key] = DateTimeOffset.UtcNow + breakDuration;
+            return Task.CompletedTask;
+        }
+
+        public Task ClosedAsync(PosCircuitKey key, CancellationToken ct)
+        {
+            _until.TryRemove(key, out _);
+            return Task.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task An_open_circuit_dropped_past_MaxCircuits_still_holds_its_POS_back_through_the_board()
+    {
+        var board = new MemoryBoard();
+        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board)
+            .AddPosClient(o =>
+            {
+                o.AllowPrivateNetworks = true;
+                o.MaxRetries = 0;
+                o.CircuitMinimumThroughput = 2;
+                o.CircuitBreakSeconds = 60;
+                o.MaxCircuits = 1;
+            }).Services.BuildServiceProvider();
+        var pos = services.GetRequiredService<PosClient>();
+        var key = new PosCircuitKey("cool-shop.myshopify.com", "0123456789abcdef");
+        var failing = new PosConnection(new Uri(_pos.Url!), "shop-a-key", key);
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(500));
+        for (var i = 0; i < 2; i++) await pos.GetBalanceAsync(failing, "777", default); // opens shop A's circuit
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(board.Holds(key)), "the break on the board");
+
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "shop-b-key"), "777", default); // drops shop A's pipeline
+        var calls = _pos.LogEntries.Count;
+        var again = await pos.GetBalanceAsync(failing, "777", default);
+
+        Assert.Equal(OutboundFailure.CircuitOpen, Assert.IsType<PosBalance.Unavailable>(again).Reason);
+        Assert.Equal(calls, _pos.LogEntries.Count);
+        Assert.Equal(1, services.GetRequiredService<PosPipelines>().Count);
+    }
+
+    [Theory]
+    [InlineData(0.05)]
+    [InlineData(61)]
+    public async Task A_refresh_interval_out_of_range_is_refused_naming_the_setting(double seconds)
+    {
+        await using var services = new ServiceCollection().AddLogging()
+            .AddPosClient(o => o.SharedCircuitRefreshSeconds = seconds).Services.BuildServiceProvider();
+
+        var error = Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(
+            () => services.GetRequiredService<Microsoft.Extensions.Options.IOptions<PosClientOptions>>().Value);
+
+        Assert.Contains("Pos:SharedCircuitRefreshSeconds must be between 0.1 and 60.", error.Failures);
+    }
+
+    [Fact]
+    public async Task The_board_is_asked_once_per_refresh_interval_not_on_every_call()
+    {
+        var board = new CountingBoard();
+        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board)
+            .AddPosClient(o =>
+            {
+                o.AllowPrivateNetworks = true;
+                o.SharedCircuitRefreshSeconds = 1;
+            }).Services.BuildServiceProvider();
+        var pos = services.GetRequiredService<PosClient>();
+        var connection = new PosConnection(new Uri(_pos.Url!), "pos-key", new PosCircuitKey("cool-shop.myshopify.com", "0123456789abcdef"));
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 40 }));
+
+        for (var i = 0; i < 10; i++) Assert.IsType<PosBalance.Found>(await pos.GetBalanceAsync(connection, "777", default));
+        Assert.Equal(1, board.Reads);
+        Assert.Equal(10, _pos.LogEntries.Count);
+
+        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        await pos.GetBalanceAsync(connection, "777", default);
+        Assert.Equal(2, board.Reads);
+    }
+
+    [Fact]
+    public async Task A_board_that_cannot_be_read_or_written_fails_no_POS_call_and_is_logged()
+    {
+        var logs = new CapturedLogs();
+        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs))
+            .AddSingleton<IPosCircuitBoard, BrokenBoard>()
+            .AddPosClient(o =>
+            {
+                o.AllowPrivateNetworks = true;
+                o.MaxRetries = 0;
+                o.CircuitMinimumThroughput = 2;
+                o.CircuitBreakSeconds = 0.5;
+            }).Services.BuildServiceProvider();
+        var pos = services.GetRequiredService<PosClient>();
+        var connection = new PosConnection(new Uri(_pos.Url!), "pos-key", new PosCircuitKey("cool-shop.myshopify.com", "0123456789abcdef"));
+        var balance = Request.Create().WithPath("/customers/777/points").UsingGet();
+        _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(500));
+
+        for (var i = 0; i < 3; i++) Assert.IsType<PosBalance.Unavailable>(await pos.GetBalanceAsync(connection, "777", default));
+        Assert.Equal(2, _pos.LogEntries.Count); // the unread board changed nothing: two failures reached the POS, and opened the circuit
+        _pos.ResetMappings();
+        _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 40 }));
+        await Task.Delay(TimeSpan.FromSeconds(0.7)); // past the break: the next call is the probe
+        var found = await pos.GetBalanceAsync(connection, "777", default);
+
+        Assert.Equal(40, Assert.IsType<PosBalance.Found>(found).Balance);
+        Assert.Contains(logs.Lines, l => l.Level == LogLevel.Warning && l.Message.Contains("could not be read", StringComparison.Ordinal));
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(Written(logs, "opened") && Written(logs, "closed")),
+            "the failed writes logged");
+    }
+
+    private static bool Written(CapturedLogs logs, string change) => logs.Lines.Any(l => l.Level == LogLevel.Warning
+        && l.Message.Contains($"could not be written ({change})", StringComparison.Ordinal));
+}
