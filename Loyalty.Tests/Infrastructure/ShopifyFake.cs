@@ -60,10 +60,10 @@ public sealed class ShopifyFake : IDisposable
                 expires_in = 3600, refresh_token = newRefreshToken, refresh_token_expires_in = 7776000,
             }));
 
-    public void StubRefreshRejected(string shop) =>
+    public void StubRefreshRejected(string shop, int status = 400, string error = "invalid_grant") =>
         Server.Given(Request.Create().WithPath($"/{shop}/admin/oauth/access_token").UsingPost()
                 .WithBody(new WildcardMatcher("*grant_type=refresh_token*")))
-            .RespondWith(Response.Create().WithStatusCode(400).WithBodyAsJson(new { error = "invalid_grant" }));
+            .RespondWith(Response.Create().WithStatusCode(status).WithBodyAsJson(new { error }));
 
     /// <summary>The shop details query the app runs after installing; answers only to <paramref name="acceptedToken"/> when given.</summary>
     public void StubShopDetails(string shop, string? acceptedToken = null, string name = "Cool Shop", string currency = "EUR",

@@ -158,12 +158,21 @@ public sealed partial class AccessTokens(
         {
             refreshed = await oauth.RefreshAsync(shop, _protector.Unprotect(row.RefreshTokenProtected), ct);
         }
-        catch (ShopifyGrantRejectedException e)
+        catch (ShopifyGrantRejectedException e) when (e.Error == InvalidGrant)
         {
             await ForgetAsync(conn, tx, shop, ct);
             await tx.CommitAsync(ct);
             LogNeedsReauthorization(shop, $"refresh rejected ({e.Error})");
             throw new ShopNotAuthorizedException(shop, "Shopify rejected the refresh token; the merchant must open the app again");
+        }
+        catch (ShopifyGrantRejectedException e)
+        {
+            // Not the refresh token's fault (invalid_client: a wrong or rotated API secret; invalid_request; a proxy's 400 without a
+            // code): every shop's refresh would be refused alike, and forgetting would lock each merchant out until they open the app.
+            // The token is kept; the refresh is tried again as after an outage.
+            LogRefreshRefused(shop, (int)e.Status, e.Error ?? "no error code");
+            throw new ShopifyUnavailableException($"Shopify refused the refresh of {shop}'s token with {(int)e.Status} "
+                                                  + $"({e.Error ?? "no error code"}); the token is kept", e);
         }
 
         await StoreAsync(conn, tx, shop, refreshed, "refresh", ct);
@@ -171,6 +180,9 @@ public sealed partial class AccessTokens(
         LogRefreshed(shop, reason);
         return refreshed.AccessToken;
     }
+
+    /// <summary>OAuth's answer for a refresh token that is invalid, expired, revoked or already used: the only one that forgets the token.</summary>
+    private const string InvalidGrant = "invalid_grant";
 
     private static Task ForgetAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("DELETE FROM shop_tokens WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
@@ -186,6 +198,10 @@ public sealed partial class AccessTokens(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forgot the token of {Shop}: {Reason}; the next session token will exchange a new one")]
     private partial void LogNeedsReauthorization(string shop, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Shopify refused to refresh the token of {Shop} with {Status} ({Error}), not for the refresh "
+                                                     + "token itself; the token is kept and the refresh tried again. Check Shopify:ApiKey and ApiSecret")]
+    private partial void LogRefreshRefused(string shop, int status, string error);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Shopify granted {Shop} a non-expiring offline token; expiring tokens are required of public apps")]

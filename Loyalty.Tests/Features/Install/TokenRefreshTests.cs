@@ -78,6 +78,24 @@ public sealed class TokenRefreshTests(AppFixture app) : AppTests<AppFixture>(app
         Assert.Equal(2, Shopify.TokenCalls(shop, "token-exchange").Count);
     }
 
+    [Theory]
+    [InlineData(401, "invalid_client")] // the app's API secret is wrong or was rotated: every shop's refresh is refused alike
+    [InlineData(400, "invalid_request")]
+    public async Task A_refresh_refused_for_a_reason_other_than_the_refresh_token_keeps_the_stored_token(int status, string error)
+    {
+        var shop = LoyaltyApp.NewShop();
+        await App.InstallAsync(Shopify, shop, accessToken: "shpat_keep", refreshToken: "shprt_keep");
+        await ExpireSoonAsync(shop);
+        Shopify.StubRefreshRejected(shop, status, error);
+
+        // Before the fix: ShopNotAuthorizedException, and the token deleted (the merchant locked out until they open the app).
+        await Assert.ThrowsAsync<ShopifyUnavailableException>(() => Tokens.GetAsync(shop, default));
+
+        Assert.Single(Shopify.TokenCalls(shop, "grant_type=refresh_token"));
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
+        Assert.Contains($"Shopify refused to refresh the token of {shop} with {status} ({error})", App.Log.Tail(contains: shop));
+    }
+
     [Fact]
     public async Task An_unexpected_answer_from_the_token_endpoint_keeps_the_stored_token()
     {
