@@ -25,6 +25,9 @@ public sealed partial class AppUninstalled(InstalledShops installed, ILogger<App
             LogStale(d.ShopDomain, triggered, context.Shop.InstalledAt);
             return;
         }
+        // The shop's token lock first: a refresh in flight (a call's, or the token-refresh job's) stores its new pair before the tokens
+        // are deleted here, never after, so a reinstall starts from no token rather than a dead one.
+        await AccessTokens.LockShopAsync(context.Connection, context.Transaction, d.ShopDomain, ct);
         await context.Connection.ExecuteAsync(new CommandDefinition("""
             UPDATE shops SET state = 'uninstalled', uninstalled_at = coalesce(@triggered, now()), updated_at = now()
             WHERE shop_domain = @shop;

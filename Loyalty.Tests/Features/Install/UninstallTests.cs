@@ -26,6 +26,29 @@ public sealed class UninstallTests(RecordingApp app) : AppTests<RecordingApp>(ap
     }
 
     [Fact]
+    public async Task An_uninstall_while_a_refresh_is_in_flight_leaves_no_token_behind()
+    {
+        var shop = Shop;
+        await App.ScalarAsync<int>("UPDATE shop_tokens SET access_token_expires_at = now() + interval '60 seconds' WHERE shop_domain = @shop "
+                                   + "RETURNING 1", new { shop });
+        Shopify.StubRefresh(shop, "shprt_exchanged", "shpat_late", "shprt_late", delay: TimeSpan.FromSeconds(1.5));
+        var refresh = App.Services.GetRequiredService<Loyalty.ShopifyApp.Infrastructure.Shopify.AccessTokens>().GetAsync(shop, default);
+        // In flight: it holds the shop's token lock while Shopify takes 1.5 s to answer.
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<bool>("""
+            SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                           WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
+                             AND (l.classid::bigint << 32 | l.objid::bigint) = hashtextextended('shop-token:' || @shop, 0))
+            """, new { shop }), "the refresh on its way to Shopify, holding the shop's token lock");
+
+        await App.PostWebhookAsync("app/uninstalled", shop, $$"""{"id":1,"myshopify_domain":"{{shop}}"}""", webhookId: "u-" + shop);
+        Assert.Equal("shpat_late", await refresh);
+        await App.WaitForDeliveryAsync("u-" + shop, "processed");
+
+        // Before the fix the refresh stored its pair after the uninstall had deleted the tokens: a dead token kept for a reinstall.
+        Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM shop_tokens WHERE shop_domain = @shop", new { shop }));
+    }
+
+    [Fact]
     public async Task Pending_work_of_an_uninstalled_shop_is_skipped()
     {
         var shop = Shop;
