@@ -199,8 +199,9 @@ public sealed partial class AccessTokens(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forgot the token of {Shop}: {Reason}; the next session token will exchange a new one")]
     private partial void LogNeedsReauthorization(string shop, string reason);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Shopify refused to refresh the token of {Shop} with {Status} ({Error}), not for the refresh "
-                                                     + "token itself; the token is kept and the refresh tried again. Check Shopify:ApiKey and ApiSecret")]
+    [LoggerMessage(Level = LogLevel.Error,
+        Message = "Shopify refused to refresh the token of {Shop} with {Status} ({Error}), not for the refresh token itself; the token is "
+                  + "kept and the refresh tried again. Check Shopify:ApiKey and ApiSecret")]
     private partial void LogRefreshRefused(string shop, int status, string error);
 
     [LoggerMessage(Level = LogLevel.Warning,
