@@ -14,6 +14,7 @@ public static class InstallFeature
         services.AddTransient<ShopInstallation>();
         services.AddSingleton<IWebhookHandler, AppUninstalled>();
         services.AddValidatedOptions<TokenRefreshOptions, TokenRefreshOptionsValidator>(TokenRefreshOptions.Section);
+        services.AddSingleton<IValidateOptions<JobsOptions>, TokenRefreshHorizonCheck>();
         services.AddTransient<TokenRefresh>();
         services.AddRecurringJob<TokenRefresh>(TokenRefresh.RecurringId, TokenRefresh.DefaultCron, j => j.RefreshAllAsync(CancellationToken.None));
         services.AddFanOutSpread(TokenRefresh.RecurringId, "TokenRefresh:SpreadSeconds",

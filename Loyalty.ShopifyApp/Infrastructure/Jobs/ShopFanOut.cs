@@ -31,20 +31,30 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         // One pass of a work at a time on any instance: a second pass would read the shops the first has just inserted, but not yet
-        // given their job ids, as gone and schedule them again. It has nothing to add, so it stops.
-        if (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key = $"fan-out:{work}" }, cancellationToken: ct)))
-        {
-            LogPassUnderWay(work);
-            return 0;
-        }
+        // given their job ids, as gone and schedule them again. It has nothing to add, so it stops. The lock is released in the
+        // finally, or by the pool's reset of the connection if that unlock itself fails.
+        var key = $"fan-out:{work}";
+        var locked = false;
         try
         {
+            locked = await conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
+                new { key }, cancellationToken: ct));
+            if (!locked)
+            {
+                // A pass that holds it for long (an instance cut off mid-pass keeps its session until PostgreSQL notices) holds every
+                // shop's work back: a warning an operator sees, not a quiet "nothing due".
+                LogPassUnderWay(work);
+                return 0;
+            }
             return await ScheduleLockedAsync(conn, work, spread, job, only, ct);
         }
         finally
         {
-            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+            if (locked)
+            {
+                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key },
+                    cancellationToken: CancellationToken.None));
+            }
         }
     }
 
@@ -145,9 +155,10 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
             {
                 await run();
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e)
             {
-                error = $"{e.GetType().Name}: {e.Message}";
+                error = e is OperationCanceledException ? "cancelled (the instance was stopping); the next run does it"
+                    : $"{e.GetType().Name}: {e.Message}";
                 throw;
             }
             finally
@@ -170,7 +181,9 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
     [LoggerMessage(Level = LogLevel.Information, Message = "{Work}: {Shops} shops scheduled, spread over {SpreadSeconds} s")]
     private partial void LogScheduled(string work, int shops, double spreadSeconds);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "{Work}: a pass is already scheduling its shops elsewhere; this one stops")]
+    [LoggerMessage(Level = LogLevel.Warning,
+        Message = "{Work}: another pass still holds the scheduling lock, so this pass scheduled nothing; if this repeats, a stuck session holds "
+                  + "every shop's {Work} back (see pg_locks)")]
     private partial void LogPassUnderWay(string work);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Work} of {Shop} skipped: it is under way elsewhere")]

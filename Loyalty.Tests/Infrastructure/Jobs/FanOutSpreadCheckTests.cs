@@ -33,6 +33,21 @@ public sealed class FanOutSpreadCheckTests
     }
 
     [Fact]
+    public async Task Token_refresh_settings_that_would_refresh_every_token_every_run_refuse_to_start()
+    {
+        using var shopify = new ShopifyFake();
+
+        var error = await Assert.ThrowsAnyAsync<Exception>(() =>
+            LoyaltyApp.StartAsync(shopify, new Dictionary<string, string?>
+            {
+                ["Jobs:Schedules:token-refresh"] = "*/5 * * * *", ["TokenRefresh:EarlySeconds"] = "2500", // 600 + 240 + 300 + 60 + 2500
+            }));
+
+        Assert.Contains("TokenRefresh: a token refreshed now would be due again at the next run", error.ToString());
+        Assert.Contains("is 3700 s, not under the 3600 s an access token lives", error.ToString());
+    }
+
+    [Fact]
     public async Task A_longer_schedule_or_a_disabled_one_lets_the_same_spread_start()
     {
         using var shopify = new ShopifyFake();

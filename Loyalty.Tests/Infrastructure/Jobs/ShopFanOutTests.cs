@@ -66,6 +66,7 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
 
         // Before the fix: every installed shop scheduled a second time.
         Assert.Equal(before, ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Count);
+        Assert.Contains("another pass still holds the scheduling lock, so this pass scheduled nothing", App.Log.Tail(contains: "scheduling lock"));
         await otherPass.ExecuteAsync("SELECT pg_advisory_unlock_all()");
         await NoSweepWaitingAsync();
         await Sweep.SweepAllAsync(default); // the lock released, a pass schedules again
