@@ -1,6 +1,7 @@
 using Loyalty.Pos;
 using Loyalty.Tests.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Pos;
@@ -113,7 +114,8 @@ public sealed class PosCircuitBoardTests : IDisposable
     public async Task The_board_is_asked_once_per_refresh_interval_not_on_every_call()
     {
         var board = new CountingBoard();
-        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board)
+        var clock = new FakeTimeProvider(); // the interval passes when the test says so, however slow the calls
+        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board).AddSingleton<TimeProvider>(clock)
             .AddPosClient(o =>
             {
                 o.AllowPrivateNetworks = true;
@@ -128,7 +130,11 @@ public sealed class PosCircuitBoardTests : IDisposable
         Assert.Equal(1, board.Reads);
         Assert.Equal(10, _pos.LogEntries.Count);
 
-        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        clock.Advance(TimeSpan.FromSeconds(0.9));
+        await pos.GetBalanceAsync(connection, "777", default);
+        Assert.Equal(1, board.Reads);
+
+        clock.Advance(TimeSpan.FromSeconds(0.1));
         await pos.GetBalanceAsync(connection, "777", default);
         Assert.Equal(2, board.Reads);
     }
