@@ -111,7 +111,9 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
                 },
                 OnClosed = args =>
                 {
-                    shared?.Closed(CircuitKeyOf(args.Context));
+                    // Polly closes a half-open circuit on any outcome it does not handle as a failure: a probe the caller cancelled
+                    // or the total timeout cut, an answer too long to read. Only an answer of the POS says it is back for everyone.
+                    shared?.Closed(CircuitKeyOf(args.Context), answered: !args.IsManual && args.Outcome.Result is not null);
                     return Moved(circuit, PosCircuits.Closed);
                 },
             })

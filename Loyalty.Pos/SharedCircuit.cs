@@ -81,11 +81,15 @@ internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider
 
     public void HalfOpened() => _locallyClosed = false;
 
-    /// <summary>A probe of <paramref name="key"/> succeeded: the POS answers, so no break of it holds here, nor anywhere once written.</summary>
-    public void Closed(PosCircuitKey? key)
+    /// <summary>
+    /// This instance's circuit closed. When a probe of <paramref name="key"/> was <paramref name="answered"/> by the POS, no break of it
+    /// holds here, nor anywhere once written; a probe that ended without an answer (cancelled, cut off) proves nothing, so a shared
+    /// break is left to run out, and holds this instance back too.
+    /// </summary>
+    public void Closed(PosCircuitKey? key, bool answered)
     {
         _locallyClosed = true;
-        if (key is null) return;
+        if (key is null || !answered) return;
         lock (_gate)
         {
             // The probe's answer is the latest word: no read for a refresh interval, by when the board has been told.

@@ -1,6 +1,4 @@
 using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Settings;
-using Microsoft.AspNetCore.DataProtection;
 
 namespace Loyalty.Tests.Features.PosSync;
 
@@ -61,12 +59,7 @@ public sealed class SharedPosCircuitTests(LongBreakInstances app) : SharedPosCir
         Pos.Given(BalanceRead("pos-key")).RespondWith(Response.Create().WithStatusCode(500));
         Pos.Given(BalanceRead("new-key")).RespondWith(Balance(40));
         // A run that loaded the shop's POS before the merchant saved a new key, still calling with the old one.
-        PosConnection old;
-        await using (var conn = await App.Db.OpenConnectionAsync())
-        {
-            var dataProtection = App.Services.GetRequiredService<IDataProtectionProvider>();
-            old = (await ShopSettings.LoadAsync(conn, null, Shop, default)).PosConnection(Shop, dataProtection)!;
-        }
+        var old = await SavedConnectionAsync();
         await SavePosKeyAsync(App, "new-key");
 
         var pos = App.Services.GetRequiredService<PosClient>();
