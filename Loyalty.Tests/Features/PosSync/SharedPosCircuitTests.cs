@@ -1,3 +1,4 @@
+using Dapper;
 using Loyalty.Pos;
 
 namespace Loyalty.Tests.Features.PosSync;
@@ -68,5 +69,30 @@ public sealed class SharedPosCircuitTests(LongBreakInstances app) : SharedPosCir
 
         Assert.Equal("pos", await BalanceSourceAsync(Second, Shop));
         Assert.Equal(1, PosReads("new-key"));
+    }
+
+    [Fact]
+    public async Task Posting_a_break_deletes_the_shops_breaks_that_ended_over_an_hour_ago()
+    {
+        var other = await Fixture.NewShopAsync();
+        await using (var conn = await App.Db.OpenConnectionAsync())
+        {
+            await conn.ExecuteAsync("""
+                INSERT INTO pos_circuits (shop_domain, connection, opened_at, open_until) VALUES
+                    (@shop, '00000000000000a1', clock_timestamp() - interval '2 hours', clock_timestamp() - interval '61 minutes'),
+                    (@shop, '00000000000000a2', clock_timestamp() - interval '2 hours', clock_timestamp() - interval '59 minutes'),
+                    (@other, '00000000000000a1', clock_timestamp() - interval '2 hours', clock_timestamp() - interval '61 minutes')
+                """, new { shop = Shop, other });
+        }
+
+        await App.Services.GetRequiredService<IPosCircuitBoard>().OpenedAsync(new PosCircuitKey(Shop, "00000000000000b1"),
+            TimeSpan.FromSeconds(15), default);
+
+        await using var check = await App.Db.OpenConnectionAsync();
+        var rows = await check.QueryAsync<string>("""
+            SELECT shop_domain || ' ' || connection FROM pos_circuits WHERE shop_domain IN (@shop, @other)
+            """, new { shop = Shop, other });
+        Assert.Equal(new[] { $"{Shop} 00000000000000a2", $"{Shop} 00000000000000b1", $"{other} 00000000000000a1" }
+            .Order(StringComparer.Ordinal), rows.Order(StringComparer.Ordinal));
     }
 }
