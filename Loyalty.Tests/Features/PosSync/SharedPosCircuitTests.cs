@@ -95,4 +95,31 @@ public sealed class SharedPosCircuitTests(LongBreakInstances app) : SharedPosCir
         Assert.Equal(new[] { $"{Shop} 00000000000000a2", $"{Shop} 00000000000000b1", $"{other} 00000000000000a1" }
             .Order(StringComparer.Ordinal), rows.Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task Connection_tests_post_a_break_only_under_the_saved_connection()
+    {
+        Pos.Given(Request.Create().WithPath("/transactions/loyalty:connection-test").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(500));
+
+        // Another key, typed to try it: its circuit opens on this instance, and no call of the shop uses that key.
+        for (var i = 0; i < 2; i++) await TestConnectionAsync("other-key");
+        // The saved key, typed again: the very connection the shop's calls use, though the typed key is encrypted afresh.
+        for (var i = 0; i < 2; i++) await TestConnectionAsync("pos-key");
+        await LoyaltyApp.WaitUntilAsync(async () => await BreaksAsync(Shop) > 0, "a break on the shared board");
+        await Task.Delay(TimeSpan.FromSeconds(0.5)); // any other break posted has been written by now
+
+        var breaks = await App.ScalarAsync<string>("SELECT string_agg(connection, ' ') FROM pos_circuits WHERE shop_domain = @shop",
+            new { shop = Shop });
+        Assert.Equal((await SavedConnectionAsync()).Circuit!.Connection, breaks);
+        Assert.Equal("ledger_fallback", await BalanceSourceAsync(Second, Shop));
+        Assert.Equal(0, PosReads());
+    }
+
+    private async Task TestConnectionAsync(string key)
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/settings/pos/test", Shop,
+            JsonContent.Create(new { posApiKey = key })));
+        Assert.Equal("pos_unreachable", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
+    }
 }
