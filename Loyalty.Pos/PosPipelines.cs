@@ -106,7 +106,8 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
                 OnOpened = args =>
                 {
                     shared?.Opened(CircuitKeyOf(args.Context), args.BreakDuration);
-                    return Moved(circuit, PosCircuits.Open);
+                    circuits.Opened(circuit, args.BreakDuration);
+                    return ValueTask.CompletedTask;
                 },
                 OnHalfOpened = _ =>
                 {
