@@ -26,7 +26,7 @@ public interface IPosCircuitBoard
     /// <summary>An instance's circuit of <paramref name="key"/> opened for <paramref name="breakDuration"/>.</summary>
     Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct);
 
-    /// <summary>A probe of <paramref name="key"/> succeeded and its circuit closed: no instance should hold back any longer.</summary>
+    /// <summary>A probe of <paramref name="key"/> was answered by the POS and its circuit closed: no instance should hold back any longer.</summary>
     Task ClosedAsync(PosCircuitKey key, CancellationToken ct);
 }
 

@@ -18,12 +18,15 @@ public sealed class PosCircuits
 
     private static readonly string[] States = [Closed, Open, HalfOpen];
 
-    private readonly ConcurrentDictionary<object, string> _circuits = new();
+    /// <summary>Each circuit's state, and when it is open, the timestamp its break ends.</summary>
+    private readonly ConcurrentDictionary<object, (string State, long BreakEnds)> _circuits = new();
+    private readonly TimeProvider _clock;
     private readonly Counter<long> _transitions;
     private readonly Counter<long> _evicted;
 
-    public PosCircuits(IMeterFactory meters)
+    public PosCircuits(IMeterFactory meters, TimeProvider clock)
     {
+        _clock = clock;
         var meter = meters.Create(MeterName);
         _transitions = meter.CreateCounter<long>("loyalty.pos.circuit.transitions", "{transition}",
             "POS circuit breakers that changed state, by the state they entered (open, half_open, closed)");
@@ -34,28 +37,40 @@ public sealed class PosCircuits
     }
 
     /// <summary>A POS connection's pipeline was built: its circuit, identified by <paramref name="circuit"/> from now on, starts closed.</summary>
-    internal void Track(object circuit) => _circuits[circuit] = Closed;
+    internal void Track(object circuit) => _circuits[circuit] = (Closed, 0);
 
-    internal void Moved(object circuit, string state)
+    internal void Moved(object circuit, string state) => Moved(circuit, state, 0);
+
+    /// <summary>The circuit opened for <paramref name="breakDuration"/>.</summary>
+    internal void Opened(object circuit, TimeSpan breakDuration)
     {
-        if (_circuits.TryGetValue(circuit, out var before)) _circuits.TryUpdate(circuit, state, before);
+        var now = _clock.GetTimestamp();
+        var ticks = breakDuration.TotalSeconds * _clock.TimestampFrequency;
+        Moved(circuit, Open, ticks >= long.MaxValue - now ? long.MaxValue : now + (long)ticks);
+    }
+
+    private void Moved(object circuit, string state, long breakEnds)
+    {
+        if (_circuits.TryGetValue(circuit, out var before)) _circuits.TryUpdate(circuit, (state, breakEnds), before);
         _transitions.Add(1, new KeyValuePair<string, object?>("state", state));
     }
 
     /// <summary>
     /// The pipeline was dropped (<see cref="PosPipelines"/> keeps a bounded number): its circuit no longer counts in the gauge, and
-    /// the drop is counted by the state the circuit was in, which is returned.
+    /// the drop is counted by the state the circuit was in, which is returned. An open circuit whose break has ended counts as closed:
+    /// Polly says open until its next call, which it would let through, so dropping it forgets no break.
     /// </summary>
     internal string Evict(object circuit)
     {
-        var state = _circuits.TryRemove(circuit, out var last) ? last : Closed;
+        var (state, breakEnds) = _circuits.TryRemove(circuit, out var last) ? last : (Closed, 0);
+        if (state == Open && _clock.GetTimestamp() >= breakEnds) state = Closed;
         _evicted.Add(1, new KeyValuePair<string, object?>("state", state));
         return state;
     }
 
     private IEnumerable<Measurement<long>> Count()
     {
-        var states = _circuits.Values.ToList();
+        var states = _circuits.Values.Select(c => c.State).ToList();
         return States.Select(s => new Measurement<long>(states.Count(v => v == s), new KeyValuePair<string, object?>("state", s)));
     }
 }

@@ -13,6 +13,9 @@ namespace Loyalty.Pos;
 /// of the process); a break shared on the <see cref="IPosCircuitBoard"/> still holds it back. Each entry also keeps what the board
 /// said of its connection (<see cref="SharedCircuit"/>), so the board is not asked on every call.
 /// </summary>
+// The board reads' semaphore is not disposed on purpose: reads may still finish while the host shuts down, and a SemaphoreSlim whose
+// wait handle is never asked for holds nothing that needs releasing.
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Reliability", "CA1001", Justification = "See the comment above.")]
 public sealed partial class PosPipelines(IOptions<PosClientOptions> options, PosCircuits circuits, IPosCircuitBoard board, TimeProvider clock,
     ILoggerFactory loggers)
 {
@@ -25,6 +28,7 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
     private readonly object _gate = new();
     private readonly Dictionary<string, LinkedListNode<Entry>> _byKey = new(StringComparer.Ordinal);
     private readonly LinkedList<Entry> _recent = new(); // most recently used first
+    private readonly SemaphoreSlim _boardReads = new(SharedCircuit.MaxConcurrentReads);
 
     /// <summary>How many pipelines are kept now.</summary>
     public int Count
@@ -89,7 +93,7 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
         SharedCircuit? shared = null;
         if (board is not UnsharedCircuitBoard)
         {
-            shared = new SharedCircuit(board, clock, TimeSpan.FromSeconds(o.SharedCircuitRefreshSeconds), _logger);
+            shared = new SharedCircuit(board, _boardReads, clock, TimeSpan.FromSeconds(o.SharedCircuitRefreshSeconds), _logger);
             pipeline.AddStrategy(_ => new SharedCircuitStrategy(shared));
         }
         return pipeline
@@ -102,7 +106,8 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
                 OnOpened = args =>
                 {
                     shared?.Opened(CircuitKeyOf(args.Context), args.BreakDuration);
-                    return Moved(circuit, PosCircuits.Open);
+                    circuits.Opened(circuit, args.BreakDuration);
+                    return ValueTask.CompletedTask;
                 },
                 OnHalfOpened = _ =>
                 {
@@ -111,7 +116,9 @@ public sealed partial class PosPipelines(IOptions<PosClientOptions> options, Pos
                 },
                 OnClosed = args =>
                 {
-                    shared?.Closed(CircuitKeyOf(args.Context));
+                    // Polly closes a half-open circuit on any outcome it does not handle as a failure: a probe the caller cancelled
+                    // or the total timeout cut, an answer too long to read. Only an answer of the POS says it is back for everyone.
+                    shared?.Closed(CircuitKeyOf(args.Context), answered: !args.IsManual && args.Outcome.Result is not null);
                     return Moved(circuit, PosCircuits.Closed);
                 },
             })

@@ -1,6 +1,4 @@
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.CircuitBreaker;
 
 namespace Loyalty.Pos;
 
@@ -9,12 +7,24 @@ namespace Loyalty.Pos;
 /// as bounded as the pipelines): what the board last said of each shop calling through it, asked at most every
 /// <paramref name="refresh"/>, and the writes of the connection's circuit changes, made in order and off the calls' path. The board
 /// is consulted only while this instance's own circuit is closed: an open or half-open one decides alone, so this instance's probe
-/// is sent when its own break ends and, if it succeeds, takes the shared break down for all.
+/// is sent when its own break ends and, if it succeeds, takes the shared break down for all. <paramref name="reads"/> bounds the board
+/// reads of every connection in flight at once (<see cref="MaxConcurrentReads"/>).
 /// </summary>
-internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider clock, TimeSpan refresh, ILogger logger)
+internal sealed partial class SharedCircuit(IPosCircuitBoard board, SemaphoreSlim reads, TimeProvider clock, TimeSpan refresh, ILogger logger)
 {
-    /// <summary>The longest a call waits for the board's answer; past it the call goes ahead unshared (the answer still lands).</summary>
+    /// <summary>
+    /// How long calls wait for a board read, counted from its start: past it they go ahead with the last answer (the read still
+    /// lands), so a slow database delays only the calls of a read's first second, not every call while it is slow.
+    /// </summary>
     private static readonly TimeSpan ReadWait = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Board reads in flight at once, for all connections of an instance. A read is a one-row lookup by key, a millisecond, so a few
+    /// serve thousands of shops' refreshes a second; more at once only when the database is slow, and then more would only take
+    /// connections that requests and jobs need from its pool. The others queue; calls do not wait for them past
+    /// <see cref="ReadWait"/>.
+    /// </summary>
+    internal const int MaxConcurrentReads = 8;
 
     /// <summary>Shops a connection's memory holds (one, unless shops share a POS key or a merchant tries keys); past it, it starts over.</summary>
     private const int MaxShops = 16;
@@ -24,6 +34,9 @@ internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider
         public long? ReadAt;
         public long? OpenUntil;
         public Task? Reading;
+        public long ReadingSince;
+        /// <summary>A call gave up waiting for <see cref="Reading"/>: said once a read, not once a call.</summary>
+        public bool ReadingReportedSlow;
         /// <summary>Counts this instance's own word on the connection (a probe that succeeded), which a read begun before it must not undo.</summary>
         public int Version;
     }
@@ -42,27 +55,30 @@ internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider
         if (!_locallyClosed) return null;
         Seen seen;
         Task? reading;
+        var wait = TimeSpan.Zero;
         lock (_gate)
         {
             seen = SeenOf(key);
             var now = clock.GetTimestamp();
             if (seen.Reading is null && (seen.ReadAt is not { } at || clock.GetElapsedTime(at, now) >= refresh))
             {
-                seen.ReadAt = now;
+                seen.ReadAt = seen.ReadingSince = now;
+                seen.ReadingReportedSlow = false;
                 var version = seen.Version;
                 seen.Reading = Task.Run(() => ReadAsync(key, seen, version), CancellationToken.None);
             }
             reading = seen.Reading;
+            if (reading is not null) wait = ReadWait - clock.GetElapsedTime(seen.ReadingSince, now);
         }
-        if (reading is not null)
+        if (reading is not null && wait > TimeSpan.Zero)
         {
             try
             {
-                await reading.WaitAsync(ReadWait, clock, ct);
+                await reading.WaitAsync(wait, clock, ct);
             }
             catch (TimeoutException)
             {
-                LogReadSlow(key.Shop, ReadWait.TotalSeconds);
+                ReportSlow(key, seen);
             }
         }
         lock (_gate)
@@ -81,11 +97,15 @@ internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider
 
     public void HalfOpened() => _locallyClosed = false;
 
-    /// <summary>A probe of <paramref name="key"/> succeeded: the POS answers, so no break of it holds here, nor anywhere once written.</summary>
-    public void Closed(PosCircuitKey? key)
+    /// <summary>
+    /// This instance's circuit closed. When a probe of <paramref name="key"/> was <paramref name="answered"/> by the POS, no break of it
+    /// holds here, nor anywhere once written; a probe that ended without an answer (cancelled, cut off) proves nothing, so a shared
+    /// break is left to run out, and holds this instance back too.
+    /// </summary>
+    public void Closed(PosCircuitKey? key, bool answered)
     {
         _locallyClosed = true;
-        if (key is null) return;
+        if (key is null || !answered) return;
         lock (_gate)
         {
             // The probe's answer is the latest word: no read for a refresh interval, by when the board has been told.
@@ -104,19 +124,34 @@ internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider
         return _seen[key] = new Seen();
     }
 
+    private void ReportSlow(PosCircuitKey key, Seen seen)
+    {
+        lock (_gate)
+        {
+            if (seen.ReadingReportedSlow) return;
+            seen.ReadingReportedSlow = true;
+        }
+        LogReadSlow(key.Shop, ReadWait.TotalSeconds);
+    }
+
     private async Task ReadAsync(PosCircuitKey key, Seen seen, int version)
     {
         long? until = null;
         var read = false;
+        // Not cancelled with the call that started it: the answer serves every call of the next refresh interval.
+        await reads.WaitAsync(CancellationToken.None);
         try
         {
-            // Not cancelled with the call that started it: the answer serves every call of the next refresh interval.
             if (await board.OpenForAsync(key, CancellationToken.None) is { } left) until = clock.GetTimestamp() + Ticks(left);
             read = true;
         }
         catch (Exception e)
         {
             LogReadFailed(e, key.Shop);
+        }
+        finally
+        {
+            reads.Release();
         }
         lock (_gate)
         {
@@ -151,28 +186,10 @@ internal sealed partial class SharedCircuit(IPosCircuitBoard board, TimeProvider
     private partial void LogReadFailed(Exception e, string shop);
 
     [LoggerMessage(Level = LogLevel.Warning,
-        Message = "The shared POS circuit of {Shop} did not answer within {Seconds} s; this call goes by this instance's circuit alone")]
+        Message = "The shared POS circuit of {Shop} did not answer within {Seconds} s; calls go by what it last said until it does")]
     private partial void LogReadSlow(string shop, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "The shared POS circuit of {Shop} could not be written ({Change}); the other instances go by their own circuits meanwhile")]
     private partial void LogWriteFailed(Exception e, string shop, string change);
-}
-
-/// <summary>
-/// A pipeline's check of the <see cref="IPosCircuitBoard"/>, just before its circuit breaker: a call of a connection another instance
-/// broke fails as this instance's open circuit would fail it, without reaching the POS, and without counting as one of its failures.
-/// </summary>
-internal sealed class SharedCircuitStrategy(SharedCircuit shared) : ResilienceStrategy<HttpResponseMessage>
-{
-    protected override async ValueTask<Outcome<HttpResponseMessage>> ExecuteCore<TState>(
-        Func<ResilienceContext, TState, ValueTask<Outcome<HttpResponseMessage>>> callback, ResilienceContext context, TState state)
-    {
-        if (PosPipelines.CircuitKeyOf(context) is { } key && await shared.OpenForAsync(key, context.CancellationToken) is { } left)
-        {
-            return Outcome.FromException<HttpResponseMessage>(new BrokenCircuitException(
-                $"The circuit of this POS connection was opened by another instance and stays open {left.TotalSeconds:F1} s more."));
-        }
-        return await callback(context, state).ConfigureAwait(context.ContinueOnCapturedContext);
-    }
 }

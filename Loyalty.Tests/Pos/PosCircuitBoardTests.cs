@@ -1,6 +1,7 @@
 using Loyalty.Pos;
 using Loyalty.Tests.Infrastructure.Telemetry;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
 using WireMock.Server;
 
 namespace Loyalty.Tests.Pos;
@@ -14,57 +15,6 @@ public sealed class PosCircuitBoardTests : IDisposable
     private readonly WireMockServer _pos = WireMockServer.Start();
 
     public void Dispose() => _pos.Stop();
-
-    /// <summary>A board whose database is down: every read and write throws.</summary>
-    private sealed class BrokenBoard : IPosCircuitBoard
-    {
-        public Task<TimeSpan?> OpenForAsync(PosCircuitKey key, CancellationToken ct) => throw new InvalidOperationException("board down");
-
-        public Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct) => throw new InvalidOperationException("board down");
-
-        public Task ClosedAsync(PosCircuitKey key, CancellationToken ct) => throw new InvalidOperationException("board down");
-    }
-
-    /// <summary>A board with no break on it, counting its reads.</summary>
-    private sealed class CountingBoard : IPosCircuitBoard
-    {
-        private int _reads;
-
-        public int Reads => Volatile.Read(ref _reads);
-
-        public Task<TimeSpan?> OpenForAsync(PosCircuitKey key, CancellationToken ct)
-        {
-            Interlocked.Increment(ref _reads);
-            return Task.FromResult<TimeSpan?>(null);
-        }
-
-        public Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct) => Task.CompletedTask;
-
-        public Task ClosedAsync(PosCircuitKey key, CancellationToken ct) => Task.CompletedTask;
-    }
-
-    /// <summary>A board in memory, as a database would keep it for every instance.</summary>
-    private sealed class MemoryBoard : IPosCircuitBoard
-    {
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<PosCircuitKey, DateTimeOffset> _until = new();
-
-        public bool Holds(PosCircuitKey key) => _until.ContainsKey(key);
-
-        public Task<TimeSpan?> OpenForAsync(PosCircuitKey key, CancellationToken ct) => Task.FromResult(
-            _until.TryGetValue(key, out var until) && until > DateTimeOffset.UtcNow ? until - DateTimeOffset.UtcNow : (TimeSpan?)null);
-
-        public Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct)
-        {
-            _until[key] = DateTimeOffset.UtcNow + breakDuration;
-            return Task.CompletedTask;
-        }
-
-        public Task ClosedAsync(PosCircuitKey key, CancellationToken ct)
-        {
-            _until.TryRemove(key, out _);
-            return Task.CompletedTask;
-        }
-    }
 
     [Fact]
     public async Task An_open_circuit_dropped_past_MaxCircuits_still_holds_its_POS_back_through_the_board()
@@ -95,6 +45,42 @@ public sealed class PosCircuitBoardTests : IDisposable
         Assert.Equal(1, services.GetRequiredService<PosPipelines>().Count);
     }
 
+    [Fact]
+    public async Task A_probe_whose_answer_is_too_long_to_read_leaves_the_shared_break_and_this_instance_still_fails_fast()
+    {
+        var board = new MemoryBoard();
+        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board)
+            .AddPosClient(o =>
+            {
+                o.AllowPrivateNetworks = true;
+                o.MaxRetries = 0;
+                o.CircuitMinimumThroughput = 2;
+                o.CircuitBreakSeconds = 0.5;
+                o.SharedCircuitRefreshSeconds = 0.1;
+                o.MaxResponseBytes = 1024;
+            }).Services.BuildServiceProvider();
+        var pos = services.GetRequiredService<PosClient>();
+        var key = new PosCircuitKey("cool-shop.myshopify.com", "0123456789abcdef");
+        var connection = new PosConnection(new Uri(_pos.Url!), "pos-key", key);
+        var balance = Request.Create().WithPath("/customers/777/points").UsingGet();
+        _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(500));
+        for (var i = 0; i < 2; i++) await pos.GetBalanceAsync(connection, "777", default); // opens this instance's circuit
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(board.Holds(key)), "the break on the board");
+        await board.OpenedAsync(key, TimeSpan.FromHours(1), default); // another instance's longer break
+        _pos.ResetMappings();
+        _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(200).WithBody(new string(' ', 4096)));
+        await Task.Delay(TimeSpan.FromSeconds(0.7)); // past this instance's break: the next call is the probe
+
+        var probe = await pos.GetBalanceAsync(connection, "777", default);
+        Assert.StartsWith(OutboundFailure.TooLarge(1024), Assert.IsType<PosBalance.Unavailable>(probe).Reason, StringComparison.Ordinal);
+        await Task.Delay(TimeSpan.FromSeconds(0.3)); // a deletion of the break would have been written by now
+        var again = await pos.GetBalanceAsync(connection, "777", default);
+
+        Assert.True(board.Holds(key));
+        Assert.Equal(OutboundFailure.CircuitOpen, Assert.IsType<PosBalance.Unavailable>(again).Reason);
+        Assert.Equal(3, _pos.LogEntries.Count); // two failures and the probe
+    }
+
     [Theory]
     [InlineData(0.05)]
     [InlineData(61)]
@@ -113,7 +99,8 @@ public sealed class PosCircuitBoardTests : IDisposable
     public async Task The_board_is_asked_once_per_refresh_interval_not_on_every_call()
     {
         var board = new CountingBoard();
-        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board)
+        var clock = new FakeTimeProvider(); // the interval passes when the test says so, however slow the calls
+        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board).AddSingleton<TimeProvider>(clock)
             .AddPosClient(o =>
             {
                 o.AllowPrivateNetworks = true;
@@ -128,7 +115,11 @@ public sealed class PosCircuitBoardTests : IDisposable
         Assert.Equal(1, board.Reads);
         Assert.Equal(10, _pos.LogEntries.Count);
 
-        await Task.Delay(TimeSpan.FromSeconds(1.2));
+        clock.Advance(TimeSpan.FromSeconds(0.9));
+        await pos.GetBalanceAsync(connection, "777", default);
+        Assert.Equal(1, board.Reads);
+
+        clock.Advance(TimeSpan.FromSeconds(0.1));
         await pos.GetBalanceAsync(connection, "777", default);
         Assert.Equal(2, board.Reads);
     }

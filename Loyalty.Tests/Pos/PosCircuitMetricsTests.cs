@@ -141,6 +141,32 @@ public sealed class PosCircuitMetricsTests : IDisposable
         Assert.DoesNotContain("secret-key", dropped.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_connection_dropped_after_its_break_ended_is_counted_as_closed_without_a_warning()
+    {
+        var logs = new CapturedLogs();
+        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)).AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = true;
+            o.MaxRetries = 0;
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitBreakSeconds = 0.5;
+            o.MaxCircuits = 1;
+        }).Services.BuildServiceProvider();
+        using var metrics = new AppMeasurements(services);
+        var pos = services.GetRequiredService<PosClient>();
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(500));
+        var failing = new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-a");
+        for (var i = 0; i < 2; i++) await pos.GetBalanceAsync(failing, "777", default); // opens shop A's circuit
+        await Task.Delay(TimeSpan.FromSeconds(0.7)); // its break is over; Polly says open until A's next call, which it would let through
+
+        await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-b"), "777", default); // drops shop A's
+
+        Assert.Equal(1, metrics.Sum("loyalty.pos.circuits.evicted", ("state", PosCircuits.Closed)));
+        Assert.Equal(0, metrics.Sum("loyalty.pos.circuits.evicted", ("state", PosCircuits.Open)));
+        Assert.Equal(LogLevel.Debug, Assert.Single(Dropped(logs)).Level);
+    }
+
     private static IEnumerable<CapturedLogs.Line> Dropped(CapturedLogs logs) =>
         logs.Lines.Where(l => l.Category == typeof(PosPipelines).FullName && l.Message.StartsWith("Dropped", StringComparison.Ordinal));
 

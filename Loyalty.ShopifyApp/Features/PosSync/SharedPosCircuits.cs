@@ -18,11 +18,15 @@ public sealed class SharedPosCircuits(NpgsqlDataSource db) : IPosCircuitBoard
         return seconds is > 0 and var s ? TimeSpan.FromSeconds(s) : null;
     }
 
-    /// <summary>A break already posted by another instance that ends later is kept: the latest end holds.</summary>
+    /// <summary>
+    /// A break already posted by another instance that ends later is kept: the latest end holds. The shop's breaks that ended over an
+    /// hour ago go: no probe deleted them (its instance stopped, or its probe had no answer), and no save of the settings since.
+    /// </summary>
     public async Task OpenedAsync(PosCircuitKey key, TimeSpan breakDuration, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await conn.ExecuteAsync(new CommandDefinition("""
+            DELETE FROM pos_circuits WHERE shop_domain = @Shop AND open_until < clock_timestamp() - interval '1 hour';
             INSERT INTO pos_circuits AS c (shop_domain, connection, opened_at, open_until)
             VALUES (@Shop, @Connection, clock_timestamp(), clock_timestamp() + make_interval(secs => @seconds))
             ON CONFLICT (shop_domain, connection) DO UPDATE

@@ -47,7 +47,8 @@ public static partial class TestPosConnection
         }
 
         var started = clock.GetTimestamp();
-        var lookup = await posClient.FindTransactionAsync(candidate.PosConnection(shop, dataProtection)!, "loyalty:connection-test", ct);
+        var lookup = await posClient.FindTransactionAsync(OnTheBoard(candidate.PosConnection(shop, dataProtection)!,
+            current.PosConnection(shop, dataProtection)), "loyalty:connection-test", ct);
         var elapsed = (long)clock.GetElapsedTime(started).TotalMilliseconds;
         // Every failure short of the POS refusing the key gets one answer: telling a refused connection from a TLS error
         // or a timeout would make this endpoint a port scanner. The reason is in the log for the operator.
@@ -64,6 +65,14 @@ public static partial class TestPosConnection
         LogPosTested(loggers.CreateLogger(typeof(TestPosConnection)), shop, result.Ok, result.Error, reason);
         return TypedResults.Ok(result);
     }
+
+    /// <summary>
+    /// The connection tried, as the shared circuit board knows it: the saved one's name when it is the saved URL and key, so its
+    /// outcome counts for the shop's calls; otherwise none. A typed key is encrypted afresh, so its fingerprint is new every time:
+    /// a break posted under it would hold back no one, and a probe closing under it would say nothing of the saved connection.
+    /// </summary>
+    private static PosConnection OnTheBoard(PosConnection tried, PosConnection? saved) =>
+        saved is not null && saved.BaseUrl == tried.BaseUrl && saved.ApiKey == tried.ApiKey ? saved : tried with { Circuit = null };
 
     [LoggerMessage(Level = LogLevel.Information, Message = "POS connection test for {Shop}: ok={Ok} {Error} ({Reason})")]
     private static partial void LogPosTested(ILogger logger, string shop, bool ok, string? error, string reason);

@@ -1,3 +1,7 @@
+using Loyalty.Pos;
+using Loyalty.ShopifyApp.Features.Settings;
+using Microsoft.AspNetCore.DataProtection;
+
 namespace Loyalty.Tests.Features.PosSync;
 
 /// <summary>
@@ -78,6 +82,14 @@ public abstract class SharedPosCircuitTestBase<TFixture>(TFixture fixture) : Pos
         for (var i = 0; i < 3; i++) Assert.Equal("ledger_fallback", await BalanceSourceAsync(App, Shop));
         Assert.Equal(2, PosReads());
         await LoyaltyApp.WaitUntilAsync(async () => await BreaksAsync(Shop) == 1, "the break on the shared board");
+    }
+
+    /// <summary>The shop's POS as the app's code loads it from the saved settings (named for the shared board).</summary>
+    protected async Task<PosConnection> SavedConnectionAsync()
+    {
+        await using var conn = await App.Db.OpenConnectionAsync();
+        var dataProtection = App.Services.GetRequiredService<IDataProtectionProvider>();
+        return (await ShopSettings.LoadAsync(conn, null, Shop, default)).PosConnection(Shop, dataProtection)!;
     }
 
     protected async Task SavePosKeyAsync(LoyaltyApp app, string key)

@@ -1,6 +1,5 @@
+using Dapper;
 using Loyalty.Pos;
-using Loyalty.ShopifyApp.Features.Settings;
-using Microsoft.AspNetCore.DataProtection;
 
 namespace Loyalty.Tests.Features.PosSync;
 
@@ -61,12 +60,7 @@ public sealed class SharedPosCircuitTests(LongBreakInstances app) : SharedPosCir
         Pos.Given(BalanceRead("pos-key")).RespondWith(Response.Create().WithStatusCode(500));
         Pos.Given(BalanceRead("new-key")).RespondWith(Balance(40));
         // A run that loaded the shop's POS before the merchant saved a new key, still calling with the old one.
-        PosConnection old;
-        await using (var conn = await App.Db.OpenConnectionAsync())
-        {
-            var dataProtection = App.Services.GetRequiredService<IDataProtectionProvider>();
-            old = (await ShopSettings.LoadAsync(conn, null, Shop, default)).PosConnection(Shop, dataProtection)!;
-        }
+        var old = await SavedConnectionAsync();
         await SavePosKeyAsync(App, "new-key");
 
         var pos = App.Services.GetRequiredService<PosClient>();
@@ -75,5 +69,57 @@ public sealed class SharedPosCircuitTests(LongBreakInstances app) : SharedPosCir
 
         Assert.Equal("pos", await BalanceSourceAsync(Second, Shop));
         Assert.Equal(1, PosReads("new-key"));
+    }
+
+    [Fact]
+    public async Task Posting_a_break_deletes_the_shops_breaks_that_ended_over_an_hour_ago()
+    {
+        var other = await Fixture.NewShopAsync();
+        await using (var conn = await App.Db.OpenConnectionAsync())
+        {
+            await conn.ExecuteAsync("""
+                INSERT INTO pos_circuits (shop_domain, connection, opened_at, open_until) VALUES
+                    (@shop, '00000000000000a1', clock_timestamp() - interval '2 hours', clock_timestamp() - interval '61 minutes'),
+                    (@shop, '00000000000000a2', clock_timestamp() - interval '2 hours', clock_timestamp() - interval '59 minutes'),
+                    (@other, '00000000000000a1', clock_timestamp() - interval '2 hours', clock_timestamp() - interval '61 minutes')
+                """, new { shop = Shop, other });
+        }
+
+        await App.Services.GetRequiredService<IPosCircuitBoard>().OpenedAsync(new PosCircuitKey(Shop, "00000000000000b1"),
+            TimeSpan.FromSeconds(15), default);
+
+        await using var check = await App.Db.OpenConnectionAsync();
+        var rows = await check.QueryAsync<string>("""
+            SELECT shop_domain || ' ' || connection FROM pos_circuits WHERE shop_domain IN (@shop, @other)
+            """, new { shop = Shop, other });
+        Assert.Equal(new[] { $"{Shop} 00000000000000a2", $"{Shop} 00000000000000b1", $"{other} 00000000000000a1" }
+            .Order(StringComparer.Ordinal), rows.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Connection_tests_post_a_break_only_under_the_saved_connection()
+    {
+        Pos.Given(Request.Create().WithPath("/transactions/loyalty:connection-test").UsingGet())
+            .RespondWith(Response.Create().WithStatusCode(500));
+
+        // Another key, typed to try it: its circuit opens on this instance, and no call of the shop uses that key.
+        for (var i = 0; i < 2; i++) await TestConnectionAsync("other-key");
+        // The saved key, typed again: the very connection the shop's calls use, though the typed key is encrypted afresh.
+        for (var i = 0; i < 2; i++) await TestConnectionAsync("pos-key");
+        await LoyaltyApp.WaitUntilAsync(async () => await BreaksAsync(Shop) > 0, "a break on the shared board");
+        await Task.Delay(TimeSpan.FromSeconds(0.5)); // any other break posted has been written by now
+
+        var breaks = await App.ScalarAsync<string>("SELECT string_agg(connection, ' ') FROM pos_circuits WHERE shop_domain = @shop",
+            new { shop = Shop });
+        Assert.Equal((await SavedConnectionAsync()).Circuit!.Connection, breaks);
+        Assert.Equal("ledger_fallback", await BalanceSourceAsync(Second, Shop));
+        Assert.Equal(0, PosReads());
+    }
+
+    private async Task TestConnectionAsync(string key)
+    {
+        using var response = await App.Http.SendAsync(App.Admin(HttpMethod.Post, "/api/admin/settings/pos/test", Shop,
+            JsonContent.Create(new { posApiKey = key })));
+        Assert.Equal("pos_unreachable", (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("error").GetString());
     }
 }

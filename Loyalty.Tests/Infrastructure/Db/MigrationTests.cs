@@ -75,17 +75,7 @@ public sealed class MigrationTests
         await using (var conn = await source.OpenConnectionAsync())
         {
             // The database as migration 19 left it: a shop that never saved settings, and one whose merchant saved a rate of 2.
-            await conn.ExecuteAsync("""
-                CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
-                                                applied_at timestamptz NOT NULL DEFAULT now())
-                """);
-            foreach (var m in Migrator.Embedded().Where(m => m.Version < 20))
-            {
-                await using var tx = await conn.BeginTransactionAsync();
-                await conn.ExecuteAsync(m.Sql, transaction: tx);
-                await conn.ExecuteAsync("INSERT INTO schema_migrations (version, name, checksum) VALUES (@Version, @Name, @Checksum)", m, tx);
-                await tx.CommitAsync();
-            }
+            await MigrateBeforeAsync(conn, 20);
             await conn.ExecuteAsync("""
                 INSERT INTO shops (shop_domain, state, installed_at)
                 VALUES ('never-saved.myshopify.com', 'installed', now()), ('saved.myshopify.com', 'installed', now());
@@ -117,5 +107,46 @@ public sealed class MigrationTests
             SELECT earn_rate::text || ' ' || earn_basis FROM earn_rule_changes
             WHERE shop_domain = 'saved.myshopify.com' ORDER BY effective_at DESC LIMIT 1
             """));
+    }
+
+    [Fact]
+    public async Task Migration_35_gives_up_after_its_lock_timeout_rather_than_queue_the_writes_of_shops_behind_a_long_transaction()
+    {
+        var db = await TestDatabase.CreateEmptyAsync();
+        await using var source = NpgsqlDataSource.Create(db);
+        await using (var conn = await source.OpenConnectionAsync())
+        {
+            await MigrateBeforeAsync(conn, 35);
+        }
+        // A long transaction that wrote shops: pos_circuits' foreign key must wait for it to lock shops, and every later write of
+        // shops (an install, an uninstall) would queue behind that wait.
+        await using var writer = await source.OpenConnectionAsync();
+        await using var writing = await writer.BeginTransactionAsync();
+        await writer.ExecuteAsync("UPDATE shops SET state = state", transaction: writing);
+
+        var migrating = new Migrator(source, NullLogger<Migrator>.Instance).MigrateAsync(default);
+        var error = await Assert.ThrowsAsync<PostgresException>(() => migrating.WaitAsync(TimeSpan.FromSeconds(20)));
+        Assert.Equal(PostgresErrorCodes.LockNotAvailable, error.SqlState);
+
+        await writing.RollbackAsync();
+        await new Migrator(source, NullLogger<Migrator>.Instance).MigrateAsync(default); // start-up tries again
+        await using var check = await source.OpenConnectionAsync();
+        Assert.Equal(1, await check.ExecuteScalarAsync<int>("SELECT count(*) FROM schema_migrations WHERE version = 35"));
+    }
+
+    /// <summary>The database as the migrations before <paramref name="version"/> left it.</summary>
+    private static async Task MigrateBeforeAsync(NpgsqlConnection conn, int version)
+    {
+        await conn.ExecuteAsync("""
+            CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,
+                                            applied_at timestamptz NOT NULL DEFAULT now())
+            """);
+        foreach (var m in Migrator.Embedded().Where(m => m.Version < version))
+        {
+            await using var tx = await conn.BeginTransactionAsync();
+            await conn.ExecuteAsync(m.Sql, transaction: tx);
+            await conn.ExecuteAsync("INSERT INTO schema_migrations (version, name, checksum) VALUES (@Version, @Name, @Checksum)", m, tx);
+            await tx.CommitAsync();
+        }
     }
 }

@@ -4,6 +4,10 @@
 -- deletes the row. `connection`: a fingerprint of the POS settings the break was seen with (a hash of the URL and of the key as
 -- stored, encrypted; never the key), so a break of an old URL or key never holds back the one a merchant saved since; saving
 -- another URL or key also deletes the shop's rows. Times are the database's clock, the same for every instance.
+--
+-- The foreign key locks shops until commit: behind a long transaction that wrote shops it gives up after lock_timeout (start-up
+-- retries) rather than queue every install and uninstall behind it.
+SET LOCAL lock_timeout = '5s';
 CREATE TABLE pos_circuits (
     shop_domain text NOT NULL REFERENCES shops (shop_domain) ON DELETE CASCADE,
     connection  text NOT NULL CHECK (connection ~ '^[0-9a-f]{16}$'),
