@@ -35,12 +35,16 @@ public static partial class Fleet
                           (o.Pos ? $"; balances in the POS (a key per shop, {o.PosLatencyMs} ms a call)" : ""));
         await using var env = await BenchEnvironment.StartAsync(o.Seed, o.Durable, ct);
         env.Shopify.AccessTokenSeconds = o.TokenSeconds;
+        // A fleet's tokens at any moment are anywhere in their life (installed and refreshed at many times before): a shop's first token
+        // lives between a sixth of the life and all of it, so refreshes come as they would, not all at once.
+        env.Shopify.FirstTokenMinSeconds = o.TokenSeconds / 6;
         env.Shopify.BucketSize = 1000; // Shopify's standard bucket: 1,000 points refilled at 50 a second
         env.Shopify.RestoreRate = 50;
         env.Shopify.QueryCost = 10;
         env.Pos.Latency = TimeSpan.FromMilliseconds(o.PosLatencyMs);
         var spread = (int)(o.SweepMinutes * 60 * 0.8);
-        var refreshEvery = o.TokenSeconds <= 120 ? 10 : 60;
+        var refreshEvery = o.TokenSeconds < 1800 ? 10 : 60;
+        if (o.TokenSeconds / 6 < 3 * refreshEvery) throw new ArgumentException("--token-seconds must be at least 18 times the refresh interval.");
         var settings = new Dictionary<string, string>
         {
             ["Jobs:Schedules:missed-orders-sweep"] = o.SweepMinutes == 1 ? "* * * * *" : $"*/{o.SweepMinutes} * * * *",
@@ -50,7 +54,7 @@ public static partial class Fleet
             ["Jobs:Schedules:token-refresh"] = refreshEvery == 10 ? "*/10 * * * * *" : "* * * * *",
             ["TokenRefresh:SpreadSeconds"] = (refreshEvery / 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["TokenRefresh:MarginSeconds"] = (refreshEvery / 2).ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["TokenRefresh:EarlySeconds"] = (o.TokenSeconds / 4).ToString(System.Globalization.CultureInfo.InvariantCulture), // of an hour: 600 s
+            ["TokenRefresh:EarlySeconds"] = (o.TokenSeconds / 4).ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Jobs:Schedules:orphan-coupon-sweep"] = "", // no coupons in this load
             ["Storefront:ShopRequestLimit"] = "10000000",
         };

@@ -55,7 +55,7 @@ return command switch
         TrickleSeconds: IntOption("trickle-seconds", smoke ? 20 : 180),
         DropRate: Option("drop-rate") is { } dr ? double.Parse(dr, CultureInfo.InvariantCulture) : 0.05,
         SweepMinutes: IntOption("sweep-minutes", smoke ? 1 : 5),
-        TokenSeconds: IntOption("token-seconds", smoke ? 45 : 900),
+        TokenSeconds: IntOption("token-seconds", smoke ? 180 : 3600),
         Concurrency: IntOption("concurrency", 64),
         Durable: durable,
         Pos: args.Contains("--pos"),
@@ -80,6 +80,6 @@ static int Usage()
     Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|" +
         "tier-unset|tier-rule-unmet|all]]");
     Console.Error.WriteLine("       Loyalty.Bench fleet [--shops 10000] [--instances 3] [--flood 50000] [--seconds 600] [--trickle-seconds 180] " +
-        "[--drop-rate 0.05] [--sweep-minutes 5] [--token-seconds 900] [--pos [--pos-latency-ms 5]] [--seed N] [--smoke] [--fast-db]");
+        "[--drop-rate 0.05] [--sweep-minutes 5] [--token-seconds 3600] [--pos [--pos-latency-ms 5]] [--seed N] [--smoke] [--fast-db]");
     return 2;
 }

@@ -16,7 +16,7 @@ public sealed partial class ShopifySimulator
         switch (form["grant_type"].ToString())
         {
             case "urn:ietf:params:oauth:grant-type:token-exchange":
-                return IsValidSessionToken(form["subject_token"].ToString(), shop) ? Results.Ok(Issue(shop))
+                return IsValidSessionToken(form["subject_token"].ToString(), shop) ? Results.Ok(Issue(shop, first: true))
                     : Results.BadRequest(new { error = "invalid_subject_token" });
             case "refresh_token":
                 lock (_gate)
@@ -27,24 +27,34 @@ public sealed partial class ShopifySimulator
                 CountRefresh(shop);
                 return Results.Ok(Issue(shop));
             default:
-                return form["code"].Count == 1 ? Results.Ok(Issue(shop)) : Results.BadRequest(new { error = "unsupported_grant_type" });
+                return form["code"].Count == 1 ? Results.Ok(Issue(shop, first: true)) : Results.BadRequest(new { error = "unsupported_grant_type" });
         }
     }
 
-    private object Issue(string shop)
+    /// <summary>
+    /// When set, a shop's first token (token exchange or code grant) lives a time drawn (seeded) between this and
+    /// <see cref="AccessTokenSeconds"/>, as a fleet's tokens do at any moment: installed at many times before, so not all due together.
+    /// </summary>
+    public int? FirstTokenMinSeconds { get; set; }
+
+    private object Issue(string shop, bool first = false)
     {
         var access = "shpat_sim_" + Guid.NewGuid().ToString("N");
         var refresh = "shprt_sim_" + Guid.NewGuid().ToString("N");
+        int life;
         lock (_gate)
         {
+            life = first && FirstTokenMinSeconds is { } min && min < AccessTokenSeconds
+                ? _random.Next(min, AccessTokenSeconds + 1)
+                : AccessTokenSeconds;
             var now = DateTimeOffset.UtcNow;
-            _accessTokens[access] = (shop, now.AddSeconds(AccessTokenSeconds));
+            _accessTokens[access] = (shop, now.AddSeconds(life));
             _refreshTokens[refresh] = shop;
-            CountIssued(shop, now, now.AddSeconds(AccessTokenSeconds));
+            CountIssued(shop, now, now.AddSeconds(life));
         }
         return new
         {
-            access_token = access, scope = "read_orders,write_customers,write_discounts,write_app_proxy", expires_in = AccessTokenSeconds,
+            access_token = access, scope = "read_orders,write_customers,write_discounts,write_app_proxy", expires_in = life,
             refresh_token = refresh, refresh_token_expires_in = 7776000,
         };
     }

@@ -20,13 +20,35 @@ public sealed class SimulatorTokenTests : IAsyncLifetime
         await _shopify.DisposeAsync();
     }
 
-    private async Task<string> GrantAsync(Dictionary<string, string> form)
+    private async Task<string> GrantAsync(Dictionary<string, string> form) =>
+        (await GrantAnswerAsync(form)).GetProperty("refresh_token").GetString()!;
+
+    private async Task<JsonElement> GrantAnswerAsync(Dictionary<string, string> form, string shop = Shop)
     {
         form["client_id"] = LoyaltyApp.ApiKey;
         form["client_secret"] = LoyaltyApp.Secret;
-        using var response = await _http.PostAsync(new Uri(_shopify.BaseUrl, $"/{Shop}/admin/oauth/access_token"), new FormUrlEncodedContent(form));
+        using var response = await _http.PostAsync(new Uri(_shopify.BaseUrl, $"/{shop}/admin/oauth/access_token"), new FormUrlEncodedContent(form));
         response.EnsureSuccessStatusCode();
-        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("refresh_token").GetString()!;
+        return await response.Content.ReadFromJsonAsync<JsonElement>();
+    }
+
+    [Fact]
+    public async Task First_tokens_live_anywhere_between_the_minimum_and_the_full_life_and_refreshed_ones_the_full_life()
+    {
+        _shopify.AccessTokenSeconds = 3600;
+        _shopify.FirstTokenMinSeconds = 600;
+        var firsts = new List<int>();
+        for (var i = 0; i < 20; i++) firsts.Add((await GrantAnswerAsync(new() { ["code"] = "install" }, $"fleet-{i}.myshopify.com")).GetProperty(
+            "expires_in").GetInt32());
+        var first = await GrantAnswerAsync(new() { ["code"] = "install" });
+        var refreshed = await GrantAnswerAsync(new()
+        {
+            ["grant_type"] = "refresh_token", ["refresh_token"] = first.GetProperty("refresh_token").GetString()!,
+        });
+
+        Assert.All(firsts, life => Assert.InRange(life, 600, 3600));
+        Assert.True(firsts.Distinct().Count() > 10, string.Join(", ", firsts)); // drawn, not one value
+        Assert.Equal(3600, refreshed.GetProperty("expires_in").GetInt32());
     }
 
     [Fact]
