@@ -48,7 +48,7 @@ public static partial class TestPosConnection
 
         var started = clock.GetTimestamp();
         var lookup = await posClient.FindTransactionAsync(OnTheBoard(candidate.PosConnection(shop, dataProtection)!,
-            current.PosConnection(shop, dataProtection)), "loyalty:connection-test", ct);
+            SavedConnection(current, shop, dataProtection)), "loyalty:connection-test", ct);
         var elapsed = (long)clock.GetElapsedTime(started).TotalMilliseconds;
         // Every failure short of the POS refusing the key gets one answer: telling a refused connection from a TLS error
         // or a timeout would make this endpoint a port scanner. The reason is in the log for the operator.
@@ -73,6 +73,22 @@ public static partial class TestPosConnection
     /// </summary>
     private static PosConnection OnTheBoard(PosConnection tried, PosConnection? saved) =>
         saved is not null && saved.BaseUrl == tried.BaseUrl && saved.ApiKey == tried.ApiKey ? saved : tried with { Circuit = null };
+
+    /// <summary>
+    /// The saved connection, or none when its key can no longer be read (the app's data-protection keys changed): the merchant told to
+    /// save the key again tests the typed one first, and that test must not fail on the old key.
+    /// </summary>
+    private static PosConnection? SavedConnection(ShopSettings current, string shop, IDataProtectionProvider dataProtection)
+    {
+        try
+        {
+            return current.PosConnection(shop, dataProtection);
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return null;
+        }
+    }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "POS connection test for {Shop}: ok={Ok} {Error} ({Reason})")]
     private static partial void LogPosTested(ILogger logger, string shop, bool ok, string? error, string reason);

@@ -34,6 +34,23 @@ public sealed class PosConnectionTestTests(ConversionApp app) : ConversionTestBa
     }
 
     [Fact]
+    public async Task A_typed_key_is_tested_even_when_the_saved_key_can_no_longer_be_read()
+    {
+        // The app's data-protection keys changed since the key was saved: the POS sync tells the merchant to save it again.
+        await UsePosAsync(100);
+        Assert.Equal(1, await App.ScalarAsync<int>(
+            "UPDATE shop_settings SET pos_api_key_protected = 'not-a-protected-key' WHERE shop_domain = @shop RETURNING 1", new { shop = Shop }));
+        LookupAnswers(404, new { error = "not_found" });
+
+        var (status, body) = await TestAsync(new { posBaseUrl = Pos.Url, posApiKey = "the-new-key" });
+
+        Assert.Equal(HttpStatusCode.OK, status); // before the fix: 500, the saved key decrypted to name the shared circuit
+        Assert.True(body.GetProperty("ok").GetBoolean());
+        Assert.Equal("Bearer the-new-key", Assert.Single(Pos.LogEntries, e => e.RequestMessage!.Path == "/transactions/loyalty:connection-test")
+            .RequestMessage!.Headers!["Authorization"].Single());
+    }
+
+    [Fact]
     public async Task A_refused_key_and_an_unreachable_POS_say_what_to_fix()
     {
         LookupAnswers(401, new { error = "unauthorized" });
