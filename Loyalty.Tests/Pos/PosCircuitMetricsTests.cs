@@ -92,11 +92,7 @@ public sealed class PosCircuitMetricsTests : IDisposable
     public async Task A_connection_dropped_past_MaxCircuits_is_counted_and_logged_without_its_key()
     {
         var logs = new CapturedLogs();
-        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)).AddPosClient(o =>
-        {
-            o.AllowPrivateNetworks = true;
-            o.MaxCircuits = 1;
-        }).Services.BuildServiceProvider();
+        await using var services = OneCircuitClient(logs);
         using var metrics = new AppMeasurements(services);
         var pos = services.GetRequiredService<PosClient>();
         _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet())
@@ -116,19 +112,10 @@ public sealed class PosCircuitMetricsTests : IDisposable
     public async Task A_connection_dropped_while_its_circuit_is_open_is_counted_as_open_with_a_warning()
     {
         var logs = new CapturedLogs();
-        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)).AddPosClient(o =>
-        {
-            o.AllowPrivateNetworks = true;
-            o.MaxRetries = 0;
-            o.CircuitMinimumThroughput = 2;
-            o.CircuitBreakSeconds = 60;
-            o.MaxCircuits = 1;
-        }).Services.BuildServiceProvider();
+        await using var services = OneCircuitClient(logs, breakSeconds: 60);
         using var metrics = new AppMeasurements(services);
         var pos = services.GetRequiredService<PosClient>();
-        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(500));
-        var failing = new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-a");
-        for (var i = 0; i < 2; i++) await pos.GetBalanceAsync(failing, "777", default); // opens shop A's circuit
+        await OpenShopACircuitAsync(pos);
         Assert.Equal((0d, 1d, 0d), Circuits(metrics));
 
         await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-b"), "777", default); // drops shop A's
@@ -145,19 +132,10 @@ public sealed class PosCircuitMetricsTests : IDisposable
     public async Task A_connection_dropped_after_its_break_ended_is_counted_as_closed_without_a_warning()
     {
         var logs = new CapturedLogs();
-        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)).AddPosClient(o =>
-        {
-            o.AllowPrivateNetworks = true;
-            o.MaxRetries = 0;
-            o.CircuitMinimumThroughput = 2;
-            o.CircuitBreakSeconds = 0.5;
-            o.MaxCircuits = 1;
-        }).Services.BuildServiceProvider();
+        await using var services = OneCircuitClient(logs, breakSeconds: 0.5);
         using var metrics = new AppMeasurements(services);
         var pos = services.GetRequiredService<PosClient>();
-        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(500));
-        var failing = new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-a");
-        for (var i = 0; i < 2; i++) await pos.GetBalanceAsync(failing, "777", default); // opens shop A's circuit
+        await OpenShopACircuitAsync(pos);
         await Task.Delay(TimeSpan.FromSeconds(0.7)); // its break is over; Polly says open until A's next call, which it would let through
 
         await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-b"), "777", default); // drops shop A's
@@ -165,6 +143,29 @@ public sealed class PosCircuitMetricsTests : IDisposable
         Assert.Equal(1, metrics.Sum("loyalty.pos.circuits.evicted", ("state", PosCircuits.Closed)));
         Assert.Equal(0, metrics.Sum("loyalty.pos.circuits.evicted", ("state", PosCircuits.Open)));
         Assert.Equal(LogLevel.Debug, Assert.Single(Dropped(logs)).Level);
+    }
+
+    /// <summary>
+    /// A client that keeps one POS connection's circuit (<c>Pos:MaxCircuits</c> 1), logging at debug into <paramref name="logs"/>; with
+    /// <paramref name="breakSeconds"/>, a circuit two failures open, for that long, and no retries.
+    /// </summary>
+    private static ServiceProvider OneCircuitClient(CapturedLogs logs, double? breakSeconds = null) =>
+        new ServiceCollection().AddLogging(l => l.AddProvider(logs).SetMinimumLevel(LogLevel.Debug)).AddPosClient(o =>
+        {
+            o.AllowPrivateNetworks = true;
+            o.MaxCircuits = 1;
+            if (breakSeconds is not { } seconds) return;
+            o.MaxRetries = 0;
+            o.CircuitMinimumThroughput = 2;
+            o.CircuitBreakSeconds = seconds;
+        }).Services.BuildServiceProvider();
+
+    /// <summary>Opens shop A's circuit with two failing calls.</summary>
+    private async Task OpenShopACircuitAsync(PosClient pos)
+    {
+        _pos.Given(Request.Create().WithPath("/customers/777/points").UsingGet()).RespondWith(Response.Create().WithStatusCode(500));
+        var failing = new PosConnection(new Uri(_pos.Url!), "secret-key-of-shop-a");
+        for (var i = 0; i < 2; i++) await pos.GetBalanceAsync(failing, "777", default);
     }
 
     private static IEnumerable<CapturedLogs.Line> Dropped(CapturedLogs logs) =>
