@@ -20,15 +20,8 @@ public sealed class PosCircuitBoardTests : IDisposable
     public async Task An_open_circuit_dropped_past_MaxCircuits_still_holds_its_POS_back_through_the_board()
     {
         var board = new MemoryBoard();
-        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board)
-            .AddPosClient(o =>
-            {
-                o.AllowPrivateNetworks = true;
-                o.MaxRetries = 0;
-                o.CircuitMinimumThroughput = 2;
-                o.CircuitBreakSeconds = 60;
-                o.MaxCircuits = 1;
-            }).Services.BuildServiceProvider();
+        await using var services = TwoFailureClient(new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board),
+            o => { o.CircuitBreakSeconds = 60; o.MaxCircuits = 1; });
         var pos = services.GetRequiredService<PosClient>();
         var key = new PosCircuitKey("cool-shop.myshopify.com", "0123456789abcdef");
         var failing = new PosConnection(new Uri(_pos.Url!), "shop-a-key", key);
@@ -49,16 +42,8 @@ public sealed class PosCircuitBoardTests : IDisposable
     public async Task A_probe_whose_answer_is_too_long_to_read_leaves_the_shared_break_and_this_instance_still_fails_fast()
     {
         var board = new MemoryBoard();
-        await using var services = new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board)
-            .AddPosClient(o =>
-            {
-                o.AllowPrivateNetworks = true;
-                o.MaxRetries = 0;
-                o.CircuitMinimumThroughput = 2;
-                o.CircuitBreakSeconds = 0.5;
-                o.SharedCircuitRefreshSeconds = 0.1;
-                o.MaxResponseBytes = 1024;
-            }).Services.BuildServiceProvider();
+        await using var services = TwoFailureClient(new ServiceCollection().AddLogging().AddSingleton<IPosCircuitBoard>(board),
+            o => { o.CircuitBreakSeconds = 0.5; o.SharedCircuitRefreshSeconds = 0.1; o.MaxResponseBytes = 1024; });
         var pos = services.GetRequiredService<PosClient>();
         var key = new PosCircuitKey("cool-shop.myshopify.com", "0123456789abcdef");
         var connection = new PosConnection(new Uri(_pos.Url!), "pos-key", key);
@@ -128,15 +113,8 @@ public sealed class PosCircuitBoardTests : IDisposable
     public async Task A_board_that_cannot_be_read_or_written_fails_no_POS_call_and_is_logged()
     {
         var logs = new CapturedLogs();
-        await using var services = new ServiceCollection().AddLogging(l => l.AddProvider(logs))
-            .AddSingleton<IPosCircuitBoard, BrokenBoard>()
-            .AddPosClient(o =>
-            {
-                o.AllowPrivateNetworks = true;
-                o.MaxRetries = 0;
-                o.CircuitMinimumThroughput = 2;
-                o.CircuitBreakSeconds = 0.5;
-            }).Services.BuildServiceProvider();
+        await using var services = TwoFailureClient(new ServiceCollection().AddLogging(l => l.AddProvider(logs))
+            .AddSingleton<IPosCircuitBoard, BrokenBoard>(), o => o.CircuitBreakSeconds = 0.5);
         var pos = services.GetRequiredService<PosClient>();
         var connection = new PosConnection(new Uri(_pos.Url!), "pos-key", new PosCircuitKey("cool-shop.myshopify.com", "0123456789abcdef"));
         var balance = Request.Create().WithPath("/customers/777/points").UsingGet();
@@ -154,6 +132,15 @@ public sealed class PosCircuitBoardTests : IDisposable
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(Written(logs, "opened") && Written(logs, "closed")),
             "the failed writes logged");
     }
+
+    /// <summary>A client whose circuits two failures open, without retries, built on <paramref name="services"/> (its board, its logs).</summary>
+    private static ServiceProvider TwoFailureClient(IServiceCollection services, Action<PosClientOptions> more) => services.AddPosClient(o =>
+    {
+        o.AllowPrivateNetworks = true;
+        o.MaxRetries = 0;
+        o.CircuitMinimumThroughput = 2;
+        more(o);
+    }).Services.BuildServiceProvider();
 
     private static bool Written(CapturedLogs logs, string change) => logs.Lines.Any(l => l.Level == LogLevel.Warning
         && l.Message.Contains($"could not be written ({change})", StringComparison.Ordinal));
