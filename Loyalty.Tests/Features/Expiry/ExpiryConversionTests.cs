@@ -19,7 +19,7 @@ public sealed class ExpiryConversionTests(ExpiryConversionTests.ExpiryConversion
 
     private ShiftedClock Clock => Fixture.Clock;
 
-    private static readonly DateTimeOffset Today = DateTimeOffset.UtcNow;
+    private readonly DateTimeOffset Today = DateTimeOffset.UtcNow; // each test's own: a class-wide one ages while the class runs
 
     /// <summary>
     /// The shop's rule began, and the customer earned 1000 points, 11 months and 25 days ago (the app's clock set back for it); the

@@ -26,7 +26,7 @@ public sealed class ExpiryTests(ExpiryTests.ExpiryApp app) : AppTests<ExpiryTest
 
     private ShiftedClock Clock => Fixture.Clock;
 
-    private static readonly DateTimeOffset Today = DateTimeOffset.UtcNow;
+    private readonly DateTimeOffset Today = DateTimeOffset.UtcNow; // each test's own: a class-wide one ages while the class runs
 
     /// <summary>The shop's rule is set today (when it begins: a point counts from then at the earliest); every test moves on from here.</summary>
     public override async Task InitializeAsync()
