@@ -57,6 +57,13 @@ public sealed class SharedCostBucketTests(AppFixture app) : AppTests<AppFixture>
     }
 
     [Fact]
+    public async Task The_shared_bucket_is_an_estimate_written_without_a_disk_flush_so_a_shops_calls_do_not_queue_behind_syncs()
+    {
+        // Every call of a shop writes its one row; logged, each write held the row until its WAL flush (issue 16).
+        Assert.Equal('u', await App.ScalarAsync<char>("SELECT relpersistence FROM pg_class WHERE oid = 'shopify_cost_buckets'::regclass"));
+    }
+
+    [Fact]
     public async Task What_one_instance_has_waiting_to_send_still_counts_after_another_instance_hears_from_Shopify()
     {
         StubNearlyEmptyBucket();
