@@ -53,16 +53,18 @@ public static class Ledger
     /// <summary>Posts <paramref name="e"/> once (a reference posted before answers as it was), as <paramref name="posting"/> asks.</summary>
     public static async Task<Posted> PostAsync(NpgsqlConnection conn, NpgsqlTransaction tx, PointsEntry e, Posting posting, CancellationToken ct)
     {
-        await conn.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING", e, tx,
-            cancellationToken: ct));
-        var (balance, pending) = await conn.QuerySingleAsync<(long, long)>(new CommandDefinition(
-            "SELECT balance, pending FROM point_balances WHERE shop_domain = @Shop AND customer_id = @CustomerId FOR UPDATE", e, tx,
-            cancellationToken: ct));
-
-        var existing = await conn.QuerySingleOrDefaultAsync<(long Id, long Points, long BalanceAfter)?>(new CommandDefinition(
-            "SELECT id, points, balance_after FROM point_transactions WHERE shop_domain = @Shop AND reference = @Reference",
-            e, tx, cancellationToken: ct));
+        // One round trip, run in order: the balance row made sure of and locked, then the reference looked up under that lock.
+        long balance, pending;
+        (long Id, long Points, long BalanceAfter)? existing;
+        await using (var read = await conn.QueryMultipleAsync(new CommandDefinition("""
+            INSERT INTO point_balances (shop_domain, customer_id) VALUES (@Shop, @CustomerId) ON CONFLICT DO NOTHING;
+            SELECT balance, pending FROM point_balances WHERE shop_domain = @Shop AND customer_id = @CustomerId FOR UPDATE;
+            SELECT id, points, balance_after FROM point_transactions WHERE shop_domain = @Shop AND reference = @Reference
+            """, e, tx, cancellationToken: ct)))
+        {
+            (balance, pending) = await read.ReadSingleAsync<(long, long)>();
+            existing = await read.ReadSingleOrDefaultAsync<(long Id, long Points, long BalanceAfter)?>();
+        }
         if (existing is { } found) return new Posted(found.Id, found.Points, found.BalanceAfter, AlreadyApplied: true);
 
         var points = e.Points;
@@ -89,6 +91,7 @@ public static class Ledger
         var earned = EarningKinds.Contains(e.Kind) ? points : 0;
         var expired = e.Kind == Expiry ? -points : 0;
         var redeemed = EarningKinds.Contains(e.Kind) || e.Kind == Expiry ? 0 : -points;
+        // The row and the balance it moves, in one round trip (two statements, in order: the ledger's triggers see the row first).
         var id = await conn.QuerySingleAsync<long>(new CommandDefinition("""
             INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, actor_id,
                                             order_id, rate, basis_amount, currency, balance_after, pos_authoritative, pending_points, pending_after,
@@ -96,19 +99,17 @@ public static class Ledger
             VALUES (@Shop, @CustomerId, @points, @Kind, @Reference, @description, @ActorType, @ActorId,
                     @OrderId, @Rate, @BasisAmount, @Currency, @balanceAfter, @posAuthoritative, @PendingPoints, @pendingAfter,
                     @OccurredAt, @ExpiresLot)
-            RETURNING id
-            """, new
-        {
-            e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
-            e.Currency, balanceAfter = balance + points, posAuthoritative = posting.PosAuthoritative, e.PendingPoints,
-            pendingAfter = pending + e.PendingPoints, e.OccurredAt, e.ExpiresLot,
-        }, tx, cancellationToken: ct));
-        await conn.ExecuteAsync(new CommandDefinition("""
+            RETURNING id;
             UPDATE point_balances
             SET balance = balance + @points, pending = pending + @PendingPoints, total_earned = total_earned + @earned,
                 total_redeemed = total_redeemed + @redeemed, total_expired = total_expired + @expired, updated_at = now()
             WHERE shop_domain = @Shop AND customer_id = @CustomerId
-            """, new { e.Shop, e.CustomerId, points, e.PendingPoints, earned, redeemed, expired }, tx, cancellationToken: ct));
+            """, new
+        {
+            e.Shop, e.CustomerId, points, e.Kind, e.Reference, description, e.ActorType, e.ActorId, e.OrderId, e.Rate, e.BasisAmount,
+            e.Currency, balanceAfter = balance + points, posAuthoritative = posting.PosAuthoritative, e.PendingPoints,
+            pendingAfter = pending + e.PendingPoints, e.OccurredAt, e.ExpiresLot, earned, redeemed, expired,
+        }, tx, cancellationToken: ct));
 
         if (posting.QueueForPos && points != 0)
         {
