@@ -14,6 +14,12 @@ public sealed record ConversionRow(
         used_order_id, used_at, coupon_requested_at, balance_after, lease_token, metafield_failures
         """;
 
+    /// <summary>
+    /// When this driver last renewed the lease (a <see cref="System.Diagnostics.Stopwatch"/> timestamp taken before the renewal
+    /// was sent, so never later than the database's); 0 when this row did not come from a renewal.
+    /// </summary>
+    public long LeaseRenewedAt { get; init; }
+
     /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
     public string CouponView(DateTimeOffset now) => CouponStatus switch
     {
@@ -21,6 +27,10 @@ public sealed record ConversionRow(
         CouponStatuses.Cancelling => CouponStatuses.Cancelled,
         _ => CouponStatus,
     };
+
+    /// <summary>Nothing left for a driver: failed, in review, or completed with its list written and no cancellation under way.</summary>
+    public bool Settled => State is ConversionStates.Failed or ConversionStates.NeedsReview
+        || State == ConversionStates.Completed && MetafieldSyncedAt is not null && CouponStatus != CouponStatuses.Cancelling;
 
     public bool InFlight =>
         State is ConversionStates.Pending or ConversionStates.CouponCreated or ConversionStates.Settling or ConversionStates.Compensating;

@@ -23,6 +23,8 @@ public sealed partial class ConversionSaga
         // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
         // Once read, the write waits its turn like any call, so a read is not spent for nothing.
         var readWait = TimeSpan.Zero;
+        // An open incident about this list came with a failure count (MetafieldToReviewAsync); none counted, none to close.
+        var mayHaveIncident = c.MetafieldFailures > 0;
         // Before each send the row records it (metafield_uncertain_at, the earlier mark kept in _prev), so a write whose
         // answer never comes (an error, a timeout, a lost lease, a killed process) stays marked; a sure answer puts the
         // earlier mark back.
@@ -40,7 +42,7 @@ public sealed partial class ConversionSaga
         {
             for (var attempt = 1; ; attempt++)
             {
-                c = await RenewLeaseAsync(c, ct);
+                c = await LeaseForReadAsync(c, ct); // the write below is fenced by MarkSendingAsync
                 var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, readWait, ct);
                 var items = new JsonArray();
                 foreach (var item in current.Items)
@@ -84,7 +86,7 @@ public sealed partial class ConversionSaga
             metafield_uncertain_at = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN metafield_uncertain_prev END,
             metafield_uncertain_prev = NULL
             """, new { late = (double)Options.MetafieldLateWriteSeconds }, ct);
-        await CloseMetafieldIncidentAsync(c, ct);
+        if (mayHaveIncident) await CloseMetafieldIncidentAsync(c, ct);
         if (c.MetafieldSyncedAt is null) trigger.WakeAfter(TimeSpan.FromSeconds(Options.MetafieldLateWriteSeconds)); // once more after the window
         return c;
     }

@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// </summary>
 public sealed partial class ConversionSaga
 {
-    private async Task<ConversionRow> DeductAsync(ConversionRow c, CancellationToken ct)
+    private async Task<ConversionRow> DeductAsync(ConversionRow c, ShopSettings? settings, CancellationToken ct)
     {
         if (c.BalanceSource == BalanceSources.Ledger)
         {
@@ -29,7 +31,7 @@ public sealed partial class ConversionSaga
             return done;
         }
 
-        var connection = await PosConnectionAsync(c, ct);
+        var connection = await PosConnectionAsync(c, settings, ct);
         if (connection is null && c.DeductAttemptedAt is not null)
         {
             // A deduction was sent and may stand: never compensated blind.
@@ -60,7 +62,7 @@ public sealed partial class ConversionSaga
     private async Task<ConversionRow> SettleAsync(ConversionRow c, CancellationToken ct)
     {
         if (c.DeductAttemptedAt is { } sent && clock.GetUtcNow() - sent < TimeSpan.FromSeconds(Options.SettleAfterSeconds)) return c;
-        var connection = await PosConnectionAsync(c, ct);
+        var connection = await PosConnectionAsync(c, null, ct);
         if (connection is null) return await ReviewAsync(c, "The shop no longer has a POS connection to settle the deduction with.", ct);
 
         c = await RenewLeaseAsync(c, ct);
@@ -97,13 +99,16 @@ public sealed partial class ConversionSaga
     private async Task<ConversionRow> CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ConversionRow c, long? balanceAfter,
         CancellationToken ct)
     {
+        var renewing = Stopwatch.GetTimestamp();
         var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
             UPDATE conversions SET state = 'completed', coupon_status = 'active', completed_at = now(), updated_at = now(), last_error = NULL,
-                                   balance_after = @balanceAfter
+                                   balance_after = @balanceAfter, locked_until = clock_timestamp() + make_interval(secs => @lease)
             WHERE id = @id AND state = @state AND lease_token = @token
             RETURNING {ConversionRow.Columns}
-            """, new { id = c.Id, state = c.State, balanceAfter, token = c.LeaseToken }, tx, cancellationToken: ct))
+            """, new { id = c.Id, state = c.State, balanceAfter, token = c.LeaseToken, lease = (double)Options.LeaseSeconds }, tx,
+            cancellationToken: ct))
             ?? throw new LeaseLostException(c.Id); // the deduction's ledger row is rolled back with the transaction
+        done = done with { LeaseRenewedAt = renewing }; // the lease runs from the UPDATE's clock, after this
         var coupon = new { code = c.Code, amount = c.Amount, currency = c.Currency, expiresAt = c.ExpiresAt, customerId = c.CustomerId,
             source = "loyalty" };
         await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "conversion.completed",

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Loyalty.ShopifyApp.Infrastructure.Telemetry;
 
 namespace Loyalty.ShopifyApp.Features.Conversion;
@@ -35,12 +36,15 @@ public sealed partial class ConversionSaga(
     /// cost bucket (a customer's request passes a short one); a coupon that cannot be sent within it is left pending
     /// for the reconciler, which is woken when the bucket allows.
     /// </summary>
-    public async Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
+    public Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct) => DriveAsync(c, shopifyWait, null, ct);
+
+    /// <param name="settings">The shop's settings as the caller just read them, for the deduction's POS connection; null: read here.</param>
+    public async Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, CancellationToken ct)
     {
         using var scope = logger.BeginConversionScope(c.ShopDomain, c.CustomerId, c.Id);
         try
         {
-            return await StepsAsync(c, shopifyWait, ct);
+            return await StepsAsync(c, shopifyWait, settings, ct);
         }
         catch (LeaseLostException)
         {
@@ -51,7 +55,31 @@ public sealed partial class ConversionSaga(
         }
     }
 
-    private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
+    /// <summary>
+    /// The request's drive is over: what is not finished is handed to the reconciler (the lease released) before the answer; a
+    /// settled conversion is none of the reconciler's business, so its release does not hold the answer up.
+    /// </summary>
+    public async Task ReleaseAsync(ConversionRow claimed, ConversionRow? driven)
+    {
+        var release = ReleaseLeaseAsync(claimed);
+        if (driven is not { Settled: true }) await release;
+    }
+
+    private async Task ReleaseLeaseAsync(ConversionRow claimed)
+    {
+        try
+        {
+            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
+            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken",
+                claimed));
+        }
+        catch (Exception e) when (e is NpgsqlException or TimeoutException or ObjectDisposedException)
+        {
+            LogReleaseFailed(e, claimed.Id); // the lease runs out by itself; the reconciler takes the conversion then
+        }
+    }
+
+    private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, CancellationToken ct)
     {
         for (var step = 0; step < 10; step++)
         {
@@ -59,7 +87,7 @@ public sealed partial class ConversionSaga(
             c = c.State switch
             {
                 ConversionStates.Pending => await CreateCouponAsync(c, shopifyWait, ct),
-                ConversionStates.CouponCreated => await DeductAsync(c, ct),
+                ConversionStates.CouponCreated => await DeductAsync(c, settings, ct),
                 ConversionStates.Settling => await SettleAsync(c, ct),
                 ConversionStates.Compensating => await CompensateAsync(c, ct),
                 ConversionStates.Completed when c.CouponStatus == CouponStatuses.Cancelling => await CancelCouponAsync(c, shopifyWait, ct),
@@ -136,18 +164,34 @@ public sealed partial class ConversionSaga(
         parameters.Add("token", c.LeaseToken);
         parameters.Add("couponStatus", c.CouponStatus);
         parameters.Add("lease", (double)Options.LeaseSeconds);
+        var renewing = Stopwatch.GetTimestamp();
         await using var conn = await db.OpenConnectionAsync(ct);
-        return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+        var row = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                    UPDATE conversions SET updated_at = now(), locked_until = now() + make_interval(secs => @lease), {set}
                    WHERE id = @id AND state = @from AND lease_token = @token
                      AND coupon_status = @couponStatus -- an order marking the coupon used meanwhile stops this driver too
                    RETURNING {ConversionRow.Columns}
                    """, parameters, cancellationToken: ct))
                ?? throw new LeaseLostException(c.Id);
+        return row with { LeaseRenewedAt = renewing };
     }
 
     /// <summary>Renews the lease before an external call; throws <see cref="LeaseLostException"/> when it was lost.</summary>
     private Task<ConversionRow> RenewLeaseAsync(ConversionRow c, CancellationToken ct) => UpdateAsync(c, "attempts = attempts", null, ct);
+
+    /// <summary>
+    /// Before an external call that only reads: the lease is renewed unless this driver renewed it within the last
+    /// <see cref="FreshLeaseShare"/>th of <see cref="ConversionOptions.LeaseSeconds"/> (3 s of 60), when it still has nearly all
+    /// of it. Whatever the read leads to is written through <see cref="UpdateAsync"/>, fenced by the lease token as ever, and a
+    /// write to Shopify or the POS always renews first (<see cref="RenewLeaseAsync"/>).
+    /// </summary>
+    private Task<ConversionRow> LeaseForReadAsync(ConversionRow c, CancellationToken ct) =>
+        c.LeaseRenewedAt != 0 && Stopwatch.GetElapsedTime(c.LeaseRenewedAt) < TimeSpan.FromSeconds(Options.LeaseSeconds) / FreshLeaseShare
+            ? Task.FromResult(c)
+            : RenewLeaseAsync(c, ct);
+
+    /// <summary>See <see cref="LeaseForReadAsync"/>.</summary>
+    private const int FreshLeaseShare = 20;
 
     public async Task<ConversionRow?> LoadAsync(string id, CancellationToken ct)
     {
@@ -156,8 +200,9 @@ public sealed partial class ConversionSaga(
             $"SELECT {ConversionRow.Columns} FROM conversions WHERE id = @id", new { id }, cancellationToken: ct));
     }
 
-    private async Task<PosConnection?> PosConnectionAsync(ConversionRow c, CancellationToken ct)
+    private async Task<PosConnection?> PosConnectionAsync(ConversionRow c, ShopSettings? settings, CancellationToken ct)
     {
+        if (settings is not null) return settings.PosConnection(c.ShopDomain, dataProtection);
         await using var conn = await db.OpenConnectionAsync(ct);
         return (await ShopSettings.LoadAsync(conn, null, c.ShopDomain, ct)).PosConnection(c.ShopDomain, dataProtection);
     }
@@ -168,6 +213,9 @@ public sealed partial class ConversionSaga(
         Message = "Conversion {ConversionId} ({State}) changed under this driver (its lease ran out and another claimed it, or an order used the " +
         "coupon); this one stops")]
     private partial void LogLeaseLost(string conversionId, string state);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Conversion {ConversionId}: its lease could not be released; it runs out by itself")]
+    private partial void LogReleaseFailed(Exception e, string conversionId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Conversion {ConversionId}: {Step} ({Detail})")]
     private partial void LogStep(string conversionId, string step, string? detail);

@@ -108,14 +108,20 @@ public static partial class ConvertPoints
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
-                new { key = $"conversion:{shop}:{customer}" }, tx, cancellationToken: ct));
-            // The balance source decided above must still be the shop's: a switch waits for this claim, or this sees it.
-            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock_shared(hashtextextended(@key, 0))",
-                new { key = SettingsEndpoints.BalanceSourceLock(shop) }, tx, cancellationToken: ct));
-            var sourceNow = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
-                "SELECT balance_source FROM shop_settings WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct))
-                    ?? BalanceSources.Ledger;
+            // The balance source decided above must still be the shop's: a switch waits for this claim, or this sees it. The three
+            // statements go in one round trip and run in order.
+            string sourceNow;
+            await using (var claim = await conn.QueryMultipleAsync(new CommandDefinition("""
+                SELECT pg_advisory_xact_lock(hashtextextended(@key, 0));
+                SELECT pg_advisory_xact_lock_shared(hashtextextended(@sourceKey, 0));
+                SELECT balance_source FROM shop_settings WHERE shop_domain = @shop
+                """, new { key = $"conversion:{shop}:{customer}", sourceKey = SettingsEndpoints.BalanceSourceLock(shop), shop }, tx,
+                cancellationToken: ct)))
+            {
+                await claim.ReadAsync();
+                await claim.ReadAsync();
+                sourceNow = await claim.ReadSingleOrDefaultAsync<string?>() ?? BalanceSources.Ledger;
+            }
             if (sourceNow != settings.BalanceSource)
             {
                 await tx.RollbackAsync(ct);
@@ -126,10 +132,17 @@ public static partial class ConvertPoints
             // be spent: in POS mode the expiry is a deduction on its way to the POS, which the balance below counts.
             expired += await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, settings, clock.Now, ct);
             // The same key sent twice at once: the second waited for the first's claim above, and answers with its result.
-            var raced = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+            ConversionRow? raced;
+            string? currency;
+            await using (var read = await conn.QueryMultipleAsync(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
-                    @idempotencyKey
-                """, new { shop, customer, idempotencyKey }, tx, cancellationToken: ct));
+                    @idempotencyKey;
+                SELECT currency FROM shops WHERE shop_domain = @shop
+                """, new { shop, customer, idempotencyKey }, tx, cancellationToken: ct)))
+            {
+                raced = await read.ReadSingleOrDefaultAsync<ConversionRow>();
+                currency = await read.ReadSingleOrDefaultAsync<string?>();
+            }
             if (raced is not null)
             {
                 await tx.RollbackAsync(ct);
@@ -138,8 +151,6 @@ public static partial class ConvertPoints
                         "This Idempotency-Key was used for another amount of points.")
                     : await ResultAsync(http, raced, replay: true, db, pos, dataProtection, settings, ct);
             }
-            var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
-                "SELECT currency FROM shops WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
             // A member's tier may make their points worth more (a better conversion value), as the tier is when they convert; the bonus
             // is rounded down to the currency's smallest unit, so rounding never adds to it.
             var factor = await Tiers.TierProgram.ConversionFactorAsync(conn, tx, shop, customer, clock.Now, ct);
@@ -193,17 +204,15 @@ public static partial class ConvertPoints
         }
         if (expired > 0 && settings.PosMode) posSync.Notify();
 
-        ConversionRow driven;
+        ConversionRow? driven = null;
         try
         {
-            driven = await saga.DriveAsync(created, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), ct);
+            // The settings read above serve the drive too (the POS connection for the deduction).
+            driven = await saga.DriveAsync(created, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), settings, ct);
         }
         finally
         {
-            // Hand over to the reconciler whatever is not finished.
-            await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-            await conn.ExecuteAsync(new CommandDefinition("UPDATE conversions SET locked_until = NULL WHERE id = @Id AND lease_token = @LeaseToken",
-                created));
+            await saga.ReleaseAsync(created, driven);
         }
         return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
     }
