@@ -119,6 +119,12 @@ public sealed class BenchEnvironment : IAsyncDisposable
         await Shopify.DisposeAsync();
         await Pos.DisposeAsync();
         await Postgres.StopAsync();
+        // BENCH_KEEP=1 keeps the run's directory (the apps' logs, the database) for a look afterwards.
+        if (Environment.GetEnvironmentVariable("BENCH_KEEP") == "1")
+        {
+            Console.WriteLine($"# kept: {_dir}");
+            return;
+        }
         try { System.IO.Directory.Delete(_dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
