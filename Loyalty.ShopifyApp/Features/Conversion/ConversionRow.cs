@@ -28,10 +28,6 @@ public sealed record ConversionRow(
         _ => CouponStatus,
     };
 
-    /// <summary>Nothing left for a driver: failed, in review, or completed with its list written and no cancellation under way.</summary>
-    public bool Settled => State is ConversionStates.Failed or ConversionStates.NeedsReview
-        || State == ConversionStates.Completed && MetafieldSyncedAt is not null && CouponStatus != CouponStatuses.Cancelling;
-
     public bool InFlight =>
         State is ConversionStates.Pending or ConversionStates.CouponCreated or ConversionStates.Settling or ConversionStates.Compensating;
 }

@@ -56,16 +56,10 @@ public sealed partial class ConversionSaga(
     }
 
     /// <summary>
-    /// The request's drive is over: what is not finished is handed to the reconciler (the lease released) before the answer; a
-    /// settled conversion is none of the reconciler's business, so its release does not hold the answer up.
+    /// The request's drive is over: the lease is released before the answer, so what is not finished goes to the reconciler, and
+    /// a customer's cancellation or a merchant's review of a settled one is not refused as in progress.
     /// </summary>
-    public async Task ReleaseAsync(ConversionRow claimed, ConversionRow? driven)
-    {
-        var release = ReleaseLeaseAsync(claimed);
-        if (driven is not { Settled: true }) await release;
-    }
-
-    private async Task ReleaseLeaseAsync(ConversionRow claimed)
+    public async Task ReleaseAsync(ConversionRow claimed)
     {
         try
         {

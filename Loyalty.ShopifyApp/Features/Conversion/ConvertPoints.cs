@@ -108,21 +108,22 @@ public static partial class ConvertPoints
         await using (var conn = await db.OpenConnectionAsync(ct))
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
-            // The balance source decided above must still be the shop's: a switch waits for this claim, or this sees it. The three
-            // statements go in one round trip and run in order.
-            string sourceNow;
+            // The balance source and POS decided above must still be the shop's: a switch of either waits for this claim, or this
+            // sees it (the deduction below uses these settings). The three statements go in one round trip and run in order.
+            (string? Source, string? PosBaseUrl, string? PosApiKeyProtected)? now;
             await using (var claim = await conn.QueryMultipleAsync(new CommandDefinition("""
                 SELECT pg_advisory_xact_lock(hashtextextended(@key, 0));
                 SELECT pg_advisory_xact_lock_shared(hashtextextended(@sourceKey, 0));
-                SELECT balance_source FROM shop_settings WHERE shop_domain = @shop
+                SELECT balance_source, pos_base_url, pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop
                 """, new { key = $"conversion:{shop}:{customer}", sourceKey = SettingsEndpoints.BalanceSourceLock(shop), shop }, tx,
                 cancellationToken: ct)))
             {
                 await claim.ReadAsync();
                 await claim.ReadAsync();
-                sourceNow = await claim.ReadSingleOrDefaultAsync<string?>() ?? BalanceSources.Ledger;
+                now = await claim.ReadSingleOrDefaultAsync<(string?, string?, string?)?>();
             }
-            if (sourceNow != settings.BalanceSource)
+            if ((now?.Source ?? BalanceSources.Ledger) != settings.BalanceSource || now?.PosBaseUrl != settings.PosBaseUrl
+                || now?.PosApiKeyProtected != settings.PosApiKeyProtected)
             {
                 await tx.RollbackAsync(ct);
                 return Problems.Create(StatusCodes.Status409Conflict, "settings_changed",
@@ -204,7 +205,7 @@ public static partial class ConvertPoints
         }
         if (expired > 0 && settings.PosMode) posSync.Notify();
 
-        ConversionRow? driven = null;
+        ConversionRow driven;
         try
         {
             // The settings read above serve the drive too (the POS connection for the deduction).
@@ -212,7 +213,7 @@ public static partial class ConvertPoints
         }
         finally
         {
-            await saga.ReleaseAsync(created, driven);
+            await saga.ReleaseAsync(created);
         }
         return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
     }

@@ -117,7 +117,7 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
                     available = excluded.available - {Waiting}, at = excluded.at
                 """, new { shop, maximum, restoreRate, currentlyAvailable });
         }
-        catch (Exception e) when (e is NpgsqlException or TimeoutException or ObjectDisposedException) // disposed: the app is stopping
+        catch (Exception e) when (e is NpgsqlException or TimeoutException)
         {
             LogUnshared(e, shop);
         }

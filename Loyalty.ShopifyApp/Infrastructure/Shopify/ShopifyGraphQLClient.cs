@@ -193,10 +193,7 @@ public sealed partial class ShopifyGraphQLClient(
             return false;
         }
         double? requested = TryNumber(cost, "requestedQueryCost", out var r) ? r : null;
-        var write = bucket.ObserveAsync(shop, document, requested, maximum, available, rate);
-        // A bucket over half full is far from holding anyone back: its figure is written while the caller goes on (a round trip
-        // less on every call). A low one is written before the caller's next call can reserve from it.
-        if (maximum <= 0 || available < maximum / 2) await write;
+        await bucket.ObserveAsync(shop, document, requested, maximum, available, rate);
         return true;
     }
 

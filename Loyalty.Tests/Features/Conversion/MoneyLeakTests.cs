@@ -102,6 +102,41 @@ public sealed class MoneyLeakTests(ConversionApp app) : ConversionTestBase<Conve
     }
 
     [Fact]
+    public async Task A_POS_saved_while_the_balance_is_being_read_stops_the_conversion_before_anything_is_deducted_at_the_old_one()
+    {
+        await SetAsync(new { balanceSource = "pos", posBaseUrl = Pos.Url, posApiKey = "pos-key" });
+        Shopify.StubDiscountCreate(Shop);
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // The balance read is held at the POS (its matcher runs as it arrives) until the merchant has saved; should that outlast the
+        // client's attempt, its retry is answered at once.
+        var saved = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Pos.Given(WireMock.RequestBuilders.Request.Create().UsingGet().WithPath(path => path == $"/customers/{Customer}/points"
+                && Held(reading, saved)))
+            .RespondWith(WireMock.ResponseBuilders.Response.Create().WithStatusCode(200)
+                .WithBodyAsJson(new { customerId = Customer.ToString(), balance = 1000 }));
+
+        var converting = ConvertAsync(100, "moved-pos");
+        await reading.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var save = await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop,
+            JsonContent.Create(new { posBaseUrl = Pos.Url + "/moved", posApiKey = "pos-key" })));
+        Assert.True(save.IsSuccessStatusCode, await save.Content.ReadAsStringAsync()); // nothing in flight yet: the merchant may
+        saved.TrySetResult();
+        var answer = await converting;
+
+        Assert.True(answer.StatusCode == HttpStatusCode.Conflict, await answer.Content.ReadAsStringAsync());
+        Assert.Equal("settings_changed", (await answer.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Empty(PosDeductions); // not at the POS the shop left, nor anywhere
+        Assert.Equal(0, Creates);
+    }
+
+    private static bool Held(TaskCompletionSource arrived, TaskCompletionSource release)
+    {
+        arrived.TrySetResult();
+        release.Task.Wait(TimeSpan.FromSeconds(1.5));
+        return true;
+    }
+
+    [Fact]
     public async Task A_coupon_created_after_a_5xx_is_found_later_and_completes_instead_of_being_orphaned()
     {
         await GiveAsync(1000);
