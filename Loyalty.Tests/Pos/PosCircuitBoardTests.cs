@@ -30,10 +30,12 @@ public sealed class PosCircuitBoardTests : IDisposable
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(board.Holds(key)), "the break on the board");
 
         await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "shop-b-key"), "777", default); // drops shop A's pipeline
+        await _pos.SettledAsync();
         var calls = _pos.LogEntries.Count;
         var again = await pos.GetBalanceAsync(failing, "777", default);
 
         Assert.Equal(OutboundFailure.CircuitOpen, Assert.IsType<PosBalance.Unavailable>(again).Reason);
+        await _pos.SettledAsync();
         Assert.Equal(calls, _pos.LogEntries.Count);
         Assert.Equal(1, services.GetRequiredService<PosPipelines>().Count);
     }
@@ -63,6 +65,7 @@ public sealed class PosCircuitBoardTests : IDisposable
 
         Assert.True(board.Holds(key));
         Assert.Equal(OutboundFailure.CircuitOpen, Assert.IsType<PosBalance.Unavailable>(again).Reason);
+        await _pos.SettledAsync(3);
         Assert.Equal(3, _pos.LogEntries.Count); // two failures and the probe
     }
 
@@ -98,6 +101,7 @@ public sealed class PosCircuitBoardTests : IDisposable
 
         for (var i = 0; i < 10; i++) Assert.IsType<PosBalance.Found>(await pos.GetBalanceAsync(connection, "777", default));
         Assert.Equal(1, board.Reads);
+        await _pos.SettledAsync(10);
         Assert.Equal(10, _pos.LogEntries.Count);
 
         clock.Advance(TimeSpan.FromSeconds(0.9));
@@ -121,6 +125,7 @@ public sealed class PosCircuitBoardTests : IDisposable
         _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(500));
 
         for (var i = 0; i < 3; i++) Assert.IsType<PosBalance.Unavailable>(await pos.GetBalanceAsync(connection, "777", default));
+        await _pos.SettledAsync(2);
         Assert.Equal(2, _pos.LogEntries.Count); // the unread board changed nothing: two failures reached the POS, and opened the circuit
         _pos.ResetMappings();
         _pos.Given(balance).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new { customerId = "777", balance = 40 }));

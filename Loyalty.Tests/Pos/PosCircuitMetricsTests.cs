@@ -35,6 +35,7 @@ public sealed class PosCircuitMetricsTests : IDisposable
         var refused = await services.GetRequiredService<PosClient>().GetBalanceAsync(connection, "777", default);
 
         Assert.IsType<PosBalance.Unavailable>(refused);
+        await _pos.SettledAsync(2);
         Assert.Equal(2, _pos.LogEntries.Count); // the open circuit kept the third call from the POS
         Assert.Equal((0d, 1d, 0d), Circuits(metrics));
         Assert.Equal(1, metrics.Sum("loyalty.pos.circuit.transitions", ("state", PosCircuits.Open)));
@@ -71,8 +72,10 @@ public sealed class PosCircuitMetricsTests : IDisposable
 
         // Shop B keeps A among the two most recent: A's circuit stays open (the POS is not called).
         await pos.GetBalanceAsync(new PosConnection(new Uri(_pos.Url!), "shop-b-key"), "777", default);
+        await _pos.SettledAsync();
         var calls = _pos.LogEntries.Count;
         await pos.GetBalanceAsync(failing, "777", default);
+        await _pos.SettledAsync();
         Assert.Equal(calls, _pos.LogEntries.Count);
 
         // Shops C and D push A out: ten thousand shops cannot grow an instance's pipelines past the bound.
@@ -83,8 +86,10 @@ public sealed class PosCircuitMetricsTests : IDisposable
         Assert.Equal(2d, closed + open + halfOpen);
 
         // A comes back with a new pipeline, its circuit closed: the POS is called again.
+        await _pos.SettledAsync();
         calls = _pos.LogEntries.Count;
         await pos.GetBalanceAsync(failing, "777", default);
+        await _pos.SettledAsync(calls + 1);
         Assert.Equal(calls + 1, _pos.LogEntries.Count);
     }
 

@@ -18,7 +18,8 @@ public sealed class PosClientTests : IDisposable
         _connection = new PosConnection(new Uri(_pos.Url!), "pos-key-1");
     }
 
-    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3, ILoggerProvider? logs = null) => new ServiceCollection()
+    private static ServiceProvider Build(bool allowPrivate, int maxRetries = 3, ILoggerProvider? logs = null, double attemptSeconds = 0.5) =>
+        new ServiceCollection()
         .AddLogging(b =>
         {
             if (logs is not null) b.AddProvider(logs);
@@ -26,7 +27,7 @@ public sealed class PosClientTests : IDisposable
         .AddPosClient(o =>
         {
             o.AllowPrivateNetworks = allowPrivate;
-            o.AttemptTimeoutSeconds = 0.5;
+            o.AttemptTimeoutSeconds = attemptSeconds;
             o.TotalTimeoutSeconds = 5;
             o.MaxRetries = maxRetries;
             o.RetryBaseDelayMs = 20;
@@ -100,18 +101,21 @@ public sealed class PosClientTests : IDisposable
 
         Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_4", null, default));
 
+        await _pos.SettledAsync(3);
         Assert.Equal(["conv_4", "conv_4", "conv_4"], PostedReferences(DeductPath));
     }
 
     [Fact]
     public async Task With_no_retries_configured_a_call_is_a_single_attempt()
     {
-        using var once = Build(allowPrivate: true, maxRetries: 0); // Pos:MaxRetries accepts 0
+        // Pos:MaxRetries accepts 0. A generous attempt timeout: on a busy machine a 0.5 s attempt can lapse before it is sent.
+        using var once = Build(allowPrivate: true, maxRetries: 0, attemptSeconds: 5);
         _pos.Given(Request.Create().WithPath(DeductPath).UsingPost()).RespondWith(Response.Create().WithStatusCode(503));
 
         var outcome = await once.GetRequiredService<PosClient>().DeductAsync(_connection, "777", 500, "conv_13", null, default);
 
         Assert.IsType<PosOutcome.Unknown>(outcome);
+        await _pos.SettledAsync(1);
         Assert.Equal(["conv_13"], PostedReferences(DeductPath));
     }
 
@@ -139,7 +143,7 @@ public sealed class PosClientTests : IDisposable
         var outcome = await Client.DeductAsync(_connection, "777", 500, "conv_5", null, default);
 
         Assert.IsType<PosOutcome.Unknown>(outcome);
-        await WaitForJournalAsync(DeductPath, 4);
+        await _pos.SettledAsync(4);
         Assert.Equal(4, PostedReferences(DeductPath).Count(r => r == "conv_5")); // first try + 3 retries, one reference
     }
 
@@ -215,6 +219,7 @@ public sealed class PosClientTests : IDisposable
         Assert.IsType<PosOutcome.Unknown>(outcome); // never guessed as applied or as rejected
         var settled = Assert.IsType<PosLookup.Found>(await Client.FindTransactionAsync(_connection, "conv_6", default));
         Assert.Equal(-500, settled.Transaction.Points);
+        await _pos.SettledAsync(1);
         Assert.Equal(["conv_6"], PostedReferences(DeductPath));
     }
 
@@ -230,14 +235,8 @@ public sealed class PosClientTests : IDisposable
         var applied = Assert.IsType<PosOutcome.Applied>(await Client.DeductAsync(_connection, "777", 500, "conv_11", null, default));
 
         Assert.True(applied.Replayed);
-        await WaitForJournalAsync(DeductPath, 2);
+        await _pos.SettledAsync(2);
         Assert.Equal(["conv_11", "conv_11"], PostedReferences(DeductPath));
-    }
-
-    /// <summary>WireMock journals a request when its (possibly delayed) answer is done.</summary>
-    private async Task WaitForJournalAsync(string path, int count)
-    {
-        for (var i = 0; i < 100 && PostedReferences(path).Count < count; i++) await Task.Delay(50);
     }
 
     [Fact]

@@ -44,6 +44,7 @@ public sealed class SlowCircuitBoardTests : IDisposable
             Assert.IsType<PosBalance.Found>(await pos.GetBalanceAsync(connection, "777", default).WaitAsync(TimeSpan.FromSeconds(5)));
         }
 
+        await _pos.SettledAsync(7);
         Assert.Equal(7, _pos.LogEntries.Count);
         Assert.Equal(1, _board.Reads);
         Assert.Single(_logs.Lines, l => l.Level == LogLevel.Warning && l.Message.Contains("did not answer within", StringComparison.Ordinal));

@@ -25,6 +25,7 @@ public sealed class PosConnectionTestTests(ConversionApp app) : ConversionTestBa
 
         Assert.Equal(HttpStatusCode.OK, status);
         Assert.True(body.GetProperty("ok").GetBoolean());
+        await Pos.SettledAsync(1);
         var call = Assert.Single(Pos.LogEntries);
         Assert.Equal("GET", call.RequestMessage!.Method);
         Assert.Equal("Bearer the-key", call.RequestMessage.Headers!["Authorization"].Single());
@@ -46,6 +47,7 @@ public sealed class PosConnectionTestTests(ConversionApp app) : ConversionTestBa
 
         Assert.Equal(HttpStatusCode.OK, status); // before the fix: 500, the saved key decrypted to name the shared circuit
         Assert.True(body.GetProperty("ok").GetBoolean());
+        await Pos.SettledAsync(1);
         Assert.Equal("Bearer the-new-key", Assert.Single(Pos.LogEntries, e => e.RequestMessage!.Path == "/transactions/loyalty:connection-test")
             .RequestMessage!.Headers!["Authorization"].Single());
     }
@@ -128,8 +130,10 @@ public sealed class PosConnectionTestTests(ConversionApp app) : ConversionTestBa
         Assert.Empty(other.LogEntries);
         // The saved URL is tried with the saved key, another URL with the key typed for it.
         Assert.True((await TestAsync(new { })).Body.GetProperty("ok").GetBoolean());
+        await Pos.SettledAsync(1);
         Assert.Equal("Bearer saved-key", Assert.Single(Pos.LogEntries).RequestMessage!.Headers!["Authorization"].Single());
         Assert.True((await TestAsync(new { posBaseUrl = other.Url, posApiKey = "typed-key" })).Body.GetProperty("ok").GetBoolean());
+        await other.SettledAsync(1);
         Assert.Equal("Bearer typed-key", Assert.Single(other.LogEntries).RequestMessage!.Headers!["Authorization"].Single());
         other.Stop();
     }
