@@ -14,6 +14,17 @@ public sealed class WebhookFairnessTests(WebhookFairnessTests.FairnessApp fairne
         ["Webhooks:ProcessingEnabled"] = "false", ["Webhooks:BatchSize"] = "10", ["Webhooks:MaxAttempts"] = "1",
     }, RecordingHandler.Register);
 
+    [Fact]
+    public async Task The_inbox_keeps_only_the_indexes_its_queries_read_since_each_delivery_writes_every_index_three_times()
+    {
+        // Intake, claim and processed mark each write a row version into every index (the status change rules out HOT updates).
+        var indexes = (await App.ScalarAsync<string[]>(
+            "SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes WHERE tablename = 'webhook_deliveries'"))!;
+
+        Assert.Equal(["webhook_deliveries_customer", "webhook_deliveries_order", "webhook_deliveries_pkey", "webhook_deliveries_ready_by_shop",
+            "webhook_deliveries_shop_status", "webhook_deliveries_webhook_id_key"], indexes);
+    }
+
     private Task<int> ProcessAsync() => App.Services.GetRequiredService<WebhookProcessor>().ProcessDueAsync(CancellationToken.None);
 
     private async Task<List<string>> PostAsync(string shop, int count)
