@@ -17,8 +17,12 @@ public static class ConversionLoad
 {
     private const int PosMs = 40, ShopifyMs = 120;
 
+    /// <param name="warmupSeconds">
+    /// Conversions at concurrency 8 before the measured levels, not counted. A cold app spends its first minute compiling (25 s
+    /// after start it still tiers up thousands of methods every 5 s), which a short warm-up left in the first levels' figures.
+    /// </param>
     public static async Task<int> RunAsync(int[] levels, int seconds, int throttleSeconds, int throttleLevel, int bucketSize, int seed,
-        bool durable, CancellationToken ct, bool profile = false)
+        bool durable, int warmupSeconds, CancellationToken ct, bool profile = false)
     {
         ThreadPool.SetMinThreads(128, 128);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
@@ -38,13 +42,13 @@ public static class ConversionLoad
         for (var c = 1; c <= 5000; c++) env.Pos.SetBalance((800_000 + c).ToString(), 1_000_000_000);
         env.Pos.Latency = TimeSpan.FromMilliseconds(PosMs);
         env.Shopify.Latency = TimeSpan.FromMilliseconds(ShopifyMs);
-        Console.WriteLine(
-            $"# conversions: POS {PosMs} ms, Shopify {ShopifyMs} ms per call, levels {string.Join(",", levels)}, {seconds} s each, seed {seed}");
+        Console.WriteLine($"# conversions: POS {PosMs} ms, Shopify {ShopifyMs} ms per call, levels {string.Join(",", levels)}, {seconds} s each, " +
+                          $"after {warmupSeconds} s of warm-up, seed {seed}");
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = app.BaseUrl,
             Timeout = TimeSpan.FromSeconds(120) };
         var nextCustomer = 0;
-        await RunLevelAsync(2, 3, warmup: true); // JIT, pools
+        await RunLevelAsync(8, warmupSeconds, warmup: true); // JIT and tiering, pools
         var rows = new List<string>();
         foreach (var level in levels)
         {
