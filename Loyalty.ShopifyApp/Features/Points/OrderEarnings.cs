@@ -44,10 +44,21 @@ public static class OrderEarnings
     public static async Task<Outcome> AwardAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OrderFacts order,
         ShopSettings settings, string source, DateTimeOffset now, CancellationToken ct)
     {
-        await LockOrderAsync(conn, tx, shop, order.OrderId, ct);
-        var existing = await conn.QuerySingleOrDefaultAsync<string>(new CommandDefinition(
-            "SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId", new { shop, order.OrderId }, tx,
-            cancellationToken: ct));
+        // One round trip, run in order: the order's lock, then under it what was decided and the refunds that came first (none can be
+        // added while the lock is held: a refund takes it too).
+        string? existing;
+        List<(long RefundId, decimal Amount)> earlyRefunds;
+        await using (var read = await conn.QueryMultipleAsync(new CommandDefinition($"""
+            {LockOrderSql};
+            SELECT status FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId;
+            SELECT refund_id, refunded_amount FROM order_refunds
+            WHERE shop_domain = @shop AND order_id = @OrderId AND applied_at IS NULL ORDER BY created_at, refund_id
+            """, new { shop, order.OrderId, key = OrderLockKey(shop, order.OrderId) }, tx, cancellationToken: ct)))
+        {
+            await read.ReadAsync(); // the lock's void
+            existing = await read.ReadSingleOrDefaultAsync<string>();
+            earlyRefunds = (await read.ReadAsync<(long, decimal)>()).AsList();
+        }
         if (existing is not null) return new Outcome("already_" + existing, 0, "the order was already handled");
 
         // The rule in force when the order was paid (a pay-later order: when its payment came, not when it was placed); a rate
@@ -106,18 +117,14 @@ public static class OrderEarnings
         }, ct);
 
         // Refunds that arrived before the award are applied now.
-        var earlyRefunds = await conn.QueryAsync<(long RefundId, decimal Amount)>(new CommandDefinition("""
-            SELECT refund_id, refunded_amount FROM order_refunds
-            WHERE shop_domain = @shop AND order_id = @OrderId AND applied_at IS NULL ORDER BY created_at, refund_id
-            """, new { shop, order.OrderId }, tx, cancellationToken: ct));
-        foreach (var (refundId, refunded) in earlyRefunds.ToList())
+        foreach (var (refundId, refunded) in earlyRefunds)
         {
             await ApplyRefundAsync(conn, tx, shop, order.OrderId, refundId, refunded, settings, now, evaluate: false, ct); // once, below
         }
         if (!pending)
         {
             // What the customer keeps of the order (refunds that came first are applied): Flow hears of that, never a gross figure.
-            var kept = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
+            var kept = earlyRefunds.Count == 0 ? points : await conn.ExecuteScalarAsync<long>(new CommandDefinition(
                 "SELECT awarded_points - taken_back_points FROM order_earnings WHERE shop_domain = @shop AND order_id = @OrderId",
                 new { shop, order.OrderId }, tx, cancellationToken: ct));
             if (kept > 0)
@@ -242,10 +249,14 @@ public static class OrderEarnings
     /// <summary>The order's lock if no one else holds it now (a reader that must not wait); false when busy.</summary>
     internal static Task<bool> TryLockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>
         conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_xact_lock(hashtextextended(@key, 0))",
-            new { key = $"order:{shop}:{orderId}" }, tx, cancellationToken: ct));
+            new { key = OrderLockKey(shop, orderId) }, tx, cancellationToken: ct));
 
     /// <summary>Serialises all work on one order (award, refunds, cancel, release) across transactions and instances.</summary>
     internal static Task LockOrderAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, long orderId, CancellationToken ct) =>
-        conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))",
-            new { key = $"order:{shop}:{orderId}" }, tx, cancellationToken: ct));
+        conn.ExecuteAsync(new CommandDefinition(LockOrderSql, new { key = OrderLockKey(shop, orderId) }, tx, cancellationToken: ct));
+
+    /// <summary>The order's lock (<see cref="LockOrderAsync"/>), on <c>@key</c>, for a batch that goes on under it.</summary>
+    private const string LockOrderSql = "SELECT pg_advisory_xact_lock(hashtextextended(@key, 0))";
+
+    private static string OrderLockKey(string shop, long orderId) => $"order:{shop}:{orderId}";
 }

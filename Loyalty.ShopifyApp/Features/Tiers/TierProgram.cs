@@ -95,14 +95,17 @@ public static class TierProgram
     public static async Task<Tier?> EffectiveTierAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer,
         DateTimeOffset now, CancellationToken ct)
     {
-        var row = await conn.QuerySingleOrDefaultAsync<CustomerTier>(new CommandDefinition("""
-            SELECT tier_id, source, since, below_since, metric FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customer
-            """, new { shop, customer }, tx, cancellationToken: ct));
-        if (row?.TierId is null && !await conn.ExecuteScalarAsync<bool>(new CommandDefinition(
-                "SELECT EXISTS (SELECT 1 FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL)", new { shop }, tx, cancellationToken: ct)))
+        CustomerTier? row;
+        bool anyTiers;
+        await using (var read = await conn.QueryMultipleAsync(new CommandDefinition("""
+            SELECT tier_id, source, since, below_since, metric FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customer;
+            SELECT EXISTS (SELECT 1 FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL);
+            """, new { shop, customer }, tx, cancellationToken: ct)))
         {
-            return null;
+            row = await read.ReadSingleOrDefaultAsync<CustomerTier>();
+            anyTiers = await read.ReadSingleAsync<bool>();
         }
+        if (row?.TierId is null && !anyTiers) return null;
         var (rules, tiers) = await LoadAsync(conn, tx, shop, ct);
         var current = row?.TierId is { } id ? tiers.FirstOrDefault(t => t.Id == id) : null;
         if (row?.Source == "manual") return current;

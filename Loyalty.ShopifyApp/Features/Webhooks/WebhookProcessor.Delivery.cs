@@ -32,6 +32,7 @@ public sealed partial class WebhookProcessor
         {
             await using var conn = await db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
+            var savepointOpen = false;
             foreach (var delivery in chunk)
             {
                 if (heldLanes.Contains(laneOf[delivery.Id]))
@@ -40,15 +41,18 @@ public sealed partial class WebhookProcessor
                     continue;
                 }
                 using var scope = BeginDeliveryScope(delivery);
-                await tx.SaveAsync("delivery", ct);
                 try
                 {
-                    handled.Add(await HandleInAsync(conn, tx, delivery, reads, ct));
-                    await tx.ReleaseAsync("delivery", ct);
+                    // The previous delivery's savepoint released (its work joins the transaction) and this one's taken in the round trip
+                    // of the fence; the last is released by the commit.
+                    handled.Add(await HandleInAsync(conn, tx, delivery, reads, ct,
+                        beforeFence: (savepointOpen ? "RELEASE SAVEPOINT delivery; " : "") + "SAVEPOINT delivery;"));
+                    savepointOpen = true;
                 }
                 catch (Exception e) when (e is not OperationCanceledException && conn.State == ConnectionState.Open)
                 {
-                    await tx.RollbackAsync("delivery", ct);
+                    await tx.RollbackAsync("delivery", ct); // the savepoint stays, empty, for the next delivery's RELEASE
+                    savepointOpen = true;
                     // Also a prepared statement whose table another instance's migration changed (0A000, "cached plan must not change
                     // result type"): Npgsql prepares it again on its next use, so run alone it goes through without spending an attempt.
                     if (e is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
@@ -116,11 +120,12 @@ public sealed partial class WebhookProcessor
     }
 
     /// <summary>Marks the delivery handled, fenced by its attempt, and runs its handler, all in <paramref name="tx"/>.</summary>
+    /// <param name="beforeFence">Statements sent in the fence's round trip, ahead of it (a chunk's savepoints).</param>
     private async Task<Handled> HandleInAsync(NpgsqlConnection conn, NpgsqlTransaction tx, WebhookDelivery delivery, WebhookShopReads reads,
-        CancellationToken ct)
+        CancellationToken ct, string beforeFence = "")
     {
         // Fence: still ours? (a worker whose lease expired must not finish what another took over)
-        var owned = await conn.ExecuteAsync(new CommandDefinition("""
+        var owned = await conn.ExecuteAsync(new CommandDefinition(beforeFence + """
             UPDATE webhook_deliveries SET status = 'processed', processed_at = now(), locked_until = NULL, last_error = NULL
             WHERE id = @Id AND status = 'processing' AND attempts = @Attempts
             """, delivery, tx, cancellationToken: ct));
