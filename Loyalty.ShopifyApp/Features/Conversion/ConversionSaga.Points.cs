@@ -99,26 +99,47 @@ public sealed partial class ConversionSaga
     private async Task<ConversionRow> CompleteAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ConversionRow c, long? balanceAfter,
         CancellationToken ct)
     {
-        var renewing = Stopwatch.GetTimestamp();
-        var done = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-            UPDATE conversions SET state = 'completed', coupon_status = 'active', completed_at = now(), updated_at = now(), last_error = NULL,
-                                   balance_after = @balanceAfter, locked_until = clock_timestamp() + make_interval(secs => @lease)
-            WHERE id = @id AND state = @state AND lease_token = @token
-            RETURNING {ConversionRow.Columns}
-            """, new { id = c.Id, state = c.State, balanceAfter, token = c.LeaseToken, lease = (double)Options.LeaseSeconds }, tx,
-            cancellationToken: ct))
-            ?? throw new LeaseLostException(c.Id); // the deduction's ledger row is rolled back with the transaction
-        done = done with { LeaseRenewedAt = renewing }; // the lease runs from the UPDATE's clock, after this
         var coupon = new { code = c.Code, amount = c.Amount, currency = c.Currency, expiresAt = c.ExpiresAt, customerId = c.CustomerId,
             source = "loyalty" };
-        await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "conversion.completed",
-            new { conversionId = c.Id, customerId = c.CustomerId, points = c.Points, coupon }, ct);
-        await Events.OutgoingEvents.EmitAsync(conn, tx, c.ShopDomain, "coupon.created", coupon, ct);
-        await Flow.FlowTriggers.QueueAsync(conn, tx, c.ShopDomain, Flow.FlowTrigger.CouponIssued, c.Id, c.CustomerId, new Dictionary<string, object>
+        // One round trip: the fenced completion, then what reports it (rolled back with the transaction if the fence finds the lease lost).
+        await using var batch = new NpgsqlBatch(conn, tx)
         {
-            ["Coupon code"] = c.Code, ["Coupon value"] = c.Amount, ["Currency"] = c.Currency, ["Points"] = c.Points,
-            ["Expires at"] = Flow.FlowTriggers.Instant(c.ExpiresAt),
-        }, ct);
+            BatchCommands =
+            {
+                new NpgsqlBatchCommand($"""
+                    UPDATE conversions SET state = 'completed', coupon_status = 'active', completed_at = now(), updated_at = now(),
+                                           last_error = NULL, balance_after = @balanceAfter,
+                                           locked_until = clock_timestamp() + make_interval(secs => @lease)
+                    WHERE id = @id AND state = @state AND lease_token = @token
+                    RETURNING {ConversionRow.Columns}
+                    """)
+                {
+                    Parameters =
+                    {
+                        new("id", c.Id), new("state", c.State), new("token", (object?)c.LeaseToken ?? DBNull.Value),
+                        new("lease", (double)Options.LeaseSeconds),
+                        new("balanceAfter", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)balanceAfter ?? DBNull.Value },
+                    },
+                },
+                Events.OutgoingEvents.EmitCommand(c.ShopDomain, "conversion.completed",
+                    new { conversionId = c.Id, customerId = c.CustomerId, points = c.Points, coupon }),
+                Events.OutgoingEvents.EmitCommand(c.ShopDomain, "coupon.created", coupon),
+                Flow.FlowTriggers.QueueCommand(c.ShopDomain, Flow.FlowTrigger.CouponIssued, c.Id, c.CustomerId, new Dictionary<string, object>
+                {
+                    ["Coupon code"] = c.Code, ["Coupon value"] = c.Amount, ["Currency"] = c.Currency, ["Points"] = c.Points,
+                    ["Expires at"] = Flow.FlowTriggers.Instant(c.ExpiresAt),
+                }),
+            },
+        };
+        var renewing = Stopwatch.GetTimestamp();
+        ConversionRow? done;
+        await using (var reader = await batch.ExecuteReaderAsync(ct))
+        {
+            done = await reader.ReadAsync(ct) ? reader.GetRowParser<ConversionRow>()(reader) : null;
+            while (await reader.NextResultAsync(ct)) { } // the reports' errors, if any, surface here
+        }
+        if (done is null) throw new LeaseLostException(c.Id); // the deduction's ledger row is rolled back with the transaction
+        done = done with { LeaseRenewedAt = renewing }; // the lease runs from the UPDATE's clock, after this
         LogCompleted(c.ShopDomain, c.CustomerId, c.Id, c.Points, c.Code);
         return done;
     }

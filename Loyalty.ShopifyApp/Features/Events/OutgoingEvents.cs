@@ -26,12 +26,22 @@ public sealed partial class OutgoingEvents(
 
     public static async Task<bool> EmitAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, string type, object data, CancellationToken ct)
     {
+        await using var batch = new NpgsqlBatch(conn, tx) { BatchCommands = { EmitCommand(shop, type, data) } };
+        return await batch.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary><see cref="EmitAsync"/> as a statement for a batch that sends it with others, in one round trip.</summary>
+    public static NpgsqlBatchCommand EmitCommand(string shop, string type, object data)
+    {
         var id = "evt_" + Conversion.ConversionIds.NewId()[5..];
         var payload = JsonSerializer.Serialize(new { id, type, shop, createdAt = DateTimeOffset.UtcNow, data }, JsonSerializerOptions.Web);
-        return await conn.ExecuteAsync(new CommandDefinition("""
+        return new NpgsqlBatchCommand("""
             INSERT INTO outgoing_events (id, shop_domain, type, payload)
             SELECT @id, @shop, @type, @payload::jsonb WHERE EXISTS (SELECT 1 FROM event_endpoints WHERE shop_domain = @shop)
-            """, new { id, shop, type, payload }, tx, cancellationToken: ct)) == 1;
+            """)
+        {
+            Parameters = { new("id", id), new("shop", shop), new("type", type), new("payload", payload) },
+        };
     }
 
     private sealed record Due(string Id, string ShopDomain, string Type, string Payload, int Attempts, string Url, string SecretProtected);

@@ -28,14 +28,29 @@ public static class FlowTriggers
     public static async Task<bool> QueueAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, FlowTrigger trigger, string dedupeKey,
         long customerId, IReadOnlyDictionary<string, object> fields, CancellationToken ct)
     {
+        await using var batch = new NpgsqlBatch(conn, tx) { BatchCommands = { QueueCommand(shop, trigger, dedupeKey, customerId, fields) } };
+        return await batch.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary><see cref="QueueAsync"/> as a statement for a batch that sends it with others, in one round trip.</summary>
+    public static NpgsqlBatchCommand QueueCommand(string shop, FlowTrigger trigger, string dedupeKey, long customerId,
+        IReadOnlyDictionary<string, object> fields)
+    {
         // A customer_reference field is sent as customer_id, the customer's numeric id.
         var payload = JsonSerializer.Serialize(new Dictionary<string, object>(fields) { ["customer_id"] = customerId });
-        return await conn.ExecuteAsync(new CommandDefinition("""
+        return new NpgsqlBatchCommand("""
             INSERT INTO flow_outbox (shop_domain, handle, dedupe_key, customer_id, payload)
             SELECT @shop, @handle, @dedupeKey, @customerId, @payload::jsonb
             WHERE EXISTS (SELECT 1 FROM flow_trigger_usage u WHERE u.shop_domain = @shop AND u.trigger IN (@handle, @title) AND u.enabled)
             ON CONFLICT (shop_domain, handle, dedupe_key) DO NOTHING
-            """, new { shop, handle = trigger.Handle, title = trigger.Title, dedupeKey, customerId, payload }, tx, cancellationToken: ct)) == 1;
+            """)
+        {
+            Parameters =
+            {
+                new("shop", shop), new("handle", trigger.Handle), new("title", trigger.Title), new("dedupeKey", dedupeKey),
+                new("customerId", customerId), new("payload", payload),
+            },
+        };
     }
 
     /// <summary>An ISO 8601 instant as the triggers carry dates (Flow refuses date fields on triggers).</summary>
