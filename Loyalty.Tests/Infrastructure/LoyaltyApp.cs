@@ -203,6 +203,22 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
         return path + "?" + string.Join("&", pairs.Select(p => $"{Uri.EscapeDataString(p.Key)}={Uri.EscapeDataString(p.Value)}"));
     }
 
+    /// <summary>
+    /// Edits the shop's stored token (<paramref name="sql"/>, on <c>@shop</c> and <paramref name="args"/>' other names) and drops
+    /// what this process kept of it, as a test that changes what only a grant or a refresh changes must: the process would otherwise
+    /// go on with the token it read (<c>Shopify:AccessTokenCacheSeconds</c>).
+    /// </summary>
+    public async Task EditTokenAsync(string shop, string sql, object? args = null)
+    {
+        await using (var conn = await Db.OpenConnectionAsync())
+        {
+            var parameters = new DynamicParameters(args);
+            parameters.Add("shop", shop);
+            await conn.ExecuteAsync(sql, parameters);
+        }
+        Services.GetRequiredService<Loyalty.ShopifyApp.Infrastructure.Shopify.AccessTokenCache>().Drop(shop);
+    }
+
     // ---- Reading state -------------------------------------------------------------------------
 
     public async Task<T?> ScalarAsync<T>(string sql, object? args = null)

@@ -8,7 +8,7 @@ namespace Loyalty.ShopifyApp.Features.Install;
 /// from a clean token state. Loyalty data stays until <c>shop/redact</c>, 48 hours later.
 /// A late uninstall that predates the current installation is ignored.
 /// </summary>
-public sealed partial class AppUninstalled(InstalledShops installed, ILogger<AppUninstalled> logger) : IWebhookHandler
+public sealed partial class AppUninstalled(InstalledShops installed, AccessTokenCache tokens, ILogger<AppUninstalled> logger) : IWebhookHandler
 {
     public string Topic => "app/uninstalled";
 
@@ -36,7 +36,11 @@ public sealed partial class AppUninstalled(InstalledShops installed, ILogger<App
             DELETE FROM flow_trigger_usage WHERE shop_domain = @shop;
             UPDATE flow_outbox SET state = 'skipped', last_error = 'the shop uninstalled the app' WHERE shop_domain = @shop AND state = 'pending';
             """, new { shop = d.ShopDomain, triggered = d.TriggeredAt }, context.Transaction, cancellationToken: ct));
-        context.AfterCommit.Add(() => installed.Forget(d.ShopDomain));
+        context.AfterCommit.Add(() =>
+        {
+            installed.Forget(d.ShopDomain);
+            tokens.Drop(d.ShopDomain);
+        });
         LogUninstalled(d.ShopDomain);
     }
 

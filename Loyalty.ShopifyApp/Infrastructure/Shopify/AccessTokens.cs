@@ -15,6 +15,7 @@ public sealed class ShopNotAuthorizedException(string shop, string reason)
 /// </summary>
 public sealed partial class AccessTokens(
     NpgsqlDataSource db,
+    AccessTokenCache cache,
     ShopifyOAuthClient oauth,
     IDataProtectionProvider dataProtection,
     IOptions<ShopifyOptions> options,
@@ -51,11 +52,18 @@ public sealed partial class AccessTokens(
     /// <summary>The access token to call the Admin API with, refreshed first when it is about to expire.</summary>
     public async Task<string> GetAsync(string shop, CancellationToken ct)
     {
+        if (cache.TryGet(shop, out var kept)) return kept;
+        var readAt = cache.Version;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             var row = await conn.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(SelectRow, new { shop }, cancellationToken: ct))
                 ?? throw new ShopNotAuthorizedException(shop, "the shop has no stored token");
-            if (!NeedsRefresh(row, clock.GetUtcNow())) return _protector.Unprotect(row.AccessTokenProtected);
+            if (!NeedsRefresh(row, clock.GetUtcNow()))
+            {
+                var token = _protector.Unprotect(row.AccessTokenProtected);
+                cache.Keep(shop, token, row.AccessTokenExpiresAt, readAt);
+                return token;
+            }
         }
         return await RefreshAsync(shop, rejectedAccessToken: null, ct);
     }
@@ -84,6 +92,7 @@ public sealed partial class AccessTokens(
     public async Task StoreAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, OAuthTokenResponse token, string obtainedVia,
         CancellationToken ct)
     {
+        cache.Drop(shop);
         var now = clock.GetUtcNow();
         if (token.ExpiresIn is null)
         {
@@ -123,6 +132,7 @@ public sealed partial class AccessTokens(
 
     private async Task<string> RefreshAsync(string shop, string? rejectedAccessToken, CancellationToken ct)
     {
+        cache.Drop(shop); // the token kept may be the one rejected
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var row = await LockedRowAsync(conn, tx, shop, ct) ?? throw new ShopNotAuthorizedException(shop, "the shop has no stored token");
@@ -149,6 +159,7 @@ public sealed partial class AccessTokens(
         {
             await ForgetAsync(conn, tx, shop, ct);
             await tx.CommitAsync(ct);
+            cache.Drop(shop);
             LogNeedsReauthorization(shop, row.RefreshTokenProtected is null ? "no refresh token" : "refresh token expired");
             throw new ShopNotAuthorizedException(shop, "the token cannot be refreshed; the merchant must open the app again");
         }
@@ -162,6 +173,7 @@ public sealed partial class AccessTokens(
         {
             await ForgetAsync(conn, tx, shop, ct);
             await tx.CommitAsync(ct);
+            cache.Drop(shop);
             LogNeedsReauthorization(shop, $"refresh rejected ({e.Error})");
             throw new ShopNotAuthorizedException(shop, "Shopify rejected the refresh token; the merchant must open the app again");
         }
@@ -177,6 +189,7 @@ public sealed partial class AccessTokens(
 
         await StoreAsync(conn, tx, shop, refreshed, "refresh", ct);
         await tx.CommitAsync(ct);
+        cache.Drop(shop); // and again once the new pair is committed: a read meanwhile may have kept the old token
         LogRefreshed(shop, reason);
         return refreshed.AccessToken;
     }
@@ -187,8 +200,10 @@ public sealed partial class AccessTokens(
     private static Task ForgetAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string shop, CancellationToken ct) =>
         conn.ExecuteAsync(new CommandDefinition("DELETE FROM shop_tokens WHERE shop_domain = @shop", new { shop }, tx, cancellationToken: ct));
 
-    private bool NeedsRefresh(Row row, DateTimeOffset now) =>
-        row.AccessTokenExpiresAt is { } expires && expires - now < TimeSpan.FromSeconds(options.Value.RefreshBeforeExpirySeconds);
+    private bool NeedsRefresh(Row row, DateTimeOffset now) => NeedsRefresh(row.AccessTokenExpiresAt, now, options.Value);
+
+    internal static bool NeedsRefresh(DateTimeOffset? expiresAt, DateTimeOffset now, ShopifyOptions options) =>
+        expiresAt is { } expires && expires - now < TimeSpan.FromSeconds(options.RefreshBeforeExpirySeconds);
 
     private static bool IsUsableOrRefreshable(Row row, DateTimeOffset now) =>
         row.AccessTokenExpiresAt is null || row.AccessTokenExpiresAt > now || (row.RefreshTokenExpiresAt is { } r && r > now);

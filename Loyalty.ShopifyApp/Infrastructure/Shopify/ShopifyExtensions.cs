@@ -27,6 +27,7 @@ public static partial class ShopifyExtensions
         });
         // Transient: these hold typed HttpClients, whose handlers the factory must be free to rotate.
         builder.Services.AddTransient<AccessTokens>();
+        builder.Services.AddSingleton<AccessTokenCache>();
 
         builder.AddShopifySessionTokens();
         return builder;

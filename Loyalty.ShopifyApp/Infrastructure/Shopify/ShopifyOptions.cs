@@ -34,6 +34,9 @@ public sealed class ShopifyOptions
     /// <summary>An expiring access token is refreshed when less than this remains.</summary>
     public int RefreshBeforeExpirySeconds { get; set; } = 300;
 
+    /// <summary>How long a process keeps an access token it read (<see cref="AccessTokenCache"/>); 0 reads it for every call.</summary>
+    public int AccessTokenCacheSeconds { get; set; } = 5;
+
     /// <summary>Timeout of one call to Shopify's OAuth endpoints.</summary>
     public int OAuthTimeoutSeconds { get; set; } = 10;
 
@@ -108,6 +111,8 @@ public sealed class ShopifyOptionsValidator : IValidateOptions<ShopifyOptions>
             errors.Add("Shopify:MaxResponseBytes must be between 65536 and 268435456.");
         if (o.RefreshBeforeExpirySeconds is < 0 or > 3000)
             errors.Add("Shopify:RefreshBeforeExpirySeconds must be between 0 and 3000.");
+        if (o.AccessTokenCacheSeconds is < 0 or > 60)
+            errors.Add("Shopify:AccessTokenCacheSeconds must be between 0 and 60.");
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 }

@@ -47,8 +47,7 @@ public sealed class TokenRefreshEarlyTests(TokenRefreshEarlyTests.EarlyApp app) 
         foreach (var shop in shops)
         {
             await App.InstallAsync(Shopify, shop);
-            await App.ScalarAsync<int>("UPDATE shop_tokens SET access_token_expires_at = @expiry WHERE shop_domain = @shop RETURNING 1",
-                new { expiry, shop });
+            await App.EditTokenAsync(shop, "UPDATE shop_tokens SET access_token_expires_at = @expiry WHERE shop_domain = @shop", new { expiry });
             Shopify.StubRefresh(shop, "shprt_exchanged", $"shpat_{run}", "shprt_new");
         }
         AppTimeIs(mark.AddSeconds(10));

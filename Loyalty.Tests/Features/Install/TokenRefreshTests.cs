@@ -31,8 +31,8 @@ public sealed class TokenRefreshTests(AppFixture app) : AppTests<AppFixture>(app
         Assert.Single(Shopify.TokenCalls(shop, "grant_type=refresh_token"));
     }
 
-    private Task ExpireSoonAsync(string shop) => App.ScalarAsync<int>(
-        "UPDATE shop_tokens SET access_token_expires_at = now() + interval '60 seconds' WHERE shop_domain = @shop", new { shop });
+    private Task ExpireSoonAsync(string shop) => App.EditTokenAsync(shop,
+        "UPDATE shop_tokens SET access_token_expires_at = now() + interval '60 seconds' WHERE shop_domain = @shop");
 
     [Fact]
     public async Task A_401_from_the_admin_api_refreshes_once_and_resends()

@@ -29,8 +29,7 @@ public sealed class UninstallTests(RecordingApp app) : AppTests<RecordingApp>(ap
     public async Task An_uninstall_while_a_refresh_is_in_flight_leaves_no_token_behind()
     {
         var shop = Shop;
-        await App.ScalarAsync<int>("UPDATE shop_tokens SET access_token_expires_at = now() + interval '60 seconds' WHERE shop_domain = @shop "
-                                   + "RETURNING 1", new { shop });
+        await App.EditTokenAsync(shop, "UPDATE shop_tokens SET access_token_expires_at = now() + interval '60 seconds' WHERE shop_domain = @shop");
         Shopify.StubRefresh(shop, "shprt_exchanged", "shpat_late", "shprt_late", delay: TimeSpan.FromSeconds(1.5));
         var refresh = App.Services.GetRequiredService<Loyalty.ShopifyApp.Infrastructure.Shopify.AccessTokens>().GetAsync(shop, default);
         // In flight: it holds the shop's token lock while Shopify takes 1.5 s to answer.
