@@ -9,6 +9,7 @@ namespace Loyalty.ShopifyApp.Features.Install;
 public sealed partial class ShopInstallation(
     NpgsqlDataSource db,
     AccessTokens tokens,
+    AccessTokenCache kept,
     ShopifyOAuthClient oauth,
     ShopifyGraphQLClient graphql,
     TimeProvider clock,
@@ -29,6 +30,7 @@ public sealed partial class ShopInstallation(
             await MarkInstalledAsync(conn, tx, shop, ct);
             await tokens.StoreAsync(conn, tx, shop, token, "token_exchange", ct);
             await tx.CommitAsync(ct);
+            kept.Drop(shop); // a read while the grant was being stored may have kept the token it replaced
             LogInstalled(shop, "token exchange", token.Scope ?? "");
         }
         await RefreshShopDetailsAsync(shop, ct);
@@ -45,6 +47,7 @@ public sealed partial class ShopInstallation(
             await MarkInstalledAsync(conn, tx, shop, ct);
             await tokens.StoreAsync(conn, tx, shop, token, "authorization_code", ct);
             await tx.CommitAsync(ct);
+            kept.Drop(shop); // a read while the grant was being stored may have kept the token it replaced
             LogInstalled(shop, "authorization code", token.Scope ?? "");
         }
         await RefreshShopDetailsAsync(shop, ct);

@@ -8,14 +8,22 @@ namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 /// shop is kept, never past its own refresh window; a refresh, a new grant and an uninstall on this process drop it. What another
 /// instance changes meanwhile shows here within the period, and sooner where it matters: Shopify answers 401 to a token it revoked
 /// (an uninstall, a refresh), and the 401 path reads the database under the shop's lock
-/// (<see cref="AccessTokens.RefreshAfterUnauthorizedAsync"/>), dropping what was kept.
+/// (<see cref="AccessTokens.RefreshAfterUnauthorizedAsync"/>), dropping what was kept. The accepted limit: for up to the period, a
+/// token another instance forgot (a refused refresh) while Shopify still takes it may be used here; hence a period of seconds.
 /// </summary>
 public sealed class AccessTokenCache(IOptions<ShopifyOptions> options, TimeProvider clock)
 {
     /// <summary>More shops than this kept at once and the cache starts over: memory stays bounded whatever the number of shops.</summary>
     internal const int MaxShops = 10_000;
 
-    private sealed record Entry(string Token, DateTimeOffset? ExpiresAt, DateTimeOffset KeptUntil);
+    /// <summary>A class, not a record: compared by reference (the entry read is the one removed), and no generated ToString to print
+    /// the token.</summary>
+    private sealed class Entry(string token, DateTimeOffset? expiresAt, DateTimeOffset keptUntil)
+    {
+        public string Token { get; } = token;
+        public DateTimeOffset? ExpiresAt { get; } = expiresAt;
+        public DateTimeOffset KeptUntil { get; } = keptUntil;
+    }
 
     private readonly ConcurrentDictionary<string, Entry> _tokens = new(StringComparer.Ordinal);
     private long _drops;
@@ -46,7 +54,10 @@ public sealed class AccessTokenCache(IOptions<ShopifyOptions> options, TimeProvi
         var seconds = options.Value.AccessTokenCacheSeconds;
         if (seconds <= 0 || Version != readAt) return;
         if (_tokens.Count >= MaxShops) _tokens.Clear();
-        _tokens[shop] = new Entry(token, expiresAt, clock.GetUtcNow().AddSeconds(seconds));
+        var entry = new Entry(token, expiresAt, clock.GetUtcNow().AddSeconds(seconds));
+        _tokens[shop] = entry;
+        // Checked again once written: a drop that came after the check above either removed this entry or moved the version on.
+        if (Version != readAt) _tokens.TryRemove(new KeyValuePair<string, Entry>(shop, entry));
     }
 
     /// <summary>Drops what was kept for <paramref name="shop"/>: its token is being refreshed, replaced or deleted.</summary>
