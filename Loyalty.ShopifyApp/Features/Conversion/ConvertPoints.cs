@@ -157,28 +157,36 @@ public static partial class ConvertPoints
             var factor = await Tiers.TierProgram.ConversionFactorAsync(conn, tx, shop, customer, clock.Now, ct);
             var amount = factor == 1m ? decimal.Round(request.Points * settings.PointValue, 2)
                 : Tiers.TierProgram.RoundDown(request.Points * settings.PointValue * factor, currency);
+            // One round trip, run in order: the claim, what was converted today besides it, and the customer's balance row made sure
+            // of and locked, so a clawback being posted now is either seen here or sees this conversion.
+            var id = ConversionIds.NewId();
+            long convertedToday, ledgerBalance;
             try
             {
-                created = await conn.QuerySingleAsync<ConversionRow>(new CommandDefinition($"""
+                await using var claimed = await conn.QueryMultipleAsync(new CommandDefinition($"""
                     INSERT INTO conversions (id, shop_domain, customer_id, idempotency_key, points, amount, currency, balance_source, state, code,
                                              expires_at, attempts, locked_until, lease_token)
                     VALUES (@id, @shop, @customer, @idempotencyKey, @Points, @amount, @currency, @source, 'pending', @code,
                             now() + make_interval(days => @days), 1, now() + make_interval(secs => @lease), gen_random_uuid())
-                    RETURNING {ConversionRow.Columns}
+                    RETURNING {ConversionRow.Columns};
+                    {ConvertedTodaySql};
+                    INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, @customer) ON CONFLICT DO NOTHING;
+                    SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer FOR UPDATE
                     """, new
                 {
-                    id = ConversionIds.NewId(), shop, customer, idempotencyKey, request.Points, amount, currency = currency ?? "",
+                    id, except = id, shop, customer, idempotencyKey, request.Points, amount, currency = currency ?? "",
                     source = posBalance is null ? BalanceSources.Ledger : BalanceSources.Pos, code = ConversionIds.NewCode(customer, amount),
                     days = settings.CouponValidityDays, lease = (double)options.Value.LeaseSeconds,
                 }, tx, cancellationToken: ct));
+                created = await claimed.ReadSingleAsync<ConversionRow>();
+                convertedToday = await claimed.ReadSingleAsync<long>();
+                ledgerBalance = await claimed.ReadSingleAsync<long>();
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == "conversions_one_in_flight")
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress",
                     "Another conversion of yours is being processed; please wait a moment.");
             }
-
-            var convertedToday = await ConvertedTodayAsync(conn, tx, shop, customer, created.Id, ct);
             if (convertedToday + request.Points > settings.DailyConversionLimit)
             {
                 await tx.RollbackAsync(ct);
@@ -186,13 +194,6 @@ public static partial class ConvertPoints
                     $"{convertedToday} of {settings.DailyConversionLimit} points already converted today.",
                     new Dictionary<string, object?> { ["remainingToday"] = Math.Max(0, settings.DailyConversionLimit - convertedToday) });
             }
-            // The balance row is locked, so a clawback being posted now is either seen here or sees this conversion.
-            await conn.ExecuteAsync(new CommandDefinition(
-                "INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, @customer) ON CONFLICT DO NOTHING",
-                new { shop, customer }, tx, cancellationToken: ct));
-            var ledgerBalance = await conn.ExecuteScalarAsync<long>(new CommandDefinition(
-                "SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer FOR UPDATE",
-                new { shop, customer }, tx, cancellationToken: ct));
             // In POS mode, points the ledger has already taken back but the POS does not have yet are not the customer's to spend.
             var balance = posBalance is { } atPos ? atPos + await PosOwed.DeductionsAsync(conn, tx, shop, customer, ct) : ledgerBalance;
             if (balance < request.Points)
@@ -221,10 +222,13 @@ public static partial class ConvertPoints
     /// <summary>Points the customer converted today (the shop's day), failed conversions aside, <paramref name="except"/> aside.</summary>
     public static Task<long> ConvertedTodayAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer, string? except,
         CancellationToken ct) =>
-        conn.ExecuteScalarAsync<long>(new CommandDefinition("""
-            SELECT coalesce(sum(c.points), 0) FROM conversions c, shops s
-            WHERE c.shop_domain = @shop AND s.shop_domain = c.shop_domain AND c.customer_id = @customer AND c.state <> 'failed'
-              AND c.id IS DISTINCT FROM @except
-              AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')
-            """, new { shop, customer, except }, tx, cancellationToken: ct));
+        conn.ExecuteScalarAsync<long>(new CommandDefinition(ConvertedTodaySql, new { shop, customer, except }, tx, cancellationToken: ct));
+
+    /// <summary><see cref="ConvertedTodayAsync"/>'s statement, on <c>@shop</c>, <c>@customer</c> and <c>@except</c>.</summary>
+    private const string ConvertedTodaySql = """
+        SELECT coalesce(sum(c.points), 0) FROM conversions c, shops s
+        WHERE c.shop_domain = @shop AND s.shop_domain = c.shop_domain AND c.customer_id = @customer AND c.state <> 'failed'
+          AND c.id IS DISTINCT FROM @except
+          AND c.created_at >= date_trunc('day', now() AT TIME ZONE coalesce(s.iana_timezone, 'UTC')) AT TIME ZONE coalesce(s.iana_timezone, 'UTC')
+        """;
 }

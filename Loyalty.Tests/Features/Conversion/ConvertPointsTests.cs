@@ -60,6 +60,23 @@ public sealed class ConvertPointsTests(ConversionApp app) : ConversionTestBase<C
     }
 
     [Fact]
+    public async Task A_second_conversion_while_the_first_is_in_flight_is_refused_with_a_stable_code_and_touches_nothing()
+    {
+        await GiveAsync(1000);
+        Shopify.StubDiscountCreateStatus(Shop, 503); // Shopify is away: the first conversion waits to be tried again
+        var first = await ConvertAsync(500, "first");
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+
+        var second = await ConvertAsync(300, "second");
+
+        Assert.Equal(HttpStatusCode.Conflict, second.StatusCode);
+        Assert.Equal("conversion_in_progress", (await second.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        Assert.Equal(1L, await App.ScalarAsync<long>("SELECT count(*) FROM conversions WHERE shop_domain = @shop AND customer_id = @customer",
+            new { shop = Shop, customer = Customer }));
+        Assert.Equal(1000, await App.BalanceAsync(Shop, Customer));
+    }
+
+    [Fact]
     public async Task Requests_the_rules_refuse_get_a_stable_code_and_touch_nothing()
     {
         await GiveAsync(300);
