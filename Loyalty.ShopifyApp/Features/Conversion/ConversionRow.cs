@@ -20,6 +20,9 @@ public sealed record ConversionRow(
     /// </summary>
     public long LeaseRenewedAt { get; init; }
 
+    /// <summary>This driver's last write released the lease (never read from the database).</summary>
+    public bool LeaseReleased { get; init; }
+
     /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
     public string CouponView(DateTimeOffset now) => CouponStatus switch
     {

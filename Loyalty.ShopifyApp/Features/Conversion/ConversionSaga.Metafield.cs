@@ -17,7 +17,8 @@ public sealed partial class ConversionSaga
     /// Rewrites the customer's <c>loyalty.coupons</c> list from our records, keeping entries this app did not write.
     /// Optimistic: the write carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
     /// </summary>
-    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, CancellationToken ct)
+    /// <param name="release">The write that records the outcome also releases the lease (the drive ends with it).</param>
+    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, bool release, CancellationToken ct)
     {
         // Coupons first: the list is only started (read) with budget the shop's bucket has spare now, never queued
         // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
@@ -50,6 +51,7 @@ public sealed partial class ConversionSaga
                     if (item?["conversionId"]?.GetValue<string>() is { } other && other.StartsWith("conv_", StringComparison.Ordinal)) continue;
                     items.Add(item?.DeepClone());
                 }
+                // After Shopify's list, never before: what another sync wrote there, its change to our rows committed first, is seen.
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
@@ -85,7 +87,7 @@ public sealed partial class ConversionSaga
             metafield_failures = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN metafield_failures ELSE 0 END,
             metafield_uncertain_at = CASE WHEN metafield_uncertain_prev > now() - make_interval(secs => @late) THEN metafield_uncertain_prev END,
             metafield_uncertain_prev = NULL
-            """, new { late = (double)Options.MetafieldLateWriteSeconds }, ct);
+            """, new { late = (double)Options.MetafieldLateWriteSeconds }, release && !mayHaveIncident, ct); // the close below is not fenced
         if (mayHaveIncident) await CloseMetafieldIncidentAsync(c, ct);
         if (c.MetafieldSyncedAt is null) trigger.WakeAfter(TimeSpan.FromSeconds(Options.MetafieldLateWriteSeconds)); // once more after the window
         return c;

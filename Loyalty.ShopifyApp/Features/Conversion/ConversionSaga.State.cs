@@ -3,8 +3,9 @@ using System.Diagnostics;
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>
-/// The saga's state plumbing: every change of a conversion's row goes through <see cref="UpdateAsync"/>, one UPDATE fenced by
-/// the lease token, the state it leaves and the coupon's status, which renews the lease as it writes.
+/// The saga's state plumbing: every change of a conversion's row goes through
+/// <see cref="UpdateAsync(ConversionRow, string, object?, bool, CancellationToken)"/>, one UPDATE fenced by the lease token, the state
+/// it leaves and the coupon's status, which renews the lease as it writes (or, the drive's last write, ends it).
 /// </summary>
 public sealed partial class ConversionSaga
 {
@@ -44,7 +45,11 @@ public sealed partial class ConversionSaga
     /// Changes the row and renews the lease, in one UPDATE fenced by the lease token and the state; throws
     /// <see cref="LeaseLostException"/> when another driver holds the conversion now.
     /// </summary>
-    private async Task<ConversionRow> UpdateAsync(ConversionRow c, string set, object? args, CancellationToken ct)
+    private Task<ConversionRow> UpdateAsync(ConversionRow c, string set, object? args, CancellationToken ct) =>
+        UpdateAsync(c, set, args, release: false, ct);
+
+    /// <param name="release">Ends the lease instead of renewing it: the driver writes nothing more (see <see cref="ReleaseAsync"/>).</param>
+    private async Task<ConversionRow> UpdateAsync(ConversionRow c, string set, object? args, bool release, CancellationToken ct)
     {
         var parameters = args as DynamicParameters ?? new DynamicParameters(args);
         parameters.Add("id", c.Id);
@@ -55,13 +60,13 @@ public sealed partial class ConversionSaga
         var renewing = Stopwatch.GetTimestamp();
         await using var conn = await db.OpenConnectionAsync(ct);
         var row = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
-                   UPDATE conversions SET updated_at = now(), locked_until = now() + make_interval(secs => @lease), {set}
+                   UPDATE conversions SET updated_at = now(), locked_until = {(release ? "NULL" : "now() + make_interval(secs => @lease)")}, {set}
                    WHERE id = @id AND state = @from AND lease_token = @token
                      AND coupon_status = @couponStatus -- an order marking the coupon used meanwhile stops this driver too
                    RETURNING {ConversionRow.Columns}
                    """, parameters, cancellationToken: ct))
                ?? throw new LeaseLostException(c.Id);
-        return row with { LeaseRenewedAt = renewing };
+        return release ? row with { LeaseReleased = true } : row with { LeaseRenewedAt = renewing };
     }
 
     /// <summary>Renews the lease before an external call; throws <see cref="LeaseLostException"/> when it was lost.</summary>
@@ -70,8 +75,8 @@ public sealed partial class ConversionSaga
     /// <summary>
     /// Before an external call that only reads: the lease is renewed unless this driver renewed it within the last
     /// <see cref="FreshLeaseShare"/>th of <see cref="ConversionOptions.LeaseSeconds"/> (3 s of 60), when it still has nearly all
-    /// of it. Whatever the read leads to is written through <see cref="UpdateAsync"/>, fenced by the lease token as ever, and a
-    /// write to Shopify or the POS always renews first (<see cref="RenewLeaseAsync"/>).
+    /// of it. Whatever the read leads to is written through <see cref="UpdateAsync(ConversionRow, string, object?, bool, CancellationToken)"/>,
+    /// fenced by the lease token as ever, and a write to Shopify or the POS always renews first (<see cref="RenewLeaseAsync"/>).
     /// </summary>
     private Task<ConversionRow> LeaseForReadAsync(ConversionRow c, CancellationToken ct) =>
         c.LeaseRenewedAt != 0 && Stopwatch.GetElapsedTime(c.LeaseRenewedAt) < TimeSpan.FromSeconds(Options.LeaseSeconds) / FreshLeaseShare

@@ -38,12 +38,20 @@ public sealed partial class ConversionSaga(
     public Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct) => DriveAsync(c, shopifyWait, null, ct);
 
     /// <param name="settings">The shop's settings as the caller just read them, for the deduction's POS connection; null: read here.</param>
-    public async Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, CancellationToken ct)
+    public Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, CancellationToken ct) =>
+        DriveAsync(c, shopifyWait, settings, releaseWhenSynced: false, ct);
+
+    /// <param name="releaseWhenSynced">
+    /// The caller releases the lease when the drive is over: the metafield's last write, the drive's last, releases it in the same
+    /// UPDATE (the row comes back <see cref="ConversionRow.LeaseReleased"/>), so the caller need not write again.
+    /// </param>
+    public async Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
+        CancellationToken ct)
     {
         using var scope = logger.BeginConversionScope(c.ShopDomain, c.CustomerId, c.Id);
         try
         {
-            return await StepsAsync(c, shopifyWait, settings, ct);
+            return await StepsAsync(c, shopifyWait, settings, releaseWhenSynced, ct);
         }
         catch (LeaseLostException)
         {
@@ -72,7 +80,8 @@ public sealed partial class ConversionSaga(
         }
     }
 
-    private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, CancellationToken ct)
+    private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
+        CancellationToken ct)
     {
         for (var step = 0; step < 10; step++)
         {
@@ -84,7 +93,7 @@ public sealed partial class ConversionSaga(
                 ConversionStates.Settling => await SettleAsync(c, ct),
                 ConversionStates.Compensating => await CompensateAsync(c, ct),
                 ConversionStates.Completed when c.CouponStatus == CouponStatuses.Cancelling => await CancelCouponAsync(c, shopifyWait, ct),
-                ConversionStates.Completed when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, ct),
+                ConversionStates.Completed when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, releaseWhenSynced, ct),
                 _ => c,
             };
             if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;

@@ -64,7 +64,7 @@ public static partial class ConvertPoints
             if (existing is null)
             {
                 await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose period is over count
-                expired = await expiry.ExpireDueForCustomerAsync(conn, shop, customer, notifyPos: false, ct); // those whose time is up do not
+                expired = await expiry.ExpireDueForCustomerAsync(conn, shop, customer, notifyPos: false, settings, ct); // nor those whose time is up
             }
         }
         if (existing is not null)
@@ -158,9 +158,10 @@ public static partial class ConvertPoints
             var amount = factor == 1m ? decimal.Round(request.Points * settings.PointValue, 2)
                 : Tiers.TierProgram.RoundDown(request.Points * settings.PointValue * factor, currency);
             // One round trip, run in order: the claim, what was converted today besides it, and the customer's balance row made sure
-            // of and locked, so a clawback being posted now is either seen here or sees this conversion.
+            // of and locked, so a clawback being posted now is either seen here or sees this conversion; in POS mode then what the
+            // customer owes the POS, read under that lock.
             var id = ConversionIds.NewId();
-            long convertedToday, ledgerBalance;
+            long convertedToday, ledgerBalance, owed = 0;
             try
             {
                 await using var claimed = await conn.QueryMultipleAsync(new CommandDefinition($"""
@@ -171,16 +172,18 @@ public static partial class ConvertPoints
                     RETURNING {ConversionRow.Columns};
                     {ConvertedTodaySql};
                     INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, @customer) ON CONFLICT DO NOTHING;
-                    SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer FOR UPDATE
+                    SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customer FOR UPDATE;
+                    {(posBalance is null ? "" : PosOwed.DeductionsSql)}
                     """, new
                 {
-                    id, except = id, shop, customer, idempotencyKey, request.Points, amount, currency = currency ?? "",
+                    id, except = id, shop, customer, customerId = customer, idempotencyKey, request.Points, amount, currency = currency ?? "",
                     source = posBalance is null ? BalanceSources.Ledger : BalanceSources.Pos, code = ConversionIds.NewCode(customer, amount),
                     days = settings.CouponValidityDays, lease = (double)options.Value.LeaseSeconds,
                 }, tx, cancellationToken: ct));
                 created = await claimed.ReadSingleAsync<ConversionRow>();
                 convertedToday = await claimed.ReadSingleAsync<long>();
                 ledgerBalance = await claimed.ReadSingleAsync<long>();
+                if (posBalance is not null) owed = await claimed.ReadSingleAsync<long>();
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation && e.ConstraintName == "conversions_one_in_flight")
             {
@@ -195,7 +198,7 @@ public static partial class ConvertPoints
                     new Dictionary<string, object?> { ["remainingToday"] = Math.Max(0, settings.DailyConversionLimit - convertedToday) });
             }
             // In POS mode, points the ledger has already taken back but the POS does not have yet are not the customer's to spend.
-            var balance = posBalance is { } atPos ? atPos + await PosOwed.DeductionsAsync(conn, tx, shop, customer, ct) : ledgerBalance;
+            var balance = posBalance is { } atPos ? atPos + owed : ledgerBalance;
             if (balance < request.Points)
             {
                 await tx.RollbackAsync(ct);
@@ -206,15 +209,17 @@ public static partial class ConvertPoints
         }
         if (expired > 0 && settings.PosMode) posSync.Notify();
 
-        ConversionRow driven;
+        ConversionRow? driven = null;
         try
         {
-            // The settings read above serve the drive too (the POS connection for the deduction).
-            driven = await saga.DriveAsync(created, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), settings, ct);
+            // The settings read above serve the drive too (the POS connection for the deduction); a drive that ends with the metafield
+            // written has released the lease in that write.
+            driven = await saga.DriveAsync(created, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), settings,
+                releaseWhenSynced: true, ct);
         }
         finally
         {
-            await saga.ReleaseAsync(created);
+            if (driven is not { LeaseReleased: true }) await saga.ReleaseAsync(created);
         }
         return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
     }

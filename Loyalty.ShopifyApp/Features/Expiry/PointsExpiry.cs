@@ -75,10 +75,11 @@ public sealed partial class PointsExpiry(NpgsqlDataSource db, PosSyncTrigger pos
     /// </summary>
     /// <param name="notifyPos">False when the caller reads the POS balance next and wakes the POS sync itself after, so a delivery of
     /// the expiry cannot land between its read of the POS balance and its count of what is still owed.</param>
-    public async Task<long> ExpireDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, bool notifyPos,
+    /// <param name="read">The shop's settings as the caller just read them, for whether points expire at all; null: read here.</param>
+    public async Task<long> ExpireDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, bool notifyPos, ShopSettings? read,
         CancellationToken ct)
     {
-        if ((await ShopSettings.LoadAsync(conn, null, shop, ct)).ExpiryMode == ExpiryModes.Never) return 0;
+        if ((read ?? await ShopSettings.LoadAsync(conn, null, shop, ct)).ExpiryMode == ExpiryModes.Never) return 0;
         long expired;
         ShopSettings settings;
         try

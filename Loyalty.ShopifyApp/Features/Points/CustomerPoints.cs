@@ -44,9 +44,9 @@ public static partial class CustomerPoints
         var shop = http.User.Shop();
         var take = Math.Clamp(limit ?? 50, 1, 200);
         await using var conn = await db.OpenConnectionAsync(ct);
-        await pending.ReleaseDueForCustomerAsync(conn, shop, id, ct);
-        await expiry.ExpireDueForCustomerAsync(conn, shop, id, notifyPos: true, ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        await pending.ReleaseDueForCustomerAsync(conn, shop, id, ct);
+        await expiry.ExpireDueForCustomerAsync(conn, shop, id, notifyPos: true, settings, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, id, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, id, before, take, ct);
         var pendingOrders = balance.Pending > 0 ? await PendingOrders.ForCustomerAsync(conn, shop, id, ct) : [];

@@ -10,10 +10,13 @@ public static class PosOwed
 {
     /// <returns>The owed points as a negative number (0 when none), to add to the POS balance.</returns>
     public static Task<long> DeductionsAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customerId, CancellationToken ct) =>
-        conn.ExecuteScalarAsync<long>(new CommandDefinition($"""
-            SELECT coalesce(sum(points), 0) FROM pos_outbox
-            WHERE shop_domain = @shop AND customer_id = @customerId AND points < 0
-              AND (state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}')
-                   OR state = '{PosOutboxState.Refused}' AND reference NOT LIKE 'expire:%')
-            """, new { shop, customerId }, tx, cancellationToken: ct));
+        conn.ExecuteScalarAsync<long>(new CommandDefinition(DeductionsSql, new { shop, customerId }, tx, cancellationToken: ct));
+
+    /// <summary><see cref="DeductionsAsync"/>'s statement, on <c>@shop</c> and <c>@customerId</c>, for a caller's own batch.</summary>
+    public const string DeductionsSql = $"""
+        SELECT coalesce(sum(points), 0) FROM pos_outbox
+        WHERE shop_domain = @shop AND customer_id = @customerId AND points < 0
+          AND (state IN ('{PosOutboxState.Pending}', '{PosOutboxState.Parked}')
+               OR state = '{PosOutboxState.Refused}' AND reference NOT LIKE 'expire:%')
+        """;
 }

@@ -58,9 +58,9 @@ public static class MyPoints
     {
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
         await using var conn = await db.OpenConnectionAsync(ct);
-        await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct);
-        await expiry.ExpireDueForCustomerAsync(conn, shop, customer, notifyPos: true, ct);
         var settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+        await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct);
+        await expiry.ExpireDueForCustomerAsync(conn, shop, customer, notifyPos: true, settings, ct);
         var balance = await CustomerBalance.ReadAsync(conn, shop, customer, settings, pos, dataProtection, ct);
         var history = await Ledger.HistoryAsync(conn, shop, customer, null, 20, ct);
         var currency = await conn.ExecuteScalarAsync<string?>(new CommandDefinition(
