@@ -124,7 +124,7 @@ public sealed partial class ShopifyGraphQLClient(
                     continue;
                 }
                 var root = json.RootElement;
-                var status = await ObserveCostAsync(shop, document, root);
+                var status = ObserveCost(shop, document, root);
                 if (root.TryGetProperty("errors", out var errors) && errors.ValueKind == JsonValueKind.Array && errors.GetArrayLength() > 0)
                 {
                     var code = errors[0].TryGetProperty("extensions", out var ext) && ext.TryGetProperty("code", out var c) ? c.GetString() : null;
@@ -180,7 +180,7 @@ public sealed partial class ShopifyGraphQLClient(
     }
 
     /// <summary>Feeds <c>extensions.cost.throttleStatus</c> to the bucket; false when the response had none.</summary>
-    private async Task<bool> ObserveCostAsync(string shop, string document, JsonElement root)
+    private bool ObserveCost(string shop, string document, JsonElement root)
     {
         if (root.ValueKind != JsonValueKind.Object
             || !root.TryGetProperty("extensions", out var ext) || ext.ValueKind != JsonValueKind.Object
@@ -193,7 +193,7 @@ public sealed partial class ShopifyGraphQLClient(
             return false;
         }
         double? requested = TryNumber(cost, "requestedQueryCost", out var r) ? r : null;
-        await bucket.ObserveAsync(shop, document, requested, maximum, available, rate);
+        bucket.Observe(shop, document, requested, maximum, available, rate);
         return true;
     }
 

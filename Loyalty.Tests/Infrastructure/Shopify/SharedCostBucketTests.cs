@@ -24,6 +24,23 @@ public sealed class SharedCostBucketTests(AppFixture app) : AppTests<AppFixture>
 
     private int ProbesSent() => Shopify.OperationBodies(Shop, "BucketProbe").Count;
 
+    /// <summary>Until the shared row holds what Shopify answered this test's shop.</summary>
+    private Task AnswerSharedAsync() => LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>(
+        "SELECT count(*) FROM shopify_cost_buckets WHERE shop_domain = @shop", new { shop = Shop }) == 1, "Shopify's answer in the shared bucket");
+
+    [Fact]
+    public async Task Answers_are_written_behind_the_calls_in_the_order_they_came_and_this_instances_next_reservation_reads_the_last()
+    {
+        var bucket = App.Services.GetRequiredService<ShopifyCostBucket>();
+        bucket.Observe(Shop, Probe, 10, 1000, 900, 0.5);
+        bucket.Observe(Shop, Probe, 10, 1000, 4, 0.5); // the later answer: nearly empty
+
+        var reserved = await bucket.TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default);
+
+        Assert.True(reserved.Reserved);
+        Assert.InRange(reserved.Wait, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12.1)); // 6 points short at 0.5 a second
+    }
+
     [Fact]
     public async Task A_second_instance_waits_for_the_bucket_the_first_instance_saw_nearly_empty_instead_of_sending()
     {
@@ -32,6 +49,7 @@ public sealed class SharedCostBucketTests(AppFixture app) : AppTests<AppFixture>
 
         await App.Services.GetRequiredService<ShopifyGraphQLClient>().QueryAsync(Shop, Probe, null, TimeSpan.Zero, default);
         Assert.Equal(1, ProbesSent());
+        await AnswerSharedAsync(); // written behind the call, a round trip later
 
         // The second instance never called this shop: only the shared bucket can tell it there are ~4 of 10 points, 12 s away.
         var refused = await Assert.ThrowsAsync<ShopifyThrottledException>(() =>
@@ -73,7 +91,7 @@ public sealed class SharedCostBucketTests(AppFixture app) : AppTests<AppFixture>
         var waiting = await mine.TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default); // ~12 s away: not sent yet
 
         // Shopify answers the other instance: its figure cannot count the call still waiting here.
-        await theirs.ObserveAsync(Shop, Probe, 10, 1000, 4, 0.5);
+        theirs.Observe(Shop, Probe, 10, 1000, 4, 0.5);
         var next = await theirs.TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default);
 
         Assert.InRange(waiting.Wait, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12.1));
