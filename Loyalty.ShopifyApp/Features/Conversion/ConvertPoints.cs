@@ -56,11 +56,15 @@ public static partial class ConvertPoints
         long expired = 0;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
-            existing = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
+            await using (var read = await conn.QueryMultipleAsync(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
-                    @idempotencyKey
-                """, new { shop, customer, idempotencyKey }, cancellationToken: ct));
-            settings = await ShopSettings.LoadAsync(conn, null, shop, ct);
+                    @idempotencyKey;
+                {ShopSettings.Sql}
+                """, new { shop, customer, idempotencyKey }, cancellationToken: ct)))
+            {
+                existing = await read.ReadSingleOrDefaultAsync<ConversionRow>();
+                settings = await read.ReadSingleOrDefaultAsync<ShopSettings>() ?? ShopSettings.Defaults;
+            }
             if (existing is null)
             {
                 await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose period is over count
@@ -133,16 +137,22 @@ public static partial class ConvertPoints
             // be spent: in POS mode the expiry is a deduction on its way to the POS, which the balance below counts.
             expired += await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, settings, clock.Now, ct);
             // The same key sent twice at once: the second waited for the first's claim above, and answers with its result.
+            // With the customer's tier row and whether the shop has tiers, for the conversion's value below.
             ConversionRow? raced;
             string? currency;
+            Tiers.CustomerTier? tierRow;
+            bool anyTiers;
             await using (var read = await conn.QueryMultipleAsync(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
                     @idempotencyKey;
-                SELECT currency FROM shops WHERE shop_domain = @shop
+                SELECT currency FROM shops WHERE shop_domain = @shop;
+                {Tiers.TierProgram.LookupSql}
                 """, new { shop, customer, idempotencyKey }, tx, cancellationToken: ct)))
             {
                 raced = await read.ReadSingleOrDefaultAsync<ConversionRow>();
                 currency = await read.ReadSingleOrDefaultAsync<string?>();
+                tierRow = await read.ReadSingleOrDefaultAsync<Tiers.CustomerTier>();
+                anyTiers = await read.ReadSingleAsync<bool>();
             }
             if (raced is not null)
             {
@@ -154,7 +164,7 @@ public static partial class ConvertPoints
             }
             // A member's tier may make their points worth more (a better conversion value), as the tier is when they convert; the bonus
             // is rounded down to the currency's smallest unit, so rounding never adds to it.
-            var factor = await Tiers.TierProgram.ConversionFactorAsync(conn, tx, shop, customer, clock.Now, ct);
+            var factor = await Tiers.TierProgram.ConversionFactorAsync(conn, tx, shop, customer, clock.Now, tierRow, anyTiers, ct);
             var amount = factor == 1m ? decimal.Round(request.Points * settings.PointValue, 2)
                 : Tiers.TierProgram.RoundDown(request.Points * settings.PointValue * factor, currency);
             // One round trip, run in order: the claim, what was converted today besides it, and the customer's balance row made sure

@@ -45,12 +45,15 @@ public sealed record ShopSettings(
     public bool PosMode => BalanceSource == BalanceSources.Pos;
 
     public static async Task<ShopSettings> LoadAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, CancellationToken ct) =>
-        await conn.QuerySingleOrDefaultAsync<ShopSettings>(new CommandDefinition("""
-            SELECT earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step, daily_conversion_limit,
-                   coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
-                   pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since, expiry_notice_days
-            FROM shop_settings WHERE shop_domain = @shop
-            """, new { shop }, tx, cancellationToken: ct)) ?? Defaults;
+        await conn.QuerySingleOrDefaultAsync<ShopSettings>(new CommandDefinition(Sql, new { shop }, tx, cancellationToken: ct)) ?? Defaults;
+
+    /// <summary><see cref="LoadAsync"/>'s statement, on <c>@shop</c>, for a caller's own batch (no row: <see cref="Defaults"/>).</summary>
+    public const string Sql = """
+        SELECT earn_rate, earn_basis, test_orders_earn, point_value, min_conversion, conversion_step, daily_conversion_limit,
+               coupon_validity_days, feedback_bonus, feedback_daily_limit, negative_balance_policy, balance_source,
+               pos_base_url, pos_api_key_protected, pending_days, expiry_mode, expiry_months, expiry_since, expiry_notice_days
+        FROM shop_settings WHERE shop_domain = @shop
+        """;
 
     /// <summary>
     /// The settings as a change of the ledger outside a request must see them (a release, an expiry): under the balance-source lock

@@ -81,6 +81,18 @@ public static class TierProgram
         DateTimeOffset now, CancellationToken ct) =>
         1m + ((await EffectiveTierAsync(conn, tx, shop, customer, now, ct))?.ConversionBonusPercent ?? 0m) / 100m;
 
+    /// <summary><see cref="ConversionFactorAsync(NpgsqlConnection, NpgsqlTransaction?, string, long, DateTimeOffset, CancellationToken)"/>
+    /// from <see cref="LookupSql"/>'s two results, read by the caller in its own batch.</summary>
+    public static async Task<decimal> ConversionFactorAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer,
+        DateTimeOffset now, CustomerTier? row, bool anyTiers, CancellationToken ct) =>
+        1m + ((await EffectiveTierAsync(conn, tx, shop, customer, now, row, anyTiers, ct))?.ConversionBonusPercent ?? 0m) / 100m;
+
+    /// <summary>The customer's tier row, then whether the shop has any tier, on <c>@shop</c> and <c>@customer</c>.</summary>
+    public const string LookupSql = """
+        SELECT tier_id, source, since, below_since, metric FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customer;
+        SELECT EXISTS (SELECT 1 FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL);
+        """;
+
     /// <summary>ISO 4217 currencies without minor units: an amount in them is whole.</summary>
     private static readonly HashSet<string> WholeCurrencies = new(StringComparer.OrdinalIgnoreCase)
     {
@@ -97,14 +109,17 @@ public static class TierProgram
     {
         CustomerTier? row;
         bool anyTiers;
-        await using (var read = await conn.QueryMultipleAsync(new CommandDefinition("""
-            SELECT tier_id, source, since, below_since, metric FROM customer_tiers WHERE shop_domain = @shop AND customer_id = @customer;
-            SELECT EXISTS (SELECT 1 FROM tiers WHERE shop_domain = @shop AND archived_at IS NULL);
-            """, new { shop, customer }, tx, cancellationToken: ct)))
+        await using (var read = await conn.QueryMultipleAsync(new CommandDefinition(LookupSql, new { shop, customer }, tx, cancellationToken: ct)))
         {
             row = await read.ReadSingleOrDefaultAsync<CustomerTier>();
             anyTiers = await read.ReadSingleAsync<bool>();
         }
+        return await EffectiveTierAsync(conn, tx, shop, customer, now, row, anyTiers, ct);
+    }
+
+    private static async Task<Tier?> EffectiveTierAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string shop, long customer,
+        DateTimeOffset now, CustomerTier? row, bool anyTiers, CancellationToken ct)
+    {
         if (row?.TierId is null && !anyTiers) return null;
         var (rules, tiers) = await LoadAsync(conn, tx, shop, ct);
         var current = row?.TierId is { } id ? tiers.FirstOrDefault(t => t.Id == id) : null;
