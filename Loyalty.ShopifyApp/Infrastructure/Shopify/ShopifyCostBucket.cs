@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 
@@ -27,9 +26,6 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
     private const string Waiting = "CASE WHEN b.waiting_until > clock_timestamp() THEN b.waiting ELSE 0 END";
     private readonly ConcurrentDictionary<string, double> _costs = new(StringComparer.Ordinal);
 
-    /// <summary>The shops whose answers are being written to the shared row by this instance.</summary>
-    private readonly Dictionary<string, ShopWrites> _writing = new(StringComparer.OrdinalIgnoreCase);
-    private readonly Lock _writingLock = new();
 
     /// <summary>What a document cost last time (Shopify's <c>requestedQueryCost</c>); a mutation's default, 10, before that.</summary>
     public double ExpectedCost(string document) => _costs.TryGetValue(document, out var cost) ? cost : 10;
@@ -103,100 +99,6 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
     }
 
     /// <summary>
-    /// What Shopify said about the bucket in a response (successful or THROTTLED). The caller goes on at once: the figure is written
-    /// to the shared row in the background (<see cref="WriteLatestAsync"/>), and this instance's next reservation for the shop waits
-    /// for it (<see cref="TryReserveAsync"/>). Another instance sees it a round trip later, as if the call had taken that much longer.
-    /// Not cancelled with the call: the answer is in, and the bucket must learn from it.
-    /// </summary>
-    public void Observe(string shop, string document, double? requestedCost, double maximum, double currentlyAvailable, double restoreRate)
-    {
-        if (requestedCost is > 0 and var c) _costs[document] = c;
-        if (maximum <= 0 || restoreRate <= 0) return;
-        Mirror(shop, maximum, restoreRate, currentlyAvailable);
-        var figure = new Figure(maximum, restoreRate, currentlyAvailable, Stopwatch.GetTimestamp());
-        lock (_writingLock)
-        {
-            if (_writing.TryGetValue(shop, out var writes))
-            {
-                writes.Next = figure; // an older one still waiting is replaced: only the newest answer matters
-                return;
-            }
-            writes = new ShopWrites { Next = figure };
-            _writing[shop] = writes;
-            using (ExecutionContext.SuppressFlow()) _ = WriteLatestAsync(shop, writes); // not part of the caller's trace; never faults
-        }
-    }
-
-    /// <summary>An answer's figure, and when it came (the refill counts from then, not from when it is written).</summary>
-    private sealed record Figure(double Maximum, double RestoreRate, double Available, long At);
-
-    /// <summary>A shop's writes on this instance: one under way at a time, and the newest figure still to write.</summary>
-    private sealed class ShopWrites
-    {
-        /// <summary>The newest figure the writer has not taken yet.</summary>
-        public Figure? Next;
-
-        /// <summary>Done once the figure in <see cref="Next"/> (or a newer one that replaced it) is written.</summary>
-        public TaskCompletionSource NextWritten = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        /// <summary>Done once the figure being written now is.</summary>
-        public Task Writing = Task.CompletedTask;
-    }
-
-    /// <summary>
-    /// The write of this instance's last answer for the shop, while it is under way: a reservation waits for that one only, not for
-    /// answers that come after it.
-    /// </summary>
-    private Task? WriteUnderWay(string shop)
-    {
-        lock (_writingLock)
-        {
-            return !_writing.TryGetValue(shop, out var writes) ? null : writes.Next is not null ? writes.NextWritten.Task : writes.Writing;
-        }
-    }
-
-    /// <summary>
-    /// Writes the shop's newest figure until none is left, one at a time and in the order they came; never faults (the caller went
-    /// on, and a reservation awaits it). At most one write per shop is under way and one waits, however many answers arrive.
-    /// </summary>
-    private async Task WriteLatestAsync(string shop, ShopWrites writes)
-    {
-        await Task.Yield(); // off the caller's thread and out of the lock
-        while (true)
-        {
-            Figure? figure;
-            TaskCompletionSource written;
-            lock (_writingLock)
-            {
-                (figure, writes.Next) = (writes.Next, null);
-                if (figure is null)
-                {
-                    _writing.Remove(shop);
-                    return;
-                }
-                (written, writes.NextWritten) = (writes.NextWritten, new(TaskCreationOptions.RunContinuationsAsynchronously));
-                writes.Writing = written.Task;
-            }
-            try
-            {
-                await using var conn = await db.OpenConnectionAsync(CancellationToken.None);
-                // Shopify's figure counts every call that reached it; calls still waiting their turn (on any instance) have not yet.
-                await conn.ExecuteAsync($"""
-                    INSERT INTO shopify_cost_buckets AS b (shop_domain, maximum, restore_rate, available, at)
-                    VALUES (@shop, @Maximum, @RestoreRate, @Available, clock_timestamp() - make_interval(secs => @age))
-                    ON CONFLICT (shop_domain) DO UPDATE SET maximum = excluded.maximum, restore_rate = excluded.restore_rate,
-                        available = excluded.available - {Waiting}, at = excluded.at
-                    """, new { shop, figure.Maximum, figure.RestoreRate, figure.Available, age = Stopwatch.GetElapsedTime(figure.At).TotalSeconds });
-            }
-            catch (Exception e) // the estimate goes without this figure; the next answer corrects it
-            {
-                LogUnshared(e, shop);
-            }
-            written.TrySetResult();
-        }
-    }
-
-    /// <summary>
     /// How full the emptiest bucket this instance has seen is now (0 empty, 1 full): its last figure for each shop, refilled at
     /// its restore rate since. Null before any shop answered.
     /// </summary>
@@ -221,6 +123,7 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
     [LoggerMessage(Level = LogLevel.Warning,
         Message = "Shopify's cost bucket of {Shop} could not be read or written in the database; the call goes ahead unshared")]
     private partial void LogUnshared(Exception e, string shop);
+
 }
 
 /// <summary>

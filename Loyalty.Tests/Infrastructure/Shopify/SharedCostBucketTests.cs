@@ -38,7 +38,23 @@ public sealed class SharedCostBucketTests(AppFixture app) : AppTests<AppFixture>
         var reserved = await bucket.TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default);
 
         Assert.True(reserved.Reserved);
-        Assert.InRange(reserved.Wait, TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(12.1)); // 6 points short at 0.5 a second
+        Assert.InRange(reserved.Wait, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(12.1)); // about 6 points short at 0.5 a second
+    }
+
+    [Fact]
+    public async Task An_answer_older_than_the_one_the_shared_bucket_holds_does_not_replace_it()
+    {
+        var bucket = App.Services.GetRequiredService<ShopifyCostBucket>();
+        bucket.Observe(Shop, Probe, 10, 1000, 4, 0.5);
+        await AnswerSharedAsync();
+        // Another instance's answer came later than anything this instance will write now, and was written first.
+        await App.ScalarAsync<int>("UPDATE shopify_cost_buckets SET observed_at = now() + interval '1 minute' WHERE shop_domain = @shop RETURNING 1",
+            new { shop = Shop });
+
+        bucket.Observe(Shop, Probe, 10, 1000, 900, 0.5); // an answer from before it, written after
+        var reserved = await bucket.TryReserveAsync(Shop, 10, TimeSpan.FromMinutes(1), default);
+
+        Assert.InRange(reserved.Wait, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(12.1)); // still the later answer's 4 points (900: none)
     }
 
     [Fact]
