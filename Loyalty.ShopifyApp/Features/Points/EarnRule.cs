@@ -23,5 +23,29 @@ public sealed record EarnRule(decimal Rate, string Basis, bool TestOrdersEarn)
         return Of(saved ? ShopSettings.Defaults : current);
     }
 
+    /// <summary>
+    /// <see cref="InForceAsync"/> for many times at once, on <c>@shop</c> and <c>@ats</c> (see <see cref="Ledger.Instant"/>): one row
+    /// per time, in order, each the change in force then (if any) and whether the shop ever saved a rule;
+    /// <see cref="Of(Found, DateTimeOffset?, ShopSettings)"/> makes a row the rule.
+    /// </summary>
+    public const string InForceSetSql = """
+        SELECT r.earn_rate AS rate, r.earn_basis AS basis, r.test_orders_earn,
+               EXISTS (SELECT 1 FROM earn_rule_changes WHERE shop_domain = @shop) AS saved
+        FROM unnest(@ats::text[]::timestamptz[]) WITH ORDINALITY AS o(at, i)
+        LEFT JOIN LATERAL (SELECT earn_rate, earn_basis, test_orders_earn FROM earn_rule_changes
+                           WHERE shop_domain = @shop AND date_trunc('second', effective_at) <= o.at
+                           ORDER BY effective_at DESC LIMIT 1) r ON true
+        ORDER BY o.i
+        """;
+
+    /// <summary>A row of <see cref="InForceSetSql"/> (Dapper fills it by column name).</summary>
+    public readonly record struct Found(decimal? Rate, string? Basis, bool? TestOrdersEarn, bool Saved);
+
+    /// <summary>The rule a row of <see cref="InForceSetSql"/> names for <paramref name="at"/>, as <see cref="InForceAsync"/> decides.</summary>
+    public static EarnRule Of(Found row, DateTimeOffset? at, ShopSettings current) =>
+        at is null ? Of(current)
+        : row.Rate is { } rate ? new EarnRule(rate, row.Basis!, row.TestOrdersEarn!.Value)
+        : Of(row.Saved ? ShopSettings.Defaults : current);
+
     private static EarnRule Of(ShopSettings s) => new(s.EarnRate, s.EarnBasis, s.TestOrdersEarn);
 }

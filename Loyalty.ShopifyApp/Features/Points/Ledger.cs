@@ -39,7 +39,7 @@ public sealed class InsufficientPointsException(long balance, long requested)
 /// the schema refuse a second row for a reference, a spend below zero and a balance that differs from its
 /// ledger, so this code cannot get them wrong silently.
 /// </summary>
-public static class Ledger
+public static partial class Ledger
 {
     public static readonly string[] EarningKinds = ["order_award", "refund_clawback", "cancellation_reversal", "bonus", "feedback",
         "manual_adjustment", "pending_release"];

@@ -1,5 +1,4 @@
 using Loyalty.ShopifyApp.Features.Expiry;
-using Loyalty.ShopifyApp.Features.Pending;
 using Loyalty.ShopifyApp.Features.Tiers;
 
 namespace Loyalty.ShopifyApp.Features.Points;
@@ -36,7 +35,7 @@ public sealed record DiscountCodeUse(string Code, decimal Amount, bool Estimated
 /// floor(award × refunded-so-far / order total) minus what earlier refunds took, so partial refunds that add
 /// up to the whole order take back exactly the award, and never more than was awarded.
 /// </summary>
-public static class OrderEarnings
+public static partial class OrderEarnings
 {
     /// <param name="PendingUntil">When the points awarded become spendable, if they are pending until then.</param>
     public sealed record Outcome(string Status, long Points, string? Reason, DateTimeOffset? PendingUntil = null);
@@ -63,22 +62,12 @@ public static class OrderEarnings
 
         // The rule in force when the order was paid (a pay-later order: when its payment came, not when it was placed); a rate
         // changed since does not re-price it.
-        var pricedAt = (order.PaidAt ?? order.ProcessedAt)?.ToUniversalTime(); // Npgsql writes timestamptz from UTC only
+        var pricedAt = PricedAt(order);
         var rule = await EarnRule.InForceAsync(conn, tx, shop, pricedAt, settings, ct);
-        var amount = rule.Basis == "total" ? order.Total : order.Subtotal;
         // The customer's tier when the order is awarded multiplies it (1 without one); the order keeps the multiplier it earned at.
         var multiplier = order.CustomerId is { } member ? await TierProgram.EffectiveMultiplierAsync(conn, tx, shop, member, now, ct) : 1m;
-        var points = (long)decimal.Floor(amount * rule.Rate * multiplier);
-        var skip = order.Cancelled ? "order is cancelled"
-            : order.CustomerId is null ? "no customer (guest checkout)"
-            : rule.Rate == 0 ? "earning is off (rate 0)"
-            : order.Test && !rule.TestOrdersEarn ? "test order"
-            : amount <= 0 ? "zero amount"
-            : points <= 0 ? "amount × rate rounds down to zero points"
-            : null;
-        // The shop's pending period runs from payment; an order found after it (the sweep, a late webhook) is spendable at once.
-        var pendingUntil = skip is null ? PendingRelease.PendingUntil(settings, pricedAt ?? now) : null;
-        var pending = pendingUntil > now;
+        var priced = Price(order, rule, multiplier, settings, now);
+        var (amount, points, skip, pendingUntil, pending) = (priced.Amount, priced.Points, priced.Skip, priced.PendingUntil, priced.Pending);
 
         await conn.ExecuteAsync(new CommandDefinition("""
             INSERT INTO order_earnings (shop_domain, order_id, order_name, customer_id, status, skip_reason, basis, basis_amount, currency,
@@ -88,11 +77,9 @@ public static class OrderEarnings
                     @pricedAt, @pricedBy, @pendingUntil, @releasedAt, @multiplier)
             """, new
         {
-            shop, order.OrderId, order.Name, order.CustomerId, status = skip is null ? "awarded" : order.Cancelled ? "cancelled" : "skipped",
-            skip, basis = rule.Basis, amount, order.Currency, rate = rule.Rate, order.PresentmentTotal,
-            awarded = skip is null ? points : 0, source, pricedAt,
-            pricedBy = order.PaidAt is not null ? "paid" : order.ProcessedAt is not null ? "processed" : "current",
-            pendingUntil, releasedAt = pendingUntil is not null && !pending ? now : (DateTimeOffset?)null, multiplier,
+            shop, order.OrderId, order.Name, order.CustomerId, status = priced.Status, skip, basis = rule.Basis, amount, order.Currency,
+            rate = rule.Rate, order.PresentmentTotal, awarded = priced.Awarded, source, pricedAt, pricedBy = PricedBy(order),
+            pendingUntil, releasedAt = priced.ReleasedAt, multiplier,
         }, tx, cancellationToken: ct));
         if (skip is not null)
         {
@@ -105,8 +92,7 @@ public static class OrderEarnings
         }
 
         await Ledger.PostAsync(conn, tx, new PointsEntry(shop, order.CustomerId!.Value, pending ? 0 : points, "order_award", $"order:{order.OrderId}",
-            $"Order {order.Name ?? "#" + order.OrderId}: {amount:0.00} {order.Currency} × {rule.Rate:0.####}"
-                + (multiplier == 1m ? "" : $" × {multiplier:0.###} (tier)"), "system",
+            AwardDescription(order, amount, rule, multiplier), "system",
             OrderId: order.OrderId, Rate: rule.Rate, BasisAmount: amount, Currency: order.Currency, PendingPoints: pending ? points : 0,
             OccurredAt: pricedAt ?? now),
             new Posting(QueueForPos: settings.PosMode), ct);

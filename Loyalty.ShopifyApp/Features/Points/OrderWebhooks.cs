@@ -19,9 +19,7 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
     public async Task HandleAsync(WebhookContext context, CancellationToken ct)
     {
         var shop = context.Delivery.ShopDomain;
-        var order = OrderPayloads.Order(context.Delivery.Payload!);
-        // Shopify triggers orders/paid when the order is paid: for a pay-later order, days after it was processed.
-        order = order with { PaidAt = OrderPayloads.PaidAt(context.Delivery.TriggeredAt, order.ProcessedAt, order.UpdatedAt, clock.GetUtcNow()) };
+        var order = ReadOrder(context.Delivery);
         var settings = await context.SettingsAsync(ct);
         var outcome = await OrderEarnings.AwardAsync(context.Connection, context.Transaction, shop, order, settings, "webhook", programClock.Now,
             ct);
@@ -29,6 +27,21 @@ public sealed partial class OrderPaid(PosSyncTrigger posSync, LoyaltyMetrics met
         await CouponUse.MarkUsedAsync(context.Connection, context.Transaction, shop, order.OrderId, codes.Select(d => d.Code).ToList(), "webhook",
             logger, ct);
         await CouponRedemptions.RecordAsync(context.Connection, context.Transaction, shop, order, ct);
+        Report(context, order, outcome, settings);
+    }
+
+    /// <summary>The delivery's order, priced at its payment: Shopify triggers orders/paid when the order is paid (for a pay-later order,
+    /// days after it was processed).</summary>
+    private OrderFacts ReadOrder(WebhookDelivery delivery)
+    {
+        var order = OrderPayloads.Order(delivery.Payload!);
+        return order with { PaidAt = OrderPayloads.PaidAt(delivery.TriggeredAt, order.ProcessedAt, order.UpdatedAt, clock.GetUtcNow()) };
+    }
+
+    /// <summary>The log line, and after the commit the metric and the POS sync.</summary>
+    private void Report(WebhookContext context, OrderFacts order, OrderEarnings.Outcome outcome, ShopSettings settings)
+    {
+        var shop = context.Delivery.ShopDomain;
         if (outcome.Status == "awarded")
         {
             var points = outcome.Points;

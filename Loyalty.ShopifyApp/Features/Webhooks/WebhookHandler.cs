@@ -64,6 +64,9 @@ public sealed class WebhookShopReads
         }
         return settings;
     }
+
+    /// <summary>Forgets the settings read: what read them was undone (a savepoint rolled back), and the lock taken with them may be gone.</summary>
+    public void ForgetSettings() => _settings.Clear();
 }
 
 /// <summary>One handler per topic. Handlers must be idempotent on the business key (a delivery can run twice).</summary>
@@ -81,6 +84,35 @@ public interface IWebhookHandler
     string? PayloadShopField => null;
 
     Task HandleAsync(WebhookContext context, CancellationToken ct);
+}
+
+/// <summary>
+/// A handler that can also take many deliveries of its topic at once, set-based, in the transaction they share
+/// (<see cref="WebhookOptions.SetHandling"/>): consecutive deliveries of one shop, each naming a customer and an order, no
+/// customer or order twice. What it does not pass to <see cref="WebhookSet.FenceAsync"/> is handled one by one right after.
+/// </summary>
+public interface IWebhookSetHandler : IWebhookHandler
+{
+    /// <summary>
+    /// Handles the set: picks (before writing anything) the deliveries it can handle together, fences them, and handles every one
+    /// the fence gives back. A failure undoes the whole set (a savepoint), whose deliveries then go one by one.
+    /// </summary>
+    Task HandleSetAsync(WebhookSet set, CancellationToken ct);
+}
+
+/// <summary>A set of deliveries for <see cref="IWebhookSetHandler"/>, in their transaction.</summary>
+/// <param name="FenceAsync">
+/// Marks the deliveries given processed, each fenced by its attempt as one alone is, and answers the contexts of those still this
+/// worker's (the others were taken over: leave them). Called at most once.
+/// </param>
+public sealed record WebhookSet(IReadOnlyList<WebhookDelivery> Deliveries, WebhookShop Shop, NpgsqlConnection Connection,
+    NpgsqlTransaction Transaction, WebhookShopReads Reads,
+    Func<IReadOnlyList<WebhookDelivery>, CancellationToken, Task<IReadOnlyList<WebhookContext>>> FenceAsync)
+{
+    public string ShopDomain => Deliveries[0].ShopDomain;
+
+    /// <summary>The shop's settings as this transaction first read them.</summary>
+    public Task<ShopSettings> SettingsAsync(CancellationToken ct) => Reads.SettingsAsync(Connection, Transaction, ShopDomain, ct);
 }
 
 /// <summary>Retrying will not help (e.g. a payload that cannot be read): park the delivery at once with this reason.</summary>

@@ -78,6 +78,12 @@ public sealed class WebhookOptions
     public int TransactionSize { get; set; } = 25;
 
     /// <summary>
+    /// Consecutive deliveries of one topic and shop in a transaction, about distinct customers and orders, handled as one set by a
+    /// handler that can (plain <c>orders/paid</c> awards: a few statements for them all); off: each on its own, as before.
+    /// </summary>
+    public bool SetHandling { get; set; } = true;
+
+    /// <summary>
     /// How long the intake takes a shop it found installed to be installed still, without asking the database
     /// (<see cref="InstalledShops"/>); 0 asks for every delivery.
     /// </summary>

@@ -32,42 +32,77 @@ public sealed partial class WebhookProcessor
         {
             await using var conn = await db.OpenConnectionAsync(ct);
             await using var tx = await conn.BeginTransactionAsync(ct);
-            var savepointOpen = false;
-            foreach (var delivery in chunk)
+            var savepoint = 0; // the step under way: s1, s2, … (a name of its own, so a rollback never reaches an earlier step)
+            for (var i = 0; i < chunk.Length;)
+            {
+                var shop = MaySet(chunk[i]) && !heldLanes.Contains(laneOf[chunk[i].Id])
+                    ? await reads.ShopAsync(conn, tx, chunk[i].ShopDomain, ct)
+                    : null;
+                var set = shop is null ? [] : SetAt(chunk, i, shop, laneOf, heldLanes);
+                if (set.Count == 0)
+                {
+                    await OneInAsync(chunk[i++]);
+                    continue;
+                }
+                i += set.Count;
+                List<WebhookDelivery> left;
+                try
+                {
+                    (var setHandled, left) = await HandleSetInAsync(conn, tx, set, shop!, reads, NextSavepoint(), ct);
+                    handled.AddRange(setHandled);
+                }
+                catch (Exception e) when (e is not OperationCanceledException && conn.State == ConnectionState.Open)
+                {
+                    LogSetFailed(e, set.Count, set[0].Topic, set[0].ShopDomain);
+                    left = await UndoAsync(e, set) ? [] : set;
+                }
+                foreach (var delivery in left) await OneInAsync(delivery);
+            }
+            await tx.CommitAsync(ct);
+
+            async Task OneInAsync(WebhookDelivery delivery)
             {
                 if (heldLanes.Contains(laneOf[delivery.Id]))
                 {
                     afterCommit.Add(delivery);
-                    continue;
+                    return;
                 }
                 using var scope = BeginDeliveryScope(delivery);
                 try
                 {
-                    // The previous delivery's savepoint released (its work joins the transaction) and this one's taken in the round trip
-                    // of the fence; the last is released by the commit.
-                    handled.Add(await HandleInAsync(conn, tx, delivery, reads, ct,
-                        beforeFence: (savepointOpen ? "RELEASE SAVEPOINT delivery; " : "") + "SAVEPOINT delivery;"));
-                    savepointOpen = true;
+                    handled.Add(await HandleInAsync(conn, tx, delivery, reads, ct, beforeFence: NextSavepoint()));
                 }
                 catch (Exception e) when (e is not OperationCanceledException && conn.State == ConnectionState.Open)
                 {
-                    await tx.RollbackAsync("delivery", ct); // the savepoint stays, empty, for the next delivery's RELEASE
-                    savepointOpen = true;
-                    // Also a prepared statement whose table another instance's migration changed (0A000, "cached plan must not change
-                    // result type"): Npgsql prepares it again on its next use, so run alone it goes through without spending an attempt.
-                    if (e is PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
-                            or PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.FeatureNotSupported })
-                    {
-                        heldLanes.Add(laneOf[delivery.Id]);
-                        afterCommit.Add(delivery);
-                    }
-                    else
-                    {
-                        failed.Add((delivery, e));
-                    }
+                    if (!await UndoAsync(e, [delivery])) failed.Add((delivery, e));
                 }
             }
-            await tx.CommitAsync(ct);
+
+            // The previous step's savepoint released (its work joins the transaction) and the next one's taken, sent in the round trip of
+            // the step's first statement; the last is released by the commit.
+            string NextSavepoint() => (savepoint > 0 ? $"RELEASE SAVEPOINT s{savepoint}; " : "") + $"SAVEPOINT s{++savepoint};";
+
+            // Undoes what failed (the savepoint stays, empty, for the next RELEASE) and forgets the settings read under it, whose lock
+            // may have gone with it. True when another transaction's locks were the cause (a deadlock's victim): those deliveries and the
+            // rest of their lanes are handled on their own after the commit. Also a prepared statement whose table another instance's
+            // migration changed (0A000, "cached plan must not change result type"): Npgsql prepares it again on its next use, so run
+            // alone it goes through without spending an attempt.
+            async Task<bool> UndoAsync(Exception e, IReadOnlyList<WebhookDelivery> deliveries)
+            {
+                await tx.RollbackAsync($"s{savepoint}", ct); // a step whose savepoint was never taken: the chunk fails, each alone
+                reads.ForgetSettings();
+                if (e is not PostgresException { SqlState: PostgresErrorCodes.DeadlockDetected or PostgresErrorCodes.SerializationFailure
+                        or PostgresErrorCodes.LockNotAvailable or PostgresErrorCodes.FeatureNotSupported })
+                {
+                    return false;
+                }
+                foreach (var delivery in deliveries)
+                {
+                    heldLanes.Add(laneOf[delivery.Id]);
+                    afterCommit.Add(delivery);
+                }
+                return true;
+            }
         }
         catch (Exception e) when (!ct.IsCancellationRequested)
         {
@@ -182,32 +217,6 @@ public sealed partial class WebhookProcessor
         if (shop.State != "installed" && !h.RunsForUninstalledShops) return "shop is not installed";
         if (delivery.Payload is null) return "payload was cleared before processing";
         return null;
-    }
-
-    private async Task RecordFailureAsync(WebhookDelivery delivery, Exception error, CancellationToken ct)
-    {
-        var o = options.Value;
-        var permanent = error is PermanentWebhookFailureException or JsonException or KeyNotFoundException or FormatException;
-        var park = permanent || delivery.Attempts >= o.MaxAttempts;
-        var delay = Math.Min(o.RetryBaseDelaySeconds * Math.Pow(2, delivery.Attempts - 1), o.MaxRetryDelaySeconds)
-                    * (0.8 + Random.Shared.NextDouble() * 0.4);
-        // A NUL (from a payload quoted in a message) is the one character a text column refuses: a failure that cannot be recorded
-        // would leave the delivery "processing" until its lease ends, then again, for ever.
-        var reason = $"{error.GetType().Name}: {error.Message}".Replace('\0', '\uFFFD');
-        if (reason.Length > 2000) reason = reason[..(char.IsHighSurrogate(reason[1999]) ? 1999 : 2000)]; // never half a character
-
-        await using var conn = await db.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("""
-            UPDATE webhook_deliveries
-            SET status = CASE WHEN @park THEN 'failed' ELSE 'pending' END,
-                next_attempt_at = now() + make_interval(secs => @delay),
-                locked_until = NULL,
-                last_error = @reason
-            WHERE id = @id AND status = 'processing' AND attempts = @attempts
-            """, new { park, delay, reason, id = delivery.Id, attempts = delivery.Attempts }, cancellationToken: ct));
-
-        if (park) LogParked(error, delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts, reason);
-        else LogWillRetry(error, delivery.Topic, delivery.ShopDomain, delivery.WebhookId, delivery.Attempts, delay);
     }
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Webhook {Topic} ({WebhookId}) was committed, but what was to follow the commit failed")]
