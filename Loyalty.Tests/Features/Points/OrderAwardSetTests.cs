@@ -1,4 +1,5 @@
 using Dapper;
+using Loyalty.ShopifyApp.Features.Points;
 using Loyalty.ShopifyApp.Features.Webhooks;
 
 namespace Loyalty.Tests.Features.Points;
@@ -221,5 +222,35 @@ public sealed class OrderAwardSetTests(OrderAwardSetTests.SetApp set) : AppTests
             "SELECT count(*)::int FROM customer_tiers WHERE shop_domain = @shop AND customer_id IN (501, 502)", new { shop = Shop }));
         Assert.DoesNotContain(Shop, App.Log.Tail(500, "as one set"));
         Assert.DoesNotContain(Shop, App.Log.Tail(500, "failed as a whole"));
+    }
+
+    /// <summary>
+    /// A set's credits read their own customers' balance rows, not the shop's: with 30,000 customers in the shop and the join the
+    /// planner picked in the bench while its statistics said the shop was small (a hash join; other joins are switched off here),
+    /// PostgreSQL's own count of the balance rows the transaction read stays a few per credit.
+    /// </summary>
+    [Fact]
+    public async Task A_set_of_credits_reads_its_customers_balances_not_every_balance_of_the_shop()
+    {
+        await using var conn = await App.Db.OpenConnectionAsync();
+        await conn.ExecuteAsync("INSERT INTO point_balances (shop_domain, customer_id) SELECT @shop, g FROM generate_series(1, 30000) AS g",
+            new { shop = Shop });
+        await using var tx = await conn.BeginTransactionAsync();
+        await conn.ExecuteAsync("SET LOCAL enable_nestloop = off; SET LOCAL enable_mergejoin = off", transaction: tx);
+        const string read = """
+            SELECT coalesce(sum(seq_tup_read + idx_tup_fetch), 0)::bigint FROM pg_stat_xact_user_tables WHERE relname = 'point_balances'
+            """;
+        var before = await conn.ExecuteScalarAsync<long>(read, transaction: tx);
+        var entries = Enumerable.Range(0, 11).Select(i => new PointsEntry(Shop, 100 + i * 250, 10 + i, "bonus", $"bonus:set-{i}", "set",
+            "staff", OccurredAt: DateTimeOffset.UtcNow)).ToList();
+
+        await Ledger.PostCreditsAsync(conn, tx, Shop, entries, CancellationToken.None);
+
+        var rows = await conn.ExecuteScalarAsync<long>(read, transaction: tx) - before;
+        Assert.InRange(rows, entries.Count, 10 * entries.Count);
+        await tx.CommitAsync(); // the deferred check: every balance equals its ledger
+        Assert.Equal(string.Join(' ', entries.Select(e => $"{e.CustomerId}:{e.Points}")), await App.ScalarAsync<string>("""
+            SELECT string_agg(customer_id || ':' || balance, ' ' ORDER BY customer_id) FROM point_balances WHERE shop_domain = @shop AND balance > 0
+            """, new { shop = Shop }));
     }
 }
