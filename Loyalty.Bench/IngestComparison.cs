@@ -20,7 +20,8 @@ public static class IngestComparison
         long RssKb);
 
     /// <param name="profile">Also reports CPU seconds per award (the server's and the database's) and the database's statements.</param>
-    public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, bool profile, CancellationToken ct)
+    public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, bool profile, int warmupCount,
+        CancellationToken ct)
     {
         ThreadPool.SetMinThreads(256, 256);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
@@ -33,7 +34,7 @@ public static class IngestComparison
         Console.WriteLine($"pgbench ceiling (one 1.5 kB insert per transaction, 8 clients): {Stats.F(ceiling, 0)} tps");
 
         var random = new Random(seed);
-        var warmup = Deliveries(random, 1_000, firstOrder: 1_000_000);
+        var warmup = Deliveries(random, warmupCount, firstOrder: 1_000_000);
         var measured = Deliveries(random, count, firstOrder: 10_000_000);
         var orders = measured.GroupBy(d => d.Order).ToDictionary(g => g.Key, g => g.First().Points);
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections }) { Timeout = TimeSpan.FromSeconds(60) };
