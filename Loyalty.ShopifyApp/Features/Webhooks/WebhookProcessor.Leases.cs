@@ -21,7 +21,7 @@ public sealed partial class WebhookProcessor
                     UPDATE webhook_deliveries d SET locked_until = now() + make_interval(secs => @lease)
                     WHERE d.id IN (
                         SELECT w.id FROM webhook_deliveries w JOIN unnest(@ids, @attempts) AS c(id, attempts) USING (id, attempts)
-                        WHERE w.status = 'processing'
+                        WHERE w.id = ANY(@ids) AND w.status = 'processing'
                         FOR UPDATE SKIP LOCKED)
                     """, new { lease = (double)lease, ids, attempts }, cancellationToken: ct));
                 LogLeaseRenewed(renewed, lease);

@@ -55,11 +55,12 @@ public sealed partial class WebhookProcessor
             if (called) throw new InvalidOperationException("A set is fenced once.");
             called = true;
             if (take.Any(d => !set.Contains(d))) throw new ArgumentException("Only the set's deliveries can be fenced.", nameof(take));
-            // As the fence of one (HandleInAsync), for all at once.
+            // As the fence of one (HandleInAsync), for all at once; found by key (= ANY), whatever join the planner picks, so a
+            // fence reads its own deliveries, not every delivery pending or under way.
             var owned = (await conn.QueryAsync<long>(new CommandDefinition("""
                 UPDATE webhook_deliveries d SET status = 'processed', processed_at = now(), locked_until = NULL, last_error = NULL
                 FROM unnest(@ids, @attempts) AS f(id, attempts)
-                WHERE d.id = f.id AND d.status = 'processing' AND d.attempts = f.attempts
+                WHERE d.id = ANY(@ids) AND d.id = f.id AND d.status = 'processing' AND d.attempts = f.attempts
                 RETURNING d.id
                 """, new { ids = take.Select(d => d.Id).ToArray(), attempts = take.Select(d => d.Attempts).ToArray() }, tx,
                 cancellationToken: token))).ToHashSet();
