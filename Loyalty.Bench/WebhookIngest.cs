@@ -51,7 +51,7 @@ public static class WebhookIngest
 
         // Warm-up (JIT, connection pools, the database's caches) for as long as each rate: sent and checked like the rest, not
         // reported. The runtime tiers a method up only after it has been called often enough; a warm-up at the measured rate
-        // (--warmup-rate) leaves no compilation inside the measurement.
+        // (--warmup-rate) leaves less compilation inside the measurement.
         foreach (var (rate, warmup) in new[] { (warmupRate, true) }.Concat(rates.Select(r => (r, false))))
         {
             var stats = new Stats();
@@ -109,12 +109,7 @@ public static class WebhookIngest
             {
                 Console.WriteLine($"warm-up at {rate}/s: ack p50 {Stats.F(step.P50)} ms, p99 {Stats.F(step.P99)} ms");
                 // The measured step starts from an empty inbox: a warm-up faster than a cold processor leaves it no backlog.
-                var drain = Stopwatch.StartNew();
-                while (!processAfter && drain.Elapsed < TimeSpan.FromMinutes(5)
-                       && await env.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") > 0)
-                {
-                    await Task.Delay(500, ct);
-                }
+                if (!processAfter) await DrainAsync(env, TimeSpan.FromMinutes(5), ct);
                 await Task.Delay(2000, ct);
                 continue;
             }
@@ -150,11 +145,7 @@ public static class WebhookIngest
         var ingestRss = app.PeakRssKb;
         if (processAfter) await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
         var drainStart = Stopwatch.StartNew();
-        while (await env.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") > 0)
-        {
-            if (drainStart.Elapsed > TimeSpan.FromMinutes(10)) break;
-            await Task.Delay(500, ct);
-        }
+        await DrainAsync(env, TimeSpan.FromMinutes(10), ct);
         await using var conn = env.Connection();
         var awards = await conn.ExecuteScalarAsync<long>("SELECT count(*) FROM point_transactions WHERE kind = 'order_award'");
         var doubled = await conn.ExecuteScalarAsync<long>(
@@ -187,5 +178,16 @@ public static class WebhookIngest
         Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once"
             : "RESULT: VIOLATION (awards != distinct orders, or doubled, or unprocessed)");
         return ok ? 0 : 1;
+    }
+
+    /// <summary>Waits until no delivery is pending or under way, or <paramref name="limit"/> has passed.</summary>
+    private static async Task DrainAsync(BenchEnvironment env, TimeSpan limit, CancellationToken ct)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < limit
+               && await env.ScalarAsync<long>("SELECT count(*) FROM webhook_deliveries WHERE status IN ('pending', 'processing')") > 0)
+        {
+            await Task.Delay(500, ct);
+        }
     }
 }
