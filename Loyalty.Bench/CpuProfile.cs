@@ -6,14 +6,15 @@ namespace Loyalty.Bench;
 /// <summary>
 /// Where a phase's work went (<c>--profile</c>): CPU seconds of one process and of the database's processes, read from
 /// <c>/proc</c> (so the app cannot misreport them), and PostgreSQL's own count of statements by total execution time
-/// (<c>pg_stat_statements</c>, loaded only when profiling).
+/// (<c>pg_stat_statements</c>, loaded only when profiling), with the time it spent planning them.
 /// </summary>
 public static class CpuProfile
 {
     private const double TicksPerSecond = 100; // USER_HZ on Linux
 
     /// <summary>The server option that loads pg_stat_statements (a profiled run only: it costs a little on every statement).</summary>
-    public const string PostgresOptions = "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all";
+    public const string PostgresOptions =
+        "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on";
 
     /// <summary>CPU seconds (user + system, with reaped children) of process <paramref name="pid"/> so far; 0 once it is gone.</summary>
     public static double ProcessSeconds(int pid) => Read($"/proc/{pid}/stat") is { } f ? Seconds(f) : 0;
@@ -38,25 +39,29 @@ public static class CpuProfile
         await conn.ExecuteAsync("SELECT pg_stat_statements_reset()");
     }
 
-    /// <summary>The statements that took the most execution time since the reset, per <paramref name="unit"/> (an award, a conversion).</summary>
+    /// <summary>
+    /// The statements that took the most time since the reset, planning and executing, per <paramref name="unit"/> (an award, a
+    /// conversion). A statement run from a trigger or a foreign key check is counted on its own as well as in the one that fired it.
+    /// </summary>
     public static async Task PrintTopStatementsAsync(BenchEnvironment env, string title, long unit, int top)
     {
         await using var conn = env.Connection();
-        var rows = (await conn.QueryAsync<(long Calls, double TotalMs, string Query)>("""
-            SELECT calls, total_exec_time, regexp_replace(query, '\s+', ' ', 'g')
-            FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT @top
+        var rows = (await conn.QueryAsync<(long Calls, double TotalMs, double PlanMs, long Plans, string Query)>("""
+            SELECT calls, total_exec_time, total_plan_time, plans, regexp_replace(query, '\s+', ' ', 'g')
+            FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' ORDER BY total_exec_time + total_plan_time DESC LIMIT @top
             """, new { top })).ToList();
-        var all = await conn.QuerySingleAsync<(long Calls, double TotalMs)>(
-            "SELECT coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0) FROM pg_stat_statements");
+        var all = await conn.QuerySingleAsync<(long Calls, double TotalMs, double PlanMs)>(
+            "SELECT coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0), coalesce(sum(total_plan_time), 0) FROM pg_stat_statements");
         Console.WriteLine($"# {title}: {all.Calls} statements ({Stats.F((double)all.Calls / unit)} per unit), " +
-                          $"{Stats.F(all.TotalMs)} ms executing ({Stats.F(all.TotalMs / unit, 3)} ms per unit); the top {top}:");
-        Console.WriteLine("| calls | per unit | total ms | µs per call | statement |");
-        Console.WriteLine("|---:|---:|---:|---:|---|");
-        foreach (var (calls, totalMs, query) in rows)
+                          $"{Stats.F(all.TotalMs)} ms executing ({Stats.F(all.TotalMs / unit, 3)} ms per unit), {Stats.F(all.PlanMs)} ms " +
+                          $"planning ({Stats.F(all.PlanMs / unit, 3)} ms per unit); the top {top}:");
+        Console.WriteLine("| calls | per unit | total ms | µs per call | plans | planning ms | statement |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var (calls, totalMs, planMs, plans, query) in rows)
         {
             var text = query.Length > 110 ? query[..110] + "…" : query;
             Console.WriteLine($"| {calls} | {Stats.F((double)calls / unit)} | {Stats.F(totalMs)} | {Stats.F(totalMs * 1000 / calls, 0)} | " +
-                              $"`{text.Replace("|", "\\|", StringComparison.Ordinal)}` |");
+                              $"{plans} | {Stats.F(planMs)} | `{text.Replace("|", "\\|", StringComparison.Ordinal)}` |");
         }
     }
 
