@@ -31,8 +31,9 @@ public sealed partial class TokenRefresh(
     private TimeSpan Spread => TimeSpan.FromSeconds(options.Value.SpreadSeconds);
 
     /// <summary>The recurring run: schedules the refreshes due before the next run; returns how many it scheduled.</summary>
+    // No DisableConcurrentExecution: a run that found another still scheduling would hold a worker waiting for its lock, and with
+    // runs minutes (or seconds) apart a slow pass would tie up one worker per run; the fan-out's own lock makes it return at once.
     [AutomaticRetry(Attempts = 0)] // the next run starts over
-    [DisableConcurrentExecution(timeoutInSeconds: 60)]
     public async Task<int> RefreshAllAsync(CancellationToken ct)
     {
         var now = clock.GetUtcNow();
@@ -49,7 +50,9 @@ public sealed partial class TokenRefresh(
                 """, new { latest = before.AddSeconds(options.Value.EarlySeconds), now }, cancellationToken: ct)))
                 .Where(t => new DateTimeOffset(t.ExpiresAt, TimeSpan.Zero) < CutoffOf(t.Shop, before)).Select(t => t.Shop)];
         }
-        return await fanOut.ScheduleAsync<TokenRefresh>(Work, Spread, shop => j => j.RefreshOneAsync(shop, CancellationToken.None), due, ct);
+        // Critical: a refresh that waits behind bulk work (a flood of POS deliveries) past its margin lets the token lapse.
+        return await fanOut.ScheduleAsync<TokenRefresh>(Work, Spread, shop => j => j.RefreshOneAsync(shop, CancellationToken.None), due,
+            JobQueues.Critical, ct);
     }
 
     /// <summary>One shop's refresh, as its own job; a failure is logged and kept in shop_job_runs, and the next run tries again.</summary>

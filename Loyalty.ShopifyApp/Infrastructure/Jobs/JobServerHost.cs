@@ -29,6 +29,7 @@ internal sealed partial class JobServerHost(
         _server = new BackgroundJobServer(new BackgroundJobServerOptions
         {
             WorkerCount = o.WorkerCount,
+            Queues = JobQueues.All,
             SchedulePollingInterval = TimeSpan.FromMilliseconds(o.SchedulePollIntervalMs),
             ServerName = name,
             Activator = new AspNetCoreJobActivator(scopes),

@@ -51,12 +51,13 @@ public static class JobsExtensions
 
     /// <summary>
     /// Schedules <paramref name="run"/> as recurring job <paramref name="id"/> at start-up, at <paramref name="defaultCron"/>
-    /// (cron, UTC) unless <c>Jobs:Schedules:{id}</c> sets another schedule or an empty one, which disables the job.
+    /// (cron, UTC) unless <c>Jobs:Schedules:{id}</c> sets another schedule or an empty one, which disables the job. Each run waits in
+    /// <paramref name="queue"/> (<see cref="JobQueues"/>).
     /// </summary>
     public static IServiceCollection AddRecurringJob<T>(this IServiceCollection services, string id, string defaultCron, Expression<Func<T,
-        Task>> run)
+        Task>> run, string queue = JobQueues.Default)
     {
-        services.AddSingleton(new RecurringJobDefinition(id, defaultCron, (jobs, cron) => jobs.AddOrUpdate(id, run, cron)));
+        services.AddSingleton(new RecurringJobDefinition(id, defaultCron, (jobs, cron) => jobs.AddOrUpdate(id, queue, run, cron)));
         return services;
     }
 

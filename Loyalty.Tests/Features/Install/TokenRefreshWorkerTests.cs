@@ -1,6 +1,9 @@
+using Dapper;
 using Hangfire;
 using Loyalty.ShopifyApp.Features.Install;
+using Loyalty.ShopifyApp.Infrastructure.Jobs;
 using Loyalty.ShopifyApp.Infrastructure.Shopify;
+using Microsoft.Extensions.Options;
 
 namespace Loyalty.Tests.Features.Install;
 
@@ -53,5 +56,59 @@ public sealed class TokenRefreshWorkerTests(TokenRefreshWorkerTests.WorkerApp ap
             new { work = TokenRefresh.Work, shop = Shop }), "its job's run recorded");
         Assert.Equal("shpat_fresh", await App.Services.GetRequiredService<AccessTokens>().GetAsync(Shop, default)); // kept, not refreshed again
         Assert.Single(Shopify.TokenCalls(Shop, "grant_type=refresh_token"));
+    }
+
+    /// <summary>
+    /// Every worker busy and three rounds of bulk work waiting (as in a flood of POS deliveries): the token's refresh is taken by the
+    /// first worker that frees up, not after the backlog. Before the fix every job shared one queue taken in order, so the refresh ran
+    /// after the last round had started, and under a deep enough backlog the token lapsed (seen in the fleet smoke: 55 lapses).
+    /// </summary>
+    [Fact]
+    public async Task A_tokens_refresh_is_taken_before_bulk_work_waiting_ahead_of_it()
+    {
+        var clock = Fixture.Clock;
+        var shiftBefore = clock.Shift;
+        Shopify.StubRefresh(Shop, "shprt_exchanged", "shpat_fresh", "shprt_fresh");
+        var expires = new DateTimeOffset(await App.ScalarAsync<DateTime>(
+            "SELECT access_token_expires_at FROM shop_tokens WHERE shop_domain = @shop", new { shop = Shop }), TimeSpan.Zero);
+        var jobs = App.Services.GetRequiredService<IBackgroundJobClient>();
+        var workers = App.Services.GetRequiredService<IOptions<JobsOptions>>().Value.WorkerCount;
+        // A round occupies every worker for 3 s; one runs, three wait behind it.
+        var rounds = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, workers).Select(_ => jobs.Enqueue(() => Thread.Sleep(3000)))
+            .Select(long.Parse).ToArray()).ToList();
+        try
+        {
+            await LoyaltyApp.WaitUntilAsync(async () => await ProcessingStartsAsync(rounds[0]) is { Count: var n } && n == workers,
+                "the first round running on every worker");
+            clock.Shift += expires - TimeSpan.FromMinutes(4) - clock.GetUtcNow(); // 4 minutes left: due in any run
+
+            App.Services.GetRequiredService<IRecurringJobManager>().Trigger(TokenRefresh.RecurringId);
+
+            await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(Shopify.TokenCalls(Shop, "grant_type=refresh_token").Count > 0),
+                "the shop's token refreshed by its job", 30_000);
+            var refreshedAt = Shopify.TokenCalls(Shop, "grant_type=refresh_token")[0].RequestMessage!.DateTime.ToUniversalTime();
+            await LoyaltyApp.WaitUntilAsync(async () => (await ProcessingStartsAsync(rounds[3])).Count == workers,
+                "the last round started", 30_000);
+            var lastRoundStarted = (await ProcessingStartsAsync(rounds[3])).Min();
+            Assert.True(refreshedAt < lastRoundStarted,
+                $"refreshed at {refreshedAt:HH:mm:ss.fff}, before the backlog's last round started ({lastRoundStarted:HH:mm:ss.fff})");
+        }
+        finally
+        {
+            clock.Shift = shiftBefore;
+            // The workers free again for the other tests of this class.
+            await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>(
+                "SELECT count(*) FROM hangfire.job WHERE id = ANY (@ids) AND statename = 'Succeeded'",
+                new { ids = rounds.SelectMany(r => r).ToArray() }) == rounds.Sum(r => r.Length), "the backlog done", 60_000);
+        }
+    }
+
+    /// <summary>When each of <paramref name="ids"/> that has started began processing, by Hangfire's own record.</summary>
+    private async Task<List<DateTime>> ProcessingStartsAsync(long[] ids)
+    {
+        await using var conn = await App.Db.OpenConnectionAsync();
+        return [.. (await conn.QueryAsync<DateTime>(
+            "SELECT min(createdat) FROM hangfire.state WHERE jobid = ANY (@ids) AND name = 'Processing' GROUP BY jobid", new { ids }))
+            .Select(t => t.ToUniversalTime())];
     }
 }

@@ -51,6 +51,33 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
     }
 
     [Fact]
+    public async Task A_pass_slowed_by_a_busy_database_still_spreads_its_shops_from_when_it_began()
+    {
+        foreach (var shop in new[] { LoyaltyApp.NewShop(), LoyaltyApp.NewShop() }) await App.InstallAsync(Shopify, shop);
+        await NoSweepWaitingAsync();
+        await using var busy = await App.Db.OpenConnectionAsync();
+        await using var hold = await busy.BeginTransactionAsync();
+        // Hangfire's writes wait 6 s (reads go on), as under a database too busy to take them.
+        await busy.ExecuteAsync("LOCK TABLE hangfire.job IN EXCLUSIVE MODE", transaction: hold);
+        var started = DateTime.UtcNow;
+
+        var pass = Sweep.SweepAllAsync(default);
+        await Task.Delay(TimeSpan.FromSeconds(6));
+        await hold.RollbackAsync();
+        await pass;
+
+        // The n-th of N due n × 600 / N seconds after the pass began. Before the fix each was due that long after it was scheduled,
+        // so all came 6 s late, and a pass slower than the gap to the next one pushed its last shops past it. (A shop whose time had
+        // passed when its job was written is enqueued at once, not listed as scheduled.)
+        var shops = await App.ScalarAsync<long>("SELECT count(*) FROM shop_job_runs WHERE work = @work", new { work = MissedOrderSweep.Work });
+        var slot = 600.0 / shops;
+        // Only this pass's jobs: none could be written before the lock was let go (earlier tests' passes ended just before it began).
+        var offsets = ScheduledSince<MissedOrderSweep>(started.AddSeconds(5)).Select(s => (s.EnqueueAt - started).TotalSeconds).ToList();
+        Assert.InRange(offsets.Count, shops - 1, shops);
+        Assert.All(offsets, o => Assert.InRange(o - slot * Math.Round(o / slot), -2, 2));
+    }
+
+    [Fact]
     public async Task A_pass_that_finds_another_pass_of_the_same_work_scheduling_schedules_nothing()
     {
         await NoSweepWaitingAsync();
