@@ -15,6 +15,8 @@ public sealed partial class FleetReport(BenchEnvironment env, Fleet.Options o, L
     private readonly ConcurrentDictionary<long, DateTime> _acked = new();
     private readonly ConcurrentDictionary<string, SortedSet<DateTime>> _sweeps = new();
     private readonly DateTime _start = DateTime.UtcNow;
+    private readonly Dictionary<string, long> _deepestQueue = new(StringComparer.Ordinal);
+    private double _mostOverdue;
 
     /// <summary>The order's webhook was acknowledged; <paramref name="sentAt"/> is when it was first sent (its arrival).</summary>
     public void Delivered(Fleet.PlannedOrder p, DateTime sentAt) => _acked.TryAdd(p.Id, sentAt);
@@ -35,6 +37,15 @@ public sealed partial class FleetReport(BenchEnvironment env, Fleet.Options o, L
                         var runs = _sweeps.GetOrAdd(shop, _ => []);
                         lock (runs) runs.Add(at.ToUniversalTime());
                     }
+                    // The job system's own backlog, to tell a late sweep or refresh apart: jobs waiting for a worker, per queue, and
+                    // how long the most overdue scheduled job has waited to be enqueued (Hangfire's schedule set, scored by due time).
+                    foreach (var (queue, waiting) in await conn.QueryAsync<(string, long)>(
+                                 "SELECT queue, count(*) FROM hangfire.jobqueue WHERE fetchedat IS NULL GROUP BY queue"))
+                    {
+                        _deepestQueue[queue] = Math.Max(_deepestQueue.GetValueOrDefault(queue), waiting);
+                    }
+                    _mostOverdue = Math.Max(_mostOverdue, await conn.ExecuteScalarAsync<double?>(
+                        "SELECT extract(epoch FROM now()) - min(score) FROM hangfire.set WHERE key = 'schedule'") ?? 0);
                 }
                 await Task.Delay(5000, ct);
             }
@@ -104,6 +115,9 @@ public sealed partial class FleetReport(BenchEnvironment env, Fleet.Options o, L
                           $"of {quiet.Count} (the flood shop's own: p50 {flood.Percentile(50) / 1000:F2} s, max {flood.Max / 1000:F2} s)");
         Console.WriteLine($"sweeps: interval {interval.TotalMinutes:F0} min; longest gap of any shop {gaps.Max(g => g.Max).TotalSeconds:F0} s; " +
                           $"shops past interval + 30 s: {late}; never swept: {gaps.Count(g => g.Runs == 0)}");
+        Console.WriteLine("jobs: deepest backlog waiting for a worker " + (_deepestQueue.Count == 0 ? "0"
+                              : string.Join(", ", _deepestQueue.OrderBy(q => q.Key, StringComparer.Ordinal).Select(q => $"{q.Key} {q.Value}")))
+                          + $"; most overdue scheduled job {Math.Max(0, _mostOverdue):F1} s (sampled every 5 s)");
         var lapses = traffic.Values.Sum(t => t.TokenLapses);
         var expiredAtEnd = traffic.Values.Count(t => t.TokenValidUntil < DateTimeOffset.UtcNow);
         Console.WriteLine($"tokens: {refreshes.Count} refreshes (busiest 10 s: {perTen.Max()}, mean {perTen.Average():F1}); requests with an " +
