@@ -16,8 +16,7 @@ public static class InstallFeature
         services.AddValidatedOptions<TokenRefreshOptions, TokenRefreshOptionsValidator>(TokenRefreshOptions.Section);
         services.AddSingleton<IValidateOptions<JobsOptions>, TokenRefreshHorizonCheck>();
         services.AddTransient<TokenRefresh>();
-        services.AddRecurringJob<TokenRefresh>(TokenRefresh.RecurringId, TokenRefresh.DefaultCron, j => j.RefreshAllAsync(CancellationToken.None),
-            JobQueues.Critical);
+        services.AddRecurringJob<TokenRefresh>(TokenRefresh.RecurringId, TokenRefresh.DefaultCron, j => j.RefreshAllAsync(CancellationToken.None));
         services.AddFanOutSpread(TokenRefresh.RecurringId, "TokenRefresh:SpreadSeconds",
             sp => TimeSpan.FromSeconds(sp.GetRequiredService<IOptions<TokenRefreshOptions>>().Value.SpreadSeconds));
         return services;

@@ -33,7 +33,10 @@ public sealed partial class TokenRefresh(
     /// <summary>The recurring run: schedules the refreshes due before the next run; returns how many it scheduled.</summary>
     // No DisableConcurrentExecution: a run that found another still scheduling would hold a worker waiting for its lock, and with
     // runs minutes (or seconds) apart a slow pass would tie up one worker per run; the fan-out's own lock makes it return at once.
+    // Critical, as its jobs: a refresh that waits behind bulk work (a flood of POS deliveries) past its margin lets the token lapse. An
+    // attribute rather than a queue stored with each job, so after a rollback the jobs already scheduled go to the old code's queue.
     [AutomaticRetry(Attempts = 0)] // the next run starts over
+    [Queue(JobQueues.Critical)]
     public async Task<int> RefreshAllAsync(CancellationToken ct)
     {
         var now = clock.GetUtcNow();
@@ -50,14 +53,13 @@ public sealed partial class TokenRefresh(
                 """, new { latest = before.AddSeconds(options.Value.EarlySeconds), now }, cancellationToken: ct)))
                 .Where(t => new DateTimeOffset(t.ExpiresAt, TimeSpan.Zero) < CutoffOf(t.Shop, before)).Select(t => t.Shop)];
         }
-        // Critical: a refresh that waits behind bulk work (a flood of POS deliveries) past its margin lets the token lapse.
-        return await fanOut.ScheduleAsync<TokenRefresh>(Work, Spread, shop => j => j.RefreshOneAsync(shop, CancellationToken.None), due,
-            JobQueues.Critical, ct);
+        return await fanOut.ScheduleAsync<TokenRefresh>(Work, Spread, shop => j => j.RefreshOneAsync(shop, CancellationToken.None), due, ct);
     }
 
     /// <summary>One shop's refresh, as its own job; a failure is logged and kept in shop_job_runs, and the next run tries again.</summary>
     // Failed: deleted (its error is in shop_job_runs), so failures do not pile up in Hangfire's storage; the next run retries.
     [AutomaticRetry(Attempts = 0, OnAttemptsExceeded = AttemptsExceededAction.Delete)]
+    [Queue(JobQueues.Critical)]
     public Task RefreshOneAsync(string shop, CancellationToken ct) => fanOut.RunAloneAsync(Work, shop, async () =>
     {
         try

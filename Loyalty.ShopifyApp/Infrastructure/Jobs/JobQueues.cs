@@ -8,7 +8,9 @@ namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 /// </summary>
 /// <remarks>
 /// Hangfire.PostgreSql takes the waiting job whose queue name sorts first, whatever order the server lists its queues in, so the
-/// names carry the priority: <c>critical</c> sorts before <c>default</c>. A test proves the order end to end.
+/// names carry the priority: <c>critical</c> sorts before <c>default</c>. A test proves the order end to end. A job's method names
+/// its queue (<c>[Queue(JobQueues.Critical)]</c>, read when the job is enqueued), not the job as stored: jobs scheduled by this
+/// code and enqueued by an older one after a rollback go to the only queue the older one takes.
 /// </remarks>
 public static class JobQueues
 {

@@ -51,13 +51,12 @@ public static class JobsExtensions
 
     /// <summary>
     /// Schedules <paramref name="run"/> as recurring job <paramref name="id"/> at start-up, at <paramref name="defaultCron"/>
-    /// (cron, UTC) unless <c>Jobs:Schedules:{id}</c> sets another schedule or an empty one, which disables the job. Each run waits in
-    /// <paramref name="queue"/> (<see cref="JobQueues"/>).
+    /// (cron, UTC) unless <c>Jobs:Schedules:{id}</c> sets another schedule or an empty one, which disables the job.
     /// </summary>
     public static IServiceCollection AddRecurringJob<T>(this IServiceCollection services, string id, string defaultCron, Expression<Func<T,
-        Task>> run, string queue = JobQueues.Default)
+        Task>> run)
     {
-        services.AddSingleton(new RecurringJobDefinition(id, defaultCron, (jobs, cron) => jobs.AddOrUpdate(id, queue, run, cron)));
+        services.AddSingleton(new RecurringJobDefinition(id, defaultCron, (jobs, cron) => jobs.AddOrUpdate(id, run, cron)));
         return services;
     }
 

@@ -19,16 +19,16 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
     /// spread ago) does not hold its shop back.
     /// </summary>
     public Task<int> ScheduleAsync<T>(string work, TimeSpan spread, Func<string, Expression<Func<T, Task>>> job, CancellationToken ct) =>
-        ScheduleAsync(work, spread, job, only: null, JobQueues.Default, ct);
+        ScheduleAsync(work, spread, job, only: null, ct);
 
     /// <summary>
     /// As <see cref="ScheduleAsync{T}(string, TimeSpan, Func{string, Expression{Func{T, Task}}}, CancellationToken)"/>, for the installed
     /// shops among <paramref name="only"/> (all installed shops when null), in its order: work whose shops are not all due every run
-    /// (a token about to expire) names them, most urgent first, and they are spread over the period in that order. The jobs wait in
-    /// <paramref name="queue"/> (<see cref="JobQueues"/>) once due.
+    /// (a token about to expire) names them, most urgent first, and they are spread over the period in that order. A job waits in the
+    /// queue its method names (<see cref="JobQueues"/>) once due.
     /// </summary>
     public async Task<int> ScheduleAsync<T>(string work, TimeSpan spread, Func<string, Expression<Func<T, Task>>> job,
-        IReadOnlyList<string>? only, string queue, CancellationToken ct)
+        IReadOnlyList<string>? only, CancellationToken ct)
     {
         // The n-th shop is due n × spread / N after the pass began, however long the pass takes to schedule them: measured from
         // when each is scheduled, a slow pass (a busy database) would push its last shops past the next pass, which skips a shop
@@ -51,7 +51,7 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
                 LogPassUnderWay(work);
                 return 0;
             }
-            return await ScheduleLockedAsync(conn, work, passStart, spread, job, only, queue, ct);
+            return await ScheduleLockedAsync(conn, work, passStart, spread, job, only, ct);
         }
         finally
         {
@@ -64,7 +64,7 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
     }
 
     private async Task<int> ScheduleLockedAsync<T>(NpgsqlConnection conn, string work, DateTimeOffset passStart, TimeSpan spread,
-        Func<string, Expression<Func<T, Task>>> job, IReadOnlyList<string>? only, string queue, CancellationToken ct)
+        Func<string, Expression<Func<T, Task>>> job, IReadOnlyList<string>? only, CancellationToken ct)
     {
         var notStarted = await conn.QueryAsync<(string Shop, string? JobId)>(new CommandDefinition("""
             SELECT shop_domain, job_id FROM shop_job_runs
@@ -100,7 +100,7 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
         for (var i = 0; i < shops.Count; i++)
         {
             ct.ThrowIfCancellationRequested();
-            ids[i] = jobs.Schedule(queue, job(shops[i]), passStart + spread * i / shops.Count);
+            ids[i] = jobs.Schedule(job(shops[i]), passStart + spread * i / shops.Count);
         }
         await conn.ExecuteAsync(new CommandDefinition("""
             UPDATE shop_job_runs r SET job_id = s.job_id FROM unnest(@shops, @ids) AS s(shop_domain, job_id)

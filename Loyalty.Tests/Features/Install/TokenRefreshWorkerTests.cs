@@ -59,8 +59,8 @@ public sealed class TokenRefreshWorkerTests(TokenRefreshWorkerTests.WorkerApp ap
     }
 
     /// <summary>
-    /// Every worker busy and three rounds of bulk work waiting (as in a flood of POS deliveries): the token's refresh is taken by the
-    /// first worker that frees up, not after the backlog. Before the fix every job shared one queue taken in order, so the refresh ran
+    /// Every worker busy and four rounds of bulk work waiting (as in a flood of POS deliveries): the token's refresh is taken by a
+    /// worker as soon as one frees up, not after the backlog. Before the fix every job shared one queue taken in order, so the refresh ran
     /// after the last round had started, and under a deep enough backlog the token lapsed (seen in the fleet smoke: 55 lapses).
     /// </summary>
     [Fact]
@@ -73,8 +73,10 @@ public sealed class TokenRefreshWorkerTests(TokenRefreshWorkerTests.WorkerApp ap
             "SELECT access_token_expires_at FROM shop_tokens WHERE shop_domain = @shop", new { shop = Shop }), TimeSpan.Zero);
         var jobs = App.Services.GetRequiredService<IBackgroundJobClient>();
         var workers = App.Services.GetRequiredService<IOptions<JobsOptions>>().Value.WorkerCount;
-        // A round occupies every worker for 3 s; one runs, three wait behind it.
-        var rounds = Enumerable.Range(0, 4).Select(_ => Enumerable.Range(0, workers).Select(_ => jobs.Enqueue(() => Thread.Sleep(3000)))
+        // A round occupies every worker for 4 s; one runs, four wait behind it. The refresh pass runs when the first round ends (4 s),
+        // its job is due up to 2 s later (the spread) and taken when the next round ends (8 s, or 12 s on a slow machine), well before
+        // the last round starts (16 s); in one queue taken in order it could not run before the last round had started.
+        var rounds = Enumerable.Range(0, 5).Select(_ => Enumerable.Range(0, workers).Select(_ => jobs.Enqueue(() => Thread.Sleep(4000)))
             .Select(long.Parse).ToArray()).ToList();
         try
         {
@@ -87,9 +89,9 @@ public sealed class TokenRefreshWorkerTests(TokenRefreshWorkerTests.WorkerApp ap
             await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(Shopify.TokenCalls(Shop, "grant_type=refresh_token").Count > 0),
                 "the shop's token refreshed by its job", 30_000);
             var refreshedAt = Shopify.TokenCalls(Shop, "grant_type=refresh_token")[0].RequestMessage!.DateTime.ToUniversalTime();
-            await LoyaltyApp.WaitUntilAsync(async () => (await ProcessingStartsAsync(rounds[3])).Count == workers,
+            await LoyaltyApp.WaitUntilAsync(async () => (await ProcessingStartsAsync(rounds[4])).Count == workers,
                 "the last round started", 30_000);
-            var lastRoundStarted = (await ProcessingStartsAsync(rounds[3])).Min();
+            var lastRoundStarted = (await ProcessingStartsAsync(rounds[4])).Min();
             Assert.True(refreshedAt < lastRoundStarted,
                 $"refreshed at {refreshedAt:HH:mm:ss.fff}, before the backlog's last round started ({lastRoundStarted:HH:mm:ss.fff})");
         }
