@@ -9,7 +9,7 @@ namespace Loyalty.Tests.Features.Points;
 /// what it earns alone, once, and what the set cannot take (a code used, an order already decided, refunds waiting for it, a set that
 /// fails) is handled one by one. The processor is driven by the test (processing off, one worker: one transaction for the batch).
 /// </summary>
-public sealed class OrderAwardSetTests(OrderAwardSetTests.SetApp set) : AppTests<OrderAwardSetTests.SetApp>(set)
+public sealed partial class OrderAwardSetTests(OrderAwardSetTests.SetApp set) : AppTests<OrderAwardSetTests.SetApp>(set)
 {
     public sealed class SetApp() : AppFixture(new()
     {
