@@ -46,22 +46,27 @@ public static class CpuProfile
     public static async Task PrintTopStatementsAsync(BenchEnvironment env, string title, long unit, int top)
     {
         await using var conn = env.Connection();
-        var rows = (await conn.QueryAsync<(long Calls, double TotalMs, double PlanMs, long Plans, string Query)>("""
-            SELECT calls, total_exec_time, total_plan_time, plans, regexp_replace(query, '\s+', ' ', 'g')
+        var rows = (await conn.QueryAsync<(long Calls, double TotalMs, double PlanMs, long Plans, decimal Wal, string Query)>("""
+            SELECT calls, total_exec_time, total_plan_time, plans, wal_bytes, regexp_replace(query, '\s+', ' ', 'g')
             FROM pg_stat_statements WHERE query NOT ILIKE '%pg_stat_statements%' ORDER BY total_exec_time + total_plan_time DESC LIMIT @top
             """, new { top })).ToList();
-        var all = await conn.QuerySingleAsync<(long Calls, double TotalMs, double PlanMs)>(
-            "SELECT coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0), coalesce(sum(total_plan_time), 0) FROM pg_stat_statements");
+        // WAL counted by the statements that wrote it (a trigger's statements also count in the one that fired them, so top-level only).
+        var all = await conn.QuerySingleAsync<(long Calls, double TotalMs, double PlanMs, decimal Wal)>("""
+            SELECT coalesce(sum(calls), 0)::bigint, coalesce(sum(total_exec_time), 0), coalesce(sum(total_plan_time), 0),
+                   coalesce(sum(wal_bytes) FILTER (WHERE toplevel), 0)
+            FROM pg_stat_statements
+            """);
         Console.WriteLine($"# {title}: {all.Calls} statements ({Stats.F((double)all.Calls / unit)} per unit), " +
                           $"{Stats.F(all.TotalMs)} ms executing ({Stats.F(all.TotalMs / unit, 3)} ms per unit), {Stats.F(all.PlanMs)} ms " +
-                          $"planning ({Stats.F(all.PlanMs / unit, 3)} ms per unit); the top {top}:");
-        Console.WriteLine("| calls | per unit | total ms | µs per call | plans | planning ms | statement |");
-        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---|");
-        foreach (var (calls, totalMs, planMs, plans, query) in rows)
+                          $"planning ({Stats.F(all.PlanMs / unit, 3)} ms per unit), {Stats.F((double)all.Wal / unit, 0)} bytes of WAL per " +
+                          $"unit; the top {top}:");
+        Console.WriteLine("| calls | per unit | total ms | µs per call | plans | planning ms | WAL bytes per unit | statement |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var (calls, totalMs, planMs, plans, wal, query) in rows)
         {
             var text = query.Length > 110 ? query[..110] + "…" : query;
             Console.WriteLine($"| {calls} | {Stats.F((double)calls / unit)} | {Stats.F(totalMs)} | {Stats.F(totalMs * 1000 / calls, 0)} | " +
-                              $"{plans} | {Stats.F(planMs)} | `{text.Replace("|", "\\|", StringComparison.Ordinal)}` |");
+                              $"{plans} | {Stats.F(planMs)} | {Stats.F((double)wal / unit, 0)} | `{text.Replace("|", "\\|", StringComparison.Ordinal)}` |");
         }
     }
 
