@@ -66,7 +66,8 @@ public static class CpuProfile
         {
             var text = query.Length > 110 ? query[..110] + "…" : query;
             Console.WriteLine($"| {calls} | {Stats.F((double)calls / unit)} | {Stats.F(totalMs)} | {Stats.F(totalMs * 1000 / calls, 0)} | " +
-                              $"{plans} | {Stats.F(planMs)} | {Stats.F((double)wal / unit, 0)} | `{text.Replace("|", "\\|", StringComparison.Ordinal)}` |");
+                              $"{plans} | {Stats.F(planMs)} | {Stats.F((double)wal / unit, 0)} | " +
+                              $"`{text.Replace("|", "\\|", StringComparison.Ordinal)}` |");
         }
     }
 
