@@ -61,7 +61,8 @@ public sealed class TokenRefreshWorkerTests(TokenRefreshWorkerTests.WorkerApp ap
     /// <summary>
     /// Every worker busy and four rounds of bulk work waiting (as in a flood of POS deliveries): the token's refresh is taken by a
     /// worker as soon as one frees up, not after the backlog. Before the fix every job shared one queue taken in order, so the refresh ran
-    /// after the last round had started, and under a deep enough backlog the token lapsed (seen in the fleet smoke: 55 lapses).
+    /// after the last round had started, and under a deep enough backlog the token could lapse (a CI run of the fleet smoke once saw
+    /// 55 lapses; that run was not reproduced).
     /// </summary>
     [Fact]
     public async Task A_tokens_refresh_is_taken_before_bulk_work_waiting_ahead_of_it()
