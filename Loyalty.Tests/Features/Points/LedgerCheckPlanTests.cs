@@ -1,0 +1,76 @@
+using Dapper;
+using Npgsql;
+
+namespace Loyalty.Tests.Features.Points;
+
+/// <summary>
+/// The ledger's checks read one customer's rows by key, however small the tables were when a session planned them: the check
+/// before each ledger row keeps one plan per session (migration 0039) instead of planning on every row, and a plan that scanned
+/// would read every balance, or the shop's whole ledger, for every row of every award.
+/// </summary>
+public sealed class LedgerCheckPlanTests
+{
+    private const string Shop = "plans.myshopify.com";
+
+    private static Task CreditAsync(NpgsqlConnection conn, NpgsqlTransaction tx, int points, long balanceAfter) => conn.ExecuteAsync("""
+        INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+        VALUES (@shop, 1, @points, 'bonus', 'bonus:' || @balanceAfter, 'x', 'staff', @balanceAfter);
+        UPDATE point_balances SET balance = @balanceAfter, total_earned = @balanceAfter WHERE shop_domain = @shop AND customer_id = 1;
+        """, new { shop = Shop, points, balanceAfter }, tx);
+
+    [Fact]
+    public async Task The_checks_read_one_customers_rows_even_with_a_plan_made_while_the_ledger_was_a_page()
+    {
+        var db = await TestDatabase.CreateAsync();
+        await using var conn = new NpgsqlConnection(db);
+        await conn.OpenAsync();
+        await conn.ExecuteAsync("SET plan_cache_mode = force_custom_plan"); // as the app's sessions (Database:ForceCustomPlans)
+        await conn.ExecuteAsync("""
+            INSERT INTO shops (shop_domain, state, installed_at) VALUES (@shop, 'installed', now());
+            INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, 1);
+            """, new { shop = Shop });
+        await using (var small = await conn.BeginTransactionAsync())
+        {
+            await CreditAsync(conn, small, 10, 10); // the checks plan here, on a ledger of one row
+            await small.CommitAsync();
+        }
+
+        // Another session grows the ledger to 5,000 customers; nothing analyses it, so a plan this session keeps is not remade.
+        await using (var other = new NpgsqlConnection(db))
+        {
+            await other.ExecuteAsync("""
+                BEGIN;
+                INSERT INTO point_balances (shop_domain, customer_id) SELECT @shop, g FROM generate_series(2, 5001) AS g;
+                INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, balance_after)
+                SELECT @shop, g, 1, 'bonus', 'bonus:grow-' || g, 'x', 'staff', 1 FROM generate_series(2, 5001) AS g;
+                UPDATE point_balances SET balance = 1, total_earned = 1 WHERE shop_domain = @shop AND customer_id > 1;
+                COMMIT;
+                """, new { shop = Shop });
+        }
+
+        await using var tx = await conn.BeginTransactionAsync();
+        await CreditAsync(conn, tx, 5, 15);
+        await conn.ExecuteAsync("SET CONSTRAINTS ALL IMMEDIATE", transaction: tx); // the deferred check runs now, in this transaction
+        var read = (await conn.QueryAsync<(string Table, long SeqScans, long RowsRead)>("""
+            SELECT relname, seq_scan, seq_tup_read + idx_tup_fetch FROM pg_stat_xact_user_tables
+            WHERE relname IN ('point_transactions', 'point_balances') ORDER BY relname
+            """, transaction: tx)).ToList();
+        await tx.CommitAsync();
+
+        Assert.Equal(2, read.Count);
+        Assert.All(read, t => Assert.True(t.SeqScans == 0 && t.RowsRead <= 10,
+            $"{t.Table}: {t.SeqScans} sequential scans, {t.RowsRead} rows read for one customer's credit"));
+        Assert.Equal(15, await conn.ExecuteScalarAsync<long>(
+            "SELECT sum(points) FROM point_transactions WHERE shop_domain = @shop AND customer_id = 1", new { shop = Shop }));
+    }
+
+    [Fact]
+    public async Task The_check_before_each_ledger_row_keeps_one_plan_on_the_key()
+    {
+        // CREATE OR REPLACE FUNCTION drops a function's SET clauses: a migration that rewrites the check must state them again.
+        await using var conn = new NpgsqlConnection(await TestDatabase.CreateAsync());
+        await conn.OpenAsync();
+        await using var read = new NpgsqlCommand("SELECT proconfig FROM pg_proc WHERE proname = 'point_transactions_check'", conn);
+        Assert.Equal(["plan_cache_mode=force_generic_plan", "enable_seqscan=off"], await read.ExecuteScalarAsync() as string[] ?? []);
+    }
+}
