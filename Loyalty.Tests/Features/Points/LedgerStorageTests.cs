@@ -4,11 +4,12 @@ using Npgsql;
 namespace Loyalty.Tests.Features.Points;
 
 /// <summary>
-/// The ledger's checks read one customer's rows by key, however small the tables were when a session planned them: the check
-/// before each ledger row keeps one plan per session (migration 0039) instead of planning on every row, and a plan that scanned
-/// would read every balance, or the shop's whole ledger, for every row of every award.
+/// What every award costs the database beyond its rows. The ledger's checks read one customer's rows by key, however small the
+/// tables were when a session planned them: the check before each ledger row keeps one plan per session (migration 0039) instead
+/// of planning on every row, and a plan that scanned would read every balance, or the shop's whole ledger, for every row of every
+/// award. A balance row is updated in place, adding no index entry (migration 0040).
 /// </summary>
-public sealed class LedgerCheckPlanTests
+public sealed class LedgerStorageTests
 {
     private const string Shop = "plans.myshopify.com";
 
@@ -72,5 +73,23 @@ public sealed class LedgerCheckPlanTests
         await conn.OpenAsync();
         await using var read = new NpgsqlCommand("SELECT proconfig FROM pg_proc WHERE proname = 'point_transactions_check'", conn);
         Assert.Equal(["plan_cache_mode=force_generic_plan", "enable_seqscan=off"], await read.ExecuteScalarAsync() as string[] ?? []);
+    }
+
+    [Fact]
+    public async Task A_credit_updates_the_balance_row_in_place()
+    {
+        await using var conn = new NpgsqlConnection(await TestDatabase.CreateAsync());
+        await conn.OpenAsync();
+        await conn.ExecuteAsync("""
+            INSERT INTO shops (shop_domain, state, installed_at) VALUES (@shop, 'installed', now());
+            INSERT INTO point_balances (shop_domain, customer_id) VALUES (@shop, 1);
+            """, new { shop = Shop });
+        await using var tx = await conn.BeginTransactionAsync();
+        await CreditAsync(conn, tx, 10, 10);
+        var (updates, inPlace) = await conn.QuerySingleAsync<(long, long)>(
+            "SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'point_balances'", transaction: tx);
+        await tx.CommitAsync();
+
+        Assert.Equal((1, 1), (updates, inPlace));
     }
 }
