@@ -90,7 +90,7 @@ public static class HeldLots
     public static string DueBy(string horizon, string filter) => $"""
         SELECT b.shop_domain, b.customer_id
         FROM point_balances b JOIN shop_settings s ON s.shop_domain = b.shop_domain
-        WHERE b.balance > 0 AND s.expiry_mode <> '{ExpiryModes.Never}' AND {filter}
+        WHERE b.has_points AND s.expiry_mode <> '{ExpiryModes.Never}' AND {filter}
           AND (b.shop_domain, b.customer_id) > (@afterShop, @afterCustomer)
           AND CASE s.expiry_mode
                 WHEN '{ExpiryModes.Earned}' THEN b.balance > (
