@@ -39,7 +39,8 @@ public static class CustomerData
             ["explanation"] = "Points balance and every points movement, orders that earned points, feedback given, and the order " +
                               "notifications Shopify sent to the Loyalty app about this customer (kept for a limited period).",
             ["balance"] = await JsonAsync(conn, tx, """
-                SELECT (to_jsonb(b) - 'shop_domain')::text FROM point_balances b WHERE shop_domain = @shop AND customer_id = @customerId
+                SELECT (to_jsonb(b) - 'shop_domain' - 'has_points')::text FROM point_balances b  -- has_points: the expiry's index key
+                WHERE shop_domain = @shop AND customer_id = @customerId
                 """, args, ct),
             ["pointsHistory"] = await JsonAsync(conn, tx, """
                 SELECT coalesce(jsonb_agg(to_jsonb(t) - 'shop_domain' ORDER BY t.id), '[]')::text FROM point_transactions t

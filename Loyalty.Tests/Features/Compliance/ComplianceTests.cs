@@ -139,6 +139,7 @@ public sealed class ComplianceTests(RecordingApp app) : AppTests<RecordingApp>(a
             .Content.ReadFromJsonAsync<JsonElement>();
         var data = export.GetProperty("data");
         Assert.Equal(90, data.GetProperty("balance").GetProperty("balance").GetInt64());
+        Assert.False(data.GetProperty("balance").TryGetProperty("has_points", out _)); // an index key, not the customer's data
         Assert.Equal(2, data.GetProperty("pointsHistory").GetArrayLength());
         Assert.Contains("Lovely shop", data.GetProperty("feedback").GetRawText());
 
