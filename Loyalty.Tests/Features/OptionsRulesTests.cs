@@ -34,6 +34,9 @@ public sealed class OptionsRulesTests
         Refused(new WebhookOptionsValidator(), new WebhookOptions { BatchSize = 1001 }, "Webhooks:BatchSize must be 1-1000");
         Accepted(new WebhookOptionsValidator(), new WebhookOptions { BatchSize = 1000, IntakeGroupWaitMs = 0 });
         Refused(new WebhookOptionsValidator(), new WebhookOptions { IntakeGroupWaitMs = -1 }, "Webhooks:IntakeGroupWaitMs must be 0-1000");
+        Refused(new WebhookOptionsValidator(), new WebhookOptions { Parallelism = 2, BusyIntakeParallelism = 3 },
+            "Webhooks:BusyIntakeParallelism (3) must not be more than Webhooks:Parallelism (2)");
+        Accepted(new WebhookOptionsValidator(), new WebhookOptions { Parallelism = 2, BusyIntakeParallelism = 2, BusyIntakeDeliveries = 0 });
         Refused(new OrderSweepOptionsValidator(), new OrderSweepOptions { PageSize = 61 }, "OrderSweep:PageSize must be 1-60");
         Refused(new PosSyncOptionsValidator(), new PosSyncOptions { LeaseSeconds = 0 }, "PosSync:LeaseSeconds must be positive");
         Refused(new ConversionOptionsValidator(), new ConversionOptions { MetafieldMaxEntries = 201 },

@@ -32,6 +32,13 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
 
     private volatile bool _stopping;
     private long _queuedBytes;
+    private int _storing;
+
+    /// <summary>
+    /// Deliveries accepted and not yet stored: waiting for a writer or in its INSERT. Under a burst it rises to about the senders'
+    /// connections; the processor reads it to leave the intake the machine (<see cref="WebhookOptions.BusyIntakeDeliveries"/>).
+    /// </summary>
+    public int Storing => Volatile.Read(ref _storing);
 
     /// <summary>Stores <paramref name="delivery"/> durably; its new row id, or null when the webhook id was already stored.</summary>
     /// <exception cref="WebhookInboxFullException">As many deliveries as <see cref="WebhookOptions.IntakeQueueCapacity"/> are waiting.</exception>
@@ -42,13 +49,18 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
         // delivery of any accepted size always gets through).
         var queued = Interlocked.Add(ref _queuedBytes, delivery.Bytes);
         var overBytes = queued > options.Value.IntakeQueueMaxBytes && queued > delivery.Bytes;
+        Interlocked.Increment(ref _storing);
         if (overBytes || !_queue.Writer.TryWrite(pending))
         {
+            Interlocked.Decrement(ref _storing);
             Interlocked.Add(ref _queuedBytes, -delivery.Bytes);
             throw _stopping ? new InvalidOperationException("The webhook inbox is shut down.")
                 : overBytes ? WebhookInboxFullException.Bytes(options.Value.IntakeQueueMaxBytes)
                 : WebhookInboxFullException.Count(options.Value.IntakeQueueCapacity);
         }
+        // Counted until its row is answered, not while its request waits: a request Shopify gave up on leaves its row to be written.
+        _ = pending.Stored.Task.ContinueWith(_ => Interlocked.Decrement(ref _storing), CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         // The row may still be written after the caller gave up: Shopify redelivers, and the id makes that a duplicate.
         return await pending.Stored.Task.WaitAsync(ct);
     }

@@ -1,9 +1,10 @@
+using System.ComponentModel.DataAnnotations;
 using Loyalty.ShopifyApp.Infrastructure.Configuration;
 
 namespace Loyalty.ShopifyApp.Features.Webhooks;
 
 /// <summary>Section <c>Webhooks</c>: intake limits, processing retries and data retention.</summary>
-public sealed class WebhookOptions
+public sealed class WebhookOptions : IValidatableObject
 {
     public const string Section = "Webhooks";
 
@@ -72,6 +73,24 @@ public sealed class WebhookOptions
     public int Parallelism { get; set; } = 4;
 
     /// <summary>
+    /// Deliveries being stored at once (requests waiting for their row to be durable, <see cref="WebhookInbox.Storing"/>) from which
+    /// the intake counts as busy: a claimed batch then runs on <see cref="BusyIntakeParallelism"/> lanes, so that in a flash sale the
+    /// machine goes first to acknowledging Shopify within its timeout, and the backlog is worked off at full
+    /// <see cref="Parallelism"/> as soon as the intake is quiet again. 0: never (always <see cref="Parallelism"/>).
+    /// </summary>
+    [SettingRange(0, 100_000, ErrorMessage = "Webhooks:BusyIntakeDeliveries must be 0-100000 (0: off).")]
+    public int BusyIntakeDeliveries { get; set; } = 8;
+
+    /// <summary>Lanes of a claimed batch handled at once while the intake is busy (<see cref="BusyIntakeDeliveries"/>); at least one, so
+    /// the backlog always moves, and at most <see cref="Parallelism"/>.</summary>
+    [SettingRange(1, 64, ErrorMessage = "Webhooks:BusyIntakeParallelism must be 1-64.")]
+    public int BusyIntakeParallelism { get; set; } = 1;
+
+    /// <summary>How long the intake goes first without a quiet moment; past it the backlog gets all lanes again.</summary>
+    [SettingRange(1, 3600, ErrorMessage = "Webhooks:BusyIntakeMaxSeconds must be 1-3600.")]
+    public int BusyIntakeMaxSeconds { get; set; } = 10;
+
+    /// <summary>
     /// Deliveries a lane worker handles in one transaction (each in a savepoint of its own, so a failure undoes only its delivery):
     /// one commit, one WAL flush, for up to this many awards. 1 gives each delivery its own transaction. At most 50: past 64
     /// savepoints in one transaction PostgreSQL's subtransaction cache overflows, which slows every session.
@@ -105,6 +124,17 @@ public sealed class WebhookOptions
 
     /// <summary>Turns the in-process worker off (e.g. a web-only instance); deliveries wait for another instance.</summary>
     public bool ProcessingEnabled { get; set; } = true;
+
+    /// <summary>Fewer lanes while the intake is busy, never more.</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (BusyIntakeParallelism > Parallelism)
+        {
+            yield return new ValidationResult(
+                $"Webhooks:BusyIntakeParallelism ({BusyIntakeParallelism}) must not be more than Webhooks:Parallelism ({Parallelism}).",
+                [nameof(BusyIntakeParallelism)]);
+        }
+    }
 }
 
 [OptionsValidator]

@@ -13,11 +13,13 @@ public sealed partial class WebhookProcessor(
     NpgsqlDataSource db,
     IEnumerable<IWebhookHandler> handlers,
     WebhookSignal signal,
+    WebhookInbox inbox,
     IOptions<WebhookOptions> options,
     ILogger<WebhookProcessor> logger) : BackgroundService
 {
     private readonly Dictionary<string, IWebhookHandler> _handlers = handlers.ToDictionary(h => h.Topic);
     private DateTimeOffset _nextPurge = DateTimeOffset.MinValue;
+    private DateTimeOffset? _intakeBusySince; // null: the intake is quiet
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -122,14 +124,16 @@ public sealed partial class WebhookProcessor(
     /// order; a worker handles its deliveries in transactions of up to <see cref="WebhookOptions.TransactionSize"/>, one after
     /// another (<see cref="ProcessChunkAsync"/>), so a lane's later delivery never commits before its earlier one. Uninstall and
     /// compliance deliveries (what runs for uninstalled shops: erasures switch the ledger's guard off for their transaction) always
-    /// get a transaction of their own.
+    /// get a transaction of their own. While the intake is busy, fewer workers (<see cref="LanesAtOnce"/>).
     /// </summary>
     private async Task HandleLanesAsync(List<WebhookDelivery> claimed, CancellationToken ct)
     {
         var lanes = WebhookLanes.Group(claimed, await CustomersOfOrdersAsync(claimed, ct));
         var laneOf = lanes.SelectMany((lane, i) => lane.Select(d => (d.Id, i))).ToDictionary(x => x.Id, x => x.i);
-        var workers = Enumerable.Range(0, Math.Min(options.Value.Parallelism, lanes.Count)).Select(_ => new List<WebhookDelivery>()).ToList();
-        foreach (var lane in lanes.OrderByDescending(l => l.Count)) workers.MinBy(w => w.Count)!.AddRange(lane); // longest first, evenly
+        var workers = Enumerable.Range(0, Math.Min(LanesAtOnce(), lanes.Count)).Select(_ => new List<WebhookDelivery>()).ToList();
+        // Several workers even out, longest lane first; one takes the lanes as they arrived (a flood's long lane is not put first)
+        var placed = workers.Count == 1 ? lanes.AsEnumerable() : lanes.OrderByDescending(l => l.Count);
+        foreach (var lane in placed) workers.MinBy(w => w.Count)!.AddRange(lane);
         await Task.WhenAll(workers.Select(async work =>
         {
             await Task.Yield();
@@ -149,6 +153,33 @@ public sealed partial class WebhookProcessor(
                 }
             }
         }));
+    }
+
+    /// <summary>
+    /// <see cref="WebhookOptions.Parallelism"/>, or <see cref="WebhookOptions.BusyIntakeParallelism"/> while the intake is busy: the
+    /// processor's lanes take the same cores and database as the intake's writers, and a delivery Shopify waits on comes before an
+    /// award that can follow a moment later. Busy from <see cref="WebhookOptions.BusyIntakeDeliveries"/> deliveries being stored,
+    /// quiet again below half of that (one commit's dip does not flip it); after <see cref="WebhookOptions.BusyIntakeMaxSeconds"/>
+    /// busy without a quiet moment, all lanes again, so in a long sale the awards do not fall behind for ever.
+    /// </summary>
+    private int LanesAtOnce()
+    {
+        var o = options.Value;
+        var storing = inbox.Storing;
+        var now = DateTimeOffset.UtcNow;
+        if (o.BusyIntakeDeliveries == 0 || (_intakeBusySince is not null && storing * 2 < o.BusyIntakeDeliveries))
+        {
+            if (_intakeBusySince is { } since) LogIntakeQuiet((now - since).TotalSeconds, o.Parallelism);
+            _intakeBusySince = null;
+            return o.Parallelism;
+        }
+        if (_intakeBusySince is null)
+        {
+            if (storing < o.BusyIntakeDeliveries) return o.Parallelism;
+            _intakeBusySince = now;
+            LogIntakeBusy(storing, o.BusyIntakeParallelism, o.BusyIntakeMaxSeconds);
+        }
+        return now - _intakeBusySince.Value < TimeSpan.FromSeconds(o.BusyIntakeMaxSeconds) ? o.BusyIntakeParallelism : o.Parallelism;
     }
 
     /// <summary>
@@ -210,6 +241,13 @@ public sealed partial class WebhookProcessor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Delivery {DeliveryId} ({Topic}) was taken over by another worker; leaving it")]
     private partial void LogLostLease(long deliveryId, string topic);
+
+    [LoggerMessage(Level = LogLevel.Information,
+        Message = "The intake is busy ({Storing} deliveries being stored): processing on {Lanes} lanes for at most {MaxSeconds} s")]
+    private partial void LogIntakeBusy(int storing, int lanes, int maxSeconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The intake is quiet again after {Seconds:F1} s busy: processing on {Lanes} lanes")]
+    private partial void LogIntakeQuiet(double seconds, int lanes);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The webhook processing loop failed; trying again")]
     private partial void LogLoopFailed(Exception e);

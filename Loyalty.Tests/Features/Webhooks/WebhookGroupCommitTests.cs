@@ -124,6 +124,9 @@ public sealed class WebhookGroupCommitTests
         Assert.All(await Task.WhenAll(sent.Except(refused).Select(s => s.Answer)), status => Assert.Equal(HttpStatusCode.OK, status));
         foreach (var (id, _) in refused) Assert.Equal(HttpStatusCode.OK, await SendAsync(id)); // Shopify's retry
         Assert.Equal(6, await app.ScalarAsync<int>("SELECT count(*)::int FROM webhook_deliveries WHERE shop_domain = @shop", new { shop }));
+        // Refused and stored alike, nothing is counted as being stored any more (the processor would keep leaving it the machine)
+        var inbox = app.Services.GetRequiredService<Loyalty.ShopifyApp.Features.Webhooks.WebhookInbox>();
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 0), "nothing left being stored");
 
         async Task<HttpStatusCode> SendAsync(string id)
         {

@@ -1,0 +1,94 @@
+using Dapper;
+using System.Collections.Concurrent;
+using Loyalty.ShopifyApp.Features.Webhooks;
+
+namespace Loyalty.Tests.Features.Webhooks;
+
+/// <summary>
+/// While Shopify's deliveries wait to be stored, the processor leaves the machine to the intake: a claimed batch runs on
+/// <c>Webhooks:BusyIntakeParallelism</c> lanes, and on all of <c>Webhooks:Parallelism</c> once the intake is quiet.
+/// </summary>
+public sealed class WebhookBusyIntakeTests
+{
+    /// <summary>Holds each delivery for a moment and counts how many of a shop's are in its hands at once.</summary>
+    private sealed class OverlapHandler : IWebhookHandler
+    {
+        private readonly ConcurrentDictionary<string, int> _now = new();
+
+        public ConcurrentDictionary<string, int> Most { get; } = new();
+
+        public string Topic => "test/overlap";
+
+        public bool RunsForUninstalledShops => false;
+
+        public async Task HandleAsync(WebhookContext context, CancellationToken ct)
+        {
+            var key = context.Delivery.WebhookId[..^2]; // one round: the ids but their last two characters
+            var now = _now.AddOrUpdate(key, 1, (_, n) => n + 1);
+            Most.AddOrUpdate(key, now, (_, most) => Math.Max(most, now));
+            await Task.Delay(400, ct);
+            _now.AddOrUpdate(key, 0, (_, n) => n - 1);
+        }
+    }
+
+    [Fact]
+    public async Task While_deliveries_wait_to_be_stored_batches_go_one_lane_at_a_time_for_at_most_the_set_seconds_and_at_full_width_once_stored()
+    {
+        var overlap = new OverlapHandler();
+        await using var fixture = await AppFixture.StartAsync(new()
+        {
+            ["Webhooks:PollIntervalMs"] = "100",
+            ["Webhooks:Parallelism"] = "4",
+            ["Webhooks:BusyIntakeDeliveries"] = "3",
+            ["Webhooks:BusyIntakeParallelism"] = "1",
+            ["Webhooks:BusyIntakeMaxSeconds"] = "3",
+        },
+            services => { RecordingHandler.Register(services); services.AddSingleton<IWebhookHandler>(overlap); });
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
+        var inbox = app.Services.GetRequiredService<WebhookInbox>();
+
+        // Four of Shopify's deliveries wait to be stored: a transaction of the test's holds their webhook id uncommitted.
+        await using var holder = await app.Db.OpenConnectionAsync();
+        await using var tx = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload)
+            VALUES (@id, @shop, 'test/effect', '2026-10', '{"id":1}')
+            """, new { id = shop + "-held", shop }, tx);
+        var held = Enumerable.Range(0, 4).Select(async _ =>
+        {
+            using var response = await app.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: shop + "-held");
+            return response.StatusCode;
+        }).ToList();
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 4), "four deliveries waiting to be stored");
+
+        await StoreTwoCustomersAsync("busy");
+        await app.WaitForDeliveryAsync($"{shop}-busy-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync($"{shop}-busy-2", "processed");
+        Assert.Equal(1, overlap.Most[$"{shop}-busy"]);
+
+        // Still busy, but for longer than Webhooks:BusyIntakeMaxSeconds: the backlog gets all lanes again.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        Assert.Equal(4, inbox.Storing);
+        await StoreTwoCustomersAsync("long");
+        await app.WaitForDeliveryAsync($"{shop}-long-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync($"{shop}-long-2", "processed");
+        Assert.Equal(2, overlap.Most[$"{shop}-long"]);
+
+        await tx.RollbackAsync();
+        Assert.All(await Task.WhenAll(held), status => Assert.Equal(HttpStatusCode.OK, status));
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 0), "nothing left being stored");
+
+        await StoreTwoCustomersAsync("quiet");
+        await app.WaitForDeliveryAsync($"{shop}-quiet-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync($"{shop}-quiet-2", "processed");
+        Assert.Equal(2, overlap.Most[$"{shop}-quiet"]);
+
+        // Stored together, so one claim takes both: two customers, two lanes.
+        Task StoreTwoCustomersAsync(string round) => app.ScalarAsync<int>("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id)
+            VALUES (@prefix || '-1', @shop, 'test/overlap', '2026-10', '{"customer":{"id":1}}', 1),
+                   (@prefix || '-2', @shop, 'test/overlap', '2026-10', '{"customer":{"id":2}}', 2)
+            """, new { shop, prefix = $"{shop}-{round}" });
+    }
+}
