@@ -67,7 +67,7 @@ public sealed class WebhookOptions : IValidatableObject
     /// Lanes of a batch handled at once (deliveries about one customer or order stay in one lane, in order); each takes a
     /// database connection while it works. More lanes than the database has cores to run them only queue there, and slow the
     /// intake's commits beside them: on a two-core machine 4 acknowledged faster and awarded sooner than 8 (docs/benchmarks.md,
-    /// 2026-12-05). Raise it with the database's cores.
+    /// 2026-12-05). Raise it with the database's cores. Fewer while the intake is busy (<see cref="BusyIntakeDeliveries"/>).
     /// </summary>
     [SettingRange(1, 64, ErrorMessage = "Webhooks:Parallelism must be 1-64.")]
     public int Parallelism { get; set; } = 4;
