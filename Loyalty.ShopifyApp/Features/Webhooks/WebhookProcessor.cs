@@ -19,7 +19,6 @@ public sealed partial class WebhookProcessor(
 {
     private readonly Dictionary<string, IWebhookHandler> _handlers = handlers.ToDictionary(h => h.Topic);
     private DateTimeOffset _nextPurge = DateTimeOffset.MinValue;
-    private DateTimeOffset? _intakeBusySince; // null: the intake is quiet
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -101,7 +100,11 @@ public sealed partial class WebhookProcessor(
                 cancellationToken: ct))).ToList();
         }
 
-        if (claimed.Count == 0) return 0;
+        if (claimed.Count == 0)
+        {
+            LanesAtOnce(); // the intake's state kept current between batches: a quiet spell with nothing claimed ends a busy one
+            return 0;
+        }
 
         // The batch keeps its lease while it runs: a delivery further down a lane must not be claimed by another instance (and
         // run before the one ahead of it in its lane commits) only because the lane is slow.
@@ -153,33 +156,6 @@ public sealed partial class WebhookProcessor(
                 }
             }
         }));
-    }
-
-    /// <summary>
-    /// <see cref="WebhookOptions.Parallelism"/>, or <see cref="WebhookOptions.BusyIntakeParallelism"/> while the intake is busy: the
-    /// processor's lanes take the same cores and database as the intake's writers, and a delivery Shopify waits on comes before an
-    /// award that can follow a moment later. Busy from <see cref="WebhookOptions.BusyIntakeDeliveries"/> deliveries being stored,
-    /// quiet again below half of that (one commit's dip does not flip it); after <see cref="WebhookOptions.BusyIntakeMaxSeconds"/>
-    /// busy without a quiet moment, all lanes again, so in a long sale the awards do not fall behind for ever.
-    /// </summary>
-    private int LanesAtOnce()
-    {
-        var o = options.Value;
-        var storing = inbox.Storing;
-        var now = DateTimeOffset.UtcNow;
-        if (o.BusyIntakeDeliveries == 0 || (_intakeBusySince is not null && storing * 2 < o.BusyIntakeDeliveries))
-        {
-            if (_intakeBusySince is { } since) LogIntakeQuiet((now - since).TotalSeconds, o.Parallelism);
-            _intakeBusySince = null;
-            return o.Parallelism;
-        }
-        if (_intakeBusySince is null)
-        {
-            if (storing < o.BusyIntakeDeliveries) return o.Parallelism;
-            _intakeBusySince = now;
-            LogIntakeBusy(storing, o.BusyIntakeParallelism, o.BusyIntakeMaxSeconds);
-        }
-        return now - _intakeBusySince.Value < TimeSpan.FromSeconds(o.BusyIntakeMaxSeconds) ? o.BusyIntakeParallelism : o.Parallelism;
     }
 
     /// <summary>
@@ -241,13 +217,6 @@ public sealed partial class WebhookProcessor(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Delivery {DeliveryId} ({Topic}) was taken over by another worker; leaving it")]
     private partial void LogLostLease(long deliveryId, string topic);
-
-    [LoggerMessage(Level = LogLevel.Information,
-        Message = "The intake is busy ({Storing} deliveries being stored): processing on {Lanes} lanes for at most {MaxSeconds} s")]
-    private partial void LogIntakeBusy(int storing, int lanes, int maxSeconds);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "The intake is quiet again after {Seconds:F1} s busy: processing on {Lanes} lanes")]
-    private partial void LogIntakeQuiet(double seconds, int lanes);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "The webhook processing loop failed; trying again")]
     private partial void LogLoopFailed(Exception e);
