@@ -33,12 +33,18 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
     private volatile bool _stopping;
     private long _queuedBytes;
     private int _storing;
+    private long _crowdedAtMs = long.MinValue / 2; // Environment.TickCount64 when Storing last reached BusyIntakeDeliveries
 
     /// <summary>
     /// Deliveries accepted and not yet stored: waiting for a writer or in its INSERT. Under a burst it rises to about the senders'
     /// connections; the processor reads it to leave the intake the machine (<see cref="WebhookOptions.BusyIntakeDeliveries"/>).
     /// </summary>
     public int Storing => Volatile.Read(ref _storing);
+
+    /// <summary>
+    /// Milliseconds since <see cref="Storing"/> last reached <see cref="WebhookOptions.BusyIntakeDeliveries"/> (at a delivery's arrival).
+    /// </summary>
+    public long MsSinceCrowded => Environment.TickCount64 - Volatile.Read(ref _crowdedAtMs);
 
     /// <summary>Stores <paramref name="delivery"/> durably; its new row id, or null when the webhook id was already stored.</summary>
     /// <exception cref="WebhookInboxFullException">As many deliveries as <see cref="WebhookOptions.IntakeQueueCapacity"/> are waiting.</exception>
@@ -49,7 +55,11 @@ public sealed class WebhookInbox(NpgsqlDataSource db, IOptions<WebhookOptions> o
         // delivery of any accepted size always gets through).
         var queued = Interlocked.Add(ref _queuedBytes, delivery.Bytes);
         var overBytes = queued > options.Value.IntakeQueueMaxBytes && queued > delivery.Bytes;
-        Interlocked.Increment(ref _storing);
+        var storing = Interlocked.Increment(ref _storing);
+        if (options.Value.BusyIntakeDeliveries > 0 && storing >= options.Value.BusyIntakeDeliveries)
+        {
+            Volatile.Write(ref _crowdedAtMs, Environment.TickCount64);
+        }
         if (overBytes || !_queue.Writer.TryWrite(pending))
         {
             Interlocked.Decrement(ref _storing);

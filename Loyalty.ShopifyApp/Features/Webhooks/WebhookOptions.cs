@@ -86,6 +86,13 @@ public sealed class WebhookOptions : IValidatableObject
     [SettingRange(1, 64, ErrorMessage = "Webhooks:BusyIntakeParallelism must be 1-64.")]
     public int BusyIntakeParallelism { get; set; } = 1;
 
+    /// <summary>
+    /// How long after deliveries last reached <see cref="BusyIntakeDeliveries"/> the intake still counts as busy: a group commit
+    /// answers dozens at once, and the count's dip between two groups is not the end of a burst.
+    /// </summary>
+    [SettingRange(0, 60_000, ErrorMessage = "Webhooks:BusyIntakeQuietMs must be 0-60000 (milliseconds).")]
+    public int BusyIntakeQuietMs { get; set; } = 250;
+
     /// <summary>How long the intake goes first without a quiet moment; past it the backlog gets all lanes again.</summary>
     [SettingRange(1, 3600, ErrorMessage = "Webhooks:BusyIntakeMaxSeconds must be 1-3600.")]
     public int BusyIntakeMaxSeconds { get; set; } = 10;

@@ -11,7 +11,8 @@ public sealed partial class WebhookProcessor
     /// <see cref="WebhookOptions.Parallelism"/>, or <see cref="WebhookOptions.BusyIntakeParallelism"/> while the intake is busy: the
     /// processor's lanes take the same cores and database as the intake's writers, and a delivery Shopify waits on comes before an
     /// award that can follow a moment later. Busy from <see cref="WebhookOptions.BusyIntakeDeliveries"/> deliveries being stored,
-    /// quiet again below half of that (one commit's dip does not flip it); after <see cref="WebhookOptions.BusyIntakeMaxSeconds"/>
+    /// quiet again once they have not been that many for <see cref="WebhookOptions.BusyIntakeQuietMs"/> (a group commit's dip does
+    /// not end a burst); after <see cref="WebhookOptions.BusyIntakeMaxSeconds"/>
     /// busy without a quiet moment, all lanes again, so in a long sale the awards do not fall behind for ever.
     /// </summary>
     private int LanesAtOnce()
@@ -21,7 +22,8 @@ public sealed partial class WebhookProcessor
         var now = DateTimeOffset.UtcNow;
         lock (_intakeGate)
         {
-            if (o.BusyIntakeDeliveries == 0 || (_intakeBusySince is not null && storing * 2 < o.BusyIntakeDeliveries))
+            var busy = o.BusyIntakeDeliveries > 0 && (storing >= o.BusyIntakeDeliveries || inbox.MsSinceCrowded < o.BusyIntakeQuietMs);
+            if (!busy)
             {
                 if (_intakeBusySince is { } since) LogIntakeQuiet((now - since).TotalSeconds, o.Parallelism);
                 _intakeBusySince = null;
@@ -29,7 +31,6 @@ public sealed partial class WebhookProcessor
             }
             if (_intakeBusySince is null)
             {
-                if (storing < o.BusyIntakeDeliveries) return o.Parallelism;
                 (_intakeBusySince, _busyPastLimit) = (now, false);
                 LogIntakeBusy(storing, o.BusyIntakeParallelism, o.BusyIntakeMaxSeconds);
             }
