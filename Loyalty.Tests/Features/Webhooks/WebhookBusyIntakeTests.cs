@@ -1,4 +1,5 @@
 using Dapper;
+using Npgsql;
 using System.Collections.Concurrent;
 using Loyalty.ShopifyApp.Features.Webhooks;
 
@@ -48,20 +49,8 @@ public sealed class WebhookBusyIntakeTests
         var shop = await fixture.NewShopAsync();
         var inbox = app.Services.GetRequiredService<WebhookInbox>();
 
-        // Four of Shopify's deliveries wait to be stored: a transaction of the test's holds their webhook id uncommitted.
-        await using var holder = await app.Db.OpenConnectionAsync();
-        await using var tx = await holder.BeginTransactionAsync();
-        await holder.ExecuteAsync("""
-            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload)
-            VALUES (@id, @shop, 'test/effect', '2026-10', '{"id":1}')
-            """, new { id = shop + "-held", shop }, tx);
-        var held = Enumerable.Range(0, 4).Select(async _ =>
-        {
-            using var response = await app.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: shop + "-held");
-            return response.StatusCode;
-        }).ToList();
-        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 4), "four deliveries waiting to be stored");
-
+        var (holder, tx, held) = await HoldFourAsync(app, shop);
+        await using var _ = holder;
         await StoreTwoCustomersAsync("busy");
         await app.WaitForDeliveryAsync($"{shop}-busy-1", "processed", timeoutMs: 30_000);
         await app.WaitForDeliveryAsync($"{shop}-busy-2", "processed");
@@ -84,11 +73,66 @@ public sealed class WebhookBusyIntakeTests
         await app.WaitForDeliveryAsync($"{shop}-quiet-2", "processed");
         Assert.Equal(2, overlap.Most[$"{shop}-quiet"]);
 
-        // Stored together, so one claim takes both: two customers, two lanes.
-        Task StoreTwoCustomersAsync(string round) => app.ScalarAsync<int>("""
-            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id)
-            VALUES (@prefix || '-1', @shop, 'test/overlap', '2026-10', '{"customer":{"id":1}}', 1),
-                   (@prefix || '-2', @shop, 'test/overlap', '2026-10', '{"customer":{"id":2}}', 2)
-            """, new { shop, prefix = $"{shop}-{round}" });
+        Task StoreTwoCustomersAsync(string round) => StoreTwoAsync(app, shop, round);
     }
+
+    [Fact]
+    public async Task The_intake_counts_as_busy_for_the_set_time_after_its_crowd_is_stored_then_batches_get_all_lanes()
+    {
+        var overlap = new OverlapHandler();
+        await using var fixture = await AppFixture.StartAsync(new()
+        {
+            ["Webhooks:PollIntervalMs"] = "100",
+            ["Webhooks:BusyIntakeDeliveries"] = "3",
+            ["Webhooks:BusyIntakeQuietMs"] = "4000",
+        },
+            services => { RecordingHandler.Register(services); services.AddSingleton<IWebhookHandler>(overlap); });
+        var app = fixture.App;
+        var shop = await fixture.NewShopAsync();
+        var inbox = app.Services.GetRequiredService<WebhookInbox>();
+
+        var (holder, tx, held) = await HoldFourAsync(app, shop);
+        await using var _ = holder;
+        await tx.RollbackAsync(); // the crowd is stored at once: between two groups of a burst, the count dips like this
+        Assert.All(await Task.WhenAll(held), status => Assert.Equal(HttpStatusCode.OK, status));
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 0), "nothing left being stored");
+
+        await StoreTwoAsync(app, shop, "dip");
+        await app.WaitForDeliveryAsync($"{shop}-dip-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync($"{shop}-dip-2", "processed");
+        Assert.Equal(1, overlap.Most[$"{shop}-dip"]);
+
+        await Task.Delay(TimeSpan.FromSeconds(4.5));
+        await StoreTwoAsync(app, shop, "after");
+        await app.WaitForDeliveryAsync($"{shop}-after-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync($"{shop}-after-2", "processed");
+        Assert.Equal(2, overlap.Most[$"{shop}-after"]);
+    }
+
+    /// <summary>Four of Shopify's deliveries wait to be stored: a transaction of the test's holds their webhook id uncommitted.</summary>
+    private static async Task<(NpgsqlConnection Holder, NpgsqlTransaction Tx, List<Task<HttpStatusCode>> Held)> HoldFourAsync(LoyaltyApp app,
+        string shop)
+    {
+        var inbox = app.Services.GetRequiredService<WebhookInbox>();
+        var holder = await app.Db.OpenConnectionAsync();
+        var tx = await holder.BeginTransactionAsync();
+        await holder.ExecuteAsync("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload)
+            VALUES (@id, @shop, 'test/effect', '2026-10', '{"id":1}')
+            """, new { id = shop + "-held", shop }, tx);
+        var held = Enumerable.Range(0, 4).Select(async _ =>
+        {
+            using var response = await app.PostWebhookAsync("test/effect", shop, """{"id":1}""", webhookId: shop + "-held");
+            return response.StatusCode;
+        }).ToList();
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 4), "four deliveries waiting to be stored");
+        return (holder, tx, held);
+    }
+
+    /// <summary>Two customers' deliveries stored together, so one claim takes both: two lanes.</summary>
+    private static Task StoreTwoAsync(LoyaltyApp app, string shop, string round) => app.ScalarAsync<int>("""
+        INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id)
+        VALUES (@prefix || '-1', @shop, 'test/overlap', '2026-10', '{"customer":{"id":1}}', 1),
+               (@prefix || '-2', @shop, 'test/overlap', '2026-10', '{"customer":{"id":2}}', 2)
+        """, new { shop, prefix = $"{shop}-{round}" });
 }
