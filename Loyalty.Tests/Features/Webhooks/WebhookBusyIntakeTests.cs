@@ -35,78 +35,68 @@ public sealed class WebhookBusyIntakeTests
     [Fact]
     public async Task While_deliveries_wait_to_be_stored_batches_go_one_lane_at_a_time_for_at_most_the_set_seconds_and_at_full_width_once_stored()
     {
-        var overlap = new OverlapHandler();
-        await using var fixture = await AppFixture.StartAsync(new()
+        var (fixture, shop, overlap) = await StartAsync(new()
         {
-            ["Webhooks:PollIntervalMs"] = "100",
             ["Webhooks:Parallelism"] = "4",
-            ["Webhooks:BusyIntakeDeliveries"] = "3",
             ["Webhooks:BusyIntakeParallelism"] = "1",
             ["Webhooks:BusyIntakeMaxSeconds"] = "3",
-        },
-            services => { RecordingHandler.Register(services); services.AddSingleton<IWebhookHandler>(overlap); });
-        var app = fixture.App;
-        var shop = await fixture.NewShopAsync();
-        var inbox = app.Services.GetRequiredService<WebhookInbox>();
+        });
+        await using var __ = fixture;
+        var (app, inbox) = (fixture.App, fixture.App.Services.GetRequiredService<WebhookInbox>());
 
         var (holder, tx, held) = await HoldFourAsync(app, shop);
         await using var _ = holder;
-        await StoreTwoCustomersAsync("busy");
-        await app.WaitForDeliveryAsync($"{shop}-busy-1", "processed", timeoutMs: 30_000);
-        await app.WaitForDeliveryAsync($"{shop}-busy-2", "processed");
-        Assert.Equal(1, overlap.Most[$"{shop}-busy"]);
+        Assert.Equal(1, await HandledAtOnceAsync(app, shop, overlap, "busy"));
 
         // Still busy, but for longer than Webhooks:BusyIntakeMaxSeconds: the backlog gets all lanes again.
         await Task.Delay(TimeSpan.FromSeconds(3.5));
         Assert.Equal(4, inbox.Storing);
-        await StoreTwoCustomersAsync("long");
-        await app.WaitForDeliveryAsync($"{shop}-long-1", "processed", timeoutMs: 30_000);
-        await app.WaitForDeliveryAsync($"{shop}-long-2", "processed");
-        Assert.Equal(2, overlap.Most[$"{shop}-long"]);
+        Assert.Equal(2, await HandledAtOnceAsync(app, shop, overlap, "long"));
 
         await tx.RollbackAsync();
         Assert.All(await Task.WhenAll(held), status => Assert.Equal(HttpStatusCode.OK, status));
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 0), "nothing left being stored");
-
-        await StoreTwoCustomersAsync("quiet");
-        await app.WaitForDeliveryAsync($"{shop}-quiet-1", "processed", timeoutMs: 30_000);
-        await app.WaitForDeliveryAsync($"{shop}-quiet-2", "processed");
-        Assert.Equal(2, overlap.Most[$"{shop}-quiet"]);
-
-        Task StoreTwoCustomersAsync(string round) => StoreTwoAsync(app, shop, round);
+        Assert.Equal(2, await HandledAtOnceAsync(app, shop, overlap, "quiet"));
     }
 
     [Fact]
     public async Task The_intake_counts_as_busy_for_the_set_time_after_its_crowd_is_stored_then_batches_get_all_lanes()
     {
-        var overlap = new OverlapHandler();
-        await using var fixture = await AppFixture.StartAsync(new()
-        {
-            ["Webhooks:PollIntervalMs"] = "100",
-            ["Webhooks:BusyIntakeDeliveries"] = "3",
-            ["Webhooks:BusyIntakeQuietMs"] = "4000",
-        },
-            services => { RecordingHandler.Register(services); services.AddSingleton<IWebhookHandler>(overlap); });
-        var app = fixture.App;
-        var shop = await fixture.NewShopAsync();
-        var inbox = app.Services.GetRequiredService<WebhookInbox>();
+        var (fixture, shop, overlap) = await StartAsync(new() { ["Webhooks:BusyIntakeQuietMs"] = "4000" });
+        await using var __ = fixture;
+        var (app, inbox) = (fixture.App, fixture.App.Services.GetRequiredService<WebhookInbox>());
 
         var (holder, tx, held) = await HoldFourAsync(app, shop);
         await using var _ = holder;
         await tx.RollbackAsync(); // the crowd is stored at once: between two groups of a burst, the count dips like this
         Assert.All(await Task.WhenAll(held), status => Assert.Equal(HttpStatusCode.OK, status));
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 0), "nothing left being stored");
-
-        await StoreTwoAsync(app, shop, "dip");
-        await app.WaitForDeliveryAsync($"{shop}-dip-1", "processed", timeoutMs: 30_000);
-        await app.WaitForDeliveryAsync($"{shop}-dip-2", "processed");
-        Assert.Equal(1, overlap.Most[$"{shop}-dip"]);
+        Assert.Equal(1, await HandledAtOnceAsync(app, shop, overlap, "dip"));
 
         await Task.Delay(TimeSpan.FromSeconds(4.5));
-        await StoreTwoAsync(app, shop, "after");
-        await app.WaitForDeliveryAsync($"{shop}-after-1", "processed", timeoutMs: 30_000);
-        await app.WaitForDeliveryAsync($"{shop}-after-2", "processed");
-        Assert.Equal(2, overlap.Most[$"{shop}-after"]);
+        Assert.Equal(2, await HandledAtOnceAsync(app, shop, overlap, "after"));
+    }
+
+    /// <summary>An app whose intake is busy from three deliveries being stored, polling often, with the overlap-counting handler.</summary>
+    private static async Task<(AppFixture Fixture, string Shop, OverlapHandler Overlap)> StartAsync(Dictionary<string, string?> settings)
+    {
+        var overlap = new OverlapHandler();
+        var fixture = await AppFixture.StartAsync(new(settings) { ["Webhooks:PollIntervalMs"] = "100", ["Webhooks:BusyIntakeDeliveries"] = "3" },
+            services => { RecordingHandler.Register(services); services.AddSingleton<IWebhookHandler>(overlap); });
+        return (fixture, await fixture.NewShopAsync(), overlap);
+    }
+
+    /// <summary>Two customers' deliveries stored together, so one claim takes both (two lanes): how many were in hand at once.</summary>
+    private static async Task<int> HandledAtOnceAsync(LoyaltyApp app, string shop, OverlapHandler overlap, string round)
+    {
+        await app.ScalarAsync<int>("""
+            INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id)
+            VALUES (@prefix || '-1', @shop, 'test/overlap', '2026-10', '{"customer":{"id":1}}', 1),
+                   (@prefix || '-2', @shop, 'test/overlap', '2026-10', '{"customer":{"id":2}}', 2)
+            """, new { shop, prefix = $"{shop}-{round}" });
+        await app.WaitForDeliveryAsync($"{shop}-{round}-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync($"{shop}-{round}-2", "processed");
+        return overlap.Most[$"{shop}-{round}"];
     }
 
     /// <summary>Four of Shopify's deliveries wait to be stored: a transaction of the test's holds their webhook id uncommitted.</summary>
@@ -128,11 +118,4 @@ public sealed class WebhookBusyIntakeTests
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 4), "four deliveries waiting to be stored");
         return (holder, tx, held);
     }
-
-    /// <summary>Two customers' deliveries stored together, so one claim takes both: two lanes.</summary>
-    private static Task StoreTwoAsync(LoyaltyApp app, string shop, string round) => app.ScalarAsync<int>("""
-        INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id)
-        VALUES (@prefix || '-1', @shop, 'test/overlap', '2026-10', '{"customer":{"id":1}}', 1),
-               (@prefix || '-2', @shop, 'test/overlap', '2026-10', '{"customer":{"id":2}}', 2)
-        """, new { shop, prefix = $"{shop}-{round}" });
 }
