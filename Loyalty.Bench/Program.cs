@@ -30,7 +30,8 @@ return command switch
     "conversions" => await ConversionLoad.RunAsync(
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
-        IntOption("bucket", smoke ? 100 : 2000), seed, durable, IntOption("warmup-seconds", smoke ? 3 : 60), cts.Token, args.Contains("--profile")),
+        IntOption("bucket", smoke ? 100 : 2000), seed, durable, IntOption("warmup-seconds", smoke ? 3 : 60), cts.Token, args.Contains("--profile"),
+        args.Contains("--in-step")),
     "soak" => await Soak.RunAsync(new Soak.Options(seed,
         Conversions: IntOption("conversions", smoke ? 150 : 5000),
         Customers: IntOption("customers", smoke ? 20 : 300),
@@ -72,7 +73,7 @@ static int Usage()
         "[--profile] [--warmup 30000]");
     Console.Error.WriteLine(
         "       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] " +
-        "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile]");
+        "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile] [--in-step]");
     Console.Error.WriteLine(
         "       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] " +
         "[--pg-down-seconds 5]");

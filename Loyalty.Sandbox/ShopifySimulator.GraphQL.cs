@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Http;
 
 namespace Loyalty.Sandbox;
@@ -9,6 +10,9 @@ namespace Loyalty.Sandbox;
 /// </summary>
 public sealed partial class ShopifySimulator
 {
+    [GeneratedRegex(@"gid://shopify/Customer/(\d+)")]
+    private static partial Regex CustomerGid();
+
     private async Task<IResult> GraphQLAsync(string shop, HttpContext http)
     {
         if (Latency > TimeSpan.Zero) await Task.Delay(Latency, http.RequestAborted);
@@ -27,7 +31,9 @@ public sealed partial class ShopifySimulator
         var document = request["query"]?.GetValue<string>() ?? "";
         var variables = request["variables"] as JsonObject ?? new JsonObject();
         var allowed = AdminOperations.Bundled.Allows(document);
-        OnOperation?.Invoke(new ReceivedOperation(shop, document, variables.ToJsonString(), allowed));
+        var variablesJson = variables.ToJsonString();
+        OnOperation?.Invoke(new ReceivedOperation(shop, document, variablesJson, allowed));
+        if (CustomerGid().Match(variablesJson) is { Success: true } customer) http.Items[ServedTime.CustomerItem] = customer.Groups[1].Value;
         if (!allowed)
         {
             // As Shopify answers a document that does not validate: HTTP 200, an errors array, nothing done.

@@ -120,10 +120,8 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
 
     public long BucketThrottled => Interlocked.Read(ref _bucketThrottled);
 
-    /// <summary>The time requests spent in the simulator, summed (from arrival to the end of the answer), for benchmarks.</summary>
-    public TimeSpan Served => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _servedTicks));
-
-    private long _servedTicks;
+    /// <summary>The time requests spent in the simulator (from arrival to the end of the answer), for benchmarks.</summary>
+    public ServedTime Served { get; } = new();
 
     private long _requests;
     private long _bucketThrottled;
@@ -154,7 +152,7 @@ public sealed partial class ShopifySimulator : IAsyncDisposable
         {
             var started = Stopwatch.GetTimestamp();
             await next(http);
-            Interlocked.Add(ref _servedTicks, Stopwatch.GetTimestamp() - started);
+            Served.Add(started, http.Items[ServedTime.CustomerItem] as string);
         });
         app.MapPost("/{shop}/admin/oauth/access_token", AccessTokenAsync);
         app.MapPost("/{shop}/admin/api/{version}/graphql.json", GraphQLAsync);
