@@ -44,7 +44,8 @@ public static class ConversionLoad
         env.Shopify.Latency = TimeSpan.FromMilliseconds(ShopifyMs);
         Console.WriteLine($"# conversions: POS {PosMs} ms, Shopify {ShopifyMs} ms per call, levels {string.Join(",", levels)}, {seconds} s each, " +
                           $"after {warmupSeconds} s of warm-up, seed {seed}, " +
-                          (inStep ? "every level's workers starting at once (--in-step)" : "each worker starting at a random point of the first 440 ms"));
+                          (inStep ? "every level's workers starting at once (--in-step)"
+                              : "each worker starting at a random point of the first 440 ms"));
 
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = app.BaseUrl,
             Timeout = TimeSpan.FromSeconds(120) };
