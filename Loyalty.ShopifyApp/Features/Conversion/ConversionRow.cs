@@ -23,6 +23,12 @@ public sealed record ConversionRow(
     /// <summary>This driver's last write released the lease (never read from the database).</summary>
     public bool LeaseReleased { get; init; }
 
+    /// <summary>
+    /// This driver recorded the coupon and <c>deduct_attempted_at</c> in one write, right before the POS deduction it sends next, so
+    /// the deduction need not be marked again (never read from the database).
+    /// </summary>
+    public bool DeductMarked { get; init; }
+
     /// <summary>What the customer sees: active, used, expired or cancelled.</summary>
     public string CouponView(DateTimeOffset now) => CouponStatus switch
     {

@@ -7,7 +7,8 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// </summary>
 public sealed partial class ConversionSaga
 {
-    private async Task<ConversionRow> CreateCouponAsync(ConversionRow c, TimeSpan? shopifyWait, CancellationToken ct)
+    /// <param name="deductNext">The coupon's write also marks the POS deduction the drive sends next (<see cref="DeductsAtPosNext"/>).</param>
+    private async Task<ConversionRow> CreateCouponAsync(ConversionRow c, TimeSpan? shopifyWait, bool deductNext, CancellationToken ct)
     {
         if (c.CouponRequestedAt is { } requested)
         {
@@ -57,7 +58,7 @@ public sealed partial class ConversionSaga
                     async token => c = await UpdateAsync(c, "coupon_requested_at = now()", null, token), shopifyWait, ct);
                 try
                 {
-                    return await CouponCreatedAsync(c, discountId, ct);
+                    return await CouponCreatedAsync(c, discountId, ct, deductNext);
                 }
                 catch (LeaseLostException)
                 {
@@ -165,10 +166,15 @@ public sealed partial class ConversionSaga
     private Task<ConversionRow> NewCodeAsync(ConversionRow c, CancellationToken ct) =>
         UpdateAsync(c, "code = @code, coupon_requested_at = NULL", new { code = ConversionIds.NewCode(c.CustomerId, c.Amount) }, ct);
 
-    private async Task<ConversionRow> CouponCreatedAsync(ConversionRow c, string discountId, CancellationToken ct)
+    /// <param name="deductNext">
+    /// The POS deduction is sent next, by this drive: <c>deduct_attempted_at</c> is recorded in this write (see <see cref="DeductAsync"/>).
+    /// </param>
+    private async Task<ConversionRow> CouponCreatedAsync(ConversionRow c, string discountId, CancellationToken ct, bool deductNext = false)
     {
         LogStep(c.Id, "coupon created", discountId);
-        return await MoveAsync(c, ConversionStates.CouponCreated, "discount_id = @discountId, last_error = NULL", new { discountId }, ct);
+        var row = await MoveAsync(c, ConversionStates.CouponCreated,
+            "discount_id = @discountId, last_error = NULL" + (deductNext ? ", deduct_attempted_at = now()" : ""), new { discountId }, ct);
+        return deductNext ? row with { DeductMarked = true } : row;
     }
 
     [LoggerMessage(Level = LogLevel.Error,

@@ -42,7 +42,8 @@ public sealed partial class ConversionSaga
             return await MoveAsync(c, ConversionStates.Compensating, "failure_code = 'pos_not_configured', failure_reason = @reason",
                 new { reason = "The shop no longer has a POS connection." }, ct);
         }
-        c = await UpdateAsync(c, "deduct_attempted_at = now()", null, ct); // persisted (and the lease renewed) before the call
+        // Persisted (and the lease renewed) before the call; by the coupon's write moments ago when this drive made it so.
+        if (!c.DeductMarked) c = await UpdateAsync(c, "deduct_attempted_at = now()", null, ct);
         var outcome = await pos.DeductAsync(connection, c.CustomerId.ToString(), c.Points, c.Id, $"coupon {c.Code}", ct);
         switch (outcome)
         {

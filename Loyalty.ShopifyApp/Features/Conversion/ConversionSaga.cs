@@ -88,7 +88,7 @@ public sealed partial class ConversionSaga(
             var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
             c = c.State switch
             {
-                ConversionStates.Pending => await CreateCouponAsync(c, shopifyWait, ct),
+                ConversionStates.Pending => await CreateCouponAsync(c, shopifyWait, DeductsAtPosNext(c, settings), ct),
                 ConversionStates.CouponCreated => await DeductAsync(c, settings, ct),
                 ConversionStates.Settling => await SettleAsync(c, ct),
                 ConversionStates.Compensating => await CompensateAsync(c, ct),
@@ -126,6 +126,13 @@ public sealed partial class ConversionSaga(
         await using var conn = await db.OpenConnectionAsync(ct);
         return (await ShopSettings.LoadAsync(conn, null, c.ShopDomain, ct)).PosConnection(c.ShopDomain, dataProtection);
     }
+
+    /// <summary>
+    /// The drive goes from the coupon straight to the POS deduction with settings its caller read (the customer's request): the coupon's
+    /// write also marks the deduction, one UPDATE and commit instead of two. Without them (the reconciler) the deduction marks itself.
+    /// </summary>
+    private bool DeductsAtPosNext(ConversionRow c, ShopSettings? settings) =>
+        c.BalanceSource == BalanceSources.Pos && settings?.PosConnection(c.ShopDomain, dataProtection) is not null;
 
     private static bool IsShopifyTransient(Exception e) => e is ShopifyUnavailableException or ShopifyGraphQLException;
 

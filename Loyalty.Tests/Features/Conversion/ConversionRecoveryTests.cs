@@ -41,6 +41,64 @@ public sealed class ConversionRecoveryTests(ConversionApp app) : ConversionTestB
         Assert.Equal(0L, await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @shop", new { shop = Shop }));
     }
 
+    /// <summary>The POS takes the deduction (balance 750 after it), recording what <paramref name="sql"/> reads at that moment.</summary>
+    private Func<string?> PosDeductionSees(string sql)
+    {
+        string? seen = null;
+        Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost()).RespondWith(Response.Create()
+            .WithCallback(_ =>
+            {
+                seen = App.ScalarAsync<string>(sql, new { shop = Shop }).GetAwaiter().GetResult();
+                return new WireMock.ResponseMessage
+                {
+                    StatusCode = 201,
+                    BodyData = new WireMock.Util.BodyData
+                    {
+                        DetectedBodyType = WireMock.Types.BodyType.Json,
+                        BodyAsJson = new { transactionId = "t_1", reference = "x", points = -500, balance = 750 },
+                    },
+                };
+            }));
+        return () => seen;
+    }
+
+    /// <summary>The conversion's state, coupon and whether a deduction is marked as sent within the last minute.</summary>
+    private const string MarkSql = """
+        SELECT concat_ws(' ', state, discount_id, 'marked now: ' || coalesce(deduct_attempted_at > now() - interval '1 minute', false))
+        FROM conversions WHERE shop_domain = @shop
+        """;
+
+    [Fact]
+    public async Task When_the_POS_receives_the_deduction_the_coupon_and_the_deductions_mark_are_already_recorded()
+    {
+        // What a crash at that moment leaves must send the reconciler to the POS by reference: the coupon recorded and the deduction
+        // marked as possibly sent, as the POS sees the request. The request's drive writes both in the coupon's UPDATE.
+        await UsePosAsync(balance: 1250);
+        Shopify.StubDiscountCreate(Shop);
+        var seen = PosDeductionSees(MarkSql);
+
+        var response = await ConvertAsync(500, "pos-marked");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal("coupon_created gid://shopify/DiscountCodeNode/1001 marked now: true", seen());
+    }
+
+    [Fact]
+    public async Task A_deduction_left_behind_is_marked_afresh_by_the_reconciler_before_it_is_sent_again()
+    {
+        // An hour-old mark must not stand for this send: a settle counts SettleAfterSeconds from the last one.
+        await UsePosAsync(balance: 1250);
+        var id = await LeftBehindAsync("coupon_created", discountId: "gid://shopify/DiscountCodeNode/5", balanceSource: "pos");
+        await App.ScalarAsync<int>("UPDATE conversions SET deduct_attempted_at = now() - interval '1 hour' WHERE id = @id", new { id });
+        var seen = PosDeductionSees(MarkSql);
+
+        await ReconcileAsync();
+
+        Assert.Equal("coupon_created gid://shopify/DiscountCodeNode/5 marked now: true", seen());
+        Assert.Equal("completed", await StateAsync(id));
+        Assert.Equal([id], PosDeductions);
+    }
+
     [Fact]
     public async Task A_deduction_the_POS_refuses_deletes_the_coupon_and_fails_with_the_reason()
     {
