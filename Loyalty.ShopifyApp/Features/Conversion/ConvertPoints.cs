@@ -53,21 +53,26 @@ public static partial class ConvertPoints
 
         ConversionRow? existing;
         ShopSettings settings;
+        List<long> due;
         long expired = 0;
+        var releaseNow = pending.Now;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
+            // One round trip: an earlier request with this key, the shop's settings, and the customer's orders whose pending period is over.
             await using (var read = await conn.QueryMultipleAsync(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
                     @idempotencyKey;
-                {ShopSettings.Sql}
-                """, new { shop, customer, idempotencyKey }, cancellationToken: ct)))
+                {ShopSettings.Sql};
+                {PendingRelease.DueForCustomerSql}
+                """, new { shop, customer, customerId = customer, idempotencyKey, now = releaseNow }, cancellationToken: ct)))
             {
                 existing = await read.ReadSingleOrDefaultAsync<ConversionRow>();
                 settings = await read.ReadSingleOrDefaultAsync<ShopSettings>() ?? ShopSettings.Defaults;
+                due = (await read.ReadAsync<long>()).ToList();
             }
             if (existing is null)
             {
-                await pending.ReleaseDueForCustomerAsync(conn, shop, customer, ct); // points whose period is over count
+                await pending.ReleaseDueForCustomerAsync(conn, shop, customer, due, releaseNow, ct); // points whose period is over count
                 expired = await expiry.ExpireDueForCustomerAsync(conn, shop, customer, notifyPos: false, settings, ct); // nor those whose time is up
             }
         }
@@ -113,18 +118,33 @@ public static partial class ConvertPoints
         await using (var tx = await conn.BeginTransactionAsync(ct))
         {
             // The balance source and POS decided above must still be the shop's: a switch of either waits for this claim, or this
-            // sees it (the deduction below uses these settings). The three statements go in one round trip and run in order.
+            // sees it (the deduction below uses these settings). In the same round trip, run in order after the locks: the same key sent
+            // twice at once (the second waited for the first's claim, and answers with its result), the shop's currency, and the
+            // customer's tier row and whether the shop has tiers, for the conversion's value below. (The tier is read before the expiry below
+            // may wait for the balance row: a refund committing a tier's loss at that moment is not seen, as in a shop without expiry.)
             (string? Source, string? PosBaseUrl, string? PosApiKeyProtected)? now;
-            await using (var claim = await conn.QueryMultipleAsync(new CommandDefinition("""
+            ConversionRow? raced;
+            string? currency;
+            Tiers.CustomerTier? tierRow;
+            bool anyTiers;
+            await using (var claim = await conn.QueryMultipleAsync(new CommandDefinition($"""
                 SELECT pg_advisory_xact_lock(hashtextextended(@key, 0));
                 SELECT pg_advisory_xact_lock_shared(hashtextextended(@sourceKey, 0));
-                SELECT balance_source, pos_base_url, pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop
-                """, new { key = $"conversion:{shop}:{customer}", sourceKey = SettingsEndpoints.BalanceSourceLock(shop), shop }, tx,
-                cancellationToken: ct)))
+                SELECT balance_source, pos_base_url, pos_api_key_protected FROM shop_settings WHERE shop_domain = @shop;
+                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
+                    @idempotencyKey;
+                SELECT currency FROM shops WHERE shop_domain = @shop;
+                {Tiers.TierProgram.LookupSql}
+                """, new { key = $"conversion:{shop}:{customer}", sourceKey = SettingsEndpoints.BalanceSourceLock(shop), shop, customer,
+                    idempotencyKey }, tx, cancellationToken: ct)))
             {
                 await claim.ReadAsync();
                 await claim.ReadAsync();
                 now = await claim.ReadSingleOrDefaultAsync<(string?, string?, string?)?>();
+                raced = await claim.ReadSingleOrDefaultAsync<ConversionRow>();
+                currency = await claim.ReadSingleOrDefaultAsync<string?>();
+                tierRow = await claim.ReadSingleOrDefaultAsync<Tiers.CustomerTier>();
+                anyTiers = await claim.ReadSingleAsync<bool>();
             }
             if ((now?.Source ?? BalanceSources.Ledger) != settings.BalanceSource || now?.PosBaseUrl != settings.PosBaseUrl
                 || now?.PosApiKeyProtected != settings.PosApiKeyProtected)
@@ -136,24 +156,6 @@ public static partial class ConvertPoints
             // Points whose time is up expire here, under the same locks and before this conversion is counted as held, so they cannot
             // be spent: in POS mode the expiry is a deduction on its way to the POS, which the balance below counts.
             expired += await PointsExpiry.ExpireLockedAsync(conn, tx, shop, customer, settings, clock.Now, ct);
-            // The same key sent twice at once: the second waited for the first's claim above, and answers with its result.
-            // With the customer's tier row and whether the shop has tiers, for the conversion's value below.
-            ConversionRow? raced;
-            string? currency;
-            Tiers.CustomerTier? tierRow;
-            bool anyTiers;
-            await using (var read = await conn.QueryMultipleAsync(new CommandDefinition($"""
-                SELECT {ConversionRow.Columns} FROM conversions WHERE shop_domain = @shop AND customer_id = @customer AND idempotency_key =
-                    @idempotencyKey;
-                SELECT currency FROM shops WHERE shop_domain = @shop;
-                {Tiers.TierProgram.LookupSql}
-                """, new { shop, customer, idempotencyKey }, tx, cancellationToken: ct)))
-            {
-                raced = await read.ReadSingleOrDefaultAsync<ConversionRow>();
-                currency = await read.ReadSingleOrDefaultAsync<string?>();
-                tierRow = await read.ReadSingleOrDefaultAsync<Tiers.CustomerTier>();
-                anyTiers = await read.ReadSingleAsync<bool>();
-            }
             if (raced is not null)
             {
                 await tx.RollbackAsync(ct);

@@ -5,9 +5,10 @@ namespace Loyalty.ShopifyApp.Features.Pending;
 /// <summary>
 /// The end of an order's pending period: what the order still holds (awarded less taken back) moves from the customer's pending
 /// points to the balance, as one ledger row <c>release:{order}</c>, and in POS mode goes to the POS like any award. Released by
-/// this recurring job and by a customer's or merchant's read or spend (<see cref="ReleaseDueForCustomerAsync"/>, so no one waits on
-/// the job). Until then a refund or cancellation, whenever it is processed, takes from the pending points; an order with one that
-/// Shopify sent but the app has not processed yet is not released. The order's advisory lock and the unique reference make every
+/// this recurring job and by a customer's or merchant's read or spend
+/// (<see cref="ReleaseDueForCustomerAsync(NpgsqlConnection, string, long, CancellationToken)"/>, so no one waits on the job). Until
+/// then a refund or cancellation, whenever it is processed, takes from the pending points; an order with one that Shopify sent but the
+/// app has not processed yet is not released. The order's advisory lock and the unique reference make every
 /// path release an order once.
 /// </summary>
 public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger posSync, ProgramClock clock, IOptions<PendingOptions> options,
@@ -71,9 +72,25 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
     public async Task<long> ReleaseDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, CancellationToken ct)
     {
         var now = clock.Now;
-        var due = (await conn.QueryAsync<long>(new CommandDefinition($"""
-            SELECT order_id FROM order_earnings WHERE shop_domain = @shop AND customer_id = @customerId AND {Due} ORDER BY order_id
-            """, new { shop, customerId, now }, cancellationToken: ct))).ToList();
+        var due = (await conn.QueryAsync<long>(new CommandDefinition(DueForCustomerSql, new { shop, customerId, now }, cancellationToken: ct)))
+            .ToList();
+        return await ReleaseDueForCustomerAsync(conn, shop, customerId, due, now, ct);
+    }
+
+    /// <summary>The customer's orders due for release, on <c>@shop</c>, <c>@customerId</c> and <c>@now</c> (<see cref="Now"/>).</summary>
+    public const string DueForCustomerSql =
+        $"SELECT order_id FROM order_earnings WHERE shop_domain = @shop AND customer_id = @customerId AND {Due} ORDER BY order_id";
+
+    /// <summary>The program's time the release counts from (the clock tests move).</summary>
+    public DateTimeOffset Now => clock.Now;
+
+    /// <summary>
+    /// <see cref="ReleaseDueForCustomerAsync(NpgsqlConnection, string, long, CancellationToken)"/> with the due orders read by the
+    /// caller (<see cref="DueForCustomerSql"/>, in a batch of its own) at <paramref name="now"/>.
+    /// </summary>
+    public async Task<long> ReleaseDueForCustomerAsync(NpgsqlConnection conn, string shop, long customerId, IReadOnlyList<long> due,
+        DateTimeOffset now, CancellationToken ct)
+    {
         if (due.Count == 0) return 0;
 
         long released = 0;

@@ -18,7 +18,12 @@ public sealed class PendingPointsTests(PendingPointsTests.PendingApp app) : AppT
         }
 
         private PendingApp(ShiftedClock clock)
-            : base(new() { ["Events:AllowInsecureEndpoints"] = "true", ["Jobs:Schedules:event-delivery"] = "" },
+            // The release job is the tests' to run: a scheduled run between a test's setup and its request would release for it.
+            : base(new()
+                {
+                    ["Events:AllowInsecureEndpoints"] = "true", ["Jobs:Schedules:event-delivery"] = "",
+                    [$"Jobs:Schedules:{PendingRelease.RecurringId}"] = "",
+                },
                 s => s.AddSingleton<TimeProvider>(clock)) => Clock = clock;
 
         public ShiftedClock Clock { get; }
@@ -93,6 +98,32 @@ public sealed class PendingPointsTests(PendingPointsTests.PendingApp app) : AppT
             release.GetProperty("pendingPoints").GetInt64()));
         Assert.Equal(1, await RowsAsync("release:8101"));
         Assert.Equal(1, await RowsAsync("order:8101"));
+    }
+
+    [Fact]
+    public async Task Points_whose_period_is_over_can_be_converted_at_once_with_nothing_read_before()
+    {
+        Shopify.StubDiscountCreate(Shop);
+        Shopify.StubCouponsMetafield(Shop);
+        Shopify.StubMetafieldsSet(Shop);
+        await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(8102, 777, subtotal: 250m, total: 250m),
+            triggeredAt: DateTimeOffset.UtcNow);
+        // The period is over (the saga's clock is not moved: its timeouts count from the database's); no job has run, nothing has read the
+        // points.
+        await App.ScalarAsync<int>(
+            "UPDATE order_earnings SET pending_until = now() - interval '1 minute' WHERE shop_domain = @shop AND order_id = 8102",
+            new { shop = Shop });
+
+        var convert = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, 777, Clock.GetUtcNow()))
+        {
+            Content = JsonContent.Create(new { points = 200 }),
+        };
+        convert.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
+        var converted = await App.Http.SendAsync(convert);
+
+        Assert.Equal(HttpStatusCode.Created, converted.StatusCode);
+        Assert.Equal(1, await RowsAsync("release:8102"));
+        Assert.Equal((50, 0, 250), Figures(await MeAsync(777)));
     }
 
     [Fact]
