@@ -28,7 +28,7 @@ public sealed partial class ConversionSaga
             {
                 return await RetryLaterOrReviewAsync(c, $"looking up the code: {e.Message}", ct);
             }
-            if (found is not null && IsOurs(found, c)) return await CouponCreatedAsync(c, found.Id, ct);
+            if (found is not null && IsOurs(found, c)) return await CouponCreatedAsync(c, found.Id, deductNext: false, ct);
             if (found is null)
             {
                 // Conclusive only once no send can still be applied: PendingTimeoutSeconds after the last one was sent.
@@ -58,7 +58,7 @@ public sealed partial class ConversionSaga
                     async token => c = await UpdateAsync(c, "coupon_requested_at = now()", null, token), shopifyWait, ct);
                 try
                 {
-                    return await CouponCreatedAsync(c, discountId, ct, deductNext);
+                    return await CouponCreatedAsync(c, discountId, deductNext, ct);
                 }
                 catch (LeaseLostException)
                 {
@@ -89,7 +89,7 @@ public sealed partial class ConversionSaga
                 {
                     return await RetryLaterOrReviewAsync(c, $"looking up a taken code: {lookup.Message}", ct);
                 }
-                if (ours is not null) return await CouponCreatedAsync(c, ours, ct);
+                if (ours is not null) return await CouponCreatedAsync(c, ours, deductNext: false, ct);
                 c = await NewCodeAsync(c, ct);
             }
             catch (ShopifyUserErrorException e)
@@ -106,7 +106,7 @@ public sealed partial class ConversionSaga
                 // yet; a later drive looks again and fails the conversion only when that lookup is conclusive.
                 try
                 {
-                    if (await FindOursAsync(c, shopifyWait, ct) is { } id) return await CouponCreatedAsync(c, id, ct);
+                    if (await FindOursAsync(c, shopifyWait, ct) is { } id) return await CouponCreatedAsync(c, id, deductNext: false, ct);
                 }
                 catch (Exception lookup) when (IsShopifyTransient(lookup) || lookup is ShopifyThrottledException or ShopNotAuthorizedException)
                 {
@@ -169,7 +169,7 @@ public sealed partial class ConversionSaga
     /// <param name="deductNext">
     /// The POS deduction is sent next, by this drive: <c>deduct_attempted_at</c> is recorded in this write (see <see cref="DeductAsync"/>).
     /// </param>
-    private async Task<ConversionRow> CouponCreatedAsync(ConversionRow c, string discountId, CancellationToken ct, bool deductNext = false)
+    private async Task<ConversionRow> CouponCreatedAsync(ConversionRow c, string discountId, bool deductNext, CancellationToken ct)
     {
         LogStep(c.Id, "coupon created", discountId);
         var row = await MoveAsync(c, ConversionStates.CouponCreated,

@@ -55,7 +55,7 @@ public static partial class ConvertPoints
         ShopSettings settings;
         List<long> due;
         long expired = 0;
-        var releaseNow = pending.Now;
+        var releaseNow = clock.Now;
         await using (var conn = await db.OpenConnectionAsync(ct))
         {
             // One round trip: an earlier request with this key, the shop's settings, and the customer's orders whose pending period is over.

@@ -8,8 +8,7 @@ namespace Loyalty.ShopifyApp.Features.Pending;
 /// this recurring job and by a customer's or merchant's read or spend
 /// (<see cref="ReleaseDueForCustomerAsync(NpgsqlConnection, string, long, CancellationToken)"/>, so no one waits on the job). Until
 /// then a refund or cancellation, whenever it is processed, takes from the pending points; an order with one that Shopify sent but the
-/// app has not processed yet is not released. The order's advisory lock and the unique reference make every
-/// path release an order once.
+/// app has not processed yet is not released. The order's advisory lock and the unique reference make every path release an order once.
 /// </summary>
 public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger posSync, ProgramClock clock, IOptions<PendingOptions> options,
     ILogger<PendingRelease> logger)
@@ -77,12 +76,9 @@ public sealed partial class PendingRelease(NpgsqlDataSource db, PosSyncTrigger p
         return await ReleaseDueForCustomerAsync(conn, shop, customerId, due, now, ct);
     }
 
-    /// <summary>The customer's orders due for release, on <c>@shop</c>, <c>@customerId</c> and <c>@now</c> (<see cref="Now"/>).</summary>
+    /// <summary>The customer's orders due for release, on <c>@shop</c>, <c>@customerId</c> and <c>@now</c> (the program's time).</summary>
     public const string DueForCustomerSql =
         $"SELECT order_id FROM order_earnings WHERE shop_domain = @shop AND customer_id = @customerId AND {Due} ORDER BY order_id";
-
-    /// <summary>The program's time the release counts from (the clock tests move).</summary>
-    public DateTimeOffset Now => clock.Now;
 
     /// <summary>
     /// <see cref="ReleaseDueForCustomerAsync(NpgsqlConnection, string, long, CancellationToken)"/> with the due orders read by the
