@@ -19,16 +19,19 @@ public static class IngestComparison
     private sealed record Outcome(string Name, int Sent, int Errors, double Seconds, Stats Acks, double AwardSeconds, long Awards, long Points,
         long RssKb);
 
-    /// <param name="profile">Also reports CPU seconds per award (the server's and the database's) and the database's statements.</param>
+    /// <param name="profile">Also reports CPU seconds per award (the server's, the database's, the sender's) and the database's statements.</param>
+    /// <param name="httpClientSender">Send through HttpClient, signing each request as it goes (the sender before 2026-12-06), instead
+    /// of <see cref="RawHttpSender"/>'s requests rendered beforehand.</param>
     public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, bool profile, int warmupCount,
-        CancellationToken ct)
+        bool httpClientSender, CancellationToken ct)
     {
         ThreadPool.SetMinThreads(256, 256);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
         var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
         await BenchEnvironment.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
         await using var peer = await NodePeer.StartAsync(env, ct);
-        Console.WriteLine($"# webhook ingest compared: {count} deliveries (30 % redeliveries), {connections} connections, seed {seed}");
+        Console.WriteLine($"# webhook ingest compared: {count} deliveries (30 % redeliveries), {connections} connections, seed {seed}, " +
+                          (httpClientSender ? "sent through HttpClient, signed as sent" : "pre-signed and rendered, sent as raw HTTP/1.1"));
 
         var ceiling = await PgBench.InsertCeilingAsync(env, 10, clients: 8, ct);
         Console.WriteLine($"pgbench ceiling (one 1.5 kB insert per transaction, 8 clients): {Stats.F(ceiling, 0)} tps");
@@ -40,28 +43,39 @@ public static class IngestComparison
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = connections }) { Timeout = TimeSpan.FromSeconds(60) };
 
         var outcomes = new List<Outcome>();
+        Task<(Stats, int)> SendAsync(Uri endpoint, List<Delivery> deliveries) => httpClientSender
+            ? SendAllAsync(http, endpoint, deliveries, connections, ct)
+            : RawHttpSender.SendAllAsync(endpoint, Render(endpoint, deliveries), connections, ct);
         foreach (var (name, baseUrl) in new[] { ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl),
             ("Loyalty (one instance)", app.BaseUrl) })
         {
             var isPeer = baseUrl == peer.BaseUrl;
-            await SendAllAsync(http, new Uri(baseUrl, "/webhooks"), warmup, connections, ct);
+            var endpoint = new Uri(baseUrl, "/webhooks");
+            await SendAsync(endpoint, warmup);
             await WaitForAwardsAsync(env, isPeer, 1_000_000, warmup.Select(d => d.Order).Distinct().Count(), TimeSpan.FromMinutes(5), ct);
 
+            // Rendered before the clock starts, as wrk's requests are: the phase measures the targets, not the sender's signing.
+            var rendered = httpClientSender ? null : Render(endpoint, measured);
             if (profile) await CpuProfile.ResetStatementsAsync(env);
             var pid = isPeer ? peer.Pid : app.Pid;
             var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds());
+            var generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId);
             var clock = Stopwatch.StartNew();
-            var (acks, errors) = await SendAllAsync(http, new Uri(baseUrl, "/webhooks"), measured, connections, ct);
+            var (acks, errors) = rendered is null ? await SendAllAsync(http, endpoint, measured, connections, ct)
+                : await RawHttpSender.SendAllAsync(endpoint, rendered, connections, ct);
             var sent = clock.Elapsed.TotalSeconds;
             await WaitForAwardsAsync(env, isPeer, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
             var awarded = clock.Elapsed.TotalSeconds;
             serverCpu = CpuProfile.ProcessSeconds(pid) - serverCpu;
             databaseCpu = CpuProfile.PostgresSeconds() - databaseCpu;
+            generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId) - generatorCpu;
             var (awards, points) = await AwardsAsync(env, isPeer, 10_000_000, ct);
             if (profile)
             {
                 Console.WriteLine($"# {name}: CPU per award {Stats.F(serverCpu * 1000 / orders.Count, 2)} ms in the server, " +
-                                  $"{Stats.F(databaseCpu * 1000 / orders.Count, 2)} ms in PostgreSQL (from /proc; the whole phase)");
+                                  $"{Stats.F(databaseCpu * 1000 / orders.Count, 2)} ms in PostgreSQL, " +
+                                  $"{Stats.F(generatorCpu * 1000 / orders.Count, 2)} ms in the bench's own sender (from /proc; the whole phase, " +
+                                  $"{Stats.F(awarded, 2)} s; {Stats.F(sent, 2)} s sending)");
                 await CpuProfile.PrintTopStatementsAsync(env, name, orders.Count, top: 25);
             }
             var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points, isPeer ? peer.PeakRssKb : app.PeakRssKb);
@@ -114,6 +128,14 @@ public static class IngestComparison
         }
         return list;
     }
+
+    /// <summary>Each delivery as Shopify sends it (<see cref="ShopifyOutbound.Webhook"/>), signed and rendered to bytes.</summary>
+    private static List<byte[]> Render(Uri endpoint, List<Delivery> deliveries) =>
+        [.. deliveries.Select(d =>
+        {
+            using var request = ShopifyOutbound.Webhook(endpoint, "orders/paid", BenchEnvironment.Shop, d.Body, BenchEnvironment.ClientSecret, d.Id);
+            return RawHttpSender.Render(request);
+        })];
 
     /// <summary>Every delivery in order, through <paramref name="connections"/> concurrent senders (a closed loop, like wrk).</summary>
     private static async Task<(Stats Acks, int Errors)> SendAllAsync(HttpClient http, Uri endpoint, List<Delivery> deliveries, int connections,
