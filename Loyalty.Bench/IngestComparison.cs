@@ -60,12 +60,14 @@ public static class IngestComparison
             var pid = isPeer ? peer.Pid : app.Pid;
             var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds());
             var generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId);
+            var perf = PerfRecording.Start(pid, isPeer ? "peer" : "loyalty");
             var clock = Stopwatch.StartNew();
             var (acks, errors) = rendered is null ? await SendAllAsync(http, endpoint, measured, connections, ct)
                 : await RawHttpSender.SendAllAsync(endpoint, rendered, connections, ct);
             var sent = clock.Elapsed.TotalSeconds;
             await WaitForAwardsAsync(env, isPeer, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
             var awarded = clock.Elapsed.TotalSeconds;
+            await perf.DisposeAsync();
             serverCpu = CpuProfile.ProcessSeconds(pid) - serverCpu;
             databaseCpu = CpuProfile.PostgresSeconds() - databaseCpu;
             generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId) - generatorCpu;
