@@ -32,6 +32,45 @@ public static class CpuProfile
         return total;
     }
 
+    /// <summary>
+    /// Context switches so far, voluntary and not, of every thread of process <paramref name="pid"/>: each costs the kernel's switch
+    /// on the cores the targets share (on this virtual machine a good part of a round trip's cost); 0 once it is gone.
+    /// </summary>
+    public static long ContextSwitches(int pid)
+    {
+        var total = 0L;
+        try
+        {
+            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                foreach (var line in File.ReadLines(Path.Combine(task, "status")))
+                {
+                    if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
+                        || line.StartsWith("nonvoluntary_ctxt_switches:", StringComparison.Ordinal))
+                    {
+                        total += long.Parse(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim(), CultureInfo.InvariantCulture);
+                    }
+                }
+            }
+        }
+        catch (IOException) { /* the process or a thread ended meanwhile: what was read so far */ }
+        catch (UnauthorizedAccessException) { }
+        return total;
+    }
+
+    /// <summary>Context switches so far of every running <c>postgres</c> process (a backend that exited takes its count with it).</summary>
+    public static long PostgresContextSwitches()
+    {
+        var total = 0L;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
+            var stat = Read(Path.Combine(dir, "stat"));
+            if (stat is not null && stat.Value.Comm == "postgres") total += ContextSwitches(pid);
+        }
+        return total;
+    }
+
     public static async Task ResetStatementsAsync(BenchEnvironment env)
     {
         await using var conn = env.Connection();

@@ -60,6 +60,8 @@ public static class IngestComparison
             var pid = isPeer ? peer.Pid : app.Pid;
             var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds());
             var generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId);
+            var switches = (Server: CpuProfile.ContextSwitches(pid), Database: CpuProfile.PostgresContextSwitches(),
+                Sender: CpuProfile.ContextSwitches(Environment.ProcessId));
             var perf = PerfRecording.Start(pid, isPeer ? "peer" : "loyalty");
             var clock = Stopwatch.StartNew();
             var (acks, errors) = rendered is null ? await SendAllAsync(http, endpoint, measured, connections, ct)
@@ -71,6 +73,8 @@ public static class IngestComparison
             serverCpu = CpuProfile.ProcessSeconds(pid) - serverCpu;
             databaseCpu = CpuProfile.PostgresSeconds() - databaseCpu;
             generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId) - generatorCpu;
+            switches = (CpuProfile.ContextSwitches(pid) - switches.Server, CpuProfile.PostgresContextSwitches() - switches.Database,
+                CpuProfile.ContextSwitches(Environment.ProcessId) - switches.Sender);
             var (awards, points) = await AwardsAsync(env, isPeer, 10_000_000, ct);
             if (profile)
             {
@@ -78,6 +82,9 @@ public static class IngestComparison
                                   $"{Stats.F(databaseCpu * 1000 / orders.Count, 2)} ms in PostgreSQL, " +
                                   $"{Stats.F(generatorCpu * 1000 / orders.Count, 2)} ms in the bench's own sender (from /proc; the whole phase, " +
                                   $"{Stats.F(awarded, 2)} s; {Stats.F(sent, 2)} s sending)");
+                Console.WriteLine($"# {name}: context switches per award {Stats.F((double)switches.Server / orders.Count, 1)} in the server, " +
+                                  $"{Stats.F((double)switches.Database / orders.Count, 1)} in PostgreSQL, " +
+                                  $"{Stats.F((double)switches.Sender / orders.Count, 1)} in the bench's own sender (from /proc)");
                 await CpuProfile.PrintTopStatementsAsync(env, name, orders.Count, top: 25);
             }
             var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points, isPeer ? peer.PeakRssKb : app.PeakRssKb);
