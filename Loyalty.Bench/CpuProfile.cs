@@ -17,32 +17,58 @@ public static class CpuProfile
         "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all -c pg_stat_statements.track_planning=on";
 
     /// <summary>CPU seconds (user + system, with reaped children) of process <paramref name="pid"/> so far; 0 once it is gone.</summary>
-    public static double ProcessSeconds(int pid) => Read($"/proc/{pid}/stat") is { } f ? Seconds(f) : 0;
+    public static double ProcessSeconds(int pid) => Read($"/proc/{pid}/stat") is { } f ? Seconds(f, CpuFields) : 0;
 
-    /// <summary>CPU seconds of every running <c>postgres</c> process (the postmaster's reaped backends included).</summary>
-    public static double PostgresSeconds()
+    /// <summary>CPU seconds of process <paramref name="pid"/>'s own threads (user + system), without children it reaped (a perf it ran).</summary>
+    public static double OwnSeconds(int pid) => Read($"/proc/{pid}/stat") is { } f ? Seconds(f, OwnCpuFields) : 0;
+
+    /// <summary>The bench's PostgreSQL server: the postmaster's pid from its data directory's <c>postmaster.pid</c>.</summary>
+    public static int PostmasterPid(BenchEnvironment env) =>
+        int.Parse(File.ReadLines(Path.Combine(env.Directory, "postgres", "postmaster.pid")).First().Trim(), CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// CPU seconds of the bench's PostgreSQL: the postmaster (with the backends it reaped) and its running children. Another cluster on
+    /// the machine (a test run's) is not counted.
+    /// </summary>
+    public static double PostgresSeconds(int postmaster) => PostgresProcesses(postmaster).Sum(p => Seconds(p.Stat, CpuFields));
+
+    /// <summary>
+    /// Context switches so far, voluntary and not, of each thread of process <paramref name="pid"/>, by thread id: each costs the
+    /// kernel's switch on the cores the targets share. Compare two readings with <see cref="SwitchesBetween"/>.
+    /// </summary>
+    public static Dictionary<int, long> ContextSwitches(int pid)
     {
-        var total = 0.0;
-        foreach (var dir in Directory.EnumerateDirectories("/proc"))
-        {
-            if (!int.TryParse(Path.GetFileName(dir), out _)) continue;
-            var stat = Read(Path.Combine(dir, "stat"));
-            if (stat is not null && stat.Value.Comm == "postgres") total += Seconds(stat.Value);
-        }
-        return total;
+        var byThread = new Dictionary<int, long>();
+        AddThreads(pid, byThread);
+        return byThread;
+    }
+
+    /// <summary>As <see cref="ContextSwitches(int)"/> for every thread of the bench's PostgreSQL (<see cref="PostgresSeconds"/>).</summary>
+    public static Dictionary<int, long> PostgresContextSwitches(int postmaster)
+    {
+        var byThread = new Dictionary<int, long>();
+        foreach (var (pid, _) in PostgresProcesses(postmaster)) AddThreads(pid, byThread);
+        return byThread;
     }
 
     /// <summary>
-    /// Context switches so far, voluntary and not, of every thread of process <paramref name="pid"/>: each costs the kernel's switch
-    /// on the cores the targets share (on this virtual machine a good part of a round trip's cost); 0 once it is gone.
+    /// Switches between two readings: each thread's growth, all of a thread's count when it started in between; a thread that ended
+    /// in between takes its count with it (they are reported, so a figure with many can be read as a floor).
     /// </summary>
-    public static long ContextSwitches(int pid)
+    public static (long Switches, int Ended) SwitchesBetween(Dictionary<int, long> before, Dictionary<int, long> after) =>
+        (after.Sum(t => t.Value - before.GetValueOrDefault(t.Key)), before.Keys.Count(tid => !after.ContainsKey(tid)));
+
+    private static void AddThreads(int pid, Dictionary<int, long> byThread)
     {
-        var total = 0L;
-        try
+        IEnumerable<string> tasks;
+        try { tasks = Directory.EnumerateDirectories($"/proc/{pid}/task").ToList(); }
+        catch (IOException) { return; } // the process ended
+        foreach (var task in tasks)
         {
-            foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            if (!int.TryParse(Path.GetFileName(task), out var tid)) continue;
+            try
             {
+                var total = 0L;
                 foreach (var line in File.ReadLines(Path.Combine(task, "status")))
                 {
                     if (line.StartsWith("voluntary_ctxt_switches:", StringComparison.Ordinal)
@@ -51,24 +77,24 @@ public static class CpuProfile
                         total += long.Parse(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim(), CultureInfo.InvariantCulture);
                     }
                 }
+                byThread[tid] = total;
             }
+            catch (IOException) { /* this thread ended meanwhile; the others still count */ }
         }
-        catch (IOException) { /* the process or a thread ended meanwhile: what was read so far */ }
-        catch (UnauthorizedAccessException) { }
-        return total;
     }
 
-    /// <summary>Context switches so far of every running <c>postgres</c> process (a backend that exited takes its count with it).</summary>
-    public static long PostgresContextSwitches()
+    private static IEnumerable<(int Pid, ProcStat Stat)> PostgresProcesses(int postmaster)
     {
-        var total = 0L;
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (!int.TryParse(Path.GetFileName(dir), out var pid)) continue;
             var stat = Read(Path.Combine(dir, "stat"));
-            if (stat is not null && stat.Value.Comm == "postgres") total += ContextSwitches(pid);
+            // After the comm: state, then ppid.
+            if (stat is { } s && s.Comm == "postgres" && (pid == postmaster || s.Fields[1] == postmaster.ToString(CultureInfo.InvariantCulture)))
+            {
+                yield return (pid, s);
+            }
         }
-        return total;
     }
 
     public static async Task ResetStatementsAsync(BenchEnvironment env)
@@ -133,6 +159,8 @@ public static class CpuProfile
     }
 
     private static readonly int[] CpuFields = [11, 12, 13, 14]; // utime, stime, cutime, cstime
+    private static readonly int[] OwnCpuFields = [11, 12];
 
-    private static double Seconds(ProcStat s) => CpuFields.Sum(i => long.Parse(s.Fields[i], CultureInfo.InvariantCulture)) / TicksPerSecond;
+    private static double Seconds(ProcStat s, int[] fields) =>
+        fields.Sum(i => long.Parse(s.Fields[i], CultureInfo.InvariantCulture)) / TicksPerSecond;
 }

@@ -58,9 +58,10 @@ public static class IngestComparison
             var rendered = httpClientSender ? null : Render(endpoint, measured);
             if (profile) await CpuProfile.ResetStatementsAsync(env);
             var pid = isPeer ? peer.Pid : app.Pid;
-            var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds());
-            var generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId);
-            var switches = (Server: CpuProfile.ContextSwitches(pid), Database: CpuProfile.PostgresContextSwitches(),
+            var postmaster = CpuProfile.PostmasterPid(env);
+            var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds(postmaster));
+            var senderCpu = CpuProfile.OwnSeconds(Environment.ProcessId);
+            var switchesBefore = (Server: CpuProfile.ContextSwitches(pid), Database: CpuProfile.PostgresContextSwitches(postmaster),
                 Sender: CpuProfile.ContextSwitches(Environment.ProcessId));
             var perf = PerfRecording.Start(pid, isPeer ? "peer" : "loyalty");
             var clock = Stopwatch.StartNew();
@@ -71,20 +72,26 @@ public static class IngestComparison
             var awarded = clock.Elapsed.TotalSeconds;
             await perf.DisposeAsync();
             serverCpu = CpuProfile.ProcessSeconds(pid) - serverCpu;
-            databaseCpu = CpuProfile.PostgresSeconds() - databaseCpu;
-            generatorCpu = CpuProfile.ProcessSeconds(Environment.ProcessId) - generatorCpu;
-            switches = (CpuProfile.ContextSwitches(pid) - switches.Server, CpuProfile.PostgresContextSwitches() - switches.Database,
-                CpuProfile.ContextSwitches(Environment.ProcessId) - switches.Sender);
+            databaseCpu = CpuProfile.PostgresSeconds(postmaster) - databaseCpu;
+            senderCpu = CpuProfile.OwnSeconds(Environment.ProcessId) - senderCpu;
+            var switches = (Server: CpuProfile.SwitchesBetween(switchesBefore.Server, CpuProfile.ContextSwitches(pid)),
+                Database: CpuProfile.SwitchesBetween(switchesBefore.Database, CpuProfile.PostgresContextSwitches(postmaster)),
+                Sender: CpuProfile.SwitchesBetween(switchesBefore.Sender, CpuProfile.ContextSwitches(Environment.ProcessId)));
             var (awards, points) = await AwardsAsync(env, isPeer, 10_000_000, ct);
             if (profile)
             {
                 Console.WriteLine($"# {name}: CPU per award {Stats.F(serverCpu * 1000 / orders.Count, 2)} ms in the server, " +
                                   $"{Stats.F(databaseCpu * 1000 / orders.Count, 2)} ms in PostgreSQL, " +
-                                  $"{Stats.F(generatorCpu * 1000 / orders.Count, 2)} ms in the bench's own sender (from /proc; the whole phase, " +
+                                  $"{Stats.F(senderCpu * 1000 / orders.Count, 2)} ms in the bench's own sender " +
+                                  "(from /proc; the whole phase, " +
                                   $"{Stats.F(awarded, 2)} s; {Stats.F(sent, 2)} s sending)");
-                Console.WriteLine($"# {name}: context switches per award {Stats.F((double)switches.Server / orders.Count, 1)} in the server, " +
-                                  $"{Stats.F((double)switches.Database / orders.Count, 1)} in PostgreSQL, " +
-                                  $"{Stats.F((double)switches.Sender / orders.Count, 1)} in the bench's own sender (from /proc)");
+                Console.WriteLine($"# {name}: context switches per award " +
+                                  $"{Stats.F((double)switches.Server.Switches / orders.Count, 1)} in the server, " +
+                                  $"{Stats.F((double)switches.Database.Switches / orders.Count, 1)} in PostgreSQL, " +
+                                  $"{Stats.F((double)switches.Sender.Switches / orders.Count, 1)} in the bench's own sender " +
+                                  "(from /proc; threads that " +
+                                  $"ended in the phase, their switches not counted: {switches.Server.Ended}, {switches.Database.Ended}, " +
+                                  $"{switches.Sender.Ended})");
                 await CpuProfile.PrintTopStatementsAsync(env, name, orders.Count, top: 25);
             }
             var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points, isPeer ? peer.PeakRssKb : app.PeakRssKb);

@@ -60,7 +60,7 @@ public static class RawHttpSender
                         if (status != 200) Interlocked.Increment(ref errors);
                         if (keepAlive) continue;
                     }
-                    catch (Exception e) when (e is SocketException or IOException)
+                    catch (Exception e) when (e is SocketException or IOException or InvalidDataException)
                     {
                         Interlocked.Increment(ref errors);
                     }
@@ -83,39 +83,97 @@ public static class RawHttpSender
         return socket;
     }
 
-    /// <summary>Reads one answer: its status and whether the connection stays open. Bodies by Content-Length or chunked.</summary>
+    /// <summary>
+    /// Reads one answer: its status and whether the connection stays open. Interim (1xx) answers are passed over; the body is
+    /// read by its Content-Length or its chunks. Anything the sender cannot account for byte for byte (no length, bytes after the
+    /// answer, a malformed line) is an <see cref="InvalidDataException"/>: counted as an error, and the connection opened again.
+    /// </summary>
     private static async Task<(int Status, bool KeepAlive)> ReadResponseAsync(Socket socket, byte[] buffer, CancellationToken ct)
     {
         var filled = 0;
-        int headerEnd;
-        while ((headerEnd = buffer.AsSpan(0, filled).IndexOf("\r\n\r\n"u8)) < 0) filled += await ReceiveAsync(socket, buffer, filled, ct);
-        var head = Encoding.ASCII.GetString(buffer, 0, headerEnd);
-        var lines = head.Split("\r\n");
-        var status = int.Parse(lines[0].Split(' ')[1], CultureInfo.InvariantCulture);
-        var length = 0;
-        var (chunked, keepAlive) = (false, true);
-        foreach (var line in lines.Skip(1))
+        var start = 0; // where the answer being read begins (after any interim ones)
+        while (true)
         {
-            var colon = line.IndexOf(':', StringComparison.Ordinal);
-            var (name, value) = (line[..colon].Trim(), line[(colon + 1)..].Trim());
-            if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)) length = int.Parse(value, CultureInfo.InvariantCulture);
-            if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+            int headerEnd;
+            while ((headerEnd = IndexOf(buffer, start, filled, "\r\n\r\n"u8)) < 0) filled += await ReceiveAsync(socket, buffer, filled, ct);
+            var lines = Encoding.ASCII.GetString(buffer, start, headerEnd - start).Split("\r\n");
+            var statusLine = lines[0].Split(' ');
+            if (statusLine.Length < 2 || !int.TryParse(statusLine[1], CultureInfo.InvariantCulture, out var status))
             {
-                chunked = value.Contains("chunked", StringComparison.OrdinalIgnoreCase);
+                throw new InvalidDataException($"Not a status line: {lines[0]}");
             }
-            if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase)) keepAlive = !value.Equals("close", StringComparison.OrdinalIgnoreCase);
+            var bodyStart = headerEnd + 4;
+            if (status is >= 100 and < 200)
+            {
+                start = bodyStart;
+                continue;
+            }
+            int? length = null;
+            var (chunked, keepAlive) = (false, true);
+            foreach (var line in lines.Skip(1))
+            {
+                var colon = line.IndexOf(':', StringComparison.Ordinal);
+                if (colon <= 0) throw new InvalidDataException($"Not a header line: {line}");
+                var (name, value) = (line[..colon].Trim(), line[(colon + 1)..].Trim());
+                if (name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                {
+                    length = int.TryParse(value, CultureInfo.InvariantCulture, out var parsed)
+                        ? parsed
+                        : throw new InvalidDataException($"Content-Length {value}");
+                }
+                if (name.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase))
+                {
+                    chunked = value.Contains("chunked", StringComparison.OrdinalIgnoreCase);
+                }
+                if (name.Equals("Connection", StringComparison.OrdinalIgnoreCase))
+                {
+                    keepAlive = !value.Equals("close", StringComparison.OrdinalIgnoreCase);
+                }
+            }
+            int end;
+            if (chunked)
+            {
+                end = bodyStart;
+                while (true) // each chunk: its size in hex, CRLF, the data, CRLF; the last is 0 with optional trailers and an empty line
+                {
+                    int lineEnd;
+                    while ((lineEnd = IndexOf(buffer, end, filled, "\r\n"u8)) < 0) filled += await ReceiveAsync(socket, buffer, filled, ct);
+                    var sizeText = Encoding.ASCII.GetString(buffer, end, lineEnd - end).Split(';')[0].Trim();
+                    if (!int.TryParse(sizeText, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var size) || size < 0)
+                    {
+                        throw new InvalidDataException($"Not a chunk size: {sizeText}");
+                    }
+                    if (size == 0)
+                    {
+                        // The size line's CRLF, any trailer lines, the empty line: the first CRLF CRLF from the size line's end.
+                        int last;
+                        while ((last = IndexOf(buffer, lineEnd, filled, "\r\n\r\n"u8)) < 0) filled += await ReceiveAsync(socket, buffer, filled, ct);
+                        end = last + 4;
+                        break;
+                    }
+                    end = lineEnd + 2 + size + 2;
+                    while (filled < end) filled += await ReceiveAsync(socket, buffer, filled, ct);
+                }
+            }
+            else if (length is { } bodyLength)
+            {
+                end = bodyStart + bodyLength;
+                while (filled < end) filled += await ReceiveAsync(socket, buffer, filled, ct);
+            }
+            else
+            {
+                throw new InvalidDataException($"An answer ({status}) with neither Content-Length nor chunks: its end cannot be known.");
+            }
+            // One request in flight per connection: nothing may follow its answer.
+            if (filled != end) throw new InvalidDataException($"{filled - end} bytes after the answer.");
+            return (status, keepAlive);
         }
-        var bodyStart = headerEnd + 4;
-        if (chunked)
-        {
-            // Small answers only: read until the last chunk's empty line.
-            while (buffer.AsSpan(bodyStart, filled - bodyStart).IndexOf("0\r\n\r\n"u8) < 0) filled += await ReceiveAsync(socket, buffer, filled, ct);
-        }
-        else
-        {
-            while (filled - bodyStart < length) filled += await ReceiveAsync(socket, buffer, filled, ct);
-        }
-        return (status, keepAlive);
+    }
+
+    private static int IndexOf(byte[] buffer, int from, int filled, ReadOnlySpan<byte> value)
+    {
+        var at = buffer.AsSpan(from, filled - from).IndexOf(value);
+        return at < 0 ? -1 : from + at;
     }
 
     private static async Task<int> ReceiveAsync(Socket socket, byte[] buffer, int filled, CancellationToken ct)
