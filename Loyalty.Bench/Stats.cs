@@ -29,6 +29,11 @@ public sealed class Stats
         }
     }
 
+    public double Mean
+    {
+        get { lock (_gate) return _samples.Count == 0 ? double.NaN : _samples.Average(); }
+    }
+
     public double Max
     {
         get { lock (_gate) return _samples.Count == 0 ? double.NaN : _samples.Max(); }

@@ -14,18 +14,42 @@ public sealed class ServedTime
     public const string CustomerItem = "served-for-customer";
 
     private long _ticks;
-    private readonly ConcurrentDictionary<string, long> _byCustomer = new();
+    private readonly ConcurrentDictionary<string, List<(long Start, long End)>> _calls = new();
 
     public TimeSpan Total => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _ticks));
 
-    /// <summary>The time spent on requests for <paramref name="customerId"/> that have finished answering.</summary>
-    public TimeSpan For(string customerId) =>
-        Stopwatch.GetElapsedTime(0, _byCustomer.TryGetValue(customerId, out var ticks) ? ticks : 0);
+    public void Add(long startedTimestamp, string? customerId) => Add(startedTimestamp, Stopwatch.GetTimestamp(), customerId);
 
-    public void Add(long startedTimestamp, string? customerId)
+    /// <summary>A call answered from <paramref name="startedTimestamp"/> to <paramref name="endedTimestamp"/> (Stopwatch timestamps).</summary>
+    public void Add(long startedTimestamp, long endedTimestamp, string? customerId)
     {
-        var ticks = Stopwatch.GetTimestamp() - startedTimestamp;
+        var ended = endedTimestamp;
+        var ticks = ended - startedTimestamp;
         Interlocked.Add(ref _ticks, ticks);
-        if (customerId is not null) _byCustomer.AddOrUpdate(customerId, ticks, (_, sum) => sum + ticks);
+        if (customerId is null) return;
+        var calls = _calls.GetOrAdd(customerId, _ => []);
+        lock (calls) calls.Add((startedTimestamp, ended));
+    }
+
+    /// <summary>
+    /// How long, from <paramref name="sinceTimestamp"/> on, at least one call for <paramref name="customerId"/> was being answered by
+    /// any of <paramref name="simulators"/>: a customer's wait on them, where calls that overlap count once.
+    /// </summary>
+    public static TimeSpan Covered(string customerId, long sinceTimestamp, params ServedTime[] simulators)
+    {
+        var calls = new List<(long Start, long End)>();
+        foreach (var simulator in simulators)
+        {
+            if (!simulator._calls.TryGetValue(customerId, out var own)) continue;
+            lock (own) calls.AddRange(own.Where(c => c.Start >= sinceTimestamp));
+        }
+        long covered = 0, reached = long.MinValue;
+        foreach (var (start, end) in calls.OrderBy(c => c.Start))
+        {
+            var from = Math.Max(start, reached);
+            if (end > from) covered += end - from;
+            reached = Math.Max(reached, end);
+        }
+        return Stopwatch.GetElapsedTime(0, covered);
     }
 }
