@@ -73,6 +73,13 @@ public sealed class ConversionOptions
     [SettingRange(0, int.MaxValue, ErrorMessage = "Conversion:MetafieldLateWriteSeconds must be 0 or more.")]
     public int MetafieldLateWriteSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// A drive reads the customer's <c>loyalty.coupons</c> list from Shopify while the points are being deducted, so the read does
+    /// not wait for the deduction (a POS call) nor the deduction for the read; the list is still merged with our coupons only after
+    /// the deduction committed. The read is wasted when the points cannot be deducted. False: read after the deduction.
+    /// </summary>
+    public bool ReadListDuringDeduction { get; set; } = true;
+
     [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:ReconcilerBatchSize must be positive.")]
 
     public int ReconcilerBatchSize { get; set; } = 50;

@@ -18,7 +18,12 @@ public sealed partial class ConversionSaga
     /// Optimistic: the write carries the digest read, and a STALE_OBJECT answer means read, merge and write again.
     /// </summary>
     /// <param name="release">The write that records the outcome also releases the lease (the drive ends with it).</param>
-    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, bool release, CancellationToken ct)
+    /// <param name="readAhead">
+    /// Shopify's list as read while this drive deducted the points (<see cref="ConversionOptions.ReadListDuringDeduction"/>): the first
+    /// attempt merges into it instead of reading again; one that failed is read again here.
+    /// </param>
+    private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, bool release,
+        Task<ShopifyDiscounts.Metafield>? readAhead, CancellationToken ct)
     {
         // Coupons first: the list is only started (read) with budget the shop's bucket has spare now, never queued
         // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
@@ -44,7 +49,8 @@ public sealed partial class ConversionSaga
             for (var attempt = 1; ; attempt++)
             {
                 c = await LeaseForReadAsync(c, ct); // the write below is fenced by MarkSendingAsync
-                var current = await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, readWait, ct);
+                var current = await ReadAheadAsync(readAhead) ?? await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, readWait, ct);
+                readAhead = null; // a round after STALE_OBJECT reads afresh
                 var items = new JsonArray();
                 foreach (var item in current.Items)
                 {
@@ -91,6 +97,20 @@ public sealed partial class ConversionSaga
         if (mayHaveIncident) await CloseMetafieldIncidentAsync(c, ct);
         if (c.MetafieldSyncedAt is null) trigger.WakeAfter(TimeSpan.FromSeconds(Options.MetafieldLateWriteSeconds)); // once more after the window
         return c;
+    }
+
+    /// <summary>The list read ahead, or null when there was none or its read failed (the caller reads it again).</summary>
+    private static async Task<ShopifyDiscounts.Metafield?> ReadAheadAsync(Task<ShopifyDiscounts.Metafield>? ahead)
+    {
+        if (ahead is null) return null;
+        try
+        {
+            return await ahead;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return null;
+        }
     }
 
     private Task<ConversionRow> UnmarkAsync(ConversionRow c, CancellationToken ct) =>

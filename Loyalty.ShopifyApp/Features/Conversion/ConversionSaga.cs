@@ -83,22 +83,45 @@ public sealed partial class ConversionSaga(
     private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
         CancellationToken ct)
     {
-        for (var step = 0; step < 10; step++)
+        Task<ShopifyDiscounts.Metafield>? listAhead = null;
+        try
         {
-            var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
-            c = c.State switch
+            for (var step = 0; step < 10; step++)
             {
-                ConversionStates.Pending => await CreateCouponAsync(c, shopifyWait, DeductsAtPosNext(c, settings), ct),
-                ConversionStates.CouponCreated => await DeductAsync(c, settings, ct),
-                ConversionStates.Settling => await SettleAsync(c, ct),
-                ConversionStates.Compensating => await CompensateAsync(c, ct),
-                ConversionStates.Completed when c.CouponStatus == CouponStatuses.Cancelling => await CancelCouponAsync(c, shopifyWait, ct),
-                ConversionStates.Completed when c.MetafieldSyncedAt is null => await SyncMetafieldAsync(c, shopifyWait, releaseWhenSynced, ct),
-                _ => c,
-            };
-            if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
+                var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
+                // The list's write comes after the deduction; Shopify's list is read while the points are deducted, not after.
+                if (c.State == ConversionStates.CouponCreated && c.MetafieldSyncedAt is null && Options.ReadListDuringDeduction)
+                {
+                    listAhead ??= shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, TimeSpan.Zero, ct);
+                }
+                c = c.State switch
+                {
+                    ConversionStates.Pending => await CreateCouponAsync(c, shopifyWait, DeductsAtPosNext(c, settings), ct),
+                    ConversionStates.CouponCreated => await DeductAsync(c, settings, ct),
+                    ConversionStates.Settling => await SettleAsync(c, ct),
+                    ConversionStates.Compensating => await CompensateAsync(c, ct),
+                    ConversionStates.Completed when c.CouponStatus == CouponStatuses.Cancelling => await CancelCouponAsync(c, shopifyWait, ct),
+                    ConversionStates.Completed when c.MetafieldSyncedAt is null =>
+                        await SyncMetafieldAsync(c, shopifyWait, releaseWhenSynced, Take(ref listAhead), ct),
+                    _ => c,
+                };
+                if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
+            }
+            return c;
         }
-        return c;
+        finally
+        {
+            // Read ahead for a list this drive did not write (the points were given back, or the drive stopped): its answer is dropped.
+            listAhead?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted,
+                TaskScheduler.Default);
+        }
+
+        static Task<ShopifyDiscounts.Metafield>? Take(ref Task<ShopifyDiscounts.Metafield>? ahead)
+        {
+            var taken = ahead;
+            ahead = null;
+            return taken;
+        }
     }
 
     /// <summary>
