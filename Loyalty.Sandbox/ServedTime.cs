@@ -18,6 +18,12 @@ public sealed class ServedTime
 
     public TimeSpan Total => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _ticks));
 
+    /// <summary>
+    /// Whether each call's interval is kept for <see cref="Covered"/> (a benchmark that asks for it turns it on; a sandbox that runs for
+    /// days keeps only <see cref="Total"/>).
+    /// </summary>
+    public bool RecordCalls { get; set; }
+
     public void Add(long startedTimestamp, string? customerId) => Add(startedTimestamp, Stopwatch.GetTimestamp(), customerId);
 
     /// <summary>A call answered from <paramref name="startedTimestamp"/> to <paramref name="endedTimestamp"/> (Stopwatch timestamps).</summary>
@@ -26,29 +32,31 @@ public sealed class ServedTime
         var ended = endedTimestamp;
         var ticks = ended - startedTimestamp;
         Interlocked.Add(ref _ticks, ticks);
-        if (customerId is null) return;
+        if (customerId is null || !RecordCalls) return;
         var calls = _calls.GetOrAdd(customerId, _ => []);
         lock (calls) calls.Add((startedTimestamp, ended));
     }
 
     /// <summary>
-    /// How long, from <paramref name="sinceTimestamp"/> on, at least one call for <paramref name="customerId"/> was being answered by
-    /// any of <paramref name="simulators"/>: a customer's wait on them, where calls that overlap count once.
+    /// How long, between <paramref name="sinceTimestamp"/> and <paramref name="untilTimestamp"/>, at least one call for
+    /// <paramref name="customerId"/> that started in that window was being answered by any of <paramref name="simulators"/>: a customer's
+    /// wait on them, where calls that overlap count once and a call still answering at the end counts up to it.
     /// </summary>
-    public static TimeSpan Covered(string customerId, long sinceTimestamp, params ServedTime[] simulators)
+    public static TimeSpan Covered(string customerId, long sinceTimestamp, long untilTimestamp, params ServedTime[] simulators)
     {
         var calls = new List<(long Start, long End)>();
         foreach (var simulator in simulators)
         {
             if (!simulator._calls.TryGetValue(customerId, out var own)) continue;
-            lock (own) calls.AddRange(own.Where(c => c.Start >= sinceTimestamp));
+            lock (own) calls.AddRange(own.Where(c => c.Start >= sinceTimestamp && c.Start < untilTimestamp));
         }
         long covered = 0, reached = long.MinValue;
         foreach (var (start, end) in calls.OrderBy(c => c.Start))
         {
             var from = Math.Max(start, reached);
-            if (end > from) covered += end - from;
-            reached = Math.Max(reached, end);
+            var to = Math.Min(end, untilTimestamp);
+            if (to > from) covered += to - from;
+            reached = Math.Max(reached, to);
         }
         return Stopwatch.GetElapsedTime(0, covered);
     }

@@ -20,7 +20,7 @@ public sealed partial class ConversionSaga
     /// <param name="release">The write that records the outcome also releases the lease (the drive ends with it).</param>
     /// <param name="readAhead">
     /// Shopify's list as read while this drive deducted the points (<see cref="ConversionOptions.ReadListDuringDeduction"/>): the first
-    /// attempt merges into it instead of reading again; one that failed is read again here.
+    /// attempt merges into it instead of reading again; one the bucket handed back is read again here.
     /// </param>
     private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, bool release,
         Task<ShopifyDiscounts.Metafield>? readAhead, CancellationToken ct)
@@ -48,9 +48,10 @@ public sealed partial class ConversionSaga
         {
             for (var attempt = 1; ; attempt++)
             {
-                c = await LeaseForReadAsync(c, ct); // the write below is fenced by MarkSendingAsync
-                var current = await ReadAheadAsync(readAhead) ?? await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, readWait, ct);
+                var ahead = await ReadAheadAsync(readAhead);
                 readAhead = null; // a round after STALE_OBJECT reads afresh
+                c = await LeaseForReadAsync(c, ct); // the write below is fenced by MarkSendingAsync
+                var current = ahead ?? await shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, readWait, ct);
                 var items = new JsonArray();
                 foreach (var item in current.Items)
                 {
@@ -99,7 +100,10 @@ public sealed partial class ConversionSaga
         return c;
     }
 
-    /// <summary>The list read ahead, or null when there was none or its read failed (the caller reads it again).</summary>
+    /// <summary>
+    /// The list read ahead; null when there was none, or when the shop's bucket had no budget to spare for it then (nothing was sent:
+    /// the caller reads now, as it did before reads went ahead). Any other failure is the read's failure, handled as one.
+    /// </summary>
     private static async Task<ShopifyDiscounts.Metafield?> ReadAheadAsync(Task<ShopifyDiscounts.Metafield>? ahead)
     {
         if (ahead is null) return null;
@@ -107,7 +111,7 @@ public sealed partial class ConversionSaga
         {
             return await ahead;
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch (ShopifyThrottledException)
         {
             return null;
         }

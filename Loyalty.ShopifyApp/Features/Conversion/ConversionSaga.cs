@@ -83,16 +83,20 @@ public sealed partial class ConversionSaga(
     private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
         CancellationToken ct)
     {
+        // Shopify's list, read while the points are deducted (Conversion:ReadListDuringDeduction): the list's write comes after the
+        // deduction, its read need not. Handed to the metafield step once; a read no step took is cancelled when the drive ends.
         Task<ShopifyDiscounts.Metafield>? listAhead = null;
+        CancellationTokenSource? listAheadCancel = null;
+        var listAheadHanded = false;
         try
         {
             for (var step = 0; step < 10; step++)
             {
                 var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
-                // The list's write comes after the deduction; Shopify's list is read while the points are deducted, not after.
-                if (c.State == ConversionStates.CouponCreated && c.MetafieldSyncedAt is null && Options.ReadListDuringDeduction)
+                if (c.State == ConversionStates.CouponCreated && c.MetafieldSyncedAt is null && Options.ReadListDuringDeduction && listAhead is null)
                 {
-                    listAhead ??= shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, TimeSpan.Zero, ct);
+                    listAheadCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                    listAhead = shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, TimeSpan.Zero, listAheadCancel.Token);
                 }
                 c = c.State switch
                 {
@@ -102,7 +106,7 @@ public sealed partial class ConversionSaga(
                     ConversionStates.Compensating => await CompensateAsync(c, ct),
                     ConversionStates.Completed when c.CouponStatus == CouponStatuses.Cancelling => await CancelCouponAsync(c, shopifyWait, ct),
                     ConversionStates.Completed when c.MetafieldSyncedAt is null =>
-                        await SyncMetafieldAsync(c, shopifyWait, releaseWhenSynced, Take(ref listAhead), ct),
+                        await SyncMetafieldAsync(c, shopifyWait, releaseWhenSynced, HandListAhead(), ct),
                     _ => c,
                 };
                 if ((c.State, c.CouponStatus, c.MetafieldSyncedAt is null) == before) break;
@@ -111,16 +115,22 @@ public sealed partial class ConversionSaga(
         }
         finally
         {
-            // Read ahead for a list this drive did not write (the points were given back, or the drive stopped): its answer is dropped.
-            listAhead?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted,
-                TaskScheduler.Default);
+            if (listAhead is not null)
+            {
+                await listAheadCancel!.CancelAsync(); // nothing when the metafield step awaited it
+                _ = listAhead.ContinueWith(static (read, cancel) =>
+                {
+                    _ = read.Exception; // observed: a read the drive did not use ends quietly
+                    ((CancellationTokenSource)cancel!).Dispose();
+                }, listAheadCancel, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
         }
 
-        static Task<ShopifyDiscounts.Metafield>? Take(ref Task<ShopifyDiscounts.Metafield>? ahead)
+        Task<ShopifyDiscounts.Metafield>? HandListAhead()
         {
-            var taken = ahead;
-            ahead = null;
-            return taken;
+            var handed = listAheadHanded ? null : listAhead;
+            listAheadHanded = true;
+            return handed;
         }
     }
 

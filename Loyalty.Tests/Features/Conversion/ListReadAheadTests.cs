@@ -2,9 +2,9 @@ namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>
 /// The customer's <c>loyalty.coupons</c> list is read from Shopify while the points are deducted, not after (issue 16: serial work
-/// that could overlap; Conversion:ReadListDuringDeduction). The list written still comes after the deduction and holds the new code;
-/// a read ahead that failed is read again, and one for points that could not be deducted is never written. Decided from the fakes'
-/// journals: when Shopify and the POS received each call.
+/// that could overlap; Conversion:ReadListDuringDeduction). The list written still comes after the deduction, holds the new code and
+/// what was completed while Shopify answered; a read the bucket handed back is read again, another failure is left to the reconciler,
+/// a stale write reads afresh, and a read for points that could not be deducted is never written. Decided from the fakes' journals.
 /// </summary>
 public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : ConversionTestBase<ListReadAheadTests.PatientPosApp>(app)
 {
@@ -30,8 +30,17 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     private DateTime DeductionReceived => Pos.LogEntries
         .Single(e => e.RequestMessage!.Path.EndsWith("/points/deductions", StringComparison.Ordinal)).RequestMessage!.DateTime;
 
+    /// <summary>The first read of the list (the one read ahead) gets <paramref name="answer"/>; later ones the shop's usual stub.</summary>
+    private void FirstReadAnswers(IResponseBuilder answer) =>
+        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
+                .WithBody(new WireMock.Matchers.WildcardMatcher($"*{Read}*")))
+            .AtPriority(1).InScenario("read-ahead-" + Shop).WillSetStateTo("answered").RespondWith(answer);
+
+    private Task<DateTimeOffset?> SyncedAtAsync(string key) => App.ScalarAsync<DateTimeOffset?>(
+        "SELECT metafield_synced_at FROM conversions WHERE shop_domain = @shop AND idempotency_key = @key", new { shop = Shop, key });
+
     private IReadOnlyList<string> WrittenCodes() =>
-        JsonDocument.Parse(JsonDocument.Parse(Assert.Single(Shopify.OperationBodies(Shop, Write))).RootElement
+        JsonDocument.Parse(JsonDocument.Parse(Shopify.OperationBodies(Shop, Write)[^1]).RootElement
                 .GetProperty("variables").GetProperty("metafields")[0].GetProperty("value").GetString()!)
             .RootElement.EnumerateArray().Select(e => e.GetProperty("code").GetString()!).ToList();
 
@@ -55,16 +64,14 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
         Assert.Single(Shopify.OperationBodies(Shop, Read)); // read once
     }
 
+    /// <summary>The bucket's answer to the read ahead (HTTP 429, nothing applied): read again after the deduction, as before.</summary>
     [Fact]
-    public async Task A_read_ahead_that_failed_is_read_again_and_the_list_is_written_in_the_same_request()
+    public async Task A_read_ahead_handed_back_for_budget_is_read_again_and_the_list_is_written_in_the_same_request()
     {
         await UsePosAsync(balance: 1250);
         Shopify.StubDiscountCreate(Shop);
         PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost().WithBody(new WireMock.Matchers.WildcardMatcher(
-                $"*{Read}*")))
-            .AtPriority(1).InScenario("read-ahead-" + Shop).WillSetStateTo("answered")
-            .RespondWith(Response.Create().WithStatusCode(403)); // not retried by the client: the read ahead fails
+        FirstReadAnswers(Response.Create().WithStatusCode(429).WithHeader("Retry-After", "1"));
 
         var response = await ConvertAsync(500, "ahead-2");
 
@@ -72,8 +79,82 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
         var code = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
         Assert.Equal(2, Shopify.OperationBodies(Shop, Read).Count);
         Assert.Equal([code!], WrittenCodes());
-        Assert.NotNull(await App.ScalarAsync<DateTimeOffset?>(
-            "SELECT metafield_synced_at FROM conversions WHERE shop_domain = @shop AND idempotency_key = 'ahead-2'", new { shop = Shop }));
+        Assert.NotNull(await SyncedAtAsync("ahead-2"));
+    }
+
+    /// <summary>Any other failure of the read ahead is the list's failure, left to the reconciler as before (not read twice in one drive).</summary>
+    [Fact]
+    public async Task A_read_ahead_that_failed_leaves_the_list_to_the_reconciler()
+    {
+        await UsePosAsync(balance: 1250);
+        Shopify.StubDiscountCreate(Shop);
+        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        FirstReadAnswers(Response.Create().WithStatusCode(403));
+
+        var response = await ConvertAsync(500, "ahead-4");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode); // the code and the points are right; the list follows
+        Assert.Single(Shopify.OperationBodies(Shop, Read));
+        Assert.Empty(Shopify.OperationBodies(Shop, Write));
+        Assert.Null(await SyncedAtAsync("ahead-4"));
+
+        await ReconcileAsync();
+
+        Assert.Equal(2, Shopify.OperationBodies(Shop, Read).Count);
+        Assert.Equal([(await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!], WrittenCodes());
+        Assert.NotNull(await SyncedAtAsync("ahead-4"));
+    }
+
+    /// <summary>
+    /// Our coupons are read after Shopify answered the read ahead, not as soon as the deduction committed: a coupon another driver
+    /// completed while Shopify was answering (its row committed before its own write, which the answer may carry) is in the list.
+    /// </summary>
+    [Fact]
+    public async Task A_coupon_completed_while_Shopify_answered_the_read_ahead_is_in_the_list()
+    {
+        await UsePosAsync(balance: 1250);
+        Shopify.StubDiscountCreate(Shop);
+        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        string? other = null;
+        FirstReadAnswers(Response.Create().WithCallback(_ =>
+        {
+            Thread.Sleep(DeductionTime + TimeSpan.FromSeconds(1)); // Shopify answers after the deduction committed, the other coupon just before
+            other = LeftBehindAsync("completed", points: 300, discountId: "gid://shopify/DiscountCodeNode/77").GetAwaiter().GetResult();
+            App.ScalarAsync<int>("UPDATE conversions SET coupon_status = 'active', completed_at = now() WHERE id = @other", new { other })
+                .GetAwaiter().GetResult();
+            return new WireMock.ResponseMessage
+            {
+                StatusCode = 200,
+                BodyData = new WireMock.Util.BodyData
+                {
+                    DetectedBodyType = WireMock.Types.BodyType.Json,
+                    BodyAsJson = new { data = new { customer = new { metafield = (object?)null } } },
+                },
+            };
+        }));
+
+        var response = await ConvertAsync(500, "ahead-5");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var code = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
+        var otherCode = await App.ScalarAsync<string>("SELECT code FROM conversions WHERE id = @other", new { other });
+        Assert.Equal([otherCode!, code!], WrittenCodes()); // oldest first
+    }
+
+    /// <summary>A write refused as STALE_OBJECT reads the list afresh: the answer read ahead is used once.</summary>
+    [Fact]
+    public async Task A_stale_write_after_a_read_ahead_reads_the_list_again()
+    {
+        await UsePosAsync(balance: 1250);
+        Shopify.StubDiscountCreate(Shop);
+        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        Shopify.StubMetafieldsSet(Shop, staleFirst: true);
+
+        var response = await ConvertAsync(500, "ahead-6");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Equal((2, 2), (Shopify.OperationBodies(Shop, Read).Count, Shopify.OperationBodies(Shop, Write).Count));
+        Assert.NotNull(await SyncedAtAsync("ahead-6"));
     }
 
     [Fact]
