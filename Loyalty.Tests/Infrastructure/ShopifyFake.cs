@@ -103,16 +103,16 @@ public sealed class ShopifyFake : IDisposable
     };
 
     public void StubDiscountCreate(string shop, string discountId = "gid://shopify/DiscountCodeNode/1001", string? scenario = null,
-        string? whenState = null, string? setState = null, double available = 1990, double restoreRate = 100)
+        string? whenState = null, string? setState = null, double available = 1990, double restoreRate = 100, TimeSpan? delay = null)
     {
         var given = Server.Given(Operation(shop, "CreateLoyaltyCode")).AtPriority(5);
         if (scenario is not null) given = given.InScenario(scenario);
         if (whenState is not null) given = given.WhenStateIs(whenState);
         if (setState is not null) given = given.WillSetStateTo(setState);
-        given.RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        given.RespondWith(WithOptionalDelay(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
         {
             discountCodeBasicCreate = new { codeDiscountNode = new { id = discountId }, userErrors = Array.Empty<object>() },
-        }, available, restoreRate)));
+        }, available, restoreRate)), delay));
     }
 
     public void StubDiscountCreateUserError(string shop, string code, string message, string? scenario = null, string? setState = null)

@@ -74,11 +74,12 @@ public sealed class ConversionOptions
     public int MetafieldLateWriteSeconds { get; set; } = 60;
 
     /// <summary>
-    /// A drive reads the customer's <c>loyalty.coupons</c> list from Shopify while the points are being deducted, so the read does
-    /// not wait for the deduction (a POS call) nor the deduction for the read; the list is still merged with our coupons only after
-    /// the deduction committed. The read is wasted when the points cannot be deducted. False: read after the deduction.
+    /// A drive reads the customer's <c>loyalty.coupons</c> list from Shopify while the points are deducted, so the read does not wait
+    /// for the deduction (a POS call and a commit) nor the deduction for the read; the list is still merged with our coupons only after
+    /// Shopify answered and the deduction committed. A read the shop's bucket has no budget to spare for is made after, as before; the
+    /// read is wasted when the points cannot be deducted. False: read after the deduction.
     /// </summary>
-    public bool ReadListDuringDeduction { get; set; } = true;
+    public bool ReadListAhead { get; set; } = true;
 
     [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:ReconcilerBatchSize must be positive.")]
 

@@ -19,8 +19,9 @@ public sealed partial class ConversionSaga
     /// </summary>
     /// <param name="release">The write that records the outcome also releases the lease (the drive ends with it).</param>
     /// <param name="readAhead">
-    /// Shopify's list as read while this drive deducted the points (<see cref="ConversionOptions.ReadListDuringDeduction"/>): the first
-    /// attempt merges into it instead of reading again; one the bucket handed back is read again here.
+    /// Shopify's list as read while this drive deducted the points
+    /// (<see cref="ConversionOptions.ReadListAhead"/>): the first attempt merges into it instead of reading again; one the bucket handed
+    /// back is read again here.
     /// </param>
     private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, bool release,
         Task<ShopifyDiscounts.Metafield>? readAhead, CancellationToken ct)

@@ -83,8 +83,9 @@ public sealed partial class ConversionSaga(
     private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
         CancellationToken ct)
     {
-        // Shopify's list, read while the points are deducted (Conversion:ReadListDuringDeduction): the list's write comes after the
-        // deduction, its read need not. Handed to the metafield step once; a read no step took is cancelled when the drive ends.
+        // Shopify's list, read while the points are deducted (Conversion:ReadListAhead): the list's write comes after the deduction,
+        // its read need not. Not before the coupon's answer: the read takes only budget the bucket has spare once the coupon's answer
+        // told it what is left (coupons first). Handed to the metafield step once; a read no step took is cancelled when the drive ends.
         Task<ShopifyDiscounts.Metafield>? listAhead = null;
         CancellationTokenSource? listAheadCancel = null;
         var listAheadHanded = false;
@@ -93,7 +94,7 @@ public sealed partial class ConversionSaga(
             for (var step = 0; step < 10; step++)
             {
                 var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
-                if (c.State == ConversionStates.CouponCreated && c.MetafieldSyncedAt is null && Options.ReadListDuringDeduction && listAhead is null)
+                if (c.State == ConversionStates.CouponCreated && c.MetafieldSyncedAt is null && Options.ReadListAhead && listAhead is null)
                 {
                     listAheadCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
                     listAhead = shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, TimeSpan.Zero, listAheadCancel.Token);

@@ -2,9 +2,10 @@ namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>
 /// The customer's <c>loyalty.coupons</c> list is read from Shopify while the points are deducted, not after (issue 16: serial work
-/// that could overlap; Conversion:ReadListDuringDeduction). The list written still comes after the deduction, holds the new code and
-/// what was completed while Shopify answered; a read the bucket handed back is read again, another failure is left to the reconciler,
-/// a stale write reads afresh, and a read for points that could not be deducted is never written. Decided from the fakes' journals.
+/// that could overlap; Conversion:ReadListAhead). The list written still comes after the deduction, holds the
+/// new code and what was completed while Shopify answered; a read the bucket handed back is read again, another failure is left to
+/// the reconciler, a stale write reads afresh, and a read for points that could not be deducted is never written. Decided from the
+/// fakes' journals.
 /// </summary>
 public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : ConversionTestBase<ListReadAheadTests.PatientPosApp>(app)
 {
@@ -17,7 +18,9 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
 
     private static readonly TimeSpan DeductionTime = TimeSpan.FromSeconds(2);
 
-    private const string Read = "query LoyaltyCoupons", Write = "mutation SetLoyaltyCoupons";
+    private static readonly TimeSpan CreationTime = TimeSpan.FromSeconds(1);
+
+    private const string Read = "query LoyaltyCoupons", Write = "mutation SetLoyaltyCoupons", Create = "mutation CreateLoyaltyCode";
 
     private void PosDeductionAnswers(int status, object body) =>
         Pos.Given(Request.Create().WithPath($"/customers/{Customer}/points/deductions").UsingPost())
@@ -48,7 +51,7 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     public async Task Shopify_reads_the_list_while_the_POS_deducts_and_the_list_is_written_after_with_the_new_code()
     {
         await UsePosAsync(balance: 1250);
-        Shopify.StubDiscountCreate(Shop);
+        Shopify.StubDiscountCreate(Shop, delay: CreationTime);
         PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
 
         var response = await ConvertAsync(500, "ahead-1");
@@ -56,9 +59,11 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         var code = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
         var answered = DeductionReceived + DeductionTime;
-        // Read before the POS answered (it took 2 s): before this change the read was sent only after the deduction committed.
+        // Read before the POS answered (it took 2 s): before this change the read was sent only after the deduction committed. Not
+        // before Shopify answered the coupon (1 s): the read takes budget only once the bucket knows what the coupon left.
         Assert.True(ShopifyReceived(Read, 0) < answered,
             $"list read at {ShopifyReceived(Read, 0):HH:mm:ss.fff}, deduction answered at {answered:HH:mm:ss.fff}");
+        Assert.True(ShopifyReceived(Read, 0) >= ShopifyReceived(Create, 0) + CreationTime, "the list was read before the coupon was answered");
         Assert.True(ShopifyReceived(Write, 0) >= answered, "the list was written before the points were deducted");
         Assert.Equal([code!], WrittenCodes());
         Assert.Single(Shopify.OperationBodies(Shop, Read)); // read once
