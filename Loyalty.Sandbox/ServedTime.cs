@@ -40,7 +40,8 @@ public sealed class ServedTime
     /// <summary>
     /// How long, between <paramref name="sinceTimestamp"/> and <paramref name="untilTimestamp"/>, at least one call for
     /// <paramref name="customerId"/> that started in that window was being answered by any of <paramref name="simulators"/>: a customer's
-    /// wait on them, where calls that overlap count once and a call still answering at the end counts up to it.
+    /// wait on them, where calls that overlap count once. A call is known once answered; one that ended after the window counts up to
+    /// its end.
     /// </summary>
     public static TimeSpan Covered(string customerId, long sinceTimestamp, long untilTimestamp, params ServedTime[] simulators)
     {

@@ -85,19 +85,20 @@ public sealed partial class ConversionSaga(
     {
         // Shopify's list, read while the points are deducted (Conversion:ReadListAhead): the list's write comes after the deduction,
         // its read need not. Not before the coupon's answer: the read takes only budget the bucket has spare once the coupon's answer
-        // told it what is left (coupons first). Handed to the metafield step once; a read no step took is cancelled when the drive ends.
+        // told it what is left (coupons first). Only for the customer's request, which waits for it (a reconciler's drive of a
+        // conversion whose POS is down would read again every run). Handed to the metafield step once; a read no step took runs to its
+        // end on the request's token (not cancelled here: it may be refreshing the shop's access token) and is dropped.
         Task<ShopifyDiscounts.Metafield>? listAhead = null;
-        CancellationTokenSource? listAheadCancel = null;
         var listAheadHanded = false;
         try
         {
             for (var step = 0; step < 10; step++)
             {
                 var before = (c.State, c.CouponStatus, c.MetafieldSyncedAt is null);
-                if (c.State == ConversionStates.CouponCreated && c.MetafieldSyncedAt is null && Options.ReadListAhead && listAhead is null)
+                if (c.State == ConversionStates.CouponCreated && c.MetafieldSyncedAt is null && Options.ReadListAhead && releaseWhenSynced
+                    && listAhead is null)
                 {
-                    listAheadCancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                    listAhead = shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, TimeSpan.Zero, listAheadCancel.Token);
+                    listAhead = shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, TimeSpan.Zero, ct);
                 }
                 c = c.State switch
                 {
@@ -116,15 +117,9 @@ public sealed partial class ConversionSaga(
         }
         finally
         {
-            if (listAhead is not null)
-            {
-                await listAheadCancel!.CancelAsync(); // nothing when the metafield step awaited it
-                _ = listAhead.ContinueWith(static (read, cancel) =>
-                {
-                    _ = read.Exception; // observed: a read the drive did not use ends quietly
-                    ((CancellationTokenSource)cancel!).Dispose();
-                }, listAheadCancel, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
+            // Observed, whoever awaited it or not: a read the drive did not use ends quietly.
+            _ = listAhead?.ContinueWith(static read => _ = read.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted,
+                TaskScheduler.Default);
         }
 
         Task<ShopifyDiscounts.Metafield>? HandListAhead()

@@ -162,18 +162,39 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
         Assert.NotNull(await SyncedAtAsync("ahead-6"));
     }
 
+    /// <summary>The read is still under way when the POS refuses (it takes 4 s, the POS 2): the drive ends without it, never writing.</summary>
     [Fact]
     public async Task A_list_read_for_points_the_POS_refused_is_never_written()
     {
         await UsePosAsync(balance: 1250);
         Shopify.StubDiscountCreate(Shop);
         PosDeductionAnswers(422, new { error = "insufficient_points", balance = 300 });
+        FirstReadAnswers(Response.Create().WithStatusCode(200).WithDelay(2 * DeductionTime)
+            .WithBodyAsJson(new { data = new { customer = new { metafield = (object?)null } } }));
 
         var response = await ConvertAsync(500, "ahead-3");
 
         Assert.Equal(HttpStatusCode.UnprocessableEntity, response.StatusCode);
         Assert.Equal((1, 1), (Creates, Deletes)); // the code was taken back
-        Assert.Single(Shopify.OperationBodies(Shop, Read)); // read while the POS was asked, then dropped
+        await Task.Delay(2 * DeductionTime); // the read's answer has come by now (the fake journals a call once answered), and was dropped
+        Assert.Single(Shopify.OperationBodies(Shop, Read));
         Assert.Empty(Shopify.OperationBodies(Shop, Write));
+        Assert.Equal("failed", await App.ScalarAsync<string>(
+            "SELECT state FROM conversions WHERE shop_domain = @shop AND idempotency_key = 'ahead-3'", new { shop = Shop }));
+    }
+
+    /// <summary>Only a customer's request, which waits for it, reads ahead; a reconciler's drive reads after the deduction, as before.</summary>
+    [Fact]
+    public async Task The_reconciler_reads_the_list_after_the_deduction()
+    {
+        await UsePosAsync(balance: 1250);
+        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        var id = await LeftBehindAsync("coupon_created", discountId: "gid://shopify/DiscountCodeNode/5", balanceSource: "pos");
+
+        await ReconcileAsync();
+
+        Assert.Equal("completed", await StateAsync(id));
+        Assert.True(ShopifyReceived(Read, 0) >= DeductionReceived + DeductionTime, "the reconciler read the list ahead");
+        Assert.Single(Shopify.OperationBodies(Shop, Write));
     }
 }
