@@ -63,7 +63,11 @@ public sealed partial class ConversionSaga
                 foreach (var coupon in await CouponsOfAsync(c.ShopDomain, c.CustomerId, ct)) items.Add(MetafieldEntry(coupon));
                 try
                 {
-                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync, writeWait, ct);
+                    // A list read ahead is written only if the bucket has room now: the customer's code is not held back for it (under a
+                    // spent bucket a read ahead can get budget between coupons; its write would then wait behind them while the
+                    // customer waits for the code). Without room it is left to the reconciler, as a list not read is.
+                    await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync,
+                        ahead is not null ? TimeSpan.Zero : writeWait, ct);
                     break;
                 }
                 catch (ShopifyUserErrorException e) when (e.Has("STALE_OBJECT") && attempt < Options.MetafieldAttempts)

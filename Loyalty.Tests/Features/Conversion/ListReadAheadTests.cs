@@ -162,6 +162,36 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
         Assert.NotNull(await SyncedAtAsync("ahead-6"));
     }
 
+    /// <summary>
+    /// The read ahead left the bucket empty (Shopify's answer says so, refilling 2 points a second; 4 are back when the POS answers): the
+    /// code is answered without waiting for room for the list's write, which the reconciler makes later (before, the request waited 3 s
+    /// for it).
+    /// </summary>
+    [Fact]
+    public async Task The_code_is_not_held_back_for_the_write_of_a_list_read_ahead()
+    {
+        await UsePosAsync(balance: 1250);
+        Shopify.StubDiscountCreate(Shop);
+        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        FirstReadAnswers(Response.Create().WithStatusCode(200).WithBodyAsJson(new
+        {
+            data = new { customer = new { metafield = (object?)null } },
+            extensions = new { cost = new { requestedQueryCost = 10, actualQueryCost = 10,
+                throttleStatus = new { maximumAvailable = 2000.0, currentlyAvailable = 0.0, restoreRate = 2.0 } } },
+        }));
+
+        var response = await ConvertAsync(500, "ahead-7");
+
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        Assert.Single(Shopify.OperationBodies(Shop, Read));
+        Assert.Empty(Shopify.OperationBodies(Shop, Write));
+        Assert.Null(await SyncedAtAsync("ahead-7"));
+
+        await LoyaltyApp.WaitUntilAsync(async () => await SyncedAtAsync("ahead-7") is not null, "the list written later", timeoutMs: 30_000);
+        Assert.Contains((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!,
+            Assert.Single(Shopify.OperationBodies(Shop, Write)));
+    }
+
     /// <summary>The read is still under way when the POS refuses (it takes 4 s, the POS 2): the drive ends without it, never writing.</summary>
     [Fact]
     public async Task A_list_read_for_points_the_POS_refused_is_never_written()
