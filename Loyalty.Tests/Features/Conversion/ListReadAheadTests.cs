@@ -33,6 +33,14 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     private DateTime DeductionReceived => Pos.LogEntries
         .Single(e => e.RequestMessage!.Path.EndsWith("/points/deductions", StringComparison.Ordinal)).RequestMessage!.DateTime;
 
+    /// <summary>POS mode, the customer holding 1,250 points there; Shopify creates the coupon and the POS takes the deduction in 2 s.</summary>
+    private async Task PosTakesTheDeductionAsync()
+    {
+        await UsePosAsync(balance: 1250);
+        Shopify.StubDiscountCreate(Shop);
+        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+    }
+
     /// <summary>The first read of the list (the one read ahead) gets <paramref name="answer"/>; later ones the shop's usual stub.</summary>
     private void FirstReadAnswers(IResponseBuilder answer) =>
         Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
@@ -73,9 +81,7 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     [Fact]
     public async Task A_read_ahead_handed_back_for_budget_is_read_again_and_the_list_is_written_in_the_same_request()
     {
-        await UsePosAsync(balance: 1250);
-        Shopify.StubDiscountCreate(Shop);
-        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        await PosTakesTheDeductionAsync();
         FirstReadAnswers(Response.Create().WithStatusCode(429).WithHeader("Retry-After", "1"));
 
         var response = await ConvertAsync(500, "ahead-2");
@@ -91,9 +97,7 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     [Fact]
     public async Task A_read_ahead_that_failed_leaves_the_list_to_the_reconciler()
     {
-        await UsePosAsync(balance: 1250);
-        Shopify.StubDiscountCreate(Shop);
-        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        await PosTakesTheDeductionAsync();
         FirstReadAnswers(Response.Create().WithStatusCode(403));
 
         var response = await ConvertAsync(500, "ahead-4");
@@ -117,9 +121,7 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     [Fact]
     public async Task A_coupon_completed_while_Shopify_answered_the_read_ahead_is_in_the_list()
     {
-        await UsePosAsync(balance: 1250);
-        Shopify.StubDiscountCreate(Shop);
-        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        await PosTakesTheDeductionAsync();
         string? other = null;
         FirstReadAnswers(Response.Create().WithCallback(_ =>
         {
@@ -150,9 +152,7 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     [Fact]
     public async Task A_stale_write_after_a_read_ahead_reads_the_list_again()
     {
-        await UsePosAsync(balance: 1250);
-        Shopify.StubDiscountCreate(Shop);
-        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        await PosTakesTheDeductionAsync();
         Shopify.StubMetafieldsSet(Shop, staleFirst: true);
 
         var response = await ConvertAsync(500, "ahead-6");
@@ -170,9 +170,7 @@ public sealed class ListReadAheadTests(ListReadAheadTests.PatientPosApp app) : C
     [Fact]
     public async Task The_code_is_not_held_back_for_the_write_of_a_list_read_ahead()
     {
-        await UsePosAsync(balance: 1250);
-        Shopify.StubDiscountCreate(Shop);
-        PosDeductionAnswers(201, new { transactionId = "t_1", reference = "x", points = -500, balance = 750 });
+        await PosTakesTheDeductionAsync();
         FirstReadAnswers(Response.Create().WithStatusCode(200).WithBodyAsJson(new
         {
             data = new { customer = new { metafield = (object?)null } },
