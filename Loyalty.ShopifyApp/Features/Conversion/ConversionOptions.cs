@@ -76,8 +76,9 @@ public sealed class ConversionOptions
     /// <summary>
     /// A customer's request reads their <c>loyalty.coupons</c> list from Shopify while the points are deducted, so the read does not wait
     /// for the deduction (a POS call and a commit) nor the deduction for the read; the list is still merged with our coupons only after
-    /// Shopify answered and the deduction committed. A read the shop's bucket has no budget to spare for is made after, as before; the
-    /// read is wasted when the points cannot be deducted. False: read after the deduction.
+    /// Shopify answered and the deduction committed. A read the shop's bucket has no budget to spare for is made after, as before; a list
+    /// read ahead is written only if the bucket has room at once, else by the reconciler (the code is not held back for it); the read is
+    /// wasted when the points cannot be deducted. False: read after the deduction.
     /// </summary>
     public bool ReadListAhead { get; set; } = true;
 

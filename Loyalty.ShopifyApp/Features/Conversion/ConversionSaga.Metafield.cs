@@ -21,14 +21,15 @@ public sealed partial class ConversionSaga
     /// <param name="readAhead">
     /// Shopify's list as read while this drive deducted the points
     /// (<see cref="ConversionOptions.ReadListAhead"/>): the first attempt merges into it instead of reading again; one the bucket handed
-    /// back is read again here.
+    /// back is read again here. A list read ahead is written only if the bucket has room at once (the customer's code is not held back
+    /// for it); a later round (after STALE_OBJECT) waits its turn as below.
     /// </param>
     private async Task<ConversionRow> SyncMetafieldAsync(ConversionRow c, TimeSpan? writeWait, bool release,
         Task<ShopifyDiscounts.Metafield>? readAhead, CancellationToken ct)
     {
         // Coupons first: the list is only started (read) with budget the shop's bucket has spare now, never queued
         // ahead of a customer's coupon; when there is none it is left to the reconciler, for when the bucket allows.
-        // Once read, the write waits its turn like any call, so a read is not spent for nothing.
+        // Once read, the write waits its turn like any call, so a read is not spent for nothing (a list read ahead excepted, below).
         var readWait = TimeSpan.Zero;
         // An open incident about this list came with a failure count (MetafieldToReviewAsync); none counted, none to close.
         var mayHaveIncident = c.MetafieldFailures > 0;
