@@ -29,19 +29,18 @@ public sealed class ServedTime
     /// <summary>A call answered from <paramref name="startedTimestamp"/> to <paramref name="endedTimestamp"/> (Stopwatch timestamps).</summary>
     public void Add(long startedTimestamp, long endedTimestamp, string? customerId)
     {
-        var ended = endedTimestamp;
-        var ticks = ended - startedTimestamp;
+        var ticks = endedTimestamp - startedTimestamp;
         Interlocked.Add(ref _ticks, ticks);
         if (customerId is null || !RecordCalls) return;
         var calls = _calls.GetOrAdd(customerId, _ => []);
-        lock (calls) calls.Add((startedTimestamp, ended));
+        lock (calls) calls.Add((startedTimestamp, endedTimestamp));
     }
 
     /// <summary>
     /// How long, between <paramref name="sinceTimestamp"/> and <paramref name="untilTimestamp"/>, at least one call for
     /// <paramref name="customerId"/> that started in that window was being answered by any of <paramref name="simulators"/>: a customer's
     /// wait on them, where calls that overlap count once. A call is known once answered; one that ended after the window counts up to
-    /// its end.
+    /// the window's end.
     /// </summary>
     public static TimeSpan Covered(string customerId, long sinceTimestamp, long untilTimestamp, params ServedTime[] simulators)
     {
