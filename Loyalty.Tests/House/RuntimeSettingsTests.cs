@@ -1,0 +1,21 @@
+namespace Loyalty.Tests.House;
+
+/// <summary>
+/// What the .NET runtime is told when it starts the app: the <c>runtimeconfig.json</c> its build writes, which the image and the
+/// bench run as they are.
+/// </summary>
+public sealed class RuntimeSettingsTests
+{
+    [Fact]
+    public void The_app_runs_the_workstation_garbage_collector()
+    {
+        // The Web SDK's default is the server collector, whose heaps took the app past its memory target on two cores
+        // (docs/benchmarks.md, twenty-eighth session); the project file turns it off, and this holds it off.
+        var path = Path.Combine(AppContext.BaseDirectory, "Loyalty.ShopifyApp.runtimeconfig.json");
+        using var config = JsonDocument.Parse(File.ReadAllText(path));
+        var properties = config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties");
+
+        Assert.True(properties.TryGetProperty("System.GC.Server", out var server), "the app's runtimeconfig.json does not say which collector");
+        Assert.False(server.GetBoolean());
+    }
+}
