@@ -114,6 +114,17 @@ public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider 
         return lowest;
     }
 
+    /// <summary>
+    /// Whether this instance last saw the shop's bucket with room for the call twice over, refilled since (or has not seen it: until a
+    /// shop answered once nothing waits). A hint that a reservation will not wait, never a reservation.
+    /// </summary>
+    public bool LikelyCovers(string shop, double cost)
+    {
+        if (!_mirror.TryGetValue(shop, out var b)) return true;
+        var available = Math.Min(b.Maximum, b.Available + b.RestoreRate * clock.GetElapsedTime(b.At).TotalSeconds);
+        return available >= 2 * cost;
+    }
+
     private void Mirror(string shop, double maximum, double restoreRate, double available)
     {
         if (_mirror.Count >= MaxMirrored && !_mirror.ContainsKey(shop)) _mirror.Clear(); // bounded: the metric starts over

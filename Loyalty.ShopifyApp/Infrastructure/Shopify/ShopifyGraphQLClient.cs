@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
@@ -62,8 +63,7 @@ public sealed partial class ShopifyGraphQLClient(
         for (var attempt = 1; ; attempt++)
         {
             var last = attempt >= _options.GraphQLMaxAttempts;
-            await AdmitAsync(shop, document, maxWait, ct);
-            if (beforeSend is not null) await beforeSend(ct);
+            await AdmitAsync(shop, document, maxWait, beforeSend, ct);
             HttpResponseMessage response;
             try
             {
@@ -155,17 +155,59 @@ public sealed partial class ShopifyGraphQLClient(
         }
     }
 
-    /// <summary>Waits until the shop's cost bucket covers the call, or throws when that is further away than <paramref name="maxWait"/>.</summary>
-    private async Task AdmitAsync(string shop, string document, TimeSpan maxWait, CancellationToken ct)
+    /// <summary>
+    /// Waits until the shop's cost bucket covers the call, or throws when that is further away than <paramref name="maxWait"/>; then
+    /// <paramref name="beforeSend"/>, the caller's record that it sends. When this instance last saw the bucket with room to spare
+    /// (<see cref="ShopifyCostBucket.LikelyCovers"/>), the record is written beside the reservation, one round trip instead of two on
+    /// the caller's path. It still comes before the send, and unless the reservation was over within
+    /// <see cref="ShopifyOptions.SendRecordSlackMs"/> of the start with no wait, the record is written again right before the send:
+    /// the time a caller counts an unanswered send from is never earlier than the send by more than that. A call handed back after
+    /// such a record throws as before, and its caller treats the record as it treats a send refused (nothing was applied); one
+    /// cancelled or failed in between leaves it, which only makes the next drive look before sending.
+    /// </summary>
+    private async Task AdmitAsync(string shop, string document, TimeSpan maxWait, Func<CancellationToken, Task>? beforeSend,
+        CancellationToken ct)
     {
         var cost = bucket.ExpectedCost(document);
-        var (reserved, wait) = await bucket.TryReserveAsync(shop, cost, maxWait, ct);
+        var beside = beforeSend is not null && _options.SendRecordSlackMs > 0 && bucket.LikelyCovers(shop, cost);
+        var started = Stopwatch.GetTimestamp();
+        var reserving = bucket.TryReserveAsync(shop, cost, maxWait, ct);
+        var recording = beside ? beforeSend!(ct) : null;
+        var (reserved, wait) = recording is null ? await reserving : await ReservedBesideAsync(shop, cost, reserving, recording);
+        var took = Stopwatch.GetElapsedTime(started);
         if (!reserved)
         {
             LogHandedBack(shop, wait.TotalMilliseconds, maxWait.TotalMilliseconds);
             throw new ShopifyThrottledException(shop, wait);
         }
-        if (wait <= TimeSpan.Zero) return;
+        if (wait > TimeSpan.Zero) await WaitTurnAsync(shop, cost, wait, ct);
+        if (beforeSend is null) return;
+        if (recording is null || wait > TimeSpan.Zero || took > TimeSpan.FromMilliseconds(_options.SendRecordSlackMs)) await beforeSend(ct);
+    }
+
+    /// <summary>
+    /// The reservation, once the record written beside it is done too. A record refused (a lease lost) stops the call as before,
+    /// and the points reserved for it go back.
+    /// </summary>
+    private async Task<(bool Reserved, TimeSpan Wait)> ReservedBesideAsync(string shop, double cost, Task<(bool Reserved, TimeSpan Wait)> reserving,
+        Task recording)
+    {
+        try
+        {
+            await Task.WhenAll(reserving, recording);
+        }
+        catch when (!recording.IsCompletedSuccessfully && reserving.IsCompletedSuccessfully && reserving.Result is { Reserved: true } r
+                    && r.Wait > TimeSpan.Zero) // counted as waiting; one that was not is spent, as a call refused after its reservation always was
+        {
+            await bucket.ReleaseAsync(shop, cost);
+            throw;
+        }
+        return await reserving;
+    }
+
+    /// <summary>The wait the bucket asked for; a call cancelled meanwhile gives its points back.</summary>
+    private async Task WaitTurnAsync(string shop, double cost, TimeSpan wait, CancellationToken ct)
+    {
         LogWaiting(shop, "cost bucket", wait.TotalMilliseconds);
         try
         {

@@ -53,6 +53,13 @@ public sealed class ShopifyOptions
     /// </summary>
     public double ThrottleMaxWaitSeconds { get; set; } = 60;
 
+    /// <summary>
+    /// How much earlier than its send a caller's record that it sends (a coupon's <c>coupon_requested_at</c>, a list write's mark) may
+    /// be, when it is written beside the cost bucket's reservation instead of after it: a reservation that takes longer (a slow
+    /// database, a wait the bucket asks for) is followed by the record again, right before the send. 0: always after the reservation.
+    /// </summary>
+    public int SendRecordSlackMs { get; set; } = 250;
+
     /// <summary>First back-off delay between GraphQL retries; doubles each attempt.</summary>
     public int GraphQLRetryBaseDelayMs { get; set; } = 250;
 
@@ -107,6 +114,8 @@ public sealed class ShopifyOptionsValidator : IValidateOptions<ShopifyOptions>
             errors.Add("Shopify:SessionTokenClockSkewSeconds must be between 0 and 60.");
         if (o.ThrottleMaxWaitSeconds is < 0 or > 600)
             errors.Add("Shopify:ThrottleMaxWaitSeconds must be between 0 and 600.");
+        if (o.SendRecordSlackMs is < 0 or > 5000)
+            errors.Add("Shopify:SendRecordSlackMs must be between 0 and 5000 (milliseconds).");
         if (o.MaxResponseBytes is < 64 * 1024 or > 256 * 1024 * 1024)
             errors.Add("Shopify:MaxResponseBytes must be between 65536 and 268435456.");
         if (o.RefreshBeforeExpirySeconds is < 0 or > 3000)
