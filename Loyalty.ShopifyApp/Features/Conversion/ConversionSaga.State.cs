@@ -58,7 +58,7 @@ public sealed partial class ConversionSaga
         parameters.Add("couponStatus", c.CouponStatus);
         parameters.Add("lease", (double)Options.LeaseSeconds);
         var renewing = Stopwatch.GetTimestamp();
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await keys.OpenConnectionAsync(ct); // one row by its key, nothing else
         var row = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                    UPDATE conversions SET updated_at = now(), locked_until = {(release ? "NULL" : "now() + make_interval(secs => @lease)")}, {set}
                    WHERE id = @id AND state = @from AND lease_token = @token
@@ -88,7 +88,7 @@ public sealed partial class ConversionSaga
 
     public async Task<ConversionRow?> LoadAsync(string id, CancellationToken ct)
     {
-        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var conn = await keys.OpenConnectionAsync(ct);
         return await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition(
             $"SELECT {ConversionRow.Columns} FROM conversions WHERE id = @id", new { id }, cancellationToken: ct));
     }

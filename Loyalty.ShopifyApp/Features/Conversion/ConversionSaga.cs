@@ -15,6 +15,7 @@ namespace Loyalty.ShopifyApp.Features.Conversion;
 /// </summary>
 public sealed partial class ConversionSaga(
     NpgsqlDataSource db,
+    [FromKeyedServices(Infrastructure.Db.DbExtensions.KeyLookups)] NpgsqlDataSource keys,
     ShopifyDiscounts shopify,
     PosClient pos,
     IDataProtectionProvider dataProtection,

@@ -11,7 +11,11 @@ namespace Loyalty.ShopifyApp.Infrastructure.Shopify;
 /// can hand the work to a background job instead of holding a customer's request. Until a shop has answered once, nothing waits;
 /// if the database cannot be asked, the call goes ahead (Shopify's own THROTTLED answer is still handled).
 /// </summary>
-public sealed partial class ShopifyCostBucket(NpgsqlDataSource db, TimeProvider clock, ILogger<ShopifyCostBucket> logger)
+/// <remarks>
+/// Its statements read and write the shop's row by its key only, on the key lookups' pool (<see cref="Db.DbExtensions.KeyLookups"/>).
+/// </remarks>
+public sealed partial class ShopifyCostBucket(
+    [FromKeyedServices(Db.DbExtensions.KeyLookups)] NpgsqlDataSource db, TimeProvider clock, ILogger<ShopifyCostBucket> logger)
 {
     /// <summary>What this instance last saw of a bucket, for the fill metric only; at most this many shops are kept.</summary>
     private const int MaxMirrored = 10_000;

@@ -133,10 +133,11 @@ public sealed class WebhookLaneTests
         {
             ["Webhooks:Parallelism"] = "9",
             ["Webhooks:IntakeWriters"] = "2",
+            ["Database:KeyLookupConnections"] = "8",
         }, connectionString: small));
 
         var message = error is Microsoft.Extensions.Options.OptionsValidationException o ? string.Join(" ", o.Failures) : error.ToString();
         Assert.Contains("Webhooks:Parallelism (9) + Webhooks:IntakeWriters (2) may hold at most half", message);
-        Assert.Contains("Maximum Pool Size 20", message);
+        Assert.Contains("main database pool (12 connections", message); // 20 less the key lookups' 8
     }
 }
