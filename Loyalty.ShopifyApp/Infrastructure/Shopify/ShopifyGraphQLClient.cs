@@ -172,7 +172,7 @@ public sealed partial class ShopifyGraphQLClient(
         var beside = beforeSend is not null && _options.SendRecordSlackMs > 0 && bucket.LikelyCovers(shop, cost);
         var started = Stopwatch.GetTimestamp();
         var reserving = bucket.TryReserveAsync(shop, cost, maxWait, ct);
-        var recording = beside ? beforeSend!(ct) : null;
+        var recording = beside ? RecordAsync(beforeSend!, ct) : null;
         var (reserved, wait) = recording is null ? await reserving : await ReservedBesideAsync(shop, cost, reserving, recording);
         var took = Stopwatch.GetElapsedTime(started);
         if (!reserved)
@@ -204,6 +204,9 @@ public sealed partial class ShopifyGraphQLClient(
         }
         return await reserving;
     }
+
+    /// <summary>The caller's record as a task, even when it throws before returning one: the reservation beside it is still awaited.</summary>
+    private static async Task RecordAsync(Func<CancellationToken, Task> beforeSend, CancellationToken ct) => await beforeSend(ct);
 
     /// <summary>The wait the bucket asked for; a call cancelled meanwhile gives its points back.</summary>
     private async Task WaitTurnAsync(string shop, double cost, TimeSpan wait, CancellationToken ct)

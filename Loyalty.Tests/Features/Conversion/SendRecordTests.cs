@@ -49,6 +49,23 @@ public sealed class SendRecordTests(ShopifyBudgetTests.BudgetApp app) : Conversi
     }
 
     [Fact]
+    public async Task Points_reserved_for_a_waiting_call_whose_record_is_refused_go_back_to_the_shared_bucket()
+    {
+        await SeenWithRoomAsync();
+        await ShareBucketAsync(available: -5, restoreRate: 10); // a 10-point call waits 1.5 s, counted as waiting meanwhile
+        Shopify.StubDiscountCreate(Shop);
+
+        await Assert.ThrowsAsync<InvalidOperationException>(() => App.Services.GetRequiredService<ShopifyDiscounts>().CreateCustomerCodeAsync(
+            Shop, new ShopifyDiscounts.CustomerCode("777-REFUSED-1", "Loyalty reward", 5, Customer, DateTimeOffset.UtcNow,
+                DateTimeOffset.UtcNow.AddDays(90)),
+            _ => throw new InvalidOperationException("the lease was lost"), TimeSpan.FromSeconds(5), default));
+
+        Assert.Equal(0, Creates);
+        Assert.Equal(0d, await App.ScalarAsync<double>(
+            "SELECT waiting FROM shopify_cost_buckets WHERE shop_domain = @shop", new { shop = Shop })); // not held until it lapses
+    }
+
+    [Fact]
     public async Task A_call_handed_back_after_its_record_is_not_sent()
     {
         await SeenWithRoomAsync();
