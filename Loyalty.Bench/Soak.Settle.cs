@@ -18,11 +18,17 @@ public static partial class Soak
         var lastLost = DateTimeOffset.UtcNow;
         var quiet = Stopwatch.StartNew();
         var lastReport = TimeSpan.Zero;
+        var lastIncidents = TimeSpan.Zero;
         var settled = await WaitAsync(async () =>
         {
             var swept = await env.ScalarAsync<bool>("SELECT coalesce(max(swept_until) >= @at, false) FROM order_sweeps",
                 new { at = lastLost.AddSeconds(1) });
             if (swept && await SoakChecker.InFlightAsync(env) == 0) return true;
+            if (quiet.Elapsed - lastIncidents > TimeSpan.FromSeconds(5))
+            {
+                lastIncidents = quiet.Elapsed;
+                await RetryFailedListWritesAsync(client, record, ct);
+            }
             if (quiet.Elapsed - lastReport > TimeSpan.FromSeconds(15))
             {
                 lastReport = quiet.Elapsed;
@@ -52,6 +58,22 @@ public static partial class Soak
         // The merchant resolves the refusals of customers the POS did not know: creates them there, retries their changes.
         if (record.UnknownToPos.Count > 0) await ResolveUnknownCustomersAsync(env, client, record, ct);
         return (quiescence, stuck);
+    }
+
+    /// <summary>
+    /// The merchant works the incident queue: a customer's list whose write failed time after time under the faults
+    /// (<c>Conversion:MetafieldMaxFailures</c> in a row, a second apart here) waits for the merchant, who resolves it once Shopify
+    /// answers again, and the app writes it again. Without this the run never comes to rest when a streak of faults hit one list.
+    /// </summary>
+    private static async Task RetryFailedListWritesAsync(SoakClient client, SoakRecord record, CancellationToken ct)
+    {
+        var open = await client.AdminGetAsync("/api/admin/coupon-incidents?resolved=false", ct);
+        foreach (var incident in open.EnumerateArray().Where(i => i.GetProperty("kind").GetString() == "metafield_write_failed"))
+        {
+            await client.AdminSendAsync(HttpMethod.Post, $"/api/admin/coupon-incidents/{incident.GetProperty("id").GetInt64()}/resolve",
+                new { resolution = "Shopify answers again; write the list." }, ct);
+            record.Count("a list write that failed time after time: the merchant resolved its incident, the app wrote the list again");
+        }
     }
 
     private static async Task ResolveUnknownCustomersAsync(BenchEnvironment env, SoakClient client, SoakRecord record, CancellationToken ct)
