@@ -139,9 +139,6 @@ public static partial class Soak
         ["Conversion:PendingTimeoutSeconds"] = "5",
         ["Conversion:LeaseSeconds"] = "15",
         ["Conversion:MetafieldAttempts"] = "8",
-        // A list that failed three times in a row goes to the merchant's incidents (ten by default): with the faults, some do in every run, so
-        // the run proves that path too (the merchant resolves them while the run settles, and the lists must still come out right).
-        ["Conversion:MetafieldMaxFailures"] = "3",
         ["Pos:AttemptTimeoutSeconds"] = "1",
         ["Pos:TotalTimeoutSeconds"] = "4",
         ["Pos:RetryBaseDelayMs"] = "50",

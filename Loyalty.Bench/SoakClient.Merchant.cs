@@ -69,6 +69,22 @@ public sealed partial class SoakClient
         return await BodyAsync(response, ct);
     }
 
+    /// <summary>
+    /// The merchant resolves an incident: the status answered (409 <c>incident_resolved</c> when the app closed it meanwhile, as it does when
+    /// a list it was about goes through after all).
+    /// </summary>
+    public async Task<int> ResolveIncidentAsync(long id, string resolution, CancellationToken ct)
+    {
+        var (response, _) = await SendAsync(b =>
+        {
+            var r = BenchEnvironment.AdminRequest(HttpMethod.Post, new Uri(b, $"/api/admin/coupon-incidents/{id}/resolve").ToString());
+            r.Content = JsonContent.Create(new { resolution });
+            return r;
+        }, retry5xx: true, ct);
+        using var _ = response;
+        return (int)response.StatusCode;
+    }
+
     /// <summary>The merchant retries a refused POS change (after fixing what the POS refused it for).</summary>
     public async Task<int> RetryPosChangeAsync(long id, CancellationToken ct)
     {
