@@ -18,8 +18,8 @@ public sealed class RuntimeSettingsTests
     [Fact]
     public void The_app_compiles_its_hot_methods_without_profile_guided_instrumentation()
     {
-        // .NET's default first compiles hot methods again with instrumentation to profile them; those copies held about 30 MiB at a
-        // faulted soak's peak, past the memory target (docs/benchmarks.md, thirty-first session). The project file turns it off.
+        // .NET's default compiles hot methods again with instrumentation to profile them; without it a faulted soak peaked 23-31 MiB
+        // lower, under the memory target (docs/benchmarks.md, thirty-first session). The project file turns it off.
         Assert.True(Properties().TryGetProperty("System.Runtime.TieredPGO", out var pgo),
             "the app's runtimeconfig.json does not say whether tiered PGO runs");
         Assert.False(pgo.GetBoolean());
