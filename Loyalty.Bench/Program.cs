@@ -80,7 +80,7 @@ static int Usage()
     Console.Error.WriteLine("                          [--fault-rate 0.2] [--concurrency 24] [--mode ledger|pos|both] [--pending-days 0]");
     Console.Error.WriteLine("                          [--expiry-months 0] [--tiers | --tier-rules] [--smoke]");
     Console.Error.WriteLine("                          [--broken [new-reference|refund-used|delete-live|no-fence|early-release|expire-twice|" +
-        "tier-unset|tier-rule-unmet|all]]");
+        "tier-unset|tier-rule-unmet|stale-list|all]]");
     Console.Error.WriteLine("       Loyalty.Bench fleet [--shops 10000] [--instances 3] [--flood 50000] [--seconds 600] [--trickle-seconds 180] " +
         "[--drop-rate 0.05] [--sweep-minutes 5] [--token-seconds 3600] [--pos [--pos-latency-ms 5]] [--seed N] [--smoke] [--fast-db]");
     return 2;

@@ -9,7 +9,7 @@ namespace Loyalty.Bench;
 public static class SoakBreakage
 {
     public static readonly string[] Names = ["new-reference", "refund-used", "delete-live", "no-fence", "early-release", "expire-twice", "tier-unset",
-        "tier-rule-unmet", "all"];
+        "tier-rule-unmet", "stale-list", "all"];
 
     /// <summary>
     /// <c>tier-unset</c> breaks the run before it starts (<see cref="Soak"/>'s seed): the merchant's tier placements never reach the app
@@ -31,6 +31,7 @@ public static class SoakBreakage
         if (name is "refund-used" or "all") await RefundUsedAsync(client, record, ct);
         if (name is "delete-live" or "all") DeleteLive(env, record);
         if (name is "no-fence" or "all") NoFence(env, record);
+        if (name is "stale-list" or "all") StaleList(env, record);
         if (name == "early-release" || (name == "all" && record.PendingDays > 0)) await EarlyReleaseAsync(env, record);
         if (name == "expire-twice" || (name == "all" && record.Expired)) await ExpireTwiceAsync(env, record);
     }
@@ -124,6 +125,16 @@ public static class SoakBreakage
     {
         var deleted = Live(record).Skip(3).Take(3).Count(s => env.Shopify.DeleteDiscountWithCode(s.Code));
         Console.WriteLine($"BROKEN delete-live: {deleted} live coupons deleted in Shopify, their points kept");
+    }
+
+    /// <summary>
+    /// A customer's storefront list missing a live code, as a list write lost or overwritten by an older one would leave it while the app
+    /// counts the list as written.
+    /// </summary>
+    private static void StaleList(BenchEnvironment env, SoakRecord record)
+    {
+        var dropped = Live(record).Skip(9).Take(3).Count(s => env.Shopify.DropFromCouponsMetafield(s.Customer, s.Code));
+        Console.WriteLine($"BROKEN stale-list: {dropped} live codes taken out of their customers' loyalty.coupons lists");
     }
 
     /// <summary>A second discount for a conversion, as a driver without a lease fence would create under a fresh code.</summary>

@@ -12,6 +12,25 @@ public sealed partial class ShopifySimulator
         lock (_gate) return _metafields.TryGetValue($"gid://shopify/Customer/{customerId}", out var m) ? m.Value : null;
     }
 
+    /// <summary>
+    /// Takes the entry naming <paramref name="code"/> out of the customer's list, as a lost or overwritten write of the list would leave it
+    /// (the soak's <c>--broken stale-list</c>); false when the list does not name it.
+    /// </summary>
+    public bool DropFromCouponsMetafield(long customerId, string code)
+    {
+        lock (_gate)
+        {
+            var owner = $"gid://shopify/Customer/{customerId}";
+            if (!_metafields.TryGetValue(owner, out var m) || JsonNode.Parse(m.Value) is not JsonArray items) return false;
+            var entry = items.FirstOrDefault(i => string.Equals(i?["code"]?.GetValue<string>(), code, StringComparison.OrdinalIgnoreCase));
+            if (entry is null) return false;
+            items.Remove(entry);
+            var value = items.ToJsonString();
+            _metafields[owner] = (value, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value))));
+            return true;
+        }
+    }
+
     private object LoyaltyCoupons(string shop, JsonObject v)
     {
         return _metafields.TryGetValue(v["id"]!.GetValue<string>(), out var m)
