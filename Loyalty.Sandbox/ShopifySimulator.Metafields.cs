@@ -25,8 +25,7 @@ public sealed partial class ShopifySimulator
             var entry = items.FirstOrDefault(i => string.Equals(i?["code"]?.GetValue<string>(), code, StringComparison.OrdinalIgnoreCase));
             if (entry is null) return false;
             items.Remove(entry);
-            var value = items.ToJsonString();
-            _metafields[owner] = (value, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value))));
+            Store(owner, items.ToJsonString());
             return true;
         }
     }
@@ -49,8 +48,11 @@ public sealed partial class ShopifySimulator
             return new { metafieldsSet = new { metafields = Array.Empty<object>(),
                 userErrors = Errors(("STALE_OBJECT", "The resource has been updated since it was loaded.")) } };
         }
-        var value = m["value"]!.GetValue<string>();
-        _metafields[owner] = (value, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value))));
+        Store(owner, m["value"]!.GetValue<string>());
         return new { metafieldsSet = new { metafields = new[] { new { id = NewId("Metafield") } }, userErrors = Array.Empty<object>() } };
     }
+
+    /// <summary>The list's new value with its digest (what a write's compareDigest must name next); the caller holds the gate.</summary>
+    private void Store(string owner, string value) =>
+        _metafields[owner] = (value, Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(value))));
 }
