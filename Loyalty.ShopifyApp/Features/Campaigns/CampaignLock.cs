@@ -1,3 +1,5 @@
+using Loyalty.ShopifyApp.Infrastructure.Db;
+
 namespace Loyalty.ShopifyApp.Features.Campaigns;
 
 /// <summary>
@@ -7,9 +9,10 @@ namespace Loyalty.ShopifyApp.Features.Campaigns;
 /// </summary>
 public sealed class CampaignLock : IAsyncDisposable
 {
+    private readonly NpgsqlDataSource _db;
     private readonly NpgsqlConnection _connection;
 
-    private CampaignLock(NpgsqlConnection connection) => _connection = connection;
+    private CampaignLock(NpgsqlDataSource db, NpgsqlConnection connection) => (_db, _connection) = (db, connection);
 
     /// <summary>The lock, or null when another run holds it.</summary>
     public static async Task<CampaignLock?> TryTakeAsync(NpgsqlDataSource db, long campaignId, CancellationToken ct)
@@ -17,11 +20,7 @@ public sealed class CampaignLock : IAsyncDisposable
         var connection = await db.OpenConnectionAsync(ct);
         try
         {
-            if (await connection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                    new { key = $"campaign:{campaignId}" }, cancellationToken: ct)))
-            {
-                return new CampaignLock(connection);
-            }
+            if (await SessionLocks.TryTakeAsync(db, connection, $"campaign:{campaignId}", ct)) return new CampaignLock(db, connection);
         }
         catch
         {
@@ -36,7 +35,7 @@ public sealed class CampaignLock : IAsyncDisposable
     {
         try
         {
-            await _connection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+            await SessionLocks.ReleaseAllAsync(_db, _connection);
         }
         finally
         {

@@ -80,12 +80,11 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
         {
             try
             {
-                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key },
-                    cancellationToken: CancellationToken.None));
+                await SessionLocks.ReleaseAllAsync(db, conn);
             }
             catch (NpgsqlException e)
             {
-                LogUnlockFailed(shop, tierId, e.Message); // the connection broke: the server freed the lock with its session
+                LogUnlockFailed(shop, tierId, e.Message); // the session is not reused: its lock ends with it
             }
         }
     }
@@ -94,11 +93,10 @@ public sealed partial class TierSegments(NpgsqlDataSource db, ShopifyGraphQLClie
     /// Waits for the tier's lock as long as the caller waits for Shopify (a merchant is waiting, or a job's bound), then gives up with
     /// an error the caller retries later, as when Shopify is busy.
     /// </summary>
-    private static async Task TakeAsync(NpgsqlConnection conn, string key, TimeSpan wait, CancellationToken ct)
+    private async Task TakeAsync(NpgsqlConnection conn, string key, TimeSpan wait, CancellationToken ct)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
-        while (!await conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))", new { key },
-                   cancellationToken: ct)))
+        while (!await SessionLocks.TryTakeAsync(db, conn, key, ct))
         {
             if (clock.Elapsed >= wait) throw new ShopifyGraphQLException($"Another run is updating {key}; try again later.", null);
             await Task.Delay(TimeSpan.FromMilliseconds(200), ct);

@@ -37,7 +37,10 @@ public static partial class DbExtensions
         return builder;
     }
 
-    /// <summary>The connection string with <see cref="DatabaseOptions"/>' statement preparation and plan mode, unless it sets its own.</summary>
+    /// <summary>
+    /// The connection string with <see cref="DatabaseOptions"/>' statement preparation, plan mode and reset of a returned session,
+    /// unless it sets its own.
+    /// </summary>
     public static string WithSessionSettings(string connectionString, DatabaseOptions options)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
@@ -45,6 +48,10 @@ public static partial class DbExtensions
         // own ContainsKey only says whether a keyword is known.
         var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
         if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare")) builder.MaxAutoPrepare = options.AutoPrepareStatements;
+        if (!given.ContainsKey("No Reset On Close") && !given.ContainsKey("NoResetOnClose"))
+        {
+            builder.NoResetOnClose = !options.ResetConnectionsOnClose;
+        }
         if (options.ForceCustomPlans && builder.Options?.Contains("plan_cache_mode", StringComparison.Ordinal) != true)
         {
             builder.Options = ((builder.Options ?? "") + " -c plan_cache_mode=force_custom_plan").Trim();

@@ -33,9 +33,10 @@ public sealed partial class Migrator(NpgsqlDataSource dataSource, ILogger<Migrat
         if (duplicate is not null) throw new InvalidOperationException($"Two migrations share version {duplicate.Key}.");
 
         await using var conn = await dataSource.OpenConnectionAsync(ct);
-        await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@key)", new { key = MigrationLockKey }, cancellationToken: ct));
         try
         {
+            // Inside the try: a wait cancelled just as the lock was granted is released below.
+            await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_lock(@key)", new { key = MigrationLockKey }, cancellationToken: ct));
             await conn.ExecuteAsync(new CommandDefinition("""
                 CREATE TABLE IF NOT EXISTS schema_migrations (
                     version    int PRIMARY KEY,
@@ -72,11 +73,7 @@ public sealed partial class Migrator(NpgsqlDataSource dataSource, ILogger<Migrat
         finally
         {
             // A session that broke (the database went away) took its lock with it; reopening here would only hide why it broke.
-            if (conn.State == System.Data.ConnectionState.Open)
-            {
-                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(@key)", new { key = MigrationLockKey },
-                    cancellationToken: CancellationToken.None));
-            }
+            await SessionLocks.ReleaseAllAsync(dataSource, conn);
         }
     }
 

@@ -9,18 +9,14 @@ public static class RunAlone
     public static async Task<T?> TryAsync<T>(NpgsqlDataSource db, string key, Func<Task<T>> run, CancellationToken ct) where T : struct
     {
         await using var lockConnection = await db.OpenConnectionAsync(ct);
-        if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key }, cancellationToken: ct)))
-        {
-            return null;
-        }
+        if (!await SessionLocks.TryTakeAsync(db, lockConnection, key, ct)) return null;
         try
         {
             return await run();
         }
         finally
         {
-            await lockConnection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+            await SessionLocks.ReleaseAllAsync(db, lockConnection);
         }
     }
 }

@@ -1,5 +1,6 @@
 using System.Linq.Expressions;
 using Hangfire;
+using Loyalty.ShopifyApp.Infrastructure.Db;
 
 namespace Loyalty.ShopifyApp.Infrastructure.Jobs;
 
@@ -37,13 +38,12 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
         await using var conn = await db.OpenConnectionAsync(ct);
         // One pass of a work at a time on any instance: a second pass would read the shops the first has just inserted, but not yet
         // given their job ids, as gone and schedule them again. It has nothing to add, so it stops. The lock is released in the
-        // finally, or by the pool's reset of the connection if that unlock itself fails.
+        // finally (SessionLocks: a session whose release fails is not reused).
         var key = $"fan-out:{work}";
         var locked = false;
         try
         {
-            locked = await conn.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                new { key }, cancellationToken: ct));
+            locked = await SessionLocks.TryTakeAsync(db, conn, key, ct);
             if (!locked)
             {
                 // A pass that holds it for long (an instance cut off mid-pass keeps its session until PostgreSQL notices) holds every
@@ -55,11 +55,7 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
         }
         finally
         {
-            if (locked)
-            {
-                await conn.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock(hashtextextended(@key, 0))", new { key },
-                    cancellationToken: CancellationToken.None));
-            }
+            if (locked) await SessionLocks.ReleaseAllAsync(db, conn);
         }
     }
 
@@ -149,8 +145,7 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
         if (state != "installed") return false; // uninstalled since the run was scheduled
         try
         {
-            if (!await lockConnection.ExecuteScalarAsync<bool>(new CommandDefinition("SELECT pg_try_advisory_lock(hashtextextended(@key, 0))",
-                    new { key = LockKey(work, shop) }, cancellationToken: ct)))
+            if (!await SessionLocks.TryTakeAsync(db, lockConnection, LockKey(work, shop), ct))
             {
                 LogUnderWay(work, shop);
                 return false;
@@ -176,7 +171,7 @@ public sealed partial class ShopFanOut(NpgsqlDataSource db, IBackgroundJobClient
         }
         finally
         {
-            await lockConnection.ExecuteAsync(new CommandDefinition("SELECT pg_advisory_unlock_all()", cancellationToken: CancellationToken.None));
+            await SessionLocks.ReleaseAllAsync(db, lockConnection);
         }
     }
 

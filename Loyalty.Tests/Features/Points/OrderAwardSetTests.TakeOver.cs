@@ -15,7 +15,8 @@ public sealed partial class OrderAwardSetTests
             await PostAsync(Shop, "orders/paid", ShopifyPayloads.Order(order, customer, 10m, 10m));
         }
         // A merchant switching the balance source holds its lock: the set, its three deliveries claimed, waits to read the settings.
-        await using var merchant = await App.Db.OpenConnectionAsync();
+        await using var merchant = new Npgsql.NpgsqlConnection(App.ConnectionString); // another instance's session, not the app's pool
+        await merchant.OpenAsync();
         var key = SettingsEndpoints.BalanceSourceLock(Shop);
         await merchant.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key });
         var processing = ProcessAsync();

@@ -65,7 +65,8 @@ public sealed class WebhookOrderingTests
         Assert.Equal(HttpStatusCode.Created, (await app.Http.SendAsync(spend)).StatusCode);
         Assert.Equal(20, await app.BalanceAsync(shop, 777));
 
-        await using var holder = await app.Db.OpenConnectionAsync();
+        await using var holder = new NpgsqlConnection(app.ConnectionString); // another instance's session, not the app's pool
+        await holder.OpenAsync();
         await holder.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = $"order:{shop}:4401" });
 
         // Stored together, as the intake stores them (refund: no customer; award: customer and order), refund first.
@@ -114,7 +115,8 @@ public sealed class WebhookOrderingTests
         await using var rowTx = await rowHolder.BeginTransactionAsync();
         await rowHolder.ExecuteAsync("SELECT 1 FROM order_earnings WHERE shop_domain = @shop AND order_id = 4401 FOR NO KEY UPDATE", new { shop },
             rowTx);
-        await using var lockHolder = await app.Db.OpenConnectionAsync();
+        await using var lockHolder = new NpgsqlConnection(app.ConnectionString); // another instance's session, not the app's pool
+        await lockHolder.OpenAsync();
         await lockHolder.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = $"order:{shop}:4401" });
 
         await app.ScalarAsync<int>("""

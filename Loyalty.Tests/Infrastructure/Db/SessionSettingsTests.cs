@@ -46,4 +46,18 @@ public sealed class SessionSettingsTests
         Assert.Equal(64, defaults.MaxAutoPrepare);
         Assert.Equal("-c statement_timeout=5000 -c plan_cache_mode=force_custom_plan", defaults.Options);
     }
+
+    [Fact]
+    public void A_returned_session_is_not_reset_unless_the_setting_or_the_connection_string_asks()
+    {
+        Assert.True(new NpgsqlConnectionStringBuilder(DbExtensions.WithSessionSettings("Host=h", new DatabaseOptions())).NoResetOnClose);
+        Assert.True(new NpgsqlConnectionStringBuilder(DbExtensions.MainPool("Host=h", new DatabaseOptions())).NoResetOnClose);
+        Assert.True(new NpgsqlConnectionStringBuilder(DbExtensions.KeyLookupPool("Host=h", new DatabaseOptions())).NoResetOnClose);
+        Assert.False(new NpgsqlConnectionStringBuilder(DbExtensions.WithSessionSettings(
+            "Host=h", new DatabaseOptions { ResetConnectionsOnClose = true })).NoResetOnClose);
+        Assert.False(new NpgsqlConnectionStringBuilder(DbExtensions.WithSessionSettings(
+            "Host=h;No Reset On Close=false", new DatabaseOptions())).NoResetOnClose);
+        Assert.True(new NpgsqlConnectionStringBuilder(DbExtensions.WithSessionSettings(
+            "Host=h;NoResetOnClose=true", new DatabaseOptions { ResetConnectionsOnClose = true })).NoResetOnClose);
+    }
 }

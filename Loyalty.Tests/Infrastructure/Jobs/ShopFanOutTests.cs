@@ -84,7 +84,8 @@ public sealed class ShopFanOutTests(ShopFanOutTests.SpreadApp app) : AppTests<Sh
     {
         await NoSweepWaitingAsync();
         var before = ScheduledSince<MissedOrderSweep>(DateTime.UnixEpoch).Count;
-        await using var otherPass = await App.Db.OpenConnectionAsync();
+        await using var otherPass = new Npgsql.NpgsqlConnection(App.ConnectionString); // another instance's session, not the app's pool
+        await otherPass.OpenAsync();
         // Another instance's pass is under way: its shops are inserted, their job ids not yet written, so they look gone.
         await otherPass.ExecuteAsync("SELECT pg_advisory_lock(hashtextextended(@key, 0))", new { key = $"fan-out:{MissedOrderSweep.Work}" });
         await otherPass.ExecuteAsync("""
