@@ -98,6 +98,8 @@ public static class ConversionLoad
             $"Shopify answered THROTTLED {env.Shopify.BucketThrottled - throttledBefore} times; accepted queries " +
             $"{env.Shopify.Requests - env.Shopify.BucketThrottled - acceptedBefore}");
         Console.WriteLine($"peak RSS of the app: {app.PeakRssKb / 1024} MiB");
+        Figures.Record("conversions.peak_rss_kb", app.PeakRssKb);
+        Figures.Record("conversions.throttle.settled_without_errors", customerErrors == 0 && settled ? 1 : 0);
         Console.WriteLine(customerErrors == 0 && settled
             ? "RESULT: no customer-facing error at Shopify's throttle, and everything settled"
             : $"RESULT: {customerErrors} customer-facing errors at Shopify's throttle{(settled ? "" : "; NOT everything settled")}");
@@ -213,6 +215,8 @@ public static class ConversionLoad
             // its calls (their configured latency, the timer's overshoot and their own work), calls that overlap counted once; then
             // the simulators' whole time summed over the calls, divided evenly, and the nominal figure (calls times the configured
             // latency). Summed equals the first when a conversion makes its calls one after another.
+            Figures.Record($"conversions.{level}.added_p99_ms", added.Percentile(99));
+            Figures.Record($"conversions.{level}.errors", errors.Values.Sum());
             var posCalls = (double)(env.Pos.Requests - posBefore) / completed;
             var shopifyCalls = (double)accepted / completed;
             var nominal = posCalls * PosMs + shopifyCalls * ShopifyMs;

@@ -123,6 +123,15 @@ public static class IngestComparison
                               $"(the generator's sum), {o.Errors} errors: {(exact ? "exact" : "VIOLATION")}");
         }
         Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once, with its points, by both" : "RESULT: VIOLATION");
+        Figures.Record("compare.pgbench_tps", ceiling);
+        foreach (var o in outcomes)
+        {
+            var side = o.Name.StartsWith("Loyalty", StringComparison.Ordinal) ? "loyalty" : "node";
+            Figures.Record($"compare.{side}.acks_per_s", o.Sent / o.Seconds);
+            Figures.Record($"compare.{side}.awards_per_s", orders.Count / o.AwardSeconds);
+            Figures.Record($"compare.{side}.peak_rss_kb", o.RssKb);
+        }
+        Figures.Record("compare.exact", ok ? 1 : 0);
         return ok ? 0 : 1;
     }
 

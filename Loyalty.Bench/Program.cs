@@ -1,7 +1,7 @@
 using System.Globalization;
 using Loyalty.Bench;
 
-// dotnet run -c Release --project Loyalty.Bench -- <webhooks|webhooks-compare|conversions|soak> [options]   (see docs/benchmarks.md)
+// dotnet run -c Release --project Loyalty.Bench -- <webhooks|webhooks-compare|conversions|targets|soak|fleet> [options]   (see docs/benchmarks.md)
 Dapper.DefaultTypeMap.MatchNamesWithUnderscores = true;
 var command = args.FirstOrDefault();
 string? Option(string name) => args.SkipWhile(a => a != "--" + name).Skip(1).FirstOrDefault();
@@ -32,6 +32,7 @@ return command switch
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
         IntOption("bucket", smoke ? 100 : 2000), seed, durable, IntOption("warmup-seconds", smoke ? 3 : 60), cts.Token, args.Contains("--profile"),
         args.Contains("--in-step")),
+    "targets" => await Targets.RunAsync(seed, smoke, cts.Token),
     "soak" => await Soak.RunAsync(new Soak.Options(seed,
         Conversions: IntOption("conversions", smoke ? 150 : 5000),
         Customers: IntOption("customers", smoke ? 20 : 300),
@@ -71,6 +72,7 @@ static int Usage()
         "[--smoke] [--fast-db]");
     Console.Error.WriteLine("       Loyalty.Bench webhooks-compare [--deliveries 14000] [--connections 32] [--seed N] [--smoke] [--fast-db] " +
         "[--profile] [--warmup 30000] [--httpclient-sender]");
+    Console.Error.WriteLine("       Loyalty.Bench targets [--seed N] [--smoke]   (issue 16's targets judged in one run)");
     Console.Error.WriteLine(
         "       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] " +
         "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile] [--in-step]");

@@ -161,6 +161,8 @@ public static class WebhookIngest
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var s in results)
         {
+            Figures.Record($"webhooks.{s.TargetRate}.achieved_per_s", s.Achieved);
+            Figures.Record($"webhooks.{s.TargetRate}.ack_p99_ms", s.P99);
             Console.WriteLine(
                 $"| {s.TargetRate} | {Stats.F(s.Achieved, 0)} | {s.Sent} | {s.Errors} | {Stats.F(s.P50)} | {Stats.F(s.P99)} | {Stats.F(s.Max)} | " +
                 $"{Stats.F(100 * s.Achieved / ceiling, 0)} % |");
@@ -171,10 +173,13 @@ public static class WebhookIngest
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in await lag.ReportAsync())
         {
+            Figures.Record($"webhooks.{r.Step}.within_2s_percent", r.Within2s);
             Console.WriteLine($"| {r.Step} | {r.Awards} | {Stats.F(r.P50)} | {Stats.F(r.P99)} | {Stats.F(r.Max)} | {Stats.F(r.Within2s)} % | " +
                               $"{r.MaxBacklog} | {r.EndBacklog} |");
         }
         var ok = awards == orders.Count && doubled == 0 && failed == 0;
+        Figures.Record("webhooks.peak_rss_kb", ingestRss);
+        Figures.Record("webhooks.exact", ok ? 1 : 0);
         Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once"
             : "RESULT: VIOLATION (awards != distinct orders, or doubled, or unprocessed)");
         return ok ? 0 : 1;
