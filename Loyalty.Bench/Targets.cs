@@ -55,7 +55,7 @@ public static class Targets
 
         Console.WriteLine();
         Console.WriteLine($"issue 16's targets, seed {seed}, {started:yyyy-MM-dd HH:mm} UTC to {DateTimeOffset.UtcNow:HH:mm} UTC" +
-                          $"{(smoke ? " (smoke: too short to judge speed)" : "")}:");
+                          $"{(smoke ? " (smoke: too short to judge speed)" : "")}, on {Machine()}:");
         Console.WriteLine();
         Console.WriteLine("| target | required | measured | holds |");
         Console.WriteLine("|---|---|---|---|");
@@ -66,6 +66,19 @@ public static class Targets
         return smoke ? (exact ? 0 : 1) : held == rows.Count ? 0 : 1;
 
         void Add(string target, string required, string measured, bool? met) => rows.Add((target, required, measured, met == true));
+    }
+
+    /// <summary>The machine the figures belong to: its processors, memory and kernel, and the .NET runtime.</summary>
+    private static string Machine()
+    {
+        static string? Line(string file, string key) => File.Exists(file)
+            ? File.ReadLines(file).FirstOrDefault(l => l.StartsWith(key, StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        var memory = Line("/proc/meminfo", "MemTotal") is { } kb && long.TryParse(kb.Split(' ')[0], out var total)
+            ? $"{total / 1024.0 / 1024.0:F1} GiB" : "memory unknown";
+        var kernel = File.Exists("/proc/sys/kernel/osrelease") ? File.ReadAllText("/proc/sys/kernel/osrelease").Trim() : "kernel unknown";
+        return $"{Environment.ProcessorCount} × {Line("/proc/cpuinfo", "model name") ?? "processor unknown"}, {memory}, Linux {kernel}, " +
+               $".NET {Environment.Version}";
     }
 
     private static string Ratio(double? ours, double? theirs) =>
