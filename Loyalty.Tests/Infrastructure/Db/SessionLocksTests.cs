@@ -20,15 +20,11 @@ public sealed class SessionLocksTests
         await using (other)
         {
             // The pool does not reset: a lock left on a session handed back is still held when the session is next handed out.
-            long pid;
-            await using (var conn = await db.OpenConnectionAsync())
-            {
-                pid = await conn.ExecuteScalarAsync<long>("SELECT pg_backend_pid()");
-                Assert.True(await SessionLocks.TryTakeAsync(db, conn, "work", CancellationToken.None));
-            }
+            var (conn, pid) = await LockedSessionAsync(db);
+            await conn.DisposeAsync();
             await using (var reused = await db.OpenConnectionAsync())
             {
-                Assert.Equal(pid, await reused.ExecuteScalarAsync<long>("SELECT pg_backend_pid()"));
+                Assert.Equal(pid, await PidAsync(reused));
                 Assert.False(await TakenElsewhereAsync(other, "work"));
 
                 // Released, it is free for another session, and the session goes on without it.
@@ -36,7 +32,7 @@ public sealed class SessionLocksTests
                 Assert.True(await TakenElsewhereAsync(other, "work"));
             }
             await using var again = await db.OpenConnectionAsync();
-            Assert.Equal(pid, await again.ExecuteScalarAsync<long>("SELECT pg_backend_pid()"));
+            Assert.Equal(pid, await PidAsync(again));
             Assert.Equal(0, await again.ExecuteScalarAsync<long>("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = @pid",
                 new { pid }));
         }
@@ -49,11 +45,9 @@ public sealed class SessionLocksTests
         await using (db)
         await using (other)
         {
-            long pid;
-            await using (var conn = await db.OpenConnectionAsync())
+            var (conn, pid) = await LockedSessionAsync(db);
+            await using (conn)
             {
-                pid = await conn.ExecuteScalarAsync<long>("SELECT pg_backend_pid()");
-                Assert.True(await SessionLocks.TryTakeAsync(db, conn, "work", CancellationToken.None));
                 // The unlock cannot run: the session is in a failed transaction (any error that leaves the connection usable).
                 await using var tx = await conn.BeginTransactionAsync();
                 await Assert.ThrowsAsync<PostgresException>(() => conn.ExecuteAsync("SELECT 1 / 0", transaction: tx));
@@ -61,7 +55,7 @@ public sealed class SessionLocksTests
             }
 
             await using var next = await db.OpenConnectionAsync();
-            Assert.NotEqual(pid, await next.ExecuteScalarAsync<long>("SELECT pg_backend_pid()"));
+            Assert.NotEqual(pid, await PidAsync(next));
             // The server frees the lock when the closed session's process has ended, a moment after the client hung up.
             await using var watch = await other.OpenConnectionAsync();
             await LoyaltyApp.WaitUntilAsync(async () => await watch.ExecuteScalarAsync<long>(
@@ -78,6 +72,17 @@ public sealed class SessionLocksTests
         return (NpgsqlDataSource.Create(app.ConnectionString), NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(connectionString)
             { Pooling = false }.ConnectionString));
     }
+
+    /// <summary>A connection from <paramref name="db"/>, its session's process id, and the lock "work" taken on it.</summary>
+    private static async Task<(NpgsqlConnection Conn, long Pid)> LockedSessionAsync(NpgsqlDataSource db)
+    {
+        var conn = await db.OpenConnectionAsync();
+        var pid = await PidAsync(conn);
+        Assert.True(await SessionLocks.TryTakeAsync(db, conn, "work", CancellationToken.None));
+        return (conn, pid);
+    }
+
+    private static Task<long> PidAsync(NpgsqlConnection conn) => conn.ExecuteScalarAsync<long>("SELECT pg_backend_pid()");
 
     /// <summary>Takes and at once gives back the lock on another session; false while someone else holds it.</summary>
     private static async Task<bool> TakenElsewhereAsync(NpgsqlDataSource other, string key)
