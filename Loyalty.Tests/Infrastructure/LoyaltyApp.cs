@@ -248,6 +248,20 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
         throw new TimeoutException($"Timed out waiting for: {what}");
     }
 
+    /// <summary>
+    /// A conversion answered with its code (201) may still be writing the customer's list behind the answer
+    /// (<c>Conversion:AnswerBeforeList</c>): waits until that drive has released the conversion, so what a test reads next is settled.
+    /// </summary>
+    public async Task<HttpResponseMessage> ConversionSettledAsync(HttpResponseMessage response)
+    {
+        if (response.StatusCode != HttpStatusCode.Created) return response;
+        // Read as a string: the body stays in its buffer for the test (a stream read would close it).
+        var id = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("conversionId").GetString();
+        await WaitUntilAsync(async () => await ScalarAsync<bool>("SELECT locked_until IS NULL FROM conversions WHERE id = @id", new { id }),
+            $"conversion {id}'s drive over");
+        return response;
+    }
+
     public Task<long> BalanceAsync(string shop, long customerId) => ScalarAsync<long>(
         "SELECT coalesce((SELECT balance FROM point_balances WHERE shop_domain = @shop AND customer_id = @customerId), 0)", new { shop, customerId });
 

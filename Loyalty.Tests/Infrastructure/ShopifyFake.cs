@@ -196,6 +196,14 @@ public sealed class ShopifyFake : IDisposable
         })));
     }
 
+    /// <summary>Shopify refuses the customer's list (a user error: the value is too big), ahead of <see cref="StubMetafieldsSet"/>.</summary>
+    public void StubMetafieldsSetRefused(string shop) =>
+        Server.Given(Operation(shop, "SetLoyaltyCoupons")).AtPriority(1).RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(Data(new
+        {
+            metafieldsSet = new { metafields = Array.Empty<object>(),
+                userErrors = new[] { new { field = new[] { "value" }, code = "INVALID_VALUE", message = "Value is too big" } } },
+        })));
+
     /// <summary>
     /// Forgets every stub of <paramref name="shop"/>, leaving other shops' (tests sharing this fake): Shopify "from scratch"
     /// for that shop. Its journal stays.

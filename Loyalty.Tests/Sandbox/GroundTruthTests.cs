@@ -45,14 +45,15 @@ public sealed class GroundTruthTests : IAsyncLifetime
         _unused.Dispose();
     }
 
-    private Task<HttpResponseMessage> ConvertAsync(long points, string key)
+    /// <summary>The customer converts; a code's drive is waited out (its list written behind the answer).</summary>
+    private async Task<HttpResponseMessage> ConvertAsync(long points, string key)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, Customer))
         {
             Content = new StringContent(JsonSerializer.Serialize(new { points }), Encoding.UTF8, "application/json"),
         };
         request.Headers.Add("Idempotency-Key", key);
-        return _app.Http.SendAsync(request);
+        return await _app.ConversionSettledAsync(await _app.Http.SendAsync(request));
     }
 
     private Task<int> ReconcileAsync() => _app.Services.GetRequiredService<ConversionReconciler>().RunAsync(default);

@@ -63,7 +63,8 @@ public sealed class SimulatorEndToEndTests : IAsyncLifetime
         var discount = _shopify.DiscountWithCode(code);
         Assert.NotNull(discount);
         Assert.Single(_pos.Transactions(), t => t.Reference == body.GetProperty("conversionId").GetString() && t.Points == -500);
-        Assert.Contains(code, _shopify.CouponsMetafield(777));
+        // The list is written behind the answer (Conversion:AnswerBeforeList).
+        await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(_shopify.CouponsMetafield(777)?.Contains(code) == true), "the code in the list");
 
         var cancelled = await _app.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", Shop, 777),
             new StringContent("{}", Encoding.UTF8, "application/json"));

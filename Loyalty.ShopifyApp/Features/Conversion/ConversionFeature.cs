@@ -12,6 +12,8 @@ public static class ConversionFeature
     {
         services.AddValidatedOptions<ConversionOptions, ConversionOptionsValidator>(ConversionOptions.Section);
         services.AddSingleton<ConversionTrigger>();
+        services.AddSingleton<ConversionDrives>();
+        services.AddHostedService(sp => sp.GetRequiredService<ConversionDrives>());
         services.AddTransient<ShopifyDiscounts>();
         services.AddTransient<ConversionSaga>();
         services.AddTransient<ConversionReconciler>();

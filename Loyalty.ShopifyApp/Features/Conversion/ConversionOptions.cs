@@ -82,6 +82,22 @@ public sealed class ConversionOptions
     /// </summary>
     public bool ReadListAhead { get; set; } = true;
 
+    /// <summary>
+    /// A customer's request is answered with the code as soon as the points are deducted; the same drive then writes the customer's
+    /// <c>loyalty.coupons</c> list (a record for the theme and the merchant; My Page lists coupons from this app's own rows), holding the
+    /// conversion's lease until its last write, whether or not the customer is still there. A list not written then (the process
+    /// ended, Shopify failed) is written by the reconciler, as one the bucket had no room for always was. False: the answer waits for
+    /// the list's write, the seed's order (about one Shopify call longer).
+    /// </summary>
+    public bool AnswerBeforeList { get; set; } = true;
+
+    /// <summary>
+    /// How long a customer's cancellation waits for a drive under way on the coupon (the list's write behind a conversion's answer, a
+    /// reconciler run) to end before it answers 409 <c>conversion_in_progress</c>.
+    /// </summary>
+    [SettingRange(0, 30_000, ErrorMessage = "Conversion:CancelWaitMilliseconds must be 0-30000.")]
+    public int CancelWaitMilliseconds { get; set; } = 2_000;
+
     [SettingRange(1, int.MaxValue, ErrorMessage = "Conversion:ReconcilerBatchSize must be positive.")]
 
     public int ReconcilerBatchSize { get; set; } = 50;

@@ -66,7 +66,8 @@ public sealed partial class ConversionSaga
                 {
                     // A list read ahead is written only if the bucket has room now: the customer's code is not held back for it (under a
                     // spent bucket a read ahead can get budget between coupons; its write would then wait behind them while the
-                    // customer waits for the code). Without room it is left to the reconciler, as a list not read is.
+                    // customer waits for the code, or, answered before the list, while the drive holds the coupon a cancellation waits
+                    // for). Without room it is left to the reconciler, as a list not read is.
                     await shopify.WriteCouponsAsync(c.ShopDomain, c.CustomerId, items, current.CompareDigest, MarkSendingAsync,
                         ahead is not null ? TimeSpan.Zero : writeWait, ct);
                     break;

@@ -21,6 +21,7 @@ public sealed partial class ConversionSaga(
     IDataProtectionProvider dataProtection,
     IOptions<ConversionOptions> options,
     ConversionTrigger trigger,
+    ConversionDrives drives,
     TimeProvider clock,
     Pending.ProgramClock programClock,
     ILogger<ConversionSaga> logger)
@@ -40,19 +41,20 @@ public sealed partial class ConversionSaga(
 
     /// <param name="settings">The shop's settings as the caller just read them, for the deduction's POS connection; null: read here.</param>
     public Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, CancellationToken ct) =>
-        DriveAsync(c, shopifyWait, settings, releaseWhenSynced: false, ct);
+        DriveAsync(c, shopifyWait, settings, releaseWhenSynced: false, beforeList: null, ct);
 
     /// <param name="releaseWhenSynced">
     /// The caller releases the lease when the drive is over: the metafield's last write, the drive's last, releases it in the same
     /// UPDATE (the row comes back <see cref="ConversionRow.LeaseReleased"/>), so the caller need not write again.
     /// </param>
-    public async Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
-        CancellationToken ct)
+    /// <param name="beforeList">Told the row when the drive comes to the list's write with the conversion completed (the answer).</param>
+    private async Task<ConversionRow> DriveAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
+        Action<ConversionRow>? beforeList, CancellationToken ct)
     {
         using var scope = logger.BeginConversionScope(c.ShopDomain, c.CustomerId, c.Id);
         try
         {
-            return await StepsAsync(c, shopifyWait, settings, releaseWhenSynced, ct);
+            return await StepsAsync(c, shopifyWait, settings, releaseWhenSynced, beforeList, ct);
         }
         catch (LeaseLostException)
         {
@@ -64,10 +66,11 @@ public sealed partial class ConversionSaga(
     }
 
     /// <summary>
-    /// The request's drive is over: the lease is released before the answer, so what is not finished goes to the reconciler, and
-    /// a customer's cancellation or a merchant's review of a settled one is not refused as in progress.
+    /// The request's drive is over: the lease is released (before the answer when the drive stops short of the list), so what is
+    /// not finished goes to the reconciler, and a customer's cancellation or a merchant's review of a settled one is not refused as
+    /// in progress.
     /// </summary>
-    public async Task ReleaseAsync(ConversionRow claimed)
+    private async Task ReleaseAsync(ConversionRow claimed)
     {
         try
         {
@@ -82,13 +85,13 @@ public sealed partial class ConversionSaga(
     }
 
     private async Task<ConversionRow> StepsAsync(ConversionRow c, TimeSpan? shopifyWait, ShopSettings? settings, bool releaseWhenSynced,
-        CancellationToken ct)
+        Action<ConversionRow>? beforeList, CancellationToken ct)
     {
         // Shopify's list, read while the points are deducted (Conversion:ReadListAhead): the list's write comes after the deduction,
         // its read need not. Not before the coupon's answer: the read takes only budget the bucket has spare once the coupon's answer
         // told it what is left (coupons first). Only for the customer's request, which waits for it (a reconciler's drive of a
         // conversion whose POS is down would read again every run). Handed to the metafield step once; a read no step took runs to its
-        // end on the request's token (not cancelled here: it may be refreshing the shop's access token) and is dropped.
+        // end on the drive's token (not cancelled here: it may be refreshing the shop's access token) and is dropped.
         Task<ShopifyDiscounts.Metafield>? listAhead = null;
         var listAheadHanded = false;
         try
@@ -100,6 +103,10 @@ public sealed partial class ConversionSaga(
                     && listAhead is null)
                 {
                     listAhead = shopify.ReadCouponsAsync(c.ShopDomain, c.CustomerId, TimeSpan.Zero, ct);
+                }
+                if (c is { State: ConversionStates.Completed, MetafieldSyncedAt: null } && c.CouponStatus != CouponStatuses.Cancelling)
+                {
+                    beforeList?.Invoke(c);
                 }
                 c = c.State switch
                 {

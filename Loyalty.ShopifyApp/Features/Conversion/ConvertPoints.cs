@@ -221,18 +221,8 @@ public static partial class ConvertPoints
         }
         if (expired > 0 && settings.PosMode) posSync.Notify();
 
-        ConversionRow? driven = null;
-        try
-        {
-            // The settings read above serve the drive too (the POS connection for the deduction); a drive that ends with the metafield
-            // written has released the lease in that write.
-            driven = await saga.DriveAsync(created, TimeSpan.FromSeconds(options.Value.RequestShopifyWaitSeconds), settings,
-                releaseWhenSynced: true, ct);
-        }
-        finally
-        {
-            if (driven is not { LeaseReleased: true }) await saga.ReleaseAsync(created);
-        }
+        // The settings read above serve the drive too (the POS connection for the deduction).
+        var driven = await saga.DriveForCustomerAsync(created, settings, ct);
         return await ResultAsync(http, driven, replay: false, db, pos, dataProtection, settings, ct);
     }
 

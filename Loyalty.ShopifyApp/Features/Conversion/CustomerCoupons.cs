@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>
@@ -51,9 +53,12 @@ public static class CustomerCoupons
         IOptions<ConversionOptions> options, TimeProvider clock, CancellationToken ct)
     {
         var (shop, customer) = (http.Proxy().Shop, http.Customer());
+        // A drive under way on the coupon (its list's write behind the conversion's answer, a reconciler run) is waited for a moment,
+        // the coupon read again each time: one used or cancelled meanwhile answers as such.
         ConversionRow? c;
-        await using (var conn = await db.OpenConnectionAsync(ct))
+        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(50, ct))
         {
+            await using var conn = await db.OpenConnectionAsync(ct);
             c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions
                 WHERE shop_domain = @shop AND customer_id = @customer AND upper(code) = upper(@code) AND state = 'completed'
@@ -74,7 +79,8 @@ public static class CustomerCoupons
                 WHERE id = @id AND coupon_status IN ('active', 'cancelling') AND (locked_until IS NULL OR locked_until < now())
                 RETURNING {ConversionRow.Columns}
                 """, new { id = c.Id, lease = (double)options.Value.LeaseSeconds }, cancellationToken: ct));
-            if (c is null)
+            if (c is not null) break;
+            if (waited.ElapsedMilliseconds >= options.Value.CancelWaitMilliseconds)
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress",
                     "This coupon is being processed; try again in a moment.");

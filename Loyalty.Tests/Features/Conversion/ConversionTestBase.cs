@@ -81,7 +81,15 @@ public abstract class ConversionTestBase<TFixture>(TFixture fixture) : AppTests<
     protected async Task SetAsync(object settings) =>
         (await App.Http.SendAsync(App.Admin(HttpMethod.Put, "/api/admin/settings", Shop, JsonContent.Create(settings)))).EnsureSuccessStatusCode();
 
-    protected Task<HttpResponseMessage> ConvertAsync(long points, string? key = null, long? customer = Customer)
+    /// <summary>
+    /// The customer converts. A code answered while its list is still being written behind the answer
+    /// (<c>Conversion:AnswerBeforeList</c>) is waited out until that drive has released the conversion, so what a test reads next is
+    /// settled; <see cref="ConvertAnsweredAsync"/> returns at the answer.
+    /// </summary>
+    protected async Task<HttpResponseMessage> ConvertAsync(long points, string? key = null, long? customer = Customer) =>
+        await App.ConversionSettledAsync(await ConvertAnsweredAsync(points, key, customer));
+
+    protected Task<HttpResponseMessage> ConvertAnsweredAsync(long points, string? key = null, long? customer = Customer)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, LoyaltyApp.ProxyPath("/proxy/api/conversions", Shop, customer))
         {

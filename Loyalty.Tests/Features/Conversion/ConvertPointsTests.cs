@@ -42,26 +42,21 @@ public sealed class ConvertPointsTests(ConversionApp app) : ConversionTestBase<C
     }
 
     [Fact]
-    public async Task The_answer_comes_with_the_lease_ended_whether_the_list_was_written_or_left_for_the_reconciler()
+    public async Task A_drive_ends_with_the_lease_released_whether_the_list_was_written_or_left_for_the_reconciler()
     {
         await GiveAsync(1000);
         Shopify.StubDiscountCreate(Shop);
         Assert.Equal(HttpStatusCode.Created, (await ConvertAsync(500, "list-written")).StatusCode); // the list's write ends the lease
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
-                .WithBody(new WireMock.Matchers.WildcardMatcher("*SetLoyaltyCoupons*"))).AtPriority(1)
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
-            {
-                data = new { metafieldsSet = new { metafields = Array.Empty<object>(),
-                    userErrors = new[] { new { field = new[] { "value" }, code = "INVALID_VALUE", message = "Value is too big" } } } },
-            }));
+        Shopify.StubMetafieldsSetRefused(Shop);
 
-        Assert.Equal(HttpStatusCode.Created, (await ConvertAsync(300, "list-refused")).StatusCode); // the request ends it itself
+        Assert.Equal(HttpStatusCode.Created, (await ConvertAnsweredAsync(300, "list-refused")).StatusCode); // the drive ends it itself
+        await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>(
+            "SELECT count(*) FROM conversions WHERE shop_domain = @shop AND locked_until IS NOT NULL", new { shop = Shop }) == 0,
+            "every lease released");
 
         Assert.Equal(2, Shopify.OperationBodies(Shop, "SetLoyaltyCoupons").Count);
         Assert.Equal(1L, await App.ScalarAsync<long>(
             "SELECT count(*) FROM conversions WHERE shop_domain = @shop AND metafield_synced_at IS NULL", new { shop = Shop }));
-        Assert.Equal(0L, await App.ScalarAsync<long>(
-            "SELECT count(*) FROM conversions WHERE shop_domain = @shop AND locked_until IS NOT NULL", new { shop = Shop }));
     }
 
     [Fact]

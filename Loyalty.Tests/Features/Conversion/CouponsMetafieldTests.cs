@@ -40,13 +40,7 @@ public sealed class CouponsMetafieldTests(CouponsMetafieldTests.BoundedApp app) 
     {
         await GiveAsync(1000);
         Shopify.StubDiscountCreate(Shop);
-        Shopify.Server.Given(Request.Create().WithPath(ShopifyFake.GraphQLPath(Shop)).UsingPost()
-                .WithBody(new WireMock.Matchers.WildcardMatcher("*SetLoyaltyCoupons*"))).AtPriority(1)
-            .RespondWith(Response.Create().WithStatusCode(200).WithBodyAsJson(new
-            {
-                data = new { metafieldsSet = new { metafields = Array.Empty<object>(),
-                    userErrors = new[] { new { field = new[] { "value" }, code = "INVALID_VALUE", message = "Value is too big" } } } },
-            }));
+        Shopify.StubMetafieldsSetRefused(Shop);
         var id = (await (await ConvertAsync(500, "meta-fails")).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString()!;
 
         for (var i = 0; i < 6; i++) await ReconcileAsync();
