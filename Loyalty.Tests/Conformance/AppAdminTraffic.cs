@@ -47,7 +47,7 @@ public sealed class AppAdminTraffic : IAsyncLifetime
     {
         async Task<JsonElement> Ok(HttpRequestMessage request, string what)
         {
-            using var response = await app.Http.SendAsync(request);
+            using var response = await app.ConversionSettledAsync(await app.Http.SendAsync(request)); // a conversion's list written
             var body = await response.Content.ReadAsStringAsync();
             if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"{what} answered {(int)response.StatusCode}: {body}");
             return body.Length == 0 ? default : JsonDocument.Parse(body).RootElement.Clone();

@@ -254,9 +254,13 @@ public sealed class LoyaltyApp : WebApplicationFactory<Program>
     /// </summary>
     public async Task<HttpResponseMessage> ConversionSettledAsync(HttpResponseMessage response)
     {
-        if (response.StatusCode != HttpStatusCode.Created) return response;
         // Read as a string: the body stays in its buffer for the test (a stream read would close it).
-        var id = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("conversionId").GetString();
+        if (response.StatusCode != HttpStatusCode.Created
+            || !JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.TryGetProperty("conversionId", out var conversionId))
+        {
+            return response;
+        }
+        var id = conversionId.GetString();
         await WaitUntilAsync(async () => await ScalarAsync<bool>("SELECT locked_until IS NULL FROM conversions WHERE id = @id", new { id }),
             $"conversion {id}'s drive over");
         return response;

@@ -21,7 +21,7 @@ public sealed class SandboxModeTests
             Content = new StringContent(JsonSerializer.Serialize(new { points = 500 }), Encoding.UTF8, "application/json"),
         };
         request.Headers.Add("Idempotency-Key", "sandbox-1");
-        var response = await app.Http.SendAsync(request);
+        var response = await app.ConversionSettledAsync(await app.Http.SendAsync(request));
         Assert.Equal(HttpStatusCode.Created, response.StatusCode);
         Assert.Equal(1000, (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("balance").GetInt64());
     }

@@ -1,3 +1,5 @@
+using Loyalty.ShopifyApp.Infrastructure.Telemetry;
+
 namespace Loyalty.ShopifyApp.Features.Conversion;
 
 /// <summary>
@@ -55,6 +57,7 @@ public sealed partial class ConversionSaga
     /// </summary>
     private async Task DriveBehindAnswerAsync(ConversionRow claimed, TimeSpan wait, ShopSettings settings, TaskCompletionSource<ConversionRow> answer)
     {
+        using var scope = logger.BeginConversionScope(claimed.ShopDomain, claimed.CustomerId, claimed.Id); // no request's scope here
         ConversionRow? driven = null;
         Exception? failure = null;
         try

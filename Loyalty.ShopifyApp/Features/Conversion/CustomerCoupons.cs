@@ -56,8 +56,10 @@ public static class CustomerCoupons
         // A drive under way on the coupon (its list's write behind the conversion's answer, a reconciler run) is waited for a moment,
         // the coupon read again each time: one used or cancelled meanwhile answers as such.
         ConversionRow? c;
-        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(50, ct))
+        var waited = Stopwatch.StartNew();
+        for (var pause = 50; ; pause = Math.Min(2 * pause, 200))
         {
+            var last = waited.ElapsedMilliseconds >= options.Value.CancelWaitMilliseconds; // a try after the wait reads the coupon once more
             await using var conn = await db.OpenConnectionAsync(ct);
             c = await conn.QuerySingleOrDefaultAsync<ConversionRow>(new CommandDefinition($"""
                 SELECT {ConversionRow.Columns} FROM conversions
@@ -80,11 +82,13 @@ public static class CustomerCoupons
                 RETURNING {ConversionRow.Columns}
                 """, new { id = c.Id, lease = (double)options.Value.LeaseSeconds }, cancellationToken: ct));
             if (c is not null) break;
-            if (waited.ElapsedMilliseconds >= options.Value.CancelWaitMilliseconds)
+            if (last)
             {
                 return Problems.Create(StatusCodes.Status409Conflict, "conversion_in_progress",
                     "This coupon is being processed; try again in a moment.");
             }
+            await conn.CloseAsync(); // not held while waiting
+            await Task.Delay(pause, ct);
         }
 
         var claimed = c;

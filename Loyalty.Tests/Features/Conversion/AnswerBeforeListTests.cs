@@ -52,7 +52,7 @@ public sealed class AnswerBeforeListTests(ConversionApp app) : ConversionTestBas
     {
         await GiveAsync(1000);
         Shopify.StubDiscountCreate(Shop);
-        SlowListWrite(Shopify, Shop, seconds: 1); // within the cancellation's wait (2 s)
+        SlowListWrite(Shopify, Shop, seconds: 0.5); // well within the cancellation's wait (2 s)
         var code = (await (await ConvertAnsweredAsync(500, "cancel-at-once")).Content.ReadFromJsonAsync<JsonElement>())
             .GetProperty("code").GetString()!;
 
@@ -66,6 +66,29 @@ public sealed class AnswerBeforeListTests(ConversionApp app) : ConversionTestBas
         Assert.Equal(2, writes.Count); // the conversion's, then the cancellation's without the code
         Assert.Contains(code, writes[0]);
         Assert.DoesNotContain(code, writes[1]);
+    }
+}
+
+/// <summary>A write Shopify is slow to answer: a cancellation waits for it only so long.</summary>
+public sealed class SlowListCancellationTests(ConversionApp app) : ConversionTestBase<ConversionApp>(app)
+{
+    [Fact]
+    public async Task A_cancellation_that_would_wait_longer_than_its_limit_is_told_the_coupon_is_in_progress_and_changes_nothing()
+    {
+        await GiveAsync(1000);
+        Shopify.StubDiscountCreate(Shop);
+        AnswerBeforeListTests.SlowListWrite(Shopify, Shop, seconds: 6); // longer than the cancellation's wait (2 s)
+        var converted = await ConvertAnsweredAsync(500, "cancel-too-soon");
+        var code = (await converted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+
+        var cancelled = await App.Http.PostAsync(LoyaltyApp.ProxyPath($"/proxy/api/coupons/{code}/cancel", Shop, Customer),
+            new StringContent("{}", Encoding.UTF8, "application/json"));
+
+        Assert.Equal(HttpStatusCode.Conflict, cancelled.StatusCode);
+        Assert.Equal("conversion_in_progress", (await cancelled.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString());
+        await App.ConversionSettledAsync(converted);
+        Assert.Equal((500L, 0), (await App.BalanceAsync(Shop, Customer), Deletes));
+        Assert.Equal("active", await App.ScalarAsync<string>("SELECT coupon_status FROM conversions WHERE code = @code", new { code }));
     }
 }
 

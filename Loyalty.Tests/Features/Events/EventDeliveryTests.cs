@@ -125,7 +125,7 @@ public sealed class EventDeliveryTests(EventDeliveryTests.EventsApp app) : AppTe
             Content = JsonContent.Create(new { points = 500 }),
         };
         convert.Headers.Add("Idempotency-Key", "convert-500");
-        using var converted = await App.Http.SendAsync(convert);
+        using var converted = await App.ConversionSettledAsync(await App.Http.SendAsync(convert));
         Assert.Equal(HttpStatusCode.Created, converted.StatusCode);
         var code = (await converted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
         // Another customer pays with the campaign's code.

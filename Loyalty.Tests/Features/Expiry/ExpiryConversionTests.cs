@@ -62,7 +62,7 @@ public sealed class ExpiryConversionTests(ExpiryConversionTests.ExpiryConversion
     public async Task A_cancelled_coupon_gives_back_points_that_keep_their_age()
     {
         Shopify.StubDiscountCreate(Shop);
-        var converted = await ProxyPostAsync("/proxy/api/conversions", new { points = 1000 }, "renew-1");
+        var converted = await App.ConversionSettledAsync(await ProxyPostAsync("/proxy/api/conversions", new { points = 1000 }, "renew-1"));
         Assert.Equal(HttpStatusCode.Created, converted.StatusCode);
         var code = (await converted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString();
         Assert.Equal(HttpStatusCode.OK, (await ProxyPostAsync($"/proxy/api/coupons/{code}/cancel", new { })).StatusCode);

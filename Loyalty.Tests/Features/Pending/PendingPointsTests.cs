@@ -119,7 +119,7 @@ public sealed class PendingPointsTests(PendingPointsTests.PendingApp app) : AppT
             Content = JsonContent.Create(new { points = 200 }),
         };
         convert.Headers.Add("Idempotency-Key", Guid.NewGuid().ToString());
-        var converted = await App.Http.SendAsync(convert);
+        var converted = await App.ConversionSettledAsync(await App.Http.SendAsync(convert));
 
         Assert.Equal(HttpStatusCode.Created, converted.StatusCode);
         Assert.Equal(1, await RowsAsync("release:8102"));

@@ -114,7 +114,7 @@ public sealed class PosRefusalTests(PosRefusalTests.RefusalApp app) : PosSyncTes
             Content = new StringContent("""{"points":500}""", Encoding.UTF8, "application/json"),
         };
         convert.Headers.Add("Idempotency-Key", "refusal-c1");
-        var converted = await App.Http.SendAsync(convert);
+        var converted = await App.ConversionSettledAsync(await App.Http.SendAsync(convert));
         Assert.Equal(HttpStatusCode.Created, converted.StatusCode);
         var body = await converted.Content.ReadFromJsonAsync<JsonElement>();
         var (conversion, code) = (body.GetProperty("conversionId").GetString()!, body.GetProperty("code").GetString()!);

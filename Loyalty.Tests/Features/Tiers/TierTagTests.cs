@@ -84,7 +84,8 @@ public sealed class TierTagTests(TierTagTests.TagApp app) : AppTests<TierTagTest
             Content = JsonContent.Create(new { points = 500 }),
         };
         convert.Headers.Add("Idempotency-Key", "tier-bonus");
-        var code = (await (await App.Http.SendAsync(convert)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+        var converted = await App.ConversionSettledAsync(await App.Http.SendAsync(convert));
+        var code = (await converted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
 
         var discount = Shopify2.DiscountWithCode(code)!;
         Assert.Equal("550.00", discount.Input?["customerGets"]?["value"]?["discountAmount"]?["amount"]?.GetValue<string>());
@@ -159,7 +160,8 @@ public sealed class TierTagTests(TierTagTests.TagApp app) : AppTests<TierTagTest
             Content = JsonContent.Create(new { points = 500 }),
         };
         convert.Headers.Add("Idempotency-Key", "jpy-bonus");
-        var code = (await (await App.Http.SendAsync(convert)).Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
+        var converted = await App.ConversionSettledAsync(await App.Http.SendAsync(convert));
+        var code = (await converted.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("code").GetString()!;
 
         Assert.Equal("512.00", Shopify2.DiscountWithCode(code)!.Input?["customerGets"]?["value"]?["discountAmount"]?["amount"]?.GetValue<string>());
     }
