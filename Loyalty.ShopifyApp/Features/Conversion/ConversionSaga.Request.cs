@@ -35,7 +35,7 @@ public sealed partial class ConversionSaga
             }
         }
         var answer = new TaskCompletionSource<ConversionRow>(TaskCreationOptions.RunContinuationsAsynchronously);
-        drives.Start(() => DriveBehindAnswerAsync(claimed, wait, settings, answer));
+        drives.Start(claimed.Id, () => DriveBehindAnswerAsync(claimed, wait, settings, answer));
         try
         {
             return await answer.Task.WaitAsync(ct);

@@ -35,7 +35,7 @@ public static class TelemetryExtensions
                 .AddAspNetCoreInstrumentation(o => o.Filter = http => !http.Request.Path.StartsWithSegments("/health"))
                 .AddHttpClientInstrumentation()
                 .AddNpgsql()
-                .AddSource(JobRunMetrics.ActivitySourceName))
+                .AddSource(JobRunMetrics.ActivitySourceName, Features.Conversion.ConversionDrives.ActivitySourceName))
             .WithMetrics(m => m
                 .AddAspNetCoreInstrumentation()
                 .AddHttpClientInstrumentation()

@@ -1,3 +1,5 @@
+using Loyalty.ShopifyApp.Features.Conversion;
+
 namespace Loyalty.Tests.Features.Conversion;
 
 /// <summary>
@@ -45,6 +47,32 @@ public sealed class AnswerBeforeListTests(ConversionApp app) : ConversionTestBas
         await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<bool>(
             "SELECT metafield_synced_at IS NOT NULL AND locked_until IS NULL FROM conversions WHERE id = @id", new { id }), "the list written");
         Assert.Contains(code, Assert.Single(Shopify.OperationBodies(Shop, "SetLoyaltyCoupons")));
+    }
+
+    [Fact]
+    public async Task The_drive_behind_the_answer_is_a_span_of_its_own_linked_to_the_request_and_the_parent_of_the_lists_write()
+    {
+        var spans = new System.Collections.Concurrent.ConcurrentQueue<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name is ConversionDrives.ActivitySourceName or "Microsoft.AspNetCore" or "System.Net.Http",
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) =>
+                System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = spans.Enqueue,
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        await GiveAsync(1000);
+        Shopify.StubDiscountCreate(Shop);
+
+        var response = await ConvertAsync(500, "traced");
+
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("conversionId").GetString();
+        // The listener hears every app of the test process: the drive is this conversion's, the request the one whose path it was.
+        var drive = spans.Single(a => a.DisplayName == "conversion drive" && (string?)a.GetTagItem("conversion.id") == id);
+        Assert.Null(drive.Parent); // a trace of its own: the request's ends before the drive does
+        var request = spans.Single(a => a.Source.Name == "Microsoft.AspNetCore" && a.SpanId == Assert.Single(drive.Links).Context.SpanId);
+        Assert.NotEqual(request.TraceId, drive.TraceId);
+        Assert.Contains(spans, a => a.Source.Name == "System.Net.Http" && a.ParentSpanId == drive.SpanId); // the calls it made hang under it
     }
 
     [Fact]
