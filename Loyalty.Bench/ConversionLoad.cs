@@ -22,11 +22,18 @@ public static class ConversionLoad
     /// after start it still tiers up thousands of methods every 5 s), which a short warm-up left in the first levels' figures.
     /// </param>
     public static async Task<int> RunAsync(int[] levels, int seconds, int throttleSeconds, int throttleLevel, int bucketSize, int seed,
-        bool durable, int warmupSeconds, CancellationToken ct, bool profile = false, bool inStep = false)
+        bool durable, int warmupSeconds, CancellationToken ct, bool profile = false, bool inStep = false, bool timeline = false)
     {
         ThreadPool.SetMinThreads(128, 128);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
-        var app = await env.StartAppAsync(new Dictionary<string, string>
+        await using var spans = timeline ? await SpanTimeline.StartAsync(ct) : null;
+        var traces = spans is null ? new Dictionary<string, string>() : new Dictionary<string, string>
+        {
+            // The app's spans to this process (--timeline), exported within a second.
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = spans.Endpoint, ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "1000", ["OTEL_BSP_MAX_QUEUE_SIZE"] = "200000", ["Telemetry:Metrics"] = "false",
+        };
+        var app = await env.StartAppAsync(new Dictionary<string, string>(traces)
         {
             ["Jobs:Schedules:missed-orders-sweep"] = "",
             ["Shopify:GraphQLRetryBaseDelayMs"] = "200",
@@ -53,11 +60,25 @@ public static class ConversionLoad
         var nextCustomer = 0;
         await RunLevelAsync(8, warmupSeconds, warmup: true); // JIT and tiering, pools
         var rows = new List<string>();
+        var cpu = new List<string>();
+        var postmaster = CpuProfile.PostmasterPid(env);
         foreach (var level in levels)
         {
             if (profile) await CpuProfile.ResetStatementsAsync(env);
             var started = nextCustomer;
+            var since = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1_000_000;
+            var (appCpu, postgresCpu) = (CpuProfile.ProcessSeconds(app.Pid), CpuProfile.PostgresSeconds(postmaster));
             rows.Add(await RunLevelAsync(level, seconds, warmup: false));
+            // CPU per conversion started in the level (from /proc), a steadier figure than latency on shared cores.
+            var converted = Math.Max(nextCustomer - started, 1);
+            cpu.Add($"# concurrency {level}: the app's CPU {1000 * (CpuProfile.ProcessSeconds(app.Pid) - appCpu) / converted:F1} ms and " +
+                    $"PostgreSQL's {1000 * (CpuProfile.PostgresSeconds(postmaster) - postgresCpu) / converted:F1} ms per conversion");
+            if (spans is not null)
+            {
+                await Task.Delay(3000, ct); // the app's last spans exported
+                Console.WriteLine($"# concurrency {level}:");
+                spans.Print(since, Console.Out);
+            }
             if (profile)
             {
                 // Per conversion started (one customer each): the statements the database ran for them, commits included.
@@ -72,6 +93,8 @@ public static class ConversionLoad
             "app adds p99 ms | app adds max ms | errors |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var r in rows) Console.WriteLine(r);
+        Console.WriteLine();
+        foreach (var c in cpu) Console.WriteLine(c);
 
         // Phase 2: the throttle. Shopify's numbers for a Standard plan: a 2,000-point bucket restored at 100 points/s,
         // 10 points per query; a conversion spends three (create the code, read and write the metafield).

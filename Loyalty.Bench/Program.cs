@@ -31,7 +31,7 @@ return command switch
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
         IntOption("bucket", smoke ? 100 : 2000), seed, durable, IntOption("warmup-seconds", smoke ? 3 : 60), cts.Token, args.Contains("--profile"),
-        args.Contains("--in-step")),
+        args.Contains("--in-step"), args.Contains("--timeline")),
     "targets" => await Targets.RunAsync(seed, smoke, cts.Token),
     "soak" => await Soak.RunAsync(new Soak.Options(seed,
         Conversions: IntOption("conversions", smoke ? 150 : 5000),
@@ -75,7 +75,7 @@ static int Usage()
     Console.Error.WriteLine("       Loyalty.Bench targets [--seed N] [--smoke]   (issue 16's targets judged in one run)");
     Console.Error.WriteLine(
         "       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] " +
-        "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile] [--in-step]");
+        "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile] [--in-step] [--timeline]");
     Console.Error.WriteLine(
         "       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] " +
         "[--pg-down-seconds 5]");
