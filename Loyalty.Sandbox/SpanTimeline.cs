@@ -28,8 +28,6 @@ public sealed class SpanTimeline : IAsyncDisposable
 
     public string Endpoint => _app.Urls.First();
 
-    public IReadOnlyCollection<Span> Spans => _spans;
-
     public static async Task<SpanTimeline> StartAsync(CancellationToken ct)
     {
         var builder = WebApplication.CreateSlimBuilder();
