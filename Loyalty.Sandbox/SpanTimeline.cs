@@ -50,7 +50,8 @@ public sealed class SpanTimeline : IAsyncDisposable
 
     /// <summary>
     /// The conversion requests' timelines, for the spans received since <paramref name="since"/> (Unix ns): per request, the time
-    /// up to the answer in outgoing HTTP calls, in database commands besides them, and in neither; then the median request's spans.
+    /// up to the answer in outgoing HTTP calls, in database commands besides them, and in neither; then the spans of the median
+    /// request and of the p99 one by the app's own account (database and neither).
     /// </summary>
     public void Print(long since, TextWriter output)
     {
@@ -74,24 +75,35 @@ public sealed class SpanTimeline : IAsyncDisposable
             return;
         }
         double Median(Func<(Span, List<Span>, double, double, double), double> f) => rows.Select(f).Order().ElementAt(rows.Count / 2);
+        double P99(Func<(Span, List<Span>, double, double, double), double> f) =>
+            rows.Select(f).Order().ElementAt(Math.Min(rows.Count - 1, (int)Math.Ceiling(rows.Count * 0.99) - 1));
         output.WriteLine($"timeline of {rows.Count} conversion requests, medians: answered in {Median(r => r.Item1.Ms):0.0} ms; " +
                          $"outgoing HTTP {Median(r => r.Item3):0.0} ms; database besides it {Median(r => r.Item4):0.0} ms in " +
-                         $"{Median(r => r.Item2.Count(s => s.Scope == "Npgsql")):0} commands; neither {Median(r => r.Item5):0.0} ms");
-        var median = rows.OrderBy(r => r.Request.Ms).ElementAt(rows.Count / 2);
-        output.WriteLine("the median request (offset from its start, duration, what):");
-        var reached = median.Request.Start;
-        foreach (var step in median.Steps)
+                         $"{Median(r => r.Item2.Count(s => s.Scope == "Npgsql")):0} commands; neither {Median(r => r.Item5):0.0} ms; " +
+                         $"p99: database besides HTTP {P99(r => r.Item4):0.0} ms, neither {P99(r => r.Item5):0.0} ms, " +
+                         $"the two together {P99(r => r.Item4 + r.Item5):0.0} ms");
+        PrintSteps(rows.OrderBy(r => r.Request.Ms).ElementAt(rows.Count / 2), "the median request", output);
+        // The tail by the app's own account (database and neither, not the calls): which stretches make a slow one slow.
+        var slow = rows.OrderBy(r => r.Db + r.Other).ElementAt(Math.Min(rows.Count - 1, (int)Math.Ceiling(rows.Count * 0.99) - 1));
+        PrintSteps(slow, $"the p99 request by database and neither ({slow.Db + slow.Other:0.0} ms)", output);
+    }
+
+    private static void PrintSteps((Span Request, List<Span> Steps, double Http, double Db, double Other) row, string title, TextWriter output)
+    {
+        output.WriteLine($"{title} (offset from its start, duration, what):");
+        var reached = row.Request.Start;
+        foreach (var step in row.Steps)
         {
             if (step.Start > reached)
             {
-                output.WriteLine($"  {(reached - median.Request.Start) / 1e6,7:0.00} {(step.Start - reached) / 1e6,6:0.00}  (neither)");
+                output.WriteLine($"  {(reached - row.Request.Start) / 1e6,7:0.00} {(step.Start - reached) / 1e6,6:0.00}  (neither)");
             }
-            var offset = (step.Start - median.Request.Start) / 1e6;
+            var offset = (step.Start - row.Request.Start) / 1e6;
             output.WriteLine($"  {offset,7:0.00} {step.Ms,6:0.00}  {Label(step)}");
             reached = Math.Max(reached, step.End);
         }
-        var last = (reached - median.Request.Start) / 1e6;
-        output.WriteLine($"  {last,7:0.00} {(median.Request.End - reached) / 1e6,6:0.00}  (neither, to the answer)");
+        var last = (reached - row.Request.Start) / 1e6;
+        output.WriteLine($"  {last,7:0.00} {(row.Request.End - reached) / 1e6,6:0.00}  (neither, to the answer)");
     }
 
     private static string Label(Span s)

@@ -53,5 +53,6 @@ public sealed class SpanTimelineTests
         Assert.Contains("SQL INSERT INTO conversions", text, StringComparison.Ordinal); // the request's own claim
         Assert.Contains($"HTTP POST {shopify.Server.Url}{ShopifyFake.GraphQLPath(shop)}", text, StringComparison.Ordinal); // the coupon
         Assert.Contains("(neither, to the answer)", text, StringComparison.Ordinal);
+        Assert.Contains("the p99 request by database and neither", text, StringComparison.Ordinal); // the one request is its own tail
     }
 }
