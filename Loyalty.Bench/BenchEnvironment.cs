@@ -86,6 +86,18 @@ public sealed class BenchEnvironment : IAsyncDisposable
         return app;
     }
 
+    /// <summary>
+    /// The conversion benchmark's floor (<see cref="FloorServer"/>) as a process of its own, started and measured as the app is;
+    /// <paramref name="settings"/> are its <c>Floor:</c> settings.
+    /// </summary>
+    public async Task<AppInstance> StartFloorAsync(IDictionary<string, string> settings, CancellationToken ct)
+    {
+        var floor = new AppInstance(_apps.Count + 1, this, settings, [typeof(FloorServer).Assembly.Location, FloorServer.Command]);
+        _apps.Add(floor);
+        await floor.StartAsync(ct);
+        return floor;
+    }
+
     /// <summary>Installs the bench shop through token exchange (a session token to the admin API) and sets its rules.</summary>
     public static async Task InstallShopAsync(AppInstance app, object settings, CancellationToken ct)
     {
@@ -141,7 +153,8 @@ public sealed class BenchEnvironment : IAsyncDisposable
 }
 
 /// <summary>One app process. <see cref="Kill"/> is SIGKILL; <see cref="StartAsync"/> starts it again on the same port.</summary>
-public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<string, string> settings)
+/// <param name="command">What runs instead of the app (the floor: the bench's own assembly and its command); null: the app.</param>
+public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<string, string> settings, string[]? command = null)
 {
     private Process? _process;
     private readonly int _port = LocalPostgres.FreePort();
@@ -165,8 +178,8 @@ public sealed class AppInstance(int number, BenchEnvironment env, IDictionary<st
 
     public async Task StartAsync(CancellationToken ct)
     {
-        var dll = BenchEnvironment.AppDll();
-        var psi = new ProcessStartInfo("dotnet", [dll, "--urls", BaseUrl.ToString()])
+        var dll = command?[0] ?? BenchEnvironment.AppDll();
+        var psi = new ProcessStartInfo("dotnet", [.. command ?? [dll], "--urls", BaseUrl.ToString()])
         {
             WorkingDirectory = Path.GetDirectoryName(dll)!,
             RedirectStandardOutput = true,

@@ -11,9 +11,11 @@ namespace Loyalty.Bench;
 /// Conversions against one instance with the simulators adding realistic latency (POS 40 ms, Shopify 120 ms per
 /// call). Phase 1, per concurrency level: conversions/s, latency, and the time the app adds on top of the external
 /// calls it made. Phase 2: Shopify's cost-based throttle on (a leaky bucket per shop): conversions/s against the
-/// ceiling the bucket allows, and whether any customer saw a throttling error.
+/// ceiling the bucket allows, and whether any customer saw a throttling error. With <c>--floor calls|commits|minimal</c> phase 1 runs
+/// against <see cref="FloorServer"/> instead of the app (the same calls, with <c>commits</c> the saga's durable writes, with
+/// <c>minimal</c> only the two the answer must wait for, and nothing else): what no implementation avoids on this machine.
 /// </summary>
-public static class ConversionLoad
+public static partial class ConversionLoad
 {
     private const int PosMs = 40, ShopifyMs = 120;
 
@@ -22,7 +24,8 @@ public static class ConversionLoad
     /// after start it still tiers up thousands of methods every 5 s), which a short warm-up left in the first levels' figures.
     /// </param>
     public static async Task<int> RunAsync(int[] levels, int seconds, int throttleSeconds, int throttleLevel, int bucketSize, int seed,
-        bool durable, int warmupSeconds, CancellationToken ct, bool profile = false, bool inStep = false, bool timeline = false)
+        bool durable, int warmupSeconds, CancellationToken ct, bool profile = false, bool inStep = false, bool timeline = false,
+        string? floor = null)
     {
         ThreadPool.SetMinThreads(128, 128);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
@@ -33,19 +36,7 @@ public static class ConversionLoad
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = spans.Endpoint, ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_BSP_SCHEDULE_DELAY"] = "1000", ["OTEL_BSP_MAX_QUEUE_SIZE"] = "200000", ["Telemetry:Metrics"] = "false",
         };
-        var app = await env.StartAppAsync(new Dictionary<string, string>(traces)
-        {
-            ["Jobs:Schedules:missed-orders-sweep"] = "",
-            ["Shopify:GraphQLRetryBaseDelayMs"] = "200",
-            // Thousands of customers of one shop converting at once: measure the app, not the storefront's rate limits.
-            ["Storefront:CustomerRequestLimit"] = "10000000",
-            ["Storefront:ShopRequestLimit"] = "10000000",
-        }, ct);
-        await BenchEnvironment.InstallShopAsync(app, new
-        {
-            balanceSource = "pos", posBaseUrl = env.Pos.BaseUrl.ToString(), posApiKey = env.Pos.ApiKey, pointValue = 0.01m,
-            minConversion = 100, conversionStep = 100, dailyConversionLimit = 100_000_000,
-        }, ct);
+        var app = floor is null ? await StartAppAsync(env, traces, ct) : await StartFloorAsync(env, floor, ct);
         for (var c = 1; c <= 5000; c++) env.Pos.SetBalance((800_000 + c).ToString(), 1_000_000_000);
         env.Pos.Latency = TimeSpan.FromMilliseconds(PosMs);
         env.Pos.Served.RecordCalls = env.Shopify.Served.RecordCalls = true; // each conversion's wait on them (ServedTime.Covered)
@@ -58,6 +49,8 @@ public static class ConversionLoad
         using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512 }) { BaseAddress = app.BaseUrl,
             Timeout = TimeSpan.FromSeconds(120) };
         var nextCustomer = 0;
+        var answered = 0; // conversions answered with a code, in every level and the warm-up
+        var failedAnswers = 0;
         await RunLevelAsync(8, warmupSeconds, warmup: true); // JIT and tiering, pools
         var rows = new List<string>();
         var cpu = new List<string>();
@@ -95,6 +88,22 @@ public static class ConversionLoad
         foreach (var r in rows) Console.WriteLine(r);
         Console.WriteLine();
         foreach (var c in cpu) Console.WriteLine(c);
+        if (floor is not null)
+        {
+            Console.WriteLine($"(the floor, --floor {floor}: the same calls" + floor switch
+            {
+                "commits" => ", the saga's durable writes (four before the answer)",
+                "minimal" => ", the two durable writes the answer must wait for (the claim with the send's record, the coupon's record)",
+                _ => "",
+            } + ", nothing else; no throttle phase)");
+            Console.WriteLine($"peak RSS of the floor: {app.PeakRssKb / 1024} MiB");
+            // Judged from the simulators' records: one deduction at the POS and one code in Shopify for every answer, no error.
+            var (deductions, codes) = (env.Pos.Transactions().Count(t => t.Points < 0), env.Shopify.AllDiscounts().Count);
+            var exact = answered > 0 && failedAnswers == 0 && deductions == answered && codes == answered;
+            Console.WriteLine(exact ? $"RESULT: the floor answered {answered} conversions, each with one POS deduction and one code in Shopify"
+                : $"RESULT: NOT exact: {answered} answered, {failedAnswers} failed, {deductions} POS deductions, {codes} codes in Shopify");
+            return exact ? 0 : 1;
+        }
 
         // Phase 2: the throttle. Shopify's numbers for a Standard plan: a 2,000-point bucket restored at 100 points/s,
         // 10 points per query; a conversion spends three (create the code, read and write the metafield).
@@ -186,6 +195,7 @@ public static class ConversionLoad
                             added.Add(ms - external);
                             waited.Add(external);
                             Interlocked.Increment(ref completed);
+                            Interlocked.Increment(ref answered);
                         }
                         else
                         {
@@ -193,6 +203,7 @@ public static class ConversionLoad
                             var code = body.StartsWith('{') && JsonDocument.Parse(body).RootElement.TryGetProperty("code", out var c) ? c.GetString()
                                 : null;
                             errors.AddOrUpdate($"{(int)response.StatusCode} {code}", 1, (_, n) => n + 1);
+                            Interlocked.Increment(ref failedAnswers);
                             await Task.Delay(100, ct);
                         }
                     }

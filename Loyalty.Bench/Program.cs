@@ -12,6 +12,7 @@ var seed = IntOption("seed", Environment.TickCount & 0xFFFF);
 using var cts = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
 
+if (command == "conversions" && Option("floor") is { } floor && floor is not ("calls" or "commits" or "minimal")) return Usage();
 if (command == "soak" && (Option("mode") is { } m && m is not ("ledger" or "pos" or "both")
                           || args.Contains("--broken") && Option("broken") is { } bn && !bn.StartsWith("--", StringComparison.Ordinal)
                               && !SoakBreakage.Names.Contains(bn)))
@@ -31,7 +32,8 @@ return command switch
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
         IntOption("bucket", smoke ? 100 : 2000), seed, durable, IntOption("warmup-seconds", smoke ? 3 : 60), cts.Token, args.Contains("--profile"),
-        args.Contains("--in-step"), args.Contains("--timeline")),
+        args.Contains("--in-step"), args.Contains("--timeline"), Option("floor")),
+    FloorServer.Command => await FloorServer.RunAsync(args[1..]),
     "targets" => await Targets.RunAsync(seed, smoke, cts.Token),
     "soak" => await Soak.RunAsync(new Soak.Options(seed,
         Conversions: IntOption("conversions", smoke ? 150 : 5000),
@@ -75,7 +77,7 @@ static int Usage()
     Console.Error.WriteLine("       Loyalty.Bench targets [--seed N] [--smoke]   (issue 16's targets judged in one run)");
     Console.Error.WriteLine(
         "       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] " +
-        "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile] [--in-step] [--timeline]");
+        "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile] [--in-step] [--timeline] [--floor calls|commits|minimal]");
     Console.Error.WriteLine(
         "       Loyalty.Bench soak [--seed N] [--conversions 5000] [--customers 300] [--orders 3000] [--kills 5] [--instances 2] [--pg-restarts 1] " +
         "[--pg-down-seconds 5]");
