@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Loyalty.Sandbox;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.AspNetCore.Http;
 using Npgsql;
@@ -27,19 +28,32 @@ public static class FloorServer
 {
     public const string Command = "floor-server";
 
-    /// <summary>Runs the floor until the process is stopped; settings from the environment (<c>Floor__Pos</c> and so on).</summary>
+    /// <summary>
+    /// Runs the floor until the process is stopped; settings from the environment (<c>Floor__Pos</c> and so on): the conversion's floor
+    /// when <c>Floor:Pos</c> is set, the award's (<see cref="WebhookFloor"/>) when <c>Floor:WebhookSecret</c> is.
+    /// </summary>
     public static async Task<int> RunAsync(string[] args)
     {
         var builder = WebApplication.CreateSlimBuilder(args);
         builder.Logging.ClearProviders();
-        var pos = new Uri(Setting(builder, "Pos"));
-        var posKey = Setting(builder, "PosKey");
-        var graphQL = Setting(builder, "GraphQL"); // the bench shop's Admin GraphQL endpoint at the simulator
-        var token = Setting(builder, "Token");
-        var commits = builder.Configuration["Floor:Commits"] is { Length: > 0 } cs ? NpgsqlDataSource.Create(cs) : null;
-        var minimal = builder.Configuration["Floor:Minimal"] == "true";
         var app = builder.Build();
-        using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512, PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
+        app.MapGet("/health/ready", () => Results.Ok());
+        if (builder.Configuration["Floor:Pos"] is not null) await MapConversionsAsync(app, builder.Configuration);
+        if (builder.Configuration["Floor:WebhookSecret"] is { } secret) WebhookFloor.Map(app, Setting(builder.Configuration, "Db"), secret);
+        await app.RunAsync();
+        return 0;
+    }
+
+    private static async Task MapConversionsAsync(WebApplication app, IConfiguration config)
+    {
+        var pos = new Uri(Setting(config, "Pos"));
+        var posKey = Setting(config, "PosKey");
+        var graphQL = Setting(config, "GraphQL"); // the bench shop's Admin GraphQL endpoint at the simulator
+        var token = Setting(config, "Token");
+        var commits = config["Floor:Commits"] is { Length: > 0 } cs ? NpgsqlDataSource.Create(cs) : null;
+        var minimal = config["Floor:Minimal"] == "true";
+        // The process's own, for as long as it runs.
+        var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 512, PooledConnectionLifetime = TimeSpan.FromMinutes(5) });
         if (commits is not null)
         {
             await using var create = commits.CreateCommand("""
@@ -50,7 +64,6 @@ public static class FloorServer
             await create.ExecuteNonQueryAsync();
         }
 
-        app.MapGet("/health/ready", () => Results.Ok());
         app.MapPost("/proxy/api/conversions", async (HttpContext context) =>
         {
             var ct = context.RequestAborted;
@@ -117,8 +130,6 @@ public static class FloorServer
                 await command.ExecuteNonQueryAsync(CancellationToken.None);
             }
         });
-        await app.RunAsync();
-        return 0;
 
         HttpRequestMessage Pos(HttpMethod method, string path) =>
             new(method, new Uri(pos, path)) { Headers = { Authorization = new AuthenticationHeaderValue("Bearer", posKey) } };
@@ -138,6 +149,6 @@ public static class FloorServer
         }
     }
 
-    private static string Setting(WebApplicationBuilder builder, string name) =>
-        builder.Configuration[$"Floor:{name}"] ?? throw new InvalidOperationException($"Floor:{name} is not set.");
+    private static string Setting(IConfiguration config, string name) =>
+        config[$"Floor:{name}"] ?? throw new InvalidOperationException($"Floor:{name} is not set.");
 }

@@ -22,14 +22,19 @@ public static class IngestComparison
     /// <param name="profile">Also reports CPU seconds per award (the server's, the database's, the sender's) and the database's statements.</param>
     /// <param name="httpClientSender">Send through HttpClient, signing each request as it goes (the sender before 2026-12-06), instead
     /// of <see cref="RawHttpSender"/>'s requests rendered beforehand.</param>
+    /// <param name="floor">Also the award's floor (<see cref="WebhookFloor"/>), after Loyalty.</param>
     public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, bool profile, int warmupCount,
-        bool httpClientSender, CancellationToken ct)
+        bool httpClientSender, CancellationToken ct, bool floor = false)
     {
         ThreadPool.SetMinThreads(256, 256);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
         var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
         await BenchEnvironment.InstallShopAsync(app, new { earnRate = 1m, earnBasis = "total" }, ct);
         await using var peer = await NodePeer.StartAsync(env, ct);
+        var floorServer = !floor ? null : await env.StartFloorAsync(new Dictionary<string, string>
+        {
+            ["Floor:WebhookSecret"] = BenchEnvironment.ClientSecret, ["Floor:Db"] = env.ConnectionString,
+        }, ct);
         Console.WriteLine($"# webhook ingest compared: {count} deliveries (30 % redeliveries), {connections} connections, seed {seed}, " +
                           (httpClientSender ? "sent through HttpClient, signed as sent" : "pre-signed and rendered, sent as raw HTTP/1.1"));
 
@@ -46,18 +51,25 @@ public static class IngestComparison
         Task<(Stats, int)> SendAsync(Uri endpoint, List<Delivery> deliveries) => httpClientSender
             ? SendAllAsync(http, endpoint, deliveries, connections, ct)
             : RawHttpSender.SendAllAsync(endpoint, Render(endpoint, deliveries), connections, ct);
-        foreach (var (name, baseUrl) in new[] { ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl),
-            ("Loyalty (one instance)", app.BaseUrl) })
+        var targets = new List<(string Name, Uri BaseUrl, string? InlineAwards)>
+        {
+            ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl, "peer_awards"),
+        };
+        targets.Add(("Loyalty (one instance)", app.BaseUrl, null));
+        // Last, so Loyalty runs where it always ran (after the peer): the floor's rows do not change what PostgreSQL's autovacuum
+        // does during Loyalty's phase.
+        if (floorServer is not null) targets.Add(("Floor (.NET, group-committed, awards inline)", floorServer.BaseUrl, "floor_awards"));
+        foreach (var (name, baseUrl, inlineAwards) in targets)
         {
             var isPeer = baseUrl == peer.BaseUrl;
             var endpoint = new Uri(baseUrl, "/webhooks");
             await SendAsync(endpoint, warmup);
-            await WaitForAwardsAsync(env, isPeer, 1_000_000, warmup.Select(d => d.Order).Distinct().Count(), TimeSpan.FromMinutes(5), ct);
+            await WaitForAwardsAsync(env, inlineAwards, 1_000_000, warmup.Select(d => d.Order).Distinct().Count(), TimeSpan.FromMinutes(5), ct);
 
             // Rendered before the clock starts, as wrk's requests are: the phase measures the targets, not the sender's signing.
             var rendered = httpClientSender ? null : Render(endpoint, measured);
             if (profile) await CpuProfile.ResetStatementsAsync(env);
-            var pid = isPeer ? peer.Pid : app.Pid;
+            var pid = isPeer ? peer.Pid : baseUrl == floorServer?.BaseUrl ? floorServer.Pid : app.Pid;
             var postmaster = CpuProfile.PostmasterPid(env);
             var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds(postmaster));
             var senderCpu = CpuProfile.OwnSeconds(Environment.ProcessId);
@@ -68,7 +80,7 @@ public static class IngestComparison
             var (acks, errors) = rendered is null ? await SendAllAsync(http, endpoint, measured, connections, ct)
                 : await RawHttpSender.SendAllAsync(endpoint, rendered, connections, ct);
             var sent = clock.Elapsed.TotalSeconds;
-            await WaitForAwardsAsync(env, isPeer, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
+            await WaitForAwardsAsync(env, inlineAwards, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
             var awarded = clock.Elapsed.TotalSeconds;
             await perf.DisposeAsync();
             serverCpu = CpuProfile.ProcessSeconds(pid) - serverCpu;
@@ -77,7 +89,7 @@ public static class IngestComparison
             var switches = (Server: CpuProfile.SwitchesBetween(switchesBefore.Server, CpuProfile.ContextSwitches(pid)),
                 Database: CpuProfile.SwitchesBetween(switchesBefore.Database, CpuProfile.PostgresContextSwitches(postmaster)),
                 Sender: CpuProfile.SwitchesBetween(switchesBefore.Sender, CpuProfile.ContextSwitches(Environment.ProcessId)));
-            var (awards, points) = await AwardsAsync(env, isPeer, 10_000_000, ct);
+            var (awards, points) = await AwardsAsync(env, inlineAwards, 10_000_000, ct);
             if (profile)
             {
                 Console.WriteLine($"# {name}: CPU per award {Stats.F(serverCpu * 1000 / orders.Count, 2)} ms in the server, " +
@@ -94,7 +106,8 @@ public static class IngestComparison
                                   $"{switches.Sender.Ended})");
                 await CpuProfile.PrintTopStatementsAsync(env, name, orders.Count, top: 25);
             }
-            var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points, isPeer ? peer.PeakRssKb : app.PeakRssKb);
+            var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points,
+                isPeer ? peer.PeakRssKb : baseUrl == floorServer?.BaseUrl ? floorServer.PeakRssKb : app.PeakRssKb);
             outcomes.Add(outcome);
             Console.WriteLine($"{name}: {Stats.F(outcome.Sent / outcome.Seconds, 0)} acks/s, p99 {Stats.F(acks.Percentile(99))} ms, " +
                               $"awards/s {Stats.F(orders.Count / awarded, 0)}, {errors} errors");
@@ -122,11 +135,13 @@ public static class IngestComparison
             Console.WriteLine($"{o.Name}: {o.Awards} awards for {orders.Count} distinct paid orders, {o.Points} points of {expectedPoints} " +
                               $"(the generator's sum), {o.Errors} errors: {(exact ? "exact" : "VIOLATION")}");
         }
-        Console.WriteLine(ok ? "RESULT: every paid order awarded exactly once, with its points, by both" : "RESULT: VIOLATION");
+        Console.WriteLine(!ok ? "RESULT: VIOLATION"
+            : $"RESULT: every paid order awarded exactly once, with its points, by {(floorServer is null ? "both" : "all three")}");
         Figures.Record("compare.pgbench_tps", ceiling);
         foreach (var o in outcomes)
         {
-            var side = o.Name.StartsWith("Loyalty", StringComparison.Ordinal) ? "loyalty" : "node";
+            var side = o.Name.StartsWith("Loyalty", StringComparison.Ordinal) ? "loyalty"
+                : o.Name.StartsWith("Floor", StringComparison.Ordinal) ? "floor" : "node";
             Figures.Record($"compare.{side}.acks_per_s", o.Sent / o.Seconds);
             Figures.Record($"compare.{side}.awards_per_s", orders.Count / o.AwardSeconds);
             Figures.Record($"compare.{side}.peak_rss_kb", o.RssKb);
@@ -199,24 +214,27 @@ public static class IngestComparison
     /// the wait asks the cheap question first (is any delivery still pending or processing? the partial index's first entry answers it) and
     /// counts the awards only when none is.
     /// </summary>
-    private static async Task WaitForAwardsAsync(BenchEnvironment env, bool peer, long firstOrder, int expected, TimeSpan limit, CancellationToken ct)
+    /// <param name="inlineAwards">The awards' table of a target that awards before it answers (the peer's, the floor's); null: Loyalty.</param>
+    private static async Task WaitForAwardsAsync(BenchEnvironment env, string? inlineAwards, long firstOrder, int expected, TimeSpan limit,
+        CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < limit)
         {
-            var drained = peer
+            var drained = inlineAwards is not null
                 || !await env.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE status IN ('pending', 'processing'))");
-            if (drained && (await AwardsAsync(env, peer, firstOrder, ct)).Count >= expected) return;
+            if (drained && (await AwardsAsync(env, inlineAwards, firstOrder, ct)).Count >= expected) return;
             await Task.Delay(50, ct);
         }
     }
 
-    private static async Task<(long Count, long Points)> AwardsAsync(BenchEnvironment env, bool peer, long firstOrder, CancellationToken ct)
+    private static async Task<(long Count, long Points)> AwardsAsync(BenchEnvironment env, string? inlineAwards, long firstOrder,
+        CancellationToken ct)
     {
         await using var conn = env.Connection();
-        var sql = peer
-            ? "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM peer_awards WHERE order_id >= @firstOrder AND order_id < " +
-                "@firstOrder + 9000000"
+        var sql = inlineAwards is not null
+            ? $"SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM {inlineAwards} WHERE order_id >= @firstOrder AND " +
+                "order_id < @firstOrder + 9000000"
             : "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM point_transactions WHERE kind = 'order_award' AND " +
                 "order_id >= @firstOrder AND order_id < @firstOrder + 9000000";
         var row = await conn.QuerySingleAsync<(long Count, long Points)>(new CommandDefinition(sql, new { firstOrder }, cancellationToken: ct));

@@ -27,7 +27,8 @@ return command switch
             : smoke ? [100] : [250, 500, 1000, 1500, 2000],
         IntOption("seconds", smoke ? 2 : 10), seed, Option("processing") == "after", durable, IntOption("warmup-rate", 100), cts.Token),
     "webhooks-compare" => await IngestComparison.RunAsync(IntOption("deliveries", smoke ? 500 : 14_000), IntOption("connections", 32), seed, durable,
-        args.Contains("--profile"), IntOption("warmup", smoke ? 1_000 : 30_000), args.Contains("--httpclient-sender"), cts.Token),
+        args.Contains("--profile"), IntOption("warmup", smoke ? 1_000 : 30_000), args.Contains("--httpclient-sender"), cts.Token,
+        args.Contains("--floor")),
     "conversions" => await ConversionLoad.RunAsync(
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
@@ -73,7 +74,7 @@ static int Usage()
         "usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--warmup-rate 100] [--processing during|after] [--seed N] " +
         "[--smoke] [--fast-db]");
     Console.Error.WriteLine("       Loyalty.Bench webhooks-compare [--deliveries 14000] [--connections 32] [--seed N] [--smoke] [--fast-db] " +
-        "[--profile] [--warmup 30000] [--httpclient-sender]");
+        "[--profile] [--warmup 30000] [--httpclient-sender] [--floor]");
     Console.Error.WriteLine("       Loyalty.Bench targets [--seed N] [--smoke]   (issue 16's targets judged in one run)");
     Console.Error.WriteLine(
         "       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] " +
