@@ -67,8 +67,7 @@ public static class FloorServer
         app.MapPost("/proxy/api/conversions", async (HttpContext context) =>
         {
             var ct = context.RequestAborted;
-            var customer = long.Parse(context.Request.Query["logged_in_customer_id"]!, System.Globalization.CultureInfo.InvariantCulture);
-            var points = (await JsonNode.ParseAsync(context.Request.Body, cancellationToken: ct))!["points"]!.GetValue<long>();
+            if (await ReadConversionAsync(context, ct) is not (var customer, var points)) return Results.BadRequest(); // a 400, not a 500
             var id = Guid.NewGuid();
             var code = $"FLOOR-{id:N}"[..20].ToUpperInvariant();
 
@@ -146,6 +145,26 @@ public static class FloorServer
             response.EnsureSuccessStatusCode();
             var body = await response.Content.ReadFromJsonAsync<JsonNode>(ct);
             return body?["data"] ?? throw new InvalidOperationException($"{operation}: {body?.ToJsonString(new JsonSerializerOptions())}");
+        }
+    }
+
+    /// <summary>The logged-in customer and the points asked for; null when the request does not name them (the app answers 400 too).</summary>
+    private static async Task<(long Customer, long Points)?> ReadConversionAsync(HttpContext context, CancellationToken ct)
+    {
+        if (!long.TryParse(context.Request.Query["logged_in_customer_id"], System.Globalization.CultureInfo.InvariantCulture, out var customer))
+        {
+            return null;
+        }
+        try
+        {
+            var body = await JsonNode.ParseAsync(context.Request.Body, cancellationToken: ct);
+            return body?["points"] is JsonValue v && v.TryGetValue<long>(out var points)
+                ? (customer, points)
+                : null;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException)
+        {
+            return null;
         }
     }
 

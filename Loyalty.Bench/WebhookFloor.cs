@@ -50,19 +50,36 @@ public static class WebhookFloor
             {
                 return Results.StatusCode(StatusCodes.Status401Unauthorized);
             }
-            using var order = JsonDocument.Parse(bytes);
-            var root = order.RootElement;
-            var customer = root.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object ? c.GetProperty("id").GetInt64()
-                : (long?)null;
-            var points = (long)Math.Floor(decimal.Parse(root.GetProperty("total_price").GetString()!, CultureInfo.InvariantCulture));
+            if (Read(bytes, http.Request.Headers["X-Shopify-Topic"] == "orders/paid") is not (var orderId, var customer, var points))
+            {
+                return Results.BadRequest(); // not an order this floor can read: a 400, not a 500
+            }
             var pending = new Pending(http.Request.Headers["X-Shopify-Webhook-Id"].ToString(),
-                http.Request.Headers["X-Shopify-Shop-Domain"].ToString(), System.Text.Encoding.UTF8.GetString(bytes),
-                http.Request.Headers["X-Shopify-Topic"] == "orders/paid" ? root.GetProperty("id").GetInt64() : null, customer, points,
+                http.Request.Headers["X-Shopify-Shop-Domain"].ToString(), System.Text.Encoding.UTF8.GetString(bytes), orderId, customer, points,
                 new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             await queue.Writer.WriteAsync(pending, http.RequestAborted);
             await pending.Stored.Task;
             return Results.Ok();
         });
+    }
+
+    /// <summary>The order, its customer and floor(total × 1) points; null when the body is not such an order (malformed JSON, no id).</summary>
+    private static (long? Order, long? Customer, long Points)? Read(byte[] body, bool paid)
+    {
+        try
+        {
+            using var order = JsonDocument.Parse(body);
+            var root = order.RootElement;
+            var customer = root.TryGetProperty("customer", out var c) && c.ValueKind == JsonValueKind.Object ? c.GetProperty("id").GetInt64()
+                : (long?)null;
+            var points = (long)Math.Floor(decimal.Parse(root.GetProperty("total_price").GetString()!, CultureInfo.InvariantCulture));
+            return (paid ? root.GetProperty("id").GetInt64() : null, customer, points);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or OverflowException
+                                       or ArgumentNullException)
+        {
+            return null;
+        }
     }
 
     /// <summary>Everything queued when the writer is free, in one statement and one commit; each request answered after it.</summary>
