@@ -11,6 +11,12 @@ public static partial class PgBench
     [GeneratedRegex(@"tps = ([0-9.]+)")]
     private static partial Regex Tps();
 
+    [GeneratedRegex(@"number of transactions actually processed: ([0-9]+)")]
+    private static partial Regex Processed();
+
+    [GeneratedRegex(@"number of failed transactions: ([0-9]+)")]
+    private static partial Regex Failed();
+
     public static async Task<double> InsertCeilingAsync(BenchEnvironment env, int seconds, int clients, CancellationToken ct)
     {
         await using (var conn = env.Connection())
@@ -22,22 +28,32 @@ public static partial class PgBench
         var script = Path.Combine(env.Directory, "ceiling.sql");
         await File.WriteAllTextAsync(script,
             "INSERT INTO bench_ceiling (webhook_id, payload) VALUES (md5(random()::text || clock_timestamp()::text), repeat('x', 1500));\n", ct);
+        return (await RunAsync(env, script, "simple", seconds, clients, ct)).Tps;
+    }
+
+    /// <summary>Runs <paramref name="script"/> with pgbench in the given protocol mode: its tps and the transactions it counted.</summary>
+    public static async Task<(double Tps, long Processed)> RunAsync(BenchEnvironment env, string script, string mode, int seconds, int clients,
+        CancellationToken ct)
+    {
         var bin = Environment.GetEnvironmentVariable("LOYALTY_PG_BIN") is { Length: > 0 } custom ? custom
             : Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")).First(
                 d => File.Exists(Path.Combine(d, "pgbench")));
         var psi = new ProcessStartInfo(Path.Combine(bin, "pgbench"),
-            ["-n", "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", "2", "-T", seconds.ToString(CultureInfo.InvariantCulture), "-f",
-                script,
-             "-h", "127.0.0.1", "-p", env.Postgres.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "loyalty_bench"])
+            ["-n", "-M", mode, "-c", clients.ToString(CultureInfo.InvariantCulture), "-j", "2", "-T", seconds.ToString(CultureInfo.InvariantCulture),
+             "-f", script, "-h", "127.0.0.1", "-p", env.Postgres.Port.ToString(CultureInfo.InvariantCulture), "-U", "postgres", "loyalty_bench"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
         using var p = Process.Start(psi)!;
         var output = await p.StandardOutput.ReadToEndAsync(ct);
+        var errors = await p.StandardError.ReadToEndAsync(ct);
         await p.WaitForExitAsync(ct);
-        var m = Tps().Match(output);
-        return m.Success ? double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)
-            : throw new InvalidOperationException("pgbench gave no tps: " + output + await p.StandardError.ReadToEndAsync(ct));
+        var (tps, processed, failed) = (Tps().Match(output), Processed().Match(output), Failed().Match(output));
+        if (p.ExitCode != 0 || !tps.Success || !processed.Success || failed.Success && failed.Groups[1].Value != "0")
+        {
+            throw new InvalidOperationException($"pgbench failed (exit {p.ExitCode}): " + output + errors);
+        }
+        return (double.Parse(tps.Groups[1].Value, CultureInfo.InvariantCulture), long.Parse(processed.Groups[1].Value, CultureInfo.InvariantCulture));
     }
 }
