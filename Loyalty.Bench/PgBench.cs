@@ -28,12 +28,15 @@ public static partial class PgBench
         var script = Path.Combine(env.Directory, "ceiling.sql");
         await File.WriteAllTextAsync(script,
             "INSERT INTO bench_ceiling (webhook_id, payload) VALUES (md5(random()::text || clock_timestamp()::text), repeat('x', 1500));\n", ct);
-        return (await RunAsync(env, script, "simple", seconds, clients, ct)).Tps;
+        return (await RunAsync(env, script, "simple", seconds, clients, null, ct)).Tps;
     }
 
-    /// <summary>Runs <paramref name="script"/> with pgbench in the given protocol mode: its tps and the transactions it counted.</summary>
+    /// <summary>
+    /// Runs <paramref name="script"/> with pgbench in the given protocol mode, its sessions started with <paramref name="serverOptions"/>
+    /// (<c>PGOPTIONS</c>) if given: its tps and the transactions it counted.
+    /// </summary>
     public static async Task<(double Tps, long Processed)> RunAsync(BenchEnvironment env, string script, string mode, int seconds, int clients,
-        CancellationToken ct)
+        string? serverOptions, CancellationToken ct)
     {
         var bin = Environment.GetEnvironmentVariable("LOYALTY_PG_BIN") is { Length: > 0 } custom ? custom
             : Directory.GetDirectories("/usr/lib/postgresql").OrderDescending().Select(d => Path.Combine(d, "bin")).First(
@@ -45,6 +48,7 @@ public static partial class PgBench
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        if (serverOptions is not null) psi.Environment["PGOPTIONS"] = serverOptions;
         using var p = Process.Start(psi)!;
         var output = await p.StandardOutput.ReadToEndAsync(ct);
         var errors = await p.StandardError.ReadToEndAsync(ct);
