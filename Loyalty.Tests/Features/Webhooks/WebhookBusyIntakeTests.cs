@@ -15,8 +15,8 @@ public sealed class WebhookBusyIntakeTests
     /// Holds each delivery until another of its round is in hand too, or for its round's hold, and counts how many of a round are in
     /// its hands at once. A round expected to overlap is held up to 20 s and ends as soon as the second arrives, so a loaded machine
     /// (the whole suite shares the app's thread pool; CI once ran beside another PostgreSQL) only slows it: fixed holds of 1, 2.5 and
-    /// 5 s each missed it once. A round expected alone is held 5 s, time enough for a second lane to show, and no longer: the busy
-    /// round's held deliveries' INSERT must finish within Npgsql's 30 s command timeout.
+    /// 5 s each missed it once. A round expected alone is held 5 s, time enough for a second lane to show (a second lane later than
+    /// that goes unseen), and no longer: the busy round's held deliveries' INSERT must finish within Npgsql's 30 s command timeout.
     /// </summary>
     private sealed class OverlapHandler : IWebhookHandler
     {
@@ -64,11 +64,12 @@ public sealed class WebhookBusyIntakeTests
         // Still busy, but for longer than Webhooks:BusyIntakeMaxSeconds: the backlog gets all lanes again.
         await Task.Delay(TimeSpan.FromSeconds(3.5));
         Assert.Equal(4, inbox.Storing);
-        Assert.Equal("long: 2", await HandledAtOnceAsync(app, shop, overlap, "long", expected: 2));
+        Assert.Equal("long: 2", await HandledAtOnceAsync(app, shop, overlap, "long", expected: 2, holdMs: 12_000));
 
         await tx.RollbackAsync();
         Assert.All(await Task.WhenAll(held), status => Assert.Equal(HttpStatusCode.OK, status));
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 0), "nothing left being stored");
+        await app.WaitForDeliveryAsync(shop + "-held", "processed"); // claimed with the round, it would make one lane of the shop's batch
         Assert.Equal("quiet: 2", await HandledAtOnceAsync(app, shop, overlap, "quiet", expected: 2));
     }
 
@@ -84,6 +85,7 @@ public sealed class WebhookBusyIntakeTests
         await tx.RollbackAsync(); // the crowd is stored at once: between two groups of a burst, the count dips like this
         Assert.All(await Task.WhenAll(held), status => Assert.Equal(HttpStatusCode.OK, status));
         await LoyaltyApp.WaitUntilAsync(() => Task.FromResult(inbox.Storing == 0), "nothing left being stored");
+        await app.WaitForDeliveryAsync(shop + "-held", "processed"); // or the dip's one lane could be the shop-wide lane below
         Assert.Equal("dip: 1", await HandledAtOnceAsync(app, shop, overlap, "dip", expected: 1));
 
         await Task.Delay(TimeSpan.FromSeconds(4.5));
@@ -101,22 +103,30 @@ public sealed class WebhookBusyIntakeTests
 
     /// <summary>
     /// Two customers' deliveries stored together, so one claim takes both (two lanes): how many were in hand at once. What the round
-    /// is expected to show sets only how long a delivery waits for the other (<see cref="OverlapHandler"/>), not the answer.
+    /// is expected to show sets only how long a delivery waits for the other (<see cref="OverlapHandler"/>), not the answer; a round
+    /// run while the busy round's INSERT is held passes a shorter hold, so that INSERT stays within Npgsql's 30 s command timeout.
+    /// The wait for the first delivery outlasts two holds in one lane, so a wrong lane count fails on the count, not on that wait.
     /// </summary>
-    private static async Task<string> HandledAtOnceAsync(LoyaltyApp app, string shop, OverlapHandler overlap, string round, int expected)
+    private static async Task<string> HandledAtOnceAsync(LoyaltyApp app, string shop, OverlapHandler overlap, string round, int expected,
+        int? holdMs = null)
     {
-        overlap.HoldMs[$"{shop}-{round}"] = expected == 1 ? 5000 : 20_000;
+        var hold = holdMs ?? (expected == 1 ? 5000 : 20_000);
+        overlap.HoldMs[$"{shop}-{round}"] = hold;
         await app.ScalarAsync<int>("""
             INSERT INTO webhook_deliveries (webhook_id, shop_domain, topic, api_version, payload, customer_id)
             VALUES (@prefix || '-1', @shop, 'test/overlap', '2026-10', '{"customer":{"id":1}}', 1),
                    (@prefix || '-2', @shop, 'test/overlap', '2026-10', '{"customer":{"id":2}}', 2)
             """, new { shop, prefix = $"{shop}-{round}" });
-        await app.WaitForDeliveryAsync($"{shop}-{round}-1", "processed", timeoutMs: 30_000);
+        await app.WaitForDeliveryAsync($"{shop}-{round}-1", "processed", timeoutMs: 2 * hold + 10_000);
         await app.WaitForDeliveryAsync($"{shop}-{round}-2", "processed");
         return $"{round}: {overlap.Most[$"{shop}-{round}"]}"; // which round, should one differ
     }
 
-    /// <summary>Four of Shopify's deliveries wait to be stored: a transaction of the test's holds their webhook id uncommitted.</summary>
+    /// <summary>
+    /// Four of Shopify's deliveries wait to be stored: a transaction of the test's holds their webhook id uncommitted. The delivery
+    /// names neither customer nor order, so a batch that claims it puts every delivery of its shop into one lane (<see cref="WebhookLanes"/>):
+    /// a round is sent only once it is processed.
+    /// </summary>
     private static async Task<(NpgsqlConnection Holder, NpgsqlTransaction Tx, List<Task<HttpStatusCode>> Held)> HoldFourAsync(LoyaltyApp app,
         string shop)
     {
