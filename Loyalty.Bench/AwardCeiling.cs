@@ -15,9 +15,10 @@ namespace Loyalty.Bench;
 /// its statements prepared as the app's are: planned on every call (the app's sessions: <c>plan_cache_mode = force_custom_plan</c>;
 /// the row check keeps its own generic plan, as migration 0039 has it), then with PostgreSQL's default plan cache, which keeps a
 /// generic plan once it looks no dearer (as a PL/pgSQL function of the app's with its own plan setting could). Judged by pgbench's
-/// own count of transactions and each group by itself: six awards and their points in the ledger, no more.
+/// own count of transactions and each group by itself: six awards and their points in the ledger, no more. <c>--parts N</c> then
+/// measures what the ledger costs it (AwardCeilingParts.cs).
 /// </summary>
-public static class AwardCeiling
+public static partial class AwardCeiling
 {
     /// <summary>New paid orders in a group; with <see cref="Redeliveries"/> nine deliveries, as the comparison's 30 % redeliveries make
     /// them.</summary>
@@ -33,7 +34,23 @@ public static class AwardCeiling
     /// <summary>The points of one group at the shop's rate of 1 on the total: floor(100 + i) for i = 1..6.</summary>
     private const long GroupPoints = 621;
 
-    private static readonly string Script = $$"""
+    /// <summary>The ledger's row of each award, with the balance it leads to (left out by <see cref="Script"/> for a part without it).</summary>
+    private static readonly string LedgerRows = $$"""
+        INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, order_id, rate, basis_amount,
+                                        currency, balance_after, occurred_at)
+        SELECT '{{BenchEnvironment.Shop}}', e.customer_id, e.awarded_points, 'order_award', 'order:' || e.order_id,
+               'Order #' || e.order_id || ': ' || e.basis_amount || ' USD × ' || e.rate, 'system', e.order_id, e.rate, e.basis_amount, 'USD',
+               b.balance + e.awarded_points, e.priced_at
+        FROM order_earnings e JOIN point_balances b ON b.shop_domain = '{{BenchEnvironment.Shop}}' AND b.customer_id = e.customer_id
+        WHERE e.shop_domain = '{{BenchEnvironment.Shop}}' AND e.order_id BETWEEN :g * 10 + 1 AND :g * 10 + {{Group}} AND e.awarded_points > 0
+        ORDER BY e.customer_id;
+        """;
+
+    /// <summary>
+    /// One group's transaction for pgbench; <paramref name="ledgerRows"/> false leaves the ledger's rows out, and
+    /// <paramref name="firstCustomer"/> is the first id of the returning customers the new orders belong to.
+    /// </summary>
+    private static string Script(bool ledgerRows = true, int firstCustomer = 1) => $$"""
         \set base random(1, {{Customers}})
         \set r1 random(1, {{Seeded}})
         \set r2 random(1, {{Seeded}})
@@ -46,7 +63,8 @@ public static class AwardCeiling
                            (900000000 + :r3::bigint)) AS x(o)
               ORDER BY 1) AS sorted;
         WITH grp AS (
-            SELECT :g * 10 + i AS order_id, ((:base + i * 1919) % {{Customers}}) + 1 AS customer_id, 'ceiling-' || (:g * 10 + i) AS webhook_id,
+            SELECT :g * 10 + i AS order_id, ((:base + i * 1919) % {{Customers}}) + {{firstCustomer}} AS customer_id,
+                   'ceiling-' || (:g * 10 + i) AS webhook_id,
                    (100 + i)::numeric(18,4) AS amount, now() - interval '1 second' AS paid_at
             FROM generate_series(1, {{Group}}) i
             UNION ALL
@@ -89,14 +107,7 @@ public static class AwardCeiling
         ON CONFLICT DO NOTHING;
         SELECT 1 FROM point_balances WHERE shop_domain = '{{BenchEnvironment.Shop}}' AND customer_id IN (SELECT customer_id FROM order_earnings
             WHERE shop_domain = '{{BenchEnvironment.Shop}}' AND order_id BETWEEN :g * 10 + 1 AND :g * 10 + {{Group}}) ORDER BY customer_id FOR UPDATE;
-        INSERT INTO point_transactions (shop_domain, customer_id, points, kind, reference, description, actor_type, order_id, rate, basis_amount,
-                                        currency, balance_after, occurred_at)
-        SELECT '{{BenchEnvironment.Shop}}', e.customer_id, e.awarded_points, 'order_award', 'order:' || e.order_id,
-               'Order #' || e.order_id || ': ' || e.basis_amount || ' USD × ' || e.rate, 'system', e.order_id, e.rate, e.basis_amount, 'USD',
-               b.balance + e.awarded_points, e.priced_at
-        FROM order_earnings e JOIN point_balances b ON b.shop_domain = '{{BenchEnvironment.Shop}}' AND b.customer_id = e.customer_id
-        WHERE e.shop_domain = '{{BenchEnvironment.Shop}}' AND e.order_id BETWEEN :g * 10 + 1 AND :g * 10 + {{Group}} AND e.awarded_points > 0
-        ORDER BY e.customer_id;
+        {{(ledgerRows ? LedgerRows : "-- (this part writes no ledger rows)")}}
         UPDATE point_balances b SET balance = b.balance + e.awarded_points, total_earned = b.total_earned + e.awarded_points, updated_at = now()
         FROM order_earnings e
         WHERE e.shop_domain = '{{BenchEnvironment.Shop}}' AND e.order_id BETWEEN :g * 10 + 1 AND :g * 10 + {{Group}} AND e.awarded_points > 0
@@ -105,7 +116,7 @@ public static class AwardCeiling
 
         """;
 
-    public static async Task<int> RunAsync(int seconds, int rounds, int clients, int seed, CancellationToken ct)
+    public static async Task<int> RunAsync(int seconds, int rounds, int clients, int parts, int seed, CancellationToken ct)
     {
         await using var env = await BenchEnvironment.StartAsync(seed, durable: true, ct);
         var app = await env.StartAppAsync(new Dictionary<string, string> { ["Jobs:Schedules:missed-orders-sweep"] = "" }, ct);
@@ -126,7 +137,7 @@ public static class AwardCeiling
                 """, new { shop = BenchEnvironment.Shop, customers = Customers, seeded = Seeded });
         }
         var script = Path.Combine(env.Directory, "award-ceiling.sql");
-        await File.WriteAllTextAsync(script, Script, ct);
+        await File.WriteAllTextAsync(script, Script(), ct);
         var postmaster = CpuProfile.PostmasterPid(env);
         Console.WriteLine($"# award at intake, the database's ceiling: groups of {Group} new plain paid orders and {Redeliveries} redeliveries, " +
                           $"{clients} pgbench clients, {seconds} s " +
@@ -147,6 +158,8 @@ public static class AwardCeiling
             Console.WriteLine($"| {round} | {Stats.F(single, 0)} | {Stats.F(simple, 0)} | {Stats.F(simpleCpu, 2)} | {Stats.F(prepared, 0)} | " +
                               $"{Stats.F(preparedCpu, 2)} |");
         }
+        var (partsGroups, bareGroups) = parts > 0 ? await RunPartsAsync(env, script, parts, seconds, clients, postmaster, ct) : (0, 0);
+        groups += partsGroups;
 
         await using var check = env.Connection();
         // Each group by itself (its orders are g * 10 + 1 … + 6), so a group's loss cannot hide behind another's surplus.
@@ -155,9 +168,10 @@ public static class AwardCeiling
             FROM (SELECT order_id / 10 AS g, count(*) AS n, sum(points) AS p FROM point_transactions
                   WHERE shop_domain = @shop AND order_id >= 1000000000 AND kind = 'order_award' GROUP BY 1) per_group
             """, new { shop = BenchEnvironment.Shop, group = Group, groupPoints = GroupPoints });
-        var exact = counted == groups && wrong == 0 && rows == groups * Group && points == groups * GroupPoints;
+        var exact = groups > 0 && counted == groups && wrong == 0 && rows == groups * Group && points == groups * GroupPoints;
         Console.WriteLine($"ledger: {rows} awards and {points} points in {counted} groups, {wrong} of them not {Group} awards and {GroupPoints} " +
                           $"points; pgbench counted {groups} groups: {(exact ? "exact" : "NOT exact")}");
+        exact &= await BalancesAndBareGroupsExactAsync(env, groups, bareGroups) && (parts == 0 || bareGroups > 0);
         Console.WriteLine(exact ? "RESULT: every group pgbench counted awarded exactly once, with its points" : "RESULT: VIOLATION");
         return exact ? 0 : 1;
     }

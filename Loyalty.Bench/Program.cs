@@ -36,7 +36,7 @@ return command switch
         args.Contains("--in-step"), args.Contains("--timeline"), Option("floor")),
     FloorServer.Command => await FloorServer.RunAsync(args[1..]),
     "award-ceiling" => await AwardCeiling.RunAsync(IntOption("seconds", smoke ? 2 : 20), IntOption("rounds", smoke ? 1 : 3), IntOption("clients", 8),
-        seed, cts.Token),
+        IntOption("parts", smoke ? 1 : 0), seed, cts.Token),
     "targets" => await Targets.RunAsync(seed, smoke, cts.Token),
     "soak" => await Soak.RunAsync(new Soak.Options(seed,
         Conversions: IntOption("conversions", smoke ? 150 : 5000),
@@ -78,8 +78,8 @@ static int Usage()
     Console.Error.WriteLine("       Loyalty.Bench webhooks-compare [--deliveries 14000] [--connections 32] [--seed N] [--smoke] [--fast-db] " +
         "[--profile] [--warmup 30000] [--httpclient-sender] [--floor]");
     Console.Error.WriteLine("       Loyalty.Bench targets [--seed N] [--smoke]   (issue 16's targets judged in one run)");
-    Console.Error.WriteLine("       Loyalty.Bench award-ceiling [--seconds 20] [--rounds 3] [--clients 8] [--seed N] [--smoke]   " +
-        "(the database's ceiling for awards at intake)");
+    Console.Error.WriteLine("       Loyalty.Bench award-ceiling [--seconds 20] [--rounds 3] [--clients 8] [--parts 0] [--seed N] [--smoke]   " +
+        "(the database's ceiling for awards at intake; --parts: what the ledger costs it)");
     Console.Error.WriteLine(
         "       Loyalty.Bench conversions [--levels 1,4,16,32] [--seconds 20] [--throttle-seconds 60] [--throttle-level 64] [--bucket 2000] " +
         "[--warmup-seconds 60] [--seed N] [--smoke] [--fast-db] [--profile] [--in-step] [--timeline] [--floor calls|commits|minimal]");
