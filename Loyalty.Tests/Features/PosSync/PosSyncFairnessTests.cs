@@ -9,9 +9,9 @@ namespace Loyalty.Tests.Features.PosSync;
 /// </summary>
 public sealed class PosSyncFairnessTests(PosSyncFairnessTests.ManualJobsApp app) : PosSyncTestBase<PosSyncFairnessTests.ManualJobsApp>(app)
 {
-    /// <summary>The job runs only when a test calls it, so one run meets the whole backlog, four rows a batch, each leased for 2 s.</summary>
+    /// <summary>The job runs only when a test calls it, so one run meets the whole backlog, four rows a batch, each leased for 3 s.</summary>
     public sealed class ManualJobsApp() : PosSyncApp(new() { ["Jobs:ServerEnabled"] = "false", ["Pos:AttemptTimeoutSeconds"] = "5",
-        ["Pos:TotalTimeoutSeconds"] = "10", ["Pos:MaxRetries"] = "0", ["PosSync:BatchSize"] = "4", ["PosSync:LeaseSeconds"] = "2" });
+        ["Pos:TotalTimeoutSeconds"] = "10", ["Pos:MaxRetries"] = "0", ["PosSync:BatchSize"] = "4", ["PosSync:LeaseSeconds"] = "3" });
 
     [Fact]
     public async Task A_shop_whose_slow_POS_has_a_backlog_does_not_hold_back_another_shops_change()
@@ -47,10 +47,13 @@ public sealed class PosSyncFairnessTests(PosSyncFairnessTests.ManualJobsApp app)
     [Fact]
     public async Task A_claimed_change_whose_lease_ran_out_before_its_turn_is_sent_once_by_the_run_that_took_it_over()
     {
-        // Three customers' awards, claimed in one batch by the first run; the POS takes 1.5 s a call, so the third row's lease (2 s from
-        // the claim) runs out while the first run is still busy with the second, and a second run takes it over.
+        // Three customers' awards, claimed in one batch by the first run; the POS takes 2.5 s a call, so the third row's lease (3 s from
+        // the claim) runs out while the first run is still busy with the second, and a second run takes it over at 4.5 s, before the
+        // third row's turn (5 s). The first row's lease, renewed as its call starts, runs out at 3 s too: its call must have been
+        // answered and recorded by 4.5 s, or the second run takes it over as well and sends it again (a margin of 2 s for a loaded
+        // machine; the 0.8 s it had was once too little in CI).
         Pos.Given(Request.Create().WithPath(new RegexMatcher("^/customers/[0-9]+/points/additions$")).UsingPost())
-            .RespondWith(Response.Create().WithDelay(1500).WithStatusCode(201)
+            .RespondWith(Response.Create().WithDelay(2500).WithStatusCode(201)
                 .WithBodyAsJson(new { transactionId = "t", points = 10, balance = 10 }));
         for (var c = 0; c < 3; c++) await App.DeliverAsync("orders/paid", Shop, ShopifyPayloads.Order(9500 + c, 750 + c, 10m, 10m));
         await LoyaltyApp.WaitUntilAsync(async () => await App.ScalarAsync<long>("SELECT count(*) FROM pos_outbox WHERE shop_domain = @Shop",
@@ -58,7 +61,7 @@ public sealed class PosSyncFairnessTests(PosSyncFairnessTests.ManualJobsApp app)
         var job = App.Services.GetRequiredService<PosSyncJob>();
 
         var first = job.DeliverDueAsync(default);
-        await Task.Delay(2300);
+        await Task.Delay(4500);
         var second = job.DeliverDueAsync(default);
         await Task.WhenAll(first, second);
 
