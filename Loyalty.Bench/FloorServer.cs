@@ -30,7 +30,8 @@ public static class FloorServer
 
     /// <summary>
     /// Runs the floor until the process is stopped; settings from the environment (<c>Floor__Pos</c> and so on): the conversion's floor
-    /// when <c>Floor:Pos</c> is set, the award's (<see cref="WebhookFloor"/>) when <c>Floor:WebhookSecret</c> is.
+    /// when <c>Floor:Pos</c> is set, the award's (<see cref="WebhookFloor"/>) when <c>Floor:WebhookSecret</c> is, with the app's ledger
+    /// (<see cref="WebhookLedgerFloor"/>) when <c>Floor:Ledger</c> names its mode as well.
     /// </summary>
     public static async Task<int> RunAsync(string[] args)
     {
@@ -39,7 +40,11 @@ public static class FloorServer
         var app = builder.Build();
         app.MapGet("/health/ready", () => Results.Ok());
         if (builder.Configuration["Floor:Pos"] is not null) await MapConversionsAsync(app, builder.Configuration);
-        if (builder.Configuration["Floor:WebhookSecret"] is { } secret) WebhookFloor.Map(app, Setting(builder.Configuration, "Db"), secret);
+        if (builder.Configuration["Floor:WebhookSecret"] is { } secret)
+        {
+            if (builder.Configuration["Floor:Ledger"] is { } mode) WebhookLedgerFloor.Map(app, Setting(builder.Configuration, "Db"), secret, mode);
+            else WebhookFloor.Map(app, Setting(builder.Configuration, "Db"), secret);
+        }
         await app.RunAsync();
         return 0;
     }

@@ -23,8 +23,9 @@ public static class IngestComparison
     /// <param name="httpClientSender">Send through HttpClient, signing each request as it goes (the sender before 2026-12-06), instead
     /// of <see cref="RawHttpSender"/>'s requests rendered beforehand.</param>
     /// <param name="floor">Also the award's floor (<see cref="WebhookFloor"/>), after Loyalty.</param>
+    /// <param name="ledgerFloors">Also the award's floor with the app's ledger (<see cref="WebhookLedgerFloor"/>) in these modes, last.</param>
     public static async Task<int> RunAsync(int count, int connections, int seed, bool durable, bool profile, int warmupCount,
-        bool httpClientSender, CancellationToken ct, bool floor = false)
+        bool httpClientSender, CancellationToken ct, bool floor = false, IReadOnlyList<string>? ledgerFloors = null)
     {
         ThreadPool.SetMinThreads(256, 256);
         await using var env = await BenchEnvironment.StartAsync(seed, durable, ct, profile);
@@ -35,6 +36,15 @@ public static class IngestComparison
         {
             ["Floor:WebhookSecret"] = BenchEnvironment.ClientSecret, ["Floor:Db"] = env.ConnectionString,
         }, ct);
+        var ledgerFloorServers = new List<(string Mode, AppInstance Server)>();
+        foreach (var mode in ledgerFloors ?? [])
+        {
+            await WebhookLedgerFloor.PrepareShopAsync(env, mode, ct);
+            ledgerFloorServers.Add((mode, await env.StartFloorAsync(new Dictionary<string, string>
+            {
+                ["Floor:WebhookSecret"] = BenchEnvironment.ClientSecret, ["Floor:Db"] = env.ConnectionString, ["Floor:Ledger"] = mode,
+            }, ct)));
+        }
         Console.WriteLine($"# webhook ingest compared: {count} deliveries (30 % redeliveries), {connections} connections, seed {seed}, " +
                           (httpClientSender ? "sent through HttpClient, signed as sent" : "pre-signed and rendered, sent as raw HTTP/1.1"));
 
@@ -51,25 +61,34 @@ public static class IngestComparison
         Task<(Stats, int)> SendAsync(Uri endpoint, List<Delivery> deliveries) => httpClientSender
             ? SendAllAsync(http, endpoint, deliveries, connections, ct)
             : RawHttpSender.SendAllAsync(endpoint, Render(endpoint, deliveries), connections, ct);
-        var targets = new List<(string Name, Uri BaseUrl, string? InlineAwards)>
+        var targets = new List<(string Name, Uri BaseUrl, Awards Awards)>
         {
-            ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl, "peer_awards"),
+            ("Node peer (@shopify/shopify-api + express + pg)", peer.BaseUrl, Awards.Table("peer_awards")),
         };
-        targets.Add(("Loyalty (one instance)", app.BaseUrl, null));
+        targets.Add(("Loyalty (one instance)", app.BaseUrl, Awards.Ledger(BenchEnvironment.Shop, inline: false)));
         // Last, so Loyalty runs where it always ran (after the peer): the floor's rows do not change what PostgreSQL's autovacuum
         // does during Loyalty's phase.
-        if (floorServer is not null) targets.Add(("Floor (.NET, group-committed, awards inline)", floorServer.BaseUrl, "floor_awards"));
-        foreach (var (name, baseUrl, inlineAwards) in targets)
+        if (floorServer is not null) targets.Add(("Floor (.NET, group-committed, awards inline)", floorServer.BaseUrl, Awards.Table("floor_awards")));
+        foreach (var (mode, server) in ledgerFloorServers)
+        {
+            targets.Add((mode == WebhookLedgerFloor.AtIntake
+                ? "Ledger floor at intake (.NET, the app's ledger, awarded before the answer)"
+                : "Ledger floor after intake (.NET, the app's ledger, awarded after the answer)", server.BaseUrl,
+                Awards.Ledger(WebhookLedgerFloor.Shop(mode), inline: mode == WebhookLedgerFloor.AtIntake)));
+        }
+        AppInstance ServerOf(Uri baseUrl) => baseUrl == floorServer?.BaseUrl ? floorServer
+            : ledgerFloorServers.FirstOrDefault(s => s.Server.BaseUrl == baseUrl).Server ?? app;
+        foreach (var (name, baseUrl, awardsOf) in targets)
         {
             var isPeer = baseUrl == peer.BaseUrl;
             var endpoint = new Uri(baseUrl, "/webhooks");
             await SendAsync(endpoint, warmup);
-            await WaitForAwardsAsync(env, inlineAwards, 1_000_000, warmup.Select(d => d.Order).Distinct().Count(), TimeSpan.FromMinutes(5), ct);
+            await WaitForAwardsAsync(env, awardsOf, 1_000_000, warmup.Select(d => d.Order).Distinct().Count(), TimeSpan.FromMinutes(5), ct);
 
             // Rendered before the clock starts, as wrk's requests are: the phase measures the targets, not the sender's signing.
             var rendered = httpClientSender ? null : Render(endpoint, measured);
             if (profile) await CpuProfile.ResetStatementsAsync(env);
-            var pid = isPeer ? peer.Pid : baseUrl == floorServer?.BaseUrl ? floorServer.Pid : app.Pid;
+            var pid = isPeer ? peer.Pid : ServerOf(baseUrl).Pid;
             var postmaster = CpuProfile.PostmasterPid(env);
             var (serverCpu, databaseCpu) = (CpuProfile.ProcessSeconds(pid), CpuProfile.PostgresSeconds(postmaster));
             var senderCpu = CpuProfile.OwnSeconds(Environment.ProcessId);
@@ -80,7 +99,7 @@ public static class IngestComparison
             var (acks, errors) = rendered is null ? await SendAllAsync(http, endpoint, measured, connections, ct)
                 : await RawHttpSender.SendAllAsync(endpoint, rendered, connections, ct);
             var sent = clock.Elapsed.TotalSeconds;
-            await WaitForAwardsAsync(env, inlineAwards, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
+            await WaitForAwardsAsync(env, awardsOf, 10_000_000, orders.Count, TimeSpan.FromMinutes(10), ct);
             var awarded = clock.Elapsed.TotalSeconds;
             await perf.DisposeAsync();
             serverCpu = CpuProfile.ProcessSeconds(pid) - serverCpu;
@@ -89,7 +108,7 @@ public static class IngestComparison
             var switches = (Server: CpuProfile.SwitchesBetween(switchesBefore.Server, CpuProfile.ContextSwitches(pid)),
                 Database: CpuProfile.SwitchesBetween(switchesBefore.Database, CpuProfile.PostgresContextSwitches(postmaster)),
                 Sender: CpuProfile.SwitchesBetween(switchesBefore.Sender, CpuProfile.ContextSwitches(Environment.ProcessId)));
-            var (awards, points) = await AwardsAsync(env, inlineAwards, 10_000_000, ct);
+            var (awards, points) = await AwardsAsync(env, awardsOf, 10_000_000, ct);
             if (profile)
             {
                 Console.WriteLine($"# {name}: CPU per award {Stats.F(serverCpu * 1000 / orders.Count, 2)} ms in the server, " +
@@ -107,7 +126,7 @@ public static class IngestComparison
                 await CpuProfile.PrintTopStatementsAsync(env, name, orders.Count, top: 25);
             }
             var outcome = new Outcome(name, measured.Count, errors, sent, acks, awarded, awards, points,
-                isPeer ? peer.PeakRssKb : baseUrl == floorServer?.BaseUrl ? floorServer.PeakRssKb : app.PeakRssKb);
+                isPeer ? peer.PeakRssKb : ServerOf(baseUrl).PeakRssKb);
             outcomes.Add(outcome);
             Console.WriteLine($"{name}: {Stats.F(outcome.Sent / outcome.Seconds, 0)} acks/s, p99 {Stats.F(acks.Percentile(99))} ms, " +
                               $"awards/s {Stats.F(orders.Count / awarded, 0)}, {errors} errors");
@@ -136,12 +155,15 @@ public static class IngestComparison
                               $"(the generator's sum), {o.Errors} errors: {(exact ? "exact" : "VIOLATION")}");
         }
         Console.WriteLine(!ok ? "RESULT: VIOLATION"
-            : $"RESULT: every paid order awarded exactly once, with its points, by {(floorServer is null ? "both" : "all three")}");
+            : "RESULT: every paid order awarded exactly once, with its points, by "
+              + (outcomes.Count == 2 ? "both" : $"all {Words(outcomes.Count)}"));
         Figures.Record("compare.pgbench_tps", ceiling);
         foreach (var o in outcomes)
         {
             var side = o.Name.StartsWith("Loyalty", StringComparison.Ordinal) ? "loyalty"
-                : o.Name.StartsWith("Floor", StringComparison.Ordinal) ? "floor" : "node";
+                : o.Name.StartsWith("Floor", StringComparison.Ordinal) ? "floor"
+                : o.Name.StartsWith("Ledger floor at", StringComparison.Ordinal) ? "ledger_floor_at_intake"
+                : o.Name.StartsWith("Ledger floor after", StringComparison.Ordinal) ? "ledger_floor_after_intake" : "node";
             Figures.Record($"compare.{side}.acks_per_s", o.Sent / o.Seconds);
             Figures.Record($"compare.{side}.awards_per_s", orders.Count / o.AwardSeconds);
             Figures.Record($"compare.{side}.peak_rss_kb", o.RssKb);
@@ -214,30 +236,41 @@ public static class IngestComparison
     /// the wait asks the cheap question first (is any delivery still pending or processing? the partial index's first entry answers it) and
     /// counts the awards only when none is.
     /// </summary>
-    /// <param name="inlineAwards">The awards' table of a target that awards before it answers (the peer's, the floor's); null: Loyalty.</param>
-    private static async Task WaitForAwardsAsync(BenchEnvironment env, string? inlineAwards, long firstOrder, int expected, TimeSpan limit,
+    private static async Task WaitForAwardsAsync(BenchEnvironment env, Awards awardsOf, long firstOrder, int expected, TimeSpan limit,
         CancellationToken ct)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < limit)
         {
-            var drained = inlineAwards is not null
+            var drained = awardsOf.Inline
                 || !await env.ScalarAsync<bool>("SELECT EXISTS (SELECT 1 FROM webhook_deliveries WHERE status IN ('pending', 'processing'))");
-            if (drained && (await AwardsAsync(env, inlineAwards, firstOrder, ct)).Count >= expected) return;
+            if (drained && (await AwardsAsync(env, awardsOf, firstOrder, ct)).Count >= expected) return;
             await Task.Delay(50, ct);
         }
     }
 
-    private static async Task<(long Count, long Points)> AwardsAsync(BenchEnvironment env, string? inlineAwards, long firstOrder,
-        CancellationToken ct)
+    private static async Task<(long Count, long Points)> AwardsAsync(BenchEnvironment env, Awards awards, long firstOrder, CancellationToken ct)
     {
         await using var conn = env.Connection();
-        var sql = inlineAwards is not null
-            ? $"SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM {inlineAwards} WHERE order_id >= @firstOrder AND " +
-                "order_id < @firstOrder + 9000000"
-            : "SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM point_transactions WHERE kind = 'order_award' AND " +
-                "order_id >= @firstOrder AND order_id < @firstOrder + 9000000";
-        var row = await conn.QuerySingleAsync<(long Count, long Points)>(new CommandDefinition(sql, new { firstOrder }, cancellationToken: ct));
-        return row;
+        return await conn.QuerySingleAsync<(long Count, long Points)>(new CommandDefinition(
+            $"SELECT count(*) AS count, coalesce(sum(points), 0)::bigint AS points FROM {awards.From} AND order_id >= @firstOrder AND " +
+            "order_id < @firstOrder + 9000000", new { firstOrder, shop = awards.Shop }, cancellationToken: ct));
     }
+
+    /// <summary>
+    /// Where a target's awards are counted: <see cref="From"/> is a FROM with its WHERE (<c>@shop</c> the shop's domain); inline when the
+    /// target awards before it answers (the peer, the floors), not when it awards in the background (Loyalty).
+    /// </summary>
+    private sealed record Awards(string From, string? Shop, bool Inline)
+    {
+        public static Awards Table(string table) => new($"{table} WHERE true", null, Inline: true);
+
+        public static Awards Ledger(string shop, bool inline) =>
+            new("point_transactions WHERE kind = 'order_award' AND shop_domain = @shop", shop, inline);
+    }
+
+    private static string Words(int n) => n switch
+    {
+        3 => "three", 4 => "four", 5 => "five", _ => n.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
 }

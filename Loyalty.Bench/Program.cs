@@ -28,7 +28,12 @@ return command switch
         IntOption("seconds", smoke ? 2 : 10), seed, Option("processing") == "after", durable, IntOption("warmup-rate", 100), cts.Token),
     "webhooks-compare" => await IngestComparison.RunAsync(IntOption("deliveries", smoke ? 500 : 14_000), IntOption("connections", 32), seed, durable,
         args.Contains("--profile"), IntOption("warmup", smoke ? 1_000 : 30_000), args.Contains("--httpclient-sender"), cts.Token,
-        args.Contains("--floor")),
+        args.Contains("--floor"), Option("ledger-floor") switch
+        {
+            null => [],
+            "both" => [WebhookLedgerFloor.AtIntake, WebhookLedgerFloor.AfterIntake],
+            var mode => [mode],
+        }),
     "conversions" => await ConversionLoad.RunAsync(
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],
         IntOption("seconds", smoke ? 3 : 20), IntOption("throttle-seconds", smoke ? 3 : 60), IntOption("throttle-level", smoke ? 40 : 64),
@@ -76,7 +81,7 @@ static int Usage()
         "usage: Loyalty.Bench webhooks [--rates 250,500,1000] [--seconds 10] [--warmup-rate 100] [--processing during|after] [--seed N] " +
         "[--smoke] [--fast-db]");
     Console.Error.WriteLine("       Loyalty.Bench webhooks-compare [--deliveries 14000] [--connections 32] [--seed N] [--smoke] [--fast-db] " +
-        "[--profile] [--warmup 30000] [--httpclient-sender] [--floor]");
+        "[--profile] [--warmup 30000] [--httpclient-sender] [--floor] [--ledger-floor intake|after|both]");
     Console.Error.WriteLine("       Loyalty.Bench targets [--seed N] [--smoke]   (issue 16's targets judged in one run)");
     Console.Error.WriteLine("       Loyalty.Bench award-ceiling [--seconds 20] [--rounds 3] [--clients 8] [--parts 0] [--seed N] [--smoke]   " +
         "(the database's ceiling for awards at intake; --parts: what the ledger costs it)");
