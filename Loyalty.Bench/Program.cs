@@ -32,7 +32,8 @@ return command switch
         {
             null => [],
             "both" => [WebhookLedgerFloor.AtIntake, WebhookLedgerFloor.AfterIntake],
-            var mode => [mode],
+            WebhookLedgerFloor.AtIntake or WebhookLedgerFloor.AfterIntake => [Option("ledger-floor")!],
+            var other => throw new ArgumentException($"--ledger-floor {other}: use intake, after or both."),
         }),
     "conversions" => await ConversionLoad.RunAsync(
         Option("levels") is { } l ? l.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray() : smoke ? [2] : [1, 4, 16, 32],

@@ -96,8 +96,10 @@ public static partial class WebhookLedgerFloor
         FROM unnest($2::bigint[], $3::bigint[]) AS a(customer_id, points) WHERE b.shop_domain = $1 AND b.customer_id = a.customer_id
         """;
 
-    /// <summary>The group's one transaction at intake: the checks, the rows, then the balances.</summary>
-    /// A delivery the checks would leave to a processor fails the group: the floor has none.
+    /// <summary>
+    /// The group's one transaction at intake: the checks, the rows, then the balances. A delivery the checks would leave to a processor
+    /// fails the group: the floor has none.
+    /// </summary>
     private static async Task StoreAndAwardAsync(NpgsqlDataSource db, string shop, List<Pending> group)
     {
         var left = await AwardAsync(db, shop, [.. group.Select(p => p.Order)], Command(Award, shop, group.Select(p => p.WebhookId).ToArray(),
