@@ -83,16 +83,8 @@ public static partial class WebhookLedgerFloor
         var carried = new List<StoredDelivery>();
         while (carried.Count > 0 || await stored.WaitToReadAsync())
         {
-            var arrived = new List<StoredDelivery>(carried);
-            carried.Clear();
-            while (arrived.Count < 400 && stored.TryRead(out var next)) arrived.Add(next);
-            arrived.Sort((a, b) => a.Id.CompareTo(b.Id)); // each customer's earliest first: a later one is left while it waits
-            var (set, customers) = (new List<StoredDelivery>(), new HashSet<long>());
-            foreach (var d in arrived)
-            {
-                if (set.Count < 200 && customers.Add(d.Order.Customer)) set.Add(d);
-                else carried.Add(d);
-            }
+            // each customer's earliest first: a later one is left while it waits
+            var set = NextSet(carried, stored, d => d.Order.Customer, (a, b) => a.Id.CompareTo(b.Id));
             // A set that fails is logged (the floor server's log) and its deliveries stay pending, and so do later deliveries of the same
             // customers: the run then ends in VIOLATION once its wait for the awards runs out.
             try

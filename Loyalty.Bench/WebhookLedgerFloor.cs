@@ -122,30 +122,32 @@ public static partial class WebhookLedgerFloor
     }
 
     /// <summary>
-    /// Groups of what is queued, each in one transaction, answered after its commit: distinct customers and webhook ids in a group
-    /// (the ledger's row check reads each customer's balance once), what repeats one carried to the next group, in arrival order.
+    /// The next set from what was carried and what is queued (at most 400 looked at, in <paramref name="order"/> if given): at most 200,
+    /// distinct customers (the ledger's row check reads each customer's balance once; a redelivery has its original's customer, so its
+    /// webhook id is distinct too), the rest carried to the next set.
     /// </summary>
+    private static List<T> NextSet<T>(List<T> carried, ChannelReader<T> queue, Func<T, long> customer, Comparison<T>? order = null)
+    {
+        var arrived = new List<T>(carried);
+        carried.Clear();
+        while (arrived.Count < 400 && queue.TryRead(out var next)) arrived.Add(next);
+        if (order is not null) arrived.Sort(order);
+        var (set, customers) = (new List<T>(), new HashSet<long>());
+        foreach (var item in arrived)
+        {
+            if (set.Count < 200 && customers.Add(customer(item))) set.Add(item);
+            else carried.Add(item);
+        }
+        return set;
+    }
+
+    /// <summary>Groups of what is queued (<see cref="NextSet"/>, in arrival order), each in one transaction, answered after its commit.</summary>
     private static async Task WriteAsync(NpgsqlDataSource db, string shop, ChannelReader<Pending> queue)
     {
         var carried = new List<Pending>();
         while (carried.Count > 0 || await queue.WaitToReadAsync())
         {
-            var arrived = new List<Pending>(carried);
-            carried.Clear();
-            while (arrived.Count < 400 && queue.TryRead(out var next)) arrived.Add(next);
-            var (group, customers, ids) = (new List<Pending>(), new HashSet<long>(), new HashSet<string>());
-            foreach (var p in arrived)
-            {
-                if (group.Count < 200 && !ids.Contains(p.WebhookId) && customers.Add(p.Order.Customer))
-                {
-                    ids.Add(p.WebhookId);
-                    group.Add(p);
-                }
-                else
-                {
-                    carried.Add(p);
-                }
-            }
+            var group = NextSet(carried, queue, p => p.Order.Customer);
             group.Sort((a, b) => string.CompareOrdinal(a.WebhookId, b.WebhookId));
             // Every lock is taken in key order (orders, balances, the inbox's webhook ids), so the two writers cannot deadlock; a group
             // that fails answers each of its requests with a 500, which the run counts as errors.
